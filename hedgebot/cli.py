@@ -1,0 +1,171 @@
+"""The `hedgebot` command: check, run, status, history.
+
+Exit codes: 0 success, 1 nothing to show, 2 bad input or a refused start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from hedgebot.clock import RealClock
+from hedgebot.config import ConfigError, Settings, load_config
+from hedgebot.engine.daemon import STATUS_FILE, AccountLock, Daemon
+from hedgebot.engine.keeper import StartupRefused
+from hedgebot.ops.logging import configure_logging
+from hedgebot.store.journal import Journal
+
+EXIT_OK = 0
+EXIT_NOTHING = 1
+EXIT_BAD_INPUT = 2
+
+
+def _fail(message: str, code: int = EXIT_BAD_INPUT) -> int:
+    print(f"hedgebot: {message}", file=sys.stderr)
+    return code
+
+
+def _load(path: Path) -> Settings:
+    return load_config(path)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Validate the config and print what it would run."""
+    settings = _load(args.config)
+    for account in settings.accounts:
+        print(f"account {account.name}: {account.mode} on {account.exchange}")
+        for h in account.hedges:
+            print(
+                f"  hedge {h.name}: {h.asset} via {h.symbol}, ratio {h.ratio}, band {h.band}, "
+                f"{h.margin_mode.value} {h.leverage}x, tick {h.tick_seconds}s"
+            )
+    print("config OK")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the daemon until SIGINT or SIGTERM."""
+    settings = _load(args.config)
+    configure_logging(settings.daemon.log_format, settings.daemon.log_level)
+    return asyncio.run(_run(settings, args.live))
+
+
+async def _run(settings: Settings, live: bool) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    daemon = Daemon(settings, RealClock(), allow_live=live)
+    try:
+        await daemon.run(stop)
+    except StartupRefused as exc:
+        return _fail(f"refused to start: {exc}")
+    return EXIT_OK
+
+
+def _fmt(value: object, places: int = 4) -> str:
+    if value is None:
+        return "-"
+    try:
+        number = float(str(value))
+    except ValueError:
+        return str(value)
+    return f"{number:.{places}f}"
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Print each hedge's exposure, short, target, ratio, drift and state."""
+    settings = _load(args.config)
+    state_dir = settings.daemon.state_dir
+    path = state_dir / STATUS_FILE
+    if not path.exists():
+        return _fail(f"no status in {state_dir}: the daemon has not run with this config yet", EXIT_NOTHING)
+    data = json.loads(path.read_text())
+    running = any(AccountLock(state_dir, a.name).held_elsewhere() for a in settings.accounts)
+    hedges = data.get("hedges", [])
+    if args.json:
+        print(json.dumps([{**h, "daemon_running": running} for h in hedges], indent=2))
+        return EXIT_OK
+    updated = datetime.fromtimestamp(data.get("updated_at", 0), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    print(f"daemon {'running' if running else 'not running (saved state)'}; updated {updated}")
+    header = f"{'account':<12} {'hedge':<14} {'exposure':>10} {'short':>10} {'target':>10} {'ratio':>7} {'drift':>9} {'liq.dist':>8}  state"
+    print(header)
+    for h in hedges:
+        print(
+            f"{h['account']:<12} {h['name']:<14} {_fmt(h['exposure']):>10} {_fmt(h['short']):>10} "
+            f"{_fmt(h['target']):>10} {_fmt(h['ratio'], 3):>7} {_fmt(h['drift']):>9} {_fmt(h['distance'], 3):>8}  "
+            f"{h['state']}{' - ' + h['note'] if h.get('note') else ''}"
+        )
+    return EXIT_OK
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    """Print the journal's trail for one hedge."""
+    settings = _load(args.config)
+    names = {h.name for a in settings.accounts for h in a.hedges}
+    if args.hedge not in names:
+        return _fail(f"--hedge {args.hedge!r} is not in {args.config} (hedges: {', '.join(sorted(names))})")
+    journal_path = settings.journal.path
+    if not journal_path.exists():
+        return _fail(f"no journal at {journal_path}: the daemon has not run with this config yet", EXIT_NOTHING)
+    journal = Journal(journal_path, RealClock())
+    try:
+        events = journal.events(hedge=args.hedge)[-args.limit :] if args.limit else journal.events(hedge=args.hedge)
+        open_intents = journal.open_intents(hedge=args.hedge)
+    finally:
+        journal.close()
+    if args.json:
+        print(json.dumps([{"at": e.at, "account": e.account, "kind": e.kind, "severity": e.severity, **e.detail} for e in events], indent=2))
+        return EXIT_OK
+    for e in events:
+        when = datetime.fromtimestamp(e.at, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        detail = " ".join(f"{k}={v}" for k, v in e.detail.items() if v not in (None, ""))
+        print(f"{when}  {e.severity:<8} {e.account}/{e.hedge}  {e.kind:<22} {detail}")
+    for intent in open_intents:
+        print(f"open intent {intent.client_id} ({intent.kind}, {intent.status.value}): {intent.detail}")
+    if not events:
+        print(f"no events for hedge {args.hedge!r} yet")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser."""
+    parser = argparse.ArgumentParser(prog="hedgebot", description="Keep crypto holdings hedged with a perp short.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--config", type=Path, required=True, help="path to the TOML config")
+        return p
+
+    with_config(sub.add_parser("check", help="validate a config and exit")).set_defaults(func=cmd_check)
+    run = with_config(sub.add_parser("run", help="run the daemon"))
+    run.add_argument("--live", action="store_true", help="allow accounts in live mode to trade real money")
+    run.set_defaults(func=cmd_run)
+    status = with_config(sub.add_parser("status", help="show each hedge's state"))
+    status.add_argument("--json", action="store_true", help="print a JSON list")
+    status.set_defaults(func=cmd_status)
+    history = with_config(sub.add_parser("history", help="show a hedge's journal"))
+    history.add_argument("--hedge", required=True, help="hedge name")
+    history.add_argument("--limit", type=int, default=0, help="only the last N events")
+    history.add_argument("--json", action="store_true", help="print JSON")
+    history.set_defaults(func=cmd_history)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        return _fail(f"invalid config {args.config}:\n{exc}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

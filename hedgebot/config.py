@@ -1,0 +1,434 @@
+"""Settings: one TOML file of accounts and their hedges, overridable from the environment.
+
+Precedence, highest first: environment variables (`HEDGEBOT_` prefix, `__`
+between nested names, e.g. `HEDGEBOT_JOURNAL__PATH=/var/lib/hedgebot/j.sqlite`),
+then the TOML file. Secrets are references (`env = "NAME"` or `file = "/path"`)
+resolved only when a live account starts; a secret written in the TOML itself
+is refused unless the account sets `allow_plaintext_secrets = true`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+from hedgebot.domain.model import Bracket, HedgePolicy, MarginGuard, MarginMode, Market, PositionMode
+from hedgebot.exchange.binance_rules import DEFAULT_TAKER_FEE, default_brackets, default_market
+
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$"
+_SYMBOL = re.compile(r"^(?P<base>[A-Z0-9]+)/(?P<quote>[A-Z0-9]+):(?P<settle>[A-Z0-9]+)$")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the field and value."""
+
+
+class Frozen(BaseModel):
+    """Base of every config model: immutable, and unknown fields are errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# ---- secrets -------------------------------------------------------------------
+
+
+class SecretRef(Frozen):
+    """Where one secret comes from: an environment variable, a file, or (discouraged) inline."""
+
+    env: str | None = None
+    file: Path | None = None
+    value: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SecretRef:
+        given = [name for name in ("env", "file", "value") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of env, file or value (got {given or 'none'})")
+        return self
+
+    def resolve(self, field: str) -> str:
+        """Return the secret's text, or raise ConfigError naming `field`."""
+        if self.env is not None:
+            text = os.environ.get(self.env)
+            if not text:
+                raise ConfigError(f"{field}: environment variable {self.env} is not set")
+            return text
+        if self.file is not None:
+            try:
+                return self.file.read_text().strip()
+            except OSError as exc:
+                raise ConfigError(f"{field}: cannot read secret file {self.file}: {exc.strerror}") from exc
+        assert self.value is not None
+        return self.value.get_secret_value()
+
+
+class Credentials(Frozen):
+    """API credentials of a live account."""
+
+    api_key: SecretRef
+    secret: SecretRef
+    password: SecretRef | None = None
+    allow_plaintext_secrets: bool = False
+
+    @model_validator(mode="after")
+    def _no_plaintext_unless_asked(self) -> Credentials:
+        for name in ("api_key", "secret", "password"):
+            ref: SecretRef | None = getattr(self, name)
+            if ref is not None and ref.value is not None and not self.allow_plaintext_secrets:
+                raise ValueError(
+                    f"{name} is written in the config in plain text; use env or file, "
+                    "or set allow_plaintext_secrets = true"
+                )
+        return self
+
+
+# ---- hedges ----------------------------------------------------------------------
+
+
+class ExposureConfig(Frozen):
+    """Where the exposure a hedge protects comes from."""
+
+    spot: bool = True
+    offset: Decimal = Field(default=Decimal(0), ge=0)
+    perp_long: bool = False
+
+
+MarginSource = Literal["futures_wallet", "spot_stablecoin", "sell_spot"]
+
+
+class MarginGuardConfig(Frozen):
+    """When to top up the short's margin and where the money comes from."""
+
+    enabled: bool = True
+    trigger: Decimal = Field(default=Decimal("0.20"), gt=0, lt=1)
+    target: Decimal = Field(default=Decimal("0.35"), gt=0, lt=5)
+    release: Decimal | None = Field(default=None, gt=0, lt=10)
+    sources: tuple[MarginSource, ...] = ("futures_wallet", "spot_stablecoin")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MarginGuardConfig:
+        if self.target <= self.trigger:
+            raise ValueError(f"target {self.target} must be above trigger {self.trigger}")
+        if self.release is not None and self.release <= self.target:
+            raise ValueError(f"release {self.release} must be above target {self.target}")
+        return self
+
+
+class HedgeConfig(Frozen):
+    """One hedge: a perpetual short kept at `ratio` of an exposure."""
+
+    name: Annotated[str, Field(pattern=_NAME)]
+    asset: str
+    symbol: str
+    ratio: Decimal = Field(ge=0, le=1)
+    band: Decimal = Field(default=Decimal("0.02"), gt=0, le=1)
+    min_order: Decimal = Field(default=Decimal("0.001"), gt=0)
+    max_order: Decimal = Field(default=Decimal("1"), gt=0)
+    leverage: int = Field(default=3, ge=1, le=125)
+    margin_mode: MarginMode = MarginMode.ISOLATED
+    tick_seconds: float = Field(default=10.0, gt=0, le=3600)
+    wake_on_move: Decimal = Field(default=Decimal("0.005"), gt=0, lt=1)
+    staleness_seconds: float = Field(default=30.0, gt=0)
+    max_jump: Decimal = Field(default=Decimal("0.15"), gt=0)
+    exposure: ExposureConfig = ExposureConfig()
+    margin_guard: MarginGuardConfig = MarginGuardConfig()
+
+    @field_validator("symbol")
+    @classmethod
+    def _ccxt_symbol(cls, value: str) -> str:
+        if not _SYMBOL.match(value):
+            raise ValueError(f"symbol {value!r} is not a ccxt perpetual symbol like 'BTC/USDT:USDT'")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> HedgeConfig:
+        base = _SYMBOL.match(self.symbol).group("base")  # type: ignore[union-attr]
+        if self.asset != base:
+            raise ValueError(f"asset {self.asset!r} does not match the base of symbol {self.symbol!r}")
+        if self.max_order < self.min_order:
+            raise ValueError(f"max_order {self.max_order} is below min_order {self.min_order}")
+        return self
+
+    def policy(self) -> HedgePolicy:
+        """Return the domain's view of this hedge."""
+        guard = self.margin_guard
+        return HedgePolicy(
+            ratio=self.ratio,
+            band=self.band,
+            min_order=self.min_order,
+            max_order=self.max_order,
+            offset=self.exposure.offset,
+            include_spot=self.exposure.spot,
+            include_perp_long=self.exposure.perp_long,
+            staleness_seconds=self.staleness_seconds,
+            max_jump=self.max_jump,
+            guard=MarginGuard(
+                enabled=guard.enabled,
+                trigger=guard.trigger,
+                target=guard.target,
+                release=guard.release,
+                from_futures_wallet="futures_wallet" in guard.sources,
+                from_spot_stablecoin="spot_stablecoin" in guard.sources,
+                sell_spot="sell_spot" in guard.sources,
+            ),
+        )
+
+
+# ---- paper venue -------------------------------------------------------------------
+
+
+class SyntheticFeedConfig(Frozen):
+    """A seeded random price path."""
+
+    kind: Literal["synthetic"] = "synthetic"
+    start_price: Decimal = Field(gt=0)
+    step_seconds: float = Field(default=1.0, gt=0)
+    volatility: float = Field(default=0.8, ge=0, le=20)
+    drift: float = Field(default=0.0, ge=-10, le=10)
+    jump_probability: float = Field(default=0.0, ge=0, le=1)
+    jump_size: float = Field(default=0.05, ge=0, lt=1)
+    seed: int = 1
+
+
+class ReplayFeedConfig(Frozen):
+    """A candle file played back, one candle every `step_seconds`."""
+
+    kind: Literal["replay"]
+    path: Path
+    step_seconds: float = Field(default=1.0, gt=0)
+    loop: bool = False
+
+
+class LiveFeedConfig(Frozen):
+    """Live public prices through ccxt (no keys)."""
+
+    kind: Literal["live"]
+    exchange: str = "binanceusdm"
+    poll_seconds: float = Field(default=2.0, gt=0)
+
+
+FeedConfig = Annotated[SyntheticFeedConfig | ReplayFeedConfig | LiveFeedConfig, Field(discriminator="kind")]
+
+
+class FundingConfig(Frozen):
+    """Funding of a paper contract: a constant rate, or a replayed file."""
+
+    rate: Decimal = Field(default=Decimal("0.0001"), gt=-1, lt=1)
+    interval_hours: float = Field(default=8.0, gt=0)
+    file: Path | None = None
+
+
+class BracketConfig(Frozen):
+    """One maintenance bracket."""
+
+    notional_floor: Decimal = Field(ge=0)
+    notional_cap: Decimal = Field(gt=0)
+    maint_margin_rate: Decimal = Field(gt=0, lt=1)
+    maint_amount: Decimal = Field(ge=0)
+
+
+class PaperMarketConfig(Frozen):
+    """A contract listed on the paper venue; rules default to Binance's for BTC and ETH."""
+
+    symbol: str
+    feed: FeedConfig
+    amount_step: Decimal | None = Field(default=None, gt=0)
+    min_amount: Decimal | None = Field(default=None, gt=0)
+    min_notional: Decimal | None = Field(default=None, ge=0)
+    taker_fee: Decimal = Field(default=DEFAULT_TAKER_FEE, ge=0, lt=Decimal("0.1"))
+    brackets: tuple[BracketConfig, ...] | None = None
+    funding: FundingConfig = FundingConfig()
+
+    @field_validator("symbol")
+    @classmethod
+    def _ccxt_symbol(cls, value: str) -> str:
+        return HedgeConfig._ccxt_symbol(value)
+
+    @model_validator(mode="after")
+    def _rules_known(self) -> PaperMarketConfig:
+        base = self.symbol.partition("/")[0]
+        if self.brackets is None and default_brackets(base) is None:
+            raise ValueError(f"no default brackets for {self.symbol}: give brackets")
+        if default_market(self.symbol) is None and None in (self.amount_step, self.min_amount, self.min_notional):
+            raise ValueError(f"no default rules for {self.symbol}: give amount_step, min_amount, min_notional")
+        return self
+
+    def market(self) -> Market:
+        """Return the contract's trading rules."""
+        base, _, rest = self.symbol.partition("/")
+        quote = rest.partition(":")[0]
+        defaults = default_market(self.symbol)
+        brackets = (
+            tuple(Bracket(b.notional_floor, b.notional_cap, b.maint_margin_rate, b.maint_amount) for b in self.brackets)
+            if self.brackets is not None
+            else default_brackets(base)
+        )
+        assert brackets is not None
+        return Market(
+            symbol=self.symbol,
+            base=base,
+            quote=quote,
+            amount_step=self.amount_step or defaults.amount_step,  # type: ignore[union-attr]
+            min_amount=self.min_amount or defaults.min_amount,  # type: ignore[union-attr]
+            min_notional=self.min_notional if self.min_notional is not None else defaults.min_notional,  # type: ignore[union-attr]
+            brackets=brackets,
+            taker_fee=self.taker_fee,
+        )
+
+
+class SpotScriptConfig(Frozen):
+    """Scripted deposits (positive) and withdrawals (negative) on the paper spot wallet."""
+
+    asset: str
+    every_seconds: float = Field(gt=0)
+    amounts: tuple[Decimal, ...] = Field(min_length=1)
+    start_after_seconds: float = Field(default=0.0, ge=0)
+
+
+class PaperConfig(Frozen):
+    """The simulated account: balances, fees, markets and scripted events."""
+
+    spot: dict[str, Decimal] = Field(default_factory=dict)
+    futures: dict[str, Decimal] = Field(default_factory=dict)
+    spot_fee: Decimal = Field(default=Decimal("0.001"), ge=0, lt=Decimal("0.1"))
+    slippage: Decimal = Field(default=Decimal("0.0002"), ge=0, lt=Decimal("0.1"))
+    position_mode: PositionMode = PositionMode.HEDGE
+    partial_fill_probability: float = Field(default=0.0, ge=0, le=1)
+    markets: tuple[PaperMarketConfig, ...] = Field(min_length=1)
+    script: tuple[SpotScriptConfig, ...] = ()
+
+    @field_validator("spot", "futures")
+    @classmethod
+    def _non_negative(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        for asset, amount in value.items():
+            if amount < 0:
+                raise ValueError(f"balance of {asset} is {amount}; balances cannot be negative")
+        return value
+
+
+# ---- accounts and the whole file -----------------------------------------------------
+
+
+class AccountConfig(Frozen):
+    """One exchange account and the hedges kept on it."""
+
+    name: Annotated[str, Field(pattern=_NAME)]
+    exchange: str = "binanceusdm"
+    mode: Literal["paper", "live"] = "paper"
+    credentials: Credentials | None = None
+    paper: PaperConfig | None = None
+    hedges: tuple[HedgeConfig, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _complete(self) -> AccountConfig:
+        if self.mode == "paper" and self.paper is None:
+            raise ValueError("a paper account needs a [accounts.paper] section")
+        if self.mode == "live" and self.credentials is None:
+            raise ValueError("a live account needs credentials")
+        names = [h.name for h in self.hedges]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"hedge names must be unique within an account: {duplicates}")
+        symbols = [h.symbol for h in self.hedges]
+        shared = sorted({s for s in symbols if symbols.count(s) > 1})
+        if shared:
+            raise ValueError(f"two hedges on one account cannot share the short leg of {shared}")
+        if self.paper is not None:
+            listed = {m.symbol for m in self.paper.markets}
+            for hedge in self.hedges:
+                if hedge.symbol not in listed:
+                    raise ValueError(f"hedge {hedge.name!r} trades {hedge.symbol}, which [accounts.paper] does not list")
+        return self
+
+
+class DaemonConfig(Frozen):
+    """Process-wide settings."""
+
+    state_dir: Path = Path("var")
+    log_format: Literal["auto", "console", "json"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    status_interval_seconds: float = Field(default=2.0, gt=0)
+
+
+class JournalConfig(Frozen):
+    """Where the SQLite journal lives."""
+
+    path: Path = Path("var/journal.sqlite")
+
+
+class Settings(BaseSettings):
+    """The whole configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HEDGEBOT_", env_nested_delimiter="__", frozen=True, extra="forbid"
+    )
+
+    daemon: DaemonConfig = DaemonConfig()
+    journal: JournalConfig = JournalConfig()
+    accounts: tuple[AccountConfig, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_accounts(self) -> Settings:
+        names = [a.name for a in self.accounts]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"account names must be unique: {duplicates}")
+        return self
+
+
+def _format_location(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in {"function-after", "function-before"} or str(part).startswith(("SyntheticFeed", "ReplayFeed", "LiveFeed")):
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def format_validation_error(error: ValidationError) -> str:
+    """Return one line per problem: `field.path: message (value: ...)`."""
+    lines = []
+    for item in error.errors():
+        where = _format_location(tuple(item["loc"]))
+        value = item.get("input")
+        shown = "" if isinstance(value, dict) else f" (value: {value!r})"
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"{where}: {message}{shown}")
+    return "\n".join(lines)
+
+
+def load_config(path: Path) -> Settings:
+    """Read and validate a config file (with environment overrides), or raise ConfigError."""
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+
+    class _FromFile(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=path))
+
+    try:
+        return _FromFile()
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from exc

@@ -1,0 +1,180 @@
+"""Maintenance margin, liquidation price, and margin sizing.
+
+One linear rule covers isolated and cross margin alike (Binance USDⓈ-M):
+a set of legs backed by wallet balance WB is liquidated at the mark price P where
+
+    WB + Σ s·Q·(P − EP) = Σ (Q·P·MMR − cum)
+
+with s = +1 for a long leg and −1 for a short one. Solving for P gives
+
+    P = (WB + Σ cum − Σ s·Q·EP) / (Σ Q·MMR − Σ s·Q)
+
+An isolated leg is the one-leg case with WB = the leg's margin; under cross
+margin WB is the futures wallet and every leg of the contract takes part.
+MMR and cum come from the bracket that holds each leg's notional *at the
+liquidation price*, so the bracket is searched, not taken at the entry price.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from hedgebot.domain.model import ZERO, Bracket, Leg, PositionSide, ceil_to_step, floor_to_step
+
+_MAX_FIXED_POINT_ROUNDS = 32
+
+
+def bracket_for(notional: Decimal, brackets: Sequence[Bracket]) -> Bracket:
+    """Return the bracket whose range holds `notional` (the last one beyond the table)."""
+    if not brackets:
+        raise ValueError("a market needs at least one maintenance bracket")
+    for bracket in brackets:
+        if bracket.holds(notional):
+            return bracket
+    return brackets[-1] if notional >= brackets[-1].notional_floor else brackets[0]
+
+
+def maintenance_margin(notional: Decimal, brackets: Sequence[Bracket]) -> Decimal:
+    """Return the maintenance margin of a leg with this notional."""
+    bracket = bracket_for(notional, brackets)
+    return notional * bracket.maint_margin_rate - bracket.maint_amount
+
+
+def _sign(side: PositionSide) -> Decimal:
+    return Decimal(1) if side is PositionSide.LONG else Decimal(-1)
+
+
+@dataclass(frozen=True)
+class _Term:
+    sign: Decimal
+    size: Decimal
+    entry: Decimal
+    bracket: Bracket
+
+
+def _solve(wallet: Decimal, terms: Sequence[_Term]) -> Decimal | None:
+    numerator = wallet
+    denominator = ZERO
+    for t in terms:
+        numerator += t.bracket.maint_amount - t.sign * t.size * t.entry
+        denominator += t.size * t.bracket.maint_margin_rate - t.sign * t.size
+    if denominator == 0:
+        return None
+    price = numerator / denominator
+    return price if price > 0 else None
+
+
+def _terms_at(price: Decimal, legs: Sequence[Leg], brackets: Sequence[Bracket]) -> list[_Term]:
+    return [
+        _Term(_sign(leg.side), leg.size, leg.entry_price, bracket_for(leg.size * price, brackets))
+        for leg in legs
+        if leg.size > 0
+    ]
+
+
+def liquidation_price_of(wallet: Decimal, legs: Sequence[Leg], brackets: Sequence[Bracket]) -> Decimal | None:
+    """Return the mark price at which `legs` backed by `wallet` are liquidated.
+
+    Returns None when no positive price liquidates them (no open leg, or a long
+    with more margin than it could lose).
+    """
+    open_legs = [leg for leg in legs if leg.size > 0]
+    if not open_legs:
+        return None
+    if len(open_legs) == 1:
+        leg = open_legs[0]
+        # Exact search, as Binance describes: the bracket must hold Q × LP.
+        for bracket in brackets:
+            price = _solve(wallet, [_Term(_sign(leg.side), leg.size, leg.entry_price, bracket)])
+            if price is not None and price > 0 and bracket.holds(leg.size * price):
+                return price
+    # Several legs (cross, hedge mode) or a price right on a bracket edge:
+    # iterate brackets to a fixed point starting from the entry notional.
+    price = max(leg.entry_price for leg in open_legs)
+    solved: Decimal | None = None
+    for _ in range(_MAX_FIXED_POINT_ROUNDS):
+        solved = _solve(wallet, _terms_at(price, open_legs, brackets))
+        if solved is None or solved <= 0:
+            return None
+        if solved == price:
+            break
+        price = solved
+    return solved
+
+
+def liquidation_price(
+    side: str | PositionSide,
+    size: Decimal,
+    entry_price: Decimal,
+    margin: Decimal,
+    brackets: Sequence[Bracket],
+) -> Decimal:
+    """Return the liquidation price of one isolated leg (Binance USDⓈ-M rule).
+
+    `side` is "long" or "short"; `margin` is the leg's isolated wallet balance.
+    A long so well margined that no positive price liquidates it returns 0.
+    """
+    position_side = PositionSide(side)
+    if size <= 0:
+        raise ValueError(f"size must be positive, got {size}")
+    if entry_price <= 0:
+        raise ValueError(f"entry_price must be positive, got {entry_price}")
+    leg = Leg(position_side, size, entry_price, margin)
+    price = liquidation_price_of(margin, [leg], brackets)
+    return price if price is not None else ZERO
+
+
+def distance_to_liquidation(side: PositionSide, liquidation: Decimal | None, mark: Decimal) -> Decimal | None:
+    """Return how far the mark must move, as a fraction of it, to liquidate."""
+    if liquidation is None or mark <= 0:
+        return None
+    if side is PositionSide.SHORT:
+        return (liquidation - mark) / mark
+    return (mark - liquidation) / mark
+
+
+def wallet_for_liquidation_at(price: Decimal, legs: Sequence[Leg], brackets: Sequence[Bracket]) -> Decimal:
+    """Return the wallet balance that puts the liquidation price of `legs` at `price`."""
+    terms = _terms_at(price, legs, brackets)
+    wallet = ZERO
+    for t in terms:
+        wallet += price * (t.size * t.bracket.maint_margin_rate - t.sign * t.size)
+        wallet -= t.bracket.maint_amount - t.sign * t.size * t.entry
+    return wallet
+
+
+def short_topup_needed(
+    short: Leg,
+    other_legs: Sequence[Leg],
+    wallet: Decimal,
+    mark: Decimal,
+    target_distance: Decimal,
+    brackets: Sequence[Bracket],
+    step: Decimal,
+) -> Decimal:
+    """Return the margin to add so the short sits `target_distance` from liquidation.
+
+    `wallet` is the short's isolated margin (with no other legs) or the cross
+    wallet (with the contract's other legs). Rounded up to `step`; zero when
+    the short is already at least that far away.
+    """
+    target_price = mark * (1 + target_distance)
+    needed = wallet_for_liquidation_at(target_price, [short, *other_legs], brackets) - wallet
+    return ceil_to_step(needed, step) if needed > 0 else ZERO
+
+
+def short_release_possible(
+    short: Leg,
+    other_legs: Sequence[Leg],
+    wallet: Decimal,
+    mark: Decimal,
+    target_distance: Decimal,
+    brackets: Sequence[Bracket],
+    step: Decimal,
+) -> Decimal:
+    """Return the margin that can leave while the short stays `target_distance` away."""
+    target_price = mark * (1 + target_distance)
+    spare = wallet - wallet_for_liquidation_at(target_price, [short, *other_legs], brackets)
+    return floor_to_step(spare, step) if spare > 0 else ZERO

@@ -1,0 +1,246 @@
+"""Frozen value types shared by the domain core and the shell around it.
+
+Amounts are in base units of the asset (BTC, ETH), prices and margin in the
+settlement stablecoin (USDT). Everything is `Decimal`; nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from enum import StrEnum
+
+ZERO = Decimal(0)
+ONE = Decimal(1)
+
+
+class OrderSide(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+
+class PositionSide(StrEnum):
+    LONG = "long"
+    SHORT = "short"
+
+
+class MarginMode(StrEnum):
+    ISOLATED = "isolated"
+    CROSS = "cross"
+
+
+class PositionMode(StrEnum):
+    HEDGE = "hedge"
+    ONE_WAY = "oneway"
+
+
+class Wallet(StrEnum):
+    SPOT = "spot"
+    FUTURES = "futures"
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+def floor_to_step(value: Decimal, step: Decimal) -> Decimal:
+    """Round `value` down to a whole number of `step`."""
+    if step <= 0:
+        return value
+    return (value / step).to_integral_value(rounding=ROUND_FLOOR) * step
+
+
+def ceil_to_step(value: Decimal, step: Decimal) -> Decimal:
+    """Round `value` up to a whole number of `step`."""
+    if step <= 0:
+        return value
+    return (value / step).to_integral_value(rounding=ROUND_CEILING) * step
+
+
+@dataclass(frozen=True)
+class Bracket:
+    """One maintenance-margin tier: applies to notional in [floor, cap)."""
+
+    notional_floor: Decimal
+    notional_cap: Decimal
+    maint_margin_rate: Decimal
+    maint_amount: Decimal
+
+    def holds(self, notional: Decimal) -> bool:
+        """Tell whether `notional` falls inside this bracket."""
+        return self.notional_floor <= notional < self.notional_cap
+
+
+@dataclass(frozen=True)
+class Market:
+    """Trading rules of one perpetual contract, in base units."""
+
+    symbol: str
+    base: str
+    quote: str
+    amount_step: Decimal
+    min_amount: Decimal
+    min_notional: Decimal
+    brackets: tuple[Bracket, ...]
+    contract_size: Decimal = ONE
+    margin_step: Decimal = Decimal("0.01")
+    taker_fee: Decimal = Decimal("0.0005")
+
+    @property
+    def spot_symbol(self) -> str:
+        """Name the spot market of the same pair (BTC/USDT for BTC/USDT:USDT)."""
+        return f"{self.base}/{self.quote}"
+
+    def min_tradeable(self, price: Decimal) -> Decimal:
+        """Return the smallest amount the venue accepts at `price`, on the step."""
+        by_notional = ceil_to_step(self.min_notional / price, self.amount_step) if price > 0 else ZERO
+        return max(self.min_amount, by_notional, self.amount_step)
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One side of a perpetual contract in hedge mode."""
+
+    side: PositionSide
+    size: Decimal = ZERO
+    entry_price: Decimal = ZERO
+    margin: Decimal = ZERO  # isolated margin posted to this leg; zero under cross margin
+
+    @property
+    def is_open(self) -> bool:
+        """Tell whether the leg holds a position."""
+        return self.size > 0
+
+    def unrealized_pnl(self, mark: Decimal) -> Decimal:
+        """Return the leg's profit or loss at `mark`."""
+        sign = ONE if self.side is PositionSide.LONG else -ONE
+        return sign * (mark - self.entry_price) * self.size
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything the policy needs to decide, read at one moment."""
+
+    taken_at: float
+    market: Market
+    mark_price: Decimal
+    price_time: float
+    spot_asset: Decimal
+    spot_quote: Decimal
+    futures_free: Decimal
+    futures_wallet: Decimal
+    short: Leg
+    long: Leg
+    margin_mode: MarginMode
+    leverage: int
+    previous_price: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class MarginGuard:
+    """When and how to keep the short away from liquidation."""
+
+    enabled: bool = True
+    trigger: Decimal = Decimal("0.20")
+    target: Decimal = Decimal("0.35")
+    release: Decimal | None = None
+    from_futures_wallet: bool = True
+    from_spot_stablecoin: bool = True
+    sell_spot: bool = False
+
+
+@dataclass(frozen=True)
+class HedgePolicy:
+    """The user's intent for one hedge, in the domain's terms."""
+
+    ratio: Decimal
+    band: Decimal
+    min_order: Decimal
+    max_order: Decimal
+    offset: Decimal = ZERO
+    include_spot: bool = True
+    include_perp_long: bool = False
+    staleness_seconds: float = 30.0
+    max_jump: Decimal = Decimal("0.15")
+    guard: MarginGuard = field(default_factory=MarginGuard)
+
+
+# ---- actions -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlaceOrder:
+    """A market order on the perpetual (or, with `spot=True`, on the spot pair)."""
+
+    side: OrderSide
+    amount: Decimal
+    position_side: PositionSide | None
+    reduce: bool
+    reason: str
+    spot: bool = False
+
+    kind = "order"
+
+
+@dataclass(frozen=True)
+class AdjustMargin:
+    """Add (positive) or remove (negative) isolated margin on a leg."""
+
+    position_side: PositionSide
+    amount: Decimal
+    reason: str
+
+    kind = "margin"
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """Move stablecoin between the spot and futures wallets."""
+
+    asset: str
+    amount: Decimal
+    source: Wallet
+    destination: Wallet
+    reason: str
+
+    kind = "transfer"
+
+
+@dataclass(frozen=True)
+class RaiseFromSpot:
+    """Sell a slice of the hedged coin and shrink the short by its hedged share.
+
+    Executed as two verified steps: reduce the short first, then sell the spot,
+    so the account is never net short in between.
+    """
+
+    sell_amount: Decimal
+    reduce_amount: Decimal
+    reason: str
+
+    kind = "raise_from_spot"
+
+
+@dataclass(frozen=True)
+class ReleaseMargin:
+    """Take spare isolated margin off the short and send it back to the spot wallet."""
+
+    asset: str
+    amount: Decimal
+    reason: str
+
+    kind = "release_margin"
+
+
+Action = PlaceOrder | AdjustMargin | Transfer | RaiseFromSpot | ReleaseMargin
+
+
+@dataclass(frozen=True)
+class Alert:
+    """Something a person must hear about; repeated until it clears."""
+
+    severity: Severity
+    code: str
+    message: str

@@ -1,0 +1,446 @@
+"""One hedge, kept: observe -> plan -> execute one action -> observe again, forever.
+
+Each action is journaled with its client id before it is sent. An ambiguous
+outcome (timeout, duplicate id) is settled by looking the id up, never by a
+blind resend with a new id; an outcome that cannot be settled blocks trading
+on the hedge until it is. Because the plan is a pure function of what the
+venue shows, a partial fill or a lost answer is simply seen and re-planned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, fields, replace
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from hedgebot.clock import Clock
+from hedgebot.config import HedgeConfig
+from hedgebot.domain import policy
+from hedgebot.domain.model import (
+    ZERO,
+    Action,
+    AdjustMargin,
+    Market,
+    OrderSide,
+    PlaceOrder,
+    PositionSide,
+    RaiseFromSpot,
+    ReleaseMargin,
+    Severity,
+    Snapshot,
+    Transfer,
+    Wallet,
+    floor_to_step,
+)
+from hedgebot.engine import crashpoints
+from hedgebot.engine.retry import Backoff, retry_transient
+from hedgebot.exchange.port import (
+    DuplicateClientId,
+    ExchangeError,
+    ExchangePort,
+    ModeError,
+    OrderRequest,
+    PermanentError,
+    TransientError,
+)
+from hedgebot.ops.events import EventLog
+from hedgebot.store.journal import Intent, IntentStatus, Journal
+
+
+class StartupRefused(Exception):
+    """The account or contract is not in a state hedgebot may trade; the message says why."""
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+def describe(result: Any) -> dict[str, Any]:
+    """Return a venue result as JSON-ready fields."""
+    return {f.name: _plain(getattr(result, f.name)) for f in fields(result)}
+
+
+@dataclass(frozen=True)
+class HedgeStatus:
+    """What `hedgebot status` shows for one hedge."""
+
+    account: str
+    name: str
+    symbol: str
+    state: str
+    exposure: Decimal | None = None
+    short: Decimal | None = None
+    target: Decimal | None = None
+    target_ratio: Decimal | None = None
+    drift: Decimal | None = None
+    mark: Decimal | None = None
+    liquidation_price: Decimal | None = None
+    distance: Decimal | None = None
+    updated_at: float | None = None
+    note: str = ""
+
+    @property
+    def ratio(self) -> Decimal | None:
+        """Return the hedge ratio actually held (short / exposure)."""
+        if self.exposure is None or self.short is None or self.exposure == 0:
+            return None
+        return self.short / self.exposure
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the status as JSON-ready data, numbers as strings."""
+        data = {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+        data["ratio"] = _plain(self.ratio.quantize(Decimal("0.0001")) if self.ratio is not None else None)
+        return data
+
+
+class Keeper:
+    """Keeps one hedge at its target on one venue."""
+
+    def __init__(
+        self,
+        account: str,
+        hedge: HedgeConfig,
+        port: ExchangePort,
+        clock: Clock,
+        journal: Journal,
+        events: EventLog,
+        *,
+        seed: int = 0,
+        max_steps_per_tick: int = 24,
+        send_attempts: int = 5,
+    ) -> None:
+        self.account = account
+        self.hedge = hedge
+        self.policy = hedge.policy()
+        self.port = port
+        self.clock = clock
+        self.journal = journal
+        self.events = events
+        self.max_steps = max_steps_per_tick
+        self.send_attempts = send_attempts
+        self.wake = asyncio.Event()
+        self.market: Market | None = None
+        self.status = HedgeStatus(account, hedge.name, hedge.symbol, "starting")
+        self.last_plan: policy.Plan | None = None
+        self._backoff = Backoff(random.Random(seed))
+        self._stopping = False
+        self._accepted_price: Decimal | None = None
+        self._suspect_price: Decimal | None = None
+        self._rebalancing = False
+
+    # ---- outside signals ----------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask the keeper to finish the action in flight and stop."""
+        self._stopping = True
+        self.wake.set()
+
+    def notify_price(self, price: Decimal) -> None:
+        """Wake the keeper early when the price moved beyond `wake_on_move`."""
+        reference = self._accepted_price
+        if reference is None or reference <= 0 or abs(price / reference - 1) >= self.hedge.wake_on_move:
+            self.wake.set()
+
+    def notify_balance(self) -> None:
+        """Wake the keeper now: a balance changed."""
+        self.wake.set()
+
+    def _emit(self, kind: str, severity: Severity = Severity.INFO, **detail: Any) -> None:
+        self.events.emit(self.account, self.hedge.name, kind, severity, **detail)
+
+    async def _read(self, call: Callable[[], Awaitable[Any]]) -> Any:
+        return await retry_transient(call, self.clock, self._backoff)
+
+    # ---- start-up -----------------------------------------------------------------
+
+    async def prepare(self) -> None:
+        """Load the contract's rules and put its margin mode and leverage where the config says."""
+        symbol = self.hedge.symbol
+        self.market = await self._read(lambda: self.port.load_market(symbol))
+        mode = await self._read(lambda: self.port.fetch_margin_mode(symbol))
+        if mode is not self.hedge.margin_mode:
+            try:
+                await self._read(lambda: self.port.set_margin_mode(symbol, self.hedge.margin_mode))
+            except ModeError as exc:
+                raise StartupRefused(
+                    f"{self.account}/{self.hedge.name}: {symbol} is in {mode.value} margin but the config asks for "
+                    f"{self.hedge.margin_mode.value}, and it cannot change now: {exc}"
+                ) from exc
+            self._emit("margin_mode_set", mode=self.hedge.margin_mode.value)
+        leverage = await self._read(lambda: self.port.fetch_leverage(symbol))
+        if leverage != self.hedge.leverage:
+            await self._read(lambda: self.port.set_leverage(symbol, self.hedge.leverage))
+            self._emit("leverage_set", leverage=self.hedge.leverage, was=leverage)
+
+    # ---- observe ------------------------------------------------------------------
+
+    async def observe(self) -> Snapshot:
+        """Read everything the policy needs from the venue."""
+        assert self.market is not None, "prepare() first"
+        market = self.market
+        spot = await self._read(self.port.fetch_spot_balances)
+        futures = await self._read(lambda: self.port.fetch_futures_balance(market.quote))
+        legs = await self._read(lambda: self.port.fetch_legs(market.symbol))
+        quote = await self._read(lambda: self.port.fetch_mark_price(market.symbol))
+        return Snapshot(
+            taken_at=self.clock.now(),
+            market=market,
+            mark_price=quote.price,
+            price_time=quote.timestamp,
+            spot_asset=spot.get(market.base, ZERO),
+            spot_quote=spot.get(market.quote, ZERO),
+            futures_free=futures.free,
+            futures_wallet=futures.wallet,
+            short=legs.short,
+            long=legs.long,
+            margin_mode=self.hedge.margin_mode,
+            leverage=self.hedge.leverage,
+            previous_price=self._accepted_price,
+        )
+
+    # ---- the loop -----------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Tick on the interval and on wake-ups until stopped."""
+        while not self._stopping:
+            self.wake.clear()
+            try:
+                await self.tick()
+            except ExchangeError as exc:
+                self._emit("tick_failed", Severity.WARNING, error=str(exc))
+            if self._stopping:
+                break
+            await self.clock.wait_for(self.wake, self.hedge.tick_seconds)
+        self.status = replace(self.status, state="stopped", updated_at=self.clock.now())
+
+    async def tick(self) -> policy.Plan | None:
+        """Bring the hedge back to target: one verified action at a time."""
+        if not await self.settle_open_intents():
+            self._set_status(self.last_plan, None, "unresolved", "an earlier action's outcome is still unknown")
+            return None
+        plan: policy.Plan | None = None
+        snapshot: Snapshot | None = None
+        traded = False
+        short_before: Decimal | None = None
+        for step in range(self.max_steps):
+            try:
+                snapshot = await self.observe()
+            except ExchangeError as exc:
+                self._emit("observe_failed", Severity.WARNING, error=str(exc))
+                self._set_status(plan, snapshot, "blocked", f"cannot read the venue: {exc}")
+                return plan
+            if short_before is None:
+                short_before = snapshot.short.size
+            plan = policy.plan(snapshot, self.policy, self.clock.now(), self._rebalancing)
+            self.last_plan = plan
+            if plan.blocked is not None:
+                if self._confirm_jump(snapshot):
+                    continue
+                self._emit("trading_blocked", Severity.WARNING, reason=plan.blocked)
+                self._set_status(plan, snapshot, "blocked", plan.blocked)
+                return plan
+            self._accepted_price = snapshot.mark_price
+            self._suspect_price = None
+            if step == 0:
+                for alert in plan.alerts:
+                    self._emit("alert", alert.severity, code=alert.code, message=alert.message)
+            if not plan.actions or self._stopping:
+                break
+            action = plan.actions[0]
+            self._rebalancing = any(isinstance(a, PlaceOrder) for a in plan.actions)
+            if not await self._execute(action, snapshot):
+                break
+            traded = traded or isinstance(action, (PlaceOrder, RaiseFromSpot))
+        if plan is not None and not plan.actions:
+            self._rebalancing = False
+        if traded and plan is not None and snapshot is not None:
+            kind = "hedge_opened" if short_before == 0 and plan.short > 0 else "rebalanced"
+            self._emit(kind, exposure=plan.exposure, short=plan.short, target=plan.target, mark=snapshot.mark_price)
+        self._set_status(plan, snapshot)
+        return plan
+
+    def _confirm_jump(self, snapshot: Snapshot) -> bool:
+        """Accept a jumped price once a second reading confirms the new level."""
+        price = snapshot.mark_price
+        suspect = self._suspect_price
+        if snapshot.previous_price is None or not price.is_finite() or price <= 0:
+            return False
+        if suspect is not None and abs(price / suspect - 1) <= self.policy.max_jump:
+            self._emit("price_jump_confirmed", Severity.WARNING, previous=self._accepted_price, price=price)
+            self._accepted_price = price
+            self._suspect_price = None
+            return True
+        if abs(price / snapshot.previous_price - 1) > self.policy.max_jump:
+            self._suspect_price = price
+        return False
+
+    def _set_status(self, plan: policy.Plan | None, snapshot: Snapshot | None, state: str | None = None, note: str = "") -> None:
+        if plan is None:
+            self.status = HedgeStatus(
+                self.account, self.hedge.name, self.hedge.symbol, state or "starting",
+                updated_at=self.clock.now(), note=note,
+            )
+            return
+        if state is None:
+            if any(a.severity is Severity.CRITICAL for a in plan.alerts):
+                state = "alert"
+            elif plan.in_band:
+                state = "hedged"
+            elif plan.actions:
+                state = "rebalancing"
+            else:
+                state = "drifting"
+        note = note or "; ".join([a.message for a in plan.alerts] + list(plan.notes))
+        self.status = HedgeStatus(
+            self.account, self.hedge.name, self.hedge.symbol, state,
+            exposure=plan.exposure, short=plan.short, target=plan.target, target_ratio=self.policy.ratio,
+            drift=plan.drift, mark=snapshot.mark_price if snapshot else self.status.mark,
+            liquidation_price=plan.liquidation_price, distance=plan.distance,
+            updated_at=self.clock.now(), note=note,
+        )
+
+    # ---- execute ------------------------------------------------------------------
+
+    async def _execute(self, action: Action, snapshot: Snapshot) -> bool:
+        """Carry out one action; return whether it went through (so the next may follow)."""
+        assert self.market is not None
+        match action:
+            case PlaceOrder():
+                return await self._order(action.side, action.amount, action.position_side, action.reduce, action.reason, action.spot)
+            case AdjustMargin():
+                return await self._margin(action.amount, action.reason)
+            case Transfer():
+                return await self._transfer(action.asset, action.amount, action.source, action.destination, action.reason)
+            case RaiseFromSpot():
+                # Short first, then spot: never net short in between.
+                if action.reduce_amount > 0 and not await self._order(
+                    OrderSide.BUY, action.reduce_amount, PositionSide.SHORT, True, action.reason
+                ):
+                    return False
+                spot = await self._read(self.port.fetch_spot_balances)
+                sell = min(action.sell_amount, floor_to_step(spot.get(self.market.base, ZERO), self.market.amount_step))
+                return sell <= 0 or await self._order(OrderSide.SELL, sell, None, False, action.reason, spot=True)
+            case ReleaseMargin():
+                if not await self._margin(-action.amount, action.reason):
+                    return False
+                return await self._transfer(action.asset, action.amount, Wallet.FUTURES, Wallet.SPOT, action.reason)
+        raise AssertionError(f"unknown action {action!r}")
+
+    async def _order(
+        self, side: OrderSide, amount: Decimal, position_side: PositionSide | None, reduce: bool, reason: str, spot: bool = False
+    ) -> bool:
+        assert self.market is not None
+        symbol = self.market.spot_symbol if spot else self.market.symbol
+        detail = {
+            "symbol": symbol, "side": side.value, "amount": str(amount), "reduce": reduce, "reason": reason,
+            "position_side": position_side.value if position_side else None,
+        }
+
+        def send(cid: str) -> Awaitable[Any]:
+            return self.port.place_order(OrderRequest(cid, symbol, side, amount, position_side, reduce))
+
+        def lookup(cid: str) -> Awaitable[Any]:
+            return self.port.fetch_order(symbol, cid)
+
+        return await self._run_intent("order", detail, send, lookup)
+
+    async def _margin(self, amount: Decimal, reason: str) -> bool:
+        assert self.market is not None
+        symbol = self.market.symbol
+        detail = {"symbol": symbol, "position_side": "short", "amount": str(amount), "reason": reason}
+        return await self._run_intent(
+            "margin", detail,
+            lambda cid: self.port.adjust_margin(symbol, PositionSide.SHORT, amount, cid),
+            self.port.fetch_funds_movement,
+        )
+
+    async def _transfer(self, asset: str, amount: Decimal, source: Wallet, destination: Wallet, reason: str) -> bool:
+        detail = {"asset": asset, "amount": str(amount), "from": source.value, "to": destination.value, "reason": reason}
+        return await self._run_intent(
+            "transfer", detail,
+            lambda cid: self.port.transfer(asset, amount, source, destination, cid),
+            self.port.fetch_funds_movement,
+        )
+
+    async def _run_intent(
+        self,
+        kind: str,
+        detail: dict[str, Any],
+        send: Callable[[str], Awaitable[Any]],
+        lookup: Callable[[str], Awaitable[Any]],
+    ) -> bool:
+        intent = self.journal.begin(self.account, self.hedge.name, kind, detail)
+        crashpoints.reached("intent_journaled")
+        status, outcome = await self._send(intent.client_id, send, lookup)
+        crashpoints.reached("action_sent")
+        self.journal.finish(intent.client_id, status, outcome)
+        self._report(kind, intent.client_id, detail, status, outcome)
+        return status is IntentStatus.DONE
+
+    async def _send(
+        self, cid: str, send: Callable[[str], Awaitable[Any]], lookup: Callable[[str], Awaitable[Any]]
+    ) -> tuple[IntentStatus, dict[str, Any]]:
+        last_error = ""
+        for attempt in range(1, self.send_attempts + 1):
+            duplicate = False
+            try:
+                return IntentStatus.DONE, describe(await send(cid))
+            except DuplicateClientId as exc:
+                duplicate = True
+                last_error = str(exc)
+            except TransientError as exc:
+                last_error = str(exc)
+            except PermanentError as exc:
+                return IntentStatus.REJECTED, {"error": str(exc)}
+            # Ambiguous: the venue may have executed it. Look before sending again.
+            try:
+                found = await self._read(lambda: lookup(cid))
+            except ExchangeError as exc:
+                return IntentStatus.UNKNOWN, {"error": f"{last_error}; lookup failed: {exc}"}
+            if found is not None:
+                return IntentStatus.DONE, describe(found)
+            if duplicate:
+                return IntentStatus.UNKNOWN, {"error": f"venue reports a duplicate it cannot find: {last_error}"}
+            await self.clock.sleep(self._backoff.delay(attempt))
+        return IntentStatus.ABSENT, {"error": f"not executed after {self.send_attempts} attempts: {last_error}"}
+
+    def _report(self, kind: str, cid: str, detail: dict[str, Any], status: IntentStatus, outcome: dict[str, Any]) -> None:
+        if status is IntentStatus.DONE:
+            name = {"order": "order_filled", "margin": "margin_adjusted", "transfer": "transferred"}[kind]
+            fields_out = {k: outcome[k] for k in ("filled", "average_price", "fee", "status") if k in outcome}
+            self._emit(name, client_id=cid, **detail, **fields_out)
+        elif status is IntentStatus.REJECTED:
+            self._emit("action_rejected", Severity.WARNING, client_id=cid, kind=kind, **detail, error=outcome.get("error"))
+        elif status is IntentStatus.UNKNOWN:
+            self._emit("outcome_unknown", Severity.CRITICAL, client_id=cid, kind=kind, **detail, error=outcome.get("error"))
+        else:
+            self._emit("action_not_executed", Severity.WARNING, client_id=cid, kind=kind, **detail, error=outcome.get("error"))
+
+    # ---- recovery -----------------------------------------------------------------
+
+    async def settle_open_intents(self) -> bool:
+        """Look up every journaled action of this hedge whose outcome is unknown; True when none is left."""
+        for intent in self.journal.open_intents(self.account, self.hedge.name):
+            try:
+                found = await self._read(lambda i=intent: self._lookup(i))
+            except ExchangeError as exc:
+                self._emit("settle_failed", Severity.WARNING, client_id=intent.client_id, error=str(exc))
+                return False
+            status = IntentStatus.DONE if found is not None else IntentStatus.ABSENT
+            outcome = describe(found) if found is not None else {"error": "the venue has no record of it"}
+            self.journal.finish(intent.client_id, status, outcome)
+            self._emit("intent_settled", client_id=intent.client_id, kind=intent.kind, status=status.value, **intent.detail)
+        return True
+
+    def _lookup(self, intent: Intent) -> Awaitable[Any]:
+        if intent.kind == "order":
+            return self.port.fetch_order(intent.detail["symbol"], intent.client_id)
+        return self.port.fetch_funds_movement(intent.client_id)

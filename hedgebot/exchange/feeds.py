@@ -1,0 +1,203 @@
+"""Price sources for the paper venue: a synthetic path, a candle file, or live public prices."""
+
+from __future__ import annotations
+
+import csv
+import math
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Protocol
+
+from hedgebot.exchange.port import BadData, VenueUnavailable
+
+_CENT = Decimal("0.01")
+_YEAR = 365.0 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class Candle:
+    """One price interval; a single price is a candle with open = high = low = close."""
+
+    time: float
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+
+    @classmethod
+    def point(cls, time: float, price: Decimal) -> Candle:
+        """Return a candle holding one price."""
+        return cls(time, price, price, price, price)
+
+
+class PriceFeed(Protocol):
+    """Anything that yields candles, one at a time."""
+
+    async def next(self) -> Candle | None:
+        """Return the next candle, or None when the feed has ended."""
+        ...
+
+
+class SyntheticFeed:
+    """A seeded geometric Brownian motion with occasional jumps.
+
+    `volatility` and `drift` are annualised; `jump_probability` is per step
+    and a jump moves the price by ±`jump_size` (as a fraction).
+    """
+
+    def __init__(
+        self,
+        start_price: Decimal,
+        step_seconds: float,
+        *,
+        volatility: float = 0.8,
+        drift: float = 0.0,
+        jump_probability: float = 0.0,
+        jump_size: float = 0.05,
+        seed: int = 1,
+        start_time: float = 0.0,
+    ) -> None:
+        if start_price <= 0:
+            raise ValueError(f"start_price must be positive, got {start_price}")
+        self._price = float(start_price)
+        self._step = step_seconds
+        self._vol = volatility
+        self._drift = drift
+        self._jump_p = jump_probability
+        self._jump = jump_size
+        self._rng = random.Random(seed)
+        self._time = start_time
+
+    def _move(self) -> float:
+        dt = self._step / _YEAR
+        shock = self._rng.gauss(0.0, 1.0)
+        growth = (self._drift - 0.5 * self._vol**2) * dt + self._vol * math.sqrt(dt) * shock
+        if self._jump_p and self._rng.random() < self._jump_p:
+            growth += math.log1p(self._jump if self._rng.random() < 0.5 else -self._jump)
+        return self._price * math.exp(growth)
+
+    async def next(self) -> Candle:
+        """Return the next step of the path."""
+        opened = self._price
+        self._price = self._move()
+        self._time += self._step
+        o = Decimal(repr(opened)).quantize(_CENT)
+        c = Decimal(repr(self._price)).quantize(_CENT)
+        return Candle(self._time, o, max(o, c), min(o, c), c)
+
+
+def _decimal(value: str, where: str) -> Decimal:
+    try:
+        number = Decimal(value)
+    except (InvalidOperation, ValueError) as exc:
+        raise BadData(f"{where}: {value!r} is not a number") from exc
+    if not number.is_finite() or number <= 0:
+        raise BadData(f"{where}: price {value!r} must be positive and finite")
+    return number
+
+
+def read_candles(path: Path) -> list[Candle]:
+    """Read a candle file: freqtrade's `date,open,high,low,close,volume` or Binance's kline CSV."""
+    candles: list[Candle] = []
+    with path.open(newline="") as handle:
+        rows = csv.reader(handle)
+        first = next(rows, None)
+        if first is None:
+            return candles
+        header = [c.strip().lower() for c in first]
+        if header[:1] == ["date"]:
+            parse_time = _iso_time
+        elif header[:1] == ["open_time"]:
+            parse_time = _millis_time
+        else:
+            parse_time = _millis_time
+            rows = _prepend(first, rows)  # Binance files may come without a header
+        for line_no, row in enumerate(rows, start=2):
+            if not row:
+                continue
+            where = f"{path}:{line_no}"
+            try:
+                when = parse_time(row[0])
+            except ValueError as exc:
+                raise BadData(f"{where}: bad time {row[0]!r}") from exc
+            o, h, low, c = (_decimal(v, where) for v in row[1:5])
+            if not (low <= min(o, c) and h >= max(o, c)):
+                raise BadData(f"{where}: high/low do not bound open/close: {row[1:5]}")
+            candles.append(Candle(when, o, h, low, c))
+    return candles
+
+
+def _prepend(first: list[str], rest: Iterator[list[str]]) -> Iterator[list[str]]:
+    yield first
+    yield from rest
+
+
+def _iso_time(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def _millis_time(text: str) -> float:
+    value = int(text)
+    # Binance moved spot klines to microseconds in 2025; accept both.
+    return value / 1_000_000 if value > 10**14 else value / 1000
+
+
+class ReplayFeed:
+    """Candles replayed from memory (read once with `read_candles`)."""
+
+    def __init__(self, candles: Sequence[Candle], loop: bool = False) -> None:
+        self._candles = candles
+        self._index = 0
+        self._loop = loop
+
+    async def next(self) -> Candle | None:
+        """Return the next candle; at the end, stop or start over."""
+        if self._index >= len(self._candles):
+            if not self._loop or not self._candles:
+                return None
+            self._index = 0
+        candle = self._candles[self._index]
+        self._index += 1
+        return candle
+
+
+class LiveFeed:
+    """Public mark prices polled through ccxt (no keys needed)."""
+
+    def __init__(self, exchange_id: str, symbol: str, exchange: Any | None = None) -> None:
+        self.symbol = symbol
+        if exchange is None:
+            import ccxt.async_support as ccxt_async
+
+            exchange = getattr(ccxt_async, exchange_id)({"enableRateLimit": True})
+        self._exchange = exchange
+
+    async def next(self) -> Candle:
+        """Fetch the current mark price (falling back to the last trade)."""
+        import ccxt
+
+        try:
+            if self._exchange.has.get("fetchMarkPrice"):
+                ticker = await self._exchange.fetch_mark_price(self.symbol)
+                raw = ticker.get("markPrice") or ticker.get("last")
+            else:
+                ticker = await self._exchange.fetch_ticker(self.symbol)
+                raw = ticker.get("last")
+            stamp = ticker.get("timestamp")
+        except ccxt.NetworkError as exc:
+            raise VenueUnavailable(f"live price for {self.symbol}: {exc}") from exc
+        except ccxt.ExchangeError as exc:
+            raise BadData(f"live price for {self.symbol}: {exc}") from exc
+        if raw is None:
+            raise BadData(f"live price for {self.symbol}: the exchange sent no price")
+        price = _decimal(str(raw), f"{self._exchange.id} {self.symbol}")
+        return Candle.point(float(stamp) / 1000 if stamp else math.nan, price)
+
+    async def close(self) -> None:
+        """Close the exchange session."""
+        await self._exchange.close()
+

@@ -1,0 +1,73 @@
+"""Where funding rates come from: a constant, or a replayed settlement file."""
+
+from __future__ import annotations
+
+import bisect
+import csv
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Protocol
+
+HOUR = 3600.0
+
+
+class FundingSource(Protocol):
+    """Funding settlements of one contract."""
+
+    def settlements(self, after: float, until: float) -> list[tuple[float, Decimal]]:
+        """Return (time, rate) of every settlement in (after, until]."""
+        ...
+
+
+@dataclass(frozen=True)
+class ConstantFunding:
+    """The same rate at every interval boundary (00:00, 08:00, 16:00 UTC for 8 h)."""
+
+    rate: Decimal
+    interval_hours: float = 8.0
+
+    def settlements(self, after: float, until: float) -> list[tuple[float, Decimal]]:
+        """Return the interval boundaries crossed, each with the constant rate."""
+        interval = self.interval_hours * HOUR
+        first = (after // interval + 1) * interval
+        out: list[tuple[float, Decimal]] = []
+        t = first
+        while t <= until:
+            out.append((t, self.rate))
+            t += interval
+        return out
+
+
+class ReplayFunding:
+    """Settlements read from Binance's public fundingRate CSV layout.
+
+    Header `calc_time,funding_interval_hours,last_funding_rate`, calc_time in
+    Unix milliseconds with a few ms of jitter, floored here to the hour.
+    """
+
+    def __init__(self, rows: Sequence[tuple[float, Decimal]]) -> None:
+        self._times = [t for t, _ in rows]
+        self._rates = [r for _, r in rows]
+
+    @classmethod
+    def from_csv(cls, path: Path) -> ReplayFunding:
+        """Read a funding-rate file."""
+        rows: list[tuple[float, Decimal]] = []
+        with path.open(newline="") as handle:
+            for line_no, row in enumerate(csv.DictReader(handle), start=2):
+                try:
+                    millis = int(row["calc_time"])
+                    rate = Decimal(row["last_funding_rate"])
+                except (KeyError, ValueError, ArithmeticError) as exc:
+                    raise ValueError(f"{path}:{line_no}: bad funding row {row!r}: {exc}") from exc
+                rows.append(((millis // 3_600_000) * HOUR, rate))
+        rows.sort()
+        return cls(rows)
+
+    def settlements(self, after: float, until: float) -> list[tuple[float, Decimal]]:
+        """Return the recorded settlements in (after, until]."""
+        lo = bisect.bisect_right(self._times, after)
+        hi = bisect.bisect_right(self._times, until)
+        return list(zip(self._times[lo:hi], self._rates[lo:hi], strict=True))

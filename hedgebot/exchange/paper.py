@@ -1,0 +1,687 @@
+"""The simulated venue: wallets, hedge-mode legs, market orders, margin, funding, liquidation.
+
+It behaves as Binance USDⓈ-M does where that matters to a hedge:
+- separate spot and futures wallets, moved between by transfers;
+- hedge mode with an independent LONG and SHORT leg per contract, or one-way
+  mode, where an order naming a position side is refused; the mode cannot
+  change while any position is open;
+- isolated margin posted at open (notional / leverage) or cross margin backed
+  by the whole futures wallet;
+- market orders filled at the mark price with slippage and a taker fee;
+- liquidation judged on the mark price, including each candle's adverse
+  extreme before anyone can react; an isolated leg loses its margin;
+- funding at each settlement, paid or received by each leg independently
+  (isolated legs settle into their own margin, as Binance does).
+
+With a state path it writes itself to disk after every change, so like a real
+exchange it outlives the daemon that trades on it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+from hedgebot.clock import Clock
+from hedgebot.domain import margin as mm
+from hedgebot.domain.model import (
+    ZERO,
+    Leg,
+    MarginMode,
+    Market,
+    OrderSide,
+    PositionMode,
+    PositionSide,
+    Wallet,
+    floor_to_step,
+)
+from hedgebot.exchange.funding import ConstantFunding, FundingSource
+from hedgebot.exchange.port import (
+    BadData,
+    DuplicateClientId,
+    FundsMovement,
+    FuturesBalance,
+    InsufficientFunds,
+    InvalidOrder,
+    Legs,
+    ModeError,
+    OrderRequest,
+    OrderResult,
+    OrderStatus,
+    PriceQuote,
+    VenueUnavailable,
+)
+
+_ONE_WAY = "both"
+
+
+@dataclass
+class PaperMarket:
+    """A contract the paper venue lists, with its account settings."""
+
+    market: Market
+    funding: FundingSource = field(default_factory=lambda: ConstantFunding(Decimal("0.0001")))
+    leverage: int = 20
+    margin_mode: MarginMode = MarginMode.CROSS
+
+
+@dataclass
+class _LegState:
+    size: Decimal = ZERO  # signed only for the one-way leg
+    entry: Decimal = ZERO
+    margin: Decimal = ZERO
+
+
+@dataclass(frozen=True)
+class VenueEvent:
+    """Something the venue did on its own: funding, liquidation."""
+
+    kind: str
+    symbol: str
+    side: str
+    amount: Decimal
+    price: Decimal
+    at: float
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class FillModel:
+    """How much of a market order fills: all of it, or (seeded) sometimes part."""
+
+    partial_probability: float = 0.0
+    seed: int = 0
+
+    def make_rng(self) -> random.Random:
+        """Return the generator that decides partial fills."""
+        return random.Random(self.seed)
+
+
+def _d(value: object) -> Decimal:
+    return Decimal(str(value))
+
+
+class PaperVenue:
+    """A whole simulated exchange account behind the `ExchangePort` protocol."""
+
+    name = "paper"
+
+    def __init__(
+        self,
+        clock: Clock,
+        markets: Iterable[PaperMarket],
+        spot: dict[str, Decimal] | None = None,
+        futures: dict[str, Decimal] | None = None,
+        *,
+        spot_fee: Decimal = Decimal("0.001"),
+        slippage: Decimal = Decimal("0.0002"),
+        position_mode: PositionMode = PositionMode.HEDGE,
+        state_path: Path | None = None,
+        fill_model: FillModel | None = None,
+    ) -> None:
+        self.clock = clock
+        self.markets: dict[str, PaperMarket] = {m.market.symbol: m for m in markets}
+        self.spot: dict[str, Decimal] = dict(spot or {})
+        self.cash: dict[str, Decimal] = dict(futures or {})
+        self.spot_fee = spot_fee
+        self.slippage = slippage
+        self.position_mode = position_mode
+        self.state_path = state_path
+        self.fill_model = fill_model or FillModel()
+        self._rng = self.fill_model.make_rng()
+        self.legs: dict[tuple[str, str], _LegState] = {}
+        self.marks: dict[str, tuple[Decimal, float]] = {}
+        self.funding_checked: dict[str, float] = {}
+        self.orders: dict[str, OrderResult] = {}
+        self.movements: dict[str, FundsMovement] = {}
+        self.events: list[VenueEvent] = []
+        self._listeners: list[Callable[[VenueEvent | None], None]] = []
+        self._order_seq = 0
+
+    # ---- observation hooks ------------------------------------------------
+
+    def subscribe(self, listener: Callable[[VenueEvent | None], None]) -> None:
+        """Call `listener` after every change (with the event, or None for a plain change)."""
+        self._listeners.append(listener)
+
+    def _changed(self, event: VenueEvent | None = None) -> None:
+        if event is not None:
+            self.events.append(event)
+        self.save()
+        for listener in self._listeners:
+            listener(event)
+
+    # ---- market data ------------------------------------------------------
+
+    def _paper_market(self, symbol: str) -> PaperMarket:
+        try:
+            return self.markets[symbol]
+        except KeyError:
+            raise InvalidOrder(f"paper venue lists no contract {symbol!r}") from None
+
+    def _mark(self, symbol: str) -> Decimal:
+        quote = self.marks.get(symbol)
+        if quote is None:
+            raise VenueUnavailable(f"no price for {symbol} yet")
+        return quote[0]
+
+    def update_price(
+        self,
+        symbol: str,
+        at: float,
+        close: Decimal,
+        *,
+        open_: Decimal | None = None,
+        high: Decimal | None = None,
+        low: Decimal | None = None,
+    ) -> None:
+        """Move the mark price; settle funding and liquidations the move causes.
+
+        For a candle, funding settled inside it uses the open, and both
+        extremes are tested for liquidation before the close becomes the mark.
+        """
+        for value in (close, open_, high, low):
+            if value is not None and (not value.is_finite() or value <= 0):
+                raise BadData(f"absurd price {value} for {symbol}")
+        self._paper_market(symbol)
+        previous = self.marks.get(symbol)
+        self._settle_funding(symbol, at, open_ if open_ is not None else (previous[0] if previous else close))
+        for extreme in (high, low):
+            if extreme is not None:
+                self._liquidate_if_due(symbol, extreme, at)
+        self.marks[symbol] = (close, at)
+        liquidated = self._liquidate_if_due(symbol, close, at)
+        if not liquidated:
+            for listener in self._listeners:
+                listener(None)
+
+    # ---- funding ------------------------------------------------------------
+
+    def _settle_funding(self, symbol: str, at: float, mark: Decimal) -> None:
+        last = self.funding_checked.get(symbol)
+        self.funding_checked[symbol] = at
+        if last is None or at <= last:
+            return
+        pm = self.markets[symbol]
+        for when, rate in pm.funding.settlements(last, at):
+            for side in (PositionSide.LONG, PositionSide.SHORT):
+                leg = self.legs.get((symbol, side.value))
+                if leg is None or leg.size <= 0:
+                    continue
+                # Positive rate: longs pay shorts.
+                payment = leg.size * mark * rate * (1 if side is PositionSide.SHORT else -1)
+                if pm.margin_mode is MarginMode.ISOLATED:
+                    leg.margin += payment
+                else:
+                    self._add_cash(pm.market.quote, payment)
+                self._changed(VenueEvent("funding", symbol, side.value, payment, mark, when, f"rate {rate}"))
+
+    # ---- liquidation --------------------------------------------------------
+
+    def _liquidate_if_due(self, symbol: str, price: Decimal, at: float) -> bool:
+        pm = self.markets[symbol]
+        brackets = pm.market.brackets
+        if pm.margin_mode is MarginMode.ISOLATED:
+            hit = False
+            for side in (PositionSide.LONG, PositionSide.SHORT):
+                state = self.legs.get((symbol, side.value))
+                if state is None or state.size <= 0:
+                    continue
+                leg = Leg(side, state.size, state.entry, state.margin)
+                lp = mm.liquidation_price_of(state.margin, [leg], brackets)
+                if lp is None:
+                    continue
+                if (side is PositionSide.SHORT and price >= lp) or (side is PositionSide.LONG and price <= lp):
+                    lost = state.margin
+                    self.legs[(symbol, side.value)] = _LegState()
+                    self._changed(
+                        VenueEvent("liquidation", symbol, side.value, leg.size, lp, at, f"isolated margin {lost} lost")
+                    )
+                    hit = True
+            return hit
+        legs = self._legs_of(symbol)
+        open_legs = [leg for leg in (legs.long, legs.short) if leg.is_open]
+        if not open_legs:
+            return False
+        quote = pm.market.quote
+        equity = self.cash.get(quote, ZERO) + sum((leg.unrealized_pnl(price) for leg in open_legs), ZERO)
+        maintenance = sum((mm.maintenance_margin(leg.size * price, brackets) for leg in open_legs), ZERO)
+        if equity > maintenance:
+            return False
+        lp = mm.liquidation_price_of(self.cash.get(quote, ZERO), open_legs, brackets) or price
+        self.cash[quote] = max(ZERO, equity - maintenance)
+        for leg in open_legs:
+            self.legs[(symbol, leg.side.value)] = _LegState()
+            self._changed(VenueEvent("liquidation", symbol, leg.side.value, leg.size, lp, at, "cross wallet paid"))
+        return True
+
+    # ---- reads --------------------------------------------------------------
+
+    async def load_market(self, symbol: str) -> Market:
+        """Return the contract's trading rules."""
+        return self._paper_market(symbol).market
+
+    async def fetch_spot_balances(self) -> dict[str, Decimal]:
+        """Return the spot wallet."""
+        return {asset: amount for asset, amount in self.spot.items()}
+
+    def _cross_requirements(self, quote: str) -> tuple[Decimal, Decimal]:
+        """Return unrealized PnL and initial margin of all cross legs settled in `quote`."""
+        pnl = ZERO
+        initial = ZERO
+        for symbol, pm in self.markets.items():
+            if pm.margin_mode is not MarginMode.CROSS or pm.market.quote != quote or symbol not in self.marks:
+                continue
+            mark = self.marks[symbol][0]
+            legs = self._legs_of(symbol)
+            for leg in (legs.long, legs.short):
+                if leg.is_open:
+                    pnl += leg.unrealized_pnl(mark)
+                    initial += leg.size * mark / pm.leverage
+        return pnl, initial
+
+    def _free(self, quote: str) -> Decimal:
+        pnl, initial = self._cross_requirements(quote)
+        return max(ZERO, self.cash.get(quote, ZERO) + min(pnl, ZERO) - initial)
+
+    async def fetch_futures_balance(self, asset: str) -> FuturesBalance:
+        """Return cash plus isolated margin, and the free part of it."""
+        posted = sum(
+            (state.margin for (symbol, _), state in self.legs.items() if self.markets[symbol].market.quote == asset),
+            ZERO,
+        )
+        return FuturesBalance(wallet=self.cash.get(asset, ZERO) + posted, free=self._free(asset))
+
+    def _legs_of(self, symbol: str) -> Legs:
+        def leg(side: PositionSide) -> Leg:
+            state = self.legs.get((symbol, side.value))
+            if state is None:
+                return Leg(side)
+            return Leg(side, state.size, state.entry, state.margin)
+
+        if self.position_mode is PositionMode.ONE_WAY:
+            net = self.legs.get((symbol, _ONE_WAY), _LegState())
+            long = Leg(PositionSide.LONG, net.size, net.entry, net.margin) if net.size > 0 else Leg(PositionSide.LONG)
+            short = Leg(PositionSide.SHORT, -net.size, net.entry, net.margin) if net.size < 0 else Leg(PositionSide.SHORT)
+            return Legs(long, short)
+        return Legs(leg(PositionSide.LONG), leg(PositionSide.SHORT))
+
+    async def fetch_legs(self, symbol: str) -> Legs:
+        """Return both legs of the contract."""
+        self._paper_market(symbol)
+        return self._legs_of(symbol)
+
+    async def fetch_mark_price(self, symbol: str) -> PriceQuote:
+        """Return the last mark price and when it was set."""
+        self._paper_market(symbol)
+        self._mark(symbol)
+        price, at = self.marks[symbol]
+        return PriceQuote(price, at)
+
+    async def fetch_order(self, symbol: str, client_id: str) -> OrderResult | None:
+        """Look an order up by client id."""
+        return self.orders.get(client_id)
+
+    async def fetch_funds_movement(self, client_id: str) -> FundsMovement | None:
+        """Look a margin change or transfer up by client id."""
+        return self.movements.get(client_id)
+
+    # ---- account settings ---------------------------------------------------
+
+    def _any_position(self, symbol: str | None = None) -> bool:
+        return any(
+            state.size != 0 for (sym, _), state in self.legs.items() if symbol is None or sym == symbol
+        )
+
+    async def fetch_position_mode(self) -> PositionMode:
+        """Return hedge or one-way."""
+        return self.position_mode
+
+    async def set_position_mode(self, mode: PositionMode) -> None:
+        """Change the position mode, refused while any position is open."""
+        if mode is self.position_mode:
+            return
+        if self._any_position():
+            raise ModeError(
+                f"cannot switch position mode to {mode.value}: positions are open "
+                "(close them or switch by hand on the exchange)"
+            )
+        self.position_mode = mode
+        self._changed()
+
+    async def fetch_margin_mode(self, symbol: str) -> MarginMode:
+        """Return the contract's margin mode."""
+        return self._paper_market(symbol).margin_mode
+
+    async def set_margin_mode(self, symbol: str, mode: MarginMode) -> None:
+        """Change the margin mode, refused while the contract has a position."""
+        pm = self._paper_market(symbol)
+        if mode is pm.margin_mode:
+            return
+        if self._any_position(symbol):
+            raise ModeError(f"cannot switch {symbol} to {mode.value} margin while it has a position")
+        pm.margin_mode = mode
+        self._changed()
+
+    async def fetch_leverage(self, symbol: str) -> int:
+        """Return the contract's leverage."""
+        return self._paper_market(symbol).leverage
+
+    async def set_leverage(self, symbol: str, leverage: int) -> None:
+        """Change the contract's leverage (applies to margin posted from now on)."""
+        if not 1 <= leverage <= 125:
+            raise ModeError(f"leverage {leverage} outside 1..125")
+        self._paper_market(symbol).leverage = leverage
+        self._changed()
+
+    # ---- orders -------------------------------------------------------------
+
+    async def place_order(self, request: OrderRequest) -> OrderResult:
+        """Fill a market order now, or refuse it as the exchange would."""
+        if request.client_id in self.orders:
+            raise DuplicateClientId(f"client order id {request.client_id} already used")
+        if request.amount <= 0 or not request.amount.is_finite():
+            raise InvalidOrder(f"order amount must be positive, got {request.amount}")
+        if ":" in request.symbol:
+            result = self._fill_perp(request)
+        else:
+            result = self._fill_spot(request)
+        self.orders[request.client_id] = result
+        self._changed()
+        return result
+
+    def _fill_fraction(self) -> Decimal:
+        if self.fill_model.partial_probability and self._rng.random() < self.fill_model.partial_probability:
+            return Decimal(self._rng.randint(20, 80)) / 100
+        return Decimal(1)
+
+    def _new_order_id(self) -> str:
+        self._order_seq += 1
+        return f"paper-{self._order_seq}"
+
+    def _fill_perp(self, request: OrderRequest) -> OrderResult:
+        pm = self._paper_market(request.symbol)
+        market = pm.market
+        mark = self._mark(request.symbol)
+        if request.amount != floor_to_step(request.amount, market.amount_step):
+            raise InvalidOrder(f"amount {request.amount} is not a multiple of the step {market.amount_step}")
+        if request.amount < market.min_amount:
+            raise InvalidOrder(f"amount {request.amount} below the minimum {market.min_amount}")
+        if self.position_mode is PositionMode.ONE_WAY:
+            if request.position_side is not None:
+                raise InvalidOrder(
+                    f"order names position side {request.position_side.value.upper()} but the account is in "
+                    "one-way mode; switch the account to hedge mode"
+                )
+            return self._fill_one_way(request, pm, mark)
+        if request.position_side is None:
+            raise InvalidOrder("the account is in hedge mode: an order must name its position side")
+        side = request.position_side
+        opening = (request.side is OrderSide.SELL) == (side is PositionSide.SHORT)
+        state = self.legs.setdefault((request.symbol, side.value), _LegState())
+        if request.reduce_only and opening:
+            raise InvalidOrder("reduce-only order would open a position")
+        if not opening and request.amount > state.size:
+            raise InvalidOrder(
+                f"closing {request.amount} exceeds the {side.value} position of {state.size}; nothing was done"
+            )
+        if opening and request.amount * mark < market.min_notional:
+            raise InvalidOrder(f"notional {request.amount * mark} below the minimum {market.min_notional}")
+        filled = floor_to_step(request.amount * self._fill_fraction(), market.amount_step)
+        if filled < market.min_amount:
+            filled = request.amount
+        price = mark * (1 + self.slippage) if request.side is OrderSide.BUY else mark * (1 - self.slippage)
+        fee = filled * price * market.taker_fee
+        quote = market.quote
+        if opening:
+            cost = filled * price / pm.leverage
+            if self._free(quote) < cost + fee:
+                raise InsufficientFunds(
+                    f"margin {cost + fee:.2f} {quote} needed, {self._free(quote):.2f} free in the futures wallet"
+                )
+            new_size = state.size + filled
+            state.entry = (state.entry * state.size + price * filled) / new_size
+            state.size = new_size
+            if pm.margin_mode is MarginMode.ISOLATED:
+                state.margin += cost
+                self._add_cash(quote, -cost)
+            self._add_cash(quote, -fee)
+        else:
+            sign = 1 if side is PositionSide.LONG else -1
+            pnl = sign * (price - state.entry) * filled
+            released = state.margin * filled / state.size if pm.margin_mode is MarginMode.ISOLATED else ZERO
+            state.margin -= released
+            state.size -= filled
+            if state.size == 0:
+                state.entry = ZERO
+                released += state.margin
+                state.margin = ZERO
+            self._add_cash(quote, released + pnl - fee)
+        status = OrderStatus.FILLED if filled == request.amount else OrderStatus.PARTIAL
+        return OrderResult(
+            request.client_id, self._new_order_id(), request.symbol, request.side, side,
+            request.amount, filled, price, fee, status, self.clock.now(),
+        )
+
+    def _fill_one_way(self, request: OrderRequest, pm: PaperMarket, mark: Decimal) -> OrderResult:
+        market = pm.market
+        state = self.legs.setdefault((request.symbol, _ONE_WAY), _LegState())
+        signed = request.amount if request.side is OrderSide.BUY else -request.amount
+        price = mark * (1 + self.slippage) if request.side is OrderSide.BUY else mark * (1 - self.slippage)
+        fee = request.amount * price * market.taker_fee
+        quote = market.quote
+        if state.size == 0 or (state.size > 0) == (signed > 0):
+            cost = request.amount * price / pm.leverage
+            if self._free(quote) < cost + fee:
+                raise InsufficientFunds(f"margin {cost + fee:.2f} {quote} needed")
+            new = state.size + signed
+            state.entry = (state.entry * abs(state.size) + price * request.amount) / abs(new)
+            state.size = new
+            if pm.margin_mode is MarginMode.ISOLATED:
+                state.margin += cost
+                self._add_cash(quote, -cost)
+            self._add_cash(quote, -fee)
+        else:
+            if request.amount > abs(state.size):
+                raise InvalidOrder("paper one-way mode does not flip a position in one order")
+            sign = 1 if state.size > 0 else -1
+            pnl = sign * (price - state.entry) * request.amount
+            released = state.margin * request.amount / abs(state.size)
+            state.margin -= released
+            state.size += signed
+            if state.size == 0:
+                state.entry = ZERO
+            self._add_cash(quote, released + pnl - fee)
+        return OrderResult(
+            request.client_id, self._new_order_id(), request.symbol, request.side, None,
+            request.amount, request.amount, price, fee, OrderStatus.FILLED, self.clock.now(),
+        )
+
+    def _fill_spot(self, request: OrderRequest) -> OrderResult:
+        base, _, quote = request.symbol.partition("/")
+        perp = next((pm for pm in self.markets.values() if pm.market.base == base and pm.market.quote == quote), None)
+        if perp is None:
+            raise InvalidOrder(f"paper venue has no spot market {request.symbol!r}")
+        mark = self._mark(perp.market.symbol)
+        if request.position_side is not None:
+            raise InvalidOrder("spot orders take no position side")
+        if request.side is OrderSide.SELL:
+            price = mark * (1 - self.slippage)
+            if self.spot.get(base, ZERO) < request.amount:
+                raise InsufficientFunds(f"spot {base} {self.spot.get(base, ZERO)} < {request.amount}")
+            proceeds = request.amount * price
+            fee = proceeds * self.spot_fee
+            self.spot[base] = self.spot.get(base, ZERO) - request.amount
+            self.spot[quote] = self.spot.get(quote, ZERO) + proceeds - fee
+        else:
+            price = mark * (1 + self.slippage)
+            cost = request.amount * price
+            fee = cost * self.spot_fee
+            if self.spot.get(quote, ZERO) < cost + fee:
+                raise InsufficientFunds(f"spot {quote} {self.spot.get(quote, ZERO)} < {cost + fee}")
+            self.spot[quote] = self.spot.get(quote, ZERO) - cost - fee
+            self.spot[base] = self.spot.get(base, ZERO) + request.amount
+        return OrderResult(
+            request.client_id, self._new_order_id(), request.symbol, request.side, None,
+            request.amount, request.amount, price, fee, OrderStatus.FILLED, self.clock.now(),
+        )
+
+    # ---- funds ----------------------------------------------------------------
+
+    def _add_cash(self, asset: str, amount: Decimal) -> None:
+        self.cash[asset] = self.cash.get(asset, ZERO) + amount
+
+    def _record_movement(self, client_id: str, kind: str, asset: str, amount: Decimal) -> FundsMovement:
+        movement = FundsMovement(client_id, kind, asset, amount, self.clock.now())
+        self.movements[client_id] = movement
+        self._changed()
+        return movement
+
+    async def adjust_margin(self, symbol: str, side: PositionSide, amount: Decimal, client_id: str) -> FundsMovement:
+        """Add or remove isolated margin on a leg."""
+        if client_id in self.movements:
+            raise DuplicateClientId(f"operation {client_id} already done")
+        pm = self._paper_market(symbol)
+        if pm.margin_mode is not MarginMode.ISOLATED:
+            raise ModeError(f"{symbol} is in cross margin: margin cannot be added to one leg")
+        state = self.legs.get((symbol, side.value))
+        if state is None or state.size <= 0:
+            raise InvalidOrder(f"no {side.value} position on {symbol} to add margin to")
+        quote = pm.market.quote
+        if amount > 0 and self._free(quote) < amount:
+            raise InsufficientFunds(f"{amount} {quote} needed, {self._free(quote)} free in the futures wallet")
+        if amount < 0:
+            mark = self._mark(symbol)
+            leg = Leg(side, state.size, state.entry, state.margin + amount)
+            if state.margin + amount <= 0 or (
+                leg.margin + leg.unrealized_pnl(mark) <= mm.maintenance_margin(leg.size * mark, pm.market.brackets)
+            ):
+                raise InsufficientFunds(f"removing {-amount} {quote} would leave the leg liquidatable")
+        state.margin += amount
+        self._add_cash(quote, -amount)
+        return self._record_movement(client_id, "margin", quote, amount)
+
+    async def transfer(self, asset: str, amount: Decimal, source: Wallet, destination: Wallet, client_id: str) -> FundsMovement:
+        """Move an asset between the spot and futures wallets."""
+        if client_id in self.movements:
+            raise DuplicateClientId(f"operation {client_id} already done")
+        if amount <= 0 or source is destination:
+            raise InvalidOrder(f"bad transfer of {amount} {asset} from {source} to {destination}")
+        if source is Wallet.SPOT:
+            if self.spot.get(asset, ZERO) < amount:
+                raise InsufficientFunds(f"spot {asset} {self.spot.get(asset, ZERO)} < {amount}")
+            self.spot[asset] = self.spot.get(asset, ZERO) - amount
+            self._add_cash(asset, amount)
+        else:
+            if self._free(asset) < amount:
+                raise InsufficientFunds(f"futures {asset} free {self._free(asset)} < {amount}")
+            self._add_cash(asset, -amount)
+            self.spot[asset] = self.spot.get(asset, ZERO) + amount
+        return self._record_movement(client_id, "transfer", asset, amount)
+
+    def deposit(self, wallet: Wallet, asset: str, amount: Decimal) -> Decimal:
+        """Credit (or, negative, debit) a wallet from outside; return what moved."""
+        book = self.spot if wallet is Wallet.SPOT else self.cash
+        held = book.get(asset, ZERO)
+        moved = max(amount, -held)
+        book[asset] = held + moved
+        self._changed()
+        return moved
+
+    # ---- persistence ------------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        """Return the venue's whole state as JSON-ready data."""
+        return {
+            "position_mode": self.position_mode.value,
+            "spot": {k: str(v) for k, v in self.spot.items()},
+            "cash": {k: str(v) for k, v in self.cash.items()},
+            "markets": {
+                s: {"leverage": pm.leverage, "margin_mode": pm.margin_mode.value} for s, pm in self.markets.items()
+            },
+            "legs": {f"{s}|{side}": [str(st.size), str(st.entry), str(st.margin)] for (s, side), st in self.legs.items()},
+            "marks": {s: [str(p), t] for s, (p, t) in self.marks.items()},
+            "funding_checked": self.funding_checked,
+            "orders": {cid: _order_to_dict(o) for cid, o in self.orders.items()},
+            "movements": {
+                cid: [m.kind, m.asset, str(m.amount), m.timestamp] for cid, m in self.movements.items()
+            },
+            "order_seq": self._order_seq,
+        }
+
+    def restore(self, data: dict) -> None:
+        """Load state written by `to_dict`."""
+        self.position_mode = PositionMode(data["position_mode"])
+        self.spot = {k: _d(v) for k, v in data["spot"].items()}
+        self.cash = {k: _d(v) for k, v in data["cash"].items()}
+        for symbol, settings in data.get("markets", {}).items():
+            if symbol in self.markets:
+                self.markets[symbol].leverage = int(settings["leverage"])
+                self.markets[symbol].margin_mode = MarginMode(settings["margin_mode"])
+        self.legs = {}
+        for key, (size, entry, margin) in data["legs"].items():
+            symbol, _, side = key.rpartition("|")
+            self.legs[(symbol, side)] = _LegState(_d(size), _d(entry), _d(margin))
+        self.marks = {s: (_d(p), float(t)) for s, (p, t) in data["marks"].items()}
+        self.funding_checked = {s: float(t) for s, t in data.get("funding_checked", {}).items()}
+        self.orders = {cid: _order_from_dict(o) for cid, o in data["orders"].items()}
+        self.movements = {
+            cid: FundsMovement(cid, kind, asset, _d(amount), float(ts))
+            for cid, (kind, asset, amount, ts) in data["movements"].items()
+        }
+        self._order_seq = int(data.get("order_seq", len(self.orders)))
+
+    def save(self) -> None:
+        """Write the state atomically, when a state path is set."""
+        if self.state_path is None:
+            return
+        tmp = self.state_path.with_suffix(".tmp")
+        with tmp.open("w") as handle:
+            json.dump(self.to_dict(), handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.state_path)
+
+    def load(self) -> bool:
+        """Restore from the state path if a saved state exists; return whether it did."""
+        if self.state_path is None or not self.state_path.exists():
+            return False
+        self.restore(json.loads(self.state_path.read_text()))
+        return True
+
+
+def _order_to_dict(order: OrderResult) -> dict:
+    return {
+        "client_id": order.client_id,
+        "order_id": order.order_id,
+        "symbol": order.symbol,
+        "side": order.side.value,
+        "position_side": order.position_side.value if order.position_side else None,
+        "amount": str(order.amount),
+        "filled": str(order.filled),
+        "price": str(order.average_price),
+        "fee": str(order.fee),
+        "status": order.status.value,
+        "timestamp": order.timestamp,
+    }
+
+
+def _order_from_dict(data: dict) -> OrderResult:
+    return OrderResult(
+        data["client_id"],
+        data["order_id"],
+        data["symbol"],
+        OrderSide(data["side"]),
+        PositionSide(data["position_side"]) if data["position_side"] else None,
+        _d(data["amount"]),
+        _d(data["filled"]),
+        _d(data["price"]),
+        _d(data["fee"]),
+        OrderStatus(data["status"]),
+        float(data["timestamp"]),
+    )

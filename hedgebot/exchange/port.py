@@ -1,0 +1,200 @@
+"""The one protocol the engine uses to talk to any venue, and the errors it understands.
+
+Errors come in two families. `TransientError` (timeouts, rate limits, 5xx)
+may be retried; after one on a write, the outcome is unknown and must be
+looked up by client id before anything is sent again. `PermanentError`
+(rejections, insufficient funds, bad symbol, wrong mode) must not be retried.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+from typing import Protocol
+
+from hedgebot.domain.model import Leg, MarginMode, Market, OrderSide, PositionMode, PositionSide, Wallet
+
+
+class ExchangeError(Exception):
+    """Anything a venue reports as a failure."""
+
+
+class TransientError(ExchangeError):
+    """A failure that may pass: the request may or may not have been executed."""
+
+
+class RequestTimeout(TransientError):
+    """No answer in time."""
+
+
+class RateLimited(TransientError):
+    """The venue asked us to slow down."""
+
+
+class VenueUnavailable(TransientError):
+    """The venue answered with a server error or maintenance."""
+
+
+class PermanentError(ExchangeError):
+    """A definite refusal: retrying the same request cannot help."""
+
+
+class InsufficientFunds(PermanentError):
+    """Not enough balance or margin for the request."""
+
+
+class InvalidOrder(PermanentError):
+    """The order breaks a market rule or the account's mode."""
+
+
+class DuplicateClientId(InvalidOrder):
+    """An order or operation with this client id already exists."""
+
+
+class ModeError(PermanentError):
+    """Position mode, margin mode or leverage cannot be what was asked."""
+
+
+class BadData(PermanentError):
+    """The venue's answer cannot be trusted (absurd or malformed)."""
+
+
+class OrderStatus(StrEnum):
+    FILLED = "filled"
+    PARTIAL = "partial"  # closed with part of the amount unfilled (market IOC)
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    """A market order, identified by a client id the caller chose and journaled."""
+
+    client_id: str
+    symbol: str
+    side: OrderSide
+    amount: Decimal
+    position_side: PositionSide | None
+    reduce_only: bool = False
+
+
+@dataclass(frozen=True)
+class OrderResult:
+    """What the venue did with an order."""
+
+    client_id: str
+    order_id: str
+    symbol: str
+    side: OrderSide
+    position_side: PositionSide | None
+    amount: Decimal
+    filled: Decimal
+    average_price: Decimal
+    fee: Decimal
+    status: OrderStatus
+    timestamp: float
+
+
+@dataclass(frozen=True)
+class FundsMovement:
+    """A margin change or a wallet transfer the venue executed, by client id."""
+
+    client_id: str
+    kind: str  # "margin" or "transfer"
+    asset: str
+    amount: Decimal
+    timestamp: float
+
+
+@dataclass(frozen=True)
+class PriceQuote:
+    """A mark price and when the venue produced it."""
+
+    price: Decimal
+    timestamp: float
+
+
+@dataclass(frozen=True)
+class FuturesBalance:
+    """The futures wallet in the settlement asset."""
+
+    wallet: Decimal  # cash plus isolated margin posted
+    free: Decimal  # what may be used for a new order, margin or transfer
+
+
+@dataclass(frozen=True)
+class Legs:
+    """Both legs of one contract in hedge mode."""
+
+    long: Leg
+    short: Leg
+
+
+class ExchangePort(Protocol):
+    """What the keeper and the daemon need from a venue, paper or real."""
+
+    name: str
+
+    async def load_market(self, symbol: str) -> Market:
+        """Return the trading rules of a perpetual contract."""
+        ...
+
+    async def fetch_spot_balances(self) -> dict[str, Decimal]:
+        """Return the spot wallet's total balance by asset."""
+        ...
+
+    async def fetch_futures_balance(self, asset: str) -> FuturesBalance:
+        """Return the futures wallet balance of the settlement asset."""
+        ...
+
+    async def fetch_legs(self, symbol: str) -> Legs:
+        """Return both legs of the contract (size 0 where there is no position)."""
+        ...
+
+    async def fetch_mark_price(self, symbol: str) -> PriceQuote:
+        """Return the contract's mark price."""
+        ...
+
+    async def place_order(self, request: OrderRequest) -> OrderResult:
+        """Send a market order; the perpetual when position_side is set or the symbol has ':'."""
+        ...
+
+    async def fetch_order(self, symbol: str, client_id: str) -> OrderResult | None:
+        """Look an order up by client id; None when the venue never saw it."""
+        ...
+
+    async def fetch_position_mode(self) -> PositionMode:
+        """Return the account's position mode."""
+        ...
+
+    async def set_position_mode(self, mode: PositionMode) -> None:
+        """Change the position mode (refused while positions or open orders exist)."""
+        ...
+
+    async def fetch_margin_mode(self, symbol: str) -> MarginMode:
+        """Return the contract's margin mode."""
+        ...
+
+    async def set_margin_mode(self, symbol: str, mode: MarginMode) -> None:
+        """Change the contract's margin mode (refused while it has positions)."""
+        ...
+
+    async def fetch_leverage(self, symbol: str) -> int:
+        """Return the contract's leverage."""
+        ...
+
+    async def set_leverage(self, symbol: str, leverage: int) -> None:
+        """Change the contract's leverage."""
+        ...
+
+    async def adjust_margin(self, symbol: str, side: PositionSide, amount: Decimal, client_id: str) -> FundsMovement:
+        """Add (positive) or remove (negative) isolated margin on a leg."""
+        ...
+
+    async def transfer(self, asset: str, amount: Decimal, source: Wallet, destination: Wallet, client_id: str) -> FundsMovement:
+        """Move an asset between the spot and futures wallets."""
+        ...
+
+    async def fetch_funds_movement(self, client_id: str) -> FundsMovement | None:
+        """Look a margin change or transfer up by client id; None when it never happened."""
+        ...

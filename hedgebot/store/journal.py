@@ -1,0 +1,242 @@
+"""The SQLite journal: every intent before it is sent, every outcome after, and every event.
+
+It is the audit trail a user reads after a bad day (`hedgebot history`) and
+what recovery reads on start-up to settle actions whose outcome is unknown.
+Writes are committed before the call returns (WAL, synchronous=FULL), so a
+SIGKILL loses nothing that was recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import sqlite3
+import string
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from hedgebot.clock import Clock
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS intents (
+    id INTEGER PRIMARY KEY,
+    account TEXT NOT NULL,
+    hedge TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    client_id TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    status TEXT NOT NULL,
+    outcome TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    UNIQUE (account, hedge, seq)
+);
+CREATE INDEX IF NOT EXISTS intents_open ON intents (status) WHERE status IN ('pending', 'unknown');
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    account TEXT NOT NULL,
+    hedge TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_hedge ON events (account, hedge, at);
+"""
+
+_BASE36 = string.digits + string.ascii_lowercase
+
+
+class IntentStatus(StrEnum):
+    PENDING = "pending"  # journaled; may or may not have reached the venue
+    DONE = "done"  # the venue executed it (fully or partly)
+    REJECTED = "rejected"  # the venue refused it
+    ABSENT = "absent"  # looked up: the venue never executed it
+    UNKNOWN = "unknown"  # could not be settled yet; looked up again before trading
+
+
+OPEN_STATUSES = (IntentStatus.PENDING, IntentStatus.UNKNOWN)
+
+
+def _base36(number: int) -> str:
+    out = ""
+    while True:
+        number, digit = divmod(number, 36)
+        out = _BASE36[digit] + out
+        if number == 0:
+            return out
+
+
+def client_order_id(epoch: str, account: str, hedge: str, seq: int) -> str:
+    """Return the deterministic client id of an intent.
+
+    Letters and digits only, starting with a letter, at most 32 characters:
+    valid for Binance (36), Bybit (36) and OKX (32, alphanumeric).
+    """
+    digest = hashlib.sha256(f"{account}\x00{hedge}".encode()).digest()
+    hedge_key = _base36(int.from_bytes(digest[:4], "big")).rjust(7, "0")[:7]
+    return f"hb{epoch}{hedge_key}{_base36(seq)}"
+
+
+def _json(value: dict[str, Any]) -> str:
+    return json.dumps(value, default=str, sort_keys=True)
+
+
+@dataclass(frozen=True)
+class Intent:
+    """One action the keeper decided on, as journaled."""
+
+    id: int
+    account: str
+    hedge: str
+    seq: int
+    client_id: str
+    kind: str
+    detail: dict[str, Any]
+    status: IntentStatus
+    outcome: dict[str, Any] | None
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happened to a hedge: a fill, a top-up, an alert, a state change."""
+
+    id: int
+    at: float
+    account: str
+    hedge: str
+    kind: str
+    severity: str
+    detail: dict[str, Any]
+
+
+def _intent(row: sqlite3.Row) -> Intent:
+    return Intent(
+        row["id"], row["account"], row["hedge"], row["seq"], row["client_id"], row["kind"],
+        json.loads(row["detail"]), IntentStatus(row["status"]),
+        json.loads(row["outcome"]) if row["outcome"] else None, row["created_at"], row["updated_at"],
+    )
+
+
+class Journal:
+    """Durable record of intents, outcomes and events."""
+
+    def __init__(self, path: Path | str, clock: Clock) -> None:
+        self.clock = clock
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        if self.path != ":memory:":
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self.epoch = self._epoch()
+
+    def _epoch(self) -> str:
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()
+        if row:
+            return row["value"]
+        # A journal's own prefix keeps its client ids apart from any earlier journal's.
+        epoch = "".join(secrets.choice(_BASE36) for _ in range(5))
+        self._db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('epoch', ?)", (epoch,))
+        return self._db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()["value"]
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()
+
+    # ---- intents ------------------------------------------------------------------
+
+    def begin(self, account: str, hedge: str, kind: str, detail: dict[str, Any]) -> Intent:
+        """Record an intent before it is sent, with its new client id."""
+        now = self.clock.now()
+        with self._transaction():
+            row = self._db.execute(
+                "SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM intents WHERE account = ? AND hedge = ?",
+                (account, hedge),
+            ).fetchone()
+            seq = int(row["next"])
+            cid = client_order_id(self.epoch, account, hedge, seq)
+            cursor = self._db.execute(
+                "INSERT INTO intents (account, hedge, seq, client_id, kind, detail, status, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (account, hedge, seq, cid, kind, _json(detail), IntentStatus.PENDING.value, now, now),
+            )
+        return Intent(cursor.lastrowid or 0, account, hedge, seq, cid, kind, detail, IntentStatus.PENDING, None, now, now)
+
+    def finish(self, client_id: str, status: IntentStatus, outcome: dict[str, Any] | None = None) -> None:
+        """Record what became of an intent."""
+        self._db.execute(
+            "UPDATE intents SET status = ?, outcome = ?, updated_at = ? WHERE client_id = ?",
+            (status.value, _json(outcome or {}), self.clock.now(), client_id),
+        )
+
+    def open_intents(self, account: str | None = None, hedge: str | None = None) -> list[Intent]:
+        """Return intents whose outcome is not settled yet, oldest first."""
+        query = "SELECT * FROM intents WHERE status IN ('pending', 'unknown')"
+        params: list[str] = []
+        if account is not None:
+            query += " AND account = ?"
+            params.append(account)
+        if hedge is not None:
+            query += " AND hedge = ?"
+            params.append(hedge)
+        return [_intent(r) for r in self._db.execute(query + " ORDER BY id", params)]
+
+    def intents(self, account: str | None = None, hedge: str | None = None) -> list[Intent]:
+        """Return every intent, oldest first."""
+        query = "SELECT * FROM intents WHERE 1=1"
+        params: list[str] = []
+        if account is not None:
+            query += " AND account = ?"
+            params.append(account)
+        if hedge is not None:
+            query += " AND hedge = ?"
+            params.append(hedge)
+        return [_intent(r) for r in self._db.execute(query + " ORDER BY id", params)]
+
+    # ---- events -------------------------------------------------------------------
+
+    def record_event(self, account: str, hedge: str, kind: str, severity: str, detail: dict[str, Any]) -> None:
+        """Append an event."""
+        self._db.execute(
+            "INSERT INTO events (at, account, hedge, kind, severity, detail) VALUES (?, ?, ?, ?, ?, ?)",
+            (self.clock.now(), account, hedge, kind, severity, _json(detail)),
+        )
+
+    def events(self, account: str | None = None, hedge: str | None = None, kind: str | None = None) -> list[Event]:
+        """Return events, oldest first."""
+        query = "SELECT * FROM events WHERE 1=1"
+        params: list[str] = []
+        for column, value in (("account", account), ("hedge", hedge), ("kind", kind)):
+            if value is not None:
+                query += f" AND {column} = ?"
+                params.append(value)
+        return [
+            Event(r["id"], r["at"], r["account"], r["hedge"], r["kind"], r["severity"], json.loads(r["detail"]))
+            for r in self._db.execute(query + " ORDER BY id", params)
+        ]
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind: object, value: object, traceback: object) -> None:
+        self._db.execute("COMMIT" if kind is None else "ROLLBACK")
+

@@ -1,0 +1,189 @@
+"""The policy: what to trade, in what order, and how much."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hedgebot.domain.model import (
+    AdjustMargin,
+    HedgePolicy,
+    Leg,
+    MarginGuard,
+    OrderSide,
+    PlaceOrder,
+    PositionSide,
+    Snapshot,
+    Transfer,
+    floor_to_step,
+)
+from hedgebot.domain.policy import plan
+from tests.helpers import D, short_leg, snapshot
+
+NOW = 1000.0
+
+
+def policy(**overrides: object) -> HedgePolicy:
+    base: dict[str, object] = {"ratio": D(1), "band": D("0.02"), "min_order": D("0.001"), "max_order": D("10")}
+    base.update(overrides)
+    return HedgePolicy(**base)  # type: ignore[arg-type]
+
+
+def orders(p) -> list[PlaceOrder]:
+    return [a for a in p.actions if isinstance(a, PlaceOrder)]
+
+
+def test_hedge_is_established_from_zero_at_the_target_ratio() -> None:
+    p = plan(snapshot(spot_asset=D("2.5")), policy(), NOW)
+    assert [(o.side, o.position_side, o.amount, o.reduce) for o in orders(p)] == [
+        (OrderSide.SELL, PositionSide.SHORT, D("2.500"), False)
+    ]
+
+
+def test_spot_increase_grows_the_short_by_the_difference() -> None:
+    p = plan(snapshot(spot_asset=D("1.5"), short=short_leg("1")), policy(), NOW)
+    assert [(o.side, o.amount) for o in orders(p)] == [(OrderSide.SELL, D("0.500"))]
+
+
+def test_spot_decrease_reduces_short_before_topping_up_margin() -> None:
+    # Short 1 BTC, spot fell to 0.5, and the short is also close to liquidation.
+    risky = short_leg("1", entry="50000", margin="1500")
+    p = plan(snapshot(spot_asset=D("0.5"), short=risky, mark_price=D("50000")), policy(), NOW)
+    first = p.actions[0]
+    assert isinstance(first, PlaceOrder)
+    assert (first.side, first.position_side, first.reduce, first.amount) == (OrderSide.BUY, PositionSide.SHORT, True, D("0.5"))
+    assert any(isinstance(a, AdjustMargin) for a in p.actions[1:])
+
+
+def test_drift_inside_the_band_trades_nothing() -> None:
+    p = plan(snapshot(spot_asset=D("1.015"), short=short_leg("1")), policy(band=D("0.02")), NOW)
+    assert p.in_band and p.actions == ()
+
+
+def test_half_ratio_keeps_half_of_the_exposure() -> None:
+    p = plan(snapshot(spot_asset=D("3")), policy(ratio=D("0.5")), NOW)
+    assert sum(o.amount for o in orders(p)) == D("1.5")
+
+
+def test_offset_and_perp_long_count_as_exposure() -> None:
+    long_leg = Leg(PositionSide.LONG, D("0.5"), D("50000"), D("0"))
+    p = plan(snapshot(spot_asset=D("1"), long=long_leg), policy(offset=D("2"), include_perp_long=True), NOW)
+    assert p.exposure == D("3.5") and sum(o.amount for o in orders(p)) == D("3.5")
+
+
+def test_stale_price_trades_nothing() -> None:
+    p = plan(snapshot(spot_asset=D("2"), price_time=NOW - 31), policy(staleness_seconds=30), NOW)
+    assert p.actions == () and p.blocked is not None and "stale" in p.blocked
+
+
+def test_absurd_prices_trade_nothing() -> None:
+    for price in (D(0), D(-5), D("NaN"), D("Infinity")):
+        p = plan(snapshot(spot_asset=D("2"), mark_price=price), policy(), NOW)
+        assert p.actions == () and p.blocked is not None, price
+
+
+def test_a_price_jump_beyond_the_guard_trades_nothing() -> None:
+    p = plan(snapshot(spot_asset=D("2"), mark_price=D("80000"), previous_price=D("50000")), policy(max_jump=D("0.15")), NOW)
+    assert p.actions == () and "jumped" in (p.blocked or "")
+
+
+def test_drift_below_the_minimum_order_is_reported_not_traded() -> None:
+    # 5% under-hedged but only 0.0005 BTC: below the 0.001 step / 100 USDT minimum.
+    p = plan(snapshot(spot_asset=D("0.0105"), short=short_leg("0.010")), policy(band=D("0.02")), NOW)
+    assert not p.in_band and orders(p) == [] and any("below the minimum" in n for n in p.notes)
+
+
+def test_large_rebalance_is_sliced_by_max_order() -> None:
+    p = plan(snapshot(spot_asset=D("2.3")), policy(max_order=D("1")), NOW)
+    amounts = [o.amount for o in orders(p)]
+    assert max(amounts) <= D("1") and sum(amounts) == D("2.3") and len(amounts) == 3
+
+
+def test_over_hedge_reduction_is_rounded_up_so_the_short_ends_at_or_below_target() -> None:
+    p = plan(snapshot(spot_asset=D("0.9995"), short=short_leg("1.1")), policy(), NOW)
+    total = sum(o.amount for o in orders(p))
+    assert D("1.1") - total <= D("0.9995")
+
+
+def test_short_with_no_exposure_is_closed() -> None:
+    p = plan(snapshot(spot_asset=D("0"), short=short_leg("0.4")), policy(), NOW)
+    assert [(o.side, o.amount) for o in orders(p)] == [(OrderSide.BUY, D("0.4"))]
+
+
+def test_margin_comes_from_the_futures_wallet_first_then_spot_stablecoin() -> None:
+    risky = short_leg("1", entry="50000", margin="1500")
+    p = plan(snapshot(spot_asset=D("1"), short=risky, futures_free=D("1000"), spot_quote=D("100000")), policy(), NOW)
+    transfer, add = p.actions[0], p.actions[1]
+    assert isinstance(transfer, Transfer) and transfer.source.value == "spot"
+    assert isinstance(add, AdjustMargin) and add.amount == D("1000") + transfer.amount
+
+
+def test_no_margin_source_raises_a_critical_alert_and_the_plan_carries_on() -> None:
+    risky = short_leg("1", entry="50000", margin="1500")
+    p = plan(snapshot(spot_asset=D("1"), short=risky, futures_free=D("0"), spot_quote=D("0")), policy(), NOW)
+    assert [a.code for a in p.alerts] == ["margin_unfunded"] and p.alerts[0].severity.value == "critical"
+
+
+def test_under_hedge_without_margin_moves_stablecoin_from_spot_first() -> None:
+    p = plan(snapshot(spot_asset=D("2"), futures_free=D("100"), spot_quote=D("50000")), policy(), NOW)
+    assert isinstance(p.actions[0], Transfer) and p.actions[0].destination.value == "futures"
+
+
+# ---- properties ---------------------------------------------------------------------
+
+amounts = st.decimals(min_value=D("0"), max_value=D("50"), places=3, allow_nan=False, allow_infinity=False)
+prices = st.decimals(min_value=D("100"), max_value=D("200000"), places=2, allow_nan=False, allow_infinity=False)
+ratios = st.decimals(min_value=D("0"), max_value=D("1"), places=2)
+bands = st.decimals(min_value=D("0.005"), max_value=D("0.5"), places=3)
+max_orders = st.decimals(min_value=D("0.25"), max_value=D("10"), places=3)
+
+
+def _apply(s: Snapshot, order: PlaceOrder) -> Snapshot:
+    """Fill an order exactly, as far as sizes go (margin is plentiful here)."""
+    size = s.short.size - order.amount if order.reduce else s.short.size + order.amount
+    return replace(s, short=Leg(PositionSide.SHORT, size, s.mark_price, size * s.mark_price))
+
+
+@settings(max_examples=200, deadline=None)
+@given(spot=amounts, short=amounts, price=prices, ratio=ratios, band=bands, max_order=max_orders)
+def test_property_orders_are_on_the_step_and_reductions_never_exceed_the_live_short(
+    spot: Decimal, short: Decimal, price: Decimal, ratio: Decimal, band: Decimal, max_order: Decimal
+) -> None:
+    s = snapshot(spot_asset=spot, short=short_leg(str(short), entry=str(price), margin=str(short * price)), mark_price=price, futures_free=D("1e12"))
+    p = plan(s, policy(ratio=ratio, band=band, max_order=max_order), NOW)
+    step = s.market.amount_step
+    reduced = D(0)
+    for o in orders(p):
+        assert o.amount > 0 and o.amount == floor_to_step(o.amount, step)
+        assert o.amount <= max(max_order, step)
+        if o.reduce:
+            assert o.position_side is PositionSide.SHORT and o.side is OrderSide.BUY
+            reduced += o.amount
+    assert reduced <= short
+
+
+@settings(max_examples=200, deadline=None)
+@given(spot=amounts, short=amounts, price=prices, ratio=ratios, band=bands, max_order=max_orders)
+def test_property_never_net_short_beyond_the_band_after_a_rebalance(
+    spot: Decimal, short: Decimal, price: Decimal, ratio: Decimal, band: Decimal, max_order: Decimal
+) -> None:
+    s = snapshot(spot_asset=spot, short=short_leg(str(short), entry=str(price), margin=str(short * price)), mark_price=price, futures_free=D("1e12"))
+    pol = policy(ratio=ratio, band=band, max_order=max_order, guard=MarginGuard(enabled=False))
+    over_hedged_at_start = short - ratio * spot > band * ratio * spot
+    rebalancing = False
+    for step_no in range(int(D("60") / max_order) + 10):
+        p = plan(s, pol, NOW, rebalancing)
+        todo = orders(p)
+        if step_no == 0 and over_hedged_at_start:
+            assert todo and todo[0].reduce, "an over-hedge is answered by reducing first"
+        if not todo:
+            break
+        rebalancing = True
+        s = _apply(s, todo[0])
+    else:
+        raise AssertionError("the keeper loop did not converge")
+    lot = s.market.amount_step
+    assert s.short.size <= ratio * spot * (1 + band) + lot

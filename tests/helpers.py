@@ -1,0 +1,136 @@
+"""Builders shared by the tests: a BTC market, hedge configs, snapshots, a paper rig."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hedgebot.clock import SimClock
+from hedgebot.config import HedgeConfig
+from hedgebot.domain.model import Leg, MarginMode, Market, PositionSide, Snapshot
+from hedgebot.engine.keeper import Keeper
+from hedgebot.exchange.binance_rules import default_market
+from hedgebot.exchange.funding import ConstantFunding, FundingSource
+from hedgebot.exchange.paper import FillModel, PaperMarket, PaperVenue
+from hedgebot.ops.events import EventLog
+from hedgebot.store.journal import Journal
+
+D = Decimal
+SYMBOL = "BTC/USDT:USDT"
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def shared_file(name: str) -> Path:
+    """Return a file of ../shared/data, or skip the test with the reason."""
+    path = SHARED_DATA / name
+    if not path.exists():
+        pytest.skip(f"{path} is absent: real market data lives in ../shared beside the repository")
+    return path
+
+
+def btc_market(**overrides: Any) -> Market:
+    """Return Binance's BTCUSDT perpetual rules."""
+    market = default_market(SYMBOL)
+    assert market is not None
+    return replace(market, **overrides)
+
+
+def hedge_config(**overrides: Any) -> HedgeConfig:
+    """Return a full BTC hedge with test-friendly defaults."""
+    base: dict[str, Any] = {
+        "name": "btc",
+        "asset": "BTC",
+        "symbol": SYMBOL,
+        "ratio": D("1"),
+        "band": D("0.02"),
+        "min_order": D("0.001"),
+        "max_order": D("5"),
+        "leverage": 3,
+        "tick_seconds": 10,
+    }
+    base.update(overrides)
+    return HedgeConfig(**base)
+
+
+def snapshot(**overrides: Any) -> Snapshot:
+    """Return a snapshot of an account holding 1 BTC spot at 50,000, no short."""
+    base: dict[str, Any] = {
+        "taken_at": 1000.0,
+        "market": btc_market(),
+        "mark_price": D("50000"),
+        "price_time": 1000.0,
+        "spot_asset": D("1"),
+        "spot_quote": D("0"),
+        "futures_free": D("100000"),
+        "futures_wallet": D("100000"),
+        "short": Leg(PositionSide.SHORT),
+        "long": Leg(PositionSide.LONG),
+        "margin_mode": MarginMode.ISOLATED,
+        "leverage": 3,
+    }
+    base.update(overrides)
+    return Snapshot(**base)
+
+
+def short_leg(size: str, entry: str = "50000", margin: str | None = None, leverage: int = 3) -> Leg:
+    """Return an isolated short leg, margined at `leverage` unless told otherwise."""
+    m = D(margin) if margin is not None else D(size) * D(entry) / leverage
+    return Leg(PositionSide.SHORT, D(size), D(entry), m)
+
+
+@dataclass
+class Rig:
+    """A keeper on a paper venue in simulated time."""
+
+    clock: SimClock
+    venue: PaperVenue
+    journal: Journal
+    events: EventLog
+    keeper: Keeper
+
+    async def set_price(self, price: str | Decimal, *, high: str | None = None, advance: float = 10.0) -> None:
+        """Move time on and set the mark (optionally testing a high first)."""
+        await self.clock.advance(advance)
+        self.venue.update_price(SYMBOL, self.clock.now(), D(price), high=D(high) if high else None)
+
+    async def short(self) -> Decimal:
+        """Return the short leg's size."""
+        return (await self.venue.fetch_legs(SYMBOL)).short.size
+
+
+class _Quiet:
+    def __getattr__(self, name: str) -> Any:
+        return lambda *a, **k: None
+
+
+async def make_rig(
+    hedge: HedgeConfig | None = None,
+    *,
+    spot: dict[str, str] | None = None,
+    futures: dict[str, str] | None = None,
+    price: str = "50000",
+    funding: FundingSource | None = None,
+    fill_model: FillModel | None = None,
+    journal_path: str = ":memory:",
+    port_wrapper: Any = None,
+) -> Rig:
+    """Build a prepared keeper on a paper venue holding `spot` and `futures`."""
+    clock = SimClock(start=1_600_000_000.0)
+    venue = PaperVenue(
+        clock,
+        [PaperMarket(btc_market(), funding or ConstantFunding(D("0.0001")))],
+        spot={k: D(v) for k, v in (spot or {"BTC": "1"}).items()},
+        futures={k: D(v) for k, v in (futures or {"USDT": "100000"}).items()},
+        fill_model=fill_model,
+    )
+    venue.update_price(SYMBOL, clock.now(), D(price))
+    journal = Journal(journal_path, clock)
+    events = EventLog(journal, _Quiet())
+    port = port_wrapper(venue) if port_wrapper else venue
+    keeper = Keeper("acct", hedge or hedge_config(), port, clock, journal, events)
+    await keeper.prepare()
+    return Rig(clock, venue, journal, events, keeper)
