@@ -397,9 +397,13 @@ def _format_location(loc: tuple[int | str, ...]) -> str:
 
 def format_validation_error(error: ValidationError) -> str:
     """Return one line per problem: `field.path: message (value: ...)`."""
+    items = error.errors()
     lines = []
-    for item in error.errors():
-        where = _format_location(tuple(item["loc"]))
+    for item in items:
+        loc = tuple(item["loc"])
+        if item["type"] == "too_short" and any(tuple(o["loc"])[: len(loc)] == loc and len(o["loc"]) > len(loc) for o in items):
+            continue  # pydantic counts a tuple short when its items failed; the item errors say why
+        where = _format_location(loc)
         value = item.get("input")
         shown = "" if isinstance(value, dict) else f" (value: {value!r})"
         message = item["msg"].removeprefix("Value error, ")

@@ -134,3 +134,38 @@ async def make_rig(
     keeper = Keeper("acct", hedge or hedge_config(), port, clock, journal, events)
     await keeper.prepare()
     return Rig(clock, venue, journal, events, keeper)
+
+
+def paper_settings_dict(tmp_path: Path, **hedge_overrides: Any) -> dict[str, Any]:
+    """Return a whole paper config as a dict (a synthetic BTC feed, one hedge)."""
+    hedge: dict[str, Any] = {
+        "name": "btc-core", "asset": "BTC", "symbol": SYMBOL, "ratio": "1", "band": "0.02",
+        "max_order": "1", "leverage": 3, "tick_seconds": 2,
+    }
+    hedge.update(hedge_overrides)
+    return {
+        "daemon": {"state_dir": str(tmp_path / "state"), "status_interval_seconds": 1},
+        "journal": {"path": str(tmp_path / "state" / "journal.sqlite")},
+        "accounts": [
+            {
+                "name": "paper",
+                "mode": "paper",
+                "paper": {
+                    "spot": {"BTC": "2", "USDT": "10000"},
+                    "futures": {"USDT": "100000"},
+                    "markets": [
+                        {"symbol": SYMBOL, "feed": {"kind": "synthetic", "start_price": "50000", "step_seconds": 1, "volatility": 0.5, "seed": 3}}
+                    ],
+                },
+                "hedges": [hedge],
+            }
+        ],
+    }
+
+
+def write_toml(path: Path, data: dict[str, Any]) -> Path:
+    """Write a config dict as TOML."""
+    import tomli_w
+
+    path.write_text(tomli_w.dumps(data))
+    return path

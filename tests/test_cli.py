@@ -1,0 +1,95 @@
+"""The `hedgebot` command end to end: the paper demo, SIGTERM, status and history."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from hedgebot.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _wait_for(proc: subprocess.Popen, log: Path, needles: list[str], limit: float) -> str:
+    """Wait until every needle is in the log (or the process dies, or `limit` passes)."""
+    deadline = time.monotonic() + limit
+    text = ""
+    while time.monotonic() < deadline and proc.poll() is None:
+        text = log.read_text()
+        if all(n in text for n in needles):
+            return text
+        time.sleep(0.2)
+    return log.read_text()
+
+
+@pytest.mark.slow
+def test_paper_demo_opens_the_hedge_rebalances_and_stops_on_sigterm_without_touching_positions(tmp_path, capsys) -> None:
+    state = tmp_path / "state"
+    env = {**os.environ, "HEDGEBOT_DAEMON__STATE_DIR": str(state), "HEDGEBOT_JOURNAL__PATH": str(state / "journal.sqlite")}
+    log = tmp_path / "daemon.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "hedgebot.cli", "run", "--config", "config/paper.toml"],
+            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    try:
+        text = _wait_for(proc, log, ['"hedge_opened"', '"rebalanced"'], limit=60)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
+    assert '"hedge_opened"' in text and '"rebalanced"' in text, text[-3000:]
+    assert code == 0
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    opened = next(e for e in lines if e["event"] == "hedge_opened")
+    assert abs(Decimal(opened["short"]) - Decimal(opened["exposure"])) <= Decimal("0.001")
+    assert lines[-1]["event"] == "daemon_stopped"
+
+    # The short is still there, and every fill on the venue is in the journal.
+    venue = json.loads((state / "paper-paper.json").read_text())
+    short = Decimal(venue["legs"]["BTC/USDT:USDT|short"][0])
+    assert short > 0
+    net = sum(
+        (Decimal(o["filled"]) if o["side"] == "sell" else -Decimal(o["filled"]))
+        for o in venue["orders"].values() if o["position_side"] == "short"
+    )
+    assert net == short
+
+    os.environ["HEDGEBOT_DAEMON__STATE_DIR"] = str(state)
+    os.environ["HEDGEBOT_JOURNAL__PATH"] = str(state / "journal.sqlite")
+    try:
+        capsys.readouterr()
+        assert main(["status", "--config", "config/paper.toml", "--json"]) == 0
+        status = json.loads(capsys.readouterr().out)
+        assert [h["name"] for h in status] == ["btc-core"]
+        for key in ("account", "name", "exposure", "short", "target", "ratio", "drift", "state"):
+            assert key in status[0]
+        assert Decimal(status[0]["short"]) == short and status[0]["state"] == "stopped"
+        assert status[0]["daemon_running"] is False
+        assert main(["status", "--config", "config/paper.toml"]) == 0
+        assert "not running" in capsys.readouterr().out
+        assert main(["history", "--config", "config/paper.toml", "--hedge", "btc-core"]) == 0
+        trail = capsys.readouterr().out
+        assert "order_filled" in trail and "paper_spot_change" in trail and "rebalanced" in trail
+        assert main(["history", "--config", "config/paper.toml", "--hedge", "nope"]) == 2
+    finally:
+        del os.environ["HEDGEBOT_DAEMON__STATE_DIR"], os.environ["HEDGEBOT_JOURNAL__PATH"]
+
+
+def test_status_before_any_run_says_so(tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("HEDGEBOT_DAEMON__STATE_DIR", str(tmp_path / "empty"))
+    assert main(["status", "--config", "config/paper.toml"]) == 1
+    assert "has not run" in capsys.readouterr().err
+
+
+def test_unknown_arguments_exit_2(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--config", "config/paper.toml", "--turbo"])
+    assert exit_info.value.code == 2

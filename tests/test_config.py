@@ -1,0 +1,89 @@
+"""Bad config exits 2 naming the field and value; good config loads, with env overrides."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from hedgebot.cli import main
+from hedgebot.config import ConfigError, load_config
+from tests.helpers import paper_settings_dict, write_toml
+
+
+def broken(tmp_path, mutate) -> str:
+    data = paper_settings_dict(tmp_path)
+    mutate(data)
+    return str(write_toml(tmp_path / "broken.toml", data))
+
+
+HEDGE = lambda d: d["accounts"][0]["hedges"][0]  # noqa: E731
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field", "value"),
+    [
+        (lambda d: HEDGE(d).update(ratio="-1"), "accounts[0].hedges[0].ratio", "-1"),
+        (lambda d: HEDGE(d).update(colour="blue"), "accounts[0].hedges[0].colour", "blue"),
+        (lambda d: HEDGE(d).update(band="1.5"), "accounts[0].hedges[0].band", "1.5"),
+        (lambda d: HEDGE(d).pop("symbol"), "accounts[0].hedges[0].symbol", "Field required"),
+        (lambda d: HEDGE(d).update(symbol="BTCUSDT"), "accounts[0].hedges[0].symbol", "BTCUSDT"),
+        (lambda d: HEDGE(d).update(leverage=0), "accounts[0].hedges[0].leverage", "0"),
+        (lambda d: d["accounts"][0]["paper"]["spot"].update(BTC="-2"), "accounts[0].paper.spot", "-2"),
+        (lambda d: HEDGE(d).update(margin_guard={"trigger": "0.4", "target": "0.3"}), "margin_guard", "target 0.3"),
+    ],
+)
+def test_a_broken_config_exits_2_naming_the_field_and_value(tmp_path, capsys, mutate, field, value) -> None:
+    path = broken(tmp_path, mutate)
+    assert main(["check", "--config", path]) == 2
+    err = capsys.readouterr().err
+    assert field in err and value in err, err
+
+
+def test_a_broken_config_starts_nothing(tmp_path, capsys) -> None:
+    path = broken(tmp_path, lambda d: HEDGE(d).update(ratio="2"))
+    assert main(["run", "--config", path]) == 2
+    assert "ratio" in capsys.readouterr().err
+    assert not (tmp_path / "state").exists()
+
+
+def test_a_missing_or_malformed_file_is_reported(tmp_path, capsys) -> None:
+    assert main(["check", "--config", str(tmp_path / "nope.toml")]) == 2
+    (tmp_path / "bad.toml").write_text("accounts = [\n")
+    assert main(["check", "--config", str(tmp_path / "bad.toml")]) == 2
+    assert "not valid TOML" in capsys.readouterr().err
+
+
+def test_the_shipped_configs_are_valid(capsys) -> None:
+    assert main(["check", "--config", "config/paper.toml"]) == 0
+    assert main(["check", "--config", "config/example.toml"]) == 0
+
+
+def test_environment_variables_override_the_file(tmp_path, monkeypatch) -> None:
+    path = write_toml(tmp_path / "c.toml", paper_settings_dict(tmp_path))
+    monkeypatch.setenv("HEDGEBOT_JOURNAL__PATH", str(tmp_path / "elsewhere.sqlite"))
+    monkeypatch.setenv("HEDGEBOT_DAEMON__LOG_LEVEL", "debug")
+    settings = load_config(path)
+    assert str(settings.journal.path).endswith("elsewhere.sqlite") and settings.daemon.log_level == "debug"
+    assert settings.accounts[0].hedges[0].name == "btc-core"
+
+
+def test_plaintext_secrets_are_refused_unless_asked_for(tmp_path) -> None:
+    data = paper_settings_dict(tmp_path)
+    data["accounts"][0].update(mode="live", credentials={"api_key": {"value": "k"}, "secret": {"env": "S"}})
+    with pytest.raises(ConfigError, match="plain text"):
+        load_config(write_toml(tmp_path / "c.toml", data))
+    allowed = copy.deepcopy(data)
+    allowed["accounts"][0]["credentials"]["allow_plaintext_secrets"] = True
+    assert load_config(write_toml(tmp_path / "d.toml", allowed)).accounts[0].credentials.api_key.resolve("api_key") == "k"
+
+
+def test_secrets_resolve_from_env_and_file(tmp_path, monkeypatch) -> None:
+    (tmp_path / "secret").write_text("s3cret\n")
+    data = paper_settings_dict(tmp_path)
+    data["accounts"][0].update(mode="live", credentials={"api_key": {"env": "HB_TEST_KEY"}, "secret": {"file": str(tmp_path / "secret")}})
+    creds = load_config(write_toml(tmp_path / "c.toml", data)).accounts[0].credentials
+    with pytest.raises(ConfigError, match="HB_TEST_KEY is not set"):
+        creds.api_key.resolve("credentials.api_key")
+    monkeypatch.setenv("HB_TEST_KEY", "abc")
+    assert creds.api_key.resolve("credentials.api_key") == "abc" and creds.secret.resolve("credentials.secret") == "s3cret"
