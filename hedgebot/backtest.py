@@ -51,6 +51,9 @@ class BacktestResult:
     first_price: Decimal
     last_price: Decimal
     peak_price: Decimal
+    start_value: Decimal
+    end_value: Decimal
+    fees: Decimal
     events: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> dict[str, str]:
@@ -65,6 +68,7 @@ class BacktestResult:
             "orders": str(self.orders),
             "critical alerts": str(self.critical_alerts),
             "final exposure / short": f"{self.final_exposure} / {self.final_short}",
+            "account value": f"{self.start_value:.0f} -> {self.end_value:.0f} (fees {self.fees:.0f})",
         }
 
 
@@ -82,21 +86,23 @@ async def run_backtest(
     """Run `hedge` over `candles` and return what happened."""
     if not candles:
         raise ValueError("a backtest needs at least one candle")
+    start_value = sum(spot.values(), ZERO) - spot.get(market.base, ZERO) + spot.get(market.base, ZERO) * candles[0].open
+    start_value += sum(futures.values(), ZERO)
     clock = SimClock(start=candles[0].time)
     venue = PaperVenue(clock, [PaperMarket(market, funding)], spot=spot, futures=futures, slippage=slippage)
     venue.update_price(market.symbol, clock.now(), candles[0].open)
     journal = Journal(":memory:", clock)
     events = EventLog(journal, _Silent())
     keeper = Keeper("backtest", hedge, venue, clock, journal, events)
-    await keeper.prepare()
-    await keeper.tick()
+    await clock.run(keeper.prepare())
+    await clock.run(keeper.tick())
     max_over = ZERO
     peak = candles[0].high
     for candle in candles:
         await clock.set(candle.time + interval_seconds)
         venue.update_price(market.symbol, clock.now(), candle.close, open_=candle.open, high=candle.high, low=candle.low)
         peak = max(peak, candle.high)
-        plan = await keeper.tick()
+        plan = await clock.run(keeper.tick())
         if plan is not None and plan.target >= 0:
             max_over = max(max_over, plan.short - plan.target)
     topups = [i for i in journal.intents() if i.kind == "margin" and i.status.value == "done" and Decimal(i.detail["amount"]) > 0]
@@ -104,16 +110,15 @@ async def run_backtest(
     for intent in journal.intents():
         if intent.status.value != "done":
             continue
-        if intent.kind == "margin" and Decimal(intent.detail["amount"]) > 0:
-            sources["futures wallet"] = sources.get("futures wallet", 0) + 1
-        elif intent.kind == "transfer" and intent.detail["reason"] == "margin top-up":
-            sources["spot stablecoin"] = sources.get("spot stablecoin", 0) + 1
+        if intent.kind == "transfer" and intent.detail["reason"] == "margin top-up":
+            sources["transfers from spot stablecoin"] = sources.get("transfers from spot stablecoin", 0) + 1
         elif intent.kind == "order" and intent.detail["reason"].startswith("margin top-up") and intent.detail["symbol"] == market.spot_symbol:
-            sources["spot sale"] = sources.get("spot sale", 0) + 1
+            sources["spot sales"] = sources.get("spot sales", 0) + 1
     liquidations = [e for e in venue.events if e.kind == "liquidation"]
     funding_by_side = {side: sum((e.amount for e in venue.events if e.kind == "funding" and e.side == side.value), ZERO) for side in PositionSide}
     legs = await venue.fetch_legs(market.symbol)
     last_plan = keeper.last_plan
+    end_value = await account_value(venue, market)
     result = BacktestResult(
         candles=len(candles),
         liquidations=len(liquidations),
@@ -131,7 +136,20 @@ async def run_backtest(
         first_price=candles[0].open,
         last_price=candles[-1].close,
         peak_price=peak,
+        start_value=start_value,
+        end_value=end_value,
+        fees=sum((o.fee for o in venue.orders.values()), ZERO),
         events=dict(events.counts),
     )
     journal.close()
     return result
+
+
+async def account_value(venue: PaperVenue, market: Market) -> Decimal:
+    """Return the account's whole value in the quote asset at the mark: spot, futures wallet, open PnL."""
+    mark = (await venue.fetch_mark_price(market.symbol)).price
+    spot = await venue.fetch_spot_balances()
+    value = sum((amount * (mark if asset == market.base else 1) for asset, amount in spot.items()), ZERO)
+    value += (await venue.fetch_futures_balance(market.quote)).wallet
+    legs = await venue.fetch_legs(market.symbol)
+    return value + legs.short.unrealized_pnl(mark) + legs.long.unrealized_pnl(mark)

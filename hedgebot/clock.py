@@ -10,7 +10,10 @@ import asyncio
 import heapq
 import itertools
 import time
-from typing import Protocol
+from collections.abc import Awaitable
+from typing import Protocol, TypeVar
+
+T = TypeVar("T")
 
 
 class Clock(Protocol):
@@ -105,3 +108,15 @@ class SimClock:
                 await self.settle()
         self._now = max(self._now, when)
         await self.settle()
+
+    async def run(self, awaitable: Awaitable[T]) -> T:
+        """Drive `awaitable` to completion, jumping time to the next timer whenever all is blocked."""
+        task = asyncio.ensure_future(awaitable)
+        while True:
+            await self.settle()
+            if task.done():
+                return task.result()
+            if not self._timers:
+                task.cancel()
+                raise RuntimeError("simulation deadlock: the task waits on something other than the clock")
+            await self.set(self._timers[0][0])

@@ -418,11 +418,11 @@ class Keeper:
             fields_out = {k: outcome[k] for k in ("filled", "average_price", "fee", "status") if k in outcome}
             self._emit(name, client_id=cid, **detail, **fields_out)
         elif status is IntentStatus.REJECTED:
-            self._emit("action_rejected", Severity.WARNING, client_id=cid, kind=kind, **detail, error=outcome.get("error"))
+            self._emit("action_rejected", Severity.WARNING, client_id=cid, action=kind, **detail, error=outcome.get("error"))
         elif status is IntentStatus.UNKNOWN:
-            self._emit("outcome_unknown", Severity.CRITICAL, client_id=cid, kind=kind, **detail, error=outcome.get("error"))
+            self._emit("outcome_unknown", Severity.CRITICAL, client_id=cid, action=kind, **detail, error=outcome.get("error"))
         else:
-            self._emit("action_not_executed", Severity.WARNING, client_id=cid, kind=kind, **detail, error=outcome.get("error"))
+            self._emit("action_not_executed", Severity.WARNING, client_id=cid, action=kind, **detail, error=outcome.get("error"))
 
     # ---- recovery -----------------------------------------------------------------
 
@@ -437,7 +437,7 @@ class Keeper:
             status = IntentStatus.DONE if found is not None else IntentStatus.ABSENT
             outcome = describe(found) if found is not None else {"error": "the venue has no record of it"}
             self.journal.finish(intent.client_id, status, outcome)
-            self._emit("intent_settled", client_id=intent.client_id, kind=intent.kind, status=status.value, **intent.detail)
+            self._emit("intent_settled", client_id=intent.client_id, action=intent.kind, status=status.value, **intent.detail)
         return True
 
     def _lookup(self, intent: Intent) -> Awaitable[Any]:

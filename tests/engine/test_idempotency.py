@@ -1,0 +1,88 @@
+"""Ambiguous outcomes are settled by client id: retries reuse it, unknowns block trading until settled."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hedgebot.exchange.port import InsufficientFunds, RequestTimeout
+from tests.helpers import D, make_rig
+
+
+class Scripted:
+    """Wraps the paper venue; fails chosen calls a chosen number of times."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.name = "scripted"
+        self.place_before = 0  # time out before reaching the venue, this many times
+        self.place_after = 0  # execute, then time out, this many times
+        self.reject = False
+        self.lookups_fail = False
+        self.sent_ids: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def place_order(self, request: Any) -> Any:
+        self.sent_ids.append(request.client_id)
+        if self.reject:
+            raise InsufficientFunds("scripted: not enough margin")
+        if self.place_before:
+            self.place_before -= 1
+            raise RequestTimeout("scripted: timeout before")
+        result = await self.inner.place_order(request)
+        if self.place_after:
+            self.place_after -= 1
+            raise RequestTimeout("scripted: timeout after")
+        return result
+
+    async def fetch_order(self, symbol: str, client_id: str) -> Any:
+        if self.lookups_fail:
+            raise RequestTimeout("scripted: lookup timeout")
+        return await self.inner.fetch_order(symbol, client_id)
+
+
+async def test_a_retry_after_a_timeout_reuses_the_journaled_client_id() -> None:
+    rig = await make_rig(spot={"BTC": "1"}, port_wrapper=Scripted)
+    port = rig.keeper.port
+    port.place_before = 2
+    await rig.clock.run(rig.keeper.tick())
+    intents = rig.journal.intents()
+    assert len(intents) == 1 and port.sent_ids == [intents[0].client_id] * 3
+    assert list(rig.venue.orders) == [intents[0].client_id] and await rig.short() == D("1")
+
+
+async def test_an_order_executed_before_its_answer_was_lost_is_found_not_resent() -> None:
+    rig = await make_rig(spot={"BTC": "1"}, port_wrapper=Scripted)
+    rig.keeper.port.place_after = 1
+    await rig.clock.run(rig.keeper.tick())
+    assert len(rig.venue.orders) == 1 and await rig.short() == D("1")
+    assert rig.journal.intents()[0].status.value == "done"
+
+
+async def test_an_unknown_outcome_blocks_trading_until_the_lookup_settles_it() -> None:
+    rig = await make_rig(spot={"BTC": "1"}, port_wrapper=Scripted)
+    port = rig.keeper.port
+    port.place_after = 1
+    port.lookups_fail = True
+    await rig.clock.run(rig.keeper.tick())
+    assert [i.status.value for i in rig.journal.intents()] == ["unknown"]
+    await rig.clock.run(rig.keeper.tick())
+    assert rig.keeper.status.state == "unresolved" and len(port.sent_ids) == 1
+    port.lookups_fail = False
+    await rig.clock.run(rig.keeper.tick())
+    assert [i.status.value for i in rig.journal.intents()] == ["done"]
+    assert len(rig.venue.orders) == 1 and await rig.short() == D("1")
+    assert rig.events.counts["intent_settled"] == 1
+
+
+async def test_a_rejected_action_is_journaled_alerted_and_the_keeper_carries_on() -> None:
+    rig = await make_rig(spot={"BTC": "1"}, port_wrapper=Scripted)
+    rig.keeper.port.reject = True
+    await rig.clock.run(rig.keeper.tick())
+    assert [i.status.value for i in rig.journal.intents()] == ["rejected"]
+    rejected = rig.journal.events(kind="action_rejected")
+    assert rejected and "not enough margin" in rejected[0].detail["error"]
+    rig.keeper.port.reject = False
+    await rig.clock.run(rig.keeper.tick())
+    assert await rig.short() == D("1")

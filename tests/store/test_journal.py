@@ -1,0 +1,48 @@
+"""The journal: durable intents with client ids every exchange accepts."""
+
+from __future__ import annotations
+
+import re
+
+from hedgebot.clock import SimClock
+from hedgebot.store.journal import IntentStatus, Journal, client_order_id
+
+
+def test_client_ids_fit_binance_bybit_and_okx() -> None:
+    ids = [client_order_id("a1b2c", account, hedge, seq) for account in ("main", "x" * 40) for hedge in ("btc", "eth-half") for seq in (1, 35, 36, 10**9)]
+    assert len(set(ids)) == len(ids)
+    for cid in ids:
+        assert re.fullmatch(r"[a-z][a-z0-9]{1,31}", cid), cid
+
+
+def test_client_ids_are_derived_from_the_intent_and_nothing_else() -> None:
+    assert client_order_id("e", "acct", "btc", 7) == client_order_id("e", "acct", "btc", 7)
+    assert client_order_id("e", "acct", "btc", 7) != client_order_id("e", "acct", "eth", 7)
+
+
+def test_intents_and_events_survive_reopening(tmp_path) -> None:
+    clock = SimClock()
+    path = tmp_path / "j.sqlite"
+    journal = Journal(path, clock)
+    first = journal.begin("acct", "btc", "order", {"amount": "1"})
+    second = journal.begin("acct", "btc", "order", {"amount": "2"})
+    journal.finish(first.client_id, IntentStatus.DONE, {"filled": "1"})
+    journal.record_event("acct", "btc", "alert", "critical", {"code": "x"})
+    epoch = journal.epoch
+    journal.close()
+
+    again = Journal(path, clock)
+    assert again.epoch == epoch
+    assert [i.client_id for i in again.open_intents()] == [second.client_id]
+    assert [i.status for i in again.intents()] == [IntentStatus.DONE, IntentStatus.PENDING]
+    assert again.intents()[0].outcome == {"filled": "1"}
+    assert [e.detail for e in again.events(kind="alert")] == [{"code": "x"}]
+    third = again.begin("acct", "btc", "margin", {})
+    assert third.seq == 3 and third.client_id not in {first.client_id, second.client_id}
+
+
+def test_a_new_journal_never_reuses_an_old_journals_client_ids(tmp_path) -> None:
+    clock = SimClock()
+    a = Journal(tmp_path / "a.sqlite", clock).begin("acct", "btc", "order", {})
+    b = Journal(tmp_path / "b.sqlite", clock).begin("acct", "btc", "order", {})
+    assert a.seq == b.seq == 1 and a.client_id != b.client_id

@@ -1,0 +1,66 @@
+"""Real history (Binance 2020-2021 hourly BTC and funding) through the real keeper and paper venue.
+
+Skipped, with the reason, when ../shared/data is absent (a user's clone).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import pytest
+
+from hedgebot.backtest import BacktestResult, run_backtest
+from hedgebot.exchange.binance_rules import default_market
+from hedgebot.exchange.feeds import Candle, read_candles
+from hedgebot.exchange.funding import ReplayFunding
+from tests.helpers import D, hedge_config, shared_file
+
+pytestmark = pytest.mark.slow
+
+
+@cache
+def _history() -> tuple[tuple[Candle, ...], ReplayFunding]:
+    candles = tuple(read_candles(shared_file("BTCUSDT-1h-spot-2020-2021.csv")))
+    funding = ReplayFunding.from_csv(shared_file("BTCUSDT-fundingRate-2020-2021.csv"))
+    return candles, funding
+
+
+async def _replay(guard: dict, spot_usdt: str, futures_usdt: str = "30000") -> BacktestResult:
+    candles, funding = _history()
+    market = default_market("BTC/USDT:USDT")
+    assert market is not None
+    hedge = hedge_config(leverage=3, margin_mode="isolated", max_order=D("5"), margin_guard=guard)
+    result = await run_backtest(candles, market, funding, hedge, {"BTC": D("10"), "USDT": D(spot_usdt)}, {"USDT": D(futures_usdt)})
+    print(f"\nguard={guard}:", result.summary())
+    return result
+
+
+async def test_real_bull_run_with_the_guard_and_enough_stablecoin_has_no_liquidation() -> None:
+    result = await _replay({"enabled": True}, spot_usdt="700000")
+    assert result.liquidations == 0
+    assert result.topups > 0 and result.margin_added > 0
+    assert result.critical_alerts == 0
+    assert result.final_short == result.final_exposure == D("10")
+    # Binance paid shorts about 48 % of notional in funding over these two years.
+    assert result.funding_short > 0
+    assert result.max_over_hedge <= D("0.001")
+    # The point of the hedge: the account's value is locked (plus funding, less fees)
+    # while the coin went from 7,195 to 46,217.
+    assert abs(result.end_value - (result.start_value + result.funding_short - result.fees)) < result.start_value * D("0.01")
+
+
+async def test_real_bull_run_with_the_guard_selling_spot_has_no_liquidation() -> None:
+    result = await _replay({"enabled": True, "sources": ["futures_wallet", "sell_spot"]}, spot_usdt="0")
+    assert result.liquidations == 0
+    assert result.topup_sources.get("spot sales", 0) > 0
+    # Paying a full short's losses through a 7k -> 69k rally with no stablecoin
+    # takes nearly all the coins; the value they had at the start is what is kept.
+    assert 0 < result.final_exposure < D("10")
+    assert abs(result.final_short - result.final_exposure) <= D("0.001") + result.final_exposure * D("0.02")
+    assert abs(result.end_value - result.start_value) < result.start_value * D("0.10")
+
+
+async def test_real_bull_run_with_the_guard_off_is_liquidated() -> None:
+    result = await _replay({"enabled": False}, spot_usdt="700000")
+    assert result.liquidations > 0
+    assert result.topups == 0

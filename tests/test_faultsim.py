@@ -1,0 +1,30 @@
+"""Hours of market time against a venue that times out, rate-limits, lies about prices and fills in part."""
+
+from __future__ import annotations
+
+import pytest
+
+from hedgebot.exchange.faults import FaultRates
+from hedgebot.faultsim import run_fault_simulation
+from tests.helpers import D
+
+# Writes fail after executing far more often than on any real venue, so the
+# lookup-before-resend path runs hundreds of times.
+HARSH = FaultRates(timeout_before=0.05, timeout_after=0.20, rate_limited=0.04, server_error=0.04, duplicate_after=0.10, stale_price=0.03, absurd_price=0.02)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [11, 29])
+async def test_thousands_of_faults_cause_no_duplicate_and_the_hedge_recovers(seed: int) -> None:
+    result = await run_fault_simulation(seed, hours=12, rates=HARSH)
+    print(f"\nseed {seed}: {result}")
+    assert result.faults_injected >= 2000
+    assert result.faults_by_kind["timeout_after"] >= 20 and result.faults_by_kind["duplicate_after"] >= 10
+    assert result.partial_fills > 0
+    assert result.duplicate_executions == 0 and result.growth_overshoots == 0
+    assert result.journal_mismatches == 0 and result.venue_orders == result.journal_orders_done
+    assert result.open_intents_left == 0
+    # Never net short beyond the band plus one lot, whenever the keeper had finished.
+    assert result.worst_over_hedge <= D("0.001")
+    assert result.ticks_to_recover is not None and result.ticks_to_recover <= 3
+    assert result.final_in_band
