@@ -8,7 +8,7 @@ import pytest
 
 from hedgebot.clock import SimClock
 from hedgebot.config import Settings
-from hedgebot.domain.model import OrderSide, PositionMode, Wallet
+from hedgebot.domain.model import OrderSide, PositionMode, PositionSide, Wallet
 from hedgebot.engine.daemon import AccountLocked, Daemon, build_paper_venue
 from hedgebot.engine.keeper import StartupRefused
 from hedgebot.exchange.port import OrderRequest
@@ -110,4 +110,19 @@ async def test_a_second_daemon_on_the_same_account_is_refused(tmp_path) -> None:
         await first.stop()
     second = Daemon(settings(tmp_path), clock)  # the lock is free again
     await second.start()
+    await second.stop()
+
+
+async def test_a_position_change_hedgebot_did_not_make_is_reported_at_start(tmp_path) -> None:
+    clock = SimClock()
+    first = Daemon(settings(tmp_path), clock)
+    await first.start()
+    await clock.advance(5)
+    await first.stop()
+    venue = first.accounts[0].venue
+    await venue.place_order(OrderRequest("by-hand", SYMBOL, OrderSide.BUY, D("0.5"), PositionSide.SHORT))  # a manual trade
+    second = Daemon(settings(tmp_path), clock)
+    await second.start()
+    surprises = second.journal.events(kind="position_differs_from_journal")
+    assert [(e.detail["venue_short"], e.detail["journal_short"]) for e in surprises] == [("1.5", "2")]
     await second.stop()

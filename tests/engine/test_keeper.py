@@ -176,3 +176,15 @@ async def test_spare_margin_is_released_back_to_spot_only_when_opted_in() -> Non
     assert plain.venue.spot["USDT"] == 0
 
 
+
+
+async def test_under_cross_margin_a_topup_is_a_transfer_into_the_futures_wallet() -> None:
+    rig = await make_rig(
+        spot={"BTC": "1", "USDT": "200000"}, futures={"USDT": "20000"}, hedge=hedge_config(margin_mode="cross")
+    )
+    await rig.keeper.tick()
+    await _rally(rig, RALLY)
+    assert [e for e in rig.venue.events if e.kind == "liquidation"] == []
+    kinds = {i.kind for i in rig.journal.intents()}
+    assert "transfer" in kinds and "margin" not in kinds
+    assert rig.keeper.status.distance >= D("0.20")

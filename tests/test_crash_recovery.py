@@ -1,0 +1,97 @@
+"""SIGKILL the paper daemon at random moments and at the worst ones; it must recover without doubling anything."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import paper_settings_dict, write_toml
+
+REPO = Path(__file__).resolve().parents[1]
+SEED = 20261121
+
+
+def _config(tmp_path: Path) -> Path:
+    data = paper_settings_dict(tmp_path, max_order="0.2", tick_seconds=0.1)
+    data["daemon"]["status_interval_seconds"] = 0.2
+    paper = data["accounts"][0]["paper"]
+    paper["markets"][0]["feed"].update(step_seconds=0.05)
+    paper["script"] = [{"asset": "BTC", "every_seconds": 0.4, "amounts": ["0.7", "-0.5", "0.3", "-0.6"]}]
+    return write_toml(tmp_path / "crash.toml", data)
+
+
+def _start(config: Path, log: Path, crashpoint: str | None) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEDGEBOT_")}
+    if crashpoint:
+        env["HEDGEBOT_CRASHPOINT"] = crashpoint
+    with log.open("a") as out:
+        return subprocess.Popen([sys.executable, "-m", "hedgebot.cli", "run", "--config", str(config)], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+@pytest.mark.slow
+def test_repeated_sigkills_leave_no_duplicated_order_and_a_hedge_within_its_band(tmp_path: Path) -> None:
+    print(f"\ncrash test seed {SEED}")
+    rng = random.Random(SEED)
+    config = _config(tmp_path)
+    state = tmp_path / "state"
+    log = tmp_path / "daemon.log"
+    self_kills = 0
+    for run in range(10):
+        crashpoint = None
+        if run % 3 == 0:
+            crashpoint = f"{rng.choice(['intent_journaled', 'action_sent'])}:{rng.randint(1, 4)}"
+        proc = _start(config, log, crashpoint)
+        try:
+            code = proc.wait(timeout=rng.uniform(0.8, 2.5))
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGKILL)
+            code = proc.wait(timeout=10)
+        if crashpoint and code == -signal.SIGKILL:
+            self_kills += 1
+        assert code == -signal.SIGKILL, f"run {run} ({crashpoint}) exited {code}:\n{log.read_text()[-2000:]}"
+    assert self_kills >= 2, "the crash points were reached"
+
+    # A last, clean run settles what the kills left open, then stops on SIGTERM.
+    proc = _start(config, log, None)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        status_file = state / "status.json"
+        if status_file.exists():
+            data = json.loads(status_file.read_text())
+            if data["pid"] == proc.pid and data["hedges"][0]["state"] == "hedged":
+                break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 0
+
+    venue = json.loads((state / "paper-paper.json").read_text())
+    db = sqlite3.connect(state / "journal.sqlite")
+    intents = {row[0]: (row[1], json.loads(row[2] or "{}")) for row in db.execute("SELECT client_id, status, outcome FROM intents WHERE kind = 'order'")}
+    open_left = db.execute("SELECT COUNT(*) FROM intents WHERE status IN ('pending', 'unknown')").fetchone()[0]
+    statuses = {s for s, _ in intents.values()}
+    print(f"orders on the venue: {len(venue['orders'])}, intents: {len(intents)}, statuses: {sorted(statuses)}")
+
+    # Every order the venue executed belongs to exactly one journaled intent, recorded as done with the same fill.
+    assert venue["orders"], "the daemon traded"
+    for cid, order in venue["orders"].items():
+        assert cid in intents, f"venue order {cid} has no intent: a duplicate or a lost record"
+        status, outcome = intents[cid]
+        assert status == "done" and Decimal(outcome["filled"]) == Decimal(order["filled"])
+    done = [cid for cid, (s, _) in intents.items() if s == "done"]
+    assert sorted(done) == sorted(venue["orders"])
+    assert open_left == 0
+    assert "absent" in statuses or "done" in statuses
+
+    short = Decimal(venue["legs"]["BTC/USDT:USDT|short"][0])
+    spot = Decimal(venue["spot"]["BTC"])
+    assert abs(short - spot) <= spot * Decimal("0.02") + Decimal("0.001"), (short, spot)
