@@ -145,36 +145,36 @@ def wallet_for_liquidation_at(price: Decimal, legs: Sequence[Leg], brackets: Seq
     return wallet
 
 
-def short_topup_needed(
+def short_margin_gap(
     short: Leg,
     other_legs: Sequence[Leg],
     wallet: Decimal,
     mark: Decimal,
     target_distance: Decimal,
     brackets: Sequence[Bracket],
-    step: Decimal,
 ) -> Decimal:
-    """Return the margin to add so the short sits `target_distance` from liquidation.
+    """Return the margin missing (positive) or spare (negative) for the short to sit `target_distance` from liquidation.
 
     `wallet` is the short's isolated margin (with no other legs) or the cross
-    wallet (with the contract's other legs). Rounded up to `step`; zero when
-    the short is already at least that far away.
+    wallet (with the contract's other legs).
     """
     target_price = mark * (1 + target_distance)
-    needed = wallet_for_liquidation_at(target_price, [short, *other_legs], brackets) - wallet
-    return ceil_to_step(needed, step) if needed > 0 else ZERO
+    return wallet_for_liquidation_at(target_price, [short, *other_legs], brackets) - wallet
+
+
+def short_topup_needed(
+    short: Leg, other_legs: Sequence[Leg], wallet: Decimal, mark: Decimal, target_distance: Decimal,
+    brackets: Sequence[Bracket], step: Decimal,
+) -> Decimal:
+    """Return the margin to add, rounded up to `step`, so the short sits `target_distance` away (0 if it already does)."""
+    gap = short_margin_gap(short, other_legs, wallet, mark, target_distance, brackets)
+    return ceil_to_step(gap, step) if gap > 0 else ZERO
 
 
 def short_release_possible(
-    short: Leg,
-    other_legs: Sequence[Leg],
-    wallet: Decimal,
-    mark: Decimal,
-    target_distance: Decimal,
-    brackets: Sequence[Bracket],
-    step: Decimal,
+    short: Leg, other_legs: Sequence[Leg], wallet: Decimal, mark: Decimal, target_distance: Decimal,
+    brackets: Sequence[Bracket], step: Decimal,
 ) -> Decimal:
-    """Return the margin that can leave while the short stays `target_distance` away."""
-    target_price = mark * (1 + target_distance)
-    spare = wallet - wallet_for_liquidation_at(target_price, [short, *other_legs], brackets)
+    """Return the margin, rounded down to `step`, that can leave while the short stays `target_distance` away."""
+    spare = -short_margin_gap(short, other_legs, wallet, mark, target_distance, brackets)
     return floor_to_step(spare, step) if spare > 0 else ZERO

@@ -437,66 +437,59 @@ class PaperVenue:
             filled = request.amount
         price = mark * (1 + self.slippage) if request.side is OrderSide.BUY else mark * (1 - self.slippage)
         fee = filled * price * market.taker_fee
-        quote = market.quote
         if opening:
-            cost = filled * price / pm.leverage
-            if self._free(quote) < cost + fee:
-                raise InsufficientFunds(
-                    f"margin {cost + fee:.2f} {quote} needed, {self._free(quote):.2f} free in the futures wallet"
-                )
-            new_size = state.size + filled
-            state.entry = (state.entry * state.size + price * filled) / new_size
-            state.size = new_size
-            if pm.margin_mode is MarginMode.ISOLATED:
-                state.margin += cost
-                self._add_cash(quote, -cost)
-            self._add_cash(quote, -fee)
+            self._grow(state, pm, price, filled, fee, direction=1)
         else:
-            sign = 1 if side is PositionSide.LONG else -1
-            pnl = sign * (price - state.entry) * filled
-            released = state.margin * filled / state.size if pm.margin_mode is MarginMode.ISOLATED else ZERO
-            state.margin -= released
-            state.size -= filled
-            if state.size == 0:
-                state.entry = ZERO
-                released += state.margin
-                state.margin = ZERO
-            self._add_cash(quote, released + pnl - fee)
+            self._shrink(state, pm, price, filled, fee, pnl_sign=1 if side is PositionSide.LONG else -1, direction=1)
         status = OrderStatus.FILLED if filled == request.amount else OrderStatus.PARTIAL
         return OrderResult(
             request.client_id, self._new_order_id(), request.symbol, request.side, side,
             request.amount, filled, price, fee, status, self.clock.now(),
         )
 
+    def _grow(self, state: _LegState, pm: PaperMarket, price: Decimal, amount: Decimal, fee: Decimal, direction: int) -> None:
+        """Add to a position, posting initial margin; `direction` is how the size is stored (+1, or -1 for a one-way short)."""
+        quote = pm.market.quote
+        cost = amount * price / pm.leverage
+        free = self._free(quote)
+        if free < cost + fee:
+            raise InsufficientFunds(f"margin {cost + fee:.2f} {quote} needed, {free:.2f} free in the futures wallet")
+        size = abs(state.size)
+        state.entry = (state.entry * size + price * amount) / (size + amount)
+        state.size += direction * amount
+        if pm.margin_mode is MarginMode.ISOLATED:
+            state.margin += cost
+            self._add_cash(quote, -cost)
+        self._add_cash(quote, -fee)
+
+    def _shrink(
+        self, state: _LegState, pm: PaperMarket, price: Decimal, amount: Decimal, fee: Decimal, pnl_sign: int, direction: int
+    ) -> None:
+        """Reduce a position, realizing its PnL and releasing its share of isolated margin."""
+        size = abs(state.size)
+        pnl = pnl_sign * (price - state.entry) * amount
+        released = state.margin * amount / size if pm.margin_mode is MarginMode.ISOLATED else ZERO
+        state.margin -= released
+        state.size -= direction * amount
+        if state.size == 0:
+            state.entry = ZERO
+            released += state.margin
+            state.margin = ZERO
+        self._add_cash(pm.market.quote, released + pnl - fee)
+
     def _fill_one_way(self, request: OrderRequest, pm: PaperMarket, mark: Decimal) -> OrderResult:
         market = pm.market
         state = self.legs.setdefault((request.symbol, _ONE_WAY), _LegState())
-        signed = request.amount if request.side is OrderSide.BUY else -request.amount
-        price = mark * (1 + self.slippage) if request.side is OrderSide.BUY else mark * (1 - self.slippage)
+        buying = request.side is OrderSide.BUY
+        price = mark * (1 + self.slippage) if buying else mark * (1 - self.slippage)
         fee = request.amount * price * market.taker_fee
-        quote = market.quote
-        if state.size == 0 or (state.size > 0) == (signed > 0):
-            cost = request.amount * price / pm.leverage
-            if self._free(quote) < cost + fee:
-                raise InsufficientFunds(f"margin {cost + fee:.2f} {quote} needed")
-            new = state.size + signed
-            state.entry = (state.entry * abs(state.size) + price * request.amount) / abs(new)
-            state.size = new
-            if pm.margin_mode is MarginMode.ISOLATED:
-                state.margin += cost
-                self._add_cash(quote, -cost)
-            self._add_cash(quote, -fee)
+        if state.size == 0 or (state.size > 0) == buying:
+            self._grow(state, pm, price, request.amount, fee, direction=1 if buying else -1)
         else:
             if request.amount > abs(state.size):
                 raise InvalidOrder("paper one-way mode does not flip a position in one order")
             sign = 1 if state.size > 0 else -1
-            pnl = sign * (price - state.entry) * request.amount
-            released = state.margin * request.amount / abs(state.size)
-            state.margin -= released
-            state.size += signed
-            if state.size == 0:
-                state.entry = ZERO
-            self._add_cash(quote, released + pnl - fee)
+            self._shrink(state, pm, price, request.amount, fee, pnl_sign=sign, direction=sign)
         return OrderResult(
             request.client_id, self._new_order_id(), request.symbol, request.side, None,
             request.amount, request.amount, price, fee, OrderStatus.FILLED, self.clock.now(),

@@ -83,6 +83,12 @@ def client_order_id(epoch: str, account: str, hedge: str, seq: int) -> str:
     return f"hb{epoch}{hedge_key}{_base36(seq)}"
 
 
+def _where(filters: dict[str, str | None]) -> tuple[str, list[str]]:
+    """Return an SQL condition matching every filter that is set (column names are ours, never input)."""
+    clauses = ["1=1"] + [f"{column} = ?" for column, value in filters.items() if value is not None]
+    return " AND ".join(clauses), [value for value in filters.values() if value is not None]
+
+
 def _json(value: dict[str, Any]) -> str:
     return json.dumps(value, default=str, sort_keys=True)
 
@@ -182,27 +188,17 @@ class Journal:
 
     def open_intents(self, account: str | None = None, hedge: str | None = None) -> list[Intent]:
         """Return intents whose outcome is not settled yet, oldest first."""
-        query = "SELECT * FROM intents WHERE status IN ('pending', 'unknown')"
-        params: list[str] = []
-        if account is not None:
-            query += " AND account = ?"
-            params.append(account)
-        if hedge is not None:
-            query += " AND hedge = ?"
-            params.append(hedge)
-        return [_intent(r) for r in self._db.execute(query + " ORDER BY id", params)]
+        return self._select_intents(account, hedge, only_open=True)
 
     def intents(self, account: str | None = None, hedge: str | None = None) -> list[Intent]:
         """Return every intent, oldest first."""
-        query = "SELECT * FROM intents WHERE 1=1"
-        params: list[str] = []
-        if account is not None:
-            query += " AND account = ?"
-            params.append(account)
-        if hedge is not None:
-            query += " AND hedge = ?"
-            params.append(hedge)
-        return [_intent(r) for r in self._db.execute(query + " ORDER BY id", params)]
+        return self._select_intents(account, hedge, only_open=False)
+
+    def _select_intents(self, account: str | None, hedge: str | None, only_open: bool) -> list[Intent]:
+        query, params = _where({"account": account, "hedge": hedge})
+        if only_open:
+            query += " AND status IN ('pending', 'unknown')"
+        return [_intent(r) for r in self._db.execute(f"SELECT * FROM intents WHERE {query} ORDER BY id", params)]
 
     # ---- events -------------------------------------------------------------------
 
@@ -215,15 +211,10 @@ class Journal:
 
     def events(self, account: str | None = None, hedge: str | None = None, kind: str | None = None) -> list[Event]:
         """Return events, oldest first."""
-        query = "SELECT * FROM events WHERE 1=1"
-        params: list[str] = []
-        for column, value in (("account", account), ("hedge", hedge), ("kind", kind)):
-            if value is not None:
-                query += f" AND {column} = ?"
-                params.append(value)
+        query, params = _where({"account": account, "hedge": hedge, "kind": kind})
         return [
             Event(r["id"], r["at"], r["account"], r["hedge"], r["kind"], r["severity"], json.loads(r["detail"]))
-            for r in self._db.execute(query + " ORDER BY id", params)
+            for r in self._db.execute(f"SELECT * FROM events WHERE {query} ORDER BY id", params)
         ]
 
     def _transaction(self) -> _Transaction:
