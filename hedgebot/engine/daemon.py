@@ -191,7 +191,10 @@ class Daemon:
             self.journal = Journal(self.settings.journal.path, self.clock)
             self.events = EventLog(self.journal, self.log)
             for runtime in self.accounts:
-                await self._start_account(runtime)
+                try:
+                    await self._start_account(runtime)
+                except ExchangeError as exc:
+                    raise StartupRefused(f"account {runtime.config.name!r}: the venue did not answer at start-up: {exc}") from exc
         except BaseException:
             await self._release()
             raise
@@ -204,6 +207,8 @@ class Daemon:
             for keeper in runtime.keepers:
                 self._keeper_tasks.append(asyncio.create_task(keeper.run()))
         self._tasks.append(asyncio.create_task(self._write_status_forever()))
+        for task in [*self._tasks, *self._keeper_tasks]:
+            task.add_done_callback(self._task_ended)
         self.log.info("daemon_started", accounts=[a.config.name for a in self.accounts], hedges=len(self.keepers))
 
     def _make_venue(self, account: AccountConfig) -> ExchangePort:
@@ -227,10 +232,14 @@ class Daemon:
                 feed, step = build_feed(market.feed, venue, market.symbol, self.clock)
                 runtime.feeds.append((market.symbol, feed, step))
                 if market.symbol not in venue.marks:
-                    # Prime the mark so the first tick has a price.
-                    candle = await feed.next()
-                    if candle is not None:
-                        venue.update_price(market.symbol, self.clock.now(), candle.close)
+                    # Prime the mark so the first tick has a price; a feed that
+                    # fails here leaves the keeper blocked until prices arrive.
+                    try:
+                        candle = await feed.next()
+                        if candle is not None:
+                            venue.update_price(market.symbol, self.clock.now(), candle.close)
+                    except ExchangeError as exc:
+                        self.log.warning("price_feed_failed", symbol=market.symbol, error=str(exc))
             venue.subscribe(lambda event, r=runtime: self._on_venue_event(r, event))
         await self._ensure_hedge_mode(runtime)
         for index, hedge in enumerate(account.hedges):
@@ -308,7 +317,12 @@ class Daemon:
             if candle is None:
                 self.log.warning("price_feed_ended", symbol=symbol)
                 return
-            venue.update_price(symbol, self.clock.now(), candle.close, open_=candle.open, high=candle.high, low=candle.low)
+            try:
+                venue.update_price(symbol, self.clock.now(), candle.close, open_=candle.open, high=candle.high, low=candle.low)
+            except ExchangeError as exc:
+                self.log.warning("price_rejected", symbol=symbol, error=str(exc))
+                await self.clock.sleep(step)
+                continue
             for keeper in runtime.keepers:
                 if keeper.hedge.symbol == symbol:
                     keeper.notify_price(candle.close)
@@ -345,6 +359,11 @@ class Daemon:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=2))
         os.replace(tmp, path)
+
+    def _task_ended(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or task.exception() is None:
+            return
+        self.log.critical("daemon_task_failed", task=task.get_coro().__qualname__, error=repr(task.exception()))
 
     # ---- stop ---------------------------------------------------------------------
 

@@ -216,6 +216,10 @@ class Keeper:
                 await self.tick()
             except ExchangeError as exc:
                 self._emit("tick_failed", Severity.WARNING, error=str(exc))
+            except Exception as exc:  # noqa: BLE001 - an unattended hedge is worse than a loud one
+                # A bug must not silently end the hedge: say so loudly, every tick, and keep watching.
+                self._emit("keeper_error", Severity.CRITICAL, error=repr(exc))
+                self._set_status(self.last_plan, None, "alert", f"internal error: {exc!r}")
             if self._stopping:
                 break
             await self.clock.wait_for(self.wake, self.hedge.tick_seconds)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from decimal import Decimal
 
 from hedgebot.domain.margin import liquidation_price
@@ -188,3 +190,27 @@ async def test_under_cross_margin_a_topup_is_a_transfer_into_the_futures_wallet(
     kinds = {i.kind for i in rig.journal.intents()}
     assert "transfer" in kinds and "margin" not in kinds
     assert rig.keeper.status.distance >= D("0.20")
+
+
+async def test_an_unexpected_error_raises_a_critical_event_and_the_keeper_keeps_watching() -> None:
+    rig = await make_rig(spot={"BTC": "1"})
+    broken = True
+    real_observe = rig.keeper.observe
+
+    async def flaky_observe():
+        if broken:
+            raise ZeroDivisionError("a bug")
+        return await real_observe()
+
+    rig.keeper.observe = flaky_observe
+    task = asyncio.create_task(rig.keeper.run())
+    await rig.clock.advance(25)
+    errors = rig.journal.events(kind="keeper_error")
+    assert len(errors) >= 2 and errors[0].severity == "critical" and not task.done()
+    assert rig.keeper.status.state == "alert"
+    broken = False
+    await rig.clock.advance(10)
+    assert await rig.short() == D("1")
+    rig.keeper.stop()
+    await rig.clock.advance(10)
+    assert task.done()
