@@ -218,11 +218,19 @@ FeedConfig = Annotated[SyntheticFeedConfig | ReplayFeedConfig | LiveFeedConfig, 
 
 
 class FundingConfig(Frozen):
-    """Funding of a paper contract: a constant rate, or a replayed file."""
+    """Funding of a paper contract: a constant rate, a replayed file, or the exchange's live rate."""
 
     rate: Decimal = Field(default=Decimal("0.0001"), gt=-1, lt=1)
     interval_hours: float = Field(default=8.0, gt=0)
     file: Path | None = None
+    live: bool = False
+    poll_seconds: float = Field(default=300.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> FundingConfig:
+        if self.live and self.file is not None:
+            raise ValueError("funding takes a file or live = true, not both")
+        return self
 
 
 class BracketConfig(Frozen):

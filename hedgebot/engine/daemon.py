@@ -29,7 +29,7 @@ from hedgebot.config import AccountConfig, LiveFeedConfig, PaperConfig, ReplayFe
 from hedgebot.domain.model import PositionMode, Severity, Wallet
 from hedgebot.engine.keeper import Keeper, StartupRefused
 from hedgebot.exchange.feeds import LiveFeed, PriceFeed, ReplayFeed, SyntheticFeed, read_candles
-from hedgebot.exchange.funding import ConstantFunding, FundingSource, ReplayFunding
+from hedgebot.exchange.funding import ConstantFunding, FundingSource, LiveFunding, ReplayFunding
 from hedgebot.exchange.paper import FillModel, PaperMarket, PaperVenue
 from hedgebot.exchange.port import ExchangeError, ExchangePort, ModeError
 from hedgebot.ops.events import EventLog
@@ -89,7 +89,9 @@ class AccountLock:
             return False
 
 
-def _funding_source(config: Any) -> FundingSource:
+def _funding_source(config: Any, exchange_id: str, symbol: str) -> FundingSource:
+    if config.live:
+        return LiveFunding(exchange_id, symbol, config.interval_hours)
     if config.file is not None:
         return ReplayFunding.from_csv(config.file)
     return ConstantFunding(config.rate, config.interval_hours)
@@ -99,7 +101,7 @@ def build_paper_venue(account: AccountConfig, paper: PaperConfig, clock: Clock, 
     """Create an account's paper venue, restored from its saved state when there is one."""
     # A new paper account starts as Binance's does (cross, 20x); the keepers
     # then set the margin mode and leverage the config asks for.
-    markets = [PaperMarket(m.market(), _funding_source(m.funding)) for m in paper.markets]
+    markets = [PaperMarket(m.market(), _funding_source(m.funding, account.exchange, m.symbol)) for m in paper.markets]
     venue = PaperVenue(
         clock,
         markets,
@@ -204,6 +206,10 @@ class Daemon:
             if runtime.config.paper is not None:
                 for script in runtime.config.paper.script:
                     self._tasks.append(asyncio.create_task(self._script(runtime, script)))
+                for market in runtime.config.paper.markets:
+                    funding = runtime.venue.markets[market.symbol].funding  # type: ignore[attr-defined]
+                    if isinstance(funding, LiveFunding):
+                        self._tasks.append(asyncio.create_task(self._poll_funding(funding, market.funding.poll_seconds)))
             for keeper in runtime.keepers:
                 self._keeper_tasks.append(asyncio.create_task(keeper.run()))
         self._tasks.append(asyncio.create_task(self._write_status_forever()))
@@ -343,6 +349,14 @@ class Daemon:
             for keeper in runtime.keepers:
                 keeper.notify_balance()
 
+    async def _poll_funding(self, funding: LiveFunding, every: float) -> None:
+        while True:
+            try:
+                await funding.refresh()
+            except ExchangeError as exc:
+                self.log.warning("funding_rate_failed", symbol=funding.symbol, error=str(exc), last_rate=funding.rate)
+            await self.clock.sleep(every)
+
     async def _write_status_forever(self) -> None:
         while True:
             await self.clock.sleep(self.settings.daemon.status_interval_seconds)
@@ -380,6 +394,10 @@ class Daemon:
             for _, feed, _ in runtime.feeds:
                 if isinstance(feed, LiveFeed):
                     await feed.close()
+            if isinstance(runtime.venue, PaperVenue):
+                for pm in runtime.venue.markets.values():
+                    if isinstance(pm.funding, LiveFunding):
+                        await pm.funding.close()
             if isinstance(runtime.venue, PaperVenue):
                 runtime.venue.save()
         if self.accounts:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 HOUR = 3600.0
 
@@ -71,3 +71,53 @@ class ReplayFunding:
         lo = bisect.bisect_right(self._times, after)
         hi = bisect.bisect_right(self._times, until)
         return list(zip(self._times[lo:hi], self._rates[lo:hi], strict=True))
+
+
+class LiveFunding:
+    """The exchange's current funding rate, polled through ccxt, settled at each interval boundary.
+
+    Between polls the last rate seen is used; until the first poll, nothing is
+    settled (no rate is invented).
+    """
+
+    def __init__(self, exchange_id: str, symbol: str, interval_hours: float = 8.0, exchange: Any | None = None) -> None:
+        self.symbol = symbol
+        self.interval_hours = interval_hours
+        self.rate: Decimal | None = None
+        if exchange is None:
+            import ccxt.async_support as ccxt_async
+
+            exchange = getattr(ccxt_async, exchange_id)({"enableRateLimit": True})
+        self._exchange = exchange
+
+    async def refresh(self) -> Decimal:
+        """Fetch the current funding rate; raise VenueUnavailable or BadData when it cannot be had."""
+        import ccxt
+
+        from hedgebot.exchange.port import BadData, VenueUnavailable
+
+        try:
+            answer = await self._exchange.fetch_funding_rate(self.symbol)
+        except ccxt.NetworkError as exc:
+            raise VenueUnavailable(f"funding rate for {self.symbol}: {exc}") from exc
+        except ccxt.ExchangeError as exc:
+            raise BadData(f"funding rate for {self.symbol}: {exc}") from exc
+        raw = answer.get("fundingRate")
+        try:
+            rate = Decimal(str(raw))
+        except ArithmeticError as exc:
+            raise BadData(f"funding rate for {self.symbol}: {raw!r} is not a number") from exc
+        if not rate.is_finite() or abs(rate) >= 1:
+            raise BadData(f"funding rate for {self.symbol}: {raw!r} is absurd")
+        self.rate = rate
+        return rate
+
+    def settlements(self, after: float, until: float) -> list[tuple[float, Decimal]]:
+        """Return the interval boundaries crossed, each with the last rate fetched."""
+        if self.rate is None:
+            return []
+        return ConstantFunding(self.rate, self.interval_hours).settlements(after, until)
+
+    async def close(self) -> None:
+        """Close the exchange session."""
+        await self._exchange.close()

@@ -136,7 +136,7 @@ class ExchangePort(Protocol):
     name: str
 
     async def load_market(self, symbol: str) -> Market:
-        """Return the trading rules of a perpetual contract."""
+        """Return the trading rules of a perpetual contract, with the maintenance brackets the venue serves now."""
         ...
 
     async def fetch_spot_balances(self) -> dict[str, Decimal]:

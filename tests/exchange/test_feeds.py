@@ -89,3 +89,24 @@ async def test_live_feed_failures_become_port_errors() -> None:
     for answer in ({"markPrice": None}, {"markPrice": 0}, {"markPrice": "nan"}):
         with pytest.raises(BadData):
             await LiveFeed("x", "BTC/USDT:USDT", exchange=StubExchange(answer)).next()
+
+
+class StubFunding(StubExchange):
+    async def fetch_funding_rate(self, symbol: str) -> dict:
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+async def test_live_funding_settles_the_last_polled_rate_at_each_interval() -> None:
+    from hedgebot.exchange.funding import LiveFunding
+
+    funding = LiveFunding("binanceusdm", "BTC/USDT:USDT", exchange=StubFunding({"fundingRate": 0.00025}))
+    assert funding.settlements(0, 86_400) == []  # no rate invented before the first poll
+    assert await funding.refresh() == D("0.00025")
+    assert funding.settlements(0, 86_400) == [(28_800.0, D("0.00025")), (57_600.0, D("0.00025")), (86_400.0, D("0.00025"))]
+    for bad in ({"fundingRate": None}, {"fundingRate": 5}):
+        with pytest.raises(BadData):
+            await LiveFunding("x", "BTC/USDT:USDT", exchange=StubFunding(bad)).refresh()
+    with pytest.raises(VenueUnavailable):
+        await LiveFunding("x", "BTC/USDT:USDT", exchange=StubFunding(ccxt.NetworkError("down"))).refresh()
