@@ -324,13 +324,18 @@ class Keeper:
             case Transfer():
                 return await self._transfer(action.asset, action.amount, action.source, action.destination, action.reason)
             case RaiseFromSpot():
-                # Short first, then spot: never net short in between.
-                if action.reduce_amount > 0 and not await self._order(
-                    OrderSide.BUY, action.reduce_amount, PositionSide.SHORT, True, action.reason
-                ):
-                    return False
+                # Short first, then spot: never net short in between. The sale
+                # is sized from what the reduction actually filled.
+                sell = action.sell_amount
+                if action.reduce_amount > 0:
+                    outcome = await self._run_order(OrderSide.BUY, action.reduce_amount, PositionSide.SHORT, True, action.reason)
+                    if outcome is None:
+                        return False
+                    filled = Decimal(outcome["filled"])
+                    if filled < action.reduce_amount and self.policy.ratio > 0:
+                        sell = min(sell, floor_to_step(filled / self.policy.ratio, self.market.amount_step))
                 spot = await self._read(self.port.fetch_spot_balances)
-                sell = min(action.sell_amount, floor_to_step(spot.get(self.market.base, ZERO), self.market.amount_step))
+                sell = min(sell, floor_to_step(spot.get(self.market.base, ZERO), self.market.amount_step))
                 return sell <= 0 or await self._order(OrderSide.SELL, sell, None, False, action.reason, spot=True)
             case ReleaseMargin():
                 if not await self._margin(-action.amount, action.reason):
@@ -341,6 +346,12 @@ class Keeper:
     async def _order(
         self, side: OrderSide, amount: Decimal, position_side: PositionSide | None, reduce: bool, reason: str, spot: bool = False
     ) -> bool:
+        return await self._run_order(side, amount, position_side, reduce, reason, spot) is not None
+
+    async def _run_order(
+        self, side: OrderSide, amount: Decimal, position_side: PositionSide | None, reduce: bool, reason: str, spot: bool = False
+    ) -> dict[str, Any] | None:
+        """Send one order through the journal; return the venue's outcome, or None when it did not go through."""
         assert self.market is not None
         symbol = self.market.spot_symbol if spot else self.market.symbol
         detail = {
@@ -360,19 +371,21 @@ class Keeper:
         assert self.market is not None
         symbol = self.market.symbol
         detail = {"symbol": symbol, "position_side": "short", "amount": str(amount), "reason": reason}
-        return await self._run_intent(
+        outcome = await self._run_intent(
             "margin", detail,
             lambda cid: self.port.adjust_margin(symbol, PositionSide.SHORT, amount, cid),
             self.port.fetch_funds_movement,
         )
+        return outcome is not None
 
     async def _transfer(self, asset: str, amount: Decimal, source: Wallet, destination: Wallet, reason: str) -> bool:
         detail = {"asset": asset, "amount": str(amount), "from": source.value, "to": destination.value, "reason": reason}
-        return await self._run_intent(
+        outcome = await self._run_intent(
             "transfer", detail,
             lambda cid: self.port.transfer(asset, amount, source, destination, cid),
             self.port.fetch_funds_movement,
         )
+        return outcome is not None
 
     async def _run_intent(
         self,
@@ -380,14 +393,15 @@ class Keeper:
         detail: dict[str, Any],
         send: Callable[[str], Awaitable[Any]],
         lookup: Callable[[str], Awaitable[Any]],
-    ) -> bool:
+    ) -> dict[str, Any] | None:
+        """Journal the intent, send it, settle any ambiguity, journal the outcome; return it when done."""
         intent = self.journal.begin(self.account, self.hedge.name, kind, detail)
         crashpoints.reached("intent_journaled")
         status, outcome = await self._send(intent.client_id, send, lookup)
         crashpoints.reached("action_sent")
         self.journal.finish(intent.client_id, status, outcome)
         self._report(kind, intent.client_id, detail, status, outcome)
-        return status is IntentStatus.DONE
+        return outcome if status is IntentStatus.DONE else None
 
     async def _send(
         self, cid: str, send: Callable[[str], Awaitable[Any]], lookup: Callable[[str], Awaitable[Any]]

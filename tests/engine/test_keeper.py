@@ -214,3 +214,16 @@ async def test_an_unexpected_error_raises_a_critical_event_and_the_keeper_keeps_
     rig.keeper.stop()
     await rig.clock.advance(10)
     assert task.done()
+
+
+async def test_a_partly_filled_reduction_limits_the_spot_sale_so_the_account_is_never_net_short() -> None:
+    from hedgebot.domain.model import RaiseFromSpot
+
+    hedge = hedge_config(margin_guard={"sources": ["sell_spot"]})
+    rig = await make_rig(spot={"BTC": "2"}, futures={"USDT": "40000"}, hedge=hedge)
+    await rig.keeper.tick()
+    rig.venue.fill_model = type(rig.venue.fill_model)(partial_probability=1.0, seed=5)  # every fill is partial now
+    snapshot = await rig.keeper.observe()
+    assert await rig.keeper._execute(RaiseFromSpot(D("0.5"), D("0.5"), "test"), snapshot)
+    short, spot = await rig.short(), rig.venue.spot["BTC"]
+    assert short < D("2") and short <= spot, (short, spot)
