@@ -11,7 +11,7 @@ import heapq
 import itertools
 import time
 from collections.abc import Awaitable
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
 
@@ -79,8 +79,9 @@ class SimClock:
             return True
         timer = self._timer(timeout)
         waiter = asyncio.ensure_future(event.wait())
+        pending: set[asyncio.Future[Any]] = {timer, waiter}
         try:
-            await asyncio.wait({timer, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
         finally:
             if not timer.done():
                 timer.cancel()

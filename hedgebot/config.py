@@ -441,6 +441,6 @@ def load_config(path: Path) -> Settings:
             return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=path))
 
     try:
-        return _FromFile()
+        return _FromFile()  # type: ignore[call-arg]  # fields come from the TOML source
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc)) from exc

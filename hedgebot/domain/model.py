@@ -191,6 +191,7 @@ class AdjustMargin:
     position_side: PositionSide
     amount: Decimal
     reason: str
+    source: str = "futures wallet"
 
     kind = "margin"
 

@@ -147,7 +147,8 @@ def _fund_margin(snapshot: Snapshot, policy: HedgePolicy, needed: Decimal, targe
             actions.append(Transfer(market.quote, from_spot, Wallet.SPOT, Wallet.FUTURES, "margin top-up"))
     covered += from_spot
     if isolated and covered > 0:
-        actions.append(AdjustMargin(PositionSide.SHORT, covered, "margin top-up"))
+        source = "futures wallet" if from_spot == 0 else f"futures wallet, with {from_spot} {market.quote} moved from spot"
+        actions.append(AdjustMargin(PositionSide.SHORT, covered, "margin top-up", source))
     shortfall = needed - covered
     alerts: list[Alert] = []
     if shortfall > 0 and guard.sell_spot and snapshot.spot_asset > 0:

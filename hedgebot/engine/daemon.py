@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import functools
 import json
 import os
 from collections.abc import Callable
@@ -246,7 +247,7 @@ class Daemon:
                             venue.update_price(market.symbol, self.clock.now(), candle.close)
                     except ExchangeError as exc:
                         self.log.warning("price_feed_failed", symbol=market.symbol, error=str(exc))
-            venue.subscribe(lambda event, r=runtime: self._on_venue_event(r, event))
+            venue.subscribe(functools.partial(self._on_venue_event, runtime))
         await self._ensure_hedge_mode(runtime)
         for index, hedge in enumerate(account.hedges):
             keeper = Keeper(account.name, hedge, venue, self.clock, self.journal, self.events, seed=index)
@@ -377,7 +378,7 @@ class Daemon:
     def _task_ended(self, task: asyncio.Task[None]) -> None:
         if task.cancelled() or task.exception() is None:
             return
-        self.log.critical("daemon_task_failed", task=task.get_coro().__qualname__, error=repr(task.exception()))
+        self.log.critical("daemon_task_failed", task=task.get_name(), error=repr(task.exception()))
 
     # ---- stop ---------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ venue shows, a partial fill or a lost answer is simply seen and re-planned.
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields, replace
@@ -320,7 +321,7 @@ class Keeper:
             case PlaceOrder():
                 return await self._order(action.side, action.amount, action.position_side, action.reduce, action.reason, action.spot)
             case AdjustMargin():
-                return await self._margin(action.amount, action.reason)
+                return await self._margin(action.amount, action.reason, action.source)
             case Transfer():
                 return await self._transfer(action.asset, action.amount, action.source, action.destination, action.reason)
             case RaiseFromSpot():
@@ -367,10 +368,10 @@ class Keeper:
 
         return await self._run_intent("order", detail, send, lookup)
 
-    async def _margin(self, amount: Decimal, reason: str) -> bool:
+    async def _margin(self, amount: Decimal, reason: str, source: str = "futures wallet") -> bool:
         assert self.market is not None
         symbol = self.market.symbol
-        detail = {"symbol": symbol, "position_side": "short", "amount": str(amount), "reason": reason}
+        detail = {"symbol": symbol, "position_side": "short", "amount": str(amount), "reason": reason, "source": source}
         outcome = await self._run_intent(
             "margin", detail,
             lambda cid: self.port.adjust_margin(symbol, PositionSide.SHORT, amount, cid),
@@ -448,7 +449,7 @@ class Keeper:
         """Look up every journaled action of this hedge whose outcome is unknown; True when none is left."""
         for intent in self.journal.open_intents(self.account, self.hedge.name):
             try:
-                found = await self._read(lambda i=intent: self._lookup(i))
+                found = await self._read(functools.partial(self._lookup, intent))
             except ExchangeError as exc:
                 self._emit("settle_failed", Severity.WARNING, client_id=intent.client_id, error=str(exc))
                 return False

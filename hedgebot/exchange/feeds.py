@@ -104,7 +104,7 @@ def read_candles(path: Path) -> list[Candle]:
     """Read a candle file: freqtrade's `date,open,high,low,close,volume` or Binance's kline CSV."""
     candles: list[Candle] = []
     with path.open(newline="") as handle:
-        rows = csv.reader(handle)
+        rows: Iterator[list[str]] = csv.reader(handle)
         first = next(rows, None)
         if first is None:
             return candles

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Mapping, MutableMapping
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -32,6 +33,6 @@ def configure_logging(fmt: Literal["auto", "console", "json"] = "auto", level: s
     )
 
 
-def _decimals_as_text(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+def _decimals_as_text(logger: Any, method: str, event: MutableMapping[str, Any]) -> Mapping[str, Any]:
     """Show Decimals as plain numbers (2.5, not Decimal('2.5'))."""
     return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in event.items()}

@@ -9,7 +9,7 @@ import pytest
 from hedgebot.clock import SimClock
 from hedgebot.config import Settings
 from hedgebot.domain.model import OrderSide, PositionMode, PositionSide, Wallet
-from hedgebot.engine.daemon import AccountLocked, Daemon, build_paper_venue
+from hedgebot.engine.daemon import AccountLocked, Daemon
 from hedgebot.engine.keeper import StartupRefused
 from hedgebot.exchange.port import OrderRequest
 from tests.helpers import D, SYMBOL, paper_settings_dict

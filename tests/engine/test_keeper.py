@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-from decimal import Decimal
-
 from hedgebot.domain.margin import liquidation_price
 from hedgebot.domain.model import Wallet
 from hedgebot.exchange.funding import ConstantFunding
@@ -117,6 +115,8 @@ async def test_a_rally_with_the_guard_on_ends_with_no_liquidation_and_every_topu
     transfers = [i for i in rig.journal.intents() if i.kind == "transfer"]
     assert topups and all(i.status.value == "done" and i.detail["reason"] == "margin top-up" for i in topups)
     assert transfers and all(i.detail["from"] == "spot" for i in transfers)
+    logged = rig.journal.events(kind="margin_adjusted")
+    assert len(logged) == len(topups) and all(e.detail["source"].startswith("futures wallet") for e in logged)
     assert rig.keeper.status.distance >= D("0.20")
     assert await rig.short() == D("1")
 
@@ -137,11 +137,9 @@ async def test_a_rally_with_the_guard_off_liquidates_the_short_at_the_predicted_
 async def test_with_no_funds_anywhere_a_critical_alert_is_raised_every_tick_and_nothing_crashes() -> None:
     rig = await make_rig(spot={"BTC": "1"}, futures={"USDT": "17000"})
     await rig.keeper.tick()
-    ticks = 0
     for price in ("55000", "58000", "60000", "61000", "62000"):
         await rig.set_price(price, advance=600)
         await rig.keeper.tick()
-        ticks += 1
     alerts = [e for e in rig.journal.events(kind="alert") if e.detail["code"] == "margin_unfunded"]
     assert len(alerts) >= 3 and all(e.severity == "critical" for e in alerts)
     assert rig.keeper.status.state == "alert"
