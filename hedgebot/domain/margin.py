@@ -104,19 +104,42 @@ def liquidation_price_of(wallet: Decimal, legs: Sequence[Leg], brackets: Sequenc
     return solved
 
 
+def _as_decimal(value: object, name: str) -> Decimal:
+    number = value if isinstance(value, Decimal) else Decimal(str(value))
+    if not number.is_finite():
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return number
+
+
+def _as_brackets(brackets: Sequence[Bracket] | Sequence[Sequence[object]]) -> list[Bracket]:
+    table = [
+        b if isinstance(b, Bracket) else Bracket(*(_as_decimal(v, "bracket") for v in b))  # type: ignore[arg-type]
+        for b in brackets
+    ]
+    if not table:
+        raise ValueError("brackets must hold at least one bracket")
+    return sorted(table, key=lambda b: b.notional_floor)
+
+
 def liquidation_price(
     side: str | PositionSide,
     size: Decimal,
     entry_price: Decimal,
     margin: Decimal,
-    brackets: Sequence[Bracket],
+    brackets: Sequence[Bracket] | Sequence[Sequence[object]],
 ) -> Decimal:
     """Return the liquidation price of one isolated leg (Binance USDⓈ-M rule).
 
-    `side` is "long" or "short"; `margin` is the leg's isolated wallet balance.
-    A long so well margined that no positive price liquidates it returns 0.
+    `side` is "long" or "short"; `margin` is the leg's isolated wallet balance;
+    `brackets` are `Bracket`s or (notional_floor, notional_cap,
+    maint_margin_rate, maint_amount) tuples. A long so well margined that no
+    positive price liquidates it returns 0.
     """
-    position_side = PositionSide(side)
+    position_side = PositionSide(str(side).lower())
+    size = _as_decimal(size, "size")
+    entry_price = _as_decimal(entry_price, "entry_price")
+    margin = _as_decimal(margin, "margin")
+    brackets = _as_brackets(brackets)
     if size <= 0:
         raise ValueError(f"size must be positive, got {size}")
     if entry_price <= 0:

@@ -109,3 +109,10 @@ def test_property_at_the_liquidation_price_equity_equals_maintenance_margin(
     # exchange's leverage caps ensure), it sits on the losing side of the entry.
     if 1 / D(leverage) > bracket_for(size * entry, BTC).maint_margin_rate * 2:
         assert (lp < entry) if side == "long" else (lp > entry)
+
+
+def test_brackets_may_be_given_as_plain_tuples_in_any_order_and_numbers_as_ints() -> None:
+    as_tuples = [(b.notional_floor, b.notional_cap, b.maint_margin_rate, b.maint_amount) for b in reversed(BTC)]
+    assert liquidation_price("SHORT", 1, 60000, 20000, as_tuples) == liquidation_price("short", D("1"), D("60000"), D("20000"), BTC)
+    with pytest.raises(ValueError, match="margin"):
+        liquidation_price("short", D("1"), D("60000"), D("NaN"), BTC)
