@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
 from hedgebot.clock import SimClock
 from hedgebot.config import HedgeConfig
@@ -20,15 +19,8 @@ from hedgebot.engine.keeper import Keeper
 from hedgebot.exchange.feeds import Candle
 from hedgebot.exchange.funding import FundingSource
 from hedgebot.exchange.paper import PaperMarket, PaperVenue
-from hedgebot.ops.events import EventLog
+from hedgebot.ops.events import EventLog, NullLogger
 from hedgebot.store.journal import Journal
-
-
-class _Silent:
-    """A logger that drops everything (a backtest records events in its journal)."""
-
-    def __getattr__(self, name: str) -> Any:
-        return lambda *args, **kwargs: None
 
 
 @dataclass
@@ -86,13 +78,12 @@ async def run_backtest(
     """Run `hedge` over `candles` and return what happened."""
     if not candles:
         raise ValueError("a backtest needs at least one candle")
-    start_value = sum(spot.values(), ZERO) - spot.get(market.base, ZERO) + spot.get(market.base, ZERO) * candles[0].open
-    start_value += sum(futures.values(), ZERO)
     clock = SimClock(start=candles[0].time)
     venue = PaperVenue(clock, [PaperMarket(market, funding)], spot=spot, futures=futures, slippage=slippage)
     venue.update_price(market.symbol, clock.now(), candles[0].open)
+    start_value = await account_value(venue, market)
     journal = Journal(":memory:", clock)
-    events = EventLog(journal, _Silent())
+    events = EventLog(journal, NullLogger())
     keeper = Keeper("backtest", hedge, venue, clock, journal, events)
     await clock.run(keeper.prepare())
     await clock.run(keeper.tick())

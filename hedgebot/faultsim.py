@@ -12,7 +12,6 @@ import contextlib
 import random
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 from hedgebot.clock import SimClock
 from hedgebot.config import HedgeConfig
@@ -24,15 +23,10 @@ from hedgebot.exchange.feeds import SyntheticFeed
 from hedgebot.exchange.funding import ConstantFunding
 from hedgebot.exchange.paper import FillModel, PaperMarket, PaperVenue
 from hedgebot.exchange.port import ExchangeError
-from hedgebot.ops.events import EventLog
+from hedgebot.ops.events import EventLog, NullLogger
 from hedgebot.store.journal import IntentStatus, Journal
 
 SYMBOL = "BTC/USDT:USDT"
-
-
-class _Silent:
-    def __getattr__(self, name: str) -> Any:
-        return lambda *args, **kwargs: None
 
 
 @dataclass(frozen=True)
@@ -101,7 +95,7 @@ async def run_fault_simulation(
         name="sim", asset="BTC", symbol=SYMBOL, ratio=Decimal("1"), band=Decimal("0.02"),
         max_order=Decimal("0.5"), leverage=3, tick_seconds=tick_seconds,
     )
-    keeper = Keeper("sim", hedge, port, clock, journal, EventLog(journal, _Silent()), seed=seed)
+    keeper = Keeper("sim", hedge, port, clock, journal, EventLog(journal, NullLogger()), seed=seed)
     await clock.run(keeper.prepare())
     worst_over = ZERO
     worst_drift = ZERO

@@ -16,7 +16,7 @@ from hedgebot.engine.keeper import Keeper
 from hedgebot.exchange.binance_rules import default_market
 from hedgebot.exchange.funding import ConstantFunding, FundingSource
 from hedgebot.exchange.paper import FillModel, PaperMarket, PaperVenue
-from hedgebot.ops.events import EventLog
+from hedgebot.ops.events import EventLog, NullLogger
 from hedgebot.store.journal import Journal
 
 D = Decimal
@@ -102,11 +102,6 @@ class Rig:
         return (await self.venue.fetch_legs(SYMBOL)).short.size
 
 
-class _Quiet:
-    def __getattr__(self, name: str) -> Any:
-        return lambda *a, **k: None
-
-
 async def make_rig(
     hedge: HedgeConfig | None = None,
     *,
@@ -129,7 +124,7 @@ async def make_rig(
     )
     venue.update_price(SYMBOL, clock.now(), D(price))
     journal = Journal(journal_path, clock)
-    events = EventLog(journal, _Quiet())
+    events = EventLog(journal, NullLogger())
     port = port_wrapper(venue) if port_wrapper else venue
     keeper = Keeper("acct", hedge or hedge_config(), port, clock, journal, events)
     await keeper.prepare()

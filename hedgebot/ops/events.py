@@ -18,6 +18,13 @@ from hedgebot.store.journal import Journal
 _LEVELS = {Severity.INFO: "info", Severity.WARNING: "warning", Severity.CRITICAL: "critical"}
 
 
+class NullLogger:
+    """A logger that drops everything: backtests and simulations keep their events in the journal."""
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: None
+
+
 class EventLog:
     """Send events to the log and the journal, and count them."""
 
