@@ -10,10 +10,7 @@ import asyncio
 import sys
 import time
 
-from hedgebot.exchange.faults import FaultRates
-from hedgebot.faultsim import run_fault_simulation
-
-HARSH = FaultRates(timeout_before=0.05, timeout_after=0.20, rate_limited=0.04, server_error=0.04, duplicate_after=0.10, stale_price=0.03, absurd_price=0.02)
+from hedgebot.faultsim import HARSH, run_fault_simulation
 
 
 async def main() -> int:

@@ -96,12 +96,14 @@ async def run_backtest(
         plan = await clock.run(keeper.tick())
         if plan is not None and plan.target >= 0:
             max_over = max(max_over, plan.short - plan.target)
-    topups = [i for i in journal.intents() if i.kind == "margin" and i.status.value == "done" and Decimal(i.detail["amount"]) > 0]
+    topups = []
     sources: dict[str, int] = {}
     for intent in journal.intents():
         if intent.status.value != "done":
             continue
-        if intent.kind == "transfer" and intent.detail["reason"] == "margin top-up":
+        if intent.kind == "margin" and Decimal(intent.detail["amount"]) > 0:
+            topups.append(intent)
+        elif intent.kind == "transfer" and intent.detail["reason"] == "margin top-up":
             sources["transfers from spot stablecoin"] = sources.get("transfers from spot stablecoin", 0) + 1
         elif intent.kind == "order" and intent.detail["reason"].startswith("margin top-up") and intent.detail["symbol"] == market.spot_symbol:
             sources["spot sales"] = sources.get("spot sales", 0) + 1

@@ -28,6 +28,13 @@ from hedgebot.store.journal import IntentStatus, Journal
 
 SYMBOL = "BTC/USDT:USDT"
 
+# Writes fail after executing far more often than on any real venue, so the
+# lookup-before-resend path runs hundreds of times.
+HARSH = FaultRates(
+    timeout_before=0.05, timeout_after=0.20, rate_limited=0.04, server_error=0.04,
+    duplicate_after=0.10, stale_price=0.03, absurd_price=0.02,
+)
+
 
 @dataclass(frozen=True)
 class FaultSimResult:

@@ -399,7 +399,6 @@ class Daemon:
                 for pm in runtime.venue.markets.values():
                     if isinstance(pm.funding, LiveFunding):
                         await pm.funding.close()
-            if isinstance(runtime.venue, PaperVenue):
                 runtime.venue.save()
         if self.accounts:
             self.write_status()

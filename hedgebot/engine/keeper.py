@@ -319,7 +319,8 @@ class Keeper:
         assert self.market is not None
         match action:
             case PlaceOrder():
-                return await self._order(action.side, action.amount, action.position_side, action.reduce, action.reason, action.spot)
+                outcome = await self._order(action.side, action.amount, action.position_side, action.reduce, action.reason, action.spot)
+                return outcome is not None
             case AdjustMargin():
                 return await self._margin(action.amount, action.reason, action.source)
             case Transfer():
@@ -329,7 +330,7 @@ class Keeper:
                 # is sized from what the reduction actually filled.
                 sell = action.sell_amount
                 if action.reduce_amount > 0:
-                    outcome = await self._run_order(OrderSide.BUY, action.reduce_amount, PositionSide.SHORT, True, action.reason)
+                    outcome = await self._order(OrderSide.BUY, action.reduce_amount, PositionSide.SHORT, True, action.reason)
                     if outcome is None:
                         return False
                     filled = Decimal(outcome["filled"])
@@ -337,7 +338,7 @@ class Keeper:
                         sell = min(sell, floor_to_step(filled / self.policy.ratio, self.market.amount_step))
                 spot = await self._read(self.port.fetch_spot_balances)
                 sell = min(sell, floor_to_step(spot.get(self.market.base, ZERO), self.market.amount_step))
-                return sell <= 0 or await self._order(OrderSide.SELL, sell, None, False, action.reason, spot=True)
+                return sell <= 0 or await self._order(OrderSide.SELL, sell, None, False, action.reason, spot=True) is not None
             case ReleaseMargin():
                 if not await self._margin(-action.amount, action.reason):
                     return False
@@ -345,11 +346,6 @@ class Keeper:
         raise AssertionError(f"unknown action {action!r}")
 
     async def _order(
-        self, side: OrderSide, amount: Decimal, position_side: PositionSide | None, reduce: bool, reason: str, spot: bool = False
-    ) -> bool:
-        return await self._run_order(side, amount, position_side, reduce, reason, spot) is not None
-
-    async def _run_order(
         self, side: OrderSide, amount: Decimal, position_side: PositionSide | None, reduce: bool, reason: str, spot: bool = False
     ) -> dict[str, Any] | None:
         """Send one order through the journal; return the venue's outcome, or None when it did not go through."""
@@ -431,17 +427,20 @@ class Keeper:
             await self.clock.sleep(self._backoff.delay(attempt))
         return IntentStatus.ABSENT, {"error": f"not executed after {self.send_attempts} attempts: {last_error}"}
 
+    _DONE_EVENTS = {"order": "order_filled", "margin": "margin_adjusted", "transfer": "transferred"}
+    _FAILURE_EVENTS = {
+        IntentStatus.REJECTED: ("action_rejected", Severity.WARNING),
+        IntentStatus.UNKNOWN: ("outcome_unknown", Severity.CRITICAL),
+        IntentStatus.ABSENT: ("action_not_executed", Severity.WARNING),
+    }
+
     def _report(self, kind: str, cid: str, detail: dict[str, Any], status: IntentStatus, outcome: dict[str, Any]) -> None:
         if status is IntentStatus.DONE:
-            name = {"order": "order_filled", "margin": "margin_adjusted", "transfer": "transferred"}[kind]
             fields_out = {k: outcome[k] for k in ("filled", "average_price", "fee", "status") if k in outcome}
-            self._emit(name, client_id=cid, **detail, **fields_out)
-        elif status is IntentStatus.REJECTED:
-            self._emit("action_rejected", Severity.WARNING, client_id=cid, action=kind, **detail, error=outcome.get("error"))
-        elif status is IntentStatus.UNKNOWN:
-            self._emit("outcome_unknown", Severity.CRITICAL, client_id=cid, action=kind, **detail, error=outcome.get("error"))
-        else:
-            self._emit("action_not_executed", Severity.WARNING, client_id=cid, action=kind, **detail, error=outcome.get("error"))
+            self._emit(self._DONE_EVENTS[kind], client_id=cid, **detail, **fields_out)
+            return
+        name, severity = self._FAILURE_EVENTS[status]
+        self._emit(name, severity, client_id=cid, action=kind, **detail, error=outcome.get("error"))
 
     # ---- recovery -----------------------------------------------------------------
 

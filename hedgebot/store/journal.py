@@ -197,7 +197,8 @@ class Journal:
     def _select_intents(self, account: str | None, hedge: str | None, only_open: bool) -> list[Intent]:
         query, params = _where({"account": account, "hedge": hedge})
         if only_open:
-            query += " AND status IN ('pending', 'unknown')"
+            query += f" AND status IN ({', '.join('?' * len(OPEN_STATUSES))})"
+            params += [status.value for status in OPEN_STATUSES]
         return [_intent(r) for r in self._db.execute(f"SELECT * FROM intents WHERE {query} ORDER BY id", params)]
 
     # ---- events -------------------------------------------------------------------
