@@ -371,6 +371,12 @@ class JournalConfig(Frozen):
     path: Path = Path("var/journal.sqlite")
 
 
+class AlertsConfig(Frozen):
+    """How alerts are announced: once when they begin, again every `repeat_seconds` while they last."""
+
+    repeat_seconds: float = Field(default=900.0, gt=0)
+
+
 class Settings(BaseSettings):
     """The whole configuration."""
 
@@ -380,6 +386,7 @@ class Settings(BaseSettings):
 
     daemon: DaemonConfig = DaemonConfig()
     journal: JournalConfig = JournalConfig()
+    alerts: AlertsConfig = AlertsConfig()
     accounts: tuple[AccountConfig, ...] = Field(min_length=1)
 
     @model_validator(mode="after")

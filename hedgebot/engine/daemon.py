@@ -250,7 +250,10 @@ class Daemon:
             venue.subscribe(functools.partial(self._on_venue_event, runtime))
         await self._ensure_hedge_mode(runtime)
         for index, hedge in enumerate(account.hedges):
-            keeper = Keeper(account.name, hedge, venue, self.clock, self.journal, self.events, seed=index)
+            keeper = Keeper(
+                account.name, hedge, venue, self.clock, self.journal, self.events, seed=index,
+                alert_repeat_seconds=self.settings.alerts.repeat_seconds,
+            )
             await keeper.prepare()
             runtime.keepers.append(keeper)
         for keeper in runtime.keepers:

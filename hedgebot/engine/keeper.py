@@ -48,6 +48,7 @@ from hedgebot.exchange.port import (
     PermanentError,
     TransientError,
 )
+from hedgebot.ops.alerts import DEFAULT_REPEAT_SECONDS, AlertBook
 from hedgebot.ops.events import EventLog
 from hedgebot.store.journal import Intent, IntentStatus, Journal
 
@@ -117,6 +118,7 @@ class Keeper:
         seed: int = 0,
         max_steps_per_tick: int = 24,
         send_attempts: int = 5,
+        alert_repeat_seconds: float = DEFAULT_REPEAT_SECONDS,
     ) -> None:
         self.account = account
         self.hedge = hedge
@@ -125,6 +127,7 @@ class Keeper:
         self.clock = clock
         self.journal = journal
         self.events = events
+        self.alerts = AlertBook(events, clock, account, hedge.name, alert_repeat_seconds)
         self.max_steps = max_steps_per_tick
         self.send_attempts = send_attempts
         self.wake = asyncio.Event()
@@ -136,6 +139,7 @@ class Keeper:
         self._accepted_price: Decimal | None = None
         self._suspect_price: Decimal | None = None
         self._rebalancing = False
+        self._plan_judged = False
 
     # ---- outside signals ----------------------------------------------------------
 
@@ -216,10 +220,12 @@ class Keeper:
             try:
                 await self.tick()
             except ExchangeError as exc:
-                self._emit("tick_failed", Severity.WARNING, error=str(exc))
+                self.alerts.raise_alert("tick_failed", Severity.WARNING, f"the tick failed: {exc}", error=str(exc))
+                self.alerts.end_tick(plan_judged=False)
             except Exception as exc:  # noqa: BLE001 - an unattended hedge is worse than a loud one
-                # A bug must not silently end the hedge: say so loudly, every tick, and keep watching.
-                self._emit("keeper_error", Severity.CRITICAL, error=repr(exc))
+                # A bug must not silently end the hedge: say so loudly, repeatedly, and keep watching.
+                self.alerts.raise_alert("keeper_error", Severity.CRITICAL, f"internal error: {exc!r}", error=repr(exc))
+                self.alerts.end_tick(plan_judged=False)
                 self._set_status(self.last_plan, None, "alert", f"internal error: {exc!r}")
             if self._stopping:
                 break
@@ -227,7 +233,13 @@ class Keeper:
         self.status = replace(self.status, state="stopped", updated_at=self.clock.now())
 
     async def tick(self) -> policy.Plan | None:
-        """Bring the hedge back to target: one verified action at a time."""
+        """Bring the hedge back to target: one verified action at a time; then settle the alerts."""
+        self._plan_judged = False
+        plan = await self._tick()
+        self.alerts.end_tick(self._plan_judged)
+        return plan
+
+    async def _tick(self) -> policy.Plan | None:
         if not await self.settle_open_intents():
             self._set_status(self.last_plan, None, "unresolved", "an earlier action's outcome is still unknown")
             return None
@@ -239,7 +251,7 @@ class Keeper:
             try:
                 snapshot = await self.observe()
             except ExchangeError as exc:
-                self._emit("observe_failed", Severity.WARNING, error=str(exc))
+                self.alerts.raise_alert("venue_unreadable", Severity.WARNING, f"cannot read the venue: {exc}", error=str(exc))
                 self._set_status(plan, snapshot, "blocked", f"cannot read the venue: {exc}")
                 return plan
             if short_before is None:
@@ -249,14 +261,15 @@ class Keeper:
             if plan.blocked is not None:
                 if self._confirm_jump(snapshot):
                     continue
-                self._emit("trading_blocked", Severity.WARNING, reason=plan.blocked)
+                self.alerts.raise_alert("trading_blocked", Severity.WARNING, f"trading blocked: {plan.blocked}", reason=plan.blocked)
                 self._set_status(plan, snapshot, "blocked", plan.blocked)
                 return plan
             self._accepted_price = snapshot.mark_price
             self._suspect_price = None
-            if step == 0:
-                for alert in plan.alerts:
-                    self._emit("alert", alert.severity, code=alert.code, message=alert.message)
+            self._plan_judged = True
+            # Every step's alerts, not only the first: one that appears mid-tick goes out at once.
+            for alert in plan.alerts:
+                self.alerts.raise_alert(alert.code, alert.severity, alert.message)
             if not plan.actions or self._stopping:
                 break
             action = plan.actions[0]
@@ -295,7 +308,7 @@ class Keeper:
             )
             return
         if state is None:
-            if any(a.severity is Severity.CRITICAL for a in plan.alerts):
+            if any(a.severity is Severity.CRITICAL for a in plan.alerts) or self.alerts.worst() is Severity.CRITICAL:
                 state = "alert"
             elif plan.in_band:
                 state = "hedged"
@@ -450,7 +463,11 @@ class Keeper:
             try:
                 found = await self._read(functools.partial(self._lookup, intent))
             except ExchangeError as exc:
-                self._emit("settle_failed", Severity.WARNING, client_id=intent.client_id, error=str(exc))
+                self.alerts.raise_alert(
+                    "unsettled_actions", Severity.WARNING,
+                    f"cannot settle earlier action {intent.client_id} ({intent.kind}): {exc}",
+                    client_id=intent.client_id, error=str(exc),
+                )
                 return False
             status = IntentStatus.DONE if found is not None else IntentStatus.ABSENT
             outcome = describe(found) if found is not None else {"error": "the venue has no record of it"}

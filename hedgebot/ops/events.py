@@ -1,17 +1,21 @@
-"""Events: what happened to a hedge, logged and journaled in one place.
+"""Events: what happened to a hedge, logged, journaled and handed to subscribers in one place.
 
 Every figure a user might want (fills, top-ups, funding, alerts) is an event
-with structured fields, not only a log line, so later issues can send alerts
-out and reports can sum them.
+with structured fields, not only a log line. Anything that wants to hear about
+events (alert senders, metrics, reports) subscribes here rather than reading
+the log, so that `EventLog.emit` stays the single place events pass through.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 
+from hedgebot.clock import Clock
 from hedgebot.domain.model import Severity
 from hedgebot.store.journal import Journal
 
@@ -25,17 +29,47 @@ class NullLogger:
         return lambda *args, **kwargs: None
 
 
-class EventLog:
-    """Send events to the log and the journal, and count them."""
+@dataclass(frozen=True)
+class EventRecord:
+    """One event as subscribers receive it; `at` is seconds since the epoch on the daemon's clock."""
 
-    def __init__(self, journal: Journal | None, logger: Any | None = None) -> None:
+    at: float | None
+    account: str
+    hedge: str
+    kind: str
+    severity: Severity
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+EventListener = Callable[[EventRecord], None]
+
+
+class EventLog:
+    """Send events to the log, the journal and every subscriber, and count them."""
+
+    def __init__(self, journal: Journal | None, logger: Any | None = None, clock: Clock | None = None) -> None:
         self.journal = journal
         self.log = logger or structlog.get_logger("hedgebot")
+        self.clock = clock if clock is not None else (journal.clock if journal is not None else None)
         self.counts: Counter[str] = Counter()
+        self._listeners: list[EventListener] = []
 
-    def emit(self, account: str, hedge: str, kind: str, severity: Severity = Severity.INFO, **detail: Any) -> None:
-        """Record one event."""
+    def subscribe(self, listener: EventListener) -> None:
+        """Call `listener` with every event emitted from now on (after it is journaled)."""
+        self._listeners.append(listener)
+
+    def emit(
+        self, account: str, hedge: str, kind: str, severity: Severity = Severity.INFO, *, at: float | None = None, **detail: Any
+    ) -> None:
+        """Record one event; `at` backdates it (a funding settlement reported after the fact)."""
         self.counts[kind] += 1
+        when = at if at is not None else (self.clock.now() if self.clock is not None else None)
         if self.journal is not None:
-            self.journal.record_event(account, hedge, kind, severity.value, detail)
+            self.journal.record_event(account, hedge, kind, severity.value, detail, at=when)
         getattr(self.log, _LEVELS[severity])(kind, account=account, hedge=hedge, **detail)
+        record = EventRecord(when, account, hedge, kind, severity, detail)
+        for listener in self._listeners:
+            try:
+                listener(record)
+            except Exception as exc:  # noqa: BLE001 - a failing subscriber must not stop the hedge
+                self.log.error("event_listener_failed", listener=repr(listener), error=repr(exc))

@@ -203,11 +203,13 @@ class Journal:
 
     # ---- events -------------------------------------------------------------------
 
-    def record_event(self, account: str, hedge: str, kind: str, severity: str, detail: dict[str, Any]) -> None:
-        """Append an event."""
+    def record_event(
+        self, account: str, hedge: str, kind: str, severity: str, detail: dict[str, Any], at: float | None = None
+    ) -> None:
+        """Append an event, stamped now or at `at`."""
         self._db.execute(
             "INSERT INTO events (at, account, hedge, kind, severity, detail) VALUES (?, ?, ?, ?, ?, ?)",
-            (self.clock.now(), account, hedge, kind, severity, _json(detail)),
+            (self.clock.now() if at is None else at, account, hedge, kind, severity, _json(detail)),
         )
 
     def events(self, account: str | None = None, hedge: str | None = None, kind: str | None = None) -> list[Event]:

@@ -1,0 +1,75 @@
+"""Alerts: raised when a condition begins, repeated at an interval while it lasts, resolved when it clears."""
+
+from __future__ import annotations
+
+from hedgebot.domain.model import Wallet
+from tests.helpers import D, hedge_config, make_rig
+
+
+async def _rally_to_unfunded(rig) -> None:
+    """Open the short, then rally until its margin cannot be topped up (no funds anywhere)."""
+    await rig.keeper.tick()
+    for price in ("55000", "58000", "62000"):
+        await rig.set_price(price, advance=10)
+        await rig.keeper.tick()
+
+
+def _lifecycle(rig, code: str) -> list[tuple[str, str]]:
+    """Return (kind, state) of every alert event of `code`, in order."""
+    return [
+        (e.kind, e.detail.get("state", ""))
+        for e in rig.journal.events()
+        if e.kind in ("alert", "alert_resolved") and e.detail.get("code") == code
+    ]
+
+
+async def test_a_persisting_alert_is_raised_once_repeated_every_15_minutes_and_resolved_when_it_clears() -> None:
+    rig = await make_rig(spot={"BTC": "1"}, futures={"USDT": "17000"})
+    await _rally_to_unfunded(rig)
+    assert _lifecycle(rig, "margin_unfunded") == [("alert", "raised")]
+    for _ in range(6 * 40):  # 40 minutes of 10-second ticks with the condition unchanged
+        await rig.set_price("62000", advance=10)
+        await rig.keeper.tick()
+    assert _lifecycle(rig, "margin_unfunded") == [("alert", "raised"), ("alert", "repeated"), ("alert", "repeated")]
+    assert rig.keeper.status.state == "alert"
+    rig.venue.deposit(Wallet.FUTURES, "USDT", D("100000"))  # a person acts
+    await rig.set_price("62000", advance=10)
+    await rig.keeper.tick()
+    assert _lifecycle(rig, "margin_unfunded")[-1] == ("alert_resolved", "resolved")
+    resolved = rig.journal.events(kind="alert_resolved")[-1]
+    assert resolved.severity == "info" and D(resolved.detail["lasted_seconds"]) > 40 * 60
+
+
+async def test_an_alert_that_appears_mid_tick_goes_out_at_once() -> None:
+    # At 20x the freshly opened short sits about 5 % from liquidation and the
+    # futures wallet cannot fund the top-up: the alert appears only after the
+    # first action of the tick, and must not wait for the next tick.
+    rig = await make_rig(spot={"BTC": "1"}, futures={"USDT": "3000"}, hedge=hedge_config(leverage=20))
+    await rig.keeper.tick()
+    assert await rig.short() == D("1")
+    assert _lifecycle(rig, "margin_unfunded") == [("alert", "raised")]
+
+
+async def test_the_repeat_interval_comes_from_the_config() -> None:
+    from hedgebot.config import AlertsConfig
+
+    assert AlertsConfig().repeat_seconds == 900
+    rig = await make_rig(spot={"BTC": "1"}, futures={"USDT": "17000"})
+    rig.keeper.alerts.repeat_seconds = 60
+    await _rally_to_unfunded(rig)
+    for _ in range(10):
+        await rig.set_price("62000", advance=10)
+        await rig.keeper.tick()
+    assert _lifecycle(rig, "margin_unfunded") == [("alert", "raised"), ("alert", "repeated")]
+
+
+async def test_subscribers_hear_every_event_that_passes_through_the_event_log() -> None:
+    rig = await make_rig(spot={"BTC": "1"}, futures={"USDT": "17000"})
+    heard = []
+    rig.events.subscribe(heard.append)
+    await _rally_to_unfunded(rig)
+    kinds = [e.kind for e in heard]
+    assert "hedge_opened" in kinds and "alert" in kinds
+    alert = next(e for e in heard if e.kind == "alert")
+    assert (alert.account, alert.hedge, alert.severity.value, alert.detail["code"]) == ("acct", "btc", "critical", "margin_unfunded")
+    assert alert.at == rig.journal.events(kind="alert")[0].at
