@@ -93,7 +93,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([{**h, "daemon_running": running} for h in hedges], indent=2))
         return EXIT_OK
-    updated = datetime.fromtimestamp(data.get("updated_at", 0), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    updated = str(data.get("updated_at", "-"))
     print(f"daemon {'running' if running else 'not running (saved state)'}; updated {updated}")
     header = f"{'account':<12} {'hedge':<14} {'exposure':>10} {'short':>10} {'target':>10} {'ratio':>7} {'drift':>9} {'liq.dist':>8}  state"
     print(header)

@@ -250,6 +250,7 @@ class PaperMarketConfig(Frozen):
     amount_step: Decimal | None = Field(default=None, gt=0)
     min_amount: Decimal | None = Field(default=None, gt=0)
     min_notional: Decimal | None = Field(default=None, ge=0)
+    price_step: Decimal | None = Field(default=None, gt=0)
     taker_fee: Decimal = Field(default=DEFAULT_TAKER_FEE, ge=0, lt=Decimal("0.1"))
     brackets: tuple[BracketConfig, ...] | None = None
     funding: FundingConfig = FundingConfig()
@@ -288,6 +289,7 @@ class PaperMarketConfig(Frozen):
             min_notional=self.min_notional if self.min_notional is not None else defaults.min_notional,  # type: ignore[union-attr]
             brackets=brackets,
             taker_fee=self.taker_fee,
+            price_step=self.price_step or (defaults.price_step if defaults else Decimal("0.01")),
         )
 
 

@@ -86,6 +86,7 @@ class Market:
     brackets: tuple[Bracket, ...]
     contract_size: Decimal = ONE
     margin_step: Decimal = Decimal("0.01")
+    price_step: Decimal = Decimal("0.01")
     taker_fee: Decimal = Decimal("0.0005")
 
     @property

@@ -28,12 +28,13 @@ import structlog
 from hedgebot.clock import Clock
 from hedgebot.config import AccountConfig, LiveFeedConfig, PaperConfig, ReplayFeedConfig, Settings, SyntheticFeedConfig
 from hedgebot.domain.model import PositionMode, Severity, Wallet
-from hedgebot.engine.keeper import Keeper, StartupRefused
+from hedgebot.engine.keeper import Keeper, Liquidation, StartupRefused
 from hedgebot.exchange.feeds import LiveFeed, PriceFeed, ReplayFeed, SyntheticFeed, read_candles
 from hedgebot.exchange.funding import ConstantFunding, FundingSource, LiveFunding, ReplayFunding
 from hedgebot.exchange.paper import FillModel, PaperMarket, PaperVenue
 from hedgebot.exchange.port import ExchangeError, ExchangePort, ModeError
 from hedgebot.ops.events import EventLog
+from hedgebot.ops.figures import iso_utc
 from hedgebot.store.journal import Journal
 
 STATUS_FILE = "status.json"
@@ -305,12 +306,19 @@ class Daemon:
         if event is None:
             return  # a plain price move or our own fill: the feed driver wakes keepers on moves
         assert self.events is not None
-        hedge = next((k.hedge.name for k in runtime.keepers if k.hedge.symbol == event.symbol), "-")
-        severity = Severity.CRITICAL if event.kind == "liquidation" else Severity.INFO
+        keeper_of = next((k for k in runtime.keepers if k.hedge.symbol == event.symbol), None)
+        hedge = keeper_of.hedge.name if keeper_of else "-"
+        liquidated = event.kind == "liquidation"
+        figures: dict[str, Any] = {"margin_lost": event.margin_lost} if liquidated else {}
+        if event.rate is not None:
+            figures["rate"] = event.rate
         self.events.emit(
-            runtime.config.name, hedge, event.kind, severity, symbol=event.symbol, side=event.side,
-            amount=event.amount, price=event.price, detail=event.detail,
+            runtime.config.name, hedge, event.kind, Severity.CRITICAL if liquidated else Severity.INFO,
+            at=event.at, symbol=event.symbol, side=event.side, amount=event.amount, price=event.price,
+            **figures, detail=event.detail,
         )
+        if liquidated and keeper_of is not None and event.side == "short":
+            keeper_of.notify_liquidation(Liquidation(event.at, event.price, event.amount, event.margin_lost))
         for keeper in runtime.keepers:
             keeper.notify_balance()
 
@@ -370,7 +378,7 @@ class Daemon:
         """Write every hedge's status to the state directory (atomically)."""
         data = {
             "pid": os.getpid(),
-            "updated_at": self.clock.now(),
+            "updated_at": iso_utc(self.clock.now()),
             "hedges": [k.status.to_json() for k in self.keepers],
         }
         path = self.state_dir / STATUS_FILE

@@ -50,6 +50,7 @@ from hedgebot.exchange.port import (
 )
 from hedgebot.ops.alerts import DEFAULT_REPEAT_SECONDS, AlertBook
 from hedgebot.ops.events import EventLog
+from hedgebot.ops.figures import Figure, Precision, as_json, figure
 from hedgebot.store.journal import Intent, IntentStatus, Journal
 
 
@@ -71,23 +72,38 @@ def describe(result: Any) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class Liquidation:
+    """A liquidation of the hedge's short, as the venue reported it."""
+
+    at: float
+    price: Decimal
+    amount: Decimal
+    margin_lost: Decimal
+
+
+@dataclass(frozen=True)
 class HedgeStatus:
-    """What `hedgebot status` shows for one hedge."""
+    """What `hedgebot status` shows for one hedge; each figure says its kind, so it is shown the same way everywhere."""
 
     account: str
     name: str
     symbol: str
     state: str
-    exposure: Decimal | None = None
-    short: Decimal | None = None
-    target: Decimal | None = None
-    target_ratio: Decimal | None = None
-    drift: Decimal | None = None
-    mark: Decimal | None = None
-    liquidation_price: Decimal | None = None
-    distance: Decimal | None = None
-    updated_at: float | None = None
+    exposure: Decimal | None = figure(Figure.AMOUNT)
+    short: Decimal | None = figure(Figure.AMOUNT)
+    target: Decimal | None = figure(Figure.AMOUNT)
+    target_ratio: Decimal | None = figure(Figure.RATIO)
+    drift: Decimal | None = figure(Figure.AMOUNT)
+    mark: Decimal | None = figure(Figure.PRICE)
+    liquidation_price: Decimal | None = figure(Figure.PRICE)
+    distance: Decimal | None = figure(Figure.RATIO)
+    updated_at: float | None = figure(Figure.TIME)
     note: str = ""
+    liquidated_at: float | None = figure(Figure.TIME)
+    liquidated_price: Decimal | None = figure(Figure.PRICE)
+    liquidated_amount: Decimal | None = figure(Figure.AMOUNT)
+    margin_lost: Decimal | None = figure(Figure.MONEY)
+    market: Market | None = figure(Figure.HIDDEN)
 
     @property
     def ratio(self) -> Decimal | None:
@@ -97,10 +113,8 @@ class HedgeStatus:
         return self.short / self.exposure
 
     def to_json(self) -> dict[str, Any]:
-        """Return the status as JSON-ready data, numbers as strings."""
-        data = {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
-        data["ratio"] = _plain(self.ratio.quantize(Decimal("0.0001")) if self.ratio is not None else None)
-        return data
+        """Return the status as JSON-ready data: amounts and prices at the market's precision, times in ISO UTC."""
+        return as_json(self, Precision.of(self.market), extra={"ratio": (self.ratio, Figure.RATIO)})
 
 
 class Keeper:
@@ -140,6 +154,7 @@ class Keeper:
         self._suspect_price: Decimal | None = None
         self._rebalancing = False
         self._plan_judged = False
+        self._liquidation: Liquidation | None = None
 
     # ---- outside signals ----------------------------------------------------------
 
@@ -157,6 +172,29 @@ class Keeper:
     def notify_balance(self) -> None:
         """Wake the keeper now: a balance changed."""
         self.wake.set()
+
+    def notify_liquidation(self, liquidation: Liquidation) -> None:
+        """Record that the venue liquidated the short: a critical alert until the hedge is whole again."""
+        self._liquidation = liquidation
+        quote = self.market.quote if self.market else ""
+        self.alerts.raise_alert(
+            "liquidated", Severity.CRITICAL,
+            f"the short of {liquidation.amount} was liquidated at {liquidation.price}; "
+            f"{liquidation.margin_lost} {quote} of margin lost",
+            sticky=True, price=liquidation.price, amount=liquidation.amount, margin_lost=liquidation.margin_lost,
+            liquidated_at=liquidation.at,
+        )
+        self.status = replace(self.status, state="liquidated", **self._liquidation_fields())
+        self.wake.set()
+
+    def _liquidation_fields(self) -> dict[str, Any]:
+        event = self._liquidation
+        if event is None:
+            return {}
+        return {
+            "liquidated_at": event.at, "liquidated_price": event.price,
+            "liquidated_amount": event.amount, "margin_lost": event.margin_lost,
+        }
 
     def _emit(self, kind: str, severity: Severity = Severity.INFO, **detail: Any) -> None:
         self.events.emit(self.account, self.hedge.name, kind, severity, **detail)
@@ -304,9 +342,12 @@ class Keeper:
         if plan is None:
             self.status = HedgeStatus(
                 self.account, self.hedge.name, self.hedge.symbol, state or "starting",
-                updated_at=self.clock.now(), note=note,
+                updated_at=self.clock.now(), note=note, market=self.market, **self._liquidation_fields(),
             )
             return
+        if self._liquidation is not None and plan.blocked is None and plan.in_band and plan.short > 0:
+            self.alerts.resolve("liquidated")  # the hedge is whole again
+            self._liquidation = None
         if state is None:
             if any(a.severity is Severity.CRITICAL for a in plan.alerts) or self.alerts.worst() is Severity.CRITICAL:
                 state = "alert"
@@ -317,12 +358,16 @@ class Keeper:
             else:
                 state = "drifting"
         note = note or "; ".join([a.message for a in plan.alerts] + list(plan.notes))
+        if self._liquidation is not None:
+            state = "liquidated"
+            active = self.alerts.active.get("liquidated")
+            note = "; ".join(filter(None, [active.message if active else "", note]))
         self.status = HedgeStatus(
             self.account, self.hedge.name, self.hedge.symbol, state,
             exposure=plan.exposure, short=plan.short, target=plan.target, target_ratio=self.policy.ratio,
             drift=plan.drift, mark=snapshot.mark_price if snapshot else self.status.mark,
             liquidation_price=plan.liquidation_price, distance=plan.distance,
-            updated_at=self.clock.now(), note=note,
+            updated_at=self.clock.now(), note=note, market=self.market, **self._liquidation_fields(),
         )
 
     # ---- execute ------------------------------------------------------------------

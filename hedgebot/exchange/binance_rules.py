@@ -42,10 +42,10 @@ _RAW_BRACKETS: dict[str, list[tuple[int, int, str, int]]] = {
     ],
 }
 
-# amount step, minimum amount, minimum notional (USDT)
-_RULES: dict[str, tuple[str, str, str]] = {
-    "BTC": ("0.001", "0.001", "100"),
-    "ETH": ("0.001", "0.001", "20"),
+# amount step, minimum amount, minimum notional (USDT), price tick
+_RULES: dict[str, tuple[str, str, str, str]] = {
+    "BTC": ("0.001", "0.001", "100", "0.10"),
+    "ETH": ("0.001", "0.001", "20", "0.01"),
 }
 
 DEFAULT_TAKER_FEE = Decimal("0.0005")
@@ -67,5 +67,5 @@ def default_market(symbol: str) -> Market | None:
     brackets = default_brackets(base)
     if rules is None or brackets is None or quote != "USDT":
         return None
-    step, minimum, min_notional = (Decimal(v) for v in rules)
-    return Market(symbol, base, quote, step, minimum, Decimal(min_notional), brackets, taker_fee=DEFAULT_TAKER_FEE)
+    step, minimum, min_notional, tick = (Decimal(v) for v in rules)
+    return Market(symbol, base, quote, step, minimum, min_notional, brackets, taker_fee=DEFAULT_TAKER_FEE, price_step=tick)

@@ -88,6 +88,8 @@ class VenueEvent:
     price: Decimal
     at: float
     detail: str = ""
+    margin_lost: Decimal = ZERO
+    rate: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -219,7 +221,7 @@ class PaperVenue:
                     leg.margin += payment
                 else:
                     self._add_cash(pm.market.quote, payment)
-                self._changed(VenueEvent("funding", symbol, side.value, payment, mark, when, f"rate {rate}"))
+                self._changed(VenueEvent("funding", symbol, side.value, payment, mark, when, f"rate {rate}", rate=rate))
 
     # ---- liquidation --------------------------------------------------------
 
@@ -240,7 +242,10 @@ class PaperVenue:
                     lost = state.margin
                     self.legs[(symbol, side.value)] = _LegState()
                     self._changed(
-                        VenueEvent("liquidation", symbol, side.value, leg.size, lp, at, f"isolated margin {lost} lost")
+                        VenueEvent(
+                            "liquidation", symbol, side.value, leg.size, lp, at, f"isolated margin {lost} lost",
+                            margin_lost=lost,
+                        )
                     )
                     hit = True
             return hit
@@ -254,10 +259,18 @@ class PaperVenue:
         if equity > maintenance:
             return False
         lp = mm.liquidation_price_of(self.cash.get(quote, ZERO), open_legs, brackets) or price
+        before = self.cash.get(quote, ZERO)
         self.cash[quote] = max(ZERO, equity - maintenance)
-        for leg in open_legs:
+        lost = before - self.cash[quote]
+        for index, leg in enumerate(open_legs):
             self.legs[(symbol, leg.side.value)] = _LegState()
-            self._changed(VenueEvent("liquidation", symbol, leg.side.value, leg.size, lp, at, "cross wallet paid"))
+            # The wallet's loss is reported once, on the first leg closed.
+            self._changed(
+                VenueEvent(
+                    "liquidation", symbol, leg.side.value, leg.size, lp, at, "cross wallet paid",
+                    margin_lost=lost if index == 0 else ZERO,
+                )
+            )
         return True
 
     # ---- reads --------------------------------------------------------------

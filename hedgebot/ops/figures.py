@@ -1,0 +1,106 @@
+"""How figures are shown to people: each kind of figure has one format, whatever field it sits in.
+
+A status, an event or a report marks each of its fields with the kind of
+figure it holds (`figure(Figure.AMOUNT)`), and `as_json` renders them all the
+same way: amounts at the market's amount step, prices at its price step,
+money at its margin step, ratios and distances to 4 decimals, times as
+ISO 8601 UTC. A new field only has to say what kind of figure it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, is_dataclass
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from enum import Enum, StrEnum
+from typing import Any
+
+from hedgebot.domain.model import Market
+
+FIGURE = "figure"
+
+
+class Figure(StrEnum):
+    """The kinds of figure a person reads."""
+
+    AMOUNT = "amount"  # base units of the hedged coin, on the market's amount step
+    PRICE = "price"  # quote per coin, on the market's price step
+    MONEY = "money"  # quote currency (margin, fees, funding), on the market's margin step
+    RATIO = "ratio"  # fractions: ratios, distances, rates, to 4 decimals
+    TIME = "time"  # seconds since the epoch, shown as ISO 8601 UTC
+    SECONDS = "seconds"  # a duration, to whole seconds
+    HIDDEN = "hidden"  # kept on the object, not shown
+
+
+RATIO_PLACES = Decimal("0.0001")
+
+
+def figure(kind: Figure, default: Any = None) -> Any:
+    """Declare a dataclass field holding one kind of figure."""
+    return field(default=default, metadata={FIGURE: kind})
+
+
+@dataclass(frozen=True)
+class Precision:
+    """The steps figures of one market are shown at."""
+
+    amount: Decimal = Decimal("0.001")
+    price: Decimal = Decimal("0.01")
+    money: Decimal = Decimal("0.01")
+
+    @classmethod
+    def of(cls, market: Market | None) -> Precision:
+        """Return the precision of `market` (defaults when it is not known yet)."""
+        if market is None:
+            return cls()
+        return cls(market.amount_step, market.price_step, market.margin_step)
+
+
+def iso_utc(seconds: float) -> str:
+    """Return an epoch time as ISO 8601 UTC with a Z (2026-11-22T04:30:19Z, milliseconds when there are any)."""
+    moment = datetime.fromtimestamp(seconds, UTC)
+    text = moment.isoformat(timespec="milliseconds" if moment.microsecond else "seconds")
+    return text.replace("+00:00", "Z")
+
+
+def _quantum(step: Decimal) -> Decimal:
+    """Return the decimal places a step implies (0.10 -> 0.1, 0.001 -> 0.001, 5 -> 1)."""
+    exponent = step.normalize().as_tuple().exponent
+    return Decimal(1).scaleb(min(int(exponent), 0))
+
+
+def render(value: Any, kind: Figure | None, precision: Precision) -> Any:
+    """Return one figure as JSON-ready data."""
+    if value is None:
+        return None
+    if kind is Figure.TIME:
+        return iso_utc(float(value))
+    if kind is Figure.SECONDS:
+        return int(round(float(value)))
+    if isinstance(value, Enum):
+        return value.value
+    places = {
+        Figure.AMOUNT: _quantum(precision.amount),
+        Figure.PRICE: _quantum(precision.price),
+        Figure.MONEY: _quantum(precision.money),
+        Figure.RATIO: RATIO_PLACES,
+    }.get(kind)  # type: ignore[arg-type]
+    if places is not None:
+        return str(Decimal(str(value)).quantize(places, rounding=ROUND_HALF_EVEN))
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def as_json(obj: Any, precision: Precision, extra: dict[str, tuple[Any, Figure]] | None = None) -> dict[str, Any]:
+    """Return a dataclass's fields (and `extra` computed figures) rendered by their kind."""
+    assert is_dataclass(obj)
+    out: dict[str, Any] = {}
+    for f in fields(obj):
+        kind = f.metadata.get(FIGURE)
+        if kind is Figure.HIDDEN:
+            continue
+        out[f.name] = render(getattr(obj, f.name), kind, precision)
+    for name, (value, kind) in (extra or {}).items():
+        out[name] = render(value, kind, precision)
+    return out
