@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -106,19 +107,39 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _hedge_account(settings: Settings, hedge: str, account: str | None) -> str:
+    """Return the account that holds `hedge`, or raise ValueError saying why it cannot be told."""
+    holders = [a.name for a in settings.accounts if any(h.name == hedge for h in a.hedges)]
+    if account is not None:
+        if account not in {a.name for a in settings.accounts}:
+            raise ValueError(f"--account {account!r} is not in the config (accounts: {', '.join(a.name for a in settings.accounts)})")
+        if account not in holders:
+            raise ValueError(f"--hedge {hedge!r} is not a hedge of account {account!r}")
+        return account
+    if not holders:
+        names = sorted({h.name for a in settings.accounts for h in a.hedges})
+        raise ValueError(f"--hedge {hedge!r} is not in the config (hedges: {', '.join(names)})")
+    if len(holders) > 1:
+        raise ValueError(f"hedge {hedge!r} exists in accounts {', '.join(holders)}: say which with --account")
+    return holders[0]
+
+
 def cmd_history(args: argparse.Namespace) -> int:
     """Print the journal's trail for one hedge."""
     settings = _load(args.config)
-    names = {h.name for a in settings.accounts for h in a.hedges}
-    if args.hedge not in names:
-        return _fail(f"--hedge {args.hedge!r} is not in {args.config} (hedges: {', '.join(sorted(names))})")
+    try:
+        account = _hedge_account(settings, args.hedge, args.account)
+    except ValueError as exc:
+        return _fail(str(exc))
     journal_path = settings.journal.path
     if not journal_path.exists():
         return _fail(f"no journal at {journal_path}: the daemon has not run with this config yet", EXIT_NOTHING)
     journal = Journal(journal_path, RealClock())
     try:
-        events = journal.events(hedge=args.hedge)[-args.limit :] if args.limit else journal.events(hedge=args.hedge)
-        open_intents = journal.open_intents(hedge=args.hedge)
+        events = journal.events(account=account, hedge=args.hedge)
+        if args.limit is not None:
+            events = events[-args.limit :]
+        open_intents = journal.open_intents(account=account, hedge=args.hedge)
     finally:
         journal.close()
     if args.json:
@@ -142,6 +163,16 @@ def _version() -> str:
         return "unknown"
 
 
+def _positive_int(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be 1 or more")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser."""
     parser = argparse.ArgumentParser(prog="hedgebot", description="Keep crypto holdings hedged with a perp short.")
@@ -161,7 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(func=cmd_status)
     history = with_config(sub.add_parser("history", help="show a hedge's journal"))
     history.add_argument("--hedge", required=True, help="hedge name")
-    history.add_argument("--limit", type=int, default=0, help="only the last N events")
+    history.add_argument("--account", help="the account of the hedge (needed when two accounts have a hedge of that name)")
+    history.add_argument("--limit", type=_positive_int, default=None, help="only the last N events (N >= 1)")
     history.add_argument("--json", action="store_true", help="print JSON")
     history.set_defaults(func=cmd_history)
     return parser
@@ -174,6 +206,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except ConfigError as exc:
         return _fail(f"invalid config {args.config}:\n{exc}")
+    except BrokenPipeError:
+        # The reader went away (`hedgebot history ... | head -1`): that is not an error.
+        # Point stdout at /dev/null so the interpreter's final flush does not complain.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -433,7 +433,11 @@ def load_config(path: Path) -> Settings:
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
-        tomllib.loads(path.read_text())
+        tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); save the file as UTF-8"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
 

@@ -18,3 +18,74 @@ def test_version_prints_the_installed_version() -> None:
     done = _hedgebot("--version")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"hedgebot {version('hedgebot')}"
+
+
+def _no_traceback(done: subprocess.CompletedProcess) -> None:
+    assert "Traceback" not in done.stderr and "Traceback" not in done.stdout, done.stderr[-2000:]
+
+
+def test_history_piped_into_head_ends_quietly_without_broken_pipe(tmp_path) -> None:
+    from hedgebot.clock import SimClock
+    from hedgebot.store.journal import Journal
+    from tests.helpers import paper_settings_dict, write_toml
+
+    config = write_toml(tmp_path / "c.toml", paper_settings_dict(tmp_path))
+    journal = Journal(tmp_path / "state" / "journal.sqlite", SimClock())
+    for n in range(4000):
+        journal.record_event("paper", "btc-core", "order_filled", "info", {"n": n, "pad": "x" * 60})
+    journal.close()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hedgebot.cli", "history", "--config", str(config), "--hedge", "btc-core"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    first = proc.stdout.readline()
+    proc.stdout.close()  # what `| head -1` does once it has its line
+    stderr = proc.stderr.read()
+    code = proc.wait(timeout=60)
+    assert "order_filled" in first
+    assert "BrokenPipeError" not in stderr and "Traceback" not in stderr, stderr
+    assert code == 0
+
+
+def test_a_config_that_is_not_utf8_is_reported_not_raised(tmp_path) -> None:
+    path = tmp_path / "latin1.toml"
+    path.write_bytes("# caf\xe9\n[daemon]\nstate_dir = 'var'\n".encode("latin-1"))
+    done = _hedgebot("check", "--config", str(path))
+    _no_traceback(done)
+    assert done.returncode == 2 and "UTF-8" in done.stderr and str(path) in done.stderr
+
+
+def test_history_refuses_a_negative_limit(tmp_path) -> None:
+    from tests.helpers import paper_settings_dict, write_toml
+
+    config = write_toml(tmp_path / "c.toml", paper_settings_dict(tmp_path))
+    for bad in ("-1", "0", "many"):
+        done = _hedgebot("history", "--config", str(config), "--hedge", "btc-core", "--limit", bad)
+        _no_traceback(done)
+        assert done.returncode == 2 and "--limit" in done.stderr, (bad, done.stderr)
+
+
+def test_history_keeps_hedges_of_the_same_name_in_different_accounts_apart(tmp_path, capsys) -> None:
+    import copy
+
+    from hedgebot.cli import main
+    from hedgebot.clock import SimClock
+    from hedgebot.store.journal import Journal
+    from tests.helpers import paper_settings_dict, write_toml
+
+    data = paper_settings_dict(tmp_path)
+    second = copy.deepcopy(data["accounts"][0])
+    second["name"] = "other"
+    data["accounts"].append(second)
+    config = str(write_toml(tmp_path / "c.toml", data))
+    journal = Journal(tmp_path / "state" / "journal.sqlite", SimClock())
+    journal.record_event("paper", "btc-core", "order_filled", "info", {"mine": "paper"})
+    journal.record_event("other", "btc-core", "order_filled", "info", {"mine": "other"})
+    journal.close()
+    assert main(["history", "--config", config, "--hedge", "btc-core"]) == 2
+    assert "--account" in capsys.readouterr().err
+    assert main(["history", "--config", config, "--hedge", "btc-core", "--account", "other", "--json"]) == 0
+    import json
+
+    assert [e["mine"] for e in json.loads(capsys.readouterr().out)] == ["other"]
+    assert main(["history", "--config", config, "--hedge", "btc-core", "--account", "nope"]) == 2
