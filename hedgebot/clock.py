@@ -1,16 +1,26 @@
-"""Real and simulated time. Nothing else in hedgebot reads the wall clock or sleeps.
+"""Real and simulated time. Nothing else in hedgebot reads the wall clock.
 
-The simulated clock lets tests and backtests run hours of market time in
-milliseconds: tasks sleep on it, and the driver advances it explicitly.
+Simulated time lives in the event loop itself (`VirtualTime`): the loop's
+`time()` is simulated, and whenever every task is waiting, the loop jumps
+straight to its next timer instead of sleeping. Plain `asyncio.sleep`,
+`asyncio.wait_for` and every library timeout then run in simulated time, so a
+year of market time costs only the work done in it, and the order in which
+tasks wake is the order of their timers: deterministic.
+
+`SimClock` is the handle tests and backtests hold: it installs virtual time on
+the running loop the first time it is used there, and drives it (`advance`,
+`set`, `run`, `settle`). `run_simulated` runs a coroutine on a fresh loop in
+simulated time, as `asyncio.run` does in real time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import heapq
-import itertools
+import selectors
+import socket
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Coroutine
 from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
@@ -32,6 +42,16 @@ class Clock(Protocol):
         ...
 
 
+async def _wait_event(event: asyncio.Event, timeout: float) -> bool:
+    if event.is_set():
+        return True
+    try:
+        await asyncio.wait_for(event.wait(), timeout=max(timeout, 0.0))
+        return True
+    except TimeoutError:
+        return event.is_set()
+
+
 class RealClock:
     """Wall-clock time."""
 
@@ -45,79 +65,243 @@ class RealClock:
 
     async def wait_for(self, event: asyncio.Event, timeout: float) -> bool:
         """Wait for the event or the timeout, in real time."""
-        try:
-            await asyncio.wait_for(event.wait(), timeout=max(timeout, 0.0))
+        return await _wait_event(event, timeout)
+
+
+class SimulationDeadlock(RuntimeError):
+    """Every task waits, no timer is pending and no I/O is in flight: nothing can ever happen."""
+
+
+# While a connected socket or pipe is registered, an answer may be on its way
+# over real I/O: give it this much real time before simulated time jumps.
+_IO_GRACE_SECONDS = 0.02
+
+
+class _VirtualSelector:
+    """Wraps the loop's selector: a blocking select becomes a jump in simulated time."""
+
+    def __init__(self, inner: selectors.BaseSelector, virtual: VirtualTime) -> None:
+        self._inner = inner
+        self._virtual = virtual
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        if timeout == 0:
+            return self._inner.select(0)
+        # Every task waits. Real I/O that is already there comes first.
+        events = self._inner.select(0)
+        if events:
+            return events
+        virtual = self._virtual
+        if virtual.release_idle_waiters():
+            return []
+        if self._real_io_registered():
+            events = self._inner.select(_IO_GRACE_SECONDS if timeout is not None else None)
+            if events or timeout is None:
+                return events
+        elif timeout is None:
+            if virtual.fail_deadlock_watchers():
+                return []
+            return self._inner.select(None)
+        virtual.jump_to_next_timer(timeout)
+        return []
+
+    def _real_io_registered(self) -> bool:
+        """Return whether a connected socket or pipe (not the loop's own wake-up pipe, not a listener) is watched."""
+        own = self._virtual.own_fd
+        for key in self._inner.get_map().values():
+            if key.fd == own:
+                continue
+            fileobj = key.fileobj
+            if isinstance(fileobj, socket.socket):
+                try:
+                    if fileobj.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+                        continue
+                except OSError:
+                    pass
             return True
-        except TimeoutError:
-            return False
+        return False
+
+
+class VirtualTime:
+    """Simulated time installed on one asyncio selector loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, start: float) -> None:
+        selector = getattr(loop, "_selector", None)
+        if selector is None:
+            raise RuntimeError(f"simulated time needs a selector event loop, not {type(loop).__name__}")
+        self.loop = loop
+        self.now = start
+        self._idle_waiters: list[asyncio.Future[None]] = []
+        self._deadlock_watchers: list[asyncio.Future[None]] = []
+        ssock = getattr(loop, "_ssock", None)
+        self.own_fd = ssock.fileno() if ssock is not None else -1
+        loop._selector = _VirtualSelector(selector, self)  # type: ignore[attr-defined]
+        loop.time = self.time  # type: ignore[method-assign]
+        # Timers within a microsecond of the jump are due together. Loop times stay
+        # far below 2**30 s, where a float resolves much finer than that.
+        loop._clock_resolution = 1e-6  # type: ignore[attr-defined]
+        loop._hedgebot_virtual_time = self  # type: ignore[attr-defined]
+
+    @classmethod
+    def of(cls, loop: asyncio.AbstractEventLoop) -> VirtualTime:
+        """Return the loop's virtual time, installing it (starting from the loop's own time) when absent."""
+        found: VirtualTime | None = getattr(loop, "_hedgebot_virtual_time", None)
+        return found if found is not None else cls(loop, loop.time())
+
+    def time(self) -> float:
+        """Return the simulated time (the loop's `time()`)."""
+        return self.now
+
+    def next_timer(self) -> float | None:
+        """Return when the earliest pending timer is due, or None when there is none."""
+        scheduled: list[Any] = self.loop._scheduled  # type: ignore[attr-defined]
+        while scheduled and scheduled[0]._cancelled:
+            handle = heapq.heappop(scheduled)
+            handle._scheduled = False
+            self.loop._timer_cancelled_count -= 1  # type: ignore[attr-defined]
+        return scheduled[0]._when if scheduled else None
+
+    def skip_to(self, when: float) -> None:
+        """Move time to `when` without running the loop; only allowed when no timer falls due before it."""
+        due = self.next_timer()
+        if due is not None and due < when:
+            raise RuntimeError(f"a timer is due at {due} before {when}: await SimClock.set instead")
+        self.now = max(self.now, when)
+
+    def jump_to_next_timer(self, timeout: float | None) -> None:
+        due = self.next_timer()
+        if due is not None:
+            self.now = max(self.now, due)
+        elif timeout is not None:
+            self.now += timeout
+
+    def idle(self) -> asyncio.Future[None]:
+        """Return a future that completes when every task waits, before time moves on."""
+        future: asyncio.Future[None] = self.loop.create_future()
+        self._idle_waiters.append(future)
+        return future
+
+    def release_idle_waiters(self) -> bool:
+        waiters, self._idle_waiters = self._idle_waiters, []
+        released = False
+        for future in waiters:
+            if not future.done():
+                future.set_result(None)
+                released = True
+        return released
+
+    def watch_deadlock(self) -> asyncio.Future[None]:
+        """Return a future that fails with `SimulationDeadlock` when nothing can ever happen again."""
+        future: asyncio.Future[None] = self.loop.create_future()
+        self._deadlock_watchers.append(future)
+        return future
+
+    def fail_deadlock_watchers(self) -> bool:
+        watchers, self._deadlock_watchers = self._deadlock_watchers, []
+        failed = False
+        for future in watchers:
+            if not future.done():
+                future.set_exception(SimulationDeadlock("simulation deadlock: the task waits on something other than the clock"))
+                failed = True
+        return failed
 
 
 class SimClock:
-    """Simulated time that moves only when `advance` or `set` is called."""
+    """Simulated time, measured from `start`, on the running loop's virtual time.
+
+    The loop moves time by itself whenever every task waits; `advance` and
+    `set` let a driver (a test, a backtest) move it to a chosen instant.
+    """
 
     def __init__(self, start: float = 1_600_000_000.0) -> None:
-        self._now = start
-        self._timers: list[tuple[float, int, asyncio.Future[None]]] = []
-        self._seq = itertools.count()
+        self._start = start
+        self._virtual: VirtualTime | None = None
+        self._origin = 0.0
+        try:
+            self._bind(asyncio.get_running_loop())
+        except RuntimeError:
+            pass  # no loop yet: bind on first use
+
+    def _bind(self, loop: asyncio.AbstractEventLoop) -> VirtualTime:
+        virtual = self._virtual
+        if virtual is None or virtual.loop is not loop:
+            start = self.now()
+            virtual = VirtualTime.of(loop)
+            self._virtual = virtual
+            self._start = start
+            self._origin = virtual.now
+        return virtual
+
+    @property
+    def virtual(self) -> VirtualTime:
+        """Return the running loop's virtual time (installing it when needed)."""
+        return self._bind(asyncio.get_running_loop())
 
     def now(self) -> float:
         """Return the simulated time."""
-        return self._now
+        virtual = self._virtual
+        return self._start if virtual is None else self._start + (virtual.now - self._origin)
 
-    def _timer(self, seconds: float) -> asyncio.Future[None]:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._timers, (self._now + max(seconds, 0.0), next(self._seq), future))
-        return future
+    def loop_time(self, when: float) -> float:
+        """Return the loop time (`loop.time()`) of simulated instant `when`."""
+        return self._origin + (when - self._start)
 
     async def sleep(self, seconds: float) -> None:
         """Suspend until simulated time has moved on by `seconds`."""
-        await self._timer(seconds)
+        self.virtual
+        await asyncio.sleep(max(seconds, 0.0))
 
     async def wait_for(self, event: asyncio.Event, timeout: float) -> bool:
         """Wait for the event or until simulated time passes `timeout`."""
-        if event.is_set():
-            return True
-        timer = self._timer(timeout)
-        waiter = asyncio.ensure_future(event.wait())
-        pending: set[asyncio.Future[Any]] = {timer, waiter}
-        try:
-            await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            if not timer.done():
-                timer.cancel()
-            if not waiter.done():
-                waiter.cancel()
-        return event.is_set()
+        self.virtual
+        return await _wait_event(event, timeout)
 
     async def settle(self) -> None:
         """Let every task that can run, run, before time moves again."""
-        for _ in range(64):
-            await asyncio.sleep(0)
+        await self.virtual.idle()
 
     async def advance(self, seconds: float) -> None:
         """Move time forward by `seconds`, waking sleepers in order."""
-        await self.set(self._now + seconds)
+        await self.set(self.now() + seconds)
 
     async def set(self, when: float) -> None:
-        """Move time forward to `when`, waking sleepers in order."""
-        await self.settle()
-        while self._timers and self._timers[0][0] <= when:
-            due, _, future = heapq.heappop(self._timers)
-            self._now = max(self._now, due)
-            if not future.done():
-                future.set_result(None)
-                await self.settle()
-        self._now = max(self._now, when)
-        await self.settle()
+        """Move time forward to `when`, waking sleepers in order; let everything due by then run."""
+        virtual = self.virtual
+        await virtual.idle()
+        target = self.loop_time(when)
+        if target > virtual.now:
+            # A timer at exactly `when`: the loop reaches it after every earlier one.
+            await asyncio.sleep(target - virtual.now)
+            virtual.now = max(virtual.now, target)
+            await virtual.idle()
 
     async def run(self, awaitable: Awaitable[T]) -> T:
-        """Drive `awaitable` to completion, jumping time to the next timer whenever all is blocked."""
+        """Drive `awaitable` to completion in simulated time; raise `SimulationDeadlock` if it can never finish."""
+        virtual = self.virtual
         task = asyncio.ensure_future(awaitable)
-        while True:
-            await self.settle()
-            if task.done():
-                return task.result()
-            if not self._timers:
+        while not task.done():
+            watcher = virtual.watch_deadlock()
+            await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
+            if not task.done():
                 task.cancel()
-                raise RuntimeError("simulation deadlock: the task waits on something other than the clock")
-            await self.set(self._timers[0][0])
+                watcher.result()  # raises SimulationDeadlock
+            watcher.cancel()
+        return task.result()
+
+
+def run_simulated(main: Coroutine[Any, Any, T]) -> T:
+    """Run `main` on a fresh event loop in simulated time, as `asyncio.run` does in real time.
+
+    `main` makes its own `SimClock(start=...)` to say which instant the run starts at.
+    """
+
+    def factory() -> asyncio.AbstractEventLoop:
+        loop = asyncio.SelectorEventLoop()
+        VirtualTime(loop, 0.0)
+        return loop
+
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(main)
