@@ -20,6 +20,7 @@ from hedgebot.clock import RealClock
 from hedgebot.config import ConfigError, Settings, load_config
 from hedgebot.engine.daemon import STATUS_FILE, AccountLock, Daemon
 from hedgebot.engine.keeper import StartupRefused
+from hedgebot.exchange.factory import account_problems
 from hedgebot.ops.logging import configure_logging
 from hedgebot.store.journal import Journal
 
@@ -40,6 +41,9 @@ def _load(path: Path) -> Settings:
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate the config and print what it would run."""
     settings = _load(args.config)
+    problems = [line for account in settings.accounts for line in account_problems(account)]
+    if problems:
+        return _fail(f"invalid config {args.config}:\n" + "\n".join(problems))
     for account in settings.accounts:
         print(f"account {account.name}: {account.mode} on {account.exchange}")
         for h in account.hedges:

@@ -19,8 +19,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
-from hedgebot.domain.model import Bracket, HedgePolicy, MarginGuard, MarginMode, Market, PositionMode
-from hedgebot.exchange.binance_rules import DEFAULT_TAKER_FEE, default_brackets, default_market
+from hedgebot.domain.model import HedgePolicy, MarginGuard, MarginMode, PositionMode
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$"
 _SYMBOL = re.compile(r"^(?P<base>[A-Z0-9]+)/(?P<quote>[A-Z0-9]+):(?P<settle>[A-Z0-9]+)$")
@@ -243,7 +242,11 @@ class BracketConfig(Frozen):
 
 
 class PaperMarketConfig(Frozen):
-    """A contract listed on the paper venue; rules default to Binance's for BTC and ETH."""
+    """A contract listed on the paper venue; rules default to Binance's for BTC and ETH.
+
+    The defaults live with the venues (`hedgebot.exchange.binance_rules`); the
+    venue factory fills them in and refuses a contract it has no rules for.
+    """
 
     symbol: str
     feed: FeedConfig
@@ -251,7 +254,7 @@ class PaperMarketConfig(Frozen):
     min_amount: Decimal | None = Field(default=None, gt=0)
     min_notional: Decimal | None = Field(default=None, ge=0)
     price_step: Decimal | None = Field(default=None, gt=0)
-    taker_fee: Decimal = Field(default=DEFAULT_TAKER_FEE, ge=0, lt=Decimal("0.1"))
+    taker_fee: Decimal | None = Field(default=None, ge=0, lt=Decimal("0.1"))
     brackets: tuple[BracketConfig, ...] | None = None
     funding: FundingConfig = FundingConfig()
 
@@ -259,38 +262,6 @@ class PaperMarketConfig(Frozen):
     @classmethod
     def _ccxt_symbol(cls, value: str) -> str:
         return HedgeConfig._ccxt_symbol(value)
-
-    @model_validator(mode="after")
-    def _rules_known(self) -> PaperMarketConfig:
-        base = self.symbol.partition("/")[0]
-        if self.brackets is None and default_brackets(base) is None:
-            raise ValueError(f"no default brackets for {self.symbol}: give brackets")
-        if default_market(self.symbol) is None and None in (self.amount_step, self.min_amount, self.min_notional):
-            raise ValueError(f"no default rules for {self.symbol}: give amount_step, min_amount, min_notional")
-        return self
-
-    def market(self) -> Market:
-        """Return the contract's trading rules."""
-        base, _, rest = self.symbol.partition("/")
-        quote = rest.partition(":")[0]
-        defaults = default_market(self.symbol)
-        brackets = (
-            tuple(Bracket(b.notional_floor, b.notional_cap, b.maint_margin_rate, b.maint_amount) for b in self.brackets)
-            if self.brackets is not None
-            else default_brackets(base)
-        )
-        assert brackets is not None
-        return Market(
-            symbol=self.symbol,
-            base=base,
-            quote=quote,
-            amount_step=self.amount_step or defaults.amount_step,  # type: ignore[union-attr]
-            min_amount=self.min_amount or defaults.min_amount,  # type: ignore[union-attr]
-            min_notional=self.min_notional if self.min_notional is not None else defaults.min_notional,  # type: ignore[union-attr]
-            brackets=brackets,
-            taker_fee=self.taker_fee,
-            price_step=self.price_step or (defaults.price_step if defaults else Decimal("0.01")),
-        )
 
 
 class SpotScriptConfig(Frozen):
@@ -333,6 +304,8 @@ class AccountConfig(Frozen):
     exchange: str = "binanceusdm"
     mode: Literal["paper", "live"] = "paper"
     credentials: Credentials | None = None
+    allow_withdraw_permission: bool = False
+    api_base_url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+$")
     paper: PaperConfig | None = None
     hedges: tuple[HedgeConfig, ...] = Field(min_length=1)
 

@@ -67,6 +67,7 @@ class Bracket:
     notional_cap: Decimal
     maint_margin_rate: Decimal
     maint_amount: Decimal
+    max_leverage: int | None = None  # the highest leverage the exchange allows inside this bracket
 
     def holds(self, notional: Decimal) -> bool:
         """Tell whether `notional` falls inside this bracket."""

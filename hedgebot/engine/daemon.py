@@ -18,7 +18,7 @@ import functools
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
@@ -26,13 +26,13 @@ from typing import Any, TextIO
 import structlog
 
 from hedgebot.clock import Clock
-from hedgebot.config import AccountConfig, LiveFeedConfig, PaperConfig, ReplayFeedConfig, Settings, SyntheticFeedConfig
+from hedgebot.config import AccountConfig, ConfigError, Settings
 from hedgebot.domain.model import PositionMode, Severity, Wallet
 from hedgebot.engine.keeper import Keeper, Liquidation, StartupRefused
-from hedgebot.exchange.feeds import LiveFeed, PriceFeed, ReplayFeed, SyntheticFeed, read_candles
-from hedgebot.exchange.funding import ConstantFunding, FundingSource, LiveFunding, ReplayFunding
-from hedgebot.exchange.paper import FillModel, PaperMarket, PaperVenue
-from hedgebot.exchange.port import ExchangeError, ExchangePort, ModeError
+from hedgebot.exchange.factory import FeedRun, VenueSetup, build_venue, paper_setup
+from hedgebot.exchange.funding import LiveFunding
+from hedgebot.exchange.paper import PaperVenue
+from hedgebot.exchange.port import AuthenticationFailed, ExchangeError, ExchangePort, ModeError
 from hedgebot.ops.events import EventLog
 from hedgebot.ops.figures import iso_utc
 from hedgebot.store.journal import Journal
@@ -91,53 +91,6 @@ class AccountLock:
             return False
 
 
-def _funding_source(config: Any, exchange_id: str, symbol: str) -> FundingSource:
-    if config.live:
-        return LiveFunding(exchange_id, symbol, config.interval_hours)
-    if config.file is not None:
-        return ReplayFunding.from_csv(config.file)
-    return ConstantFunding(config.rate, config.interval_hours)
-
-
-def build_paper_venue(account: AccountConfig, paper: PaperConfig, clock: Clock, state_dir: Path | None) -> PaperVenue:
-    """Create an account's paper venue, restored from its saved state when there is one."""
-    # A new paper account starts as Binance's does (cross, 20x); the keepers
-    # then set the margin mode and leverage the config asks for.
-    markets = [PaperMarket(m.market(), _funding_source(m.funding, account.exchange, m.symbol)) for m in paper.markets]
-    venue = PaperVenue(
-        clock,
-        markets,
-        spot=dict(paper.spot),
-        futures=dict(paper.futures),
-        spot_fee=paper.spot_fee,
-        slippage=paper.slippage,
-        position_mode=paper.position_mode,
-        state_path=state_dir / f"paper-{account.name}.json" if state_dir else None,
-        fill_model=FillModel(paper.partial_fill_probability, seed=1),
-    )
-    venue.load()
-    return venue
-
-
-def build_feed(config: Any, venue: PaperVenue, symbol: str, clock: Clock) -> tuple[PriceFeed, float]:
-    """Return a paper market's price feed and how often it is stepped."""
-    match config:
-        case SyntheticFeedConfig():
-            saved = venue.marks.get(symbol)
-            start = saved[0] if saved else config.start_price
-            feed = SyntheticFeed(
-                start, config.step_seconds, volatility=config.volatility, drift=config.drift,
-                jump_probability=config.jump_probability, jump_size=config.jump_size,
-                seed=config.seed, start_time=clock.now(),
-            )
-            return feed, config.step_seconds
-        case ReplayFeedConfig():
-            return ReplayFeed(read_candles(config.path), loop=config.loop), config.step_seconds
-        case LiveFeedConfig():
-            return LiveFeed(config.exchange, symbol), config.poll_seconds
-    raise AssertionError(f"unknown feed {config!r}")
-
-
 @dataclass
 class AccountRuntime:
     """Everything the daemon runs for one account."""
@@ -146,7 +99,12 @@ class AccountRuntime:
     venue: ExchangePort
     keepers: list[Keeper]
     lock: AccountLock
-    feeds: list[tuple[str, PriceFeed, float]] = field(default_factory=list)
+    setup: VenueSetup | None = None
+
+    @property
+    def feeds(self) -> list[FeedRun]:
+        """Return the price feeds the daemon steps for this account (paper only)."""
+        return self.setup.feeds if self.setup else []
 
 
 class Daemon:
@@ -158,7 +116,7 @@ class Daemon:
         clock: Clock,
         *,
         allow_live: bool = False,
-        venue_factory: Callable[[AccountConfig], ExchangePort] | None = None,
+        venue_factory: Callable[[AccountConfig], ExchangePort | VenueSetup] | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -197,21 +155,29 @@ class Daemon:
             for runtime in self.accounts:
                 try:
                     await self._start_account(runtime)
+                except ConfigError as exc:
+                    raise StartupRefused(f"account {runtime.config.name!r}: {exc}") from exc
+                except AuthenticationFailed as exc:
+                    raise StartupRefused(
+                        f"account {runtime.config.name!r}: the exchange refused the API key ({exc}); check the key, "
+                        "the secret, the key's permissions (reading and futures trading) and its IP restriction"
+                    ) from exc
                 except ExchangeError as exc:
                     raise StartupRefused(f"account {runtime.config.name!r}: the venue did not answer at start-up: {exc}") from exc
         except BaseException:
+            await self._close_venues()
             await self._release()
             raise
         for runtime in self.accounts:
-            for symbol, feed, step in runtime.feeds:
-                self._tasks.append(asyncio.create_task(self._drive(runtime, symbol, feed, step)))
-            if runtime.config.paper is not None:
+            setup = runtime.setup
+            assert setup is not None
+            for run in setup.feeds:
+                self._tasks.append(asyncio.create_task(self._drive(runtime, run)))
+            if setup.simulated is not None and runtime.config.paper is not None:
                 for script in runtime.config.paper.script:
                     self._tasks.append(asyncio.create_task(self._script(runtime, script)))
-                for market in runtime.config.paper.markets:
-                    funding = runtime.venue.markets[market.symbol].funding  # type: ignore[attr-defined]
-                    if isinstance(funding, LiveFunding):
-                        self._tasks.append(asyncio.create_task(self._poll_funding(funding, market.funding.poll_seconds)))
+            for funding, every in setup.funding_polls:
+                self._tasks.append(asyncio.create_task(self._poll_funding(funding, every)))
             for keeper in runtime.keepers:
                 self._keeper_tasks.append(asyncio.create_task(keeper.run()))
         self._tasks.append(asyncio.create_task(self._write_status_forever()))
@@ -219,36 +185,36 @@ class Daemon:
             task.add_done_callback(self._task_ended)
         self.log.info("daemon_started", accounts=[a.config.name for a in self.accounts], hedges=len(self.keepers))
 
-    def _make_venue(self, account: AccountConfig) -> ExchangePort:
+    def _make_venue(self, account: AccountConfig) -> VenueSetup:
         if self.venue_factory is not None:
-            return self.venue_factory(account)
-        if account.mode == "paper":
-            assert account.paper is not None
-            return build_paper_venue(account, account.paper, self.clock, self.state_dir)
-        raise StartupRefused(
-            f"account {account.name!r}: live trading through ccxt is not built yet; "
-            "use mode = \"paper\" (a live price feed is available to paper accounts)"
-        )
+            made = self.venue_factory(account)
+            if isinstance(made, VenueSetup):
+                return made
+            if isinstance(made, PaperVenue):
+                return paper_setup(account, made, self.clock)
+            return VenueSetup(made)
+        return build_venue(account, self.clock, self.state_dir)
 
     async def _start_account(self, runtime: AccountRuntime) -> None:
         account = runtime.config
         assert self.journal is not None and self.events is not None
-        venue = self._make_venue(account)
-        runtime.venue = venue
-        if isinstance(venue, PaperVenue) and account.paper is not None:
-            for market in account.paper.markets:
-                feed, step = build_feed(market.feed, venue, market.symbol, self.clock)
-                runtime.feeds.append((market.symbol, feed, step))
-                if market.symbol not in venue.marks:
+        setup = self._make_venue(account)
+        runtime.setup = setup
+        venue = runtime.venue = setup.venue
+        simulated = setup.simulated
+        if simulated is not None:
+            for run in setup.feeds:
+                if run.symbol not in simulated.marks:
                     # Prime the mark so the first tick has a price; a feed that
                     # fails here leaves the keeper blocked until prices arrive.
                     try:
-                        candle = await feed.next()
+                        candle = await run.feed.next()
                         if candle is not None:
-                            venue.update_price(market.symbol, self.clock.now(), candle.close)
+                            simulated.update_price(run.symbol, self._mark_time(run, candle.time), candle.close)
                     except ExchangeError as exc:
-                        self.log.warning("price_feed_failed", symbol=market.symbol, error=str(exc))
-            venue.subscribe(functools.partial(self._on_venue_event, runtime))
+                        self.log.warning("price_feed_failed", symbol=run.symbol, error=str(exc))
+            simulated.subscribe(functools.partial(self._on_venue_event, runtime))
+        await self._check_account(runtime)
         await self._ensure_hedge_mode(runtime)
         for index, hedge in enumerate(account.hedges):
             keeper = Keeper(
@@ -265,6 +231,38 @@ class Daemon:
                     "the venue did not answer the lookups"
                 )
         await self._report_surprises(runtime)
+
+    def _mark_time(self, run: FeedRun, candle_time: float) -> float:
+        """Stamp a mark with the exchange's time for live prices (so a stale one is seen), else with ours."""
+        if run.exchange_time and candle_time == candle_time:  # not NaN
+            return candle_time
+        return self.clock.now()
+
+    async def _check_account(self, runtime: AccountRuntime) -> None:
+        """Refuse an account whose key or modes are unsafe; warn about a key without an IP restriction."""
+        assert self.events is not None
+        account = runtime.config
+        facts = await runtime.venue.fetch_account_facts()
+        if facts.can_withdraw and not account.allow_withdraw_permission:
+            raise StartupRefused(
+                f"account {account.name!r}: the API key can withdraw funds. hedgebot never withdraws; create a key "
+                "without the withdrawal permission (or set allow_withdraw_permission = true to accept the risk)"
+            )
+        if facts.multi_assets_margin:
+            raise StartupRefused(
+                f"account {account.name!r} is in multi-assets margin mode, which hedgebot does not support yet: "
+                "switch to single-asset mode (Futures > Preferences > Asset Mode)"
+            )
+        if facts.portfolio_margin:
+            raise StartupRefused(
+                f"account {account.name!r} is a portfolio-margin account, which hedgebot does not support yet; "
+                "use a classic futures account"
+            )
+        if not facts.ip_restricted:
+            self.events.emit(
+                account.name, "-", "api_key_unrestricted", Severity.WARNING,
+                note="the API key accepts requests from any IP address; restrict it to this server's IP",
+            )
 
     async def _ensure_hedge_mode(self, runtime: AccountRuntime) -> None:
         venue = runtime.venue
@@ -322,33 +320,40 @@ class Daemon:
         for keeper in runtime.keepers:
             keeper.notify_balance()
 
-    async def _drive(self, runtime: AccountRuntime, symbol: str, feed: PriceFeed, step: float) -> None:
-        venue = runtime.venue
-        assert isinstance(venue, PaperVenue)
+    async def _drive(self, runtime: AccountRuntime, run: FeedRun) -> None:
+        assert runtime.setup is not None and runtime.setup.simulated is not None
+        venue = runtime.setup.simulated
+        failures = 0
         while True:
             try:
-                candle = await feed.next()
+                candle = await run.feed.next()
             except ExchangeError as exc:
-                self.log.warning("price_feed_failed", symbol=symbol, error=str(exc))
-                await self.clock.sleep(step)
+                # Back off on a failing source; the keeper blocks on the ageing mark meanwhile.
+                failures += 1
+                self.log.warning("price_feed_failed", symbol=run.symbol, error=str(exc), failures=failures)
+                await self.clock.sleep(min(run.step_seconds * 2 ** min(failures, 6), 300.0))
                 continue
+            failures = 0
             if candle is None:
-                self.log.warning("price_feed_ended", symbol=symbol)
+                self.log.warning("price_feed_ended", symbol=run.symbol)
                 return
             try:
-                venue.update_price(symbol, self.clock.now(), candle.close, open_=candle.open, high=candle.high, low=candle.low)
+                venue.update_price(
+                    run.symbol, self._mark_time(run, candle.time), candle.close,
+                    open_=candle.open, high=candle.high, low=candle.low,
+                )
             except ExchangeError as exc:
-                self.log.warning("price_rejected", symbol=symbol, error=str(exc))
-                await self.clock.sleep(step)
+                self.log.warning("price_rejected", symbol=run.symbol, error=str(exc))
+                await self.clock.sleep(run.step_seconds)
                 continue
             for keeper in runtime.keepers:
-                if keeper.hedge.symbol == symbol:
+                if keeper.hedge.symbol == run.symbol:
                     keeper.notify_price(candle.close)
-            await self.clock.sleep(step)
+            await self.clock.sleep(run.step_seconds)
 
     async def _script(self, runtime: AccountRuntime, script: Any) -> None:
-        venue = runtime.venue
-        assert isinstance(venue, PaperVenue) and self.events is not None
+        assert runtime.setup is not None and runtime.setup.simulated is not None and self.events is not None
+        venue = runtime.setup.simulated
         await self.clock.sleep(script.start_after_seconds)
         index = 0
         while True:
@@ -402,19 +407,20 @@ class Daemon:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        for runtime in self.accounts:
-            for _, feed, _ in runtime.feeds:
-                if isinstance(feed, LiveFeed):
-                    await feed.close()
-            if isinstance(runtime.venue, PaperVenue):
-                for pm in runtime.venue.markets.values():
-                    if isinstance(pm.funding, LiveFunding):
-                        await pm.funding.close()
-                runtime.venue.save()
+        await self._close_venues()
         if self.accounts:
             self.write_status()
         self.log.info("daemon_stopped", note="positions left as they were")
         await self._release()
+
+    async def _close_venues(self) -> None:
+        for runtime in self.accounts:
+            if runtime.setup is not None:
+                try:
+                    await runtime.setup.close()
+                except ExchangeError as exc:
+                    self.log.warning("venue_close_failed", account=runtime.config.name, error=str(exc))
+                runtime.setup = None
 
     async def _release(self) -> None:
         if self.journal is not None:

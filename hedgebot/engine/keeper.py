@@ -43,6 +43,7 @@ from hedgebot.exchange.port import (
     DuplicateClientId,
     ExchangeError,
     ExchangePort,
+    FundsQuery,
     ModeError,
     OrderRequest,
     PermanentError,
@@ -417,50 +418,41 @@ class Keeper:
         def send(cid: str) -> Awaitable[Any]:
             return self.port.place_order(OrderRequest(cid, symbol, side, amount, position_side, reduce))
 
-        def lookup(cid: str) -> Awaitable[Any]:
-            return self.port.fetch_order(symbol, cid)
-
-        return await self._run_intent("order", detail, send, lookup)
+        return await self._run_intent("order", detail, send)
 
     async def _margin(self, amount: Decimal, reason: str, source: str = "futures wallet") -> bool:
         assert self.market is not None
         symbol = self.market.symbol
-        detail = {"symbol": symbol, "position_side": "short", "amount": str(amount), "reason": reason, "source": source}
+        detail = {
+            "symbol": symbol, "position_side": "short", "asset": self.market.quote, "amount": str(amount),
+            "reason": reason, "source": source,
+        }
         outcome = await self._run_intent(
-            "margin", detail,
-            lambda cid: self.port.adjust_margin(symbol, PositionSide.SHORT, amount, cid),
-            self.port.fetch_funds_movement,
+            "margin", detail, lambda _cid: self.port.adjust_margin(symbol, PositionSide.SHORT, amount)
         )
         return outcome is not None
 
     async def _transfer(self, asset: str, amount: Decimal, source: Wallet, destination: Wallet, reason: str) -> bool:
         detail = {"asset": asset, "amount": str(amount), "from": source.value, "to": destination.value, "reason": reason}
         outcome = await self._run_intent(
-            "transfer", detail,
-            lambda cid: self.port.transfer(asset, amount, source, destination, cid),
-            self.port.fetch_funds_movement,
+            "transfer", detail, lambda _cid: self.port.transfer(asset, amount, source, destination)
         )
         return outcome is not None
 
     async def _run_intent(
-        self,
-        kind: str,
-        detail: dict[str, Any],
-        send: Callable[[str], Awaitable[Any]],
-        lookup: Callable[[str], Awaitable[Any]],
+        self, kind: str, detail: dict[str, Any], send: Callable[[str], Awaitable[Any]]
     ) -> dict[str, Any] | None:
         """Journal the intent, send it, settle any ambiguity, journal the outcome; return it when done."""
         intent = self.journal.begin(self.account, self.hedge.name, kind, detail)
         crashpoints.reached("intent_journaled")
-        status, outcome = await self._send(intent.client_id, send, lookup)
+        status, outcome = await self._send(intent, send)
         crashpoints.reached("action_sent")
         self.journal.finish(intent.client_id, status, outcome)
         self._report(kind, intent.client_id, detail, status, outcome)
         return outcome if status is IntentStatus.DONE else None
 
-    async def _send(
-        self, cid: str, send: Callable[[str], Awaitable[Any]], lookup: Callable[[str], Awaitable[Any]]
-    ) -> tuple[IntentStatus, dict[str, Any]]:
+    async def _send(self, intent: Intent, send: Callable[[str], Awaitable[Any]]) -> tuple[IntentStatus, dict[str, Any]]:
+        cid = intent.client_id
         last_error = ""
         for attempt in range(1, self.send_attempts + 1):
             duplicate = False
@@ -475,7 +467,7 @@ class Keeper:
                 return IntentStatus.REJECTED, {"error": str(exc)}
             # Ambiguous: the venue may have executed it. Look before sending again.
             try:
-                found = await self._read(lambda: lookup(cid))
+                found = await self._read(functools.partial(self._lookup, intent))
             except ExchangeError as exc:
                 return IntentStatus.UNKNOWN, {"error": f"{last_error}; lookup failed: {exc}"}
             if found is not None:
@@ -521,6 +513,32 @@ class Keeper:
         return True
 
     def _lookup(self, intent: Intent) -> Awaitable[Any]:
+        """Look an intent up: an order by its client id, a margin change or transfer in the venue's history."""
         if intent.kind == "order":
             return self.port.fetch_order(intent.detail["symbol"], intent.client_id)
-        return self.port.fetch_funds_movement(intent.client_id)
+        return self.port.find_funds_movement(self._funds_query(intent))
+
+    # Venue and journal clocks differ by at most the signed-request window; look a little wider.
+    FUNDS_WINDOW_SLACK = 60.0
+
+    def _funds_query(self, intent: Intent) -> FundsQuery:
+        """Describe a journaled margin change or transfer as the venue's history would show it."""
+        detail = intent.detail
+        claimed = frozenset(
+            str(other.outcome["venue_id"])
+            for other in self.journal.intents(self.account)
+            if other.kind == intent.kind and other.status is IntentStatus.DONE and (other.outcome or {}).get("venue_id")
+        )
+        common = {
+            "kind": intent.kind,
+            "amount": Decimal(detail["amount"]),
+            "since": intent.created_at - self.FUNDS_WINDOW_SLACK,
+            "until": self.clock.now() + self.FUNDS_WINDOW_SLACK,
+            "claimed": claimed,
+        }
+        if intent.kind == "margin":
+            quote = detail.get("asset") or (self.market.quote if self.market else "USDT")
+            return FundsQuery(asset=quote, symbol=detail["symbol"], side=PositionSide(detail["position_side"]), **common)
+        return FundsQuery(
+            asset=detail["asset"], source=Wallet(detail["from"]), destination=Wallet(detail["to"]), **common
+        )

@@ -113,9 +113,9 @@ class FaultyPort:
         """Pass through, with faults."""
         return await self._read(lambda: self.inner.fetch_order(symbol, client_id))
 
-    async def fetch_funds_movement(self, client_id: str) -> Any:
+    async def find_funds_movement(self, query: Any) -> Any:
         """Pass through, with faults."""
-        return await self._read(lambda: self.inner.fetch_funds_movement(client_id))
+        return await self._read(lambda: self.inner.find_funds_movement(query))
 
     # ---- writes -----------------------------------------------------------------
 
@@ -123,10 +123,10 @@ class FaultyPort:
         """Pass through, with faults before and after execution."""
         return await self._write(lambda: self.inner.place_order(request))
 
-    async def adjust_margin(self, symbol: str, side: Any, amount: Decimal, client_id: str) -> Any:
+    async def adjust_margin(self, symbol: str, side: Any, amount: Decimal) -> Any:
         """Pass through, with faults before and after execution."""
-        return await self._write(lambda: self.inner.adjust_margin(symbol, side, amount, client_id))
+        return await self._write(lambda: self.inner.adjust_margin(symbol, side, amount))
 
-    async def transfer(self, asset: str, amount: Decimal, source: Any, destination: Any, client_id: str) -> Any:
+    async def transfer(self, asset: str, amount: Decimal, source: Any, destination: Any) -> Any:
         """Pass through, with faults before and after execution."""
-        return await self._write(lambda: self.inner.transfer(asset, amount, source, destination, client_id))
+        return await self._write(lambda: self.inner.transfer(asset, amount, source, destination))

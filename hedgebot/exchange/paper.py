@@ -42,9 +42,13 @@ from hedgebot.domain.model import (
 )
 from hedgebot.exchange.funding import ConstantFunding, FundingSource
 from hedgebot.exchange.port import (
+    AccountFacts,
     BadData,
     DuplicateClientId,
+    FundingPayment,
+    FundingQuote,
     FundsMovement,
+    FundsQuery,
     FuturesBalance,
     InsufficientFunds,
     InvalidOrder,
@@ -140,7 +144,7 @@ class PaperVenue:
         self.marks: dict[str, tuple[Decimal, float]] = {}
         self.funding_checked: dict[str, float] = {}
         self.orders: dict[str, OrderResult] = {}
-        self.movements: dict[str, FundsMovement] = {}
+        self.movements: list[FundsMovement] = []
         self.events: list[VenueEvent] = []
         self._listeners: list[Callable[[VenueEvent | None], None]] = []
         self._order_seq = 0
@@ -340,9 +344,36 @@ class PaperVenue:
         """Look an order up by client id."""
         return self.orders.get(client_id)
 
-    async def fetch_funds_movement(self, client_id: str) -> FundsMovement | None:
-        """Look a margin change or transfer up by client id."""
-        return self.movements.get(client_id)
+    async def find_funds_movement(self, query: FundsQuery) -> FundsMovement | None:
+        """Search the margin and transfer history as Binance's history endpoints would: by asset, amount and time."""
+        return next((m for m in self.movements if query.matches(m)), None)
+
+    async def fetch_funding_rate(self, symbol: str) -> FundingQuote:
+        """Return the rate of the next settlement the funding source knows (zero when it knows none yet)."""
+        pm = self._paper_market(symbol)
+        now = self.clock.now()
+        upcoming = pm.funding.settlements(now, now + 24 * 3600)
+        if not upcoming:
+            return FundingQuote(Decimal(0), None, now)
+        when, rate = upcoming[0]
+        return FundingQuote(rate, when, now)
+
+    async def fetch_funding_history(self, symbol: str, since: float) -> list[FundingPayment]:
+        """Return the funding the account's legs paid or received since `since`."""
+        quote = self._paper_market(symbol).market.quote
+        return [
+            FundingPayment(symbol, quote, e.amount, e.at)
+            for e in self.events
+            if e.kind == "funding" and e.symbol == symbol and e.at >= since
+        ]
+
+    async def fetch_account_facts(self) -> AccountFacts:
+        """Return a paper account's facts: no key, so nothing to refuse."""
+        return AccountFacts()
+
+    async def close(self) -> None:
+        """Save the account (a paper venue holds no network session)."""
+        self.save()
 
     # ---- account settings ---------------------------------------------------
 
@@ -542,16 +573,14 @@ class PaperVenue:
     def _add_cash(self, asset: str, amount: Decimal) -> None:
         self.cash[asset] = self.cash.get(asset, ZERO) + amount
 
-    def _record_movement(self, client_id: str, kind: str, asset: str, amount: Decimal) -> FundsMovement:
-        movement = FundsMovement(client_id, kind, asset, amount, self.clock.now())
-        self.movements[client_id] = movement
+    def _record_movement(self, kind: str, asset: str, amount: Decimal) -> FundsMovement:
+        movement = FundsMovement(f"paper-{kind}-{len(self.movements) + 1}", kind, asset, amount, self.clock.now())
+        self.movements.append(movement)
         self._changed()
         return movement
 
-    async def adjust_margin(self, symbol: str, side: PositionSide, amount: Decimal, client_id: str) -> FundsMovement:
-        """Add or remove isolated margin on a leg."""
-        if client_id in self.movements:
-            raise DuplicateClientId(f"operation {client_id} already done")
+    async def adjust_margin(self, symbol: str, side: PositionSide, amount: Decimal) -> FundsMovement:
+        """Add or remove isolated margin on a leg (like Binance, with no client id)."""
         pm = self._paper_market(symbol)
         if pm.margin_mode is not MarginMode.ISOLATED:
             raise ModeError(f"{symbol} is in cross margin: margin cannot be added to one leg")
@@ -570,12 +599,10 @@ class PaperVenue:
                 raise InsufficientFunds(f"removing {-amount} {quote} would leave the leg liquidatable")
         state.margin += amount
         self._add_cash(quote, -amount)
-        return self._record_movement(client_id, "margin", quote, amount)
+        return self._record_movement("margin", quote, amount)
 
-    async def transfer(self, asset: str, amount: Decimal, source: Wallet, destination: Wallet, client_id: str) -> FundsMovement:
-        """Move an asset between the spot and futures wallets."""
-        if client_id in self.movements:
-            raise DuplicateClientId(f"operation {client_id} already done")
+    async def transfer(self, asset: str, amount: Decimal, source: Wallet, destination: Wallet) -> FundsMovement:
+        """Move an asset between the spot and futures wallets (like Binance, with no client id)."""
         if amount <= 0 or source is destination:
             raise InvalidOrder(f"bad transfer of {amount} {asset} from {source} to {destination}")
         if source is Wallet.SPOT:
@@ -588,7 +615,7 @@ class PaperVenue:
                 raise InsufficientFunds(f"futures {asset} free {self._free(asset)} < {amount}")
             self._add_cash(asset, -amount)
             self.spot[asset] = self.spot.get(asset, ZERO) + amount
-        return self._record_movement(client_id, "transfer", asset, amount)
+        return self._record_movement("transfer", asset, amount)
 
     def deposit(self, wallet: Wallet, asset: str, amount: Decimal) -> Decimal:
         """Credit (or, negative, debit) a wallet from outside; return what moved."""
@@ -614,9 +641,7 @@ class PaperVenue:
             "marks": {s: [str(p), t] for s, (p, t) in self.marks.items()},
             "funding_checked": self.funding_checked,
             "orders": {cid: _order_to_dict(o) for cid, o in self.orders.items()},
-            "movements": {
-                cid: [m.kind, m.asset, str(m.amount), m.timestamp] for cid, m in self.movements.items()
-            },
+            "movements": [[m.venue_id, m.kind, m.asset, str(m.amount), m.timestamp] for m in self.movements],
             "order_seq": self._order_seq,
         }
 
@@ -636,10 +661,10 @@ class PaperVenue:
         self.marks = {s: (_d(p), float(t)) for s, (p, t) in data["marks"].items()}
         self.funding_checked = {s: float(t) for s, t in data.get("funding_checked", {}).items()}
         self.orders = {cid: _order_from_dict(o) for cid, o in data["orders"].items()}
-        self.movements = {
-            cid: FundsMovement(cid, kind, asset, _d(amount), float(ts))
-            for cid, (kind, asset, amount, ts) in data["movements"].items()
-        }
+        rows = data.get("movements", [])
+        if isinstance(rows, dict):  # written before movements lost their client ids
+            rows = [[vid, *row] for vid, row in rows.items()]
+        self.movements = [FundsMovement(vid, kind, asset, _d(amount), float(ts)) for vid, kind, asset, amount, ts in rows]
         self._order_seq = int(data.get("order_seq", len(self.orders)))
 
     def save(self) -> None:

@@ -52,6 +52,10 @@ class DuplicateClientId(InvalidOrder):
     """An order or operation with this client id already exists."""
 
 
+class AuthenticationFailed(PermanentError):
+    """The key, secret, signature or the key's permissions were refused."""
+
+
 class ModeError(PermanentError):
     """Position mode, margin mode or leverage cannot be what was asked."""
 
@@ -95,12 +99,81 @@ class OrderResult:
     timestamp: float
 
 
+class ClockSkew(TransientError):
+    """The venue refused the request's timestamp (Binance -1021); it was not executed."""
+
+
 @dataclass(frozen=True)
 class FundsMovement:
-    """A margin change or a wallet transfer the venue executed, by client id."""
+    """A margin change or a wallet transfer as the venue recorded it.
 
-    client_id: str
+    Venues give these no client id (Binance keeps none), so a movement is
+    known by the venue's own id and found again by what it moved and when.
+    """
+
+    venue_id: str
     kind: str  # "margin" or "transfer"
+    asset: str
+    amount: Decimal  # margin: positive added, negative removed; transfer: positive
+    timestamp: float
+
+
+@dataclass(frozen=True)
+class FundsQuery:
+    """What to look for in the venue's history to settle an ambiguous margin change or transfer.
+
+    A match has the same kind, asset and amount, happened inside
+    [since, until], and is not one of the `claimed` venue ids (movements
+    already owned by other journaled intents). Two identical movements
+    inside the window cannot be told apart; see docs/exchanges.md.
+    """
+
+    kind: str
+    asset: str
+    amount: Decimal
+    since: float
+    until: float
+    symbol: str | None = None
+    side: PositionSide | None = None
+    source: Wallet | None = None
+    destination: Wallet | None = None
+    claimed: frozenset[str] = frozenset()
+
+    def matches(self, movement: FundsMovement) -> bool:
+        """Tell whether `movement` answers this query (symbol, side and wallets are the caller's to check)."""
+        return (
+            movement.kind == self.kind
+            and movement.asset == self.asset
+            and movement.amount == self.amount
+            and self.since <= movement.timestamp <= self.until
+            and movement.venue_id not in self.claimed
+        )
+
+
+@dataclass(frozen=True)
+class AccountFacts:
+    """What the venue says about the account and its key, for the start-up checks."""
+
+    can_withdraw: bool = False
+    ip_restricted: bool = True
+    multi_assets_margin: bool = False
+    portfolio_margin: bool = False
+
+
+@dataclass(frozen=True)
+class FundingQuote:
+    """The contract's current funding rate and when it next settles."""
+
+    rate: Decimal
+    next_funding_time: float | None
+    timestamp: float
+
+
+@dataclass(frozen=True)
+class FundingPayment:
+    """One funding settlement paid (negative) or received (positive) by the account."""
+
+    symbol: str
     asset: str
     amount: Decimal
     timestamp: float
@@ -160,7 +233,7 @@ class ExchangePort(Protocol):
         ...
 
     async def fetch_order(self, symbol: str, client_id: str) -> OrderResult | None:
-        """Look an order up by client id; None when the venue never saw it."""
+        """Look an order up by client id; None when the venue never saw it (ccxt's OrderNotFound)."""
         ...
 
     async def fetch_position_mode(self) -> PositionMode:
@@ -187,14 +260,30 @@ class ExchangePort(Protocol):
         """Change the contract's leverage."""
         ...
 
-    async def adjust_margin(self, symbol: str, side: PositionSide, amount: Decimal, client_id: str) -> FundsMovement:
-        """Add (positive) or remove (negative) isolated margin on a leg."""
+    async def adjust_margin(self, symbol: str, side: PositionSide, amount: Decimal) -> FundsMovement:
+        """Add (positive) or remove (negative) isolated margin on a leg (no client id: venues keep none)."""
         ...
 
-    async def transfer(self, asset: str, amount: Decimal, source: Wallet, destination: Wallet, client_id: str) -> FundsMovement:
-        """Move an asset between the spot and futures wallets."""
+    async def transfer(self, asset: str, amount: Decimal, source: Wallet, destination: Wallet) -> FundsMovement:
+        """Move an asset between the spot and futures wallets (no client id: venues keep none)."""
         ...
 
-    async def fetch_funds_movement(self, client_id: str) -> FundsMovement | None:
-        """Look a margin change or transfer up by client id; None when it never happened."""
+    async def find_funds_movement(self, query: FundsQuery) -> FundsMovement | None:
+        """Search the venue's own margin or transfer history; None when nothing matches."""
+        ...
+
+    async def fetch_funding_rate(self, symbol: str) -> FundingQuote:
+        """Return the contract's current funding rate."""
+        ...
+
+    async def fetch_funding_history(self, symbol: str, since: float) -> list[FundingPayment]:
+        """Return the account's funding payments on the contract since `since`."""
+        ...
+
+    async def fetch_account_facts(self) -> AccountFacts:
+        """Return the key's permissions and the account modes the start-up checks refuse."""
+        ...
+
+    async def close(self) -> None:
+        """Release network sessions."""
         ...

@@ -9,7 +9,7 @@ from hedgebot.domain.margin import liquidation_price, liquidation_price_of
 from hedgebot.domain.model import MarginMode, OrderSide, PositionMode, PositionSide, Wallet
 from hedgebot.exchange.funding import ConstantFunding, ReplayFunding
 from hedgebot.exchange.paper import PaperMarket, PaperVenue
-from hedgebot.exchange.port import DuplicateClientId, InsufficientFunds, InvalidOrder, ModeError, OrderRequest
+from hedgebot.exchange.port import DuplicateClientId, FundsQuery, InsufficientFunds, InvalidOrder, ModeError, OrderRequest
 from tests.helpers import D, SYMBOL, btc_market
 
 START = 1_600_000_000.0  # 8 h funding boundaries fall at multiples of 28,800 s
@@ -183,22 +183,25 @@ async def test_adding_margin_moves_the_liquidation_price_away() -> None:
     v = venue()
     await v.place_order(order("s", OrderSide.SELL, "1"))
     before = (await v.fetch_legs(SYMBOL)).short
-    await v.adjust_margin(SYMBOL, PositionSide.SHORT, D("5000"), "m1")
+    await v.adjust_margin(SYMBOL, PositionSide.SHORT, D("5000"))
     after = (await v.fetch_legs(SYMBOL)).short
     brackets = btc_market().brackets
     assert after.margin == before.margin + 5000
     assert liquidation_price("short", after.size, after.entry_price, after.margin, brackets) > liquidation_price(
         "short", before.size, before.entry_price, before.margin, brackets
     )
-    assert (await v.fetch_funds_movement("m1")).amount == D("5000")
+    found = await v.find_funds_movement(FundsQuery("margin", "USDT", D("5000"), START - 60, START + 60))
+    assert found is not None and found.amount == D("5000")
+    # Like Binance, the history answers by asset, amount and time: a movement already owned is not found twice.
+    assert await v.find_funds_movement(FundsQuery("margin", "USDT", D("5000"), START - 60, START + 60, claimed=frozenset({found.venue_id}))) is None
 
 
 async def test_transfers_move_stablecoin_between_wallets() -> None:
     v = venue()
-    await v.transfer("USDT", D("400"), Wallet.SPOT, Wallet.FUTURES, "t1")
+    await v.transfer("USDT", D("400"), Wallet.SPOT, Wallet.FUTURES)
     assert v.spot["USDT"] == D("600") and v.cash["USDT"] == D("100400")
     with pytest.raises(InsufficientFunds):
-        await v.transfer("USDT", D("601"), Wallet.SPOT, Wallet.FUTURES, "t2")
+        await v.transfer("USDT", D("601"), Wallet.SPOT, Wallet.FUTURES)
 
 
 async def test_selling_spot_turns_the_coin_into_stablecoin_less_the_fee() -> None:
@@ -212,7 +215,7 @@ async def test_state_survives_save_and_restore(tmp_path) -> None:
     v = venue()
     v.state_path = tmp_path / "venue.json"
     await v.place_order(order("s", OrderSide.SELL, "1"))
-    await v.adjust_margin(SYMBOL, PositionSide.SHORT, D("100"), "m1")
+    await v.adjust_margin(SYMBOL, PositionSide.SHORT, D("100"))
     again = PaperVenue(SimClock(START), [PaperMarket(btc_market())], state_path=tmp_path / "venue.json")
     assert again.load()
     assert await again.fetch_legs(SYMBOL) == await v.fetch_legs(SYMBOL)

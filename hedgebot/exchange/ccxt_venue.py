@@ -1,0 +1,455 @@
+"""Real exchanges through ccxt's async clients, behind the `ExchangePort`.
+
+Everything that is the same on every exchange lives here: market rules and
+maintenance brackets (cached, refreshed daily), market orders carrying the
+journaled client id, lookup by client id (ccxt's `OrderNotFound` is the
+port's "never seen"), mark price stamped with the exchange's own time,
+funding, and the mapping of ccxt's exceptions onto the port's two families:
+`NetworkError` and its subclasses are transient, everything else permanent,
+with exchange codes the dialect knows taking precedence over ccxt's class.
+What differs between exchanges is asked of the dialect
+(`hedgebot.exchange.dialects`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import ccxt
+import ccxt.async_support as ccxt_async
+
+from hedgebot.clock import Clock
+from hedgebot.domain.model import (
+    Bracket,
+    MarginMode,
+    Market,
+    OrderSide,
+    PositionMode,
+    PositionSide,
+    Wallet,
+)
+from hedgebot.exchange.dialects.base import Dialect
+from hedgebot.exchange.port import (
+    AccountFacts,
+    AuthenticationFailed,
+    BadData,
+    ClockSkew,
+    ExchangeError,
+    FundingPayment,
+    FundingQuote,
+    FundsMovement,
+    FundsQuery,
+    FuturesBalance,
+    InsufficientFunds,
+    InvalidOrder,
+    Legs,
+    OrderRequest,
+    OrderResult,
+    OrderStatus,
+    PermanentError,
+    PriceQuote,
+    RateLimited,
+    RequestTimeout,
+    VenueUnavailable,
+)
+
+T = TypeVar("T")
+
+BRACKETS_TTL_SECONDS = 24 * 3600.0
+_NOT_FOUND_CODES = {"-2013"}
+
+
+def rewrite_api_urls(client: Any, base_url: str) -> None:
+    """Point every REST URL of a ccxt client at `base_url`, keeping the paths (for an emulator or a proxy)."""
+    base = base_url.rstrip("/")
+
+    def rewrite(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: rewrite(v) for k, v in value.items()}
+        if isinstance(value, str) and value.startswith(("http://", "https://")):
+            parts = urlsplit(value)
+            return base + parts.path + (f"?{parts.query}" if parts.query else "")
+        return value
+
+    client.urls["api"] = rewrite(client.urls["api"])
+
+
+def _dec(value: Any, where: str) -> Decimal:
+    if value is None:
+        raise BadData(f"the exchange sent no {where}")
+    try:
+        number = Decimal(str(value))
+    except ArithmeticError as exc:
+        raise BadData(f"{where}: {value!r} is not a number") from exc
+    if not number.is_finite():
+        raise BadData(f"{where}: {value!r} is not finite")
+    return number
+
+
+def _round(value: Decimal, step: Decimal, up: bool) -> Decimal:
+    if step <= 0:
+        return value
+    return (value / step).to_integral_value(rounding=ROUND_CEILING if up else ROUND_FLOOR) * step
+
+
+class CcxtVenue:
+    """One exchange account (futures and spot wallets) through ccxt, in the dialect of its exchange."""
+
+    def __init__(self, dialect: Dialect, futures: Any, spot: Any, clock: Clock) -> None:
+        self.dialect = dialect
+        self.futures = futures
+        self.spot = spot
+        self.clock = clock
+        self.name = dialect.futures_id
+        self._markets: dict[str, tuple[Market, float]] = {}
+
+    @classmethod
+    def connect(
+        cls,
+        dialect: Dialect,
+        clock: Clock,
+        *,
+        api_key: str | None = None,
+        secret: str | None = None,
+        password: str | None = None,
+        api_base_url: str | None = None,
+        timeout_ms: int = 10_000,
+        rate_limit: bool = True,
+    ) -> CcxtVenue:
+        """Build the futures and spot clients of `dialect` (without keys: public data only)."""
+
+        def client(exchange_id: str, futures: bool) -> Any:
+            config: dict[str, Any] = {
+                "enableRateLimit": rate_limit,
+                "timeout": timeout_ms,
+                "options": dialect.client_options(futures=futures),
+            }
+            if api_key:
+                config.update(apiKey=api_key, secret=secret)
+            if password:
+                config["password"] = password
+            instance = getattr(ccxt_async, exchange_id)(config)
+            if api_base_url:
+                rewrite_api_urls(instance, api_base_url)
+            return instance
+
+        futures = client(dialect.futures_id, True)
+        spot = futures if dialect.spot_id == dialect.futures_id else client(dialect.spot_id, False)
+        return cls(dialect, futures, spot, clock)
+
+    # ---- errors -------------------------------------------------------------------
+
+    def _translate(self, exc: Exception) -> Exception:
+        """Return the port's error for a ccxt exception."""
+        message = str(exc)
+        code = self.dialect.error_code(exc)
+        if code is not None:
+            known = self.dialect.error_for_code(code, message)
+            if known is not None:
+                return known
+        if isinstance(exc, ccxt.RequestTimeout):
+            return RequestTimeout(message)
+        if isinstance(exc, ccxt.DDoSProtection | ccxt.RateLimitExceeded):
+            return RateLimited(message)
+        if isinstance(exc, ccxt.InvalidNonce):
+            return ClockSkew(message)
+        if isinstance(exc, ccxt.NetworkError):
+            return VenueUnavailable(message)
+        if isinstance(exc, ccxt.AuthenticationError):
+            return AuthenticationFailed(message)
+        if isinstance(exc, ccxt.InsufficientFunds):
+            return InsufficientFunds(message)
+        if isinstance(exc, ccxt.InvalidOrder | ccxt.BadSymbol):
+            return InvalidOrder(message)
+        if isinstance(exc, ccxt.BadResponse):
+            return BadData(message)
+        return PermanentError(message)
+
+    async def _call(self, make: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await make()
+        except ExchangeError:
+            raise
+        except ccxt.BaseError as exc:
+            translated = self._translate(exc)
+            if isinstance(translated, ClockSkew):
+                await self._resync_clocks()
+            raise translated from exc
+
+    async def _resync_clocks(self) -> None:
+        """Measure the exchange's clock again, so the next signed request is stamped in its window."""
+        for client in {id(self.futures): self.futures, id(self.spot): self.spot}.values():
+            try:
+                await client.load_time_difference()
+            except ccxt.BaseError:
+                pass  # the next request will say so again
+
+    def _client(self, symbol: str) -> Any:
+        return self.futures if ":" in symbol else self.spot
+
+    # ---- markets --------------------------------------------------------------------
+
+    async def load_market(self, symbol: str) -> Market:
+        """Return the contract's rules with maintenance brackets from fetch_leverage_tiers (cached for a day)."""
+        cached = self._markets.get(symbol)
+        if cached is not None and self.clock.now() - cached[1] < BRACKETS_TTL_SECONDS:
+            return cached[0]
+        await self._call(self.futures.load_markets)
+        if symbol not in self.futures.markets:
+            raise InvalidOrder(f"{self.name} lists no market {symbol!r}: check the hedge's symbol")
+        raw = self.futures.market(symbol)
+        if not raw.get("swap"):
+            raise InvalidOrder(f"{symbol} on {self.name} is not a perpetual swap")
+        tiers = await self._call(lambda: self.futures.fetch_leverage_tiers([symbol]))
+        brackets = tuple(
+            Bracket(
+                _dec(t.get("minNotional"), "minNotional"),
+                _dec(t.get("maxNotional"), "maxNotional"),
+                _dec(t.get("maintenanceMarginRate"), "maintenanceMarginRate"),
+                _dec((t.get("info") or {}).get("cum", 0), "cum"),
+                int(t["maxLeverage"]) if t.get("maxLeverage") else None,
+            )
+            for t in tiers.get(symbol, [])
+        )
+        if not brackets:
+            raise BadData(f"{self.name} sent no maintenance brackets for {symbol}")
+        precision = raw.get("precision") or {}
+        limits = raw.get("limits") or {}
+        step = _dec(precision.get("amount"), f"{symbol} amount step")
+        market = Market(
+            symbol=symbol,
+            base=raw["base"],
+            quote=raw["quote"],
+            amount_step=step,
+            min_amount=_dec((limits.get("amount") or {}).get("min") or step, f"{symbol} minimum amount"),
+            min_notional=_dec((limits.get("cost") or {}).get("min") or 0, f"{symbol} minimum notional"),
+            brackets=brackets,
+            contract_size=_dec(raw.get("contractSize") or 1, f"{symbol} contract size"),
+            # ccxt rounds a margin amount to the market's amount precision
+            margin_step=step,
+            taker_fee=_dec(raw.get("taker") or "0.0005", f"{symbol} taker fee"),
+            price_step=_dec(precision.get("price") or "0.01", f"{symbol} price step"),
+        )
+        self._markets[symbol] = (market, self.clock.now())
+        return market
+
+    # ---- reads ----------------------------------------------------------------------
+
+    async def fetch_spot_balances(self) -> dict[str, Decimal]:
+        """Return the spot wallet's totals."""
+        balance = await self._call(self.spot.fetch_balance)
+        totals = balance.get("total") or {}
+        return {asset: _dec(amount, f"spot {asset}") for asset, amount in totals.items() if amount}
+
+    async def fetch_futures_balance(self, asset: str) -> FuturesBalance:
+        """Return the futures wallet of `asset`."""
+        return await self._call(lambda: self.dialect.fetch_futures_balance(self.futures, asset))
+
+    async def fetch_legs(self, symbol: str) -> Legs:
+        """Return both legs of the contract."""
+        return await self._call(lambda: self.dialect.fetch_legs(self.futures, symbol))
+
+    async def fetch_mark_price(self, symbol: str) -> PriceQuote:
+        """Return the mark price with the exchange's own timestamp."""
+        ticker = await self._call(lambda: self.futures.fetch_mark_price(symbol))
+        info = ticker.get("info") or {}
+        price = _dec(info.get("markPrice", ticker.get("markPrice")), f"{symbol} mark price")
+        stamp = info.get("time") or ticker.get("timestamp")
+        # No timestamp means no way to tell a stale price: mark it as infinitely old.
+        return PriceQuote(price, int(stamp) / 1000 if stamp else -math.inf)
+
+    async def fetch_funding_rate(self, symbol: str) -> FundingQuote:
+        """Return the current funding rate and the next settlement time."""
+        answer = await self._call(lambda: self.futures.fetch_funding_rate(symbol))
+        rate = _dec(answer.get("fundingRate"), f"{symbol} funding rate")
+        nxt = answer.get("fundingTimestamp") or answer.get("nextFundingTimestamp")
+        stamp = answer.get("timestamp")
+        return FundingQuote(rate, nxt / 1000 if nxt else None, stamp / 1000 if stamp else self.clock.now())
+
+    async def fetch_funding_history(self, symbol: str, since: float) -> list[FundingPayment]:
+        """Return the account's funding payments on the contract."""
+        rows = await self._call(lambda: self.futures.fetch_funding_history(symbol, int(since * 1000)))
+        return [
+            FundingPayment(symbol, str(r.get("code")), _dec(r.get("amount"), "funding amount"), int(r["timestamp"]) / 1000)
+            for r in rows
+        ]
+
+    # ---- orders -----------------------------------------------------------------------
+
+    def _result(self, order: dict[str, Any], request_symbol: str, market: Market | None) -> OrderResult:
+        info = order.get("info") or {}
+        amount = _dec(order.get("amount"), "order amount")
+        filled = _dec(order.get("filled") or 0, "order filled")
+        average = order.get("average")
+        if average is None and filled > 0 and order.get("cost"):
+            average = Decimal(str(order["cost"])) / filled
+        price = _dec(average, "order average price") if average is not None else Decimal(0)
+        fee_info = order.get("fee") or {}
+        if fee_info.get("cost") is not None:
+            fee = _dec(fee_info["cost"], "order fee")
+        else:
+            # Futures order answers carry no fee; estimate it from the market's taker rate.
+            fee = filled * price * (market.taker_fee if market else Decimal("0.0005"))
+        if filled == 0:
+            status = OrderStatus.REJECTED
+        elif filled < amount:
+            status = OrderStatus.PARTIAL
+        else:
+            status = OrderStatus.FILLED
+        side_text = str(info.get("positionSide") or "").upper()
+        position_side = PositionSide(side_text.lower()) if side_text in {"LONG", "SHORT"} else None
+        stamp = order.get("lastUpdateTimestamp") or order.get("timestamp")
+        return OrderResult(
+            client_id=str(order.get("clientOrderId") or info.get("clientOrderId")),
+            order_id=str(order.get("id")),
+            symbol=request_symbol,
+            side=OrderSide(str(order.get("side")).lower()),
+            position_side=position_side,
+            amount=amount,
+            filled=filled,
+            average_price=price,
+            fee=fee,
+            status=status,
+            timestamp=int(stamp) / 1000 if stamp else self.clock.now(),
+        )
+
+    async def place_order(self, request: OrderRequest) -> OrderResult:
+        """Send a market order carrying the journaled client id (the close form in hedge mode)."""
+        if request.amount <= 0 or not request.amount.is_finite():
+            raise InvalidOrder(f"order amount must be positive, got {request.amount}")
+        client = self._client(request.symbol)
+        market = self._markets.get(request.symbol, (None, 0))[0] if ":" in request.symbol else None
+        params = self.dialect.order_params(request)
+        order = await self._call(
+            lambda: client.create_order(request.symbol, "market", request.side.value, float(request.amount), None, params)
+        )
+        if order.get("status") == "open":
+            # Accepted but not yet reported filled: read the final state.
+            found = await self.fetch_order(request.symbol, request.client_id)
+            if found is not None:
+                return found
+        return self._result(order, request.symbol, market)
+
+    async def fetch_order(self, symbol: str, client_id: str) -> OrderResult | None:
+        """Look the order up by client id; None when the exchange never saw it."""
+        client = self._client(symbol)
+        market = self._markets.get(symbol, (None, 0))[0] if ":" in symbol else None
+        try:
+            order = await client.fetch_order(None, symbol, {"clientOrderId": client_id})
+        except ccxt.OrderNotFound:
+            return None
+        except ccxt.BaseError as exc:
+            if self.dialect.error_code(exc) in _NOT_FOUND_CODES:
+                return None
+            return await self._call(lambda: _reraise(exc))
+        return self._result(order, symbol, market)
+
+    # ---- account settings ----------------------------------------------------------------
+
+    async def fetch_position_mode(self) -> PositionMode:
+        """Return hedge or one-way."""
+        answer = await self._call(self.futures.fetch_position_mode)
+        return PositionMode.HEDGE if answer.get("hedged") else PositionMode.ONE_WAY
+
+    async def _setting(self, make: Callable[[], Awaitable[Any]]) -> None:
+        try:
+            await self._call(make)
+        except PermanentError as exc:
+            code = self.dialect.error_code(exc)
+            if code in self.dialect.already_set_codes:
+                return
+            raise
+
+    async def set_position_mode(self, mode: PositionMode) -> None:
+        """Switch hedge mode on or off (the exchange refuses while positions or open orders exist)."""
+        await self._setting(lambda: self.futures.set_position_mode(mode is PositionMode.HEDGE))
+
+    async def fetch_margin_mode(self, symbol: str) -> MarginMode:
+        """Return the contract's margin mode."""
+        await self._call(self.futures.load_markets)
+        return await self._call(lambda: self.dialect.fetch_margin_mode(self.futures, symbol))
+
+    async def set_margin_mode(self, symbol: str, mode: MarginMode) -> None:
+        """Set the contract's margin mode."""
+        await self._setting(lambda: self.futures.set_margin_mode(mode.value, symbol))
+
+    async def fetch_leverage(self, symbol: str) -> int:
+        """Return the contract's leverage."""
+        await self._call(self.futures.load_markets)
+        return await self._call(lambda: self.dialect.fetch_leverage(self.futures, symbol))
+
+    async def set_leverage(self, symbol: str, leverage: int) -> None:
+        """Set the contract's leverage."""
+        await self._call(lambda: self.futures.set_leverage(leverage, symbol))
+
+    async def fetch_account_facts(self) -> AccountFacts:
+        """Return the key's permissions and the account's modes."""
+        return await self._call(lambda: self.dialect.fetch_account_facts(self.spot, self.futures))
+
+    # ---- funds -----------------------------------------------------------------------------
+
+    async def adjust_margin(self, symbol: str, side: PositionSide, amount: Decimal) -> FundsMovement:
+        """Add or remove isolated margin on a leg, rounded to the step ccxt sends (up when adding)."""
+        market = await self.load_market(symbol)
+        rounded = _round(abs(amount), market.margin_step, up=amount > 0)
+        if rounded <= 0:
+            raise InvalidOrder(f"margin change of {amount} rounds to nothing at step {market.margin_step}")
+        params = self.dialect.margin_params(side)
+        method = self.futures.add_margin if amount > 0 else self.futures.reduce_margin
+        await self._call(lambda: method(symbol, float(rounded), params))
+        signed = rounded if amount > 0 else -rounded
+        # The answer carries no id: read it back from the history, newest first, so the journal can claim it.
+        now = self.clock.now()
+        query = FundsQuery("margin", market.quote, signed, now - 120, now + 120, symbol=symbol, side=side)
+        try:
+            found = await self._latest_margin_change(query)
+        except ExchangeError:
+            found = None
+        return found or FundsMovement("", "margin", market.quote, signed, now)
+
+    async def _latest_margin_change(self, query: FundsQuery) -> FundsMovement | None:
+        latest: FundsMovement | None = None
+        claimed: set[str] = set()
+        while True:
+            found = await self._call(
+                lambda: self.dialect.find_margin_change(
+                    self.futures, FundsQuery(**{**query.__dict__, "claimed": frozenset(claimed)})
+                )
+            )
+            if found is None:
+                return latest
+            latest = found if latest is None or found.timestamp >= latest.timestamp else latest
+            claimed.add(found.venue_id)
+
+    async def transfer(self, asset: str, amount: Decimal, source: Wallet, destination: Wallet) -> FundsMovement:
+        """Move an asset between the spot and futures wallets."""
+        if amount <= 0 or source is destination:
+            raise InvalidOrder(f"bad transfer of {amount} {asset} from {source.value} to {destination.value}")
+        entry = await self._call(
+            lambda: self.spot.transfer(
+                asset, float(amount), self.dialect.wallet_name(source), self.dialect.wallet_name(destination)
+            )
+        )
+        stamp = entry.get("timestamp")
+        return FundsMovement(
+            str(entry.get("id") or ""), "transfer", asset, amount, stamp / 1000 if stamp else self.clock.now()
+        )
+
+    async def find_funds_movement(self, query: FundsQuery) -> FundsMovement | None:
+        """Search the exchange's margin or transfer history."""
+        if query.kind == "margin":
+            return await self._call(lambda: self.dialect.find_margin_change(self.futures, query))
+        return await self._call(lambda: self.dialect.find_transfer(self.spot, self.futures, query))
+
+    async def close(self) -> None:
+        """Close the clients' HTTP sessions."""
+        for client in {id(self.futures): self.futures, id(self.spot): self.spot}.values():
+            await client.close()
+
+
+async def _reraise(exc: BaseException) -> Any:
+    raise exc

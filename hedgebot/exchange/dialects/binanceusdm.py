@@ -1,0 +1,240 @@
+"""Binance USDⓈ-M futures with the Binance spot wallet, as ccxt 4.5 speaks to them.
+
+Facts used here were read from ccxt's source (binance.py) and are listed with
+the endpoints in docs/exchanges.md. The ones that matter most:
+- ccxt picks Binance error classes by URL prefix (https://fapi.binance.com/
+  ...), so behind a proxy or the emulator many codes arrive as a bare
+  `ExchangeError`; the code in the body is what we trust.
+- In hedge mode the short is closed with BUY and positionSide SHORT; sending
+  reduceOnly there is refused with -1106.
+- Margin changes and transfers carry no client id; they are found again in
+  /fapi/v1/positionMargin/history and /sapi/v1/asset/transfer.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from hedgebot.domain.model import MarginMode, PositionSide, Wallet
+from hedgebot.exchange.dialects.base import Dialect, leg_from
+from hedgebot.exchange.port import (
+    AccountFacts,
+    AuthenticationFailed,
+    BadData,
+    ClockSkew,
+    DuplicateClientId,
+    ExchangeError,
+    FundsMovement,
+    FundsQuery,
+    FuturesBalance,
+    InsufficientFunds,
+    InvalidOrder,
+    Legs,
+    ModeError,
+    OrderRequest,
+    RateLimited,
+    RequestTimeout,
+)
+
+_TRANSFER_TYPES = {(Wallet.SPOT, Wallet.FUTURES): "MAIN_UMFUTURE", (Wallet.FUTURES, Wallet.SPOT): "UMFUTURE_MAIN"}
+
+# code -> (port error, what the user should know)
+_CODES: dict[str, tuple[type[ExchangeError], str]] = {
+    "-4116": (DuplicateClientId, "an order with this client id already exists"),
+    "-2019": (InsufficientFunds, "margin is insufficient"),
+    "-4061": (
+        ModeError,
+        "the order's position side does not match the account's position mode: the account is in one-way mode; "
+        "switch it to hedge mode (Binance: Futures > Preferences > Position Mode > Hedge Mode)",
+    ),
+    "-1106": (InvalidOrder, "reduceOnly was sent in hedge mode (a short is closed with BUY on positionSide SHORT)"),
+    "-2022": (InvalidOrder, "the reduce-only order was rejected: it would not reduce the position"),
+    "-4164": (InvalidOrder, "the order's notional is below the contract's minimum"),
+    "-1021": (ClockSkew, "the request's timestamp is outside recvWindow: the server clock and ours differ"),
+    "-4067": (ModeError, "the position mode cannot change while open orders exist"),
+    "-4068": (ModeError, "the position mode cannot change while positions exist"),
+    "-4047": (ModeError, "the margin type cannot change while open orders exist"),
+    "-4048": (ModeError, "the margin type cannot change while a position exists"),
+    "-4028": (ModeError, "the leverage is not valid for this contract"),
+    "-2015": (AuthenticationFailed, "the API key is invalid, the IP is not allowed, or the key lacks a permission"),
+    "-2014": (AuthenticationFailed, "the API key's format is invalid"),
+    "-1022": (AuthenticationFailed, "the request's signature is not valid (check the secret)"),
+    "-1003": (RateLimited, "too many requests"),
+    "-1007": (RequestTimeout, "Binance timed out waiting for its backend: the outcome is unknown"),
+    "-1001": (RequestTimeout, "Binance reported an internal error: the outcome is unknown"),
+}
+
+
+def _d(value: Any, where: str) -> Decimal:
+    try:
+        number = Decimal(str(value))
+    except ArithmeticError as exc:
+        raise BadData(f"binance {where}: {value!r} is not a number") from exc
+    if not number.is_finite():
+        raise BadData(f"binance {where}: {value!r} is not finite")
+    return number
+
+
+class BinanceUsdm(Dialect):
+    """Binance USDⓈ-M perpetuals (`binanceusdm`) plus the spot wallet (`binance`)."""
+
+    futures_id = "binanceusdm"
+    spot_id = "binance"
+    client_id_field = "newClientOrderId"
+    already_set_codes = frozenset({"-4059", "-4046"})
+
+    def client_options(self, *, futures: bool) -> dict[str, Any]:
+        """Return options that keep ccxt to the endpoints hedgebot uses."""
+        options: dict[str, Any] = {
+            # fetchCurrencies is a signed sapi call hedgebot does not need; margin pairs likewise.
+            "fetchCurrencies": False,
+            "fetchMargins": False,
+            "recvWindow": 10_000,
+        }
+        options["fetchMarkets"] = {"types": ["linear"]} if futures else {"types": ["spot"]}
+        return options
+
+    def error_for_code(self, code: str, message: str) -> ExchangeError | None:
+        """Return the port error of a Binance code we act on."""
+        known = _CODES.get(code)
+        if known is None:
+            return None
+        cls, meaning = known
+        return cls(f"binance {code}: {meaning} ({message})")
+
+    def order_params(self, request: OrderRequest) -> dict[str, Any]:
+        """Carry the journaled client id; in hedge mode name the leg instead of sending reduceOnly."""
+        params: dict[str, Any] = {self.client_id_field: request.client_id}
+        if request.position_side is not None:
+            params["positionSide"] = request.position_side.value.upper()
+        elif request.reduce_only:
+            params["reduceOnly"] = True  # one-way mode only
+        return params
+
+    def margin_params(self, side: PositionSide) -> dict[str, Any]:
+        """Name the leg of an isolated margin change."""
+        return {"positionSide": side.value.upper()}
+
+    def wallet_name(self, wallet: Wallet) -> str:
+        """Return ccxt's account names: 'spot' and 'swap' (MAIN and UMFUTURE)."""
+        return "spot" if wallet is Wallet.SPOT else "swap"
+
+    async def fetch_legs(self, futures: Any, symbol: str) -> Legs:
+        """Read /fapi/v3/positionRisk through fetch_positions; isolatedWallet is the margin posted."""
+        positions = await futures.fetch_positions([symbol])
+        long = leg_from(PositionSide.LONG, Decimal(0), Decimal(0), Decimal(0))
+        short = leg_from(PositionSide.SHORT, Decimal(0), Decimal(0), Decimal(0))
+        for position in positions:
+            if position.get("symbol") != symbol:
+                continue
+            info = position.get("info") or {}
+            amount = _d(info.get("positionAmt", "0"), "positionAmt")
+            entry = _d(info.get("entryPrice", "0"), "entryPrice")
+            margin = _d(info.get("isolatedWallet", "0") or "0", "isolatedWallet")
+            side = str(info.get("positionSide", "BOTH")).upper()
+            if side == "LONG" or (side == "BOTH" and amount > 0):
+                long = leg_from(PositionSide.LONG, amount, entry, margin)
+            elif side == "SHORT" or (side == "BOTH" and amount < 0):
+                short = leg_from(PositionSide.SHORT, amount, entry, margin)
+        return Legs(long, short)
+
+    async def fetch_futures_balance(self, futures: Any, asset: str) -> FuturesBalance:
+        """Read /fapi/v3/account: walletBalance includes isolated margin; availableBalance is what is free."""
+        balance = await futures.fetch_balance({"type": "swap"})
+        for row in (balance.get("info") or {}).get("assets", []):
+            if row.get("asset") == asset:
+                return FuturesBalance(
+                    wallet=_d(row.get("walletBalance"), "walletBalance"),
+                    free=max(Decimal(0), _d(row.get("availableBalance"), "availableBalance")),
+                )
+        return FuturesBalance(Decimal(0), Decimal(0))
+
+    async def _symbol_config(self, futures: Any, symbol: str) -> dict[str, Any]:
+        market = futures.market(symbol)
+        rows = await futures.fapiPrivateGetSymbolConfig({"symbol": market["id"]})
+        for row in rows or []:
+            if row.get("symbol") == market["id"]:
+                return row
+        raise BadData(f"binance symbolConfig has no row for {market['id']}")
+
+    async def fetch_margin_mode(self, futures: Any, symbol: str) -> MarginMode:
+        """Read /fapi/v1/symbolConfig's marginType (CROSSED or ISOLATED)."""
+        row = await self._symbol_config(futures, symbol)
+        return MarginMode.ISOLATED if str(row.get("marginType")).upper() == "ISOLATED" else MarginMode.CROSS
+
+    async def fetch_leverage(self, futures: Any, symbol: str) -> int:
+        """Read /fapi/v1/symbolConfig's leverage."""
+        row = await self._symbol_config(futures, symbol)
+        return int(_d(row.get("leverage"), "leverage"))
+
+    async def find_margin_change(self, futures: Any, query: FundsQuery) -> FundsMovement | None:
+        """Search /fapi/v1/positionMargin/history (type 1 add, 2 reduce) for the leg, asset, amount and window."""
+        kind = "add" if query.amount > 0 else "reduce"
+        rows = await futures.fetch_margin_adjustment_history(
+            query.symbol, kind, int(query.since * 1000), 500, {"until": int(query.until * 1000)}
+        )
+        for row in rows:
+            info = row.get("info") or {}
+            if query.side is not None and str(info.get("positionSide", "")).upper() != query.side.value.upper():
+                continue
+            amount = _d(info.get("amount"), "amount")
+            signed = amount if str(info.get("type")) == "1" else -amount
+            venue_id = f"{info.get('symbol')}:{info.get('positionSide')}:{info.get('time')}:{info.get('type')}:{amount}"
+            movement = FundsMovement(venue_id, "margin", str(info.get("asset")), signed, int(info.get("time", 0)) / 1000)
+            if query.matches(movement):
+                return movement
+        return None
+
+    async def find_transfer(self, spot: Any, futures: Any, query: FundsQuery) -> FundsMovement | None:
+        """Search /sapi/v1/asset/transfer of the transfer's type for the asset, amount and window."""
+        assert query.source is not None and query.destination is not None
+        answer = await spot.sapiGetAssetTransfer(
+            {
+                "type": _TRANSFER_TYPES[(query.source, query.destination)],
+                "startTime": int(query.since * 1000),
+                "endTime": int(query.until * 1000),
+                "size": 100,
+            }
+        )
+        for row in (answer or {}).get("rows", []):
+            if str(row.get("status", "CONFIRMED")).upper() == "FAILED":
+                continue
+            movement = FundsMovement(
+                str(row.get("tranId")), "transfer", str(row.get("asset")), _d(row.get("amount"), "amount"),
+                int(row.get("timestamp", 0)) / 1000,
+            )
+            if query.matches(movement):
+                return movement
+        return None
+
+    def transfer_type(self, source: Wallet, destination: Wallet) -> str:
+        """Return Binance's universal-transfer type between two wallets."""
+        try:
+            return _TRANSFER_TYPES[(source, destination)]
+        except KeyError:
+            raise InvalidOrder(f"no transfer from {source.value} to {destination.value}") from None
+
+    async def fetch_account_facts(self, spot: Any, futures: Any) -> AccountFacts:
+        """Read the key's restrictions, the multi-assets mode and whether the account is portfolio margin."""
+        restrictions = await spot.sapiGetAccountApiRestrictions()
+        multi = await futures.fapiPrivateGetMultiAssetsMargin()
+        return AccountFacts(
+            can_withdraw=bool(restrictions.get("enableWithdrawals")),
+            ip_restricted=bool(restrictions.get("ipRestrict")),
+            multi_assets_margin=str(multi.get("multiAssetsMargin")).lower() == "true",
+            portfolio_margin=await self._is_portfolio_margin(spot),
+        )
+
+    async def _is_portfolio_margin(self, spot: Any) -> bool:
+        # /sapi/v1/portfolio/account answers only for portfolio-margin accounts;
+        # any other account gets an error code back (a refusal, not an outage).
+        import ccxt
+
+        try:
+            answer = await spot.sapiGetPortfolioAccount()
+        except ccxt.NetworkError:
+            raise
+        except ccxt.BaseError:
+            return False
+        return isinstance(answer, dict) and "uniMMR" in answer

@@ -1,0 +1,220 @@
+"""The one place that turns an account's config into a venue, its price feeds and funding sources.
+
+The daemon asks `build_venue` for every account and never learns whether it
+got the paper venue or a real exchange through ccxt. Paper market defaults
+(Binance's rules and brackets for BTC and ETH) are filled in here, beside
+the venues they describe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from hedgebot.clock import Clock
+from hedgebot.config import (
+    AccountConfig,
+    ConfigError,
+    LiveFeedConfig,
+    PaperConfig,
+    PaperMarketConfig,
+    ReplayFeedConfig,
+    SyntheticFeedConfig,
+)
+from hedgebot.domain.model import Bracket, Market
+from hedgebot.exchange.binance_rules import DEFAULT_TAKER_FEE, default_brackets, default_market
+from hedgebot.exchange.feeds import LiveFeed, PriceFeed, ReplayFeed, SyntheticFeed, read_candles
+from hedgebot.exchange.funding import ConstantFunding, FundingSource, LiveFunding, ReplayFunding
+from hedgebot.exchange.paper import FillModel, PaperMarket, PaperVenue
+from hedgebot.exchange.port import ExchangePort
+
+
+@dataclass(frozen=True)
+class FeedRun:
+    """A price feed the daemon steps for a simulated market."""
+
+    symbol: str
+    feed: PriceFeed
+    step_seconds: float
+    exchange_time: bool  # stamp the mark with the feed's own time (live prices), so staleness shows
+
+
+@dataclass
+class VenueSetup:
+    """A venue and what keeps it moving: for the paper venue, its feeds and funding polls."""
+
+    venue: ExchangePort
+    simulated: PaperVenue | None = None
+    feeds: list[FeedRun] = field(default_factory=list)
+    funding_polls: list[tuple[LiveFunding, float]] = field(default_factory=list)
+
+    async def close(self) -> None:
+        """Close feeds, funding sources and the venue's sessions."""
+        for run in self.feeds:
+            if isinstance(run.feed, LiveFeed):
+                await run.feed.close()
+        for funding, _ in self.funding_polls:
+            await funding.close()
+        await self.venue.close()
+
+
+def known_exchange(exchange_id: str) -> bool:
+    """Tell whether ccxt knows an exchange id."""
+    import ccxt
+
+    return exchange_id in ccxt.exchanges
+
+
+def account_problems(account: AccountConfig) -> list[str]:
+    """Return what stops an account from being built, one line per problem (nothing is contacted)."""
+    from hedgebot.exchange.dialects import DIALECTS
+
+    where = f"accounts[{account.name}]"
+    problems: list[str] = []
+    if not known_exchange(account.exchange):
+        problems.append(f"{where}.exchange: unknown ccxt exchange id {account.exchange!r}")
+    elif account.mode == "live" and account.exchange not in DIALECTS:
+        problems.append(
+            f"{where}.exchange: {account.exchange!r} has no live venue yet (supported: {', '.join(sorted(DIALECTS))})"
+        )
+    if account.paper is not None:
+        for index, market in enumerate(account.paper.markets):
+            try:
+                paper_market(market)
+            except ConfigError as exc:
+                problems.append(f"{where}.paper.markets[{index}]: {exc}")
+            feed = market.feed
+            if isinstance(feed, LiveFeedConfig) and not known_exchange(feed.exchange):
+                problems.append(f"{where}.paper.markets[{index}].feed.exchange: unknown ccxt exchange id {feed.exchange!r}")
+    return problems
+
+
+def paper_market(config: PaperMarketConfig) -> Market:
+    """Return a paper contract's rules, filling in Binance's defaults; raise ConfigError when some are unknown."""
+    base, _, rest = config.symbol.partition("/")
+    quote = rest.partition(":")[0]
+    defaults = default_market(config.symbol)
+    if config.brackets is not None:
+        brackets = tuple(
+            Bracket(b.notional_floor, b.notional_cap, b.maint_margin_rate, b.maint_amount) for b in config.brackets
+        )
+    else:
+        known = default_brackets(base)
+        if known is None:
+            raise ConfigError(f"no default brackets for {config.symbol}: give brackets")
+        brackets = known
+    if defaults is None and None in (config.amount_step, config.min_amount, config.min_notional):
+        raise ConfigError(f"no default rules for {config.symbol}: give amount_step, min_amount, min_notional")
+    return Market(
+        symbol=config.symbol,
+        base=base,
+        quote=quote,
+        amount_step=config.amount_step or defaults.amount_step,  # type: ignore[union-attr]
+        min_amount=config.min_amount or defaults.min_amount,  # type: ignore[union-attr]
+        min_notional=config.min_notional if config.min_notional is not None else defaults.min_notional,  # type: ignore[union-attr]
+        brackets=brackets,
+        taker_fee=config.taker_fee if config.taker_fee is not None else DEFAULT_TAKER_FEE,
+        price_step=config.price_step or (defaults.price_step if defaults else Decimal("0.01")),
+    )
+
+
+def _funding_source(config: Any, exchange_id: str, symbol: str) -> FundingSource:
+    if config.live:
+        return LiveFunding(exchange_id, symbol, config.interval_hours)
+    if config.file is not None:
+        return ReplayFunding.from_csv(config.file)
+    return ConstantFunding(config.rate, config.interval_hours)
+
+
+def build_paper_venue(account: AccountConfig, paper: PaperConfig, clock: Clock, state_dir: Path | None) -> PaperVenue:
+    """Create an account's paper venue, restored from its saved state when there is one."""
+    # A new paper account starts as Binance's does (cross, 20x); the keepers
+    # then set the margin mode and leverage the config asks for.
+    markets = [PaperMarket(paper_market(m), _funding_source(m.funding, account.exchange, m.symbol)) for m in paper.markets]
+    venue = PaperVenue(
+        clock,
+        markets,
+        spot=dict(paper.spot),
+        futures=dict(paper.futures),
+        spot_fee=paper.spot_fee,
+        slippage=paper.slippage,
+        position_mode=paper.position_mode,
+        state_path=state_dir / f"paper-{account.name}.json" if state_dir else None,
+        fill_model=FillModel(paper.partial_fill_probability, seed=1),
+    )
+    venue.load()
+    return venue
+
+
+def build_feed(config: Any, venue: PaperVenue, symbol: str, clock: Clock) -> FeedRun:
+    """Return a paper market's price feed and how often it is stepped."""
+    match config:
+        case SyntheticFeedConfig():
+            saved = venue.marks.get(symbol)
+            start = saved[0] if saved else config.start_price
+            feed = SyntheticFeed(
+                start, config.step_seconds, volatility=config.volatility, drift=config.drift,
+                jump_probability=config.jump_probability, jump_size=config.jump_size,
+                seed=config.seed, start_time=clock.now(),
+            )
+            return FeedRun(symbol, feed, config.step_seconds, exchange_time=False)
+        case ReplayFeedConfig():
+            return FeedRun(symbol, ReplayFeed(read_candles(config.path), loop=config.loop), config.step_seconds, False)
+        case LiveFeedConfig():
+            return FeedRun(symbol, LiveFeed(config.exchange, symbol), config.poll_seconds, exchange_time=True)
+    raise AssertionError(f"unknown feed {config!r}")
+
+
+def paper_setup(account: AccountConfig, venue: PaperVenue, clock: Clock) -> VenueSetup:
+    """Wrap a paper venue with the feeds and funding polls its account config asks for."""
+    setup = VenueSetup(venue, simulated=venue)
+    if account.paper is None:
+        return setup
+    for market in account.paper.markets:
+        setup.feeds.append(build_feed(market.feed, venue, market.symbol, clock))
+        listed = venue.markets.get(market.symbol)
+        if listed is not None and isinstance(listed.funding, LiveFunding):
+            setup.funding_polls.append((listed.funding, market.funding.poll_seconds))
+    return setup
+
+
+def build_venue(account: AccountConfig, clock: Clock, state_dir: Path | None) -> VenueSetup:
+    """Build an account's venue from its config: paper, or the exchange's ccxt venue with the account's keys."""
+    problems = account_problems(account)
+    if problems:
+        raise ConfigError("\n".join(problems))
+    if account.mode == "paper":
+        assert account.paper is not None
+        return paper_setup(account, build_paper_venue(account, account.paper, clock, state_dir), clock)
+    return VenueSetup(connect_live(account, clock))
+
+
+def connect_live(account: AccountConfig, clock: Clock) -> ExchangePort:
+    """Return the ccxt venue of a live account, with its secrets resolved now (ConfigError names a missing one)."""
+    from hedgebot.exchange.ccxt_venue import CcxtVenue
+    from hedgebot.exchange.dialects import dialect_for
+
+    credentials = account.credentials
+    assert credentials is not None
+    where = f"accounts[{account.name}].credentials"
+    api_key = credentials.api_key.resolve(f"{where}.api_key")
+    secret = credentials.secret.resolve(f"{where}.secret")
+    password = credentials.password.resolve(f"{where}.password") if credentials.password else None
+    return CcxtVenue.connect(
+        dialect_for(account.exchange), clock, api_key=api_key, secret=secret, password=password,
+        api_base_url=account.api_base_url,
+    )
+
+
+__all__ = [
+    "FeedRun",
+    "VenueSetup",
+    "account_problems",
+    "build_paper_venue",
+    "build_venue",
+    "connect_live",
+    "paper_market",
+    "paper_setup",
+]

@@ -1,0 +1,1 @@
+"""Test support that ships with the package: the offline Binance emulator and a stepping clock."""

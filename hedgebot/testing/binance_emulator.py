@@ -1,0 +1,1061 @@
+"""An offline Binance (USDⓈ-M futures, spot, wallet) emulator that unmodified ccxt talks to.
+
+An aiohttp application on 127.0.0.1 answering the REST endpoints hedgebot
+uses, at Binance's own paths, with Binance's documented response shapes and
+error codes. Point a ccxt client at it by rewriting `urls['api']` (see
+`hedgebot.exchange.ccxt_venue.rewrite_api_urls`). It keeps its own book:
+spot and futures wallets, both legs of each symbol with entry price and
+isolated margin, orders by client id, margin and transfer history, funding
+income, brackets, position mode. Every signed request is checked as Binance
+checks it: API key, HMAC-SHA256 signature over the query and body,
+timestamp within `recvWindow`.
+
+For tests it can inject faults (timeouts before or after executing, 429 with
+Retry-After, 5xx, -1021) and move the mark price. Control endpoints live
+under `/_emulator/` (never part of Binance's API).
+
+Run by hand:
+
+    python -m hedgebot.testing.binance_emulator --port 8765 --key demo:demosecret --state var/emulator.json
+
+Limits: market orders only, filled at the mark; no liquidation engine, no
+websocket streams, no rate-limit weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+D = Decimal
+ZERO = D(0)
+
+
+_EIGHT = D("0.00000001")
+
+
+def _s(value: Decimal) -> str:
+    """Format a decimal the way Binance does: plain, at most 8 decimals, no exponent."""
+    value = value.quantize(_EIGHT)
+    return format(value.normalize(), "f") if value != 0 else "0"
+
+
+class BinanceError(Exception):
+    """A refusal answered as `{"code": ..., "msg": ...}`."""
+
+    def __init__(self, code: int, msg: str, status: int = 400) -> None:
+        super().__init__(msg)
+        self.code = code
+        self.msg = msg
+        self.status = status
+
+
+# ---- the book ------------------------------------------------------------------------
+
+
+@dataclass
+class SymbolSpec:
+    """One perpetual (and the spot pair of the same name)."""
+
+    base: str
+    quote: str
+    step: str = "0.001"
+    min_qty: str = "0.001"
+    min_notional: str = "100"
+    tick: str = "0.10"
+    mark: str = "50000"
+    funding_rate: str = "0.0001"
+    leverage: int = 20
+    margin_type: str = "CROSSED"
+    # (floor, cap, maint ratio, cum, max leverage), as /fapi/v1/leverageBracket serves them
+    brackets: list[tuple[int, int, str, str, int]] = field(
+        default_factory=lambda: [
+            (0, 50_000, "0.004", "0", 125),
+            (50_000, 600_000, "0.005", "50", 100),
+            (600_000, 3_000_000, "0.0065", "950", 75),
+            (3_000_000, 12_000_000, "0.01", "11450", 50),
+            (12_000_000, 70_000_000, "0.02", "131450", 25),
+            (70_000_000, 100_000_000, "0.025", "481450", 20),
+        ]
+    )
+
+
+@dataclass
+class KeySpec:
+    """An API key and what it may do."""
+
+    secret: str
+    can_withdraw: bool = False
+    ip_restrict: bool = True
+
+
+@dataclass
+class Position:
+    """One leg: signed amount for BOTH, positive for LONG/SHORT legs."""
+
+    amount: str = "0"
+    entry: str = "0"
+    isolated_wallet: str = "0"
+    update_time: int = 0
+
+
+@dataclass
+class Book:
+    """Everything the emulated exchange knows."""
+
+    symbols: dict[str, SymbolSpec] = field(default_factory=lambda: {"BTCUSDT": SymbolSpec("BTC", "USDT")})
+    keys: dict[str, KeySpec] = field(default_factory=dict)
+    spot: dict[str, str] = field(default_factory=dict)
+    futures: dict[str, str] = field(default_factory=dict)  # cross wallet balance, without isolated margin
+    dual_side: bool = False
+    multi_assets: bool = False
+    portfolio_margin: bool = False
+    positions: dict[str, Position] = field(default_factory=dict)  # "BTCUSDT|SHORT"
+    orders: dict[str, dict[str, Any]] = field(default_factory=dict)  # "futures|BTCUSDT|cid" -> answer
+    open_orders: list[dict[str, Any]] = field(default_factory=list)
+    margin_history: list[dict[str, Any]] = field(default_factory=list)
+    transfers: list[dict[str, Any]] = field(default_factory=list)
+    income: list[dict[str, Any]] = field(default_factory=list)
+    mark_time: dict[str, int] = field(default_factory=dict)
+    next_id: int = 1_000_000
+    taker_fee: str = "0.0005"
+    spot_fee: str = "0.001"
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the book as JSON-ready data."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Book:
+        """Rebuild a book written by `to_json`."""
+        book = cls(**{k: v for k, v in data.items() if k not in {"symbols", "keys", "positions"}})
+        book.symbols = {
+            k: SymbolSpec(**{**v, "brackets": [tuple(b) for b in v["brackets"]]}) for k, v in data["symbols"].items()
+        }
+        book.keys = {k: KeySpec(**v) for k, v in data["keys"].items()}
+        book.positions = {k: Position(**v) for k, v in data["positions"].items()}
+        return book
+
+
+@dataclass
+class Fault:
+    """One injected fault: `kind` on the next `count` requests matching method and path prefix."""
+
+    kind: str  # one of FAULT_KINDS
+    path: str = "/"
+    method: str = ""
+    count: int = 1
+    delay: float = 2.0  # seconds held before answering, for the timeout kinds
+    retry_after: int = 1
+
+
+FAULT_KINDS = {
+    "timeout_before", "timeout_after", "drop_before", "drop_after", "rate_limit", "server_error", "timestamp",
+    "order_unseen",  # answer -2013 as a lagging read replica would, whatever the book holds
+}
+
+
+class Emulator:
+    """The exchange: a book, a clock, faults, and the aiohttp application that serves them."""
+
+    def __init__(
+        self,
+        book: Book | None = None,
+        *,
+        state_path: Path | None = None,
+        now: Callable[[], float] | None = None,
+    ) -> None:
+        self.book = book or Book()
+        self.state_path = state_path
+        self._now = now or time.time
+        self.faults: list[Fault] = []
+        self.server_time_offset_ms = 0
+        self.requests: list[tuple[str, str]] = []
+        if state_path is not None and state_path.exists():
+            self.book = Book.from_json(json.loads(state_path.read_text()))
+
+    # ---- time, persistence --------------------------------------------------------
+
+    def now_ms(self) -> int:
+        """Return the book's time in milliseconds (the clock the emulator was given)."""
+        return int(self._now() * 1000)
+
+    def server_ms(self) -> int:
+        """Return the server time that signed timestamps are checked against (wall clock plus any skew)."""
+        return int(time.time() * 1000) + self.server_time_offset_ms
+
+    def save(self) -> None:
+        """Write the book atomically when a state path is set."""
+        if self.state_path is None:
+            return
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.book.to_json()))
+        os.replace(tmp, self.state_path)
+
+    def _id(self) -> int:
+        self.book.next_id += 1
+        return self.book.next_id
+
+    # ---- test controls ------------------------------------------------------------
+
+    def add_key(self, api_key: str, secret: str, *, can_withdraw: bool = False, ip_restrict: bool = True) -> None:
+        """Register an API key."""
+        self.book.keys[api_key] = KeySpec(secret, can_withdraw, ip_restrict)
+        self.save()
+
+    def deposit(self, wallet: str, asset: str, amount: Decimal) -> None:
+        """Credit (or debit) the spot or futures wallet from outside."""
+        book = self.book.spot if wallet == "spot" else self.book.futures
+        book[asset] = _s(D(book.get(asset, "0")) + amount)
+        self.save()
+
+    def set_mark(self, symbol: str, price: Decimal) -> None:
+        """Move the mark price of a symbol (Binance id, e.g. BTCUSDT)."""
+        self.book.symbols[symbol].mark = _s(price)
+        self.book.mark_time[symbol] = self.now_ms()
+        self.save()
+
+    def settle_funding(self, symbol: str, rate: Decimal | None = None) -> None:
+        """Pay funding on every leg of `symbol` now (positive rate: longs pay shorts)."""
+        spec = self.book.symbols[symbol]
+        rate = D(spec.funding_rate) if rate is None else rate
+        mark = D(spec.mark)
+        for key, pos in self.book.positions.items():
+            sym, _, side = key.partition("|")
+            amount = D(pos.amount)
+            if sym != symbol or amount == 0:
+                continue
+            is_short = side == "SHORT" or (side == "BOTH" and amount < 0)
+            payment = abs(amount) * mark * rate * (1 if is_short else -1)
+            if spec.margin_type == "ISOLATED":
+                pos.isolated_wallet = _s(D(pos.isolated_wallet) + payment)
+            else:
+                self._cash(spec.quote, payment)
+            self.book.income.append(
+                {"symbol": symbol, "incomeType": "FUNDING_FEE", "income": _s(payment), "asset": spec.quote,
+                 "info": "FUNDING_FEE", "time": self.now_ms(), "tranId": self._id(), "tradeId": ""}
+            )
+        self.save()
+
+    def inject(self, fault: Fault) -> None:
+        """Queue a fault."""
+        if fault.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {fault.kind!r}; one of {sorted(FAULT_KINDS)}")
+        self.faults.append(fault)
+
+    def futures_orders(self) -> dict[str, dict[str, Any]]:
+        """Return every futures order by client id."""
+        return {k.split("|", 2)[2]: v for k, v in self.book.orders.items() if k.startswith("futures|")}
+
+    def position(self, symbol: str, side: str) -> Position:
+        """Return a leg (empty when there is none)."""
+        return self.book.positions.get(f"{symbol}|{side}", Position())
+
+    # ---- the application ------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        """Return the aiohttp application."""
+        app = web.Application(middlewares=[self._middleware])
+        r = app.router
+        for prefix in ("/fapi/v1", "/api/v3"):
+            r.add_get(f"{prefix}/time", self.time)
+            r.add_get(f"{prefix}/ping", self.ping)
+        r.add_get("/fapi/v1/exchangeInfo", self.futures_exchange_info)
+        r.add_get("/fapi/v1/premiumIndex", self.premium_index)
+        r.add_get("/fapi/v1/leverageBracket", self.signed(self.leverage_bracket))
+        r.add_get("/fapi/v1/positionSide/dual", self.signed(self.get_dual))
+        r.add_post("/fapi/v1/positionSide/dual", self.signed(self.post_dual))
+        r.add_get("/fapi/v1/multiAssetsMargin", self.signed(self.multi_assets))
+        r.add_get("/fapi/v1/symbolConfig", self.signed(self.symbol_config))
+        r.add_post("/fapi/v1/marginType", self.signed(self.margin_type))
+        r.add_post("/fapi/v1/leverage", self.signed(self.leverage))
+        r.add_post("/fapi/v1/order", self.signed(self.futures_new_order))
+        r.add_get("/fapi/v1/order", self.signed(self.futures_get_order))
+        r.add_get("/fapi/v1/openOrders", self.signed(self.futures_open_orders))
+        r.add_get("/fapi/v3/positionRisk", self.signed(self.position_risk))
+        r.add_get("/fapi/v3/account", self.signed(self.futures_account))
+        r.add_post("/fapi/v1/positionMargin", self.signed(self.position_margin))
+        r.add_get("/fapi/v1/positionMargin/history", self.signed(self.position_margin_history))
+        r.add_get("/fapi/v1/income", self.signed(self.income))
+        r.add_get("/api/v3/exchangeInfo", self.spot_exchange_info)
+        r.add_get("/api/v3/account", self.signed(self.spot_account))
+        r.add_post("/api/v3/order", self.signed(self.spot_new_order))
+        r.add_get("/api/v3/order", self.signed(self.spot_get_order))
+        r.add_post("/sapi/v1/asset/transfer", self.signed(self.new_transfer))
+        r.add_get("/sapi/v1/asset/transfer", self.signed(self.transfer_history))
+        r.add_get("/sapi/v1/account/apiRestrictions", self.signed(self.api_restrictions))
+        r.add_get("/sapi/v1/portfolio/account", self.signed(self.portfolio_account))
+        r.add_get("/_emulator/state", self.control_state)
+        r.add_post("/_emulator/mark", self.control_mark)
+        r.add_post("/_emulator/fault", self.control_fault)
+        r.add_post("/_emulator/deposit", self.control_deposit)
+        r.add_post("/_emulator/account", self.control_account)
+        r.add_post("/_emulator/funding", self.control_funding)
+        return app
+
+    def _take_fault(self, request: web.Request) -> Fault | None:
+        if request.path.startswith("/_emulator/"):
+            return None
+        for fault in self.faults:
+            if request.path.startswith(fault.path) and (not fault.method or fault.method == request.method):
+                fault.count -= 1
+                if fault.count <= 0:
+                    self.faults.remove(fault)
+                return fault
+        return None
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
+        self.requests.append((request.method, request.path))
+        fault = self._take_fault(request)
+        if fault is not None:
+            if fault.kind == "rate_limit":
+                return _error_response(BinanceError(-1003, "Too many requests; current limit is 2400 requests per minute.", 429),
+                                       headers={"Retry-After": str(fault.retry_after)})
+            if fault.kind == "server_error":
+                return web.Response(status=503, text="Service Unavailable")
+            if fault.kind == "timestamp":
+                return _error_response(BinanceError(-1021, "Timestamp for this request is outside of the recvWindow."))
+            if fault.kind == "order_unseen":
+                return _error_response(BinanceError(-2013, "Order does not exist."))
+            if fault.kind in {"timeout_before", "drop_before"}:
+                await self._hold_or_drop(request, fault)
+        try:
+            response = await handler(request)
+        except BinanceError as exc:
+            response = _error_response(exc)
+        if fault is not None and fault.kind in {"timeout_after", "drop_after"}:
+            await self._hold_or_drop(request, fault)
+        return response
+
+    async def _hold_or_drop(self, request: web.Request, fault: Fault) -> None:
+        if fault.kind.startswith("drop"):
+            if request.transport is not None:
+                request.transport.close()
+            raise asyncio.CancelledError  # the client sees the connection close with no answer
+        await asyncio.sleep(fault.delay)  # longer than the client waits: it gives up
+
+    # ---- signing ----------------------------------------------------------------------
+
+    def signed(self, handler: Callable[[web.Request, dict[str, str]], Any]) -> Callable[[web.Request], Any]:
+        """Wrap a handler with Binance's key, signature and timestamp checks."""
+
+        async def checked(request: web.Request) -> web.StreamResponse:
+            api_key = request.headers.get("X-MBX-APIKEY")
+            key = self.book.keys.get(api_key or "")
+            if key is None:
+                raise BinanceError(-2015, "Invalid API-key, IP, or permissions for action.", 401)
+            query = request.query_string
+            body = (await request.text()) if request.can_read_body else ""
+            total = query + body if not (query and body) else f"{query}{body}"
+            payload, sep, signature = total.rpartition("&signature=")
+            if not sep:
+                raise BinanceError(-1102, "Mandatory parameter 'signature' was not sent, was empty/null, or malformed.")
+            expected = hmac.new(key.secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+            if not hmac.compare_digest(expected, signature):
+                raise BinanceError(-1022, "Signature for this request is not valid.")
+            params = dict(parse_qsl(payload, keep_blank_values=True))
+            try:
+                stamp = int(params["timestamp"])
+                window = int(params.get("recvWindow", "5000"))
+            except (KeyError, ValueError):
+                raise BinanceError(-1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed.") from None
+            if window > 60_000:
+                raise BinanceError(-1131, "recvWindow must be less than 60000")
+            server = self.server_ms()
+            if stamp > server + 1000 or server - stamp > window:
+                raise BinanceError(-1021, "Timestamp for this request is outside of the recvWindow.")
+            answer = await handler(request, params)
+            if request.method != "GET":
+                self.save()
+            return web.json_response(answer, dumps=json.dumps)
+
+        return checked
+
+    # ---- public ---------------------------------------------------------------------------
+
+    async def ping(self, request: web.Request) -> web.Response:
+        """GET /fapi/v1/ping, /api/v3/ping."""
+        return web.json_response({})
+
+    async def time(self, request: web.Request) -> web.Response:
+        """GET /fapi/v1/time, /api/v3/time."""
+        return web.json_response({"serverTime": self.server_ms()})
+
+    def _spec(self, symbol: str | None) -> SymbolSpec:
+        if not symbol or symbol not in self.book.symbols:
+            raise BinanceError(-1121, "Invalid symbol.")
+        return self.book.symbols[symbol]
+
+    @staticmethod
+    def _decimals(step: str) -> int:
+        return max(0, -D(step).normalize().as_tuple().exponent)  # type: ignore[operator]
+
+    async def futures_exchange_info(self, request: web.Request) -> web.Response:
+        """GET /fapi/v1/exchangeInfo."""
+        symbols = []
+        for sym, spec in self.book.symbols.items():
+            symbols.append({
+                "symbol": sym, "pair": sym, "contractType": "PERPETUAL", "deliveryDate": 4133404800000,
+                "onboardDate": 1569398400000, "status": "TRADING", "maintMarginPercent": "2.5000",
+                "requiredMarginPercent": "5.0000", "baseAsset": spec.base, "quoteAsset": spec.quote,
+                "marginAsset": spec.quote, "pricePrecision": self._decimals(spec.tick),
+                "quantityPrecision": self._decimals(spec.step), "baseAssetPrecision": 8, "quotePrecision": 8,
+                "underlyingType": "COIN", "underlyingSubType": ["PoW"], "settlePlan": 0, "triggerProtect": "0.0500",
+                "liquidationFee": "0.012500", "marketTakeBound": "0.05", "maxMoveOrderLimit": 10000,
+                "filters": [
+                    {"filterType": "PRICE_FILTER", "minPrice": "556.80", "maxPrice": "4529764", "tickSize": spec.tick},
+                    {"filterType": "LOT_SIZE", "stepSize": spec.step, "maxQty": "1000", "minQty": spec.min_qty},
+                    {"filterType": "MARKET_LOT_SIZE", "stepSize": spec.step, "maxQty": "120", "minQty": spec.min_qty},
+                    {"filterType": "MAX_NUM_ORDERS", "limit": 200},
+                    {"filterType": "MAX_NUM_ALGO_ORDERS", "limit": 10},
+                    {"filterType": "MIN_NOTIONAL", "notional": spec.min_notional},
+                    {"filterType": "PERCENT_PRICE", "multiplierUp": "1.0500", "multiplierDown": "0.9500", "multiplierDecimal": "4"},
+                ],
+                "orderTypes": ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"],
+                "timeInForce": ["GTC", "IOC", "FOK", "GTX", "GTD"],
+                "permissionSets": ["GRID", "COPY"],
+            })
+        return web.json_response({
+            "timezone": "UTC", "serverTime": self.server_ms(), "futuresType": "U_MARGINED",
+            "rateLimits": [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400}],
+            "exchangeFilters": [], "assets": [], "symbols": symbols,
+        })
+
+    async def spot_exchange_info(self, request: web.Request) -> web.Response:
+        """GET /api/v3/exchangeInfo."""
+        symbols = []
+        for sym, spec in self.book.symbols.items():
+            symbols.append({
+                "symbol": sym, "status": "TRADING", "baseAsset": spec.base, "baseAssetPrecision": 8,
+                "quoteAsset": spec.quote, "quotePrecision": 8, "quoteAssetPrecision": 8, "baseCommissionPrecision": 8,
+                "quoteCommissionPrecision": 8, "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"],
+                "icebergAllowed": True, "ocoAllowed": True, "otoAllowed": True, "quoteOrderQtyMarketAllowed": True,
+                "allowTrailingStop": True, "cancelReplaceAllowed": True, "isSpotTradingAllowed": True,
+                "isMarginTradingAllowed": False,
+                "filters": [
+                    {"filterType": "PRICE_FILTER", "minPrice": "0.01000000", "maxPrice": "1000000.00000000", "tickSize": "0.01000000"},
+                    {"filterType": "LOT_SIZE", "minQty": "0.00001000", "maxQty": "9000.00000000", "stepSize": "0.00001000"},
+                    {"filterType": "NOTIONAL", "minNotional": "5.00000000", "applyMinToMarket": True,
+                     "maxNotional": "9000000.00000000", "applyMaxToMarket": False, "avgPriceMins": 5},
+                ],
+                "permissions": [], "permissionSets": [["SPOT"]], "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
+                "allowedSelfTradePreventionModes": ["EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"],
+            })
+        return web.json_response({"timezone": "UTC", "serverTime": self.server_ms(), "rateLimits": [], "exchangeFilters": [], "symbols": symbols})
+
+    def _premium(self, sym: str) -> dict[str, Any]:
+        spec = self.book.symbols[sym]
+        interval = 8 * 3600 * 1000
+        now = self.now_ms()
+        return {
+            "symbol": sym, "markPrice": spec.mark, "indexPrice": spec.mark, "estimatedSettlePrice": spec.mark,
+            "lastFundingRate": spec.funding_rate, "interestRate": "0.00010000",
+            "nextFundingTime": (now // interval + 1) * interval, "time": self.book.mark_time.get(sym, now),
+        }
+
+    async def premium_index(self, request: web.Request) -> web.Response:
+        """GET /fapi/v1/premiumIndex (mark price and funding rate)."""
+        symbol = request.query.get("symbol")
+        if symbol:
+            self._spec(symbol)
+            return web.json_response(self._premium(symbol))
+        return web.json_response([self._premium(s) for s in self.book.symbols])
+
+    # ---- futures account settings ------------------------------------------------------------
+
+    async def leverage_bracket(self, request: web.Request, p: dict[str, str]) -> Any:
+        """GET /fapi/v1/leverageBracket."""
+        wanted = [p["symbol"]] if p.get("symbol") else list(self.book.symbols)
+        out = []
+        for sym in wanted:
+            spec = self._spec(sym)
+            out.append({
+                "symbol": sym, "notionalCoef": 1.0,
+                "brackets": [
+                    {"bracket": i + 1, "initialLeverage": lev, "notionalCap": cap, "notionalFloor": floor,
+                     "maintMarginRatio": float(ratio), "cum": float(cum)}
+                    for i, (floor, cap, ratio, cum, lev) in enumerate(spec.brackets)
+                ],
+            })
+        return out
+
+    async def get_dual(self, request: web.Request, p: dict[str, str]) -> Any:
+        """GET /fapi/v1/positionSide/dual."""
+        return {"dualSidePosition": self.book.dual_side}
+
+    async def post_dual(self, request: web.Request, p: dict[str, str]) -> Any:
+        """POST /fapi/v1/positionSide/dual."""
+        wanted = p.get("dualSidePosition", "").lower() == "true"
+        if wanted == self.book.dual_side:
+            raise BinanceError(-4059, "No need to change position side.")
+        if self.book.open_orders:
+            raise BinanceError(-4067, "Position side cannot be changed if there exists open orders.")
+        if any(D(pos.amount) != 0 for pos in self.book.positions.values()):
+            raise BinanceError(-4068, "Position side cannot be changed if there exists position.")
+        self.book.dual_side = wanted
+        return {"code": 200, "msg": "success"}
+
+    async def multi_assets(self, request: web.Request, p: dict[str, str]) -> Any:
+        """GET /fapi/v1/multiAssetsMargin."""
+        return {"multiAssetsMargin": self.book.multi_assets}
+
+    async def symbol_config(self, request: web.Request, p: dict[str, str]) -> Any:
+        """GET /fapi/v1/symbolConfig."""
+        wanted = [p["symbol"]] if p.get("symbol") else list(self.book.symbols)
+        return [
+            {"symbol": s, "marginType": self._spec(s).margin_type, "isAutoAddMargin": "false",
+             "leverage": self._spec(s).leverage, "maxNotionalValue": str(self._max_notional(self._spec(s)))}
+            for s in wanted
+        ]
+
+    @staticmethod
+    def _max_notional(spec: SymbolSpec) -> int:
+        allowed = [cap for _, cap, _, _, lev in spec.brackets if lev >= spec.leverage]
+        return max(allowed) if allowed else 0
+
+    def _has_position(self, symbol: str) -> bool:
+        return any(k.startswith(f"{symbol}|") and D(v.amount) != 0 for k, v in self.book.positions.items())
+
+    async def margin_type(self, request: web.Request, p: dict[str, str]) -> Any:
+        """POST /fapi/v1/marginType."""
+        spec = self._spec(p.get("symbol"))
+        wanted = p.get("marginType", "").upper()
+        if wanted not in {"ISOLATED", "CROSSED"}:
+            raise BinanceError(-1116, "Invalid marginType.")
+        if wanted == spec.margin_type:
+            raise BinanceError(-4046, "No need to change margin type.")
+        if self._has_position(p["symbol"]):
+            raise BinanceError(-4048, "Margin type cannot be changed if there exists position.")
+        spec.margin_type = wanted
+        return {"code": 200, "msg": "success"}
+
+    async def leverage(self, request: web.Request, p: dict[str, str]) -> Any:
+        """POST /fapi/v1/leverage."""
+        spec = self._spec(p.get("symbol"))
+        try:
+            value = int(p["leverage"])
+        except (KeyError, ValueError):
+            raise BinanceError(-1102, "Mandatory parameter 'leverage' was not sent, was empty/null, or malformed.") from None
+        if not 1 <= value <= max(b[4] for b in spec.brackets):
+            raise BinanceError(-4028, "Leverage is not valid")
+        spec.leverage = value
+        return {"leverage": value, "maxNotionalValue": str(self._max_notional(spec)), "symbol": p["symbol"]}
+
+    # ---- futures trading ----------------------------------------------------------------------
+
+    def _cash(self, asset: str, delta: Decimal) -> None:
+        self.book.futures[asset] = _s(D(self.book.futures.get(asset, "0")) + delta)
+
+    def _cross_used(self, quote: str) -> Decimal:
+        """Initial margin and unrealized loss of cross legs, which the wallet must back."""
+        used = ZERO
+        for key, pos in self.book.positions.items():
+            sym, _, side = key.partition("|")
+            spec = self.book.symbols[sym]
+            amount = D(pos.amount)
+            if spec.quote != quote or amount == 0 or spec.margin_type != "CROSSED":
+                continue
+            mark = D(spec.mark)
+            used += abs(amount) * mark / spec.leverage - min(ZERO, self._pnl(side, pos, mark))
+        return used
+
+    @staticmethod
+    def _pnl(side: str, pos: Position, mark: Decimal) -> Decimal:
+        amount = D(pos.amount)
+        if side == "SHORT":
+            return (D(pos.entry) - mark) * amount
+        if side == "LONG":
+            return (mark - D(pos.entry)) * amount
+        return (mark - D(pos.entry)) * amount  # signed BOTH
+
+    def _available(self, quote: str) -> Decimal:
+        return max(ZERO, D(self.book.futures.get(quote, "0")) - self._cross_used(quote))
+
+    def _order_answer(self, sym: str, p: dict[str, str], order_id: int, qty: Decimal, price: Decimal, side: str,
+                      position_side: str, reduce_only: bool) -> dict[str, Any]:
+        now = self.now_ms()
+        return {
+            "orderId": order_id, "symbol": sym, "status": "FILLED", "clientOrderId": p["newClientOrderId"],
+            "price": "0", "avgPrice": _s(price), "origQty": _s(qty), "executedQty": _s(qty), "cumQty": _s(qty),
+            "cumQuote": _s(qty * price), "timeInForce": "GTC", "type": "MARKET", "reduceOnly": reduce_only,
+            "closePosition": False, "side": side, "positionSide": position_side, "stopPrice": "0",
+            "workingType": "CONTRACT_PRICE", "priceProtect": False, "origType": "MARKET", "priceMatch": "NONE",
+            "selfTradePreventionMode": "EXPIRE_MAKER", "goodTillDate": 0, "time": now, "updateTime": now,
+        }
+
+    async def futures_new_order(self, request: web.Request, p: dict[str, str]) -> Any:
+        """POST /fapi/v1/order (MARKET only, filled at once at the mark)."""
+        sym = p.get("symbol", "")
+        spec = self._spec(sym)
+        side = p.get("side", "").upper()
+        if side not in {"BUY", "SELL"}:
+            raise BinanceError(-1117, "Invalid side.")
+        if p.get("type", "").upper() != "MARKET":
+            raise BinanceError(-1116, "Invalid orderType.")
+        position_side = p.get("positionSide", "BOTH").upper()
+        if "reduceOnly" in p and self.book.dual_side:
+            raise BinanceError(-1106, "Parameter 'reduceonly' sent when not required.")
+        if self.book.dual_side != (position_side in {"LONG", "SHORT"}):
+            raise BinanceError(-4061, "Order's position side does not match user's setting.")
+        cid = p.get("newClientOrderId") or f"emu{self._id()}"
+        p["newClientOrderId"] = cid
+        key = f"futures|{sym}|{cid}"
+        if key in self.book.orders:
+            raise BinanceError(-4116, "ClientOrderId is duplicated.")
+        try:
+            qty = D(p["quantity"])
+        except (KeyError, ArithmeticError):
+            raise BinanceError(-1102, "Mandatory parameter 'quantity' was not sent, was empty/null, or malformed.") from None
+        step = D(spec.step)
+        if qty <= 0 or qty % step != 0:
+            raise BinanceError(-1111, "Precision is over the maximum defined for this asset.")
+        if qty < D(spec.min_qty):
+            raise BinanceError(-1013, "Filter failure: LOT_SIZE")
+        mark = D(spec.mark)
+        reduce_only = p.get("reduceOnly", "false").lower() == "true"
+        pos_key = f"{sym}|{position_side}"
+        pos = self.book.positions.get(pos_key, Position())
+        amount = D(pos.amount)
+        if position_side == "BOTH":
+            signed = qty if side == "BUY" else -qty
+            opening = amount == 0 or (amount > 0) == (signed > 0)
+            if not opening and qty > abs(amount):
+                raise BinanceError(-2022, "ReduceOnly Order is rejected.") if reduce_only else BinanceError(-4003, "emulator: one-way flips are not modelled")
+            if reduce_only and opening:
+                raise BinanceError(-2022, "ReduceOnly Order is rejected.")
+        else:
+            opening = (side == "SELL") == (position_side == "SHORT")
+            if not opening and qty > amount:
+                raise BinanceError(-2022, "ReduceOnly Order is rejected.")
+        if opening and qty * mark < D(spec.min_notional):
+            raise BinanceError(-4164, f"Order's notional must be no smaller than {spec.min_notional} (unless you choose reduce only).")
+        fee = qty * mark * D(self.book.taker_fee)
+        size = abs(amount)
+        if opening:
+            initial = qty * mark / spec.leverage
+            if self._available(spec.quote) < initial + fee:
+                raise BinanceError(-2019, "Margin is insufficient.")
+            pos.entry = _s((D(pos.entry) * size + mark * qty) / (size + qty))
+            if position_side == "BOTH":
+                pos.amount = _s(amount + (qty if side == "BUY" else -qty))
+            else:
+                pos.amount = _s(amount + qty)
+            if spec.margin_type == "ISOLATED":
+                pos.isolated_wallet = _s(D(pos.isolated_wallet) + initial)
+                self._cash(spec.quote, -initial)
+        else:
+            if position_side == "SHORT" or (position_side == "BOTH" and amount < 0):
+                pnl = (D(pos.entry) - mark) * qty
+            else:
+                pnl = (mark - D(pos.entry)) * qty
+            remaining = size - qty
+            released = ZERO
+            if spec.margin_type == "ISOLATED":
+                released = D(pos.isolated_wallet) if remaining == 0 else D(pos.isolated_wallet) * qty / size
+                pos.isolated_wallet = _s(D(pos.isolated_wallet) - released)
+            sign = -1 if position_side == "BOTH" and amount < 0 else 1
+            pos.amount = _s(sign * remaining)
+            if remaining == 0:
+                pos.entry = "0"
+            self._cash(spec.quote, released + pnl)
+        self._cash(spec.quote, -fee)
+        pos.update_time = self.now_ms()
+        self.book.positions[pos_key] = pos
+        answer = self._order_answer(sym, p, self._id(), qty, mark, side, position_side, reduce_only)
+        self.book.orders[key] = answer
+        return answer
+
+    async def futures_get_order(self, request: web.Request, p: dict[str, str]) -> Any:
+        """GET /fapi/v1/order (by origClientOrderId or orderId)."""
+        sym = p.get("symbol", "")
+        self._spec(sym)
+        cid = p.get("origClientOrderId")
+        if cid is not None:
+            found = self.book.orders.get(f"futures|{sym}|{cid}")
+        else:
+            found = next((o for k, o in self.book.orders.items() if k.startswith(f"futures|{sym}|") and str(o["orderId"]) == p.get("orderId")), None)
+        if found is None:
+            raise BinanceError(-2013, "Order does not exist.")
+        return found
+
+    async def futures_open_orders(self, request: web.Request, p: dict[str, str]) -> Any:
+        """GET /fapi/v1/openOrders."""
+        return list(self.book.open_orders)
+
+    def _risk_rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for key, pos in self.book.positions.items():
+            sym, _, side = key.partition("|")
+            amount = D(pos.amount)
+            if amount == 0:
+                continue
+            spec = self.book.symbols[sym]
+            mark = D(spec.mark)
+            signed = -amount if side == "SHORT" else amount
+            pnl = self._pnl(side, pos, mark)
+            notional = signed * mark
+            isolated = spec.margin_type == "ISOLATED"
+            initial = abs(notional) / spec.leverage
+            rows.append({
+                "symbol": sym, "positionSide": side, "positionAmt": _s(signed), "entryPrice": pos.entry,
+                "breakEvenPrice": pos.entry, "markPrice": spec.mark, "unRealizedProfit": _s(pnl),
+                "liquidationPrice": "0", "isolatedMargin": _s(D(pos.isolated_wallet) + pnl) if isolated else "0",
+                "notional": _s(notional), "marginAsset": spec.quote,
+                "isolatedWallet": pos.isolated_wallet if isolated else "0", "initialMargin": _s(initial),
+                "maintMargin": _s(abs(notional) * D(spec.brackets[0][2])), "positionInitialMargin": _s(initial),
+                "openOrderInitialMargin": "0", "adl": 1, "bidNotional": "0", "askNotional": "0",
+                "updateTime": pos.update_time,
+            })
+        return rows
+
+    async def position_risk(self, request: web.Request, p: dict[str, str]) -> Any:
+        """GET /fapi/v3/positionRisk (only legs with a position, as v3 does)."""
+        rows = self._risk_rows()
+        if p.get("symbol"):
+            rows = [r for r in rows if r["symbol"] == p["symbol"]]
+        return rows
+
+    async def futures_account(self, request: web.Request, p: dict[str, str]) -> Any:
+        """GET /fapi/v3/account."""
+        assets = []
+        now = self.now_ms()
+        for asset, cash in self.book.futures.items():
+            isolated = sum(
+                (D(pos.isolated_wallet) for key, pos in self.book.positions.items()
+                 if self.book.symbols[key.partition("|")[0]].quote == asset),
+                ZERO,
+            )
+            wallet = D(cash) + isolated
+            available = self._available(asset)
+            pnl = sum((D(r["unRealizedProfit"]) for r in self._risk_rows() if r["marginAsset"] == asset), ZERO)
+            assets.append({
+                "asset": asset, "walletBalance": _s(wallet), "unrealizedProfit": _s(pnl), "marginBalance": _s(wallet + pnl),
+                "maintMargin": "0", "initialMargin": _s(self._cross_used(asset)), "positionInitialMargin": "0",
+                "openOrderInitialMargin": "0", "crossWalletBalance": cash, "crossUnPnl": "0",
+                "availableBalance": _s(available), "maxWithdrawAmount": _s(available), "updateTime": now,
+            })
+        usdt = next((a for a in assets if a["asset"] == "USDT"), None)
+        total = usdt or {"walletBalance": "0", "unrealizedProfit": "0", "marginBalance": "0", "availableBalance": "0"}
+        return {
+            "totalInitialMargin": "0", "totalMaintMargin": "0", "totalWalletBalance": total["walletBalance"],
+            "totalUnrealizedProfit": total["unrealizedProfit"], "totalMarginBalance": total["marginBalance"],
+            "totalPositionInitialMargin": "0", "totalOpenOrderInitialMargin": "0",
+            "totalCrossWalletBalance": total["walletBalance"], "totalCrossUnPnl": "0",
+            "availableBalance": total["availableBalance"], "maxWithdrawAmount": total["availableBalance"],
+            "assets": assets,
+            "positions": [{"symbol": r["symbol"], "positionSide": r["positionSide"], "positionAmt": r["positionAmt"],
+                           "unrealizedProfit": r["unRealizedProfit"], "isolatedMargin": r["isolatedMargin"],
+                           "notional": r["notional"], "isolatedWallet": r["isolatedWallet"],
+                           "initialMargin": r["initialMargin"], "maintMargin": r["maintMargin"],
+                           "updateTime": r["updateTime"]} for r in self._risk_rows()],
+        }
+
+    async def position_margin(self, request: web.Request, p: dict[str, str]) -> Any:
+        """POST /fapi/v1/positionMargin (type 1 add, 2 reduce; isolated legs only)."""
+        sym = p.get("symbol", "")
+        spec = self._spec(sym)
+        side = p.get("positionSide", "BOTH").upper()
+        if self.book.dual_side != (side in {"LONG", "SHORT"}):
+            raise BinanceError(-4061, "Order's position side does not match user's setting.")
+        try:
+            amount = D(p["amount"])
+            kind = int(p["type"])
+        except (KeyError, ValueError, ArithmeticError):
+            raise BinanceError(-1102, "Mandatory parameter 'amount' was not sent, was empty/null, or malformed.") from None
+        if spec.margin_type != "ISOLATED":
+            raise BinanceError(-4050, "Cross balance insufficient.")
+        pos = self.book.positions.get(f"{sym}|{side}")
+        if pos is None or D(pos.amount) == 0:
+            raise BinanceError(-2019, "Margin is insufficient.")
+        if kind == 1:
+            if self._available(spec.quote) < amount:
+                raise BinanceError(-2019, "Margin is insufficient.")
+            pos.isolated_wallet = _s(D(pos.isolated_wallet) + amount)
+            self._cash(spec.quote, -amount)
+        elif kind == 2:
+            if D(pos.isolated_wallet) - amount <= abs(D(pos.amount)) * D(spec.mark) / spec.leverage / 2:
+                raise BinanceError(-4051, "Isolated balance insufficient.")
+            pos.isolated_wallet = _s(D(pos.isolated_wallet) - amount)
+            self._cash(spec.quote, amount)
+        else:
+            raise BinanceError(-1102, "Mandatory parameter 'type' was not sent, was empty/null, or malformed.")
+        self.book.margin_history.append({
+            "symbol": sym, "type": kind, "deltaType": "USER_ADJUST", "amount": _s(amount), "asset": spec.quote,
+            "time": self.now_ms(), "positionSide": side,
+        })
+        return {"amount": float(amount), "code": 200, "msg": "Successfully modify position margin.", "type": kind}
+
+    async def position_margin_history(self, request: web.Request, p: dict[str, str]) -> Any:
+        """GET /fapi/v1/positionMargin/history."""
+        sym = p.get("symbol")
+        self._spec(sym)
+        start = int(p.get("startTime", "0"))
+        end = int(p.get("endTime", str(2**62)))
+        rows = [
+            r for r in self.book.margin_history
+            if r["symbol"] == sym and start <= r["time"] <= end and (not p.get("type") or str(r["type"]) == p["type"])
+        ]
+        return rows[: int(p.get("limit", "500"))]
+
+    async def income(self, request: web.Request, p: dict[str, str]) -> Any:
+        """GET /fapi/v1/income."""
+        start = int(p.get("startTime", "0"))
+        end = int(p.get("endTime", str(2**62)))
+        return [
+            r for r in self.book.income
+            if (not p.get("symbol") or r["symbol"] == p["symbol"])
+            and (not p.get("incomeType") or r["incomeType"] == p["incomeType"])
+            and start <= r["time"] <= end
+        ][: int(p.get("limit", "100"))]
+
+    # ---- spot --------------------------------------------------------------------------------
+
+    async def spot_account(self, request: web.Request, p: dict[str, str]) -> Any:
+        """GET /api/v3/account."""
+        return {
+            "makerCommission": 10, "takerCommission": 10, "buyerCommission": 0, "sellerCommission": 0,
+            "commissionRates": {"maker": "0.00100000", "taker": "0.00100000", "buyer": "0.00000000", "seller": "0.00000000"},
+            "canTrade": True, "canWithdraw": True, "canDeposit": True, "brokered": False,
+            "requireSelfTradePrevention": False, "preventSor": False, "updateTime": self.now_ms(), "accountType": "SPOT",
+            "balances": [{"asset": a, "free": v, "locked": "0"} for a, v in self.book.spot.items()],
+            "permissions": ["SPOT"], "uid": 354937868,
+        }
+
+    async def spot_new_order(self, request: web.Request, p: dict[str, str]) -> Any:
+        """POST /api/v3/order (MARKET only, filled at the mark less the spot fee)."""
+        sym = p.get("symbol", "")
+        spec = self._spec(sym)
+        side = p.get("side", "").upper()
+        if p.get("type", "").upper() != "MARKET" or side not in {"BUY", "SELL"}:
+            raise BinanceError(-1116, "Invalid orderType.")
+        cid = p.get("newClientOrderId") or f"emu{self._id()}"
+        key = f"spot|{sym}|{cid}"
+        if key in self.book.orders:
+            raise BinanceError(-2010, "Duplicate order sent.")
+        try:
+            qty = D(p["quantity"])
+        except (KeyError, ArithmeticError):
+            raise BinanceError(-1102, "Mandatory parameter 'quantity' was not sent, was empty/null, or malformed.") from None
+        price = D(spec.mark)
+        quote_qty = qty * price
+        fee = (quote_qty if side == "SELL" else qty) * D(self.book.spot_fee)
+        base_held = D(self.book.spot.get(spec.base, "0"))
+        quote_held = D(self.book.spot.get(spec.quote, "0"))
+        if side == "SELL":
+            if base_held < qty:
+                raise BinanceError(-2010, "Account has insufficient balance for requested action.")
+            self.book.spot[spec.base] = _s(base_held - qty)
+            self.book.spot[spec.quote] = _s(quote_held + quote_qty - fee)
+            fee_asset = spec.quote
+        else:
+            if quote_held < quote_qty:
+                raise BinanceError(-2010, "Account has insufficient balance for requested action.")
+            self.book.spot[spec.quote] = _s(quote_held - quote_qty)
+            self.book.spot[spec.base] = _s(base_held + qty - fee)
+            fee_asset = spec.base
+        now = self.now_ms()
+        order_id = self._id()
+        answer = {
+            "symbol": sym, "orderId": order_id, "orderListId": -1, "clientOrderId": cid, "transactTime": now,
+            "price": "0.00000000", "origQty": _s(qty), "executedQty": _s(qty), "origQuoteOrderQty": "0.00000000",
+            "cummulativeQuoteQty": _s(quote_qty), "status": "FILLED", "timeInForce": "GTC", "type": "MARKET",
+            "side": side, "workingTime": now,
+            "fills": [{"price": _s(price), "qty": _s(qty), "commission": _s(fee), "commissionAsset": fee_asset, "tradeId": order_id}],
+            "selfTradePreventionMode": "EXPIRE_MAKER",
+        }
+        self.book.orders[key] = {k: v for k, v in answer.items() if k != "fills"} | {"time": now, "updateTime": now}
+        return answer
+
+    async def spot_get_order(self, request: web.Request, p: dict[str, str]) -> Any:
+        """GET /api/v3/order."""
+        sym = p.get("symbol", "")
+        self._spec(sym)
+        found = self.book.orders.get(f"spot|{sym}|{p.get('origClientOrderId')}")
+        if found is None:
+            raise BinanceError(-2013, "Order does not exist.")
+        return {
+            **{k: found[k] for k in ("symbol", "orderId", "orderListId", "clientOrderId", "price", "origQty",
+                                     "executedQty", "cummulativeQuoteQty", "status", "timeInForce", "type", "side")},
+            "stopPrice": "0.00000000", "icebergQty": "0.00000000", "time": found["time"], "updateTime": found["updateTime"],
+            "isWorking": True, "workingTime": found["time"], "origQuoteOrderQty": "0.00000000",
+            "selfTradePreventionMode": "EXPIRE_MAKER",
+        }
+
+    # ---- wallet -------------------------------------------------------------------------------
+
+    async def new_transfer(self, request: web.Request, p: dict[str, str]) -> Any:
+        """POST /sapi/v1/asset/transfer (MAIN_UMFUTURE and UMFUTURE_MAIN)."""
+        kind = p.get("type")
+        asset = p.get("asset", "")
+        try:
+            amount = D(p["amount"])
+        except (KeyError, ArithmeticError):
+            raise BinanceError(-1102, "Mandatory parameter 'amount' was not sent, was empty/null, or malformed.") from None
+        if amount <= 0:
+            raise BinanceError(-1102, "Mandatory parameter 'amount' was not sent, was empty/null, or malformed.")
+        if kind == "MAIN_UMFUTURE":
+            held = D(self.book.spot.get(asset, "0"))
+            if held < amount:
+                raise BinanceError(-5002, "You have insufficient balance.")
+            self.book.spot[asset] = _s(held - amount)
+            self._cash(asset, amount)
+        elif kind == "UMFUTURE_MAIN":
+            if self._available(asset) < amount:
+                raise BinanceError(-5002, "You have insufficient balance.")
+            self._cash(asset, -amount)
+            self.book.spot[asset] = _s(D(self.book.spot.get(asset, "0")) + amount)
+        else:
+            raise BinanceError(-1102, f"emulator: transfer type {kind!r} is not modelled")
+        tran_id = self._id()
+        self.book.transfers.append({"asset": asset, "amount": _s(amount), "type": kind, "status": "CONFIRMED",
+                                    "tranId": tran_id, "timestamp": self.now_ms()})
+        return {"tranId": tran_id}
+
+    async def transfer_history(self, request: web.Request, p: dict[str, str]) -> Any:
+        """GET /sapi/v1/asset/transfer."""
+        start = int(p.get("startTime", "0"))
+        end = int(p.get("endTime", str(2**62)))
+        rows = [r for r in self.book.transfers if r["type"] == p.get("type") and start <= r["timestamp"] <= end]
+        rows.sort(key=lambda r: r["timestamp"], reverse=True)
+        return {"total": len(rows), "rows": rows[: int(p.get("size", "10"))]}
+
+    async def api_restrictions(self, request: web.Request, p: dict[str, str]) -> Any:
+        """GET /sapi/v1/account/apiRestrictions."""
+        key = self.book.keys[request.headers["X-MBX-APIKEY"]]
+        return {
+            "ipRestrict": key.ip_restrict, "createTime": 1623840271000, "enableInternalTransfer": False,
+            "enableFutures": True, "enablePortfolioMarginTrading": False, "enableVanillaOptions": False,
+            "permitsUniversalTransfer": True, "enableReading": True, "enableSpotAndMarginTrading": True,
+            "enableWithdrawals": key.can_withdraw, "enableMargin": False,
+        }
+
+    async def portfolio_account(self, request: web.Request, p: dict[str, str]) -> Any:
+        """GET /sapi/v1/portfolio/account (answers only for portfolio-margin accounts)."""
+        if not self.book.portfolio_margin:
+            raise BinanceError(-21001, "Request ID is not a Portfolio Margin Account.")
+        return {"uniMMR": "5167.92171923", "accountEquity": "122607.35137903", "actualEquity": "73.47428058",
+                "accountMaintMargin": "23.72469206", "accountStatus": "NORMAL", "accountType": "PM_1"}
+
+    # ---- control ---------------------------------------------------------------------------------
+
+    async def control_state(self, request: web.Request) -> web.Response:
+        """GET /_emulator/state: the whole book."""
+        return web.json_response(self.book.to_json())
+
+    async def control_mark(self, request: web.Request) -> web.Response:
+        """POST /_emulator/mark {"symbol": "BTCUSDT", "price": "51000"}."""
+        data = await request.json()
+        self.set_mark(data["symbol"], D(str(data["price"])))
+        return web.json_response({"ok": True})
+
+    async def control_fault(self, request: web.Request) -> web.Response:
+        """POST /_emulator/fault {"kind": ..., "path": ..., "method": ..., "count": ..., "delay": ...}."""
+        data = await request.json()
+        try:
+            self.inject(Fault(**data))
+        except (TypeError, ValueError) as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response({"ok": True})
+
+    async def control_deposit(self, request: web.Request) -> web.Response:
+        """POST /_emulator/deposit {"wallet": "spot"|"futures", "asset": "BTC", "amount": "1"}."""
+        data = await request.json()
+        self.deposit(data["wallet"], data["asset"], D(str(data["amount"])))
+        return web.json_response({"ok": True})
+
+    async def control_account(self, request: web.Request) -> web.Response:
+        """POST /_emulator/account {"dual_side": bool, "multi_assets": bool, "portfolio_margin": bool, "server_time_offset_ms": int}."""
+        data = await request.json()
+        for name in ("dual_side", "multi_assets", "portfolio_margin"):
+            if name in data:
+                setattr(self.book, name, bool(data[name]))
+        if "server_time_offset_ms" in data:
+            self.server_time_offset_ms = int(data["server_time_offset_ms"])
+        self.save()
+        return web.json_response({"ok": True})
+
+    async def control_funding(self, request: web.Request) -> web.Response:
+        """POST /_emulator/funding {"symbol": "BTCUSDT", "rate": "0.0001"}: settle funding now."""
+        data = await request.json()
+        self.settle_funding(data["symbol"], D(str(data["rate"])) if "rate" in data else None)
+        return web.json_response({"ok": True})
+
+
+def _error_response(exc: BinanceError, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"code": exc.code, "msg": exc.msg}, status=exc.status, headers=headers)
+
+
+# ---- running it ---------------------------------------------------------------------------------
+
+
+async def serve(emulator: Emulator, host: str, port: int) -> web.AppRunner:
+    """Start serving on host:port; return the runner (call `cleanup()` to stop)."""
+    runner = web.AppRunner(emulator.app(), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner
+
+
+def _parse_key(text: str) -> tuple[str, KeySpec]:
+    parts = text.split(":")
+    if len(parts) < 2 or not parts[0] or not parts[1]:
+        raise argparse.ArgumentTypeError(f"--key {text!r}: expected KEY:SECRET[:withdraw][:noip]")
+    return parts[0], KeySpec(parts[1], can_withdraw="withdraw" in parts[2:], ip_restrict="noip" not in parts[2:])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the emulator until interrupted."""
+    parser = argparse.ArgumentParser(prog="binance_emulator", description="Offline Binance USDⓈ-M/spot emulator for ccxt.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--key", type=_parse_key, action="append", default=[], help="KEY:SECRET[:withdraw][:noip]")
+    parser.add_argument("--state", type=Path, help="keep the book in this JSON file (survives restarts)")
+    parser.add_argument("--spot", action="append", default=[], help="ASSET=AMOUNT credited to spot on a new book")
+    parser.add_argument("--futures", action="append", default=[], help="ASSET=AMOUNT credited to futures on a new book")
+    parser.add_argument("--mark", default=None, help="BTCUSDT mark price on a new book")
+    parser.add_argument("--hedge-mode", action="store_true", help="start a new book in hedge mode")
+    args = parser.parse_args(argv)
+    fresh = args.state is None or not args.state.exists()
+    emulator = Emulator(state_path=args.state)
+    for api_key, spec in args.key:
+        emulator.book.keys[api_key] = spec
+    if fresh:
+        for text, wallet in [(t, "spot") for t in args.spot] + [(t, "futures") for t in args.futures]:
+            asset, _, amount = text.partition("=")
+            emulator.deposit(wallet, asset, D(amount))
+        if args.mark:
+            emulator.set_mark("BTCUSDT", D(args.mark))
+        emulator.book.dual_side = args.hedge_mode
+    emulator.save()
+
+    async def run() -> None:
+        runner = await serve(emulator, args.host, args.port)
+        print(f"binance emulator on http://{args.host}:{args.port} (state: {args.state or 'memory'})", flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,234 @@
+"""The real ccxt venue against the offline Binance emulator: orders, margin, transfers, errors, idempotency."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from hedgebot.domain.model import MarginMode, OrderSide, PositionMode, PositionSide, Wallet
+from hedgebot.exchange.port import (
+    AuthenticationFailed,
+    DuplicateClientId,
+    FundsQuery,
+    InsufficientFunds,
+    InvalidOrder,
+    ModeError,
+    OrderRequest,
+    RateLimited,
+    RequestTimeout,
+    VenueUnavailable,
+)
+from hedgebot.testing.binance_emulator import Fault
+from tests.emulator_rig import BTC, START, connect, emulator_rig
+from tests.helpers import D, SYMBOL, hedge_config
+
+pytestmark = pytest.mark.slow
+
+
+def sell_short(cid: str, amount: str) -> OrderRequest:
+    return OrderRequest(cid, SYMBOL, OrderSide.SELL, D(amount), PositionSide.SHORT)
+
+
+def buy_short(cid: str, amount: str) -> OrderRequest:
+    return OrderRequest(cid, SYMBOL, OrderSide.BUY, D(amount), PositionSide.SHORT, reduce_only=True)
+
+
+async def test_market_rules_and_brackets_come_from_the_exchange() -> None:
+    async with emulator_rig() as rig:
+        market = await rig.venue.load_market(SYMBOL)
+        assert (market.amount_step, market.min_amount, market.min_notional) == (D("0.001"), D("0.001"), D("100"))
+        assert market.price_step == D("0.1") and market.margin_step == D("0.001")
+        assert market.brackets[0].maint_margin_rate == D("0.004") and market.brackets[1].maint_amount == D("50")
+        assert market.brackets[0].max_leverage == 125
+        with pytest.raises(InvalidOrder, match="lists no market"):
+            await rig.venue.load_market("DOGE/USDT:USDT")
+
+
+async def test_the_short_is_opened_grown_and_reduced_always_in_the_close_form() -> None:
+    async with emulator_rig(spot={"BTC": "1", "USDT": "0"}) as rig:
+        keeper = rig.keeper(hedge_config(margin_mode="isolated", leverage=3))
+        await keeper.prepare()
+        await keeper.tick()
+        assert rig.short() == D("1")
+        rig.emulator.deposit("spot", "BTC", D("0.5"))
+        await keeper.tick()
+        assert rig.short() == D("1.5")
+        rig.emulator.deposit("spot", "BTC", D("-0.8"))
+        await keeper.tick()
+        assert rig.short() == D("0.7")
+        orders = list(rig.emulator.futures_orders().values())
+        assert [(o["side"], o["positionSide"], o["reduceOnly"]) for o in orders] == [
+            ("SELL", "SHORT", False), ("SELL", "SHORT", False), ("BUY", "SHORT", False),
+        ]
+        intents = rig.journal.intents()
+        assert sorted(rig.emulator.futures_orders()) == sorted(i.client_id for i in intents)
+        assert rig.emulator.book.symbols[BTC].margin_type == "ISOLATED" and rig.emulator.book.symbols[BTC].leverage == 3
+
+
+async def test_margin_is_added_to_the_short_leg_when_the_mark_rallies() -> None:
+    async with emulator_rig(spot={"BTC": "1", "USDT": "0"}, futures="30000") as rig:
+        keeper = rig.keeper(hedge_config(margin_mode="isolated", leverage=3))
+        await keeper.prepare()
+        await keeper.tick()
+        before = D(rig.emulator.position(BTC, "SHORT").isolated_wallet)
+        for price in ("55000", "60000", "64000"):  # a rally in steps the jump guard accepts
+            rig.emulator.set_mark(BTC, D(price))
+            await keeper.tick()
+        after = D(rig.emulator.position(BTC, "SHORT").isolated_wallet)
+        history = rig.emulator.book.margin_history
+        assert after > before and history and {h["positionSide"] for h in history} == {"SHORT"}
+        assert keeper.status.distance is not None and keeper.status.distance >= keeper.policy.guard.trigger
+        done = [i for i in rig.journal.intents() if i.kind == "margin"]
+        assert done and done[0].status.value == "done" and done[0].outcome["venue_id"]
+
+
+async def test_a_transfer_from_spot_goes_through_and_is_found_in_the_history() -> None:
+    async with emulator_rig(spot={"BTC": "0", "USDT": "1000"}) as rig:
+        moved = await rig.venue.transfer("USDT", D("250"), Wallet.SPOT, Wallet.FUTURES)
+        assert (await rig.venue.fetch_spot_balances())["USDT"] == D("750")
+        assert (await rig.venue.fetch_futures_balance("USDT")).wallet == D("100250")
+        query = FundsQuery("transfer", "USDT", D("250"), START - 60, START + 60, source=Wallet.SPOT, destination=Wallet.FUTURES)
+        found = await rig.venue.find_funds_movement(query)
+        assert found is not None and found.venue_id == moved.venue_id
+        claimed = FundsQuery(**{**query.__dict__, "claimed": frozenset({moved.venue_id})})
+        assert await rig.venue.find_funds_movement(claimed) is None
+
+
+async def test_a_duplicate_client_id_is_settled_as_already_placed() -> None:
+    async with emulator_rig() as rig:
+        keeper = rig.keeper(hedge_config())
+        await keeper.prepare()
+        # The order executes but its answer is lost, and the first lookup does not see it yet:
+        # the resend under the same id meets -4116, and the next lookup finds the order.
+        rig.emulator.inject(Fault("drop_after", "/fapi/v1/order", "POST"))
+        rig.emulator.inject(Fault("order_unseen", "/fapi/v1/order", "GET"))
+        await keeper.tick()
+        orders = rig.emulator.futures_orders()
+        intents = rig.journal.intents()
+        assert len(orders) == 1 and [i.client_id for i in intents] == list(orders)
+        assert intents[0].status.value == "done" and rig.short() == D("1")
+        assert rig.emulator.requests.count(("POST", "/fapi/v1/order")) == 2
+
+
+async def test_a_timeout_after_execution_is_settled_by_lookup_with_no_second_order() -> None:
+    async with emulator_rig() as rig:
+        keeper = rig.keeper(hedge_config())
+        await keeper.prepare()
+        rig.emulator.inject(Fault("timeout_after", "/fapi/v1/order", "POST", delay=1.5))
+        await keeper.tick()
+        orders = rig.emulator.futures_orders()
+        intents = rig.journal.intents()
+        assert len(orders) == 1 and [i.client_id for i in intents] == list(orders)
+        assert intents[0].status.value == "done" and rig.short() == D("1")
+        assert ("POST", "/fapi/v1/order") in rig.emulator.requests and ("GET", "/fapi/v1/order") in rig.emulator.requests
+
+
+async def test_an_unknown_client_id_is_never_seen_not_an_error() -> None:
+    async with emulator_rig() as rig:
+        assert await rig.venue.fetch_order(SYMBOL, "hbnever") is None
+        assert await rig.venue.fetch_order("BTC/USDT", "hbnever") is None
+
+
+async def test_binance_codes_map_to_the_ports_error_families() -> None:
+    async with emulator_rig(futures="100") as rig:
+        with pytest.raises(InsufficientFunds, match="-2019"):
+            await rig.venue.place_order(sell_short("hb1", "0.5"))
+        with pytest.raises(InvalidOrder, match="-4164"):
+            await rig.venue.place_order(sell_short("hb2", "0.001"))
+        with pytest.raises(InvalidOrder, match="-2022"):
+            await rig.venue.place_order(buy_short("hb3", "0.1"))
+        with pytest.raises(InvalidOrder, match="-1106"):  # what ccxt's reduceOnly would earn in hedge mode
+            await rig.venue._call(
+                lambda: rig.venue.futures.create_order(SYMBOL, "market", "buy", 0.1, None, {"positionSide": "SHORT", "reduceOnly": True})
+            )
+        rig.emulator.inject(Fault("rate_limit", "/fapi/v3/positionRisk"))
+        with pytest.raises(RateLimited):
+            await rig.venue.fetch_legs(SYMBOL)
+        rig.emulator.inject(Fault("server_error", "/fapi/v3/positionRisk"))
+        with pytest.raises(VenueUnavailable):
+            await rig.venue.fetch_legs(SYMBOL)
+        rig.emulator.book.dual_side = False
+        with pytest.raises(ModeError, match="one-way"):
+            await rig.venue.place_order(sell_short("hb4", "0.01"))
+        bad = connect(rig.url, rig.clock, secret="wrong")
+        try:
+            with pytest.raises(AuthenticationFailed, match="-1022"):
+                await bad.fetch_legs(SYMBOL)
+        finally:
+            await bad.close()
+
+
+async def test_a_timestamp_refusal_is_transient_and_the_clock_is_measured_again() -> None:
+    async with emulator_rig() as rig:
+        rig.emulator.server_time_offset_ms = 30_000  # the exchange's clock runs 30 s ahead of ours
+        from hedgebot.exchange.port import ClockSkew
+
+        with pytest.raises(ClockSkew, match="-1021"):
+            await rig.venue.fetch_legs(SYMBOL)
+        legs = await rig.venue.fetch_legs(SYMBOL)  # resynchronised by the refusal
+        assert legs.short.size == 0
+
+
+async def test_modes_and_leverage_are_read_and_set_and_already_set_is_not_an_error() -> None:
+    async with emulator_rig(hedge_mode=False) as rig:
+        venue = rig.venue
+        assert await venue.fetch_position_mode() is PositionMode.ONE_WAY
+        await venue.set_position_mode(PositionMode.HEDGE)
+        await venue.set_position_mode(PositionMode.HEDGE)  # -4059: already so
+        assert await venue.fetch_position_mode() is PositionMode.HEDGE
+        await venue.set_margin_mode(SYMBOL, MarginMode.ISOLATED)
+        await venue.set_margin_mode(SYMBOL, MarginMode.ISOLATED)  # -4046: already so
+        await venue.set_leverage(SYMBOL, 4)
+        assert await venue.fetch_margin_mode(SYMBOL) is MarginMode.ISOLATED and await venue.fetch_leverage(SYMBOL) == 4
+        await venue.place_order(sell_short("hb1", "0.1"))
+        with pytest.raises(ModeError, match="-4068"):
+            await venue.set_position_mode(PositionMode.ONE_WAY)
+        with pytest.raises(ModeError, match="-4048"):
+            await venue.set_margin_mode(SYMBOL, MarginMode.CROSS)
+
+
+async def test_mark_price_carries_the_exchanges_timestamp_and_funding_is_read() -> None:
+    async with emulator_rig() as rig:
+        rig.clock.advance(5)
+        rig.emulator.set_mark(BTC, D("51234.5"))
+        quote = await rig.venue.fetch_mark_price(SYMBOL)
+        assert quote.price == D("51234.5") and quote.timestamp == pytest.approx(START + 5)
+        rig.clock.advance(600)
+        assert (await rig.venue.fetch_mark_price(SYMBOL)).timestamp == pytest.approx(START + 5)  # stale shows as stale
+        await rig.venue.set_margin_mode(SYMBOL, MarginMode.CROSS)
+        await rig.venue.place_order(sell_short("hb1", "1"))
+        rig.emulator.settle_funding(BTC, D("0.0002"))
+        funding = await rig.venue.fetch_funding_rate(SYMBOL)
+        assert funding.rate == D("0.0001") and funding.next_funding_time is not None
+        paid = await rig.venue.fetch_funding_history(SYMBOL, START)
+        assert [p.amount for p in paid] == [D("1") * D("51234.5") * D("0.0002")]
+
+
+async def test_account_facts_report_withdraw_permission_ip_restriction_and_unsupported_modes() -> None:
+    async with emulator_rig() as rig:
+        facts = await rig.venue.fetch_account_facts()
+        assert not facts.can_withdraw and facts.ip_restricted and not facts.multi_assets_margin and not facts.portfolio_margin
+        rig.emulator.add_key("wide", "s2", can_withdraw=True, ip_restrict=False)
+        rig.emulator.book.multi_assets = True
+        rig.emulator.book.portfolio_margin = True
+        other = connect(rig.url, rig.clock, "wide", "s2")
+        try:
+            facts = await other.fetch_account_facts()
+        finally:
+            await other.close()
+        assert facts.can_withdraw and not facts.ip_restricted and facts.multi_assets_margin and facts.portfolio_margin
+
+
+async def test_an_ambiguous_margin_change_is_settled_from_the_position_margin_history() -> None:
+    async with emulator_rig(spot={"BTC": "1", "USDT": "0"}) as rig:
+        keeper = rig.keeper(hedge_config(margin_mode="isolated", leverage=3))
+        await keeper.prepare()
+        await keeper.tick()
+        rig.emulator.inject(Fault("drop_after", "/fapi/v1/positionMargin", "POST"))
+        for price in ("55000", "60000", "64000"):
+            rig.emulator.set_mark(BTC, D(price))
+            await keeper.tick()
+        margin = [i for i in rig.journal.intents() if i.kind == "margin"]
+        assert len(rig.emulator.book.margin_history) == 1 and len(margin) == 1
+        assert margin[0].status.value == "done" and margin[0].outcome["venue_id"]
