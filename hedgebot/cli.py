@@ -19,9 +19,11 @@ from pathlib import Path
 from hedgebot.clock import RealClock
 from hedgebot.config import ConfigError, Settings, load_config
 from hedgebot.engine.daemon import STATUS_FILE, AccountLock, Daemon
+from hedgebot.domain.model import Severity
 from hedgebot.engine.keeper import StartupRefused
 from hedgebot.exchange.factory import account_problems
 from hedgebot.ops.logging import configure_logging
+from hedgebot.ops.senders import AlertMessage, build_dispatcher
 from hedgebot.store.journal import Journal
 
 EXIT_OK = 0
@@ -59,15 +61,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Run the daemon until SIGINT or SIGTERM."""
     settings = _load(args.config)
     configure_logging(settings.daemon.log_format, settings.daemon.log_level)
-    return asyncio.run(_run(settings, args.live))
+    return asyncio.run(_run(settings, args.live, args.config))
 
 
-async def _run(settings: Settings, live: bool) -> int:
+async def _run(settings: Settings, live: bool, config_path: Path) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    daemon = Daemon(settings, RealClock(), allow_live=live)
+    daemon = Daemon(settings, RealClock(), allow_live=live, serve_http=True)
+    loop.add_signal_handler(signal.SIGHUP, daemon.reload_file, config_path)
     try:
         await daemon.run(stop)
     except StartupRefused as exc:
@@ -177,6 +180,36 @@ def _positive_int(text: str) -> int:
     return number
 
 
+def cmd_alert_test(args: argparse.Namespace) -> int:
+    """Send one test message through every configured alert sender and say which arrived."""
+    settings = _load(args.config)
+    return asyncio.run(_alert_test(settings))
+
+
+async def _alert_test(settings: Settings) -> int:
+    clock = RealClock()
+    dispatcher = build_dispatcher(settings, clock)
+    for problem in dispatcher.misconfigured:
+        print(f"sender {problem}")
+    if not dispatcher.outboxes and not dispatcher.misconfigured:
+        return _fail("no alert senders are configured ([[alerts.senders]] or [[accounts.alerts]])", EXIT_NOTHING)
+    failed = len(dispatcher.misconfigured)
+    for box in dispatcher.outboxes:
+        scope = f"account {box.account}" if box.account else "all accounts"
+        message = AlertMessage(
+            "alert_test", Severity.INFO, box.account or "", "",
+            f"hedgebot alert test through sender {box.sender.name!r} ({scope}): if you read this, alerts reach you.",
+            clock.now(),
+        )
+        reason = await dispatcher.send_now(box.sender, message)
+        if reason is None:
+            print(f"sender {box.sender.name} ({scope}): delivered")
+        else:
+            failed += 1
+            print(f"sender {box.sender.name} ({scope}): NOT delivered: {reason}")
+    return EXIT_OK if failed == 0 else EXIT_NOTHING
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser."""
     parser = argparse.ArgumentParser(prog="hedgebot", description="Keep crypto holdings hedged with a perp short.")
@@ -200,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--limit", type=_positive_int, default=None, help="only the last N events (N >= 1)")
     history.add_argument("--json", action="store_true", help="print JSON")
     history.set_defaults(func=cmd_history)
+    with_config(sub.add_parser("alert-test", help="send a test message through every alert sender")).set_defaults(func=cmd_alert_test)
     return parser
 
 

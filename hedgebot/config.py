@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from hedgebot.domain.model import HedgePolicy, MarginGuard, MarginMode, PositionMode
+from hedgebot.redact import register_secret
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$"
 _SYMBOL = re.compile(r"^(?P<base>[A-Z0-9]+)/(?P<quote>[A-Z0-9]+):(?P<settle>[A-Z0-9]+)$")
@@ -53,7 +54,10 @@ class SecretRef(Frozen):
         return self
 
     def resolve(self, field: str) -> str:
-        """Return the secret's text, or raise ConfigError naming `field`."""
+        """Return the secret's text (remembered for redaction), or raise ConfigError naming `field`."""
+        return register_secret(self._read(field))
+
+    def _read(self, field: str) -> str:
         if self.env is not None:
             text = os.environ.get(self.env)
             if not text:
@@ -136,6 +140,7 @@ class HedgeConfig(Frozen):
     wake_on_move: Decimal = Field(default=Decimal("0.005"), gt=0, lt=1)
     staleness_seconds: float = Field(default=30.0, gt=0)
     max_jump: Decimal = Field(default=Decimal("0.15"), gt=0)
+    liquidation_warning: Decimal | None = Field(default=None, gt=0, lt=5)
     exposure: ExposureConfig = ExposureConfig()
     margin_guard: MarginGuardConfig = MarginGuardConfig()
 
@@ -154,6 +159,11 @@ class HedgeConfig(Frozen):
         if self.max_order < self.min_order:
             raise ValueError(f"max_order {self.max_order} is below min_order {self.min_order}")
         return self
+
+    @property
+    def warning_distance(self) -> Decimal:
+        """Return the liquidation distance below which a warning goes out (the guard's trigger unless set)."""
+        return self.liquidation_warning if self.liquidation_warning is not None else self.margin_guard.trigger
 
     def policy(self) -> HedgePolicy:
         """Return the domain's view of this hedge."""
@@ -294,6 +304,77 @@ class PaperConfig(Frozen):
         return value
 
 
+# ---- operations: alerts and the HTTP endpoint ----------------------------------------
+
+Level = Literal["info", "warning", "critical"]
+
+
+class WebhookSenderConfig(Frozen):
+    """A generic JSON webhook: one POST per alert. The URL is a secret (it often carries a token)."""
+
+    kind: Literal["webhook"]
+    name: Annotated[str, Field(pattern=_NAME)] = "webhook"
+    url: SecretRef
+    min_severity: Level = "warning"
+    timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+
+
+class TelegramSenderConfig(Frozen):
+    """Telegram's Bot API: sendMessage to one chat."""
+
+    kind: Literal["telegram"]
+    name: Annotated[str, Field(pattern=_NAME)] = "telegram"
+    bot_token: SecretRef
+    chat_id: str = Field(min_length=1)
+    api_url: str = "https://api.telegram.org"
+    min_severity: Level = "warning"
+    timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+
+
+SenderConfig = Annotated[WebhookSenderConfig | TelegramSenderConfig, Field(discriminator="kind")]
+
+
+class AlertsConfig(Frozen):
+    """How alerts are announced and where they go.
+
+    An alert goes out once when it begins and again every `repeat_seconds`
+    while it lasts; senders also drop repeats of one kind within
+    `dedup_seconds` and beyond `max_per_kind_per_hour`, and retry failed
+    deliveries with backoff.
+    """
+
+    repeat_seconds: float = Field(default=900.0, gt=0)
+    senders: tuple[SenderConfig, ...] = ()
+    dedup_seconds: float = Field(default=900.0, ge=0)
+    max_per_kind_per_hour: int = Field(default=12, ge=1)
+    retry_initial_seconds: float = Field(default=5.0, gt=0)
+    retry_max_seconds: float = Field(default=600.0, gt=0)
+    queue_size: int = Field(default=500, ge=1)
+    startup_summary: bool = True
+
+
+_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+class HttpConfig(Frozen):
+    """The operations endpoint: /healthz, /readyz, /metrics, /status."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=9310, ge=0, le=65535)
+    token: SecretRef | None = None
+    stale_after_seconds: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _token_off_loopback(self) -> HttpConfig:
+        if self.enabled and self.host not in _LOOPBACK and not self.host.startswith("127.") and self.token is None:
+            raise ValueError(
+                f"host {self.host!r} is not a loopback address: set a bearer token "
+                "(token = { env = \"NAME\" } or { file = \"/path\" }) to serve it beyond this machine"
+            )
+        return self
+
+
 # ---- accounts and the whole file -----------------------------------------------------
 
 
@@ -307,6 +388,7 @@ class AccountConfig(Frozen):
     allow_withdraw_permission: bool = False
     api_base_url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+$")
     paper: PaperConfig | None = None
+    alerts: tuple[SenderConfig, ...] = ()
     hedges: tuple[HedgeConfig, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -346,12 +428,6 @@ class JournalConfig(Frozen):
     path: Path = Path("var/journal.sqlite")
 
 
-class AlertsConfig(Frozen):
-    """How alerts are announced: once when they begin, again every `repeat_seconds` while they last."""
-
-    repeat_seconds: float = Field(default=900.0, gt=0)
-
-
 class Settings(BaseSettings):
     """The whole configuration."""
 
@@ -361,6 +437,7 @@ class Settings(BaseSettings):
 
     daemon: DaemonConfig = DaemonConfig()
     journal: JournalConfig = JournalConfig()
+    http: HttpConfig = HttpConfig()
     alerts: AlertsConfig = AlertsConfig()
     accounts: tuple[AccountConfig, ...] = Field(min_length=1)
 
@@ -385,6 +462,10 @@ def _format_location(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
+# Fields whose input is never echoed back in an error message.
+_SECRET_FIELDS = {"api_key", "secret", "password", "token", "bot_token", "url", "value"}
+
+
 def format_validation_error(error: ValidationError) -> str:
     """Return one line per problem: `field.path: message (value: ...)`."""
     items = error.errors()
@@ -395,7 +476,8 @@ def format_validation_error(error: ValidationError) -> str:
             continue  # pydantic counts a tuple short when its items failed; the item errors say why
         where = _format_location(loc)
         value = item.get("input")
-        shown = "" if isinstance(value, dict) else f" (value: {value!r})"
+        secret = any(str(part) in _SECRET_FIELDS for part in loc)
+        shown = "" if isinstance(value, dict) or secret else f" (value: {value!r})"
         message = item["msg"].removeprefix("Value error, ")
         lines.append(f"{where}: {message}{shown}")
     return "\n".join(lines)

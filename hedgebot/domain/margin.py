@@ -201,3 +201,18 @@ def short_release_possible(
     """Return the margin, rounded down to `step`, that can leave while the short stays `target_distance` away."""
     spare = -short_margin_gap(short, other_legs, wallet, mark, target_distance, brackets)
     return floor_to_step(spare, step) if spare > 0 else ZERO
+
+
+def margin_ratio(leg: Leg, mark: Decimal, brackets: Sequence[Bracket], margin_balance: Decimal | None = None) -> Decimal | None:
+    """Return maintenance margin over the margin backing the leg (1 means liquidation).
+
+    Isolated legs are backed by their own margin plus unrealised PnL; under
+    cross margin give the wallet as `margin_balance`.
+    """
+    if leg.size <= 0 or mark <= 0:
+        return None
+    pnl = (mark - leg.entry_price) * leg.size * _sign(leg.side)
+    backing = (margin_balance if margin_balance is not None else leg.margin) + pnl
+    if backing <= 0:
+        return None
+    return maintenance_margin(leg.size * mark, brackets) / backing

@@ -26,18 +26,25 @@ from typing import Any, TextIO
 import structlog
 
 from hedgebot.clock import Clock
-from hedgebot.config import AccountConfig, ConfigError, Settings
+from hedgebot.config import AccountConfig, ConfigError, HedgeConfig, Settings, load_config
 from hedgebot.domain.model import PositionMode, Severity, Wallet
 from hedgebot.engine.keeper import Keeper, Liquidation, StartupRefused
 from hedgebot.exchange.factory import FeedRun, VenueSetup, build_venue, paper_setup
 from hedgebot.exchange.funding import LiveFunding
 from hedgebot.exchange.paper import PaperVenue
 from hedgebot.exchange.port import AuthenticationFailed, ExchangeError, ExchangePort, ModeError
+from hedgebot.ops import systemd
+from hedgebot.ops.senders import AlertDispatcher, build_dispatcher, startup_summary
 from hedgebot.ops.events import EventLog
 from hedgebot.ops.figures import iso_utc
+from hedgebot.ops.health import Operations
+from hedgebot.ops.http import OpsServer
 from hedgebot.store.journal import Journal
 
 STATUS_FILE = "status.json"
+# Hedge settings a reload cannot change under a running keeper: they are set on
+# the exchange at start, or name a different contract.
+RESTART_ONLY_HEDGE_FIELDS = ("asset", "symbol", "leverage", "margin_mode")
 
 
 class AccountLocked(StartupRefused):
@@ -91,6 +98,15 @@ class AccountLock:
             return False
 
 
+@dataclass(frozen=True)
+class ReloadResult:
+    """What a reload changed, and what only a restart can change."""
+
+    applied: list[str]
+    needs_restart: list[str]
+    error: str | None = None
+
+
 @dataclass
 class AccountRuntime:
     """Everything the daemon runs for one account."""
@@ -117,8 +133,13 @@ class Daemon:
         *,
         allow_live: bool = False,
         venue_factory: Callable[[AccountConfig], ExchangePort | VenueSetup] | None = None,
+        serve_http: bool = False,
     ) -> None:
         self.settings = settings
+        self.serve_http = serve_http
+        self.ops = Operations(settings.http, clock.now)
+        self.alerts: AlertDispatcher | None = None
+        self.http: OpsServer | None = None
         self.clock = clock
         self.allow_live = allow_live
         self.venue_factory = venue_factory
@@ -152,6 +173,7 @@ class Daemon:
                 self.accounts.append(AccountRuntime(account, None, [], lock))  # type: ignore[arg-type]
             self.journal = Journal(self.settings.journal.path, self.clock)
             self.events = EventLog(self.journal, self.log)
+            self._start_operations(self.events)
             for runtime in self.accounts:
                 try:
                     await self._start_account(runtime)
@@ -164,6 +186,9 @@ class Daemon:
                     ) from exc
                 except ExchangeError as exc:
                     raise StartupRefused(f"account {runtime.config.name!r}: the venue did not answer at start-up: {exc}") from exc
+            self.ops.attach(self.keepers)
+            if self.serve_http and self.settings.http.enabled:
+                await self._start_http()
         except BaseException:
             await self._close_venues()
             await self._release()
@@ -181,9 +206,127 @@ class Daemon:
             for keeper in runtime.keepers:
                 self._keeper_tasks.append(asyncio.create_task(keeper.run()))
         self._tasks.append(asyncio.create_task(self._write_status_forever()))
+        assert self.alerts is not None
+        await self.alerts.start()
+        if self.settings.alerts.startup_summary:
+            self._tasks.append(asyncio.create_task(self._startup_summary()))
+        interval = systemd.watchdog_interval()
+        if interval:
+            self._tasks.append(asyncio.create_task(self._feed_watchdog(interval)))
         for task in [*self._tasks, *self._keeper_tasks]:
             task.add_done_callback(self._task_ended)
         self.log.info("daemon_started", accounts=[a.config.name for a in self.accounts], hedges=len(self.keepers))
+        systemd.notify("READY=1\nSTATUS=hedging")
+
+    # ---- operations: metrics, alerts, the HTTP endpoint ----------------------------
+
+    def _start_operations(self, events: EventLog) -> None:
+        events.subscribe(self.ops.tally.count)
+        self.alerts = build_dispatcher(self.settings, self.clock)
+        events.subscribe(self.alerts.on_event)
+        self.ops.extra_figures.append(self.alerts.figures)
+        self.ops.extra_metrics.append(self.alerts.metrics)
+
+    async def _start_http(self) -> None:
+        config = self.settings.http
+        try:
+            token = config.token.resolve("http.token") if config.token is not None else None
+        except ConfigError as exc:
+            raise StartupRefused(str(exc)) from exc
+        self.http = OpsServer(self.ops, config, token)
+        try:
+            await self.http.start()
+        except OSError as exc:
+            self.http = None
+            raise StartupRefused(
+                f"cannot serve the operations endpoint on {config.host}:{config.port}: {exc.strerror or exc}; "
+                "set [http] host/port, or enabled = false"
+            ) from exc
+        self.log.info("http_listening", host=config.host, port=self.http.port)
+
+    async def _startup_summary(self, patience: float = 60.0) -> None:
+        """Once every keeper has ticked (or after `patience`), send the start-up summary."""
+        waited = 0.0
+        while waited < patience and any(k.status.updated_at is None for k in self.keepers):
+            await self.clock.sleep(0.5)
+            waited += 0.5
+        severity, text = startup_summary(self.ops)
+        assert self.events is not None
+        self.events.emit("daemon", "", "startup_summary", severity, message=text)
+
+    async def _feed_watchdog(self, interval: float) -> None:
+        """Feed systemd's watchdog from the event loop: a blocked loop stops feeding it."""
+        while True:
+            systemd.notify("WATCHDOG=1")
+            await self.clock.sleep(interval)
+
+    # ---- reload ---------------------------------------------------------------------
+
+    def reload_file(self, path: Path) -> ReloadResult:
+        """Re-read the config (SIGHUP): apply ratios, bands and guards at the next tick; keep the old one when invalid."""
+        try:
+            new = load_config(path)
+        except ConfigError as exc:
+            return self._reload_rejected(f"invalid config {path}: {exc}")
+        return self.reload(new)
+
+    def _reload_rejected(self, message: str) -> ReloadResult:
+        if self.events is not None:
+            self.events.emit("daemon", "", "config_reload_rejected", Severity.WARNING, message=f"{message}; the running config stays in force")
+        else:
+            self.log.warning("config_reload_rejected", message=message)
+        return ReloadResult([], [], message)
+
+    def reload(self, new: Settings) -> ReloadResult:
+        """Apply what can change while running; name what needs a restart."""
+        applied: list[str] = []
+        restart: list[str] = []
+        old_names = [a.config.name for a in self.accounts]
+        new_accounts = {a.name: a for a in new.accounts}
+        for name in sorted(set(new_accounts) - set(old_names)):
+            restart.append(f"account {name!r} was added: adding an account needs a restart")
+        for name in sorted(set(old_names) - set(new_accounts)):
+            restart.append(f"account {name!r} was removed: removing an account needs a restart")
+        for section in ("daemon", "journal", "http", "alerts"):
+            if getattr(new, section) != getattr(self.settings, section):
+                restart.append(f"[{section}] changed: needs a restart")
+        for runtime in self.accounts:
+            account = new_accounts.get(runtime.config.name)
+            if account is None:
+                continue
+            applied += self._reload_account(runtime, account, restart)
+        if self.events is not None:
+            self.events.emit(
+                "daemon", "", "config_reloaded", Severity.WARNING if restart else Severity.INFO,
+                applied=applied, needs_restart=restart,
+                message=("applied: " + "; ".join(applied) if applied else "no change to apply")
+                + ("; needs a restart: " + "; ".join(restart) if restart else ""),
+            )
+        systemd.notify(f"STATUS=config reloaded ({len(applied)} change(s) applied, {len(restart)} need a restart)")
+        return ReloadResult(applied, restart)
+
+    def _reload_account(self, runtime: AccountRuntime, account: AccountConfig, restart: list[str]) -> list[str]:
+        name = account.name
+        if account.model_copy(update={"hedges": runtime.config.hedges}) != runtime.config:
+            restart.append(f"account {name!r}: exchange, mode, credentials, paper or alert settings changed: needs a restart")
+        old = {h.name: h for h in runtime.config.hedges}
+        new = {h.name: h for h in account.hedges}
+        for hedge in sorted(set(new) ^ set(old)):
+            restart.append(f"hedge {name}/{hedge} was {'added' if hedge in new else 'removed'}: needs a restart")
+        applied = []
+        for keeper in runtime.keepers:
+            wanted = new.get(keeper.hedge.name)
+            if wanted is None or wanted == keeper.hedge:
+                continue
+            fixed = [f for f in RESTART_ONLY_HEDGE_FIELDS if getattr(wanted, f) != getattr(keeper.hedge, f)]
+            if fixed:
+                restart.append(f"hedge {name}/{wanted.name}: {', '.join(fixed)} changed: needs a restart")
+                wanted = HedgeConfig(**{**wanted.model_dump(), **{f: getattr(keeper.hedge, f) for f in fixed}})
+            if wanted != keeper.hedge:
+                changed = [f for f in HedgeConfig.model_fields if getattr(wanted, f) != getattr(keeper.hedge, f)]
+                keeper.reconfigure(wanted)
+                applied.append(f"hedge {name}/{wanted.name}: {', '.join(changed)}")
+        return applied
 
     def _make_venue(self, account: AccountConfig) -> VenueSetup:
         if self.venue_factory is not None:
@@ -400,6 +543,7 @@ class Daemon:
 
     async def stop(self) -> None:
         """Let each keeper finish its action in flight, then stop everything; positions stay as they are."""
+        systemd.notify("STOPPING=1")
         for keeper in self.keepers:
             keeper.stop()
         if self._keeper_tasks:
@@ -422,7 +566,15 @@ class Daemon:
                     self.log.warning("venue_close_failed", account=runtime.config.name, error=str(exc))
                 runtime.setup = None
 
+    async def _stop_operations(self) -> None:
+        if self.http is not None:
+            await self.http.stop()
+            self.http = None
+        if self.alerts is not None:
+            await self.alerts.stop()
+
     async def _release(self) -> None:
+        await self._stop_operations()
         if self.journal is not None:
             self.journal.close()
             self.journal = None

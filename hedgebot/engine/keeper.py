@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import random
+import re
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields, replace
 from decimal import Decimal
@@ -52,6 +54,7 @@ from hedgebot.exchange.port import (
 from hedgebot.ops.alerts import DEFAULT_REPEAT_SECONDS, AlertBook
 from hedgebot.ops.events import EventLog
 from hedgebot.ops.figures import Figure, Precision, as_json, figure
+from hedgebot.ops.watch import HedgeWatch
 from hedgebot.store.journal import Intent, IntentStatus, Journal
 
 
@@ -70,6 +73,19 @@ def _plain(value: Any) -> Any:
 def describe(result: Any) -> dict[str, Any]:
     """Return a venue result as JSON-ready fields."""
     return {f.name: _plain(getattr(result, f.name)) for f in fields(result)}
+
+
+# An exchange's own error code inside a message: `"code":-2019`, `retCode: 110007`, or Binance's bare `-1001`.
+_ERROR_CODE = re.compile(r"code[\"']?\s*[:=]\s*[\"']?(-?\d+)|(?<![\w.])(-\d{4})\b", re.IGNORECASE)
+
+
+def error_fields(exc: ExchangeError) -> dict[str, str | None]:
+    """Return an exchange error as event fields: its text, the exchange's code when known, and its class."""
+    code = getattr(exc, "code", None)
+    if code in (None, ""):
+        match = _ERROR_CODE.search(str(exc))
+        code = (match.group(1) or match.group(2)) if match else None
+    return {"error": str(exc), "error_code": str(code) if code is not None else None, "error_type": type(exc).__name__}
 
 
 @dataclass(frozen=True)
@@ -156,6 +172,23 @@ class Keeper:
         self._rebalancing = False
         self._plan_judged = False
         self._liquidation: Liquidation | None = None
+        self.last_snapshot: Snapshot | None = None
+        self.exchange_errors: Counter[str] = Counter()
+        self.last_venue_error_at: float | None = None
+        self.watch = HedgeWatch(self.alerts, self._emit, clock.now)
+
+    def reconfigure(self, hedge: HedgeConfig) -> None:
+        """Take new ratios, bands and guard settings; they apply from the next tick."""
+        self.hedge = hedge
+        self.policy = hedge.policy()
+        self.wake.set()
+
+    def _venue_error(self, exc: ExchangeError) -> dict[str, str | None]:
+        """Count an exchange error by its code; return it as event fields."""
+        fields_out = error_fields(exc)
+        self.exchange_errors[fields_out["error_code"] or fields_out["error_type"] or "unknown"] += 1
+        self.last_venue_error_at = self.clock.now()
+        return fields_out
 
     # ---- outside signals ----------------------------------------------------------
 
@@ -259,7 +292,7 @@ class Keeper:
             try:
                 await self.tick()
             except ExchangeError as exc:
-                self.alerts.raise_alert("tick_failed", Severity.WARNING, f"the tick failed: {exc}", error=str(exc))
+                self.alerts.raise_alert("tick_failed", Severity.WARNING, f"the tick failed: {exc}", **self._venue_error(exc))
                 self.alerts.end_tick(plan_judged=False)
             except Exception as exc:  # noqa: BLE001 - an unattended hedge is worse than a loud one
                 # A bug must not silently end the hedge: say so loudly, repeatedly, and keep watching.
@@ -290,9 +323,12 @@ class Keeper:
             try:
                 snapshot = await self.observe()
             except ExchangeError as exc:
-                self.alerts.raise_alert("venue_unreadable", Severity.WARNING, f"cannot read the venue: {exc}", error=str(exc))
+                self.alerts.raise_alert(
+                    "venue_unreadable", Severity.WARNING, f"cannot read the venue: {exc}", **self._venue_error(exc)
+                )
                 self._set_status(plan, snapshot, "blocked", f"cannot read the venue: {exc}")
                 return plan
+            self.last_snapshot = snapshot
             if short_before is None:
                 short_before = snapshot.short.size
             plan = policy.plan(snapshot, self.policy, self.clock.now(), self._rebalancing)
@@ -320,8 +356,13 @@ class Keeper:
             self._rebalancing = False
         if traded and plan is not None and snapshot is not None:
             kind = "hedge_opened" if short_before == 0 and plan.short > 0 else "rebalanced"
-            self._emit(kind, exposure=plan.exposure, short=plan.short, target=plan.target, mark=snapshot.mark_price)
+            self._emit(
+                kind, exposure=plan.exposure, short=plan.short, target=plan.target, mark=snapshot.mark_price,
+                distance=plan.distance,
+            )
         self._set_status(plan, snapshot)
+        if plan is not None:
+            self.watch.observe(plan, self.hedge.warning_distance)
         return plan
 
     def _confirm_jump(self, snapshot: Snapshot) -> bool:
@@ -462,9 +503,9 @@ class Keeper:
                 duplicate = True
                 last_error = str(exc)
             except TransientError as exc:
-                last_error = str(exc)
+                last_error = self._venue_error(exc)["error"] or ""
             except PermanentError as exc:
-                return IntentStatus.REJECTED, {"error": str(exc)}
+                return IntentStatus.REJECTED, self._venue_error(exc)
             # Ambiguous: the venue may have executed it. Look before sending again.
             try:
                 found = await self._read(functools.partial(self._lookup, intent))
@@ -490,7 +531,10 @@ class Keeper:
             self._emit(self._DONE_EVENTS[kind], client_id=cid, **detail, **fields_out)
             return
         name, severity = self._FAILURE_EVENTS[status]
-        self._emit(name, severity, client_id=cid, action=kind, **detail, error=outcome.get("error"))
+        self._emit(
+            name, severity, client_id=cid, action=kind, **detail, error=outcome.get("error"),
+            error_code=outcome.get("error_code"), error_type=outcome.get("error_type"),
+        )
 
     # ---- recovery -----------------------------------------------------------------
 
@@ -503,7 +547,7 @@ class Keeper:
                 self.alerts.raise_alert(
                     "unsettled_actions", Severity.WARNING,
                     f"cannot settle earlier action {intent.client_id} ({intent.kind}): {exc}",
-                    client_id=intent.client_id, error=str(exc),
+                    client_id=intent.client_id, **self._venue_error(exc),
                 )
                 return False
             status = IntentStatus.DONE if found is not None else IntentStatus.ABSENT

@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 import structlog
 
+from hedgebot.redact import redact_processor
+
 
 def configure_logging(fmt: Literal["auto", "console", "json"] = "auto", level: str = "info") -> None:
     """Set up structlog for the process."""
@@ -25,6 +27,7 @@ def configure_logging(fmt: Literal["auto", "console", "json"] = "auto", level: s
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             _decimals_as_text,
+            redact_processor,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),

@@ -1,0 +1,82 @@
+"""Crossings worth telling: a hedge leaving and re-entering its band, and the
+short's liquidation distance falling below the warning level and recovering.
+
+The band crossings are one event each, so reports can measure the time spent
+outside the band from the journal. A low liquidation distance is an alert of
+its own code in the hedge's AlertBook: raised once when the distance crosses
+below the level, kept while it stays there (the book repeats it at its
+interval), and resolved when the distance climbs back over the level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from hedgebot.domain.model import Severity
+from hedgebot.domain.policy import Plan
+from hedgebot.ops.alerts import AlertBook
+
+LIQUIDATION_LOW = "liquidation_distance_low"
+# The distance must climb this far above the warning level (relatively) before
+# the warning counts as resolved, so a price hovering at the level is one crossing.
+_REARM = Decimal("1.1")
+
+Emit = Callable[..., None]
+
+
+class HedgeWatch:
+    """Follow one hedge's plans and announce each crossing."""
+
+    def __init__(self, alerts: AlertBook, emit: Emit, clock_now: Callable[[], float]) -> None:
+        self._alerts = alerts
+        self._emit = emit
+        self._now = clock_now
+        self._in_band: bool | None = None
+        self._left_at: float | None = None
+        self._low = False
+        self._worst: Decimal | None = None
+
+    @property
+    def distance_low(self) -> bool:
+        """Return whether the liquidation distance is below the warning level now."""
+        return self._low
+
+    def observe(self, plan: Plan, warning_distance: Decimal) -> None:
+        """Compare this plan with the previous one and announce the crossings."""
+        self._band(plan)
+        self._distance(plan, warning_distance)
+
+    def _band(self, plan: Plan) -> None:
+        if plan.in_band == self._in_band or (self._in_band is None and plan.in_band):
+            self._in_band = plan.in_band
+            return
+        now = self._now()
+        figures: dict[str, Any] = {"exposure": plan.exposure, "short": plan.short, "target": plan.target, "drift": plan.drift}
+        if plan.in_band:
+            outside = now - self._left_at if self._left_at is not None else None
+            self._emit("band_returned", Severity.INFO, seconds_outside=outside, **figures)
+            self._left_at = None
+        else:
+            self._emit("band_left", Severity.INFO, **figures)
+            self._left_at = now
+        self._in_band = plan.in_band
+
+    def _distance(self, plan: Plan, level: Decimal) -> None:
+        distance = plan.distance
+        if self._low and (distance is None or distance >= level * _REARM):
+            self._low = False
+            self._alerts.resolve(LIQUIDATION_LOW, distance=distance, worst_distance=self._worst, level=level)
+            self._worst = None
+            return
+        if not self._low and (distance is None or distance >= level):
+            return
+        assert distance is not None
+        self._low = True
+        self._worst = distance if self._worst is None else min(self._worst, distance)
+        self._alerts.raise_alert(
+            LIQUIDATION_LOW, Severity.WARNING,
+            f"liquidation distance {distance:.2%} is below the warning level {level:.2%}",
+            distance=distance, level=level, worst_distance=self._worst, liquidation_price=plan.liquidation_price, short=plan.short,
+        )

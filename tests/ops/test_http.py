@@ -1,0 +1,195 @@
+"""The operations endpoint: /healthz, /readyz, /metrics, /status, and its bearer token."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import re
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from pydantic import ValidationError
+
+from hedgebot.config import HttpConfig, SecretRef
+from hedgebot.engine.daemon import Daemon
+from hedgebot.engine.keeper import StartupRefused
+from hedgebot.ops.http import OpsServer
+from tests.ops.support import free_port, paper_settings, running_daemon
+
+
+@pytest.fixture
+async def served(tmp_path) -> AsyncIterator[tuple[Daemon, object, TestClient]]:
+    daemon, clock = await running_daemon(tmp_path)
+    client = TestClient(TestServer(OpsServer(daemon.ops, daemon.settings.http).app(), host="127.0.0.1"))
+    await client.start_server()
+    try:
+        yield daemon, clock, client
+    finally:
+        await client.close()
+        await daemon.stop()
+
+
+async def test_healthz_is_200_while_every_keeper_ticks(served) -> None:
+    daemon, clock, client = served
+    response = await client.get("/healthz")
+    assert response.status == 200
+    assert (await response.json()) == {"ok": True, "stalled": []}
+
+
+async def test_healthz_is_503_naming_the_keeper_that_stalled(served) -> None:
+    daemon, clock, client = served
+    keeper = daemon.keepers[0]
+    never = asyncio.Event()
+
+    async def hang() -> None:
+        await never.wait()  # the venue stops answering mid-tick
+
+    keeper.observe = hang  # type: ignore[method-assign]
+    keeper.wake.set()
+    limit = daemon.ops.stale_after(keeper.hedge)
+    await clock.advance(limit - 10)
+    assert (await client.get("/healthz")).status == 200
+    await clock.advance(20)
+    response = await client.get("/healthz")
+    assert response.status == 503
+    assert (await response.json())["stalled"] == ["paper/btc-core"]
+    ready = await client.get("/readyz")
+    assert ready.status == 503 and "no tick for" in (await ready.json())["reasons"][0]
+    never.set()
+
+
+async def test_readyz_is_200_once_started_with_fresh_data_and_503_when_a_hedge_is_halted(served) -> None:
+    daemon, clock, client = served
+    response = await client.get("/readyz")
+    assert response.status == 200, await response.text()
+    assert (await response.json()) == {"ready": True, "reasons": []}
+    keeper = daemon.keepers[0]
+    keeper.status = dataclasses.replace(keeper.status, state="halted", note="circuit breaker")
+    response = await client.get("/readyz")
+    assert response.status == 503
+    assert (await response.json())["reasons"] == ["paper/btc-core: trading is halted: circuit breaker"]
+
+
+async def test_readyz_is_503_when_the_price_is_stale(served) -> None:
+    daemon, clock, client = served
+    keeper = daemon.keepers[0]
+    snap = keeper.last_snapshot
+    keeper.last_snapshot = dataclasses.replace(snap, price_time=snap.taken_at - 120)
+    response = await client.get("/readyz")
+    assert response.status == 503
+    assert "price is 120s old" in (await response.json())["reasons"][0]
+
+
+def _metric(text: str, name: str, **labels: str) -> float:
+    wanted = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    for line in text.splitlines():
+        match = re.fullmatch(rf"{name}(?:\{{(.*)\}})? (\S+)", line)
+        if match and all(f'{k}="{v}"' in (match.group(1) or "") for k, v in labels.items()):
+            return float(match.group(2))
+    raise AssertionError(f"no {name}{{{wanted}}} in the metrics")
+
+
+async def test_metrics_report_each_hedges_figures_labelled_by_account_and_hedge(served) -> None:
+    daemon, clock, client = served
+    response = await client.get("/metrics")
+    assert response.status == 200 and response.content_type == "text/plain"
+    text = await response.text()
+    hedge = {"account": "paper", "hedge": "btc-core"}
+    status = daemon.keepers[0].status
+    assert _metric(text, "hedgebot_spot_exposure", **hedge) == 2.0
+    assert _metric(text, "hedgebot_short_size", **hedge) == 2.0
+    assert _metric(text, "hedgebot_short_target", **hedge) == 2.0
+    assert _metric(text, "hedgebot_target_ratio", **hedge) == 1.0
+    assert _metric(text, "hedgebot_actual_ratio", **hedge) == 1.0
+    assert _metric(text, "hedgebot_drift", **hedge) == 0.0
+    assert _metric(text, "hedgebot_liquidation_distance", **hedge) == pytest.approx(float(status.distance))
+    assert 0 < _metric(text, "hedgebot_margin_ratio", **hedge) < 1
+    assert _metric(text, "hedgebot_last_tick_timestamp_seconds", **hedge) == status.updated_at
+    assert _metric(text, "hedgebot_orders_total", result="filled", **hedge) >= 1
+    assert _metric(text, "hedgebot_fees_total", **hedge) > 0
+    assert _metric(text, "hedgebot_margin_topups_total", **hedge) == 0
+    assert _metric(text, "hedgebot_funding_paid_total", **hedge) == 0
+    assert _metric(text, "hedgebot_venue_connected", **hedge) == 1
+    assert _metric(text, "hedgebot_hedge_state", state="hedged", **hedge) == 1
+    assert _metric(text, "hedgebot_hedge_state", state="blocked", **hedge) == 0
+    assert _metric(text, "hedgebot_hedge_halted", **hedge) == 0
+    assert _metric(text, "hedgebot_ready") == 1 and _metric(text, "hedgebot_healthy") == 1
+
+
+async def test_metrics_count_exchange_errors_by_code_and_show_the_venue_unreachable(served) -> None:
+    from hedgebot.exchange.port import VenueUnavailable
+
+    daemon, clock, client = served
+    keeper = daemon.keepers[0]
+
+    async def down() -> None:
+        raise VenueUnavailable("binance -1001 disconnected")
+
+    keeper.observe = down  # type: ignore[method-assign]
+    keeper.wake.set()
+    await clock.advance(1)
+    text = await (await client.get("/metrics")).text()
+    hedge = {"account": "paper", "hedge": "btc-core"}
+    assert _metric(text, "hedgebot_exchange_errors_total", code="-1001", **hedge) >= 1
+    assert _metric(text, "hedgebot_venue_connected", **hedge) == 0
+
+
+async def test_status_lists_every_hedge_with_its_figures_and_totals(served) -> None:
+    daemon, clock, client = served
+    data = await (await client.get("/status")).json()
+    assert data["healthy"] is True and data["ready"] is True
+    [hedge] = data["hedges"]
+    assert hedge["account"] == "paper" and hedge["name"] == "btc-core"
+    assert (hedge["exposure"], hedge["short"], hedge["target"], hedge["state"]) == ("2.000", "2.000", "2.000", "hedged")
+    for figure in ("target_ratio", "ratio", "drift", "distance", "liquidation_price", "margin_ratio", "updated_at"):
+        assert hedge[figure] is not None, figure
+    assert hedge["totals"]["orders"]["filled"] >= 1 and float(hedge["totals"]["fees"]) > 0
+    assert hedge["health"]["stalled"] is False
+    assert data["alerts"]["senders"] == []
+
+
+async def test_a_token_guards_everything_but_healthz(tmp_path) -> None:
+    daemon, clock = await running_daemon(tmp_path)
+    client = TestClient(TestServer(OpsServer(daemon.ops, daemon.settings.http, token="s3cret-token").app(), host="127.0.0.1"))
+    await client.start_server()
+    try:
+        assert (await client.get("/healthz")).status == 200
+        for path in ("/readyz", "/metrics", "/status"):
+            assert (await client.get(path)).status == 401, path
+            assert (await client.get(path, headers={"Authorization": "Bearer wrong"})).status == 401, path
+            assert (await client.get(path, headers={"Authorization": "Bearer s3cret-token"})).status == 200, path
+    finally:
+        await client.close()
+        await daemon.stop()
+
+
+def test_a_non_loopback_address_without_a_token_is_refused() -> None:
+    with pytest.raises(ValidationError, match="0.0.0.0.* is not a loopback address: set a bearer token"):
+        HttpConfig(host="0.0.0.0")
+    assert HttpConfig(host="0.0.0.0", token=SecretRef(env="HEDGEBOT_HTTP_TOKEN")).host == "0.0.0.0"
+    assert HttpConfig(host="::1").token is None
+
+
+async def test_the_daemon_serves_the_endpoint_on_the_configured_address(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("TEST_HTTP_TOKEN", "tok-abcdef")
+    port = free_port()
+    settings = paper_settings(tmp_path, {"http": {"port": port, "token": {"env": "TEST_HTTP_TOKEN"}}})
+    from hedgebot.clock import SimClock
+
+    clock = SimClock()
+    daemon = Daemon(settings, clock, serve_http=True)
+    await daemon.start()
+    try:
+        await clock.advance(3)
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
+                assert response.status == 200
+            async with session.get(f"http://127.0.0.1:{port}/status", headers={"Authorization": "Bearer tok-abcdef"}) as response:
+                assert response.status == 200
+                assert (await response.json())["hedges"][0]["name"] == "btc-core"
+        with pytest.raises(StartupRefused, match=f"cannot serve the operations endpoint on 127.0.0.1:{port}"):
+            await Daemon(paper_settings(tmp_path / "other", {"http": {"port": port, "token": {"env": "TEST_HTTP_TOKEN"}}}), clock, serve_http=True).start()
+    finally:
+        await daemon.stop()
