@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
+import time
 from typing import Any
 
 from aiohttp import web
@@ -17,18 +20,61 @@ from hedgebot.engine.daemon import Daemon
 from tests.helpers import paper_settings_dict
 
 
-async def eventually(condition: Callable[[], bool], limit: float = 10.0) -> None:
+class ManualClock:
+    """Simulated time that moves only when the test says so, beside real local I/O.
+
+    The alert senders talk to receivers over real sockets on 127.0.0.1. With
+    this clock their timeouts and backoffs fall due only at `advance`, never
+    because a round trip took long on a busy machine.
+    """
+
+    def __init__(self, start: float = 1_600_000_000.0) -> None:
+        self._now = start
+        self._timers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+
+    def now(self) -> float:
+        return self._now
+
+    async def sleep(self, seconds: float) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._timers, (self._now + max(seconds, 0.0), next(self._seq), future))
+        await future
+
+    async def wait_for(self, event: asyncio.Event, timeout: float) -> bool:
+        sleeper = asyncio.ensure_future(self.sleep(timeout))
+        waiter = asyncio.ensure_future(event.wait())
+        await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        sleeper.cancel()
+        waiter.cancel()
+        return event.is_set()
+
+    async def advance(self, seconds: float) -> None:
+        """Move time on by `seconds`, waking every sleeper due by then, in order."""
+        until = self._now + seconds
+        while self._timers and self._timers[0][0] <= until:
+            due, _, future = heapq.heappop(self._timers)
+            self._now = max(self._now, due)
+            if not future.done():
+                future.set_result(None)
+            for _ in range(5):
+                await asyncio.sleep(0)
+        self._now = until
+        for _ in range(5):
+            await asyncio.sleep(0)
+
+
+async def eventually(condition: Callable[[], bool], limit: float = 20.0) -> None:
     """Let real I/O (a local HTTP round trip) happen until `condition` holds.
 
     The limit only stops a broken test from hanging; what is asserted never
     depends on how long the wait took.
     """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit
+    deadline = time.monotonic() + limit
     while not condition():
-        if loop.time() > deadline:
+        if time.monotonic() > deadline:
             raise AssertionError("the condition was not reached")
-        await asyncio.sleep(0.005)
+        await asyncio.sleep(0.002)
 
 
 def free_port() -> int:

@@ -8,14 +8,13 @@ from decimal import Decimal
 
 import pytest
 
-from hedgebot.clock import SimClock
 from hedgebot.config import AlertsConfig
 from hedgebot.domain.model import Severity
 from hedgebot.ops.alerts import ALERT, AlertBook
 from hedgebot.ops.senders import AlertDispatcher, TelegramSender, WebhookSender, build_dispatcher
 from hedgebot.ops.events import EventLog, NullLogger
 from hedgebot.ops.watch import LIQUIDATION_LOW
-from tests.ops.support import Receiver, eventually, free_port, paper_settings
+from tests.ops.support import ManualClock, Receiver, eventually, free_port, paper_settings
 
 D = Decimal
 
@@ -23,7 +22,7 @@ D = Decimal
 class Rig:
     """An EventLog whose events go out through one sender, in simulated time."""
 
-    def __init__(self, dispatcher: AlertDispatcher, clock: SimClock) -> None:
+    def __init__(self, dispatcher: AlertDispatcher, clock: ManualClock) -> None:
         self.dispatcher = dispatcher
         self.clock = clock
         self.events = EventLog(None, NullLogger())
@@ -32,7 +31,7 @@ class Rig:
 
 
 async def make_rig(url: str, *, telegram: bool = False, min_severity: Severity = Severity.WARNING, **config: object) -> Rig:
-    clock = SimClock()
+    clock = ManualClock()
     if telegram:
         sender = TelegramSender("tg", url, "123456:TEST-TOKEN-abcdefghijklmnop", "42", min_severity, timeout_seconds=10)
     else:
@@ -72,13 +71,15 @@ async def test_events_below_the_senders_minimum_severity_stay_in_the_journal_onl
 
 async def test_a_repeated_alert_is_sent_once_per_dedup_window(receiver) -> None:
     rig = await make_rig(await receiver.start(), dedup_seconds=900)
-    for _ in range(5):
-        rig.events.emit("acct", "btc", "alert", Severity.WARNING, code="margin_short", message="no funds for margin")
+    rig.events.emit("acct", "btc", "alert", Severity.WARNING, code="margin_short", message="no funds for margin")
+    await eventually(lambda: rig.box.sent == 1)
+    for _ in range(4):
         await rig.clock.advance(10)
+        rig.events.emit("acct", "btc", "alert", Severity.WARNING, code="margin_short", message="no funds for margin")
     rig.events.emit("acct", "btc", "alert", Severity.WARNING, code="other_code", message="a different alert")
     await eventually(lambda: rig.box.sent == 2)
     assert rig.dispatcher.suppressed["alert"] == 4
-    await rig.clock.advance(900)
+    await rig.clock.advance(860)
     rig.events.emit("acct", "btc", "alert", Severity.WARNING, code="margin_short", message="still no funds")
     await eventually(lambda: rig.box.sent == 3)
     assert [b["detail"].get("code") for b in receiver.received] == ["margin_short", "other_code", "margin_short"]
@@ -210,14 +211,14 @@ def test_a_sender_whose_secret_is_missing_is_named_and_the_rest_still_work(tmp_p
         {"kind": "webhook", "name": "broken", "url": {"env": "NO_SUCH_HOOK"}},
         {"kind": "webhook", "name": "fine", "url": {"value": "http://127.0.0.1:1/x"}},
     ]}})
-    dispatcher = build_dispatcher(settings, SimClock())
+    dispatcher = build_dispatcher(settings, ManualClock())
     assert [b.sender.name for b in dispatcher.outboxes] == ["fine"]
     assert dispatcher.misconfigured == ["broken: alerts.senders[0].url: environment variable NO_SUCH_HOOK is not set"]
 
 
 async def test_an_account_sender_hears_only_its_own_account(receiver) -> None:
     url = await receiver.start()
-    clock = SimClock()
+    clock = ManualClock()
     mine = WebhookSender("mine", f"{url}/mine", Severity.WARNING, 10)
     everyone = WebhookSender("all", f"{url}/all", Severity.WARNING, 10)
     dispatcher = AlertDispatcher(AlertsConfig(), clock, [(mine, "treasury"), (everyone, None)])
