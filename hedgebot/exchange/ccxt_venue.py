@@ -13,7 +13,6 @@ What differs between exchanges is asked of the dialect
 
 from __future__ import annotations
 
-import math
 from collections.abc import Awaitable, Callable
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any, TypeVar
@@ -24,7 +23,6 @@ import ccxt.async_support as ccxt_async
 
 from hedgebot.clock import Clock
 from hedgebot.domain.model import (
-    Bracket,
     MarginMode,
     Market,
     OrderSide,
@@ -119,6 +117,7 @@ class CcxtVenue:
         api_base_url: str | None = None,
         timeout_ms: int = 10_000,
         rate_limit: bool = True,
+        session: Any | None = None,
     ) -> CcxtVenue:
         """Build the futures and spot clients of `dialect` (without keys: public data only)."""
 
@@ -126,13 +125,13 @@ class CcxtVenue:
             config: dict[str, Any] = {
                 "enableRateLimit": rate_limit,
                 "timeout": timeout_ms,
-                "options": dialect.client_options(futures=futures),
+                **dialect.credentials(api_key, secret, password),
             }
-            if api_key:
-                config.update(apiKey=api_key, secret=secret)
-            if password:
-                config["password"] = password
+            if session is not None:
+                config["session"] = session  # an HTTP session of the caller's (tests record requests with one)
+            config["options"] = {**dialect.client_options(futures=futures), **config.get("options", {})}
             instance = getattr(ccxt_async, exchange_id)(config)
+            dialect.configure(instance)
             if api_base_url:
                 rewrite_api_urls(instance, api_base_url)
             return instance
@@ -204,33 +203,27 @@ class CcxtVenue:
         raw = self.futures.market(symbol)
         if not raw.get("swap"):
             raise InvalidOrder(f"{symbol} on {self.name} is not a perpetual swap")
-        tiers = await self._call(lambda: self.futures.fetch_leverage_tiers([symbol]))
-        brackets = tuple(
-            Bracket(
-                _dec(t.get("minNotional"), "minNotional"),
-                _dec(t.get("maxNotional"), "maxNotional"),
-                _dec(t.get("maintenanceMarginRate"), "maintenanceMarginRate"),
-                _dec((t.get("info") or {}).get("cum", 0), "cum"),
-                int(t["maxLeverage"]) if t.get("maxLeverage") else None,
-            )
-            for t in tiers.get(symbol, [])
-        )
+        mark = (await self.fetch_mark_price(symbol)).price if self.dialect.tiers_need_mark else None
+        brackets = await self._call(lambda: self.dialect.fetch_brackets(self.futures, symbol, mark))
         if not brackets:
             raise BadData(f"{self.name} sent no maintenance brackets for {symbol}")
         precision = raw.get("precision") or {}
         limits = raw.get("limits") or {}
-        step = _dec(precision.get("amount"), f"{symbol} amount step")
+        # ccxt counts contract amounts in contracts; the domain counts base units.
+        contract_size = self.dialect.contract_size(raw)
+        step = _dec(precision.get("amount"), f"{symbol} amount step") * contract_size
+        min_contracts = (limits.get("amount") or {}).get("min")
         market = Market(
             symbol=symbol,
             base=raw["base"],
             quote=raw["quote"],
             amount_step=step,
-            min_amount=_dec((limits.get("amount") or {}).get("min") or step, f"{symbol} minimum amount"),
+            min_amount=_dec(min_contracts, f"{symbol} minimum amount") * contract_size if min_contracts else step,
             min_notional=_dec((limits.get("cost") or {}).get("min") or 0, f"{symbol} minimum notional"),
             brackets=brackets,
-            contract_size=_dec(raw.get("contractSize") or 1, f"{symbol} contract size"),
-            # ccxt rounds a margin amount to the market's amount precision
-            margin_step=step,
+            contract_size=contract_size,
+            # ccxt rounds a margin amount to the market's amount precision, unless the dialect knows better
+            margin_step=self.dialect.margin_step or step,
             taker_fee=_dec(raw.get("taker") or "0.0005", f"{symbol} taker fee"),
             price_step=_dec(precision.get("price") or "0.01", f"{symbol} price step"),
         )
@@ -241,9 +234,8 @@ class CcxtVenue:
 
     async def fetch_spot_balances(self) -> dict[str, Decimal]:
         """Return the spot wallet's totals."""
-        balance = await self._call(self.spot.fetch_balance)
-        totals = balance.get("total") or {}
-        return {asset: _dec(amount, f"spot {asset}") for asset, amount in totals.items() if amount}
+        settle = next((market.quote for market, _ in self._markets.values()), "USDT")
+        return await self._call(lambda: self.dialect.fetch_spot_balances(self.spot, settle))
 
     async def fetch_futures_balance(self, asset: str) -> FuturesBalance:
         """Return the futures wallet of `asset`."""
@@ -255,12 +247,7 @@ class CcxtVenue:
 
     async def fetch_mark_price(self, symbol: str) -> PriceQuote:
         """Return the mark price with the exchange's own timestamp."""
-        ticker = await self._call(lambda: self.futures.fetch_mark_price(symbol))
-        info = ticker.get("info") or {}
-        price = _dec(info.get("markPrice", ticker.get("markPrice")), f"{symbol} mark price")
-        stamp = info.get("time") or ticker.get("timestamp")
-        # No timestamp means no way to tell a stale price: mark it as infinitely old.
-        return PriceQuote(price, int(stamp) / 1000 if stamp else -math.inf)
+        return await self._call(lambda: self.dialect.fetch_mark_price(self.futures, symbol))
 
     async def fetch_funding_rate(self, symbol: str) -> FundingQuote:
         """Return the current funding rate and the next settlement time."""
@@ -272,18 +259,15 @@ class CcxtVenue:
 
     async def fetch_funding_history(self, symbol: str, since: float) -> list[FundingPayment]:
         """Return the account's funding payments on the contract."""
-        rows = await self._call(lambda: self.futures.fetch_funding_history(symbol, int(since * 1000)))
-        return [
-            FundingPayment(symbol, str(r.get("code")), _dec(r.get("amount"), "funding amount"), int(r["timestamp"]) / 1000)
-            for r in rows
-        ]
+        return await self._call(lambda: self.dialect.fetch_funding_history(self.futures, symbol, since))
 
     # ---- orders -----------------------------------------------------------------------
 
     def _result(self, order: dict[str, Any], request_symbol: str, market: Market | None) -> OrderResult:
         info = order.get("info") or {}
-        amount = _dec(order.get("amount"), "order amount")
-        filled = _dec(order.get("filled") or 0, "order filled")
+        size = market.contract_size if market else Decimal(1)
+        amount = _dec(order.get("amount"), "order amount") * size
+        filled = _dec(order.get("filled") or 0, "order filled") * size
         average = order.get("average")
         if average is None and filled > 0 and order.get("cost"):
             average = Decimal(str(order["cost"])) / filled
@@ -300,8 +284,7 @@ class CcxtVenue:
             status = OrderStatus.PARTIAL
         else:
             status = OrderStatus.FILLED
-        side_text = str(info.get("positionSide") or "").upper()
-        position_side = PositionSide(side_text.lower()) if side_text in {"LONG", "SHORT"} else None
+        position_side = self.dialect.order_position_side(info)
         stamp = order.get("lastUpdateTimestamp") or order.get("timestamp")
         return OrderResult(
             client_id=str(order.get("clientOrderId") or info.get("clientOrderId")),
@@ -324,11 +307,13 @@ class CcxtVenue:
         client = self._client(request.symbol)
         market = self._markets.get(request.symbol, (None, 0))[0] if ":" in request.symbol else None
         params = self.dialect.order_params(request)
+        # ccxt takes contract amounts in contracts (OKX: 0.01 BTC each); the step is a whole number of them.
+        units = request.amount / market.contract_size if market else request.amount
         order = await self._call(
-            lambda: client.create_order(request.symbol, "market", request.side.value, float(request.amount), None, params)
+            lambda: client.create_order(request.symbol, "market", request.side.value, float(units), None, params)
         )
-        if order.get("status") == "open":
-            # Accepted but not yet reported filled: read the final state.
+        if order.get("status") != "closed" or order.get("filled") is None:
+            # Accepted but not reported filled (Bybit and OKX answer with ids only): read the final state.
             found = await self.fetch_order(request.symbol, request.client_id)
             if found is not None:
                 return found
@@ -339,21 +324,21 @@ class CcxtVenue:
         client = self._client(symbol)
         market = self._markets.get(symbol, (None, 0))[0] if ":" in symbol else None
         try:
-            order = await client.fetch_order(None, symbol, {"clientOrderId": client_id})
+            order = await self.dialect.fetch_order(client, symbol, client_id)
         except ccxt.OrderNotFound:
             return None
         except ccxt.BaseError as exc:
             if self.dialect.error_code(exc) in _NOT_FOUND_CODES:
                 return None
             return await self._call(lambda: _reraise(exc))
-        return self._result(order, symbol, market)
+        return None if order is None else self._result(order, symbol, market)
 
     # ---- account settings ----------------------------------------------------------------
 
     async def fetch_position_mode(self) -> PositionMode:
         """Return hedge or one-way."""
-        answer = await self._call(self.futures.fetch_position_mode)
-        return PositionMode.HEDGE if answer.get("hedged") else PositionMode.ONE_WAY
+        await self._call(self.futures.load_markets)
+        return await self._call(lambda: self.dialect.fetch_position_mode(self.futures, list(self._markets)))
 
     async def _setting(self, make: Callable[[], Awaitable[Any]]) -> None:
         try:
@@ -366,7 +351,8 @@ class CcxtVenue:
 
     async def set_position_mode(self, mode: PositionMode) -> None:
         """Switch hedge mode on or off (the exchange refuses while positions or open orders exist)."""
-        await self._setting(lambda: self.futures.set_position_mode(mode is PositionMode.HEDGE))
+        await self._call(self.futures.load_markets)
+        await self._setting(lambda: self.dialect.set_position_mode(self.futures, mode))
 
     async def fetch_margin_mode(self, symbol: str) -> MarginMode:
         """Return the contract's margin mode."""
@@ -375,7 +361,8 @@ class CcxtVenue:
 
     async def set_margin_mode(self, symbol: str, mode: MarginMode) -> None:
         """Set the contract's margin mode."""
-        await self._setting(lambda: self.futures.set_margin_mode(mode.value, symbol))
+        await self._call(self.futures.load_markets)
+        await self._setting(lambda: self.dialect.set_margin_mode(self.futures, symbol, mode))
 
     async def fetch_leverage(self, symbol: str) -> int:
         """Return the contract's leverage."""
@@ -384,7 +371,8 @@ class CcxtVenue:
 
     async def set_leverage(self, symbol: str, leverage: int) -> None:
         """Set the contract's leverage."""
-        await self._call(lambda: self.futures.set_leverage(leverage, symbol))
+        await self._call(self.futures.load_markets)
+        await self._setting(lambda: self.dialect.set_leverage(self.futures, symbol, leverage))
 
     async def fetch_account_facts(self) -> AccountFacts:
         """Return the key's permissions and the account's modes."""
@@ -398,10 +386,8 @@ class CcxtVenue:
         rounded = _round(abs(amount), market.margin_step, up=amount > 0)
         if rounded <= 0:
             raise InvalidOrder(f"margin change of {amount} rounds to nothing at step {market.margin_step}")
-        params = self.dialect.margin_params(side)
-        method = self.futures.add_margin if amount > 0 else self.futures.reduce_margin
-        await self._call(lambda: method(symbol, float(rounded), params))
         signed = rounded if amount > 0 else -rounded
+        await self._call(lambda: self.dialect.adjust_margin(self.futures, symbol, side, signed))
         # The answer carries no id: read it back from the history, newest first, so the journal can claim it.
         now = self.clock.now()
         query = FundsQuery("margin", market.quote, signed, now - 120, now + 120, symbol=symbol, side=side)
@@ -429,6 +415,10 @@ class CcxtVenue:
         """Move an asset between the spot and futures wallets."""
         if amount <= 0 or source is destination:
             raise InvalidOrder(f"bad transfer of {amount} {asset} from {source.value} to {destination.value}")
+        if self.dialect.unified_wallet:
+            raise InvalidOrder(
+                f"{self.name} holds spot coins and futures margin in one unified account: there is nothing to transfer"
+            )
         entry = await self._call(
             lambda: self.spot.transfer(
                 asset, float(amount), self.dialect.wallet_name(source), self.dialect.wallet_name(destination)

@@ -12,20 +12,26 @@ copying the venue.
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from hedgebot.domain.model import Leg, MarginMode, PositionSide, Wallet
+from hedgebot.domain.model import Bracket, Leg, MarginMode, PositionMode, PositionSide, Wallet
 from hedgebot.exchange.port import (
     AccountFacts,
+    BadData,
     ExchangeError,
+    FundingPayment,
     FundsMovement,
     FundsQuery,
     FuturesBalance,
     Legs,
     OrderRequest,
+    PriceQuote,
 )
 
 _CODE = re.compile(r'"code"\s*:\s*"?(-?\d+)')
@@ -42,10 +48,28 @@ class Dialect(ABC):
     client_id_field: str
     #: codes that mean "already so" when setting the position or margin mode
     already_set_codes: frozenset[str] = frozenset()
+    #: one wallet holds the coins and the futures margin (unified accounts): no transfers
+    unified_wallet: bool = False
+    #: maintenance tiers are bounded by size, so loading them needs the mark price
+    tiers_need_mark: bool = False
+    #: the step of a margin amount, when it is not the market's amount step
+    margin_step: Decimal | None = None
 
     def client_options(self, *, futures: bool) -> dict[str, Any]:
         """Return ccxt options for the futures (or spot) client."""
         return {}
+
+    def configure(self, client: Any) -> None:
+        """Adjust a freshly built ccxt client (capabilities ccxt reads from `has`, not from options)."""
+
+    def credentials(self, api_key: str | None, secret: str | None, password: str | None) -> dict[str, Any]:
+        """Return the ccxt config entries that carry the account's credentials."""
+        config: dict[str, Any] = {}
+        if api_key:
+            config.update(apiKey=api_key, secret=secret)
+        if password:
+            config["password"] = password
+        return config
 
     def error_code(self, exc: Exception) -> str | None:
         """Return the exchange's error code carried by a ccxt exception, if any."""
@@ -95,6 +119,142 @@ class Dialect(ABC):
     @abstractmethod
     async def fetch_account_facts(self, spot: Any, futures: Any) -> AccountFacts:
         """Read the key's permissions and the account modes the start-up checks refuse."""
+
+
+    # ---- what most exchanges do through ccxt's unified methods; a dialect overrides what differs ----
+
+    def contract_size(self, market: Mapping[str, Any]) -> Decimal:
+        """Return the base units in one contract of a ccxt market (1 where amounts are in base units)."""
+        size = decimal_value(market.get("contractSize") or 1, f"{market.get('symbol')} contract size")
+        if size <= 0:
+            raise BadData(f"{market.get('symbol')} contract size {size} is not positive")
+        return Decimal(int(size)) if size == size.to_integral_value() else size
+
+    def order_position_side(self, info: Mapping[str, Any]) -> PositionSide | None:
+        """Return the leg an order's raw answer names (Binance-style `positionSide`)."""
+        text = str(info.get("positionSide") or "").upper()
+        return PositionSide(text.lower()) if text in {"LONG", "SHORT"} else None
+
+    async def fetch_spot_balances(self, spot: Any, settle: str) -> dict[str, Decimal]:
+        """Return the spot wallet's totals (`settle` matters only to unified wallets)."""
+        balance = await spot.fetch_balance()
+        totals = balance.get("total") or {}
+        return {asset: decimal_value(amount, f"spot {asset}") for asset, amount in totals.items() if amount}
+
+    async def fetch_position_mode(self, futures: Any, symbols: list[str]) -> PositionMode:
+        """Return hedge or one-way (`symbols`: the contracts loaded so far, for exchanges that keep it per contract)."""
+        answer = await futures.fetch_position_mode()
+        return PositionMode.HEDGE if answer.get("hedged") else PositionMode.ONE_WAY
+
+    async def set_position_mode(self, futures: Any, mode: PositionMode) -> None:
+        """Switch hedge mode on or off."""
+        await futures.set_position_mode(mode is PositionMode.HEDGE)
+
+    async def set_margin_mode(self, futures: Any, symbol: str, mode: MarginMode) -> None:
+        """Set the contract's margin mode."""
+        await futures.set_margin_mode(mode.value, symbol)
+
+    async def set_leverage(self, futures: Any, symbol: str, leverage: int) -> None:
+        """Set the contract's leverage."""
+        await futures.set_leverage(leverage, symbol)
+
+    async def adjust_margin(self, futures: Any, symbol: str, side: PositionSide, amount: Decimal) -> None:
+        """Add (positive) or remove (negative) isolated margin on the leg."""
+        method = futures.add_margin if amount > 0 else futures.reduce_margin
+        await method(symbol, float(abs(amount)), self.margin_params(side))
+
+    async def fetch_order(self, client: Any, symbol: str, client_id: str) -> dict[str, Any] | None:
+        """Return ccxt's order found by client id, or None when the exchange never saw it."""
+        import ccxt
+
+        try:
+            return dict(await client.fetch_order(None, symbol, {"clientOrderId": client_id}))
+        except ccxt.OrderNotFound:
+            return None
+
+    async def fetch_mark_price(self, futures: Any, symbol: str) -> PriceQuote:
+        """Return the mark price stamped with the exchange's own time (infinitely old without one)."""
+        ticker = await futures.fetch_mark_price(symbol)
+        info = ticker.get("info") or {}
+        price = decimal_value(info.get("markPrice", ticker.get("markPrice")), f"{symbol} mark price")
+        stamp = info.get("time") or ticker.get("timestamp")
+        return PriceQuote(price, int(stamp) / 1000 if stamp else -math.inf)
+
+    async def fetch_brackets(self, futures: Any, symbol: str, mark: Decimal | None) -> tuple[Bracket, ...]:
+        """Return the maintenance brackets from ccxt's leverage tiers (`mark` converts size-bounded tiers)."""
+        tiers = await futures.fetch_leverage_tiers([symbol])
+        return tuple(
+            Bracket(
+                decimal_value(t.get("minNotional"), "minNotional"),
+                decimal_value(t.get("maxNotional"), "maxNotional"),
+                decimal_value(t.get("maintenanceMarginRate"), "maintenanceMarginRate"),
+                decimal_value((t.get("info") or {}).get("cum", 0), "cum"),
+                int(t["maxLeverage"]) if t.get("maxLeverage") else None,
+            )
+            for t in tiers.get(symbol, [])
+        )
+
+    async def fetch_funding_history(self, futures: Any, symbol: str, since: float) -> list[FundingPayment]:
+        """Return the account's funding payments on the contract since `since`."""
+        rows = await futures.fetch_funding_history(symbol, int(since * 1000))
+        return [
+            FundingPayment(symbol, str(r.get("code")), decimal_value(r.get("amount"), "funding amount"), int(r["timestamp"]) / 1000)
+            for r in rows
+        ]
+
+
+def decimal_value(value: Any, where: str) -> Decimal:
+    """Return an exchange's number as a finite Decimal, or raise BadData naming `where`."""
+    if value is None or value == "":
+        raise BadData(f"the exchange sent no {where}")
+    try:
+        number = Decimal(str(value))
+    except ArithmeticError as exc:
+        raise BadData(f"{where}: {value!r} is not a number") from exc
+    if not number.is_finite():
+        raise BadData(f"{where}: {value!r} is not finite")
+    return number
+
+
+def decimal_field(row: Mapping[str, Any], key: str, where: str, default: str | None = None) -> Decimal:
+    """Return `row[key]` as a Decimal (an empty or missing value is `default`, else BadData)."""
+    value = row.get(key)
+    if (value is None or value == "") and default is not None:
+        value = default
+    return decimal_value(value, f"{where} {key}")
+
+
+def error_body(exc: Exception) -> dict[str, Any] | None:
+    """Return the JSON body ccxt quotes after the exchange id in its exception message."""
+    text = str(exc)
+    start = text.find("{")
+    if start < 0:
+        return None
+    try:
+        body = json.loads(text[start:])
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def tiers_with_maintenance_amounts(rows: Iterable[tuple[Decimal | None, Decimal, Decimal, Any]]) -> tuple[Bracket, ...]:
+    """Return brackets from (floor or None, cap, rate, max leverage) tiers in ascending order.
+
+    Exchanges that publish no maintenance amount get Binance's: the amount that
+    keeps maintenance margin continuous across a tier boundary,
+    cum_i = cum_{i-1} + floor_i * (rate_i - rate_{i-1}). A missing floor is the
+    previous tier's cap, so the tiers leave no gap.
+    """
+    out: list[Bracket] = []
+    previous_cap, previous_rate, cum = Decimal(0), Decimal(0), Decimal(0)
+    for floor, cap, rate, leverage in rows:
+        start = previous_cap if out else (floor or Decimal(0))
+        cum += start * (rate - previous_rate)
+        out.append(Bracket(start, cap, rate, cum, int(Decimal(str(leverage))) if leverage else None))
+        previous_cap, previous_rate = cap, rate
+    if not out:
+        raise BadData("the exchange sent no maintenance tiers")
+    return tuple(out)
 
 
 def leg_from(side: PositionSide, size: Decimal, entry: Decimal, margin: Decimal) -> Leg:
