@@ -24,6 +24,7 @@ from hedgebot.engine.keeper import StartupRefused
 from hedgebot.exchange.factory import account_problems
 from hedgebot.ops.logging import configure_logging
 from hedgebot.ops.senders import AlertMessage, build_dispatcher
+from hedgebot.report import Period, build_reports, ledger, parse_date, render_csv, render_table
 from hedgebot.store.journal import Journal
 
 EXIT_OK = 0
@@ -180,6 +181,42 @@ def _positive_int(text: str) -> int:
     return number
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Print each hedge's funding, fees, margin, orders, time outside the band and PnL over a period."""
+    settings = _load(args.config)
+    try:
+        period = Period(
+            parse_date(args.since, "--since") if args.since else None,
+            parse_date(args.until, "--until") if args.until else None,
+        )
+    except ValueError as exc:
+        return _fail(str(exc))
+    if period.since is not None and period.until is not None and period.until <= period.since:
+        return _fail(f"--until {args.until} is not after --since {args.since}")
+    accounts = [a for a in settings.accounts if args.account in (None, a.name)]
+    if not accounts:
+        names = ", ".join(a.name for a in settings.accounts)
+        return _fail(f"--account {args.account!r} is not in {args.config} (accounts: {names})")
+    journal_path = settings.journal.path
+    if not journal_path.exists():
+        return _fail(f"no journal at {journal_path}: the daemon has not run with this config yet", EXIT_NOTHING)
+    hedges = [(a.name, h.name, h.symbol) for a in accounts for h in a.hedges]
+    clock = RealClock()
+    journal = Journal(journal_path, clock)
+    try:
+        if args.csv:
+            print(render_csv(ledger(journal, [(a, h) for a, h, _ in hedges], period)), end="")
+            return EXIT_OK
+        reports = build_reports(journal, hedges, period, clock.now())
+    finally:
+        journal.close()
+    if args.json:
+        print(json.dumps({"since": period.since, "until": period.until, "hedges": [r.to_json() for r in reports]}, indent=2))
+    else:
+        print(render_table(reports, period))
+    return EXIT_OK
+
+
 def cmd_alert_test(args: argparse.Namespace) -> int:
     """Send one test message through every configured alert sender and say which arrived."""
     settings = _load(args.config)
@@ -233,6 +270,14 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--limit", type=_positive_int, default=None, help="only the last N events (N >= 1)")
     history.add_argument("--json", action="store_true", help="print JSON")
     history.set_defaults(func=cmd_history)
+    report = with_config(sub.add_parser("report", help="funding, fees, margin, orders and PnL per hedge over a period"))
+    report.add_argument("--since", help="start of the period: a date (2026-11-01) or date and time, UTC by default")
+    report.add_argument("--until", help="end of the period (not included)")
+    report.add_argument("--account", help="only this account's hedges")
+    output = report.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print JSON")
+    output.add_argument("--csv", action="store_true", help="print every fill, funding payment, transfer and margin change as CSV")
+    report.set_defaults(func=cmd_report)
     with_config(sub.add_parser("alert-test", help="send a test message through every alert sender")).set_defaults(func=cmd_alert_test)
     return parser
 
