@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import signal
+import sqlite3
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -17,13 +18,13 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from hedgebot.clock import RealClock
-from hedgebot.config import ConfigError, Settings, load_config
+from hedgebot.config import ConfigError, HedgeConfig, Settings, load_config
 from hedgebot.engine.daemon import STATUS_FILE, AccountLock, Daemon
 from hedgebot.domain.model import Severity
 from hedgebot.engine.keeper import StartupRefused
-from hedgebot.exchange.factory import account_problems
 from hedgebot.ops.logging import configure_logging
 from hedgebot.ops.senders import AlertMessage, build_dispatcher
+from hedgebot.preflight import preflight
 from hedgebot.report import Period, build_reports, ledger, parse_date, render_csv, render_table
 from hedgebot.store.journal import Journal
 
@@ -41,12 +42,35 @@ def _load(path: Path) -> Settings:
     return load_config(path)
 
 
+def _refuse(path: Path, problems: list[str]) -> int:
+    return _fail(f"invalid config {path}:\n" + "\n".join(problems))
+
+
+def _exposure(hedge: HedgeConfig) -> str:
+    parts = [f"spot {hedge.asset}"] if hedge.exposure.spot else []
+    if hedge.exposure.offset:
+        parts.append(f"{hedge.exposure.offset} {hedge.asset} held elsewhere")
+    if hedge.exposure.perp_long:
+        parts.append(f"the LONG leg of {hedge.symbol}")
+    return " + ".join(parts) or "nothing (spot off, no offset, no long leg)"
+
+
+def _guard(hedge: HedgeConfig) -> str:
+    guard = hedge.margin_guard
+    if not guard.enabled:
+        return "off"
+    text = f"top up below {guard.trigger} to {guard.target} from {', '.join(guard.sources)}"
+    return text + (f"; release above {guard.release}" if guard.release is not None else "")
+
+
 def cmd_check(args: argparse.Namespace) -> int:
-    """Validate the config and print what it would run."""
+    """Validate the config, check everything `run` will need, and print what it would run."""
     settings = _load(args.config)
-    problems = [line for account in settings.accounts for line in account_problems(account)]
+    problems = preflight(settings)
     if problems:
-        return _fail(f"invalid config {args.config}:\n" + "\n".join(problems))
+        return _refuse(args.config, problems)
+    print(f"journal: {settings.journal.path}")
+    print(f"state dir: {settings.daemon.state_dir}")
     for account in settings.accounts:
         print(f"account {account.name}: {account.mode} on {account.exchange}")
         for h in account.hedges:
@@ -54,13 +78,18 @@ def cmd_check(args: argparse.Namespace) -> int:
                 f"  hedge {h.name}: {h.asset} via {h.symbol}, ratio {h.ratio}, band {h.band}, "
                 f"{h.margin_mode.value} {h.leverage}x, tick {h.tick_seconds}s"
             )
+            print(f"    exposure: {_exposure(h)}")
+            print(f"    margin guard: {_guard(h)}")
     print("config OK")
     return EXIT_OK
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Run the daemon until SIGINT or SIGTERM."""
+    """Run the daemon until SIGINT or SIGTERM; bad input exits 2 with the messages `check` gives."""
     settings = _load(args.config)
+    problems = preflight(settings)
+    if problems:
+        return _refuse(args.config, problems)
     configure_logging(settings.daemon.log_format, settings.daemon.log_level)
     return asyncio.run(_run(settings, args.live, args.config))
 
@@ -75,6 +104,8 @@ async def _run(settings: Settings, live: bool, config_path: Path) -> int:
     try:
         await daemon.run(stop)
     except StartupRefused as exc:
+        return _fail(f"refused to start: {exc}")
+    except (OSError, sqlite3.Error) as exc:
         return _fail(f"refused to start: {exc}")
     return EXIT_OK
 

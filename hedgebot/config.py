@@ -1,23 +1,31 @@
 """Settings: one TOML file of accounts and their hedges, overridable from the environment.
 
 Precedence, highest first: environment variables (`HEDGEBOT_` prefix, `__`
-between nested names, e.g. `HEDGEBOT_JOURNAL__PATH=/var/lib/hedgebot/j.sqlite`),
-then the TOML file. Secrets are references (`env = "NAME"` or `file = "/path"`)
-resolved only when a live account starts; a secret written in the TOML itself
-is refused unless the account sets `allow_plaintext_secrets = true`.
+between nested names, a number for an item of a list, e.g.
+`HEDGEBOT_JOURNAL__PATH=/var/lib/hedgebot/j.sqlite` or
+`HEDGEBOT_ACCOUNTS__0__HEDGES__0__RATIO=0.5`), then the TOML file. Relative
+paths, in the file or the environment, are relative to the config file's
+directory, so every command finds the same files from anywhere. Secrets are
+references (`env = "NAME"` or `file = "/path"`) resolved only when a live
+account starts; a secret written in the TOML itself is refused unless the
+account's `[accounts.credentials]` sets `allow_plaintext_secrets = true`.
+No message ever shows a secret's value.
 """
 
 from __future__ import annotations
 
+import copy
+import json
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from hedgebot.domain.model import HedgePolicy, MarginGuard, MarginMode, PositionMode
 from hedgebot.redact import register_secret
@@ -87,7 +95,7 @@ class Credentials(Frozen):
             if ref is not None and ref.value is not None and not self.allow_plaintext_secrets:
                 raise ValueError(
                     f"{name} is written in the config in plain text; use env or file, "
-                    "or set allow_plaintext_secrets = true"
+                    "or set allow_plaintext_secrets = true in [accounts.credentials]"
                 )
         return self
 
@@ -462,12 +470,12 @@ def _format_location(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
-# Fields whose input is never echoed back in an error message.
-_SECRET_FIELDS = {"api_key", "secret", "password", "token", "bot_token", "url", "value"}
+# Fields whose input is never echoed back in an error message (anything under credentials, too).
+_SECRET_FIELDS = {"credentials", "api_key", "secret", "password", "token", "bot_token", "url", "value"}
 
 
 def format_validation_error(error: ValidationError) -> str:
-    """Return one line per problem: `field.path: message (value: ...)`."""
+    """Return one line per problem: `field.path: message (value: ...)`, never showing a secret's value."""
     items = error.errors()
     lines = []
     for item in items:
@@ -483,12 +491,86 @@ def format_validation_error(error: ValidationError) -> str:
     return "\n".join(lines)
 
 
+ENV_PREFIX = "HEDGEBOT_"
+
+
+def _where(parts: list[str | int]) -> str:
+    return _format_location(tuple(parts))
+
+
+def apply_env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """Return the config data with every `HEDGEBOT_A__B__0__C` variable applied (a number indexes a list).
+
+    A value that starts with `[` or `{` is read as JSON (a whole list or table).
+    A variable naming a list item the file does not have is an error naming the variable.
+    """
+    data = copy.deepcopy(data)
+    top = set(Settings.model_fields)
+    for name in sorted(environ):
+        if not name.upper().startswith(ENV_PREFIX):
+            continue
+        parts = name[len(ENV_PREFIX) :].lower().split("__")
+        if parts[0] not in top or not all(parts):
+            continue
+        value: Any = environ[name]
+        if value.lstrip().startswith(("[", "{")):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{name}: not valid JSON: {exc}") from None
+        node: Any = data
+        walked: list[str | int] = []
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise ConfigError(
+                        f"{name}: {_where([*walked, int(part) if part.isdigit() else part])} is not in the config file "
+                        f"({_where(walked)} has {len(node)} item(s), numbered from 0); add it to the file"
+                    )
+                key: str | int = int(part)
+            elif isinstance(node, dict):
+                key = next((k for k in node if str(k).lower() == part), part)
+            else:
+                raise ConfigError(f"{name}: {_where(walked)} is a single value, not a table")
+            walked.append(key)
+            if last:
+                node[key] = value
+            else:
+                if isinstance(node, dict) and key not in node:
+                    node[key] = {}
+                node = node[key]
+    return data
+
+
+def _rebased(value: Any, base: Path) -> Any:
+    """Return `value` with every relative path in it made relative to `base` instead of the current directory."""
+    if isinstance(value, Path):
+        path = value.expanduser()
+        return path if path.is_absolute() else base / path
+    if isinstance(value, tuple):
+        items = tuple(_rebased(v, base) for v in value)
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    if isinstance(value, BaseModel):
+        changes = {}
+        for name in type(value).model_fields:
+            old = getattr(value, name)
+            new = _rebased(old, base)
+            if new is not old:
+                changes[name] = new
+        return value.model_copy(update=changes) if changes else value
+    return value
+
+
 def load_config(path: Path) -> Settings:
-    """Read and validate a config file (with environment overrides), or raise ConfigError."""
+    """Read and validate a config file (with environment overrides), or raise ConfigError.
+
+    Relative paths in it resolve against the file's own directory.
+    """
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
-        tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
         raise ConfigError(
             f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); save the file as UTF-8"
@@ -496,19 +578,25 @@ def load_config(path: Path) -> Settings:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
 
-    class _FromFile(Settings):
-        @classmethod
-        def settings_customise_sources(
-            cls,
-            settings_cls: type[BaseSettings],
-            init_settings: PydanticBaseSettingsSource,
-            env_settings: PydanticBaseSettingsSource,
-            dotenv_settings: PydanticBaseSettingsSource,
-            file_secret_settings: PydanticBaseSettingsSource,
-        ) -> tuple[PydanticBaseSettingsSource, ...]:
-            return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=path))
-
+    data = apply_env_overrides(data, os.environ)
     try:
-        return _FromFile()  # type: ignore[call-arg]  # fields come from the TOML source
+        settings = _FromData(**data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc)) from exc
+        raise ConfigError(format_validation_error(exc)) from None
+    rebased: Settings = _rebased(settings, path.parent.resolve())
+    return rebased
+
+
+class _FromData(Settings):
+    """Settings validated from data already merged (file plus environment), reading nothing else."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)

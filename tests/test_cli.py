@@ -33,7 +33,10 @@ def _wait_for(proc: subprocess.Popen, log: Path, needles: list[str], limit: floa
 @pytest.mark.slow
 def test_paper_demo_opens_the_hedge_rebalances_and_stops_on_sigterm_without_touching_positions(tmp_path, capsys) -> None:
     state = tmp_path / "state"
-    env = {**os.environ, "HEDGEBOT_DAEMON__STATE_DIR": str(state), "HEDGEBOT_JOURNAL__PATH": str(state / "journal.sqlite")}
+    env = {
+        **os.environ, "HEDGEBOT_DAEMON__STATE_DIR": str(state), "HEDGEBOT_JOURNAL__PATH": str(state / "journal.sqlite"),
+        "HEDGEBOT_HTTP__PORT": "0",  # any free port: another daemon on this machine may hold the default
+    }
     log = tmp_path / "daemon.log"
     with log.open("w") as out:
         proc = subprocess.Popen(

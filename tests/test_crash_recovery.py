@@ -32,6 +32,7 @@ def _config(tmp_path: Path) -> Path:
 
 def _start(config: Path, log: Path, crashpoint: str | None) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HEDGEBOT_")}
+    env["HEDGEBOT_HTTP__PORT"] = "0"  # any free port: another daemon on this machine may hold the default
     if crashpoint:
         env["HEDGEBOT_CRASHPOINT"] = crashpoint
     with log.open("a") as out:

@@ -8,6 +8,8 @@ the venues they describe.
 
 from __future__ import annotations
 
+import csv
+import difflib
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -27,8 +29,8 @@ from hedgebot.domain.model import Bracket, Market
 from hedgebot.exchange.binance_rules import DEFAULT_TAKER_FEE, default_brackets, default_market
 from hedgebot.exchange.feeds import LiveFeed, PriceFeed, ReplayFeed, SyntheticFeed, read_candles
 from hedgebot.exchange.funding import ConstantFunding, FundingSource, LiveFunding, ReplayFunding
-from hedgebot.exchange.paper import FillModel, PaperMarket, PaperVenue
-from hedgebot.exchange.port import ExchangePort
+from hedgebot.exchange.paper import PAPER_EXCHANGES, FillModel, PaperMarket, PaperVenue
+from hedgebot.exchange.port import BadData, ExchangePort
 
 
 @dataclass(frozen=True)
@@ -67,28 +69,91 @@ def known_exchange(exchange_id: str) -> bool:
     return exchange_id in ccxt.exchanges
 
 
-def account_problems(account: AccountConfig) -> list[str]:
-    """Return what stops an account from being built, one line per problem (nothing is contacted)."""
+def _unknown_exchange(field: str, exchange_id: str) -> str:
+    import ccxt
+
+    near = difflib.get_close_matches(exchange_id, ccxt.exchanges, n=3)
+    hint = f"; did you mean {' or '.join(near)}?" if near else ""
+    return f"{field}: unknown ccxt exchange id {exchange_id!r}{hint}"
+
+
+def replay_problem(field: str, path: Path) -> str | None:
+    """Return why a candle file cannot be replayed (its path and the line of the first bad row), or None."""
+    if not path.exists():
+        return f"{field}: file {path} does not exist"
+    try:
+        candles = read_candles(path)
+    except BadData as exc:
+        return f"{field}: {exc}"
+    except (OSError, UnicodeDecodeError, ValueError, csv.Error) as exc:
+        return f"{field}: cannot read {path}: {exc}"
+    return None if candles else f"{field}: {path} has no candles"
+
+
+def funding_problem(field: str, path: Path) -> str | None:
+    """Return why a funding-rate file cannot be replayed, or None."""
+    if not path.exists():
+        return f"{field}: file {path} does not exist"
+    try:
+        funding = ReplayFunding.from_csv(path)
+    except (OSError, UnicodeDecodeError, ValueError, csv.Error) as exc:
+        return f"{field}: {exc}"
+    return None if funding.settlements(float("-inf"), float("inf")) else f"{field}: {path} has no funding rows"
+
+
+def credential_problems(where: str, account: AccountConfig) -> list[str]:
+    """Return one line per credential whose variable or file is missing (never a secret's value)."""
+    problems = []
+    credentials = account.credentials
+    for name in ("api_key", "secret", "password"):
+        ref = getattr(credentials, name, None)
+        if ref is None:
+            continue
+        try:
+            ref.resolve(f"{where}.credentials.{name}")
+        except ConfigError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def account_problems(account: AccountConfig, where: str | None = None) -> list[str]:
+    """Return what stops an account from being built, one line per problem (nothing is contacted).
+
+    `where` names the account in the messages (`accounts[0]`); by default its name.
+    Replay and funding files are read in full, so a bad row is named by its line.
+    """
     from hedgebot.exchange.dialects import DIALECTS
 
-    where = f"accounts[{account.name}]"
+    where = where or f"accounts[{account.name}]"
     problems: list[str] = []
     if not known_exchange(account.exchange):
-        problems.append(f"{where}.exchange: unknown ccxt exchange id {account.exchange!r}")
+        problems.append(_unknown_exchange(f"{where}.exchange", account.exchange))
     elif account.mode == "live" and account.exchange not in DIALECTS:
         problems.append(
             f"{where}.exchange: {account.exchange!r} has no live venue yet (supported: {', '.join(sorted(DIALECTS))})"
         )
+    elif account.mode == "paper" and account.exchange not in PAPER_EXCHANGES:
+        problems.append(
+            f"{where}.exchange: the paper venue models Binance USDⓈ-M ({', '.join(sorted(PAPER_EXCHANGES))}) only, "
+            f"not {account.exchange!r}"
+        )
+    if account.mode == "live":
+        problems += credential_problems(where, account)
     if account.paper is not None:
         for index, market in enumerate(account.paper.markets):
+            field = f"{where}.paper.markets[{index}]"
             try:
                 paper_market(market)
             except ConfigError as exc:
-                problems.append(f"{where}.paper.markets[{index}]: {exc}")
+                problems.append(f"{field}: {exc}")
             feed = market.feed
             if isinstance(feed, LiveFeedConfig) and not known_exchange(feed.exchange):
-                problems.append(f"{where}.paper.markets[{index}].feed.exchange: unknown ccxt exchange id {feed.exchange!r}")
-    return problems
+                problems.append(_unknown_exchange(f"{field}.feed.exchange", feed.exchange))
+            if isinstance(feed, ReplayFeedConfig):
+                problems.append(replay_problem(f"{field}.feed.path", feed.path) or "")
+            if market.funding.file is not None:
+                problems.append(funding_problem(f"{field}.funding.file", market.funding.file) or "")
+    return [p for p in problems if p]
 
 
 def paper_market(config: PaperMarketConfig) -> Market:

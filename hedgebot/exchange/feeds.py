@@ -109,6 +109,7 @@ def read_candles(path: Path) -> list[Candle]:
         if first is None:
             return candles
         header = [c.strip().lower() for c in first]
+        first_line = 2
         if header[:1] == ["date"]:
             parse_time = _iso_time
         elif header[:1] == ["open_time"]:
@@ -116,10 +117,13 @@ def read_candles(path: Path) -> list[Candle]:
         else:
             parse_time = _millis_time
             rows = _prepend(first, rows)  # Binance files may come without a header
-        for line_no, row in enumerate(rows, start=2):
+            first_line = 1
+        for line_no, row in enumerate(rows, start=first_line):
             if not row:
                 continue
             where = f"{path}:{line_no}"
+            if len(row) < 5:
+                raise BadData(f"{where}: expected time,open,high,low,close but found {len(row)} column(s)")
             try:
                 when = parse_time(row[0])
             except ValueError as exc:

@@ -63,6 +63,9 @@ from hedgebot.exchange.port import (
 
 _ONE_WAY = "both"
 
+# The ccxt exchange ids whose rules the paper venue models: Binance USDⓈ-M.
+PAPER_EXCHANGES = frozenset({"binanceusdm", "binance"})
+
 
 @dataclass
 class PaperMarket:

@@ -1,0 +1,47 @@
+"""Everything `run` will need, checked before anything starts: `check` and `run` share it.
+
+The config's own validation catches what is wrong inside the file. These
+checks look outside it: each account as the venue factory will build it
+(`hedgebot.exchange.factory.account_problems`: exchange ids, what the paper
+venue models, credential variables and files, replay and funding files read
+in full), and whether the state and journal can be written. Each problem is
+one line, `field.path: message`, never a secret's value.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from hedgebot.config import LiveFeedConfig, ReplayFeedConfig, Settings
+from hedgebot.exchange.factory import account_problems
+
+
+def _writable_problem(field: str, directory: Path) -> str | None:
+    """Return why `directory` cannot be created or written, or None."""
+    probe = directory
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{field}: {probe} is a file, not a directory"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"{field}: cannot write under {probe}"
+    return None
+
+
+def preflight(settings: Settings) -> list[str]:
+    """Return every problem that would stop `run`, one `field.path: message` line each (empty when none)."""
+    problems: list[str] = []
+    for index, account in enumerate(settings.accounts):
+        problems += account_problems(account, f"accounts[{index}]")
+    feeds = [m.feed for a in settings.accounts if a.paper for m in a.paper.markets]
+    if any(isinstance(f, ReplayFeedConfig) for f in feeds) and any(isinstance(f, LiveFeedConfig) for f in feeds):
+        problems.append(
+            "accounts: a replay feed runs the daemon in the replay's time, so it cannot share a daemon with a "
+            "live feed; run them from two configs"
+        )
+    for field, directory in (("daemon.state_dir", settings.daemon.state_dir), ("journal.path", settings.journal.path.parent)):
+        problem = _writable_problem(field, directory)
+        if problem:
+            problems.append(problem)
+    return problems
