@@ -141,6 +141,7 @@ def paper_settings_dict(tmp_path: Path, **hedge_overrides: Any) -> dict[str, Any
     return {
         "daemon": {"state_dir": str(tmp_path / "state"), "status_interval_seconds": 1},
         "journal": {"path": str(tmp_path / "state" / "journal.sqlite")},
+        "http": {"port": 0},  # a free port: 9310 may be held by a `make paper` on the same machine
         "accounts": [
             {
                 "name": "paper",
