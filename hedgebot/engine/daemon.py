@@ -440,6 +440,54 @@ class Daemon:
                     venue_short=legs.short.size, journal_short=expected,
                     note="changes hedgebot did not make (manual trades, liquidation, another tool)",
                 )
+        await self._compare_with_last_stop(runtime)
+
+    async def _account_figures(self, runtime: AccountRuntime) -> dict[str, str]:
+        """Return both legs of every hedged contract and both wallets, as journal-ready strings."""
+        venue = runtime.venue
+        figures: dict[str, str] = {}
+        for keeper in runtime.keepers:
+            legs = await venue.fetch_legs(keeper.hedge.symbol)
+            figures[f"{keeper.hedge.symbol} long"] = str(legs.long.size)
+            figures[f"{keeper.hedge.symbol} short"] = str(legs.short.size)
+        for asset, amount in sorted((await venue.fetch_spot_balances()).items()):
+            figures[f"spot {asset}"] = str(amount)
+        for quote in sorted({k.market.quote for k in runtime.keepers if k.market is not None}):
+            figures[f"futures {quote}"] = str((await venue.fetch_futures_balance(quote)).wallet)
+        return figures
+
+    async def _compare_with_last_stop(self, runtime: AccountRuntime) -> None:
+        """Report what changed in the legs and wallets since the journal last saw them (at the last clean stop)."""
+        assert self.journal is not None and self.events is not None
+        name = runtime.config.name
+        saved = self.journal.events(account=name, kind="account_snapshot")
+        if not saved:
+            return
+        before = {k: v for k, v in saved[-1].detail.items() if k != "note"}
+        now = await self._account_figures(runtime)
+        changed = {
+            key: f"{before.get(key, '0')} -> {now.get(key, '0')}"
+            for key in sorted(set(before) | set(now))
+            if Decimal(before.get(key, "0")) != Decimal(now.get(key, "0"))
+        }
+        if changed:
+            self.events.emit(
+                name, "-", "account_changed_while_stopped", Severity.WARNING, **changed,
+                note="legs or wallets moved since the last clean stop (funding, deposits, manual trades, liquidation)",
+            )
+
+    async def _record_account_snapshots(self) -> None:
+        """Journal every account's legs and wallets at a clean stop, for the next start to compare."""
+        assert self.events is not None
+        for runtime in self.accounts:
+            if runtime.setup is None or not runtime.keepers:
+                continue
+            try:
+                figures = await self._account_figures(runtime)
+            except ExchangeError as exc:
+                self.log.warning("account_snapshot_failed", account=runtime.config.name, error=str(exc))
+                continue
+            self.events.emit(runtime.config.name, "-", "account_snapshot", **figures, note="recorded at a clean stop")
 
     # ---- running ------------------------------------------------------------------
 
@@ -551,6 +599,8 @@ class Daemon:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.events is not None:
+            await self._record_account_snapshots()
         await self._close_venues()
         if self.accounts:
             self.write_status()

@@ -242,6 +242,7 @@ class Keeper:
         """Load the contract's rules and put its margin mode and leverage where the config says."""
         symbol = self.hedge.symbol
         self.market = await self._read(lambda: self.port.load_market(symbol))
+        await self._check_sizes(self.market)
         mode = await self._read(lambda: self.port.fetch_margin_mode(symbol))
         if mode is not self.hedge.margin_mode:
             try:
@@ -256,6 +257,35 @@ class Keeper:
         if leverage != self.hedge.leverage:
             await self._read(lambda: self.port.set_leverage(symbol, self.hedge.leverage))
             self._emit("leverage_set", leverage=self.hedge.leverage, was=leverage)
+
+    async def _check_sizes(self, market: Market) -> None:
+        """Refuse a min_order the exchange cannot fill or a leverage above the bracket's maximum for the short."""
+        where = f"{self.account}/{self.hedge.name}"
+        if self.hedge.min_order < market.min_amount:
+            raise StartupRefused(
+                f"{where}: min_order {self.hedge.min_order} is below {market.symbol}'s minimum amount "
+                f"{market.min_amount}; set min_order to at least {market.min_amount}"
+            )
+        try:
+            snapshot = await self.observe()
+        except ExchangeError as exc:
+            self._emit("startup_check_skipped", Severity.WARNING, check="leverage bracket", error=str(exc))
+            return
+        mark = snapshot.mark_price
+        if mark > 0 and self.hedge.min_order * mark < market.min_notional:
+            self._emit(
+                "min_order_below_min_notional", Severity.WARNING, min_order=self.hedge.min_order,
+                min_notional=market.min_notional, effective_min_order=market.min_tradeable(mark),
+                note="orders are rounded up to the exchange's minimum notional at the current price",
+            )
+        exposure = snapshot.spot_asset * int(self.policy.include_spot) + self.policy.offset
+        notional = max(snapshot.short.size, self.policy.ratio * exposure) * mark
+        bracket = next((b for b in market.brackets if b.holds(notional)), None)
+        if bracket is not None and bracket.max_leverage is not None and self.hedge.leverage > bracket.max_leverage:
+            raise StartupRefused(
+                f"{where}: leverage {self.hedge.leverage} is above {bracket.max_leverage}, the maximum the exchange allows "
+                f"for a {market.symbol} short of {notional:.0f} {market.quote}; lower leverage"
+            )
 
     # ---- observe ------------------------------------------------------------------
 

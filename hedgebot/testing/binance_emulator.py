@@ -129,7 +129,7 @@ class Book:
     margin_history: list[dict[str, Any]] = field(default_factory=list)
     transfers: list[dict[str, Any]] = field(default_factory=list)
     income: list[dict[str, Any]] = field(default_factory=list)
-    mark_time: dict[str, int] = field(default_factory=dict)
+    mark_lag_ms: dict[str, int] = field(default_factory=dict)  # a mark price this old (a stalled feed)
     next_id: int = 1_000_000
     taker_fee: str = "0.0005"
     spot_fee: str = "0.001"
@@ -225,7 +225,11 @@ class Emulator:
     def set_mark(self, symbol: str, price: Decimal) -> None:
         """Move the mark price of a symbol (Binance id, e.g. BTCUSDT)."""
         self.book.symbols[symbol].mark = _s(price)
-        self.book.mark_time[symbol] = self.now_ms()
+        self.save()
+
+    def stall_mark(self, symbol: str, seconds: float) -> None:
+        """Make the mark price look `seconds` old, as a stalled price engine would serve it."""
+        self.book.mark_lag_ms[symbol] = int(seconds * 1000)
         self.save()
 
     def settle_funding(self, symbol: str, rate: Decimal | None = None) -> None:
@@ -464,7 +468,7 @@ class Emulator:
         return {
             "symbol": sym, "markPrice": spec.mark, "indexPrice": spec.mark, "estimatedSettlePrice": spec.mark,
             "lastFundingRate": spec.funding_rate, "interestRate": "0.00010000",
-            "nextFundingTime": (now // interval + 1) * interval, "time": self.book.mark_time.get(sym, now),
+            "nextFundingTime": (now // interval + 1) * interval, "time": now - self.book.mark_lag_ms.get(sym, 0),
         }
 
     async def premium_index(self, request: web.Request) -> web.Response:

@@ -1,0 +1,159 @@
+"""A live account started as a user starts one (`--live`, keys from the environment), against the emulator.
+
+The emulator runs as its own process with its book on disk, so it can be
+stopped and started again under the running daemon, as an exchange outage
+would look.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.emulator_rig import free_port
+from tests.helpers import SYMBOL, write_toml
+
+REPO = Path(__file__).resolve().parents[1]
+KEY, SECRET = "live-test-key", "live-test-secret"
+
+pytestmark = pytest.mark.slow
+
+
+class EmulatorProcess:
+    """The emulator as a separate process on a fixed port with its book in a file."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.state = tmp_path / "emulator.json"
+        self.log = tmp_path / "emulator.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        args = [
+            sys.executable, "-m", "hedgebot.testing.binance_emulator", "--port", str(self.port),
+            "--key", f"{KEY}:{SECRET}", "--state", str(self.state),
+            "--spot", "BTC=1", "--spot", "USDT=2000", "--futures", "USDT=60000", "--mark", "50000",
+        ]
+        with self.log.open("a") as out:
+            self.proc = subprocess.Popen(args, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+        wait_until(lambda: self._answers(), 20, "the emulator to listen")
+
+    def _answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/fapi/v1/time", timeout=1):
+                return True
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def control(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        request = urllib.request.Request(
+            f"{self.url}/_emulator/{path}", data=json.dumps(body).encode() if body is not None else None,
+            headers={"Content-Type": "application/json"}, method="POST" if body is not None else "GET",
+        )
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            return json.loads(answer.read())
+
+
+def wait_until(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {seconds}s waiting for {what}")
+
+
+@pytest.fixture
+def emulator(tmp_path: Path) -> Iterator[EmulatorProcess]:
+    process = EmulatorProcess(tmp_path)
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def live_config(tmp_path: Path, url: str) -> Path:
+    return write_toml(tmp_path / "live.toml", {
+        "daemon": {"state_dir": str(tmp_path / "state"), "status_interval_seconds": 0.3, "log_format": "json"},
+        "journal": {"path": str(tmp_path / "state" / "journal.sqlite")},
+        "accounts": [{
+            "name": "binance-main", "mode": "live", "exchange": "binanceusdm", "api_base_url": url,
+            "credentials": {"api_key": {"env": "HB_BINANCE_KEY"}, "secret": {"env": "HB_BINANCE_SECRET"}},
+            "hedges": [{
+                "name": "btc", "asset": "BTC", "symbol": SYMBOL, "ratio": "1", "band": "0.02", "leverage": 3,
+                "margin_mode": "isolated", "max_order": "2", "tick_seconds": 0.5, "wake_on_move": "0.5",
+            }],
+        }],
+    })
+
+
+def short_of(state: dict[str, Any]) -> Decimal:
+    return Decimal(state["positions"].get("BTCUSDT|SHORT", {}).get("amount", "0"))
+
+
+def test_a_live_daemon_hedges_tops_up_on_a_rally_and_rides_out_an_exchange_restart(tmp_path: Path, emulator: EmulatorProcess) -> None:
+    config = live_config(tmp_path, emulator.url)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEDGEBOT_")}
+    env.update(HB_BINANCE_KEY=KEY, HB_BINANCE_SECRET=SECRET, PYTHONUNBUFFERED="1")
+    log = tmp_path / "daemon.log"
+    with log.open("w") as out:
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "hedgebot.cli", "run", "--config", str(config), "--live"],
+            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    try:
+        def hedged(amount: str) -> Callable[[], bool]:
+            return lambda: short_of(emulator.control("state")) == Decimal(amount)
+
+        wait_until(hedged("1"), 60, f"the hedge to open; log:\n{log.read_text()[-3000:]}")
+        state = emulator.control("state")
+        assert state["dual_side"] and state["symbols"]["BTCUSDT"]["margin_type"] == "ISOLATED"
+
+        for price in ("55000", "60000", "64000"):  # a rally the jump guard accepts step by step
+            emulator.control("mark", {"symbol": "BTCUSDT", "price": price})
+            time.sleep(1.5)
+        wait_until(lambda: bool(emulator.control("state")["margin_history"]), 30, "a margin top-up on the rally")
+        assert {row["positionSide"] for row in emulator.control("state")["margin_history"]} == {"SHORT"}
+
+        emulator.stop()  # the exchange goes away mid-run ...
+        time.sleep(2.0)
+        assert daemon.poll() is None, f"the daemon died with the exchange:\n{log.read_text()[-3000:]}"
+        emulator.start()  # ... and comes back with its book
+        emulator.control("deposit", {"wallet": "spot", "asset": "BTC", "amount": "0.5"})
+        wait_until(hedged("1.5"), 60, f"the daemon to resume; log:\n{log.read_text()[-3000:]}")
+    finally:
+        if daemon.poll() is None:
+            daemon.send_signal(signal.SIGTERM)
+        code = daemon.wait(timeout=30)
+    assert code == 0, log.read_text()[-3000:]
+
+    state = json.loads(emulator.state.read_text())
+    orders = {key.split("|", 2)[2]: order for key, order in state["orders"].items() if key.startswith("futures|")}
+    db = sqlite3.connect(tmp_path / "state" / "journal.sqlite")
+    intents = {row[0]: (row[1], json.loads(row[2] or "{}")) for row in db.execute("SELECT client_id, status, outcome FROM intents WHERE kind = 'order'")}
+    open_left = db.execute("SELECT COUNT(*) FROM intents WHERE status IN ('pending', 'unknown')").fetchone()[0]
+    # No duplicated order: every order the exchange executed is one journaled intent, done with the same fill.
+    assert orders and sorted(orders) == sorted(cid for cid, (status, _) in intents.items() if status == "done")
+    for cid, order in orders.items():
+        assert Decimal(intents[cid][1]["filled"]) == Decimal(order["executedQty"])
+    assert open_left == 0
+    assert short_of(state) == Decimal(state["spot"]["BTC"]) == Decimal("1.5")
