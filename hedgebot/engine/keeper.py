@@ -274,7 +274,7 @@ class Keeper:
         mark = snapshot.mark_price
         if mark > 0 and self.hedge.min_order * mark < market.min_notional:
             self._emit(
-                "min_order_below_min_notional", Severity.WARNING, min_order=self.hedge.min_order,
+                "min_order_below_min_notional", Severity.INFO, min_order=self.hedge.min_order,
                 min_notional=market.min_notional, effective_min_order=market.min_tradeable(mark),
                 note="orders are rounded up to the exchange's minimum notional at the current price",
             )
