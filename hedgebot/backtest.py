@@ -1,26 +1,78 @@
 """Replay history through the same keeper and paper venue that paper and live mode use.
 
-Each candle is applied at its close time: funding settled inside it is paid
-at its open, both extremes are tested for liquidation before anyone can react
-(for a short, the high), and only then does the keeper see the close and act.
-Results are never flattering: the keeper reacts once per candle.
+Time is simulated in the event loop (`hedgebot.clock`). Each candle is applied
+at its close time: funding settled inside it is paid at its open, both
+extremes are tested for liquidation before anyone can react (for a short, the
+high), and only then does the keeper see the close. The keeper is woken by the
+same rule as in live mode: the price leaving the range over which its last
+plan holds, a balance or leg change, a funding settlement, or its tick. A
+candle that wakes nobody costs only the venue's checks and the bookkeeping
+here. Results are never flattering: the keeper reacts to the close.
+
+A `FixedInterval` policy replays the same data with a keeper that wakes only
+every N seconds and trades back to the exact target (band zero), as a fixed
+rebalancing schedule does; it is the comparison `--compare interval:60m` runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import math
+import statistics
+from array import array
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from hedgebot.clock import SimClock
 from hedgebot.config import HedgeConfig
-from hedgebot.domain.model import ZERO, Market, PositionSide
+from hedgebot.domain import margin as mm
+from hedgebot.domain.model import ZERO, Leg, MarginMode, Market, PositionSide, Wallet
 from hedgebot.engine.keeper import Keeper
 from hedgebot.exchange.feeds import Candle
 from hedgebot.exchange.funding import FundingSource
-from hedgebot.exchange.paper import PaperMarket, PaperVenue
+from hedgebot.exchange.paper import PaperMarket, PaperVenue, VenueEvent
 from hedgebot.ops.events import EventLog, NullLogger
 from hedgebot.store.journal import Journal
+
+YEAR_SECONDS = 365.0 * 86400.0
+
+
+@dataclass(frozen=True)
+class SpotChange:
+    """A change of the spot wallet from outside (a miner's inflow, a fund's deposit or withdrawal)."""
+
+    time: float
+    asset: str
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class FixedInterval:
+    """Trade back to the exact target every `seconds`, and look at nothing in between."""
+
+    seconds: float
+
+    @property
+    def label(self) -> str:
+        """Return the policy's name as the CLI spells it."""
+        return f"interval:{self.seconds / 60:g}m"
+
+
+@dataclass(frozen=True)
+class TradeRow:
+    """One line of trades.csv: an order, margin top-up or release, transfer, funding payment, spot change or liquidation."""
+
+    time: float
+    kind: str
+    symbol: str
+    side: str
+    amount: Decimal
+    price: Decimal | None
+    fee: Decimal
+    quote_amount: Decimal
+    detail: str
 
 
 @dataclass
@@ -47,6 +99,10 @@ class BacktestResult:
     end_value: Decimal
     fees: Decimal
     events: dict[str, int] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    trades: list[TradeRow] = field(default_factory=list)
+    equity: dict[str, array] = field(default_factory=dict)
+    keeper_wakes: int = 0
 
     def summary(self) -> dict[str, str]:
         """Return the headline figures as text."""
@@ -64,38 +120,307 @@ class BacktestResult:
         }
 
 
-async def run_backtest(
-    candles: Sequence[Candle],
-    market: Market,
-    funding: FundingSource,
-    hedge: HedgeConfig,
-    spot: dict[str, Decimal],
-    futures: dict[str, Decimal],
-    *,
-    interval_seconds: float = 3600.0,
-    slippage: Decimal = Decimal("0.0002"),
-) -> BacktestResult:
-    """Run `hedge` over `candles` and return what happened."""
-    if not candles:
-        raise ValueError("a backtest needs at least one candle")
-    clock = SimClock(start=candles[0].time)
-    venue = PaperVenue(clock, [PaperMarket(market, funding)], spot=spot, futures=futures, slippage=slippage)
-    venue.update_price(market.symbol, clock.now(), candles[0].open)
-    start_value = await account_value(venue, market)
-    journal = Journal(":memory:", clock)
-    events = EventLog(journal, NullLogger())
-    keeper = Keeper("backtest", hedge, venue, clock, journal, events)
-    await clock.run(keeper.prepare())
-    await clock.run(keeper.tick())
-    max_over = ZERO
-    peak = candles[0].high
-    for candle in candles:
-        await clock.set(candle.time + interval_seconds)
-        venue.update_price(market.symbol, clock.now(), candle.close, open_=candle.open, high=candle.high, low=candle.low)
-        peak = max(peak, candle.high)
-        plan = await clock.run(keeper.tick())
-        if plan is not None and plan.target >= 0:
-            max_over = max(max_over, plan.short - plan.target)
+def detect_interval(candles: Sequence[Candle]) -> float:
+    """Return the candles' timeframe in seconds: the most common step between them (gaps do not count)."""
+    steps = [b.time - a.time for a, b in zip(candles[:2001], candles[1:2001], strict=False)]
+    if not steps:
+        return 60.0
+    return float(statistics.mode(steps))
+
+
+def find_gaps(candles: Sequence[Candle], interval: float) -> list[tuple[float, float]]:
+    """Return (last time before, first time after) of every hole longer than one candle."""
+    return [(a.time, b.time) for a, b in zip(candles, candles[1:], strict=False) if b.time - a.time > interval * 1.5]
+
+
+class _Ledger:
+    """The account's figures after each change, kept as floats for per-candle bookkeeping.
+
+    The hedged value is linear in the price between changes (spot coin plus
+    stablecoin plus wallets plus the legs' open PnL), and so is the unhedged
+    one (the coins and stablecoin the account would hold with no hedge), so a
+    quiet candle costs a multiply and an add.
+    """
+
+    def __init__(self, venue: PaperVenue, market: Market, hedge: HedgeConfig, unhedged_units: float, unhedged_cash: float) -> None:
+        self.venue = venue
+        self.market = market
+        self.policy = hedge.policy()
+        self.band = float(self.policy.band)
+        self.ratio = float(self.policy.ratio)
+        self.unhedged_units = unhedged_units
+        self.unhedged_cash = unhedged_cash
+        self.seen = -1  # the venue's change count at the last reading
+        self.slope = self.intercept = 0.0
+        self.liquidation = math.inf
+        self.runway_liquidation = math.inf
+        self.drift_ratio = 0.0
+        self.exposure = self.short = 0.0
+        self.margin = 0.0
+
+    def refresh(self) -> None:
+        """Read the venue's state again after a change."""
+        venue, market = self.venue, self.market
+        symbol, quote = market.symbol, market.quote
+        spot_base = venue.spot.get(market.base, ZERO)
+        spot_quote = venue.spot.get(quote, ZERO)
+        cash = venue.cash.get(quote, ZERO)
+        short = venue.legs.get((symbol, PositionSide.SHORT.value))
+        long = venue.legs.get((symbol, PositionSide.LONG.value))
+        s_size, s_entry, s_margin = (short.size, short.entry, short.margin) if short else (ZERO, ZERO, ZERO)
+        l_size, l_entry, l_margin = (long.size, long.entry, long.margin) if long else (ZERO, ZERO, ZERO)
+        self.slope = float(spot_base + l_size - s_size)
+        self.intercept = float(spot_quote + cash + s_margin + l_margin + s_size * s_entry - l_size * l_entry)
+        policy = self.policy
+        exposure = policy.offset
+        if policy.include_spot:
+            exposure += spot_base
+        if policy.include_perp_long:
+            exposure += l_size
+        self.exposure = float(max(exposure, ZERO))
+        self.short = float(s_size)
+        self.margin = float(s_margin)
+        target = self.ratio * self.exposure
+        self.drift_ratio = (self.short - target) / target if target > 0 else (0.0 if self.short == 0 else math.inf)
+        self.liquidation = self.runway_liquidation = math.inf
+        if s_size > 0:
+            leg = Leg(PositionSide.SHORT, s_size, s_entry, s_margin)
+            brackets = market.brackets
+            pm = venue.markets[symbol]
+            guard = policy.guard
+            if pm.margin_mode is MarginMode.ISOLATED:
+                wallet, others = s_margin, []
+                spare = venue._free(quote) if guard.enabled and guard.from_futures_wallet else ZERO
+            else:
+                longs = [Leg(PositionSide.LONG, l_size, l_entry, l_margin)] if l_size > 0 else []
+                wallet, others = cash, longs
+                spare = ZERO
+            if guard.enabled and guard.from_spot_stablecoin:
+                spare += spot_quote
+            liquidation = mm.liquidation_price_of(wallet, [leg, *others], brackets)
+            self.liquidation = float(liquidation) if liquidation is not None else math.inf
+            deepest = mm.liquidation_price_of(wallet + spare, [leg, *others], brackets)
+            self.runway_liquidation = float(deepest) if deepest is not None else math.inf
+        self.seen = venue.changes
+
+    @property
+    def dirty(self) -> bool:
+        """Return whether the venue changed since the last reading."""
+        return self.seen != self.venue.changes
+
+
+class _Run:
+    """One replay: the clock, venue, keeper and the per-candle bookkeeping."""
+
+    def __init__(
+        self,
+        candles: Sequence[Candle],
+        market: Market,
+        funding: FundingSource,
+        hedge: HedgeConfig,
+        spot: dict[str, Decimal],
+        futures: dict[str, Decimal],
+        interval: float,
+        slippage: Decimal,
+        spot_changes: Sequence[SpotChange],
+        fixed: FixedInterval | None,
+        record_equity: bool,
+    ) -> None:
+        self.candles = candles
+        self.market = market
+        self.interval = interval
+        self.fixed = fixed
+        self.record_equity = record_equity
+        self.spot_changes = sorted(spot_changes, key=lambda c: c.time)
+        self.measured_hedge = hedge
+        self.hedge = _simulated_hedge(hedge, interval, fixed)
+        first = candles[0]
+        self.clock = SimClock(start=first.time)
+        self.venue = PaperVenue(
+            self.clock, [PaperMarket(market, funding, margin_mode=hedge.margin_mode)], spot=spot, futures=futures, slippage=slippage
+        )
+        self.venue.update_price(market.symbol, first.time, first.open)
+        self.journal = Journal(":memory:", self.clock)
+        self.events = EventLog(self.journal, NullLogger())
+        self.keeper = Keeper("backtest", self.hedge, self.venue, self.clock, self.journal, self.events)
+        stable = sum((v for k, v in spot.items() if k != market.base), ZERO) + sum(futures.values(), ZERO)
+        self.ledger = _Ledger(self.venue, market, hedge, float(spot.get(market.base, ZERO)), float(stable))
+        self.venue.subscribe(self._on_venue_change)
+        self.flows = 0.0  # value brought in from outside during the current candle
+        self.wakes = 0
+        self.spot_change_rows: list[TradeRow] = []
+
+    def _on_venue_change(self, event: VenueEvent | None) -> None:
+        if event is not None and self.fixed is None:
+            self.keeper.notify_balance()  # funding settled or a leg was liquidated
+
+    async def run(self, progress: Callable[[int], None] | None) -> BacktestResult:
+        clock, venue, keeper, ledger = self.clock, self.venue, self.keeper, self.ledger
+        virtual = clock.virtual
+        symbol = self.market.symbol
+        start_value = ledger_value(ledger, float(self.candles[0].open))
+        await keeper.prepare()
+        task = asyncio.ensure_future(keeper.run())
+        await clock.settle()
+        watch_prices = self.fixed is None
+        changes = self.spot_changes
+        next_change = 0
+        due = virtual.next_timer()
+        interval = self.interval
+        n = len(self.candles)
+        # Per-candle series: time, close, hedged and unhedged value, drift, distance.
+        times, closes, hedged, unhedged, drifts, distances, exposures, shorts = (array("d") for _ in range(8))
+        returns_h = returns_u = 0.0
+        sum_h = sum_sq_h = sum_u = sum_sq_u = 0.0
+        count_r = 0
+        outside = 0.0
+        max_drift = 0.0
+        min_distance = math.inf
+        min_runway = math.inf
+        peak = self.candles[0].high
+        prev_h = start_value
+        prev_u = ledger.unhedged_units * float(self.candles[0].open) + ledger.unhedged_cash
+        band = ledger.band
+        report_every = max(n // 200, 1)
+        for index, candle in enumerate(self.candles):
+            at = candle.time + interval
+            loop_at = clock.loop_time(at)
+            flows = 0.0
+            if due is not None and due <= loop_at:
+                await clock.set(at)
+                due = virtual.next_timer()
+            else:
+                virtual.skip_to(loop_at)
+            while next_change < len(changes) and changes[next_change].time <= at:
+                change = changes[next_change]
+                next_change += 1
+                moved = venue.deposit(Wallet.SPOT, change.asset, change.amount)
+                price = float(venue.marks[symbol][0])
+                if change.asset == self.market.base:
+                    ledger.unhedged_units += float(moved)
+                    flows += float(moved) * price
+                else:
+                    ledger.unhedged_cash += float(moved)
+                    flows += float(moved)
+                self.spot_change_rows.append(
+                    TradeRow(at, "spot_change", change.asset, "in" if moved >= 0 else "out", moved, venue.marks[symbol][0], ZERO,
+                             moved * venue.marks[symbol][0] if change.asset == self.market.base else moved, "from the spot-changes file")
+                )
+                if watch_prices:
+                    keeper.notify_balance()
+            venue.update_price(symbol, at, candle.close, open_=candle.open, high=candle.high, low=candle.low)
+            if watch_prices:
+                keeper.notify_price(candle.close)
+            if keeper.wake.is_set() and watch_prices:
+                self.wakes += 1
+                await clock.settle()
+                due = virtual.next_timer()
+            if candle.high > peak:
+                peak = candle.high
+            if ledger.dirty:
+                ledger.refresh()
+            close = float(candle.close)
+            h = ledger.slope * close + ledger.intercept
+            u = ledger.unhedged_units * close + ledger.unhedged_cash
+            drift = ledger.drift_ratio
+            if abs(drift) > band:
+                outside += 1
+            if abs(drift) > max_drift:
+                max_drift = abs(drift)
+            high = float(candle.high)
+            distance = ledger.liquidation / high - 1.0
+            if distance < min_distance:
+                min_distance = distance
+            runway = ledger.runway_liquidation / high - 1.0
+            if runway < min_runway:
+                min_runway = runway
+            if prev_h > 0 and prev_u > 0:
+                rh = (h - flows) / prev_h - 1.0
+                ru = (u - flows) / prev_u - 1.0
+                sum_h += rh
+                sum_sq_h += rh * rh
+                sum_u += ru
+                sum_sq_u += ru * ru
+                count_r += 1
+            prev_h, prev_u = h, u
+            if self.record_equity:
+                times.append(at)
+                closes.append(close)
+                hedged.append(h)
+                unhedged.append(u)
+                drifts.append(drift)
+                distances.append(distance)
+                exposures.append(ledger.exposure)
+                shorts.append(ledger.short)
+            if progress is not None and index % report_every == 0:
+                progress(index)
+        keeper.stop()
+        await clock.settle()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        if progress is not None:
+            progress(n)
+
+        def volatility(total: float, squares: float) -> float | None:
+            if count_r < 2:
+                return None
+            mean = total / count_r
+            variance = max(squares / count_r - mean * mean, 0.0)
+            return math.sqrt(variance) * math.sqrt(YEAR_SECONDS / interval)
+
+        end_close = float(self.candles[-1].close)
+        metrics = {
+            "hedged_value_start": start_value,
+            "hedged_value_end": ledger_value(ledger, end_close),
+            "unhedged_value_end": ledger.unhedged_units * end_close + ledger.unhedged_cash,
+            "hedge_value_volatility": volatility(sum_h, sum_sq_h),
+            "unhedged_value_volatility": volatility(sum_u, sum_sq_u),
+            "max_abs_drift_ratio": max_drift if math.isfinite(max_drift) else None,
+            "time_outside_band_ratio": outside / n,
+            "min_liquidation_distance": min_distance if math.isfinite(min_distance) else None,
+            "min_runway": min_runway if math.isfinite(min_runway) else None,
+            "gaps": len(find_gaps(self.candles, interval)),
+            "interval_seconds": interval,
+        }
+        result = await _collect(self, start_value, peak, metrics)
+        result.equity = {
+            "time": times, "price": closes, "hedged_value": hedged, "unhedged_value": unhedged,
+            "drift_ratio": drifts, "liquidation_distance": distances, "exposure": exposures, "short": shorts,
+        } if self.record_equity else {}
+        result.keeper_wakes = self.wakes
+        self.journal.close()
+        return result
+
+
+def ledger_value(ledger: _Ledger, price: float) -> float:
+    """Return the hedged account's value at `price` from the ledger's last reading."""
+    if ledger.dirty:
+        ledger.refresh()
+    return ledger.slope * price + ledger.intercept
+
+
+def _simulated_hedge(hedge: HedgeConfig, interval: float, fixed: FixedInterval | None) -> HedgeConfig:
+    """Return the hedge as the replay runs it.
+
+    A candle is the finest news a replay has, so the keeper ticks at most once
+    per candle and a price is fresh for two candles (a real gap still makes it
+    stale, and the keeper blocks as it would live). The fixed-interval policy
+    ticks on its own schedule and trades to the exact target.
+    """
+    update: dict[str, Any] = {
+        "tick_seconds": max(hedge.tick_seconds, interval),
+        "staleness_seconds": max(hedge.staleness_seconds, 2 * interval + 1),
+    }
+    if fixed is not None:
+        update["tick_seconds"] = max(fixed.seconds, interval)
+        update["staleness_seconds"] = max(hedge.staleness_seconds, fixed.seconds + 2 * interval + 1)
+        update["band"] = Decimal("1e-9")
+    return hedge.model_copy(update=update)
+
+
+async def _collect(run: _Run, start_value: float, peak: Decimal, metrics: dict[str, Any]) -> BacktestResult:
+    """Sum the venue's and the journal's records into the result."""
+    venue, journal, market, keeper = run.venue, run.journal, run.market, run.keeper
     topups = []
     sources: dict[str, int] = {}
     for intent in journal.intents():
@@ -108,16 +433,34 @@ async def run_backtest(
         elif intent.kind == "order" and intent.detail["reason"].startswith("margin top-up") and intent.detail["symbol"] == market.spot_symbol:
             sources["spot sales"] = sources.get("spot sales", 0) + 1
     liquidations = [e for e in venue.events if e.kind == "liquidation"]
-    funding_by_side = {side: sum((e.amount for e in venue.events if e.kind == "funding" and e.side == side.value), ZERO) for side in PositionSide}
+    funding_by_side = {
+        side: sum((e.amount for e in venue.events if e.kind == "funding" and e.side == side.value), ZERO) for side in PositionSide
+    }
     legs = await venue.fetch_legs(market.symbol)
     last_plan = keeper.last_plan
-    end_value = await account_value(venue, market)
-    result = BacktestResult(
-        candles=len(candles),
+    fees = sum((o.fee for o in venue.orders.values()), ZERO)
+    margin_added = sum((Decimal(i.detail["amount"]) for i in topups), ZERO)
+    funding_total = sum(funding_by_side.values(), ZERO)
+    over = [Decimal(e.detail["short"]) - Decimal(e.detail["target"]) for e in journal.events() if e.kind in ("rebalanced", "hedge_opened")]
+    end_value = Decimal(repr(metrics["hedged_value_end"])).quantize(Decimal("0.01"))
+    metrics = {
+        "bars": len(run.candles),
+        "start": run.candles[0].time,
+        "end": run.candles[-1].time + run.interval,
+        "liquidations": len(liquidations),
+        "orders": len(venue.orders),
+        "fees_quote": fees,
+        "funding_quote": funding_total,
+        "topups": len(topups),
+        "margin_added_quote": margin_added,
+        **metrics,
+    }
+    return BacktestResult(
+        candles=len(run.candles),
         liquidations=len(liquidations),
         liquidation_prices=[e.price for e in liquidations],
         topups=len(topups),
-        margin_added=sum((Decimal(i.detail["amount"]) for i in topups), ZERO),
+        margin_added=margin_added,
         topup_sources=sources,
         funding_short=funding_by_side[PositionSide.SHORT],
         funding_long=funding_by_side[PositionSide.LONG],
@@ -125,17 +468,67 @@ async def run_backtest(
         critical_alerts=sum(1 for e in journal.events(kind="alert") if e.severity == "critical"),
         final_exposure=last_plan.exposure if last_plan else ZERO,
         final_short=legs.short.size,
-        max_over_hedge=max_over,
-        first_price=candles[0].open,
-        last_price=candles[-1].close,
+        max_over_hedge=max([ZERO, *over]),
+        first_price=run.candles[0].open,
+        last_price=run.candles[-1].close,
         peak_price=peak,
-        start_value=start_value,
+        start_value=Decimal(repr(start_value)).quantize(Decimal("0.01")),
         end_value=end_value,
-        fees=sum((o.fee for o in venue.orders.values()), ZERO),
-        events=dict(events.counts),
+        fees=fees,
+        events=dict(run.events.counts),
+        metrics=metrics,
+        trades=sorted(_trade_rows(run) + run.spot_change_rows, key=lambda r: r.time),
     )
-    journal.close()
-    return result
+
+
+def _trade_rows(run: _Run) -> list[TradeRow]:
+    """Return every order, margin movement, transfer, funding payment and liquidation the venue recorded."""
+    venue, journal, market = run.venue, run.journal, run.market
+    rows: list[TradeRow] = []
+    for order in venue.orders.values():
+        side = order.side.value + (f" {order.position_side.value}" if order.position_side else "")
+        rows.append(TradeRow(order.timestamp, "order", order.symbol, side, order.filled, order.average_price, order.fee,
+                             order.filled * order.average_price, order.client_id))
+    reasons = {i.outcome.get("venue_id"): i.detail.get("reason", "") for i in journal.intents() if i.outcome and i.kind in ("margin", "transfer")}
+    for movement in venue.movements:
+        kind = "margin" if movement.kind == "margin" else "transfer"
+        if kind == "margin":
+            kind = "topup" if movement.amount > 0 else "margin_release"
+        rows.append(TradeRow(movement.timestamp, kind, movement.asset, "", movement.amount, None, ZERO, movement.amount,
+                             reasons.get(movement.venue_id, "")))
+    for event in venue.events:
+        if event.kind in ("funding", "liquidation"):
+            quote = event.amount if event.kind == "funding" else -event.margin_lost
+            rows.append(TradeRow(event.at, event.kind, event.symbol, event.side, event.amount, event.price, ZERO, quote, event.detail))
+    return rows
+
+
+async def run_backtest(
+    candles: Sequence[Candle],
+    market: Market,
+    funding: FundingSource,
+    hedge: HedgeConfig,
+    spot: dict[str, Decimal],
+    futures: dict[str, Decimal],
+    *,
+    interval_seconds: float | None = None,
+    slippage: Decimal = Decimal("0.0002"),
+    spot_changes: Sequence[SpotChange] = (),
+    fixed: FixedInterval | None = None,
+    record_equity: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> BacktestResult:
+    """Run `hedge` over `candles` (oldest first) and return what happened.
+
+    `interval_seconds` is the candles' timeframe (detected when None). With
+    `fixed`, the keeper follows the fixed-interval policy instead of its band.
+    `progress` is called now and then with the number of candles done.
+    """
+    if not candles:
+        raise ValueError("a backtest needs at least one candle")
+    interval = interval_seconds or detect_interval(candles)
+    run = _Run(candles, market, funding, hedge, spot, futures, interval, slippage, spot_changes, fixed, record_equity)
+    return await run.run(progress)
 
 
 async def account_value(venue: PaperVenue, market: Market) -> Decimal:

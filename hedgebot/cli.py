@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from hedgebot import backtest_report
 from hedgebot.clock import RealClock
 from hedgebot.config import ConfigError, HedgeConfig, Settings, load_config
 from hedgebot.engine.daemon import STATUS_FILE, AccountLock, Daemon
@@ -310,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--csv", action="store_true", help="print every fill, funding payment, transfer and margin change as CSV")
     report.set_defaults(func=cmd_report)
     with_config(sub.add_parser("alert-test", help="send a test message through every alert sender")).set_defaults(func=cmd_alert_test)
+    backtest_report.add_parser(sub)
     return parser
 
 

@@ -55,6 +55,14 @@ class Plan:
     alerts: tuple[Alert, ...]
     notes: tuple[str, ...]
     blocked: str | None = None
+    # The mark-price range over which this plan stays what the policy would
+    # decide (until a balance, a leg or the wallet changes); None: no bound.
+    valid_low: Decimal | None = None
+    valid_high: Decimal | None = None
+
+    def holds_at(self, price: Decimal) -> bool:
+        """Return whether the plan is still the policy's decision at mark `price` (balances unchanged)."""
+        return (self.valid_low is None or price >= self.valid_low) and (self.valid_high is None or price <= self.valid_high)
 
     @property
     def drift_ratio(self) -> Decimal | None:
@@ -174,6 +182,32 @@ def _fund_margin(snapshot: Snapshot, policy: HedgePolicy, needed: Decimal, targe
     return actions, alerts
 
 
+def valid_price_range(
+    snapshot: Snapshot, policy: HedgePolicy, liquidation: Decimal | None, settled: bool
+) -> tuple[Decimal | None, Decimal | None]:
+    """Return the mark-price range over which a plan stays valid while balances and legs stay as they are.
+
+    A coin-denominated hedge's drift does not move with the price, so once it
+    is settled (in band, nothing to do) only the price-driven rules can change
+    the decision: the jump guard (measured from this mark), the margin guard's
+    trigger (the short's distance to liquidation falls below it) and its
+    release (the distance grows past it). A plan that is not settled is valid
+    at this exact mark only.
+    """
+    price = snapshot.mark_price
+    if not settled or not price.is_finite() or price <= 0:
+        return price, price
+    low = price * (1 - policy.max_jump)
+    high = price * (1 + policy.max_jump)
+    guard = policy.guard
+    if guard.enabled and liquidation is not None:
+        # distance = (liquidation - mark) / mark, so distance < d  <=>  mark > liquidation / (1 + d)
+        high = min(high, liquidation / (1 + guard.trigger))
+        if guard.release is not None:
+            low = max(low, liquidation / (1 + guard.release))
+    return low, high
+
+
 def plan(snapshot: Snapshot, policy: HedgePolicy, now: float, rebalancing: bool = False) -> Plan:
     """Return the plan for one hedge at time `now` (seconds, same clock as the snapshot).
 
@@ -195,7 +229,11 @@ def plan(snapshot: Snapshot, policy: HedgePolicy, now: float, rebalancing: bool 
         liquidation, distance = _short_risk(snapshot)
 
     def result(actions: list[Action], alerts: list[Alert], notes: list[str]) -> Plan:
-        return Plan(exposure, target, short, drift, in_band, liquidation, distance, tuple(actions), tuple(alerts), tuple(notes), blocked)
+        low, high = valid_price_range(snapshot, policy, liquidation, in_band and not actions and blocked is None)
+        return Plan(
+            exposure, target, short, drift, in_band, liquidation, distance, tuple(actions), tuple(alerts), tuple(notes),
+            blocked, low, high,
+        )
 
     if blocked is not None:
         return result([], [], [blocked])

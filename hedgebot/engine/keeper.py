@@ -198,9 +198,21 @@ class Keeper:
         self.wake.set()
 
     def notify_price(self, price: Decimal) -> None:
-        """Wake the keeper early when the price moved beyond `wake_on_move`."""
+        """Wake the keeper when a new mark `price` may change its decision.
+
+        That is when the price leaves the range over which the last plan holds
+        (margin-guard trigger or release, jump guard), or has moved beyond
+        `wake_on_move` since the last accepted price. A price inside both
+        costs nothing: the keeper sleeps on.
+        """
+        plan = self.last_plan
         reference = self._accepted_price
-        if reference is None or reference <= 0 or abs(price / reference - 1) >= self.hedge.wake_on_move:
+        if (
+            plan is None
+            or reference is None
+            or not plan.holds_at(price)
+            or abs(price - reference) >= self.hedge.wake_on_move * reference
+        ):
             self.wake.set()
 
     def notify_balance(self) -> None:

@@ -32,9 +32,16 @@ class Backoff:
 
 async def retry_transient(call: Callable[[], Awaitable[T]], clock: Clock, backoff: Backoff, attempts: int = 6) -> T:
     """Run `call`, retrying transient venue errors; re-raise the last one when attempts run out."""
+    try:
+        return await call()  # the common case, without the retry machinery's cost
+    except TransientError:
+        attempts -= 1
+        if attempts <= 0:
+            raise
+        await clock.sleep(backoff.delay(1))
     retrying = AsyncRetrying(
         stop=stop_after_attempt(attempts),
-        wait=backoff,
+        wait=lambda state: backoff.delay(state.attempt_number + 1),  # the first attempt was made above
         retry=retry_if_exception_type(TransientError),
         sleep=clock.sleep,
         reraise=True,

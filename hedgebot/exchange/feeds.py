@@ -7,7 +7,7 @@ import math
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Protocol
@@ -100,39 +100,75 @@ def _decimal(value: str, where: str) -> Decimal:
     return number
 
 
+_TIME_COLUMNS = ("date", "open_time", "unix", "unix timestamp", "timestamp", "time")
+
+
 def read_candles(path: Path) -> list[Candle]:
-    """Read a candle file: freqtrade's `date,open,high,low,close,volume` or Binance's kline CSV."""
-    candles: list[Candle] = []
-    with path.open(newline="") as handle:
+    """Read a candle file, oldest first; raise BadData naming the file and line of the first bad row.
+
+    Layouts: freqtrade's `date,open,high,low,close,volume`; Binance's kline CSV
+    (with or without its header); CryptoDataDownload's CSV (a banner line, a
+    header with `unix`/`date`, rows newest first). Times are the candle's open,
+    as ISO 8601 (UTC unless it says otherwise) or Unix s, ms or µs.
+    """
+    candles: list[tuple[float, int, Candle]] = []
+    with path.open(newline="", encoding="utf-8-sig") as handle:
         rows: Iterator[list[str]] = csv.reader(handle)
-        first = next(rows, None)
-        if first is None:
-            return candles
-        header = [c.strip().lower() for c in first]
-        first_line = 2
-        if header[:1] == ["date"]:
-            parse_time = _iso_time
-        elif header[:1] == ["open_time"]:
-            parse_time = _millis_time
+        line_no, header = _find_header(path, rows)
+        if header is None:
+            return []
+        columns = [c.strip().lower() for c in header]
+        time_col = next((columns.index(name) for name in _TIME_COLUMNS if name in columns), None)
+        if time_col is not None and all(name in columns for name in ("open", "high", "low", "close")):
+            price_cols = [columns.index(name) for name in ("open", "high", "low", "close")]
+        elif _looks_numeric(header[0]):
+            time_col, price_cols = 0, [1, 2, 3, 4]  # Binance klines without a header
+            rows = _prepend(header, rows)
+            line_no -= 1
         else:
-            parse_time = _millis_time
-            rows = _prepend(first, rows)  # Binance files may come without a header
-            first_line = 1
-        for line_no, row in enumerate(rows, start=first_line):
-            if not row:
+            raise BadData(f"{path}:{line_no}: no time and open/high/low/close columns in header {header!r}")
+        width = max(time_col, *price_cols) + 1
+        for line_no, row in enumerate(rows, start=line_no + 1):
+            if not row or not "".join(row).strip():
                 continue
             where = f"{path}:{line_no}"
-            if len(row) < 5:
+            if len(row) < width:
                 raise BadData(f"{where}: expected time,open,high,low,close but found {len(row)} column(s)")
             try:
-                when = parse_time(row[0])
+                when = _parse_time(row[time_col])
             except ValueError as exc:
-                raise BadData(f"{where}: bad time {row[0]!r}") from exc
-            o, h, low, c = (_decimal(v, where) for v in row[1:5])
+                raise BadData(f"{where}: bad time {row[time_col]!r}") from exc
+            o, h, low, c = (_decimal(row[i], where) for i in price_cols)
             if not (low <= min(o, c) and h >= max(o, c)):
-                raise BadData(f"{where}: high/low do not bound open/close: {row[1:5]}")
-            candles.append(Candle(when, o, h, low, c))
-    return candles
+                raise BadData(f"{where}: high/low do not bound open/close: {[row[i] for i in price_cols]}")
+            candles.append((when, line_no, Candle(when, o, h, low, c)))
+    if len(candles) > 1 and candles[0][0] > candles[-1][0]:
+        candles.reverse()  # CryptoDataDownload writes newest first
+    for (before, _, _), (when, line, _) in zip(candles, candles[1:], strict=False):
+        if when <= before:
+            raise BadData(f"{path}:{line}: time {when:.0f} does not follow {before:.0f}: rows out of order or repeated")
+    return [candle for _, _, candle in candles]
+
+
+def _find_header(path: Path, rows: Iterator[list[str]]) -> tuple[int, list[str] | None]:
+    """Skip banner lines (a URL, a title: fewer than five cells); return the header's line number and cells."""
+    for line_no, row in enumerate(rows, start=1):
+        if len([c for c in row if c.strip()]) >= 5:
+            return line_no, row
+        if line_no >= 5:
+            raise BadData(f"{path}:{line_no}: no header or candle row in the first lines")
+    return 0, None
+
+
+def _looks_numeric(text: str) -> bool:
+    return text.strip().isdigit()
+
+
+def _parse_time(text: str) -> float:
+    text = text.strip()
+    if text.isdigit():
+        return _millis_time(text)
+    return _iso_time(text)
 
 
 def _prepend(first: list[str], rest: Iterator[list[str]]) -> Iterator[list[str]]:
@@ -141,13 +177,18 @@ def _prepend(first: list[str], rest: Iterator[list[str]]) -> Iterator[list[str]]
 
 
 def _iso_time(text: str) -> float:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
 
 
 def _millis_time(text: str) -> float:
     value = int(text)
-    # Binance moved spot klines to microseconds in 2025; accept both.
-    return value / 1_000_000 if value > 10**14 else value / 1000
+    # Seconds, milliseconds, or (Binance spot klines since 2025) microseconds.
+    if value > 10**14:
+        return value / 1_000_000
+    return value / 1000 if value > 10**11 else float(value)
 
 
 class ReplayFeed:

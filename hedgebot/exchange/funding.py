@@ -20,6 +20,10 @@ class FundingSource(Protocol):
         """Return (time, rate) of every settlement in (after, until]."""
         ...
 
+    def next_settlement(self, after: float) -> float | None:
+        """Return the earliest time after `after` at which a settlement may fall (None: never)."""
+        ...
+
 
 @dataclass(frozen=True)
 class ConstantFunding:
@@ -38,6 +42,11 @@ class ConstantFunding:
             out.append((t, self.rate))
             t += interval
         return out
+
+    def next_settlement(self, after: float) -> float | None:
+        """Return the first interval boundary after `after`."""
+        interval = self.interval_hours * HOUR
+        return (after // interval + 1) * interval
 
 
 class ReplayFunding:
@@ -71,6 +80,21 @@ class ReplayFunding:
         lo = bisect.bisect_right(self._times, after)
         hi = bisect.bisect_right(self._times, until)
         return list(zip(self._times[lo:hi], self._rates[lo:hi], strict=True))
+
+    def next_settlement(self, after: float) -> float | None:
+        """Return the first recorded settlement after `after`."""
+        index = bisect.bisect_right(self._times, after)
+        return self._times[index] if index < len(self._times) else None
+
+    def span(self) -> tuple[float | None, float | None]:
+        """Return the first and last settlement times (None when the file had none)."""
+        return (self._times[0], self._times[-1]) if self._times else (None, None)
+
+    def covers(self, start: float, end: float) -> bool:
+        """Return whether the file's settlements span [start, end] (no longer than one interval short at either end)."""
+        if not self._times:
+            return False
+        return self._times[0] <= start + 8 * HOUR and self._times[-1] >= end - 8 * HOUR
 
 
 class LiveFunding:
@@ -117,6 +141,10 @@ class LiveFunding:
         if self.rate is None:
             return []
         return ConstantFunding(self.rate, self.interval_hours).settlements(after, until)
+
+    def next_settlement(self, after: float) -> float | None:
+        """Return the first interval boundary after `after` (settled there if a rate is known by then)."""
+        return ConstantFunding(Decimal(0), self.interval_hours).next_settlement(after)
 
     async def close(self) -> None:
         """Close the exchange session."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import os
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -31,6 +31,7 @@ from hedgebot.clock import Clock
 from hedgebot.domain import margin as mm
 from hedgebot.domain.model import (
     ZERO,
+    Bracket,
     Leg,
     MarginMode,
     Market,
@@ -62,6 +63,8 @@ from hedgebot.exchange.port import (
 )
 
 _ONE_WAY = "both"
+_CROSS_MARGIN_OF_CHECK = Decimal("0.98")
+_SIDES = ((PositionSide.LONG, PositionSide.LONG.value), (PositionSide.SHORT, PositionSide.SHORT.value))
 
 # The ccxt exchange ids whose rules the paper venue models: Binance USDⓈ-M.
 PAPER_EXCHANGES = frozenset({"binanceusdm", "binance"})
@@ -151,6 +154,12 @@ class PaperVenue:
         self.events: list[VenueEvent] = []
         self._listeners: list[Callable[[VenueEvent | None], None]] = []
         self._order_seq = 0
+        self.changes = 0  # counts every change of balances, legs or settings (not of prices)
+        # Per-candle checks must cost almost nothing: liquidation prices are
+        # cached against the leg they were computed for, and funding is only
+        # looked up once its next settlement time is reached.
+        self._liquidation_cache: dict[tuple[str, str], tuple[Decimal, Decimal, Decimal, Decimal | None]] = {}
+        self._funding_due: dict[str, float | None] = {}
 
     # ---- observation hooks ------------------------------------------------
 
@@ -159,6 +168,7 @@ class PaperVenue:
         self._listeners.append(listener)
 
     def _changed(self, event: VenueEvent | None = None) -> None:
+        self.changes += 1
         if event is not None:
             self.events.append(event)
         self.save()
@@ -216,7 +226,12 @@ class PaperVenue:
         self.funding_checked[symbol] = at
         if last is None or at <= last:
             return
+        due = self._funding_due.get(symbol, last)
+        if due is None or at < due:
+            return
         pm = self.markets[symbol]
+        next_settlement = getattr(pm.funding, "next_settlement", None)
+        self._funding_due[symbol] = next_settlement(at) if next_settlement is not None else at
         for when, rate in pm.funding.settlements(last, at):
             for side in (PositionSide.LONG, PositionSide.SHORT):
                 leg = self.legs.get((symbol, side.value))
@@ -237,30 +252,31 @@ class PaperVenue:
         brackets = pm.market.brackets
         if pm.margin_mode is MarginMode.ISOLATED:
             hit = False
-            for side in (PositionSide.LONG, PositionSide.SHORT):
-                state = self.legs.get((symbol, side.value))
+            for side, side_name in _SIDES:
+                state = self.legs.get((symbol, side_name))
                 if state is None or state.size <= 0:
                     continue
-                leg = Leg(side, state.size, state.entry, state.margin)
-                lp = mm.liquidation_price_of(state.margin, [leg], brackets)
+                lp = self._isolated_liquidation_price(symbol, side, side_name, state, brackets)
                 if lp is None:
                     continue
-                if (side is PositionSide.SHORT and price >= lp) or (side is PositionSide.LONG and price <= lp):
+                if (price >= lp) if side is PositionSide.SHORT else (price <= lp):
                     lost = state.margin
-                    self.legs[(symbol, side.value)] = _LegState()
+                    self.legs[(symbol, side_name)] = _LegState()
                     self._changed(
                         VenueEvent(
-                            "liquidation", symbol, side.value, leg.size, lp, at, f"isolated margin {lost} lost",
+                            "liquidation", symbol, side_name, state.size, lp, at, f"isolated margin {lost} lost",
                             margin_lost=lost,
                         )
                     )
                     hit = True
             return hit
+        quote = pm.market.quote
+        if self._cross_short_far_from_liquidation(symbol, quote, price, brackets):
+            return False
         legs = self._legs_of(symbol)
         open_legs = [leg for leg in (legs.long, legs.short) if leg.is_open]
         if not open_legs:
             return False
-        quote = pm.market.quote
         equity = self.cash.get(quote, ZERO) + sum((leg.unrealized_pnl(price) for leg in open_legs), ZERO)
         maintenance = sum((mm.maintenance_margin(leg.size * price, brackets) for leg in open_legs), ZERO)
         if equity > maintenance:
@@ -279,6 +295,34 @@ class PaperVenue:
                 )
             )
         return True
+
+    def _isolated_liquidation_price(
+        self, symbol: str, side: PositionSide, side_name: str, state: _LegState, brackets: Sequence[Bracket]
+    ) -> Decimal | None:
+        key = (symbol, side_name)
+        cached = self._liquidation_cache.get(key)
+        if cached is not None and cached[0] == state.size and cached[1] == state.entry and cached[2] == state.margin:
+            return cached[3]
+        lp = mm.liquidation_price_of(state.margin, [Leg(side, state.size, state.entry, state.margin)], brackets)
+        self._liquidation_cache[key] = (state.size, state.entry, state.margin, lp)
+        return lp
+
+    def _cross_short_far_from_liquidation(self, symbol: str, quote: str, price: Decimal, brackets: Sequence[Bracket]) -> bool:
+        """Return True when only a short is open and `price` sits well below its cross liquidation price."""
+        long = self.legs.get((symbol, _SIDES[0][1]))
+        short = self.legs.get((symbol, _SIDES[1][1]))
+        if (long is not None and long.size > 0) or short is None or short.size <= 0:
+            return False
+        cash = self.cash.get(quote, ZERO)
+        key = (symbol, "cross")
+        cached = self._liquidation_cache.get(key)
+        if cached is None or cached[0] != short.size or cached[1] != short.entry or cached[2] != cash:
+            leg = Leg(PositionSide.SHORT, short.size, short.entry, short.margin)
+            cached = (short.size, short.entry, cash, mm.liquidation_price_of(cash, [leg], brackets))
+            self._liquidation_cache[key] = cached
+        lp = cached[3]
+        # Brackets make the boundary piecewise: the exact test runs within 2 % of it.
+        return lp is not None and price < lp * _CROSS_MARGIN_OF_CHECK
 
     # ---- reads --------------------------------------------------------------
 
@@ -663,6 +707,7 @@ class PaperVenue:
             self.legs[(symbol, side)] = _LegState(_d(size), _d(entry), _d(margin))
         self.marks = {s: (_d(p), float(t)) for s, (p, t) in data["marks"].items()}
         self.funding_checked = {s: float(t) for s, t in data.get("funding_checked", {}).items()}
+        self._funding_due.clear()
         self.orders = {cid: _order_from_dict(o) for cid, o in data["orders"].items()}
         rows = data.get("movements", [])
         if isinstance(rows, dict):  # written before movements lost their client ids

@@ -1,0 +1,342 @@
+"""`hedgebot backtest`: read history files, replay a configured hedge, write the report.
+
+Inputs are checked before anything runs; a bad row is reported with its file
+and line and the command exits 2. Outputs go to one directory: summary.json,
+equity.csv, trades.csv and chart.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from hedgebot.backtest import BacktestResult, FixedInterval, SpotChange, detect_interval, find_gaps, run_backtest
+from hedgebot.clock import run_simulated
+from hedgebot.config import AccountConfig, ConfigError, HedgeConfig, load_config
+from hedgebot.domain.model import Market
+from hedgebot.exchange.binance_rules import default_market
+from hedgebot.exchange.factory import paper_market
+from hedgebot.exchange.feeds import Candle, read_candles
+from hedgebot.exchange.funding import ConstantFunding, FundingSource, ReplayFunding
+from hedgebot.exchange.port import BadData
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+DEFAULT_FUNDING_RATE = Decimal("0.0001")
+
+
+class BadInput(Exception):
+    """An input file, argument or config the backtest cannot use; the message names it."""
+
+
+def iso(when: float) -> str:
+    """Return a Unix time as ISO 8601 UTC."""
+    return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_date(text: str) -> float:
+    """Parse `YYYY-MM-DD` or an ISO 8601 time (UTC unless it says otherwise) for argparse."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2021-05-19 or 2021-05-19T12:00") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def parse_compare(text: str) -> FixedInterval:
+    """Parse `interval:60m` (also s, h, d) for argparse."""
+    kind, _, value = text.partition(":")
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    try:
+        if kind != "interval" or value[-1] not in units:
+            raise ValueError
+        seconds = float(value[:-1]) * units[value[-1]]
+        if not math.isfinite(seconds) or seconds <= 0:
+            raise ValueError
+    except (ValueError, IndexError):
+        raise argparse.ArgumentTypeError(f"{text!r}: use interval:N with a unit, e.g. interval:60m or interval:4h") from None
+    return FixedInterval(seconds)
+
+
+def add_parser(sub: Any) -> None:
+    """Add the `backtest` command to the CLI's subparsers."""
+    p = sub.add_parser("backtest", help="replay history through a configured hedge and report how it held")
+    p.add_argument("--config", type=Path, required=True, help="path to the TOML config")
+    p.add_argument("--hedge", required=True, help="name of the hedge to replay (its account's paper balances are used)")
+    p.add_argument("--account", help="the hedge's account, when two accounts have a hedge of that name")
+    p.add_argument("--prices", type=Path, required=True, help="candles: freqtrade, Binance kline or CryptoDataDownload CSV")
+    p.add_argument("--funding", type=Path, help="Binance fundingRate CSV (default: a constant 0.01%% per 8 h)")
+    p.add_argument("--from", dest="start", type=parse_date, help="first day or time to replay (UTC)")
+    p.add_argument("--to", dest="end", type=parse_date, help="last day or time to replay (UTC, inclusive)")
+    p.add_argument("--spot-changes", type=Path, help="CSV of time,asset,amount changes to the spot wallet")
+    p.add_argument("--out", type=Path, default=None, help="output directory (default: backtest-<hedge>)")
+    p.add_argument("--compare", type=parse_compare, help="also run a fixed-interval policy, e.g. interval:60m")
+    p.add_argument("--no-chart", action="store_true", help="skip chart.png")
+    p.set_defaults(func=cmd_backtest)
+
+
+def _find_hedge(path: Path, name: str, account_name: str | None) -> tuple[AccountConfig, HedgeConfig]:
+    settings = load_config(path)
+    found = [
+        (account, hedge)
+        for account in settings.accounts
+        for hedge in account.hedges
+        if hedge.name == name and account_name in (None, account.name)
+    ]
+    if not found:
+        names = ", ".join(f"{a.name}/{h.name}" for a in settings.accounts for h in a.hedges)
+        raise BadInput(f"{path}: no hedge named {name!r}" + (f" in account {account_name!r}" if account_name else "") + f" (hedges: {names})")
+    if len(found) > 1:
+        raise BadInput(f"{path}: hedge {name!r} is in accounts {', '.join(a.name for a, _ in found)}: say which with --account")
+    account, hedge = found[0]
+    if account.paper is None:
+        raise BadInput(
+            f"{path}: account {account.name!r} has no [accounts.paper] section: a backtest starts from the paper "
+            "balances, so give the account paper spot and futures balances"
+        )
+    return account, hedge
+
+
+def _market(account: AccountConfig, hedge: HedgeConfig) -> Market:
+    assert account.paper is not None
+    for config in account.paper.markets:
+        if config.symbol == hedge.symbol:
+            try:
+                return paper_market(config)
+            except ConfigError as exc:
+                raise BadInput(str(exc)) from exc
+    market = default_market(hedge.symbol)
+    if market is None:
+        raise BadInput(f"no market rules for {hedge.symbol}: list it under the account's paper markets with its rules")
+    return market
+
+
+def read_spot_changes(path: Path) -> list[SpotChange]:
+    """Read `time,asset,amount` rows (time ISO 8601 or Unix s/ms); raise BadInput naming the first bad line."""
+    changes: list[SpotChange] = []
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            header = [c.strip().lower() for c in next(reader, [])]
+            if header[:3] != ["time", "asset", "amount"]:
+                raise BadInput(f"{path}:1: expected the header time,asset,amount, got {','.join(header)!r}")
+            for line_no, row in enumerate(reader, start=2):
+                if not row or not "".join(row).strip():
+                    continue
+                where = f"{path}:{line_no}"
+                if len(row) < 3:
+                    raise BadInput(f"{where}: expected time,asset,amount, got {row!r}")
+                text = row[0].strip()
+                try:
+                    when = float(text) / (1000 if float(text) > 10**11 else 1) if text.replace(".", "", 1).isdigit() else parse_date(text)
+                except (ValueError, argparse.ArgumentTypeError):
+                    raise BadInput(f"{where}: bad time {text!r}") from None
+                asset = row[1].strip().upper()
+                if not asset.isalnum():
+                    raise BadInput(f"{where}: bad asset {row[1]!r}")
+                try:
+                    amount = Decimal(row[2].strip())
+                except InvalidOperation:
+                    raise BadInput(f"{where}: amount {row[2]!r} is not a number") from None
+                if not amount.is_finite():
+                    raise BadInput(f"{where}: amount {row[2]!r} is not finite")
+                changes.append(SpotChange(when, asset, amount))
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot read: {exc.strerror}") from None
+    return changes
+
+
+def _read_prices(path: Path, start: float | None, end: float | None) -> list[Candle]:
+    try:
+        candles = read_candles(path)
+    except BadData as exc:
+        raise BadInput(str(exc)) from None
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise BadInput(f"{path}: not a UTF-8 text file") from None
+    if start is not None:
+        candles = [c for c in candles if c.time >= start]
+    if end is not None:
+        candles = [c for c in candles if c.time <= end + (86399 if end % 86400 == 0 else 0)]
+    if len(candles) < 2:
+        raise BadInput(f"{path}: fewer than two candles" + (" in the --from/--to range" if start or end else ""))
+    return candles
+
+
+def _read_funding(path: Path | None, candles: Sequence[Candle], interval: float, warn: Callable[[str], None]) -> FundingSource:
+    if path is None:
+        warn(f"no --funding file: a constant {DEFAULT_FUNDING_RATE:%} per 8 h is assumed (positive: the short is paid)")
+        return ConstantFunding(DEFAULT_FUNDING_RATE)
+    try:
+        funding = ReplayFunding.from_csv(path)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot read: {exc.strerror}") from None
+    start, end = candles[0].time, candles[-1].time + interval
+    if not funding.covers(start, end):
+        first, last = funding.span()
+        span = f"{iso(first)} to {iso(last)}" if first is not None and last is not None else "nothing"
+        warn(f"{path} covers {span} but the candles run {iso(start)} to {iso(end)}: no funding is paid where it has no rows")
+    return funding
+
+
+def _progress(total: int) -> tuple[Callable[[int], None] | None, Callable[[], None]]:
+    if not sys.stderr.isatty():
+        return None, lambda: None
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="candle", unit_scale=True, file=sys.stderr, leave=False)
+
+    def update(done: int) -> None:
+        bar.update(done - bar.n)
+
+    return update, bar.close
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    """Run `hedgebot backtest`; return the exit code."""
+    def warn(message: str) -> None:
+        print(f"hedgebot: warning: {message}", file=sys.stderr)
+
+    try:
+        account, hedge = _find_hedge(args.config, args.hedge, args.account)
+        market = _market(account, hedge)
+        candles = _read_prices(args.prices, args.start, args.end)
+        interval = detect_interval(candles)
+        if not 60 <= interval <= 86400:
+            raise BadInput(f"{args.prices}: candles every {interval:g} s; a timeframe from 1 minute to 1 day is needed")
+        funding = _read_funding(args.funding, candles, interval, warn)
+        changes = read_spot_changes(args.spot_changes) if args.spot_changes else []
+        for change in changes:
+            if change.asset not in (market.base, market.quote):
+                raise BadInput(f"{args.spot_changes}: asset {change.asset!r} is neither {market.base} nor {market.quote}")
+    except BadInput as exc:
+        print(f"hedgebot: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    gaps = find_gaps(candles, interval)
+    if gaps:
+        longest = max(b - a for a, b in gaps)
+        warn(f"{args.prices}: {len(gaps)} gaps in the candles, the longest {longest / 3600:.1f} h (the keeper sees no price there)")
+    paper = account.paper
+    assert paper is not None
+    out: Path = args.out or Path(f"backtest-{hedge.name}")
+    out.mkdir(parents=True, exist_ok=True)
+
+    def replay(fixed: FixedInterval | None) -> BacktestResult:
+        update, close = _progress(len(candles))
+        try:
+            return run_simulated(
+                run_backtest(
+                    candles, market, funding, hedge, dict(paper.spot), dict(paper.futures),
+                    interval_seconds=interval, slippage=paper.slippage, spot_changes=changes, fixed=fixed, progress=update,
+                )
+            )
+        finally:
+            close()
+
+    result = replay(None)
+    summary = summary_of(result)
+    rows = [("band (as configured)", result)]
+    if args.compare is not None:
+        other = replay(args.compare)
+        rows.append((args.compare.label, other))
+        summary["comparison"] = {args.compare.label: summary_of(other)}
+    write_summary(out / "summary.json", summary)
+    write_equity(out / "equity.csv", result)
+    write_trades(out / "trades.csv", result)
+    if not args.no_chart:
+        from hedgebot.chart import write_chart
+
+        write_chart(out / "chart.png", result, hedge, f"{hedge.name}: {hedge.symbol} {iso(candles[0].time)[:10]} to {iso(candles[-1].time)[:10]}")
+    print_summary(summary)
+    if args.compare is not None:
+        print()
+        print(comparison_table(rows))
+    print(f"\nwrote {out}/summary.json, equity.csv, trades.csv" + ("" if args.no_chart else ", chart.png"))
+    return EXIT_OK
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def summary_of(result: BacktestResult) -> dict[str, Any]:
+    """Return summary.json's fields."""
+    data = {key: _plain(value) for key, value in result.metrics.items()}
+    data["start"] = iso(result.metrics["start"])
+    data["end"] = iso(result.metrics["end"])
+    data["critical_alerts"] = result.critical_alerts
+    data["keeper_wakes"] = result.keeper_wakes
+    data["topup_sources"] = result.topup_sources
+    data["price_first"] = float(result.first_price)
+    data["price_last"] = float(result.last_price)
+    data["price_peak"] = float(result.peak_price)
+    return data
+
+
+def write_summary(path: Path, summary: dict[str, Any]) -> None:
+    """Write summary.json."""
+    path.write_text(json.dumps(summary, indent=2) + "\n")
+
+
+def write_equity(path: Path, result: BacktestResult) -> None:
+    """Write equity.csv: the account's value over time, hedged and unhedged, with the hedge's state."""
+    e = result.equity
+    with path.open("w", newline="") as handle:
+        handle.write("time,price,hedged_value,unhedged_value,exposure,short,drift_ratio,liquidation_distance\n")
+        for t, p, h, u, x, s, d, dist in zip(
+            e["time"], e["price"], e["hedged_value"], e["unhedged_value"], e["exposure"], e["short"], e["drift_ratio"],
+            e["liquidation_distance"], strict=True,
+        ):
+            handle.write(f"{iso(t)},{p:.8g},{h:.2f},{u:.2f},{x:.8g},{s:.8g},{d:.6f},{'' if math.isinf(dist) else f'{dist:.6f}'}\n")
+
+
+def write_trades(path: Path, result: BacktestResult) -> None:
+    """Write trades.csv: every order, top-up, transfer, funding payment, spot change and liquidation."""
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["time", "kind", "symbol_or_asset", "side", "amount", "price", "fee", "quote_amount", "detail"])
+        for row in result.trades:
+            writer.writerow([
+                iso(row.time), row.kind, row.symbol, row.side, row.amount, "" if row.price is None else row.price, row.fee,
+                row.quote_amount, row.detail,
+            ])
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    """Print the summary's fields, one a line."""
+    for key, value in summary.items():
+        if key == "comparison":
+            continue
+        shown = f"{value:.6g}" if isinstance(value, float) else value
+        print(f"  {key:<28} {shown}")
+
+
+def comparison_table(rows: Sequence[tuple[str, BacktestResult]]) -> str:
+    """Return the policies side by side: orders, fees, time outside the band, hedge-value volatility, liquidations."""
+    head = f"{'policy':<22} {'orders':>7} {'fees':>12} {'outside band':>13} {'hedge vol':>10} {'liquidations':>13}"
+    lines = [head, "-" * len(head)]
+    for name, result in rows:
+        m = result.metrics
+        vol = m["hedge_value_volatility"]
+        lines.append(
+            f"{name:<22} {m['orders']:>7} {float(m['fees_quote']):>12.2f} {m['time_outside_band_ratio']:>12.2%} "
+            f"{'-' if vol is None else f'{vol:.2%}':>10} {m['liquidations']:>13}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,153 @@
+"""`hedgebot backtest`: inputs in three layouts, bad rows named by file and line, the report's files."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import random
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from hedgebot.cli import main
+from hedgebot.exchange.feeds import read_candles
+from tests.helpers import paper_settings_dict, write_toml
+
+SUMMARY_FIELDS = [
+    "bars", "start", "end", "liquidations", "orders", "fees_quote", "funding_quote", "topups", "margin_added_quote",
+    "max_abs_drift_ratio", "time_outside_band_ratio", "min_liquidation_distance", "min_runway", "hedged_value_start",
+    "hedged_value_end", "unhedged_value_end", "hedge_value_volatility", "unhedged_value_volatility",
+]
+START = 1_609_459_200  # 2021-01-01 00:00 UTC
+
+
+def _path(n: int, step: int, seed: int = 5, gap_at: int | None = None) -> list[tuple[int, float, float, float, float]]:
+    rng = random.Random(seed)
+    price = 30000.0
+    rows = []
+    t = START
+    for i in range(n):
+        if gap_at is not None and i == gap_at:
+            t += 6 * 3600
+        close = price * math.exp(rng.gauss(0, 0.01))
+        rows.append((t, price, max(price, close) * 1.002, min(price, close) * 0.998, close))
+        price = close
+        t += step
+    return rows
+
+
+def _freqtrade(path: Path, rows) -> Path:
+    with path.open("w") as f:
+        f.write("date,open,high,low,close,volume\n")
+        for t, o, h, low, c in rows:
+            f.write(f"{datetime.fromtimestamp(t, UTC):%Y-%m-%dT%H:%M:%SZ},{o:.2f},{h:.2f},{low:.2f},{c:.2f},1.0\n")
+    return path
+
+
+def _config(tmp_path: Path) -> Path:
+    data = paper_settings_dict(tmp_path, tick_seconds=60)
+    data["accounts"][0]["paper"]["spot"] = {"BTC": "2", "USDT": "200000"}
+    return write_toml(tmp_path / "hedgebot.toml", data)
+
+
+def _run(tmp_path: Path, prices: Path, *extra: str) -> int:
+    return main(["backtest", "--config", str(_config(tmp_path)), "--hedge", "btc-core", "--prices", str(prices),
+                 "--out", str(tmp_path / "out"), *extra])
+
+
+def test_a_backtest_writes_the_summary_equity_trades_and_chart(tmp_path, capsys) -> None:
+    prices = _freqtrade(tmp_path / "btc.csv", _path(400, 3600))
+    funding = tmp_path / "funding.csv"
+    funding.write_text("calc_time,funding_interval_hours,last_funding_rate\n" + "".join(
+        f"{(START + 8 * 3600 * i) * 1000 + 3},8,0.0001\n" for i in range(60)))
+    assert _run(tmp_path, prices, "--funding", str(funding)) == 0
+    out = tmp_path / "out"
+    summary = json.loads((out / "summary.json").read_text())
+    assert all(name in summary for name in SUMMARY_FIELDS), [n for n in SUMMARY_FIELDS if n not in summary]
+    assert summary["bars"] == 400 and summary["liquidations"] == 0 and summary["start"] == "2021-01-01T00:00:00Z"
+    assert summary["funding_quote"] > 0  # the short was paid at every settlement
+    # The hedge did its job: the hedged account moved far less than the coins alone.
+    assert summary["hedge_value_volatility"] < summary["unhedged_value_volatility"] / 5
+    equity = list(csv.DictReader((out / "equity.csv").open()))
+    assert len(equity) == 400 and float(equity[-1]["hedged_value"]) == pytest.approx(summary["hedged_value_end"], rel=1e-6)
+    trades = list(csv.DictReader((out / "trades.csv").open()))
+    kinds = {row["kind"] for row in trades}
+    assert {"order", "funding"} <= kinds
+    funded = sum(float(r["quote_amount"]) for r in trades if r["kind"] == "funding")
+    assert funded == pytest.approx(summary["funding_quote"], rel=1e-9)
+    assert (out / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cryptodatadownload_newest_first_under_a_banner_reads_as_the_same_candles(tmp_path) -> None:
+    rows = _path(50, 86400)
+    plain = _freqtrade(tmp_path / "plain.csv", rows)
+    cdd = tmp_path / "cdd.csv"
+    with cdd.open("w") as f:
+        f.write("https://www.CryptoDataDownload.com\n")
+        f.write("unix,date,symbol,open,high,low,close,Volume BTC,Volume USDT,tradecount\n")
+        for t, o, h, low, c in reversed(rows):
+            f.write(f"{t * 1000},{datetime.fromtimestamp(t, UTC):%Y-%m-%d %H:%M:%S},BTCUSDT,{o:.2f},{h:.2f},{low:.2f},{c:.2f},1,1,1\n")
+    assert read_candles(cdd) == read_candles(plain)
+
+
+def test_binance_klines_of_one_minute_are_detected_and_replayed(tmp_path, capsys) -> None:
+    path = tmp_path / "klines.csv"
+    with path.open("w") as f:  # Binance public-data klines come without a header
+        for t, o, h, low, c in _path(300, 60):
+            f.write(f"{t * 1000},{o:.2f},{h:.2f},{low:.2f},{c:.2f},1,{t * 1000 + 59999},1,1,1,1,0\n")
+    assert _run(tmp_path, path, "--no-chart") == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["interval_seconds"] == 60 and summary["bars"] == 300
+
+
+def test_a_gap_in_the_candles_is_reported_and_the_replay_completes(tmp_path, capsys) -> None:
+    prices = _freqtrade(tmp_path / "btc.csv", _path(200, 3600, gap_at=100))
+    assert _run(tmp_path, prices, "--no-chart") == 0
+    assert "1 gaps in the candles, the longest 7.0 h" in capsys.readouterr().err
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["gaps"] == 1
+
+
+def test_a_bad_price_row_exits_2_naming_the_file_and_line(tmp_path, capsys) -> None:
+    prices = _freqtrade(tmp_path / "btc.csv", _path(20, 3600))
+    lines = prices.read_text().splitlines()
+    lines[7] = lines[7].replace(lines[7].split(",")[4], "abc", 1)
+    prices.write_text("\n".join(lines) + "\n")
+    assert _run(tmp_path, prices) == 2
+    err = capsys.readouterr().err
+    assert f"{prices}:8" in err and "'abc' is not a number" in err and "Traceback" not in err
+    assert not (tmp_path / "out" / "summary.json").exists()
+
+
+def test_a_bad_spot_change_row_exits_2_naming_the_file_and_line(tmp_path, capsys) -> None:
+    prices = _freqtrade(tmp_path / "btc.csv", _path(20, 3600))
+    changes = tmp_path / "changes.csv"
+    changes.write_text("time,asset,amount\n2021-01-01T05:00:00Z,BTC,0.5\n2021-01-01T06:00:00Z,BTC,lots\n")
+    assert _run(tmp_path, prices, "--spot-changes", str(changes)) == 2
+    assert f"{changes}:3: amount 'lots' is not a number" in capsys.readouterr().err
+
+
+def test_funding_that_does_not_cover_the_candles_is_warned_about(tmp_path, capsys) -> None:
+    prices = _freqtrade(tmp_path / "btc.csv", _path(100, 3600))
+    funding = tmp_path / "funding.csv"
+    funding.write_text(f"calc_time,funding_interval_hours,last_funding_rate\n{START * 1000},8,0.0001\n")
+    assert _run(tmp_path, prices, "--funding", str(funding), "--no-chart") == 0
+    assert "no funding is paid where it has no rows" in capsys.readouterr().err
+
+
+def test_compare_runs_the_fixed_interval_policy_and_prints_one_table(tmp_path, capsys) -> None:
+    prices = _freqtrade(tmp_path / "btc.csv", _path(24 * 20, 3600))
+    changes = tmp_path / "changes.csv"
+    changes.write_text("time,asset,amount\n" + "".join(
+        f"{datetime.fromtimestamp(START + 3600 * (5 + 7 * i) + 1800, UTC):%Y-%m-%dT%H:%M:%SZ},BTC,{'0.01' if i % 2 else '0.02'}\n"
+        for i in range(60)))
+    assert _run(tmp_path, prices, "--spot-changes", str(changes), "--compare", "interval:4h", "--no-chart") == 0
+    out = capsys.readouterr().out
+    assert "band (as configured)" in out and "interval:240m" in out
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    fixed = summary["comparison"]["interval:240m"]
+    # Small inflows stay inside the 2 % band until they add up; the fixed schedule trades every one of them.
+    assert summary["orders"] < fixed["orders"]
+    trades = list(csv.DictReader((tmp_path / "out" / "trades.csv").open()))
+    assert sum(1 for t in trades if t["kind"] == "spot_change") == 60
