@@ -158,6 +158,7 @@ class Operations:
         data = status_fields(keeper.status)
         data["margin_ratio"] = hedge_margin_ratio(keeper)
         data["liquidation_warning"] = keeper.hedge.warning_distance
+        data["margin_trigger"] = keeper.hedge.margin_guard.trigger
         return data
 
     def status_json(self) -> dict[str, Any]:

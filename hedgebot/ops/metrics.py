@@ -28,6 +28,7 @@ GAUGES: dict[str, tuple[str, str]] = {
     "liquidation_price": ("hedgebot_liquidation_price", "Liquidation price of the short"),
     "distance": ("hedgebot_liquidation_distance", "Distance from mark to the short's liquidation price, as a fraction of the mark"),
     "liquidation_warning": ("hedgebot_liquidation_warning_level", "Liquidation distance below which a warning goes out"),
+    "margin_trigger": ("hedgebot_margin_trigger", "Liquidation distance below which the margin guard tops the short up"),
     "margin_ratio": ("hedgebot_margin_ratio", "Maintenance margin over the margin backing the short (1 = liquidation)"),
     "updated_at": ("hedgebot_last_tick_timestamp_seconds", "When the keeper last finished a tick (unix time)"),
 }

@@ -1,0 +1,102 @@
+"""deploy/: the systemd unit, the Dockerfile, the compose file and Prometheus' rules say what they must."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hedgebot.ops.health import Operations
+from hedgebot.ops.metrics import build_registry, render
+from tests.ops.support import running_daemon
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+
+
+def unit_settings(text: str) -> dict[str, dict[str, list[str]]]:
+    """Parse a systemd unit: section -> key -> every value given (keys may repeat)."""
+    sections: dict[str, dict[str, list[str]]] = {}
+    current: dict[str, list[str]] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("["):
+            current = sections.setdefault(line.strip("[]"), {})
+            continue
+        key, _, value = line.partition("=")
+        current.setdefault(key.strip(), []).append(value.strip())
+    return sections
+
+
+def test_the_unit_is_a_hardened_notify_service_that_does_not_loop_on_a_bad_config() -> None:
+    service = unit_settings((DEPLOY / "hedgebot.service").read_text())["Service"]
+    one = {key: values[-1] for key, values in service.items()}
+    assert one["Type"] == "notify" and int(one["WatchdogSec"]) > 0
+    assert one["Restart"] == "on-failure" and "2" in one["RestartPreventExitStatus"].split()
+    assert one["StateDirectory"] == "hedgebot" and one["ConfigurationDirectory"] == "hedgebot"
+    assert one["WorkingDirectory"] == "/var/lib/hedgebot"  # created by StateDirectory=, no home directory needed
+    assert one["User"] == "hedgebot" and one["User"] != "root"
+    assert "--config /etc/hedgebot/hedgebot.toml" in one["ExecStart"]
+    assert one["ExecReload"].endswith("kill -HUP $MAINPID")
+    for key, value in {"NoNewPrivileges": "yes", "ProtectSystem": "strict", "PrivateTmp": "yes", "ProtectHome": "yes"}.items():
+        assert one[key] == value, key
+    assert "EnvironmentFile" in service or "LoadCredential" in service
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed here")
+def test_the_unit_passes_systemd_analyze_verify(tmp_path) -> None:
+    # verify insists that ExecStart exists on this machine; the venv is not installed at /opt here.
+    text = (DEPLOY / "hedgebot.service").read_text().replace("/opt/hedgebot/bin/hedgebot", shutil.which("true") or "/bin/true")
+    unit = tmp_path / "hedgebot.service"
+    unit.write_text(text)
+    result = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_dockerfile_is_multi_stage_slim_non_root_with_a_healthcheck_and_a_state_volume() -> None:
+    lines = [line.strip() for line in (DEPLOY / "Dockerfile").read_text().splitlines() if line.strip() and not line.startswith("#")]
+    stages = [line for line in lines if line.upper().startswith("FROM ")]
+    assert len(stages) >= 2 and " AS " in stages[0].upper()
+    assert "slim" in stages[-1]
+    final = lines[lines.index(stages[-1]):]
+    users = [line.split()[1] for line in final if line.upper().startswith("USER ")]
+    assert users and users[-1] not in ("root", "0")
+    health = " ".join(final[[i for i, line in enumerate(final) if line.upper().startswith("HEALTHCHECK")][0]:])
+    assert "/healthz" in health
+    volume = next(line for line in final if line.upper().startswith("VOLUME"))
+    assert "/var/lib/hedgebot" in volume
+    assert "HEDGEBOT_DAEMON__STATE_DIR=/var/lib/hedgebot" in " ".join(final)
+
+
+def test_compose_runs_the_bot_with_prometheus_and_the_rules_use_metrics_hedgebot_serves() -> None:
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    bot, prometheus = compose["services"]["hedgebot"], compose["services"]["prometheus"]
+    assert any(v.endswith(":/var/lib/hedgebot") for v in bot["volumes"])
+    assert bot["environment"]["HEDGEBOT_HTTP__TOKEN__FILE"] == "/run/secrets/hedgebot_http_token"
+    assert any("hedgebot-rules.yml" in v for v in prometheus["volumes"])
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    [job] = config["scrape_configs"]
+    assert job["static_configs"][0]["targets"] == ["hedgebot:9310"]
+    assert job["authorization"]["credentials_file"] == "/run/secrets/hedgebot_http_token"
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "hedgebot-rules.yml").read_text())["groups"][0]["rules"]
+    by_name = {r["alert"]: r["expr"] for r in rules}
+    assert "hedgebot_liquidation_distance" in by_name["HedgebotLiquidationDistanceBelowTrigger"]
+    assert "hedgebot_last_tick_timestamp_seconds" in by_name["HedgebotKeeperStale"]
+
+
+async def test_every_metric_an_alerting_rule_uses_is_served(tmp_path) -> None:
+    daemon, clock = await running_daemon(tmp_path)
+    try:
+        served = {m.name for m in build_registry(daemon.ops).collect()}
+        served |= {f"{name}_total" for name in served}
+    finally:
+        await daemon.stop()
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "hedgebot-rules.yml").read_text())["groups"][0]["rules"]
+    used = {name for r in rules for name in re.findall(r"\bhedgebot_[a-z_]+", r["expr"])}
+    assert used and used <= served, used - served
+    assert render(build_registry(Operations(daemon.settings.http, clock.now))).startswith(b"# HELP")
