@@ -42,6 +42,7 @@ from hedgebot.ops.http import OpsServer
 from hedgebot.store.journal import Journal
 
 STATUS_FILE = "status.json"
+HTTP_RETRY_SECONDS = 30.0
 # Hedge settings a reload cannot change under a running keeper: they are set on
 # the exchange at start, or name a different contract.
 RESTART_ONLY_HEDGE_FIELDS = ("asset", "symbol", "leverage", "margin_mode")
@@ -140,6 +141,7 @@ class Daemon:
         self.ops = Operations(settings.http, clock.now)
         self.alerts: AlertDispatcher | None = None
         self.http: OpsServer | None = None
+        self._http_failed = False
         self.clock = clock
         self.allow_live = allow_live
         self.venue_factory = venue_factory
@@ -187,8 +189,7 @@ class Daemon:
                 except ExchangeError as exc:
                     raise StartupRefused(f"account {runtime.config.name!r}: the venue did not answer at start-up: {exc}") from exc
             self.ops.attach(self.keepers)
-            if self.serve_http and self.settings.http.enabled:
-                await self._start_http()
+            serving = await self._start_http() if self.serve_http and self.settings.http.enabled else True
         except BaseException:
             await self._close_venues()
             await self._release()
@@ -206,6 +207,8 @@ class Daemon:
             for keeper in runtime.keepers:
                 self._keeper_tasks.append(asyncio.create_task(keeper.run()))
         self._tasks.append(asyncio.create_task(self._write_status_forever()))
+        if not serving:
+            self._tasks.append(asyncio.create_task(self._retry_http()))
         assert self.alerts is not None
         await self.alerts.start()
         if self.settings.alerts.startup_summary:
@@ -227,22 +230,36 @@ class Daemon:
         self.ops.extra_figures.append(self.alerts.figures)
         self.ops.extra_metrics.append(self.alerts.metrics)
 
-    async def _start_http(self) -> None:
+    async def _start_http(self) -> bool:
+        """Serve the operations endpoint; return False (after a critical event) when the address is taken.
+
+        A taken port does not stop the daemon: hedges unattended for want of a
+        monitoring port would be worse. It says so loudly and keeps trying.
+        """
         config = self.settings.http
         try:
             token = config.token.resolve("http.token") if config.token is not None else None
         except ConfigError as exc:
             raise StartupRefused(str(exc)) from exc
-        self.http = OpsServer(self.ops, config, token)
+        server = OpsServer(self.ops, config, token)
         try:
-            await self.http.start()
+            await server.start()
         except OSError as exc:
-            self.http = None
-            raise StartupRefused(
-                f"cannot serve the operations endpoint on {config.host}:{config.port}: {exc.strerror or exc}; "
-                "set [http] host/port, or enabled = false"
-            ) from exc
-        self.log.info("http_listening", host=config.host, port=self.http.port)
+            if self.events is not None and self.http is None and not self._http_failed:
+                self.events.emit(
+                    "daemon", "", "http_unavailable", Severity.CRITICAL,
+                    message=f"cannot serve /healthz, /metrics and /status on {config.host}:{config.port}: "
+                    f"{exc.strerror or exc}; hedging goes on, and the endpoint is retried every {HTTP_RETRY_SECONDS:.0f}s",
+                )
+            self._http_failed = True
+            return False
+        self.http = server
+        self.log.info("http_listening", host=config.host, port=server.port)
+        return True
+
+    async def _retry_http(self) -> None:
+        while not await self._start_http():
+            await self.clock.sleep(HTTP_RETRY_SECONDS)
 
     async def _startup_summary(self, patience: float = 60.0) -> None:
         """Once every keeper has ticked (or after `patience`), send the start-up summary."""

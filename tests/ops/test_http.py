@@ -215,7 +215,19 @@ async def test_the_daemon_serves_the_endpoint_on_the_configured_address(tmp_path
             async with session.get(f"http://127.0.0.1:{port}/status", headers={"Authorization": "Bearer tok-abcdef"}) as response:
                 assert response.status == 200
                 assert (await response.json())["hedges"][0]["name"] == "btc-core"
-        with pytest.raises(StartupRefused, match=f"cannot serve the operations endpoint on 127.0.0.1:{port}"):
-            await Daemon(paper_settings(tmp_path / "other", {"http": {"port": port, "token": {"env": "TEST_HTTP_TOKEN"}}}), clock, serve_http=True).start()
+        # A second daemon finds the port taken: it hedges anyway, says so loudly, and keeps trying.
+        other = Daemon(paper_settings(tmp_path / "other", {"http": {"port": port, "token": {"env": "TEST_HTTP_TOKEN"}}}), clock, serve_http=True)
+        await other.start()
+        try:
+            await clock.advance(3)
+            assert other.http is None and (await other.accounts[0].venue.fetch_legs("BTC/USDT:USDT")).short.size > 0
+            [event] = other.journal.events(kind="http_unavailable")
+            assert event.severity == "critical" and f"127.0.0.1:{port}" in event.detail["message"]
+            await daemon.stop()  # the port comes free
+            await clock.advance(30)
+            assert other.http is not None and other.http.port == port
+            assert len(other.journal.events(kind="http_unavailable")) == 1
+        finally:
+            await other.stop()
     finally:
         await daemon.stop()
