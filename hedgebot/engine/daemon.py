@@ -26,7 +26,7 @@ from typing import Any, TextIO
 import structlog
 
 from hedgebot.clock import Clock
-from hedgebot.config import AccountConfig, ConfigError, HedgeConfig, Settings, load_config
+from hedgebot.config import AccountConfig, ConfigError, HedgeConfig, ReplayFeedConfig, Settings, load_config
 from hedgebot.domain.model import PositionMode, Severity, Wallet
 from hedgebot.engine.keeper import Keeper, Liquidation, StartupRefused
 from hedgebot.exchange.factory import FeedRun, VenueSetup, build_venue, paper_setup
@@ -39,6 +39,7 @@ from hedgebot.ops.events import EventLog
 from hedgebot.ops.figures import iso_utc
 from hedgebot.ops.health import Operations
 from hedgebot.ops.http import OpsServer
+from hedgebot.replay_clock import ReplayClock
 from hedgebot.store.journal import Journal
 
 STATUS_FILE = "status.json"
@@ -124,6 +125,17 @@ class AccountRuntime:
         return self.setup.feeds if self.setup else []
 
 
+def uses_replay_time(settings: Settings) -> bool:
+    """Tell whether a paper account replays a candle file, so the daemon lives in the replay's time."""
+    return any(
+        isinstance(m.feed, ReplayFeedConfig) for a in settings.accounts if a.paper is not None for m in a.paper.markets
+    )
+
+
+def _amounts(balances: dict[str, dict[str, str]]) -> dict[str, dict[str, Decimal]]:
+    return {wallet: {k: Decimal(v) for k, v in book.items()} for wallet, book in balances.items()}
+
+
 class Daemon:
     """Runs every configured hedge until asked to stop."""
 
@@ -138,6 +150,8 @@ class Daemon:
     ) -> None:
         self.settings = settings
         self.serve_http = serve_http
+        if uses_replay_time(settings):
+            clock = ReplayClock(clock)
         self.ops = Operations(settings.http, clock.now)
         self.alerts: AlertDispatcher | None = None
         self.http: OpsServer | None = None
@@ -200,8 +214,8 @@ class Daemon:
             for run in setup.feeds:
                 self._tasks.append(asyncio.create_task(self._drive(runtime, run)))
             if setup.simulated is not None and runtime.config.paper is not None:
-                for script in runtime.config.paper.script:
-                    self._tasks.append(asyncio.create_task(self._script(runtime, script)))
+                for number, script in enumerate(runtime.config.paper.script):
+                    self._tasks.append(asyncio.create_task(self._script(runtime, number, script)))
             for funding, every in setup.funding_polls:
                 self._tasks.append(asyncio.create_task(self._poll_funding(funding, every)))
             for keeper in runtime.keepers:
@@ -370,10 +384,12 @@ class Daemon:
                     try:
                         candle = await run.feed.next()
                         if candle is not None:
+                            self._follow_replay(run, candle.time)
                             simulated.update_price(run.symbol, self._mark_time(run, candle.time), candle.close)
                     except ExchangeError as exc:
                         self.log.warning("price_feed_failed", symbol=run.symbol, error=str(exc))
             simulated.subscribe(functools.partial(self._on_venue_event, runtime))
+            self._report_restore(runtime, simulated)
         await self._check_account(runtime)
         await self._ensure_hedge_mode(runtime)
         for index, hedge in enumerate(account.hedges):
@@ -391,6 +407,30 @@ class Daemon:
                     "the venue did not answer the lookups"
                 )
         await self._report_surprises(runtime)
+
+    def _follow_replay(self, run: FeedRun, candle_time: float) -> None:
+        """Move replayed time to the candle about to be applied."""
+        if run.replayed and isinstance(self.clock, ReplayClock):
+            self.clock.move_to(candle_time)
+
+    def _report_restore(self, runtime: AccountRuntime, venue: PaperVenue) -> None:
+        """Say that a paper account was restored, and warn when the config's starting balances changed since."""
+        paper = runtime.config.paper
+        if venue.restored_from is None or paper is None:
+            return
+        path = venue.restored_from
+        self.log.info("paper_account_restored", account=runtime.config.name, file=str(path))
+        configured = {
+            "spot": {k: str(v) for k, v in paper.spot.items()}, "futures": {k: str(v) for k, v in paper.futures.items()},
+        }
+        created = venue.created_with
+        if created is not None and _amounts(created) != _amounts(configured):
+            self.log.warning(
+                "paper_starting_balances_changed", account=runtime.config.name, file=str(path),
+                config=configured, created_with=created,
+                note=f"the paper account keeps its saved balances; to start afresh with the config's, stop the daemon "
+                f"and delete {path}",
+            )
 
     def _mark_time(self, run: FeedRun, candle_time: float) -> float:
         """Stamp a mark with the exchange's time for live prices (so a stale one is seen), else with ours."""
@@ -439,22 +479,47 @@ class Daemon:
             ) from exc
         self.log.info("position_mode_set", account=runtime.config.name, mode="hedge")
 
+    def _journaled_shorts(self, account: str, symbol: str) -> dict[str, Decimal]:
+        """Return, per hedge name, the short on `symbol` that the account's journaled fills add up to."""
+        assert self.journal is not None
+        shorts: dict[str, Decimal] = {}
+        for intent in self.journal.intents(account):
+            outcome = intent.outcome or {}
+            if intent.kind != "order" or "filled" not in outcome or outcome.get("position_side") != "short":
+                continue
+            if outcome.get("symbol", intent.detail.get("symbol")) != symbol:
+                continue
+            filled = Decimal(outcome["filled"])
+            shorts[intent.hedge] = shorts.get(intent.hedge, Decimal(0)) + (filled if outcome.get("side") == "sell" else -filled)
+        return shorts
+
     async def _report_surprises(self, runtime: AccountRuntime) -> None:
-        """Compare each short with what the journal's fills say it should be."""
+        """Compare each short with what the journal's fills say it should be, and say who holds any difference."""
         assert self.journal is not None and self.events is not None
+        account = runtime.config.name
+        configured = {h.name for h in runtime.config.hedges}
         for keeper in runtime.keepers:
-            expected = Decimal(0)
-            for intent in self.journal.intents(runtime.config.name, keeper.hedge.name):
-                outcome = intent.outcome or {}
-                if intent.kind != "order" or "filled" not in outcome or outcome.get("position_side") != "short":
-                    continue
-                filled = Decimal(outcome["filled"])
-                expected += filled if outcome.get("side") == "sell" else -filled
+            shorts = self._journaled_shorts(account, keeper.hedge.symbol)
+            expected = shorts.get(keeper.hedge.name, Decimal(0))
             legs = await runtime.venue.fetch_legs(keeper.hedge.symbol)
-            if legs.short.size != expected:
+            if legs.short.size == expected:
+                continue
+            # A hedge that was renamed or removed leaves its short behind under its old name.
+            orphans = {name: size for name, size in shorts.items() if name not in configured and size != 0}
+            explained = expected + sum(orphans.values(), Decimal(0))
+            if orphans:
                 self.events.emit(
-                    runtime.config.name, keeper.hedge.name, "position_differs_from_journal", Severity.WARNING,
-                    venue_short=legs.short.size, journal_short=expected,
+                    account, keeper.hedge.name, "short_held_by_unconfigured_hedge", Severity.WARNING,
+                    venue_short=legs.short.size, journal_short=expected, hedges=sorted(orphans),
+                    unconfigured_short=sum(orphans.values(), Decimal(0)),
+                    note=f"hedge(s) {', '.join(sorted(orphans))} of this account, no longer configured (renamed or "
+                    f"removed), opened {sum(orphans.values(), Decimal(0))} of this short; hedge {keeper.hedge.name!r} "
+                    "now keeps the whole short",
+                )
+            if legs.short.size != explained:
+                self.events.emit(
+                    account, keeper.hedge.name, "position_differs_from_journal", Severity.WARNING,
+                    venue_short=legs.short.size, journal_short=explained,
                     note="changes hedgebot did not make (manual trades, liquidation, another tool)",
                 )
         await self._compare_with_last_stop(runtime)
@@ -545,6 +610,7 @@ class Daemon:
             if candle is None:
                 self.log.warning("price_feed_ended", symbol=run.symbol)
                 return
+            self._follow_replay(run, candle.time)
             try:
                 venue.update_price(
                     run.symbol, self._mark_time(run, candle.time), candle.close,
@@ -559,20 +625,26 @@ class Daemon:
                     keeper.notify_price(candle.close)
             await self.clock.sleep(run.step_seconds)
 
-    async def _script(self, runtime: AccountRuntime, script: Any) -> None:
+    async def _script(self, runtime: AccountRuntime, number: int, script: Any) -> None:
+        """Apply a script's deposits: the first `start_after_seconds` after start, then every `every_seconds`.
+
+        How far the cycle has gone is kept in the paper account's saved state, so a
+        restart carries on with the next amount instead of starting the cycle again.
+        """
         assert runtime.setup is not None and runtime.setup.simulated is not None and self.events is not None
         venue = runtime.setup.simulated
+        key = f"{number}:{script.asset}"
         await self.clock.sleep(script.start_after_seconds)
-        index = 0
         while True:
-            await self.clock.sleep(script.every_seconds)
+            index = venue.script_positions.get(key, 0)
             amount = script.amounts[index % len(script.amounts)]
-            index += 1
+            venue.script_positions[key] = index + 1  # saved with the deposit below, in one write
             moved = venue.deposit(Wallet.SPOT, script.asset, amount)
             hedge = next((k.hedge.name for k in runtime.keepers if k.market and k.market.base == script.asset), "-")
             self.events.emit(runtime.config.name, hedge, "paper_spot_change", asset=script.asset, amount=moved)
             for keeper in runtime.keepers:
                 keeper.notify_balance()
+            await self.clock.sleep(script.every_seconds)
 
     async def _poll_funding(self, funding: LiveFunding, every: float) -> None:
         while True:

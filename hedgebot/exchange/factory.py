@@ -41,6 +41,7 @@ class FeedRun:
     feed: PriceFeed
     step_seconds: float
     exchange_time: bool  # stamp the mark with the feed's own time (live prices), so staleness shows
+    replayed: bool = False  # a candle file: the daemon lives in the candles' time (see hedgebot.replay_clock)
 
 
 @dataclass
@@ -226,7 +227,13 @@ def build_feed(config: Any, venue: PaperVenue, symbol: str, clock: Clock) -> Fee
             )
             return FeedRun(symbol, feed, config.step_seconds, exchange_time=False)
         case ReplayFeedConfig():
-            return FeedRun(symbol, ReplayFeed(read_candles(config.path), loop=config.loop), config.step_seconds, False)
+            candles = read_candles(config.path)
+            saved = venue.marks.get(symbol)
+            if saved is not None:
+                # A restarted replay resumes after the last candle the paper account saw.
+                candles = [c for c in candles if c.time > saved[1]]
+            feed = ReplayFeed(candles, loop=config.loop)
+            return FeedRun(symbol, feed, config.step_seconds, exchange_time=False, replayed=True)
         case LiveFeedConfig():
             return FeedRun(symbol, LiveFeed(config.exchange, symbol), config.poll_seconds, exchange_time=True)
     raise AssertionError(f"unknown feed {config!r}")

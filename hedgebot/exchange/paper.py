@@ -140,6 +140,12 @@ class PaperVenue:
         self.markets: dict[str, PaperMarket] = {m.market.symbol: m for m in markets}
         self.spot: dict[str, Decimal] = dict(spot or {})
         self.cash: dict[str, Decimal] = dict(futures or {})
+        # The starting balances this account was created with (kept across restores, to notice a changed config).
+        self.created_with: dict[str, dict[str, str]] | None = {
+            "spot": {k: str(v) for k, v in self.spot.items()}, "futures": {k: str(v) for k, v in self.cash.items()},
+        }
+        self.script_positions: dict[str, int] = {}  # scripted deposits: how far each script's cycle has gone
+        self.restored_from: Path | None = None
         self.spot_fee = spot_fee
         self.slippage = slippage
         self.position_mode = position_mode
@@ -690,6 +696,8 @@ class PaperVenue:
             "orders": {cid: _order_to_dict(o) for cid, o in self.orders.items()},
             "movements": [[m.venue_id, m.kind, m.asset, str(m.amount), m.timestamp] for m in self.movements],
             "order_seq": self._order_seq,
+            "created_with": self.created_with,
+            "script_positions": self.script_positions,
         }
 
     def restore(self, data: dict) -> None:
@@ -714,6 +722,8 @@ class PaperVenue:
             rows = [[vid, *row] for vid, row in rows.items()]
         self.movements = [FundsMovement(vid, kind, asset, _d(amount), float(ts)) for vid, kind, asset, amount, ts in rows]
         self._order_seq = int(data.get("order_seq", len(self.orders)))
+        self.created_with = data.get("created_with")  # None: saved before hedgebot recorded it
+        self.script_positions = {k: int(v) for k, v in data.get("script_positions", {}).items()}
 
     def save(self) -> None:
         """Write the state atomically, when a state path is set."""
@@ -731,6 +741,7 @@ class PaperVenue:
         if self.state_path is None or not self.state_path.exists():
             return False
         self.restore(json.loads(self.state_path.read_text()))
+        self.restored_from = self.state_path
         return True
 
 
