@@ -114,6 +114,7 @@ def test_a_live_daemon_hedges_tops_up_on_a_rally_and_rides_out_an_exchange_resta
     config = live_config(tmp_path, emulator.url)
     env = {k: v for k, v in os.environ.items() if not k.startswith("HEDGEBOT_")}
     env.update(HB_BINANCE_KEY=KEY, HB_BINANCE_SECRET=SECRET, PYTHONUNBUFFERED="1")
+    env["HEDGEBOT_HTTP__PORT"] = "0"  # any free port: another daemon on this machine may hold the default
     log = tmp_path / "daemon.log"
     with log.open("w") as out:
         daemon = subprocess.Popen(
