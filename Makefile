@@ -24,6 +24,10 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/soak_faults.py
 	$(BIN)/python bench/backtest_bull_run.py
+	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/reaction.py
+	$(BIN)/python bench/footprint.py
+	$(BIN)/python bench/quality.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis

@@ -209,11 +209,15 @@ class _Ledger:
         return self.seen != self.venue.changes
 
 
-class _Run:
-    """One replay: the clock, venue, keeper and the per-candle bookkeeping."""
+class _Lane:
+    """One hedge in a replay: its paper account, keeper and per-candle bookkeeping.
+
+    Several lanes share one simulated clock and one candle series, side by side.
+    """
 
     def __init__(
         self,
+        clock: SimClock,
         candles: Sequence[Candle],
         market: Market,
         funding: FundingSource,
@@ -225,171 +229,204 @@ class _Run:
         spot_changes: Sequence[SpotChange],
         fixed: FixedInterval | None,
         record_equity: bool,
+        name: str = "backtest",
     ) -> None:
         self.candles = candles
         self.market = market
         self.interval = interval
         self.fixed = fixed
+        self.watch = fixed is None
         self.record_equity = record_equity
         self.spot_changes = sorted(spot_changes, key=lambda c: c.time)
-        self.measured_hedge = hedge
+        self.next_change = 0
         self.hedge = _simulated_hedge(hedge, interval, fixed)
         first = candles[0]
-        self.clock = SimClock(start=first.time)
+        self.clock = clock
         self.venue = PaperVenue(
-            self.clock, [PaperMarket(market, funding, margin_mode=hedge.margin_mode)], spot=spot, futures=futures, slippage=slippage
+            clock, [PaperMarket(market, funding, margin_mode=hedge.margin_mode)], spot=spot, futures=futures, slippage=slippage
         )
         self.venue.update_price(market.symbol, first.time, first.open)
-        self.journal = Journal(":memory:", self.clock)
+        self.journal = Journal(":memory:", clock)
         self.events = EventLog(self.journal, NullLogger())
-        self.keeper = Keeper("backtest", self.hedge, self.venue, self.clock, self.journal, self.events)
+        self.keeper = Keeper(name, self.hedge, self.venue, clock, self.journal, self.events)
         stable = sum((v for k, v in spot.items() if k != market.base), ZERO) + sum(futures.values(), ZERO)
         self.ledger = _Ledger(self.venue, market, hedge, float(spot.get(market.base, ZERO)), float(stable))
         self.venue.subscribe(self._on_venue_change)
-        self.flows = 0.0  # value brought in from outside during the current candle
         self.wakes = 0
         self.spot_change_rows: list[TradeRow] = []
+        self.task: asyncio.Future[None] | None = None
+        # Running figures.
+        self.series = {name: array("d") for name in _SERIES}
+        self.sum_h = self.sum_sq_h = self.sum_u = self.sum_sq_u = 0.0
+        self.count_r = 0
+        self.outside = 0
+        self.max_drift = 0.0
+        self.min_distance = self.min_runway = math.inf
+        self.flows = 0.0
+        self.start_value = ledger_value(self.ledger, float(first.open))
+        self.prev_h = self.start_value
+        self.prev_u = self.ledger.unhedged_units * float(first.open) + self.ledger.unhedged_cash
 
     def _on_venue_change(self, event: VenueEvent | None) -> None:
-        if event is not None and self.fixed is None:
+        if event is not None and self.watch:
             self.keeper.notify_balance()  # funding settled or a leg was liquidated
 
-    async def run(self, progress: Callable[[int], None] | None) -> BacktestResult:
-        clock, venue, keeper, ledger = self.clock, self.venue, self.keeper, self.ledger
-        virtual = clock.virtual
-        symbol = self.market.symbol
-        start_value = ledger_value(ledger, float(self.candles[0].open))
-        await keeper.prepare()
-        task = asyncio.ensure_future(keeper.run())
-        await clock.settle()
-        watch_prices = self.fixed is None
+    async def start(self) -> None:
+        """Prepare the keeper and start its loop."""
+        await self.keeper.prepare()
+        self.task = asyncio.ensure_future(self.keeper.run())
+
+    def apply(self, candle: Candle, at: float) -> bool:
+        """Apply spot changes due by `at` and the candle; return whether the keeper must run now."""
+        venue, keeper, symbol = self.venue, self.keeper, self.market.symbol
         changes = self.spot_changes
-        next_change = 0
-        due = virtual.next_timer()
-        interval = self.interval
-        n = len(self.candles)
-        # Per-candle series: time, close, hedged and unhedged value, drift, distance.
-        times, closes, hedged, unhedged, drifts, distances, exposures, shorts = (array("d") for _ in range(8))
-        returns_h = returns_u = 0.0
-        sum_h = sum_sq_h = sum_u = sum_sq_u = 0.0
-        count_r = 0
-        outside = 0.0
-        max_drift = 0.0
-        min_distance = math.inf
-        min_runway = math.inf
-        peak = self.candles[0].high
-        prev_h = start_value
-        prev_u = ledger.unhedged_units * float(self.candles[0].open) + ledger.unhedged_cash
-        band = ledger.band
-        report_every = max(n // 200, 1)
-        for index, candle in enumerate(self.candles):
-            at = candle.time + interval
-            loop_at = clock.loop_time(at)
-            flows = 0.0
-            if due is not None and due <= loop_at:
-                await clock.set(at)
-                due = virtual.next_timer()
-            else:
-                virtual.skip_to(loop_at)
-            while next_change < len(changes) and changes[next_change].time <= at:
-                change = changes[next_change]
-                next_change += 1
-                moved = venue.deposit(Wallet.SPOT, change.asset, change.amount)
-                price = float(venue.marks[symbol][0])
-                if change.asset == self.market.base:
-                    ledger.unhedged_units += float(moved)
-                    flows += float(moved) * price
-                else:
-                    ledger.unhedged_cash += float(moved)
-                    flows += float(moved)
-                self.spot_change_rows.append(
-                    TradeRow(at, "spot_change", change.asset, "in" if moved >= 0 else "out", moved, venue.marks[symbol][0], ZERO,
-                             moved * venue.marks[symbol][0] if change.asset == self.market.base else moved, "from the spot-changes file")
-                )
-                if watch_prices:
-                    keeper.notify_balance()
-            venue.update_price(symbol, at, candle.close, open_=candle.open, high=candle.high, low=candle.low)
-            if watch_prices:
-                keeper.notify_price(candle.close)
-            if keeper.wake.is_set() and watch_prices:
-                self.wakes += 1
-                await clock.settle()
-                due = virtual.next_timer()
-            if candle.high > peak:
-                peak = candle.high
-            if ledger.dirty:
-                ledger.refresh()
-            close = float(candle.close)
-            h = ledger.slope * close + ledger.intercept
-            u = ledger.unhedged_units * close + ledger.unhedged_cash
-            drift = ledger.drift_ratio
-            if abs(drift) > band:
-                outside += 1
-            if abs(drift) > max_drift:
-                max_drift = abs(drift)
-            high = float(candle.high)
-            distance = ledger.liquidation / high - 1.0
-            if distance < min_distance:
-                min_distance = distance
-            runway = ledger.runway_liquidation / high - 1.0
-            if runway < min_runway:
-                min_runway = runway
-            if prev_h > 0 and prev_u > 0:
-                rh = (h - flows) / prev_h - 1.0
-                ru = (u - flows) / prev_u - 1.0
-                sum_h += rh
-                sum_sq_h += rh * rh
-                sum_u += ru
-                sum_sq_u += ru * ru
-                count_r += 1
-            prev_h, prev_u = h, u
-            if self.record_equity:
-                times.append(at)
-                closes.append(close)
-                hedged.append(h)
-                unhedged.append(u)
-                drifts.append(drift)
-                distances.append(distance)
-                exposures.append(ledger.exposure)
-                shorts.append(ledger.short)
-            if progress is not None and index % report_every == 0:
-                progress(index)
-        keeper.stop()
-        await clock.settle()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        if progress is not None:
-            progress(n)
+        self.flows = 0.0
+        while self.next_change < len(changes) and changes[self.next_change].time <= at:
+            self._spot_change(changes[self.next_change], at)
+            self.next_change += 1
+        venue.update_price(symbol, at, candle.close, open_=candle.open, high=candle.high, low=candle.low)
+        if not self.watch:
+            return False
+        keeper.notify_price(candle.close)
+        if keeper.wake.is_set():
+            self.wakes += 1
+            return True
+        return False
+
+    def _spot_change(self, change: SpotChange, at: float) -> None:
+        venue, ledger, base = self.venue, self.ledger, self.market.base
+        moved = venue.deposit(Wallet.SPOT, change.asset, change.amount)
+        mark = venue.marks[self.market.symbol][0]
+        value = moved * mark if change.asset == base else moved
+        if change.asset == base:
+            ledger.unhedged_units += float(moved)
+        else:
+            ledger.unhedged_cash += float(moved)
+        self.flows += float(value)
+        side = "in" if moved >= 0 else "out"
+        self.spot_change_rows.append(TradeRow(at, "spot_change", change.asset, side, moved, mark, ZERO, value, "spot-changes file"))
+        if self.watch:
+            self.keeper.notify_balance()
+
+    def record(self, candle: Candle, at: float) -> None:
+        """Add the candle's figures: values, drift, distance to liquidation and runway (at the high)."""
+        ledger = self.ledger
+        if ledger.dirty:
+            ledger.refresh()
+        close = float(candle.close)
+        h = ledger.slope * close + ledger.intercept
+        u = ledger.unhedged_units * close + ledger.unhedged_cash
+        drift = ledger.drift_ratio
+        size = abs(drift)
+        if size > ledger.band:
+            self.outside += 1
+        if size > self.max_drift:
+            self.max_drift = size
+        high = float(candle.high)
+        distance = ledger.liquidation / high - 1.0
+        if distance < self.min_distance:
+            self.min_distance = distance
+        runway = ledger.runway_liquidation / high - 1.0
+        if runway < self.min_runway:
+            self.min_runway = runway
+        prev_h, prev_u = self.prev_h, self.prev_u
+        if prev_h > 0 and prev_u > 0:
+            rh = (h - self.flows) / prev_h - 1.0
+            ru = (u - self.flows) / prev_u - 1.0
+            self.sum_h += rh
+            self.sum_sq_h += rh * rh
+            self.sum_u += ru
+            self.sum_sq_u += ru * ru
+            self.count_r += 1
+        self.prev_h, self.prev_u = h, u
+        if self.record_equity:
+            series = self.series
+            series["time"].append(at)
+            series["price"].append(close)
+            series["hedged_value"].append(h)
+            series["unhedged_value"].append(u)
+            series["drift_ratio"].append(drift)
+            series["liquidation_distance"].append(distance)
+            series["exposure"].append(ledger.exposure)
+            series["short"].append(ledger.short)
+
+    async def finish(self, peak: Decimal) -> BacktestResult:
+        """Stop the keeper and sum up."""
+        self.keeper.stop()
+        await self.clock.settle()
+        if self.task is not None:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+        interval, count = self.interval, self.count_r
 
         def volatility(total: float, squares: float) -> float | None:
-            if count_r < 2:
+            if count < 2:
                 return None
-            mean = total / count_r
-            variance = max(squares / count_r - mean * mean, 0.0)
-            return math.sqrt(variance) * math.sqrt(YEAR_SECONDS / interval)
+            mean = total / count
+            return math.sqrt(max(squares / count - mean * mean, 0.0)) * math.sqrt(YEAR_SECONDS / interval)
 
+        ledger = self.ledger
         end_close = float(self.candles[-1].close)
         metrics = {
-            "hedged_value_start": start_value,
+            "hedged_value_start": self.start_value,
             "hedged_value_end": ledger_value(ledger, end_close),
             "unhedged_value_end": ledger.unhedged_units * end_close + ledger.unhedged_cash,
-            "hedge_value_volatility": volatility(sum_h, sum_sq_h),
-            "unhedged_value_volatility": volatility(sum_u, sum_sq_u),
-            "max_abs_drift_ratio": max_drift if math.isfinite(max_drift) else None,
-            "time_outside_band_ratio": outside / n,
-            "min_liquidation_distance": min_distance if math.isfinite(min_distance) else None,
-            "min_runway": min_runway if math.isfinite(min_runway) else None,
+            "hedge_value_volatility": volatility(self.sum_h, self.sum_sq_h),
+            "unhedged_value_volatility": volatility(self.sum_u, self.sum_sq_u),
+            "max_abs_drift_ratio": self.max_drift if math.isfinite(self.max_drift) else None,
+            "time_outside_band_ratio": self.outside / len(self.candles),
+            "min_liquidation_distance": self.min_distance if math.isfinite(self.min_distance) else None,
+            "min_runway": self.min_runway if math.isfinite(self.min_runway) else None,
             "gaps": len(find_gaps(self.candles, interval)),
             "interval_seconds": interval,
         }
-        result = await _collect(self, start_value, peak, metrics)
-        result.equity = {
-            "time": times, "price": closes, "hedged_value": hedged, "unhedged_value": unhedged,
-            "drift_ratio": drifts, "liquidation_distance": distances, "exposure": exposures, "short": shorts,
-        } if self.record_equity else {}
+        result = await _collect(self, self.start_value, peak, metrics)
+        result.equity = self.series if self.record_equity else {}
         result.keeper_wakes = self.wakes
         self.journal.close()
         return result
+
+
+_SERIES = ("time", "price", "hedged_value", "unhedged_value", "drift_ratio", "liquidation_distance", "exposure", "short")
+
+
+async def _replay(clock: SimClock, lanes: Sequence[_Lane], candles: Sequence[Candle], interval: float,
+                  progress: Callable[[int], None] | None) -> Decimal:
+    """Drive every lane through the candles in simulated time; return the highest price seen.
+
+    A candle that wakes no keeper and falls before every timer moves time
+    without turning the event loop at all.
+    """
+    virtual = clock.virtual
+    for lane in lanes:
+        await lane.start()
+    await clock.settle()
+    due = virtual.next_timer()
+    peak = candles[0].high
+    report_every = max(len(candles) // 200, 1)
+    for index, candle in enumerate(candles):
+        at = candle.time + interval
+        loop_at = clock.loop_time(at)
+        if due is not None and due <= loop_at:
+            await clock.set(at)
+            due = virtual.next_timer()
+        else:
+            virtual.skip_to(loop_at)
+        woke = False
+        for lane in lanes:
+            woke = lane.apply(candle, at) or woke
+        if woke:
+            await clock.settle()
+            due = virtual.next_timer()
+        for lane in lanes:
+            lane.record(candle, at)
+        if candle.high > peak:
+            peak = candle.high
+        if progress is not None and index % report_every == 0:
+            progress(index)
+    if progress is not None:
+        progress(len(candles))
+    return peak
 
 
 def ledger_value(ledger: _Ledger, price: float) -> float:
@@ -418,7 +455,7 @@ def _simulated_hedge(hedge: HedgeConfig, interval: float, fixed: FixedInterval |
     return hedge.model_copy(update=update)
 
 
-async def _collect(run: _Run, start_value: float, peak: Decimal, metrics: dict[str, Any]) -> BacktestResult:
+async def _collect(run: _Lane, start_value: float, peak: Decimal, metrics: dict[str, Any]) -> BacktestResult:
     """Sum the venue's and the journal's records into the result."""
     venue, journal, market, keeper = run.venue, run.journal, run.market, run.keeper
     topups = []
@@ -481,7 +518,7 @@ async def _collect(run: _Run, start_value: float, peak: Decimal, metrics: dict[s
     )
 
 
-def _trade_rows(run: _Run) -> list[TradeRow]:
+def _trade_rows(run: _Lane) -> list[TradeRow]:
     """Return every order, margin movement, transfer, funding payment and liquidation the venue recorded."""
     venue, journal, market = run.venue, run.journal, run.market
     rows: list[TradeRow] = []
@@ -527,8 +564,32 @@ async def run_backtest(
     if not candles:
         raise ValueError("a backtest needs at least one candle")
     interval = interval_seconds or detect_interval(candles)
-    run = _Run(candles, market, funding, hedge, spot, futures, interval, slippage, spot_changes, fixed, record_equity)
-    return await run.run(progress)
+    clock = SimClock(start=candles[0].time)
+    lane = _Lane(clock, candles, market, funding, hedge, spot, futures, interval, slippage, spot_changes, fixed, record_equity)
+    peak = await _replay(clock, [lane], candles, interval, progress)
+    return await lane.finish(peak)
+
+
+async def run_side_by_side(
+    candles: Sequence[Candle],
+    market: Market,
+    funding: FundingSource,
+    hedges: Sequence[tuple[HedgeConfig, dict[str, Decimal], dict[str, Decimal]]],
+    *,
+    interval_seconds: float | None = None,
+    record_equity: bool = False,
+) -> list[BacktestResult]:
+    """Run several hedges, each on its own paper account, over the same candles on one simulated clock."""
+    if not candles:
+        raise ValueError("a backtest needs at least one candle")
+    interval = interval_seconds or detect_interval(candles)
+    clock = SimClock(start=candles[0].time)
+    lanes = [
+        _Lane(clock, candles, market, funding, hedge, spot, futures, interval, Decimal("0.0002"), (), None, record_equity, name=f"lane{i}")
+        for i, (hedge, spot, futures) in enumerate(hedges)
+    ]
+    peak = await _replay(clock, lanes, candles, interval, None)
+    return [await lane.finish(peak) for lane in lanes]
 
 
 async def account_value(venue: PaperVenue, market: Market) -> Decimal:

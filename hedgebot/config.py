@@ -145,7 +145,9 @@ class HedgeConfig(Frozen):
     leverage: int = Field(default=3, ge=1, le=125)
     margin_mode: MarginMode = MarginMode.ISOLATED
     tick_seconds: float = Field(default=10.0, gt=0, le=3600)
-    wake_on_move: Decimal = Field(default=Decimal("0.005"), gt=0, lt=1)
+    # Off by default: the keeper wakes when the price leaves the range over
+    # which its plan holds. Set it to also look after every move this large.
+    wake_on_move: Decimal | None = Field(default=None, gt=0, lt=1)
     staleness_seconds: float = Field(default=30.0, gt=0)
     max_jump: Decimal = Field(default=Decimal("0.15"), gt=0)
     liquidation_warning: Decimal | None = Field(default=None, gt=0, lt=5)

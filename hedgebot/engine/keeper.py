@@ -201,8 +201,8 @@ class Keeper:
         """Wake the keeper when a new mark `price` may change its decision.
 
         That is when the price leaves the range over which the last plan holds
-        (margin-guard trigger or release, jump guard), or has moved beyond
-        `wake_on_move` since the last accepted price. A price inside both
+        (margin-guard trigger or release, jump guard), or (when configured)
+        has moved beyond `wake_on_move` since the last accepted price. A price inside both
         costs nothing: the keeper sleeps on.
         """
         plan = self.last_plan
@@ -211,7 +211,7 @@ class Keeper:
             plan is None
             or reference is None
             or not plan.holds_at(price)
-            or abs(price - reference) >= self.hedge.wake_on_move * reference
+            or (self.hedge.wake_on_move is not None and abs(price - reference) >= self.hedge.wake_on_move * reference)
         ):
             self.wake.set()
 

@@ -213,14 +213,16 @@ class PaperVenue:
         for value in (close, open_, high, low):
             if value is not None and (not value.is_finite() or value <= 0):
                 raise BadData(f"absurd price {value} for {symbol}")
-        self._paper_market(symbol)
+        pm = self._paper_market(symbol)
         previous = self.marks.get(symbol)
         self._settle_funding(symbol, at, open_ if open_ is not None else (previous[0] if previous else close))
         for extreme in (high, low):
             if extreme is not None:
                 self._liquidate_if_due(symbol, extreme, at)
         self.marks[symbol] = (close, at)
-        liquidated = self._liquidate_if_due(symbol, close, at)
+        # An isolated leg that survived both extremes survives any price between them.
+        between = high is not None and low is not None and low <= close <= high
+        liquidated = False if between and pm.margin_mode is MarginMode.ISOLATED else self._liquidate_if_due(symbol, close, at)
         if not liquidated:
             for listener in self._listeners:
                 listener(None)
