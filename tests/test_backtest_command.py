@@ -151,3 +151,32 @@ def test_compare_runs_the_fixed_interval_policy_and_prints_one_table(tmp_path, c
     assert summary["orders"] < fixed["orders"]
     trades = list(csv.DictReader((tmp_path / "out" / "trades.csv").open()))
     assert sum(1 for t in trades if t["kind"] == "spot_change") == 60
+
+
+def _candles(n: int, step: int):
+    from decimal import Decimal
+
+    from hedgebot.exchange.feeds import Candle
+
+    return [Candle(float(t), Decimal(f"{o:.2f}"), Decimal(f"{max(o, c, h):.2f}"), Decimal(f"{min(o, c, low):.2f}"), Decimal(f"{c:.2f}"))
+            for t, o, h, low, c in _path(n, step)]
+
+
+def test_hedges_side_by_side_end_as_each_would_alone_and_replays_repeat_exactly() -> None:
+    from decimal import Decimal
+
+    from hedgebot.backtest import run_backtest, run_side_by_side
+    from hedgebot.clock import run_simulated
+    from hedgebot.exchange.funding import ConstantFunding
+    from tests.helpers import btc_market, hedge_config
+
+    candles = _candles(600, 60)
+    market, funding = btc_market(), ConstantFunding(Decimal("0.0001"))
+    spot, futures = {"BTC": Decimal("3"), "USDT": Decimal("100000")}, {"USDT": Decimal("50000")}
+    configs = [hedge_config(name=f"h{i}", band=Decimal(band), tick_seconds=600) for i, band in enumerate(("0.01", "0.05"))]
+    together = run_simulated(run_side_by_side(candles, market, funding, [(c, dict(spot), dict(futures)) for c in configs]))
+    for config, joint in zip(configs, together, strict=True):
+        alone = run_simulated(run_backtest(candles, market, funding, config, dict(spot), dict(futures), record_equity=False))
+        again = run_simulated(run_backtest(candles, market, funding, config, dict(spot), dict(futures), record_equity=False))
+        assert alone.metrics == again.metrics and [t.time for t in alone.trades] == [t.time for t in again.trades]
+        assert joint.metrics == alone.metrics
