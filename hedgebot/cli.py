@@ -1,4 +1,4 @@
-"""The `hedgebot` command: check, run, status, history.
+"""The `hedgebot` command: check, run, status, history (and pause, resume, reduce, unwind in cli_control).
 
 Exit codes: 0 success, 1 nothing to show, 2 bad input or a refused start.
 """
@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from hedgebot import backtest_report
+from hedgebot import backtest_report, cli_control
 from hedgebot.clock import RealClock
 from hedgebot.config import ConfigError, HedgeConfig, Settings, load_config
 from hedgebot.engine.daemon import STATUS_FILE, AccountLock, Daemon
@@ -121,6 +121,14 @@ def _fmt(value: object, places: int = 4) -> str:
     return f"{number:.{places}f}"
 
 
+def _trading_text(hedge: dict) -> str:
+    """Return the trading state for the status table, when it is not plain `active`."""
+    trading = hedge.get("trading_state", "active")
+    if trading == "active":
+        return ""
+    return f" [{trading}: {hedge.get('trading_reason') or '-'}; by {hedge.get('trading_actor') or '-'}]"
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     """Print each hedge's exposure, short, target, ratio, drift and state."""
     settings = _load(args.config)
@@ -142,7 +150,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(
             f"{h['account']:<12} {h['name']:<14} {_fmt(h['exposure']):>10} {_fmt(h['short']):>10} "
             f"{_fmt(h['target']):>10} {_fmt(h['ratio'], 3):>7} {_fmt(h['drift']):>9} {_fmt(h['distance'], 3):>8}  "
-            f"{h['state']}{' - ' + h['note'] if h.get('note') else ''}"
+            f"{h['state']}{_trading_text(h)}{' - ' + h['note'] if h.get('note') else ''}"
         )
     return EXIT_OK
 
@@ -312,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(func=cmd_report)
     with_config(sub.add_parser("alert-test", help="send a test message through every alert sender")).set_defaults(func=cmd_alert_test)
     backtest_report.add_parser(sub)
+    cli_control.register(sub, with_config)
     return parser
 
 

@@ -132,6 +132,19 @@ class MarginGuardConfig(Frozen):
         return self
 
 
+class BreakersConfig(Frozen):
+    """Circuit breakers: when a hedge stops trading by itself until a person resumes it."""
+
+    enabled: bool = True
+    window_seconds: float = Field(default=3600.0, gt=0)
+    max_orders: int = Field(default=120, ge=1)
+    max_notional: Decimal | None = Field(default=None, gt=0)
+    max_rejections: int = Field(default=5, ge=1)
+    rejection_window_seconds: float = Field(default=600.0, gt=0)
+    liquidation_window_seconds: float = Field(default=86400.0, gt=0)
+    unconfirmed_jump: bool = True
+
+
 class HedgeConfig(Frozen):
     """One hedge: a perpetual short kept at `ratio` of an exposure."""
 
@@ -153,6 +166,8 @@ class HedgeConfig(Frozen):
     liquidation_warning: Decimal | None = Field(default=None, gt=0, lt=5)
     exposure: ExposureConfig = ExposureConfig()
     margin_guard: MarginGuardConfig = MarginGuardConfig()
+    state: Literal["active", "reducing", "halted"] = "active"
+    breakers: BreakersConfig = BreakersConfig()
 
     @field_validator("symbol")
     @classmethod

@@ -147,8 +147,10 @@ class Daemon:
         allow_live: bool = False,
         venue_factory: Callable[[AccountConfig], ExchangePort | VenueSetup] | None = None,
         serve_http: bool = False,
+        only: tuple[str, str] | None = None,
     ) -> None:
         self.settings = settings
+        self.only = only
         self.serve_http = serve_http
         if uses_replay_time(settings):
             clock = ReplayClock(clock)
@@ -183,7 +185,7 @@ class Daemon:
             )
         self.state_dir.mkdir(parents=True, exist_ok=True)
         try:
-            for account in self.settings.accounts:
+            for account in self._accounts_to_run():
                 lock = AccountLock(self.state_dir, account.name)
                 lock.acquire()
                 self.accounts.append(AccountRuntime(account, None, [], lock))  # type: ignore[arg-type]
@@ -213,7 +215,7 @@ class Daemon:
             assert setup is not None
             for run in setup.feeds:
                 self._tasks.append(asyncio.create_task(self._drive(runtime, run)))
-            if setup.simulated is not None and runtime.config.paper is not None:
+            if setup.simulated is not None and runtime.config.paper is not None and self.only is None:
                 for number, script in enumerate(runtime.config.paper.script):
                     self._tasks.append(asyncio.create_task(self._script(runtime, number, script)))
             for funding, every in setup.funding_polls:
@@ -358,6 +360,15 @@ class Daemon:
                 keeper.reconfigure(wanted)
                 applied.append(f"hedge {name}/{wanted.name}: {', '.join(changed)}")
         return applied
+
+    def _accounts_to_run(self) -> list[AccountConfig]:
+        """Return the accounts to run: all of them, or with `only`, one account with one hedge."""
+        if self.only is None:
+            return list(self.settings.accounts)
+        account_name, hedge_name = self.only
+        account = next(a for a in self.settings.accounts if a.name == account_name)
+        hedge = next(h for h in account.hedges if h.name == hedge_name)
+        return [account.model_copy(update={"hedges": (hedge,)})]
 
     def _make_venue(self, account: AccountConfig) -> VenueSetup:
         if self.venue_factory is not None:
@@ -661,12 +672,17 @@ class Daemon:
 
     def write_status(self) -> None:
         """Write every hedge's status to the state directory (atomically)."""
-        data = {
-            "pid": os.getpid(),
-            "updated_at": iso_utc(self.clock.now()),
-            "hedges": [k.status.to_json() for k in self.keepers],
-        }
+        hedges = [k.status.to_json() for k in self.keepers]
         path = self.state_dir / STATUS_FILE
+        if self.only is not None and path.exists():
+            # Running one hedge (an unwind with no daemon up): keep the others' last known status.
+            ours = {(h["account"], h["name"]) for h in hedges}
+            try:
+                saved = json.loads(path.read_text()).get("hedges", [])
+            except (OSError, ValueError):
+                saved = []
+            hedges = [h for h in saved if (h.get("account"), h.get("name")) not in ours] + hedges
+        data = {"pid": os.getpid(), "updated_at": iso_utc(self.clock.now()), "hedges": hedges}
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=2))
         os.replace(tmp, path)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import random
 import re
 from collections import Counter
@@ -39,7 +40,11 @@ from hedgebot.domain.model import (
     Wallet,
     floor_to_step,
 )
+from hedgebot.domain import unwind as unwinding
+from hedgebot.domain.trading import TradingState, is_margin_topup, permits, strictest
 from hedgebot.engine import crashpoints
+from hedgebot.engine.breakers import CircuitBreakers, Trip
+from hedgebot.engine.surprises import FOREIGN, LIQUIDATION, ShortWatch
 from hedgebot.engine.retry import Backoff, retry_transient
 from hedgebot.exchange.port import (
     DuplicateClientId,
@@ -55,6 +60,7 @@ from hedgebot.ops.alerts import DEFAULT_REPEAT_SECONDS, AlertBook
 from hedgebot.ops.events import EventLog
 from hedgebot.ops.figures import Figure, Precision, as_json, figure
 from hedgebot.ops.watch import HedgeWatch
+from hedgebot.store.control import Control, Request, StateRecord, UnwindRecord
 from hedgebot.store.journal import Intent, IntentStatus, Journal
 
 
@@ -121,6 +127,9 @@ class HedgeStatus:
     liquidated_amount: Decimal | None = figure(Figure.AMOUNT)
     margin_lost: Decimal | None = figure(Figure.MONEY)
     market: Market | None = figure(Figure.HIDDEN)
+    trading_state: str = TradingState.ACTIVE.value
+    trading_reason: str = ""
+    trading_actor: str = ""
 
     @property
     def ratio(self) -> Decimal | None:
@@ -176,11 +185,22 @@ class Keeper:
         self.exchange_errors: Counter[str] = Counter()
         self.last_venue_error_at: float | None = None
         self.watch = HedgeWatch(self.alerts, self._emit, clock.now)
+        self.control = Control(journal)
+        self.breakers = CircuitBreakers(hedge.breakers)
+        self.trading: StateRecord = self.control.state(account, hedge.name) or StateRecord(
+            TradingState.ACTIVE, "", "default", clock.now()
+        )
+        self.unwind: UnwindRecord | None = self.control.running_unwind(account, hedge.name)
+        self._intent_tag: dict[str, Any] = {}
+        self.taken_by = f"daemon pid {os.getpid()}"
+        self.short_watch = ShortWatch()
+        self._liquidation_unseen = False
 
     def reconfigure(self, hedge: HedgeConfig) -> None:
         """Take new ratios, bands and guard settings; they apply from the next tick."""
         self.hedge = hedge
         self.policy = hedge.policy()
+        self.breakers.config = hedge.breakers
         self.wake.set()
 
     def _venue_error(self, exc: ExchangeError) -> dict[str, str | None]:
@@ -222,6 +242,7 @@ class Keeper:
     def notify_liquidation(self, liquidation: Liquidation) -> None:
         """Record that the venue liquidated the short: a critical alert until the hedge is whole again."""
         self._liquidation = liquidation
+        self._liquidation_unseen = True
         quote = self.market.quote if self.market else ""
         self.alerts.raise_alert(
             "liquidated", Severity.CRITICAL,
@@ -354,6 +375,7 @@ class Keeper:
         return plan
 
     async def _tick(self) -> policy.Plan | None:
+        await self.take_requests()
         if not await self.settle_open_intents():
             self._set_status(self.last_plan, None, "unresolved", "an earlier action's outcome is still unknown")
             return None
@@ -371,6 +393,7 @@ class Keeper:
                 self._set_status(plan, snapshot, "blocked", f"cannot read the venue: {exc}")
                 return plan
             self.last_snapshot = snapshot
+            self._check_short(snapshot)
             if short_before is None:
                 short_before = snapshot.short.size
             plan = policy.plan(snapshot, self.policy, self.clock.now(), self._rebalancing)
@@ -381,17 +404,21 @@ class Keeper:
                 self.alerts.raise_alert("trading_blocked", Severity.WARNING, f"trading blocked: {plan.blocked}", reason=plan.blocked)
                 self._set_status(plan, snapshot, "blocked", plan.blocked)
                 return plan
+            if self._suspect_price is not None:
+                # The jumped reading was not confirmed: the price source cannot be trusted to grow the short on.
+                self._trip(self.breakers.jump_unconfirmed(self._suspect_price, snapshot.mark_price))
             self._accepted_price = snapshot.mark_price
             self._suspect_price = None
             self._plan_judged = True
             # Every step's alerts, not only the first: one that appears mid-tick goes out at once.
             for alert in plan.alerts:
                 self.alerts.raise_alert(alert.code, alert.severity, alert.message)
-            if not plan.actions or self._stopping:
+            actions = self._allowed_actions(plan, snapshot)
+            if not actions or self._stopping:
                 break
-            action = plan.actions[0]
-            self._rebalancing = any(isinstance(a, PlaceOrder) for a in plan.actions)
-            if not await self._execute(action, snapshot):
+            action = actions[0]
+            self._rebalancing = self.unwind is None and any(isinstance(a, PlaceOrder) for a in actions)
+            if not await self._execute_step(action, snapshot):
                 break
             traded = traded or isinstance(action, (PlaceOrder, RaiseFromSpot))
         if plan is not None and not plan.actions:
@@ -427,6 +454,7 @@ class Keeper:
             self.status = HedgeStatus(
                 self.account, self.hedge.name, self.hedge.symbol, state or "starting",
                 updated_at=self.clock.now(), note=note, market=self.market, **self._liquidation_fields(),
+                **self._trading_fields(),
             )
             return
         if self._liquidation is not None and plan.blocked is None and plan.in_band and plan.short > 0:
@@ -452,7 +480,206 @@ class Keeper:
             drift=plan.drift, mark=snapshot.mark_price if snapshot else self.status.mark,
             liquidation_price=plan.liquidation_price, distance=plan.distance,
             updated_at=self.clock.now(), note=note, market=self.market, **self._liquidation_fields(),
+            **self._trading_fields(),
         )
+
+    # ---- trading states, requests and unwinds ----------------------------------------
+
+    @property
+    def trading_state(self) -> TradingState:
+        """Return the state the hedge trades in: the stricter of the config's and the journal's."""
+        return strictest(TradingState(self.hedge.state), self.trading.state)
+
+    def _trading_fields(self) -> dict[str, Any]:
+        state = self.trading_state
+        if state is not self.trading.state:
+            return {"trading_state": state.value, "trading_reason": "set in the config", "trading_actor": "config"}
+        return {"trading_state": state.value, "trading_reason": self.trading.reason, "trading_actor": self.trading.actor}
+
+    def set_trading_state(self, state: TradingState, reason: str, actor: str) -> None:
+        """Move the hedge to `state`: journal it, and raise (or resolve) its alert with the reason and the actor."""
+        before = self.trading.state
+        self.trading = self.control.set_state(self.account, self.hedge.name, state, reason, actor)
+        self._emit("trading_state_changed", Severity.WARNING if state is not TradingState.ACTIVE else Severity.INFO,
+                   state=state.value, previous=before.value, reason=reason, actor=actor)
+        if state in (TradingState.ACTIVE, TradingState.CLOSED):
+            self.alerts.resolve("trading_state", trading=state.value, actor=actor)
+        else:
+            severity = Severity.CRITICAL if actor.startswith("circuit breaker") else Severity.WARNING
+            self.alerts.raise_alert(
+                "trading_state", severity, f"hedge {state.value}: {reason} (by {actor})",
+                sticky=True, trading=state.value, reason=reason, actor=actor,
+            )
+        self.status = replace(self.status, **self._trading_fields())
+
+    def _trip(self, trip: Trip | None) -> None:
+        if trip is None or strictest(trip.state, self.trading.state) is self.trading.state:
+            return  # already at least as strict
+        self.set_trading_state(trip.state, trip.reason, f"circuit breaker {trip.breaker}")
+
+    def _feed_breakers(self, kind: str, status: IntentStatus, outcome: dict[str, Any]) -> None:
+        now = self.clock.now()
+        if status is IntentStatus.REJECTED:
+            self._trip(self.breakers.order_rejected(now, str(outcome.get("error", ""))))
+        elif status is IntentStatus.DONE and kind == "order":
+            notional = Decimal(str(outcome.get("filled", 0))) * Decimal(str(outcome.get("average_price", 0)))
+            self._trip(self.breakers.order_filled(now, notional))
+
+    def _track_fill(self, kind: str, detail: dict[str, Any], status: IntentStatus, outcome: dict[str, Any]) -> None:
+        """Keep the expected short in step with our own fills (partial ones included)."""
+        if kind != "order" or detail.get("position_side") != PositionSide.SHORT.value:
+            return
+        if status is IntentStatus.UNKNOWN:
+            self.short_watch.forget()
+        elif status is IntentStatus.DONE and "filled" in outcome:
+            filled = Decimal(str(outcome["filled"]))
+            self.short_watch.our_fill(filled if detail.get("side") == OrderSide.SELL.value else -filled)
+
+    def _check_short(self, snapshot: Snapshot) -> None:
+        """Notice a short changed by someone else: say what happened, and stop trading if another trader is on the leg."""
+        liquidation_price = self.last_plan.liquidation_price if self.last_plan else None
+        surprise = self.short_watch.check(snapshot, liquidation_price, self._liquidation_unseen)
+        self._liquidation_unseen = False
+        if surprise is None:
+            return
+        severity = Severity.CRITICAL if surprise.cause in (LIQUIDATION, FOREIGN) else Severity.WARNING
+        message = (
+            f"the short moved from {surprise.expected} to {surprise.seen} without a fill of ours; "
+            f"likely cause: {surprise.cause} ({surprise.explanation})"
+        )
+        self._emit(
+            "short_changed_outside", severity, expected=surprise.expected, seen=surprise.seen,
+            change=surprise.change, cause=surprise.cause, explanation=surprise.explanation,
+        )
+        self.alerts.raise_alert("short_changed_outside", severity, message, cause=surprise.cause)
+        if surprise.cause == LIQUIDATION:
+            self._trip(self.breakers.liquidated(self.clock.now()))
+        elif surprise.cause == FOREIGN and self.trading_state in (TradingState.ACTIVE, TradingState.REDUCING):
+            self.set_trading_state(
+                TradingState.HALTED,
+                f"the short grew by {surprise.change} without an order of ours: another trader is on this leg; "
+                "hedgebot does not fight it. Stop the other trader, then `hedgebot resume`",
+                "surprise watch",
+            )
+
+    async def take_requests(self) -> None:
+        """Carry out what was asked through the control channel, oldest first, and acknowledge each."""
+        for request in self.control.pending(self.account, self.hedge.name):
+            result = await self._carry_out(request)
+            self.control.take(request.id, self.taken_by, result)
+            self._emit(
+                "request_taken", request_id=request.id, command=request.command, actor=request.actor,
+                reason=request.reason, result=result,
+            )
+
+    async def _carry_out(self, request: Request) -> str:
+        actor = request.actor
+        reason = request.reason or f"{request.command} requested"
+        match request.command:
+            case "pause":
+                self.set_trading_state(TradingState.HALTED, reason, actor)
+            case "reduce":
+                self.set_trading_state(TradingState.REDUCING, reason, actor)
+            case "resume":
+                self.breakers.reset()
+                self.set_trading_state(TradingState.ACTIVE, reason, actor)
+                if self.hedge.state != TradingState.ACTIVE.value:
+                    return f"resumed in the journal, but the config sets state = {self.hedge.state!r}: edit the config"
+            case "unwind":
+                return await self._start_unwind(request)
+            case _:
+                return f"unknown command {request.command!r}; nothing done"
+        return f"hedge is {self.trading_state.value}"
+
+    async def _start_unwind(self, request: Request) -> str:
+        if self.unwind is not None:
+            return f"unwind {self.unwind.id} is already under way; it carries on"
+        assert self.market is not None
+        legs = await self._read(lambda: self.port.fetch_legs(self.hedge.symbol))
+        short = legs.short
+        detail = request.detail
+        sell_spot = bool(detail.get("sell_spot", False))
+        slices = detail.get("slices")
+        spec = {
+            "slice_size": str(unwinding.slice_size(short.size, self.hedge.max_order, slices, self.market)),
+            "sell_spot": sell_spot,
+            "margin_to_spot": str(short.margin if sell_spot else ZERO),
+            "short_at_start": str(short.size),
+        }
+        self.unwind = self.control.start_unwind(self.account, self.hedge.name, spec, request.actor)
+        self._emit("unwind_started", unwind=self.unwind.id, actor=request.actor, **spec)
+        self.set_trading_state(TradingState.REDUCING, f"unwinding (unwind {self.unwind.id})", request.actor)
+        return f"unwind {self.unwind.id} started: short {short.size} in slices of at most {spec['slice_size']}"
+
+    def unwind_progress(self, unwind_id: int) -> tuple[Decimal, Decimal, Decimal]:
+        """Return what an unwind has done so far, from the journal: short bought back, spot sold, margin moved."""
+        reduced = sold = moved = ZERO
+        for intent in self.journal.intents(self.account, self.hedge.name):
+            if intent.detail.get("unwind") != unwind_id or intent.status is not IntentStatus.DONE:
+                continue
+            outcome = intent.outcome or {}
+            if intent.kind == "transfer":
+                moved += Decimal(intent.detail["amount"])
+            elif intent.kind == "order" and "filled" in outcome:
+                if intent.detail.get("position_side") == PositionSide.SHORT.value:
+                    reduced += Decimal(outcome["filled"])
+                else:
+                    sold += Decimal(outcome["filled"])
+        return reduced, sold, moved
+
+    def _unwind_view(self, record: UnwindRecord, snapshot: Snapshot) -> tuple[unwinding.UnwindView, unwinding.UnwindSpec]:
+        reduced, sold, moved = self.unwind_progress(record.id)
+        elsewhere = self.policy.offset + (snapshot.long.size if self.policy.include_perp_long else ZERO)
+        view = unwinding.UnwindView(
+            snapshot.market, snapshot.mark_price, snapshot.short.size, snapshot.spot_asset, elsewhere,
+            snapshot.futures_free, reduced, sold, moved,
+        )
+        spec = unwinding.UnwindSpec(
+            Decimal(record.spec["slice_size"]), bool(record.spec["sell_spot"]), Decimal(record.spec["margin_to_spot"])
+        )
+        return view, spec
+
+    def _allowed_actions(self, plan: policy.Plan, snapshot: Snapshot) -> list[Action]:
+        """Return the actions the hedge may take now: the plan's (or the unwind's), as its trading state permits."""
+        state = self.trading_state
+        if self.unwind is None:
+            return [a for a in plan.actions if permits(state, a)]
+        # Unwinding: a margin top-up still comes first (it only lowers risk); the
+        # policy's other wishes wait, since the user asked for the hedge to come off.
+        topups = [a for a in plan.actions if is_margin_topup(a)]
+        if topups:
+            return topups
+        if state not in (TradingState.ACTIVE, TradingState.REDUCING):
+            return []
+        view, spec = self._unwind_view(self.unwind, snapshot)
+        step = unwinding.next_step(view, spec)
+        if step is None:
+            self._finish_unwind(self.unwind, view)
+            return []
+        return [step]
+
+    def _finish_unwind(self, record: UnwindRecord, view: unwinding.UnwindView) -> None:
+        self.control.finish_unwind(record.id)
+        self.unwind = None
+        self._emit(
+            "unwind_completed", unwind=record.id, short_bought_back=view.reduced, spot_sold=view.sold,
+            margin_to_spot=view.moved, short_left=view.short, spot_left=view.spot_asset,
+        )
+        self.set_trading_state(
+            TradingState.CLOSED,
+            f"unwound (unwind {record.id}); `hedgebot resume --hedge {self.hedge.name}` re-arms it",
+            "unwind",
+        )
+
+    async def _execute_step(self, action: Action, snapshot: Snapshot) -> bool:
+        """Execute one action, tagging the journal's intents with the unwind it belongs to."""
+        if self.unwind is None or is_margin_topup(action):
+            return await self._execute(action, snapshot)
+        self._intent_tag = {"unwind": self.unwind.id}
+        try:
+            return await self._execute(action, snapshot)
+        finally:
+            self._intent_tag = {}
 
     # ---- execute ------------------------------------------------------------------
 
@@ -526,12 +753,15 @@ class Keeper:
         self, kind: str, detail: dict[str, Any], send: Callable[[str], Awaitable[Any]]
     ) -> dict[str, Any] | None:
         """Journal the intent, send it, settle any ambiguity, journal the outcome; return it when done."""
+        detail = {**detail, **self._intent_tag}
         intent = self.journal.begin(self.account, self.hedge.name, kind, detail)
         crashpoints.reached("intent_journaled")
         status, outcome = await self._send(intent, send)
         crashpoints.reached("action_sent")
         self.journal.finish(intent.client_id, status, outcome)
         self._report(kind, intent.client_id, detail, status, outcome)
+        self._feed_breakers(kind, status, outcome)
+        self._track_fill(kind, detail, status, outcome)
         return outcome if status is IntentStatus.DONE else None
 
     async def _send(self, intent: Intent, send: Callable[[str], Awaitable[Any]]) -> tuple[IntentStatus, dict[str, Any]]:
@@ -595,6 +825,7 @@ class Keeper:
             status = IntentStatus.DONE if found is not None else IntentStatus.ABSENT
             outcome = describe(found) if found is not None else {"error": "the venue has no record of it"}
             self.journal.finish(intent.client_id, status, outcome)
+            self._track_fill(intent.kind, intent.detail, status, outcome)
             self._emit("intent_settled", client_id=intent.client_id, action=intent.kind, status=status.value, **intent.detail)
         return True
 

@@ -160,6 +160,11 @@ class Journal:
         """Close the database."""
         self._db.close()
 
+    @property
+    def db(self) -> sqlite3.Connection:
+        """Return the open connection, for stores that keep their tables in the journal."""
+        return self._db
+
     # ---- intents ------------------------------------------------------------------
 
     def begin(self, account: str, hedge: str, kind: str, detail: dict[str, Any]) -> Intent:

@@ -1,0 +1,281 @@
+"""`hedgebot pause|resume|reduce|unwind`: requests to the daemon through the journal's control channel.
+
+Each command writes a request row (who asked, why, what) into the journal.
+A running daemon takes it on the hedge's next tick and writes back what it
+did; the command waits for that and reports it, or says that no daemon runs
+and the request waits for the next start. `unwind` with no daemon running
+executes the unwind itself, under the account's lock, with the same keeper.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from hedgebot.clock import RealClock
+from hedgebot.config import AccountConfig, HedgeConfig, Settings, load_config
+from hedgebot.domain import unwind as unwinding
+from hedgebot.domain.model import ZERO, Action, PlaceOrder, Snapshot, Transfer
+from hedgebot.domain.trading import TradingState
+from hedgebot.engine.daemon import AccountLock, Daemon
+from hedgebot.engine.keeper import Keeper, StartupRefused
+from hedgebot.exchange.factory import build_venue
+from hedgebot.exchange.port import ExchangeError
+from hedgebot.ops.events import EventLog, NullLogger
+from hedgebot.store.control import Control, Request
+from hedgebot.store.journal import Journal
+
+EXIT_OK = 0
+EXIT_NOT_DONE = 1
+EXIT_BAD_INPUT = 2
+POLL_SECONDS = 0.2
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def _fail(message: str, code: int = EXIT_BAD_INPUT) -> int:
+    print(f"hedgebot: {message}", file=sys.stderr, flush=True)
+    return code
+
+
+def actor() -> str:
+    """Name who is asking: user, host and process, for the audit trail."""
+    user = os.environ.get("USER") or os.environ.get("LOGNAME") or f"uid {os.getuid()}"
+    return f"{user}@{socket.gethostname()} (cli pid {os.getpid()})"
+
+
+def _find(settings: Settings, hedge: str, account: str | None) -> tuple[AccountConfig, HedgeConfig]:
+    """Return the account and hedge named on the command line, or raise ValueError saying why not."""
+    from hedgebot.cli import _hedge_account  # the command's own module; imported here to avoid a cycle
+
+    found = next(a for a in settings.accounts if a.name == _hedge_account(settings, hedge, account))
+    return found, next(h for h in found.hedges if h.name == hedge)
+
+
+def _wait_taken(control: Control, request_id: int, limit: float) -> Request | None:
+    """Wait (in real time: a person is waiting) until the daemon takes the request; None when it does not in time."""
+    deadline = time.monotonic() + limit
+    while True:
+        request = control.request(request_id)
+        if request is not None and request.taken_at is not None:
+            return request
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(POLL_SECONDS)
+
+
+def _deliver(settings: Settings, account: AccountConfig, hedge: HedgeConfig, control: Control, request_id: int, wait: float | None) -> int:
+    """Report whether a running daemon took the request, or that it waits for the next start."""
+    if not AccountLock(settings.daemon.state_dir, account.name).held_elsewhere():
+        _say(
+            f"no daemon is running for account {account.name!r}: request {request_id} is queued and will be "
+            "taken when the daemon next starts"
+        )
+        return EXIT_OK
+    limit = wait if wait is not None else 2 * hedge.tick_seconds + 10
+    request = _wait_taken(control, request_id, limit)
+    if request is None:
+        _say(f"the daemon has not taken request {request_id} within {limit:g}s; it stays queued")
+        return EXIT_NOT_DONE
+    _say(f"request {request_id} taken by {request.taken_by}: {request.result}")
+    return EXIT_OK
+
+
+def cmd_state(args: argparse.Namespace) -> int:
+    """Ask the daemon to pause, resume or reduce a hedge."""
+    settings = load_config(args.config)
+    try:
+        account, hedge = _find(settings, args.hedge, args.account)
+    except ValueError as exc:
+        return _fail(str(exc))
+    journal = Journal(settings.journal.path, RealClock())
+    try:
+        control = Control(journal)
+        request_id = control.submit(account.name, hedge.name, args.command, actor(), args.reason or "")
+        return _deliver(settings, account, hedge, control, request_id, args.wait)
+    finally:
+        journal.close()
+
+
+# ---- unwind -------------------------------------------------------------------------
+
+
+def _describe(step: Action, snapshot: Snapshot) -> str:
+    market = snapshot.market
+    if isinstance(step, PlaceOrder) and step.spot:
+        return f"sell {step.amount} {market.base} spot (the coins that slice hedged)"
+    if isinstance(step, PlaceOrder):
+        return f"buy back {step.amount} of the short (BUY on position side SHORT, clamped to the live leg)"
+    if isinstance(step, Transfer):
+        return f"move up to {step.amount} {step.asset} of released margin from futures to spot"
+    return repr(step)
+
+
+async def preview(account: AccountConfig, hedge: HedgeConfig, settings: Settings, sell_spot: bool, slices: int | None) -> tuple[Snapshot, tuple[Action, ...]]:
+    """Read the venue (changing nothing) and return the unwind's plan, assuming every step fills."""
+    clock = RealClock()
+    setup = build_venue(account, clock, settings.daemon.state_dir)
+    if setup.simulated is not None:
+        setup.simulated.state_path = None  # a preview never writes the paper account a daemon may be running
+    try:
+        journal = Journal(":memory:", clock)
+        keeper = Keeper(account.name, hedge, setup.venue, clock, journal, EventLog(journal, NullLogger()))
+        keeper.market = await setup.venue.load_market(hedge.symbol)
+        snapshot = await keeper.observe()
+    finally:
+        await setup.close()
+    policy = hedge.policy()
+    short = snapshot.short
+    spec = unwinding.UnwindSpec(
+        unwinding.slice_size(short.size, hedge.max_order, slices, snapshot.market),
+        sell_spot,
+        short.margin if sell_spot else ZERO,
+    )
+    elsewhere = policy.offset + (snapshot.long.size if policy.include_perp_long else ZERO)
+    view = unwinding.UnwindView(
+        snapshot.market, snapshot.mark_price, short.size, snapshot.spot_asset, elsewhere,
+        snapshot.futures_free + (short.margin if sell_spot else ZERO),
+    )
+    return snapshot, unwinding.plan_unwind(view, spec)
+
+
+def _confirm(question: str) -> bool:
+    if not sys.stdin.isatty():
+        return False
+    try:
+        return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+    except EOFError:
+        return False
+
+
+def cmd_unwind(args: argparse.Namespace) -> int:
+    """Close one hedge safely: show the plan, confirm, then have the daemon (or this command) carry it out."""
+    settings = load_config(args.config)
+    try:
+        account, hedge = _find(settings, args.hedge, args.account)
+    except ValueError as exc:
+        return _fail(str(exc))
+    try:
+        snapshot, steps = asyncio.run(preview(account, hedge, settings, args.sell_spot, args.slices))
+    except ExchangeError as exc:
+        return _fail(f"cannot read account {account.name!r} to plan the unwind: {exc}", EXIT_NOT_DONE)
+    market = snapshot.market
+    _say(
+        f"unwind {account.name}/{hedge.name}: short {snapshot.short.size} on {market.symbol}, "
+        f"spot {snapshot.spot_asset} {market.base}, mark {snapshot.mark_price}"
+    )
+    for number, step in enumerate(steps, 1):
+        _say(f"  {number:>3}. {_describe(step, snapshot)}")
+    if not steps:
+        _say("  nothing to do: the short is already closed")
+    if not args.sell_spot:
+        _say("  (spot is kept; add --sell-spot to sell the hedged coins slice by slice)")
+    if args.plan:
+        return EXIT_OK
+    if not args.yes and not _confirm("Carry out this unwind?"):
+        return _fail("not confirmed: nothing was done (pass --yes to skip the question)", EXIT_NOT_DONE)
+    journal = Journal(settings.journal.path, RealClock())
+    try:
+        control = Control(journal)
+        request_id = control.submit(
+            account.name, hedge.name, "unwind", actor(), args.reason or "unwind requested",
+            sell_spot=args.sell_spot, slices=args.slices,
+        )
+        if AccountLock(settings.daemon.state_dir, account.name).held_elsewhere():
+            return _deliver(settings, account, hedge, control, request_id, args.wait)
+    finally:
+        journal.close()
+    return asyncio.run(_unwind_here(settings, account, hedge, request_id))
+
+
+async def _unwind_here(settings: Settings, account: AccountConfig, hedge: HedgeConfig, request_id: int) -> int:
+    """Run the one hedge's keeper in this process, under the account lock, until the unwind is done."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    # The user confirmed this unwind of this account by name: a live account needs no --live here.
+    daemon = Daemon(settings, RealClock(), allow_live=True, only=(account.name, hedge.name))
+    try:
+        await daemon.start()
+    except StartupRefused as exc:
+        return _fail(f"refused to start the unwind: {exc}")
+    _say(f"no daemon was running: unwinding here under the lock of account {account.name!r}")
+    keeper = daemon.keepers[0]
+    assert daemon.journal is not None
+    control = Control(daemon.journal)
+    finished = False
+    summary = ""
+    try:
+        while not stop.is_set():
+            request = control.request(request_id)
+            if request is not None and request.taken_at is not None and keeper.unwind is None:
+                finished = keeper.trading_state is TradingState.CLOSED
+                summary = _summary(daemon.journal, keeper) if finished else f"the unwind did not run: {request.result}"
+                break
+            try:
+                await asyncio.wait_for(stop.wait(), POLL_SECONDS)
+            except TimeoutError:
+                pass
+    finally:
+        await daemon.stop()
+    if summary:
+        _say(summary)
+    if finished:
+        return EXIT_OK
+    if stop.is_set():
+        _say("stopped before the unwind finished; positions are as they were left. Run the same command again to resume")
+    return EXIT_NOT_DONE
+
+
+def _summary(journal: Journal, keeper: Keeper) -> str:
+    done = journal.events(keeper.account, keeper.hedge.name, "unwind_completed")
+    if not done:
+        return "unwound"
+    d = done[-1].detail
+    return f"unwound: {d['short_bought_back']} of the short bought back, {d['spot_sold']} spot sold, {d['margin_to_spot']} margin moved to spot"
+
+
+def register(sub: Any, with_config: Callable[[argparse.ArgumentParser], argparse.ArgumentParser]) -> None:
+    """Add the control commands to the `hedgebot` parser."""
+
+    def common(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        with_config(p)
+        p.add_argument("--hedge", required=True, help="hedge name")
+        p.add_argument("--account", help="the hedge's account (needed when two accounts have a hedge of that name)")
+        p.add_argument("--reason", help="why, for the audit trail")
+        p.add_argument("--wait", type=float, default=None, help="seconds to wait for a running daemon to take the request")
+        return p
+
+    for name, text in (
+        ("pause", "halt a hedge: no orders (margin top-ups still run)"),
+        ("resume", "re-arm a hedge: active again (also after an unwind)"),
+        ("reduce", "let a hedge only reduce exposure or add margin"),
+    ):
+        common(sub.add_parser(name, help=text)).set_defaults(func=cmd_state)
+    unwind = common(sub.add_parser("unwind", help="close a hedge safely, slice by slice"))
+    unwind.add_argument("--sell-spot", action="store_true", help="sell the matching spot after each short slice")
+    unwind.add_argument("--slices", type=_positive, default=None, help="split the short into at least N slices")
+    unwind.add_argument("--plan", action="store_true", help="print the plan and change nothing")
+    unwind.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    unwind.set_defaults(func=cmd_unwind)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
