@@ -412,6 +412,7 @@ class AccountConfig(Frozen):
     credentials: Credentials | None = None
     allow_withdraw_permission: bool = False
     api_base_url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+$")
+    streams: bool = True  # live accounts: websocket updates wake the keepers, REST polling as the fallback
     paper: PaperConfig | None = None
     alerts: tuple[SenderConfig, ...] = ()
     hedges: tuple[HedgeConfig, ...] = Field(min_length=1)

@@ -17,6 +17,7 @@ from hedgebot.exchange.dialects.binanceusdm import BinanceUsdm
 from hedgebot.ops.events import EventLog, NullLogger
 from hedgebot.store.journal import Journal
 from hedgebot.testing.binance_emulator import Emulator, serve
+from hedgebot.testing.binance_streams import StreamHub
 from hedgebot.testing.clock import SteppingClock
 
 KEY, SECRET = "test-key", "test-secret"
@@ -41,6 +42,7 @@ class EmulatorRig:
     venue: CcxtVenue
     journal: Journal
     events: EventLog
+    hub: StreamHub | None = None
 
     def keeper(self, hedge: HedgeConfig, port: Any = None) -> Keeper:
         """Return a keeper of `hedge` on the venue (or on `port` wrapping it)."""
@@ -59,7 +61,7 @@ def connect(url: str, clock: Any, key: str = KEY, secret: str = SECRET) -> CcxtV
 @asynccontextmanager
 async def emulator_rig(
     *, spot: dict[str, str] | None = None, futures: str = "100000", mark: str = "50000", hedge_mode: bool = True,
-    state_path: Path | None = None,
+    state_path: Path | None = None, streams: bool = False,
 ) -> AsyncIterator[EmulatorRig]:
     """Run an emulator holding `spot` and `futures` USDT, with a venue on it."""
     clock = SteppingClock(START)
@@ -70,13 +72,14 @@ async def emulator_rig(
     emulator.deposit("futures", "USDT", Decimal(futures))
     emulator.set_mark(BTC, Decimal(mark))
     emulator.book.dual_side = hedge_mode
+    hub = StreamHub(emulator) if streams else None
     port = free_port()
     runner = await serve(emulator, "127.0.0.1", port)
     url = f"http://127.0.0.1:{port}"
     venue = connect(url, clock)
     journal = Journal(":memory:", clock)
     try:
-        yield EmulatorRig(emulator, url, clock, venue, journal, EventLog(journal, NullLogger()))
+        yield EmulatorRig(emulator, url, clock, venue, journal, EventLog(journal, NullLogger()), hub)
     finally:
         await venue.close()
         journal.close()

@@ -29,6 +29,7 @@ from hedgebot.clock import Clock
 from hedgebot.config import AccountConfig, ConfigError, HedgeConfig, ReplayFeedConfig, Settings, load_config
 from hedgebot.domain.model import PositionMode, Severity, Wallet
 from hedgebot.engine.keeper import Keeper, Liquidation, StartupRefused
+from hedgebot.engine.streams import StreamSupervisor, attach_streams, stream_metrics
 from hedgebot.exchange.factory import FeedRun, VenueSetup, build_venue, paper_setup
 from hedgebot.exchange.funding import LiveFunding
 from hedgebot.exchange.paper import PaperVenue
@@ -118,6 +119,7 @@ class AccountRuntime:
     keepers: list[Keeper]
     lock: AccountLock
     setup: VenueSetup | None = None
+    streams: StreamSupervisor | None = None
 
     @property
     def feeds(self) -> list[FeedRun]:
@@ -134,6 +136,15 @@ def uses_replay_time(settings: Settings) -> bool:
 
 def _amounts(balances: dict[str, dict[str, str]]) -> dict[str, dict[str, Decimal]]:
     return {wallet: {k: Decimal(v) for k, v in book.items()} for wallet, book in balances.items()}
+
+
+def _severity_of(kind: str) -> Severity:
+    """Return how loudly a venue's own event is announced: a liquidation is critical; a forced or outside move, a warning."""
+    if kind == "liquidation":
+        return Severity.CRITICAL
+    if kind in ("adl", "settlement", "account_update"):
+        return Severity.WARNING
+    return Severity.INFO
 
 
 class Daemon:
@@ -220,6 +231,8 @@ class Daemon:
                     self._tasks.append(asyncio.create_task(self._script(runtime, number, script)))
             for funding, every in setup.funding_polls:
                 self._tasks.append(asyncio.create_task(self._poll_funding(funding, every)))
+            if runtime.streams is not None:
+                runtime.streams.start()
             for keeper in runtime.keepers:
                 self._keeper_tasks.append(asyncio.create_task(keeper.run()))
         self._tasks.append(asyncio.create_task(self._write_status_forever()))
@@ -244,6 +257,7 @@ class Daemon:
         self.alerts = build_dispatcher(self.settings, self.clock)
         events.subscribe(self.alerts.on_event)
         self.ops.extra_figures.append(self.alerts.figures)
+        self.ops.extra_figures.append(lambda: {"streams": self.stream_status()})
         self.ops.extra_metrics.append(self.alerts.metrics)
 
     async def _start_http(self) -> bool:
@@ -401,11 +415,12 @@ class Daemon:
                         self.log.warning("price_feed_failed", symbol=run.symbol, error=str(exc))
             simulated.subscribe(functools.partial(self._on_venue_event, runtime))
             self._report_restore(runtime, simulated)
+        self._attach_streams(runtime)
         await self._check_account(runtime)
         await self._ensure_hedge_mode(runtime)
         for index, hedge in enumerate(account.hedges):
             keeper = Keeper(
-                account.name, hedge, venue, self.clock, self.journal, self.events, seed=index,
+                account.name, hedge, runtime.venue, self.clock, self.journal, self.events, seed=index,
                 alert_repeat_seconds=self.settings.alerts.repeat_seconds,
             )
             await keeper.prepare()
@@ -442,6 +457,45 @@ class Daemon:
                 note=f"the paper account keeps its saved balances; to start afresh with the config's, stop the daemon "
                 f"and delete {path}",
             )
+
+    def _attach_streams(self, runtime: AccountRuntime) -> None:
+        """Stream a live venue's updates: they wake the keepers at once; REST polling stands in while a stream is down."""
+        account = runtime.config
+        if account.mode != "live" or not account.streams:
+            return
+        venue = runtime.venue
+        subscribe = getattr(venue, "subscribe", None)
+        if subscribe is not None:
+            subscribe(functools.partial(self._on_venue_event, runtime))  # funding, liquidation, ADL from the user stream
+        stale_after = min(h.staleness_seconds for h in account.hedges)
+        symbols = list(dict.fromkeys(h.symbol for h in account.hedges))
+        attached = attach_streams(venue, symbols, self.clock, stale_after, functools.partial(self._on_stream_update, runtime))
+        if attached is None:
+            return
+        runtime.venue, runtime.streams = attached
+        self.ops.extra_metrics.append(stream_metrics(account.name, runtime.streams))
+
+    def _on_stream_update(self, runtime: AccountRuntime, name: str, update: Any) -> None:
+        """Wake the keepers a stream speaks for: a mark only when it moved enough, anything else at once."""
+        assert runtime.streams is not None
+        quote = next((s.quote for s in runtime.streams.specs() if s.name == name and s.quote is not None), None)
+        for keeper in runtime.keepers:
+            if name.endswith(keeper.hedge.symbol) or " " not in name:
+                if quote is not None and update is not None:
+                    keeper.notify_price(quote(update).price)
+                else:
+                    keeper.wake.set()  # an account update, or a stream that failed or went quiet: read (poll) now
+
+    def stream_status(self) -> dict[str, Any]:
+        """Return every account's stream health and whether REST polling stands in for a stream."""
+        out: dict[str, Any] = {}
+        for runtime in self.accounts:
+            if runtime.streams is not None:
+                out[runtime.config.name] = {
+                    "polling": runtime.streams.polling,
+                    "streams": [h.to_json() for h in runtime.streams.health()],
+                }
+        return out
 
     def _mark_time(self, run: FeedRun, candle_time: float) -> float:
         """Stamp a mark with the exchange's time for live prices (so a stale one is seen), else with ours."""
@@ -595,7 +649,7 @@ class Daemon:
         if event.rate is not None:
             figures["rate"] = event.rate
         self.events.emit(
-            runtime.config.name, hedge, event.kind, Severity.CRITICAL if liquidated else Severity.INFO,
+            runtime.config.name, hedge, event.kind, _severity_of(event.kind),
             at=event.at, symbol=event.symbol, side=event.side, amount=event.amount, price=event.price,
             **figures, detail=event.detail,
         )
@@ -682,7 +736,7 @@ class Daemon:
             except (OSError, ValueError):
                 saved = []
             hedges = [h for h in saved if (h.get("account"), h.get("name")) not in ours] + hedges
-        data = {"pid": os.getpid(), "updated_at": iso_utc(self.clock.now()), "hedges": hedges}
+        data = {"pid": os.getpid(), "updated_at": iso_utc(self.clock.now()), "hedges": hedges, "streams": self.stream_status()}
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=2))
         os.replace(tmp, path)
@@ -701,6 +755,9 @@ class Daemon:
             keeper.stop()
         if self._keeper_tasks:
             await asyncio.gather(*self._keeper_tasks, return_exceptions=True)
+        for runtime in self.accounts:
+            if runtime.streams is not None:
+                await runtime.streams.stop()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

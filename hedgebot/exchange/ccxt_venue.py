@@ -31,6 +31,7 @@ from hedgebot.domain.model import (
     Wallet,
 )
 from hedgebot.exchange.dialects.base import Dialect
+from hedgebot.exchange.streaming import StreamSpec
 from hedgebot.exchange.port import (
     AccountFacts,
     AuthenticationFailed,
@@ -62,15 +63,17 @@ _NOT_FOUND_CODES = {"-2013"}
 
 
 def rewrite_api_urls(client: Any, base_url: str) -> None:
-    """Point every REST URL of a ccxt client at `base_url`, keeping the paths (for an emulator or a proxy)."""
+    """Point every REST and websocket URL of a ccxt client at `base_url`, keeping the paths (emulator or proxy)."""
     base = base_url.rstrip("/")
+    ws_base = "ws" + base[len("http"):] if base.startswith("http") else base
 
     def rewrite(value: Any) -> Any:
         if isinstance(value, dict):
             return {k: rewrite(v) for k, v in value.items()}
-        if isinstance(value, str) and value.startswith(("http://", "https://")):
+        if isinstance(value, str) and value.startswith(("http://", "https://", "ws://", "wss://")):
             parts = urlsplit(value)
-            return base + parts.path + (f"?{parts.query}" if parts.query else "")
+            root = ws_base if parts.scheme in ("ws", "wss") else base
+            return root + parts.path + (f"?{parts.query}" if parts.query else "")
         return value
 
     client.urls["api"] = rewrite(client.urls["api"])
@@ -104,6 +107,8 @@ class CcxtVenue:
         self.clock = clock
         self.name = dialect.futures_id
         self._markets: dict[str, tuple[Market, float]] = {}
+        self._event_listeners: list[Callable[[Any], None]] = []
+        self._tapped = False
 
     @classmethod
     def connect(
@@ -130,7 +135,7 @@ class CcxtVenue:
             if session is not None:
                 config["session"] = session  # an HTTP session of the caller's (tests record requests with one)
             config["options"] = {**dialect.client_options(futures=futures), **config.get("options", {})}
-            instance = getattr(ccxt_async, exchange_id)(config)
+            instance = _client_class(exchange_id)(config)
             dialect.configure(instance)
             if api_base_url:
                 rewrite_api_urls(instance, api_base_url)
@@ -435,10 +440,40 @@ class CcxtVenue:
             return await self._call(lambda: self.dialect.find_margin_change(self.futures, query))
         return await self._call(lambda: self.dialect.find_transfer(self.spot, self.futures, query))
 
+    # ---- streams ----------------------------------------------------------------------
+
+    def stream_specs(self, symbols: list[str], stale_after: float) -> list[StreamSpec]:
+        """Return what this venue can stream for `symbols` (ccxt's websocket methods); empty when nothing."""
+        self._tap_user_stream()
+        return self.dialect.stream_specs(self.futures, symbols, stale_after)
+
+    def subscribe(self, listener: Callable[[Any], None]) -> None:
+        """Call `listener` with each event the exchange pushes on its own (funding, liquidation, ADL, margin moves)."""
+        self._tap_user_stream()
+        self._event_listeners.append(listener)
+
+    def _tap_user_stream(self) -> None:
+        if not self._tapped:
+            self._tapped = True
+            self.dialect.tap_user_stream(self.futures, self._venue_event)
+
+    def _venue_event(self, event: Any) -> None:
+        for listener in list(self._event_listeners):
+            listener(event)
+
     async def close(self) -> None:
         """Close the clients' HTTP sessions."""
         for client in {id(self.futures): self.futures, id(self.spot): self.spot}.values():
             await client.close()
+
+
+def _client_class(exchange_id: str) -> Any:
+    """Return ccxt's client class with websocket support (ccxt.pro) when it has one, else the REST-only one."""
+    try:
+        import ccxt.pro as ccxt_pro
+    except ImportError:  # pragma: no cover - ccxt ships pro since 1.95
+        return getattr(ccxt_async, exchange_id)
+    return getattr(ccxt_pro, exchange_id, None) or getattr(ccxt_async, exchange_id)
 
 
 async def _reraise(exc: BaseException) -> Any:

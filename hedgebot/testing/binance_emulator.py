@@ -184,6 +184,9 @@ class Emulator:
         self.faults: list[Fault] = []
         self.server_time_offset_ms = 0
         self.requests: list[tuple[str, str]] = []
+        # What the websocket side (hedgebot.testing.binance_streams) hooks in: events and routes.
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
+        self.route_installers: list[Callable[[web.UrlDispatcher], None]] = []
         if state_path is not None and state_path.exists():
             self.book = Book.from_json(json.loads(state_path.read_text()))
 
@@ -231,6 +234,20 @@ class Emulator:
         """Make the mark price look `seconds` old, as a stalled price engine would serve it."""
         self.book.mark_lag_ms[symbol] = int(seconds * 1000)
         self.save()
+        self.publish(self.mark_price_update(symbol))
+
+    def mark_price_update(self, symbol: str) -> dict[str, Any]:
+        """Return a markPriceUpdate event as the market stream pushes it."""
+        premium = self._premium(symbol)
+        return {
+            "e": "markPriceUpdate", "E": self.now_ms(), "s": symbol, "p": premium["markPrice"], "i": premium["indexPrice"],
+            "P": premium["estimatedSettlePrice"], "r": premium["lastFundingRate"], "T": premium["nextFundingTime"],
+        }
+
+    def publish(self, event: dict[str, Any]) -> None:
+        """Hand an event (Binance's websocket shape) to whoever listens: the stream hub, tests."""
+        for listener in list(self.listeners):
+            listener(event)
 
     def settle_funding(self, symbol: str, rate: Decimal | None = None) -> None:
         """Pay funding on every leg of `symbol` now (positive rate: longs pay shorts)."""
@@ -252,7 +269,26 @@ class Emulator:
                 {"symbol": symbol, "incomeType": "FUNDING_FEE", "income": _s(payment), "asset": spec.quote,
                  "info": "FUNDING_FEE", "time": self.now_ms(), "tranId": self._id(), "tradeId": ""}
             )
+            self.publish(self.account_update("FUNDING_FEE", spec.quote, payment, symbol, side))
         self.save()
+
+    def account_update(self, reason: str, asset: str, change: Decimal, symbol: str, side: str) -> dict[str, Any]:
+        """Return an ACCOUNT_UPDATE event as Binance pushes it on the user-data stream."""
+        pos = self.book.positions.get(f"{symbol}|{side}", Position())
+        spec = self.book.symbols[symbol]
+        wallet = D(self.book.futures.get(asset, "0"))
+        return {
+            "e": "ACCOUNT_UPDATE", "E": self.now_ms(), "T": self.now_ms(),
+            "a": {
+                "m": reason,
+                "B": [{"a": asset, "wb": _s(wallet), "cw": _s(wallet), "bc": _s(change)}],
+                "P": [{
+                    "s": symbol, "pa": _s(D(pos.amount)), "ep": pos.entry, "bep": pos.entry, "cr": "0", "up": "0",
+                    "mt": spec.margin_type.lower() if spec.margin_type == "ISOLATED" else "cross",
+                    "iw": pos.isolated_wallet, "ps": side,
+                }],
+            },
+        }
 
     def inject(self, fault: Fault) -> None:
         """Queue a fault."""
@@ -302,6 +338,8 @@ class Emulator:
         r.add_get("/sapi/v1/asset/transfer", self.signed(self.transfer_history))
         r.add_get("/sapi/v1/account/apiRestrictions", self.signed(self.api_restrictions))
         r.add_get("/sapi/v1/portfolio/account", self.signed(self.portfolio_account))
+        for install in self.route_installers:
+            install(r)
         r.add_get("/_emulator/state", self.control_state)
         r.add_post("/_emulator/mark", self.control_mark)
         r.add_post("/_emulator/fault", self.control_fault)
@@ -681,7 +719,23 @@ class Emulator:
         self.book.positions[pos_key] = pos
         answer = self._order_answer(sym, p, self._id(), qty, mark, side, position_side, reduce_only)
         self.book.orders[key] = answer
+        self.publish(self.order_update(answer, fee))
+        self.publish(self.account_update("ORDER", spec.quote, -fee, sym, position_side))
         return answer
+
+    def order_update(self, order: dict[str, Any], fee: Decimal) -> dict[str, Any]:
+        """Return an ORDER_TRADE_UPDATE event for a filled market order."""
+        return {
+            "e": "ORDER_TRADE_UPDATE", "E": self.now_ms(), "T": self.now_ms(),
+            "o": {
+                "s": order["symbol"], "c": order["clientOrderId"], "S": order["side"], "o": "MARKET", "f": "GTC",
+                "q": order["origQty"], "p": "0", "ap": order["avgPrice"], "sp": "0", "x": "TRADE", "X": "FILLED",
+                "i": order["orderId"], "l": order["executedQty"], "z": order["executedQty"], "L": order["avgPrice"],
+                "N": "USDT", "n": _s(fee), "T": self.now_ms(), "t": order["orderId"], "b": "0", "a": "0", "m": False,
+                "R": order.get("reduceOnly", False), "wt": "CONTRACT_PRICE", "ot": "MARKET", "ps": order["positionSide"],
+                "cp": False, "rp": "0", "pP": False, "si": 0, "ss": 0, "V": "NONE", "pm": "NONE", "gtd": 0,
+            },
+        }
 
     async def futures_get_order(self, request: web.Request, p: dict[str, str]) -> Any:
         """GET /fapi/v1/order (by origClientOrderId or orderId)."""

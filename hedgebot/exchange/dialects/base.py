@@ -16,7 +16,7 @@ import json
 import math
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -33,6 +33,7 @@ from hedgebot.exchange.port import (
     OrderRequest,
     PriceQuote,
 )
+from hedgebot.exchange.streaming import StreamSpec
 
 _CODE = re.compile(r'"code"\s*:\s*"?(-?\d+)')
 
@@ -194,6 +195,37 @@ class Dialect(ABC):
             for t in tiers.get(symbol, [])
         )
 
+    # ---- streams --------------------------------------------------------------------
+
+    def stream_specs(self, futures: Any, symbols: list[str], stale_after: float) -> list[StreamSpec]:
+        """Return the websocket feeds ccxt offers for `symbols`: mark price, positions, orders and balance.
+
+        Mark prices speak every second or so, so silence beyond `stale_after` is staleness;
+        the account feeds speak only on change, so only a failure takes them down.
+        """
+        has = getattr(futures, "has", {}) or {}
+        specs: list[StreamSpec] = []
+        for symbol in symbols:
+            if has.get("watchMarkPrice"):
+                specs.append(StreamSpec(f"mark {symbol}", _watch(futures.watch_mark_price, symbol), stale_after, self.streamed_mark, symbol))
+            if has.get("watchPositions"):
+                specs.append(StreamSpec(f"positions {symbol}", _watch(futures.watch_positions, [symbol]), symbol=symbol))
+            if has.get("watchOrders"):
+                specs.append(StreamSpec(f"orders {symbol}", _watch(futures.watch_orders, symbol), symbol=symbol))
+        if has.get("watchBalance"):
+            specs.append(StreamSpec("balance", futures.watch_balance))
+        return specs
+
+    def streamed_mark(self, update: Mapping[str, Any]) -> PriceQuote:
+        """Return the mark price of a streamed ticker, stamped with the exchange's event time."""
+        info = update.get("info") or {}
+        price = info.get("p") if isinstance(info, Mapping) and info.get("p") is not None else update.get("markPrice")
+        stamp = update.get("timestamp")
+        return PriceQuote(decimal_value(price, "streamed mark price"), int(stamp) / 1000 if stamp else -math.inf)
+
+    def tap_user_stream(self, futures: Any, on_event: Callable[[Any], None]) -> None:
+        """Watch the raw user-data messages ccxt receives, for events ccxt drops (default: nothing to watch)."""
+
     async def fetch_funding_history(self, futures: Any, symbol: str, since: float) -> list[FundingPayment]:
         """Return the account's funding payments on the contract since `since`."""
         rows = await futures.fetch_funding_history(symbol, int(since * 1000))
@@ -201,6 +233,15 @@ class Dialect(ABC):
             FundingPayment(symbol, str(r.get("code")), decimal_value(r.get("amount"), "funding amount"), int(r["timestamp"]) / 1000)
             for r in rows
         ]
+
+
+def _watch(method: Callable[..., Awaitable[Any]], argument: Any) -> Callable[[], Awaitable[Any]]:
+    """Return a no-argument watcher calling `method(argument)`."""
+
+    def watch() -> Awaitable[Any]:
+        return method(argument)
+
+    return watch
 
 
 def decimal_value(value: Any, where: str) -> Decimal:

@@ -13,11 +13,13 @@ the endpoints in docs/exchanges.md. The ones that matter most:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 from hedgebot.domain.model import MarginMode, PositionSide, Wallet
 from hedgebot.exchange.dialects.base import Dialect, leg_from
+from hedgebot.exchange.paper import VenueEvent
 from hedgebot.exchange.port import (
     AccountFacts,
     AuthenticationFailed,
@@ -226,6 +228,10 @@ class BinanceUsdm(Dialect):
             portfolio_margin=await self._is_portfolio_margin(spot),
         )
 
+    def tap_user_stream(self, futures: Any, on_event: Callable[[Any], None]) -> None:
+        """Turn the user-data stream's own events into venue events, and `listenKeyExpired` into a reconnect."""
+        tap_binance_user_stream(futures, on_event)
+
     async def _is_portfolio_margin(self, spot: Any) -> bool:
         # /sapi/v1/portfolio/account answers only for portfolio-margin accounts;
         # any other account gets an error code back (a refusal, not an outage).
@@ -238,3 +244,75 @@ class BinanceUsdm(Dialect):
         except ccxt.BaseError:
             return False
         return isinstance(answer, dict) and "uniMMR" in answer
+
+
+# ---- the user-data stream ------------------------------------------------------------------
+
+# ORDER_TRADE_UPDATE client ids Binance gives the orders it places itself
+_FORCED_ORDERS = (("autoclose-", "liquidation"), ("adl_autoclose", "adl"), ("settlement_autoclose-", "settlement"))
+
+
+def user_stream_events(message: dict[str, Any], symbol_of: Callable[[str], str]) -> list[VenueEvent]:
+    """Return what a raw user-data message tells about money or legs the bot did not move itself.
+
+    ACCOUNT_UPDATE carries its reason in `a.m`: FUNDING_FEE is a funding
+    payment per asset (`bc`, the balance change); MARGIN_TRANSFER and other
+    reasons are moves someone else made. ORDER_TRADE_UPDATE with a client id
+    Binance reserves for itself is a liquidation, an auto-deleveraging or a
+    settlement of one of our legs.
+    """
+    kind = message.get("e")
+    at = int(message.get("E") or message.get("T") or 0) / 1000
+    events: list[VenueEvent] = []
+    if kind == "ACCOUNT_UPDATE":
+        update = message.get("a") or {}
+        reason = str(update.get("m") or "")
+        positions = update.get("P") or []
+        symbol = symbol_of(str(positions[0].get("s"))) if positions else ""
+        side = str(positions[0].get("ps", "")).lower() if positions else ""
+        for balance in update.get("B") or []:
+            change = _d(balance.get("bc", "0") or "0", "balance change")
+            if reason == "FUNDING_FEE" and change:
+                events.append(VenueEvent("funding", symbol, side, change, Decimal(0), at, f"{balance.get('a')} FUNDING_FEE"))
+            elif reason not in ("ORDER", "FUNDING_FEE") and change:
+                events.append(VenueEvent("account_update", symbol, side, change, Decimal(0), at, f"{balance.get('a')} {reason}"))
+    elif kind == "ORDER_TRADE_UPDATE":
+        order = message.get("o") or {}
+        client_id = str(order.get("c") or "")
+        for prefix, name in _FORCED_ORDERS:
+            if client_id.startswith(prefix) and str(order.get("X")) in ("FILLED", "PARTIALLY_FILLED"):
+                events.append(
+                    VenueEvent(
+                        name, symbol_of(str(order.get("s"))), str(order.get("ps", "")).lower(),
+                        _d(order.get("l") or order.get("z") or "0", "filled"), _d(order.get("ap") or order.get("L") or "0", "price"),
+                        at, client_id,
+                    )
+                )
+    return events
+
+
+def tap_binance_user_stream(futures: Any, on_event: Callable[[VenueEvent], None]) -> None:
+    """See every raw websocket message of a ccxt Binance client before ccxt handles it.
+
+    ccxt keeps the listen key alive (PUT every `listenKeyRefreshRate`) but ignores
+    `listenKeyExpired`, after which the socket stays open and silent. Here that
+    event forgets the key and fails the socket's pending watchers, so the stream
+    supervisor reconnects, and ccxt asks for a new key.
+    """
+    import ccxt
+
+    original = futures.handle_message
+
+    def tapped(client: Any, message: Any) -> Any:
+        if isinstance(message, dict):
+            if message.get("e") == "listenKeyExpired":
+                options = dict(futures.options.get("linear") or {})
+                options["lastAuthenticatedTime"] = 0
+                futures.options["linear"] = options
+                client.reject(ccxt.NetworkError("binance listenKeyExpired: reconnecting with a new listen key"))
+                return None
+            for event in user_stream_events(message, lambda market_id: futures.safe_symbol(market_id, None, None, "contract")):
+                on_event(event)
+        return original(client, message)
+
+    futures.handle_message = tapped

@@ -1,0 +1,190 @@
+"""Binance's websocket side for the emulator: listen keys, the user-data stream and the mark-price stream.
+
+Unmodified ccxt (ccxt.pro) talks to it with its websocket URLs rewritten to
+the emulator, as its REST URLs are:
+- `POST/PUT/DELETE /fapi/v1/listenKey` (API key only, as Binance's
+  USER_STREAM endpoints) create, keep alive and close a listen key; a key
+  not kept alive for `listen_key_ttl` seconds expires, as Binance's do after
+  60 minutes, and its stream is told `listenKeyExpired`;
+- `/private/ws?listenKey=<key>` (or `/ws/<key>`) pushes ACCOUNT_UPDATE and ORDER_TRADE_UPDATE events for
+  every fill, funding settlement and forced order the emulator makes;
+- `/market/ws/<n>` (or `/ws/<n>`) is a market stream: `SUBSCRIBE` to `btcusdt@markPrice[@1s]` and
+  each mark move is pushed as a markPriceUpdate.
+Tests can drop every socket (`drop`), keep the market stream connected but
+silent (`mute`), and expire listen keys (`expire_listen_keys`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from hedgebot.testing.binance_emulator import BinanceError, Emulator, _error_response
+
+
+@dataclass
+class _Socket:
+    ws: web.WebSocketResponse
+    listen_key: str | None  # None for a market stream
+    topics: set[str] = field(default_factory=set)
+
+
+class StreamHub:
+    """The emulator's websocket streams."""
+
+    def __init__(self, emulator: Emulator, *, listen_key_ttl: float = 3600.0) -> None:
+        self.emulator = emulator
+        self.listen_key_ttl = listen_key_ttl
+        self.listen_keys: dict[str, float] = {}  # key -> time it expires
+        self.keepalives = 0
+        self.muted = False
+        self.sockets: list[_Socket] = []
+        self.connections = 0
+        self._ids = itertools.count(1)
+        emulator.listeners.append(self._on_event)
+        emulator.route_installers.append(self._install)
+
+    # ---- test controls -----------------------------------------------------------------
+
+    async def drop(self) -> None:
+        """Close every websocket, as a network cut would."""
+        for socket in list(self.sockets):
+            await socket.ws.close()
+        self.sockets.clear()
+
+    def mute(self, muted: bool = True) -> None:
+        """Keep the market stream connected but send nothing (or speak again)."""
+        self.muted = muted
+
+    def expire_listen_keys(self) -> None:
+        """Expire every listen key now, telling its stream `listenKeyExpired`."""
+        for key in list(self.listen_keys):
+            self._expire(key)
+
+    def market_sockets(self) -> int:
+        """Return how many market-stream sockets are connected."""
+        return sum(1 for s in self.sockets if s.listen_key is None and not s.ws.closed)
+
+    def mark_subscribers(self, symbol: str) -> int:
+        """Return how many market sockets subscribed to `symbol`'s mark price (Binance id, e.g. BTCUSDT)."""
+        return sum(1 for s in self.sockets if s.listen_key is None and not s.ws.closed and _wants_mark(s.topics, symbol.lower()))
+
+    def user_sockets(self) -> int:
+        """Return how many user-data sockets are connected."""
+        return sum(1 for s in self.sockets if s.listen_key is not None and not s.ws.closed)
+
+    # ---- the REST side -------------------------------------------------------------------
+
+    def _install(self, router: web.UrlDispatcher) -> None:
+        router.add_post("/fapi/v1/listenKey", self._listen_key)
+        router.add_put("/fapi/v1/listenKey", self._listen_key)
+        router.add_delete("/fapi/v1/listenKey", self._listen_key)
+        # Binance's USDⓈ-M routes: /market/ws/<n> for market data, /private/ws?listenKey=<key> for the
+        # account (ccxt >= 4.5 uses these), and the older /ws/<n>, /ws/<listenKey>.
+        for prefix in ("", "/{category}"):
+            router.add_get(f"{prefix}/ws/{{tail}}", self._socket)
+            router.add_get(f"{prefix}/ws", self._socket)
+
+    def _check_key(self, request: web.Request) -> None:
+        if request.headers.get("X-MBX-APIKEY") not in self.emulator.book.keys:
+            raise BinanceError(-2015, "Invalid API-key, IP, or permissions for action.", 401)
+
+    async def _listen_key(self, request: web.Request) -> web.Response:
+        try:
+            self._check_key(request)
+            self._expire_overdue()
+            now = self.emulator._now()
+            if request.method == "POST":
+                key = next(iter(self.listen_keys), None) or f"emulatorListenKey{next(self._ids):04d}"
+                self.listen_keys[key] = now + self.listen_key_ttl
+                return web.json_response({"listenKey": key})
+            key = request.query.get("listenKey") or (await request.post()).get("listenKey") or next(iter(self.listen_keys), None)
+            if key not in self.listen_keys:
+                raise BinanceError(-1125, "This listenKey does not exist.")
+            if request.method == "PUT":
+                self.keepalives += 1
+                self.listen_keys[str(key)] = now + self.listen_key_ttl
+                return web.json_response({"listenKey": key})
+            self.listen_keys.pop(str(key), None)
+            return web.json_response({})
+        except BinanceError as exc:
+            return _error_response(exc)
+
+    def _expire_overdue(self) -> None:
+        now = self.emulator._now()
+        for key, until in list(self.listen_keys.items()):
+            if until < now:
+                self._expire(key)
+
+    def _expire(self, key: str) -> None:
+        self.listen_keys.pop(key, None)
+        event = {"e": "listenKeyExpired", "E": self.emulator.now_ms(), "listenKey": key}
+        for socket in self.sockets:
+            if socket.listen_key == key:
+                self._send(socket, event)
+
+    # ---- the websocket side -----------------------------------------------------------------
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        tail = request.query.get("listenKey") or request.match_info.get("tail", "")
+        ws = web.WebSocketResponse(heartbeat=None, autoping=True)
+        await ws.prepare(request)
+        self._expire_overdue()
+        socket = _Socket(ws, tail if tail in self.listen_keys else None)
+        if tail and not tail.isdigit() and socket.listen_key is None:
+            await ws.close(message=b"unknown listen key")
+            return ws
+        self.sockets.append(socket)
+        self.connections += 1
+        try:
+            async for message in ws:
+                if message.type is not WSMsgType.TEXT:
+                    continue
+                self._on_request(socket, json.loads(message.data))
+        finally:
+            if socket in self.sockets:
+                self.sockets.remove(socket)
+        return ws
+
+    def _on_request(self, socket: _Socket, request: dict[str, Any]) -> None:
+        method = request.get("method")
+        params = [str(p).lower() for p in request.get("params") or []]
+        if method == "SUBSCRIBE":
+            socket.topics.update(params)
+        elif method == "UNSUBSCRIBE":
+            socket.topics.difference_update(params)
+        self._send(socket, {"result": None, "id": request.get("id")})
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        kind = event.get("e")
+        for socket in list(self.sockets):
+            if kind == "markPriceUpdate":
+                if socket.listen_key is None and not self.muted and _wants_mark(socket.topics, str(event["s"]).lower()):
+                    self._send(socket, event)
+            elif socket.listen_key is not None:
+                self._send(socket, event)
+
+    def _send(self, socket: _Socket, event: dict[str, Any]) -> None:
+        if socket.ws.closed:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop, no sockets to serve
+        loop.create_task(_send_quietly(socket.ws, event))
+
+
+def _wants_mark(topics: set[str], symbol: str) -> bool:
+    return any(topic.startswith(f"{symbol}@markprice") for topic in topics)
+
+
+async def _send_quietly(ws: web.WebSocketResponse, event: dict[str, Any]) -> None:
+    try:
+        await ws.send_str(json.dumps(event))
+    except (ConnectionError, RuntimeError):
+        pass  # the socket closed in between: the client reconnects
