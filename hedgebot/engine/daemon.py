@@ -29,7 +29,7 @@ from hedgebot.clock import Clock
 from hedgebot.config import AccountConfig, ConfigError, HedgeConfig, ReplayFeedConfig, Settings, load_config
 from hedgebot.domain.model import PositionMode, Severity, Wallet
 from hedgebot.engine.keeper import Keeper, Liquidation, StartupRefused
-from hedgebot.engine.streams import StreamSupervisor, attach_streams, stream_metrics
+from hedgebot.engine.streams import StreamState, StreamSupervisor, attach_streams, stream_metrics
 from hedgebot.exchange.factory import FeedRun, VenueSetup, build_venue, paper_setup
 from hedgebot.exchange.funding import LiveFunding
 from hedgebot.exchange.paper import PaperVenue
@@ -478,6 +478,11 @@ class Daemon:
     def _on_stream_update(self, runtime: AccountRuntime, name: str, update: Any) -> None:
         """Wake the keepers a stream speaks for: a mark only when it moved enough, anything else at once."""
         assert runtime.streams is not None
+        if update is None:
+            health = next((h for h in runtime.streams.health() if h.name == name), None)
+            if health is not None and health.state is StreamState.DOWN:
+                self.log.warning("stream_down", account=runtime.config.name, stream=name, error=health.error,
+                                 reconnects=health.reconnects, note="polling REST until it is back")
         quote = next((s.quote for s in runtime.streams.specs() if s.name == name and s.quote is not None), None)
         for keeper in runtime.keepers:
             if name.endswith(keeper.hedge.symbol) or " " not in name:

@@ -229,18 +229,18 @@ class Emulator:
         """Move the mark price of a symbol (Binance id, e.g. BTCUSDT)."""
         self.book.symbols[symbol].mark = _s(price)
         self.save()
+        self.publish(self.mark_price_update(symbol))
 
     def stall_mark(self, symbol: str, seconds: float) -> None:
         """Make the mark price look `seconds` old, as a stalled price engine would serve it."""
         self.book.mark_lag_ms[symbol] = int(seconds * 1000)
         self.save()
-        self.publish(self.mark_price_update(symbol))
 
     def mark_price_update(self, symbol: str) -> dict[str, Any]:
         """Return a markPriceUpdate event as the market stream pushes it."""
         premium = self._premium(symbol)
         return {
-            "e": "markPriceUpdate", "E": self.now_ms(), "s": symbol, "p": premium["markPrice"], "i": premium["indexPrice"],
+            "e": "markPriceUpdate", "E": premium["time"], "s": symbol, "p": premium["markPrice"], "i": premium["indexPrice"],
             "P": premium["estimatedSettlePrice"], "r": premium["lastFundingRate"], "T": premium["nextFundingTime"],
         }
 
@@ -1099,6 +1099,9 @@ def main(argv: list[str] | None = None) -> int:
             emulator.set_mark("BTCUSDT", D(args.mark))
         emulator.book.dual_side = args.hedge_mode
     emulator.save()
+    from hedgebot.testing.binance_streams import StreamHub
+
+    StreamHub(emulator)  # listen keys and the user-data and mark-price websockets
 
     async def run() -> None:
         runner = await serve(emulator, args.host, args.port)
