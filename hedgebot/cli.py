@@ -136,7 +136,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     path = state_dir / STATUS_FILE
     if not path.exists():
         return _fail(f"no status in {state_dir}: the daemon has not run with this config yet", EXIT_NOTHING)
-    data = json.loads(path.read_text())
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        return _fail(f"cannot read the status file {path}: {exc}; it is rewritten while the daemon runs")
     running = any(AccountLock(state_dir, a.name).held_elsewhere() for a in settings.accounts)
     hedges = data.get("hedges", [])
     if args.json:
@@ -331,6 +334,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except ConfigError as exc:
         return _fail(f"invalid config {args.config}:\n{exc}")
+    except sqlite3.DatabaseError as exc:
+        return _fail(f"cannot read the journal named in {getattr(args, 'config', 'the config')}: {exc}")
     except BrokenPipeError:
         # The reader went away (`hedgebot history ... | head -1`): that is not an error.
         # Point stdout at /dev/null so the interpreter's final flush does not complain.

@@ -89,3 +89,16 @@ def test_history_keeps_hedges_of_the_same_name_in_different_accounts_apart(tmp_p
 
     assert [e["mine"] for e in json.loads(capsys.readouterr().out)] == ["other"]
     assert main(["history", "--config", config, "--hedge", "btc-core", "--account", "nope"]) == 2
+
+
+def test_a_corrupt_status_file_or_journal_is_reported_without_a_traceback(tmp_path) -> None:
+    from tests.helpers import paper_settings_dict, write_toml
+
+    config = write_toml(tmp_path / "c.toml", paper_settings_dict(tmp_path))
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "status.json").write_text("{half a file")
+    (tmp_path / "state" / "journal.sqlite").write_text("not a database")
+    for args, names in ((("status",), "status.json"), (("history", "--hedge", "btc-core"), "journal")):
+        done = _hedgebot(*args, "--config", str(config))
+        _no_traceback(done)
+        assert done.returncode == 2 and names in done.stderr, done.stderr
