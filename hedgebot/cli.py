@@ -23,6 +23,7 @@ from hedgebot.config import ConfigError, HedgeConfig, Settings, load_config
 from hedgebot.engine.daemon import STATUS_FILE, AccountLock, Daemon
 from hedgebot.domain.model import Severity
 from hedgebot.engine.keeper import StartupRefused
+from hedgebot.ops.figures import iso_utc
 from hedgebot.ops.logging import configure_logging
 from hedgebot.ops.senders import AlertMessage, build_dispatcher
 from hedgebot.preflight import preflight
@@ -194,7 +195,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     finally:
         journal.close()
     if args.json:
-        print(json.dumps([{"at": e.at, "account": e.account, "kind": e.kind, "severity": e.severity, **e.detail} for e in events], indent=2))
+        print(json.dumps([{"at": iso_utc(e.at), "account": e.account, "kind": e.kind, "severity": e.severity, **e.detail} for e in events], indent=2))
         return EXIT_OK
     for e in events:
         when = datetime.fromtimestamp(e.at, UTC).strftime("%Y-%m-%d %H:%M:%S")

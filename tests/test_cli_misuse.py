@@ -87,7 +87,8 @@ def test_history_keeps_hedges_of_the_same_name_in_different_accounts_apart(tmp_p
     assert main(["history", "--config", config, "--hedge", "btc-core", "--account", "other", "--json"]) == 0
     import json
 
-    assert [e["mine"] for e in json.loads(capsys.readouterr().out)] == ["other"]
+    shown = json.loads(capsys.readouterr().out)
+    assert [e["mine"] for e in shown] == ["other"] and shown[0]["at"].endswith("Z")
     assert main(["history", "--config", config, "--hedge", "btc-core", "--account", "nope"]) == 2
 
 
