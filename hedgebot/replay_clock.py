@@ -36,3 +36,8 @@ class ReplayClock:
     async def wait_for(self, event: asyncio.Event, timeout: float) -> bool:
         """Wait on the pacing clock."""
         return await self.pace.wait_for(event, timeout)
+
+
+def pacing_clock(clock: Clock) -> Clock:
+    """Return the clock a person waits on: the pacing clock of a replay, else `clock` itself."""
+    return clock.pace if isinstance(clock, ReplayClock) else clock

@@ -58,8 +58,9 @@ from hedgebot.exchange.port import (
 )
 from hedgebot.ops.alerts import DEFAULT_REPEAT_SECONDS, AlertBook
 from hedgebot.ops.events import EventLog
-from hedgebot.ops.figures import Figure, Precision, as_json, figure
+from hedgebot.ops.figures import Figure, Precision, as_json, figure, render
 from hedgebot.ops.watch import HedgeWatch
+from hedgebot.replay_clock import pacing_clock
 from hedgebot.store.control import Control, Request, StateRecord, UnwindRecord
 from hedgebot.store.journal import Intent, IntentStatus, Journal
 
@@ -167,7 +168,7 @@ class Keeper:
         self.clock = clock
         self.journal = journal
         self.events = events
-        self.alerts = AlertBook(events, clock, account, hedge.name, alert_repeat_seconds)
+        self.alerts = AlertBook(events, clock, account, hedge.name, alert_repeat_seconds, pace=pacing_clock(clock))
         self.max_steps = max_steps_per_tick
         self.send_attempts = send_attempts
         self.wake = asyncio.Event()
@@ -244,10 +245,12 @@ class Keeper:
         self._liquidation = liquidation
         self._liquidation_unseen = True
         quote = self.market.quote if self.market else ""
+        shown = Precision.of(self.market)
         self.alerts.raise_alert(
             "liquidated", Severity.CRITICAL,
-            f"the short of {liquidation.amount} was liquidated at {liquidation.price}; "
-            f"{liquidation.margin_lost} {quote} of margin lost",
+            f"the short of {render(liquidation.amount, Figure.AMOUNT, shown)} was liquidated at "
+            f"{render(liquidation.price, Figure.PRICE, shown)}; "
+            f"{render(liquidation.margin_lost, Figure.MONEY, shown)} {quote} of margin lost",
             sticky=True, price=liquidation.price, amount=liquidation.amount, margin_lost=liquidation.margin_lost,
             liquidated_at=liquidation.at,
         )

@@ -11,6 +11,12 @@ there and see exactly what the journal records.
 The keeper calls `raise_alert` for each condition it sees during a tick and
 `end_tick` once the tick is over: conditions not seen again are resolved, and
 those still active are repeated when due.
+
+Repeats are timed on the `pace` clock, the one a person waits on: in a replay
+the events carry the candles' time, but a lasting alert is repeated every
+`repeat_seconds` of the watcher's time, not every replayed quarter hour (which
+would be a flood when a day is replayed in a minute). Elsewhere both clocks
+are the same.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ class ActiveAlert:
     severity: Severity
     message: str
     since: float
-    last_sent: float
+    last_sent: float  # on the pace clock
     repeats: int = 0
     detail: dict[str, Any] | None = None
     sticky: bool = False  # cleared only by `resolve`, not by a tick that does not see it
@@ -50,10 +56,17 @@ class AlertBook:
     """The active alerts of one hedge, and the events that announce them."""
 
     def __init__(
-        self, events: EventLog, clock: Clock, account: str, hedge: str, repeat_seconds: float = DEFAULT_REPEAT_SECONDS
+        self,
+        events: EventLog,
+        clock: Clock,
+        account: str,
+        hedge: str,
+        repeat_seconds: float = DEFAULT_REPEAT_SECONDS,
+        pace: Clock | None = None,
     ) -> None:
         self.events = events
         self.clock = clock
+        self.pace = pace or clock
         self.account = account
         self.hedge = hedge
         self.repeat_seconds = repeat_seconds
@@ -63,13 +76,12 @@ class AlertBook:
     def raise_alert(self, code: str, severity: Severity, message: str, *, sticky: bool = False, **detail: Any) -> None:
         """Say that `code` is going on: announce it at once if it is new (or more severe than before)."""
         self._seen.add(code)
-        now = self.clock.now()
         current = self.active.get(code)
         if current is not None and _rank(severity) <= _rank(current.severity):
             current.message, current.detail = message, detail
             return
-        since = current.since if current is not None else now
-        alert = ActiveAlert(code, severity, message, since, now, detail=detail, sticky=sticky)
+        since = current.since if current is not None else self.clock.now()
+        alert = ActiveAlert(code, severity, message, since, self.pace.now(), detail=detail, sticky=sticky)
         self.active[code] = alert
         self._send(alert, "raised")
 
@@ -98,7 +110,7 @@ class AlertBook:
 
     def repeat_due(self) -> None:
         """Send again every active alert whose last announcement is `repeat_seconds` old."""
-        now = self.clock.now()
+        now = self.pace.now()
         for alert in self.active.values():
             if now - alert.last_sent >= self.repeat_seconds:
                 alert.repeats += 1

@@ -130,3 +130,25 @@ async def test_a_renamed_hedge_is_named_as_the_holder_of_the_short_not_blamed_on
     assert len(held) == 1 and held[0].detail["hedges"] == ["btc-core"]
     assert "no longer configured" in held[0].detail["note"] and "manual" not in held[0].detail["note"]
     assert daemon.keepers[0].status.state == "stopped"
+
+
+async def test_a_fast_replay_repeats_a_lasting_alert_on_the_watchers_clock_not_every_replayed_quarter_hour(tmp_path) -> None:
+    rows = ["date,open,high,low,close,volume"]
+    rows += [f"2021-01-{1 + hour // 24:02d}T{hour % 24:02d}:00:00Z,29000,29050,28950,29000,1" for hour in range(48)]
+    (tmp_path / "candles.csv").write_text("\n".join(rows) + "\n")
+    data = paper_settings_dict(tmp_path)
+    paper = data["accounts"][0]["paper"]
+    paper["futures"] = {"USDT": "5000"}  # affords about half the short: under-hedged for as long as it runs
+    paper["markets"][0]["feed"] = {"kind": "replay", "path": str(tmp_path / "candles.csv"), "step_seconds": 0.5}
+    clock = SimClock()
+    daemon = Daemon(Settings(**data), clock)
+    await daemon.start()
+    try:
+        await clock.advance(30)  # two replayed days go by in 24 seconds
+        alerts = [e.detail["state"] for e in daemon.journal.events(kind="alert") if e.detail["code"] == "under_hedged_no_margin"]
+        assert alerts == ["raised"]
+        await clock.advance(900)  # a quarter of an hour of the watcher's time
+        alerts = [e.detail["state"] for e in daemon.journal.events(kind="alert") if e.detail["code"] == "under_hedged_no_margin"]
+        assert alerts == ["raised", "repeated"]
+    finally:
+        await daemon.stop()
