@@ -528,15 +528,16 @@ def _trade_rows(run: _Lane) -> list[TradeRow]:
                              order.filled * order.average_price, order.client_id))
     reasons = {i.outcome.get("venue_id"): i.detail.get("reason", "") for i in journal.intents() if i.outcome and i.kind in ("margin", "transfer")}
     for movement in venue.movements:
-        kind = "margin" if movement.kind == "margin" else "transfer"
-        if kind == "margin":
-            kind = "topup" if movement.amount > 0 else "margin_release"
+        kind = ("topup" if movement.amount > 0 else "margin_release") if movement.kind == "margin" else "transfer"
         rows.append(TradeRow(movement.timestamp, kind, movement.asset, "", movement.amount, None, ZERO, movement.amount,
                              reasons.get(movement.venue_id, "")))
     for event in venue.events:
         if event.kind in ("funding", "liquidation"):
             quote = event.amount if event.kind == "funding" else -event.margin_lost
-            rows.append(TradeRow(event.at, event.kind, event.symbol, event.side, event.amount, event.price, ZERO, quote, event.detail))
+            # A liquidation happens at a computed price: shown on the market's steps, like every other figure.
+            price = event.price.quantize(market.price_step) if event.kind == "liquidation" else event.price
+            quote = quote.quantize(market.margin_step) if event.kind == "liquidation" else quote
+            rows.append(TradeRow(event.at, event.kind, event.symbol, event.side, event.amount, price, ZERO, quote, event.detail))
     return rows
 
 
