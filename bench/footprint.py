@@ -29,6 +29,7 @@ from typing import Any
 from hedgebot.clock import SimClock, run_simulated
 from hedgebot.config import Settings
 from hedgebot.engine.daemon import Daemon
+from hedgebot.ops.logging import configure_logging
 
 GOAL_MB = 150.0
 GOAL_CPU = 0.02
@@ -73,7 +74,10 @@ def settings(state: Path, hedges: int) -> Settings:
 async def run(hedges: int, hours: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         clock = SimClock(start=1_700_000_000.0)
-        daemon = Daemon(settings(Path(tmp), hedges), clock)
+        config = settings(Path(tmp), hedges)
+        # As `hedgebot run` does: JSON lines, here at warning level (an idle day has nothing to warn about).
+        configure_logging(config.daemon.log_format, config.daemon.log_level)
+        daemon = Daemon(config, clock)
         await daemon.start()
         await clock.advance(60)  # the hedges open; after this the daemon only watches
         opened = sum(1 for k in daemon.keepers if k.status.short)
