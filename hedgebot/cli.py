@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 from hedgebot import backtest_report, cli_control
 from hedgebot.clock import RealClock
@@ -143,8 +144,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         return _fail(f"cannot read the status file {path}: {exc}; it is rewritten while the daemon runs")
     running = any(AccountLock(state_dir, a.name).held_elsewhere() for a in settings.accounts)
     hedges = data.get("hedges", [])
+    streams = data.get("streams") or {}
     if args.json:
-        print(json.dumps([{**h, "daemon_running": running} for h in hedges], indent=2))
+        print(json.dumps([{**h, "daemon_running": running, **_streams_of(streams, h)} for h in hedges], indent=2))
         return EXIT_OK
     updated = str(data.get("updated_at", "-"))
     print(f"daemon {'running' if running else 'not running (saved state)'}; updated {updated}")
@@ -156,7 +158,18 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"{_fmt(h['target']):>10} {_fmt(h['ratio'], 3):>7} {_fmt(h['drift']):>9} {_fmt(h['distance'], 3):>8}  "
             f"{h['state']}{_trading_text(h)}{' - ' + h['note'] if h.get('note') else ''}"
         )
+    for account, health in streams.items():
+        mode = "REST polling stands in for a stream" if health.get("polling") else "live"
+        parts = [f"{st['name']} {st['state']}" + (f" ({st['error']})" if st.get("error") and st["state"] != "live" else "")
+                 for st in health.get("streams", [])]
+        print(f"streams {account}: {mode}: " + "; ".join(parts))
     return EXIT_OK
+
+
+def _streams_of(streams: dict[str, Any], hedge: dict[str, Any]) -> dict[str, Any]:
+    """Return the stream health of a hedge's account, for the JSON view (nothing when it does not stream)."""
+    health = streams.get(hedge.get("account", ""))
+    return {"streams": health} if health else {}
 
 
 def _hedge_account(settings: Settings, hedge: str, account: str | None) -> str:

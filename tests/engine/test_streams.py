@@ -157,3 +157,22 @@ async def test_health_is_data_for_status(clock: SimClock) -> None:
     [health] = supervisor.health()
     assert health.to_json() == {"name": "balance", "state": "live", "last_message_at": 1_700_000_000.0, "messages": 1, "reconnects": 0, "error": ""}
     await supervisor.stop()
+
+
+async def test_stream_state_is_in_the_metrics(clock: SimClock) -> None:
+    from hedgebot.engine.streams import stream_metrics
+
+    feed = Feed()
+    supervisor = StreamSupervisor(clock)
+    supervisor.add(StreamSpec(f"mark {SYMBOL}", feed.watch, stale_after=10.0, quote=quote, symbol=SYMBOL))
+    supervisor.start()
+    await clock.settle()
+    feed.push(ConnectionError("reset by peer"))
+    await clock.settle()
+    samples = {(m.name, tuple(sorted(s.labels.items()))): s.value for m in stream_metrics("main", supervisor)() for s in m.samples}
+    down = ("hedgebot_stream_state", (("account", "main"), ("state", "down"), ("stream", f"mark {SYMBOL}")))
+    live = ("hedgebot_stream_state", (("account", "main"), ("state", "live"), ("stream", f"mark {SYMBOL}")))
+    assert samples[down] == 1.0 and samples[live] == 0.0
+    assert samples[("hedgebot_stream_reconnects", (("account", "main"), ("stream", f"mark {SYMBOL}")))] == 1.0
+    assert samples[("hedgebot_stream_polling", (("account", "main"),))] == 1.0
+    await supervisor.stop()

@@ -22,7 +22,8 @@ from hedgebot.engine.streams import StreamedPort, StreamState, StreamSupervisor,
 from hedgebot.exchange.factory import VenueSetup
 from hedgebot.exchange.port import OrderRequest
 from tests.emulator_rig import BTC, EmulatorRig, connect, emulator_rig
-from tests.helpers import hedge_config, paper_settings_dict
+from hedgebot.cli import main
+from tests.helpers import hedge_config, paper_settings_dict, write_toml
 
 D = Decimal
 SYMBOL = "BTC/USDT:USDT"
@@ -158,7 +159,7 @@ async def test_funding_and_forced_orders_on_the_user_stream_become_venue_events(
         await supervisor.stop()
 
 
-async def test_a_daemon_whose_stream_is_cut_keeps_hedging_by_polling_and_says_so(tmp_path) -> None:
+async def test_a_daemon_whose_stream_is_cut_keeps_hedging_by_polling_and_says_so(tmp_path, capsys) -> None:
     async with emulator_rig(streams=True) as rig:
         assert rig.hub is not None
         data = paper_settings_dict(tmp_path)
@@ -193,6 +194,10 @@ async def test_a_daemon_whose_stream_is_cut_keeps_hedging_by_polling_and_says_so
             daemon.write_status()
             written = (tmp_path / "state" / "status.json").read_text()
             assert '"polling": true' in written
+            config = write_toml(tmp_path / "live.toml", data)
+            assert main(["status", "--config", str(config)]) == 0
+            shown = capsys.readouterr().out
+            assert f"streams {account['name']}: REST polling stands in for a stream" in shown and "down" in shown
         finally:
             ticking.cancel()
             await daemon.stop()
