@@ -399,7 +399,7 @@ class Daemon:
         assert self.journal is not None and self.events is not None
         setup = self._make_venue(account)
         runtime.setup = setup
-        venue = runtime.venue = setup.venue
+        runtime.venue = setup.venue
         simulated = setup.simulated
         if simulated is not None:
             for run in setup.feeds:

@@ -30,7 +30,7 @@ from hedgebot.domain.model import (
     PositionSide,
     Wallet,
 )
-from hedgebot.exchange.dialects.base import Dialect
+from hedgebot.exchange.dialects.base import Dialect, decimal_value
 from hedgebot.exchange.streaming import StreamSpec
 from hedgebot.exchange.port import (
     AccountFacts,
@@ -79,16 +79,7 @@ def rewrite_api_urls(client: Any, base_url: str) -> None:
     client.urls["api"] = rewrite(client.urls["api"])
 
 
-def _dec(value: Any, where: str) -> Decimal:
-    if value is None:
-        raise BadData(f"the exchange sent no {where}")
-    try:
-        number = Decimal(str(value))
-    except ArithmeticError as exc:
-        raise BadData(f"{where}: {value!r} is not a number") from exc
-    if not number.is_finite():
-        raise BadData(f"{where}: {value!r} is not finite")
-    return number
+_dec = decimal_value
 
 
 def _round(value: Decimal, step: Decimal, up: bool) -> Decimal:

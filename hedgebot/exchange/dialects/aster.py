@@ -25,12 +25,11 @@ from typing import Any
 
 from hedgebot.domain.model import Bracket, MarginMode, PositionSide, Wallet
 from hedgebot.exchange.dialects.base import decimal_field
-from hedgebot.exchange.dialects.binanceusdm import BinanceUsdm
+from hedgebot.exchange.dialects.binanceusdm import _CODES, BinanceUsdm
 from hedgebot.exchange.port import (
     AccountFacts,
     BadData,
     DuplicateClientId,
-    ExchangeError,
     FundingPayment,
     FundsMovement,
     FundsQuery,
@@ -45,6 +44,8 @@ class Aster(BinanceUsdm):
     futures_id = "aster"
     spot_id = "aster"
     client_id_field = "newClientOrderId"
+    label = "aster"
+    codes = {**_CODES, "-4115": (DuplicateClientId, "a transfer with this clientTranId was already made")}
 
     def client_options(self, *, futures: bool) -> dict[str, Any]:
         """Switch ccxt's builder fee off; keep spot as the default type so that fetch_balance reads the spot wallet."""
@@ -57,15 +58,6 @@ class Aster(BinanceUsdm):
         API-wallet (agent) key cannot be used on its own; the key is not sent.
         """
         return {"privateKey": secret} if secret else {}
-
-    def error_for_code(self, code: str, message: str) -> ExchangeError | None:
-        """Return Binance's meaning of a code, plus Aster's duplicate transfer id."""
-        if code == "-4115":
-            return DuplicateClientId(f"aster {code}: a transfer with this clientTranId was already made ({message})")
-        known = super().error_for_code(code, message)
-        if known is not None:
-            return type(known)(str(known).replace("binance", "aster", 1))
-        return None
 
     async def fetch_futures_balance(self, futures: Any, asset: str) -> FuturesBalance:
         """Read /fapi/v3/balance: `balance` is the wallet, `availableBalance` what is free."""

@@ -30,6 +30,7 @@ from hedgebot.exchange.port import (
     FundsQuery,
     FuturesBalance,
     Legs,
+    ModeError,
     OrderRequest,
     PriceQuote,
 )
@@ -49,6 +50,14 @@ class Dialect(ABC):
     client_id_field: str
     #: codes that mean "already so" when setting the position or margin mode
     already_set_codes: frozenset[str] = frozenset()
+    #: how messages name the exchange
+    label: str = "exchange"
+    #: exchange codes hedgebot acts on: code -> (port error, what the user should know)
+    codes: Mapping[str, tuple[type[ExchangeError], str]] = {}
+    #: a generic parameter code that means "position side mismatch" when its message names this parameter
+    side_mismatch: tuple[str, str] | None = None
+    #: what to change on the exchange when the account is not in hedge mode
+    hedge_mode_hint: str = "switch the account to hedge mode"
     #: one wallet holds the coins and the futures margin (unified accounts): no transfers
     unified_wallet: bool = False
     #: maintenance tiers are bounded by size, so loading them needs the mark price
@@ -77,9 +86,18 @@ class Dialect(ABC):
         match = _CODE.search(str(exc))
         return match.group(1) if match else None
 
-    @abstractmethod
     def error_for_code(self, code: str, message: str) -> ExchangeError | None:
         """Return the port error an exchange code stands for, or None to fall back on ccxt's class."""
+        if self.side_mismatch is not None and code == self.side_mismatch[0] and self.side_mismatch[1] in message.lower():
+            return ModeError(
+                f"{self.label} {code}: the order's position side does not match the account's position mode: "
+                f"{self.hedge_mode_hint} ({message})"
+            )
+        known = self.codes.get(code)
+        if known is None:
+            return None
+        cls, meaning = known
+        return cls(f"{self.label} {code}: {meaning} ({message})")
 
     @abstractmethod
     def order_params(self, request: OrderRequest) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from hedgebot.domain.model import MarginMode, PositionSide, Wallet
-from hedgebot.exchange.dialects.base import Dialect, leg_from
+from hedgebot.exchange.dialects.base import Dialect, decimal_value, leg_from
 from hedgebot.exchange.paper import VenueEvent
 from hedgebot.exchange.port import (
     AccountFacts,
@@ -69,13 +69,8 @@ _CODES: dict[str, tuple[type[ExchangeError], str]] = {
 
 
 def _d(value: Any, where: str) -> Decimal:
-    try:
-        number = Decimal(str(value))
-    except ArithmeticError as exc:
-        raise BadData(f"binance {where}: {value!r} is not a number") from exc
-    if not number.is_finite():
-        raise BadData(f"binance {where}: {value!r} is not finite")
-    return number
+    return decimal_value(value, f"binance {where}")
+
 
 
 class BinanceUsdm(Dialect):
@@ -85,6 +80,8 @@ class BinanceUsdm(Dialect):
     spot_id = "binance"
     client_id_field = "newClientOrderId"
     already_set_codes = frozenset({"-4059", "-4046"})
+    label = "binance"
+    codes = _CODES
 
     def client_options(self, *, futures: bool) -> dict[str, Any]:
         """Return options that keep ccxt to the endpoints hedgebot uses."""
@@ -96,14 +93,6 @@ class BinanceUsdm(Dialect):
         }
         options["fetchMarkets"] = {"types": ["linear"]} if futures else {"types": ["spot"]}
         return options
-
-    def error_for_code(self, code: str, message: str) -> ExchangeError | None:
-        """Return the port error of a Binance code we act on."""
-        known = _CODES.get(code)
-        if known is None:
-            return None
-        cls, meaning = known
-        return cls(f"binance {code}: {meaning} ({message})")
 
     def order_params(self, request: OrderRequest) -> dict[str, Any]:
         """Carry the journaled client id; in hedge mode name the leg instead of sending reduceOnly."""

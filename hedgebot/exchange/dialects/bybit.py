@@ -65,12 +65,6 @@ _CODES: dict[str, tuple[type[ExchangeError], str]] = {
 }
 
 
-def _position_side_mismatch(code: str, message: str) -> bool:
-    # Bybit reports a positionIdx that does not fit the account's mode with the
-    # generic parameter code 10001; the parameter it names tells it apart.
-    return code == "10001" and "position idx" in message.lower()
-
-
 class Bybit(Dialect):
     """Bybit USDT perpetuals (`bybit`, category linear) on a unified trading account."""
 
@@ -78,6 +72,12 @@ class Bybit(Dialect):
     spot_id = "bybit"
     client_id_field = "orderLinkId"
     already_set_codes = frozenset({"110025", "110026", "110043"})
+    label = "bybit"
+    codes = _CODES
+    # Bybit reports a positionIdx that does not fit the account's mode with the generic
+    # parameter code 10001; the parameter its message names tells it apart.
+    side_mismatch = ("10001", "position idx")
+    hedge_mode_hint = "switch the USDT perpetuals to hedge mode (Bybit: Derivatives > Settings > Position Mode > Hedge Mode)"
     unified_wallet = True
     margin_step = Decimal("0.01")
 
@@ -98,19 +98,6 @@ class Bybit(Dialect):
         body = error_body(exc)
         code = body.get("retCode") if body else None
         return str(code) if code not in (None, 0, "0") else None
-
-    def error_for_code(self, code: str, message: str) -> ExchangeError | None:
-        """Return the port error of a Bybit code hedgebot acts on."""
-        if _position_side_mismatch(code, message):
-            return ModeError(
-                f"bybit {code}: the order's positionIdx does not match the account's position mode: switch the "
-                f"USDT perpetuals to hedge mode (Bybit: Derivatives > Settings > Position Mode > Hedge Mode) ({message})"
-            )
-        known = _CODES.get(code)
-        if known is None:
-            return None
-        cls, meaning = known
-        return cls(f"bybit {code}: {meaning} ({message})")
 
     def order_params(self, request: OrderRequest) -> dict[str, Any]:
         """Carry the client id as orderLinkId and name the leg by positionIdx; closes are reduce-only."""

@@ -60,18 +60,18 @@ _CODES: dict[str, tuple[type[ExchangeError], str]] = {
 }
 
 
-def _position_side_mismatch(code: str, message: str) -> bool:
-    # A posSide that does not fit the account's mode comes back as the generic
-    # parameter code 51000 naming the posSide parameter.
-    return code == "51000" and "posside" in message.lower()
-
-
 class Okx(Dialect):
     """OKX USDT perpetual swaps (`okx`, instType SWAP) and the spot coins of the same trading account."""
 
     futures_id = "okx"
     spot_id = "okx"
     client_id_field = "clOrdId"
+    label = "okx"
+    codes = _CODES
+    # A posSide that does not fit the account's mode comes back as the generic parameter
+    # code 51000 naming the posSide parameter.
+    side_mismatch = ("51000", "posside")
+    hedge_mode_hint = "switch the account to long/short mode (OKX: Settings > Position mode > Long/short mode)"
     unified_wallet = True
     tiers_need_mark = True
     margin_step = Decimal("0.01")
@@ -98,19 +98,6 @@ class Okx(Dialect):
                 return str(row["sCode"])
         code = body.get("code")
         return str(code) if code not in (None, "0") else None
-
-    def error_for_code(self, code: str, message: str) -> ExchangeError | None:
-        """Return the port error of an OKX code hedgebot acts on."""
-        if _position_side_mismatch(code, message):
-            return ModeError(
-                f"okx {code}: the order's posSide does not match the account's position mode: switch the account to "
-                f"long/short mode (OKX: Settings > Position mode > Long/short mode) ({message})"
-            )
-        known = _CODES.get(code)
-        if known is None:
-            return None
-        cls, meaning = known
-        return cls(f"okx {code}: {meaning} ({message})")
 
     def order_position_side(self, info: Mapping[str, Any]) -> PositionSide | None:
         """Return the leg an order names by posSide."""
