@@ -180,3 +180,22 @@ def test_hedges_side_by_side_end_as_each_would_alone_and_replays_repeat_exactly(
         again = run_simulated(run_backtest(candles, market, funding, config, dict(spot), dict(futures), record_equity=False))
         assert alone.metrics == again.metrics and [t.time for t in alone.trades] == [t.time for t in again.trades]
         assert joint.metrics == alone.metrics
+
+
+def test_in_a_flat_market_only_funding_settlements_and_the_tick_wake_the_keeper() -> None:
+    from decimal import Decimal
+
+    from hedgebot.backtest import run_backtest
+    from hedgebot.clock import run_simulated
+    from hedgebot.exchange.feeds import Candle
+    from hedgebot.exchange.funding import ConstantFunding
+    from tests.helpers import btc_market, hedge_config
+
+    flat = [Candle(START + 60.0 * i, Decimal(30000), Decimal(30000), Decimal(30000), Decimal(30000)) for i in range(2 * 1440)]
+    result = run_simulated(run_backtest(
+        flat, btc_market(), ConstantFunding(Decimal("0.0001")), hedge_config(tick_seconds=3600),
+        {"BTC": Decimal(1)}, {"USDT": Decimal(100000)}, record_equity=False,
+    ))
+    # Two days: six funding settlements (00:00, 08:00, 16:00) wake it; quiet minutes never do.
+    assert result.keeper_wakes == 6
+    assert sum(1 for t in result.trades if t.kind == "funding") == 6
