@@ -26,7 +26,7 @@ from typing import Any
 
 from hedgebot.clock import Clock
 from hedgebot.engine.retry import Backoff
-from hedgebot.exchange.port import ExchangePort, PriceQuote
+from hedgebot.exchange.port import BadData, ExchangePort, PriceQuote
 from hedgebot.exchange.streaming import StreamSpec
 
 
@@ -215,7 +215,10 @@ class StreamedPort:
         if spec is not None and spec.quote is not None and self.supervisor.live(spec.name):
             update = self.supervisor.last_update(spec.name)
             if update is not None:
-                return spec.quote(update)
+                try:
+                    return spec.quote(update)
+                except BadData:
+                    pass  # an update without a usable price (a partial push): ask REST instead
         self.supervisor.polls[f"mark {symbol}"] += 1
         return await self.inner.fetch_mark_price(symbol)
 

@@ -11,7 +11,7 @@ import pytest
 from hedgebot.clock import SimClock
 from hedgebot.engine.streams import StreamedPort, StreamState, StreamSupervisor
 from hedgebot.exchange.streaming import StreamSpec
-from hedgebot.exchange.port import PriceQuote
+from hedgebot.exchange.port import BadData, PriceQuote
 
 D = Decimal
 SYMBOL = "BTC/USDT:USDT"
@@ -175,4 +175,24 @@ async def test_stream_state_is_in_the_metrics(clock: SimClock) -> None:
     assert samples[down] == 1.0 and samples[live] == 0.0
     assert samples[("hedgebot_stream_reconnects", (("account", "main"), ("stream", f"mark {SYMBOL}")))] == 1.0
     assert samples[("hedgebot_stream_polling", (("account", "main"),))] == 1.0
+    await supervisor.stop()
+
+
+async def test_an_update_without_a_usable_price_is_answered_from_rest(clock: SimClock) -> None:
+    feed = Feed()
+    rest = RestVenue(clock)
+    supervisor = StreamSupervisor(clock)
+
+    def strict(update: Any) -> PriceQuote:
+        if update.get("markPrice") is None:
+            raise BadData("streamed mark price: none in this push")
+        return quote(update)
+
+    supervisor.add(StreamSpec(f"mark {SYMBOL}", feed.watch, stale_after=10.0, quote=strict, symbol=SYMBOL))
+    port = StreamedPort(rest, supervisor)  # type: ignore[arg-type]
+    supervisor.start()
+    await clock.settle()
+    feed.push({"markPrice": None, "timestamp": 1_700_000_000_000})
+    await clock.settle()
+    assert (await port.fetch_mark_price(SYMBOL)).price == D(40000) and rest.polls == 1
     await supervisor.stop()

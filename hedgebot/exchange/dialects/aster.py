@@ -20,12 +20,13 @@ documentation and listed in docs/exchanges.md:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 from hedgebot.domain.model import Bracket, MarginMode, PositionSide, Wallet
 from hedgebot.exchange.dialects.base import decimal_field
-from hedgebot.exchange.dialects.binanceusdm import _CODES, BinanceUsdm
+from hedgebot.exchange.dialects.binanceusdm import _CODES, BinanceUsdm, tap_binance_user_stream
 from hedgebot.exchange.port import (
     AccountFacts,
     BadData,
@@ -58,6 +59,10 @@ class Aster(BinanceUsdm):
         API-wallet (agent) key cannot be used on its own; the key is not sent.
         """
         return {"privateKey": secret} if secret else {}
+
+    def tap_user_stream(self, futures: Any, on_event: Callable[[Any], None]) -> None:
+        """Binance's user-data events; ccxt's aster keeps its listen key per market type in other options."""
+        tap_binance_user_stream(futures, on_event, _forget_aster_listen_key)
 
     async def fetch_futures_balance(self, futures: Any, asset: str) -> FuturesBalance:
         """Read /fapi/v3/balance: `balance` is the wallet, `availableBalance` what is free."""
@@ -156,3 +161,10 @@ class Aster(BinanceUsdm):
             multi_assets_margin=str((multi or {}).get("multiAssetsMargin")).lower() == "true",
             portfolio_margin=False,
         )
+
+
+def _forget_aster_listen_key(futures: Any) -> None:
+    """Make ccxt's next authenticate() ask Aster for a new swap listen key."""
+    times = dict(futures.options.get("lastAuthenticatedTime") or {})
+    times["swap"] = 0
+    futures.options["lastAuthenticatedTime"] = times

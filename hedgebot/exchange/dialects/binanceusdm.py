@@ -280,7 +280,16 @@ def user_stream_events(message: dict[str, Any], symbol_of: Callable[[str], str])
     return events
 
 
-def tap_binance_user_stream(futures: Any, on_event: Callable[[VenueEvent], None]) -> None:
+def _forget_binance_listen_key(futures: Any) -> None:
+    """Make ccxt's next authenticate() ask Binance for a new listen key (USDⓈ-M keeps it under options['linear'])."""
+    options = dict(futures.options.get("linear") or {})
+    options["lastAuthenticatedTime"] = 0
+    futures.options["linear"] = options
+
+
+def tap_binance_user_stream(
+    futures: Any, on_event: Callable[[VenueEvent], None], forget_listen_key: Callable[[Any], None] = _forget_binance_listen_key
+) -> None:
     """See every raw websocket message of a ccxt Binance client before ccxt handles it.
 
     ccxt keeps the listen key alive (PUT every `listenKeyRefreshRate`) but ignores
@@ -295,9 +304,7 @@ def tap_binance_user_stream(futures: Any, on_event: Callable[[VenueEvent], None]
     def tapped(client: Any, message: Any) -> Any:
         if isinstance(message, dict):
             if message.get("e") == "listenKeyExpired":
-                options = dict(futures.options.get("linear") or {})
-                options["lastAuthenticatedTime"] = 0
-                futures.options["linear"] = options
+                forget_listen_key(futures)
                 client.reject(ccxt.NetworkError("binance listenKeyExpired: reconnecting with a new listen key"))
                 return None
             for event in user_stream_events(message, lambda market_id: futures.safe_symbol(market_id, None, None, "contract")):
