@@ -20,6 +20,7 @@ import asyncio
 import math
 import statistics
 from array import array
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -98,11 +99,22 @@ class BacktestResult:
     start_value: Decimal
     end_value: Decimal
     fees: Decimal
+    coins_sold: Decimal = ZERO
+    spot_quote_start: Decimal = ZERO
+    spot_quote_end: Decimal = ZERO
+    max_distance_after_sale: Decimal | None = None
+    runway_at_start: Decimal | None = None
+    alerts: dict[str, int] = field(default_factory=dict)
     events: dict[str, int] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     trades: list[TradeRow] = field(default_factory=list)
     equity: dict[str, array] = field(default_factory=dict)
     keeper_wakes: int = 0
+
+    @property
+    def value_kept(self) -> Decimal:
+        """Return how far the end value is from start + funding - fees, as a fraction of the start value."""
+        return (self.end_value - (self.start_value + self.funding_short + self.funding_long - self.fees)) / self.start_value
 
     def summary(self) -> dict[str, str]:
         """Return the headline figures as text."""
@@ -116,7 +128,12 @@ class BacktestResult:
             "orders": str(self.orders),
             "critical alerts": str(self.critical_alerts),
             "final exposure / short": f"{self.final_exposure} / {self.final_short}",
-            "account value": f"{self.start_value:.0f} -> {self.end_value:.0f} (fees {self.fees:.0f})",
+            "account value": f"{self.start_value:.0f} -> {self.end_value:.0f} (fees {self.fees:.0f}; "
+            f"vs start + funding - fees {self.value_kept:+.2%})",
+            "coins sold": f"{self.coins_sold} (spot stablecoin {self.spot_quote_start:.2f} -> {self.spot_quote_end:.2f})",
+            "distance after a sale": "-" if self.max_distance_after_sale is None else f"at most {self.max_distance_after_sale:.2%}",
+            "runway at start": "-" if self.runway_at_start is None else f"{self.runway_at_start:.2f}",
+            "alert events": ", ".join(f"{k}: {v}" for k, v in sorted(self.alerts.items())) or "none",
         }
 
 
@@ -266,6 +283,10 @@ class _Lane:
         self.start_value = ledger_value(self.ledger, float(first.open))
         self.prev_h = self.start_value
         self.prev_u = self.ledger.unhedged_units * float(first.open) + self.ledger.unhedged_cash
+        self.spot_quote_start = spot.get(market.quote, ZERO)
+        self.orders_seen = 0
+        self.after_sale: Decimal | None = None  # the short's largest distance right after a margin-raising sale
+        self.runway_at_start: Decimal | None = None
 
     def _on_venue_change(self, event: VenueEvent | None) -> None:
         if event is not None and self.watch:
@@ -314,6 +335,10 @@ class _Lane:
         if ledger.dirty:
             ledger.refresh()
         close = float(candle.close)
+        if self.runway_at_start is None and self.keeper.last_plan is not None:
+            self.runway_at_start = self.keeper.last_plan.runway_price
+        if len(self.venue.orders) != self.orders_seen:
+            self._note_sales(ledger, close)
         h = ledger.slope * close + ledger.intercept
         u = ledger.unhedged_units * close + ledger.unhedged_cash
         drift = ledger.drift_ratio
@@ -383,8 +408,23 @@ class _Lane:
         result = await _collect(self, self.start_value, peak, metrics)
         result.equity = self.series if self.record_equity else {}
         result.keeper_wakes = self.wakes
+        venue, spot_symbol = self.venue, self.market.spot_symbol
+        result.coins_sold = sum((o.filled for o in venue.orders.values() if o.symbol == spot_symbol and o.side.value == "sell"), ZERO)
+        result.spot_quote_start = self.spot_quote_start
+        result.spot_quote_end = venue.spot.get(self.market.quote, ZERO)
+        result.max_distance_after_sale = self.after_sale
+        result.runway_at_start = self.runway_at_start
+        result.alerts = dict(Counter(f"{e.detail.get('code')} {e.detail.get('state', '')}".strip() for e in self.journal.events(kind="alert")))
         self.journal.close()
         return result
+
+    def _note_sales(self, ledger: _Ledger, close: float) -> None:
+        """After new orders, note how far from liquidation a margin-raising sale left the short."""
+        new = list(self.venue.orders.values())[self.orders_seen :]
+        self.orders_seen = len(self.venue.orders)
+        if any(o.symbol == self.market.spot_symbol for o in new) and math.isfinite(ledger.liquidation):
+            distance = Decimal(repr(ledger.liquidation / close - 1))
+            self.after_sale = distance if self.after_sale is None else max(self.after_sale, distance)
 
 
 _SERIES = ("time", "price", "hedged_value", "unhedged_value", "drift_ratio", "liquidation_distance", "exposure", "short")

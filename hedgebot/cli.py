@@ -14,16 +14,21 @@ import sqlite3
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from hedgebot import backtest_report, cli_control
 from hedgebot.clock import RealClock
-from hedgebot.config import ConfigError, HedgeConfig, Settings, load_config
-from hedgebot.engine.daemon import STATUS_FILE, AccountLock, Daemon
+from hedgebot.config import ConfigError, HedgeConfig, PaperConfig, ReplayFeedConfig, Settings, SyntheticFeedConfig, load_config
 from hedgebot.domain.model import Severity
+from hedgebot.domain.runway import opening_snapshot, runway_price
+from hedgebot.engine.daemon import STATUS_FILE, AccountLock, Daemon
 from hedgebot.engine.keeper import StartupRefused
+from hedgebot.exchange.factory import paper_market
+from hedgebot.exchange.feeds import read_candles
+from hedgebot.exchange.port import ExchangeError
 from hedgebot.ops.figures import iso_utc
 from hedgebot.ops.logging import configure_logging
 from hedgebot.ops.senders import AlertMessage, build_dispatcher
@@ -67,7 +72,7 @@ def _guard(hedge: HedgeConfig) -> str:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """Validate the config, check everything `run` will need, and print what it would run."""
+    """Validate the config, check everything `run` will need, and print what it would run (with paper runways)."""
     settings = _load(args.config)
     problems = preflight(settings)
     if problems:
@@ -83,8 +88,44 @@ def cmd_check(args: argparse.Namespace) -> int:
             )
             print(f"    exposure: {_exposure(h)}")
             print(f"    margin guard: {_guard(h)}")
+            if account.paper is not None:
+                print(f"    {_starting_runway(account.paper, h)}")
     print("config OK")
     return EXIT_OK
+
+
+def _starting_price(feed: object) -> Decimal | None:
+    match feed:
+        case SyntheticFeedConfig():
+            return feed.start_price
+        case ReplayFeedConfig():
+            try:
+                candles = read_candles(feed.path)
+            except (OSError, ExchangeError):
+                return None
+            return candles[0].open if candles else None
+    return None
+
+
+def _starting_runway(paper: PaperConfig, hedge: HedgeConfig) -> str:
+    """Say how far a rally the hedge's margin sources pay for, opened from the paper account's starting balances."""
+    market_config = next(m for m in paper.markets if m.symbol == hedge.symbol)
+    price = _starting_price(market_config.feed)
+    if price is None:
+        return "runway: needs a price (shown by `hedgebot status` once running)"
+    snapshot = opening_snapshot(
+        paper_market(market_config), price, dict(paper.spot), dict(paper.futures), hedge.policy(), hedge.leverage, hedge.margin_mode
+    )
+    runway = runway_price(snapshot, hedge.policy())
+    if runway is None:
+        return "runway: no short to guard from the starting balances"
+    if not runway.is_finite():
+        return f"runway: no limit found above {price} (the sources pay for any rally)"
+    note = "" if runway / price - 1 >= hedge.margin_guard.runway_warning else " - below the runway warning"
+    return (
+        f"runway: the margin sources keep the short above its trigger up to {runway:.2f} "
+        f"({runway / price - 1:.1%} above {price}, from the starting balances){note}"
+    )
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -122,9 +122,13 @@ class MarginGuardConfig(Frozen):
     target: Decimal = Field(default=Decimal("0.35"), gt=0, lt=5)
     release: Decimal | None = Field(default=None, gt=0, lt=10)
     sources: tuple[MarginSource, ...] = ("futures_wallet", "spot_stablecoin")
+    runway_warning: Decimal = Field(default=Decimal("0.30"), ge=0, lt=100)
 
     @model_validator(mode="after")
     def _ordered(self) -> MarginGuardConfig:
+        repeated = sorted({s for s in self.sources if self.sources.count(s) > 1})
+        if repeated:
+            raise ValueError(f"sources lists {repeated} more than once")
         if self.target <= self.trigger:
             raise ValueError(f"target {self.target} must be above trigger {self.trigger}")
         if self.release is not None and self.release <= self.target:
@@ -208,9 +212,8 @@ class HedgeConfig(Frozen):
                 trigger=guard.trigger,
                 target=guard.target,
                 release=guard.release,
-                from_futures_wallet="futures_wallet" in guard.sources,
-                from_spot_stablecoin="spot_stablecoin" in guard.sources,
-                sell_spot="sell_spot" in guard.sources,
+                sources=tuple(guard.sources),
+                runway_warning=guard.runway_warning,
             ),
         )
 

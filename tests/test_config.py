@@ -87,3 +87,19 @@ def test_secrets_resolve_from_env_and_file(tmp_path, monkeypatch) -> None:
         creds.api_key.resolve("credentials.api_key")
     monkeypatch.setenv("HB_TEST_KEY", "abc")
     assert creds.api_key.resolve("credentials.api_key") == "abc" and creds.secret.resolve("credentials.secret") == "s3cret"
+
+
+def test_check_refuses_a_max_order_below_the_paper_markets_minimum(tmp_path, capsys) -> None:
+    path = broken(tmp_path, lambda d: HEDGE(d).update(min_order="0.0001", max_order="0.0005"))
+    assert main(["check", "--config", path]) == 2
+    err = capsys.readouterr().err
+    assert "accounts[0]" in err and "max_order" in err and "0.0005" in err and "0.001" in err, err
+
+
+def test_check_prints_the_runway_of_each_paper_hedge_from_its_starting_balances(tmp_path, capsys) -> None:
+    path = str(write_toml(tmp_path / "ok.toml", paper_settings_dict(tmp_path)))
+    assert main(["check", "--config", path]) == 0
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if "runway" in line)
+    # 2 BTC hedged at 50,000, 3x isolated, 100,000 USDT futures and 10,000 USDT spot behind it.
+    assert "above 50000" in line and "%" in line, line

@@ -168,6 +168,88 @@ def wallet_for_liquidation_at(price: Decimal, legs: Sequence[Leg], brackets: Seq
     return wallet
 
 
+def _breakpoints(legs: Sequence[Leg], brackets: Sequence[Bracket]) -> list[Decimal]:
+    """Return the prices at which some leg's notional enters a new bracket, ascending."""
+    points = {b.notional_floor / leg.size for leg in legs if leg.size > 0 for b in brackets if b.notional_floor > 0}
+    return sorted(points)
+
+
+def _root_between(wallet: Decimal, legs: Sequence[Leg], brackets: Sequence[Bracket], low: Decimal, high: Decimal | None) -> Decimal | None:
+    """Return the price in [low, high] where equity meets maintenance, with brackets fixed inside the interval."""
+    probe = (low + high) / 2 if high is not None else low * 2 if low > 0 else Decimal(1)
+    price = _solve(wallet, _terms_at(probe, legs, brackets))
+    if price is None or price < low or (high is not None and price > high):
+        return None
+    return price
+
+
+def liquidation_prices(
+    wallet: Decimal, legs: Sequence[Leg], brackets: Sequence[Bracket], mark: Decimal
+) -> tuple[Decimal | None, Decimal | None]:
+    """Return the nearest prices below and above `mark` at which `legs` backed by `wallet` are liquidated.
+
+    Equity minus maintenance is linear in the price between bracket edges, so
+    each interval is solved exactly, walking away from the mark both ways.
+    A side with no liquidation (a net-short account cannot be liquidated by a
+    fall, nor a net-long one by a rise, unless the brackets make it so) is None.
+    """
+    open_legs = [leg for leg in legs if leg.size > 0]
+    if not open_legs or mark <= 0:
+        return None, None
+    if wallet_for_liquidation_at(mark, open_legs, brackets) >= wallet:
+        return mark, mark  # already at or past maintenance
+    edges = _breakpoints(open_legs, brackets)
+    upper = [e for e in edges if e > mark]
+    lower = [e for e in reversed(edges) if e < mark]
+    above: Decimal | None = None
+    low = mark
+    for high in [*upper, None]:
+        above = _root_between(wallet, open_legs, brackets, low, high)
+        if above is not None or high is None:
+            break
+        low = high
+    below: Decimal | None = None
+    high_edge = mark
+    for low_edge in [*lower, ZERO]:
+        below = _root_between(wallet, open_legs, brackets, low_edge, high_edge)
+        if below is not None:
+            break
+        high_edge = low_edge
+    if below is not None and below <= 0:
+        below = None
+    return below, above
+
+
+def nearer_liquidation(
+    wallet: Decimal, legs: Sequence[Leg], brackets: Sequence[Bracket], mark: Decimal
+) -> tuple[Decimal | None, Decimal | None]:
+    """Return the nearer of the two liquidation prices and its distance from `mark` (a fraction, never negative)."""
+    below, above = liquidation_prices(wallet, legs, brackets, mark)
+    options = []
+    if above is not None:
+        options.append((above, (above - mark) / mark))
+    if below is not None:
+        options.append((below, (mark - below) / mark))
+    if not options:
+        return None, None
+    return min(options, key=lambda option: option[1])
+
+
+def margin_gap(legs: Sequence[Leg], wallet: Decimal, mark: Decimal, target_distance: Decimal, brackets: Sequence[Bracket]) -> Decimal:
+    """Return the wallet missing (positive) or spare (negative) for `legs` to sit `target_distance` from liquidation both ways.
+
+    The wallet that puts the liquidation at a price is piecewise linear in
+    that price, so its largest value over the band [mark(1-d), mark(1+d)] is
+    at an end or a bracket edge.
+    """
+    open_legs = [leg for leg in legs if leg.size > 0]
+    if not open_legs:
+        return -wallet
+    low, high = mark * (1 - target_distance), mark * (1 + target_distance)
+    prices = [p for p in (low, high, *_breakpoints(open_legs, brackets)) if low <= p <= high and p > 0]
+    return max(wallet_for_liquidation_at(p, open_legs, brackets) for p in prices) - wallet
+
+
 def short_margin_gap(
     short: Leg,
     other_legs: Sequence[Leg],
@@ -179,10 +261,10 @@ def short_margin_gap(
     """Return the margin missing (positive) or spare (negative) for the short to sit `target_distance` from liquidation.
 
     `wallet` is the short's isolated margin (with no other legs) or the cross
-    wallet (with the contract's other legs).
+    wallet (with the contract's other legs); under cross margin a LONG leg
+    larger than the short puts the danger below the mark, which counts too.
     """
-    target_price = mark * (1 + target_distance)
-    return wallet_for_liquidation_at(target_price, [short, *other_legs], brackets) - wallet
+    return margin_gap([short, *other_legs], wallet, mark, target_distance, brackets)
 
 
 def short_topup_needed(

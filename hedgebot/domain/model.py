@@ -89,6 +89,7 @@ class Market:
     margin_step: Decimal = Decimal("0.01")
     price_step: Decimal = Decimal("0.01")
     taker_fee: Decimal = Decimal("0.0005")
+    spot_fee: Decimal = Decimal("0.001")  # the spot pair's taker fee, for sizing margin-raising sales
 
     @property
     def spot_symbol(self) -> str:
@@ -138,6 +139,22 @@ class Snapshot:
     margin_mode: MarginMode
     leverage: int
     previous_price: Decimal | None = None
+    cross_wallet: Decimal | None = None  # the futures wallet without isolated margin; backs cross legs
+    read_at: float | None = None  # when the oldest of the snapshot's readings was taken
+
+    @property
+    def cross_backing(self) -> Decimal:
+        """Return what backs the cross legs: the cross wallet (the whole wallet when the venue cannot say)."""
+        return self.cross_wallet if self.cross_wallet is not None else self.futures_wallet
+
+    def short_backing(self) -> tuple[Decimal, list[Leg]]:
+        """Return the wallet behind the short and the other legs it also backs (isolated: the leg's margin alone)."""
+        if self.margin_mode is MarginMode.ISOLATED:
+            return self.short.margin, []
+        return self.cross_backing, [self.long]
+
+
+MARGIN_SOURCES = ("futures_wallet", "spot_stablecoin", "sell_spot")
 
 
 @dataclass(frozen=True)
@@ -148,9 +165,27 @@ class MarginGuard:
     trigger: Decimal = Decimal("0.20")
     target: Decimal = Decimal("0.35")
     release: Decimal | None = None
-    from_futures_wallet: bool = True
-    from_spot_stablecoin: bool = True
-    sell_spot: bool = False
+    sources: tuple[str, ...] = ("futures_wallet", "spot_stablecoin")  # used in this order
+    runway_warning: Decimal = Decimal("0.30")  # warn when the runway is less than this far above the mark
+
+    def uses(self, source: str) -> bool:
+        """Tell whether the guard may take margin from `source` (never when it is disabled)."""
+        return self.enabled and source in self.sources
+
+    @property
+    def from_futures_wallet(self) -> bool:
+        """Tell whether free futures balance may fund the short."""
+        return self.uses("futures_wallet")
+
+    @property
+    def from_spot_stablecoin(self) -> bool:
+        """Tell whether stablecoin may be moved from spot."""
+        return self.uses("spot_stablecoin")
+
+    @property
+    def sell_spot(self) -> bool:
+        """Tell whether the hedged coin may be sold to fund margin."""
+        return self.uses("sell_spot")
 
 
 @dataclass(frozen=True)
@@ -213,15 +248,18 @@ class Transfer:
 
 @dataclass(frozen=True)
 class RaiseFromSpot:
-    """Sell a slice of the hedged coin and shrink the short by its hedged share.
+    """Sell a slice of the hedged coin, shrink the short by its hedged share, and put the money on the leg.
 
-    Executed as two verified steps: reduce the short first, then sell the spot,
-    so the account is never net short in between.
+    Executed as verified steps: reduce the short first, then sell the spot (so
+    the account is never net short in between), move the sale's proceeds to
+    the futures wallet, and add `margin_amount` (what the reduction freed plus
+    the proceeds, as planned) to an isolated leg.
     """
 
     sell_amount: Decimal
     reduce_amount: Decimal
     reason: str
+    margin_amount: Decimal = ZERO
 
     kind = "raise_from_spot"
 

@@ -12,7 +12,7 @@ every step is verified against the venue before the next one is chosen.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 
 from hedgebot.domain import margin as mm
 from hedgebot.domain.model import (
@@ -21,6 +21,7 @@ from hedgebot.domain.model import (
     AdjustMargin,
     Alert,
     HedgePolicy,
+    Leg,
     MarginMode,
     OrderSide,
     PlaceOrder,
@@ -34,15 +35,17 @@ from hedgebot.domain.model import (
     ceil_to_step,
     floor_to_step,
 )
-
-# Extra stablecoin asked for when selling spot to fund margin: covers fees and
-# the move of the price between planning and the sale.
-_SALE_BUFFER = Decimal("0.02")
-
+from hedgebot.domain.runway import runway_price
+from hedgebot.domain.sale import size_sale
 
 @dataclass(frozen=True)
 class Plan:
-    """What the policy saw and what it wants done, in priority order."""
+    """What the policy saw and what it wants done next, in priority order.
+
+    `actions` holds the next steps only: at most one slice of each order the
+    policy wants, and `orders_remaining` counts the slices still to come after
+    them (the keeper re-plans after every step, so they are never built).
+    """
 
     exposure: Decimal
     target: Decimal
@@ -59,6 +62,9 @@ class Plan:
     # decide (until a balance, a leg or the wallet changes); None: no bound.
     valid_low: Decimal | None = None
     valid_high: Decimal | None = None
+    orders_remaining: int = 0
+    runway_price: Decimal | None = None
+    runway: Decimal | None = None
 
     def holds_at(self, price: Decimal) -> bool:
         """Return whether the plan is still the policy's decision at mark `price` (balances unchanged)."""
@@ -81,18 +87,15 @@ def exposure_of(snapshot: Snapshot, policy: HedgePolicy) -> Decimal:
 
 
 def check_snapshot(snapshot: Snapshot, policy: HedgePolicy, now: float) -> str | None:
-    """Return why nothing may trade on this snapshot, or None when it is sound."""
+    """Return why nothing may trade on this snapshot, or None when it is sound (a price jump aside)."""
     price = snapshot.mark_price
     if not price.is_finite() or price <= 0:
         return f"absurd mark price {price}"
     age = now - snapshot.price_time
-    if age > policy.staleness_seconds:
+    if not age <= policy.staleness_seconds:  # also catches a missing (NaN) timestamp
         return f"stale mark price: {age:.1f}s old, limit {policy.staleness_seconds:.1f}s"
-    previous = snapshot.previous_price
-    if previous is not None and previous > 0:
-        jump = abs(price / previous - 1)
-        if jump > policy.max_jump:
-            return f"mark price jumped {jump:.1%} ({previous} -> {price}), guard {policy.max_jump:.1%}"
+    if snapshot.read_at is not None and now - snapshot.read_at > policy.staleness_seconds:
+        return f"stale balances: read {now - snapshot.read_at:.1f}s ago, limit {policy.staleness_seconds:.1f}s"
     for name in ("spot_asset", "spot_quote", "futures_wallet"):
         value: Decimal = getattr(snapshot, name)
         if not value.is_finite() or value < 0:
@@ -103,96 +106,107 @@ def check_snapshot(snapshot: Snapshot, policy: HedgePolicy, now: float) -> str |
     return None
 
 
-def _slices(amount: Decimal, max_order: Decimal, step: Decimal) -> list[Decimal]:
-    """Split `amount` into near-equal slices on the step, none above `max_order`."""
+# An unconfirmed reading this far from the last accepted price (or closer to
+# zero than its inverse) is taken for bad data: nothing at all acts on it.
+_IMPLAUSIBLE_MOVE = Decimal(1)
+
+
+def price_jump(snapshot: Snapshot, policy: HedgePolicy) -> tuple[str | None, bool]:
+    """Return how the mark jumped beyond `max_jump` from the last accepted price (or None), and whether it is implausible."""
+    previous = snapshot.previous_price
+    if previous is None or previous <= 0:
+        return None, False
+    move = snapshot.mark_price / previous
+    jump = abs(move - 1)
+    if jump <= policy.max_jump:
+        return None, False
+    implausible = jump > _IMPLAUSIBLE_MOVE or 1 / move - 1 > _IMPLAUSIBLE_MOVE
+    return f"mark price jumped {jump:.1%} ({previous} -> {snapshot.mark_price}), guard {policy.max_jump:.1%}", implausible
+
+
+def first_slice(amount: Decimal, max_order: Decimal, step: Decimal) -> tuple[Decimal, int]:
+    """Return the first of the near-equal slices of `amount` (on the step, none above `max_order`) and how many follow."""
     if amount <= 0:
-        return []
+        return ZERO, 0
     cap = max(floor_to_step(max_order, step), step)
-    count = int((amount / cap).to_integral_value(rounding="ROUND_CEILING"))
+    count = int((amount / cap).to_integral_value(rounding=ROUND_CEILING))
     size = ceil_to_step(amount / count, step)
-    out: list[Decimal] = []
-    remaining = amount
-    while remaining > 0:
-        piece = min(size, remaining)
-        out.append(piece)
-        remaining -= piece
-    return out
+    pieces = int((amount / size).to_integral_value(rounding=ROUND_CEILING))
+    return min(size, amount), pieces - 1
 
 
 def _short_risk(snapshot: Snapshot) -> tuple[Decimal | None, Decimal | None]:
-    """Return the short's liquidation price and distance to it."""
-    short = snapshot.short
-    if not short.is_open:
+    """Return the nearer liquidation price of the legs the short's margin backs, and the distance to it."""
+    if not snapshot.short.is_open:
         return None, None
-    brackets = snapshot.market.brackets
-    if snapshot.margin_mode is MarginMode.ISOLATED:
-        price = mm.liquidation_price_of(short.margin, [short], brackets)
-    else:
-        price = mm.liquidation_price_of(snapshot.futures_wallet, [short, snapshot.long], brackets)
-    return price, mm.distance_to_liquidation(PositionSide.SHORT, price, snapshot.mark_price)
-
-
-def _margin_wallet_and_others(snapshot: Snapshot) -> tuple[Decimal, list]:
-    if snapshot.margin_mode is MarginMode.ISOLATED:
-        return snapshot.short.margin, []
-    return snapshot.futures_wallet, [snapshot.long]
+    wallet, others = snapshot.short_backing()
+    return mm.nearer_liquidation(wallet, [snapshot.short, *others], snapshot.market.brackets, snapshot.mark_price)
 
 
 def _fund_margin(snapshot: Snapshot, policy: HedgePolicy, needed: Decimal, target: Decimal) -> tuple[list[Action], list[Alert]]:
-    """Choose where `needed` stablecoin of margin comes from, in the configured order."""
+    """Choose where `needed` stablecoin of margin comes from, taking the guard's sources in their configured order."""
     guard = policy.guard
     market = snapshot.market
     step = market.margin_step
     isolated = snapshot.margin_mode is MarginMode.ISOLATED
+    from_wallet = ZERO
+    moved = ZERO
+    sale: SaleSize | None = None
+    sale_first = False
+    remaining = needed
+    for source in guard.sources:
+        if remaining <= 0:
+            break
+        if source == "futures_wallet" and isolated:
+            from_wallet = min(remaining, max(floor_to_step(snapshot.futures_free, step), ZERO))
+            remaining -= from_wallet
+        elif source == "spot_stablecoin":
+            moved = min(remaining, floor_to_step(snapshot.spot_quote, step))
+            remaining -= moved
+        elif source == "sell_spot":
+            sale = size_sale(snapshot, policy.ratio, needed - remaining, target)
+            if sale is not None:
+                sale_first = from_wallet == 0 and moved == 0
+                remaining = sale.shortfall
     actions: list[Action] = []
-    covered = ZERO
-    if isolated and guard.from_futures_wallet:
-        covered = min(needed, floor_to_step(snapshot.futures_free, step))
-    from_spot = ZERO
-    if guard.from_spot_stablecoin and covered < needed:
-        from_spot = min(needed - covered, floor_to_step(snapshot.spot_quote, step))
-        if from_spot > 0:
-            actions.append(Transfer(market.quote, from_spot, Wallet.SPOT, Wallet.FUTURES, "margin top-up"))
-    covered += from_spot
+    if moved > 0:
+        actions.append(Transfer(market.quote, moved, Wallet.SPOT, Wallet.FUTURES, "margin top-up"))
+    covered = from_wallet + moved
     if isolated and covered > 0:
-        source = "futures wallet" if from_spot == 0 else f"futures wallet, with {from_spot} {market.quote} moved from spot"
+        source = "futures wallet" if moved == 0 else f"futures wallet, with {moved} {market.quote} moved from spot"
         actions.append(AdjustMargin(PositionSide.SHORT, covered, "margin top-up", source))
-    shortfall = needed - covered
+    if sale is not None:
+        raise_action = RaiseFromSpot(
+            sale.sell, sale.reduce, f"margin top-up: raise {needed - covered} {market.quote} from spot",
+            floor_to_step(sale.margin, step) if isolated else ZERO,
+        )
+        # The configured order decides what runs first; the keeper re-plans after each step.
+        actions.insert(0, raise_action) if sale_first else actions.append(raise_action)
     alerts: list[Alert] = []
-    if shortfall > 0 and guard.sell_spot and snapshot.spot_asset > 0:
-        price = snapshot.mark_price
-        sell = ceil_to_step(shortfall * (1 + _SALE_BUFFER) / price, market.amount_step)
-        sell = max(sell, market.min_tradeable(price))
-        sell = min(sell, floor_to_step(snapshot.spot_asset, market.amount_step))
-        reduce = min(ceil_to_step(sell * policy.ratio, market.amount_step), snapshot.short.size)
-        if sell > 0:
-            # Selling comes last: transfers already planned run first and the
-            # sale only makes up what they cannot.
-            actions.append(RaiseFromSpot(sell, reduce, f"margin top-up: raise {shortfall} {market.quote} from spot"))
-            shortfall = ZERO
-    if shortfall > 0:
+    if remaining > 0:
         alerts.append(
             Alert(
                 Severity.CRITICAL,
                 "margin_unfunded",
                 f"short needs {needed} {market.quote} more margin to sit {target:.0%} from liquidation; "
-                f"sources can cover only {covered}",
+                f"the sources ({', '.join(guard.sources) or 'none'}) can cover only {needed - remaining:.2f}",
             )
         )
     return actions, alerts
 
 
 def valid_price_range(
-    snapshot: Snapshot, policy: HedgePolicy, liquidation: Decimal | None, settled: bool
+    snapshot: Snapshot, policy: HedgePolicy, liquidation: Decimal | None, settled: bool,
+    runway: Decimal | None = None, trigger: Decimal | None = None,
 ) -> tuple[Decimal | None, Decimal | None]:
     """Return the mark-price range over which a plan stays valid while balances and legs stay as they are.
 
     A coin-denominated hedge's drift does not move with the price, so once it
     is settled (in band, nothing to do) only the price-driven rules can change
     the decision: the jump guard (measured from this mark), the margin guard's
-    trigger (the short's distance to liquidation falls below it) and its
-    release (the distance grows past it). A plan that is not settled is valid
-    at this exact mark only.
+    trigger (the distance to the nearer liquidation, above or below, falls
+    below it), its release (the distance grows past it) and the runway
+    warning. A plan that is not settled is valid at this exact mark only.
     """
     price = snapshot.mark_price
     if not settled or not price.is_finite() or price <= 0:
@@ -200,20 +214,36 @@ def valid_price_range(
     low = price * (1 - policy.max_jump)
     high = price * (1 + policy.max_jump)
     guard = policy.guard
-    if guard.enabled and liquidation is not None:
+    trigger = guard.trigger if trigger is None else trigger
+    if guard.enabled and liquidation is not None and liquidation >= price:
         # distance = (liquidation - mark) / mark, so distance < d  <=>  mark > liquidation / (1 + d)
-        high = min(high, liquidation / (1 + guard.trigger))
+        high = min(high, liquidation / (1 + trigger))
         if guard.release is not None:
             low = max(low, liquidation / (1 + guard.release))
+    elif guard.enabled and liquidation is not None and trigger < 1:
+        # a liquidation below the mark: distance = (mark - liquidation) / mark < d  <=>  mark < liquidation / (1 - d)
+        low = max(low, liquidation / (1 - trigger))
+        if guard.release is not None and guard.release < 1:
+            high = min(high, liquidation / (1 - guard.release))
+    if runway is not None and runway.is_finite():
+        high = min(high, runway / (1 + guard.runway_warning))
     return low, high
 
 
-def plan(snapshot: Snapshot, policy: HedgePolicy, now: float, rebalancing: bool = False) -> Plan:
+def plan(snapshot: Snapshot, policy: HedgePolicy, now: float, rebalancing: bool = False, reopening: bool = False) -> Plan:
     """Return the plan for one hedge at time `now` (seconds, same clock as the snapshot).
 
     `rebalancing` says a rebalance is under way: once the drift has left the
     band, the keeper trades all the way back to the target, not just to the
     edge of the band, so the band is ignored until the target is reached.
+    `reopening` says the short was lost (liquidated) and is being opened
+    again: it is opened only when its margin can reach the guard's target
+    distance, and topped up to that target at once.
+
+    On a price that jumped beyond `max_jump` and is not yet confirmed, only
+    the actions that lower risk are planned (reducing an over-hedge, adding
+    margin from stablecoin): acting on a wrong price then costs a transfer,
+    while waiting can cost the leg. `blocked` still says why.
     """
     market = snapshot.market
     price = snapshot.mark_price
@@ -224,15 +254,27 @@ def plan(snapshot: Snapshot, policy: HedgePolicy, now: float, rebalancing: bool 
     in_band = abs(drift) <= policy.band * target
     band_width = ZERO if rebalancing else policy.band * target
     liquidation, distance = (None, None)
+    runway: Decimal | None = None
     blocked = check_snapshot(snapshot, policy, now)
+    jumped: str | None = None
+    if blocked is None:
+        jumped, implausible = price_jump(snapshot, policy)
+        if implausible:
+            blocked, jumped = jumped, None
     if blocked is None:
         liquidation, distance = _short_risk(snapshot)
+        runway = runway_price(snapshot, policy)
+    runway_fraction = runway / price - 1 if runway is not None and runway.is_finite() else None
+    remaining = 0
+    # Re-opening after a liquidation tops the margin up straight to the target.
+    trigger = policy.guard.target if reopening else policy.guard.trigger
 
     def result(actions: list[Action], alerts: list[Alert], notes: list[str]) -> Plan:
-        low, high = valid_price_range(snapshot, policy, liquidation, in_band and not actions and blocked is None)
+        settled = in_band and not actions and blocked is None and jumped is None
+        low, high = valid_price_range(snapshot, policy, liquidation, settled, runway, trigger)
         return Plan(
             exposure, target, short, drift, in_band, liquidation, distance, tuple(actions), tuple(alerts), tuple(notes),
-            blocked, low, high,
+            blocked or jumped, low, high, remaining, runway, runway_fraction,
         )
 
     if blocked is not None:
@@ -240,55 +282,112 @@ def plan(snapshot: Snapshot, policy: HedgePolicy, now: float, rebalancing: bool 
 
     actions: list[Action] = []
     alerts: list[Alert] = []
-    notes: list[str] = []
+    notes: list[str] = [jumped] if jumped else []
     min_trade = max(policy.min_order, market.min_tradeable(price))
     step = market.amount_step
+    largest = floor_to_step(policy.max_order, step)
 
     # 1. Over-hedged: the account is net short. Reduce toward the target,
     # rounding the reduction up (ending at or under the target, never above).
     if drift > band_width:
         reduce = min(max(ceil_to_step(drift, step), min_trade), short)
-        for piece in _slices(reduce, policy.max_order, step):
+        if largest < market.min_amount:
+            alerts.append(_below_minimum(policy, market.min_amount))
+        else:
+            piece, remaining = first_slice(reduce, policy.max_order, step)
             actions.append(PlaceOrder(OrderSide.BUY, piece, PositionSide.SHORT, True, "over-hedged: reduce short"))
 
-    # 2. Margin: keep the short away from liquidation.
+    # 2. Margin: keep the short away from liquidation (straight to the target when re-opening).
     guard = policy.guard
-    if guard.enabled and distance is not None and distance < guard.trigger:
-        wallet, others = _margin_wallet_and_others(snapshot)
-        needed = mm.short_topup_needed(
-            snapshot.short, others, wallet, price, guard.target, market.brackets, market.margin_step
-        )
+    if guard.enabled and distance is not None and distance < trigger:
+        wallet, others = snapshot.short_backing()
+        needed = mm.short_topup_needed(snapshot.short, others, wallet, price, guard.target, market.brackets, market.margin_step)
         if needed > 0:
             fund, unfunded = _fund_margin(snapshot, policy, needed, guard.target)
+            if jumped:
+                fund = [a for a in fund if not isinstance(a, RaiseFromSpot)]  # no coin is sold on an unconfirmed price
             actions.extend(fund)
             alerts.extend(unfunded)
 
-    # 3. Under-hedged: grow the short, rounding down (never past the target).
-    if drift < -band_width:
+    # 3. Under-hedged: grow the short, rounding down (never past the target); risk-adding, so never on a jump.
+    if drift < -band_width and not jumped:
         grow = floor_to_step(-drift, step)
         if grow < min_trade:
             notes.append(f"drift {drift} is outside the band but below the minimum order {min_trade}; not traded")
+        elif largest < min_trade:
+            alerts.append(_below_minimum(policy, min_trade))
+        elif reopening and short == 0 and (hold := _reopen_hold(snapshot, policy, target)) is not None:
+            alerts.append(hold)
         else:
-            actions.extend(_grow_short(snapshot, policy, grow, min_trade, alerts, notes))
-    elif not in_band:
-        pass
-    elif drift != 0:
+            grown, remaining = _grow_short(snapshot, policy, grow, min_trade, alerts, notes)
+            actions.extend(grown)
+    elif drift != 0 and in_band:
         notes.append(f"drift {drift} within band ±{band_width}")
 
     # 4. Release spare margin, only when nothing else is pending.
-    if not actions and guard.enabled and guard.release is not None and distance is not None and distance > guard.release:
-        wallet, others = _margin_wallet_and_others(snapshot)
-        spare = mm.short_release_possible(
-            snapshot.short, others, wallet, price, guard.target, market.brackets, market.margin_step
-        )
-        if snapshot.margin_mode is MarginMode.CROSS:
-            spare = min(spare, floor_to_step(snapshot.futures_free, market.margin_step))
-            if spare > 0:
-                actions.append(Transfer(market.quote, spare, Wallet.FUTURES, Wallet.SPOT, "release spare margin"))
-        elif spare > 0:
-            actions.append(ReleaseMargin(market.quote, spare, "release spare margin"))
+    if not actions and not jumped and guard.enabled and guard.release is not None and distance is not None and distance > guard.release:
+        actions.extend(_release(snapshot, policy))
 
+    if (
+        runway_fraction is not None and runway_fraction < guard.runway_warning
+        and not any(a.severity is Severity.CRITICAL for a in alerts)
+    ):
+        alerts.append(
+            Alert(
+                Severity.WARNING, "runway_short",
+                f"the margin sources keep the short above its {guard.trigger:.0%} trigger only up to {runway:.2f} "
+                f"({runway_fraction:.1%} above the mark; warning below {guard.runway_warning:.0%})",
+            )
+        )
     return result(actions, alerts, notes)
+
+
+def _below_minimum(policy: HedgePolicy, minimum: Decimal) -> Alert:
+    return Alert(
+        Severity.WARNING, "order_below_minimum",
+        f"max_order {policy.max_order} is below the market's minimum order {minimum} at this price; nothing can be traded",
+    )
+
+
+def _reopen_hold(snapshot: Snapshot, policy: HedgePolicy, size: Decimal) -> Alert | None:
+    """Return the alert that holds a re-open whose margin the sources cannot bring to the guard's target, or None."""
+    market = snapshot.market
+    price = snapshot.mark_price
+    guard = policy.guard
+    leg = Leg(PositionSide.SHORT, size, price)
+    if snapshot.margin_mode is MarginMode.ISOLATED:
+        required = mm.margin_gap([leg], ZERO, price, guard.target, market.brackets)
+        available = snapshot.futures_free
+    else:
+        required = mm.margin_gap([leg, snapshot.long], ZERO, price, guard.target, market.brackets)
+        available = snapshot.cross_backing
+    required += size * price * market.taker_fee
+    if guard.from_spot_stablecoin:
+        available += snapshot.spot_quote
+    if available >= required:
+        return None
+    return Alert(
+        Severity.CRITICAL, "reopen_unfunded",
+        f"the short was lost; re-opening {size} needs {required:.2f} {market.quote} of margin to sit "
+        f"{guard.target:.0%} from liquidation, the sources hold {available:.2f}: {required - available:.2f} "
+        f"{market.quote} missing. Holding with no short (the coins are kept) until it is funded",
+    )
+
+
+def _release(snapshot: Snapshot, policy: HedgePolicy) -> list[Action]:
+    """Plan the release of margin beyond the guard's target (and, isolated, beyond initial margin)."""
+    market = snapshot.market
+    price = snapshot.mark_price
+    wallet, others = snapshot.short_backing()
+    spare = mm.short_release_possible(snapshot.short, others, wallet, price, policy.guard.target, market.brackets, market.margin_step)
+    if snapshot.margin_mode is MarginMode.CROSS:
+        spare = min(spare, floor_to_step(snapshot.futures_free, market.margin_step))
+        return [Transfer(market.quote, spare, Wallet.FUTURES, Wallet.SPOT, "release spare margin")] if spare > 0 else []
+    # Binance lets isolated margin go down to the initial margin at the mark, never below.
+    short = snapshot.short
+    above_initial = short.margin + min(short.unrealized_pnl(price), ZERO) - short.size * price / snapshot.leverage
+    spare = min(spare, floor_to_step(above_initial, market.margin_step))
+    return [ReleaseMargin(market.quote, spare, "release spare margin")] if spare > 0 else []
 
 
 def _grow_short(
@@ -298,20 +397,18 @@ def _grow_short(
     min_trade: Decimal,
     alerts: list[Alert],
     notes: list[str],
-) -> list[Action]:
-    """Plan the orders (and the transfer that funds them) that grow the short by `grow`."""
+) -> tuple[list[Action], int]:
+    """Plan the next order (or the transfer that funds it) that grows the short by `grow`, and count the slices after it."""
     market = snapshot.market
     price = snapshot.mark_price
     step = market.amount_step
     cost_per_unit = price / Decimal(snapshot.leverage) + price * market.taker_fee * 2
     affordable = floor_to_step(snapshot.futures_free / cost_per_unit, step)
-    actions: list[Action] = []
     if affordable < grow:
         missing = ceil_to_step((grow - affordable) * cost_per_unit, market.margin_step)
         movable = floor_to_step(snapshot.spot_quote, market.margin_step) if policy.guard.from_spot_stablecoin else ZERO
         if movable > 0:
-            actions.append(Transfer(market.quote, min(missing, movable), Wallet.SPOT, Wallet.FUTURES, "fund the short"))
-            return actions
+            return [Transfer(market.quote, min(missing, movable), Wallet.SPOT, Wallet.FUTURES, "fund the short")], 0
         alerts.append(
             Alert(
                 Severity.WARNING,
@@ -322,7 +419,6 @@ def _grow_short(
         grow = affordable
         if grow < min_trade:
             notes.append("no margin to grow the short")
-            return actions
-    for piece in _slices(grow, policy.max_order, step):
-        actions.append(PlaceOrder(OrderSide.SELL, piece, PositionSide.SHORT, False, "under-hedged: grow short"))
-    return actions
+            return [], 0
+    piece, remaining = first_slice(grow, policy.max_order, step)
+    return [PlaceOrder(OrderSide.SELL, piece, PositionSide.SHORT, False, "under-hedged: grow short")], remaining

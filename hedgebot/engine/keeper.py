@@ -28,6 +28,7 @@ from hedgebot.domain.model import (
     ZERO,
     Action,
     AdjustMargin,
+    MarginMode,
     Market,
     OrderSide,
     PlaceOrder,
@@ -121,6 +122,8 @@ class HedgeStatus:
     mark: Decimal | None = figure(Figure.PRICE)
     liquidation_price: Decimal | None = figure(Figure.PRICE)
     distance: Decimal | None = figure(Figure.RATIO)
+    runway_price: Decimal | None = figure(Figure.PRICE)  # the rally the margin sources pay for (Infinity: no limit found)
+    runway: Decimal | None = figure(Figure.RATIO)  # the runway as a fraction above the mark
     updated_at: float | None = figure(Figure.TIME)
     note: str = ""
     liquidated_at: float | None = figure(Figure.TIME)
@@ -142,6 +145,23 @@ class HedgeStatus:
     def to_json(self) -> dict[str, Any]:
         """Return the status as JSON-ready data: amounts and prices at the market's precision, times in ISO UTC."""
         return as_json(self, Precision.of(self.market), extra={"ratio": (self.ratio, Figure.RATIO)})
+
+
+@dataclass(frozen=True)
+class _HeldSale:
+    """A margin-raising spot sale still owed after its reduction went through."""
+
+    sell: Decimal
+    margin: Decimal
+    reason: str
+
+    @property
+    def message(self) -> str:
+        """Say what is held and why, for the alert and the status."""
+        return (
+            f"the spot sale of {self.sell} that funds the short's margin failed after the short was reduced; "
+            "no further reduction or growth until the sale goes through (retried every tick) or a person acts"
+        )
 
 
 class Keeper:
@@ -179,6 +199,7 @@ class Keeper:
         self._stopping = False
         self._accepted_price: Decimal | None = None
         self._suspect_price: Decimal | None = None
+        self._suspect_time = 0.0
         self._rebalancing = False
         self._plan_judged = False
         self._liquidation: Liquidation | None = None
@@ -210,6 +231,9 @@ class Keeper:
         self.exchange_errors[fields_out["error_code"] or fields_out["error_type"] or "unknown"] += 1
         self.last_venue_error_at = self.clock.now()
         return fields_out
+        self._seen_short: Decimal | None = None  # the short at the last observation with no action since
+        self._reopening = False  # the short vanished without an action of ours (liquidated): re-open with care
+        self._held_sale: _HeldSale | None = None  # a margin-raising sale that failed after its reduction
 
     # ---- outside signals ----------------------------------------------------------
 
@@ -244,6 +268,7 @@ class Keeper:
         """Record that the venue liquidated the short: a critical alert until the hedge is whole again."""
         self._liquidation = liquidation
         self._liquidation_unseen = True
+        self._reopening = True
         quote = self.market.quote if self.market else ""
         shown = Precision.of(self.market)
         self.alerts.raise_alert(
@@ -278,6 +303,7 @@ class Keeper:
         """Load the contract's rules and put its margin mode and leverage where the config says."""
         symbol = self.hedge.symbol
         self.market = await self._read(lambda: self.port.load_market(symbol))
+        await self._check_order_limits(self.market)
         await self._check_sizes(self.market)
         mode = await self._read(lambda: self.port.fetch_margin_mode(symbol))
         if mode is not self.hedge.margin_mode:
@@ -323,12 +349,29 @@ class Keeper:
                 f"for a {market.symbol} short of {notional:.0f} {market.quote}; lower leverage"
             )
 
+    async def _check_order_limits(self, market: Market) -> None:
+        """Refuse a max_order the market can never fill (below its minimum amount, or notional at the mark)."""
+        largest = floor_to_step(self.hedge.max_order, market.amount_step)
+        where = f"{self.account}/{self.hedge.name}: max_order {self.hedge.max_order}"
+        if largest < market.min_amount:
+            raise StartupRefused(f"{where} is below the minimum order {market.min_amount} of {market.symbol}; no order could be placed")
+        try:
+            price = (await self._read(lambda: self.port.fetch_mark_price(market.symbol))).price
+        except ExchangeError:
+            return  # no price yet: the policy raises an alert if orders cannot meet the minimum
+        if largest * price < market.min_notional:
+            raise StartupRefused(
+                f"{where} is worth {largest * price:.2f} {market.quote} at {price}, below the minimum order of "
+                f"{market.min_notional} {market.quote} on {market.symbol}"
+            )
+
     # ---- observe ------------------------------------------------------------------
 
     async def observe(self) -> Snapshot:
         """Read everything the policy needs from the venue."""
         assert self.market is not None, "prepare() first"
         market = self.market
+        started = self.clock.now()
         spot = await self._read(self.port.fetch_spot_balances)
         futures = await self._read(lambda: self.port.fetch_futures_balance(market.quote))
         legs = await self._read(lambda: self.port.fetch_legs(market.symbol))
@@ -347,6 +390,8 @@ class Keeper:
             margin_mode=self.hedge.margin_mode,
             leverage=self.hedge.leverage,
             previous_price=self._accepted_price,
+            cross_wallet=futures.cross_wallet,
+            read_at=started,
         )
 
     # ---- the loop -----------------------------------------------------------------
@@ -386,6 +431,11 @@ class Keeper:
         snapshot: Snapshot | None = None
         traded = False
         short_before: Decimal | None = None
+        acted = False
+        if self._held_sale is not None and not self._stopping:
+            acted = True
+            self._seen_short = None
+            await self._retry_held_sale()
         for step in range(self.max_steps):
             try:
                 snapshot = await self.observe()
@@ -397,35 +447,59 @@ class Keeper:
                 return plan
             self.last_snapshot = snapshot
             self._check_short(snapshot)
+            self._notice_lost_short(snapshot)
+            acted = False
             if short_before is None:
                 short_before = snapshot.short.size
-            plan = policy.plan(snapshot, self.policy, self.clock.now(), self._rebalancing)
-            self.last_plan = plan
+            plan = self._plan(snapshot)
             if plan.blocked is not None:
                 if self._confirm_jump(snapshot):
                     continue
-                self.alerts.raise_alert("trading_blocked", Severity.WARNING, f"trading blocked: {plan.blocked}", reason=plan.blocked)
-                self._set_status(plan, snapshot, "blocked", plan.blocked)
-                return plan
-            if self._suspect_price is not None:
-                # The jumped reading was not confirmed: the price source cannot be trusted to grow the short on.
-                self._trip(self.breakers.jump_unconfirmed(self._suspect_price, snapshot.mark_price))
-            self._accepted_price = snapshot.mark_price
-            self._suspect_price = None
-            self._plan_judged = True
+                if not plan.actions:
+                    self.alerts.raise_alert("trading_blocked", Severity.WARNING, f"trading blocked: {plan.blocked}", reason=plan.blocked)
+                    self._set_status(plan, snapshot, "blocked", plan.blocked)
+                    return plan
+                # A jumped price: only the actions that lower risk were planned; they go ahead.
+            else:
+                if self._suspect_price is not None:
+                    # The jumped reading was not confirmed: the price source cannot be trusted to grow the short on.
+                    self._trip(self.breakers.jump_unconfirmed(self._suspect_price, snapshot.mark_price))
+                self._accepted_price = snapshot.mark_price
+                self._suspect_price = None
+                self._plan_judged = True
             # Every step's alerts, not only the first: one that appears mid-tick goes out at once.
             for alert in plan.alerts:
                 self.alerts.raise_alert(alert.code, alert.severity, alert.message)
-            actions = self._allowed_actions(plan, snapshot)
+            actions = [a for a in self._allowed_actions(plan, snapshot) if not self._held_by_failed_sale(a)]
             if not actions or self._stopping:
                 break
             action = actions[0]
             self._rebalancing = self.unwind is None and any(isinstance(a, PlaceOrder) for a in actions)
+            acted = True
+            self._seen_short = None  # our own action may change the short
             if not await self._execute_step(action, snapshot):
                 break
             traded = traded or isinstance(action, (PlaceOrder, RaiseFromSpot))
+        if acted:
+            # Status always shows the venue as it is now, not the plan made before the last action.
+            try:
+                snapshot = await self.observe()
+            except ExchangeError as exc:
+                self.alerts.raise_alert(
+                    "venue_unreadable", Severity.WARNING, f"cannot read the venue: {exc}", **self._venue_error(exc)
+                )
+            else:
+                self.last_snapshot = snapshot
+                self._check_short(snapshot)
+                self._notice_lost_short(snapshot)
+                plan = self._plan(snapshot)
+                if plan.blocked is None:
+                    for alert in plan.alerts:
+                        self.alerts.raise_alert(alert.code, alert.severity, alert.message)
         if plan is not None and not plan.actions:
             self._rebalancing = False
+            if plan.short > 0:
+                self._reopening = False
         if traded and plan is not None and snapshot is not None:
             kind = "hedge_opened" if short_before == 0 and plan.short > 0 else "rebalanced"
             self._emit(
@@ -437,19 +511,44 @@ class Keeper:
             self.watch.observe(plan, self.hedge.warning_distance)
         return plan
 
+    def _plan(self, snapshot: Snapshot) -> policy.Plan:
+        plan = policy.plan(snapshot, self.policy, self.clock.now(), self._rebalancing, self._reopening)
+        self.last_plan = plan
+        return plan
+
+    def _notice_lost_short(self, snapshot: Snapshot) -> None:
+        """Note a short that vanished with no action of ours since it was last seen: liquidated (or closed by hand)."""
+        seen = self._seen_short
+        if seen is not None and seen > 0 and snapshot.short.size == 0:
+            self._reopening = True
+        self._seen_short = snapshot.short.size
+
+    def _held_by_failed_sale(self, action: Action) -> bool:
+        """Tell whether `action` waits for a failed margin sale: no more reductions for margin, and no growth."""
+        return self._held_sale is not None and (
+            isinstance(action, RaiseFromSpot) or (isinstance(action, PlaceOrder) and not action.reduce and not action.spot)
+        )
+
     def _confirm_jump(self, snapshot: Snapshot) -> bool:
-        """Accept a jumped price once a second reading confirms the new level."""
+        """Accept a jumped price once a newer reading confirms it: near the jumped price, or further on the same way."""
         price = snapshot.mark_price
+        accepted = snapshot.previous_price
         suspect = self._suspect_price
-        if snapshot.previous_price is None or not price.is_finite() or price <= 0:
+        limit = self.policy.max_jump
+        if accepted is None or accepted <= 0 or not price.is_finite() or price <= 0:
             return False
-        if suspect is not None and abs(price / suspect - 1) <= self.policy.max_jump:
-            self._emit("price_jump_confirmed", Severity.WARNING, previous=self._accepted_price, price=price)
-            self._accepted_price = price
-            self._suspect_price = None
-            return True
-        if abs(price / snapshot.previous_price - 1) > self.policy.max_jump:
+        newer = suspect is None or snapshot.price_time > self._suspect_time
+        if suspect is not None and newer:
+            near = abs(price / suspect - 1) <= limit
+            onward = (price - accepted) * (suspect - accepted) > 0 and abs(price / accepted - 1) > limit
+            if near or onward:
+                self._emit("price_jump_confirmed", Severity.WARNING, previous=self._accepted_price, price=price)
+                self._accepted_price = price
+                self._suspect_price = None
+                return True
+        if newer and abs(price / accepted - 1) > limit:
             self._suspect_price = price
+            self._suspect_time = snapshot.price_time
         return False
 
     def _set_status(self, plan: policy.Plan | None, snapshot: Snapshot | None, state: str | None = None, note: str = "") -> None:
@@ -463,6 +562,9 @@ class Keeper:
         if self._liquidation is not None and plan.blocked is None and plan.in_band and plan.short > 0:
             self.alerts.resolve("liquidated")  # the hedge is whole again
             self._liquidation = None
+        if self._held_sale is not None and state is None:
+            state = "alert"
+            note = note or self._held_sale.message
         if state is None:
             if any(a.severity is Severity.CRITICAL for a in plan.alerts) or self.alerts.worst() is Severity.CRITICAL:
                 state = "alert"
@@ -482,6 +584,7 @@ class Keeper:
             exposure=plan.exposure, short=plan.short, target=plan.target, target_ratio=self.policy.ratio,
             drift=plan.drift, mark=snapshot.mark_price if snapshot else self.status.mark,
             liquidation_price=plan.liquidation_price, distance=plan.distance,
+            runway_price=plan.runway_price, runway=plan.runway,
             updated_at=self.clock.now(), note=note, market=self.market, **self._liquidation_fields(),
             **self._trading_fields(),
         )
@@ -708,14 +811,50 @@ class Keeper:
                     filled = Decimal(outcome["filled"])
                     if filled < action.reduce_amount and self.policy.ratio > 0:
                         sell = min(sell, floor_to_step(filled / self.policy.ratio, self.market.amount_step))
-                spot = await self._read(self.port.fetch_spot_balances)
-                sell = min(sell, floor_to_step(spot.get(self.market.base, ZERO), self.market.amount_step))
-                return sell <= 0 or await self._order(OrderSide.SELL, sell, None, False, action.reason, spot=True) is not None
+                margin = action.margin_amount * sell / action.sell_amount if action.sell_amount > 0 else ZERO
+                return await self._sell_for_margin(_HeldSale(sell, margin, action.reason))
             case ReleaseMargin():
                 if not await self._margin(-action.amount, action.reason):
                     return False
                 return await self._transfer(action.asset, action.amount, Wallet.FUTURES, Wallet.SPOT, action.reason)
         raise AssertionError(f"unknown action {action!r}")
+
+    async def _sell_for_margin(self, sale: _HeldSale) -> bool:
+        """Sell spot and carry the proceeds onto the short; on a failed sale, hold further reductions and alert."""
+        assert self.market is not None
+        market = self.market
+        spot = await self._read(self.port.fetch_spot_balances)
+        sell = min(sale.sell, floor_to_step(spot.get(market.base, ZERO), market.amount_step))
+        if sell > 0:
+            outcome = await self._order(OrderSide.SELL, sell, None, False, sale.reason, spot=True)
+            if outcome is None:
+                self._held_sale = replace(sale, sell=sell)
+                self.alerts.raise_alert("margin_sale_failed", Severity.CRITICAL, self._held_sale.message, sticky=True, sell=sell)
+                return False
+            self._held_sale = None
+            self.alerts.resolve("margin_sale_failed")
+            proceeds = Decimal(outcome["filled"]) * Decimal(outcome["average_price"]) - Decimal(outcome["fee"])
+            spot = await self._read(self.port.fetch_spot_balances)
+            moved = floor_to_step(min(proceeds, spot.get(market.quote, ZERO)), market.margin_step)
+            if moved > 0 and not await self._transfer(market.quote, moved, Wallet.SPOT, Wallet.FUTURES, "margin top-up: sale proceeds"):
+                return False
+        elif self._held_sale is not None:
+            # The coins are gone (sold or moved by a person): nothing is owed any more.
+            self._held_sale = None
+            self.alerts.resolve("margin_sale_failed")
+        if self.hedge.margin_mode is MarginMode.ISOLATED and sale.margin > 0:
+            free = (await self._read(lambda: self.port.fetch_futures_balance(market.quote))).free
+            add = floor_to_step(min(sale.margin, free), market.margin_step)
+            if add > 0:
+                return await self._margin(add, sale.reason, "sale of spot and the freed margin")
+        return True
+
+    async def _retry_held_sale(self) -> None:
+        """Try the held sale again; a success carries its proceeds onto the leg and lifts the hold."""
+        sale = self._held_sale
+        assert sale is not None
+        if await self._sell_for_margin(sale):
+            self._emit("margin_sale_completed", sell=sale.sell, reason=sale.reason)
 
     async def _order(
         self, side: OrderSide, amount: Decimal, position_side: PositionSide | None, reduce: bool, reason: str, spot: bool = False
@@ -729,7 +868,8 @@ class Keeper:
         }
 
         def send(cid: str) -> Awaitable[Any]:
-            return self.port.place_order(OrderRequest(cid, symbol, side, amount, position_side, reduce))
+            # In hedge mode the position side says what closes: Binance refuses reduceOnly there (-1106).
+            return self.port.place_order(OrderRequest(cid, symbol, side, amount, position_side, reduce and position_side is None))
 
         return await self._run_intent("order", detail, send)
 

@@ -25,7 +25,7 @@ from hedgebot.config import (
     ReplayFeedConfig,
     SyntheticFeedConfig,
 )
-from hedgebot.domain.model import Bracket, Market
+from hedgebot.domain.model import Bracket, Market, floor_to_step
 from hedgebot.exchange.binance_rules import DEFAULT_TAKER_FEE, default_brackets, default_market
 from hedgebot.exchange.feeds import LiveFeed, PriceFeed, ReplayFeed, SyntheticFeed, read_candles
 from hedgebot.exchange.funding import ConstantFunding, FundingSource, LiveFunding, ReplayFunding
@@ -141,10 +141,11 @@ def account_problems(account: AccountConfig, where: str | None = None) -> list[s
     if account.mode == "live":
         problems += credential_problems(where, account)
     if account.paper is not None:
+        rules: dict[str, Market] = {}
         for index, market in enumerate(account.paper.markets):
             field = f"{where}.paper.markets[{index}]"
             try:
-                paper_market(market)
+                rules[market.symbol] = paper_market(market)
             except ConfigError as exc:
                 problems.append(f"{field}: {exc}")
             feed = market.feed
@@ -154,6 +155,13 @@ def account_problems(account: AccountConfig, where: str | None = None) -> list[s
                 problems.append(replay_problem(f"{field}.feed.path", feed.path) or "")
             if market.funding.file is not None:
                 problems.append(funding_problem(f"{field}.funding.file", market.funding.file) or "")
+        for index, hedge in enumerate(account.hedges):
+            rule = rules.get(hedge.symbol)
+            if rule is not None and floor_to_step(hedge.max_order, rule.amount_step) < rule.min_amount:
+                problems.append(
+                    f"{where}.hedges[{index}].max_order: {hedge.max_order} is below the minimum order {rule.min_amount} "
+                    f"of {hedge.symbol} (step {rule.amount_step}); no order could ever be placed"
+                )
     return [p for p in problems if p]
 
 

@@ -240,7 +240,9 @@ class LiveFeed:
         if raw is None:
             raise BadData(f"live price for {self.symbol}: the exchange sent no price")
         price = _decimal(str(raw), f"{self._exchange.id} {self.symbol}")
-        return Candle.point(float(stamp) / 1000 if stamp else math.nan, price)
+        if not stamp:
+            raise BadData(f"live price for {self.symbol}: the exchange sent no timestamp, so its age is unknown")
+        return Candle.point(float(stamp) / 1000, price)
 
     async def close(self) -> None:
         """Close the exchange session."""

@@ -367,7 +367,8 @@ class PaperVenue:
             (state.margin for (symbol, _), state in self.legs.items() if self.markets[symbol].market.quote == asset),
             ZERO,
         )
-        return FuturesBalance(wallet=self.cash.get(asset, ZERO) + posted, free=self._free(asset))
+        cash = self.cash.get(asset, ZERO)
+        return FuturesBalance(wallet=cash + posted, free=self._free(asset), cross_wallet=cash)
 
     def _legs_of(self, symbol: str) -> Legs:
         def leg(side: PositionSide) -> Leg:
@@ -520,11 +521,14 @@ class PaperVenue:
             return self._fill_one_way(request, pm, mark)
         if request.position_side is None:
             raise InvalidOrder("the account is in hedge mode: an order must name its position side")
+        if request.reduce_only:
+            raise InvalidOrder(
+                "-1106 Parameter 'reduceOnly' sent when not required: in hedge mode a position is closed "
+                "by its side (BUY on SHORT, SELL on LONG), without reduceOnly"
+            )
         side = request.position_side
         opening = (request.side is OrderSide.SELL) == (side is PositionSide.SHORT)
         state = self.legs.setdefault((request.symbol, side.value), _LegState())
-        if request.reduce_only and opening:
-            raise InvalidOrder("reduce-only order would open a position")
         if not opening and request.amount > state.size:
             raise InvalidOrder(
                 f"closing {request.amount} exceeds the {side.value} position of {state.size}; nothing was done"
@@ -646,12 +650,16 @@ class PaperVenue:
         if amount > 0 and self._free(quote) < amount:
             raise InsufficientFunds(f"{amount} {quote} needed, {self._free(quote)} free in the futures wallet")
         if amount < 0:
+            # Binance lets isolated margin go down to the position's initial margin at the mark, not below.
             mark = self._mark(symbol)
-            leg = Leg(side, state.size, state.entry, state.margin + amount)
-            if state.margin + amount <= 0 or (
-                leg.margin + leg.unrealized_pnl(mark) <= mm.maintenance_margin(leg.size * mark, pm.market.brackets)
-            ):
-                raise InsufficientFunds(f"removing {-amount} {quote} would leave the leg liquidatable")
+            leg = Leg(side, state.size, state.entry, state.margin)
+            initial = leg.size * mark / pm.leverage
+            removable = leg.margin + min(leg.unrealized_pnl(mark), ZERO) - initial
+            if -amount > removable:
+                raise InsufficientFunds(
+                    f"removing {-amount} {quote} would take the leg below its initial margin {initial:.2f} "
+                    f"(at most {max(removable, ZERO):.2f} can be removed)"
+                )
         state.margin += amount
         self._add_cash(quote, -amount)
         return self._record_movement("margin", quote, amount)

@@ -193,6 +193,7 @@ class FuturesBalance:
 
     wallet: Decimal  # cash plus isolated margin posted
     free: Decimal  # what may be used for a new order, margin or transfer
+    cross_wallet: Decimal | None = None  # the wallet without isolated margin: what backs cross positions
 
 
 @dataclass(frozen=True)

@@ -41,9 +41,11 @@ def test_isolated_short_uses_the_bracket_of_the_notional_at_the_liquidation_pric
     # (60k) is already bracket 2 (MMR 0.5%, cum 50): LP = (20000 + 50 + 60000) / 1.005
     lp = liquidation_price("short", D("1"), D("60000"), D("20000"), BTC)
     assert lp.quantize(D("0.01")) == D("79651.74")
-    # A smaller short whose notional at LP stays under 50k uses bracket 1.
+    # A smaller short whose notional at LP stays under 50k uses bracket 1 (MMR 0.4 %, cum 0):
+    # LP = (10000 + 0.5 x 60000) / (0.5 x 1.004) = 79,681.27, a notional of 39,840.64.
     small = liquidation_price("short", D("0.5"), D("60000"), D("10000"), BTC)
-    assert small * D("0.5") >= 0 and bracket_for(D("0.5") * small, BTC).maint_margin_rate in (D("0.004"), D("0.005"))
+    assert small.quantize(D("0.01")) == D("79681.27")
+    assert bracket_for(D("0.5") * small, BTC) == BTC[0]
 
 
 def test_isolated_long_matches_the_worked_example() -> None:

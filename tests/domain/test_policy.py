@@ -13,15 +13,19 @@ from hedgebot.domain.model import (
     HedgePolicy,
     Leg,
     MarginGuard,
+    MarginMode,
     OrderSide,
     PlaceOrder,
     PositionSide,
+    RaiseFromSpot,
     Snapshot,
     Transfer,
+    Wallet,
     floor_to_step,
 )
+from hedgebot.domain.margin import liquidation_price_of, short_topup_needed
 from hedgebot.domain.policy import plan
-from tests.helpers import D, short_leg, snapshot
+from tests.helpers import D, hedge_config, short_leg, snapshot
 
 NOW = 1000.0
 
@@ -94,12 +98,6 @@ def test_drift_below_the_minimum_order_is_reported_not_traded() -> None:
     # 5% under-hedged but only 0.0005 BTC: below the 0.001 step / 100 USDT minimum.
     p = plan(snapshot(spot_asset=D("0.0105"), short=short_leg("0.010")), policy(band=D("0.02")), NOW)
     assert not p.in_band and orders(p) == [] and any("below the minimum" in n for n in p.notes)
-
-
-def test_large_rebalance_is_sliced_by_max_order() -> None:
-    p = plan(snapshot(spot_asset=D("2.3")), policy(max_order=D("1")), NOW)
-    amounts = [o.amount for o in orders(p)]
-    assert max(amounts) <= D("1") and sum(amounts) == D("2.3") and len(amounts) == 3
 
 
 def test_over_hedge_reduction_is_rounded_up_so_the_short_ends_at_or_below_target() -> None:
@@ -187,3 +185,101 @@ def test_property_never_net_short_beyond_the_band_after_a_rebalance(
         raise AssertionError("the keeper loop did not converge")
     lot = s.market.amount_step
     assert s.short.size <= ratio * spot * (1 + band) + lot
+
+
+# ---- issue 7: the margin guard's sources, slicing and measurements ------------------
+
+
+def guarded(**margin_guard: object) -> HedgePolicy:
+    """Return the policy a config with this margin_guard section gives (max_order 5)."""
+    return hedge_config(margin_guard=margin_guard).policy()
+
+
+def test_margin_sources_are_used_in_the_configured_order() -> None:
+    risky = short_leg("1", entry="50000", margin="1500")
+    s = snapshot(spot_asset=D("1"), short=risky, futures_free=D("100000"), spot_quote=D("100000"))
+    p = plan(s, guarded(sources=["spot_stablecoin", "futures_wallet"]), NOW)
+    transfer, add = p.actions[0], p.actions[1]
+    assert isinstance(transfer, Transfer) and transfer.source is Wallet.SPOT
+    assert isinstance(add, AdjustMargin) and add.amount == transfer.amount, "spot stablecoin alone covers the need"
+
+
+def test_a_disabled_guard_moves_no_money_even_to_grow_the_short() -> None:
+    s = snapshot(spot_asset=D("2"), futures_free=D("100"), spot_quote=D("50000"))
+    p = plan(s, guarded(enabled=False), NOW)
+    assert [a for a in p.actions if isinstance(a, (Transfer, AdjustMargin, RaiseFromSpot))] == []
+    assert [a.code for a in p.alerts] == ["under_hedged_no_margin"]
+
+
+def test_a_net_long_cross_account_is_guarded_against_the_fall_that_would_liquidate_it() -> None:
+    # 3 BTC long and 1 BTC short on a 12,000 USDT cross wallet: net long 2 BTC, liquidated on a fall.
+    long_leg = Leg(PositionSide.LONG, D("3"), D("50000"))
+    short = Leg(PositionSide.SHORT, D("1"), D("50000"))
+    s = snapshot(
+        spot_asset=D("1"), short=short, long=long_leg, margin_mode=MarginMode.CROSS,
+        futures_wallet=D("12000"), futures_free=D("0"), spot_quote=D("200000"),
+    )
+    p = plan(s, guarded(), NOW)
+    assert p.liquidation_price is not None and p.liquidation_price < s.mark_price
+    assert p.distance is not None and D(0) < p.distance < D("0.20")
+    transfers = [a for a in p.actions if isinstance(a, Transfer)]
+    assert transfers and transfers[0].destination is Wallet.FUTURES
+    wallet = s.futures_wallet + transfers[0].amount
+    below = liquidation_price_of(wallet, [short, long_leg], s.market.brackets)
+    assert below is not None and (s.mark_price - below) / s.mark_price >= D("0.35")
+
+
+def test_max_order_below_the_market_minimum_raises_an_alert_instead_of_orders_the_venue_refuses() -> None:
+    # 0.001 BTC at 50,000 is 50 USDT: below Binance's 100 USDT minimum notional.
+    p = plan(snapshot(spot_asset=D("1")), policy(max_order=D("0.001")), NOW)
+    assert orders(p) == []
+    assert [(a.code, a.severity.value) for a in p.alerts] == [("order_below_minimum", "warning")]
+
+
+def test_the_plan_holds_only_the_next_slice_and_counts_the_rest() -> None:
+    p = plan(snapshot(spot_asset=D("1000"), futures_free=D("1e12")), policy(max_order=D("0.002")), NOW)
+    assert [o.amount for o in orders(p)] == [D("0.002")]
+    assert p.orders_remaining == 499_999
+
+
+def test_a_large_rebalance_done_step_by_step_is_sliced_by_max_order() -> None:
+    s = snapshot(spot_asset=D("2.3"))
+    amounts: list[Decimal] = []
+    rebalancing = False
+    for _ in range(10):
+        p = plan(s, policy(max_order=D("1")), NOW, rebalancing)
+        if not orders(p):
+            break
+        if not amounts:
+            assert p.orders_remaining == 2
+        amounts.append(orders(p)[0].amount)
+        s = _apply(s, orders(p)[0])
+        rebalancing = True
+    assert max(amounts) <= D("1") and sum(amounts) == D("2.3") and len(amounts) == 3
+
+
+def test_a_shortfall_funded_only_in_part_still_raises_a_critical_alert() -> None:
+    risky = short_leg("1", entry="50000", margin="1500")
+    p = plan(snapshot(spot_asset=D("1"), short=risky, futures_free=D("1000"), spot_quote=D("0")), policy(), NOW)
+    assert [(type(a), a.amount) for a in p.actions] == [(AdjustMargin, D("1000"))]
+    assert [(a.code, a.severity.value) for a in p.alerts] == [("margin_unfunded", "critical")]
+
+
+def test_sale_proceeds_reach_the_short_margin_in_the_same_action() -> None:
+    # 2 BTC short at 50,000, 3x isolated, now 64,000: 8.6 % from liquidation, nothing but coins to sell.
+    short = short_leg("2", entry="50000")
+    s = snapshot(spot_asset=D("2"), short=short, mark_price=D("64000"), futures_free=D("0"), spot_quote=D("0"))
+    p = plan(s, guarded(sources=["sell_spot"]), NOW)
+    raises = [a for a in p.actions if isinstance(a, RaiseFromSpot)]
+    assert len(raises) == 1
+    sale = raises[0]
+    # The same action carries the proceeds onto the leg: its top-up covers the margin the smaller short needs.
+    smaller = Leg(PositionSide.SHORT, short.size - sale.reduce_amount, short.entry_price, short.margin * (short.size - sale.reduce_amount) / short.size)
+    needed = short_topup_needed(smaller, [], smaller.margin, s.mark_price, D("0.35"), s.market.brackets, D("0.01"))
+    assert sale.margin_amount >= needed > 0
+    # Sized after counting the margin the reduction frees and its realized loss: proceeds (less the
+    # spot fee) pay for no more than that top-up plus the 2 % sale buffer.
+    freed = short.margin * sale.reduce_amount / short.size - (s.mark_price - short.entry_price) * sale.reduce_amount
+    proceeds = sale.sell_amount * s.mark_price * (1 - D("0.001"))
+    assert freed + proceeds >= needed
+    assert freed + proceeds - s.mark_price * s.market.amount_step <= needed * D("1.02") + s.mark_price * D("0.001") * 2

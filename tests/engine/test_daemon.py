@@ -126,3 +126,40 @@ async def test_a_position_change_hedgebot_did_not_make_is_reported_at_start(tmp_
     surprises = second.journal.events(kind="position_differs_from_journal")
     assert [(e.detail["venue_short"], e.detail["journal_short"]) for e in surprises] == [("1.5", "2")]
     await second.stop()
+
+
+async def test_a_live_price_keeps_the_exchanges_timestamp_so_a_stale_price_trades_nothing(tmp_path, monkeypatch) -> None:
+    from hedgebot.engine import daemon as daemon_module
+    from hedgebot.exchange.feeds import LiveFeed
+
+    clock = SimClock()
+
+    class StaleExchange:
+        """A public ticker whose mark price is two minutes old."""
+
+        id = "stale"
+        has = {"fetchMarkPrice": True}
+
+        async def fetch_mark_price(self, symbol: str) -> dict:
+            return {"markPrice": "50000", "timestamp": (clock.now() - 120) * 1000}
+
+        async def close(self) -> None:
+            return None
+
+    class StaleFeed(LiveFeed):
+        def __init__(self, exchange_id: str, symbol: str) -> None:
+            super().__init__(exchange_id, symbol, exchange=StaleExchange())
+
+    monkeypatch.setattr(daemon_module, "LiveFeed", StaleFeed)
+    data = paper_settings_dict(tmp_path)
+    data["accounts"][0]["paper"]["markets"][0]["feed"] = {"kind": "live", "poll_seconds": 1}
+    daemon = Daemon(Settings(**data), clock)
+    await daemon.start()
+    try:
+        await clock.advance(5)
+        venue = daemon.accounts[0].venue
+        assert venue.marks[SYMBOL][1] <= clock.now() - 120
+        assert (await venue.fetch_legs(SYMBOL)).short.size == 0
+        assert daemon.keepers[0].status.state == "blocked" and "stale" in daemon.keepers[0].status.note
+    finally:
+        await daemon.stop()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hedgebot.exchange.port import InsufficientFunds, RequestTimeout
+from hedgebot.exchange.port import DuplicateClientId, InsufficientFunds, RequestTimeout
 from tests.helpers import D, make_rig
 
 
@@ -17,6 +17,7 @@ class Scripted:
         self.place_before = 0  # time out before reaching the venue, this many times
         self.place_after = 0  # execute, then time out, this many times
         self.reject = False
+        self.duplicate_after = 0  # execute, then answer "duplicate client id", this many times
         self.lookups_fail = False
         self.sent_ids: list[str] = []
 
@@ -34,6 +35,9 @@ class Scripted:
         if self.place_after:
             self.place_after -= 1
             raise RequestTimeout("scripted: timeout after")
+        if self.duplicate_after:
+            self.duplicate_after -= 1
+            raise DuplicateClientId(f"scripted: client order id {request.client_id} already used")
         return result
 
     async def fetch_order(self, symbol: str, client_id: str) -> Any:
@@ -86,3 +90,12 @@ async def test_a_rejected_action_is_journaled_alerted_and_the_keeper_carries_on(
     rig.keeper.port.reject = False
     await rig.clock.run(rig.keeper.tick())
     assert await rig.short() == D("1")
+
+
+async def test_a_duplicate_client_id_answer_is_looked_up_not_taken_for_a_rejection() -> None:
+    rig = await make_rig(spot={"BTC": "1"}, port_wrapper=Scripted)
+    rig.keeper.port.duplicate_after = 1
+    await rig.clock.run(rig.keeper.tick())
+    assert [i.status.value for i in rig.journal.intents()] == ["done"]
+    assert len(rig.venue.orders) == 1 and await rig.short() == D("1")
+    assert rig.events.counts["action_rejected"] == 0

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
+from typing import Any
 
-from hedgebot.domain.margin import liquidation_price
-from hedgebot.domain.model import Wallet
+import pytest
+
+from hedgebot.clock import SimClock
+from hedgebot.domain.margin import liquidation_price, liquidation_price_of
+from hedgebot.domain.model import MarginMode, OrderSide, PositionSide, Wallet
+from hedgebot.engine.keeper import Keeper, StartupRefused
+from hedgebot.exchange.binance_rules import default_market
 from hedgebot.exchange.funding import ConstantFunding
+from hedgebot.exchange.paper import PaperMarket, PaperVenue
+from hedgebot.exchange.port import InvalidOrder, OrderRequest
+from hedgebot.ops.events import EventLog, NullLogger
+from hedgebot.store.journal import Journal
 from tests.helpers import D, SYMBOL, btc_market, hedge_config, make_rig
 
 
@@ -154,29 +165,40 @@ async def test_selling_spot_funds_margin_by_reducing_the_short_first_then_sellin
     hedge = hedge_config(margin_guard={"sources": ["futures_wallet", "sell_spot"]})
     rig = await make_rig(spot={"BTC": "2"}, futures={"USDT": "34000"}, hedge=hedge)
     await rig.keeper.tick()
-    await _rally(rig, ["55000", "60000", "64000"])
+    await _rally(rig, ["55000", "60000"])  # at 60,000 the short is 10 % from liquidation and no stablecoin is left
     kinds = [(i.kind, i.detail.get("symbol"), i.detail.get("side")) for i in rig.journal.intents()]
     sale = kinds.index(("order", "BTC/USDT", "sell"))
     assert kinds[sale - 1] == ("order", SYMBOL, "buy"), "the short is reduced before the spot is sold"
+    assert kinds[sale + 1 : sale + 3] == [("transfer", None, None), ("margin", SYMBOL, None)], "then the proceeds go onto the leg"
+    # Every sale's proceeds reached the short: nothing idles in spot.
+    assert rig.venue.spot.get("USDT", D(0)) < D("0.01")
+    # Sold no more than the margin needed plus the 2 % sale buffer: the short sits at the target, not far beyond.
+    assert D("0.35") <= rig.keeper.status.distance < D("0.36")
+    sold = D("2") - rig.venue.spot["BTC"]
+    assert D(0) < sold < D("0.37"), "a sale sized without the margin the reduction frees would be 0.49"
+    await _rally(rig, ["64000", "68000", "72000"])
     assert [e for e in rig.venue.events if e.kind == "liquidation"] == []
     spot_btc = rig.venue.spot["BTC"]
     assert spot_btc < D("2") and abs(await rig.short() - spot_btc) <= D("0.001") + spot_btc * D("0.02")
 
 
 async def test_spare_margin_is_released_back_to_spot_only_when_opted_in() -> None:
-    rig = await make_rig(
-        spot={"BTC": "1", "USDT": "0"}, futures={"USDT": "60000"},
-        hedge=hedge_config(leverage=1, margin_guard={"release": D("0.8")}),
-    )
-    await rig.keeper.tick()
-    await rig.keeper.tick()
+    # After a fall the short's margin is spare; Binance lets it go down to the initial margin at the mark.
+    async def fallen(guard: dict) -> Any:
+        rig = await make_rig(spot={"BTC": "1", "USDT": "0"}, futures={"USDT": "20000"}, hedge=hedge_config(margin_guard=guard))
+        await rig.keeper.tick()
+        for price in ("45000", "40000", "35000"):
+            await rig.set_price(price)
+            await rig.keeper.tick()
+        return rig
+
+    rig = await fallen({"release": D("0.8")})
+    leg = (await rig.venue.fetch_legs(SYMBOL)).short
     assert rig.venue.spot["USDT"] > 0
+    assert leg.margin >= leg.size * D("35000") / 3
     assert D("0.35") <= rig.keeper.status.distance <= D("0.8")
-    plain = await make_rig(spot={"BTC": "1", "USDT": "0"}, futures={"USDT": "60000"}, hedge=hedge_config(leverage=1))
-    await plain.keeper.tick()
+    plain = await fallen({})
     assert plain.venue.spot["USDT"] == 0
-
-
 
 
 async def test_under_cross_margin_a_topup_is_a_transfer_into_the_futures_wallet() -> None:
@@ -227,3 +249,183 @@ async def test_a_partly_filled_reduction_limits_the_spot_sale_so_the_account_is_
     assert await rig.keeper._execute(RaiseFromSpot(D("0.5"), D("0.5"), "test"), snapshot)
     short, spot = await rig.short(), rig.venue.spot["BTC"]
     assert short < D("2") and short <= spot, (short, spot)
+
+
+# ---- issue 7: failures, liquidations, jumps and stale readings --------------------
+
+
+class RefuseSpotSales:
+    """Wraps the paper venue; refuses every spot sale while `refuse` is set."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.name = "refuse-spot-sales"
+        self.refuse = True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def place_order(self, request: OrderRequest) -> Any:
+        if self.refuse and ":" not in request.symbol and request.side is OrderSide.SELL:
+            raise InvalidOrder("scripted: spot trading is suspended")
+        return await self.inner.place_order(request)
+
+
+async def _sale_refused_rig() -> tuple[Any, Decimal]:
+    hedge = hedge_config(margin_guard={"sources": ["futures_wallet", "sell_spot"]})
+    rig = await make_rig(spot={"BTC": "2"}, futures={"USDT": "34000"}, hedge=hedge, port_wrapper=RefuseSpotSales)
+    await rig.keeper.tick()
+    await _rally(rig, ["55000", "60000"])
+    return rig, await rig.short()
+
+
+async def test_a_failed_spot_sale_stops_further_reductions_with_a_critical_alert() -> None:
+    rig, after_failure = await _sale_refused_rig()
+    assert after_failure < D("2"), "the reduction went through before the sale failed"
+    shorts = []
+    for price in ("61000", "62000", "63000", "63500"):
+        await _rally(rig, [price])
+        shorts.append(await rig.short())
+    assert min(shorts) >= after_failure, f"reduced again after a failed sale: {shorts}"
+    critical = [e for e in rig.journal.events(kind="alert") if e.severity == "critical" and e.detail["code"] == "margin_sale_failed"]
+    assert critical and "sale" in critical[0].detail["message"]
+    # Once the venue sells again, the held sale goes through and the margin is restored.
+    rig.keeper.port.refuse = False
+    await _rally(rig, ["63500"])
+    assert rig.venue.spot["BTC"] < D("2") and rig.keeper.status.distance >= D("0.20")
+
+
+async def test_status_after_a_failed_action_comes_from_the_latest_observation() -> None:
+    rig, after_failure = await _sale_refused_rig()
+    assert rig.keeper.status.short == after_failure < D("2")
+
+
+async def test_after_a_liquidation_the_short_is_reopened_only_when_its_margin_can_reach_the_target() -> None:
+    hedge = hedge_config(leverage=5, margin_guard={"sources": ["futures_wallet"]})
+    rig = await make_rig(spot={"BTC": "1"}, futures={"USDT": "40000"}, hedge=hedge, funding=ConstantFunding(D(0)))
+    await rig.keeper.tick()
+    assert await rig.short() == D("1")
+    await rig.set_price("75000", high="75000")  # +50 % in one candle: past the guard's reach
+    assert [e.kind for e in rig.venue.events if e.kind == "liquidation"] == ["liquidation"]
+    for price in ("75100", "75200", "75300", "75400"):
+        await rig.set_price(price)
+        await rig.keeper.tick()
+    assert await rig.short() == 0, "re-opened with too little margin to keep it alive"
+    held = [e for e in rig.journal.events(kind="alert") if e.detail["code"] == "reopen_unfunded"]
+    assert held and held[0].severity == "critical" and "USDT" in held[0].detail["message"]
+    rig.venue.deposit(Wallet.FUTURES, "USDT", D("10000"))
+    await rig.set_price("75400")
+    await rig.keeper.tick()
+    assert await rig.short() == D("1") and rig.keeper.status.distance >= D("0.35")
+
+
+async def test_a_sustained_fast_move_is_confirmed_by_consecutive_readings() -> None:
+    rig = await make_rig(spot={"BTC": "1"}, futures={"USDT": "1000000"}, hedge=hedge_config(leverage=1))
+    await rig.keeper.tick()
+    rig.venue.deposit(Wallet.SPOT, "BTC", D("1"))
+    for price in ("58000", "67280", "78045"):  # +16 % a reading, each beyond the 15 % jump guard
+        await rig.set_price(price)
+        await rig.keeper.tick()
+    assert await rig.short() == D("2")
+    assert rig.events.counts["price_jump_confirmed"] >= 1
+
+
+async def test_a_margin_topup_goes_ahead_on_an_unconfirmed_jump_but_growth_waits() -> None:
+    rig = await make_rig(spot={"BTC": "1", "USDT": "100000"}, futures={"USDT": "17000"})
+    await rig.keeper.tick()
+    rig.venue.deposit(Wallet.SPOT, "BTC", D("0.5"))
+    await rig.set_price("59000")  # +18 %: unconfirmed, and only 12 % from liquidation
+    await rig.keeper.tick()
+    leg = (await rig.venue.fetch_legs(SYMBOL)).short
+    assert liquidation_price_of(leg.margin, [leg], btc_market().brackets) >= D("59000") * D("1.35") - 1
+    assert leg.size == D("1"), "growing the short waits for a confirmed price"
+
+
+async def test_cross_margin_counts_only_the_cross_wallet_not_isolated_margin_of_other_contracts() -> None:
+    clock = SimClock(start=1_600_000_000.0)
+    eth = default_market("ETH/USDT:USDT")
+    assert eth is not None
+    venue = PaperVenue(
+        clock,
+        [PaperMarket(btc_market(), margin_mode=MarginMode.CROSS), PaperMarket(eth, margin_mode=MarginMode.ISOLATED, leverage=3)],
+        spot={"BTC": D("1")}, futures={"USDT": D("40000")},
+    )
+    venue.update_price(SYMBOL, clock.now(), D("50000"))
+    venue.update_price(eth.symbol, clock.now(), D("3000"))
+    await venue.place_order(OrderRequest("eth-short", eth.symbol, OrderSide.SELL, D("10"), PositionSide.SHORT))
+    journal = Journal(":memory:", clock)
+    keeper = Keeper("acct", hedge_config(margin_mode="cross"), venue, clock, journal, EventLog(journal, NullLogger()))
+    await keeper.prepare()
+    await keeper.tick()
+    short = (await venue.fetch_legs(SYMBOL)).short
+    assert short.size == D("1")
+    assert keeper.status.liquidation_price == liquidation_price_of(venue.cash["USDT"], [short], btc_market().brackets)
+
+
+class SlowPrice:
+    """Wraps the paper venue; the mark price answers 40 s late, freshly stamped."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.name = "slow-price"
+        self.clock: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def fetch_mark_price(self, symbol: str) -> Any:
+        if self.clock is not None:  # slow only once the test says so
+            await self.clock.sleep(40)
+            self.inner.update_price(symbol, self.clock.now(), self.inner.marks[symbol][0])
+        return await self.inner.fetch_mark_price(symbol)
+
+
+async def test_balances_older_than_the_staleness_limit_trade_nothing() -> None:
+    rig = await make_rig(spot={"BTC": "1"}, hedge=hedge_config(staleness_seconds=30), port_wrapper=SlowPrice)
+    rig.keeper.port.clock = rig.clock
+    await rig.clock.run(rig.keeper.tick())
+    assert rig.venue.orders == {} and rig.keeper.status.state == "blocked" and "stale" in rig.keeper.status.note
+
+
+async def test_a_max_order_below_the_market_minimum_is_refused_at_start() -> None:
+    with pytest.raises(StartupRefused, match="max_order"):
+        await make_rig(hedge=hedge_config(min_order=D("0.0001"), max_order=D("0.0005")))
+    with pytest.raises(StartupRefused, match="max_order"):
+        await make_rig(hedge=hedge_config(max_order=D("0.0015")))  # 0.001 BTC at 50,000 is below 100 USDT
+
+
+class StopAfterFirstOrder:
+    """Wraps the paper venue; asks the keeper to stop as soon as one order has filled."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.name = "stop-after-first"
+        self.keeper: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def place_order(self, request: OrderRequest) -> Any:
+        result = await self.inner.place_order(request)
+        self.keeper.stop()
+        return result
+
+
+async def test_a_stopped_keeper_finishes_the_order_in_flight_and_sends_no_other() -> None:
+    rig = await make_rig(spot={"BTC": "20"}, futures={"USDT": "1000000"}, hedge=hedge_config(max_order=D("1")), port_wrapper=StopAfterFirstOrder)
+    rig.keeper.port.keeper = rig.keeper
+    await rig.keeper.tick()
+    assert len(rig.venue.orders) == 1 and await rig.short() == D("1")
+
+
+async def test_status_shows_the_runway_and_warns_when_it_is_short() -> None:
+    rig = await make_rig(spot={"BTC": "1"}, futures={"USDT": "17500"})
+    await rig.keeper.tick()
+    status = rig.keeper.status
+    assert status.runway_price is not None and status.runway_price > status.mark
+    assert status.runway == (status.runway_price / status.mark - 1)
+    assert status.runway < D("0.30")
+    warned = [e for e in rig.journal.events(kind="alert") if e.detail["code"] == "runway_short"]
+    assert warned and warned[0].severity == "warning"
+    json_ready = status.to_json()
+    assert D(json_ready["runway_price"]) == status.runway_price

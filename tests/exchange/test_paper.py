@@ -234,3 +234,33 @@ def test_absurd_prices_are_refused() -> None:
     assert v.marks[SYMBOL][0] == D("50000")
 
 
+
+
+async def test_hedge_mode_refuses_reduce_only_as_binance_does() -> None:
+    v = venue()
+    await v.place_order(order("s", OrderSide.SELL, "1"))
+    with pytest.raises(InvalidOrder, match="reduceOnly"):
+        await v.place_order(OrderRequest("r", SYMBOL, OrderSide.BUY, D("0.5"), PositionSide.SHORT, reduce_only=True))
+    assert (await v.fetch_legs(SYMBOL)).short.size == D("1")
+    # The hedge-mode way to close: BUY on the SHORT position side.
+    await v.place_order(order("c", OrderSide.BUY, "0.5"))
+    assert (await v.fetch_legs(SYMBOL)).short.size == D("0.5")
+
+
+async def test_isolated_margin_cannot_be_removed_below_initial_margin() -> None:
+    v = venue()
+    await v.place_order(order("s", OrderSide.SELL, "1"))
+    await v.adjust_margin(SYMBOL, PositionSide.SHORT, D("5000"), "add")
+    with pytest.raises(InsufficientFunds, match="initial margin"):
+        await v.adjust_margin(SYMBOL, PositionSide.SHORT, D("-5000.01"), "too-much")
+    await v.adjust_margin(SYMBOL, PositionSide.SHORT, D("-5000"), "back-to-initial")
+    assert (await v.fetch_legs(SYMBOL)).short.margin == D("50000") / 3
+
+
+async def test_a_partial_close_of_an_isolated_short_releases_its_share_of_margin() -> None:
+    v = venue()
+    await v.place_order(order("s", OrderSide.SELL, "1"))
+    margin, cash = (await v.fetch_legs(SYMBOL)).short.margin, v.cash["USDT"]
+    result = await v.place_order(order("c", OrderSide.BUY, "0.4"))
+    assert (await v.fetch_legs(SYMBOL)).short.margin == margin * D("0.6")
+    assert v.cash["USDT"] == cash + margin * D("0.4") - result.fee  # the price did not move: no PnL

@@ -1,0 +1,95 @@
+"""The runway: how far a rally the margin sources can pay for.
+
+The runway is the highest mark price at which the guard's sources, used in
+their configured order (a sale asking for its buffer), can still put the
+short back at its trigger distance from liquidation. Beyond it the guard
+runs dry: the short is liquidated unless money is added by hand. Funding
+to come is not counted; it only lengthens the runway of a short that is paid.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import lru_cache
+
+from hedgebot.domain import margin as mm
+from hedgebot.domain.model import ZERO, HedgePolicy, Leg, MarginMode, Market, PositionSide, Snapshot, floor_to_step
+from hedgebot.domain.sale import size_sale
+
+UNLIMITED = Decimal("Infinity")
+# The search for a sale-funded runway stops this many times above the mark (reported unlimited beyond).
+_CEILING = Decimal(1000)
+_ROUNDS = 40
+_PRECISION = Decimal("1e-6")
+
+
+def runway_price(snapshot: Snapshot, policy: HedgePolicy) -> Decimal | None:
+    """Return the price up to which the configured sources keep the short above its trigger.
+
+    Returns None with no short, and `UNLIMITED` when no rally exhausts the
+    sources (selling coins that fully hedge the short pays for any rally).
+    """
+    if not snapshot.short.is_open:
+        return None
+    guard = policy.guard
+    funds = ZERO
+    if guard.from_futures_wallet and snapshot.margin_mode is MarginMode.ISOLATED:
+        funds += max(snapshot.futures_free, ZERO)
+    if guard.from_spot_stablecoin:
+        funds += snapshot.spot_quote
+    return _runway(
+        snapshot.market, snapshot.margin_mode, snapshot.short, snapshot.long, snapshot.cross_backing,
+        funds, snapshot.spot_asset if guard.sell_spot else ZERO, policy.ratio, guard.trigger,
+    )
+
+
+@lru_cache(maxsize=1024)
+def _runway(market, margin_mode, short, long, cross_wallet, funds, coins, ratio, trigger):  # type: ignore[no-untyped-def]
+    """Return the runway for these holdings (cached: between trades and funding they do not change, whatever the mark)."""
+    reference = short.entry_price
+    snapshot = Snapshot(
+        taken_at=0.0, market=market, mark_price=reference, price_time=0.0, spot_asset=coins, spot_quote=ZERO,
+        futures_free=ZERO, futures_wallet=cross_wallet, short=short, long=long, margin_mode=margin_mode,
+        leverage=1, cross_wallet=cross_wallet,
+    )
+    wallet, others = snapshot.short_backing()
+    _, above = mm.liquidation_prices(wallet + funds, [short, *others], market.brackets, reference)
+    without_sale = above / (1 + trigger) if above is not None else UNLIMITED
+    if coins <= 0 or without_sale == UNLIMITED:
+        return without_sale
+
+    def pays(price: Decimal) -> bool:
+        sale = size_sale(snapshot, ratio, funds, trigger, price, search=False)
+        return sale is not None and sale.shortfall <= 0
+
+    low = without_sale  # the stablecoin alone pays up to here; the sale only adds
+    high = low * _CEILING
+    if pays(high):
+        return UNLIMITED
+    for _ in range(_ROUNDS):
+        if high - low <= low * _PRECISION:
+            break
+        middle = (low * high).sqrt()
+        if pays(middle):
+            low = middle
+        else:
+            high = middle
+    return low
+
+
+def opening_snapshot(
+    market: Market, price: Decimal, spot: dict[str, Decimal], futures: dict[str, Decimal],
+    policy: HedgePolicy, leverage: int, margin_mode: MarginMode,
+) -> Snapshot:
+    """Return the account as it would be just after opening the hedge at `price` from these balances."""
+    exposure = policy.offset + (spot.get(market.base, ZERO) if policy.include_spot else ZERO)
+    size = floor_to_step(policy.ratio * exposure, market.amount_step)
+    posted = size * price / leverage if margin_mode is MarginMode.ISOLATED else ZERO
+    cash = futures.get(market.quote, ZERO) - size * price * market.taker_fee - posted
+    return Snapshot(
+        taken_at=0.0, market=market, mark_price=price, price_time=0.0,
+        spot_asset=spot.get(market.base, ZERO), spot_quote=spot.get(market.quote, ZERO),
+        futures_free=max(cash - (size * price / leverage if margin_mode is MarginMode.CROSS else ZERO), ZERO),
+        futures_wallet=cash + posted, short=Leg(PositionSide.SHORT, size, price, posted), long=Leg(PositionSide.LONG),
+        margin_mode=margin_mode, leverage=leverage, cross_wallet=cash,
+    )
