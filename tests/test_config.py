@@ -93,7 +93,7 @@ def test_check_refuses_a_max_order_below_the_paper_markets_minimum(tmp_path, cap
     path = broken(tmp_path, lambda d: HEDGE(d).update(min_order="0.0001", max_order="0.0005"))
     assert main(["check", "--config", path]) == 2
     err = capsys.readouterr().err
-    assert "accounts[0]" in err and "max_order" in err and "0.0005" in err and "0.001" in err, err
+    assert "hedges[0].max_order" in err and "0.0005" in err and "0.001" in err, err
 
 
 def test_check_prints_the_runway_of_each_paper_hedge_from_its_starting_balances(tmp_path, capsys) -> None:

@@ -85,6 +85,8 @@ def render(value: Any, kind: Figure | None, precision: Precision) -> Any:
         Figure.MONEY: _quantum(precision.money),
         Figure.RATIO: RATIO_PLACES,
     }.get(kind)  # type: ignore[arg-type]
+    if places is not None and isinstance(value, Decimal) and not value.is_finite():
+        return str(value)  # an unlimited runway is Infinity
     if places is not None:
         return str(Decimal(str(value)).quantize(places, rounding=ROUND_HALF_EVEN))
     if isinstance(value, Decimal):

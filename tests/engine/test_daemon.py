@@ -129,7 +129,7 @@ async def test_a_position_change_hedgebot_did_not_make_is_reported_at_start(tmp_
 
 
 async def test_a_live_price_keeps_the_exchanges_timestamp_so_a_stale_price_trades_nothing(tmp_path, monkeypatch) -> None:
-    from hedgebot.engine import daemon as daemon_module
+    from hedgebot.exchange import factory
     from hedgebot.exchange.feeds import LiveFeed
 
     clock = SimClock()
@@ -150,7 +150,7 @@ async def test_a_live_price_keeps_the_exchanges_timestamp_so_a_stale_price_trade
         def __init__(self, exchange_id: str, symbol: str) -> None:
             super().__init__(exchange_id, symbol, exchange=StaleExchange())
 
-    monkeypatch.setattr(daemon_module, "LiveFeed", StaleFeed)
+    monkeypatch.setattr(factory, "LiveFeed", StaleFeed)
     data = paper_settings_dict(tmp_path)
     data["accounts"][0]["paper"]["markets"][0]["feed"] = {"kind": "live", "poll_seconds": 1}
     daemon = Daemon(Settings(**data), clock)

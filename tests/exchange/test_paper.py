@@ -250,10 +250,10 @@ async def test_hedge_mode_refuses_reduce_only_as_binance_does() -> None:
 async def test_isolated_margin_cannot_be_removed_below_initial_margin() -> None:
     v = venue()
     await v.place_order(order("s", OrderSide.SELL, "1"))
-    await v.adjust_margin(SYMBOL, PositionSide.SHORT, D("5000"), "add")
+    await v.adjust_margin(SYMBOL, PositionSide.SHORT, D("5000"))
     with pytest.raises(InsufficientFunds, match="initial margin"):
-        await v.adjust_margin(SYMBOL, PositionSide.SHORT, D("-5000.01"), "too-much")
-    await v.adjust_margin(SYMBOL, PositionSide.SHORT, D("-5000"), "back-to-initial")
+        await v.adjust_margin(SYMBOL, PositionSide.SHORT, D("-5000.01"))
+    await v.adjust_margin(SYMBOL, PositionSide.SHORT, D("-5000"))
     assert (await v.fetch_legs(SYMBOL)).short.margin == D("50000") / 3
 
 
