@@ -217,6 +217,9 @@ class Keeper:
         self.taken_by = f"daemon pid {os.getpid()}"
         self.short_watch = ShortWatch()
         self._liquidation_unseen = False
+        self._seen_short: Decimal | None = None  # the short at the last observation with no action since
+        self._reopening = False  # the short vanished without an action of ours (liquidated): re-open with care
+        self._held_sale: _HeldSale | None = None  # a margin-raising sale that failed after its reduction
 
     def reconfigure(self, hedge: HedgeConfig) -> None:
         """Take new ratios, bands and guard settings; they apply from the next tick."""
@@ -231,9 +234,6 @@ class Keeper:
         self.exchange_errors[fields_out["error_code"] or fields_out["error_type"] or "unknown"] += 1
         self.last_venue_error_at = self.clock.now()
         return fields_out
-        self._seen_short: Decimal | None = None  # the short at the last observation with no action since
-        self._reopening = False  # the short vanished without an action of ours (liquidated): re-open with care
-        self._held_sale: _HeldSale | None = None  # a margin-raising sale that failed after its reduction
 
     # ---- outside signals ----------------------------------------------------------
 
