@@ -100,6 +100,6 @@ def test_check_prints_the_runway_of_each_paper_hedge_from_its_starting_balances(
     path = str(write_toml(tmp_path / "ok.toml", paper_settings_dict(tmp_path)))
     assert main(["check", "--config", path]) == 0
     out = capsys.readouterr().out
-    line = next(line for line in out.splitlines() if "runway" in line)
+    line = next(line for line in out.splitlines() if line.strip().startswith("runway:"))
     # 2 BTC hedged at 50,000, 3x isolated, 100,000 USDT futures and 10,000 USDT spot behind it.
     assert "above 50000" in line and "%" in line, line
