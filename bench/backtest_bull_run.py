@@ -1,6 +1,11 @@
-"""Replay Binance 2020-2021 hourly BTC and funding through the keeper; print the margin figures.
+"""Replay Binance 2020-2021 hourly BTC and funding through the keeper; print the margin guard's figures.
 
 Run: .venv/bin/python bench/backtest_bull_run.py   (needs ../shared/data beside the repository)
+
+For each scenario it prints the runway the keeper computed at the start (how far a rally the
+margin sources pay for), whether the short was liquidated, the account's value against
+start + funding - fees, the coins sold for margin and what a sale left idle in spot, and the
+alerts raised (each raised once; `repeated` are the lifecycle's reminders while it lasts).
 """
 
 from __future__ import annotations
@@ -19,10 +24,18 @@ from hedgebot.exchange.funding import ReplayFunding
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
-SCENARIOS = {
-    "guard on, stablecoin in spot": ({"enabled": True}, "700000"),
-    "guard on, sell spot only": ({"enabled": True, "sources": ["futures_wallet", "sell_spot"]}, "0"),
-    "guard off": ({"enabled": False}, "700000"),
+# name: (margin_guard section, spot USDT, futures USDT, candle slice)
+SCENARIOS: dict[str, tuple[dict, str, str, slice]] = {
+    "guard on, 700,000 USDT in spot": ({"enabled": True}, "700000", "30000", slice(None)),
+    "guard on, futures wallet then sell spot, no stablecoin": (
+        {"enabled": True, "sources": ["futures_wallet", "sell_spot"]}, "0", "30000", slice(None),
+    ),
+    "guard on, 100,000 USDT in spot (a runway too short)": ({"enabled": True}, "100000", "30000", slice(None)),
+    "2021 only (from 28,572), guard on, 700,000 USDT in spot": ({"enabled": True}, "700000", "110000", slice(8760, None)),
+    "2021 only, guard on, futures wallet then sell spot": (
+        {"enabled": True, "sources": ["futures_wallet", "sell_spot"]}, "0", "110000", slice(8760, None),
+    ),
+    "guard off": ({"enabled": False}, "700000", "30000", slice(None)),
 }
 
 
@@ -36,15 +49,23 @@ async def main() -> int:
     funding = ReplayFunding.from_csv(funding_path)
     market = default_market("BTC/USDT:USDT")
     assert market is not None
-    print("10 BTC spot, full hedge, 3x isolated short, 30,000 USDT in the futures wallet; hourly candles 2020-2021")
-    for name, (guard, spot_usdt) in SCENARIOS.items():
+    print("10 BTC spot, full hedge, 3x isolated short; Binance hourly candles and funding")
+    for name, (guard, spot_usdt, futures_usdt, window) in SCENARIOS.items():
         hedge = HedgeConfig(name="btc", asset="BTC", symbol=market.symbol, ratio=Decimal(1), leverage=3, max_order=Decimal(5), margin_guard=guard)
         started = time.perf_counter()
-        result = await run_backtest(candles, market, funding, hedge, {"BTC": Decimal(10), "USDT": Decimal(spot_usdt)}, {"USDT": Decimal(30000)})
+        result = await run_backtest(
+            candles[window], market, funding, hedge, {"BTC": Decimal(10), "USDT": Decimal(spot_usdt)}, {"USDT": Decimal(futures_usdt)}
+        )
         elapsed = time.perf_counter() - started
-        print(f"\n{name} (spot USDT {spot_usdt}): {elapsed:.1f} s wall, {elapsed / result.candles * 1e3:.2f} ms per candle")
+        peak = result.peak_price
+        runway = result.runway_at_start
+        verdict = "-" if runway is None else ("sufficed" if runway >= peak else "did not suffice")
+        print(f"\n{name} (futures USDT {futures_usdt}): {elapsed:.1f} s wall, {elapsed / result.candles * 1e3:.2f} ms per candle")
+        print(f"  {'runway vs peak':<24} {runway if runway is None else f'{runway:.2f}'} vs {peak}: the runway {verdict}")
         for key, value in result.summary().items():
             print(f"  {key:<24} {value}")
+        critical_raised = sum(v for k, v in result.alerts.items() if k.endswith("raised") and k.split()[0] in {"margin_unfunded", "reopen_unfunded", "liquidated", "margin_sale_failed"})
+        print(f"  {'critical alerts raised':<24} {critical_raised}")
     return 0
 
 
