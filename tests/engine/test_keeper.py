@@ -254,16 +254,22 @@ async def test_a_partly_filled_reduction_limits_the_spot_sale_so_the_account_is_
 # ---- issue 7: failures, liquidations, jumps and stale readings --------------------
 
 
-class RefuseSpotSales:
-    """Wraps the paper venue; refuses every spot sale while `refuse` is set."""
+class _Wrapped:
+    """Wraps the paper venue: everything passes through unless a subclass says otherwise."""
+
+    name = "wrapped"
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
-        self.name = "refuse-spot-sales"
-        self.refuse = True
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
+
+
+class RefuseSpotSales(_Wrapped):
+    """Wraps the paper venue; refuses every spot sale while `refuse` is set."""
+
+    refuse = True
 
     async def place_order(self, request: OrderRequest) -> Any:
         if self.refuse and ":" not in request.symbol and request.side is OrderSide.SELL:
@@ -362,16 +368,10 @@ async def test_cross_margin_counts_only_the_cross_wallet_not_isolated_margin_of_
     assert keeper.status.liquidation_price == liquidation_price_of(venue.cash["USDT"], [short], btc_market().brackets)
 
 
-class SlowPrice:
+class SlowPrice(_Wrapped):
     """Wraps the paper venue; the mark price answers 40 s late, freshly stamped."""
 
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.name = "slow-price"
-        self.clock: Any = None
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+    clock: Any = None
 
     async def fetch_mark_price(self, symbol: str) -> Any:
         if self.clock is not None:  # slow only once the test says so
@@ -394,16 +394,10 @@ async def test_a_max_order_below_the_market_minimum_is_refused_at_start() -> Non
         await make_rig(hedge=hedge_config(max_order=D("0.0015")))  # 0.001 BTC at 50,000 is below 100 USDT
 
 
-class StopAfterFirstOrder:
+class StopAfterFirstOrder(_Wrapped):
     """Wraps the paper venue; asks the keeper to stop as soon as one order has filled."""
 
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.name = "stop-after-first"
-        self.keeper: Any = None
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+    keeper: Any = None
 
     async def place_order(self, request: OrderRequest) -> Any:
         result = await self.inner.place_order(request)
