@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import subprocess
 import sys
 from importlib.metadata import version
@@ -30,10 +32,12 @@ def test_history_piped_into_head_ends_quietly_without_broken_pipe(tmp_path) -> N
     from tests.helpers import paper_settings_dict, write_toml
 
     config = write_toml(tmp_path / "c.toml", paper_settings_dict(tmp_path))
-    journal = Journal(tmp_path / "state" / "journal.sqlite", SimClock())
-    for n in range(4000):
-        journal.record_event("paper", "btc-core", "order_filled", "info", {"n": n, "pad": "x" * 60})
-    journal.close()
+    Journal(tmp_path / "state" / "journal.sqlite", SimClock()).close()  # the schema
+    with sqlite3.connect(tmp_path / "state" / "journal.sqlite") as db:  # far more than a pipe holds, in one commit
+        db.executemany(
+            "INSERT INTO events (at, account, hedge, kind, severity, detail) VALUES (?, 'paper', 'btc-core', 'order_filled', 'info', ?)",
+            [(1_600_000_000.0 + n, json.dumps({"n": n, "pad": "x" * 60})) for n in range(4000)],
+        )
     proc = subprocess.Popen(
         [sys.executable, "-m", "hedgebot.cli", "history", "--config", str(config), "--hedge", "btc-core"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -85,7 +89,6 @@ def test_history_keeps_hedges_of_the_same_name_in_different_accounts_apart(tmp_p
     assert main(["history", "--config", config, "--hedge", "btc-core"]) == 2
     assert "--account" in capsys.readouterr().err
     assert main(["history", "--config", config, "--hedge", "btc-core", "--account", "other", "--json"]) == 0
-    import json
 
     shown = json.loads(capsys.readouterr().out)
     assert [e["mine"] for e in shown] == ["other"] and shown[0]["at"].endswith("Z")
