@@ -164,6 +164,16 @@ def _fmt(value: object, places: int = 4) -> str:
     return f"{number:.{places}f}"
 
 
+def _runway_text(hedge: dict) -> str:
+    """Return the runway for the status table: the price the margin sources pay up to, and how far above the mark."""
+    price, fraction = hedge.get("runway_price"), hedge.get("runway")
+    if price is None:
+        return "-"
+    if str(price) == "Infinity":
+        return "no limit"
+    return f"{float(price):.2f} ({float(fraction):+.1%})" if fraction is not None else f"{float(price):.2f}"
+
+
 def _trading_text(hedge: dict) -> str:
     """Return the trading state for the status table, when it is not plain `active`."""
     trading = hedge.get("trading_state", "active")
@@ -191,13 +201,16 @@ def cmd_status(args: argparse.Namespace) -> int:
         return EXIT_OK
     updated = str(data.get("updated_at", "-"))
     print(f"daemon {'running' if running else 'not running (saved state)'}; updated {updated}")
-    header = f"{'account':<12} {'hedge':<14} {'exposure':>10} {'short':>10} {'target':>10} {'ratio':>7} {'drift':>9} {'liq.dist':>8}  state"
+    header = (
+        f"{'account':<12} {'hedge':<14} {'exposure':>10} {'short':>10} {'target':>10} {'ratio':>7} {'drift':>9} "
+        f"{'liq.dist':>8} {'runway (above mark)':>22}  state"
+    )
     print(header)
     for h in hedges:
         print(
             f"{h['account']:<12} {h['name']:<14} {_fmt(h['exposure']):>10} {_fmt(h['short']):>10} "
-            f"{_fmt(h['target']):>10} {_fmt(h['ratio'], 3):>7} {_fmt(h['drift']):>9} {_fmt(h['distance'], 3):>8}  "
-            f"{h['state']}{_trading_text(h)}{' - ' + h['note'] if h.get('note') else ''}"
+            f"{_fmt(h['target']):>10} {_fmt(h['ratio'], 3):>7} {_fmt(h['drift']):>9} {_fmt(h['distance'], 3):>8} "
+            f"{_runway_text(h):>22}  {h['state']}{_trading_text(h)}{' - ' + h['note'] if h.get('note') else ''}"
         )
     for account, health in streams.items():
         mode = "REST polling stands in for a stream" if health.get("polling") else "live"

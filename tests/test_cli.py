@@ -96,3 +96,30 @@ def test_unknown_arguments_exit_2(capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["run", "--config", "config/paper.toml", "--turbo"])
     assert exit_info.value.code == 2
+
+
+def test_status_shows_the_runway_as_a_price_and_a_percentage_above_the_mark(tmp_path, capsys) -> None:
+    import asyncio
+    import re
+
+    from hedgebot.clock import SimClock
+    from hedgebot.config import load_config
+    from hedgebot.engine.daemon import Daemon
+    from tests.helpers import paper_settings_dict, write_toml
+
+    config = write_toml(tmp_path / "hedgebot.toml", paper_settings_dict(tmp_path))
+
+    async def run_briefly() -> None:
+        clock = SimClock()
+        daemon = Daemon(load_config(config), clock)
+        await daemon.start()
+        await clock.advance(3)
+        await daemon.stop()
+
+    asyncio.run(run_briefly())
+    capsys.readouterr()
+    assert main(["status", "--config", str(config)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header, row = lines[1], lines[2]
+    assert "runway" in header
+    assert re.search(r" \d+\.\d{2} \(\+\d+\.\d%\) ", row), row
