@@ -121,19 +121,34 @@ def _describe(step: Action, snapshot: Snapshot) -> str:
     return repr(step)
 
 
-async def preview(account: AccountConfig, hedge: HedgeConfig, settings: Settings, sell_spot: bool, slices: int | None) -> tuple[Snapshot, tuple[Action, ...]]:
-    """Read the venue (changing nothing) and return the unwind's plan, assuming every step fills."""
+async def preview(
+    account: AccountConfig, hedge: HedgeConfig, settings: Settings, sell_spot: bool, slices: int | None
+) -> tuple[Snapshot, tuple[Action, ...], str]:
+    """Read the venue and the journal (changing nothing) and return the unwind's plan, assuming every step fills.
+
+    When an unwind of the hedge is already under way, the plan is the rest of that one.
+    """
     clock = RealClock()
     setup = build_venue(account, clock, settings.daemon.state_dir)
     if setup.simulated is not None:
         setup.simulated.state_path = None  # a preview never writes the paper account a daemon may be running
+    journal = Journal(settings.journal.path, clock)
     try:
-        journal = Journal(":memory:", clock)
-        keeper = Keeper(account.name, hedge, setup.venue, clock, journal, EventLog(journal, NullLogger()))
+        keeper = Keeper(account.name, hedge, setup.venue, clock, journal, EventLog(None, NullLogger()))
         keeper.market = await setup.venue.load_market(hedge.symbol)
         snapshot = await keeper.observe()
+        running = keeper.unwind
+        resumed = keeper.unwind_view(running, snapshot) if running is not None else None
+        unsettled = len(journal.open_intents(account.name, hedge.name))
     finally:
+        journal.close()
         await setup.close()
+    if resumed is not None and running is not None:
+        view, spec = resumed
+        note = f"unwind {running.id} is under way: this carries it on, as asked then"
+        if unsettled:
+            note += f" ({unsettled} earlier action(s) are looked up first, so the first steps may differ)"
+        return snapshot, unwinding.plan_unwind(view, spec), note
     policy = hedge.policy()
     short = snapshot.short
     spec = unwinding.UnwindSpec(
@@ -144,9 +159,9 @@ async def preview(account: AccountConfig, hedge: HedgeConfig, settings: Settings
     elsewhere = policy.offset + (snapshot.long.size if policy.include_perp_long else ZERO)
     view = unwinding.UnwindView(
         snapshot.market, snapshot.mark_price, short.size, snapshot.spot_asset, elsewhere,
-        snapshot.futures_free + (short.margin if sell_spot else ZERO),
+        snapshot.futures_free + spec.margin_to_spot,  # closing the short releases its margin
     )
-    return snapshot, unwinding.plan_unwind(view, spec)
+    return snapshot, unwinding.plan_unwind(view, spec), ""
 
 
 def _confirm(question: str) -> bool:
@@ -166,7 +181,7 @@ def cmd_unwind(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return _fail(str(exc))
     try:
-        snapshot, steps = asyncio.run(preview(account, hedge, settings, args.sell_spot, args.slices))
+        snapshot, steps, note = asyncio.run(preview(account, hedge, settings, args.sell_spot, args.slices))
     except ExchangeError as exc:
         return _fail(f"cannot read account {account.name!r} to plan the unwind: {exc}", EXIT_NOT_DONE)
     market = snapshot.market
@@ -174,11 +189,13 @@ def cmd_unwind(args: argparse.Namespace) -> int:
         f"unwind {account.name}/{hedge.name}: short {snapshot.short.size} on {market.symbol}, "
         f"spot {snapshot.spot_asset} {market.base}, mark {snapshot.mark_price}"
     )
+    if note:
+        _say(f"  {note}")
     for number, step in enumerate(steps, 1):
         _say(f"  {number:>3}. {_describe(step, snapshot)}")
     if not steps:
         _say("  nothing to do: the short is already closed")
-    if not args.sell_spot:
+    if not args.sell_spot and not note:
         _say("  (spot is kept; add --sell-spot to sell the hedged coins slice by slice)")
     if args.plan:
         return EXIT_OK

@@ -592,7 +592,39 @@ class Daemon:
                     venue_short=legs.short.size, journal_short=explained,
                     note="changes hedgebot did not make (manual trades, liquidation, another tool)",
                 )
+        await self._report_orphans(runtime)
         await self._compare_with_last_stop(runtime)
+
+    async def _report_orphans(self, runtime: AccountRuntime) -> None:
+        """Name shorts opened by hedges since removed from the config, on contracts no configured hedge keeps."""
+        assert self.journal is not None and self.events is not None
+        account = runtime.config.name
+        if self.only is not None:
+            return  # running one hedge for an unwind: the others are configured, just not run here
+        kept = {h.symbol for h in runtime.config.hedges}
+        configured = {h.name for h in runtime.config.hedges}
+        symbols = {
+            str(i.detail.get("symbol")) for i in self.journal.intents(account)
+            if i.kind == "order" and i.hedge not in configured and i.detail.get("position_side") == "short"
+        }
+        for symbol in sorted(symbols - kept):
+            owners = {n: q for n, q in self._journaled_shorts(account, symbol).items() if n not in configured and q != 0}
+            if not owners:
+                continue
+            try:
+                live = (await runtime.venue.fetch_legs(symbol)).short.size
+            except ExchangeError as exc:
+                live = f"unknown ({exc})"
+            if live == 0:
+                continue
+            names = ", ".join(sorted(owners))
+            self.events.emit(
+                account, sorted(owners)[0], "orphaned_short", Severity.CRITICAL, symbol=symbol, venue_short=live,
+                journal_short=sum(owners.values(), Decimal(0)), hedges=sorted(owners),
+                note=f"hedge(s) {names} no longer in the config opened a short on {symbol} that is still open "
+                f"({live}); nothing keeps it now, and its margin is not guarded. Put the hedge back in the config "
+                f"and close it with `hedgebot unwind --hedge {sorted(owners)[0]}`, or close it on the exchange",
+            )
 
     async def _account_figures(self, runtime: AccountRuntime) -> dict[str, str]:
         """Return both legs of every hedged contract and both wallets, as journal-ready strings."""

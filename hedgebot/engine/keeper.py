@@ -733,7 +733,8 @@ class Keeper:
                     sold += Decimal(outcome["filled"])
         return reduced, sold, moved
 
-    def _unwind_view(self, record: UnwindRecord, snapshot: Snapshot) -> tuple[unwinding.UnwindView, unwinding.UnwindSpec]:
+    def unwind_view(self, record: UnwindRecord, snapshot: Snapshot) -> tuple[unwinding.UnwindView, unwinding.UnwindSpec]:
+        """Return an unwind's view of the venue (with its progress from the journal) and what it was asked to do."""
         reduced, sold, moved = self.unwind_progress(record.id)
         elsewhere = self.policy.offset + (snapshot.long.size if self.policy.include_perp_long else ZERO)
         view = unwinding.UnwindView(
@@ -757,7 +758,7 @@ class Keeper:
             return topups
         if state not in (TradingState.ACTIVE, TradingState.REDUCING):
             return []
-        view, spec = self._unwind_view(self.unwind, snapshot)
+        view, spec = self.unwind_view(self.unwind, snapshot)
         step = unwinding.next_step(view, spec)
         if step is None:
             self._finish_unwind(self.unwind, view)

@@ -260,3 +260,25 @@ async def test_pause_reaches_a_running_daemon_within_one_tick_and_a_stopped_one_
     finally:
         await again.stop()
         outside.close()
+
+
+async def test_a_removed_hedge_whose_short_is_still_open_is_named_with_what_to_do(tmp_path) -> None:
+    data = paper_settings_dict(tmp_path)
+    eth = {"symbol": "ETH/USDT:USDT", "feed": {"kind": "synthetic", "start_price": "3000", "step_seconds": 1, "seed": 4}}
+    data["accounts"][0]["paper"]["markets"].append(eth)
+    clock = SimClock()
+    first = Daemon(Settings(**data), clock)
+    await first.start()
+    await clock.advance(3)
+    await first.stop()
+    data["accounts"][0]["hedges"] = [
+        {"name": "eth-core", "asset": "ETH", "symbol": "ETH/USDT:USDT", "ratio": "1", "tick_seconds": 2}
+    ]
+    second = Daemon(Settings(**data), clock)
+    await second.start()
+    try:
+        orphans = second.journal.events(kind="orphaned_short")
+        assert [(e.hedge, e.detail["symbol"], D(e.detail["venue_short"])) for e in orphans] == [("btc-core", SYMBOL, D("2"))]
+        assert orphans[0].severity == "critical" and "hedgebot unwind --hedge btc-core" in orphans[0].detail["note"]
+    finally:
+        await second.stop()

@@ -5,13 +5,17 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from hedgebot.clock import SimClock
+from hedgebot.config import Settings
 from hedgebot.domain.model import Wallet
 from hedgebot.domain.trading import TradingState
+from hedgebot.engine.daemon import Daemon
 from hedgebot.engine.keeper import Keeper
 from hedgebot.exchange.paper import FillModel
 from hedgebot.ops.events import EventLog, NullLogger
+from hedgebot.store.control import Control
 from hedgebot.store.journal import Journal
-from tests.helpers import D, SYMBOL, hedge_config, make_rig
+from tests.helpers import D, SYMBOL, hedge_config, make_rig, paper_settings_dict
 
 
 def _unwind(rig: Any, **detail: Any) -> int:
@@ -127,3 +131,41 @@ async def test_an_unwind_asked_again_while_under_way_carries_on_instead_of_start
     results = [r.result for r in rig.keeper.control.requests() if r.command == "unwind"]
     assert results[0].startswith("unwind 1 started") and "already under way" in results[1]
     assert await rig.short() == 0
+
+
+async def test_a_daemon_stopped_mid_unwind_leaves_the_account_never_net_short_and_the_unwind_resumable(tmp_path) -> None:
+    settings = Settings(**paper_settings_dict(tmp_path, max_order="0.5"))
+    clock = SimClock()
+    first = Daemon(settings, clock)
+    await first.start()
+    await clock.advance(3)
+    venue = first.accounts[0].venue
+    assert (await venue.fetch_legs(SYMBOL)).short.size == D("2")
+    keeper = first.keepers[0]
+    fills: list[Any] = []
+
+    def stop_during_the_third_step(record: Any) -> None:
+        if record.kind == "order_filled" and record.detail.get("unwind"):
+            fills.append(record)
+            if len(fills) == 3:
+                keeper.stop()  # SIGTERM: stop planning, finish the action in flight
+
+    first.events.subscribe(stop_during_the_third_step)
+    Control(first.journal).submit("paper", "btc-core", "unwind", "tester", sell_spot=True)
+    await clock.advance(3)
+    await first.stop()
+    short, spot = (await venue.fetch_legs(SYMBOL)).short.size, venue.spot["BTC"]
+    assert (short, spot) == (D("1"), D("1.5")), "stopped between steps: short slices 1-2 and spot slice 1 done"
+    assert short <= spot
+
+    second = Daemon(settings, clock)
+    await second.start()
+    try:
+        await clock.advance(3)
+        resumed = second.accounts[0].venue
+        assert (await resumed.fetch_legs(SYMBOL)).short.size == 0 and resumed.spot["BTC"] == 0
+        slices = [o for o in resumed.orders.values() if o.side.value == "buy" or o.position_side is None]
+        assert len([o for o in slices if o.position_side is not None]) == 4 and len(slices) == 8, "no slice repeated"
+        assert second.keepers[0].trading_state is TradingState.CLOSED
+    finally:
+        await second.stop()
