@@ -265,6 +265,7 @@ def _summary(journal: Journal, keeper: Keeper) -> str:
 
 def register(sub: Any, with_config: Callable[[argparse.ArgumentParser], argparse.ArgumentParser]) -> None:
     """Add the control commands to the `hedgebot` parser."""
+    from hedgebot.cli import _positive_int  # the command's own module; imported here to avoid a cycle
 
     def common(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         with_config(p)
@@ -282,17 +283,8 @@ def register(sub: Any, with_config: Callable[[argparse.ArgumentParser], argparse
         common(sub.add_parser(name, help=text)).set_defaults(func=cmd_state)
     unwind = common(sub.add_parser("unwind", help="close a hedge safely, slice by slice"))
     unwind.add_argument("--sell-spot", action="store_true", help="sell the matching spot after each short slice")
-    unwind.add_argument("--slices", type=_positive, default=None, help="split the short into at least N slices")
+    unwind.add_argument("--slices", type=_positive_int, default=None, help="split the short into at least N slices")
     unwind.add_argument("--plan", action="store_true", help="print the plan and change nothing")
     unwind.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     unwind.set_defaults(func=cmd_unwind)
 
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
