@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import signal
 import socket
-from collections.abc import AsyncIterator
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -19,8 +25,11 @@ from hedgebot.store.journal import Journal
 from hedgebot.testing.binance_emulator import Emulator, serve
 from hedgebot.testing.binance_streams import StreamHub
 from hedgebot.testing.clock import SteppingClock
+from tests.helpers import SYMBOL, write_toml
 
 KEY, SECRET = "test-key", "test-secret"
+PROCESS_KEY, PROCESS_SECRET = "live-test-key", "live-test-secret"
+REPO = Path(__file__).resolve().parents[1]
 BTC = "BTCUSDT"
 START = 1_790_000_000.0
 
@@ -84,3 +93,81 @@ async def emulator_rig(
         await venue.close()
         journal.close()
         await runner.cleanup()
+
+
+class EmulatorProcess:
+    """The emulator as a separate process on a fixed port with its book in a file."""
+
+    def __init__(self, tmp_path: Path, futures: str = "60000") -> None:
+        self.futures = futures
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.state = tmp_path / "emulator.json"
+        self.log = tmp_path / "emulator.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        args = [
+            sys.executable, "-m", "hedgebot.testing.binance_emulator", "--port", str(self.port),
+            "--key", f"{PROCESS_KEY}:{PROCESS_SECRET}", "--state", str(self.state),
+            "--spot", "BTC=1", "--spot", "USDT=2000", "--futures", f"USDT={self.futures}", "--mark", "50000",
+        ]
+        with self.log.open("a") as out:
+            self.proc = subprocess.Popen(args, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+        wait_until(lambda: self._answers(), 20, "the emulator to listen")
+
+    def _answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/fapi/v1/time", timeout=1):
+                return True
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def control(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        request = urllib.request.Request(
+            f"{self.url}/_emulator/{path}", data=json.dumps(body).encode() if body is not None else None,
+            headers={"Content-Type": "application/json"}, method="POST" if body is not None else "GET",
+        )
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            return json.loads(answer.read())
+
+
+def wait_until(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {seconds}s waiting for {what}")
+
+
+def wait_until(condition: Callable[[], bool], seconds: float, what: str | Callable[[], str]) -> None:
+    """Poll `condition` until it holds; fail naming `what` after `seconds` (a guard, never the assertion)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {seconds}s waiting for {what() if callable(what) else what}")
+
+
+def live_config(tmp_path: Path, url: str, **hedge: Any) -> Path:
+    """Write the config of a live Binance account on the emulator, keys from HB_BINANCE_KEY/SECRET."""
+    return write_toml(tmp_path / "live.toml", {
+        "daemon": {"state_dir": str(tmp_path / "state"), "status_interval_seconds": 0.3, "log_format": "json"},
+        "journal": {"path": str(tmp_path / "state" / "journal.sqlite")},
+        "http": {"enabled": False},
+        "accounts": [{
+            "name": "binance-main", "mode": "live", "exchange": "binanceusdm", "api_base_url": url,
+            "credentials": {"api_key": {"env": "HB_BINANCE_KEY"}, "secret": {"env": "HB_BINANCE_SECRET"}},
+            "hedges": [{
+                "name": "btc", "asset": "BTC", "symbol": SYMBOL, "ratio": "1", "band": "0.02", "leverage": 3,
+                "margin_mode": "isolated", "max_order": "2", "tick_seconds": 0.5, "wake_on_move": "0.5", **hedge,
+            }],
+        }],
+    })

@@ -96,3 +96,69 @@ def test_repeated_sigkills_leave_no_duplicated_order_and_a_hedge_within_its_band
     short = Decimal(venue["legs"]["BTC/USDT:USDT|short"][0])
     spot = Decimal(venue["spot"]["BTC"])
     assert abs(short - spot) <= spot * Decimal("0.02") + Decimal("0.001"), (short, spot)
+
+
+@pytest.mark.slow
+def test_repeated_sigkills_of_a_live_daemon_on_the_emulator_leave_no_duplicated_order(tmp_path: Path) -> None:
+    from tests.emulator_rig import PROCESS_KEY, PROCESS_SECRET, EmulatorProcess, live_config, wait_until
+
+    seed = SEED + 1
+    print(f"\ncrash test on the emulator, seed {seed}")
+    rng = random.Random(seed)
+    emulator = EmulatorProcess(tmp_path, futures="200000")
+    emulator.start()
+    try:
+        config = live_config(tmp_path, emulator.url, tick_seconds=0.2, max_order="0.3")
+        log = tmp_path / "daemon.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HEDGEBOT_")}
+        env.update(HB_BINANCE_KEY=PROCESS_KEY, HB_BINANCE_SECRET=PROCESS_SECRET, PYTHONUNBUFFERED="1")
+
+        def start(crashpoint: str | None) -> subprocess.Popen:
+            run_env = dict(env, HEDGEBOT_CRASHPOINT=crashpoint) if crashpoint else env
+            with log.open("a") as out:
+                return subprocess.Popen(
+                    [sys.executable, "-m", "hedgebot.cli", "run", "--config", str(config), "--live"],
+                    cwd=REPO, env=run_env, stdout=out, stderr=subprocess.STDOUT,
+                )
+
+        self_kills = 0
+        for run, change in enumerate(["0.9", "-0.6", "0.7", "-0.5", "0.4", "-0.3"]):
+            # The spot holding moves between runs, so every run has trading to do.
+            emulator.control("deposit", {"wallet": "spot", "asset": "BTC", "amount": change})
+            crashpoint = f"{rng.choice(['intent_journaled', 'action_sent'])}:{rng.randint(1, 2)}" if run % 2 == 0 else None
+            proc = start(crashpoint)
+            try:
+                code = proc.wait(timeout=rng.uniform(2.5, 4.5))
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGKILL)
+                code = proc.wait(timeout=10)
+            if crashpoint and code == -signal.SIGKILL:
+                self_kills += 1
+            assert code == -signal.SIGKILL, f"run {run} ({crashpoint}) exited {code}:\n{log.read_text()[-2000:]}"
+        assert self_kills >= 1, "a crash point was reached"
+
+        # A last, clean run settles what the kills left open and brings the hedge back, then stops on SIGTERM.
+        proc = start(None)
+        spot = Decimal(emulator.control("state")["spot"]["BTC"])
+        wait_until(
+            lambda: Decimal(emulator.control("state")["positions"].get("BTCUSDT|SHORT", {}).get("amount", "0")) == spot,
+            60, lambda: f"the hedge to be whole again; log:\n{log.read_text()[-2000:]}",
+        )
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        emulator.stop()
+
+    book = json.loads(emulator.state.read_text())
+    orders = {key.split("|", 2)[2]: o for key, o in book["orders"].items() if key.startswith("futures|")}
+    db = sqlite3.connect(tmp_path / "state" / "journal.sqlite")
+    intents = {row[0]: (row[1], json.loads(row[2] or "{}")) for row in db.execute("SELECT client_id, status, outcome FROM intents WHERE kind = 'order'")}
+    open_left = db.execute("SELECT COUNT(*) FROM intents WHERE status IN ('pending', 'unknown')").fetchone()[0]
+    print(f"orders on the emulator: {len(orders)}, intents: {len(intents)}")
+    assert orders
+    for cid, order in orders.items():
+        assert cid in intents, f"exchange order {cid} has no intent: a duplicate or a lost record"
+        status, outcome = intents[cid]
+        assert status == "done" and Decimal(outcome["filled"]) == Decimal(order["executedQty"])
+    assert sorted(cid for cid, (s, _) in intents.items() if s == "done") == sorted(orders)
+    assert open_left == 0

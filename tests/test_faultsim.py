@@ -23,3 +23,20 @@ async def test_thousands_of_faults_cause_no_duplicate_and_the_hedge_recovers(see
     assert result.worst_over_hedge <= D("0.001")
     assert result.ticks_to_recover is not None and result.ticks_to_recover <= 3
     assert result.final_in_band
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [11, 29])
+async def test_the_ccxt_venue_on_the_emulator_survives_faults_in_the_port_and_on_the_wire(seed: int) -> None:
+    result = await run_fault_simulation(seed, hours=2, rates=HARSH, exchange="emulator")
+    print(f"\nseed {seed} (ccxt on the emulator): {result}")
+    wire = {k: v for k, v in result.faults_by_kind.items() if k.startswith("wire_")}
+    assert result.faults_injected >= 500 and sum(wire.values()) >= 80
+    assert wire.get("wire_drop_after", 0) >= 20 and wire.get("wire_order_unseen", 0) >= 5
+    assert result.venue_orders >= 30
+    assert result.duplicate_executions == 0 and result.growth_overshoots == 0
+    assert result.journal_mismatches == 0 and result.venue_orders == result.journal_orders_done
+    assert result.open_intents_left == 0
+    assert result.worst_over_hedge <= D("0.001")
+    assert result.ticks_to_recover is not None and result.ticks_to_recover <= 3
+    assert result.final_in_band

@@ -14,7 +14,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -22,63 +21,13 @@ from typing import Any
 
 import pytest
 
-from tests.emulator_rig import free_port
-from tests.helpers import SYMBOL, write_toml
+from tests.emulator_rig import PROCESS_KEY as KEY
+from tests.emulator_rig import PROCESS_SECRET as SECRET
+from tests.emulator_rig import EmulatorProcess, live_config, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
-KEY, SECRET = "live-test-key", "live-test-secret"
 
 pytestmark = pytest.mark.slow
-
-
-class EmulatorProcess:
-    """The emulator as a separate process on a fixed port with its book in a file."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.state = tmp_path / "emulator.json"
-        self.log = tmp_path / "emulator.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        args = [
-            sys.executable, "-m", "hedgebot.testing.binance_emulator", "--port", str(self.port),
-            "--key", f"{KEY}:{SECRET}", "--state", str(self.state),
-            "--spot", "BTC=1", "--spot", "USDT=2000", "--futures", "USDT=60000", "--mark", "50000",
-        ]
-        with self.log.open("a") as out:
-            self.proc = subprocess.Popen(args, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
-        wait_until(lambda: self._answers(), 20, "the emulator to listen")
-
-    def _answers(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/fapi/v1/time", timeout=1):
-                return True
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
-
-    def control(self, path: str, body: dict[str, Any] | None = None) -> Any:
-        request = urllib.request.Request(
-            f"{self.url}/_emulator/{path}", data=json.dumps(body).encode() if body is not None else None,
-            headers={"Content-Type": "application/json"}, method="POST" if body is not None else "GET",
-        )
-        with urllib.request.urlopen(request, timeout=5) as answer:
-            return json.loads(answer.read())
-
-
-def wait_until(condition: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {seconds}s waiting for {what}")
 
 
 @pytest.fixture
@@ -89,21 +38,6 @@ def emulator(tmp_path: Path) -> Iterator[EmulatorProcess]:
         yield process
     finally:
         process.stop()
-
-
-def live_config(tmp_path: Path, url: str) -> Path:
-    return write_toml(tmp_path / "live.toml", {
-        "daemon": {"state_dir": str(tmp_path / "state"), "status_interval_seconds": 0.3, "log_format": "json"},
-        "journal": {"path": str(tmp_path / "state" / "journal.sqlite")},
-        "accounts": [{
-            "name": "binance-main", "mode": "live", "exchange": "binanceusdm", "api_base_url": url,
-            "credentials": {"api_key": {"env": "HB_BINANCE_KEY"}, "secret": {"env": "HB_BINANCE_SECRET"}},
-            "hedges": [{
-                "name": "btc", "asset": "BTC", "symbol": SYMBOL, "ratio": "1", "band": "0.02", "leverage": 3,
-                "margin_mode": "isolated", "max_order": "2", "tick_seconds": 0.5, "wake_on_move": "0.5",
-            }],
-        }],
-    })
 
 
 def short_of(state: dict[str, Any]) -> Decimal:
@@ -125,7 +59,7 @@ def test_a_live_daemon_hedges_tops_up_on_a_rally_and_rides_out_an_exchange_resta
         def hedged(amount: str) -> Callable[[], bool]:
             return lambda: short_of(emulator.control("state")) == Decimal(amount)
 
-        wait_until(hedged("1"), 60, f"the hedge to open; log:\n{log.read_text()[-3000:]}")
+        wait_until(hedged("1"), 60, lambda: f"the hedge to open; log:\n{log.read_text()[-3000:]}")
         state = emulator.control("state")
         assert state["dual_side"] and state["symbols"]["BTCUSDT"]["margin_type"] == "ISOLATED"
 
@@ -140,7 +74,7 @@ def test_a_live_daemon_hedges_tops_up_on_a_rally_and_rides_out_an_exchange_resta
         assert daemon.poll() is None, f"the daemon died with the exchange:\n{log.read_text()[-3000:]}"
         emulator.start()  # ... and comes back with its book
         emulator.control("deposit", {"wallet": "spot", "asset": "BTC", "amount": "0.5"})
-        wait_until(hedged("1.5"), 60, f"the daemon to resume; log:\n{log.read_text()[-3000:]}")
+        wait_until(hedged("1.5"), 60, lambda: f"the daemon to resume; log:\n{log.read_text()[-3000:]}")
     finally:
         if daemon.poll() is None:
             daemon.send_signal(signal.SIGTERM)

@@ -187,6 +187,7 @@ class Emulator:
         # What the websocket side (hedgebot.testing.binance_streams) hooks in: events and routes.
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
         self.route_installers: list[Callable[[web.UrlDispatcher], None]] = []
+        self.order_listeners: list[Callable[[dict[str, Any]], None]] = []
         if state_path is not None and state_path.exists():
             self.book = Book.from_json(json.loads(state_path.read_text()))
 
@@ -220,9 +221,9 @@ class Emulator:
         self.save()
 
     def deposit(self, wallet: str, asset: str, amount: Decimal) -> None:
-        """Credit (or debit) the spot or futures wallet from outside."""
+        """Credit (or debit, never below zero) the spot or futures wallet from outside."""
         book = self.book.spot if wallet == "spot" else self.book.futures
-        book[asset] = _s(D(book.get(asset, "0")) + amount)
+        book[asset] = _s(max(ZERO, D(book.get(asset, "0")) + amount))
         self.save()
 
     def set_mark(self, symbol: str, price: Decimal) -> None:
@@ -721,6 +722,8 @@ class Emulator:
         self.book.orders[key] = answer
         self.publish(self.order_update(answer, fee))
         self.publish(self.account_update("ORDER", spec.quote, -fee, sym, position_side))
+        for listener in self.order_listeners:
+            listener(answer)
         return answer
 
     def order_update(self, order: dict[str, Any], fee: Decimal) -> dict[str, Any]:
