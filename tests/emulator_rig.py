@@ -171,3 +171,28 @@ def live_config(tmp_path: Path, url: str, **hedge: Any) -> Path:
             }],
         }],
     })
+
+
+def assert_every_order_is_one_done_intent(book_path: Path, journal_path: Path) -> dict[str, dict[str, Any]]:
+    """Check that every futures order the emulator executed is exactly one journaled intent, done with the same fill."""
+    import sqlite3
+
+    book = json.loads(book_path.read_text())
+    orders = {key.split("|", 2)[2]: o for key, o in book["orders"].items() if key.startswith("futures|")}
+    db = sqlite3.connect(journal_path)
+    try:
+        intents = {
+            row[0]: (row[1], json.loads(row[2] or "{}"))
+            for row in db.execute("SELECT client_id, status, outcome FROM intents WHERE kind = 'order'")
+        }
+        open_left = db.execute("SELECT COUNT(*) FROM intents WHERE status IN ('pending', 'unknown')").fetchone()[0]
+    finally:
+        db.close()
+    assert orders, "the daemon traded"
+    for cid, order in orders.items():
+        assert cid in intents, f"exchange order {cid} has no intent: a duplicate or a lost record"
+        status, outcome = intents[cid]
+        assert status == "done" and Decimal(outcome["filled"]) == Decimal(order["executedQty"])
+    assert sorted(cid for cid, (status, _) in intents.items() if status == "done") == sorted(orders)
+    assert open_left == 0
+    return book

@@ -100,7 +100,14 @@ def test_repeated_sigkills_leave_no_duplicated_order_and_a_hedge_within_its_band
 
 @pytest.mark.slow
 def test_repeated_sigkills_of_a_live_daemon_on_the_emulator_leave_no_duplicated_order(tmp_path: Path) -> None:
-    from tests.emulator_rig import PROCESS_KEY, PROCESS_SECRET, EmulatorProcess, live_config, wait_until
+    from tests.emulator_rig import (
+        PROCESS_KEY,
+        PROCESS_SECRET,
+        EmulatorProcess,
+        assert_every_order_is_one_done_intent,
+        live_config,
+        wait_until,
+    )
 
     seed = SEED + 1
     print(f"\ncrash test on the emulator, seed {seed}")
@@ -149,16 +156,4 @@ def test_repeated_sigkills_of_a_live_daemon_on_the_emulator_leave_no_duplicated_
     finally:
         emulator.stop()
 
-    book = json.loads(emulator.state.read_text())
-    orders = {key.split("|", 2)[2]: o for key, o in book["orders"].items() if key.startswith("futures|")}
-    db = sqlite3.connect(tmp_path / "state" / "journal.sqlite")
-    intents = {row[0]: (row[1], json.loads(row[2] or "{}")) for row in db.execute("SELECT client_id, status, outcome FROM intents WHERE kind = 'order'")}
-    open_left = db.execute("SELECT COUNT(*) FROM intents WHERE status IN ('pending', 'unknown')").fetchone()[0]
-    print(f"orders on the emulator: {len(orders)}, intents: {len(intents)}")
-    assert orders
-    for cid, order in orders.items():
-        assert cid in intents, f"exchange order {cid} has no intent: a duplicate or a lost record"
-        status, outcome = intents[cid]
-        assert status == "done" and Decimal(outcome["filled"]) == Decimal(order["executedQty"])
-    assert sorted(cid for cid, (s, _) in intents.items() if s == "done") == sorted(orders)
-    assert open_left == 0
+    assert_every_order_is_one_done_intent(emulator.state, tmp_path / "state" / "journal.sqlite")

@@ -7,10 +7,8 @@ would look.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -23,7 +21,7 @@ import pytest
 
 from tests.emulator_rig import PROCESS_KEY as KEY
 from tests.emulator_rig import PROCESS_SECRET as SECRET
-from tests.emulator_rig import EmulatorProcess, live_config, wait_until
+from tests.emulator_rig import EmulatorProcess, assert_every_order_is_one_done_intent, live_config, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -81,14 +79,5 @@ def test_a_live_daemon_hedges_tops_up_on_a_rally_and_rides_out_an_exchange_resta
         code = daemon.wait(timeout=30)
     assert code == 0, log.read_text()[-3000:]
 
-    state = json.loads(emulator.state.read_text())
-    orders = {key.split("|", 2)[2]: order for key, order in state["orders"].items() if key.startswith("futures|")}
-    db = sqlite3.connect(tmp_path / "state" / "journal.sqlite")
-    intents = {row[0]: (row[1], json.loads(row[2] or "{}")) for row in db.execute("SELECT client_id, status, outcome FROM intents WHERE kind = 'order'")}
-    open_left = db.execute("SELECT COUNT(*) FROM intents WHERE status IN ('pending', 'unknown')").fetchone()[0]
-    # No duplicated order: every order the exchange executed is one journaled intent, done with the same fill.
-    assert orders and sorted(orders) == sorted(cid for cid, (status, _) in intents.items() if status == "done")
-    for cid, order in orders.items():
-        assert Decimal(intents[cid][1]["filled"]) == Decimal(order["executedQty"])
-    assert open_left == 0
+    state = assert_every_order_is_one_done_intent(emulator.state, tmp_path / "state" / "journal.sqlite")
     assert short_of(state) == Decimal(state["spot"]["BTC"]) == Decimal("1.5")
