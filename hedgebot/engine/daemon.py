@@ -412,7 +412,7 @@ class Daemon:
                             self._follow_replay(run, candle.time)
                             simulated.update_price(run.symbol, self._mark_time(run, candle.time), candle.close)
                     except ExchangeError as exc:
-                        self.log.warning("price_feed_failed", symbol=run.symbol, error=str(exc))
+                        self._feed_log(runtime, run.symbol).warning("price_feed_failed", symbol=run.symbol, error=str(exc))
             simulated.subscribe(functools.partial(self._on_venue_event, runtime))
             self._report_restore(runtime, simulated)
         self._attach_streams(runtime)
@@ -695,9 +695,15 @@ class Daemon:
         for keeper in runtime.keepers:
             keeper.notify_balance()
 
+    def _feed_log(self, runtime: AccountRuntime, symbol: str) -> Any:
+        """Return the log bound to the account and the hedges a price feed serves."""
+        hedges = ",".join(k.hedge.name for k in runtime.keepers if k.hedge.symbol == symbol) or "-"
+        return self.log.bind(account=runtime.config.name, hedge=hedges)
+
     async def _drive(self, runtime: AccountRuntime, run: FeedRun) -> None:
         assert runtime.setup is not None and runtime.setup.simulated is not None
         venue = runtime.setup.simulated
+        log = self._feed_log(runtime, run.symbol)
         failures = 0
         while True:
             try:
@@ -705,12 +711,12 @@ class Daemon:
             except ExchangeError as exc:
                 # Back off on a failing source; the keeper blocks on the ageing mark meanwhile.
                 failures += 1
-                self.log.warning("price_feed_failed", symbol=run.symbol, error=str(exc), failures=failures)
+                log.warning("price_feed_failed", symbol=run.symbol, error=str(exc), failures=failures)
                 await self.clock.sleep(min(run.step_seconds * 2 ** min(failures, 6), 300.0))
                 continue
             failures = 0
             if candle is None:
-                self.log.warning("price_feed_ended", symbol=run.symbol)
+                log.warning("price_feed_ended", symbol=run.symbol)
                 return
             self._follow_replay(run, candle.time)
             try:
@@ -719,7 +725,7 @@ class Daemon:
                     open_=candle.open, high=candle.high, low=candle.low,
                 )
             except ExchangeError as exc:
-                self.log.warning("price_rejected", symbol=run.symbol, error=str(exc))
+                log.warning("price_rejected", symbol=run.symbol, error=str(exc))
                 await self.clock.sleep(run.step_seconds)
                 continue
             for keeper in runtime.keepers:

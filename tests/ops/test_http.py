@@ -16,7 +16,6 @@ from pydantic import ValidationError
 
 from hedgebot.config import HttpConfig, SecretRef
 from hedgebot.engine.daemon import Daemon
-from hedgebot.engine.keeper import StartupRefused
 from hedgebot.ops.health import Operations
 from hedgebot.ops.http import OpsServer
 from tests.ops.support import free_port, paper_settings, running_daemon
