@@ -18,7 +18,6 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields, replace
 from decimal import Decimal
-from enum import Enum
 from typing import Any
 
 from hedgebot.clock import Clock
@@ -59,7 +58,7 @@ from hedgebot.exchange.port import (
 )
 from hedgebot.ops.alerts import DEFAULT_REPEAT_SECONDS, AlertBook
 from hedgebot.ops.events import EventLog
-from hedgebot.ops.figures import Figure, Precision, as_json, figure, render
+from hedgebot.ops.figures import Figure, Precision, as_json, figure, plain, render
 from hedgebot.ops.watch import HedgeWatch
 from hedgebot.replay_clock import pacing_clock
 from hedgebot.store.control import Control, Request, StateRecord, UnwindRecord
@@ -70,17 +69,9 @@ class StartupRefused(Exception):
     """The account or contract is not in a state hedgebot may trade; the message says why."""
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, Enum):
-        return value.value
-    return value
-
-
 def describe(result: Any) -> dict[str, Any]:
     """Return a venue result as JSON-ready fields."""
-    return {f.name: _plain(getattr(result, f.name)) for f in fields(result)}
+    return {f.name: plain(getattr(result, f.name)) for f in fields(result)}
 
 
 # An exchange's own error code inside a message: `"code":-2019`, `retCode: 110007`, or Binance's bare `-1001`.

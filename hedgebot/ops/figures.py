@@ -56,6 +56,15 @@ class Precision:
         return cls(market.amount_step, market.price_step, market.margin_step)
 
 
+def plain(value: Any) -> Any:
+    """Return a value as JSON-ready data without rounding: Decimals as strings, enums as their values."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
 def iso_utc(seconds: float) -> str:
     """Return an epoch time as ISO 8601 UTC with a Z (2026-11-22T04:30:19Z, milliseconds when there are any)."""
     moment = datetime.fromtimestamp(seconds, UTC)

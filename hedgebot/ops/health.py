@@ -10,13 +10,12 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from decimal import Decimal
-from enum import Enum
 from typing import Any, Protocol
 
 from hedgebot.config import HedgeConfig, HttpConfig
 from hedgebot.domain.margin import margin_ratio
 from hedgebot.domain.model import MarginMode, Market, Snapshot
-from hedgebot.ops.figures import RATIO_PLACES
+from hedgebot.ops.figures import RATIO_PLACES, plain
 from hedgebot.ops.tally import Tally
 
 # States in which a hedge is not ready to protect anything.
@@ -37,15 +36,6 @@ class WatchedHedge(Protocol):
     def status(self) -> Any:
         """Return the keeper's latest status (a dataclass)."""
         ...
-
-
-def plain(value: Any) -> Any:
-    """Return a figure as JSON-ready data: Decimals as strings, enums as their values."""
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, Enum):
-        return value.value
-    return value
 
 
 def status_fields(status: Any) -> dict[str, Any]:

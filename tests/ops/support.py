@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 import time
@@ -75,13 +74,6 @@ async def eventually(condition: Callable[[], bool], limit: float = 20.0) -> None
         if time.monotonic() > deadline:
             raise AssertionError("the condition was not reached")
         await asyncio.sleep(0.002)
-
-
-def free_port() -> int:
-    """Return a loopback port nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -18,7 +18,8 @@ from hedgebot.config import HttpConfig, SecretRef
 from hedgebot.engine.daemon import Daemon
 from hedgebot.ops.health import Operations
 from hedgebot.ops.http import OpsServer
-from tests.ops.support import free_port, paper_settings, running_daemon
+from tests.emulator_rig import free_port
+from tests.ops.support import paper_settings, running_daemon
 
 
 class Answer:

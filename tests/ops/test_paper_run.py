@@ -17,8 +17,9 @@ import aiohttp
 import pytest
 
 from hedgebot.config import HttpConfig
+from tests.emulator_rig import free_port
 from tests.helpers import write_toml
-from tests.ops.support import Receiver, free_port
+from tests.ops.support import Receiver
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "tok-PLANTED-7f3a9c1e"

@@ -14,7 +14,8 @@ from hedgebot.ops.alerts import ALERT, AlertBook
 from hedgebot.ops.senders import AlertDispatcher, TelegramSender, WebhookSender, build_dispatcher
 from hedgebot.ops.events import EventLog, NullLogger
 from hedgebot.ops.watch import LIQUIDATION_LOW
-from tests.ops.support import ManualClock, Receiver, eventually, free_port, paper_settings
+from tests.emulator_rig import free_port
+from tests.ops.support import ManualClock, Receiver, eventually, paper_settings
 
 D = Decimal
 
