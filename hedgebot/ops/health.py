@@ -121,7 +121,8 @@ class Operations:
         if stalled:
             return f"no tick for {since:.0f}s"
         if is_halted(status):
-            return "trading is halted" + (f": {status.note}" if getattr(status, "note", "") else "")
+            why = getattr(status, "trading_reason", "") or getattr(status, "note", "")
+            return "trading is halted" + (f": {why}" if why else "")
         if status.state in NOT_READY_STATES:
             return f"state {status.state}" + (f": {status.note}" if getattr(status, "note", "") else "")
         snap = keeper.last_snapshot

@@ -97,6 +97,13 @@ async def test_readyz_is_200_once_started_with_fresh_data_and_503_when_a_hedge_i
     response = await client.get("/readyz")
     assert response.status == 503
     assert (await response.json())["reasons"] == ["paper/btc-core: trading is halted: circuit breaker"]
+    keeper.status = dataclasses.replace(keeper.status, state="hedged", trading_state="halted", trading_reason="paused by hand")
+    response = await client.get("/readyz")
+    assert response.status == 503
+    assert (await response.json())["reasons"] == ["paper/btc-core: trading is halted: paused by hand"]
+    metrics = await (await client.get("/metrics")).text()
+    assert _metric(metrics, "hedgebot_hedge_halted", account="paper", hedge="btc-core") == 1
+    assert _metric(metrics, "hedgebot_trading_state", state="halted", account="paper", hedge="btc-core") == 1
 
 
 async def test_readyz_is_503_when_the_price_is_stale(served) -> None:
