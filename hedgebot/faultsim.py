@@ -128,10 +128,7 @@ class _EmulatorExchange(_PaperExchange):
         ("rate_limit", "/fapi/v3/positionRisk", "GET"),
         ("server_error", "/fapi/v3/account", "GET"),
         ("timestamp", "/fapi/v1/order", "POST"),
-        # A lagging order read (`order_unseen`) is left out of the random mix: after an outcome
-        # that stays unknown it makes the surprise watch take our own late-settled fill for a
-        # foreign trader and halt the hedge (a known gap, see docs/exchanges.md). The
-        # duplicate-id path it drives is tested on its own in tests/exchange/test_ccxt_venue.py.
+        ("order_unseen", "/fapi/v1/order", "GET"),
     )
 
     def __init__(self, seed: int, start: float) -> None:

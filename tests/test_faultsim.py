@@ -33,6 +33,7 @@ async def test_the_ccxt_venue_on_the_emulator_survives_faults_in_the_port_and_on
     wire = {k: v for k, v in result.faults_by_kind.items() if k.startswith("wire_")}
     assert result.faults_injected >= 500 and sum(wire.values()) >= 80
     assert wire.get("wire_drop_after", 0) >= 20 and wire.get("wire_timestamp", 0) >= 3
+    assert wire.get("wire_order_unseen", 0) >= 5
     assert result.venue_orders >= 30
     assert result.duplicate_executions == 0 and result.growth_overshoots == 0
     assert result.journal_mismatches == 0 and result.venue_orders == result.journal_orders_done

@@ -960,7 +960,10 @@ class Keeper:
             status = IntentStatus.DONE if found is not None else IntentStatus.ABSENT
             outcome = describe(found) if found is not None else {"error": "the venue has no record of it"}
             self.journal.finish(intent.client_id, status, outcome)
-            self._track_fill(intent.kind, intent.detail, status, outcome)
+            if intent.kind == "order":
+                # Observations made while the outcome was unknown may already show this
+                # fill: counting it again would look like someone else's trade. Re-base.
+                self.short_watch.forget()
             self._emit("intent_settled", client_id=intent.client_id, action=intent.kind, status=status.value, **intent.detail)
         return True
 

@@ -19,6 +19,7 @@ class Scripted:
         self.reject = False
         self.duplicate_after = 0  # execute, then answer "duplicate client id", this many times
         self.lookups_fail = False
+        self.lagging_lookups = 0  # answer "never seen" this many times, as a lagging read does
         self.sent_ids: list[str] = []
 
     def __getattr__(self, name: str) -> Any:
@@ -43,6 +44,9 @@ class Scripted:
     async def fetch_order(self, symbol: str, client_id: str) -> Any:
         if self.lookups_fail:
             raise RequestTimeout("scripted: lookup timeout")
+        if self.lagging_lookups:
+            self.lagging_lookups -= 1
+            return None
         return await self.inner.fetch_order(symbol, client_id)
 
 
@@ -99,3 +103,18 @@ async def test_a_duplicate_client_id_answer_is_looked_up_not_taken_for_a_rejecti
     assert [i.status.value for i in rig.journal.intents()] == ["done"]
     assert len(rig.venue.orders) == 1 and await rig.short() == D("1")
     assert rig.events.counts["action_rejected"] == 0
+
+
+async def test_a_fill_settled_late_after_a_lagging_lookup_is_not_taken_for_another_traders_order() -> None:
+    rig = await make_rig(spot={"BTC": "1"}, port_wrapper=Scripted)
+    port = rig.keeper.port
+    port.place_after = 1
+    port.lagging_lookups = 2
+    await rig.clock.run(rig.keeper.tick())
+    assert [i.status.value for i in rig.journal.intents()] == ["unknown"]
+    await rig.clock.run(rig.keeper.tick())
+    await rig.clock.run(rig.keeper.tick())
+    assert [i.status.value for i in rig.journal.intents()] == ["done"]
+    assert len(rig.venue.orders) == 1 and await rig.short() == D("1")
+    assert rig.events.counts["short_changed_outside"] == 0
+    assert rig.keeper.trading_state.value == "active"
