@@ -73,9 +73,15 @@ class SecretRef(Frozen):
             return text
         if self.file is not None:
             try:
-                return self.file.read_text().strip()
+                text = self.file.read_bytes().decode("utf-8").strip()
             except OSError as exc:
-                raise ConfigError(f"{field}: cannot read secret file {self.file}: {exc.strerror}") from exc
+                raise ConfigError(f"{field}: cannot read secret file {self.file}: {exc.strerror}") from None
+            except UnicodeDecodeError:
+                # The bytes are the secret: name the file, never what is in it.
+                raise ConfigError(f"{field}: secret file {self.file} is not UTF-8 text; save the secret as plain text") from None
+            if not text:
+                raise ConfigError(f"{field}: secret file {self.file} is empty")
+            return text
         assert self.value is not None
         return self.value.get_secret_value()
 

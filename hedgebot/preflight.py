@@ -10,7 +10,8 @@ one line, `field.path: message`, never a secret's value.
 
 from __future__ import annotations
 
-import os
+import contextlib
+import tempfile
 from pathlib import Path
 
 from hedgebot.config import LiveFeedConfig, ReplayFeedConfig, Settings
@@ -18,14 +19,28 @@ from hedgebot.exchange.factory import account_problems
 
 
 def _writable_problem(field: str, directory: Path) -> str | None:
-    """Return why `directory` cannot be created or written, or None."""
+    """Return why `directory` cannot be created or written, or None.
+
+    It is tried for real (the permission bits do not bind root, and /proc refuses
+    even root); what the probe created is removed again, so `check` leaves nothing.
+    """
+    missing = []
     probe = directory
     while not probe.exists() and probe.parent != probe:
+        missing.append(probe)
         probe = probe.parent
     if not probe.is_dir():
-        return f"{field}: {probe} is a file, not a directory"
-    if not os.access(probe, os.W_OK | os.X_OK):
-        return f"{field}: cannot write under {probe}"
+        return f"{field}: cannot create {directory}: {probe} is a file, not a directory"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as exc:
+        return f"{field}: cannot create or write {directory}: {exc.strerror or exc}"
+    finally:
+        for created in missing:
+            with contextlib.suppress(OSError):
+                created.rmdir()
     return None
 
 
@@ -44,4 +59,6 @@ def preflight(settings: Settings) -> list[str]:
         problem = _writable_problem(field, directory)
         if problem:
             problems.append(problem)
+    if settings.journal.path.is_dir():
+        problems.append(f"journal.path: {settings.journal.path} is a directory; name the journal's file")
     return problems

@@ -101,3 +101,57 @@ def test_check_prints_the_resolved_journal_path_state_dir_and_each_hedges_exposu
     assert "exposure: spot BTC + 0.5 BTC held elsewhere" in done.stdout
     assert "margin guard: top up below 0.20 to 0.35 from futures_wallet, sell_spot" in done.stdout
     assert "config OK" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [(b"x\xff\xfe\n", "is not UTF-8 text"), (b"", "is empty"), (b"  \n", "is empty")],
+    ids=["non-utf8", "empty", "blank"],
+)
+def test_check_and_run_reject_a_secret_file_that_is_not_utf8_or_empty_naming_the_field_not_the_value(tmp_path, content, says) -> None:
+    (tmp_path / "secret.bin").write_bytes(content)
+    data = paper_settings_dict(tmp_path)
+    data["accounts"][0].update(
+        mode="live",
+        credentials={"api_key": {"value": "k"}, "secret": {"file": str(tmp_path / "secret.bin")}, "allow_plaintext_secrets": True},
+    )
+    checked, ran = _both(write_toml(tmp_path / "c.toml", data), "--live")
+    for done in (checked, ran):
+        assert f"accounts[0].credentials.secret: secret file {tmp_path / 'secret.bin'} {says}" in done.stderr, done.stderr
+        assert "\\xff" not in done.stderr and "xfe" not in done.stderr
+
+
+def test_check_and_run_reject_a_secret_file_that_is_a_directory(tmp_path) -> None:
+    (tmp_path / "secretdir").mkdir()
+    data = paper_settings_dict(tmp_path)
+    data["accounts"][0].update(
+        mode="live",
+        credentials={"api_key": {"value": "k"}, "secret": {"file": str(tmp_path / "secretdir")}, "allow_plaintext_secrets": True},
+    )
+    checked, ran = _both(write_toml(tmp_path / "c.toml", data), "--live")
+    for done in (checked, ran):
+        assert "accounts[0].credentials.secret: cannot read secret file" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("field", "place"),
+    [("daemon.state_dir", "state_dir"), ("journal.path", "journal")],
+)
+def test_check_and_run_reject_a_state_dir_or_journal_directory_that_cannot_be_created_naming_the_field(tmp_path, field, place) -> None:
+    data = paper_settings_dict(tmp_path)
+    if place == "state_dir":
+        data["daemon"]["state_dir"] = "/proc/nowrite"
+    else:
+        data["journal"]["path"] = "/proc/x/j.sqlite"
+    checked, ran = _both(write_toml(tmp_path / "c.toml", data))
+    for done in (checked, ran):
+        assert f"{field}: cannot create" in done.stderr, done.stderr
+        assert "config OK" not in done.stdout
+
+
+def test_check_leaves_no_state_dir_behind_when_it_probes_that_it_can_be_created(tmp_path) -> None:
+    data = paper_settings_dict(tmp_path)
+    data["daemon"]["state_dir"] = "deep/er/state"
+    done = _hedgebot("check", "--config", str(write_toml(tmp_path / "c.toml", data)))
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "deep").exists()
