@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import signal
 import socket
@@ -272,7 +273,7 @@ def register(sub: Any, with_config: Callable[[argparse.ArgumentParser], argparse
         p.add_argument("--hedge", required=True, help="hedge name")
         p.add_argument("--account", help="the hedge's account (needed when two accounts have a hedge of that name)")
         p.add_argument("--reason", help="why, for the audit trail")
-        p.add_argument("--wait", type=float, default=None, help="seconds to wait for a running daemon to take the request")
+        p.add_argument("--wait", type=_seconds, default=None, help="seconds to wait for a running daemon to take the request")
         return p
 
     for name, text in (
@@ -288,3 +289,12 @@ def register(sub: Any, with_config: Callable[[argparse.ArgumentParser], argparse
     unwind.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     unwind.set_defaults(func=cmd_unwind)
 
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, got {text}")
+    return value

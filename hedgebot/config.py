@@ -574,7 +574,8 @@ def _rebased(value: Any, base: Path) -> Any:
     """Return `value` with every relative path in it made relative to `base` instead of the current directory."""
     if isinstance(value, Path):
         path = value.expanduser()
-        return path if path.is_absolute() else base / path
+        # normpath, not resolve: `config/../var` reads as `var`, but a symlinked secret stays the link.
+        return path if path.is_absolute() else Path(os.path.normpath(base / path))
     if isinstance(value, tuple):
         items = tuple(_rebased(v, base) for v in value)
         return value if all(a is b for a, b in zip(items, value, strict=True)) else items
@@ -594,6 +595,8 @@ def load_config(path: Path) -> Settings:
 
     Relative paths in it resolve against the file's own directory.
     """
+    if path.is_dir():
+        raise ConfigError(f"config file {path} is a directory; name the TOML file in it")
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:

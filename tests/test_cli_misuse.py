@@ -106,3 +106,32 @@ def test_a_corrupt_status_file_or_journal_is_reported_without_a_traceback(tmp_pa
         done = _hedgebot(*args, "--config", str(config))
         _no_traceback(done)
         assert done.returncode == 2 and names in done.stderr, done.stderr
+
+
+def test_control_commands_refuse_a_negative_or_non_numeric_wait_naming_the_argument(tmp_path) -> None:
+    from tests.helpers import paper_settings_dict, write_toml
+
+    config = write_toml(tmp_path / "c.toml", paper_settings_dict(tmp_path))
+    for bad in ("-5", "nan", "inf", "soon"):
+        done = _hedgebot("reduce", "--config", str(config), "--hedge", "btc-core", "--wait", bad)
+        _no_traceback(done)
+        assert done.returncode == 2 and "--wait" in done.stderr, (bad, done.returncode, done.stderr)
+
+
+def test_check_says_a_config_path_that_is_a_directory_is_a_directory(tmp_path) -> None:
+    done = _hedgebot("check", "--config", str(tmp_path))
+    _no_traceback(done)
+    assert done.returncode == 2 and f"config file {tmp_path} is a directory" in done.stderr, done.stderr
+
+
+def test_check_prints_paths_normalised_without_dot_dot(tmp_path) -> None:
+    from tests.helpers import paper_settings_dict, write_toml
+
+    data = paper_settings_dict(tmp_path)
+    data["daemon"]["state_dir"] = "../var/paper"
+    data["journal"]["path"] = "../var/j.sqlite"
+    (tmp_path / "config").mkdir()
+    done = _hedgebot("check", "--config", str(write_toml(tmp_path / "config" / "c.toml", data)))
+    assert done.returncode == 0, done.stderr
+    assert f"state dir: {tmp_path / 'var' / 'paper'}\n" in done.stdout
+    assert f"journal: {tmp_path / 'var' / 'j.sqlite'}\n" in done.stdout

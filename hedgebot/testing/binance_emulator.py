@@ -18,8 +18,12 @@ Run by hand:
 
     python -m hedgebot.testing.binance_emulator --port 8765 --key demo:demosecret --state var/emulator.json
 
+It also serves Binance's websocket streams (`hedgebot.testing.binance_streams`):
+the user-data stream (ACCOUNT_UPDATE, ORDER_TRADE_UPDATE) for a listen key, and
+the mark-price stream, which pushes again each time `/_emulator/mark` moves it.
+
 Limits: market orders only, filled at the mark; no liquidation engine, no
-websocket streams, no rate-limit weights.
+rate-limit weights.
 """
 
 from __future__ import annotations
