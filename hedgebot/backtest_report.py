@@ -27,6 +27,7 @@ from hedgebot.exchange.factory import paper_market
 from hedgebot.exchange.feeds import Candle, read_candles
 from hedgebot.exchange.funding import ConstantFunding, FundingSource, ReplayFunding
 from hedgebot.exchange.port import BadData
+from hedgebot.preflight import writable_problem
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
@@ -210,7 +211,11 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     def warn(message: str) -> None:
         print(f"hedgebot: warning: {message}", file=sys.stderr)
 
+    out: Path = args.out or Path(f"backtest-{args.hedge}")
     try:
+        problem = writable_problem("--out", out)
+        if problem:
+            raise BadInput(problem)
         account, hedge = _find_hedge(args.config, args.hedge, args.account)
         market = _market(account, hedge)
         candles = _read_prices(args.prices, args.start, args.end)
@@ -231,7 +236,6 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         warn(f"{args.prices}: {len(gaps)} gaps in the candles, the longest {longest / 3600:.1f} h (the keeper sees no price there)")
     paper = account.paper
     assert paper is not None
-    out: Path = args.out or Path(f"backtest-{hedge.name}")
     out.mkdir(parents=True, exist_ok=True)
 
     def replay(fixed: FixedInterval | None) -> BacktestResult:

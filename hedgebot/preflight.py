@@ -18,7 +18,7 @@ from hedgebot.config import LiveFeedConfig, ReplayFeedConfig, Settings
 from hedgebot.exchange.factory import account_problems
 
 
-def _writable_problem(field: str, directory: Path) -> str | None:
+def writable_problem(field: str, directory: Path) -> str | None:
     """Return why `directory` cannot be created or written, or None.
 
     It is tried for real (the permission bits do not bind root, and /proc refuses
@@ -36,7 +36,7 @@ def _writable_problem(field: str, directory: Path) -> str | None:
         with tempfile.TemporaryFile(dir=directory):
             pass
     except OSError as exc:
-        return f"{field}: cannot create or write {directory}: {exc.strerror or exc}"
+        return f"{field}: cannot create {directory} or write in it: {exc.strerror or exc}"
     finally:
         for created in missing:
             with contextlib.suppress(OSError):
@@ -56,7 +56,7 @@ def preflight(settings: Settings) -> list[str]:
             "live feed; run them from two configs"
         )
     for field, directory in (("daemon.state_dir", settings.daemon.state_dir), ("journal.path", settings.journal.path.parent)):
-        problem = _writable_problem(field, directory)
+        problem = writable_problem(field, directory)
         if problem:
             problems.append(problem)
     if settings.journal.path.is_dir():

@@ -199,3 +199,20 @@ def test_in_a_flat_market_only_funding_settlements_and_the_tick_wake_the_keeper(
     # Two days: six funding settlements (00:00, 08:00, 16:00) wake it; quiet minutes never do.
     assert result.keeper_wakes == 6
     assert sum(1 for t in result.trades if t.kind == "funding") == 6
+
+
+@pytest.mark.parametrize("kind", ["file", "under-a-file", "proc"])
+def test_an_out_directory_that_cannot_be_made_exits_2_naming_out_before_replaying(tmp_path, capsys, monkeypatch, kind) -> None:
+    import hedgebot.backtest_report as backtest_report
+
+    def no_replay(*args, **kwargs):
+        raise AssertionError("the replay ran although --out cannot be written")
+
+    monkeypatch.setattr(backtest_report, "run_backtest", no_replay)
+    prices = _freqtrade(tmp_path / "btc.csv", _path(20, 3600))
+    (tmp_path / "afile").write_text("x")
+    out = {"file": tmp_path / "afile", "under-a-file": tmp_path / "afile" / "sub", "proc": Path("/proc/x/y")}[kind]
+    code = main(["backtest", "--config", str(_config(tmp_path)), "--hedge", "btc-core", "--prices", str(prices),
+                 "--out", str(out), "--no-chart"])
+    err = capsys.readouterr().err
+    assert code == 2 and f"--out: cannot create {out}" in err and "Traceback" not in err, err
