@@ -230,7 +230,10 @@ def valid_price_range(
     return low, high
 
 
-def plan(snapshot: Snapshot, policy: HedgePolicy, now: float, rebalancing: bool = False, reopening: bool = False) -> Plan:
+def plan(
+    snapshot: Snapshot, policy: HedgePolicy, now: float, rebalancing: bool = False, reopening: bool = False,
+    unfunded: bool = False,
+) -> Plan:
     """Return the plan for one hedge at time `now` (seconds, same clock as the snapshot).
 
     `rebalancing` says a rebalance is under way: once the drift has left the
@@ -239,6 +242,11 @@ def plan(snapshot: Snapshot, policy: HedgePolicy, now: float, rebalancing: bool 
     `reopening` says the short was lost (liquidated) and is being opened
     again: it is opened only when its margin can reach the guard's target
     distance, and topped up to that target at once.
+    `unfunded` says the guard's sources ran dry earlier and that alert is still
+    up: it stays up, as the same critical alert, until the runway is healthy
+    again (a person added money, or the price fell well back), so a price that
+    wanders back and forth over the point where the money ran out raises one
+    alert, not one per crossing.
 
     On a price that jumped beyond `max_jump` and is not yet confirmed, only
     the actions that lower risk are planned (reducing an over-hedge, adding
@@ -308,6 +316,18 @@ def plan(snapshot: Snapshot, policy: HedgePolicy, now: float, rebalancing: bool 
                 fund = [a for a in fund if not isinstance(a, RaiseFromSpot)]  # no coin is sold on an unconfirmed price
             actions.extend(fund)
             alerts.extend(unfunded)
+
+    if (
+        unfunded and guard.enabled and runway_fraction is not None and runway_fraction < guard.runway_warning
+        and not any(a.code == "margin_unfunded" for a in alerts)
+    ):
+        alerts.append(
+            Alert(
+                Severity.CRITICAL, "margin_unfunded",
+                f"the margin sources ran dry: they keep the short above its {guard.trigger:.0%} trigger only up to "
+                f"{runway:.2f} ({runway_fraction:.1%} above the mark); add {market.quote} to a source",
+            )
+        )
 
     # 3. Under-hedged: grow the short, rounding down (never past the target); risk-adding, so never on a jump.
     if drift < -band_width and not jumped:

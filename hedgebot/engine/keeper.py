@@ -503,7 +503,8 @@ class Keeper:
         return plan
 
     def _plan(self, snapshot: Snapshot) -> policy.Plan:
-        plan = policy.plan(snapshot, self.policy, self.clock.now(), self._rebalancing, self._reopening)
+        unfunded = "margin_unfunded" in self.alerts.active
+        plan = policy.plan(snapshot, self.policy, self.clock.now(), self._rebalancing, self._reopening, unfunded)
         self.last_plan = plan
         return plan
 

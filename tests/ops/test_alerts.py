@@ -74,3 +74,21 @@ async def test_subscribers_hear_every_event_that_passes_through_the_event_log() 
     alert = next(e for e in heard if e.kind == "alert" and e.detail["code"] == "margin_unfunded")
     assert (alert.account, alert.hedge, alert.severity.value, alert.detail["code"]) == ("acct", "btc", "critical", "margin_unfunded")
     assert alert.at == next(e for e in rig.journal.events(kind="alert") if e.detail["code"] == "margin_unfunded").at
+
+
+async def test_a_price_wandering_over_the_point_where_the_margin_money_ran_out_raises_one_alert_not_one_per_crossing() -> None:
+    rig = await make_rig(spot={"BTC": "1"}, futures={"USDT": "17000"})
+    await _rally_to_unfunded(rig)
+    trigger = rig.keeper.policy.guard.trigger
+    for _ in range(4):
+        await rig.set_price("54000", advance=10)
+        await rig.keeper.tick()
+        assert rig.keeper.last_plan.distance > trigger  # back above the trigger: no top-up is asked for here
+        assert rig.keeper.status.state == "alert"  # but the money is still not there
+        await rig.set_price("62000", advance=10)
+        await rig.keeper.tick()
+    assert _lifecycle(rig, "margin_unfunded") == [("alert", "raised")]
+    rig.venue.deposit(Wallet.FUTURES, "USDT", D("100000"))  # a person acts
+    await rig.set_price("62000", advance=10)
+    await rig.keeper.tick()
+    assert _lifecycle(rig, "margin_unfunded") == [("alert", "raised"), ("alert_resolved", "resolved")]
