@@ -216,3 +216,46 @@ def test_an_out_directory_that_cannot_be_made_exits_2_naming_out_before_replayin
                  "--out", str(out), "--no-chart"])
     err = capsys.readouterr().err
     assert code == 2 and f"--out: cannot create {out}" in err and "Traceback" not in err, err
+
+
+def _bad_input(tmp_path: Path, capsys, prices: Path, *extra: str) -> str:
+    assert _run(tmp_path, prices, "--no-chart", *extra) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and not (tmp_path / "out" / "summary.json").exists()
+    return err
+
+
+def test_a_candle_file_given_as_funding_is_named_with_the_columns_a_funding_file_needs(tmp_path, capsys) -> None:
+    prices = _freqtrade(tmp_path / "btc.csv", _path(20, 3600))
+    err = _bad_input(tmp_path, capsys, prices, "--funding", str(prices))
+    assert f"{prices}:1:" in err and "calc_time" in err and "last_funding_rate" in err, err
+    assert "candle file" in err and "{" not in err, err
+
+
+@pytest.mark.parametrize("rate", ["abc", "NaN", "Infinity"])
+def test_a_funding_rate_that_is_not_a_number_is_named_by_file_line_and_value(tmp_path, capsys, rate) -> None:
+    prices = _freqtrade(tmp_path / "btc.csv", _path(20, 3600))
+    funding = tmp_path / "funding.csv"
+    funding.write_text(f"calc_time,funding_interval_hours,last_funding_rate\n{START * 1000},8,0.0001\n{START * 1000 + 28800000},8,{rate}\n")
+    err = _bad_input(tmp_path, capsys, prices, "--funding", str(funding))
+    assert f"{funding}:3: bad funding row: last_funding_rate {rate!r} is not a number" in err, err
+    assert "ConversionSyntax" not in err
+
+
+def test_a_price_file_with_an_unknown_header_says_which_layouts_are_read(tmp_path, capsys) -> None:
+    prices = tmp_path / "junk.csv"
+    prices.write_text("a,b\n1,2\n3,4\n")
+    err = _bad_input(tmp_path, capsys, prices)
+    assert f"{prices}:1: unrecognised header 'a,b'" in err and "date,open,high,low,close" in err, err
+
+
+@pytest.mark.parametrize("which", ["prices", "funding"])
+def test_a_replay_file_that_is_not_utf8_is_named_by_file_and_line(tmp_path, capsys, which) -> None:
+    prices = _freqtrade(tmp_path / "btc.csv", _path(20, 3600))
+    funding = tmp_path / "funding.csv"
+    funding.write_text(f"calc_time,funding_interval_hours,last_funding_rate\n{START * 1000},8,0.0001\n")
+    bad = prices if which == "prices" else funding
+    bad.write_bytes(bad.read_bytes() + b"2021-01-02T00:00:00Z,1,2,\xff\xfe,1,1\n")
+    line = len(bad.read_bytes().splitlines())
+    err = _bad_input(tmp_path, capsys, prices, "--funding", str(funding))
+    assert f"{bad}:{line}: not UTF-8 text (byte 0xff)" in err, err

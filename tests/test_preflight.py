@@ -155,3 +155,12 @@ def test_check_leaves_no_state_dir_behind_when_it_probes_that_it_can_be_created(
     done = _hedgebot("check", "--config", str(write_toml(tmp_path / "c.toml", data)))
     assert done.returncode == 0, done.stderr
     assert not (tmp_path / "deep").exists()
+
+
+def test_check_and_run_name_a_replay_file_that_is_not_utf8_by_file_and_line(tmp_path) -> None:
+    config = _replay_config(tmp_path, None)
+    (tmp_path / "candles.csv").write_bytes(GOOD_CANDLES.encode() + b"2021-01-01T01:00:00Z,29300,\xff,29100,29200,5\n")
+    checked, ran = _both(config)
+    for done in (checked, ran):
+        assert f"{tmp_path / 'candles.csv'}:3: not UTF-8 text (byte 0xff)" in done.stderr, done.stderr
+        assert "codec" not in done.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 import random
 from collections.abc import Iterator, Sequence
@@ -112,7 +113,11 @@ def read_candles(path: Path) -> list[Candle]:
     as ISO 8601 (UTC unless it says otherwise) or Unix s, ms or µs.
     """
     candles: list[tuple[float, int, Candle]] = []
-    with path.open(newline="", encoding="utf-8-sig") as handle:
+    try:
+        text = read_utf8(path)
+    except ValueError as exc:
+        raise BadData(str(exc)) from None
+    with io.StringIO(text, newline="") as handle:
         rows: Iterator[list[str]] = csv.reader(handle)
         line_no, header = _find_header(path, rows)
         if header is None:
@@ -126,7 +131,7 @@ def read_candles(path: Path) -> list[Candle]:
             rows = _prepend(header, rows)
             line_no -= 1
         else:
-            raise BadData(f"{path}:{line_no}: no time and open/high/low/close columns in header {header!r}")
+            raise BadData(_unrecognised(path, line_no, header))
         width = max(time_col, *price_cols) + 1
         for line_no, row in enumerate(rows, start=line_no + 1):
             if not row or not "".join(row).strip():
@@ -150,13 +155,39 @@ def read_candles(path: Path) -> list[Candle]:
     return [candle for _, _, candle in candles]
 
 
+CANDLE_LAYOUTS = (
+    "freqtrade's header date,open,high,low,close,volume, Binance's kline CSV (open_time,open,high,low,close,...) "
+    "or CryptoDataDownload's (unix,date,symbol,open,high,low,close,...)"
+)
+
+
+def _unrecognised(path: Path, line_no: int, header: list[str]) -> str:
+    return f"{path}:{line_no}: unrecognised header {','.join(header)!r}: expected {CANDLE_LAYOUTS}"
+
+
+def read_utf8(path: Path) -> str:
+    """Return a text file's contents; raise ValueError naming the file and line of the first byte that is not UTF-8."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ValueError(f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8") from None
+
+
 def _find_header(path: Path, rows: Iterator[list[str]]) -> tuple[int, list[str] | None]:
     """Skip banner lines (a URL, a title: fewer than five cells); return the header's line number and cells."""
+    first: tuple[int, list[str]] | None = None
     for line_no, row in enumerate(rows, start=1):
+        if first is None and "".join(row).strip():
+            first = (line_no, row)
         if len([c for c in row if c.strip()]) >= 5:
             return line_no, row
         if line_no >= 5:
-            raise BadData(f"{path}:{line_no}: no header or candle row in the first lines")
+            break
+    if first is not None:
+        # Lines, but none with a time and four prices: a file of some other kind.
+        raise BadData(_unrecognised(path, *first))
     return 0, None
 
 

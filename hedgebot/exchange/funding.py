@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import bisect
 import csv
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
+
+from hedgebot.exchange.feeds import read_utf8
 
 HOUR = 3600.0
 
@@ -64,14 +67,17 @@ class ReplayFunding:
     def from_csv(cls, path: Path) -> ReplayFunding:
         """Read a funding-rate file."""
         rows: list[tuple[float, Decimal]] = []
-        with path.open(newline="") as handle:
-            for line_no, row in enumerate(csv.DictReader(handle), start=2):
-                try:
-                    millis = int(row["calc_time"])
-                    rate = Decimal(row["last_funding_rate"])
-                except (KeyError, ValueError, ArithmeticError) as exc:
-                    raise ValueError(f"{path}:{line_no}: bad funding row {row!r}: {exc}") from exc
-                rows.append(((millis // 3_600_000) * HOUR, rate))
+        with io.StringIO(read_utf8(path), newline="") as handle:
+            reader = csv.DictReader(handle)
+            columns = [c.strip() for c in reader.fieldnames or []]
+            if columns and not {"calc_time", "last_funding_rate"} <= set(columns):
+                hint = "; this looks like a candle file (give it as --prices)" if {"open", "close"} <= {c.lower() for c in columns} else ""
+                raise ValueError(
+                    f"{path}:1: expected a Binance fundingRate CSV with the header "
+                    f"calc_time,funding_interval_hours,last_funding_rate, got {','.join(columns)!r}{hint}"
+                )
+            for line_no, row in enumerate(reader, start=2):
+                rows.append(((_millis(row, path, line_no) // 3_600_000) * HOUR, _rate(row, path, line_no)))
         rows.sort()
         return cls(rows)
 
@@ -149,3 +155,21 @@ class LiveFunding:
     async def close(self) -> None:
         """Close the exchange session."""
         await self._exchange.close()
+
+
+def _millis(row: dict[str, str], path: Path, line_no: int) -> int:
+    text = (row.get("calc_time") or "").strip()
+    if not text.isdigit():
+        raise ValueError(f"{path}:{line_no}: bad funding row: calc_time {text!r} is not a Unix time in milliseconds")
+    return int(text)
+
+
+def _rate(row: dict[str, str], path: Path, line_no: int) -> Decimal:
+    text = (row.get("last_funding_rate") or "").strip()
+    try:
+        rate = Decimal(text)
+    except ArithmeticError:
+        rate = Decimal("NaN")
+    if not rate.is_finite():
+        raise ValueError(f"{path}:{line_no}: bad funding row: last_funding_rate {text!r} is not a number")
+    return rate
