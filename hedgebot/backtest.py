@@ -279,6 +279,7 @@ class _Lane:
         self.outside = 0
         self.max_drift = 0.0
         self.min_distance = self.min_runway = math.inf
+        self.events_seen = 0
         self.flows = 0.0
         self.start_value = ledger_value(self.ledger, float(first.open))
         self.prev_h = self.start_value
@@ -349,6 +350,12 @@ class _Lane:
             self.max_drift = size
         high = float(candle.high)
         distance = ledger.liquidation / high - 1.0
+        # A short liquidated inside this candle is gone by its close, so the ledger no longer
+        # sees it: the liquidation price against the high is the candle's worst distance (<= 0).
+        liquidated = [e for e in self.venue.events[self.events_seen :] if e.kind == "liquidation"]
+        self.events_seen = len(self.venue.events)
+        for event in liquidated:
+            distance = min(distance, float(event.price) / high - 1.0)
         if distance < self.min_distance:
             self.min_distance = distance
         runway = ledger.runway_liquidation / high - 1.0

@@ -259,3 +259,20 @@ def test_a_replay_file_that_is_not_utf8_is_named_by_file_and_line(tmp_path, caps
     line = len(bad.read_bytes().splitlines())
     err = _bad_input(tmp_path, capsys, prices, "--funding", str(funding))
     assert f"{bad}:{line}: not UTF-8 text (byte 0xff)" in err, err
+
+
+def test_a_liquidation_shows_in_the_summary_as_a_min_liquidation_distance_at_or_below_zero(tmp_path, capsys) -> None:
+    data = paper_settings_dict(tmp_path, tick_seconds=60, margin_guard={"enabled": False})
+    data["accounts"][0]["paper"]["spot"] = {"BTC": "2", "USDT": "200000"}
+    config = write_toml(tmp_path / "hedgebot.toml", data)
+    rows, price, t = [], 30000.0, START
+    for _ in range(120):  # a steady rally with no guard: the short is liquidated on the way up
+        close = price * 1.02
+        rows.append((t, price, close * 1.001, price * 0.999, close))
+        price, t = close, t + 3600
+    prices = _freqtrade(tmp_path / "btc.csv", rows)
+    assert main(["backtest", "--config", str(config), "--hedge", "btc-core", "--prices", str(prices),
+                 "--out", str(tmp_path / "out"), "--no-chart"]) == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert int(summary["liquidations"]) > 0
+    assert float(summary["min_liquidation_distance"]) <= 0, summary
