@@ -423,6 +423,7 @@ class Keeper:
         traded = False
         short_before: Decimal | None = None
         acted = False
+        unwinding = self.unwind is not None  # an unwind's slices are not a rebalance
         if self._held_sale is not None and not self._stopping:
             acted = True
             self._seen_short = None
@@ -491,7 +492,7 @@ class Keeper:
             self._rebalancing = False
             if plan.short > 0:
                 self._reopening = False
-        if traded and plan is not None and snapshot is not None:
+        if traded and plan is not None and snapshot is not None and not unwinding and self.trading_state is not TradingState.CLOSED:
             kind = "hedge_opened" if short_before == 0 and plan.short > 0 else "rebalanced"
             self._emit(
                 kind, exposure=plan.exposure, short=plan.short, target=plan.target, mark=snapshot.mark_price,
@@ -557,6 +558,9 @@ class Keeper:
         if self._held_sale is not None and state is None:
             state = "alert"
             note = note or self._held_sale.message
+        trading = self.trading_state
+        if state is None and trading in (TradingState.HALTED, TradingState.CLOSED):
+            state = trading.value  # no order goes out: "rebalancing" or "drifting" would promise one
         if state is None:
             if any(a.severity is Severity.CRITICAL for a in plan.alerts) or self.alerts.worst() is Severity.CRITICAL:
                 state = "alert"
@@ -573,7 +577,9 @@ class Keeper:
             note = "; ".join(filter(None, [active.message if active else "", note]))
         self.status = HedgeStatus(
             self.account, self.hedge.name, self.hedge.symbol, state,
-            exposure=plan.exposure, short=plan.short, target=plan.target, target_ratio=self.policy.ratio,
+            exposure=plan.exposure, short=plan.short,
+            # A closed hedge aims at no short until it is resumed.
+            target=ZERO if trading is TradingState.CLOSED else plan.target, target_ratio=self.policy.ratio,
             drift=plan.drift, mark=snapshot.mark_price if snapshot else self.status.mark,
             liquidation_price=plan.liquidation_price, distance=plan.distance,
             runway_price=plan.runway_price, runway=plan.runway,

@@ -282,3 +282,13 @@ async def test_a_removed_hedge_whose_short_is_still_open_is_named_with_what_to_d
         assert orphans[0].severity == "critical" and "hedgebot unwind --hedge btc-core" in orphans[0].detail["note"]
     finally:
         await second.stop()
+
+
+async def test_a_paused_hedge_shows_halted_as_its_state_not_rebalancing() -> None:
+    rig = await make_rig(spot={"BTC": "1"})
+    await rig.keeper.tick()
+    _ask(rig, "pause", "test")
+    rig.venue.deposit(Wallet.SPOT, "BTC", D("1"))
+    await rig.set_price("50000")
+    await rig.keeper.tick()
+    assert rig.keeper.status.state == "halted", rig.keeper.status

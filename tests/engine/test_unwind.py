@@ -169,3 +169,15 @@ async def test_a_daemon_stopped_mid_unwind_leaves_the_account_never_net_short_an
         assert second.keepers[0].trading_state is TradingState.CLOSED
     finally:
         await second.stop()
+
+
+async def test_an_unwound_hedge_shows_closed_with_target_zero_and_logs_no_rebalanced() -> None:
+    rig = await make_rig(spot={"BTC": "1"})
+    await rig.keeper.tick()
+    opened = len(rig.journal.events(kind="rebalanced"))
+    _unwind(rig)
+    await rig.keeper.tick()
+    await rig.keeper.tick()
+    status = rig.keeper.status
+    assert status.state == "closed" and status.short == 0 and status.target == 0, status
+    assert len(rig.journal.events(kind="rebalanced")) == opened
