@@ -179,6 +179,8 @@ def _trading_text(hedge: dict) -> str:
     trading = hedge.get("trading_state", "active")
     if trading == "active":
         return ""
+    if hedge.get("state") == trading:  # the state column already says it
+        return f" [{hedge.get('trading_reason') or '-'}; by {hedge.get('trading_actor') or '-'}]"
     return f" [{trading}: {hedge.get('trading_reason') or '-'}; by {hedge.get('trading_actor') or '-'}]"
 
 
