@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any, Protocol
 
 from hedgebot.config import HedgeConfig, HttpConfig
 from hedgebot.domain.margin import margin_ratio
 from hedgebot.domain.model import MarginMode, Market, Snapshot
-from hedgebot.ops.figures import RATIO_PLACES, plain
+from hedgebot.ops.figures import FIGURE, RATIO_PLACES, Figure, Precision, as_json, iso_utc, plain
 from hedgebot.ops.tally import Tally
 
 # States in which a hedge is not ready to protect anything.
@@ -66,7 +66,7 @@ class HedgeHealth:
 
     account: str
     hedge: str
-    last_tick: float | None
+    last_tick: float | None = field(metadata={FIGURE: Figure.TIME})
     seconds_since_tick: float
     stale_after: float
     stalled: bool
@@ -74,8 +74,8 @@ class HedgeHealth:
     reason: str
 
     def to_json(self) -> dict[str, Any]:
-        """Return it as JSON-ready data."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        """Return it as JSON-ready data (the last tick as ISO 8601 UTC, like every time a person reads)."""
+        return as_json(self, Precision())
 
 
 class Operations:
@@ -167,7 +167,7 @@ class Operations:
             }
             hedges.append(data)
         ready, reasons = self.ready()
-        out: dict[str, Any] = {"time": self.now(), "healthy": self.healthy(), "ready": ready, "not_ready": reasons, "hedges": hedges}
+        out: dict[str, Any] = {"time": iso_utc(self.now()), "healthy": self.healthy(), "ready": ready, "not_ready": reasons, "hedges": hedges}
         for extra in self.extra_figures:
             out.update(extra())
         return out

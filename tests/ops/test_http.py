@@ -238,3 +238,12 @@ async def test_the_daemon_serves_the_endpoint_on_the_configured_address(tmp_path
             await other.stop()
     finally:
         await daemon.stop()
+
+
+async def test_status_shows_its_time_and_each_last_tick_as_iso_8601_utc(served) -> None:
+    daemon, clock, client = served
+    data = await (await client.get("/status")).json()
+    iso = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?Z$"
+    assert re.match(iso, data["time"]), data["time"]
+    [hedge] = data["hedges"]
+    assert re.match(iso, hedge["health"]["last_tick"]), hedge["health"]
