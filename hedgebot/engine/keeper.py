@@ -629,11 +629,18 @@ class Keeper:
             notional = Decimal(str(outcome.get("filled", 0))) * Decimal(str(outcome.get("average_price", 0)))
             self._trip(self.breakers.order_filled(now, notional))
 
-    def _track_fill(self, kind: str, detail: dict[str, Any], status: IntentStatus, outcome: dict[str, Any]) -> None:
-        """Keep the expected short in step with our own fills (partial ones included)."""
+    def _track_fill(
+        self, kind: str, detail: dict[str, Any], status: IntentStatus, outcome: dict[str, Any], late: bool = False
+    ) -> None:
+        """Keep the expected short in step with our own fills (partial ones included).
+
+        A `late` outcome (an unknown one settled afterwards) re-bases the watch instead:
+        observations made meanwhile may already show the fill, and counting it again
+        would look like someone else's trade.
+        """
         if kind != "order" or detail.get("position_side") != PositionSide.SHORT.value:
             return
-        if status is IntentStatus.UNKNOWN:
+        if status is IntentStatus.UNKNOWN or late:
             self.short_watch.forget()
         elif status is IntentStatus.DONE and "filled" in outcome:
             filled = Decimal(str(outcome["filled"]))
@@ -967,10 +974,7 @@ class Keeper:
             status = IntentStatus.DONE if found is not None else IntentStatus.ABSENT
             outcome = describe(found) if found is not None else {"error": "the venue has no record of it"}
             self.journal.finish(intent.client_id, status, outcome)
-            if intent.kind == "order":
-                # Observations made while the outcome was unknown may already show this
-                # fill: counting it again would look like someone else's trade. Re-base.
-                self.short_watch.forget()
+            self._track_fill(intent.kind, intent.detail, status, outcome, late=True)
             self._emit("intent_settled", client_id=intent.client_id, action=intent.kind, status=status.value, **intent.detail)
         return True
 
