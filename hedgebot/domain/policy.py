@@ -311,11 +311,11 @@ def plan(
         wallet, others = snapshot.short_backing()
         needed = mm.short_topup_needed(snapshot.short, others, wallet, price, guard.target, market.brackets, market.margin_step)
         if needed > 0:
-            fund, unfunded = _fund_margin(snapshot, policy, needed, guard.target)
+            fund, shortfall = _fund_margin(snapshot, policy, needed, guard.target)
             if jumped:
                 fund = [a for a in fund if not isinstance(a, RaiseFromSpot)]  # no coin is sold on an unconfirmed price
             actions.extend(fund)
-            alerts.extend(unfunded)
+            alerts.extend(shortfall)
 
     if (
         unfunded and guard.enabled and runway_fraction is not None and runway_fraction < guard.runway_warning

@@ -15,7 +15,7 @@ import os
 import random
 import re
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, fields, replace
 from decimal import Decimal
 from typing import Any
@@ -41,7 +41,7 @@ from hedgebot.domain.model import (
     floor_to_step,
 )
 from hedgebot.domain import unwind as unwinding
-from hedgebot.domain.trading import TradingState, is_margin_topup, permits, strictest
+from hedgebot.domain.trading import TradingState, is_margin_topup, lowers_exposure, permits, strictest
 from hedgebot.engine import crashpoints
 from hedgebot.engine.breakers import CircuitBreakers, Trip
 from hedgebot.engine.surprises import FOREIGN, LIQUIDATION, ShortWatch
@@ -428,6 +428,7 @@ class Keeper:
             acted = True
             self._seen_short = None
             await self._retry_held_sale()
+        topup_failed = False  # a refused top-up is retried next tick; until then only reductions follow it
         for step in range(self.max_steps):
             try:
                 snapshot = await self.observe()
@@ -462,14 +463,20 @@ class Keeper:
             # Every step's alerts, not only the first: one that appears mid-tick goes out at once.
             for alert in plan.alerts:
                 self.alerts.raise_alert(alert.code, alert.severity, alert.message)
-            actions = [a for a in self._allowed_actions(plan, snapshot) if not self._held_by_failed_sale(a)]
+            actions = [a for a in self._allowed_actions(plan, snapshot, topups=not topup_failed) if not self._held_by_failed_sale(a)]
+            if topup_failed:
+                actions = [a for a in actions if isinstance(a, PlaceOrder) and lowers_exposure(a)]
             if not actions or self._stopping:
                 break
             action = actions[0]
             self._rebalancing = self.unwind is None and any(isinstance(a, PlaceOrder) for a in actions)
             acted = True
             self._seen_short = None  # our own action may change the short
-            if not await self._execute_step(action, snapshot):
+            if not await self._execute_step(action, snapshot, actions[1:]):
+                if is_margin_topup(action) and not topup_failed:
+                    # Reducing the short is the safest action there is: it never waits behind a top-up that fails.
+                    topup_failed = True
+                    continue
                 break
             traded = traded or isinstance(action, (PlaceOrder, RaiseFromSpot))
         if acted:
@@ -751,14 +758,17 @@ class Keeper:
         )
         return view, spec
 
-    def _allowed_actions(self, plan: policy.Plan, snapshot: Snapshot) -> list[Action]:
-        """Return the actions the hedge may take now: the plan's (or the unwind's), as its trading state permits."""
+    def _allowed_actions(self, plan: policy.Plan, snapshot: Snapshot, topups: bool = True) -> list[Action]:
+        """Return the actions the hedge may take now: the plan's (or the unwind's), as its trading state permits.
+
+        With `topups` False (one failed this tick), the unwind's next slice is returned even though a top-up is due.
+        """
         state = self.trading_state
         if self.unwind is None:
             return [a for a in plan.actions if permits(state, a)]
         # Unwinding: a margin top-up still comes first (it only lowers risk); the
         # policy's other wishes wait, since the user asked for the hedge to come off.
-        topups = [a for a in plan.actions if is_margin_topup(a)]
+        topups = [a for a in plan.actions if is_margin_topup(a)] if topups else []
         if topups:
             return topups
         if state not in (TradingState.ACTIVE, TradingState.REDUCING):
@@ -783,8 +793,11 @@ class Keeper:
             "unwind",
         )
 
-    async def _execute_step(self, action: Action, snapshot: Snapshot) -> bool:
+    async def _execute_step(self, action: Action, snapshot: Snapshot, following: Sequence[Action] = ()) -> bool:
         """Execute one action, tagging the journal's intents with the unwind it belongs to."""
+        posting = following[0] if following else None
+        if isinstance(action, Transfer) and is_margin_topup(action) and isinstance(posting, AdjustMargin) and is_margin_topup(posting):
+            return await self._fund_topup(action, posting)
         if self.unwind is None or is_margin_topup(action):
             return await self._execute(action, snapshot)
         self._intent_tag = {"unwind": self.unwind.id}
@@ -792,6 +805,18 @@ class Keeper:
             return await self._execute(action, snapshot)
         finally:
             self._intent_tag = {}
+
+    async def _fund_topup(self, transfer: Transfer, posting: AdjustMargin) -> bool:
+        """Move a top-up's money and post it on the leg as one unit; when the move fails, post what is already there.
+
+        Re-planning between the two would find the moved money in the futures wallet, which may be a later
+        source or none, and move more: money moved for a top-up is that top-up's money.
+        """
+        moved = await self._transfer(transfer.asset, transfer.amount, transfer.source, transfer.destination, transfer.reason)
+        amount = posting.amount if moved else posting.amount - transfer.amount
+        source = posting.source if moved else "futures wallet (the transfer from spot was refused)"
+        posted = amount <= 0 or await self._margin(amount, posting.reason, source)
+        return moved and posted
 
     # ---- execute ------------------------------------------------------------------
 

@@ -283,3 +283,16 @@ def test_sale_proceeds_reach_the_short_margin_in_the_same_action() -> None:
     proceeds = sale.sell_amount * s.mark_price * (1 - D("0.001"))
     assert freed + proceeds >= needed
     assert freed + proceeds - s.mark_price * s.market.amount_step <= needed * D("1.02") + s.mark_price * D("0.001") * 2
+
+
+# ---- issue 17: the guard on real accounts -------------------------------------------
+
+
+def test_margin_unfunded_stays_up_while_the_runway_is_short_even_when_this_topup_is_funded() -> None:
+    # 1 BTC short at 50,000 (3x isolated), mark 60,000: a top-up is due and the futures wallet pays it,
+    # but what is left keeps the short only a little way above the mark: the money has run dry.
+    s = snapshot(spot_asset=D("1"), short=short_leg("1"), mark_price=D("60000"), futures_free=D("15000"), futures_wallet=D("15000"))
+    p = plan(s, policy(), NOW, unfunded=True)
+    assert any(isinstance(a, AdjustMargin) for a in p.actions), "the top-up itself is funded"
+    assert p.runway is not None and p.runway < D("0.30")
+    assert [(a.code, a.severity.value) for a in p.alerts] == [("margin_unfunded", "critical")]

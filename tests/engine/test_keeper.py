@@ -423,3 +423,70 @@ async def test_status_shows_the_runway_and_warns_when_it_is_short() -> None:
     assert warned and warned[0].severity == "warning"
     json_ready = status.to_json()
     assert abs(D(json_ready["runway_price"]) - status.runway_price) <= btc_market().price_step
+
+
+# ---- issue 17: the guard on real accounts -------------------------------------------
+
+
+class RefuseTransfers(_Wrapped):
+    """Wraps the paper venue; refuses every transfer between wallets while `refuse` is set."""
+
+    refuse = True
+
+    async def transfer(self, asset: str, amount: Decimal, source: Wallet, destination: Wallet) -> Any:
+        if self.refuse:
+            raise InvalidOrder("scripted: transfers are suspended")
+        return await self.inner.transfer(asset, amount, source, destination)
+
+
+async def test_an_unwind_closes_the_short_even_when_every_margin_topup_is_refused() -> None:
+    rig = await make_rig(
+        spot={"BTC": "1", "USDT": "100000"}, futures={"USDT": "17000"}, hedge=hedge_config(max_order=D("0.25")),
+        port_wrapper=RefuseTransfers,
+    )
+    await rig.keeper.tick()
+    assert await rig.short() == D("1")
+    rig.keeper.control.submit("acct", "btc", "unwind", "tester", "closing")
+    await rig.set_price("62000", high="62000")
+    await rig.keeper.tick()
+    assert [i for i in rig.journal.intents() if i.kind == "transfer" and i.status.value == "rejected"], "the top-up was tried"
+    assert await rig.short() == 0, "the unwind's slices waited behind a top-up that cannot go through"
+    assert [e for e in rig.venue.events if e.kind == "liquidation"] == []
+
+
+async def test_a_refused_transfer_still_posts_the_futures_wallet_share_of_the_topup_and_retries_the_rest() -> None:
+    rig = await make_rig(spot={"BTC": "1", "USDT": "100000"}, futures={"USDT": "21000"}, port_wrapper=RefuseTransfers)
+    await rig.keeper.tick()
+    idle = (await rig.venue.fetch_futures_balance("USDT")).free
+    assert idle > D("4000")
+    margin_before = (await rig.venue.fetch_legs(SYMBOL)).short.margin
+    await rig.set_price("62000", high="62000")
+    await rig.keeper.tick()
+    leg = (await rig.venue.fetch_legs(SYMBOL)).short
+    assert leg.margin - margin_before >= idle - D("0.01"), "the free futures balance was left idle beside a short in danger"
+    await rig.set_price("62000")
+    await rig.keeper.tick()
+    refused = [i for i in rig.journal.intents() if i.kind == "transfer" and i.status.value == "rejected"]
+    assert len(refused) >= 2, "the refused transfer is tried again"
+    rig.keeper.port.refuse = False
+    await rig.set_price("62000")
+    await rig.keeper.tick()
+    assert rig.keeper.status.distance >= D("0.34")
+
+
+@pytest.mark.parametrize("sources", [("spot_stablecoin", "futures_wallet"), ("spot_stablecoin",)])
+async def test_money_moved_for_a_topup_reaches_the_leg_whatever_the_order_of_sources(sources: tuple[str, ...]) -> None:
+    hedge = hedge_config(margin_guard={"sources": list(sources)})
+    rig = await make_rig(spot={"BTC": "1", "USDT": "50000"}, futures={"USDT": "16700"}, hedge=hedge)
+    await rig.keeper.tick()
+    margin_before = (await rig.venue.fetch_legs(SYMBOL)).short.margin
+    free_before = (await rig.venue.fetch_futures_balance("USDT")).free
+    spot_before = rig.venue.spot["USDT"]  # opening the short may have drawn a little from spot already
+    await rig.set_price("62000", high="62000")
+    await rig.keeper.tick()
+    added = (await rig.venue.fetch_legs(SYMBOL)).short.margin - margin_before
+    moved = spot_before - rig.venue.spot["USDT"]
+    free_after = (await rig.venue.fetch_futures_balance("USDT")).free
+    assert added > 0 and rig.keeper.status.distance >= D("0.34")
+    assert moved <= added + D("0.01"), f"moved {moved} out of spot for a top-up of {added}"
+    assert free_after <= free_before + D("0.01"), "money moved for the top-up sits idle in the futures wallet"
