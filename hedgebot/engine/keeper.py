@@ -454,9 +454,13 @@ class Keeper:
                     return plan
                 # A jumped price: only the actions that lower risk were planned; they go ahead.
             else:
-                if self._suspect_price is not None:
+                suspect = self._suspect_price
+                if suspect is not None and abs(snapshot.mark_price / suspect - 1) <= self.policy.max_jump:
+                    # Back inside max_jump of the last price, but also near the jumped one: a partly retraced move, confirmed.
+                    self._emit("price_jump_confirmed", Severity.WARNING, previous=self._accepted_price, price=snapshot.mark_price)
+                elif suspect is not None:
                     # The jumped reading was not confirmed: the price source cannot be trusted to grow the short on.
-                    self._trip(self.breakers.jump_unconfirmed(self._suspect_price, snapshot.mark_price))
+                    self._trip(self.breakers.jump_unconfirmed(suspect, snapshot.mark_price))
                 self._accepted_price = snapshot.mark_price
                 self._suspect_price = None
                 self._plan_judged = True

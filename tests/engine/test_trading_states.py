@@ -292,3 +292,14 @@ async def test_a_paused_hedge_shows_halted_as_its_state_not_rebalancing() -> Non
     await rig.set_price("50000")
     await rig.keeper.tick()
     assert rig.keeper.status.state == "halted", rig.keeper.status
+
+
+async def test_a_jump_that_partly_retraces_within_max_jump_of_the_jumped_price_confirms_it_and_trips_nothing() -> None:
+    rig = await make_rig(spot={"BTC": "1"}, futures={"USDT": "300000"}, hedge=hedge_config(leverage=1))
+    await rig.keeper.tick()
+    await rig.set_price("58000")  # +16 %: beyond max_jump 15 %, suspect
+    await rig.keeper.tick()
+    await rig.set_price("55000")  # within 15 % of 58,000: README counts this as confirmation
+    await rig.keeper.tick()
+    assert rig.keeper.trading_state is TradingState.ACTIVE, rig.keeper.trading.reason
+    assert rig.journal.events(kind="price_jump_confirmed")
