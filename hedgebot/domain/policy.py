@@ -124,13 +124,18 @@ def price_jump(snapshot: Snapshot, policy: HedgePolicy) -> tuple[str | None, boo
     return f"mark price jumped {jump:.1%} ({previous} -> {snapshot.mark_price}), guard {policy.max_jump:.1%}", implausible
 
 
-def first_slice(amount: Decimal, max_order: Decimal, step: Decimal) -> tuple[Decimal, int]:
-    """Return the first of the near-equal slices of `amount` (on the step, none above `max_order`) and how many follow."""
+def first_slice(amount: Decimal, max_order: Decimal, step: Decimal, minimum: Decimal = ZERO) -> tuple[Decimal, int]:
+    """Return the first of the near-equal slices of `amount` (on the step, none above `max_order`) and how many follow.
+
+    Every slice is at least `minimum` where `amount` can be cut that way; where it cannot (a cap under
+    twice the minimum), the first slice is the cap and what is left is planned again afterwards.
+    """
     if amount <= 0:
         return ZERO, 0
     cap = max(floor_to_step(max_order, step), step)
     count = int((amount / cap).to_integral_value(rounding=ROUND_CEILING))
-    size = ceil_to_step(amount / count, step)
+    most = int(amount / minimum) if minimum > 0 else count  # the most slices that each still meet the minimum
+    size = ceil_to_step(amount / count, step) if count <= most else cap
     pieces = int((amount / size).to_integral_value(rounding=ROUND_CEILING))
     return min(size, amount), pieces - 1
 
@@ -302,7 +307,7 @@ def plan(
         if largest < market.min_amount:
             alerts.append(_below_minimum(policy, market.min_amount))
         else:
-            piece, remaining = first_slice(reduce, policy.max_order, step)
+            piece, remaining = first_slice(reduce, policy.max_order, step, market.min_amount)
             actions.append(PlaceOrder(OrderSide.BUY, piece, PositionSide.SHORT, True, "over-hedged: reduce short"))
 
     # 2. Margin: keep the short away from liquidation (straight to the target when re-opening).
@@ -440,5 +445,5 @@ def _grow_short(
         if grow < min_trade:
             notes.append("no margin to grow the short")
             return [], 0
-    piece, remaining = first_slice(grow, policy.max_order, step)
+    piece, remaining = first_slice(grow, policy.max_order, step, min_trade)
     return [PlaceOrder(OrderSide.SELL, piece, PositionSide.SHORT, False, "under-hedged: grow short")], remaining

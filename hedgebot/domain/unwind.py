@@ -110,8 +110,9 @@ def _short_slice(view: UnwindView, spec: UnwindSpec) -> Decimal:
     left = live - amount
     if 0 < left < market.min_amount:
         # What would be left could not be closed on its own: leave exactly the
-        # minimum for the last slice rather than a slice above the cap.
-        amount = live - market.min_amount if live - market.min_amount > 0 else live
+        # minimum for the last slice, so both slices meet it; when the leg is
+        # under twice the minimum no split can, and it closes in one slice.
+        amount = live - market.min_amount if live - market.min_amount >= market.min_amount else live
     return amount
 
 

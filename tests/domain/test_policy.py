@@ -296,3 +296,17 @@ def test_margin_unfunded_stays_up_while_the_runway_is_short_even_when_this_topup
     assert any(isinstance(a, AdjustMargin) for a in p.actions), "the top-up itself is funded"
     assert p.runway is not None and p.runway < D("0.30")
     assert [(a.code, a.severity.value) for a in p.alerts] == [("margin_unfunded", "critical")]
+
+
+def test_growth_slices_meet_a_minimum_larger_than_the_step_when_max_order_is_under_twice_it() -> None:
+    coarse = replace(snapshot().market, min_amount=D("0.01"))
+    s = snapshot(market=coarse, spot_asset=D("0.015"))
+    p = plan(s, policy(max_order=D("0.012")), NOW)
+    assert orders(p) and all(o.amount >= D("0.01") for o in orders(p)), [o.amount for o in orders(p)]
+
+
+def test_an_over_hedge_reduction_slice_meets_a_minimum_larger_than_the_step() -> None:
+    coarse = replace(snapshot().market, min_amount=D("0.01"))
+    s = snapshot(market=coarse, spot_asset=D("1"), short=short_leg("1.025"))
+    p = plan(s, policy(max_order=D("0.012")), NOW)
+    assert orders(p) and all(o.amount >= D("0.01") for o in orders(p)), [o.amount for o in orders(p)]

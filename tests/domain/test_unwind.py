@@ -139,3 +139,41 @@ def test_no_state_is_net_short_no_reduction_exceeds_the_leg_and_the_unwind_ends_
             assert state.reduced - state.sold < MARKET.min_amount, "the matching spot was sold"
     else:
         assert state.sold == 0
+
+
+# ---- issue 17: minimums larger than the step -----------------------------------------
+
+COARSE = replace(MARKET, min_amount=D("0.01"))  # a minimum of ten steps, as on many contracts
+
+
+def test_the_last_two_unwind_slices_both_meet_a_minimum_larger_than_the_step() -> None:
+    start = UnwindView(COARSE, D("50000"), D("0.011"), D("1"), D("0"), D("0"))
+    steps = plan_unwind(start, UnwindSpec(D("0.01")))
+    assert steps and all(s.amount >= COARSE.min_amount for s in steps), [s.amount for s in steps]
+    assert sum(s.amount for s in steps) == D("0.011")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    short_steps=st.integers(min_value=10, max_value=5000),
+    slice_steps=st.integers(min_value=10, max_value=800),
+    fill_fraction=st.sampled_from([D("1"), D("0.5"), D("0.37")]),
+)
+def test_every_unwind_slice_meets_the_minimum_and_the_short_ends_flat_with_partial_fills(
+    short_steps: int, slice_steps: int, fill_fraction: Decimal
+) -> None:
+    step = COARSE.amount_step
+    current = UnwindView(COARSE, D("50000"), step * short_steps, D("100"), D("0"), D("0"))
+    spec = UnwindSpec(slice_size(current.short, step * slice_steps, None, COARSE))
+    for _ in range(10_000):
+        action = next_step(current, spec)
+        if action is None:
+            break
+        assert action.amount >= COARSE.min_amount, f"slice {action.amount} is below the minimum {COARSE.min_amount}"
+        assert action.amount <= current.short
+        # A partial fill never leaves a remainder that no order could close.
+        filled = floor_to_step(action.amount * fill_fraction, step)
+        if action.amount - filled < COARSE.min_amount or current.short - filled < COARSE.min_amount:
+            filled = action.amount
+        current = apply_fill(current, action, filled)
+    assert current.short == 0
