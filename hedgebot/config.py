@@ -440,6 +440,17 @@ class AccountConfig(Frozen):
         shared = sorted({s for s in symbols if symbols.count(s) > 1})
         if shared:
             raise ValueError(f"two hedges on one account cannot share the short leg of {shared}")
+        for asset in sorted({h.asset for h in self.hedges}):
+            # Offsets are coins held elsewhere, each hedge's own; the account's spot and long leg are one pool.
+            counting = [h for h in self.hedges if h.asset == asset and (h.exposure.spot or h.exposure.perp_long)]
+            total = sum((h.ratio for h in counting), Decimal(0))
+            if len(counting) > 1 and total > 1:
+                names = ", ".join(repr(h.name) for h in counting)
+                raise ValueError(
+                    f"hedges {names} all count the {asset} held in this account, at ratios adding up to {total}: "
+                    f"the account would be short {total} times its coins; split the holding by giving them ratios "
+                    "that add up to at most 1, or set exposure.spot = false (and perp_long = false) on all but one"
+                )
         if self.paper is not None:
             listed = {m.symbol for m in self.paper.markets}
             for hedge in self.hedges:

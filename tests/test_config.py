@@ -103,3 +103,25 @@ def test_check_prints_the_runway_of_each_paper_hedge_from_its_starting_balances(
     line = next(line for line in out.splitlines() if line.strip().startswith("runway:"))
     # 2 BTC hedged at 50,000, 3x isolated, 100,000 USDT futures and 10,000 USDT spot behind it.
     assert "above 50000" in line and "%" in line, line
+
+
+def _two_hedges_on_btc(d: dict, second_ratio: str) -> None:
+    d["accounts"][0]["paper"]["markets"].append(
+        {"symbol": "BTC/USDC:USDC", "amount_step": "0.001", "min_amount": "0.001", "min_notional": "5",
+         "feed": {"kind": "synthetic", "start_price": "50000", "step_seconds": 1, "seed": 4}}
+    )
+    d["accounts"][0]["hedges"].append({**HEDGE(d), "name": "btc-usdc", "symbol": "BTC/USDC:USDC", "ratio": second_ratio})
+
+
+def test_check_refuses_two_hedges_that_count_the_same_coins_twice(tmp_path, capsys) -> None:
+    path = broken(tmp_path, lambda d: _two_hedges_on_btc(d, "1"))
+    assert main(["check", "--config", path]) == 2
+    err = capsys.readouterr().err
+    assert "BTC" in err and "btc-core" in err and "btc-usdc" in err and "2" in err, err
+
+
+def test_two_hedges_may_split_one_holding_explicitly_by_their_ratios(tmp_path) -> None:
+    data = paper_settings_dict(tmp_path, ratio="0.5")
+    _two_hedges_on_btc(data, "0.5")
+    settings = load_config(write_toml(tmp_path / "split.toml", data))
+    assert [h.ratio for h in settings.accounts[0].hedges] == [0.5, 0.5]

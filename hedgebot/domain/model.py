@@ -203,6 +203,11 @@ class HedgePolicy:
     max_jump: Decimal = Decimal("0.15")
     guard: MarginGuard = field(default_factory=MarginGuard)
 
+    @property
+    def sale_ratio(self) -> Decimal:
+        """Return the short each spot coin sold lets go: its hedged share, or none when spot is not counted."""
+        return self.ratio if self.include_spot else ZERO
+
 
 # ---- actions -------------------------------------------------------------
 

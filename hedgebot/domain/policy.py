@@ -169,7 +169,7 @@ def _fund_margin(snapshot: Snapshot, policy: HedgePolicy, needed: Decimal, targe
             moved = min(remaining, floor_to_step(snapshot.spot_quote, step))
             remaining -= moved
         elif source == "sell_spot":
-            sale = size_sale(snapshot, policy.ratio, needed - remaining, target)
+            sale = size_sale(snapshot, policy.sale_ratio, needed - remaining, target)
             if sale is not None:
                 sale_first = from_wallet == 0 and moved == 0
                 remaining = sale.shortfall

@@ -39,7 +39,7 @@ def runway_price(snapshot: Snapshot, policy: HedgePolicy) -> Decimal | None:
         funds += snapshot.spot_quote
     return _runway(
         snapshot.market, snapshot.margin_mode, snapshot.short, snapshot.long, snapshot.cross_backing,
-        funds, snapshot.spot_asset if guard.sell_spot else ZERO, policy.ratio, guard.trigger,
+        funds, snapshot.spot_asset if guard.sell_spot else ZERO, policy.sale_ratio, guard.trigger,
     )
 
 

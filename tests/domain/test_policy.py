@@ -310,3 +310,13 @@ def test_an_over_hedge_reduction_slice_meets_a_minimum_larger_than_the_step() ->
     s = snapshot(market=coarse, spot_asset=D("1"), short=short_leg("1.025"))
     p = plan(s, policy(max_order=D("0.012")), NOW)
     assert orders(p) and all(o.amount >= D("0.01") for o in orders(p)), [o.amount for o in orders(p)]
+
+
+def test_a_margin_sale_of_coins_the_hedge_does_not_count_never_cuts_the_short() -> None:
+    # The hedge protects 2 BTC held elsewhere (an offset); the 2 BTC in spot are not part of it.
+    offset_only = replace(guarded(sources=["futures_wallet", "sell_spot"]), include_spot=False, offset=D("2"))
+    s = snapshot(spot_asset=D("2"), short=short_leg("2"), mark_price=D("64000"), futures_free=D("0"), futures_wallet=D("0"))
+    p = plan(s, offset_only, NOW)
+    sales = [a for a in p.actions if isinstance(a, RaiseFromSpot)]
+    assert sales, p
+    assert sales[0].reduce_amount == 0, "the short hedges the offset coins; selling other coins must not cut it"
