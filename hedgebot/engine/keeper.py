@@ -65,6 +65,11 @@ from hedgebot.store.control import Control, Request, StateRecord, UnwindRecord
 from hedgebot.store.journal import Intent, IntentStatus, Journal
 
 
+# Names of the guards that hold trading, as journaled (store.control holds).
+REOPEN_HOLD = "reopen_after_liquidation"
+SALE_HOLD = "failed_margin_sale"
+
+
 class StartupRefused(Exception):
     """The account or contract is not in a state hedgebot may trade; the message says why."""
 
@@ -209,8 +214,47 @@ class Keeper:
         self.short_watch = ShortWatch()
         self._liquidation_unseen = False
         self._seen_short: Decimal | None = None  # the short at the last observation with no action since
-        self._reopening = False  # the short vanished without an action of ours (liquidated): re-open with care
-        self._held_sale: _HeldSale | None = None  # a margin-raising sale that failed after its reduction
+        # Guards that hold trading live in the journal, so that a restart keeps them (see the properties below).
+        held = self.control.holds(account, hedge.name)
+        self._reopen_guard = REOPEN_HOLD in held
+        sale = held.get(SALE_HOLD)
+        self._sale_hold = _HeldSale(Decimal(sale["sell"]), Decimal(sale["margin"]), sale["reason"]) if sale else None
+        self._restore_breakers()
+
+    @property
+    def _reopening(self) -> bool:
+        """Whether the short vanished without an action of ours (liquidated) and must be re-opened with care."""
+        return self._reopen_guard
+
+    @_reopening.setter
+    def _reopening(self, value: bool) -> None:
+        if value != self._reopen_guard:
+            self.control.set_hold(self.account, self.hedge.name, REOPEN_HOLD, {} if value else None)
+        self._reopen_guard = value
+
+    @property
+    def _held_sale(self) -> _HeldSale | None:
+        """A margin-raising sale that failed after its reduction: no reduction or growth until it goes through."""
+        return self._sale_hold
+
+    @_held_sale.setter
+    def _held_sale(self, sale: _HeldSale | None) -> None:
+        if sale != self._sale_hold:
+            detail = None if sale is None else {"sell": str(sale.sell), "margin": str(sale.margin), "reason": sale.reason}
+            self.control.set_hold(self.account, self.hedge.name, SALE_HOLD, detail)
+        self._sale_hold = sale
+
+    def _restore_breakers(self) -> None:
+        """Count again, from the journal, what the breakers counted before a restart (since the last change of state)."""
+        recorded = self.control.state(self.account, self.hedge.name)
+        since = recorded.at if recorded is not None else float("-inf")
+        for intent in self.journal.intents(self.account, self.hedge.name):
+            if intent.updated_at > since:
+                # What would trip now already did before the restart (and its state was recorded): counts only.
+                self._feed_breakers(intent.kind, intent.status, intent.outcome or {}, at=intent.updated_at, trip=False)
+        for event in self.journal.events(self.account, self.hedge.name, kind="short_changed_outside"):
+            if event.at > since and event.detail.get("cause") == LIQUIDATION:
+                self.breakers.liquidated(event.at)
 
     def reconfigure(self, hedge: HedgeConfig) -> None:
         """Take new ratios, bands and guard settings; they apply from the next tick."""
@@ -306,6 +350,15 @@ class Keeper:
                     f"{self.hedge.margin_mode.value}, and it cannot change now: {exc}"
                 ) from exc
             self._emit("margin_mode_set", mode=self.hedge.margin_mode.value)
+        if self.hedge.margin_mode is MarginMode.CROSS:
+            balance = await self._read(lambda: self.port.fetch_futures_balance(self.market.quote))
+            if balance.cross_wallet is None:
+                # Without it the whole wallet, other contracts' isolated margin included, would seem to back the short.
+                raise StartupRefused(
+                    f"{self.account}/{self.hedge.name}: {self.port.name} does not report the cross wallet apart from "
+                    "isolated margin, so the liquidation price of a cross short cannot be known; use "
+                    'margin_mode = "isolated" for this hedge'
+                )
         leverage = await self._read(lambda: self.port.fetch_leverage(symbol))
         if leverage != self.hedge.leverage:
             await self._read(lambda: self.port.set_leverage(symbol, self.hedge.leverage))
@@ -632,13 +685,18 @@ class Keeper:
             return  # already at least as strict
         self.set_trading_state(trip.state, trip.reason, f"circuit breaker {trip.breaker}")
 
-    def _feed_breakers(self, kind: str, status: IntentStatus, outcome: dict[str, Any]) -> None:
-        now = self.clock.now()
+    def _feed_breakers(
+        self, kind: str, status: IntentStatus, outcome: dict[str, Any], at: float | None = None, trip: bool = True
+    ) -> None:
+        now = self.clock.now() if at is None else at
+        tripped: Trip | None = None
         if status is IntentStatus.REJECTED:
-            self._trip(self.breakers.order_rejected(now, str(outcome.get("error", ""))))
+            tripped = self.breakers.order_rejected(now, str(outcome.get("error", "")))
         elif status is IntentStatus.DONE and kind == "order":
             notional = Decimal(str(outcome.get("filled", 0))) * Decimal(str(outcome.get("average_price", 0)))
-            self._trip(self.breakers.order_filled(now, notional))
+            tripped = self.breakers.order_filled(now, notional)
+        if trip:
+            self._trip(tripped)
 
     def _track_fill(
         self, kind: str, detail: dict[str, Any], status: IntentStatus, outcome: dict[str, Any], late: bool = False

@@ -46,6 +46,14 @@ CREATE TABLE IF NOT EXISTS trading_states (
     actor TEXT NOT NULL,
     at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS holds (
+    account TEXT NOT NULL,
+    hedge TEXT NOT NULL,
+    name TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    at REAL NOT NULL,
+    PRIMARY KEY (account, hedge, name)
+);
 CREATE TABLE IF NOT EXISTS unwinds (
     id INTEGER PRIMARY KEY,
     account TEXT NOT NULL,
@@ -177,6 +185,23 @@ class Control:
         if row is None:
             return None
         return StateRecord(TradingState(row["state"]), row["reason"], row["actor"], row["at"])
+
+    # ---- holds --------------------------------------------------------------------
+
+    def set_hold(self, account: str, hedge: str, name: str, detail: dict[str, Any] | None) -> None:
+        """Record that a guard holds trading on the hedge (`detail` says what it waits for), or lift it with None."""
+        if detail is None:
+            self.db.execute("DELETE FROM holds WHERE account = ? AND hedge = ? AND name = ?", (account, hedge, name))
+            return
+        self.db.execute(
+            "INSERT OR REPLACE INTO holds (account, hedge, name, detail, at) VALUES (?, ?, ?, ?, ?)",
+            (account, hedge, name, json.dumps(detail), self._now()),
+        )
+
+    def holds(self, account: str, hedge: str) -> dict[str, dict[str, Any]]:
+        """Return the guards that hold trading on the hedge, by name, each with its detail."""
+        rows = self.db.execute("SELECT name, detail FROM holds WHERE account = ? AND hedge = ?", (account, hedge))
+        return {row["name"]: json.loads(row["detail"]) for row in rows}
 
     # ---- unwinds ------------------------------------------------------------------
 

@@ -490,3 +490,52 @@ async def test_money_moved_for_a_topup_reaches_the_leg_whatever_the_order_of_sou
     assert added > 0 and rig.keeper.status.distance >= D("0.34")
     assert moved <= added + D("0.01"), f"moved {moved} out of spot for a top-up of {added}"
     assert free_after <= free_before + D("0.01"), "money moved for the top-up sits idle in the futures wallet"
+
+
+async def _restart(rig: Any) -> Keeper:
+    """Start a new keeper on the same venue and journal, as a restarted daemon would: nothing kept in memory."""
+    keeper = Keeper("acct", rig.keeper.hedge, rig.keeper.port, rig.clock, rig.journal, rig.events)
+    await keeper.prepare()
+    rig.keeper = keeper
+    return keeper
+
+
+async def test_a_restart_after_a_liquidation_keeps_the_reopen_guard_and_does_not_reopen_an_unfunded_short() -> None:
+    hedge = hedge_config(leverage=5, margin_guard={"sources": ["futures_wallet"]})
+    rig = await make_rig(spot={"BTC": "1"}, futures={"USDT": "40000"}, hedge=hedge, funding=ConstantFunding(D(0)))
+    await rig.keeper.tick()
+    await rig.set_price("75000", high="75000")  # liquidated
+    await rig.set_price("75100")
+    await rig.keeper.tick()
+    assert await rig.short() == 0
+    await _restart(rig)
+    for price in ("75200", "75300"):
+        await rig.set_price(price)
+        await rig.keeper.tick()
+    assert await rig.short() == 0, "a restart re-opened the short without the funding check"
+    held = [e for e in rig.journal.events(kind="alert") if e.detail["code"] == "reopen_unfunded"]
+    assert held and held[-1].severity == "critical"
+
+
+async def test_a_restart_after_a_failed_margin_sale_does_not_cut_the_short_again() -> None:
+    rig, after_failure = await _sale_refused_rig()
+    for price in ("61000", "62000", "63000"):
+        await _restart(rig)
+        await _rally(rig, [price])
+        assert await rig.short() >= after_failure, "a restart lifted the failed-sale hold and the short was cut again"
+    assert rig.venue.spot["BTC"] == D("2")
+
+
+async def test_breaker_counts_survive_a_restart() -> None:
+    from tests.engine.test_trading_states import Rejecting
+    from hedgebot.domain.trading import TradingState
+
+    rig = await make_rig(spot={"BTC": "1"}, port_wrapper=Rejecting, hedge=hedge_config(breakers={"max_rejections": 3}))
+    rig.keeper.port.reject = True
+    for _ in range(2):
+        await rig.set_price("50000", advance=10)
+        await rig.keeper.tick()
+    await _restart(rig)
+    await rig.set_price("50000", advance=10)
+    await rig.keeper.tick()
+    assert rig.keeper.trading_state is TradingState.HALTED, "a restart forgot the rejections counted before it"

@@ -19,7 +19,7 @@ from hedgebot.exchange.port import (
     RequestTimeout,
     VenueUnavailable,
 )
-from hedgebot.testing.binance_emulator import Fault
+from hedgebot.testing.binance_emulator import Fault, Position, SymbolSpec
 from tests.emulator_rig import BTC, START, connect, emulator_rig
 from tests.helpers import D, SYMBOL, hedge_config
 
@@ -232,3 +232,21 @@ async def test_an_ambiguous_margin_change_is_settled_from_the_position_margin_hi
         margin = [i for i in rig.journal.intents() if i.kind == "margin"]
         assert len(rig.emulator.book.margin_history) == 1 and len(margin) == 1
         assert margin[0].status.value == "done" and margin[0].outcome["venue_id"]
+
+
+# ---- issue 17: the cross wallet on a real account shape ------------------------------
+
+
+async def test_a_cross_short_is_backed_by_the_cross_wallet_not_an_isolated_leg_on_another_contract() -> None:
+    async with emulator_rig(spot={"BTC": "1", "USDT": "0"}, futures="60000") as rig:
+        # An isolated ETH long beside the hedge, with 39,000 USDT of margin that cannot back the BTC short.
+        rig.emulator.book.symbols["ETHUSDT"] = SymbolSpec("ETH", "USDT", mark="3000", margin_type="ISOLATED")
+        rig.emulator.book.positions["ETHUSDT|LONG"] = Position(amount="13", entry="3000", isolated_wallet="39000")
+        balance = await rig.venue.fetch_futures_balance("USDT")
+        assert (balance.wallet, balance.cross_wallet) == (D("99000"), D("60000"))
+        keeper = rig.keeper(hedge_config(margin_mode="cross", leverage=3))
+        await keeper.prepare()
+        await keeper.tick()
+        snapshot = keeper.last_snapshot
+        assert snapshot is not None and snapshot.short.size == D("1")
+        assert snapshot.cross_backing < D("60000"), "the ETH leg's isolated margin was counted as backing the short"

@@ -65,13 +65,14 @@ class Aster(BinanceUsdm):
         tap_binance_user_stream(futures, on_event, _forget_aster_listen_key)
 
     async def fetch_futures_balance(self, futures: Any, asset: str) -> FuturesBalance:
-        """Read /fapi/v3/balance: `balance` is the wallet, `availableBalance` what is free."""
+        """Read /fapi/v3/balance: `balance` is the wallet, `crossWalletBalance` it without isolated margin, `availableBalance` free."""
         balance = await futures.fetch_balance({"type": "swap"})
         for row in balance.get("info") or []:
             if row.get("asset") == asset:
                 return FuturesBalance(
                     wallet=decimal_field(row, "balance", "aster balance"),
                     free=max(Decimal(0), decimal_field(row, "availableBalance", "aster balance")),
+                    cross_wallet=decimal_field(row, "crossWalletBalance", "aster balance"),
                 )
         return FuturesBalance(Decimal(0), Decimal(0))
 

@@ -131,13 +131,14 @@ class BinanceUsdm(Dialect):
         return Legs(long, short)
 
     async def fetch_futures_balance(self, futures: Any, asset: str) -> FuturesBalance:
-        """Read /fapi/v3/account: walletBalance includes isolated margin; availableBalance is what is free."""
+        """Read /fapi/v3/account: walletBalance includes isolated margin, crossWalletBalance does not; availableBalance is free."""
         balance = await futures.fetch_balance({"type": "swap"})
         for row in (balance.get("info") or {}).get("assets", []):
             if row.get("asset") == asset:
                 return FuturesBalance(
                     wallet=_d(row.get("walletBalance"), "walletBalance"),
                     free=max(Decimal(0), _d(row.get("availableBalance"), "availableBalance")),
+                    cross_wallet=_d(row.get("crossWalletBalance"), "crossWalletBalance"),
                 )
         return FuturesBalance(Decimal(0), Decimal(0))
 
