@@ -118,3 +118,14 @@ def test_brackets_may_be_given_as_plain_tuples_in_any_order_and_numbers_as_ints(
     assert liquidation_price("SHORT", 1, 60000, 20000, as_tuples) == liquidation_price("short", D("1"), D("60000"), D("20000"), BTC)
     with pytest.raises(ValueError, match="margin"):
         liquidation_price("short", D("1"), D("60000"), D("NaN"), BTC)
+
+
+def test_the_nearer_of_two_liquidation_prices_is_the_one_guarded() -> None:
+    # A net-long cross account: liquidated on a fall to about 42,000, and (through the top brackets) on an absurd rally.
+    from hedgebot.domain.margin import liquidation_prices, nearer_liquidation
+
+    legs = [Leg(PositionSide.LONG, D("1.3"), D("50000")), Leg(PositionSide.SHORT, D("1.1"), D("50000"))]
+    below, above = liquidation_prices(D("2000"), legs, default_brackets("BTC"), D("50000"))
+    assert below is not None and above is not None and above > D("1000000")
+    price, distance = nearer_liquidation(D("2000"), legs, default_brackets("BTC"), D("50000"))
+    assert price == below and distance == (D("50000") - below) / D("50000")

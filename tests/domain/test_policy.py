@@ -320,3 +320,34 @@ def test_a_margin_sale_of_coins_the_hedge_does_not_count_never_cuts_the_short() 
     sales = [a for a in p.actions if isinstance(a, RaiseFromSpot)]
     assert sales, p
     assert sales[0].reduce_amount == 0, "the short hedges the offset coins; selling other coins must not cut it"
+
+
+def test_no_coin_is_sold_for_margin_on_an_unconfirmed_jumped_price() -> None:
+    selling = guarded(sources=["sell_spot"])
+    s = snapshot(
+        spot_asset=D("2"), short=short_leg("2"), mark_price=D("59000"), previous_price=D("50000"),
+        futures_free=D("0"), futures_wallet=D("0"),
+    )
+    p = plan(s, selling, NOW)
+    assert p.blocked is not None and "jumped" in p.blocked
+    assert p.distance is not None and p.distance < selling.guard.trigger, "a top-up is due"
+    assert not [a for a in p.actions if isinstance(a, RaiseFromSpot)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    ratio=st.sampled_from([D("1"), D("0.75"), D("0.5"), D("0.333")]),
+    spot=st.integers(min_value=100, max_value=5000),
+    mark=st.integers(min_value=55000, max_value=66000),
+)
+def test_a_margin_sale_never_leaves_the_account_net_short(ratio: Decimal, spot: int, mark: int) -> None:
+    from hedgebot.domain.sale import size_sale
+
+    step = D("0.001")
+    spot_asset = step * spot
+    short = floor_to_step(spot_asset * ratio, step)
+    s = snapshot(spot_asset=spot_asset, short=short_leg(str(short)), mark_price=D(mark), futures_free=D("0"), futures_wallet=D("0"))
+    sale = size_sale(s, ratio, D("0"), D("0.35"))
+    if sale is None:
+        return
+    assert short - sale.reduce <= ratio * (spot_asset - sale.sell), "the sale left the account net short"

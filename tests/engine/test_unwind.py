@@ -181,3 +181,19 @@ async def test_an_unwound_hedge_shows_closed_with_target_zero_and_logs_no_rebala
     status = rig.keeper.status
     assert status.state == "closed" and status.short == 0 and status.target == 0, status
     assert len(rig.journal.events(kind="rebalanced")) == opened
+
+
+async def test_a_margin_topup_due_during_an_unwind_goes_ahead_of_the_next_slice() -> None:
+    rig = await make_rig(spot={"BTC": "1", "USDT": "100000"}, futures={"USDT": "17000"}, hedge=hedge_config(max_order=D("0.25")))
+    await rig.keeper.tick()
+    seen = len(rig.journal.intents())
+    _unwind(rig)
+    await rig.set_price("62000", high="62000")  # 6 % from liquidation: a top-up is due
+    await rig.keeper.tick()
+    after = rig.journal.intents()[seen:]
+    assert after and after[0].kind in ("transfer", "margin") and after[0].detail["reason"] == "margin top-up", [
+        (i.kind, i.detail.get("reason")) for i in after
+    ]
+    await rig.set_price("62000")  # the jump confirmed: the slices follow
+    await rig.keeper.tick()
+    assert await rig.short() == 0

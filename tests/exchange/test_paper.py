@@ -264,3 +264,12 @@ async def test_a_partial_close_of_an_isolated_short_releases_its_share_of_margin
     result = await v.place_order(order("c", OrderSide.BUY, "0.4"))
     assert (await v.fetch_legs(SYMBOL)).short.margin == margin * D("0.6")
     assert v.cash["USDT"] == cash + margin * D("0.4") - result.fee  # the price did not move: no PnL
+
+
+async def test_unrealized_cross_profit_is_not_free_margin() -> None:
+    # Binance counts unrealized losses against what is free but never lends the profit out: it can vanish.
+    v = venue(mode=MarginMode.CROSS, futures="20000")
+    await v.place_order(order("s", OrderSide.SELL, "1"))
+    v.update_price(SYMBOL, START + 60, D("40000"))  # the short is 10,000 in profit
+    free = (await v.fetch_futures_balance("USDT")).free
+    assert free == v.cash["USDT"] - D("40000") / 3
