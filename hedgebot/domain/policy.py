@@ -127,15 +127,19 @@ def price_jump(snapshot: Snapshot, policy: HedgePolicy) -> tuple[str | None, boo
 def first_slice(amount: Decimal, max_order: Decimal, step: Decimal, minimum: Decimal = ZERO) -> tuple[Decimal, int]:
     """Return the first of the near-equal slices of `amount` (on the step, none above `max_order`) and how many follow.
 
-    Every slice is at least `minimum` where `amount` can be cut that way; where it cannot (a cap under
-    twice the minimum), the first slice is the cap and what is left is planned again afterwards.
+    Every slice is at least `minimum`. Where `amount` cannot be cut into such slices under the cap (a cap
+    under twice the minimum), the first slice is the cap, or, when what it would leave could not be
+    traded on its own, the whole amount: over the cap by less than the minimum.
     """
     if amount <= 0:
         return ZERO, 0
     cap = max(floor_to_step(max_order, step), step)
     count = int((amount / cap).to_integral_value(rounding=ROUND_CEILING))
     most = int(amount / minimum) if minimum > 0 else count  # the most slices that each still meet the minimum
-    size = ceil_to_step(amount / count, step) if count <= most else cap
+    if count <= most:
+        size = ceil_to_step(amount / count, step)
+    else:
+        size = cap if amount - cap >= minimum else amount
     pieces = int((amount / size).to_integral_value(rounding=ROUND_CEILING))
     return min(size, amount), pieces - 1
 
@@ -304,6 +308,8 @@ def plan(
     # rounding the reduction up (ending at or under the target, never above).
     if drift > band_width:
         reduce = min(max(ceil_to_step(drift, step), min_trade), short)
+        if 0 < short - reduce < market.min_amount:
+            reduce = short  # a leg under the minimum could never be closed by an order
         if largest < market.min_amount:
             alerts.append(_below_minimum(policy, market.min_amount))
         else:

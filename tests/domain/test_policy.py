@@ -351,3 +351,41 @@ def test_a_margin_sale_never_leaves_the_account_net_short(ratio: Decimal, spot: 
     if sale is None:
         return
     assert short - sale.reduce <= ratio * (spot_asset - sale.sell), "the sale left the account net short"
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    spot=st.decimals(min_value=D("0.05"), max_value=D("20"), places=3),
+    short=st.decimals(min_value=D("0"), max_value=D("20"), places=3),
+    ratio=st.decimals(min_value=D("0.1"), max_value=D("1"), places=2),
+    max_order=st.decimals(min_value=D("0.01"), max_value=D("3"), places=3),
+    fill=st.sampled_from([D("1"), D("0.6"), D("0.35")]),
+)
+def test_property_a_rebalance_with_partial_fills_and_a_coarse_minimum_sends_only_orders_the_market_accepts(
+    spot: Decimal, short: Decimal, ratio: Decimal, max_order: Decimal, fill: Decimal
+) -> None:
+    coarse = replace(snapshot().market, min_amount=D("0.01"))
+    step = coarse.amount_step
+    s = snapshot(market=coarse, spot_asset=spot, short=short_leg(str(short), margin=str(short * D("50000"))), futures_free=D("1e12"))
+    pol = policy(ratio=ratio, max_order=max_order, guard=MarginGuard(enabled=False))
+    rebalancing = False
+    for _ in range(4000):
+        p = plan(s, pol, NOW, rebalancing)
+        todo = orders(p)
+        if not todo:
+            break
+        order = todo[0]
+        minimum = coarse.min_amount if order.reduce else coarse.min_tradeable(s.mark_price)
+        assert order.amount >= minimum, f"{order.amount} is below the market's minimum {minimum}"
+        assert not order.reduce or order.amount <= s.short.size
+        # The venue may fill part of it; a part that would leave less than the minimum is filled whole.
+        filled = floor_to_step(order.amount * fill, step)
+        if filled < coarse.min_amount or order.amount - filled < coarse.min_amount:
+            filled = order.amount
+        s = _apply(s, replace(order, amount=filled))
+        rebalancing = True
+    else:
+        raise AssertionError("the rebalance did not converge")
+    target = ratio * spot
+    assert s.short.size <= target * (1 + pol.band) + coarse.min_amount, "ended net short"
+    assert s.short.size >= target * (1 - pol.band) - coarse.min_amount - step, "ended under-hedged beyond the band"
