@@ -422,6 +422,8 @@ class AccountConfig(Frozen):
     allow_withdraw_permission: bool = False
     api_base_url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+$")
     streams: bool = True  # live accounts: websocket updates wake the keepers, REST polling as the fallback
+    # How long an order lookup that misses an order proves nothing (None: the exchange's default, 30 s).
+    order_settle_seconds: float | None = Field(default=None, ge=0, le=3600)
     paper: PaperConfig | None = None
     alerts: tuple[SenderConfig, ...] = ()
     hedges: tuple[HedgeConfig, ...] = Field(min_length=1)

@@ -427,7 +427,8 @@ class Daemon:
             runtime.keepers.append(keeper)
         for keeper in runtime.keepers:
             # Recovery before trading: settle what the journal left open.
-            if not await keeper.settle_open_intents():
+            await keeper.settle_open_intents()  # what stays unknown holds risk-adding orders, not the start
+            if keeper.lookup_failed:
                 raise StartupRefused(
                     f"{account.name}/{keeper.hedge.name}: cannot settle earlier actions with unknown outcomes; "
                     "the venue did not answer the lookups"

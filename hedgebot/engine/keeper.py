@@ -47,6 +47,7 @@ from hedgebot.engine.breakers import CircuitBreakers, Trip
 from hedgebot.engine.surprises import FOREIGN, LIQUIDATION, ShortWatch
 from hedgebot.engine.retry import Backoff, retry_transient
 from hedgebot.exchange.port import (
+    ClockSkew,
     DuplicateClientId,
     ExchangeError,
     ExchangePort,
@@ -54,6 +55,7 @@ from hedgebot.exchange.port import (
     ModeError,
     OrderRequest,
     PermanentError,
+    RateLimited,
     TransientError,
 )
 from hedgebot.ops.alerts import DEFAULT_REPEAT_SECONDS, AlertBook
@@ -68,6 +70,11 @@ from hedgebot.store.journal import Intent, IntentStatus, Journal
 # Names of the guards that hold trading, as journaled (store.control holds).
 REOPEN_HOLD = "reopen_after_liquidation"
 SALE_HOLD = "failed_margin_sale"
+
+
+def not_carried_out(exc: TransientError) -> bool:
+    """Tell whether a transient answer says the request was refused before execution, so the same id may go again."""
+    return isinstance(exc, (RateLimited, ClockSkew))
 
 
 class StartupRefused(Exception):
@@ -176,6 +183,7 @@ class Keeper:
         max_steps_per_tick: int = 24,
         send_attempts: int = 5,
         alert_repeat_seconds: float = DEFAULT_REPEAT_SECONDS,
+        unknown_alert_seconds: float = 300.0,
     ) -> None:
         self.account = account
         self.hedge = hedge
@@ -187,6 +195,10 @@ class Keeper:
         self.alerts = AlertBook(events, clock, account, hedge.name, alert_repeat_seconds, pace=pacing_clock(clock))
         self.max_steps = max_steps_per_tick
         self.send_attempts = send_attempts
+        # How long a lookup may miss an order that did execute (the venue's own figure), and when to cry out.
+        self.settle_delay = float(getattr(port, "settle_seconds", 0.0))
+        self.unknown_alert_seconds = unknown_alert_seconds
+        self.lookup_failed = False
         self.wake = asyncio.Event()
         self.market: Market | None = None
         self.status = HedgeStatus(account, hedge.name, hedge.symbol, "starting")
@@ -468,9 +480,7 @@ class Keeper:
 
     async def _tick(self) -> policy.Plan | None:
         await self.take_requests()
-        if not await self.settle_open_intents():
-            self._set_status(self.last_plan, None, "unresolved", "an earlier action's outcome is still unknown")
-            return None
+        unsettled = not await self.settle_open_intents()
         plan: policy.Plan | None = None
         snapshot: Snapshot | None = None
         traded = False
@@ -521,6 +531,9 @@ class Keeper:
             for alert in plan.alerts:
                 self.alerts.raise_alert(alert.code, alert.severity, alert.message)
             actions = [a for a in self._allowed_actions(plan, snapshot, topups=not topup_failed) if not self._held_by_failed_sale(a)]
+            if unsettled:
+                # An order whose outcome is unknown may still execute: only what lowers risk goes out meanwhile.
+                actions = [a for a in actions if is_margin_topup(a) or (isinstance(a, PlaceOrder) and not a.spot and lowers_exposure(a))]
             if topup_failed:
                 actions = [a for a in actions if isinstance(a, PlaceOrder) and lowers_exposure(a)]
             if not actions or self._stopping:
@@ -562,7 +575,10 @@ class Keeper:
                 kind, exposure=plan.exposure, short=plan.short, target=plan.target, mark=snapshot.mark_price,
                 distance=plan.distance,
             )
-        self._set_status(plan, snapshot)
+        if self.journal.open_intents(self.account, self.hedge.name):
+            self._set_status(plan, snapshot, "unresolved", "an earlier action's outcome is still unknown")
+        else:
+            self._set_status(plan, snapshot)
         if plan is not None:
             self.watch.observe(plan, self.hedge.warning_distance)
         return plan
@@ -717,6 +733,10 @@ class Keeper:
 
     def _check_short(self, snapshot: Snapshot) -> None:
         """Notice a short changed by someone else: say what happened, and stop trading if another trader is on the leg."""
+        if self.journal.open_intents(self.account, self.hedge.name):
+            # An order of ours of unknown outcome may execute at any moment: a change now proves nothing.
+            self.short_watch.forget()
+            return
         liquidation_price = self.last_plan.liquidation_price if self.last_plan else None
         surprise = self.short_watch.check(snapshot, liquidation_price, self._liquidation_unseen)
         self._liquidation_unseen = False
@@ -1001,30 +1021,38 @@ class Keeper:
         return outcome if status is IntentStatus.DONE else None
 
     async def _send(self, intent: Intent, send: Callable[[str], Awaitable[Any]]) -> tuple[IntentStatus, dict[str, Any]]:
+        """Send once under the intent's client id; send again only after an answer that says it was not carried out.
+
+        An ambiguous answer (a timeout, a 5xx, -1007) whose lookup finds nothing leaves the outcome
+        unknown, never "not found": the venue may carry the request out later and its lookups may lag,
+        and a client id is unique only among open orders, so the same id sent again can execute twice.
+        `settle_open_intents` settles it later; only then does a new order go out, under a new id.
+        """
         cid = intent.client_id
         last_error = ""
         for attempt in range(1, self.send_attempts + 1):
-            duplicate = False
             try:
                 return IntentStatus.DONE, describe(await send(cid))
             except DuplicateClientId as exc:
-                duplicate = True
-                last_error = str(exc)
+                return await self._look_for(intent, f"venue reports a duplicate: {exc}")
             except TransientError as exc:
                 last_error = self._venue_error(exc)["error"] or ""
+                if not not_carried_out(exc):
+                    return await self._look_for(intent, last_error)
             except PermanentError as exc:
                 return IntentStatus.REJECTED, self._venue_error(exc)
-            # Ambiguous: the venue may have executed it. Look before sending again.
-            try:
-                found = await self._read(functools.partial(self._lookup, intent))
-            except ExchangeError as exc:
-                return IntentStatus.UNKNOWN, {"error": f"{last_error}; lookup failed: {exc}"}
-            if found is not None:
-                return IntentStatus.DONE, describe(found)
-            if duplicate:
-                return IntentStatus.UNKNOWN, {"error": f"venue reports a duplicate it cannot find: {last_error}"}
             await self.clock.sleep(self._backoff.delay(attempt))
         return IntentStatus.ABSENT, {"error": f"not executed after {self.send_attempts} attempts: {last_error}"}
+
+    async def _look_for(self, intent: Intent, error: str) -> tuple[IntentStatus, dict[str, Any]]:
+        """Look up an intent whose answer was ambiguous: done when found, otherwise unknown until settled."""
+        try:
+            found = await self._read(functools.partial(self._lookup, intent))
+        except ExchangeError as exc:
+            return IntentStatus.UNKNOWN, {"error": f"{error}; lookup failed: {exc}"}
+        if found is not None:
+            return IntentStatus.DONE, describe(found)
+        return IntentStatus.UNKNOWN, {"error": f"{error}; not seen yet by a lookup (it may still execute or show up)"}
 
     _DONE_EVENTS = {"order": "order_filled", "margin": "margin_adjusted", "transfer": "transferred"}
     _FAILURE_EVENTS = {
@@ -1047,23 +1075,48 @@ class Keeper:
     # ---- recovery -----------------------------------------------------------------
 
     async def settle_open_intents(self) -> bool:
-        """Look up every journaled action of this hedge whose outcome is unknown; True when none is left."""
+        """Look up every journaled action of this hedge whose outcome is unknown; True when none is left.
+
+        A lookup that finds it settles it as done. A lookup that does not proves it absent only once the
+        intent is older than the venue's settle delay (longer than its lookups may lag); before that it
+        stays unknown. `lookup_failed` says whether the venue could not be asked at all.
+        """
+        self.lookup_failed = False
+        left: list[Intent] = []
         for intent in self.journal.open_intents(self.account, self.hedge.name):
             try:
                 found = await self._read(functools.partial(self._lookup, intent))
             except ExchangeError as exc:
+                self.lookup_failed = True
                 self.alerts.raise_alert(
                     "unsettled_actions", Severity.WARNING,
                     f"cannot settle earlier action {intent.client_id} ({intent.kind}): {exc}",
                     client_id=intent.client_id, **self._venue_error(exc),
                 )
-                return False
+                left.append(intent)
+                continue
+            if found is None and self.clock.now() - intent.created_at < self.settle_delay:
+                left.append(intent)
+                continue
             status = IntentStatus.DONE if found is not None else IntentStatus.ABSENT
-            outcome = describe(found) if found is not None else {"error": "the venue has no record of it"}
+            outcome = describe(found) if found is not None else {
+                "error": f"the venue has no record of it {self.settle_delay:g}s after it was sent"
+            }
             self.journal.finish(intent.client_id, status, outcome)
             self._track_fill(intent.kind, intent.detail, status, outcome, late=True)
             self._emit("intent_settled", client_id=intent.client_id, action=intent.kind, status=status.value, **intent.detail)
-        return True
+        oldest = min((i.created_at for i in left), default=None)
+        if oldest is not None and self.clock.now() - oldest > self.unknown_alert_seconds:
+            names = ", ".join(f"{i.client_id} ({i.kind} {i.detail.get('side', '')} {i.detail.get('amount', '')})" for i in left)
+            self.alerts.raise_alert(
+                "outcome_unknown", Severity.CRITICAL,
+                f"the outcome of {names} is still unknown after {self.clock.now() - oldest:.0f}s; "
+                "only margin top-ups and reductions go out until it is settled: check the order on the exchange",
+                client_ids=[i.client_id for i in left],
+            )
+        elif oldest is None:
+            self.alerts.resolve("outcome_unknown")
+        return not left
 
     def _lookup(self, intent: Intent) -> Awaitable[Any]:
         """Look an intent up: an order by its client id, a margin change or transfer in the venue's history."""

@@ -97,6 +97,7 @@ class CcxtVenue:
         self.spot = spot
         self.clock = clock
         self.name = dialect.futures_id
+        self.settle_seconds = dialect.settle_seconds
         self._markets: dict[str, tuple[Market, float]] = {}
         self._event_listeners: list[Callable[[Any], None]] = []
         self._tapped = False

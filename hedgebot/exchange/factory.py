@@ -282,10 +282,13 @@ def connect_live(account: AccountConfig, clock: Clock) -> ExchangePort:
     api_key = credentials.api_key.resolve(f"{where}.api_key")
     secret = credentials.secret.resolve(f"{where}.secret")
     password = credentials.password.resolve(f"{where}.password") if credentials.password else None
-    return CcxtVenue.connect(
+    venue = CcxtVenue.connect(
         dialect_for(account.exchange), clock, api_key=api_key, secret=secret, password=password,
         api_base_url=account.api_base_url,
     )
+    if account.order_settle_seconds is not None:
+        venue.settle_seconds = account.order_settle_seconds
+    return venue
 
 
 __all__ = [

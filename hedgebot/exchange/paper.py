@@ -156,6 +156,7 @@ class PaperVenue:
         self.marks: dict[str, tuple[Decimal, float]] = {}
         self.funding_checked: dict[str, float] = {}
         self.orders: dict[str, OrderResult] = {}
+        self.settle_seconds = 0.0  # the paper book answers lookups exactly and at once: absence is known at once
         self.movements: list[FundsMovement] = []
         self.events: list[VenueEvent] = []
         self._listeners: list[Callable[[VenueEvent | None], None]] = []
@@ -484,7 +485,10 @@ class PaperVenue:
     async def place_order(self, request: OrderRequest) -> OrderResult:
         """Fill a market order now, or refuse it as the exchange would."""
         if request.client_id in self.orders:
-            raise DuplicateClientId(f"client order id {request.client_id} already used")
+            # As on Binance, a client id is unique among open orders only, and a market order is never left open:
+            # the id is accepted again and executes again. The earlier order stays on record under a suffix.
+            earlier = sum(1 for cid in self.orders if cid.startswith(f"{request.client_id}#"))
+            self.orders[f"{request.client_id}#{earlier + 1}"] = self.orders[request.client_id]
         if request.amount <= 0 or not request.amount.is_finite():
             raise InvalidOrder(f"order amount must be positive, got {request.amount}")
         if ":" in request.symbol:

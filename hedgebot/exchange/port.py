@@ -208,6 +208,9 @@ class ExchangePort(Protocol):
     """What the keeper and the daemon need from a venue, paper or real."""
 
     name: str
+    # Seconds within which a lookup that misses an order proves nothing (lookups may lag, and a request
+    # answered "unknown" may still execute); past it, a miss proves the order absent.
+    settle_seconds: float
 
     async def load_market(self, symbol: str) -> Market:
         """Return the trading rules of a perpetual contract, with the maintenance brackets the venue serves now."""

@@ -166,9 +166,15 @@ class Fault:
     retry_after: int = 1
 
 
+_OPEN_STATUSES = {"NEW", "PARTIALLY_FILLED"}
+_FAULT = web.RequestKey("fault", object)  # the fault taken for a request, for the signed handler to see
+
 FAULT_KINDS = {
     "timeout_before", "timeout_after", "drop_before", "drop_after", "rate_limit", "server_error", "timestamp",
     "order_unseen",  # answer -2013 as a lagging read replica would, whatever the book holds
+    # Answer 503 (`retry_after` 0) or -1007 (`retry_after` 1) at once, and carry the request out
+    # `delay` seconds later: Binance documents that the execution status is then unknown.
+    "execute_later",
 }
 
 
@@ -186,6 +192,12 @@ class Emulator:
         self.state_path = state_path
         self._now = now or time.time
         self.faults: list[Fault] = []
+        # Requests answered "unknown" and carried out later: (due time, handler, request, params).
+        self.deferred: list[tuple[float, Callable[..., Any], web.Request, dict[str, str]]] = []
+        # Order lookups lag behind execution by this many seconds (Binance: reads may lag).
+        self.lookup_lag_seconds = 0.0
+        self._visible_at: dict[str, float] = {}
+        self.executions: list[str] = []  # the book key of every order carried out, duplicates included
         self.server_time_offset_ms = 0
         self.requests: list[tuple[str, str]] = []
         # What the websocket side (hedgebot.testing.binance_streams) hooks in: events and routes.
@@ -367,7 +379,9 @@ class Emulator:
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
         self.requests.append((request.method, request.path))
+        await self.run_deferred()
         fault = self._take_fault(request)
+        request[_FAULT] = fault
         if fault is not None:
             if fault.kind == "rate_limit":
                 return _error_response(BinanceError(-1003, "Too many requests; current limit is 2400 requests per minute.", 429),
@@ -387,6 +401,27 @@ class Emulator:
         if fault is not None and fault.kind in {"timeout_after", "drop_after"}:
             await self._hold_or_drop(request, fault)
         return response
+
+    async def run_deferred(self) -> None:
+        """Carry out the requests answered "unknown" whose time has come (errors are lost, as the client never hears)."""
+        now = self._now()
+        due = [d for d in self.deferred if d[0] <= now]
+        self.deferred = [d for d in self.deferred if d[0] > now]
+        for _, handler, request, params in due:
+            try:
+                await handler(request, params)
+            except BinanceError:
+                pass
+            self.save()
+
+    def _record_order(self, key: str, answer: dict[str, Any]) -> None:
+        """Keep an executed order; lookups see it only after the lookup lag."""
+        self.book.orders[key] = answer
+        self.executions.append(key)
+        self._visible_at[key] = self._now() + self.lookup_lag_seconds
+
+    def _visible(self, key: str) -> bool:
+        return self._now() >= self._visible_at.get(key, 0.0)
 
     async def _hold_or_drop(self, request: web.Request, fault: Fault) -> None:
         if fault.kind.startswith("drop"):
@@ -425,6 +460,12 @@ class Emulator:
             server = self.server_ms()
             if stamp > server + 1000 or server - stamp > window:
                 raise BinanceError(-1021, "Timestamp for this request is outside of the recvWindow.")
+            fault = request.get(_FAULT)
+            if fault is not None and fault.kind == "execute_later":
+                self.deferred.append((self._now() + fault.delay, handler, request, params))
+                if fault.retry_after:
+                    raise BinanceError(-1007, "Timeout waiting for response from backend server. Send status unknown; execution status unknown.")
+                return web.Response(status=503, text="Service Unavailable")
             answer = await handler(request, params)
             if request.method != "GET":
                 self.save()
@@ -661,7 +702,8 @@ class Emulator:
         cid = p.get("newClientOrderId") or f"emu{self._id()}"
         p["newClientOrderId"] = cid
         key = f"futures|{sym}|{cid}"
-        if key in self.book.orders:
+        if self.book.orders.get(key, {}).get("status") in _OPEN_STATUSES:
+            # Binance keeps newClientOrderId unique among open orders only: a filled one's id is free again.
             raise BinanceError(-4116, "ClientOrderId is duplicated.")
         try:
             qty = D(p["quantity"])
@@ -723,7 +765,7 @@ class Emulator:
         pos.update_time = self.now_ms()
         self.book.positions[pos_key] = pos
         answer = self._order_answer(sym, p, self._id(), qty, mark, side, position_side, reduce_only)
-        self.book.orders[key] = answer
+        self._record_order(key, answer)
         self.publish(self.order_update(answer, fee))
         self.publish(self.account_update("ORDER", spec.quote, -fee, sym, position_side))
         for listener in self.order_listeners:
@@ -750,9 +792,10 @@ class Emulator:
         self._spec(sym)
         cid = p.get("origClientOrderId")
         if cid is not None:
-            found = self.book.orders.get(f"futures|{sym}|{cid}")
+            key = f"futures|{sym}|{cid}"
+            found = self.book.orders.get(key) if self._visible(key) else None
         else:
-            found = next((o for k, o in self.book.orders.items() if k.startswith(f"futures|{sym}|") and str(o["orderId"]) == p.get("orderId")), None)
+            found = next((o for k, o in self.book.orders.items() if k.startswith(f"futures|{sym}|") and str(o["orderId"]) == p.get("orderId") and self._visible(k)), None)
         if found is None:
             raise BinanceError(-2013, "Order does not exist.")
         return found
@@ -909,7 +952,8 @@ class Emulator:
             raise BinanceError(-1116, "Invalid orderType.")
         cid = p.get("newClientOrderId") or f"emu{self._id()}"
         key = f"spot|{sym}|{cid}"
-        if key in self.book.orders:
+        if self.book.orders.get(key, {}).get("status") in _OPEN_STATUSES:
+            # Spot accepts a reused newClientOrderId once the earlier order is no longer open.
             raise BinanceError(-2010, "Duplicate order sent.")
         try:
             qty = D(p["quantity"])
@@ -942,14 +986,15 @@ class Emulator:
             "fills": [{"price": _s(price), "qty": _s(qty), "commission": _s(fee), "commissionAsset": fee_asset, "tradeId": order_id}],
             "selfTradePreventionMode": "EXPIRE_MAKER",
         }
-        self.book.orders[key] = {k: v for k, v in answer.items() if k != "fills"} | {"time": now, "updateTime": now}
+        self._record_order(key, {k: v for k, v in answer.items() if k != "fills"} | {"time": now, "updateTime": now})
         return answer
 
     async def spot_get_order(self, request: web.Request, p: dict[str, str]) -> Any:
         """GET /api/v3/order."""
         sym = p.get("symbol", "")
         self._spec(sym)
-        found = self.book.orders.get(f"spot|{sym}|{p.get('origClientOrderId')}")
+        key = f"spot|{sym}|{p.get('origClientOrderId')}"
+        found = self.book.orders.get(key) if self._visible(key) else None
         if found is None:
             raise BinanceError(-2013, "Order does not exist.")
         return {

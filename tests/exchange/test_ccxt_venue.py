@@ -95,20 +95,53 @@ async def test_a_transfer_from_spot_goes_through_and_is_found_in_the_history() -
         assert await rig.venue.find_funds_movement(claimed) is None
 
 
-async def test_a_duplicate_client_id_is_settled_as_already_placed() -> None:
+async def test_an_order_whose_answer_is_lost_and_whose_first_lookup_lags_is_never_sent_again() -> None:
     async with emulator_rig() as rig:
         keeper = rig.keeper(hedge_config())
         await keeper.prepare()
-        # The order executes but its answer is lost, and the first lookup does not see it yet:
-        # the resend under the same id meets -4116, and the next lookup finds the order.
+        # The order executes but its answer is lost, and the first lookup does not see it yet. Binance
+        # would accept the same id again (it is unique among open orders only): nothing is resent,
+        # and a later lookup settles the order.
         rig.emulator.inject(Fault("drop_after", "/fapi/v1/order", "POST"))
         rig.emulator.inject(Fault("order_unseen", "/fapi/v1/order", "GET"))
+        await keeper.tick()
         await keeper.tick()
         orders = rig.emulator.futures_orders()
         intents = rig.journal.intents()
         assert len(orders) == 1 and [i.client_id for i in intents] == list(orders)
         assert intents[0].status.value == "done" and rig.short() == D("1")
-        assert rig.emulator.requests.count(("POST", "/fapi/v1/order")) == 2
+        assert rig.emulator.requests.count(("POST", "/fapi/v1/order")) == 1
+        assert len(rig.emulator.executions) == 1
+
+
+async def test_an_order_executed_after_a_timeout_while_lookups_lag_executes_once_and_the_hedge_is_not_halted() -> None:
+    async with emulator_rig(spot={"BTC": "1", "USDT": "0"}) as rig:
+        keeper = rig.keeper(hedge_config())
+        await keeper.prepare()
+        rig.emulator.lookup_lag_seconds = 5.0
+        rig.emulator.inject(Fault("execute_later", "/fapi/v1/order", "POST", delay=1.0, retry_after=0))
+        for _ in range(12):
+            await keeper.tick()
+            rig.clock.advance(1.0)
+        assert len(rig.emulator.executions) == 1, rig.emulator.executions
+        assert rig.short() == D("1") and keeper.trading_state.value == "active"
+        assert [i.status.value for i in rig.journal.intents()] == ["done"]
+        assert rig.journal.events(kind="short_changed_outside") == []
+
+
+async def test_a_minus_1007_answer_leaves_the_order_unknown_and_it_is_found_once_it_executed() -> None:
+    async with emulator_rig(spot={"BTC": "1", "USDT": "0"}) as rig:
+        keeper = rig.keeper(hedge_config())
+        await keeper.prepare()
+        rig.emulator.lookup_lag_seconds = 5.0
+        rig.emulator.inject(Fault("execute_later", "/fapi/v1/order", "POST", delay=3.0, retry_after=1))
+        await keeper.tick()
+        assert [i.status.value for i in rig.journal.intents()] == ["unknown"]
+        for _ in range(12):
+            rig.clock.advance(1.0)
+            await keeper.tick()
+        assert len(rig.emulator.executions) == 1 and rig.short() == D("1")
+        assert [i.status.value for i in rig.journal.intents()] == ["done"]
 
 
 async def test_a_timeout_after_execution_is_settled_by_lookup_with_no_second_order() -> None:
@@ -250,3 +283,23 @@ async def test_a_cross_short_is_backed_by_the_cross_wallet_not_an_isolated_leg_o
         snapshot = keeper.last_snapshot
         assert snapshot is not None and snapshot.short.size == D("1")
         assert snapshot.cross_backing < D("60000"), "the ETH leg's isolated margin was counted as backing the short"
+
+
+async def test_a_spot_sale_for_margin_executed_after_a_timeout_while_lookups_lag_is_sold_once() -> None:
+    async with emulator_rig(spot={"BTC": "2", "USDT": "0"}, futures="34000") as rig:
+        keeper = rig.keeper(hedge_config(margin_guard={"sources": ["futures_wallet", "sell_spot"]}))
+        await keeper.prepare()
+        await keeper.tick()
+        assert rig.short() == D("2")
+        rig.emulator.lookup_lag_seconds = 5.0
+        rig.emulator.inject(Fault("execute_later", "/api/v3/order", "POST", delay=1.0, retry_after=0))
+        for price in ("55000", "60000", "62000", "62000", "62000", "62000", "62000", "62000", "62000"):
+            rig.emulator.set_mark(BTC, D(price))
+            await keeper.tick()
+            rig.clock.advance(2.0)
+        assert not rig.emulator.faults, "a spot sale met the execute-later answer"
+        spot_sales = [k for k in rig.emulator.executions if k.startswith("spot|")]
+        assert spot_sales and len(spot_sales) == len(set(spot_sales)), f"a spot sale executed twice: {spot_sales}"
+        done = {f"spot|BTCUSDT|{i.client_id}" for i in rig.journal.intents() if i.detail.get("symbol") == "BTC/USDT" and i.status.value == "done"}
+        assert done == set(spot_sales), "every sale the exchange carried out is journaled as done, and no other"
+        assert keeper.trading_state.value == "active"

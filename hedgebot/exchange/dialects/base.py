@@ -52,6 +52,10 @@ class Dialect(ABC):
     already_set_codes: frozenset[str] = frozenset()
     #: how messages name the exchange
     label: str = "exchange"
+    #: seconds after sending within which a lookup that misses an order proves nothing: the exchanges
+    #: document that reads may lag and that a request answered "unknown" may still execute
+    #: (docs/exchanges.md, "Orders of unknown outcome")
+    settle_seconds: float = 30.0
     #: exchange codes hedgebot acts on: code -> (port error, what the user should know)
     codes: Mapping[str, tuple[type[ExchangeError], str]] = {}
     #: a generic parameter code that means "position side mismatch" when its message names this parameter
