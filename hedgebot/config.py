@@ -152,6 +152,9 @@ class BreakersConfig(Frozen):
     max_rejections: int = Field(default=5, ge=1)
     rejection_window_seconds: float = Field(default=600.0, gt=0)
     liquidation_window_seconds: float = Field(default=86400.0, gt=0)
+    # Busy answers (Binance -1008 throttle, -4131 price protection) slow the hedge, never halt it.
+    max_busy: int = Field(default=5, ge=1)
+    busy_window_seconds: float = Field(default=300.0, gt=0)
     unconfirmed_jump: bool = True
 
 

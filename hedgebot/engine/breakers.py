@@ -41,6 +41,7 @@ class CircuitBreakers:
         self._orders: deque[tuple[float, Decimal]] = deque()
         self._rejections: deque[float] = deque()
         self._liquidations: deque[float] = deque()
+        self._busy: deque[float] = deque()
 
     def reset(self) -> None:
         """Forget what was counted: a person looked and resumed the hedge."""
@@ -82,6 +83,21 @@ class CircuitBreakers:
                 "rejections", TradingState.HALTED,
                 f"{count} rejections in {config.rejection_window_seconds:g}s (last: {error})",
             )
+        return None
+
+    def exchange_busy(self, now: float) -> float | None:
+        """Count a busy answer (a throttle, price protection); past the limit, return until when to slow down.
+
+        Unlike rejections, busy answers never halt the hedge: they say the exchange is struggling, not
+        that our requests are wrong.
+        """
+        config = self.config
+        if not config.enabled:
+            return None
+        self._busy.append(now)
+        self._trim(self._busy, now, config.busy_window_seconds)
+        if len(self._busy) >= config.max_busy:
+            return now + config.busy_window_seconds
         return None
 
     def liquidated(self, now: float) -> Trip | None:

@@ -49,6 +49,7 @@ from hedgebot.engine.retry import Backoff, retry_transient
 from hedgebot.exchange.port import (
     ClockSkew,
     DuplicateClientId,
+    ExchangeBusy,
     ExchangeError,
     ExchangePort,
     FundsQuery,
@@ -74,7 +75,7 @@ SALE_HOLD = "failed_margin_sale"
 
 def not_carried_out(exc: TransientError) -> bool:
     """Tell whether a transient answer says the request was refused before execution, so the same id may go again."""
-    return isinstance(exc, (RateLimited, ClockSkew))
+    return isinstance(exc, (RateLimited, ClockSkew, ExchangeBusy))
 
 
 class StartupRefused(Exception):
@@ -199,6 +200,7 @@ class Keeper:
         self.settle_delay = float(getattr(port, "settle_seconds", 0.0))
         self.unknown_alert_seconds = unknown_alert_seconds
         self.lookup_failed = False
+        self._busy_until = float("-inf")  # the exchange-busy breaker: until then only what lowers risk goes out
         self.wake = asyncio.Event()
         self.market: Market | None = None
         self.status = HedgeStatus(account, hedge.name, hedge.symbol, "starting")
@@ -531,6 +533,8 @@ class Keeper:
             for alert in plan.alerts:
                 self.alerts.raise_alert(alert.code, alert.severity, alert.message)
             actions = [a for a in self._allowed_actions(plan, snapshot, topups=not topup_failed) if not self._held_by_failed_sale(a)]
+            if self.clock.now() >= self._busy_until:
+                self.alerts.resolve("exchange_busy")
             if unsettled:
                 # An order whose outcome is unknown may still execute: only what lowers risk goes out meanwhile.
                 actions = [a for a in actions if is_margin_topup(a) or (isinstance(a, PlaceOrder) and not a.spot and lowers_exposure(a))]
@@ -1030,19 +1034,33 @@ class Keeper:
         """
         cid = intent.client_id
         last_error = ""
-        for attempt in range(1, self.send_attempts + 1):
+        # While the exchange keeps answering busy, each action is tried once a tick, not send_attempts times.
+        attempts = 1 if self.clock.now() < self._busy_until else self.send_attempts
+        for attempt in range(1, attempts + 1):
             try:
                 return IntentStatus.DONE, describe(await send(cid))
             except DuplicateClientId as exc:
                 return await self._look_for(intent, f"venue reports a duplicate: {exc}")
             except TransientError as exc:
                 last_error = self._venue_error(exc)["error"] or ""
+                if isinstance(exc, ExchangeBusy):
+                    self._note_busy(last_error)
                 if not not_carried_out(exc):
                     return await self._look_for(intent, last_error)
             except PermanentError as exc:
                 return IntentStatus.REJECTED, self._venue_error(exc)
             await self.clock.sleep(self._backoff.delay(attempt))
-        return IntentStatus.ABSENT, {"error": f"not executed after {self.send_attempts} attempts: {last_error}"}
+        return IntentStatus.ABSENT, {"error": f"not executed after {attempts} attempts: {last_error}"}
+
+    def _note_busy(self, error: str) -> None:
+        """Count a busy answer; past the breaker's limit, send each action once a tick until the window is quiet."""
+        until = self.breakers.exchange_busy(self.clock.now())
+        if until is not None:
+            self._busy_until = until
+            self.alerts.raise_alert(
+                "exchange_busy", Severity.WARNING,
+                f"the exchange keeps answering busy ({error}); each action is tried once a tick until it is quiet",
+            )
 
     async def _look_for(self, intent: Intent, error: str) -> tuple[IntentStatus, dict[str, Any]]:
         """Look up an intent whose answer was ambiguous: done when found, otherwise unknown until settled."""

@@ -32,6 +32,10 @@ class RateLimited(TransientError):
     """The venue asked us to slow down."""
 
 
+class ExchangeBusy(TransientError):
+    """The exchange refused the request for now (a throttle, price protection); it was not executed."""
+
+
 class VenueUnavailable(TransientError):
     """The venue answered with a server error or maintenance."""
 

@@ -175,6 +175,8 @@ FAULT_KINDS = {
     # Answer 503 (`retry_after` 0) or -1007 (`retry_after` 1) at once, and carry the request out
     # `delay` seconds later: Binance documents that the execution status is then unknown.
     "execute_later",
+    "system_busy",  # -1008: Binance's system-level throttle (reduce-only and close-position orders exempt)
+    "price_protection",  # -4131: the best counterparty price is beyond the PERCENT_PRICE protection
 }
 
 
@@ -390,6 +392,10 @@ class Emulator:
                 return web.Response(status=503, text="Service Unavailable")
             if fault.kind == "timestamp":
                 return _error_response(BinanceError(-1021, "Timestamp for this request is outside of the recvWindow."))
+            if fault.kind == "system_busy":
+                return _error_response(BinanceError(-1008, "Request throttled by system-level protection. Reduce-only/close-position orders are exempt. Please try again.", 503))
+            if fault.kind == "price_protection":
+                return _error_response(BinanceError(-4131, "The counterparty's best price does not meet the PERCENT_PRICE filter limit."))
             if fault.kind == "order_unseen":
                 return _error_response(BinanceError(-2013, "Order does not exist."))
             if fault.kind in {"timeout_before", "drop_before"}:

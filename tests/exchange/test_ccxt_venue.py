@@ -303,3 +303,24 @@ async def test_a_spot_sale_for_margin_executed_after_a_timeout_while_lookups_lag
         done = {f"spot|BTCUSDT|{i.client_id}" for i in rig.journal.intents() if i.detail.get("symbol") == "BTC/USDT" and i.status.value == "done"}
         assert done == set(spot_sales), "every sale the exchange carried out is journaled as done, and no other"
         assert keeper.trading_state.value == "active"
+
+
+async def test_a_volatile_hour_of_throttle_and_price_protection_answers_slows_the_hedge_but_never_halts_it() -> None:
+    async with emulator_rig(spot={"BTC": "1", "USDT": "0"}) as rig:
+        keeper = rig.keeper(hedge_config())
+        await keeper.prepare()
+        await keeper.tick()
+        for minute in range(60):
+            if minute % 3 == 0:
+                rig.emulator.deposit("spot", "BTC", D("0.1"))  # coins keep arriving: the short must grow
+            kind = "system_busy" if minute % 2 else "price_protection"
+            rig.emulator.inject(Fault(kind, "/fapi/v1/order", "POST"))
+            await keeper.tick()
+            rig.clock.advance(60.0)
+        assert keeper.trading_state.value == "active", keeper.trading.reason
+        assert [e for e in rig.journal.events(kind="alert") if e.detail["code"] == "exchange_busy"], "the slowing is told"
+        for _ in range(3):  # the storm is over
+            await keeper.tick()
+            rig.clock.advance(60.0)
+        assert rig.short() == D("3")
+        assert not [i for i in rig.journal.intents() if i.status.value == "rejected"], "a busy answer is not a rejection"

@@ -26,6 +26,7 @@ from hedgebot.exchange.port import (
     BadData,
     ClockSkew,
     DuplicateClientId,
+    ExchangeBusy,
     ExchangeError,
     FundsMovement,
     FundsQuery,
@@ -63,6 +64,8 @@ _CODES: dict[str, tuple[type[ExchangeError], str]] = {
     "-2014": (AuthenticationFailed, "the API key's format is invalid"),
     "-1022": (AuthenticationFailed, "the request's signature is not valid (check the secret)"),
     "-1003": (RateLimited, "too many requests"),
+    "-1008": (ExchangeBusy, "Binance is throttling requests to protect its system (reduce-only orders are exempt): try again"),
+    "-4131": (ExchangeBusy, "the best counterparty price is beyond the price protection (PERCENT_PRICE): try again"),
     "-1007": (RequestTimeout, "Binance timed out waiting for its backend: the outcome is unknown"),
     "-1001": (RequestTimeout, "Binance reported an internal error: the outcome is unknown"),
 }
