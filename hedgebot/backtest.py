@@ -549,7 +549,10 @@ async def _collect(run: _Lane, start_value: float, peak: Decimal, metrics: dict[
         funding_short=funding_by_side[PositionSide.SHORT],
         funding_long=funding_by_side[PositionSide.LONG],
         orders=len(venue.orders),
-        critical_alerts=sum(1 for e in journal.events(kind="alert") if e.severity == "critical"),
+        # Alerts raised, each once: the lifecycle's repeats (every repeat_seconds while it lasts) are not new alerts.
+        critical_alerts=sum(
+            1 for e in journal.events(kind="alert") if e.severity == "critical" and e.detail.get("state") == "raised"
+        ),
         final_exposure=last_plan.exposure if last_plan else ZERO,
         final_short=legs.short.size,
         max_over_hedge=max([ZERO, *over]),

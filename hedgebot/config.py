@@ -177,6 +177,8 @@ class HedgeConfig(Frozen):
     staleness_seconds: float = Field(default=30.0, gt=0)
     max_jump: Decimal = Field(default=Decimal("0.15"), gt=0)
     liquidation_warning: Decimal | None = Field(default=None, gt=0, lt=5)
+    # A hedge below its band this long (daemon clock; no order in flight) raises a critical under_hedged alert.
+    underhedge_alert_after: float = Field(default=300.0, ge=0)
     exposure: ExposureConfig = ExposureConfig()
     margin_guard: MarginGuardConfig = MarginGuardConfig()
     state: Literal["active", "reducing", "halted"] = "active"

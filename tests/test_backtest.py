@@ -69,3 +69,16 @@ async def test_real_bull_run_with_the_guard_off_is_liquidated() -> None:
     result = await _replay({"enabled": False}, spot_usdt="700000")
     assert result.liquidations > 0
     assert result.topups == 0
+
+
+async def test_a_coin_holder_whose_margin_funds_a_third_of_the_hedge_is_told_at_once_and_counted_once() -> None:
+    # 10 BTC, no stablecoin, 50,000 USDT of margin at 3x from 2021 on: the target cannot be reached.
+    candles, funding = _history()
+    from_2021 = [c for c in candles if c.time >= 1_609_459_200]
+    market = default_market("BTC/USDT:USDT")
+    assert market is not None
+    hedge = hedge_config(leverage=3, margin_mode="isolated", max_order=D("5"), margin_guard={"sources": ["futures_wallet", "sell_spot"]})
+    result = await run_backtest(from_2021, market, funding, hedge, {"BTC": D("10"), "USDT": D("0")}, {"USDT": D("50000")})
+    assert result.final_short < D("5")
+    assert result.alerts.get("under_hedged raised", 0) == 1, result.alerts
+    assert 1 <= result.critical_alerts <= 5, f"{result.critical_alerts} counts lifecycle repeats, not alerts raised"

@@ -585,7 +585,40 @@ class Keeper:
             self._set_status(plan, snapshot)
         if plan is not None:
             self.watch.observe(plan, self.hedge.warning_distance)
+            cause, at_once = self._underhedge_cause(plan)
+            self.watch.under_hedge(
+                plan, cause, at_once=at_once, after=self.hedge.underhedge_alert_after,
+                in_flight=bool(self.journal.open_intents(self.account, self.hedge.name)), asset=self.hedge.asset,
+            )
         return plan
+
+    # What the policy says when the target cannot be reached however long one waits.
+    _CANNOT_REACH = {
+        "under_hedged_no_margin": "no margin: the futures wallet cannot fund the rest of the short",
+        "order_below_minimum": "order size: max_order is below the market's minimum",
+        "reopen_unfunded": "no margin: the short is not re-opened until its margin can reach the guard's target",
+        "margin_sale_failed": "a failed margin sale holds growth",
+        "margin_unfunded": "no margin: the margin sources ran dry",
+    }
+
+    def _underhedge_cause(self, plan: policy.Plan) -> tuple[str | None, bool]:
+        """Say why the hedge is short of its target, and whether waiting can cure it; None when it is not meant to be hedged."""
+        state = self.trading_state
+        if state is TradingState.CLOSED or self.unwind is not None:
+            return None, False
+        if state is not TradingState.ACTIVE and not self.trading.actor.startswith("circuit breaker"):
+            return None, False  # paused by a person: not meant to grow now
+        active = set(self.alerts.active) | {a.code for a in plan.alerts}
+        for code, cause in self._CANNOT_REACH.items():
+            if code in active:
+                return cause, True
+        if state is not TradingState.ACTIVE:
+            return f"held by a breaker ({self.trading.actor}: {self.trading.reason})", True
+        if plan.blocked is not None:
+            return f"trading blocked: {plan.blocked}", False
+        if any("below the minimum order" in note for note in plan.notes):
+            return "the drift is below the market's minimum order", False
+        return "the rebalance has not reached the target", False
 
     def _plan(self, snapshot: Snapshot) -> policy.Plan:
         unfunded = "margin_unfunded" in self.alerts.active

@@ -19,6 +19,7 @@ from hedgebot.domain.policy import Plan
 from hedgebot.ops.alerts import AlertBook
 
 LIQUIDATION_LOW = "liquidation_distance_low"
+UNDER_HEDGED = "under_hedged"
 # The distance must climb this far above the warning level (relatively) before
 # the warning counts as resolved, so a price hovering at the level is one crossing.
 _REARM = Decimal("1.1")
@@ -37,6 +38,7 @@ class HedgeWatch:
         self._left_at: float | None = None
         self._low = False
         self._worst: Decimal | None = None
+        self._under_since: float | None = None
 
     @property
     def distance_low(self) -> bool:
@@ -62,6 +64,34 @@ class HedgeWatch:
             self._emit("band_left", Severity.INFO, **figures)
             self._left_at = now
         self._in_band = plan.in_band
+
+    def under_hedge(self, plan: Plan, cause: str | None, *, at_once: bool, after: float, in_flight: bool, asset: str) -> None:
+        """Raise one critical `under_hedged` alert while the short stays below its band, and resolve it back in band.
+
+        `cause` is None when the hedge is not meant to be hedged now (closed, or paused by a person).
+        Time with an order in flight does not count; a cause that no wait can cure (`at_once`: no margin,
+        an order size the market refuses) raises it at once, any other after `after` seconds.
+        """
+        under = cause is not None and plan.target > 0 and not plan.in_band and plan.drift < 0
+        if not under:
+            self._under_since = None
+            self._alerts.resolve(UNDER_HEDGED, short=plan.short, target=plan.target, drift=plan.drift)
+            return
+        now = self._now()
+        if self._under_since is None:
+            if in_flight:
+                return
+            self._under_since = now
+        lasted = now - self._under_since
+        if not (at_once or lasted >= after):
+            return
+        missing = -plan.drift
+        self._alerts.raise_alert(
+            UNDER_HEDGED, Severity.CRITICAL,
+            f"under-hedged: short {plan.short} {asset} against a target of {plan.target} {asset}, "
+            f"{missing} {asset} unhedged for {lasted:.0f}s; cause: {cause}",
+            missing=missing, short=plan.short, target=plan.target, cause=cause, seconds=round(lasted, 3),
+        )
 
     def _distance(self, plan: Plan, level: Decimal) -> None:
         distance = plan.distance

@@ -539,3 +539,51 @@ async def test_breaker_counts_survive_a_restart() -> None:
     await rig.set_price("50000", advance=10)
     await rig.keeper.tick()
     assert rig.keeper.trading_state is TradingState.HALTED, "a restart forgot the rejections counted before it"
+
+
+# ---- issue 19: never silently under-hedged ---------------------------------------------
+
+
+async def test_a_hedge_the_margin_cannot_fund_raises_a_critical_under_hedged_alert_at_its_first_tick() -> None:
+    hedge = hedge_config(leverage=3, margin_guard={"sources": ["futures_wallet", "sell_spot"]})
+    rig = await make_rig(spot={"BTC": "10"}, futures={"USDT": "50000"}, hedge=hedge)
+    await rig.keeper.tick()
+    assert await rig.short() < D("4")
+    raised = [e for e in rig.journal.events(kind="alert") if e.detail["code"] == "under_hedged"]
+    assert raised and raised[0].severity == "critical"
+    assert "no margin" in raised[0].detail["cause"] and D(raised[0].detail["missing"]) > D("6")
+
+
+async def test_an_under_hedge_that_outlasts_the_limit_is_alerted_once_and_resolved_back_in_band() -> None:
+    from tests.engine.test_trading_states import Rejecting
+
+    hedge = hedge_config(underhedge_alert_after=300, breakers={"max_rejections": 1000})
+    rig = await make_rig(spot={"BTC": "1"}, hedge=hedge, port_wrapper=Rejecting)
+    await rig.keeper.tick()
+    rig.venue.deposit(Wallet.SPOT, "BTC", D("1"))
+    rig.keeper.port.reject = True
+    for _ in range(5):  # 4 minutes outside the band: not yet
+        await rig.set_price("50000", advance=60)
+        await rig.keeper.tick()
+    assert "under_hedged" not in rig.keeper.alerts.active
+    for _ in range(5):
+        await rig.set_price("50000", advance=60)
+        await rig.keeper.tick()
+    raised = [e for e in rig.journal.events(kind="alert") if e.detail["code"] == "under_hedged"]
+    assert len(raised) == 1 and D(raised[0].detail["missing"]) == D("1")
+    rig.keeper.port.reject = False
+    await rig.set_price("50000", advance=60)
+    await rig.keeper.tick()
+    resolved = [e for e in rig.journal.events(kind="alert_resolved") if e.detail["code"] == "under_hedged"]
+    assert resolved and D(resolved[0].detail["short"]) == D("2")
+
+
+async def test_a_closed_hedge_raises_no_under_hedged_alert() -> None:
+    rig = await make_rig(spot={"BTC": "1"}, hedge=hedge_config(underhedge_alert_after=0))
+    await rig.keeper.tick()
+    rig.keeper.control.submit("acct", "btc", "unwind", "tester", "closing")
+    for _ in range(3):
+        await rig.set_price("50000", advance=600)
+        await rig.keeper.tick()
+    assert await rig.short() == 0
+    assert not [e for e in rig.journal.events(kind="alert") if e.detail["code"] == "under_hedged"]
