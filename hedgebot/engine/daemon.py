@@ -764,9 +764,19 @@ class Daemon:
             await self.clock.sleep(every)
 
     async def _write_status_forever(self) -> None:
+        failing_since: float | None = None
         while True:
             await self.clock.sleep(self.settings.daemon.status_interval_seconds)
-            self.write_status()
+            try:
+                self.write_status()
+            except OSError as exc:
+                # A full disk must not end the status writer: say so once a minute and keep trying.
+                now = self.clock.now()
+                if failing_since is None or now - failing_since >= 60:
+                    self.log.error("status_not_written", path=str(self.state_dir / STATUS_FILE), error=str(exc))
+                    failing_since = now
+            else:
+                failing_since = None
 
     def write_status(self) -> None:
         """Write every hedge's status to the state directory (atomically)."""

@@ -14,6 +14,7 @@ import functools
 import os
 import random
 import re
+import sqlite3
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, fields, replace
@@ -65,11 +66,12 @@ from hedgebot.ops.figures import Figure, Precision, as_json, figure, plain, rend
 from hedgebot.ops.watch import HedgeWatch
 from hedgebot.replay_clock import pacing_clock
 from hedgebot.store.control import Control, Request, StateRecord, UnwindRecord
-from hedgebot.store.journal import Intent, IntentStatus, Journal
+from hedgebot.store.journal import Intent, IntentStatus, Journal, JournalUnavailable
 
 
 # Names of the guards that hold trading, as journaled (store.control holds).
 REOPEN_HOLD = "reopen_after_liquidation"
+JOURNAL_UNWRITABLE = "journal_unwritable"
 SALE_HOLD = "failed_margin_sale"
 
 
@@ -476,7 +478,20 @@ class Keeper:
     async def tick(self) -> policy.Plan | None:
         """Bring the hedge back to target: one verified action at a time; then settle the alerts."""
         self._plan_judged = False
-        plan = await self._tick()
+        try:
+            plan = await self._tick()
+        except (JournalUnavailable, sqlite3.Error) as exc:
+            # Nothing may be sent that the journal cannot record: the hedge waits, loudly, and carries on
+            # by itself at the first tick the journal can be written again (settling what was left open).
+            message = f"the journal cannot be written, so nothing is sent: {exc}"
+            self.alerts.raise_alert(JOURNAL_UNWRITABLE, Severity.CRITICAL, message, error=str(exc))
+            self.alerts.end_tick(plan_judged=False)
+            self._set_status(self.last_plan, None, JOURNAL_UNWRITABLE, message)
+            return None
+        if JOURNAL_UNWRITABLE in self.alerts.active:
+            self.alerts.resolve(JOURNAL_UNWRITABLE)
+            if plan is not None and self.status.state == "alert":
+                self._set_status(plan, self.last_snapshot)  # the status was judged while the alert was still up
         self.alerts.end_tick(self._plan_judged)
         return plan
 

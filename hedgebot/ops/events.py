@@ -17,7 +17,7 @@ import structlog
 
 from hedgebot.clock import Clock
 from hedgebot.domain.model import Severity
-from hedgebot.store.journal import Journal
+from hedgebot.store.journal import Journal, JournalUnavailable
 
 _LEVELS = {Severity.INFO: "info", Severity.WARNING: "warning", Severity.CRITICAL: "critical"}
 
@@ -65,7 +65,11 @@ class EventLog:
         self.counts[kind] += 1
         when = at if at is not None else (self.clock.now() if self.clock is not None else None)
         if self.journal is not None:
-            self.journal.record_event(account, hedge, kind, severity.value, detail, at=when)
+            try:
+                self.journal.record_event(account, hedge, kind, severity.value, detail, at=when)
+            except JournalUnavailable as exc:
+                # The journal is what failed: the event still reaches the log and the senders.
+                self.log.error("event_not_journaled", kind=kind, account=account, hedge=hedge, error=str(exc))
         getattr(self.log, _LEVELS[severity])(kind, account=account, hedge=hedge, **detail)
         record = EventRecord(when, account, hedge, kind, severity, detail)
         for listener in self._listeners:

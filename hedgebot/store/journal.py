@@ -8,6 +8,9 @@ SIGKILL loses nothing that was recorded.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import hashlib
 import json
 import secrets
@@ -131,6 +134,15 @@ def _intent(row: sqlite3.Row) -> Intent:
     )
 
 
+# How long a write waits for a lock another connection holds: the journal is written on the event loop,
+# so a lock must cost the loop a moment, never SQLite's default five seconds.
+BUSY_TIMEOUT_SECONDS = 0.25
+
+
+class JournalUnavailable(Exception):
+    """The journal cannot be written now (a full disk, a lock held elsewhere, a damaged file); the message says which."""
+
+
 class Journal:
     """Durable record of intents, outcomes and events."""
 
@@ -139,7 +151,7 @@ class Journal:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_SECONDS)
         self._db.row_factory = sqlite3.Row
         if self.path != ":memory:":
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -168,9 +180,9 @@ class Journal:
     # ---- intents ------------------------------------------------------------------
 
     def begin(self, account: str, hedge: str, kind: str, detail: dict[str, Any]) -> Intent:
-        """Record an intent before it is sent, with its new client id."""
+        """Record an intent before it is sent, with its new client id; raise JournalUnavailable when it cannot be."""
         now = self.clock.now()
-        with self._transaction():
+        with self._writing(), self._transaction():
             row = self._db.execute(
                 "SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM intents WHERE account = ? AND hedge = ?",
                 (account, hedge),
@@ -186,10 +198,11 @@ class Journal:
 
     def finish(self, client_id: str, status: IntentStatus, outcome: dict[str, Any] | None = None) -> None:
         """Record what became of an intent."""
-        self._db.execute(
-            "UPDATE intents SET status = ?, outcome = ?, updated_at = ? WHERE client_id = ?",
-            (status.value, _json(outcome or {}), self.clock.now(), client_id),
-        )
+        with self._writing():
+            self._db.execute(
+                "UPDATE intents SET status = ?, outcome = ?, updated_at = ? WHERE client_id = ?",
+                (status.value, _json(outcome or {}), self.clock.now(), client_id),
+            )
 
     def open_intents(self, account: str | None = None, hedge: str | None = None) -> list[Intent]:
         """Return intents whose outcome is not settled yet, oldest first."""
@@ -212,10 +225,11 @@ class Journal:
         self, account: str, hedge: str, kind: str, severity: str, detail: dict[str, Any], at: float | None = None
     ) -> None:
         """Append an event, stamped now or at `at`."""
-        self._db.execute(
-            "INSERT INTO events (at, account, hedge, kind, severity, detail) VALUES (?, ?, ?, ?, ?, ?)",
-            (self.clock.now() if at is None else at, account, hedge, kind, severity, _json(detail)),
-        )
+        with self._writing():
+            self._db.execute(
+                "INSERT INTO events (at, account, hedge, kind, severity, detail) VALUES (?, ?, ?, ?, ?, ?)",
+                (self.clock.now() if at is None else at, account, hedge, kind, severity, _json(detail)),
+            )
 
     def events(self, account: str | None = None, hedge: str | None = None, kind: str | None = None) -> list[Event]:
         """Return events, oldest first."""
@@ -227,6 +241,14 @@ class Journal:
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Turn SQLite's and the file system's failures to write into JournalUnavailable, naming the file."""
+        try:
+            yield
+        except (sqlite3.Error, OSError) as exc:
+            raise JournalUnavailable(f"cannot write the journal {self.path}: {exc}") from exc
 
 
 class _Transaction:

@@ -587,3 +587,68 @@ async def test_a_closed_hedge_raises_no_under_hedged_alert() -> None:
         await rig.keeper.tick()
     assert await rig.short() == 0
     assert not [e for e in rig.journal.events(kind="alert") if e.detail["code"] == "under_hedged"]
+
+
+# ---- issue 18: a journal that cannot be written -----------------------------------------
+
+
+async def test_a_journal_locked_by_another_connection_sends_nothing_alerts_the_senders_and_resumes_by_itself(tmp_path) -> None:
+    import sqlite3
+
+    path = tmp_path / "journal.sqlite"
+    rig = await make_rig(spot={"BTC": "1"}, journal_path=str(path))
+    heard: list[Any] = []
+    rig.events.subscribe(heard.append)
+    await rig.keeper.tick()
+    rig.venue.deposit(Wallet.SPOT, "BTC", D("0.8"))
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    for _ in range(3):
+        await rig.set_price("50000", advance=10)
+        assert await rig.keeper.tick() is None
+    assert await rig.short() == D("1"), "an order was sent that the journal could not record"
+    critical = [r for r in heard if r.kind == "alert" and r.detail.get("code") == "journal_unwritable"]
+    assert critical and critical[0].severity.value == "critical", "the alert reached the senders without the journal"
+    assert rig.keeper.status.state == "journal_unwritable"
+    other.execute("ROLLBACK")
+    other.close()
+    await rig.set_price("50000", advance=10)
+    await rig.keeper.tick()
+    assert await rig.short() == D("1.8") and rig.keeper.status.state == "hedged"
+    assert any(r.kind == "alert_resolved" and r.detail.get("code") == "journal_unwritable" for r in heard)
+
+
+class FailingWrites:
+    """Wraps a journal's connection so that every write fails, as on a full disk."""
+
+    def __init__(self, db: Any) -> None:
+        self.db = db
+        self.failing = True
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        if self.failing and sql.lstrip().split()[0].upper() in {"INSERT", "UPDATE", "BEGIN", "DELETE"}:
+            import sqlite3
+
+            raise sqlite3.OperationalError("database or disk is full")
+        return self.db.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.db, name)
+
+
+async def test_a_full_disk_under_the_journal_keeps_the_hedge_safe_and_the_keeper_alive() -> None:
+    rig = await make_rig(spot={"BTC": "1"})
+    await rig.keeper.tick()
+    real = rig.journal._db
+    failing = FailingWrites(real)
+    rig.journal._db = failing
+    rig.venue.deposit(Wallet.SPOT, "BTC", D("0.5"))
+    for _ in range(3):
+        await rig.set_price("50000", advance=10)
+        await rig.keeper.tick()  # never raises: the keeper task must not end
+    assert await rig.short() == D("1")
+    assert "journal_unwritable" in rig.keeper.alerts.active
+    failing.failing = False
+    await rig.set_price("50000", advance=10)
+    await rig.keeper.tick()
+    assert await rig.short() == D("1.5") and "journal_unwritable" not in rig.keeper.alerts.active
