@@ -47,6 +47,17 @@ def _after_sale(snapshot: Snapshot, ratio: Decimal, sell: Decimal, price: Decima
     return reduce, proceeds, gap
 
 
+def sale_after_reduction(sell: Decimal, reduced: Decimal, planned: Decimal, ratio: Decimal, step: Decimal) -> Decimal:
+    """Return the coins a margin sale may still sell once its reduction filled `reduced` of `planned`.
+
+    A partly filled reduction lets go of less short, so fewer coins may be sold: never so many that the
+    account is left net short.
+    """
+    if reduced >= planned or ratio <= 0:
+        return sell
+    return min(sell, floor_to_step(reduced / ratio, step))
+
+
 def size_sale(
     snapshot: Snapshot, ratio: Decimal, funded: Decimal, target: Decimal, price: Decimal | None = None, *, search: bool = True
 ) -> SaleSize | None:

@@ -42,6 +42,7 @@ from hedgebot.domain.model import (
     floor_to_step,
 )
 from hedgebot.domain import unwind as unwinding
+from hedgebot.domain.sale import sale_after_reduction
 from hedgebot.domain.trading import TradingState, is_margin_topup, lowers_exposure, permits, strictest
 from hedgebot.engine import crashpoints
 from hedgebot.engine.breakers import CircuitBreakers, Trip
@@ -973,9 +974,9 @@ class Keeper:
                     outcome = await self._order(OrderSide.BUY, action.reduce_amount, PositionSide.SHORT, True, action.reason)
                     if outcome is None:
                         return False
-                    filled = Decimal(outcome["filled"])
-                    if filled < action.reduce_amount and self.policy.ratio > 0:
-                        sell = min(sell, floor_to_step(filled / self.policy.ratio, self.market.amount_step))
+                    sell = sale_after_reduction(
+                        sell, Decimal(outcome["filled"]), action.reduce_amount, self.policy.sale_ratio, self.market.amount_step
+                    )
                 margin = action.margin_amount * sell / action.sell_amount if action.sell_amount > 0 else ZERO
                 return await self._sell_for_margin(_HeldSale(sell, margin, action.reason))
             case ReleaseMargin():

@@ -334,23 +334,34 @@ def test_no_coin_is_sold_for_margin_on_an_unconfirmed_jumped_price() -> None:
     assert not [a for a in p.actions if isinstance(a, RaiseFromSpot)]
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     ratio=st.sampled_from([D("1"), D("0.75"), D("0.5"), D("0.333")]),
     spot=st.integers(min_value=100, max_value=5000),
     mark=st.integers(min_value=55000, max_value=66000),
+    fill=st.sampled_from([D("1"), D("0.7"), D("0.31"), D("0")]),
+    minimum=st.sampled_from([D("0.001"), D("0.01")]),
 )
-def test_a_margin_sale_never_leaves_the_account_net_short(ratio: Decimal, spot: int, mark: int) -> None:
-    from hedgebot.domain.sale import size_sale
+def test_a_margin_sale_never_leaves_the_account_net_short(ratio: Decimal, spot: int, mark: int, fill: Decimal, minimum: Decimal) -> None:
+    from hedgebot.domain.sale import sale_after_reduction, size_sale
 
-    step = D("0.001")
+    market = replace(snapshot().market, min_amount=minimum)
+    step = market.amount_step
     spot_asset = step * spot
     short = floor_to_step(spot_asset * ratio, step)
-    s = snapshot(spot_asset=spot_asset, short=short_leg(str(short)), mark_price=D(mark), futures_free=D("0"), futures_wallet=D("0"))
+    s = snapshot(
+        market=market, spot_asset=spot_asset, short=short_leg(str(short)), mark_price=D(mark),
+        futures_free=D("0"), futures_wallet=D("0"),
+    )
     sale = size_sale(s, ratio, D("0"), D("0.35"))
     if sale is None:
         return
+    assert sale.sell >= minimum, "a sale below the market's minimum would be refused"
     assert short - sale.reduce <= ratio * (spot_asset - sale.sell), "the sale left the account net short"
+    # The reduction may fill only in part: the sale then shrinks with it.
+    reduced = floor_to_step(sale.reduce * fill, step)
+    sell = sale_after_reduction(sale.sell, reduced, sale.reduce, ratio, step)
+    assert short - reduced <= ratio * (spot_asset - sell), "a partly filled reduction left the account net short"
 
 
 @settings(max_examples=150, deadline=None)
