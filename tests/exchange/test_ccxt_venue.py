@@ -114,34 +114,24 @@ async def test_an_order_whose_answer_is_lost_and_whose_first_lookup_lags_is_neve
         assert len(rig.emulator.executions) == 1
 
 
-async def test_an_order_executed_after_a_timeout_while_lookups_lag_executes_once_and_the_hedge_is_not_halted() -> None:
+@pytest.mark.parametrize(("answer", "delay"), [(0, 1.0), (1, 3.0)], ids=["503", "-1007"])
+async def test_an_order_executed_after_a_timeout_while_lookups_lag_executes_once_and_the_hedge_is_not_halted(
+    answer: int, delay: float
+) -> None:
     async with emulator_rig(spot={"BTC": "1", "USDT": "0"}) as rig:
         keeper = rig.keeper(hedge_config())
         await keeper.prepare()
         rig.emulator.lookup_lag_seconds = 5.0
-        rig.emulator.inject(Fault("execute_later", "/fapi/v1/order", "POST", delay=1.0, retry_after=0))
-        for _ in range(12):
-            await keeper.tick()
-            rig.clock.advance(1.0)
-        assert len(rig.emulator.executions) == 1, rig.emulator.executions
-        assert rig.short() == D("1") and keeper.trading_state.value == "active"
-        assert [i.status.value for i in rig.journal.intents()] == ["done"]
-        assert rig.journal.events(kind="short_changed_outside") == []
-
-
-async def test_a_minus_1007_answer_leaves_the_order_unknown_and_it_is_found_once_it_executed() -> None:
-    async with emulator_rig(spot={"BTC": "1", "USDT": "0"}) as rig:
-        keeper = rig.keeper(hedge_config())
-        await keeper.prepare()
-        rig.emulator.lookup_lag_seconds = 5.0
-        rig.emulator.inject(Fault("execute_later", "/fapi/v1/order", "POST", delay=3.0, retry_after=1))
+        rig.emulator.inject(Fault("execute_later", "/fapi/v1/order", "POST", delay=delay, retry_after=answer))
         await keeper.tick()
         assert [i.status.value for i in rig.journal.intents()] == ["unknown"]
         for _ in range(12):
             rig.clock.advance(1.0)
             await keeper.tick()
-        assert len(rig.emulator.executions) == 1 and rig.short() == D("1")
+        assert len(rig.emulator.executions) == 1, rig.emulator.executions
+        assert rig.short() == D("1") and keeper.trading_state.value == "active"
         assert [i.status.value for i in rig.journal.intents()] == ["done"]
+        assert rig.journal.events(kind="short_changed_outside") == []
 
 
 async def test_a_timeout_after_execution_is_settled_by_lookup_with_no_second_order() -> None:
