@@ -19,7 +19,7 @@ from hedgebot.ops.figures import FIGURE, RATIO_PLACES, Figure, Precision, as_jso
 from hedgebot.ops.tally import Tally
 
 # States in which a hedge is not ready to protect anything.
-NOT_READY_STATES = {"starting", "blocked", "unresolved", "halted", "liquidated"}
+NOT_READY_STATES = {"starting", "blocked", "unresolved", "halted", "liquidated", "journal_unwritable"}
 
 
 class WatchedHedge(Protocol):
@@ -113,11 +113,11 @@ class Operations:
             since = now - (last if last is not None else (self.started_at or now))
             limit = self.stale_after(keeper.hedge)
             stalled = since > limit
-            reason = self._not_ready_reason(keeper, status, stalled, since)
+            reason = self._not_ready_reason(keeper, status, stalled, since, now)
             out.append(HedgeHealth(keeper.account, keeper.hedge.name, last, round(since, 3), limit, stalled, reason == "", reason))
         return out
 
-    def _not_ready_reason(self, keeper: WatchedHedge, status: Any, stalled: bool, since: float) -> str:
+    def _not_ready_reason(self, keeper: WatchedHedge, status: Any, stalled: bool, since: float, now: float) -> str:
         if stalled:
             return f"no tick for {since:.0f}s"
         if is_halted(status):
@@ -131,6 +131,12 @@ class Operations:
         age = snap.taken_at - snap.price_time
         if age > keeper.hedge.staleness_seconds:
             return f"price is {age:.0f}s old (limit {keeper.hedge.staleness_seconds:.0f}s)"
+        # Judged now, not at the last finished tick: a keeper stuck in a call holds data that keeps ageing.
+        # It is read again every tick, so the limit allows one tick on top of the staleness limit.
+        held = now - snap.taken_at
+        limit = keeper.hedge.staleness_seconds + keeper.hedge.tick_seconds
+        if held > limit:
+            return f"the venue was last read {held:.0f}s ago (limit {limit:.0f}s): the keeper may be stuck in a call"
         return ""
 
     def healthy(self) -> bool:

@@ -247,3 +247,16 @@ async def test_status_shows_its_time_and_each_last_tick_as_iso_8601_utc(served) 
     assert re.match(iso, data["time"]), data["time"]
     [hedge] = data["hedges"]
     assert re.match(iso, hedge["health"]["last_tick"]), hedge["health"]
+
+
+async def test_readyz_is_503_while_the_keeper_holds_data_older_than_the_staleness_limit(served) -> None:
+    # A keeper stuck in a retried call: its last observation is from before the outage and keeps ageing.
+    daemon, clock, client = served
+    keeper = daemon.keepers[0]
+    snap = keeper.last_snapshot
+    limit = keeper.hedge.staleness_seconds + keeper.hedge.tick_seconds
+    keeper.last_snapshot = dataclasses.replace(snap, taken_at=clock.now() - limit - 5, price_time=clock.now() - limit - 5)
+    assert daemon.ops.stale_after(keeper.hedge) > limit + 5, "not yet stalled by the tick rule"
+    response = await client.get("/readyz")
+    assert response.status == 503
+    assert "last read" in (await response.json())["reasons"][0]
