@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from hedgebot.clock import RealClock
@@ -165,6 +166,18 @@ async def preview(
     return snapshot, unwinding.plan_unwind(view, spec), ""
 
 
+def _closed(settings: Settings, account: AccountConfig, hedge: HedgeConfig) -> bool:
+    """Tell whether the journal says the hedge is closed (unwound, and not resumed since)."""
+    if not Path(settings.journal.path).exists():
+        return False
+    journal = Journal(settings.journal.path, RealClock())
+    try:
+        record = Control(journal).state(account.name, hedge.name)
+    finally:
+        journal.close()
+    return record is not None and record.state is TradingState.CLOSED
+
+
 def _confirm(question: str) -> bool:
     if not sys.stdin.isatty():
         return False
@@ -194,6 +207,9 @@ def cmd_unwind(args: argparse.Namespace) -> int:
         _say(f"  {note}")
     for number, step in enumerate(steps, 1):
         _say(f"  {number:>3}. {_describe(step, snapshot)}")
+    if not steps and _closed(settings, account, hedge):
+        _say(f"{account.name}/{hedge.name} is already closed; nothing done")
+        return EXIT_OK
     if not steps:
         _say("  nothing to do: the short is already closed")
     if not args.sell_spot and not note:

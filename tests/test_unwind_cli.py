@@ -118,3 +118,9 @@ def test_unwind_killed_half_way_completes_when_run_again_without_repeating_a_sli
     venue = _venue(state)
     assert len(venue["orders"]) == orders and D(venue["legs"][f"{SYMBOL}|short"][0]) == 0
     assert "resume" in status["trading_reason"]
+
+    # Unwinding a closed hedge again does nothing and says so.
+    assert _hedgebot(args, log) == 0
+    assert "already closed; nothing done" in log.read_text()
+    db = sqlite3.connect(state / "journal.sqlite")
+    assert [r[0] for r in db.execute("SELECT command FROM requests ORDER BY id")] == ["unwind", "unwind"], "no new unwind journaled"
