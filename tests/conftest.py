@@ -8,3 +8,12 @@ import os
 # operations endpoint on a free port, never on the default 9310, which a running
 # `make paper` or another test run on the same machine may hold.
 os.environ["HEDGEBOT_HTTP__PORT"] = "0"
+
+# Property tests draw the same examples on every run and every machine: a red CI run is a defect
+# found, never a draw of the dice. (A random search finds new cases; run with
+# `--hypothesis-profile explore` to look for them by hand.)
+from hypothesis import settings  # noqa: E402
+
+settings.register_profile("deterministic", derandomize=True, database=None, print_blob=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))

@@ -57,6 +57,7 @@ from hedgebot.exchange.port import (
     FundsQuery,
     ModeError,
     OrderRequest,
+    OrderStatus,
     PermanentError,
     RateLimited,
     TransientError,
@@ -161,6 +162,7 @@ class _HeldSale:
     sell: Decimal
     margin: Decimal
     reason: str
+    proceeds: Decimal = ZERO  # from a sale of this hold settled late (its answer was lost): to be moved, not sold again
 
     @property
     def message(self) -> str:
@@ -235,7 +237,10 @@ class Keeper:
         held = self.control.holds(account, hedge.name)
         self._reopen_guard = REOPEN_HOLD in held
         sale = held.get(SALE_HOLD)
-        self._sale_hold = _HeldSale(Decimal(sale["sell"]), Decimal(sale["margin"]), sale["reason"]) if sale else None
+        self._sale_hold = (
+            _HeldSale(Decimal(sale["sell"]), Decimal(sale["margin"]), sale["reason"], Decimal(sale.get("proceeds", "0")))
+            if sale else None
+        )
         self._restore_breakers()
 
     @property
@@ -257,7 +262,9 @@ class Keeper:
     @_held_sale.setter
     def _held_sale(self, sale: _HeldSale | None) -> None:
         if sale != self._sale_hold:
-            detail = None if sale is None else {"sell": str(sale.sell), "margin": str(sale.margin), "reason": sale.reason}
+            detail = None if sale is None else {
+                "sell": str(sale.sell), "margin": str(sale.margin), "reason": sale.reason, "proceeds": str(sale.proceeds),
+            }
             self.control.set_hold(self.account, self.hedge.name, SALE_HOLD, detail)
         self._sale_hold = sale
 
@@ -505,7 +512,8 @@ class Keeper:
         short_before: Decimal | None = None
         acted = False
         unwinding = self.unwind is not None  # an unwind's slices are not a rebalance
-        if self._held_sale is not None and not self._stopping:
+        if self._held_sale is not None and not self._stopping and not unsettled:
+            # While an earlier order is unsettled it may be this sale, executed with its answer lost: wait for it.
             acted = True
             self._seen_short = None
             await self._retry_held_sale()
@@ -991,23 +999,22 @@ class Keeper:
         market = self.market
         spot = await self._read(self.port.fetch_spot_balances)
         sell = min(sale.sell, floor_to_step(spot.get(market.base, ZERO), market.amount_step))
+        proceeds = sale.proceeds
         if sell > 0:
             outcome = await self._order(OrderSide.SELL, sell, None, False, sale.reason, spot=True)
             if outcome is None:
                 self._held_sale = replace(sale, sell=sell)
                 self.alerts.raise_alert("margin_sale_failed", Severity.CRITICAL, self._held_sale.message, sticky=True, sell=sell)
                 return False
-            self._held_sale = None
-            self.alerts.resolve("margin_sale_failed")
-            proceeds = Decimal(outcome["filled"]) * Decimal(outcome["average_price"]) - Decimal(outcome["fee"])
+            proceeds += Decimal(outcome["filled"]) * Decimal(outcome["average_price"]) - Decimal(outcome["fee"])
+        # Sold now, sold by an order settled late, or the coins are gone (moved by a person): nothing more is owed.
+        self._held_sale = None
+        self.alerts.resolve("margin_sale_failed")
+        if proceeds > 0:
             spot = await self._read(self.port.fetch_spot_balances)
             moved = floor_to_step(min(proceeds, spot.get(market.quote, ZERO)), market.margin_step)
             if moved > 0 and not await self._transfer(market.quote, moved, Wallet.SPOT, Wallet.FUTURES, "margin top-up: sale proceeds"):
                 return False
-        elif self._held_sale is not None:
-            # The coins are gone (sold or moved by a person): nothing is owed any more.
-            self._held_sale = None
-            self.alerts.resolve("margin_sale_failed")
         if self.hedge.margin_mode is MarginMode.ISOLATED and sale.margin > 0:
             free = (await self._read(lambda: self.port.fetch_futures_balance(market.quote))).free
             add = floor_to_step(min(sale.margin, free), market.margin_step)
@@ -1087,7 +1094,7 @@ class Keeper:
         attempts = 1 if self.clock.now() < self._busy_until else self.send_attempts
         for attempt in range(1, attempts + 1):
             try:
-                return IntentStatus.DONE, describe(await send(cid))
+                return self._answered(await send(cid))
             except DuplicateClientId as exc:
                 return await self._look_for(intent, f"venue reports a duplicate: {exc}")
             except TransientError as exc:
@@ -1100,6 +1107,16 @@ class Keeper:
                 return IntentStatus.REJECTED, self._venue_error(exc)
             await self.clock.sleep(self._backoff.delay(attempt))
         return IntentStatus.ABSENT, {"error": f"not executed after {attempts} attempts: {last_error}"}
+
+    @staticmethod
+    def _answered(result: Any) -> tuple[IntentStatus, dict[str, Any]]:
+        """Judge a venue's answer: done, or (an order accepted and still working) unknown until it ends."""
+        if getattr(result, "status", None) is OrderStatus.PENDING:
+            return IntentStatus.UNKNOWN, {
+                **describe(result), "pending": True,
+                "error": "accepted and not filled yet: followed until it ends, never sent again",
+            }
+        return IntentStatus.DONE, describe(result)
 
     def _note_busy(self, error: str) -> None:
         """Count a busy answer; past the breaker's limit, send each action once a tick until the window is quiet."""
@@ -1118,7 +1135,7 @@ class Keeper:
         except ExchangeError as exc:
             return IntentStatus.UNKNOWN, {"error": f"{error}; lookup failed: {exc}"}
         if found is not None:
-            return IntentStatus.DONE, describe(found)
+            return self._answered(found)
         return IntentStatus.UNKNOWN, {"error": f"{error}; not seen yet by a lookup (it may still execute or show up)"}
 
     _DONE_EVENTS = {"order": "order_filled", "margin": "margin_adjusted", "transfer": "transferred"}
@@ -1132,6 +1149,9 @@ class Keeper:
         if status is IntentStatus.DONE:
             fields_out = {k: outcome[k] for k in ("filled", "average_price", "fee", "status") if k in outcome}
             self._emit(self._DONE_EVENTS[kind], client_id=cid, **detail, **fields_out)
+            return
+        if status is IntentStatus.UNKNOWN and outcome.get("pending"):
+            self._emit("order_pending", client_id=cid, **detail, order_id=outcome.get("order_id"))
             return
         name, severity = self._FAILURE_EVENTS[status]
         self._emit(
@@ -1165,12 +1185,16 @@ class Keeper:
             if found is None and self.clock.now() - intent.created_at < self.settle_delay:
                 left.append(intent)
                 continue
+            if getattr(found, "status", None) is OrderStatus.PENDING:
+                left.append(intent)  # accepted and still working: it ends when the exchange says so, not by a delay
+                continue
             status = IntentStatus.DONE if found is not None else IntentStatus.ABSENT
             outcome = describe(found) if found is not None else {
                 "error": f"the venue has no record of it {self.settle_delay:g}s after it was sent"
             }
             self.journal.finish(intent.client_id, status, outcome)
             self._track_fill(intent.kind, intent.detail, status, outcome, late=True)
+            self._count_late_sale(intent, status, outcome)
             self._emit("intent_settled", client_id=intent.client_id, action=intent.kind, status=status.value, **intent.detail)
         oldest = min((i.created_at for i in left), default=None)
         if oldest is not None and self.clock.now() - oldest > self.unknown_alert_seconds:
@@ -1184,6 +1208,19 @@ class Keeper:
         elif oldest is None:
             self.alerts.resolve("outcome_unknown")
         return not left
+
+    def _count_late_sale(self, intent: Intent, status: IntentStatus, outcome: dict[str, Any]) -> None:
+        """Count a held margin sale's order that settled late as sold: its coins are not sold again, its proceeds move."""
+        sale = self._held_sale
+        if sale is None or status is not IntentStatus.DONE or intent.kind != "order" or self.market is None:
+            return
+        if intent.detail.get("symbol") != self.market.spot_symbol or intent.detail.get("side") != OrderSide.SELL.value:
+            return
+        filled = Decimal(str(outcome.get("filled", 0)))
+        if filled <= 0:
+            return
+        proceeds = filled * Decimal(str(outcome.get("average_price", 0))) - Decimal(str(outcome.get("fee", 0)))
+        self._held_sale = replace(sale, sell=max(ZERO, sale.sell - filled), proceeds=sale.proceeds + proceeds)
 
     def _lookup(self, intent: Intent) -> Awaitable[Any]:
         """Look an intent up: an order by its client id, a margin change or transfer in the venue's history."""

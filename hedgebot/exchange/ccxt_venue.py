@@ -275,7 +275,11 @@ class CcxtVenue:
         else:
             # Futures order answers carry no fee; estimate it from the market's taker rate.
             fee = filled * price * (market.taker_fee if market else Decimal("0.0005"))
-        if filled == 0:
+        ended = order.get("status") not in (None, "open")
+        if not ended and not (order.get("status") is None and filled >= amount > 0):
+            # Accepted and still working (or answered with an id only): what it will fill is not known yet.
+            status = OrderStatus.PENDING
+        elif filled == 0:
             status = OrderStatus.REJECTED
         elif filled < amount:
             status = OrderStatus.PARTIAL
@@ -310,11 +314,29 @@ class CcxtVenue:
             lambda: client.create_order(request.symbol, "market", request.side.value, float(units), None, params)
         )
         if order.get("status") != "closed" or order.get("filled") is None:
-            # Accepted but not reported filled (Bybit and OKX answer with ids only): read the final state.
+            # Accepted but not reported filled (Bybit and OKX answer with ids only, and fill afterwards):
+            # read its state; an order the lookup cannot see yet, or one still working, is pending.
             found = await self.fetch_order(request.symbol, request.client_id)
             if found is not None:
                 return found
+            return self._pending(request, order)
         return self._result(order, request.symbol, market)
+
+    def _pending(self, request: OrderRequest, order: dict[str, Any]) -> OrderResult:
+        """Return the result of an accepted order that no lookup shows yet: pending, nothing known filled."""
+        return OrderResult(
+            client_id=request.client_id,
+            order_id=str(order.get("id") or ""),
+            symbol=request.symbol,
+            side=request.side,
+            position_side=request.position_side,
+            amount=request.amount,
+            filled=Decimal(0),
+            average_price=Decimal(0),
+            fee=Decimal(0),
+            status=OrderStatus.PENDING,
+            timestamp=self.clock.now(),
+        )
 
     async def fetch_order(self, symbol: str, client_id: str) -> OrderResult | None:
         """Look the order up by client id; None when the exchange never saw it."""

@@ -71,7 +71,8 @@ class BadData(PermanentError):
 class OrderStatus(StrEnum):
     FILLED = "filled"
     PARTIAL = "partial"  # closed with part of the amount unfilled (market IOC)
-    REJECTED = "rejected"
+    REJECTED = "rejected"  # ended with nothing filled
+    PENDING = "pending"  # accepted and still working (Bybit "New", OKX "live"): its outcome is not known yet
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from hedgebot.engine.keeper import Keeper, StartupRefused
 from hedgebot.exchange.binance_rules import default_market
 from hedgebot.exchange.funding import ConstantFunding
 from hedgebot.exchange.paper import PaperMarket, PaperVenue
-from hedgebot.exchange.port import InvalidOrder, OrderRequest
+from hedgebot.exchange.port import InvalidOrder, OrderRequest, RequestTimeout
 from hedgebot.ops.events import EventLog, NullLogger
 from hedgebot.store.journal import Journal
 from tests.helpers import D, SYMBOL, btc_market, hedge_config, make_rig
@@ -299,6 +299,54 @@ async def test_a_failed_spot_sale_stops_further_reductions_with_a_critical_alert
     rig.keeper.port.refuse = False
     await _rally(rig, ["63500"])
     assert rig.venue.spot["BTC"] < D("2") and rig.keeper.status.distance >= D("0.20")
+
+
+class SpotSaleAnsweredLate(_Wrapped):
+    """Wraps the paper venue as Binance spot may behave: the first spot sale executes, its answer is lost,
+    and lookups do not see it for `lag` seconds. A reused client id would be accepted (spot allows it
+    once the earlier order has filled), so only the keeper can prevent a second sale."""
+
+    settle_seconds = 60.0
+    lag = 40.0
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__(inner)
+        self.sales: list[Decimal] = []
+        self.hidden_until: dict[str, float] = {}
+
+    async def place_order(self, request: OrderRequest) -> Any:
+        result = await self.inner.place_order(request)
+        if ":" not in request.symbol and request.side is OrderSide.SELL:
+            self.sales.append(result.filled)
+            if len(self.sales) == 1:
+                self.hidden_until[request.client_id] = self.inner.clock.now() + self.lag
+                raise RequestTimeout("scripted: the answer to the spot sale was lost")
+        return result
+
+    async def fetch_order(self, symbol: str, client_id: str) -> Any:
+        if self.inner.clock.now() < self.hidden_until.get(client_id, 0.0):
+            return None
+        return await self.inner.fetch_order(symbol, client_id)
+
+
+async def test_a_margin_sale_whose_answer_is_lost_is_never_sold_twice_and_its_proceeds_reach_the_margin() -> None:
+    hedge = hedge_config(margin_guard={"sources": ["futures_wallet", "sell_spot"]})
+    rig = await make_rig(spot={"BTC": "2"}, futures={"USDT": "34000"}, hedge=hedge, port_wrapper=SpotSaleAnsweredLate)
+    await rig.keeper.tick()
+    quote_before = rig.venue.spot.get("USDT", D(0))
+    for _ in range(3):
+        await rig.set_price("60000", high="60000", advance=10)  # the guard sells to fund the margin
+        await rig.keeper.tick()
+    for _ in range(12):
+        await rig.set_price("60000", high="60000", advance=10)
+        await rig.keeper.tick()
+    port = rig.keeper.port
+    assert len(port.sales) == 1, f"the margin sale went out {len(port.sales)} times: {port.sales}"
+    assert not rig.journal.open_intents("acct", rig.keeper.hedge.name)
+    # The late-settled sale's proceeds left spot for the futures wallet, and the hold was lifted.
+    assert rig.venue.spot.get("USDT", D(0)) - quote_before < D("1")
+    assert rig.keeper._held_sale is None
+    assert rig.keeper.status.distance >= D("0.20")
 
 
 async def test_status_after_a_failed_action_comes_from_the_latest_observation() -> None:

@@ -33,7 +33,7 @@ class LegBook:
 
 @dataclass
 class OrderBook:
-    """A filled market order as the book remembers it."""
+    """A market order as the book remembers it: filled, or accepted and still working (late-fill mode)."""
 
     order_id: str
     client_id: str
@@ -44,6 +44,9 @@ class OrderBook:
     fee: Decimal
     reduce: bool
     created: int
+    working: bool = False  # accepted, nothing filled yet (Bybit "New", OKX "live")
+    visible_from: int = 0  # the book's request count from which lookups see the order
+    fills_at: int = 0  # the book's request count at which a working order fills
 
 
 @dataclass
@@ -64,11 +67,53 @@ class Book:
     taker_fee: Decimal = D("0.00055")
     can_withdraw: bool = False
     ips: tuple[str, ...] = ("203.0.113.7",)
+    # Late-fill mode, as Bybit and OKX may behave: an accepted order fills only `fill_after` requests later
+    # (whatever they ask), and lookups do not see it for `lookup_lag` requests after it was accepted.
+    fill_after: int = 0
+    lookup_lag: int = 0
+    requests_seen: int = 0
     _ids: Any = field(default_factory=lambda: itertools.count(1001))
+    _deferred: dict[str, Callable[[], OrderBook]] = field(default_factory=dict)
 
     def leg(self, side: str) -> LegBook:
         """Return the leg named `side` ("long" or "short")."""
         return self.long if side == "long" else self.short
+
+    def advance(self) -> None:
+        """Count one request to the exchange and fill the working orders that are due."""
+        self.requests_seen += 1
+        for client_id, order in list(self.orders.items()):
+            if order.working and self.requests_seen >= order.fills_at:
+                done = self._deferred.pop(client_id)()
+                done.visible_from = order.visible_from
+                self.orders[client_id] = done
+
+    def accept(self, client_id: str, side: str, position_side: str, amount: Decimal, fill: Callable[[], OrderBook]) -> OrderBook:
+        """Take an order: fill it now, or (late-fill mode) keep it working until it is due."""
+        if self.fill_after <= 0:
+            order = fill()
+            order.visible_from = self.requests_seen + self.lookup_lag
+            return order
+        order = OrderBook(
+            str(next(self._ids)), client_id, side, position_side, amount, self.mark, D(0), False, NOW_MS, working=True,
+            visible_from=self.requests_seen + self.lookup_lag, fills_at=self.requests_seen + self.fill_after,
+        )
+        self.orders[client_id] = order
+
+        def finish() -> OrderBook:
+            done = fill()
+            done.order_id = order.order_id
+            return done
+
+        self._deferred[client_id] = finish
+        return order
+
+    def visible(self, client_id: str) -> OrderBook | None:
+        """Return the order as lookups see it: None while the lookup lag hides it."""
+        order = self.orders.get(client_id)
+        if order is None or self.requests_seen < order.visible_from:
+            return None
+        return order
 
     def fill_spot(self, client_id: str, side: str, amount: Decimal) -> OrderBook:
         """Fill a spot market order at the mark and move the coins."""
@@ -292,15 +337,16 @@ class BybitBook(Book):
         client_id = params.get("orderLinkId", "")
         if client_id in self.orders:
             return Reply(_bybit({}, 110072, "OrderLinkedID is duplicate"))
+        side, qty = params["side"].lower(), D(params["qty"])
         if params["category"] == "spot":
-            order = self.fill_spot(client_id, params["side"].lower(), D(params["qty"]))
+            order = self.accept(client_id, side, "", qty, lambda: self.fill_spot(client_id, side, qty))
             return _bybit({"orderId": order.order_id, "orderLinkId": client_id})
         idx = int(params.get("positionIdx", 0))
         if self.hedge_mode != (idx in (1, 2)):
             return Reply(_bybit({}, 10001, "position idx not match position mode"))
-        side = params["side"].lower()
         position_side = "long" if idx == 1 else "short"
-        order = self.fill(client_id, side, position_side, D(params["qty"]), bool(params.get("reduceOnly")))
+        reduce = bool(params.get("reduceOnly"))
+        order = self.accept(client_id, side, position_side, qty, lambda: self.fill(client_id, side, position_side, qty, reduce))
         return _bybit({"orderId": order.order_id, "orderLinkId": client_id})
 
     def _order(self, order: OrderBook) -> dict[str, Any]:
@@ -314,17 +360,17 @@ class BybitBook(Book):
             "side": order.side.capitalize(),
             "isLeverage": "",
             "positionIdx": {"long": 1, "short": 2}.get(order.position_side, 0),
-            "orderStatus": "Filled",
+            "orderStatus": "New" if order.working else "Filled",
             "createType": "CreateByUser",
             "cancelType": "UNKNOWN",
             "rejectReason": "EC_NoError",
-            "avgPrice": str(order.price),
-            "leavesQty": "0.000",
-            "leavesValue": "0",
-            "cumExecQty": str(order.amount),
-            "cumExecValue": str(order.amount * order.price),
-            "cumExecFee": str(order.fee),
-            "cumFeeDetail": {"USDT": str(order.fee)},
+            "avgPrice": "" if order.working else str(order.price),
+            "leavesQty": str(order.amount) if order.working else "0.000",
+            "leavesValue": str(order.amount * order.price) if order.working else "0",
+            "cumExecQty": "0.000" if order.working else str(order.amount),
+            "cumExecValue": "0" if order.working else str(order.amount * order.price),
+            "cumExecFee": "0" if order.working else str(order.fee),
+            "cumFeeDetail": {} if order.working else {"USDT": str(order.fee)},
             "timeInForce": "IOC",
             "orderType": "Market",
             "stopOrderType": "",
@@ -352,11 +398,11 @@ class BybitBook(Book):
 
     def _orders(self, request: RecordedRequest, history: bool) -> list[dict[str, Any]]:
         wanted = request.query.get("orderLinkId")
-        order = self.orders.get(wanted or "")
+        order = self.visible(wanted or "")
         if order is not None and (request.query.get("category") == "spot") != (order.position_side == ""):
             order = None
-        # Market orders fill at once: the realtime list (open orders) never holds them.
-        return [self._order(order)] if order is not None and history else []
+        # The realtime list holds working orders; ended ones are in the history only.
+        return [self._order(order)] if order is not None and history != order.working else []
 
     def _add_margin(self, request: RecordedRequest) -> Any:
         params = request.params
@@ -599,31 +645,35 @@ class OkxBook(Book):
             return Reply(_okx([{"clOrdId": client_id, "ordId": "", "sCode": code, "sMsg": msg, "tag": "", "ts": str(NOW_MS)}], "1", "All operations failed"))
         if client_id in self.orders:
             return Reply(_okx([{"clOrdId": client_id, "ordId": "", "sCode": "51016", "sMsg": "Duplicated clOrdId", "tag": "", "ts": str(NOW_MS)}], "1", "All operations failed"))
+        side = order["side"]
         if order["instId"] == "BTC-USDT":
-            filled = self.fill_spot(client_id, order["side"], D(order["sz"]))
+            qty = D(order["sz"])
+            filled = self.accept(client_id, side, "", qty, lambda: self.fill_spot(client_id, side, qty))
             return _okx([{"clOrdId": client_id, "ordId": filled.order_id, "sCode": "0", "sMsg": "Order placed", "tag": "", "ts": str(NOW_MS)}])
         pos_side = order.get("posSide", "net")
         if self.hedge_mode != (pos_side in ("long", "short")):
             return Reply(_okx([{"clOrdId": client_id, "ordId": "", "sCode": "51000", "sMsg": "Parameter posSide error", "tag": "", "ts": str(NOW_MS)}], "1", "All operations failed"))
-        filled = self.fill(client_id, order["side"], pos_side, D(order["sz"]) * CT_VAL, bool(order.get("reduceOnly")))
+        amount, reduce = D(order["sz"]) * CT_VAL, bool(order.get("reduceOnly"))
+        filled = self.accept(client_id, side, pos_side, amount, lambda: self.fill(client_id, side, pos_side, amount, reduce))
         return _okx([{"clOrdId": client_id, "ordId": filled.order_id, "sCode": "0", "sMsg": "Order placed", "tag": "", "ts": str(NOW_MS)}])
 
     def _order_lookup(self, request: RecordedRequest) -> Any:
-        order = self.orders.get(request.query.get("clOrdId", ""))
+        order = self.visible(request.query.get("clOrdId", ""))
         spot = request.query.get("instId") == "BTC-USDT"
         if order is None or spot != (order.position_side == ""):
             return Reply(_okx([], "51603", "Order does not exist"))
         contracts = order.amount if spot else order.amount / CT_VAL
+        done = "0" if order.working else str(contracts)
         return _okx(
             [
                 {
-                    "accFillSz": str(contracts), "algoClOrdId": "", "algoId": "", "attachAlgoClOrdId": "", "attachAlgoOrds": [], "avgPx": str(order.price),
+                    "accFillSz": done, "algoClOrdId": "", "algoId": "", "attachAlgoClOrdId": "", "attachAlgoOrds": [], "avgPx": "" if order.working else str(order.price),
                     "cTime": str(order.created), "cancelSource": "", "cancelSourceReason": "", "category": "normal", "ccy": "", "clOrdId": order.client_id,
-                    "fee": str(-order.fee), "feeCcy": "USDT", "fillPx": str(order.price), "fillSz": str(contracts), "fillTime": str(order.created + 2),
+                    "fee": str(-order.fee), "feeCcy": "USDT", "fillPx": "" if order.working else str(order.price), "fillSz": done, "fillTime": "" if order.working else str(order.created + 2),
                     "instId": "BTC-USDT" if spot else "BTC-USDT-SWAP", "instType": "SPOT" if spot else "SWAP", "isTpLimit": "false", "lever": str(self.leverage), "linkedAlgoOrd": {"algoId": ""},
                     "ordId": order.order_id, "ordType": "market", "pnl": "0", "posSide": order.position_side, "px": "", "pxType": "", "pxUsd": "", "pxVol": "",
                     "quickMgnType": "", "rebate": "0", "rebateCcy": "USDT", "reduceOnly": "true" if order.reduce else "false", "side": order.side,
-                    "slOrdPx": "", "slTriggerPx": "", "slTriggerPxType": "", "source": "", "state": "filled", "stpId": "", "stpMode": "cancel_maker",
+                    "slOrdPx": "", "slTriggerPx": "", "slTriggerPxType": "", "source": "", "state": "live" if order.working else "filled", "stpId": "", "stpMode": "cancel_maker",
                     "sz": str(contracts), "tag": "", "tdMode": "cash" if spot else ("isolated" if self.isolated else "cross"), "tgtCcy": "base_ccy" if spot else "", "tpOrdPx": "", "tpTriggerPx": "",
                     "tpTriggerPxType": "", "tradeId": "12345", "uTime": str(order.created + 2),
                 }

@@ -93,8 +93,9 @@ class RecordingSession:
 
     closed = False
 
-    def __init__(self, routes: Mapping[tuple[str, str], Route] | None = None) -> None:
+    def __init__(self, routes: Mapping[tuple[str, str], Route] | None = None, on_request: Callable[[], None] | None = None) -> None:
         self.routes: dict[tuple[str, str], Route] = dict(routes or {})
+        self.on_request = on_request  # the answering book's clock: one tick per request
         self.requests: list[RecordedRequest] = []
         self.headers: dict[str, str] = {}  # ccxt merges the session's default headers into each request
 
@@ -129,6 +130,8 @@ class RecordingSession:
             headers=dict(headers or {}),
         )
         self.requests.append(request)
+        if self.on_request is not None:
+            self.on_request()
         answer = self.routes.get((method, parts.path))
         if answer is None:
             raise UnexpectedRequest(f"unexpected {method} {parts.path} (query {request.query}, body {request.body})")

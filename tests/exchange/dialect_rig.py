@@ -59,7 +59,7 @@ def make_rig(exchange: str, book: Book | None = None) -> Rig:
         credentials = {"secret": TEST_WALLET_KEY}
     else:
         raise ValueError(exchange)
-    session = RecordingSession(book.routes())  # type: ignore[attr-defined]
+    session = RecordingSession(book.routes(), on_request=book.advance)  # type: ignore[attr-defined]
     venue = CcxtVenue.connect(dialect, SimClock(1_700_000_000.0), session=session, **credentials)
     for client in {id(venue.futures): venue.futures, id(venue.spot): venue.spot}.values():
         # Nothing goes over the wire: no rate-limit pauses, no TLS context, no pause on close.
