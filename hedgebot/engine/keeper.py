@@ -60,6 +60,7 @@ from hedgebot.exchange.port import (
     OrderStatus,
     PermanentError,
     RateLimited,
+    ServerStruggling,
     TransientError,
 )
 from hedgebot.ops.alerts import DEFAULT_REPEAT_SECONDS, AlertBook
@@ -75,6 +76,11 @@ from hedgebot.store.journal import Intent, IntentStatus, Journal, JournalUnavail
 REOPEN_HOLD = "reopen_after_liquidation"
 JOURNAL_UNWRITABLE = "journal_unwritable"
 SALE_HOLD = "failed_margin_sale"
+
+
+def says_busy(exc: TransientError) -> bool:
+    """Tell whether a transient answer says the exchange is struggling (throttles, rate limits, -1001): it slows, never halts."""
+    return isinstance(exc, (ExchangeBusy, RateLimited, ServerStruggling))
 
 
 def not_carried_out(exc: TransientError) -> bool:
@@ -1099,7 +1105,7 @@ class Keeper:
                 return await self._look_for(intent, f"venue reports a duplicate: {exc}")
             except TransientError as exc:
                 last_error = self._venue_error(exc)["error"] or ""
-                if isinstance(exc, ExchangeBusy):
+                if says_busy(exc):
                     self._note_busy(last_error)
                 if not not_carried_out(exc):
                     return await self._look_for(intent, last_error)

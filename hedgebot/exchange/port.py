@@ -29,7 +29,15 @@ class RequestTimeout(TransientError):
 
 
 class RateLimited(TransientError):
-    """The venue asked us to slow down."""
+    """The venue asked us to slow down (or the venue's own throttle held the request back): it was not executed."""
+
+
+class IpBanned(RateLimited):
+    """The exchange banned this IP (Binance HTTP 418) until `until` (seconds since the epoch, local clock)."""
+
+    def __init__(self, message: str, until: float) -> None:
+        super().__init__(message)
+        self.until = until
 
 
 class ExchangeBusy(TransientError):
@@ -38,6 +46,10 @@ class ExchangeBusy(TransientError):
 
 class VenueUnavailable(TransientError):
     """The venue answered with a server error or maintenance."""
+
+
+class ServerStruggling(RequestTimeout):
+    """The exchange could not process the request for now (Binance -1001): the outcome is unknown, and it is busy."""
 
 
 class PermanentError(ExchangeError):

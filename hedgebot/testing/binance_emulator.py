@@ -177,6 +177,7 @@ FAULT_KINDS = {
     "execute_later",
     "system_busy",  # -1008: Binance's system-level throttle (reduce-only and close-position orders exempt)
     "price_protection",  # -4131: the best counterparty price is beyond the PERCENT_PRICE protection
+    "disconnected",  # -1001 with HTTP 503: Binance's internal error, "unable to process your request"
 }
 
 
@@ -394,6 +395,8 @@ class Emulator:
                 return _error_response(BinanceError(-1021, "Timestamp for this request is outside of the recvWindow."))
             if fault.kind == "system_busy":
                 return _error_response(BinanceError(-1008, "Request throttled by system-level protection. Reduce-only/close-position orders are exempt. Please try again.", 503))
+            if fault.kind == "disconnected":
+                return _error_response(BinanceError(-1001, "Internal error; unable to process your request. Please try again.", 503))
             if fault.kind == "price_protection":
                 return _error_response(BinanceError(-4131, "The counterparty's best price does not meet the PERCENT_PRICE filter limit."))
             if fault.kind == "order_unseen":

@@ -314,3 +314,28 @@ async def test_a_volatile_hour_of_throttle_and_price_protection_answers_slows_th
             rig.clock.advance(60.0)
         assert rig.short() == D("3")
         assert not [i for i in rig.journal.intents() if i.status.value == "rejected"], "a busy answer is not a rejection"
+
+
+async def test_a_storm_of_rate_limit_and_internal_error_answers_slows_the_hedge_to_one_try_a_tick_and_never_halts_it() -> None:
+    async with emulator_rig(spot={"BTC": "1", "USDT": "0"}) as rig:
+        keeper = rig.keeper(hedge_config())
+        await keeper.prepare()
+        await keeper.tick()
+        rig.emulator.deposit("spot", "BTC", D("0.5"))
+        for minute in range(12):
+            kind = "rate_limit" if minute % 2 else "disconnected"
+            rig.emulator.inject(Fault(kind, "/fapi/v1/order", "POST", count=10, retry_after=0))
+            before = rig.emulator.requests.count(("POST", "/fapi/v1/order"))
+            await keeper.tick()
+            sent = rig.emulator.requests.count(("POST", "/fapi/v1/order")) - before
+            rig.emulator.faults.clear()
+            rig.clock.advance(60.0)
+        assert [e for e in rig.journal.events(kind="alert") if e.detail["code"] == "exchange_busy"], "the slowing is told"
+        assert sent == 1, f"a struggling exchange still got {sent} tries of one order in a tick"
+        assert keeper.trading_state.value == "active", keeper.trading.reason
+        assert not [i for i in rig.journal.intents() if i.status.value == "rejected"], "a busy answer is not a rejection"
+        for _ in range(3):  # the storm is over
+            await keeper.settle_open_intents()
+            await keeper.tick()
+            rig.clock.advance(60.0)
+        assert rig.short() == D("1.5")

@@ -38,6 +38,7 @@ from hedgebot.exchange.port import (
     OrderRequest,
     RateLimited,
     RequestTimeout,
+    ServerStruggling,
 )
 
 _TRANSFER_TYPES = {(Wallet.SPOT, Wallet.FUTURES): "MAIN_UMFUTURE", (Wallet.FUTURES, Wallet.SPOT): "UMFUTURE_MAIN"}
@@ -67,7 +68,7 @@ _CODES: dict[str, tuple[type[ExchangeError], str]] = {
     "-1008": (ExchangeBusy, "Binance is throttling requests to protect its system (reduce-only orders are exempt): try again"),
     "-4131": (ExchangeBusy, "the best counterparty price is beyond the price protection (PERCENT_PRICE): try again"),
     "-1007": (RequestTimeout, "Binance timed out waiting for its backend: the outcome is unknown"),
-    "-1001": (RequestTimeout, "Binance reported an internal error: the outcome is unknown"),
+    "-1001": (ServerStruggling, "Binance could not process the request (internal error): the outcome is unknown"),
 }
 
 
