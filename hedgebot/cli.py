@@ -33,7 +33,7 @@ from hedgebot.ops.figures import iso_utc
 from hedgebot.ops.logging import configure_logging
 from hedgebot.ops.senders import AlertMessage, build_dispatcher
 from hedgebot.preflight import preflight
-from hedgebot.report import Period, build_reports, ledger, parse_date, render_csv, render_table
+from hedgebot.report import Period, build_reports, ledger, parse_date, render_csv, render_table, untold_outcomes
 from hedgebot.store.journal import Journal
 
 EXIT_OK = 0
@@ -258,6 +258,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     journal = Journal(journal_path, RealClock())
     try:
         events = journal.events(account=account, hedge=args.hedge)
+        events = sorted(events + untold_outcomes(journal, account, args.hedge), key=lambda e: e.at)
         if args.limit is not None:
             events = events[-args.limit :]
         open_intents = journal.open_intents(account=account, hedge=args.hedge)

@@ -194,6 +194,32 @@ def _intent_row(intent: Intent) -> LedgerRow | None:
     return None
 
 
+DONE_EVENTS = {"order": "order_filled", "margin": "margin_adjusted", "transfer": "transferred"}
+
+
+def untold_outcomes(journal: Journal, account: str, hedge: str) -> list[Event]:
+    """Return an event for each done intent whose own event is missing from the journal, stamped at its outcome.
+
+    Journals written before outcome and event shared a transaction can hold a fill without its
+    `order_filled` (a crash between the two, or a settlement at start-up that only said `intent_settled`);
+    `history` shows those from the intents, so it lists every fill that `report --csv` lists.
+    """
+    told = {
+        str(event.detail.get("client_id"))
+        for kind in DONE_EVENTS.values()
+        for event in journal.events(account, hedge, kind=kind)
+    }
+    untold = []
+    for intent in journal.intents(account, hedge):
+        if intent.status is not IntentStatus.DONE or intent.client_id in told or intent.kind not in DONE_EVENTS:
+            continue
+        out = intent.outcome or {}
+        figures = {k: out[k] for k in ("filled", "average_price", "fee", "status") if k in out}
+        detail = {"client_id": intent.client_id, **intent.detail, **figures, "from_intent": True}
+        untold.append(Event(0, intent.updated_at, account, hedge, DONE_EVENTS[intent.kind], "info", detail))
+    return untold
+
+
 def build_reports(journal: Journal, hedges: Sequence[tuple[str, str, str]], period: Period, now: float) -> list[HedgeReport]:
     """Return one report per (account, hedge, symbol) over the period."""
     rows = ledger(journal, [(a, h) for a, h, _ in hedges], period)

@@ -123,3 +123,25 @@ def test_status_shows_the_runway_as_a_price_and_a_percentage_above_the_mark(tmp_
     header, row = lines[1], lines[2]
     assert "runway" in header
     assert re.search(r" \d+\.\d{2} \(\+\d+\.\d%\) ", row), row
+
+
+def test_history_lists_a_fill_whose_event_an_older_journal_lacks_with_amount_price_and_fee(tmp_path, capsys) -> None:
+    from hedgebot.clock import SimClock
+    from hedgebot.store.journal import IntentStatus, Journal
+    from tests.helpers import paper_settings_dict, write_toml
+
+    config = write_toml(tmp_path / "hedgebot.toml", paper_settings_dict(tmp_path))
+    journal = Journal(tmp_path / "state" / "journal.sqlite", SimClock(start=1_700_000_000.0))
+    intent = journal.begin("paper", "btc-core", "order", {"symbol": "BTC/USDT:USDT", "side": "sell", "amount": "0.5"})
+    # What a crash between outcome and event used to leave: the outcome, no order_filled.
+    journal.finish(intent.client_id, IntentStatus.DONE, {"filled": "0.5", "average_price": "50010", "fee": "10.0"})
+    journal.close()
+    capsys.readouterr()
+    assert main(["history", "--config", str(config), "--hedge", "btc-core", "--json"]) == 0
+    fills = [e for e in json.loads(capsys.readouterr().out) if e["kind"] == "order_filled"]
+    assert [(f["client_id"], f["filled"], f["average_price"], f["fee"]) for f in fills] == [
+        (intent.client_id, "0.5", "50010", "10.0")
+    ]
+    assert main(["report", "--config", str(config), "--csv"]) == 0
+    rows = [line.split(",") for line in capsys.readouterr().out.splitlines()[1:]]
+    assert [(r[11], r[6], r[7], r[8]) for r in rows if r[3] == "fill"] == [(intent.client_id, "0.5", "50010", "10.0")]

@@ -157,3 +157,55 @@ def test_repeated_sigkills_of_a_live_daemon_on_the_emulator_leave_no_duplicated_
         emulator.stop()
 
     assert_every_order_is_one_done_intent(emulator.state, tmp_path / "state" / "journal.sqlite")
+
+
+def _hedgebot(config: Path, *args: str) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEDGEBOT_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "hedgebot.cli", *args, "--config", str(config)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.slow
+def test_a_sigkill_right_after_an_outcome_is_journaled_leaves_every_fill_in_history_and_the_csv(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    log = tmp_path / "daemon.log"
+    for crashpoint in ("outcome_journaled:1", "outcome_journaled:2"):
+        proc = _start(config, log, crashpoint)
+        try:
+            code = proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
+            raise AssertionError(f"the daemon never reached {crashpoint}:\n{log.read_text()[-2000:]}") from None
+        assert code == -signal.SIGKILL, log.read_text()[-2000:]
+    # A clean run settles anything left open; SIGTERM once the hedge is hedged.
+    proc = _start(config, log, None)
+    status_file = tmp_path / "state" / "status.json"
+    deadline = time.monotonic() + 30
+    try:
+        while time.monotonic() < deadline:
+            if status_file.exists():
+                data = json.loads(status_file.read_text())
+                if data["pid"] == proc.pid and data["hedges"][0]["state"] == "hedged":
+                    break
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+
+    db = sqlite3.connect(tmp_path / "state" / "journal.sqlite")
+    done = {row[0]: json.loads(row[1]) for row in db.execute("SELECT client_id, outcome FROM intents WHERE kind = 'order' AND status = 'done'")}
+    filled = {cid for cid, outcome in done.items() if Decimal(outcome.get("filled") or 0) > 0}
+    assert len(filled) >= 2
+    history = json.loads(_hedgebot(config, "history", "--hedge", "btc-core", "--json"))
+    fills = {e["client_id"]: e for e in history if e["kind"] == "order_filled"}
+    assert set(fills) == filled, "every fill the journal holds is in history"
+    for cid, event in fills.items():
+        assert Decimal(event["filled"]) == Decimal(done[cid]["filled"])
+        assert event["average_price"] is not None and event["fee"] is not None
+    csv_rows = [line.split(",") for line in _hedgebot(config, "report", "--csv").splitlines()[1:]]
+    assert {row[11] for row in csv_rows if row[3] == "fill"} == filled, "history and report --csv list the same fills"

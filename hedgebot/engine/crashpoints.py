@@ -3,7 +3,8 @@
 `HEDGEBOT_CRASHPOINT=intent_journaled:3` makes the process kill itself with
 SIGKILL the third time it passes `intent_journaled`. Unset, it costs one
 dictionary lookup. Points: intent_journaled (after the journal, before the
-venue), action_sent (after the venue answered, before the journal).
+venue), action_sent (after the venue answered, before the journal),
+outcome_journaled (after the outcome and its event, before anything else).
 """
 
 from __future__ import annotations

@@ -64,12 +64,12 @@ from hedgebot.exchange.port import (
     TransientError,
 )
 from hedgebot.ops.alerts import DEFAULT_REPEAT_SECONDS, AlertBook
-from hedgebot.ops.events import EventLog
+from hedgebot.ops.events import EventLog, EventRecord
 from hedgebot.ops.figures import Figure, Precision, as_json, figure, plain, render
 from hedgebot.ops.watch import HedgeWatch
 from hedgebot.replay_clock import pacing_clock
 from hedgebot.store.control import Control, Request, StateRecord, UnwindRecord
-from hedgebot.store.journal import Intent, IntentStatus, Journal, JournalUnavailable
+from hedgebot.store.journal import Intent, IntentStatus, Journal, JournalUnavailable, NewEvent
 
 
 # Names of the guards that hold trading, as journaled (store.control holds).
@@ -1080,8 +1080,8 @@ class Keeper:
         crashpoints.reached("intent_journaled")
         status, outcome = await self._send(intent, send)
         crashpoints.reached("action_sent")
-        self.journal.finish(intent.client_id, status, outcome)
-        self._report(kind, intent.client_id, detail, status, outcome)
+        self._settle(intent, status, outcome, [self._report(kind, intent.client_id, detail, status, outcome)])
+        crashpoints.reached("outcome_journaled")
         self._feed_breakers(kind, status, outcome)
         self._track_fill(kind, detail, status, outcome)
         return outcome if status is IntentStatus.DONE else None
@@ -1151,19 +1151,37 @@ class Keeper:
         IntentStatus.ABSENT: ("action_not_executed", Severity.WARNING),
     }
 
-    def _report(self, kind: str, cid: str, detail: dict[str, Any], status: IntentStatus, outcome: dict[str, Any]) -> None:
+    def _report(
+        self, kind: str, cid: str, detail: dict[str, Any], status: IntentStatus, outcome: dict[str, Any], **extra: Any
+    ) -> tuple[str, Severity, dict[str, Any]]:
+        """Return the event that tells of an intent's outcome: its kind, severity and fields."""
         if status is IntentStatus.DONE:
             fields_out = {k: outcome[k] for k in ("filled", "average_price", "fee", "status") if k in outcome}
-            self._emit(self._DONE_EVENTS[kind], client_id=cid, **detail, **fields_out)
-            return
+            return self._DONE_EVENTS[kind], Severity.INFO, {"client_id": cid, **detail, **fields_out, **extra}
         if status is IntentStatus.UNKNOWN and outcome.get("pending"):
-            self._emit("order_pending", client_id=cid, **detail, order_id=outcome.get("order_id"))
-            return
+            return "order_pending", Severity.INFO, {"client_id": cid, **detail, "order_id": outcome.get("order_id"), **extra}
         name, severity = self._FAILURE_EVENTS[status]
-        self._emit(
-            name, severity, client_id=cid, action=kind, **detail, error=outcome.get("error"),
-            error_code=outcome.get("error_code"), error_type=outcome.get("error_type"),
-        )
+        return name, severity, {
+            "client_id": cid, "action": kind, **detail, "error": outcome.get("error"),
+            "error_code": outcome.get("error_code"), "error_type": outcome.get("error_type"), **extra,
+        }
+
+    def _settle(
+        self, intent: Intent, status: IntentStatus, outcome: dict[str, Any], events: Sequence[tuple[str, Severity, dict[str, Any]]]
+    ) -> None:
+        """Journal an intent's outcome and the events telling of it in one transaction, then log and send the events.
+
+        A crash can then never keep a fill out of `history`. When the journal cannot take them, the events
+        still reach the log and the senders, and JournalUnavailable goes up to the tick.
+        """
+        now = self.clock.now()
+        records = [EventRecord(now, self.account, self.hedge.name, kind, severity, fields) for kind, severity, fields in events]
+        try:
+            self.journal.finish(intent.client_id, status, outcome, [
+                NewEvent(r.account, r.hedge, r.kind, r.severity.value, r.detail, at=now) for r in records
+            ])
+        finally:
+            self.events.journaled_elsewhere(records)
 
     # ---- recovery -----------------------------------------------------------------
 
@@ -1198,10 +1216,15 @@ class Keeper:
             outcome = describe(found) if found is not None else {
                 "error": f"the venue has no record of it {self.settle_delay:g}s after it was sent"
             }
-            self.journal.finish(intent.client_id, status, outcome)
+            # A fill settled late is a fill like any other: its order_filled, with amount, price and fee, goes to history.
+            told = [("intent_settled", Severity.INFO, {
+                "client_id": intent.client_id, "action": intent.kind, "status": status.value, **intent.detail,
+            })]
+            if status is IntentStatus.DONE:
+                told.append(self._report(intent.kind, intent.client_id, intent.detail, status, outcome, settled_late=True))
+            self._settle(intent, status, outcome, told)
             self._track_fill(intent.kind, intent.detail, status, outcome, late=True)
             self._count_late_sale(intent, status, outcome)
-            self._emit("intent_settled", client_id=intent.client_id, action=intent.kind, status=status.value, **intent.detail)
         oldest = min((i.created_at for i in left), default=None)
         if oldest is not None and self.clock.now() - oldest > self.unknown_alert_seconds:
             names = ", ".join(f"{i.client_id} ({i.kind} {i.detail.get('side', '')} {i.detail.get('amount', '')})" for i in left)

@@ -9,7 +9,7 @@ the log, so that `EventLog.emit` stays the single place events pass through.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,8 +70,16 @@ class EventLog:
             except JournalUnavailable as exc:
                 # The journal is what failed: the event still reaches the log and the senders.
                 self.log.error("event_not_journaled", kind=kind, account=account, hedge=hedge, error=str(exc))
-        getattr(self.log, _LEVELS[severity])(kind, account=account, hedge=hedge, **detail)
-        record = EventRecord(when, account, hedge, kind, severity, detail)
+        self._announce(EventRecord(when, account, hedge, kind, severity, detail))
+
+    def journaled_elsewhere(self, records: Sequence[EventRecord]) -> None:
+        """Log, count and hand out events the caller journaled itself (with an intent's outcome, in one transaction)."""
+        for record in records:
+            self.counts[record.kind] += 1
+            self._announce(record)
+
+    def _announce(self, record: EventRecord) -> None:
+        getattr(self.log, _LEVELS[record.severity])(record.kind, account=record.account, hedge=record.hedge, **record.detail)
         for listener in self._listeners:
             try:
                 listener(record)

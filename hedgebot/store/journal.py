@@ -8,7 +8,7 @@ SIGKILL loses nothing that was recorded.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import hashlib
@@ -126,6 +126,18 @@ class Event:
     detail: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class NewEvent:
+    """An event to be journaled; `at` None stamps it with the time of writing."""
+
+    account: str
+    hedge: str
+    kind: str
+    severity: str
+    detail: dict[str, Any]
+    at: float | None = None
+
+
 def _intent(row: sqlite3.Row) -> Intent:
     return Intent(
         row["id"], row["account"], row["hedge"], row["seq"], row["client_id"], row["kind"],
@@ -196,13 +208,23 @@ class Journal:
             )
         return Intent(cursor.lastrowid or 0, account, hedge, seq, cid, kind, detail, IntentStatus.PENDING, None, now, now)
 
-    def finish(self, client_id: str, status: IntentStatus, outcome: dict[str, Any] | None = None) -> None:
-        """Record what became of an intent."""
-        with self._writing():
+    def finish(
+        self, client_id: str, status: IntentStatus, outcome: dict[str, Any] | None = None,
+        events: Sequence[NewEvent] = (),
+    ) -> None:
+        """Record what became of an intent, and the events that tell of it, in one transaction.
+
+        A crash can then never leave a fill in the intents without its `order_filled` in the events,
+        which `history` reads.
+        """
+        now = self.clock.now()
+        with self._writing(), self._transaction():
             self._db.execute(
                 "UPDATE intents SET status = ?, outcome = ?, updated_at = ? WHERE client_id = ?",
-                (status.value, _json(outcome or {}), self.clock.now(), client_id),
+                (status.value, _json(outcome or {}), now, client_id),
             )
+            for event in events:
+                self._insert_event(event, now)
 
     def open_intents(self, account: str | None = None, hedge: str | None = None) -> list[Intent]:
         """Return intents whose outcome is not settled yet, oldest first."""
@@ -226,10 +248,13 @@ class Journal:
     ) -> None:
         """Append an event, stamped now or at `at`."""
         with self._writing():
-            self._db.execute(
-                "INSERT INTO events (at, account, hedge, kind, severity, detail) VALUES (?, ?, ?, ?, ?, ?)",
-                (self.clock.now() if at is None else at, account, hedge, kind, severity, _json(detail)),
-            )
+            self._insert_event(NewEvent(account, hedge, kind, severity, detail, at), self.clock.now())
+
+    def _insert_event(self, event: NewEvent, now: float) -> None:
+        self._db.execute(
+            "INSERT INTO events (at, account, hedge, kind, severity, detail) VALUES (?, ?, ?, ?, ?, ?)",
+            (now if event.at is None else event.at, event.account, event.hedge, event.kind, event.severity, _json(event.detail)),
+        )
 
     def events(self, account: str | None = None, hedge: str | None = None, kind: str | None = None) -> list[Event]:
         """Return events, oldest first."""

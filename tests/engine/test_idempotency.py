@@ -133,3 +133,19 @@ async def test_a_fill_settled_late_after_a_lagging_lookup_is_not_taken_for_anoth
     assert len(rig.venue.orders) == 1 and await rig.short() == D("1")
     assert rig.events.counts["short_changed_outside"] == 0
     assert rig.keeper.trading_state.value == "active"
+
+
+async def test_a_fill_settled_by_a_later_lookup_is_journaled_as_order_filled_with_amount_price_and_fee() -> None:
+    rig = await make_rig(spot={"BTC": "1"}, port_wrapper=Scripted)
+    port = rig.keeper.port
+    port.place_after = 1
+    port.lookups_fail = True
+    await rig.clock.run(rig.keeper.tick())
+    assert not rig.journal.events(kind="order_filled")
+    port.lookups_fail = False
+    await rig.clock.run(rig.keeper.tick())
+    [intent] = rig.journal.intents()
+    [filled] = rig.journal.events(kind="order_filled")
+    assert filled.detail["client_id"] == intent.client_id and filled.detail["settled_late"] is True
+    assert D(filled.detail["filled"]) == D("1")
+    assert D(filled.detail["average_price"]) > 0 and D(filled.detail["fee"]) > 0
