@@ -1,0 +1,52 @@
+"""What a hedge's instrument costs to carry: funding for a perpetual, basis for a delivery future.
+
+No historical quarterly prices ship with the project, so backtests model a
+quarterly's price from spot with a basis that decays linearly to zero at
+delivery: F = S × (1 + b × T), T the years left and b the annual basis,
+either configured or taken from the funding file (a perpetual's funding is the
+market's price of the same carry). It is a model, not history: README says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+from hedgebot.domain.model import ZERO
+
+SECONDS_PER_YEAR = Decimal(365 * 86_400)
+
+
+def years_left(now: float, expiry: float) -> Decimal:
+    """Return the time to delivery in years (never negative)."""
+    return max(ZERO, Decimal(str(expiry - now)) / SECONDS_PER_YEAR)
+
+
+def modelled_future_price(spot: Decimal, now: float, expiry: float, annual_basis: Decimal) -> Decimal:
+    """Return a delivery future's modelled price: spot plus a basis that reaches zero at delivery."""
+    return spot * (1 + annual_basis * years_left(now, expiry))
+
+
+def annual_basis(future: Decimal, spot: Decimal, now: float, expiry: float) -> Decimal | None:
+    """Return the basis of a quoted future over spot, per year (None at or after delivery)."""
+    left = years_left(now, expiry)
+    if left <= 0 or spot <= 0:
+        return None
+    return (future / spot - 1) / left
+
+
+def annual_basis_from_funding(rates: Sequence[Decimal], interval_hours: Decimal = Decimal(8)) -> Decimal:
+    """Return the yearly carry that a run of funding rates (one per interval) amounts to."""
+    if not rates:
+        return ZERO
+    per_interval = sum(rates, ZERO) / len(rates)
+    return per_interval * (Decimal(24) / interval_hours) * 365
+
+
+def short_carry(notional: Decimal, annual_rate: Decimal, years: Decimal) -> Decimal:
+    """Return what a short of `notional` earns (positive) or pays (negative) over `years` at `annual_rate`.
+
+    A short receives positive funding, and sells a future above spot that converges to it: in both
+    cases a positive rate is income for the hedger.
+    """
+    return notional * annual_rate * years
