@@ -59,6 +59,10 @@ class RealClock:
         """Return the wall-clock time."""
         return time.time()
 
+    def monotonic(self) -> float:
+        """Return a clock that never jumps (for pacing and back-off: the wall clock may be stepped by NTP)."""
+        return time.monotonic()
+
     async def sleep(self, seconds: float) -> None:
         """Sleep for real."""
         await asyncio.sleep(max(seconds, 0.0))

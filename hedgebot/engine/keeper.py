@@ -18,6 +18,7 @@ import sqlite3
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, fields, replace
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -53,6 +54,7 @@ from hedgebot.exchange.port import (
     DuplicateClientId,
     ExchangeBusy,
     ExchangeError,
+    IpBanned,
     ExchangePort,
     FundsQuery,
     ModeError,
@@ -294,10 +296,18 @@ class Keeper:
         self.wake.set()
 
     def _venue_error(self, exc: ExchangeError) -> dict[str, str | None]:
-        """Count an exchange error by its code; return it as event fields."""
+        """Count an exchange error by its code; return it as event fields (a ban also raises its alert)."""
         fields_out = error_fields(exc)
         self.exchange_errors[fields_out["error_code"] or fields_out["error_type"] or "unknown"] += 1
         self.last_venue_error_at = self.clock.now()
+        if isinstance(exc, IpBanned):
+            until = datetime.fromtimestamp(exc.until, tz=UTC).isoformat(timespec="seconds")
+            self.alerts.raise_alert(
+                "exchange_ban", Severity.CRITICAL,
+                f"{self.port.name} banned this IP (HTTP 418) until {until}: nothing can be sent to it or read from it "
+                "until then, for every account on this IP; the hedge is unattended",
+                until=until, until_epoch=round(exc.until, 3),
+            )
         return fields_out
 
     # ---- outside signals ----------------------------------------------------------
@@ -494,6 +504,11 @@ class Keeper:
         self._plan_judged = False
         try:
             plan = await self._tick()
+        except IpBanned as exc:
+            self._venue_error(exc)  # the critical exchange_ban alert, with the ban's end
+            self.alerts.end_tick(plan_judged=False)
+            self._set_status(self.last_plan, None, "alert", str(exc))
+            return None
         except (JournalUnavailable, sqlite3.Error) as exc:
             # Nothing may be sent that the journal cannot record: the hedge waits, loudly, and carries on
             # by itself at the first tick the journal can be written again (settling what was left open).

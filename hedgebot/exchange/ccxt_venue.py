@@ -31,6 +31,7 @@ from hedgebot.domain.model import (
     Wallet,
 )
 from hedgebot.exchange.dialects.base import Dialect, decimal_value
+from hedgebot.exchange.ratelimit import RateGates, gates_for
 from hedgebot.exchange.streaming import StreamSpec
 from hedgebot.exchange.port import (
     AccountFacts,
@@ -115,8 +116,14 @@ class CcxtVenue:
         timeout_ms: int = 10_000,
         rate_limit: bool = True,
         session: Any | None = None,
+        gates: RateGates | None = None,
     ) -> CcxtVenue:
-        """Build the futures and spot clients of `dialect` (without keys: public data only)."""
+        """Build the futures and spot clients of `dialect` (without keys: public data only).
+
+        Every request goes through `gates` (by default the gates every venue on `clock` shares): one
+        weight budget and one back-off per exchange host, across all accounts (see hedgebot.exchange.ratelimit).
+        """
+        gates = gates if gates is not None else gates_for(clock)
 
         def client(exchange_id: str, futures: bool) -> Any:
             config: dict[str, Any] = {
@@ -131,6 +138,7 @@ class CcxtVenue:
             dialect.configure(instance)
             if api_base_url:
                 rewrite_api_urls(instance, api_base_url)
+            gates.attach(instance, dialect.weight_families, dialect.request_weight)
             return instance
 
         futures = client(dialect.futures_id, True)

@@ -275,6 +275,7 @@ def connect_live(account: AccountConfig, clock: Clock) -> ExchangePort:
     """Return the ccxt venue of a live account, with its secrets resolved now (ConfigError names a missing one)."""
     from hedgebot.exchange.ccxt_venue import CcxtVenue
     from hedgebot.exchange.dialects import dialect_for
+    from hedgebot.exchange.ratelimit import gates_for
 
     credentials = account.credentials
     assert credentials is not None
@@ -285,6 +286,7 @@ def connect_live(account: AccountConfig, clock: Clock) -> ExchangePort:
     venue = CcxtVenue.connect(
         dialect_for(account.exchange), clock, api_key=api_key, secret=secret, password=password,
         api_base_url=account.api_base_url,
+        gates=gates_for(clock),  # one weight budget and back-off per exchange host, shared by every account
     )
     if account.order_settle_seconds is not None:
         venue.settle_seconds = account.order_settle_seconds

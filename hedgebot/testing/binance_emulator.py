@@ -22,8 +22,12 @@ It also serves Binance's websocket streams (`hedgebot.testing.binance_streams`):
 the user-data stream (ACCOUNT_UPDATE, ORDER_TRADE_UPDATE) for a listen key, and
 the mark-price stream, which pushes again each time `/_emulator/mark` moves it.
 
-Limits: market orders only, filled at the mark; no liquidation engine, no
-rate-limit weights.
+It counts Binance's request weight per IP and minute
+(`hedgebot.testing.binance_limits`): `X-MBX-USED-WEIGHT-1M` on every answer,
+429 with Retry-After past the limit, 418 with the ban's end for a client
+that keeps sending inside the Retry-After period.
+
+Limits: market orders only, filled at the mark; no liquidation engine.
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
+
+from hedgebot.testing.binance_limits import WeightLimiter
 
 D = Decimal
 ZERO = D(0)
@@ -199,6 +205,8 @@ class Emulator:
         self.deferred: list[tuple[float, Callable[..., Any], web.Request, dict[str, str]]] = []
         # Order lookups lag behind execution by this many seconds (Binance: reads may lag).
         self.lookup_lag_seconds = 0.0
+        # Request weight per IP per minute, 429 past the limit, 418 for a client that does not back off.
+        self.limiter = WeightLimiter()
         self._visible_at: dict[str, float] = {}
         self.executions: list[str] = []  # the book key of every order carried out, duplicates included
         self.server_time_offset_ms = 0
@@ -383,10 +391,21 @@ class Emulator:
     async def _middleware(self, request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
         self.requests.append((request.method, request.path))
         await self.run_deferred()
+        ip = request.remote or "unknown"
+        verdict = self.limiter.judge(ip, request.method, request.path, "symbol" in request.query, self._now())
+        if verdict.status != 200:
+            return _error_response(BinanceError(verdict.code, verdict.msg, verdict.status), headers=verdict.headers)
+        response = await self._answer(request, handler)
+        if not response.prepared:
+            response.headers.update(verdict.headers)
+        return response
+
+    async def _answer(self, request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
         fault = self._take_fault(request)
         request[_FAULT] = fault
         if fault is not None:
             if fault.kind == "rate_limit":
+                self.limiter.note_429(request.remote or "unknown", self._now(), fault.retry_after)
                 return _error_response(BinanceError(-1003, "Too many requests; current limit is 2400 requests per minute.", 429),
                                        headers={"Retry-After": str(fault.retry_after)})
             if fault.kind == "server_error":

@@ -168,6 +168,7 @@ async def test_binance_codes_map_to_the_ports_error_families() -> None:
         rig.emulator.inject(Fault("rate_limit", "/fapi/v3/positionRisk"))
         with pytest.raises(RateLimited):
             await rig.venue.fetch_legs(SYMBOL)
+        rig.clock.advance(1.0)  # the 429's Retry-After: until then nothing is sent
         rig.emulator.inject(Fault("server_error", "/fapi/v3/positionRisk"))
         with pytest.raises(VenueUnavailable):
             await rig.venue.fetch_legs(SYMBOL)

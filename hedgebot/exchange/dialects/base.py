@@ -34,6 +34,7 @@ from hedgebot.exchange.port import (
     OrderRequest,
     PriceQuote,
 )
+from hedgebot.exchange.ratelimit import WeightFamily
 from hedgebot.exchange.streaming import StreamSpec
 
 _CODE = re.compile(r'"code"\s*:\s*"?(-?\d+)')
@@ -68,6 +69,13 @@ class Dialect(ABC):
     tiers_need_mark: bool = False
     #: the step of a margin amount, when it is not the market's amount step
     margin_step: Decimal | None = None
+    #: the exchange's per-IP request-weight limits and the headers that report their use (none known: only
+    #: Retry-After on 429/418 is obeyed)
+    weight_families: tuple[WeightFamily, ...] = ()
+
+    def request_weight(self, method: str, path: str, query: Mapping[str, str]) -> int:
+        """Return the weight the exchange counts for a request (1 unless the dialect knows better)."""
+        return 1
 
     def client_options(self, *, futures: bool) -> dict[str, Any]:
         """Return ccxt options for the futures (or spot) client."""

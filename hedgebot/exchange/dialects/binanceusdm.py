@@ -13,13 +13,14 @@ the endpoints in docs/exchanges.md. The ones that matter most:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
 from hedgebot.domain.model import MarginMode, PositionSide, Wallet
 from hedgebot.exchange.dialects.base import Dialect, decimal_value, leg_from
 from hedgebot.exchange.paper import VenueEvent
+from hedgebot.exchange.ratelimit import WeightFamily
 from hedgebot.exchange.port import (
     AccountFacts,
     AuthenticationFailed,
@@ -72,6 +73,42 @@ _CODES: dict[str, tuple[type[ExchangeError], str]] = {
 }
 
 
+# Request weights per IP as Binance documents them on each endpoint (USDⓈ-M Futures, Spot, Wallet);
+# see docs/exchanges.md, "Rate limits". A second figure applies when the symbol is left out.
+_WEIGHTS: dict[tuple[str, str], int | tuple[int, int]] = {
+    ("GET", "/fapi/v1/time"): 1, ("GET", "/fapi/v1/ping"): 1, ("GET", "/fapi/v1/exchangeInfo"): 1,
+    ("GET", "/fapi/v1/premiumIndex"): (1, 10), ("GET", "/fapi/v1/leverageBracket"): 1,
+    ("GET", "/fapi/v1/positionSide/dual"): 30, ("POST", "/fapi/v1/positionSide/dual"): 1,
+    ("GET", "/fapi/v1/multiAssetsMargin"): 30, ("GET", "/fapi/v1/symbolConfig"): 5,
+    ("POST", "/fapi/v1/marginType"): 1, ("POST", "/fapi/v1/leverage"): 1,
+    ("POST", "/fapi/v1/order"): 0,  # counted on the order-count limits, not on the IP weight
+    ("GET", "/fapi/v1/order"): 1, ("GET", "/fapi/v1/openOrders"): (1, 40), ("GET", "/fapi/v1/allOrders"): 5,
+    ("GET", "/fapi/v3/positionRisk"): 5, ("GET", "/fapi/v3/account"): 5, ("GET", "/fapi/v2/balance"): 5,
+    ("POST", "/fapi/v1/positionMargin"): 1, ("GET", "/fapi/v1/positionMargin/history"): 1,
+    ("GET", "/fapi/v1/income"): 30, ("POST", "/fapi/v1/listenKey"): 1, ("PUT", "/fapi/v1/listenKey"): 1,
+    ("GET", "/api/v3/time"): 1, ("GET", "/api/v3/ping"): 1, ("GET", "/api/v3/exchangeInfo"): 20,
+    ("GET", "/api/v3/account"): 20, ("POST", "/api/v3/order"): 1, ("GET", "/api/v3/order"): 4,
+    ("POST", "/sapi/v1/asset/transfer"): 1, ("GET", "/sapi/v1/asset/transfer"): 1,
+    ("GET", "/sapi/v1/account/apiRestrictions"): 1, ("GET", "/sapi/v1/portfolio/account"): 5,
+}
+
+# Per-IP request weight per minute: USDⓈ-M 2400, spot 6000 (both reported in X-MBX-USED-WEIGHT-1M),
+# wallet endpoints 12000 (X-SAPI-USED-IP-WEIGHT-1M).
+_FAMILIES = (
+    WeightFamily("fapi", "/fapi/", 2400, "X-MBX-USED-WEIGHT-1M"),
+    WeightFamily("api", "/api/", 6000, "X-MBX-USED-WEIGHT-1M"),
+    WeightFamily("sapi", "/sapi/", 12000, "X-SAPI-USED-IP-WEIGHT-1M"),
+)
+
+
+def binance_weight(method: str, path: str, query: Mapping[str, str]) -> int:
+    """Return Binance's documented IP weight of a request (1 for an endpoint not in the table)."""
+    weight = _WEIGHTS.get((method, path), 1)
+    if isinstance(weight, tuple):
+        return weight[0] if query.get("symbol") else weight[1]
+    return weight
+
+
 def _d(value: Any, where: str) -> Decimal:
     return decimal_value(value, f"binance {where}")
 
@@ -86,6 +123,11 @@ class BinanceUsdm(Dialect):
     already_set_codes = frozenset({"-4059", "-4046"})
     label = "binance"
     codes = _CODES
+    weight_families = _FAMILIES
+
+    def request_weight(self, method: str, path: str, query: Mapping[str, str]) -> int:
+        """Return Binance's documented IP weight of the request."""
+        return binance_weight(method, path, query)
 
     def client_options(self, *, futures: bool) -> dict[str, Any]:
         """Return options that keep ccxt to the endpoints hedgebot uses."""

@@ -1,0 +1,292 @@
+"""Request weight, back-off and bans of one exchange host, shared by every account of the daemon.
+
+Exchanges limit request weight per IP, not per key (Binance: "the limits on
+the API are based on the IPs, not the API keys"), so every ccxt client that
+talks to one host goes through one `HostGate`:
+
+- before a request is signed, the gate admits its weight against what the
+  host has reported (`X-MBX-USED-WEIGHT-1M`) and what the daemon has sent in
+  the last minute, and waits when the next request would pass a share of the
+  limit (throttling ahead, so the exchange never has to say 429);
+- a 429 makes the whole host back off for its `Retry-After`: every request of
+  every account fails at once with `RateLimited`, unsent, until then;
+- a 418 is a ban: the same, with `IpBanned` naming its end;
+- ccxt's own pacing (`throttle`, which counts on the wall clock) is replaced
+  by pacing on the monotonic clock.
+
+All timing uses the monotonic clock of the injected `Clock` (`monotonic()`,
+falling back to `now()` for simulated clocks, which never jump back).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import math
+import weakref
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from hedgebot.clock import Clock
+from hedgebot.exchange.port import IpBanned, RateLimited
+
+WINDOW_SECONDS = 60.0
+# The share of a weight limit the daemon uses; the rest is left for other programs on the same IP.
+HEADROOM = 0.8
+# Waits when a 429 or 418 comes without Retry-After (Binance always sends it; other exchanges may not).
+DEFAULT_BACKOFF_SECONDS = 30.0
+DEFAULT_BAN_SECONDS = 120.0
+
+
+@dataclass(frozen=True)
+class WeightFamily:
+    """A group of endpoints with one weight limit per minute, and the header that reports its use."""
+
+    name: str
+    path_prefix: str
+    limit: int | None  # None: the limit is unknown, only Retry-After is obeyed
+    used_header: str | None = None
+
+
+WeightOf = Callable[[str, str, Mapping[str, str]], int]
+
+
+def monotonic_of(clock: Clock) -> Callable[[], float]:
+    """Return the clock's monotonic reading (simulated clocks: their own time, which never runs back)."""
+    return getattr(clock, "monotonic", clock.now)
+
+
+class _Budget:
+    """The weight one family has used in the last minute, as sent and as the host reported it."""
+
+    def __init__(self, family: WeightFamily) -> None:
+        self.family = family
+        self.sent: deque[tuple[float, int]] = deque()
+        self.reported: tuple[float, int] | None = None
+
+    def used(self, now: float) -> int:
+        while self.sent and self.sent[0][0] <= now - WINDOW_SECONDS:
+            self.sent.popleft()
+        rolling = sum(w for _, w in self.sent)
+        if self.reported is None or self.reported[0] <= now - WINDOW_SECONDS:
+            return rolling
+        at, used = self.reported
+        return max(rolling, used + sum(w for t, w in self.sent if t > at))
+
+    def frees_at(self, now: float) -> float:
+        """Return when the oldest weight counted now leaves the window."""
+        candidates = [t + WINDOW_SECONDS for t, _ in self.sent]
+        if self.reported is not None:
+            candidates.append(self.reported[0] + WINDOW_SECONDS)
+        later = [c for c in candidates if c > now]
+        return min(later) if later else now
+
+
+_STATUS: contextvars.ContextVar[int | None] = contextvars.ContextVar("hedgebot_http_status", default=None)
+
+
+class HostGate:
+    """The request budget and back-off of one exchange host."""
+
+    def __init__(self, host: str, clock: Clock, families: tuple[WeightFamily, ...], headroom: float = HEADROOM) -> None:
+        self.host = host
+        self.clock = clock
+        self.monotonic = monotonic_of(clock)
+        self.families = families
+        self.headroom = headroom
+        self._budgets = {f.name: _Budget(f) for f in families}
+        self.backoff_until = -math.inf  # monotonic
+        self.banned_until = -math.inf  # monotonic
+        self.ban_ends_at: float | None = None  # the ban's end on the clock's own time (an alert names it)
+        self.waited_seconds = 0.0
+        self.refused = 0
+        self.answers_429 = 0
+        self.answers_418 = 0
+
+    def family(self, path: str) -> WeightFamily | None:
+        """Return the weight family of a URL path (the longest matching prefix), or None."""
+        matches = [f for f in self.families if path.startswith(f.path_prefix)]
+        return max(matches, key=lambda f: len(f.path_prefix)) if matches else None
+
+    def used(self, family: str) -> int:
+        """Return the weight the family has used in the last minute, as far as the daemon knows."""
+        return self._budgets[family].used(self.monotonic())
+
+    def refusal(self) -> RateLimited | None:
+        """Return the error every request gets now without being sent, or None when requests may go."""
+        now = self.monotonic()
+        if now < self.banned_until:
+            return IpBanned(
+                f"{self.host} banned this IP (HTTP 418) for {self.banned_until - now:.0f}s more: "
+                "nothing is sent until the ban is over",
+                self.ban_ends_at if self.ban_ends_at is not None else self.clock.now() + self.banned_until - now,
+            )
+        if now < self.backoff_until:
+            return RateLimited(
+                f"{self.host} answered 429 (too many requests): every request waits {self.backoff_until - now:.1f}s "
+                "more (Retry-After), so that the exchange does not ban the IP"
+            )
+        return None
+
+    async def admit(self, path: str, weight: int) -> None:
+        """Let a request of `weight` go, waiting while it would pass the family's share; raise while backing off."""
+        family = self.family(path)
+        budget = self._budgets[family.name] if family is not None else None
+        while True:
+            refused = self.refusal()
+            if refused is not None:
+                self.refused += 1
+                raise refused
+            now = self.monotonic()
+            if budget is None or budget.family.limit is None:
+                return
+            allowed = budget.family.limit * self.headroom
+            used = budget.used(now)
+            if used + weight <= allowed or used == 0:
+                budget.sent.append((now, weight))
+                return
+            wait = max(budget.frees_at(now) - now, 0.05)
+            self.waited_seconds += wait
+            await self.clock.sleep(wait)
+
+    def observe(self, path: str, status: int, headers: Mapping[str, str]) -> None:
+        """Read an answer's used weight and, on 429 or 418, back the whole host off for its Retry-After."""
+        now = self.monotonic()
+        lowered = {str(k).lower(): v for k, v in headers.items()}
+        family = self.family(path)
+        if family is not None and family.used_header is not None:
+            used = _int(lowered.get(family.used_header.lower()))
+            if used is not None:
+                budget = self._budgets[family.name]
+                budget.reported = (now, used)
+                budget.sent = deque((t, w) for t, w in budget.sent if t > now)  # the report counts what was sent
+        retry_after = _seconds(lowered.get("retry-after"))
+        if status == 418:
+            self.answers_418 += 1
+            seconds = retry_after if retry_after is not None else DEFAULT_BAN_SECONDS
+            self.banned_until = max(self.banned_until, now + seconds)
+            self.ban_ends_at = self.clock.now() + (self.banned_until - now)
+        elif status == 429:
+            self.answers_429 += 1
+            seconds = retry_after if retry_after is not None else DEFAULT_BACKOFF_SECONDS
+            self.backoff_until = max(self.backoff_until, now + seconds)
+
+
+class RateGates:
+    """The gates of every exchange host one daemon talks to: one per host, shared by its accounts."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.gates: dict[str, HostGate] = {}
+
+    def gate(self, host: str, families: tuple[WeightFamily, ...]) -> HostGate:
+        """Return the host's gate, creating it with `families` the first time."""
+        gate = self.gates.get(host)
+        if gate is None:
+            gate = self.gates[host] = HostGate(host, self.clock, families)
+        return gate
+
+    def attach(self, client: Any, families: tuple[WeightFamily, ...], weigh: WeightOf) -> None:
+        """Route a ccxt client's requests through the gate of their host: admitted before signing, answers read.
+
+        ccxt's own pacing (`throttle`, on the wall clock) is replaced by the same pacing on the monotonic clock.
+        """
+        original_fetch2 = client.fetch2
+        original_on_response = client.on_rest_response
+        pacer = Pacer(self.clock)
+
+        async def fetch2(path: str, api: Any = "public", method: str = "GET", params: dict | None = None,
+                         config: dict | None = None) -> Any:
+            host, url_path = _api_url(client, api, path)
+            gate = self.gate(host, families)
+            pairs = params.items() if isinstance(params, dict) else ()  # OKX sends batch bodies as lists
+            query = {str(k): str(v) for k, v in pairs if not isinstance(v, dict | list)}
+            await gate.admit(url_path, weigh(method.upper(), url_path, query))
+            token = _STATUS.set(None)
+            try:
+                return await original_fetch2(path, api, method, params if params is not None else {}, config or {})
+            except Exception as exc:
+                if _STATUS.get() in (418, 429) and not isinstance(exc, RateLimited):
+                    raise (gate.refusal() or RateLimited(f"{host} answered {_STATUS.get()}: {exc}")) from exc
+                raise
+            finally:
+                _STATUS.reset(token)
+
+        def on_rest_response(code: Any, reason: Any, url: str, method: str, headers: Any, body: Any, *rest: Any) -> Any:
+            status = _int(code) or 0
+            _STATUS.set(status)
+            parts = urlsplit(url)
+            self.gate(f"{parts.scheme}://{parts.netloc}", families).observe(parts.path, status, headers or {})
+            return original_on_response(code, reason, url, method, headers, body, *rest)
+
+        async def throttle(cost: float | None = None) -> None:
+            await pacer.pace(cost or 1.0, float(getattr(client, "rateLimit", 50) or 50))
+
+        client.fetch2 = fetch2
+        client.on_rest_response = on_rest_response
+        client.throttle = throttle
+
+    def refusals(self) -> list[RateLimited]:
+        """Return what each host refuses now (bans first), for alerts."""
+        found = [r for r in (g.refusal() for g in self.gates.values()) if r is not None]
+        return sorted(found, key=lambda r: not isinstance(r, IpBanned))
+
+
+class Pacer:
+    """ccxt's request pacing (`cost` x `rateLimit` ms between requests of one client) on the monotonic clock."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.monotonic = monotonic_of(clock)
+        self._next_free = -math.inf
+
+    async def pace(self, cost: float, interval_ms: float) -> None:
+        """Wait for the request's turn."""
+        now = self.monotonic()
+        start = max(now, self._next_free)
+        self._next_free = start + max(cost, 0.0) * interval_ms / 1000
+        if start > now:
+            await self.clock.sleep(start - now)
+
+
+_SHARED: weakref.WeakKeyDictionary[Any, RateGates] = weakref.WeakKeyDictionary()
+
+
+def gates_for(clock: Clock) -> RateGates:
+    """Return the daemon-wide gates of `clock`'s daemon (one registry per clock)."""
+    gates = _SHARED.get(clock)
+    if gates is None:
+        gates = _SHARED[clock] = RateGates(clock)
+    return gates
+
+
+def _api_url(client: Any, api: Any, path: str) -> tuple[str, str]:
+    """Return the host and URL path a ccxt implicit call goes to (`fapiPrivateV3` + `positionRisk` -> /fapi/v3/positionRisk)."""
+    name = api[0] if isinstance(api, list | tuple) and api else api
+    urls = client.urls.get("api")
+    base = urls.get(name) if isinstance(urls, dict) else urls
+    if isinstance(base, str) and "{" in base and hasattr(client, "implode_hostname"):
+        base = client.implode_hostname(base)
+    parts = urlsplit(base if isinstance(base, str) else "")
+    host = f"{parts.scheme}://{parts.netloc}" if parts.netloc else str(getattr(client, "id", "exchange"))
+    return host, f"{parts.path.rstrip('/')}/{path.split('?')[0].lstrip('/')}"
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+def _seconds(value: Any) -> float | None:
+    try:
+        seconds = float(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+__all__ = ["HostGate", "Pacer", "RateGates", "WeightFamily", "gates_for", "monotonic_of"]
