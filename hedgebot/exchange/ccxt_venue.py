@@ -321,7 +321,7 @@ class CcxtVenue:
         order = await self._call(
             lambda: client.create_order(request.symbol, "market", request.side.value, float(units), None, params)
         )
-        if order.get("status") != "closed" or order.get("filled") is None:
+        if order.get("status") not in _ENDED or order.get("filled") is None:
             # Accepted but not reported filled (Bybit and OKX answer with ids only, and fill afterwards):
             # read its state; an order the lookup cannot see yet, or one still working, is pending.
             found = await self.fetch_order(request.symbol, request.client_id)
@@ -487,6 +487,11 @@ class CcxtVenue:
         """Close the clients' HTTP sessions."""
         for client in {id(self.futures): self.futures, id(self.spot): self.spot}.values():
             await client.close()
+
+
+# ccxt's order statuses that say the order is over: what its answer says filled is final
+# (a Binance MARKET order out of liquidity ends EXPIRED with part of it executed).
+_ENDED = frozenset({"closed", "expired", "canceled", "rejected"})
 
 
 def _client_class(exchange_id: str) -> Any:

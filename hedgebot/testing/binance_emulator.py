@@ -27,7 +27,8 @@ It counts Binance's request weight per IP and minute
 429 with Retry-After past the limit, 418 with the ban's end for a client
 that keeps sending inside the Retry-After period.
 
-Limits: market orders only, filled at the mark; no liquidation engine.
+Limits: market orders only, filled at the mark (under the `partial_fill` fault in
+part, the rest EXPIRED); no liquidation engine.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ ZERO = D(0)
 
 
 _EIGHT = D("0.00000001")
+_SPOT_STEP = D("0.00001")  # the LOT_SIZE step /api/v3/exchangeInfo serves
 
 
 def _s(value: Decimal) -> str:
@@ -170,6 +172,7 @@ class Fault:
     count: int = 1
     delay: float = 2.0  # seconds held before answering, for the timeout kinds
     retry_after: int = 1
+    fill: str = "1"  # partial_fill: the fraction of a market order the book can fill (rounded down to the step)
 
 
 _OPEN_STATUSES = {"NEW", "PARTIALLY_FILLED"}
@@ -184,6 +187,7 @@ FAULT_KINDS = {
     "system_busy",  # -1008: Binance's system-level throttle (reduce-only and close-position orders exempt)
     "price_protection",  # -4131: the best counterparty price is beyond the PERCENT_PRICE protection
     "disconnected",  # -1001 with HTTP 503: Binance's internal error, "unable to process your request"
+    "partial_fill",  # a MARKET order runs out of liquidity: `fill` of it executes, the rest EXPIRED
 }
 
 
@@ -760,6 +764,9 @@ class Emulator:
                 raise BinanceError(-2022, "ReduceOnly Order is rejected.")
         if opening and qty * mark < D(spec.min_notional):
             raise BinanceError(-4164, f"Order's notional must be no smaller than {spec.min_notional} (unless you choose reduce only).")
+        ordered, qty = qty, self._fillable(request, qty, step)
+        if qty == 0:
+            return self._expire_unfilled(key, self._order_answer(sym, p, self._id(), ordered, mark, side, position_side, reduce_only))
         fee = qty * mark * D(self.book.taker_fee)
         size = abs(amount)
         if opening:
@@ -792,9 +799,10 @@ class Emulator:
         self._cash(spec.quote, -fee)
         pos.update_time = self.now_ms()
         self.book.positions[pos_key] = pos
-        answer = self._order_answer(sym, p, self._id(), qty, mark, side, position_side, reduce_only)
+        answer = self._expire_rest(self._order_answer(sym, p, self._id(), qty, mark, side, position_side, reduce_only), ordered)
         self._record_order(key, answer)
-        self.publish(self.order_update(answer, fee))
+        for update in self._order_updates(answer, fee):
+            self.publish(update)
         self.publish(self.account_update("ORDER", spec.quote, -fee, sym, position_side))
         for listener in self.order_listeners:
             listener(answer)
@@ -813,6 +821,44 @@ class Emulator:
                 "cp": False, "rp": "0", "pP": False, "si": 0, "ss": 0, "V": "NONE", "pm": "NONE", "gtd": 0,
             },
         }
+
+    # ---- liquidity: market orders filled in part, the rest EXPIRED --------------------------
+
+    def _fillable(self, request: web.Request, qty: Decimal, step: Decimal) -> Decimal:
+        """Return how much of a market order the book fills: all of it, or under a partial_fill fault its share, rounded down."""
+        fault = request.get(_FAULT)
+        if not isinstance(fault, Fault) or fault.kind != "partial_fill":
+            return qty
+        return min(qty, (qty * D(fault.fill) / step).to_integral_value(rounding="ROUND_FLOOR") * step)
+
+    @staticmethod
+    def _expire_rest(answer: dict[str, Any], ordered: Decimal) -> dict[str, Any]:
+        """Turn the answer of an order filled in part into Binance's: origQty as sent, status EXPIRED."""
+        if D(answer["executedQty"]) >= ordered:
+            return answer
+        return {**answer, "origQty": _s(ordered), "status": "EXPIRED"}
+
+    def _expire_unfilled(self, key: str, answer: dict[str, Any]) -> dict[str, Any]:
+        """Record and answer a market order that found no liquidity at all: EXPIRED, nothing executed, no fee."""
+        answer = {**answer, "status": "EXPIRED", "avgPrice": "0", "executedQty": "0", "cumQty": "0", "cumQuote": "0"}
+        self._record_order(key, answer)
+        for update in self._order_updates(answer, ZERO):
+            self.publish(update)
+        return answer
+
+    def _order_updates(self, answer: dict[str, Any], fee: Decimal) -> list[dict[str, Any]]:
+        """Return the ORDER_TRADE_UPDATE events of a market order: its trade, then its expiry when it did not fill whole."""
+        if answer["status"] != "EXPIRED":
+            return [self.order_update(answer, fee)]
+        updates = []
+        if D(answer["executedQty"]) > 0:
+            trade = self.order_update(answer, fee)
+            trade["o"]["X"] = "PARTIALLY_FILLED"
+            updates.append(trade)
+        expiry = self.order_update(answer, ZERO)
+        expiry["o"].update(x="EXPIRED", X="EXPIRED", l="0", L="0", n="0", t=0)
+        updates.append(expiry)
+        return updates
 
     async def futures_get_order(self, request: web.Request, p: dict[str, str]) -> Any:
         """GET /fapi/v1/order (by origClientOrderId or orderId)."""
@@ -988,6 +1034,9 @@ class Emulator:
         except (KeyError, ArithmeticError):
             raise BinanceError(-1102, "Mandatory parameter 'quantity' was not sent, was empty/null, or malformed.") from None
         price = D(spec.mark)
+        if side == "SELL" and D(self.book.spot.get(spec.base, "0")) < qty:
+            raise BinanceError(-2010, "Account has insufficient balance for requested action.")
+        ordered, qty = qty, self._fillable(request, qty, _SPOT_STEP)
         quote_qty = qty * price
         fee = (quote_qty if side == "SELL" else qty) * D(self.book.spot_fee)
         base_held = D(self.book.spot.get(spec.base, "0"))
@@ -1014,6 +1063,8 @@ class Emulator:
             "fills": [{"price": _s(price), "qty": _s(qty), "commission": _s(fee), "commissionAsset": fee_asset, "tradeId": order_id}],
             "selfTradePreventionMode": "EXPIRE_MAKER",
         }
+        if qty < ordered:
+            answer.update(origQty=_s(ordered), status="EXPIRED", fills=answer["fills"] if qty > 0 else [])
         self._record_order(key, {k: v for k, v in answer.items() if k != "fills"} | {"time": now, "updateTime": now})
         return answer
 
