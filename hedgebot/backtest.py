@@ -30,7 +30,7 @@ from hedgebot.clock import SimClock
 from hedgebot.config import HedgeConfig
 from hedgebot.domain import margin as mm
 from hedgebot.domain.model import ZERO, Leg, MarginMode, Market, PositionSide, Wallet
-from hedgebot.engine.keeper import Keeper
+from hedgebot.engine.keeper import Keeper, Liquidation
 from hedgebot.exchange.feeds import Candle
 from hedgebot.exchange.funding import FundingSource
 from hedgebot.exchange.paper import PaperMarket, PaperVenue, VenueEvent
@@ -76,6 +76,18 @@ class TradeRow:
     detail: str
 
 
+@dataclass(frozen=True)
+class AlertRow:
+    """One line of alerts.csv: an alert from when it was raised to when it was resolved (None: still active at the end)."""
+
+    code: str
+    severity: str
+    raised_at: float
+    resolved_at: float | None
+    message: str
+    resolved_message: str = ""
+
+
 @dataclass
 class BacktestResult:
     """What happened over the replay, summed from the venue's and the journal's records."""
@@ -110,6 +122,8 @@ class BacktestResult:
     trades: list[TradeRow] = field(default_factory=list)
     equity: dict[str, array] = field(default_factory=dict)
     keeper_wakes: int = 0
+    alert_rows: list[AlertRow] = field(default_factory=list)
+    gaps: list[tuple[float, float]] = field(default_factory=list)
 
     @property
     def value_kept(self) -> Decimal:
@@ -172,7 +186,7 @@ class _Ledger:
         self.liquidation = math.inf
         self.runway_liquidation = math.inf
         self.drift_ratio = 0.0
-        self.exposure = self.short = 0.0
+        self.exposure = self.short = self.target = 0.0
         self.margin = 0.0
 
     def refresh(self) -> None:
@@ -199,6 +213,7 @@ class _Ledger:
         self.margin = float(s_margin)
         target = self.ratio * self.exposure
         self.drift_ratio = (self.short - target) / target if target > 0 else (0.0 if self.short == 0 else math.inf)
+        self.target = target
         self.liquidation = self.runway_liquidation = math.inf
         if s_size > 0:
             leg = Leg(PositionSide.SHORT, s_size, s_entry, s_margin)
@@ -277,6 +292,9 @@ class _Lane:
         self.sum_h = self.sum_sq_h = self.sum_u = self.sum_sq_u = 0.0
         self.count_r = 0
         self.outside = 0
+        self.under = 0  # candles with the short below its band while the hedge is meant to follow its target
+        self.reached = False  # whether the short was ever inside its band (or above it)
+        self.targeted = False  # whether the hedge ever had a target to follow
         self.max_drift = 0.0
         self.min_distance = self.min_runway = math.inf
         self.events_seen = 0
@@ -290,6 +308,11 @@ class _Lane:
         self.runway_at_start: Decimal | None = None
 
     def _on_venue_change(self, event: VenueEvent | None) -> None:
+        if event is not None and event.kind == "liquidation" and event.side == PositionSide.SHORT.value:
+            # The same critical `liquidated` alert as the daemon raises.
+            self.keeper.notify_liquidation(Liquidation(event.at, event.price, event.amount, event.margin_lost))
+            if not self.watch:
+                self.keeper.wake.clear()  # the fixed-interval policy still acts only on its schedule
         if event is not None and self.watch:
             self.keeper.notify_balance()  # funding settled or a leg was liquidated
 
@@ -343,9 +366,18 @@ class _Lane:
         h = ledger.slope * close + ledger.intercept
         u = ledger.unhedged_units * close + ledger.unhedged_cash
         drift = ledger.drift_ratio
+        meant = self.keeper.hedge_meant
+        if not meant:
+            drift = 0.0  # closed, unwinding or paused by a person: there is no target to drift from
         size = abs(drift)
         if size > ledger.band:
             self.outside += 1
+        if meant and ledger.target > 0:
+            self.targeted = True
+            if drift < -ledger.band:
+                self.under += 1
+            else:
+                self.reached = True
         if size > self.max_drift:
             self.max_drift = size
         high = float(candle.high)
@@ -407,6 +439,9 @@ class _Lane:
             "unhedged_value_volatility": volatility(self.sum_u, self.sum_sq_u),
             "max_abs_drift_ratio": self.max_drift if math.isfinite(self.max_drift) else None,
             "time_outside_band_ratio": self.outside / len(self.candles),
+            "target_reached": self.reached if self.targeted else None,
+            "time_under_hedged_ratio": self.under / len(self.candles),
+            "time_under_hedged_seconds": self.under * interval,
             "min_liquidation_distance": self.min_distance if math.isfinite(self.min_distance) else None,
             "min_runway": self.min_runway if math.isfinite(self.min_runway) else None,
             "gaps": len(find_gaps(self.candles, interval)),
@@ -422,6 +457,8 @@ class _Lane:
         result.max_distance_after_sale = self.after_sale
         result.runway_at_start = self.runway_at_start
         result.alerts = dict(Counter(f"{e.detail.get('code')} {e.detail.get('state', '')}".strip() for e in self.journal.events(kind="alert")))
+        result.alert_rows = _alert_rows(self.journal)
+        result.gaps = find_gaps(self.candles, interval)
         self.journal.close()
         return result
 
@@ -566,6 +603,30 @@ async def _collect(run: _Lane, start_value: float, peak: Decimal, metrics: dict[
         metrics=metrics,
         trades=sorted(_trade_rows(run) + run.spot_change_rows, key=lambda r: r.time),
     )
+
+
+def _alert_rows(journal: Journal) -> list[AlertRow]:
+    """Pair each alert raised with its resolution; a repeat is not a new alert, an escalation raises the row's severity."""
+    rows: list[AlertRow] = []
+    open_rows: dict[str, int] = {}
+    for event in journal.events():
+        if event.kind not in ("alert", "alert_resolved"):
+            continue
+        code = str(event.detail.get("code"))
+        state = event.detail.get("state")
+        message = str(event.detail.get("message", ""))
+        if event.kind == "alert" and state == "raised":
+            if code in open_rows:
+                row = rows[open_rows[code]]
+                rows[open_rows[code]] = AlertRow(code, str(event.severity), row.raised_at, None, message)
+            else:
+                open_rows[code] = len(rows)
+                rows.append(AlertRow(code, str(event.severity), event.at, None, message))
+        elif event.kind == "alert_resolved" and code in open_rows:
+            index = open_rows.pop(code)
+            row = rows[index]
+            rows[index] = AlertRow(row.code, row.severity, row.raised_at, event.at, row.message, message)
+    return rows
 
 
 def _trade_rows(run: _Lane) -> list[TradeRow]:

@@ -2,7 +2,7 @@
 
 Inputs are checked before anything runs; a bad row is reported with its file
 and line and the command exits 2. Outputs go to one directory: summary.json,
-equity.csv, trades.csv and chart.png.
+equity.csv, trades.csv, alerts.csv and chart.png.
 """
 
 from __future__ import annotations
@@ -158,6 +158,8 @@ def read_spot_changes(path: Path) -> list[SpotChange]:
 
 
 def _read_prices(path: Path, start: float | None, end: float | None) -> list[Candle]:
+    if start is not None and end is not None and start > end:
+        raise BadInput(f"--from {iso(start)} is after --to {iso(end)}: give the earlier time as --from")
     try:
         candles = read_candles(path)
     except BadData as exc:
@@ -166,12 +168,19 @@ def _read_prices(path: Path, start: float | None, end: float | None) -> list[Can
         raise BadInput(f"{path}: cannot read: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise BadInput(f"{path}: not a UTF-8 text file") from None
+    whole = candles
     if start is not None:
         candles = [c for c in candles if c.time >= start]
     if end is not None:
         candles = [c for c in candles if c.time <= end + (86399 if end % 86400 == 0 else 0)]
     if len(candles) < 2:
-        raise BadInput(f"{path}: fewer than two candles" + (" in the --from/--to range" if start or end else ""))
+        if (start is not None or end is not None) and whole:
+            asked = f"{iso(start) if start is not None else 'the start'} to {iso(end) if end is not None else 'the end'}"
+            raise BadInput(
+                f"{path}: fewer than two candles from {asked}; the file covers "
+                f"{iso(whole[0].time)} to {iso(whole[-1].time)}"
+            )
+        raise BadInput(f"{path}: fewer than two candles")
     return candles
 
 
@@ -190,6 +199,13 @@ def _read_funding(path: Path | None, candles: Sequence[Candle], interval: float,
         first, last = funding.span()
         span = f"{iso(first)} to {iso(last)}" if first is not None and last is not None else "nothing"
         warn(f"{path} covers {span} but the candles run {iso(start)} to {iso(end)}: no funding is paid where it has no rows")
+    holes = funding.holes(start, end)
+    if holes:
+        a, b = max(holes, key=lambda h: h[1] - h[0])
+        warn(
+            f"{path} has {len(holes)} hole{'s' if len(holes) > 1 else ''} inside the candles' range, the longest "
+            f"{iso(a)} to {iso(b)} ({(b - a) / 3600:.1f} h): no funding is paid where it has no rows"
+        )
     return funding
 
 
@@ -260,15 +276,19 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     write_summary(out / "summary.json", summary)
     write_equity(out / "equity.csv", result)
     write_trades(out / "trades.csv", result)
+    write_alerts(out / "alerts.csv", result)
     if not args.no_chart:
         from hedgebot.chart import write_chart
 
-        write_chart(out / "chart.png", result, hedge, f"{hedge.name}: {hedge.symbol} {iso(candles[0].time)[:10]} to {iso(candles[-1].time)[:10]}")
+        write_chart(
+            out / "chart.png", result, hedge, f"{hedge.name}: {hedge.symbol} {iso(candles[0].time)[:10]} to {iso(candles[-1].time)[:10]}",
+            compare=(rows[1][0], rows[1][1]) if len(rows) > 1 else None,
+        )
     print_summary(summary)
     if args.compare is not None:
         print()
         print(comparison_table(rows))
-    print(f"\nwrote {out}/summary.json, equity.csv, trades.csv" + ("" if args.no_chart else ", chart.png"))
+    print(f"\nwrote {out}/summary.json, equity.csv, trades.csv, alerts.csv" + ("" if args.no_chart else ", chart.png"))
     return EXIT_OK
 
 
@@ -280,9 +300,33 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _duration(seconds: float) -> str:
+    hours = seconds / 3600
+    return f"{hours / 24:.1f} days" if hours >= 48 else f"{hours:.1f} h"
+
+
+def headline(result: BacktestResult) -> str | None:
+    """Return what the user must read first: a hedge that never reached its target, or was under it for a while."""
+    m = result.metrics
+    under = float(m.get("time_under_hedged_seconds") or 0.0)
+    ratio = float(m.get("time_under_hedged_ratio") or 0.0)
+    if m.get("target_reached") is False:
+        return (
+            f"the hedge NEVER reached its target: under-hedged for the whole run ({_duration(under)}, {ratio:.2%} of the time); "
+            f"final short {result.final_short} against an exposure of {result.final_exposure}"
+        )
+    if under > 0:
+        return f"the hedge was under its target for {_duration(under)} ({ratio:.2%} of the time)"
+    return None
+
+
 def summary_of(result: BacktestResult) -> dict[str, Any]:
-    """Return summary.json's fields."""
-    data = {key: _plain(value) for key, value in result.metrics.items()}
+    """Return summary.json's fields, what must be read first at the top."""
+    data: dict[str, Any] = {}
+    top = headline(result)
+    if top is not None:
+        data["warning"] = top
+    data.update({key: _plain(value) for key, value in result.metrics.items()})
     data["start"] = iso(result.metrics["start"])
     data["end"] = iso(result.metrics["end"])
     data["critical_alerts"] = result.critical_alerts
@@ -311,6 +355,19 @@ def write_equity(path: Path, result: BacktestResult) -> None:
             handle.write(f"{iso(t)},{p:.8g},{h:.2f},{u:.2f},{x:.8g},{s:.8g},{d:.6f},{'' if math.isinf(dist) else f'{dist:.6f}'}\n")
 
 
+def write_alerts(path: Path, result: BacktestResult) -> None:
+    """Write alerts.csv: each alert with its code, severity, and the times it was raised and resolved."""
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["code", "severity", "raised_at", "resolved_at", "lasted_seconds", "message", "resolved_message"])
+        for row in result.alert_rows:
+            lasted = "" if row.resolved_at is None else f"{row.resolved_at - row.raised_at:.0f}"
+            writer.writerow([
+                row.code, row.severity, iso(row.raised_at), "" if row.resolved_at is None else iso(row.resolved_at), lasted,
+                row.message, row.resolved_message,
+            ])
+
+
 def write_trades(path: Path, result: BacktestResult) -> None:
     """Write trades.csv: every order, top-up, transfer, funding payment, spot change and liquidation."""
     with path.open("w", newline="") as handle:
@@ -325,8 +382,10 @@ def write_trades(path: Path, result: BacktestResult) -> None:
 
 def print_summary(summary: dict[str, Any]) -> None:
     """Print the summary's fields, one a line."""
+    if "warning" in summary:
+        print(f"WARNING: {summary['warning']}")
     for key, value in summary.items():
-        if key == "comparison":
+        if key in ("comparison", "warning"):
             continue
         shown = f"{value:.6g}" if isinstance(value, float) else value
         print(f"  {key:<28} {shown}")

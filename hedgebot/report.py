@@ -299,7 +299,7 @@ def _band_and_distance(report: HedgeReport, events: Sequence[Event], period: Per
     for event in events:
         if event.kind == "band_left":
             out_since = event.at
-        elif event.kind == "band_returned" and out_since is not None:
+        elif event.kind in ("band_returned", "band_unwatched") and out_since is not None:
             report.seconds_outside_band += max(0.0, min(event.at, end) - max(out_since, start))
             out_since = None
         if not period.holds(event.at):

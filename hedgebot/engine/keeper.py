@@ -629,7 +629,7 @@ class Keeper:
         else:
             self._set_status(plan, snapshot)
         if plan is not None:
-            self.watch.observe(plan, self.hedge.warning_distance)
+            self.watch.observe(plan, self.hedge.warning_distance, meant=self.hedge_meant)
             cause, at_once = self._underhedge_cause(plan)
             self.watch.under_hedge(
                 plan, cause, at_once=at_once, after=self.hedge.underhedge_alert_after,
@@ -646,13 +646,19 @@ class Keeper:
         "margin_unfunded": "no margin: the margin sources ran dry",
     }
 
-    def _underhedge_cause(self, plan: policy.Plan) -> tuple[str | None, bool]:
-        """Say why the hedge is short of its target, and whether waiting can cure it; None when it is not meant to be hedged."""
+    @property
+    def hedge_meant(self) -> bool:
+        """Return whether the hedge is meant to follow its target now: not closed, unwinding or paused by a person."""
         state = self.trading_state
         if state is TradingState.CLOSED or self.unwind is not None:
-            return None, False
-        if state is not TradingState.ACTIVE and not self.trading.actor.startswith("circuit breaker"):
-            return None, False  # paused by a person: not meant to grow now
+            return False
+        return state is TradingState.ACTIVE or self.trading.actor.startswith("circuit breaker")
+
+    def _underhedge_cause(self, plan: policy.Plan) -> tuple[str | None, bool]:
+        """Say why the hedge is short of its target, and whether waiting can cure it; None when it is not meant to be hedged."""
+        if not self.hedge_meant:
+            return None, False  # closed, unwinding, or paused by a person: not meant to grow now
+        state = self.trading_state
         active = set(self.alerts.active) | {a.code for a in plan.alerts}
         for code, cause in self._CANNOT_REACH.items():
             if code in active:
@@ -742,7 +748,8 @@ class Keeper:
             exposure=plan.exposure, short=plan.short,
             # A closed hedge aims at no short until it is resumed.
             target=ZERO if trading is TradingState.CLOSED else plan.target, target_ratio=self.policy.ratio,
-            drift=plan.drift, mark=snapshot.mark_price if snapshot else self.status.mark,
+            # Closed, unwinding or paused by a person: no target is followed, so there is no drift from it.
+            drift=plan.drift if self.hedge_meant else None, mark=snapshot.mark_price if snapshot else self.status.mark,
             liquidation_price=plan.liquidation_price, distance=plan.distance,
             runway_price=plan.runway_price, runway=plan.runway,
             updated_at=self.clock.now(), note=note, market=self.market, **self._liquidation_fields(),

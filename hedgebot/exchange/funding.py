@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import csv
 import io
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -95,6 +96,18 @@ class ReplayFunding:
     def span(self) -> tuple[float | None, float | None]:
         """Return the first and last settlement times (None when the file had none)."""
         return (self._times[0], self._times[-1]) if self._times else (None, None)
+
+    def holes(self, start: float, end: float) -> list[tuple[float, float]]:
+        """Return (last settlement before, first after) of every missing stretch inside [start, end].
+
+        A hole is a step longer than 1.5 times the file's usual interval between settlements.
+        """
+        times = self._times
+        steps = [b - a for a, b in zip(times, times[1:], strict=False) if b > a]
+        if not steps:
+            return []
+        usual = statistics.mode(steps)
+        return [(a, b) for a, b in zip(times, times[1:], strict=False) if b - a > 1.5 * usual and b > start and a < end]
 
     def covers(self, start: float, end: float) -> bool:
         """Return whether the file's settlements span [start, end] (no longer than one interval short at either end)."""

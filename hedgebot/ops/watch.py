@@ -20,6 +20,8 @@ from hedgebot.ops.alerts import AlertBook
 
 LIQUIDATION_LOW = "liquidation_distance_low"
 UNDER_HEDGED = "under_hedged"
+# A stretch outside the band ended because the hedge stopped being meant to follow its target.
+BAND_UNWATCHED = "band_unwatched"
 # The distance must climb this far above the warning level (relatively) before
 # the warning counts as resolved, so a price hovering at the level is one crossing.
 _REARM = Decimal("1.1")
@@ -45,10 +47,25 @@ class HedgeWatch:
         """Return whether the liquidation distance is below the warning level now."""
         return self._low
 
-    def observe(self, plan: Plan, warning_distance: Decimal) -> None:
-        """Compare this plan with the previous one and announce the crossings."""
-        self._band(plan)
+    def observe(self, plan: Plan, warning_distance: Decimal, meant: bool = True) -> None:
+        """Compare this plan with the previous one and announce the crossings.
+
+        A hedge not `meant` to follow its target (closed, unwinding, paused by a person)
+        has no band to leave: a stretch outside ends with `band_unwatched`, and no
+        `band_left` is said until it is meant again.
+        """
+        if meant:
+            self._band(plan)
+        else:
+            self._unwatch(plan)
         self._distance(plan, warning_distance)
+
+    def _unwatch(self, plan: Plan) -> None:
+        if self._in_band is False:
+            outside = self._now() - self._left_at if self._left_at is not None else None
+            self._emit(BAND_UNWATCHED, Severity.INFO, seconds_outside=outside, exposure=plan.exposure, short=plan.short)
+        self._in_band = None
+        self._left_at = None
 
     def _band(self, plan: Plan) -> None:
         if plan.in_band == self._in_band or (self._in_band is None and plan.in_band):

@@ -64,3 +64,17 @@ async def test_leaving_and_reentering_the_band_are_one_event_each_with_the_time_
         await clock.set(at)
         watch.observe(plan(in_band=in_band), D("0.05"))
     assert [(e.kind, e.detail.get("seconds_outside")) for e in seen] == [("band_left", None), ("band_returned", 35)]
+
+
+def test_a_hedge_not_meant_to_follow_its_target_ends_its_stretch_outside_and_leaves_no_band() -> None:
+    _, book, seen, _ = watched()
+    now = [0.0]
+    watch = HedgeWatch(book, lambda kind, severity=Severity.INFO, **d: book.events.emit("acct", "btc", kind, severity, **d),
+                       lambda: now[0])
+    watch.observe(plan(in_band=False), D("0.2"))
+    now[0] = 60.0
+    watch.observe(plan(in_band=False), D("0.2"), meant=False)  # paused by a person, or closed
+    now[0] = 660.0
+    watch.observe(plan(in_band=False), D("0.2"), meant=False)
+    assert [e.kind for e in seen] == ["band_left", "band_unwatched"]
+    assert seen[1].detail["seconds_outside"] == 60
