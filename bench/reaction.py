@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python bench/reaction.py [--trials N]
 
-One process, a real event loop and the real clock, with 1, 10 and 100 paper
+One process, a real event loop and the real clock, with 1, 10, 100 and 1,000 paper
 hedges (each on its own paper account, its keeper running with a 1-hour
 safety tick). Meanwhile every account's price wiggles every 50 ms inside its
 plan's range, so the loop is busy with quiet prices as it would be live. Two
@@ -58,6 +58,9 @@ class Hedge:
         config = HedgeConfig(
             name=f"h{index}", asset="BTC", symbol=SYMBOL, ratio=Decimal(1), leverage=3, max_order=Decimal(5),
             tick_seconds=3600, margin_guard={"enabled": True},
+            # Hundreds of scripted trials an hour would trip the order-rate breaker, which then holds the very
+            # orders being timed: the bench measures reaction, so its limits sit far above what it sends.
+            breakers={"max_orders": 1_000_000, "max_rejections": 1_000_000},
         )
         self.keeper = Keeper(f"acct{index}", config, self.venue, clock, journal, events, seed=index)
         self.sent: asyncio.Future[float] | None = None
@@ -93,6 +96,9 @@ async def wiggle(hedges: list[Hedge], clock: RealClock, rng: random.Random) -> N
             price = PRICE * (1 + Decimal(rng.randint(-20, 20)) / 10000)
             h.venue.update_price(SYMBOL, clock.now(), price)
             h.keeper.notify_price(price)
+            # A stream hands the loop one message at a time, and other work runs between them;
+            # 1,000 updates in one synchronous batch would be a bench artifact, not a market.
+            await asyncio.sleep(0)
         await asyncio.sleep(0.05)
 
 
@@ -169,13 +175,15 @@ def main() -> int:
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; load average {os.getloadavg()[0]:.2f} at start")
     out: dict[str, Any] = {}
-    for count in (1, 10, 100):
+    for count in (1, 10, 100, 1000):
         result = asyncio.run(measure(count, args.trials, seed=count))
         out[str(count)] = result
         for case, f in result.items():
             print(f"{count:>4} hedges, {case:<19} p50 {f['p50_ms']:7.3f} ms   p99 {f['p99_ms']:7.3f} ms   ({f['samples']} trials)")
-    worst = max(out["100"][case]["p99_ms"] for case in out["100"])
-    out["goal_p99_ms_at_100"] = GOAL_P99_MS
+    worst = max(result[case]["p99_ms"] for result in out.values() for case in result)
+    out["goal_p99_ms"] = GOAL_P99_MS
+    out["worst_p99_ms"] = worst
+    out["ratio_to_goal"] = round(worst / GOAL_P99_MS, 3)
     out["goal_met"] = worst < GOAL_P99_MS
     out["load_average_end"] = round(os.getloadavg()[0], 2)
     print(json.dumps(out))
