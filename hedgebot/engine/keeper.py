@@ -120,6 +120,7 @@ class Liquidation:
     price: Decimal
     amount: Decimal
     margin_lost: Decimal
+    cause: str = ""  # how it is known: the exchange's own order, or the mark seen past the liquidation price
 
 
 @dataclass(frozen=True)
@@ -341,18 +342,26 @@ class Keeper:
 
     def notify_liquidation(self, liquidation: Liquidation) -> None:
         """Record that the venue liquidated the short: a critical alert until the hedge is whole again."""
-        self._liquidation = liquidation
         self._liquidation_unseen = True
+        self._report_liquidation(liquidation)
+
+    def _report_liquidation(self, liquidation: Liquidation) -> None:
+        """Raise the critical `liquidated` alert with the liquidation's figures and cause; re-open under the re-open rules."""
+        if not liquidation.margin_lost and self.last_snapshot is not None:
+            # The venue did not say (Binance's forced order carries no margin figure): an isolated short loses its own.
+            liquidation = replace(liquidation, margin_lost=self.last_snapshot.short.margin)
+        self._liquidation = liquidation
         self._reopening = True
         quote = self.market.quote if self.market else ""
         shown = Precision.of(self.market)
+        cause = f"; cause: {liquidation.cause}" if liquidation.cause else ""
         self.alerts.raise_alert(
             "liquidated", Severity.CRITICAL,
             f"the short of {render(liquidation.amount, Figure.AMOUNT, shown)} was liquidated at "
             f"{render(liquidation.price, Figure.PRICE, shown)}; "
-            f"{render(liquidation.margin_lost, Figure.MONEY, shown)} {quote} of margin lost",
+            f"{render(liquidation.margin_lost, Figure.MONEY, shown)} {quote} of margin lost{cause}",
             sticky=True, price=liquidation.price, amount=liquidation.amount, margin_lost=liquidation.margin_lost,
-            liquidated_at=liquidation.at,
+            liquidated_at=liquidation.at, cause=liquidation.cause,
         )
         self.status = replace(self.status, state="liquidated", **self._liquidation_fields())
         self.wake.set()
@@ -548,8 +557,8 @@ class Keeper:
                 )
                 self._set_status(plan, snapshot, "blocked", f"cannot read the venue: {exc}")
                 return plan
-            self.last_snapshot = snapshot
-            self._check_short(snapshot)
+            before, self.last_snapshot = self.last_snapshot, snapshot
+            self._check_short(snapshot, before)
             self._notice_lost_short(snapshot)
             acted = False
             if short_before is None:
@@ -607,8 +616,8 @@ class Keeper:
                     "venue_unreadable", Severity.WARNING, f"cannot read the venue: {exc}", **self._venue_error(exc)
                 )
             else:
-                self.last_snapshot = snapshot
-                self._check_short(snapshot)
+                before, self.last_snapshot = self.last_snapshot, snapshot
+                self._check_short(snapshot, before)
                 self._notice_lost_short(snapshot)
                 plan = self._plan(snapshot)
                 if plan.blocked is None:
@@ -820,8 +829,13 @@ class Keeper:
             filled = Decimal(str(outcome["filled"]))
             self.short_watch.our_fill(filled if detail.get("side") == OrderSide.SELL.value else -filled)
 
-    def _check_short(self, snapshot: Snapshot) -> None:
-        """Notice a short changed by someone else: say what happened, and stop trading if another trader is on the leg."""
+    def _check_short(self, snapshot: Snapshot, before: Snapshot | None = None) -> None:
+        """Notice a short changed by someone else: say what happened, and stop trading if another trader is on the leg.
+
+        A short lost past its liquidation price is a liquidation even when no stream reported it
+        (the venue is polled): the critical `liquidated` alert names what was seen, and the short
+        is re-opened under the re-open rules. `before` is the previous observation.
+        """
         if self.journal.open_intents(self.account, self.hedge.name):
             # An order of ours of unknown outcome may execute at any moment: a change now proves nothing.
             self.short_watch.forget()
@@ -842,6 +856,13 @@ class Keeper:
         )
         self.alerts.raise_alert("short_changed_outside", severity, message, cause=surprise.cause)
         if surprise.cause == LIQUIDATION:
+            if self._liquidation is None:
+                self._report_liquidation(Liquidation(
+                    self.clock.now(), snapshot.mark_price, surprise.expected - surprise.seen,
+                    self._margin_lost(before, snapshot), f"{surprise.explanation}, and the short vanished",
+                ))
+            elif not self._liquidation.margin_lost:
+                self._report_liquidation(replace(self._liquidation, margin_lost=self._margin_lost(before, snapshot)))
             self._trip(self.breakers.liquidated(self.clock.now()))
         elif surprise.cause == FOREIGN and self.trading_state in (TradingState.ACTIVE, TradingState.REDUCING):
             self.set_trading_state(
@@ -850,6 +871,15 @@ class Keeper:
                 "hedgebot does not fight it. Stop the other trader, then `hedgebot resume`",
                 "surprise watch",
             )
+
+    @staticmethod
+    def _margin_lost(before: Snapshot | None, after: Snapshot) -> Decimal:
+        """Return the margin a liquidation took: the isolated short's own, or what the cross wallet lost."""
+        if before is None:
+            return ZERO
+        if before.margin_mode is MarginMode.ISOLATED:
+            return before.short.margin
+        return max(ZERO, before.cross_backing - after.cross_backing)
 
     async def take_requests(self) -> None:
         """Carry out what was asked through the control channel, oldest first, and acknowledge each."""

@@ -27,8 +27,15 @@ It counts Binance's request weight per IP and minute
 429 with Retry-After past the limit, 418 with the ban's end for a client
 that keeps sending inside the Retry-After period.
 
+A liquidation engine runs on every mark change and funding payment: a leg whose
+margin balance falls below its maintenance margin on the mark is closed by an
+`autoclose-` order of the exchange's own (order history, ORDER_TRADE_UPDATE,
+REALIZED_PNL and INSURANCE_CLEAR income), its margin lost; `auto_deleverage`
+(`/_emulator/adl`) closes a profitable leg the same way with `adl_autoclose-`.
+
 Limits: market orders only, filled at the mark (under the `partial_fill` fault in
-part, the rest EXPIRED); no liquidation engine.
+part, the rest EXPIRED); liquidation takes the whole margin at once (no partial
+liquidation by tier); ADL only when asked.
 """
 
 from __future__ import annotations
@@ -219,6 +226,7 @@ class Emulator:
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
         self.route_installers: list[Callable[[web.UrlDispatcher], None]] = []
         self.order_listeners: list[Callable[[dict[str, Any]], None]] = []
+        self.forced: list[str] = []  # the book key of every order Binance placed itself (liquidation, ADL)
         if state_path is not None and state_path.exists():
             self.book = Book.from_json(json.loads(state_path.read_text()))
 
@@ -262,6 +270,7 @@ class Emulator:
         self.book.symbols[symbol].mark = _s(price)
         self.save()
         self.publish(self.mark_price_update(symbol))
+        self.liquidate_due()
 
     def stall_mark(self, symbol: str, seconds: float) -> None:
         """Make the mark price look `seconds` old, as a stalled price engine would serve it."""
@@ -303,6 +312,7 @@ class Emulator:
             )
             self.publish(self.account_update("FUNDING_FEE", spec.quote, payment, symbol, side))
         self.save()
+        self.liquidate_due()  # a funding payment can push a leg below its maintenance margin
 
     def account_update(self, reason: str, asset: str, change: Decimal, symbol: str, side: str) -> dict[str, Any]:
         """Return an ACCOUNT_UPDATE event as Binance pushes it on the user-data stream."""
@@ -378,6 +388,7 @@ class Emulator:
         r.add_post("/_emulator/deposit", self.control_deposit)
         r.add_post("/_emulator/account", self.control_account)
         r.add_post("/_emulator/funding", self.control_funding)
+        r.add_post("/_emulator/adl", self.control_adl)
         return app
 
     def _take_fault(self, request: web.Request) -> Fault | None:
@@ -860,6 +871,188 @@ class Emulator:
         updates.append(expiry)
         return updates
 
+    # ---- the liquidation engine and auto-deleveraging ------------------------------------------
+    # Binance liquidates a leg when its margin balance falls below its maintenance margin on the
+    # mark: an isolated leg against its own wallet, the cross legs of an asset against the cross
+    # wallet. The harsh branch of "Liquidation Protocols" is modelled: the user is declared bankrupt,
+    # the leg is closed at the mark (never past the bankruptcy price) and what margin is left goes to
+    # the insurance fund (INSURANCE_CLEAR), so the whole margin behind the leg is lost.
+
+    @staticmethod
+    def _bracket(spec: SymbolSpec, notional: Decimal) -> tuple[Decimal, Decimal]:
+        """Return the maintenance ratio and maintenance amount (cum) of the bracket holding `notional`."""
+        for _floor, cap, ratio, cum, _lev in spec.brackets:
+            if notional <= cap:
+                return D(ratio), D(cum)
+        _floor, _cap, ratio, cum, _lev = spec.brackets[-1]
+        return D(ratio), D(cum)
+
+    def _maintenance(self, spec: SymbolSpec, size: Decimal, price: Decimal) -> Decimal:
+        """Return the maintenance margin of a leg of `size` at `price`."""
+        ratio, cum = self._bracket(spec, size * price)
+        return max(ZERO, size * price * ratio - cum)
+
+    @staticmethod
+    def _is_short(side: str, pos: Position) -> bool:
+        return side == "SHORT" or (side == "BOTH" and D(pos.amount) < 0)
+
+    def _cross_legs(self, quote: str) -> list[tuple[str, str, Position]]:
+        return [
+            (sym, side, pos) for key, pos in self.book.positions.items()
+            for sym, _, side in [key.partition("|")]
+            if D(pos.amount) != 0 and self.book.symbols[sym].quote == quote and self.book.symbols[sym].margin_type == "CROSSED"
+        ]
+
+    def liquidation_price(self, symbol: str, side: str) -> Decimal:
+        """Return the mark at which a leg is liquidated (0 when none), the other cross legs held at today's mark."""
+        pos = self.position(symbol, side)
+        size = abs(D(pos.amount))
+        spec = self.book.symbols[symbol]
+        if size == 0:
+            return ZERO
+        if spec.margin_type == "ISOLATED":
+            backing = D(pos.isolated_wallet)
+        else:
+            backing = D(self.book.futures.get(spec.quote, "0"))
+            for sym, other_side, other in self._cross_legs(spec.quote):
+                if (sym, other_side) != (symbol, side):
+                    other_spec = self.book.symbols[sym]
+                    mark = D(other_spec.mark)
+                    backing += self._pnl(other_side, other, mark) - self._maintenance(other_spec, abs(D(other.amount)), mark)
+        entry = D(pos.entry)
+        short = self._is_short(side, pos)
+        for floor, cap, ratio, cum, _lev in spec.brackets:
+            r, c = D(ratio), D(cum)
+            # backing + pnl(P) = size * P * r - c, solved for P on this bracket
+            if short:
+                price = (backing + entry * size + c) / (size * (1 + r))
+            else:
+                price = (entry * size - backing - c) / (size * (1 - r))
+            if floor < size * price <= cap:
+                return max(ZERO, price)
+        return ZERO
+
+    def liquidate_due(self) -> list[dict[str, Any]]:
+        """Liquidate every leg whose margin is below maintenance on its mark; return the forced orders."""
+        forced: list[dict[str, Any]] = []
+        for key, pos in list(self.book.positions.items()):
+            sym, _, side = key.partition("|")
+            spec = self.book.symbols[sym]
+            size = abs(D(pos.amount))
+            if size == 0 or spec.margin_type != "ISOLATED":
+                continue
+            mark = D(spec.mark)
+            if D(pos.isolated_wallet) + self._pnl(side, pos, mark) < self._maintenance(spec, size, mark):
+                forced.append(self._liquidate_isolated(sym, side, pos))
+        for quote in dict.fromkeys(spec.quote for spec in self.book.symbols.values()):
+            legs = self._cross_legs(quote)
+            if not legs:
+                continue
+            balance = D(self.book.futures.get(quote, "0"))
+            maintenance = ZERO
+            for sym, side, pos in legs:
+                spec = self.book.symbols[sym]
+                mark = D(spec.mark)
+                balance += self._pnl(side, pos, mark)
+                maintenance += self._maintenance(spec, abs(D(pos.amount)), mark)
+            if balance < maintenance:
+                forced.extend(self._liquidate_cross(quote, legs))
+        if forced:
+            self.save()
+        return forced
+
+    def _liquidate_isolated(self, sym: str, side: str, pos: Position) -> dict[str, Any]:
+        spec = self.book.symbols[sym]
+        size = abs(D(pos.amount))
+        wallet = D(pos.isolated_wallet)
+        entry = D(pos.entry)
+        short = self._is_short(side, pos)
+        bankruptcy = entry + wallet / size if short else max(ZERO, entry - wallet / size)
+        mark = D(spec.mark)
+        price = min(mark, bankruptcy) if short else max(mark, bankruptcy)
+        pnl = (entry - price) * size if short else (price - entry) * size
+        cleared = max(ZERO, wallet + pnl)
+        order = self._forced_close(sym, side, pos, "autoclose-", price, bankruptcy, pnl)
+        pos.isolated_wallet = "0"
+        self._income(sym, spec.quote, "INSURANCE_CLEAR", -cleared)
+        self.publish(self.account_update("ORDER", spec.quote, ZERO, sym, side))
+        return order
+
+    def _liquidate_cross(self, quote: str, legs: list[tuple[str, str, Position]]) -> list[dict[str, Any]]:
+        orders = []
+        for sym, side, pos in legs:
+            mark = D(self.book.symbols[sym].mark)
+            pnl = self._pnl(side, pos, mark)
+            orders.append(self._forced_close(sym, side, pos, "autoclose-", mark, mark, pnl))
+            self._cash(quote, pnl)
+        left = D(self.book.futures.get(quote, "0"))
+        self.book.futures[quote] = "0"  # bankrupt: what is left goes to the insurance fund, a debt is covered by it
+        if left > 0:
+            self._income(legs[0][0], quote, "INSURANCE_CLEAR", -left)
+        self.publish(self.account_update("INSURANCE_CLEAR", quote, -left, legs[0][0], legs[0][1]))
+        return orders
+
+    def auto_deleverage(self, symbol: str, side: str, amount: Decimal | None = None) -> dict[str, Any]:
+        """Close `amount` (all by default) of a profitable leg at the mark, as Binance's ADL does against a bankrupt trader."""
+        pos = self.position(symbol, side)
+        size = abs(D(pos.amount))
+        spec = self.book.symbols[symbol]
+        mark = D(spec.mark)
+        qty = size if amount is None else min(size, amount)
+        if qty <= 0:
+            raise ValueError(f"no {side} leg of {symbol} to deleverage")
+        if self._pnl(side, pos, mark) <= 0:
+            raise ValueError(f"the {side} leg of {symbol} is not in profit: Binance deleverages profitable legs only")
+        short = self._is_short(side, pos)
+        pnl = ((D(pos.entry) - mark) if short else (mark - D(pos.entry))) * qty
+        released = ZERO
+        if spec.margin_type == "ISOLATED":
+            released = D(pos.isolated_wallet) * qty / size
+            pos.isolated_wallet = _s(D(pos.isolated_wallet) - released)
+        order = self._forced_close(symbol, side, pos, "adl_autoclose-", mark, mark, pnl, qty)
+        self._cash(spec.quote, released + pnl if spec.margin_type == "ISOLATED" else pnl)
+        self.publish(self.account_update("ORDER", spec.quote, ZERO, symbol, side))
+        self.save()
+        return order
+
+    def _income(self, symbol: str, asset: str, kind: str, amount: Decimal) -> None:
+        if amount != 0:
+            self.book.income.append({"symbol": symbol, "incomeType": kind, "income": _s(amount), "asset": asset,
+                                     "info": kind, "time": self.now_ms(), "tranId": self._id(), "tradeId": ""})
+
+    def _forced_close(self, sym: str, side: str, pos: Position, prefix: str, price: Decimal, limit: Decimal,
+                      pnl: Decimal, qty: Decimal | None = None) -> dict[str, Any]:
+        """Close `qty` (all) of a leg with an order of Binance's own: in order history, on the user stream, in income."""
+        size = abs(D(pos.amount))
+        qty = size if qty is None else qty
+        short = self._is_short(side, pos)
+        now = self.now_ms()
+        order_id = self._id()
+        cid = f"{prefix}{now}{order_id % 1000:03d}"
+        remaining = size - qty
+        pos.amount = _s(-remaining if side == "BOTH" and short else remaining)
+        if remaining == 0:
+            pos.entry = "0"
+        pos.update_time = now
+        tick = D(self.book.symbols[sym].tick)
+        answer = {
+            "orderId": order_id, "symbol": sym, "status": "FILLED", "clientOrderId": cid,
+            "price": _s((limit / tick).to_integral_value() * tick), "avgPrice": _s(price), "origQty": _s(qty),
+            "executedQty": _s(qty), "cumQty": _s(qty), "cumQuote": _s(qty * price), "timeInForce": "IOC", "type": "LIMIT",
+            "reduceOnly": True, "closePosition": False, "side": "BUY" if short else "SELL", "positionSide": side,
+            "stopPrice": "0", "workingType": "CONTRACT_PRICE", "priceProtect": False, "origType": "LIMIT",
+            "priceMatch": "NONE", "selfTradePreventionMode": "NONE", "goodTillDate": 0, "time": now, "updateTime": now,
+        }
+        key = f"futures|{sym}|{cid}"
+        self.book.orders[key] = answer
+        self._visible_at[key] = self._now() + self.lookup_lag_seconds
+        self.forced.append(key)
+        self._income(sym, self.book.symbols[sym].quote, "REALIZED_PNL", pnl)
+        update = self.order_update(answer, ZERO)
+        update["o"].update(o="LIMIT", f="IOC", p=answer["price"], R=True, ot="LIMIT", rp=_s(pnl))
+        self.publish(update)
+        return answer
+
     async def futures_get_order(self, request: web.Request, p: dict[str, str]) -> Any:
         """GET /fapi/v1/order (by origClientOrderId or orderId)."""
         sym = p.get("symbol", "")
@@ -895,7 +1088,7 @@ class Emulator:
             rows.append({
                 "symbol": sym, "positionSide": side, "positionAmt": _s(signed), "entryPrice": pos.entry,
                 "breakEvenPrice": pos.entry, "markPrice": spec.mark, "unRealizedProfit": _s(pnl),
-                "liquidationPrice": "0", "isolatedMargin": _s(D(pos.isolated_wallet) + pnl) if isolated else "0",
+                "liquidationPrice": _s(self.liquidation_price(sym, side)), "isolatedMargin": _s(D(pos.isolated_wallet) + pnl) if isolated else "0",
                 "notional": _s(notional), "marginAsset": spec.quote,
                 "isolatedWallet": pos.isolated_wallet if isolated else "0", "initialMargin": _s(initial),
                 "maintMargin": _s(abs(notional) * D(spec.brackets[0][2])), "positionInitialMargin": _s(initial),
@@ -1182,6 +1375,16 @@ class Emulator:
         data = await request.json()
         self.settle_funding(data["symbol"], D(str(data["rate"])) if "rate" in data else None)
         return web.json_response({"ok": True})
+
+
+    async def control_adl(self, request: web.Request) -> web.Response:
+        """POST /_emulator/adl {"symbol": "BTCUSDT", "side": "SHORT", "amount": "0.1"}: auto-deleverage a profitable leg."""
+        data = await request.json()
+        try:
+            order = self.auto_deleverage(data["symbol"], data["side"], D(str(data["amount"])) if "amount" in data else None)
+        except (KeyError, ValueError) as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response(order)
 
 
 def _error_response(exc: BinanceError, headers: dict[str, str] | None = None) -> web.Response:

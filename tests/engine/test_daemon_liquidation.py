@@ -1,0 +1,116 @@
+"""A daemon on the Binance emulator whose short the emulator's liquidation engine takes.
+
+It must say so at once (the critical `liquidated` alert with the cause and the
+margin lost), whether it hears it on the user stream (Binance's `autoclose-`
+order) or only sees the short gone past its liquidation price while polling,
+and re-open the short under the normal re-open rules: once the jumped price is
+confirmed, with the margin brought to the guard's target at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hedgebot.config import Settings
+from hedgebot.engine.daemon import Daemon
+from hedgebot.exchange.factory import VenueSetup
+from tests.emulator_rig import BTC, EmulatorRig, emulator_rig
+from tests.helpers import D, paper_settings_dict
+
+pytestmark = pytest.mark.slow
+
+JUMP = D("80000")  # from 50,000 in one move: past the short's liquidation price at 3x
+
+
+async def until(condition: Callable[[], bool], what: Callable[[], str] | str, deadline: float = 60.0) -> None:
+    """Let the event loop run until `condition` holds; fail naming `what` if it never does."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline
+    while not condition():
+        if loop.time() > end:
+            raise AssertionError(f"never happened: {what() if callable(what) else what}")
+        await asyncio.sleep(0.005)
+
+
+def live_daemon(rig: EmulatorRig, tmp_path: Path, *, streams: bool) -> Daemon:
+    data = paper_settings_dict(tmp_path, margin_mode="isolated", leverage=3, max_order="2")
+    account = data["accounts"][0]
+    account.update(mode="live", streams=streams, credentials={"api_key": {"env": "HB_TEST_KEY"}, "secret": {"env": "HB_TEST_SECRET"}})
+    account.pop("paper", None)
+    return Daemon(Settings(**data), rig.clock, allow_live=True, venue_factory=lambda a: VenueSetup(rig.venue))
+
+
+def alerts(daemon: Daemon, code: str) -> list[Any]:
+    assert daemon.journal is not None
+    return [e for e in daemon.journal.events(kind="alert") if e.detail["code"] == code]
+
+
+async def liquidate_and_rehedge(rig: EmulatorRig, daemon: Daemon, check: Callable[[Any], None]) -> None:
+    """Open the hedge, jump the mark past the short's liquidation price, wait for the re-hedge, then `check` the keeper."""
+    price = {"mark": D("50000")}
+
+    async def market() -> None:  # the exchange's mark keeps being published, as Binance's does
+        while True:
+            rig.emulator.set_mark(BTC, price["mark"])
+            await asyncio.sleep(0.005)
+
+    ticking = asyncio.ensure_future(market())
+    await daemon.start()
+    try:
+        keeper = daemon.keepers[0]
+        await until(lambda: keeper.status.state == "hedged" and rig.short() == D("1"), lambda: f"the hedge is opened: {keeper.status}")
+        price["mark"] = JUMP
+        await until(lambda: bool(rig.emulator.forced), "the emulator's engine liquidates the short")
+        await until(lambda: bool(alerts(daemon, "liquidated")), "the liquidation is reported")
+        await until(lambda: rig.short() == D("1") and keeper.status.state == "hedged", lambda: f"the short is re-opened: {keeper.status}")
+        check(keeper)
+    finally:
+        ticking.cancel()
+        await daemon.stop()
+
+
+@pytest.mark.parametrize("streams", [True, False], ids=["user-stream", "polling"])
+async def test_a_short_liquidated_by_the_emulators_engine_is_reported_with_its_cause_and_reopened_under_the_rules(
+    tmp_path: Path, streams: bool
+) -> None:
+    async with emulator_rig(spot={"BTC": "1", "USDT": "0"}, streams=streams) as rig:
+        daemon = live_daemon(rig, tmp_path, streams=streams)
+
+        def check(keeper: Any) -> None:
+            reported_and_reopened(rig, daemon, keeper, streams)
+
+        await liquidate_and_rehedge(rig, daemon, check)
+
+
+def reported_and_reopened(rig: EmulatorRig, daemon: Daemon, keeper: Any, streams: bool) -> None:
+    """Check the liquidation was reported with its cause and figures, and the short re-opened under the rules."""
+    [raised] = alerts(daemon, "liquidated")
+    assert raised.severity == "critical"
+    cause = raised.detail["cause"]
+    if streams:
+        assert "autoclose-" in cause, cause  # Binance's own order, heard on the user stream
+    else:
+        assert "liquidation price" in cause and "vanished" in cause, cause  # seen while polling
+    assert cause in raised.detail["message"]
+    lost = D(str(raised.detail["margin_lost"]))
+    forced_income = sum(D(r["income"]) for r in rig.emulator.book.income if r["incomeType"] in ("REALIZED_PNL", "INSURANCE_CLEAR"))
+    assert lost == -forced_income > 0, "the margin lost is the margin the exchange took"
+    assert len(rig.emulator.forced) == 1
+    # Re-opened under the re-open rules: at the jumped price, with the margin at the guard's target.
+    status = keeper.status
+    assert status.short == D("1") and status.distance is not None and status.distance >= D("0.35") - D("0.01")
+    assert keeper.trading_state.value == "active", keeper.trading.reason
+    assert daemon.journal is not None
+    assert "liquidated" in [e.detail["code"] for e in daemon.journal.events(kind="alert_resolved")], "whole again"
+    outside = daemon.journal.events(kind="short_changed_outside")
+    assert [e.detail["cause"] for e in outside] == ["liquidation"]
+    opened_after = [
+        e for e in daemon.journal.events(kind="order_filled") if e.detail.get("side") == "sell" and e.at > raised.at
+    ]
+    assert opened_after and all(D(str(e.detail["average_price"])) == JUMP for e in opened_after)
