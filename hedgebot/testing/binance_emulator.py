@@ -648,7 +648,7 @@ class Emulator:
         """GET /fapi/v1/symbolConfig."""
         wanted = [p["symbol"]] if p.get("symbol") else list(self.book.symbols)
         return [
-            {"symbol": s, "marginType": self._spec(s).margin_type, "isAutoAddMargin": "false",
+            {"symbol": s, "marginType": self._spec(s).margin_type, "isAutoAddMargin": False,
              "leverage": self._spec(s).leverage, "maxNotionalValue": str(self._max_notional(self._spec(s)))}
             for s in wanted
         ]
@@ -777,7 +777,7 @@ class Emulator:
             raise BinanceError(-4164, f"Order's notional must be no smaller than {spec.min_notional} (unless you choose reduce only).")
         ordered, qty = qty, self._fillable(request, qty, step)
         if qty == 0:
-            return self._expire_unfilled(key, self._order_answer(sym, p, self._id(), ordered, mark, side, position_side, reduce_only))
+            return _as_placed(self._expire_unfilled(key, self._order_answer(sym, p, self._id(), ordered, mark, side, position_side, reduce_only)))
         fee = qty * mark * D(self.book.taker_fee)
         size = abs(amount)
         if opening:
@@ -817,7 +817,7 @@ class Emulator:
         self.publish(self.account_update("ORDER", spec.quote, -fee, sym, position_side))
         for listener in self.order_listeners:
             listener(answer)
-        return answer
+        return _as_placed(answer)
 
     def order_update(self, order: dict[str, Any], fee: Decimal) -> dict[str, Any]:
         """Return an ORDER_TRADE_UPDATE event for a filled market order."""
@@ -1065,7 +1065,7 @@ class Emulator:
             found = next((o for k, o in self.book.orders.items() if k.startswith(f"futures|{sym}|") and str(o["orderId"]) == p.get("orderId") and self._visible(k)), None)
         if found is None:
             raise BinanceError(-2013, "Order does not exist.")
-        return found
+        return _as_queried(found)
 
     async def futures_open_orders(self, request: web.Request, p: dict[str, str]) -> Any:
         """GET /fapi/v1/openOrders."""
@@ -1170,7 +1170,7 @@ class Emulator:
             raise BinanceError(-1102, "Mandatory parameter 'type' was not sent, was empty/null, or malformed.")
         self.book.margin_history.append({
             "symbol": sym, "type": kind, "deltaType": "USER_ADJUST", "amount": _s(amount), "asset": spec.quote,
-            "time": self.now_ms(), "positionSide": side,
+            "time": self.now_ms(), "positionSide": side, "clientTranId": "",
         })
         return {"amount": float(amount), "code": 200, "msg": "Successfully modify position margin.", "type": kind}
 
@@ -1385,6 +1385,16 @@ class Emulator:
         except (KeyError, ValueError) as exc:
             return web.json_response({"error": str(exc)}, status=400)
         return web.json_response(order)
+
+
+def _as_placed(order: dict[str, Any]) -> dict[str, Any]:
+    """Return a futures order as POST /fapi/v1/order answers it: no `time` (the query answer has it)."""
+    return {k: v for k, v in order.items() if k != "time"}
+
+
+def _as_queried(order: dict[str, Any]) -> dict[str, Any]:
+    """Return a futures order as GET /fapi/v1/order answers it: no `cumQty` (only the placing answer has it)."""
+    return {k: v for k, v in order.items() if k != "cumQty"}
 
 
 def _error_response(exc: BinanceError, headers: dict[str, str] | None = None) -> web.Response:

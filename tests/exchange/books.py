@@ -612,7 +612,7 @@ class OkxBook(Book):
             "usdPx": "", "bePx": str(leg.entry), "lever": str(self.leverage), "liab": "", "liabCcy": "", "liqPx": "",
             "markPx": str(self.mark), "margin": str(leg.margin) if self.isolated else "", "mgnMode": "isolated" if self.isolated else "cross",
             "mgnRatio": "", "mmr": "0", "notionalUsd": str(leg.size * self.mark), "optVal": "", "pendingCloseOrdLiabVal": "",
-            "pTime": str(NOW_MS), "pos": str(leg.size / CT_VAL), "posCcy": "", "posId": "307173036051017730" if side == "short" else "307173036051017731",
+            "pos": str(leg.size / CT_VAL), "posCcy": "", "posId": "307173036051017730" if side == "short" else "307173036051017731",
             "posSide": side, "spotInUseAmt": "", "spotInUseCcy": "", "thetaBS": "", "thetaPA": "", "tradeId": "109844", "bizRefId": "",
             "bizRefType": "", "quoteBal": "", "baseBal": "", "baseBorrowed": "", "baseInterest": "", "quoteBorrowed": "", "quoteInterest": "",
             "uTime": str(NOW_MS), "upl": "0", "uplLastPx": "0", "uplRatio": "0", "uplRatioLastPx": "0", "vegaBS": "", "vegaPA": "",
