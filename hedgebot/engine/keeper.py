@@ -343,6 +343,14 @@ class Keeper:
     def notify_liquidation(self, liquidation: Liquidation) -> None:
         """Record that the venue liquidated the short: a critical alert until the hedge is whole again."""
         self._liquidation_unseen = True
+        earlier = self._liquidation
+        if earlier is not None:
+            # Polling saw the short vanish before the stream's report arrived: one liquidation, told by both.
+            # The exchange's fill price and amount are the better figures; the first sighting keeps its time.
+            liquidation = replace(
+                liquidation, at=earlier.at, margin_lost=liquidation.margin_lost or earlier.margin_lost,
+                cause="; ".join(c for c in (earlier.cause, liquidation.cause) if c),
+            )
         self._report_liquidation(liquidation)
 
     def _report_liquidation(self, liquidation: Liquidation) -> None:

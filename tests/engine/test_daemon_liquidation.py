@@ -21,7 +21,8 @@ from hedgebot.config import Settings
 from hedgebot.engine.daemon import Daemon
 from hedgebot.exchange.factory import VenueSetup
 from tests.emulator_rig import BTC, EmulatorRig, emulator_rig
-from tests.helpers import D, paper_settings_dict
+from hedgebot.engine.keeper import Liquidation
+from tests.helpers import D, hedge_config, paper_settings_dict
 
 pytestmark = pytest.mark.slow
 
@@ -93,11 +94,14 @@ def reported_and_reopened(rig: EmulatorRig, daemon: Daemon, keeper: Any, streams
     [raised] = alerts(daemon, "liquidated")
     assert raised.severity == "critical"
     cause = raised.detail["cause"]
+    assert cause and cause in raised.detail["message"]
+    assert daemon.journal is not None
+    [resolved] = [e for e in daemon.journal.events(kind="alert_resolved") if e.detail["code"] == "liquidated"]
+    told = resolved.detail["message"]  # the alert as it stood at the end: every cause it learnt
     if streams:
-        assert "autoclose-" in cause, cause  # Binance's own order, heard on the user stream
+        assert "autoclose-" in told, told  # Binance's own order, heard on the user stream
     else:
         assert "liquidation price" in cause and "vanished" in cause, cause  # seen while polling
-    assert cause in raised.detail["message"]
     lost = D(str(raised.detail["margin_lost"]))
     forced_income = sum(D(r["income"]) for r in rig.emulator.book.income if r["incomeType"] in ("REALIZED_PNL", "INSURANCE_CLEAR"))
     assert lost == -forced_income > 0, "the margin lost is the margin the exchange took"
@@ -106,11 +110,29 @@ def reported_and_reopened(rig: EmulatorRig, daemon: Daemon, keeper: Any, streams
     status = keeper.status
     assert status.short == D("1") and status.distance is not None and status.distance >= D("0.35") - D("0.01")
     assert keeper.trading_state.value == "active", keeper.trading.reason
-    assert daemon.journal is not None
-    assert "liquidated" in [e.detail["code"] for e in daemon.journal.events(kind="alert_resolved")], "whole again"
     outside = daemon.journal.events(kind="short_changed_outside")
     assert [e.detail["cause"] for e in outside] == ["liquidation"]
     opened_after = [
         e for e in daemon.journal.events(kind="order_filled") if e.detail.get("side") == "sell" and e.at > raised.at
     ]
     assert opened_after and all(D(str(e.detail["average_price"])) == JUMP for e in opened_after)
+
+
+async def test_a_liquidation_seen_by_polling_then_reported_by_the_stream_is_one_liquidation_told_by_both() -> None:
+    async with emulator_rig(spot={"BTC": "1", "USDT": "0"}) as rig:
+        keeper = rig.keeper(hedge_config(margin_guard={"enabled": False}))
+        await keeper.prepare()
+        await keeper.tick()
+        assert rig.short() == D("1")
+        [row] = await rig.venue.futures.fapiPrivateV3GetPositionRisk({"symbol": BTC})
+        rig.emulator.set_mark(BTC, D(row["liquidationPrice"]) + 10)
+        await keeper.tick()  # the short is seen gone past its liquidation price before any stream message
+        order = rig.emulator.futures_orders()[rig.emulator.forced[0].split("|")[2]]
+        keeper.notify_liquidation(
+            Liquidation(rig.clock.now(), D(order["avgPrice"]), D(order["executedQty"]), D(0), f"the exchange closed it ({order['clientOrderId']})")
+        )
+        alert = keeper.alerts.active["liquidated"]
+        assert "vanished" in alert.message and order["clientOrderId"] in alert.message, alert.message
+        assert keeper.status.liquidated_price == D(order["avgPrice"]) and keeper.status.margin_lost > 0
+        assert len([e for e in rig.journal.events(kind="short_changed_outside") if e.detail["cause"] == "liquidation"]) == 1
+        assert keeper.trading_state.value == "active", "one liquidation, not two: the second-liquidation breaker stays quiet"

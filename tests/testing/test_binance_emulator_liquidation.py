@@ -136,3 +136,4 @@ async def test_auto_deleveraging_closes_part_of_a_profitable_leg_with_an_adl_aut
         [update] = forced_updates(events)
         [event] = user_stream_events(update, {"BTCUSDT": SYMBOL}.get)  # type: ignore[arg-type]
         assert (event.kind, event.amount, event.price) == ("adl", D("0.4"), D("45000"))
+
