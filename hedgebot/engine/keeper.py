@@ -1248,9 +1248,11 @@ class Keeper:
     async def settle_open_intents(self) -> bool:
         """Look up every journaled action of this hedge whose outcome is unknown; True when none is left.
 
-        A lookup that finds it settles it as done. A lookup that does not proves it absent only once the
-        intent is older than the venue's settle delay (longer than its lookups may lag); before that it
-        stays unknown. `lookup_failed` says whether the venue could not be asked at all.
+        A lookup that finds it settles it as done. A lookup that misses proves nothing: once the intent is
+        older than the venue's settle delay (longer than its lookups and its history may lag), an order is
+        proven absent only by the symbol's whole order history over the intent's window (a margin change or
+        transfer by the venue's own history of those); until then it stays unknown. `lookup_failed` says
+        whether the venue could not be asked at all.
         """
         self.lookup_failed = False
         left: list[Intent] = []
@@ -1269,12 +1271,38 @@ class Keeper:
             if found is None and self.clock.now() - intent.created_at < self.settle_delay:
                 left.append(intent)
                 continue
+            proof = ""
+            if found is None and intent.kind == "order":
+                # A lookup that misses proves nothing on its own (a lagging replica answers "not found"):
+                # only the symbol's order history over the intent's window proves the order absent.
+                try:
+                    history = await self._read(functools.partial(self._order_history, intent))
+                except ExchangeError as exc:
+                    self.lookup_failed = True
+                    self.alerts.raise_alert(
+                        "unsettled_actions", Severity.WARNING,
+                        f"cannot read the order history to settle {intent.client_id}: {exc}",
+                        client_id=intent.client_id, **self._venue_error(exc),
+                    )
+                    left.append(intent)
+                    continue
+                found = history.find(intent.client_id)
+                if found is None and not history.complete:
+                    self.alerts.raise_alert(
+                        "unsettled_actions", Severity.WARNING,
+                        f"the order history of {intent.detail['symbol']} is too long to prove {intent.client_id} absent; "
+                        "it stays unknown",
+                        client_id=intent.client_id,
+                    )
+                    left.append(intent)
+                    continue
+                proof = f", nor in the order history of {intent.detail['symbol']} since it was sent"
             if getattr(found, "status", None) is OrderStatus.PENDING:
                 left.append(intent)  # accepted and still working: it ends when the exchange says so, not by a delay
                 continue
             status = IntentStatus.DONE if found is not None else IntentStatus.ABSENT
             outcome = describe(found) if found is not None else {
-                "error": f"the venue has no record of it {self.settle_delay:g}s after it was sent"
+                "error": f"the venue has no record of it {self.settle_delay:g}s after it was sent{proof}"
             }
             # A fill settled late is a fill like any other: its order_filled, with amount, price and fee, goes to history.
             told = [("intent_settled", Severity.INFO, {
@@ -1319,6 +1347,14 @@ class Keeper:
 
     # Venue and journal clocks differ by at most the signed-request window; look a little wider.
     FUNDS_WINDOW_SLACK = 60.0
+    # The longest window one order-history request may span (Binance spot allOrders: 24 hours).
+    ORDER_HISTORY_SPAN = 23 * 3600.0
+
+    def _order_history(self, intent: Intent) -> Awaitable[Any]:
+        """Read the order history of an order intent's symbol from a little before it was sent until now."""
+        since = intent.created_at - self.FUNDS_WINDOW_SLACK
+        until = min(self.clock.now() + self.FUNDS_WINDOW_SLACK, since + self.ORDER_HISTORY_SPAN)
+        return self.port.fetch_order_history(intent.detail["symbol"], since, until)
 
     def _funds_query(self, intent: Intent) -> FundsQuery:
         """Describe a journaled margin change or transfer as the venue's history would show it."""

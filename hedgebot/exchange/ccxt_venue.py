@@ -47,6 +47,7 @@ from hedgebot.exchange.port import (
     InsufficientFunds,
     InvalidOrder,
     Legs,
+    OrderHistory,
     OrderRequest,
     OrderResult,
     OrderStatus,
@@ -359,6 +360,15 @@ class CcxtVenue:
                 return None
             return await self._call(lambda: _reraise(exc))
         return None if order is None else self._result(order, symbol, market)
+
+    async def fetch_order_history(self, symbol: str, since: float, until: float) -> OrderHistory:
+        """Return the orders on `symbol` created inside [since, until] from the exchange's order history."""
+        client = self._client(symbol)
+        market = self._markets.get(symbol, (None, 0))[0] if ":" in symbol else None
+        rows, complete = await self._call(
+            lambda: self.dialect.fetch_order_history(client, symbol, int(since * 1000), int(until * 1000))
+        )
+        return OrderHistory(tuple(self._result(row, symbol, market) for row in rows), complete)
 
     # ---- account settings ----------------------------------------------------------------
 

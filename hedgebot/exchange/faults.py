@@ -113,6 +113,10 @@ class FaultyPort:
         """Pass through, with faults."""
         return await self._read(lambda: self.inner.fetch_order(symbol, client_id))
 
+    async def fetch_order_history(self, symbol: str, since: float, until: float) -> Any:
+        """Pass through, with faults."""
+        return await self._read(lambda: self.inner.fetch_order_history(symbol, since, until))
+
     async def find_funds_movement(self, query: Any) -> Any:
         """Pass through, with faults."""
         return await self._read(lambda: self.inner.find_funds_movement(query))

@@ -55,6 +55,7 @@ from hedgebot.exchange.port import (
     InvalidOrder,
     Legs,
     ModeError,
+    OrderHistory,
     OrderRequest,
     OrderResult,
     OrderStatus,
@@ -400,6 +401,12 @@ class PaperVenue:
     async def fetch_order(self, symbol: str, client_id: str) -> OrderResult | None:
         """Look an order up by client id."""
         return self.orders.get(client_id)
+
+    async def fetch_order_history(self, symbol: str, since: float, until: float) -> OrderHistory:
+        """Return every order on `symbol` created inside [since, until], a reused id's earlier orders included."""
+        return OrderHistory(
+            tuple(o for o in self.orders.values() if o.symbol == symbol and since <= o.timestamp <= until), complete=True
+        )
 
     async def find_funds_movement(self, query: FundsQuery) -> FundsMovement | None:
         """Search the margin and transfer history as Binance's history endpoints would: by asset, amount and time."""

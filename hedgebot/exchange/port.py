@@ -116,6 +116,22 @@ class OrderResult:
     timestamp: float
 
 
+@dataclass(frozen=True)
+class OrderHistory:
+    """A venue's orders on one symbol over a time window, as its order history shows them.
+
+    `complete` is False when the venue cut the list short (its page limit was reached):
+    an order missing from an incomplete history proves nothing.
+    """
+
+    orders: tuple[OrderResult, ...]
+    complete: bool
+
+    def find(self, client_id: str) -> OrderResult | None:
+        """Return the order carrying `client_id`, or None when the history holds none."""
+        return next((o for o in self.orders if o.client_id == client_id), None)
+
+
 class ClockSkew(TransientError):
     """The venue refused the request's timestamp (Binance -1021); it was not executed."""
 
@@ -255,6 +271,14 @@ class ExchangePort(Protocol):
 
     async def fetch_order(self, symbol: str, client_id: str) -> OrderResult | None:
         """Look an order up by client id; None when the venue never saw it (ccxt's OrderNotFound)."""
+        ...
+
+    async def fetch_order_history(self, symbol: str, since: float, until: float) -> OrderHistory:
+        """Return every order on `symbol` created inside [since, until] (seconds, the venue's time), open or ended.
+
+        The keeper proves an order of unknown outcome absent only from this (Binance allOrders,
+        Bybit order/history, OKX orders-history), asked after the venue's settle delay.
+        """
         ...
 
     async def fetch_position_mode(self) -> PositionMode:

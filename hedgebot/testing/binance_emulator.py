@@ -367,6 +367,7 @@ class Emulator:
         r.add_post("/fapi/v1/order", self.signed(self.futures_new_order))
         r.add_get("/fapi/v1/order", self.signed(self.futures_get_order))
         r.add_get("/fapi/v1/openOrders", self.signed(self.futures_open_orders))
+        r.add_get("/fapi/v1/allOrders", self.signed(self.futures_all_orders))
         r.add_get("/fapi/v3/positionRisk", self.signed(self.position_risk))
         r.add_get("/fapi/v3/account", self.signed(self.futures_account))
         r.add_post("/fapi/v1/positionMargin", self.signed(self.position_margin))
@@ -376,6 +377,7 @@ class Emulator:
         r.add_get("/api/v3/account", self.signed(self.spot_account))
         r.add_post("/api/v3/order", self.signed(self.spot_new_order))
         r.add_get("/api/v3/order", self.signed(self.spot_get_order))
+        r.add_get("/api/v3/allOrders", self.signed(self.spot_all_orders))
         r.add_post("/sapi/v1/asset/transfer", self.signed(self.new_transfer))
         r.add_get("/sapi/v1/asset/transfer", self.signed(self.transfer_history))
         r.add_get("/sapi/v1/account/apiRestrictions", self.signed(self.api_restrictions))
@@ -450,11 +452,17 @@ class Emulator:
         now = self._now()
         due = [d for d in self.deferred if d[0] <= now]
         self.deferred = [d for d in self.deferred if d[0] > now]
-        for _, handler, request, params in due:
+        clock = self._now
+        for at, handler, request, params in sorted(due, key=lambda d: d[0]):
+            # Carried out at its due time, not at the request that happens to notice it: its stamps and
+            # its lookup lag count from then.
+            self._now = lambda at=at: at
             try:
                 await handler(request, params)
             except BinanceError:
                 pass
+            finally:
+                self._now = clock
             self.save()
 
     def _record_order(self, key: str, answer: dict[str, Any]) -> None:
@@ -1067,6 +1075,30 @@ class Emulator:
             raise BinanceError(-2013, "Order does not exist.")
         return _as_queried(found)
 
+    def _history(self, market: str, p: dict[str, str], max_window_ms: int) -> list[dict[str, Any]]:
+        """Return the visible orders of one symbol in [startTime, endTime], oldest first, at most `limit` (Binance allOrders)."""
+        sym = p.get("symbol", "")
+        self._spec(sym)
+        now = self.now_ms()
+        end = int(p.get("endTime") or now)
+        start = int(p.get("startTime") or end - max_window_ms)
+        if end - start > max_window_ms:
+            raise BinanceError(-1127, "More than 24 hours between startTime and endTime." if market == "spot" else "The time between startTime and endTime cannot be longer than 7 days.")
+        limit = int(p.get("limit") or 500)
+        if not 1 <= limit <= 1000:
+            raise BinanceError(-1130, "Data sent for parameter 'limit' is not valid.")
+        # History reads lag like lookups: an order is invisible to both for the lookup lag.
+        found = [o for k, o in self.book.orders.items() if k.startswith(f"{market}|{sym}|") and self._visible(k) and start <= int(o["time"]) <= end]
+        return sorted(found, key=lambda o: int(o["orderId"]))[:limit]
+
+    async def futures_all_orders(self, request: web.Request, p: dict[str, str]) -> Any:
+        """GET /fapi/v1/allOrders (symbol, startTime/endTime at most 7 days apart, limit <= 1000)."""
+        return self._history("futures", p, 7 * 24 * 3_600_000)
+
+    async def spot_all_orders(self, request: web.Request, p: dict[str, str]) -> Any:
+        """GET /api/v3/allOrders (symbol, startTime/endTime at most 24 hours apart, limit <= 1000)."""
+        return [self._spot_view(o) for o in self._history("spot", p, 24 * 3_600_000)]
+
     async def futures_open_orders(self, request: web.Request, p: dict[str, str]) -> Any:
         """GET /fapi/v1/openOrders."""
         return list(self.book.open_orders)
@@ -1269,6 +1301,11 @@ class Emulator:
         found = self.book.orders.get(key) if self._visible(key) else None
         if found is None:
             raise BinanceError(-2013, "Order does not exist.")
+        return self._spot_view(found)
+
+    @staticmethod
+    def _spot_view(found: dict[str, Any]) -> dict[str, Any]:
+        """Return a spot order as GET /api/v3/order and allOrders show it."""
         return {
             **{k: found[k] for k in ("symbol", "orderId", "orderListId", "clientOrderId", "price", "origQty",
                                      "executedQty", "cummulativeQuoteQty", "status", "timeInForce", "type", "side")},

@@ -33,6 +33,7 @@ WEIGHTS: dict[tuple[str, str], int | tuple[int, int]] = {
     ("GET", "/fapi/v1/multiAssetsMargin"): 30, ("GET", "/fapi/v1/symbolConfig"): 5,
     ("POST", "/fapi/v1/marginType"): 1, ("POST", "/fapi/v1/leverage"): 1,
     ("POST", "/fapi/v1/order"): 0, ("GET", "/fapi/v1/order"): 1, ("GET", "/fapi/v1/openOrders"): (1, 40),
+    ("GET", "/fapi/v1/allOrders"): 5, ("GET", "/api/v3/allOrders"): 20,
     ("GET", "/fapi/v3/positionRisk"): 5, ("GET", "/fapi/v3/account"): 5,
     ("POST", "/fapi/v1/positionMargin"): 1, ("GET", "/fapi/v1/positionMargin/history"): 1,
     ("GET", "/fapi/v1/income"): 30,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hedgebot.exchange.port import DuplicateClientId, InsufficientFunds, RequestTimeout
+from hedgebot.exchange.port import DuplicateClientId, InsufficientFunds, OrderHistory, RequestTimeout
 from tests.helpers import D, make_rig
 
 
@@ -25,6 +25,8 @@ class Scripted:
         self.duplicate_after = 0  # execute, then answer "duplicate client id", this many times
         self.lookups_fail = False
         self.lagging_lookups = 0  # answer "never seen" this many times, as a lagging read does
+        self.history_fails = False  # the order history cannot be read
+        self.history_cut = False  # the order history comes back as one full page: it may miss orders
         self.sent_ids: list[str] = []
 
     def __getattr__(self, name: str) -> Any:
@@ -53,6 +55,13 @@ class Scripted:
             self.lagging_lookups -= 1
             return None
         return await self.inner.fetch_order(symbol, client_id)
+
+    async def fetch_order_history(self, symbol: str, since: float, until: float) -> Any:
+        if self.history_fails:
+            raise RequestTimeout("scripted: order history timeout")
+        if self.history_cut:
+            return OrderHistory((), complete=False)
+        return await self.inner.fetch_order_history(symbol, since, until)
 
 
 async def test_a_timeout_whose_lookup_finds_nothing_is_never_resent_under_the_same_client_id() -> None:
@@ -149,3 +158,55 @@ async def test_a_fill_settled_by_a_later_lookup_is_journaled_as_order_filled_wit
     assert filled.detail["client_id"] == intent.client_id and filled.detail["settled_late"] is True
     assert D(filled.detail["filled"]) == D("1")
     assert D(filled.detail["average_price"]) > 0 and D(filled.detail["fee"]) > 0
+
+
+# ---- issue 16: absence is proven from the order history, never from a lookup that misses ----------
+
+
+async def test_an_executed_order_that_lookups_keep_missing_past_the_settle_delay_is_found_in_the_order_history() -> None:
+    # A read replica that keeps answering "not found": past the settle delay a miss still proves nothing,
+    # and the symbol's order history shows the order: it is settled as done, and nothing is sent again.
+    rig = await make_rig(spot={"BTC": "1"}, port_wrapper=Scripted)
+    port = rig.keeper.port
+    port.place_after = 1
+    port.lagging_lookups = 1000
+    await rig.clock.run(rig.keeper.tick())
+    for _ in range(3):
+        await rig.set_price("50000", advance=31)
+        await rig.clock.run(rig.keeper.tick())
+    [intent] = rig.journal.intents()
+    assert intent.status.value == "done" and D(intent.outcome["filled"]) == D("1")
+    assert port.sent_ids == [intent.client_id] and len(rig.venue.orders) == 1 and await rig.short() == D("1")
+
+
+async def test_an_order_is_not_proven_absent_while_the_order_history_cannot_be_read() -> None:
+    rig = await make_rig(spot={"BTC": "1"}, port_wrapper=Scripted)
+    port = rig.keeper.port
+    port.place_before = 1  # it never reached the venue, but nothing can prove it yet
+    port.lagging_lookups = 1000
+    port.history_fails = True
+    await rig.clock.run(rig.keeper.tick())
+    for _ in range(3):
+        await rig.set_price("50000", advance=31)
+        await rig.clock.run(rig.keeper.tick())
+    assert [i.status.value for i in rig.journal.intents()] == ["unknown"] and len(port.sent_ids) == 1
+    assert rig.keeper.status.state == "unresolved" and await rig.short() == D("0")
+    port.history_fails = False  # the history is readable again and holds no such order: absent, then a new id
+    await rig.set_price("50000", advance=31)
+    await rig.clock.run(rig.keeper.tick())
+    intents = rig.journal.intents()
+    assert [i.status.value for i in intents] == ["absent", "done"] and port.sent_ids == [i.client_id for i in intents]
+    assert "order history" in intents[0].outcome["error"] and await rig.short() == D("1")
+
+
+async def test_an_order_missing_from_a_cut_order_history_stays_unknown() -> None:
+    rig = await make_rig(spot={"BTC": "1"}, port_wrapper=Scripted)
+    port = rig.keeper.port
+    port.place_before = 1
+    port.lagging_lookups = 1000
+    port.history_cut = True
+    await rig.clock.run(rig.keeper.tick())
+    for _ in range(3):
+        await rig.set_price("50000", advance=31)
+        await rig.clock.run(rig.keeper.tick())
+    assert [i.status.value for i in rig.journal.intents()] == ["unknown"] and len(port.sent_ids) == 1

@@ -398,11 +398,16 @@ class BybitBook(Book):
 
     def _orders(self, request: RecordedRequest, history: bool) -> list[dict[str, Any]]:
         wanted = request.query.get("orderLinkId")
-        order = self.visible(wanted or "")
-        if order is not None and (request.query.get("category") == "spot") != (order.position_side == ""):
-            order = None
-        # The realtime list holds working orders; ended ones are in the history only.
-        return [self._order(order)] if order is not None and history != order.working else []
+        spot = request.query.get("category") == "spot"
+        start, end = int(request.query.get("startTime", 0)), int(request.query.get("endTime", 2**62))
+        candidates = [self.visible(wanted)] if wanted else [self.visible(cid) for cid in self.orders]
+        # The realtime list holds working orders; ended ones are in the history only (within its window).
+        found = [
+            o for o in candidates
+            if o is not None and spot == (o.position_side == "") and history != o.working
+            and (not history or start <= o.created <= end)
+        ]
+        return [self._order(o) for o in found][: int(request.query.get("limit", 20))]
 
     def _add_margin(self, request: RecordedRequest) -> Any:
         params = request.params
@@ -555,6 +560,8 @@ class OkxBook(Book):
             ("GET", "/api/v5/account/leverage-info"): self._leverage_info,
             ("POST", "/api/v5/trade/batch-orders"): self._batch_orders,
             ("GET", "/api/v5/trade/order"): self._order_lookup,
+            ("GET", "/api/v5/trade/orders-pending"): lambda r: _okx([self._okx_order(o) for o in self._listed(r, working=True)]),
+            ("GET", "/api/v5/trade/orders-history"): lambda r: _okx([self._okx_order(o) for o in self._listed(r, working=False)]),
             ("POST", "/api/v5/account/position/margin-balance"): self._margin_balance,
             ("GET", "/api/v5/account/balance"): lambda r: _okx([self._balance()]),
             ("GET", "/api/v5/public/mark-price"): lambda r: _okx([{"instType": "SWAP", "instId": "BTC-USDT-SWAP", "markPx": str(self.mark), "ts": str(NOW_MS)}]),
@@ -662,10 +669,24 @@ class OkxBook(Book):
         spot = request.query.get("instId") == "BTC-USDT"
         if order is None or spot != (order.position_side == ""):
             return Reply(_okx([], "51603", "Order does not exist"))
+        return _okx([self._okx_order(order)])
+
+    def _listed(self, request: RecordedRequest, working: bool) -> list[OrderBook]:
+        """Return the visible orders of the asked instrument: working ones (orders-pending) or ended ones in [begin, end] (orders-history)."""
+        spot = request.query.get("instId") == "BTC-USDT"
+        begin, end = int(request.query.get("begin", 0)), int(request.query.get("end", 2**62))
+        found = [
+            o for o in (self.visible(cid) for cid in self.orders)
+            if o is not None and spot == (o.position_side == "") and o.working == working and (working or begin <= o.created <= end)
+        ]
+        return found[: int(request.query.get("limit", 100))]
+
+    def _okx_order(self, order: OrderBook) -> dict[str, Any]:
+        """Return an order as OKX's order endpoints show it."""
+        spot = order.position_side == ""
         contracts = order.amount if spot else order.amount / CT_VAL
         done = "0" if order.working else str(contracts)
-        return _okx(
-            [
+        return (
                 {
                     "accFillSz": done, "algoClOrdId": "", "algoId": "", "attachAlgoClOrdId": "", "attachAlgoOrds": [], "avgPx": "" if order.working else str(order.price),
                     "cTime": str(order.created), "cancelSource": "", "cancelSourceReason": "", "category": "normal", "ccy": "", "clOrdId": order.client_id,
@@ -677,7 +698,6 @@ class OkxBook(Book):
                     "sz": str(contracts), "tag": "", "tdMode": "cash" if spot else ("isolated" if self.isolated else "cross"), "tgtCcy": "base_ccy" if spot else "", "tpOrdPx": "", "tpTriggerPx": "",
                     "tpTriggerPxType": "", "tradeId": "12345", "uTime": str(order.created + 2),
                 }
-            ]
         )
 
     def _margin_balance(self, request: RecordedRequest) -> Any:

@@ -340,3 +340,38 @@ async def test_a_storm_of_rate_limit_and_internal_error_answers_slows_the_hedge_
             await keeper.tick()
             rig.clock.advance(60.0)
         assert rig.short() == D("1.5")
+
+
+@pytest.mark.parametrize("market", ["futures", "spot"])
+async def test_an_order_lookups_keep_missing_past_the_settle_delay_is_found_in_binances_order_history(market: str) -> None:
+    # A read replica answers -2013 to every lookup by client id, long past the settle delay; the order
+    # did execute (after a 503). Binance would take the same id again, and a miss would have sent a
+    # second order: allOrders over the intent's window shows it, and it is settled as done.
+    async with emulator_rig(spot={"BTC": "2", "USDT": "0"}, futures="34000" if market == "spot" else "100000") as rig:
+        sources = ["futures_wallet", "sell_spot"] if market == "spot" else ["futures_wallet"]
+        keeper = rig.keeper(hedge_config(margin_guard={"sources": sources}))
+        await keeper.prepare()
+        path = "/api/v3/order" if market == "spot" else "/fapi/v1/order"
+        if market == "spot":
+            await keeper.tick()
+            assert rig.short() == D("2")
+        rig.emulator.lookup_lag_seconds = 5.0
+        rig.emulator.inject(Fault("execute_later", path, "POST", delay=1.0, retry_after=0))
+        rig.emulator.inject(Fault("order_unseen", path, "GET", count=1000))
+        prices = ["55000", "60000", "62000"] if market == "spot" else ["50000"]
+        for price in prices + ["62000" if market == "spot" else "50000"] * 4:
+            rig.emulator.set_mark(BTC, D(price))
+            await keeper.tick()
+            rig.clock.advance(31.0)
+        assert not [f for f in rig.emulator.faults if f.kind == "execute_later"], "no order met the execute-later answer"
+        prefix = "spot|" if market == "spot" else "futures|"
+        executed = [k for k in rig.emulator.executions if k.startswith(prefix)]
+        assert executed and len(executed) == len(set(executed)), f"an order executed twice: {executed}"
+        symbol = "BTC/USDT" if market == "spot" else SYMBOL
+        orders = [i for i in rig.journal.intents() if i.kind == "order" and i.detail["symbol"] == symbol]
+        assert {f"{prefix}BTCUSDT|{i.client_id}" for i in orders if i.status.value == "done"} == set(executed)
+        assert not [i for i in orders if i.status.value in ("absent", "unknown")]
+        assert ("GET", "/api/v3/allOrders" if market == "spot" else "/fapi/v1/allOrders") in rig.emulator.requests
+        assert keeper.trading_state.value == "active"
+        if market == "futures":
+            assert rig.short() == D("2") and len(executed) == 1

@@ -86,3 +86,58 @@ async def test_a_keeper_on_a_venue_that_fills_late_and_looks_up_late_sends_one_o
         assert keeper.trading_state.value == "active"
     finally:
         await rig.venue.close()
+
+
+# ---- the order history that proves an order absent (issue 16, item 1) ----------------------------
+
+
+@pytest.mark.parametrize("exchange", ["bybit", "okx"])
+@pytest.mark.parametrize("symbol", [SYMBOL, SPOT])
+async def test_the_order_history_holds_working_and_ended_orders_of_the_window_and_nothing_else(exchange: str, symbol: str) -> None:
+    from tests.exchange.books import NOW_MS
+
+    rig = _late_rig(exchange, fill_after=4)
+    try:
+        await rig.venue.load_market(SYMBOL)
+        position_side = PositionSide.SHORT if symbol == SYMBOL else None
+        await rig.venue.place_order(OrderRequest("hb-hist-1", symbol, OrderSide.SELL, D("0.1"), position_side, False))
+        since, until = NOW_MS / 1000 - 60, NOW_MS / 1000 + 60
+        working = await rig.venue.fetch_order_history(symbol, since, until)
+        assert working.complete and [(o.client_id, o.status) for o in working.orders] == [("hb-hist-1", OrderStatus.PENDING)]
+        for _ in range(4):
+            await rig.venue.fetch_order(symbol, "hb-hist-1")  # the book fills it a few requests later
+        ended = await rig.venue.fetch_order_history(symbol, since, until)
+        found = ended.find("hb-hist-1")
+        assert ended.complete and found is not None and found.status is OrderStatus.FILLED and found.filled == D("0.1")
+        assert ended.find("hb-never-sent") is None
+        assert (await rig.venue.fetch_order_history(symbol, until + 1, until + 120)).find("hb-hist-1") is None
+    finally:
+        await rig.venue.close()
+
+
+@pytest.mark.parametrize("exchange", ["bybit", "okx"])
+async def test_a_late_fill_on_a_book_that_lags_past_the_settle_delay_is_never_taken_for_absent(exchange: str) -> None:
+    # Lookups by client id keep missing the order (a lagging read), well past the settle delay; the
+    # history shows it: one order, settled done, never rejected, and never sent again.
+    rig = _late_rig(exchange, fill_after=3, lookup_lag=0)
+    rig.book.futures_usdt = rig.book.coins["USDT"] = D("200000")
+    journal = Journal(":memory:", rig.venue.clock)
+    keeper = _keeper(rig, journal)
+    real_lookup = rig.venue.fetch_order
+
+    async def lagging_lookup(symbol: str, client_id: str) -> Any:
+        await real_lookup(symbol, client_id)  # the request is made (the book counts it) but misses
+        return None
+
+    rig.venue.fetch_order = lagging_lookup  # type: ignore[method-assign]
+    try:
+        await keeper.prepare()
+        for _ in range(8):
+            await keeper.tick()
+            await rig.venue.clock.advance(15)
+        creates = [r for r in rig.requests() if (r.method, r.path) == ORDER_PATHS[exchange]]
+        assert len(creates) == 1, f"{len(creates)} orders were sent for one hedge"
+        assert [intent.status for intent in journal.intents("acct")] == [IntentStatus.DONE]
+        assert rig.book.short.size == D("2")
+    finally:
+        await rig.venue.close()

@@ -203,6 +203,17 @@ class Dialect(ABC):
         except ccxt.OrderNotFound:
             return None
 
+    #: the most orders one history page holds (Binance allOrders: 1000)
+    history_limit: int = 1000
+
+    async def fetch_order_history(self, client: Any, symbol: str, since_ms: int, until_ms: int) -> tuple[list[dict[str, Any]], bool]:
+        """Return ccxt's orders on `symbol` created in [since_ms, until_ms] (Binance allOrders), and whether the list is whole.
+
+        A full page may have cut orders off: it is reported incomplete, and proves no order absent.
+        """
+        orders = await client.fetch_orders(symbol, since_ms, self.history_limit, {"until": until_ms})
+        return [dict(o) for o in orders], len(orders) < self.history_limit
+
     async def fetch_mark_price(self, futures: Any, symbol: str) -> PriceQuote:
         """Return the mark price stamped with the exchange's own time (infinitely old without one)."""
         ticker = await futures.fetch_mark_price(symbol)

@@ -88,6 +88,7 @@ _WEIGHTS: dict[tuple[str, str], int | tuple[int, int]] = {
     ("GET", "/fapi/v1/income"): 30, ("POST", "/fapi/v1/listenKey"): 1, ("PUT", "/fapi/v1/listenKey"): 1,
     ("GET", "/api/v3/time"): 1, ("GET", "/api/v3/ping"): 1, ("GET", "/api/v3/exchangeInfo"): 20,
     ("GET", "/api/v3/account"): 20, ("POST", "/api/v3/order"): 1, ("GET", "/api/v3/order"): 4,
+    ("GET", "/api/v3/allOrders"): 20,
     ("POST", "/sapi/v1/asset/transfer"): 1, ("GET", "/sapi/v1/asset/transfer"): 1,
     ("GET", "/sapi/v1/account/apiRestrictions"): 1, ("GET", "/sapi/v1/portfolio/account"): 5,
 }

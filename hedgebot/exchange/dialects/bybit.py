@@ -203,6 +203,14 @@ class Bybit(Dialect):
             {"category": "linear", "symbol": market["id"], "margin": str(amount), **self.margin_params(side)}
         )
 
+    history_limit = 50  # /v5/order/history and /v5/order/realtime: at most 50 a page
+
+    async def fetch_order_history(self, client: Any, symbol: str, since_ms: int, until_ms: int) -> tuple[list[dict[str, Any]], bool]:
+        """Return the working orders (order/realtime) and the ended ones created in the window (order/history, every final state)."""
+        working = await client.fetch_open_orders(symbol, None, self.history_limit)
+        ended = await client.fetch_canceled_and_closed_orders(symbol, since_ms, self.history_limit, {"until": until_ms})
+        return [dict(o) for o in (*working, *ended)], len(working) < self.history_limit and len(ended) < self.history_limit
+
     async def fetch_order(self, client: Any, symbol: str, client_id: str) -> dict[str, Any] | None:
         """Find the order by orderLinkId among open orders, then in the history of every final state.
 

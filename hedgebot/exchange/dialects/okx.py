@@ -249,6 +249,24 @@ class Okx(Dialect):
             {"instId": market["id"], "posSide": side.value, "type": "add" if amount > 0 else "reduce", "amt": str(abs(amount))}
         )
 
+    history_limit = 100  # /trade/orders-history and /trade/orders-pending: at most 100 a page
+
+    async def fetch_order_history(self, client: Any, symbol: str, since_ms: int, until_ms: int) -> tuple[list[dict[str, Any]], bool]:
+        """Return the working orders (orders-pending) and the ended ones created in the window (orders-history, every state).
+
+        ccxt's fetch_closed_orders asks orders-history for `state=filled` only, which would miss a market
+        order partly filled and then cancelled: the endpoint is asked directly, without a state.
+        """
+        await client.load_markets()
+        market = client.market(symbol)
+        working = await client.fetch_open_orders(symbol, None, self.history_limit)
+        answer = await client.privateGetTradeOrdersHistory({
+            "instType": "SWAP" if market.get("swap") else "SPOT", "instId": market["id"],
+            "begin": str(since_ms), "end": str(until_ms), "limit": str(self.history_limit),
+        })
+        ended = client.parse_orders(answer.get("data") or [], market)
+        return [dict(o) for o in (*working, *ended)], len(working) < self.history_limit and len(ended) < self.history_limit
+
     async def fetch_order(self, client: Any, symbol: str, client_id: str) -> dict[str, Any] | None:
         """Look the order up by clOrdId (/trade/order); 51603 is ccxt's OrderNotFound, the port's None."""
         import ccxt
