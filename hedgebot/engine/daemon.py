@@ -694,6 +694,8 @@ class Daemon:
         if liquidated and keeper_of is not None and event.side == "short":
             cause = f"the exchange closed it ({event.detail})" if event.detail else "the exchange reported it"
             keeper_of.notify_liquidation(Liquidation(event.at, event.price, event.amount, event.margin_lost, cause))
+        elif event.kind == "adl" and keeper_of is not None and event.side == "short":
+            keeper_of.notify_deleveraging()
         for keeper in runtime.keepers:
             keeper.notify_balance()
 

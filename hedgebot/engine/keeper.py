@@ -241,6 +241,7 @@ class Keeper:
         self.taken_by = f"daemon pid {os.getpid()}"
         self.short_watch = ShortWatch()
         self._liquidation_unseen = False
+        self._deleveraging_unseen = False  # the venue reported an auto-deleveraging the surprise watch has not judged yet
         self._seen_short: Decimal | None = None  # the short at the last observation with no action since
         # Guards that hold trading live in the journal, so that a restart keeps them (see the properties below).
         held = self.control.holds(account, hedge.name)
@@ -352,6 +353,11 @@ class Keeper:
                 cause="; ".join(c for c in (earlier.cause, liquidation.cause) if c),
             )
         self._report_liquidation(liquidation)
+
+    def notify_deleveraging(self) -> None:
+        """Record that the venue auto-deleveraged the short: the next change of the short is named as such."""
+        self._deleveraging_unseen = True
+        self.wake.set()
 
     def _report_liquidation(self, liquidation: Liquidation) -> None:
         """Raise the critical `liquidated` alert with the liquidation's figures and cause; re-open under the re-open rules."""
@@ -849,8 +855,9 @@ class Keeper:
             self.short_watch.forget()
             return
         liquidation_price = self.last_plan.liquidation_price if self.last_plan else None
-        surprise = self.short_watch.check(snapshot, liquidation_price, self._liquidation_unseen)
+        surprise = self.short_watch.check(snapshot, liquidation_price, self._liquidation_unseen, self._deleveraging_unseen)
         self._liquidation_unseen = False
+        self._deleveraging_unseen = False
         if surprise is None:
             return
         severity = Severity.CRITICAL if surprise.cause in (LIQUIDATION, FOREIGN) else Severity.WARNING

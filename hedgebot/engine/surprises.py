@@ -40,8 +40,14 @@ class Surprise:
         return self.seen - self.expected
 
 
-def likely_cause(expected: Decimal, snapshot: Snapshot, liquidation_price: Decimal | None, liquidated: bool) -> tuple[str, str]:
-    """Name the likely cause of the short moving from `expected` to what `snapshot` shows, and explain it."""
+def likely_cause(
+    expected: Decimal, snapshot: Snapshot, liquidation_price: Decimal | None, liquidated: bool, deleveraged: bool = False
+) -> tuple[str, str]:
+    """Name the likely cause of the short moving from `expected` to what `snapshot` shows, and explain it.
+
+    `liquidated` and `deleveraged` say the venue itself reported a liquidation or an
+    auto-deleveraging of the short since the last observation.
+    """
     seen = snapshot.short.size
     mark = snapshot.mark_price
     if seen > expected:
@@ -49,6 +55,8 @@ def likely_cause(expected: Decimal, snapshot: Snapshot, liquidation_price: Decim
     if liquidated or (liquidation_price is not None and mark >= liquidation_price):
         where = f" (liquidation price {liquidation_price}, mark {mark})" if liquidation_price is not None else ""
         return LIQUIDATION, f"the mark crossed the short's liquidation price{where}"
+    if deleveraged:
+        return ADL, "the exchange reported auto-deleveraging of the short (its own order closed it against a bankrupt trader)"
     entry = snapshot.short.entry_price
     if seen > 0 and 0 < mark < entry:
         return ADL, f"the short was in profit (entry {entry}, mark {mark}): the exchange's auto-deleveraging is likely"
@@ -70,11 +78,13 @@ class ShortWatch:
         """Drop the expectation (an outcome is unknown); the next observation sets it afresh."""
         self.expected = None
 
-    def check(self, snapshot: Snapshot, liquidation_price: Decimal | None, liquidated: bool) -> Surprise | None:
+    def check(
+        self, snapshot: Snapshot, liquidation_price: Decimal | None, liquidated: bool, deleveraged: bool = False
+    ) -> Surprise | None:
         """Compare the venue's short with the expectation; return the surprise, if any, and expect what is seen now."""
         expected, seen = self.expected, snapshot.short.size
         self.expected = seen
         if expected is None or seen == expected:
             return None
-        cause, explanation = likely_cause(expected, snapshot, liquidation_price, liquidated)
+        cause, explanation = likely_cause(expected, snapshot, liquidation_price, liquidated, deleveraged)
         return Surprise(expected, seen, cause, explanation)

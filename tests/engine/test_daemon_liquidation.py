@@ -39,8 +39,8 @@ async def until(condition: Callable[[], bool], what: Callable[[], str] | str, de
         await asyncio.sleep(0.005)
 
 
-def live_daemon(rig: EmulatorRig, tmp_path: Path, *, streams: bool) -> Daemon:
-    data = paper_settings_dict(tmp_path, margin_mode="isolated", leverage=3, max_order="2")
+def live_daemon(rig: EmulatorRig, tmp_path: Path, *, streams: bool, margin_mode: str = "isolated") -> Daemon:
+    data = paper_settings_dict(tmp_path, margin_mode=margin_mode, leverage=3, max_order="2")
     account = data["accounts"][0]
     account.update(mode="live", streams=streams, credentials={"api_key": {"env": "HB_TEST_KEY"}, "secret": {"env": "HB_TEST_SECRET"}})
     account.pop("paper", None)
@@ -136,3 +136,68 @@ async def test_a_liquidation_seen_by_polling_then_reported_by_the_stream_is_one_
         assert keeper.status.liquidated_price == D(order["avgPrice"]) and keeper.status.margin_lost > 0
         assert len([e for e in rig.journal.events(kind="short_changed_outside") if e.detail["cause"] == "liquidation"]) == 1
         assert keeper.trading_state.value == "active", "one liquidation, not two: the second-liquidation breaker stays quiet"
+
+
+@pytest.mark.parametrize("amount", [None, D("0.4")], ids=["whole-short", "part"])
+async def test_a_short_auto_deleveraged_by_the_emulator_is_named_as_such_and_grown_back(tmp_path: Path, amount: D | None) -> None:
+    async with emulator_rig(spot={"BTC": "1", "USDT": "0"}, streams=True) as rig:
+        daemon = live_daemon(rig, tmp_path, streams=True)
+        price = {"mark": D("50000")}
+
+        async def market() -> None:
+            while True:
+                rig.emulator.set_mark(BTC, price["mark"])
+                await asyncio.sleep(0.005)
+
+        ticking = asyncio.ensure_future(market())
+        await daemon.start()
+        try:
+            keeper = daemon.keepers[0]
+            await until(lambda: keeper.status.state == "hedged" and rig.short() == D("1"), lambda: f"the hedge is opened: {keeper.status}")
+            price["mark"] = D("45000")  # the short is in profit: the kind of leg ADL takes
+            await until(lambda: keeper.status.mark == D("45000"), "the keeper sees the new mark")
+            rig.emulator.auto_deleverage(BTC, "SHORT", amount)
+            await until(lambda: bool(daemon.journal and daemon.journal.events(kind="short_changed_outside")), "the change is noticed")
+            await until(lambda: rig.short() == D("1") and keeper.status.state == "hedged", lambda: f"the short is grown back: {keeper.status}")
+            assert daemon.journal is not None
+            [outside] = daemon.journal.events(kind="short_changed_outside")
+            assert outside.detail["cause"] == "auto-deleveraging", outside.detail
+            assert outside.severity == "warning"
+            assert not alerts(daemon, "liquidated") and keeper.trading_state.value == "active"
+            assert [e.detail["detail"][:14] for e in daemon.journal.events(kind="adl")] == ["adl_autoclose-"]
+        finally:
+            ticking.cancel()
+            await daemon.stop()
+
+
+async def test_a_cross_short_liquidated_with_its_wallet_waits_for_money_then_reopens(tmp_path: Path) -> None:
+    async with emulator_rig(spot={"BTC": "1", "USDT": "0"}, streams=True) as rig:
+        daemon = live_daemon(rig, tmp_path, streams=True, margin_mode="cross")
+        price = {"mark": D("50000")}
+
+        async def market() -> None:
+            while True:
+                rig.emulator.set_mark(BTC, price["mark"])
+                await asyncio.sleep(0.005)
+
+        ticking = asyncio.ensure_future(market())
+        await daemon.start()
+        try:
+            keeper = daemon.keepers[0]
+            await until(lambda: keeper.status.state == "hedged" and rig.short() == D("1"), lambda: f"the hedge is opened: {keeper.status}")
+            wallet = D(rig.emulator.book.futures["USDT"])
+            price["mark"] = D("160000")  # past the cross liquidation price: the whole cross wallet backs the short
+            await until(lambda: bool(rig.emulator.forced), "the emulator's engine liquidates the cross short")
+            await until(lambda: "reopen_unfunded" in keeper.alerts.active, lambda: f"the re-open waits for money: {keeper.status}")
+            assert rig.short() == 0, "no short is re-opened without the margin the rules ask for"
+            assert daemon.journal is not None
+            await until(lambda: bool(keeper.status.margin_lost), "the margin lost is known")
+            assert keeper.status.margin_lost == wallet, "a cross liquidation takes the whole cross wallet"
+            rig.emulator.deposit("futures", "USDT", D("150000"))
+            keeper.notify_balance()
+            await until(lambda: rig.short() == D("1") and keeper.status.state == "hedged", lambda: f"the short is re-opened: {keeper.status}")
+            assert keeper.status.distance is not None and keeper.status.distance >= D("0.34")
+            assert keeper.trading_state.value == "active"
+        finally:
+            ticking.cancel()
+            await daemon.stop()
