@@ -57,6 +57,8 @@ class FaultSimResult:
     worst_drift_ratio: Decimal
     ticks_to_recover: int | None
     final_in_band: bool
+    late_executions: int = 0  # requests answered "status unknown" (503, -1007) that the exchange carried out afterwards
+    unknown_settled: int = 0  # intents whose outcome was unknown when first sent, settled afterwards
 
 
 class _PaperExchange:
@@ -115,6 +117,14 @@ class _PaperExchange:
     async def close(self) -> None:
         return None
 
+    def late_executions(self) -> int:
+        """Return how many requests the venue carried out after answering "unknown" (none on paper: the port injects)."""
+        return 0
+
+    def executed_twice(self) -> int:
+        """Return 0: the paper book keeps an id executed again under a suffix, which `orders` already shows as an order no intent owns."""
+        return 0
+
 
 class _EmulatorExchange(_PaperExchange):
     """The real ccxt venue talking HTTP to the Binance emulator, in stepping virtual time."""
@@ -129,7 +139,15 @@ class _EmulatorExchange(_PaperExchange):
         ("server_error", "/fapi/v3/account", "GET"),
         ("timestamp", "/fapi/v1/order", "POST"),
         ("order_unseen", "/fapi/v1/order", "GET"),
+        # Binance's "execution status unknown" (503 or -1007), the order carried out seconds later.
+        ("execute_later", "/fapi/v1/order", "POST"),
+        ("execute_later", "/api/v3/order", "POST"),
+        # Order reads (lookups and history) lag behind execution for a while.
+        ("lookup_lag", "", ""),
     )
+    # The longest delay of an execute-later order and of the lookup lag: below the venue's settle
+    # delay (30 s), as hedgebot assumes of a real exchange (docs/exchanges.md).
+    MAX_LATE_SECONDS = 8.0
 
     def __init__(self, seed: int, start: float) -> None:
         from hedgebot.exchange.ccxt_venue import CcxtVenue
@@ -200,8 +218,23 @@ class _EmulatorExchange(_PaperExchange):
         if rng.random() >= 0.15:
             return None
         kind, path, method = rng.choice(self.WIRE_FAULTS)
-        self.emulator.inject(Fault(kind, path, method))
+        if kind == "lookup_lag":
+            # Every order executed from now on stays invisible to lookups and history this long.
+            self.emulator.lookup_lag_seconds = rng.choice([0.0, 2.0, 5.0, self.MAX_LATE_SECONDS])
+        elif kind == "execute_later":
+            delay = round(rng.uniform(0.5, self.MAX_LATE_SECONDS), 1)
+            self.emulator.inject(Fault(kind, path, method, delay=delay, retry_after=rng.choice([0, 1])))
+        else:
+            self.emulator.inject(Fault(kind, path, method))
         return f"wire_{kind}"
+
+    def late_executions(self) -> int:
+        """Return how many requests the emulator carried out after answering 503 or -1007."""
+        return self.emulator.late_executions
+
+    def executed_twice(self) -> int:
+        """Return how many times an order was carried out again under an id already executed."""
+        return len(self.emulator.executions) - len(set(self.emulator.executions))
 
     async def close(self) -> None:
         await self.venue.close()
@@ -221,8 +254,10 @@ async def run_fault_simulation(
     """Run the simulation with `seed` and return its figures.
 
     `exchange` is "paper" (the paper venue in simulated time) or "emulator"
-    (the real ccxt venue over HTTP to the Binance emulator, which adds faults
-    on the wire: dropped answers, 429, 503, -1021, lagging order reads).
+    (the real ccxt venue over HTTP to the strict Binance emulator, which adds
+    faults on the wire: dropped answers, 429, 503, -1021, lagging order reads,
+    orders answered 503 or -1007 and carried out seconds later, and order reads
+    and history that lag behind execution for up to 8 s).
     """
     rng = random.Random(seed)
     start = 1_600_000_000.0
@@ -301,7 +336,9 @@ async def run_fault_simulation(
     # A duplicate execution is one intent executed twice, or one need executed
     # under two intents; the first shows as a venue order no intent owns or an
     # id used twice, the second as an over-hedge beyond the band.
-    duplicates = (len(all_ids) - len(set(all_ids))) + sum(1 for cid in orders if cid not in set(all_ids))
+    duplicates = (
+        (len(all_ids) - len(set(all_ids))) + sum(1 for cid in orders if cid not in set(all_ids)) + sim.executed_twice()
+    )
     final = keeper.last_plan
     by_kind = dict(port.injected) | dict(wire)
     return FaultSimResult(
@@ -320,4 +357,6 @@ async def run_fault_simulation(
         worst_drift_ratio=worst_drift,
         ticks_to_recover=recovered_after,
         final_in_band=bool(final and final.in_band),
+        late_executions=sim.late_executions(),
+        unknown_settled=len(journal.events(kind="intent_settled")),
     )

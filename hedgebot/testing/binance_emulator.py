@@ -220,6 +220,7 @@ class Emulator:
         self.limiter = WeightLimiter()
         self._visible_at: dict[str, float] = {}
         self.executions: list[str] = []  # the book key of every order carried out, duplicates included
+        self.late_executions = 0  # requests answered "unknown" and carried out afterwards
         self.server_time_offset_ms = 0
         self.requests: list[tuple[str, str]] = []
         # What the websocket side (hedgebot.testing.binance_streams) hooks in: events and routes.
@@ -457,6 +458,7 @@ class Emulator:
             # Carried out at its due time, not at the request that happens to notice it: its stamps and
             # its lookup lag count from then.
             self._now = lambda at=at: at
+            self.late_executions += 1
             try:
                 await handler(request, params)
             except BinanceError:
