@@ -33,6 +33,7 @@ from hedgebot.ops.figures import iso_utc
 from hedgebot.ops.logging import configure_logging
 from hedgebot.ops.senders import AlertMessage, build_dispatcher
 from hedgebot.preflight import preflight
+from hedgebot.redact import redact, redact_value
 from hedgebot.report import Period, build_reports, ledger, parse_date, render_csv, render_table, untold_outcomes
 from hedgebot.store.journal import Journal
 
@@ -265,14 +266,14 @@ def cmd_history(args: argparse.Namespace) -> int:
     finally:
         journal.close()
     if args.json:
-        print(json.dumps([{"at": iso_utc(e.at), "account": e.account, "kind": e.kind, "severity": e.severity, **e.detail} for e in events], indent=2))
+        print(json.dumps([{"at": iso_utc(e.at), "account": e.account, "kind": e.kind, "severity": e.severity, **redact_value(e.detail)} for e in events], indent=2))
         return EXIT_OK
     for e in events:
         when = datetime.fromtimestamp(e.at, UTC).strftime("%Y-%m-%d %H:%M:%S")
-        detail = " ".join(f"{k}={v}" for k, v in e.detail.items() if v not in (None, ""))
+        detail = redact(" ".join(f"{k}={v}" for k, v in e.detail.items() if v not in (None, "")))
         print(f"{when}  {e.severity:<8} {e.account}/{e.hedge}  {e.kind:<22} {detail}")
     for intent in open_intents:
-        print(f"open intent {intent.client_id} ({intent.kind}, {intent.status.value}): {intent.detail}")
+        print(redact(f"open intent {intent.client_id} ({intent.kind}, {intent.status.value}): {intent.detail}"))
     if not events:
         print(f"no events for hedge {args.hedge!r} yet")
     return EXIT_OK

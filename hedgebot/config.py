@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from hedgebot.domain.model import HedgePolicy, MarginGuard, MarginMode, PositionMode
-from hedgebot.redact import register_secret
+from hedgebot.redact import looks_like_credential, register_secret
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$"
 _SYMBOL = re.compile(r"^(?P<base>[A-Z0-9]+)/(?P<quote>[A-Z0-9]+):(?P<settle>[A-Z0-9]+)$")
@@ -433,6 +433,16 @@ class AccountConfig(Frozen):
     alerts: tuple[SenderConfig, ...] = ()
     hedges: tuple[HedgeConfig, ...] = Field(min_length=1)
 
+    @field_validator("api_base_url")
+    @classmethod
+    def _no_credentials_in_url(cls, value: str | None) -> str | None:
+        if value is not None and "@" in value:
+            raise ValueError(
+                "api_base_url must not carry a user name or password (user:password@host): "
+                "requests are signed with [accounts.credentials]"
+            )
+        return value
+
     @model_validator(mode="after")
     def _complete(self) -> AccountConfig:
         if self.mode == "paper" and self.paper is None:
@@ -517,10 +527,29 @@ def _format_location(loc: tuple[int | str, ...]) -> str:
 
 # Fields whose input is never echoed back in an error message (anything under credentials, too).
 _SECRET_FIELDS = {"credentials", "api_key", "secret", "password", "token", "bot_token", "url", "value"}
+# An unknown field whose name has one of these in it is taken for a misplaced secret: its value is never shown.
+_SECRET_WORDS = ("key", "secret", "pass", "token", "bearer", "auth", "cred", "sign", "url", "cookie", "private")
 
 
-def format_validation_error(error: ValidationError) -> str:
-    """Return one line per problem: `field.path: message (value: ...)`, never showing a secret's value."""
+def _hidden(loc: tuple[int | str, ...], value: Any) -> bool:
+    """Return whether an error about `value` at `loc` must not show the value (it is or may be a secret)."""
+    if isinstance(value, dict) or any(str(part) in _SECRET_FIELDS for part in loc):
+        return True
+    if any(word in str(part).lower() for part in loc if isinstance(part, str) for word in _SECRET_WORDS):
+        return True
+    return looks_like_credential(repr(value))
+
+
+def _secret_ref_message(field: str) -> str:
+    return f'{field} must be a reference: {{ env = "VAR" }} or {{ file = "PATH" }}'
+
+
+def format_validation_error(error: ValidationError, origins: Mapping[tuple[str, ...], str] | None = None) -> str:
+    """Return one line per problem: `field.path: message (value: ...)`, never showing a secret's value.
+
+    `origins` maps a field's path to the environment variable that set it, so
+    that a problem in a value from the environment names the variable.
+    """
     items = error.errors()
     lines = []
     for item in items:
@@ -529,11 +558,29 @@ def format_validation_error(error: ValidationError) -> str:
             continue  # pydantic counts a tuple short when its items failed; the item errors say why
         where = _format_location(loc)
         value = item.get("input")
-        secret = any(str(part) in _SECRET_FIELDS for part in loc)
-        shown = "" if isinstance(value, dict) or secret else f" (value: {value!r})"
+        hidden = _hidden(loc, value)
+        if hidden and isinstance(value, str):
+            register_secret(value)  # a misplaced secret is masked in anything that might echo it later
+        shown = "" if hidden else f" (value: {value!r})"
         message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "model_type" and (item.get("ctx") or {}).get("class_name") == "SecretRef":
+            message = _secret_ref_message(str(loc[-1]))
+        elif item["type"] == "extra_forbidden":
+            message = "unknown field"
+        variable = _origin(loc, origins or {})
+        if variable is not None:
+            shown += f" (set by the environment variable {variable})"
         lines.append(f"{where}: {message}{shown}")
     return "\n".join(lines)
+
+
+def _origin(loc: tuple[int | str, ...], origins: Mapping[tuple[str, ...], str]) -> str | None:
+    """Return the environment variable that set the value at `loc` or a table around it, if one did."""
+    key = tuple(str(part).lower() for part in loc)
+    for length in range(len(key), 0, -1):
+        if key[:length] in origins:
+            return origins[key[:length]]
+    return None
 
 
 ENV_PREFIX = "HEDGEBOT_"
@@ -543,11 +590,14 @@ def _where(parts: list[str | int]) -> str:
     return _format_location(tuple(parts))
 
 
-def apply_env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+def apply_env_overrides(
+    data: dict[str, Any], environ: Mapping[str, str], origins: dict[tuple[str, ...], str] | None = None
+) -> dict[str, Any]:
     """Return the config data with every `HEDGEBOT_A__B__0__C` variable applied (a number indexes a list).
 
     A value that starts with `[` or `{` is read as JSON (a whole list or table).
     A variable naming a list item the file does not have is an error naming the variable.
+    `origins`, when given, receives each set field's path (lower case) and the variable that set it.
     """
     data = copy.deepcopy(data)
     top = set(Settings.model_fields)
@@ -581,6 +631,8 @@ def apply_env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> dic
             walked.append(key)
             if last:
                 node[key] = value
+                if origins is not None:
+                    origins[tuple(str(part).lower() for part in walked)] = name
             else:
                 if isinstance(node, dict) and key not in node:
                     node[key] = {}
@@ -626,11 +678,12 @@ def load_config(path: Path) -> Settings:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
 
-    data = apply_env_overrides(data, os.environ)
+    origins: dict[tuple[str, ...], str] = {}
+    data = apply_env_overrides(data, os.environ, origins)
     try:
         settings = _FromData(**data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc)) from None
+        raise ConfigError(format_validation_error(exc, origins)) from None
     rebased: Settings = _rebased(settings, path.parent.resolve())
     return rebased
 

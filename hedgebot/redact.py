@@ -22,6 +22,11 @@ _secrets: set[str] = set()
 # Telegram bot tokens (`123456:ABC...`) and credentials in URLs (`https://user:pass@host`).
 _TELEGRAM_TOKEN = re.compile(r"\bbot\d{3,}:[A-Za-z0-9_-]{20,}")
 _URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
+# A signed request's query (Binance: `?timestamp=...&signature=...`) replays the request until it expires.
+_SIGNED_QUERY = re.compile(r"\?(?=[^\s\"'<>]*\b(?:signature|timestamp)=)[^\s\"'<>]*", re.IGNORECASE)
+_SIGNATURE = re.compile(r"\b(?P<name>signature|sign)=[^\s\"'&<>]+", re.IGNORECASE)
+# A long run of letters and digits mixing both, as API keys, secrets and tokens are.
+_TOKEN_WORD = re.compile(r"[A-Za-z0-9+=]{16,}")
 
 
 def register_secret(value: str) -> str:
@@ -43,7 +48,19 @@ def redact(text: str) -> str:
         if secret in text:
             text = text.replace(secret, MASK)
     text = _TELEGRAM_TOKEN.sub(f"bot{MASK}", text)
+    text = _SIGNED_QUERY.sub(f"?{MASK}", text)
+    text = _SIGNATURE.sub(lambda m: f"{m.group('name')}={MASK}", text)
     return _URL_USERINFO.sub(lambda m: f"{m.group('scheme')}{MASK}@", text)
+
+
+def looks_like_credential(text: str) -> bool:
+    """Return whether `text` looks like it carries a credential: URL credentials, a bot token, a long random token."""
+    if _URL_USERINFO.search(text) or _TELEGRAM_TOKEN.search(text) or _SIGNATURE.search(text):
+        return True
+    for word in _TOKEN_WORD.findall(text):
+        if sum(c.isdigit() for c in word) >= 2 and sum(c.isalpha() for c in word) >= 2:
+            return True
+    return False
 
 
 def redact_value(value: Any) -> Any:

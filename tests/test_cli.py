@@ -145,3 +145,29 @@ def test_history_lists_a_fill_whose_event_an_older_journal_lacks_with_amount_pri
     assert main(["report", "--config", str(config), "--csv"]) == 0
     rows = [line.split(",") for line in capsys.readouterr().out.splitlines()[1:]]
     assert [(r[11], r[6], r[7], r[8]) for r in rows if r[3] == "fill"] == [(intent.client_id, "0.5", "50010", "10.0")]
+
+
+def test_history_never_shows_a_signed_request_url_even_from_an_older_journal(tmp_path, capsys) -> None:
+    import sqlite3
+
+    from hedgebot.clock import SimClock
+    from hedgebot.store.journal import Journal
+    from tests.helpers import paper_settings_dict, write_toml
+
+    data = paper_settings_dict(tmp_path)
+    config = write_toml(tmp_path / "hedgebot.toml", data)
+    journal_path = Path(data["journal"]["path"])
+    Journal(journal_path, SimClock()).close()
+    signed = (
+        "binanceusdm POST https://fapi.binance.com/fapi/v1/order?symbol=BTCUSDT&timestamp=1764740000000"
+        "&signature=9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 RequestTimeout"
+    )
+    with sqlite3.connect(journal_path) as db:  # written as a journal from before redaction holds it
+        db.execute(
+            "INSERT INTO events (at, account, hedge, kind, severity, detail) VALUES (?, ?, ?, ?, ?, ?)",
+            (1_764_740_000.0, "paper", "btc-core", "order_failed", "warning", json.dumps({"error": signed})),
+        )
+    for extra in ([], ["--json"]):
+        assert main(["history", "--config", str(config), "--hedge", "btc-core", *extra]) == 0
+        out = capsys.readouterr().out
+        assert "fapi/v1/order" in out and "9f86d081" not in out and "1764740000000" not in out

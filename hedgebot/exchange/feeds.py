@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from hedgebot.exchange.port import BadData, VenueUnavailable
+from hedgebot.ops.figures import iso_utc
 
 _CENT = Decimal("0.01")
 _YEAR = 365.0 * 24 * 3600
@@ -151,7 +152,7 @@ def read_candles(path: Path) -> list[Candle]:
         candles.reverse()  # CryptoDataDownload writes newest first
     for (before, _, _), (when, line, _) in zip(candles, candles[1:], strict=False):
         if when <= before:
-            raise BadData(f"{path}:{line}: time {when:.0f} does not follow {before:.0f}: rows out of order or repeated")
+            raise BadData(f"{path}:{line}: time {iso_utc(when)} does not follow {iso_utc(before)}: rows out of order or repeated")
     return [candle for _, _, candle in candles]
 
 

@@ -89,6 +89,11 @@ def _short(value: Any) -> str:
     return str(value)
 
 
+def _read(value: Any) -> str:
+    """Return a figure for the start-up summary, `-` when it could not be read (never a 0 that was not seen)."""
+    return "-" if value is None else _short(value)
+
+
 # ---- senders ------------------------------------------------------------------------
 
 
@@ -443,8 +448,8 @@ def startup_summary(ops: Operations) -> tuple[Severity, str]:
         distance = f.get("distance")
         level = f["liquidation_warning"]
         line = (
-            f"{keeper.account}/{keeper.hedge.name} {plain(f.get('state'))}: exposure {_short(f.get('exposure') or Decimal(0))}, "
-            f"short {_short(f.get('short') or Decimal(0))}, target {_short(f.get('target') or Decimal(0))}, "
+            f"{keeper.account}/{keeper.hedge.name} {plain(f.get('state'))}: exposure {_read(f.get('exposure'))}, "
+            f"short {_read(f.get('short'))}, target {_read(f.get('target'))}, "
             f"liquidation distance {f'{distance:.2%}' if distance is not None else '-'}"
         )
         if distance is not None and distance < level:

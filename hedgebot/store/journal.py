@@ -17,11 +17,13 @@ import secrets
 import sqlite3
 import string
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from hedgebot.clock import Clock
+from hedgebot.redact import redact, redact_value
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -94,6 +96,18 @@ def _where(filters: dict[str, str | None]) -> tuple[str, list[str]]:
 
 def _json(value: dict[str, Any]) -> str:
     return json.dumps(value, default=str, sort_keys=True)
+
+
+def _redacted_json(value: dict[str, Any]) -> str:
+    """Return `value` as JSON through the logs' redaction: no secret, URL credential or signed URL is stored.
+
+    Texts are redacted, numbers never (a masked digit would change a figure).
+    """
+    return json.dumps(redact_value(value), default=_redacted_text, sort_keys=True)
+
+
+def _redacted_text(value: object) -> str:
+    return str(value) if isinstance(value, (Decimal, int, float)) else redact(str(value))
 
 
 @dataclass(frozen=True)
@@ -221,7 +235,7 @@ class Journal:
         with self._writing(), self._transaction():
             self._db.execute(
                 "UPDATE intents SET status = ?, outcome = ?, updated_at = ? WHERE client_id = ?",
-                (status.value, _json(outcome or {}), now, client_id),
+                (status.value, _redacted_json(outcome or {}), now, client_id),
             )
             for event in events:
                 self._insert_event(event, now)
@@ -253,7 +267,7 @@ class Journal:
     def _insert_event(self, event: NewEvent, now: float) -> None:
         self._db.execute(
             "INSERT INTO events (at, account, hedge, kind, severity, detail) VALUES (?, ?, ?, ?, ?, ?)",
-            (now if event.at is None else event.at, event.account, event.hedge, event.kind, event.severity, _json(event.detail)),
+            (now if event.at is None else event.at, event.account, event.hedge, event.kind, event.severity, _redacted_json(event.detail)),
         )
 
     def events(self, account: str | None = None, hedge: str | None = None, kind: str | None = None) -> list[Event]:

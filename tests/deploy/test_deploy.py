@@ -100,3 +100,53 @@ async def test_every_metric_an_alerting_rule_uses_is_served(tmp_path) -> None:
     used = {name for r in rules for name in re.findall(r"\bhedgebot_[a-z_]+", r["expr"])}
     assert used and used <= served, used - served
     assert render(build_registry(Operations(daemon.settings.http, clock.now))).startswith(b"# HELP")
+
+
+def test_the_units_documentation_link_is_the_readme_the_install_steps_clone() -> None:
+    unit = (DEPLOY / "hedgebot.service").read_text()
+    [link] = unit_settings(unit)["Unit"]["Documentation"]
+    assert link.startswith("file:///") and link.endswith("/README.md")
+    checkout = link.removeprefix("file://").removesuffix("/README.md")
+    readme = (DEPLOY.parent / "README.md").read_text()
+    # The README's server steps and the unit's own comment clone the repository (with its README) there.
+    assert re.search(rf"git clone [^\n]+? {re.escape(checkout)}\s", readme)
+    assert re.search(rf"git clone [^\n]+? {re.escape(checkout)}\s", unit)
+
+
+def test_the_units_exit_status_comment_does_not_call_a_taken_port_a_refused_start() -> None:
+    comment = " ".join(
+        line.lstrip("# ").strip() for line in (DEPLOY / "hedgebot.service").read_text().splitlines() if line.startswith("#")
+    )
+    refused = comment[comment.index("Exit status 2"):comment.index("restarting cannot fix it")]
+    assert "port" not in refused
+    assert "A taken HTTP port is not a refused start: the daemon keeps hedging" in comment
+
+
+async def test_a_taken_http_port_keeps_the_daemon_hedging_as_the_unit_says(tmp_path) -> None:
+    import socket
+
+    from hedgebot.clock import SimClock
+    from hedgebot.engine.daemon import Daemon
+    from tests.ops.support import paper_settings
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        clock = SimClock()
+        daemon = Daemon(paper_settings(tmp_path, {"http": {"port": port}}), clock, serve_http=True)
+        await daemon.start()
+        try:
+            await clock.advance(5)
+            [event] = daemon.journal.events(kind="http_unavailable")
+            assert event.severity == "critical" and "retried every 30s" in event.detail["message"]
+            assert daemon.keepers[0].status.short is not None and daemon.keepers[0].status.short > 0
+        finally:
+            await daemon.stop()
+
+
+def test_the_binance_steps_ask_for_a_key_created_after_the_futures_account_was_opened() -> None:
+    readme = (DEPLOY.parent / "README.md").read_text()
+    steps = readme[readme.index("## Going live on Binance"):readme.index("What the start-up checks verify")]
+    assert "created **after** the\n   futures account was opened" in steps
+    assert "api-key-permission" in (DEPLOY.parent / "docs" / "exchanges.md").read_text()

@@ -110,3 +110,15 @@ async def test_live_funding_settles_the_last_polled_rate_at_each_interval() -> N
             await LiveFunding("x", "BTC/USDT:USDT", exchange=StubFunding(bad)).refresh()
     with pytest.raises(VenueUnavailable):
         await LiveFunding("x", "BTC/USDT:USDT", exchange=StubFunding(ccxt.NetworkError("down"))).refresh()
+
+
+def test_a_repeated_row_is_named_with_iso_8601_times(tmp_path) -> None:
+    path = tmp_path / "dup.csv"
+    path.write_text(
+        "date,open,high,low,close,volume\n2020-01-01T00:00:00Z,1,2,0.5,1.5,1\n"
+        "2020-01-01T01:00:00Z,1,2,0.5,1.5,1\n2020-01-01T01:00:00Z,1,2,0.5,1.5,1\n"
+    )
+    with pytest.raises(BadData) as raised:
+        read_candles(path)
+    assert "dup.csv:4: time 2020-01-01T01:00:00Z does not follow 2020-01-01T01:00:00Z" in str(raised.value)
+    assert "1577840400" not in str(raised.value)

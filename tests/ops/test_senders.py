@@ -233,3 +233,31 @@ async def test_an_account_sender_hears_only_its_own_account(receiver) -> None:
         ("/all", "miner"), ("/all", "treasury"), ("/mine", "treasury"),
     ]
     await dispatcher.stop()
+
+
+async def test_a_signed_request_url_in_an_error_never_reaches_an_alert(receiver) -> None:
+    signed = (
+        "binanceusdm POST https://fapi.binance.com/fapi/v1/order?symbol=BTCUSDT&timestamp=1764740000000"
+        "&signature=9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 RequestTimeout"
+    )
+    rig = await make_rig(await receiver.start())
+    rig.events.emit("acct", "btc", "outcome_unknown", Severity.CRITICAL, error=signed)
+    await eventually(lambda: receiver.received)
+    body = str(receiver.received)
+    assert "fapi/v1/order" in body and "9f86d081" not in body and "1764740000000" not in body
+    await rig.dispatcher.stop()
+
+
+def test_the_startup_summary_shows_a_dash_not_zero_for_figures_it_could_not_read() -> None:
+    from types import SimpleNamespace
+
+    from hedgebot.ops.senders import startup_summary
+
+    keeper = SimpleNamespace(account="acct", hedge=SimpleNamespace(name="btc"))
+    unread = {"state": "starting", "exposure": None, "short": None, "target": None, "distance": None, "liquidation_warning": D("0.2")}
+    ops = SimpleNamespace(keepers=[keeper], hedge_figures=lambda k: unread)
+    _, text = startup_summary(ops)
+    assert "exposure -, short -, target -, liquidation distance -" in text
+    read = {**unread, "exposure": D("2"), "short": D("0"), "target": D("2")}
+    _, text = startup_summary(SimpleNamespace(keepers=[keeper], hedge_figures=lambda k: read))
+    assert "exposure 2, short 0, target 2" in text

@@ -46,3 +46,30 @@ def test_a_new_journal_never_reuses_an_old_journals_client_ids(tmp_path) -> None
     a = Journal(tmp_path / "a.sqlite", clock).begin("acct", "btc", "order", {})
     b = Journal(tmp_path / "b.sqlite", clock).begin("acct", "btc", "order", {})
     assert a.seq == b.seq == 1 and a.client_id != b.client_id
+
+
+SIGNED = (
+    "binanceusdm POST https://fapi.binance.com/fapi/v1/order?symbol=BTCUSDT&side=SELL&timestamp=1764740000000"
+    "&recvWindow=10000&signature=9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 503 Service Unavailable"
+)
+
+
+def test_event_details_are_stored_through_the_logs_redaction(tmp_path) -> None:
+    from decimal import Decimal
+
+    from hedgebot.redact import register_secret
+
+    register_secret("journal-planted-SECRET-77")
+    journal = Journal(tmp_path / "j.sqlite", SimClock())
+    journal.record_event(
+        "acct", "btc", "order_failed", "warning",
+        {"error": f"refused with key journal-planted-SECRET-77: {SIGNED}", "hook": "https://user:pw@example.org/x", "amount": Decimal("1.2345")},
+    )
+    intent = journal.begin("acct", "btc", "order", {"amount": "1"})
+    journal.finish(intent.client_id, IntentStatus.REJECTED, {"error": SIGNED})
+    journal.close()
+    stored = (tmp_path / "j.sqlite").read_bytes() + b"".join(p.read_bytes() for p in tmp_path.glob("j.sqlite-*"))
+    for leaked in (b"journal-planted-SECRET-77", b"signature=9f86", b"timestamp=1764740000000", b"user:pw"):
+        assert leaked not in stored
+    [event] = Journal(tmp_path / "j.sqlite", SimClock()).events()
+    assert event.detail["amount"] == "1.2345" and "fapi.binance.com/fapi/v1/order" in event.detail["error"]
