@@ -18,9 +18,10 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from hedgebot.access import unreadable
 from hedgebot.backtest import BacktestResult, FixedInterval, SpotChange, detect_interval, find_gaps, run_backtest
 from hedgebot.clock import run_simulated
-from hedgebot.config import AccountConfig, ConfigError, HedgeConfig, load_config
+from hedgebot.config import AccountConfig, ConfigError, HedgeConfig, PaperConfig, load_config
 from hedgebot.domain.model import Market
 from hedgebot.exchange.binance_rules import default_market
 from hedgebot.exchange.factory import paper_market
@@ -83,10 +84,30 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--out", type=Path, default=None, help="output directory (default: backtest-<hedge>)")
     p.add_argument("--compare", type=parse_compare, help="also run a fixed-interval policy, e.g. interval:60m")
     p.add_argument("--no-chart", action="store_true", help="skip chart.png")
+    p.add_argument(
+        "--spot", type=parse_balance, action="append", default=None, metavar="ASSET=AMOUNT",
+        help="starting spot balance (repeat per asset); replaces the paper balances, and is how a live account is replayed",
+    )
+    p.add_argument(
+        "--futures", type=parse_balance, action="append", default=None, metavar="ASSET=AMOUNT",
+        help="starting futures wallet balance (repeat per asset), as --spot",
+    )
     p.set_defaults(func=cmd_backtest)
 
 
-def _find_hedge(path: Path, name: str, account_name: str | None) -> tuple[AccountConfig, HedgeConfig]:
+def parse_balance(text: str) -> tuple[str, Decimal]:
+    """Parse `BTC=10` for argparse."""
+    asset, sep, amount = text.partition("=")
+    try:
+        value = Decimal(amount.strip())
+    except InvalidOperation:
+        value = Decimal("NaN")
+    if not sep or not asset.strip().isalnum() or not value.is_finite() or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: use ASSET=AMOUNT with an amount of 0 or more, e.g. BTC=10 or USDT=50000")
+    return asset.strip().upper(), value
+
+
+def _find_hedge(path: Path, name: str, account_name: str | None, balances_given: bool = False) -> tuple[AccountConfig, HedgeConfig]:
     settings = load_config(path)
     found = [
         (account, hedge)
@@ -100,17 +121,16 @@ def _find_hedge(path: Path, name: str, account_name: str | None) -> tuple[Accoun
     if len(found) > 1:
         raise BadInput(f"{path}: hedge {name!r} is in accounts {', '.join(a.name for a, _ in found)}: say which with --account")
     account, hedge = found[0]
-    if account.paper is None:
+    if account.paper is None and not balances_given:
         raise BadInput(
-            f"{path}: account {account.name!r} has no [accounts.paper] section: a backtest starts from the paper "
-            "balances, so give the account paper spot and futures balances"
+            f"{path}: account {account.name!r} is live (no [accounts.paper] section): give the balances the replay "
+            "starts from with --spot and --futures, e.g. --spot BTC=10 --futures USDT=50000"
         )
     return account, hedge
 
 
 def _market(account: AccountConfig, hedge: HedgeConfig) -> Market:
-    assert account.paper is not None
-    for config in account.paper.markets:
+    for config in account.paper.markets if account.paper is not None else ():
         if config.symbol == hedge.symbol:
             try:
                 return paper_market(config)
@@ -153,7 +173,7 @@ def read_spot_changes(path: Path) -> list[SpotChange]:
                     raise BadInput(f"{where}: amount {row[2]!r} is not finite")
                 changes.append(SpotChange(when, asset, amount))
     except OSError as exc:
-        raise BadInput(f"{path}: cannot read: {exc.strerror}") from None
+        raise BadInput(unreadable(path, exc)) from None
     return changes
 
 
@@ -165,7 +185,7 @@ def _read_prices(path: Path, start: float | None, end: float | None) -> list[Can
     except BadData as exc:
         raise BadInput(str(exc)) from None
     except OSError as exc:
-        raise BadInput(f"{path}: cannot read: {exc.strerror}") from None
+        raise BadInput(unreadable(path, exc)) from None
     except UnicodeDecodeError:
         raise BadInput(f"{path}: not a UTF-8 text file") from None
     whole = candles
@@ -193,7 +213,7 @@ def _read_funding(path: Path | None, candles: Sequence[Candle], interval: float,
     except ValueError as exc:
         raise BadInput(str(exc)) from None
     except OSError as exc:
-        raise BadInput(f"{path}: cannot read: {exc.strerror}") from None
+        raise BadInput(unreadable(path, exc)) from None
     start, end = candles[0].time, candles[-1].time + interval
     if not funding.covers(start, end):
         first, last = funding.span()
@@ -232,7 +252,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         problem = writable_problem("--out", out)
         if problem:
             raise BadInput(problem)
-        account, hedge = _find_hedge(args.config, args.hedge, args.account)
+        account, hedge = _find_hedge(args.config, args.hedge, args.account, bool(args.spot or args.futures))
         market = _market(account, hedge)
         candles = _read_prices(args.prices, args.start, args.end)
         interval = detect_interval(candles)
@@ -250,8 +270,11 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if gaps:
         longest = max(b - a for a, b in gaps)
         warn(f"{args.prices}: {len(gaps)} gaps in the candles, the longest {longest / 3600:.1f} h (the keeper sees no price there)")
+    # A live account's config replays from the balances given; a paper account's from its own unless they are given.
     paper = account.paper
-    assert paper is not None
+    spot = dict(args.spot) if args.spot else dict(paper.spot) if paper else {}
+    futures = dict(args.futures) if args.futures else dict(paper.futures) if paper else {}
+    slippage = paper.slippage if paper else PaperConfig.model_fields["slippage"].default
     out.mkdir(parents=True, exist_ok=True)
 
     def replay(fixed: FixedInterval | None) -> BacktestResult:
@@ -259,8 +282,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         try:
             return run_simulated(
                 run_backtest(
-                    candles, market, funding, hedge, dict(paper.spot), dict(paper.futures),
-                    interval_seconds=interval, slippage=paper.slippage, spot_changes=changes, fixed=fixed, progress=update,
+                    candles, market, funding, hedge, spot, futures,
+                    interval_seconds=interval, slippage=slippage, spot_changes=changes, fixed=fixed, progress=update,
                 )
             )
         finally:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from hedgebot import backtest_report, cli_control
+from hedgebot.access import SERVICE_USER_HINT, denied, obstacle
 from hedgebot.clock import RealClock
 from hedgebot.config import ConfigError, HedgeConfig, PaperConfig, ReplayFeedConfig, Settings, SyntheticFeedConfig, load_config
 from hedgebot.domain.model import Severity
@@ -29,9 +30,10 @@ from hedgebot.engine.keeper import StartupRefused
 from hedgebot.exchange.factory import paper_market
 from hedgebot.exchange.feeds import read_candles
 from hedgebot.exchange.port import ExchangeError
+from hedgebot.live_check import check_exchange
 from hedgebot.ops.figures import iso_utc
 from hedgebot.ops.logging import configure_logging
-from hedgebot.ops.senders import AlertMessage, build_dispatcher
+from hedgebot.ops.senders import AlertMessage, build_dispatcher, resolve_senders
 from hedgebot.preflight import preflight
 from hedgebot.redact import redact, redact_value
 from hedgebot.report import Period, build_reports, ledger, parse_date, render_csv, render_table, untold_outcomes
@@ -52,7 +54,12 @@ def _load(path: Path) -> Settings:
 
 
 def _refuse(path: Path, problems: list[str]) -> int:
-    return _fail(f"invalid config {path}:\n" + "\n".join(problems))
+    """Print why `run` cannot start: files this user may not use first, one line each, then what is wrong in the config."""
+    locked = [p for p in dict.fromkeys(problems) if SERVICE_USER_HINT in p]
+    for problem in locked:
+        _fail(problem)
+    wrong = [p for p in problems if p not in locked]
+    return _fail(f"invalid config {path}:\n" + "\n".join(wrong)) if wrong else EXIT_BAD_INPUT
 
 
 def _exposure(hedge: HedgeConfig) -> str:
@@ -76,6 +83,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     """Validate the config, check everything `run` will need, and print what it would run (with paper runways)."""
     settings = _load(args.config)
     problems = preflight(settings)
+    _, unusable = resolve_senders(settings)
+    # `run` starts without such a sender (and says so); `check` is where to hear of it before it matters.
+    problems += [f"alert sender {problem}; `run` would start without this sender" for problem in unusable]
     if problems:
         return _refuse(args.config, problems)
     print(f"journal: {settings.journal.path}")
@@ -91,7 +101,20 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"    margin guard: {_guard(h)}")
             if account.paper is not None:
                 print(f"    {_starting_runway(account.paper, h)}")
+    if args.exchange:
+        return _check_exchange(settings)
     print("config OK")
+    return EXIT_OK
+
+
+def _check_exchange(settings: Settings) -> int:
+    """Print what the live start-up checks find on the exchange; exit 2 when `run` would refuse to start."""
+    found = asyncio.run(check_exchange(settings, RealClock()))
+    for line in found.lines:
+        print(line)
+    if found.problems:
+        return _fail("the exchange checks found what would stop `run`:\n" + "\n".join(f"- {p}" for p in found.problems))
+    print("config OK; the exchange checks passed (no order was placed)")
     return EXIT_OK
 
 
@@ -150,6 +173,8 @@ async def _run(settings: Settings, live: bool, config_path: Path) -> int:
         await daemon.run(stop)
     except StartupRefused as exc:
         return _fail(f"refused to start: {exc}")
+    except PermissionError as exc:
+        return _fail(denied(obstacle(exc.filename or config_path)))
     except (OSError, sqlite3.Error) as exc:
         return _fail(f"refused to start: {exc}")
     return EXIT_OK
@@ -194,6 +219,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         return _fail(f"no status in {state_dir}: the daemon has not run with this config yet", EXIT_NOTHING)
     try:
         data = json.loads(path.read_text())
+    except PermissionError:
+        raise
     except (OSError, ValueError) as exc:
         return _fail(f"cannot read the status file {path}: {exc}; it is rewritten while the daemon runs")
     running = any(AccountLock(state_dir, a.name).held_elsewhere() for a in settings.accounts)
@@ -372,7 +399,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--config", type=Path, required=True, help="path to the TOML config")
         return p
 
-    with_config(sub.add_parser("check", help="validate a config and exit")).set_defaults(func=cmd_check)
+    check = with_config(sub.add_parser("check", help="validate a config and exit"))
+    check.add_argument(
+        "--exchange", action="store_true",
+        help="also run the live start-up checks against each live account's exchange (no order, no change)",
+    )
+    check.set_defaults(func=cmd_check)
     run = with_config(sub.add_parser("run", help="run the daemon"))
     run.add_argument("--live", action="store_true", help="allow accounts in live mode to trade real money")
     run.set_defaults(func=cmd_run)
@@ -406,6 +438,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except ConfigError as exc:
         return _fail(f"invalid config {args.config}:\n{exc}")
+    except PermissionError as exc:
+        # A state dir, journal, status file or config owned by the service user, read by someone else.
+        return _fail(denied(obstacle(exc.filename or getattr(args, "config", "."))))
     except sqlite3.DatabaseError as exc:
         return _fail(f"cannot read the journal named in {getattr(args, 'config', 'the config')}: {exc}")
     except BrokenPipeError:

@@ -27,6 +27,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from hedgebot.access import denied
 from hedgebot.domain.model import HedgePolicy, MarginGuard, MarginMode, PositionMode
 from hedgebot.redact import looks_like_credential, register_secret
 
@@ -74,6 +75,8 @@ class SecretRef(Frozen):
         if self.file is not None:
             try:
                 text = self.file.read_bytes().decode("utf-8").strip()
+            except PermissionError:
+                raise ConfigError(f"{field}: secret file: {denied(self.file)}") from None
             except OSError as exc:
                 raise ConfigError(f"{field}: cannot read secret file {self.file}: {exc.strerror}") from None
             except UnicodeDecodeError:

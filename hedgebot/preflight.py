@@ -11,9 +11,11 @@ one line, `field.path: message`, never a secret's value.
 from __future__ import annotations
 
 import contextlib
+import os
 import tempfile
 from pathlib import Path
 
+from hedgebot.access import blocked_directory, denied
 from hedgebot.config import LiveFeedConfig, ReplayFeedConfig, Settings
 from hedgebot.exchange.factory import account_problems
 
@@ -21,9 +23,18 @@ from hedgebot.exchange.factory import account_problems
 def writable_problem(field: str, directory: Path) -> str | None:
     """Return why `directory` cannot be created or written, or None.
 
+    A permission problem is the one message every command gives for it, naming the path, not the field.
+
     It is tried for real (the permission bits do not bind root, and /proc refuses
     even root); what the probe created is removed again, so `check` leaves nothing.
     """
+    blocked = blocked_directory(directory)
+    if blocked is not None:
+        return denied(blocked)
+    if directory.is_dir() and not os.access(directory, os.X_OK):
+        return denied(directory)
+    if directory.is_dir() and not os.access(directory, os.W_OK):
+        return denied(directory, "write in")
     missing = []
     probe = directory
     while not probe.exists() and probe.parent != probe:
@@ -35,6 +46,8 @@ def writable_problem(field: str, directory: Path) -> str | None:
         directory.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=directory):
             pass
+    except PermissionError:
+        return denied(directory, "write in")
     except OSError as exc:
         return f"{field}: cannot create {directory} or write in it: {exc.strerror or exc}"
     finally:
@@ -55,10 +68,13 @@ def preflight(settings: Settings) -> list[str]:
             "accounts: a replay feed runs the daemon in the replay's time, so it cannot share a daemon with a "
             "live feed; run them from two configs"
         )
+    journal_dir_problem = None
     for field, directory in (("daemon.state_dir", settings.daemon.state_dir), ("journal.path", settings.journal.path.parent)):
         problem = writable_problem(field, directory)
         if problem:
             problems.append(problem)
-    if settings.journal.path.is_dir():
+        if field == "journal.path":
+            journal_dir_problem = problem
+    if journal_dir_problem is None and settings.journal.path.is_dir():
         problems.append(f"journal.path: {settings.journal.path} is a directory; name the journal's file")
     return problems

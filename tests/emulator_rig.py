@@ -98,8 +98,9 @@ async def emulator_rig(
 class EmulatorProcess:
     """The emulator as a separate process on a fixed port with its book in a file."""
 
-    def __init__(self, tmp_path: Path, futures: str = "60000") -> None:
+    def __init__(self, tmp_path: Path, futures: str = "60000", key_flags: tuple[str, ...] = ()) -> None:
         self.futures = futures
+        self.key_flags = key_flags  # what the key may do: "withdraw", "noip", "nofutures"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.state = tmp_path / "emulator.json"
@@ -109,7 +110,7 @@ class EmulatorProcess:
     def start(self) -> None:
         args = [
             sys.executable, "-m", "hedgebot.testing.binance_emulator", "--port", str(self.port),
-            "--key", f"{PROCESS_KEY}:{PROCESS_SECRET}", "--state", str(self.state),
+            "--key", ":".join([PROCESS_KEY, PROCESS_SECRET, *self.key_flags]), "--state", str(self.state),
             "--spot", "BTC=1", "--spot", "USDT=2000", "--futures", f"USDT={self.futures}", "--mark", "50000",
         ]
         with self.log.open("a") as out:

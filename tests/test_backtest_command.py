@@ -276,3 +276,36 @@ def test_a_liquidation_shows_in_the_summary_as_a_min_liquidation_distance_at_or_
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert int(summary["liquidations"]) > 0
     assert float(summary["min_liquidation_distance"]) <= 0, summary
+
+
+def _live_config(tmp_path: Path) -> Path:
+    data = paper_settings_dict(tmp_path, tick_seconds=60)
+    account = data["accounts"][0]
+    del account["paper"]
+    account.update(mode="live", credentials={"api_key": {"env": "HB_UNSET_KEY"}, "secret": {"env": "HB_UNSET_SECRET"}})
+    return write_toml(tmp_path / "live.toml", data)
+
+
+def test_a_live_accounts_config_replays_from_the_balances_given_on_the_command_line(tmp_path, capsys) -> None:
+    prices = _freqtrade(tmp_path / "btc.csv", _path(200, 3600))
+    args = ["backtest", "--config", str(_live_config(tmp_path)), "--hedge", "btc-core", "--prices", str(prices),
+            "--out", str(tmp_path / "out"), "--no-chart"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "is live" in err and "--spot" in err and "--futures" in err and "Traceback" not in err, err
+    assert main([*args, "--spot", "BTC=2", "--spot", "USDT=20000", "--futures", "USDT=100000"]) == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["bars"] == 200 and summary["liquidations"] == 0
+    assert summary["hedge_value_volatility"] < summary["unhedged_value_volatility"] / 5  # 2 BTC hedged from the balances given
+
+
+def test_balances_on_the_command_line_replace_a_paper_accounts_own(tmp_path, capsys) -> None:
+    prices = _freqtrade(tmp_path / "btc.csv", _path(100, 3600))
+    assert _run(tmp_path, prices, "--no-chart", "--spot", "BTC=0.5", "--futures", "USDT=50000") == 0
+    trades = list(csv.DictReader((tmp_path / "out" / "trades.csv").open()))
+    first = next(t for t in trades if t["kind"] == "order")
+    assert float(first["amount"]) == pytest.approx(0.5)  # not the paper account's 2 BTC
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:
+        _run(tmp_path, prices, "--no-chart", "--spot", "BTC=lots")
+    assert exited.value.code == 2 and "use ASSET=AMOUNT" in capsys.readouterr().err

@@ -164,3 +164,17 @@ def test_check_and_run_name_a_replay_file_that_is_not_utf8_by_file_and_line(tmp_
     for done in (checked, ran):
         assert f"{tmp_path / 'candles.csv'}:3: not UTF-8 text (byte 0xff)" in done.stderr, done.stderr
         assert "codec" not in done.stderr
+
+
+def test_check_names_an_alert_sender_whose_secret_cannot_be_read(tmp_path) -> None:
+    data = paper_settings_dict(tmp_path)
+    data["alerts"] = {"senders": [
+        {"kind": "webhook", "name": "ops-hook", "url": {"env": "HB_NO_SUCH_WEBHOOK_VARIABLE"}},
+        {"kind": "webhook", "name": "fine-hook", "url": {"value": "http://127.0.0.1:9/fine"}},
+    ]}
+    data["accounts"][0]["alerts"] = [{"kind": "telegram", "name": "phone", "bot_token": {"file": str(tmp_path / "no-token")}, "chat_id": "42"}]
+    checked = _hedgebot("check", "--config", str(write_toml(tmp_path / "c.toml", data)))
+    assert "Traceback" not in checked.stderr and checked.returncode == 2, checked.stderr
+    assert "alert sender ops-hook: alerts.senders[0].url: environment variable HB_NO_SUCH_WEBHOOK_VARIABLE is not set" in checked.stderr
+    assert "alert sender phone: accounts[paper].alerts[0].bot_token: cannot read secret file" in checked.stderr
+    assert "fine-hook" not in checked.stderr and "config OK" not in checked.stdout

@@ -25,9 +25,11 @@ from typing import Any, TextIO
 
 import structlog
 
+from hedgebot.access import unreadable
 from hedgebot.clock import Clock
 from hedgebot.config import AccountConfig, ConfigError, HedgeConfig, ReplayFeedConfig, Settings, load_config
 from hedgebot.domain.model import PositionMode, Severity, Wallet
+from hedgebot.engine.startup_checks import UNRESTRICTED_KEY, key_problems
 from hedgebot.engine.keeper import Keeper, Liquidation, StartupRefused
 from hedgebot.engine.streams import StreamState, StreamSupervisor, attach_streams, stream_metrics
 from hedgebot.exchange.factory import FeedRun, VenueSetup, build_venue, paper_setup
@@ -315,6 +317,8 @@ class Daemon:
             new = load_config(path)
         except ConfigError as exc:
             return self._reload_rejected(f"invalid config {path}: {exc}")
+        except OSError as exc:
+            return self._reload_rejected(unreadable(path, exc))
         return self.reload(new)
 
     def _reload_rejected(self, message: str) -> ReloadResult:
@@ -514,25 +518,13 @@ class Daemon:
         assert self.events is not None
         account = runtime.config
         facts = await runtime.venue.fetch_account_facts()
-        if facts.can_withdraw and not account.allow_withdraw_permission:
-            raise StartupRefused(
-                f"account {account.name!r}: the API key can withdraw funds. hedgebot never withdraws; create a key "
-                "without the withdrawal permission (or set allow_withdraw_permission = true to accept the risk)"
-            )
-        if facts.multi_assets_margin:
-            raise StartupRefused(
-                f"account {account.name!r} is in multi-assets margin mode, which hedgebot does not support yet: "
-                "switch to single-asset mode (Futures > Preferences > Asset Mode)"
-            )
-        if facts.portfolio_margin:
-            raise StartupRefused(
-                f"account {account.name!r} is a portfolio-margin account, which hedgebot does not support yet; "
-                "use a classic futures account"
-            )
+        problems = key_problems(account, facts)
+        if problems:
+            raise StartupRefused(problems[0])
         if not facts.ip_restricted:
             self.events.emit(
                 account.name, "-", "api_key_unrestricted", Severity.WARNING,
-                note="the API key accepts requests from any IP address; restrict it to this server's IP",
+                note=UNRESTRICTED_KEY,
             )
 
     async def _ensure_hedge_mode(self, runtime: AccountRuntime) -> None:

@@ -397,24 +397,63 @@ class Keeper:
 
     # ---- start-up -----------------------------------------------------------------
 
-    async def prepare(self) -> None:
-        """Load the contract's rules and put its margin mode and leverage where the config says."""
+    async def prepare(self, *, dry_run: bool = False) -> list[str]:
+        """Load the contract's rules and put its margin mode and leverage where the config says.
+
+        With `dry_run` nothing on the exchange changes: a margin mode or leverage that
+        differs from the config is only noted (`margin_mode_differs`, `leverage_differs`),
+        and every problem is returned instead of raising the first.
+        """
+        problems: list[str] = []
+
+        async def step(check: Callable[[], Awaitable[None]]) -> None:
+            try:
+                await check()
+            except StartupRefused as exc:
+                if not dry_run:
+                    raise
+                problems.append(str(exc))
+
         symbol = self.hedge.symbol
         self.market = await self._read(lambda: self.port.load_market(symbol))
-        await self._check_order_limits(self.market)
-        await self._check_sizes(self.market)
+        market = self.market
+        await step(lambda: self._check_order_limits(market))
+        sizes = await self._size_problems(market)
+        if sizes and not dry_run:
+            raise StartupRefused(sizes[0])
+        problems += sizes
+        await step(lambda: self._check_margin_mode(dry_run))
+        leverage = await self._read(lambda: self.port.fetch_leverage(symbol))
+        if leverage != self.hedge.leverage:
+            if dry_run:
+                self._emit("leverage_differs", leverage=self.hedge.leverage, was=leverage,
+                           note="`run` sets the configured leverage")
+            else:
+                await self._read(lambda: self.port.set_leverage(symbol, self.hedge.leverage))
+                self._emit("leverage_set", leverage=self.hedge.leverage, was=leverage)
+        return problems
+
+    async def _check_margin_mode(self, dry_run: bool) -> None:
+        """Put the contract in the configured margin mode (only note a difference in a dry run); refuse a cross short it cannot price."""
+        symbol = self.hedge.symbol
+        assert self.market is not None
         mode = await self._read(lambda: self.port.fetch_margin_mode(symbol))
         if mode is not self.hedge.margin_mode:
-            try:
-                await self._read(lambda: self.port.set_margin_mode(symbol, self.hedge.margin_mode))
-            except ModeError as exc:
-                raise StartupRefused(
-                    f"{self.account}/{self.hedge.name}: {symbol} is in {mode.value} margin but the config asks for "
-                    f"{self.hedge.margin_mode.value}, and it cannot change now: {exc}"
-                ) from exc
-            self._emit("margin_mode_set", mode=self.hedge.margin_mode.value)
+            if dry_run:
+                self._emit("margin_mode_differs", mode=self.hedge.margin_mode.value, was=mode.value,
+                           note="`run` sets the configured margin mode while the contract is flat")
+            else:
+                try:
+                    await self._read(lambda: self.port.set_margin_mode(symbol, self.hedge.margin_mode))
+                except ModeError as exc:
+                    raise StartupRefused(
+                        f"{self.account}/{self.hedge.name}: {symbol} is in {mode.value} margin but the config asks for "
+                        f"{self.hedge.margin_mode.value}, and it cannot change now: {exc}"
+                    ) from exc
+                self._emit("margin_mode_set", mode=self.hedge.margin_mode.value)
         if self.hedge.margin_mode is MarginMode.CROSS:
-            balance = await self._read(lambda: self.port.fetch_futures_balance(self.market.quote))
+            quote = self.market.quote
+            balance = await self._read(lambda: self.port.fetch_futures_balance(quote))
             if balance.cross_wallet is None:
                 # Without it the whole wallet, other contracts' isolated margin included, would seem to back the short.
                 raise StartupRefused(
@@ -422,16 +461,13 @@ class Keeper:
                     "isolated margin, so the liquidation price of a cross short cannot be known; use "
                     'margin_mode = "isolated" for this hedge'
                 )
-        leverage = await self._read(lambda: self.port.fetch_leverage(symbol))
-        if leverage != self.hedge.leverage:
-            await self._read(lambda: self.port.set_leverage(symbol, self.hedge.leverage))
-            self._emit("leverage_set", leverage=self.hedge.leverage, was=leverage)
 
-    async def _check_sizes(self, market: Market) -> None:
-        """Refuse a min_order the exchange cannot fill or a leverage above the bracket's maximum for the short."""
+    async def _size_problems(self, market: Market) -> list[str]:
+        """Return why the exchange could not fill min_order, and a leverage above the bracket's maximum for the short."""
         where = f"{self.account}/{self.hedge.name}"
+        problems = []
         if self.hedge.min_order < market.min_amount:
-            raise StartupRefused(
+            problems.append(
                 f"{where}: min_order {self.hedge.min_order} is below {market.symbol}'s minimum amount "
                 f"{market.min_amount}; set min_order to at least {market.min_amount}"
             )
@@ -439,7 +475,7 @@ class Keeper:
             snapshot = await self.observe()
         except ExchangeError as exc:
             self._emit("startup_check_skipped", Severity.WARNING, check="leverage bracket", error=str(exc))
-            return
+            return problems
         mark = snapshot.mark_price
         if mark > 0 and self.hedge.min_order * mark < market.min_notional:
             self._emit(
@@ -451,10 +487,11 @@ class Keeper:
         notional = max(snapshot.short.size, self.policy.ratio * exposure) * mark
         bracket = next((b for b in market.brackets if b.holds(notional)), None)
         if bracket is not None and bracket.max_leverage is not None and self.hedge.leverage > bracket.max_leverage:
-            raise StartupRefused(
+            problems.append(
                 f"{where}: leverage {self.hedge.leverage} is above {bracket.max_leverage}, the maximum the exchange allows "
                 f"for a {market.symbol} short of {notional:.0f} {market.quote}; lower leverage"
             )
+        return problems
 
     async def _check_order_limits(self, market: Market) -> None:
         """Refuse a max_order the market can never fill (below its minimum amount, or notional at the mark)."""

@@ -191,6 +191,10 @@ class AccountFacts:
     ip_restricted: bool = True
     multi_assets_margin: bool = False
     portfolio_margin: bool = False
+    # None: the venue does not say (then nothing is concluded from it).
+    can_trade_futures: bool | None = None
+    can_transfer: bool | None = None  # between the spot and futures wallets
+    can_trade_spot: bool | None = None
 
 
 @dataclass(frozen=True)

@@ -420,8 +420,8 @@ class AlertDispatcher:
         }
 
 
-def build_dispatcher(settings: Settings, clock: Clock) -> AlertDispatcher:
-    """Return a dispatcher with every configured sender; a sender whose secret cannot be read is left out and named."""
+def resolve_senders(settings: Settings) -> tuple[list[tuple[Sender, str | None]], list[str]]:
+    """Return every sender whose secret can be read (with its account, or None for all), and why each other one cannot."""
     senders: list[tuple[Sender, str | None]] = []
     broken: list[str] = []
     wanted = [(s, None, f"alerts.senders[{i}]") for i, s in enumerate(settings.alerts.senders)]
@@ -432,6 +432,12 @@ def build_dispatcher(settings: Settings, clock: Clock) -> AlertDispatcher:
             senders.append((build_sender(config, where), account))
         except ConfigError as exc:
             broken.append(f"{config.name}: {redact(str(exc))}")
+    return senders, broken
+
+
+def build_dispatcher(settings: Settings, clock: Clock) -> AlertDispatcher:
+    """Return a dispatcher with every configured sender; a sender whose secret cannot be read is left out and named."""
+    senders, broken = resolve_senders(settings)
     dispatcher = AlertDispatcher(settings.alerts, clock, senders)
     dispatcher.misconfigured = broken
     for problem in broken:

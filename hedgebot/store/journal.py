@@ -13,6 +13,7 @@ from contextlib import contextmanager
 
 import hashlib
 import json
+import os
 import secrets
 import sqlite3
 import string
@@ -22,6 +23,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from hedgebot.access import require_access
 from hedgebot.clock import Clock
 from hedgebot.redact import redact, redact_value
 
@@ -176,7 +178,11 @@ class Journal:
         self.clock = clock
         self.path = str(path)
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            where = Path(self.path)
+            # SQLite says only "unable to open database file"; name the file, or the directory in the way.
+            require_access(where, os.R_OK | os.W_OK)
+            where.parent.mkdir(parents=True, exist_ok=True)
+            require_access(where.parent, os.W_OK | os.X_OK)  # WAL mode creates -wal and -shm beside it
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_SECONDS)
         self._db.row_factory = sqlite3.Row
         if self.path != ":memory:":

@@ -119,6 +119,7 @@ class KeySpec:
     secret: str
     can_withdraw: bool = False
     ip_restrict: bool = True
+    futures: bool = True  # Binance: off for a key created before the futures account was opened
 
 
 @dataclass
@@ -491,7 +492,7 @@ class Emulator:
         async def checked(request: web.Request) -> web.StreamResponse:
             api_key = request.headers.get("X-MBX-APIKEY")
             key = self.book.keys.get(api_key or "")
-            if key is None:
+            if key is None or (not key.futures and request.path.startswith("/fapi/")):
                 raise BinanceError(-2015, "Invalid API-key, IP, or permissions for action.", 401)
             query = request.query_string
             body = (await request.text()) if request.can_read_body else ""
@@ -1359,7 +1360,7 @@ class Emulator:
         key = self.book.keys[request.headers["X-MBX-APIKEY"]]
         return {
             "ipRestrict": key.ip_restrict, "createTime": 1623840271000, "enableInternalTransfer": False,
-            "enableFutures": True, "enablePortfolioMarginTrading": False, "enableVanillaOptions": False,
+            "enableFutures": key.futures, "enablePortfolioMarginTrading": False, "enableVanillaOptions": False,
             "permitsUniversalTransfer": True, "enableReading": True, "enableSpotAndMarginTrading": True,
             "enableWithdrawals": key.can_withdraw, "enableMargin": False,
         }
@@ -1455,7 +1456,9 @@ def _parse_key(text: str) -> tuple[str, KeySpec]:
     parts = text.split(":")
     if len(parts) < 2 or not parts[0] or not parts[1]:
         raise argparse.ArgumentTypeError(f"--key {text!r}: expected KEY:SECRET[:withdraw][:noip]")
-    return parts[0], KeySpec(parts[1], can_withdraw="withdraw" in parts[2:], ip_restrict="noip" not in parts[2:])
+    return parts[0], KeySpec(
+        parts[1], can_withdraw="withdraw" in parts[2:], ip_restrict="noip" not in parts[2:], futures="nofutures" not in parts[2:]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -257,12 +257,16 @@ class BinanceUsdm(Dialect):
     async def fetch_account_facts(self, spot: Any, futures: Any) -> AccountFacts:
         """Read the key's restrictions, the multi-assets mode and whether the account is portfolio margin."""
         restrictions = await spot.sapiGetAccountApiRestrictions()
-        multi = await futures.fapiPrivateGetMultiAssetsMargin()
+        # A key without futures permission is refused by every /fapi endpoint: say why instead.
+        multi = await futures.fapiPrivateGetMultiAssetsMargin() if _flag(restrictions, "enableFutures") is not False else {}
         return AccountFacts(
             can_withdraw=bool(restrictions.get("enableWithdrawals")),
             ip_restricted=bool(restrictions.get("ipRestrict")),
             multi_assets_margin=str(multi.get("multiAssetsMargin")).lower() == "true",
             portfolio_margin=await self._is_portfolio_margin(spot),
+            can_trade_futures=_flag(restrictions, "enableFutures"),
+            can_transfer=_flag(restrictions, "permitsUniversalTransfer"),
+            can_trade_spot=_flag(restrictions, "enableSpotAndMarginTrading"),
         )
 
     def tap_user_stream(self, futures: Any, on_event: Callable[[Any], None]) -> None:
@@ -360,3 +364,9 @@ def tap_binance_user_stream(
         return original(client, message)
 
     futures.handle_message = tapped
+
+
+def _flag(answer: dict[str, Any], name: str) -> bool | None:
+    """Return a permission flag of /sapi/v1/account/apiRestrictions, None when the answer lacks it."""
+    value = answer.get(name)
+    return None if value is None else str(value).lower() == "true"

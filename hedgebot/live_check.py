@@ -1,0 +1,158 @@
+"""`hedgebot check --exchange`: the live start-up checks against the exchange, with no order and no change.
+
+Each live account is connected as `run` would connect it; the key's permissions
+and the account's modes are judged as at start-up (`engine.startup_checks`),
+each hedge's keeper prepares in a dry run (markets, minimums, leverage bracket;
+a margin mode or leverage that differs is only noted), and the runway is
+computed from the exchange's balances. Every problem is listed, not only the
+first; nothing is set, transferred or ordered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from hedgebot.clock import Clock
+from hedgebot.config import AccountConfig, ConfigError, HedgeConfig, Settings
+from hedgebot.domain.model import PositionMode, Snapshot
+from hedgebot.domain.runway import opening_snapshot, runway_price
+from hedgebot.engine.keeper import Keeper, StartupRefused
+from hedgebot.engine.startup_checks import UNRESTRICTED_KEY, key_problems
+from hedgebot.exchange.factory import VenueSetup, build_venue
+from hedgebot.exchange.port import AuthenticationFailed, ExchangeError, ExchangePort
+from hedgebot.ops.events import EventLog, EventRecord, NullLogger
+from hedgebot.store.journal import Journal
+
+_NOTED = {"margin_mode_differs", "leverage_differs", "min_order_below_min_notional", "startup_check_skipped"}
+
+
+@dataclass
+class LiveCheck:
+    """What `check --exchange` found: lines to print and the problems that would stop `run`."""
+
+    lines: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+VenueFactory = Callable[[AccountConfig], ExchangePort | VenueSetup]
+
+
+async def check_exchange(settings: Settings, clock: Clock, venue_factory: VenueFactory | None = None) -> LiveCheck:
+    """Run the start-up checks of every live account against its exchange; change nothing and place no order."""
+    found = LiveCheck()
+    for account in settings.accounts:
+        if account.mode != "live":
+            found.lines.append(f"account {account.name}: paper (nothing to check on an exchange)")
+            continue
+        try:
+            made = venue_factory(account) if venue_factory is not None else build_venue(account, clock, None)
+        except ConfigError as exc:
+            found.problems.append(f"account {account.name!r}: {exc}")
+            continue
+        setup = made if isinstance(made, VenueSetup) else VenueSetup(made)
+        try:
+            await _check_account(account, setup.venue, clock, found)
+        finally:
+            await setup.close()
+    return found
+
+
+async def _check_account(account: AccountConfig, venue: ExchangePort, clock: Clock, found: LiveCheck) -> None:
+    name = account.name
+    found.lines.append(f"account {name}: live on {account.exchange}, checked against the exchange (no order placed, nothing changed)")
+    try:
+        facts = await venue.fetch_account_facts()
+    except AuthenticationFailed as exc:
+        found.problems.append(
+            f"account {name!r}: the exchange refused the API key ({exc}); check the key, the secret, the key's "
+            "permissions (reading and futures trading) and its IP restriction"
+        )
+        return
+    except ExchangeError as exc:
+        found.problems.append(f"account {name!r}: the exchange did not answer the key check: {exc}")
+        return
+    found.problems += key_problems(account, facts)
+    found.lines.append(
+        "  key: " + ", ".join([
+            "withdrawals " + ("ON" if facts.can_withdraw else "off"),
+            "IP restricted" if facts.ip_restricted else f"NOT IP restricted ({UNRESTRICTED_KEY})",
+            *(f"{label} {'yes' if flag else 'NO'}" for label, flag in (
+                ("futures", facts.can_trade_futures), ("transfers", facts.can_transfer), ("spot trading", facts.can_trade_spot),
+            ) if flag is not None),
+        ])
+    )
+    try:
+        mode = await venue.fetch_position_mode()
+    except ExchangeError as exc:
+        found.problems.append(f"account {name!r}: cannot read the position mode: {exc}")
+        return
+    if mode is PositionMode.HEDGE:
+        found.lines.append("  position mode: hedge")
+    else:
+        found.lines.append(
+            f"  position mode: {mode.value}; `run` switches it to hedge mode itself if the account is flat with no "
+            "open orders, and refuses to start otherwise"
+        )
+    journal = Journal(":memory:", clock)
+    try:
+        for hedge in account.hedges:
+            await _check_hedge(account, hedge, venue, clock, journal, found)
+    finally:
+        journal.close()
+
+
+async def _check_hedge(
+    account: AccountConfig, hedge: HedgeConfig, venue: ExchangePort, clock: Clock, journal: Journal, found: LiveCheck
+) -> None:
+    events = EventLog(journal, NullLogger())
+    noted: list[EventRecord] = []
+    events.subscribe(lambda record: noted.append(record) if record.kind in _NOTED else None)
+    keeper = Keeper(account.name, hedge, venue, clock, journal, events)
+    where = f"{account.name}/{hedge.name}"
+    try:
+        problems = await keeper.prepare(dry_run=True)
+    except AuthenticationFailed as exc:
+        found.problems.append(f"{where}: the exchange refused the API key for {hedge.symbol} ({exc})")
+        return
+    except (StartupRefused, ExchangeError) as exc:
+        found.problems.append(f"{where}: {exc}")
+        return
+    found.problems += problems
+    market = keeper.market
+    assert market is not None
+    found.lines.append(
+        f"  hedge {hedge.name}: {hedge.symbol} listed (step {market.amount_step}, minimum {market.min_amount} "
+        f"and {market.min_notional} {market.quote}); {hedge.margin_mode.value} {hedge.leverage}x"
+    )
+    for record in noted:
+        detail = ", ".join(f"{k} {v}" for k, v in record.detail.items() if k != "note")
+        found.lines.append(f"    {record.kind.replace('_', ' ')}: {detail}" + (f" ({record.detail['note']})" if "note" in record.detail else ""))
+    try:
+        snapshot = await keeper.observe()
+    except ExchangeError as exc:
+        found.lines.append(f"    runway: cannot read the account to compute it: {exc}")
+        return
+    found.lines.append(f"    {_runway(snapshot, hedge)}")
+
+
+def _runway(snapshot: Snapshot, hedge: HedgeConfig) -> str:
+    """Say how far a rally the margin sources pay for: for the short held, or for the target opened from today's balances."""
+    price = snapshot.mark_price
+    policy = hedge.policy()
+    basis = "the short held now"
+    if snapshot.short.size == 0:
+        market = snapshot.market
+        snapshot = opening_snapshot(
+            market, price, {market.base: snapshot.spot_asset, market.quote: snapshot.spot_quote},
+            {market.quote: snapshot.futures_wallet}, policy, hedge.leverage, hedge.margin_mode,
+        )
+        basis = "the target opened from the exchange's balances"
+    runway = runway_price(snapshot, policy)
+    if runway is None:
+        return "runway: no short to guard"
+    if not runway.is_finite():
+        return f"runway: no limit found above {price} (the sources pay for any rally; {basis})"
+    above = runway / price - 1
+    note = "" if above >= hedge.margin_guard.runway_warning else " - below the runway warning"
+    return f"runway: the margin sources keep the short above its trigger up to {runway:.2f} ({above:.1%} above {price}; {basis}){note}"

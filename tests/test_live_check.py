@@ -1,0 +1,86 @@
+"""`hedgebot check --exchange`: every start-up problem of a live account, found on the exchange, and no order placed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.emulator_rig import PROCESS_KEY, PROCESS_SECRET, REPO, EmulatorProcess, live_config
+
+
+def _check(config, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEDGEBOT_")}
+    env.update({"HB_BINANCE_KEY": PROCESS_KEY, "HB_BINANCE_SECRET": PROCESS_SECRET, **(env_extra or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "hedgebot.cli", "check", "--config", str(config), "--exchange"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+    )
+
+
+@pytest.fixture
+def emulator(request, tmp_path):
+    process = EmulatorProcess(tmp_path, key_flags=getattr(request, "param", ()))
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("emulator", [("withdraw", "noip")], indirect=True)
+def test_check_exchange_reports_every_start_up_problem_and_places_no_order(tmp_path, emulator) -> None:
+    emulator.control("account", {"dual_side": False, "multi_assets": True})
+    before = emulator.control("state")
+    config = live_config(tmp_path, emulator.url, min_order="0.0001", leverage=125)  # isolated; the emulator starts cross 20x
+    done = _check(config)
+    said = done.stdout + done.stderr
+    assert "Traceback" not in said and done.returncode == 2, said
+    for problem in (
+        "the API key can withdraw funds",
+        "multi-assets margin mode",
+        "min_order 0.0001 is below BTC/USDT:USDT's minimum amount 0.001",
+        "leverage 125 is above 100, the maximum the exchange allows",
+    ):
+        assert problem in done.stderr, said
+    assert "NOT IP restricted" in done.stdout and "position mode: oneway" in done.stdout, said
+    assert "leverage differs" in done.stdout and "margin mode differs" in done.stdout, said
+    after = emulator.control("state")
+    assert not after["orders"] and after["dual_side"] is False and after["multi_assets"] is True
+    assert after["positions"] == before["positions"] and after["transfers"] == before["transfers"]
+    assert json.dumps(after["symbols"]) == json.dumps(before["symbols"])  # leverage and margin mode untouched
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("emulator", [("nofutures",)], indirect=True)
+def test_check_exchange_names_a_key_without_futures_permission(tmp_path, emulator) -> None:
+    done = _check(live_config(tmp_path, emulator.url))
+    said = done.stdout + done.stderr
+    assert "Traceback" not in said and done.returncode == 2, said
+    assert "the API key has no futures permission (Enable Futures)" in done.stderr, said
+    assert "created before the futures account was opened" in done.stderr
+    assert not emulator.control("state")["orders"]
+
+
+@pytest.mark.slow
+def test_check_exchange_passes_a_sound_account_and_prints_the_runway_from_the_exchange_balances(tmp_path, emulator) -> None:
+    emulator.control("account", {"dual_side": True})
+    done = _check(live_config(tmp_path, emulator.url))
+    said = done.stdout + done.stderr
+    assert "Traceback" not in said and done.returncode == 0, said
+    assert "position mode: hedge" in done.stdout
+    assert "runway: the margin sources keep the short above its trigger up to" in done.stdout, said
+    assert "the target opened from the exchange's balances" in done.stdout
+    assert "no order was placed" in done.stdout
+    assert not emulator.control("state")["orders"]
+
+
+@pytest.mark.slow
+def test_check_exchange_names_a_refused_key(tmp_path, emulator) -> None:
+    done = _check(live_config(tmp_path, emulator.url), {"HB_BINANCE_SECRET": "wrong-secret"})
+    said = done.stdout + done.stderr
+    assert "Traceback" not in said and done.returncode == 2, said
+    assert "the exchange refused the API key" in done.stderr, said
+    assert "wrong-secret" not in said
