@@ -1161,10 +1161,26 @@ class Keeper:
                 self._held_sale = replace(sale, sell=sell)
                 self.alerts.raise_alert("margin_sale_failed", Severity.CRITICAL, self._held_sale.message, sticky=True, sell=sell)
                 return False
-            proceeds += Decimal(outcome["filled"]) * Decimal(outcome["average_price"]) - Decimal(outcome["fee"])
+            filled = Decimal(outcome["filled"])
+            proceeds += filled * Decimal(outcome["average_price"]) - Decimal(outcome["fee"])
+            if filled < sell:
+                # Filled in part (the book ran out; Binance expires the rest): the short was reduced for all of it,
+                # so the unsold coins are unhedged. The filled part's proceeds move now; the rest is held and retried,
+                # its margin already carried by this pass.
+                self._held_sale = replace(sale, sell=sell - filled, margin=ZERO, proceeds=ZERO)
+                self.alerts.raise_alert(
+                    "margin_sale_failed", Severity.CRITICAL, self._held_sale.message, sticky=True, sell=sell - filled,
+                )
+                return await self._carry_sale_onto_margin(sale, proceeds)
         # Sold now, sold by an order settled late, or the coins are gone (moved by a person): nothing more is owed.
         self._held_sale = None
         self.alerts.resolve("margin_sale_failed")
+        return await self._carry_sale_onto_margin(sale, proceeds)
+
+    async def _carry_sale_onto_margin(self, sale: _HeldSale, proceeds: Decimal) -> bool:
+        """Move a sale's proceeds to the futures wallet and, isolated, onto the short with the margin its reduction freed."""
+        assert self.market is not None
+        market = self.market
         if proceeds > 0:
             spot = await self._read(self.port.fetch_spot_balances)
             moved = floor_to_step(min(proceeds, spot.get(market.quote, ZERO)), market.margin_step)

@@ -70,3 +70,27 @@ async def test_a_spot_sale_out_of_liquidity_sells_part_and_expires_the_rest() ->
         assert (result.status, result.filled) == (OrderStatus.PARTIAL, D("0.2"))
         assert D(rig.emulator.book.spot["BTC"]) == D("0.8")
         assert rig.emulator.book.orders["spot|BTCUSDT|hbS1"]["status"] == "EXPIRED"
+
+
+async def test_a_margin_sale_filled_in_part_counts_exactly_the_coins_sold_and_the_hedge_stays_matched() -> None:
+    async with emulator_rig(spot={"BTC": "2", "USDT": "0"}, futures="34000") as rig:
+        keeper = rig.keeper(hedge_config(margin_guard={"sources": ["futures_wallet", "sell_spot"]}))
+        await keeper.prepare()
+        await keeper.tick()
+        assert rig.short() == D("2")
+        rig.emulator.inject(Fault("partial_fill", "/api/v3/order", "POST", fill="0.5"))
+        for price in ("55000", "60000", "62000", "62000", "62000", "62000"):
+            rig.emulator.set_mark(BTC, D(price))
+            await keeper.tick()
+            rig.clock.advance(2.0)
+        assert not rig.emulator.faults, "a margin sale met the out-of-liquidity answer"
+        sales = {k.split("|")[2]: o for k, o in rig.emulator.book.orders.items() if k.startswith("spot|")}
+        assert any(o["status"] == "EXPIRED" for o in sales.values())
+        journaled = {i.client_id: i for i in rig.journal.intents() if i.detail.get("symbol") == "BTC/USDT"}
+        assert set(journaled) == set(sales), "every sale is one intent under its own id"
+        for cid, order in sales.items():
+            assert D(journaled[cid].outcome["filled"]) == D(order["executedQty"]), "the journal counts what filled, no more"
+        sold = sum((D(o["executedQty"]) for o in sales.values()), D(0))
+        assert D(rig.emulator.book.spot["BTC"]) == D("2") - sold
+        assert rig.short() == D(rig.emulator.book.spot["BTC"]), "the short still matches the coins left"
+        assert keeper.trading_state.value == "active" and rig.journal.events(kind="short_changed_outside") == []
