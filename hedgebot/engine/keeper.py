@@ -43,6 +43,7 @@ from hedgebot.domain.model import (
     floor_to_step,
 )
 from hedgebot.domain import unwind as unwinding
+from hedgebot.domain.in_flight import as_if_carried_out
 from hedgebot.domain.sale import sale_after_reduction
 from hedgebot.domain.trading import TradingState, is_margin_topup, lowers_exposure, permits, strictest
 from hedgebot.engine import crashpoints
@@ -599,7 +600,11 @@ class Keeper:
                 self.alerts.resolve("exchange_busy")
             if unsettled:
                 # An order whose outcome is unknown may still execute: only what lowers risk goes out meanwhile.
-                actions = [a for a in actions if is_margin_topup(a) or (isinstance(a, PlaceOrder) and not a.spot and lowers_exposure(a))]
+                actions = [
+                    a for a in actions
+                    if (is_margin_topup(a) and (snapshot.short.is_open or not isinstance(a, AdjustMargin)))
+                    or (isinstance(a, PlaceOrder) and not a.spot and lowers_exposure(a))
+                ]
             if topup_failed:
                 actions = [a for a in actions if isinstance(a, PlaceOrder) and lowers_exposure(a)]
             if not actions or self._stopping:
@@ -690,9 +695,38 @@ class Keeper:
 
     def _plan(self, snapshot: Snapshot) -> policy.Plan:
         unfunded = "margin_unfunded" in self.alerts.active
+        snapshot = as_if_carried_out(snapshot, self._open_actions(snapshot))
         plan = policy.plan(snapshot, self.policy, self.clock.now(), self._rebalancing, self._reopening, unfunded)
         self.last_plan = plan
         return plan
+
+    def _open_actions(self, snapshot: Snapshot) -> list[Action]:
+        """Return this hedge's actions of open outcome, as what they still have to do to the account.
+
+        Planning as if they were done keeps the keeper from planning them again (a second buy-back of
+        the same excess, a second transfer for the same top-up). Of an order, only the part the venue
+        does not show yet counts: its leg is compared with the size journaled when it was sent.
+        """
+        actions: list[Action] = []
+        for intent in self.journal.open_intents(self.account, self.hedge.name):
+            d = intent.detail
+            amount = Decimal(str(d.get("amount", "0")))
+            if intent.kind == "transfer":
+                actions.append(Transfer(d["asset"], amount, Wallet(d["from"]), Wallet(d["to"]), d.get("reason", "")))
+            elif intent.kind == "margin":
+                actions.append(AdjustMargin(PositionSide(d["position_side"]), amount, d.get("reason", "")))
+            elif intent.kind == "order":
+                side = OrderSide(d["side"])
+                position_side = PositionSide(d["position_side"]) if d.get("position_side") else None
+                spot = position_side is None and (self.market is None or d.get("symbol") != self.market.symbol)
+                if d.get("before") is not None:
+                    now = snapshot.spot_asset if spot else (snapshot.long if position_side is PositionSide.LONG else snapshot.short).size
+                    grows = (side is OrderSide.BUY) if (spot or position_side is PositionSide.LONG) else (side is OrderSide.SELL)
+                    shown = (now - Decimal(d["before"])) * (1 if grows else -1)
+                    amount -= min(max(shown, ZERO), amount)
+                if amount > 0:
+                    actions.append(PlaceOrder(side, amount, position_side, bool(d.get("reduce")), d.get("reason", ""), spot=spot))
+        return actions
 
     def _notice_lost_short(self, snapshot: Snapshot) -> None:
         """Note a short that vanished with no action of ours since it was last seen: liquidated (or closed by hand)."""
@@ -1105,6 +1139,11 @@ class Keeper:
             "symbol": symbol, "side": side.value, "amount": str(amount), "reduce": reduce, "reason": reason,
             "position_side": position_side.value if position_side else None,
         }
+        seen = self.last_snapshot
+        if seen is not None:
+            # What the order moves, as last seen before it: tells later whether the venue already shows its fill.
+            leg = seen.spot_asset if spot else (seen.long if position_side is PositionSide.LONG else seen.short).size
+            detail["before"] = str(leg)
 
         def send(cid: str) -> Awaitable[Any]:
             # In hedge mode the position side says what closes: Binance refuses reduceOnly there (-1106).
@@ -1299,6 +1338,11 @@ class Keeper:
                 proof = f", nor in the order history of {intent.detail['symbol']} since it was sent"
             if getattr(found, "status", None) is OrderStatus.PENDING:
                 left.append(intent)  # accepted and still working: it ends when the exchange says so, not by a delay
+                continue
+            if found is None and (intent.outcome or {}).get("pending"):
+                # The exchange acknowledged this order (it gave it an id): it exists, whatever a lagging lookup
+                # or history says. It stays open, and `outcome_unknown` names it past the limit.
+                left.append(intent)
                 continue
             status = IntentStatus.DONE if found is not None else IntentStatus.ABSENT
             outcome = describe(found) if found is not None else {

@@ -322,14 +322,19 @@ class CcxtVenue:
         order = await self._call(
             lambda: client.create_order(request.symbol, "market", request.side.value, float(units), None, params)
         )
-        if order.get("status") not in _ENDED or order.get("filled") is None:
-            # Accepted but not reported filled (Bybit and OKX answer with ids only, and fill afterwards):
-            # read its state; an order the lookup cannot see yet, or one still working, is pending.
-            found = await self.fetch_order(request.symbol, request.client_id)
-            if found is not None:
-                return found
+        # From here on the exchange has accepted the order: nothing may raise, or the caller would take an
+        # executed order for one refused before execution (and send it again). What cannot be read is pending.
+        try:
+            if order.get("status") not in _ENDED or order.get("filled") is None:
+                # Accepted but not reported filled (Bybit and OKX answer with ids only, and fill afterwards):
+                # read its state; an order the lookup cannot see yet, or one still working, is pending.
+                found = await self.fetch_order(request.symbol, request.client_id)
+                if found is not None:
+                    return found
+                return self._pending(request, order)
+            return self._result(order, request.symbol, market)
+        except ExchangeError:
             return self._pending(request, order)
-        return self._result(order, request.symbol, market)
 
     def _pending(self, request: OrderRequest, order: dict[str, Any]) -> OrderResult:
         """Return the result of an accepted order that no lookup shows yet: pending, nothing known filled."""
