@@ -79,6 +79,7 @@ from hedgebot.store.journal import Intent, IntentStatus, Journal, JournalUnavail
 REOPEN_HOLD = "reopen_after_liquidation"
 JOURNAL_UNWRITABLE = "journal_unwritable"
 SALE_HOLD = "failed_margin_sale"
+SALE_PROCEEDS = "margin top-up: sale proceeds"
 
 
 def says_busy(exc: TransientError) -> bool:
@@ -172,11 +173,17 @@ class _HeldSale:
     sell: Decimal
     margin: Decimal
     reason: str
-    proceeds: Decimal = ZERO  # from a sale of this hold settled late (its answer was lost): to be moved, not sold again
+    proceeds: Decimal = ZERO  # sold already (now, or settled late) and not yet moved to the margin: moved, never sold again
+    counted: tuple[str, ...] = ()  # client ids of late-settled orders and transfers already counted here (a crash may settle one twice)
 
     @property
     def message(self) -> str:
         """Say what is held and why, for the alert and the status."""
+        if self.sell <= 0:
+            return (
+                f"the proceeds of a margin sale ({self.proceeds}) are not on the margin yet; no further reduction or "
+                "growth until they are moved (retried every tick)"
+            )
         return (
             f"the spot sale of {self.sell} that funds the short's margin failed after the short was reduced; "
             "no further reduction or growth until the sale goes through (retried every tick) or a person acts"
@@ -248,7 +255,10 @@ class Keeper:
         self._reopen_guard = REOPEN_HOLD in held
         sale = held.get(SALE_HOLD)
         self._sale_hold = (
-            _HeldSale(Decimal(sale["sell"]), Decimal(sale["margin"]), sale["reason"], Decimal(sale.get("proceeds", "0")))
+            _HeldSale(
+                Decimal(sale["sell"]), Decimal(sale["margin"]), sale["reason"], Decimal(sale.get("proceeds", "0")),
+                tuple(sale.get("counted", ())),
+            )
             if sale else None
         )
         self._restore_breakers()
@@ -274,6 +284,7 @@ class Keeper:
         if sale != self._sale_hold:
             detail = None if sale is None else {
                 "sell": str(sale.sell), "margin": str(sale.margin), "reason": sale.reason, "proceeds": str(sale.proceeds),
+                "counted": list(sale.counted),
             }
             self.control.set_hold(self.account, self.hedge.name, SALE_HOLD, detail)
         self._sale_hold = sale
@@ -1107,14 +1118,17 @@ class Keeper:
                 self.alerts.raise_alert("margin_sale_failed", Severity.CRITICAL, self._held_sale.message, sticky=True, sell=sell)
                 return False
             proceeds += Decimal(outcome["filled"]) * Decimal(outcome["average_price"]) - Decimal(outcome["fee"])
-        # Sold now, sold by an order settled late, or the coins are gone (moved by a person): nothing more is owed.
-        self._held_sale = None
+            # Sold: what is owed now is moving the proceeds. The hold stays (journaled) until they are moved, so a
+            # failed read or transfer in between can never lead to selling the same coins again.
+            self._held_sale = replace(sale, sell=ZERO, proceeds=proceeds)
         self.alerts.resolve("margin_sale_failed")
         if proceeds > 0:
             spot = await self._read(self.port.fetch_spot_balances)
             moved = floor_to_step(min(proceeds, spot.get(market.quote, ZERO)), market.margin_step)
-            if moved > 0 and not await self._transfer(market.quote, moved, Wallet.SPOT, Wallet.FUTURES, "margin top-up: sale proceeds"):
+            if moved > 0 and not await self._transfer(market.quote, moved, Wallet.SPOT, Wallet.FUTURES, SALE_PROCEEDS):
                 return False
+        # Sold and moved, sold by an order settled late and moved, or the coins are gone (moved by a person).
+        self._held_sale = None
         if self.hedge.margin_mode is MarginMode.ISOLATED and sale.margin > 0:
             free = (await self._read(lambda: self.port.fetch_futures_balance(market.quote))).free
             add = floor_to_step(min(sale.margin, free), market.margin_step)
@@ -1354,9 +1368,11 @@ class Keeper:
             })]
             if status is IntentStatus.DONE:
                 told.append(self._report(intent.kind, intent.client_id, intent.detail, status, outcome, settled_late=True))
+            # The hold counts it first: a crash before the intent is settled settles it again, and the hold
+            # knows it counted it; the other way round, the hold would sell the same coins again.
+            self._count_late_sale(intent, status, outcome)
             self._settle(intent, status, outcome, told)
             self._track_fill(intent.kind, intent.detail, status, outcome, late=True)
-            self._count_late_sale(intent, status, outcome)
         oldest = min((i.created_at for i in left), default=None)
         if oldest is not None and self.clock.now() - oldest > self.unknown_alert_seconds:
             names = ", ".join(f"{i.client_id} ({i.kind} {i.detail.get('side', '')} {i.detail.get('amount', '')})" for i in left)
@@ -1373,15 +1389,21 @@ class Keeper:
     def _count_late_sale(self, intent: Intent, status: IntentStatus, outcome: dict[str, Any]) -> None:
         """Count a held margin sale's order that settled late as sold: its coins are not sold again, its proceeds move."""
         sale = self._held_sale
-        if sale is None or status is not IntentStatus.DONE or intent.kind != "order" or self.market is None:
+        if sale is None or status is not IntentStatus.DONE or self.market is None or intent.client_id in sale.counted:
             return
-        if intent.detail.get("symbol") != self.market.spot_symbol or intent.detail.get("side") != OrderSide.SELL.value:
+        counted = (*sale.counted, intent.client_id)
+        if intent.kind == "transfer" and intent.detail.get("reason") == SALE_PROCEEDS:
+            # The proceeds' transfer went through after all: they are moved, not owed.
+            moved = Decimal(str(intent.detail.get("amount", "0")))
+            self._held_sale = replace(sale, proceeds=max(ZERO, sale.proceeds - moved), counted=counted)
+            return
+        if intent.kind != "order" or intent.detail.get("symbol") != self.market.spot_symbol or intent.detail.get("side") != OrderSide.SELL.value:
             return
         filled = Decimal(str(outcome.get("filled", 0)))
         if filled <= 0:
             return
         proceeds = filled * Decimal(str(outcome.get("average_price", 0))) - Decimal(str(outcome.get("fee", 0)))
-        self._held_sale = replace(sale, sell=max(ZERO, sale.sell - filled), proceeds=sale.proceeds + proceeds)
+        self._held_sale = replace(sale, sell=max(ZERO, sale.sell - filled), proceeds=sale.proceeds + proceeds, counted=counted)
 
     def _lookup(self, intent: Intent) -> Awaitable[Any]:
         """Look an intent up: an order by its client id, a margin change or transfer in the venue's history."""
