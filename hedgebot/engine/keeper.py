@@ -562,8 +562,9 @@ class Keeper:
         short_before: Decimal | None = None
         acted = False
         unwinding = self.unwind is not None  # an unwind's slices are not a rebalance
-        if self._held_sale is not None and not self._stopping and not unsettled:
-            # While an earlier order is unsettled it may be this sale, executed with its answer lost: wait for it.
+        if self._held_sale is not None and not self._stopping and not self._spot_sale_unsettled():
+            # While a spot sale is unsettled it may be this one, executed with its answer lost: wait for it.
+            # Other open actions (a futures buy-back, say) cannot be the sale and never hold it back.
             acted = True
             self._seen_short = None
             await self._retry_held_sale()
@@ -1235,6 +1236,10 @@ class Keeper:
                 **describe(result), "pending": True,
                 "error": "accepted and not filled yet: followed until it ends, never sent again",
             }
+        if getattr(result, "status", None) is OrderStatus.REJECTED:
+            # Ended with nothing filled (Binance EXPIRED for want of liquidity, or cancelled by the exchange):
+            # a refusal in effect, counted by the rejection breaker, and never a fill of 0.
+            return IntentStatus.REJECTED, {**describe(result), "error": "the order ended with nothing filled (expired or cancelled by the exchange)"}
         return IntentStatus.DONE, describe(result)
 
     def _note_busy(self, error: str) -> None:
@@ -1358,10 +1363,12 @@ class Keeper:
                 # or history says. It stays open, and `outcome_unknown` names it past the limit.
                 left.append(intent)
                 continue
-            status = IntentStatus.DONE if found is not None else IntentStatus.ABSENT
-            outcome = describe(found) if found is not None else {
-                "error": f"the venue has no record of it {self.settle_delay:g}s after it was sent{proof}"
-            }
+            if found is not None:
+                status, outcome = self._answered(found)
+            else:
+                status, outcome = IntentStatus.ABSENT, {
+                    "error": f"the venue has no record of it {self.settle_delay:g}s after it was sent{proof}"
+                }
             # A fill settled late is a fill like any other: its order_filled, with amount, price and fee, goes to history.
             told = [("intent_settled", Severity.INFO, {
                 "client_id": intent.client_id, "action": intent.kind, "status": status.value, **intent.detail,
@@ -1385,6 +1392,14 @@ class Keeper:
         elif oldest is None:
             self.alerts.resolve("outcome_unknown")
         return not left
+
+    def _spot_sale_unsettled(self) -> bool:
+        """Tell whether a spot sale of this hedge's coin is of open outcome."""
+        spot = self.market.spot_symbol if self.market else None
+        return any(
+            i.kind == "order" and i.detail.get("symbol") == spot and i.detail.get("side") == OrderSide.SELL.value
+            for i in self.journal.open_intents(self.account, self.hedge.name)
+        )
 
     def _count_late_sale(self, intent: Intent, status: IntentStatus, outcome: dict[str, Any]) -> None:
         """Count a held margin sale's order that settled late as sold: its coins are not sold again, its proceeds move."""

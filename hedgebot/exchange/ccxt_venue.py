@@ -164,6 +164,10 @@ class CcxtVenue:
             return ClockSkew(message)
         if isinstance(exc, ccxt.NetworkError):
             return VenueUnavailable(message)
+        if isinstance(exc, ccxt.OperationFailed):
+            # ccxt's "the operation failed and may be retried" (Binance -1000, -1006, ...): the exchange could not
+            # say whether it executed the request, so its outcome is unknown, never a refusal.
+            return VenueUnavailable(message)
         if isinstance(exc, ccxt.AuthenticationError):
             return AuthenticationFailed(message)
         if isinstance(exc, ccxt.InsufficientFunds):
