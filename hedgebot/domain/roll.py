@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from hedgebot.domain.model import ZERO, floor_to_step
+from hedgebot.domain.model import ZERO, ceil_to_step, floor_to_step
 
 OPEN_NEXT = "roll: open the next contract"
 CLOSE_EXPIRING = "roll: buy back the expiring contract"
@@ -80,8 +80,11 @@ def next_roll_step(view: RollView, max_order: Decimal, step: Decimal, minimum: D
     size = min(cap, view.expiring)
     rest = view.expiring - size
     if 0 < rest < minimum:
-        # Leave no remainder that could not be traded on its own: carry it in this slice.
-        size = view.expiring
+        # What a full slice would leave could not be traded on its own: split the last two slices instead,
+        # each at least the minimum and neither above the cap. Only where the leg left is under twice the
+        # minimum can that not be done, and the slice carries the remainder (over the cap by less than it).
+        half = ceil_to_step(view.expiring / 2, step)
+        size = half if view.expiring - half >= minimum and half <= cap else view.expiring
     if size < minimum:
         # The leg left is smaller than any order the next contract accepts: open the minimum, then buy the leg back.
         size = minimum

@@ -43,6 +43,7 @@ from hedgebot.domain.model import (
     floor_to_step,
 )
 from hedgebot.domain import unwind as unwinding
+from hedgebot.domain.in_flight import as_if_carried_out
 from hedgebot.domain.sale import sale_after_reduction
 from hedgebot.domain.trading import TradingState, is_margin_topup, lowers_exposure, permits, strictest
 from hedgebot.engine import crashpoints
@@ -78,6 +79,7 @@ from hedgebot.store.journal import Intent, IntentStatus, Journal, JournalUnavail
 REOPEN_HOLD = "reopen_after_liquidation"
 JOURNAL_UNWRITABLE = "journal_unwritable"
 SALE_HOLD = "failed_margin_sale"
+SALE_PROCEEDS = "margin top-up: sale proceeds"
 
 
 def says_busy(exc: TransientError) -> bool:
@@ -171,11 +173,17 @@ class _HeldSale:
     sell: Decimal
     margin: Decimal
     reason: str
-    proceeds: Decimal = ZERO  # from a sale of this hold settled late (its answer was lost): to be moved, not sold again
+    proceeds: Decimal = ZERO  # sold already (now, or settled late) and not yet moved to the margin: moved, never sold again
+    counted: tuple[str, ...] = ()  # client ids of late-settled orders and transfers already counted here (a crash may settle one twice)
 
     @property
     def message(self) -> str:
         """Say what is held and why, for the alert and the status."""
+        if self.sell <= 0:
+            return (
+                f"the proceeds of a margin sale ({self.proceeds}) are not on the margin yet; no further reduction or "
+                "growth until they are moved (retried every tick)"
+            )
         return (
             f"the spot sale of {self.sell} that funds the short's margin failed after the short was reduced; "
             "no further reduction or growth until the sale goes through (retried every tick) or a person acts"
@@ -248,7 +256,10 @@ class Keeper:
         self._reopen_guard = REOPEN_HOLD in held
         sale = held.get(SALE_HOLD)
         self._sale_hold = (
-            _HeldSale(Decimal(sale["sell"]), Decimal(sale["margin"]), sale["reason"], Decimal(sale.get("proceeds", "0")))
+            _HeldSale(
+                Decimal(sale["sell"]), Decimal(sale["margin"]), sale["reason"], Decimal(sale.get("proceeds", "0")),
+                tuple(sale.get("counted", ())),
+            )
             if sale else None
         )
         self._restore_breakers()
@@ -274,6 +285,7 @@ class Keeper:
         if sale != self._sale_hold:
             detail = None if sale is None else {
                 "sell": str(sale.sell), "margin": str(sale.margin), "reason": sale.reason, "proceeds": str(sale.proceeds),
+                "counted": list(sale.counted),
             }
             self.control.set_hold(self.account, self.hedge.name, SALE_HOLD, detail)
         self._sale_hold = sale
@@ -637,8 +649,9 @@ class Keeper:
         short_before: Decimal | None = None
         acted = False
         unwinding = self.unwind is not None  # an unwind's slices are not a rebalance
-        if self._held_sale is not None and not self._stopping and not unsettled:
-            # While an earlier order is unsettled it may be this sale, executed with its answer lost: wait for it.
+        if self._held_sale is not None and not self._stopping and not self._spot_sale_unsettled():
+            # While a spot sale is unsettled it may be this one, executed with its answer lost: wait for it.
+            # Other open actions (a futures buy-back, say) cannot be the sale and never hold it back.
             acted = True
             self._seen_short = None
             await self._retry_held_sale()
@@ -686,8 +699,12 @@ class Keeper:
                 self.alerts.resolve("exchange_busy")
             if unsettled or clock_problem is not None:
                 # An order whose outcome is unknown may still execute, or the exchange's clock cannot be trusted:
-                # only what lowers risk goes out meanwhile.
-                actions = [a for a in actions if is_margin_topup(a) or (isinstance(a, PlaceOrder) and not a.spot and lowers_exposure(a))]
+                # only what lowers risk goes out meanwhile (and no margin change to a leg the venue does not show yet).
+                actions = [
+                    a for a in actions
+                    if (is_margin_topup(a) and (snapshot.short.is_open or not isinstance(a, AdjustMargin)))
+                    or (isinstance(a, PlaceOrder) and not a.spot and lowers_exposure(a))
+                ]
             if topup_failed:
                 actions = [a for a in actions if isinstance(a, PlaceOrder) and lowers_exposure(a)]
             if not actions or self._stopping:
@@ -778,9 +795,38 @@ class Keeper:
 
     def _plan(self, snapshot: Snapshot) -> policy.Plan:
         unfunded = "margin_unfunded" in self.alerts.active
+        snapshot = as_if_carried_out(snapshot, self._open_actions(snapshot))
         plan = policy.plan(snapshot, self.policy, self.clock.now(), self._rebalancing, self._reopening, unfunded)
         self.last_plan = plan
         return plan
+
+    def _open_actions(self, snapshot: Snapshot) -> list[Action]:
+        """Return this hedge's actions of open outcome, as what they still have to do to the account.
+
+        Planning as if they were done keeps the keeper from planning them again (a second buy-back of
+        the same excess, a second transfer for the same top-up). Of an order, only the part the venue
+        does not show yet counts: its leg is compared with the size journaled when it was sent.
+        """
+        actions: list[Action] = []
+        for intent in self.journal.open_intents(self.account, self.hedge.name):
+            d = intent.detail
+            amount = Decimal(str(d.get("amount", "0")))
+            if intent.kind == "transfer":
+                actions.append(Transfer(d["asset"], amount, Wallet(d["from"]), Wallet(d["to"]), d.get("reason", "")))
+            elif intent.kind == "margin":
+                actions.append(AdjustMargin(PositionSide(d["position_side"]), amount, d.get("reason", "")))
+            elif intent.kind == "order":
+                side = OrderSide(d["side"])
+                position_side = PositionSide(d["position_side"]) if d.get("position_side") else None
+                spot = position_side is None and (self.market is None or d.get("symbol") != self.market.symbol)
+                if d.get("before") is not None:
+                    now = snapshot.spot_asset if spot else (snapshot.long if position_side is PositionSide.LONG else snapshot.short).size
+                    grows = (side is OrderSide.BUY) if (spot or position_side is PositionSide.LONG) else (side is OrderSide.SELL)
+                    shown = (now - Decimal(d["before"])) * (1 if grows else -1)
+                    amount -= min(max(shown, ZERO), amount)
+                if amount > 0:
+                    actions.append(PlaceOrder(side, amount, position_side, bool(d.get("reduce")), d.get("reason", ""), spot=spot))
+        return actions
 
     def _notice_lost_short(self, snapshot: Snapshot) -> None:
         """Note a short that vanished with no action of ours since it was last seen: liquidated (or closed by hand)."""
@@ -1163,17 +1209,18 @@ class Keeper:
                 return False
             filled = Decimal(outcome["filled"])
             proceeds += filled * Decimal(outcome["average_price"]) - Decimal(outcome["fee"])
+            # Sold: the proceeds are owed to the margin, and the hold stays (journaled) until they are moved, so a
+            # failed read or transfer in between can never lead to selling the same coins again.
+            self._held_sale = replace(sale, sell=ZERO, proceeds=proceeds)
             if filled < sell:
                 # Filled in part (the book ran out; Binance expires the rest): the short was reduced for all of it,
                 # so the unsold coins are unhedged. The filled part's proceeds move now; the rest is held and retried,
                 # its margin already carried by this pass.
-                self._held_sale = replace(sale, sell=sell - filled, margin=ZERO, proceeds=ZERO)
+                self._held_sale = replace(sale, sell=sell - filled, margin=ZERO, proceeds=proceeds)
                 self.alerts.raise_alert(
                     "margin_sale_failed", Severity.CRITICAL, self._held_sale.message, sticky=True, sell=sell - filled,
                 )
                 return await self._carry_sale_onto_margin(sale, proceeds)
-        # Sold now, sold by an order settled late, or the coins are gone (moved by a person): nothing more is owed.
-        self._held_sale = None
         self.alerts.resolve("margin_sale_failed")
         return await self._carry_sale_onto_margin(sale, proceeds)
 
@@ -1184,8 +1231,11 @@ class Keeper:
         if proceeds > 0:
             spot = await self._read(self.port.fetch_spot_balances)
             moved = floor_to_step(min(proceeds, spot.get(market.quote, ZERO)), market.margin_step)
-            if moved > 0 and not await self._transfer(market.quote, moved, Wallet.SPOT, Wallet.FUTURES, "margin top-up: sale proceeds"):
+            if moved > 0 and not await self._transfer(market.quote, moved, Wallet.SPOT, Wallet.FUTURES, SALE_PROCEEDS):
                 return False
+        # The proceeds are moved: the hold is lifted, unless coins are still owed as a sale (a partial fill).
+        held = self._held_sale
+        self._held_sale = replace(held, proceeds=ZERO) if held is not None and held.sell > 0 else None
         if self.hedge.margin_mode is MarginMode.ISOLATED and sale.margin > 0:
             free = (await self._read(lambda: self.port.fetch_futures_balance(market.quote))).free
             add = floor_to_step(min(sale.margin, free), market.margin_step)
@@ -1210,6 +1260,11 @@ class Keeper:
             "symbol": symbol, "side": side.value, "amount": str(amount), "reduce": reduce, "reason": reason,
             "position_side": position_side.value if position_side else None,
         }
+        seen = self.last_snapshot
+        if seen is not None:
+            # What the order moves, as last seen before it: tells later whether the venue already shows its fill.
+            leg = seen.spot_asset if spot else (seen.long if position_side is PositionSide.LONG else seen.short).size
+            detail["before"] = str(leg)
 
         def send(cid: str) -> Awaitable[Any]:
             # In hedge mode the position side says what closes: Binance refuses reduceOnly there (-1106).
@@ -1287,6 +1342,10 @@ class Keeper:
                 **describe(result), "pending": True,
                 "error": "accepted and not filled yet: followed until it ends, never sent again",
             }
+        if getattr(result, "status", None) is OrderStatus.REJECTED:
+            # Ended with nothing filled (Binance EXPIRED for want of liquidity, or cancelled by the exchange):
+            # a refusal in effect, counted by the rejection breaker, and never a fill of 0.
+            return IntentStatus.REJECTED, {**describe(result), "error": "the order ended with nothing filled (expired or cancelled by the exchange)"}
         return IntentStatus.DONE, describe(result)
 
     def _note_busy(self, error: str) -> None:
@@ -1409,19 +1468,28 @@ class Keeper:
             if getattr(found, "status", None) is OrderStatus.PENDING:
                 left.append(intent)  # accepted and still working: it ends when the exchange says so, not by a delay
                 continue
-            status = IntentStatus.DONE if found is not None else IntentStatus.ABSENT
-            outcome = describe(found) if found is not None else {
-                "error": f"the venue has no record of it {self.settle_delay:g}s after it was sent{proof}"
-            }
+            if found is None and (intent.outcome or {}).get("pending"):
+                # The exchange acknowledged this order (it gave it an id): it exists, whatever a lagging lookup
+                # or history says. It stays open, and `outcome_unknown` names it past the limit.
+                left.append(intent)
+                continue
+            if found is not None:
+                status, outcome = self._answered(found)
+            else:
+                status, outcome = IntentStatus.ABSENT, {
+                    "error": f"the venue has no record of it {self.settle_delay:g}s after it was sent{proof}"
+                }
             # A fill settled late is a fill like any other: its order_filled, with amount, price and fee, goes to history.
             told = [("intent_settled", Severity.INFO, {
                 "client_id": intent.client_id, "action": intent.kind, "status": status.value, **intent.detail,
             })]
             if status is IntentStatus.DONE:
                 told.append(self._report(intent.kind, intent.client_id, intent.detail, status, outcome, settled_late=True))
+            # The hold counts it first: a crash before the intent is settled settles it again, and the hold
+            # knows it counted it; the other way round, the hold would sell the same coins again.
+            self._count_late_sale(intent, status, outcome)
             self._settle(intent, status, outcome, told)
             self._track_fill(intent.kind, intent.detail, status, outcome, late=True)
-            self._count_late_sale(intent, status, outcome)
         oldest = min((i.created_at for i in left), default=None)
         if oldest is not None and self.clock.now() - oldest > self.unknown_alert_seconds:
             names = ", ".join(f"{i.client_id} ({i.kind} {i.detail.get('side', '')} {i.detail.get('amount', '')})" for i in left)
@@ -1435,18 +1503,32 @@ class Keeper:
             self.alerts.resolve("outcome_unknown")
         return not left
 
+    def _spot_sale_unsettled(self) -> bool:
+        """Tell whether a spot sale of this hedge's coin is of open outcome."""
+        spot = self.market.spot_symbol if self.market else None
+        return any(
+            i.kind == "order" and i.detail.get("symbol") == spot and i.detail.get("side") == OrderSide.SELL.value
+            for i in self.journal.open_intents(self.account, self.hedge.name)
+        )
+
     def _count_late_sale(self, intent: Intent, status: IntentStatus, outcome: dict[str, Any]) -> None:
         """Count a held margin sale's order that settled late as sold: its coins are not sold again, its proceeds move."""
         sale = self._held_sale
-        if sale is None or status is not IntentStatus.DONE or intent.kind != "order" or self.market is None:
+        if sale is None or status is not IntentStatus.DONE or self.market is None or intent.client_id in sale.counted:
             return
-        if intent.detail.get("symbol") != self.market.spot_symbol or intent.detail.get("side") != OrderSide.SELL.value:
+        counted = (*sale.counted, intent.client_id)
+        if intent.kind == "transfer" and intent.detail.get("reason") == SALE_PROCEEDS:
+            # The proceeds' transfer went through after all: they are moved, not owed.
+            moved = Decimal(str(intent.detail.get("amount", "0")))
+            self._held_sale = replace(sale, proceeds=max(ZERO, sale.proceeds - moved), counted=counted)
+            return
+        if intent.kind != "order" or intent.detail.get("symbol") != self.market.spot_symbol or intent.detail.get("side") != OrderSide.SELL.value:
             return
         filled = Decimal(str(outcome.get("filled", 0)))
         if filled <= 0:
             return
         proceeds = filled * Decimal(str(outcome.get("average_price", 0))) - Decimal(str(outcome.get("fee", 0)))
-        self._held_sale = replace(sale, sell=max(ZERO, sale.sell - filled), proceeds=sale.proceeds + proceeds)
+        self._held_sale = replace(sale, sell=max(ZERO, sale.sell - filled), proceeds=sale.proceeds + proceeds, counted=counted)
 
     def _lookup(self, intent: Intent) -> Awaitable[Any]:
         """Look an intent up: an order by its client id, a margin change or transfer in the venue's history."""

@@ -169,6 +169,10 @@ class CcxtVenue:
             return ClockSkew(message)
         if isinstance(exc, ccxt.NetworkError):
             return VenueUnavailable(message)
+        if isinstance(exc, ccxt.OperationFailed):
+            # ccxt's "the operation failed and may be retried" (Binance -1000, -1006, ...): the exchange could not
+            # say whether it executed the request, so its outcome is unknown, never a refusal.
+            return VenueUnavailable(message)
         if isinstance(exc, ccxt.AuthenticationError):
             return AuthenticationFailed(message)
         if isinstance(exc, ccxt.InsufficientFunds):
@@ -350,14 +354,19 @@ class CcxtVenue:
         order = await self._call(
             lambda: client.create_order(request.symbol, "market", request.side.value, float(units), None, params)
         )
-        if order.get("status") not in _ENDED or order.get("filled") is None:
-            # Accepted but not reported filled (Bybit and OKX answer with ids only, and fill afterwards):
-            # read its state; an order the lookup cannot see yet, or one still working, is pending.
-            found = await self.fetch_order(request.symbol, request.client_id)
-            if found is not None:
-                return found
+        # From here on the exchange has accepted the order: nothing may raise, or the caller would take an
+        # executed order for one refused before execution (and send it again). What cannot be read is pending.
+        try:
+            if order.get("status") not in _ENDED or order.get("filled") is None:
+                # Accepted but not reported filled (Bybit and OKX answer with ids only, and fill afterwards):
+                # read its state; an order the lookup cannot see yet, or one still working, is pending.
+                found = await self.fetch_order(request.symbol, request.client_id)
+                if found is not None:
+                    return found
+                return self._pending(request, order)
+            return self._result(order, request.symbol, market)
+        except ExchangeError:
             return self._pending(request, order)
-        return self._result(order, request.symbol, market)
 
     def _pending(self, request: OrderRequest, order: dict[str, Any]) -> OrderResult:
         """Return the result of an accepted order that no lookup shows yet: pending, nothing known filled."""

@@ -67,10 +67,19 @@ def test_a_resumed_roll_after_a_crash_between_the_two_legs_buys_back_and_opens_n
     assert step is not None and (step.reason, step.amount) == (CLOSE_EXPIRING, D("1"))
 
 
-def test_a_remainder_below_the_minimum_is_carried_in_the_last_slice() -> None:
+def test_a_remainder_below_the_minimum_is_split_over_the_last_two_slices_none_above_max_order() -> None:
     view = RollView(expiring=D("1.001"), next=D("0"), base=D("1.001"))
     step = next_roll_step(view, max_order=D("1"), step=D("0.001"), minimum=D("0.002"))
-    assert step is not None and step.amount == D("1.001")
+    assert step is not None and step.amount == D("0.501")
+    view = RollView(expiring=D("0.5"), next=D("0.501"), base=D("1.001"))
+    assert next_roll_step(view, D("1"), D("0.001"), D("0.002")) is not None
+
+
+def test_a_leg_under_twice_the_minimum_above_the_cap_goes_in_one_slice() -> None:
+    # max_order 0.004, minimum 0.003: 0.005 cannot be cut into two slices of the minimum under the cap.
+    view = RollView(expiring=D("0.005"), next=D("0"), base=D("0.005"))
+    step = next_roll_step(view, max_order=D("0.004"), step=D("0.001"), minimum=D("0.003"))
+    assert step is not None and step.amount == D("0.005")
 
 
 amounts = st.decimals(min_value=D("0.001"), max_value=D("5"), places=3)
@@ -88,16 +97,20 @@ def test_property_the_roll_never_leaves_the_account_less_short_and_overlaps_by_o
 ) -> None:
     step_size = D("0.001")
     view = RollView(expiring=expiring, next=D("0"), base=expiring)
-    slice_cap = max(floor_to_step(max_order, step_size), step_size, minimum) + minimum
+    cap = max(floor_to_step(max_order, step_size), step_size)
     for n in range(10_000):
         step = next_roll_step(view, max_order, step_size, minimum)
         if step is None:
             break
         assert step.amount > 0 and step.amount == floor_to_step(step.amount, step_size)
-        assert overlap_after(view, step) <= slice_cap
+        # A slice is at most max_order (or the minimum, if larger), except where the leg left cannot be
+        # cut into two slices of the minimum: then that whole leg goes in one.
+        largest = max(cap, minimum) if view.expiring >= 2 * minimum else max(cap, minimum, view.expiring)
+        assert step.amount <= largest
+        assert overlap_after(view, step) <= largest
         # Partial fills (the share drawn), but an order the exchange would take fills at least the step.
         share = fills[n % len(fills)]
-        filled = max(step_size, floor_to_step(step.amount * share, step_size)) if step.reason == OPEN_NEXT else step.amount
+        filled = max(step_size, floor_to_step(step.amount * share, step_size))  # buy-backs fill in part too
         view = apply_fill(view, step, min(filled, step.amount))
         assert view.expiring + view.next >= view.base, "the account was less short than when the roll began"
     else:

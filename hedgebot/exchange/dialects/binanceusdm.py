@@ -69,6 +69,8 @@ _CODES: dict[str, tuple[type[ExchangeError], str]] = {
     "-1008": (ExchangeBusy, "Binance is throttling requests to protect its system (reduce-only orders are exempt): try again"),
     "-4131": (ExchangeBusy, "the best counterparty price is beyond the price protection (PERCENT_PRICE): try again"),
     "-1007": (RequestTimeout, "Binance timed out waiting for its backend: the outcome is unknown"),
+    "-1006": (RequestTimeout, "Binance received an unexpected response from its message bus: the execution status is unknown"),
+    "-1000": (RequestTimeout, "Binance met an unknown error processing the request: the outcome is unknown"),
     "-1001": (ServerStruggling, "Binance could not process the request (internal error): the outcome is unknown"),
 }
 

@@ -42,6 +42,7 @@ from hedgebot.exchange.port import (
     OrderRequest,
     PriceQuote,
     RateLimited,
+    RequestTimeout,
 )
 
 _IDX = {PositionSide.LONG: 1, PositionSide.SHORT: 2}
@@ -62,6 +63,10 @@ _CODES: dict[str, tuple[type[ExchangeError], str]] = {
     "10005": (AuthenticationFailed, "the API key lacks a permission this call needs"),
     "10010": (AuthenticationFailed, "this IP is not on the API key's allowed list"),
     "10006": (RateLimited, "too many requests"),
+    # Bybit's server-side failures: the request may or may not have been carried out.
+    "10000": (RequestTimeout, "Bybit's server timed out: the outcome is unknown"),
+    "5004": (RequestTimeout, "Bybit's server timed out: the outcome is unknown"),
+    "10016": (RequestTimeout, "Bybit's internal error or service restart: the outcome is unknown"),
 }
 
 
