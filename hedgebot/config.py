@@ -432,6 +432,8 @@ class AccountConfig(Frozen):
     streams: bool = True  # live accounts: websocket updates wake the keepers, REST polling as the fallback
     # How long an order lookup that misses an order proves nothing (None: the exchange's default, 30 s).
     order_settle_seconds: float | None = Field(default=None, ge=0, le=3600)
+    # Beyond this offset between the exchange's clock and this machine's, nothing that adds risk goes out.
+    max_clock_offset_seconds: float = Field(default=10.0, gt=0, le=3600)
     paper: PaperConfig | None = None
     alerts: tuple[SenderConfig, ...] = ()
     hedges: tuple[HedgeConfig, ...] = Field(min_length=1)

@@ -395,6 +395,38 @@ class Keeper:
     async def _read(self, call: Callable[[], Awaitable[Any]]) -> Any:
         return await retry_transient(call, self.clock, self._backoff)
 
+    # ---- the exchange's clock -------------------------------------------------------
+
+    def _clock_offset(self) -> float | None:
+        """Return how far the exchange's clock runs ahead of ours (0 for venues on our clock; None: not measured)."""
+        return getattr(self.port, "clock_offset", 0.0)
+
+    async def _measure_clock(self) -> None:
+        """Measure the exchange's clock when the venue can; a failure leaves it unmeasured (risk waits)."""
+        measure = getattr(self.port, "measure_clock", None)
+        if measure is None:
+            return
+        try:
+            offset = await self._read(measure)
+        except ExchangeError as exc:
+            self._venue_error(exc)
+            return
+        self._emit("exchange_clock_measured", offset_seconds=round(float(offset), 3), venue=self.port.name)
+
+    def _clock_problem(self) -> str | None:
+        """Return why the exchange's clock cannot be trusted, or None."""
+        offset = self._clock_offset()
+        limit = getattr(self.port, "max_clock_offset", None)
+        if offset is None:
+            return f"the clock of {self.port.name} could not be measured"
+        if limit is not None and abs(offset) > limit:
+            side = "ahead of" if offset > 0 else "behind"
+            return (
+                f"the clock of {self.port.name} is {abs(offset):.1f}s {side} this machine's, beyond "
+                f"max_clock_offset_seconds = {limit:g}"
+            )
+        return None
+
     # ---- start-up -----------------------------------------------------------------
 
     async def prepare(self, *, dry_run: bool = False) -> list[str]:
@@ -415,6 +447,7 @@ class Keeper:
                 problems.append(str(exc))
 
         symbol = self.hedge.symbol
+        await self._measure_clock()
         self.market = await self._read(lambda: self.port.load_market(symbol))
         market = self.market
         await step(lambda: self._check_order_limits(market))
@@ -524,7 +557,8 @@ class Keeper:
             taken_at=self.clock.now(),
             market=market,
             mark_price=quote.price,
-            price_time=quote.timestamp,
+            # The exchange stamps its prices on its own clock: on ours, a price is as old as it is on the exchange's.
+            price_time=quote.timestamp - (self._clock_offset() or 0.0),
             spot_asset=spot.get(market.base, ZERO),
             spot_quote=spot.get(market.quote, ZERO),
             futures_free=futures.free,
@@ -586,6 +620,16 @@ class Keeper:
 
     async def _tick(self) -> policy.Plan | None:
         await self.take_requests()
+        if self._clock_offset() is None:
+            await self._measure_clock()
+        clock_problem = self._clock_problem()
+        if clock_problem is not None:
+            self.alerts.raise_alert(
+                "clock_offset", Severity.CRITICAL,
+                f"{clock_problem}: nothing that adds risk goes out until the clocks agree (margin top-ups and "
+                "reductions of the short still go); set this machine's clock right (NTP)",
+                offset_seconds=self._clock_offset(), limit_seconds=getattr(self.port, "max_clock_offset", None),
+            )
         unsettled = not await self.settle_open_intents()
         plan: policy.Plan | None = None
         snapshot: Snapshot | None = None
@@ -640,8 +684,9 @@ class Keeper:
             actions = [a for a in self._allowed_actions(plan, snapshot, topups=not topup_failed) if not self._held_by_failed_sale(a)]
             if self.clock.now() >= self._busy_until:
                 self.alerts.resolve("exchange_busy")
-            if unsettled:
-                # An order whose outcome is unknown may still execute: only what lowers risk goes out meanwhile.
+            if unsettled or clock_problem is not None:
+                # An order whose outcome is unknown may still execute, or the exchange's clock cannot be trusted:
+                # only what lowers risk goes out meanwhile.
                 actions = [a for a in actions if is_margin_topup(a) or (isinstance(a, PlaceOrder) and not a.spot and lowers_exposure(a))]
             if topup_failed:
                 actions = [a for a in actions if isinstance(a, PlaceOrder) and lowers_exposure(a)]
@@ -1315,6 +1360,10 @@ class Keeper:
             if found is None and self.clock.now() - intent.created_at < self.settle_delay:
                 left.append(intent)
                 continue
+            if found is None and self._clock_offset() is None:
+                # Histories searched on an unmeasured clock may not show it yet: unknown, never absent.
+                left.append(intent)
+                continue
             proof = ""
             if found is None and intent.kind == "order":
                 # A lookup that misses proves nothing on its own (a lagging replica answers "not found"):
@@ -1395,9 +1444,13 @@ class Keeper:
     ORDER_HISTORY_SPAN = 23 * 3600.0
 
     def _order_history(self, intent: Intent) -> Awaitable[Any]:
-        """Read the order history of an order intent's symbol from a little before it was sent until now."""
-        since = intent.created_at - self.FUNDS_WINDOW_SLACK
-        until = min(self.clock.now() + self.FUNDS_WINDOW_SLACK, since + self.ORDER_HISTORY_SPAN)
+        """Read the order history of an order intent's symbol from a little before it was sent until now.
+
+        The history is stamped on the exchange's clock: the window is shifted onto it.
+        """
+        offset = self._clock_offset() or 0.0
+        since = intent.created_at + offset - self.FUNDS_WINDOW_SLACK
+        until = min(self.clock.now() + offset + self.FUNDS_WINDOW_SLACK, since + self.ORDER_HISTORY_SPAN)
         return self.port.fetch_order_history(intent.detail["symbol"], since, until)
 
     def _funds_query(self, intent: Intent) -> FundsQuery:
@@ -1408,11 +1461,13 @@ class Keeper:
             for other in self.journal.intents(self.account)
             if other.kind == intent.kind and other.status is IntentStatus.DONE and (other.outcome or {}).get("venue_id")
         )
+        # The venue's history is stamped on the exchange's clock: search there, not on ours.
+        offset = self._clock_offset() or 0.0
         common = {
             "kind": intent.kind,
             "amount": Decimal(detail["amount"]),
-            "since": intent.created_at - self.FUNDS_WINDOW_SLACK,
-            "until": self.clock.now() + self.FUNDS_WINDOW_SLACK,
+            "since": intent.created_at + offset - self.FUNDS_WINDOW_SLACK,
+            "until": self.clock.now() + offset + self.FUNDS_WINDOW_SLACK,
             "claimed": claimed,
         }
         if intent.kind == "margin":

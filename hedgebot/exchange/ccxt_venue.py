@@ -61,6 +61,7 @@ from hedgebot.exchange.port import (
 T = TypeVar("T")
 
 BRACKETS_TTL_SECONDS = 24 * 3600.0
+DEFAULT_MAX_CLOCK_OFFSET = 10.0
 _NOT_FOUND_CODES = {"-2013"}
 
 
@@ -100,6 +101,10 @@ class CcxtVenue:
         self.clock = clock
         self.name = dialect.futures_id
         self.settle_seconds = dialect.settle_seconds
+        # Seconds the exchange's clock runs ahead of ours (negative: behind); None until measured.
+        self.clock_offset: float | None = None
+        # Beyond this offset the keepers add no risk (account option max_clock_offset_seconds).
+        self.max_clock_offset = DEFAULT_MAX_CLOCK_OFFSET
         self._markets: dict[str, tuple[Market, float]] = {}
         self._event_listeners: list[Callable[[Any], None]] = []
         self._tapped = False
@@ -187,11 +192,34 @@ class CcxtVenue:
 
     async def _resync_clocks(self) -> None:
         """Measure the exchange's clock again, so the next signed request is stamped in its window."""
+        try:
+            await self.measure_clock()
+        except ExchangeError:
+            pass  # the next request will say so again
+
+    async def measure_clock(self) -> float:
+        """Measure how far the exchange's clock runs ahead of ours; signed requests are stamped in its time from now on.
+
+        ccxt reads the exchange's server time (`load_time_difference`: its time minus the moment the answer
+        arrived, on the same clock hedgebot's real clock reads). An exchange ccxt cannot ask is taken as in step.
+        """
+        offsets: list[float] = []
         for client in {id(self.futures): self.futures, id(self.spot): self.spot}.values():
             try:
                 await client.load_time_difference()
-            except ccxt.BaseError:
-                pass  # the next request will say so again
+            except ccxt.NotSupported:
+                continue
+            except ccxt.BaseError as exc:
+                raise self._translate(exc) from exc
+            difference = (client.options or {}).get("timeDifference")
+            if difference is not None:
+                offsets.append(-float(difference) / 1000)
+        self.clock_offset = offsets[0] if offsets else 0.0
+        return self.clock_offset
+
+    def exchange_now(self) -> float:
+        """Return the time on the exchange's clock, as far as it has been measured."""
+        return self.clock.now() + (self.clock_offset or 0.0)
 
     def _client(self, symbol: str) -> Any:
         return self.futures if ":" in symbol else self.spot
@@ -426,7 +454,7 @@ class CcxtVenue:
         signed = rounded if amount > 0 else -rounded
         await self._call(lambda: self.dialect.adjust_margin(self.futures, symbol, side, signed))
         # The answer carries no id: read it back from the history, newest first, so the journal can claim it.
-        now = self.clock.now()
+        now = self.exchange_now()  # the history is stamped on the exchange's clock
         query = FundsQuery("margin", market.quote, signed, now - 120, now + 120, symbol=symbol, side=side)
         try:
             found = await self._latest_margin_change(query)
@@ -463,7 +491,7 @@ class CcxtVenue:
         )
         stamp = entry.get("timestamp")
         return FundsMovement(
-            str(entry.get("id") or ""), "transfer", asset, amount, stamp / 1000 if stamp else self.clock.now()
+            str(entry.get("id") or ""), "transfer", asset, amount, stamp / 1000 if stamp else self.exchange_now()
         )
 
     async def find_funds_movement(self, query: FundsQuery) -> FundsMovement | None:

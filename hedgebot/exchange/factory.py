@@ -290,6 +290,7 @@ def connect_live(account: AccountConfig, clock: Clock) -> ExchangePort:
     )
     if account.order_settle_seconds is not None:
         venue.settle_seconds = account.order_settle_seconds
+    venue.max_clock_offset = account.max_clock_offset_seconds
     return venue
 
 

@@ -156,7 +156,7 @@ class FundsQuery:
     """What to look for in the venue's history to settle an ambiguous margin change or transfer.
 
     A match has the same kind, asset and amount, happened inside
-    [since, until], and is not one of the `claimed` venue ids (movements
+    [since, until] (seconds on the exchange's clock, which stamps its history), and is not one of the `claimed` venue ids (movements
     already owned by other journaled intents). Two identical movements
     inside the window cannot be told apart; see docs/exchanges.md.
     """

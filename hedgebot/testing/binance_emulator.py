@@ -208,8 +208,12 @@ class Emulator:
         *,
         state_path: Path | None = None,
         now: Callable[[], float] | None = None,
+        clock_offset_seconds: float = 0.0,
     ) -> None:
         self.book = book or Book()
+        # How far the exchange's clock runs ahead of the daemon's (negative: behind). Every time the
+        # exchange shows (server time, order, history, mark and event stamps) and its minute windows run on it.
+        self.clock_offset_seconds = clock_offset_seconds
         self.state_path = state_path
         self._now = now or time.time
         self.faults: list[Fault] = []
@@ -235,12 +239,16 @@ class Emulator:
     # ---- time, persistence --------------------------------------------------------
 
     def now_ms(self) -> int:
-        """Return the book's time in milliseconds (the clock the emulator was given)."""
-        return int(self._now() * 1000)
+        """Return the exchange's time in milliseconds (the clock the emulator was given, plus its offset)."""
+        return int((self._now() + self.clock_offset_seconds) * 1000)
 
     def server_ms(self) -> int:
-        """Return the server time that signed timestamps are checked against (wall clock plus any skew)."""
-        return int(time.time() * 1000) + self.server_time_offset_ms
+        """Return the server time that signed timestamps are checked against.
+
+        ccxt stamps signed requests with the wall clock, so this is the wall clock plus the exchange's
+        clock offset (and any injected skew), whatever clock drives the book.
+        """
+        return int((time.time() + self.clock_offset_seconds) * 1000) + self.server_time_offset_ms
 
     def save(self) -> None:
         """Write the book atomically when a state path is set."""
@@ -411,7 +419,7 @@ class Emulator:
         self.requests.append((request.method, request.path))
         await self.run_deferred()
         ip = request.remote or "unknown"
-        verdict = self.limiter.judge(ip, request.method, request.path, "symbol" in request.query, self._now())
+        verdict = self.limiter.judge(ip, request.method, request.path, "symbol" in request.query, self.now_ms() / 1000)
         if verdict.status != 200:
             return _error_response(BinanceError(verdict.code, verdict.msg, verdict.status), headers=verdict.headers)
         response = await self._answer(request, handler)
@@ -424,7 +432,7 @@ class Emulator:
         request[_FAULT] = fault
         if fault is not None:
             if fault.kind == "rate_limit":
-                self.limiter.note_429(request.remote or "unknown", self._now(), fault.retry_after)
+                self.limiter.note_429(request.remote or "unknown", self.now_ms() / 1000, fault.retry_after)
                 return _error_response(BinanceError(-1003, "Too many requests; current limit is 2400 requests per minute.", 429),
                                        headers={"Retry-After": str(fault.retry_after)})
             if fault.kind == "server_error":
@@ -1472,9 +1480,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--futures", action="append", default=[], help="ASSET=AMOUNT credited to futures on a new book")
     parser.add_argument("--mark", default=None, help="BTCUSDT mark price on a new book")
     parser.add_argument("--hedge-mode", action="store_true", help="start a new book in hedge mode")
+    parser.add_argument("--clock-offset", type=float, default=0.0, help="seconds the exchange's clock runs ahead (negative: behind)")
     args = parser.parse_args(argv)
     fresh = args.state is None or not args.state.exists()
-    emulator = Emulator(state_path=args.state)
+    emulator = Emulator(state_path=args.state, clock_offset_seconds=args.clock_offset)
     for api_key, spec in args.key:
         emulator.book.keys[api_key] = spec
     if fresh:

@@ -11,6 +11,7 @@ futures v3); the values are this project's own.
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -72,8 +73,14 @@ class Book:
     fill_after: int = 0
     lookup_lag: int = 0
     requests_seen: int = 0
+    # How far the exchange's server time runs ahead of the wall clock ccxt measures it against.
+    clock_offset_seconds: float = 0.0
     _ids: Any = field(default_factory=lambda: itertools.count(1001))
     _deferred: dict[str, Callable[[], OrderBook]] = field(default_factory=dict)
+
+    def server_ms(self) -> int:
+        """Return the exchange's server time: the wall clock ccxt compares it with, plus the book's offset."""
+        return int((time.time() + self.clock_offset_seconds) * 1000)
 
     def leg(self, side: str) -> LegBook:
         """Return the leg named `side` ("long" or "short")."""
@@ -173,6 +180,7 @@ class BybitBook(Book):
     def routes(self) -> Routes:
         """Answer the Bybit v5 endpoints hedgebot uses."""
         return {
+            ("GET", "/v5/market/time"): lambda r: {**_bybit({"timeSecond": str(self.server_ms() // 1000), "timeNano": str(self.server_ms() * 1_000_000)}), "time": self.server_ms()},
             ("GET", "/v5/market/instruments-info"): self._instruments,
             ("GET", "/v5/user/query-api"): lambda r: _bybit(self._key()),
             ("GET", "/v5/account/info"): lambda r: _bybit(
@@ -552,6 +560,7 @@ class OkxBook(Book):
     def routes(self) -> Routes:
         """Answer the OKX v5 endpoints hedgebot uses."""
         return {
+            ("GET", "/api/v5/public/time"): lambda r: _okx([{"ts": str(self.server_ms())}]),
             ("GET", "/api/v5/public/instruments"): self._instruments,
             ("GET", "/api/v5/account/config"): lambda r: _okx([self._config()]),
             ("POST", "/api/v5/account/set-position-mode"): self._set_position_mode,
@@ -783,6 +792,8 @@ class AsterBook(Book):
     def routes(self) -> Routes:
         """Answer the Aster v3 endpoints hedgebot uses."""
         return {
+            ("GET", "/fapi/v3/time"): lambda r: {"serverTime": self.server_ms()},
+            ("GET", "/api/v3/time"): lambda r: {"serverTime": self.server_ms()},
             ("GET", "/fapi/v3/exchangeInfo"): lambda r: self._futures_info(),
             ("GET", "/api/v3/exchangeInfo"): lambda r: self._spot_info(),
             ("GET", "/fapi/v3/positionSide/dual"): lambda r: {"dualSidePosition": self.hedge_mode},
