@@ -79,3 +79,21 @@ async def test_every_timestamp_refusal_measures_the_exchanges_clock_again() -> N
             await rig.venue.fetch_legs(SYMBOL)
         assert rig.venue.clock_offset == pytest.approx(-BEHIND, abs=2.0)
         await rig.venue.fetch_legs(SYMBOL)  # stamped on the exchange's clock now
+
+
+async def test_an_order_executed_after_its_answer_was_lost_is_found_in_the_order_history_on_the_exchanges_clock() -> None:
+    async with emulator_rig(spot={"BTC": "1", "USDT": "0"}) as rig:
+        rig.emulator.clock_offset_seconds = BEHIND
+        rig.venue.max_clock_offset = 600.0
+        keeper = rig.keeper(hedge_config())
+        await keeper.prepare()
+        rig.emulator.inject(Fault("execute_later", "/fapi/v1/order", "POST", delay=1.0, retry_after=1))
+        rig.emulator.inject(Fault("order_unseen", "/fapi/v1/order", "GET", count=100))  # lookups by id never see it
+        await keeper.tick()
+        for _ in range(3):
+            rig.clock.advance(40.0)  # past the settle delay: only the order history can settle it
+            await keeper.tick()
+        executed = [k for k in rig.emulator.executions if k.startswith("futures|")]
+        assert len(executed) == 1 and rig.short() == D("1")
+        orders = [i for i in rig.journal.intents() if i.kind == "order"]
+        assert [i.status.value for i in orders] == ["done"], "the executed order was journaled as not executed"
