@@ -97,3 +97,17 @@ async def test_an_order_executed_after_its_answer_was_lost_is_found_in_the_order
         assert len(executed) == 1 and rig.short() == D("1")
         orders = [i for i in rig.journal.intents() if i.kind == "order"]
         assert [i.status.value for i in orders] == ["done"], "the executed order was journaled as not executed"
+
+
+async def test_an_exchange_clock_that_cannot_be_measured_adds_no_risk_until_it_can() -> None:
+    async with emulator_rig(spot={"BTC": "1", "USDT": "0"}) as rig:
+        rig.emulator.inject(Fault("server_error", "/fapi/v1/time", count=1000))
+        keeper = rig.keeper(hedge_config())
+        await keeper.prepare()
+        await keeper.tick()
+        assert rig.venue.clock_offset is None and rig.short() == 0, "a short was opened on an unmeasured clock"
+        alert = keeper.alerts.active.get("clock_offset")
+        assert alert is not None and "could not be measured" in alert.message
+        rig.emulator.faults.clear()
+        await keeper.tick()
+        assert rig.short() == D("1") and "clock_offset" not in keeper.alerts.active
