@@ -31,7 +31,7 @@ from hedgebot.config import AccountConfig, ConfigError, HedgeConfig, ReplayFeedC
 from hedgebot.domain.model import PositionMode, Severity, Wallet
 from hedgebot.engine.startup_checks import UNRESTRICTED_KEY, key_problems
 from hedgebot.engine.keeper import Keeper, Liquidation, StartupRefused
-from hedgebot.engine.streams import StreamState, StreamSupervisor, attach_streams, stream_metrics
+from hedgebot.engine.streams import StreamState, StreamSupervisor, attach_streams, route_order_updates, stream_metrics
 from hedgebot.exchange.factory import FeedRun, VenueSetup, build_venue, paper_setup
 from hedgebot.exchange.funding import LiveFunding
 from hedgebot.exchange.paper import PaperVenue
@@ -489,6 +489,7 @@ class Daemon:
                 self.log.warning("stream_down", account=runtime.config.name, stream=name, error=health.error,
                                  reconnects=health.reconnects, note="polling REST until it is back")
         quote = next((s.quote for s in runtime.streams.specs() if s.name == name and s.quote is not None), None)
+        route_order_updates(runtime.venue, runtime.keepers, name, update)  # an ended order settles its intent
         for keeper in runtime.keepers:
             if name.endswith(keeper.hedge.symbol) or " " not in name:
                 if quote is not None and update is not None:

@@ -60,6 +60,7 @@ from hedgebot.exchange.port import (
     FundsQuery,
     ModeError,
     OrderRequest,
+    OrderResult,
     OrderStatus,
     PermanentError,
     RateLimited,
@@ -251,6 +252,7 @@ class Keeper:
         self._liquidation_unseen = False
         self._deleveraging_unseen = False  # the venue reported an auto-deleveraging the surprise watch has not judged yet
         self._seen_short: Decimal | None = None  # the short at the last observation with no action since
+        self._streamed: dict[str, OrderResult] = {}  # ended orders of open intents, as the user-data stream told
         # Guards that hold trading live in the journal, so that a restart keeps them (see the properties below).
         held = self.control.holds(account, hedge.name)
         self._reopen_guard = REOPEN_HOLD in held
@@ -347,6 +349,18 @@ class Keeper:
             or not plan.holds_at(price)
             or (self.hedge.wake_on_move is not None and abs(price - reference) >= self.hedge.wake_on_move * reference)
         ):
+            self.wake.set()
+
+    def notify_order(self, result: OrderResult) -> None:
+        """Take an order the user-data stream reports: one that ended settles its open intent at the next look."""
+        if result.status is OrderStatus.PENDING:
+            return
+        try:
+            open_ids = {i.client_id for i in self.journal.open_intents(self.account, self.hedge.name)}
+        except (JournalUnavailable, sqlite3.Error):
+            return  # the tick says so; the order is looked up again once the journal answers
+        if result.client_id in open_ids:
+            self._streamed[result.client_id] = result
             self.wake.set()
 
     def notify_balance(self) -> None:
@@ -1360,6 +1374,9 @@ class Keeper:
 
     async def _look_for(self, intent: Intent, error: str) -> tuple[IntentStatus, dict[str, Any]]:
         """Look up an intent whose answer was ambiguous: done when found, otherwise unknown until settled."""
+        streamed = self._streamed.pop(intent.client_id, None)
+        if streamed is not None:
+            return self._answered(streamed)  # the user-data stream told its end while the answer was lost
         try:
             found = await self._read(functools.partial(self._lookup, intent))
         except ExchangeError as exc:
@@ -1421,8 +1438,10 @@ class Keeper:
         self.lookup_failed = False
         left: list[Intent] = []
         for intent in self.journal.open_intents(self.account, self.hedge.name):
+            source = "lookup"
+            streamed = self._streamed.pop(intent.client_id, None)
             try:
-                found = await self._read(functools.partial(self._lookup, intent))
+                found = streamed if streamed is not None else await self._read(functools.partial(self._lookup, intent))
             except ExchangeError as exc:
                 self.lookup_failed = True
                 self.alerts.raise_alert(
@@ -1440,6 +1459,8 @@ class Keeper:
                 left.append(intent)
                 continue
             proof = ""
+            if streamed is not None:
+                source = "user_stream"
             if found is None and intent.kind == "order":
                 # A lookup that misses proves nothing on its own (a lagging replica answers "not found"):
                 # only the symbol's order history over the intent's window proves the order absent.
@@ -1465,6 +1486,7 @@ class Keeper:
                     left.append(intent)
                     continue
                 proof = f", nor in the order history of {intent.detail['symbol']} since it was sent"
+                source = "order_history"
             if getattr(found, "status", None) is OrderStatus.PENDING:
                 left.append(intent)  # accepted and still working: it ends when the exchange says so, not by a delay
                 continue
@@ -1481,7 +1503,8 @@ class Keeper:
                 }
             # A fill settled late is a fill like any other: its order_filled, with amount, price and fee, goes to history.
             told = [("intent_settled", Severity.INFO, {
-                "client_id": intent.client_id, "action": intent.kind, "status": status.value, **intent.detail,
+                "client_id": intent.client_id, "action": intent.kind, "status": status.value, "settled_by": source,
+                **intent.detail,
             })]
             if status is IntentStatus.DONE:
                 told.append(self._report(intent.kind, intent.client_id, intent.detail, status, outcome, settled_late=True))

@@ -250,6 +250,20 @@ def stream_metrics(account: str, supervisor: StreamSupervisor) -> Callable[[], I
     return collect
 
 
+def route_order_updates(venue: Any, keepers: Iterable[Any], name: str, update: Any) -> int:
+    """Hand the orders an `orders <symbol>` stream update reports to the keepers of that symbol; return how many."""
+    read = getattr(venue, "streamed_orders", None)
+    if read is None or update is None or not name.startswith("orders "):
+        return 0
+    handed = 0
+    for keeper in keepers:
+        if name == f"orders {keeper.hedge.symbol}":
+            for result in read(keeper.hedge.symbol, update):
+                keeper.notify_order(result)
+                handed += 1
+    return handed
+
+
 def attach_streams(
     venue: ExchangePort, symbols: list[str], clock: Clock, stale_after: float, wake: Callable[[str, Any], None], seed: int = 0
 ) -> tuple[StreamedPort, StreamSupervisor] | None:

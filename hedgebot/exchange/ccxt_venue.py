@@ -407,6 +407,24 @@ class CcxtVenue:
         )
         return OrderHistory(tuple(self._result(row, symbol, market) for row in rows), complete)
 
+    def streamed_orders(self, symbol: str, update: Any) -> list[OrderResult]:
+        """Return the orders a user-data stream update (ccxt's watch_orders) reports on `symbol`, as results.
+
+        A streamed update carries the fee of its last trade only, so the fee is estimated from the
+        market's taker rate, as for a futures REST answer; rows that cannot be read are skipped.
+        """
+        market = self._markets.get(symbol, (None, 0))[0] if ":" in symbol else None
+        rows = update if isinstance(update, list) else [update]
+        results: list[OrderResult] = []
+        for row in rows:
+            if not isinstance(row, dict) or row.get("symbol") not in (None, symbol):
+                continue
+            try:
+                results.append(self._result({**row, "fee": None}, symbol, market))
+            except (ExchangeError, ValueError, ArithmeticError):
+                continue
+        return results
+
     # ---- account settings ----------------------------------------------------------------
 
     async def fetch_position_mode(self) -> PositionMode:

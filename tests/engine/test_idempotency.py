@@ -210,3 +210,33 @@ async def test_an_order_missing_from_a_cut_order_history_stays_unknown() -> None
         await rig.set_price("50000", advance=31)
         await rig.clock.run(rig.keeper.tick())
     assert [i.status.value for i in rig.journal.intents()] == ["unknown"] and len(port.sent_ids) == 1
+
+
+# ---- issue 16: the user-data stream settles an order of unknown outcome ------------------------------
+
+
+async def test_an_order_the_user_stream_reports_filled_is_settled_while_lookups_still_miss_it() -> None:
+    rig = await make_rig(spot={"BTC": "1"}, port_wrapper=Scripted)
+    port = rig.keeper.port
+    port.place_after = 1
+    port.lagging_lookups = 1000
+    port.history_fails = True  # nothing but the stream can tell
+    await rig.clock.run(rig.keeper.tick())
+    [intent] = rig.journal.intents()
+    assert intent.status.value == "unknown"
+    rig.keeper.notify_order(rig.venue.orders[intent.client_id])  # the stream's ORDER_TRADE_UPDATE
+    await rig.set_price("50000", advance=2)  # long before the settle delay
+    await rig.clock.run(rig.keeper.tick())
+    [intent] = rig.journal.intents()
+    assert intent.status.value == "done" and D(intent.outcome["filled"]) == D("1")
+    [settled] = rig.journal.events(kind="intent_settled")
+    assert settled.detail["settled_by"] == "user_stream"
+    assert port.sent_ids == [intent.client_id] and await rig.short() == D("1")
+
+
+async def test_a_stream_report_of_an_order_that_is_not_ours_or_not_open_settles_nothing() -> None:
+    rig = await make_rig(spot={"BTC": "1"}, port_wrapper=Scripted)
+    await rig.clock.run(rig.keeper.tick())
+    [done] = rig.journal.intents()
+    rig.keeper.notify_order(rig.venue.orders[done.client_id])
+    assert rig.keeper._streamed == {}

@@ -225,3 +225,30 @@ def test_forced_orders_and_account_moves_on_the_user_stream_are_named() -> None:
     assert user_stream_events(ours, symbol_of) == []  # type: ignore[arg-type]
     [event] = user_stream_events(moved, symbol_of)  # type: ignore[arg-type]
     assert (event.kind, event.amount, event.detail) == ("account_update", D("-100"), "USDT MARGIN_TRANSFER")
+
+
+async def test_an_order_answered_503_and_executed_later_is_settled_by_the_user_stream_while_lookups_lag() -> None:
+    # Lookups and the order history stay blind to the order for a minute; the user-data stream's
+    # ORDER_TRADE_UPDATE settles it seconds after it executed: one execution, no halt.
+    from hedgebot.engine.streams import route_order_updates
+    from hedgebot.testing.binance_emulator import Fault
+
+    async with emulator_rig(streams=True, spot={"BTC": "1", "USDT": "0"}) as rig:
+        keeper = rig.keeper(hedge_config())
+        port, supervisor = await streaming(rig, lambda name, update: route_order_updates(rig.venue, [keeper], name, update))
+        await until(lambda: rig.hub is not None and rig.hub.user_sockets() >= 1, "the user-data stream connects")
+        await keeper.prepare()
+        rig.emulator.lookup_lag_seconds = 60.0
+        rig.emulator.inject(Fault("execute_later", "/fapi/v1/order", "POST", delay=1.0, retry_after=0))
+        await keeper.tick()
+        assert [i.status.value for i in rig.journal.intents()] == ["unknown"]
+        rig.clock.advance(2.0)
+        await rig.venue.fetch_legs(SYMBOL)  # the exchange carries the order out
+        await until(lambda: bool(keeper._streamed), "the stream reports the executed order")
+        await keeper.tick()
+        [intent] = rig.journal.intents()
+        assert intent.status.value == "done" and D(intent.outcome["filled"]) == D("1")
+        assert rig.journal.events(kind="intent_settled")[0].detail["settled_by"] == "user_stream"
+        assert len(rig.emulator.executions) == 1 and rig.short() == D("1")
+        assert keeper.trading_state.value == "active"
+        await supervisor.stop()
