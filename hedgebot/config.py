@@ -491,9 +491,11 @@ class DaemonConfig(Frozen):
 
 
 class JournalConfig(Frozen):
-    """Where the SQLite journal lives."""
+    """Where the SQLite journal lives, and how often its integrity is checked."""
 
     path: Path = Path("var/journal.sqlite")
+    # PRAGMA quick_check at start-up and then every this many seconds (it reads the whole file, off the event loop).
+    check_interval_seconds: float = Field(default=3600.0, gt=0)
 
 
 class Settings(BaseSettings):

@@ -17,6 +17,7 @@ import fcntl
 import functools
 import json
 import os
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -43,6 +44,7 @@ from hedgebot.ops.figures import iso_utc
 from hedgebot.ops.health import Operations
 from hedgebot.ops.http import OpsServer
 from hedgebot.replay_clock import ReplayClock
+from hedgebot.store import integrity
 from hedgebot.store.journal import Journal
 
 STATUS_FILE = "status.json"
@@ -54,6 +56,10 @@ RESTART_ONLY_HEDGE_FIELDS = ("asset", "symbol", "leverage", "margin_mode")
 
 class AccountLocked(StartupRefused):
     """Another daemon holds this account."""
+
+
+class JournalDamaged(StartupRefused):
+    """The journal fails its integrity check: trading on it could send an order twice."""
 
 
 class AccountLock:
@@ -202,9 +208,11 @@ class Daemon:
                 lock = AccountLock(self.state_dir, account.name)
                 lock.acquire()
                 self.accounts.append(AccountRuntime(account, None, [], lock))  # type: ignore[arg-type]
+            await self._refuse_a_damaged_journal()
             self.journal = Journal(self.settings.journal.path, self.clock)
             self.events = EventLog(self.journal, self.log)
             self._start_operations(self.events)
+            self._report_recovery()
             for runtime in self.accounts:
                 try:
                     await self._start_account(runtime)
@@ -238,6 +246,7 @@ class Daemon:
             for keeper in runtime.keepers:
                 self._keeper_tasks.append(asyncio.create_task(keeper.run()))
         self._tasks.append(asyncio.create_task(self._write_status_forever()))
+        self._tasks.append(asyncio.create_task(self._check_journal_forever()))
         if not serving:
             self._tasks.append(asyncio.create_task(self._retry_http()))
         assert self.alerts is not None
@@ -251,6 +260,59 @@ class Daemon:
             task.add_done_callback(self._task_ended)
         self.log.info("daemon_started", accounts=[a.config.name for a in self.accounts], hedges=len(self.keepers))
         systemd.notify("READY=1\nSTATUS=hedging")
+
+    # ---- the journal's integrity ----------------------------------------------------
+
+    async def _refuse_a_damaged_journal(self) -> None:
+        """Check the journal before anything trades; a damaged one refuses the start, with a critical alert saying what to do."""
+        path = self.settings.journal.path
+        if not path.exists():
+            return
+        problems = await asyncio.to_thread(integrity.quick_check, path)
+        if not problems:
+            return
+        message = f"the journal {path} is damaged ({'; '.join(problems[:3])}): nothing was started; {integrity.damage_advice(path)}"
+        self.log.critical("journal_damaged", path=str(path), problems=problems[:10], message=message)
+        # The senders do not need the journal: the alert goes out before the start is refused.
+        dispatcher = build_dispatcher(self.settings, self.clock)
+        await dispatcher.start()
+        dispatcher.send("journal_damaged", Severity.CRITICAL, message, path=str(path))
+        await dispatcher.stop()
+        raise JournalDamaged(message)
+
+    async def check_journal(self) -> list[str]:
+        """Run PRAGMA quick_check on the journal off the event loop; a damaged one stops every keeper sending anything."""
+        assert self.journal is not None
+        path = self.settings.journal.path
+        problems = await asyncio.to_thread(integrity.quick_check, path)
+        if problems and self.journal is not None and self.journal.damage is None:
+            self.journal.damage = "; ".join(problems[:3])
+            self.log.critical("journal_damaged", path=str(path), problems=problems[:10], advice=integrity.damage_advice(path))
+            for keeper in self.keepers:
+                keeper.wake.set()  # each keeper raises its critical alert and stops sending now, not at its next tick
+        return problems
+
+    async def _check_journal_forever(self) -> None:
+        while True:
+            await self.clock.sleep(self.settings.journal.check_interval_seconds)
+            try:
+                await self.check_journal()
+            except (OSError, sqlite3.Error) as exc:
+                self.log.error("journal_check_failed", path=str(self.settings.journal.path), error=str(exc))
+
+    def _report_recovery(self) -> None:
+        """Say once, at the first start after `hedgebot journal recover`, that the journal was rebuilt and is reconciled now."""
+        assert self.journal is not None and self.events is not None
+        recovered = self.journal.meta("recovered_at")
+        if recovered is None or self.journal.meta("recovery_reported") == recovered:
+            return
+        self.events.emit(
+            "daemon", "", "journal_recovered", Severity.WARNING, recovered_from=self.journal.meta("recovered_from"),
+            note="the journal was rebuilt from a damaged one: orders left open are looked up on the exchange and each "
+            "short is compared with the fills the journal still holds before trading; rows that could not be read are "
+            "missing from history",
+        )
+        self.journal.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('recovery_reported', ?)", (recovered,))
 
     # ---- operations: metrics, alerts, the HTTP endpoint ----------------------------
 

@@ -71,6 +71,7 @@ from hedgebot.ops.events import EventLog, EventRecord
 from hedgebot.ops.figures import Figure, Precision, as_json, figure, plain, render
 from hedgebot.ops.watch import HedgeWatch
 from hedgebot.replay_clock import pacing_clock
+from hedgebot.store.integrity import damage_advice
 from hedgebot.store.control import Control, Request, StateRecord, UnwindRecord
 from hedgebot.store.journal import Intent, IntentStatus, Journal, JournalUnavailable, NewEvent
 
@@ -78,6 +79,7 @@ from hedgebot.store.journal import Intent, IntentStatus, Journal, JournalUnavail
 # Names of the guards that hold trading, as journaled (store.control holds).
 REOPEN_HOLD = "reopen_after_liquidation"
 JOURNAL_UNWRITABLE = "journal_unwritable"
+JOURNAL_DAMAGED = "journal_damaged"
 SALE_HOLD = "failed_margin_sale"
 SALE_PROCEEDS = "margin top-up: sale proceeds"
 
@@ -608,6 +610,16 @@ class Keeper:
     async def tick(self) -> policy.Plan | None:
         """Bring the hedge back to target: one verified action at a time; then settle the alerts."""
         self._plan_judged = False
+        if self.journal.damage is not None:
+            # A damaged journal does not heal: nothing is sent until a person recovers it and restarts.
+            message = (
+                f"the journal {self.journal.path} is damaged ({self.journal.damage}), so nothing is sent; "
+                + damage_advice(self.journal.path)
+            )
+            self.alerts.raise_alert(JOURNAL_DAMAGED, Severity.CRITICAL, message, path=self.journal.path, error=self.journal.damage)
+            self.alerts.end_tick(plan_judged=False)
+            self._set_status(self.last_plan, None, JOURNAL_DAMAGED, message)
+            return None
         try:
             plan = await self._tick()
         except IpBanned as exc:

@@ -19,7 +19,7 @@ from hedgebot.ops.figures import FIGURE, RATIO_PLACES, Figure, Precision, as_jso
 from hedgebot.ops.tally import Tally
 
 # States in which a hedge is not ready to protect anything.
-NOT_READY_STATES = {"starting", "blocked", "unresolved", "halted", "liquidated", "journal_unwritable"}
+NOT_READY_STATES = {"starting", "blocked", "unresolved", "halted", "liquidated", "journal_unwritable", "journal_damaged"}
 
 
 class WatchedHedge(Protocol):
