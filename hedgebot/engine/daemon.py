@@ -187,6 +187,7 @@ class Daemon:
         self.accounts: list[AccountRuntime] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._keeper_tasks: list[asyncio.Task[None]] = []
+        self._journal_checked_at: float | None = None
 
     @property
     def keepers(self) -> list[Keeper]:
@@ -246,7 +247,6 @@ class Daemon:
             for keeper in runtime.keepers:
                 self._keeper_tasks.append(asyncio.create_task(keeper.run()))
         self._tasks.append(asyncio.create_task(self._write_status_forever()))
-        self._tasks.append(asyncio.create_task(self._check_journal_forever()))
         if not serving:
             self._tasks.append(asyncio.create_task(self._retry_http()))
         assert self.alerts is not None
@@ -292,13 +292,16 @@ class Daemon:
                 keeper.wake.set()  # each keeper raises its critical alert and stops sending now, not at its next tick
         return problems
 
-    async def _check_journal_forever(self) -> None:
-        while True:
-            await self.clock.sleep(self.settings.journal.check_interval_seconds)
-            try:
-                await self.check_journal()
-            except (OSError, sqlite3.Error) as exc:
-                self.log.error("journal_check_failed", path=str(self.settings.journal.path), error=str(exc))
+    async def _check_journal_when_due(self) -> None:
+        """Check the journal when check_interval_seconds have passed since the last check (called by the status writer)."""
+        now = self.clock.now()
+        if self._journal_checked_at is not None and now - self._journal_checked_at < self.settings.journal.check_interval_seconds:
+            return
+        self._journal_checked_at = now
+        try:
+            await self.check_journal()
+        except (OSError, sqlite3.Error) as exc:
+            self.log.error("journal_check_failed", path=str(self.settings.journal.path), error=str(exc))
 
     def _report_recovery(self) -> None:
         """Say once, at the first start after `hedgebot journal recover`, that the journal was rebuilt and is reconciled now."""
@@ -822,8 +825,11 @@ class Daemon:
 
     async def _write_status_forever(self) -> None:
         failing_since: float | None = None
+        self._journal_checked_at = self.clock.now()  # checked at start-up
         while True:
             await self.clock.sleep(self.settings.daemon.status_interval_seconds)
+            # The journal's integrity check rides on this loop: no timer of its own to move a stepping clock on.
+            await self._check_journal_when_due()
             try:
                 self.write_status()
             except OSError as exc:

@@ -78,3 +78,23 @@ async def test_a_journal_damaged_while_running_stops_every_order_with_a_critical
     finally:
         await clock.run(daemon.stop())
         await receiver.close()
+
+
+async def test_the_journal_is_checked_again_every_check_interval_seconds_while_running(tmp_path) -> None:
+    clock = SimClock()
+    daemon = Daemon(paper_settings(tmp_path, {"journal": {"path": str(tmp_path / "state" / "journal.sqlite"), "check_interval_seconds": 60}}), clock)
+    await daemon.start()
+    try:
+        await clock.advance(5)
+        for n in range(300):
+            daemon.events.emit("paper", "btc-core", "note", n=n, pad="x" * 200)
+        daemon.journal.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        overwrite_last_page(tmp_path / "state" / "journal.sqlite")
+        for _ in range(30):  # the check runs in a thread: a bounded number of simulated minutes
+            await clock.advance(10)
+            if daemon.keepers[0].status.state == "journal_damaged":
+                break
+        assert daemon.keepers[0].status.state == "journal_damaged"
+        assert daemon.journal.damage is not None
+    finally:
+        await clock.run(daemon.stop())
