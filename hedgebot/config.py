@@ -496,6 +496,18 @@ class JournalConfig(Frozen):
     path: Path = Path("var/journal.sqlite")
     # PRAGMA quick_check at start-up and then every this many seconds (it reads the whole file, off the event loop).
     check_interval_seconds: float = Field(default=3600.0, gt=0)
+    # Free space on the journal's filesystem: a warning below the first, only top-ups and reductions below the second.
+    free_space_warning_mb: int = Field(default=512, ge=0)
+    free_space_stop_mb: int = Field(default=64, ge=0)
+
+    @model_validator(mode="after")
+    def _thresholds_in_order(self) -> JournalConfig:
+        if self.free_space_stop_mb > self.free_space_warning_mb:
+            raise ValueError(
+                f"free_space_stop_mb ({self.free_space_stop_mb}) must not be above free_space_warning_mb "
+                f"({self.free_space_warning_mb}): the warning comes first"
+            )
+        return self
 
 
 class Settings(BaseSettings):

@@ -45,6 +45,7 @@ from hedgebot.ops.health import Operations
 from hedgebot.ops.http import OpsServer
 from hedgebot.replay_clock import ReplayClock
 from hedgebot.store import integrity
+from hedgebot.store.space import MB, DiskGuard
 from hedgebot.store.journal import Journal
 
 STATUS_FILE = "status.json"
@@ -188,6 +189,7 @@ class Daemon:
         self._tasks: list[asyncio.Task[None]] = []
         self._keeper_tasks: list[asyncio.Task[None]] = []
         self._journal_checked_at: float | None = None
+        self._stopping = False
 
     @property
     def keepers(self) -> list[Keeper]:
@@ -236,17 +238,17 @@ class Daemon:
             setup = runtime.setup
             assert setup is not None
             for run in setup.feeds:
-                self._tasks.append(asyncio.create_task(self._drive(runtime, run)))
+                self._tasks.append(asyncio.create_task(self._drive(runtime, run), name=f"price feed {runtime.config.name}/{run.symbol}"))
             if setup.simulated is not None and runtime.config.paper is not None and self.only is None:
                 for number, script in enumerate(runtime.config.paper.script):
                     self._tasks.append(asyncio.create_task(self._script(runtime, number, script)))
             for funding, every in setup.funding_polls:
-                self._tasks.append(asyncio.create_task(self._poll_funding(funding, every)))
+                self._tasks.append(asyncio.create_task(self._poll_funding(funding, every), name=f"funding poll {funding.symbol}"))
             if runtime.streams is not None:
                 runtime.streams.start()
             for keeper in runtime.keepers:
-                self._keeper_tasks.append(asyncio.create_task(keeper.run()))
-        self._tasks.append(asyncio.create_task(self._write_status_forever()))
+                self._keeper_tasks.append(asyncio.create_task(keeper.run(), name=f"keeper {keeper.account}/{keeper.hedge.name}"))
+        self._tasks.append(asyncio.create_task(self._write_status_forever(), name="status writer"))
         if not serving:
             self._tasks.append(asyncio.create_task(self._retry_http()))
         assert self.alerts is not None
@@ -255,7 +257,7 @@ class Daemon:
             self._tasks.append(asyncio.create_task(self._startup_summary()))
         interval = systemd.watchdog_interval()
         if interval:
-            self._tasks.append(asyncio.create_task(self._feed_watchdog(interval)))
+            self._tasks.append(asyncio.create_task(self._feed_watchdog(interval), name="watchdog"))
         for task in [*self._tasks, *self._keeper_tasks]:
             task.add_done_callback(self._task_ended)
         self.log.info("daemon_started", accounts=[a.config.name for a in self.accounts], hedges=len(self.keepers))
@@ -371,7 +373,8 @@ class Daemon:
     async def _feed_watchdog(self, interval: float) -> None:
         """Feed systemd's watchdog from the event loop: a blocked loop stops feeding it."""
         while True:
-            systemd.notify("WATCHDOG=1")
+            if not self.ops.dead_tasks:
+                systemd.notify("WATCHDOG=1")  # a daemon with a dead task must not look alive
             await self.clock.sleep(interval)
 
     # ---- reload ---------------------------------------------------------------------
@@ -491,6 +494,10 @@ class Daemon:
             keeper = Keeper(
                 account.name, hedge, runtime.venue, self.clock, self.journal, self.events, seed=index,
                 alert_repeat_seconds=self.settings.alerts.repeat_seconds,
+            )
+            journal_config = self.settings.journal
+            keeper.disk = DiskGuard(
+                journal_config.path, journal_config.free_space_warning_mb * MB, journal_config.free_space_stop_mb * MB,
             )
             await keeper.prepare()
             runtime.keepers.append(keeper)
@@ -859,15 +866,31 @@ class Daemon:
         os.replace(tmp, path)
 
     def _task_ended(self, task: asyncio.Task[None]) -> None:
-        if task.cancelled() or task.exception() is None:
+        """A task that dies (or a keeper that ends while nobody asked it to stop) leaves the daemon unable to hedge:
+        it says so loudly, turns unhealthy, and stops feeding systemd's watchdog so that systemd restarts it."""
+        if task.cancelled() or self._stopping:
             return
-        self.log.critical("daemon_task_failed", task=task.get_name(), error=repr(task.exception()))
+        error = task.exception()
+        if error is None and task not in self._keeper_tasks:
+            return  # a feed that ended, a summary sent: their work is done
+        reason = repr(error) if error is not None else "the keeper stopped by itself"
+        self.ops.dead_tasks[task.get_name()] = reason
+        message = (
+            f"daemon task {task.get_name()} died ({reason}): the daemon cannot do all its work, reports itself "
+            "unhealthy and stops feeding the systemd watchdog, so systemd restarts it"
+        )
+        if self.events is not None:
+            self.events.emit("daemon", "", "daemon_task_failed", Severity.CRITICAL, task=task.get_name(), error=reason, message=message)
+        else:
+            self.log.critical("daemon_task_failed", task=task.get_name(), error=reason, message=message)
+        systemd.notify(f"STATUS=unhealthy: task {task.get_name()} died")
 
     # ---- stop ---------------------------------------------------------------------
 
     async def stop(self) -> None:
         """Let each keeper finish its action in flight, then stop everything; positions stay as they are."""
         systemd.notify("STOPPING=1")
+        self._stopping = True
         for keeper in self.keepers:
             keeper.stop()
         if self._keeper_tasks:

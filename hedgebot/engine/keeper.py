@@ -72,6 +72,7 @@ from hedgebot.ops.figures import Figure, Precision, as_json, figure, plain, rend
 from hedgebot.ops.watch import HedgeWatch
 from hedgebot.replay_clock import pacing_clock
 from hedgebot.store.integrity import damage_advice
+from hedgebot.store.space import DiskGuard, SpaceLevel
 from hedgebot.store.control import Control, Request, StateRecord, UnwindRecord
 from hedgebot.store.journal import Intent, IntentStatus, Journal, JournalUnavailable, NewEvent
 
@@ -80,6 +81,8 @@ from hedgebot.store.journal import Intent, IntentStatus, Journal, JournalUnavail
 REOPEN_HOLD = "reopen_after_liquidation"
 JOURNAL_UNWRITABLE = "journal_unwritable"
 JOURNAL_DAMAGED = "journal_damaged"
+DISK_SPACE_LOW = "disk_space_low"
+DISK_SPACE_CRITICAL = "disk_space_critical"
 SALE_HOLD = "failed_margin_sale"
 SALE_PROCEEDS = "margin top-up: sale proceeds"
 
@@ -224,6 +227,9 @@ class Keeper:
         self.settle_delay = float(getattr(port, "settle_seconds", 0.0))
         self.unknown_alert_seconds = unknown_alert_seconds
         self.lookup_failed = False
+        # Reads the free space on the journal's filesystem before each tick (the daemon sets it; None: not watched).
+        self.disk: DiskGuard | None = None
+        self._space_critical = False
         self._busy_until = float("-inf")  # the exchange-busy breaker: until then only what lowers risk goes out
         self.wake = asyncio.Event()
         self.market: Market | None = None
@@ -620,6 +626,7 @@ class Keeper:
             self.alerts.end_tick(plan_judged=False)
             self._set_status(self.last_plan, None, JOURNAL_DAMAGED, message)
             return None
+        self._judge_space()
         try:
             plan = await self._tick()
         except IpBanned as exc:
@@ -641,6 +648,23 @@ class Keeper:
                 self._set_status(plan, self.last_snapshot)  # the status was judged while the alert was still up
         self.alerts.end_tick(self._plan_judged)
         return plan
+
+    def _judge_space(self) -> None:
+        """Read the journal's free space: warn when low; when critical, only top-ups and reductions go out this tick."""
+        self._space_critical = False
+        if self.disk is None:
+            return
+        reading = self.disk.read()
+        if reading.level is SpaceLevel.CRITICAL:
+            self._space_critical = True
+            self.alerts.raise_alert(DISK_SPACE_CRITICAL, Severity.CRITICAL, reading.message, free_bytes=reading.free_bytes, path=self.disk.path)
+            self.alerts.resolve(DISK_SPACE_LOW)
+        elif reading.level is SpaceLevel.LOW:
+            self.alerts.raise_alert(DISK_SPACE_LOW, Severity.WARNING, reading.message, free_bytes=reading.free_bytes, path=self.disk.path)
+            self.alerts.resolve(DISK_SPACE_CRITICAL)
+        else:
+            self.alerts.resolve(DISK_SPACE_CRITICAL, free_bytes=reading.free_bytes)
+            self.alerts.resolve(DISK_SPACE_LOW, free_bytes=reading.free_bytes)
 
     async def _tick(self) -> policy.Plan | None:
         await self.take_requests()
@@ -709,9 +733,10 @@ class Keeper:
             actions = [a for a in self._allowed_actions(plan, snapshot, topups=not topup_failed) if not self._held_by_failed_sale(a)]
             if self.clock.now() >= self._busy_until:
                 self.alerts.resolve("exchange_busy")
-            if unsettled or clock_problem is not None:
-                # An order whose outcome is unknown may still execute, or the exchange's clock cannot be trusted:
-                # only what lowers risk goes out meanwhile (and no margin change to a leg the venue does not show yet).
+            if unsettled or clock_problem is not None or self._space_critical:
+                # An order whose outcome is unknown may still execute, the exchange's clock cannot be trusted, or the
+                # journal's disk is nearly full: only what lowers risk goes out meanwhile (and no margin change to a
+                # leg the venue does not show yet).
                 actions = [
                     a for a in actions
                     if (is_margin_topup(a) and (snapshot.short.is_open or not isinstance(a, AdjustMargin)))

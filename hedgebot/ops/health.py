@@ -90,6 +90,8 @@ class Operations:
         self.startup_passed = False
         self.extra_figures: list[Callable[[], dict[str, Any]]] = []
         self.extra_metrics: list[Callable[[], Iterable[Any]]] = []
+        # Tasks of the daemon that died, with why: one is enough to be unhealthy.
+        self.dead_tasks: dict[str, str] = {}
 
     def attach(self, keepers: Sequence[WatchedHedge]) -> None:
         """Watch these keepers; the start-up checks have passed."""
@@ -140,14 +142,15 @@ class Operations:
         return ""
 
     def healthy(self) -> bool:
-        """Tell whether every keeper ticked recently."""
-        return bool(self.keepers) and not any(h.stalled for h in self.health())
+        """Tell whether every keeper ticked recently and no task of the daemon died."""
+        return bool(self.keepers) and not self.dead_tasks and not any(h.stalled for h in self.health())
 
     def ready(self) -> tuple[bool, list[str]]:
         """Tell whether start-up passed, data is fresh and no hedge is halted; with the reasons when not."""
         if not self.startup_passed:
             return False, ["start-up checks have not finished"]
-        reasons = [f"{h.account}/{h.hedge}: {h.reason}" for h in self.health() if not h.ready]
+        reasons = [f"task {name} died: {why}" for name, why in self.dead_tasks.items()]
+        reasons += [f"{h.account}/{h.hedge}: {h.reason}" for h in self.health() if not h.ready]
         return not reasons, reasons
 
     def hedge_figures(self, keeper: WatchedHedge) -> dict[str, Any]:
@@ -173,7 +176,10 @@ class Operations:
             }
             hedges.append(data)
         ready, reasons = self.ready()
-        out: dict[str, Any] = {"time": iso_utc(self.now()), "healthy": self.healthy(), "ready": ready, "not_ready": reasons, "hedges": hedges}
+        out: dict[str, Any] = {
+            "time": iso_utc(self.now()), "healthy": self.healthy(), "dead_tasks": dict(self.dead_tasks), "ready": ready,
+            "not_ready": reasons, "hedges": hedges,
+        }
         for extra in self.extra_figures:
             out.update(extra())
         return out

@@ -58,11 +58,14 @@ class OpsServer:
         return await handler(request)
 
     async def healthz(self, request: web.Request) -> web.Response:
-        """200 while every keeper ticked recently, else 503."""
+        """200 while every keeper ticked recently and no task of the daemon died, else 503."""
         health = self.ops.health()
         ok = self.ops.healthy()
         stalled = [f"{h.account}/{h.hedge}" for h in health if h.stalled]
-        return _json({"ok": ok, "stalled": stalled}, 200 if ok else 503)
+        body: dict[str, Any] = {"ok": ok, "stalled": stalled}
+        if self.ops.dead_tasks:
+            body["dead_tasks"] = dict(self.ops.dead_tasks)
+        return _json(body, 200 if ok else 503)
 
     async def readyz(self, request: web.Request) -> web.Response:
         """200 when start-up passed, the data is fresh and no hedge is halted, else 503 with the reasons."""
