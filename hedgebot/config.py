@@ -406,6 +406,11 @@ class HttpConfig(Frozen):
     port: int = Field(default=9310, ge=0, le=65535)
     token: SecretRef | None = None
     stale_after_seconds: float | None = Field(default=None, gt=0)
+    # The ops port never takes the descriptors the exchange needs: at most this many connections at once,
+    # closed when idle (or half-sent) this long, and this many descriptors kept free below the process's limit.
+    max_connections: int = Field(default=64, ge=1)
+    idle_timeout_seconds: float = Field(default=10.0, gt=0)
+    fd_reserve: int = Field(default=256, ge=0)
 
     @model_validator(mode="after")
     def _token_off_loopback(self) -> HttpConfig:
@@ -488,6 +493,10 @@ class DaemonConfig(Frozen):
     log_format: Literal["auto", "console", "json"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     status_interval_seconds: float = Field(default=2.0, gt=0)
+    # SIGTERM stops the daemon within this many seconds, even with an exchange call that hangs (below TimeoutStopSec).
+    shutdown_seconds: float = Field(default=30.0, gt=0)
+    # A wall-clock step larger than this, either way, raises a critical clock_step alert.
+    clock_step_seconds: float = Field(default=5.0, gt=0)
 
 
 class JournalConfig(Frozen):

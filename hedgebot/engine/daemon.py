@@ -30,17 +30,20 @@ from hedgebot.access import unreadable
 from hedgebot.clock import Clock
 from hedgebot.config import AccountConfig, ConfigError, HedgeConfig, ReplayFeedConfig, Settings, load_config
 from hedgebot.domain.model import PositionMode, Severity, Wallet
+from hedgebot.engine.clock_step import ClockStepWatch
 from hedgebot.engine.startup_checks import UNRESTRICTED_KEY, key_problems
 from hedgebot.engine.keeper import Keeper, Liquidation, StartupRefused
 from hedgebot.engine.streams import StreamState, StreamSupervisor, attach_streams, stream_metrics
 from hedgebot.exchange.factory import FeedRun, VenueSetup, build_venue, paper_setup
 from hedgebot.exchange.funding import LiveFunding
 from hedgebot.exchange.paper import PaperVenue
+from hedgebot.exchange.ratelimit import monotonic_of
 from hedgebot.exchange.port import AuthenticationFailed, ExchangeError, ExchangePort, ModeError
 from hedgebot.ops import systemd
 from hedgebot.ops.senders import AlertDispatcher, build_dispatcher, startup_summary
 from hedgebot.ops.events import EventLog
 from hedgebot.ops.figures import iso_utc
+from hedgebot.ops.fdguard import OutOfFilesLog
 from hedgebot.ops.health import Operations
 from hedgebot.ops.http import OpsServer
 from hedgebot.replay_clock import ReplayClock
@@ -174,7 +177,7 @@ class Daemon:
         self.serve_http = serve_http
         if uses_replay_time(settings):
             clock = ReplayClock(clock)
-        self.ops = Operations(settings.http, clock.now)
+        self.ops = Operations(settings.http, clock.now, monotonic=monotonic_of(clock))
         self.alerts: AlertDispatcher | None = None
         self.http: OpsServer | None = None
         self._http_failed = False
@@ -190,6 +193,9 @@ class Daemon:
         self._keeper_tasks: list[asyncio.Task[None]] = []
         self._journal_checked_at: float | None = None
         self._stopping = False
+        self.clock_watch = ClockStepWatch(settings.daemon.clock_step_seconds)
+        self.out_of_files = OutOfFilesLog(self.log)
+        self._loop_handler: Any = None
 
     @property
     def keepers(self) -> list[Keeper]:
@@ -206,6 +212,10 @@ class Daemon:
                 f"account(s) {', '.join(live)} are live: pass --live to trade real money (nothing was started)"
             )
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        # `Too many open files` from the loop's accepts once a minute, not once a refused connection.
+        loop = asyncio.get_running_loop()
+        self._loop_handler = loop.get_exception_handler()
+        loop.set_exception_handler(self.out_of_files)
         try:
             for account in self._accounts_to_run():
                 lock = AccountLock(self.state_dir, account.name)
@@ -837,6 +847,7 @@ class Daemon:
             await self.clock.sleep(self.settings.daemon.status_interval_seconds)
             # The journal's integrity check rides on this loop: no timer of its own to move a stepping clock on.
             await self._check_journal_when_due()
+            self._check_clock_step()
             try:
                 self.write_status()
             except OSError as exc:
@@ -847,6 +858,19 @@ class Daemon:
                     failing_since = now
             else:
                 failing_since = None
+
+    def _check_clock_step(self) -> None:
+        """Raise a critical clock_step alert when the wall clock stepped, either way, since the last look."""
+        step = self.clock_watch.check()
+        if step is None or self.events is None:
+            return
+        direction = "back" if step < 0 else "forward"
+        self.events.emit(
+            "daemon", "", "clock_step", Severity.CRITICAL, step_seconds=round(step, 3),
+            message=f"the system's wall clock stepped {direction} by {abs(step):.0f}s: waits, timeouts and rate limits "
+            "run on the monotonic clock and carry on, but signed requests carry the wall time and the exchange refuses "
+            "them outside its window, and journal times jump; check the time source (NTP)",
+        )
 
     def write_status(self) -> None:
         """Write every hedge's status to the state directory (atomically)."""
@@ -891,23 +915,45 @@ class Daemon:
         """Let each keeper finish its action in flight, then stop everything; positions stay as they are."""
         systemd.notify("STOPPING=1")
         self._stopping = True
+        # Everything below is bounded by shutdown_seconds on the loop's (monotonic) clock: an exchange call that
+        # hangs must not keep the daemon from stopping. A keeper cut off mid-action leaves its intent journaled;
+        # the next start settles it, as after a crash.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.daemon.shutdown_seconds
+
+        def left() -> float:
+            return max(deadline - loop.time(), 0.0)
+
         for keeper in self.keepers:
             keeper.stop()
         if self._keeper_tasks:
-            await asyncio.gather(*self._keeper_tasks, return_exceptions=True)
+            _, stuck = await asyncio.wait(self._keeper_tasks, timeout=left() * 0.6)
+            for task in stuck:
+                self.log.warning("keeper_cut_off_at_stop", task=task.get_name(), note="its action in flight is settled at the next start")
+                task.cancel()
+            if stuck:
+                await asyncio.wait(stuck, timeout=1.0)
         for runtime in self.accounts:
             if runtime.streams is not None:
-                await runtime.streams.stop()
+                await self._bounded("stream_stop", runtime.streams.stop(), left())
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=1.0)
         if self.events is not None:
-            await self._record_account_snapshots()
-        await self._close_venues()
+            await self._bounded("account_snapshot", self._record_account_snapshots(), left() * 0.5)
+        await self._bounded("venue_close", self._close_venues(), left())
         if self.accounts:
             self.write_status()
         self.log.info("daemon_stopped", note="positions left as they were")
         await self._release()
+
+    async def _bounded(self, what: str, work: Any, seconds: float) -> None:
+        """Run one step of the stop for at most `seconds`; one that hangs is abandoned, said in the log."""
+        try:
+            await asyncio.wait_for(work, timeout=max(seconds, 0.1))
+        except TimeoutError:
+            self.log.warning("stop_step_abandoned", step=what, seconds=round(seconds, 1))
 
     async def _close_venues(self) -> None:
         for runtime in self.accounts:
@@ -927,6 +973,7 @@ class Daemon:
 
     async def _release(self) -> None:
         await self._stop_operations()
+        asyncio.get_running_loop().set_exception_handler(self._loop_handler)
         if self.journal is not None:
             self.journal.close()
             self.journal = None

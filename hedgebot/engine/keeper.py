@@ -70,6 +70,7 @@ from hedgebot.ops.alerts import DEFAULT_REPEAT_SECONDS, AlertBook
 from hedgebot.ops.events import EventLog, EventRecord
 from hedgebot.ops.figures import Figure, Precision, as_json, figure, plain, render
 from hedgebot.ops.watch import HedgeWatch
+from hedgebot.exchange.ratelimit import monotonic_of
 from hedgebot.replay_clock import pacing_clock
 from hedgebot.store.integrity import damage_advice
 from hedgebot.store.space import DiskGuard, SpaceLevel
@@ -244,6 +245,9 @@ class Keeper:
         self._plan_judged = False
         self._liquidation: Liquidation | None = None
         self.last_snapshot: Snapshot | None = None
+        # When the last observation began, on the monotonic clock: its age survives a step of the wall clock.
+        self._monotonic = monotonic_of(clock)
+        self.last_read_monotonic: float | None = None
         self.exchange_errors: Counter[str] = Counter()
         self.last_venue_error_at: float | None = None
         self.watch = HedgeWatch(self.alerts, self._emit, clock.now)
@@ -569,10 +573,12 @@ class Keeper:
         assert self.market is not None, "prepare() first"
         market = self.market
         started = self.clock.now()
+        read_at = self._monotonic()
         spot = await self._read(self.port.fetch_spot_balances)
         futures = await self._read(lambda: self.port.fetch_futures_balance(market.quote))
         legs = await self._read(lambda: self.port.fetch_legs(market.symbol))
         quote = await self._read(lambda: self.port.fetch_mark_price(market.symbol))
+        self.last_read_monotonic = read_at
         return Snapshot(
             taken_at=self.clock.now(),
             market=market,

@@ -81,9 +81,12 @@ class HedgeHealth:
 class Operations:
     """The running daemon as seen from outside: health, readiness and figures of every hedge."""
 
-    def __init__(self, http: HttpConfig, now: Callable[[], float], tally: Tally | None = None) -> None:
+    def __init__(
+        self, http: HttpConfig, now: Callable[[], float], tally: Tally | None = None, monotonic: Callable[[], float] | None = None
+    ) -> None:
         self.http = http
         self.now = now
+        self.monotonic = monotonic
         self.tally = tally or Tally()
         self.keepers: Sequence[WatchedHedge] = ()
         self.started_at: float | None = None
@@ -136,6 +139,10 @@ class Operations:
         # Judged now, not at the last finished tick: a keeper stuck in a call holds data that keeps ageing.
         # It is read again every tick, so the limit allows one tick on top of the staleness limit.
         held = now - snap.taken_at
+        read_at = getattr(keeper, "last_read_monotonic", None)
+        if read_at is not None and self.monotonic is not None:
+            # The wall clock may have stepped back (making old data look fresh): the monotonic age counts too.
+            held = max(held, self.monotonic() - read_at)
         limit = keeper.hedge.staleness_seconds + keeper.hedge.tick_seconds
         if held > limit:
             return f"the venue was last read {held:.0f}s ago (limit {limit:.0f}s): the keeper may be stuck in a call"
