@@ -19,7 +19,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from hedgebot import backtest_report, cli_control
+from hedgebot import backtest_report, cli_control, cli_journal
 from hedgebot.access import SERVICE_USER_HINT, denied, obstacle
 from hedgebot.clock import RealClock
 from hedgebot.config import ConfigError, HedgeConfig, PaperConfig, ReplayFeedConfig, Settings, SyntheticFeedConfig, load_config
@@ -428,6 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     with_config(sub.add_parser("alert-test", help="send a test message through every alert sender")).set_defaults(func=cmd_alert_test)
     backtest_report.add_parser(sub)
     cli_control.register(sub, with_config)
+    cli_journal.register(sub, with_config)
     return parser
 
 

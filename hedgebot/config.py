@@ -406,6 +406,11 @@ class HttpConfig(Frozen):
     port: int = Field(default=9310, ge=0, le=65535)
     token: SecretRef | None = None
     stale_after_seconds: float | None = Field(default=None, gt=0)
+    # The ops port never takes the descriptors the exchange needs: at most this many connections at once,
+    # closed when idle (or half-sent) this long, and this many descriptors kept free below the process's limit.
+    max_connections: int = Field(default=64, ge=1)
+    idle_timeout_seconds: float = Field(default=10.0, gt=0)
+    fd_reserve: int = Field(default=256, ge=0)
 
     @model_validator(mode="after")
     def _token_off_loopback(self) -> HttpConfig:
@@ -488,12 +493,30 @@ class DaemonConfig(Frozen):
     log_format: Literal["auto", "console", "json"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     status_interval_seconds: float = Field(default=2.0, gt=0)
+    # SIGTERM stops the daemon within this many seconds, even with an exchange call that hangs (below TimeoutStopSec).
+    shutdown_seconds: float = Field(default=30.0, gt=0)
+    # A wall-clock step larger than this, either way, raises a critical clock_step alert.
+    clock_step_seconds: float = Field(default=5.0, gt=0)
 
 
 class JournalConfig(Frozen):
-    """Where the SQLite journal lives."""
+    """Where the SQLite journal lives, and how often its integrity is checked."""
 
     path: Path = Path("var/journal.sqlite")
+    # PRAGMA quick_check at start-up and then every this many seconds (it reads the whole file, off the event loop).
+    check_interval_seconds: float = Field(default=3600.0, gt=0)
+    # Free space on the journal's filesystem: a warning below the first, only top-ups and reductions below the second.
+    free_space_warning_mb: int = Field(default=512, ge=0)
+    free_space_stop_mb: int = Field(default=64, ge=0)
+
+    @model_validator(mode="after")
+    def _thresholds_in_order(self) -> JournalConfig:
+        if self.free_space_stop_mb > self.free_space_warning_mb:
+            raise ValueError(
+                f"free_space_stop_mb ({self.free_space_stop_mb}) must not be above free_space_warning_mb "
+                f"({self.free_space_warning_mb}): the warning comes first"
+            )
+        return self
 
 
 class Settings(BaseSettings):

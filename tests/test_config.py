@@ -125,3 +125,11 @@ def test_two_hedges_may_split_one_holding_explicitly_by_their_ratios(tmp_path) -
     _two_hedges_on_btc(data, "0.5")
     settings = load_config(write_toml(tmp_path / "split.toml", data))
     assert [h.ratio for h in settings.accounts[0].hedges] == [0.5, 0.5]
+
+
+def test_a_free_space_stop_threshold_above_the_warning_is_refused_naming_both(tmp_path) -> None:
+    data = paper_settings_dict(tmp_path)
+    data["journal"].update(free_space_warning_mb=100, free_space_stop_mb=200)
+    with pytest.raises(ConfigError) as refused:
+        load_config(write_toml(tmp_path / "bad.toml", data))
+    assert "free_space_stop_mb (200)" in str(refused.value) and "free_space_warning_mb (100)" in str(refused.value)

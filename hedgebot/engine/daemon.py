@@ -17,6 +17,7 @@ import fcntl
 import functools
 import json
 import os
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -29,20 +30,25 @@ from hedgebot.access import unreadable
 from hedgebot.clock import Clock
 from hedgebot.config import AccountConfig, ConfigError, HedgeConfig, ReplayFeedConfig, Settings, load_config
 from hedgebot.domain.model import PositionMode, Severity, Wallet
+from hedgebot.engine.clock_step import ClockStepWatch
 from hedgebot.engine.startup_checks import UNRESTRICTED_KEY, key_problems
 from hedgebot.engine.keeper import Keeper, Liquidation, StartupRefused
 from hedgebot.engine.streams import StreamState, StreamSupervisor, attach_streams, route_order_updates, stream_metrics
 from hedgebot.exchange.factory import FeedRun, VenueSetup, build_venue, paper_setup
 from hedgebot.exchange.funding import LiveFunding
 from hedgebot.exchange.paper import PaperVenue
+from hedgebot.exchange.ratelimit import monotonic_of
 from hedgebot.exchange.port import AuthenticationFailed, ExchangeError, ExchangePort, ModeError
 from hedgebot.ops import systemd
 from hedgebot.ops.senders import AlertDispatcher, build_dispatcher, startup_summary
 from hedgebot.ops.events import EventLog
 from hedgebot.ops.figures import iso_utc
+from hedgebot.ops.fdguard import OutOfFilesLog
 from hedgebot.ops.health import Operations
 from hedgebot.ops.http import OpsServer
 from hedgebot.replay_clock import ReplayClock
+from hedgebot.store import integrity
+from hedgebot.store.space import MB, DiskGuard
 from hedgebot.store.journal import Journal
 
 STATUS_FILE = "status.json"
@@ -54,6 +60,10 @@ RESTART_ONLY_HEDGE_FIELDS = ("asset", "symbol", "leverage", "margin_mode")
 
 class AccountLocked(StartupRefused):
     """Another daemon holds this account."""
+
+
+class JournalDamaged(StartupRefused):
+    """The journal fails its integrity check: trading on it could send an order twice."""
 
 
 class AccountLock:
@@ -167,7 +177,7 @@ class Daemon:
         self.serve_http = serve_http
         if uses_replay_time(settings):
             clock = ReplayClock(clock)
-        self.ops = Operations(settings.http, clock.now)
+        self.ops = Operations(settings.http, clock.now, monotonic=monotonic_of(clock))
         self.alerts: AlertDispatcher | None = None
         self.http: OpsServer | None = None
         self._http_failed = False
@@ -181,6 +191,11 @@ class Daemon:
         self.accounts: list[AccountRuntime] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._keeper_tasks: list[asyncio.Task[None]] = []
+        self._journal_checked_at: float | None = None
+        self._stopping = False
+        self.clock_watch = ClockStepWatch(settings.daemon.clock_step_seconds)
+        self.out_of_files = OutOfFilesLog(self.log)
+        self._loop_handler: Any = None
 
     @property
     def keepers(self) -> list[Keeper]:
@@ -197,14 +212,20 @@ class Daemon:
                 f"account(s) {', '.join(live)} are live: pass --live to trade real money (nothing was started)"
             )
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        # `Too many open files` from the loop's accepts once a minute, not once a refused connection.
+        loop = asyncio.get_running_loop()
+        self._loop_handler = loop.get_exception_handler()
+        loop.set_exception_handler(self.out_of_files)
         try:
             for account in self._accounts_to_run():
                 lock = AccountLock(self.state_dir, account.name)
                 lock.acquire()
                 self.accounts.append(AccountRuntime(account, None, [], lock))  # type: ignore[arg-type]
+            await self._refuse_a_damaged_journal()
             self.journal = Journal(self.settings.journal.path, self.clock)
             self.events = EventLog(self.journal, self.log)
             self._start_operations(self.events)
+            self._report_recovery()
             for runtime in self.accounts:
                 try:
                     await self._start_account(runtime)
@@ -227,17 +248,17 @@ class Daemon:
             setup = runtime.setup
             assert setup is not None
             for run in setup.feeds:
-                self._tasks.append(asyncio.create_task(self._drive(runtime, run)))
+                self._tasks.append(asyncio.create_task(self._drive(runtime, run), name=f"price feed {runtime.config.name}/{run.symbol}"))
             if setup.simulated is not None and runtime.config.paper is not None and self.only is None:
                 for number, script in enumerate(runtime.config.paper.script):
                     self._tasks.append(asyncio.create_task(self._script(runtime, number, script)))
             for funding, every in setup.funding_polls:
-                self._tasks.append(asyncio.create_task(self._poll_funding(funding, every)))
+                self._tasks.append(asyncio.create_task(self._poll_funding(funding, every), name=f"funding poll {funding.symbol}"))
             if runtime.streams is not None:
                 runtime.streams.start()
             for keeper in runtime.keepers:
-                self._keeper_tasks.append(asyncio.create_task(keeper.run()))
-        self._tasks.append(asyncio.create_task(self._write_status_forever()))
+                self._keeper_tasks.append(asyncio.create_task(keeper.run(), name=f"keeper {keeper.account}/{keeper.hedge.name}"))
+        self._tasks.append(asyncio.create_task(self._write_status_forever(), name="status writer"))
         if not serving:
             self._tasks.append(asyncio.create_task(self._retry_http()))
         assert self.alerts is not None
@@ -246,11 +267,67 @@ class Daemon:
             self._tasks.append(asyncio.create_task(self._startup_summary()))
         interval = systemd.watchdog_interval()
         if interval:
-            self._tasks.append(asyncio.create_task(self._feed_watchdog(interval)))
+            self._tasks.append(asyncio.create_task(self._feed_watchdog(interval), name="watchdog"))
         for task in [*self._tasks, *self._keeper_tasks]:
             task.add_done_callback(self._task_ended)
         self.log.info("daemon_started", accounts=[a.config.name for a in self.accounts], hedges=len(self.keepers))
         systemd.notify("READY=1\nSTATUS=hedging")
+
+    # ---- the journal's integrity ----------------------------------------------------
+
+    async def _refuse_a_damaged_journal(self) -> None:
+        """Check the journal before anything trades; a damaged one refuses the start, with a critical alert saying what to do."""
+        path = self.settings.journal.path
+        if not path.exists():
+            return
+        problems = await asyncio.to_thread(integrity.quick_check, path)
+        if not problems:
+            return
+        message = f"the journal {path} is damaged ({'; '.join(problems[:3])}): nothing was started; {integrity.damage_advice(path)}"
+        self.log.critical("journal_damaged", path=str(path), problems=problems[:10], message=message)
+        # The senders do not need the journal: the alert goes out before the start is refused.
+        dispatcher = build_dispatcher(self.settings, self.clock)
+        await dispatcher.start()
+        dispatcher.send("journal_damaged", Severity.CRITICAL, message, path=str(path))
+        await dispatcher.stop()
+        raise JournalDamaged(message)
+
+    async def check_journal(self) -> list[str]:
+        """Run PRAGMA quick_check on the journal off the event loop; a damaged one stops every keeper sending anything."""
+        assert self.journal is not None
+        path = self.settings.journal.path
+        problems = await asyncio.to_thread(integrity.quick_check, path)
+        if problems and self.journal is not None and self.journal.damage is None:
+            self.journal.damage = "; ".join(problems[:3])
+            self.log.critical("journal_damaged", path=str(path), problems=problems[:10], advice=integrity.damage_advice(path))
+            for keeper in self.keepers:
+                keeper.wake.set()  # each keeper raises its critical alert and stops sending now, not at its next tick
+        return problems
+
+    async def _check_journal_when_due(self) -> None:
+        """Check the journal when check_interval_seconds have passed since the last check (called by the status writer)."""
+        now = self.clock.now()
+        if self._journal_checked_at is not None and now - self._journal_checked_at < self.settings.journal.check_interval_seconds:
+            return
+        self._journal_checked_at = now
+        try:
+            await self.check_journal()
+        except (OSError, sqlite3.Error) as exc:
+            self.log.error("journal_check_failed", path=str(self.settings.journal.path), error=str(exc))
+
+    def _report_recovery(self) -> None:
+        """Say once, at the first start after `hedgebot journal recover`, that the journal was rebuilt and is reconciled now."""
+        assert self.journal is not None and self.events is not None
+        recovered = self.journal.meta("recovered_at")
+        if recovered is None or self.journal.meta("recovery_reported") == recovered:
+            return
+        self.events.emit(
+            "daemon", "", "journal_recovered", Severity.WARNING, recovered_from=self.journal.meta("recovered_from"),
+            note="the journal was rebuilt from a damaged one: orders left open are looked up on the exchange and each "
+            "short is compared with the fills the journal still holds before trading; rows that could not be read are "
+            "missing from history",
+        )
+        self.journal.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('recovery_reported', ?)", (recovered,))
 
     # ---- operations: metrics, alerts, the HTTP endpoint ----------------------------
 
@@ -306,7 +383,8 @@ class Daemon:
     async def _feed_watchdog(self, interval: float) -> None:
         """Feed systemd's watchdog from the event loop: a blocked loop stops feeding it."""
         while True:
-            systemd.notify("WATCHDOG=1")
+            if not self.ops.dead_tasks:
+                systemd.notify("WATCHDOG=1")  # a daemon with a dead task must not look alive
             await self.clock.sleep(interval)
 
     # ---- reload ---------------------------------------------------------------------
@@ -426,6 +504,10 @@ class Daemon:
             keeper = Keeper(
                 account.name, hedge, runtime.venue, self.clock, self.journal, self.events, seed=index,
                 alert_repeat_seconds=self.settings.alerts.repeat_seconds,
+            )
+            journal_config = self.settings.journal
+            keeper.disk = DiskGuard(
+                journal_config.path, journal_config.free_space_warning_mb * MB, journal_config.free_space_stop_mb * MB,
             )
             await keeper.prepare()
             runtime.keepers.append(keeper)
@@ -761,8 +843,12 @@ class Daemon:
 
     async def _write_status_forever(self) -> None:
         failing_since: float | None = None
+        self._journal_checked_at = self.clock.now()  # checked at start-up
         while True:
             await self.clock.sleep(self.settings.daemon.status_interval_seconds)
+            # The journal's integrity check rides on this loop: no timer of its own to move a stepping clock on.
+            await self._check_journal_when_due()
+            self._check_clock_step()
             try:
                 self.write_status()
             except OSError as exc:
@@ -773,6 +859,19 @@ class Daemon:
                     failing_since = now
             else:
                 failing_since = None
+
+    def _check_clock_step(self) -> None:
+        """Raise a critical clock_step alert when the wall clock stepped, either way, since the last look."""
+        step = self.clock_watch.check()
+        if step is None or self.events is None:
+            return
+        direction = "back" if step < 0 else "forward"
+        self.events.emit(
+            "daemon", "", "clock_step", Severity.CRITICAL, step_seconds=round(step, 3),
+            message=f"the system's wall clock stepped {direction} by {abs(step):.0f}s: waits, timeouts and rate limits "
+            "run on the monotonic clock and carry on, but signed requests carry the wall time and the exchange refuses "
+            "them outside its window, and journal times jump; check the time source (NTP)",
+        )
 
     def write_status(self) -> None:
         """Write every hedge's status to the state directory (atomically)."""
@@ -792,32 +891,70 @@ class Daemon:
         os.replace(tmp, path)
 
     def _task_ended(self, task: asyncio.Task[None]) -> None:
-        if task.cancelled() or task.exception() is None:
+        """A task that dies (or a keeper that ends while nobody asked it to stop) leaves the daemon unable to hedge:
+        it says so loudly, turns unhealthy, and stops feeding systemd's watchdog so that systemd restarts it."""
+        if task.cancelled() or self._stopping:
             return
-        self.log.critical("daemon_task_failed", task=task.get_name(), error=repr(task.exception()))
+        error = task.exception()
+        if error is None and task not in self._keeper_tasks:
+            return  # a feed that ended, a summary sent: their work is done
+        reason = repr(error) if error is not None else "the keeper stopped by itself"
+        self.ops.dead_tasks[task.get_name()] = reason
+        message = (
+            f"daemon task {task.get_name()} died ({reason}): the daemon cannot do all its work, reports itself "
+            "unhealthy and stops feeding the systemd watchdog, so systemd restarts it"
+        )
+        if self.events is not None:
+            self.events.emit("daemon", "", "daemon_task_failed", Severity.CRITICAL, task=task.get_name(), error=reason, message=message)
+        else:
+            self.log.critical("daemon_task_failed", task=task.get_name(), error=reason, message=message)
+        systemd.notify(f"STATUS=unhealthy: task {task.get_name()} died")
 
     # ---- stop ---------------------------------------------------------------------
 
     async def stop(self) -> None:
         """Let each keeper finish its action in flight, then stop everything; positions stay as they are."""
         systemd.notify("STOPPING=1")
+        self._stopping = True
+        # Everything below is bounded by shutdown_seconds on the loop's (monotonic) clock: an exchange call that
+        # hangs must not keep the daemon from stopping. A keeper cut off mid-action leaves its intent journaled;
+        # the next start settles it, as after a crash.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.daemon.shutdown_seconds
+
+        def left() -> float:
+            return max(deadline - loop.time(), 0.0)
+
         for keeper in self.keepers:
             keeper.stop()
         if self._keeper_tasks:
-            await asyncio.gather(*self._keeper_tasks, return_exceptions=True)
+            _, stuck = await asyncio.wait(self._keeper_tasks, timeout=left() * 0.6)
+            for task in stuck:
+                self.log.warning("keeper_cut_off_at_stop", task=task.get_name(), note="its action in flight is settled at the next start")
+                task.cancel()
+            if stuck:
+                await asyncio.wait(stuck, timeout=1.0)
         for runtime in self.accounts:
             if runtime.streams is not None:
-                await runtime.streams.stop()
+                await self._bounded("stream_stop", runtime.streams.stop(), left())
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=1.0)
         if self.events is not None:
-            await self._record_account_snapshots()
-        await self._close_venues()
+            await self._bounded("account_snapshot", self._record_account_snapshots(), left() * 0.5)
+        await self._bounded("venue_close", self._close_venues(), left())
         if self.accounts:
             self.write_status()
         self.log.info("daemon_stopped", note="positions left as they were")
         await self._release()
+
+    async def _bounded(self, what: str, work: Any, seconds: float) -> None:
+        """Run one step of the stop for at most `seconds`; one that hangs is abandoned, said in the log."""
+        try:
+            await asyncio.wait_for(work, timeout=max(seconds, 0.1))
+        except TimeoutError:
+            self.log.warning("stop_step_abandoned", step=what, seconds=round(seconds, 1))
 
     async def _close_venues(self) -> None:
         for runtime in self.accounts:
@@ -837,6 +974,7 @@ class Daemon:
 
     async def _release(self) -> None:
         await self._stop_operations()
+        asyncio.get_running_loop().set_exception_handler(self._loop_handler)
         if self.journal is not None:
             self.journal.close()
             self.journal = None

@@ -71,7 +71,10 @@ from hedgebot.ops.alerts import DEFAULT_REPEAT_SECONDS, AlertBook
 from hedgebot.ops.events import EventLog, EventRecord
 from hedgebot.ops.figures import Figure, Precision, as_json, figure, plain, render
 from hedgebot.ops.watch import HedgeWatch
+from hedgebot.exchange.ratelimit import monotonic_of
 from hedgebot.replay_clock import pacing_clock
+from hedgebot.store.integrity import damage_advice
+from hedgebot.store.space import DiskGuard, SpaceLevel
 from hedgebot.store.control import Control, Request, StateRecord, UnwindRecord
 from hedgebot.store.journal import Intent, IntentStatus, Journal, JournalUnavailable, NewEvent
 
@@ -79,6 +82,9 @@ from hedgebot.store.journal import Intent, IntentStatus, Journal, JournalUnavail
 # Names of the guards that hold trading, as journaled (store.control holds).
 REOPEN_HOLD = "reopen_after_liquidation"
 JOURNAL_UNWRITABLE = "journal_unwritable"
+JOURNAL_DAMAGED = "journal_damaged"
+DISK_SPACE_LOW = "disk_space_low"
+DISK_SPACE_CRITICAL = "disk_space_critical"
 SALE_HOLD = "failed_margin_sale"
 SALE_PROCEEDS = "margin top-up: sale proceeds"
 
@@ -223,6 +229,9 @@ class Keeper:
         self.settle_delay = float(getattr(port, "settle_seconds", 0.0))
         self.unknown_alert_seconds = unknown_alert_seconds
         self.lookup_failed = False
+        # Reads the free space on the journal's filesystem before each tick (the daemon sets it; None: not watched).
+        self.disk: DiskGuard | None = None
+        self._space_critical = False
         self._busy_until = float("-inf")  # the exchange-busy breaker: until then only what lowers risk goes out
         self.wake = asyncio.Event()
         self.market: Market | None = None
@@ -237,6 +246,9 @@ class Keeper:
         self._plan_judged = False
         self._liquidation: Liquidation | None = None
         self.last_snapshot: Snapshot | None = None
+        # When the last observation began, on the monotonic clock: its age survives a step of the wall clock.
+        self._monotonic = monotonic_of(clock)
+        self.last_read_monotonic: float | None = None
         self.exchange_errors: Counter[str] = Counter()
         self.last_venue_error_at: float | None = None
         self.watch = HedgeWatch(self.alerts, self._emit, clock.now)
@@ -575,10 +587,12 @@ class Keeper:
         assert self.market is not None, "prepare() first"
         market = self.market
         started = self.clock.now()
+        read_at = self._monotonic()
         spot = await self._read(self.port.fetch_spot_balances)
         futures = await self._read(lambda: self.port.fetch_futures_balance(market.quote))
         legs = await self._read(lambda: self.port.fetch_legs(market.symbol))
         quote = await self._read(lambda: self.port.fetch_mark_price(market.symbol))
+        self.last_read_monotonic = read_at
         return Snapshot(
             taken_at=self.clock.now(),
             market=market,
@@ -622,6 +636,17 @@ class Keeper:
     async def tick(self) -> policy.Plan | None:
         """Bring the hedge back to target: one verified action at a time; then settle the alerts."""
         self._plan_judged = False
+        if self.journal.damage is not None:
+            # A damaged journal does not heal: nothing is sent until a person recovers it and restarts.
+            message = (
+                f"the journal {self.journal.path} is damaged ({self.journal.damage}), so nothing is sent; "
+                + damage_advice(self.journal.path)
+            )
+            self.alerts.raise_alert(JOURNAL_DAMAGED, Severity.CRITICAL, message, path=self.journal.path, error=self.journal.damage)
+            self.alerts.end_tick(plan_judged=False)
+            self._set_status(self.last_plan, None, JOURNAL_DAMAGED, message)
+            return None
+        self._judge_space()
         try:
             plan = await self._tick()
         except IpBanned as exc:
@@ -643,6 +668,23 @@ class Keeper:
                 self._set_status(plan, self.last_snapshot)  # the status was judged while the alert was still up
         self.alerts.end_tick(self._plan_judged)
         return plan
+
+    def _judge_space(self) -> None:
+        """Read the journal's free space: warn when low; when critical, only top-ups and reductions go out this tick."""
+        self._space_critical = False
+        if self.disk is None:
+            return
+        reading = self.disk.read()
+        if reading.level is SpaceLevel.CRITICAL:
+            self._space_critical = True
+            self.alerts.raise_alert(DISK_SPACE_CRITICAL, Severity.CRITICAL, reading.message, free_bytes=reading.free_bytes, path=self.disk.path)
+            self.alerts.resolve(DISK_SPACE_LOW)
+        elif reading.level is SpaceLevel.LOW:
+            self.alerts.raise_alert(DISK_SPACE_LOW, Severity.WARNING, reading.message, free_bytes=reading.free_bytes, path=self.disk.path)
+            self.alerts.resolve(DISK_SPACE_CRITICAL)
+        else:
+            self.alerts.resolve(DISK_SPACE_CRITICAL, free_bytes=reading.free_bytes)
+            self.alerts.resolve(DISK_SPACE_LOW, free_bytes=reading.free_bytes)
 
     async def _tick(self) -> policy.Plan | None:
         await self.take_requests()
@@ -711,9 +753,10 @@ class Keeper:
             actions = [a for a in self._allowed_actions(plan, snapshot, topups=not topup_failed) if not self._held_by_failed_sale(a)]
             if self.clock.now() >= self._busy_until:
                 self.alerts.resolve("exchange_busy")
-            if unsettled or clock_problem is not None:
-                # An order whose outcome is unknown may still execute, or the exchange's clock cannot be trusted:
-                # only what lowers risk goes out meanwhile (and no margin change to a leg the venue does not show yet).
+            if unsettled or clock_problem is not None or self._space_critical:
+                # An order whose outcome is unknown may still execute, the exchange's clock cannot be trusted, or the
+                # journal's disk is nearly full: only what lowers risk goes out meanwhile (and no margin change to a
+                # leg the venue does not show yet).
                 actions = [
                     a for a in actions
                     if (is_margin_topup(a) and (snapshot.short.is_open or not isinstance(a, AdjustMargin)))

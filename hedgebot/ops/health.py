@@ -19,7 +19,7 @@ from hedgebot.ops.figures import FIGURE, RATIO_PLACES, Figure, Precision, as_jso
 from hedgebot.ops.tally import Tally
 
 # States in which a hedge is not ready to protect anything.
-NOT_READY_STATES = {"starting", "blocked", "unresolved", "halted", "liquidated", "journal_unwritable"}
+NOT_READY_STATES = {"starting", "blocked", "unresolved", "halted", "liquidated", "journal_unwritable", "journal_damaged"}
 
 
 class WatchedHedge(Protocol):
@@ -81,15 +81,20 @@ class HedgeHealth:
 class Operations:
     """The running daemon as seen from outside: health, readiness and figures of every hedge."""
 
-    def __init__(self, http: HttpConfig, now: Callable[[], float], tally: Tally | None = None) -> None:
+    def __init__(
+        self, http: HttpConfig, now: Callable[[], float], tally: Tally | None = None, monotonic: Callable[[], float] | None = None
+    ) -> None:
         self.http = http
         self.now = now
+        self.monotonic = monotonic
         self.tally = tally or Tally()
         self.keepers: Sequence[WatchedHedge] = ()
         self.started_at: float | None = None
         self.startup_passed = False
         self.extra_figures: list[Callable[[], dict[str, Any]]] = []
         self.extra_metrics: list[Callable[[], Iterable[Any]]] = []
+        # Tasks of the daemon that died, with why: one is enough to be unhealthy.
+        self.dead_tasks: dict[str, str] = {}
 
     def attach(self, keepers: Sequence[WatchedHedge]) -> None:
         """Watch these keepers; the start-up checks have passed."""
@@ -134,20 +139,25 @@ class Operations:
         # Judged now, not at the last finished tick: a keeper stuck in a call holds data that keeps ageing.
         # It is read again every tick, so the limit allows one tick on top of the staleness limit.
         held = now - snap.taken_at
+        read_at = getattr(keeper, "last_read_monotonic", None)
+        if read_at is not None and self.monotonic is not None:
+            # The wall clock may have stepped back (making old data look fresh): the monotonic age counts too.
+            held = max(held, self.monotonic() - read_at)
         limit = keeper.hedge.staleness_seconds + keeper.hedge.tick_seconds
         if held > limit:
             return f"the venue was last read {held:.0f}s ago (limit {limit:.0f}s): the keeper may be stuck in a call"
         return ""
 
     def healthy(self) -> bool:
-        """Tell whether every keeper ticked recently."""
-        return bool(self.keepers) and not any(h.stalled for h in self.health())
+        """Tell whether every keeper ticked recently and no task of the daemon died."""
+        return bool(self.keepers) and not self.dead_tasks and not any(h.stalled for h in self.health())
 
     def ready(self) -> tuple[bool, list[str]]:
         """Tell whether start-up passed, data is fresh and no hedge is halted; with the reasons when not."""
         if not self.startup_passed:
             return False, ["start-up checks have not finished"]
-        reasons = [f"{h.account}/{h.hedge}: {h.reason}" for h in self.health() if not h.ready]
+        reasons = [f"task {name} died: {why}" for name, why in self.dead_tasks.items()]
+        reasons += [f"{h.account}/{h.hedge}: {h.reason}" for h in self.health() if not h.ready]
         return not reasons, reasons
 
     def hedge_figures(self, keeper: WatchedHedge) -> dict[str, Any]:
@@ -173,7 +183,10 @@ class Operations:
             }
             hedges.append(data)
         ready, reasons = self.ready()
-        out: dict[str, Any] = {"time": iso_utc(self.now()), "healthy": self.healthy(), "ready": ready, "not_ready": reasons, "hedges": hedges}
+        out: dict[str, Any] = {
+            "time": iso_utc(self.now()), "healthy": self.healthy(), "dead_tasks": dict(self.dead_tasks), "ready": ready,
+            "not_ready": reasons, "hedges": hedges,
+        }
         for extra in self.extra_figures:
             out.update(extra())
         return out

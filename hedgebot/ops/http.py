@@ -7,6 +7,7 @@ a non-loopback address without a token is refused by the config itself.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 from collections.abc import Awaitable, Callable
@@ -16,6 +17,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 
 from hedgebot.config import HttpConfig
+from hedgebot.ops.fdguard import room_for_one_more
 from hedgebot.ops.health import Operations
 from hedgebot.ops.metrics import build_registry, render
 from hedgebot.redact import redact_value
@@ -37,7 +39,9 @@ class OpsServer:
         self._token = token
         self.registry = registry or build_registry(ops)
         self._runner: web.AppRunner | None = None
+        self._server: asyncio.AbstractServer | None = None
         self.port: int | None = None
+        self.refused = 0  # connections closed at once: over max_connections or into the descriptor reserve
 
     def app(self) -> web.Application:
         """Return the aiohttp application (tests serve it through a test server)."""
@@ -58,11 +62,14 @@ class OpsServer:
         return await handler(request)
 
     async def healthz(self, request: web.Request) -> web.Response:
-        """200 while every keeper ticked recently, else 503."""
+        """200 while every keeper ticked recently and no task of the daemon died, else 503."""
         health = self.ops.health()
         ok = self.ops.healthy()
         stalled = [f"{h.account}/{h.hedge}" for h in health if h.stalled]
-        return _json({"ok": ok, "stalled": stalled}, 200 if ok else 503)
+        body: dict[str, Any] = {"ok": ok, "stalled": stalled}
+        if self.ops.dead_tasks:
+            body["dead_tasks"] = dict(self.ops.dead_tasks)
+        return _json(body, 200 if ok else 503)
 
     async def readyz(self, request: web.Request) -> web.Response:
         """200 when start-up passed, the data is fresh and no hedge is halted, else 503 with the reasons."""
@@ -79,22 +86,50 @@ class OpsServer:
         return _json(self.ops.status_json())
 
     async def start(self) -> None:
-        """Listen on the configured address; raise OSError when it cannot."""
-        self._runner = web.AppRunner(self.app(), access_log=None)
+        """Listen on the configured address; raise OSError when it cannot.
+
+        A connection is admitted only while fewer than `max_connections` are open and `fd_reserve`
+        descriptors stay free; any other is closed at once. An idle or half-sent connection is
+        closed after `idle_timeout_seconds` (aiohttp's keep-alive timer runs from the connection's start).
+        """
+        self._runner = web.AppRunner(
+            self.app(), access_log=None, keepalive_timeout=self.config.idle_timeout_seconds, shutdown_timeout=2.0,
+        )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.host, self.config.port)
+        handlers = self._runner.server
+        assert handlers is not None
+
+        def admit() -> asyncio.BaseProtocol:
+            if len(handlers.connections) >= self.config.max_connections or not room_for_one_more(self.config.fd_reserve):
+                self.refused += 1
+                return _Refused()
+            return handlers()
+
+        loop = asyncio.get_running_loop()
         try:
-            await site.start()
+            self._server = await loop.create_server(admit, self.config.host, self.config.port, backlog=128)
         except OSError:
             await self._runner.cleanup()
             self._runner = None
             raise
-        server = site._server  # the bound socket tells the port when the config asks for 0
-        sockets = getattr(server, "sockets", None) or []
+        sockets = self._server.sockets or []
         self.port = sockets[0].getsockname()[1] if sockets else self.config.port
 
     async def stop(self) -> None:
         """Stop listening."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+
+class _Refused(asyncio.Protocol):
+    """A connection over the limits: closed at once, so it gives its descriptor back."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if isinstance(transport, asyncio.Transport):
+            transport.abort()
+        else:
+            transport.close()

@@ -190,6 +190,8 @@ class Journal:
             self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
         self.epoch = self._epoch()
+        # Set when an integrity check finds the file damaged: from then on no intent is begun.
+        self.damage: str | None = None
 
     def _epoch(self) -> str:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()
@@ -199,6 +201,11 @@ class Journal:
         epoch = "".join(secrets.choice(_BASE36) for _ in range(5))
         self._db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('epoch', ?)", (epoch,))
         return self._db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()["value"]
+
+    def meta(self, key: str) -> str | None:
+        """Return a value of the journal's meta table (its client-id prefix, when it was recovered), or None."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row["value"])
 
     def close(self) -> None:
         """Close the database."""
@@ -213,6 +220,8 @@ class Journal:
 
     def begin(self, account: str, hedge: str, kind: str, detail: dict[str, Any]) -> Intent:
         """Record an intent before it is sent, with its new client id; raise JournalUnavailable when it cannot be."""
+        if self.damage is not None:
+            raise JournalUnavailable(f"the journal {self.path} is damaged ({self.damage}): no new action is begun")
         now = self.clock.now()
         with self._writing(), self._transaction():
             row = self._db.execute(

@@ -150,3 +150,8 @@ def test_the_binance_steps_ask_for_a_key_created_after_the_futures_account_was_o
     steps = readme[readme.index("## Going live on Binance"):readme.index("What the start-up checks verify")]
     assert "created **after** the\n   futures account was opened" in steps
     assert "api-key-permission" in (DEPLOY.parent / "docs" / "exchanges.md").read_text()
+
+
+def test_the_unit_raises_the_open_file_limit_above_systemds_default_of_1024() -> None:
+    service = unit_settings((DEPLOY / "hedgebot.service").read_text())["Service"]
+    assert int(service["LimitNOFILE"][-1]) > 1024

@@ -57,3 +57,31 @@ async def test_the_daemon_says_ready_feeds_the_watchdog_and_says_stopping(tmp_pa
     await daemon.stop()
     assert received(sock)[0] == "STOPPING=1"
     sock.close()
+
+
+async def test_a_dead_task_makes_the_daemon_unhealthy_and_stops_feeding_the_watchdog(tmp_path, monkeypatch) -> None:
+    sock = listen(tmp_path, monkeypatch)
+    monkeypatch.setenv("WATCHDOG_USEC", "2000000")
+    monkeypatch.delenv("WATCHDOG_PID", raising=False)
+    clock = SimClock()
+    daemon = Daemon(paper_settings(tmp_path), clock)
+    await daemon.start()
+    await clock.advance(3)
+    assert daemon.ops.healthy()
+    received(sock)
+
+    def broken() -> None:
+        raise RuntimeError("a bug in the status writer")
+
+    working = daemon.write_status
+    monkeypatch.setattr(daemon, "write_status", broken)  # the status writer dies at its next round
+    await clock.advance(3)
+    assert not daemon.ops.healthy()
+    assert "status writer" in daemon.ops.dead_tasks and not daemon.ops.ready()[0]
+    received(sock)
+    await clock.advance(5)
+    assert "WATCHDOG=1" not in received(sock), "systemd is left to restart a daemon that cannot do its work"
+    assert [e.detail["task"] for e in daemon.journal.events(kind="daemon_task_failed")] == ["status writer"]
+    monkeypatch.setattr(daemon, "write_status", working)
+    await daemon.stop()
+    sock.close()
