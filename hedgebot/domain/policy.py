@@ -75,6 +75,10 @@ class Plan:
         """Return the drift as a fraction of the target (None with no target)."""
         return self.drift / self.target if self.target > 0 else None
 
+# A runway warning clears only once the runway is this much (relatively) above the warning level:
+# a price hovering at the level is one warning, not one per crossing.
+RUNWAY_REARM = Decimal("1.1")
+
 
 def exposure_of(snapshot: Snapshot, policy: HedgePolicy) -> Decimal:
     """Return the amount of the asset the hedge protects."""
@@ -206,7 +210,7 @@ def _fund_margin(snapshot: Snapshot, policy: HedgePolicy, needed: Decimal, targe
 
 def valid_price_range(
     snapshot: Snapshot, policy: HedgePolicy, liquidation: Decimal | None, settled: bool,
-    runway: Decimal | None = None, trigger: Decimal | None = None,
+    runway: Decimal | None = None, trigger: Decimal | None = None, runway_warned: bool = False,
 ) -> tuple[Decimal | None, Decimal | None]:
     """Return the mark-price range over which a plan stays valid while balances and legs stay as they are.
 
@@ -236,12 +240,14 @@ def valid_price_range(
             high = min(high, liquidation / (1 - guard.release))
     if runway is not None and runway.is_finite():
         high = min(high, runway / (1 + guard.runway_warning))
+        if runway_warned:
+            low = max(low, runway / (1 + guard.runway_warning * RUNWAY_REARM))  # the warning clears below this mark
     return low, high
 
 
 def plan(
     snapshot: Snapshot, policy: HedgePolicy, now: float, rebalancing: bool = False, reopening: bool = False,
-    unfunded: bool = False,
+    unfunded: bool = False, runway_warned: bool = False,
 ) -> Plan:
     """Return the plan for one hedge at time `now` (seconds, same clock as the snapshot).
 
@@ -256,6 +262,9 @@ def plan(
     again (a person added money, or the price fell well back), so a price that
     wanders back and forth over the point where the money ran out raises one
     alert, not one per crossing.
+    `runway_warned` says the `runway_short` warning is up: it stays up until the
+    runway is `RUNWAY_REARM` times the warning level above the mark, so a price
+    hovering at the level is one warning.
 
     On a price that jumped beyond `max_jump` and is not yet confirmed, only
     the actions that lower risk are planned (reducing an over-hedge, adding
@@ -288,7 +297,7 @@ def plan(
 
     def result(actions: list[Action], alerts: list[Alert], notes: list[str]) -> Plan:
         settled = in_band and not actions and blocked is None and jumped is None
-        low, high = valid_price_range(snapshot, policy, liquidation, settled, runway, trigger)
+        low, high = valid_price_range(snapshot, policy, liquidation, settled, runway, trigger, runway_warned)
         return Plan(
             exposure, target, short, drift, in_band, liquidation, distance, tuple(actions), tuple(alerts), tuple(notes),
             blocked or jumped, low, high, remaining, runway, runway_fraction,
@@ -359,9 +368,12 @@ def plan(
     if not actions and not jumped and guard.enabled and guard.release is not None and distance is not None and distance > guard.release:
         actions.extend(_release(snapshot, policy))
 
+    # Once warned, the warning holds until the runway is clearly healthy again, and is not
+    # dropped (to be raised anew) while a critical alert says more.
+    runway_level = guard.runway_warning * RUNWAY_REARM if runway_warned else guard.runway_warning
     if (
-        runway_fraction is not None and runway_fraction < guard.runway_warning
-        and not any(a.severity is Severity.CRITICAL for a in alerts)
+        runway_fraction is not None and runway_fraction < runway_level
+        and (runway_warned or not any(a.severity is Severity.CRITICAL for a in alerts))
     ):
         alerts.append(
             Alert(

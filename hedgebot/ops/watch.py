@@ -92,7 +92,12 @@ class HedgeWatch:
         under = cause is not None and plan.target > 0 and not plan.in_band and plan.drift < 0
         if not under:
             self._under_since = None
-            self._alerts.resolve(UNDER_HEDGED, short=plan.short, target=plan.target, drift=plan.drift)
+            if UNDER_HEDGED in self._alerts.active:
+                why = "no longer meant to be hedged" if cause is None else "back in its band"
+                self._alerts.resolve(
+                    UNDER_HEDGED, f"{why}: short {plan.short} {asset} against a target of {plan.target} {asset}",
+                    short=plan.short, target=plan.target, drift=plan.drift,
+                )
             return
         now = self._now()
         if self._under_since is None:
@@ -114,7 +119,12 @@ class HedgeWatch:
         distance = plan.distance
         if self._low and (distance is None or distance >= level * _REARM):
             self._low = False
-            self._alerts.resolve(LIQUIDATION_LOW, distance=distance, worst_distance=self._worst, level=level)
+            worst = f"; the worst was {self._worst:.2%}" if self._worst is not None else ""
+            now = "the short is closed" if distance is None else f"liquidation distance back to {distance:.2%}"
+            self._alerts.resolve(
+                LIQUIDATION_LOW, f"{now} (warning level {level:.2%}){worst}",
+                distance=distance, worst_distance=self._worst, level=level,
+            )
             self._worst = None
             return
         if not self._low and (distance is None or distance >= level):

@@ -403,3 +403,30 @@ def test_property_a_rebalance_with_partial_fills_and_a_coarse_minimum_sends_only
     target = ratio * spot
     assert s.short.size <= target * (1 + pol.band) + coarse.min_amount, "ended net short"
     assert s.short.size >= target * (1 - pol.band) - coarse.min_amount - step, "ended under-hedged beyond the band"
+
+
+def test_runway_short_is_raised_once_while_the_price_hovers_at_the_warning_level_and_clears_clearly_above_it() -> None:
+    from hedgebot.clock import SimClock
+    from hedgebot.ops.alerts import AlertBook
+    from hedgebot.ops.events import EventLog, NullLogger
+
+    # 1 BTC short at 50,000 with 26,000 of margin and 4,000 free: the sources pay up to a fixed runway.
+    held = snapshot(short=short_leg("1", margin="26000"), futures_free=D("4000"), futures_wallet=D("30000"))
+    guarded = policy(guard=MarginGuard(runway_warning=D("0.30")))
+    runway = plan(held, guarded, NOW).runway_price
+    assert runway is not None and runway.is_finite()
+    clock = SimClock(start=NOW)
+    seen: list = []
+    events = EventLog(None, NullLogger(), clock)
+    events.subscribe(seen.append)
+    book = AlertBook(events, clock, "acct", "btc")
+    # The runway hovers about the 30 % level: 29 %, 31 %, 29.5 %, 31.5 %, ... then 34 %, clearly above.
+    for above in ("0.29", "0.31", "0.295", "0.315", "0.29", "0.32", "0.34"):
+        mark = (runway / (1 + D(above))).quantize(D("0.01"))
+        warned = "runway_short" in book.active
+        p = plan(replace(held, mark_price=mark, previous_price=mark), guarded, NOW, runway_warned=warned)
+        for alert in p.alerts:
+            book.raise_alert(alert.code, alert.severity, alert.message)
+        book.end_tick(plan_judged=True)
+    states = [(e.kind, e.detail.get("state")) for e in seen if e.detail.get("code") == "runway_short"]
+    assert states == [("alert", "raised"), ("alert_resolved", "resolved")]

@@ -92,3 +92,26 @@ async def test_a_price_wandering_over_the_point_where_the_margin_money_ran_out_r
     await rig.set_price("62000", advance=10)
     await rig.keeper.tick()
     assert _lifecycle(rig, "margin_unfunded") == [("alert", "raised"), ("alert_resolved", "resolved")]
+
+
+def test_a_resolved_alert_says_the_figures_at_resolution_not_those_it_was_raised_with() -> None:
+    from hedgebot.clock import SimClock
+    from hedgebot.domain.model import Severity
+    from hedgebot.ops.alerts import AlertBook
+    from hedgebot.ops.events import EventLog, NullLogger
+
+    clock = SimClock(start=0)
+    seen: list = []
+    events = EventLog(None, NullLogger(), clock)
+    events.subscribe(seen.append)
+    book = AlertBook(events, clock, "acct", "btc")
+    book.describe = lambda code: "now runway 80,000.00 (45.00% above the mark)"
+    book.raise_alert("runway_short", Severity.WARNING, "runway 60,000.00 (20.00% above the mark)")
+    book.end_tick(plan_judged=True)
+    book.end_tick(plan_judged=True)  # not seen again: resolved with the figures the hedge has now
+    resolved = seen[-1].detail
+    assert "80,000.00" in resolved["message"] and "60,000.00" not in resolved["message"]
+    assert resolved["raised_message"] == "runway 60,000.00 (20.00% above the mark)"
+    book.raise_alert("liquidation_distance_low", Severity.WARNING, "liquidation distance 15.00% is below 20.00%")
+    book.resolve("liquidation_distance_low", "liquidation distance back to 23.00%")
+    assert "back to 23.00%" in seen[-1].detail["message"] and "15.00%" not in seen[-1].detail["message"]
