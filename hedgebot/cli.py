@@ -23,6 +23,7 @@ from hedgebot import backtest_report, cli_control
 from hedgebot.access import SERVICE_USER_HINT, denied, obstacle
 from hedgebot.clock import RealClock
 from hedgebot.config import ConfigError, HedgeConfig, PaperConfig, ReplayFeedConfig, Settings, SyntheticFeedConfig, load_config
+from hedgebot.domain.fundability import fundability
 from hedgebot.domain.model import Severity
 from hedgebot.domain.runway import opening_snapshot, runway_price
 from hedgebot.engine.daemon import STATUS_FILE, AccountLock, Daemon
@@ -31,7 +32,7 @@ from hedgebot.exchange.factory import paper_market
 from hedgebot.exchange.feeds import read_candles
 from hedgebot.exchange.port import ExchangeError
 from hedgebot.live_check import check_exchange
-from hedgebot.ops.figures import iso_utc
+from hedgebot.ops.figures import Figure, Precision, iso_utc, render
 from hedgebot.ops.logging import configure_logging
 from hedgebot.ops.senders import AlertMessage, build_dispatcher, resolve_senders
 from hedgebot.preflight import preflight
@@ -101,6 +102,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"    margin guard: {_guard(h)}")
             if account.paper is not None:
                 print(f"    {_starting_runway(account.paper, h)}")
+                for line in _starting_fundability(account.paper, h):
+                    print(f"    {line}")
     if args.exchange:
         return _check_exchange(settings)
     print("config OK")
@@ -150,6 +153,50 @@ def _starting_runway(paper: PaperConfig, hedge: HedgeConfig) -> str:
         f"runway: the margin sources keep the short above its trigger up to {runway:.2f} "
         f"({runway / price - 1:.1%} above {price}, from the starting balances){note}"
     )
+
+
+def _starting_fundability(paper: PaperConfig, hedge: HedgeConfig) -> list[str]:
+    """Say whether the paper account's starting balances pay for the hedge's whole target, and what closes a gap."""
+    market_config = next(m for m in paper.markets if m.symbol == hedge.symbol)
+    price = _starting_price(market_config.feed)
+    if price is None:
+        return ["fundability: needs a price (shown by `hedgebot status` once running)"]
+    market = paper_market(market_config)
+    f = fundability(market, price, dict(paper.spot), dict(paper.futures), hedge.policy(), hedge.leverage)
+    shown = Precision.of(market)
+
+    def amount(value: Decimal) -> str:
+        return f"{render(value, Figure.AMOUNT, shown)} {hedge.asset}"
+
+    def money(value: Decimal) -> str:
+        return f"{Decimal(render(value, Figure.MONEY, shown)):,} {market.quote}"
+
+    guard = hedge.margin_guard
+    trigger = f", guard trigger {guard.trigger:.0%}" if guard.enabled else ""
+    held = ", ".join(f"{name} {money(value)}" for name, value in f.sources)
+    head = (
+        f"fundability: a short of {amount(f.target)} at {render(price, Figure.PRICE, shown)} needs {money(f.needed)} "
+        f"of margin and fees at {hedge.leverage}x{trigger}; the sources hold {money(f.available)} ({held})"
+    )
+    if f.funded:
+        return [head + ": funded"]
+    share = f.affordable / f.target if f.target > 0 else Decimal(0)
+    if f.sells_itself and f.sell is not None:
+        return [head, (
+            f"  the guard funds it by selling {amount(f.sell)} (fund_target_by_selling); "
+            f"the rest, {amount(f.target - f.sell * hedge.policy().sale_ratio)}, is fully hedged"
+        )]
+    ways = [f"deposit {money(f.deposit or Decimal(0))}"]
+    if f.sell is not None:
+        ways.append(f"sell {amount(f.sell)} (or let the guard do it: margin_guard.fund_target_by_selling = true)")
+    if f.ratio is not None:
+        ways.append(f"lower ratio to {f.ratio}")
+    ways.append(f"raise leverage to {f.leverage}x" if f.leverage is not None
+                else "no leverage pays for it without putting the short inside the guard's trigger")
+    return [head, (
+        f"  UNDER-FUNDED: only {amount(f.affordable)} of the {amount(f.target)} target can be opened "
+        f"({share:.2%}); to close the gap: " + "; or ".join(ways)
+    )]
 
 
 def cmd_run(args: argparse.Namespace) -> int:

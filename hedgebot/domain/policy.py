@@ -426,11 +426,38 @@ def _release(snapshot: Snapshot, policy: HedgePolicy) -> list[Action]:
     if snapshot.margin_mode is MarginMode.CROSS:
         spare = min(spare, floor_to_step(snapshot.futures_free, market.margin_step))
         return [Transfer(market.quote, spare, Wallet.FUTURES, Wallet.SPOT, "release spare margin")] if spare > 0 else []
-    # Binance lets isolated margin go down to the initial margin at the mark, never below.
-    short = snapshot.short
-    above_initial = short.margin + min(short.unrealized_pnl(price), ZERO) - short.size * price / snapshot.leverage
-    spare = min(spare, floor_to_step(above_initial, market.margin_step))
+    spare = _isolated_spare(snapshot, policy)
     return [ReleaseMargin(market.quote, spare, "release spare margin")] if spare > 0 else []
+
+
+def _isolated_spare(snapshot: Snapshot, policy: HedgePolicy) -> Decimal:
+    """Return the isolated margin above the guard's target distance that may be taken off the short."""
+    market = snapshot.market
+    price = snapshot.mark_price
+    short = snapshot.short
+    if snapshot.margin_mode is not MarginMode.ISOLATED or not short.is_open or not policy.guard.enabled:
+        return ZERO
+    spare = mm.short_release_possible(short, [], short.margin, price, policy.guard.target, market.brackets, market.margin_step)
+    # Binance lets isolated margin go down to the initial margin at the mark, never below.
+    above_initial = short.margin + min(short.unrealized_pnl(price), ZERO) - short.size * price / snapshot.leverage
+    return max(min(spare, floor_to_step(above_initial, market.margin_step)), ZERO)
+
+
+def _sale_to_fund(snapshot: Snapshot, policy: HedgePolicy, cost_per_unit: Decimal, funds: Decimal) -> Decimal:
+    """Return the coins to sell so that `funds` plus the proceeds open the whole (smaller) target: N/(L+1) from nothing.
+
+    Selling x coins of a counted holding lowers the target by ratio * x and brings x * price less the fee:
+    (target - short - ratio * x) * cost_per_unit = funds + x * price * (1 - fee).
+    """
+    market = snapshot.market
+    price = snapshot.mark_price
+    per_coin = policy.sale_ratio
+    target = policy.ratio * exposure_of(snapshot, policy)
+    needed = (target - snapshot.short.size) * cost_per_unit - funds
+    if needed <= 0:
+        return ZERO
+    coins = needed / (price * (1 - market.taker_fee) + per_coin * cost_per_unit)
+    return min(ceil_to_step(coins, market.amount_step), floor_to_step(snapshot.spot_asset, market.amount_step))
 
 
 def _grow_short(
@@ -448,10 +475,19 @@ def _grow_short(
     cost_per_unit = price / Decimal(snapshot.leverage) + price * market.taker_fee * 2
     affordable = floor_to_step(snapshot.futures_free / cost_per_unit, step)
     if affordable < grow:
+        # Margin stuck on the short above the guard's target funds its growth first.
+        spare = _isolated_spare(snapshot, policy)
+        if spare >= market.margin_step:
+            return [AdjustMargin(PositionSide.SHORT, -spare, "fund the short's growth: margin above the guard's target")], 0
         missing = ceil_to_step((grow - affordable) * cost_per_unit, market.margin_step)
         movable = floor_to_step(snapshot.spot_quote, market.margin_step) if policy.guard.from_spot_stablecoin else ZERO
         if movable > 0:
             return [Transfer(market.quote, min(missing, movable), Wallet.SPOT, Wallet.FUTURES, "fund the short")], 0
+        guard = policy.guard
+        if guard.fund_target_by_selling and guard.sell_spot:
+            sell = _sale_to_fund(snapshot, policy, cost_per_unit, snapshot.futures_free)
+            if sell >= max(min_trade, market.min_amount):
+                return [RaiseFromSpot(sell, ZERO, "fund the target: sell spot so the rest is fully hedged")], 0
         alerts.append(
             Alert(
                 Severity.WARNING,
