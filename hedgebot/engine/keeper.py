@@ -898,7 +898,10 @@ class Keeper:
             )
             return
         if self._liquidation is not None and plan.blocked is None and plan.in_band and plan.short > 0:
-            self.alerts.resolve("liquidated")  # the hedge is whole again
+            # The hedge is whole again: say its figures now, and keep what was learnt of the liquidation.
+            active = self.alerts.active.get("liquidated")
+            told = f"; the liquidation: {active.message}" if active is not None else ""
+            self.alerts.resolve("liquidated", f"the hedge is whole again, {self._figures_now('liquidated')}{told}")
             self._liquidation = None
         if self._held_sale is not None and state is None:
             state = "alert"
