@@ -28,11 +28,12 @@ from hedgebot.domain.model import Severity
 from hedgebot.domain.runway import opening_snapshot, runway_price
 from hedgebot.engine.daemon import STATUS_FILE, AccountLock, Daemon
 from hedgebot.engine.keeper import StartupRefused
+from hedgebot.exchange.binance_rules import default_market
 from hedgebot.exchange.factory import paper_market
 from hedgebot.exchange.feeds import read_candles
 from hedgebot.exchange.port import ExchangeError
 from hedgebot.live_check import check_exchange
-from hedgebot.ops.figures import Figure, Precision, iso_utc, render
+from hedgebot.ops.figures import Figure, Precision, iso_utc, percent, render, render_detail
 from hedgebot.ops.logging import configure_logging
 from hedgebot.ops.senders import AlertMessage, build_dispatcher, resolve_senders
 from hedgebot.preflight import preflight
@@ -227,14 +228,9 @@ async def _run(settings: Settings, live: bool, config_path: Path) -> int:
     return EXIT_OK
 
 
-def _fmt(value: object, places: int = 4) -> str:
-    if value is None:
-        return "-"
-    try:
-        number = float(str(value))
-    except ValueError:
-        return str(value)
-    return f"{number:.{places}f}"
+def _fmt(value: object) -> str:
+    """Return a figure of the status file as it stands there: the JSON and the table show the same digits."""
+    return "-" if value is None else str(value)
 
 
 def _runway_text(hedge: dict) -> str:
@@ -286,7 +282,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     for h in hedges:
         print(
             f"{h['account']:<12} {h['name']:<14} {_fmt(h['exposure']):>10} {_fmt(h['short']):>10} "
-            f"{_fmt(h['target']):>10} {_fmt(h['ratio'], 3):>7} {_fmt(h['drift']):>9} {_fmt(h['distance'], 3):>8} "
+            f"{_fmt(h['target']):>10} {_fmt(h['ratio']):>7} {_fmt(h['drift']):>9} {percent(h['distance']):>8} "
             f"{_runway_text(h):>22}  {h['state']}{_trading_text(h)}{' - ' + h['note'] if h.get('note') else ''}"
         )
     for account, health in streams.items():
@@ -339,18 +335,35 @@ def cmd_history(args: argparse.Namespace) -> int:
         open_intents = journal.open_intents(account=account, hedge=args.hedge)
     finally:
         journal.close()
+    shown = _precision_of(settings, account, args.hedge)
     if args.json:
         print(json.dumps([{"at": iso_utc(e.at), "account": e.account, "kind": e.kind, "severity": e.severity, **redact_value(e.detail)} for e in events], indent=2))
         return EXIT_OK
     for e in events:
         when = datetime.fromtimestamp(e.at, UTC).strftime("%Y-%m-%d %H:%M:%S")
-        detail = redact(" ".join(f"{k}={v}" for k, v in e.detail.items() if v not in (None, "")))
+        detail = redact(" ".join(f"{k}={v}" for k, v in render_detail(e.detail, shown).items() if v not in (None, "")))
         print(f"{when}  {e.severity:<8} {e.account}/{e.hedge}  {e.kind:<22} {detail}")
     for intent in open_intents:
         print(redact(f"open intent {intent.client_id} ({intent.kind}, {intent.status.value}): {intent.detail}"))
     if not events:
         print(f"no events for hedge {args.hedge!r} yet")
     return EXIT_OK
+
+
+def _precision_of(settings: Settings, account: str, hedge: str) -> Precision:
+    """Return the steps a hedge's figures are shown at: its paper market's rules, else the exchange's known ones."""
+    for config in settings.accounts:
+        for h in config.hedges:
+            if config.name != account or h.name != hedge:
+                continue
+            for market in config.paper.markets if config.paper is not None else ():
+                if market.symbol == h.symbol:
+                    try:
+                        return Precision.of(paper_market(market))
+                    except ConfigError:
+                        break
+            return Precision.of(default_market(h.symbol))
+    return Precision()
 
 
 def _version() -> str:

@@ -353,7 +353,7 @@ def plan(
     if drift < -band_width and not jumped:
         grow = floor_to_step(-drift, step)
         if grow < min_trade:
-            notes.append(f"drift {drift} is outside the band but below the minimum order {min_trade}; not traded")
+            notes.append(f"drift {_on_step(drift, step)} is outside the band but below the minimum order {min_trade}; not traded")
         elif largest < min_trade:
             alerts.append(_below_minimum(policy, min_trade))
         elif reopening and short == 0 and (hold := _reopen_hold(snapshot, policy, target)) is not None:
@@ -362,7 +362,7 @@ def plan(
             grown, remaining = _grow_short(snapshot, policy, grow, min_trade, alerts, notes)
             actions.extend(grown)
     elif drift != 0 and in_band:
-        notes.append(f"drift {drift} within band ±{band_width}")
+        notes.append(f"drift {_on_step(drift, step)} within band ±{_on_step(band_width, step)}")
 
     # 4. Release spare margin, only when nothing else is pending.
     if not actions and not jumped and guard.enabled and guard.release is not None and distance is not None and distance > guard.release:
@@ -383,6 +383,12 @@ def plan(
             )
         )
     return result(actions, alerts, notes)
+
+
+def _on_step(value: Decimal, step: Decimal) -> str:
+    """Return an amount as a person reads it: at the step's decimal places, never an exponent."""
+    places = Decimal(1).scaleb(min(int(step.normalize().as_tuple().exponent), 0))
+    return format(value.quantize(places), "f")
 
 
 def _below_minimum(policy: HedgePolicy, minimum: Decimal) -> Alert:

@@ -462,6 +462,7 @@ class Keeper:
         symbol = self.hedge.symbol
         await self._measure_clock()
         self.market = await self._read(lambda: self.port.load_market(symbol))
+        self.events.show_figures(self.account, self.hedge.name, Precision.of(self.market))
         market = self.market
         await step(lambda: self._check_order_limits(market))
         sizes = await self._size_problems(market)
@@ -757,6 +758,7 @@ class Keeper:
             self.watch.under_hedge(
                 plan, cause, at_once=at_once, after=self.hedge.underhedge_alert_after,
                 in_flight=bool(self.journal.open_intents(self.account, self.hedge.name)), asset=self.hedge.asset,
+                precision=Precision.of(self.market),
             )
         return plan
 

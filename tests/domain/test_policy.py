@@ -458,3 +458,13 @@ def test_isolated_margin_above_the_guards_target_funds_the_shorts_growth_before_
     # Taken down to the guard's 35 % target, not below it.
     liquidation = liquidation_price_of(leg.margin, [leg], stuck.market.brackets)
     assert liquidation is not None and D("0.349") <= liquidation / stuck.mark_price - 1 <= D("0.352")
+
+
+def test_the_plans_notes_give_the_drift_and_band_on_the_amount_step() -> None:
+    import re
+
+    # 1.234 BTC hedged at a third: the target 0.4113... BTC has more digits than any order can have.
+    held = snapshot(spot_asset=D("1.234"), short=short_leg("0.411"))
+    p = plan(held, policy(ratio=D("0.3333")), NOW)
+    note = next(n for n in p.notes if "within band" in n)
+    assert re.fullmatch(r"drift -?\d+\.\d{3} within band ±\d+\.\d{3}", note), note
