@@ -123,6 +123,7 @@ class BacktestResult:
     equity: dict[str, array] = field(default_factory=dict)
     keeper_wakes: int = 0
     alert_rows: list[AlertRow] = field(default_factory=list)
+    market: Market | None = None  # the steps its figures are shown at
     gaps: list[tuple[float, float]] = field(default_factory=list)
 
     @property
@@ -561,7 +562,10 @@ async def _collect(run: _Lane, start_value: float, peak: Decimal, metrics: dict[
     last_plan = keeper.last_plan
     fees = sum((o.fee for o in venue.orders.values()), ZERO)
     margin_added = sum((Decimal(i.detail["amount"]) for i in topups), ZERO)
-    funding_total = sum(funding_by_side.values(), ZERO)
+    # The totals a user reads are the sums of the rows trades.csv shows, each on the margin step.
+    step = market.margin_step
+    funding_total = sum((e.amount.quantize(step) for e in venue.events if e.kind == "funding"), ZERO)
+    fees_shown = sum((o.fee.quantize(step) for o in venue.orders.values()), ZERO)
     over = [Decimal(e.detail["short"]) - Decimal(e.detail["target"]) for e in journal.events() if e.kind in ("rebalanced", "hedge_opened")]
     end_value = Decimal(repr(metrics["hedged_value_end"])).quantize(Decimal("0.01"))
     metrics = {
@@ -570,7 +574,7 @@ async def _collect(run: _Lane, start_value: float, peak: Decimal, metrics: dict[
         "end": run.candles[-1].time + run.interval,
         "liquidations": len(liquidations),
         "orders": len(venue.orders),
-        "fees_quote": fees,
+        "fees_quote": fees_shown,
         "funding_quote": funding_total,
         "topups": len(topups),
         "margin_added_quote": margin_added,
@@ -602,6 +606,7 @@ async def _collect(run: _Lane, start_value: float, peak: Decimal, metrics: dict[
         events=dict(run.events.counts),
         metrics=metrics,
         trades=sorted(_trade_rows(run) + run.spot_change_rows, key=lambda r: r.time),
+        market=market,
     )
 
 

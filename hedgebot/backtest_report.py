@@ -28,6 +28,7 @@ from hedgebot.exchange.factory import paper_market
 from hedgebot.exchange.feeds import Candle, read_candles
 from hedgebot.exchange.funding import ConstantFunding, FundingSource, ReplayFunding
 from hedgebot.exchange.port import BadData
+from hedgebot.ops.figures import Figure, Precision, number, percent, text
 from hedgebot.preflight import writable_problem
 
 EXIT_OK = 0
@@ -307,7 +308,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             out / "chart.png", result, hedge, f"{hedge.name}: {hedge.symbol} {iso(candles[0].time)[:10]} to {iso(candles[-1].time)[:10]}",
             compare=(rows[1][0], rows[1][1]) if len(rows) > 1 else None,
         )
-    print_summary(summary)
+    print_summary(summary, Precision.of(market))
     if args.compare is not None:
         print()
         print(comparison_table(rows))
@@ -315,9 +316,29 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _plain(value: Any) -> Any:
+# The kind of each summary figure: money at the margin step, prices at the price step, ratios to 4 places.
+_KINDS: dict[str, Figure] = {
+    **{key: Figure.MONEY for key in (
+        "fees_quote", "funding_quote", "margin_added_quote", "hedged_value_start", "hedged_value_end", "unhedged_value_end",
+    )},
+    **{key: Figure.RATIO for key in (
+        "hedge_value_volatility", "unhedged_value_volatility", "max_abs_drift_ratio", "time_outside_band_ratio",
+        "time_under_hedged_ratio", "min_liquidation_distance", "min_runway",
+    )},
+    **{key: Figure.PRICE for key in ("price_first", "price_last", "price_peak")},
+    **{key: Figure.SECONDS for key in ("time_under_hedged_seconds", "interval_seconds")},
+}
+# Ratios a person reads as percentages, printed beside the ratio.
+_PERCENTAGES = frozenset({"min_liquidation_distance", "min_runway", "time_outside_band_ratio", "time_under_hedged_ratio",
+                          "hedge_value_volatility", "unhedged_value_volatility", "max_abs_drift_ratio"})
+
+
+def _plain(key: str, value: Any, precision: Precision) -> Any:
+    kind = _KINDS.get(key)
+    if kind is not None:
+        return number(value, kind, precision)
     if isinstance(value, Decimal):
-        return float(value)
+        return number(value, Figure.MONEY, precision)
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
@@ -344,20 +365,21 @@ def headline(result: BacktestResult) -> str | None:
 
 
 def summary_of(result: BacktestResult) -> dict[str, Any]:
-    """Return summary.json's fields, what must be read first at the top."""
+    """Return summary.json's fields, what must be read first at the top; each figure at its kind's precision."""
+    precision = Precision.of(result.market)
     data: dict[str, Any] = {}
     top = headline(result)
     if top is not None:
         data["warning"] = top
-    data.update({key: _plain(value) for key, value in result.metrics.items()})
+    data.update({key: _plain(key, value, precision) for key, value in result.metrics.items()})
     data["start"] = iso(result.metrics["start"])
     data["end"] = iso(result.metrics["end"])
     data["critical_alerts"] = result.critical_alerts
     data["keeper_wakes"] = result.keeper_wakes
     data["topup_sources"] = result.topup_sources
-    data["price_first"] = float(result.first_price)
-    data["price_last"] = float(result.last_price)
-    data["price_peak"] = float(result.peak_price)
+    data["price_first"] = number(result.first_price, Figure.PRICE, precision)
+    data["price_last"] = number(result.last_price, Figure.PRICE, precision)
+    data["price_peak"] = number(result.peak_price, Figure.PRICE, precision)
     return data
 
 
@@ -366,16 +388,26 @@ def write_summary(path: Path, summary: dict[str, Any]) -> None:
     path.write_text(json.dumps(summary, indent=2) + "\n")
 
 
+def _cell(value: Any, kind: Figure, precision: Precision) -> str:
+    shown = text(value, kind, precision)
+    return "" if shown in ("-", "unlimited") else shown
+
+
 def write_equity(path: Path, result: BacktestResult) -> None:
     """Write equity.csv: the account's value over time, hedged and unhedged, with the hedge's state."""
     e = result.equity
+    precision = Precision.of(result.market)
     with path.open("w", newline="") as handle:
         handle.write("time,price,hedged_value,unhedged_value,exposure,short,drift_ratio,liquidation_distance\n")
         for t, p, h, u, x, s, d, dist in zip(
             e["time"], e["price"], e["hedged_value"], e["unhedged_value"], e["exposure"], e["short"], e["drift_ratio"],
             e["liquidation_distance"], strict=True,
         ):
-            handle.write(f"{iso(t)},{p:.8g},{h:.2f},{u:.2f},{x:.8g},{s:.8g},{d:.6f},{'' if math.isinf(dist) else f'{dist:.6f}'}\n")
+            cells = [
+                (p, Figure.PRICE), (h, Figure.MONEY), (u, Figure.MONEY), (x, Figure.AMOUNT), (s, Figure.AMOUNT),
+                (d, Figure.RATIO), (dist, Figure.RATIO),
+            ]
+            handle.write(iso(t) + "," + ",".join(_cell(v, k, precision) for v, k in cells) + "\n")
 
 
 def write_alerts(path: Path, result: BacktestResult) -> None:
@@ -396,21 +428,30 @@ def write_trades(path: Path, result: BacktestResult) -> None:
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["time", "kind", "symbol_or_asset", "side", "amount", "price", "fee", "quote_amount", "detail"])
+        precision = Precision.of(result.market)
+        base = result.market.base if result.market is not None else None
         for row in result.trades:
+            coins = row.kind in ("order", "liquidation") or row.symbol == base
             writer.writerow([
-                iso(row.time), row.kind, row.symbol, row.side, row.amount, "" if row.price is None else row.price, row.fee,
-                row.quote_amount, row.detail,
+                iso(row.time), row.kind, row.symbol, row.side,
+                _cell(row.amount, Figure.AMOUNT if coins else Figure.MONEY, precision), _cell(row.price, Figure.PRICE, precision),
+                _cell(row.fee, Figure.MONEY, precision), _cell(row.quote_amount, Figure.MONEY, precision), row.detail,
             ])
 
 
-def print_summary(summary: dict[str, Any]) -> None:
-    """Print the summary's fields, one a line."""
+def print_summary(summary: dict[str, Any], precision: Precision | None = None) -> None:
+    """Print the summary's fields, one a line, each figure at its kind's precision."""
+    precision = precision or Precision()
     if "warning" in summary:
         print(f"WARNING: {summary['warning']}")
     for key, value in summary.items():
         if key in ("comparison", "warning"):
             continue
-        shown = f"{value:.6g}" if isinstance(value, float) else value
+        shown = text(value, _KINDS.get(key), precision) if isinstance(value, float) else value
+        if key in _PERCENTAGES and isinstance(value, float):
+            shown = f"{shown} ({percent(value)})"
+        elif key == "time_under_hedged_seconds" and isinstance(value, int) and value:
+            shown = f"{value} ({_duration(value)})"
         print(f"  {key:<28} {shown}")
 
 

@@ -23,15 +23,17 @@ from hedgebot import backtest_report, cli_control, cli_journal
 from hedgebot.access import SERVICE_USER_HINT, denied, obstacle
 from hedgebot.clock import RealClock
 from hedgebot.config import ConfigError, HedgeConfig, PaperConfig, ReplayFeedConfig, Settings, SyntheticFeedConfig, load_config
+from hedgebot.domain.fundability import fundability
 from hedgebot.domain.model import Severity
 from hedgebot.domain.runway import opening_snapshot, runway_price
 from hedgebot.engine.daemon import STATUS_FILE, AccountLock, Daemon
 from hedgebot.engine.keeper import StartupRefused
+from hedgebot.exchange.binance_rules import default_market
 from hedgebot.exchange.factory import paper_market
 from hedgebot.exchange.feeds import read_candles
 from hedgebot.exchange.port import ExchangeError
 from hedgebot.live_check import check_exchange
-from hedgebot.ops.figures import iso_utc
+from hedgebot.ops.figures import Figure, Precision, iso_utc, percent, render, render_detail
 from hedgebot.ops.logging import configure_logging
 from hedgebot.ops.senders import AlertMessage, build_dispatcher, resolve_senders
 from hedgebot.preflight import preflight
@@ -101,6 +103,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"    margin guard: {_guard(h)}")
             if account.paper is not None:
                 print(f"    {_starting_runway(account.paper, h)}")
+                for line in _starting_fundability(account.paper, h):
+                    print(f"    {line}")
     if args.exchange:
         return _check_exchange(settings)
     print("config OK")
@@ -152,6 +156,50 @@ def _starting_runway(paper: PaperConfig, hedge: HedgeConfig) -> str:
     )
 
 
+def _starting_fundability(paper: PaperConfig, hedge: HedgeConfig) -> list[str]:
+    """Say whether the paper account's starting balances pay for the hedge's whole target, and what closes a gap."""
+    market_config = next(m for m in paper.markets if m.symbol == hedge.symbol)
+    price = _starting_price(market_config.feed)
+    if price is None:
+        return ["fundability: needs a price (shown by `hedgebot status` once running)"]
+    market = paper_market(market_config)
+    f = fundability(market, price, dict(paper.spot), dict(paper.futures), hedge.policy(), hedge.leverage)
+    shown = Precision.of(market)
+
+    def amount(value: Decimal) -> str:
+        return f"{render(value, Figure.AMOUNT, shown)} {hedge.asset}"
+
+    def money(value: Decimal) -> str:
+        return f"{Decimal(render(value, Figure.MONEY, shown)):,} {market.quote}"
+
+    guard = hedge.margin_guard
+    trigger = f", guard trigger {guard.trigger:.0%}" if guard.enabled else ""
+    held = ", ".join(f"{name} {money(value)}" for name, value in f.sources)
+    head = (
+        f"fundability: a short of {amount(f.target)} at {render(price, Figure.PRICE, shown)} needs {money(f.needed)} "
+        f"of margin and fees at {hedge.leverage}x{trigger}; the sources hold {money(f.available)} ({held})"
+    )
+    if f.funded:
+        return [head + ": funded"]
+    share = f.affordable / f.target if f.target > 0 else Decimal(0)
+    if f.sells_itself and f.sell is not None:
+        return [head, (
+            f"  the guard funds it by selling {amount(f.sell)} (fund_target_by_selling); "
+            f"the rest, {amount(f.target - f.sell * hedge.policy().sale_ratio)}, is fully hedged"
+        )]
+    ways = [f"deposit {money(f.deposit or Decimal(0))}"]
+    if f.sell is not None:
+        ways.append(f"sell {amount(f.sell)} (or let the guard do it: margin_guard.fund_target_by_selling = true)")
+    if f.ratio is not None:
+        ways.append(f"lower ratio to {f.ratio}")
+    ways.append(f"raise leverage to {f.leverage}x" if f.leverage is not None
+                else "no leverage pays for it without putting the short inside the guard's trigger")
+    return [head, (
+        f"  UNDER-FUNDED: only {amount(f.affordable)} of the {amount(f.target)} target can be opened "
+        f"({share:.2%}); to close the gap: " + "; or ".join(ways)
+    )]
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the daemon until SIGINT or SIGTERM; bad input exits 2 with the messages `check` gives."""
     settings = _load(args.config)
@@ -180,14 +228,9 @@ async def _run(settings: Settings, live: bool, config_path: Path) -> int:
     return EXIT_OK
 
 
-def _fmt(value: object, places: int = 4) -> str:
-    if value is None:
-        return "-"
-    try:
-        number = float(str(value))
-    except ValueError:
-        return str(value)
-    return f"{number:.{places}f}"
+def _fmt(value: object) -> str:
+    """Return a figure of the status file as it stands there: the JSON and the table show the same digits."""
+    return "-" if value is None else str(value)
 
 
 def _runway_text(hedge: dict) -> str:
@@ -239,7 +282,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     for h in hedges:
         print(
             f"{h['account']:<12} {h['name']:<14} {_fmt(h['exposure']):>10} {_fmt(h['short']):>10} "
-            f"{_fmt(h['target']):>10} {_fmt(h['ratio'], 3):>7} {_fmt(h['drift']):>9} {_fmt(h['distance'], 3):>8} "
+            f"{_fmt(h['target']):>10} {_fmt(h['ratio']):>7} {_fmt(h['drift']):>9} {percent(h['distance']):>8} "
             f"{_runway_text(h):>22}  {h['state']}{_trading_text(h)}{' - ' + h['note'] if h.get('note') else ''}"
         )
     for account, health in streams.items():
@@ -292,18 +335,35 @@ def cmd_history(args: argparse.Namespace) -> int:
         open_intents = journal.open_intents(account=account, hedge=args.hedge)
     finally:
         journal.close()
+    shown = _precision_of(settings, account, args.hedge)
     if args.json:
         print(json.dumps([{"at": iso_utc(e.at), "account": e.account, "kind": e.kind, "severity": e.severity, **redact_value(e.detail)} for e in events], indent=2))
         return EXIT_OK
     for e in events:
         when = datetime.fromtimestamp(e.at, UTC).strftime("%Y-%m-%d %H:%M:%S")
-        detail = redact(" ".join(f"{k}={v}" for k, v in e.detail.items() if v not in (None, "")))
+        detail = redact(" ".join(f"{k}={v}" for k, v in render_detail(e.detail, shown).items() if v not in (None, "")))
         print(f"{when}  {e.severity:<8} {e.account}/{e.hedge}  {e.kind:<22} {detail}")
     for intent in open_intents:
         print(redact(f"open intent {intent.client_id} ({intent.kind}, {intent.status.value}): {intent.detail}"))
     if not events:
         print(f"no events for hedge {args.hedge!r} yet")
     return EXIT_OK
+
+
+def _precision_of(settings: Settings, account: str, hedge: str) -> Precision:
+    """Return the steps a hedge's figures are shown at: its paper market's rules, else the exchange's known ones."""
+    for config in settings.accounts:
+        for h in config.hedges:
+            if config.name != account or h.name != hedge:
+                continue
+            for market in config.paper.markets if config.paper is not None else ():
+                if market.symbol == h.symbol:
+                    try:
+                        return Precision.of(paper_market(market))
+                    except ConfigError:
+                        break
+            return Precision.of(default_market(h.symbol))
+    return Precision()
 
 
 def _version() -> str:

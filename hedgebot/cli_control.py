@@ -32,6 +32,7 @@ from hedgebot.engine.keeper import Keeper, StartupRefused
 from hedgebot.exchange.factory import build_venue
 from hedgebot.exchange.port import ExchangeError
 from hedgebot.ops.events import EventLog, NullLogger
+from hedgebot.ops.figures import Figure, Precision, text
 from hedgebot.store.control import Control, Request
 from hedgebot.store.journal import Journal
 
@@ -114,12 +115,18 @@ def cmd_state(args: argparse.Namespace) -> int:
 
 def _describe(step: Action, snapshot: Snapshot) -> str:
     market = snapshot.market
+    shown = Precision.of(market)
+
+    def amount(value: Decimal) -> str:
+        # On the amount step, without trailing zeros: a slice reads "0.5", as the step list always said.
+        return format(Decimal(text(value, Figure.AMOUNT, shown)).normalize(), "f")
+
     if isinstance(step, PlaceOrder) and step.spot:
-        return f"sell {step.amount} {market.base} spot (the coins that slice hedged)"
+        return f"sell {amount(step.amount)} {market.base} spot (the coins that slice hedged)"
     if isinstance(step, PlaceOrder):
-        return f"buy back {step.amount} of the short (BUY on position side SHORT, clamped to the live leg)"
+        return f"buy back {amount(step.amount)} of the short (BUY on position side SHORT, clamped to the live leg)"
     if isinstance(step, Transfer):
-        return f"move up to {step.amount} {step.asset} of released margin from futures to spot"
+        return f"move up to {text(step.amount, Figure.MONEY, shown)} {step.asset} of released margin from futures to spot"
     return repr(step)
 
 
@@ -199,9 +206,10 @@ def cmd_unwind(args: argparse.Namespace) -> int:
     except ExchangeError as exc:
         return _fail(f"cannot read account {account.name!r} to plan the unwind: {exc}", EXIT_NOT_DONE)
     market = snapshot.market
+    shown = Precision.of(market)
     _say(
-        f"unwind {account.name}/{hedge.name}: short {snapshot.short.size} on {market.symbol}, "
-        f"spot {snapshot.spot_asset} {market.base}, mark {snapshot.mark_price}"
+        f"unwind {account.name}/{hedge.name}: short {text(snapshot.short.size, Figure.AMOUNT, shown)} on {market.symbol}, "
+        f"spot {text(snapshot.spot_asset, Figure.AMOUNT, shown)} {market.base}, mark {text(snapshot.mark_price, Figure.PRICE, shown)}"
     )
     if note:
         _say(f"  {note}")
@@ -277,7 +285,11 @@ def _summary(journal: Journal, keeper: Keeper) -> str:
     if not done:
         return "unwound"
     d = done[-1].detail
-    return f"unwound: {d['short_bought_back']} of the short bought back, {d['spot_sold']} spot sold, {d['margin_to_spot']} margin moved to spot"
+    shown = Precision.of(keeper.market)
+    return (
+        f"unwound: {text(d['short_bought_back'], Figure.AMOUNT, shown)} of the short bought back, "
+        f"{text(d['spot_sold'], Figure.AMOUNT, shown)} spot sold, {text(d['margin_to_spot'], Figure.MONEY, shown)} margin moved to spot"
+    )
 
 
 def register(sub: Any, with_config: Callable[[argparse.ArgumentParser], argparse.ArgumentParser]) -> None:

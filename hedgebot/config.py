@@ -132,6 +132,9 @@ class MarginGuardConfig(Frozen):
     release: Decimal | None = Field(default=None, gt=0, lt=10)
     sources: tuple[MarginSource, ...] = ("futures_wallet", "spot_stablecoin")
     runway_warning: Decimal = Field(default=Decimal("0.30"), ge=0, lt=100)
+    # Opt-in: when the sources cannot fund the whole target, sell just enough of the coin that the rest
+    # can be fully hedged (N/(L+1) of the holding at leverage L, before fees). Needs sell_spot among sources.
+    fund_target_by_selling: bool = False
 
     @model_validator(mode="after")
     def _ordered(self) -> MarginGuardConfig:
@@ -142,6 +145,8 @@ class MarginGuardConfig(Frozen):
             raise ValueError(f"target {self.target} must be above trigger {self.trigger}")
         if self.release is not None and self.release <= self.target:
             raise ValueError(f"release {self.release} must be above target {self.target}")
+        if self.fund_target_by_selling and "sell_spot" not in self.sources:
+            raise ValueError("fund_target_by_selling = true needs 'sell_spot' among sources")
         return self
 
 
@@ -228,6 +233,7 @@ class HedgeConfig(Frozen):
                 release=guard.release,
                 sources=tuple(guard.sources),
                 runway_warning=guard.runway_warning,
+                fund_target_by_selling=guard.fund_target_by_selling,
             ),
         )
 

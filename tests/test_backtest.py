@@ -79,6 +79,24 @@ async def test_a_coin_holder_whose_margin_funds_a_third_of_the_hedge_is_told_at_
     assert market is not None
     hedge = hedge_config(leverage=3, margin_mode="isolated", max_order=D("5"), margin_guard={"sources": ["futures_wallet", "sell_spot"]})
     result = await run_backtest(from_2021, market, funding, hedge, {"BTC": D("10"), "USDT": D("0")}, {"USDT": D("50000")})
-    assert result.final_short < D("5")
+    # Under-hedged from the first tick (its margin opens about half the target), and told so at once.
+    under = [a for a in result.alert_rows if a.code == "under_hedged"]
+    assert under and under[0].raised_at == from_2021[0].time and under[0].severity == "critical"
+    assert result.metrics["time_under_hedged_seconds"] > 0
     assert result.alerts.get("under_hedged raised", 0) == 1, result.alerts
     assert 1 <= result.critical_alerts <= 5, f"{result.critical_alerts} counts lifecycle repeats, not alerts raised"
+
+
+async def test_the_coin_holder_who_lets_the_guard_sell_to_fund_the_target_reaches_it_and_locks_the_value() -> None:
+    # The same account with margin_guard.fund_target_by_selling: the guard sells about N/(L+1) of the coins at once.
+    candles, funding = _history()
+    from_2021 = [c for c in candles if c.time >= 1_609_459_200]
+    market = default_market("BTC/USDT:USDT")
+    assert market is not None
+    guard = {"sources": ["futures_wallet", "sell_spot"], "fund_target_by_selling": True}
+    hedge = hedge_config(leverage=3, margin_mode="isolated", max_order=D("5"), margin_guard=guard)
+    result = await run_backtest(from_2021, market, funding, hedge, {"BTC": D("10"), "USDT": D("0")}, {"USDT": D("50000")})
+    metrics = result.metrics
+    assert metrics["target_reached"] is True and metrics["time_under_hedged_ratio"] < 0.01
+    assert result.alerts.get("under_hedged raised", 0) == 0 and result.liquidations == 0
+    assert metrics["hedge_value_volatility"] < 0.25 * metrics["unhedged_value_volatility"], metrics

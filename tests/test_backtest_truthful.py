@@ -142,3 +142,37 @@ def test_the_chart_marks_liquidations_top_ups_and_spot_sales_shades_gaps_and_dra
     # No line is drawn across a gap: the series breaks there.
     _, ys = _thin(result.equity["time"], result.equity["price"], result.gaps)
     assert sum(1 for y in ys if math.isnan(y)) == len(result.gaps)
+
+
+def test_every_figure_of_a_backtest_is_at_its_kinds_precision_with_no_exponent(tmp_path, capsys) -> None:
+    import re
+
+    prices = _freqtrade(tmp_path / "btc.csv", _path(24 * 10, 3600))
+    funding = tmp_path / "funding.csv"
+    funding.write_text("calc_time,funding_interval_hours,last_funding_rate\n" + "".join(
+        f"{(START + 8 * 3600 * i) * 1000 + 3},8,0.000123456\n" for i in range(31)))
+    assert _backtest(tmp_path, prices, "--funding", str(funding), "--no-chart") == 0
+    printed = capsys.readouterr().out
+    out = tmp_path / "out"
+    numbers = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
+    places = lambda cell: len(cell.split(".")[1]) if "." in cell else 0  # noqa: E731
+    trades = list(csv.DictReader((out / "trades.csv").open()))
+    equity = list(csv.DictReader((out / "equity.csv").open()))
+    for row in trades:
+        for column in ("amount", "price", "fee", "quote_amount"):
+            assert "e" not in row[column].lower(), row
+        assert places(row["fee"]) == places(row["quote_amount"]) == 2, row  # money to the cent
+        assert row["price"] == "" or places(row["price"]) <= 2, row  # BTCUSDT's price step
+        if row["kind"] == "order":
+            assert places(row["amount"]) == 3, row  # the amount step
+    for row in equity:
+        assert places(row["hedged_value"]) == 2 and places(row["drift_ratio"]) == 4 and places(row["exposure"]) == 3, row
+    summary = json.loads((out / "summary.json").read_text())
+    for key in ("fees_quote", "funding_quote", "hedged_value_end"):
+        assert round(summary[key], 2) == summary[key], key
+    for key in ("hedge_value_volatility", "time_outside_band_ratio", "min_liquidation_distance"):
+        assert round(summary[key], 4) == summary[key], key
+    # What trades.csv shows adds up to what the summary says.
+    assert sum(Decimal(r["quote_amount"]) for r in trades if r["kind"] == "funding") == Decimal(str(summary["funding_quote"]))
+    for token in numbers.findall(printed + (out / "summary.json").read_text()):
+        assert "e" not in token.lower() and places(token) <= 4, token

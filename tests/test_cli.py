@@ -171,3 +171,52 @@ def test_history_never_shows_a_signed_request_url_even_from_an_older_journal(tmp
         assert main(["history", "--config", str(config), "--hedge", "btc-core", *extra]) == 0
         out = capsys.readouterr().out
         assert "fapi/v1/order" in out and "9f86d081" not in out and "1764740000000" not in out
+
+
+def test_the_status_table_shows_the_same_digits_as_status_json_and_the_distance_as_a_percentage(tmp_path, capsys) -> None:
+    import asyncio
+    import json as json_module
+    from decimal import Decimal
+
+    from hedgebot.clock import SimClock
+    from hedgebot.config import load_config
+    from hedgebot.engine.daemon import Daemon
+    from tests.helpers import paper_settings_dict, write_toml
+
+    config = write_toml(tmp_path / "hedgebot.toml", paper_settings_dict(tmp_path))
+
+    async def run_briefly() -> None:
+        clock = SimClock()
+        daemon = Daemon(load_config(config), clock)
+        await daemon.start()
+        await clock.advance(3)
+        await daemon.stop()
+
+    asyncio.run(run_briefly())
+    capsys.readouterr()
+    assert main(["status", "--config", str(config), "--json"]) == 0
+    hedge = json_module.loads(capsys.readouterr().out)[0]
+    assert main(["status", "--config", str(config)]) == 0
+    row = capsys.readouterr().out.splitlines()[2].split()
+    assert row[2:7] == [hedge["exposure"], hedge["short"], hedge["target"], hedge["ratio"], hedge["drift"]], (row, hedge)
+    assert row[7] == f"{Decimal(hedge['distance']) * 100:.2f}%", (row, hedge)
+
+
+def test_history_shows_each_figure_at_its_kinds_precision_with_times_in_iso_utc(tmp_path, capsys) -> None:
+    from hedgebot.clock import SimClock
+    from hedgebot.store.journal import Journal
+    from tests.helpers import paper_settings_dict, write_toml
+
+    config = write_toml(tmp_path / "hedgebot.toml", paper_settings_dict(tmp_path))
+    journal = Journal(tmp_path / "state" / "journal.sqlite", SimClock(start=1_700_000_000.0))
+    journal.record_event("paper", "btc-core", "alert", "warning", {
+        "code": "liquidation_distance_low", "distance": "0.18765432109876543210987654", "since": 1_699_999_000.5,
+        "short": "1.23400000000", "liquidation_price": "61234.56789", "margin_lost": "1E+1", "lasted_seconds": 12.345,
+    })
+    journal.close()
+    capsys.readouterr()
+    assert main(["history", "--config", str(config), "--hedge", "btc-core"]) == 0
+    line = capsys.readouterr().out.splitlines()[0]
+    for shown in ("distance=0.1877", "since=2023-11-14T21:56:40.500Z", "short=1.234 ", "liquidation_price=61234.6",
+                  "margin_lost=10.00", "lasted_seconds=12"):
+        assert shown in line + " ", line

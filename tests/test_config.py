@@ -133,3 +133,37 @@ def test_a_free_space_stop_threshold_above_the_warning_is_refused_naming_both(tm
     with pytest.raises(ConfigError) as refused:
         load_config(write_toml(tmp_path / "bad.toml", data))
     assert "free_space_stop_mb (200)" in str(refused.value) and "free_space_warning_mb (100)" in str(refused.value)
+
+
+def _coin_holder(d: dict, **guard: object) -> None:
+    d["accounts"][0]["paper"]["spot"] = {"BTC": "10"}
+    d["accounts"][0]["paper"]["futures"] = {"USDT": "50000"}
+    d["accounts"][0]["paper"]["markets"][0]["feed"]["start_price"] = "29000"
+    d["accounts"][0]["hedges"][0]["margin_guard"] = {"sources": ["futures_wallet", "sell_spot"], **guard}
+
+
+def test_check_says_how_much_of_an_unfundable_target_can_be_opened_and_what_would_close_the_gap(tmp_path, capsys) -> None:
+    data = paper_settings_dict(tmp_path)
+    _coin_holder(data)
+    assert main(["check", "--config", str(write_toml(tmp_path / "c.toml", data))]) == 0
+    out = capsys.readouterr().out
+    assert "needs 96,811.67 USDT of margin and fees at 3x" in out and "the sources hold 50,000.00 USDT" in out, out
+    gap = next(line for line in out.splitlines() if "UNDER-FUNDED" in line)
+    assert "only 5.164 BTC of the 10.000 BTC target can be opened" in gap
+    assert "deposit 46,811.67 USDT" in gap and "sell 1.211 BTC" in gap and "lower ratio to 0.5164" in gap, gap
+
+
+def test_check_says_the_guard_funds_the_target_by_selling_when_told_to(tmp_path, capsys) -> None:
+    data = paper_settings_dict(tmp_path)
+    _coin_holder(data, fund_target_by_selling=True)
+    assert main(["check", "--config", str(write_toml(tmp_path / "c.toml", data))]) == 0
+    out = capsys.readouterr().out
+    assert "the guard funds it by selling 1.211 BTC (fund_target_by_selling); the rest, 8.789 BTC, is fully hedged" in out, out
+
+
+def test_fund_target_by_selling_without_sell_spot_among_sources_is_refused_naming_the_field(tmp_path, capsys) -> None:
+    data = paper_settings_dict(tmp_path)
+    _coin_holder(data, fund_target_by_selling=True)
+    data["accounts"][0]["hedges"][0]["margin_guard"]["sources"] = ["futures_wallet"]
+    assert main(["check", "--config", str(write_toml(tmp_path / "c.toml", data))]) == 2
+    assert "margin_guard: fund_target_by_selling = true needs 'sell_spot' among sources" in capsys.readouterr().err

@@ -167,6 +167,8 @@ class MarginGuard:
     release: Decimal | None = None
     sources: tuple[str, ...] = ("futures_wallet", "spot_stablecoin")  # used in this order
     runway_warning: Decimal = Decimal("0.30")  # warn when the runway is less than this far above the mark
+    # Opt-in: sell just enough of the hedged coin that the rest can be fully hedged (needs sell_spot among sources).
+    fund_target_by_selling: bool = False
 
     def uses(self, source: str) -> bool:
         """Tell whether the guard may take margin from `source` (never when it is disabled)."""

@@ -75,6 +75,10 @@ class Plan:
         """Return the drift as a fraction of the target (None with no target)."""
         return self.drift / self.target if self.target > 0 else None
 
+# A runway warning clears only once the runway is this much (relatively) above the warning level:
+# a price hovering at the level is one warning, not one per crossing.
+RUNWAY_REARM = Decimal("1.1")
+
 
 def exposure_of(snapshot: Snapshot, policy: HedgePolicy) -> Decimal:
     """Return the amount of the asset the hedge protects."""
@@ -206,7 +210,7 @@ def _fund_margin(snapshot: Snapshot, policy: HedgePolicy, needed: Decimal, targe
 
 def valid_price_range(
     snapshot: Snapshot, policy: HedgePolicy, liquidation: Decimal | None, settled: bool,
-    runway: Decimal | None = None, trigger: Decimal | None = None,
+    runway: Decimal | None = None, trigger: Decimal | None = None, runway_warned: bool = False,
 ) -> tuple[Decimal | None, Decimal | None]:
     """Return the mark-price range over which a plan stays valid while balances and legs stay as they are.
 
@@ -236,12 +240,14 @@ def valid_price_range(
             high = min(high, liquidation / (1 - guard.release))
     if runway is not None and runway.is_finite():
         high = min(high, runway / (1 + guard.runway_warning))
+        if runway_warned:
+            low = max(low, runway / (1 + guard.runway_warning * RUNWAY_REARM))  # the warning clears below this mark
     return low, high
 
 
 def plan(
     snapshot: Snapshot, policy: HedgePolicy, now: float, rebalancing: bool = False, reopening: bool = False,
-    unfunded: bool = False,
+    unfunded: bool = False, runway_warned: bool = False,
 ) -> Plan:
     """Return the plan for one hedge at time `now` (seconds, same clock as the snapshot).
 
@@ -256,6 +262,9 @@ def plan(
     again (a person added money, or the price fell well back), so a price that
     wanders back and forth over the point where the money ran out raises one
     alert, not one per crossing.
+    `runway_warned` says the `runway_short` warning is up: it stays up until the
+    runway is `RUNWAY_REARM` times the warning level above the mark, so a price
+    hovering at the level is one warning.
 
     On a price that jumped beyond `max_jump` and is not yet confirmed, only
     the actions that lower risk are planned (reducing an over-hedge, adding
@@ -288,7 +297,7 @@ def plan(
 
     def result(actions: list[Action], alerts: list[Alert], notes: list[str]) -> Plan:
         settled = in_band and not actions and blocked is None and jumped is None
-        low, high = valid_price_range(snapshot, policy, liquidation, settled, runway, trigger)
+        low, high = valid_price_range(snapshot, policy, liquidation, settled, runway, trigger, runway_warned)
         return Plan(
             exposure, target, short, drift, in_band, liquidation, distance, tuple(actions), tuple(alerts), tuple(notes),
             blocked or jumped, low, high, remaining, runway, runway_fraction,
@@ -344,7 +353,7 @@ def plan(
     if drift < -band_width and not jumped:
         grow = floor_to_step(-drift, step)
         if grow < min_trade:
-            notes.append(f"drift {drift} is outside the band but below the minimum order {min_trade}; not traded")
+            notes.append(f"drift {_on_step(drift, step)} is outside the band but below the minimum order {min_trade}; not traded")
         elif largest < min_trade:
             alerts.append(_below_minimum(policy, min_trade))
         elif reopening and short == 0 and (hold := _reopen_hold(snapshot, policy, target)) is not None:
@@ -353,15 +362,18 @@ def plan(
             grown, remaining = _grow_short(snapshot, policy, grow, min_trade, alerts, notes)
             actions.extend(grown)
     elif drift != 0 and in_band:
-        notes.append(f"drift {drift} within band ±{band_width}")
+        notes.append(f"drift {_on_step(drift, step)} within band ±{_on_step(band_width, step)}")
 
     # 4. Release spare margin, only when nothing else is pending.
     if not actions and not jumped and guard.enabled and guard.release is not None and distance is not None and distance > guard.release:
         actions.extend(_release(snapshot, policy))
 
+    # Once warned, the warning holds until the runway is clearly healthy again, and is not
+    # dropped (to be raised anew) while a critical alert says more.
+    runway_level = guard.runway_warning * RUNWAY_REARM if runway_warned else guard.runway_warning
     if (
-        runway_fraction is not None and runway_fraction < guard.runway_warning
-        and not any(a.severity is Severity.CRITICAL for a in alerts)
+        runway_fraction is not None and runway_fraction < runway_level
+        and (runway_warned or not any(a.severity is Severity.CRITICAL for a in alerts))
     ):
         alerts.append(
             Alert(
@@ -371,6 +383,12 @@ def plan(
             )
         )
     return result(actions, alerts, notes)
+
+
+def _on_step(value: Decimal, step: Decimal) -> str:
+    """Return an amount as a person reads it: at the step's decimal places, never an exponent."""
+    places = Decimal(1).scaleb(min(int(step.normalize().as_tuple().exponent), 0))
+    return format(value.quantize(places), "f")
 
 
 def _below_minimum(policy: HedgePolicy, minimum: Decimal) -> Alert:
@@ -414,11 +432,38 @@ def _release(snapshot: Snapshot, policy: HedgePolicy) -> list[Action]:
     if snapshot.margin_mode is MarginMode.CROSS:
         spare = min(spare, floor_to_step(snapshot.futures_free, market.margin_step))
         return [Transfer(market.quote, spare, Wallet.FUTURES, Wallet.SPOT, "release spare margin")] if spare > 0 else []
-    # Binance lets isolated margin go down to the initial margin at the mark, never below.
-    short = snapshot.short
-    above_initial = short.margin + min(short.unrealized_pnl(price), ZERO) - short.size * price / snapshot.leverage
-    spare = min(spare, floor_to_step(above_initial, market.margin_step))
+    spare = _isolated_spare(snapshot, policy)
     return [ReleaseMargin(market.quote, spare, "release spare margin")] if spare > 0 else []
+
+
+def _isolated_spare(snapshot: Snapshot, policy: HedgePolicy) -> Decimal:
+    """Return the isolated margin above the guard's target distance that may be taken off the short."""
+    market = snapshot.market
+    price = snapshot.mark_price
+    short = snapshot.short
+    if snapshot.margin_mode is not MarginMode.ISOLATED or not short.is_open or not policy.guard.enabled:
+        return ZERO
+    spare = mm.short_release_possible(short, [], short.margin, price, policy.guard.target, market.brackets, market.margin_step)
+    # Binance lets isolated margin go down to the initial margin at the mark, never below.
+    above_initial = short.margin + min(short.unrealized_pnl(price), ZERO) - short.size * price / snapshot.leverage
+    return max(min(spare, floor_to_step(above_initial, market.margin_step)), ZERO)
+
+
+def _sale_to_fund(snapshot: Snapshot, policy: HedgePolicy, cost_per_unit: Decimal, funds: Decimal) -> Decimal:
+    """Return the coins to sell so that `funds` plus the proceeds open the whole (smaller) target: N/(L+1) from nothing.
+
+    Selling x coins of a counted holding lowers the target by ratio * x and brings x * price less the fee:
+    (target - short - ratio * x) * cost_per_unit = funds + x * price * (1 - fee).
+    """
+    market = snapshot.market
+    price = snapshot.mark_price
+    per_coin = policy.sale_ratio
+    target = policy.ratio * exposure_of(snapshot, policy)
+    needed = (target - snapshot.short.size) * cost_per_unit - funds
+    if needed <= 0:
+        return ZERO
+    coins = needed / (price * (1 - market.taker_fee) + per_coin * cost_per_unit)
+    return min(ceil_to_step(coins, market.amount_step), floor_to_step(snapshot.spot_asset, market.amount_step))
 
 
 def _grow_short(
@@ -436,10 +481,19 @@ def _grow_short(
     cost_per_unit = price / Decimal(snapshot.leverage) + price * market.taker_fee * 2
     affordable = floor_to_step(snapshot.futures_free / cost_per_unit, step)
     if affordable < grow:
+        # Margin stuck on the short above the guard's target funds its growth first.
+        spare = _isolated_spare(snapshot, policy)
+        if spare >= market.margin_step:
+            return [AdjustMargin(PositionSide.SHORT, -spare, "fund the short's growth: margin above the guard's target")], 0
         missing = ceil_to_step((grow - affordable) * cost_per_unit, market.margin_step)
         movable = floor_to_step(snapshot.spot_quote, market.margin_step) if policy.guard.from_spot_stablecoin else ZERO
         if movable > 0:
             return [Transfer(market.quote, min(missing, movable), Wallet.SPOT, Wallet.FUTURES, "fund the short")], 0
+        guard = policy.guard
+        if guard.fund_target_by_selling and guard.sell_spot:
+            sell = _sale_to_fund(snapshot, policy, cost_per_unit, snapshot.futures_free)
+            if sell >= max(min_trade, market.min_amount):
+                return [RaiseFromSpot(sell, ZERO, "fund the target: sell spot so the rest is fully hedged")], 0
         alerts.append(
             Alert(
                 Severity.WARNING,

@@ -223,6 +223,7 @@ class Keeper:
         self.journal = journal
         self.events = events
         self.alerts = AlertBook(events, clock, account, hedge.name, alert_repeat_seconds, pace=pacing_clock(clock))
+        self.alerts.describe = self._figures_now
         self.max_steps = max_steps_per_tick
         self.send_attempts = send_attempts
         # How long a lookup may miss an order that did execute (the venue's own figure), and when to cry out.
@@ -487,6 +488,7 @@ class Keeper:
         symbol = self.hedge.symbol
         await self._measure_clock()
         self.market = await self._read(lambda: self.port.load_market(symbol))
+        self.events.show_figures(self.account, self.hedge.name, Precision.of(self.market))
         market = self.market
         await step(lambda: self._check_order_limits(market))
         sizes = await self._size_problems(market)
@@ -813,6 +815,7 @@ class Keeper:
             self.watch.under_hedge(
                 plan, cause, at_once=at_once, after=self.hedge.underhedge_alert_after,
                 in_flight=bool(self.journal.open_intents(self.account, self.hedge.name)), asset=self.hedge.asset,
+                precision=Precision.of(self.market),
             )
         return plan
 
@@ -850,10 +853,35 @@ class Keeper:
             return "the drift is below the market's minimum order", False
         return "the rebalance has not reached the target", False
 
+    def _figures_now(self, code: str) -> str:
+        """Say the hedge's figures as they are now, for an alert resolved without words of its own."""
+        plan = self.last_plan
+        if plan is None:
+            return ""
+        shown = Precision.of(self.market)
+        asset = self.hedge.asset
+        if code == "runway_short" and plan.runway is not None and plan.runway_price is not None:
+            return (
+                f"runway back to {render(plan.runway_price, Figure.PRICE, shown)} ({plan.runway:.2%} above the mark; "
+                f"warning below {self.policy.guard.runway_warning:.0%})"
+            )
+        parts = [
+            f"short {render(plan.short, Figure.AMOUNT, shown)} {asset} against a target of "
+            f"{render(plan.target, Figure.AMOUNT, shown)} {asset}"
+        ]
+        if plan.distance is not None:
+            parts.append(f"liquidation distance {plan.distance:.2%}")
+        if plan.runway_price is not None:
+            runway = "unlimited" if not plan.runway_price.is_finite() else render(plan.runway_price, Figure.PRICE, shown)
+            fraction = f" ({plan.runway:.2%} above the mark)" if plan.runway is not None else ""
+            parts.append(f"runway {runway}{fraction}")
+        return "now " + ", ".join(parts)
+
     def _plan(self, snapshot: Snapshot) -> policy.Plan:
         unfunded = "margin_unfunded" in self.alerts.active
+        warned = "runway_short" in self.alerts.active
         snapshot = as_if_carried_out(snapshot, self._open_actions(snapshot))
-        plan = policy.plan(snapshot, self.policy, self.clock.now(), self._rebalancing, self._reopening, unfunded)
+        plan = policy.plan(snapshot, self.policy, self.clock.now(), self._rebalancing, self._reopening, unfunded, warned)
         self.last_plan = plan
         return plan
 
@@ -929,7 +957,10 @@ class Keeper:
             )
             return
         if self._liquidation is not None and plan.blocked is None and plan.in_band and plan.short > 0:
-            self.alerts.resolve("liquidated")  # the hedge is whole again
+            # The hedge is whole again: say its figures now, and keep what was learnt of the liquidation.
+            active = self.alerts.active.get("liquidated")
+            told = f"; the liquidation: {active.message}" if active is not None else ""
+            self.alerts.resolve("liquidated", f"the hedge is whole again, {self._figures_now('liquidated')}{told}")
             self._liquidation = None
         if self._held_sale is not None and state is None:
             state = "alert"

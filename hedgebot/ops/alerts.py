@@ -4,7 +4,8 @@ An alert is one kind of trouble (its `code`) on one hedge. The first time a
 condition is seen it goes out at once as an `alert` event with state
 `raised`; while it lasts it goes out again every `repeat_seconds` (state
 `repeated`), so a person who missed it hears again without a flood; when it
-clears an `alert_resolved` event says so and how long it lasted. Every one of
+clears an `alert_resolved` event says so, how long it lasted, and the figures
+as they are at resolution (the raised message is kept as `raised_message`). Every one of
 these passes through the `EventLog`, so alert senders and metrics subscribe
 there and see exactly what the journal records.
 
@@ -21,7 +22,7 @@ are the same.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,6 +73,8 @@ class AlertBook:
         self.repeat_seconds = repeat_seconds
         self.active: dict[str, ActiveAlert] = {}
         self._seen: set[str] = set()
+        # Say the figures as they are now, for a resolution that brings no message of its own.
+        self.describe: Callable[[str], str] | None = None
 
     def raise_alert(self, code: str, severity: Severity, message: str, *, sticky: bool = False, **detail: Any) -> None:
         """Say that `code` is going on: announce it at once if it is new (or more severe than before)."""
@@ -85,15 +88,18 @@ class AlertBook:
         self.active[code] = alert
         self._send(alert, "raised")
 
-    def resolve(self, code: str, **detail: Any) -> None:
-        """Say that `code` has cleared; announce it if it was active."""
+    def resolve(self, code: str, message: str | None = None, **detail: Any) -> None:
+        """Say that `code` has cleared, with `message` (else the figures now); announce it if it was active."""
         alert = self.active.pop(code, None)
         if alert is None:
             return
         self._seen.discard(code)
+        lasted = self.clock.now() - alert.since
+        now = message if message is not None else (self.describe(code) if self.describe is not None else "")
+        text = f"{code} resolved after {_duration(lasted)}" + (f": {now}" if now else "")
         self.events.emit(
             self.account, self.hedge, ALERT_RESOLVED, Severity.INFO, code=code, state="resolved",
-            message=alert.message, since=alert.since, lasted_seconds=round(self.clock.now() - alert.since, 3),
+            message=text, raised_message=alert.message, since=alert.since, lasted_seconds=round(lasted, 3),
             **detail,
         )
 
@@ -130,6 +136,15 @@ class AlertBook:
             self.account, self.hedge, ALERT, alert.severity, code=alert.code, state=state, message=alert.message,
             since=alert.since, repeats=alert.repeats, **(alert.detail or {}),
         )
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 def _rank(severity: Severity) -> int:

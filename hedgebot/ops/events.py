@@ -17,6 +17,7 @@ import structlog
 
 from hedgebot.clock import Clock
 from hedgebot.domain.model import Severity
+from hedgebot.ops.figures import Precision, render_detail
 from hedgebot.store.journal import Journal, JournalUnavailable
 
 _LEVELS = {Severity.INFO: "info", Severity.WARNING: "warning", Severity.CRITICAL: "critical"}
@@ -53,6 +54,12 @@ class EventLog:
         self.clock = clock if clock is not None else (journal.clock if journal is not None else None)
         self.counts: Counter[str] = Counter()
         self._listeners: list[EventListener] = []
+        # The steps each hedge's figures are shown at in log lines (the journal keeps them as recorded).
+        self._precisions: dict[tuple[str, str], Precision] = {}
+
+    def show_figures(self, account: str, hedge: str, precision: Precision) -> None:
+        """Log the figures of `hedge`'s events at `precision` from now on."""
+        self._precisions[(account, hedge)] = precision
 
     def subscribe(self, listener: EventListener) -> None:
         """Call `listener` with every event emitted from now on (after it is journaled)."""
@@ -79,7 +86,9 @@ class EventLog:
             self._announce(record)
 
     def _announce(self, record: EventRecord) -> None:
-        getattr(self.log, _LEVELS[record.severity])(record.kind, account=record.account, hedge=record.hedge, **record.detail)
+        precision = self._precisions.get((record.account, record.hedge))
+        shown = render_detail(record.detail, precision) if precision is not None else record.detail
+        getattr(self.log, _LEVELS[record.severity])(record.kind, account=record.account, hedge=record.hedge, **shown)
         for listener in self._listeners:
             try:
                 listener(record)

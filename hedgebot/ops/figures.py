@@ -9,6 +9,7 @@ ISO 8601 UTC. A new field only has to say what kind of figure it is.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -103,6 +104,42 @@ def render(value: Any, kind: Figure | None, precision: Precision) -> Any:
     return value
 
 
+def text(value: Any, kind: Figure | None, precision: Precision) -> str:
+    """Return one figure as a person reads it: '-' when absent, never an exponent, never a float's 17 digits."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float) and math.isinf(value):
+        return "unlimited" if value > 0 else "-"
+    shown = render(value, kind, precision)
+    if isinstance(shown, str) and kind in (Figure.AMOUNT, Figure.PRICE, Figure.MONEY, Figure.RATIO):
+        return shown if shown in ("Infinity", "-Infinity", "NaN") else format(Decimal(shown), "f")
+    if isinstance(value, float) and kind is None:
+        return format(Decimal(repr(value)), "f")
+    return str(shown)
+
+
+def number(value: Any, kind: Figure, precision: Precision) -> float | int | None:
+    """Return one figure as a JSON number at its kind's precision (None when absent or not finite)."""
+    if value is None:
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Decimal) and not value.is_finite():
+        return None
+    shown = render(value, kind, precision)
+    return shown if isinstance(shown, int) else float(shown)
+
+
+def percent(value: Any, places: int = 2) -> str:
+    """Return a fraction as a percentage ('-' when absent): 0.3218 -> '32.18%'."""
+    if value is None:
+        return "-"
+    fraction = Decimal(str(value))
+    if not fraction.is_finite():
+        return "unlimited" if fraction > 0 else "-"
+    return f"{fraction * 100:.{places}f}%"
+
+
 def as_json(obj: Any, precision: Precision, extra: dict[str, tuple[Any, Figure]] | None = None) -> dict[str, Any]:
     """Return a dataclass's fields (and `extra` computed figures) rendered by their kind."""
     assert is_dataclass(obj)
@@ -114,4 +151,41 @@ def as_json(obj: Any, precision: Precision, extra: dict[str, tuple[Any, Figure]]
         out[f.name] = render(getattr(obj, f.name), kind, precision)
     for name, (value, kind) in (extra or {}).items():
         out[name] = render(value, kind, precision)
+    return out
+
+
+# The kind of each figure an event's detail may hold, by its name: one table for history, logs and alert texts.
+DETAIL_KINDS: dict[str, Figure] = {
+    **{name: Figure.AMOUNT for name in (
+        "amount", "short", "target", "exposure", "drift", "missing", "filled", "seen", "expected", "change",
+        "liquidated_amount", "sell", "reduce", "size", "remaining",
+    )},
+    **{name: Figure.PRICE for name in (
+        "price", "mark", "average_price", "liquidation_price", "runway_price", "previous", "liquidated_price", "entry",
+    )},
+    **{name: Figure.MONEY for name in ("margin_lost", "fee", "margin", "quote_amount", "proceeds", "needed", "available")},
+    **{name: Figure.RATIO for name in ("distance", "worst_distance", "level", "runway", "ratio", "drift_ratio")},
+    **{name: Figure.TIME for name in ("since", "at", "liquidated_at", "until", "started_at")},
+    **{name: Figure.SECONDS for name in ("lasted_seconds", "seconds", "seconds_outside")},
+}
+
+
+def render_detail(detail: dict[str, Any], precision: Precision) -> dict[str, Any]:
+    """Return an event's detail with each known figure at its kind's precision (text that is not a number is kept)."""
+    out: dict[str, Any] = {}
+    for name, value in detail.items():
+        kind = DETAIL_KINDS.get(name)
+        if kind is None or value is None or isinstance(value, bool):
+            out[name] = value
+            continue
+        try:
+            number = Decimal(str(value))
+        except ArithmeticError:
+            out[name] = value
+            continue
+        if not number.is_finite():
+            out[name] = str(value)
+            continue
+        shown = render(number if kind not in (Figure.TIME, Figure.SECONDS) else float(number), kind, precision)
+        out[name] = format(Decimal(shown), "f") if isinstance(shown, str) and kind not in (Figure.TIME,) else shown
     return out

@@ -17,6 +17,7 @@ from typing import Any
 from hedgebot.domain.model import Severity
 from hedgebot.domain.policy import Plan
 from hedgebot.ops.alerts import AlertBook
+from hedgebot.ops.figures import Figure, Precision, render
 
 LIQUIDATION_LOW = "liquidation_distance_low"
 UNDER_HEDGED = "under_hedged"
@@ -82,17 +83,30 @@ class HedgeWatch:
             self._left_at = now
         self._in_band = plan.in_band
 
-    def under_hedge(self, plan: Plan, cause: str | None, *, at_once: bool, after: float, in_flight: bool, asset: str) -> None:
+    def under_hedge(
+        self, plan: Plan, cause: str | None, *, at_once: bool, after: float, in_flight: bool, asset: str,
+        precision: Precision | None = None,
+    ) -> None:
         """Raise one critical `under_hedged` alert while the short stays below its band, and resolve it back in band.
 
         `cause` is None when the hedge is not meant to be hedged now (closed, or paused by a person).
         Time with an order in flight does not count; a cause that no wait can cure (`at_once`: no margin,
         an order size the market refuses) raises it at once, any other after `after` seconds.
         """
+        shown = precision or Precision()
+
+        def coins(value: Decimal) -> str:
+            return f"{render(value, Figure.AMOUNT, shown)} {asset}"
+
         under = cause is not None and plan.target > 0 and not plan.in_band and plan.drift < 0
         if not under:
             self._under_since = None
-            self._alerts.resolve(UNDER_HEDGED, short=plan.short, target=plan.target, drift=plan.drift)
+            if UNDER_HEDGED in self._alerts.active:
+                why = "no longer meant to be hedged" if cause is None else "back in its band"
+                self._alerts.resolve(
+                    UNDER_HEDGED, f"{why}: short {coins(plan.short)} against a target of {coins(plan.target)}",
+                    short=plan.short, target=plan.target, drift=plan.drift,
+                )
             return
         now = self._now()
         if self._under_since is None:
@@ -105,8 +119,8 @@ class HedgeWatch:
         missing = -plan.drift
         self._alerts.raise_alert(
             UNDER_HEDGED, Severity.CRITICAL,
-            f"under-hedged: short {plan.short} {asset} against a target of {plan.target} {asset}, "
-            f"{missing} {asset} unhedged for {lasted:.0f}s; cause: {cause}",
+            f"under-hedged: short {coins(plan.short)} against a target of {coins(plan.target)}, "
+            f"{coins(missing)} unhedged for {lasted:.0f}s; cause: {cause}",
             missing=missing, short=plan.short, target=plan.target, cause=cause, seconds=round(lasted, 3),
         )
 
@@ -114,7 +128,12 @@ class HedgeWatch:
         distance = plan.distance
         if self._low and (distance is None or distance >= level * _REARM):
             self._low = False
-            self._alerts.resolve(LIQUIDATION_LOW, distance=distance, worst_distance=self._worst, level=level)
+            worst = f"; the worst was {self._worst:.2%}" if self._worst is not None else ""
+            now = "the short is closed" if distance is None else f"liquidation distance back to {distance:.2%}"
+            self._alerts.resolve(
+                LIQUIDATION_LOW, f"{now} (warning level {level:.2%}){worst}",
+                distance=distance, worst_distance=self._worst, level=level,
+            )
             self._worst = None
             return
         if not self._low and (distance is None or distance >= level):

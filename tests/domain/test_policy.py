@@ -403,3 +403,68 @@ def test_property_a_rebalance_with_partial_fills_and_a_coarse_minimum_sends_only
     target = ratio * spot
     assert s.short.size <= target * (1 + pol.band) + coarse.min_amount, "ended net short"
     assert s.short.size >= target * (1 - pol.band) - coarse.min_amount - step, "ended under-hedged beyond the band"
+
+
+def test_runway_short_is_raised_once_while_the_price_hovers_at_the_warning_level_and_clears_clearly_above_it() -> None:
+    from hedgebot.clock import SimClock
+    from hedgebot.ops.alerts import AlertBook
+    from hedgebot.ops.events import EventLog, NullLogger
+
+    # 1 BTC short at 50,000 with 26,000 of margin and 4,000 free: the sources pay up to a fixed runway.
+    held = snapshot(short=short_leg("1", margin="26000"), futures_free=D("4000"), futures_wallet=D("30000"))
+    guarded = policy(guard=MarginGuard(runway_warning=D("0.30")))
+    runway = plan(held, guarded, NOW).runway_price
+    assert runway is not None and runway.is_finite()
+    clock = SimClock(start=NOW)
+    seen: list = []
+    events = EventLog(None, NullLogger(), clock)
+    events.subscribe(seen.append)
+    book = AlertBook(events, clock, "acct", "btc")
+    # The runway hovers about the 30 % level: 29 %, 31 %, 29.5 %, 31.5 %, ... then 34 %, clearly above.
+    for above in ("0.29", "0.31", "0.295", "0.315", "0.29", "0.32", "0.34"):
+        mark = (runway / (1 + D(above))).quantize(D("0.01"))
+        warned = "runway_short" in book.active
+        p = plan(replace(held, mark_price=mark, previous_price=mark), guarded, NOW, runway_warned=warned)
+        for alert in p.alerts:
+            book.raise_alert(alert.code, alert.severity, alert.message)
+        book.end_tick(plan_judged=True)
+    states = [(e.kind, e.detail.get("state")) for e in seen if e.detail.get("code") == "runway_short"]
+    assert states == [("alert", "raised"), ("alert_resolved", "resolved")]
+
+
+def test_with_fund_target_by_selling_an_unfunded_target_sells_n_over_l_plus_1_coins_first() -> None:
+    # 12 BTC at 30,000, no short, nothing in the futures wallet, 3x: sell 3 BTC, hedge the other 9.
+    empty = snapshot(spot_asset=D(12), futures_free=D(0), futures_wallet=D(0))
+    selling = MarginGuard(sources=("futures_wallet", "sell_spot"), fund_target_by_selling=True)
+    p = plan(replace(empty, mark_price=D(30000), previous_price=D(30000)), policy(guard=selling), NOW)
+    sales = [a for a in p.actions if isinstance(a, RaiseFromSpot)]
+    assert len(sales) == 1 and sales[0].reduce_amount == 0
+    assert abs(sales[0].sell_amount - D(3)) <= D("0.01"), sales[0]
+    assert not any(a.code == "under_hedged_no_margin" for a in p.alerts)
+    # Without the opt-in the same account is told it cannot fund the short, and nothing is sold.
+    plain = plan(replace(empty, mark_price=D(30000), previous_price=D(30000)), policy(guard=replace(selling, fund_target_by_selling=False)), NOW)
+    assert not any(isinstance(a, RaiseFromSpot) for a in plain.actions)
+    assert any(a.code == "under_hedged_no_margin" for a in plain.alerts)
+
+
+def test_isolated_margin_above_the_guards_target_funds_the_shorts_growth_before_it_is_called_unfunded() -> None:
+    # 1 BTC short at 50,000 carrying 40,000 of margin (80 % away), 2 BTC held, an empty wallet.
+    stuck = snapshot(spot_asset=D(2), short=short_leg("1", margin="40000"), futures_free=D(0), futures_wallet=D(40000))
+    p = plan(stuck, policy(), NOW)
+    assert not any(a.code == "under_hedged_no_margin" for a in p.alerts)
+    assert isinstance(p.actions[0], AdjustMargin) and p.actions[0].amount < 0
+    released = -p.actions[0].amount
+    leg = replace(stuck.short, margin=stuck.short.margin - released)
+    # Taken down to the guard's 35 % target, not below it.
+    liquidation = liquidation_price_of(leg.margin, [leg], stuck.market.brackets)
+    assert liquidation is not None and D("0.349") <= liquidation / stuck.mark_price - 1 <= D("0.352")
+
+
+def test_the_plans_notes_give_the_drift_and_band_on_the_amount_step() -> None:
+    import re
+
+    # 1.234 BTC hedged at a third: the target 0.4113... BTC has more digits than any order can have.
+    held = snapshot(spot_asset=D("1.234"), short=short_leg("0.411"))
+    p = plan(held, policy(ratio=D("0.3333")), NOW)
+    note = next(n for n in p.notes if "within band" in n)
+    assert re.fullmatch(r"drift -?\d+\.\d{3} within band ±\d+\.\d{3}", note), note

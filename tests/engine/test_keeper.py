@@ -700,3 +700,16 @@ async def test_a_full_disk_under_the_journal_keeps_the_hedge_safe_and_the_keeper
     await rig.set_price("50000", advance=10)
     await rig.keeper.tick()
     assert await rig.short() == D("1.5") and "journal_unwritable" not in rig.keeper.alerts.active
+
+
+async def test_the_under_hedged_alert_gives_its_amounts_at_the_markets_step() -> None:
+    import re
+
+    hedge = hedge_config(leverage=3, ratio=D("0.7"), margin_guard={"sources": ["futures_wallet", "sell_spot"]})
+    rig = await make_rig(spot={"BTC": "10"}, futures={"USDT": "50000"}, hedge=hedge)
+    await rig.keeper.tick()
+    raised = [e for e in rig.journal.events(kind="alert") if e.detail["code"] == "under_hedged"]
+    message = raised[0].detail["message"]
+    amounts = re.findall(r"(\d+(?:\.\d+)?) BTC", message)
+    assert len(amounts) == 3 and all(re.fullmatch(r"\d+\.\d{3}", a) for a in amounts), message
+    assert "a target of 7.000 BTC" in message, message

@@ -92,3 +92,51 @@ async def test_a_price_wandering_over_the_point_where_the_margin_money_ran_out_r
     await rig.set_price("62000", advance=10)
     await rig.keeper.tick()
     assert _lifecycle(rig, "margin_unfunded") == [("alert", "raised"), ("alert_resolved", "resolved")]
+
+
+def test_a_resolved_alert_says_the_figures_at_resolution_not_those_it_was_raised_with() -> None:
+    from hedgebot.clock import SimClock
+    from hedgebot.domain.model import Severity
+    from hedgebot.ops.alerts import AlertBook
+    from hedgebot.ops.events import EventLog, NullLogger
+
+    clock = SimClock(start=0)
+    seen: list = []
+    events = EventLog(None, NullLogger(), clock)
+    events.subscribe(seen.append)
+    book = AlertBook(events, clock, "acct", "btc")
+    book.describe = lambda code: "now runway 80,000.00 (45.00% above the mark)"
+    book.raise_alert("runway_short", Severity.WARNING, "runway 60,000.00 (20.00% above the mark)")
+    book.end_tick(plan_judged=True)
+    book.end_tick(plan_judged=True)  # not seen again: resolved with the figures the hedge has now
+    resolved = seen[-1].detail
+    assert "80,000.00" in resolved["message"] and "60,000.00" not in resolved["message"]
+    assert resolved["raised_message"] == "runway 60,000.00 (20.00% above the mark)"
+    book.raise_alert("liquidation_distance_low", Severity.WARNING, "liquidation distance 15.00% is below 20.00%")
+    book.resolve("liquidation_distance_low", "liquidation distance back to 23.00%")
+    assert "back to 23.00%" in seen[-1].detail["message"] and "15.00%" not in seen[-1].detail["message"]
+
+
+def test_log_lines_show_a_hedges_figures_at_its_markets_steps_and_the_journal_keeps_them_as_recorded() -> None:
+    from decimal import Decimal
+
+    from hedgebot.clock import SimClock
+    from hedgebot.domain.model import Severity
+    from hedgebot.ops.events import EventLog
+    from hedgebot.ops.figures import Precision
+
+    lines: list[dict] = []
+
+    class Capture:
+        def __getattr__(self, level: str):
+            return lambda event, **fields: lines.append({"event": event, **fields})
+
+    seen: list = []
+    events = EventLog(None, Capture(), SimClock(start=1_700_000_000))
+    events.subscribe(seen.append)
+    events.show_figures("acct", "btc", Precision(Decimal("0.001"), Decimal("0.1"), Decimal("0.01")))
+    events.emit("acct", "btc", "rebalanced", Severity.INFO, short=Decimal("1.23456789"), mark=Decimal("50012.3456"),
+                distance=Decimal("0.3218446601941747572815533981"), since=1_699_999_000.0)
+    assert lines[-1]["short"] == "1.235" and lines[-1]["mark"] == "50012.3" and lines[-1]["distance"] == "0.3218"
+    assert lines[-1]["since"] == "2023-11-14T21:56:40Z"
+    assert seen[-1].detail["short"] == Decimal("1.23456789")  # subscribers and the journal get the figures as they are

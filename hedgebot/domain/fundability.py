@@ -1,0 +1,89 @@
+"""Fundability: whether a hedge's sources can pay the margin its whole target needs, and what would close a gap.
+
+The target's margin is what opening it costs at the configured leverage (the
+initial margin, never less than what keeps it at the guard's trigger distance)
+plus the opening fee. The sources that pay are the futures wallet, the spot
+stablecoin when the guard may move it, and, when the guard may fund the
+target by selling (`fund_target_by_selling`), the coins themselves: selling
+x of N coins at leverage L leaves N - x to hedge with x's proceeds, so
+x = N / (L + 1) from an empty wallet, before fees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, Decimal
+
+from hedgebot.domain import margin as mm
+from hedgebot.domain.model import ZERO, HedgePolicy, Leg, Market, PositionSide, ceil_to_step, floor_to_step
+
+
+@dataclass(frozen=True)
+class Fundability:
+    """What a hedge's target needs, what its sources hold, and the ways to close a gap (all None when funded)."""
+
+    price: Decimal
+    target: Decimal  # the short the config asks for, in coins
+    needed: Decimal  # margin plus opening fee for the whole target, in the quote
+    available: Decimal  # what the sources can put on the short without selling coins
+    sources: tuple[tuple[str, Decimal], ...]  # each source and what it holds
+    affordable: Decimal  # the part of the target `available` opens
+    deposit: Decimal | None = None  # quote to add to a source
+    sell: Decimal | None = None  # coins to sell (the rest then fully hedged)
+    ratio: Decimal | None = None  # the highest ratio `available` funds
+    leverage: int | None = None  # the lowest leverage that funds the target (None: no leverage does, at the trigger)
+    sells_itself: bool = False  # the guard funds the target by selling `sell` coins
+
+    @property
+    def funded(self) -> bool:
+        """Tell whether the sources pay for the whole target without selling coins."""
+        return self.affordable >= self.target
+
+
+def _cost_per_unit(market: Market, price: Decimal, leverage: int, trigger: Decimal, size: Decimal) -> Decimal:
+    """Return the margin and fee one coin of a `size` short costs to open: initial margin, never below the trigger's need."""
+    per_unit = price / Decimal(leverage)
+    if size > 0 and trigger > 0:
+        at_trigger = mm.margin_gap([Leg(PositionSide.SHORT, size, price)], ZERO, price, trigger, market.brackets) / size
+        per_unit = max(per_unit, at_trigger)
+    return per_unit + price * market.taker_fee
+
+
+def fundability(
+    market: Market, price: Decimal, spot: dict[str, Decimal], futures: dict[str, Decimal], policy: HedgePolicy, leverage: int,
+) -> Fundability:
+    """Return whether these balances fund the hedge's whole target at `price`, and what would close a gap."""
+    guard = policy.guard
+    coins = spot.get(market.base, ZERO)
+    exposure = policy.offset + (coins if policy.include_spot else ZERO)
+    target = floor_to_step(policy.ratio * exposure, market.amount_step)
+    trigger = guard.trigger if guard.enabled else ZERO
+    cost = _cost_per_unit(market, price, leverage, trigger, target)
+    sources: list[tuple[str, Decimal]] = [("futures wallet", futures.get(market.quote, ZERO))]
+    if guard.from_spot_stablecoin:
+        sources.append(("spot stablecoin", spot.get(market.quote, ZERO)))
+    available = sum((amount for _, amount in sources), ZERO)
+    needed = (target * cost).quantize(market.margin_step, rounding=ROUND_CEILING)
+    affordable = min(floor_to_step(available / cost, market.amount_step), target) if cost > 0 else target
+    result = Fundability(price, target, needed, available, tuple(sources), affordable)
+    if affordable >= target:
+        return result
+    sell = None
+    if guard.sell_spot and coins > 0:
+        # (target - ratio * x) * cost = available + x * price * (1 - fee)
+        x = (target * cost - available) / (price * (1 - market.taker_fee) + policy.sale_ratio * cost)
+        sell = min(ceil_to_step(x, market.amount_step), coins)
+    leverage_needed = None
+    highest = (mm.bracket_for(target * price, market.brackets).max_leverage if market.brackets else None) or 125
+    for candidate in range(leverage + 1, highest + 1):
+        if target * _cost_per_unit(market, price, candidate, trigger, target) <= available:
+            leverage_needed = candidate
+            break
+    return Fundability(
+        price, target, needed, available, tuple(sources), affordable,
+        deposit=needed - available,
+        sell=sell,
+        ratio=(policy.ratio * affordable / target).quantize(Decimal("0.0001")) if target > 0 else None,
+        leverage=leverage_needed,
+        sells_itself=guard.fund_target_by_selling and guard.sell_spot,
+    )
