@@ -485,6 +485,9 @@ class DaemonConfig(Frozen):
     """Process-wide settings."""
 
     state_dir: Path = Path("var")
+    # Machine-wide directory of account locks (None: $HEDGEBOT_LOCK_DIR, /run/hedgebot when writable, else
+    # /tmp/hedgebot-locks). Every daemon on the machine must use the same one, whatever its state_dir.
+    lock_dir: Path | None = None
     log_format: Literal["auto", "console", "json"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     status_interval_seconds: float = Field(default=2.0, gt=0)

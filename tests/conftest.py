@@ -17,3 +17,9 @@ from hypothesis import settings  # noqa: E402
 settings.register_profile("deterministic", derandomize=True, database=None, print_blob=True)
 settings.register_profile("explore", derandomize=False)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
+
+# Account locks are machine-wide; a run of the tests keeps its own, apart from any
+# daemon or other test run on this machine (subprocesses inherit it too).
+import tempfile  # noqa: E402
+
+os.environ["HEDGEBOT_LOCK_DIR"] = tempfile.mkdtemp(prefix="hedgebot-test-locks-")
