@@ -201,6 +201,12 @@ class Daemon:
             raise StartupRefused(
                 f"account(s) {', '.join(live)} are live: pass --live to trade real money (nothing was started)"
             )
+        if self.settings.journal.url is not None:
+            raise StartupRefused(
+                "journal.url: the daemon cannot trade on the PostgreSQL journal yet (leases are built, the keepers' "
+                "control tables are not); `hedgebot journal check` and `hedgebot journal migrate` work. Remove "
+                "[journal] url to run on the SQLite journal (nothing was started)"
+            )
         self.state_dir.mkdir(parents=True, exist_ok=True)
         try:
             for account in self._accounts_to_run():
