@@ -63,10 +63,15 @@ def looks_like_credential(text: str) -> bool:
     return False
 
 
+# A figure written as text (Decimals are stored as strings): it carries no secret, and masking a digit run
+# inside it (a secret made of digits) would change the figure.
+_FIGURE = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
 def redact_value(value: Any) -> Any:
-    """Return a JSON-like value with every string in it redacted."""
+    """Return a JSON-like value with every string in it redacted (figures written as text are left whole)."""
     if isinstance(value, str):
-        return redact(value)
+        return value if _FIGURE.fullmatch(value) else redact(value)
     if isinstance(value, Mapping):
         return {k: redact_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
