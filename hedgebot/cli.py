@@ -90,7 +90,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     problems += [f"alert sender {problem}; `run` would start without this sender" for problem in unusable]
     if problems:
         return _refuse(args.config, problems)
-    print(f"journal: {settings.journal.path}")
+    if settings.journal.url is not None:
+        usable, line = cli_journal.check_journal(settings)
+        if not usable:
+            return _fail(line)
+        print(line)
+    else:
+        print(f"journal: {settings.journal.path}")
     print(f"state dir: {settings.daemon.state_dir}")
     for account in settings.accounts:
         print(f"account {account.name}: {account.mode} on {account.exchange}")
@@ -487,6 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(func=cmd_report)
     with_config(sub.add_parser("alert-test", help="send a test message through every alert sender")).set_defaults(func=cmd_alert_test)
     backtest_report.add_parser(sub)
+    cli_journal.register(sub, with_config)
     cli_control.register(sub, with_config)
     cli_journal.register(sub, with_config)
     return parser

@@ -1,4 +1,4 @@
-"""`hedgebot journal check|recover|backup`: the journal's integrity, its repair, and consistent copies of it."""
+"""`hedgebot journal check|recover|backup|migrate`: the journal's integrity, its repair, consistent copies, and its move to PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from hedgebot.clock import RealClock
-from hedgebot.config import Settings, load_config
+from hedgebot.config import ConfigError, Settings, load_config
 from hedgebot.engine.daemon import AccountLock
 from hedgebot.store import integrity
+from hedgebot.store.journal import Journal, JournalUnavailable
 
 EXIT_OK = 0
 EXIT_DAMAGED = 1
@@ -29,9 +30,45 @@ def _journal_path(settings: Settings) -> Path | None:
     return path if path.exists() else None
 
 
+def _sqlite_only(settings: Settings, command: str) -> int | None:
+    if settings.journal.url is None:
+        return None
+    return _fail(
+        f"journal {command} works on the SQLite journal; [journal] url names a PostgreSQL database, whose own tools "
+        "(pg_dump, point-in-time recovery) keep and repair it"
+    )
+
+
+def check_journal(settings: Settings) -> tuple[bool, str]:
+    """Connect to the configured PostgreSQL journal and apply its migrations; return whether it is usable, and one line."""
+    from hedgebot.store.pg_journal import PgJournal, redacted_url  # psycopg only when a PostgreSQL journal is used
+    from hedgebot.store.pg_migrations import LATEST
+
+    journal_config = settings.journal
+    assert journal_config.url is not None
+    where = redacted_url(journal_config.url)
+    try:
+        journal = PgJournal(journal_config.conninfo(), RealClock(), where=where)
+    except (JournalUnavailable, ConfigError) as exc:
+        return False, str(exc)
+    try:
+        version = journal.schema_version()
+    except JournalUnavailable as exc:
+        return False, str(exc)
+    finally:
+        journal.close()
+    return True, f"journal: PostgreSQL at {where}, schema version {version} (current {LATEST}): OK"
+
+
 def cmd_check(args: argparse.Namespace) -> int:
-    """Run PRAGMA quick_check on the journal: exit 0 when intact, 1 when damaged (saying what to do)."""
+    """Check the journal: PRAGMA quick_check on SQLite (exit 1 when damaged, saying what to do), or connect to PostgreSQL."""
     settings = load_config(args.config)
+    if settings.journal.url is not None:
+        usable, line = check_journal(settings)
+        if not usable:
+            return _fail(line)
+        print(line)
+        return EXIT_OK
     path = _journal_path(settings)
     if path is None:
         return _fail(f"no journal at {settings.journal.path}: the daemon has not run with this config yet")
@@ -49,6 +86,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_recover(args: argparse.Namespace) -> int:
     """Copy what can be read of the journal into a new one put in its place; refuse while a daemon runs."""
     settings = load_config(args.config)
+    if (refused := _sqlite_only(settings, "recover")) is not None:
+        return refused
     path = _journal_path(settings)
     if path is None:
         return _fail(f"no journal at {settings.journal.path}: nothing to recover")
@@ -79,6 +118,8 @@ def cmd_recover(args: argparse.Namespace) -> int:
 def cmd_backup(args: argparse.Namespace) -> int:
     """Write a consistent copy of the journal to PATH with SQLite's online backup API (safe while the daemon runs)."""
     settings = load_config(args.config)
+    if (refused := _sqlite_only(settings, "backup")) is not None:
+        return refused
     path = _journal_path(settings)
     if path is None:
         return _fail(f"no journal at {settings.journal.path}: nothing to back up")
@@ -97,14 +138,58 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Copy an SQLite journal into PostgreSQL; every row is copied once, so the command can be run again."""
+    from hedgebot.store.pg_journal import PgJournal, redacted_url
+
+    source: Path = args.source
+    if not source.is_file():
+        return _fail(f"--from {source}: no such journal file")
+    try:
+        target = PgJournal(args.target, RealClock(), where=redacted_url(args.target))
+    except JournalUnavailable as exc:
+        return _fail(str(exc))
+    try:
+        try:
+            db = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+            db.execute("SELECT 1 FROM intents LIMIT 1")
+            db.close()
+            old = Journal(source, RealClock())
+        except sqlite3.DatabaseError as exc:
+            return _fail(f"--from {source}: not a hedgebot journal ({exc})")
+        try:
+            intents, events = target.import_rows(f"sqlite:{old.epoch}", old.intents(), old.events())
+            total_intents, total_events = len(old.intents()), len(old.events())
+        finally:
+            old.close()
+    except JournalUnavailable as exc:
+        return _fail(str(exc))
+    finally:
+        target.close()
+    print(
+        f"copied {intents} new intent(s) and {events} new event(s) from {source} to {redacted_url(args.target)} "
+        f"({total_intents - intents} intent(s) and {total_events - events} event(s) were there already)"
+    )
+    return EXIT_OK
+
+
 def register(sub: Any, with_config: Callable[[argparse.ArgumentParser], argparse.ArgumentParser]) -> None:
-    """Add `hedgebot journal check|recover|backup` to the `hedgebot` parser."""
-    journal = sub.add_parser("journal", help="check, recover or back up the journal")
+    """Add `hedgebot journal check|recover|backup|migrate` to the `hedgebot` parser."""
+    journal = sub.add_parser("journal", help="check, recover, back up the journal, or copy it into PostgreSQL")
     commands = journal.add_subparsers(dest="journal_command", required=True)
-    with_config(commands.add_parser("check", help="run PRAGMA quick_check on the journal")).set_defaults(func=cmd_check)
+    with_config(
+        commands.add_parser("check", help="SQLite: run PRAGMA quick_check; PostgreSQL: connect, apply migrations, verify the schema")
+    ).set_defaults(func=cmd_check)
     with_config(
         commands.add_parser("recover", help="copy what can be read of a damaged journal into a new one (daemon stopped)")
     ).set_defaults(func=cmd_recover)
     backup = with_config(commands.add_parser("backup", help="write a consistent copy of the journal, also while the daemon runs"))
     backup.add_argument("path", type=Path, metavar="PATH", help="the file to write")
     backup.set_defaults(func=cmd_backup)
+    migrate = commands.add_parser("migrate", help="copy an SQLite journal into PostgreSQL (safe to run again)")
+    migrate.add_argument("--from", dest="source", type=Path, required=True, help="the SQLite journal file")
+    migrate.add_argument(
+        "--to", dest="target", required=True,
+        help="postgresql:// URL; give the password in PGPASSWORD (or ~/.pgpass), not in the URL",
+    )
+    migrate.set_defaults(func=cmd_migrate)

@@ -22,6 +22,7 @@ import tomllib
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -496,6 +497,9 @@ class DaemonConfig(Frozen):
     """Process-wide settings."""
 
     state_dir: Path = Path("var")
+    # Machine-wide directory of account locks (None: $HEDGEBOT_LOCK_DIR, /run/hedgebot when writable, else
+    # /tmp/hedgebot-locks). Every daemon on the machine must use the same one, whatever its state_dir.
+    lock_dir: Path | None = None
     log_format: Literal["auto", "console", "json"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     status_interval_seconds: float = Field(default=2.0, gt=0)
@@ -506,9 +510,16 @@ class DaemonConfig(Frozen):
 
 
 class JournalConfig(Frozen):
-    """Where the SQLite journal lives, and how often its integrity is checked."""
+    """Where the journal lives: an SQLite file (the default), or a PostgreSQL database shared by daemons; how often its integrity is checked."""
 
     path: Path = Path("var/journal.sqlite")
+    # postgresql://USER@HOST:PORT/DB; the password goes in `password` (env or file), never in the URL.
+    url: str | None = Field(default=None, pattern=r"^postgres(ql)?://")
+    password: SecretRef | None = None
+    # Leases (PostgreSQL only): held this long, renewed every third of it; a daemon that has not renewed
+    # within lease_seconds - lease_margin_seconds (its monotonic clock) sends nothing more.
+    lease_seconds: float = Field(default=15.0, ge=3, le=600)
+    lease_margin_seconds: float = Field(default=3.0, gt=0)
     # PRAGMA quick_check at start-up and then every this many seconds (it reads the whole file, off the event loop).
     check_interval_seconds: float = Field(default=3600.0, gt=0)
     # Free space on the journal's filesystem: a warning below the first, only top-ups and reductions below the second.
@@ -523,6 +534,31 @@ class JournalConfig(Frozen):
                 f"({self.free_space_warning_mb}): the warning comes first"
             )
         return self
+
+    @model_validator(mode="after")
+    def _password_apart(self) -> JournalConfig:
+        if self.url is not None and urlsplit(self.url).password is not None:
+            raise ValueError(
+                "url: the password is written in the URL; remove it and give it as password = { env = \"VAR\" } "
+                "or { file = \"PATH\" }"
+            )
+        if self.password is not None and self.url is None:
+            raise ValueError("password: set only with a PostgreSQL url")
+        if self.lease_margin_seconds >= self.lease_seconds / 3 * 2:
+            raise ValueError(
+                f"lease_margin_seconds ({self.lease_margin_seconds}) must be well under lease_seconds "
+                f"({self.lease_seconds}): under two thirds of it, so a renewal every third leaves room"
+            )
+        return self
+
+    def conninfo(self) -> str:
+        """Return the connection string with the resolved password; raise ConfigError naming the field."""
+        assert self.url is not None
+        if self.password is None:
+            return self.url
+        from psycopg.conninfo import make_conninfo
+
+        return make_conninfo(self.url, password=self.password.resolve("journal.password"))
 
 
 class Settings(BaseSettings):

@@ -20,6 +20,7 @@ from hedgebot.config import HedgeConfig
 from hedgebot.engine.keeper import Keeper
 from hedgebot.exchange.ccxt_venue import CcxtVenue
 from hedgebot.exchange.dialects.binanceusdm import BinanceUsdm
+from hedgebot.exchange.factory import VenueSetup
 from hedgebot.ops.events import EventLog, NullLogger
 from hedgebot.store.journal import Journal
 from hedgebot.testing.binance_emulator import Emulator, serve
@@ -56,6 +57,18 @@ class EmulatorRig:
     def keeper(self, hedge: HedgeConfig, port: Any = None) -> Keeper:
         """Return a keeper of `hedge` on the venue (or on `port` wrapping it)."""
         return Keeper("live", hedge, port or self.venue, self.clock, self.journal, self.events)
+
+    def daemon_venue(self) -> VenueSetup:
+        """Return the venue for a daemon on this rig, holding the clock still while a request is under way."""
+        return VenueSetup(self.clock.holding(self.venue))
+
+    def publish_mark_every_second(self, price: dict[str, Decimal]) -> None:
+        """Have the emulator publish `price["mark"]` every second of virtual time, as Binance's mark stream does.
+
+        Tied to the rig's clock rather than to real time, so a busy machine
+        neither lets the mark go stale nor moves it at a different moment.
+        """
+        self.clock.every(1.0, lambda: self.emulator.set_mark(BTC, price["mark"]))
 
     def short(self) -> Decimal:
         """Return the emulator's SHORT leg of BTCUSDT."""

@@ -33,6 +33,7 @@ from hedgebot.domain.model import PositionMode, Severity, Wallet
 from hedgebot.engine.clock_step import ClockStepWatch
 from hedgebot.engine.startup_checks import UNRESTRICTED_KEY, key_problems
 from hedgebot.engine.keeper import Keeper, Liquidation, StartupRefused
+from hedgebot.engine.ownership import AccountLocked, IdentityLock, identity_lock
 from hedgebot.engine.streams import StreamState, StreamSupervisor, attach_streams, route_order_updates, stream_metrics
 from hedgebot.exchange.factory import FeedRun, VenueSetup, build_venue, paper_setup
 from hedgebot.exchange.funding import LiveFunding
@@ -52,14 +53,12 @@ from hedgebot.store.space import MB, DiskGuard
 from hedgebot.store.journal import Journal
 
 STATUS_FILE = "status.json"
+# How far back start-up looks for orders another hedgebot daemon sent to a live account.
+FOREIGN_ORDER_WINDOW_SECONDS = 24 * 3600
 HTTP_RETRY_SECONDS = 30.0
 # Hedge settings a reload cannot change under a running keeper: they are set on
 # the exchange at start, or name a different contract.
 RESTART_ONLY_HEDGE_FIELDS = ("asset", "symbol", "leverage", "margin_mode")
-
-
-class AccountLocked(StartupRefused):
-    """Another daemon holds this account."""
 
 
 class JournalDamaged(StartupRefused):
@@ -130,6 +129,7 @@ class AccountRuntime:
     venue: ExchangePort
     keepers: list[Keeper]
     lock: AccountLock
+    identity: IdentityLock | None = None
     setup: VenueSetup | None = None
     streams: StreamSupervisor | None = None
 
@@ -148,6 +148,11 @@ def uses_replay_time(settings: Settings) -> bool:
 
 def _amounts(balances: dict[str, dict[str, str]]) -> dict[str, dict[str, Decimal]]:
     return {wallet: {k: Decimal(v) for k, v in book.items()} for wallet, book in balances.items()}
+
+
+def _hedgebot_id(client_id: str | None) -> bool:
+    """Tell whether a client id has the shape hedgebot gives its orders (`hb`, then letters and digits)."""
+    return bool(client_id) and client_id.startswith("hb") and client_id.isalnum()  # type: ignore[union-attr]
 
 
 def _severity_of(kind: str) -> Severity:
@@ -211,6 +216,12 @@ class Daemon:
             raise StartupRefused(
                 f"account(s) {', '.join(live)} are live: pass --live to trade real money (nothing was started)"
             )
+        if self.settings.journal.url is not None:
+            raise StartupRefused(
+                "journal.url: the daemon cannot trade on the PostgreSQL journal yet (leases are built, the keepers' "
+                "control tables are not); `hedgebot journal check` and `hedgebot journal migrate` work. Remove "
+                "[journal] url to run on the SQLite journal (nothing was started)"
+            )
         self.state_dir.mkdir(parents=True, exist_ok=True)
         # `Too many open files` from the loop's accepts once a minute, not once a refused connection.
         loop = asyncio.get_running_loop()
@@ -218,12 +229,22 @@ class Daemon:
         loop.set_exception_handler(self.out_of_files)
         try:
             for account in self._accounts_to_run():
+                # The account itself first (whatever the state_dir), then this config's own lock for the CLI.
+                owner = identity_lock(self.settings, account, venue_given=self.venue_factory is not None)
+                owner.acquire(account=account.name, state_dir=self.state_dir.resolve(), journal=self.settings.journal.path)
                 lock = AccountLock(self.state_dir, account.name)
+                runtime = AccountRuntime(account, None, [], lock, owner)  # type: ignore[arg-type]
+                self.accounts.append(runtime)
                 lock.acquire()
-                self.accounts.append(AccountRuntime(account, None, [], lock))  # type: ignore[arg-type]
             await self._refuse_a_damaged_journal()
             self.journal = Journal(self.settings.journal.path, self.clock)
             self.events = EventLog(self.journal, self.log)
+            for runtime in self.accounts:
+                assert runtime.identity is not None
+                self.events.emit(
+                    runtime.config.name, "-", "account_lock_taken", identity=runtime.identity.identity.label,
+                    lock=str(runtime.identity.path), pid=os.getpid(), state_dir=str(self.state_dir.resolve()),
+                )
             self._start_operations(self.events)
             self._report_recovery()
             for runtime in self.accounts:
@@ -499,6 +520,7 @@ class Daemon:
             self._report_restore(runtime, simulated)
         self._attach_streams(runtime)
         await self._check_account(runtime)
+        await self._refuse_another_writer(runtime)
         await self._ensure_hedge_mode(runtime)
         for index, hedge in enumerate(account.hedges):
             keeper = Keeper(
@@ -609,6 +631,36 @@ class Daemon:
                 account.name, "-", "api_key_unrestricted", Severity.WARNING,
                 note=UNRESTRICTED_KEY,
             )
+
+    async def _refuse_another_writer(self, runtime: AccountRuntime) -> None:
+        """Refuse a live account whose short differs from the journal while hedgebot ids this journal never wrote trade on it.
+
+        Such ids come from another daemon with another journal (a lock on this machine cannot see one on
+        another machine): trading here would take its orders for a stranger's, and it ours. A manual trade
+        (any other id) stays a warning, reported with the other surprises.
+        """
+        assert self.journal is not None
+        account = runtime.config
+        if account.mode != "live":
+            return
+        known = {i.client_id for i in self.journal.intents(account.name)}
+        now = self.clock.now()
+        for symbol in dict.fromkeys(h.symbol for h in account.hedges):
+            journaled = sum(self._journaled_shorts(account.name, symbol).values(), Decimal(0))
+            short = (await runtime.venue.fetch_legs(symbol)).short.size
+            if short == journaled:
+                continue
+            history = await runtime.venue.fetch_order_history(symbol, now - FOREIGN_ORDER_WINDOW_SECONDS, now)
+            foreign = sorted({o.client_id for o in history.orders if _hedgebot_id(o.client_id) and o.client_id not in known})
+            if foreign:
+                shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+                raise StartupRefused(
+                    f"account {account.name!r}: the {symbol} short is {short} on the exchange but {journaled} by this "
+                    f"journal ({self.settings.journal.path}), and orders of the last "
+                    f"{FOREIGN_ORDER_WINDOW_SECONDS // 3600:.0f} h carry hedgebot client ids this journal never wrote "
+                    f"({shown}): another hedgebot daemon with another journal trades this account. Stop it, or run "
+                    "one daemon on one journal, then start again (nothing was traded)"
+                )
 
     async def _ensure_hedge_mode(self, runtime: AccountRuntime) -> None:
         venue = runtime.venue
@@ -980,6 +1032,8 @@ class Daemon:
             self.journal = None
         for runtime in self.accounts:
             runtime.lock.release()
+            if runtime.identity is not None:
+                runtime.identity.release()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Start, run until `stop` is set, then stop cleanly."""

@@ -99,6 +99,13 @@ def not_carried_out(exc: TransientError) -> bool:
     return isinstance(exc, (RateLimited, ClockSkew, ExchangeBusy))
 
 
+def _moved_size(snapshot: Snapshot, spot: bool, position_side: PositionSide | None) -> Decimal:
+    """Return what an order moves, as `snapshot` shows it: the spot coin, or the leg on its position side."""
+    if spot:
+        return snapshot.spot_asset
+    return (snapshot.long if position_side is PositionSide.LONG else snapshot.short).size
+
+
 class StartupRefused(Exception):
     """The account or contract is not in a state hedgebot may trade; the message says why."""
 
@@ -905,7 +912,7 @@ class Keeper:
                 position_side = PositionSide(d["position_side"]) if d.get("position_side") else None
                 spot = position_side is None and (self.market is None or d.get("symbol") != self.market.symbol)
                 if d.get("before") is not None:
-                    now = snapshot.spot_asset if spot else (snapshot.long if position_side is PositionSide.LONG else snapshot.short).size
+                    now = _moved_size(snapshot, spot, position_side)
                     grows = (side is OrderSide.BUY) if (spot or position_side is PositionSide.LONG) else (side is OrderSide.SELL)
                     shown = (now - Decimal(d["before"])) * (1 if grows else -1)
                     amount -= min(max(shown, ZERO), amount)
@@ -1351,8 +1358,7 @@ class Keeper:
         seen = self.last_snapshot
         if seen is not None:
             # What the order moves, as last seen before it: tells later whether the venue already shows its fill.
-            leg = seen.spot_asset if spot else (seen.long if position_side is PositionSide.LONG else seen.short).size
-            detail["before"] = str(leg)
+            detail["before"] = str(_moved_size(seen, spot, position_side))
 
         def send(cid: str) -> Awaitable[Any]:
             # In hedge mode the position side says what closes: Binance refuses reduceOnly there (-1106).
@@ -1517,12 +1523,7 @@ class Keeper:
             try:
                 found = streamed if streamed is not None else await self._read(functools.partial(self._lookup, intent))
             except ExchangeError as exc:
-                self.lookup_failed = True
-                self.alerts.raise_alert(
-                    "unsettled_actions", Severity.WARNING,
-                    f"cannot settle earlier action {intent.client_id} ({intent.kind}): {exc}",
-                    client_id=intent.client_id, **self._venue_error(exc),
-                )
+                self._cannot_settle(intent, f"cannot settle earlier action {intent.client_id} ({intent.kind})", exc)
                 left.append(intent)
                 continue
             if found is None and self.clock.now() - intent.created_at < self.settle_delay:
@@ -1541,12 +1542,7 @@ class Keeper:
                 try:
                     history = await self._read(functools.partial(self._order_history, intent))
                 except ExchangeError as exc:
-                    self.lookup_failed = True
-                    self.alerts.raise_alert(
-                        "unsettled_actions", Severity.WARNING,
-                        f"cannot read the order history to settle {intent.client_id}: {exc}",
-                        client_id=intent.client_id, **self._venue_error(exc),
-                    )
+                    self._cannot_settle(intent, f"cannot read the order history to settle {intent.client_id}", exc)
                     left.append(intent)
                     continue
                 found = history.find(intent.client_id)
@@ -1600,13 +1596,23 @@ class Keeper:
             self.alerts.resolve("outcome_unknown")
         return not left
 
+    def _cannot_settle(self, intent: Intent, what: str, exc: ExchangeError) -> None:
+        """Note that the venue could not be read to settle `intent`: it stays unknown, with a warning naming it."""
+        self.lookup_failed = True
+        self.alerts.raise_alert(
+            "unsettled_actions", Severity.WARNING, f"{what}: {exc}", client_id=intent.client_id, **self._venue_error(exc),
+        )
+
+    def _is_spot_sale(self, intent: Intent) -> bool:
+        """Tell whether `intent` is a sale of this hedge's coin on the spot pair."""
+        return (
+            intent.kind == "order" and self.market is not None and intent.detail.get("symbol") == self.market.spot_symbol
+            and intent.detail.get("side") == OrderSide.SELL.value
+        )
+
     def _spot_sale_unsettled(self) -> bool:
         """Tell whether a spot sale of this hedge's coin is of open outcome."""
-        spot = self.market.spot_symbol if self.market else None
-        return any(
-            i.kind == "order" and i.detail.get("symbol") == spot and i.detail.get("side") == OrderSide.SELL.value
-            for i in self.journal.open_intents(self.account, self.hedge.name)
-        )
+        return any(self._is_spot_sale(i) for i in self.journal.open_intents(self.account, self.hedge.name))
 
     def _count_late_sale(self, intent: Intent, status: IntentStatus, outcome: dict[str, Any]) -> None:
         """Count a held margin sale's order that settled late as sold: its coins are not sold again, its proceeds move."""
@@ -1619,7 +1625,7 @@ class Keeper:
             moved = Decimal(str(intent.detail.get("amount", "0")))
             self._held_sale = replace(sale, proceeds=max(ZERO, sale.proceeds - moved), counted=counted)
             return
-        if intent.kind != "order" or intent.detail.get("symbol") != self.market.spot_symbol or intent.detail.get("side") != OrderSide.SELL.value:
+        if not self._is_spot_sale(intent):
             return
         filled = Decimal(str(outcome.get("filled", 0)))
         if filled <= 0:

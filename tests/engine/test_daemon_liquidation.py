@@ -19,7 +19,6 @@ import pytest
 
 from hedgebot.config import Settings
 from hedgebot.engine.daemon import Daemon
-from hedgebot.exchange.factory import VenueSetup
 from tests.emulator_rig import BTC, EmulatorRig, emulator_rig
 from hedgebot.engine.keeper import Liquidation
 from tests.helpers import D, hedge_config, paper_settings_dict
@@ -44,24 +43,21 @@ def live_daemon(rig: EmulatorRig, tmp_path: Path, *, streams: bool, margin_mode:
     account = data["accounts"][0]
     account.update(mode="live", streams=streams, credentials={"api_key": {"env": "HB_TEST_KEY"}, "secret": {"env": "HB_TEST_SECRET"}})
     account.pop("paper", None)
-    return Daemon(Settings(**data), rig.clock, allow_live=True, venue_factory=lambda a: VenueSetup(rig.venue))
+    venue = rig.daemon_venue()
+    return Daemon(Settings(**data), rig.clock, allow_live=True, venue_factory=lambda a: venue)
 
 
 def alerts(daemon: Daemon, code: str) -> list[Any]:
+    """Return the times the alert `code` was raised (its reminders while it lasts are not new alerts)."""
     assert daemon.journal is not None
-    return [e for e in daemon.journal.events(kind="alert") if e.detail["code"] == code]
+    return [e for e in daemon.journal.events(kind="alert") if e.detail["code"] == code and e.detail["state"] == "raised"]
 
 
 async def liquidate_and_rehedge(rig: EmulatorRig, daemon: Daemon, check: Callable[[Any], None]) -> None:
     """Open the hedge, jump the mark past the short's liquidation price, wait for the re-hedge, then `check` the keeper."""
     price = {"mark": D("50000")}
 
-    async def market() -> None:  # the exchange's mark keeps being published, as Binance's does
-        while True:
-            rig.emulator.set_mark(BTC, price["mark"])
-            await asyncio.sleep(0.005)
-
-    ticking = asyncio.ensure_future(market())
+    rig.publish_mark_every_second(price)
     await daemon.start()
     try:
         keeper = daemon.keepers[0]
@@ -72,7 +68,6 @@ async def liquidate_and_rehedge(rig: EmulatorRig, daemon: Daemon, check: Callabl
         await until(lambda: rig.short() == D("1") and keeper.status.state == "hedged", lambda: f"the short is re-opened: {keeper.status}")
         check(keeper)
     finally:
-        ticking.cancel()
         await daemon.stop()
 
 
@@ -144,12 +139,7 @@ async def test_a_short_auto_deleveraged_by_the_emulator_is_named_as_such_and_gro
         daemon = live_daemon(rig, tmp_path, streams=True)
         price = {"mark": D("50000")}
 
-        async def market() -> None:
-            while True:
-                rig.emulator.set_mark(BTC, price["mark"])
-                await asyncio.sleep(0.005)
-
-        ticking = asyncio.ensure_future(market())
+        rig.publish_mark_every_second(price)
         await daemon.start()
         try:
             keeper = daemon.keepers[0]
@@ -166,7 +156,6 @@ async def test_a_short_auto_deleveraged_by_the_emulator_is_named_as_such_and_gro
             assert not alerts(daemon, "liquidated") and keeper.trading_state.value == "active"
             assert [e.detail["detail"][:14] for e in daemon.journal.events(kind="adl")] == ["adl_autoclose-"]
         finally:
-            ticking.cancel()
             await daemon.stop()
 
 
@@ -175,12 +164,7 @@ async def test_a_cross_short_liquidated_with_its_wallet_waits_for_money_then_reo
         daemon = live_daemon(rig, tmp_path, streams=True, margin_mode="cross")
         price = {"mark": D("50000")}
 
-        async def market() -> None:
-            while True:
-                rig.emulator.set_mark(BTC, price["mark"])
-                await asyncio.sleep(0.005)
-
-        ticking = asyncio.ensure_future(market())
+        rig.publish_mark_every_second(price)
         await daemon.start()
         try:
             keeper = daemon.keepers[0]
@@ -199,5 +183,4 @@ async def test_a_cross_short_liquidated_with_its_wallet_waits_for_money_then_reo
             assert keeper.status.distance is not None and keeper.status.distance >= D("0.34")
             assert keeper.trading_state.value == "active"
         finally:
-            ticking.cancel()
             await daemon.stop()

@@ -19,7 +19,6 @@ from hedgebot.config import Settings
 from hedgebot.domain.model import OrderSide, PositionSide
 from hedgebot.engine.daemon import Daemon
 from hedgebot.engine.streams import StreamedPort, StreamState, StreamSupervisor, attach_streams
-from hedgebot.exchange.factory import VenueSetup
 from hedgebot.exchange.port import OrderRequest
 from tests.emulator_rig import BTC, EmulatorRig, connect, emulator_rig
 from hedgebot.cli import main
@@ -167,14 +166,9 @@ async def test_a_daemon_whose_stream_is_cut_keeps_hedging_by_polling_and_says_so
         account.update(mode="live", credentials={"api_key": {"env": "HB_TEST_KEY"}, "secret": {"env": "HB_TEST_SECRET"}})
         account.pop("paper", None)
         settings = Settings(**data)
-        daemon = Daemon(settings, rig.clock, allow_live=True, venue_factory=lambda a: VenueSetup(rig.venue))
-
-        async def market() -> None:  # the exchange's mark moves on: pushed every few milliseconds here
-            while True:
-                rig.emulator.set_mark(BTC, D("50000"))
-                await asyncio.sleep(0.005)
-
-        ticking = asyncio.ensure_future(market())
+        venue = rig.daemon_venue()
+        daemon = Daemon(settings, rig.clock, allow_live=True, venue_factory=lambda a: venue)
+        rig.publish_mark_every_second({"mark": D("50000")})
         await daemon.start()
         try:
             runtime = daemon.accounts[0]
@@ -199,7 +193,6 @@ async def test_a_daemon_whose_stream_is_cut_keeps_hedging_by_polling_and_says_so
             shown = capsys.readouterr().out
             assert f"streams {account['name']}: REST polling stands in for a stream" in shown and "down" in shown
         finally:
-            ticking.cancel()
             await daemon.stop()
 
 
