@@ -495,7 +495,6 @@ def build_parser() -> argparse.ArgumentParser:
     backtest_report.add_parser(sub)
     cli_journal.register(sub, with_config)
     cli_control.register(sub, with_config)
-    cli_journal.register(sub, with_config)
     return parser
 
 
