@@ -1,12 +1,21 @@
-"""`hedgebot journal check|recover|backup` on a real file, damaged or not."""
+"""`hedgebot journal check|recover|backup` on a real file, damaged or not, and `journal check|migrate` and `hedgebot check` against a real PostgreSQL server."""
 
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
+
+import psycopg
+import pytest
 
 from hedgebot.cli import main
-from hedgebot.engine.daemon import AccountLock
+from hedgebot.clock import SimClock
+from hedgebot.config import ConfigError, Settings, load_config
+from hedgebot.engine.daemon import AccountLock, Daemon
+from hedgebot.engine.keeper import StartupRefused
+from hedgebot.store.journal import IntentStatus, Journal
 from tests.helpers import paper_settings_dict, write_toml
+from tests.postgres_server import PASSWORD
 from tests.store.test_integrity import filled_journal, overwrite_last_page
 
 
@@ -58,3 +67,69 @@ def test_journal_backup_writes_a_copy_that_passes_its_check_and_refuses_the_jour
     assert main(["journal", "backup", str(tmp_path / "no" / "such" / "dir.sqlite"), "--config", str(config)]) == 2
     err = capsys.readouterr().err
     assert "is the journal itself" in err and "does not exist" in err
+
+
+def config_with_url(tmp_path: Path, url: str, password_env: str = "HB_PG_PASSWORD") -> Path:
+    data = paper_settings_dict(tmp_path)
+    data["journal"] = {"url": url.replace(f":{PASSWORD}@", "@"), "password": {"env": password_env}}
+    return write_toml(tmp_path / "hedgebot.toml", data)
+
+
+def test_journal_check_applies_the_migrations_and_says_ok(tmp_path: Path, pg_url: str, monkeypatch, capsys) -> None:  # noqa: ANN001
+    monkeypatch.setenv("HB_PG_PASSWORD", PASSWORD)
+    assert main(["journal", "check", "--config", str(config_with_url(tmp_path, pg_url))]) == 0
+    assert "schema version 1 (current 1): OK" in capsys.readouterr().out
+
+
+def test_journal_check_names_a_wrong_password_in_one_line_without_the_password(
+    tmp_path: Path, pg_url: str, monkeypatch, capsys  # noqa: ANN001
+) -> None:
+    monkeypatch.setenv("HB_PG_PASSWORD", "guessed-wrong")
+    assert main(["journal", "check", "--config", str(config_with_url(tmp_path, pg_url))]) == 2
+    err = capsys.readouterr().err
+    assert "wrong user or password" in err and err.count("\n") == 1 and "guessed-wrong" not in err
+
+
+def test_hedgebot_check_names_a_journal_nobody_answers_at(tmp_path: Path, pg_url: str, postgres_server, monkeypatch, capsys) -> None:  # noqa: ANN001
+    monkeypatch.setenv("HB_PG_PASSWORD", PASSWORD)
+    config = config_with_url(tmp_path, pg_url.replace(f":{postgres_server.port}/", ":1/"))
+    assert main(["check", "--config", str(config)]) == 2
+    assert "nothing answers at that address" in capsys.readouterr().err
+
+
+def test_a_password_written_in_the_journal_url_is_refused_naming_the_field(tmp_path: Path) -> None:
+    data = paper_settings_dict(tmp_path)
+    data["journal"] = {"url": "postgresql://hedgebot:hunter2@db/hedgebot"}
+    with pytest.raises(ConfigError, match="journal.*password is written in the URL") as caught:
+        load_config(write_toml(tmp_path / "c.toml", data))
+    assert "hunter2" not in str(caught.value)
+
+
+def test_migrate_copies_an_sqlite_journal_and_can_be_run_again(tmp_path: Path, pg_url: str, capsys) -> None:  # noqa: ANN001
+    source = tmp_path / "journal.sqlite"
+    old = Journal(source, SimClock())
+    intent = old.begin("main", "btc", "order", {"amount": "0.1"})
+    old.finish(intent.client_id, IntentStatus.DONE, {"filled": "0.1"})
+    old.record_event("main", "btc", "order_filled", "info", {"amount": "0.1"})
+    old.close()
+    assert main(["journal", "migrate", "--from", str(source), "--to", pg_url]) == 0
+    assert "copied 1 new intent(s) and 1 new event(s)" in capsys.readouterr().out
+    assert main(["journal", "migrate", "--from", str(source), "--to", pg_url]) == 0
+    assert "copied 0 new intent(s) and 0 new event(s)" in capsys.readouterr().out
+    with psycopg.connect(pg_url) as conn:
+        rows = conn.execute("SELECT client_id, status, outcome FROM intents").fetchall()
+        events = conn.execute("SELECT kind FROM events").fetchall()
+    assert rows == [(intent.client_id, "done", '{"filled": "0.1"}')] and events == [("order_filled",)]
+
+
+def test_migrate_names_a_missing_source_file(tmp_path: Path, pg_url: str, capsys) -> None:  # noqa: ANN001
+    assert main(["journal", "migrate", "--from", str(tmp_path / "nope.sqlite"), "--to", pg_url]) == 2
+    assert "no such journal file" in capsys.readouterr().err
+
+
+async def test_the_daemon_refuses_to_trade_on_a_postgresql_journal_until_the_keepers_can(tmp_path: Path) -> None:
+    data = paper_settings_dict(tmp_path)
+    data["journal"] = {"url": "postgresql://hedgebot@127.0.0.1:1/hedgebot"}
+    with pytest.raises(StartupRefused, match="journal.url: the daemon cannot trade on the PostgreSQL journal yet"):
+        await Daemon(Settings(**data), SimClock()).start()
+    assert not (tmp_path / "state").exists()
