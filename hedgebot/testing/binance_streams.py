@@ -45,6 +45,7 @@ class StreamHub:
         self.muted = False
         self.sockets: list[_Socket] = []
         self.connections = 0
+        self.refusing = False  # a cut that lasts: new websockets are refused until `restore`
         self._ids = itertools.count(1)
         emulator.listeners.append(self._on_event)
         emulator.route_installers.append(self._install)
@@ -56,6 +57,15 @@ class StreamHub:
         for socket in list(self.sockets):
             await socket.ws.close()
         self.sockets.clear()
+
+    async def cut(self) -> None:
+        """Close every websocket and refuse new ones until `restore`, as a lasting network cut would."""
+        self.refusing = True
+        await self.drop()
+
+    def restore(self) -> None:
+        """Accept websockets again after a `cut`."""
+        self.refusing = False
 
     def mute(self, muted: bool = True) -> None:
         """Keep the market stream connected but send nothing (or speak again)."""
@@ -131,6 +141,8 @@ class StreamHub:
     # ---- the websocket side -----------------------------------------------------------------
 
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        if self.refusing:
+            raise web.HTTPServiceUnavailable(text="the network is cut")
         tail = request.query.get("listenKey") or request.match_info.get("tail", "")
         ws = web.WebSocketResponse(heartbeat=None, autoping=True)
         await ws.prepare(request)

@@ -175,7 +175,7 @@ async def test_a_daemon_whose_stream_is_cut_keeps_hedging_by_polling_and_says_so
             assert runtime.streams is not None
             await until(lambda: rig.short() > 0, "the hedge is opened")
             await until(lambda: not daemon.stream_status()[account["name"]]["polling"], "every stream is up")
-            await rig.hub.drop()
+            await rig.hub.cut()  # lasts until restored: whether a reconnect beats the next step is not left to chance
             await until(lambda: runtime.streams is not None and runtime.streams.polling, "the cut is noticed")
             status = daemon.stream_status()[account["name"]]
             assert status["polling"] is True
