@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 
 from hedgebot.clock import SimClock
 from hedgebot.engine.clock_step import ClockStepWatch
@@ -98,3 +104,34 @@ async def test_readiness_counts_the_age_of_the_data_on_the_monotonic_clock_when_
     ops.attach([keeper])
     ready, reasons = ops.ready()
     assert not ready and "last read" in reasons[0]
+
+
+LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
+STEP_PROBE = """
+import sys
+from pathlib import Path
+from hedgebot.engine.clock_step import ClockStepWatch
+
+rc = Path(sys.argv[1])
+watch = ClockStepWatch(5.0)
+first = watch.check()
+rc.write_text("-300s\\n")  # libfaketime re-reads it at the next call: the clock steps back 300 s
+second = watch.check()
+third = watch.check()
+print(first, second, third)
+"""
+
+
+@pytest.mark.skipif(not LIBFAKETIME.exists(), reason="libfaketime is not installed (Debian package faketime; .ci/run installs it)")
+def test_a_clock_step_made_by_libfaketime_is_seen_though_it_fakes_the_monotonic_clock_too(tmp_path: Path) -> None:
+    rc = tmp_path / "faketime.rc"
+    rc.write_text("+0\n")
+    env = {
+        **os.environ, "LD_PRELOAD": str(LIBFAKETIME), "FAKETIME_TIMESTAMP_FILE": str(rc), "FAKETIME_NO_CACHE": "1",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+    }
+    done = subprocess.run([sys.executable, "-c", STEP_PROBE, str(rc)], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    first, second, third = done.stdout.split()
+    assert first == "None" and third == "None"
+    assert float(second) == pytest.approx(-300, abs=1), "the step back is reported once, with its size"
