@@ -250,7 +250,9 @@ class LiveFeed:
         if exchange is None:
             import ccxt.async_support as ccxt_async
 
-            exchange = getattr(ccxt_async, exchange_id)({"enableRateLimit": True})
+            # One request per poll, paced by our own loop on the monotonic clock: ccxt's throttle counts on
+            # the wall clock and would hold the poll for the length of a step back.
+            exchange = getattr(ccxt_async, exchange_id)({"enableRateLimit": False})
         self._exchange = exchange
 
     async def next(self) -> Candle:

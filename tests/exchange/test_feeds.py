@@ -122,3 +122,18 @@ def test_a_repeated_row_is_named_with_iso_8601_times(tmp_path) -> None:
         read_candles(path)
     assert "dup.csv:4: time 2020-01-01T01:00:00Z does not follow 2020-01-01T01:00:00Z" in str(raised.value)
     assert "1577840400" not in str(raised.value)
+
+
+async def test_public_price_and_funding_polls_are_not_paced_by_ccxts_wall_clock_throttle() -> None:
+    """ccxt's throttle counts on the wall clock: after a step back it would hold each poll for the step's length."""
+    from hedgebot.exchange.feeds import LiveFeed
+    from hedgebot.exchange.funding import LiveFunding
+
+    feed = LiveFeed("binanceusdm", "BTC/USDT:USDT")
+    funding = LiveFunding("binanceusdm", "BTC/USDT:USDT")
+    try:
+        for client in (feed._exchange, funding._exchange):
+            assert client.enableRateLimit is False
+    finally:
+        await feed.close()
+        await funding.close()
