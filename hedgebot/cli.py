@@ -213,15 +213,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     if problems:
         return _refuse(args.config, problems)
     configure_logging(settings.daemon.log_format, settings.daemon.log_level)
-    return asyncio.run(_run(settings, args.live, args.config))
+    return asyncio.run(_run(settings, args.live, args.config, standby=args.standby))
 
 
-async def _run(settings: Settings, live: bool, config_path: Path) -> int:
+async def _run(settings: Settings, live: bool, config_path: Path, *, standby: bool = False) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    daemon = Daemon(settings, RealClock(), allow_live=live, serve_http=True)
+    daemon = Daemon(settings, RealClock(), allow_live=live, serve_http=True, standby=standby)
     loop.add_signal_handler(signal.SIGHUP, daemon.reload_file, config_path)
     try:
         await daemon.run(stop)
@@ -276,10 +276,20 @@ def cmd_status(args: argparse.Namespace) -> int:
     hedges = data.get("hedges", [])
     streams = data.get("streams") or {}
     if args.json:
-        print(json.dumps([{**h, "daemon_running": running, **_streams_of(streams, h)} for h in hedges], indent=2))
+        leases = data.get("leases") or {}
+        print(json.dumps([
+            {**h, "daemon_running": running, **_streams_of(streams, h), **({"lease": leases[h["account"]]} if h["account"] in leases else {})}
+            for h in hedges
+        ], indent=2))
         return EXIT_OK
     updated = str(data.get("updated_at", "-"))
     print(f"daemon {'running' if running else 'not running (saved state)'}; updated {updated}")
+    for account, lease in (data.get("leases") or {}).items():
+        age = lease.get("lease_age_seconds")
+        print(
+            f"lease {account}: " + (f"LEADS under epoch {lease.get('epoch')}" if lease.get("leading") else "standby (another daemon leads)")
+            + (f", renewed {age:.1f}s ago" if age is not None else "") + f" (lease {lease.get('lease_seconds')}s)"
+        )
     header = (
         f"{'account':<12} {'hedge':<14} {'exposure':>10} {'short':>10} {'target':>10} {'ratio':>7} {'drift':>9} "
         f"{'liq.dist':>8} {'runway (above mark)':>22}  state"
@@ -473,6 +483,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_check)
     run = with_config(sub.add_parser("run", help="run the daemon"))
     run.add_argument("--live", action="store_true", help="allow accounts in live mode to trade real money")
+    run.add_argument(
+        "--standby", action="store_true",
+        help="([journal] url only) lead no account at start: wait for each account's lease to expire, take it with "
+        "the next epoch, reconcile, then trade",
+    )
     run.set_defaults(func=cmd_run)
     status = with_config(sub.add_parser("status", help="show each hedge's state"))
     status.add_argument("--json", action="store_true", help="print a JSON list")

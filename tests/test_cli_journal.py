@@ -14,6 +14,7 @@ from hedgebot.config import ConfigError, Settings, load_config
 from hedgebot.engine.daemon import AccountLock, Daemon
 from hedgebot.engine.keeper import StartupRefused
 from hedgebot.store.journal import IntentStatus, Journal
+from hedgebot.store.pg_migrations import LATEST
 from tests.helpers import paper_settings_dict, write_toml
 from tests.postgres_server import PASSWORD
 from tests.store.test_integrity import filled_journal, overwrite_last_page
@@ -78,7 +79,7 @@ def config_with_url(tmp_path: Path, url: str, password_env: str = "HB_PG_PASSWOR
 def test_journal_check_applies_the_migrations_and_says_ok(tmp_path: Path, pg_url: str, monkeypatch, capsys) -> None:  # noqa: ANN001
     monkeypatch.setenv("HB_PG_PASSWORD", PASSWORD)
     assert main(["journal", "check", "--config", str(config_with_url(tmp_path, pg_url))]) == 0
-    assert "schema version 1 (current 1): OK" in capsys.readouterr().out
+    assert f"schema version {LATEST} (current {LATEST}): OK" in capsys.readouterr().out
 
 
 def test_journal_check_names_a_wrong_password_in_one_line_without_the_password(
@@ -127,9 +128,14 @@ def test_migrate_names_a_missing_source_file(tmp_path: Path, pg_url: str, capsys
     assert "no such journal file" in capsys.readouterr().err
 
 
-async def test_the_daemon_refuses_to_trade_on_a_postgresql_journal_until_the_keepers_can(tmp_path: Path) -> None:
+async def test_a_daemon_whose_postgresql_journal_does_not_answer_refuses_to_start_naming_it(tmp_path: Path) -> None:
     data = paper_settings_dict(tmp_path)
     data["journal"] = {"url": "postgresql://hedgebot@127.0.0.1:1/hedgebot"}
-    with pytest.raises(StartupRefused, match="journal.url: the daemon cannot trade on the PostgreSQL journal yet"):
+    with pytest.raises(StartupRefused, match=r"journal postgresql://hedgebot@127.0.0.1:1/hedgebot: nothing answers at that address"):
         await Daemon(Settings(**data), SimClock()).start()
-    assert not (tmp_path / "state").exists()
+    assert not list((tmp_path / "state").glob("paper-*.json"))  # no venue was built, nothing traded
+
+
+async def test_standby_needs_a_shared_journal(tmp_path: Path) -> None:
+    with pytest.raises(StartupRefused, match=r"--standby needs a journal shared with the leader"):
+        await Daemon(Settings(**paper_settings_dict(tmp_path)), SimClock(), standby=True).start()

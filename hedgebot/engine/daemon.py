@@ -17,6 +17,8 @@ import fcntl
 import functools
 import json
 import os
+import secrets
+import socket
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +33,7 @@ from hedgebot.clock import Clock
 from hedgebot.config import AccountConfig, ConfigError, HedgeConfig, ReplayFeedConfig, Settings, load_config
 from hedgebot.domain.model import PositionMode, Severity, Wallet
 from hedgebot.engine.clock_step import ClockStepWatch
+from hedgebot.engine.fencing import FencedPort
 from hedgebot.engine.startup_checks import UNRESTRICTED_KEY, key_problems
 from hedgebot.engine.keeper import Keeper, Liquidation, StartupRefused
 from hedgebot.engine.ownership import AccountLocked, IdentityLock, identity_lock
@@ -50,7 +53,8 @@ from hedgebot.ops.http import OpsServer
 from hedgebot.replay_clock import ReplayClock
 from hedgebot.store import integrity
 from hedgebot.store.space import MB, DiskGuard
-from hedgebot.store.journal import Journal
+from hedgebot.store.journal import Journal, JournalStore, JournalUnavailable
+from hedgebot.store.lease import Lease, LeaseChange, LeaseTiming
 
 STATUS_FILE = "status.json"
 # How far back start-up looks for orders another hedgebot daemon sent to a live account.
@@ -132,6 +136,16 @@ class AccountRuntime:
     identity: IdentityLock | None = None
     setup: VenueSetup | None = None
     streams: StreamSupervisor | None = None
+    lease: Lease | None = None  # on the PostgreSQL journal: this daemon's lease on the account
+    fence: FencedPort | None = None
+    tasks: list[asyncio.Task[None]] | None = None  # the account's own tasks while this daemon leads it
+    taken_at: float | None = None  # when this daemon last took the lease (its clock)
+    led_epoch: int | None = None  # the epoch this daemon last led the account under
+
+    @property
+    def leading(self) -> bool:
+        """Tell whether this daemon trades the account now (always, on the SQLite journal)."""
+        return self.lease is None or (self.lease.epoch is not None and bool(self.keepers))
 
     @property
     def feeds(self) -> list[FeedRun]:
@@ -176,9 +190,13 @@ class Daemon:
         venue_factory: Callable[[AccountConfig], ExchangePort | VenueSetup] | None = None,
         serve_http: bool = False,
         only: tuple[str, str] | None = None,
+        standby: bool = False,
     ) -> None:
         self.settings = settings
         self.only = only
+        self.standby = standby
+        # Who holds a lease: this process, unmistakably (a restarted daemon is a new holder).
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.serve_http = serve_http
         if uses_replay_time(settings):
             clock = ReplayClock(clock)
@@ -191,7 +209,7 @@ class Daemon:
         self.venue_factory = venue_factory
         self.state_dir = settings.daemon.state_dir
         self.log = structlog.get_logger("hedgebot.daemon")
-        self.journal: Journal | None = None
+        self.journal: JournalStore | None = None
         self.events: EventLog | None = None
         self.accounts: list[AccountRuntime] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -216,11 +234,11 @@ class Daemon:
             raise StartupRefused(
                 f"account(s) {', '.join(live)} are live: pass --live to trade real money (nothing was started)"
             )
-        if self.settings.journal.url is not None:
+        shared = self.settings.journal.url is not None
+        if self.standby and not shared:
             raise StartupRefused(
-                "journal.url: the daemon cannot trade on the PostgreSQL journal yet (leases are built, the keepers' "
-                "control tables are not); `hedgebot journal check` and `hedgebot journal migrate` work. Remove "
-                "[journal] url to run on the SQLite journal (nothing was started)"
+                "--standby needs a journal shared with the leader: set [journal] url to a PostgreSQL database "
+                "(nothing was started)"
             )
         self.state_dir.mkdir(parents=True, exist_ok=True)
         # `Too many open files` from the loop's accepts once a minute, not once a refused connection.
@@ -230,35 +248,47 @@ class Daemon:
         try:
             for account in self._accounts_to_run():
                 # The account itself first (whatever the state_dir), then this config's own lock for the CLI.
-                owner = identity_lock(self.settings, account, venue_given=self.venue_factory is not None)
-                owner.acquire(account=account.name, state_dir=self.state_dir.resolve(), journal=self.settings.journal.path)
+                # On a shared journal the account's lease is the lock, across machines: a standby beside the
+                # leader on this machine must not be refused by a lock file.
+                owner = None
+                if not shared:
+                    owner = identity_lock(self.settings, account, venue_given=self.venue_factory is not None)
+                    owner.acquire(account=account.name, state_dir=self.state_dir.resolve(), journal=self.settings.journal.path)
                 lock = AccountLock(self.state_dir, account.name)
                 runtime = AccountRuntime(account, None, [], lock, owner)  # type: ignore[arg-type]
                 self.accounts.append(runtime)
                 lock.acquire()
-            await self._refuse_a_damaged_journal()
-            self.journal = Journal(self.settings.journal.path, self.clock)
+            if shared:
+                self.journal = self._open_shared_journal()
+            else:
+                await self._refuse_a_damaged_journal()
+                self.journal = Journal(self.settings.journal.path, self.clock)
             self.events = EventLog(self.journal, self.log)
             for runtime in self.accounts:
-                assert runtime.identity is not None
-                self.events.emit(
-                    runtime.config.name, "-", "account_lock_taken", identity=runtime.identity.identity.label,
-                    lock=str(runtime.identity.path), pid=os.getpid(), state_dir=str(self.state_dir.resolve()),
-                )
+                if runtime.identity is not None:
+                    self.events.emit(
+                        runtime.config.name, "-", "account_lock_taken", identity=runtime.identity.identity.label,
+                        lock=str(runtime.identity.path), pid=os.getpid(), state_dir=str(self.state_dir.resolve()),
+                    )
             self._start_operations(self.events)
-            self._report_recovery()
+            if shared:
+                self.ops.extra_figures.append(lambda: {"leases": self.lease_status()})
+                self.ops.extra_metrics.append(self._lease_metrics)
+                self.ops.extra_readiness.append(self._lease_readiness)
+                self.ops.may_lead_nothing = True
+            else:
+                self._report_recovery()
             for runtime in self.accounts:
-                try:
-                    await self._start_account(runtime)
-                except ConfigError as exc:
-                    raise StartupRefused(f"account {runtime.config.name!r}: {exc}") from exc
-                except AuthenticationFailed as exc:
-                    raise StartupRefused(
-                        f"account {runtime.config.name!r}: the exchange refused the API key ({exc}); check the key, "
-                        "the secret, the key's permissions (reading and futures trading) and its IP restriction"
-                    ) from exc
-                except ExchangeError as exc:
-                    raise StartupRefused(f"account {runtime.config.name!r}: the venue did not answer at start-up: {exc}") from exc
+                if shared:
+                    runtime.lease = Lease(
+                        self.journal, runtime.config.name, self.holder,  # type: ignore[arg-type]
+                        LeaseTiming(self.settings.journal.lease_seconds, self.settings.journal.lease_margin_seconds),
+                        monotonic_of(self.clock),
+                    )
+                    if self.standby or self._refresh_lease(runtime) is not LeaseChange.TAKEN:
+                        continue  # another daemon leads it: this one waits for the lease (see _lead)
+                    self._lease_taken(runtime)
+                await self._start_account_refusing(runtime)
             self.ops.attach(self.keepers)
             serving = await self._start_http() if self.serve_http and self.settings.http.enabled else True
         except BaseException:
@@ -266,19 +296,10 @@ class Daemon:
             await self._release()
             raise
         for runtime in self.accounts:
-            setup = runtime.setup
-            assert setup is not None
-            for run in setup.feeds:
-                self._tasks.append(asyncio.create_task(self._drive(runtime, run), name=f"price feed {runtime.config.name}/{run.symbol}"))
-            if setup.simulated is not None and runtime.config.paper is not None and self.only is None:
-                for number, script in enumerate(runtime.config.paper.script):
-                    self._tasks.append(asyncio.create_task(self._script(runtime, number, script)))
-            for funding, every in setup.funding_polls:
-                self._tasks.append(asyncio.create_task(self._poll_funding(funding, every), name=f"funding poll {funding.symbol}"))
-            if runtime.streams is not None:
-                runtime.streams.start()
-            for keeper in runtime.keepers:
-                self._keeper_tasks.append(asyncio.create_task(keeper.run(), name=f"keeper {keeper.account}/{keeper.hedge.name}"))
+            if runtime.setup is not None:
+                self._run_account(runtime)
+            if runtime.lease is not None:
+                self._tasks.append(asyncio.create_task(self._lead(runtime), name=f"lease {runtime.config.name}"))
         self._tasks.append(asyncio.create_task(self._write_status_forever(), name="status writer"))
         if not serving:
             self._tasks.append(asyncio.create_task(self._retry_http()))
@@ -291,8 +312,215 @@ class Daemon:
             self._tasks.append(asyncio.create_task(self._feed_watchdog(interval), name="watchdog"))
         for task in [*self._tasks, *self._keeper_tasks]:
             task.add_done_callback(self._task_ended)
-        self.log.info("daemon_started", accounts=[a.config.name for a in self.accounts], hedges=len(self.keepers))
-        systemd.notify("READY=1\nSTATUS=hedging")
+        self.log.info(
+            "daemon_started", accounts=[a.config.name for a in self.accounts], hedges=len(self.keepers),
+            leading=[a.config.name for a in self.accounts if a.leading],
+        )
+        systemd.notify("READY=1\nSTATUS=" + ("hedging" if self.keepers else "standby: waiting for a lease"))
+
+    async def _start_account_refusing(self, runtime: AccountRuntime) -> None:
+        """Open the account's venue and reconcile it; turn what stops it into StartupRefused naming the account."""
+        try:
+            await self._start_account(runtime)
+        except ConfigError as exc:
+            raise StartupRefused(f"account {runtime.config.name!r}: {exc}") from exc
+        except AuthenticationFailed as exc:
+            raise StartupRefused(
+                f"account {runtime.config.name!r}: the exchange refused the API key ({exc}); check the key, "
+                "the secret, the key's permissions (reading and futures trading) and its IP restriction"
+            ) from exc
+        except ExchangeError as exc:
+            raise StartupRefused(f"account {runtime.config.name!r}: the venue did not answer at start-up: {exc}") from exc
+
+    def _run_account(self, runtime: AccountRuntime) -> list[asyncio.Task[None]]:
+        """Start the account's price feeds, scripts, funding polls, streams and keepers; return the tasks started."""
+        setup = runtime.setup
+        assert setup is not None
+        own: list[asyncio.Task[None]] = []
+        name = runtime.config.name
+        if runtime.tasks is None:  # feeds, polls and streams run once per venue, across lease changes
+            for run in setup.feeds:
+                own.append(asyncio.create_task(self._drive(runtime, run), name=f"price feed {name}/{run.symbol}"))
+            if setup.simulated is not None and runtime.config.paper is not None and self.only is None:
+                for number, script in enumerate(runtime.config.paper.script):
+                    own.append(asyncio.create_task(self._script(runtime, number, script)))
+            for funding, every in setup.funding_polls:
+                own.append(asyncio.create_task(self._poll_funding(funding, every), name=f"funding poll {funding.symbol}"))
+            if runtime.streams is not None:
+                runtime.streams.start()
+            self._tasks.extend(own)
+            runtime.tasks = []
+        keepers = [asyncio.create_task(k.run(), name=f"keeper {k.account}/{k.hedge.name}") for k in runtime.keepers]
+        runtime.tasks = keepers
+        self._keeper_tasks.extend(keepers)
+        return [*own, *keepers]
+
+    # ---- leases on the shared (PostgreSQL) journal ----------------------------------
+
+    def _open_shared_journal(self) -> JournalStore:
+        """Open the PostgreSQL journal (migrating it); refuse the start naming the URL, never the password."""
+        from hedgebot.store.pg_journal import PgJournal, redacted_url  # psycopg only when a PostgreSQL journal is used
+
+        config = self.settings.journal
+        assert config.url is not None
+        try:
+            return PgJournal(config.conninfo(), self.clock, where=redacted_url(config.url))
+        except (JournalUnavailable, ConfigError) as exc:
+            raise StartupRefused(f"{exc} (nothing was started)") from exc
+
+    def _refresh_lease(self, runtime: AccountRuntime) -> LeaseChange | None:
+        """Take or renew the account's lease once; None when the journal did not answer (the lease then ages)."""
+        assert runtime.lease is not None
+        try:
+            return runtime.lease.refresh()
+        except JournalUnavailable as exc:
+            self.log.warning("lease_refresh_failed", account=runtime.config.name, error=str(exc),
+                             remaining=round(runtime.lease.remaining(), 3))
+            return None
+
+    def _lease_taken(self, runtime: AccountRuntime) -> None:
+        assert runtime.lease is not None and self.events is not None
+        runtime.taken_at = self.clock.now()
+        runtime.led_epoch = runtime.lease.epoch
+        previous = self._lease_row(runtime)
+        self.events.emit(
+            runtime.config.name, "-", "lease_taken", Severity.WARNING if self.standby or runtime.tasks is not None else Severity.INFO,
+            epoch=runtime.lease.epoch, holder=self.holder, lease_seconds=runtime.lease.timing.seconds,
+            taken_at_db=previous.get("taken_at") if previous else None,
+            note="this daemon leads the account now: open intents are settled, legs and wallets compared and funds "
+            "movements looked for before it trades",
+        )
+
+    def _lease_row(self, runtime: AccountRuntime) -> dict[str, Any] | None:
+        read = getattr(self.journal, "lease", None)
+        if read is None:
+            return None
+        try:
+            row = read(runtime.config.name)
+        except JournalUnavailable:
+            return None
+        return None if row is None else {"holder": row.holder, "epoch": row.epoch, "expires_in": row.expires_in, "age": row.age}
+
+    async def _lead(self, runtime: AccountRuntime) -> None:
+        """Keep the account's lease: renew it every third of its length; wait for it, take it and reconcile when not held.
+
+        A renewal that fails, or a lease found taken by another, stops every keeper of the account; so does a
+        lease not renewed within lease_seconds - margin by the monotonic clock (a frozen process), whose keepers'
+        calls the fence refuses meanwhile. A lapsed lease is waited out and taken anew under a higher epoch.
+        """
+        lease = runtime.lease
+        assert lease is not None
+        every = lease.timing.renew_every
+        while True:
+            if runtime.keepers:
+                # Wake at the next renewal, or at the moment the lease stops covering sends if that comes first.
+                await self.clock.sleep(min(every, lease.remaining() + 0.001))
+                if not lease.may_send():
+                    await self._lose(runtime, f"not renewed for {lease.age() or 0:.1f}s, over lease_seconds - margin "
+                                     f"({lease.timing.seconds - lease.timing.margin:.1f}s): fenced itself off")
+                    lease.lapse()
+                    continue
+                change = self._refresh_lease(runtime)
+                if change is LeaseChange.LOST:
+                    await self._lose(runtime, "another daemon holds the lease now")
+                elif change is LeaseChange.TAKEN:  # lapsed in the database and retaken: another may have traded meanwhile
+                    await self._lose(runtime, "the lease lapsed in the database before it was renewed")
+                    await self._take_over(runtime)
+                continue
+            change = self._refresh_lease(runtime)
+            if change is LeaseChange.TAKEN:
+                await self._take_over(runtime)
+            elif change is LeaseChange.RENEWED:
+                pass  # held, but its keepers failed to start: _take_over released it already; nothing to do
+            else:
+                await self.clock.sleep(every)
+
+    async def _take_over(self, runtime: AccountRuntime) -> None:
+        """Reconcile the account under the lease just taken, then start its keepers; on failure, let the lease go."""
+        assert runtime.lease is not None and self.events is not None
+        self._lease_taken(runtime)
+        name = runtime.config.name
+        try:
+            await self._start_account(runtime)
+        except (StartupRefused, ConfigError, ExchangeError, JournalUnavailable) as exc:
+            self.events.emit(
+                name, "-", "takeover_failed", Severity.CRITICAL, epoch=runtime.lease.epoch, error=str(exc),
+                message=f"took the lease on account {name!r} (epoch {runtime.lease.epoch}) but could not reconcile it "
+                f"({exc}); the lease is let go and taken again after lease_seconds",
+            )
+            for keeper in runtime.keepers:
+                keeper.stop()
+            runtime.keepers = []
+            try:
+                runtime.lease.release()
+            except JournalUnavailable:
+                runtime.lease.lapse()
+            await self.clock.sleep(runtime.lease.timing.seconds)
+            return
+        started = self._run_account(runtime)
+        for task in started:
+            task.add_done_callback(self._task_ended)
+        self.ops.attach(self.keepers)
+        systemd.notify("STATUS=hedging")
+
+    async def _lose(self, runtime: AccountRuntime, reason: str) -> None:
+        """Stop every keeper of an account whose lease this daemon no longer holds; journal and raise lease_lost."""
+        assert runtime.lease is not None and self.events is not None
+        tasks = runtime.tasks or []
+        for keeper in runtime.keepers:
+            keeper.stop()
+        for task in tasks:
+            if task in self._keeper_tasks:
+                self._keeper_tasks.remove(task)
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=1.0)
+        runtime.keepers = []
+        runtime.tasks = []
+        self.ops.attach(self.keepers)
+        self.events.emit(
+            runtime.config.name, "-", "lease_lost", Severity.CRITICAL, epoch=runtime.led_epoch,
+            holder=self.holder, reason=reason,
+            message=f"this daemon no longer leads account {runtime.config.name!r} ({reason}): it sends nothing more to "
+            "it; a standby takes over, or this daemon takes the lease again under a new epoch once it expires",
+        )
+
+    def lease_status(self) -> dict[str, Any]:
+        """Return, per account, whether this daemon leads it, under which epoch, and how old its lease is."""
+        out: dict[str, Any] = {}
+        for runtime in self.accounts:
+            lease = runtime.lease
+            if lease is None:
+                continue
+            age = lease.age()
+            out[runtime.config.name] = {
+                "leading": runtime.leading, "epoch": lease.epoch, "holder": self.holder,
+                "lease_age_seconds": None if age is None else round(age, 3),
+                "may_send_seconds": round(lease.remaining(), 3), "lease_seconds": lease.timing.seconds,
+                "refused_calls": runtime.fence.refused if runtime.fence else 0,
+            }
+        return out
+
+    def _lease_readiness(self) -> list[str]:
+        """Say why the daemon is not ready as far as leases go: it leads no account (a standby)."""
+        if any(r.lease is None or r.leading for r in self.accounts):
+            return []
+        return ["standby: this daemon leads no account (waiting for a lease)"]
+
+    def _lease_metrics(self) -> list[Any]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        leading = GaugeMetricFamily("hedgebot_lease_leading", "1 while this daemon leads the account", labels=["account"])
+        epoch = GaugeMetricFamily("hedgebot_lease_epoch", "The epoch of this daemon's lease on the account (0: none)", labels=["account"])
+        age = GaugeMetricFamily("hedgebot_lease_age_seconds", "Seconds since this daemon last renewed its lease", labels=["account"])
+        refused = GaugeMetricFamily("hedgebot_lease_refused_calls", "Exchange calls refused unsent for a lapsed lease", labels=["account"])
+        for name, lease in self.lease_status().items():
+            leading.add_metric([name], 1.0 if lease["leading"] else 0.0)
+            epoch.add_metric([name], float(lease["epoch"] or 0))
+            if lease["lease_age_seconds"] is not None:
+                age.add_metric([name], float(lease["lease_age_seconds"]))
+            refused.add_metric([name], float(lease["refused_calls"]))
+        return [leading, epoch, age, refused]
 
     # ---- the journal's integrity ----------------------------------------------------
 
@@ -327,6 +555,8 @@ class Daemon:
 
     async def _check_journal_when_due(self) -> None:
         """Check the journal when check_interval_seconds have passed since the last check (called by the status writer)."""
+        if self.settings.journal.url is not None:
+            return  # PostgreSQL checks its own pages; quick_check is SQLite's
         now = self.clock.now()
         if self._journal_checked_at is not None and now - self._journal_checked_at < self.settings.journal.check_interval_seconds:
             return
@@ -498,8 +728,13 @@ class Daemon:
         return build_venue(account, self.clock, self.state_dir)
 
     async def _start_account(self, runtime: AccountRuntime) -> None:
+        if runtime.setup is None:
+            await self._open_venue(runtime)
+        await self._reconcile(runtime)
+
+    async def _open_venue(self, runtime: AccountRuntime) -> None:
+        """Build the account's venue (fenced by its lease on a shared journal) and attach its streams."""
         account = runtime.config
-        assert self.journal is not None and self.events is not None
         setup = self._make_venue(account)
         runtime.setup = setup
         runtime.venue = setup.venue
@@ -518,7 +753,16 @@ class Daemon:
                         self._feed_log(runtime, run.symbol).warning("price_feed_failed", symbol=run.symbol, error=str(exc))
             simulated.subscribe(functools.partial(self._on_venue_event, runtime))
             self._report_restore(runtime, simulated)
+        if runtime.lease is not None:
+            runtime.fence = FencedPort(runtime.venue, runtime.lease)
+            runtime.venue = runtime.fence  # type: ignore[assignment]
         self._attach_streams(runtime)
+
+    async def _reconcile(self, runtime: AccountRuntime) -> None:
+        """Check the account, build its keepers, settle open intents, and compare legs and wallets with the journal."""
+        account = runtime.config
+        assert self.journal is not None and self.events is not None
+        epoch = runtime.lease.epoch if runtime.lease is not None else None
         await self._check_account(runtime)
         await self._refuse_another_writer(runtime)
         await self._ensure_hedge_mode(runtime)
@@ -528,11 +772,13 @@ class Daemon:
                 alert_repeat_seconds=self.settings.alerts.repeat_seconds,
             )
             journal_config = self.settings.journal
-            keeper.disk = DiskGuard(
-                journal_config.path, journal_config.free_space_warning_mb * MB, journal_config.free_space_stop_mb * MB,
-            )
+            if journal_config.url is None:  # PostgreSQL keeps its files on its own server
+                keeper.disk = DiskGuard(
+                    journal_config.path, journal_config.free_space_warning_mb * MB, journal_config.free_space_stop_mb * MB,
+                )
             await keeper.prepare()
             runtime.keepers.append(keeper)
+        was_open = len(self.journal.open_intents(account.name))
         for keeper in runtime.keepers:
             # Recovery before trading: settle what the journal left open.
             await keeper.settle_open_intents()  # what stays unknown holds risk-adding orders, not the start
@@ -541,7 +787,16 @@ class Daemon:
                     f"{account.name}/{keeper.hedge.name}: cannot settle earlier actions with unknown outcomes; "
                     "the venue did not answer the lookups"
                 )
+        if epoch is not None:
+            still = len(self.journal.open_intents(account.name))
+            self.events.emit(account.name, "-", "reconcile_step", step="open_intents_settled", epoch=epoch,
+                             open_before=was_open, settled=was_open - still, still_unknown=still)
         await self._report_surprises(runtime)
+        if epoch is not None:
+            self.events.emit(account.name, "-", "reconcile_step", step="legs_wallets_funds_compared", epoch=epoch,
+                             figures=await self._account_figures(runtime),
+                             note="differences and funds movements since the journal's last account snapshot are "
+                             "raised as their own events (short_changed, account_changed_while_stopped)")
 
     def _follow_replay(self, run: FeedRun, candle_time: float) -> None:
         """Move replayed time to the candle about to be applied."""
@@ -938,6 +1193,8 @@ class Daemon:
                 saved = []
             hedges = [h for h in saved if (h.get("account"), h.get("name")) not in ours] + hedges
         data = {"pid": os.getpid(), "updated_at": iso_utc(self.clock.now()), "hedges": hedges, "streams": self.stream_status()}
+        if self.settings.journal.url is not None:
+            data["leases"] = self.lease_status()
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=2))
         os.replace(tmp, path)
@@ -1027,6 +1284,13 @@ class Daemon:
     async def _release(self) -> None:
         await self._stop_operations()
         asyncio.get_running_loop().set_exception_handler(self._loop_handler)
+        for runtime in self.accounts:
+            if runtime.lease is not None and runtime.lease.epoch is not None:
+                try:
+                    runtime.lease.release()  # a standby takes over at once, not after the lease expires
+                    self.log.info("lease_released", account=runtime.config.name, epoch=runtime.led_epoch)
+                except JournalUnavailable as exc:
+                    self.log.warning("lease_not_released", account=runtime.config.name, error=str(exc))
         if self.journal is not None:
             self.journal.close()
             self.journal = None

@@ -57,6 +57,7 @@ from hedgebot.exchange.port import (
     ExchangeError,
     IpBanned,
     ExchangePort,
+    Fenced,
     FundsQuery,
     ModeError,
     OrderRequest,
@@ -75,8 +76,8 @@ from hedgebot.exchange.ratelimit import monotonic_of
 from hedgebot.replay_clock import pacing_clock
 from hedgebot.store.integrity import damage_advice
 from hedgebot.store.space import DiskGuard, SpaceLevel
-from hedgebot.store.control import Control, Request, StateRecord, UnwindRecord
-from hedgebot.store.journal import Intent, IntentStatus, Journal, JournalUnavailable, NewEvent
+from hedgebot.store.control import Request, StateRecord, UnwindRecord, open_control
+from hedgebot.store.journal import Intent, IntentStatus, JournalStore, JournalUnavailable, NewEvent
 
 
 # Names of the guards that hold trading, as journaled (store.control holds).
@@ -96,7 +97,7 @@ def says_busy(exc: TransientError) -> bool:
 
 def not_carried_out(exc: TransientError) -> bool:
     """Tell whether a transient answer says the request was refused before execution, so the same id may go again."""
-    return isinstance(exc, (RateLimited, ClockSkew, ExchangeBusy))
+    return isinstance(exc, (RateLimited, ClockSkew, ExchangeBusy, Fenced))
 
 
 def _moved_size(snapshot: Snapshot, spot: bool, position_side: PositionSide | None) -> Decimal:
@@ -213,7 +214,7 @@ class Keeper:
         hedge: HedgeConfig,
         port: ExchangePort,
         clock: Clock,
-        journal: Journal,
+        journal: JournalStore,
         events: EventLog,
         *,
         seed: int = 0,
@@ -260,7 +261,7 @@ class Keeper:
         self.exchange_errors: Counter[str] = Counter()
         self.last_venue_error_at: float | None = None
         self.watch = HedgeWatch(self.alerts, self._emit, clock.now)
-        self.control = Control(journal)
+        self.control = open_control(journal)
         self.breakers = CircuitBreakers(hedge.breakers)
         self.trading: StateRecord = self.control.state(account, hedge.name) or StateRecord(
             TradingState.ACTIVE, "", "default", clock.now()
@@ -1417,6 +1418,9 @@ class Keeper:
                 return self._answered(await send(cid))
             except DuplicateClientId as exc:
                 return await self._look_for(intent, f"venue reports a duplicate: {exc}")
+            except Fenced as exc:
+                # Refused before it left this process: the lease lapsed, so it never goes (a standby may lead now).
+                return IntentStatus.ABSENT, {"error": str(exc)}
             except TransientError as exc:
                 last_error = self._venue_error(exc)["error"] or ""
                 if says_busy(exc):

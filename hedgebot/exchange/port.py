@@ -44,6 +44,10 @@ class ExchangeBusy(TransientError):
     """The exchange refused the request for now (a throttle, price protection); it was not executed."""
 
 
+class Fenced(TransientError):
+    """This daemon's lease on the account has lapsed (or was taken over): the request was not sent, and none will be."""
+
+
 class VenueUnavailable(TransientError):
     """The venue answered with a server error or maintenance."""
 

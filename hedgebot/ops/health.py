@@ -93,6 +93,10 @@ class Operations:
         self.startup_passed = False
         self.extra_figures: list[Callable[[], dict[str, Any]]] = []
         self.extra_metrics: list[Callable[[], Iterable[Any]]] = []
+        # Further reasons not to be ready (a standby leading no account), asked at each /readyz.
+        self.extra_readiness: list[Callable[[], list[str]]] = []
+        # A daemon on a shared journal may lead no account for a while (a standby): alive without keepers.
+        self.may_lead_nothing = False
         # Tasks of the daemon that died, with why: one is enough to be unhealthy.
         self.dead_tasks: dict[str, str] = {}
 
@@ -150,13 +154,14 @@ class Operations:
 
     def healthy(self) -> bool:
         """Tell whether every keeper ticked recently and no task of the daemon died."""
-        return bool(self.keepers) and not self.dead_tasks and not any(h.stalled for h in self.health())
+        return (bool(self.keepers) or self.may_lead_nothing) and not self.dead_tasks and not any(h.stalled for h in self.health())
 
     def ready(self) -> tuple[bool, list[str]]:
         """Tell whether start-up passed, data is fresh and no hedge is halted; with the reasons when not."""
         if not self.startup_passed:
             return False, ["start-up checks have not finished"]
         reasons = [f"task {name} died: {why}" for name, why in self.dead_tasks.items()]
+        reasons += [reason for extra in self.extra_readiness for reason in extra()]
         reasons += [f"{h.account}/{h.hedge}: {h.reason}" for h in self.health() if not h.ready]
         return not reasons, reasons
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hedgebot.domain.trading import TradingState
-from hedgebot.store.journal import Journal
+from hedgebot.store.journal import Journal, JournalStore
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
@@ -229,3 +229,14 @@ class Control:
     def finish_unwind(self, unwind_id: int) -> None:
         """Mark an unwind done."""
         self.db.execute("UPDATE unwinds SET status = ?, updated_at = ? WHERE id = ?", (UNWIND_DONE, self._now(), unwind_id))
+
+
+def open_control(journal: JournalStore) -> Any:
+    """Return the control records kept in `journal`, whichever database it lives in (the same methods either way)."""
+    if isinstance(journal, Journal):
+        return Control(journal)
+    from hedgebot.store.pg_control import PgControl  # psycopg only when a PostgreSQL journal is used
+    from hedgebot.store.pg_journal import PgJournal
+
+    assert isinstance(journal, PgJournal)
+    return PgControl(journal)

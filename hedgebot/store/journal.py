@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from hedgebot.access import require_access
 from hedgebot.clock import Clock
@@ -160,6 +160,32 @@ def _intent(row: sqlite3.Row) -> Intent:
         json.loads(row["detail"]), IntentStatus(row["status"]),
         json.loads(row["outcome"]) if row["outcome"] else None, row["created_at"], row["updated_at"],
     )
+
+
+class JournalStore(Protocol):
+    """What the engine needs of a journal, on SQLite or on PostgreSQL alike: keepers never know which."""
+
+    path: str
+    clock: Clock
+    damage: str | None
+
+    def begin(self, account: str, hedge: str, kind: str, detail: dict[str, Any]) -> Intent: ...
+
+    def finish(
+        self, client_id: str, status: IntentStatus, outcome: dict[str, Any] | None = None, events: Sequence[NewEvent] = (),
+    ) -> None: ...
+
+    def open_intents(self, account: str | None = None, hedge: str | None = None) -> list[Intent]: ...
+
+    def intents(self, account: str | None = None, hedge: str | None = None) -> list[Intent]: ...
+
+    def record_event(
+        self, account: str, hedge: str, kind: str, severity: str, detail: dict[str, Any], at: float | None = None
+    ) -> None: ...
+
+    def events(self, account: str | None = None, hedge: str | None = None, kind: str | None = None) -> list[Event]: ...
+
+    def close(self) -> None: ...
 
 
 # How long a write waits for a lock another connection holds: the journal is written on the event loop,

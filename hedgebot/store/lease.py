@@ -29,6 +29,8 @@ class LeaseStore(Protocol):
 
     def release_lease(self, account: str, holder: str, epoch: int) -> None: ...
 
+    def drop_fence(self, account: str) -> None: ...
+
 
 @dataclass(frozen=True)
 class LeaseTiming:
@@ -82,6 +84,11 @@ class Lease:
     def age(self) -> float | None:
         """Return seconds since the last successful renewal (None when not held)."""
         return None if self._renewed_at is None else self.monotonic() - self._renewed_at
+
+    def lapse(self) -> None:
+        """Give up a lease this daemon fenced itself off (not renewed in time): it is waited out and taken anew, under a new epoch."""
+        self.store.drop_fence(self.account)
+        self.epoch, self._renewed_at = None, None
 
     def release(self) -> None:
         """Give the lease up at a clean stop, so a standby takes over at once."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +24,8 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from hedgebot.clock import Clock
 from hedgebot.store import pg_migrations
 from hedgebot.store.journal import (
-    _BASE36, OPEN_STATUSES, Event, Intent, IntentStatus, JournalUnavailable, _base36, _json, client_order_id,
+    _BASE36, OPEN_STATUSES, Event, Intent, IntentStatus, JournalUnavailable, NewEvent, _base36, _json, _redacted_json,
+    client_order_id,
 )
 
 # How long a call waits for a pooled connection, and how long a statement may run: the journal is written on
@@ -84,6 +85,7 @@ class PgJournal:
         self.clock = clock
         self.path = where  # the URL without its password, for messages
         self.fences: dict[str, tuple[str, int]] = {}  # account -> (holder, epoch) this daemon writes under
+        self.damage: str | None = None  # PostgreSQL keeps its own integrity: never set here, read by keepers as on SQLite
         options = f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c lock_timeout={STATEMENT_TIMEOUT_MS}"
         settings: dict[str, Any] = {"autocommit": True, "row_factory": dict_row, "connect_timeout": CONNECT_TIMEOUT_SECONDS, "options": options}
         try:
@@ -112,6 +114,16 @@ class PgJournal:
     def close(self) -> None:
         """Close every pooled connection."""
         self._pool.close()
+
+    def connection(self) -> Any:
+        """Lend a pooled connection (for stores that keep their tables in this journal); errors become JournalUnavailable."""
+        return self._connection()
+
+    def meta(self, key: str) -> str | None:
+        """Return a value of the journal's meta table, or None."""
+        with self._connection() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = %s", (key,)).fetchone()
+        return None if row is None else str(row["value"])
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
@@ -166,6 +178,10 @@ class PgJournal:
                 (account, holder, epoch),
             )
 
+    def drop_fence(self, account: str) -> None:
+        """Write nothing more under this daemon's lease on `account` (it fenced itself off)."""
+        self.fences.pop(account, None)
+
     def lease(self, account: str) -> LeaseRow | None:
         """Return the account's lease as the database sees it now."""
         with self._connection() as conn:
@@ -217,13 +233,23 @@ class PgJournal:
             ).fetchone()
         return Intent(int(inserted["id"]), account, hedge, seq, cid, kind, detail, IntentStatus.PENDING, None, now, now)
 
-    def finish(self, client_id: str, status: IntentStatus, outcome: dict[str, Any] | None = None) -> None:
-        """Record what became of an intent (a standby settling it after a takeover may do so too)."""
-        with self._connection() as conn:
+    def finish(
+        self, client_id: str, status: IntentStatus, outcome: dict[str, Any] | None = None,
+        events: Sequence[NewEvent] = (),
+    ) -> None:
+        """Record what became of an intent, and the events that tell of it, in one transaction.
+
+        Not fenced: what an exchange did is a fact whoever records it, and a standby settles
+        the intents its predecessor left open.
+        """
+        now = self.clock.now()
+        with self._connection() as conn, conn.transaction():
             conn.execute(
                 "UPDATE intents SET status = %s, outcome = %s, updated_at = %s WHERE client_id = %s",
-                (status.value, _json(outcome or {}), self.clock.now(), client_id),
+                (status.value, _redacted_json(outcome or {}), now, client_id),
             )
+            for event in events:
+                self._insert_event(conn, event, now)
 
     def open_intents(self, account: str | None = None, hedge: str | None = None) -> list[Intent]:
         """Return intents whose outcome is not settled yet, oldest first."""
@@ -249,10 +275,15 @@ class PgJournal:
     ) -> None:
         """Append an event, stamped now or at `at`."""
         with self._connection() as conn:
-            conn.execute(
-                "INSERT INTO events (at, account, hedge, kind, severity, detail) VALUES (%s, %s, %s, %s, %s, %s)",
-                (self.clock.now() if at is None else at, account, hedge, kind, severity, _json(detail)),
-            )
+            self._insert_event(conn, NewEvent(account, hedge, kind, severity, detail, at), self.clock.now())
+
+    @staticmethod
+    def _insert_event(conn: psycopg.Connection[Any], event: NewEvent, now: float) -> None:
+        conn.execute(
+            "INSERT INTO events (at, account, hedge, kind, severity, detail) VALUES (%s, %s, %s, %s, %s, %s)",
+            (now if event.at is None else event.at, event.account, event.hedge, event.kind, event.severity,
+             _redacted_json(event.detail)),
+        )
 
     def events(self, account: str | None = None, hedge: str | None = None, kind: str | None = None) -> list[Event]:
         """Return events, oldest first."""

@@ -51,6 +51,49 @@ CREATE TABLE leases (
     expires_at TIMESTAMPTZ NOT NULL
 );
 """),
+    (2, """
+CREATE TABLE requests (
+    id BIGSERIAL PRIMARY KEY,
+    account TEXT NOT NULL,
+    hedge TEXT NOT NULL,
+    command TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    taken_at DOUBLE PRECISION,
+    taken_by TEXT,
+    result TEXT
+);
+CREATE INDEX requests_pending ON requests (account, hedge) WHERE taken_at IS NULL;
+CREATE TABLE trading_states (
+    id BIGSERIAL PRIMARY KEY,
+    account TEXT NOT NULL,
+    hedge TEXT NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    at DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE holds (
+    account TEXT NOT NULL,
+    hedge TEXT NOT NULL,
+    name TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (account, hedge, name)
+);
+CREATE TABLE unwinds (
+    id BIGSERIAL PRIMARY KEY,
+    account TEXT NOT NULL,
+    hedge TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    status TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL
+);
+"""),
 )
 
 LATEST = MIGRATIONS[-1][0]

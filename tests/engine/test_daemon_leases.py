@@ -1,0 +1,161 @@
+"""The daemon on the PostgreSQL journal: it leads an account under a lease, fences itself off, and a standby takes over."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from prometheus_client import generate_latest
+
+from hedgebot.cli import main
+from hedgebot.clock import SimClock
+from hedgebot.config import Settings
+from hedgebot.domain.model import Wallet
+from hedgebot.engine.daemon import Daemon
+from hedgebot.exchange.paper import PaperMarket, PaperVenue
+from hedgebot.ops.metrics import build_registry
+from hedgebot.store.journal import JournalUnavailable
+from tests.helpers import D, SYMBOL, btc_market, paper_settings_dict, write_toml
+from tests.postgres_server import PASSWORD
+
+LEASE = 15.0
+MARGIN = 3.0
+
+
+def shared_settings(tmp_path: Path, name: str, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Return a paper config on the PostgreSQL journal, with its own state directory (two daemons, one machine)."""
+    monkeypatch.setenv("HB_PG_PASSWORD", PASSWORD)
+    data = paper_settings_dict(tmp_path / name)
+    data["journal"] = {
+        "url": pg_url.replace(f":{PASSWORD}@", "@"), "password": {"env": "HB_PG_PASSWORD"},
+        "lease_seconds": LEASE, "lease_margin_seconds": MARGIN,
+    }
+    data["http"] = {"enabled": False}
+    return Settings(**data)
+
+
+def exchange(clock: SimClock) -> PaperVenue:
+    """Return the one account both daemons trade on: 2 BTC held, no short yet."""
+    venue = PaperVenue(clock, [PaperMarket(btc_market())], spot={"BTC": D("2"), "USDT": D("10000")}, futures={"USDT": D("100000")})
+    venue.update_price(SYMBOL, clock.now(), D("50000"))
+    return venue
+
+
+def expire_lease(pg_url: str, account: str) -> None:
+    """Let the account's lease run out now by the database's clock (as it does lease_seconds after the last renewal)."""
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("UPDATE leases SET expires_at = clock_timestamp() WHERE account = %s", (account,))
+
+
+def kinds(daemon: Daemon, kind: str) -> list[dict[str, Any]]:
+    assert daemon.journal is not None
+    return [e.detail for e in daemon.journal.events(account="paper", kind=kind)]
+
+
+async def test_the_daemon_leads_its_account_under_a_lease_and_writes_every_intent_under_its_epoch(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = SimClock()
+    venue = exchange(clock)
+    daemon = Daemon(shared_settings(tmp_path, "a", pg_url, monkeypatch), clock, venue_factory=lambda _a: venue)
+    await daemon.start()
+    try:
+        await clock.advance(30)  # two renewals of the lease at least
+        assert (await venue.fetch_legs(SYMBOL)).short.size == D("2")
+        assert [e["epoch"] for e in kinds(daemon, "lease_taken")] == [1]
+        assert daemon.lease_status()["paper"]["leading"] is True and daemon.lease_status()["paper"]["epoch"] == 1
+        with psycopg.connect(pg_url) as conn:
+            epochs = {row[0] for row in conn.execute("SELECT lease_epoch FROM intents")}
+        assert epochs == {1}
+        assert set(venue.orders) and all(cid[7:11] == "0001" for cid in venue.orders)  # the epoch in every client id
+    finally:
+        await daemon.stop()
+
+
+async def test_status_metrics_and_readiness_show_whether_this_daemon_leads_its_epoch_and_the_lease_age(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    clock = SimClock()
+    venue = exchange(clock)
+    settings = shared_settings(tmp_path, "a", pg_url, monkeypatch)
+    daemon = Daemon(settings, clock, venue_factory=lambda _a: venue)
+    await daemon.start()
+    try:
+        await clock.advance(7)  # renewed at 5s: 2s old
+        daemon.write_status()
+        lease = json.loads((tmp_path / "a" / "state" / "status.json").read_text())["leases"]["paper"]
+        assert lease["leading"] is True and lease["epoch"] == 1 and lease["lease_age_seconds"] == pytest.approx(2, abs=0.01)
+        metrics = generate_latest(build_registry(daemon.ops)).decode()
+        assert 'hedgebot_lease_leading{account="paper"} 1.0' in metrics and 'hedgebot_lease_epoch{account="paper"} 1.0' in metrics
+        assert 'hedgebot_lease_age_seconds{account="paper"}' in metrics
+        assert daemon.ops.status_json()["leases"]["paper"]["epoch"] == 1
+        config = write_toml(tmp_path / "a.toml", settings.model_dump(mode="json", exclude_none=True))
+        assert main(["status", "--config", str(config)]) == 0
+        assert "lease paper: LEADS under epoch 1, renewed 2.0s ago" in capsys.readouterr().out
+    finally:
+        await daemon.stop()
+
+
+async def test_a_second_daemon_on_the_same_journal_stands_by_and_sends_nothing(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = SimClock()
+    venue = exchange(clock)
+    calls: list[str] = []
+    leader = Daemon(shared_settings(tmp_path, "a", pg_url, monkeypatch), clock, venue_factory=lambda _a: venue)
+    standby = Daemon(shared_settings(tmp_path, "b", pg_url, monkeypatch), clock, venue_factory=lambda _a: calls.append("built") or venue)
+    await leader.start()
+    await standby.start()
+    try:
+        await clock.advance(30)
+        assert calls == [] and standby.keepers == []
+        assert standby.lease_status()["paper"]["leading"] is False
+        ready, reasons = standby.ops.ready()
+        assert not ready and any("standby" in r for r in reasons) and standby.ops.healthy()
+    finally:
+        await standby.stop()
+        await leader.stop()
+
+
+async def test_a_leader_that_cannot_renew_fences_itself_off_and_the_standby_takes_over_with_the_next_epoch(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = SimClock()
+    venue = exchange(clock)
+    leader = Daemon(shared_settings(tmp_path, "a", pg_url, monkeypatch), clock, venue_factory=lambda _a: venue)
+    standby = Daemon(shared_settings(tmp_path, "b", pg_url, monkeypatch), clock, standby=True, venue_factory=lambda _a: venue)
+    await leader.start()
+    await standby.start()
+    try:
+        await clock.advance(10)
+        assert (await venue.fetch_legs(SYMBOL)).short.size == D("2")
+        assert leader.journal is not None
+
+        def cut(*_args: object) -> None:
+            raise JournalUnavailable("journal: the database does not answer (cut by the test)")
+
+        monkeypatch.setattr(leader.journal, "take_lease", cut)  # the leader's renewals fail from now on
+        await clock.advance(LEASE - MARGIN + 1)
+        assert leader.keepers == [] and [e["epoch"] for e in kinds(standby, "lease_lost")] == [1]
+        before = set(venue.orders)
+        venue.deposit(Wallet.SPOT, "BTC", D("0.5"))  # a change only a leader may answer
+        await clock.advance(5)
+        assert set(venue.orders) == before  # nobody leads: the database still shows the old lease
+        expire_lease(pg_url, "paper")
+        await clock.advance(10)
+        taken = kinds(standby, "lease_taken")
+        assert [e["epoch"] for e in taken] == [1, 2] and taken[-1]["holder"] == standby.holder
+        steps = [e["step"] for e in kinds(standby, "reconcile_step") if e["epoch"] == 2]
+        assert steps == ["open_intents_settled", "legs_wallets_funds_compared"]
+        assert (await venue.fetch_legs(SYMBOL)).short.size == D("2.5")
+        new = set(venue.orders) - before
+        assert new and all(cid[7:11] == "0002" for cid in new)
+        assert standby.lease_status()["paper"] | {"lease_age_seconds": None} == standby.lease_status()["paper"] | {
+            "leading": True, "epoch": 2, "lease_age_seconds": None,
+        }
+    finally:
+        await standby.stop()
+        await leader.stop()
