@@ -111,9 +111,12 @@ async def emulator_rig(
 class EmulatorProcess:
     """The emulator as a separate process on a fixed port with its book in a file."""
 
-    def __init__(self, tmp_path: Path, futures: str = "60000", key_flags: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, tmp_path: Path, futures: str = "60000", key_flags: tuple[str, ...] = (), extra_keys: tuple[str, ...] = (),
+    ) -> None:
         self.futures = futures
         self.key_flags = key_flags  # what the key may do: "withdraw", "noip", "nofutures"
+        self.extra_keys = extra_keys  # more keys on the same account, each "KEY:SECRET"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.state = tmp_path / "emulator.json"
@@ -124,6 +127,7 @@ class EmulatorProcess:
         args = [
             sys.executable, "-m", "hedgebot.testing.binance_emulator", "--port", str(self.port),
             "--key", ":".join([PROCESS_KEY, PROCESS_SECRET, *self.key_flags]), "--state", str(self.state),
+            *[arg for key in self.extra_keys for arg in ("--key", key)],
             "--spot", "BTC=1", "--spot", "USDT=2000", "--futures", f"USDT={self.futures}", "--mark", "50000",
         ]
         with self.log.open("a") as out:

@@ -286,8 +286,16 @@ class Daemon:
                         monotonic_of(self.clock),
                     )
                     if self.standby or self._refresh_lease(runtime) is not LeaseChange.TAKEN:
-                        continue  # another daemon leads it: this one waits for the lease (see _lead)
+                        # Another daemon leads it: this one waits for the lease (see _lead), its venue built
+                        # beforehand (no request is sent: the fence refuses any) so that a takeover starts at once.
+                        try:
+                            await self._open_venue(runtime)
+                        except ConfigError as exc:
+                            raise StartupRefused(f"account {runtime.config.name!r}: {exc}") from exc
+                        continue
                     self._lease_taken(runtime)
+                    await self._renewing(runtime, self._start_account_refusing(runtime))
+                    continue
                 await self._start_account_refusing(runtime)
             self.ops.attach(self.keepers)
             serving = await self._start_http() if self.serve_http and self.settings.http.enabled else True
@@ -296,8 +304,8 @@ class Daemon:
             await self._release()
             raise
         for runtime in self.accounts:
-            if runtime.setup is not None:
-                self._run_account(runtime)
+            if runtime.setup is not None and (runtime.lease is None or runtime.keepers):
+                self._run_account(runtime)  # a standby's venue (built, never used) waits for its lease
             if runtime.lease is not None:
                 self._tasks.append(asyncio.create_task(self._lead(runtime), name=f"lease {runtime.config.name}"))
         self._tasks.append(asyncio.create_task(self._write_status_forever(), name="status writer"))
@@ -346,10 +354,10 @@ class Daemon:
                     own.append(asyncio.create_task(self._script(runtime, number, script)))
             for funding, every in setup.funding_polls:
                 own.append(asyncio.create_task(self._poll_funding(funding, every), name=f"funding poll {funding.symbol}"))
-            if runtime.streams is not None:
-                runtime.streams.start()
             self._tasks.extend(own)
             runtime.tasks = []
+        if runtime.streams is not None:
+            runtime.streams.start()  # stopped again when the lease is lost: a standby keeps no stream of the account
         keepers = [asyncio.create_task(k.run(), name=f"keeper {k.account}/{k.hedge.name}") for k in runtime.keepers]
         runtime.tasks = keepers
         self._keeper_tasks.extend(keepers)
@@ -435,13 +443,40 @@ class Daemon:
             else:
                 await self.clock.sleep(every)
 
+    async def _renewing(self, runtime: AccountRuntime, work: Any) -> None:
+        """Run `work` (a start-up or a takeover's reconciliation) while the lease is renewed beside it.
+
+        Reconciling may take longer than the lease: unrenewed, the fence would refuse its own calls.
+        """
+        lease = runtime.lease
+        assert lease is not None
+
+        async def renew() -> None:
+            while True:
+                await self.clock.sleep(lease.timing.renew_every)
+                if self._refresh_lease(runtime) in (LeaseChange.LOST, LeaseChange.TAKEN):
+                    lease.lapse()  # lost, or lapsed and retaken under a new epoch: this reconciliation is void
+                    return
+
+        renewal = asyncio.create_task(renew(), name=f"lease renewal {runtime.config.name}")
+        try:
+            await work
+        finally:
+            renewal.cancel()
+            await asyncio.gather(renewal, return_exceptions=True)
+        if lease.epoch is None or lease.epoch != runtime.led_epoch:
+            raise StartupRefused(
+                f"account {runtime.config.name!r}: the lease (epoch {runtime.led_epoch}) was lost while reconciling; "
+                "nothing was traded"
+            )
+
     async def _take_over(self, runtime: AccountRuntime) -> None:
         """Reconcile the account under the lease just taken, then start its keepers; on failure, let the lease go."""
         assert runtime.lease is not None and self.events is not None
         self._lease_taken(runtime)
         name = runtime.config.name
         try:
-            await self._start_account(runtime)
+            await self._renewing(runtime, self._start_account(runtime))
         except (StartupRefused, ConfigError, ExchangeError, JournalUnavailable) as exc:
             self.events.emit(
                 name, "-", "takeover_failed", Severity.CRITICAL, epoch=runtime.lease.epoch, error=str(exc),
@@ -477,6 +512,8 @@ class Daemon:
             await asyncio.wait(tasks, timeout=1.0)
         runtime.keepers = []
         runtime.tasks = []
+        if runtime.streams is not None:
+            await runtime.streams.stop()
         self.ops.attach(self.keepers)
         self.events.emit(
             runtime.config.name, "-", "lease_lost", Severity.CRITICAL, epoch=runtime.led_epoch,

@@ -12,7 +12,9 @@ timestamp within `recvWindow`.
 
 For tests it can inject faults (timeouts before or after executing, 429 with
 Retry-After, 5xx, -1021) and move the mark price. Control endpoints live
-under `/_emulator/` (never part of Binance's API).
+under `/_emulator/` (never part of Binance's API); `/_emulator/requests` lists
+every request with the API key it came under and when it arrived, and every
+order carried out, so a test can tell which of two daemons sent what.
 
 Run by hand:
 
@@ -228,6 +230,8 @@ class Emulator:
         self.late_executions = 0  # requests answered "unknown" and carried out afterwards
         self.server_time_offset_ms = 0
         self.requests: list[tuple[str, str]] = []
+        # Every request with the API key it came under and the exchange's time it arrived: who sent what, when.
+        self.request_log: list[dict[str, Any]] = []
         # What the websocket side (hedgebot.testing.binance_streams) hooks in: events and routes.
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
         self.route_installers: list[Callable[[web.UrlDispatcher], None]] = []
@@ -395,6 +399,7 @@ class Emulator:
         for install in self.route_installers:
             install(r)
         r.add_get("/_emulator/state", self.control_state)
+        r.add_get("/_emulator/requests", self.control_requests)
         r.add_post("/_emulator/mark", self.control_mark)
         r.add_post("/_emulator/fault", self.control_fault)
         r.add_post("/_emulator/deposit", self.control_deposit)
@@ -417,6 +422,11 @@ class Emulator:
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
         self.requests.append((request.method, request.path))
+        if not request.path.startswith("/_emulator/"):
+            self.request_log.append({
+                "method": request.method, "path": request.path, "key": request.headers.get("X-MBX-APIKEY"),
+                "at": self.now_ms() / 1000,
+            })
         await self.run_deferred()
         ip = request.remote or "unknown"
         verdict = self.limiter.judge(ip, request.method, request.path, "symbol" in request.query, self.now_ms() / 1000)
@@ -1385,6 +1395,10 @@ class Emulator:
     async def control_state(self, request: web.Request) -> web.Response:
         """GET /_emulator/state: the whole book."""
         return web.json_response(self.book.to_json())
+
+    async def control_requests(self, request: web.Request) -> web.Response:
+        """GET /_emulator/requests: every request (method, path, API key, arrival time) and every order carried out."""
+        return web.json_response({"requests": self.request_log, "executions": self.executions})
 
     async def control_mark(self, request: web.Request) -> web.Response:
         """POST /_emulator/mark {"symbol": "BTCUSDT", "price": "51000"}."""

@@ -104,14 +104,14 @@ async def test_a_second_daemon_on_the_same_journal_stands_by_and_sends_nothing(
 ) -> None:
     clock = SimClock()
     venue = exchange(clock)
-    calls: list[str] = []
     leader = Daemon(shared_settings(tmp_path, "a", pg_url, monkeypatch), clock, venue_factory=lambda _a: venue)
-    standby = Daemon(shared_settings(tmp_path, "b", pg_url, monkeypatch), clock, venue_factory=lambda _a: calls.append("built") or venue)
+    standby = Daemon(shared_settings(tmp_path, "b", pg_url, monkeypatch), clock, venue_factory=lambda _a: venue)
     await leader.start()
     await standby.start()
     try:
         await clock.advance(30)
-        assert calls == [] and standby.keepers == []
+        fence = standby.accounts[0].fence
+        assert fence is not None and sum(fence.sent.values()) == 0 and fence.refused == 0 and standby.keepers == []
         assert standby.lease_status()["paper"]["leading"] is False
         ready, reasons = standby.ops.ready()
         assert not ready and any("standby" in r for r in reasons) and standby.ops.healthy()
