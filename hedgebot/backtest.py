@@ -30,6 +30,7 @@ from hedgebot.clock import SimClock
 from hedgebot.config import HedgeConfig
 from hedgebot.domain import margin as mm
 from hedgebot.domain.model import ZERO, Leg, MarginMode, Market, PositionSide, Wallet
+from hedgebot.domain.schedule import CalendarEvent
 from hedgebot.engine.keeper import Keeper, Liquidation
 from hedgebot.exchange.feeds import Candle
 from hedgebot.exchange.funding import FundingSource
@@ -263,6 +264,7 @@ class _Lane:
         fixed: FixedInterval | None,
         record_equity: bool,
         name: str = "backtest",
+        calendar: Sequence[CalendarEvent] = (),
     ) -> None:
         self.candles = candles
         self.market = market
@@ -281,7 +283,7 @@ class _Lane:
         self.venue.update_price(market.symbol, first.time, first.open)
         self.journal = Journal(":memory:", clock)
         self.events = EventLog(self.journal, NullLogger())
-        self.keeper = Keeper(name, self.hedge, self.venue, clock, self.journal, self.events)
+        self.keeper = Keeper(name, self.hedge, self.venue, clock, self.journal, self.events, calendar=calendar)
         stable = sum((v for k, v in spot.items() if k != market.base), ZERO) + sum(futures.values(), ZERO)
         self.ledger = _Ledger(self.venue, market, hedge, float(spot.get(market.base, ZERO)), float(stable))
         self.venue.subscribe(self._on_venue_change)
@@ -357,7 +359,9 @@ class _Lane:
     def record(self, candle: Candle, at: float) -> None:
         """Add the candle's figures: values, drift, distance to liquidation and runway (at the high)."""
         ledger = self.ledger
-        if ledger.dirty:
+        ratio = float(self.keeper.policy.ratio)  # a schedule's window may hold another ratio than the hedge's own
+        if ledger.dirty or ratio != ledger.ratio:
+            ledger.ratio = ratio
             ledger.refresh()
         close = float(candle.close)
         if self.runway_at_start is None and self.keeper.last_plan is not None:
@@ -671,6 +675,7 @@ async def run_backtest(
     fixed: FixedInterval | None = None,
     record_equity: bool = True,
     progress: Callable[[int], None] | None = None,
+    calendar: Sequence[CalendarEvent] = (),
 ) -> BacktestResult:
     """Run `hedge` over `candles` (oldest first) and return what happened.
 
@@ -682,7 +687,10 @@ async def run_backtest(
         raise ValueError("a backtest needs at least one candle")
     interval = interval_seconds or detect_interval(candles)
     clock = SimClock(start=candles[0].time)
-    lane = _Lane(clock, candles, market, funding, hedge, spot, futures, interval, slippage, spot_changes, fixed, record_equity)
+    lane = _Lane(
+        clock, candles, market, funding, hedge, spot, futures, interval, slippage, spot_changes, fixed, record_equity,
+        calendar=calendar,
+    )
     peak = await _replay(clock, [lane], candles, interval, progress)
     return await lane.finish(peak)
 

@@ -22,6 +22,7 @@ from hedgebot.access import unreadable
 from hedgebot.backtest import BacktestResult, FixedInterval, SpotChange, detect_interval, find_gaps, run_backtest
 from hedgebot.clock import run_simulated
 from hedgebot.config import AccountConfig, ConfigError, HedgeConfig, PaperConfig, load_config
+from hedgebot.domain.schedule import CalendarEvent
 from hedgebot.domain.model import Market
 from hedgebot.exchange.binance_rules import default_market
 from hedgebot.exchange.factory import paper_market
@@ -108,7 +109,9 @@ def parse_balance(text: str) -> tuple[str, Decimal]:
     return asset.strip().upper(), value
 
 
-def _find_hedge(path: Path, name: str, account_name: str | None, balances_given: bool = False) -> tuple[AccountConfig, HedgeConfig]:
+def _find_hedge(
+    path: Path, name: str, account_name: str | None, balances_given: bool = False
+) -> tuple[AccountConfig, HedgeConfig, tuple[CalendarEvent, ...]]:
     settings = load_config(path)
     found = [
         (account, hedge)
@@ -127,7 +130,7 @@ def _find_hedge(path: Path, name: str, account_name: str | None, balances_given:
             f"{path}: account {account.name!r} is live (no [accounts.paper] section): give the balances the replay "
             "starts from with --spot and --futures, e.g. --spot BTC=10 --futures USDT=50000"
         )
-    return account, hedge
+    return account, hedge, settings.calendar_events()
 
 
 def _market(account: AccountConfig, hedge: HedgeConfig) -> Market:
@@ -253,7 +256,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         problem = writable_problem("--out", out)
         if problem:
             raise BadInput(problem)
-        account, hedge = _find_hedge(args.config, args.hedge, args.account, bool(args.spot or args.futures))
+        account, hedge, calendar = _find_hedge(args.config, args.hedge, args.account, bool(args.spot or args.futures))
         market = _market(account, hedge)
         candles = _read_prices(args.prices, args.start, args.end)
         interval = detect_interval(candles)
@@ -285,6 +288,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
                 run_backtest(
                     candles, market, funding, hedge, spot, futures,
                     interval_seconds=interval, slippage=slippage, spot_changes=changes, fixed=fixed, progress=update,
+                    calendar=calendar,
                 )
             )
         finally:

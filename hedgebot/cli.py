@@ -25,6 +25,7 @@ from hedgebot.clock import RealClock
 from hedgebot.config import ConfigError, HedgeConfig, PaperConfig, ReplayFeedConfig, Settings, SyntheticFeedConfig, load_config
 from hedgebot.domain.fundability import fundability
 from hedgebot.domain.model import Severity
+from hedgebot.domain.schedule import CalendarEvent
 from hedgebot.domain.runway import opening_snapshot, runway_price
 from hedgebot.engine.daemon import STATUS_FILE, AccountLock, Daemon
 from hedgebot.engine.keeper import StartupRefused
@@ -98,6 +99,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     else:
         print(f"journal: {settings.journal.path}")
     print(f"state dir: {settings.daemon.state_dir}")
+    calendar = settings.calendar_events()
     for account in settings.accounts:
         print(f"account {account.name}: {account.mode} on {account.exchange}")
         for h in account.hedges:
@@ -107,6 +109,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             )
             print(f"    exposure: {_exposure(h)}")
             print(f"    margin guard: {_guard(h)}")
+            for line in _schedule_lines(h, calendar):
+                print(f"    {line}")
             if account.paper is not None:
                 print(f"    {_starting_runway(account.paper, h)}")
                 for line in _starting_fundability(account.paper, h):
@@ -115,6 +119,21 @@ def cmd_check(args: argparse.Namespace) -> int:
         return _check_exchange(settings)
     print("config OK")
     return EXIT_OK
+
+
+def _schedule_lines(hedge: HedgeConfig, calendar: Sequence[CalendarEvent]) -> list[str]:
+    """Say each schedule window (with its times) and the hedge's end, for `check`."""
+    schedule = hedge.schedule_of(calendar)
+    lines = [
+        f"window {w.name}: ratio {w.ratio} from {iso_utc(w.start)} to {iso_utc(w.end)}"
+        for w in schedule.windows
+    ]
+    if schedule.ends_at is None:
+        lines.append("ends: never by itself (no `until`)")
+    else:
+        spot = "its spot sold" if hedge.until_sell_spot else "its spot kept"
+        lines.append(f"ends: unwound at {iso_utc(schedule.ends_at)} ({schedule.ends_because}), {spot}, then closed")
+    return lines
 
 
 def _check_exchange(settings: Settings) -> int:
@@ -301,12 +320,27 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"{_fmt(h['target']):>10} {_fmt(h['ratio']):>7} {_fmt(h['drift']):>9} {percent(h['distance']):>8} "
             f"{_runway_text(h):>22}  {h['state']}{_trading_text(h)}{' - ' + h['note'] if h.get('note') else ''}"
         )
+        schedule = _schedule_text(h)
+        if schedule:
+            print(f"{'':<12} {'':<14} {schedule}")
     for account, health in streams.items():
         mode = "REST polling stands in for a stream" if health.get("polling") else "live"
         parts = [f"{st['name']} {st['state']}" + (f" ({st['error']})" if st.get("error") and st["state"] != "live" else "")
                  for st in health.get("streams", [])]
         print(f"streams {account}: {mode}: " + "; ".join(parts))
     return EXIT_OK
+
+
+def _schedule_text(hedge: dict[str, Any]) -> str:
+    """Say the schedule's window in force, the next one and the hedge's end, when it has any."""
+    parts = []
+    if hedge.get("window"):
+        parts.append(f"window {hedge['window']} in force (target ratio {_fmt(hedge.get('target_ratio'))})")
+    if hedge.get("next_window"):
+        parts.append(f"next window {hedge['next_window']} at {hedge.get('next_window_at') or '-'}")
+    if hedge.get("ends_at"):
+        parts.append(f"ends {hedge['ends_at']}")
+    return "; ".join(parts)
 
 
 def _streams_of(streams: dict[str, Any], hedge: dict[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,8 @@ import json
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -30,6 +31,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from hedgebot.access import denied
 from hedgebot.domain.model import HedgePolicy, MarginGuard, MarginMode, PositionMode
+from hedgebot.domain.schedule import CalendarEvent, Schedule, Window, around_events
 from hedgebot.redact import looks_like_credential, register_secret
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$"
@@ -167,6 +169,48 @@ class BreakersConfig(Frozen):
     unconfirmed_jump: bool = True
 
 
+def _aware(value: datetime | None, field: str) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise ValueError(f"{field} {value.isoformat()} has no time zone: write it with one, e.g. {value.isoformat()}Z for UTC")
+    return value
+
+
+class ScheduleWindowConfig(Frozen):
+    """A window in which the hedge keeps another ratio: between two instants, or around every event of one name."""
+
+    name: str = Field(min_length=1, max_length=80)
+    ratio: Decimal = Field(ge=0, le=1)
+    start: datetime | None = None
+    end: datetime | None = None
+    # Around a calendar event ([calendar] events or file): from `before_hours` ahead of it to `after_hours` past it.
+    event: str | None = Field(default=None, min_length=1)
+    before_hours: float = Field(default=0.0, ge=0)
+    after_hours: float = Field(default=0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _one_way_to_say_when(self) -> ScheduleWindowConfig:
+        _aware(self.start, "start")
+        _aware(self.end, "end")
+        if self.event is not None:
+            if self.start is not None or self.end is not None:
+                raise ValueError(f"window {self.name!r}: give either start and end, or event with before_hours/after_hours, not both")
+            if self.before_hours == 0 and self.after_hours == 0:
+                raise ValueError(f"window {self.name!r}: event {self.event!r} needs before_hours or after_hours above 0")
+            return self
+        if self.start is None or self.end is None:
+            raise ValueError(f"window {self.name!r}: give start and end (ISO 8601 with a time zone), or an event")
+        if self.end <= self.start:
+            raise ValueError(f"window {self.name!r}: end {self.end.isoformat()} is not after start {self.start.isoformat()}")
+        return self
+
+    def windows(self, events: Sequence[CalendarEvent]) -> list[Window]:
+        """Return the concrete windows this one stands for (one per event of its name, when it is around an event)."""
+        if self.event is None:
+            assert self.start is not None and self.end is not None
+            return [Window(self.name, self.start.timestamp(), self.end.timestamp(), self.ratio)]
+        return around_events(self.name, self.event, events, self.before_hours * 3600, self.after_hours * 3600, self.ratio)
+
+
 class HedgeConfig(Frozen):
     """One hedge: a perpetual short kept at `ratio` of an exposure."""
 
@@ -192,6 +236,12 @@ class HedgeConfig(Frozen):
     margin_guard: MarginGuardConfig = MarginGuardConfig()
     state: Literal["active", "reducing", "halted"] = "active"
     breakers: BreakersConfig = BreakersConfig()
+    # Windows in which another ratio holds (FOMC, CPI, unlocks); the hedge's own ratio holds outside them.
+    schedule: tuple[ScheduleWindowConfig, ...] = ()
+    # The hedge unwinds by itself at this instant ("2026-03-20T00:00:00Z") or once an event has passed
+    # ("after:<event name>"), then stays closed; the spot is sold only with until_sell_spot = true.
+    until: str | None = None
+    until_sell_spot: bool = False
 
     @field_validator("symbol")
     @classmethod
@@ -208,6 +258,44 @@ class HedgeConfig(Frozen):
         if self.max_order < self.min_order:
             raise ValueError(f"max_order {self.max_order} is below min_order {self.min_order}")
         return self
+
+    @field_validator("until")
+    @classmethod
+    def _until_is_a_time_or_an_event(cls, value: str | None) -> str | None:
+        if value is None or value.startswith("after:"):
+            if value is not None and not value[len("after:"):].strip():
+                raise ValueError("until 'after:' names no event: write after:<event name>")
+            return value
+        try:
+            when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(
+                f"until {value!r} is neither an instant (e.g. 2026-03-20T00:00:00Z) nor after:<event name>"
+            ) from None
+        _aware(when, "until")
+        return value
+
+    def schedule_of(self, events: Sequence[CalendarEvent]) -> Schedule:
+        """Return this hedge's windows and end on `events`; raise ConfigError naming an event no calendar holds."""
+        windows: list[Window] = []
+        for window in self.schedule:
+            concrete = window.windows(events)
+            if window.event is not None and not concrete:
+                raise ConfigError(
+                    f"hedge {self.name!r}: schedule window {window.name!r} is around event {window.event!r}, which no "
+                    "[calendar] event or calendar file holds"
+                )
+            windows.extend(concrete)
+        if self.until is None:
+            return Schedule.of(windows)
+        if not self.until.startswith("after:"):
+            return Schedule.of(windows, datetime.fromisoformat(self.until.replace("Z", "+00:00")).timestamp(), f"until {self.until}")
+        name = self.until[len("after:"):].strip()
+        found = [e for e in events if e.name == name]
+        if len(found) != 1:
+            held = "no [calendar] event or calendar file holds it" if not found else f"{len(found)} events have that name; give each its own"
+            raise ConfigError(f"hedge {self.name!r}: until {self.until!r}: {held}")
+        return Schedule.of(windows, found[0].at, f"until {self.until}")
 
     @property
     def warning_distance(self) -> Decimal:
@@ -561,6 +649,26 @@ class JournalConfig(Frozen):
         return make_conninfo(self.url, password=self.password.resolve("journal.password"))
 
 
+class CalendarEventConfig(Frozen):
+    """One dated event that schedules and `until` may name."""
+
+    name: str = Field(min_length=1)
+    at: datetime
+
+    @field_validator("at")
+    @classmethod
+    def _zoned(cls, value: datetime) -> datetime:
+        _aware(value, "at")
+        return value
+
+
+class CalendarConfig(Frozen):
+    """Events for schedules: written here, or read from an iCalendar (.ics) file at start-up and on reload."""
+
+    events: tuple[CalendarEventConfig, ...] = ()
+    file: Path | None = None
+
+
 class Settings(BaseSettings):
     """The whole configuration."""
 
@@ -572,7 +680,15 @@ class Settings(BaseSettings):
     journal: JournalConfig = JournalConfig()
     http: HttpConfig = HttpConfig()
     alerts: AlertsConfig = AlertsConfig()
+    calendar: CalendarConfig = CalendarConfig()
     accounts: tuple[AccountConfig, ...] = Field(min_length=1)
+
+    def calendar_events(self) -> tuple[CalendarEvent, ...]:
+        """Return the config's events and the calendar file's; raise ConfigError when the file cannot be read."""
+        from hedgebot.store.calendar import read_calendar  # file I/O stays out of the models' import
+
+        written = tuple(CalendarEvent(e.name, e.at.timestamp()) for e in self.calendar.events)
+        return written + (read_calendar(self.calendar.file) if self.calendar.file is not None else ())
 
     @model_validator(mode="after")
     def _unique_accounts(self) -> Settings:
@@ -755,6 +871,10 @@ def load_config(path: Path) -> Settings:
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, origins)) from None
     rebased: Settings = _rebased(settings, path.parent.resolve())
+    events = rebased.calendar_events()
+    for account in rebased.accounts:
+        for hedge in account.hedges:
+            hedge.schedule_of(events)  # an event no calendar holds is named now, not at the window's time
     return rebased
 
 

@@ -167,3 +167,50 @@ def test_fund_target_by_selling_without_sell_spot_among_sources_is_refused_namin
     data["accounts"][0]["hedges"][0]["margin_guard"]["sources"] = ["futures_wallet"]
     assert main(["check", "--config", str(write_toml(tmp_path / "c.toml", data))]) == 2
     assert "margin_guard: fund_target_by_selling = true needs 'sell_spot' among sources" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("mutate", "said"),
+    [
+        (lambda d: HEDGE(d).update(schedule=[{"name": "fomc", "ratio": "1", "start": "2026-12-16T00:00:00", "end": "2026-12-17T00:00:00Z"}]),
+         "has no time zone"),
+        (lambda d: HEDGE(d).update(schedule=[{"name": "fomc", "ratio": "1", "start": "2026-12-17T00:00:00Z", "end": "2026-12-16T00:00:00Z"}]),
+         "is not after start"),
+        (lambda d: HEDGE(d).update(schedule=[{"name": "fomc", "ratio": "1.5", "start": "2026-12-16T00:00:00Z", "end": "2026-12-17T00:00:00Z"}]),
+         "schedule[0].ratio"),
+        (lambda d: HEDGE(d).update(schedule=[{"name": "fomc", "ratio": "1", "event": "FOMC", "before_hours": 24}]),
+         "'FOMC', which no [calendar] event or calendar file holds"),
+        (lambda d: HEDGE(d).update(until="next tuesday"), "'next tuesday' is neither an instant"),
+        (lambda d: HEDGE(d).update(until="after:FOMC"), "until 'after:FOMC': no [calendar] event"),
+        (lambda d: d.update(calendar={"file": "missing.ics"}), "missing.ics: cannot be read"),
+    ],
+    ids=["naive-time", "end-before-start", "ratio", "unknown-event", "until-text", "until-unknown-event", "missing-calendar"],
+)
+def test_a_schedule_or_end_hedgebot_cannot_follow_is_refused_naming_what_is_wrong(tmp_path, capsys, mutate, said) -> None:
+    path = broken(tmp_path, mutate)
+    assert main(["check", "--config", path]) == 2
+    err = capsys.readouterr().err
+    assert said in err and "Traceback" not in err, err
+
+
+def test_check_lists_each_window_around_calendar_events_and_the_hedges_end(tmp_path, capsys) -> None:
+    (tmp_path / "events.ics").write_text(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\n"
+        "BEGIN:VEVENT\r\nUID:1@t\r\nDTSTAMP:20261201T000000Z\r\nSUMMARY:FOMC\r\nDTSTART:20261216T190000Z\r\nEND:VEVENT\r\n"
+        "BEGIN:VEVENT\r\nUID:2@t\r\nDTSTAMP:20261201T000000Z\r\nSUMMARY:FOMC\r\nDTSTART:20270127T190000Z\r\nEND:VEVENT\r\n"
+        "END:VCALENDAR\r\n"
+    )
+
+    def schedule(d: dict) -> None:
+        d["calendar"] = {"file": "events.ics", "events": [{"name": "halving", "at": "2028-04-15T00:00:00Z"}]}
+        HEDGE(d).update(
+            ratio="0.5", until="after:halving",
+            schedule=[{"name": "fomc", "ratio": "1", "event": "FOMC", "before_hours": 24, "after_hours": 12}],
+        )
+
+    path = broken(tmp_path, schedule)
+    assert main(["check", "--config", path]) == 0
+    out = capsys.readouterr().out
+    assert "window fomc (FOMC): ratio 1 from 2026-12-15T19:00:00Z to 2026-12-17T07:00:00Z" in out
+    assert "window fomc (FOMC): ratio 1 from 2027-01-26T19:00:00Z to 2027-01-28T07:00:00Z" in out
+    assert "ends: unwound at 2028-04-15T00:00:00Z (until after:halving), its spot kept, then closed" in out

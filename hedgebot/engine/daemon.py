@@ -32,6 +32,7 @@ from hedgebot.access import unreadable
 from hedgebot.clock import Clock
 from hedgebot.config import AccountConfig, ConfigError, HedgeConfig, ReplayFeedConfig, Settings, load_config
 from hedgebot.domain.model import PositionMode, Severity, Wallet
+from hedgebot.domain.schedule import CalendarEvent
 from hedgebot.engine.clock_step import ClockStepWatch
 from hedgebot.engine.fencing import FencedPort
 from hedgebot.engine.startup_checks import UNRESTRICTED_KEY, key_problems
@@ -219,6 +220,7 @@ class Daemon:
         self.clock_watch = ClockStepWatch(settings.daemon.clock_step_seconds)
         self.out_of_files = OutOfFilesLog(self.log)
         self._loop_handler: Any = None
+        self.calendar: tuple[CalendarEvent, ...] = ()  # the events schedules and `until` name, read at start and on reload
 
     @property
     def keepers(self) -> list[Keeper]:
@@ -229,6 +231,13 @@ class Daemon:
 
     async def start(self) -> None:
         """Run the start-up sequence and start every task; raise StartupRefused when unsafe."""
+        try:
+            self.calendar = self.settings.calendar_events()
+            for account in self.settings.accounts:
+                for hedge in account.hedges:
+                    hedge.schedule_of(self.calendar)
+        except ConfigError as exc:
+            raise StartupRefused(f"{exc} (nothing was started)") from None
         live = [a.name for a in self.settings.accounts if a.mode == "live"]
         if live and not self.allow_live:
             raise StartupRefused(
@@ -707,6 +716,12 @@ class Daemon:
         for section in ("daemon", "journal", "http", "alerts"):
             if getattr(new, section) != getattr(self.settings, section):
                 restart.append(f"[{section}] changed: needs a restart")
+        calendar = new.calendar_events()  # the calendar file is read again: its events may have changed
+        if calendar != self.calendar:
+            self.calendar = calendar
+            for keeper in self.keepers:
+                keeper.reconfigure(keeper.hedge, calendar)
+            applied.append(f"calendar: {len(calendar)} event(s)")
         for runtime in self.accounts:
             account = new_accounts.get(runtime.config.name)
             if account is None:
@@ -806,7 +821,7 @@ class Daemon:
         for index, hedge in enumerate(account.hedges):
             keeper = Keeper(
                 account.name, hedge, runtime.venue, self.clock, self.journal, self.events, seed=index,
-                alert_repeat_seconds=self.settings.alerts.repeat_seconds,
+                alert_repeat_seconds=self.settings.alerts.repeat_seconds, calendar=self.calendar,
             )
             journal_config = self.settings.journal
             if journal_config.url is None:  # PostgreSQL keeps its files on its own server

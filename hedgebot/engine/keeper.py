@@ -45,10 +45,12 @@ from hedgebot.domain.model import (
 from hedgebot.domain import unwind as unwinding
 from hedgebot.domain.in_flight import as_if_carried_out
 from hedgebot.domain.sale import sale_after_reduction
+from hedgebot.domain.schedule import CalendarEvent
 from hedgebot.domain.trading import TradingState, is_margin_topup, lowers_exposure, permits, strictest
 from hedgebot.engine import crashpoints
 from hedgebot.engine.breakers import CircuitBreakers, Trip
 from hedgebot.engine.surprises import FOREIGN, LIQUIDATION, ShortWatch
+from hedgebot.engine.scheduling import ScheduleFollower
 from hedgebot.engine.retry import Backoff, retry_transient
 from hedgebot.exchange.port import (
     ClockSkew,
@@ -168,6 +170,10 @@ class HedgeStatus:
     trading_state: str = TradingState.ACTIVE.value
     trading_reason: str = ""
     trading_actor: str = ""
+    window: str = ""  # the schedule's window in force ("" : the hedge's own ratio holds)
+    next_window: str = ""
+    next_window_at: float | None = figure(Figure.TIME)
+    ends_at: float | None = figure(Figure.TIME)  # when the hedge unwinds by itself (`until`)
 
     @property
     def ratio(self) -> Decimal | None:
@@ -222,10 +228,12 @@ class Keeper:
         send_attempts: int = 5,
         alert_repeat_seconds: float = DEFAULT_REPEAT_SECONDS,
         unknown_alert_seconds: float = 300.0,
+        calendar: Sequence[CalendarEvent] = (),
     ) -> None:
         self.account = account
         self.hedge = hedge
-        self.policy = hedge.policy()
+        self.scheduled = ScheduleFollower(hedge, calendar)
+        self.policy = self.scheduled.policy_at(clock.now())
         self.port = port
         self.clock = clock
         self.journal = journal
@@ -325,10 +333,11 @@ class Keeper:
             if event.at > since and event.detail.get("cause") == LIQUIDATION:
                 self.breakers.liquidated(event.at)
 
-    def reconfigure(self, hedge: HedgeConfig) -> None:
-        """Take new ratios, bands and guard settings; they apply from the next tick."""
+    def reconfigure(self, hedge: HedgeConfig, calendar: Sequence[CalendarEvent] | None = None) -> None:
+        """Take new ratios, bands, guard settings and schedule (and calendar); they apply from the next tick."""
         self.hedge = hedge
-        self.policy = hedge.policy()
+        self.scheduled.reconfigure(hedge, calendar)
+        self.policy = self.scheduled.policy_at(self.clock.now())
         self.breakers.config = hedge.breakers
         self.wake.set()
 
@@ -640,7 +649,7 @@ class Keeper:
                 self._set_status(self.last_plan, None, "alert", f"internal error: {exc!r}")
             if self._stopping:
                 break
-            await self.clock.wait_for(self.wake, self.hedge.tick_seconds)
+            await self.clock.wait_for(self.wake, self.scheduled.wait(self.clock.now(), self.hedge.tick_seconds))
         self.status = replace(self.status, state="stopped", updated_at=self.clock.now())
 
     async def tick(self) -> policy.Plan | None:
@@ -697,6 +706,7 @@ class Keeper:
             self.alerts.resolve(DISK_SPACE_LOW, free_bytes=reading.free_bytes)
 
     async def _tick(self) -> policy.Plan | None:
+        self._follow_schedule()
         await self.take_requests()
         if self._clock_offset() is None:
             await self._measure_clock()
@@ -1000,8 +1010,17 @@ class Keeper:
             liquidation_price=plan.liquidation_price, distance=plan.distance,
             runway_price=plan.runway_price, runway=plan.runway,
             updated_at=self.clock.now(), note=note, market=self.market, **self._liquidation_fields(),
-            **self._trading_fields(),
+            **self._trading_fields(), **self._schedule_fields(),
         )
+
+    def _schedule_fields(self) -> dict[str, Any]:
+        now = self.clock.now()
+        schedule = self.scheduled.schedule
+        window, coming = schedule.window_at(now), schedule.next_window(now)
+        return {
+            "window": window.name if window else "", "next_window": coming.name if coming else "",
+            "next_window_at": coming.start if coming else None, "ends_at": schedule.ends_at,
+        }
 
     # ---- trading states, requests and unwinds ----------------------------------------
 
@@ -1119,6 +1138,30 @@ class Keeper:
         if before.margin_mode is MarginMode.ISOLATED:
             return before.short.margin
         return max(ZERO, before.cross_backing - after.cross_backing)
+
+    def _follow_schedule(self) -> None:
+        """Hold the ratio of the schedule's window in force, say when one begins or ends, and ask for the unwind at the end."""
+        now = self.clock.now()
+        self.policy = self.scheduled.policy_at(now)
+        change = self.scheduled.look(now)
+        if change is not None:
+            left, entered = change
+            said = f"window {entered.name!r} begins" if entered else f"window {left.name!r} ends" if left else ""
+            self._emit(
+                "schedule_window", Severity.INFO, entered=entered.name if entered else "", left=left.name if left else "",
+                ratio=str(self.policy.ratio), message=f"{said}: the hedge keeps a ratio of {self.policy.ratio}",
+            )
+        if not self.scheduled.end_due(now) or self.unwind is not None or self.trading_state is TradingState.CLOSED:
+            return
+        if any(r.command == "unwind" for r in self.control.pending(self.account, self.hedge.name)):
+            return
+        reason = f"the hedge's end has come ({self.scheduled.schedule.ends_because})"
+        self.control.submit(self.account, self.hedge.name, "unwind", "schedule", reason, sell_spot=self.hedge.until_sell_spot)
+        self._emit(
+            "hedge_end_reached", Severity.WARNING, until=self.hedge.until, sell_spot=self.hedge.until_sell_spot,
+            message=f"{reason}: the hedge is unwound" + (" with its spot sold" if self.hedge.until_sell_spot else ", its spot kept")
+            + ", then stays closed until `hedgebot resume`",
+        )
 
     async def take_requests(self) -> None:
         """Carry out what was asked through the control channel, oldest first, and acknowledge each."""
@@ -1391,6 +1434,8 @@ class Keeper:
     ) -> dict[str, Any] | None:
         """Journal the intent, send it, settle any ambiguity, journal the outcome; return it when done."""
         detail = {**detail, **self._intent_tag}
+        if self.scheduled.window is not None:
+            detail["window"] = self.scheduled.window.name  # the schedule's window this order serves
         intent = self.journal.begin(self.account, self.hedge.name, kind, detail)
         crashpoints.reached("intent_journaled")
         status, outcome = await self._send(intent, send)

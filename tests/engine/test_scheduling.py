@@ -1,0 +1,138 @@
+"""A hedge whose ratio follows a schedule of windows, and a hedge that ends by itself (issue 23)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+
+from hedgebot.domain.trading import TradingState
+from hedgebot.engine.keeper import Keeper
+from hedgebot.ops.events import EventLog, NullLogger
+from hedgebot.store.journal import Journal
+from tests.helpers import D, SYMBOL, hedge_config, make_rig
+
+T0 = 1_600_000_000.0
+
+
+def iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+
+
+def window(name: str, start: float, end: float, ratio: str) -> dict[str, str]:
+    return {"name": name, "start": iso(start), "end": iso(end), "ratio": ratio}
+
+
+async def test_a_window_holds_its_ratio_from_its_start_to_its_end_and_the_orders_carry_its_name() -> None:
+    hedge = hedge_config(ratio=D("0.5"), schedule=[window("fomc", T0 + 100, T0 + 200, "1")])
+    rig = await make_rig(hedge, spot={"BTC": "2"})
+    await rig.keeper.tick()
+    assert await rig.short() == D("1")
+    await rig.set_price("50000", advance=100)  # the window's start
+    await rig.keeper.tick()
+    assert await rig.short() == D("2") and rig.keeper.status.window == "fomc"
+    grown = [i for i in rig.journal.intents() if i.kind == "order" and i.detail.get("side") == "sell"]
+    assert [i.detail.get("window") for i in grown] == [None, "fomc"], "the window's order is journaled with its name"
+    await rig.set_price("50000", advance=100)  # its end: the hedge's own ratio again
+    await rig.keeper.tick()
+    assert await rig.short() == D("1") and rig.keeper.status.window == ""
+    said = [(e.detail["entered"], e.detail["left"], e.detail["ratio"]) for e in rig.journal.events(kind="schedule_window")]
+    assert said == [("fomc", "", "1"), ("", "fomc", "0.5")]
+
+
+async def test_the_keeper_wakes_at_a_windows_start_however_long_its_tick() -> None:
+    hedge = hedge_config(ratio=D("0.5"), tick_seconds=3600, schedule=[window("cpi", T0 + 1234, T0 + 5000, "1")])
+    rig = await make_rig(hedge, spot={"BTC": "2"})
+    running = asyncio.ensure_future(rig.keeper.run())
+    try:
+        for _ in range(75):  # the mark is published every 20 s; the keeper's own tick is an hour
+            await rig.clock.advance(20)
+            rig.venue.update_price(SYMBOL, rig.clock.now(), D("50000"))
+        orders = [i for i in rig.journal.intents() if i.kind == "order" and i.detail.get("window") == "cpi"]
+        assert orders and orders[0].created_at == T0 + 1234, "the ratio changed at the scheduled instant, not at the next tick"
+    finally:
+        rig.keeper.stop()
+        await rig.clock.run(running)
+
+
+async def test_a_hedge_with_until_is_unwound_at_its_time_and_stays_closed_across_a_restart(tmp_path: Path) -> None:
+    hedge = hedge_config(until=iso(T0 + 100))
+    rig = await make_rig(hedge, spot={"BTC": "1"}, journal_path=str(tmp_path / "journal.sqlite"))
+    await rig.keeper.tick()
+    assert await rig.short() == D("1") and rig.keeper.status.ends_at == T0 + 100
+    await rig.set_price("50000", advance=99)
+    await rig.keeper.tick()
+    assert await rig.short() == D("1"), "not a second early"
+    await rig.set_price("50000", advance=1)
+    await rig.keeper.tick()
+    assert await rig.short() == 0 and rig.venue.spot["BTC"] == D("1"), "unwound; the spot kept (until_sell_spot is false)"
+    assert rig.keeper.trading_state is TradingState.CLOSED
+    [ended] = rig.journal.events(kind="hedge_end_reached")
+    assert ended.severity == "warning" and "stays closed" in ended.detail["message"]
+    rig.journal.close()
+
+    journal = Journal(str(tmp_path / "journal.sqlite"), rig.clock)
+    keeper = Keeper("acct", hedge, rig.venue, rig.clock, journal, EventLog(journal, NullLogger()))
+    await keeper.prepare()
+    await rig.set_price("50000", advance=60)
+    await keeper.tick()
+    assert (await rig.venue.fetch_legs(SYMBOL)).short.size == 0 and keeper.trading_state is TradingState.CLOSED
+    assert len(journal.events(kind="unwind_started")) == 1 and len(journal.events(kind="hedge_end_reached")) == 1
+
+
+async def test_a_hedge_ending_with_until_sell_spot_sells_its_coins_in_the_unwind() -> None:
+    rig = await make_rig(hedge_config(until=iso(T0 + 10), until_sell_spot=True), spot={"BTC": "1", "USDT": "0"})
+    await rig.keeper.tick()
+    await rig.set_price("50000", advance=10)
+    await rig.keeper.tick()
+    assert await rig.short() == 0 and rig.venue.spot["BTC"] == 0 and rig.venue.spot["USDT"] > D("49000")
+
+
+async def test_a_backtest_changes_the_ratio_at_exactly_the_scheduled_replay_times_and_back() -> None:
+    from hedgebot.backtest import run_backtest
+    from hedgebot.clock import run_simulated  # noqa: F401 - the backtest runs in simulated time by itself
+    from hedgebot.exchange.feeds import Candle
+    from hedgebot.exchange.funding import ConstantFunding
+    from tests.helpers import btc_market
+
+    start = 1_700_000_400.0
+    candles = [Candle(start + 3600.0 * i, D("40000"), D("40100"), D("39900"), D("40000")) for i in range(48)]
+    opens, closes = start + 10 * 3600 + 1800, start + 20 * 3600 + 900  # between two candles: the keeper wakes for them
+    hedge = hedge_config(ratio=D("0.5"), max_order=D("5"), schedule=[window("cpi", opens, closes, "1")])
+    result = await run_backtest(
+        candles, btc_market(), ConstantFunding(D("0")), hedge, {"BTC": D("4"), "USDT": D("0")}, {"USDT": D("100000")},
+    )
+    orders = [(t.time, t.side, t.amount) for t in result.trades if t.kind == "order"]
+    assert orders == [(start, "sell short", D("2")), (opens, "sell short", D("2")), (closes, "buy short", D("2"))], orders
+    assert result.final_short == D("2")
+
+
+async def test_a_daemon_reads_its_calendar_and_status_shows_the_window_in_force_and_the_next(tmp_path: Path, capsys) -> None:
+    from hedgebot.cli import main
+    from hedgebot.clock import SimClock
+    from hedgebot.config import load_config
+    from hedgebot.engine.daemon import Daemon
+    from tests.helpers import paper_settings_dict, write_toml
+
+    clock = SimClock()
+    now = clock.now()
+    data = paper_settings_dict(tmp_path, ratio="0.5", schedule=[
+        {"name": "fomc", "ratio": "1", "event": "FOMC", "before_hours": 1, "after_hours": 1},
+    ])
+    data["accounts"][0]["paper"]["markets"][0]["feed"]["volatility"] = 0.0
+    data["calendar"] = {"events": [{"name": "FOMC", "at": iso(now + 1800)}, {"name": "FOMC", "at": iso(now + 86400)}]}
+    path = write_toml(tmp_path / "hedgebot.toml", data)
+    daemon = Daemon(load_config(path), clock)
+    await daemon.start()
+    try:
+        await clock.advance(5)
+        keeper = daemon.keepers[0]
+        assert keeper.status.window == "fomc (FOMC)" and keeper.status.target_ratio == D("1")
+        assert keeper.status.next_window_at == now + 86400 - 3600
+    finally:
+        await daemon.stop()
+    capsys.readouterr()
+    assert main(["status", "--config", str(path)]) == 0
+    shown = capsys.readouterr().out
+    assert "window fomc (FOMC) in force (target ratio 1" in shown, shown
+    assert f"next window fomc (FOMC) at {iso(now + 86400 - 3600)}" in shown, shown
