@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
@@ -165,3 +167,14 @@ def write_toml(path: Path, data: dict[str, Any]) -> Path:
 
     path.write_text(tomli_w.dumps(data))
     return path
+
+
+def clean_env(*, keep_lock_dir: bool = True) -> dict[str, str]:
+    """Return this process's environment without hedgebot's config overrides, for a daemon started as a subprocess.
+
+    The test run's own account-lock directory stays (unless told otherwise): without it the subprocess
+    would take its lock in the machine-wide directory, shared with every other test run and daemon on
+    the machine.
+    """
+    kept = {"HEDGEBOT_LOCK_DIR"} if keep_lock_dir else set()
+    return {k: v for k, v in os.environ.items() if not k.startswith("HEDGEBOT_") or k in kept}

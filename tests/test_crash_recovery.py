@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import paper_settings_dict, write_toml
+from tests.helpers import clean_env, paper_settings_dict, write_toml
 
 REPO = Path(__file__).resolve().parents[1]
 SEED = 20261121
@@ -31,7 +31,7 @@ def _config(tmp_path: Path) -> Path:
 
 
 def _start(config: Path, log: Path, crashpoint: str | None) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HEDGEBOT_")}
+    env = clean_env()
     env["HEDGEBOT_HTTP__PORT"] = "0"  # any free port: another daemon on this machine may hold the default
     if crashpoint:
         env["HEDGEBOT_CRASHPOINT"] = crashpoint
@@ -117,7 +117,7 @@ def test_repeated_sigkills_of_a_live_daemon_on_the_emulator_leave_no_duplicated_
     try:
         config = live_config(tmp_path, emulator.url, tick_seconds=0.2, max_order="0.3")
         log = tmp_path / "daemon.log"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HEDGEBOT_")}
+        env = clean_env()
         env.update(HB_BINANCE_KEY=PROCESS_KEY, HB_BINANCE_SECRET=PROCESS_SECRET, PYTHONUNBUFFERED="1")
 
         def start(crashpoint: str | None) -> subprocess.Popen:
@@ -160,7 +160,7 @@ def test_repeated_sigkills_of_a_live_daemon_on_the_emulator_leave_no_duplicated_
 
 
 def _hedgebot(config: Path, *args: str) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HEDGEBOT_")}
+    env = clean_env()
     done = subprocess.run(
         [sys.executable, "-m", "hedgebot.cli", *args, "--config", str(config)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=60,

@@ -10,10 +10,11 @@ import sys
 import pytest
 
 from tests.emulator_rig import PROCESS_KEY, PROCESS_SECRET, REPO, EmulatorProcess, live_config
+from tests.helpers import clean_env
 
 
 def _check(config, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HEDGEBOT_")}
+    env = clean_env()
     env.update({"HB_BINANCE_KEY": PROCESS_KEY, "HB_BINANCE_SECRET": PROCESS_SECRET, **(env_extra or {})})
     return subprocess.run(
         [sys.executable, "-m", "hedgebot.cli", "check", "--config", str(config), "--exchange"],

@@ -22,6 +22,7 @@ import pytest
 from tests.emulator_rig import PROCESS_KEY as KEY
 from tests.emulator_rig import PROCESS_SECRET as SECRET
 from tests.emulator_rig import EmulatorProcess, assert_every_order_is_one_done_intent, live_config, wait_until
+from tests.helpers import clean_env
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -44,7 +45,7 @@ def short_of(state: dict[str, Any]) -> Decimal:
 
 def test_a_live_daemon_hedges_tops_up_on_a_rally_and_rides_out_an_exchange_restart(tmp_path: Path, emulator: EmulatorProcess) -> None:
     config = live_config(tmp_path, emulator.url)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HEDGEBOT_")}
+    env = clean_env()
     env.update(HB_BINANCE_KEY=KEY, HB_BINANCE_SECRET=SECRET, PYTHONUNBUFFERED="1")
     env["HEDGEBOT_HTTP__PORT"] = "0"  # any free port: another daemon on this machine may hold the default
     log = tmp_path / "daemon.log"

@@ -20,7 +20,7 @@ import pytest
 
 from hedgebot.clock import SimClock
 from hedgebot.store.journal import Journal
-from tests.helpers import paper_settings_dict, write_toml
+from tests.helpers import clean_env, paper_settings_dict, write_toml
 
 REPO = Path(__file__).resolve().parents[1]
 HINT = "permission denied (run as the service user, for example sudo -u hedgebot)"
@@ -57,7 +57,7 @@ def place() -> Iterator[Path]:
 
 def hedgebot(place: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """Run `hedgebot ARGS` as the other user."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HEDGEBOT_")}
+    env = clean_env(keep_lock_dir=False)  # the other user cannot write this run's own (0700) lock directory
     env.update(PYTHONPATH=str(REPO), HEDGEBOT_HTTP__PORT="0")
     return subprocess.run(
         [*_other_user(), sys.executable, "-m", "hedgebot.cli", *args], cwd=place, env=env,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import SYMBOL, paper_settings_dict, write_toml
+from tests.helpers import SYMBOL, clean_env, paper_settings_dict, write_toml
 
 REPO = Path(__file__).resolve().parents[1]
 D = Decimal
@@ -28,7 +28,7 @@ def _config(tmp_path: Path) -> Path:
 
 
 def _env(crashpoint: str | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HEDGEBOT_")}
+    env = clean_env()
     if crashpoint:
         env["HEDGEBOT_CRASHPOINT"] = crashpoint
     return env

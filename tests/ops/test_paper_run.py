@@ -18,7 +18,7 @@ import pytest
 
 from hedgebot.config import HttpConfig
 from tests.emulator_rig import free_port
-from tests.helpers import write_toml
+from tests.helpers import clean_env, write_toml
 from tests.ops.support import Receiver
 
 REPO = Path(__file__).resolve().parents[2]
@@ -72,7 +72,7 @@ async def test_a_paper_run_serves_the_endpoints_and_never_shows_a_planted_secret
          "api_url": f"http://127.0.0.1:{free_port()}", "timeout_seconds": 2},  # down: its errors get logged
     ]}
     config = write_toml(tmp_path / "hedgebot.toml", data)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HEDGEBOT_")}
+    env = clean_env()
     env.update(HB_TEST_TOKEN=TOKEN, HB_TEST_HOOK=f"{hook}/hook/{HOOK_SECRET}?key={QUERY_SECRET}")
     seen: list[str] = []
 

@@ -18,7 +18,7 @@ import pytest
 
 from hedgebot.ops.fdguard import OutOfFilesLog, room_for_one_more
 from tests.emulator_rig import PROCESS_KEY, PROCESS_SECRET, EmulatorProcess, live_config, wait_until
-from tests.helpers import write_toml
+from tests.helpers import clean_env, write_toml
 
 REPO = Path(__file__).resolve().parents[2]
 # systemd's default soft limit on open files, which the daemon ran under when 1,100 connections starved it.
@@ -42,7 +42,7 @@ def test_1100_idle_connections_under_a_1024_file_limit_leave_the_daemon_reaching
         data["http"] = {"enabled": True, "port": 0}
         write_toml(config, data)
         log = tmp_path / "daemon.log"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HEDGEBOT_")}
+        env = clean_env()
         env.update(HB_BINANCE_KEY=PROCESS_KEY, HB_BINANCE_SECRET=PROCESS_SECRET, PYTHONUNBUFFERED="1")
         hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
 
