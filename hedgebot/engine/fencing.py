@@ -26,6 +26,9 @@ class FencedPort:
         self._lease = lease
         self.sent: Counter[int] = Counter()  # calls let through, per lease epoch
         self.refused = 0
+        bound = getattr(port, "bound_by_lease", None)
+        if bound is not None:
+            bound(lease.remaining)  # checked again as each request is signed; recvWindow cut to the lease left
 
     @property
     def inner(self) -> Any:

@@ -39,6 +39,7 @@ from hedgebot.exchange.port import (
     BadData,
     ClockSkew,
     ExchangeError,
+    Fenced,
     FundingPayment,
     FundingQuote,
     FundsMovement,
@@ -150,6 +151,27 @@ class CcxtVenue:
         futures = client(dialect.futures_id, True)
         spot = futures if dialect.spot_id == dialect.futures_id else client(dialect.spot_id, False)
         return cls(dialect, futures, spot, clock)
+
+    def bound_by_lease(self, remaining: Callable[[], float]) -> None:
+        """Sign each request only while `remaining()` seconds of lease are left, valid on the exchange for no longer.
+
+        Checked as the request is signed (after any wait at the rate-limit gate), so a request held
+        past the lease is refused here, and one delayed in the network past it is refused by the
+        exchange itself: its `recvWindow` is cut to what is left of the lease.
+        """
+        for client in {id(self.futures): self.futures, id(self.spot): self.spot}.values():
+            default = (client.options or {}).get("recvWindow")
+            original_sign = client.sign
+
+            def sign(*args: Any, _sign: Any = original_sign, _client: Any = client, _default: Any = default, **kwargs: Any) -> Any:
+                left = remaining()
+                if left <= 0:
+                    raise Fenced(f"{self.name}: this daemon's lease has lapsed; the request was not signed nor sent")
+                if _default is not None:
+                    _client.options["recvWindow"] = max(1, min(int(_default), int(left * 1000)))
+                return _sign(*args, **kwargs)
+
+            client.sign = sign
 
     # ---- errors -------------------------------------------------------------------
 

@@ -96,8 +96,9 @@ def log_events(log: Path, kind: str) -> list[dict[str, Any]]:
     return out
 
 
-def test_a_leader_frozen_past_its_lease_never_sends_again_and_the_standby_takes_over_and_hedges(
-    tmp_path: Path, emulator: EmulatorProcess, pg_url: str,
+@pytest.mark.parametrize("failure", ["SIGSTOP", "SIGKILL"])
+def test_a_leader_frozen_or_killed_never_sends_again_and_the_standby_takes_over_and_hedges(
+    tmp_path: Path, emulator: EmulatorProcess, pg_url: str, failure: str,
 ) -> None:
     leader_log, standby_log = tmp_path / "leader.log", tmp_path / "standby.log"
     leader = start(config(tmp_path, "leader", emulator.url, pg_url), leader_log, PROCESS_KEY, PROCESS_SECRET)
@@ -109,7 +110,7 @@ def test_a_leader_frozen_past_its_lease_never_sends_again_and_the_standby_takes_
         time.sleep(LEASE)  # the standby polls the lease a few times meanwhile, and sends nothing
         assert [r for r in emulator.control("requests")["requests"] if r["key"] == STANDBY_KEY] == []
 
-        leader.send_signal(signal.SIGSTOP)
+        leader.send_signal(getattr(signal, failure))
         stopped_at = time.time()
         emulator.control("deposit", {"wallet": "spot", "asset": "BTC", "amount": "0.5"})  # only a leader can answer it
         wait_until(lambda: short(emulator) == Decimal("1.5"), 60, lambda: f"the standby to take over and hedge; log:\n{standby_log.read_text()[-3000:]}")
@@ -120,11 +121,13 @@ def test_a_leader_frozen_past_its_lease_never_sends_again_and_the_standby_takes_
         steps = [e["step"] for e in events(pg_url, "reconcile_step") if e["epoch"] == 2]
         assert steps == ["open_intents_settled", "legs_wallets_funds_compared"]
 
-        leader.send_signal(signal.SIGCONT)
         woken_at = time.time()
-        wait_until(lambda: bool(log_events(leader_log, "lease_lost")), 30, lambda: f"the woken leader to stand down; log:\n{leader_log.read_text()[-3000:]}")
-        time.sleep(LEASE)  # the woken leader's keeper and lease task run a few times
-        assert leader.poll() is None and standby.poll() is None
+        if failure == "SIGSTOP":
+            leader.send_signal(signal.SIGCONT)
+            wait_until(lambda: bool(log_events(leader_log, "lease_lost")), 30, lambda: f"the woken leader to stand down; log:\n{leader_log.read_text()[-3000:]}")
+            time.sleep(LEASE)  # the woken leader's keeper and lease task run a few times
+            assert leader.poll() is None and log_events(leader_log, "lease_lost")[0]["epoch"] == 1
+        assert standby.poll() is None
 
         log = emulator.control("requests")
         by_leader_after_wake = [r for r in log["requests"] if r["key"] == PROCESS_KEY and r["at"] >= woken_at]
@@ -139,9 +142,7 @@ def test_a_leader_frozen_past_its_lease_never_sends_again_and_the_standby_takes_
         assert all(cid[7:11] == f"{epoch:04d}" for cid, _, epoch in rows)  # the epoch in each client id
         executed = {key.split("|", 2)[2] for key in log["executions"] if key.startswith("futures|")}
         assert executed == {cid for cid, _, _ in rows}  # every execution is one journaled intent, and back
-        lost = log_events(leader_log, "lease_lost")[0]
-        assert lost["epoch"] == 1
-        print(f"\ntakeover: lease taken {takeover_seconds:.2f}s after SIGSTOP (lease {LEASE}s), hedged again "
+        print(f"\ntakeover after {failure}: lease taken {takeover_seconds:.2f}s after {failure} (lease {LEASE}s), hedged again "
               f"{hedged_at - stopped_at:.2f}s after it")
     finally:
         for process in (leader, standby):
