@@ -20,7 +20,7 @@ import heapq
 import selectors
 import socket
 import time
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
@@ -50,6 +50,11 @@ async def _wait_event(event: asyncio.Event, timeout: float) -> bool:
         return True
     except TimeoutError:
         return event.is_set()
+
+
+def monotonic_of(clock: Clock) -> Callable[[], float]:
+    """Return the clock's monotonic reading (simulated clocks: their own time, which never runs back)."""
+    return getattr(clock, "monotonic", clock.now)
 
 
 class RealClock:

@@ -29,7 +29,7 @@ from typing import Any, TextIO
 import structlog
 
 from hedgebot.access import unreadable
-from hedgebot.clock import Clock
+from hedgebot.clock import Clock, monotonic_of
 from hedgebot.config import AccountConfig, ConfigError, HedgeConfig, ReplayFeedConfig, Settings, load_config
 from hedgebot.domain.model import PositionMode, Severity, Wallet
 from hedgebot.domain.schedule import CalendarEvent
@@ -42,7 +42,6 @@ from hedgebot.engine.streams import StreamState, StreamSupervisor, attach_stream
 from hedgebot.exchange.factory import FeedRun, VenueSetup, build_venue, paper_setup
 from hedgebot.exchange.funding import LiveFunding
 from hedgebot.exchange.paper import PaperVenue
-from hedgebot.exchange.ratelimit import monotonic_of
 from hedgebot.exchange.port import AuthenticationFailed, ExchangeError, ExchangePort, ModeError
 from hedgebot.ops import systemd
 from hedgebot.ops.senders import AlertDispatcher, build_dispatcher, startup_summary

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from hedgebot.clock import Clock
+from hedgebot.clock import Clock, monotonic_of
 from hedgebot.config import HedgeConfig
 from hedgebot.domain import policy
 from hedgebot.domain.model import (
@@ -74,7 +74,6 @@ from hedgebot.ops.alerts import DEFAULT_REPEAT_SECONDS, AlertBook
 from hedgebot.ops.events import EventLog, EventRecord
 from hedgebot.ops.figures import Figure, Precision, as_json, figure, plain, render
 from hedgebot.ops.watch import HedgeWatch
-from hedgebot.exchange.ratelimit import monotonic_of
 from hedgebot.replay_clock import pacing_clock
 from hedgebot.store.integrity import damage_advice
 from hedgebot.store.space import DiskGuard, SpaceLevel

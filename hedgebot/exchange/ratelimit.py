@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from hedgebot.clock import Clock
+from hedgebot.clock import Clock, monotonic_of
 from hedgebot.exchange.port import IpBanned, RateLimited
 
 WINDOW_SECONDS = 60.0
@@ -51,11 +51,6 @@ class WeightFamily:
 
 
 WeightOf = Callable[[str, str, Mapping[str, str]], int]
-
-
-def monotonic_of(clock: Clock) -> Callable[[], float]:
-    """Return the clock's monotonic reading (simulated clocks: their own time, which never runs back)."""
-    return getattr(clock, "monotonic", clock.now)
 
 
 class _Budget:

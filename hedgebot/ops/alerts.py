@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from hedgebot.clock import Clock
+from hedgebot.clock import Clock, monotonic_of
 from hedgebot.domain.model import Severity
 from hedgebot.ops.events import EventLog
 
@@ -51,6 +51,7 @@ class ActiveAlert:
     repeats: int = 0
     detail: dict[str, Any] | None = None
     sticky: bool = False  # cleared only by `resolve`, not by a tick that does not see it
+    began: float = 0.0  # on the monotonic clock: how long it lasted survives a step of the wall clock
 
 
 class AlertBook:
@@ -68,6 +69,7 @@ class AlertBook:
         self.events = events
         self.clock = clock
         self.pace = pace or clock
+        self._monotonic = monotonic_of(clock)
         self.account = account
         self.hedge = hedge
         self.repeat_seconds = repeat_seconds
@@ -84,7 +86,8 @@ class AlertBook:
             current.message, current.detail = message, detail
             return
         since = current.since if current is not None else self.clock.now()
-        alert = ActiveAlert(code, severity, message, since, self.pace.now(), detail=detail, sticky=sticky)
+        began = current.began if current is not None else self._monotonic()
+        alert = ActiveAlert(code, severity, message, since, self.pace.now(), detail=detail, sticky=sticky, began=began)
         self.active[code] = alert
         self._send(alert, "raised")
 
@@ -94,7 +97,7 @@ class AlertBook:
         if alert is None:
             return
         self._seen.discard(code)
-        lasted = self.clock.now() - alert.since
+        lasted = self._monotonic() - alert.began
         now = message if message is not None else (self.describe(code) if self.describe is not None else "")
         text = f"{code} resolved after {_duration(lasted)}" + (f": {now}" if now else "")
         self.events.emit(

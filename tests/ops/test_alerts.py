@@ -140,3 +140,30 @@ def test_log_lines_show_a_hedges_figures_at_its_markets_steps_and_the_journal_ke
     assert lines[-1]["short"] == "1.235" and lines[-1]["mark"] == "50012.3" and lines[-1]["distance"] == "0.3218"
     assert lines[-1]["since"] == "2023-11-14T21:56:40Z"
     assert seen[-1].detail["short"] == Decimal("1.23456789")  # subscribers and the journal get the figures as they are
+
+
+def test_how_long_an_alert_lasted_is_measured_on_the_monotonic_clock_across_a_step_of_the_wall_clock() -> None:
+    from hedgebot.domain.model import Severity
+    from hedgebot.ops.alerts import AlertBook
+    from hedgebot.ops.events import EventLog, NullLogger
+
+    class SteppedClock:
+        wall, mono = 1_700_000_000.0, 500.0
+
+        def now(self) -> float:
+            return self.wall
+
+        def monotonic(self) -> float:
+            return self.mono
+
+    clock = SteppedClock()
+    seen: list = []
+    events = EventLog(None, NullLogger(), clock)
+    events.subscribe(seen.append)
+    book = AlertBook(events, clock, "acct", "btc")  # type: ignore[arg-type]
+    book.raise_alert("runway_short", Severity.WARNING, "runway short")
+    clock.mono += 8.0
+    clock.wall += 8.0 - 300.0  # the wall clock is stepped back 300 s meanwhile
+    book.resolve("runway_short", "runway back")
+    resolved = seen[-1].detail
+    assert resolved["lasted_seconds"] == 8.0 and "resolved after 8s" in resolved["message"], resolved["message"]
