@@ -22,12 +22,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
-	$(BIN)/python bench/soak_faults.py
-	$(BIN)/python bench/backtest_bull_run.py
-	$(BIN)/python bench/throughput.py
-	$(BIN)/python bench/reaction.py
-	$(BIN)/python bench/footprint.py
-	$(BIN)/python bench/quality.py
+	$(BIN)/python bench/_run_all.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis

@@ -1,6 +1,6 @@
 """Replay Binance 2020-2021 hourly BTC and funding through the keeper; print the margin guard's figures.
 
-Run: .venv/bin/python bench/backtest_bull_run.py   (needs ../shared/data beside the repository)
+Run: .venv/bin/python bench/backtest_bull_run.py [--quick]   (needs ../shared/data beside the repository)
 
 For each scenario it prints the runway the keeper computed at the start (how far a rally the
 margin sources pay for), whether the short was liquidated, the account's value against
@@ -16,6 +16,8 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+from _bench import emit, print_machine
+from _bench import parser as bench_parser
 from hedgebot.backtest import run_backtest
 from hedgebot.config import HedgeConfig
 from hedgebot.exchange.binance_rules import default_market
@@ -39,22 +41,28 @@ SCENARIOS: dict[str, tuple[dict, str, str, slice]] = {
 }
 
 
-async def main() -> int:
+async def main(quick: bool) -> int:
     candles_path = DATA / "BTCUSDT-1h-spot-2020-2021.csv"
     funding_path = DATA / "BTCUSDT-fundingRate-2020-2021.csv"
     if not candles_path.exists() or not funding_path.exists():
         print(f"skipped: {DATA} is absent (real market data lives in ../shared beside the repository)")
+        emit({"skipped": str(DATA)})
         return 0
+    print_machine()
     candles = read_candles(candles_path)
     funding = ReplayFunding.from_csv(funding_path)
     market = default_market("BTC/USDT:USDT")
     assert market is not None
+    figures: dict[str, dict[str, object]] = {}
     print("10 BTC spot, full hedge, 3x isolated short; Binance hourly candles and funding")
     for name, (guard, spot_usdt, futures_usdt, window) in SCENARIOS.items():
         hedge = HedgeConfig(name="btc", asset="BTC", symbol=market.symbol, ratio=Decimal(1), leverage=3, max_order=Decimal(5), margin_guard=guard)
+        chosen = candles[window]
+        if quick:
+            chosen = chosen[:500]  # three weeks: seconds, not minutes
         started = time.perf_counter()
         result = await run_backtest(
-            candles[window], market, funding, hedge, {"BTC": Decimal(10), "USDT": Decimal(spot_usdt)}, {"USDT": Decimal(futures_usdt)}
+            chosen, market, funding, hedge, {"BTC": Decimal(10), "USDT": Decimal(spot_usdt)}, {"USDT": Decimal(futures_usdt)}
         )
         elapsed = time.perf_counter() - started
         peak = result.peak_price
@@ -66,8 +74,13 @@ async def main() -> int:
             print(f"  {key:<24} {value}")
         critical_raised = sum(v for k, v in result.alerts.items() if k.endswith("raised") and k.split()[0] in {"margin_unfunded", "reopen_unfunded", "liquidated", "margin_sale_failed"})
         print(f"  {'critical alerts raised':<24} {critical_raised}")
+        figures[name] = {
+            "wall_seconds": round(elapsed, 2), "candles": result.candles, "liquidations": result.liquidations,
+            "runway_at_start": runway, "peak_price": peak, "critical_alerts_raised": critical_raised,
+        }
+    emit(figures)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    sys.exit(asyncio.run(main(bench_parser(__doc__).parse_args().quick)))

@@ -1,6 +1,6 @@
 """How long the PostgreSQL journal's lease and fenced-intent statements take, and how fast a standby takes over.
 
-Run: .venv/bin/python bench/pg_lease.py [--rounds N]
+Run: .venv/bin/python bench/pg_lease.py [--rounds N] [--quick]
 
 Starts a throw-away PostgreSQL (as the tests do: initdb in a temporary directory, a free
 port on 127.0.0.1, as `nobody` under root), then measures on one machine:
@@ -15,8 +15,6 @@ Prints p50 and p99 in milliseconds, and a JSON object.
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import sys
 import time
@@ -24,6 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _bench import emit, print_machine  # noqa: E402
+from _bench import parser as bench_parser  # noqa: E402
 from hedgebot.clock import RealClock  # noqa: E402
 from hedgebot.store.lease import Lease, LeaseChange, LeaseTiming  # noqa: E402
 from hedgebot.store.pg_journal import PgJournal  # noqa: E402
@@ -39,12 +39,15 @@ def percentiles(samples: list[float]) -> dict[str, float]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--rounds", type=int, default=500)
     parser.add_argument("--lease", type=float, default=3.0, help="lease_seconds of the expiry rounds")
     parser.add_argument("--expiry-rounds", type=int, default=5)
     parser.add_argument("--poll", type=float, default=0.05, help="how often the standby tries to take the lease (s)")
     args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.expiry_rounds, args.lease = 11, 1, 1.0
+    print_machine()
     server = start_server()
     try:
         leader_journal = PgJournal(server.url(), RealClock(), where="bench")
@@ -90,7 +93,7 @@ def main() -> int:
     }
     for name in ("renewal", "fenced_intent_write", "takeover_after_release", "takeover_after_last_renewal"):
         print(f"{name}: p50 {result[name]['p50_ms']} ms, p99 {result[name]['p99_ms']} ms")  # type: ignore[index]
-    print(json.dumps(result))
+    emit(result)
     return 0
 
 

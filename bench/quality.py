@@ -1,6 +1,6 @@
 """Hedge quality on real history: the band policy against a fixed-interval one.
 
-Run: .venv/bin/python bench/quality.py      (needs ../shared/data beside the repository)
+Run: .venv/bin/python bench/quality.py [--quick]     (needs ../shared/data beside the repository)
 
 Binance BTC/USDT hourly candles and BTCUSDT funding, 2020-2021, through the
 real keeper and paper venue. The account: 10 BTC spot, 1,500,000 USDT spot,
@@ -19,7 +19,6 @@ Ends with a JSON object.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from datetime import UTC, datetime
@@ -27,6 +26,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from _bench import emit, goal, machine, print_machine
+from _bench import parser as bench_parser
 from hedgebot.backtest import BacktestResult, FixedInterval, SpotChange, run_backtest
 from hedgebot.clock import run_simulated
 from hedgebot.config import HedgeConfig
@@ -67,13 +68,16 @@ def figures(result: BacktestResult) -> dict[str, Any]:
 
 
 def main() -> int:
+    args = bench_parser(__doc__).parse_args()
     candles_path = DATA / "BTCUSDT-1h-spot-2020-2021.csv"
     funding_path = DATA / "BTCUSDT-fundingRate-2020-2021.csv"
     if not candles_path.exists() or not funding_path.exists():
         print(json.dumps({"skipped": f"{DATA} is absent (real market data lives in ../shared beside the repository)"}))
         return 0
-    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; load average {os.getloadavg()[0]:.2f} at start")
+    print_machine()
     candles = read_candles(candles_path)
+    if args.quick:
+        candles = candles[:720]  # a month: seconds, not minutes
     funding = ReplayFunding.from_csv(funding_path)
     market = default_market("BTC/USDT:USDT")
     assert market is not None
@@ -82,7 +86,7 @@ def main() -> int:
         max_order=Decimal(5), margin_guard={"enabled": True},
     )
     changes = spot_script(candles[0].time, candles[-1].time)
-    out: dict[str, Any] = {"candles": len(candles), "spot_changes": len(changes)}
+    out: dict[str, Any] = {"candles": len(candles), "spot_changes": len(changes), "machine": machine()}
     for name, fixed in (("band", None), ("interval:60m", FixedInterval(3600))):
         started = time.perf_counter()
         result = run_simulated(
@@ -108,7 +112,14 @@ def main() -> int:
         "no_liquidations_with_the_guard_on": band["liquidations"] == 0,
     }
     print(f"band policy: {fewer:.1%} fewer orders; goals: {out['goals']}")
-    print(json.dumps(out))
+    out["goal_met"] = all(out.pop("goals").values())
+    emit(out, [
+        goal("band policy: orders fewer than the 60-minute interval", round(fewer, 4), 0.30, upper=False),
+        goal("band policy: time outside the band vs the interval's", band["time_outside_band_ratio"],
+             fixed_["time_outside_band_ratio"] or 1e-9),
+        goal("band policy: largest drift vs the interval's", band["max_abs_drift_ratio"], fixed_["max_abs_drift_ratio"] or 1e-9),
+        goal("liquidations with the guard on", band["liquidations"], 0.5),
+    ])
     return 0
 
 

@@ -1,6 +1,6 @@
 """Candles per second through the full keeper and paper venue, for a year of 1-minute candles.
 
-Run: .venv/bin/python bench/throughput.py [--candles N]
+Run: .venv/bin/python bench/throughput.py [--candles N] [--quick]
 
 The year is generated (a seeded random walk with BTC-like volatility, prices
 to the cent), since ../shared/data holds no year of minutes. Printed:
@@ -15,10 +15,7 @@ Ends with a JSON object of the figures.
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import os
 import random
 import sys
 import tempfile
@@ -26,6 +23,8 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+from _bench import emit, goal, machine, print_machine
+from _bench import parser as bench_parser
 from hedgebot.backtest import run_backtest, run_side_by_side
 from hedgebot.clock import run_simulated
 from hedgebot.config import HedgeConfig
@@ -79,11 +78,11 @@ def hedge(name: str = "btc", tick: float = 3600.0, band: str = "0.02") -> HedgeC
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
+    parser = bench_parser(__doc__)
     parser.add_argument("--candles", type=int, default=YEAR_OF_MINUTES)
     args = parser.parse_args()
-    n = args.candles
-    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; load average {os.getloadavg()[0]:.2f} at start")
+    n = 2_000 if args.quick else args.candles
+    print_machine()
     print(f"generating {n:,} one-minute candles ...", flush=True)
     candles = generate(n)
     market = default_market("BTC/USDT:USDT")
@@ -143,8 +142,8 @@ def main() -> int:
     figures["csv_read_candles_per_s"] = round(parse)
     print(f"reading the year from a freqtrade CSV:    {parse:>12,.0f} candles/s")
     figures["goal_met"] = rate >= GOAL
-    figures["load_average_end"] = round(os.getloadavg()[0], 2)
-    print(json.dumps(figures))
+    figures["machine"] = machine()  # type: ignore[assignment]
+    emit(figures, [goal("one hedge through the keeper, 1 h safety tick", round(rate), GOAL, upper=False, unit="candles/s")])
     return 0
 
 
