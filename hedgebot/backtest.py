@@ -32,6 +32,7 @@ from hedgebot.domain import margin as mm
 from hedgebot.domain.model import ZERO, Leg, MarginMode, Market, PositionSide, Wallet
 from hedgebot.domain.schedule import CalendarEvent
 from hedgebot.engine.keeper import Keeper, Liquidation
+from hedgebot.exchange.factory import instrument_problem
 from hedgebot.exchange.feeds import Candle
 from hedgebot.exchange.funding import FundingSource
 from hedgebot.exchange.paper import PaperMarket, PaperVenue, VenueEvent
@@ -266,6 +267,9 @@ class _Lane:
         name: str = "backtest",
         calendar: Sequence[CalendarEvent] = (),
     ) -> None:
+        problem = instrument_problem(hedge, "paper", f"hedge {hedge.name!r}")
+        if problem is not None:
+            raise ValueError(problem)  # never replay another instrument in its place
         self.candles = candles
         self.market = market
         self.interval = interval

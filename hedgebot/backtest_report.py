@@ -25,7 +25,7 @@ from hedgebot.config import AccountConfig, ConfigError, HedgeConfig, PaperConfig
 from hedgebot.domain.schedule import CalendarEvent
 from hedgebot.domain.model import Market
 from hedgebot.exchange.binance_rules import default_market
-from hedgebot.exchange.factory import paper_market
+from hedgebot.exchange.factory import instrument_problem, paper_market
 from hedgebot.exchange.feeds import Candle, read_candles
 from hedgebot.exchange.funding import ConstantFunding, FundingSource, ReplayFunding
 from hedgebot.exchange.port import BadData
@@ -125,6 +125,9 @@ def _find_hedge(
     if len(found) > 1:
         raise BadInput(f"{path}: hedge {name!r} is in accounts {', '.join(a.name for a, _ in found)}: say which with --account")
     account, hedge = found[0]
+    problem = instrument_problem(hedge, "paper", f"{path}: hedge {name!r}")
+    if problem is not None:
+        raise BadInput(problem)
     if account.paper is None and not balances_given:
         raise BadInput(
             f"{path}: account {account.name!r} is live (no [accounts.paper] section): give the balances the replay "

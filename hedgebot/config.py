@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from hedgebot.access import denied
+from hedgebot.domain.instrument import HedgeSide, InstrumentKind
 from hedgebot.domain.model import HedgePolicy, MarginGuard, MarginMode, PositionMode
 from hedgebot.domain.schedule import CalendarEvent, Schedule, Window, around_events
 from hedgebot.redact import looks_like_credential, register_secret
@@ -212,11 +213,16 @@ class ScheduleWindowConfig(Frozen):
 
 
 class HedgeConfig(Frozen):
-    """One hedge: a perpetual short kept at `ratio` of an exposure."""
+    """One hedge: a leg on `instrument` (a short by default) kept at `ratio` of an exposure."""
 
     name: Annotated[str, Field(pattern=_NAME)]
     asset: str
     symbol: str
+    # The contract the hedge trades (usdm-perp, coinm-perp, usdm-quarterly, coinm-quarterly) and the leg it holds:
+    # a short against coins held, or a long against coins still to be bought. Not every venue trades every
+    # combination yet: `check` and `run` refuse the ones it cannot (hedgebot.exchange.factory.instrument_problem).
+    instrument: InstrumentKind = InstrumentKind.USDM_PERP
+    side: HedgeSide = HedgeSide.SHORT
     ratio: Decimal = Field(ge=0, le=1)
     band: Decimal = Field(default=Decimal("0.02"), gt=0, le=1)
     min_order: Decimal = Field(default=Decimal("0.001"), gt=0)
@@ -255,6 +261,18 @@ class HedgeConfig(Frozen):
         base = _SYMBOL.match(self.symbol).group("base")  # type: ignore[union-attr]
         if self.asset != base:
             raise ValueError(f"asset {self.asset!r} does not match the base of symbol {self.symbol!r}")
+        settle = _SYMBOL.match(self.symbol).group("settle")  # type: ignore[union-attr]
+        inverse = self.instrument.value.startswith("coinm")
+        if inverse and settle != base:
+            raise ValueError(
+                f"instrument {self.instrument.value!r} is coin-margined, but symbol {self.symbol!r} settles in {settle}: "
+                f"name a coin-margined market such as '{base}/USD:{base}'"
+            )
+        if not inverse and settle == base:
+            raise ValueError(
+                f"symbol {self.symbol!r} settles in {settle}, a coin-margined market: "
+                f"set instrument = \"coinm-perp\" (or \"coinm-quarterly\"), or name a USDⓈ-M market such as '{base}/USDT:USDT'"
+            )
         if self.max_order < self.min_order:
             raise ValueError(f"max_order {self.max_order} is below min_order {self.min_order}")
         return self

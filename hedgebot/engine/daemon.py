@@ -62,7 +62,7 @@ FOREIGN_ORDER_WINDOW_SECONDS = 24 * 3600
 HTTP_RETRY_SECONDS = 30.0
 # Hedge settings a reload cannot change under a running keeper: they are set on
 # the exchange at start, or name a different contract.
-RESTART_ONLY_HEDGE_FIELDS = ("asset", "symbol", "leverage", "margin_mode")
+RESTART_ONLY_HEDGE_FIELDS = ("asset", "symbol", "instrument", "side", "leverage", "margin_mode")
 
 
 class JournalDamaged(StartupRefused):

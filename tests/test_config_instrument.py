@@ -1,0 +1,93 @@
+"""A hedge names its instrument and side; a bad name is refused naming field and value, and a combination no
+venue trades yet is refused by `check`, `run` and `backtest`, never run as the default instrument."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from hedgebot.backtest import run_backtest
+from hedgebot.cli import main
+from hedgebot.config import HedgeConfig, load_config
+from hedgebot.domain.instrument import HedgeSide, InstrumentKind
+from hedgebot.exchange.binance_rules import default_market
+from hedgebot.exchange.feeds import Candle
+from hedgebot.exchange.funding import ConstantFunding
+from tests.helpers import SYMBOL, paper_settings_dict, write_toml
+
+
+def _config(tmp_path: Path, **hedge: object) -> str:
+    return str(write_toml(tmp_path / "hedgebot.toml", paper_settings_dict(tmp_path, **hedge)))
+
+
+def test_a_hedge_without_instrument_or_side_is_a_usdm_perpetual_short(tmp_path) -> None:
+    hedge = load_config(Path(_config(tmp_path))).accounts[0].hedges[0]
+    assert hedge.instrument is InstrumentKind.USDM_PERP and hedge.side is HedgeSide.SHORT
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "said"),
+    [
+        ("instrument", "coin-perp", "'usdm-perp', 'coinm-perp', 'usdm-quarterly' or 'coinm-quarterly'"),
+        ("side", "sell", "'short' or 'long'"),
+    ],
+)
+def test_an_unknown_instrument_or_side_exits_2_naming_field_value_and_choices(tmp_path, capsys, field, value, said) -> None:
+    assert main(["check", "--config", _config(tmp_path, **{field: value})]) == 2
+    err = capsys.readouterr().err
+    assert f"accounts[0].hedges[0].{field}" in err and repr(value) in err and said in err, err
+    assert "Traceback" not in err
+
+
+def test_a_coin_margined_instrument_on_a_usdt_market_is_refused_naming_both(tmp_path, capsys) -> None:
+    assert main(["check", "--config", _config(tmp_path, instrument="coinm-perp")]) == 2
+    err = capsys.readouterr().err
+    assert "coinm-perp" in err and SYMBOL in err and "BTC/USD:BTC" in err, err
+
+
+def test_a_coin_margined_market_named_as_usdm_is_refused() -> None:
+    with pytest.raises(ValueError, match="coin-margined market"):
+        HedgeConfig(name="h", asset="BTC", symbol="BTC/USD:BTC", ratio=Decimal(1))
+
+
+@pytest.mark.parametrize(
+    ("instrument", "side"),
+    [("usdm-perp", "long"), ("usdm-quarterly", "short"), ("coinm-perp", "short"), ("coinm-quarterly", "long")],
+)
+def test_check_refuses_a_combination_not_supported_yet_and_says_so(tmp_path, capsys, instrument, side) -> None:
+    data = paper_settings_dict(tmp_path, instrument=instrument, side=side)
+    if instrument.startswith("coinm"):
+        data["accounts"][0]["hedges"][0]["symbol"] = "BTC/USD:BTC"
+        data["accounts"][0]["paper"]["markets"][0]["symbol"] = "BTC/USD:BTC"
+    path = str(write_toml(tmp_path / "hedgebot.toml", data))
+    assert main(["check", "--config", path]) == 2
+    err = capsys.readouterr().err
+    assert "accounts[0].hedges[0].instrument" in err and f'"{instrument}" with side = "{side}" is not supported yet' in err, err
+    assert "config OK" not in err
+
+
+def test_run_refuses_an_unsupported_side_and_starts_nothing(tmp_path, capsys) -> None:
+    assert main(["run", "--config", _config(tmp_path, side="long")]) == 2
+    assert "is not supported yet" in capsys.readouterr().err
+    assert not (tmp_path / "state" / "journal.sqlite").exists()
+
+
+def test_backtest_refuses_an_unsupported_side_instead_of_replaying_a_short(tmp_path, capsys) -> None:
+    prices = tmp_path / "btc.csv"
+    prices.write_text("date,open,high,low,close,volume\n2021-01-01T00:00:00Z,29000,29400,28800,29300,10\n"
+                      "2021-01-01T01:00:00Z,29300,29500,29100,29400,10\n")
+    code = main(["backtest", "--config", _config(tmp_path, side="long"), "--hedge", "btc-core", "--prices", str(prices),
+                 "--out", str(tmp_path / "out")])
+    assert code == 2
+    assert "is not supported yet" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "summary.json").exists()
+
+
+async def test_a_programmatic_backtest_refuses_an_unsupported_side() -> None:
+    hedge = HedgeConfig(name="h", asset="BTC", symbol=SYMBOL, ratio=Decimal(1), side=HedgeSide.LONG)
+    candle = Candle(1_609_459_200.0, Decimal(29000), Decimal(29400), Decimal(28800), Decimal(29300))
+    with pytest.raises(ValueError, match="not supported yet"):
+        await run_backtest([candle, candle], default_market(SYMBOL), ConstantFunding(Decimal(0)), hedge,
+                           {"BTC": Decimal(1)}, {"USDT": Decimal(10000)}, interval_seconds=3600)
