@@ -30,6 +30,7 @@ from hedgebot.clock import SimClock
 from hedgebot.config import HedgeConfig
 from hedgebot.domain import margin as mm
 from hedgebot.domain.model import ZERO, Leg, MarginMode, Market, PositionSide, Wallet
+from hedgebot.domain.exposure import exposure_from
 from hedgebot.domain.schedule import CalendarEvent
 from hedgebot.engine.keeper import Keeper, Liquidation
 from hedgebot.exchange.factory import instrument_problem
@@ -176,10 +177,20 @@ class _Ledger:
     quiet candle costs a multiply and an add.
     """
 
-    def __init__(self, venue: PaperVenue, market: Market, hedge: HedgeConfig, unhedged_units: float, unhedged_cash: float) -> None:
+    def __init__(
+        self, venue: PaperVenue, market: Market, hedge: HedgeConfig, unhedged_units: float, unhedged_cash: float,
+        start_price: float = 0.0,
+    ) -> None:
         self.venue = venue
         self.market = market
         self.policy = hedge.policy()
+        self.side = self.policy.side
+        # A long hedge protects a planned purchase: both values count its price rise since the start as a cost
+        # (the coins still to be paid for), so a hedged purchase reads flat and an unhedged one loses on a rally.
+        self.planned = float(self.policy.offset) if self.side is PositionSide.LONG else 0.0
+        self.start_price = start_price
+        unhedged_units -= self.planned
+        unhedged_cash += self.planned * start_price
         self.band = float(self.policy.band)
         self.ratio = float(self.policy.ratio)
         self.unhedged_units = unhedged_units
@@ -192,6 +203,12 @@ class _Ledger:
         self.exposure = self.short = self.target = 0.0
         self.margin = 0.0
 
+    def distance_at(self, liquidation: float, price: float) -> float:
+        """Return how far `price` may move toward the hedge leg's liquidation at `liquidation` (inf: none), as a fraction."""
+        if not math.isfinite(liquidation) or price <= 0:
+            return math.inf
+        return liquidation / price - 1.0 if self.side is PositionSide.SHORT else 1.0 - liquidation / price
+
     def refresh(self) -> None:
         """Read the venue's state again after a change."""
         venue, market = self.venue, self.market
@@ -203,15 +220,14 @@ class _Ledger:
         long = venue.legs.get((symbol, PositionSide.LONG.value))
         s_size, s_entry, s_margin = (short.size, short.entry, short.margin) if short else (ZERO, ZERO, ZERO)
         l_size, l_entry, l_margin = (long.size, long.entry, long.margin) if long else (ZERO, ZERO, ZERO)
-        self.slope = float(spot_base + l_size - s_size)
+        self.slope = float(spot_base + l_size - s_size) - self.planned
         self.intercept = float(spot_quote + cash + s_margin + l_margin + s_size * s_entry - l_size * l_entry)
+        self.intercept += self.planned * self.start_price
         policy = self.policy
-        exposure = policy.offset
-        if policy.include_spot:
-            exposure += spot_base
-        if policy.include_perp_long:
-            exposure += l_size
-        self.exposure = float(max(exposure, ZERO))
+        self.exposure = float(exposure_from(policy, spot_base, l_size))
+        # The hedge's own leg (the short, or the long of a long hedge) and the other one.
+        if self.side is PositionSide.LONG:
+            (s_size, s_entry, s_margin), (l_size, l_entry, l_margin) = (l_size, l_entry, l_margin), (s_size, s_entry, s_margin)
         self.short = float(s_size)
         self.margin = float(s_margin)
         target = self.ratio * self.exposure
@@ -219,7 +235,7 @@ class _Ledger:
         self.target = target
         self.liquidation = self.runway_liquidation = math.inf
         if s_size > 0:
-            leg = Leg(PositionSide.SHORT, s_size, s_entry, s_margin)
+            leg = Leg(self.side, s_size, s_entry, s_margin)
             brackets = market.brackets
             pm = venue.markets[symbol]
             guard = policy.guard
@@ -227,7 +243,7 @@ class _Ledger:
                 wallet, others = s_margin, []
                 spare = venue._free(quote) if guard.enabled and guard.from_futures_wallet else ZERO
             else:
-                longs = [Leg(PositionSide.LONG, l_size, l_entry, l_margin)] if l_size > 0 else []
+                longs = [Leg(self.side.other, l_size, l_entry, l_margin)] if l_size > 0 else []
                 wallet, others = cash, longs
                 spare = ZERO
             if guard.enabled and guard.from_spot_stablecoin:
@@ -289,7 +305,7 @@ class _Lane:
         self.events = EventLog(self.journal, NullLogger())
         self.keeper = Keeper(name, self.hedge, self.venue, clock, self.journal, self.events, calendar=calendar)
         stable = sum((v for k, v in spot.items() if k != market.base), ZERO) + sum(futures.values(), ZERO)
-        self.ledger = _Ledger(self.venue, market, hedge, float(spot.get(market.base, ZERO)), float(stable))
+        self.ledger = _Ledger(self.venue, market, hedge, float(spot.get(market.base, ZERO)), float(stable), float(first.open))
         self.venue.subscribe(self._on_venue_change)
         self.wakes = 0
         self.spot_change_rows: list[TradeRow] = []
@@ -315,7 +331,7 @@ class _Lane:
         self.runway_at_start: Decimal | None = None
 
     def _on_venue_change(self, event: VenueEvent | None) -> None:
-        if event is not None and event.kind == "liquidation" and event.side == PositionSide.SHORT.value:
+        if event is not None and event.kind == "liquidation" and event.side == self.keeper.policy.side.value:
             # The same critical `liquidated` alert as the daemon raises.
             self.keeper.notify_liquidation(Liquidation(event.at, event.price, event.amount, event.margin_lost))
             if not self.watch:
@@ -390,16 +406,18 @@ class _Lane:
         if size > self.max_drift:
             self.max_drift = size
         high = float(candle.high)
-        distance = ledger.liquidation / high - 1.0
+        # A short is judged at the candle's high, a long at its low: the extreme that moves toward liquidation.
+        worst = high if ledger.side is PositionSide.SHORT else float(candle.low)
+        distance = ledger.distance_at(ledger.liquidation, worst)
         # A short liquidated inside this candle is gone by its close, so the ledger no longer
         # sees it: the liquidation price against the high is the candle's worst distance (<= 0).
         liquidated = [e for e in self.venue.events[self.events_seen :] if e.kind == "liquidation"]
         self.events_seen = len(self.venue.events)
         for event in liquidated:
-            distance = min(distance, float(event.price) / high - 1.0)
+            distance = min(distance, ledger.distance_at(float(event.price), worst))
         if distance < self.min_distance:
             self.min_distance = distance
-        runway = ledger.runway_liquidation / high - 1.0
+        runway = ledger.distance_at(ledger.runway_liquidation, worst)
         if runway < self.min_runway:
             self.min_runway = runway
         prev_h, prev_u = self.prev_h, self.prev_u
@@ -476,7 +494,7 @@ class _Lane:
         new = list(self.venue.orders.values())[self.orders_seen :]
         self.orders_seen = len(self.venue.orders)
         if any(o.symbol == self.market.spot_symbol for o in new) and math.isfinite(ledger.liquidation):
-            distance = Decimal(repr(ledger.liquidation / close - 1))
+            distance = Decimal(repr(ledger.distance_at(ledger.liquidation, close)))
             self.after_sale = distance if self.after_sale is None else max(self.after_sale, distance)
 
 
@@ -577,6 +595,8 @@ async def _collect(run: _Lane, start_value: float, peak: Decimal, metrics: dict[
     over = [Decimal(e.detail["short"]) - Decimal(e.detail["target"]) for e in journal.events() if e.kind in ("rebalanced", "hedge_opened")]
     end_value = Decimal(repr(metrics["hedged_value_end"])).quantize(Decimal("0.01"))
     metrics = {
+        "instrument": keeper.hedge.instrument.value,
+        "side": keeper.hedge.side.value,
         "bars": len(run.candles),
         "start": run.candles[0].time,
         "end": run.candles[-1].time + run.interval,
@@ -603,7 +623,7 @@ async def _collect(run: _Lane, start_value: float, peak: Decimal, metrics: dict[
             1 for e in journal.events(kind="alert") if e.severity == "critical" and e.detail.get("state") == "raised"
         ),
         final_exposure=last_plan.exposure if last_plan else ZERO,
-        final_short=legs.short.size,
+        final_short=legs.of(keeper.policy.side).size,  # the hedge's own leg
         max_over_hedge=max([ZERO, *over]),
         first_price=run.candles[0].open,
         last_price=run.candles[-1].close,

@@ -26,6 +26,7 @@ from hedgebot.config import ConfigError, HedgeConfig, PaperConfig, ReplayFeedCon
 from hedgebot.domain.fundability import fundability
 from hedgebot.domain.model import Severity
 from hedgebot.domain.schedule import CalendarEvent
+from hedgebot.domain.instrument import HedgeSide
 from hedgebot.domain.runway import opening_snapshot, runway_price
 from hedgebot.engine.daemon import STATUS_FILE, AccountLock, Daemon
 from hedgebot.engine.keeper import StartupRefused
@@ -66,6 +67,9 @@ def _refuse(path: Path, problems: list[str]) -> int:
 
 
 def _exposure(hedge: HedgeConfig) -> str:
+    if hedge.amount is not None:
+        bought = f", less the spot {hedge.asset} bought" if hedge.exposure.spot else ""
+        return f"a planned purchase of {hedge.amount} {hedge.asset}{bought}"
     parts = [f"spot {hedge.asset}"] if hedge.exposure.spot else []
     if hedge.exposure.offset:
         parts.append(f"{hedge.exposure.offset} {hedge.asset} held elsewhere")
@@ -104,7 +108,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"account {account.name}: {account.mode} on {account.exchange}")
         for h in account.hedges:
             print(
-                f"  hedge {h.name}: {h.asset} via {h.symbol}, ratio {h.ratio}, band {h.band}, "
+                f"  hedge {h.name}: {h.asset} via a {h.side.value} on {h.symbol} ({h.instrument.value}), ratio {h.ratio}, band {h.band}, "
                 f"{h.margin_mode.value} {h.leverage}x, tick {h.tick_seconds}s"
             )
             print(f"    exposure: {_exposure(h)}")
@@ -170,14 +174,20 @@ def _starting_runway(paper: PaperConfig, hedge: HedgeConfig) -> str:
         paper_market(market_config), price, dict(paper.spot), dict(paper.futures), hedge.policy(), hedge.leverage, hedge.margin_mode
     )
     runway = runway_price(snapshot, hedge.policy())
+    side = hedge.side.value
     if runway is None:
-        return "runway: no short to guard from the starting balances"
-    if not runway.is_finite():
-        return f"runway: no limit found above {price} (the sources pay for any rally)"
-    note = "" if runway / price - 1 >= hedge.margin_guard.runway_warning else " - below the runway warning"
+        return f"runway: no {side} to guard from the starting balances"
+    if not runway.is_finite() or runway <= 0:
+        move = "rally" if hedge.side is HedgeSide.SHORT else "fall"
+        return f"runway: no limit found {'above' if move == 'rally' else 'below'} {price} (the sources pay for any {move})"
+    # A short is in danger on a rally (its runway lies above the price), a long on a fall (below it).
+    fraction = runway / price - 1 if hedge.side is HedgeSide.SHORT else 1 - runway / price
+    note = "" if fraction >= hedge.margin_guard.runway_warning else " - below the runway warning"
+    where = "up" if hedge.side is HedgeSide.SHORT else "down"
+    beyond = "above" if hedge.side is HedgeSide.SHORT else "below"
     return (
-        f"runway: the margin sources keep the short above its trigger up to {runway:.2f} "
-        f"({runway / price - 1:.1%} above {price}, from the starting balances){note}"
+        f"runway: the margin sources keep the {side} above its trigger {where} to {runway:.2f} "
+        f"({fraction:.1%} {beyond} {price}, from the starting balances){note}"
     )
 
 
@@ -201,7 +211,7 @@ def _starting_fundability(paper: PaperConfig, hedge: HedgeConfig) -> list[str]:
     trigger = f", guard trigger {guard.trigger:.0%}" if guard.enabled else ""
     held = ", ".join(f"{name} {money(value)}" for name, value in f.sources)
     head = (
-        f"fundability: a short of {amount(f.target)} at {render(price, Figure.PRICE, shown)} needs {money(f.needed)} "
+        f"fundability: a {hedge.side.value} of {amount(f.target)} at {render(price, Figure.PRICE, shown)} needs {money(f.needed)} "
         f"of margin and fees at {hedge.leverage}x{trigger}; the sources hold {money(f.available)} ({held})"
     )
     if f.funded:
@@ -218,7 +228,7 @@ def _starting_fundability(paper: PaperConfig, hedge: HedgeConfig) -> list[str]:
     if f.ratio is not None:
         ways.append(f"lower ratio to {f.ratio}")
     ways.append(f"raise leverage to {f.leverage}x" if f.leverage is not None
-                else "no leverage pays for it without putting the short inside the guard's trigger")
+                else f"no leverage pays for it without putting the {hedge.side.value} inside the guard's trigger")
     return [head, (
         f"  UNDER-FUNDED: only {amount(f.affordable)} of the {amount(f.target)} target can be opened "
         f"({share:.2%}); to close the gap: " + "; or ".join(ways)

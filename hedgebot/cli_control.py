@@ -159,11 +159,12 @@ async def preview(
             note += f" ({unsettled} earlier action(s) are looked up first, so the first steps may differ)"
         return snapshot, unwinding.plan_unwind(view, spec), note
     policy = hedge.policy()
-    short = snapshot.short
+    short = snapshot.leg_of(policy.side)  # the hedge's own leg: the short, or the long of a long hedge
     spec = unwinding.UnwindSpec(
         unwinding.slice_size(short.size, hedge.max_order, slices, snapshot.market),
         sell_spot,
         short.margin if sell_spot else ZERO,
+        policy.side,
     )
     elsewhere = policy.offset + (snapshot.long.size if policy.include_perp_long else ZERO)
     view = unwinding.UnwindView(
@@ -208,7 +209,8 @@ def cmd_unwind(args: argparse.Namespace) -> int:
     market = snapshot.market
     shown = Precision.of(market)
     _say(
-        f"unwind {account.name}/{hedge.name}: short {text(snapshot.short.size, Figure.AMOUNT, shown)} on {market.symbol}, "
+        f"unwind {account.name}/{hedge.name}: {hedge.side.value} "
+        f"{text(snapshot.leg_of(hedge.side.position_side).size, Figure.AMOUNT, shown)} on {market.symbol}, "
         f"spot {text(snapshot.spot_asset, Figure.AMOUNT, shown)} {market.base}, mark {text(snapshot.mark_price, Figure.PRICE, shown)}"
     )
     if note:

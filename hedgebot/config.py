@@ -223,6 +223,8 @@ class HedgeConfig(Frozen):
     # combination yet: `check` and `run` refuse the ones it cannot (hedgebot.exchange.factory.instrument_problem).
     instrument: InstrumentKind = InstrumentKind.USDM_PERP
     side: HedgeSide = HedgeSide.SHORT
+    # side = "long": the coins still to buy (a planned purchase); spot of the asset counts as bought.
+    amount: Decimal | None = Field(default=None, gt=0)
     ratio: Decimal = Field(ge=0, le=1)
     band: Decimal = Field(default=Decimal("0.02"), gt=0, le=1)
     min_order: Decimal = Field(default=Decimal("0.001"), gt=0)
@@ -275,6 +277,20 @@ class HedgeConfig(Frozen):
             )
         if self.max_order < self.min_order:
             raise ValueError(f"max_order {self.max_order} is below min_order {self.min_order}")
+        if self.side is HedgeSide.LONG:
+            if self.amount is None:
+                raise ValueError('side = "long" hedges a planned purchase: give amount, the coins still to buy')
+            if self.exposure.perp_long or self.exposure.offset:
+                raise ValueError(
+                    'side = "long" counts only the planned amount and the spot bought: '
+                    "exposure.perp_long and exposure.offset apply to a short"
+                )
+            if "sell_spot" in self.margin_guard.sources:
+                raise ValueError(
+                    'side = "long": margin_guard.sources cannot hold "sell_spot" (a planned purchase has no coins to sell)'
+                )
+        elif self.amount is not None:
+            raise ValueError(f'amount {self.amount} applies to side = "long" only; a short hedges the coins held')
         return self
 
     @field_validator("until")
@@ -328,7 +344,7 @@ class HedgeConfig(Frozen):
             band=self.band,
             min_order=self.min_order,
             max_order=self.max_order,
-            offset=self.exposure.offset,
+            offset=self.amount if self.amount is not None else self.exposure.offset,
             include_spot=self.exposure.spot,
             include_perp_long=self.exposure.perp_long,
             staleness_seconds=self.staleness_seconds,
@@ -342,6 +358,7 @@ class HedgeConfig(Frozen):
                 runway_warning=guard.runway_warning,
                 fund_target_by_selling=guard.fund_target_by_selling,
             ),
+            side=self.side.position_side,
         )
 
 

@@ -54,10 +54,10 @@ def test_a_coin_margined_market_named_as_usdm_is_refused() -> None:
 
 @pytest.mark.parametrize(
     ("instrument", "side"),
-    [("usdm-perp", "long"), ("usdm-quarterly", "short"), ("coinm-perp", "short"), ("coinm-quarterly", "long")],
+    [("usdm-quarterly", "long"), ("usdm-quarterly", "short"), ("coinm-perp", "short"), ("coinm-quarterly", "long")],
 )
 def test_check_refuses_a_combination_not_supported_yet_and_says_so(tmp_path, capsys, instrument, side) -> None:
-    data = paper_settings_dict(tmp_path, instrument=instrument, side=side)
+    data = paper_settings_dict(tmp_path, instrument=instrument, side=side, **({"amount": "5"} if side == "long" else {}))
     if instrument.startswith("coinm"):
         data["accounts"][0]["hedges"][0]["symbol"] = "BTC/USD:BTC"
         data["accounts"][0]["paper"]["markets"][0]["symbol"] = "BTC/USD:BTC"
@@ -68,26 +68,65 @@ def test_check_refuses_a_combination_not_supported_yet_and_says_so(tmp_path, cap
     assert "config OK" not in err
 
 
-def test_run_refuses_an_unsupported_side_and_starts_nothing(tmp_path, capsys) -> None:
-    assert main(["run", "--config", _config(tmp_path, side="long")]) == 2
+def test_run_refuses_an_unsupported_instrument_and_starts_nothing(tmp_path, capsys) -> None:
+    assert main(["run", "--config", _config(tmp_path, instrument="usdm-quarterly")]) == 2
     assert "is not supported yet" in capsys.readouterr().err
     assert not (tmp_path / "state" / "journal.sqlite").exists()
 
 
-def test_backtest_refuses_an_unsupported_side_instead_of_replaying_a_short(tmp_path, capsys) -> None:
+def test_backtest_refuses_an_unsupported_instrument_instead_of_replaying_a_perpetual(tmp_path, capsys) -> None:
     prices = tmp_path / "btc.csv"
     prices.write_text("date,open,high,low,close,volume\n2021-01-01T00:00:00Z,29000,29400,28800,29300,10\n"
                       "2021-01-01T01:00:00Z,29300,29500,29100,29400,10\n")
-    code = main(["backtest", "--config", _config(tmp_path, side="long"), "--hedge", "btc-core", "--prices", str(prices),
+    code = main(["backtest", "--config", _config(tmp_path, instrument="usdm-quarterly"), "--hedge", "btc-core", "--prices", str(prices),
                  "--out", str(tmp_path / "out")])
     assert code == 2
     assert "is not supported yet" in capsys.readouterr().err
     assert not (tmp_path / "out" / "summary.json").exists()
 
 
-async def test_a_programmatic_backtest_refuses_an_unsupported_side() -> None:
-    hedge = HedgeConfig(name="h", asset="BTC", symbol=SYMBOL, ratio=Decimal(1), side=HedgeSide.LONG)
+async def test_a_programmatic_backtest_refuses_an_unsupported_instrument() -> None:
+    hedge = HedgeConfig(name="h", asset="BTC", symbol=SYMBOL, ratio=Decimal(1), instrument=InstrumentKind.USDM_QUARTERLY)
     candle = Candle(1_609_459_200.0, Decimal(29000), Decimal(29400), Decimal(28800), Decimal(29300))
     with pytest.raises(ValueError, match="not supported yet"):
         await run_backtest([candle, candle], default_market(SYMBOL), ConstantFunding(Decimal(0)), hedge,
                            {"BTC": Decimal(1)}, {"USDT": Decimal(10000)}, interval_seconds=3600)
+
+
+@pytest.mark.parametrize(
+    ("hedge", "said"),
+    [
+        ({"side": "long"}, "give amount, the coins still to buy"),
+        ({"amount": "5"}, 'amount 5 applies to side = "long" only'),
+        ({"side": "long", "amount": "5", "exposure": {"perp_long": True}}, "exposure.perp_long and exposure.offset apply to a short"),
+        ({"side": "long", "amount": "5", "margin_guard": {"sources": ["futures_wallet", "sell_spot"]}}, 'cannot hold "sell_spot"'),
+        ({"side": "long", "amount": "-1"}, "amount"),
+    ],
+)
+def test_a_long_hedge_needs_its_planned_amount_and_nothing_that_belongs_to_a_short(tmp_path, capsys, hedge, said) -> None:
+    assert main(["check", "--config", _config(tmp_path, **hedge)]) == 2
+    err = capsys.readouterr().err
+    assert "accounts[0].hedges[0]" in err and said in err and "Traceback" not in err, err
+
+
+def test_a_long_hedge_plans_for_the_coins_still_to_buy(tmp_path) -> None:
+    hedge = HedgeConfig(name="h", asset="BTC", symbol=SYMBOL, ratio=Decimal(1), side=HedgeSide.LONG, amount=Decimal(5))
+    policy = hedge.policy()
+    assert policy.side.value == "long" and policy.offset == Decimal(5) and policy.include_spot
+
+
+def test_a_long_hedge_is_refused_on_a_live_account_until_the_live_venues_trade_long_legs() -> None:
+    from hedgebot.exchange.factory import instrument_problem
+
+    hedge = HedgeConfig(name="h", asset="BTC", symbol=SYMBOL, ratio=Decimal(1), side=HedgeSide.LONG, amount=Decimal(5))
+    assert instrument_problem(hedge, "paper", "h") is None
+    assert "is not supported yet on a live account" in (instrument_problem(hedge, "live", "h") or "")
+
+
+def test_check_shows_a_long_hedge_its_runway_below_the_mark_and_what_it_costs_to_fund(tmp_path, capsys) -> None:
+    data = paper_settings_dict(tmp_path, side="long", amount="2")
+    data["accounts"][0]["paper"]["spot"] = {"USDT": "10000"}
+    path = str(write_toml(tmp_path / "hedgebot.toml", data))
+    assert main(["check", "--config", path]) == 0
+    out = capsys.readouterr().out
+    assert "a long of 2.000 BTC" in out and "a planned purchase of 2 BTC, less the spot BTC bought" in out and "below 50000" in out and "config OK" in out, out

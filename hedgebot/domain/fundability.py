@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 
 from hedgebot.domain import margin as mm
+from hedgebot.domain.exposure import exposure_from
 from hedgebot.domain.model import ZERO, HedgePolicy, Leg, Market, PositionSide, ceil_to_step, floor_to_step
 
 
@@ -40,11 +41,13 @@ class Fundability:
         return self.affordable >= self.target
 
 
-def _cost_per_unit(market: Market, price: Decimal, leverage: int, trigger: Decimal, size: Decimal) -> Decimal:
-    """Return the margin and fee one coin of a `size` short costs to open: initial margin, never below the trigger's need."""
+def _cost_per_unit(
+    market: Market, price: Decimal, leverage: int, trigger: Decimal, size: Decimal, side: PositionSide = PositionSide.SHORT,
+) -> Decimal:
+    """Return the margin and fee one coin of a `size` leg costs to open: initial margin, never below the trigger's need."""
     per_unit = price / Decimal(leverage)
     if size > 0 and trigger > 0:
-        at_trigger = mm.margin_gap([Leg(PositionSide.SHORT, size, price)], ZERO, price, trigger, market.brackets) / size
+        at_trigger = mm.margin_gap([Leg(side, size, price)], ZERO, price, trigger, market.brackets) / size
         per_unit = max(per_unit, at_trigger)
     return per_unit + price * market.taker_fee
 
@@ -55,10 +58,10 @@ def fundability(
     """Return whether these balances fund the hedge's whole target at `price`, and what would close a gap."""
     guard = policy.guard
     coins = spot.get(market.base, ZERO)
-    exposure = policy.offset + (coins if policy.include_spot else ZERO)
+    exposure = exposure_from(policy, coins, ZERO)
     target = floor_to_step(policy.ratio * exposure, market.amount_step)
     trigger = guard.trigger if guard.enabled else ZERO
-    cost = _cost_per_unit(market, price, leverage, trigger, target)
+    cost = _cost_per_unit(market, price, leverage, trigger, target, policy.side)
     sources: list[tuple[str, Decimal]] = [("futures wallet", futures.get(market.quote, ZERO))]
     if guard.from_spot_stablecoin:
         sources.append(("spot stablecoin", spot.get(market.quote, ZERO)))
@@ -76,7 +79,7 @@ def fundability(
     leverage_needed = None
     highest = (mm.bracket_for(target * price, market.brackets).max_leverage if market.brackets else None) or 125
     for candidate in range(leverage + 1, highest + 1):
-        if target * _cost_per_unit(market, price, candidate, trigger, target) <= available:
+        if target * _cost_per_unit(market, price, candidate, trigger, target, policy.side) <= available:
             leverage_needed = candidate
             break
     return Fundability(

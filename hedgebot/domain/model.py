@@ -23,6 +23,21 @@ class PositionSide(StrEnum):
     LONG = "long"
     SHORT = "short"
 
+    @property
+    def opening(self) -> OrderSide:
+        """Return the order side that grows a leg of this side (hedge mode: SELL opens a short, BUY a long)."""
+        return OrderSide.SELL if self is PositionSide.SHORT else OrderSide.BUY
+
+    @property
+    def other(self) -> PositionSide:
+        """Return the other leg's side."""
+        return PositionSide.LONG if self is PositionSide.SHORT else PositionSide.SHORT
+
+    @property
+    def closing(self) -> OrderSide:
+        """Return the order side that reduces a leg of this side (sent in the close form, never the other leg)."""
+        return OrderSide.BUY if self is PositionSide.SHORT else OrderSide.SELL
+
 
 class MarginMode(StrEnum):
     ISOLATED = "isolated"
@@ -149,9 +164,18 @@ class Snapshot:
 
     def short_backing(self) -> tuple[Decimal, list[Leg]]:
         """Return the wallet behind the short and the other legs it also backs (isolated: the leg's margin alone)."""
+        return self.backing_of(PositionSide.SHORT)
+
+    def leg_of(self, side: PositionSide) -> Leg:
+        """Return the leg of `side`."""
+        return self.short if side is PositionSide.SHORT else self.long
+
+    def backing_of(self, side: PositionSide) -> tuple[Decimal, list[Leg]]:
+        """Return the wallet behind the leg of `side` and the other legs it also backs (isolated: its margin alone)."""
         if self.margin_mode is MarginMode.ISOLATED:
-            return self.short.margin, []
-        return self.cross_backing, [self.long]
+            return self.leg_of(side).margin, []
+        other = PositionSide.LONG if side is PositionSide.SHORT else PositionSide.SHORT
+        return self.cross_backing, [self.leg_of(other)]
 
 
 MARGIN_SOURCES = ("futures_wallet", "spot_stablecoin", "sell_spot")
@@ -204,6 +228,9 @@ class HedgePolicy:
     staleness_seconds: float = 30.0
     max_jump: Decimal = Decimal("0.15")
     guard: MarginGuard = field(default_factory=MarginGuard)
+    # The leg the hedge holds: a short against coins held, or a long against coins still to be bought
+    # (then `offset` is the planned purchase and spot of the asset counts as bought).
+    side: PositionSide = PositionSide.SHORT
 
     @property
     def sale_ratio(self) -> Decimal:

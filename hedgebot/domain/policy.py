@@ -23,7 +23,6 @@ from hedgebot.domain.model import (
     HedgePolicy,
     Leg,
     MarginMode,
-    OrderSide,
     PlaceOrder,
     PositionSide,
     RaiseFromSpot,
@@ -35,6 +34,7 @@ from hedgebot.domain.model import (
     ceil_to_step,
     floor_to_step,
 )
+from hedgebot.domain.exposure import exposure_from
 from hedgebot.domain.runway import runway_price
 from hedgebot.domain.sale import size_sale
 
@@ -82,12 +82,7 @@ RUNWAY_REARM = Decimal("1.1")
 
 def exposure_of(snapshot: Snapshot, policy: HedgePolicy) -> Decimal:
     """Return the amount of the asset the hedge protects."""
-    exposure = policy.offset
-    if policy.include_spot:
-        exposure += snapshot.spot_asset
-    if policy.include_perp_long:
-        exposure += snapshot.long.size
-    return max(exposure, ZERO)
+    return exposure_from(policy, snapshot.spot_asset, snapshot.long.size)
 
 
 def check_snapshot(snapshot: Snapshot, policy: HedgePolicy, now: float) -> str | None:
@@ -148,12 +143,13 @@ def first_slice(amount: Decimal, max_order: Decimal, step: Decimal, minimum: Dec
     return min(size, amount), pieces - 1
 
 
-def _short_risk(snapshot: Snapshot) -> tuple[Decimal | None, Decimal | None]:
-    """Return the nearer liquidation price of the legs the short's margin backs, and the distance to it."""
-    if not snapshot.short.is_open:
+def _leg_risk(snapshot: Snapshot, side: PositionSide) -> tuple[Decimal | None, Decimal | None]:
+    """Return the nearer liquidation price of the legs the hedge leg's margin backs, and the distance to it."""
+    leg = snapshot.leg_of(side)
+    if not leg.is_open:
         return None, None
-    wallet, others = snapshot.short_backing()
-    return mm.nearer_liquidation(wallet, [snapshot.short, *others], snapshot.market.brackets, snapshot.mark_price)
+    wallet, others = snapshot.backing_of(side)
+    return mm.nearer_liquidation(wallet, [leg, *others], snapshot.market.brackets, snapshot.mark_price)
 
 
 def _fund_margin(snapshot: Snapshot, policy: HedgePolicy, needed: Decimal, target: Decimal) -> tuple[list[Action], list[Alert]]:
@@ -187,7 +183,7 @@ def _fund_margin(snapshot: Snapshot, policy: HedgePolicy, needed: Decimal, targe
     covered = from_wallet + moved
     if isolated and covered > 0:
         source = "futures wallet" if moved == 0 else f"futures wallet, with {moved} {market.quote} moved from spot"
-        actions.append(AdjustMargin(PositionSide.SHORT, covered, "margin top-up", source))
+        actions.append(AdjustMargin(policy.side, covered, "margin top-up", source))
     if sale is not None:
         raise_action = RaiseFromSpot(
             sale.sell, sale.reduce, f"margin top-up: raise {needed - covered} {market.quote} from spot",
@@ -201,7 +197,7 @@ def _fund_margin(snapshot: Snapshot, policy: HedgePolicy, needed: Decimal, targe
             Alert(
                 Severity.CRITICAL,
                 "margin_unfunded",
-                f"short needs {needed} {market.quote} more margin to sit {target:.0%} from liquidation; "
+                f"{policy.side.value} needs {needed} {market.quote} more margin to sit {target:.0%} from liquidation; "
                 f"the sources ({', '.join(guard.sources) or 'none'}) can cover only {needed - remaining:.2f}",
             )
         )
@@ -238,7 +234,13 @@ def valid_price_range(
         low = max(low, liquidation / (1 - trigger))
         if guard.release is not None and guard.release < 1:
             high = min(high, liquidation / (1 - guard.release))
-    if runway is not None and runway.is_finite():
+    if runway is not None and runway.is_finite() and policy.side is PositionSide.LONG:
+        # A long's runway lies below the mark: fraction = 1 - runway / mark falls under the warning below runway / (1 - w).
+        if guard.runway_warning < 1:
+            low = max(low, runway / (1 - guard.runway_warning))
+        if runway_warned and guard.runway_warning * RUNWAY_REARM < 1 and runway > 0:
+            high = min(high, runway / (1 - guard.runway_warning * RUNWAY_REARM))  # the warning clears above this mark
+    elif runway is not None and runway.is_finite():
         high = min(high, runway / (1 + guard.runway_warning))
         if runway_warned:
             low = max(low, runway / (1 + guard.runway_warning * RUNWAY_REARM))  # the warning clears below this mark
@@ -275,7 +277,9 @@ def plan(
     price = snapshot.mark_price
     exposure = exposure_of(snapshot, policy)
     target = policy.ratio * exposure
-    short = snapshot.short.size
+    side = policy.side
+    hedge_leg = snapshot.leg_of(side)
+    short = hedge_leg.size  # the hedge leg: the short, or the long of a long hedge
     drift = short - target
     in_band = abs(drift) <= policy.band * target
     band_width = ZERO if rebalancing else policy.band * target
@@ -288,9 +292,13 @@ def plan(
         if implausible:
             blocked, jumped = jumped, None
     if blocked is None:
-        liquidation, distance = _short_risk(snapshot)
+        liquidation, distance = _leg_risk(snapshot, side)
         runway = runway_price(snapshot, policy)
-    runway_fraction = runway / price - 1 if runway is not None and runway.is_finite() else None
+    # How far the price may move toward the leg's liquidation before the sources run dry: up for a short, down for a long.
+    runway_fraction: Decimal | None = None
+    if runway is not None and runway.is_finite():
+        runway_fraction = runway / price - 1 if side is PositionSide.SHORT else 1 - runway / price
+    beyond = "above" if side is PositionSide.SHORT else "below"
     remaining = 0
     # Re-opening after a liquidation tops the margin up straight to the target.
     trigger = policy.guard.target if reopening else policy.guard.trigger
@@ -323,13 +331,13 @@ def plan(
             alerts.append(_below_minimum(policy, market.min_amount))
         else:
             piece, remaining = first_slice(reduce, policy.max_order, step, market.min_amount)
-            actions.append(PlaceOrder(OrderSide.BUY, piece, PositionSide.SHORT, True, "over-hedged: reduce short"))
+            actions.append(PlaceOrder(side.closing, piece, side, True, f"over-hedged: reduce {side.value}"))
 
     # 2. Margin: keep the short away from liquidation (straight to the target when re-opening).
     guard = policy.guard
     if guard.enabled and distance is not None and distance < trigger:
-        wallet, others = snapshot.short_backing()
-        needed = mm.short_topup_needed(snapshot.short, others, wallet, price, guard.target, market.brackets, market.margin_step)
+        wallet, others = snapshot.backing_of(side)
+        needed = mm.short_topup_needed(hedge_leg, others, wallet, price, guard.target, market.brackets, market.margin_step)
         if needed > 0:
             fund, shortfall = _fund_margin(snapshot, policy, needed, guard.target)
             if jumped:
@@ -344,8 +352,8 @@ def plan(
         alerts.append(
             Alert(
                 Severity.CRITICAL, "margin_unfunded",
-                f"the margin sources ran dry: they keep the short above its {guard.trigger:.0%} trigger only up to "
-                f"{runway:.2f} ({runway_fraction:.1%} above the mark); add {market.quote} to a source",
+                f"the margin sources ran dry: they keep the {side.value} above its {guard.trigger:.0%} trigger only "
+                f"{'up' if side is PositionSide.SHORT else 'down'} to {runway:.2f} ({runway_fraction:.1%} {beyond} the mark); add {market.quote} to a source",
             )
         )
 
@@ -378,8 +386,9 @@ def plan(
         alerts.append(
             Alert(
                 Severity.WARNING, "runway_short",
-                f"the margin sources keep the short above its {guard.trigger:.0%} trigger only up to {runway:.2f} "
-                f"({runway_fraction:.1%} above the mark; warning below {guard.runway_warning:.0%})",
+                f"the margin sources keep the {side.value} above its {guard.trigger:.0%} trigger only "
+                f"{'up' if side is PositionSide.SHORT else 'down'} to {runway:.2f} "
+                f"({runway_fraction:.1%} {beyond} the mark; warning below {guard.runway_warning:.0%})",
             )
         )
     return result(actions, alerts, notes)
@@ -403,12 +412,13 @@ def _reopen_hold(snapshot: Snapshot, policy: HedgePolicy, size: Decimal) -> Aler
     market = snapshot.market
     price = snapshot.mark_price
     guard = policy.guard
-    leg = Leg(PositionSide.SHORT, size, price)
+    leg = Leg(policy.side, size, price)
     if snapshot.margin_mode is MarginMode.ISOLATED:
         required = mm.margin_gap([leg], ZERO, price, guard.target, market.brackets)
         available = snapshot.futures_free
     else:
-        required = mm.margin_gap([leg, snapshot.long], ZERO, price, guard.target, market.brackets)
+        _, others = snapshot.backing_of(policy.side)
+        required = mm.margin_gap([leg, *others], ZERO, price, guard.target, market.brackets)
         available = snapshot.cross_backing
     required += size * price * market.taker_fee
     if guard.from_spot_stablecoin:
@@ -417,7 +427,7 @@ def _reopen_hold(snapshot: Snapshot, policy: HedgePolicy, size: Decimal) -> Aler
         return None
     return Alert(
         Severity.CRITICAL, "reopen_unfunded",
-        f"the short was lost; re-opening {size} needs {required:.2f} {market.quote} of margin to sit "
+        f"the {policy.side.value} was lost; re-opening {size} needs {required:.2f} {market.quote} of margin to sit "
         f"{guard.target:.0%} from liquidation, the sources hold {available:.2f}: {required - available:.2f} "
         f"{market.quote} missing. Holding with no short (the coins are kept) until it is funded",
     )
@@ -427,8 +437,10 @@ def _release(snapshot: Snapshot, policy: HedgePolicy) -> list[Action]:
     """Plan the release of margin beyond the guard's target (and, isolated, beyond initial margin)."""
     market = snapshot.market
     price = snapshot.mark_price
-    wallet, others = snapshot.short_backing()
-    spare = mm.short_release_possible(snapshot.short, others, wallet, price, policy.guard.target, market.brackets, market.margin_step)
+    wallet, others = snapshot.backing_of(policy.side)
+    spare = mm.short_release_possible(
+        snapshot.leg_of(policy.side), others, wallet, price, policy.guard.target, market.brackets, market.margin_step
+    )
     if snapshot.margin_mode is MarginMode.CROSS:
         spare = min(spare, floor_to_step(snapshot.futures_free, market.margin_step))
         return [Transfer(market.quote, spare, Wallet.FUTURES, Wallet.SPOT, "release spare margin")] if spare > 0 else []
@@ -440,7 +452,7 @@ def _isolated_spare(snapshot: Snapshot, policy: HedgePolicy) -> Decimal:
     """Return the isolated margin above the guard's target distance that may be taken off the short."""
     market = snapshot.market
     price = snapshot.mark_price
-    short = snapshot.short
+    short = snapshot.leg_of(policy.side)
     if snapshot.margin_mode is not MarginMode.ISOLATED or not short.is_open or not policy.guard.enabled:
         return ZERO
     spare = mm.short_release_possible(short, [], short.margin, price, policy.guard.target, market.brackets, market.margin_step)
@@ -484,11 +496,11 @@ def _grow_short(
         # Margin stuck on the short above the guard's target funds its growth first.
         spare = _isolated_spare(snapshot, policy)
         if spare >= market.margin_step:
-            return [AdjustMargin(PositionSide.SHORT, -spare, "fund the short's growth: margin above the guard's target")], 0
+            return [AdjustMargin(policy.side, -spare, f"fund the {policy.side.value}'s growth: margin above the guard's target")], 0
         missing = ceil_to_step((grow - affordable) * cost_per_unit, market.margin_step)
         movable = floor_to_step(snapshot.spot_quote, market.margin_step) if policy.guard.from_spot_stablecoin else ZERO
         if movable > 0:
-            return [Transfer(market.quote, min(missing, movable), Wallet.SPOT, Wallet.FUTURES, "fund the short")], 0
+            return [Transfer(market.quote, min(missing, movable), Wallet.SPOT, Wallet.FUTURES, f"fund the {policy.side.value}")], 0
         guard = policy.guard
         if guard.fund_target_by_selling and guard.sell_spot:
             sell = _sale_to_fund(snapshot, policy, cost_per_unit, snapshot.futures_free)
@@ -498,12 +510,13 @@ def _grow_short(
             Alert(
                 Severity.WARNING,
                 "under_hedged_no_margin",
-                f"short should grow by {grow} but the futures wallet affords only {affordable}",
+                f"{policy.side.value} should grow by {grow} but the futures wallet affords only {affordable}",
             )
         )
         grow = affordable
         if grow < min_trade:
-            notes.append("no margin to grow the short")
+            notes.append(f"no margin to grow the {policy.side.value}")
             return [], 0
     piece, remaining = first_slice(grow, policy.max_order, step, min_trade)
-    return [PlaceOrder(OrderSide.SELL, piece, PositionSide.SHORT, False, "under-hedged: grow short")], remaining
+    side = policy.side
+    return [PlaceOrder(side.opening, piece, side, False, f"under-hedged: grow {side.value}")], remaining

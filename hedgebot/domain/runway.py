@@ -13,6 +13,7 @@ from decimal import Decimal
 from functools import lru_cache
 
 from hedgebot.domain import margin as mm
+from hedgebot.domain.exposure import exposure_from
 from hedgebot.domain.model import ZERO, HedgePolicy, Leg, MarginMode, Market, PositionSide, Snapshot, floor_to_step
 from hedgebot.domain.sale import size_sale
 
@@ -28,8 +29,12 @@ def runway_price(snapshot: Snapshot, policy: HedgePolicy) -> Decimal | None:
 
     Returns None with no short, and `UNLIMITED` when no rally exhausts the
     sources (selling coins that fully hedge the short pays for any rally).
+    A long hedge's runway is the mirror: the price DOWN to which the sources
+    keep the long above its trigger, 0 when no fall exhausts them (no coin is
+    sold for a long: a planned purchase has none).
     """
-    if not snapshot.short.is_open:
+    leg = snapshot.leg_of(policy.side)
+    if not leg.is_open:
         return None
     guard = policy.guard
     funds = ZERO
@@ -37,6 +42,11 @@ def runway_price(snapshot: Snapshot, policy: HedgePolicy) -> Decimal | None:
         funds += max(snapshot.futures_free, ZERO)
     if guard.from_spot_stablecoin:
         funds += snapshot.spot_quote
+    if policy.side is PositionSide.LONG:
+        wallet, others = snapshot.backing_of(PositionSide.LONG)
+        below, _ = mm.liquidation_prices(wallet + funds, [leg, *others], snapshot.market.brackets, leg.entry_price)
+        # distance = (mark - liquidation) / mark reaches the trigger at mark = liquidation / (1 - trigger)
+        return below / (1 - guard.trigger) if below is not None and guard.trigger < 1 else ZERO
     return _runway(
         snapshot.market, snapshot.margin_mode, snapshot.short, snapshot.long, snapshot.cross_backing,
         funds, snapshot.spot_asset if guard.sell_spot else ZERO, policy.sale_ratio, guard.trigger,
@@ -82,14 +92,17 @@ def opening_snapshot(
     policy: HedgePolicy, leverage: int, margin_mode: MarginMode,
 ) -> Snapshot:
     """Return the account as it would be just after opening the hedge at `price` from these balances."""
-    exposure = policy.offset + (spot.get(market.base, ZERO) if policy.include_spot else ZERO)
+    exposure = exposure_from(policy, spot.get(market.base, ZERO), ZERO)
     size = floor_to_step(policy.ratio * exposure, market.amount_step)
+    leg = Leg(policy.side, size, price, size * price / leverage if margin_mode is MarginMode.ISOLATED else ZERO)
     posted = size * price / leverage if margin_mode is MarginMode.ISOLATED else ZERO
     cash = futures.get(market.quote, ZERO) - size * price * market.taker_fee - posted
     return Snapshot(
         taken_at=0.0, market=market, mark_price=price, price_time=0.0,
         spot_asset=spot.get(market.base, ZERO), spot_quote=spot.get(market.quote, ZERO),
         futures_free=max(cash - (size * price / leverage if margin_mode is MarginMode.CROSS else ZERO), ZERO),
-        futures_wallet=cash + posted, short=Leg(PositionSide.SHORT, size, price, posted), long=Leg(PositionSide.LONG),
+        futures_wallet=cash + posted,
+        short=leg if policy.side is PositionSide.SHORT else Leg(PositionSide.SHORT),
+        long=leg if policy.side is PositionSide.LONG else Leg(PositionSide.LONG),
         margin_mode=margin_mode, leverage=leverage, cross_wallet=cash,
     )

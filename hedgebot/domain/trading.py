@@ -20,7 +20,6 @@ from hedgebot.domain.model import (
     AdjustMargin,
     OrderSide,
     PlaceOrder,
-    PositionSide,
     RaiseFromSpot,
     Transfer,
     Wallet,
@@ -54,11 +53,11 @@ def is_margin_topup(action: Action) -> bool:
 
 
 def lowers_exposure(action: Action) -> bool:
-    """Tell whether `action` makes the hedge smaller: buys back short, or sells spot to fund margin."""
+    """Tell whether `action` makes the hedge smaller: closes part of a leg (short or long), or sells spot to fund margin."""
     if isinstance(action, PlaceOrder):
-        closes_short = action.side is OrderSide.BUY and action.position_side is PositionSide.SHORT
+        closes_leg = action.position_side is not None and action.side is action.position_side.closing
         sells_spot = action.spot and action.side is OrderSide.SELL
-        return closes_short or sells_spot
+        return closes_leg or sells_spot
     return isinstance(action, RaiseFromSpot)
 
 

@@ -36,6 +36,7 @@ from hedgebot.domain.model import (
 )
 
 SHORT_SLICE = "unwind: short slice"
+LONG_SLICE = "unwind: long slice"
 SPOT_SLICE = "unwind: spot slice"
 MARGIN_BACK = "unwind: margin back to spot"
 
@@ -47,6 +48,7 @@ class UnwindSpec:
     slice_size: Decimal  # the largest short slice, on the amount step
     sell_spot: bool = False
     margin_to_spot: Decimal = ZERO  # stablecoin to move from futures to spot once flat
+    side: PositionSide = PositionSide.SHORT  # the hedge's leg: a long hedge closes its long (and sells no spot)
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ def slice_size(short: Decimal, max_order: Decimal, slices: int | None, market: M
 
 def spot_owed(view: UnwindView, spec: UnwindSpec) -> Decimal:
     """Return the spot still to sell for the short slices already filled."""
-    if not spec.sell_spot:
+    if not spec.sell_spot or spec.side is not PositionSide.SHORT:
         return ZERO
     return max(view.reduced - view.sold, ZERO)
 
@@ -124,7 +126,7 @@ def next_step(view: UnwindView, spec: UnwindSpec) -> Action | None:
         return PlaceOrder(OrderSide.SELL, sale, None, False, SPOT_SLICE, spot=True)
     reduce = _short_slice(view, spec)
     if reduce > 0:
-        return PlaceOrder(OrderSide.BUY, reduce, PositionSide.SHORT, True, SHORT_SLICE)
+        return PlaceOrder(spec.side.closing, reduce, spec.side, True, SHORT_SLICE if spec.side is PositionSide.SHORT else LONG_SLICE)
     back = floor_to_step(min(spec.margin_to_spot - view.moved, view.futures_free), market.margin_step)
     if back > 0:
         return Transfer(market.quote, back, Wallet.FUTURES, Wallet.SPOT, MARGIN_BACK)

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import structlog
+from pydantic import ValidationError
 
 from hedgebot.access import unreadable
 from hedgebot.clock import Clock, monotonic_of
@@ -752,7 +753,12 @@ class Daemon:
             fixed = [f for f in RESTART_ONLY_HEDGE_FIELDS if getattr(wanted, f) != getattr(keeper.hedge, f)]
             if fixed:
                 restart.append(f"hedge {name}/{wanted.name}: {', '.join(fixed)} changed: needs a restart")
-                wanted = HedgeConfig(**{**wanted.model_dump(), **{f: getattr(keeper.hedge, f) for f in fixed}})
+                try:
+                    wanted = HedgeConfig(**{**wanted.model_dump(), **{f: getattr(keeper.hedge, f) for f in fixed}})
+                except ValidationError:
+                    # The other changes only make sense with the new side or instrument (a long's amount): they wait too.
+                    restart[-1] += "; the hedge's other changes go with it and wait for the restart as well"
+                    continue
             if wanted != keeper.hedge:
                 changed = [f for f in HedgeConfig.model_fields if getattr(wanted, f) != getattr(keeper.hedge, f)]
                 keeper.reconfigure(wanted)
@@ -1124,10 +1130,10 @@ class Daemon:
             at=event.at, symbol=event.symbol, side=event.side, amount=event.amount, price=event.price,
             **figures, detail=event.detail,
         )
-        if liquidated and keeper_of is not None and event.side == "short":
+        if liquidated and keeper_of is not None and event.side == keeper_of.policy.side.value:
             cause = f"the exchange closed it ({event.detail})" if event.detail else "the exchange reported it"
             keeper_of.notify_liquidation(Liquidation(event.at, event.price, event.amount, event.margin_lost, cause))
-        elif event.kind == "adl" and keeper_of is not None and event.side == "short":
+        elif event.kind == "adl" and keeper_of is not None and event.side == keeper_of.policy.side.value:
             keeper_of.notify_deleveraging()
         for keeper in runtime.keepers:
             keeper.notify_balance()

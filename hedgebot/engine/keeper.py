@@ -276,7 +276,7 @@ class Keeper:
         self.unwind: UnwindRecord | None = self.control.running_unwind(account, hedge.name)
         self._intent_tag: dict[str, Any] = {}
         self.taken_by = f"daemon pid {os.getpid()}"
-        self.short_watch = ShortWatch()
+        self.short_watch = ShortWatch(self.policy.side)
         self._liquidation_unseen = False
         self._deleveraging_unseen = False  # the venue reported an auto-deleveraging the surprise watch has not judged yet
         self._seen_short: Decimal | None = None  # the short at the last observation with no action since
@@ -418,7 +418,7 @@ class Keeper:
         """Raise the critical `liquidated` alert with the liquidation's figures and cause; re-open under the re-open rules."""
         if not liquidation.margin_lost and self.last_snapshot is not None:
             # The venue did not say (Binance's forced order carries no margin figure): an isolated short loses its own.
-            liquidation = replace(liquidation, margin_lost=self.last_snapshot.short.margin)
+            liquidation = replace(liquidation, margin_lost=self.last_snapshot.leg_of(self.policy.side).margin)
         self._liquidation = liquidation
         self._reopening = True
         quote = self.market.quote if self.market else ""
@@ -426,7 +426,7 @@ class Keeper:
         cause = f"; cause: {liquidation.cause}" if liquidation.cause else ""
         self.alerts.raise_alert(
             "liquidated", Severity.CRITICAL,
-            f"the short of {render(liquidation.amount, Figure.AMOUNT, shown)} was liquidated at "
+            f"the {self.policy.side.value} of {render(liquidation.amount, Figure.AMOUNT, shown)} was liquidated at "
             f"{render(liquidation.price, Figure.PRICE, shown)}; "
             f"{render(liquidation.margin_lost, Figure.MONEY, shown)} {quote} of margin lost{cause}",
             sticky=True, price=liquidation.price, amount=liquidation.amount, margin_lost=liquidation.margin_lost,
@@ -573,12 +573,12 @@ class Keeper:
                 note="orders are rounded up to the exchange's minimum notional at the current price",
             )
         exposure = snapshot.spot_asset * int(self.policy.include_spot) + self.policy.offset
-        notional = max(snapshot.short.size, self.policy.ratio * exposure) * mark
+        notional = max(snapshot.leg_of(self.policy.side).size, self.policy.ratio * exposure) * mark
         bracket = next((b for b in market.brackets if b.holds(notional)), None)
         if bracket is not None and bracket.max_leverage is not None and self.hedge.leverage > bracket.max_leverage:
             problems.append(
                 f"{where}: leverage {self.hedge.leverage} is above {bracket.max_leverage}, the maximum the exchange allows "
-                f"for a {market.symbol} short of {notional:.0f} {market.quote}; lower leverage"
+                f"for a {market.symbol} {self.policy.side.value} of {notional:.0f} {market.quote}; lower leverage"
             )
         return problems
 
@@ -745,7 +745,7 @@ class Keeper:
             self._notice_lost_short(snapshot)
             acted = False
             if short_before is None:
-                short_before = snapshot.short.size
+                short_before = snapshot.leg_of(self.policy.side).size
             plan = self._plan(snapshot)
             if plan.blocked is not None:
                 if self._confirm_jump(snapshot):
@@ -778,7 +778,7 @@ class Keeper:
                 # leg the venue does not show yet).
                 actions = [
                     a for a in actions
-                    if (is_margin_topup(a) and (snapshot.short.is_open or not isinstance(a, AdjustMargin)))
+                    if (is_margin_topup(a) and (snapshot.leg_of(self.policy.side).is_open or not isinstance(a, AdjustMargin)))
                     or (isinstance(a, PlaceOrder) and not a.spot and lowers_exposure(a))
                 ]
             if topup_failed:
@@ -877,20 +877,21 @@ class Keeper:
             return ""
         shown = Precision.of(self.market)
         asset = self.hedge.asset
+        beyond = "above" if self.policy.side is PositionSide.SHORT else "below"  # where the leg's liquidation lies
         if code == "runway_short" and plan.runway is not None and plan.runway_price is not None:
             return (
-                f"runway back to {render(plan.runway_price, Figure.PRICE, shown)} ({plan.runway:.2%} above the mark; "
+                f"runway back to {render(plan.runway_price, Figure.PRICE, shown)} ({plan.runway:.2%} {beyond} the mark; "
                 f"warning below {self.policy.guard.runway_warning:.0%})"
             )
         parts = [
-            f"short {render(plan.short, Figure.AMOUNT, shown)} {asset} against a target of "
+            f"{self.policy.side.value} {render(plan.short, Figure.AMOUNT, shown)} {asset} against a target of "
             f"{render(plan.target, Figure.AMOUNT, shown)} {asset}"
         ]
         if plan.distance is not None:
             parts.append(f"liquidation distance {plan.distance:.2%}")
         if plan.runway_price is not None:
             runway = "unlimited" if not plan.runway_price.is_finite() else render(plan.runway_price, Figure.PRICE, shown)
-            fraction = f" ({plan.runway:.2%} above the mark)" if plan.runway is not None else ""
+            fraction = f" ({plan.runway:.2%} {beyond} the mark)" if plan.runway is not None else ""
             parts.append(f"runway {runway}{fraction}")
         return "now " + ", ".join(parts)
 
@@ -933,9 +934,10 @@ class Keeper:
     def _notice_lost_short(self, snapshot: Snapshot) -> None:
         """Note a short that vanished with no action of ours since it was last seen: liquidated (or closed by hand)."""
         seen = self._seen_short
-        if seen is not None and seen > 0 and snapshot.short.size == 0:
+        held = snapshot.leg_of(self.policy.side).size
+        if seen is not None and seen > 0 and held == 0:
             self._reopening = True
-        self._seen_short = snapshot.short.size
+        self._seen_short = held
 
     def _held_by_failed_sale(self, action: Action) -> bool:
         """Tell whether `action` waits for a failed margin sale: no more reductions for margin, and no growth."""
@@ -1077,13 +1079,13 @@ class Keeper:
         observations made meanwhile may already show the fill, and counting it again
         would look like someone else's trade.
         """
-        if kind != "order" or detail.get("position_side") != PositionSide.SHORT.value:
+        if kind != "order" or detail.get("position_side") != self.policy.side.value:
             return
         if status is IntentStatus.UNKNOWN or late:
             self.short_watch.forget()
         elif status is IntentStatus.DONE and "filled" in outcome:
             filled = Decimal(str(outcome["filled"]))
-            self.short_watch.our_fill(filled if detail.get("side") == OrderSide.SELL.value else -filled)
+            self.short_watch.our_fill(filled if detail.get("side") == self.policy.side.opening.value else -filled)
 
     def _check_short(self, snapshot: Snapshot, before: Snapshot | None = None) -> None:
         """Notice a short changed by someone else: say what happened, and stop trading if another trader is on the leg.
@@ -1104,7 +1106,7 @@ class Keeper:
             return
         severity = Severity.CRITICAL if surprise.cause in (LIQUIDATION, FOREIGN) else Severity.WARNING
         message = (
-            f"the short moved from {surprise.expected} to {surprise.seen} without a fill of ours; "
+            f"the {self.policy.side.value} moved from {surprise.expected} to {surprise.seen} without a fill of ours; "
             f"likely cause: {surprise.cause} ({surprise.explanation})"
         )
         self._emit(
@@ -1116,7 +1118,7 @@ class Keeper:
             if self._liquidation is None:
                 self._report_liquidation(Liquidation(
                     self.clock.now(), snapshot.mark_price, surprise.expected - surprise.seen,
-                    self._margin_lost(before, snapshot), f"{surprise.explanation}, and the short vanished",
+                    self._margin_lost(before, snapshot), f"{surprise.explanation}, and the {self.policy.side.value} vanished",
                 ))
             elif not self._liquidation.margin_lost:
                 self._report_liquidation(replace(self._liquidation, margin_lost=self._margin_lost(before, snapshot)))
@@ -1124,18 +1126,17 @@ class Keeper:
         elif surprise.cause == FOREIGN and self.trading_state in (TradingState.ACTIVE, TradingState.REDUCING):
             self.set_trading_state(
                 TradingState.HALTED,
-                f"the short grew by {surprise.change} without an order of ours: another trader is on this leg; "
+                f"the {self.policy.side.value} grew by {surprise.change} without an order of ours: another trader is on this leg; "
                 "hedgebot does not fight it. Stop the other trader, then `hedgebot resume`",
                 "surprise watch",
             )
 
-    @staticmethod
-    def _margin_lost(before: Snapshot | None, after: Snapshot) -> Decimal:
-        """Return the margin a liquidation took: the isolated short's own, or what the cross wallet lost."""
+    def _margin_lost(self, before: Snapshot | None, after: Snapshot) -> Decimal:
+        """Return the margin a liquidation took: the isolated leg's own, or what the cross wallet lost."""
         if before is None:
             return ZERO
         if before.margin_mode is MarginMode.ISOLATED:
-            return before.short.margin
+            return before.leg_of(self.policy.side).margin
         return max(ZERO, before.cross_backing - after.cross_backing)
 
     def _follow_schedule(self) -> None:
@@ -1196,7 +1197,7 @@ class Keeper:
             return f"unwind {self.unwind.id} is already under way; it carries on"
         assert self.market is not None
         legs = await self._read(lambda: self.port.fetch_legs(self.hedge.symbol))
-        short = legs.short
+        short = legs.of(self.policy.side)
         detail = request.detail
         sell_spot = bool(detail.get("sell_spot", False))
         slices = detail.get("slices")
@@ -1209,7 +1210,7 @@ class Keeper:
         self.unwind = self.control.start_unwind(self.account, self.hedge.name, spec, request.actor)
         self._emit("unwind_started", unwind=self.unwind.id, actor=request.actor, **spec)
         self.set_trading_state(TradingState.REDUCING, f"unwinding (unwind {self.unwind.id})", request.actor)
-        return f"unwind {self.unwind.id} started: short {short.size} in slices of at most {spec['slice_size']}"
+        return f"unwind {self.unwind.id} started: {self.policy.side.value} {short.size} in slices of at most {spec['slice_size']}"
 
     def unwind_progress(self, unwind_id: int) -> tuple[Decimal, Decimal, Decimal]:
         """Return what an unwind has done so far, from the journal: short bought back, spot sold, margin moved."""
@@ -1221,7 +1222,7 @@ class Keeper:
             if intent.kind == "transfer":
                 moved += Decimal(intent.detail["amount"])
             elif intent.kind == "order" and "filled" in outcome:
-                if intent.detail.get("position_side") == PositionSide.SHORT.value:
+                if intent.detail.get("position_side") == self.policy.side.value:
                     reduced += Decimal(outcome["filled"])
                 else:
                     sold += Decimal(outcome["filled"])
@@ -1232,11 +1233,12 @@ class Keeper:
         reduced, sold, moved = self.unwind_progress(record.id)
         elsewhere = self.policy.offset + (snapshot.long.size if self.policy.include_perp_long else ZERO)
         view = unwinding.UnwindView(
-            snapshot.market, snapshot.mark_price, snapshot.short.size, snapshot.spot_asset, elsewhere,
+            snapshot.market, snapshot.mark_price, snapshot.leg_of(self.policy.side).size, snapshot.spot_asset, elsewhere,
             snapshot.futures_free, reduced, sold, moved,
         )
         spec = unwinding.UnwindSpec(
-            Decimal(record.spec["slice_size"]), bool(record.spec["sell_spot"]), Decimal(record.spec["margin_to_spot"])
+            Decimal(record.spec["slice_size"]), bool(record.spec["sell_spot"]), Decimal(record.spec["margin_to_spot"]),
+            self.policy.side,
         )
         return view, spec
 
@@ -1297,7 +1299,7 @@ class Keeper:
         moved = await self._transfer(transfer.asset, transfer.amount, transfer.source, transfer.destination, transfer.reason)
         amount = posting.amount if moved else posting.amount - transfer.amount
         source = posting.source if moved else "futures wallet (the transfer from spot was refused)"
-        posted = amount <= 0 or await self._margin(amount, posting.reason, source)
+        posted = amount <= 0 or await self._margin(amount, posting.reason, source, posting.position_side)
         return moved and posted
 
     # ---- execute ------------------------------------------------------------------
@@ -1310,7 +1312,7 @@ class Keeper:
                 outcome = await self._order(action.side, action.amount, action.position_side, action.reduce, action.reason, action.spot)
                 return outcome is not None
             case AdjustMargin():
-                return await self._margin(action.amount, action.reason, action.source)
+                return await self._margin(action.amount, action.reason, action.source, action.position_side)
             case Transfer():
                 return await self._transfer(action.asset, action.amount, action.source, action.destination, action.reason)
             case RaiseFromSpot():
@@ -1327,7 +1329,7 @@ class Keeper:
                 margin = action.margin_amount * sell / action.sell_amount if action.sell_amount > 0 else ZERO
                 return await self._sell_for_margin(_HeldSale(sell, margin, action.reason))
             case ReleaseMargin():
-                if not await self._margin(-action.amount, action.reason):
+                if not await self._margin(-action.amount, action.reason, leg=self.policy.side):
                     return False
                 return await self._transfer(action.asset, action.amount, Wallet.FUTURES, Wallet.SPOT, action.reason)
         raise AssertionError(f"unknown action {action!r}")
@@ -1378,7 +1380,7 @@ class Keeper:
             free = (await self._read(lambda: self.port.fetch_futures_balance(market.quote))).free
             add = floor_to_step(min(sale.margin, free), market.margin_step)
             if add > 0:
-                return await self._margin(add, sale.reason, "sale of spot and the freed margin")
+                return await self._margin(add, sale.reason, "sale of spot and the freed margin", self.policy.side)
         return True
 
     async def _retry_held_sale(self) -> None:
@@ -1409,15 +1411,17 @@ class Keeper:
 
         return await self._run_intent("order", detail, send)
 
-    async def _margin(self, amount: Decimal, reason: str, source: str = "futures wallet") -> bool:
+    async def _margin(
+        self, amount: Decimal, reason: str, source: str = "futures wallet", leg: PositionSide = PositionSide.SHORT
+    ) -> bool:
         assert self.market is not None
         symbol = self.market.symbol
         detail = {
-            "symbol": symbol, "position_side": "short", "asset": self.market.quote, "amount": str(amount),
+            "symbol": symbol, "position_side": leg.value, "asset": self.market.quote, "amount": str(amount),
             "reason": reason, "source": source,
         }
         outcome = await self._run_intent(
-            "margin", detail, lambda _cid: self.port.adjust_margin(symbol, PositionSide.SHORT, amount)
+            "margin", detail, lambda _cid: self.port.adjust_margin(symbol, leg, amount)
         )
         return outcome is not None
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from hedgebot.domain.model import Snapshot
+from hedgebot.domain.model import PositionSide, Snapshot
 
 LIQUIDATION = "liquidation"
 ADL = "auto-deleveraging"
@@ -41,32 +41,40 @@ class Surprise:
 
 
 def likely_cause(
-    expected: Decimal, snapshot: Snapshot, liquidation_price: Decimal | None, liquidated: bool, deleveraged: bool = False
+    expected: Decimal, snapshot: Snapshot, liquidation_price: Decimal | None, liquidated: bool, deleveraged: bool = False,
+    side: PositionSide = PositionSide.SHORT,
 ) -> tuple[str, str]:
     """Name the likely cause of the short moving from `expected` to what `snapshot` shows, and explain it.
 
     `liquidated` and `deleveraged` say the venue itself reported a liquidation or an
     auto-deleveraging of the short since the last observation.
     """
-    seen = snapshot.short.size
+    leg = snapshot.leg_of(side)
+    name = side.value
+    seen = leg.size
     mark = snapshot.mark_price
     if seen > expected:
-        return FOREIGN, "the short grew without an order of ours: someone else trades this leg (a person or another bot)"
-    if liquidated or (liquidation_price is not None and mark >= liquidation_price):
+        return FOREIGN, f"the {name} grew without an order of ours: someone else trades this leg (a person or another bot)"
+    # A short is liquidated by a rally (mark at or above its liquidation price), a long by a fall.
+    crossed = liquidation_price is not None and (
+        mark >= liquidation_price if side is PositionSide.SHORT else mark <= liquidation_price
+    )
+    if liquidated or crossed:
         where = f" (liquidation price {liquidation_price}, mark {mark})" if liquidation_price is not None else ""
-        return LIQUIDATION, f"the mark crossed the short's liquidation price{where}"
+        return LIQUIDATION, f"the mark crossed the {name}'s liquidation price{where}"
     if deleveraged:
-        return ADL, "the exchange reported auto-deleveraging of the short (its own order closed it against a bankrupt trader)"
-    entry = snapshot.short.entry_price
-    if seen > 0 and 0 < mark < entry:
-        return ADL, f"the short was in profit (entry {entry}, mark {mark}): the exchange's auto-deleveraging is likely"
+        return ADL, f"the exchange reported auto-deleveraging of the {name} (its own order closed it against a bankrupt trader)"
+    entry = leg.entry_price
+    if seen > 0 and mark > 0 and leg.unrealized_pnl(mark) > 0:
+        return ADL, f"the {name} was in profit (entry {entry}, mark {mark}): the exchange's auto-deleveraging is likely"
     return UNKNOWN, "no liquidation price was crossed: a manual trade or another tool is likely"
 
 
 class ShortWatch:
     """What the short should be, from what was last seen and our own fills since."""
 
-    def __init__(self) -> None:
+    def __init__(self, side: PositionSide = PositionSide.SHORT) -> None:
+        self.side = side  # the hedge's leg: the short, or the long of a long hedge
         self.expected: Decimal | None = None
 
     def our_fill(self, change: Decimal) -> None:
@@ -82,9 +90,9 @@ class ShortWatch:
         self, snapshot: Snapshot, liquidation_price: Decimal | None, liquidated: bool, deleveraged: bool = False
     ) -> Surprise | None:
         """Compare the venue's short with the expectation; return the surprise, if any, and expect what is seen now."""
-        expected, seen = self.expected, snapshot.short.size
+        expected, seen = self.expected, snapshot.leg_of(self.side).size
         self.expected = seen
         if expected is None or seen == expected:
             return None
-        cause, explanation = likely_cause(expected, snapshot, liquidation_price, liquidated, deleveraged)
+        cause, explanation = likely_cause(expected, snapshot, liquidation_price, liquidated, deleveraged, self.side)
         return Surprise(expected, seen, cause, explanation)

@@ -122,7 +122,7 @@ def credential_problems(where: str, account: AccountConfig) -> list[str]:
 # What each kind of venue trades today, by (instrument, side). The config names every combination issue 21
 # asks for; a combination missing here is refused by `check`, `run` and `backtest`, never run as another one.
 TRADED: dict[str, frozenset[tuple[InstrumentKind, HedgeSide]]] = {
-    "paper": frozenset({(InstrumentKind.USDM_PERP, HedgeSide.SHORT)}),
+    "paper": frozenset({(InstrumentKind.USDM_PERP, HedgeSide.SHORT), (InstrumentKind.USDM_PERP, HedgeSide.LONG)}),
     "live": frozenset({(InstrumentKind.USDM_PERP, HedgeSide.SHORT)}),
 }
 

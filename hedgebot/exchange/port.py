@@ -244,6 +244,10 @@ class Legs:
     long: Leg
     short: Leg
 
+    def of(self, side: PositionSide) -> Leg:
+        """Return the leg of `side`."""
+        return self.short if side is PositionSide.SHORT else self.long
+
 
 class ExchangePort(Protocol):
     """What the keeper and the daemon need from a venue, paper or real."""

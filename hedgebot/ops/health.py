@@ -52,12 +52,12 @@ def is_halted(status: Any) -> bool:
 
 
 def hedge_margin_ratio(keeper: WatchedHedge) -> Decimal | None:
-    """Return the short leg's margin ratio from the keeper's latest observation."""
+    """Return the hedge leg's margin ratio (the short, or a long hedge's long) from the keeper's latest observation."""
     snap = keeper.last_snapshot
     if snap is None:
         return None
     wallet = snap.futures_wallet if snap.margin_mode is MarginMode.CROSS else None
-    return margin_ratio(snap.short, snap.mark_price, snap.market.brackets, wallet)
+    return margin_ratio(snap.leg_of(keeper.hedge.side.position_side), snap.mark_price, snap.market.brackets, wallet)
 
 
 @dataclass(frozen=True)

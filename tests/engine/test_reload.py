@@ -98,10 +98,13 @@ async def test_removing_an_account_or_changing_leverage_needs_a_restart(tmp_path
 async def test_a_reload_that_changes_the_side_needs_a_restart_and_keeps_the_short(tmp_path) -> None:
     daemon, clock, data, path = await started(tmp_path)
     try:
-        data["accounts"][0]["hedges"][0].update(side="long")
+        data["accounts"][0]["hedges"][0].update(side="long", amount="2")
         write_toml(path, data)
         result = daemon.reload_file(path)
-        assert result.needs_restart == ["hedge paper/btc-core: side changed: needs a restart"]
+        assert result.needs_restart == [
+            "hedge paper/btc-core: side changed: needs a restart; "
+            "the hedge's other changes go with it and wait for the restart as well"
+        ]
         await clock.advance(3)
         assert daemon.keepers[0].hedge.side.value == "short"
         assert (await daemon.accounts[0].venue.fetch_legs(SYMBOL)).short.size == D("2")
