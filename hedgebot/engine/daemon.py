@@ -705,6 +705,14 @@ class Daemon:
 
     def reload(self, new: Settings) -> ReloadResult:
         """Apply what can change while running; name what needs a restart."""
+        try:
+            # Read once; every hedge's new schedule is judged on this reading before anything is applied.
+            calendar = new.calendar_events()
+            for account_config in new.accounts:
+                for hedge_config in account_config.hedges:
+                    hedge_config.schedule_of(calendar)
+        except ConfigError as exc:
+            return self._reload_rejected(str(exc))
         applied: list[str] = []
         restart: list[str] = []
         old_names = [a.config.name for a in self.accounts]
@@ -716,17 +724,15 @@ class Daemon:
         for section in ("daemon", "journal", "http", "alerts"):
             if getattr(new, section) != getattr(self.settings, section):
                 restart.append(f"[{section}] changed: needs a restart")
-        calendar = new.calendar_events()  # the calendar file is read again: its events may have changed
-        if calendar != self.calendar:
+        changed_calendar = calendar if calendar != self.calendar else None
+        if changed_calendar is not None:
             self.calendar = calendar
-            for keeper in self.keepers:
-                keeper.reconfigure(keeper.hedge, calendar)
             applied.append(f"calendar: {len(calendar)} event(s)")
         for runtime in self.accounts:
             account = new_accounts.get(runtime.config.name)
             if account is None:
                 continue
-            applied += self._reload_account(runtime, account, restart)
+            applied += self._reload_account(runtime, account, restart, changed_calendar)
         if self.events is not None:
             self.events.emit(
                 "daemon", "", "config_reloaded", Severity.WARNING if restart else Severity.INFO,
@@ -737,7 +743,10 @@ class Daemon:
         systemd.notify(f"STATUS=config reloaded ({len(applied)} change(s) applied, {len(restart)} need a restart)")
         return ReloadResult(applied, restart)
 
-    def _reload_account(self, runtime: AccountRuntime, account: AccountConfig, restart: list[str]) -> list[str]:
+    def _reload_account(
+        self, runtime: AccountRuntime, account: AccountConfig, restart: list[str],
+        calendar: tuple[CalendarEvent, ...] | None = None,
+    ) -> list[str]:
         name = account.name
         if account.model_copy(update={"hedges": runtime.config.hedges}) != runtime.config:
             restart.append(f"account {name!r}: exchange, mode, credentials, paper or alert settings changed: needs a restart")
@@ -748,7 +757,11 @@ class Daemon:
         applied = []
         for keeper in runtime.keepers:
             wanted = new.get(keeper.hedge.name)
-            if wanted is None or wanted == keeper.hedge:
+            if wanted is None:
+                continue  # removed: a restart is needed, and until then it keeps the schedule it runs on
+            if wanted == keeper.hedge:
+                if calendar is not None:
+                    keeper.reconfigure(keeper.hedge, calendar)
                 continue
             fixed = [f for f in RESTART_ONLY_HEDGE_FIELDS if getattr(wanted, f) != getattr(keeper.hedge, f)]
             if fixed:
@@ -761,7 +774,7 @@ class Daemon:
                     continue
             if wanted != keeper.hedge:
                 changed = [f for f in HedgeConfig.model_fields if getattr(wanted, f) != getattr(keeper.hedge, f)]
-                keeper.reconfigure(wanted)
+                keeper.reconfigure(wanted, calendar)
                 applied.append(f"hedge {name}/{wanted.name}: {', '.join(changed)}")
         return applied
 

@@ -1182,6 +1182,12 @@ class Keeper:
             case "reduce":
                 self.set_trading_state(TradingState.REDUCING, reason, actor)
             case "resume":
+                if self.scheduled.end_due(self.clock.now()):
+                    # Re-armed now, the hedge would open its whole short only to be unwound again at once.
+                    return (
+                        f"not resumed: the hedge's end has passed ({self.scheduled.schedule.ends_because}); "
+                        "change or remove `until` in the config and reload, then resume"
+                    )
                 self.breakers.reset()
                 self.set_trading_state(TradingState.ACTIVE, reason, actor)
                 if self.hedge.state != TradingState.ACTIVE.value:

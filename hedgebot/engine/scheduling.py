@@ -28,10 +28,9 @@ class ScheduleFollower:
 
     def reconfigure(self, hedge: HedgeConfig, calendar: Sequence[CalendarEvent] | None = None) -> None:
         """Take a reloaded hedge (and calendar); the window is judged again at the next look."""
-        if calendar is not None:
-            self.calendar = tuple(calendar)
-        self.own = hedge.policy()
-        self.schedule = hedge.schedule_of(self.calendar)
+        events = self.calendar if calendar is None else tuple(calendar)
+        schedule = hedge.schedule_of(events)  # raises before anything changes
+        self.calendar, self.own, self.schedule = events, hedge.policy(), schedule
 
     def policy_at(self, now: float) -> HedgePolicy:
         """Return the hedge's policy with the ratio in force at `now`."""

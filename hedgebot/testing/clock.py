@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections import Counter
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -21,7 +22,7 @@ class SteppingClock:
     def __init__(self, start: float) -> None:
         self._now = start
         self._periodic: list[tuple[float, Callable[[], None]]] = []
-        self._busy = 0
+        self._holders: Counter[asyncio.Task[Any] | None] = Counter()  # the tasks whose venue calls are under way
         self._idle: asyncio.Event | None = None
 
     def holding(self, port: Any) -> Any:
@@ -35,24 +36,28 @@ class SteppingClock:
         return _HeldPort(port, self)
 
     async def _held(self, call: Callable[[], Any]) -> Any:
-        self._busy += 1
-        self._idle_event().clear()
+        task = asyncio.current_task()
+        self._holders[task] += 1
         try:
             return await call()
         finally:
-            self._busy -= 1
-            if not self._busy:
-                self._idle_event().set()
+            self._holders[task] -= 1
+            if not self._holders[task]:
+                del self._holders[task]
+            self._changed().set()
 
-    def _idle_event(self) -> asyncio.Event:
+    def _changed(self) -> asyncio.Event:
         if self._idle is None:
             self._idle = asyncio.Event()
-            self._idle.set()
         return self._idle
 
     async def _until_idle(self) -> None:
-        while self._busy:
-            await self._idle_event().wait()
+        # A call under way holds time still for everyone else; its own waits (a rate limit's pause) move time on.
+        me = asyncio.current_task()
+        while any(task is not me for task in self._holders):
+            event = self._changed()
+            event.clear()
+            await event.wait()
 
     def every(self, period: float, action: Callable[[], None]) -> None:
         """Run `action` whenever virtual time crosses a multiple of `period`, as an exchange's periodic push would.

@@ -136,3 +136,54 @@ async def test_a_daemon_reads_its_calendar_and_status_shows_the_window_in_force_
     shown = capsys.readouterr().out
     assert "window fomc (FOMC) in force (target ratio 1" in shown, shown
     assert f"next window fomc (FOMC) at {iso(now + 86400 - 3600)}" in shown, shown
+
+
+async def test_a_reload_renaming_an_event_in_the_calendar_and_its_window_moves_the_window(tmp_path: Path) -> None:
+    from hedgebot.clock import SimClock
+    from hedgebot.config import load_config
+    from hedgebot.engine.daemon import Daemon
+    from tests.helpers import paper_settings_dict, write_toml
+
+    clock = SimClock()
+    now = clock.now()
+    data = paper_settings_dict(tmp_path, ratio="0.5", schedule=[
+        {"name": "fomc", "ratio": "1", "event": "FOMC", "before_hours": 1, "after_hours": 1},
+    ])
+    data["calendar"] = {"events": [{"name": "FOMC", "at": iso(now + 86400)}]}
+    path = write_toml(tmp_path / "hedgebot.toml", data)
+    daemon = Daemon(load_config(path), clock)
+    await daemon.start()
+    try:
+        await clock.advance(3)
+        data["calendar"] = {"events": [{"name": "FOMC December", "at": iso(now + 7200)}]}
+        data["accounts"][0]["hedges"][0]["schedule"][0]["event"] = "FOMC December"
+        write_toml(path, data)
+        result = daemon.reload_file(path)
+        assert not result.error and any("calendar" in a for a in result.applied), result
+        assert [w.start for w in daemon.keepers[0].scheduled.schedule.windows] == [now + 7200 - 3600]
+        # A calendar that drops an event a window still names is refused whole, and the running schedule stays.
+        data["calendar"] = {"events": [{"name": "CPI", "at": iso(now + 9000)}]}
+        write_toml(path, data)
+        refused = daemon.reload_file(path)
+        assert refused.error and "FOMC December" in refused.error, refused
+        assert [w.start for w in daemon.keepers[0].scheduled.schedule.windows] == [now + 7200 - 3600]
+    finally:
+        await daemon.stop()
+
+
+async def test_resume_is_refused_while_the_hedges_end_has_passed_and_sends_nothing() -> None:
+    rig = await make_rig(hedge_config(until=iso(T0 + 10)), spot={"BTC": "1"})
+    await rig.keeper.tick()
+    await rig.set_price("50000", advance=10)
+    await rig.keeper.tick()
+    assert rig.keeper.trading_state is TradingState.CLOSED
+    orders = len([i for i in rig.journal.intents() if i.kind == "order"])
+    request = rig.keeper.control.submit("acct", rig.keeper.hedge.name, "resume", "tester", "re-arm")
+    await rig.set_price("50000", advance=10)
+    await rig.keeper.tick()
+    await rig.set_price("50000", advance=10)
+    await rig.keeper.tick()
+    taken = rig.keeper.control.request(request)
+    assert taken is not None and "not resumed" in taken.result and "until" in taken.result
+    assert rig.keeper.trading_state is TradingState.CLOSED
+    assert len([i for i in rig.journal.intents() if i.kind == "order"]) == orders, "no round trip of the whole short"

@@ -67,3 +67,23 @@ async def test_a_periodic_action_runs_once_per_crossed_period_of_virtual_time() 
     clock.advance(0.4)  # crosses 1001
     clock.advance(10.0)  # crosses ten periods: published once, at the new time
     assert published == pytest.approx([1001.2, 1011.2])
+
+
+async def test_a_held_call_that_itself_waits_on_the_clock_moves_time_on_and_returns() -> None:
+    clock = SteppingClock(1000.0)
+
+    class PacedVenue:
+        async def fetch(self) -> float:
+            await clock.sleep(5.0)  # a rate limit's pause inside the call, on the same clock
+            return clock.now()
+
+    async def other_task() -> None:
+        await clock.sleep(1.0)
+
+    held = clock.holding(PacedVenue())
+    call = asyncio.ensure_future(held.fetch())
+    sleeper = asyncio.ensure_future(other_task())
+    answered = await asyncio.wait_for(call, timeout=10)  # real seconds: only a guard against a hang
+    assert answered == 1005.0, "the call's own wait took its virtual time, and no other task's"
+    await sleeper
+    assert clock.now() == 1006.0, "the other task waited for the call, then slept"
