@@ -185,8 +185,8 @@ class ScheduleWindowConfig(Frozen):
     end: datetime | None = None
     # Around a calendar event ([calendar] events or file): from `before_hours` ahead of it to `after_hours` past it.
     event: str | None = Field(default=None, min_length=1)
-    before_hours: float = Field(default=0.0, ge=0)
-    after_hours: float = Field(default=0.0, ge=0)
+    before_hours: float = Field(default=0.0, ge=0, le=24 * 366, allow_inf_nan=False)  # a year at the most
+    after_hours: float = Field(default=0.0, ge=0, le=24 * 366, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _one_way_to_say_when(self) -> ScheduleWindowConfig:

@@ -183,8 +183,15 @@ def test_fund_target_by_selling_without_sell_spot_among_sources_is_refused_namin
         (lambda d: HEDGE(d).update(until="next tuesday"), "'next tuesday' is neither an instant"),
         (lambda d: HEDGE(d).update(until="after:FOMC"), "until 'after:FOMC': no [calendar] event"),
         (lambda d: d.update(calendar={"file": "missing.ics"}), "missing.ics: cannot be read"),
+        (lambda d: HEDGE(d).update(schedule=[{"name": "fomc", "ratio": "1", "event": "FOMC", "after_hours": 1e9}]),
+         "schedule[0].after_hours"),
+        (lambda d: HEDGE(d).update(schedule=[{"name": "fomc", "ratio": "1", "event": "FOMC", "before_hours": float("inf")}]),
+         "schedule[0].before_hours"),
     ],
-    ids=["naive-time", "end-before-start", "ratio", "unknown-event", "until-text", "until-unknown-event", "missing-calendar"],
+    ids=[
+        "naive-time", "end-before-start", "ratio", "unknown-event", "until-text", "until-unknown-event", "missing-calendar",
+        "hours-out-of-range", "hours-infinite",
+    ],
 )
 def test_a_schedule_or_end_hedgebot_cannot_follow_is_refused_naming_what_is_wrong(tmp_path, capsys, mutate, said) -> None:
     path = broken(tmp_path, mutate)

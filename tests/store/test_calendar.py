@@ -58,3 +58,30 @@ def test_a_calendar_hedgebot_cannot_read_whole_is_refused_naming_the_file_and_th
 def test_a_missing_calendar_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="calendar.file .*missing.ics: cannot be read"):
         read_calendar(tmp_path / "missing.ics")
+
+
+@pytest.mark.parametrize(
+    ("dtstart", "said"),
+    [
+        ("DTSTART:20271345T000000Z\r\n", "DTSTART '20271345T000000Z' is not a date or a date-time"),
+        ("DTSTART;VALUE=PERIOD:20271201T100000Z/PT1H\r\n", "is not a date or a date-time"),
+        ("DTSTART:20271201T100000Z\r\nDTSTART:20271202T100000Z\r\n", "has 2 DTSTART lines"),
+        ("DTSTART;TZID=Mars/Olympus:20271201T100000\r\n", "time zone 'Mars/Olympus' is not one hedgebot knows"),
+    ],
+    ids=["month-13", "period", "two-starts", "unknown-zone"],
+)
+def test_an_event_start_that_is_not_one_date_or_time_is_refused_naming_the_file_the_event_and_the_text(
+    tmp_path: Path, dtstart: str, said: str
+) -> None:
+    path = tmp_path / "events.ics"
+    path.write_text(ics(f"SUMMARY:FOMC\r\n{dtstart}"))
+    with pytest.raises(ConfigError) as refused:
+        read_calendar(path)
+    assert str(path) in str(refused.value) and "event 1 ('FOMC')" in str(refused.value) and said in str(refused.value), refused.value
+
+
+def test_an_event_with_two_names_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "events.ics"
+    path.write_text(ics("SUMMARY:FOMC\r\nSUMMARY:CPI\r\nDTSTART:20271201T100000Z\r\n"))
+    with pytest.raises(ConfigError, match="has 2 SUMMARY lines"):
+        read_calendar(path)
