@@ -52,6 +52,11 @@ def is_margin_topup(action: Action) -> bool:
     return False
 
 
+def is_margin_sale(action: Action) -> bool:
+    """Tell whether `action` is the guard's sale of coins for margin (a top-up), not a sale that funds the target."""
+    return isinstance(action, RaiseFromSpot) and action.reason.startswith(TOPUP_REASON)
+
+
 def lowers_exposure(action: Action) -> bool:
     """Tell whether `action` makes the hedge smaller: closes part of a leg (short or long), or sells spot to fund margin."""
     if isinstance(action, PlaceOrder):

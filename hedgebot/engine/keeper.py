@@ -46,7 +46,7 @@ from hedgebot.domain import unwind as unwinding
 from hedgebot.domain.in_flight import as_if_carried_out
 from hedgebot.domain.sale import sale_after_reduction
 from hedgebot.domain.schedule import CalendarEvent
-from hedgebot.domain.trading import TradingState, is_margin_topup, lowers_exposure, permits, strictest
+from hedgebot.domain.trading import TradingState, is_margin_sale, is_margin_topup, lowers_exposure, permits, strictest
 from hedgebot.engine import crashpoints
 from hedgebot.engine.breakers import CircuitBreakers, Trip
 from hedgebot.engine.surprises import FOREIGN, LIQUIDATION, ShortWatch
@@ -775,11 +775,13 @@ class Keeper:
             if unsettled or clock_problem is not None or self._space_critical:
                 # An order whose outcome is unknown may still execute, the exchange's clock cannot be trusted, or the
                 # journal's disk is nearly full: only what lowers risk goes out meanwhile (and no margin change to a
-                # leg the venue does not show yet).
+                # leg the venue does not show yet). The guard's sale of coins for margin lowers risk too, but not while
+                # an order is unknown: that order may be a sale of the same coins.
                 actions = [
                     a for a in actions
                     if (is_margin_topup(a) and (snapshot.leg_of(self.policy.side).is_open or not isinstance(a, AdjustMargin)))
                     or (isinstance(a, PlaceOrder) and not a.spot and lowers_exposure(a))
+                    or (is_margin_sale(a) and not unsettled)
                 ]
             if topup_failed:
                 actions = [a for a in actions if isinstance(a, PlaceOrder) and lowers_exposure(a)]

@@ -53,3 +53,22 @@ async def test_free_space_below_the_stop_threshold_sends_only_reductions_alerts_
     assert await rig.short() == D("1.5"), "trading resumes by itself once space is freed"
     assert alerts(rig, "disk_space_critical") == [("raised", "critical")]
     assert [e.detail["code"] for e in rig.journal.events(kind="alert_resolved")].count("disk_space_critical") == 1
+
+
+async def test_below_the_stop_threshold_the_guard_still_sells_coins_for_margin_as_the_price_rallies() -> None:
+    from tests.helpers import hedge_config
+
+    hedge = hedge_config(margin_guard={"sources": ["futures_wallet", "sell_spot"]})
+    rig = await make_rig(spot={"BTC": "2"}, futures={"USDT": "34000"}, hedge=hedge)
+    disk = Disk(2000)
+    rig.keeper.disk = DiskGuard("/var/lib/hedgebot/journal.sqlite", 512 * MB, 64 * MB, reader=disk)
+    await rig.keeper.tick()
+    assert await rig.short() == 2
+    disk.free = 10 * MB  # logs fill the disk: below the stop threshold
+    for price in ("55000", "60000", "62000", "64000"):
+        await rig.set_price(price, high=price, advance=60)
+        await rig.keeper.tick()
+    assert rig.venue.spot["BTC"] < 2, "coins were sold for margin: the only top-up the account had"
+    plan = rig.keeper.last_plan
+    assert plan is not None and plan.distance is not None and plan.distance >= hedge.margin_guard.trigger
+    assert "disk_space_critical" in rig.keeper.alerts.active
