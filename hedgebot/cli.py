@@ -19,7 +19,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from hedgebot import backtest_report, cli_control, cli_journal
+from hedgebot import backtest_report, cli_control, cli_journal, cli_put
 from hedgebot.access import SERVICE_USER_HINT, denied, obstacle
 from hedgebot.clock import RealClock
 from hedgebot.config import ConfigError, HedgeConfig, PaperConfig, ReplayFeedConfig, Settings, SyntheticFeedConfig, load_config
@@ -554,6 +554,7 @@ def build_parser() -> argparse.ArgumentParser:
     backtest_report.add_parser(sub)
     cli_journal.register(sub, with_config)
     cli_control.register(sub, with_config)
+    cli_put.register(sub, with_config)
     return parser
 
 
