@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
 
 from hedgebot.domain.options import OptionKind, as_money, black_scholes
 
@@ -170,3 +170,19 @@ def short_cost(
     settlements = Decimal(repr(horizon_days * 24 / interval_hours))
     notional = size * price
     return ShortCost(size, notional, mean, settlements, notional * mean * settlements, margin_locked, runway)
+
+
+def limit_price(mark: Decimal, tick: Decimal, side: str, most: Decimal | None = None) -> Decimal | None:
+    """Return the limit price of an option order at the mark, on the venue's tick; None when it would pay above `most`.
+
+    A purchase rounds up (it may pay at most one tick over the mark, which is
+    what lets it fill), a sale rounds down: both stay within a tick of the mark,
+    so no order ever pays or accepts "any price".
+    """
+    if not mark.is_finite() or mark <= 0 or tick <= 0:
+        return None
+    rounding = ROUND_CEILING if side == "buy" else ROUND_FLOOR
+    price = (mark / tick).to_integral_value(rounding) * tick
+    if price <= 0 or (most is not None and side == "buy" and price > most):
+        return None
+    return price

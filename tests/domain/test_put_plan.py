@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from hedgebot.domain.options import OptionKind, black_scholes
-from hedgebot.domain.put_plan import NoSensibleQuote, PutQuote, plan_puts, short_cost
+from hedgebot.domain.put_plan import NoSensibleQuote, PutQuote, limit_price, plan_puts, short_cost
 
 D = Decimal
 NOW = 1_000_000_000.0
@@ -71,3 +71,16 @@ def test_a_short_paid_by_positive_funding_expects_income_over_the_horizon() -> N
     cost = short_cost(D(2), D(50000), [D("0.0001"), D("0.0003")], 8.0, 30, D(33000), D(70000))
     assert cost.expected_funding == D(100000) * D("0.0002") * 90
     assert short_cost(D(2), D(50000), [D("-0.0002")], 8.0, 30, D(0), None).expected_funding < 0
+
+
+def test_a_purchase_is_limited_within_one_tick_above_the_mark_and_a_sale_within_one_below() -> None:
+    assert limit_price(D("0.01950763"), D("0.0005"), "buy") == D("0.0200")
+    assert limit_price(D("0.01950763"), D("0.0005"), "sell") == D("0.0195")
+    assert limit_price(D("1920"), D("5"), "buy") == D("1920")
+
+
+def test_no_price_is_offered_above_the_premium_cap_or_on_a_senseless_mark() -> None:
+    assert limit_price(D("0.0196"), D("0.0005"), "buy", most=D("0.0199")) is None
+    assert limit_price(D("0"), D("0.0005"), "buy") is None
+    assert limit_price(D("NaN"), D("0.0005"), "sell") is None
+    assert limit_price(D("0.0002"), D("0.0005"), "sell") is None  # rounds to zero: nothing to sell at
