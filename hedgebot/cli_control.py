@@ -202,6 +202,11 @@ def cmd_unwind(args: argparse.Namespace) -> int:
         account, hedge = _find(settings, args.hedge, args.account)
     except ValueError as exc:
         return _fail(str(exc))
+    if args.sell_spot and hedge.side.value == "long":
+        return _fail(
+            f"hedge {hedge.name!r} is a long hedge for a planned purchase: --sell-spot would sell the coins it was "
+            "bought for; unwind it without --sell-spot (nothing was done)"
+        )
     try:
         snapshot, steps, note = asyncio.run(preview(account, hedge, settings, args.sell_spot, args.slices))
     except ExchangeError as exc:

@@ -285,6 +285,10 @@ class HedgeConfig(Frozen):
                     'side = "long" counts only the planned amount and the spot bought: '
                     "exposure.perp_long and exposure.offset apply to a short"
                 )
+            if self.until_sell_spot:
+                raise ValueError(
+                    'side = "long": until_sell_spot would sell the coins the long was hedging the purchase of; leave it false'
+                )
             if "sell_spot" in self.margin_guard.sources:
                 raise ValueError(
                     'side = "long": margin_guard.sources cannot hold "sell_spot" (a planned purchase has no coins to sell)'

@@ -130,3 +130,17 @@ def test_check_shows_a_long_hedge_its_runway_below_the_mark_and_what_it_costs_to
     assert main(["check", "--config", path]) == 0
     out = capsys.readouterr().out
     assert "a long of 2.000 BTC" in out and "a planned purchase of 2 BTC, less the spot BTC bought" in out and "below 50000" in out and "config OK" in out, out
+
+
+def test_a_long_hedge_refuses_until_sell_spot(tmp_path, capsys) -> None:
+    assert main(["check", "--config", _config(tmp_path, side="long", amount="5", until_sell_spot=True)]) == 2
+    err = capsys.readouterr().err
+    assert "accounts[0].hedges[0]" in err and "until_sell_spot would sell the coins" in err, err
+
+
+def test_unwind_with_sell_spot_is_refused_for_a_long_hedge_and_nothing_is_done(tmp_path, capsys) -> None:
+    path = _config(tmp_path, side="long", amount="5")
+    assert main(["unwind", "--config", path, "--hedge", "btc-core", "--sell-spot", "--yes"]) == 2
+    err = capsys.readouterr().err
+    assert "--sell-spot would sell the coins it was bought for" in err and "nothing was done" in err, err
+    assert not (tmp_path / "state" / "journal.sqlite").exists()

@@ -91,3 +91,19 @@ async def test_an_unwind_closes_the_long_in_its_close_form_and_keeps_the_coins()
     assert rig.keeper.status.trading_state == "closed"
     done = rig.journal.events(kind="unwind_completed")[0].detail
     assert D(done["short_bought_back"]) == D("3")  # the unwind's figure counts the hedge leg closed
+
+
+async def test_a_long_hedge_with_until_closes_its_long_at_that_time_and_keeps_the_coins_bought() -> None:
+    from datetime import UTC, datetime
+
+    until = datetime.fromtimestamp(1_600_000_000 + 100, UTC).isoformat().replace("+00:00", "Z")
+    rig = await make_rig(buying("5", until=until), spot={"BTC": "2"})
+    await rig.keeper.tick()
+    assert await legs(rig) == (D("3"), D("0"))
+    await rig.set_price("51000", advance=99)
+    await rig.keeper.tick()
+    assert await legs(rig) == (D("3"), D("0")), "not a second early"
+    await rig.set_price("51000", advance=1)
+    await rig.keeper.tick()
+    assert await legs(rig) == (D("0"), D("0")) and rig.venue.spot["BTC"] == D("2")
+    assert rig.keeper.status.trading_state == "closed"
