@@ -143,7 +143,9 @@ async def preview(
         setup.simulated.state_path = None  # a preview never writes the paper account a daemon may be running
     journal = Journal(settings.journal.path, clock)
     try:
-        keeper = Keeper(account.name, hedge, setup.venue, clock, journal, EventLog(None, NullLogger()))
+        keeper = Keeper(
+            account.name, hedge, setup.venue, clock, journal, EventLog(None, NullLogger()), calendar=settings.calendar_events()
+        )
         keeper.market = await setup.venue.load_market(hedge.symbol)
         snapshot = await keeper.observe()
         running = keeper.unwind

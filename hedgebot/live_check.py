@@ -10,13 +10,14 @@ first; nothing is set, transferred or ordered.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from hedgebot.clock import Clock
 from hedgebot.config import AccountConfig, ConfigError, HedgeConfig, Settings
 from hedgebot.domain.model import PositionMode, Snapshot
 from hedgebot.domain.runway import opening_snapshot, runway_price
+from hedgebot.domain.schedule import CalendarEvent
 from hedgebot.engine.keeper import Keeper, StartupRefused
 from hedgebot.engine.startup_checks import UNRESTRICTED_KEY, key_problems
 from hedgebot.exchange.factory import VenueSetup, build_venue
@@ -52,13 +53,15 @@ async def check_exchange(settings: Settings, clock: Clock, venue_factory: VenueF
             continue
         setup = made if isinstance(made, VenueSetup) else VenueSetup(made)
         try:
-            await _check_account(account, setup.venue, clock, found)
+            await _check_account(account, setup.venue, clock, found, settings.calendar_events())
         finally:
             await setup.close()
     return found
 
 
-async def _check_account(account: AccountConfig, venue: ExchangePort, clock: Clock, found: LiveCheck) -> None:
+async def _check_account(
+    account: AccountConfig, venue: ExchangePort, clock: Clock, found: LiveCheck, calendar: Sequence[CalendarEvent] = ()
+) -> None:
     name = account.name
     found.lines.append(f"account {name}: live on {account.exchange}, checked against the exchange (no order placed, nothing changed)")
     try:
@@ -97,18 +100,19 @@ async def _check_account(account: AccountConfig, venue: ExchangePort, clock: Clo
     journal = Journal(":memory:", clock)
     try:
         for hedge in account.hedges:
-            await _check_hedge(account, hedge, venue, clock, journal, found)
+            await _check_hedge(account, hedge, venue, clock, journal, found, calendar)
     finally:
         journal.close()
 
 
 async def _check_hedge(
-    account: AccountConfig, hedge: HedgeConfig, venue: ExchangePort, clock: Clock, journal: Journal, found: LiveCheck
+    account: AccountConfig, hedge: HedgeConfig, venue: ExchangePort, clock: Clock, journal: Journal, found: LiveCheck,
+    calendar: Sequence[CalendarEvent] = (),
 ) -> None:
     events = EventLog(journal, NullLogger())
     noted: list[EventRecord] = []
     events.subscribe(lambda record: noted.append(record) if record.kind in _NOTED else None)
-    keeper = Keeper(account.name, hedge, venue, clock, journal, events)
+    keeper = Keeper(account.name, hedge, venue, clock, journal, events, calendar=calendar)
     where = f"{account.name}/{hedge.name}"
     try:
         problems = await keeper.prepare(dry_run=True)

@@ -124,3 +124,32 @@ def test_unwind_killed_half_way_completes_when_run_again_without_repeating_a_sli
     assert "already closed; nothing done" in log.read_text()
     db = sqlite3.connect(state / "journal.sqlite")
     assert [r[0] for r in db.execute("SELECT command FROM requests ORDER BY id")] == ["unwind", "unwind"], "no new unwind journaled"
+
+
+@pytest.mark.parametrize("scheduled", [
+    {"schedule": [{"name": "fomc", "ratio": "1", "event": "FOMC", "before_hours": 24, "after_hours": 12}]},
+    {"until": "after:FOMC"},
+], ids=["window-around-an-event", "until-after-an-event"])
+def test_unwind_plans_a_hedge_whose_schedule_names_a_calendar_event(tmp_path: Path, capsys, scheduled: dict) -> None:
+    import time
+    from decimal import Decimal
+
+    from hedgebot.clock import RealClock
+    from hedgebot.config import Settings
+    from hedgebot.exchange.factory import build_venue
+
+    data = paper_settings_dict(tmp_path, ratio="0.5", **scheduled)
+    data["calendar"] = {"events": [{"name": "FOMC", "at": "2099-12-16T19:00:00Z"}]}
+    data["http"] = {"enabled": False}
+    config = write_toml(tmp_path / "hedgebot.toml", data)
+    settings = Settings(**data)
+    (tmp_path / "state").mkdir(parents=True, exist_ok=True)
+    setup = build_venue(settings.accounts[0], RealClock(), settings.daemon.state_dir)
+    assert setup.simulated is not None
+    setup.simulated.update_price(SYMBOL, time.time(), Decimal("50000"))  # the account has been trading: it has a price
+    setup.simulated.save()
+    from hedgebot.cli import main
+
+    code = main(["unwind", "--config", str(config), "--hedge", "btc-core", "--plan"])
+    captured = capsys.readouterr()
+    assert code == 0, f"`hedgebot unwind --plan` exited {code}: {captured.err.strip()}"

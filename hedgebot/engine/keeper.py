@@ -1155,9 +1155,17 @@ class Keeper:
             )
         if not self.scheduled.end_due(now) or self.unwind is not None or self.trading_state is TradingState.CLOSED:
             return
+        reason = f"the hedge's end has come ({self.scheduled.schedule.ends_because})"
+        if self.trading_state is TradingState.HALTED:
+            # A person's pause or a breaker's halt is lifted only by a person: the end's unwind waits for `resume`.
+            self.alerts.raise_alert(
+                "hedge_end_waiting", Severity.WARNING,
+                f"{reason}, but the hedge is halted ({self.trading.reason or self.hedge.state}): nothing is sent; "
+                "`hedgebot resume` lets the unwind go",
+            )
+            return
         if any(r.command == "unwind" for r in self.control.pending(self.account, self.hedge.name)):
             return
-        reason = f"the hedge's end has come ({self.scheduled.schedule.ends_because})"
         self.control.submit(self.account, self.hedge.name, "unwind", "schedule", reason, sell_spot=self.hedge.until_sell_spot)
         self._emit(
             "hedge_end_reached", Severity.WARNING, until=self.hedge.until, sell_spot=self.hedge.until_sell_spot,
@@ -1185,11 +1193,17 @@ class Keeper:
                 self.set_trading_state(TradingState.REDUCING, reason, actor)
             case "resume":
                 if self.scheduled.end_due(self.clock.now()):
-                    # Re-armed now, the hedge would open its whole short only to be unwound again at once.
-                    return (
-                        f"not resumed: the hedge's end has passed ({self.scheduled.schedule.ends_because}); "
-                        "change or remove `until` in the config and reload, then resume"
-                    )
+                    ends = self.scheduled.schedule.ends_because
+                    if self.trading_state is TradingState.CLOSED:
+                        # Re-armed now, the hedge would open its whole short only to be unwound again at once.
+                        return (
+                            f"not resumed: the hedge's end has passed ({ends}); change or remove `until` in the config "
+                            "and reload, then resume"
+                        )
+                    # Halted when its end came: the person's resume lets the end's unwind go, and nothing else.
+                    self.breakers.reset()
+                    self.set_trading_state(TradingState.REDUCING, f"resumed at the hedge's end ({ends}): unwinding", actor)
+                    return f"resumed into the hedge's end ({ends}): it is unwound now, then stays closed"
                 self.breakers.reset()
                 self.set_trading_state(TradingState.ACTIVE, reason, actor)
                 if self.hedge.state != TradingState.ACTIVE.value:

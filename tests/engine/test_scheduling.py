@@ -187,3 +187,26 @@ async def test_resume_is_refused_while_the_hedges_end_has_passed_and_sends_nothi
     assert taken is not None and "not resumed" in taken.result and "until" in taken.result
     assert rig.keeper.trading_state is TradingState.CLOSED
     assert len([i for i in rig.journal.intents() if i.kind == "order"]) == orders, "no round trip of the whole short"
+
+
+async def test_a_hedge_halted_by_a_person_when_its_end_comes_waits_for_resume_then_unwinds() -> None:
+    rig = await make_rig(hedge_config(until=iso(T0 + 10)), spot={"BTC": "1"})
+    await rig.keeper.tick()
+    rig.keeper.control.submit("acct", rig.keeper.hedge.name, "pause", "tester", "looking into something")
+    await rig.keeper.tick()
+    assert rig.keeper.trading_state is TradingState.HALTED
+    await rig.set_price("50000", advance=10)  # the end comes while halted
+    await rig.keeper.tick()
+    await rig.set_price("50000", advance=10)
+    await rig.keeper.tick()
+    assert await rig.short() == D("1"), "a halt is lifted only by a person: nothing is sent"
+    assert rig.keeper.trading_state is TradingState.HALTED and "hedge_end_waiting" in rig.keeper.alerts.active
+    request = rig.keeper.control.submit("acct", rig.keeper.hedge.name, "resume", "tester", "go ahead")
+    for _ in range(3):
+        await rig.set_price("50000", advance=10)
+        await rig.keeper.tick()
+    taken = rig.keeper.control.request(request)
+    assert taken is not None and "unwound now" in taken.result
+    sells = [i for i in rig.journal.intents() if i.kind == "order" and i.detail.get("side") == "sell"]
+    assert len(sells) == 1, "the resume did not re-open anything on its way to the end"
+    assert await rig.short() == 0 and rig.keeper.trading_state is TradingState.CLOSED
