@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from hedgebot.clock import RealClock
-from hedgebot.config import AccountConfig, HedgeConfig, Settings, load_config
+from hedgebot.config import AccountConfig, ConfigError, HedgeConfig, Settings, load_config
 from hedgebot.domain import unwind as unwinding
 from hedgebot.domain.model import ZERO, Action, PlaceOrder, Snapshot, Transfer
 from hedgebot.domain.trading import TradingState
@@ -33,8 +33,9 @@ from hedgebot.exchange.factory import build_venue
 from hedgebot.exchange.port import ExchangeError
 from hedgebot.ops.events import EventLog, NullLogger
 from hedgebot.ops.figures import Figure, Precision, text
-from hedgebot.store.control import Control, Request
-from hedgebot.store.journal import Journal
+from hedgebot.store.control import Control, Request, open_control
+from hedgebot.store.factory import open_journal
+from hedgebot.store.journal import JournalUnavailable
 
 EXIT_OK = 0
 EXIT_NOT_DONE = 1
@@ -79,7 +80,8 @@ def _wait_taken(control: Control, request_id: int, limit: float) -> Request | No
 
 def _deliver(settings: Settings, account: AccountConfig, hedge: HedgeConfig, control: Control, request_id: int, wait: float | None) -> int:
     """Report whether a running daemon took the request, or that it waits for the next start."""
-    if not AccountLock(settings.daemon.state_dir, account.name).held_elsewhere():
+    # On a shared (PostgreSQL) journal the daemon that leads the account may run on another machine.
+    if settings.journal.url is None and not AccountLock(settings.daemon.state_dir, account.name).held_elsewhere():
         _say(
             f"no daemon is running for account {account.name!r}: request {request_id} is queued and will be "
             "taken when the daemon next starts"
@@ -101,9 +103,12 @@ def cmd_state(args: argparse.Namespace) -> int:
         account, hedge = _find(settings, args.hedge, args.account)
     except ValueError as exc:
         return _fail(str(exc))
-    journal = Journal(settings.journal.path, RealClock())
     try:
-        control = Control(journal)
+        journal = open_journal(settings.journal, RealClock())
+    except (JournalUnavailable, ConfigError) as exc:
+        return _fail(str(exc))
+    try:
+        control = open_control(journal)
         request_id = control.submit(account.name, hedge.name, args.command, actor(), args.reason or "")
         return _deliver(settings, account, hedge, control, request_id, args.wait)
     finally:
@@ -141,7 +146,7 @@ async def preview(
     setup = build_venue(account, clock, settings.daemon.state_dir)
     if setup.simulated is not None:
         setup.simulated.state_path = None  # a preview never writes the paper account a daemon may be running
-    journal = Journal(settings.journal.path, clock)
+    journal = open_journal(settings.journal, clock)
     try:
         keeper = Keeper(
             account.name, hedge, setup.venue, clock, journal, EventLog(None, NullLogger()), calendar=settings.calendar_events()
@@ -178,11 +183,11 @@ async def preview(
 
 def _closed(settings: Settings, account: AccountConfig, hedge: HedgeConfig) -> bool:
     """Tell whether the journal says the hedge is closed (unwound, and not resumed since)."""
-    if not Path(settings.journal.path).exists():
+    if settings.journal.url is None and not Path(settings.journal.path).exists():
         return False
-    journal = Journal(settings.journal.path, RealClock())
+    journal = open_journal(settings.journal, RealClock())
     try:
-        record = Control(journal).state(account.name, hedge.name)
+        record = open_control(journal).state(account.name, hedge.name)
     finally:
         journal.close()
     return record is not None and record.state is TradingState.CLOSED
@@ -235,14 +240,18 @@ def cmd_unwind(args: argparse.Namespace) -> int:
         return EXIT_OK
     if not args.yes and not _confirm("Carry out this unwind?"):
         return _fail("not confirmed: nothing was done (pass --yes to skip the question)", EXIT_NOT_DONE)
-    journal = Journal(settings.journal.path, RealClock())
     try:
-        control = Control(journal)
+        journal = open_journal(settings.journal, RealClock())
+    except (JournalUnavailable, ConfigError) as exc:
+        return _fail(str(exc))
+    try:
+        control = open_control(journal)
         request_id = control.submit(
             account.name, hedge.name, "unwind", actor(), args.reason or "unwind requested",
             sell_spot=args.sell_spot, slices=args.slices,
         )
-        if AccountLock(settings.daemon.state_dir, account.name).held_elsewhere():
+        # On a shared journal the daemon leading the account (wherever it runs) takes it: never unwind here.
+        if settings.journal.url is not None or AccountLock(settings.daemon.state_dir, account.name).held_elsewhere():
             return _deliver(settings, account, hedge, control, request_id, args.wait)
     finally:
         journal.close()
@@ -264,7 +273,7 @@ async def _unwind_here(settings: Settings, account: AccountConfig, hedge: HedgeC
     _say(f"no daemon was running: unwinding here under the lock of account {account.name!r}")
     keeper = daemon.keepers[0]
     assert daemon.journal is not None
-    control = Control(daemon.journal)
+    control = open_control(daemon.journal)
     finished = False
     summary = ""
     try:

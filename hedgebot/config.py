@@ -634,6 +634,9 @@ class DaemonConfig(Frozen):
     shutdown_seconds: float = Field(default=30.0, gt=0)
     # A wall-clock step larger than this, either way, raises a critical clock_step alert.
     clock_step_seconds: float = Field(default=5.0, gt=0)
+    # On a PostgreSQL journal: lead at most this many accounts at once (None: all); the rest wait for
+    # another daemon to lead them, or for room here.
+    max_accounts: int | None = Field(default=None, ge=1)
 
 
 class JournalConfig(Frozen):

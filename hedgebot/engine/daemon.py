@@ -294,7 +294,7 @@ class Daemon:
                         LeaseTiming(self.settings.journal.lease_seconds, self.settings.journal.lease_margin_seconds),
                         monotonic_of(self.clock),
                     )
-                    if self.standby or self._refresh_lease(runtime) is not LeaseChange.TAKEN:
+                    if self.standby or not self._room_to_lead() or self._refresh_lease(runtime) is not LeaseChange.TAKEN:
                         # Another daemon leads it: this one waits for the lease (see _lead), its venue built
                         # beforehand (no request is sent: the fence refuses any) so that a takeover starts at once.
                         try:
@@ -385,6 +385,12 @@ class Daemon:
         except (JournalUnavailable, ConfigError) as exc:
             raise StartupRefused(f"{exc} (nothing was started)") from exc
 
+    def _room_to_lead(self) -> bool:
+        """Tell whether this daemon may take one more lease ([daemon] max_accounts)."""
+        limit = self.settings.daemon.max_accounts
+        held = sum(1 for r in self.accounts if r.lease is not None and r.lease.epoch is not None)
+        return limit is None or held < limit
+
     def _refresh_lease(self, runtime: AccountRuntime) -> LeaseChange | None:
         """Take or renew the account's lease once; None when the journal did not answer (the lease then ages)."""
         assert runtime.lease is not None
@@ -444,7 +450,7 @@ class Daemon:
                     await self._lose(runtime, "the lease lapsed in the database before it was renewed")
                     await self._take_over(runtime)
                 continue
-            change = self._refresh_lease(runtime)
+            change = self._refresh_lease(runtime) if self._room_to_lead() else None
             if change is LeaseChange.TAKEN:
                 await self._take_over(runtime)
             elif change is LeaseChange.RENEWED:

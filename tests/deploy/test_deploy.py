@@ -155,3 +155,46 @@ def test_the_binance_steps_ask_for_a_key_created_after_the_futures_account_was_o
 def test_the_unit_raises_the_open_file_limit_above_systemds_default_of_1024() -> None:
     service = unit_settings((DEPLOY / "hedgebot.service").read_text())["Service"]
     assert int(service["LimitNOFILE"][-1]) > 1024
+
+
+def _journal_from(environment: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> object:
+    """Load the paper demo's config under a replica's environment and return its [journal] section."""
+    from hedgebot.config import load_config
+
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    return load_config(DEPLOY.parent / "config" / "paper.toml").journal
+
+
+def test_the_failover_compose_runs_postgresql_and_two_replicas_of_one_config_each_with_its_own_state(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    compose = yaml.safe_load((DEPLOY / "failover" / "compose.yaml").read_text())
+    services = compose["services"]
+    replicas = [s for name, s in services.items() if name.startswith("hedgebot-")]
+    assert "postgres" in services and len(replicas) == 2
+    assert len({s["command"][2] for s in replicas}) == 1  # one config
+    states = [v.split(":")[0] for s in replicas for v in s["volumes"] if v.endswith(":/var/lib/hedgebot")]
+    assert len(set(states)) == 2  # its own state_dir each: the per-config lock and the status file
+    for replica in replicas:
+        assert replica["stop_grace_period"] == "90s" and "pg_password" in replica["secrets"]
+        journal = _journal_from(replica["environment"], monkeypatch)
+        assert journal.url == "postgresql://hedgebot@postgres:5432/hedgebot"  # type: ignore[attr-defined]
+        assert str(journal.password.file) == "/run/secrets/pg_password"  # type: ignore[attr-defined]
+
+
+def test_the_kubernetes_example_takes_the_database_password_from_a_secret_and_never_gates_rollouts_on_readyz(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    deployment = yaml.safe_load((DEPLOY / "kubernetes" / "hedgebot.yaml").read_text())
+    spec = deployment["spec"]
+    assert spec["replicas"] >= 2 and spec["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    [container] = spec["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["PG_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "hedgebot", "key": "pg-password"}
+    assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"  # a standby is never ready on /readyz
+    assert spec["template"]["spec"]["terminationGracePeriodSeconds"] > 30
+    plain = {name: e["value"] for name, e in env.items() if "value" in e}
+    journal = _journal_from(plain, monkeypatch)
+    assert journal.url.startswith("postgresql://hedgebot@")  # type: ignore[attr-defined]
+    assert journal.password.env == "PG_PASSWORD"  # type: ignore[attr-defined]

@@ -159,3 +159,55 @@ async def test_a_leader_that_cannot_renew_fences_itself_off_and_the_standby_take
     finally:
         await standby.stop()
         await leader.stop()
+
+
+def two_accounts(settings: Settings, max_accounts: int) -> Settings:
+    """Return `settings` with a second paper account beside the first, and at most `max_accounts` led at once."""
+    data = settings.model_dump(mode="json", exclude_none=True)
+    data["accounts"].append({**data["accounts"][0], "name": "paper2"})
+    data["daemon"]["max_accounts"] = max_accounts
+    return Settings(**data)
+
+
+async def test_a_daemon_leads_at_most_max_accounts_and_leaves_the_rest_to_another(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = SimClock()
+    venues = {"paper": exchange(clock), "paper2": exchange(clock)}
+    first = Daemon(two_accounts(shared_settings(tmp_path, "a", pg_url, monkeypatch), 1), clock, venue_factory=lambda a: venues[a.name])
+    second = Daemon(two_accounts(shared_settings(tmp_path, "b", pg_url, monkeypatch), 2), clock, venue_factory=lambda a: venues[a.name])
+    await first.start()
+    await second.start()
+    try:
+        await clock.advance(10)
+        led = {d: sorted(n for n, lease in d.lease_status().items() if lease["leading"]) for d in (first, second)}
+        assert led[first] == ["paper"] and led[second] == ["paper2"]
+        for venue in venues.values():
+            assert (await venue.fetch_legs(SYMBOL)).short.size == D("2")
+        await first.stop()  # a clean stop releases its lease: the other daemon has room and takes it over
+        await clock.advance(10)
+        assert sorted(n for n, lease in second.lease_status().items() if lease["leading"]) == ["paper", "paper2"]
+    finally:
+        await second.stop()
+        await first.stop()
+
+
+async def test_a_pause_asked_on_the_command_line_reaches_the_daemon_leading_the_account_through_postgresql(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    clock = SimClock()
+    venue = exchange(clock)
+    settings = shared_settings(tmp_path, "a", pg_url, monkeypatch)
+    daemon = Daemon(settings, clock, venue_factory=lambda _a: venue)
+    await daemon.start()
+    try:
+        await clock.advance(5)
+        config = write_toml(tmp_path / "other-machine.toml", {
+            **settings.model_dump(mode="json", exclude_none=True), "daemon": {"state_dir": str(tmp_path / "elsewhere")},
+        })
+        code = main(["pause", "--config", str(config), "--hedge", "btc-core", "--reason", "maintenance", "--wait", "0"])
+        assert code != 0 and "stays queued" in capsys.readouterr().out  # not taken within 0 s: queued in PostgreSQL
+        await clock.advance(5)
+        assert daemon.keepers[0].trading_state.value == "halted"
+    finally:
+        await daemon.stop()
