@@ -41,7 +41,8 @@ from hedgebot.ops.senders import AlertMessage, build_dispatcher, resolve_senders
 from hedgebot.preflight import preflight
 from hedgebot.redact import redact, redact_value
 from hedgebot.report import Period, build_reports, ledger, parse_date, render_csv, render_table, untold_outcomes
-from hedgebot.store.journal import Journal
+from hedgebot.store.factory import open_journal
+from hedgebot.store.journal import Journal, JournalUnavailable
 
 EXIT_OK = 0
 EXIT_NOTHING = 1
@@ -384,9 +385,12 @@ def cmd_history(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return _fail(str(exc))
     journal_path = settings.journal.path
-    if not journal_path.exists():
+    if settings.journal.url is None and not journal_path.exists():
         return _fail(f"no journal at {journal_path}: the daemon has not run with this config yet", EXIT_NOTHING)
-    journal = Journal(journal_path, RealClock())
+    try:
+        journal = open_journal(settings.journal, RealClock())  # PostgreSQL when [journal] url is set
+    except (JournalUnavailable, ConfigError) as exc:
+        return _fail(str(exc))
     try:
         events = journal.events(account=account, hedge=args.hedge)
         events = sorted(events + untold_outcomes(journal, account, args.hedge), key=lambda e: e.at)
@@ -460,11 +464,14 @@ def cmd_report(args: argparse.Namespace) -> int:
         names = ", ".join(a.name for a in settings.accounts)
         return _fail(f"--account {args.account!r} is not in {args.config} (accounts: {names})")
     journal_path = settings.journal.path
-    if not journal_path.exists():
+    if settings.journal.url is None and not journal_path.exists():
         return _fail(f"no journal at {journal_path}: the daemon has not run with this config yet", EXIT_NOTHING)
     hedges = [(a.name, h.name, h.symbol) for a in accounts for h in a.hedges]
     clock = RealClock()
-    journal = Journal(journal_path, clock)
+    try:
+        journal = open_journal(settings.journal, clock)  # PostgreSQL when [journal] url is set
+    except (JournalUnavailable, ConfigError) as exc:
+        return _fail(str(exc))
     try:
         if args.csv:
             print(render_csv(ledger(journal, [(a, h) for a, h, _ in hedges], period)), end="")

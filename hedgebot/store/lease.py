@@ -15,6 +15,18 @@ from enum import StrEnum
 from typing import Protocol
 
 
+def _suspend_clocks(monotonic: Callable[[], float]) -> tuple[Callable[[], float], ...]:
+    """Return the clocks that also count a suspend, when `monotonic` is the real monotonic clock (none for simulated ones)."""
+    from hedgebot.clock import RealClock
+
+    if monotonic is not time.monotonic and not isinstance(getattr(monotonic, "__self__", None), RealClock):
+        return ()
+    clocks: list[Callable[[], float]] = [time.time]
+    if hasattr(time, "CLOCK_BOOTTIME"):
+        clocks.append(lambda: time.clock_gettime(time.CLOCK_BOOTTIME))
+    return tuple(clocks)
+
+
 class LeaseChange(StrEnum):
     TAKEN = "taken"  # newly held, under a new epoch: reconcile before trading
     RENEWED = "renewed"
@@ -56,12 +68,16 @@ class Lease:
         self.holder = holder
         self.timing = timing
         self.monotonic = monotonic
+        # On the real clock the age is also judged on CLOCK_BOOTTIME and the wall clock: CLOCK_MONOTONIC stops
+        # while the machine is suspended (clock_gettime(2)), and a paused VM may stop both kernel clocks until
+        # its wall clock is put right. The largest age wins: any clock that says the lease is past fences.
+        self._clocks: tuple[Callable[[], float], ...] = (monotonic, *_suspend_clocks(monotonic))
         self.epoch: int | None = None
-        self._renewed_at: float | None = None  # monotonic time the last successful renewal was *sent*
+        self._renewed_at: tuple[float, ...] | None = None  # each clock's reading when the last successful renewal was *sent*
 
     def refresh(self) -> LeaseChange:
         """Take or renew the lease once; return what changed. A journal error propagates (the lease then ages)."""
-        sent_at = self.monotonic()
+        sent_at = self._now()
         held = self.epoch is not None
         epoch = self.store.take_lease(self.account, self.holder, self.timing.seconds, self.epoch)
         if epoch is None:
@@ -75,7 +91,7 @@ class Lease:
         """Return the seconds this daemon may still send under its lease, by its own monotonic clock (0: none)."""
         if self.epoch is None or self._renewed_at is None:
             return 0.0
-        return max(0.0, self.timing.seconds - self.timing.margin - (self.monotonic() - self._renewed_at))
+        return max(0.0, self.timing.seconds - self.timing.margin - self._elapsed())
 
     def may_send(self) -> bool:
         """Tell whether this daemon may send anything to the account now."""
@@ -83,7 +99,14 @@ class Lease:
 
     def age(self) -> float | None:
         """Return seconds since the last successful renewal (None when not held)."""
-        return None if self._renewed_at is None else self.monotonic() - self._renewed_at
+        return None if self._renewed_at is None else self._elapsed()
+
+    def _now(self) -> tuple[float, ...]:
+        return tuple(clock() for clock in self._clocks)
+
+    def _elapsed(self) -> float:
+        assert self._renewed_at is not None
+        return max(now - then for now, then in zip(self._now(), self._renewed_at))
 
     def lapse(self) -> None:
         """Give up a lease this daemon fenced itself off (not renewed in time): it is waited out and taken anew, under a new epoch."""

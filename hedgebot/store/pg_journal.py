@@ -240,14 +240,18 @@ class PgJournal:
         """Record what became of an intent, and the events that tell of it, in one transaction.
 
         Not fenced: what an exchange did is a fact whoever records it, and a standby settles
-        the intents its predecessor left open.
+        the intents its predecessor left open. But only an open intent is changed: a stale leader
+        woken late must not re-open (nor overwrite) what the new leader has settled; then nothing
+        is written, its events neither.
         """
         now = self.clock.now()
         with self._connection() as conn, conn.transaction():
-            conn.execute(
-                "UPDATE intents SET status = %s, outcome = %s, updated_at = %s WHERE client_id = %s",
-                (status.value, _redacted_json(outcome or {}), now, client_id),
-            )
+            changed = conn.execute(
+                "UPDATE intents SET status = %s, outcome = %s, updated_at = %s WHERE client_id = %s AND status = ANY(%s)",
+                (status.value, _redacted_json(outcome or {}), now, client_id, [s.value for s in OPEN_STATUSES]),
+            ).rowcount
+            if not changed:
+                return
             for event in events:
                 self._insert_event(conn, event, now)
 

@@ -529,6 +529,7 @@ class Emulator:
                 raise BinanceError(-1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed.") from None
             if self.request_log and self.request_log[-1]["path"] == request.path:
                 self.request_log[-1]["recv_window"] = window
+                self.request_log[-1]["signed_at"] = stamp / 1000
             if window > 60_000:
                 raise BinanceError(-1131, "recvWindow must be less than 60000")
             server = self.server_ms()

@@ -211,3 +211,24 @@ async def test_a_pause_asked_on_the_command_line_reaches_the_daemon_leading_the_
         assert daemon.keepers[0].trading_state.value == "halted"
     finally:
         await daemon.stop()
+
+
+async def test_history_and_report_read_the_postgresql_journal_the_daemon_wrote(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    clock = SimClock()
+    venue = exchange(clock)
+    settings = shared_settings(tmp_path, "a", pg_url, monkeypatch)
+    daemon = Daemon(settings, clock, venue_factory=lambda _a: venue)
+    await daemon.start()
+    await clock.advance(5)
+    await daemon.stop()
+    fills = set(venue.orders)
+    config = write_toml(tmp_path / "a.toml", settings.model_dump(mode="json", exclude_none=True))
+    capsys.readouterr()
+    assert main(["history", "--config", str(config), "--hedge", "btc-core", "--json"]) == 0
+    history = capsys.readouterr().out
+    assert fills and all(cid in history for cid in fills)
+    assert main(["report", "--config", str(config), "--csv"]) == 0
+    report = capsys.readouterr().out
+    assert all(cid in report for cid in fills)  # every fill the daemon journaled in PostgreSQL, for the accounts

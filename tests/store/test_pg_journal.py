@@ -6,7 +6,7 @@ import psycopg
 import pytest
 
 from hedgebot.clock import SimClock
-from hedgebot.store.journal import IntentStatus, JournalUnavailable
+from hedgebot.store.journal import IntentStatus, JournalUnavailable, NewEvent
 from hedgebot.store.lease import Lease, LeaseChange, LeaseTiming
 from hedgebot.store.pg_journal import LeaseLost, PgJournal
 from hedgebot.store import pg_migrations
@@ -157,3 +157,24 @@ def test_a_user_without_permission_is_named(pg_url: str) -> None:
     reader = pg_url.replace("hedgebot:test-pass-1234", "reader:r-pass")
     with pytest.raises(JournalUnavailable, match="the user lacks a permission"):
         PgJournal(reader, SimClock(), where="x")
+
+
+def test_an_intent_the_new_leader_settled_stays_settled_whatever_a_stale_leader_writes_late(pg_url: str) -> None:
+    old = PgJournal(pg_url, SimClock(), where="old leader")
+    new = PgJournal(pg_url, SimClock(), where="new leader")
+    try:
+        assert old.take_lease("live", "leader-a", 600, None) == 1
+        intent = old.begin("live", "btc", "order", {"symbol": "BTC/USDT", "side": "sell", "amount": "0.361"})
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute("UPDATE leases SET expires_at = clock_timestamp() WHERE account = 'live'")
+        assert new.take_lease("live", "leader-b", 600, None) == 2
+        new.finish(intent.client_id, IntentStatus.DONE, {"filled": "0.361", "order_id": "9"})
+        # The old leader wakes with the answer lost: it would journal "unknown" over the settled sale.
+        old.finish(intent.client_id, IntentStatus.UNKNOWN, {"error": "timeout"},
+                   [NewEvent("live", "btc", "action_outcome_unknown", "warning", {})])
+        [after] = new.intents("live", "btc")
+        assert after.status is IntentStatus.DONE and after.outcome == {"filled": "0.361", "order_id": "9"}
+        assert new.events(kind="action_outcome_unknown") == []
+    finally:
+        old.close()
+        new.close()
