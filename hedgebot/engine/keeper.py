@@ -1097,8 +1097,10 @@ class Keeper:
         is re-opened under the re-open rules. `before` is the previous observation.
         """
         if self.journal.open_intents(self.account, self.hedge.name):
-            # An order of ours of unknown outcome may execute at any moment: a change now proves nothing.
+            # An order of ours of unknown outcome may execute at any moment: a change now proves nothing,
+            # except a short gone with the mark past its liquidation price, which no order of ours explains.
             self.short_watch.forget()
+            self._notice_liquidation_while_unsettled(snapshot, before)
             return
         liquidation_price = self.last_plan.liquidation_price if self.last_plan else None
         surprise = self.short_watch.check(snapshot, liquidation_price, self._liquidation_unseen, self._deleveraging_unseen)
@@ -1132,6 +1134,28 @@ class Keeper:
                 "hedgebot does not fight it. Stop the other trader, then `hedgebot resume`",
                 "surprise watch",
             )
+
+    def _notice_liquidation_while_unsettled(self, snapshot: Snapshot, before: Snapshot | None) -> None:
+        """Report a hedge leg that vanished past its liquidation price while an outcome is unknown (the watch is not judging)."""
+        liquidation_price = self.last_plan.liquidation_price if self.last_plan else None
+        side = self.policy.side
+        if self._liquidation is not None or before is None or liquidation_price is None:
+            return
+        was, now = before.leg_of(side).size, snapshot.leg_of(side).size
+        mark = snapshot.mark_price
+        crossed = mark >= liquidation_price if side is PositionSide.SHORT else mark <= liquidation_price
+        if was <= 0 or now > 0 or not crossed:
+            return
+        self._report_liquidation(Liquidation(
+            self.clock.now(), mark, was, self._margin_lost(before, snapshot),
+            f"the mark crossed the {side.value}'s liquidation price (liquidation price {liquidation_price}, mark "
+            f"{mark}) while an order's outcome was unknown, and the {side.value} vanished",
+        ))
+        self._emit(
+            "short_changed_outside", Severity.CRITICAL, expected=was, seen=ZERO, change=-was, cause=LIQUIDATION,
+            explanation=f"the {side.value} vanished past its liquidation price while an order's outcome was unknown",
+        )
+        self._trip(self.breakers.liquidated(self.clock.now()))
 
     def _margin_lost(self, before: Snapshot | None, after: Snapshot) -> Decimal:
         """Return the margin a liquidation took: the isolated leg's own, or what the cross wallet lost."""
