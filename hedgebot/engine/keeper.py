@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 import os
 import random
 import re
@@ -99,6 +100,14 @@ def says_busy(exc: TransientError) -> bool:
 def not_carried_out(exc: TransientError) -> bool:
     """Tell whether a transient answer says the request was refused before execution, so the same id may go again."""
     return isinstance(exc, (RateLimited, ClockSkew, ExchangeBusy, Fenced))
+
+
+def _utc(epoch: float) -> str:
+    """Return an epoch time as ISO UTC, or say it is out of range (an exchange's answer is bad input)."""
+    try:
+        return datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec="seconds")
+    except (OverflowError, OSError, ValueError):
+        return f"an unreadable time ({epoch!r})"
 
 
 def _moved_size(snapshot: Snapshot, spot: bool, position_side: PositionSide | None) -> Decimal:
@@ -346,12 +355,12 @@ class Keeper:
         self.exchange_errors[fields_out["error_code"] or fields_out["error_type"] or "unknown"] += 1
         self.last_venue_error_at = self.clock.now()
         if isinstance(exc, IpBanned):
-            until = datetime.fromtimestamp(exc.until, tz=UTC).isoformat(timespec="seconds")
+            until = _utc(exc.until)
             self.alerts.raise_alert(
                 "exchange_ban", Severity.CRITICAL,
                 f"{self.port.name} banned this IP (HTTP 418) until {until}: nothing can be sent to it or read from it "
                 "until then, for every account on this IP; the hedge is unattended",
-                until=until, until_epoch=round(exc.until, 3),
+                until=until, until_epoch=round(exc.until, 3) if math.isfinite(exc.until) else None,
             )
         return fields_out
 
@@ -1366,7 +1375,11 @@ class Keeper:
                 # is sized from what the reduction actually filled.
                 sell = action.sell_amount
                 if action.reduce_amount > 0:
-                    outcome = await self._order(OrderSide.BUY, action.reduce_amount, PositionSide.SHORT, True, action.reason)
+                    # The sale this reduction is for rides on its intent: settled late, it is still owed (and made).
+                    funds = {"sell": str(action.sell_amount), "margin": str(action.margin_amount), "ratio": str(self.policy.sale_ratio)}
+                    outcome = await self._order(
+                        OrderSide.BUY, action.reduce_amount, PositionSide.SHORT, True, action.reason, funds_sale=funds,
+                    )
                     if outcome is None:
                         return False
                     sell = sale_after_reduction(
@@ -1437,15 +1450,21 @@ class Keeper:
             self._emit("margin_sale_completed", sell=sale.sell, reason=sale.reason)
 
     async def _order(
-        self, side: OrderSide, amount: Decimal, position_side: PositionSide | None, reduce: bool, reason: str, spot: bool = False
+        self, side: OrderSide, amount: Decimal, position_side: PositionSide | None, reduce: bool, reason: str, spot: bool = False,
+        funds_sale: dict[str, str] | None = None,
     ) -> dict[str, Any] | None:
-        """Send one order through the journal; return the venue's outcome, or None when it did not go through."""
+        """Send one order through the journal; return the venue's outcome, or None when it did not go through.
+
+        `funds_sale` names the margin sale a reduction is made for (planned sale, margin, sale ratio).
+        """
         assert self.market is not None
         symbol = self.market.spot_symbol if spot else self.market.symbol
-        detail = {
+        detail: dict[str, Any] = {
             "symbol": symbol, "side": side.value, "amount": str(amount), "reduce": reduce, "reason": reason,
             "position_side": position_side.value if position_side else None,
         }
+        if funds_sale is not None:
+            detail["funds_sale"] = funds_sale
         seen = self.last_snapshot
         if seen is not None:
             # What the order moves, as last seen before it: tells later whether the venue already shows its fill.
@@ -1678,6 +1697,7 @@ class Keeper:
                 told.append(self._report(intent.kind, intent.client_id, intent.detail, status, outcome, settled_late=True))
             # The hold counts it first: a crash before the intent is settled settles it again, and the hold
             # knows it counted it; the other way round, the hold would sell the same coins again.
+            self._owe_late_sale(intent, status, outcome)
             self._count_late_sale(intent, status, outcome)
             self._settle(intent, status, outcome, told)
             self._track_fill(intent.kind, intent.detail, status, outcome, late=True)
@@ -1711,6 +1731,38 @@ class Keeper:
     def _spot_sale_unsettled(self) -> bool:
         """Tell whether a spot sale of this hedge's coin is of open outcome."""
         return any(self._is_spot_sale(i) for i in self.journal.open_intents(self.account, self.hedge.name))
+
+    def _owe_late_sale(self, intent: Intent, status: IntentStatus, outcome: dict[str, Any]) -> None:
+        """Hold the margin sale owed by a reduction made for it that settled late: it is sold next, never planned again.
+
+        Sized from what the reduction filled, as when it is answered at once; recorded (journaled) before the
+        intent is settled, with the reduction's client id, so that a crash in between never owes it twice.
+        """
+        funds = intent.detail.get("funds_sale")
+        held = self._held_sale
+        if not funds or status is not IntentStatus.DONE or self.market is None:
+            return
+        if held is not None and intent.client_id in held.counted:
+            return
+        planned = Decimal(str(funds["sell"]))
+        sell = sale_after_reduction(
+            planned, Decimal(str(outcome.get("filled", 0))), Decimal(str(intent.detail["amount"])),
+            Decimal(str(funds["ratio"])), self.market.amount_step,
+        )
+        if sell <= 0:
+            return
+        margin = Decimal(str(funds["margin"])) * sell / planned if planned > 0 else ZERO
+        if held is None:
+            self._held_sale = _HeldSale(sell, margin, intent.detail.get("reason", ""), counted=(intent.client_id,))
+        else:
+            self._held_sale = replace(
+                held, sell=held.sell + sell, margin=held.margin + margin, counted=(*held.counted, intent.client_id),
+            )
+        self._emit(
+            "margin_sale_owed", Severity.WARNING, client_id=intent.client_id, sell=sell, margin=margin,
+            reduced=Decimal(str(outcome.get("filled", 0))),
+            explanation="the short was reduced for a margin sale whose reduction settled late: the sale is made now",
+        )
 
     def _count_late_sale(self, intent: Intent, status: IntentStatus, outcome: dict[str, Any]) -> None:
         """Count a held margin sale's order that settled late as sold: its coins are not sold again, its proceeds move."""

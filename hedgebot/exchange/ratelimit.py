@@ -6,8 +6,11 @@ talks to one host goes through one `HostGate`:
 
 - before a request is signed, the gate admits its weight against what the
   host has reported (`X-MBX-USED-WEIGHT-1M`) and what the daemon has sent in
-  the last minute, and waits when the next request would pass a share of the
-  limit (throttling ahead, so the exchange never has to say 429);
+  the last minute, and waits when a read would pass a share of the limit
+  (throttling ahead, so the exchange never has to say 429); a request that
+  acts on the account (an order, a margin top-up, a transfer) may use the
+  whole limit, and one of weight 0 never waits: safety never waits behind
+  reads;
 - a 429 makes the whole host back off for its `Retry-After`: every request of
   every account fails at once with `RateLimited`, unsent, until then;
 - a 418 is a ban: the same, with `IpBanned` naming its end;
@@ -38,6 +41,9 @@ HEADROOM = 0.8
 # Waits when a 429 or 418 comes without Retry-After (Binance always sends it; other exchanges may not).
 DEFAULT_BACKOFF_SECONDS = 30.0
 DEFAULT_BAN_SECONDS = 120.0
+# Binance: bans "scale in duration for repeat offenders, from 2 minutes to 3 days". A longer Retry-After
+# (a proxy's, or a broken answer) is not believed: the gate never waits longer than the longest ban.
+MAX_WAIT_SECONDS = 3 * 24 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -125,8 +131,13 @@ class HostGate:
             )
         return None
 
-    async def admit(self, path: str, weight: int) -> None:
-        """Let a request of `weight` go, waiting while it would pass the family's share; raise while backing off."""
+    async def admit(self, path: str, weight: int, *, action: bool = False) -> None:
+        """Let a request of `weight` go, waiting while it would pass the family's share; raise while backing off.
+
+        A read waits at the share of the limit the daemon keeps to; an `action` (a request that changes the
+        account: an order, a margin top-up, a transfer) may use the whole limit, and a request of weight 0
+        (Binance counts orders on order-count limits, not on the IP's weight) never waits.
+        """
         family = self.family(path)
         budget = self._budgets[family.name] if family is not None else None
         while True:
@@ -137,9 +148,9 @@ class HostGate:
             now = self.monotonic()
             if budget is None or budget.family.limit is None:
                 return
-            allowed = budget.family.limit * self.headroom
+            allowed = budget.family.limit * (1.0 if action else self.headroom)
             used = budget.used(now)
-            if used + weight <= allowed or used == 0:
+            if weight <= 0 or used + weight <= allowed or used == 0:
                 budget.sent.append((now, weight))
                 return
             wait = max(budget.frees_at(now) - now, 0.05)
@@ -198,7 +209,7 @@ class RateGates:
             gate = self.gate(host, families)
             pairs = params.items() if isinstance(params, dict) else ()  # OKX sends batch bodies as lists
             query = {str(k): str(v) for k, v in pairs if not isinstance(v, dict | list)}
-            await gate.admit(url_path, weigh(method.upper(), url_path, query))
+            await gate.admit(url_path, weigh(method.upper(), url_path, query), action=method.upper() != "GET")
             token = _STATUS.set(None)
             try:
                 return await original_fetch2(path, api, method, params if params is not None else {}, config or {})
@@ -281,7 +292,9 @@ def _seconds(value: Any) -> float | None:
         seconds = float(str(value).strip())
     except (TypeError, ValueError):
         return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+    if not math.isfinite(seconds) or seconds < 0:
+        return None
+    return min(seconds, MAX_WAIT_SECONDS)
 
 
 __all__ = ["HostGate", "Pacer", "RateGates", "WeightFamily", "gates_for", "monotonic_of"]

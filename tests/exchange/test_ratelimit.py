@@ -1,0 +1,70 @@
+"""The host gate: what waits for read weight and what never does, and how long an exchange's Retry-After is believed."""
+
+from __future__ import annotations
+
+import pytest
+
+from hedgebot.clock import SimClock
+from hedgebot.exchange.dialects.binanceusdm import BinanceUsdm, binance_weight
+from hedgebot.exchange.port import IpBanned, RateLimited
+from hedgebot.exchange.ratelimit import MAX_WAIT_SECONDS, HostGate
+
+THREE_DAYS = 3 * 24 * 3600
+
+
+def busy_gate(clock: SimClock, used: int = 2000) -> HostGate:
+    """Return Binance's futures gate after an answer reporting `used` of the IP's 2,400 weight this minute."""
+    gate = HostGate("https://fapi.binance.com", clock, BinanceUsdm.weight_families)
+    gate.observe("/fapi/v3/positionRisk", 200, {"X-MBX-USED-WEIGHT-1M": str(used)})
+    return gate
+
+
+async def test_an_order_of_weight_zero_goes_at_once_when_reads_have_used_most_of_the_ip_weight() -> None:
+    clock = SimClock(1_700_000_000.0)
+    gate = busy_gate(clock, used=2390)  # even above the daemon's 80 % share and nearly at Binance's 2,400
+    weight = binance_weight("POST", "/fapi/v1/order", {"symbol": "BTCUSDT"})
+    assert weight == 0  # Binance counts orders on the order-count limits, not on the IP's weight
+    await gate.admit("/fapi/v1/order", weight, action=True)
+    assert clock.now() == 1_700_000_000.0 and gate.waited_seconds == 0
+
+
+async def test_a_margin_top_up_uses_the_headroom_reads_leave_and_goes_at_once() -> None:
+    clock = SimClock(1_700_000_000.0)
+    gate = busy_gate(clock)  # 2,000 used: above the reads' 1,920 share, 400 still free at the exchange
+    await gate.admit("/fapi/v1/positionMargin", binance_weight("POST", "/fapi/v1/positionMargin", {}), action=True)
+    assert clock.now() == 1_700_000_000.0 and gate.waited_seconds == 0
+
+
+async def test_a_read_still_waits_above_the_daemons_share_of_the_ip_weight() -> None:
+    clock = SimClock(1_700_000_000.0)
+    gate = busy_gate(clock)
+    await gate.admit("/fapi/v3/positionRisk", binance_weight("GET", "/fapi/v3/positionRisk", {}))
+    assert clock.now() > 1_700_000_000.0, "a read above 80 % of the IP's weight went without waiting"
+
+
+async def test_an_action_still_waits_when_it_would_pass_the_exchanges_whole_limit() -> None:
+    clock = SimClock(1_700_000_000.0)
+    gate = busy_gate(clock, used=2400)
+    await gate.admit("/fapi/v1/positionMargin", 1, action=True)
+    assert clock.now() > 1_700_000_000.0, "an action past Binance's 2,400 went at once: the exchange answers 429"
+
+
+async def test_a_418_with_an_absurd_retry_after_bans_the_host_for_at_most_binances_longest_ban() -> None:
+    clock = SimClock(1_700_000_000.0)
+    gate = HostGate("https://fapi.binance.com", clock, BinanceUsdm.weight_families)
+    gate.observe("/fapi/v3/positionRisk", 418, {"Retry-After": "1e300"})
+    refusal = gate.refusal()
+    assert isinstance(refusal, IpBanned)
+    assert refusal.until <= clock.now() + THREE_DAYS
+    await clock.advance(THREE_DAYS + 1)
+    assert gate.refusal() is None, "the daemon never sends again after an absurd Retry-After"
+
+
+@pytest.mark.parametrize("retry_after", ["1e300", "inf", "-5", "soon"])
+async def test_a_429_whose_retry_after_is_absurd_or_unreadable_backs_off_for_a_bounded_time(retry_after: str) -> None:
+    clock = SimClock(1_700_000_000.0)
+    gate = HostGate("https://fapi.binance.com", clock, BinanceUsdm.weight_families)
+    gate.observe("/fapi/v3/positionRisk", 429, {"Retry-After": retry_after})
+    assert isinstance(gate.refusal(), RateLimited)
+    await clock.advance(MAX_WAIT_SECONDS + 1)
+    assert gate.refusal() is None
