@@ -12,7 +12,6 @@ two daemons able to send, and the real time from each failure to the hedge back 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import statistics
@@ -27,12 +26,19 @@ import psycopg  # noqa: E402
 from tests.engine.failover_chaos import LEASE, run_schedule  # noqa: E402
 from tests.postgres_server import start_server  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _bench import emit, machine, print_machine  # noqa: E402
+from _bench import parser as bench_parser  # noqa: E402
+
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--schedules", type=int, default=50)
     parser.add_argument("--events", type=int, default=4)
     args = parser.parse_args()
+    if args.quick:
+        args.schedules, args.events = 1, 2
+    print_machine()
     server = start_server()
     totals = {"orders": 0, "duplicates": 0, "stale_epoch_orders": 0, "two_writers": 0, "failures": {}}
     recoveries: list[float] = []
@@ -55,12 +61,12 @@ def main() -> int:
         server.remove()
     ordered = sorted(recoveries)
     result = {
-        "schedules": args.schedules, "lease_seconds": LEASE, **totals,
+        "machine": machine(), "schedules": args.schedules, "lease_seconds": LEASE, **totals,
         "back_in_band_p50_s": round(statistics.median(ordered), 2),
         "back_in_band_p99_s": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], 2),
         "back_in_band_max_s": round(ordered[-1], 2),
     }
-    print(json.dumps(result))
+    emit(result)
     broken = totals["duplicates"] or totals["stale_epoch_orders"] or totals["two_writers"]
     return 1 if broken else 0
 

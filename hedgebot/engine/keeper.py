@@ -1152,6 +1152,8 @@ class Keeper:
             return
         was, now = before.leg_of(side).size, snapshot.leg_of(side).size
         mark = snapshot.mark_price
+        if not (mark.is_finite() and liquidation_price.is_finite()):
+            return  # a bad price is the plan's to refuse; no liquidation is judged on it
         crossed = mark >= liquidation_price if side is PositionSide.SHORT else mark <= liquidation_price
         if was <= 0 or now > 0 or not crossed:
             return
