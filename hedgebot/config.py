@@ -35,6 +35,10 @@ from hedgebot.domain.model import HedgePolicy, MarginGuard, MarginMode, Position
 from hedgebot.domain.schedule import CalendarEvent, Schedule, Window, around_events
 from hedgebot.redact import looks_like_credential, register_secret
 
+# An upper bound on every amount, balance and price the config gives: a trillion is past any real holding, and keeps
+# each figure the domain derives from them (notional, margin, fees at 8 decimals) inside Decimal's 28 digits.
+MOST = Decimal("1e12")
+
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$"
 _SYMBOL = re.compile(r"^(?P<base>[A-Z0-9]+)/(?P<quote>[A-Z0-9]+):(?P<settle>[A-Z0-9]+)$")
 
@@ -120,7 +124,7 @@ class ExposureConfig(Frozen):
     """Where the exposure a hedge protects comes from."""
 
     spot: bool = True
-    offset: Decimal = Field(default=Decimal(0), ge=0)
+    offset: Decimal = Field(default=Decimal(0), ge=0, le=MOST)
     perp_long: bool = False
 
 
@@ -160,7 +164,7 @@ class BreakersConfig(Frozen):
     enabled: bool = True
     window_seconds: float = Field(default=3600.0, gt=0)
     max_orders: int = Field(default=120, ge=1)
-    max_notional: Decimal | None = Field(default=None, gt=0)
+    max_notional: Decimal | None = Field(default=None, gt=0, le=MOST)
     max_rejections: int = Field(default=5, ge=1)
     rejection_window_seconds: float = Field(default=600.0, gt=0)
     liquidation_window_seconds: float = Field(default=86400.0, gt=0)
@@ -224,11 +228,11 @@ class HedgeConfig(Frozen):
     instrument: InstrumentKind = InstrumentKind.USDM_PERP
     side: HedgeSide = HedgeSide.SHORT
     # side = "long": the coins still to buy (a planned purchase); spot of the asset counts as bought.
-    amount: Decimal | None = Field(default=None, gt=0)
+    amount: Decimal | None = Field(default=None, gt=0, le=MOST)
     ratio: Decimal = Field(ge=0, le=1)
     band: Decimal = Field(default=Decimal("0.02"), gt=0, le=1)
-    min_order: Decimal = Field(default=Decimal("0.001"), gt=0)
-    max_order: Decimal = Field(default=Decimal("1"), gt=0)
+    min_order: Decimal = Field(default=Decimal("0.001"), gt=0, le=MOST)
+    max_order: Decimal = Field(default=Decimal("1"), gt=0, le=MOST)
     leverage: int = Field(default=3, ge=1, le=125)
     margin_mode: MarginMode = MarginMode.ISOLATED
     tick_seconds: float = Field(default=10.0, gt=0, le=3600)
@@ -373,7 +377,7 @@ class SyntheticFeedConfig(Frozen):
     """A seeded random price path."""
 
     kind: Literal["synthetic"] = "synthetic"
-    start_price: Decimal = Field(gt=0)
+    start_price: Decimal = Field(gt=0, le=MOST)
     step_seconds: float = Field(default=1.0, gt=0)
     volatility: float = Field(default=0.8, ge=0, le=20)
     drift: float = Field(default=0.0, ge=-10, le=10)
@@ -421,10 +425,10 @@ class FundingConfig(Frozen):
 class BracketConfig(Frozen):
     """One maintenance bracket."""
 
-    notional_floor: Decimal = Field(ge=0)
-    notional_cap: Decimal = Field(gt=0)
+    notional_floor: Decimal = Field(ge=0, le=MOST)
+    notional_cap: Decimal = Field(gt=0, le=MOST)
     maint_margin_rate: Decimal = Field(gt=0, lt=1)
-    maint_amount: Decimal = Field(ge=0)
+    maint_amount: Decimal = Field(ge=0, le=MOST)
 
 
 class PaperMarketConfig(Frozen):
@@ -436,10 +440,10 @@ class PaperMarketConfig(Frozen):
 
     symbol: str
     feed: FeedConfig
-    amount_step: Decimal | None = Field(default=None, gt=0)
-    min_amount: Decimal | None = Field(default=None, gt=0)
-    min_notional: Decimal | None = Field(default=None, ge=0)
-    price_step: Decimal | None = Field(default=None, gt=0)
+    amount_step: Decimal | None = Field(default=None, gt=0, le=MOST)
+    min_amount: Decimal | None = Field(default=None, gt=0, le=MOST)
+    min_notional: Decimal | None = Field(default=None, ge=0, le=MOST)
+    price_step: Decimal | None = Field(default=None, gt=0, le=MOST)
     taker_fee: Decimal | None = Field(default=None, ge=0, lt=Decimal("0.1"))
     brackets: tuple[BracketConfig, ...] | None = None
     funding: FundingConfig = FundingConfig()
@@ -455,7 +459,7 @@ class SpotScriptConfig(Frozen):
 
     asset: str
     every_seconds: float = Field(gt=0)
-    amounts: tuple[Decimal, ...] = Field(min_length=1)
+    amounts: tuple[Annotated[Decimal, Field(ge=-MOST, le=MOST)], ...] = Field(min_length=1)
     start_after_seconds: float = Field(default=0.0, ge=0)
 
 
@@ -477,6 +481,8 @@ class PaperConfig(Frozen):
         for asset, amount in value.items():
             if amount < 0:
                 raise ValueError(f"balance of {asset} is {amount}; balances cannot be negative")
+            if amount > MOST:
+                raise ValueError(f"balance of {asset} is {amount}; balances above {MOST:,.0f} are taken for a typo")
         return value
 
 

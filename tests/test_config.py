@@ -40,6 +40,21 @@ def test_a_broken_config_exits_2_naming_the_field_and_value(tmp_path, capsys, mu
     assert field in err and value in err, err
 
 
+@pytest.mark.parametrize(
+    ("mutate", "field", "value"),
+    [
+        (lambda d: d["accounts"][0]["paper"]["spot"].update(BTC="1e28"), "accounts[0].paper.spot", "1E+28"),
+        (lambda d: HEDGE(d).update(side="long", amount="1e28"), "accounts[0].hedges[0].amount", "1e28"),
+        (lambda d: HEDGE(d).update(exposure={"offset": "1e30"}), "accounts[0].hedges[0].exposure.offset", "1e30"),
+    ],
+)
+def test_an_absurd_amount_is_refused_naming_it_instead_of_ending_check_in_a_traceback(tmp_path, capsys, mutate, field, value) -> None:
+    path = broken(tmp_path, mutate)
+    assert main(["check", "--config", path]) == 2
+    err = capsys.readouterr().err
+    assert field in err and value in err, err
+
+
 def test_a_broken_config_starts_nothing(tmp_path, capsys) -> None:
     path = broken(tmp_path, lambda d: HEDGE(d).update(ratio="2"))
     assert main(["run", "--config", path]) == 2
