@@ -733,6 +733,8 @@ class Keeper:
         short_before: Decimal | None = None
         acted = False
         unwinding = self.unwind is not None  # an unwind's slices are not a rebalance
+        if self._held_sale is not None and self.trading_state is TradingState.CLOSED:
+            self._drop_held_sale("the hedge is closed")  # a hold journaled before an unwind dropped it at its start
         if self._held_sale is not None and not self._stopping and not self._spot_sale_unsettled():
             # While a spot sale is unsettled it may be this one, executed with its answer lost: wait for it.
             # Other open actions (a futures buy-back, say) cannot be the sale and never hold it back.
@@ -1266,6 +1268,7 @@ class Keeper:
         }
         self.unwind = self.control.start_unwind(self.account, self.hedge.name, spec, request.actor)
         self._emit("unwind_started", unwind=self.unwind.id, actor=request.actor, **spec)
+        self._drop_held_sale(f"unwind {self.unwind.id} takes the {self.policy.side.value} off")
         self.set_trading_state(TradingState.REDUCING, f"unwinding (unwind {self.unwind.id})", request.actor)
         return f"unwind {self.unwind.id} started: {self.policy.side.value} {short.size} in slices of at most {spec['slice_size']}"
 
@@ -1443,6 +1446,17 @@ class Keeper:
             if add > 0:
                 return await self._margin(add, sale.reason, "sale of spot and the freed margin", self.policy.side)
         return True
+
+    def _drop_held_sale(self, why: str) -> None:
+        """Forget an owed margin sale: the leg it was to fund is coming off, and the coins are the user's to keep."""
+        sale = self._held_sale
+        if sale is None:
+            return
+        self._held_sale = None
+        self._emit("margin_sale_dropped", Severity.WARNING, sell=sale.sell, proceeds=sale.proceeds, reason=sale.reason, why=why)
+        self.alerts.resolve(
+            "margin_sale_failed", f"the sale of {sale.sell} {self.market.base if self.market else ''} for margin is dropped: {why}",
+        )
 
     async def _retry_held_sale(self) -> None:
         """Try the held sale again; a success carries its proceeds onto the leg and lifts the hold."""

@@ -11,6 +11,7 @@ import pytest
 from hedgebot.clock import SimClock
 from hedgebot.domain.margin import liquidation_price, liquidation_price_of
 from hedgebot.domain.model import MarginMode, OrderSide, PositionSide, Wallet
+from hedgebot.domain.trading import TradingState
 from hedgebot.engine.keeper import Keeper, StartupRefused
 from hedgebot.exchange.binance_rules import default_market
 from hedgebot.exchange.funding import ConstantFunding
@@ -713,3 +714,18 @@ async def test_the_under_hedged_alert_gives_its_amounts_at_the_markets_step() ->
     amounts = re.findall(r"(\d+(?:\.\d+)?) BTC", message)
     assert len(amounts) == 3 and all(re.fullmatch(r"\d+\.\d{3}", a) for a in amounts), message
     assert "a target of 7.000 BTC" in message, message
+
+
+async def test_a_held_margin_sale_is_dropped_when_the_hedge_is_unwound_with_its_spot_kept() -> None:
+    rig, _ = await _sale_refused_rig()  # the guard bought back part of the short; the spot sale failed and is held
+    assert rig.keeper._held_sale is not None
+    spot_held = rig.venue.spot["BTC"]
+    # The user closes the hedge keeping the coins (`hedgebot unwind` without --sell-spot, or `until`).
+    rig.keeper.control.submit("acct", rig.keeper.hedge.name, "unwind", "alice@host", "closing the hedge", sell_spot=False)
+    await _rally(rig, ["63000", "63000"])
+    assert await rig.short() == 0 and rig.keeper.trading_state is TradingState.CLOSED
+    rig.keeper.port.refuse = False  # the exchange sells spot again
+    await _rally(rig, ["63000", "63000"])
+    assert rig.venue.spot["BTC"] == spot_held, "coins the user kept were sold for the margin of a short that is gone"
+    assert rig.journal.events(kind="margin_sale_dropped"), "nothing said the owed sale was dropped"
+    assert "margin_sale_failed" not in rig.keeper.alerts.active
