@@ -231,6 +231,14 @@ class HedgePolicy:
     # The leg the hedge holds: a short against coins held, or a long against coins still to be bought
     # (then `offset` is the planned purchase and spot of the asset counts as bought).
     side: PositionSide = PositionSide.SHORT
+    # The hedge's own ratio while a scheduled window sets `ratio` for a while: coins are sold to fund the target
+    # (guard.fund_target_by_selling) only up to this one, since a sale is for good and the window's ratio is not.
+    standing_ratio: Decimal | None = None
+
+    @property
+    def sellable_target_ratio(self) -> Decimal:
+        """Return the ratio whose target selling coins may fund: the hedge's own, never a window's higher one."""
+        return self.ratio if self.standing_ratio is None else min(self.ratio, self.standing_ratio)
 
     @property
     def sale_ratio(self) -> Decimal:

@@ -470,7 +470,7 @@ def _sale_to_fund(snapshot: Snapshot, policy: HedgePolicy, cost_per_unit: Decima
     market = snapshot.market
     price = snapshot.mark_price
     per_coin = policy.sale_ratio
-    target = policy.ratio * exposure_of(snapshot, policy)
+    target = policy.sellable_target_ratio * exposure_of(snapshot, policy)
     needed = (target - snapshot.short.size) * cost_per_unit - funds
     if needed <= 0:
         return ZERO

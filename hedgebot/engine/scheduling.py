@@ -35,7 +35,7 @@ class ScheduleFollower:
     def policy_at(self, now: float) -> HedgePolicy:
         """Return the hedge's policy with the ratio in force at `now`."""
         ratio = self.schedule.ratio_at(self.own.ratio, now)
-        return self.own if ratio == self.own.ratio else replace(self.own, ratio=ratio)
+        return self.own if ratio == self.own.ratio else replace(self.own, ratio=ratio, standing_ratio=self.own.ratio)
 
     def look(self, now: float) -> tuple[Window | None, Window | None] | None:
         """Return (window left, window entered) when the window in force changed since the last look, else None."""

@@ -210,3 +210,22 @@ async def test_a_hedge_halted_by_a_person_when_its_end_comes_waits_for_resume_th
     sells = [i for i in rig.journal.intents() if i.kind == "order" and i.detail.get("side") == "sell"]
     assert len(sells) == 1, "the resume did not re-open anything on its way to the end"
     assert await rig.short() == 0 and rig.keeper.trading_state is TradingState.CLOSED
+
+
+async def test_a_window_of_a_higher_ratio_never_sells_coins_that_the_hedges_own_ratio_did_not_need() -> None:
+    hedge = hedge_config(
+        ratio=D("0.5"), leverage=3, max_order=D("5"),
+        margin_guard={"sources": ["futures_wallet", "sell_spot"], "fund_target_by_selling": True},
+        schedule=[{"name": "cpi", "start": iso(T0 + 100), "end": iso(T0 + 200), "ratio": "1"}],  # 100 s around a CPI print
+    )
+    rig = await make_rig(hedge, spot={"BTC": "4", "USDT": "0"}, futures={"USDT": "36000"})
+    await rig.keeper.tick()
+    assert await rig.short() == D("2") and rig.venue.spot["BTC"] == D("4")  # the hedge's own ratio is fully funded
+    shorts = []
+    for _ in range(30):  # the window begins, ends, and the hedge runs on at its own ratio
+        await rig.set_price("50000", advance=10)
+        await rig.keeper.tick()
+        shorts.append(await rig.short())
+    assert rig.venue.spot["BTC"] == D("4"), "coins were sold for good to fund a ratio that lasted 100 s"
+    assert max(shorts) > D("2"), "the window's ratio was not followed as far as the wallet pays"
+    assert shorts[-1] == D("2"), "after the window the hedge is not back at its own target"
