@@ -477,6 +477,19 @@ class Keeper:
             return
         self._emit("exchange_clock_measured", offset_seconds=round(float(offset), 3), venue=self.port.name)
 
+    def _exchange_now(self) -> float:
+        """Return the time by the exchange's clock: ours plus its measured offset (ours while it is unmeasured)."""
+        return self.clock.now() + (self._clock_offset() or 0.0)
+
+    def _schedule_time(self) -> float | None:
+        """Return the time a schedule's windows and end are judged on (the exchange's), or None while the clocks disagree.
+
+        A wall clock stepped a day ahead must not end a hedge a day early: the exchange's time is the world's.
+        """
+        if self._clock_offset() is None or self._clock_problem() is not None:
+            return None
+        return self._exchange_now()
+
     def _clock_problem(self) -> str | None:
         """Return why the exchange's clock cannot be trusted, or None."""
         offset = self._clock_offset()
@@ -657,7 +670,7 @@ class Keeper:
                 self._set_status(self.last_plan, None, "alert", f"internal error: {exc!r}")
             if self._stopping:
                 break
-            await self.clock.wait_for(self.wake, self.scheduled.wait(self.clock.now(), self.hedge.tick_seconds))
+            await self.clock.wait_for(self.wake, self.scheduled.wait(self._exchange_now(), self.hedge.tick_seconds))
         self.status = replace(self.status, state="stopped", updated_at=self.clock.now())
 
     async def tick(self) -> policy.Plan | None:
@@ -714,10 +727,10 @@ class Keeper:
             self.alerts.resolve(DISK_SPACE_LOW, free_bytes=reading.free_bytes)
 
     async def _tick(self) -> policy.Plan | None:
-        self._follow_schedule()
-        await self.take_requests()
         if self._clock_offset() is None:
             await self._measure_clock()
+        self._follow_schedule()
+        await self.take_requests()
         clock_problem = self._clock_problem()
         if clock_problem is not None:
             self.alerts.raise_alert(
@@ -1028,7 +1041,7 @@ class Keeper:
         )
 
     def _schedule_fields(self) -> dict[str, Any]:
-        now = self.clock.now()
+        now = self._exchange_now()
         schedule = self.scheduled.schedule
         window, coming = schedule.window_at(now), schedule.next_window(now)
         return {
@@ -1179,8 +1192,13 @@ class Keeper:
         return max(ZERO, before.cross_backing - after.cross_backing)
 
     def _follow_schedule(self) -> None:
-        """Hold the ratio of the schedule's window in force, say when one begins or ends, and ask for the unwind at the end."""
-        now = self.clock.now()
+        """Hold the ratio of the schedule's window in force, say when one begins or ends, and ask for the unwind at the end.
+
+        While the exchange's clock is unmeasured or far from ours, nothing changes: the window in force stays, the end waits.
+        """
+        now = self._schedule_time()
+        if now is None:
+            return
         self.policy = self.scheduled.policy_at(now)
         change = self.scheduled.look(now)
         if change is not None:
@@ -1229,7 +1247,7 @@ class Keeper:
             case "reduce":
                 self.set_trading_state(TradingState.REDUCING, reason, actor)
             case "resume":
-                if self.scheduled.end_due(self.clock.now()):
+                if self.scheduled.end_due(self._exchange_now()):
                     ends = self.scheduled.schedule.ends_because
                     if self.trading_state is TradingState.CLOSED:
                         # Re-armed now, the hedge would open its whole short only to be unwound again at once.

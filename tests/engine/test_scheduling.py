@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+from hedgebot.clock import SimClock
 from hedgebot.domain.trading import TradingState
 from hedgebot.engine.keeper import Keeper
+from hedgebot.exchange.funding import ConstantFunding
+from hedgebot.exchange.paper import PaperMarket, PaperVenue
 from hedgebot.ops.events import EventLog, NullLogger
 from hedgebot.store.journal import Journal
-from tests.helpers import D, SYMBOL, hedge_config, make_rig
+from tests.helpers import D, SYMBOL, btc_market, hedge_config, make_rig
 
 T0 = 1_600_000_000.0
 
@@ -229,3 +233,71 @@ async def test_a_window_of_a_higher_ratio_never_sells_coins_that_the_hedges_own_
     assert rig.venue.spot["BTC"] == D("4"), "coins were sold for good to fund a ratio that lasted 100 s"
     assert max(shorts) > D("2"), "the window's ratio was not followed as far as the wallet pays"
     assert shorts[-1] == D("2"), "after the window the hedge is not back at its own target"
+
+
+class SteppedWallClock:
+    """This machine's wall clock: the exchange's time plus `step` once someone set it; sleeps run on the monotonic clock."""
+
+    def __init__(self, inner: SimClock) -> None:
+        self.inner = inner
+        self.step = 0.0
+
+    def now(self) -> float:
+        return self.inner.now() + self.step
+
+    def monotonic(self) -> float:
+        return self.inner.now()
+
+    async def sleep(self, seconds: float) -> None:
+        await self.inner.sleep(seconds)
+
+    async def wait_for(self, event: asyncio.Event, timeout: float) -> bool:
+        return await self.inner.wait_for(event, timeout)
+
+
+DAY = 86_400.0
+
+
+class MeasuredVenue:
+    """The paper venue as the ccxt venue presents it: the offset of the exchange's clock from ours, as last measured
+    (ccxt re-measures after the -1021 that a wall clock a day off earns at once)."""
+
+    name = "measured"
+
+    def __init__(self, inner: Any, wall: SteppedWallClock) -> None:
+        self.inner = inner
+        self.wall = wall
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    @property
+    def clock_offset(self) -> float:
+        return -self.wall.step  # the exchange runs `step` seconds behind this machine's wall clock
+
+    max_clock_offset = 10.0
+
+
+async def test_a_hedge_is_not_unwound_because_this_machines_clock_jumped_past_its_until() -> None:
+    exchange_clock = SimClock(start=1_600_000_000.0)
+    wall = SteppedWallClock(exchange_clock)
+    venue = PaperVenue(exchange_clock, [PaperMarket(btc_market(), ConstantFunding(D("0.0001")))], spot={"BTC": D("1")},
+                       futures={"USDT": D("100000")})
+    venue.update_price(SYMBOL, exchange_clock.now(), D("50000"))
+    until = datetime.fromtimestamp(exchange_clock.now() + 3600, UTC).isoformat().replace("+00:00", "Z")  # in an hour
+    journal = Journal(":memory:", wall)
+    keeper = Keeper("acct", hedge_config(until=until, until_sell_spot=True), MeasuredVenue(venue, wall), wall, journal,
+                    EventLog(journal, NullLogger()))
+    await keeper.prepare()
+    await keeper.tick()
+    assert (await venue.fetch_legs(SYMBOL)).short.size == D("1")
+    wall.step = DAY  # the machine's clock jumps a day ahead; the exchange's (and the world's) time is still before `until`
+    for _ in range(3):
+        await exchange_clock.advance(10)
+        venue.update_price(SYMBOL, exchange_clock.now(), D("50000"))
+        await keeper.tick()
+    short, spot = (await venue.fetch_legs(SYMBOL)).short.size, venue.spot.get("BTC", D(0))
+    assert keeper.trading_state is not TradingState.CLOSED and short == D("1") and spot == D("1"), (
+        f"unwound 59 minutes before `until` by the exchange's clock: state {keeper.trading_state.value}, short {short}, "
+        f"spot {spot}; alerts {sorted(keeper.alerts.active)}"
+    )
