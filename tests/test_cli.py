@@ -54,6 +54,10 @@ def test_paper_demo_opens_the_hedge_rebalances_and_stops_on_sigterm_without_touc
     opened = next(e for e in lines if e["event"] == "hedge_opened")
     assert abs(Decimal(opened["short"]) - Decimal(opened["exposure"])) <= Decimal("0.001")
     assert lines[-1]["event"] == "daemon_stopped"
+    # The balances recorded at the clean stop read as an exchange shows them, not as 29-digit sums.
+    snapshot = next(e for e in lines if e["event"] == "account_snapshot")
+    wallets = {k: v for k, v in snapshot.items() if k.startswith(("spot ", "futures "))}
+    assert wallets and all(-Decimal(v).as_tuple().exponent <= 8 for v in wallets.values()), wallets
 
     # The short is still there, and every fill on the venue is in the journal.
     venue = json.loads((state / "paper-paper.json").read_text())

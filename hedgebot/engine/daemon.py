@@ -22,7 +22,7 @@ import socket
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -1094,9 +1094,9 @@ class Daemon:
             figures[f"{keeper.hedge.symbol} long"] = str(legs.long.size)
             figures[f"{keeper.hedge.symbol} short"] = str(legs.short.size)
         for asset, amount in sorted((await venue.fetch_spot_balances()).items()):
-            figures[f"spot {asset}"] = str(amount)
+            figures[f"spot {asset}"] = _wallet_text(amount)
         for quote in sorted({k.market.quote for k in runtime.keepers if k.market is not None}):
-            figures[f"futures {quote}"] = str((await venue.fetch_futures_balance(quote)).wallet)
+            figures[f"futures {quote}"] = _wallet_text((await venue.fetch_futures_balance(quote)).wallet)
         return figures
 
     async def _compare_with_last_stop(self, runtime: AccountRuntime) -> None:
@@ -1382,3 +1382,10 @@ class Daemon:
             await stop.wait()
         finally:
             await self.stop()
+
+
+def _wallet_text(amount: Decimal) -> str:
+    """Return a wallet balance as exchanges show it: at most 8 decimals (a paper wallet's funding sums carry 29 digits)."""
+    if amount.is_finite() and amount.as_tuple().exponent < -8:  # type: ignore[operator]
+        amount = amount.quantize(Decimal("1e-8"), rounding=ROUND_DOWN)
+    return str(amount)
