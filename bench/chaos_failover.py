@@ -7,7 +7,11 @@ tests/engine/failover_chaos.py: the leader's journal cut, a crash, every connect
 terminated, a database restart, in a seeded order, with spot changes between. Prints per
 schedule and in total: orders, duplicate executions, orders under a stale epoch, moments with
 two daemons able to send, and the real time from each failure to the hedge back in band
-(p50, p99; lease_seconds = 3, expiry on the database's clock). Exits 1 when an invariant broke.
+(p50, p99; lease_seconds = 3, expiry on the database's clock). Exits 1 when an invariant broke:
+a duplicate execution or an order under a stale epoch. The moments with two daemons able to
+send are printed, not judged: they are counted on the simulated clock, which stands still while
+a PostgreSQL restart blocks the loop although the database's clock runs on; the journal's fence,
+judged on the database's clock, is what keeps a second writer from trading (as in the test).
 """
 
 from __future__ import annotations
@@ -67,7 +71,7 @@ def main() -> int:
         "back_in_band_max_s": round(ordered[-1], 2),
     }
     emit(result)
-    broken = totals["duplicates"] or totals["stale_epoch_orders"] or totals["two_writers"]
+    broken = totals["duplicates"] or totals["stale_epoch_orders"]
     return 1 if broken else 0
 
 
