@@ -13,6 +13,7 @@ import json
 import math
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -72,8 +73,8 @@ def parse_compare(text: str) -> FixedInterval:
     return FixedInterval(seconds)
 
 
-def add_parser(sub: Any) -> None:
-    """Add the `backtest` command to the CLI's subparsers."""
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    """Add the `backtest` command to the CLI's subparsers and return its parser."""
     p = sub.add_parser("backtest", help="replay history through a configured hedge and report how it held")
     p.add_argument("--config", type=Path, required=True, help="path to the TOML config")
     p.add_argument("--hedge", required=True, help="name of the hedge to replay (its account's paper balances are used)")
@@ -95,6 +96,7 @@ def add_parser(sub: Any) -> None:
         help="starting futures wallet balance (repeat per asset), as --spot",
     )
     p.set_defaults(func=cmd_backtest)
+    return p
 
 
 def parse_balance(text: str) -> tuple[str, Decimal]:
@@ -249,6 +251,93 @@ def _progress(total: int) -> tuple[Callable[[int], None] | None, Callable[[], No
     return update, bar.close
 
 
+@dataclass(frozen=True)
+class InputFiles:
+    """Where a replay's inputs come from: what a worker process needs to read them again."""
+
+    config: Path
+    hedge: str
+    account: str | None
+    prices: Path
+    funding: Path | None = None
+    start: float | None = None
+    end: float | None = None
+    spot_changes: Path | None = None
+    spot: tuple[tuple[str, Decimal], ...] = ()
+    futures: tuple[tuple[str, Decimal], ...] = ()
+
+    @classmethod
+    def of(cls, args: argparse.Namespace) -> InputFiles:
+        """Return the inputs `hedgebot backtest` was given."""
+        return cls(
+            config=args.config, hedge=args.hedge, account=args.account, prices=args.prices, funding=args.funding,
+            start=args.start, end=args.end, spot_changes=args.spot_changes,
+            spot=tuple(args.spot or ()), futures=tuple(args.futures or ()),
+        )
+
+
+@dataclass(frozen=True)
+class ReplayInputs:
+    """Everything one replay runs on, read and checked."""
+
+    account: AccountConfig
+    hedge: HedgeConfig
+    calendar: tuple[CalendarEvent, ...]
+    market: Market
+    candles: list[Candle]
+    interval: float
+    funding: FundingSource
+    changes: list[SpotChange]
+    spot: dict[str, Decimal]
+    futures: dict[str, Decimal]
+    slippage: Decimal
+
+
+def load_inputs(files: InputFiles, warn: Callable[[str], None]) -> ReplayInputs:
+    """Read and check a replay's inputs; raise BadInput naming the file, field or argument at fault."""
+    account, hedge, calendar = _find_hedge(files.config, files.hedge, files.account, bool(files.spot or files.futures))
+    market = _market(account, hedge)
+    candles = _read_prices(files.prices, files.start, files.end)
+    interval = detect_interval(candles)
+    if not 60 <= interval <= 86400:
+        raise BadInput(f"{files.prices}: candles every {interval:g} s; a timeframe from 1 minute to 1 day is needed")
+    funding = _read_funding(files.funding, candles, interval, warn)
+    changes = read_spot_changes(files.spot_changes) if files.spot_changes else []
+    for change in changes:
+        if change.asset not in (market.base, market.quote):
+            raise BadInput(f"{files.spot_changes}: asset {change.asset!r} is neither {market.base} nor {market.quote}")
+    # A live account's config replays from the balances given; a paper account's from its own unless they are given.
+    paper = account.paper
+    spot = dict(files.spot) if files.spot else dict(paper.spot) if paper else {}
+    futures = dict(files.futures) if files.futures else dict(paper.futures) if paper else {}
+    slippage = paper.slippage if paper else PaperConfig.model_fields["slippage"].default
+    return ReplayInputs(account, hedge, calendar, market, candles, interval, funding, changes, spot, futures, slippage)
+
+
+def replay_once(
+    inputs: ReplayInputs, hedge: HedgeConfig | None = None, spot: dict[str, Decimal] | None = None,
+    futures: dict[str, Decimal] | None = None, *, fixed: FixedInterval | None = None, record_equity: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> BacktestResult:
+    """Replay the inputs (with another hedge config or balances when given) on simulated time."""
+    return run_simulated(
+        run_backtest(
+            inputs.candles, inputs.market, inputs.funding, hedge or inputs.hedge,
+            inputs.spot if spot is None else spot, inputs.futures if futures is None else futures,
+            interval_seconds=inputs.interval, slippage=inputs.slippage, spot_changes=inputs.changes, fixed=fixed,
+            record_equity=record_equity, progress=progress, calendar=inputs.calendar,
+        )
+    )
+
+
+def warn_of_gaps(inputs: ReplayInputs, prices: Path, warn: Callable[[str], None]) -> None:
+    """Warn of holes in the candles, where the keeper sees no price."""
+    gaps = find_gaps(inputs.candles, inputs.interval)
+    if gaps:
+        longest = max(b - a for a, b in gaps)
+        warn(f"{prices}: {len(gaps)} gaps in the candles, the longest {longest / 3600:.1f} h (the keeper sees no price there)")
+
+
 def cmd_backtest(args: argparse.Namespace) -> int:
     """Run `hedgebot backtest`; return the exit code."""
     def warn(message: str) -> None:
@@ -259,41 +348,18 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         problem = writable_problem("--out", out)
         if problem:
             raise BadInput(problem)
-        account, hedge, calendar = _find_hedge(args.config, args.hedge, args.account, bool(args.spot or args.futures))
-        market = _market(account, hedge)
-        candles = _read_prices(args.prices, args.start, args.end)
-        interval = detect_interval(candles)
-        if not 60 <= interval <= 86400:
-            raise BadInput(f"{args.prices}: candles every {interval:g} s; a timeframe from 1 minute to 1 day is needed")
-        funding = _read_funding(args.funding, candles, interval, warn)
-        changes = read_spot_changes(args.spot_changes) if args.spot_changes else []
-        for change in changes:
-            if change.asset not in (market.base, market.quote):
-                raise BadInput(f"{args.spot_changes}: asset {change.asset!r} is neither {market.base} nor {market.quote}")
+        inputs = load_inputs(InputFiles.of(args), warn)
     except BadInput as exc:
         print(f"hedgebot: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    gaps = find_gaps(candles, interval)
-    if gaps:
-        longest = max(b - a for a, b in gaps)
-        warn(f"{args.prices}: {len(gaps)} gaps in the candles, the longest {longest / 3600:.1f} h (the keeper sees no price there)")
-    # A live account's config replays from the balances given; a paper account's from its own unless they are given.
-    paper = account.paper
-    spot = dict(args.spot) if args.spot else dict(paper.spot) if paper else {}
-    futures = dict(args.futures) if args.futures else dict(paper.futures) if paper else {}
-    slippage = paper.slippage if paper else PaperConfig.model_fields["slippage"].default
+    candles, market, hedge = inputs.candles, inputs.market, inputs.hedge
+    warn_of_gaps(inputs, args.prices, warn)
     out.mkdir(parents=True, exist_ok=True)
 
     def replay(fixed: FixedInterval | None) -> BacktestResult:
         update, close = _progress(len(candles))
         try:
-            return run_simulated(
-                run_backtest(
-                    candles, market, funding, hedge, spot, futures,
-                    interval_seconds=interval, slippage=slippage, spot_changes=changes, fixed=fixed, progress=update,
-                    calendar=calendar,
-                )
-            )
+            return replay_once(inputs, fixed=fixed, progress=update)
         finally:
             close()
 

@@ -19,7 +19,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from hedgebot import backtest_report, cli_control, cli_journal, cli_put
+from hedgebot import backtest_report, cli_control, cli_journal, cli_put, sweep
 from hedgebot.access import SERVICE_USER_HINT, denied, obstacle
 from hedgebot.clock import RealClock
 from hedgebot.config import ConfigError, HedgeConfig, PaperConfig, ReplayFeedConfig, Settings, SyntheticFeedConfig, load_config
@@ -558,7 +558,7 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--csv", action="store_true", help="print every fill, funding payment, transfer and margin change as CSV")
     report.set_defaults(func=cmd_report)
     with_config(sub.add_parser("alert-test", help="send a test message through every alert sender")).set_defaults(func=cmd_alert_test)
-    backtest_report.add_parser(sub)
+    sweep.add_arguments(backtest_report.add_parser(sub))
     cli_journal.register(sub, with_config)
     cli_control.register(sub, with_config)
     cli_put.register(sub, with_config)
