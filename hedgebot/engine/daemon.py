@@ -216,6 +216,9 @@ class Daemon:
         self._tasks: list[asyncio.Task[None]] = []
         self._keeper_tasks: list[asyncio.Task[None]] = []
         self._journal_checked_at: float | None = None
+        # Each hedge's status as last rendered: a keeper replaces its status when it ticks, so one not replaced
+        # since the last round is not rendered again (with the default 10 s tick and 2 s status interval, 4 rounds of 5).
+        self._rendered: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = {}
         self._stopping = False
         self.clock_watch = ClockStepWatch(settings.daemon.clock_step_seconds)
         self.out_of_files = OutOfFilesLog(self.log)
@@ -1256,9 +1259,20 @@ class Daemon:
             "them outside its window, and journal times jump; check the time source (NTP)",
         )
 
+    def _statuses_json(self) -> list[dict[str, Any]]:
+        """Return every hedge's status as JSON, rendering only those replaced since the last round."""
+        rendered: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = {}
+        for keeper in self.keepers:
+            status = keeper.status
+            key = (status.account, status.name)
+            held = self._rendered.get(key)
+            rendered[key] = held if held is not None and held[0] is status else (status, status.to_json())
+        self._rendered = rendered  # hedges removed by a reload are forgotten
+        return [json_ for _status, json_ in rendered.values()]
+
     def write_status(self) -> None:
         """Write every hedge's status to the state directory (atomically)."""
-        hedges = [k.status.to_json() for k in self.keepers]
+        hedges = self._statuses_json()
         path = self.state_dir / STATUS_FILE
         if self.only is not None and path.exists():
             # Running one hedge (an unwind with no daemon up): keep the others' last known status.

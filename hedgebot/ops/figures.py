@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from enum import Enum, StrEnum
+from functools import lru_cache
 from typing import Any
 
 from hedgebot.domain.model import Market
@@ -73,6 +74,7 @@ def iso_utc(seconds: float) -> str:
     return text.replace("+00:00", "Z")
 
 
+@lru_cache(maxsize=512)
 def _quantum(step: Decimal) -> Decimal:
     """Return the decimal places a step implies (0.10 -> 0.1, 0.001 -> 0.001, 5 -> 1)."""
     exponent = step.normalize().as_tuple().exponent
@@ -89,16 +91,22 @@ def render(value: Any, kind: Figure | None, precision: Precision) -> Any:
         return int(round(float(value)))
     if isinstance(value, Enum):
         return value.value
-    places = {
-        Figure.AMOUNT: _quantum(precision.amount),
-        Figure.PRICE: _quantum(precision.price),
-        Figure.MONEY: _quantum(precision.money),
-        Figure.RATIO: RATIO_PLACES,
-    }.get(kind)  # type: ignore[arg-type]
+    # The status writer renders every figure of every hedge: only the step this kind needs is looked up.
+    if kind is Figure.AMOUNT:
+        places: Decimal | None = _quantum(precision.amount)
+    elif kind is Figure.PRICE:
+        places = _quantum(precision.price)
+    elif kind is Figure.MONEY:
+        places = _quantum(precision.money)
+    elif kind is Figure.RATIO:
+        places = RATIO_PLACES
+    else:
+        places = None
     if places is not None and isinstance(value, Decimal) and not value.is_finite():
         return str(value)  # an unlimited runway is Infinity
     if places is not None:
-        return str(Decimal(str(value)).quantize(places, rounding=ROUND_HALF_EVEN))
+        number_ = value if isinstance(value, Decimal) else Decimal(str(value))
+        return str(number_.quantize(places, rounding=ROUND_HALF_EVEN))
     if isinstance(value, Decimal):
         return str(value)
     return value
