@@ -336,8 +336,29 @@ class _Transaction:
         self._db = db
 
     def __enter__(self) -> None:
+        if self._db.in_transaction:
+            # A COMMIT that failed earlier may have left its transaction open (see __exit__): end it first.
+            self._roll_back()
         self._db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, kind: object, value: object, traceback: object) -> None:
-        self._db.execute("COMMIT" if kind is None else "ROLLBACK")
+        if kind is not None:
+            self._roll_back()
+            return
+        try:
+            self._db.execute("COMMIT")
+        except BaseException:
+            # SQLite says a transaction whose COMMIT failed (disk full, I/O error, busy) "may or may not be rolled
+            # back automatically"; left open, every later write would fail and reads would see what was never
+            # committed. Roll it back, so the journal holds what it held before and writes again once it can.
+            self._roll_back()
+            raise
+
+    def _roll_back(self) -> None:
+        if not self._db.in_transaction:
+            return
+        try:
+            self._db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # still open: the next transaction tries again before it begins
 
