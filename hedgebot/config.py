@@ -680,6 +680,11 @@ class JournalConfig(Frozen):
             )
         if self.password is not None and self.url is None:
             raise ValueError("password: set only with a PostgreSQL url")
+        if self.url is not None and not _parsable_conninfo(self.url):
+            raise ValueError(
+                "url: not a PostgreSQL URL psycopg can read (a '%' in a user or database name is written %25, "
+                "e.g. postgresql://ops%25team@db.internal/hedgebot)"
+            )
         if self.lease_margin_seconds >= self.lease_seconds / 3 * 2:
             raise ValueError(
                 f"lease_margin_seconds ({self.lease_margin_seconds}) must be well under lease_seconds "
@@ -692,9 +697,25 @@ class JournalConfig(Frozen):
         assert self.url is not None
         if self.password is None:
             return self.url
+        import psycopg
         from psycopg.conninfo import make_conninfo
 
-        return make_conninfo(self.url, password=self.password.resolve("journal.password"))
+        try:
+            return make_conninfo(self.url, password=self.password.resolve("journal.password"))
+        except psycopg.Error:
+            raise ConfigError("journal.url: not a PostgreSQL URL psycopg can read with the password added") from None
+
+
+def _parsable_conninfo(url: str) -> bool:
+    """Say whether psycopg reads the URL (its error may quote the URL's parts, so it is not shown)."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        conninfo_to_dict(url)
+    except psycopg.Error:
+        return False
+    return True
 
 
 class CalendarEventConfig(Frozen):
