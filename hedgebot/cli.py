@@ -29,7 +29,7 @@ from hedgebot.domain.schedule import CalendarEvent
 from hedgebot.domain.instrument import HedgeSide
 from hedgebot.domain.runway import opening_snapshot, runway_price
 from hedgebot.engine.daemon import STATUS_FILE, AccountLock, Daemon
-from hedgebot.engine.keeper import StartupRefused
+from hedgebot.engine.keeper import StartupDeferred, StartupRefused, StartupStopped
 from hedgebot.exchange.binance_rules import default_market
 from hedgebot.exchange.factory import paper_market
 from hedgebot.exchange.feeds import read_candles
@@ -47,6 +47,7 @@ from hedgebot.store.journal import Journal, JournalUnavailable
 EXIT_OK = 0
 EXIT_NOTHING = 1
 EXIT_BAD_INPUT = 2
+EXIT_TRY_AGAIN = 75  # EX_TEMPFAIL: something the start needs does not answer yet; the unit restarts the daemon
 
 
 def _fail(message: str, code: int = EXIT_BAD_INPUT) -> int:
@@ -255,6 +256,11 @@ async def _run(settings: Settings, live: bool, config_path: Path, *, standby: bo
     loop.add_signal_handler(signal.SIGHUP, daemon.reload_file, config_path)
     try:
         await daemon.run(stop)
+    except StartupStopped as exc:
+        print(f"hedgebot: {exc}", file=sys.stderr)
+        return EXIT_OK
+    except StartupDeferred as exc:
+        return _fail(f"not started yet: {exc}", EXIT_TRY_AGAIN)
     except StartupRefused as exc:
         return _fail(f"refused to start: {exc}")
     except PermissionError as exc:

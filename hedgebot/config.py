@@ -656,6 +656,9 @@ class JournalConfig(Frozen):
     # within lease_seconds - lease_margin_seconds (its monotonic clock) sends nothing more.
     lease_seconds: float = Field(default=15.0, ge=3, le=600)
     lease_margin_seconds: float = Field(default=3.0, gt=0)
+    # A PostgreSQL journal that does not answer at start-up (the host booted before the database, the database
+    # fails over) is waited for this long, retried with back-off; then the daemon exits 75, which the unit restarts.
+    start_patience_seconds: float = Field(default=300.0, ge=0, le=86400)
     # PRAGMA quick_check at start-up and then every this many seconds (it reads the whole file, off the event loop).
     check_interval_seconds: float = Field(default=3600.0, gt=0)
     # Free space on the journal's filesystem: a warning below the first, only top-ups and reductions below the second.

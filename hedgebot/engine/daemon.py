@@ -37,7 +37,7 @@ from hedgebot.domain.schedule import CalendarEvent
 from hedgebot.engine.clock_step import ClockStepWatch
 from hedgebot.engine.fencing import FencedPort
 from hedgebot.engine.startup_checks import UNRESTRICTED_KEY, key_problems
-from hedgebot.engine.keeper import Keeper, Liquidation, StartupRefused
+from hedgebot.engine.keeper import Keeper, Liquidation, StartupDeferred, StartupRefused, StartupStopped
 from hedgebot.engine.ownership import AccountLocked, IdentityLock, identity_lock
 from hedgebot.engine.streams import StreamState, StreamSupervisor, attach_streams, route_order_updates, stream_metrics
 from hedgebot.exchange.factory import FeedRun, VenueSetup, build_venue, paper_setup
@@ -220,6 +220,7 @@ class Daemon:
         # since the last round is not rendered again (with the default 10 s tick and 2 s status interval, 4 rounds of 5).
         self._rendered: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = {}
         self._stopping = False
+        self._stop_asked: asyncio.Event | None = None  # run()'s stop: ends a start still waiting for the journal
         self.clock_watch = ClockStepWatch(settings.daemon.clock_step_seconds)
         self.out_of_files = OutOfFilesLog(self.log)
         self._loop_handler: Any = None
@@ -271,7 +272,7 @@ class Daemon:
                 self.accounts.append(runtime)
                 lock.acquire()
             if shared:
-                self.journal = self._open_shared_journal()
+                self.journal = await self._open_shared_journal()
             else:
                 await self._refuse_a_damaged_journal()
                 self.journal = Journal(self.settings.journal.path, self.clock)
@@ -377,16 +378,39 @@ class Daemon:
 
     # ---- leases on the shared (PostgreSQL) journal ----------------------------------
 
-    def _open_shared_journal(self) -> JournalStore:
-        """Open the PostgreSQL journal (migrating it); refuse the start naming the URL, never the password."""
-        from hedgebot.store.pg_journal import PgJournal, redacted_url  # psycopg only when a PostgreSQL journal is used
+    async def _open_shared_journal(self) -> JournalStore:
+        """Open the PostgreSQL journal (migrating it); refuse the start naming the URL, never the password.
+
+        A database that does not answer yet is waited for, with back-off, for `start_patience_seconds`:
+        after a reboot the daemon may come up before it. Then the start is deferred (exit 75, restarted
+        by the unit), never refused for good; a wrong password, database or permission is refused at once.
+        """
+        from hedgebot.store.pg_journal import JournalNotAnswering, PgJournal, redacted_url  # psycopg only when used
 
         config = self.settings.journal
         assert config.url is not None
-        try:
-            return PgJournal(config.conninfo(), self.clock, where=redacted_url(config.url))
-        except (JournalUnavailable, ConfigError) as exc:
-            raise StartupRefused(f"{exc} (nothing was started)") from exc
+        began = self.clock.now()
+        delay = 1.0
+        while True:
+            try:
+                return PgJournal(config.conninfo(), self.clock, where=redacted_url(config.url))
+            except JournalNotAnswering as exc:
+                waited = self.clock.now() - began
+                if waited + delay > config.start_patience_seconds:
+                    raise StartupDeferred(
+                        f"{exc}; waited {waited:.0f}s (start_patience_seconds {config.start_patience_seconds:g}); "
+                        "exiting 75 so that the service manager starts the daemon again (nothing was started)"
+                    ) from exc
+                self.log.error("journal_waiting", error=str(exc), waited_seconds=round(waited, 1), retry_in_seconds=delay,
+                               note="the database does not answer yet: waiting for it before anything starts")
+                systemd.notify(f"STATUS=waiting for the journal: {exc}")
+                if self._stop_asked is not None and await self.clock.wait_for(self._stop_asked, delay):
+                    raise StartupStopped("stopped while waiting for the journal (nothing was started)") from exc
+                if self._stop_asked is None:
+                    await self.clock.sleep(delay)
+                delay = min(delay * 2, 30.0)
+            except (JournalUnavailable, ConfigError) as exc:
+                raise StartupRefused(f"{exc} (nothing was started)") from exc
 
     def _room_to_lead(self) -> bool:
         """Tell whether this daemon may take one more lease ([daemon] max_accounts)."""
@@ -1391,6 +1415,7 @@ class Daemon:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Start, run until `stop` is set, then stop cleanly."""
+        self._stop_asked = stop
         await self.start()
         try:
             await stop.wait()

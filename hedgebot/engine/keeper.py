@@ -121,6 +121,14 @@ class StartupRefused(Exception):
     """The account or contract is not in a state hedgebot may trade; the message says why."""
 
 
+class StartupDeferred(StartupRefused):
+    """Something the start needs does not answer yet (a database coming up): a later start may succeed."""
+
+
+class StartupStopped(StartupRefused):
+    """A stop was asked for while the start was still waiting: nothing was started, nothing is wrong."""
+
+
 def describe(result: Any) -> dict[str, Any]:
     """Return a venue result as JSON-ready fields."""
     return {f.name: plain(getattr(result, f.name)) for f in fields(result)}

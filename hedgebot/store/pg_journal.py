@@ -59,6 +59,18 @@ def redacted_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+class JournalNotAnswering(JournalUnavailable):
+    """Nothing answers at the journal's address yet: worth waiting for, unlike a wrong password or database."""
+
+
+def _not_answering(exc: BaseException) -> bool:
+    lowered = str(exc).lower()
+    return isinstance(exc, PoolTimeout) or any(
+        cue in lowered for cue in ("connection refused", "could not translate host", "timeout", "timed out",
+                                   "the database system is starting up", "the database system is shutting down")
+    )
+
+
 def describe_error(exc: BaseException, where: str) -> str:
     """Say in one line what is wrong with a connection: address, password, database, permission, or schema."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -93,7 +105,8 @@ class PgJournal:
             with psycopg.connect(conninfo, **settings) as conn:
                 pg_migrations.migrate(conn)
         except psycopg.Error as exc:
-            raise JournalUnavailable(describe_error(exc, where)) from exc
+            kind = JournalNotAnswering if _not_answering(exc) else JournalUnavailable
+            raise kind(describe_error(exc, where)) from exc
         self._pool = ConnectionPool(
             conninfo, min_size=1, max_size=pool_size, open=True, timeout=CONNECT_TIMEOUT_SECONDS,
             check=ConnectionPool.check_connection, kwargs=settings,

@@ -1,0 +1,51 @@
+"""A PostgreSQL journal that does not answer at start-up is waited for, then the start is deferred, never refused for good.
+
+The shipped unit never restarts an exit 2 (RestartPreventExitStatus=2: a bad config cannot be cured by a restart). A
+database that is not up yet (the host booted first, the database fails over) must not end there: after a reboot both
+the leader and the standby would stay down, with no hedge kept and no margin topped up, until a person noticed.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from hedgebot.cli import EXIT_TRY_AGAIN, main
+from tests.helpers import paper_settings_dict, write_toml
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _config(tmp_path: Path, patience: float) -> Path:
+    data = paper_settings_dict(tmp_path)
+    data["journal"] = {
+        "url": f"postgresql://hedgebot@127.0.0.1:{_closed_port()}/hedgebot", "password": {"env": "HB_PG_PASSWORD"},
+        "start_patience_seconds": patience,
+    }
+    data["http"] = {"enabled": False}
+    return write_toml(tmp_path / "hedgebot.toml", data)
+
+
+@pytest.mark.parametrize("flags", [[], ["--standby"]], ids=["leader", "standby"])
+def test_a_database_that_does_not_answer_yet_is_waited_for_then_the_start_is_deferred_not_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], flags: list[str],
+) -> None:
+    monkeypatch.setenv("HB_PG_PASSWORD", "s3cret-pw")
+    code = main(["run", "--config", str(_config(tmp_path, patience=2)), *flags])
+    captured = capsys.readouterr()
+    err, out = captured.err, captured.out
+    assert code == EXIT_TRY_AGAIN == 75, err
+    assert "nothing answers at that address" in err and "exiting 75" in err
+    assert "journal_waiting" in out + err  # it was retried before giving the start back to the service manager
+    assert "s3cret-pw" not in out + err
+
+
+def test_the_unit_restarts_the_deferred_start_and_not_a_refused_one() -> None:
+    unit = (Path(__file__).resolve().parents[2] / "deploy" / "hedgebot.service").read_text()
+    assert "RestartPreventExitStatus=2\n" in unit and "Restart=on-failure" in unit  # 75 is a failure systemd restarts
