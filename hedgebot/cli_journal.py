@@ -158,8 +158,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         except sqlite3.DatabaseError as exc:
             return _fail(f"--from {source}: not a hedgebot journal ({exc})")
         try:
-            intents, events = target.import_rows(f"sqlite:{old.epoch}", old.intents(), old.events())
+            origin = f"sqlite:{old.epoch}"
+            intents, events = target.import_rows(origin, old.intents(), old.events())
             total_intents, total_events = len(old.intents()), len(old.events())
+            controls, kept = target.import_controls(origin, _control_rows(source))
         finally:
             old.close()
     except JournalUnavailable as exc:
@@ -168,9 +170,35 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         target.close()
     print(
         f"copied {intents} new intent(s) and {events} new event(s) from {source} to {redacted_url(args.target)} "
-        f"({total_intents - intents} intent(s) and {total_events - events} event(s) were there already)"
+        f"({total_intents - intents} intent(s) and {total_events - events} event(s) were there already), and "
+        f"{controls} trading state, hold, unwind and request row(s)"
     )
+    if kept:
+        print(
+            f"warning: hedge(s) {', '.join(kept)} already have trading states, holds, unwinds or requests written on "
+            "PostgreSQL: theirs were kept and the SQLite journal's were not copied; check `hedgebot status`",
+            file=sys.stderr,
+        )
     return EXIT_OK
+
+
+def _control_rows(source: Path) -> dict[str, list[dict[str, Any]]]:
+    """Read the SQLite journal's control tables, read-only, oldest first (a journal from before them has none)."""
+    from hedgebot.store.pg_journal import CONTROL_COLUMNS
+
+    db = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    db.row_factory = sqlite3.Row
+    rows: dict[str, list[dict[str, Any]]] = {}
+    try:
+        for table in CONTROL_COLUMNS:
+            order = "at" if table == "holds" else "id"
+            try:
+                rows[table] = [dict(r) for r in db.execute(f"SELECT * FROM {table} ORDER BY {order}")]  # noqa: S608
+            except sqlite3.OperationalError:
+                rows[table] = []  # no such table: nothing of that kind was ever written
+    finally:
+        db.close()
+    return rows
 
 
 def register(sub: Any, with_config: Callable[[argparse.ArgumentParser], argparse.ArgumentParser]) -> None:

@@ -139,3 +139,61 @@ async def test_a_daemon_whose_postgresql_journal_does_not_answer_refuses_to_star
 async def test_standby_needs_a_shared_journal(tmp_path: Path) -> None:
     with pytest.raises(StartupRefused, match=r"--standby needs a journal shared with the leader"):
         await Daemon(Settings(**paper_settings_dict(tmp_path)), SimClock(), standby=True).start()
+
+
+@pytest.mark.parametrize("state", ["closed", "halted"])
+async def test_a_hedge_closed_or_paused_on_sqlite_stays_so_after_the_move_to_postgresql(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch, state: str,
+) -> None:
+    from hedgebot.domain.trading import TradingState
+    from hedgebot.store.control import Control
+    from tests.engine.test_daemon_leases import exchange, shared_settings
+    from tests.helpers import D, SYMBOL
+
+    source = tmp_path / "journal.sqlite"
+    old = Journal(source, SimClock())
+    # Unwound (stays flat "across restarts, whatever the spot does") or paused by a person.
+    Control(old).set_state("paper", "btc-core", TradingState(state), "by alice", "alice@host")
+    old.close()
+    assert main(["journal", "migrate", "--from", str(source), "--to", pg_url]) == 0
+
+    clock = SimClock()
+    venue = exchange(clock)  # 2 BTC held, no short: as the unwind left it
+    daemon = Daemon(shared_settings(tmp_path, "a", pg_url, monkeypatch), clock, venue_factory=lambda _a: venue)
+    await daemon.start()
+    try:
+        await clock.advance(10)
+        assert (await venue.fetch_legs(SYMBOL)).short.size == D("0"), f"the {state} hedge traded again after the move"
+        assert daemon.keepers[0].trading_state.value == state
+    finally:
+        await daemon.stop()
+
+
+def test_migrate_run_again_copies_the_newer_states_and_keeps_those_written_on_postgresql(
+    tmp_path: Path, pg_url: str, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from hedgebot.domain.trading import TradingState
+    from hedgebot.store.control import Control
+    from hedgebot.store.pg_control import PgControl
+    from hedgebot.store.pg_journal import PgJournal
+
+    source = tmp_path / "journal.sqlite"
+    old = Journal(source, SimClock())
+    control = Control(old)
+    control.set_state("main", "btc", TradingState.HALTED, "paused", "alice")
+    control.set_state("main", "eth", TradingState.HALTED, "paused", "alice")
+    assert main(["journal", "migrate", "--from", str(source), "--to", pg_url]) == 0
+    # More is written on SQLite (the old daemon still runs), and a PostgreSQL daemon resumes eth meanwhile.
+    control.set_state("main", "btc", TradingState.CLOSED, "unwound", "alice")
+    control.set_state("main", "eth", TradingState.CLOSED, "unwound", "alice")
+    old.close()
+    target = PgJournal(pg_url, SimClock(), where="test")
+    PgControl(target).set_state("main", "eth", TradingState.ACTIVE, "resumed", "bob")
+    capsys.readouterr()
+    assert main(["journal", "migrate", "--from", str(source), "--to", pg_url]) == 0
+    err = capsys.readouterr().err
+    assert "main/eth" in err and "main/btc" not in err
+    pg = PgControl(target)
+    assert pg.state("main", "btc").state is TradingState.CLOSED  # the newer SQLite state, copied again
+    assert pg.state("main", "eth").state is TradingState.ACTIVE  # written on PostgreSQL: kept
+    target.close()

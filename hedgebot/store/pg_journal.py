@@ -332,6 +332,53 @@ class PgJournal:
                 added_events += cursor.rowcount
         return added_intents, added_events
 
+    def import_controls(self, origin: str, rows: dict[str, list[dict[str, Any]]]) -> tuple[int, list[str]]:
+        """Copy another journal's control rows (trading states, holds, unwinds, requests) hedge by hedge.
+
+        A hedge with no control rows here, or only rows copied from `origin` before, gets the source's rows
+        (the earlier copy replaced, the order kept). A hedge with rows the PostgreSQL daemons wrote keeps them:
+        it is named in the returned list and nothing of it is copied. Return the rows copied and those names.
+        """
+        hedges = sorted({(r["account"], r["hedge"]) for table in rows.values() for r in table})
+        copied = 0
+        kept: list[str] = []
+        with self._connection() as conn, conn.transaction():
+            for account, hedge in hedges:
+                own = sum(
+                    int(conn.execute(
+                        f"SELECT COUNT(*) AS n FROM {table} WHERE account = %s AND hedge = %s"  # noqa: S608 - our table names
+                        " AND (origin IS NULL OR origin NOT LIKE %s)", (account, hedge, f"{origin}:%"),
+                    ).fetchone()["n"])
+                    for table in CONTROL_COLUMNS
+                )
+                if own:
+                    kept.append(f"{account}/{hedge}")
+                    continue
+                for table, columns in CONTROL_COLUMNS.items():
+                    conn.execute(
+                        f"DELETE FROM {table} WHERE account = %s AND hedge = %s AND origin LIKE %s",  # noqa: S608
+                        (account, hedge, f"{origin}:%"),
+                    )
+                    for row in rows.get(table, []):
+                        if (row["account"], row["hedge"]) != (account, hedge):
+                            continue
+                        key = row["name"] if table == "holds" else row["id"]
+                        conn.execute(
+                            f"INSERT INTO {table} ({', '.join(columns)}, origin) VALUES ({', '.join(['%s'] * (len(columns) + 1))})",  # noqa: S608
+                            (*(row[c] for c in columns), f"{origin}:{table}:{key}"),
+                        )
+                        copied += 1
+        return copied, kept
+
+
+# The control tables `journal migrate` copies, each with the columns it copies (ids are the target's own).
+CONTROL_COLUMNS: dict[str, tuple[str, ...]] = {
+    "trading_states": ("account", "hedge", "state", "reason", "actor", "at"),
+    "holds": ("account", "hedge", "name", "detail", "at"),
+    "unwinds": ("account", "hedge", "spec", "status", "actor", "created_at", "updated_at"),
+    "requests": ("account", "hedge", "command", "detail", "reason", "actor", "created_at", "taken_at", "taken_by", "result"),
+}
+
 
 def _where(filters: dict[str, str | None]) -> tuple[str, list[Any]]:
     """Return an SQL condition matching every filter that is set (column names are ours, never input)."""

@@ -94,6 +94,14 @@ CREATE TABLE unwinds (
     updated_at DOUBLE PRECISION NOT NULL
 );
 """),
+    # Control rows copied by `hedgebot journal migrate` say where they came from, so a second run replaces
+    # its own earlier copy of a hedge's rows and never a row the PostgreSQL daemons wrote.
+    (3, """
+ALTER TABLE requests ADD COLUMN origin TEXT;
+ALTER TABLE trading_states ADD COLUMN origin TEXT;
+ALTER TABLE holds ADD COLUMN origin TEXT;
+ALTER TABLE unwinds ADD COLUMN origin TEXT;
+"""),
 )
 
 LATEST = MIGRATIONS[-1][0]
