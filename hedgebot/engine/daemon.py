@@ -261,12 +261,15 @@ class Daemon:
         try:
             for account in self._accounts_to_run():
                 # The account itself first (whatever the state_dir), then this config's own lock for the CLI.
-                # On a shared journal the account's lease is the lock, across machines: a standby beside the
-                # leader on this machine must not be refused by a lock file.
-                owner = None
-                if not shared:
-                    owner = identity_lock(self.settings, account, venue_given=self.venue_factory is not None)
-                    owner.acquire(account=account.name, state_dir=self.state_dir.resolve(), journal=self.settings.journal.path)
+                # On a shared journal the account's lease is the lock, across machines, and this one is taken shared:
+                # a standby beside the leader on this machine is not refused, a daemon on its own journal is.
+                owner = identity_lock(self.settings, account, venue_given=self.venue_factory is not None)
+                journal: object = self.settings.journal.path
+                if shared:
+                    from hedgebot.store.pg_journal import redacted_url
+
+                    journal = redacted_url(self.settings.journal.url)  # type: ignore[arg-type]
+                owner.acquire(shared=shared, account=account.name, state_dir=self.state_dir.resolve(), journal=journal)
                 lock = AccountLock(self.state_dir, account.name)
                 runtime = AccountRuntime(account, None, [], lock, owner)  # type: ignore[arg-type]
                 self.accounts.append(runtime)

@@ -78,7 +78,12 @@ def _make_shared(directory: Path) -> None:
 
 
 class IdentityLock:
-    """An exclusive lock on one account identity for the daemon's life (flock: a dead holder frees it)."""
+    """A lock on one account identity for the daemon's life (flock: a dead holder frees it).
+
+    A daemon on its own (SQLite) journal holds it exclusively. Daemons on a shared (PostgreSQL) journal hold
+    it shared: a leader and its standby on one machine coexist (their lease decides who trades), but neither
+    starts beside a daemon that runs the account on its own journal, nor that one beside them.
+    """
 
     def __init__(self, directory: Path, identity: AccountIdentity, account: str) -> None:
         self.path = directory / f"{identity.key}.lock"
@@ -86,8 +91,8 @@ class IdentityLock:
         self.account = account
         self._handle: TextIO | None = None
 
-    def acquire(self, **holder: Any) -> None:
-        """Take the lock and write who holds it (pid, host and `holder`), or raise AccountLocked naming the holder."""
+    def acquire(self, *, shared: bool = False, **holder: Any) -> None:
+        """Take the lock (shared among daemons on a shared journal) and write who holds it, or raise AccountLocked."""
         try:
             _make_shared(self.path.parent)
             handle = self.path.open("a+")
@@ -98,16 +103,21 @@ class IdentityLock:
                 "this machine can write"
             ) from None
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
             text = handle.read().strip()
             handle.close()
-            raise AccountLocked(f"account {self.account!r} ({self.identity.label}) is already run by a daemon ({_describe(text)}); "
-                                "two daemons on one account would trade against each other") from None
+            how = (
+                "on its own journal: stop it before a daemon on the shared journal takes the account over"
+                if shared else "(a daemon on a shared journal leads or stands by for it)"
+                if '"shared": true' in text else ""
+            )
+            raise AccountLocked(f"account {self.account!r} ({self.identity.label}) is already run by a daemon ({_describe(text)})"
+                                f"{' ' + how if how else ''}; two daemons on one account would trade against each other") from None
         handle.seek(0)
         handle.truncate()
-        handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), **holder}, default=str))
+        handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "shared": shared, **holder}, default=str))
         handle.flush()
         self._handle = handle
 
