@@ -282,6 +282,9 @@ class Keeper:
         # When the last observation began, on the monotonic clock: its age survives a step of the wall clock.
         self._monotonic = monotonic_of(clock)
         self.last_read_monotonic: float | None = None
+        # When this process began each intent, on the monotonic clock: the settle delay and the unknown-outcome
+        # alert count from it, so a forward step of the wall clock does not make a just-sent action look old.
+        self._sent_monotonic: dict[str, float] = {}
         self.exchange_errors: Counter[str] = Counter()
         self.last_venue_error_at: float | None = None
         self.watch = HedgeWatch(self.alerts, self._emit, clock.now)
@@ -1546,7 +1549,9 @@ class Keeper:
         detail = {**detail, **self._intent_tag}
         if self.scheduled.window is not None:
             detail["window"] = self.scheduled.window.name  # the schedule's window this order serves
+        sent_at = self._monotonic()
         intent = self.journal.begin(self.account, self.hedge.name, kind, detail)
+        self._sent_monotonic[intent.client_id] = sent_at
         crashpoints.reached("intent_journaled")
         status, outcome = await self._send(intent, send)
         crashpoints.reached("action_sent")
@@ -1685,7 +1690,7 @@ class Keeper:
                 self._cannot_settle(intent, f"cannot settle earlier action {intent.client_id} ({intent.kind})", exc)
                 left.append(intent)
                 continue
-            if found is None and self.clock.now() - intent.created_at < self.settle_delay:
+            if found is None and self._intent_age(intent) < self.settle_delay:
                 left.append(intent)
                 continue
             if found is None and self._clock_offset() is None:
@@ -1743,18 +1748,31 @@ class Keeper:
             self._count_late_sale(intent, status, outcome)
             self._settle(intent, status, outcome, told)
             self._track_fill(intent.kind, intent.detail, status, outcome, late=True)
-        oldest = min((i.created_at for i in left), default=None)
-        if oldest is not None and self.clock.now() - oldest > self.unknown_alert_seconds:
+        for settled in [c for c in self._sent_monotonic if c not in {i.client_id for i in left}]:
+            del self._sent_monotonic[settled]
+        age = max((self._intent_age(i) for i in left), default=None)
+        if age is not None and age > self.unknown_alert_seconds:
             names = ", ".join(f"{i.client_id} ({i.kind} {i.detail.get('side', '')} {i.detail.get('amount', '')})" for i in left)
             self.alerts.raise_alert(
                 "outcome_unknown", Severity.CRITICAL,
-                f"the outcome of {names} is still unknown after {self.clock.now() - oldest:.0f}s; "
+                f"the outcome of {names} is still unknown after {age:.0f}s; "
                 "only margin top-ups and reductions go out until it is settled: check the order on the exchange",
                 client_ids=[i.client_id for i in left],
             )
-        elif oldest is None:
+        elif age is None:
             self.alerts.resolve("outcome_unknown")
         return not left
+
+    def _intent_age(self, intent: Intent) -> float:
+        """Return how long ago an intent was begun: on the monotonic clock when this process began it.
+
+        The journal's time is the wall clock's, which a step (NTP after a resumed machine) can move by minutes;
+        measured on it, a sale sent 20 s ago could look past its settle delay and be proven absent while the
+        exchange's lookups still lag. An intent from before this process started has only the wall time.
+        """
+        sent = self._sent_monotonic.get(intent.client_id)
+        wall_age = self.clock.now() - intent.created_at
+        return wall_age if sent is None else min(wall_age, self._monotonic() - sent)
 
     def _cannot_settle(self, intent: Intent, what: str, exc: ExchangeError) -> None:
         """Note that the venue could not be read to settle `intent`: it stays unknown, with a warning naming it."""
