@@ -42,12 +42,13 @@ class Surprise:
 
 def likely_cause(
     expected: Decimal, snapshot: Snapshot, liquidation_price: Decimal | None, liquidated: bool, deleveraged: bool = False,
-    side: PositionSide = PositionSide.SHORT,
+    side: PositionSide = PositionSide.SHORT, previous_entry: Decimal | None = None,
 ) -> tuple[str, str]:
     """Name the likely cause of the short moving from `expected` to what `snapshot` shows, and explain it.
 
     `liquidated` and `deleveraged` say the venue itself reported a liquidation or an
-    auto-deleveraging of the short since the last observation.
+    auto-deleveraging of the short since the last observation. `previous_entry` is the leg's
+    entry price when it was last seen: a leg closed whole has no entry price of its own.
     """
     leg = snapshot.leg_of(side)
     name = side.value
@@ -67,6 +68,15 @@ def likely_cause(
     entry = leg.entry_price
     if seen > 0 and mark > 0 and leg.unrealized_pnl(mark) > 0:
         return ADL, f"the {name} was in profit (entry {entry}, mark {mark}): the exchange's auto-deleveraging is likely"
+    if seen == 0 and mark > 0 and previous_entry is not None and previous_entry > 0:
+        # Closed whole: judged on the entry it had. Whether the polling or the exchange's own report comes
+        # first must not change the cause a user reads.
+        in_profit = mark < previous_entry if side is PositionSide.SHORT else mark > previous_entry
+        if in_profit:
+            return ADL, (
+                f"the {name} was in profit (entry {previous_entry}, mark {mark}) and was closed whole: "
+                "the exchange's auto-deleveraging is likely"
+            )
     return UNKNOWN, "no liquidation price was crossed: a manual trade or another tool is likely"
 
 
@@ -76,6 +86,7 @@ class ShortWatch:
     def __init__(self, side: PositionSide = PositionSide.SHORT) -> None:
         self.side = side  # the hedge's leg: the short, or the long of a long hedge
         self.expected: Decimal | None = None
+        self.entry: Decimal | None = None  # the leg's entry price when last seen open
 
     def our_fill(self, change: Decimal) -> None:
         """Move the expectation by a fill of ours (positive: the short grew)."""
@@ -90,9 +101,12 @@ class ShortWatch:
         self, snapshot: Snapshot, liquidation_price: Decimal | None, liquidated: bool, deleveraged: bool = False
     ) -> Surprise | None:
         """Compare the venue's short with the expectation; return the surprise, if any, and expect what is seen now."""
-        expected, seen = self.expected, snapshot.leg_of(self.side).size
+        leg = snapshot.leg_of(self.side)
+        expected, seen, entry = self.expected, leg.size, self.entry
         self.expected = seen
+        if seen > 0:
+            self.entry = leg.entry_price
         if expected is None or seen == expected:
             return None
-        cause, explanation = likely_cause(expected, snapshot, liquidation_price, liquidated, deleveraged, self.side)
+        cause, explanation = likely_cause(expected, snapshot, liquidation_price, liquidated, deleveraged, self.side, entry)
         return Surprise(expected, seen, cause, explanation)
