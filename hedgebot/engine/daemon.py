@@ -1012,7 +1012,24 @@ class Daemon:
             if short == journaled:
                 continue
             history = await runtime.venue.fetch_order_history(symbol, now - FOREIGN_ORDER_WINDOW_SECONDS, now)
-            foreign = sorted({o.client_id for o in history.orders if _hedgebot_id(o.client_id) and o.client_id not in known})
+            unknown = sorted({o.client_id for o in history.orders if _hedgebot_id(o.client_id) and o.client_id not in known})
+            # Ids under this journal's own prefix were written by this journal: a copy restored from a backup, or
+            # recovered with lost rows, no longer holds them. Not another daemon: say so, and take the short as it is.
+            prefixes = self.journal.own_prefixes()
+            own = [c for c in unknown if c.startswith(prefixes)]
+            foreign = [c for c in unknown if c not in own]
+            if own and not foreign and self.events is not None:
+                shown = ", ".join(own[:5]) + (f" and {len(own) - 5} more" if len(own) > 5 else "")
+                self.events.emit(
+                    account.name, "-", "journal_lost_orders", Severity.CRITICAL, symbol=symbol, venue_short=short,
+                    journal_short=journaled, client_ids=own,
+                    message=(
+                        f"orders of the last {FOREIGN_ORDER_WINDOW_SECONDS // 3600:.0f} h carry this journal's own "
+                        f"prefix but are not in it ({shown}): it was restored from a backup or recovered with rows "
+                        f"lost. The {symbol} short is taken as the exchange shows it ({short}, the journal says "
+                        f"{journaled}); their fills are missing from history and report"
+                    ),
+                )
             if foreign:
                 shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
                 raise StartupRefused(

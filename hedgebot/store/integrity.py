@@ -162,7 +162,15 @@ def recover(source: Path | str, clock: Clock) -> Recovery:
         dst.execute("BEGIN IMMEDIATE")
         for table in TABLES:
             _copy_table(src, dst, table, result)
-        # A new prefix for client ids: the lost rows may hold ids already sent.
+        # A new prefix for client ids: the lost rows may hold ids already sent. The old ones are kept, so that
+        # orders sent under them and lost with the rows are known as this journal's, not another daemon's.
+        try:
+            before = {r[0]: r[1] for r in src.execute("SELECT key, value FROM meta WHERE key IN ('epoch', 'previous_epochs')")}
+        except sqlite3.DatabaseError:
+            before = {}  # the damage took the meta table: its prefixes are lost with it
+        previous = " ".join(p for p in (before.get("previous_epochs", ""), before.get("epoch", "")) if p)
+        if previous:
+            dst.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('previous_epochs', ?)", (previous,))
         epoch = "".join(secrets.choice("0123456789abcdefghijklmnopqrstuvwxyz") for _ in range(5))
         dst.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('epoch', ?)", (epoch,))
         dst.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('recovered_at', ?)", (str(clock.now()),))

@@ -185,6 +185,8 @@ class JournalStore(Protocol):
 
     def events(self, account: str | None = None, hedge: str | None = None, kind: str | None = None) -> list[Event]: ...
 
+    def own_prefixes(self) -> tuple[str, ...]: ...
+
     def close(self) -> None: ...
 
 
@@ -218,6 +220,11 @@ class Journal:
         self.epoch = self._epoch()
         # Set when an integrity check finds the file damaged: from then on no intent is begun.
         self.damage: str | None = None
+
+    def own_prefixes(self) -> tuple[str, ...]:
+        """Return the client-id prefixes this journal wrote under: its epoch, and those before a recovery."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'previous_epochs'").fetchone()
+        return tuple(f"hb{e}" for e in (self.epoch, *(row["value"].split() if row else ())))
 
     def _epoch(self) -> str:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()

@@ -113,6 +113,12 @@ class PgJournal:
         )
         self.epoch = self._epoch()
 
+    def own_prefixes(self) -> tuple[str, ...]:
+        """Return the client-id prefixes this journal wrote under (its epoch; leases add theirs to the ids)."""
+        with self._connection() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'previous_epochs'").fetchone()
+        return tuple(f"hb{e}" for e in (self.epoch, *(row["value"].split() if row else ())))
+
     def _epoch(self) -> str:
         prefix = "".join(secrets.choice(_BASE36) for _ in range(5))
         with self._connection() as conn:
