@@ -11,9 +11,18 @@ import socket
 from pathlib import Path
 
 import pytest
+import structlog
 
 from hedgebot.cli import EXIT_TRY_AGAIN, main
 from tests.helpers import paper_settings_dict, write_toml
+
+
+@pytest.fixture(autouse=True)
+def logging_restored():  # noqa: ANN201
+    """`run` configures structlog to print to this test's captured stdout: later tests must not log to it once closed."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
 
 
 def _closed_port() -> int:
