@@ -406,7 +406,10 @@ class Daemon:
                     ) from exc
                 self.log.error("journal_waiting", error=str(exc), waited_seconds=round(waited, 1), retry_in_seconds=delay,
                                note="the database does not answer yet: waiting for it before anything starts")
-                systemd.notify(f"STATUS=waiting for the journal: {exc}")
+                # The unit is Type=notify with a start timeout shorter than the patience: each retry extends it,
+                # so systemd waits with us instead of killing a start that is only waiting for the database.
+                extend = int((delay + 30) * 1_000_000)
+                systemd.notify(f"EXTEND_TIMEOUT_USEC={extend}\nSTATUS=waiting for the journal: {exc}")
                 if self._stop_asked is not None and await self.clock.wait_for(self._stop_asked, delay):
                     raise StartupStopped("stopped while waiting for the journal (nothing was started)") from exc
                 if self._stop_asked is None:

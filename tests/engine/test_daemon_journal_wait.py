@@ -58,3 +58,20 @@ def test_a_database_that_does_not_answer_yet_is_waited_for_then_the_start_is_def
 def test_the_unit_restarts_the_deferred_start_and_not_a_refused_one() -> None:
     unit = (Path(__file__).resolve().parents[2] / "deploy" / "hedgebot.service").read_text()
     assert "RestartPreventExitStatus=2\n" in unit and "Restart=on-failure" in unit  # 75 is a failure systemd restarts
+
+
+def test_each_wait_for_the_journal_extends_the_units_start_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tests.ops.test_systemd import listen, received
+
+    # deploy/hedgebot.service is Type=notify with TimeoutStartSec=180, shorter than start_patience_seconds (300):
+    # without an extension systemd would kill the start while it only waits for the database.
+    sock = listen(tmp_path, monkeypatch)
+    monkeypatch.setenv("HB_PG_PASSWORD", "s3cret-pw")
+    assert main(["run", "--config", str(_config(tmp_path, patience=2))]) == EXIT_TRY_AGAIN
+    messages = received(sock)
+    sock.close()
+    waits = [m for m in messages if "STATUS=waiting for the journal" in m]
+    assert waits and all("EXTEND_TIMEOUT_USEC=" in m for m in waits), messages
+    assert "READY=1" not in "".join(messages)  # nothing was started
