@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 from dataclasses import dataclass, replace
@@ -178,3 +179,23 @@ def clean_env(*, keep_lock_dir: bool = True) -> dict[str, str]:
     """
     kept = {"HEDGEBOT_LOCK_DIR"} if keep_lock_dir else set()
     return {k: v for k, v in os.environ.items() if not k.startswith("HEDGEBOT_") or k in kept}
+
+
+class SteppedWallClock:
+    """This machine's wall clock: the exchange's time plus `step` once someone set it; sleeps run on the monotonic clock."""
+
+    def __init__(self, inner: SimClock) -> None:
+        self.inner = inner
+        self.step = 0.0
+
+    def now(self) -> float:
+        return self.inner.now() + self.step
+
+    def monotonic(self) -> float:
+        return self.inner.now()
+
+    async def sleep(self, seconds: float) -> None:
+        await self.inner.sleep(seconds)
+
+    async def wait_for(self, event: asyncio.Event, timeout: float) -> bool:
+        return await self.inner.wait_for(event, timeout)

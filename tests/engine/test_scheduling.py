@@ -14,7 +14,7 @@ from hedgebot.exchange.funding import ConstantFunding
 from hedgebot.exchange.paper import PaperMarket, PaperVenue
 from hedgebot.ops.events import EventLog, NullLogger
 from hedgebot.store.journal import Journal
-from tests.helpers import D, SYMBOL, btc_market, hedge_config, make_rig
+from tests.helpers import D, SYMBOL, SteppedWallClock, btc_market, hedge_config, make_rig
 
 T0 = 1_600_000_000.0
 
@@ -233,26 +233,6 @@ async def test_a_window_of_a_higher_ratio_never_sells_coins_that_the_hedges_own_
     assert rig.venue.spot["BTC"] == D("4"), "coins were sold for good to fund a ratio that lasted 100 s"
     assert max(shorts) > D("2"), "the window's ratio was not followed as far as the wallet pays"
     assert shorts[-1] == D("2"), "after the window the hedge is not back at its own target"
-
-
-class SteppedWallClock:
-    """This machine's wall clock: the exchange's time plus `step` once someone set it; sleeps run on the monotonic clock."""
-
-    def __init__(self, inner: SimClock) -> None:
-        self.inner = inner
-        self.step = 0.0
-
-    def now(self) -> float:
-        return self.inner.now() + self.step
-
-    def monotonic(self) -> float:
-        return self.inner.now()
-
-    async def sleep(self, seconds: float) -> None:
-        await self.inner.sleep(seconds)
-
-    async def wait_for(self, event: asyncio.Event, timeout: float) -> bool:
-        return await self.inner.wait_for(event, timeout)
 
 
 DAY = 86_400.0

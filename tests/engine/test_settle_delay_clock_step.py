@@ -3,7 +3,6 @@ the wall clock (NTP correcting a resumed VM: the daemon raises clock_step and ca
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -15,27 +14,7 @@ from hedgebot.exchange.paper import PaperMarket, PaperVenue
 from hedgebot.ops.events import EventLog, NullLogger
 from hedgebot.store.journal import Journal
 from tests.engine.test_keeper import SpotSaleAnsweredLate
-from tests.helpers import D, SYMBOL, btc_market, hedge_config
-
-
-class SteppedWallClock:
-    """This machine's wall clock: the exchange's time plus `step` once someone set it; sleeps run on the monotonic clock."""
-
-    def __init__(self, inner: SimClock) -> None:
-        self.inner = inner
-        self.step = 0.0
-
-    def now(self) -> float:
-        return self.inner.now() + self.step
-
-    def monotonic(self) -> float:
-        return self.inner.now()
-
-    async def sleep(self, seconds: float) -> None:
-        await self.inner.sleep(seconds)
-
-    async def wait_for(self, event: asyncio.Event, timeout: float) -> bool:
-        return await self.inner.wait_for(event, timeout)
+from tests.helpers import D, SYMBOL, SteppedWallClock, btc_market, hedge_config
 
 
 class HistoryLagsToo(SpotSaleAnsweredLate):
