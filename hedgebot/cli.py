@@ -19,15 +19,12 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from hedgebot import backtest_report, cli_control, cli_journal, cli_put, sweep
+from hedgebot import affordability, backtest_report, cli_control, cli_journal, cli_put, sweep
 from hedgebot.access import SERVICE_USER_HINT, denied, obstacle
 from hedgebot.clock import RealClock
 from hedgebot.config import ConfigError, HedgeConfig, PaperConfig, ReplayFeedConfig, Settings, SyntheticFeedConfig, load_config
-from hedgebot.domain.fundability import fundability
 from hedgebot.domain.model import Severity
 from hedgebot.domain.schedule import CalendarEvent
-from hedgebot.domain.instrument import HedgeSide
-from hedgebot.domain.runway import opening_snapshot, runway_price
 from hedgebot.engine.daemon import STATUS_FILE, AccountLock, Daemon
 from hedgebot.engine.keeper import StartupDeferred, StartupRefused, StartupStopped
 from hedgebot.exchange.binance_rules import default_market
@@ -118,8 +115,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             for line in _schedule_lines(h, calendar):
                 print(f"    {line}")
             if account.paper is not None:
-                print(f"    {_starting_runway(account.paper, h)}")
-                for line in _starting_fundability(account.paper, h):
+                for line in _starting_lines(account.paper, h):
                     print(f"    {line}")
     if args.exchange:
         return _check_exchange(settings)
@@ -166,75 +162,19 @@ def _starting_price(feed: object) -> Decimal | None:
     return None
 
 
-def _starting_runway(paper: PaperConfig, hedge: HedgeConfig) -> str:
-    """Say how far a rally the hedge's margin sources pay for, opened from the paper account's starting balances."""
+def _starting_lines(paper: PaperConfig, hedge: HedgeConfig) -> list[str]:
+    """Say the runway and fundability of the hedge's target, opened from the paper account's starting balances."""
     market_config = next(m for m in paper.markets if m.symbol == hedge.symbol)
     price = _starting_price(market_config.feed)
     if price is None:
-        return "runway: needs a price (shown by `hedgebot status` once running)"
-    snapshot = opening_snapshot(
-        paper_market(market_config), price, dict(paper.spot), dict(paper.futures), hedge.policy(), hedge.leverage, hedge.margin_mode
-    )
-    runway = runway_price(snapshot, hedge.policy())
-    side = hedge.side.value
-    if runway is None:
-        return f"runway: no {side} to guard from the starting balances"
-    if not runway.is_finite() or runway <= 0:
-        move = "rally" if hedge.side is HedgeSide.SHORT else "fall"
-        return f"runway: no limit found {'above' if move == 'rally' else 'below'} {price} (the sources pay for any {move})"
-    # A short is in danger on a rally (its runway lies above the price), a long on a fall (below it).
-    fraction = runway / price - 1 if hedge.side is HedgeSide.SHORT else 1 - runway / price
-    note = "" if fraction >= hedge.margin_guard.runway_warning else " - below the runway warning"
-    where = "up" if hedge.side is HedgeSide.SHORT else "down"
-    beyond = "above" if hedge.side is HedgeSide.SHORT else "below"
-    return (
-        f"runway: the margin sources keep the {side} above its trigger {where} to {runway:.2f} "
-        f"({fraction:.1%} {beyond} {price}, from the starting balances){note}"
-    )
-
-
-def _starting_fundability(paper: PaperConfig, hedge: HedgeConfig) -> list[str]:
-    """Say whether the paper account's starting balances pay for the hedge's whole target, and what closes a gap."""
-    market_config = next(m for m in paper.markets if m.symbol == hedge.symbol)
-    price = _starting_price(market_config.feed)
-    if price is None:
-        return ["fundability: needs a price (shown by `hedgebot status` once running)"]
+        return ["runway and fundability: need a price (shown by `hedgebot status` once running)"]
     market = paper_market(market_config)
-    f = fundability(market, price, dict(paper.spot), dict(paper.futures), hedge.policy(), hedge.leverage)
-    shown = Precision.of(market)
-
-    def amount(value: Decimal) -> str:
-        return f"{render(value, Figure.AMOUNT, shown)} {hedge.asset}"
-
-    def money(value: Decimal) -> str:
-        return f"{Decimal(render(value, Figure.MONEY, shown)):,} {market.quote}"
-
-    guard = hedge.margin_guard
-    trigger = f", guard trigger {guard.trigger:.0%}" if guard.enabled else ""
-    held = ", ".join(f"{name} {money(value)}" for name, value in f.sources)
-    head = (
-        f"fundability: a {hedge.side.value} of {amount(f.target)} at {render(price, Figure.PRICE, shown)} needs {money(f.needed)} "
-        f"of margin and fees at {hedge.leverage}x{trigger}; the sources hold {money(f.available)} ({held})"
-    )
-    if f.funded:
-        return [head + ": funded"]
-    share = f.affordable / f.target if f.target > 0 else Decimal(0)
-    if f.sells_itself and f.sell is not None:
-        return [head, (
-            f"  the guard funds it by selling {amount(f.sell)} (fund_target_by_selling); "
-            f"the rest, {amount(f.target - f.sell * hedge.policy().sale_ratio)}, is fully hedged"
-        )]
-    ways = [f"deposit {money(f.deposit or Decimal(0))}"]
-    if f.sell is not None:
-        ways.append(f"sell {amount(f.sell)} (or let the guard do it: margin_guard.fund_target_by_selling = true)")
-    if f.ratio is not None:
-        ways.append(f"lower ratio to {f.ratio}")
-    ways.append(f"raise leverage to {f.leverage}x" if f.leverage is not None
-                else f"no leverage pays for it without putting the {hedge.side.value} inside the guard's trigger")
-    return [head, (
-        f"  UNDER-FUNDED: only {amount(f.affordable)} of the {amount(f.target)} target can be opened "
-        f"({share:.2%}); to close the gap: " + "; or ".join(ways)
-    )]
+    spot, futures = dict(paper.spot), dict(paper.futures)
+    basis = "from the starting balances"
+    return [
+        affordability.runway_line(affordability.opened(market, price, spot, futures, hedge), hedge, basis),
+        *affordability.fundability_lines(market, price, spot, futures, hedge, basis),
+    ]
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from hedgebot import affordability
 from hedgebot.clock import Clock
 from hedgebot.config import AccountConfig, ConfigError, HedgeConfig, Settings
-from hedgebot.domain.model import PositionMode, Snapshot
-from hedgebot.domain.runway import opening_snapshot, runway_price
+from hedgebot.domain.model import PositionMode
 from hedgebot.domain.schedule import CalendarEvent
 from hedgebot.engine.keeper import Keeper, StartupRefused
 from hedgebot.engine.startup_checks import UNRESTRICTED_KEY, key_problems
@@ -137,26 +137,14 @@ async def _check_hedge(
     except ExchangeError as exc:
         found.lines.append(f"    runway: cannot read the account to compute it: {exc}")
         return
-    found.lines.append(f"    {_runway(snapshot, hedge)}")
-
-
-def _runway(snapshot: Snapshot, hedge: HedgeConfig) -> str:
-    """Say how far a rally the margin sources pay for: for the short held, or for the target opened from today's balances."""
-    price = snapshot.mark_price
-    policy = hedge.policy()
-    basis = "the short held now"
-    if snapshot.short.size == 0:
-        market = snapshot.market
-        snapshot = opening_snapshot(
-            market, price, {market.base: snapshot.spot_asset, market.quote: snapshot.spot_quote},
-            {market.quote: snapshot.futures_wallet}, policy, hedge.leverage, hedge.margin_mode,
-        )
-        basis = "the target opened from the exchange's balances"
-    runway = runway_price(snapshot, policy)
-    if runway is None:
-        return "runway: no short to guard"
-    if not runway.is_finite():
-        return f"runway: no limit found above {price} (the sources pay for any rally; {basis})"
-    above = runway / price - 1
-    note = "" if above >= hedge.margin_guard.runway_warning else " - below the runway warning"
-    return f"runway: the margin sources keep the short above its trigger up to {runway:.2f} ({above:.1%} above {price}; {basis}){note}"
+    market = snapshot.market
+    held = snapshot.leg_of(hedge.policy().side)
+    spot = {market.base: snapshot.spot_asset, market.quote: snapshot.spot_quote}
+    futures = {market.quote: snapshot.futures_wallet}
+    if held.size > 0:
+        found.lines.append("    " + affordability.runway_line(snapshot, hedge, f"the {hedge.side.value} held now"))
+    else:
+        opened = affordability.opened(market, snapshot.mark_price, spot, futures, hedge)
+        found.lines.append("    " + affordability.runway_line(opened, hedge, "the target opened from the exchange's balances"))
+    for line in affordability.fundability_lines(market, snapshot.mark_price, spot, futures, hedge, "from the exchange's balances"):
+        found.lines.append(f"    {line}")

@@ -85,3 +85,20 @@ def test_check_exchange_names_a_refused_key(tmp_path, emulator) -> None:
     assert "Traceback" not in said and done.returncode == 2, said
     assert "the exchange refused the API key" in done.stderr, said
     assert "wrong-secret" not in said
+
+
+@pytest.mark.slow
+def test_check_exchange_says_how_much_of_the_target_the_exchange_balances_fund_and_what_closes_the_gap(tmp_path, emulator) -> None:
+    # 10 BTC in spot and 50,000 USDT of futures margin at 3x (a coin holder): about half the target can be opened.
+    emulator.control("account", {"dual_side": True})
+    emulator.control("deposit", {"wallet": "spot", "asset": "BTC", "amount": "9"})
+    emulator.control("deposit", {"wallet": "futures", "asset": "USDT", "amount": "-10000"})
+    done = _check(live_config(tmp_path, emulator.url, margin_guard={"sources": ["futures_wallet", "sell_spot"]}))
+    said = done.stdout + done.stderr
+    assert "Traceback" not in said and done.returncode == 0, said
+    head = next(line for line in done.stdout.splitlines() if "fundability:" in line)
+    assert "a short of 10.000 BTC at 50000.0 needs 166,916.667 USDT" in head, head
+    assert "the sources hold 50,000.000 USDT" in head and "from the exchange's balances" in head, head
+    gap = next(line for line in done.stdout.splitlines() if "UNDER-FUNDED" in line)
+    assert "of the 10.000 BTC target can be opened" in gap and "deposit" in gap and "sell" in gap, gap
+    assert not emulator.control("state")["orders"]

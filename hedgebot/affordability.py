@@ -1,0 +1,86 @@
+"""What a hedge's balances afford, told in words: the runway and fundability lines of `check`.
+
+`check` prints them for a paper account from its starting balances, and
+`check --exchange` for a live account from the balances the exchange reports.
+Both read the same domain figures (`domain.runway`, `domain.fundability`) and
+show every number through `ops.figures`; this module only words them.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from hedgebot.config import HedgeConfig
+from hedgebot.domain.fundability import fundability
+from hedgebot.domain.instrument import HedgeSide
+from hedgebot.domain.model import Market, Snapshot
+from hedgebot.domain.runway import opening_snapshot, runway_price
+from hedgebot.ops.figures import Figure, Precision, percent, render
+
+
+def opened(market: Market, price: Decimal, spot: dict[str, Decimal], futures: dict[str, Decimal], hedge: HedgeConfig) -> Snapshot:
+    """Return the account as it would be just after opening the hedge's target from these balances."""
+    return opening_snapshot(market, price, spot, futures, hedge.policy(), hedge.leverage, hedge.margin_mode)
+
+
+def runway_line(snapshot: Snapshot, hedge: HedgeConfig, basis: str) -> str:
+    """Say how far a move the margin sources pay for before the hedge's leg reaches the guard's trigger."""
+    price = snapshot.mark_price
+    shown = Precision.of(snapshot.market)
+    at = render(price, Figure.PRICE, shown)
+    runway = runway_price(snapshot, hedge.policy())
+    side = hedge.side.value
+    if runway is None:
+        return f"runway: no {side} to guard ({basis})"
+    short = hedge.side is HedgeSide.SHORT
+    beyond = "above" if short else "below"
+    if not runway.is_finite() or runway <= 0:
+        return f"runway: no limit found {beyond} {at} (the sources pay for any {'rally' if short else 'fall'}; {basis})"
+    # A short is in danger on a rally (its runway lies above the price), a long on a fall (below it).
+    fraction = runway / price - 1 if short else 1 - runway / price
+    note = "" if fraction >= hedge.margin_guard.runway_warning else " - below the runway warning"
+    return (
+        f"runway: the margin sources keep the {side} above its trigger {'up' if short else 'down'} to "
+        f"{render(runway, Figure.PRICE, shown)} ({percent(fraction, 1)} {beyond} {at}; {basis}){note}"
+    )
+
+
+def fundability_lines(
+    market: Market, price: Decimal, spot: dict[str, Decimal], futures: dict[str, Decimal], hedge: HedgeConfig, basis: str,
+) -> list[str]:
+    """Say whether these balances pay for the hedge's whole target, and, when not, what would close the gap."""
+    f = fundability(market, price, spot, futures, hedge.policy(), hedge.leverage)
+    shown = Precision.of(market)
+
+    def amount(value: Decimal) -> str:
+        return f"{render(value, Figure.AMOUNT, shown)} {hedge.asset}"
+
+    def money(value: Decimal) -> str:
+        return f"{Decimal(render(value, Figure.MONEY, shown)):,} {market.quote}"
+
+    guard = hedge.margin_guard
+    trigger = f", guard trigger {percent(guard.trigger, 0)}" if guard.enabled else ""
+    held = ", ".join(f"{name} {money(value)}" for name, value in f.sources)
+    head = (
+        f"fundability: a {hedge.side.value} of {amount(f.target)} at {render(price, Figure.PRICE, shown)} needs {money(f.needed)} "
+        f"of margin and fees at {hedge.leverage}x{trigger}; the sources hold {money(f.available)} ({held}; {basis})"
+    )
+    if f.funded:
+        return [head + ": funded"]
+    share = f.affordable / f.target if f.target > 0 else Decimal(0)
+    if f.sells_itself and f.sell is not None:
+        return [head, (
+            f"  the guard funds it by selling {amount(f.sell)} (fund_target_by_selling); "
+            f"the rest, {amount(f.target - f.sell * hedge.policy().sale_ratio)}, is fully hedged"
+        )]
+    ways = [f"deposit {money(f.deposit or Decimal(0))}"]
+    if f.sell is not None:
+        ways.append(f"sell {amount(f.sell)} (or let the guard do it: margin_guard.fund_target_by_selling = true)")
+    if f.ratio is not None:
+        ways.append(f"lower ratio to {f.ratio}")
+    ways.append(f"raise leverage to {f.leverage}x" if f.leverage is not None
+                else f"no leverage pays for it without putting the {hedge.side.value} inside the guard's trigger")
+    return [head, (
+        f"  UNDER-FUNDED: only {amount(f.affordable)} of the {amount(f.target)} target can be opened "
+        f"({percent(share, 2)}); to close the gap: " + "; or ".join(ways)
+    )]
