@@ -422,7 +422,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         if args.csv:
             print(render_csv(ledger(journal, [(a, h) for a, h, _ in hedges], period)), end="")
             return EXIT_OK
-        reports = build_reports(journal, hedges, period, clock.now())
+        reports = build_reports(journal, hedges, period, clock.now(), lambda a, h: _precision_of(settings, a, h))
     finally:
         journal.close()
     if args.json:

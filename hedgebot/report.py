@@ -12,13 +12,13 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from hedgebot.ops.figures import iso_utc
+from hedgebot.ops.figures import Figure, Precision, booked, iso_utc, percent, render
 from hedgebot.ops.tally import number
 from hedgebot.ops.watch import LIQUIDATION_LOW
 from hedgebot.store.journal import Event, Intent, IntentStatus, Journal
@@ -48,8 +48,8 @@ class LedgerRow:
     def to_csv(self) -> list[str]:
         """Return the row's cells."""
         return [
-            iso_utc(self.at), self.account, self.hedge, self.type, self.symbol, self.side, str(self.amount),
-            "" if self.price is None else str(self.price), str(self.fee), self.asset, self.exchange_id, self.client_id, self.note,
+            iso_utc(self.at), self.account, self.hedge, self.type, self.symbol, self.side, booked(self.amount),
+            "" if self.price is None else booked(self.price), booked(self.fee), self.asset, self.exchange_id, self.client_id, self.note,
         ]
 
 
@@ -74,6 +74,7 @@ class HedgeReport:
     short_at_start: Decimal = ZERO
     short_at_end: Decimal = ZERO
     short_cash: Decimal = ZERO  # quote received for selling the short minus paid for buying it back
+    precision: Precision = field(default_factory=Precision)  # the market's steps the figures are shown at
 
     @property
     def hedge_pnl(self) -> Decimal | None:
@@ -91,20 +92,25 @@ class HedgeReport:
         return self.exposure_at_start * (self.last_price - self.first_price)
 
     def to_json(self) -> dict[str, Any]:
-        """Return the report as JSON-ready data (amounts as strings)."""
-        def text(value: Decimal | None) -> str | None:
-            return None if value is None else str(value)
-
+        """Return the report as JSON-ready data: each figure as a string at its kind (money as booked, so rows add up)."""
+        shown = self.precision
+        money = {
+            "funding_received": self.funding_received, "funding_paid": self.funding_paid, "fees": self.fees,
+            "margin_added": self.margin_added, "margin_released": self.margin_released,
+        }
         return {
             "account": self.account, "hedge": self.hedge, "quote": self.quote,
-            "funding_received": str(self.funding_received), "funding_paid": str(self.funding_paid),
-            "fees": str(self.fees), "margin_added": str(self.margin_added), "margin_released": str(self.margin_released),
-            "orders": dict(self.orders), "seconds_outside_band": round(self.seconds_outside_band, 3),
-            "worst_liquidation_distance": text(self.worst_distance),
-            "hedge_pnl": text(self.hedge_pnl), "holding_pnl": text(self.holding_pnl),
-            "first_price": text(self.first_price), "last_price": text(self.last_price),
-            "exposure_at_start": text(self.exposure_at_start),
-            "short_at_start": str(self.short_at_start), "short_at_end": str(self.short_at_end),
+            **{name: render(value, Figure.BALANCE, shown) for name, value in money.items()},
+            "orders": dict(self.orders), "seconds_outside_band": render(self.seconds_outside_band, Figure.SECONDS, shown),
+            "worst_liquidation_distance": render(self.worst_distance, Figure.RATIO, shown),
+            "hedge_pnl": render(self.hedge_pnl, Figure.BALANCE, shown),
+            "holding_pnl": render(self.holding_pnl, Figure.BALANCE, shown),
+            "first_price": render(self.first_price, Figure.PRICE, shown),
+            "last_price": render(self.last_price, Figure.PRICE, shown),
+            **{name: render(value, Figure.AMOUNT, shown) for name, value in (
+                ("exposure_at_start", self.exposure_at_start), ("short_at_start", self.short_at_start),
+                ("short_at_end", self.short_at_end),
+            )},
         }
 
 
@@ -220,12 +226,15 @@ def untold_outcomes(journal: Journal, account: str, hedge: str) -> list[Event]:
     return untold
 
 
-def build_reports(journal: Journal, hedges: Sequence[tuple[str, str, str]], period: Period, now: float) -> list[HedgeReport]:
-    """Return one report per (account, hedge, symbol) over the period."""
+def build_reports(
+    journal: Journal, hedges: Sequence[tuple[str, str, str]], period: Period, now: float,
+    precision_of: Callable[[str, str], Precision] = lambda account, hedge: Precision(),
+) -> list[HedgeReport]:
+    """Return one report per (account, hedge, symbol) over the period, its figures shown at `precision_of` the hedge."""
     rows = ledger(journal, [(a, h) for a, h, _ in hedges], period)
     reports = []
     for account, hedge, symbol in hedges:
-        report = HedgeReport(account, hedge, _quote(symbol))
+        report = HedgeReport(account, hedge, _quote(symbol), precision=precision_of(account, hedge))
         events = journal.events(account, hedge)
         intents = journal.intents(account, hedge)
         _orders_and_short(report, intents, period, symbol)
@@ -317,8 +326,9 @@ def _band_and_distance(report: HedgeReport, events: Sequence[Event], period: Per
 # ---- output ---------------------------------------------------------------------------
 
 
-def _money(value: Decimal | None, places: int = 2) -> str:
-    return "-" if value is None else f"{value:,.{places}f}"
+def _money(value: Decimal | None, precision: Precision, kind: Figure = Figure.MONEY) -> str:
+    """Return money (or a price) at the market's step, with thousands separated."""
+    return "-" if value is None else f"{Decimal(render(value, kind, precision)):,}"
 
 
 def _duration(seconds: float) -> str:
@@ -334,18 +344,21 @@ def render_table(reports: Sequence[HedgeReport], period: Period) -> str:
     until = iso_utc(period.until) if period.until is not None else "now"
     names = [f"{r.account}/{r.hedge}" for r in reports]
     lines = [
-        ("funding received", [f"{_money(r.funding_received)} {r.quote}" for r in reports]),
-        ("funding paid", [f"{_money(r.funding_paid)} {r.quote}" for r in reports]),
-        ("fees", [f"{_money(r.fees)} {r.quote}" for r in reports]),
-        ("margin added", [f"{_money(r.margin_added)} {r.quote}" for r in reports]),
-        ("margin released", [f"{_money(r.margin_released)} {r.quote}" for r in reports]),
+        ("funding received", [f"{_money(r.funding_received, r.precision)} {r.quote}" for r in reports]),
+        ("funding paid", [f"{_money(r.funding_paid, r.precision)} {r.quote}" for r in reports]),
+        ("fees", [f"{_money(r.fees, r.precision)} {r.quote}" for r in reports]),
+        ("margin added", [f"{_money(r.margin_added, r.precision)} {r.quote}" for r in reports]),
+        ("margin released", [f"{_money(r.margin_released, r.precision)} {r.quote}" for r in reports]),
         ("orders filled", [str(r.orders.get("done", 0)) for r in reports]),
         ("orders not done", [str(sum(v for k, v in r.orders.items() if k != "done")) for r in reports]),
         ("time outside band", [_duration(r.seconds_outside_band) for r in reports]),
-        ("worst liq. distance", ["-" if r.worst_distance is None else f"{r.worst_distance:.2%}" for r in reports]),
-        ("price first -> last", [f"{_money(r.first_price)} -> {_money(r.last_price)}" for r in reports]),
-        ("hedge PnL", [f"{_money(r.hedge_pnl)} {r.quote}" for r in reports]),
-        ("unhedged holding PnL", [f"{_money(r.holding_pnl)} {r.quote}" for r in reports]),
+        ("worst liq. distance", [percent(r.worst_distance) for r in reports]),
+        ("price first -> last", [
+            f"{_money(r.first_price, r.precision, Figure.PRICE)} -> {_money(r.last_price, r.precision, Figure.PRICE)}"
+            for r in reports
+        ]),
+        ("hedge PnL", [f"{_money(r.hedge_pnl, r.precision)} {r.quote}" for r in reports]),
+        ("unhedged holding PnL", [f"{_money(r.holding_pnl, r.precision)} {r.quote}" for r in reports]),
     ]
     width = max(len(label) for label, _ in lines)
     columns = [max(len(name), *(len(cells[i]) for _, cells in lines)) for i, name in enumerate(names)]

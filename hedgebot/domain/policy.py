@@ -197,8 +197,9 @@ def _fund_margin(snapshot: Snapshot, policy: HedgePolicy, needed: Decimal, targe
             Alert(
                 Severity.CRITICAL,
                 "margin_unfunded",
-                f"{policy.side.value} needs {needed} {market.quote} more margin to sit {target:.0%} from liquidation; "
-                f"the sources ({', '.join(guard.sources) or 'none'}) can cover only {needed - remaining:.2f}",
+                f"{policy.side.value} needs {_on_step(needed, market.margin_step)} {market.quote} more margin to sit {target:.0%} "
+                f"from liquidation; the sources ({', '.join(guard.sources) or 'none'}) can cover only "
+                f"{_on_step(needed - remaining, market.margin_step)}",
             )
         )
     return actions, alerts
@@ -353,7 +354,7 @@ def plan(
             Alert(
                 Severity.CRITICAL, "margin_unfunded",
                 f"the margin sources ran dry: they keep the {side.value} above its {guard.trigger:.0%} trigger only "
-                f"{'up' if side is PositionSide.SHORT else 'down'} to {runway:.2f} ({runway_fraction:.1%} {beyond} the mark); add {market.quote} to a source",
+                f"{'up' if side is PositionSide.SHORT else 'down'} to {_on_step(runway, market.price_step)} ({runway_fraction:.1%} {beyond} the mark); add {market.quote} to a source",
             )
         )
 
@@ -387,7 +388,7 @@ def plan(
             Alert(
                 Severity.WARNING, "runway_short",
                 f"the margin sources keep the {side.value} above its {guard.trigger:.0%} trigger only "
-                f"{'up' if side is PositionSide.SHORT else 'down'} to {runway:.2f} "
+                f"{'up' if side is PositionSide.SHORT else 'down'} to {_on_step(runway, market.price_step)} "
                 f"({runway_fraction:.1%} {beyond} the mark; warning below {guard.runway_warning:.0%})",
             )
         )
@@ -427,8 +428,9 @@ def _reopen_hold(snapshot: Snapshot, policy: HedgePolicy, size: Decimal) -> Aler
         return None
     return Alert(
         Severity.CRITICAL, "reopen_unfunded",
-        f"the {policy.side.value} was lost; re-opening {size} needs {required:.2f} {market.quote} of margin to sit "
-        f"{guard.target:.0%} from liquidation, the sources hold {available:.2f}: {required - available:.2f} "
+        f"the {policy.side.value} was lost; re-opening {_on_step(size, market.amount_step)} needs "
+        f"{_on_step(required, market.margin_step)} {market.quote} of margin to sit {guard.target:.0%} from liquidation, "
+        f"the sources hold {_on_step(available, market.margin_step)}: {_on_step(required - available, market.margin_step)} "
         f"{market.quote} missing. Holding with no short (the coins are kept) until it is funded",
     )
 

@@ -22,7 +22,7 @@ import socket
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -47,7 +47,7 @@ from hedgebot.exchange.port import AuthenticationFailed, ExchangeError, Exchange
 from hedgebot.ops import systemd
 from hedgebot.ops.senders import AlertDispatcher, build_dispatcher, startup_summary
 from hedgebot.ops.events import EventLog
-from hedgebot.ops.figures import iso_utc
+from hedgebot.ops.figures import Figure, Precision, booked, iso_utc, render
 from hedgebot.ops.fdguard import OutOfFilesLog
 from hedgebot.ops.health import Operations
 from hedgebot.ops.http import OpsServer
@@ -1141,12 +1141,13 @@ class Daemon:
         figures: dict[str, str] = {}
         for keeper in runtime.keepers:
             legs = await venue.fetch_legs(keeper.hedge.symbol)
-            figures[f"{keeper.hedge.symbol} long"] = str(legs.long.size)
-            figures[f"{keeper.hedge.symbol} short"] = str(legs.short.size)
+            shown = Precision.of(keeper.market)
+            figures[f"{keeper.hedge.symbol} long"] = render(legs.long.size, Figure.AMOUNT, shown)
+            figures[f"{keeper.hedge.symbol} short"] = render(legs.short.size, Figure.AMOUNT, shown)
         for asset, amount in sorted((await venue.fetch_spot_balances()).items()):
-            figures[f"spot {asset}"] = _wallet_text(amount)
+            figures[f"spot {asset}"] = booked(amount)
         for quote in sorted({k.market.quote for k in runtime.keepers if k.market is not None}):
-            figures[f"futures {quote}"] = _wallet_text((await venue.fetch_futures_balance(quote)).wallet)
+            figures[f"futures {quote}"] = booked((await venue.fetch_futures_balance(quote)).wallet)
         return figures
 
     async def _compare_with_last_stop(self, runtime: AccountRuntime) -> None:
@@ -1444,10 +1445,3 @@ class Daemon:
             await stop.wait()
         finally:
             await self.stop()
-
-
-def _wallet_text(amount: Decimal) -> str:
-    """Return a wallet balance as exchanges show it: at most 8 decimals (a paper wallet's funding sums carry 29 digits)."""
-    if amount.is_finite() and amount.as_tuple().exponent < -8:  # type: ignore[operator]
-        amount = amount.quantize(Decimal("1e-8"), rounding=ROUND_DOWN)
-    return str(amount)

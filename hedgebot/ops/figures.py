@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from enum import Enum, StrEnum
 from functools import lru_cache
 from typing import Any
@@ -28,6 +28,7 @@ class Figure(StrEnum):
     AMOUNT = "amount"  # base units of the hedged coin, on the market's amount step
     PRICE = "price"  # quote per coin, on the market's price step
     MONEY = "money"  # quote currency (margin, fees, funding), on the market's margin step
+    BALANCE = "balance"  # money as a wallet books it (ledgers, balances): exact, 8 decimals at most, so rows add up
     RATIO = "ratio"  # fractions: ratios, distances, rates, to 4 decimals
     TIME = "time"  # seconds since the epoch, shown as ISO 8601 UTC
     SECONDS = "seconds"  # a duration, to whole seconds
@@ -49,13 +50,14 @@ class Precision:
     amount: Decimal = Decimal("0.001")
     price: Decimal = Decimal("0.01")
     money: Decimal = Decimal("0.01")
+    quote: str = ""  # the market's quote asset: an amount of it is money
 
     @classmethod
     def of(cls, market: Market | None) -> Precision:
         """Return the precision of `market` (defaults when it is not known yet)."""
         if market is None:
             return cls()
-        return cls(market.amount_step, market.price_step, market.margin_step)
+        return cls(market.amount_step, market.price_step, market.margin_step, market.quote)
 
 
 def plain(value: Any) -> Any:
@@ -81,10 +83,23 @@ def _quantum(step: Decimal) -> Decimal:
     return Decimal(1).scaleb(min(int(exponent), 0))
 
 
+BOOKED_PLACES = Decimal("1e-8")
+
+
+def booked(value: Decimal) -> str:
+    """Return money as a wallet books it: exact up to 8 decimals (cut beyond them, as exchanges show balances)."""
+    if value.is_finite() and int(value.as_tuple().exponent) < -8:
+        value = value.quantize(BOOKED_PLACES, rounding=ROUND_DOWN)
+    return format(value, "f")
+
+
 def render(value: Any, kind: Figure | None, precision: Precision) -> Any:
     """Return one figure as JSON-ready data."""
     if value is None:
         return None
+    if kind is Figure.BALANCE:
+        number_ = value if isinstance(value, Decimal) else Decimal(str(value))
+        return booked(number_) if number_.is_finite() else str(number_)
     if kind is Figure.TIME:
         return iso_utc(float(value))
     if kind is Figure.SECONDS:
@@ -119,7 +134,7 @@ def text(value: Any, kind: Figure | None, precision: Precision) -> str:
     if isinstance(value, float) and math.isinf(value):
         return "unlimited" if value > 0 else "-"
     shown = render(value, kind, precision)
-    if isinstance(shown, str) and kind in (Figure.AMOUNT, Figure.PRICE, Figure.MONEY, Figure.RATIO):
+    if isinstance(shown, str) and kind in (Figure.AMOUNT, Figure.PRICE, Figure.MONEY, Figure.RATIO, Figure.BALANCE):
         return shown if shown in ("Infinity", "-Infinity", "NaN") else format(Decimal(shown), "f")
     if isinstance(value, float) and kind is None:
         return format(Decimal(repr(value)), "f")
@@ -166,12 +181,12 @@ def as_json(obj: Any, precision: Precision, extra: dict[str, tuple[Any, Figure]]
 DETAIL_KINDS: dict[str, Figure] = {
     **{name: Figure.AMOUNT for name in (
         "amount", "short", "target", "exposure", "drift", "missing", "filled", "seen", "expected", "change",
-        "liquidated_amount", "sell", "reduce", "size", "remaining",
+        "liquidated_amount", "sell", "reduce", "size", "remaining", "before", "min_order", "effective_min_order",
     )},
     **{name: Figure.PRICE for name in (
         "price", "mark", "average_price", "liquidation_price", "runway_price", "previous", "liquidated_price", "entry",
     )},
-    **{name: Figure.MONEY for name in ("margin_lost", "fee", "margin", "quote_amount", "proceeds", "needed", "available")},
+    **{name: Figure.MONEY for name in ("margin_lost", "fee", "margin", "quote_amount", "proceeds", "needed", "available", "min_notional")},
     **{name: Figure.RATIO for name in ("distance", "worst_distance", "level", "runway", "ratio", "drift_ratio")},
     **{name: Figure.TIME for name in ("since", "at", "liquidated_at", "until", "started_at")},
     **{name: Figure.SECONDS for name in ("lasted_seconds", "seconds", "seconds_outside")},
@@ -181,8 +196,11 @@ DETAIL_KINDS: dict[str, Figure] = {
 def render_detail(detail: dict[str, Any], precision: Precision) -> dict[str, Any]:
     """Return an event's detail with each known figure at its kind's precision (text that is not a number is kept)."""
     out: dict[str, Any] = {}
+    quote_asset = bool(precision.quote) and detail.get("asset") == precision.quote
     for name, value in detail.items():
         kind = DETAIL_KINDS.get(name)
+        if kind is Figure.AMOUNT and quote_asset:
+            kind = Figure.MONEY  # a transfer of the quote asset is money, not coins
         if kind is None or value is None or isinstance(value, bool):
             out[name] = value
             continue

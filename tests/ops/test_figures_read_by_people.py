@@ -1,0 +1,72 @@
+"""After a paper run, every figure a user reads in `status`, `history` and `report` is at its kind's precision.
+
+Amounts at the market's step, prices at the price step, money to the margin step (or, in the ledger and the
+report's JSON, as the wallet booked it: 8 decimals at most, so rows add up), ratios to 4 decimals; never an
+exponent, never 28 digits.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+
+from hedgebot.cli import main
+from hedgebot.clock import SimClock
+from hedgebot.config import load_config
+from hedgebot.engine.daemon import Daemon
+from tests.helpers import paper_settings_dict, write_toml
+
+EXPONENT = re.compile(r"\d[eE][+-]?\d")
+LONG_FRACTION = re.compile(r"\d\.\d{9,}")  # more decimals than any wallet books
+
+
+def _places(text: str) -> int:
+    return max(0, -int(Decimal(text).as_tuple().exponent))
+
+
+async def _paper_run(tmp_path) -> str:
+    data = paper_settings_dict(tmp_path)
+    data["accounts"][0]["paper"]["futures"] = {"USDT": "36000"}  # tight: the guard moves spot USDT to the short
+    data["accounts"][0]["paper"]["markets"][0]["funding"] = {"rate": "0.0003", "interval_hours": 0.01}
+    data["accounts"][0]["paper"]["script"] = [{"asset": "BTC", "every_seconds": 20, "amounts": ["0.5", "-0.8", "0.3"]}]
+    path = write_toml(tmp_path / "hedgebot.toml", data)
+    clock = SimClock()
+    daemon = Daemon(load_config(path), clock)
+    await daemon.start()
+    await clock.advance(200)
+    await daemon.stop()
+    return str(path)
+
+
+def _read(capsys, *argv: str) -> str:
+    capsys.readouterr()
+    assert main(list(argv)) == 0
+    return capsys.readouterr().out
+
+
+async def test_after_a_paper_run_no_figure_a_user_reads_has_an_exponent_or_more_digits_than_its_kind(tmp_path, capsys) -> None:
+    config = await _paper_run(tmp_path)
+    outputs = {
+        "status": _read(capsys, "status", "--config", config),
+        "status --json": _read(capsys, "status", "--config", config, "--json"),
+        "history": _read(capsys, "history", "--config", config, "--hedge", "btc-core"),
+        "report": _read(capsys, "report", "--config", config),
+        "report --json": _read(capsys, "report", "--config", config, "--json"),
+        "report --csv": _read(capsys, "report", "--config", config, "--csv"),
+    }
+    for name, out in outputs.items():
+        assert not EXPONENT.search(out), f"{name}: {EXPONENT.search(out).group()} in\n{out}"  # type: ignore[union-attr]
+        assert not LONG_FRACTION.search(out), f"{name}: {LONG_FRACTION.search(out).group()} in\n{out}"  # type: ignore[union-attr]
+
+    [report] = json.loads(outputs["report --json"])["hedges"]
+    assert _places(report["worst_liquidation_distance"]) == 4, report  # a ratio, to 4 decimals
+    assert _places(report["first_price"]) == _places(report["last_price"]) == 1, report  # BTC/USDT:USDT's price step 0.1
+    assert _places(report["short_at_end"]) == _places(report["exposure_at_start"]) == 3, report  # amount step 0.001
+
+    # The position before each fill is an amount at the step; a transfer of USDT is money, at the cent.
+    history = outputs["history"]
+    befores = re.findall(r" before=(\S+)", history)
+    assert befores and all(_places(b) == 3 for b in befores), befores
+    transfers = re.findall(r"transferred +amount=(\S+) asset=USDT", history)
+    assert transfers and all(_places(t) == 2 for t in transfers), transfers
