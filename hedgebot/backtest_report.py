@@ -8,12 +8,13 @@ equity.csv, trades.csv, alerts.csv and chart.png.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import csv
 import json
 import math
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -21,16 +22,16 @@ from typing import Any
 
 from hedgebot.access import unreadable
 from hedgebot.backtest import BacktestResult, FixedInterval, SpotChange, detect_interval, find_gaps, run_backtest
-from hedgebot.clock import run_simulated
+from hedgebot.clock import RealClock, run_simulated
 from hedgebot.config import AccountConfig, ConfigError, HedgeConfig, PaperConfig, load_config
 from hedgebot.domain.schedule import CalendarEvent
 from hedgebot.domain.model import Market
 from hedgebot.exchange.binance_rules import default_market
-from hedgebot.exchange.factory import instrument_problem, paper_market
+from hedgebot.exchange.factory import build_venue, instrument_problem, paper_market
 from hedgebot.exchange.feeds import Candle, read_candles
 from hedgebot.exchange.funding import ConstantFunding, FundingSource, ReplayFunding
-from hedgebot.exchange.port import BadData
-from hedgebot.ops.figures import Figure, Precision, number, percent, text
+from hedgebot.exchange.port import BadData, ExchangeError
+from hedgebot.ops.figures import Figure, Precision, booked, number, percent, text
 from hedgebot.preflight import writable_problem
 
 EXIT_OK = 0
@@ -293,6 +294,45 @@ class ReplayInputs:
     slippage: Decimal
 
 
+def with_exchange_balances(files: InputFiles, say: Callable[[str], None]) -> InputFiles:
+    """Return the inputs with a live account's balances read from its exchange, when --spot/--futures were not given.
+
+    A read only: the account's venue is built as `run` builds it, its spot balances and futures wallet are
+    read once, and it is closed; no order, transfer or setting is made.
+    """
+    if files.spot or files.futures:
+        return files
+    account, hedge, _ = _find_hedge(files.config, files.hedge, files.account, balances_given=True)
+    if account.paper is not None:
+        return files
+    market = _market(account, hedge)
+
+    async def read() -> tuple[dict[str, Decimal], Decimal]:
+        setup = build_venue(account, RealClock(), None)
+        try:
+            spot = await setup.venue.fetch_spot_balances()
+            futures = await setup.venue.fetch_futures_balance(market.quote)
+        finally:
+            await setup.close()
+        return spot, futures.wallet
+
+    try:
+        spot, wallet = asyncio.run(read())
+    except (ConfigError, ExchangeError) as exc:
+        raise BadInput(
+            f"{files.config}: account {account.name!r} is live and its balances could not be read from "
+            f"{account.exchange} ({exc}): give the balances the replay starts from with --spot and --futures, "
+            "e.g. --spot BTC=10 --futures USDT=50000"
+        ) from None
+    held = tuple((asset, spot.get(asset, Decimal(0))) for asset in (market.base, market.quote))
+    say(
+        f"balances read from {account.exchange} for account {account.name!r}: spot "
+        + ", ".join(f"{asset} {booked(amount)}" for asset, amount in held)
+        + f"; futures {market.quote} {booked(wallet)}"
+    )
+    return replace(files, spot=held, futures=((market.quote, wallet),))
+
+
 def load_inputs(files: InputFiles, warn: Callable[[str], None]) -> ReplayInputs:
     """Read and check a replay's inputs; raise BadInput naming the file, field or argument at fault."""
     account, hedge, calendar = _find_hedge(files.config, files.hedge, files.account, bool(files.spot or files.futures))
@@ -348,7 +388,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         problem = writable_problem("--out", out)
         if problem:
             raise BadInput(problem)
-        inputs = load_inputs(InputFiles.of(args), warn)
+        inputs = load_inputs(with_exchange_balances(InputFiles.of(args), print), warn)
     except BadInput as exc:
         print(f"hedgebot: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

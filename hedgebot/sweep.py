@@ -336,11 +336,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print(f"hedgebot: warning: {message}", file=sys.stderr)
 
     out: Path = args.out or Path(f"sweep-{args.hedge}")
-    files = InputFiles.of(args)
     try:
         problem = writable_problem("--out", out)
         if problem:
             raise BadInput(problem)
+        # Read once here: the workers replay from these balances and never call the exchange.
+        files = backtest_report.with_exchange_balances(InputFiles.of(args), print)
         inputs = load_inputs(files, warn)
         axes, combos = _combinations_checked(args, inputs)
         workers = args.workers or os.cpu_count() or 1

@@ -309,3 +309,33 @@ def test_balances_on_the_command_line_replace_a_paper_accounts_own(tmp_path, cap
     with pytest.raises(SystemExit) as exited:
         _run(tmp_path, prices, "--no-chart", "--spot", "BTC=lots")
     assert exited.value.code == 2 and "use ASSET=AMOUNT" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_live_accounts_config_replays_from_the_balances_its_exchange_reports_and_changes_nothing_there(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    from tests.emulator_rig import PROCESS_KEY, PROCESS_SECRET, REPO, EmulatorProcess, live_config
+    from tests.helpers import clean_env
+
+    emulator = EmulatorProcess(tmp_path)  # spot BTC 1 and USDT 2,000; futures USDT 60,000
+    emulator.start()
+    try:
+        before = emulator.control("state")
+        prices = _freqtrade(tmp_path / "btc.csv", _path(200, 3600))
+        env = {**clean_env(), "HB_BINANCE_KEY": PROCESS_KEY, "HB_BINANCE_SECRET": PROCESS_SECRET}
+        done = subprocess.run(
+            [sys.executable, "-m", "hedgebot.cli", "backtest", "--config", str(live_config(tmp_path, emulator.url)),
+             "--hedge", "btc", "--prices", str(prices), "--out", str(tmp_path / "out"), "--no-chart"],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+        )
+        said = done.stdout + done.stderr
+        assert done.returncode == 0 and "Traceback" not in said, said
+        assert "balances read from binanceusdm for account 'binance-main': spot BTC 1.0, USDT 2000.0; futures USDT 60000" in done.stdout, said
+        summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+        assert summary["bars"] == 200 and summary["target_reached"] is True, summary  # 1 BTC hedged from 60,000 of margin
+        after = emulator.control("state")
+        assert not after["orders"] and after["transfers"] == before["transfers"] and after["positions"] == before["positions"]
+    finally:
+        emulator.stop()
