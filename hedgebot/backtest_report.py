@@ -565,6 +565,8 @@ def print_summary(summary: dict[str, Any], precision: Precision | None = None) -
             shown = f"{shown} ({percent(value)})"
         elif key == "time_under_hedged_seconds" and isinstance(value, int) and value:
             shown = f"{value} ({_duration(value)})"
+        elif isinstance(value, dict):  # counts by name, in words (a dict's repr reads like debugger output)
+            shown = ", ".join(f"{name} {count}" for name, count in value.items()) or "none"
         print(f"  {key:<28} {shown}")
 
 

@@ -339,3 +339,12 @@ def test_a_live_accounts_config_replays_from_the_balances_its_exchange_reports_a
         assert not after["orders"] and after["transfers"] == before["transfers"] and after["positions"] == before["positions"]
     finally:
         emulator.stop()
+
+
+def test_the_printed_summary_names_the_topup_sources_in_words_not_as_a_python_dict(capsys) -> None:
+    from hedgebot.backtest_report import print_summary
+
+    print_summary({"topups": 3, "topup_sources": {"transfers from spot stablecoin": 2, "coins sold": 1}})
+    out = capsys.readouterr().out
+    assert "topup_sources                transfers from spot stablecoin 2, coins sold 1" in out, out
+    assert "{" not in out and "'" not in out, out

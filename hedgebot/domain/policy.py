@@ -354,7 +354,7 @@ def plan(
             Alert(
                 Severity.CRITICAL, "margin_unfunded",
                 f"the margin sources ran dry: they keep the {side.value} above its {guard.trigger:.0%} trigger only "
-                f"{'up' if side is PositionSide.SHORT else 'down'} to {_on_step(runway, market.price_step)} ({runway_fraction:.1%} {beyond} the mark); add {market.quote} to a source",
+                f"{'up' if side is PositionSide.SHORT else 'down'} to {_on_step(runway, market.price_step)} ({runway_fraction:.2%} {beyond} the mark); add {market.quote} to a source",
             )
         )
 
@@ -389,7 +389,7 @@ def plan(
                 Severity.WARNING, "runway_short",
                 f"the margin sources keep the {side.value} above its {guard.trigger:.0%} trigger only "
                 f"{'up' if side is PositionSide.SHORT else 'down'} to {_on_step(runway, market.price_step)} "
-                f"({runway_fraction:.1%} {beyond} the mark; warning below {guard.runway_warning:.0%})",
+                f"({runway_fraction:.2%} {beyond} the mark; warning below {guard.runway_warning:.0%})",
             )
         )
     return result(actions, alerts, notes)

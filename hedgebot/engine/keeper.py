@@ -917,7 +917,7 @@ class Keeper:
         beyond = "above" if self.policy.side is PositionSide.SHORT else "below"  # where the leg's liquidation lies
         if code == "runway_short" and plan.runway is not None and plan.runway_price is not None:
             return (
-                f"runway back to {render(plan.runway_price, Figure.PRICE, shown)} ({plan.runway:.1%} {beyond} the mark; "
+                f"runway back to {render(plan.runway_price, Figure.PRICE, shown)} ({plan.runway:.2%} {beyond} the mark; "
                 f"warning below {self.policy.guard.runway_warning:.0%})"
             )
         parts = [

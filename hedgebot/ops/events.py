@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -40,6 +41,14 @@ class EventRecord:
     kind: str
     severity: Severity
     detail: dict[str, Any] = field(default_factory=dict)
+    precision: Precision | None = None  # the steps of the hedge's market, for words made of the detail
+
+    def shown(self) -> dict[str, Any]:
+        """Return the detail with each figure as people read it: at the market's steps once they are known, else plain."""
+        if self.precision is not None:
+            return render_detail(self.detail, self.precision)
+        # Rounding to a guessed step could hide digits of a market not loaded yet: plain digits, never a repr.
+        return {k: format(v, "f") if isinstance(v, Decimal) and v.is_finite() else v for k, v in self.detail.items()}
 
 
 EventListener = Callable[[EventRecord], None]
@@ -86,9 +95,9 @@ class EventLog:
             self._announce(record)
 
     def _announce(self, record: EventRecord) -> None:
-        precision = self._precisions.get((record.account, record.hedge))
-        shown = render_detail(record.detail, precision) if precision is not None else record.detail
-        getattr(self.log, _LEVELS[record.severity])(record.kind, account=record.account, hedge=record.hedge, **shown)
+        if record.precision is None:
+            record = replace(record, precision=self._precisions.get((record.account, record.hedge)))
+        getattr(self.log, _LEVELS[record.severity])(record.kind, account=record.account, hedge=record.hedge, **record.shown())
         for listener in self._listeners:
             try:
                 listener(record)

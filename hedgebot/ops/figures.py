@@ -182,11 +182,12 @@ DETAIL_KINDS: dict[str, Figure] = {
     **{name: Figure.AMOUNT for name in (
         "amount", "short", "target", "exposure", "drift", "missing", "filled", "seen", "expected", "change",
         "liquidated_amount", "sell", "reduce", "size", "remaining", "before", "min_order", "effective_min_order",
+        "short_bought_back", "spot_sold", "short_left", "spot_left",
     )},
     **{name: Figure.PRICE for name in (
         "price", "mark", "average_price", "liquidation_price", "runway_price", "previous", "liquidated_price", "entry",
     )},
-    **{name: Figure.MONEY for name in ("margin_lost", "fee", "margin", "quote_amount", "proceeds", "needed", "available", "min_notional")},
+    **{name: Figure.MONEY for name in ("margin_lost", "fee", "margin", "quote_amount", "proceeds", "needed", "available", "min_notional", "margin_to_spot")},
     **{name: Figure.RATIO for name in ("distance", "worst_distance", "level", "runway", "ratio", "drift_ratio")},
     **{name: Figure.TIME for name in ("since", "at", "liquidated_at", "until", "started_at")},
     **{name: Figure.SECONDS for name in ("lasted_seconds", "seconds", "seconds_outside")},
@@ -201,6 +202,9 @@ def render_detail(detail: dict[str, Any], precision: Precision) -> dict[str, Any
         kind = DETAIL_KINDS.get(name)
         if kind is Figure.AMOUNT and quote_asset:
             kind = Figure.MONEY  # a transfer of the quote asset is money, not coins
+        if kind is None and isinstance(value, Decimal):
+            out[name] = format(value, "f") if value.is_finite() else str(value)  # never a repr, never an exponent
+            continue
         if kind is None or value is None or isinstance(value, bool):
             out[name] = value
             continue

@@ -16,7 +16,6 @@ import json
 from collections import Counter, deque
 from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
 import aiohttp
@@ -27,6 +26,7 @@ from hedgebot.clock import Clock
 from hedgebot.config import AlertsConfig, ConfigError, Settings, TelegramSenderConfig, WebhookSenderConfig
 from hedgebot.domain.model import Severity
 from hedgebot.ops.events import EventRecord
+from hedgebot.ops.figures import Figure, Precision, percent, text
 from hedgebot.ops.health import Operations, plain
 from hedgebot.redact import redact, redact_value
 
@@ -75,23 +75,17 @@ class AlertMessage:
 
 def describe_event(event: EventRecord) -> str:
     """Return an event's detail as one readable line."""
-    detail = event.detail
+    detail = event.shown()
     headline = next((str(detail[k]) for k in _HEADLINE_FIELDS if detail.get(k)), "")
     figures = ", ".join(
-        f"{k}={_short(v)}" for k, v in detail.items() if k not in _HEADLINE_FIELDS and v not in (None, "") and not isinstance(v, (dict, list))
+        f"{k}={v}" for k, v in detail.items() if k not in _HEADLINE_FIELDS and v not in (None, "") and not isinstance(v, (dict, list))
     )
     return redact("; ".join(part for part in (headline, figures) if part))
 
 
-def _short(value: Any) -> str:
-    if isinstance(value, Decimal):
-        return f"{value:.6g}" if abs(value) < 1 else f"{value:.2f}".rstrip("0").rstrip(".")
-    return str(value)
-
-
-def _read(value: Any) -> str:
-    """Return a figure for the start-up summary, `-` when it could not be read (never a 0 that was not seen)."""
-    return "-" if value is None else _short(value)
+def _read(value: Any, precision: Precision) -> str:
+    """Return an amount for the start-up summary, `-` when it could not be read (never a 0 that was not seen)."""
+    return text(value, Figure.AMOUNT, precision)
 
 
 # ---- senders ------------------------------------------------------------------------
@@ -451,15 +445,16 @@ def startup_summary(ops: Operations) -> tuple[Severity, str]:
     severity = Severity.INFO
     for keeper in ops.keepers:
         f = ops.hedge_figures(keeper)
+        shown = Precision.of(getattr(keeper, "market", None))  # defaults until the market is loaded
         distance = f.get("distance")
         level = f["liquidation_warning"]
         line = (
-            f"{keeper.account}/{keeper.hedge.name} {plain(f.get('state'))}: exposure {_read(f.get('exposure'))}, "
-            f"short {_read(f.get('short'))}, target {_read(f.get('target'))}, "
-            f"liquidation distance {f'{distance:.2%}' if distance is not None else '-'}"
+            f"{keeper.account}/{keeper.hedge.name} {plain(f.get('state'))}: exposure {_read(f.get('exposure'), shown)}, "
+            f"short {_read(f.get('short'), shown)}, target {_read(f.get('target'), shown)}, "
+            f"liquidation distance {percent(distance)}"
         )
         if distance is not None and distance < level:
-            line += f"  WARNING: below the warning level {level:.2%}"
+            line += f"  WARNING: below the warning level {percent(level)}"
             severity = Severity.WARNING
         lines.append(line)
     return severity, "hedgebot started\n" + "\n".join(lines)

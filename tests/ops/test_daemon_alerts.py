@@ -39,7 +39,7 @@ async def test_a_hanging_receiver_never_holds_up_the_keepers_and_gets_the_summar
         # sent again, so the receiver may have it twice: what matters is that it arrived.
         summary = receiver.received[0]
         assert {b["kind"] for b in receiver.received} == {"startup_summary"} and summary["severity"] == "info"
-        assert "paper/btc-core hedged: exposure 2, short 2, target 2, liquidation distance" in summary["text"]
+        assert "paper/btc-core hedged: exposure 2.000, short 2.000, target 2.000, liquidation distance" in summary["text"]
     finally:
         await clock.run(daemon.stop())
         await receiver.close()

@@ -12,6 +12,7 @@ import re
 from decimal import Decimal
 
 from hedgebot.cli import main
+from hedgebot.ops.figures import Precision
 from hedgebot.clock import SimClock
 from hedgebot.config import load_config
 from hedgebot.engine.daemon import Daemon
@@ -70,3 +71,35 @@ async def test_after_a_paper_run_no_figure_a_user_reads_has_an_exponent_or_more_
     assert befores and all(_places(b) == 3 for b in befores), befores
     transfers = re.findall(r"transferred +amount=(\S+) asset=USDT", history)
     assert transfers and all(_places(t) == 2 for t in transfers), transfers
+
+
+class _KeptLines:
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, dict]] = []
+
+    def __getattr__(self, level: str):
+        return lambda event, **fields: self.lines.append((event, fields))
+
+
+def test_an_unwinds_end_and_its_alert_text_show_plain_figures_never_a_decimal_repr() -> None:
+    from hedgebot.domain.model import Severity
+    from hedgebot.ops.events import EventLog
+    from hedgebot.ops.senders import describe_event
+
+    logged = _KeptLines()
+    told: list[str] = []
+    events = EventLog(None, logged)
+    events.subscribe(lambda record: told.append(describe_event(record)))
+    events.emit("paper", "eth", "unwind_completed", Severity.INFO, unwind=2, short_bought_back=Decimal("1E+1"))
+    assert logged.lines.pop() == ("unwind_completed", {"account": "paper", "hedge": "eth", "unwind": 2, "short_bought_back": "10"})
+    assert told.pop() == "unwind=2, short_bought_back=10"  # no market loaded: plain digits, no step guessed
+    events.show_figures("paper", "btc-core", Precision())  # BTC/USDT:USDT's steps: amounts 0.001, money 0.01
+    events.emit(
+        "paper", "btc-core", "unwind_completed", Severity.INFO, unwind=1, short_bought_back=Decimal("2.0"),
+        spot_sold=Decimal("0"), short_left=Decimal("0.00"), margin_to_spot=Decimal("0"), spot_left=Decimal("2.0"),
+        rate=Decimal("1E-7"),  # a figure of no known kind: plain digits, not Decimal('1E-7')
+    )
+    [(_, fields)] = logged.lines
+    assert fields["short_bought_back"] == "2.000" and fields["short_left"] == "0.000" and fields["margin_to_spot"] == "0.00"
+    assert fields["rate"] == "0.0000001", fields
+    assert "Decimal" not in told[0] and "E-" not in told[0] and "short_bought_back=2.000" in told[0], told

@@ -260,4 +260,4 @@ def test_the_startup_summary_shows_a_dash_not_zero_for_figures_it_could_not_read
     assert "exposure -, short -, target -, liquidation distance -" in text
     read = {**unread, "exposure": D("2"), "short": D("0"), "target": D("2")}
     _, text = startup_summary(SimpleNamespace(keepers=[keeper], hedge_figures=lambda k: read))
-    assert "exposure 2, short 0, target 2" in text
+    assert "exposure 2.000, short 0.000, target 2.000" in text
