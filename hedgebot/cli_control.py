@@ -33,6 +33,7 @@ from hedgebot.exchange.factory import build_venue
 from hedgebot.exchange.port import ExchangeError
 from hedgebot.ops.events import EventLog, NullLogger
 from hedgebot.ops.figures import Figure, Precision, text
+from hedgebot.ops.logging import configure_logging
 from hedgebot.store.control import Control, Request, open_control
 from hedgebot.store.factory import open_journal
 from hedgebot.store.journal import JournalUnavailable
@@ -264,6 +265,7 @@ async def _unwind_here(settings: Settings, account: AccountConfig, hedge: HedgeC
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    configure_logging(settings.daemon.log_format, settings.daemon.log_level)  # its log reads like the daemon's
     # The user confirmed this unwind of this account by name: a live account needs no --live here.
     daemon = Daemon(settings, RealClock(), allow_live=True, only=(account.name, hedge.name))
     try:

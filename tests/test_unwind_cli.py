@@ -153,3 +153,20 @@ def test_unwind_plans_a_hedge_whose_schedule_names_a_calendar_event(tmp_path: Pa
     code = main(["unwind", "--config", str(config), "--hedge", "btc-core", "--plan"])
     captured = capsys.readouterr()
     assert code == 0, f"`hedgebot unwind --plan` exited {code}: {captured.err.strip()}"
+
+
+@pytest.mark.slow
+def test_unwind_run_here_logs_in_the_configured_format(tmp_path: Path) -> None:
+    data = paper_settings_dict(tmp_path, tick_seconds=0.5)
+    data["daemon"].update(status_interval_seconds=0.3, log_format="json")
+    data["http"] = {"enabled": False}
+    config = write_toml(tmp_path / "unwind.toml", data)
+    state, log = tmp_path / "state", tmp_path / "log.txt"
+    _run_daemon_until(config, state, log, lambda h: h["state"] == "hedged")
+    log.write_text("")
+    assert _hedgebot(["unwind", "--config", str(config), "--hedge", "btc-core", "--yes"], log) == 0, log.read_text()[-3000:]
+    logged = [line for line in log.read_text().splitlines() if "order_filled" in line]
+    assert logged, log.read_text()[-3000:]
+    for line in logged:
+        record = json.loads(line)  # the daemon's log_format = "json", not the console renderer
+        assert record["event"] == "order_filled" and record["reason"] == "unwind: short slice", record
