@@ -67,6 +67,7 @@ class ProcessChaosFigures:
     two_writers: int = 0
     epochs: int = 0
     recoveries: list[tuple[str, float]] = field(default_factory=list)  # (failure, real seconds to back in band)
+    stale: list[str] = field(default_factory=list)  # each stale request: who, what, when, under which epochs
 
 
 @dataclass
@@ -252,11 +253,16 @@ def _judge(figures: ProcessChaosFigures, pg_url: str, emulator: EmulatorProcess,
         key = request.get("key")
         if not key or request.get("path", "").startswith("/_emulator"):
             continue
-        signed = float(request.get("signed_at") or request["at"]) - 0.1  # ccxt's exchange-time offset on the stamp
-        committed = [(at, epoch, holder) for at, epoch, holder in epochs if at <= signed]
-        own = [epoch for _at, epoch, holder in committed if holder == key]
+        # The stamp may be off by ccxt's exchange-time offset (under 0.1 s): each side gets the benefit of the doubt.
+        signed = float(request.get("signed_at") or request["at"])
+        committed = [(at, epoch, holder) for at, epoch, holder in epochs if at <= signed - 0.1]
+        own = [epoch for at, epoch, holder in epochs if holder == key and at <= signed + 0.1]
         newest = max((epoch for _at, epoch, _holder in committed), default=None)
         if newest is not None and (not own or own[-1] < newest):
             figures.stale_requests += 1
+            figures.stale.append(
+                f"{request.get('method')} {request.get('path')} by {key} signed {signed:.3f} "
+                f"(its epochs {own}, newest {newest}; taken {[(round(a, 3), e, h) for a, e, h in committed]})"
+            )
             if request.get("method") in ("POST", "DELETE", "PUT"):
                 figures.two_writers += 1
