@@ -240,21 +240,36 @@ class RateGates:
         return sorted(found, key=lambda r: not isinstance(r, IpBanned))
 
 
-class Pacer:
-    """ccxt's request pacing (`cost` x `rateLimit` ms between requests of one client) on the monotonic clock."""
+PACER_BURST = 90.0  # ccxt cost units (Binance request weight) a client may spend at once after a quiet spell
 
-    def __init__(self, clock: Clock) -> None:
+
+class Pacer:
+    """ccxt's request pacing (`cost` x `rateLimit` ms per request of one client) on the monotonic clock, with a burst.
+
+    ccxt spaces every request by the cost of the one before it: after a weight-30 read (positionSide/dual,
+    portfolio/account) the next waits 1.5 s, so a standby taking over spent 3 s of its lease pacing itself.
+    Here a client that was quiet may spend up to `burst` units at once; past that it is paced at ccxt's rate,
+    so a minute never carries more than ccxt's budget plus one burst (Binance's limits are per minute, and
+    the gate in front of this one reads the weight the exchange says is used).
+    """
+
+    def __init__(self, clock: Clock, burst: float = PACER_BURST) -> None:
         self.clock = clock
         self.monotonic = monotonic_of(clock)
-        self._next_free = -math.inf
+        self.burst = burst
+        self._tokens = burst
+        self._last: float | None = None
 
     async def pace(self, cost: float, interval_ms: float) -> None:
-        """Wait for the request's turn."""
+        """Wait for the request's turn: at once while the burst lasts, then as ccxt would."""
         now = self.monotonic()
-        start = max(now, self._next_free)
-        self._next_free = start + max(cost, 0.0) * interval_ms / 1000
-        if start > now:
-            await self.clock.sleep(start - now)
+        rate = 1000 / interval_ms if interval_ms > 0 else math.inf  # units regained per second
+        if self._last is not None:
+            self._tokens = min(self.burst, self._tokens + (now - self._last) * rate)
+        self._last = now
+        self._tokens -= max(cost, 0.0)
+        if self._tokens < 0 and math.isfinite(rate):
+            await self.clock.sleep(-self._tokens / rate)
 
 
 _SHARED: weakref.WeakKeyDictionary[Any, RateGates] = weakref.WeakKeyDictionary()
