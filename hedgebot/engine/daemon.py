@@ -16,10 +16,12 @@ import asyncio
 import fcntl
 import functools
 import json
+import math
 import os
 import secrets
 import socket
 import sqlite3
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -30,7 +32,7 @@ import structlog
 from pydantic import ValidationError
 
 from hedgebot.access import unreadable
-from hedgebot.clock import Clock, monotonic_of
+from hedgebot.clock import Clock, RealClock, monotonic_of
 from hedgebot.config import AccountConfig, ConfigError, HedgeConfig, ReplayFeedConfig, Settings, load_config
 from hedgebot.domain.model import PositionMode, Severity, Wallet
 from hedgebot.domain.schedule import CalendarEvent
@@ -58,6 +60,8 @@ from hedgebot.store.journal import Journal, JournalStore, JournalUnavailable
 from hedgebot.store.lease import Lease, LeaseChange, LeaseTiming
 
 STATUS_FILE = "status.json"
+STATUS_HEARTBEAT_SECONDS = 30.0  # the status file is rewritten at least this often, changed or not
+_LEASE_AGES = ("lease_age_seconds", "may_send_seconds")  # they change every round: not a change by themselves
 # How far back start-up looks for orders another hedgebot daemon sent to a live account.
 FOREIGN_ORDER_WINDOW_SECONDS = 24 * 3600
 HTTP_RETRY_SECONDS = 30.0
@@ -219,6 +223,10 @@ class Daemon:
         # Each hedge's status as last rendered: a keeper replaces its status when it ticks, so one not replaced
         # since the last round is not rendered again (with the default 10 s tick and 2 s status interval, 4 rounds of 5).
         self._rendered: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = {}
+        self._status_lock = threading.Lock()
+        self._status_seen: Any = None  # what the status file last showed: statuses, streams, leases (ages aside)
+        self._status_written_at = -math.inf
+        self._real_time = isinstance(clock, RealClock)
         self._stopping = False
         self._stop_asked: asyncio.Event | None = None  # run()'s stop: ends a start still waiting for the journal
         self.clock_watch = ClockStepWatch(settings.daemon.clock_step_seconds)
@@ -1284,7 +1292,7 @@ class Daemon:
             await self._check_journal_when_due()
             self._check_clock_step()
             try:
-                self.write_status()
+                await self._write_status_if_changed()
             except OSError as exc:
                 # A full disk must not end the status writer: say so once a minute and keep trying.
                 now = self.clock.now()
@@ -1318,8 +1326,36 @@ class Daemon:
         self._rendered = rendered  # hedges removed by a reload are forgotten
         return [json_ for _status, json_ in rendered.values()]
 
+    async def _write_status_if_changed(self) -> None:
+        """Write the status file when a hedge's status, a stream or a lease changed, or once a heartbeat is due.
+
+        An idle daemon of many hedges neither renders nor rewrites them each round. On the real clock the file is
+        serialized and written on a worker thread, off the event loop the keepers run on; in simulated time it is
+        written inline, so that a replay stays deterministic.
+        """
+        data = self._status_document()
+        now = self.clock.now()
+        leases = {name: {k: v for k, v in lease.items() if k not in _LEASE_AGES} for name, lease in data.get("leases", {}).items()}
+        # The statuses themselves are kept (not their ids, which a freed status may pass on) and compared by identity.
+        seen = (tuple(status for status, _json in self._rendered.values()), data["streams"], leases)
+        last = self._status_seen
+        unchanged = (
+            last is not None and len(seen[0]) == len(last[0]) and all(a is b for a, b in zip(seen[0], last[0], strict=True))
+            and seen[1:] == last[1:]
+        )
+        if unchanged and now - self._status_written_at < STATUS_HEARTBEAT_SECONDS:
+            return
+        self._status_seen, self._status_written_at = seen, now
+        if self._real_time:
+            await asyncio.to_thread(self._write_status_document, data)
+        else:
+            self._write_status_document(data)
+
     def write_status(self) -> None:
-        """Write every hedge's status to the state directory (atomically)."""
+        """Write every hedge's status to the state directory (atomically), whether or not it changed."""
+        self._write_status_document(self._status_document())
+
+    def _status_document(self) -> dict[str, Any]:
         hedges = self._statuses_json()
         path = self.state_dir / STATUS_FILE
         if self.only is not None and path.exists():
@@ -1333,9 +1369,14 @@ class Daemon:
         data = {"pid": os.getpid(), "updated_at": iso_utc(self.clock.now()), "hedges": hedges, "streams": self.stream_status()}
         if self.settings.journal.url is not None:
             data["leases"] = self.lease_status()
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2))
-        os.replace(tmp, path)
+        return data
+
+    def _write_status_document(self, data: dict[str, Any]) -> None:
+        path = self.state_dir / STATUS_FILE
+        with self._status_lock:  # the stop's last write may meet a worker thread's
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(data, indent=2))
+            os.replace(tmp, path)
 
     def _task_ended(self, task: asyncio.Task[None]) -> None:
         """A task that dies (or a keeper that ends while nobody asked it to stop) leaves the daemon unable to hedge:

@@ -39,3 +39,30 @@ async def test_a_status_not_replaced_since_the_last_round_is_not_rendered_again_
         assert written == [original(daemon.keepers[0].status)]  # what the file says is the hedge's latest status
     finally:
         await daemon.stop()
+
+
+async def test_the_status_file_is_rewritten_only_when_a_status_changed_or_a_heartbeat_is_due(tmp_path: Path, monkeypatch) -> None:
+    data = paper_settings_dict(tmp_path, tick_seconds=10)
+    data["daemon"]["status_interval_seconds"] = 1
+    settings = load_config(write_toml(tmp_path / "hedgebot.toml", data))
+    clock = SimClock()
+    daemon = Daemon(settings, clock)
+    writes: list[float] = []
+    original = Daemon._write_status_document
+
+    def counting(self: Daemon, document: dict) -> None:
+        writes.append(clock.now())
+        original(self, document)
+
+    monkeypatch.setattr(Daemon, "_write_status_document", counting)
+    await daemon.start()
+    try:
+        await clock.advance(120)  # 120 rounds of the writer, about 12 ticks of the hedge
+        assert 1 <= len(writes) <= 12 + 120 / 30, f"{len(writes)} writes in 120 rounds: unchanged statuses were written again"
+        await clock.advance(1)  # a status replaced by the last tick is written at the writer's next round
+        written = json.loads((tmp_path / "state" / "status.json").read_text())
+        assert written["hedges"] == [daemon.keepers[0].status.to_json()]  # the file still says the latest status
+        gaps = [b - a for a, b in zip(writes, writes[1:], strict=False)]
+        assert max(gaps) <= 30 + 1  # the heartbeat keeps updated_at fresh while nothing changes
+    finally:
+        await daemon.stop()
