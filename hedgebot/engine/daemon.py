@@ -497,7 +497,7 @@ class Daemon:
             elif change is LeaseChange.RENEWED:
                 pass  # held, but its keepers failed to start: _take_over released it already; nothing to do
             else:
-                await self.clock.sleep(every)
+                await self.clock.sleep(lease.timing.watch_every)
 
     async def _renewing(self, runtime: AccountRuntime, work: Any) -> None:
         """Run `work` (a start-up or a takeover's reconciliation) while the lease is renewed beside it.

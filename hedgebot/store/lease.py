@@ -55,6 +55,15 @@ class LeaseTiming:
     def renew_every(self) -> float:
         return self.seconds / 3
 
+    @property
+    def watch_every(self) -> float:
+        """Return how often a daemon that does not hold the lease looks whether it has expired.
+
+        A twelfth of the lease: the takeover follows the expiry within that, not within a renewal period
+        (a lookup is one indexed read of one row).
+        """
+        return self.seconds / 12
+
 
 class Lease:
     """This daemon's lease on one account."""
