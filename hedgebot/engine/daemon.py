@@ -1347,13 +1347,13 @@ class Daemon:
             return
         self._status_seen, self._status_written_at = seen, now
         if self._real_time:
-            await asyncio.to_thread(self._write_status_document, data)
+            await asyncio.to_thread(self.write_status, data)
         else:
-            self._write_status_document(data)
+            self.write_status(data)
 
-    def write_status(self) -> None:
-        """Write every hedge's status to the state directory (atomically), whether or not it changed."""
-        self._write_status_document(self._status_document())
+    def write_status(self, document: dict[str, Any] | None = None) -> None:
+        """Write the status file (atomically): `document`, or every hedge's status now, whether or not it changed."""
+        self._write_status_document(document if document is not None else self._status_document())
 
     def _status_document(self) -> dict[str, Any]:
         hedges = self._statuses_json()
