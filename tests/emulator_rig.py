@@ -174,20 +174,25 @@ def wait_until(condition: Callable[[], bool], seconds: float, what: str | Callab
     raise AssertionError(f"timed out after {seconds}s waiting for {what() if callable(what) else what}")
 
 
+def emulator_account(url: str, **hedge: Any) -> dict[str, Any]:
+    """Return the config of the live Binance account on the emulator (keys from HB_BINANCE_KEY/SECRET), one BTC hedge."""
+    return {
+        "name": "binance-main", "mode": "live", "exchange": "binanceusdm", "api_base_url": url,
+        "credentials": {"api_key": {"env": "HB_BINANCE_KEY"}, "secret": {"env": "HB_BINANCE_SECRET"}},
+        "hedges": [{
+            "name": "btc", "asset": "BTC", "symbol": SYMBOL, "ratio": "1", "band": "0.02", "leverage": 3,
+            "margin_mode": "isolated", "max_order": "2", "tick_seconds": 0.5, "wake_on_move": "0.5", **hedge,
+        }],
+    }
+
+
 def live_config(tmp_path: Path, url: str, **hedge: Any) -> Path:
     """Write the config of a live Binance account on the emulator, keys from HB_BINANCE_KEY/SECRET."""
     return write_toml(tmp_path / "live.toml", {
         "daemon": {"state_dir": str(tmp_path / "state"), "status_interval_seconds": 0.3, "log_format": "json"},
         "journal": {"path": str(tmp_path / "state" / "journal.sqlite")},
         "http": {"enabled": False},
-        "accounts": [{
-            "name": "binance-main", "mode": "live", "exchange": "binanceusdm", "api_base_url": url,
-            "credentials": {"api_key": {"env": "HB_BINANCE_KEY"}, "secret": {"env": "HB_BINANCE_SECRET"}},
-            "hedges": [{
-                "name": "btc", "asset": "BTC", "symbol": SYMBOL, "ratio": "1", "band": "0.02", "leverage": 3,
-                "margin_mode": "isolated", "max_order": "2", "tick_seconds": 0.5, "wake_on_move": "0.5", **hedge,
-            }],
-        }],
+        "accounts": [emulator_account(url, **hedge)],
     })
 
 
@@ -214,3 +219,36 @@ def assert_every_order_is_one_done_intent(book_path: Path, journal_path: Path) -
     assert sorted(cid for cid, (status, _) in intents.items() if status == "done") == sorted(orders)
     assert open_left == 0
     return book
+
+
+def shared_journal_config(
+    root: Path, name: str, url: str, pg_url: str, *, lease: float, margin: float, **daemon: Any,
+) -> Path:
+    """Write one daemon's config: its own state directory, a PostgreSQL journal shared by all, the account on the emulator."""
+    from tests.postgres_server import PASSWORD
+
+    return write_toml(root / f"{name}.toml", {
+        "daemon": {"state_dir": str(root / name), "status_interval_seconds": 0.3, "log_format": "json", **daemon},
+        "journal": {
+            "url": pg_url.replace(f":{PASSWORD}@", "@"), "password": {"env": "HB_PG_PASSWORD"},
+            "lease_seconds": lease, "lease_margin_seconds": margin,
+        },
+        "http": {"enabled": False},
+        "alerts": {"startup_summary": False},
+        "accounts": [emulator_account(url)],
+    })
+
+
+def start_live_daemon(config_path: Path, log: Path, key: str, secret: str, *flags: str) -> subprocess.Popen[bytes]:
+    """Start `hedgebot run --live` on a config of the emulator under one API key, its output to `log`."""
+    import os
+
+    from tests.postgres_server import PASSWORD
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEDGEBOT_")}
+    env.update(HB_BINANCE_KEY=key, HB_BINANCE_SECRET=secret, HB_PG_PASSWORD=PASSWORD, PYTHONUNBUFFERED="1")
+    with log.open("w") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "hedgebot.cli", "run", "--config", str(config_path), "--live", *flags],
+            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )

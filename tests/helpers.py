@@ -199,3 +199,24 @@ class SteppedWallClock:
 
     async def wait_for(self, event: asyncio.Event, timeout: float) -> bool:
         return await self.inner.wait_for(event, timeout)
+
+
+async def paper_run(tmp_path: Path, seconds: float = 200, **paper: Any) -> Path:
+    """Run the paper daemon for `seconds` of simulated time (funding every 36 s, a spot change every 20 s); return its config.
+
+    `paper` replaces entries of the account's [accounts.paper] section (for example futures={"USDT": "36000"}).
+    """
+    from hedgebot.config import load_config
+    from hedgebot.engine.daemon import Daemon
+
+    data = paper_settings_dict(tmp_path)
+    data["accounts"][0]["paper"].update(paper)
+    data["accounts"][0]["paper"]["markets"][0]["funding"] = {"rate": "0.0003", "interval_hours": 0.01}
+    data["accounts"][0]["paper"]["script"] = [{"asset": "BTC", "every_seconds": 20, "amounts": ["0.5", "-0.8", "0.3"]}]
+    path = write_toml(tmp_path / "hedgebot.toml", data)
+    clock = SimClock()
+    daemon = Daemon(load_config(path), clock)
+    await daemon.start()
+    await clock.advance(seconds)
+    await daemon.stop()
+    return path

@@ -10,11 +10,9 @@ from decimal import Decimal
 
 from hedgebot.cli import main
 from hedgebot.clock import SimClock
-from hedgebot.config import load_config
-from hedgebot.engine.daemon import Daemon
 from hedgebot.report import Period, build_reports, ledger, render_csv, render_table
 from hedgebot.store.journal import IntentStatus, Journal
-from tests.helpers import D, SYMBOL, paper_settings_dict, write_toml
+from tests.helpers import D, SYMBOL, paper_run, paper_settings_dict, write_toml
 
 T0 = 1_700_000_000.0
 
@@ -90,15 +88,7 @@ def test_the_csv_has_one_row_per_movement_with_the_exchanges_ids() -> None:
 
 
 async def test_on_a_paper_run_the_report_and_csv_add_up_to_the_journal(tmp_path, capsys) -> None:
-    data = paper_settings_dict(tmp_path)
-    data["accounts"][0]["paper"]["markets"][0]["funding"] = {"rate": "0.0003", "interval_hours": 0.01}
-    data["accounts"][0]["paper"]["script"] = [{"asset": "BTC", "every_seconds": 20, "amounts": ["0.5", "-0.8", "0.3"]}]
-    path = write_toml(tmp_path / "hedgebot.toml", data)
-    clock = SimClock()
-    daemon = Daemon(load_config(path), clock)
-    await daemon.start()
-    await clock.advance(200)
-    await daemon.stop()
+    path = await paper_run(tmp_path)
 
     capsys.readouterr()
     assert main(["report", "--config", str(path), "--csv"]) == 0

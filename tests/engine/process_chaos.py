@@ -22,11 +22,9 @@ Used by tests/engine/test_process_chaos.py (two schedules in `make test`) and be
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -36,11 +34,9 @@ from typing import Any
 import psycopg
 import psycopg.errors
 
-from tests.emulator_rig import PROCESS_KEY, PROCESS_SECRET, EmulatorProcess
-from tests.helpers import SYMBOL, write_toml
-from tests.postgres_server import PASSWORD, PostgresServer
+from tests.emulator_rig import PROCESS_KEY, PROCESS_SECRET, EmulatorProcess, shared_journal_config, start_live_daemon
+from tests.postgres_server import PostgresServer
 
-REPO = Path(__file__).resolve().parents[2]
 LEASE, MARGIN, TICK, BAND = 3.0, 1.0, 0.5, Decimal("0.02")
 FAILURES = ("sigstop", "sigkill", "terminate", "restart", "faults")
 KEYS = [(PROCESS_KEY, PROCESS_SECRET)] + [(f"chaos-key-{i}", f"chaos-secret-{i}") for i in range(1, 8)]
@@ -80,37 +76,10 @@ class DaemonProcess:
     log: Path
 
 
-def daemon_config(root: Path, name: str, url: str, pg_url: str) -> Path:
-    """Write one daemon's config: its own state directory, the shared journal, the account on the emulator."""
-    return write_toml(root / f"{name}.toml", {
-        "daemon": {"state_dir": str(root / name), "status_interval_seconds": 1, "log_format": "json"},
-        "journal": {
-            "url": pg_url.replace(f":{PASSWORD}@", "@"), "password": {"env": "HB_PG_PASSWORD"},
-            "lease_seconds": LEASE, "lease_margin_seconds": MARGIN,
-        },
-        "http": {"enabled": False},
-        "alerts": {"startup_summary": False},
-        "accounts": [{
-            "name": "binance-main", "mode": "live", "exchange": "binanceusdm", "api_base_url": url,
-            "credentials": {"api_key": {"env": "HB_BINANCE_KEY"}, "secret": {"env": "HB_BINANCE_SECRET"}},
-            "hedges": [{
-                "name": "btc", "asset": "BTC", "symbol": SYMBOL, "ratio": "1", "band": str(BAND), "leverage": 3,
-                "margin_mode": "isolated", "max_order": "2", "tick_seconds": TICK, "wake_on_move": "0.5",
-            }],
-        }],
-    })
-
-
 def _start(root: Path, name: str, key: str, secret: str, url: str, pg_url: str) -> DaemonProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HEDGEBOT_")}
-    env.update(HB_BINANCE_KEY=key, HB_BINANCE_SECRET=secret, HB_PG_PASSWORD=PASSWORD, PYTHONUNBUFFERED="1")
     log = root / f"{name}.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "hedgebot.cli", "run", "--config", str(daemon_config(root, name, url, pg_url)), "--live"],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )
-    return DaemonProcess(name, key, process, log)
+    config = shared_journal_config(root, name, url, pg_url, lease=LEASE, margin=MARGIN, status_interval_seconds=1)
+    return DaemonProcess(name, key, start_live_daemon(config, log, key, secret), log)
 
 
 def _lease(pg_url: str) -> tuple[str, int] | None:

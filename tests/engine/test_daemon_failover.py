@@ -10,10 +10,8 @@ API key of the same account, so the emulator can tell whose request is whose.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -23,11 +21,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.emulator_rig import PROCESS_KEY, PROCESS_SECRET, EmulatorProcess, wait_until
-from tests.helpers import SYMBOL, write_toml
-from tests.postgres_server import PASSWORD
+from tests.emulator_rig import PROCESS_KEY, PROCESS_SECRET, EmulatorProcess, shared_journal_config, start_live_daemon, wait_until
 
-REPO = Path(__file__).resolve().parents[2]
 STANDBY_KEY, STANDBY_SECRET = "standby-key", "standby-secret"
 LEASE, MARGIN = 3.0, 1.0
 
@@ -46,32 +41,11 @@ def emulator(tmp_path: Path) -> Iterator[EmulatorProcess]:
 
 def config(tmp_path: Path, name: str, url: str, pg_url: str) -> Path:
     """Write one daemon's config: its own state directory, the shared journal, the account on the emulator."""
-    return write_toml(tmp_path / f"{name}.toml", {
-        "daemon": {"state_dir": str(tmp_path / name), "status_interval_seconds": 0.3, "log_format": "json"},
-        "journal": {
-            "url": pg_url.replace(f":{PASSWORD}@", "@"), "password": {"env": "HB_PG_PASSWORD"},
-            "lease_seconds": LEASE, "lease_margin_seconds": MARGIN,
-        },
-        "http": {"enabled": False},
-        "accounts": [{
-            "name": "binance-main", "mode": "live", "exchange": "binanceusdm", "api_base_url": url,
-            "credentials": {"api_key": {"env": "HB_BINANCE_KEY"}, "secret": {"env": "HB_BINANCE_SECRET"}},
-            "hedges": [{
-                "name": "btc", "asset": "BTC", "symbol": SYMBOL, "ratio": "1", "band": "0.02", "leverage": 3,
-                "margin_mode": "isolated", "max_order": "2", "tick_seconds": 0.5, "wake_on_move": "0.5",
-            }],
-        }],
-    })
+    return shared_journal_config(tmp_path, name, url, pg_url, lease=LEASE, margin=MARGIN)
 
 
 def start(config_path: Path, log: Path, key: str, secret: str, *flags: str) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HEDGEBOT_")}
-    env.update(HB_BINANCE_KEY=key, HB_BINANCE_SECRET=secret, HB_PG_PASSWORD=PASSWORD, PYTHONUNBUFFERED="1")
-    with log.open("w") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "hedgebot.cli", "run", "--config", str(config_path), "--live", *flags],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )
+    return start_live_daemon(config_path, log, key, secret, *flags)
 
 
 def short(emulator: EmulatorProcess) -> Decimal:

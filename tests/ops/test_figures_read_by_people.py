@@ -13,10 +13,7 @@ from decimal import Decimal
 
 from hedgebot.cli import main
 from hedgebot.ops.figures import Precision
-from hedgebot.clock import SimClock
-from hedgebot.config import load_config
-from hedgebot.engine.daemon import Daemon
-from tests.helpers import paper_settings_dict, write_toml
+from tests.helpers import paper_run
 
 EXPONENT = re.compile(r"\d[eE][+-]?\d")
 LONG_FRACTION = re.compile(r"\d\.\d{9,}")  # more decimals than any wallet books
@@ -27,17 +24,7 @@ def _places(text: str) -> int:
 
 
 async def _paper_run(tmp_path) -> str:
-    data = paper_settings_dict(tmp_path)
-    data["accounts"][0]["paper"]["futures"] = {"USDT": "36000"}  # tight: the guard moves spot USDT to the short
-    data["accounts"][0]["paper"]["markets"][0]["funding"] = {"rate": "0.0003", "interval_hours": 0.01}
-    data["accounts"][0]["paper"]["script"] = [{"asset": "BTC", "every_seconds": 20, "amounts": ["0.5", "-0.8", "0.3"]}]
-    path = write_toml(tmp_path / "hedgebot.toml", data)
-    clock = SimClock()
-    daemon = Daemon(load_config(path), clock)
-    await daemon.start()
-    await clock.advance(200)
-    await daemon.stop()
-    return str(path)
+    return str(await paper_run(tmp_path, futures={"USDT": "36000"}))  # tight: the guard moves spot USDT to the short
 
 
 def _read(capsys, *argv: str) -> str:
