@@ -55,6 +55,7 @@ def main() -> int:
     print_machine()
     server = start_server()
     keys = ("orders", "duplicates", "unjournaled", "stale_requests", "two_writers")
+    unrecovered: list[str] = []
     totals: dict[str, object] = {key: 0 for key in keys}
     failures: dict[str, int] = {}
     deaths: list[float] = []
@@ -76,13 +77,15 @@ def main() -> int:
                     emulator.stop()
                 for key in keys:
                     totals[key] = int(totals[key]) + getattr(figures, key)  # type: ignore[call-overload]
+                unrecovered += [f"seed {seed}: {line[:300]}" for line in figures.unrecovered]
                 for failure in figures.failures:
                     failures[failure] = failures.get(failure, 0) + 1
                 for failure, seconds in figures.recoveries[1:]:
                     (deaths if failure in DEATHS else others).append(seconds)
                 print(f"seed {seed}: {figures.failures} orders {figures.orders} duplicates {figures.duplicates} "
                       f"unjournaled {figures.unjournaled} stale {figures.stale_requests} two-writers {figures.two_writers} "
-                      f"back in band {[(f, round(s, 2)) for f, s in figures.recoveries[1:]]}", flush=True)
+                      f"back in band {[(f, round(s, 2)) for f, s in figures.recoveries[1:]]}"
+                      + (f" NOT BACK: {len(figures.unrecovered)}" if figures.unrecovered else ""), flush=True)
     finally:
         server.remove()
     result = {
@@ -91,9 +94,12 @@ def main() -> int:
         "after_leader_death": {**_quantiles(deaths), "count": len(deaths), "bound_s": bound,
                                "over_bound": sum(1 for s in deaths if s > bound)},
         "after_other_failures": {**_quantiles(others), "count": len(others)},
+        "not_back_in_band": len(unrecovered),
     }
+    for line in unrecovered:
+        print(line)
     emit(result)
-    broken = any(int(totals[key]) for key in ("duplicates", "unjournaled", "stale_requests", "two_writers"))  # type: ignore[call-overload]
+    broken = bool(unrecovered) or any(int(totals[key]) for key in ("duplicates", "unjournaled", "stale_requests", "two_writers"))  # type: ignore[call-overload]
     return 1 if broken else 0
 
 

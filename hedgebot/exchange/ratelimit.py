@@ -248,7 +248,8 @@ class Pacer:
 
     ccxt spaces every request by the cost of the one before it: after a weight-30 read (positionSide/dual,
     portfolio/account) the next waits 1.5 s, so a standby taking over spent 3 s of its lease pacing itself.
-    Here a client that was quiet may spend up to `burst` units at once; past that it is paced at ccxt's rate,
+    Here a client regains ccxt's rate of units while it is quiet (from when it was made), up to `burst`, and may
+    spend them at once; past that it is paced at ccxt's rate,
     so a minute never carries more than ccxt's budget plus one burst (Binance's limits are per minute, and
     the gate in front of this one reads the weight the exchange says is used).
     """
@@ -257,8 +258,10 @@ class Pacer:
         self.clock = clock
         self.monotonic = monotonic_of(clock)
         self.burst = burst
-        self._tokens = burst
-        self._last: float | None = None
+        # Quiet since it was made counts as quiet: a standby that waited for its lease has its burst, while a
+        # daemon restarted again and again (a crash loop) starts with none, so restarts cannot add bursts up.
+        self._tokens = 0.0
+        self._last: float | None = self.monotonic()
 
     async def pace(self, cost: float, interval_ms: float) -> None:
         """Wait for the request's turn: at once while the burst lasts, then as ccxt would."""

