@@ -11,6 +11,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import StrEnum
 
 ZERO = Decimal(0)
+BOOKED_STEP = Decimal("1e-8")  # exchanges book balances, commissions and funding to 8 decimals
 ONE = Decimal(1)
 
 

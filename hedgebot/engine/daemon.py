@@ -224,7 +224,7 @@ class Daemon:
         # since the last round is not rendered again (with the default 10 s tick and 2 s status interval, 4 rounds of 5).
         self._rendered: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = {}
         self._status_lock = threading.Lock()
-        self._status_seen: Any = None  # what the status file last showed: statuses, streams, leases (ages aside)
+        self._status_seen: Any = None  # the streams and leases (ages aside) the status file last showed
         self._status_written_at = -math.inf
         self._real_time = isinstance(clock, RealClock)
         self._stopping = False
@@ -1315,16 +1315,17 @@ class Daemon:
             "them outside its window, and journal times jump; check the time source (NTP)",
         )
 
-    def _statuses_json(self) -> list[dict[str, Any]]:
-        """Return every hedge's status as JSON, rendering only those replaced since the last round."""
+    def _statuses_json(self) -> tuple[list[dict[str, Any]], bool]:
+        """Return every hedge's status as JSON, rendering only those replaced since the last round, and whether any was."""
         rendered: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = {}
         for keeper in self.keepers:
             status = keeper.status
             key = (status.account, status.name)
             held = self._rendered.get(key)
             rendered[key] = held if held is not None and held[0] is status else (status, status.to_json())
+        fresh = rendered.keys() != self._rendered.keys() or any(rendered[k] is not self._rendered[k] for k in rendered)
         self._rendered = rendered  # hedges removed by a reload are forgotten
-        return [json_ for _status, json_ in rendered.values()]
+        return [json_ for _status, json_ in rendered.values()], fresh
 
     async def _write_status_if_changed(self) -> None:
         """Write the status file when a hedge's status, a stream or a lease changed, or once a heartbeat is due.
@@ -1333,17 +1334,11 @@ class Daemon:
         serialized and written on a worker thread, off the event loop the keepers run on; in simulated time it is
         written inline, so that a replay stays deterministic.
         """
-        data = self._status_document()
+        data, fresh = self._status_document()
         now = self.clock.now()
         leases = {name: {k: v for k, v in lease.items() if k not in _LEASE_AGES} for name, lease in data.get("leases", {}).items()}
-        # The statuses themselves are kept (not their ids, which a freed status may pass on) and compared by identity.
-        seen = (tuple(status for status, _json in self._rendered.values()), data["streams"], leases)
-        last = self._status_seen
-        unchanged = (
-            last is not None and len(seen[0]) == len(last[0]) and all(a is b for a, b in zip(seen[0], last[0], strict=True))
-            and seen[1:] == last[1:]
-        )
-        if unchanged and now - self._status_written_at < STATUS_HEARTBEAT_SECONDS:
+        seen = (data["streams"], leases)
+        if not fresh and seen == self._status_seen and now - self._status_written_at < STATUS_HEARTBEAT_SECONDS:
             return
         self._status_seen, self._status_written_at = seen, now
         if self._real_time:
@@ -1353,10 +1348,11 @@ class Daemon:
 
     def write_status(self, document: dict[str, Any] | None = None) -> None:
         """Write the status file (atomically): `document`, or every hedge's status now, whether or not it changed."""
-        self._write_status_document(document if document is not None else self._status_document())
+        self._write_status_document(document if document is not None else self._status_document()[0])
 
-    def _status_document(self) -> dict[str, Any]:
-        hedges = self._statuses_json()
+    def _status_document(self) -> tuple[dict[str, Any], bool]:
+        """Return the status file's content, and whether a hedge's status was replaced since the last round."""
+        hedges, fresh = self._statuses_json()
         path = self.state_dir / STATUS_FILE
         if self.only is not None and path.exists():
             # Running one hedge (an unwind with no daemon up): keep the others' last known status.
@@ -1369,7 +1365,7 @@ class Daemon:
         data = {"pid": os.getpid(), "updated_at": iso_utc(self.clock.now()), "hedges": hedges, "streams": self.stream_status()}
         if self.settings.journal.url is not None:
             data["leases"] = self.lease_status()
-        return data
+        return data, fresh
 
     def _write_status_document(self, data: dict[str, Any]) -> None:
         path = self.state_dir / STATUS_FILE

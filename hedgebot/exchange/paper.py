@@ -30,6 +30,7 @@ from pathlib import Path
 from hedgebot.clock import Clock
 from hedgebot.domain import margin as mm
 from hedgebot.domain.model import (
+    BOOKED_STEP,
     ZERO,
     Bracket,
     Leg,
@@ -64,7 +65,6 @@ from hedgebot.exchange.port import (
 )
 
 _ONE_WAY = "both"
-BOOKED = Decimal("1e-8")  # exchanges book commissions and funding to 8 decimals
 _CROSS_MARGIN_OF_CHECK = Decimal("0.98")
 _SIDES = ((PositionSide.LONG, PositionSide.LONG.value), (PositionSide.SHORT, PositionSide.SHORT.value))
 
@@ -250,7 +250,7 @@ class PaperVenue:
                     continue
                 # Positive rate: longs pay shorts.
                 # Booked to 8 decimals like an exchange's income record, rounded against the account.
-                payment = (leg.size * mark * rate * (1 if side is PositionSide.SHORT else -1)).quantize(BOOKED, ROUND_FLOOR)
+                payment = (leg.size * mark * rate * (1 if side is PositionSide.SHORT else -1)).quantize(BOOKED_STEP, ROUND_FLOOR)
                 if pm.margin_mode is MarginMode.ISOLATED:
                     leg.margin += payment
                 else:
@@ -552,7 +552,7 @@ class PaperVenue:
         if filled < market.min_amount:
             filled = request.amount
         price = mark * (1 + self.slippage) if request.side is OrderSide.BUY else mark * (1 - self.slippage)
-        fee = (filled * price * market.taker_fee).quantize(BOOKED, ROUND_CEILING)  # commission is booked to 8 decimals
+        fee = (filled * price * market.taker_fee).quantize(BOOKED_STEP, ROUND_CEILING)  # commission is booked to 8 decimals
         if opening:
             self._grow(state, pm, price, filled, fee, direction=1)
         else:
@@ -598,7 +598,7 @@ class PaperVenue:
         state = self.legs.setdefault((request.symbol, _ONE_WAY), _LegState())
         buying = request.side is OrderSide.BUY
         price = mark * (1 + self.slippage) if buying else mark * (1 - self.slippage)
-        fee = (request.amount * price * market.taker_fee).quantize(BOOKED, ROUND_CEILING)
+        fee = (request.amount * price * market.taker_fee).quantize(BOOKED_STEP, ROUND_CEILING)
         if state.size == 0 or (state.size > 0) == buying:
             self._grow(state, pm, price, request.amount, fee, direction=1 if buying else -1)
         else:

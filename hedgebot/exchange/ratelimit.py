@@ -261,14 +261,13 @@ class Pacer:
         # Quiet since it was made counts as quiet: a standby that waited for its lease has its burst, while a
         # daemon restarted again and again (a crash loop) starts with none, so restarts cannot add bursts up.
         self._tokens = 0.0
-        self._last: float | None = self.monotonic()
+        self._last = self.monotonic()
 
     async def pace(self, cost: float, interval_ms: float) -> None:
         """Wait for the request's turn: at once while the burst lasts, then as ccxt would."""
         now = self.monotonic()
         rate = 1000 / interval_ms if interval_ms > 0 else math.inf  # units regained per second
-        if self._last is not None:
-            self._tokens = min(self.burst, self._tokens + (now - self._last) * rate)
+        self._tokens = min(self.burst, self._tokens + (now - self._last) * rate)
         self._last = now
         self._tokens -= max(cost, 0.0)
         if self._tokens < 0 and math.isfinite(rate):

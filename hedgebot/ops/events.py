@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -45,10 +44,7 @@ class EventRecord:
 
     def shown(self) -> dict[str, Any]:
         """Return the detail with each figure as people read it: at the market's steps once they are known, else plain."""
-        if self.precision is not None:
-            return render_detail(self.detail, self.precision)
-        # Rounding to a guessed step could hide digits of a market not loaded yet: plain digits, never a repr.
-        return {k: format(v, "f") if isinstance(v, Decimal) and v.is_finite() else v for k, v in self.detail.items()}
+        return render_detail(self.detail, self.precision)
 
 
 EventListener = Callable[[EventRecord], None]

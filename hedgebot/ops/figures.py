@@ -17,7 +17,7 @@ from enum import Enum, StrEnum
 from functools import lru_cache
 from typing import Any
 
-from hedgebot.domain.model import Market
+from hedgebot.domain.model import BOOKED_STEP, Market
 
 FIGURE = "figure"
 
@@ -83,13 +83,10 @@ def _quantum(step: Decimal) -> Decimal:
     return Decimal(1).scaleb(min(int(exponent), 0))
 
 
-BOOKED_PLACES = Decimal("1e-8")
-
-
 def booked(value: Decimal) -> str:
     """Return money as a wallet books it: exact up to 8 decimals (cut beyond them, as exchanges show balances)."""
     if value.is_finite() and int(value.as_tuple().exponent) < -8:
-        value = value.quantize(BOOKED_PLACES, rounding=ROUND_DOWN)
+        value = value.quantize(BOOKED_STEP, rounding=ROUND_DOWN)
     return format(value, "f")
 
 
@@ -194,12 +191,16 @@ DETAIL_KINDS: dict[str, Figure] = {
 }
 
 
-def render_detail(detail: dict[str, Any], precision: Precision) -> dict[str, Any]:
-    """Return an event's detail with each known figure at its kind's precision (text that is not a number is kept)."""
+def render_detail(detail: dict[str, Any], precision: Precision | None) -> dict[str, Any]:
+    """Return an event's detail with each known figure at its kind's precision (text that is not a number is kept).
+
+    Without a precision (the market's steps not known yet) every Decimal is shown in plain digits: rounding to a
+    guessed step could hide digits.
+    """
     out: dict[str, Any] = {}
-    quote_asset = bool(precision.quote) and detail.get("asset") == precision.quote
+    quote_asset = precision is not None and bool(precision.quote) and detail.get("asset") == precision.quote
     for name, value in detail.items():
-        kind = DETAIL_KINDS.get(name)
+        kind = DETAIL_KINDS.get(name) if precision is not None else None
         if kind is Figure.AMOUNT and quote_asset:
             kind = Figure.MONEY  # a transfer of the quote asset is money, not coins
         if kind is None and isinstance(value, Decimal):

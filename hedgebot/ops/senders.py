@@ -445,7 +445,7 @@ def startup_summary(ops: Operations) -> tuple[Severity, str]:
     severity = Severity.INFO
     for keeper in ops.keepers:
         f = ops.hedge_figures(keeper)
-        shown = Precision.of(getattr(keeper, "market", None))  # defaults until the market is loaded
+        shown = Precision.of(keeper.market)  # defaults until the market is loaded
         distance = f.get("distance")
         level = f["liquidation_warning"]
         line = (
