@@ -8,7 +8,7 @@ show every number through `ops.figures`; this module only words them.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 
 from hedgebot.config import HedgeConfig
 from hedgebot.domain.fundability import fundability
@@ -52,35 +52,38 @@ def fundability_lines(
     f = fundability(market, price, spot, futures, hedge.policy(), hedge.leverage)
     shown = Precision.of(market)
 
-    def amount(value: Decimal) -> str:
-        return f"{render(value, Figure.AMOUNT, shown)} {hedge.asset}"
+    # What a user must bring (a deposit, coins to sell) is rounded up, what is held or can be opened down:
+    # acting on the figure shown closes the gap.
+    def amount(value: Decimal, rounding: str = ROUND_HALF_EVEN) -> str:
+        return f"{render(value, Figure.AMOUNT, shown, rounding)} {hedge.asset}"
 
-    def money(value: Decimal) -> str:
-        return f"{Decimal(render(value, Figure.MONEY, shown)):,} {market.quote}"
+    def money(value: Decimal, rounding: str) -> str:
+        return f"{Decimal(render(value, Figure.MONEY, shown, rounding)):,} {market.quote}"
 
     guard = hedge.margin_guard
     trigger = f", guard trigger {percent(guard.trigger, 0)}" if guard.enabled else ""
-    held = ", ".join(f"{name} {money(value)}" for name, value in f.sources)
+    held = ", ".join(f"{name} {money(value, ROUND_FLOOR)}" for name, value in f.sources)
     head = (
-        f"fundability: a {hedge.side.value} of {amount(f.target)} at {render(price, Figure.PRICE, shown)} needs {money(f.needed)} "
-        f"of margin and fees at {hedge.leverage}x{trigger}; the sources hold {money(f.available)} ({held}; {basis})"
+        f"fundability: a {hedge.side.value} of {amount(f.target)} at {render(price, Figure.PRICE, shown)} needs "
+        f"{money(f.needed, ROUND_CEILING)} of margin and fees at {hedge.leverage}x{trigger}; the sources hold "
+        f"{money(f.available, ROUND_FLOOR)} ({held}; {basis})"
     )
     if f.funded:
         return [head + ": funded"]
     share = f.affordable / f.target if f.target > 0 else Decimal(0)
     if f.sells_itself and f.sell is not None:
         return [head, (
-            f"  the guard funds it by selling {amount(f.sell)} (fund_target_by_selling); "
-            f"the rest, {amount(f.target - f.sell * hedge.policy().sale_ratio)}, is fully hedged"
+            f"  the guard funds it by selling {amount(f.sell, ROUND_CEILING)} (fund_target_by_selling); "
+            f"the rest, {amount(f.target - f.sell * hedge.policy().sale_ratio, ROUND_FLOOR)}, is fully hedged"
         )]
-    ways = [f"deposit {money(f.deposit or Decimal(0))}"]
+    ways = [f"deposit {money(f.deposit or Decimal(0), ROUND_CEILING)}"]
     if f.sell is not None:
-        ways.append(f"sell {amount(f.sell)} (or let the guard do it: margin_guard.fund_target_by_selling = true)")
+        ways.append(f"sell {amount(f.sell, ROUND_CEILING)} (or let the guard do it: margin_guard.fund_target_by_selling = true)")
     if f.ratio is not None:
         ways.append(f"lower ratio to {f.ratio}")
     ways.append(f"raise leverage to {f.leverage}x" if f.leverage is not None
                 else f"no leverage pays for it without putting the {hedge.side.value} inside the guard's trigger")
     return [head, (
-        f"  UNDER-FUNDED: only {amount(f.affordable)} of the {amount(f.target)} target can be opened "
+        f"  UNDER-FUNDED: only {amount(f.affordable, ROUND_FLOOR)} of the {amount(f.target)} target can be opened "
         f"({percent(share, 2)}); to close the gap: " + "; or ".join(ways)
     )]

@@ -361,7 +361,11 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def _precision_of(settings: Settings, account: str, hedge: str) -> Precision:
-    """Return the steps a hedge's figures are shown at: its paper market's rules, else the exchange's known ones."""
+    """Return the steps a hedge's figures are shown at: its paper market's, Binance's known ones, else plain digits.
+
+    A report or history is read without the exchange: where the market's steps are not known, every figure is
+    shown in plain digits rather than rounded to a guessed step.
+    """
     for config in settings.accounts:
         for h in config.hedges:
             if config.name != account or h.name != hedge:
@@ -372,7 +376,8 @@ def _precision_of(settings: Settings, account: str, hedge: str) -> Precision:
                         return Precision.of(paper_market(market))
                     except ConfigError:
                         break
-            return Precision.of(default_market(h.symbol))
+            known = default_market(h.symbol) if config.mode == "paper" or config.exchange == "binanceusdm" else None
+            return Precision.of(known, quote=h.symbol.partition("/")[2].partition(":")[0])
     return Precision()
 
 

@@ -49,7 +49,7 @@ class LedgerRow:
         """Return the row's cells."""
         return [
             iso_utc(self.at), self.account, self.hedge, self.type, self.symbol, self.side, booked(self.amount),
-            "" if self.price is None else booked(self.price), booked(self.fee), self.asset, self.exchange_id, self.client_id, self.note,
+            "" if self.price is None else format(self.price, "f"), booked(self.fee), self.asset, self.exchange_id, self.client_id, self.note,
         ]
 
 

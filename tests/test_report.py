@@ -7,6 +7,7 @@ import io
 import json
 import sqlite3
 from decimal import Decimal
+from pathlib import Path
 
 from hedgebot.cli import main
 from hedgebot.clock import SimClock
@@ -127,3 +128,53 @@ def test_bad_report_arguments_exit_2_with_a_message(tmp_path, capsys) -> None:
     assert "--account 'nobody' is not in" in capsys.readouterr().err
     assert main(["report", "--config", str(path)]) == 1
     assert "no journal at" in capsys.readouterr().err
+
+
+def _live_pepe_journal(tmp_path) -> Path:
+    """A live Binance account hedging PEPE, whose steps no local table knows, with a journal of its fills."""
+    data = paper_settings_dict(tmp_path, name="pepe", asset="PEPE", symbol="PEPE/USDT:USDT", max_order="100000000")
+    account = data["accounts"][0]
+    del account["paper"]
+    account.update(name="binance", mode="live", credentials={"api_key": {"env": "HB_UNSET_KEY"}, "secret": {"env": "HB_UNSET_SECRET"}})
+    path = write_toml(tmp_path / "live.toml", data)
+    (tmp_path / "state").mkdir()
+    journal = Journal(str(tmp_path / "state" / "journal.sqlite"), SimClock(start=T0))
+    for at, side, filled, price in ((T0 + 10, "sell", "50000000", "0.00001234"), (T0 + 500, "buy", "10000000", "0.000013015")):
+        intent = journal.begin("binance", "pepe", "order", {"symbol": "PEPE/USDT:USDT", "side": side, "amount": filled, "position_side": "short", "reason": "test"})
+        journal.finish(intent.client_id, IntentStatus.DONE, {"order_id": f"ex-{intent.seq}", "symbol": "PEPE/USDT:USDT", "side": side, "position_side": "short",
+                                                              "filled": filled, "average_price": price, "fee": "0.30851", "status": "filled", "timestamp": at})
+    journal.record_event("binance", "pepe", "hedge_opened", "info", {"exposure": "50000000", "short": "50000000", "target": "50000000", "mark": "0.00001234", "distance": "0.33"}, at=T0 + 10)
+    transfer = journal.begin("binance", "pepe", "transfer", {"asset": "USDT", "amount": "12.345678", "from": "spot", "to": "futures", "reason": "fund the short"})
+    journal.finish(transfer.client_id, IntentStatus.DONE, {"venue_id": "mv-3", "kind": "transfer", "asset": "USDT", "amount": "12.345678", "timestamp": T0 + 20})
+    journal.record_event("binance", "pepe", "transferred", "info", {"asset": "USDT", "amount": "12.345678", "from": "spot", "to": "futures"}, at=T0 + 20)
+    journal.record_event("binance", "pepe", "rebalanced", "info", {"exposure": "40000000", "short": "40000000", "target": "40000000", "mark": "0.000013015", "distance": "0.35"}, at=T0 + 500)
+    journal.close()
+    return path
+
+
+def test_a_hedge_whose_market_steps_are_not_known_shows_every_digit_in_report_history_and_csv_not_a_guessed_step(tmp_path, capsys) -> None:
+    path = _live_pepe_journal(tmp_path)
+    capsys.readouterr()
+    assert main(["report", "--config", str(path), "--json"]) == 0
+    [figures] = json.loads(capsys.readouterr().out)["hedges"]
+    assert (figures["first_price"], figures["last_price"]) == ("0.00001234", "0.000013015")  # not "0.00"
+    assert (figures["short_at_start"], figures["short_at_end"]) == ("0", "40000000")
+    assert main(["report", "--config", str(path)]) == 0
+    assert "0.00001234 -> 0.000013015" in capsys.readouterr().out
+    assert main(["history", "--config", str(path), "--hedge", "pepe"]) == 0
+    history = capsys.readouterr().out
+    assert "mark=0.00001234" in history and "mark=0.000013015" in history
+    assert "amount=12.345678 asset=USDT" in history  # the quote asset moved exactly as booked, not 12.35 nor 12.346
+    assert main(["report", "--config", str(path), "--csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [r["price"] for r in rows if r["type"] == "fill"] == ["0.00001234", "0.000013015"]
+
+
+def test_the_csv_writes_a_fills_price_whole_even_past_eight_decimals() -> None:
+    clock = SimClock(start=T0)
+    journal = Journal(":memory:", clock)
+    intent = journal.begin("acct", "shib", "order", {"symbol": "SHIB/USDT:USDT", "side": "sell", "amount": "1000000", "position_side": "short", "reason": "test"})
+    journal.finish(intent.client_id, IntentStatus.DONE, {"order_id": "ex-1", "symbol": "SHIB/USDT:USDT", "side": "sell", "position_side": "short",
+                                                          "filled": "1000000", "average_price": "0.000008123456", "fee": "0.004061728", "status": "filled", "timestamp": T0})
+    [row] = csv.DictReader(io.StringIO(render_csv(ledger(journal, [("acct", "shib")], Period()))))
+    assert row["price"] == "0.000008123456"  # a price is not booked money: no 8-decimal cut

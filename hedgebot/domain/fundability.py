@@ -12,7 +12,7 @@ x = N / (L + 1) from an empty wallet, before fees.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from hedgebot.domain import margin as mm
 from hedgebot.domain.exposure import exposure_from
@@ -86,7 +86,7 @@ def fundability(
         price, target, needed, available, tuple(sources), affordable,
         deposit=needed - available,
         sell=sell,
-        ratio=(policy.ratio * affordable / target).quantize(Decimal("0.0001")) if target > 0 else None,
+        ratio=(policy.ratio * affordable / target).quantize(Decimal("0.0001"), ROUND_FLOOR) if target > 0 else None,
         leverage=leverage_needed,
         sells_itself=guard.fund_target_by_selling and guard.sell_spot,
     )

@@ -12,7 +12,7 @@ every step is verified against the venue before the next one is chosen.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 
 from hedgebot.domain import margin as mm
 from hedgebot.domain.model import (
@@ -197,9 +197,9 @@ def _fund_margin(snapshot: Snapshot, policy: HedgePolicy, needed: Decimal, targe
             Alert(
                 Severity.CRITICAL,
                 "margin_unfunded",
-                f"{policy.side.value} needs {_on_step(needed, market.margin_step)} {market.quote} more margin to sit {target:.0%} "
+                f"{policy.side.value} needs {_on_step(needed, market.margin_step, ROUND_CEILING)} {market.quote} more margin to sit {target:.0%} "
                 f"from liquidation; the sources ({', '.join(guard.sources) or 'none'}) can cover only "
-                f"{_on_step(needed - remaining, market.margin_step)}",
+                f"{_on_step(needed - remaining, market.margin_step, ROUND_FLOOR)}",
             )
         )
     return actions, alerts
@@ -354,7 +354,7 @@ def plan(
             Alert(
                 Severity.CRITICAL, "margin_unfunded",
                 f"the margin sources ran dry: they keep the {side.value} above its {guard.trigger:.0%} trigger only "
-                f"{'up' if side is PositionSide.SHORT else 'down'} to {_on_step(runway, market.price_step)} ({runway_fraction:.2%} {beyond} the mark); add {market.quote} to a source",
+                f"{'up' if side is PositionSide.SHORT else 'down'} to {_on_step(runway, market.price_step, _toward_mark(side))} ({runway_fraction:.2%} {beyond} the mark); add {market.quote} to a source",
             )
         )
 
@@ -388,17 +388,26 @@ def plan(
             Alert(
                 Severity.WARNING, "runway_short",
                 f"the margin sources keep the {side.value} above its {guard.trigger:.0%} trigger only "
-                f"{'up' if side is PositionSide.SHORT else 'down'} to {_on_step(runway, market.price_step)} "
+                f"{'up' if side is PositionSide.SHORT else 'down'} to {_on_step(runway, market.price_step, _toward_mark(side))} "
                 f"({runway_fraction:.2%} {beyond} the mark; warning below {guard.runway_warning:.0%})",
             )
         )
     return result(actions, alerts, notes)
 
 
-def _on_step(value: Decimal, step: Decimal) -> str:
-    """Return an amount as a person reads it: at the step's decimal places, never an exponent."""
+def _on_step(value: Decimal, step: Decimal, rounding: str = ROUND_HALF_EVEN) -> str:
+    """Return an amount as a person reads it: at the step's decimal places, never an exponent.
+
+    A figure a user acts on is rounded to the safe side: what is needed or missing up (a deposit of the shown
+    amount closes the gap), what is held or covered down.
+    """
     places = Decimal(1).scaleb(min(int(step.normalize().as_tuple().exponent), 0))
-    return format(value.quantize(places), "f")
+    return format(value.quantize(places, rounding=rounding), "f")
+
+
+def _toward_mark(side: PositionSide) -> str:
+    """Return the rounding that moves a runway price toward the mark (it never reads as more room than there is)."""
+    return ROUND_FLOOR if side is PositionSide.SHORT else ROUND_CEILING
 
 
 def _below_minimum(policy: HedgePolicy, minimum: Decimal) -> Alert:
@@ -429,8 +438,9 @@ def _reopen_hold(snapshot: Snapshot, policy: HedgePolicy, size: Decimal) -> Aler
     return Alert(
         Severity.CRITICAL, "reopen_unfunded",
         f"the {policy.side.value} was lost; re-opening {_on_step(size, market.amount_step)} needs "
-        f"{_on_step(required, market.margin_step)} {market.quote} of margin to sit {guard.target:.0%} from liquidation, "
-        f"the sources hold {_on_step(available, market.margin_step)}: {_on_step(required - available, market.margin_step)} "
+        f"{_on_step(required, market.margin_step, ROUND_CEILING)} {market.quote} of margin to sit {guard.target:.0%} "
+        f"from liquidation, the sources hold {_on_step(available, market.margin_step, ROUND_FLOOR)}: "
+        f"{_on_step(required - available, market.margin_step, ROUND_CEILING)} "
         f"{market.quote} missing. Holding with no short (the coins are kept) until it is funded",
     )
 

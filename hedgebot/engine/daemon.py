@@ -226,6 +226,7 @@ class Daemon:
         self._status_lock = threading.Lock()
         self._status_seen: Any = None  # the streams and leases (ages aside) the status file last showed
         self._status_written_at = -math.inf
+        self._status_clock = monotonic_of(clock)
         self._real_time = isinstance(clock, RealClock)
         self._stopping = False
         self._stop_asked: asyncio.Event | None = None  # run()'s stop: ends a start still waiting for the journal
@@ -1335,16 +1336,21 @@ class Daemon:
         written inline, so that a replay stays deterministic.
         """
         data, fresh = self._status_document()
-        now = self.clock.now()
+        now = self._status_clock()  # monotonic: a wall clock stepped back must not hold the heartbeat
         leases = {name: {k: v for k, v in lease.items() if k not in _LEASE_AGES} for name, lease in data.get("leases", {}).items()}
         seen = (data["streams"], leases)
         if not fresh and seen == self._status_seen and now - self._status_written_at < STATUS_HEARTBEAT_SECONDS:
             return
+        try:
+            if self._real_time:
+                await asyncio.to_thread(self.write_status, data)
+            else:
+                self.write_status(data)
+        except BaseException:
+            # The change this round carried is not on disk: the next round writes, changed since or not.
+            self._status_written_at = -math.inf
+            raise
         self._status_seen, self._status_written_at = seen, now
-        if self._real_time:
-            await asyncio.to_thread(self.write_status, data)
-        else:
-            self.write_status(data)
 
     def write_status(self, document: dict[str, Any] | None = None) -> None:
         """Write the status file (atomically): `document`, or every hedge's status now, whether or not it changed."""

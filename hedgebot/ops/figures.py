@@ -4,7 +4,10 @@ A status, an event or a report marks each of its fields with the kind of
 figure it holds (`figure(Figure.AMOUNT)`), and `as_json` renders them all the
 same way: amounts at the market's amount step, prices at its price step,
 money at its margin step, ratios and distances to 4 decimals, times as
-ISO 8601 UTC. A new field only has to say what kind of figure it is.
+ISO 8601 UTC. A new field only has to say what kind of figure it is. While a
+market's steps are not known, its amounts, prices and money are shown in plain
+digits: rounding to a guessed step could hide digits (a price of 0.00001234 is
+not 0.00).
 """
 
 from __future__ import annotations
@@ -45,18 +48,18 @@ def figure(kind: Figure, default: Any = None) -> Any:
 
 @dataclass(frozen=True)
 class Precision:
-    """The steps figures of one market are shown at."""
+    """The steps figures of one market are shown at (None: not known, shown in plain digits)."""
 
-    amount: Decimal = Decimal("0.001")
-    price: Decimal = Decimal("0.01")
-    money: Decimal = Decimal("0.01")
+    amount: Decimal | None = None
+    price: Decimal | None = None
+    money: Decimal | None = None
     quote: str = ""  # the market's quote asset: an amount of it is money
 
     @classmethod
-    def of(cls, market: Market | None) -> Precision:
-        """Return the precision of `market` (defaults when it is not known yet)."""
+    def of(cls, market: Market | None, quote: str = "") -> Precision:
+        """Return the precision of `market` (plain digits, with `quote` as the quote asset, when it is not known)."""
         if market is None:
-            return cls()
+            return cls(quote=quote)
         return cls(market.amount_step, market.price_step, market.margin_step, market.quote)
 
 
@@ -90,8 +93,8 @@ def booked(value: Decimal) -> str:
     return format(value, "f")
 
 
-def render(value: Any, kind: Figure | None, precision: Precision) -> Any:
-    """Return one figure as JSON-ready data."""
+def render(value: Any, kind: Figure | None, precision: Precision, rounding: str = ROUND_HALF_EVEN) -> Any:
+    """Return one figure as JSON-ready data, on its step by `rounding` (pass the safe side for a figure acted on)."""
     if value is None:
         return None
     if kind is Figure.BALANCE:
@@ -104,24 +107,22 @@ def render(value: Any, kind: Figure | None, precision: Precision) -> Any:
     if isinstance(value, Enum):
         return value.value
     # The status writer renders every figure of every hedge: only the step this kind needs is looked up.
+    step: Decimal | None = None
     if kind is Figure.AMOUNT:
-        places: Decimal | None = _quantum(precision.amount)
+        step = precision.amount
     elif kind is Figure.PRICE:
-        places = _quantum(precision.price)
+        step = precision.price
     elif kind is Figure.MONEY:
-        places = _quantum(precision.money)
-    elif kind is Figure.RATIO:
-        places = RATIO_PLACES
-    else:
-        places = None
-    if places is not None and isinstance(value, Decimal) and not value.is_finite():
+        step = precision.money
+    elif kind is not Figure.RATIO:
+        return str(value) if isinstance(value, Decimal) else value
+    if isinstance(value, Decimal) and not value.is_finite():
         return str(value)  # an unlimited runway is Infinity
-    if places is not None:
-        number_ = value if isinstance(value, Decimal) else Decimal(str(value))
-        return str(number_.quantize(places, rounding=ROUND_HALF_EVEN))
-    if isinstance(value, Decimal):
-        return str(value)
-    return value
+    number_ = value if isinstance(value, Decimal) else Decimal(str(value))
+    if kind is not Figure.RATIO and step is None:
+        return format(number_, "f")  # the market's steps are not known: every digit, never an exponent
+    places = RATIO_PLACES if step is None else _quantum(step)
+    return str(number_.quantize(places, rounding=rounding))
 
 
 def text(value: Any, kind: Figure | None, precision: Precision) -> str:
@@ -194,15 +195,16 @@ DETAIL_KINDS: dict[str, Figure] = {
 def render_detail(detail: dict[str, Any], precision: Precision | None) -> dict[str, Any]:
     """Return an event's detail with each known figure at its kind's precision (text that is not a number is kept).
 
-    Without a precision (the market's steps not known yet) every Decimal is shown in plain digits: rounding to a
-    guessed step could hide digits.
+    Without a precision, or with a market's steps not known yet, amounts, prices and money are shown in plain digits:
+    rounding to a guessed step could hide digits.
     """
     out: dict[str, Any] = {}
-    quote_asset = precision is not None and bool(precision.quote) and detail.get("asset") == precision.quote
+    precision = precision or Precision()
+    quote_asset = bool(precision.quote) and detail.get("asset") == precision.quote
     for name, value in detail.items():
-        kind = DETAIL_KINDS.get(name) if precision is not None else None
+        kind = DETAIL_KINDS.get(name)
         if kind is Figure.AMOUNT and quote_asset:
-            kind = Figure.MONEY  # a transfer of the quote asset is money, not coins
+            kind = Figure.BALANCE  # a transfer of the quote asset is money as the wallet booked it, not coins
         if kind is None and isinstance(value, Decimal):
             out[name] = format(value, "f") if value.is_finite() else str(value)  # never a repr, never an exponent
             continue

@@ -468,3 +468,38 @@ def test_the_plans_notes_give_the_drift_and_band_on_the_amount_step() -> None:
     p = plan(held, policy(ratio=D("0.3333")), NOW)
     note = next(n for n in p.notes if "within band" in n)
     assert re.fullmatch(r"drift -?\d+\.\d{3} within band ±\d+\.\d{3}", note), note
+
+
+def _figure(message: str, before: str) -> Decimal:
+    """Return the number that follows `before` in an alert's text."""
+    import re
+
+    found = re.search(re.escape(before) + r" ([0-9.]+)", message)
+    assert found, (before, message)
+    return Decimal(found.group(1))
+
+
+def test_a_lost_shorts_reopen_hold_reads_needed_and_missing_rounded_up_and_held_down_so_depositing_it_funds_it() -> None:
+    for mark in ("51003.37", "51111.11", "52345.67", "53999.99"):
+        for free in ("1000.015", "200.125", "0.005", "3.333"):
+            s = snapshot(spot_asset=D("1"), mark_price=D(mark), previous_price=D(mark), futures_free=D(free), futures_wallet=D(free), spot_quote=D(0))
+            [alert] = [a for a in plan(s, policy(), NOW, reopening=True).alerts if a.code == "reopen_unfunded"]
+            held = _figure(alert.message, "the sources hold")
+            missing = Decimal(alert.message.split(": ")[1].split(" ")[0])
+            assert held <= D(free), alert.message  # never more than the sources hold
+            topped = D(free) + missing  # deposit exactly the figure shown
+            funded = plan(replace(s, futures_free=topped, futures_wallet=topped), policy(), NOW, reopening=True)
+            assert not [a for a in funded.alerts if a.code == "reopen_unfunded"], (mark, free, alert.message)
+
+
+def test_the_runway_price_in_an_alert_is_rounded_toward_the_mark_never_promising_more_room() -> None:
+    guarded = policy(guard=MarginGuard(runway_warning=D("0.30")))
+    for margin in ("26000.37", "25999.99", "26123.45", "26500.55"):
+        held = snapshot(short=short_leg("1", margin=margin), futures_free=D("4000.005"), futures_wallet=D("30000"))
+        runway = plan(held, guarded, NOW).runway_price
+        assert runway is not None and runway.is_finite()
+        mark = (runway / D("1.2")).quantize(D("0.01"))
+        p = plan(replace(held, mark_price=mark, previous_price=mark), guarded, NOW)
+        [alert] = [a for a in p.alerts if a.code == "runway_short"]
+        true_runway = plan(replace(held, mark_price=mark, previous_price=mark), guarded, NOW).runway_price
+        assert true_runway is not None and _figure(alert.message, "up to") <= true_runway, (alert.message, true_runway)

@@ -66,3 +66,33 @@ async def test_the_status_file_is_rewritten_only_when_a_status_changed_or_a_hear
         assert max(gaps) <= 30 + 1  # the heartbeat keeps updated_at fresh while nothing changes
     finally:
         await daemon.stop()
+
+
+async def test_a_status_write_that_failed_is_retried_at_the_next_round_once_the_disk_recovers(tmp_path: Path, monkeypatch) -> None:
+    data = paper_settings_dict(tmp_path, tick_seconds=60)
+    data["daemon"]["status_interval_seconds"] = 1
+    settings = load_config(write_toml(tmp_path / "hedgebot.toml", data))
+    clock = SimClock()
+    daemon = Daemon(settings, clock)
+    disk_full = False
+    original = Daemon._write_status_document
+
+    def flaky(self: Daemon, document: dict) -> None:
+        if disk_full:
+            raise OSError(28, "No space left on device")
+        original(self, document)
+
+    monkeypatch.setattr(Daemon, "_write_status_document", flaky)
+    await daemon.start()
+    try:
+        await clock.advance(5)
+        before = daemon.keepers[0].status
+        disk_full = True
+        await clock.advance(57)  # the hedge ticks at 60 s: its new status cannot be written
+        assert daemon.keepers[0].status is not before
+        disk_full = False
+        await clock.advance(2)  # the disk is back: the next round writes what the last one could not
+        written = json.loads((tmp_path / "state" / "status.json").read_text())
+        assert written["hedges"] == [daemon.keepers[0].status.to_json()], "the file still shows the status from before the failure"
+    finally:
+        await daemon.stop()

@@ -12,10 +12,11 @@ import re
 from decimal import Decimal
 
 from hedgebot.cli import main
+from hedgebot.exchange.binance_rules import default_market
 from hedgebot.ops.figures import Precision
 from tests.helpers import paper_run
 
-EXPONENT = re.compile(r"\d[eE][+-]?\d")
+EXPONENT = re.compile(r"(?<![\w.])\d+(\.\d+)?[eE][+-]?\d+(?![\w.])")  # a whole number in exponent form, not a client id's "9e5"
 LONG_FRACTION = re.compile(r"\d\.\d{9,}")  # more decimals than any wallet books
 
 
@@ -80,7 +81,7 @@ def test_an_unwinds_end_and_its_alert_text_show_plain_figures_never_a_decimal_re
     events.emit("paper", "eth", "unwind_completed", Severity.INFO, unwind=2, short_bought_back=Decimal("1E+1"))
     assert logged.lines.pop() == ("unwind_completed", {"account": "paper", "hedge": "eth", "unwind": 2, "short_bought_back": "10"})
     assert told.pop() == "unwind=2, short_bought_back=10"  # no market loaded: plain digits, no step guessed
-    events.show_figures("paper", "btc-core", Precision())  # BTC/USDT:USDT's steps: amounts 0.001, money 0.01
+    events.show_figures("paper", "btc-core", Precision.of(default_market("BTC/USDT:USDT")))  # amounts 0.001, money 0.01
     events.emit(
         "paper", "btc-core", "unwind_completed", Severity.INFO, unwind=1, short_bought_back=Decimal("2.0"),
         spot_sold=Decimal("0"), short_left=Decimal("0.00"), margin_to_spot=Decimal("0"), spot_left=Decimal("2.0"),
@@ -90,3 +91,12 @@ def test_an_unwinds_end_and_its_alert_text_show_plain_figures_never_a_decimal_re
     assert fields["short_bought_back"] == "2.000" and fields["short_left"] == "0.000" and fields["margin_to_spot"] == "0.00"
     assert fields["rate"] == "0.0000001", fields
     assert "Decimal" not in told[0] and "E-" not in told[0] and "short_bought_back=2.000" in told[0], told
+
+
+def test_a_transfer_of_the_quote_asset_is_shown_as_booked_never_rounded_up_to_more_than_moved() -> None:
+    from hedgebot.ops.figures import render_detail
+
+    shown = Precision.of(default_market("BTC/USDT:USDT"))
+    detail = render_detail({"asset": "USDT", "amount": Decimal("12.345678"), "from": "spot", "to": "futures"}, shown)
+    assert detail["amount"] == "12.345678"  # not 12.35: more than was moved
+    assert render_detail({"asset": "BTC", "amount": Decimal("0.5004")}, shown)["amount"] == "0.500"  # coins stay on their step

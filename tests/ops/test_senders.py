@@ -253,7 +253,9 @@ def test_the_startup_summary_shows_a_dash_not_zero_for_figures_it_could_not_read
 
     from hedgebot.ops.senders import startup_summary
 
-    keeper = SimpleNamespace(account="acct", hedge=SimpleNamespace(name="btc"), market=None)
+    from hedgebot.exchange.binance_rules import default_market
+
+    keeper = SimpleNamespace(account="acct", hedge=SimpleNamespace(name="btc"), market=default_market("BTC/USDT:USDT"))
     unread = {"state": "starting", "exposure": None, "short": None, "target": None, "distance": None, "liquidation_warning": D("0.2")}
     ops = SimpleNamespace(keepers=[keeper], hedge_figures=lambda k: unread)
     _, text = startup_summary(ops)

@@ -1,0 +1,32 @@
+"""`check`'s fundability lines: the figures a user acts on are rounded so that acting on them closes the gap."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+from hedgebot.affordability import fundability_lines
+from hedgebot.domain.fundability import fundability
+from tests.helpers import D, btc_market, hedge_config
+
+
+def _after(text: str, before: str) -> Decimal:
+    found = re.search(re.escape(before) + r" ([0-9.,]+)", text)
+    assert found, (before, text)
+    return Decimal(found.group(1).replace(",", "").rstrip("."))
+
+
+def test_depositing_the_amount_check_names_funds_the_target_and_the_held_figure_is_never_more_than_held() -> None:
+    hedge = hedge_config(max_order=D("20"))
+    for held in ("50000.015", "12345.675", "30000.125", "777.005"):
+        for price in ("29000.1", "31111.7", "45000.3"):
+            lines = fundability_lines(btc_market(), D(price), {"BTC": D(10)}, {"USDT": D(held)}, hedge, "test")
+            text = "\n".join(lines)
+            assert "UNDER-FUNDED" in text, text
+            assert _after(text, "the sources hold") <= D(held), text
+            deposit = _after(text, "deposit")
+            after = fundability(btc_market(), D(price), {"BTC": D(10)}, {"USDT": D(held) + deposit}, hedge.policy(), hedge.leverage)
+            assert after.funded, (held, price, text)
+            lowered = hedge_config(max_order=D("20"), ratio=_after(text, "lower ratio to"))
+            lower = fundability(btc_market(), D(price), {"BTC": D(10)}, {"USDT": D(held)}, lowered.policy(), hedge.leverage)
+            assert lower.funded, (held, price, text)
