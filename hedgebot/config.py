@@ -579,6 +579,9 @@ class AccountConfig(Frozen):
     order_settle_seconds: float | None = Field(default=None, ge=0, le=3600)
     # Beyond this offset between the exchange's clock and this machine's, nothing that adds risk goes out.
     max_clock_offset_seconds: float = Field(default=10.0, gt=0, le=3600)
+    # The share of the IP's read weight (of the 80 % the daemon keeps to) this account's reads may use, so that
+    # one account's polling cannot starve the others on the same IP; its orders and top-ups never wait on it.
+    weight_share: float = Field(default=1.0, gt=0, le=1)
     paper: PaperConfig | None = None
     alerts: tuple[SenderConfig, ...] = ()
     hedges: tuple[HedgeConfig, ...] = Field(min_length=1)

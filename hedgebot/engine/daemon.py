@@ -46,6 +46,7 @@ from hedgebot.exchange.factory import FeedRun, VenueSetup, build_venue, paper_se
 from hedgebot.exchange.funding import LiveFunding
 from hedgebot.exchange.paper import PaperVenue
 from hedgebot.exchange.port import AuthenticationFailed, ExchangeError, ExchangePort, ModeError
+from hedgebot.exchange.ratelimit import gates_for
 from hedgebot.ops import systemd
 from hedgebot.ops.senders import AlertDispatcher, build_dispatcher, startup_summary
 from hedgebot.ops.events import EventLog
@@ -683,6 +684,7 @@ class Daemon:
         self.ops.extra_figures.append(self.alerts.figures)
         self.ops.extra_figures.append(lambda: {"streams": self.stream_status()})
         self.ops.extra_metrics.append(self.alerts.metrics)
+        self.ops.extra_metrics.append(gates_for(self.clock).metrics)  # request weight by host and account (live venues)
 
     async def _start_http(self) -> bool:
         """Serve the operations endpoint; return False (after a critical event) when the address is taken.

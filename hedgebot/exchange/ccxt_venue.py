@@ -124,11 +124,14 @@ class CcxtVenue:
         rate_limit: bool = True,
         session: Any | None = None,
         gates: RateGates | None = None,
+        account: str = "",
+        weight_share: float = 1.0,
     ) -> CcxtVenue:
         """Build the futures and spot clients of `dialect` (without keys: public data only).
 
         Every request goes through `gates` (by default the gates every venue on `clock` shares): one
-        weight budget and one back-off per exchange host, across all accounts (see hedgebot.exchange.ratelimit).
+        weight budget and one back-off per exchange host, across all accounts (see hedgebot.exchange.ratelimit),
+        counted as `account`'s, whose reads keep to `weight_share` of that budget.
         """
         gates = gates if gates is not None else gates_for(clock)
 
@@ -145,7 +148,7 @@ class CcxtVenue:
             dialect.configure(instance)
             if api_base_url:
                 rewrite_api_urls(instance, api_base_url)
-            gates.attach(instance, dialect.weight_families, dialect.request_weight)
+            gates.attach(instance, dialect.weight_families, dialect.request_weight, account, weight_share)
             return instance
 
         futures = client(dialect.futures_id, True)

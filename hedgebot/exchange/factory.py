@@ -311,6 +311,7 @@ def connect_live(account: AccountConfig, clock: Clock) -> ExchangePort:
         dialect_for(account.exchange), clock, api_key=api_key, secret=secret, password=password,
         api_base_url=account.api_base_url,
         gates=gates_for(clock),  # one weight budget and back-off per exchange host, shared by every account
+        account=account.name, weight_share=account.weight_share,
     )
     if account.order_settle_seconds is not None:
         venue.settle_seconds = account.order_settle_seconds

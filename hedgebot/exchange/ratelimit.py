@@ -11,6 +11,9 @@ talks to one host goes through one `HostGate`:
   acts on the account (an order, a margin top-up, a transfer) may use the
   whole limit, and one of weight 0 never waits: safety never waits behind
   reads;
+- each account's reads also wait at its own share of that budget
+  (`weight_share`), so that one account's polling cannot starve the others
+  on the IP; its actions are never held by its share;
 - a 429 makes the whole host back off for its `Retry-After`: every request of
   every account fails at once with `RateLimited`, unsent, until then;
 - a 418 is a ban: the same, with `IpBanned` naming its end;
@@ -18,7 +21,8 @@ talks to one host goes through one `HostGate`:
   by pacing on the monotonic clock.
 
 All timing uses the monotonic clock of the injected `Clock` (`monotonic()`,
-falling back to `now()` for simulated clocks, which never jump back).
+falling back to `now()` for simulated clocks, which never jump back). What each
+host and account spent is kept as data for `/metrics` (`RateGates.metrics`).
 """
 
 from __future__ import annotations
@@ -26,8 +30,8 @@ from __future__ import annotations
 import contextvars
 import math
 import weakref
-from collections import deque
-from collections.abc import Callable, Mapping
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -66,6 +70,16 @@ class _Budget:
         self.family = family
         self.sent: deque[tuple[float, int]] = deque()
         self.reported: tuple[float, int] | None = None
+        self.by_account: dict[str, deque[tuple[float, int]]] = {}  # what each account sent in the last minute
+
+    def account_used(self, account: str, now: float) -> int:
+        """Return the weight `account` sent in the last minute."""
+        sent = self.by_account.get(account)
+        if not sent:
+            return 0
+        while sent and sent[0][0] <= now - WINDOW_SECONDS:
+            sent.popleft()
+        return sum(w for _, w in sent)
 
     def used(self, now: float) -> int:
         while self.sent and self.sent[0][0] <= now - WINDOW_SECONDS:
@@ -105,6 +119,8 @@ class HostGate:
         self.refused = 0
         self.answers_429 = 0
         self.answers_418 = 0
+        self.shares: dict[str, float] = {}  # each account's share of the reads' budget (absent: the whole of it)
+        self.weight_sent: Counter[tuple[str, str]] = Counter()  # (account, family): weight sent since start
 
     def family(self, path: str) -> WeightFamily | None:
         """Return the weight family of a URL path (the longest matching prefix), or None."""
@@ -131,12 +147,13 @@ class HostGate:
             )
         return None
 
-    async def admit(self, path: str, weight: int, *, action: bool = False) -> None:
+    async def admit(self, path: str, weight: int, *, action: bool = False, account: str = "") -> None:
         """Let a request of `weight` go, waiting while it would pass the family's share; raise while backing off.
 
-        A read waits at the share of the limit the daemon keeps to; an `action` (a request that changes the
-        account: an order, a margin top-up, a transfer) may use the whole limit, and a request of weight 0
-        (Binance counts orders on order-count limits, not on the IP's weight) never waits.
+        A read waits at the share of the limit the daemon keeps to, and at its account's share of that; an
+        `action` (a request that changes the account: an order, a margin top-up, a transfer) may use the whole
+        limit whatever its account spent, and a request of weight 0 (Binance counts orders on order-count
+        limits, not on the IP's weight) never waits.
         """
         family = self.family(path)
         budget = self._budgets[family.name] if family is not None else None
@@ -147,15 +164,27 @@ class HostGate:
                 raise refused
             now = self.monotonic()
             if budget is None or budget.family.limit is None:
+                self.weight_sent[(account, family.name if family is not None else "")] += max(weight, 0)
                 return
             allowed = budget.family.limit * (1.0 if action else self.headroom)
             used = budget.used(now)
-            if weight <= 0 or used + weight <= allowed or used == 0:
+            own = budget.account_used(account, now)
+            own_allowed = allowed * self.shares.get(account, 1.0)
+            fits_host = used + weight <= allowed or used == 0
+            fits_account = action or own + weight <= own_allowed or own == 0
+            if weight <= 0 or (fits_host and fits_account):
                 budget.sent.append((now, weight))
+                budget.by_account.setdefault(account, deque()).append((now, weight))
+                self.weight_sent[(account, budget.family.name)] += max(weight, 0)
                 return
-            wait = max(budget.frees_at(now) - now, 0.05)
+            frees = budget.frees_at(now) if not fits_host else budget.by_account[account][0][0] + WINDOW_SECONDS
+            wait = max(frees - now, 0.05)
             self.waited_seconds += wait
             await self.clock.sleep(wait)
+
+    def used_by(self, account: str, family: str) -> int:
+        """Return the weight `account` sent to the family in the last minute."""
+        return self._budgets[family].account_used(account, self.monotonic())
 
     def observe(self, path: str, status: int, headers: Mapping[str, str]) -> None:
         """Read an answer's used weight and, on 429 or 418, back the whole host off for its Retry-After."""
@@ -194,10 +223,13 @@ class RateGates:
             gate = self.gates[host] = HostGate(host, self.clock, families)
         return gate
 
-    def attach(self, client: Any, families: tuple[WeightFamily, ...], weigh: WeightOf) -> None:
+    def attach(
+        self, client: Any, families: tuple[WeightFamily, ...], weigh: WeightOf, account: str = "", share: float = 1.0,
+    ) -> None:
         """Route a ccxt client's requests through the gate of their host: admitted before signing, answers read.
 
-        ccxt's own pacing (`throttle`, on the wall clock) is replaced by the same pacing on the monotonic clock.
+        The requests count as `account`'s, whose reads keep to `share` of what the daemon allows itself on the
+        host. ccxt's own pacing (`throttle`, on the wall clock) is replaced by the same pacing on the monotonic clock.
         """
         original_fetch2 = client.fetch2
         original_on_response = client.on_rest_response
@@ -207,9 +239,10 @@ class RateGates:
                          config: dict | None = None) -> Any:
             host, url_path = _api_url(client, api, path)
             gate = self.gate(host, families)
+            gate.shares[account] = share
             pairs = params.items() if isinstance(params, dict) else ()  # OKX sends batch bodies as lists
             query = {str(k): str(v) for k, v in pairs if not isinstance(v, dict | list)}
-            await gate.admit(url_path, weigh(method.upper(), url_path, query), action=method.upper() != "GET")
+            await gate.admit(url_path, weigh(method.upper(), url_path, query), action=method.upper() != "GET", account=account)
             token = _STATUS.set(None)
             try:
                 return await original_fetch2(path, api, method, params if params is not None else {}, config or {})
@@ -233,6 +266,48 @@ class RateGates:
         client.fetch2 = fetch2
         client.on_rest_response = on_rest_response
         client.throttle = throttle
+
+    def metrics(self) -> Iterable[Any]:
+        """Return what every host and account spent, for `/metrics` (prometheus-client metric families)."""
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        sent = CounterMetricFamily(
+            "hedgebot_request_weight", "Request weight sent since start, by exchange host, weight family and account",
+            labels=["host", "family", "account"],
+        )
+        used = GaugeMetricFamily(
+            "hedgebot_request_weight_used", "Request weight used in the last minute, by host and family (as the host "
+            "last reported it, plus what was sent since)", labels=["host", "family"],
+        )
+        used_by = GaugeMetricFamily(
+            "hedgebot_request_weight_account_used", "Request weight an account sent in the last minute",
+            labels=["host", "family", "account"],
+        )
+        limit = GaugeMetricFamily("hedgebot_request_weight_limit", "The host's weight limit per minute", labels=["host", "family"])
+        allowed = GaugeMetricFamily(
+            "hedgebot_request_weight_account_allowed", "The weight an account's reads may use per minute (its share "
+            "of what the daemon keeps to)", labels=["host", "family", "account"],
+        )
+        waited = CounterMetricFamily("hedgebot_rate_limit_wait_seconds", "Seconds requests waited at the host's gate", labels=["host"])
+        answers = CounterMetricFamily(
+            "hedgebot_rate_limit_answers", "429 (too many requests) and 418 (banned) answers from the host", labels=["host", "code"],
+        )
+        for host, gate in self.gates.items():
+            for (account, family), weight in sorted(gate.weight_sent.items()):
+                sent.add_metric([host, family, account], float(weight))
+            for family in gate.families:
+                if family.limit is None:
+                    continue
+                used.add_metric([host, family.name], float(gate.used(family.name)))
+                limit.add_metric([host, family.name], float(family.limit))
+                for account in sorted({a for a, f in gate.weight_sent if f == family.name}):
+                    used_by.add_metric([host, family.name, account], float(gate.used_by(account, family.name)))
+                    share = gate.shares.get(account, 1.0)
+                    allowed.add_metric([host, family.name, account], family.limit * gate.headroom * share)
+            waited.add_metric([host], gate.waited_seconds)
+            answers.add_metric([host, "429"], float(gate.answers_429))
+            answers.add_metric([host, "418"], float(gate.answers_418))
+        return [sent, used, used_by, limit, allowed, waited, answers]
 
     def refusals(self) -> list[RateLimited]:
         """Return what each host refuses now (bans first), for alerts."""

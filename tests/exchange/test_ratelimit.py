@@ -68,3 +68,41 @@ async def test_a_429_whose_retry_after_is_absurd_or_unreadable_backs_off_for_a_b
     assert isinstance(gate.refusal(), RateLimited)
     await clock.advance(MAX_WAIT_SECONDS + 1)
     assert gate.refusal() is None
+
+
+async def test_an_accounts_reads_wait_at_its_share_of_the_ip_weight_while_another_accounts_still_go() -> None:
+    clock = SimClock(1_700_000_000.0)
+    gate = HostGate("https://fapi.binance.com", clock, BinanceUsdm.weight_families)
+    gate.shares["busy"] = 0.25  # 25 % of the 1,920 the daemon keeps to: 480 a minute
+    for _ in range(4):
+        await gate.admit("/fapi/v3/positionRisk", 100, account="busy")
+    assert clock.now() == 1_700_000_000.0 and gate.used_by("busy", "fapi") == 400
+    await gate.admit("/fapi/v3/positionRisk", 100, account="quiet")  # another account on the IP is not held
+    await gate.admit("/fapi/v1/positionMargin", 100, action=True, account="busy")  # a top-up never waits on a share
+    assert clock.now() == 1_700_000_000.0
+    await gate.admit("/fapi/v3/positionRisk", 100, account="busy")  # 600 > 480: waits for its oldest weight to age out
+    assert clock.now() >= 1_700_000_000.0 + 60
+
+
+async def test_the_weight_each_account_sent_and_the_hosts_use_are_in_the_metrics() -> None:
+    from prometheus_client.core import Metric
+
+    from hedgebot.exchange.ratelimit import RateGates
+
+    clock = SimClock(1_700_000_000.0)
+    gates = RateGates(clock)
+    gate = gates.gate("https://fapi.binance.com", BinanceUsdm.weight_families)
+    gate.shares["main"] = 0.5
+    await gate.admit("/fapi/v3/positionRisk", 5, account="main")
+    await gate.admit("/fapi/v2/balance", 5, account="main")
+    await gate.admit("/fapi/v3/positionRisk", 5, account="other")
+    gate.observe("/fapi/v3/positionRisk", 429, {"Retry-After": "1"})
+    families: dict[str, Metric] = {m.name: m for m in gates.metrics()}
+    samples = {(m, tuple(sorted(s.labels.items()))): s.value for m, f in families.items() for s in f.samples}
+    host = ("host", "https://fapi.binance.com")
+    assert samples[("hedgebot_request_weight", (("account", "main"), ("family", "fapi"), host))] == 10
+    assert samples[("hedgebot_request_weight", (("account", "other"), ("family", "fapi"), host))] == 5
+    assert samples[("hedgebot_request_weight_used", (("family", "fapi"), host))] == 15
+    assert samples[("hedgebot_request_weight_limit", (("family", "fapi"), host))] == 2400
+    assert samples[("hedgebot_request_weight_account_allowed", (("account", "main"), ("family", "fapi"), host))] == 2400 * 0.8 * 0.5
+    assert samples[("hedgebot_rate_limit_answers", (("code", "429"), host))] == 1
