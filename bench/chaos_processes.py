@@ -86,6 +86,9 @@ def main() -> int:
                       f"unjournaled {figures.unjournaled} stale {figures.stale_requests} two-writers {figures.two_writers} "
                       f"back in band {[(f, round(s, 2)) for f, s in figures.recoveries[1:]]}"
                       + (f" NOT BACK: {len(figures.unrecovered)}" if figures.unrecovered else ""), flush=True)
+                for failure, taken, back in figures.takeovers:
+                    if failure in DEATHS and back > bound:
+                        print(f"  over the bound after {failure}: lease taken at {taken:.2f} s, back in band at {back:.2f} s", flush=True)
     finally:
         server.remove()
     result = {

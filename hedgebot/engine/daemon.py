@@ -477,6 +477,8 @@ class Daemon:
         lease = runtime.lease
         assert lease is not None
         every = lease.timing.renew_every
+        monotonic = monotonic_of(self.clock)
+        standing_since = monotonic()
         while True:
             if runtime.keepers:
                 # Wake at the next renewal, or at the moment the lease stops covering sends if that comes first.
@@ -493,13 +495,27 @@ class Daemon:
                     await self._lose(runtime, "the lease lapsed in the database before it was renewed")
                     await self._take_over(runtime)
                 continue
-            change = self._refresh_lease(runtime) if self._room_to_lead() else None
+            standing = monotonic() - standing_since
+            change = self._refresh_lease(runtime) if self._room_to_lead() and not self._lets_a_warmer_go(runtime, standing) else None
             if change is LeaseChange.TAKEN:
                 await self._take_over(runtime)
             elif change is LeaseChange.RENEWED:
                 pass  # held, but its keepers failed to start: _take_over released it already; nothing to do
             else:
                 await self.clock.sleep(lease.timing.watch_every)
+
+    @staticmethod
+    def _lets_a_warmer_go(runtime: AccountRuntime, standing: float) -> bool:
+        """Tell whether this standby leaves a lapsed lease to another for now: its venue still regains its pacing.
+
+        A standby started moments ago would pace its takeover's requests (ccxt's rate, with no burst regained yet)
+        and reach the band seconds later than one that has stood by a while. It lets such a one go first, for at
+        most one lease period after it began standing by; alone, it then takes the lease itself.
+        """
+        lease, setup = runtime.lease, runtime.setup
+        if lease is None or setup is None or standing >= lease.timing.seconds:
+            return False
+        return setup.venue.warm_in() > 0
 
     async def _renewing(self, runtime: AccountRuntime, work: Any) -> None:
         """Run `work` (a start-up or a takeover's reconciliation) while the lease is renewed beside it.

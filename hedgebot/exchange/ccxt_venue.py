@@ -31,7 +31,7 @@ from hedgebot.domain.model import (
     Wallet,
 )
 from hedgebot.exchange.dialects.base import Dialect, decimal_value
-from hedgebot.exchange.ratelimit import RateGates, gates_for
+from hedgebot.exchange.ratelimit import Pacer, RateGates, gates_for
 from hedgebot.exchange.streaming import StreamSpec
 from hedgebot.exchange.port import (
     AccountFacts,
@@ -109,6 +109,7 @@ class CcxtVenue:
         self._markets: dict[str, tuple[Market, float]] = {}
         self._event_listeners: list[Callable[[Any], None]] = []
         self._tapped = False
+        self._pacers: list[tuple[Pacer, Any]] = []  # each client's pacing, with the client whose rateLimit it keeps
 
     @classmethod
     def connect(
@@ -134,6 +135,7 @@ class CcxtVenue:
         counted as `account`'s, whose reads keep to `weight_share` of that budget.
         """
         gates = gates if gates is not None else gates_for(clock)
+        pacers: list[tuple[Pacer, Any]] = []
 
         def client(exchange_id: str, futures: bool) -> Any:
             config: dict[str, Any] = {
@@ -148,12 +150,18 @@ class CcxtVenue:
             dialect.configure(instance)
             if api_base_url:
                 rewrite_api_urls(instance, api_base_url)
-            gates.attach(instance, dialect.weight_families, dialect.request_weight, account, weight_share)
+            pacers.append((gates.attach(instance, dialect.weight_families, dialect.request_weight, account, weight_share), instance))
             return instance
 
         futures = client(dialect.futures_id, True)
         spot = futures if dialect.spot_id == dialect.futures_id else client(dialect.spot_id, False)
-        return cls(dialect, futures, spot, clock)
+        venue = cls(dialect, futures, spot, clock)
+        venue._pacers = pacers
+        return venue
+
+    def warm_in(self) -> float:
+        """Return the seconds until every client has regained its pacing burst (a takeover's requests go at once)."""
+        return max((pacer.ready_in(float(getattr(client, "rateLimit", 50) or 50)) for pacer, client in self._pacers), default=0.0)
 
     def bound_by_lease(self, remaining: Callable[[], float]) -> None:
         """Sign each request only while `remaining()` seconds of lease are left, valid on the exchange for no longer.

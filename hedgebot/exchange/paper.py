@@ -437,6 +437,10 @@ class PaperVenue:
         """Return a paper account's facts: no key, so nothing to refuse."""
         return AccountFacts()
 
+    def warm_in(self) -> float:
+        """Return 0: a paper venue paces nothing."""
+        return 0.0
+
     async def close(self) -> None:
         """Save the account (a paper venue holds no network session)."""
         self.save()

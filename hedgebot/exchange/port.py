@@ -341,6 +341,13 @@ class ExchangePort(Protocol):
         """Return the key's permissions and the account modes the start-up checks refuse."""
         ...
 
+    def warm_in(self) -> float:
+        """Return the seconds until the venue can send a start-up's requests without pacing them (0: now).
+
+        A standby consults it before taking a lease over, so that a warm standby goes before a cold one.
+        """
+        ...
+
     async def close(self) -> None:
         """Release network sessions."""
         ...

@@ -225,11 +225,12 @@ class RateGates:
 
     def attach(
         self, client: Any, families: tuple[WeightFamily, ...], weigh: WeightOf, account: str = "", share: float = 1.0,
-    ) -> None:
+    ) -> Pacer:
         """Route a ccxt client's requests through the gate of their host: admitted before signing, answers read.
 
         The requests count as `account`'s, whose reads keep to `share` of what the daemon allows itself on the
-        host. ccxt's own pacing (`throttle`, on the wall clock) is replaced by the same pacing on the monotonic clock.
+        host. ccxt's own pacing (`throttle`, on the wall clock) is replaced by the same pacing on the monotonic clock;
+        the client's `Pacer` is returned.
         """
         original_fetch2 = client.fetch2
         original_on_response = client.on_rest_response
@@ -266,6 +267,7 @@ class RateGates:
         client.fetch2 = fetch2
         client.on_rest_response = on_rest_response
         client.throttle = throttle
+        return pacer
 
     def metrics(self) -> Iterable[Any]:
         """Return what every host and account spent, for `/metrics` (prometheus-client metric families)."""
@@ -337,6 +339,14 @@ class Pacer:
         # daemon restarted again and again (a crash loop) starts with none, so restarts cannot add bursts up.
         self._tokens = 0.0
         self._last = self.monotonic()
+
+    def ready_in(self, interval_ms: float) -> float:
+        """Return the seconds until this client has regained its whole burst (0 when it has it now)."""
+        rate = 1000 / interval_ms if interval_ms > 0 else math.inf
+        if not math.isfinite(rate):
+            return 0.0
+        tokens = min(self.burst, self._tokens + (self.monotonic() - self._last) * rate)
+        return (self.burst - tokens) / rate
 
     async def pace(self, cost: float, interval_ms: float) -> None:
         """Wait for the request's turn: at once while the burst lasts, then as ccxt would."""

@@ -64,6 +64,8 @@ class ProcessChaosFigures:
     two_writers: int = 0
     epochs: int = 0
     recoveries: list[tuple[str, float]] = field(default_factory=list)  # (failure, real seconds to back in band)
+    # For each failure after which another epoch was taken: (failure, seconds to the lease taken, to back in band).
+    takeovers: list[tuple[str, float, float]] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)  # each stale request: who, what, when, under which epochs
     unrecovered: list[str] = field(default_factory=list)  # failures after which the hedge was not back in band in time
 
@@ -140,7 +142,7 @@ def run_process_schedule(
         pid = _pid_of(lease[0])
         return next((d for d in daemons if d.process.pid == pid and d.process.poll() is None), None)
 
-    def recover(failure: str, since: float, unknown_orders: int) -> None:
+    def recover(failure: str, since: float, since_wall: float, unknown_orders: int) -> None:
         # Back in band under a leader that is alive and not frozen. Each order the emulator's faults leave of
         # unknown outcome is settled only after the venue's settle delay (30 s on Binance), by design.
         limit = 60 + SETTLE_SECONDS * unknown_orders
@@ -148,7 +150,12 @@ def run_process_schedule(
         if not ok:
             figures.unrecovered.append(f"{failure}: not back in band within {limit:g} s; " + _tails(daemons))
             return
-        figures.recoveries.append((failure, time.monotonic() - since))
+        back = time.monotonic() - since
+        figures.recoveries.append((failure, back))
+        with psycopg.connect(pg_url) as conn:
+            (taken,) = conn.execute("SELECT min(at) FROM events WHERE kind = 'lease_taken' AND at > %s", (since_wall,)).fetchone()
+        if taken is not None:
+            figures.takeovers.append((failure, float(taken) - since_wall, back))
 
     try:
         first = spawn()
@@ -163,7 +170,7 @@ def run_process_schedule(
             failure = rng.choice(FAILURES)
             figures.failures.append(failure)
             led = leader()
-            since = time.monotonic()
+            since, since_wall = time.monotonic(), time.time()
             unknown = 0
             if failure == "sigstop" and led is not None:
                 led.process.send_signal(signal.SIGSTOP)
@@ -185,7 +192,7 @@ def run_process_schedule(
                     unknown += int(fault["count"])
             if failure == "faults" or rng.random() < 0.7:
                 emulator.control("deposit", {"wallet": "spot", "asset": "BTC", "amount": rng.choice(["0.1", "0.25", "0.5"])})
-            recover(failure, since, unknown)
+            recover(failure, since, since_wall, unknown)
             for frozen in stopped:  # woken after the takeover: it must stand down and never send again
                 frozen.process.send_signal(signal.SIGCONT)
             stopped.clear()

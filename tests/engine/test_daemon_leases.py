@@ -232,3 +232,74 @@ async def test_history_and_report_read_the_postgresql_journal_the_daemon_wrote(
     assert main(["report", "--config", str(config), "--csv"]) == 0
     report = capsys.readouterr().out
     assert all(cid in report for cid in fills)  # every fill the daemon journaled in PostgreSQL, for the accounts
+
+
+class PacedVenue(PaperVenue):
+    """The shared paper account, as seen through a venue whose pacing has not regained its burst for `cold` seconds."""
+
+    def __init__(self, inner: PaperVenue, cold: float) -> None:
+        self.__dict__ = inner.__dict__  # the same account, the same book
+        self.cold = cold
+
+    def warm_in(self) -> float:
+        return self.cold
+
+
+async def test_a_standby_still_regaining_its_pacing_lets_a_warm_one_take_the_lapsed_lease(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = SimClock()
+    venue = exchange(clock)
+    leader = Daemon(shared_settings(tmp_path, "a", pg_url, monkeypatch), clock, venue_factory=lambda _a: venue)
+    cold = Daemon(shared_settings(tmp_path, "b", pg_url, monkeypatch), clock, standby=True,
+                  venue_factory=lambda _a: PacedVenue(venue, cold=4.0))  # first in line: it watches the lease first
+    warm = Daemon(shared_settings(tmp_path, "c", pg_url, monkeypatch), clock, standby=True, venue_factory=lambda _a: venue)
+    await leader.start()
+    await cold.start()
+    await warm.start()
+    try:
+        await clock.advance(0.5)
+        assert leader.journal is not None
+
+        def cut(*_args: object) -> None:
+            raise JournalUnavailable("journal: the database does not answer (cut by the test)")
+
+        monkeypatch.setattr(leader.journal, "take_lease", cut)
+        await clock.advance(LEASE - MARGIN)  # the leader fences itself off; the standbys have stood by 12.5 s
+        venue.deposit(Wallet.SPOT, "BTC", D("0.5"))
+        expire_lease(pg_url, "paper")
+        await clock.advance(2)  # within the cold one's first lease period
+        taken = kinds(warm, "lease_taken")
+        assert [e["epoch"] for e in taken] == [1, 2] and taken[-1]["holder"] == warm.holder, taken
+        assert (await venue.fetch_legs(SYMBOL)).short.size == D("2.5")
+    finally:
+        await warm.stop()
+        await cold.stop()
+        await leader.stop()
+
+
+async def test_a_lone_standby_still_regaining_its_pacing_takes_the_lapsed_lease_within_one_lease_period(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = SimClock()
+    venue = exchange(clock)
+    leader = Daemon(shared_settings(tmp_path, "a", pg_url, monkeypatch), clock, venue_factory=lambda _a: venue)
+    cold = Daemon(shared_settings(tmp_path, "b", pg_url, monkeypatch), clock, standby=True,
+                  venue_factory=lambda _a: PacedVenue(venue, cold=1e9))  # never warm
+    await leader.start()
+    await cold.start()
+    try:
+        assert leader.journal is not None
+
+        def cut(*_args: object) -> None:
+            raise JournalUnavailable("journal: the database does not answer (cut by the test)")
+
+        monkeypatch.setattr(leader.journal, "take_lease", cut)
+        await clock.advance(1)
+        expire_lease(pg_url, "paper")
+        await clock.advance(LEASE + 2)  # alone, it waits at most one lease period from when it began standing by
+        assert [e["epoch"] for e in kinds(cold, "lease_taken")] == [1, 2]
+        assert kinds(cold, "lease_taken")[-1]["holder"] == cold.holder
+    finally:
+        await cold.stop()
+        await leader.stop()

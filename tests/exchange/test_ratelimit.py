@@ -106,3 +106,20 @@ async def test_the_weight_each_account_sent_and_the_hosts_use_are_in_the_metrics
     assert samples[("hedgebot_request_weight_limit", (("family", "fapi"), host))] == 2400
     assert samples[("hedgebot_request_weight_account_allowed", (("account", "main"), ("family", "fapi"), host))] == 2400 * 0.8 * 0.5
     assert samples[("hedgebot_rate_limit_answers", (("code", "429"), host))] == 1
+
+
+async def test_a_fresh_venue_says_how_long_until_its_pacing_burst_is_regained_and_a_quiet_one_is_warm() -> None:
+    from hedgebot.exchange.ccxt_venue import CcxtVenue
+
+    clock = SimClock(1_700_000_000.0)
+    venue = CcxtVenue.connect(BinanceUsdm(), clock, api_key="k", secret="s", api_base_url="http://127.0.0.1:9")
+    try:
+        assert venue.warm_in() == pytest.approx(4.5)  # 90 units at ccxt's 50 ms each: a fresh process has no burst
+        await clock.advance(3.0)
+        assert venue.warm_in() == pytest.approx(1.5)
+        await clock.advance(2.0)
+        assert venue.warm_in() == 0.0  # stood by quietly long enough: a takeover's requests go at once
+        await venue.futures.throttle(30)  # one weight-30 read
+        assert venue.warm_in() == pytest.approx(1.5)
+    finally:
+        await venue.close()
