@@ -126,6 +126,10 @@ class ExposureConfig(Frozen):
     spot: bool = True
     offset: Decimal = Field(default=Decimal(0), ge=0, le=MOST)
     perp_long: bool = False
+    # A file a custody system writes (JSON or CSV, with the time it counted the coins): the coins it counts are held.
+    file: Path | None = None
+    # A count older than this may not grow the hedge (an alert says so); reductions and top-ups go on.
+    file_max_age_seconds: float = Field(default=3600.0, gt=0, le=30 * 24 * 3600)
 
 
 MarginSource = Literal["futures_wallet", "spot_stablecoin", "sell_spot"]

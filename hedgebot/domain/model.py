@@ -139,6 +139,22 @@ class Leg:
 
 
 @dataclass(frozen=True)
+class HeldElsewhere:
+    """Coins of the asset held outside the account (a custody system's file), as last read."""
+
+    amount: Decimal  # ZERO when never read
+    at: float | None  # when the source says it counted them (None: never read)
+    source: str  # what was read (a file's path), for messages
+    stale: str | None = None  # why the count may not add risk: too old, or unreadable past its age limit
+    error: str | None = None  # the last read's error, while the previous count is still used
+
+    @property
+    def known(self) -> bool:
+        """Tell whether a count was ever read."""
+        return self.at is not None
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Everything the policy needs to decide, read at one moment."""
 
@@ -157,6 +173,7 @@ class Snapshot:
     previous_price: Decimal | None = None
     cross_wallet: Decimal | None = None  # the futures wallet without isolated margin; backs cross legs
     read_at: float | None = None  # when the oldest of the snapshot's readings was taken
+    elsewhere: HeldElsewhere | None = None  # coins held outside the account, when the hedge counts them
 
     @property
     def cross_backing(self) -> Decimal:

@@ -82,7 +82,33 @@ RUNWAY_REARM = Decimal("1.1")
 
 def exposure_of(snapshot: Snapshot, policy: HedgePolicy) -> Decimal:
     """Return the amount of the asset the hedge protects."""
-    return exposure_from(policy, snapshot.spot_asset, snapshot.long.size)
+    elsewhere = snapshot.elsewhere.amount if snapshot.elsewhere is not None else ZERO
+    return exposure_from(policy, snapshot.spot_asset, snapshot.long.size, elsewhere)
+
+
+def _elsewhere_hold(snapshot: Snapshot, policy: HedgePolicy) -> tuple[Alert | None, bool]:
+    """Return the alert that holds the hedge's growth on coins counted elsewhere, and whether it holds reductions too.
+
+    A stale count (or one unreadable past its age limit) may not add risk: the leg is not grown on it, while
+    reductions and margin top-ups go on. A count never read holds the leg both ways: reducing it on the coins
+    that could be read would unhedge coins that are only unreadable, not gone.
+    """
+    held = snapshot.elsewhere
+    if held is None:
+        return None, False
+    side = policy.side.value
+    if not held.known:
+        return Alert(
+            Severity.CRITICAL, "exposure_unknown",
+            f"the coins held at {held.source} could not be read ({held.error or 'no count yet'}): the {side} is neither "
+            "grown nor reduced until they are; margin top-ups go on",
+        ), True
+    if held.stale is not None:
+        return Alert(
+            Severity.CRITICAL, "exposure_stale",
+            f"{held.stale}: the {side} is not grown on it until a fresh count arrives; reductions and margin top-ups go on",
+        ), False
+    return None, False
 
 
 def check_snapshot(snapshot: Snapshot, policy: HedgePolicy, now: float) -> str | None:
@@ -322,9 +348,15 @@ def plan(
     step = market.amount_step
     largest = floor_to_step(policy.max_order, step)
 
+    elsewhere_hold, holds_both_ways = _elsewhere_hold(snapshot, policy)
+    if elsewhere_hold is not None:
+        alerts.append(elsewhere_hold)
+
     # 1. Over-hedged: the account is net short. Reduce toward the target,
     # rounding the reduction up (ending at or under the target, never above).
-    if drift > band_width:
+    if drift > band_width and holds_both_ways:
+        notes.append("over the target, but the coins held elsewhere are unknown: not reduced")
+    elif drift > band_width:
         reduce = min(max(ceil_to_step(drift, step), min_trade), short)
         if 0 < short - reduce < market.min_amount:
             reduce = short  # a leg under the minimum could never be closed by an order
@@ -361,7 +393,9 @@ def plan(
     # 3. Under-hedged: grow the short, rounding down (never past the target); risk-adding, so never on a jump.
     if drift < -band_width and not jumped:
         grow = floor_to_step(-drift, step)
-        if grow < min_trade:
+        if elsewhere_hold is not None:
+            pass  # its alert says why the leg is not grown
+        elif grow < min_trade:
             notes.append(f"drift {_on_step(drift, step)} is outside the band but below the minimum order {min_trade}; not traded")
         elif largest < min_trade:
             alerts.append(_below_minimum(policy, min_trade))

@@ -37,6 +37,7 @@ from hedgebot.domain.model import (
     PositionSide,
     RaiseFromSpot,
     ReleaseMargin,
+    HeldElsewhere,
     Severity,
     Snapshot,
     Transfer,
@@ -50,6 +51,7 @@ from hedgebot.domain.schedule import CalendarEvent
 from hedgebot.domain.trading import TradingState, is_margin_sale, is_margin_topup, lowers_exposure, permits, strictest
 from hedgebot.engine import crashpoints
 from hedgebot.engine.breakers import CircuitBreakers, Trip
+from hedgebot.engine.custody import CustodyCount, CustodyFileError, read_custody_file
 from hedgebot.engine.surprises import FOREIGN, LIQUIDATION, ShortWatch
 from hedgebot.engine.scheduling import ScheduleFollower
 from hedgebot.engine.retry import Backoff, retry_transient
@@ -73,7 +75,7 @@ from hedgebot.exchange.port import (
 )
 from hedgebot.ops.alerts import DEFAULT_REPEAT_SECONDS, AlertBook
 from hedgebot.ops.events import EventLog, EventRecord
-from hedgebot.ops.figures import Figure, Precision, as_json, figure, plain, render
+from hedgebot.ops.figures import Figure, Precision, as_json, duration, figure, plain, render
 from hedgebot.ops.watch import HedgeWatch
 from hedgebot.replay_clock import pacing_clock
 from hedgebot.store.integrity import damage_advice
@@ -190,6 +192,11 @@ class HedgeStatus:
     next_window: str = ""
     next_window_at: float | None = figure(Figure.TIME)
     ends_at: float | None = figure(Figure.TIME)  # when the hedge unwinds by itself (`until`)
+    # Where the exposure came from: the account's spot coins, the fixed offset, the coins a custody file counts.
+    exposure_spot: Decimal | None = figure(Figure.AMOUNT)
+    exposure_offset: Decimal | None = figure(Figure.AMOUNT)
+    exposure_elsewhere: Decimal | None = figure(Figure.AMOUNT)
+    exposure_elsewhere_at: float | None = figure(Figure.TIME)  # when the custody system counted them
 
     @property
     def ratio(self) -> Decimal | None:
@@ -273,6 +280,7 @@ class Keeper:
         self._backoff = Backoff(random.Random(seed))
         self._stopping = False
         self._accepted_price: Decimal | None = None
+        self._custody: CustodyCount | None = None  # the last count read from the hedge's custody file
         self._suspect_price: Decimal | None = None
         self._suspect_time = 0.0
         self._rebalancing = False
@@ -661,7 +669,31 @@ class Keeper:
             previous_price=self._accepted_price,
             cross_wallet=futures.cross_wallet,
             read_at=started,
+            elsewhere=self._held_elsewhere(),
         )
+
+    def _held_elsewhere(self) -> HeldElsewhere | None:
+        """Read the coins the hedge's custody file counts; keep the last count when it cannot be read."""
+        config = self.hedge.exposure
+        if config.file is None:
+            return None
+        now = self.clock.now()
+        error: str | None = None
+        try:
+            self._custody = read_custody_file(config.file, self.hedge.asset, now)  # a small local file: read inline
+        except CustodyFileError as exc:
+            error = str(exc)
+        source = f"custody file {config.file}"
+        if self._custody is None:
+            return HeldElsewhere(ZERO, None, source, error=error)
+        age = now - self._custody.at
+        stale = None
+        if age > config.file_max_age_seconds:
+            stale = (
+                f"the count in {source} is {duration(age)} old (limit {duration(config.file_max_age_seconds)})"
+                + (f"; the last read failed: {error}" if error else "")
+            )
+        return HeldElsewhere(self._custody.amount, self._custody.at, source, stale=stale, error=error)
 
     # ---- the loop -----------------------------------------------------------------
 
@@ -880,6 +912,8 @@ class Keeper:
         "reopen_unfunded": "no margin: the short is not re-opened until its margin can reach the guard's target",
         "margin_sale_failed": "a failed margin sale holds growth",
         "margin_unfunded": "no margin: the margin sources ran dry",
+        "exposure_stale": "a stale count of the coins held elsewhere holds growth",
+        "exposure_unknown": "the coins held elsewhere could not be read",
     }
 
     @property
@@ -1048,8 +1082,20 @@ class Keeper:
             liquidation_price=plan.liquidation_price, distance=plan.distance,
             runway_price=plan.runway_price, runway=plan.runway,
             updated_at=self.clock.now(), note=note, market=self.market, **self._liquidation_fields(),
-            **self._trading_fields(), **self._schedule_fields(),
+            **self._trading_fields(), **self._schedule_fields(), **self._exposure_fields(snapshot),
         )
+
+    def _exposure_fields(self, snapshot: Snapshot | None) -> dict[str, Any]:
+        if snapshot is None:
+            return {}
+        config = self.hedge.exposure
+        held = snapshot.elsewhere
+        return {
+            "exposure_spot": snapshot.spot_asset if config.spot else None,
+            "exposure_offset": self.policy.offset or None,
+            "exposure_elsewhere": held.amount if held is not None and held.known else None,
+            "exposure_elsewhere_at": held.at if held is not None else None,
+        }
 
     def _schedule_fields(self) -> dict[str, Any]:
         now = self._exchange_now()
@@ -1549,6 +1595,10 @@ class Keeper:
         detail = {**detail, **self._intent_tag}
         if self.scheduled.window is not None:
             detail["window"] = self.scheduled.window.name  # the schedule's window this order serves
+        held = self.last_snapshot.elsewhere if self.last_snapshot is not None else None
+        if held is not None and held.known:
+            # The coins counted elsewhere this action was sized on, and when they were counted.
+            detail["exposure_elsewhere"], detail["exposure_elsewhere_at"] = str(held.amount), held.at
         sent_at = self._monotonic()
         intent = self.journal.begin(self.account, self.hedge.name, kind, detail)
         self._sent_monotonic[intent.client_id] = sent_at

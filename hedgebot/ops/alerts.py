@@ -29,6 +29,7 @@ from typing import Any
 from hedgebot.clock import Clock, monotonic_of
 from hedgebot.domain.model import Severity
 from hedgebot.ops.events import EventLog
+from hedgebot.ops.figures import duration
 
 DEFAULT_REPEAT_SECONDS = 900.0
 ALERT = "alert"
@@ -99,7 +100,7 @@ class AlertBook:
         self._seen.discard(code)
         lasted = self._monotonic() - alert.began
         now = message if message is not None else (self.describe(code) if self.describe is not None else "")
-        text = f"{code} resolved after {_duration(lasted)}" + (f": {now}" if now else "")
+        text = f"{code} resolved after {duration(lasted)}" + (f": {now}" if now else "")
         self.events.emit(
             self.account, self.hedge, ALERT_RESOLVED, Severity.INFO, code=code, state="resolved",
             message=text, raised_message=alert.message, since=alert.since, lasted_seconds=round(lasted, 3),
@@ -139,15 +140,6 @@ class AlertBook:
             self.account, self.hedge, ALERT, alert.severity, code=alert.code, state=state, message=alert.message,
             since=alert.since, repeats=alert.repeats, **(alert.detail or {}),
         )
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 120:
-        return f"{seconds}s"
-    if seconds < 7200:
-        return f"{seconds // 60}m"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 def _rank(severity: Severity) -> int:

@@ -151,6 +151,16 @@ def number(value: Any, kind: Figure, precision: Precision) -> float | int | None
     return shown if isinstance(shown, int) else float(shown)
 
 
+def duration(seconds: float) -> str:
+    """Return a duration as a person reads it in a message: 45s, 12m, 3h05m."""
+    seconds = int(round(seconds))
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
 def percent(value: Any, places: int = 2) -> str:
     """Return a fraction as a percentage ('-' when absent): 0.3218 -> '32.18%'."""
     if value is None:
@@ -180,14 +190,14 @@ DETAIL_KINDS: dict[str, Figure] = {
     **{name: Figure.AMOUNT for name in (
         "amount", "short", "target", "exposure", "drift", "missing", "filled", "seen", "expected", "change",
         "liquidated_amount", "sell", "reduce", "size", "remaining", "before", "min_order", "effective_min_order",
-        "short_bought_back", "spot_sold", "short_left", "spot_left",
+        "short_bought_back", "spot_sold", "short_left", "spot_left", "exposure_elsewhere",
     )},
     **{name: Figure.PRICE for name in (
         "price", "mark", "average_price", "liquidation_price", "runway_price", "previous", "liquidated_price", "entry",
     )},
     **{name: Figure.MONEY for name in ("margin_lost", "fee", "margin", "quote_amount", "proceeds", "needed", "available", "min_notional", "margin_to_spot")},
     **{name: Figure.RATIO for name in ("distance", "worst_distance", "level", "runway", "ratio", "drift_ratio")},
-    **{name: Figure.TIME for name in ("since", "at", "liquidated_at", "until", "started_at")},
+    **{name: Figure.TIME for name in ("since", "at", "liquidated_at", "until", "started_at", "exposure_elsewhere_at")},
     **{name: Figure.SECONDS for name in ("lasted_seconds", "seconds", "seconds_outside")},
 }
 
