@@ -25,6 +25,7 @@ from hedgebot.clock import RealClock
 from hedgebot.config import ConfigError, HedgeConfig, PaperConfig, ReplayFeedConfig, Settings, SyntheticFeedConfig, load_config
 from hedgebot.domain.model import Severity
 from hedgebot.domain.schedule import CalendarEvent
+from hedgebot.engine.custody import CustodyFileError, read_custody_file
 from hedgebot.engine.daemon import STATUS_FILE, AccountLock, Daemon
 from hedgebot.engine.keeper import StartupDeferred, StartupRefused, StartupStopped
 from hedgebot.exchange.binance_rules import default_market
@@ -32,7 +33,7 @@ from hedgebot.exchange.factory import paper_market
 from hedgebot.exchange.feeds import read_candles
 from hedgebot.exchange.port import ExchangeError
 from hedgebot.live_check import check_exchange
-from hedgebot.ops.figures import Figure, Precision, iso_utc, percent, render, render_detail
+from hedgebot.ops.figures import Figure, Precision, duration, iso_utc, percent, render, render_detail
 from hedgebot.ops.logging import configure_logging
 from hedgebot.ops.senders import AlertMessage, build_dispatcher, resolve_senders
 from hedgebot.preflight import preflight
@@ -74,7 +75,23 @@ def _exposure(hedge: HedgeConfig) -> str:
         parts.append(f"{hedge.exposure.offset} {hedge.asset} held elsewhere")
     if hedge.exposure.perp_long:
         parts.append(f"the LONG leg of {hedge.symbol}")
+    if hedge.exposure.file is not None:
+        parts.append(_custody_count(hedge))
     return " + ".join(parts) or "nothing (spot off, no offset, no long leg)"
+
+
+def _custody_count(hedge: HedgeConfig) -> str:
+    """Say what the hedge's custody file counts now, or why it cannot be read (the hedge would hold, not fail)."""
+    path = hedge.exposure.file
+    assert path is not None
+    now = RealClock().now()
+    try:
+        count = read_custody_file(path, hedge.asset, now)
+    except CustodyFileError as exc:
+        return f"UNREADABLE ({exc}: `run` holds this hedge both ways until it can be read)"
+    age = now - count.at
+    stale = " - STALE: it may not grow the hedge" if age > hedge.exposure.file_max_age_seconds else ""
+    return f"{count.amount} {hedge.asset} in {path} (counted {iso_utc(count.at)}, {duration(max(age, 0))} ago){stale}"
 
 
 def _guard(hedge: HedgeConfig) -> str:

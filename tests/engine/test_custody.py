@@ -117,3 +117,20 @@ async def test_a_custody_file_never_read_holds_the_leg_both_ways_and_says_why(tm
     await rig.set_price("50000", advance=10)
     await rig.keeper.tick()
     assert await rig.short() == D("3") and "exposure_unknown" not in rig.keeper.alerts.active
+
+
+def test_check_says_what_the_custody_file_counts_or_why_it_cannot_be_read_without_failing(tmp_path: Path, capsys) -> None:
+    import time
+
+    from hedgebot.cli import main
+    from tests.helpers import paper_settings_dict, write_toml
+
+    path = write_count(tmp_path / "custody.json", "3", time.time() - 120)
+    config = write_toml(tmp_path / "hedgebot.toml", paper_settings_dict(tmp_path, exposure={"file": str(path)}))
+    assert main(["check", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert f"exposure: spot BTC + 3 BTC in {path} (counted" in out and "2m ago)" in out
+    path.write_text('{"at": 1, "holdings": {"ETH": "1"}}')
+    assert main(["check", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "UNREADABLE (custody file" in out and "holdings has no BTC" in out and "Traceback" not in out
