@@ -50,6 +50,16 @@ def expire_lease(pg_url: str, account: str) -> None:
         conn.execute("UPDATE leases SET expires_at = clock_timestamp() WHERE account = %s", (account,))
 
 
+def cut_renewals(leader: Daemon, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every lease renewal of `leader` fail from now on, as a cut database connection does."""
+    assert leader.journal is not None
+
+    def cut(*_args: object) -> None:
+        raise JournalUnavailable("journal: the database does not answer (cut by the test)")
+
+    monkeypatch.setattr(leader.journal, "take_lease", cut)
+
+
 def kinds(daemon: Daemon, kind: str) -> list[dict[str, Any]]:
     assert daemon.journal is not None
     return [e.detail for e in daemon.journal.events(account="paper", kind=kind)]
@@ -132,12 +142,7 @@ async def test_a_leader_that_cannot_renew_fences_itself_off_and_the_standby_take
     try:
         await clock.advance(10)
         assert (await venue.fetch_legs(SYMBOL)).short.size == D("2")
-        assert leader.journal is not None
-
-        def cut(*_args: object) -> None:
-            raise JournalUnavailable("journal: the database does not answer (cut by the test)")
-
-        monkeypatch.setattr(leader.journal, "take_lease", cut)  # the leader's renewals fail from now on
+        cut_renewals(leader, monkeypatch)  # the leader's renewals fail from now on
         await clock.advance(LEASE - MARGIN + 1)
         assert leader.keepers == [] and [e["epoch"] for e in kinds(standby, "lease_lost")] == [1]
         before = set(venue.orders)
@@ -259,12 +264,7 @@ async def test_a_standby_still_regaining_its_pacing_lets_a_warm_one_take_the_lap
     await warm.start()
     try:
         await clock.advance(0.5)
-        assert leader.journal is not None
-
-        def cut(*_args: object) -> None:
-            raise JournalUnavailable("journal: the database does not answer (cut by the test)")
-
-        monkeypatch.setattr(leader.journal, "take_lease", cut)
+        cut_renewals(leader, monkeypatch)
         await clock.advance(LEASE - MARGIN)  # the leader fences itself off; the standbys have stood by 12.5 s
         venue.deposit(Wallet.SPOT, "BTC", D("0.5"))
         expire_lease(pg_url, "paper")
@@ -289,12 +289,7 @@ async def test_a_lone_standby_still_regaining_its_pacing_takes_the_lapsed_lease_
     await leader.start()
     await cold.start()
     try:
-        assert leader.journal is not None
-
-        def cut(*_args: object) -> None:
-            raise JournalUnavailable("journal: the database does not answer (cut by the test)")
-
-        monkeypatch.setattr(leader.journal, "take_lease", cut)
+        cut_renewals(leader, monkeypatch)
         await clock.advance(1)
         expire_lease(pg_url, "paper")
         await clock.advance(LEASE + 2)  # alone, it waits at most one lease period from when it began standing by
