@@ -51,7 +51,8 @@ from hedgebot.domain.schedule import CalendarEvent
 from hedgebot.domain.trading import TradingState, is_margin_sale, is_margin_topup, lowers_exposure, permits, strictest
 from hedgebot.engine import crashpoints
 from hedgebot.engine.breakers import CircuitBreakers, Trip
-from hedgebot.engine.custody import CustodyCount, CustodyFileError, read_custody_file
+from hedgebot.engine.custody import CustodyCount
+from hedgebot.engine.holdings import FileHoldings, HoldingsSource, HoldingsUnreadable, held_elsewhere
 from hedgebot.engine.surprises import FOREIGN, LIQUIDATION, ShortWatch
 from hedgebot.engine.scheduling import ScheduleFollower
 from hedgebot.engine.retry import Backoff, retry_transient
@@ -252,6 +253,7 @@ class Keeper:
         alert_repeat_seconds: float = DEFAULT_REPEAT_SECONDS,
         unknown_alert_seconds: float = 300.0,
         calendar: Sequence[CalendarEvent] = (),
+        holdings: Sequence[HoldingsSource] = (),
     ) -> None:
         self.account = account
         self.hedge = hedge
@@ -280,7 +282,13 @@ class Keeper:
         self._backoff = Backoff(random.Random(seed))
         self._stopping = False
         self._accepted_price: Decimal | None = None
-        self._custody: CustodyCount | None = None  # the last count read from the hedge's custody file
+        # Where coins held elsewhere are counted: the hedge's custody file, other accounts' spot (given by the daemon).
+        file = hedge.exposure.file
+        self.holdings: list[HoldingsSource] = [
+            *([FileHoldings(file, hedge.exposure.file_max_age_seconds)] if file is not None else []), *holdings,
+        ]
+        self._counts: dict[str, CustodyCount] = {}  # each source's last good count
+        self._count_errors: dict[str, str] = {}  # each source's last read error, while it lasts
         self._suspect_price: Decimal | None = None
         self._suspect_time = 0.0
         self._rebalancing = False
@@ -669,31 +677,19 @@ class Keeper:
             previous_price=self._accepted_price,
             cross_wallet=futures.cross_wallet,
             read_at=started,
-            elsewhere=self._held_elsewhere(),
+            elsewhere=await self._held_elsewhere(),
         )
 
-    def _held_elsewhere(self) -> HeldElsewhere | None:
-        """Read the coins the hedge's custody file counts; keep the last count when it cannot be read."""
-        config = self.hedge.exposure
-        if config.file is None:
-            return None
+    async def _held_elsewhere(self) -> HeldElsewhere | None:
+        """Count the coins held elsewhere: each source's count now, or its last good one when it cannot be read."""
         now = self.clock.now()
-        error: str | None = None
-        try:
-            self._custody = read_custody_file(config.file, self.hedge.asset, now)  # a small local file: read inline
-        except CustodyFileError as exc:
-            error = str(exc)
-        source = f"custody file {config.file}"
-        if self._custody is None:
-            return HeldElsewhere(ZERO, None, source, error=error)
-        age = now - self._custody.at
-        stale = None
-        if age > config.file_max_age_seconds:
-            stale = (
-                f"the count in {source} is {duration(age)} old (limit {duration(config.file_max_age_seconds)})"
-                + (f"; the last read failed: {error}" if error else "")
-            )
-        return HeldElsewhere(self._custody.amount, self._custody.at, source, stale=stale, error=error)
+        for source in self.holdings:
+            try:
+                self._counts[source.name] = await source.count(self.hedge.asset, now)
+                self._count_errors.pop(source.name, None)
+            except HoldingsUnreadable as exc:
+                self._count_errors[source.name] = str(exc)
+        return held_elsewhere(self.holdings, self._counts, self._count_errors, now)
 
     # ---- the loop -----------------------------------------------------------------
 
