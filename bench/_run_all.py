@@ -13,6 +13,7 @@ import argparse
 import json
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", nargs="*", default=None)
+    parser.add_argument("--timeout", type=float, default=4 * 3600, help="seconds a bench may run before it is stopped")
     args = parser.parse_args()
     out: dict[str, Any] = {"machine_at_start": machine(), "benches": {}}
     crashed: list[str] = []
@@ -45,11 +47,16 @@ def main() -> int:
                                 cwd=BENCH.parent, stdout=subprocess.PIPE, text=True)
         last = ""
         assert proc.stdout is not None
-        for line in proc.stdout:
-            print(line, end="", flush=True)
-            if line.strip():
-                last = line.strip()
-        code = proc.wait()
+        watchdog = threading.Timer(args.timeout, proc.kill)  # a bench that hangs must not hang `make bench`
+        watchdog.start()
+        try:
+            for line in proc.stdout:
+                print(line, end="", flush=True)
+                if line.strip():
+                    last = line.strip()
+            code = proc.wait()
+        finally:
+            watchdog.cancel()
         entry: dict[str, Any] = {"exit": code, "wall_seconds": round(time.perf_counter() - started, 1)}
         try:
             entry["result"] = json.loads(last)

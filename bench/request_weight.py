@@ -50,11 +50,17 @@ async def _measure(minutes: float, root: Path) -> dict[str, object]:
         daemon = Daemon(Settings(**data), rig.clock, allow_live=True, venue_factory=lambda _a: venue)
         rig.publish_mark_every_second({"mark": Decimal("50000")})
         await daemon.start()
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + 120 + minutes * 60  # real seconds: a rig that never hedges must not hang the bench
         try:
             while rig.short() == 0 or daemon.stream_status()[account["name"]]["polling"]:
+                if loop.time() > give_up:
+                    raise SystemExit("request_weight: the hedge never opened with its streams up")
                 await asyncio.sleep(0.01)
             before, started = _sent(rig.clock), rig.clock.now()
             while rig.clock.now() - started < minutes * 60:
+                if loop.time() > give_up:
+                    raise SystemExit("request_weight: virtual time stopped moving")
                 await asyncio.sleep(0.01)
             after, elapsed = _sent(rig.clock), rig.clock.now() - started
             polling = daemon.stream_status()[account["name"]]["polling"]

@@ -41,7 +41,9 @@ def runway_line(snapshot: Snapshot, hedge: HedgeConfig, basis: str) -> str:
     note = "" if fraction >= hedge.margin_guard.runway_warning else " - below the runway warning"
     return (
         f"runway: the margin sources keep the {side} above its trigger {'up' if short else 'down'} to "
-        f"{render(runway, Figure.PRICE, shown)} ({percent(fraction, 1)} {beyond} {at}; {basis}){note}"
+        # Rounded toward the price: the runway never reads as more room than there is.
+        f"{render(runway, Figure.PRICE, shown, ROUND_FLOOR if short else ROUND_CEILING)} "
+        f"({percent(fraction, 1)} {beyond} {at}; {basis}){note}"
     )
 
 

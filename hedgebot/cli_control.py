@@ -132,7 +132,7 @@ def _describe(step: Action, snapshot: Snapshot) -> str:
     if isinstance(step, PlaceOrder):
         return f"buy back {amount(step.amount)} of the short (BUY on position side SHORT, clamped to the live leg)"
     if isinstance(step, Transfer):
-        return f"move up to {text(step.amount, Figure.MONEY, shown)} {step.asset} of released margin from futures to spot"
+        return f"move up to {text(step.amount, Figure.BALANCE, shown)} {step.asset} of released margin from futures to spot"
     return repr(step)
 
 

@@ -30,3 +30,15 @@ def test_depositing_the_amount_check_names_funds_the_target_and_the_held_figure_
             lowered = hedge_config(max_order=D("20"), ratio=_after(text, "lower ratio to"))
             lower = fundability(btc_market(), D(price), {"BTC": D(10)}, {"USDT": D(held)}, lowered.policy(), hedge.leverage)
             assert lower.funded, (held, price, text)
+
+
+def test_the_runway_check_prints_is_rounded_toward_the_price_never_promising_more_room() -> None:
+    from hedgebot.affordability import opened, runway_line
+    from hedgebot.domain.runway import runway_price
+
+    hedge = hedge_config(max_order=D("20"))
+    for price in ("29000.13", "31111.77", "45000.35"):
+        snapshot = opened(btc_market(), D(price), {"BTC": D(1), "USDT": D("30000.015")}, {"USDT": D("7777.77")}, hedge)
+        true = runway_price(snapshot, hedge.policy())
+        assert true is not None and true.is_finite()
+        assert _after(runway_line(snapshot, hedge, "test"), "up to") <= true

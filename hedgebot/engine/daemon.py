@@ -481,6 +481,7 @@ class Daemon:
         standing_since = monotonic()
         while True:
             if runtime.keepers:
+                standing_since = monotonic()  # standing by begins anew once the lease is lost
                 # Wake at the next renewal, or at the moment the lease stops covering sends if that comes first.
                 await self.clock.sleep(min(every, lease.remaining() + 0.001))
                 if not lease.may_send():

@@ -161,7 +161,11 @@ class CcxtVenue:
 
     def warm_in(self) -> float:
         """Return the seconds until every client has regained its pacing burst (a takeover's requests go at once)."""
-        return max((pacer.ready_in(float(getattr(client, "rateLimit", 50) or 50)) for pacer, client in self._pacers), default=0.0)
+        return max(
+            (pacer.ready_in(float(getattr(client, "rateLimit", 50) or 50)) for pacer, client in self._pacers
+             if getattr(client, "enableRateLimit", True)),  # a client that paces nothing is always warm
+            default=0.0,
+        )
 
     def bound_by_lease(self, remaining: Callable[[], float]) -> None:
         """Sign each request only while `remaining()` seconds of lease are left, valid on the exchange for no longer.

@@ -12,8 +12,9 @@ talks to one host goes through one `HostGate`:
   whole limit, and one of weight 0 never waits: safety never waits behind
   reads;
 - each account's reads also wait at its own share of that budget
-  (`weight_share`), so that one account's polling cannot starve the others
-  on the IP; its actions are never held by its share;
+  (`weight_share`) while another account has used the host in the last
+  minute, so that one account's polling cannot starve the others on the IP;
+  alone on the host it is not held, and its actions never are;
 - a 429 makes the whole host back off for its `Retry-After`: every request of
   every account fails at once with `RateLimited`, unsent, until then;
 - a 418 is a ban: the same, with `IpBanned` naming its end;
@@ -168,19 +169,34 @@ class HostGate:
                 return
             allowed = budget.family.limit * (1.0 if action else self.headroom)
             used = budget.used(now)
-            own = budget.account_used(account, now)
-            own_allowed = allowed * self.shares.get(account, 1.0)
             fits_host = used + weight <= allowed or used == 0
-            fits_account = action or own + weight <= own_allowed or own == 0
+            fits_account = action or self._within_share(budget, account, weight, allowed, now)
             if weight <= 0 or (fits_host and fits_account):
                 budget.sent.append((now, weight))
                 budget.by_account.setdefault(account, deque()).append((now, weight))
                 self.weight_sent[(account, budget.family.name)] += max(weight, 0)
                 return
-            frees = budget.frees_at(now) if not fits_host else budget.by_account[account][0][0] + WINDOW_SECONDS
+            if not fits_host:
+                frees = budget.frees_at(now)
+            else:  # held by its share: until its oldest weight ages out, or every other account has gone quiet
+                others = [sent[-1][0] for other, sent in budget.by_account.items() if other != account and sent]
+                frees = min(budget.by_account[account][0][0], max(others, default=-math.inf)) + WINDOW_SECONDS
             wait = max(frees - now, 0.05)
             self.waited_seconds += wait
             await self.clock.sleep(wait)
+
+    def _within_share(self, budget: _Budget, account: str, weight: int, allowed: float, now: float) -> bool:
+        """Tell whether an account's read keeps to its share: always, while no other account used the host this minute.
+
+        The share keeps one account's polling from starving the others; with nobody else to starve, it holds nothing.
+        """
+        share = self.shares.get(account, 1.0)
+        if share >= 1:
+            return True
+        if not any(other != account and budget.account_used(other, now) > 0 for other in list(budget.by_account)):
+            return True
+        own = budget.account_used(account, now)
+        return own == 0 or own + weight <= allowed * share
 
     def used_by(self, account: str, family: str) -> int:
         """Return the weight `account` sent to the family in the last minute."""

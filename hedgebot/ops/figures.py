@@ -205,14 +205,14 @@ DETAIL_KINDS: dict[str, Figure] = {
 def render_detail(detail: dict[str, Any], precision: Precision | None) -> dict[str, Any]:
     """Return an event's detail with each known figure at its kind's precision (text that is not a number is kept).
 
-    Without a precision, or with a market's steps not known yet, amounts, prices and money are shown in plain digits:
-    rounding to a guessed step could hide digits.
+    Without a precision (a daemon-wide event, no market of its own) every field keeps its value, Decimals in plain
+    digits; with a market's steps not known yet, amounts, prices and money are shown in plain digits: rounding to
+    a guessed step could hide digits.
     """
     out: dict[str, Any] = {}
-    precision = precision or Precision()
-    quote_asset = bool(precision.quote) and detail.get("asset") == precision.quote
+    quote_asset = precision is not None and bool(precision.quote) and detail.get("asset") == precision.quote
     for name, value in detail.items():
-        kind = DETAIL_KINDS.get(name)
+        kind = DETAIL_KINDS.get(name) if precision is not None else None
         if kind is Figure.AMOUNT and quote_asset:
             kind = Figure.BALANCE  # a transfer of the quote asset is money as the wallet booked it, not coins
         if kind is None and isinstance(value, Decimal):
@@ -229,6 +229,7 @@ def render_detail(detail: dict[str, Any], precision: Precision | None) -> dict[s
         if not number.is_finite():
             out[name] = str(value)
             continue
+        assert precision is not None
         shown = render(number if kind not in (Figure.TIME, Figure.SECONDS) else float(number), kind, precision)
         out[name] = format(Decimal(shown), "f") if isinstance(shown, str) and kind not in (Figure.TIME,) else shown
     return out

@@ -123,3 +123,17 @@ async def test_a_fresh_venue_says_how_long_until_its_pacing_burst_is_regained_an
         assert venue.warm_in() == pytest.approx(1.5)
     finally:
         await venue.close()
+
+
+async def test_an_account_alone_on_the_host_is_not_held_by_its_share_and_the_default_share_holds_nothing() -> None:
+    clock = SimClock(1_700_000_000.0)
+    gate = HostGate("https://fapi.binance.com", clock, BinanceUsdm.weight_families)
+    gate.shares["busy"] = 0.25
+    for _ in range(8):  # 800 > its 480, but nobody else uses the host: nobody to starve
+        await gate.admit("/fapi/v3/positionRisk", 100, account="busy")
+    assert clock.now() == 1_700_000_000.0
+    gate.observe("/fapi/v3/positionRisk", 200, {"X-MBX-USED-WEIGHT-1M": "0"})  # the exchange's minute rolled over
+    for account in ("a", "b"):
+        for _ in range(9):  # the default share: only the host's budget (as the exchange reports it) holds reads
+            await gate.admit("/fapi/v3/positionRisk", 100, account=account)
+    assert clock.now() == 1_700_000_000.0

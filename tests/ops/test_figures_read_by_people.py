@@ -100,3 +100,11 @@ def test_a_transfer_of_the_quote_asset_is_shown_as_booked_never_rounded_up_to_mo
     detail = render_detail({"asset": "USDT", "amount": Decimal("12.345678"), "from": "spot", "to": "futures"}, shown)
     assert detail["amount"] == "12.345678"  # not 12.35: more than was moved
     assert render_detail({"asset": "BTC", "amount": Decimal("0.5004")}, shown)["amount"] == "0.500"  # coins stay on their step
+
+
+def test_a_daemon_wide_events_fields_keep_their_values_in_the_structured_log() -> None:
+    from hedgebot.ops.figures import render_detail
+
+    detail = {"since": 1_600_000_000.5, "waited_seconds": 0.4, "ratio": Decimal("0.123456"), "amount": Decimal("1E-7")}
+    shown = render_detail(detail, None)  # no market: nothing is rounded to a kind's format
+    assert shown == {"since": 1_600_000_000.5, "waited_seconds": 0.4, "ratio": "0.123456", "amount": "0.0000001"}
