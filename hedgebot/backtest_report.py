@@ -131,6 +131,11 @@ def _find_hedge(
     problem = instrument_problem(hedge, "paper", f"{path}: hedge {name!r}")
     if problem is not None:
         raise BadInput(problem)
+    if hedge.exposure.file is not None or hedge.exposure.accounts:
+        raise BadInput(
+            f"{path}: hedge {name!r} counts coins held elsewhere (exposure.file or exposure.accounts), which a replay "
+            "cannot read as they were: give them as a fixed exposure.offset in a copy of the config, or add them with --spot"
+        )
     if account.paper is None and not balances_given:
         raise BadInput(
             f"{path}: account {account.name!r} is live (no [accounts.paper] section): give the balances the replay "

@@ -77,7 +77,26 @@ def _exposure(hedge: HedgeConfig) -> str:
         parts.append(f"the LONG leg of {hedge.symbol}")
     if hedge.exposure.file is not None:
         parts.append(_custody_count(hedge))
+    parts += [f"the spot {hedge.asset} of holdings account {name}" for name in hedge.exposure.accounts]
     return " + ".join(parts) or "nothing (spot off, no offset, no long leg)"
+
+
+def _with_coins_held_elsewhere(settings: Settings, hedge: HedgeConfig) -> tuple[HedgeConfig, list[str]]:
+    """Return the hedge with the coins it counts elsewhere added to its offset, for `check`'s figures, and what is unknown."""
+    held, unknown = Decimal(0), []
+    if hedge.exposure.file is not None:
+        try:
+            held += read_custody_file(hedge.exposure.file, hedge.asset, RealClock().now()).amount
+        except CustodyFileError:
+            unknown.append(f"custody file {hedge.exposure.file}")
+    for name in hedge.exposure.accounts:
+        account = next(a for a in settings.accounts if a.name == name)
+        if account.paper is not None:
+            held += account.paper.spot.get(hedge.asset, Decimal(0))
+        else:
+            unknown.append(f"account {name} (live: read by `check --exchange` and `run`)")
+    exposure = hedge.exposure.model_copy(update={"offset": hedge.exposure.offset + held})
+    return hedge.model_copy(update={"exposure": exposure}), unknown
 
 
 def _custody_count(hedge: HedgeConfig) -> str:
@@ -122,6 +141,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     calendar = settings.calendar_events()
     for account in settings.accounts:
         print(f"account {account.name}: {account.mode} on {account.exchange}")
+        if not account.hedges:
+            counted_by = [f"{a.name}/{h.name}" for a in settings.accounts for h in a.hedges if account.name in h.exposure.accounts]
+            print(f"  holdings account: its spot coins are counted by {', '.join(counted_by)}; it is only read")
         for h in account.hedges:
             print(
                 f"  hedge {h.name}: {h.asset} via a {h.side.value} on {h.symbol} ({h.instrument.value}), ratio {h.ratio}, band {h.band}, "
@@ -132,8 +154,11 @@ def cmd_check(args: argparse.Namespace) -> int:
             for line in _schedule_lines(h, calendar):
                 print(f"    {line}")
             if account.paper is not None:
-                for line in _starting_lines(account.paper, h):
+                counted, unknown = _with_coins_held_elsewhere(settings, h)
+                for line in _starting_lines(account.paper, counted):
                     print(f"    {line}")
+                if unknown:
+                    print(f"    (these figures leave out the coins of {', '.join(unknown)}: not known here)")
     if args.exchange:
         return _check_exchange(settings)
     print("config OK")

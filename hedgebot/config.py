@@ -130,6 +130,18 @@ class ExposureConfig(Frozen):
     file: Path | None = None
     # A count older than this may not grow the hedge (an alert says so); reductions and top-ups go on.
     file_max_age_seconds: float = Field(default=3600.0, gt=0, le=30 * 24 * 3600)
+    # Other accounts of the config (holdings accounts, with no hedges of their own) whose spot coins are held.
+    accounts: tuple[Annotated[str, Field(pattern=_NAME)], ...] = ()
+    # While such an account cannot be read, its last count stands this long; then the hedge may not grow on it.
+    accounts_max_age_seconds: float = Field(default=300.0, gt=0, le=30 * 24 * 3600)
+
+    @field_validator("accounts")
+    @classmethod
+    def _once_each(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        repeated = sorted({name for name in value if value.count(name) > 1})
+        if repeated:
+            raise ValueError(f"lists {repeated} more than once")
+        return value
 
 
 MarginSource = Literal["futures_wallet", "spot_stablecoin", "sell_spot"]
@@ -476,7 +488,7 @@ class PaperConfig(Frozen):
     slippage: Decimal = Field(default=Decimal("0.0002"), ge=0, lt=Decimal("0.1"))
     position_mode: PositionMode = PositionMode.HEDGE
     partial_fill_probability: float = Field(default=0.0, ge=0, le=1)
-    markets: tuple[PaperMarketConfig, ...] = Field(min_length=1)
+    markets: tuple[PaperMarketConfig, ...] = ()  # a holdings account needs none; a hedged one lists its symbols
     script: tuple[SpotScriptConfig, ...] = ()
 
     @field_validator("spot", "futures")
@@ -588,7 +600,8 @@ class AccountConfig(Frozen):
     weight_share: float = Field(default=1.0, gt=0, le=1)
     paper: PaperConfig | None = None
     alerts: tuple[SenderConfig, ...] = ()
-    hedges: tuple[HedgeConfig, ...] = Field(min_length=1)
+    # None: a holdings account, whose spot coins hedges of other accounts count (exposure.accounts).
+    hedges: tuple[HedgeConfig, ...] = ()
 
     @field_validator("api_base_url")
     @classmethod
@@ -775,6 +788,32 @@ class Settings(BaseSettings):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"account names must be unique: {duplicates}")
+        by_name = {a.name: a for a in self.accounts}
+        counted: set[str] = set()
+        for account in self.accounts:
+            for hedge in account.hedges:
+                for name in hedge.exposure.accounts:
+                    held = by_name.get(name)
+                    if held is None:
+                        raise ValueError(
+                            f"hedge {hedge.name!r} of account {account.name!r} counts the coins of account {name!r}, "
+                            f"which the config does not have (accounts: {', '.join(names)})"
+                        )
+                    if held.hedges:
+                        raise ValueError(
+                            f"hedge {hedge.name!r} counts the coins of account {name!r}, which has hedges of its own: "
+                            "a holdings account only holds coins; give its hedges to another account, or count its coins "
+                            "with those hedges' own exposure.spot"
+                        )
+                    counted.add(name)
+        idle = [a.name for a in self.accounts if not a.hedges and a.name not in counted]
+        if idle:
+            raise ValueError(
+                f"account(s) {', '.join(map(repr, idle))} have no hedges and no hedge counts their coins: give them "
+                "hedges, or name them in a hedge's [accounts.hedges.exposure] accounts"
+            )
+        if not any(a.hedges for a in self.accounts):
+            raise ValueError("no account has a hedge: nothing to keep")
         return self
 
 

@@ -38,6 +38,7 @@ from hedgebot.domain.model import PositionMode, Severity, Wallet
 from hedgebot.domain.schedule import CalendarEvent
 from hedgebot.engine.clock_step import ClockStepWatch
 from hedgebot.engine.fencing import FencedPort
+from hedgebot.engine.holdings import AccountHoldings
 from hedgebot.engine.startup_checks import UNRESTRICTED_KEY, key_problems
 from hedgebot.engine.keeper import Keeper, Liquidation, StartupDeferred, StartupRefused, StartupStopped
 from hedgebot.engine.ownership import AccountLocked, IdentityLock, identity_lock
@@ -235,6 +236,9 @@ class Daemon:
         self.out_of_files = OutOfFilesLog(self.log)
         self._loop_handler: Any = None
         self.calendar: tuple[CalendarEvent, ...] = ()  # the events schedules and `until` name, read at start and on reload
+        # The venues of holdings accounts (coins only, read-only), by account name, and what closes them.
+        self._holdings: dict[str, ExchangePort] = {}
+        self._holdings_setups: list[VenueSetup] = []
 
     @property
     def keepers(self) -> list[Keeper]:
@@ -297,6 +301,7 @@ class Daemon:
                         lock=str(runtime.identity.path), pid=os.getpid(), state_dir=str(self.state_dir.resolve()),
                     )
             self._start_operations(self.events)
+            await self._open_holdings()
             if shared:
                 self.ops.extra_figures.append(lambda: {"leases": self.lease_status()})
                 self.ops.extra_metrics.append(self._lease_metrics)
@@ -846,9 +851,9 @@ class Daemon:
         return applied
 
     def _accounts_to_run(self) -> list[AccountConfig]:
-        """Return the accounts to run: all of them, or with `only`, one account with one hedge."""
+        """Return the accounts to run: all that have hedges (holdings accounts are only read), or with `only`, one hedge."""
         if self.only is None:
-            return list(self.settings.accounts)
+            return [a for a in self.settings.accounts if a.hedges]
         account_name, hedge_name = self.only
         account = next(a for a in self.settings.accounts if a.name == account_name)
         hedge = next(h for h in account.hedges if h.name == hedge_name)
@@ -907,6 +912,10 @@ class Daemon:
             keeper = Keeper(
                 account.name, hedge, runtime.venue, self.clock, self.journal, self.events, seed=index,
                 alert_repeat_seconds=self.settings.alerts.repeat_seconds, calendar=self.calendar,
+                holdings=[
+                    AccountHoldings(name, self._holdings[name], hedge.exposure.accounts_max_age_seconds)
+                    for name in hedge.exposure.accounts
+                ],
             )
             journal_config = self.settings.journal
             if journal_config.url is None:  # PostgreSQL keeps its files on its own server
@@ -1465,7 +1474,46 @@ class Daemon:
         except TimeoutError:
             self.log.warning("stop_step_abandoned", step=what, seconds=round(seconds, 1))
 
+    async def _open_holdings(self) -> None:
+        """Build a venue for each holdings account (coins only, no hedges), read-only; warn of a key that can trade.
+
+        Nothing is sent to a holdings account but reads of its spot wallet, at each look of a hedge that counts it.
+        """
+        assert self.events is not None
+        for account in self.settings.accounts:
+            if account.hedges or account.name in self._holdings:
+                continue
+            try:
+                setup = self._make_venue(account)
+            except ConfigError as exc:
+                raise StartupRefused(f"holdings account {account.name!r}: {exc}") from exc
+            self._holdings_setups.append(setup)
+            self._holdings[account.name] = setup.venue
+            if account.mode != "live":
+                continue
+            try:
+                facts = await setup.venue.fetch_account_facts()
+            except ExchangeError as exc:
+                self.events.emit(account.name, "-", "holdings_key_unchecked", Severity.WARNING, error=str(exc),
+                                 message=f"the key of holdings account {account.name!r} could not be checked: {exc}")
+                continue
+            powers = [name for name, held in (("withdraw", facts.can_withdraw), ("trade spot", facts.can_trade_spot),
+                                              ("trade futures", facts.can_trade_futures)) if held]
+            if powers:
+                self.events.emit(
+                    account.name, "-", "holdings_key_can_trade", Severity.WARNING, powers=", ".join(powers),
+                    message=f"the key of holdings account {account.name!r} can {', '.join(powers)}: hedgebot only reads "
+                    "its balances; give it a read-only key",
+                )
+
     async def _close_venues(self) -> None:
+        for setup in self._holdings_setups:
+            try:
+                await setup.close()
+            except ExchangeError as exc:
+                self.log.warning("venue_close_failed", error=str(exc))
+        self._holdings_setups.clear()
+        self._holdings.clear()
         for runtime in self.accounts:
             if runtime.setup is not None:
                 try:
