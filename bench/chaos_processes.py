@@ -59,6 +59,7 @@ def main() -> int:
     totals: dict[str, object] = {key: 0 for key in keys}
     failures: dict[str, int] = {}
     deaths: list[float] = []
+    deaths_with_faults: list[float] = []
     others: list[float] = []
     bound = LEASE + 2 * TICK
     try:
@@ -81,7 +82,12 @@ def main() -> int:
                 for failure in figures.failures:
                     failures[failure] = failures.get(failure, 0) + 1
                 for failure, seconds in figures.recoveries[1:]:
-                    (deaths if failure in DEATHS else others).append(seconds)
+                    if failure in DEATHS:
+                        deaths.append(seconds)
+                    elif failure.split("+")[0] in DEATHS:  # a death whose new leader also met an earlier set's faults
+                        deaths_with_faults.append(seconds)
+                    else:
+                        others.append(seconds)
                 print(f"seed {seed}: {figures.failures} orders {figures.orders} duplicates {figures.duplicates} "
                       f"unjournaled {figures.unjournaled} stale {figures.stale_requests} two-writers {figures.two_writers} "
                       f"back in band {[(f, round(s, 2)) for f, s in figures.recoveries[1:]]}"
@@ -96,6 +102,7 @@ def main() -> int:
         "lease_seconds": LEASE, "tick_seconds": TICK, **totals, "failures": failures,
         "after_leader_death": {**_quantiles(deaths), "count": len(deaths), "bound_s": bound,
                                "over_bound": sum(1 for s in deaths if s > bound)},
+        "after_leader_death_meeting_earlier_faults": {**_quantiles(deaths_with_faults), "count": len(deaths_with_faults)},
         "after_other_failures": {**_quantiles(others), "count": len(others)},
         "not_back_in_band": len(unrecovered),
     }

@@ -42,8 +42,10 @@ liquidation by tier); ADL only when asked.
 
 from __future__ import annotations
 
+
 import argparse
 import asyncio
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -402,6 +404,7 @@ class Emulator:
         r.add_get("/_emulator/requests", self.control_requests)
         r.add_post("/_emulator/mark", self.control_mark)
         r.add_post("/_emulator/fault", self.control_fault)
+        r.add_get("/_emulator/faults", self.control_faults)
         r.add_post("/_emulator/deposit", self.control_deposit)
         r.add_post("/_emulator/account", self.control_account)
         r.add_post("/_emulator/funding", self.control_funding)
@@ -1408,6 +1411,10 @@ class Emulator:
         data = await request.json()
         self.set_mark(data["symbol"], D(str(data["price"])))
         return web.json_response({"ok": True})
+
+    async def control_faults(self, request: web.Request) -> web.Response:
+        """GET /_emulator/faults: the injected faults not yet taken, each with the requests it still waits for."""
+        return web.json_response({"faults": [dataclasses.asdict(f) for f in self.faults]})
 
     async def control_fault(self, request: web.Request) -> web.Response:
         """POST /_emulator/fault {"kind": ..., "path": ..., "method": ..., "count": ..., "delay": ...}."""
