@@ -43,7 +43,7 @@ from hedgebot.engine.startup_checks import UNRESTRICTED_KEY, key_problems
 from hedgebot.engine.keeper import Keeper, Liquidation, StartupDeferred, StartupRefused, StartupStopped
 from hedgebot.engine.ownership import AccountLocked, IdentityLock, identity_lock
 from hedgebot.engine.streams import StreamState, StreamSupervisor, attach_streams, route_order_updates, stream_metrics
-from hedgebot.exchange.factory import FeedRun, VenueSetup, build_venue, paper_setup
+from hedgebot.exchange.factory import FeedRun, VenueSetup, build_holdings, build_venue, paper_setup
 from hedgebot.exchange.funding import LiveFunding
 from hedgebot.exchange.paper import PaperVenue
 from hedgebot.exchange.port import AuthenticationFailed, ExchangeError, ExchangePort, ModeError
@@ -1484,7 +1484,7 @@ class Daemon:
             if account.hedges or account.name in self._holdings:
                 continue
             try:
-                setup = self._make_venue(account)
+                setup = self._make_venue(account) if self.venue_factory is not None else build_holdings(account, self.clock, self.state_dir)
             except ConfigError as exc:
                 raise StartupRefused(f"holdings account {account.name!r}: {exc}") from exc
             self._holdings_setups.append(setup)

@@ -151,7 +151,7 @@ def account_problems(account: AccountConfig, where: str | None = None) -> list[s
     problems: list[str] = []
     if not known_exchange(account.exchange):
         problems.append(_unknown_exchange(f"{where}.exchange", account.exchange))
-    elif account.mode == "live" and account.exchange not in DIALECTS:
+    elif account.mode == "live" and account.exchange not in DIALECTS and account.hedges:  # a holdings account reads any
         problems.append(
             f"{where}.exchange: {account.exchange!r} has no live venue yet (supported: {', '.join(sorted(DIALECTS))})"
         )
@@ -295,18 +295,40 @@ def build_venue(account: AccountConfig, clock: Clock, state_dir: Path | None) ->
     return VenueSetup(connect_live(account, clock))
 
 
-def connect_live(account: AccountConfig, clock: Clock) -> ExchangePort:
-    """Return the ccxt venue of a live account, with its secrets resolved now (ConfigError names a missing one)."""
-    from hedgebot.exchange.ccxt_venue import CcxtVenue
-    from hedgebot.exchange.dialects import dialect_for
-    from hedgebot.exchange.ratelimit import gates_for
+def build_holdings(account: AccountConfig, clock: Clock, state_dir: Path | None) -> VenueSetup:
+    """Build what reads a holdings account's spot: its venue, or on an exchange with none, a read-only ccxt client."""
+    from hedgebot.exchange.dialects import DIALECTS
+    from hedgebot.exchange.spot_holdings import SpotHoldings
 
+    if account.mode == "paper" or account.exchange in DIALECTS:
+        return build_venue(account, clock, state_dir)
+    problems = account_problems(account)
+    if problems:
+        raise ConfigError("\n".join(problems))
+    api_key, secret, password = _secrets(account)
+    keys = {"apiKey": api_key, "secret": secret, **({"password": password} if password else {})}
+    reader = SpotHoldings.connect(account.exchange, clock, credentials=keys, account=account.name, api_base_url=account.api_base_url)
+    return VenueSetup(reader)  # type: ignore[arg-type]  # it reads spot balances and closes; nothing else is asked of it
+
+
+def _secrets(account: AccountConfig) -> tuple[str, str, str | None]:
+    """Return a live account's key, secret and password, resolved now (ConfigError names a missing one)."""
     credentials = account.credentials
     assert credentials is not None
     where = f"accounts[{account.name}].credentials"
     api_key = credentials.api_key.resolve(f"{where}.api_key")
     secret = credentials.secret.resolve(f"{where}.secret")
     password = credentials.password.resolve(f"{where}.password") if credentials.password else None
+    return api_key, secret, password
+
+
+def connect_live(account: AccountConfig, clock: Clock) -> ExchangePort:
+    """Return the ccxt venue of a live account, with its secrets resolved now (ConfigError names a missing one)."""
+    from hedgebot.exchange.ccxt_venue import CcxtVenue
+    from hedgebot.exchange.dialects import dialect_for
+    from hedgebot.exchange.ratelimit import gates_for
+
+    api_key, secret, password = _secrets(account)
     venue = CcxtVenue.connect(
         dialect_for(account.exchange), clock, api_key=api_key, secret=secret, password=password,
         api_base_url=account.api_base_url,
@@ -324,6 +346,7 @@ __all__ = [
     "VenueSetup",
     "account_problems",
     "build_paper_venue",
+    "build_holdings",
     "build_venue",
     "connect_live",
     "paper_market",
