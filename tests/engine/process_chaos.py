@@ -34,6 +34,7 @@ from typing import Any
 import psycopg
 import psycopg.errors
 
+from hedgebot.exchange.ratelimit import PACER_BURST
 from tests.emulator_rig import PROCESS_KEY, PROCESS_SECRET, EmulatorProcess, shared_journal_config, start_live_daemon
 from tests.postgres_server import PostgresServer
 
@@ -165,7 +166,10 @@ def run_process_schedule(
         figures.recoveries.append(("start", time.monotonic() - began))
         spawn()
         spawn()
-        time.sleep(LEASE)  # standbys run a while before a failure, as they do in service (their pacing regains a burst)
+        # Standbys run a while before a failure, as they do in service: long enough that their request pacing has
+        # regained its burst (PACER_BURST units at ccxt's 50 ms each, counted from when a venue is built). A standby
+        # younger than that lets a warm one take over first; these two have no warmer one to let go.
+        time.sleep(LEASE + PACER_BURST * 0.05)
         carried = 0  # order faults an earlier fault set left untaken: they meet the next orders, whoever sends them
         for _ in range(events):
             failure = rng.choice(FAILURES)
