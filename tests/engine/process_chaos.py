@@ -174,6 +174,8 @@ def run_process_schedule(
         for _ in range(events):
             failure = rng.choice(FAILURES)
             figures.failures.append(failure)
+            if failure in ("sigstop", "sigkill"):  # a death needs a leader: after a restart one may be taking over
+                _wait(lambda: leader() is not None, 60)
             led = leader()
             since, since_wall = time.monotonic(), time.time()
             unknown = carried
@@ -190,7 +192,7 @@ def run_process_schedule(
                                  "AND datname = current_database()")
             elif failure == "restart":
                 server.restart()
-            else:
+            elif failure == "faults":  # never a death that found no leader to kill
                 for _fault in range(rng.randint(1, 2)):
                     fault = rng.choice(FAULTS)
                     emulator.control("fault", fault)
