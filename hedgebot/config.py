@@ -147,6 +147,27 @@ class ExposureConfig(Frozen):
 MarginSource = Literal["futures_wallet", "spot_stablecoin", "sell_spot"]
 
 
+class BufferConfig(Frozen):
+    """Margin for a short whose margin cannot be refilled in seconds (its coins are held on another venue)."""
+
+    # The adverse move the margin must survive until a deposit arrives, and the gap allowed between the price
+    # the holding is valued at and the hedging venue's mark: together, the distance the short keeps at least.
+    adverse_move: Decimal = Field(gt=0, lt=1)
+    divergence: Decimal = Field(default=Decimal(0), ge=0, lt=1)
+    refill_seconds: float = Field(gt=0, le=30 * 24 * 3600)  # how long a deposit to the hedging account takes
+
+    @property
+    def floor(self) -> Decimal:
+        """Return the distance from liquidation the short keeps at least."""
+        return self.adverse_move + self.divergence
+
+    @model_validator(mode="after")
+    def _below_one(self) -> BufferConfig:
+        if self.floor >= 1:
+            raise ValueError(f"adverse_move + divergence is {self.floor}: a short cannot sit that far from liquidation")
+        return self
+
+
 class MarginGuardConfig(Frozen):
     """When to top up the short's margin and where the money comes from."""
 
@@ -262,6 +283,8 @@ class HedgeConfig(Frozen):
     underhedge_alert_after: float = Field(default=300.0, ge=0)
     exposure: ExposureConfig = ExposureConfig()
     margin_guard: MarginGuardConfig = MarginGuardConfig()
+    # A short whose margin cannot be refilled in seconds keeps this buffer (see README, "The buffer").
+    buffer: BufferConfig | None = None
     state: Literal["active", "reducing", "halted"] = "active"
     breakers: BreakersConfig = BreakersConfig()
     # Windows in which another ratio holds (FOMC, CPI, unlocks); the hedge's own ratio holds outside them.
@@ -280,6 +303,8 @@ class HedgeConfig(Frozen):
 
     @model_validator(mode="after")
     def _consistent(self) -> HedgeConfig:
+        if self.buffer is not None and not self.margin_guard.enabled:
+            raise ValueError("a buffer keeps the short from liquidation through the margin guard: enable margin_guard")
         base = _SYMBOL.match(self.symbol).group("base")  # type: ignore[union-attr]
         if self.asset != base:
             raise ValueError(f"asset {self.asset!r} does not match the base of symbol {self.symbol!r}")
@@ -375,12 +400,16 @@ class HedgeConfig(Frozen):
             max_jump=self.max_jump,
             guard=MarginGuard(
                 enabled=guard.enabled,
-                trigger=guard.trigger,
-                target=guard.target,
+                # With a buffer the guard tops up before the short comes nearer than the floor, to as far again
+                # beyond it as the configured target is beyond the trigger.
+                trigger=max(guard.trigger, self.buffer.floor) if self.buffer else guard.trigger,
+                target=max(guard.target, self.buffer.floor + guard.target - guard.trigger) if self.buffer else guard.target,
                 release=guard.release,
                 sources=tuple(guard.sources),
                 runway_warning=guard.runway_warning,
                 fund_target_by_selling=guard.fund_target_by_selling,
+                floor=self.buffer.floor if self.buffer else None,
+                refill_seconds=self.buffer.refill_seconds if self.buffer else None,
             ),
             side=self.side.position_side,
         )

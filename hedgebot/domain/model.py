@@ -211,6 +211,10 @@ class MarginGuard:
     runway_warning: Decimal = Decimal("0.30")  # warn when the runway is less than this far above the mark
     # Opt-in: sell just enough of the hedged coin that the rest can be fully hedged (needs sell_spot among sources).
     fund_target_by_selling: bool = False
+    # The buffer (a short whose margin cannot be refilled in seconds): below this distance, with the sources dry,
+    # the leg is bought back in lockstep to keep it; None: no buffer.
+    floor: Decimal | None = None
+    refill_seconds: float | None = None  # how long a deposit takes to arrive, for the alert that asks for one
 
     def uses(self, source: str) -> bool:
         """Tell whether the guard may take margin from `source` (never when it is disabled)."""

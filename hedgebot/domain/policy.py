@@ -35,6 +35,7 @@ from hedgebot.domain.model import (
     floor_to_step,
 )
 from hedgebot.domain.exposure import exposure_from
+from hedgebot.domain.lockstep import largest_leg
 from hedgebot.domain.runway import runway_price
 from hedgebot.domain.sale import size_sale
 
@@ -377,6 +378,12 @@ def plan(
                 fund = [a for a in fund if not isinstance(a, RaiseFromSpot)]  # no coin is sold on an unconfirmed price
             actions.extend(fund)
             alerts.extend(shortfall)
+            if shortfall and guard.floor is not None:
+                order, alert = _lockstep(snapshot, policy, min_trade, distance, target)
+                if order is not None:
+                    actions.insert(0, order)  # the buy-back first: it frees the margin the top-up then puts back
+                if alert is not None:
+                    alerts.append(alert)
 
     if (
         unfunded and guard.enabled and runway_fraction is not None and runway_fraction < guard.runway_warning
@@ -402,8 +409,19 @@ def plan(
         elif reopening and short == 0 and (hold := _reopen_hold(snapshot, policy, target)) is not None:
             alerts.append(hold)
         else:
-            grown, remaining = _grow_short(snapshot, policy, grow, min_trade, alerts, notes)
-            actions.extend(grown)
+            if guard.floor is not None:
+                # The buffer: grow only as far as what backs the leg keeps it the guard's target from liquidation.
+                room = floor_to_step(max(largest_leg(snapshot, policy, guard.target) - short, ZERO), step)
+                if room < grow:
+                    alerts.append(Alert(
+                        Severity.WARNING, "under_hedged_no_margin",
+                        f"the buffer: what backs the {side.value} keeps it {guard.target:.0%} from liquidation only up to "
+                        f"{_on_step(short + room, step, ROUND_FLOOR)} of the {_on_step(target, step)} target",
+                    ))
+                    grow = room
+            if grow >= min_trade:
+                grown, remaining = _grow_short(snapshot, policy, grow, min_trade, alerts, notes)
+                actions.extend(grown)
     elif drift != 0 and in_band:
         notes.append(f"drift {_on_step(drift, step)} within band ±{_on_step(band_width, step)}")
 
@@ -442,6 +460,44 @@ def _on_step(value: Decimal, step: Decimal, rounding: str = ROUND_HALF_EVEN) -> 
 def _toward_mark(side: PositionSide) -> str:
     """Return the rounding that moves a runway price toward the mark (it never reads as more room than there is)."""
     return ROUND_FLOOR if side is PositionSide.SHORT else ROUND_CEILING
+
+
+def _lockstep(
+    snapshot: Snapshot, policy: HedgePolicy, min_trade: Decimal, distance: Decimal, target: Decimal,
+) -> tuple[PlaceOrder | None, Alert | None]:
+    """Plan the buy-back that keeps the leg the buffer's floor from liquidation, and the alert that stays up meanwhile.
+
+    Called while the guard's sources cannot fund the leg. Below the floor the leg is bought back just enough that
+    what backs it keeps the floor; above it, a leg already bought back (under its target) keeps the alert up until
+    a deposit arrives.
+    """
+    guard = policy.guard
+    assert guard.floor is not None
+    side = policy.side
+    leg = snapshot.leg_of(side)
+    market = snapshot.market
+    step = market.amount_step
+    refill = f"{guard.refill_seconds / 60:.0f} min" if guard.refill_seconds else "the refill time"
+    order = None
+    if distance < guard.floor:
+        cut = leg.size - largest_leg(snapshot, policy, guard.floor)
+        if cut > 0:
+            cut = min(leg.size, max(cut, min_trade))  # the exchange's minimum: a little more bought back, never less
+            if 0 < leg.size - cut < market.min_amount:
+                cut = leg.size
+            order = PlaceOrder(side.closing, cut, side, True, f"lockstep: keep the {side.value} {guard.floor:.0%} from liquidation")
+            kept = f"buying back {_on_step(cut, step)} of {_on_step(leg.size, step)}"
+    if order is None:
+        if leg.size >= target * (1 - policy.band):
+            return None, None
+        kept = f"the {side.value} is held at {_on_step(leg.size, step)}"
+    alert = Alert(
+        Severity.CRITICAL, "buffer_lockstep",
+        f"the margin cannot keep the whole {side.value} {guard.floor:.0%} from liquidation (the buffer), and a deposit "
+        f"takes {refill} to arrive: {kept} of the {_on_step(target, step)} target so the rest keeps it; deposit "
+        f"{market.quote} to this account to hedge in full again",
+    )
+    return order, alert
 
 
 def _below_minimum(policy: HedgePolicy, minimum: Decimal) -> Alert:

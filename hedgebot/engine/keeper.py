@@ -910,6 +910,7 @@ class Keeper:
         "margin_unfunded": "no margin: the margin sources ran dry",
         "exposure_stale": "a stale count of the coins held elsewhere holds growth",
         "exposure_unknown": "the coins held elsewhere could not be read",
+        "buffer_lockstep": "the buffer: the margin cannot keep the whole short at the buffer's distance until a deposit arrives",
     }
 
     @property

@@ -1,0 +1,80 @@
+"""How large a hedge leg what backs it can keep a given distance from liquidation: the buffer's lockstep.
+
+A short whose margin cannot be refilled in seconds (its coins are held on another venue, and a deposit
+takes `refill_seconds` to arrive) is kept at least the buffer's floor from liquidation. When the guard's
+sources cannot pay for that, the leg is bought back just enough that what backs it keeps the floor: the
+hedge goes under its target (and says so) rather than being liquidated. While the buffer holds, the leg
+also grows only as far as what backs it keeps the guard's target.
+
+Pure arithmetic on a snapshot: the largest leg size, on the market's amount step, whose liquidation sits at
+least `distance` from the mark once the guard's own sources (free futures balance, spot stablecoin) stand
+behind it. Buying part of a leg back realises its PnL and pays the taker fee; an isolated leg's margin
+leaves with the part bought back, to the free balance the guard then puts back behind the rest.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from hedgebot.domain import margin as mm
+from hedgebot.domain.model import ZERO, HedgePolicy, Leg, MarginMode, PositionSide, Snapshot, floor_to_step
+
+
+def sources_free(snapshot: Snapshot, policy: HedgePolicy) -> Decimal:
+    """Return what the guard's sources hold now, ready to stand behind the leg (coins to sell aside)."""
+    guard = policy.guard
+    free = ZERO
+    if guard.from_futures_wallet and snapshot.margin_mode is MarginMode.ISOLATED:
+        free += max(snapshot.futures_free, ZERO)
+    if guard.from_spot_stablecoin:
+        free += max(snapshot.spot_quote, ZERO)
+    return free
+
+
+def largest_leg(snapshot: Snapshot, policy: HedgePolicy, distance: Decimal) -> Decimal:
+    """Return the largest size of the hedge leg that sits `distance` from liquidation on what can back it now."""
+    side = policy.side
+    leg = snapshot.leg_of(side)
+    market = snapshot.market
+    step = market.amount_step
+    price = snapshot.mark_price
+    free = sources_free(snapshot, policy)
+    sign = Decimal(1) if side is PositionSide.LONG else Decimal(-1)
+
+    def fits(size: Decimal) -> bool:
+        if size <= 0:
+            return True
+        if size <= leg.size:  # bought back: realised PnL and the fee land in the wallet
+            cut = leg.size - size
+            realised = (price - leg.entry_price) * cut * sign - cut * price * market.taker_fee
+            entry = leg.entry_price
+        else:  # grown at the mark: the opening fee leaves the wallet
+            cut = ZERO
+            realised = -(size - leg.size) * price * market.taker_fee
+            entry = (leg.size * leg.entry_price + (size - leg.size) * price) / size
+        if snapshot.margin_mode is MarginMode.ISOLATED:
+            kept = leg.margin * min(size, leg.size) / leg.size if leg.size > 0 else ZERO
+            pool = free + (leg.margin - kept) + realised
+            rest = Leg(side, size, entry, kept)
+            return mm.short_margin_gap(rest, [], kept, price, distance, market.brackets) <= pool
+        wallet, others = snapshot.backing_of(side)
+        rest = Leg(side, size, entry, ZERO)
+        return mm.margin_gap([rest, *others], wallet + realised, price, distance, market.brackets) <= free
+
+    if fits(leg.size):
+        # It holds as it is: how far could it grow? (doubling, then a search on the step)
+        high = max(leg.size, step)
+        while fits(high * 2) and high < Decimal("1e9"):
+            high *= 2
+        low, high = leg.size, high * 2
+    else:
+        low, high = ZERO, leg.size
+    # The largest multiple of `step` in [low, high) that fits: a binary search on whole steps.
+    lo, hi = int(low / step), int(high / step)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if fits(step * mid):
+            lo = mid
+        else:
+            hi = mid - 1
+    return floor_to_step(step * lo, step)
