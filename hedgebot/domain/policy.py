@@ -380,6 +380,8 @@ def plan(
             alerts.extend(shortfall)
             if shortfall and guard.floor is not None:
                 order, alert = _lockstep(snapshot, policy, min_trade, distance, target)
+                if jumped:
+                    order = None  # no buy-back on an unconfirmed price (bad data would unhedge the coins): next look
                 if order is not None:
                     actions.insert(0, order)  # the buy-back first: it frees the margin the top-up then puts back
                 if alert is not None:
