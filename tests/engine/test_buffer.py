@@ -83,3 +83,19 @@ def test_a_buffer_needs_the_margin_guard_and_a_floor_below_one() -> None:
     assert (guard.floor, guard.trigger, guard.target) == (FLOOR, D("0.20"), D("0.35"))
     wide = hedge_config(buffer={**BUFFER, "adverse_move": "0.30"}).policy().guard
     assert (wide.trigger, wide.target) == (D("0.32"), D("0.47"))  # tops up before the floor, as far beyond it again
+
+
+def test_no_lockstep_buy_back_goes_out_on_an_unconfirmed_price_jump() -> None:
+    from dataclasses import replace
+
+    from hedgebot.domain.model import PlaceOrder
+    from hedgebot.domain.policy import plan
+    from tests.helpers import short_leg, snapshot
+
+    policy = hedge_config(buffer=BUFFER, margin_guard={"sources": ["futures_wallet"]}).policy()
+    near = snapshot(spot_asset=D(2), short=short_leg("2", entry="50000"), mark_price=D(60000), futures_free=D(0), spot_quote=D(0))
+    confirmed = plan(replace(near, previous_price=D(60000)), policy, 1000.0)
+    assert [a for a in confirmed.actions if isinstance(a, PlaceOrder) and a.reduce]  # bought back on a confirmed price
+    unconfirmed = plan(replace(near, previous_price=D(50000)), policy, 1000.0)  # a 20 % jump not yet seen twice
+    assert not [a for a in unconfirmed.actions if isinstance(a, PlaceOrder)]
+    assert "buffer_lockstep" in {a.code for a in unconfirmed.alerts}
