@@ -133,8 +133,10 @@ def _find_hedge(
         raise BadInput(problem)
     if hedge.exposure.file is not None or hedge.exposure.accounts:
         raise BadInput(
-            f"{path}: hedge {name!r} counts coins held elsewhere (exposure.file or exposure.accounts), which a replay "
-            "cannot read as they were: give them as a fixed exposure.offset in a copy of the config, or add them with --spot"
+            f"{path}: hedge {name!r} counts coins held elsewhere ("
+            + ", ".join([*([f"custody file {hedge.exposure.file}"] if hedge.exposure.file else []),
+                         *(f"account {n}" for n in hedge.exposure.accounts)])
+            + "), which a replay cannot read as they were: give them as a fixed exposure.offset in a copy of the config"
         )
     if account.paper is None and not balances_given:
         raise BadInput(

@@ -135,6 +135,13 @@ class ExposureConfig(Frozen):
     # While such an account cannot be read, its last count stands this long; then the hedge may not grow on it.
     accounts_max_age_seconds: float = Field(default=300.0, gt=0, le=30 * 24 * 3600)
 
+    @field_validator("file")
+    @classmethod
+    def _names_a_file(cls, value: Path | None) -> Path | None:
+        if value is not None and str(value) in ("", "."):
+            raise ValueError("names no file: give the custody file's path, or leave `file` out")
+        return value
+
     @field_validator("accounts")
     @classmethod
     def _once_each(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -648,6 +655,8 @@ class AccountConfig(Frozen):
             raise ValueError("a paper account needs a [accounts.paper] section")
         if self.mode == "live" and self.credentials is None:
             raise ValueError("a live account needs credentials")
+        if not self.hedges and self.paper is not None and self.paper.script:
+            raise ValueError("a holdings account (no hedges) is only read: its [[accounts.paper.script]] would never run")
         names = [h.name for h in self.hedges]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -835,6 +844,23 @@ class Settings(BaseSettings):
                             "with those hedges' own exposure.spot"
                         )
                     counted.add(name)
+        # Coins held elsewhere are one pool per asset, as an account's spot is: counted by several hedges, their ratios
+        # must add up to at most 1, or the pool is shorted more than once.
+        pools: dict[tuple[str, str], list[tuple[str, Decimal]]] = {}
+        for account in self.accounts:
+            for hedge in account.hedges:
+                sources = [f"account {n}" for n in hedge.exposure.accounts]
+                if hedge.exposure.file is not None:
+                    sources.append(f"custody file {hedge.exposure.file.resolve()}")
+                for source in sources:
+                    pools.setdefault((source, hedge.asset), []).append((f"{account.name}/{hedge.name}", hedge.ratio))
+        for (source, asset), users in pools.items():
+            total = sum((ratio for _, ratio in users), Decimal(0))
+            if len(users) > 1 and total > 1:
+                raise ValueError(
+                    f"hedges {', '.join(name for name, _ in users)} all count the {asset} of {source}, at ratios adding "
+                    f"up to {total}: its coins would be shorted {total} times; give them ratios that add up to at most 1"
+                )
         idle = [a.name for a in self.accounts if not a.hedges and a.name not in counted]
         if idle:
             raise ValueError(

@@ -87,29 +87,35 @@ def exposure_of(snapshot: Snapshot, policy: HedgePolicy) -> Decimal:
     return exposure_from(policy, snapshot.spot_asset, snapshot.long.size, elsewhere)
 
 
-def _elsewhere_hold(snapshot: Snapshot, policy: HedgePolicy) -> tuple[Alert | None, bool]:
-    """Return the alert that holds the hedge's growth on coins counted elsewhere, and whether it holds reductions too.
+def _elsewhere_hold(snapshot: Snapshot, policy: HedgePolicy) -> tuple[Alert | None, bool, bool]:
+    """Return the alert about coins counted elsewhere, and whether it holds the leg's growth, and its reduction too.
 
     A stale count (or one unreadable past its age limit) may not add risk: the leg is not grown on it, while
     reductions and margin top-ups go on. A count never read holds the leg both ways: reducing it on the coins
-    that could be read would unhedge coins that are only unreadable, not gone.
+    that could be read would unhedge coins that are only unreadable, not gone. A read that failed while the last
+    count is still fresh holds nothing, and says so.
     """
     held = snapshot.elsewhere
     if held is None:
-        return None, False
+        return None, False, False
     side = policy.side.value
     if not held.known:
         return Alert(
             Severity.CRITICAL, "exposure_unknown",
-            f"the coins held at {held.source} could not be read ({held.error or 'no count yet'}): the {side} is neither "
+            f"the coins held elsewhere could not be read ({held.error or 'no count yet'}): the {side} is neither "
             "grown nor reduced until they are; margin top-ups go on",
-        ), True
+        ), True, True
     if held.stale is not None:
         return Alert(
             Severity.CRITICAL, "exposure_stale",
             f"{held.stale}: the {side} is not grown on it until a fresh count arrives; reductions and margin top-ups go on",
-        ), False
-    return None, False
+        ), True, False
+    if held.error is not None:
+        return Alert(
+            Severity.WARNING, "exposure_read_failed",
+            f"{held.error}: the last count of the coins held elsewhere stands until it is too old to grow the {side} on",
+        ), False, False
+    return None, False, False
 
 
 def check_snapshot(snapshot: Snapshot, policy: HedgePolicy, now: float) -> str | None:
@@ -349,9 +355,9 @@ def plan(
     step = market.amount_step
     largest = floor_to_step(policy.max_order, step)
 
-    elsewhere_hold, holds_both_ways = _elsewhere_hold(snapshot, policy)
-    if elsewhere_hold is not None:
-        alerts.append(elsewhere_hold)
+    elsewhere_alert, holds_growth, holds_both_ways = _elsewhere_hold(snapshot, policy)
+    if elsewhere_alert is not None:
+        alerts.append(elsewhere_alert)
 
     # 1. Over-hedged: the account is net short. Reduce toward the target,
     # rounding the reduction up (ending at or under the target, never above).
@@ -402,7 +408,7 @@ def plan(
     # 3. Under-hedged: grow the short, rounding down (never past the target); risk-adding, so never on a jump.
     if drift < -band_width and not jumped:
         grow = floor_to_step(-drift, step)
-        if elsewhere_hold is not None:
+        if holds_growth:
             pass  # its alert says why the leg is not grown
         elif grow < min_trade:
             notes.append(f"drift {_on_step(drift, step)} is outside the band but below the minimum order {min_trade}; not traded")

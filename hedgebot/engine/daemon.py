@@ -1484,7 +1484,8 @@ class Daemon:
             if account.hedges or account.name in self._holdings:
                 continue
             try:
-                setup = self._make_venue(account) if self.venue_factory is not None else build_holdings(account, self.clock, self.state_dir)
+                # A paper holdings account keeps no state: its coins are what the config says, every start.
+                setup = self._make_venue(account) if self.venue_factory is not None else build_holdings(account, self.clock, None)
             except ConfigError as exc:
                 raise StartupRefused(f"holdings account {account.name!r}: {exc}") from exc
             self._holdings_setups.append(setup)

@@ -58,6 +58,8 @@ class FileHoldings:
             return read_custody_file(self.path, asset, now)
         except CustodyFileError as exc:
             raise HoldingsUnreadable(str(exc)) from None
+        except (ArithmeticError, ValueError, OSError) as exc:  # whatever a file holds, it is a read that failed
+            raise HoldingsUnreadable(f"{self.name}: {exc}") from None
 
 
 @dataclass(frozen=True)

@@ -235,6 +235,10 @@ class _HeldSale:
         )
 
 
+# How long one look waits for a holdings source (another exchange's balance, a file) before using its last count.
+HOLDINGS_READ_SECONDS = 3.0
+
+
 class Keeper:
     """Keeps one hedge at its target on one venue."""
 
@@ -653,6 +657,8 @@ class Keeper:
         """Read everything the policy needs from the venue."""
         assert self.market is not None, "prepare() first"
         market = self.market
+        # Coins held elsewhere first, each read bounded: the account's own figures are then read fresh behind them.
+        elsewhere = await self._held_elsewhere()
         started = self.clock.now()
         read_at = self._monotonic()
         spot = await self._read(self.port.fetch_spot_balances)
@@ -677,7 +683,7 @@ class Keeper:
             previous_price=self._accepted_price,
             cross_wallet=futures.cross_wallet,
             read_at=started,
-            elsewhere=await self._held_elsewhere(),
+            elsewhere=elsewhere,
         )
 
     async def _held_elsewhere(self) -> HeldElsewhere | None:
@@ -685,10 +691,15 @@ class Keeper:
         now = self.clock.now()
         for source in self.holdings:
             try:
-                self._counts[source.name] = await source.count(self.hedge.asset, now)
+                # A holdings account that hangs must not hold up the hedge's reductions and top-ups: its last count stands.
+                self._counts[source.name] = await asyncio.wait_for(source.count(self.hedge.asset, now), HOLDINGS_READ_SECONDS)
                 self._count_errors.pop(source.name, None)
             except HoldingsUnreadable as exc:
                 self._count_errors[source.name] = str(exc)
+            except TimeoutError:
+                self._count_errors[source.name] = f"{source.name} did not answer within {HOLDINGS_READ_SECONDS:.0f}s"
+            except Exception as exc:  # noqa: BLE001 - a source's fault is a read that failed, never a stopped hedge
+                self._count_errors[source.name] = f"{source.name}: {type(exc).__name__}: {exc}"
         return held_elsewhere(self.holdings, self._counts, self._count_errors, now)
 
     # ---- the loop -----------------------------------------------------------------
@@ -1069,13 +1080,15 @@ class Keeper:
             state = "liquidated"
             active = self.alerts.active.get("liquidated")
             note = "; ".join(filter(None, [active.message if active else "", note]))
+        # Coins held elsewhere not read yet: the exposure, and so the target and the drift, are not known.
+        unknown = snapshot is not None and snapshot.elsewhere is not None and not snapshot.elsewhere.known
         self.status = HedgeStatus(
             self.account, self.hedge.name, self.hedge.symbol, state,
-            exposure=plan.exposure, short=plan.short,
+            exposure=None if unknown else plan.exposure, short=plan.short,
             # A closed hedge aims at no short until it is resumed.
-            target=ZERO if trading is TradingState.CLOSED else plan.target, target_ratio=self.policy.ratio,
+            target=ZERO if trading is TradingState.CLOSED else None if unknown else plan.target, target_ratio=self.policy.ratio,
             # Closed, unwinding or paused by a person: no target is followed, so there is no drift from it.
-            drift=plan.drift if self.hedge_meant else None, mark=snapshot.mark_price if snapshot else self.status.mark,
+            drift=plan.drift if self.hedge_meant and not unknown else None, mark=snapshot.mark_price if snapshot else self.status.mark,
             liquidation_price=plan.liquidation_price, distance=plan.distance,
             runway_price=plan.runway_price, runway=plan.runway,
             updated_at=self.clock.now(), note=note, market=self.market, **self._liquidation_fields(),

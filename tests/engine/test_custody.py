@@ -112,7 +112,8 @@ async def test_a_custody_file_never_read_holds_the_leg_both_ways_and_says_why(tm
     await rig.keeper.tick()
     assert await rig.short() == D("0")
     alert = rig.keeper.alerts.active["exposure_unknown"]
-    assert alert.severity.value == "critical" and "custody.json" in alert.message and "header lacks" in alert.message
+    assert alert.severity.value == "critical" and "custody.json" in alert.message and "is not valid JSON" in alert.message
+    assert rig.keeper.status.exposure is None and rig.keeper.status.target is None  # not known: never shown as over-hedged
     write_count(path, "1", rig.clock.now())
     await rig.set_price("50000", advance=10)
     await rig.keeper.tick()
@@ -134,3 +135,59 @@ def test_check_says_what_the_custody_file_counts_or_why_it_cannot_be_read_withou
     assert main(["check", "--config", str(config)]) == 0
     out = capsys.readouterr().out
     assert "UNREADABLE (custody file" in out and "holdings has no BTC" in out and "Traceback" not in out
+
+
+@pytest.mark.parametrize(
+    ("content", "name", "amount", "at"),
+    [
+        ('{"at": 1599999000000, "holdings": {"BTC": "0.5"}}', "c.json", "0.5", 1_599_999_000.0),  # epoch milliseconds
+        ("\ufeffasset,amount,at\nBTC,0.5,1599999000\nBTC,0.7,1599999000\nBTC,9,1599990000\n", "c.csv", "1.2", 1_599_999_000.0),
+    ],
+)
+def test_milliseconds_a_spreadsheets_byte_order_mark_and_one_row_per_wallet_are_read_as_meant(
+    tmp_path: Path, content: str, name: str, amount: str, at: float,
+) -> None:
+    path = tmp_path / name
+    path.write_text(content)
+    count = read_custody_file(path, "BTC", NOW)
+    assert (count.amount, count.at) == (D(amount), at)  # the latest count's rows add up; older ones do not count
+
+
+@pytest.mark.parametrize("content", ['{"at": 1e20, "holdings": {"BTC": "1"}}', "[1, 2]", ""])
+def test_an_absurd_time_a_json_array_or_an_empty_file_is_refused_with_a_message_never_a_traceback(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "c.json"
+    path.write_text(content)
+    with pytest.raises(CustodyFileError, match=str(path)):
+        read_custody_file(path, "BTC", NOW)
+
+
+async def test_a_custody_file_that_breaks_while_its_count_is_fresh_is_said_at_once_and_its_count_stands(tmp_path: Path) -> None:
+    path = write_count(tmp_path / "custody.json", "3", NOW)
+    rig = await make_rig(custody_hedge(path), spot={"BTC": "1"})
+    await rig.keeper.tick()
+    path.write_text("nonsense{")
+    await rig.set_price("50000", advance=10)
+    await rig.keeper.tick()
+    alert = rig.keeper.alerts.active["exposure_read_failed"]
+    assert alert.severity.value == "warning" and "is not valid JSON" in alert.message
+    assert await rig.short() == D("4") and "exposure_stale" not in rig.keeper.alerts.active
+
+
+async def test_a_holdings_source_that_hangs_does_not_hold_up_the_hedge(tmp_path: Path, monkeypatch) -> None:
+    import asyncio
+
+    from hedgebot.engine import keeper as keeper_module
+    from hedgebot.engine.custody import CustodyCount
+
+    class Hanging:
+        name, max_age = "account slow", 300.0
+
+        async def count(self, asset: str, now: float) -> CustodyCount:
+            await asyncio.sleep(3600)  # a venue that never answers
+            raise AssertionError("unreachable")
+
+    monkeypatch.setattr(keeper_module, "HOLDINGS_READ_SECONDS", 0.05)
+    rig = await make_rig(hedge_config(), spot={"BTC": "2"})
+    rig.keeper.holdings.append(Hanging())  # type: ignore[arg-type]
+    await rig.keeper.tick()
+    assert "exposure_unknown" in rig.keeper.alerts.active and "did not answer" in rig.keeper.alerts.active["exposure_unknown"].message

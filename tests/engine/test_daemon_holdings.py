@@ -81,6 +81,10 @@ async def test_a_holdings_account_that_cannot_be_read_keeps_its_last_count_then_
         (lambda d: d["accounts"][1].update(hedges=[{**d["accounts"][0]["hedges"][0], "exposure": {}}],
                                            paper={"spot": {"BTC": "3"}, "markets": d["accounts"][0]["paper"]["markets"]}),
          "which has hedges of its own"),
+        (lambda d: d["accounts"].insert(1, {**d["accounts"][0], "name": "second", "hedges": [{**d["accounts"][0]["hedges"][0], "name": "two"}]}),
+         "all count the BTC of account cold, at ratios adding up to 2"),
+        (lambda d: d["accounts"][-1]["paper"].update(script=[{"asset": "BTC", "every_seconds": 60, "amounts": ["1"]}]),
+         "would never run"),
     ],
 )
 def test_a_holdings_account_misnamed_unused_or_hedged_is_refused_with_a_message(tmp_path: Path, change: Any, said: str) -> None:
@@ -111,4 +115,4 @@ def test_a_backtest_of_a_hedge_counting_coins_held_elsewhere_is_refused_with_wha
             "--out", str(tmp_path / "out"), "--no-chart"]
     assert main(args) == 2
     err = capsys.readouterr().err
-    assert "counts coins held elsewhere" in err and "exposure.offset" in err and "Traceback" not in err
+    assert "counts coins held elsewhere (account cold)" in err and "exposure.offset" in err and "Traceback" not in err
