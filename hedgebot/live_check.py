@@ -20,9 +20,10 @@ from hedgebot.domain.model import PositionMode
 from hedgebot.domain.schedule import CalendarEvent
 from hedgebot.engine.keeper import Keeper, StartupRefused
 from hedgebot.engine.startup_checks import UNRESTRICTED_KEY, key_problems
-from hedgebot.exchange.factory import VenueSetup, build_venue
+from hedgebot.exchange.factory import VenueSetup, build_holdings, build_venue
 from hedgebot.exchange.port import AuthenticationFailed, ExchangeError, ExchangePort
 from hedgebot.ops.events import EventLog, EventRecord, NullLogger
+from hedgebot.redact import redact
 from hedgebot.store.journal import Journal
 
 _NOTED = {"margin_mode_differs", "leverage_differs", "min_order_below_min_notional", "startup_check_skipped"}
@@ -46,6 +47,9 @@ async def check_exchange(settings: Settings, clock: Clock, venue_factory: VenueF
         if account.mode != "live":
             found.lines.append(f"account {account.name}: paper (nothing to check on an exchange)")
             continue
+        if not account.hedges:
+            await _check_holdings(account, clock, found, venue_factory)
+            continue
         try:
             made = venue_factory(account) if venue_factory is not None else build_venue(account, clock, None)
         except ConfigError as exc:
@@ -57,6 +61,29 @@ async def check_exchange(settings: Settings, clock: Clock, venue_factory: VenueF
         finally:
             await setup.close()
     return found
+
+
+async def _check_holdings(account: AccountConfig, clock: Clock, found: LiveCheck, venue_factory: VenueFactory | None) -> None:
+    """Read a holdings account's spot as `run` will; one that cannot be read is a warning (`run` holds growth on it)."""
+    name = account.name
+    try:
+        made = venue_factory(account) if venue_factory is not None else build_holdings(account, clock, None)
+    except ConfigError as exc:
+        found.problems.append(f"account {name!r}: {exc}")
+        return
+    setup = made if isinstance(made, VenueSetup) else VenueSetup(made)
+    try:
+        balances = await setup.venue.fetch_spot_balances()
+    except ExchangeError as exc:
+        found.lines.append(
+            f"account {name}: holdings on {account.exchange}, NOT READ ({redact(str(exc))}); `run` starts, and the hedges "
+            "counting it hold until it can be read"
+        )
+        return
+    finally:
+        await setup.close()
+    held = ", ".join(f"{amount} {asset}" for asset, amount in sorted(balances.items()) if amount) or "nothing"
+    found.lines.append(f"account {name}: holdings on {account.exchange}, read-only: spot holds {held}")
 
 
 async def _check_account(
@@ -73,7 +100,7 @@ async def _check_account(
         )
         return
     except ExchangeError as exc:
-        found.problems.append(f"account {name!r}: the exchange did not answer the key check: {exc}")
+        found.problems.append(f"account {name!r}: the exchange did not answer the key check: {redact(str(exc))}")
         return
     found.problems += key_problems(account, facts)
     found.lines.append(

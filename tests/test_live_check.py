@@ -102,3 +102,22 @@ def test_check_exchange_says_how_much_of_the_target_the_exchange_balances_fund_a
     gap = next(line for line in done.stdout.splitlines() if "UNDER-FUNDED" in line)
     assert "of the 10.000 BTC target can be opened" in gap and "deposit" in gap and "sell" in gap, gap
     assert not emulator.control("state")["orders"]
+
+
+@pytest.mark.slow
+def test_check_exchange_reads_a_holdings_account_and_one_it_cannot_reach_is_a_warning_not_a_refusal(tmp_path, emulator) -> None:
+    import tomllib
+
+    from tests.helpers import write_toml
+
+    emulator.control("account", {"dual_side": True})
+    data = tomllib.loads(live_config(tmp_path, emulator.url).read_text())
+    data["accounts"][0]["hedges"][0]["exposure"] = {"spot": True, "accounts": ["cold", "vault"]}
+    credentials = {"api_key": {"env": "HB_BINANCE_KEY"}, "secret": {"env": "HB_BINANCE_SECRET"}}
+    data["accounts"].append({"name": "cold", "mode": "live", "exchange": "binanceusdm", "api_base_url": emulator.url, "credentials": credentials})
+    data["accounts"].append({"name": "vault", "mode": "live", "exchange": "binanceusdm", "api_base_url": "http://127.0.0.1:9", "credentials": credentials})
+    done = _check(write_toml(tmp_path / "holdings.toml", data))
+    said = done.stdout + done.stderr
+    assert "Traceback" not in said and done.returncode == 0, said
+    assert "account cold: holdings on binanceusdm, read-only: spot holds 1.0 BTC" in done.stdout, said
+    assert "account vault: holdings on binanceusdm, NOT READ" in done.stdout and "signature=" not in said
