@@ -256,7 +256,7 @@ class Daemon:
                     hedge.schedule_of(self.calendar)
         except ConfigError as exc:
             raise StartupRefused(f"{exc} (nothing was started)") from None
-        live = [a.name for a in self.settings.accounts if a.mode == "live"]
+        live = [a.name for a in self.settings.accounts if a.mode == "live" and a.hedges]  # holdings accounts are only read
         if live and not self.allow_live:
             raise StartupRefused(
                 f"account(s) {', '.join(live)} are live: pass --live to trade real money (nothing was started)"

@@ -205,7 +205,9 @@ class CcxtVenue:
         if isinstance(exc, ccxt.InvalidNonce):
             return ClockSkew(message)
         if isinstance(exc, ccxt.NetworkError):
-            return VenueUnavailable(message)
+            cause = exc.__cause__ or exc.__context__
+            # ccxt says only which request failed; the socket's own error says why (refused, reset, DNS, TLS).
+            return VenueUnavailable(f"{message}: {cause}" if cause is not None and str(cause) not in message else message)
         if isinstance(exc, ccxt.OperationFailed):
             # ccxt's "the operation failed and may be retried" (Binance -1000, -1006, ...): the exchange could not
             # say whether it executed the request, so its outcome is unknown, never a refusal.

@@ -116,3 +116,20 @@ def test_a_backtest_of_a_hedge_counting_coins_held_elsewhere_is_refused_with_wha
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "counts coins held elsewhere (account cold)" in err and "exposure.offset" in err and "Traceback" not in err
+
+
+async def test_a_paper_daemon_reading_a_live_holdings_account_needs_no_live_flag(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("HB_COLD_KEY", "k")
+    monkeypatch.setenv("HB_COLD_SECRET", "s")
+    data = with_holdings(tmp_path)
+    data["accounts"][1] = {"name": "cold", "mode": "live", "api_base_url": "http://127.0.0.1:9",  # nobody answers
+                           "credentials": {"api_key": {"env": "HB_COLD_KEY"}, "secret": {"env": "HB_COLD_SECRET"}}}
+    clock = SimClock()
+    daemon = Daemon(Settings(**data), clock)  # no allow_live: nothing live is traded
+    await daemon.start()
+    try:
+        await clock.advance(5)
+        [keeper] = daemon.keepers
+        assert "exposure_unknown" in keeper.alerts.active and keeper.status.short == D(0)  # held both ways, said
+    finally:
+        await daemon.stop()

@@ -58,3 +58,17 @@ def test_any_exchange_ccxt_knows_may_hold_coins_but_only_those_with_a_venue_may_
     assert isinstance(setup.venue, SpotHoldings)
     hedged = AccountConfig(name="main", exchange="kraken", mode="live", credentials=credentials, hedges=(hedge_config(),))
     assert any("'kraken' has no live venue yet" in p for p in account_problems(hedged))
+
+
+async def test_an_exchange_that_cannot_be_reached_says_why_not_only_which_request_failed() -> None:
+    from hedgebot.clock import RealClock
+    from hedgebot.exchange.ccxt_venue import CcxtVenue
+    from hedgebot.exchange.dialects.binanceusdm import BinanceUsdm
+    from hedgebot.exchange.port import VenueUnavailable
+
+    venue = CcxtVenue.connect(BinanceUsdm(), RealClock(), api_key="k", secret="s", api_base_url="http://127.0.0.1:9", timeout_ms=2000)
+    try:
+        with pytest.raises(VenueUnavailable, match="Cannot connect to host 127.0.0.1:9"):
+            await venue.fetch_spot_balances()
+    finally:
+        await venue.close()
