@@ -49,6 +49,7 @@ def main() -> int:
     parser = bench_parser(__doc__)
     parser.add_argument("--schedules", type=int, default=50)
     parser.add_argument("--events", type=int, default=4)
+    parser.add_argument("--first-seed", type=int, default=1, help="the first schedule's seed (to split a long run)")
     args = parser.parse_args()
     if args.quick:
         args.schedules, args.events = 1, 2
@@ -64,7 +65,7 @@ def main() -> int:
     bound = LEASE + 2 * TICK
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            for seed in range(1, args.schedules + 1):
+            for seed in range(args.first_seed, args.first_seed + args.schedules):
                 root = Path(tmp) / f"s{seed}"
                 root.mkdir()
                 name = f"pchaos{seed}"
