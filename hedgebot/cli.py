@@ -319,15 +319,28 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"{_fmt(h['target']):>10} {_fmt(h['ratio']):>7} {_fmt(h['drift']):>9} {percent(h['distance']):>8} "
             f"{_runway_text(h):>22}  {h['state']}{_trading_text(h)}{' - ' + h['note'] if h.get('note') else ''}"
         )
-        schedule = _schedule_text(h)
-        if schedule:
-            print(f"{'':<12} {'':<14} {schedule}")
+        for line in (_schedule_text(h), _sources_text(h)):
+            if line:
+                print(f"{'':<12} {'':<14} {line}")
     for account, health in streams.items():
         mode = "REST polling stands in for a stream" if health.get("polling") else "live"
         parts = [f"{st['name']} {st['state']}" + (f" ({st['error']})" if st.get("error") and st["state"] != "live" else "")
                  for st in health.get("streams", [])]
         print(f"streams {account}: {mode}: " + "; ".join(parts))
     return EXIT_OK
+
+
+def _sources_text(hedge: dict[str, Any]) -> str:
+    """Say where the exposure came from, when some of it is held elsewhere (a custody file, holdings accounts)."""
+    if "exposure_elsewhere_at" not in hedge or (hedge.get("exposure_elsewhere") is None and hedge.get("exposure_elsewhere_at") is None):
+        return ""
+    parts = [f"spot {hedge['exposure_spot']}"] if hedge.get("exposure_spot") is not None else []
+    if hedge.get("exposure_offset") is not None:
+        parts.append(f"offset {hedge['exposure_offset']}")
+    elsewhere = hedge.get("exposure_elsewhere")
+    parts.append(f"held elsewhere {elsewhere} (counted {hedge.get('exposure_elsewhere_at')})" if elsewhere is not None
+                 else "held elsewhere: not read yet")
+    return "exposure: " + " + ".join(parts)
 
 
 def _schedule_text(hedge: dict[str, Any]) -> str:

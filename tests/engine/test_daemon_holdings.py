@@ -133,3 +133,20 @@ async def test_a_paper_daemon_reading_a_live_holdings_account_needs_no_live_flag
         assert "exposure_unknown" in keeper.alerts.active and keeper.status.short == D(0)  # held both ways, said
     finally:
         await daemon.stop()
+
+
+async def test_status_shows_where_the_exposure_came_from(tmp_path: Path, capsys) -> None:
+    from hedgebot.cli import main
+
+    data = with_holdings(tmp_path)
+    clock = SimClock()
+    daemon = Daemon(Settings(**data), clock)
+    await daemon.start()
+    try:
+        await clock.advance(30)
+        daemon.write_status()
+    finally:
+        await daemon.stop()
+    capsys.readouterr()
+    assert main(["status", "--config", str(write_toml(tmp_path / "hedgebot.toml", data))]) == 0
+    assert "exposure: spot 2.000 + held elsewhere 3.000 (counted 20" in capsys.readouterr().out
