@@ -316,13 +316,17 @@ class Daemon:
                         LeaseTiming(self.settings.journal.lease_seconds, self.settings.journal.lease_margin_seconds),
                         monotonic_of(self.clock),
                     )
-                    if self.standby or not self._room_to_lead() or self._refresh_lease(runtime) is not LeaseChange.TAKEN:
-                        # Another daemon leads it: this one waits for the lease (see _lead), its venue built
-                        # beforehand (no request is sent: the fence refuses any) so that a takeover starts at once.
-                        try:
-                            await self._open_venue(runtime)
-                        except ConfigError as exc:
-                            raise StartupRefused(f"account {runtime.config.name!r}: {exc}") from exc
+                    # The venue first (no request is sent: the fence refuses any), so that a takeover starts at once.
+                    try:
+                        await self._open_venue(runtime)
+                    except ConfigError as exc:
+                        raise StartupRefused(f"account {runtime.config.name!r}: {exc}") from exc
+                    if (
+                        self.standby or not self._room_to_lead() or self._lets_a_warmer_go(runtime, 0.0)
+                        or self._refresh_lease(runtime) is not LeaseChange.TAKEN
+                    ):
+                        # Another daemon leads it, or this one has just started (a restart after a crash may find the
+                        # lease lapsed) and lets a warm standby take it first: it waits for the lease (see _lead).
                         continue
                     self._lease_taken(runtime)
                     await self._renewing(runtime, self._start_account_refusing(runtime))

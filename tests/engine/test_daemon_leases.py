@@ -298,3 +298,28 @@ async def test_a_lone_standby_still_regaining_its_pacing_takes_the_lapsed_lease_
     finally:
         await cold.stop()
         await leader.stop()
+
+
+async def test_a_daemon_restarted_as_the_lease_lapses_lets_a_warm_standby_take_it_first(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = SimClock()
+    venue = exchange(clock)
+    leader = Daemon(shared_settings(tmp_path, "a", pg_url, monkeypatch), clock, venue_factory=lambda _a: venue)
+    warm = Daemon(shared_settings(tmp_path, "b", pg_url, monkeypatch), clock, standby=True, venue_factory=lambda _a: venue)
+    await leader.start()
+    await warm.start()
+    restarted = Daemon(shared_settings(tmp_path, "c", pg_url, monkeypatch), clock, venue_factory=lambda _a: PacedVenue(venue, cold=4.0))
+    try:
+        await clock.advance(0.5)
+        cut_renewals(leader, monkeypatch)
+        await clock.advance(LEASE - MARGIN)
+        expire_lease(pg_url, "paper")
+        await restarted.start()  # not a standby: before, it took the lapsed lease at once, cold
+        await clock.advance(2)
+        taken = kinds(warm, "lease_taken")
+        assert [e["epoch"] for e in taken] == [1, 2] and taken[-1]["holder"] == warm.holder, taken
+    finally:
+        await restarted.stop()
+        await warm.stop()
+        await leader.stop()
