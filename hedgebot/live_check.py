@@ -47,31 +47,27 @@ async def check_exchange(settings: Settings, clock: Clock, venue_factory: VenueF
         if account.mode != "live":
             found.lines.append(f"account {account.name}: paper (nothing to check on an exchange)")
             continue
-        if not account.hedges:
-            await _check_holdings(account, clock, found, venue_factory)
-            continue
+        # A holdings account (no hedges) is read as `run` reads it; a hedged one gets every start-up check.
+        build = build_venue if account.hedges else build_holdings
         try:
-            made = venue_factory(account) if venue_factory is not None else build_venue(account, clock, None)
+            made = venue_factory(account) if venue_factory is not None else build(account, clock, None)
         except ConfigError as exc:
             found.problems.append(f"account {account.name!r}: {exc}")
             continue
         setup = made if isinstance(made, VenueSetup) else VenueSetup(made)
         try:
-            await _check_account(account, setup.venue, clock, found, settings.calendar_events())
+            if account.hedges:
+                await _check_account(account, setup.venue, clock, found, settings.calendar_events())
+            else:
+                await _check_holdings(account, setup, found)
         finally:
             await setup.close()
     return found
 
 
-async def _check_holdings(account: AccountConfig, clock: Clock, found: LiveCheck, venue_factory: VenueFactory | None) -> None:
+async def _check_holdings(account: AccountConfig, setup: VenueSetup, found: LiveCheck) -> None:
     """Read a holdings account's spot as `run` will; one that cannot be read is a warning (`run` holds growth on it)."""
     name = account.name
-    try:
-        made = venue_factory(account) if venue_factory is not None else build_holdings(account, clock, None)
-    except ConfigError as exc:
-        found.problems.append(f"account {name!r}: {exc}")
-        return
-    setup = made if isinstance(made, VenueSetup) else VenueSetup(made)
     try:
         balances = await setup.venue.fetch_spot_balances()
     except ExchangeError as exc:
@@ -80,8 +76,6 @@ async def _check_holdings(account: AccountConfig, clock: Clock, found: LiveCheck
             "counting it hold until it can be read"
         )
         return
-    finally:
-        await setup.close()
     held = ", ".join(f"{amount} {asset}" for asset, amount in sorted(balances.items()) if amount) or "nothing"
     found.lines.append(f"account {name}: holdings on {account.exchange}, read-only: spot holds {held}")
 
