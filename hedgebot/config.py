@@ -308,10 +308,30 @@ class HedgeConfig(Frozen):
             raise ValueError(f"symbol {value!r} is not a ccxt perpetual symbol like 'BTC/USDT:USDT'")
         return value
 
+    def _buffer_reachable(self) -> None:
+        """Refuse a buffer whose lockstep would count on money the guard may not move back behind the short."""
+        guard = self.margin_guard
+        if not guard.enabled:
+            raise ValueError("a buffer keeps the short from liquidation through the margin guard: enable margin_guard")
+        if self.margin_mode.value == "isolated" and "futures_wallet" not in guard.sources:
+            raise ValueError(
+                "a buffer on an isolated short needs futures_wallet among margin_guard.sources: the margin a buy-back frees "
+                "lands there, and the guard must put it back behind the rest of the short"
+            )
+        if guard.release is not None:
+            target = self.policy().guard.target
+            if "spot_stablecoin" not in guard.sources:
+                raise ValueError(
+                    "with a buffer, margin_guard.release moves margin to spot, out of the guard's reach: add spot_stablecoin "
+                    "to margin_guard.sources, or leave release out"
+                )
+            if guard.release <= target:
+                raise ValueError(f"margin_guard.release {guard.release} must be above the buffer's target {target}")
+
     @model_validator(mode="after")
     def _consistent(self) -> HedgeConfig:
-        if self.buffer is not None and not self.margin_guard.enabled:
-            raise ValueError("a buffer keeps the short from liquidation through the margin guard: enable margin_guard")
+        if self.buffer is not None:
+            self._buffer_reachable()
         base = _SYMBOL.match(self.symbol).group("base")  # type: ignore[union-attr]
         if self.asset != base:
             raise ValueError(f"asset {self.asset!r} does not match the base of symbol {self.symbol!r}")

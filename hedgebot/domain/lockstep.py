@@ -54,7 +54,9 @@ def largest_leg(snapshot: Snapshot, policy: HedgePolicy, distance: Decimal) -> D
             entry = (leg.size * leg.entry_price + (size - leg.size) * price) / size
         if snapshot.margin_mode is MarginMode.ISOLATED:
             kept = leg.margin * min(size, leg.size) / leg.size if leg.size > 0 else ZERO
-            pool = free + (leg.margin - kept) + realised
+            # What a buy-back frees lands in the free futures balance: behind the rest only if the guard may use it.
+            freed = (leg.margin - kept) + realised if policy.guard.from_futures_wallet else min(realised, ZERO)
+            pool = free + freed
             rest = Leg(side, size, entry, kept)
             return mm.short_margin_gap(rest, [], kept, price, distance, market.brackets) <= pool
         wallet, others = snapshot.backing_of(side)

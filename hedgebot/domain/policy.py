@@ -426,6 +426,8 @@ def plan(
                         f"the buffer: what backs the {side.value} keeps it {guard.target:.0%} from liquidation only up to "
                         f"{_on_step(short + room, step, ROUND_FLOOR)} of the {_on_step(target, step)} target",
                     ))
+                    if not any(a.code == "buffer_lockstep" for a in alerts):
+                        alerts.append(_buffer_held(snapshot, policy, f"the {side.value} is held at {_on_step(short, step)}", target))
                     grow = room
             if grow >= min_trade:
                 grown, remaining = _grow_short(snapshot, policy, grow, min_trade, alerts, notes)
@@ -470,14 +472,18 @@ def _toward_mark(side: PositionSide) -> str:
     return ROUND_FLOOR if side is PositionSide.SHORT else ROUND_CEILING
 
 
+# How far beyond the buffer's floor a lockstep buy-back aims (a fraction of the price, like the floor itself).
+LOCKSTEP_MARGIN = Decimal("0.005")
+
+
 def _lockstep(
     snapshot: Snapshot, policy: HedgePolicy, min_trade: Decimal, distance: Decimal, target: Decimal,
 ) -> tuple[PlaceOrder | None, Alert | None]:
-    """Plan the buy-back that keeps the leg the buffer's floor from liquidation, and the alert that stays up meanwhile.
+    """Plan the buy-back that keeps the leg the buffer's floor from liquidation, with its alert (None above the floor).
 
     Called while the guard's sources cannot fund the leg. Below the floor the leg is bought back just enough that
-    what backs it keeps the floor; above it, a leg already bought back (under its target) keeps the alert up until
-    a deposit arrives.
+    what backs it keeps the floor (one market order: it lowers risk, so it is not sliced). Afterwards the growth cap
+    keeps the same alert up while the leg stays under its target, until a deposit (or a fall) lets it grow back.
     """
     guard = policy.guard
     assert guard.floor is not None
@@ -485,10 +491,11 @@ def _lockstep(
     leg = snapshot.leg_of(side)
     market = snapshot.market
     step = market.amount_step
-    refill = f"{guard.refill_seconds / 60:.0f} min" if guard.refill_seconds else "the refill time"
     order = None
+    kept = ""
     if distance < guard.floor:
-        cut = leg.size - largest_leg(snapshot, policy, guard.floor)
+        # Aimed a little beyond the floor: the fill's slippage must not leave the rest under it, for a second buy-back.
+        cut = leg.size - largest_leg(snapshot, policy, guard.floor + LOCKSTEP_MARGIN)
         if cut > 0:
             cut = min(leg.size, max(cut, min_trade))  # the exchange's minimum: a little more bought back, never less
             if 0 < leg.size - cut < market.min_amount:
@@ -496,16 +503,21 @@ def _lockstep(
             order = PlaceOrder(side.closing, cut, side, True, f"lockstep: keep the {side.value} {guard.floor:.0%} from liquidation")
             kept = f"buying back {_on_step(cut, step)} of {_on_step(leg.size, step)}"
     if order is None:
-        if leg.size >= target * (1 - policy.band):
-            return None, None
-        kept = f"the {side.value} is held at {_on_step(leg.size, step)}"
-    alert = Alert(
+        return None, None  # above the floor: the growth cap keeps the alert up while the leg is under its target
+    return order, _buffer_held(snapshot, policy, kept, target)
+
+
+def _buffer_held(snapshot: Snapshot, policy: HedgePolicy, kept: str, target: Decimal) -> Alert:
+    """Return the critical alert that stays up while the buffer holds the leg under its target, asking for a deposit."""
+    guard = policy.guard
+    step = snapshot.market.amount_step
+    refill = f"{guard.refill_seconds / 60:.0f} min" if guard.refill_seconds else "the refill time"
+    return Alert(
         Severity.CRITICAL, "buffer_lockstep",
-        f"the margin cannot keep the whole {side.value} {guard.floor:.0%} from liquidation (the buffer), and a deposit "
-        f"takes {refill} to arrive: {kept} of the {_on_step(target, step)} target so the rest keeps it; deposit "
-        f"{market.quote} to this account to hedge in full again",
+        f"the margin cannot keep the whole {policy.side.value} {guard.floor:.0%} from liquidation (the buffer), and a "
+        f"deposit takes {refill} to arrive: {kept} of the {_on_step(target, step)} target so the rest keeps it; deposit "
+        f"{snapshot.market.quote} to this account to hedge in full again",
     )
-    return order, alert
 
 
 def _below_minimum(policy: HedgePolicy, minimum: Decimal) -> Alert:

@@ -99,3 +99,28 @@ def test_no_lockstep_buy_back_goes_out_on_an_unconfirmed_price_jump() -> None:
     unconfirmed = plan(replace(near, previous_price=D(50000)), policy, 1000.0)  # a 20 % jump not yet seen twice
     assert not [a for a in unconfirmed.actions if isinstance(a, PlaceOrder)]
     assert "buffer_lockstep" in {a.code for a in unconfirmed.alerts}
+
+
+async def test_the_lockstep_alert_stays_up_while_the_short_is_held_under_target_and_clears_only_when_it_is_whole() -> None:
+    keeper, venue, clock = await buffered_hedge("120000")
+    for price in ("30000", "34500", "38000"):  # bought back at 38,000
+        await move(keeper, venue, clock, price)
+    held = keeper.status.short
+    assert held < D(10) and "buffer_lockstep" in keeper.alerts.active
+    for price in ("37500", "37000", "37800"):  # the price eases and hovers: nothing deposited, the short still held
+        await move(keeper, venue, clock, price)
+        assert "buffer_lockstep" in keeper.alerts.active, price
+    venue.deposit(Wallet.FUTURES, "USDT", D(300000))
+    await move(keeper, venue, clock, "37800")
+    await move(keeper, venue, clock, "37800")
+    assert keeper.status.short == D(10) and "buffer_lockstep" not in keeper.alerts.active
+
+
+def test_a_buffer_is_refused_where_its_buy_back_would_count_on_money_the_guard_may_not_move() -> None:
+    with pytest.raises(ValueError, match="needs futures_wallet among margin_guard.sources"):
+        hedge_config(buffer=BUFFER, margin_guard={"sources": ["spot_stablecoin"]})
+    with pytest.raises(ValueError, match="release moves margin to spot, out of the guard's reach"):
+        hedge_config(buffer=BUFFER, margin_guard={"sources": ["futures_wallet"], "release": "0.6"})
+    with pytest.raises(ValueError, match="must be above the buffer's target 0.47"):
+        hedge_config(buffer={**BUFFER, "adverse_move": "0.30"}, margin_guard={"sources": ["futures_wallet", "spot_stablecoin"], "release": "0.40"})
+    hedge_config(buffer=BUFFER, margin_guard={"sources": ["futures_wallet", "spot_stablecoin"], "release": "0.6"})  # reachable: fine
