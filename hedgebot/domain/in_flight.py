@@ -55,11 +55,19 @@ def _order(snapshot: Snapshot, order: PlaceOrder) -> Snapshot:
     leg = snapshot.short if side is PositionSide.SHORT else snapshot.long
     opening = (order.side is OrderSide.SELL) == (side is PositionSide.SHORT)
     moved = _grow(leg, order.amount, price) if opening else _shrink(leg, order.amount)
+    # What closes realises its PnL at the price into the wallet (a loss, for a short bought back on a rally).
+    closed = ZERO if opening else min(order.amount, leg.size)
+    realised = closed * (price - leg.entry_price) * (1 if side is PositionSide.LONG else -1)
     if snapshot.margin_mode is MarginMode.ISOLATED:
         # The exchange posts the initial margin of what opens, and frees the share of what closes.
         posted = order.amount * price / snapshot.leverage if opening else moved.margin - leg.margin
         moved = replace(moved, margin=moved.margin + posted) if opening else moved
-        snapshot = replace(snapshot, futures_free=snapshot.futures_free - posted)
+        snapshot = replace(snapshot, futures_free=snapshot.futures_free - posted + realised)
+    else:
+        snapshot = replace(snapshot, futures_free=snapshot.futures_free + realised)
+    if realised:
+        cross = snapshot.cross_wallet + realised if snapshot.cross_wallet is not None else None
+        snapshot = replace(snapshot, futures_wallet=snapshot.futures_wallet + realised, cross_wallet=cross)
     return replace(snapshot, short=moved) if side is PositionSide.SHORT else replace(snapshot, long=moved)
 
 
