@@ -213,7 +213,7 @@ def render_detail(detail: dict[str, Any], precision: Precision | None) -> dict[s
     quote_asset = precision is not None and bool(precision.quote) and detail.get("asset") == precision.quote
     for name, value in detail.items():
         kind = DETAIL_KINDS.get(name) if precision is not None else None
-        if kind is Figure.AMOUNT and quote_asset:
+        if name == "amount" and quote_asset:
             kind = Figure.BALANCE  # a transfer of the quote asset is money as the wallet booked it, not coins
         if kind is None and isinstance(value, Decimal):
             out[name] = format(value, "f") if value.is_finite() else str(value)  # never a repr, never an exponent

@@ -100,6 +100,8 @@ def test_a_transfer_of_the_quote_asset_is_shown_as_booked_never_rounded_up_to_mo
     detail = render_detail({"asset": "USDT", "amount": Decimal("12.345678"), "from": "spot", "to": "futures"}, shown)
     assert detail["amount"] == "12.345678"  # not 12.35: more than was moved
     assert render_detail({"asset": "BTC", "amount": Decimal("0.5004")}, shown)["amount"] == "0.500"  # coins stay on their step
+    # The coins a transfer's detail also names (held elsewhere, say) stay coins on their step.
+    assert render_detail({"asset": "USDT", "amount": Decimal("12.5"), "exposure_elsewhere": "3"}, shown)["exposure_elsewhere"] == "3.000"
 
 
 def test_a_daemon_wide_events_fields_keep_their_values_in_the_structured_log() -> None:
