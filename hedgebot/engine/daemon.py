@@ -236,9 +236,8 @@ class Daemon:
         self.out_of_files = OutOfFilesLog(self.log)
         self._loop_handler: Any = None
         self.calendar: tuple[CalendarEvent, ...] = ()  # the events schedules and `until` name, read at start and on reload
-        # The venues of holdings accounts (coins only, read-only), by account name, and what closes them.
-        self._holdings: dict[str, ExchangePort] = {}
-        self._holdings_setups: list[VenueSetup] = []
+        # The venues of holdings accounts (coins only, read-only), by account name.
+        self._holdings: dict[str, VenueSetup] = {}
 
     @property
     def keepers(self) -> list[Keeper]:
@@ -917,7 +916,7 @@ class Daemon:
                 account.name, hedge, runtime.venue, self.clock, self.journal, self.events, seed=index,
                 alert_repeat_seconds=self.settings.alerts.repeat_seconds, calendar=self.calendar,
                 holdings=[
-                    AccountHoldings(name, self._holdings[name], hedge.exposure.accounts_max_age_seconds)
+                    AccountHoldings(name, self._holdings[name].venue, hedge.exposure.accounts_max_age_seconds)
                     for name in hedge.exposure.accounts
                 ],
             )
@@ -1492,8 +1491,7 @@ class Daemon:
                 setup = self._make_venue(account) if self.venue_factory is not None else build_holdings(account, self.clock, None)
             except ConfigError as exc:
                 raise StartupRefused(f"holdings account {account.name!r}: {exc}") from exc
-            self._holdings_setups.append(setup)
-            self._holdings[account.name] = setup.venue
+            self._holdings[account.name] = setup
             if account.mode != "live":
                 continue
             try:
@@ -1512,12 +1510,11 @@ class Daemon:
                 )
 
     async def _close_venues(self) -> None:
-        for setup in self._holdings_setups:
+        for setup in self._holdings.values():
             try:
                 await setup.close()
             except ExchangeError as exc:
                 self.log.warning("venue_close_failed", error=str(exc))
-        self._holdings_setups.clear()
         self._holdings.clear()
         for runtime in self.accounts:
             if runtime.setup is not None:

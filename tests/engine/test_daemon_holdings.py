@@ -31,7 +31,7 @@ async def test_a_hedge_counts_the_coins_of_the_holdings_account_it_names_and_sen
         [keeper] = daemon.keepers
         assert keeper.status.exposure == D("5") and keeper.status.short == D("5")
         assert keeper.status.exposure_elsewhere == D("3")
-        cold = daemon._holdings["cold"]
+        cold = daemon._holdings["cold"].venue
         assert not cold.orders and not cold.movements  # read, never traded or moved
         cold.spot["BTC"] = D("4")  # one more coin arrives in cold storage
         await clock.advance(30)
@@ -50,7 +50,7 @@ async def test_a_holdings_account_that_cannot_be_read_keeps_its_last_count_then_
         await clock.advance(30)
         [keeper] = daemon.keepers
         assert keeper.status.short == D("5")
-        cold = daemon._holdings["cold"]
+        cold = daemon._holdings["cold"].venue
 
         async def down() -> dict:
             raise VenueUnavailable("cold: 503 service unavailable")
