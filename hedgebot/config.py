@@ -437,6 +437,7 @@ class HedgeConfig(Frozen):
                 fund_target_by_selling=guard.fund_target_by_selling,
                 floor=self.buffer.floor if self.buffer else None,
                 refill_seconds=self.buffer.refill_seconds if self.buffer else None,
+                divergence=self.buffer.divergence if self.buffer else None,
             ),
             side=self.side.position_side,
         )

@@ -147,11 +147,19 @@ class HeldElsewhere:
     source: str  # what was read (a file's path), for messages
     stale: str | None = None  # why the count may not add risk: too old, or unreadable past its age limit
     error: str | None = None  # the last read's error, while the previous count is still used
+    price: Decimal | None = None  # the asset's price where the coins are held (None: no source says)
+    price_source: str = ""  # which source gave that price
 
     @property
     def known(self) -> bool:
         """Tell whether a count was ever read."""
         return self.at is not None
+
+    def spread(self, mark: Decimal) -> Decimal | None:
+        """Return how far the holding's price sits from the hedging venue's mark, as a fraction of the mark."""
+        if self.price is None or not mark.is_finite() or mark <= 0:
+            return None
+        return self.price / mark - 1
 
 
 @dataclass(frozen=True)
@@ -215,6 +223,7 @@ class MarginGuard:
     # the leg is bought back in lockstep to keep it; None: no buffer.
     floor: Decimal | None = None
     refill_seconds: float | None = None  # how long a deposit takes to arrive, for the alert that asks for one
+    divergence: Decimal | None = None  # the gap between the holding's price and the mark the floor allows for
 
     def uses(self, source: str) -> bool:
         """Tell whether the guard may take margin from `source` (never when it is disabled)."""

@@ -118,6 +118,26 @@ def _elsewhere_hold(snapshot: Snapshot, policy: HedgePolicy) -> tuple[Alert | No
     return None, False, False
 
 
+def _venues_diverge(snapshot: Snapshot, policy: HedgePolicy) -> Alert | None:
+    """Return a warning when the holding's price sits further from the hedging mark than the buffer allows for.
+
+    The buffer's floor counts on at most `divergence` between the two venues' prices; a wider gap leaves the leg
+    thinner than the user sized it for. Nothing is held: the floor still stands on the hedging venue's own mark.
+    """
+    held, allowed = snapshot.elsewhere, policy.guard.divergence
+    if held is None or allowed is None:
+        return None
+    spread = held.spread(snapshot.mark_price)
+    if spread is None or abs(spread) <= allowed:
+        return None
+    return Alert(
+        Severity.WARNING, "venues_diverge",
+        f"{held.price_source} prices the coins at {held.price}, {spread:+.2%} from the hedging mark "
+        f"{snapshot.mark_price}: beyond the {allowed:.2%} divergence the buffer allows for, so its floor is thinner "
+        "than sized (check both prices, or raise buffer.divergence)",
+    )
+
+
 def check_snapshot(snapshot: Snapshot, policy: HedgePolicy, now: float) -> str | None:
     """Return why nothing may trade on this snapshot, or None when it is sound (a price jump aside)."""
     price = snapshot.mark_price
@@ -358,6 +378,9 @@ def plan(
     elsewhere_alert, holds_growth, holds_both_ways = _elsewhere_hold(snapshot, policy)
     if elsewhere_alert is not None:
         alerts.append(elsewhere_alert)
+    diverged = _venues_diverge(snapshot, policy)
+    if diverged is not None:
+        alerts.append(diverged)
 
     # 1. Over-hedged: the account is net short. Reduce toward the target,
     # rounding the reduction up (ending at or under the target, never above).

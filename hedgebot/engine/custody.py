@@ -45,6 +45,7 @@ class CustodyCount:
 
     amount: Decimal
     at: float  # seconds since the epoch
+    price: Decimal | None = None  # the asset's price where the coins are held, when the source can say
 
 
 def read_custody_file(path: Path, asset: str, now: float) -> CustodyCount:

@@ -22,7 +22,7 @@ import secrets
 import socket
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -916,7 +916,10 @@ class Daemon:
                 account.name, hedge, runtime.venue, self.clock, self.journal, self.events, seed=index,
                 alert_repeat_seconds=self.settings.alerts.repeat_seconds, calendar=self.calendar,
                 holdings=[
-                    AccountHoldings(name, self._holdings[name].venue, hedge.exposure.accounts_max_age_seconds)
+                    AccountHoldings(
+                        name, self._holdings[name].venue, hedge.exposure.accounts_max_age_seconds,
+                        price_symbol=self._holding_price_symbol(name, hedge.symbol),
+                    )
                     for name in hedge.exposure.accounts
                 ],
             )
@@ -1255,8 +1258,10 @@ class Daemon:
 
     async def _drive(self, runtime: AccountRuntime, run: FeedRun) -> None:
         assert runtime.setup is not None and runtime.setup.simulated is not None
-        venue = runtime.setup.simulated
-        log = self._feed_log(runtime, run.symbol)
+        await self._step_feed(runtime.setup.simulated, run, self._feed_log(runtime, run.symbol), runtime.keepers)
+
+    async def _step_feed(self, venue: PaperVenue, run: FeedRun, log: Any, keepers: Sequence[Keeper]) -> None:
+        """Apply a price feed's candles to a paper venue, one every step, waking the keepers that trade its symbol."""
         failures = 0
         while True:
             try:
@@ -1281,7 +1286,7 @@ class Daemon:
                 log.warning("price_rejected", symbol=run.symbol, error=str(exc))
                 await self.clock.sleep(run.step_seconds)
                 continue
-            for keeper in runtime.keepers:
+            for keeper in keepers:
                 if keeper.hedge.symbol == run.symbol:
                     keeper.notify_price(candle.close)
             await self.clock.sleep(run.step_seconds)
@@ -1492,6 +1497,13 @@ class Daemon:
             except ConfigError as exc:
                 raise StartupRefused(f"holdings account {account.name!r}: {exc}") from exc
             self._holdings[account.name] = setup
+            if setup.simulated is not None:
+                # A paper holdings account's prices (what its coins are valued at there) move by its own feeds.
+                log = self.log.bind(account=account.name, hedge="-")
+                self._tasks.extend(
+                    asyncio.create_task(self._step_feed(setup.simulated, run, log, ()), name=f"price feed {account.name}/{run.symbol}")
+                    for run in setup.feeds
+                )
             if account.mode != "live":
                 continue
             try:
@@ -1508,6 +1520,13 @@ class Daemon:
                     message=f"the key of holdings account {account.name!r} can {', '.join(powers)}: hedgebot only reads "
                     "its balances; give it a read-only key",
                 )
+
+    def _holding_price_symbol(self, account: str, symbol: str) -> str | None:
+        """Return the symbol a holdings account prices the hedged coins by: a live one's, or a paper one's listed market."""
+        config = next(a for a in self.settings.accounts if a.name == account)
+        if config.paper is None:
+            return symbol  # a live exchange: its contract of that name, or (a spot-only one) its spot pair
+        return symbol if any(m.symbol == symbol for m in config.paper.markets) else None
 
     async def _close_venues(self) -> None:
         for setup in self._holdings.values():

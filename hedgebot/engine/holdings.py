@@ -64,11 +64,16 @@ class FileHoldings:
 
 @dataclass(frozen=True)
 class AccountHoldings:
-    """The spot wallet of another account of the config, read-only, counted when read."""
+    """The spot wallet of another account of the config, read-only, counted when read.
+
+    With `price_symbol`, the account's price of the asset is read beside the count: the price the holding is
+    valued at where it is held, which `status` compares with the hedging venue's mark.
+    """
 
     account: str
     venue: ExchangePort
     max_age: float
+    price_symbol: str | None = None
 
     @property
     def name(self) -> str:
@@ -81,7 +86,17 @@ class AccountHoldings:
             balances = await self.venue.fetch_spot_balances()
         except ExchangeError as exc:
             raise HoldingsUnreadable(f"account {self.account}: {exc}") from None
-        return CustodyCount(balances.get(asset, ZERO), now)
+        return CustodyCount(balances.get(asset, ZERO), now, await self._price())
+
+    async def _price(self) -> Decimal | None:
+        """Read the asset's price on the account (None when it has none or the read fails: a price never blocks a count)."""
+        if self.price_symbol is None:
+            return None
+        try:
+            price = (await self.venue.fetch_mark_price(self.price_symbol)).price
+        except (ExchangeError, KeyError, ArithmeticError):
+            return None
+        return price if price.is_finite() and price > 0 else None
 
 
 def held_elsewhere(
@@ -103,4 +118,8 @@ def held_elsewhere(
             stale.append(f"the count of {source.name} is {duration(age)} old (limit {duration(source.max_age)}){failed}")
     amount = sum((counts[s.name].amount for s in sources), Decimal(0))
     oldest = min(counts[s.name].at for s in sources)
-    return HeldElsewhere(amount, oldest, names, stale="; ".join(stale) or None, error=error)
+    priced = next((s for s in sources if counts[s.name].price is not None), None)
+    return HeldElsewhere(
+        amount, oldest, names, stale="; ".join(stale) or None, error=error,
+        price=counts[priced.name].price if priced is not None else None, price_source=priced.name if priced is not None else "",
+    )

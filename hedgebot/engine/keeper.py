@@ -198,6 +198,9 @@ class HedgeStatus:
     exposure_offset: Decimal | None = figure(Figure.AMOUNT)
     exposure_elsewhere: Decimal | None = figure(Figure.AMOUNT)
     exposure_elsewhere_at: float | None = figure(Figure.TIME)  # when the custody system counted them
+    # The asset's price where the coins elsewhere are held, and how far it sits from the hedging mark (+: above).
+    holding_price: Decimal | None = figure(Figure.PRICE)
+    holding_spread: Decimal | None = figure(Figure.RATIO)
 
     @property
     def ratio(self) -> Decimal | None:
@@ -1105,6 +1108,8 @@ class Keeper:
             "exposure_offset": self.policy.offset or None,
             "exposure_elsewhere": held.amount if held is not None and held.known else None,
             "exposure_elsewhere_at": held.at if held is not None else None,
+            "holding_price": held.price if held is not None else None,
+            "holding_spread": held.spread(snapshot.mark_price) if held is not None else None,
         }
 
     def _schedule_fields(self) -> dict[str, Any]:

@@ -3,8 +3,8 @@
 A holdings account (`[[accounts]]` with no hedges, named by hedges' `exposure.accounts`) on an
 exchange hedgebot keeps no hedging venue for (Coinbase, Kraken, ...) is read through this: its
 total spot balance by asset, and nothing else. It sends no request that could trade, move or
-withdraw: only the exchange's market list (public) and its balance read. Every request goes through
-the daemon's rate-limit gates like any venue's.
+withdraw: only the exchange's market list and a pair's ticker (public), and its balance read. Every
+request goes through the daemon's rate-limit gates like any venue's.
 """
 
 from __future__ import annotations
@@ -15,7 +15,15 @@ from typing import Any
 import ccxt.async_support as ccxt_async
 
 from hedgebot.clock import Clock
-from hedgebot.exchange.port import AccountFacts, AuthenticationFailed, BadData, ExchangeError, RateLimited, VenueUnavailable
+from hedgebot.exchange.port import (
+    AccountFacts,
+    AuthenticationFailed,
+    BadData,
+    ExchangeError,
+    PriceQuote,
+    RateLimited,
+    VenueUnavailable,
+)
 from hedgebot.exchange.ratelimit import WeightFamily, gates_for
 
 ONE_PER_REQUEST = (WeightFamily("all", "/", None),)  # no published weight table: one unit each, Retry-After obeyed
@@ -45,10 +53,10 @@ class SpotHoldings:
         gates_for(clock).attach(client, ONE_PER_REQUEST, lambda _method, _path, _query: 1, account)
         return cls(client)
 
-    async def fetch_spot_balances(self) -> dict[str, Decimal]:
-        """Return the spot wallet's total balance by asset (the exchange's own codes, as ccxt unifies them)."""
+    async def _call(self, method: str, *args: Any) -> Any:
+        """Call one of the client's unified reads, its errors as the port's."""
         try:
-            raw = await self.client.fetch_balance()
+            return await getattr(self.client, method)(*args)
         except ccxt_async.AuthenticationError as exc:
             raise AuthenticationFailed(f"{self.name}: the key was refused ({exc})") from exc
         except ccxt_async.RateLimitExceeded as exc:
@@ -57,6 +65,28 @@ class SpotHoldings:
             raise VenueUnavailable(f"{self.name}: {exc}") from exc
         except ccxt_async.BaseError as exc:
             raise ExchangeError(f"{self.name}: {exc}") from exc
+
+    async def fetch_mark_price(self, symbol: str) -> PriceQuote:
+        """Return the last spot price of the contract's base on this exchange (in its quote, else in USD): a public read."""
+        markets = await self._call("load_markets")
+        base, _, rest = symbol.partition("/")
+        quote = rest.split(":")[0]
+        pair = next((p for p in (f"{base}/{quote}", f"{base}/USD") if p in markets), None)
+        if pair is None:
+            raise BadData(f"{self.name}: no spot pair {base}/{quote} or {base}/USD to value {base} at")
+        ticker = await self._call("fetch_ticker", pair)
+        try:
+            price = Decimal(str(ticker.get("last")))
+        except (InvalidOperation, AttributeError):
+            raise BadData(f"{self.name}: the {pair} ticker has no last price") from None
+        if not price.is_finite() or price <= 0:
+            raise BadData(f"{self.name}: the {pair} ticker's last price is {price}")
+        stamp = ticker.get("timestamp")
+        return PriceQuote(price, stamp / 1000 if isinstance(stamp, (int, float)) else float("nan"))
+
+    async def fetch_spot_balances(self) -> dict[str, Decimal]:
+        """Return the spot wallet's total balance by asset (the exchange's own codes, as ccxt unifies them)."""
+        raw = await self._call("fetch_balance")
         totals = raw.get("total") if isinstance(raw, dict) else None
         if not isinstance(totals, dict):
             raise BadData(f"{self.name}: the balance answer has no totals")

@@ -1,6 +1,6 @@
 """Spot balance answers of exchanges hedgebot only reads (holdings accounts), in each one's documented shapes.
 
-Kraken: https://docs.kraken.com/api-reference/ (Assets, AssetPairs, BalanceEx). Coinbase Advanced Trade:
+Kraken: https://docs.kraken.com/api-reference/ (Assets, AssetPairs, Ticker, BalanceEx). Coinbase Advanced Trade:
 https://docs.cdp.coinbase.com/advanced-trade/reference/ (List Accounts) and the v2 currency lists ccxt loads
 its markets with. The values are this project's own.
 """
@@ -25,11 +25,18 @@ KRAKEN_BALANCE = {"error": [], "result": {
     "ZUSD": {"balance": "1200.00", "hold_trade": "0"},
 }}
 
+KRAKEN_TICKER = {"error": [], "result": {"XXBTZUSD": {
+    "a": ["30300.10000", "1", "1.000"], "b": ["30300.00000", "2", "2.000"], "c": ["30303.20000", "0.00067643"],
+    "v": ["4083.67001100", "4412.73601799"], "p": ["30706.77771", "30689.13205"], "t": [34619, 38907],
+    "l": ["29868.30000", "29868.30000"], "h": ["31631.00000", "31631.00000"], "o": "30502.80000",
+}}}
+
 
 def kraken_routes() -> dict[tuple[str, str], Any]:
     """Return the Kraken endpoints a read of the spot balances may use, and nothing else."""
     return {
         ("GET", "/0/public/Assets"): KRAKEN_ASSETS,
         ("GET", "/0/public/AssetPairs"): KRAKEN_PAIRS,
+        ("GET", "/0/public/Ticker"): KRAKEN_TICKER,
         ("POST", "/0/private/BalanceEx"): KRAKEN_BALANCE,
     }

@@ -36,6 +36,19 @@ async def test_reading_a_kraken_holdings_account_sends_only_its_market_lists_and
     assert signed.headers.get("API-Key") == "read-only-key" and "nonce" in signed.params
 
 
+async def test_the_price_a_kraken_holding_is_valued_at_is_its_spot_pairs_last_trade_read_publicly() -> None:
+    session = RecordingSession(kraken_routes())
+    reader = SpotHoldings.connect("kraken", SimClock(1_700_000_000.0), credentials=KEYS, account="cold", session=session)
+    try:
+        quote = await reader.fetch_mark_price("BTC/USDT:USDT")  # no BTC/USDT pair there: its USD pair
+    finally:
+        await reader.close()
+    assert quote.price == Decimal("30303.2")
+    ticker = session.last("GET", "/0/public/Ticker")
+    assert ticker.params.get("pair") == "XXBTZUSD"
+    assert not any(r.path.startswith("/0/private/") for r in session.requests)  # a price needs no key
+
+
 async def test_a_refused_kraken_key_is_named_and_never_taken_for_zero_coins() -> None:
     routes = kraken_routes()
     routes[("POST", "/0/private/BalanceEx")] = Reply({"error": ["EAPI:Invalid key"]})

@@ -1,0 +1,128 @@
+"""Coins on one paper venue, the short on another: a replayed 15 % gap with the venues' prices 2 % apart liquidates nothing.
+
+Account `cold` holds 10 BTC and prices them by its own replayed candles; account `main` keeps the short,
+with 120,000 USDT of margin and a buffer of a 15 % adverse move plus 2 % divergence, and a deposit takes
+30 minutes (`refill_seconds`). The hedging venue gaps 15 % up and rallies on to 40,000, its mark 2 % above
+cold's price all the while; the deposit the buffer asks for arrives 30 minutes after the gap.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from hedgebot.clock import SimClock
+from hedgebot.config import Settings
+from hedgebot.engine.daemon import Daemon
+from hedgebot.exchange.paper import PaperVenue
+from tests.helpers import D, SYMBOL
+
+START = 1_700_000_000.0
+GAP_MINUTE = 20
+REFILL = 1800
+DIVERGENCE = Decimal("1.02")  # the hedging venue's mark sits 2 % above cold's price after the gap
+
+
+def hedging_prices() -> list[Decimal]:
+    """Return one close a minute: flat, a 15 % gap, a rally to 38,000 then to 40,000, then flat."""
+    prices = [D(30000)] * GAP_MINUTE + [D(34500)]
+    prices += [D(34500) + D(3500) * i / 15 for i in range(1, 16)]
+    prices += [D(38000) + D(2000) * i / 15 for i in range(1, 16)]
+    return [p.quantize(D("0.1")) for p in prices + [D(40000)] * 70]
+
+
+def write_candles(path: Path, closes: list[Decimal]) -> Path:
+    rows = ["unix,open,high,low,close,volume"]
+    previous = closes[0]
+    for minute, close in enumerate(closes):
+        high, low = max(previous, close), min(previous, close)
+        rows.append(f"{START + 60 * minute:.0f},{previous},{high},{low},{close},1")
+        previous = close
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def two_venues(tmp_path: Path, *, divergence: str = "0.02") -> dict[str, Any]:
+    closes = hedging_prices()
+    cold_closes = [c if minute < GAP_MINUTE else (c / DIVERGENCE).quantize(D("0.1")) for minute, c in enumerate(closes)]
+    feed = {"kind": "replay", "step_seconds": 60, "path": str(write_candles(tmp_path / "main.csv", closes))}
+    cold_feed = {"kind": "replay", "step_seconds": 60, "path": str(write_candles(tmp_path / "cold.csv", cold_closes))}
+    hedge = {
+        "name": "btc", "asset": "BTC", "symbol": SYMBOL, "ratio": "1", "band": "0.02", "max_order": "20",
+        "leverage": 3, "tick_seconds": 10,
+        "exposure": {"spot": False, "accounts": ["cold"]},
+        "buffer": {"adverse_move": "0.15", "divergence": divergence, "refill_seconds": REFILL},
+        "margin_guard": {"sources": ["futures_wallet", "spot_stablecoin"]},
+    }
+    deposit = {"asset": "USDT", "every_seconds": 10 * 86400, "amounts": ["300000"],
+               "start_after_seconds": 60 * GAP_MINUTE + REFILL}  # the refill the alert asks for, 30 minutes on
+    return {
+        "daemon": {"state_dir": str(tmp_path / "state"), "status_interval_seconds": 1},
+        "journal": {"path": str(tmp_path / "state" / "journal.sqlite")},
+        "http": {"port": 0},
+        "accounts": [
+            {"name": "main", "mode": "paper", "hedges": [hedge], "paper": {
+                "spot": {}, "futures": {"USDT": "120000"}, "script": [deposit],
+                "markets": [{"symbol": SYMBOL, "feed": feed, "funding": {"rate": "0"}}],
+            }},
+            {"name": "cold", "mode": "paper", "paper": {
+                "spot": {"BTC": "10"}, "markets": [{"symbol": SYMBOL, "feed": cold_feed, "funding": {"rate": "0"}}],
+            }},
+        ],
+    }
+
+
+async def test_a_replayed_15_percent_gap_with_the_venues_2_percent_apart_liquidates_nothing_and_every_under_hedge_is_reported(
+    tmp_path: Path,
+) -> None:
+    clock = SimClock(start=START)
+    daemon = Daemon(Settings(**two_venues(tmp_path)), clock)
+    await daemon.start()
+    try:
+        [keeper] = daemon.keepers
+        venue = daemon.accounts[0].setup.simulated  # type: ignore[union-attr]
+        assert isinstance(venue, PaperVenue)
+        await clock.advance(60 * 10)
+        assert keeper.status.short == D(10)  # hedged in full before the gap
+        seen_lockstep = False
+        spreads = []
+        for _ in range(60 * 90 // 10):  # the gap, the rally and the refill, looked at every 10 s
+            await clock.advance(10)
+            status = keeper.status
+            assert status.distance is None or status.distance >= D("0.17"), (clock.now() - START, status.distance)
+            out_of_band = abs(status.short - status.target) > D("0.02") * status.exposure  # type: ignore[operator]
+            reported = "buffer_lockstep" in keeper.alerts.active and "under_hedged" in keeper.alerts.active
+            lockstep_sent = any(i.detail.get("reason", "").startswith("lockstep") for i in keeper.journal.open_intents("main", "btc"))
+            assert not out_of_band or reported or lockstep_sent, (clock.now() - START, status.short, status.target)
+            seen_lockstep = seen_lockstep or reported
+            if clock.now() > START + 60 * (GAP_MINUTE + 1) and status.holding_spread is not None:
+                spreads.append(status.holding_spread)
+        assert [e for e in venue.events if e.kind == "liquidation"] == []
+        assert seen_lockstep  # the rally with no deposit bought the short back, and said so
+        buybacks = [i for i in keeper.journal.intents() if i.kind == "order" and i.detail["reason"].startswith("lockstep")]
+        assert buybacks and all(i.detail["side"] == "buy" for i in buybacks)
+        # The deposit arrived 30 minutes after the gap: the short is whole again and the alert is down.
+        assert keeper.status.short == D(10) and "buffer_lockstep" not in keeper.alerts.active
+        # status shows cold's price against the hedging mark: 2 % below it after the gap.
+        assert spreads and all(abs(s - (1 / DIVERGENCE - 1)) < D("0.0002") for s in spreads[-10:]), spreads[-3:]
+        assert keeper.status.holding_price == (D(40000) / DIVERGENCE).quantize(D("0.1"))
+        assert "venues_diverge" not in keeper.alerts.active  # 2 % apart is what the buffer allows for
+    finally:
+        await daemon.stop()
+
+
+async def test_venues_further_apart_than_the_buffer_allows_for_raise_a_warning_naming_both_prices(tmp_path: Path) -> None:
+    clock = SimClock(start=START)
+    daemon = Daemon(Settings(**two_venues(tmp_path, divergence="0.01")), clock)
+    await daemon.start()
+    try:
+        [keeper] = daemon.keepers
+        await clock.advance(60 * 10)
+        assert "venues_diverge" not in keeper.alerts.active  # the same price on both venues before the gap
+        await clock.advance(60 * 55)  # both venues flat again after the rally, 2 % apart
+        alert = keeper.alerts.active["venues_diverge"]
+        assert alert.severity.value == "warning"
+        assert "account cold prices the coins at" in alert.message and "-1.96%" in alert.message and "1.00%" in alert.message
+    finally:
+        await daemon.stop()
