@@ -162,6 +162,13 @@ class BufferConfig(Frozen):
     adverse_move: Decimal = Field(gt=0, lt=1)
     divergence: Decimal = Field(default=Decimal(0), ge=0, lt=1)
     refill_seconds: float = Field(gt=0, le=30 * 24 * 3600)  # how long a deposit to the hedging account takes
+    # The refill: the margin asset withdrawn from a holdings account to this account's deposit address when the
+    # buffer asks for a deposit. Never unless allow_withdraw = true, and the exchange must whitelist the address.
+    refill_from: Annotated[str, Field(pattern=_NAME)] | None = None
+    allow_withdraw: bool = False
+    withdraw_address: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^\S+$")] | None = None
+    withdraw_network: Annotated[str, Field(min_length=1, max_length=40)] | None = None
+    max_withdraw: Decimal | None = Field(default=None, gt=0, le=MOST)  # the most one withdrawal may move
 
     @property
     def floor(self) -> Decimal:
@@ -172,6 +179,11 @@ class BufferConfig(Frozen):
     def _below_one(self) -> BufferConfig:
         if self.floor >= 1:
             raise ValueError(f"adverse_move + divergence is {self.floor}: a short cannot sit that far from liquidation")
+        if self.allow_withdraw:
+            missing = [name for name in ("refill_from", "withdraw_address", "max_withdraw") if getattr(self, name) is None]
+            if missing:
+                raise ValueError(f"allow_withdraw = true needs {', '.join(missing)}: where from, to which whitelisted "
+                                 "address, and the most one withdrawal may move")
         return self
 
 
@@ -327,6 +339,18 @@ class HedgeConfig(Frozen):
                 )
             if guard.release <= target:
                 raise ValueError(f"margin_guard.release {guard.release} must be above the buffer's target {target}")
+        buffer = self.buffer
+        assert buffer is not None
+        if buffer.refill_from is not None and buffer.refill_from not in self.exposure.accounts:
+            raise ValueError(
+                f"buffer.refill_from {buffer.refill_from!r} is not among exposure.accounts {list(self.exposure.accounts)}: "
+                "the buffer refills from a holdings account whose coins this hedge counts"
+            )
+        if buffer.allow_withdraw and "spot_stablecoin" not in guard.sources:
+            raise ValueError(
+                "buffer.allow_withdraw: a withdrawal arrives in this account's spot wallet; add spot_stablecoin to "
+                "margin_guard.sources so the guard can move it behind the short"
+            )
 
     @model_validator(mode="after")
     def _consistent(self) -> HedgeConfig:
@@ -546,6 +570,11 @@ class PaperConfig(Frozen):
     position_mode: PositionMode = PositionMode.HEDGE
     partial_fill_probability: float = Field(default=0.0, ge=0, le=1)
     markets: tuple[PaperMarketConfig, ...] = ()  # a holdings account needs none; a hedged one lists its symbols
+    # The paper chain between the accounts of one daemon: where this account receives withdrawals, where it may send
+    # them (its whitelist), and how long one takes to arrive.
+    deposit_address: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^\S+$")] | None = None
+    withdraw_whitelist: tuple[Annotated[str, Field(min_length=1, max_length=200)], ...] = ()
+    withdrawal_seconds: float = Field(default=1800.0, gt=0, le=30 * 24 * 3600)
     script: tuple[SpotScriptConfig, ...] = ()
 
     @field_validator("spot", "futures")

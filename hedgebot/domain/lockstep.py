@@ -17,7 +17,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from hedgebot.domain import margin as mm
-from hedgebot.domain.model import ZERO, HedgePolicy, Leg, MarginMode, PositionSide, Snapshot, floor_to_step
+from hedgebot.domain.model import ZERO, HedgePolicy, Leg, MarginMode, PositionSide, Snapshot, ceil_to_step, floor_to_step
 
 
 def sources_free(snapshot: Snapshot, policy: HedgePolicy) -> Decimal:
@@ -31,37 +31,50 @@ def sources_free(snapshot: Snapshot, policy: HedgePolicy) -> Decimal:
     return free
 
 
-def largest_leg(snapshot: Snapshot, policy: HedgePolicy, distance: Decimal) -> Decimal:
-    """Return the largest size of the hedge leg that sits `distance` from liquidation on what can back it now."""
+def margin_gap_at(snapshot: Snapshot, policy: HedgePolicy, size: Decimal, distance: Decimal) -> Decimal:
+    """Return how much more than the guard's sources hold a leg of `size` needs to sit `distance` from liquidation.
+
+    Negative: what would be left over. The leg is bought back to `size` (realising its PnL, paying the fee)
+    or grown to it at the mark (paying the opening fee).
+    """
     side = policy.side
     leg = snapshot.leg_of(side)
     market = snapshot.market
-    step = market.amount_step
     price = snapshot.mark_price
     free = sources_free(snapshot, policy)
     sign = Decimal(1) if side is PositionSide.LONG else Decimal(-1)
+    if size <= 0:
+        return -free
+    if size <= leg.size:  # bought back: realised PnL and the fee land in the wallet
+        cut = leg.size - size
+        realised = (price - leg.entry_price) * cut * sign - cut * price * market.taker_fee
+        entry = leg.entry_price
+    else:  # grown at the mark: the opening fee leaves the wallet
+        realised = -(size - leg.size) * price * market.taker_fee
+        entry = (leg.size * leg.entry_price + (size - leg.size) * price) / size
+    if snapshot.margin_mode is MarginMode.ISOLATED:
+        kept = leg.margin * min(size, leg.size) / leg.size if leg.size > 0 else ZERO
+        # What a buy-back frees lands in the free futures balance: behind the rest only if the guard may use it.
+        freed = (leg.margin - kept) + realised if policy.guard.from_futures_wallet else min(realised, ZERO)
+        rest = Leg(side, size, entry, kept)
+        return mm.short_margin_gap(rest, [], kept, price, distance, market.brackets) - (free + freed)
+    wallet, others = snapshot.backing_of(side)
+    rest = Leg(side, size, entry, ZERO)
+    return mm.margin_gap([rest, *others], wallet + realised, price, distance, market.brackets) - free
+
+
+def deposit_needed(snapshot: Snapshot, policy: HedgePolicy, size: Decimal, distance: Decimal) -> Decimal:
+    """Return the deposit (in the margin asset, rounded up to its step) that lets a leg of `size` sit `distance` away."""
+    return ceil_to_step(max(margin_gap_at(snapshot, policy, size, distance), ZERO), snapshot.market.margin_step)
+
+
+def largest_leg(snapshot: Snapshot, policy: HedgePolicy, distance: Decimal) -> Decimal:
+    """Return the largest size of the hedge leg that sits `distance` from liquidation on what can back it now."""
+    leg = snapshot.leg_of(policy.side)
+    step = snapshot.market.amount_step
 
     def fits(size: Decimal) -> bool:
-        if size <= 0:
-            return True
-        if size <= leg.size:  # bought back: realised PnL and the fee land in the wallet
-            cut = leg.size - size
-            realised = (price - leg.entry_price) * cut * sign - cut * price * market.taker_fee
-            entry = leg.entry_price
-        else:  # grown at the mark: the opening fee leaves the wallet
-            cut = ZERO
-            realised = -(size - leg.size) * price * market.taker_fee
-            entry = (leg.size * leg.entry_price + (size - leg.size) * price) / size
-        if snapshot.margin_mode is MarginMode.ISOLATED:
-            kept = leg.margin * min(size, leg.size) / leg.size if leg.size > 0 else ZERO
-            # What a buy-back frees lands in the free futures balance: behind the rest only if the guard may use it.
-            freed = (leg.margin - kept) + realised if policy.guard.from_futures_wallet else min(realised, ZERO)
-            pool = free + freed
-            rest = Leg(side, size, entry, kept)
-            return mm.short_margin_gap(rest, [], kept, price, distance, market.brackets) <= pool
-        wallet, others = snapshot.backing_of(side)
-        rest = Leg(side, size, entry, ZERO)
-        return mm.margin_gap([rest, *others], wallet + realised, price, distance, market.brackets) <= free
+        return margin_gap_at(snapshot, policy, size, distance) <= 0
 
     if fits(leg.size):
         # It holds as it is: how far could it grow? (doubling, then a search on the step)

@@ -35,7 +35,7 @@ from hedgebot.domain.model import (
     floor_to_step,
 )
 from hedgebot.domain.exposure import exposure_from
-from hedgebot.domain.lockstep import largest_leg
+from hedgebot.domain.lockstep import deposit_needed, largest_leg
 from hedgebot.domain.runway import runway_price
 from hedgebot.domain.sale import size_sale
 
@@ -66,6 +66,8 @@ class Plan:
     orders_remaining: int = 0
     runway_price: Decimal | None = None
     runway: Decimal | None = None
+    # The buffer holds the leg under its target: the deposit (margin asset) that lets it hedge in full again.
+    deposit_needed: Decimal | None = None
 
     def holds_at(self, price: Decimal) -> bool:
         """Return whether the plan is still the policy's decision at mark `price` (balances unchanged)."""
@@ -116,6 +118,10 @@ def _elsewhere_hold(snapshot: Snapshot, policy: HedgePolicy) -> tuple[Alert | No
             f"{held.error}: the last count of the coins held elsewhere stands until it is too old to grow the {side} on",
         ), False, False
     return None, False, False
+
+
+# What a plan says when the margin sources cannot pay for the leg's target (a buffered leg then asks for a deposit).
+_UNFUNDED = frozenset({"margin_unfunded", "buffer_lockstep", "under_hedged_no_margin", "reopen_unfunded"})
 
 
 def _venues_diverge(snapshot: Snapshot, policy: HedgePolicy) -> Alert | None:
@@ -360,9 +366,12 @@ def plan(
     def result(actions: list[Action], alerts: list[Alert], notes: list[str]) -> Plan:
         settled = in_band and not actions and blocked is None and jumped is None
         low, high = valid_price_range(snapshot, policy, liquidation, settled, runway, trigger, runway_warned)
+        # A buffered leg its sources cannot back: the deposit that would let it keep the whole target.
+        short_of_money = policy.guard.floor is not None and any(a.code in _UNFUNDED for a in alerts)
         return Plan(
             exposure, target, short, drift, in_band, liquidation, distance, tuple(actions), tuple(alerts), tuple(notes),
             blocked or jumped, low, high, remaining, runway, runway_fraction,
+            deposit_needed=deposit_needed(snapshot, policy, target, policy.guard.target) if short_of_money else None,
         )
 
     if blocked is not None:
@@ -539,7 +548,8 @@ def _buffer_held(snapshot: Snapshot, policy: HedgePolicy, kept: str, target: Dec
         Severity.CRITICAL, "buffer_lockstep",
         f"the margin cannot keep the whole {policy.side.value} {guard.floor:.0%} from liquidation (the buffer), and a "
         f"deposit takes {refill} to arrive: {kept} of the {_on_step(target, step)} target so the rest keeps it; deposit "
-        f"{snapshot.market.quote} to this account to hedge in full again",
+        f"{deposit_needed(snapshot, policy, target, guard.target)} {snapshot.market.quote} to this account to hedge in "
+        "full again",
     )
 
 

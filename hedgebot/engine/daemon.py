@@ -39,6 +39,7 @@ from hedgebot.domain.schedule import CalendarEvent
 from hedgebot.engine.clock_step import ClockStepWatch
 from hedgebot.engine.fencing import FencedPort
 from hedgebot.engine.holdings import AccountHoldings
+from hedgebot.engine.refill import Refill
 from hedgebot.engine.startup_checks import UNRESTRICTED_KEY, key_problems
 from hedgebot.engine.keeper import Keeper, Liquidation, StartupDeferred, StartupRefused, StartupStopped
 from hedgebot.engine.ownership import AccountLocked, IdentityLock, identity_lock
@@ -922,6 +923,7 @@ class Daemon:
                     )
                     for name in hedge.exposure.accounts
                 ],
+                refill=self._refill_of(hedge),
             )
             journal_config = self.settings.journal
             if journal_config.url is None:  # PostgreSQL keeps its files on its own server
@@ -1512,7 +1514,11 @@ class Daemon:
                 self.events.emit(account.name, "-", "holdings_key_unchecked", Severity.WARNING, error=str(exc),
                                  message=f"the key of holdings account {account.name!r} could not be checked: {exc}")
                 continue
-            powers = [name for name, held in (("withdraw", facts.can_withdraw), ("trade spot", facts.can_trade_spot),
+            refills = any(
+                h.buffer is not None and h.buffer.allow_withdraw and h.buffer.refill_from == account.name
+                for a in self.settings.accounts for h in a.hedges
+            )  # the config lets it withdraw the buffer's refill: that power is asked for
+            powers = [name for name, held in (("withdraw", facts.can_withdraw and not refills), ("trade spot", facts.can_trade_spot),
                                               ("trade futures", facts.can_trade_futures)) if held]
             if powers:
                 self.events.emit(
@@ -1520,6 +1526,19 @@ class Daemon:
                     message=f"the key of holdings account {account.name!r} can {', '.join(powers)}: hedgebot only reads "
                     "its balances; give it a read-only key",
                 )
+
+    def _refill_of(self, hedge: HedgeConfig) -> Refill | None:
+        """Return where a buffered hedge's refill is withdrawn from (None: deposits come by hand)."""
+        buffer = hedge.buffer
+        if buffer is None or buffer.refill_from is None:
+            return None
+        venue = self._holdings[buffer.refill_from].venue
+        if buffer.allow_withdraw and not callable(getattr(venue, "withdraw", None)):
+            raise StartupRefused(
+                f"hedge {hedge.name!r}: buffer.allow_withdraw, but hedgebot cannot withdraw from account "
+                f"{buffer.refill_from!r} ({type(venue).__name__}) yet: set allow_withdraw = false and deposit by hand"
+            )
+        return Refill(buffer.refill_from, venue, buffer)  # type: ignore[arg-type]  # checked above when it may withdraw
 
     def _holding_price_symbol(self, account: str, symbol: str) -> str | None:
         """Return the symbol a holdings account prices the hedged coins by: a live one's, or a paper one's listed market."""

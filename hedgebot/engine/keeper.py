@@ -53,6 +53,7 @@ from hedgebot.engine import crashpoints
 from hedgebot.engine.breakers import CircuitBreakers, Trip
 from hedgebot.engine.custody import CustodyCount
 from hedgebot.engine.holdings import FileHoldings, HoldingsSource, HoldingsUnreadable, held_elsewhere
+from hedgebot.engine.refill import Refill, RefillDecision
 from hedgebot.engine.surprises import FOREIGN, LIQUIDATION, ShortWatch
 from hedgebot.engine.scheduling import ScheduleFollower
 from hedgebot.engine.retry import Backoff, retry_transient
@@ -74,6 +75,7 @@ from hedgebot.exchange.port import (
     ServerStruggling,
     TransientError,
 )
+from hedgebot.exchange.withdrawals import Withdrawal, WithdrawalRequest
 from hedgebot.ops.alerts import DEFAULT_REPEAT_SECONDS, AlertBook
 from hedgebot.ops.events import EventLog, EventRecord
 from hedgebot.ops.figures import Figure, Precision, as_json, duration, figure, plain, render
@@ -261,6 +263,7 @@ class Keeper:
         unknown_alert_seconds: float = 300.0,
         calendar: Sequence[CalendarEvent] = (),
         holdings: Sequence[HoldingsSource] = (),
+        refill: Refill | None = None,
     ) -> None:
         self.account = account
         self.hedge = hedge
@@ -294,6 +297,7 @@ class Keeper:
         self.holdings: list[HoldingsSource] = [
             *([FileHoldings(file, hedge.exposure.file_max_age_seconds)] if file is not None else []), *holdings,
         ]
+        self.refill = refill  # where the buffer's refill is withdrawn from (None: deposits come by hand)
         self._counts: dict[str, CustodyCount] = {}  # each source's last good count
         self._count_errors: dict[str, str] = {}  # each source's last read error, while it lasts
         self._suspect_price: Decimal | None = None
@@ -891,6 +895,8 @@ class Keeper:
                 if plan.blocked is None:
                     for alert in plan.alerts:
                         self.alerts.raise_alert(alert.code, alert.severity, alert.message)
+        if self.refill is not None and plan is not None and plan.blocked is None and not self._stopping:
+            await self._refill(plan)
         if plan is not None and not plan.actions:
             self._rebalancing = False
             if plan.short > 0:
@@ -1158,6 +1164,8 @@ class Keeper:
     def _feed_breakers(
         self, kind: str, status: IntentStatus, outcome: dict[str, Any], at: float | None = None, trip: bool = True
     ) -> None:
+        if kind == "withdrawal":
+            return  # a refused withdrawal is the refill's alert, not a sign the hedge's own orders go wrong
         now = self.clock.now() if at is None else at
         tripped: Trip | None = None
         if status is IntentStatus.REJECTED:
@@ -1596,6 +1604,35 @@ class Keeper:
         )
         return outcome is not None
 
+    async def _refill(self, plan: policy.Plan) -> None:
+        """Withdraw the deposit the buffer asks for from the refill account, when the config allows it (see engine.refill)."""
+        assert self.refill is not None and self.market is not None
+        refill, quote = self.refill, self.market.quote
+        try:
+            decision = await refill.decide(
+                plan.deposit_needed, quote, self.market.margin_step, self.journal.intents(self.account, self.hedge.name),
+                self.clock.now(),
+            )
+        except ExchangeError as exc:
+            decision = RefillDecision(None, f"account {refill.account} could not be read to refill the buffer: {exc}")
+        if decision.refused is not None:
+            self.alerts.raise_alert("withdrawal_refused", Severity.CRITICAL, decision.refused)
+            return
+        self.alerts.resolve("withdrawal_refused")
+        if decision.amount is None:
+            return
+        config = refill.config
+        assert config.withdraw_address is not None
+        address, network, amount = config.withdraw_address, config.withdraw_network, decision.amount
+        detail = {
+            "asset": quote, "amount": str(amount), "from_account": refill.account, "address": address,
+            "network": network, "arrives_within_seconds": config.refill_seconds,
+            "reason": f"refill the buffer: {plan.deposit_needed} {quote} needed to hedge in full",
+        }
+        await self._run_intent(
+            "withdrawal", detail, lambda cid: refill.venue.withdraw(WithdrawalRequest(quote, amount, address, network, cid)),
+        )
+
     async def _transfer(self, asset: str, amount: Decimal, source: Wallet, destination: Wallet, reason: str) -> bool:
         detail = {"asset": asset, "amount": str(amount), "from": source.value, "to": destination.value, "reason": reason}
         outcome = await self._run_intent(
@@ -1665,6 +1702,8 @@ class Keeper:
                 **describe(result), "pending": True,
                 "error": "accepted and not filled yet: followed until it ends, never sent again",
             }
+        if isinstance(result, Withdrawal) and result.status == "failed":
+            return IntentStatus.REJECTED, {**describe(result), "error": "the exchange cancelled or rejected the withdrawal"}
         if getattr(result, "status", None) is OrderStatus.REJECTED:
             # Ended with nothing filled (Binance EXPIRED for want of liquidity, or cancelled by the exchange):
             # a refusal in effect, counted by the rejection breaker, and never a fill of 0.
@@ -1694,7 +1733,7 @@ class Keeper:
             return self._answered(found)
         return IntentStatus.UNKNOWN, {"error": f"{error}; not seen yet by a lookup (it may still execute or show up)"}
 
-    _DONE_EVENTS = {"order": "order_filled", "margin": "margin_adjusted", "transfer": "transferred"}
+    _DONE_EVENTS = {"order": "order_filled", "margin": "margin_adjusted", "transfer": "transferred", "withdrawal": "withdrawal_sent"}
     _FAILURE_EVENTS = {
         IntentStatus.REJECTED: ("action_rejected", Severity.WARNING),
         IntentStatus.UNKNOWN: ("outcome_unknown", Severity.CRITICAL),
@@ -1912,7 +1951,16 @@ class Keeper:
         """Look an intent up: an order by its client id, a margin change or transfer in the venue's history."""
         if intent.kind == "order":
             return self.port.fetch_order(intent.detail["symbol"], intent.client_id)
+        if intent.kind == "withdrawal":
+            return self._find_withdrawal(intent)
         return self.port.find_funds_movement(self._funds_query(intent))
+
+    async def _find_withdrawal(self, intent: Intent) -> Withdrawal | None:
+        """Look a withdrawal up by its client id on the account it was sent from."""
+        if self.refill is None or self.refill.account != intent.detail.get("from_account"):
+            raise ExchangeError(f"withdrawal {intent.client_id} was sent from account {intent.detail.get('from_account')}, "
+                                "which this hedge no longer refills from: look it up there, then settle it by hand")
+        return await self.refill.venue.find_withdrawal(intent.client_id, intent.created_at - self.FUNDS_WINDOW_SLACK)
 
     # Venue and journal clocks differ by at most the signed-request window; look a little wider.
     FUNDS_WINDOW_SLACK = 60.0

@@ -33,6 +33,7 @@ from hedgebot.exchange.feeds import LiveFeed, PriceFeed, ReplayFeed, SyntheticFe
 from hedgebot.exchange.funding import ConstantFunding, FundingSource, LiveFunding, ReplayFunding
 from hedgebot.exchange.paper import PAPER_EXCHANGES, FillModel, PaperMarket, PaperVenue
 from hedgebot.exchange.port import BadData, ExchangePort
+from hedgebot.exchange.withdrawals import paper_network
 
 
 @dataclass(frozen=True)
@@ -243,6 +244,8 @@ def build_paper_venue(account: AccountConfig, paper: PaperConfig, clock: Clock, 
         fill_model=FillModel(paper.partial_fill_probability, seed=1),
     )
     venue.load()
+    venue.open_withdrawals(paper_network(clock), whitelist=paper.withdraw_whitelist, seconds=paper.withdrawal_seconds,
+                           deposit_address=paper.deposit_address)
     return venue
 
 

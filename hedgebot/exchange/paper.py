@@ -63,6 +63,7 @@ from hedgebot.exchange.port import (
     PriceQuote,
     VenueUnavailable,
 )
+from hedgebot.exchange.withdrawals import PaperNetwork, Withdrawal, WithdrawalRequest
 
 _ONE_WAY = "both"
 _CROSS_MARGIN_OF_CHECK = Decimal("0.98")
@@ -156,6 +157,11 @@ class PaperVenue:
         self._rng = self.fill_model.make_rng()
         self.legs: dict[tuple[str, str], _LegState] = {}
         self.marks: dict[str, tuple[Decimal, float]] = {}
+        # Withdrawals (a holdings account the buffer refills from): none unless the account joins a paper network.
+        self.network: PaperNetwork | None = None
+        self.withdraw_whitelist: frozenset[str] = frozenset()
+        self.withdrawal_seconds = 1800.0
+        self.withdrawals: list[Withdrawal] = []
         self.funding_checked: dict[str, float] = {}
         self.orders: dict[str, OrderResult] = {}
         self.settle_seconds = 0.0  # the paper book answers lookups exactly and at once: absence is known at once
@@ -343,8 +349,47 @@ class PaperVenue:
         return self._paper_market(symbol).market
 
     async def fetch_spot_balances(self) -> dict[str, Decimal]:
-        """Return the spot wallet."""
+        """Return the spot wallet (withdrawals from other paper accounts credited once their time has come)."""
+        if self.network is not None:
+            self.network.deliver(self.clock.now())
         return {asset: amount for asset, amount in self.spot.items()}
+
+    # ---- withdrawals to another paper account (the buffer's refill) ---------------
+
+    def open_withdrawals(self, network: PaperNetwork, *, whitelist: Iterable[str], seconds: float,
+                         deposit_address: str | None) -> None:
+        """Join the paper network: receive at `deposit_address`, send only to `whitelist`, each arriving after `seconds`."""
+        self.network = network
+        self.withdraw_whitelist = frozenset(whitelist)
+        self.withdrawal_seconds = seconds
+        if deposit_address is not None:
+            network.register(deposit_address, lambda asset, amount: self.deposit(Wallet.SPOT, asset, amount))
+
+    async def withdrawal_whitelisted(self, asset: str, address: str, network: str | None) -> bool:
+        """Tell whether the account's whitelist holds `address`."""
+        return address in self.withdraw_whitelist
+
+    async def withdraw(self, request: WithdrawalRequest) -> Withdrawal:
+        """Send spot coins to another paper account's address; they arrive after `withdrawal_seconds`."""
+        if self.network is None or request.address not in self.withdraw_whitelist:
+            raise InvalidOrder(f"address {request.address} is not on this account's withdrawal whitelist")
+        if any(w.client_id == request.client_id for w in self.withdrawals):
+            raise DuplicateClientId(f"withdrawOrderId {request.client_id} was used before")
+        held = self.spot.get(request.asset, ZERO)
+        if request.amount <= 0 or held < request.amount:
+            raise InsufficientFunds(f"spot {request.asset} {held} < withdrawal of {request.amount}")
+        self.spot[request.asset] = held - request.amount
+        now = self.clock.now()
+        self.network.send(request.address, request.asset, request.amount, now + self.withdrawal_seconds)
+        sent = Withdrawal(f"paper-withdrawal-{len(self.withdrawals) + 1}", request.client_id, request.asset,
+                          request.amount, request.address, "processing", now)
+        self.withdrawals.append(sent)
+        self._changed()
+        return sent
+
+    async def find_withdrawal(self, client_id: str, since: float) -> Withdrawal | None:
+        """Find a withdrawal by its client id."""
+        return next((w for w in self.withdrawals if w.client_id == client_id and w.timestamp >= since), None)
 
     def _cross_requirements(self, quote: str) -> tuple[Decimal, Decimal]:
         """Return unrealized PnL and initial margin of all cross legs settled in `quote`."""

@@ -7,6 +7,8 @@ futures wallet, and a deposit there takes 30 minutes. The buffer keeps the short
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from hedgebot.clock import SimClock
@@ -54,11 +56,14 @@ async def test_a_15_percent_gap_and_a_rally_after_it_liquidate_nothing_the_short
     assert [e for e in venue.events if e.kind == "liquidation"] == []
     assert keeper.status.short < D(10)  # bought back, not liquidated
     lockstep = keeper.alerts.active["buffer_lockstep"]
-    assert lockstep.severity.value == "critical" and "30 min" in lockstep.message and "deposit USDT" in lockstep.message
+    assert lockstep.severity.value == "critical" and "30 min" in lockstep.message
+    asked = re.search(r"deposit (\d+\.\d\d) USDT to this account", lockstep.message)
+    assert asked is not None, lockstep.message  # the alert states the amount
     assert "under_hedged" in keeper.alerts.active  # the under-hedge is reported, never silent
     buybacks = [i for i in keeper.journal.intents() if i.kind == "order" and i.detail["reason"].startswith("lockstep")]
     assert buybacks and all(i.detail["side"] == "buy" for i in buybacks)
-    venue.deposit(Wallet.FUTURES, "USDT", D(300000))  # the deposit arrives
+    assert keeper.last_plan is not None and keeper.last_plan.deposit_needed == D(asked.group(1))  # on the plan too
+    venue.deposit(Wallet.FUTURES, "USDT", D(asked.group(1)))  # the deposit it asked for arrives, no more
     await move(keeper, venue, clock, "40000")
     await move(keeper, venue, clock, "40000")
     assert keeper.status.short == D(10) and "buffer_lockstep" not in keeper.alerts.active

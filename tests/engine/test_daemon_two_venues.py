@@ -43,7 +43,9 @@ def write_candles(path: Path, closes: list[Decimal]) -> Path:
     return path
 
 
-def two_venues(tmp_path: Path, *, divergence: str = "0.02") -> dict[str, Any]:
+def two_venues(tmp_path: Path, *, divergence: str = "0.02", refill: dict[str, Any] | None = None,
+               whitelist: tuple[str, ...] = ("main-usdt",)) -> dict[str, Any]:
+    """Return the config: with `refill`, no deposit comes by hand and the buffer may withdraw from cold's USDT."""
     closes = hedging_prices()
     cold_closes = [c if minute < GAP_MINUTE else (c / DIVERGENCE).quantize(D("0.1")) for minute, c in enumerate(closes)]
     feed = {"kind": "replay", "step_seconds": 60, "path": str(write_candles(tmp_path / "main.csv", closes))}
@@ -52,7 +54,7 @@ def two_venues(tmp_path: Path, *, divergence: str = "0.02") -> dict[str, Any]:
         "name": "btc", "asset": "BTC", "symbol": SYMBOL, "ratio": "1", "band": "0.02", "max_order": "20",
         "leverage": 3, "tick_seconds": 10,
         "exposure": {"spot": False, "accounts": ["cold"]},
-        "buffer": {"adverse_move": "0.15", "divergence": divergence, "refill_seconds": REFILL},
+        "buffer": {"adverse_move": "0.15", "divergence": divergence, "refill_seconds": REFILL, **(refill or {})},
         "margin_guard": {"sources": ["futures_wallet", "spot_stablecoin"]},
     }
     deposit = {"asset": "USDT", "every_seconds": 10 * 86400, "amounts": ["300000"],
@@ -63,11 +65,11 @@ def two_venues(tmp_path: Path, *, divergence: str = "0.02") -> dict[str, Any]:
         "http": {"port": 0},
         "accounts": [
             {"name": "main", "mode": "paper", "hedges": [hedge], "paper": {
-                "spot": {}, "futures": {"USDT": "120000"}, "script": [deposit],
+                "spot": {}, "futures": {"USDT": "120000"}, "script": [] if refill else [deposit], "deposit_address": "main-usdt",
                 "markets": [{"symbol": SYMBOL, "feed": feed, "funding": {"rate": "0"}}],
             }},
             {"name": "cold", "mode": "paper", "paper": {
-                "spot": {"BTC": "10"}, "markets": [{"symbol": SYMBOL, "feed": cold_feed, "funding": {"rate": "0"}}],
+                "spot": {"BTC": "10", "USDT": "500000"}, "withdraw_whitelist": list(whitelist), "withdrawal_seconds": REFILL, "markets": [{"symbol": SYMBOL, "feed": cold_feed, "funding": {"rate": "0"}}],
             }},
         ],
     }
@@ -126,3 +128,103 @@ async def test_venues_further_apart_than_the_buffer_allows_for_raise_a_warning_n
         assert "account cold prices the coins at" in alert.message and "-1.96%" in alert.message and "1.00%" in alert.message
     finally:
         await daemon.stop()
+
+
+REFILL_FROM_COLD = {"refill_from": "cold", "allow_withdraw": True, "withdraw_address": "main-usdt", "max_withdraw": "250000"}
+
+
+async def run_the_gap(tmp_path: Path, **config: Any) -> tuple[Daemon, SimClock]:
+    clock = SimClock(start=START)
+    daemon = Daemon(Settings(**two_venues(tmp_path, **config)), clock)
+    await daemon.start()
+    await clock.advance(60 * 90)  # the gap, the rally, and time for a refill to arrive
+    return daemon, clock
+
+
+async def test_with_allow_withdraw_the_buffer_withdraws_the_deposit_it_asks_for_and_never_again_while_one_is_on_its_way(
+    tmp_path: Path,
+) -> None:
+    daemon, clock = await run_the_gap(tmp_path, refill=REFILL_FROM_COLD)
+    try:
+        [keeper] = daemon.keepers
+        cold = daemon._holdings["cold"].venue
+        withdrawals = [i for i in keeper.journal.intents() if i.kind == "withdrawal"]
+        assert withdrawals and all(i.status.value == "done" and i.detail["address"] == "main-usdt" for i in withdrawals)
+        # The first goes when the buffer first asks (the gap); another only once the one before has had its refill time.
+        assert withdrawals[0].created_at < START + 60 * (GAP_MINUTE + 5)
+        assert all(b.created_at - a.created_at >= REFILL for a, b in zip(withdrawals, withdrawals[1:]))
+        assert [w.client_id for w in cold.withdrawals] == [i.client_id for i in withdrawals]  # under the journaled ids
+        amounts = [D(i.detail["amount"]) for i in withdrawals]
+        assert all(D(0) < a <= D(250000) for a in amounts) and cold.spot["USDT"] == D(500000) - sum(amounts)
+        venue = daemon.accounts[0].setup.simulated  # type: ignore[union-attr]
+        assert [e for e in venue.events if e.kind == "liquidation"] == []
+        # What was withdrawn arrived after the refill time: the short is whole again.
+        assert keeper.status.short == D(10) and "buffer_lockstep" not in keeper.alerts.active
+        sent = keeper.journal.events(kind="withdrawal_sent")
+        assert [e.detail["client_id"] for e in sent] == [i.client_id for i in withdrawals]
+    finally:
+        await daemon.stop()
+
+
+async def test_with_allow_withdraw_false_no_withdrawal_is_ever_attempted(tmp_path: Path) -> None:
+    daemon, clock = await run_the_gap(tmp_path, refill={**REFILL_FROM_COLD, "allow_withdraw": False})
+    try:
+        [keeper] = daemon.keepers
+        assert daemon._holdings["cold"].venue.withdrawals == []
+        assert [i for i in keeper.journal.intents() if i.kind == "withdrawal"] == []
+        assert "buffer_lockstep" in keeper.alerts.active  # still asking for a deposit by hand
+    finally:
+        await daemon.stop()
+
+
+async def test_an_address_off_the_exchanges_whitelist_is_never_sent_to_and_the_alert_says_so(tmp_path: Path) -> None:
+    daemon, clock = await run_the_gap(tmp_path, refill=REFILL_FROM_COLD, whitelist=("someone-else",))
+    try:
+        [keeper] = daemon.keepers
+        assert daemon._holdings["cold"].venue.withdrawals == []
+        refused = keeper.alerts.active["withdrawal_refused"]
+        assert refused.severity.value == "critical" and "main-usdt is not on account cold's withdrawal whitelist" in refused.message
+    finally:
+        await daemon.stop()
+
+
+async def test_a_withdrawal_whose_answer_was_lost_is_found_by_its_id_and_never_sent_twice(tmp_path: Path) -> None:
+    from hedgebot.exchange.port import RequestTimeout
+
+    clock = SimClock(start=START)
+    daemon = Daemon(Settings(**two_venues(tmp_path, refill=REFILL_FROM_COLD)), clock)
+    await daemon.start()
+    try:
+        cold = daemon._holdings["cold"].venue
+        real = cold.withdraw
+
+        async def executed_then_lost(request: Any) -> Any:
+            await real(request)
+            raise RequestTimeout("timed out reading the answer")
+
+        cold.withdraw = executed_then_lost
+        await clock.advance(60 * 90)
+        [keeper] = daemon.keepers
+        intents = [i for i in keeper.journal.intents() if i.kind == "withdrawal"]
+        # Each executed once, its answer lost, found again by its id: never sent twice.
+        assert intents and [w.client_id for w in cold.withdrawals] == [i.client_id for i in intents]
+        assert all(i.status.value == "done" for i in intents)
+        assert keeper.status.short == D(10)
+    finally:
+        await daemon.stop()
+
+
+def test_a_withdrawal_needs_its_terms_spelled_out_in_the_config() -> None:
+    import pytest
+
+    from tests.helpers import hedge_config
+
+    base = {"adverse_move": "0.15", "refill_seconds": 1800}
+    guard = {"sources": ["futures_wallet", "spot_stablecoin"]}
+    with pytest.raises(ValueError, match="allow_withdraw = true needs withdraw_address, max_withdraw"):
+        hedge_config(buffer={**base, "refill_from": "cold", "allow_withdraw": True}, margin_guard=guard,
+                     exposure={"accounts": ["cold"]})
+    with pytest.raises(ValueError, match="buffer.refill_from 'vault' is not among exposure.accounts"):
+        hedge_config(buffer={**base, **REFILL_FROM_COLD, "refill_from": "vault"}, margin_guard=guard, exposure={"accounts": ["cold"]})
+    with pytest.raises(ValueError, match="add spot_stablecoin to margin_guard.sources"):
+        hedge_config(buffer={**base, **REFILL_FROM_COLD}, margin_guard={"sources": ["futures_wallet"]}, exposure={"accounts": ["cold"]})
