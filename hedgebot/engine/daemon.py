@@ -1487,7 +1487,8 @@ class Daemon:
     async def _open_holdings(self) -> None:
         """Build a venue for each holdings account (coins only, no hedges), read-only; warn of a key that can trade.
 
-        Nothing is sent to a holdings account but reads of its spot wallet, at each look of a hedge that counts it.
+        Nothing is sent to a holdings account but reads of its spot wallet and price, at each look of a hedge that counts
+        it, and (where a buffer allows it) the refill withdrawals of `engine.refill`.
         """
         assert self.events is not None
         for account in self.settings.accounts:
