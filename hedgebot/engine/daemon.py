@@ -1534,7 +1534,7 @@ class Daemon:
         if buffer is None or buffer.refill_from is None:
             return None
         venue = self._holdings[buffer.refill_from].venue
-        if buffer.allow_withdraw and not callable(getattr(venue, "withdraw", None)):
+        if buffer.allow_withdraw and not getattr(venue, "withdrawals_supported", False):
             raise StartupRefused(
                 f"hedge {hedge.name!r}: buffer.allow_withdraw, but hedgebot cannot withdraw from account "
                 f"{buffer.refill_from!r} ({type(venue).__name__}) yet: set allow_withdraw = false and deposit by hand"

@@ -58,6 +58,7 @@ from hedgebot.exchange.port import (
     RequestTimeout,
     VenueUnavailable,
 )
+from hedgebot.exchange.withdrawals import Withdrawal, WithdrawalRequest
 
 T = TypeVar("T")
 
@@ -565,6 +566,25 @@ class CcxtVenue:
         if query.kind == "margin":
             return await self._call(lambda: self.dialect.find_margin_change(self.futures, query))
         return await self._call(lambda: self.dialect.find_transfer(self.spot, self.futures, query))
+
+    # ---- withdrawals (a holdings account the buffer refills from) -----------------------
+
+    @property
+    def withdrawals_supported(self) -> bool:
+        """Tell whether hedgebot can send withdrawals on this exchange."""
+        return self.dialect.withdrawals_supported
+
+    async def withdrawal_whitelisted(self, asset: str, address: str, network: str | None) -> bool:
+        """Tell whether the exchange's withdrawal whitelist holds `address` for `asset`."""
+        return await self._call(lambda: self.dialect.withdrawal_whitelisted(self.spot, asset, address, network))
+
+    async def withdraw(self, request: WithdrawalRequest) -> Withdrawal:
+        """Send a withdrawal under the request's client id."""
+        return await self._call(lambda: self.dialect.withdraw(self.spot, request, self.exchange_now()))
+
+    async def find_withdrawal(self, client_id: str, since: float) -> Withdrawal | None:
+        """Find a withdrawal by its client id in the exchange's withdrawal history."""
+        return await self._call(lambda: self.dialect.find_withdrawal(self.spot, client_id, since))
 
     # ---- streams ----------------------------------------------------------------------
 

@@ -365,6 +365,8 @@ class PaperVenue:
         if deposit_address is not None:
             network.register(deposit_address, lambda asset, amount: self.deposit(Wallet.SPOT, asset, amount))
 
+    withdrawals_supported = True  # to the paper accounts of the same daemon (see open_withdrawals)
+
     async def withdrawal_whitelisted(self, asset: str, address: str, network: str | None) -> bool:
         """Tell whether the account's whitelist holds `address`."""
         return address in self.withdraw_whitelist

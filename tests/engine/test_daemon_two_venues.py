@@ -228,3 +228,23 @@ def test_a_withdrawal_needs_its_terms_spelled_out_in_the_config() -> None:
         hedge_config(buffer={**base, **REFILL_FROM_COLD, "refill_from": "vault"}, margin_guard=guard, exposure={"accounts": ["cold"]})
     with pytest.raises(ValueError, match="add spot_stablecoin to margin_guard.sources"):
         hedge_config(buffer={**base, **REFILL_FROM_COLD}, margin_guard={"sources": ["futures_wallet"]}, exposure={"accounts": ["cold"]})
+
+
+async def test_a_refill_from_an_exchange_hedgebot_cannot_withdraw_on_is_refused_at_start_up(tmp_path: Path, monkeypatch: Any) -> None:
+    import pytest
+
+    from hedgebot.engine.keeper import StartupRefused
+
+    monkeypatch.setenv("HB_COLD_KEY", "k")
+    monkeypatch.setenv("HB_COLD_SECRET", "s")
+    data = two_venues(tmp_path, refill=REFILL_FROM_COLD)
+    data["accounts"][1] = {
+        "name": "cold", "mode": "live", "exchange": "bybit", "api_base_url": "http://127.0.0.1:9",  # nothing answers
+        "credentials": {"api_key": {"env": "HB_COLD_KEY"}, "secret": {"env": "HB_COLD_SECRET"}},
+    }
+    daemon = Daemon(Settings(**data), SimClock(start=START))
+    try:
+        with pytest.raises(StartupRefused, match="cannot withdraw from account 'cold'.*set allow_withdraw = false"):
+            await daemon.start()
+    finally:
+        await daemon.stop()

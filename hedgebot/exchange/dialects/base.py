@@ -36,6 +36,7 @@ from hedgebot.exchange.port import (
 )
 from hedgebot.exchange.ratelimit import WeightFamily
 from hedgebot.exchange.streaming import StreamSpec
+from hedgebot.exchange.withdrawals import Withdrawal, WithdrawalRequest
 
 _CODE = re.compile(r'"code"\s*:\s*"?(-?\d+)')
 
@@ -65,6 +66,8 @@ class Dialect(ABC):
     hedge_mode_hint: str = "switch the account to hedge mode"
     #: one wallet holds the coins and the futures margin (unified accounts): no transfers
     unified_wallet: bool = False
+    #: hedgebot can send withdrawals on this exchange (the buffer's refill)
+    withdrawals_supported: bool = False
     #: maintenance tiers are bounded by size, so loading them needs the mark price
     tiers_need_mark: bool = False
     #: the step of a margin amount, when it is not the market's amount step
@@ -110,6 +113,18 @@ class Dialect(ABC):
             return None
         cls, meaning = known
         return cls(f"{self.label} {code}: {meaning} ({message})")
+
+    async def withdrawal_whitelisted(self, spot: Any, asset: str, address: str, network: str | None) -> bool:
+        """Tell whether the exchange's withdrawal whitelist holds `address` for `asset` (and network)."""
+        raise ExchangeError(f"withdrawals on {self.label} are not built: set allow_withdraw = false and deposit by hand")
+
+    async def withdraw(self, spot: Any, request: WithdrawalRequest, now: float) -> Withdrawal:
+        """Send a withdrawal under the request's client id."""
+        raise ExchangeError(f"withdrawals on {self.label} are not built: set allow_withdraw = false and deposit by hand")
+
+    async def find_withdrawal(self, spot: Any, client_id: str, since: float) -> Withdrawal | None:
+        """Find a withdrawal by its client id in the exchange's withdrawal history."""
+        raise ExchangeError(f"withdrawals on {self.label} are not built: nothing was withdrawn there by hedgebot")
 
     @abstractmethod
     def order_params(self, request: OrderRequest) -> dict[str, Any]:

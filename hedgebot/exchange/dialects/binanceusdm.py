@@ -21,6 +21,7 @@ from hedgebot.domain.model import MarginMode, PositionSide, Wallet
 from hedgebot.exchange.dialects.base import Dialect, decimal_value, leg_from
 from hedgebot.exchange.paper import VenueEvent
 from hedgebot.exchange.ratelimit import WeightFamily
+from hedgebot.exchange.withdrawals import Withdrawal, WithdrawalRequest
 from hedgebot.exchange.port import (
     AccountFacts,
     AuthenticationFailed,
@@ -117,10 +118,28 @@ def _d(value: Any, where: str) -> Decimal:
 
 
 
+# Binance's withdrawal statuses (0 email sent, 1 cancelled, 2 awaiting approval, 3 rejected, 4 processing, 5 failure,
+# 6 completed): what hedgebot makes of each.
+_WITHDRAW_STATUS = {"0": "processing", "1": "failed", "2": "processing", "3": "failed", "4": "processing",
+                    "5": "failed", "6": "completed"}
+_WITHDRAW_WINDOW_MS = 7 * 86_400_000 - 60_000  # a history search by withdrawOrderId spans at most 7 days
+
+
+def _utc_seconds(text: str) -> float:
+    """Read Binance's "2019-10-12 11:12:02" (UTC) as epoch seconds (NaN when it says nothing readable)."""
+    from datetime import UTC, datetime
+
+    try:
+        return datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return float("nan")
+
+
 class BinanceUsdm(Dialect):
     """Binance USDⓈ-M perpetuals (`binanceusdm`) plus the spot wallet (`binance`)."""
 
     futures_id = "binanceusdm"
+    withdrawals_supported = True
     spot_id = "binance"
     client_id_field = "newClientOrderId"
     already_set_codes = frozenset({"-4059", "-4046"})
@@ -247,6 +266,50 @@ class BinanceUsdm(Dialect):
             )
             if query.matches(movement):
                 return movement
+        return None
+
+    async def withdrawal_whitelisted(self, spot: Any, asset: str, address: str, network: str | None) -> bool:
+        """Read the address book (GET /sapi/v1/capital/withdraw/address/list): is `address` whitelisted for `asset`?"""
+        rows = await spot.sapiGetCapitalWithdrawAddressList()
+        if not isinstance(rows, list):
+            raise BadData(f"binance withdrawal address list: expected a list, got {type(rows).__name__}")
+        return any(
+            isinstance(row, dict) and str(row.get("address")) == address and str(row.get("coin", "")).upper() == asset.upper()
+            and (network is None or str(row.get("network", "")).upper() == network.upper())
+            and str(row.get("whiteStatus")).lower() == "true"
+            for row in rows
+        )
+
+    async def withdraw(self, spot: Any, request: WithdrawalRequest, now: float) -> Withdrawal:
+        """Apply for a withdrawal (POST /sapi/v1/capital/withdraw/apply) under `withdrawOrderId` = the client id."""
+        params = {
+            "coin": request.asset, "address": request.address, "amount": format(request.amount, "f"),
+            "withdrawOrderId": request.client_id, **({"network": request.network} if request.network else {}),
+        }
+        answer = await spot.sapiPostCapitalWithdrawApply(params)
+        venue_id = answer.get("id") if isinstance(answer, dict) else None
+        if not venue_id:
+            raise BadData(f"binance withdrawal answer has no id: {str(answer)[:200]}")
+        return Withdrawal(str(venue_id), request.client_id, request.asset, request.amount, request.address, "processing", now)
+
+    async def find_withdrawal(self, spot: Any, client_id: str, since: float) -> Withdrawal | None:
+        """Search the withdrawal history (GET /sapi/v1/capital/withdraw/history) by `withdrawOrderId`.
+
+        Binance searches at most 7 days when the id is given: the window starts a little before `since`.
+        """
+        start = int(since * 1000)
+        rows = await spot.sapiGetCapitalWithdrawHistory(
+            {"withdrawOrderId": client_id, "startTime": start, "endTime": start + _WITHDRAW_WINDOW_MS}
+        )
+        if not isinstance(rows, list):
+            raise BadData(f"binance withdrawal history: expected a list, got {type(rows).__name__}")
+        for row in rows:
+            if not isinstance(row, dict) or row.get("withdrawOrderId") != client_id:
+                continue
+            status = _WITHDRAW_STATUS.get(str(row.get("status")), "processing")
+            applied = _utc_seconds(str(row.get("applyTime", "")))
+            return Withdrawal(str(row.get("id")), client_id, str(row.get("coin")), _d(row.get("amount"), "withdrawal amount"),
+                              str(row.get("address")), status, applied)
         return None
 
     def transfer_type(self, source: Wallet, destination: Wallet) -> str:
