@@ -149,6 +149,8 @@ class HeldElsewhere:
     error: str | None = None  # the last read's error, while the previous count is still used
     price: Decimal | None = None  # the asset's price where the coins are held (None: no source says)
     price_source: str = ""  # which source gave that price
+    # Each source's last good count: (its name, the coins, when they were counted), summed in `amount`.
+    parts: tuple[tuple[str, Decimal, float], ...] = ()
 
     @property
     def known(self) -> bool:

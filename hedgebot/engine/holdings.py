@@ -122,4 +122,5 @@ def held_elsewhere(
     return HeldElsewhere(
         amount, oldest, names, stale="; ".join(stale) or None, error=error,
         price=counts[priced.name].price if priced is not None else None, price_source=priced.name if priced is not None else "",
+        parts=tuple((s.name, counts[s.name].amount, counts[s.name].at) for s in sources),
     )

@@ -78,7 +78,7 @@ from hedgebot.exchange.port import (
 from hedgebot.exchange.withdrawals import Withdrawal, WithdrawalRequest
 from hedgebot.ops.alerts import DEFAULT_REPEAT_SECONDS, AlertBook
 from hedgebot.ops.events import EventLog, EventRecord
-from hedgebot.ops.figures import Figure, Precision, as_json, duration, figure, plain, render
+from hedgebot.ops.figures import Figure, Precision, as_json, duration, figure, iso_utc, plain, render
 from hedgebot.ops.watch import HedgeWatch
 from hedgebot.replay_clock import pacing_clock
 from hedgebot.store.integrity import damage_advice
@@ -203,6 +203,8 @@ class HedgeStatus:
     # The asset's price where the coins elsewhere are held, and how far it sits from the hedging mark (+: above).
     holding_price: Decimal | None = figure(Figure.PRICE)
     holding_spread: Decimal | None = figure(Figure.RATIO)
+    # Each source of the coins held elsewhere: its name, its count (on the amount step) and when it was counted.
+    exposure_sources: tuple[dict[str, Any], ...] = ()
 
     @property
     def ratio(self) -> Decimal | None:
@@ -213,7 +215,9 @@ class HedgeStatus:
 
     def to_json(self) -> dict[str, Any]:
         """Return the status as JSON-ready data: amounts and prices at the market's precision, times in ISO UTC."""
-        return as_json(self, Precision.of(self.market), extra={"ratio": (self.ratio, Figure.RATIO)})
+        out = as_json(self, Precision.of(self.market), extra={"ratio": (self.ratio, Figure.RATIO)})
+        out["exposure_sources"] = list(self.exposure_sources)  # as JSON reads it back: a list
+        return out
 
 
 @dataclass(frozen=True)
@@ -1116,6 +1120,10 @@ class Keeper:
             "exposure_elsewhere_at": held.at if held is not None else None,
             "holding_price": held.price if held is not None else None,
             "holding_spread": held.spread(snapshot.mark_price) if held is not None else None,
+            "exposure_sources": tuple(
+                {"source": name, "amount": render(amount, Figure.AMOUNT, Precision.of(self.market)), "at": iso_utc(at)}
+                for name, amount, at in (held.parts if held is not None else ())
+            ),
         }
 
     def _schedule_fields(self) -> dict[str, Any]:
@@ -1651,6 +1659,7 @@ class Keeper:
         if held is not None and held.known:
             # The coins counted elsewhere this action was sized on, and when they were counted.
             detail["exposure_elsewhere"], detail["exposure_elsewhere_at"] = str(held.amount), held.at
+            detail["exposure_sources"] = {name: {"amount": str(amount), "at": at} for name, amount, at in held.parts}
         sent_at = self._monotonic()
         intent = self.journal.begin(self.account, self.hedge.name, kind, detail)
         self._sent_monotonic[intent.client_id] = sent_at

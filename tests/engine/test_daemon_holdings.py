@@ -31,6 +31,11 @@ async def test_a_hedge_counts_the_coins_of_the_holdings_account_it_names_and_sen
         [keeper] = daemon.keepers
         assert keeper.status.exposure == D("5") and keeper.status.short == D("5")
         assert keeper.status.exposure_elsewhere == D("3")
+        # Shown per source, each with the time it was counted, and journaled with each action.
+        [source] = keeper.status.to_json()["exposure_sources"]
+        assert source["source"] == "account cold" and source["amount"] == "3.000" and source["at"].endswith("Z")
+        orders = [i for i in keeper.journal.intents() if i.kind == "order"]
+        assert orders and orders[-1].detail["exposure_sources"]["account cold"]["amount"] == "3"
         cold = daemon._holdings["cold"].venue
         assert not cold.orders and not cold.movements  # read, never traded or moved
         cold.spot["BTC"] = D("4")  # one more coin arrives in cold storage
