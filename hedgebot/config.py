@@ -169,6 +169,7 @@ class BufferConfig(Frozen):
     withdraw_address: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^\S+$")] | None = None
     withdraw_network: Annotated[str, Field(min_length=1, max_length=40)] | None = None
     max_withdraw: Decimal | None = Field(default=None, gt=0, le=MOST)  # the most one withdrawal may move
+    max_withdraw_per_day: Decimal | None = Field(default=None, gt=0, le=MOST)  # in any 24 h (default: max_withdraw)
 
     @property
     def floor(self) -> Decimal:
@@ -180,10 +181,11 @@ class BufferConfig(Frozen):
         if self.floor >= 1:
             raise ValueError(f"adverse_move + divergence is {self.floor}: a short cannot sit that far from liquidation")
         if self.allow_withdraw:
-            missing = [name for name in ("refill_from", "withdraw_address", "max_withdraw") if getattr(self, name) is None]
+            missing = [name for name in ("refill_from", "withdraw_address", "withdraw_network", "max_withdraw")
+                       if getattr(self, name) is None]
             if missing:
                 raise ValueError(f"allow_withdraw = true needs {', '.join(missing)}: where from, to which whitelisted "
-                                 "address, and the most one withdrawal may move")
+                                 "address on which network, and the most one withdrawal may move")
         return self
 
 

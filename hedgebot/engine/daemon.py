@@ -239,6 +239,7 @@ class Daemon:
         self.calendar: tuple[CalendarEvent, ...] = ()  # the events schedules and `until` name, read at start and on reload
         # The venues of holdings accounts (coins only, read-only), by account name.
         self._holdings: dict[str, VenueSetup] = {}
+        self._refills: dict[str, Refill] = {}  # per holdings account: the withdrawals that refill buffers from it
 
     @property
     def keepers(self) -> list[Keeper]:
@@ -925,6 +926,7 @@ class Daemon:
                 ],
                 refill=self._refill_of(hedge),
             )
+            await self._check_refill_address(runtime, hedge)
             journal_config = self.settings.journal
             if journal_config.url is None:  # PostgreSQL keeps its files on its own server
                 keeper.disk = DiskGuard(
@@ -1529,17 +1531,51 @@ class Daemon:
                 )
 
     def _refill_of(self, hedge: HedgeConfig) -> Refill | None:
-        """Return where a buffered hedge's refill is withdrawn from (None: deposits come by hand)."""
+        """Return the shared refill of the holdings account a buffered hedge withdraws from (None: deposits by hand).
+
+        One per holdings account, whichever hedges refill from it, so that they never withdraw for the same gap
+        twice; it starts knowing every withdrawal from that account the journal holds.
+        """
         buffer = hedge.buffer
         if buffer is None or buffer.refill_from is None:
             return None
-        venue = self._holdings[buffer.refill_from].venue
+        name = buffer.refill_from
+        venue = self._holdings[name].venue
         if buffer.allow_withdraw and not getattr(venue, "withdrawals_supported", False):
             raise StartupRefused(
                 f"hedge {hedge.name!r}: buffer.allow_withdraw, but hedgebot cannot withdraw from account "
-                f"{buffer.refill_from!r} ({type(venue).__name__}) yet: set allow_withdraw = false and deposit by hand"
+                f"{name!r} ({type(venue).__name__}) yet: set allow_withdraw = false and deposit by hand"
             )
-        return Refill(buffer.refill_from, venue, buffer)  # type: ignore[arg-type]  # checked above when it may withdraw
+        refill = self._refills.get(name)
+        if refill is None:
+            assert self.journal is not None
+            refill = self._refills[name] = Refill(name, venue)  # type: ignore[arg-type]  # checked above when it may withdraw
+            refill.remember(self.journal.intents())
+        return refill
+
+    async def _check_refill_address(self, runtime: AccountRuntime, hedge: HedgeConfig) -> None:
+        """Refuse a refill whose address is not the hedging account's own deposit address, where the venue can say."""
+        buffer = hedge.buffer
+        if buffer is None or not buffer.allow_withdraw or buffer.withdraw_address is None:
+            return
+        settle = hedge.symbol.rpartition(":")[2]  # the contract's settlement asset margins it
+        ask = getattr(runtime.venue, "fetch_deposit_address", None)
+        try:
+            own = await ask(settle, buffer.withdraw_network) if ask is not None else None
+        except ExchangeError as exc:
+            own, why = None, f"its deposit address could not be read ({exc})"
+        else:
+            why = "the venue cannot say its deposit address"
+        if own is None:
+            self.log.warning("refill_address_unchecked", account=runtime.config.name, hedge=hedge.name,
+                             note=f"{why}: make sure withdraw_address is this account's (max_withdraw_per_day bounds a mistake)")
+            return
+        if own != buffer.withdraw_address:
+            raise StartupRefused(
+                f"hedge {hedge.name!r}: buffer.withdraw_address {buffer.withdraw_address} is not account "
+                f"{runtime.config.name!r}'s deposit address for {settle} ({own}): a refill would pay "
+                "someone else; set it to the account's own address"
+            )
 
     def _holding_price_symbol(self, account: str, symbol: str) -> str | None:
         """Return the symbol a holdings account prices the hedged coins by: a live one's, or a paper one's listed market."""
@@ -1555,6 +1591,7 @@ class Daemon:
             except ExchangeError as exc:
                 self.log.warning("venue_close_failed", error=str(exc))
         self._holdings.clear()
+        self._refills.clear()
         for runtime in self.accounts:
             if runtime.setup is not None:
                 try:

@@ -58,6 +58,7 @@ from hedgebot.engine.surprises import FOREIGN, LIQUIDATION, ShortWatch
 from hedgebot.engine.scheduling import ScheduleFollower
 from hedgebot.engine.retry import Backoff, retry_transient
 from hedgebot.exchange.port import (
+    BadData,
     ClockSkew,
     DuplicateClientId,
     ExchangeBusy,
@@ -899,8 +900,11 @@ class Keeper:
                 if plan.blocked is None:
                     for alert in plan.alerts:
                         self.alerts.raise_alert(alert.code, alert.severity, alert.message)
-        if self.refill is not None and plan is not None and plan.blocked is None and not self._stopping:
-            await self._refill(plan)
+        if self.refill is not None and not self._stopping:
+            # Money leaves another account: only for a hedge meant to be whole now, on a sound plan and clock.
+            meant = self.hedge_meant and self.trading_state is TradingState.ACTIVE and self.unwind is None
+            sound = plan is not None and plan.blocked is None and clock_problem is None and not self._space_critical
+            await self._refill(plan if meant and sound else None)
         if plan is not None and not plan.actions:
             self._rebalancing = False
             if plan.short > 0:
@@ -1612,33 +1616,42 @@ class Keeper:
         )
         return outcome is not None
 
-    async def _refill(self, plan: policy.Plan) -> None:
-        """Withdraw the deposit the buffer asks for from the refill account, when the config allows it (see engine.refill)."""
-        assert self.refill is not None and self.market is not None
-        refill, quote = self.refill, self.market.quote
+    async def _refill(self, plan: policy.Plan | None) -> None:
+        """Follow the refill's withdrawals, and withdraw the deposit the buffer asks for when allowed (see engine.refill)."""
+        assert self.refill is not None and self.market is not None and self.hedge.buffer is not None
+        refill, asset, config = self.refill, self.market.quote, self.hedge.buffer
         try:
+            await refill.follow(self.clock.now(), self._withdrawal_failed)
             decision = await refill.decide(
-                plan.deposit_needed, quote, self.market.margin_step, self.journal.intents(self.account, self.hedge.name),
-                self.clock.now(),
+                config, plan.deposit_needed if plan is not None else None, asset, self.market.margin_step, self.clock.now(),
             )
         except ExchangeError as exc:
             decision = RefillDecision(None, f"account {refill.account} could not be read to refill the buffer: {exc}")
         if decision.refused is not None:
             self.alerts.raise_alert("withdrawal_refused", Severity.CRITICAL, decision.refused)
             return
-        self.alerts.resolve("withdrawal_refused")
-        if decision.amount is None:
+        if plan is not None:
+            self.alerts.resolve("withdrawal_refused")
+        if decision.amount is None or plan is None:
             return
-        config = refill.config
         assert config.withdraw_address is not None
         address, network, amount = config.withdraw_address, config.withdraw_network, decision.amount
         detail = {
-            "asset": quote, "amount": str(amount), "from_account": refill.account, "address": address,
+            "asset": asset, "amount": str(amount), "from_account": refill.account, "address": address,
             "network": network, "arrives_within_seconds": config.refill_seconds,
-            "reason": f"refill the buffer: {plan.deposit_needed} {quote} needed to hedge in full",
+            "reason": f"refill the buffer: {plan.deposit_needed} {asset} needed to hedge in full",
         }
         await self._run_intent(
-            "withdrawal", detail, lambda cid: refill.venue.withdraw(WithdrawalRequest(quote, amount, address, network, cid)),
+            "withdrawal", detail, lambda cid: refill.venue.withdraw(WithdrawalRequest(asset, amount, address, network, cid)),
+        )
+
+    def _withdrawal_failed(self, sent: Any) -> None:
+        """Say that a withdrawal the exchange had accepted failed: the money did not leave, or came back."""
+        self.alerts.raise_alert(
+            "withdrawal_failed", Severity.CRITICAL,
+            f"withdrawal {sent.client_id} of {sent.amount} from account {self.refill.account if self.refill else '?'} "
+            f"failed after the exchange accepted it ({sent.error}); no other is sent for an hour: check the account",
+            client_id=sent.client_id,
         )
 
     async def _transfer(self, asset: str, amount: Decimal, source: Wallet, destination: Wallet, reason: str) -> bool:
@@ -1662,6 +1675,8 @@ class Keeper:
             detail["exposure_sources"] = {name: {"amount": str(amount), "at": at} for name, amount, at in held.parts}
         sent_at = self._monotonic()
         intent = self.journal.begin(self.account, self.hedge.name, kind, detail)
+        if kind == "withdrawal" and self.refill is not None:
+            self.refill.record(intent)  # before it is sent: no other hedge withdraws from the account meanwhile
         self._sent_monotonic[intent.client_id] = sent_at
         crashpoints.reached("intent_journaled")
         status, outcome = await self._send(intent, send)
@@ -1698,6 +1713,10 @@ class Keeper:
                     self._note_busy(last_error)
                 if not not_carried_out(exc):
                     return await self._look_for(intent, last_error)
+            except BadData as exc:
+                if intent.kind == "withdrawal":  # money may have left already: only its id can say
+                    return await self._look_for(intent, f"unreadable answer: {exc}")
+                return IntentStatus.REJECTED, self._venue_error(exc)
             except PermanentError as exc:
                 return IntentStatus.REJECTED, self._venue_error(exc)
             await self.clock.sleep(self._backoff.delay(attempt))
@@ -1772,6 +1791,8 @@ class Keeper:
         A crash can then never keep a fill out of `history`. When the journal cannot take them, the events
         still reach the log and the senders, and JournalUnavailable goes up to the tick.
         """
+        if intent.kind == "withdrawal" and self.refill is not None:
+            self.refill.record(replace(intent, status=status, outcome=outcome, updated_at=self.clock.now()))
         now = self.clock.now()
         records = [EventRecord(now, self.account, self.hedge.name, kind, severity, fields) for kind, severity, fields in events]
         try:
@@ -1803,7 +1824,7 @@ class Keeper:
                 self._cannot_settle(intent, f"cannot settle earlier action {intent.client_id} ({intent.kind})", exc)
                 left.append(intent)
                 continue
-            if found is None and self._intent_age(intent) < self.settle_delay:
+            if found is None and self._intent_age(intent) < self._settle_delay_of(intent):
                 left.append(intent)
                 continue
             if found is None and self._clock_offset() is None:
@@ -1846,7 +1867,7 @@ class Keeper:
                 status, outcome = self._answered(found)
             else:
                 status, outcome = IntentStatus.ABSENT, {
-                    "error": f"the venue has no record of it {self.settle_delay:g}s after it was sent{proof}"
+                    "error": f"the venue has no record of it {self._settle_delay_of(intent):g}s after it was sent{proof}"
                 }
             # A fill settled late is a fill like any other: its order_filled, with amount, price and fee, goes to history.
             told = [("intent_settled", Severity.INFO, {
@@ -1874,7 +1895,7 @@ class Keeper:
             )
         elif age is None:
             self.alerts.resolve("outcome_unknown")
-        return not left
+        return not [i for i in left if i.kind != "withdrawal"]  # a withdrawal moves another account's money, never this hedge's
 
     def _intent_age(self, intent: Intent) -> float:
         """Return how long ago an intent was begun: on the monotonic clock when this process began it.
@@ -1887,9 +1908,16 @@ class Keeper:
         wall_age = self.clock.now() - intent.created_at
         return wall_age if sent is None else min(wall_age, self._monotonic() - sent)
 
+    def _settle_delay_of(self, intent: Intent) -> float:
+        """Return how long a lookup may miss `intent`: a withdrawal's history may lag its whole refill time."""
+        if intent.kind == "withdrawal":
+            return max(self.settle_delay, float(intent.detail.get("arrives_within_seconds") or 0.0))
+        return self.settle_delay
+
     def _cannot_settle(self, intent: Intent, what: str, exc: ExchangeError) -> None:
         """Note that the venue could not be read to settle `intent`: it stays unknown, with a warning naming it."""
-        self.lookup_failed = True
+        # A withdrawal is looked up on the holdings account: its exchange being down never holds this hedge.
+        self.lookup_failed = self.lookup_failed or intent.kind != "withdrawal"
         self.alerts.raise_alert(
             "unsettled_actions", Severity.WARNING, f"{what}: {exc}", client_id=intent.client_id, **self._venue_error(exc),
         )

@@ -578,6 +578,14 @@ class CcxtVenue:
         """Tell whether the exchange's withdrawal whitelist holds `address` for `asset`."""
         return await self._call(lambda: self.dialect.withdrawal_whitelisted(self.spot, asset, address, network))
 
+    async def free_spot_balance(self, asset: str) -> Decimal:
+        """Return how much of `asset` the spot wallet holds free."""
+        return await self._call(lambda: self.dialect.free_spot_balance(self.spot, asset))
+
+    async def fetch_deposit_address(self, asset: str, network: str | None) -> str | None:
+        """Return the account's deposit address for `asset` on `network` (None: the exchange cannot say here)."""
+        return await self._call(lambda: self.dialect.deposit_address(self.spot, asset, network))
+
     async def withdraw(self, request: WithdrawalRequest) -> Withdrawal:
         """Send a withdrawal under the request's client id."""
         return await self._call(lambda: self.dialect.withdraw(self.spot, request, self.exchange_now()))

@@ -23,7 +23,7 @@ import json
 import os
 import random
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from pathlib import Path
 
@@ -162,6 +162,7 @@ class PaperVenue:
         self.withdraw_whitelist: frozenset[str] = frozenset()
         self.withdrawal_seconds = 1800.0
         self.withdrawals: list[Withdrawal] = []
+        self.deposit_address: str | None = None
         self.funding_checked: dict[str, float] = {}
         self.orders: dict[str, OrderResult] = {}
         self.settle_seconds = 0.0  # the paper book answers lookups exactly and at once: absence is known at once
@@ -362,6 +363,7 @@ class PaperVenue:
         self.network = network
         self.withdraw_whitelist = frozenset(whitelist)
         self.withdrawal_seconds = seconds
+        self.deposit_address = deposit_address
         if deposit_address is not None:
             network.register(deposit_address, lambda asset, amount: self.deposit(Wallet.SPOT, asset, amount))
 
@@ -382,15 +384,30 @@ class PaperVenue:
             raise InsufficientFunds(f"spot {request.asset} {held} < withdrawal of {request.amount}")
         self.spot[request.asset] = held - request.amount
         now = self.clock.now()
-        self.network.send(request.address, request.asset, request.amount, now + self.withdrawal_seconds)
         sent = Withdrawal(f"paper-withdrawal-{len(self.withdrawals) + 1}", request.client_id, request.asset,
                           request.amount, request.address, "processing", now)
         self.withdrawals.append(sent)
+
+        def arrived() -> None:
+            index = self.withdrawals.index(sent)
+            self.withdrawals[index] = replace(sent, status="completed")
+
+        self.network.send(request.address, request.asset, request.amount, now + self.withdrawal_seconds, arrived)
         self._changed()
         return sent
 
+    async def free_spot_balance(self, asset: str) -> Decimal:
+        """Return the spot wallet's balance of `asset` (a paper spot wallet holds nothing in orders)."""
+        return self.spot.get(asset, ZERO)
+
+    async def fetch_deposit_address(self, asset: str, network: str | None) -> str | None:
+        """Return this account's deposit address (None: it has none)."""
+        return self.deposit_address
+
     async def find_withdrawal(self, client_id: str, since: float) -> Withdrawal | None:
-        """Find a withdrawal by its client id."""
+        """Find a withdrawal by its client id (its status as the network has it now)."""
+        if self.network is not None:
+            self.network.deliver(self.clock.now())
         return next((w for w in self.withdrawals if w.client_id == client_id and w.timestamp >= since), None)
 
     def _cross_requirements(self, quote: str) -> tuple[Decimal, Decimal]:

@@ -49,8 +49,8 @@ class Withdrawal:
 class Withdrawer(Protocol):
     """A venue that may send withdrawals (a holdings account the buffer refills from)."""
 
-    async def fetch_spot_balances(self) -> dict[str, Decimal]:
-        """Return the spot wallet a withdrawal is paid from."""
+    async def free_spot_balance(self, asset: str) -> Decimal:
+        """Return how much of `asset` the spot wallet (which a withdrawal is paid from) holds free."""
         ...
 
     async def withdrawal_whitelisted(self, asset: str, address: str, network: str | None) -> bool:
@@ -72,6 +72,7 @@ class _InFlight:
     asset: str
     amount: Decimal
     arrives_at: float
+    arrived: Callable[[], object]  # tells the sender it completed
 
 
 @dataclass
@@ -85,9 +86,9 @@ class PaperNetwork:
         """Let `address` receive: `credit(asset, amount)` books an arrival in that paper account's spot."""
         self.accounts[address] = credit
 
-    def send(self, address: str, asset: str, amount: Decimal, arrives_at: float) -> None:
-        """Put a withdrawal on its way to `address`."""
-        self.in_flight.append(_InFlight(address, asset, amount, arrives_at))
+    def send(self, address: str, asset: str, amount: Decimal, arrives_at: float, arrived: Callable[[], object]) -> None:
+        """Put a withdrawal on its way to `address`; `arrived` is called when it is credited."""
+        self.in_flight.append(_InFlight(address, asset, amount, arrives_at, arrived))
 
     def deliver(self, now: float) -> None:
         """Credit every withdrawal whose time has come to its address's account (an unknown address keeps it)."""
@@ -95,6 +96,8 @@ class PaperNetwork:
         for withdrawal in due:
             self.in_flight.remove(withdrawal)
             self.accounts[withdrawal.address](withdrawal.asset, withdrawal.amount)
+            withdrawal.arrived()
+
 
 
 _NETWORKS: weakref.WeakKeyDictionary[Clock, PaperNetwork] = weakref.WeakKeyDictionary()

@@ -44,7 +44,8 @@ def write_candles(path: Path, closes: list[Decimal]) -> Path:
 
 
 def two_venues(tmp_path: Path, *, divergence: str = "0.02", refill: dict[str, Any] | None = None,
-               whitelist: tuple[str, ...] = ("main-usdt",)) -> dict[str, Any]:
+               whitelist: tuple[str, ...] = ("main-usdt",), withdrawal_seconds: float = REFILL,
+               state: str = "active") -> dict[str, Any]:
     """Return the config: with `refill`, no deposit comes by hand and the buffer may withdraw from cold's USDT."""
     closes = hedging_prices()
     cold_closes = [c if minute < GAP_MINUTE else (c / DIVERGENCE).quantize(D("0.1")) for minute, c in enumerate(closes)]
@@ -52,7 +53,7 @@ def two_venues(tmp_path: Path, *, divergence: str = "0.02", refill: dict[str, An
     cold_feed = {"kind": "replay", "step_seconds": 60, "path": str(write_candles(tmp_path / "cold.csv", cold_closes))}
     hedge = {
         "name": "btc", "asset": "BTC", "symbol": SYMBOL, "ratio": "1", "band": "0.02", "max_order": "20",
-        "leverage": 3, "tick_seconds": 10,
+        "leverage": 3, "tick_seconds": 10, "state": state,
         "exposure": {"spot": False, "accounts": ["cold"]},
         "buffer": {"adverse_move": "0.15", "divergence": divergence, "refill_seconds": REFILL, **(refill or {})},
         "margin_guard": {"sources": ["futures_wallet", "spot_stablecoin"]},
@@ -69,7 +70,7 @@ def two_venues(tmp_path: Path, *, divergence: str = "0.02", refill: dict[str, An
                 "markets": [{"symbol": SYMBOL, "feed": feed, "funding": {"rate": "0"}}],
             }},
             {"name": "cold", "mode": "paper", "paper": {
-                "spot": {"BTC": "10", "USDT": "500000"}, "withdraw_whitelist": list(whitelist), "withdrawal_seconds": REFILL, "markets": [{"symbol": SYMBOL, "feed": cold_feed, "funding": {"rate": "0"}}],
+                "spot": {"BTC": "10", "USDT": "500000"}, "withdraw_whitelist": list(whitelist), "withdrawal_seconds": withdrawal_seconds, "markets": [{"symbol": SYMBOL, "feed": cold_feed, "funding": {"rate": "0"}}],
             }},
         ],
     }
@@ -130,7 +131,10 @@ async def test_venues_further_apart_than_the_buffer_allows_for_raise_a_warning_n
         await daemon.stop()
 
 
-REFILL_FROM_COLD = {"refill_from": "cold", "allow_withdraw": True, "withdraw_address": "main-usdt", "max_withdraw": "250000"}
+REFILL_FROM_COLD = {
+    "refill_from": "cold", "allow_withdraw": True, "withdraw_address": "main-usdt", "withdraw_network": "TRX",
+    "max_withdraw": "250000", "max_withdraw_per_day": "1000000",
+}
 
 
 async def run_the_gap(tmp_path: Path, **config: Any) -> tuple[Daemon, SimClock]:
@@ -221,7 +225,7 @@ def test_a_withdrawal_needs_its_terms_spelled_out_in_the_config() -> None:
 
     base = {"adverse_move": "0.15", "refill_seconds": 1800}
     guard = {"sources": ["futures_wallet", "spot_stablecoin"]}
-    with pytest.raises(ValueError, match="allow_withdraw = true needs withdraw_address, max_withdraw"):
+    with pytest.raises(ValueError, match="allow_withdraw = true needs withdraw_address, withdraw_network, max_withdraw"):
         hedge_config(buffer={**base, "refill_from": "cold", "allow_withdraw": True}, margin_guard=guard,
                      exposure={"accounts": ["cold"]})
     with pytest.raises(ValueError, match="buffer.refill_from 'vault' is not among exposure.accounts"):
@@ -246,5 +250,127 @@ async def test_a_refill_from_an_exchange_hedgebot_cannot_withdraw_on_is_refused_
     try:
         with pytest.raises(StartupRefused, match="cannot withdraw from account 'cold'.*set allow_withdraw = false"):
             await daemon.start()
+    finally:
+        await daemon.stop()
+
+
+
+def withdrawal_intents(daemon: Daemon) -> list[Any]:
+    return [i for i in daemon.keepers[0].journal.intents() if i.kind == "withdrawal"]
+
+
+async def test_a_withdrawal_whose_answer_cannot_be_read_is_looked_up_by_its_id_never_sent_again(tmp_path: Path) -> None:
+    from hedgebot.exchange.port import BadData
+
+    clock = SimClock(start=START)
+    daemon = Daemon(Settings(**two_venues(tmp_path, refill=REFILL_FROM_COLD)), clock)
+    await daemon.start()
+    try:
+        cold = daemon._holdings["cold"].venue
+        real = cold.withdraw
+
+        async def executed_then_garbled(request: Any) -> Any:
+            await real(request)
+            raise BadData("binance withdrawal answer has no id: <html>502</html>")
+
+        cold.withdraw = executed_then_garbled
+        await clock.advance(60 * 45)  # the gap at 20 minutes, and 25 minutes of ticks after it
+        assert len(cold.withdrawals) == 1  # carried out once; the garbled answer never sent it again
+        [intent] = withdrawal_intents(daemon)
+        assert intent.status.value == "done" and intent.client_id == cold.withdrawals[0].client_id
+    finally:
+        await daemon.stop()
+
+
+async def test_a_withdrawal_still_processing_after_the_refill_time_holds_the_next_until_it_completes(tmp_path: Path) -> None:
+    daemon, clock = await run_the_gap(tmp_path, refill=REFILL_FROM_COLD, withdrawal_seconds=3 * REFILL)
+    try:
+        cold = daemon._holdings["cold"].venue
+        # 90 minutes in, the first (sent at the gap) is still processing: no second one went out.
+        assert len(cold.withdrawals) == 1 and cold.withdrawals[0].status == "processing"
+        assert "buffer_lockstep" in daemon.keepers[0].alerts.active  # still reported, never silent
+    finally:
+        await daemon.stop()
+
+
+async def test_a_refused_withdrawal_is_not_retried_every_tick_and_the_alert_names_the_error(tmp_path: Path) -> None:
+    from hedgebot.exchange.port import InsufficientFunds
+
+    clock = SimClock(start=START)
+    daemon = Daemon(Settings(**two_venues(tmp_path, refill=REFILL_FROM_COLD)), clock)
+    await daemon.start()
+    try:
+        cold = daemon._holdings["cold"].venue
+        attempts = []
+
+        async def refused(request: Any) -> Any:
+            attempts.append(request)
+            raise InsufficientFunds("-4026 insufficient balance in the spot wallet")
+
+        cold.withdraw = refused
+        await clock.advance(60 * 50)  # the gap and half an hour after it, ticks every 10 s
+        assert len(attempts) == 1
+        alert = daemon.keepers[0].alerts.active["withdrawal_refused"]
+        assert alert.severity.value == "critical" and "insufficient balance" in alert.message
+    finally:
+        await daemon.stop()
+
+
+async def test_a_halted_hedge_withdraws_nothing(tmp_path: Path) -> None:
+    daemon, clock = await run_the_gap(tmp_path, refill=REFILL_FROM_COLD, state="halted")
+    try:
+        assert daemon._holdings["cold"].venue.withdrawals == [] and withdrawal_intents(daemon) == []
+    finally:
+        await daemon.stop()
+
+
+async def test_no_more_than_max_withdraw_per_day_leaves_the_holdings_account_in_any_24_hours(tmp_path: Path) -> None:
+    refill = {**REFILL_FROM_COLD, "max_withdraw": "20000", "max_withdraw_per_day": "30000"}
+    daemon, clock = await run_the_gap(tmp_path, refill=refill)
+    try:
+        amounts = [D(i.detail["amount"]) for i in withdrawal_intents(daemon)]
+        assert amounts == [D(20000), D(10000)]  # the second only up to what the day allows
+        refused = daemon.keepers[0].alerts.active["withdrawal_refused"]
+        assert "max_withdraw_per_day" in refused.message
+    finally:
+        await daemon.stop()
+
+
+async def test_a_withdraw_address_that_is_not_the_hedging_accounts_own_is_refused_at_start_up(tmp_path: Path) -> None:
+    import pytest
+
+    from hedgebot.engine.keeper import StartupRefused
+
+    refill = {**REFILL_FROM_COLD, "withdraw_address": "someone-else"}
+    daemon = Daemon(Settings(**two_venues(tmp_path, refill=refill, whitelist=("someone-else",))), SimClock(start=START))
+    try:
+        with pytest.raises(StartupRefused, match="withdraw_address someone-else is not account 'main'.s deposit address"):
+            await daemon.start()
+    finally:
+        await daemon.stop()
+
+
+async def test_an_unknown_withdrawal_never_holds_the_hedges_own_growth(tmp_path: Path) -> None:
+    from hedgebot.exchange.port import RequestTimeout
+
+    clock = SimClock(start=START)
+    daemon = Daemon(Settings(**two_venues(tmp_path, refill=REFILL_FROM_COLD)), clock)
+    await daemon.start()
+    try:
+        cold = daemon._holdings["cold"].venue
+
+        async def lost(request: Any) -> Any:
+            raise RequestTimeout("no answer")
+
+        async def not_seen(client_id: str, since: float) -> Any:
+            return None
+
+        cold.withdraw, cold.find_withdrawal = lost, not_seen
+        await clock.advance(60 * 45)  # the gap, and the rally's buy-back, within the withdrawal's refill time
+        keeper = daemon.keepers[0]
+        [intent] = withdrawal_intents(daemon)
+        assert intent.status.value in ("pending", "unknown")  # not proven absent within its refill time
+        # The rally's buy-back went out meanwhile: an unknown withdrawal holds nothing of this hedge's own.
+        assert [i for i in keeper.journal.intents() if i.kind == "order" and i.detail["reason"].startswith("lockstep")]
     finally:
         await daemon.stop()

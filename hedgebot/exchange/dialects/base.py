@@ -114,6 +114,16 @@ class Dialect(ABC):
         cls, meaning = known
         return cls(f"{self.label} {code}: {meaning} ({message})")
 
+    async def free_spot_balance(self, spot: Any, asset: str) -> Decimal:
+        """Return how much of `asset` the spot wallet holds free (not held by orders)."""
+        balance = await spot.fetch_balance()
+        free = (balance.get("free") or {}).get(asset)
+        return decimal_value(free, f"spot free {asset}") if free is not None else Decimal(0)
+
+    async def deposit_address(self, spot: Any, asset: str, network: str | None) -> str | None:
+        """Return the account's deposit address for `asset` on `network` (None: the exchange cannot say here)."""
+        return None
+
     async def withdrawal_whitelisted(self, spot: Any, asset: str, address: str, network: str | None) -> bool:
         """Tell whether the exchange's withdrawal whitelist holds `address` for `asset` (and network)."""
         raise ExchangeError(f"withdrawals on {self.label} are not built: set allow_withdraw = false and deposit by hand")

@@ -277,14 +277,24 @@ class BinanceUsdm(Dialect):
             isinstance(row, dict) and str(row.get("address")) == address and str(row.get("coin", "")).upper() == asset.upper()
             and (network is None or str(row.get("network", "")).upper() == network.upper())
             and str(row.get("whiteStatus")).lower() == "true"
+            and not row.get("addressTag")  # an entry with a memo would be paid without it: not this address
             for row in rows
         )
+
+    async def deposit_address(self, spot: Any, asset: str, network: str | None) -> str | None:
+        """Read the account's deposit address (GET /sapi/v1/capital/deposit/address) for `asset` on `network`."""
+        answer = await spot.sapiGetCapitalDepositAddress({"coin": asset, **({"network": network} if network else {})})
+        address = answer.get("address") if isinstance(answer, dict) else None
+        if not address:
+            raise BadData(f"binance deposit address answer has no address: {str(answer)[:200]}")
+        return str(address)
 
     async def withdraw(self, spot: Any, request: WithdrawalRequest, now: float) -> Withdrawal:
         """Apply for a withdrawal (POST /sapi/v1/capital/withdraw/apply) under `withdrawOrderId` = the client id."""
         params = {
             "coin": request.asset, "address": request.address, "amount": format(request.amount, "f"),
             "withdrawOrderId": request.client_id, **({"network": request.network} if request.network else {}),
+            "walletType": 0,  # from the spot wallet, whose free balance sized it (not the user's default wallet)
         }
         answer = await spot.sapiPostCapitalWithdrawApply(params)
         venue_id = answer.get("id") if isinstance(answer, dict) else None
