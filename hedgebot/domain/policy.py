@@ -131,8 +131,8 @@ def _venues_diverge(snapshot: Snapshot, policy: HedgePolicy) -> Alert | None:
     thinner than the user sized it for. Nothing is held: the floor still stands on the hedging venue's own mark.
     """
     held, allowed = snapshot.elsewhere, policy.guard.divergence
-    if held is None or allowed is None:
-        return None
+    if held is None or not allowed:
+        return None  # no buffer, or one that allows for no divergence: the spread is shown, not judged
     spread = held.spread(snapshot.mark_price)
     if spread is None or abs(spread) <= allowed:
         return None

@@ -86,10 +86,10 @@ class AccountHoldings:
             balances = await self.venue.fetch_spot_balances()
         except ExchangeError as exc:
             raise HoldingsUnreadable(f"account {self.account}: {exc}") from None
-        return CustodyCount(balances.get(asset, ZERO), now, await self._price())
+        return CustodyCount(balances.get(asset, ZERO), now)
 
-    async def _price(self) -> Decimal | None:
-        """Read the asset's price on the account (None when it has none or the read fails: a price never blocks a count)."""
+    async def price(self) -> Decimal | None:
+        """Read the asset's price on the account (None when it has none or the read fails)."""
         if self.price_symbol is None:
             return None
         try:
@@ -118,7 +118,8 @@ def held_elsewhere(
             stale.append(f"the count of {source.name} is {duration(age)} old (limit {duration(source.max_age)}){failed}")
     amount = sum((counts[s.name].amount for s in sources), Decimal(0))
     oldest = min(counts[s.name].at for s in sources)
-    priced = next((s for s in sources if counts[s.name].price is not None), None)
+    # Only a price read at this look: an old one beside a fresh mark would show a spread that is not there.
+    priced = next((s for s in sources if counts[s.name].price is not None and s.name not in errors), None)
     return HeldElsewhere(
         amount, oldest, names, stale="; ".join(stale) or None, error=error,
         price=counts[priced.name].price if priced is not None else None, price_source=priced.name if priced is not None else "",

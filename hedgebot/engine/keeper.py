@@ -704,8 +704,9 @@ class Keeper:
         for source in self.holdings:
             try:
                 # A holdings account that hangs must not hold up the hedge's reductions and top-ups: its last count stands.
-                self._counts[source.name] = await asyncio.wait_for(source.count(self.hedge.asset, now), HOLDINGS_READ_SECONDS)
+                count = await asyncio.wait_for(source.count(self.hedge.asset, now), HOLDINGS_READ_SECONDS)
                 self._count_errors.pop(source.name, None)
+                self._counts[source.name] = replace(count, price=await self._holding_price(source))
             except HoldingsUnreadable as exc:
                 self._count_errors[source.name] = str(exc)
             except TimeoutError:
@@ -713,6 +714,16 @@ class Keeper:
             except Exception as exc:  # noqa: BLE001 - a source's fault is a read that failed, never a stopped hedge
                 self._count_errors[source.name] = f"{source.name}: {type(exc).__name__}: {exc}"
         return held_elsewhere(self.holdings, self._counts, self._count_errors, now)
+
+    async def _holding_price(self, source: HoldingsSource) -> Decimal | None:
+        """Read the price a holdings source values the coins at, bounded on its own: a price never holds up a count."""
+        read = getattr(source, "price", None)
+        if read is None:
+            return None
+        try:
+            return await asyncio.wait_for(read(), HOLDINGS_READ_SECONDS)
+        except TimeoutError:
+            return None
 
     # ---- the loop -----------------------------------------------------------------
 

@@ -67,13 +67,15 @@ class SpotHoldings:
             raise ExchangeError(f"{self.name}: {exc}") from exc
 
     async def fetch_mark_price(self, symbol: str) -> PriceQuote:
-        """Return the last spot price of the contract's base on this exchange (in its quote, else in USD): a public read."""
+        """Return the last spot price of the contract's base in its quote on this exchange: a public read.
+
+        Only the same quote: a price in another (USD against a USDT mark) would show their basis as a spread.
+        """
         markets = await self._call("load_markets")
         base, _, rest = symbol.partition("/")
-        quote = rest.split(":")[0]
-        pair = next((p for p in (f"{base}/{quote}", f"{base}/USD") if p in markets), None)
-        if pair is None:
-            raise BadData(f"{self.name}: no spot pair {base}/{quote} or {base}/USD to value {base} at")
+        pair = f"{base}/{rest.split(':')[0]}"
+        if pair not in markets:
+            raise BadData(f"{self.name}: no spot pair {pair} to value {base} at")
         ticker = await self._call("fetch_ticker", pair)
         try:
             price = Decimal(str(ticker.get("last")))

@@ -374,3 +374,30 @@ async def test_an_unknown_withdrawal_never_holds_the_hedges_own_growth(tmp_path:
         assert [i for i in keeper.journal.intents() if i.kind == "order" and i.detail["reason"].startswith("lockstep")]
     finally:
         await daemon.stop()
+
+
+def test_a_holding_price_from_a_source_that_failed_this_look_is_not_shown_against_the_fresh_mark() -> None:
+    from hedgebot.engine.custody import CustodyCount
+    from hedgebot.engine.holdings import AccountHoldings, held_elsewhere
+
+    source = AccountHoldings("cold", None, 300, price_symbol=SYMBOL)  # type: ignore[arg-type]
+    counts = {"account cold": CustodyCount(D(10), START, D(30000))}
+    fresh = held_elsewhere([source], counts, {}, START + 10)
+    assert fresh is not None and fresh.price == D(30000)
+    failed = held_elsewhere([source], counts, {"account cold": "account cold: 503"}, START + 10)
+    assert failed is not None and failed.price is None and failed.amount == D(10)  # the count stands, the price does not
+
+
+def test_a_buffer_that_allows_for_no_divergence_shows_the_spread_but_raises_no_warning() -> None:
+    from dataclasses import replace
+
+    from hedgebot.domain.model import HeldElsewhere
+    from hedgebot.domain.policy import plan
+    from tests.helpers import hedge_config, snapshot
+
+    held = HeldElsewhere(D(1), 1000.0, "account cold", price=D(50500), price_source="account cold")
+    for divergence, warned in (("0", False), ("0.005", True)):
+        policy = hedge_config(buffer={"adverse_move": "0.15", "divergence": divergence, "refill_seconds": 1800},
+                              margin_guard={"sources": ["futures_wallet"]}).policy()
+        planned = plan(replace(snapshot(), elsewhere=held), policy, 1000.0)
+        assert ("venues_diverge" in {a.code for a in planned.alerts}) is warned, divergence

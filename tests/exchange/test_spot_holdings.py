@@ -40,12 +40,12 @@ async def test_the_price_a_kraken_holding_is_valued_at_is_its_spot_pairs_last_tr
     session = RecordingSession(kraken_routes())
     reader = SpotHoldings.connect("kraken", SimClock(1_700_000_000.0), credentials=KEYS, account="cold", session=session)
     try:
-        quote = await reader.fetch_mark_price("BTC/USDT:USDT")  # no BTC/USDT pair there: its USD pair
+        quote = await reader.fetch_mark_price("BTC/USDT:USDT")  # the pair in the hedge's quote: XBT/USDT
     finally:
         await reader.close()
     assert quote.price == Decimal("30303.2")
     ticker = session.last("GET", "/0/public/Ticker")
-    assert ticker.params.get("pair") == "XXBTZUSD"
+    assert ticker.params.get("pair") == "XBTUSDT"
     assert not any(r.path.startswith("/0/private/") for r in session.requests)  # a price needs no key
 
 

@@ -22,6 +22,8 @@ ADDRESS_BOOK = [
      "origin": "bla", "originType": "others", "whiteStatus": True},
     {"address": "0x1111111111111111111111111111111111111111", "addressTag": "", "coin": "USDT", "name": "not whitelisted",
      "network": "ETH", "origin": "bla", "originType": "others", "whiteStatus": False},
+    {"address": "0x3333333333333333333333333333333333333333", "addressTag": "123456", "coin": "USDT", "name": "with a memo",
+     "network": "ETH", "origin": "bla", "originType": "others", "whiteStatus": True},
 ]
 HISTORY = [{
     "id": "b6ae22b3aa844210a7041aee7589627c", "amount": "25000.00", "transactionFee": "1", "coin": "USDT", "status": 4,
@@ -35,6 +37,9 @@ def routes() -> dict:
         ("GET", "/sapi/v1/capital/withdraw/address/list"): ADDRESS_BOOK,
         ("POST", "/sapi/v1/capital/withdraw/apply"): {"id": "7213fea8e94b4a5593d507237e5a555b"},
         ("GET", "/sapi/v1/capital/withdraw/history"): HISTORY,
+        ("GET", "/sapi/v1/capital/deposit/address"): {"address": ADDRESS, "coin": "USDT", "tag": "", "url": ""},
+        ("GET", "/api/v3/account"): {"balances": [{"asset": "USDT", "free": "30000.5", "locked": "1000"}],
+                                      "accountType": "SPOT", "canTrade": True, "canWithdraw": True, "canDeposit": True},
     }
 
 
@@ -51,8 +56,9 @@ async def test_a_binance_withdrawal_carries_the_journaled_client_id_as_withdraw_
     finally:
         await binance.close()
     applied = session.last("POST", "/sapi/v1/capital/withdraw/apply").params
-    assert {k: applied[k] for k in ("coin", "address", "amount", "network", "withdrawOrderId")} == {
+    assert {k: str(applied[k]) for k in ("coin", "address", "amount", "network", "withdrawOrderId", "walletType")} == {
         "coin": "USDT", "address": ADDRESS, "amount": "25000.00", "network": "ETH", "withdrawOrderId": "hbabc1",
+        "walletType": "0",  # from the spot wallet its free balance was read from
     }
     assert "signature" in applied or "signature" in session.last("POST", "/sapi/v1/capital/withdraw/apply").query
     assert sent.venue_id == "7213fea8e94b4a5593d507237e5a555b" and sent.client_id == "hbabc1"
@@ -67,6 +73,7 @@ async def test_a_binance_withdrawal_carries_the_journaled_client_id_as_withdraw_
     (ADDRESS, "ETH", True), (ADDRESS, None, True), (ADDRESS, "BSC", False),
     ("0x1111111111111111111111111111111111111111", "ETH", False),  # in the book, but not whitelisted
     ("0x2222222222222222222222222222222222222222", None, False),  # not in the book at all
+    ("0x3333333333333333333333333333333333333333", "ETH", False),  # whitelisted with a memo hedgebot would not send
 ])
 async def test_only_an_address_the_binance_address_book_whitelists_counts_as_whitelisted(
     address: str, network: str | None, whitelisted: bool,
@@ -91,3 +98,17 @@ async def test_binance_withdrawal_statuses_are_read_as_processing_completed_or_f
     finally:
         await binance.close()
     assert found is not None and found.status == seen
+
+
+async def test_the_refill_reads_the_spot_wallets_free_balance_and_the_hedging_accounts_own_deposit_address() -> None:
+    session = RecordingSession(routes())
+    binance = venue(session)
+    try:
+        free = await binance.free_spot_balance("USDT")
+        own = await binance.fetch_deposit_address("USDT", "ETH")
+    finally:
+        await binance.close()
+    assert free == Decimal("30000.5")  # not the 1,000 held by orders
+    assert own == ADDRESS
+    asked = session.last("GET", "/sapi/v1/capital/deposit/address").params
+    assert asked["coin"] == "USDT" and asked["network"] == "ETH"

@@ -94,6 +94,10 @@ _WEIGHTS: dict[tuple[str, str], int | tuple[int, int]] = {
     ("GET", "/api/v3/allOrders"): 20,
     ("POST", "/sapi/v1/asset/transfer"): 1, ("GET", "/sapi/v1/asset/transfer"): 1,
     ("GET", "/sapi/v1/account/apiRestrictions"): 1, ("GET", "/sapi/v1/portfolio/account"): 5,
+    # The refill's wallet endpoints. Their heavy weights (apply 600, history 18,000) are per account (UID), not per
+    # IP: the refill sends one withdrawal at a time and reads its progress at most every 5 minutes.
+    ("POST", "/sapi/v1/capital/withdraw/apply"): 1, ("GET", "/sapi/v1/capital/withdraw/history"): 1,
+    ("GET", "/sapi/v1/capital/withdraw/address/list"): 10, ("GET", "/sapi/v1/capital/deposit/address"): 10,
 }
 
 # Per-IP request weight per minute: USDⓈ-M 2400, spot 6000 (both reported in X-MBX-USED-WEIGHT-1M),
@@ -280,6 +284,15 @@ class BinanceUsdm(Dialect):
             and not row.get("addressTag")  # an entry with a memo would be paid without it: not this address
             for row in rows
         )
+
+    async def free_spot_balance(self, spot: Any, asset: str) -> Decimal:
+        """Read the spot account (GET /api/v3/account): the free balance of `asset`, not what orders hold."""
+        answer = await spot.privateGetAccount({"omitZeroBalances": "true"})
+        rows = answer.get("balances") if isinstance(answer, dict) else None
+        if not isinstance(rows, list):
+            raise BadData(f"binance spot account answer has no balances: {str(answer)[:200]}")
+        row = next((r for r in rows if isinstance(r, dict) and r.get("asset") == asset), None)
+        return _d(row.get("free"), f"spot free {asset}") if row is not None else Decimal(0)
 
     async def deposit_address(self, spot: Any, asset: str, network: str | None) -> str | None:
         """Read the account's deposit address (GET /sapi/v1/capital/deposit/address) for `asset` on `network`."""
