@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
-from hedgebot.domain import margin as mm
+from hedgebot.domain.margin import rule_for
 from hedgebot.domain.exposure import exposure_from
 from hedgebot.domain.model import ZERO, HedgePolicy, Leg, Market, PositionSide, ceil_to_step, floor_to_step
 
@@ -47,7 +47,7 @@ def _cost_per_unit(
     """Return the margin and fee one coin of a `size` leg costs to open: initial margin, never below the trigger's need."""
     per_unit = price / Decimal(leverage)
     if size > 0 and trigger > 0:
-        at_trigger = mm.margin_gap([Leg(side, size, price)], ZERO, price, trigger, market.brackets) / size
+        at_trigger = rule_for(market).margin_gap([Leg(side, size, price)], ZERO, price, trigger, market.brackets) / size
         per_unit = max(per_unit, at_trigger)
     return per_unit + price * market.taker_fee
 
@@ -62,9 +62,9 @@ def fundability(
     target = floor_to_step(policy.ratio * exposure, market.amount_step)
     trigger = guard.trigger if guard.enabled else ZERO
     cost = _cost_per_unit(market, price, leverage, trigger, target, policy.side)
-    sources: list[tuple[str, Decimal]] = [("futures wallet", futures.get(market.quote, ZERO))]
+    sources: list[tuple[str, Decimal]] = [("futures wallet", futures.get(market.margin_asset, ZERO))]
     if guard.from_spot_stablecoin:
-        sources.append(("spot stablecoin", spot.get(market.quote, ZERO)))
+        sources.append(("spot stablecoin", spot.get(market.margin_asset, ZERO)))
     available = sum((amount for _, amount in sources), ZERO)
     needed = (target * cost).quantize(market.margin_step, rounding=ROUND_CEILING)
     affordable = min(floor_to_step(available / cost, market.amount_step), target) if cost > 0 else target
@@ -77,7 +77,7 @@ def fundability(
         x = (target * cost - available) / (price * (1 - market.taker_fee) + policy.sale_ratio * cost)
         sell = min(ceil_to_step(x, market.amount_step), coins)
     leverage_needed = None
-    highest = (mm.bracket_for(target * price, market.brackets).max_leverage if market.brackets else None) or 125
+    highest = (rule_for(market).bracket_at(target, price, market.brackets).max_leverage if market.brackets else None) or 125
     for candidate in range(leverage + 1, highest + 1):
         if target * _cost_per_unit(market, price, candidate, trigger, target, policy.side) <= available:
             leverage_needed = candidate

@@ -72,7 +72,7 @@ def _order(snapshot: Snapshot, order: PlaceOrder) -> Snapshot:
 
 
 def _transfer(snapshot: Snapshot, transfer: Transfer) -> Snapshot:
-    if transfer.asset != snapshot.market.quote:
+    if transfer.asset != snapshot.market.margin_asset:
         return snapshot
     sign = Decimal(1) if transfer.destination is Wallet.FUTURES else Decimal(-1)
     amount = sign * transfer.amount

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from hedgebot.domain import margin as mm
+from hedgebot.domain.margin import rule_for
 from hedgebot.domain.model import ZERO, HedgePolicy, Leg, MarginMode, PositionSide, Snapshot, ceil_to_step, floor_to_step
 
 
@@ -57,10 +57,10 @@ def margin_gap_at(snapshot: Snapshot, policy: HedgePolicy, size: Decimal, distan
         # What a buy-back frees lands in the free futures balance: behind the rest only if the guard may use it.
         freed = (leg.margin - kept) + realised if policy.guard.from_futures_wallet else min(realised, ZERO)
         rest = Leg(side, size, entry, kept)
-        return mm.short_margin_gap(rest, [], kept, price, distance, market.brackets) - (free + freed)
+        return rule_for(market).margin_gap([rest], kept, price, distance, market.brackets) - (free + freed)
     wallet, others = snapshot.backing_of(side)
     rest = Leg(side, size, entry, ZERO)
-    return mm.margin_gap([rest, *others], wallet + realised, price, distance, market.brackets) - free
+    return rule_for(market).margin_gap([rest, *others], wallet + realised, price, distance, market.brackets) - free
 
 
 def deposit_needed(snapshot: Snapshot, policy: HedgePolicy, size: Decimal, distance: Decimal) -> Decimal:

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from hedgebot.domain.model import ZERO, Bracket, Leg, PositionSide, ceil_to_step, floor_to_step
+from hedgebot.domain.model import ZERO, Bracket, Leg, Market, PositionSide, ceil_to_step, floor_to_step
 
 _MAX_FIXED_POINT_ROUNDS = 32
 
@@ -242,10 +242,14 @@ def margin_gap(legs: Sequence[Leg], wallet: Decimal, mark: Decimal, target_dista
     that price, so its largest value over the band [mark(1-d), mark(1+d)] is
     at an end or a bracket edge.
     """
+    return _gap_between(legs, wallet, mark * (1 - target_distance), mark * (1 + target_distance), brackets)
+
+
+def _gap_between(legs: Sequence[Leg], wallet: Decimal, low: Decimal, high: Decimal, brackets: Sequence[Bracket]) -> Decimal:
+    """Return the wallet missing (positive) or spare (negative) for no liquidation price to fall inside [low, high]."""
     open_legs = [leg for leg in legs if leg.size > 0]
     if not open_legs:
         return -wallet
-    low, high = mark * (1 - target_distance), mark * (1 + target_distance)
     prices = [p for p in (low, high, *_breakpoints(open_legs, brackets)) if low <= p <= high and p > 0]
     return max(wallet_for_liquidation_at(p, open_legs, brackets) for p in prices) - wallet
 
@@ -298,3 +302,162 @@ def margin_ratio(leg: Leg, mark: Decimal, brackets: Sequence[Bracket], margin_ba
     if backing <= 0:
         return None
     return maintenance_margin(leg.size * mark, brackets) / backing
+
+
+# ---- the rule of a market: linear (USDⓈ-margined) or inverse (coin-margined) ----------------------------
+
+
+class MarginRule:
+    """The margin arithmetic of linear contracts: leg sizes in coins, margin and PnL in the quote.
+
+    The policy, the guard and the paper venue ask a market's rule (`rule_for`) and never its name; the
+    inverse rule below answers the same questions for coin-margined contracts.
+    """
+
+    inverse = False
+
+    def coins(self, size: Decimal, price: Decimal) -> Decimal:
+        """Return how many coins a leg of `size` stands for at `price`."""
+        return size
+
+    def size_for(self, coins: Decimal, price: Decimal) -> Decimal:
+        """Return the leg size that stands for `coins` at `price` (before rounding to the market's step)."""
+        return coins
+
+    def notional(self, size: Decimal, price: Decimal) -> Decimal:
+        """Return a leg's notional at `price`, in the margin asset (what the brackets are read by)."""
+        return size * price
+
+    def pnl(self, leg: Leg, mark: Decimal) -> Decimal:
+        """Return a leg's profit or loss at `mark`, in the margin asset."""
+        return leg.unrealized_pnl(mark)
+
+    def maintenance(self, size: Decimal, price: Decimal, brackets: Sequence[Bracket]) -> Decimal:
+        """Return the maintenance margin of a leg of `size` at `price`, in the margin asset."""
+        return maintenance_margin(self.notional(size, price), brackets)
+
+    def bracket_at(self, size: Decimal, price: Decimal, brackets: Sequence[Bracket]) -> Bracket:
+        """Return the bracket a leg of `size` sits in at `price`."""
+        return bracket_for(self.notional(size, price), brackets)
+
+    def liquidation_price_of(self, wallet: Decimal, legs: Sequence[Leg], brackets: Sequence[Bracket]) -> Decimal | None:
+        """Return the mark at which `legs` backed by `wallet` are liquidated (None: no positive price does)."""
+        return liquidation_price_of(wallet, legs, brackets)
+
+    def liquidation_prices(
+        self, wallet: Decimal, legs: Sequence[Leg], brackets: Sequence[Bracket], mark: Decimal
+    ) -> tuple[Decimal | None, Decimal | None]:
+        """Return the nearest liquidation prices below and above `mark` (None: none that side)."""
+        return liquidation_prices(wallet, legs, brackets, mark)
+
+    def nearer_liquidation(
+        self, wallet: Decimal, legs: Sequence[Leg], brackets: Sequence[Bracket], mark: Decimal
+    ) -> tuple[Decimal | None, Decimal | None]:
+        """Return the nearer of the two liquidation prices and its distance from `mark`."""
+        below, above = self.liquidation_prices(wallet, legs, brackets, mark)
+        options = []
+        if above is not None:
+            options.append((above, (above - mark) / mark))
+        if below is not None:
+            options.append((below, (mark - below) / mark))
+        if not options:
+            return None, None
+        return min(options, key=lambda option: option[1])
+
+    def margin_gap(
+        self, legs: Sequence[Leg], wallet: Decimal, mark: Decimal, target_distance: Decimal, brackets: Sequence[Bracket]
+    ) -> Decimal:
+        """Return the wallet missing (positive) or spare (negative) for `legs` to sit `target_distance` away both ways."""
+        return margin_gap(legs, wallet, mark, target_distance, brackets)
+
+    def topup_needed(
+        self, leg: Leg, other_legs: Sequence[Leg], wallet: Decimal, mark: Decimal, target_distance: Decimal,
+        brackets: Sequence[Bracket], step: Decimal,
+    ) -> Decimal:
+        """Return the margin to add, rounded up to `step`, so the leg sits `target_distance` away (0 if it does)."""
+        gap = self.margin_gap([leg, *other_legs], wallet, mark, target_distance, brackets)
+        return ceil_to_step(gap, step) if gap > 0 else ZERO
+
+    def release_possible(
+        self, leg: Leg, other_legs: Sequence[Leg], wallet: Decimal, mark: Decimal, target_distance: Decimal,
+        brackets: Sequence[Bracket], step: Decimal,
+    ) -> Decimal:
+        """Return the margin, rounded down to `step`, that can leave while the leg stays `target_distance` away."""
+        spare = -self.margin_gap([leg, *other_legs], wallet, mark, target_distance, brackets)
+        return floor_to_step(spare, step) if spare > 0 else ZERO
+
+
+def _mirror(leg: Leg) -> Leg:
+    """Return the linear leg an inverse leg is, in the reciprocal price (1/P): see `InverseMarginRule`."""
+    side = PositionSide.SHORT if leg.side is PositionSide.LONG else PositionSide.LONG
+    entry = 1 / leg.entry_price if leg.entry_price > 0 else ZERO
+    return Leg(side, leg.size, entry, leg.margin)
+
+
+class InverseMarginRule(MarginRule):
+    """The margin arithmetic of inverse (coin-margined) contracts: leg sizes in quote units of face value.
+
+    A leg of face value F entered at EP, backed by W coins, has PnL(P) = s·F·(1/EP − 1/P) and maintenance
+    F/P·MMR − cum. In the reciprocal price x = 1/P that is exactly a linear leg of the opposite side, size F
+    and entry 1/EP, whose notional F·x is the inverse notional in coins. So every question is answered by
+    the linear rule on mirrored legs at 1/P, and its prices are turned back: a liquidation above the mark
+    in P is one below the mark in x. An inverse short backed by its face value in coins (1x) mirrors a
+    fully margined long, which no price liquidates.
+    """
+
+    inverse = True
+
+    def coins(self, size: Decimal, price: Decimal) -> Decimal:
+        """Return how many coins a leg of face value `size` stands for at `price`."""
+        return size / price
+
+    def size_for(self, coins: Decimal, price: Decimal) -> Decimal:
+        """Return the face value that stands for `coins` at `price`."""
+        return coins * price
+
+    def notional(self, size: Decimal, price: Decimal) -> Decimal:
+        """Return a leg's notional at `price`, in coins."""
+        return size / price
+
+    def pnl(self, leg: Leg, mark: Decimal) -> Decimal:
+        """Return a leg's profit or loss at `mark`, in coins."""
+        if leg.size <= 0 or leg.entry_price <= 0:
+            return ZERO
+        sign = Decimal(1) if leg.side is PositionSide.LONG else Decimal(-1)
+        return sign * leg.size * (1 / leg.entry_price - 1 / mark)
+
+    def liquidation_price_of(self, wallet: Decimal, legs: Sequence[Leg], brackets: Sequence[Bracket]) -> Decimal | None:
+        """Return the mark at which `legs` backed by `wallet` coins are liquidated (None: no positive price does)."""
+        mirrored = liquidation_price_of(wallet, [_mirror(leg) for leg in legs], brackets)
+        if mirrored is None or mirrored * max((leg.entry_price for leg in legs), default=Decimal(0)) < _NO_PRICE:
+            return None  # no positive reciprocal price (rounding may leave a hair above 0): no finite price liquidates
+        return 1 / mirrored
+
+    def liquidation_prices(
+        self, wallet: Decimal, legs: Sequence[Leg], brackets: Sequence[Bracket], mark: Decimal
+    ) -> tuple[Decimal | None, Decimal | None]:
+        """Return the nearest liquidation prices below and above `mark` (None: none that side)."""
+        if mark <= 0:
+            return None, None
+        below, above = liquidation_prices(wallet, [_mirror(leg) for leg in legs], brackets, 1 / mark)
+        if below is not None and below * mark < _NO_PRICE:
+            below = None  # a root at x = 0 (rounding puts it a hair above): no finite price liquidates
+        return (1 / above if above else None), (1 / below if below else None)
+
+    def margin_gap(
+        self, legs: Sequence[Leg], wallet: Decimal, mark: Decimal, target_distance: Decimal, brackets: Sequence[Bracket]
+    ) -> Decimal:
+        """Return the coins missing (positive) or spare (negative) for `legs` to sit `target_distance` away both ways."""
+        high = 1 / (mark * (1 - target_distance)) if target_distance < 1 else Decimal("1e30")
+        return _gap_between([_mirror(leg) for leg in legs], wallet, 1 / (mark * (1 + target_distance)), high, brackets)
+
+
+_NO_PRICE = Decimal("1e-12")  # a reciprocal price this small against the mark's stands for none at all
+
+LINEAR = MarginRule()
+INVERSE = InverseMarginRule()
+
+
+def rule_for(market: Market) -> MarginRule:
+    """Return the margin rule of `market`: linear, or inverse for a coin-margined contract."""
+    return INVERSE if market.inverse else LINEAR

@@ -106,6 +106,14 @@ class Market:
     price_step: Decimal = Decimal("0.01")
     taker_fee: Decimal = Decimal("0.0005")
     spot_fee: Decimal = Decimal("0.001")  # the spot pair's taker fee, for sizing margin-raising sales
+    # A coin-margined (inverse) contract: leg sizes are face value in the quote (contracts × contract_size),
+    # margin, PnL and fees are in the base coin. Its arithmetic is `domain.margin.rule_for(market)`'s.
+    inverse: bool = False
+
+    @property
+    def margin_asset(self) -> str:
+        """Return the asset that margins the contract: the quote (linear) or the base coin (inverse)."""
+        return self.base if self.inverse else self.quote
 
     @property
     def spot_symbol(self) -> str:

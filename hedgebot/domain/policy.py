@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 
-from hedgebot.domain import margin as mm
+from hedgebot.domain.margin import rule_for
 from hedgebot.domain.model import (
     ZERO,
     Action,
@@ -84,9 +84,21 @@ RUNWAY_REARM = Decimal("1.1")
 
 
 def exposure_of(snapshot: Snapshot, policy: HedgePolicy) -> Decimal:
-    """Return the amount of the asset the hedge protects."""
+    """Return the amount of the asset the hedge protects, in coins.
+
+    On a coin-margined contract the coins posted as margin are still the user's coins: a short's exposure
+    counts them (the futures wallet with its legs' PnL, in coins) beside the spot ones.
+    """
     elsewhere = snapshot.elsewhere.amount if snapshot.elsewhere is not None else ZERO
-    return exposure_from(policy, snapshot.spot_asset, snapshot.long.size, elsewhere)
+    rule = rule_for(snapshot.market)
+    price = snapshot.mark_price
+    priced = price.is_finite() and price > 0
+    long_coins = rule.coins(snapshot.long.size, price) if priced else snapshot.long.size
+    coins = exposure_from(policy, snapshot.spot_asset, long_coins, elsewhere)
+    if rule.inverse and policy.side is PositionSide.SHORT and policy.include_spot and priced:
+        posted = snapshot.futures_wallet + sum((rule.pnl(leg, price) for leg in (snapshot.long, snapshot.short)), ZERO)
+        coins += max(posted, ZERO)
+    return coins
 
 
 def _elsewhere_hold(snapshot: Snapshot, policy: HedgePolicy) -> tuple[Alert | None, bool, bool]:
@@ -208,7 +220,7 @@ def _leg_risk(snapshot: Snapshot, side: PositionSide) -> tuple[Decimal | None, D
     if not leg.is_open:
         return None, None
     wallet, others = snapshot.backing_of(side)
-    return mm.nearer_liquidation(wallet, [leg, *others], snapshot.market.brackets, snapshot.mark_price)
+    return rule_for(snapshot.market).nearer_liquidation(wallet, [leg, *others], snapshot.market.brackets, snapshot.mark_price)
 
 
 def _fund_margin(snapshot: Snapshot, policy: HedgePolicy, needed: Decimal, target: Decimal) -> tuple[list[Action], list[Alert]]:
@@ -238,14 +250,14 @@ def _fund_margin(snapshot: Snapshot, policy: HedgePolicy, needed: Decimal, targe
                 remaining = sale.shortfall
     actions: list[Action] = []
     if moved > 0:
-        actions.append(Transfer(market.quote, moved, Wallet.SPOT, Wallet.FUTURES, "margin top-up"))
+        actions.append(Transfer(market.margin_asset, moved, Wallet.SPOT, Wallet.FUTURES, "margin top-up"))
     covered = from_wallet + moved
     if isolated and covered > 0:
-        source = "futures wallet" if moved == 0 else f"futures wallet, with {moved} {market.quote} moved from spot"
+        source = "futures wallet" if moved == 0 else f"futures wallet, with {moved} {market.margin_asset} moved from spot"
         actions.append(AdjustMargin(policy.side, covered, "margin top-up", source))
     if sale is not None:
         raise_action = RaiseFromSpot(
-            sale.sell, sale.reduce, f"margin top-up: raise {needed - covered} {market.quote} from spot",
+            sale.sell, sale.reduce, f"margin top-up: raise {needed - covered} {market.margin_asset} from spot",
             floor_to_step(sale.margin, step) if isolated else ZERO,
         )
         # The configured order decides what runs first; the keeper re-plans after each step.
@@ -256,7 +268,7 @@ def _fund_margin(snapshot: Snapshot, policy: HedgePolicy, needed: Decimal, targe
             Alert(
                 Severity.CRITICAL,
                 "margin_unfunded",
-                f"{policy.side.value} needs {_on_step(needed, market.margin_step, ROUND_CEILING)} {market.quote} more margin to sit {target:.0%} "
+                f"{policy.side.value} needs {_on_step(needed, market.margin_step, ROUND_CEILING)} {market.margin_asset} more margin to sit {target:.0%} "
                 f"from liquidation; the sources ({', '.join(guard.sources) or 'none'}) can cover only "
                 f"{_on_step(needed - remaining, market.margin_step, ROUND_FLOOR)}",
             )
@@ -278,7 +290,8 @@ def valid_price_range(
     warning. A plan that is not settled is valid at this exact mark only.
     """
     price = snapshot.mark_price
-    if not settled or not price.is_finite() or price <= 0:
+    if not settled or not price.is_finite() or price <= 0 or snapshot.market.inverse:
+        # An inverse leg's size in coins moves with the price: its drift may leave the band at any mark.
         return price, price
     low = price * (1 - policy.max_jump)
     high = price * (1 + policy.max_jump)
@@ -335,7 +348,11 @@ def plan(
     """
     market = snapshot.market
     price = snapshot.mark_price
-    exposure = exposure_of(snapshot, policy)
+    rule = rule_for(market)
+    # The policy sizes in the leg's own units (coins for a linear contract, face value for an inverse one);
+    # the plan reports coins, as the user reads them.
+    priced = price.is_finite() and price > 0
+    exposure = rule.size_for(exposure_of(snapshot, policy), price) if priced or not rule.inverse else ZERO
     target = policy.ratio * exposure
     side = policy.side
     hedge_leg = snapshot.leg_of(side)
@@ -368,8 +385,12 @@ def plan(
         low, high = valid_price_range(snapshot, policy, liquidation, settled, runway, trigger, runway_warned)
         # A buffered leg its sources cannot back: the deposit that would let it keep the whole target.
         short_of_money = policy.guard.floor is not None and any(a.code in _UNFUNDED for a in alerts)
+        def coins(size: Decimal) -> Decimal:
+            return rule.coins(size, price) if priced or not rule.inverse else ZERO
+
         return Plan(
-            exposure, target, short, drift, in_band, liquidation, distance, tuple(actions), tuple(alerts), tuple(notes),
+            coins(exposure), coins(target), coins(short), coins(drift), in_band, liquidation, distance, tuple(actions),
+            tuple(alerts), tuple(notes),
             blocked or jumped, low, high, remaining, runway, runway_fraction,
             deposit_needed=deposit_needed(snapshot, policy, target, policy.guard.target) if short_of_money else None,
         )
@@ -409,7 +430,7 @@ def plan(
     guard = policy.guard
     if guard.enabled and distance is not None and distance < trigger:
         wallet, others = snapshot.backing_of(side)
-        needed = mm.short_topup_needed(hedge_leg, others, wallet, price, guard.target, market.brackets, market.margin_step)
+        needed = rule_for(market).topup_needed(hedge_leg, others, wallet, price, guard.target, market.brackets, market.margin_step)
         if needed > 0:
             fund, shortfall = _fund_margin(snapshot, policy, needed, guard.target)
             if jumped:
@@ -433,7 +454,7 @@ def plan(
             Alert(
                 Severity.CRITICAL, "margin_unfunded",
                 f"the margin sources ran dry: they keep the {side.value} above its {guard.trigger:.0%} trigger only "
-                f"{'up' if side is PositionSide.SHORT else 'down'} to {_on_step(runway, market.price_step, _toward_mark(side))} ({runway_fraction:.2%} {beyond} the mark); add {market.quote} to a source",
+                f"{'up' if side is PositionSide.SHORT else 'down'} to {_on_step(runway, market.price_step, _toward_mark(side))} ({runway_fraction:.2%} {beyond} the mark); add {market.margin_asset} to a source",
             )
         )
 
@@ -548,7 +569,7 @@ def _buffer_held(snapshot: Snapshot, policy: HedgePolicy, kept: str, target: Dec
         Severity.CRITICAL, "buffer_lockstep",
         f"the margin cannot keep the whole {policy.side.value} {guard.floor:.0%} from liquidation (the buffer), and a "
         f"deposit takes {refill} to arrive: {kept} of the {_on_step(target, step)} target so the rest keeps it; deposit "
-        f"{deposit_needed(snapshot, policy, target, guard.target)} {snapshot.market.quote} to this account to hedge in "
+        f"{deposit_needed(snapshot, policy, target, guard.target)} {snapshot.market.margin_asset} to this account to hedge in "
         "full again",
     )
 
@@ -567,11 +588,11 @@ def _reopen_hold(snapshot: Snapshot, policy: HedgePolicy, size: Decimal) -> Aler
     guard = policy.guard
     leg = Leg(policy.side, size, price)
     if snapshot.margin_mode is MarginMode.ISOLATED:
-        required = mm.margin_gap([leg], ZERO, price, guard.target, market.brackets)
+        required = rule_for(market).margin_gap([leg], ZERO, price, guard.target, market.brackets)
         available = snapshot.futures_free
     else:
         _, others = snapshot.backing_of(policy.side)
-        required = mm.margin_gap([leg, *others], ZERO, price, guard.target, market.brackets)
+        required = rule_for(market).margin_gap([leg, *others], ZERO, price, guard.target, market.brackets)
         available = snapshot.cross_backing
     required += size * price * market.taker_fee
     if guard.from_spot_stablecoin:
@@ -581,10 +602,10 @@ def _reopen_hold(snapshot: Snapshot, policy: HedgePolicy, size: Decimal) -> Aler
     return Alert(
         Severity.CRITICAL, "reopen_unfunded",
         f"the {policy.side.value} was lost; re-opening {_on_step(size, market.amount_step)} needs "
-        f"{_on_step(required, market.margin_step, ROUND_CEILING)} {market.quote} of margin to sit {guard.target:.0%} "
+        f"{_on_step(required, market.margin_step, ROUND_CEILING)} {market.margin_asset} of margin to sit {guard.target:.0%} "
         f"from liquidation, the sources hold {_on_step(available, market.margin_step, ROUND_FLOOR)}: "
         f"{_on_step(required - available, market.margin_step, ROUND_CEILING)} "
-        f"{market.quote} missing. Holding with no short (the coins are kept) until it is funded",
+        f"{market.margin_asset} missing. Holding with no short (the coins are kept) until it is funded",
     )
 
 
@@ -593,14 +614,14 @@ def _release(snapshot: Snapshot, policy: HedgePolicy) -> list[Action]:
     market = snapshot.market
     price = snapshot.mark_price
     wallet, others = snapshot.backing_of(policy.side)
-    spare = mm.short_release_possible(
+    spare = rule_for(market).release_possible(
         snapshot.leg_of(policy.side), others, wallet, price, policy.guard.target, market.brackets, market.margin_step
     )
     if snapshot.margin_mode is MarginMode.CROSS:
         spare = min(spare, floor_to_step(snapshot.futures_free, market.margin_step))
-        return [Transfer(market.quote, spare, Wallet.FUTURES, Wallet.SPOT, "release spare margin")] if spare > 0 else []
+        return [Transfer(market.margin_asset, spare, Wallet.FUTURES, Wallet.SPOT, "release spare margin")] if spare > 0 else []
     spare = _isolated_spare(snapshot, policy)
-    return [ReleaseMargin(market.quote, spare, "release spare margin")] if spare > 0 else []
+    return [ReleaseMargin(market.margin_asset, spare, "release spare margin")] if spare > 0 else []
 
 
 def _isolated_spare(snapshot: Snapshot, policy: HedgePolicy) -> Decimal:
@@ -610,7 +631,7 @@ def _isolated_spare(snapshot: Snapshot, policy: HedgePolicy) -> Decimal:
     short = snapshot.leg_of(policy.side)
     if snapshot.margin_mode is not MarginMode.ISOLATED or not short.is_open or not policy.guard.enabled:
         return ZERO
-    spare = mm.short_release_possible(short, [], short.margin, price, policy.guard.target, market.brackets, market.margin_step)
+    spare = rule_for(market).release_possible(short, [], short.margin, price, policy.guard.target, market.brackets, market.margin_step)
     # Binance lets isolated margin go down to the initial margin at the mark, never below.
     above_initial = short.margin + min(short.unrealized_pnl(price), ZERO) - short.size * price / snapshot.leverage
     return max(min(spare, floor_to_step(above_initial, market.margin_step)), ZERO)
@@ -655,7 +676,7 @@ def _grow_short(
         missing = ceil_to_step((grow - affordable) * cost_per_unit, market.margin_step)
         movable = floor_to_step(snapshot.spot_quote, market.margin_step) if policy.guard.from_spot_stablecoin else ZERO
         if movable > 0:
-            return [Transfer(market.quote, min(missing, movable), Wallet.SPOT, Wallet.FUTURES, f"fund the {policy.side.value}")], 0
+            return [Transfer(market.margin_asset, min(missing, movable), Wallet.SPOT, Wallet.FUTURES, f"fund the {policy.side.value}")], 0
         guard = policy.guard
         if guard.fund_target_by_selling and guard.sell_spot:
             sell = _sale_to_fund(snapshot, policy, cost_per_unit, snapshot.futures_free)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from decimal import Decimal
 from functools import lru_cache
 
-from hedgebot.domain import margin as mm
+from hedgebot.domain.margin import rule_for
 from hedgebot.domain.exposure import exposure_from
 from hedgebot.domain.model import ZERO, HedgePolicy, Leg, MarginMode, Market, PositionSide, Snapshot, floor_to_step
 from hedgebot.domain.sale import size_sale
@@ -44,7 +44,7 @@ def runway_price(snapshot: Snapshot, policy: HedgePolicy) -> Decimal | None:
         funds += snapshot.spot_quote
     if policy.side is PositionSide.LONG:
         wallet, others = snapshot.backing_of(PositionSide.LONG)
-        below, _ = mm.liquidation_prices(wallet + funds, [leg, *others], snapshot.market.brackets, leg.entry_price)
+        below, _ = rule_for(snapshot.market).liquidation_prices(wallet + funds, [leg, *others], snapshot.market.brackets, leg.entry_price)
         # distance = (mark - liquidation) / mark reaches the trigger at mark = liquidation / (1 - trigger)
         return below / (1 - guard.trigger) if below is not None and guard.trigger < 1 else ZERO
     return _runway(
@@ -63,7 +63,7 @@ def _runway(market, margin_mode, short, long, cross_wallet, funds, coins, ratio,
         leverage=1, cross_wallet=cross_wallet,
     )
     wallet, others = snapshot.short_backing()
-    _, above = mm.liquidation_prices(wallet + funds, [short, *others], market.brackets, reference)
+    _, above = rule_for(market).liquidation_prices(wallet + funds, [short, *others], market.brackets, reference)
     without_sale = above / (1 + trigger) if above is not None else UNLIMITED
     if coins <= 0 or without_sale == UNLIMITED:
         return without_sale
@@ -96,10 +96,10 @@ def opening_snapshot(
     size = floor_to_step(policy.ratio * exposure, market.amount_step)
     leg = Leg(policy.side, size, price, size * price / leverage if margin_mode is MarginMode.ISOLATED else ZERO)
     posted = size * price / leverage if margin_mode is MarginMode.ISOLATED else ZERO
-    cash = futures.get(market.quote, ZERO) - size * price * market.taker_fee - posted
+    cash = futures.get(market.margin_asset, ZERO) - size * price * market.taker_fee - posted
     return Snapshot(
         taken_at=0.0, market=market, mark_price=price, price_time=0.0,
-        spot_asset=spot.get(market.base, ZERO), spot_quote=spot.get(market.quote, ZERO),
+        spot_asset=spot.get(market.base, ZERO), spot_quote=spot.get(market.margin_asset, ZERO),
         futures_free=max(cash - (size * price / leverage if margin_mode is MarginMode.CROSS else ZERO), ZERO),
         futures_wallet=cash + posted,
         short=leg if policy.side is PositionSide.SHORT else Leg(PositionSide.SHORT),

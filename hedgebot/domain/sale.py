@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
-from hedgebot.domain import margin as mm
+from hedgebot.domain.margin import rule_for
 from hedgebot.domain.model import ZERO, MarginMode, Snapshot, ceil_to_step, floor_to_step
 
 # Extra stablecoin asked for when selling spot to fund margin: covers fees and
@@ -40,10 +40,10 @@ def _after_sale(snapshot: Snapshot, ratio: Decimal, sell: Decimal, price: Decima
     if snapshot.margin_mode is MarginMode.ISOLATED:
         kept = short.margin * left / short.size if short.size > 0 else ZERO
         freed = short.margin - kept + realized
-        gap = mm.margin_gap([replace(short, size=left, margin=kept)], kept, price, target, market.brackets)
+        gap = rule_for(market).margin_gap([replace(short, size=left, margin=kept)], kept, price, target, market.brackets)
         return reduce, freed + proceeds, gap
     wallet = snapshot.cross_backing + realized
-    gap = mm.margin_gap([replace(short, size=left), snapshot.long], wallet, price, target, market.brackets)
+    gap = rule_for(market).margin_gap([replace(short, size=left), snapshot.long], wallet, price, target, market.brackets)
     return reduce, proceeds, gap
 
 

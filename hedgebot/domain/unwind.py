@@ -129,7 +129,7 @@ def next_step(view: UnwindView, spec: UnwindSpec) -> Action | None:
         return PlaceOrder(spec.side.closing, reduce, spec.side, True, SHORT_SLICE if spec.side is PositionSide.SHORT else LONG_SLICE)
     back = floor_to_step(min(spec.margin_to_spot - view.moved, view.futures_free), market.margin_step)
     if back > 0:
-        return Transfer(market.quote, back, Wallet.FUTURES, Wallet.SPOT, MARGIN_BACK)
+        return Transfer(market.margin_asset, back, Wallet.FUTURES, Wallet.SPOT, MARGIN_BACK)
     return None
 
 

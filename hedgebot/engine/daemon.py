@@ -1193,7 +1193,7 @@ class Daemon:
             figures[f"{keeper.hedge.symbol} short"] = render(legs.short.size, Figure.AMOUNT, shown)
         for asset, amount in sorted((await venue.fetch_spot_balances()).items()):
             figures[f"spot {asset}"] = booked(amount)
-        for quote in sorted({k.market.quote for k in runtime.keepers if k.market is not None}):
+        for quote in sorted({k.market.margin_asset for k in runtime.keepers if k.market is not None}):
             figures[f"futures {quote}"] = booked((await venue.fetch_futures_balance(quote)).wallet)
         return figures
 

@@ -46,6 +46,7 @@ from hedgebot.domain.model import (
 )
 from hedgebot.domain import unwind as unwinding
 from hedgebot.domain.in_flight import as_if_carried_out
+from hedgebot.domain.margin import rule_for
 from hedgebot.domain.sale import sale_after_reduction
 from hedgebot.domain.schedule import CalendarEvent
 from hedgebot.domain.trading import TradingState, is_margin_sale, is_margin_topup, lowers_exposure, permits, strictest
@@ -473,7 +474,7 @@ class Keeper:
             liquidation = replace(liquidation, margin_lost=self.last_snapshot.leg_of(self.policy.side).margin)
         self._liquidation = liquidation
         self._reopening = True
-        quote = self.market.quote if self.market else ""
+        quote = self.market.margin_asset if self.market else ""
         shown = Precision.of(self.market)
         cause = f"; cause: {liquidation.cause}" if liquidation.cause else ""
         self.alerts.raise_alert(
@@ -606,7 +607,7 @@ class Keeper:
                     ) from exc
                 self._emit("margin_mode_set", mode=self.hedge.margin_mode.value)
         if self.hedge.margin_mode is MarginMode.CROSS:
-            quote = self.market.quote
+            quote = self.market.margin_asset
             balance = await self._read(lambda: self.port.fetch_futures_balance(quote))
             if balance.cross_wallet is None:
                 # Without it the whole wallet, other contracts' isolated margin included, would seem to back the short.
@@ -638,12 +639,14 @@ class Keeper:
                 note="orders are rounded up to the exchange's minimum notional at the current price",
             )
         exposure = snapshot.spot_asset * int(self.policy.include_spot) + self.policy.offset
-        notional = max(snapshot.leg_of(self.policy.side).size, self.policy.ratio * exposure) * mark
+        rule = rule_for(market)
+        size = max(snapshot.leg_of(self.policy.side).size, rule.size_for(self.policy.ratio * exposure, mark))
+        notional = rule.notional(size, mark)  # what the brackets are read by: coins for an inverse contract
         bracket = next((b for b in market.brackets if b.holds(notional)), None)
         if bracket is not None and bracket.max_leverage is not None and self.hedge.leverage > bracket.max_leverage:
             problems.append(
                 f"{where}: leverage {self.hedge.leverage} is above {bracket.max_leverage}, the maximum the exchange allows "
-                f"for a {market.symbol} {self.policy.side.value} of {notional:.0f} {market.quote}; lower leverage"
+                f"for a {market.symbol} {self.policy.side.value} of {notional:.0f} {market.margin_asset}; lower leverage"
             )
         return problems
 
@@ -674,7 +677,7 @@ class Keeper:
         started = self.clock.now()
         read_at = self._monotonic()
         spot = await self._read(self.port.fetch_spot_balances)
-        futures = await self._read(lambda: self.port.fetch_futures_balance(market.quote))
+        futures = await self._read(lambda: self.port.fetch_futures_balance(market.margin_asset))
         legs = await self._read(lambda: self.port.fetch_legs(market.symbol))
         quote = await self._read(lambda: self.port.fetch_mark_price(market.symbol))
         self.last_read_monotonic = read_at
@@ -685,7 +688,7 @@ class Keeper:
             # The exchange stamps its prices on its own clock: on ours, a price is as old as it is on the exchange's.
             price_time=quote.timestamp - (self._clock_offset() or 0.0),
             spot_asset=spot.get(market.base, ZERO),
-            spot_quote=spot.get(market.quote, ZERO),
+            spot_quote=spot.get(market.margin_asset, ZERO),
             futures_free=futures.free,
             futures_wallet=futures.wallet,
             short=legs.short,
@@ -1555,14 +1558,14 @@ class Keeper:
         market = self.market
         if proceeds > 0:
             spot = await self._read(self.port.fetch_spot_balances)
-            moved = floor_to_step(min(proceeds, spot.get(market.quote, ZERO)), market.margin_step)
-            if moved > 0 and not await self._transfer(market.quote, moved, Wallet.SPOT, Wallet.FUTURES, SALE_PROCEEDS):
+            moved = floor_to_step(min(proceeds, spot.get(market.margin_asset, ZERO)), market.margin_step)
+            if moved > 0 and not await self._transfer(market.margin_asset, moved, Wallet.SPOT, Wallet.FUTURES, SALE_PROCEEDS):
                 return False
         # The proceeds are moved: the hold is lifted, unless coins are still owed as a sale (a partial fill).
         held = self._held_sale
         self._held_sale = replace(held, proceeds=ZERO) if held is not None and held.sell > 0 else None
         if self.hedge.margin_mode is MarginMode.ISOLATED and sale.margin > 0:
-            free = (await self._read(lambda: self.port.fetch_futures_balance(market.quote))).free
+            free = (await self._read(lambda: self.port.fetch_futures_balance(market.margin_asset))).free
             add = floor_to_step(min(sale.margin, free), market.margin_step)
             if add > 0:
                 return await self._margin(add, sale.reason, "sale of spot and the freed margin", self.policy.side)
@@ -1619,7 +1622,7 @@ class Keeper:
         assert self.market is not None
         symbol = self.market.symbol
         detail = {
-            "symbol": symbol, "position_side": leg.value, "asset": self.market.quote, "amount": str(amount),
+            "symbol": symbol, "position_side": leg.value, "asset": self.market.margin_asset, "amount": str(amount),
             "reason": reason, "source": source,
         }
         outcome = await self._run_intent(
@@ -1630,7 +1633,7 @@ class Keeper:
     async def _refill(self, plan: policy.Plan | None) -> None:
         """Follow the refill's withdrawals, and withdraw the deposit the buffer asks for when allowed (see engine.refill)."""
         assert self.refill is not None and self.market is not None and self.hedge.buffer is not None
-        refill, asset, config = self.refill, self.market.quote, self.hedge.buffer
+        refill, asset, config = self.refill, self.market.margin_asset, self.hedge.buffer
         try:
             await refill.follow(self.clock.now(), self._withdrawal_failed)
             decision = await refill.decide(
@@ -2043,7 +2046,7 @@ class Keeper:
             "claimed": claimed,
         }
         if intent.kind == "margin":
-            quote = detail.get("asset") or (self.market.quote if self.market else "USDT")
+            quote = detail.get("asset") or (self.market.margin_asset if self.market else "USDT")
             return FundsQuery(asset=quote, symbol=detail["symbol"], side=PositionSide(detail["position_side"]), **common)
         return FundsQuery(
             asset=detail["asset"], source=Wallet(detail["from"]), destination=Wallet(detail["to"]), **common

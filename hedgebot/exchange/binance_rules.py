@@ -1,7 +1,9 @@
-"""Paper defaults taken from Binance USDⓈ-M: market rules and maintenance brackets.
+"""Paper defaults taken from Binance USDⓈ-M and COIN-M: market rules and maintenance brackets.
 
-Brackets as Binance's API served them in October 2024 for BTCUSDT and ETHUSDT
-(notional floor, cap, maintenance margin rate, maintenance amount "cum").
+USDⓈ-M brackets as Binance's API served them in October 2024 for BTCUSDT and ETHUSDT
+(notional floor, cap, maintenance margin rate, maintenance amount "cum"). The COIN-M
+BTCUSD table is shaped like Binance's (tiers by notional in BTC, each "cum" following
+Binance's rule so maintenance is continuous across tiers), not a recorded copy.
 Live accounts must read the current table from the exchange instead.
 """
 
@@ -50,6 +52,33 @@ _RULES: dict[str, tuple[str, str, str, str]] = {
 
 DEFAULT_TAKER_FEE = Decimal("0.0005")
 
+# COIN-M (inverse) perpetuals: notional floor, cap (in coins), maintenance margin rate, cum (in coins).
+_RAW_COINM_BRACKETS: dict[str, list[tuple[str, str, str, str]]] = {
+    "BTC": [
+        ("0", "5", "0.004", "0"), ("5", "10", "0.005", "0.005"), ("10", "20", "0.01", "0.055"),
+        ("20", "50", "0.025", "0.355"), ("50", "100", "0.05", "1.605"), ("100", "200", "0.1", "6.605"),
+        ("200", "400", "0.125", "11.605"), ("400", "1000", "0.25", "61.605"), ("1000", "1500", "0.5", "311.605"),
+    ],
+}
+# COIN-M contract size in USD (100 for BTC, 10 for every other coin) and price tick.
+_COINM_RULES: dict[str, tuple[str, str]] = {"BTC": ("100", "0.1")}
+COIN_STEP = Decimal("0.00000001")  # coins are booked to 8 decimals
+
+
+def default_coinm_market(symbol: str) -> Market | None:
+    """Return paper rules for a known `BASE/USD:BASE` coin-margined perpetual, or None."""
+    base, _, rest = symbol.partition("/")
+    quote, _, settle = rest.partition(":")
+    rules, rows = _COINM_RULES.get(base.upper()), _RAW_COINM_BRACKETS.get(base.upper())
+    if rules is None or rows is None or quote != "USD" or settle != base:
+        return None
+    size, tick = (Decimal(v) for v in rules)
+    brackets = tuple(Bracket(Decimal(f), Decimal(c), Decimal(r), Decimal(a)) for f, c, r, a in rows)
+    return Market(
+        symbol, base, quote, amount_step=size, min_amount=size, min_notional=Decimal(0), brackets=brackets,
+        contract_size=size, margin_step=COIN_STEP, price_step=tick, taker_fee=DEFAULT_TAKER_FEE, inverse=True,
+    )
+
 
 def default_brackets(base: str) -> tuple[Bracket, ...] | None:
     """Return Binance's bracket table for BTC or ETH USDT perpetuals, if known."""
@@ -60,7 +89,10 @@ def default_brackets(base: str) -> tuple[Bracket, ...] | None:
 
 
 def default_market(symbol: str) -> Market | None:
-    """Return paper rules for a known `BASE/USDT:USDT` contract, or None."""
+    """Return paper rules for a known `BASE/USDT:USDT` contract (or coin-margined `BASE/USD:BASE`), or None."""
+    coinm = default_coinm_market(symbol)
+    if coinm is not None:
+        return coinm
     base, _, rest = symbol.partition("/")
     quote = rest.partition(":")[0]
     rules = _RULES.get(base.upper())

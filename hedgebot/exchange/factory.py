@@ -28,7 +28,7 @@ from hedgebot.config import (
 )
 from hedgebot.domain.instrument import HedgeSide, InstrumentKind
 from hedgebot.domain.model import Bracket, Market, floor_to_step
-from hedgebot.exchange.binance_rules import DEFAULT_TAKER_FEE, default_brackets, default_market
+from hedgebot.exchange.binance_rules import COIN_STEP, DEFAULT_TAKER_FEE, default_brackets, default_market
 from hedgebot.exchange.feeds import LiveFeed, PriceFeed, ReplayFeed, SyntheticFeed, read_candles
 from hedgebot.exchange.funding import ConstantFunding, FundingSource, LiveFunding, ReplayFunding
 from hedgebot.exchange.paper import PAPER_EXCHANGES, FillModel, PaperMarket, PaperVenue
@@ -123,7 +123,10 @@ def credential_problems(where: str, account: AccountConfig) -> list[str]:
 # What each kind of venue trades today, by (instrument, side). The config names every combination issue 21
 # asks for; a combination missing here is refused by `check`, `run` and `backtest`, never run as another one.
 TRADED: dict[str, frozenset[tuple[InstrumentKind, HedgeSide]]] = {
-    "paper": frozenset({(InstrumentKind.USDM_PERP, HedgeSide.SHORT), (InstrumentKind.USDM_PERP, HedgeSide.LONG)}),
+    "paper": frozenset({
+        (InstrumentKind.USDM_PERP, HedgeSide.SHORT), (InstrumentKind.USDM_PERP, HedgeSide.LONG),
+        (InstrumentKind.COINM_PERP, HedgeSide.SHORT),
+    }),
     "live": frozenset({(InstrumentKind.USDM_PERP, HedgeSide.SHORT)}),
 }
 
@@ -193,14 +196,15 @@ def account_problems(account: AccountConfig, where: str | None = None) -> list[s
 def paper_market(config: PaperMarketConfig) -> Market:
     """Return a paper contract's rules, filling in Binance's defaults; raise ConfigError when some are unknown."""
     base, _, rest = config.symbol.partition("/")
-    quote = rest.partition(":")[0]
+    quote, _, settle = rest.partition(":")
     defaults = default_market(config.symbol)
+    inverse = settle == base  # a coin-margined contract settles in its own coin
     if config.brackets is not None:
         brackets = tuple(
             Bracket(b.notional_floor, b.notional_cap, b.maint_margin_rate, b.maint_amount) for b in config.brackets
         )
     else:
-        known = default_brackets(base)
+        known = defaults.brackets if defaults is not None else None if inverse else default_brackets(base)
         if known is None:
             raise ConfigError(f"no default brackets for {config.symbol}: give brackets")
         brackets = known
@@ -216,6 +220,10 @@ def paper_market(config: PaperMarketConfig) -> Market:
         brackets=brackets,
         taker_fee=config.taker_fee if config.taker_fee is not None else DEFAULT_TAKER_FEE,
         price_step=config.price_step or (defaults.price_step if defaults else Decimal("0.01")),
+        # An inverse contract's amounts are face value in the quote: one contract is the amount step.
+        contract_size=defaults.contract_size if defaults is not None else (config.amount_step or Decimal(1)) if inverse else Decimal(1),
+        margin_step=defaults.margin_step if defaults is not None else COIN_STEP if inverse else Decimal("0.01"),
+        inverse=inverse,
     )
 
 

@@ -28,7 +28,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from pathlib import Path
 
 from hedgebot.clock import Clock
-from hedgebot.domain import margin as mm
+from hedgebot.domain.margin import rule_for
 from hedgebot.domain.model import (
     BOOKED_STEP,
     ZERO,
@@ -257,11 +257,12 @@ class PaperVenue:
                     continue
                 # Positive rate: longs pay shorts.
                 # Booked to 8 decimals like an exchange's income record, rounded against the account.
-                payment = (leg.size * mark * rate * (1 if side is PositionSide.SHORT else -1)).quantize(BOOKED_STEP, ROUND_FLOOR)
+                notional = rule_for(pm.market).notional(leg.size, mark)  # in the margin asset: coins for an inverse contract
+                payment = (notional * rate * (1 if side is PositionSide.SHORT else -1)).quantize(BOOKED_STEP, ROUND_FLOOR)
                 if pm.margin_mode is MarginMode.ISOLATED:
                     leg.margin += payment
                 else:
-                    self._add_cash(pm.market.quote, payment)
+                    self._add_cash(pm.market.margin_asset, payment)
                 self._changed(VenueEvent("funding", symbol, side.value, payment, mark, when, f"rate {rate}", rate=rate))
 
     # ---- liquidation --------------------------------------------------------
@@ -289,18 +290,19 @@ class PaperVenue:
                     )
                     hit = True
             return hit
-        quote = pm.market.quote
+        quote = pm.market.margin_asset
+        rule = rule_for(pm.market)
         if self._cross_short_far_from_liquidation(symbol, quote, price, brackets):
             return False
         legs = self._legs_of(symbol)
         open_legs = [leg for leg in (legs.long, legs.short) if leg.is_open]
         if not open_legs:
             return False
-        equity = self.cash.get(quote, ZERO) + sum((leg.unrealized_pnl(price) for leg in open_legs), ZERO)
-        maintenance = sum((mm.maintenance_margin(leg.size * price, brackets) for leg in open_legs), ZERO)
+        equity = self.cash.get(quote, ZERO) + sum((rule.pnl(leg, price) for leg in open_legs), ZERO)
+        maintenance = sum((rule.maintenance(leg.size, price, brackets) for leg in open_legs), ZERO)
         if equity > maintenance:
             return False
-        lp = mm.liquidation_price_of(self.cash.get(quote, ZERO), open_legs, brackets) or price
+        lp = rule.liquidation_price_of(self.cash.get(quote, ZERO), open_legs, brackets) or price
         before = self.cash.get(quote, ZERO)
         self.cash[quote] = max(ZERO, equity - maintenance)
         lost = before - self.cash[quote]
@@ -322,7 +324,8 @@ class PaperVenue:
         cached = self._liquidation_cache.get(key)
         if cached is not None and cached[0] == state.size and cached[1] == state.entry and cached[2] == state.margin:
             return cached[3]
-        lp = mm.liquidation_price_of(state.margin, [Leg(side, state.size, state.entry, state.margin)], brackets)
+        rule = rule_for(self.markets[symbol].market)
+        lp = rule.liquidation_price_of(state.margin, [Leg(side, state.size, state.entry, state.margin)], brackets)
         self._liquidation_cache[key] = (state.size, state.entry, state.margin, lp)
         return lp
 
@@ -337,7 +340,7 @@ class PaperVenue:
         cached = self._liquidation_cache.get(key)
         if cached is None or cached[0] != short.size or cached[1] != short.entry or cached[2] != cash:
             leg = Leg(PositionSide.SHORT, short.size, short.entry, short.margin)
-            cached = (short.size, short.entry, cash, mm.liquidation_price_of(cash, [leg], brackets))
+            cached = (short.size, short.entry, cash, rule_for(self.markets[symbol].market).liquidation_price_of(cash, [leg], brackets))
             self._liquidation_cache[key] = cached
         lp = cached[3]
         # Brackets make the boundary piecewise: the exact test runs within 2 % of it.
@@ -415,14 +418,15 @@ class PaperVenue:
         pnl = ZERO
         initial = ZERO
         for symbol, pm in self.markets.items():
-            if pm.margin_mode is not MarginMode.CROSS or pm.market.quote != quote or symbol not in self.marks:
+            if pm.margin_mode is not MarginMode.CROSS or pm.market.margin_asset != quote or symbol not in self.marks:
                 continue
             mark = self.marks[symbol][0]
+            rule = rule_for(pm.market)
             legs = self._legs_of(symbol)
             for leg in (legs.long, legs.short):
                 if leg.is_open:
-                    pnl += leg.unrealized_pnl(mark)
-                    initial += leg.size * mark / pm.leverage
+                    pnl += rule.pnl(leg, mark)
+                    initial += rule.notional(leg.size, mark) / pm.leverage
         return pnl, initial
 
     def _free(self, quote: str) -> Decimal:
@@ -432,7 +436,7 @@ class PaperVenue:
     async def fetch_futures_balance(self, asset: str) -> FuturesBalance:
         """Return cash plus isolated margin, and the free part of it."""
         posted = sum(
-            (state.margin for (symbol, _), state in self.legs.items() if self.markets[symbol].market.quote == asset),
+            (state.margin for (symbol, _), state in self.legs.items() if self.markets[symbol].market.margin_asset == asset),
             ZERO,
         )
         cash = self.cash.get(asset, ZERO)
@@ -490,7 +494,7 @@ class PaperVenue:
 
     async def fetch_funding_history(self, symbol: str, since: float) -> list[FundingPayment]:
         """Return the funding the account's legs paid or received since `since`."""
-        quote = self._paper_market(symbol).market.quote
+        quote = self._paper_market(symbol).market.margin_asset
         return [
             FundingPayment(symbol, quote, e.amount, e.at)
             for e in self.events
@@ -614,13 +618,15 @@ class PaperVenue:
             raise InvalidOrder(
                 f"closing {request.amount} exceeds the {side.value} position of {state.size}; nothing was done"
             )
-        if opening and request.amount * mark < market.min_notional:
+        rule = rule_for(market)
+        if opening and not market.inverse and request.amount * mark < market.min_notional:
             raise InvalidOrder(f"notional {request.amount * mark} below the minimum {market.min_notional}")
         filled = floor_to_step(request.amount * self._fill_fraction(), market.amount_step)
         if filled < market.min_amount:
             filled = request.amount
         price = mark * (1 + self.slippage) if request.side is OrderSide.BUY else mark * (1 - self.slippage)
-        fee = (filled * price * market.taker_fee).quantize(BOOKED_STEP, ROUND_CEILING)  # commission is booked to 8 decimals
+        # Commission on the notional, in the margin asset, booked to 8 decimals.
+        fee = (rule.notional(filled, price) * market.taker_fee).quantize(BOOKED_STEP, ROUND_CEILING)
         if opening:
             self._grow(state, pm, price, filled, fee, direction=1)
         else:
@@ -633,13 +639,17 @@ class PaperVenue:
 
     def _grow(self, state: _LegState, pm: PaperMarket, price: Decimal, amount: Decimal, fee: Decimal, direction: int) -> None:
         """Add to a position, posting initial margin; `direction` is how the size is stored (+1, or -1 for a one-way short)."""
-        quote = pm.market.quote
-        cost = amount * price / pm.leverage
+        quote = pm.market.margin_asset
+        cost = rule_for(pm.market).notional(amount, price) / pm.leverage
         free = self._free(quote)
         if free < cost + fee:
-            raise InsufficientFunds(f"margin {cost + fee:.2f} {quote} needed, {free:.2f} free in the futures wallet")
+            raise InsufficientFunds(f"margin {cost + fee:.8f} {quote} needed, {free:.8f} free in the futures wallet")
         size = abs(state.size)
-        state.entry = (state.entry * size + price * amount) / (size + amount)
+        if pm.market.inverse:
+            # An inverse leg's entry is the harmonic mean: face value over the coins it was bought for.
+            state.entry = (size + amount) / ((size / state.entry if size else ZERO) + amount / price)
+        else:
+            state.entry = (state.entry * size + price * amount) / (size + amount)
         state.size += direction * amount
         if pm.margin_mode is MarginMode.ISOLATED:
             state.margin += cost
@@ -651,7 +661,8 @@ class PaperVenue:
     ) -> None:
         """Reduce a position, realizing its PnL and releasing its share of isolated margin."""
         size = abs(state.size)
-        pnl = pnl_sign * (price - state.entry) * amount
+        side = PositionSide.LONG if pnl_sign > 0 else PositionSide.SHORT
+        pnl = rule_for(pm.market).pnl(Leg(side, amount, state.entry), price)
         released = state.margin * amount / size if pm.margin_mode is MarginMode.ISOLATED else ZERO
         state.margin -= released
         state.size -= direction * amount
@@ -659,14 +670,14 @@ class PaperVenue:
             state.entry = ZERO
             released += state.margin
             state.margin = ZERO
-        self._add_cash(pm.market.quote, released + pnl - fee)
+        self._add_cash(pm.market.margin_asset, released + pnl - fee)
 
     def _fill_one_way(self, request: OrderRequest, pm: PaperMarket, mark: Decimal) -> OrderResult:
         market = pm.market
         state = self.legs.setdefault((request.symbol, _ONE_WAY), _LegState())
         buying = request.side is OrderSide.BUY
         price = mark * (1 + self.slippage) if buying else mark * (1 - self.slippage)
-        fee = (request.amount * price * market.taker_fee).quantize(BOOKED_STEP, ROUND_CEILING)
+        fee = (rule_for(market).notional(request.amount, price) * market.taker_fee).quantize(BOOKED_STEP, ROUND_CEILING)
         if state.size == 0 or (state.size > 0) == buying:
             self._grow(state, pm, price, request.amount, fee, direction=1 if buying else -1)
         else:
@@ -727,15 +738,16 @@ class PaperVenue:
         state = self.legs.get((symbol, side.value))
         if state is None or state.size <= 0:
             raise InvalidOrder(f"no {side.value} position on {symbol} to add margin to")
-        quote = pm.market.quote
+        quote = pm.market.margin_asset
         if amount > 0 and self._free(quote) < amount:
             raise InsufficientFunds(f"{amount} {quote} needed, {self._free(quote)} free in the futures wallet")
         if amount < 0:
             # Binance lets isolated margin go down to the position's initial margin at the mark, not below.
             mark = self._mark(symbol)
             leg = Leg(side, state.size, state.entry, state.margin)
-            initial = leg.size * mark / pm.leverage
-            removable = leg.margin + min(leg.unrealized_pnl(mark), ZERO) - initial
+            rule = rule_for(pm.market)
+            initial = rule.notional(leg.size, mark) / pm.leverage
+            removable = leg.margin + min(rule.pnl(leg, mark), ZERO) - initial
             if -amount > removable:
                 raise InsufficientFunds(
                     f"removing {-amount} {quote} would take the leg below its initial margin {initial:.2f} "
