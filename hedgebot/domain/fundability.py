@@ -45,11 +45,12 @@ def _cost_per_unit(
     market: Market, price: Decimal, leverage: int, trigger: Decimal, size: Decimal, side: PositionSide = PositionSide.SHORT,
 ) -> Decimal:
     """Return the margin and fee one coin of a `size` leg costs to open: initial margin, never below the trigger's need."""
-    per_unit = price / Decimal(leverage)
+    unit = rule_for(market).notional(Decimal(1), price)  # one unit of the leg, in the margin asset
+    per_unit = unit / Decimal(leverage)
     if size > 0 and trigger > 0:
         at_trigger = rule_for(market).margin_gap([Leg(side, size, price)], ZERO, price, trigger, market.brackets) / size
         per_unit = max(per_unit, at_trigger)
-    return per_unit + price * market.taker_fee
+    return per_unit + unit * market.taker_fee
 
 
 def fundability(

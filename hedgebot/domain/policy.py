@@ -11,7 +11,7 @@ every step is verified against the venue before the next one is chosen.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 
 from hedgebot.domain.margin import rule_for
@@ -353,6 +353,9 @@ def plan(
     # the plan reports coins, as the user reads them.
     priced = price.is_finite() and price > 0
     exposure = rule.size_for(exposure_of(snapshot, policy), price) if priced or not rule.inverse else ZERO
+    if rule.inverse and priced:
+        # Order limits are configured in coins: in the leg's face value at this price.
+        policy = replace(policy, max_order=rule.size_for(policy.max_order, price), min_order=rule.size_for(policy.min_order, price))
     target = policy.ratio * exposure
     side = policy.side
     hedge_leg = snapshot.leg_of(side)
@@ -486,7 +489,10 @@ def plan(
                 grown, remaining = _grow_short(snapshot, policy, grow, min_trade, alerts, notes)
                 actions.extend(grown)
     elif drift != 0 and in_band:
-        notes.append(f"drift {_on_step(drift, step)} within band ±{_on_step(band_width, step)}")
+        if rule.inverse:  # face value means little to a reader: coins at this price
+            notes.append(f"drift {rule.coins(drift, price):.4f} within band ±{rule.coins(band_width, price):.4f} {market.base}")
+        else:
+            notes.append(f"drift {_on_step(drift, step)} within band ±{_on_step(band_width, step)}")
 
     # 4. Release spare margin, only when nothing else is pending.
     if not actions and not jumped and guard.enabled and guard.release is not None and distance is not None and distance > guard.release:
@@ -666,7 +672,8 @@ def _grow_short(
     market = snapshot.market
     price = snapshot.mark_price
     step = market.amount_step
-    cost_per_unit = price / Decimal(snapshot.leverage) + price * market.taker_fee * 2
+    per_unit = rule_for(market).notional(Decimal(1), price)  # one unit of the leg, in the margin asset
+    cost_per_unit = per_unit / Decimal(snapshot.leverage) + per_unit * market.taker_fee * 2
     affordable = floor_to_step(snapshot.futures_free / cost_per_unit, step)
     if affordable < grow:
         # Margin stuck on the short above the guard's target funds its growth first.

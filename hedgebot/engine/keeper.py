@@ -621,7 +621,8 @@ class Keeper:
         """Return why the exchange could not fill min_order, and a leverage above the bracket's maximum for the short."""
         where = f"{self.account}/{self.hedge.name}"
         problems = []
-        if self.hedge.min_order < market.min_amount:
+        # An inverse contract's minimum is one contract of face value: the policy rounds coin amounts up to it.
+        if not market.inverse and self.hedge.min_order < market.min_amount:
             problems.append(
                 f"{where}: min_order {self.hedge.min_order} is below {market.symbol}'s minimum amount "
                 f"{market.min_amount}; set min_order to at least {market.min_amount}"
@@ -632,7 +633,7 @@ class Keeper:
             self._emit("startup_check_skipped", Severity.WARNING, check="leverage bracket", error=str(exc))
             return problems
         mark = snapshot.mark_price
-        if mark > 0 and self.hedge.min_order * mark < market.min_notional:
+        if mark > 0 and not market.inverse and self.hedge.min_order * mark < market.min_notional:
             self._emit(
                 "min_order_below_min_notional", Severity.INFO, min_order=self.hedge.min_order,
                 min_notional=market.min_notional, effective_min_order=market.min_tradeable(mark),
@@ -652,8 +653,11 @@ class Keeper:
 
     async def _check_order_limits(self, market: Market) -> None:
         """Refuse a max_order the market can never fill (below its minimum amount, or notional at the mark)."""
-        largest = floor_to_step(self.hedge.max_order, market.amount_step)
         where = f"{self.account}/{self.hedge.name}: max_order {self.hedge.max_order}"
+        if market.inverse:
+            # Configured in coins, an inverse contract's order is face value: judged at the policy's own price.
+            return
+        largest = floor_to_step(self.hedge.max_order, market.amount_step)
         if largest < market.min_amount:
             raise StartupRefused(f"{where} is below the minimum order {market.min_amount} of {market.symbol}; no order could be placed")
         try:
