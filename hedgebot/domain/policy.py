@@ -132,6 +132,8 @@ def _elsewhere_hold(snapshot: Snapshot, policy: HedgePolicy) -> tuple[Alert | No
     return None, False, False
 
 
+COIN_DIGITS = Decimal("0.00000001")  # an inverse leg's figures in coins, to the satoshi
+
 # What a plan says when the margin sources cannot pay for the leg's target (a buffered leg then asks for a deposit).
 _UNFUNDED = frozenset({"margin_unfunded", "buffer_lockstep", "under_hedged_no_margin", "reopen_unfunded"})
 
@@ -389,7 +391,9 @@ def plan(
         # A buffered leg its sources cannot back: the deposit that would let it keep the whole target.
         short_of_money = policy.guard.floor is not None and any(a.code in _UNFUNDED for a in alerts)
         def coins(size: Decimal) -> Decimal:
-            return rule.coins(size, price) if priced or not rule.inverse else ZERO
+            if not rule.inverse:
+                return size
+            return rule.coins(size, price).quantize(COIN_DIGITS) if priced else ZERO
 
         return Plan(
             coins(exposure), coins(target), coins(short), coins(drift), in_band, liquidation, distance, tuple(actions),

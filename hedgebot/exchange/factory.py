@@ -185,7 +185,8 @@ def account_problems(account: AccountConfig, where: str | None = None) -> list[s
                 problems.append(funding_problem(f"{field}.funding.file", market.funding.file) or "")
         for index, hedge in enumerate(account.hedges):
             rule = rules.get(hedge.symbol)
-            if rule is not None and floor_to_step(hedge.max_order, rule.amount_step) < rule.min_amount:
+            # (max_order is in coins: an inverse contract's minimum, one contract of face value, depends on the price.)
+            if rule is not None and not rule.inverse and floor_to_step(hedge.max_order, rule.amount_step) < rule.min_amount:
                 problems.append(
                     f"{where}.hedges[{index}].max_order: {hedge.max_order} is below the minimum order {rule.min_amount} "
                     f"of {hedge.symbol} (step {rule.amount_step}); no order could ever be placed"

@@ -60,6 +60,10 @@ class Precision:
         """Return the precision of `market` (plain digits, with `quote` as the quote asset, when it is not known)."""
         if market is None:
             return cls(quote=quote)
+        if market.inverse:
+            # Its orders count face value and its status coins: no one step fits both, so amounts show their digits;
+            # its money (margin, fees, funding) is the coin.
+            return cls(None, market.price_step, market.margin_step, market.margin_asset)
         return cls(market.amount_step, market.price_step, market.margin_step, market.quote)
 
 
