@@ -60,7 +60,7 @@ def fundability_lines(
         return f"{render(value, Figure.AMOUNT, shown, rounding)} {hedge.asset}"
 
     def money(value: Decimal, rounding: str) -> str:
-        return f"{Decimal(render(value, Figure.MONEY, shown, rounding)):,} {market.quote}"
+        return f"{Decimal(render(value, Figure.MONEY, shown, rounding)):,f} {market.margin_asset}"
 
     guard = hedge.margin_guard
     trigger = f", guard trigger {percent(guard.trigger, 0)}" if guard.enabled else ""

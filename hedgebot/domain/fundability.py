@@ -41,6 +41,9 @@ class Fundability:
         return self.affordable >= self.target
 
 
+COIN_DIGITS = Decimal("0.00000001")
+
+
 def _cost_per_unit(
     market: Market, price: Decimal, leverage: int, trigger: Decimal, size: Decimal, side: PositionSide = PositionSide.SHORT,
 ) -> Decimal:
@@ -58,9 +61,12 @@ def fundability(
 ) -> Fundability:
     """Return whether these balances fund the hedge's whole target at `price`, and what would close a gap."""
     guard = policy.guard
+    rule = rule_for(market)
     coins = spot.get(market.base, ZERO)
-    exposure = exposure_from(policy, coins, ZERO)
-    target = floor_to_step(policy.ratio * exposure, market.amount_step)
+    # On a coin-margined contract the coins posted as margin are still the holding (see policy.exposure_of).
+    collateral = futures.get(market.base, ZERO) if market.inverse and policy.side is PositionSide.SHORT else ZERO
+    exposure = exposure_from(policy, coins + collateral, ZERO)
+    target = floor_to_step(rule.size_for(policy.ratio * exposure, price), market.amount_step)
     trigger = guard.trigger if guard.enabled else ZERO
     cost = _cost_per_unit(market, price, leverage, trigger, target, policy.side)
     sources: list[tuple[str, Decimal]] = [("futures wallet", futures.get(market.margin_asset, ZERO))]
@@ -69,11 +75,14 @@ def fundability(
     available = sum((amount for _, amount in sources), ZERO)
     needed = (target * cost).quantize(market.margin_step, rounding=ROUND_CEILING)
     affordable = min(floor_to_step(available / cost, market.amount_step), target) if cost > 0 else target
-    result = Fundability(price, target, needed, available, tuple(sources), affordable)
+    def shown(units: Decimal) -> Decimal:  # the leg's size as the user reads it: coins
+        return rule.coins(units, price).quantize(COIN_DIGITS) if market.inverse else units
+
+    result = Fundability(price, shown(target), needed, available, tuple(sources), shown(affordable))
     if affordable >= target:
         return result
     sell = None
-    if guard.sell_spot and coins > 0:
+    if guard.sell_spot and coins > 0 and not market.inverse:  # an inverse short's margin is the coins: none to sell for it
         # (target - ratio * x) * cost = available + x * price * (1 - fee)
         x = (target * cost - available) / (price * (1 - market.taker_fee) + policy.sale_ratio * cost)
         sell = min(ceil_to_step(x, market.amount_step), coins)
@@ -84,7 +93,7 @@ def fundability(
             leverage_needed = candidate
             break
     return Fundability(
-        price, target, needed, available, tuple(sources), affordable,
+        price, shown(target), needed, available, tuple(sources), shown(affordable),
         deposit=needed - available,
         sell=sell,
         ratio=(policy.ratio * affordable / target).quantize(Decimal("0.0001"), ROUND_FLOOR) if target > 0 else None,
