@@ -1386,10 +1386,15 @@ class Keeper:
         legs = await self._read(lambda: self.port.fetch_legs(self.hedge.symbol))
         short = legs.of(self.policy.side)
         detail = request.detail
-        sell_spot = bool(detail.get("sell_spot", False))
+        # An inverse short's margin is the coins themselves: there is no stablecoin to sell them for.
+        sell_spot = bool(detail.get("sell_spot", False)) and not self.market.inverse
         slices = detail.get("slices")
+        max_order = self.hedge.max_order
+        if self.market.inverse:  # configured in coins; the leg counts face value
+            price = (await self._read(lambda: self.port.fetch_mark_price(self.hedge.symbol))).price
+            max_order = rule_for(self.market).size_for(max_order, price)
         spec = {
-            "slice_size": str(unwinding.slice_size(short.size, self.hedge.max_order, slices, self.market)),
+            "slice_size": str(unwinding.slice_size(short.size, max_order, slices, self.market)),
             "sell_spot": sell_spot,
             "margin_to_spot": str(short.margin if sell_spot else ZERO),
             "short_at_start": str(short.size),

@@ -86,3 +86,17 @@ async def test_at_2x_the_guard_tops_an_inverse_short_up_with_spot_coins_and_the_
         assert abs(dollar_value(venue, D(price)) - start) < start * D("0.01"), price
     topups = [i for i in keeper.journal.intents() if i.kind in ("transfer", "margin") and i.detail["reason"] == "margin top-up"]
     assert topups and all(i.detail["asset"] == "BTC" for i in topups)  # the coins themselves are the margin
+
+
+async def test_an_inverse_short_unwinds_in_slices_of_max_order_coins_and_sells_no_coin() -> None:
+    from hedgebot.store.control import Request
+
+    keeper, venue, clock = await coin_only_holder()
+    await move(keeper, venue, clock, "30000")
+    keeper.hedge = keeper.hedge.model_copy(update={"max_order": D(4)})  # 4 coins a slice: 1,200 contracts at 30,000
+    await keeper._start_unwind(Request(0, "main", "btc", "unwind", {"sell_spot": True}, "test", "tester", 0.0, None, None, None))
+    for _ in range(10):
+        await move(keeper, venue, clock, "30000")
+    assert venue._legs_of(COINM).short.size == 0
+    slices = [o.amount for o in venue.orders.values() if o.side.value == "buy"]
+    assert slices and max(slices) <= D(120000) and not [o for o in venue.orders.values() if ":" not in o.symbol]
