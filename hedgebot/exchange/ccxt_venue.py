@@ -304,6 +304,8 @@ class CcxtVenue:
             margin_step=self.dialect.margin_step or step,
             taker_fee=_dec(raw.get("taker") or "0.0005", f"{symbol} taker fee"),
             price_step=_dec(precision.get("price") or "0.01", f"{symbol} price step"),
+            # A coin-margined contract: amounts are face value in the quote, margin and PnL in the coin.
+            inverse=bool(raw.get("inverse")),
         )
         self._markets[symbol] = (market, self.clock.now())
         return market

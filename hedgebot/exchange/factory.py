@@ -127,8 +127,12 @@ TRADED: dict[str, frozenset[tuple[InstrumentKind, HedgeSide]]] = {
         (InstrumentKind.USDM_PERP, HedgeSide.SHORT), (InstrumentKind.USDM_PERP, HedgeSide.LONG),
         (InstrumentKind.COINM_PERP, HedgeSide.SHORT),
     }),
-    "live": frozenset({(InstrumentKind.USDM_PERP, HedgeSide.SHORT)}),
+    "live": frozenset({(InstrumentKind.USDM_PERP, HedgeSide.SHORT)}),  # COIN-M: the dialect is built, the daemon not proven on it yet
 }
+
+
+# The live exchanges whose accounts trade coin-margined (inverse) contracts, and only those.
+COIN_MARGINED = frozenset({"binancecoinm"})
 
 
 def instrument_problem(hedge: HedgeConfig, mode: str, where: str) -> str | None:
@@ -168,6 +172,13 @@ def account_problems(account: AccountConfig, where: str | None = None) -> list[s
         problems += credential_problems(where, account)
     for index, hedge in enumerate(account.hedges):
         problems.append(instrument_problem(hedge, account.mode, f"{where}.hedges[{index}].instrument") or "")
+        inverse = hedge.instrument.settlement.value == "inverse"
+        if account.mode == "live" and inverse != (account.exchange in COIN_MARGINED):
+            problems.append(
+                f"{where}.hedges[{index}].instrument: {hedge.instrument.value!r} does not trade on {account.exchange!r}: "
+                + (f"coin-margined contracts trade on {', '.join(sorted(COIN_MARGINED))}" if inverse
+                   else f"{account.exchange!r} lists only coin-margined contracts")
+            )
     if account.paper is not None:
         rules: dict[str, Market] = {}
         for index, market in enumerate(account.paper.markets):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from hedgebot.exchange.dialects.aster import Aster
 from hedgebot.exchange.dialects.base import Dialect
+from hedgebot.exchange.dialects.binancecoinm import BinanceCoinm
 from hedgebot.exchange.dialects.binanceusdm import BinanceUsdm
 from hedgebot.exchange.dialects.bybit import Bybit
 from hedgebot.exchange.dialects.okx import Okx
 
 DIALECTS: dict[str, type[Dialect]] = {
     "binanceusdm": BinanceUsdm,
+    "binancecoinm": BinanceCoinm,
     "bybit": Bybit,
     "okx": Okx,
     "aster": Aster,

@@ -346,7 +346,7 @@ class BinanceUsdm(Dialect):
         """Read the key's restrictions, the multi-assets mode and whether the account is portfolio margin."""
         restrictions = await spot.sapiGetAccountApiRestrictions()
         # A key without futures permission is refused by every /fapi endpoint: say why instead.
-        multi = await futures.fapiPrivateGetMultiAssetsMargin() if _flag(restrictions, "enableFutures") is not False else {}
+        multi = await self._multi_assets(futures) if _flag(restrictions, "enableFutures") is not False else {}
         return AccountFacts(
             can_withdraw=bool(restrictions.get("enableWithdrawals")),
             ip_restricted=bool(restrictions.get("ipRestrict")),
@@ -356,6 +356,10 @@ class BinanceUsdm(Dialect):
             can_transfer=_flag(restrictions, "permitsUniversalTransfer"),
             can_trade_spot=_flag(restrictions, "enableSpotAndMarginTrading"),
         )
+
+    async def _multi_assets(self, futures: Any) -> dict[str, Any]:
+        """Read whether the account is in multi-assets mode (GET /fapi/v1/multiAssetsMargin)."""
+        return await futures.fapiPrivateGetMultiAssetsMargin()
 
     def tap_user_stream(self, futures: Any, on_event: Callable[[Any], None]) -> None:
         """Turn the user-data stream's own events into venue events, and `listenKeyExpired` into a reconnect."""
