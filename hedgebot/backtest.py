@@ -28,7 +28,7 @@ from typing import Any
 
 from hedgebot.clock import SimClock
 from hedgebot.config import HedgeConfig
-from hedgebot.domain import margin as mm
+from hedgebot.domain.margin import rule_for
 from hedgebot.domain.model import ZERO, Leg, MarginMode, Market, PositionSide, Wallet
 from hedgebot.domain.exposure import exposure_from
 from hedgebot.domain.schedule import CalendarEvent
@@ -213,22 +213,39 @@ class _Ledger:
         """Read the venue's state again after a change."""
         venue, market = self.venue, self.market
         symbol, quote = market.symbol, market.quote
+        rule = rule_for(market)
         spot_base = venue.spot.get(market.base, ZERO)
         spot_quote = venue.spot.get(quote, ZERO)
-        cash = venue.cash.get(quote, ZERO)
+        cash = venue.cash.get(market.margin_asset, ZERO)
         short = venue.legs.get((symbol, PositionSide.SHORT.value))
         long = venue.legs.get((symbol, PositionSide.LONG.value))
         s_size, s_entry, s_margin = (short.size, short.entry, short.margin) if short else (ZERO, ZERO, ZERO)
         l_size, l_entry, l_margin = (long.size, long.entry, long.margin) if long else (ZERO, ZERO, ZERO)
-        self.slope = float(spot_base + l_size - s_size) - self.planned
-        self.intercept = float(spot_quote + cash + s_margin + l_margin + s_size * s_entry - l_size * l_entry)
-        self.intercept += self.planned * self.start_price
         policy = self.policy
-        self.exposure = float(exposure_from(policy, spot_base, l_size))
+        if market.inverse:
+            # In dollars at P: P x (the coins held, spot and COIN-M wallet) plus each leg's PnL s·F·(1 − P/EP),
+            # linear in P as a linear account's value is: P x (coins + Σ s·F/EP) − Σ s·F.
+            coins = spot_base + cash + s_margin + l_margin
+            s_coins = s_size / s_entry if s_entry > 0 else ZERO
+            l_coins = l_size / l_entry if l_entry > 0 else ZERO
+            self.slope = float(coins + l_coins - s_coins) - self.planned
+            self.intercept = float(spot_quote + s_size - l_size) + self.planned * self.start_price
+            # The figures in coins at the mark: an inverse leg's coins move with the price (see `dirty`).
+            mark = venue.marks[symbol][0] if symbol in venue.marks else None
+            legs = venue._legs_of(symbol)
+            posted = cash + s_margin + l_margin + (rule.pnl(legs.long, mark) + rule.pnl(legs.short, mark) if mark else ZERO)
+            self.exposure = float(exposure_from(policy, spot_base + max(posted, ZERO), ZERO))
+            shown = rule.coins(s_size, mark) if mark else ZERO
+        else:
+            self.slope = float(spot_base + l_size - s_size) - self.planned
+            self.intercept = float(spot_quote + cash + s_margin + l_margin + s_size * s_entry - l_size * l_entry)
+            self.intercept += self.planned * self.start_price
+            self.exposure = float(exposure_from(policy, spot_base, l_size))
+            shown = ZERO
         # The hedge's own leg (the short, or the long of a long hedge) and the other one.
         if self.side is PositionSide.LONG:
             (s_size, s_entry, s_margin), (l_size, l_entry, l_margin) = (l_size, l_entry, l_margin), (s_size, s_entry, s_margin)
-        self.short = float(s_size)
+        self.short = float(shown if market.inverse else s_size)  # in coins, as the user reads it
         self.margin = float(s_margin)
         target = self.ratio * self.exposure
         self.drift_ratio = (self.short - target) / target if target > 0 else (0.0 if self.short == 0 else math.inf)
@@ -241,23 +258,23 @@ class _Ledger:
             guard = policy.guard
             if pm.margin_mode is MarginMode.ISOLATED:
                 wallet, others = s_margin, []
-                spare = venue._free(quote) if guard.enabled and guard.from_futures_wallet else ZERO
+                spare = venue._free(market.margin_asset) if guard.enabled and guard.from_futures_wallet else ZERO
             else:
                 longs = [Leg(self.side.other, l_size, l_entry, l_margin)] if l_size > 0 else []
                 wallet, others = cash, longs
                 spare = ZERO
             if guard.enabled and guard.from_spot_stablecoin:
-                spare += spot_quote
-            liquidation = mm.liquidation_price_of(wallet, [leg, *others], brackets)
+                spare += venue.spot.get(market.margin_asset, ZERO)
+            liquidation = rule.liquidation_price_of(wallet, [leg, *others], brackets)
             self.liquidation = float(liquidation) if liquidation is not None else math.inf
-            deepest = mm.liquidation_price_of(wallet + spare, [leg, *others], brackets)
+            deepest = rule.liquidation_price_of(wallet + spare, [leg, *others], brackets)
             self.runway_liquidation = float(deepest) if deepest is not None else math.inf
         self.seen = venue.changes
 
     @property
     def dirty(self) -> bool:
-        """Return whether the venue changed since the last reading."""
-        return self.seen != self.venue.changes
+        """Return whether the venue changed since the last reading (always, for an inverse leg counted in coins)."""
+        return self.seen != self.venue.changes or self.market.inverse
 
 
 class _Lane:
@@ -597,6 +614,9 @@ async def _collect(run: _Lane, start_value: float, peak: Decimal, metrics: dict[
     metrics = {
         "instrument": keeper.hedge.instrument.value,
         "side": keeper.hedge.side.value,
+        "margin_asset": market.margin_asset,  # what fees_quote, funding_quote and margin_added_quote count
+        "coins_sold": sum((o.filled for o in venue.orders.values() if o.symbol == market.spot_symbol and o.side.value == "sell"), ZERO),
+        "rolls": 0,  # contracts rolled before delivery: none on a perpetual (quarterlies do not run yet)
         "bars": len(run.candles),
         "start": run.candles[0].time,
         "end": run.candles[-1].time + run.interval,

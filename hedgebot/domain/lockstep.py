@@ -42,16 +42,19 @@ def margin_gap_at(snapshot: Snapshot, policy: HedgePolicy, size: Decimal, distan
     market = snapshot.market
     price = snapshot.mark_price
     free = sources_free(snapshot, policy)
-    sign = Decimal(1) if side is PositionSide.LONG else Decimal(-1)
     if size <= 0:
         return -free
+    rule = rule_for(market)
     if size <= leg.size:  # bought back: realised PnL and the fee land in the wallet
         cut = leg.size - size
-        realised = (price - leg.entry_price) * cut * sign - cut * price * market.taker_fee
+        realised = rule.pnl(Leg(side, cut, leg.entry_price), price) - rule.notional(cut, price) * market.taker_fee
         entry = leg.entry_price
     else:  # grown at the mark: the opening fee leaves the wallet
-        realised = -(size - leg.size) * price * market.taker_fee
-        entry = (leg.size * leg.entry_price + (size - leg.size) * price) / size
+        realised = -rule.notional(size - leg.size, price) * market.taker_fee
+        if rule.inverse:  # an inverse leg's entry is the harmonic mean of its fills
+            entry = size / (leg.size / leg.entry_price + (size - leg.size) / price) if leg.size > 0 else price
+        else:
+            entry = (leg.size * leg.entry_price + (size - leg.size) * price) / size
     if snapshot.margin_mode is MarginMode.ISOLATED:
         kept = leg.margin * min(size, leg.size) / leg.size if leg.size > 0 else ZERO
         # What a buy-back frees lands in the free futures balance: behind the rest only if the guard may use it.

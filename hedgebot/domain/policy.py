@@ -604,7 +604,7 @@ def _reopen_hold(snapshot: Snapshot, policy: HedgePolicy, size: Decimal) -> Aler
         _, others = snapshot.backing_of(policy.side)
         required = rule_for(market).margin_gap([leg, *others], ZERO, price, guard.target, market.brackets)
         available = snapshot.cross_backing
-    required += size * price * market.taker_fee
+    required += rule_for(market).notional(size, price) * market.taker_fee
     if guard.from_spot_stablecoin:
         available += snapshot.spot_quote
     if available >= required:
@@ -643,7 +643,8 @@ def _isolated_spare(snapshot: Snapshot, policy: HedgePolicy) -> Decimal:
         return ZERO
     spare = rule_for(market).release_possible(short, [], short.margin, price, policy.guard.target, market.brackets, market.margin_step)
     # Binance lets isolated margin go down to the initial margin at the mark, never below.
-    above_initial = short.margin + min(short.unrealized_pnl(price), ZERO) - short.size * price / snapshot.leverage
+    rule = rule_for(market)
+    above_initial = short.margin + min(rule.pnl(short, price), ZERO) - rule.notional(short.size, price) / snapshot.leverage
     return max(min(spare, floor_to_step(above_initial, market.margin_step)), ZERO)
 
 

@@ -92,11 +92,13 @@ def opening_snapshot(
     policy: HedgePolicy, leverage: int, margin_mode: MarginMode,
 ) -> Snapshot:
     """Return the account as it would be just after opening the hedge at `price` from these balances."""
+    rule = rule_for(market)
     exposure = exposure_from(policy, spot.get(market.base, ZERO), ZERO)
-    size = floor_to_step(policy.ratio * exposure, market.amount_step)
-    leg = Leg(policy.side, size, price, size * price / leverage if margin_mode is MarginMode.ISOLATED else ZERO)
-    posted = size * price / leverage if margin_mode is MarginMode.ISOLATED else ZERO
-    cash = futures.get(market.margin_asset, ZERO) - size * price * market.taker_fee - posted
+    size = floor_to_step(rule.size_for(policy.ratio * exposure, price), market.amount_step)
+    notional = rule.notional(size, price)
+    leg = Leg(policy.side, size, price, notional / leverage if margin_mode is MarginMode.ISOLATED else ZERO)
+    posted = notional / leverage if margin_mode is MarginMode.ISOLATED else ZERO
+    cash = futures.get(market.margin_asset, ZERO) - notional * market.taker_fee - posted
     return Snapshot(
         taken_at=0.0, market=market, mark_price=price, price_time=0.0,
         spot_asset=spot.get(market.base, ZERO), spot_quote=spot.get(market.margin_asset, ZERO),
