@@ -11,6 +11,7 @@ from __future__ import annotations
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 
 from hedgebot.config import HedgeConfig
+from hedgebot.domain.basis import annual_basis_from_funding, short_carry
 from hedgebot.domain.fundability import fundability
 from hedgebot.domain.instrument import HedgeSide
 from hedgebot.domain.model import Market, Snapshot
@@ -89,3 +90,36 @@ def fundability_lines(
         f"  UNDER-FUNDED: only {amount(f.affordable, ROUND_FLOOR)} of the {amount(f.target)} target can be opened "
         f"({percent(share, 2)}); to close the gap: " + "; or ".join(ways)
     )]
+
+
+def carry_line(
+    market: Market, price: Decimal, coins: Decimal, hedge: HedgeConfig, rates: list[Decimal], interval_hours: Decimal,
+    source: str, horizon_years: Decimal | None = None,
+) -> str:
+    """Say what the hedge's leg costs to carry: its funding from `rates` (recent history or the config), a year and over its horizon.
+
+    A short receives a positive rate and a long pays it; the money is the contract's margin asset
+    (the coin for a coin-margined contract, whose notional is its coins).
+    """
+    shown = Precision.of(market)
+    if not rates or coins <= 0 or price <= 0:
+        return f"carrying cost: no funding figure ({source})"
+    yearly = annual_basis_from_funding(rates, interval_hours)
+    notional = coins if market.inverse else coins * price  # in the margin asset
+    received = short_carry(notional, yearly, Decimal(1))
+    if hedge.side is HedgeSide.LONG:
+        received = -received
+    verb = "receives" if received >= 0 else "pays"
+
+    def money(value: Decimal) -> str:
+        return f"{Decimal(render(abs(value), Figure.MONEY, shown, ROUND_HALF_EVEN)):,f} {market.margin_asset}"
+
+    per = sum(rates, Decimal(0)) / len(rates)
+    over = ""
+    if horizon_years is not None and horizon_years > 0:
+        over = f", {money(received * horizon_years)} until it ends"
+    return (
+        f"carrying cost: funding averaged {percent(per, 4)} per {interval_hours.normalize():f} h ({percent(yearly, 2)} a year, {source}); "
+        f"a {hedge.side.value} of {render(coins, Figure.AMOUNT, Precision(market.amount_step if not market.inverse else None))} "
+        f"{hedge.asset} {verb} about {money(received)} a year{over}"
+    )

@@ -22,8 +22,18 @@ from typing import Any
 from hedgebot import affordability, backtest_report, cli_control, cli_journal, cli_put, sweep
 from hedgebot.access import SERVICE_USER_HINT, denied, obstacle
 from hedgebot.clock import RealClock
-from hedgebot.config import ConfigError, HedgeConfig, PaperConfig, ReplayFeedConfig, Settings, SyntheticFeedConfig, load_config
-from hedgebot.domain.model import Severity
+from hedgebot.config import (
+    ConfigError,
+    HedgeConfig,
+    PaperConfig,
+    PaperMarketConfig,
+    ReplayFeedConfig,
+    Settings,
+    SyntheticFeedConfig,
+    load_config,
+)
+from hedgebot.domain.fundability import fundability
+from hedgebot.domain.model import Market, Severity
 from hedgebot.domain.schedule import CalendarEvent
 from hedgebot.engine.custody import CustodyFileError, read_custody_file
 from hedgebot.engine.daemon import STATUS_FILE, AccountLock, Daemon
@@ -31,6 +41,7 @@ from hedgebot.engine.keeper import StartupDeferred, StartupRefused, StartupStopp
 from hedgebot.exchange.binance_rules import default_market
 from hedgebot.exchange.factory import paper_market
 from hedgebot.exchange.feeds import read_candles
+from hedgebot.exchange.funding import ReplayFunding
 from hedgebot.exchange.port import ExchangeError
 from hedgebot.live_check import check_exchange
 from hedgebot.ops.figures import Figure, Precision, duration, iso_utc, percent, render, render_detail
@@ -216,7 +227,33 @@ def _starting_lines(paper: PaperConfig, hedge: HedgeConfig) -> list[str]:
     return [
         affordability.runway_line(affordability.opened(market, price, spot, futures, hedge), hedge, basis),
         *affordability.fundability_lines(market, price, spot, futures, hedge, basis),
+        _carry_line(market_config, market, price, spot, futures, hedge),
     ]
+
+
+CARRY_HISTORY_SECONDS = 30 * 86400.0  # the recent history a replayed funding file's rates are averaged over
+
+
+def _carry_line(
+    config: PaperMarketConfig, market: Market, price: Decimal, spot: dict[str, Decimal], futures: dict[str, Decimal],
+    hedge: HedgeConfig,
+) -> str:
+    """Say the hedge's carrying cost from its paper market's funding: the config's rate, or a file's last 30 days."""
+    funding = config.funding
+    coins = fundability(market, price, spot, futures, hedge.policy(), hedge.leverage).target
+    if funding.file is not None:
+        try:
+            replay = ReplayFunding.from_csv(funding.file)
+        except (OSError, ValueError) as exc:
+            return f"carrying cost: the funding file cannot be read ({exc})"
+        _, last = replay.span()
+        rates = [rate for _, rate in replay.settlements(last - CARRY_HISTORY_SECONDS, last)] if last is not None else []
+        source = "the funding file's last 30 days"
+    elif funding.live:
+        return "carrying cost: shown by `check --exchange` from the exchange's recent funding (live rate)"
+    else:
+        rates, source = [funding.rate], "the config's rate"
+    return affordability.carry_line(market, price, coins, hedge, rates, Decimal(str(funding.interval_hours)), source)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
