@@ -37,7 +37,7 @@ class LedgerRow:
     type: str  # fill | funding | margin | transfer
     symbol: str
     side: str
-    amount: Decimal  # base units for fills; quote for funding (signed: + received), margin (+ added) and transfers
+    amount: Decimal  # base units for fills (face value for coin-margined ones); the margin asset for funding (+ received), margin (+ added) and transfers
     price: Decimal | None
     fee: Decimal
     asset: str
@@ -165,7 +165,10 @@ def ledger(journal: Journal, hedges: Sequence[tuple[str, str]], period: Period) 
 
 
 def _quote(symbol: str) -> str:
-    return symbol.partition("/")[2].partition(":")[0]
+    """Return the asset a symbol's fees and funding are paid in: its settlement asset (the coin, coin-margined)."""
+    if ":" in symbol:
+        return symbol.rpartition(":")[2]
+    return symbol.partition("/")[2]
 
 
 def _intent_row(intent: Intent) -> LedgerRow | None:
