@@ -321,8 +321,11 @@ class _Lane:
         self.journal = Journal(":memory:", clock)
         self.events = EventLog(self.journal, NullLogger())
         self.keeper = Keeper(name, self.hedge, self.venue, clock, self.journal, self.events, calendar=calendar)
-        stable = sum((v for k, v in spot.items() if k != market.base), ZERO) + sum(futures.values(), ZERO)
-        self.ledger = _Ledger(self.venue, market, hedge, float(spot.get(market.base, ZERO)), float(stable), float(first.open))
+        # The unhedged account: the coins (spot, and on a coin-margined contract the futures wallet's too) and the rest.
+        coins = spot.get(market.base, ZERO) + (futures.get(market.base, ZERO) if market.inverse else ZERO)
+        stable = sum((v for k, v in spot.items() if k != market.base), ZERO)
+        stable += sum((v for k, v in futures.items() if not (market.inverse and k == market.base)), ZERO)
+        self.ledger = _Ledger(self.venue, market, hedge, float(coins), float(stable), float(first.open))
         self.venue.subscribe(self._on_venue_change)
         self.wakes = 0
         self.spot_change_rows: list[TradeRow] = []
@@ -643,7 +646,8 @@ async def _collect(run: _Lane, start_value: float, peak: Decimal, metrics: dict[
             1 for e in journal.events(kind="alert") if e.severity == "critical" and e.detail.get("state") == "raised"
         ),
         final_exposure=last_plan.exposure if last_plan else ZERO,
-        final_short=legs.of(keeper.policy.side).size,  # the hedge's own leg
+        # The hedge's own leg, in coins (an inverse leg's face value at the last close).
+        final_short=rule_for(market).coins(legs.of(keeper.policy.side).size, run.candles[-1].close),
         max_over_hedge=max([ZERO, *over]),
         first_price=run.candles[0].open,
         last_price=run.candles[-1].close,
@@ -682,6 +686,13 @@ def _alert_rows(journal: Journal) -> list[AlertRow]:
     return rows
 
 
+def _notional(market: Market, order: Any) -> Decimal:
+    """Return a fill's notional in the margin asset (a spot fill's in its quote)."""
+    if order.symbol == market.symbol and order.average_price > 0:
+        return rule_for(market).notional(order.filled, order.average_price)
+    return order.filled * order.average_price
+
+
 def _trade_rows(run: _Lane) -> list[TradeRow]:
     """Return every order, margin movement, transfer, funding payment and liquidation the venue recorded."""
     venue, journal, market = run.venue, run.journal, run.market
@@ -689,7 +700,7 @@ def _trade_rows(run: _Lane) -> list[TradeRow]:
     for order in venue.orders.values():
         side = order.side.value + (f" {order.position_side.value}" if order.position_side else "")
         rows.append(TradeRow(order.timestamp, "order", order.symbol, side, order.filled, order.average_price, order.fee,
-                             order.filled * order.average_price, order.client_id))
+                             _notional(run.market, order), order.client_id))
     reasons = {i.outcome.get("venue_id"): i.detail.get("reason", "") for i in journal.intents() if i.outcome and i.kind in ("margin", "transfer")}
     for movement in venue.movements:
         kind = ("topup" if movement.amount > 0 else "margin_release") if movement.kind == "margin" else "transfer"
@@ -766,6 +777,8 @@ async def account_value(venue: PaperVenue, market: Market) -> Decimal:
     mark = (await venue.fetch_mark_price(market.symbol)).price
     spot = await venue.fetch_spot_balances()
     value = sum((amount * (mark if asset == market.base else 1) for asset, amount in spot.items()), ZERO)
-    value += (await venue.fetch_futures_balance(market.quote)).wallet
+    rule = rule_for(market)
     legs = await venue.fetch_legs(market.symbol)
-    return value + legs.short.unrealized_pnl(mark) + legs.long.unrealized_pnl(mark)
+    # The futures wallet and the legs' PnL, in the margin asset: coins on a coin-margined contract, valued at the mark.
+    futures = (await venue.fetch_futures_balance(market.margin_asset)).wallet + rule.pnl(legs.short, mark) + rule.pnl(legs.long, mark)
+    return value + (futures * mark if market.inverse else futures)

@@ -215,6 +215,11 @@ def cmd_unwind(args: argparse.Namespace) -> int:
             f"hedge {hedge.name!r} is a long hedge for a planned purchase: --sell-spot would sell the coins it was "
             "bought for; unwind it without --sell-spot (nothing was done)"
         )
+    if args.sell_spot and hedge.instrument.value.startswith("coinm"):
+        return _fail(
+            f"hedge {hedge.name!r} is coin-margined: its margin is the coins themselves, and --sell-spot would sell "
+            "them for nothing it needs; unwind it without --sell-spot (nothing was done)"
+        )
     try:
         snapshot, steps, note = asyncio.run(preview(account, hedge, settings, args.sell_spot, args.slices))
     except ExchangeError as exc:

@@ -373,6 +373,12 @@ class HedgeConfig(Frozen):
                 f"symbol {self.symbol!r} settles in {settle}, a coin-margined market: "
                 f"set instrument = \"coinm-perp\" (or \"coinm-quarterly\"), or name a USDⓈ-M market such as '{base}/USDT:USDT'"
             )
+        if inverse and ("sell_spot" in self.margin_guard.sources or self.margin_guard.fund_target_by_selling or self.until_sell_spot):
+            raise ValueError(
+                f"instrument {self.instrument.value!r}: its margin is the coins themselves, so selling them raises no "
+                "margin (it would only unhedge them): leave sell_spot out of margin_guard.sources, and "
+                "fund_target_by_selling and until_sell_spot false"
+            )
         if self.max_order < self.min_order:
             raise ValueError(f"max_order {self.max_order} is below min_order {self.min_order}")
         if self.side is HedgeSide.LONG:

@@ -160,8 +160,8 @@ async def _check_hedge(
         return
     market = snapshot.market
     held = snapshot.leg_of(hedge.policy().side)
-    spot = {market.base: snapshot.spot_asset, market.quote: snapshot.spot_quote}
-    futures = {market.quote: snapshot.futures_wallet}
+    spot = {market.base: snapshot.spot_asset, market.margin_asset: snapshot.spot_quote}
+    futures = {market.margin_asset: snapshot.futures_wallet}
     if held.size > 0:
         found.lines.append("    " + affordability.runway_line(snapshot, hedge, f"the {hedge.side.value} held now"))
     else:

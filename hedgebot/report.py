@@ -73,15 +73,20 @@ class HedgeReport:
     exposure_at_start: Decimal | None = None
     short_at_start: Decimal = ZERO
     short_at_end: Decimal = ZERO
-    short_cash: Decimal = ZERO  # quote received for selling the short minus paid for buying it back
+    short_cash: Decimal = ZERO  # quote received for selling the short minus paid for buying it back (coins, inverse)
     precision: Precision = field(default_factory=Precision)  # the market's steps the figures are shown at
+    # A coin-margined short: its amounts are face value, its PnL and every money figure in the coin.
+    inverse: bool = False
 
     @property
     def hedge_pnl(self) -> Decimal | None:
         """Return the short's PnL over the period: trading at the period's prices, plus funding, minus fees."""
         if self.first_price is None or self.last_price is None:
             return None
-        trading = self.short_cash + self.short_at_start * self.first_price - self.short_at_end * self.last_price
+        if self.inverse:  # a short of face F is coins F/P owed: held from the first price, bought back at the last
+            trading = self.short_cash - self.short_at_start / self.first_price + self.short_at_end / self.last_price
+        else:
+            trading = self.short_cash + self.short_at_start * self.first_price - self.short_at_end * self.last_price
         return trading + self.funding_received - self.funding_paid - self.fees
 
     @property
@@ -89,7 +94,8 @@ class HedgeReport:
         """Return what the exposure held at the start gained or lost unhedged over the period."""
         if self.first_price is None or self.last_price is None or self.exposure_at_start is None:
             return None
-        return self.exposure_at_start * (self.last_price - self.first_price)
+        change = self.exposure_at_start * (self.last_price - self.first_price)
+        return change / self.last_price if self.inverse else change  # inverse: in coins at the last price, as hedge_pnl
 
     def to_json(self) -> dict[str, Any]:
         """Return the report as JSON-ready data: each figure as a string at its kind (money as booked, so rows add up)."""
@@ -237,7 +243,8 @@ def build_reports(
     rows = ledger(journal, [(a, h) for a, h, _ in hedges], period)
     reports = []
     for account, hedge, symbol in hedges:
-        report = HedgeReport(account, hedge, _quote(symbol), precision=precision_of(account, hedge))
+        base, settle = symbol.partition("/")[0], symbol.rpartition(":")[2]
+        report = HedgeReport(account, hedge, _quote(symbol), precision=precision_of(account, hedge), inverse=base == settle)
         events = journal.events(account, hedge)
         intents = journal.intents(account, hedge)
         _orders_and_short(report, intents, period, symbol)
@@ -281,7 +288,11 @@ def _orders_and_short(report: HedgeReport, intents: Iterable[Intent], period: Pe
         if period.since is not None and at < period.since:
             report.short_at_start += signed
         elif period.holds(at):
-            report.short_cash += signed * (number(out.get("average_price")) or ZERO)
+            price = number(out.get("average_price")) or ZERO
+            if report.inverse:  # selling face F at p takes on F/p coins owed; buying it back at q pays them off
+                report.short_cash -= signed / price if price > 0 else ZERO
+            else:
+                report.short_cash += signed * price
             moved += signed
     report.short_at_end = report.short_at_start + moved
 

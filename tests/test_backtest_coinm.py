@@ -32,3 +32,16 @@ async def test_a_coin_only_holder_hedged_at_1x_on_the_coin_margined_perpetual_is
     # The 2020-2021 rally took BTC from 7,200 to 69,000: the hedged dollar value barely moved.
     assert metrics["hedge_value_volatility"] <= 0.05 * metrics["unhedged_value_volatility"], metrics
     assert metrics["max_abs_drift_ratio"] < 0.1
+
+
+async def test_coins_already_in_the_coin_margined_wallet_count_as_coins_in_the_unhedged_baseline() -> None:
+    candles = read_candles(shared_file("BTCUSDT-1h-spot-2020-2021.csv"))[:2000]
+    funding = ReplayFunding.from_csv(shared_file("BTCUSDT-fundingRate-2020-2021.csv"))
+    market = default_market("BTC/USD:BTC")
+    hedge = hedge_config(symbol="BTC/USD:BTC", instrument="coinm-perp", leverage=1, max_order=D(20),
+                         margin_guard={"sources": ["futures_wallet", "spot_stablecoin"]})
+    in_spot = (await run_backtest(candles, market, funding, hedge, {"BTC": D(10)}, {})).metrics
+    in_futures = (await run_backtest(candles, market, funding, hedge, {}, {"BTC": D(10)})).metrics
+    assert in_futures["unhedged_value_end"] == pytest.approx(in_spot["unhedged_value_end"])
+    assert in_futures["unhedged_value_volatility"] == pytest.approx(in_spot["unhedged_value_volatility"])
+    assert in_futures["unhedged_value_end"] > 10 * float(candles[-1].close) * 0.99  # ten coins, not ten dollars

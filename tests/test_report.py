@@ -178,3 +178,17 @@ def test_the_csv_writes_a_fills_price_whole_even_past_eight_decimals() -> None:
                                                           "filled": "1000000", "average_price": "0.000008123456", "fee": "0.004061728", "status": "filled", "timestamp": T0})
     [row] = csv.DictReader(io.StringIO(render_csv(ledger(journal, [("acct", "shib")], Period()))))
     assert row["price"] == "0.000008123456"  # a price is not booked money: no 8-decimal cut
+
+
+def test_a_coin_margined_shorts_report_counts_its_pnl_in_coins_and_a_full_hedge_nets_to_nothing() -> None:
+    from hedgebot.report import HedgeReport
+
+    # 10 BTC hedged at 1x: 300,000 USD of face sold at 30,000 and held while BTC doubled.
+    report = HedgeReport("main", "btc", "BTC", inverse=True, first_price=D(30000), last_price=D(60000),
+                         exposure_at_start=D(10), short_at_start=D(300000), short_at_end=D(300000))
+    assert report.hedge_pnl == D(-5)  # 300,000 x (1/60,000 - 1/30,000) coins
+    assert report.holding_pnl == D(5)  # the coins' dollar gain, in coins at the last price
+    assert report.hedge_pnl + report.holding_pnl == 0
+    sold = HedgeReport("main", "btc", "BTC", inverse=True, first_price=D(30000), last_price=D(60000), exposure_at_start=D(10),
+                       short_cash=-D(300000) / D(30000), short_at_end=D(300000))  # sold inside the period at 30,000
+    assert sold.hedge_pnl == D(-5)

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from decimal import Decimal
 
+from hedgebot.domain.margin import rule_for
 from hedgebot.domain.model import (
     ZERO,
     Action,
@@ -30,9 +31,15 @@ from hedgebot.domain.model import (
 )
 
 
-def _grow(leg: Leg, amount: Decimal, price: Decimal) -> Leg:
+def _grow(leg: Leg, amount: Decimal, price: Decimal, inverse: bool) -> Leg:
     size = leg.size + amount
-    entry = (leg.size * leg.entry_price + amount * price) / size if size > 0 else ZERO
+    if size <= 0:
+        return replace(leg, size=size, entry_price=ZERO)
+    if inverse:  # an inverse leg's entry is the harmonic mean: face value over the coins it cost
+        held = leg.size / leg.entry_price if leg.size > 0 and leg.entry_price > 0 else ZERO
+        entry = size / (held + amount / price)
+    else:
+        entry = (leg.size * leg.entry_price + amount * price) / size
     return replace(leg, size=size, entry_price=entry)
 
 
@@ -44,6 +51,7 @@ def _shrink(leg: Leg, amount: Decimal) -> Leg:
 
 def _order(snapshot: Snapshot, order: PlaceOrder) -> Snapshot:
     price = snapshot.mark_price
+    rule = rule_for(snapshot.market)
     if order.spot:
         sign = Decimal(-1) if order.side is OrderSide.SELL else Decimal(1)
         return replace(
@@ -54,13 +62,13 @@ def _order(snapshot: Snapshot, order: PlaceOrder) -> Snapshot:
     side = order.position_side or (PositionSide.SHORT if order.side is OrderSide.SELL else PositionSide.LONG)
     leg = snapshot.short if side is PositionSide.SHORT else snapshot.long
     opening = (order.side is OrderSide.SELL) == (side is PositionSide.SHORT)
-    moved = _grow(leg, order.amount, price) if opening else _shrink(leg, order.amount)
+    moved = _grow(leg, order.amount, price, rule.inverse) if opening else _shrink(leg, order.amount)
     # What closes realises its PnL at the price into the wallet (a loss, for a short bought back on a rally).
     closed = ZERO if opening else min(order.amount, leg.size)
-    realised = closed * (price - leg.entry_price) * (1 if side is PositionSide.LONG else -1)
+    realised = rule.pnl(Leg(side, closed, leg.entry_price), price) if closed > 0 else ZERO
     if snapshot.margin_mode is MarginMode.ISOLATED:
         # The exchange posts the initial margin of what opens, and frees the share of what closes.
-        posted = order.amount * price / snapshot.leverage if opening else moved.margin - leg.margin
+        posted = rule.notional(order.amount, price) / snapshot.leverage if opening else moved.margin - leg.margin
         moved = replace(moved, margin=moved.margin + posted) if opening else moved
         snapshot = replace(snapshot, futures_free=snapshot.futures_free - posted + realised)
     else:
@@ -77,6 +85,8 @@ def _transfer(snapshot: Snapshot, transfer: Transfer) -> Snapshot:
     sign = Decimal(1) if transfer.destination is Wallet.FUTURES else Decimal(-1)
     amount = sign * transfer.amount
     cross = snapshot.cross_wallet + amount if snapshot.cross_wallet is not None else None
+    if snapshot.market.inverse:  # the margin asset is the hedged coin: its spot count moves too, never twice counted
+        snapshot = replace(snapshot, spot_asset=max(ZERO, snapshot.spot_asset - amount))
     return replace(
         snapshot,
         spot_quote=snapshot.spot_quote - amount,

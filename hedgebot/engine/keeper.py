@@ -1386,8 +1386,10 @@ class Keeper:
         legs = await self._read(lambda: self.port.fetch_legs(self.hedge.symbol))
         short = legs.of(self.policy.side)
         detail = request.detail
-        # An inverse short's margin is the coins themselves: there is no stablecoin to sell them for.
-        sell_spot = bool(detail.get("sell_spot", False)) and not self.market.inverse
+        sell_spot = bool(detail.get("sell_spot", False))
+        if sell_spot and self.market.inverse:
+            # An inverse short's margin is the coins themselves (the command refuses this; a raw request may not).
+            return "refused: a coin-margined hedge's unwind sells no coins (its margin is the coins); ask without sell_spot"
         slices = detail.get("slices")
         max_order = self.hedge.max_order
         if self.market.inverse:  # configured in coins; the leg counts face value

@@ -30,6 +30,7 @@ from hedgebot.domain.model import (
     PositionSide,
     Wallet,
 )
+from hedgebot.domain.margin import rule_for
 from hedgebot.exchange.dialects.base import Dialect, decimal_value
 from hedgebot.exchange.ratelimit import Pacer, RateGates, gates_for
 from hedgebot.exchange.streaming import StreamSpec
@@ -357,7 +358,8 @@ class CcxtVenue:
             fee = _dec(fee_info["cost"], "order fee")
         else:
             # Futures order answers carry no fee; estimate it from the market's taker rate.
-            fee = filled * price * (market.taker_fee if market else Decimal("0.0005"))
+            notional = rule_for(market).notional(filled, price) if market else filled * price  # in the margin asset
+            fee = notional * (market.taker_fee if market else Decimal("0.0005"))
         ended = order.get("status") not in (None, "open")
         if not ended and not (order.get("status") is None and filled >= amount > 0):
             # Accepted and still working (or answered with an id only): what it will fill is not known yet.
@@ -524,12 +526,12 @@ class CcxtVenue:
         await self._call(lambda: self.dialect.adjust_margin(self.futures, symbol, side, signed))
         # The answer carries no id: read it back from the history, newest first, so the journal can claim it.
         now = self.exchange_now()  # the history is stamped on the exchange's clock
-        query = FundsQuery("margin", market.quote, signed, now - 120, now + 120, symbol=symbol, side=side)
+        query = FundsQuery("margin", market.margin_asset, signed, now - 120, now + 120, symbol=symbol, side=side)
         try:
             found = await self._latest_margin_change(query)
         except ExchangeError:
             found = None
-        return found or FundsMovement("", "margin", market.quote, signed, now)
+        return found or FundsMovement("", "margin", market.margin_asset, signed, now)
 
     async def _latest_margin_change(self, query: FundsQuery) -> FundsMovement | None:
         latest: FundsMovement | None = None

@@ -94,9 +94,22 @@ async def test_an_inverse_short_unwinds_in_slices_of_max_order_coins_and_sells_n
     keeper, venue, clock = await coin_only_holder()
     await move(keeper, venue, clock, "30000")
     keeper.hedge = keeper.hedge.model_copy(update={"max_order": D(4)})  # 4 coins a slice: 1,200 contracts at 30,000
-    await keeper._start_unwind(Request(0, "main", "btc", "unwind", {"sell_spot": True}, "test", "tester", 0.0, None, None, None))
+    said = await keeper._start_unwind(Request(0, "main", "btc", "unwind", {"sell_spot": True}, "test", "tester", 0.0, None, None, None))
+    assert said.startswith("refused") and keeper.unwind is None  # its margin is the coins: none is sold
+    await keeper._start_unwind(Request(1, "main", "btc", "unwind", {}, "test", "tester", 0.0, None, None, None))
     for _ in range(10):
         await move(keeper, venue, clock, "30000")
     assert venue._legs_of(COINM).short.size == 0
     slices = [o.amount for o in venue.orders.values() if o.side.value == "buy"]
     assert slices and max(slices) <= D(120000) and not [o for o in venue.orders.values() if ":" not in o.symbol]
+
+
+
+def test_a_coin_margined_hedge_refuses_every_way_of_selling_its_coins_for_margin() -> None:
+    import pytest
+
+    for guard in ({"sources": ["futures_wallet", "sell_spot"]}, {"sources": ["sell_spot"], "fund_target_by_selling": True}):
+        with pytest.raises(ValueError, match="selling them raises no margin"):
+            hedge_config(symbol=COINM, instrument="coinm-perp", margin_guard=guard)
+    with pytest.raises(ValueError, match="selling them raises no margin"):
+        hedge_config(symbol=COINM, instrument="coinm-perp", until_sell_spot=True, until="2030-01-01T00:00:00Z")

@@ -255,7 +255,7 @@ class BinanceUsdm(Dialect):
         assert query.source is not None and query.destination is not None
         answer = await spot.sapiGetAssetTransfer(
             {
-                "type": _TRANSFER_TYPES[(query.source, query.destination)],
+                "type": self.transfer_type(query.source, query.destination),  # COIN-M's own types, on COIN-M
                 "startTime": int(query.since * 1000),
                 "endTime": int(query.until * 1000),
                 "size": 100,
