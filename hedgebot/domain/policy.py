@@ -471,7 +471,10 @@ def plan(
         if holds_growth:
             pass  # its alert says why the leg is not grown
         elif grow < min_trade:
-            notes.append(f"drift {_on_step(drift, step)} is outside the band but below the minimum order {min_trade}; not traded")
+            notes.append(
+                f"drift {_leg_amount(snapshot, drift)} is outside the band but below the minimum order "
+                f"{_leg_amount(snapshot, min_trade)}; not traded"
+            )
         elif largest < min_trade:
             alerts.append(_below_minimum(policy, min_trade))
         elif reopening and short == 0 and (hold := _reopen_hold(snapshot, policy, target)) is not None:
@@ -484,10 +487,10 @@ def plan(
                     alerts.append(Alert(
                         Severity.WARNING, "under_hedged_no_margin",
                         f"the buffer: what backs the {side.value} keeps it {guard.target:.0%} from liquidation only up to "
-                        f"{_on_step(short + room, step, ROUND_FLOOR)} of the {_on_step(target, step)} target",
+                        f"{_leg_amount(snapshot, short + room, ROUND_FLOOR)} of the {_leg_amount(snapshot, target)} target",
                     ))
                     if not any(a.code == "buffer_lockstep" for a in alerts):
-                        alerts.append(_buffer_held(snapshot, policy, f"the {side.value} is held at {_on_step(short, step)}", target))
+                        alerts.append(_buffer_held(snapshot, policy, f"the {side.value} is held at {_leg_amount(snapshot, short)}", target))
                     grow = room
             if grow >= min_trade:
                 grown, remaining = _grow_short(snapshot, policy, grow, min_trade, alerts, notes)
@@ -518,6 +521,15 @@ def plan(
             )
         )
     return result(actions, alerts, notes)
+
+
+def _leg_amount(snapshot: Snapshot, units: Decimal, rounding: str = ROUND_HALF_EVEN) -> str:
+    """Return a leg amount as a person reads it: on the step, or (an inverse leg's face value) in coins at the mark."""
+    market = snapshot.market
+    if market.inverse and snapshot.mark_price.is_finite() and snapshot.mark_price > 0:
+        coins = rule_for(market).coins(units, snapshot.mark_price)
+        return f"{format(coins.quantize(COIN_DIGITS, rounding=rounding), 'f')} {market.base}"
+    return _on_step(units, market.amount_step, rounding)
 
 
 def _on_step(value: Decimal, step: Decimal, rounding: str = ROUND_HALF_EVEN) -> str:
@@ -564,7 +576,7 @@ def _lockstep(
             if 0 < leg.size - cut < market.min_amount:
                 cut = leg.size
             order = PlaceOrder(side.closing, cut, side, True, f"lockstep: keep the {side.value} {guard.floor:.0%} from liquidation")
-            kept = f"buying back {_on_step(cut, step)} of {_on_step(leg.size, step)}"
+            kept = f"buying back {_leg_amount(snapshot, cut)} of {_leg_amount(snapshot, leg.size)}"
     if order is None:
         return None, None  # above the floor: the growth cap keeps the alert up while the leg is under its target
     return order, _buffer_held(snapshot, policy, kept, target)
@@ -578,7 +590,7 @@ def _buffer_held(snapshot: Snapshot, policy: HedgePolicy, kept: str, target: Dec
     return Alert(
         Severity.CRITICAL, "buffer_lockstep",
         f"the margin cannot keep the whole {policy.side.value} {guard.floor:.0%} from liquidation (the buffer), and a "
-        f"deposit takes {refill} to arrive: {kept} of the {_on_step(target, step)} target so the rest keeps it; deposit "
+        f"deposit takes {refill} to arrive: {kept} of the {_leg_amount(snapshot, target)} target so the rest keeps it; deposit "
         f"{deposit_needed(snapshot, policy, target, guard.target)} {snapshot.market.margin_asset} to this account to hedge in "
         "full again",
     )
@@ -611,7 +623,7 @@ def _reopen_hold(snapshot: Snapshot, policy: HedgePolicy, size: Decimal) -> Aler
         return None
     return Alert(
         Severity.CRITICAL, "reopen_unfunded",
-        f"the {policy.side.value} was lost; re-opening {_on_step(size, market.amount_step)} needs "
+        f"the {policy.side.value} was lost; re-opening {_leg_amount(snapshot, size)} needs "
         f"{_on_step(required, market.margin_step, ROUND_CEILING)} {market.margin_asset} of margin to sit {guard.target:.0%} "
         f"from liquidation, the sources hold {_on_step(available, market.margin_step, ROUND_FLOOR)}: "
         f"{_on_step(required - available, market.margin_step, ROUND_CEILING)} "
@@ -698,7 +710,8 @@ def _grow_short(
             Alert(
                 Severity.WARNING,
                 "under_hedged_no_margin",
-                f"{policy.side.value} should grow by {grow} but the futures wallet affords only {affordable}",
+                f"{policy.side.value} should grow by {_leg_amount(snapshot, grow)} but the futures wallet affords only "
+                f"{_leg_amount(snapshot, affordable, ROUND_FLOOR)}",
             )
         )
         grow = affordable

@@ -477,9 +477,13 @@ class Keeper:
         quote = self.market.margin_asset if self.market else ""
         shown = Precision.of(self.market)
         cause = f"; cause: {liquidation.cause}" if liquidation.cause else ""
+        amount = render(liquidation.amount, Figure.AMOUNT, shown)
+        if self.market is not None and self.market.inverse and liquidation.price > 0:  # face value: say the coins too
+            coins = rule_for(self.market).coins(liquidation.amount, liquidation.price)
+            amount = f"{amount} {self.market.quote} of face ({coins:.8f} {self.market.base})"
         self.alerts.raise_alert(
             "liquidated", Severity.CRITICAL,
-            f"the {self.policy.side.value} of {render(liquidation.amount, Figure.AMOUNT, shown)} was liquidated at "
+            f"the {self.policy.side.value} of {amount} was liquidated at "
             f"{render(liquidation.price, Figure.PRICE, shown)}; "
             f"{render(liquidation.margin_lost, Figure.MONEY, shown)} {quote} of margin lost{cause}",
             sticky=True, price=liquidation.price, amount=liquidation.amount, margin_lost=liquidation.margin_lost,
