@@ -91,18 +91,31 @@ def opening_snapshot(
     market: Market, price: Decimal, spot: dict[str, Decimal], futures: dict[str, Decimal],
     policy: HedgePolicy, leverage: int, margin_mode: MarginMode,
 ) -> Snapshot:
-    """Return the account as it would be just after opening the hedge at `price` from these balances."""
+    """Return the account as it would be just after opening the hedge at `price` from these balances.
+
+    The opening's margin and fee come out of the futures wallet first, then (as the keeper's opening
+    transfer does) out of the spot wallet of the margin asset: the coins themselves, on a coin-margined
+    contract, whose futures wallet's coins count as held too.
+    """
     rule = rule_for(market)
-    exposure = exposure_from(policy, spot.get(market.base, ZERO), ZERO)
+    coins = spot.get(market.base, ZERO)
+    if market.inverse and policy.side is PositionSide.SHORT:
+        coins += futures.get(market.base, ZERO)
+    exposure = exposure_from(policy, coins, ZERO)
     size = floor_to_step(rule.size_for(policy.ratio * exposure, price), market.amount_step)
     notional = rule.notional(size, price)
-    leg = Leg(policy.side, size, price, notional / leverage if margin_mode is MarginMode.ISOLATED else ZERO)
-    posted = notional / leverage if margin_mode is MarginMode.ISOLATED else ZERO
-    cash = futures.get(market.margin_asset, ZERO) - notional * market.taker_fee - posted
+    initial = notional / leverage
+    leg = Leg(policy.side, size, price, initial if margin_mode is MarginMode.ISOLATED else ZERO)
+    posted = initial if margin_mode is MarginMode.ISOLATED else ZERO
+    wallet = futures.get(market.margin_asset, ZERO)
+    spot_margin = spot.get(market.margin_asset, ZERO)
+    moved = min(max(notional * market.taker_fee + posted - wallet, ZERO), spot_margin)  # the opening's transfer
+    cash = wallet + moved - notional * market.taker_fee - posted
+    spot_after = {**spot, market.margin_asset: spot_margin - moved}
     return Snapshot(
         taken_at=0.0, market=market, mark_price=price, price_time=0.0,
-        spot_asset=spot.get(market.base, ZERO), spot_quote=spot.get(market.margin_asset, ZERO),
-        futures_free=max(cash - (size * price / leverage if margin_mode is MarginMode.CROSS else ZERO), ZERO),
+        spot_asset=spot_after.get(market.base, ZERO), spot_quote=spot_after.get(market.margin_asset, ZERO),
+        futures_free=max(cash - (initial if margin_mode is MarginMode.CROSS else ZERO), ZERO),
         futures_wallet=cash + posted,
         short=leg if policy.side is PositionSide.SHORT else Leg(PositionSide.SHORT),
         long=leg if policy.side is PositionSide.LONG else Leg(PositionSide.LONG),
