@@ -643,7 +643,10 @@ class Keeper:
                 min_notional=market.min_notional, effective_min_order=market.min_tradeable(mark),
                 note="orders are rounded up to the exchange's minimum notional at the current price",
             )
-        exposure = snapshot.spot_asset * int(self.policy.include_spot) + self.policy.offset
+        # The coins the policy will hedge (with a coin-margined hedge's COIN-M wallet coins).
+        exposure = policy.exposure_of(snapshot, self.policy) if market.inverse else (
+            snapshot.spot_asset * int(self.policy.include_spot) + self.policy.offset
+        )
         rule = rule_for(market)
         size = max(snapshot.leg_of(self.policy.side).size, rule.size_for(self.policy.ratio * exposure, mark))
         notional = rule.notional(size, mark)  # what the brackets are read by: coins for an inverse contract
