@@ -224,15 +224,7 @@ def nearer_liquidation(
     wallet: Decimal, legs: Sequence[Leg], brackets: Sequence[Bracket], mark: Decimal
 ) -> tuple[Decimal | None, Decimal | None]:
     """Return the nearer of the two liquidation prices and its distance from `mark` (a fraction, never negative)."""
-    below, above = liquidation_prices(wallet, legs, brackets, mark)
-    options = []
-    if above is not None:
-        options.append((above, (above - mark) / mark))
-    if below is not None:
-        options.append((below, (mark - below) / mark))
-    if not options:
-        return None, None
-    return min(options, key=lambda option: option[1])
+    return LINEAR.nearer_liquidation(wallet, legs, brackets, mark)
 
 
 def margin_gap(legs: Sequence[Leg], wallet: Decimal, mark: Decimal, target_distance: Decimal, brackets: Sequence[Bracket]) -> Decimal:

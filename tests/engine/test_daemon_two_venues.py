@@ -8,6 +8,7 @@ cold's price all the while; the deposit the buffer asks for arrives 30 minutes a
 
 from __future__ import annotations
 
+import functools
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -137,11 +138,21 @@ REFILL_FROM_COLD = {
 }
 
 
-async def run_the_gap(tmp_path: Path, **config: Any) -> tuple[Daemon, SimClock]:
+async def run_the_gap(
+    tmp_path: Path, *, minutes: int = 90, cold: dict[str, Any] | None = None, **config: Any,
+) -> tuple[Daemon, SimClock]:
+    """Start the two venues and run `minutes` of the replay (by default the gap, the rally, and time for a refill).
+
+    `cold` names methods of the holdings account's paper venue to stand in for (`withdraw`, ...): each is called with
+    the real method and the request, so a stand-in can carry a withdrawal out and then lose or garble its answer.
+    """
     clock = SimClock(start=START)
     daemon = Daemon(Settings(**two_venues(tmp_path, **config)), clock)
     await daemon.start()
-    await clock.advance(60 * 90)  # the gap, the rally, and time for a refill to arrive
+    venue = daemon._holdings["cold"].venue
+    for name, stand_in in (cold or {}).items():
+        setattr(venue, name, functools.partial(stand_in, getattr(venue, name)))
+    await clock.advance(60 * minutes)
     return daemon, clock
 
 
@@ -195,21 +206,15 @@ async def test_an_address_off_the_exchanges_whitelist_is_never_sent_to_and_the_a
 async def test_a_withdrawal_whose_answer_was_lost_is_found_by_its_id_and_never_sent_twice(tmp_path: Path) -> None:
     from hedgebot.exchange.port import RequestTimeout
 
-    clock = SimClock(start=START)
-    daemon = Daemon(Settings(**two_venues(tmp_path, refill=REFILL_FROM_COLD)), clock)
-    await daemon.start()
+    async def executed_then_lost(real: Any, request: Any) -> Any:
+        await real(request)
+        raise RequestTimeout("timed out reading the answer")
+
+    daemon, clock = await run_the_gap(tmp_path, refill=REFILL_FROM_COLD, cold={"withdraw": executed_then_lost})
     try:
         cold = daemon._holdings["cold"].venue
-        real = cold.withdraw
-
-        async def executed_then_lost(request: Any) -> Any:
-            await real(request)
-            raise RequestTimeout("timed out reading the answer")
-
-        cold.withdraw = executed_then_lost
-        await clock.advance(60 * 90)
         [keeper] = daemon.keepers
-        intents = [i for i in keeper.journal.intents() if i.kind == "withdrawal"]
+        intents = withdrawal_intents(daemon)
         # Each executed once, its answer lost, found again by its id: never sent twice.
         assert intents and [w.client_id for w in cold.withdrawals] == [i.client_id for i in intents]
         assert all(i.status.value == "done" for i in intents)
@@ -262,19 +267,14 @@ def withdrawal_intents(daemon: Daemon) -> list[Any]:
 async def test_a_withdrawal_whose_answer_cannot_be_read_is_looked_up_by_its_id_never_sent_again(tmp_path: Path) -> None:
     from hedgebot.exchange.port import BadData
 
-    clock = SimClock(start=START)
-    daemon = Daemon(Settings(**two_venues(tmp_path, refill=REFILL_FROM_COLD)), clock)
-    await daemon.start()
+    async def executed_then_garbled(real: Any, request: Any) -> Any:
+        await real(request)
+        raise BadData("binance withdrawal answer has no id: <html>502</html>")
+
+    # The gap at 20 minutes, and 25 minutes of ticks after it.
+    daemon, clock = await run_the_gap(tmp_path, minutes=45, refill=REFILL_FROM_COLD, cold={"withdraw": executed_then_garbled})
     try:
         cold = daemon._holdings["cold"].venue
-        real = cold.withdraw
-
-        async def executed_then_garbled(request: Any) -> Any:
-            await real(request)
-            raise BadData("binance withdrawal answer has no id: <html>502</html>")
-
-        cold.withdraw = executed_then_garbled
-        await clock.advance(60 * 45)  # the gap at 20 minutes, and 25 minutes of ticks after it
         assert len(cold.withdrawals) == 1  # carried out once; the garbled answer never sent it again
         [intent] = withdrawal_intents(daemon)
         assert intent.status.value == "done" and intent.client_id == cold.withdrawals[0].client_id
@@ -296,19 +296,15 @@ async def test_a_withdrawal_still_processing_after_the_refill_time_holds_the_nex
 async def test_a_refused_withdrawal_is_not_retried_every_tick_and_the_alert_names_the_error(tmp_path: Path) -> None:
     from hedgebot.exchange.port import InsufficientFunds
 
-    clock = SimClock(start=START)
-    daemon = Daemon(Settings(**two_venues(tmp_path, refill=REFILL_FROM_COLD)), clock)
-    await daemon.start()
+    attempts = []
+
+    async def refused(real: Any, request: Any) -> Any:
+        attempts.append(request)
+        raise InsufficientFunds("-4026 insufficient balance in the spot wallet")
+
+    # The gap and half an hour after it, ticks every 10 s.
+    daemon, clock = await run_the_gap(tmp_path, minutes=50, refill=REFILL_FROM_COLD, cold={"withdraw": refused})
     try:
-        cold = daemon._holdings["cold"].venue
-        attempts = []
-
-        async def refused(request: Any) -> Any:
-            attempts.append(request)
-            raise InsufficientFunds("-4026 insufficient balance in the spot wallet")
-
-        cold.withdraw = refused
-        await clock.advance(60 * 50)  # the gap and half an hour after it, ticks every 10 s
         assert len(attempts) == 1
         alert = daemon.keepers[0].alerts.active["withdrawal_refused"]
         assert alert.severity.value == "critical" and "insufficient balance" in alert.message
@@ -353,20 +349,17 @@ async def test_a_withdraw_address_that_is_not_the_hedging_accounts_own_is_refuse
 async def test_an_unknown_withdrawal_never_holds_the_hedges_own_growth(tmp_path: Path) -> None:
     from hedgebot.exchange.port import RequestTimeout
 
-    clock = SimClock(start=START)
-    daemon = Daemon(Settings(**two_venues(tmp_path, refill=REFILL_FROM_COLD)), clock)
-    await daemon.start()
+    async def lost(real: Any, request: Any) -> Any:
+        raise RequestTimeout("no answer")
+
+    async def not_seen(real: Any, client_id: str, since: float) -> Any:
+        return None
+
+    # The gap, and the rally's buy-back, within the withdrawal's refill time.
+    daemon, clock = await run_the_gap(
+        tmp_path, minutes=45, refill=REFILL_FROM_COLD, cold={"withdraw": lost, "find_withdrawal": not_seen},
+    )
     try:
-        cold = daemon._holdings["cold"].venue
-
-        async def lost(request: Any) -> Any:
-            raise RequestTimeout("no answer")
-
-        async def not_seen(client_id: str, since: float) -> Any:
-            return None
-
-        cold.withdraw, cold.find_withdrawal = lost, not_seen
-        await clock.advance(60 * 45)  # the gap, and the rally's buy-back, within the withdrawal's refill time
         keeper = daemon.keepers[0]
         [intent] = withdrawal_intents(daemon)
         assert intent.status.value in ("pending", "unknown")  # not proven absent within its refill time
