@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
+
 from hedgebot.clock import SimClock
 from hedgebot.config import HedgeConfig
 from hedgebot.domain.margin import rule_for
@@ -157,7 +159,12 @@ class BacktestResult:
 
 def detect_interval(candles: Sequence[Candle]) -> float:
     """Return the candles' timeframe in seconds: the most common step between them (gaps do not count)."""
-    steps = [b.time - a.time for a, b in zip(candles[:2001], candles[1:2001], strict=False)]
+    columns = getattr(candles, "float_columns", None)
+    if columns is not None:
+        times = columns()[0][:2001]
+        steps = (times[1:] - times[:-1]).tolist()
+    else:
+        steps = [b.time - a.time for a, b in zip(candles[:2001], candles[1:2001], strict=False)]
     if not steps:
         return 60.0
     return float(statistics.mode(steps))
@@ -165,6 +172,11 @@ def detect_interval(candles: Sequence[Candle]) -> float:
 
 def find_gaps(candles: Sequence[Candle], interval: float) -> list[tuple[float, float]]:
     """Return (last time before, first time after) of every hole longer than one candle."""
+    columns = getattr(candles, "float_columns", None)
+    if columns is not None:
+        times = columns()[0]
+        holes = np.flatnonzero(times[1:] - times[:-1] > interval * 1.5)
+        return [(float(times[i]), float(times[i + 1])) for i in holes]
     return [(a.time, b.time) for a, b in zip(candles, candles[1:], strict=False) if b.time - a.time > interval * 1.5]
 
 
@@ -461,6 +473,82 @@ class _Lane:
             series["exposure"].append(ledger.exposure)
             series["short"].append(ledger.short)
 
+    def record_quiet(self, prices: _Prices, start: int, stop: int) -> None:
+        """Add the figures of candles `start` to `stop` (excluded), as `record` would one by one.
+
+        Nothing changed the account over them (no order, funding, liquidation or
+        spot change), so the ledger holds throughout: each figure is the same
+        float arithmetic on arrays, sums accumulated in the same order.
+        """
+        ledger = self.ledger
+        ratio = float(self.keeper.policy.ratio)
+        if ledger.dirty or ratio != ledger.ratio:
+            ledger.ratio = ratio
+            ledger.refresh()
+        if self.runway_at_start is None and self.keeper.last_plan is not None:
+            self.runway_at_start = self.keeper.last_plan.runway_price
+        count = stop - start
+        close = prices.close[start:stop]
+        h = ledger.slope * close + ledger.intercept
+        u = ledger.unhedged_units * close + ledger.unhedged_cash
+        drift = ledger.drift_ratio
+        meant = self.keeper.hedge_meant
+        if not meant:
+            drift = 0.0
+        size = abs(drift)
+        if size > ledger.band:
+            self.outside += count
+        if meant and ledger.target > 0:
+            self.targeted = True
+            if drift < -ledger.band:
+                self.under += count
+            else:
+                self.reached = True
+        if size > self.max_drift:
+            self.max_drift = size
+        worst = prices.high[start:stop] if ledger.side is PositionSide.SHORT else prices.low[start:stop]
+        distance = _distances(ledger, ledger.liquidation, worst)
+        runway = _distances(ledger, ledger.runway_liquidation, worst)
+        lowest = float(distance.min())
+        if lowest < self.min_distance:
+            self.min_distance = lowest
+        lowest = float(runway.min())
+        if lowest < self.min_runway:
+            self.min_runway = lowest
+        prev_h = np.empty(count)
+        prev_u = np.empty(count)
+        prev_h[0], prev_u[0] = self.prev_h, self.prev_u
+        prev_h[1:], prev_u[1:] = h[:-1], u[:-1]
+        counted = (prev_h > 0) & (prev_u > 0)
+        if counted.all():
+            rh = h / prev_h - 1.0
+            ru = u / prev_u - 1.0
+        else:
+            rh = h[counted] / prev_h[counted] - 1.0
+            ru = u[counted] / prev_u[counted] - 1.0
+        if len(rh):
+            # np.cumsum adds left to right, one term at a time: the same float sums as the loop's `+=`.
+            self.sum_h = float(np.cumsum(np.concatenate(([self.sum_h], rh)))[-1])
+            self.sum_sq_h = float(np.cumsum(np.concatenate(([self.sum_sq_h], rh * rh)))[-1])
+            self.sum_u = float(np.cumsum(np.concatenate(([self.sum_u], ru)))[-1])
+            self.sum_sq_u = float(np.cumsum(np.concatenate(([self.sum_sq_u], ru * ru)))[-1])
+            self.count_r += len(rh)
+        self.prev_h, self.prev_u = float(h[-1]), float(u[-1])
+        if self.record_equity:
+            series = self.series
+            series["time"].frombytes(prices.at[start:stop].tobytes())
+            series["price"].frombytes(close.tobytes())
+            series["hedged_value"].frombytes(h.tobytes())
+            series["unhedged_value"].frombytes(u.tobytes())
+            series["drift_ratio"].frombytes(np.full(count, drift).tobytes())
+            series["liquidation_distance"].frombytes(distance.tobytes())
+            series["exposure"].frombytes(np.full(count, ledger.exposure).tobytes())
+            series["short"].frombytes(np.full(count, ledger.short).tobytes())
+
+    def move_venue(self, candle: Candle, at: float) -> None:
+        """Give the venue the candle, as `apply` does, on a candle known to wake nobody and settle nothing."""
+        self.venue.update_price(self.market.symbol, at, candle.close, open_=candle.open, high=candle.high, low=candle.low)
+
     async def finish(self, peak: Decimal) -> BacktestResult:
         """Stop the keeper and sum up."""
         self.keeper.stop()
@@ -518,15 +606,180 @@ class _Lane:
             self.after_sale = distance if self.after_sale is None else max(self.after_sale, distance)
 
 
+def _distances(ledger: _Ledger, liquidation: float, price: np.ndarray) -> np.ndarray:
+    """Return `ledger.distance_at(liquidation, p)` for each p of `price`."""
+    if not math.isfinite(liquidation):
+        return np.full(len(price), math.inf)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        distance = liquidation / price - 1.0 if ledger.side is PositionSide.SHORT else 1.0 - liquidation / price
+    if (price <= 0).any():
+        distance = np.where(price <= 0, math.inf, distance)
+    return distance
+
+
 _SERIES = ("time", "price", "hedged_value", "unhedged_value", "drift_ratio", "liquidation_distance", "exposure", "short")
 
 
+class _Prices:
+    """The candles as float arrays: what the search for the next candle where anything can happen reads."""
+
+    def __init__(self, candles: Sequence[Candle], interval: float) -> None:
+        columns = getattr(candles, "float_columns", None)
+        if columns is not None:
+            self.time, self.open, self.high, self.low, self.close = columns()
+        else:
+            count = len(candles)
+            self.time = np.fromiter((c.time for c in candles), float, count)
+            self.open, self.high, self.low, self.close = (
+                np.fromiter((float(getattr(c, name)) for c in candles), float, count) for name in ("open", "high", "low", "close")
+            )
+        self.at = self.time + interval
+        self.loop_at = self.at  # the loop's time of each, once the replay's clock is known
+        # A candle after a hole (or an irregular step) is always stepped through: the keeper's price goes stale there.
+        self.after_gap = np.ones(len(self.time), dtype=bool)
+        self.after_gap[1:] = (self.time[1:] - self.time[:-1]) != interval
+
+
+# A float bound this close (relative) to the exact one is left to the candle-by-candle step.
+_MARGIN = 1e-9
+# The first window the search reads; it doubles until something happens in it.
+_FIRST_WINDOW = 64
+
+
+def _as_float(value: Decimal | None, default: float) -> float:
+    return default if value is None else float(value)
+
+
+def _quiet_end(lane: _Lane, prices: _Prices, start: int, stop: int, ticks: np.ndarray) -> int:
+    """Return the first candle of `start`..`stop` at which anything may happen in `lane` (`stop`: none).
+
+    A candle is quiet when its close stays inside the last plan's range (shrunk
+    by `_MARGIN`) and within the jump guard of the price the keeper last
+    accepted, its extremes inside the venue's liquidation-free range, with no
+    funding, spot change or hole in the candles; `ticks` holds the index of
+    each candle whose step fires the safety tick, and such a tick is quiet when
+    its price (the previous close) is within the jump guard of the one before,
+    and far enough from liquidation not to raise the distance warning.
+    """
+    keeper, venue, symbol = lane.keeper, lane.venue, lane.market.symbol
+    plan, snapshot = keeper.last_plan, keeper.last_snapshot
+    safe = venue.safe_price_range(symbol)
+    if plan is None or snapshot is None or safe is None:
+        return start
+    low = _as_float(plan.valid_low, 0.0) * (1 + _MARGIN)
+    high = _as_float(plan.valid_high, math.inf) * (1 - _MARGIN)
+    safe_low = _as_float(safe[0], 0.0) * (1 + _MARGIN)
+    safe_high = _as_float(safe[1], math.inf) * (1 - _MARGIN)
+    jump = float(keeper.policy.max_jump)
+    if keeper.hedge.wake_on_move is not None:
+        jump = min(jump, float(keeper.hedge.wake_on_move))
+    jump *= 1 - _MARGIN * 1000
+    accepted = float(snapshot.mark_price)
+    until = min(venue.funding_due(symbol), lane.spot_changes[lane.next_change].time if lane.next_change < len(lane.spot_changes) else math.inf)
+    close = prices.close[start - 1 : stop]  # the previous close too: the first tick's price
+    quiet = (close > low) & (close < high)
+    liquidation = plan.liquidation_price
+    if liquidation is not None:
+        # The distance warning (HedgeWatch) is judged at each tick's price: stay clear of its level.
+        level = float(keeper.hedge.warning_distance) * (1 + _MARGIN * 1000)
+        lp = float(liquidation)
+        quiet &= np.abs(lp - close) / close > level
+    # Each candle's close against the price the keeper accepted at the last tick before it.
+    count = stop - start
+    anchors = np.full(count, accepted)
+    fired = ticks[(ticks >= start) & (ticks < stop)]
+    tick_price = prices.close[fired - 1]
+    if len(fired):
+        # Candle k sees the price of the last tick fired at or before its own step.
+        last = np.searchsorted(fired, np.arange(start, stop), side="right") - 1
+        anchors = np.where(last >= 0, tick_price[np.maximum(last, 0)], accepted)
+    quiet_candle = quiet[1:] & (np.abs(prices.close[start:stop] / anchors - 1.0) < jump)
+    quiet_candle &= (prices.high[start:stop] < safe_high) & (prices.low[start:stop] > safe_low)
+    quiet_candle &= (prices.close[start:stop] < safe_high) & (prices.close[start:stop] > safe_low)
+    quiet_candle &= prices.at[start:stop] < until
+    quiet_candle &= ~prices.after_gap[start:stop]
+    if len(fired):
+        # A tick's step is quiet only when its own price is: inside the range, and no jump from the tick before.
+        previous = np.concatenate(([accepted], tick_price[:-1]))
+        tick_quiet = quiet[fired - 1 - (start - 1)] & (np.abs(tick_price / previous - 1.0) < jump)
+        quiet_candle[fired - start] &= tick_quiet
+    loud = np.flatnonzero(~quiet_candle)
+    return start + int(loud[0]) if len(loud) else stop
+
+
+async def _leap(clock: SimClock, lanes: Sequence[_Lane], candles: Sequence[Candle], prices: _Prices, start: int) -> int:
+    """Move every lane over the quiet candles from `start`; return the first candle to step through (`start`: none quiet).
+
+    The keepers' safety ticks inside the run are quiet: only the last one is
+    run, late but at the same time and price as candle by candle, for its
+    re-centred plan range is all the ticks before it leave behind.
+    """
+    n = len(candles)
+    if not all(lane.watch and lane.keeper.at_rest() for lane in lanes):
+        return start
+    virtual = clock.virtual
+    timers = virtual.pending_timers()
+    waits = {lane.keeper.hedge.tick_seconds for lane in lanes}
+    # One pending timer per keeper, all due together (their safety ticks), and no schedule change ahead.
+    if len(timers) != len(lanes) or len(set(timers)) != 1 or len(waits) != 1:
+        return start
+    wait = waits.pop()
+    horizon = math.inf
+    for lane in lanes:
+        change = lane.keeper.scheduled.schedule.next_change(clock.now())
+        if change is not None:
+            horizon = min(horizon, clock.loop_time(change) - 2 * wait)
+    loop_at = prices.loop_at
+    window = _FIRST_WINDOW
+    end = start
+    while True:
+        stop = min(start + window, n)
+        # The safety ticks' chain in loop time: each one `wait` after the one before, summed as the loop does.
+        first = timers[0]
+        reach = loop_at[stop - 1]
+        count = max(int((reach - first) / wait) + 2, 1) if first <= reach else 0
+        chain = np.cumsum(np.concatenate(([first], np.full(count - 1, wait)))) if count else np.empty(0)
+        chain = chain[chain <= reach]
+        if len(chain) and chain[-1] >= horizon:
+            return start
+        ticks = np.searchsorted(loop_at, chain, side="left")
+        end = min(_quiet_end(lane, prices, start, stop, ticks) for lane in lanes)
+        if end < stop or stop == n:
+            break
+        window *= 4
+    if end - start < 2:
+        return start
+    # The ticks fired by the steps of the quiet candles; the last one is run, at its own time and price.
+    fired = ticks[ticks < end]
+    if len(fired):
+        last_tick = int(fired[-1])
+        if last_tick - 1 >= start:
+            for lane in lanes:
+                lane.move_venue(candles[last_tick - 1], float(prices.at[last_tick - 1]))
+        before = [(lane.venue.changes, len(lane.venue.orders), sum(lane.events.counts.values())) for lane in lanes]
+        virtual.leap_to(float(chain[len(fired) - 1]))
+        await clock.settle()
+        after = [(lane.venue.changes, len(lane.venue.orders), sum(lane.events.counts.values())) for lane in lanes]
+        next_tick = float(chain[len(fired) - 1]) + wait
+        if before != after or virtual.pending_timers() != [next_tick] * len(lanes) or not all(lane.keeper.at_rest() for lane in lanes):
+            raise RuntimeError("a safety tick the backtest took for quiet acted: the jump over quiet candles is wrong here")
+    for lane in lanes:
+        lane.move_venue(candles[end - 1], float(prices.at[end - 1]))
+    virtual.skip_to(clock.loop_time(float(prices.at[end - 1])))
+    for lane in lanes:
+        lane.record_quiet(prices, start, end)
+    return end
+
+
 async def _replay(clock: SimClock, lanes: Sequence[_Lane], candles: Sequence[Candle], interval: float,
-                  progress: Callable[[int], None] | None) -> Decimal:
+                  progress: Callable[[int], None] | None, *, every_candle: bool = False) -> Decimal:
     """Drive every lane through the candles in simulated time; return the highest price seen.
 
     A candle that wakes no keeper and falls before every timer moves time
-    without turning the event loop at all.
+    without turning the event loop at all. Unless `every_candle` (the old way,
+    kept to prove the new one the same), a run of candles where nothing can
+    happen is found by a vectorised search over the price arrays and leapt
+    over: the lanes' figures over it are summed from the arrays.
     """
     virtual = clock.virtual
     for lane in lanes:
@@ -534,8 +787,28 @@ async def _replay(clock: SimClock, lanes: Sequence[_Lane], candles: Sequence[Can
     await clock.settle()
     due = virtual.next_timer()
     peak = candles[0].high
-    report_every = max(len(candles) // 200, 1)
-    for index, candle in enumerate(candles):
+    n = len(candles)
+    report_every = max(n // 200, 1)
+    prices = None if every_candle else _Prices(candles, interval)
+    if prices is not None:
+        prices.loop_at = clock.loop_time(prices.at)  # elementwise, the same float arithmetic as the step's
+    index = 0
+    while index < n:
+        if prices is not None and index > 0:
+            end = await _leap(clock, lanes, candles, prices, index)
+            if end > index:
+                top = float(prices.high[index:end].max())
+                for k in np.flatnonzero(prices.high[index:end] == top):
+                    high = candles[index + int(k)].high
+                    if high > peak:
+                        peak = high
+                if progress is not None and (end - 1) // report_every > (index - 1) // report_every:
+                    progress(end - 1)
+                index = end
+                due = virtual.next_timer()
+                if index == n:
+                    break
+        candle = candles[index]
         at = candle.time + interval
         loop_at = clock.loop_time(at)
         if due is not None and due <= loop_at:
@@ -555,8 +828,9 @@ async def _replay(clock: SimClock, lanes: Sequence[_Lane], candles: Sequence[Can
             peak = candle.high
         if progress is not None and index % report_every == 0:
             progress(index)
+        index += 1
     if progress is not None:
-        progress(len(candles))
+        progress(n)
     return peak
 
 
@@ -731,12 +1005,15 @@ async def run_backtest(
     record_equity: bool = True,
     progress: Callable[[int], None] | None = None,
     calendar: Sequence[CalendarEvent] = (),
+    candle_by_candle: bool = False,
 ) -> BacktestResult:
     """Run `hedge` over `candles` (oldest first) and return what happened.
 
     `interval_seconds` is the candles' timeframe (detected when None). With
     `fixed`, the keeper follows the fixed-interval policy instead of its band.
     `progress` is called now and then with the number of candles done.
+    `candle_by_candle` is internal: the replay as it was before quiet candles
+    were leapt over, kept so that tests can prove both give the same result.
     """
     if not candles:
         raise ValueError("a backtest needs at least one candle")
@@ -746,7 +1023,7 @@ async def run_backtest(
         clock, candles, market, funding, hedge, spot, futures, interval, slippage, spot_changes, fixed, record_equity,
         calendar=calendar,
     )
-    peak = await _replay(clock, [lane], candles, interval, progress)
+    peak = await _replay(clock, [lane], candles, interval, progress, every_candle=candle_by_candle)
     return await lane.finish(peak)
 
 
@@ -758,8 +1035,12 @@ async def run_side_by_side(
     *,
     interval_seconds: float | None = None,
     record_equity: bool = False,
+    candle_by_candle: bool = False,
 ) -> list[BacktestResult]:
-    """Run several hedges, each on its own paper account, over the same candles on one simulated clock."""
+    """Run several hedges, each on its own paper account, over the same candles on one simulated clock.
+
+    `candle_by_candle` is internal, as in `run_backtest`.
+    """
     if not candles:
         raise ValueError("a backtest needs at least one candle")
     interval = interval_seconds or detect_interval(candles)
@@ -768,7 +1049,7 @@ async def run_side_by_side(
         _Lane(clock, candles, market, funding, hedge, spot, futures, interval, Decimal("0.0002"), (), None, record_equity, name=f"lane{i}")
         for i, (hedge, spot, futures) in enumerate(hedges)
     ]
-    peak = await _replay(clock, lanes, candles, interval, None)
+    peak = await _replay(clock, lanes, candles, interval, None, every_candle=candle_by_candle)
     return [await lane.finish(peak) for lane in lanes]
 
 

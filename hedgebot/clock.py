@@ -173,6 +173,21 @@ class VirtualTime:
             self.loop._timer_cancelled_count -= 1  # type: ignore[attr-defined]
         return scheduled[0]._when if scheduled else None
 
+    def pending_timers(self) -> list[float]:
+        """Return when each pending timer is due, earliest first."""
+        self.next_timer()
+        scheduled: list[Any] = self.loop._scheduled  # type: ignore[attr-defined]
+        return sorted(handle._when for handle in scheduled if not handle._cancelled)
+
+    def leap_to(self, when: float) -> None:
+        """Move time to `when` without running the loop, even past timers: those fire late, at `when`, once the loop turns.
+
+        For a driver that knows the timers it leaps over would have found nothing
+        to do but the last (a backtest's quiet safety ticks), so one late firing
+        stands for them all.
+        """
+        self.now = max(self.now, when)
+
     def skip_to(self, when: float) -> None:
         """Move time to `when` without running the loop; only allowed when no timer falls due before it."""
         due = self.next_timer()
@@ -254,8 +269,8 @@ class SimClock:
         virtual = self._virtual
         return self._start if virtual is None else self._start + (virtual.now - self._origin)
 
-    def loop_time(self, when: float) -> float:
-        """Return the loop time (`loop.time()`) of simulated instant `when`."""
+    def loop_time(self, when: Any) -> Any:
+        """Return the loop time (`loop.time()`) of simulated instant `when` (or of each in an array of them)."""
         return self._origin + (when - self._start)
 
     async def sleep(self, seconds: float) -> None:

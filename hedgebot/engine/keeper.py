@@ -974,6 +974,29 @@ class Keeper:
             return False
         return state is TradingState.ACTIVE or self.trading.actor.startswith("circuit breaker")
 
+    def at_rest(self) -> bool:
+        """Tell whether a tick now would change nothing while the mark stays inside the last plan's range.
+
+        That is: the last plan was judged, in band, with nothing to do and nothing
+        to say; no alert is up; no action is open, held or streamed; no signal
+        waits; the hedge trades as configured, with no holdings source, disk or
+        exchange-busy breaker to read. Such a tick only re-centres the plan's
+        range on the new mark (a backtest leaps over a run of them).
+        """
+        plan = self.last_plan
+        return (
+            plan is not None and plan.blocked is None and plan.in_band and not plan.actions and not plan.alerts
+            and plan.orders_remaining == 0
+            and self._plan_judged and not self.alerts.active and not self._stopping
+            and self.trading_state is TradingState.ACTIVE and self.unwind is None
+            and not self._rebalancing and not self._reopening and self._held_sale is None
+            and self._suspect_price is None and self._liquidation is None
+            and not self._liquidation_unseen and not self._deleveraging_unseen and not self._streamed
+            and not self.holdings and self.disk is None and self.clock.now() >= self._busy_until
+            and not self.wake.is_set()
+            and not self.journal.open_intents(self.account, self.hedge.name)
+        )
+
     def _underhedge_cause(self, plan: policy.Plan) -> tuple[str | None, bool]:
         """Say why the hedge is short of its target, and whether waiting can cure it; None when it is not meant to be hedged."""
         if not self.hedge_meant:

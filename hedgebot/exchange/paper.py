@@ -20,6 +20,7 @@ exchange it outlives the daemon that trades on it.
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 from collections.abc import Callable, Iterable, Sequence
@@ -236,6 +237,43 @@ class PaperVenue:
         if not liquidated:
             for listener in self._listeners:
                 listener(None)
+
+    def safe_price_range(self, symbol: str) -> tuple[Decimal | None, Decimal | None] | None:
+        """Return (low, high): no leg is liquidated at a price strictly between them as balances stand (None: no bound).
+
+        None when the venue cannot say (a cross wallet holding both legs): every price must be checked.
+        """
+        pm = self.markets[symbol]
+        brackets = pm.market.brackets
+        low: Decimal | None = None
+        high: Decimal | None = None
+        if pm.margin_mode is MarginMode.ISOLATED:
+            for side, side_name in _SIDES:
+                state = self.legs.get((symbol, side_name))
+                if state is None or state.size <= 0:
+                    continue
+                lp = self._isolated_liquidation_price(symbol, side, side_name, state, brackets)
+                if lp is None:
+                    continue
+                if side is PositionSide.SHORT:
+                    high = lp
+                else:
+                    low = lp
+            return low, high
+        legs = self._legs_of(symbol)
+        if legs.long.is_open:
+            return None
+        if not legs.short.is_open:
+            return None, None
+        lp = mm.liquidation_price_of(self.cash.get(pm.market.quote, ZERO), [legs.short], brackets)
+        return (None, lp) if lp is not None else None
+
+    def funding_due(self, symbol: str) -> float:
+        """Return the time from which a price update settles funding again (inf: never; -inf: at the next one)."""
+        if symbol not in self.funding_checked:
+            return -math.inf
+        due = self._funding_due.get(symbol, self.funding_checked[symbol])
+        return math.inf if due is None else due
 
     # ---- funding ------------------------------------------------------------
 
