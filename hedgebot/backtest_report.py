@@ -28,7 +28,7 @@ from hedgebot.domain.schedule import CalendarEvent
 from hedgebot.domain.model import Market
 from hedgebot.exchange.binance_rules import default_market
 from hedgebot.exchange.factory import build_venue, instrument_problem, paper_market
-from hedgebot.exchange.feeds import Candle, read_candles
+from hedgebot.exchange.feeds import Candle, CandleColumns, read_candle_columns
 from hedgebot.exchange.funding import ConstantFunding, FundingSource, ReplayFunding
 from hedgebot.exchange.port import BadData, ExchangeError
 from hedgebot.ops.figures import Figure, Precision, booked, number, percent, text
@@ -194,11 +194,11 @@ def read_spot_changes(path: Path) -> list[SpotChange]:
     return changes
 
 
-def _read_prices(path: Path, start: float | None, end: float | None) -> list[Candle]:
+def _read_prices(path: Path, start: float | None, end: float | None) -> CandleColumns:
     if start is not None and end is not None and start > end:
         raise BadInput(f"--from {iso(start)} is after --to {iso(end)}: give the earlier time as --from")
     try:
-        candles = read_candles(path)
+        candles = read_candle_columns(path)
     except BadData as exc:
         raise BadInput(str(exc)) from None
     except OSError as exc:
@@ -206,10 +206,8 @@ def _read_prices(path: Path, start: float | None, end: float | None) -> list[Can
     except UnicodeDecodeError:
         raise BadInput(f"{path}: not a UTF-8 text file") from None
     whole = candles
-    if start is not None:
-        candles = [c for c in candles if c.time >= start]
-    if end is not None:
-        candles = [c for c in candles if c.time <= end + (86399 if end % 86400 == 0 else 0)]
+    if start is not None or end is not None:
+        candles = candles.between(start, None if end is None else end + (86399 if end % 86400 == 0 else 0))
     if len(candles) < 2:
         if (start is not None or end is not None) and whole:
             asked = f"{iso(start) if start is not None else 'the start'} to {iso(end) if end is not None else 'the end'}"
@@ -292,7 +290,7 @@ class ReplayInputs:
     hedge: HedgeConfig
     calendar: tuple[CalendarEvent, ...]
     market: Market
-    candles: list[Candle]
+    candles: Sequence[Candle]
     interval: float
     funding: FundingSource
     changes: list[SpotChange]

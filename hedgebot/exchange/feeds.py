@@ -156,6 +156,200 @@ def read_candles(path: Path) -> list[Candle]:
     return [candle for _, _, candle in candles]
 
 
+class CandleColumns(Sequence[Candle]):
+    """Candles held as columns: float arrays for searches and statistics, the file's own text for exact prices.
+
+    A `Candle` (of Decimals, parsed from the same text `read_candles` parses)
+    is built only when one is asked for, so a replay that looks at few candles
+    never builds the rest.
+    """
+
+    def __init__(self, time: Any, floats: tuple[Any, Any, Any, Any], texts: tuple[Any, Any, Any, Any]) -> None:
+        self._time = time
+        self._floats = floats
+        self._texts = texts  # each a sequence of str: a list, or a pyarrow string array
+
+    @classmethod
+    def of(cls, candles: Sequence[Candle]) -> CandleColumns:
+        """Return the candles as columns."""
+        import numpy as np
+
+        count = len(candles)
+        time = np.fromiter((c.time for c in candles), float, count)
+        fields = ("open", "high", "low", "close")
+        floats = tuple(np.fromiter((float(getattr(c, f)) for c in candles), float, count) for f in fields)
+        texts = tuple([str(getattr(c, f)) for c in candles] for f in fields)
+        return cls(time, floats, texts)  # type: ignore[arg-type]
+
+    def float_columns(self) -> tuple[Any, Any, Any, Any, Any]:
+        """Return time, open, high, low and close as float arrays."""
+        return (self._time, *self._floats)
+
+    def __len__(self) -> int:
+        return len(self._time)
+
+    def _text(self, column: int, index: int) -> str:
+        value = self._texts[column][index]
+        return value if isinstance(value, str) else value.as_py()
+
+    def candle(self, index: int) -> Candle:
+        """Return candle `index` with its exact prices."""
+        if index < 0:
+            index += len(self._time)
+        if not 0 <= index < len(self._time):
+            raise IndexError(index)
+        o, h, low, c = (Decimal(self._text(k, index)) for k in range(4))
+        return Candle(float(self._time[index]), o, h, low, c)
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, slice):
+            start, stop, step = key.indices(len(self._time))
+            if step != 1:
+                return [self.candle(i) for i in range(start, stop, step)]
+            return CandleColumns(
+                self._time[start:stop], tuple(f[start:stop] for f in self._floats),  # type: ignore[arg-type]
+                tuple(t[start:stop] for t in self._texts),  # type: ignore[arg-type]
+            )
+        return self.candle(int(key))
+
+    def __iter__(self) -> Iterator[Candle]:
+        for index in range(len(self._time)):
+            yield self.candle(index)
+
+    def between(self, start: float | None, end: float | None) -> CandleColumns:
+        """Return the candles whose time is at least `start` and at most `end` (None: no bound)."""
+        import numpy as np
+
+        first = 0 if start is None else int(np.searchsorted(self._time, start, side="left"))
+        last = len(self._time) if end is None else int(np.searchsorted(self._time, end, side="right"))
+        return self[first:max(first, last)]
+
+
+# A time the fast reader takes as the slow one would: ISO 8601 date and time, with or without a zone.
+_ISO = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}:\d{2}(?:\.\d{3}|\.\d{6})?)?"
+_ZONE = r"(?:Z|[+-]\d{2}:\d{2})$"
+
+
+def read_candle_columns(path: Path) -> CandleColumns:
+    """Read a candle file as `read_candles` does, as columns; raise BadData as it does for a bad file.
+
+    Arrow's CSV reader parses the file; whatever it cannot vouch for (a
+    layout, a cell, an order it does not take exactly as `read_candles`
+    would) is left to `read_candles`, whose result, or message naming the
+    file, line, field and value, is the answer.
+    """
+    columns = _fast_columns(path)
+    return columns if columns is not None else CandleColumns.of(read_candles(path))
+
+
+def _fast_columns(path: Path) -> CandleColumns | None:
+    """Return the file's candles when Arrow reads them exactly as `read_candles` would, else None."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from pyarrow import csv as pacsv
+
+    data = path.read_bytes()
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        head = data[:4096].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    lines = head.splitlines()[:5]
+    if len(lines) < 5 and len(data) > 4096:
+        return None
+    try:
+        line_no, header = _find_header(path, csv.reader(lines))
+    except BadData:
+        return None
+    if header is None:
+        return None
+    names = [c.strip().lower() for c in header]
+    time_col = next((names.index(name) for name in _TIME_COLUMNS if name in names), None)
+    if time_col is not None and all(name in names for name in ("open", "high", "low", "close")):
+        price_cols = [names.index(name) for name in ("open", "high", "low", "close")]
+        skip = line_no
+    elif _looks_numeric(header[0]):
+        time_col, price_cols = 0, [1, 2, 3, 4]
+        skip = line_no - 1
+    else:
+        return None
+    wanted = [time_col, *price_cols]
+    try:
+        table = pacsv.read_csv(
+            pa.BufferReader(data),
+            read_options=pacsv.ReadOptions(skip_rows=skip, autogenerate_column_names=True),
+            convert_options=pacsv.ConvertOptions(
+                include_columns=[f"f{i}" for i in wanted], column_types={f"f{i}": pa.string() for i in wanted},
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowKeyError, pa.ArrowTypeError, ValueError):
+        return None
+    if table.num_rows == 0:
+        return None
+    columns = [table.column(f"f{i}").combine_chunks() for i in wanted]
+    if any(c.null_count for c in columns):
+        return None
+    time = _fast_times(columns[0])
+    if time is None:
+        return None
+    texts = columns[1:]
+    try:
+        floats = [pc.cast(t, pa.float64()).to_numpy() for t in texts]
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    if not all(bool(np.all(np.isfinite(f) & (f > 0))) for f in floats):
+        return None
+    o, h, low, c = floats
+    if not (bool(np.all(low <= np.minimum(o, c))) and bool(np.all(h >= np.maximum(o, c)))):
+        return None
+    # Two texts may differ yet round to one float: where the floats tie, the exact prices judge.
+    tied = ((low == o) & ~pc.equal(texts[2], texts[0]).to_numpy(zero_copy_only=False)) | (
+        (low == c) & ~pc.equal(texts[2], texts[3]).to_numpy(zero_copy_only=False)
+    ) | ((h == o) & ~pc.equal(texts[1], texts[0]).to_numpy(zero_copy_only=False)) | (
+        (h == c) & ~pc.equal(texts[1], texts[3]).to_numpy(zero_copy_only=False)
+    )
+    for index in np.flatnonzero(tied):
+        do, dh, dl, dc = (Decimal(t[int(index)].as_py()) for t in texts)
+        if not (dl <= min(do, dc) and dh >= max(do, dc)):
+            return None
+    if len(time) > 1 and time[0] > time[-1]:
+        order = np.arange(len(time) - 1, -1, -1)
+        time = time[order]
+        floats = [f[order] for f in floats]
+        texts = [t.take(pa.array(order)) for t in texts]
+    if len(time) > 1 and not bool(np.all(time[1:] > time[:-1])):
+        return None
+    return CandleColumns(time, tuple(floats), tuple(texts))  # type: ignore[arg-type]
+
+
+def _fast_times(column: Any) -> Any:
+    """Return the times as floats, as `_parse_time` reads each, or None where Arrow might read one otherwise."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pc.utf8_trim_whitespace(column)
+    if pc.all(pc.match_substring_regex(text, r"^[0-9]{1,18}$")).as_py():
+        values = pc.cast(text, pa.int64()).to_numpy()
+        import numpy as np
+
+        return np.where(values > 10**14, values / 1_000_000, np.where(values > 10**11, values / 1000, values.astype(float)))
+    if not pc.all(pc.match_substring_regex(text, _ISO + "(?:" + _ZONE[:-1] + ")?$")).as_py():
+        return None
+    zoned = pc.match_substring_regex(text, _ISO + _ZONE)
+    try:
+        if pc.all(zoned).as_py():
+            stamps = pc.cast(text, pa.timestamp("us", tz="UTC"))
+        elif not pc.any(zoned).as_py():
+            stamps = pc.cast(text, pa.timestamp("us"))  # no zone: UTC, as `_iso_time` takes it
+        else:
+            return None
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    return stamps.cast(pa.int64()).to_numpy() / 1_000_000
+
+
 CANDLE_LAYOUTS = (
     "freqtrade's header date,open,high,low,close,volume, Binance's kline CSV (open_time,open,high,low,close,...) "
     "or CryptoDataDownload's (unix,date,symbol,open,high,low,close,...)"
