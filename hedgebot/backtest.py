@@ -93,7 +93,7 @@ class AlertRow:
     resolved_message: str = ""
 
 
-@dataclass
+@dataclass(repr=False)
 class BacktestResult:
     """What happened over the replay, summed from the venue's and the journal's records."""
 
@@ -130,6 +130,11 @@ class BacktestResult:
     alert_rows: list[AlertRow] = field(default_factory=list)
     market: Market | None = None  # the steps its figures are shown at
     gaps: list[tuple[float, float]] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        # Short: asyncio writes the repr of a finished run's result when it restores the SIGINT handler,
+        # and the whole equity series of a year of minutes took seconds to write.
+        return f"BacktestResult(candles={self.candles}, orders={self.orders}, liquidations={self.liquidations})"
 
     @property
     def value_kept(self) -> Decimal:
