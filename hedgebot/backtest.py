@@ -648,7 +648,7 @@ class _Prices:
 # A float bound this close (relative) to the exact one is left to the candle-by-candle step.
 _MARGIN = 1e-9
 # The first window the search reads; it doubles until something happens in it.
-_FIRST_WINDOW = 64
+_FIRST_WINDOW = 512
 
 
 def _as_float(value: Decimal | None, default: float) -> float:
@@ -724,23 +724,27 @@ async def _leap(clock: SimClock, lanes: Sequence[_Lane], candles: Sequence[Candl
         return start
     virtual = clock.virtual
     timers = virtual.pending_timers()
+    loop_at = prices.loop_at
     waits = {lane.keeper.hedge.tick_seconds for lane in lanes}
-    # One pending timer per keeper, all due together (their safety ticks), and no schedule change ahead.
-    if len(timers) != len(lanes) or len(set(timers)) != 1 or len(waits) != 1:
-        return start
-    wait = waits.pop()
+    wait = next(iter(waits))
+    # The safety ticks are leapt over only when there is one pending timer per keeper, all due together, and no
+    # schedule change near; otherwise the leap stops short of the first timer, and no tick falls inside it.
+    chained = len(timers) == len(lanes) and len(set(timers)) == 1 and len(waits) == 1
+    last = n if not timers else int(np.searchsorted(loop_at, timers[0], side="left"))
     horizon = math.inf
     for lane in lanes:
         change = lane.keeper.scheduled.schedule.next_change(clock.now())
         if change is not None:
             horizon = min(horizon, clock.loop_time(change) - 2 * wait)
-    loop_at = prices.loop_at
     window = _FIRST_WINDOW
     end = start
     while True:
-        stop = min(start + window, n)
+        limit = n if chained else last
+        stop = min(start + window, limit)
+        if stop <= start:
+            return start
         # The safety ticks' chain in loop time: each one `wait` after the one before, summed as the loop does.
-        first = timers[0]
+        first = timers[0] if chained else math.inf
         reach = loop_at[stop - 1]
         count = max(int((reach - first) / wait) + 2, 1) if first <= reach else 0
         chain = np.cumsum(np.concatenate(([first], np.full(count - 1, wait)))) if count else np.empty(0)
@@ -749,7 +753,7 @@ async def _leap(clock: SimClock, lanes: Sequence[_Lane], candles: Sequence[Candl
             return start
         ticks = np.searchsorted(loop_at, chain, side="left")
         end = min(_quiet_end(lane, prices, start, stop, ticks) for lane in lanes)
-        if end < stop or stop == n:
+        if end < stop or stop == limit:
             break
         window *= 4
     if end - start < 2:
