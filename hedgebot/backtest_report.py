@@ -31,7 +31,7 @@ from hedgebot.exchange.factory import build_venue, instrument_problem, paper_mar
 from hedgebot.exchange.feeds import Candle, CandleColumns, read_candle_columns
 from hedgebot.exchange.funding import ConstantFunding, FundingSource, ReplayFunding
 from hedgebot.exchange.port import BadData, ExchangeError
-from hedgebot.ops.figures import Figure, Precision, booked, number, percent, text
+from hedgebot.ops.figures import RATIO_PLACES, Figure, Precision, booked, number, percent, text
 from hedgebot.preflight import writable_problem
 
 EXIT_OK = 0
@@ -511,21 +511,78 @@ def _cell(value: Any, kind: Figure, precision: Precision) -> str:
     return "" if shown in ("-", "unlimited") else shown
 
 
+def _places(kind: Figure, precision: Precision) -> int | None:
+    """Return the decimal places `text` shows a figure of `kind` at (None: every digit)."""
+    step = {Figure.PRICE: precision.price, Figure.MONEY: precision.money, Figure.AMOUNT: precision.amount}.get(kind, RATIO_PLACES)
+    if step is None:
+        return None
+    return -min(int(step.normalize().as_tuple().exponent), 0)
+
+
+def _cells(values: Sequence[float], kind: Figure, precision: Precision) -> list[str]:
+    """Return `_cell` of each float, formatting most of them straight from the float.
+
+    `text` rounds the float's shortest repr half to even. Where that repr is
+    not a tie at the shown places and the float is far finer than them,
+    rounding the float itself (as format does, half to even) gives the same
+    digits; every other value goes through `_cell`.
+    """
+    places = _places(kind, precision)
+    if places is None:
+        return [_cell(v, kind, precision) for v in values]
+    shape = f"{{:.{places}f}}".format
+    fine = 2.0**52 * 10.0 ** -(places + 1)  # below this, a float's spacing is far under the last place shown
+    tie = "5"
+    out: list[str] = []
+    append = out.append
+    last_shown = ""
+    last_text = ""
+    for value in values:
+        shown = repr(value)
+        if shown == last_shown:
+            append(last_text)
+            continue
+        dot = shown.find(".")
+        if dot < 0 or "e" in shown or not (0 < abs(value) < fine) or shown[dot + 1 + places :] == tie:
+            last_text = _cell(value, kind, precision)
+        else:
+            last_text = shape(value)
+        last_shown = shown
+        append(last_text)
+    return out
+
+
+def _times(values: Sequence[float]) -> list[str]:
+    """Return `iso` of each time; whole seconds all at once."""
+    import numpy as np
+
+    times = np.asarray(values, dtype=float)
+    if len(times) and bool(np.all(times == np.floor(times))) and bool(np.all(np.abs(times) < 2.0**53)):
+        stamps = np.datetime_as_string(times.astype(np.int64).astype("datetime64[s]"), unit="s")
+        return [f"{t}Z" for t in stamps.tolist()]
+    return [iso(t) for t in values]
+
+
 def write_equity(path: Path, result: BacktestResult) -> None:
     """Write equity.csv: the account's value over time, hedged and unhedged, with the hedge's state."""
     e = result.equity
     precision = Precision.of(result.market)
+    columns = [
+        _times(e["time"]),
+        *(
+            _cells(e[name], kind, precision)
+            for name, kind in (
+                ("price", Figure.PRICE), ("hedged_value", Figure.MONEY), ("unhedged_value", Figure.MONEY),
+                ("exposure", Figure.AMOUNT), ("short", Figure.AMOUNT), ("drift_ratio", Figure.RATIO),
+                ("liquidation_distance", Figure.RATIO),
+            )
+        ),
+    ]
+    if len({len(c) for c in columns}) > 1:
+        raise ValueError("the equity series differ in length")
     with path.open("w", newline="") as handle:
         handle.write("time,price,hedged_value,unhedged_value,exposure,short,drift_ratio,liquidation_distance\n")
-        for t, p, h, u, x, s, d, dist in zip(
-            e["time"], e["price"], e["hedged_value"], e["unhedged_value"], e["exposure"], e["short"], e["drift_ratio"],
-            e["liquidation_distance"], strict=True,
-        ):
-            cells = [
-                (p, Figure.PRICE), (h, Figure.MONEY), (u, Figure.MONEY), (x, Figure.AMOUNT), (s, Figure.AMOUNT),
-                (d, Figure.RATIO), (dist, Figure.RATIO),
-            ]
-            handle.write(iso(t) + "," + ",".join(_cell(v, k, precision) for v, k in cells) + "\n")
+        handle.writelines(",".join(row) + "\n" for row in zip(*columns, strict=True))
 
 
 def write_alerts(path: Path, result: BacktestResult) -> None:
