@@ -176,3 +176,13 @@ def test_the_shipped_hourly_history_gives_the_same_summary_as_before_to_the_cent
         "runway at start": "6793469.35",
         "alert events": "trading_blocked raised: 11, trading_blocked repeated: 12",
     }
+
+
+@pytest.mark.parametrize("guard", [True, False], ids=["guarded", "unguarded"])
+def test_a_long_hedge_of_a_planned_purchase_gives_the_same_trades_leaping(guard: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A long's liquidation and runway lie below the mark: the leap judges its lows, not its highs.
+    candles = minute_walk(6_000, seed=9, volatility=2.0)
+    hedge = hedge_config(side="long", amount="5", leverage=3, max_order=D(5), margin_guard={"enabled": guard})
+    old, new, leapt = both_ways(candles, ConstantFunding(D("0.0001")), hedge, {"USDT": D(300_000)}, {"USDT": D(60_000)}, monkeypatch)
+    assert_same(old, new)
+    assert old.orders > 0 and leapt > 0
