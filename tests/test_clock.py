@@ -89,3 +89,23 @@ def test_run_simulated_runs_a_coroutine_on_a_fresh_loop_in_simulated_time() -> N
         return clock.now()
 
     assert run_simulated(main()) == pytest.approx(1_600_000_000.0 + 86400 * 30)
+
+
+async def test_a_leap_past_a_timer_fires_it_late_at_the_leap_and_pending_timers_say_when_each_is_due() -> None:
+    clock = SimClock(start=0.0)
+    woke: list[float] = []
+
+    async def sleeper() -> None:
+        await clock.sleep(60)
+        woke.append(clock.now())
+
+    task = asyncio.ensure_future(sleeper())
+    await clock.settle()
+    virtual = clock.virtual
+    assert virtual.pending_timers() == [clock.loop_time(60.0)]
+    with pytest.raises(RuntimeError):
+        virtual.skip_to(clock.loop_time(300.0))  # skipping over a timer is refused
+    virtual.leap_to(clock.loop_time(300.0))  # leaping is not: the timer fires once, late, at the leap
+    await clock.settle()
+    await task
+    assert woke == [300.0] and virtual.pending_timers() == []
