@@ -652,6 +652,7 @@ _FIRST_WINDOW = 512
 
 
 def _as_float(value: Decimal | None, default: float) -> float:
+    """Return `value` as a float, or `default` when there is none."""
     return default if value is None else float(value)
 
 

@@ -189,6 +189,7 @@ class CandleColumns(Sequence[Candle]):
         return len(self._time)
 
     def _text(self, column: int, index: int) -> str:
+        """Return the file's text of price `column` (open, high, low, close) of candle `index`."""
         value = self._texts[column][index]
         return value if isinstance(value, str) else value.as_py()
 
