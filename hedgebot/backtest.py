@@ -344,6 +344,9 @@ class _Lane:
         stable += sum((v for k, v in futures.items() if not (market.inverse and k == market.base)), ZERO)
         self.ledger = _Ledger(self.venue, market, hedge, float(coins), float(stable), float(first.open))
         self.venue.subscribe(self._on_venue_change)
+        # The keeper's status when the account last changed from outside, until a tick (which replaces it) has seen it:
+        # a fixed-interval keeper is not woken by such a change, yet its next tick acts on it.
+        self.unseen_change: object | None = None
         self.wakes = 0
         self.spot_change_rows: list[TradeRow] = []
         self.task: asyncio.Future[None] | None = None
@@ -367,7 +370,17 @@ class _Lane:
         self.after_sale: Decimal | None = None  # the short's largest distance right after a margin-raising sale
         self.runway_at_start: Decimal | None = None
 
+    def at_rest(self) -> bool:
+        """Tell whether the keeper is at rest and its last tick saw every change made to the account from outside."""
+        if self.unseen_change is not None:
+            if self.keeper.status is self.unseen_change:
+                return False
+            self.unseen_change = None
+        return self.keeper.at_rest()
+
     def _on_venue_change(self, event: VenueEvent | None) -> None:
+        if event is not None:
+            self.unseen_change = self.keeper.status
         if event is not None and event.kind == "liquidation" and event.side == self.keeper.policy.side.value:
             # The same critical `liquidated` alert as the daemon raises.
             self.keeper.notify_liquidation(Liquidation(event.at, event.price, event.amount, event.margin_lost))
@@ -410,6 +423,7 @@ class _Lane:
         self.flows += float(value)
         side = "in" if moved >= 0 else "out"
         self.spot_change_rows.append(TradeRow(at, "spot_change", change.asset, side, moved, mark, ZERO, value, "spot-changes file"))
+        self.unseen_change = self.keeper.status
         if self.watch:
             self.keeper.notify_balance()
 
@@ -721,7 +735,7 @@ async def _leap(clock: SimClock, lanes: Sequence[_Lane], candles: Sequence[Candl
     re-centred plan range is all the ticks before it leave behind.
     """
     n = len(candles)
-    if not all(lane.watch and lane.keeper.at_rest() for lane in lanes):
+    if not all(lane.at_rest() for lane in lanes):
         return start
     virtual = clock.virtual
     timers = virtual.pending_timers()
@@ -771,7 +785,7 @@ async def _leap(clock: SimClock, lanes: Sequence[_Lane], candles: Sequence[Candl
         await clock.settle()
         after = [(lane.venue.changes, len(lane.venue.orders), sum(lane.events.counts.values())) for lane in lanes]
         next_tick = float(chain[len(fired) - 1]) + wait
-        if before != after or virtual.pending_timers() != [next_tick] * len(lanes) or not all(lane.keeper.at_rest() for lane in lanes):
+        if before != after or virtual.pending_timers() != [next_tick] * len(lanes) or not all(lane.at_rest() for lane in lanes):
             raise RuntimeError("a safety tick the backtest took for quiet acted: the jump over quiet candles is wrong here")
     for lane in lanes:
         lane.move_venue(candles[end - 1], float(prices.at[end - 1]))
@@ -803,9 +817,16 @@ async def _replay(clock: SimClock, lanes: Sequence[_Lane], candles: Sequence[Can
     if prices is not None:
         prices.loop_at = clock.loop_time(prices.at)  # elementwise, the same float arithmetic as the step's
     index = 0
+    # After a search that found nothing to leap over, the next few candles are stepped through before the next
+    # search (twice as many after each miss, up to 64): stepping a candle that wakes nobody costs less than a search.
+    retry_at, backoff = 1, 1
     while index < n:
-        if prices is not None and index > 0:
+        if prices is not None and index >= retry_at:
             end = await _leap(clock, lanes, candles, prices, index)
+            if end == index:
+                retry_at, backoff = index + backoff, min(backoff * 2, 64)
+            else:
+                retry_at, backoff = end, 1
             if end > index:
                 top = float(prices.high[index:end].max())
                 for k in np.flatnonzero(prices.high[index:end] == top):

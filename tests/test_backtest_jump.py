@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from hedgebot.backtest import BacktestResult, SpotChange, TradeRow, _Lane, run_backtest, run_side_by_side
+from hedgebot.backtest import BacktestResult, FixedInterval, SpotChange, TradeRow, _Lane, run_backtest, run_side_by_side
 from hedgebot.clock import run_simulated
 from hedgebot.exchange.binance_rules import default_market
 from hedgebot.exchange.feeds import Candle, read_candles
@@ -186,3 +186,17 @@ def test_a_long_hedge_of_a_planned_purchase_gives_the_same_trades_leaping(guard:
     old, new, leapt = both_ways(candles, ConstantFunding(D("0.0001")), hedge, {"USDT": D(300_000)}, {"USDT": D(60_000)}, monkeypatch)
     assert_same(old, new)
     assert old.orders > 0 and leapt > 0
+
+
+@pytest.mark.parametrize("hours", [1, 4])
+def test_the_fixed_interval_comparison_gives_the_same_trades_leaping(hours: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `--compare interval:60m`: a keeper that looks at nothing between its ticks, and trades back to the exact target at each.
+    candles = minute_walk(8_000, seed=7, volatility=2.0)
+    changes = [SpotChange(START + 60 * 900 * i + 13, "BTC", D("0.7") if i % 2 else D("-0.4")) for i in range(1, 9)]
+    hedge = hedge_config(leverage=3, max_order=D(5), margin_guard={"enabled": True})
+    old, new, leapt = both_ways(
+        candles, ConstantFunding(D("0.0001")), hedge, {"BTC": D(10), "USDT": D(1_000_000)}, {"USDT": D(200_000)}, monkeypatch,
+        fixed=FixedInterval(hours * 3600.0), spot_changes=changes,
+    )
+    assert_same(old, new)
+    assert old.orders > 8 and leapt > len(candles) // 4
