@@ -108,4 +108,4 @@ async def test_a_leap_past_a_timer_fires_it_late_at_the_leap_and_pending_timers_
     virtual.leap_to(clock.loop_time(300.0))  # leaping is not: the timer fires once, late, at the leap
     await clock.settle()
     await task
-    assert woke == [300.0] and virtual.pending_timers() == []
+    assert woke == [pytest.approx(300.0)] and virtual.pending_timers() == []  # the loop's origin may be any float
