@@ -9,6 +9,16 @@ plan holds, a balance or leg change, a funding settlement, or its tick. A
 candle that wakes nobody costs only the venue's checks and the bookkeeping
 here. Results are never flattering: the keeper reacts to the close.
 
+While the keeper is at rest, a run of candles where nothing can happen is not
+stepped through: a vectorised search over the price arrays finds the next
+candle where the plan's range, the jump guard, a liquidation, funding, a spot
+change or a hole in the candles can matter, the figures over the run are
+summed from the arrays in the same float arithmetic, and of the quiet safety
+ticks inside it at most the last is run (they only re-centre the plan's
+range). The keeper, paper venue and journal are the same code as live; the
+results are the same as candle by candle (`candle_by_candle=True`, kept for
+the tests that prove it).
+
 A `FixedInterval` policy replays the same data with a keeper that wakes only
 every N seconds and trades back to the exact target (band zero), as a fixed
 rebalancing schedule does; it is the comparison `--compare interval:60m` runs.
@@ -737,7 +747,8 @@ async def _leap(clock: SimClock, lanes: Sequence[_Lane], candles: Sequence[Candl
 
     The keepers' safety ticks inside the run are quiet: only the last one is
     run, late but at the same time and price as candle by candle, for its
-    re-centred plan range is all the ticks before it leave behind.
+    re-centred plan range is all the ticks before it leave behind; none is,
+    when the step of the candle the run stops at runs the next tick anyway.
     """
     n = len(candles)
     if not all(lane.at_rest() for lane in lanes):
