@@ -252,7 +252,8 @@ def main() -> int:
           f"{end_to_end / scan:.3%} of the NumPy scan; keeper woken {summary.get('keeper_wakes')} times)")
     print(f"the same in this process, parse to summary: {n / inside:>10,.0f} candles/s  ({inside:.2f} s, "
           f"of which the parse {parse_seconds:.2f} s)")
-    figures["goal_met"] = rate >= GOAL
+    figures["one_hedge_goal_met"] = rate >= GOAL  # issue 7's 100,000 candles/s through the keeper
+    figures["end_to_end_goal_met"] = end_to_end >= END_TO_END_GOAL  # issue 25's 1,000,000 from command to summary
     figures["machine"] = machine()  # type: ignore[assignment]
     emit(figures, [
         goal("backtest of a year of minutes, command to written summary", round(end_to_end), END_TO_END_GOAL, upper=False,
