@@ -65,7 +65,9 @@ def fundability_lines(
 
     guard = hedge.margin_guard
     trigger = f", guard trigger {percent(guard.trigger, 0)}" if guard.enabled else ""
-    held = ", ".join(f"{name} {money(value, ROUND_FLOOR)}" for name, value in f.sources)
+    # On a coin-margined contract the spot source is the coins themselves.
+    held = ", ".join(f"{'spot coins' if market.inverse and name == 'spot stablecoin' else name} {money(value, ROUND_FLOOR)}"
+                     for name, value in f.sources)
     head = (
         f"fundability: a {hedge.side.value} of {amount(f.target)} at {render(price, Figure.PRICE, shown)} needs "
         f"{money(f.needed, ROUND_CEILING)} of margin and fees at {hedge.leverage}x{trigger}; the sources hold "
@@ -79,7 +81,8 @@ def fundability_lines(
             f"  the guard funds it by selling {amount(f.sell, ROUND_CEILING)} (fund_target_by_selling); "
             f"the rest, {amount(f.target - f.sell * hedge.policy().sale_ratio, ROUND_FLOOR)}, is fully hedged"
         )]
-    ways = [f"deposit {money(f.deposit or Decimal(0), ROUND_CEILING)}"]
+    # A coin-margined hedge's deposit would be coins, which raise its target as much as its margin: no deposit closes it.
+    ways = [] if market.inverse else [f"deposit {money(f.deposit or Decimal(0), ROUND_CEILING)}"]
     if f.sell is not None:
         ways.append(f"sell {amount(f.sell, ROUND_CEILING)} (or let the guard do it: margin_guard.fund_target_by_selling = true)")
     if f.ratio is not None:

@@ -376,8 +376,9 @@ class HedgeConfig(Frozen):
         if inverse and ("sell_spot" in self.margin_guard.sources or self.margin_guard.fund_target_by_selling or self.until_sell_spot):
             raise ValueError(
                 f"instrument {self.instrument.value!r}: its margin is the coins themselves, so selling them raises no "
-                "margin (it would only unhedge them): leave sell_spot out of margin_guard.sources, and "
-                "fund_target_by_selling and until_sell_spot false"
+                f"margin (it would only unhedge them): leave sell_spot out of margin_guard.sources (now "
+                f"{list(self.margin_guard.sources)}), and margin_guard.fund_target_by_selling "
+                f"({self.margin_guard.fund_target_by_selling}) and until_sell_spot ({self.until_sell_spot}) false"
             )
         if self.max_order < self.min_order:
             raise ValueError(f"max_order {self.max_order} is below min_order {self.min_order}")
@@ -927,7 +928,30 @@ class Settings(BaseSettings):
             )
         if not any(a.hedges for a in self.accounts):
             raise ValueError("no account has a hedge: nothing to keep")
+        self._paper_refills_reach_their_account(by_name)
         return self
+
+    def _paper_refills_reach_their_account(self, by_name: dict[str, AccountConfig]) -> None:
+        """Refuse a paper refill whose withdrawal would not reach the hedging account: the config says both ends."""
+        for account in self.accounts:
+            for hedge in account.hedges:
+                buffer = hedge.buffer
+                if buffer is None or not buffer.allow_withdraw or account.paper is None:
+                    continue
+                where = f"accounts[{account.name}].hedges[{hedge.name}].buffer.withdraw_address"
+                own = account.paper.deposit_address
+                if own != buffer.withdraw_address:
+                    raise ValueError(
+                        f"{where} {buffer.withdraw_address!r} is not account {account.name!r}'s deposit address "
+                        + (f"({own!r})" if own else "(it has none: set [accounts.paper] deposit_address)")
+                        + ": a refill would pay an address nobody here owns"
+                    )
+                source = by_name[buffer.refill_from] if buffer.refill_from in by_name else None
+                if source is not None and source.paper is not None and own not in source.paper.withdraw_whitelist:
+                    raise ValueError(
+                        f"{where} {own!r} is not on account {source.name!r}'s withdraw_whitelist "
+                        f"{list(source.paper.withdraw_whitelist)}: the exchange would refuse every refill"
+                    )
 
 
 def _format_location(loc: tuple[int | str, ...]) -> str:

@@ -342,7 +342,7 @@ def _band_and_distance(report: HedgeReport, events: Sequence[Event], period: Per
 
 def _money(value: Decimal | None, precision: Precision, kind: Figure = Figure.MONEY) -> str:
     """Return money (or a price) at the market's step, with thousands separated."""
-    return "-" if value is None else f"{Decimal(render(value, kind, precision)):,}"
+    return "-" if value is None else f"{Decimal(render(value, kind, precision)):,f}"  # never an exponent (0E-8)
 
 
 def _duration(seconds: float) -> str:

@@ -490,7 +490,9 @@ def plan(
                         f"{_leg_amount(snapshot, short + room, ROUND_FLOOR)} of the {_leg_amount(snapshot, target)} target",
                     ))
                     if not any(a.code == "buffer_lockstep" for a in alerts):
-                        alerts.append(_buffer_held(snapshot, policy, f"the {side.value} is held at {_leg_amount(snapshot, short)}", target))
+                        # What it is held at: as far as this plan grows it (an opening's first order included).
+                        held = _leg_amount(snapshot, short + room, ROUND_FLOOR)
+                        alerts.append(_buffer_held(snapshot, policy, f"the {side.value} is held at {held}", target))
                     grow = room
             if grow >= min_trade:
                 grown, remaining = _grow_short(snapshot, policy, grow, min_trade, alerts, notes)

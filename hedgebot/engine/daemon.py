@@ -926,7 +926,8 @@ class Daemon:
                 ],
                 refill=self._refill_of(hedge),
             )
-            await self._check_refill_address(runtime, hedge)
+            if not await self._refill_address_checked(runtime, hedge):
+                keeper.refill = None  # an address not proven this account's own is never paid: deposits by hand
             journal_config = self.settings.journal
             if journal_config.url is None:  # PostgreSQL keeps its files on its own server
                 keeper.disk = DiskGuard(
@@ -1553,11 +1554,15 @@ class Daemon:
             refill.remember(self.journal.intents())
         return refill
 
-    async def _check_refill_address(self, runtime: AccountRuntime, hedge: HedgeConfig) -> None:
-        """Refuse a refill whose address is not the hedging account's own deposit address, where the venue can say."""
+    async def _refill_address_checked(self, runtime: AccountRuntime, hedge: HedgeConfig) -> bool:
+        """Tell whether a refill may pay its address: refuse the start when it is not the hedging account's own.
+
+        An address the venue cannot confirm now (its read failed, or it cannot say) is never paid: the refill is off
+        until a restart confirms it, with a critical event saying so.
+        """
         buffer = hedge.buffer
         if buffer is None or not buffer.allow_withdraw or buffer.withdraw_address is None:
-            return
+            return True
         settle = hedge.symbol.rpartition(":")[2]  # the contract's settlement asset margins it
         ask = getattr(runtime.venue, "fetch_deposit_address", None)
         try:
@@ -1567,15 +1572,20 @@ class Daemon:
         else:
             why = "the venue cannot say its deposit address"
         if own is None:
-            self.log.warning("refill_address_unchecked", account=runtime.config.name, hedge=hedge.name,
-                             note=f"{why}: make sure withdraw_address is this account's (max_withdraw_per_day bounds a mistake)")
-            return
+            assert self.events is not None
+            self.events.emit(
+                runtime.config.name, hedge.name, "refill_disabled", Severity.CRITICAL, address=buffer.withdraw_address,
+                message=f"{why}: {buffer.withdraw_address} cannot be confirmed as this account's own, so the buffer's "
+                "refill is off until a restart confirms it; deposit by hand",
+            )
+            return False
         if own != buffer.withdraw_address:
             raise StartupRefused(
                 f"hedge {hedge.name!r}: buffer.withdraw_address {buffer.withdraw_address} is not account "
                 f"{runtime.config.name!r}'s deposit address for {settle} ({own}): a refill would pay "
                 "someone else; set it to the account's own address"
             )
+        return True
 
     def _holding_price_symbol(self, account: str, symbol: str) -> str | None:
         """Return the symbol a holdings account prices the hedged coins by: a live one's, or a paper one's listed market."""

@@ -1693,7 +1693,7 @@ class Keeper:
         address, network, amount = config.withdraw_address, config.withdraw_network, decision.amount
         detail = {
             "asset": asset, "amount": str(amount), "from_account": refill.account, "address": address,
-            "network": network, "arrives_within_seconds": config.refill_seconds,
+            "network": network, "refill_seconds": config.refill_seconds,
             "reason": f"refill the buffer: {plan.deposit_needed} {asset} needed to hedge in full",
         }
         await self._run_intent(
@@ -1727,7 +1727,10 @@ class Keeper:
         if held is not None and held.known:
             # The coins counted elsewhere this action was sized on, and when they were counted.
             detail["exposure_elsewhere"], detail["exposure_elsewhere_at"] = str(held.amount), held.at
-            detail["exposure_sources"] = {name: {"amount": str(amount), "at": at} for name, amount, at in held.parts}
+            detail["exposure_sources"] = {
+                name: {"amount": render(amount, Figure.AMOUNT, Precision.of(self.market)), "at": iso_utc(at)}
+                for name, amount, at in held.parts
+            }
         sent_at = self._monotonic()
         intent = self.journal.begin(self.account, self.hedge.name, kind, detail)
         if kind == "withdrawal" and self.refill is not None:
@@ -1966,7 +1969,7 @@ class Keeper:
     def _settle_delay_of(self, intent: Intent) -> float:
         """Return how long a lookup may miss `intent`: a withdrawal's history may lag its whole refill time."""
         if intent.kind == "withdrawal":
-            return max(self.settle_delay, float(intent.detail.get("arrives_within_seconds") or 0.0))
+            return max(self.settle_delay, float(intent.detail.get("refill_seconds") or 0.0))
         return self.settle_delay
 
     def _cannot_settle(self, intent: Intent, what: str, exc: ExchangeError) -> None:

@@ -165,7 +165,7 @@ def account_problems(account: AccountConfig, where: str | None = None) -> list[s
         )
     elif account.mode == "paper" and account.exchange not in PAPER_EXCHANGES:
         problems.append(
-            f"{where}.exchange: the paper venue models Binance USDⓈ-M ({', '.join(sorted(PAPER_EXCHANGES))}) only, "
+            f"{where}.exchange: the paper venue models Binance USDⓈ-M and COIN-M ({', '.join(sorted(PAPER_EXCHANGES))}) only, "
             f"not {account.exchange!r}"
         )
     if account.mode == "live":

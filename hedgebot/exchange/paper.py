@@ -71,7 +71,7 @@ _CROSS_MARGIN_OF_CHECK = Decimal("0.98")
 _SIDES = ((PositionSide.LONG, PositionSide.LONG.value), (PositionSide.SHORT, PositionSide.SHORT.value))
 
 # The ccxt exchange ids whose rules the paper venue models: Binance USDⓈ-M.
-PAPER_EXCHANGES = frozenset({"binanceusdm", "binance"})
+PAPER_EXCHANGES = frozenset({"binanceusdm", "binance", "binancecoinm"})  # USDⓈ-M, and COIN-M's coin-margined contracts
 
 
 @dataclass

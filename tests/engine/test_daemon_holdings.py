@@ -35,7 +35,8 @@ async def test_a_hedge_counts_the_coins_of_the_holdings_account_it_names_and_sen
         [source] = keeper.status.to_json()["exposure_sources"]
         assert source["source"] == "account cold" and source["amount"] == "3.000" and source["at"].endswith("Z")
         orders = [i for i in keeper.journal.intents() if i.kind == "order"]
-        assert orders and orders[-1].detail["exposure_sources"]["account cold"]["amount"] == "3"
+        assert orders and orders[-1].detail["exposure_sources"]["account cold"]["amount"] == "3.000"
+        assert orders[-1].detail["exposure_sources"]["account cold"]["at"].endswith("Z")  # an ISO time, as events show
         cold = daemon._holdings["cold"].venue
         assert not cold.orders and not cold.movements  # read, never traded or moved
         cold.spot["BTC"] = D("4")  # one more coin arrives in cold storage

@@ -192,8 +192,11 @@ async def test_with_allow_withdraw_false_no_withdrawal_is_ever_attempted(tmp_pat
         await daemon.stop()
 
 
-async def test_an_address_off_the_exchanges_whitelist_is_never_sent_to_and_the_alert_says_so(tmp_path: Path) -> None:
-    daemon, clock = await run_the_gap(tmp_path, refill=REFILL_FROM_COLD, whitelist=("someone-else",))
+async def test_an_address_taken_off_the_exchanges_whitelist_is_never_sent_to_and_the_alert_says_so(tmp_path: Path) -> None:
+    async def unlisted(real: Any, asset: str, address: str, network: Any) -> bool:
+        return False  # someone took the address off the account's whitelist after the start
+
+    daemon, clock = await run_the_gap(tmp_path, refill=REFILL_FROM_COLD, cold={"withdrawal_whitelisted": unlisted})
     try:
         [keeper] = daemon.keepers
         assert daemon._holdings["cold"].venue.withdrawals == []
@@ -332,16 +335,47 @@ async def test_no_more_than_max_withdraw_per_day_leaves_the_holdings_account_in_
         await daemon.stop()
 
 
-async def test_a_withdraw_address_that_is_not_the_hedging_accounts_own_is_refused_at_start_up(tmp_path: Path) -> None:
+async def test_a_withdraw_address_that_is_not_the_hedging_accounts_own_is_refused_by_check_and_at_start_up(
+    tmp_path: Path, monkeypatch: Any,
+) -> None:
     import pytest
 
     from hedgebot.engine.keeper import StartupRefused
+    from hedgebot.exchange.paper import PaperVenue
 
-    refill = {**REFILL_FROM_COLD, "withdraw_address": "someone-else"}
-    daemon = Daemon(Settings(**two_venues(tmp_path, refill=refill, whitelist=("someone-else",))), SimClock(start=START))
+    # A paper config says both ends: check (and the config load) refuses it, naming the field and both addresses.
+    with pytest.raises(ValueError, match="withdraw_address 'someone-else' is not account 'main'.s deposit address"):
+        Settings(**two_venues(tmp_path, refill={**REFILL_FROM_COLD, "withdraw_address": "someone-else"}))
+    unowned = two_venues(tmp_path, refill=REFILL_FROM_COLD)
+    del unowned["accounts"][0]["paper"]["deposit_address"]
+    with pytest.raises(ValueError, match="it has none: set \\[accounts.paper\\] deposit_address"):
+        Settings(**unowned)
+
+    # Live, the exchange says it at start-up (faked here on the paper venue): a mismatch refuses the start.
+    async def elsewhere(self: Any, asset: str, network: Any) -> str:
+        return "another-address"
+
+    monkeypatch.setattr(PaperVenue, "fetch_deposit_address", elsewhere)
+    daemon = Daemon(Settings(**two_venues(tmp_path, refill=REFILL_FROM_COLD)), SimClock(start=START))
     try:
-        with pytest.raises(StartupRefused, match="withdraw_address someone-else is not account 'main'.s deposit address"):
+        with pytest.raises(StartupRefused, match="withdraw_address main-usdt is not account 'main'.s deposit address"):
             await daemon.start()
+    finally:
+        await daemon.stop()
+
+
+async def test_an_address_the_exchange_cannot_confirm_at_start_up_is_never_paid(tmp_path: Path, monkeypatch: Any) -> None:
+    from hedgebot.exchange.paper import PaperVenue
+
+    async def unknown(self: Any, asset: str, network: Any) -> None:
+        return None
+
+    monkeypatch.setattr(PaperVenue, "fetch_deposit_address", unknown)
+    daemon, clock = await run_the_gap(tmp_path, refill=REFILL_FROM_COLD)
+    try:
+        assert daemon._holdings["cold"].venue.withdrawals == [] and withdrawal_intents(daemon) == []
+        [disabled] = daemon.keepers[0].journal.events(kind="refill_disabled")
+        assert disabled.severity == "critical" and "deposit by hand" in disabled.detail["message"]
     finally:
         await daemon.stop()
 
