@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import dataclasses
 import json
 import math
 import sys
@@ -567,6 +568,9 @@ def write_equity(path: Path, result: BacktestResult) -> None:
     """Write equity.csv: the account's value over time, hedged and unhedged, with the hedge's state."""
     e = result.equity
     precision = Precision.of(result.market)
+    if result.market is not None and result.market.inverse:
+        # Its values are dollars (not its coin margin's 8 decimals) and its exposure and short coins, to the satoshi.
+        precision = dataclasses.replace(precision, amount=Decimal("0.00000001"), money=Decimal("0.01"))
     columns = [
         _times(e["time"]),
         *(

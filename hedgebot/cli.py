@@ -154,7 +154,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"account {account.name}: {account.mode} on {account.exchange}")
         if not account.hedges:
             counted_by = [f"{a.name}/{h.name}" for a in settings.accounts for h in a.hedges if account.name in h.exposure.accounts]
-            print(f"  holdings account: its spot coins are counted by {', '.join(counted_by)}; it is only read")
+            refilling = [f"{a.name}/{h.name}" for a in settings.accounts for h in a.hedges
+                         if h.buffer is not None and h.buffer.allow_withdraw and h.buffer.refill_from == account.name]
+            use = f", and {', '.join(refilling)} may withdraw from it (the buffer's refill)" if refilling else "; it is only read"
+            print(f"  holdings account: its spot coins are counted by {', '.join(counted_by)}{use}")
         for h in account.hedges:
             print(
                 f"  hedge {h.name}: {h.asset} via a {h.side.value} on {h.symbol} ({h.instrument.value}), ratio {h.ratio}, band {h.band}, "
@@ -162,6 +165,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             )
             print(f"    exposure: {_exposure(h)}")
             print(f"    margin guard: {_guard(h)}")
+            for line in _buffer_lines(h):
+                print(f"    {line}")
             for line in _schedule_lines(h, calendar):
                 print(f"    {line}")
             if account.paper is not None:
@@ -174,6 +179,28 @@ def cmd_check(args: argparse.Namespace) -> int:
         return _check_exchange(settings)
     print("config OK")
     return EXIT_OK
+
+
+def _buffer_lines(hedge: HedgeConfig) -> list[str]:
+    """Say a hedge's buffer and its refill, for `check`."""
+    buffer = hedge.buffer
+    if buffer is None:
+        return []
+    lines = [
+        f"buffer: kept {percent(buffer.floor, 1)} from liquidation (adverse move {percent(buffer.adverse_move, 1)} + "
+        f"divergence {percent(buffer.divergence, 1)}); a deposit takes {duration(buffer.refill_seconds)}"
+    ]
+    if buffer.refill_from is None or not buffer.allow_withdraw:
+        lines.append("refill: none (deposits come by hand; allow_withdraw = false)")
+        return lines
+    assert buffer.max_withdraw is not None
+    per_day = buffer.max_withdraw_per_day or buffer.max_withdraw
+    lines.append(
+        f"refill: withdrawn from {buffer.refill_from} to {buffer.withdraw_address} on {buffer.withdraw_network}, at most "
+        f"{buffer.max_withdraw} at once and {per_day} a day"
+        + (" (the day's limit is below one withdrawal's: each withdrawal is cut to it)" if per_day < buffer.max_withdraw else "")
+    )
+    return lines
 
 
 def _schedule_lines(hedge: HedgeConfig, calendar: Sequence[CalendarEvent]) -> list[str]:

@@ -428,3 +428,15 @@ def test_a_buffer_that_allows_for_no_divergence_shows_the_spread_but_raises_no_w
                               margin_guard={"sources": ["futures_wallet"]}).policy()
         planned = plan(replace(snapshot(), elsewhere=held), policy, 1000.0)
         assert ("venues_diverge" in {a.code for a in planned.alerts}) is warned, divergence
+
+
+def test_check_says_the_buffer_and_who_may_withdraw_from_the_holdings_account(tmp_path: Path, capsys: Any) -> None:
+    from hedgebot.cli import main
+    from tests.helpers import write_toml
+
+    data = two_venues(tmp_path, refill={**REFILL_FROM_COLD, "max_withdraw_per_day": "100000"})
+    assert main(["check", "--config", str(write_toml(tmp_path / "hedgebot.toml", data))]) == 0
+    out = capsys.readouterr().out
+    assert "buffer: kept 17.0% from liquidation (adverse move 15.0% + divergence 2.0%); a deposit takes 30m" in out, out
+    assert "refill: withdrawn from cold to main-usdt on TRX, at most 250000 at once and 100000 a day (the day's limit" in out
+    assert "counted by main/btc, and main/btc may withdraw from it (the buffer's refill)" in out
