@@ -1551,7 +1551,8 @@ class Daemon:
         if refill is None:
             assert self.journal is not None
             refill = self._refills[name] = Refill(name, venue)  # type: ignore[arg-type]  # checked above when it may withdraw
-            refill.remember(self.journal.intents())
+            completed = [str(e.detail.get("client_id")) for e in self.journal.events(kind="withdrawal_completed")]
+            refill.remember(self.journal.intents(), completed)
         return refill
 
     async def _refill_address_checked(self, runtime: AccountRuntime, hedge: HedgeConfig) -> bool:

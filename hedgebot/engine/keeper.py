@@ -1676,7 +1676,7 @@ class Keeper:
         assert self.refill is not None and self.market is not None and self.hedge.buffer is not None
         refill, asset, config = self.refill, self.market.margin_asset, self.hedge.buffer
         try:
-            await refill.follow(self.clock.now(), self._withdrawal_failed)
+            await refill.follow(self.clock.now(), self._withdrawal_ended)
             decision = await refill.decide(
                 config, plan.deposit_needed if plan is not None else None, asset, self.market.margin_step, self.clock.now(),
             )
@@ -1700,8 +1700,12 @@ class Keeper:
             "withdrawal", detail, lambda cid: refill.venue.withdraw(WithdrawalRequest(asset, amount, address, network, cid)),
         )
 
-    def _withdrawal_failed(self, sent: Any) -> None:
-        """Say that a withdrawal the exchange had accepted failed: the money did not leave, or came back."""
+    def _withdrawal_ended(self, sent: Any) -> None:
+        """Tell that a withdrawal ended: completed (journaled, for history), or failed after acceptance (an alert)."""
+        if sent.status == "completed":
+            self._emit("withdrawal_completed", client_id=sent.client_id, amount=sent.amount,
+                       from_account=self.refill.account if self.refill else "")
+            return
         self.alerts.raise_alert(
             "withdrawal_failed", Severity.CRITICAL,
             f"withdrawal {sent.client_id} of {sent.amount} from account {self.refill.account if self.refill else '?'} "

@@ -66,11 +66,17 @@ class Refill:
     venue: Withdrawer
     sent: dict[str, _Sent] = field(default_factory=dict)
 
-    def remember(self, intents: Iterable[Intent]) -> None:
-        """Learn the withdrawals the journal holds from this account (at start-up, by every hedge)."""
+    def remember(self, intents: Iterable[Intent], completed: Iterable[str] = ()) -> None:
+        """Learn the withdrawals the journal holds from this account (at start-up, by every hedge).
+
+        `completed` names the client ids whose completion the journal already told (`withdrawal_completed`).
+        """
+        done = set(completed)
         for intent in intents:
             if intent.kind == "withdrawal" and intent.detail.get("from_account") == self.account:
                 self.record(intent)
+                if intent.client_id in done:
+                    self.sent[intent.client_id].status = "completed"
 
     def record(self, intent: Intent) -> None:
         """Note a withdrawal intent's state as the journal has it now."""
@@ -102,8 +108,8 @@ class Refill:
                 return f"withdrawal {sent.client_id} is on its way"
         return None
 
-    async def follow(self, now: float, failed: Callable[[_Sent], None]) -> None:
-        """Read the progress of accepted withdrawals not yet final (at most every PROGRESS_EVERY); report a failure."""
+    async def follow(self, now: float, ended: Callable[[_Sent], None]) -> None:
+        """Read the progress of accepted withdrawals not yet final (at most every PROGRESS_EVERY); tell each that ends."""
         for sent in list(self.sent.values()):
             if sent.status in FINAL | {"unknown", "refused"} or now - sent.checked_at < PROGRESS_EVERY:
                 continue
@@ -114,7 +120,8 @@ class Refill:
             sent.status, sent.changed_at = found.status, now
             if found.status == "failed":
                 sent.error = "the exchange cancelled, rejected or failed it after accepting it"
-                failed(sent)
+            if found.status in FINAL:
+                ended(sent)
 
     async def decide(self, config: BufferConfig, needed: Decimal | None, asset: str, step: Decimal, now: float) -> RefillDecision:
         """Return how much of `asset` to withdraw now for a deposit of `needed`, reading the whitelist and free balance."""

@@ -177,6 +177,10 @@ async def test_with_allow_withdraw_the_buffer_withdraws_the_deposit_it_asks_for_
         assert keeper.status.short == D(10) and "buffer_lockstep" not in keeper.alerts.active
         sent = keeper.journal.events(kind="withdrawal_sent")
         assert [e.detail["client_id"] for e in sent] == [i.client_id for i in withdrawals]
+        # Each arrival is journaled once, when the exchange reports the withdrawal completed (read every 5 minutes).
+        completed = keeper.journal.events(kind="withdrawal_completed")
+        arrived = [w.client_id for w in cold.withdrawals if w.status == "completed"]
+        assert arrived and sorted(e.detail["client_id"] for e in completed) == sorted(arrived)
     finally:
         await daemon.stop()
 
@@ -440,3 +444,25 @@ def test_check_says_the_buffer_and_who_may_withdraw_from_the_holdings_account(tm
     assert "buffer: kept 17.0% from liquidation (adverse move 15.0% + divergence 2.0%); a deposit takes 30m" in out, out
     assert "refill: withdrawn from cold to main-usdt on TRX, at most 250000 at once and 100000 a day (the day's limit" in out
     assert "counted by main/btc, and main/btc may withdraw from it (the buffer's refill)" in out
+
+
+
+async def test_a_completed_withdrawal_is_journaled_once_and_not_again_after_a_restart(tmp_path: Path) -> None:
+    from hedgebot.engine.refill import Refill
+    from hedgebot.store.journal import IntentStatus
+
+    daemon, clock = await run_the_gap(tmp_path, refill=REFILL_FROM_COLD)
+    try:
+        journal = daemon.keepers[0].journal
+        told = [e.detail["client_id"] for e in journal.events(kind="withdrawal_completed")]
+        assert told
+        # A restart learns the journal's withdrawals: one already told completed is not followed (nor told) again.
+        again = Refill("cold", daemon._holdings["cold"].venue)
+        again.remember(journal.intents(), told)
+        assert all(again.sent[cid].status == "completed" for cid in told)
+        ended: list[str] = []
+        await again.follow(clock.now() + 3600, lambda sent: ended.append(sent.client_id))
+        assert not set(ended) & set(told)
+        assert all(i.status is IntentStatus.DONE for i in journal.intents() if i.kind == "withdrawal")
+    finally:
+        await daemon.stop()
