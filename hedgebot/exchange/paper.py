@@ -248,13 +248,7 @@ class PaperVenue:
         low: Decimal | None = None
         high: Decimal | None = None
         if pm.margin_mode is MarginMode.ISOLATED:
-            for side, side_name in _SIDES:
-                state = self.legs.get((symbol, side_name))
-                if state is None or state.size <= 0:
-                    continue
-                lp = self._isolated_liquidation_price(symbol, side, side_name, state, brackets)
-                if lp is None:
-                    continue
+            for side, side_name, state, lp in self._isolated_liquidations(symbol, brackets):
                 if side is PositionSide.SHORT:
                     high = lp
                 else:
@@ -310,13 +304,7 @@ class PaperVenue:
         brackets = pm.market.brackets
         if pm.margin_mode is MarginMode.ISOLATED:
             hit = False
-            for side, side_name in _SIDES:
-                state = self.legs.get((symbol, side_name))
-                if state is None or state.size <= 0:
-                    continue
-                lp = self._isolated_liquidation_price(symbol, side, side_name, state, brackets)
-                if lp is None:
-                    continue
+            for side, side_name, state, lp in self._isolated_liquidations(symbol, brackets):
                 if (price >= lp) if side is PositionSide.SHORT else (price <= lp):
                     lost = state.margin
                     self.legs[(symbol, side_name)] = _LegState()
@@ -354,6 +342,20 @@ class PaperVenue:
                 )
             )
         return True
+
+    def _isolated_liquidations(
+        self, symbol: str, brackets: Sequence[Bracket],
+    ) -> list[tuple[PositionSide, str, _LegState, Decimal]]:
+        """Return each open isolated leg of `symbol` that a price can liquidate, with its liquidation price."""
+        out = []
+        for side, side_name in _SIDES:
+            state = self.legs.get((symbol, side_name))
+            if state is None or state.size <= 0:
+                continue
+            lp = self._isolated_liquidation_price(symbol, side, side_name, state, brackets)
+            if lp is not None:
+                out.append((side, side_name, state, lp))
+        return out
 
     def _isolated_liquidation_price(
         self, symbol: str, side: PositionSide, side_name: str, state: _LegState, brackets: Sequence[Bracket]
