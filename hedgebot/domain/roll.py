@@ -29,10 +29,15 @@ CLOSE_EXPIRING = "roll: buy back the expiring contract"
 
 @dataclass(frozen=True)
 class Contract:
-    """One delivery contract of the hedged coin: its symbol and its delivery time (epoch seconds)."""
+    """One delivery contract of the hedged coin: its symbol, its delivery time (epoch seconds), and whether it trades.
+
+    `tradable` is false once the exchange's contract status stops new orders (Binance's PRE_DELIVERING,
+    DELIVERING, SETTLING; a contract not yet open), whatever the time left.
+    """
 
     symbol: str
     expiry: float
+    tradable: bool = True
 
 
 def contract_to_hold(contracts: Sequence[Contract], now: float, roll_before: float) -> Contract | None:

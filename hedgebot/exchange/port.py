@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from hedgebot.domain.model import Leg, MarginMode, Market, OrderSide, PositionMode, PositionSide, Wallet
+from hedgebot.domain.roll import Contract
 
 
 class ExchangeError(Exception):
@@ -267,6 +268,14 @@ class ExchangePort(Protocol):
 
     async def fetch_futures_balance(self, asset: str) -> FuturesBalance:
         """Return the futures wallet balance of the settlement asset."""
+        ...
+
+    async def fetch_delivery_contracts(self, symbol: str) -> list[Contract]:
+        """Return the delivery contracts listed now for a market named without expiry ('BTC/USDT:USDT').
+
+        Each carries its own symbol ('BTC/USDT:USDT-260327'), its delivery time and whether the exchange's
+        contract status lets it trade; a contract past delivery is not listed.
+        """
         ...
 
     async def fetch_legs(self, symbol: str) -> Legs:
