@@ -8,10 +8,11 @@ show every number through `ops.figures`; this module only words them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 
 from hedgebot.config import HedgeConfig
-from hedgebot.domain.basis import annual_basis_from_funding, short_carry
+from hedgebot.domain.basis import annual_basis_from_funding, carrying_cost, years_left
 from hedgebot.domain.fundability import fundability
 from hedgebot.domain.instrument import HedgeSide
 from hedgebot.domain.model import Market, Snapshot
@@ -96,7 +97,7 @@ def fundability_lines(
 
 
 def carry_line(
-    market: Market, price: Decimal, coins: Decimal, hedge: HedgeConfig, rates: list[Decimal], interval_hours: Decimal,
+    market: Market, price: Decimal, coins: Decimal, hedge: HedgeConfig, rates: Sequence[Decimal], interval_hours: Decimal,
     source: str, horizon_years: Decimal | None = None,
 ) -> str:
     """Say what the hedge's leg costs to carry: its funding from `rates` (recent history or the config), a year and over its horizon.
@@ -107,22 +108,35 @@ def carry_line(
     shown = Precision.of(market)
     if not rates or coins <= 0 or price <= 0:
         return f"carrying cost: no funding figure ({source})"
-    yearly = annual_basis_from_funding(rates, interval_hours)
+    yearly = annual_basis_from_funding(list(rates), interval_hours)
     notional = coins if market.inverse else coins * price  # in the margin asset
-    received = short_carry(notional, yearly, Decimal(1))
-    if hedge.side is HedgeSide.LONG:
-        received = -received
-    verb = "receives" if received >= 0 else "pays"
+    cost = carrying_cost(notional, yearly, hedge.side.position_side, source, horizon_years)
+    verb = "receives" if cost.per_year >= 0 else "pays"
 
     def money(value: Decimal) -> str:
         return f"{Decimal(render(abs(value), Figure.MONEY, shown, ROUND_HALF_EVEN)):,f} {market.margin_asset}"
 
     per = sum(rates, Decimal(0)) / len(rates)
-    over = ""
-    if horizon_years is not None and horizon_years > 0:
-        over = f", {money(received * horizon_years)} until it ends"
+    over = "" if cost.over_horizon is None else f", {money(cost.over_horizon)} until it ends"
     return (
         f"carrying cost: funding averaged {percent(per, 4)} per {interval_hours.normalize():f} h ({percent(yearly, 2)} a year, {source}); "
         f"a {hedge.side.value} of {render(coins, Figure.AMOUNT, Precision(market.amount_step if not market.inverse else None))} "
-        f"{hedge.asset} {verb} about {money(received)} a year{over}"
+        f"{hedge.asset} {verb} about {money(cost.per_year)} a year{over}"
     )
+
+
+def margin_line(market: Market, price: Decimal, spot: dict[str, Decimal], futures: dict[str, Decimal], hedge: HedgeConfig) -> str:
+    """Say the margin the hedge's whole target locks up: what it needs at its leverage and the guard's trigger."""
+    f = fundability(market, price, spot, futures, hedge.policy(), hedge.leverage)
+    shown = Precision.of(market)
+    locked = f"{Decimal(render(f.needed, Figure.MONEY, shown, ROUND_CEILING)):,f} {market.margin_asset}"
+    value = f.target * price if not market.inverse else f.target
+    share = f" ({percent(f.needed / value, 2)} of the hedged value)" if value > 0 else ""
+    return f"margin locked: {locked} for the {hedge.side.value}'s whole target at {hedge.leverage}x{share}"
+
+
+def horizon_years(ends_at: float | None, now: float) -> Decimal | None:
+    """Return the years from `now` until the hedge ends (None: it has no end, or it has passed)."""
+    if ends_at is None or ends_at <= now:
+        return None
+    return years_left(now, ends_at)

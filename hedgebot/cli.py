@@ -12,6 +12,7 @@ import os
 import signal
 import sqlite3
 import sys
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -19,7 +20,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from hedgebot import affordability, backtest_report, cli_control, cli_journal, cli_put, sweep
+from hedgebot import affordability, backtest_report, cli_compare, cli_control, cli_journal, cli_put, sweep
 from hedgebot.access import SERVICE_USER_HINT, denied, obstacle
 from hedgebot.clock import RealClock
 from hedgebot.config import (
@@ -171,7 +172,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                 print(f"    {line}")
             if account.paper is not None:
                 counted, unknown = _with_coins_held_elsewhere(settings, h)
-                for line in _starting_lines(account.paper, counted):
+                for line in _starting_lines(account.paper, counted, h.schedule_of(calendar).ends_at):
                     print(f"    {line}")
                 if unknown:
                     print(f"    (these figures leave out the coins of {', '.join(unknown)}: not known here)")
@@ -242,8 +243,8 @@ def _starting_price(feed: object) -> Decimal | None:
     return None
 
 
-def _starting_lines(paper: PaperConfig, hedge: HedgeConfig) -> list[str]:
-    """Say the runway and fundability of the hedge's target, opened from the paper account's starting balances."""
+def _starting_lines(paper: PaperConfig, hedge: HedgeConfig, ends_at: float | None = None) -> list[str]:
+    """Say the runway, fundability, margin and carrying cost of the hedge's target, opened from the paper account's starting balances."""
     market_config = next(m for m in paper.markets if m.symbol == hedge.symbol)
     price = _starting_price(market_config.feed)
     if price is None:
@@ -254,33 +255,37 @@ def _starting_lines(paper: PaperConfig, hedge: HedgeConfig) -> list[str]:
     return [
         affordability.runway_line(affordability.opened(market, price, spot, futures, hedge), hedge, basis),
         *affordability.fundability_lines(market, price, spot, futures, hedge, basis),
-        _carry_line(market_config, market, price, spot, futures, hedge),
+        affordability.margin_line(market, price, spot, futures, hedge),
+        _carry_line(market_config, market, price, spot, futures, hedge, ends_at),
     ]
 
 
-CARRY_HISTORY_SECONDS = 30 * 86400.0  # the recent history a replayed funding file's rates are averaged over
+CARRY_HISTORY_SECONDS = 30 * 86400.0  # the recent history funding rates are averaged over
 
 
 def _carry_line(
     config: PaperMarketConfig, market: Market, price: Decimal, spot: dict[str, Decimal], futures: dict[str, Decimal],
-    hedge: HedgeConfig,
+    hedge: HedgeConfig, ends_at: float | None = None,
 ) -> str:
     """Say the hedge's carrying cost from its paper market's funding: the config's rate, or a file's last 30 days."""
     funding = config.funding
     coins = fundability(market, price, spot, futures, hedge.policy(), hedge.leverage).target
+    interval = Decimal(str(funding.interval_hours))
     if funding.file is not None:
         try:
             replay = ReplayFunding.from_csv(funding.file)
         except (OSError, ValueError) as exc:
             return f"carrying cost: the funding file cannot be read ({exc})"
         _, last = replay.span()
-        rates = [rate for _, rate in replay.settlements(last - CARRY_HISTORY_SECONDS, last)] if last is not None else []
+        settlements = replay.settlements(last - CARRY_HISTORY_SECONDS, last) if last is not None else []
         source = "the funding file's last 30 days"
     elif funding.live:
         return "carrying cost: shown by `check --exchange` from the exchange's recent funding (live rate)"
     else:
-        rates, source = [funding.rate], "the config's rate"
-    return affordability.carry_line(market, price, coins, hedge, rates, Decimal(str(funding.interval_hours)), source)
+        settlements, source = [(0.0, funding.rate)], "the config's rate"
+    horizon = affordability.horizon_years(ends_at, time.time())
+    rates = [rate for _, rate in settlements]
+    return affordability.carry_line(market, price, coins, hedge, rates, interval, source, horizon)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -632,6 +637,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_journal.register(sub, with_config)
     cli_control.register(sub, with_config)
     cli_put.register(sub, with_config)
+    cli_compare.register(sub, with_config)
     return parser
 
 

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from hedgebot import affordability
 from hedgebot.clock import Clock
 from hedgebot.config import AccountConfig, ConfigError, HedgeConfig, Settings
-from hedgebot.domain.model import PositionMode
+from hedgebot.domain.basis import settlement_interval_hours
+from hedgebot.domain.fundability import fundability
+from hedgebot.domain.model import PositionMode, Snapshot
 from hedgebot.domain.schedule import CalendarEvent
 from hedgebot.engine.keeper import Keeper, StartupRefused
 from hedgebot.engine.startup_checks import UNRESTRICTED_KEY, key_problems
@@ -169,3 +171,27 @@ async def _check_hedge(
         found.lines.append("    " + affordability.runway_line(opened, hedge, "the target opened from the exchange's balances"))
     for line in affordability.fundability_lines(market, snapshot.mark_price, spot, futures, hedge, "from the exchange's balances"):
         found.lines.append(f"    {line}")
+    found.lines.append("    " + affordability.margin_line(market, snapshot.mark_price, spot, futures, hedge))
+    found.lines.append("    " + await _carry_line(hedge, venue, clock, snapshot, calendar))
+
+
+CARRY_HISTORY_SECONDS = 30 * 86400.0  # the recent history funding rates are averaged over
+
+
+async def _carry_line(
+    hedge: HedgeConfig, venue: ExchangePort, clock: Clock, snapshot: Snapshot, calendar: Sequence[CalendarEvent],
+) -> str:
+    """Say the leg's carrying cost from the market's settled funding of the last 30 days (read, never traded)."""
+    now = clock.now()
+    try:
+        settlements = await venue.fetch_funding_rates(hedge.symbol, now - CARRY_HISTORY_SECONDS)
+    except ExchangeError as exc:
+        return f"carrying cost: cannot read {hedge.symbol}'s funding history ({redact(str(exc))})"
+    market = snapshot.market
+    target = fundability(market, snapshot.mark_price, {market.base: snapshot.spot_asset, market.margin_asset: snapshot.spot_quote},
+                         {market.margin_asset: snapshot.futures_wallet}, hedge.policy(), hedge.leverage).target
+    horizon = affordability.horizon_years(hedge.schedule_of(calendar).ends_at, now)
+    return affordability.carry_line(
+        market, snapshot.mark_price, target, hedge, [rate for _, rate in settlements],
+        settlement_interval_hours(settlements), f"{hedge.symbol}'s last {len(settlements)} settlements on the exchange", horizon,
+    )

@@ -77,6 +77,16 @@ class HedgeReport:
     precision: Precision = field(default_factory=Precision)  # the market's steps the figures are shown at
     # A coin-margined short: its amounts are face value, its PnL and every money figure in the coin.
     inverse: bool = False
+    margin_locked: Decimal | None = None  # the margin behind the leg at its last trade in the period
+    runway: Decimal | None = None  # the runway at its last trade, as a fraction of the mark (None: unlimited or unknown)
+    seconds: float = 0.0  # the period's length, from its start (or the journal's first event) to its end
+
+    @property
+    def funding_a_year(self) -> Decimal | None:
+        """Return the period's net funding at a year's pace: the leg's carrying cost as it was paid (+ received)."""
+        if self.seconds < 86400:  # less than a day annualises one settlement's noise
+            return None
+        return (self.funding_received - self.funding_paid) * Decimal(365 * 86400) / Decimal(str(self.seconds))
 
     @property
     def hedge_pnl(self) -> Decimal | None:
@@ -109,6 +119,9 @@ class HedgeReport:
             **{name: render(value, Figure.BALANCE, shown) for name, value in money.items()},
             "orders": dict(self.orders), "seconds_outside_band": render(self.seconds_outside_band, Figure.SECONDS, shown),
             "worst_liquidation_distance": render(self.worst_distance, Figure.RATIO, shown),
+            "funding_a_year": render(self.funding_a_year, Figure.BALANCE, shown),
+            "margin_locked": render(self.margin_locked, Figure.BALANCE, shown),
+            "runway": render(self.runway, Figure.RATIO, shown),
             "hedge_pnl": render(self.hedge_pnl, Figure.BALANCE, shown),
             "holding_pnl": render(self.holding_pnl, Figure.BALANCE, shown),
             "first_price": render(self.first_price, Figure.PRICE, shown),
@@ -327,6 +340,10 @@ def _band_and_distance(report: HedgeReport, events: Sequence[Event], period: Per
             out_since = None
         if not period.holds(event.at):
             continue
+        if event.kind in ("hedge_opened", "rebalanced"):
+            locked = number(event.detail.get("margin_locked"))
+            report.margin_locked = locked if locked is not None else report.margin_locked
+            report.runway = number(event.detail.get("runway"))
         if event.kind in ("alert", "alert_resolved") and event.detail.get("code") != LIQUIDATION_LOW:
             continue
         for key in ("distance", "worst_distance"):
@@ -335,6 +352,8 @@ def _band_and_distance(report: HedgeReport, events: Sequence[Event], period: Per
                 report.worst_distance = value
     if out_since is not None:
         report.seconds_outside_band += max(0.0, end - max(out_since, start))
+    first = start if period.since is not None else (events[0].at if events else end)
+    report.seconds = max(0.0, end - first)
 
 
 # ---- output ---------------------------------------------------------------------------
@@ -371,6 +390,9 @@ def render_table(reports: Sequence[HedgeReport], period: Period) -> str:
             f"{_money(r.first_price, r.precision, Figure.PRICE)} -> {_money(r.last_price, r.precision, Figure.PRICE)}"
             for r in reports
         ]),
+        ("funding at a year's pace", [f"{_money(r.funding_a_year, r.precision)} {r.quote}" for r in reports]),
+        ("margin locked (last)", [f"{_money(r.margin_locked, r.precision)} {r.quote}" for r in reports]),
+        ("runway (last)", [percent(r.runway) if r.runway is not None else "-" for r in reports]),
         ("hedge PnL", [f"{_money(r.hedge_pnl, r.precision)} {r.quote}" for r in reports]),
         ("unhedged holding PnL", [f"{_money(r.holding_pnl, r.precision)} {r.quote}" for r in reports]),
     ]
@@ -383,6 +405,7 @@ def render_table(reports: Sequence[HedgeReport], period: Period) -> str:
     out.append("")
     out.append("hedge PnL: the short's trading result at the period's first and last prices, plus funding, minus fees.")
     out.append("unhedged holding PnL: the exposure held at the start, valued at the same two prices.")
+    out.append("funding at a year's pace: the period's net funding (received less paid) scaled to a year; the leg's carrying cost.")
     return "\n".join(out)
 
 

@@ -121,3 +121,39 @@ def test_check_exchange_reads_a_holdings_account_and_one_it_cannot_reach_is_a_wa
     assert "Traceback" not in said and done.returncode == 0, said
     assert "account cold: holdings on binanceusdm, read-only: spot holds 1.0 BTC" in done.stdout, said
     assert "account vault: holdings on binanceusdm, NOT READ" in done.stdout and "signature=" not in said
+
+
+@pytest.mark.slow
+def test_check_exchange_says_the_carrying_cost_from_the_markets_settled_funding_and_the_margin_the_target_locks(tmp_path, emulator) -> None:
+    emulator.control("account", {"dual_side": True})
+    for rate in ("0.0001", "0.0003"):  # a mean of 0.02 % a settlement: 21.9 % a year on 8-hour settlements
+        emulator.control("funding", {"symbol": "BTCUSDT", "rate": rate})
+    done = _check(live_config(tmp_path, emulator.url))
+    said = done.stdout + done.stderr
+    assert "Traceback" not in said and done.returncode == 0, said
+    carry = next(line for line in done.stdout.splitlines() if "carrying cost:" in line)
+    assert "0.0200% per 8 h (21.90% a year, BTC/USDT:USDT's last 2 settlements on the exchange)" in carry, carry
+    assert "a short of" in carry and "receives about" in carry and "USDT a year" in carry, carry
+    locked = next(line for line in done.stdout.splitlines() if "margin locked:" in line)
+    assert "USDT for the short's whole target at" in locked and "of the hedged value" in locked, locked
+    assert not emulator.control("state")["orders"]
+
+
+@pytest.mark.slow
+def test_compare_reads_a_live_accounts_perpetual_from_the_exchange_with_its_settled_funding_and_orders_nothing(tmp_path, emulator) -> None:
+    emulator.control("account", {"dual_side": True})
+    for rate in ("0.0001", "0.0003"):
+        emulator.control("funding", {"symbol": "BTCUSDT", "rate": rate})
+    env = clean_env()
+    env.update({"HB_BINANCE_KEY": PROCESS_KEY, "HB_BINANCE_SECRET": PROCESS_SECRET})
+    done = subprocess.run(
+        [sys.executable, "-m", "hedgebot.cli", "compare", "--config", str(live_config(tmp_path, emulator.url)), "--hedge", "btc"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+    )
+    said = done.stdout + done.stderr
+    assert "Traceback" not in said and done.returncode == 0, said
+    lines = done.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("usdm-perp") and "BTC/USDT:USDT  (held now)" in line)
+    assert "carrying cost: 21.90% a year (last 2 settlements); the short receives about" in lines[at + 1], said
+    assert "margin locked:" in lines[at + 2] and "USDT for the whole target" in lines[at + 2], said
+    assert not emulator.control("state")["orders"]

@@ -192,3 +192,26 @@ def test_a_coin_margined_shorts_report_counts_its_pnl_in_coins_and_a_full_hedge_
     sold = HedgeReport("main", "btc", "BTC", inverse=True, first_price=D(30000), last_price=D(60000), exposure_at_start=D(10),
                        short_cash=-D(300000) / D(30000), short_at_end=D(300000))  # sold inside the period at 30,000
     assert sold.hedge_pnl == D(-5)
+
+
+def test_the_report_says_the_funding_at_a_years_pace_and_the_margin_and_runway_at_the_last_trade() -> None:
+    journal = Journal(":memory:", SimClock(T0))
+    day = 86400.0
+    journal.record_event("acct", "btc", "hedge_opened", "info", {"exposure": "2", "short": "2", "target": "2", "mark": "50000",
+                                                                   "distance": "0.33", "margin_locked": "33400", "runway": "0.45"}, at=T0)
+    for n in range(30):  # a month of 3 settlements a day, 10 USDT each, one paid back each day
+        for k, amount in enumerate(("10", "10", "-10")):
+            journal.record_event("acct", "btc", "funding", "info", {"symbol": SYMBOL, "side": "short", "amount": amount,
+                                                                      "price": "50000", "rate": "0.0001"}, at=T0 + n * day + k * 8 * 3600 + 1)
+    journal.record_event("acct", "btc", "rebalanced", "info", {"exposure": "2.2", "short": "2.2", "target": "2.2", "mark": "51000",
+                                                                 "distance": "0.31", "margin_locked": "37000", "runway": "0.40"}, at=T0 + 20 * day)
+    [report] = build_reports(journal, [("acct", "btc", SYMBOL)], Period(), now=T0 + 30 * day)
+    assert report.funding_received - report.funding_paid == D("300")
+    assert report.funding_a_year == D("3650")  # 300 USDT over 30 days
+    assert (report.margin_locked, report.runway) == (D("37000"), D("0.40"))
+    table = render_table([report], Period())
+    assert "3,650 USDT" in table and "37,000 USDT" in table and "40.00%" in table, table
+    assert report.to_json()["funding_a_year"] == "3650" and report.to_json()["margin_locked"] == "37000"
+    # A period shorter than a day says no yearly pace: one settlement's sign would be read as a year's.
+    [short] = build_reports(journal, [("acct", "btc", SYMBOL)], Period(T0, T0 + 3600), now=T0 + 30 * day)
+    assert short.funding_a_year is None

@@ -10,9 +10,10 @@ market's price of the same carry). It is a model, not history: README says so.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 
-from hedgebot.domain.model import ZERO
+from hedgebot.domain.model import ZERO, PositionSide
 
 SECONDS_PER_YEAR = Decimal(365 * 86_400)
 
@@ -50,3 +51,40 @@ def short_carry(notional: Decimal, annual_rate: Decimal, years: Decimal) -> Deci
     cases a positive rate is income for the hedger.
     """
     return notional * annual_rate * years
+
+
+def settlement_interval_hours(settlements: Sequence[tuple[float, Decimal]], default: Decimal = Decimal(8)) -> Decimal:
+    """Return the hours between a run of (time, rate) settlements: their mean spacing, else `default`.
+
+    Exchanges settle every 8 h, 4 h or 1 h and change it, so a live history's own spacing is taken; a
+    spacing under an hour is no interval any exchange settles at (settlements forced together), so it is
+    not believed and `default` stands.
+    """
+    if len(settlements) > 1:
+        spacing = (settlements[-1][0] - settlements[0][0]) / (len(settlements) - 1)
+        if spacing >= 3600:
+            return Decimal(str(round(spacing / 3600, 2))).normalize()
+    return default
+
+
+@dataclass(frozen=True)
+class CarryingCost:
+    """What a leg earns or pays to stay open, in its contract's margin asset (positive: the leg receives it)."""
+
+    annual_rate: Decimal  # the carry a year as a fraction of the notional; positive: a short receives it
+    notional: Decimal  # the leg's notional in the margin asset (coins for a coin-margined contract)
+    per_year: Decimal  # received (+) or paid (-) by this leg a year
+    over_horizon: Decimal | None  # the same until the hedge ends or its contract is delivered (None: no end known)
+    horizon_years: Decimal | None
+    source: str  # where the rate comes from, in words
+
+
+def carrying_cost(
+    notional: Decimal, annual_rate: Decimal, side: PositionSide, source: str, horizon_years: Decimal | None = None,
+) -> CarryingCost:
+    """Return a leg's carrying cost from its yearly rate: what a short receives a long pays."""
+    per_year = short_carry(notional, annual_rate, Decimal(1))
+    if side is PositionSide.LONG:
+        per_year = -per_year
+    over = per_year * horizon_years if horizon_years is not None and horizon_years > 0 else None
+    return CarryingCost(annual_rate, notional, per_year, over, horizon_years if over is not None else None, source)

@@ -936,9 +936,11 @@ class Keeper:
                 self._reopening = False
         if traded and plan is not None and snapshot is not None and not unwinding and self.trading_state is not TradingState.CLOSED:
             kind = "hedge_opened" if short_before == 0 and plan.short > 0 else "rebalanced"
+            # The margin the leg locks up: its own under isolated margin, the wallet behind it under cross.
+            locked, _ = snapshot.backing_of(self.policy.side)
             self._emit(
                 kind, exposure=plan.exposure, short=plan.short, target=plan.target, mark=snapshot.mark_price,
-                distance=plan.distance,
+                distance=plan.distance, margin_locked=locked, runway=plan.runway,
             )
         if self.journal.open_intents(self.account, self.hedge.name):
             self._set_status(plan, snapshot, "unresolved", "an earlier action's outcome is still unknown")

@@ -338,6 +338,17 @@ class CcxtVenue:
         stamp = answer.get("timestamp")
         return FundingQuote(rate, nxt / 1000 if nxt else None, stamp / 1000 if stamp else self.clock.now())
 
+    async def fetch_funding_rates(self, symbol: str, since: float) -> list[tuple[float, Decimal]]:
+        """Return the market's settled funding rates since `since` through ccxt's public rate history (one page)."""
+        answer = await self._call(lambda: self.futures.fetch_funding_rate_history(symbol, int(since * 1000)))
+        rates = []
+        for row in answer or []:
+            stamp = row.get("timestamp")
+            if stamp is None:
+                raise BadData(f"{symbol} funding rate history: a row without a timestamp: {row!r}"[:300])
+            rates.append((stamp / 1000, _dec(row.get("fundingRate"), f"{symbol} funding rate history")))
+        return sorted(rates)
+
     async def fetch_funding_history(self, symbol: str, since: float) -> list[FundingPayment]:
         """Return the account's funding payments on the contract."""
         return await self._call(lambda: self.dialect.fetch_funding_history(self.futures, symbol, since))

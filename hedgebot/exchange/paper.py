@@ -532,6 +532,10 @@ class PaperVenue:
         when, rate = upcoming[0]
         return FundingQuote(rate, when, now)
 
+    async def fetch_funding_rates(self, symbol: str, since: float) -> list[tuple[float, Decimal]]:
+        """Return the rates the market's funding source settled since `since` (up to now)."""
+        return self._paper_market(symbol).funding.settlements(since, self.clock.now())
+
     async def fetch_funding_history(self, symbol: str, since: float) -> list[FundingPayment]:
         """Return the funding the account's legs paid or received since `since`."""
         quote = self._paper_market(symbol).market.margin_asset

@@ -342,6 +342,13 @@ class ExchangePort(Protocol):
         """Return the contract's current funding rate."""
         ...
 
+    async def fetch_funding_rates(self, symbol: str, since: float) -> list[tuple[float, Decimal]]:
+        """Return the market's settled funding rates since `since`, oldest first, as (time, rate).
+
+        Public market history, not the account's payments; one page (an exchange may hold fewer).
+        """
+        ...
+
     async def fetch_funding_history(self, symbol: str, since: float) -> list[FundingPayment]:
         """Return the account's funding payments on the contract since `since`."""
         ...

@@ -153,6 +153,7 @@ class Book:
     margin_history: list[dict[str, Any]] = field(default_factory=list)
     transfers: list[dict[str, Any]] = field(default_factory=list)
     income: list[dict[str, Any]] = field(default_factory=list)
+    funding_rates: list[dict[str, Any]] = field(default_factory=list)  # every settlement, as /fapi/v1/fundingRate lists it
     mark_lag_ms: dict[str, int] = field(default_factory=dict)  # a mark price this old (a stalled feed)
     next_id: int = 1_000_000
     taker_fee: str = "0.0005"
@@ -311,6 +312,9 @@ class Emulator:
         spec = self.book.symbols[symbol]
         rate = D(spec.funding_rate) if rate is None else rate
         mark = D(spec.mark)
+        self.book.funding_rates.append(
+            {"symbol": symbol, "fundingRate": _s(rate), "fundingTime": self.now_ms(), "markPrice": spec.mark}
+        )
         for key, pos in self.book.positions.items():
             sym, _, side = key.partition("|")
             amount = D(pos.amount)
@@ -373,6 +377,7 @@ class Emulator:
             r.add_get(f"{prefix}/ping", self.ping)
         r.add_get("/fapi/v1/exchangeInfo", self.futures_exchange_info)
         r.add_get("/fapi/v1/premiumIndex", self.premium_index)
+        r.add_get("/fapi/v1/fundingRate", self.funding_rate_history)
         r.add_get("/fapi/v1/leverageBracket", self.signed(self.leverage_bracket))
         r.add_get("/fapi/v1/positionSide/dual", self.signed(self.get_dual))
         r.add_post("/fapi/v1/positionSide/dual", self.signed(self.post_dual))
@@ -640,6 +645,24 @@ class Emulator:
             self._spec(symbol)
             return web.json_response(self._premium(symbol))
         return web.json_response([self._premium(s) for s in self.book.symbols])
+
+    async def funding_rate_history(self, request: web.Request) -> web.Response:
+        """GET /fapi/v1/fundingRate: settled rates, oldest first; from startTime the first `limit`, else the last `limit`."""
+        q = request.query
+        try:
+            limit = int(q.get("limit", "100"))
+            start = int(q["startTime"]) if "startTime" in q else None
+            end = int(q["endTime"]) if "endTime" in q else None
+        except ValueError:
+            raise BinanceError(-1100, "Illegal characters found in a parameter.") from None
+        if not 1 <= limit <= 1000:
+            raise BinanceError(-1130, "Data sent for parameter 'limit' is not valid.")
+        symbol = q.get("symbol")
+        if symbol:
+            self._spec(symbol)
+        rows = [r for r in self.book.funding_rates if (symbol is None or r["symbol"] == symbol)
+                and (start is None or r["fundingTime"] >= start) and (end is None or r["fundingTime"] <= end)]
+        return web.json_response(rows[:limit] if start is not None else rows[-limit:])
 
     # ---- futures account settings ------------------------------------------------------------
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 # Binance's documented IP weights of the routes the emulator serves; (with symbol, without) where they differ.
 WEIGHTS: dict[tuple[str, str], int | tuple[int, int]] = {
     ("GET", "/fapi/v1/time"): 1, ("GET", "/fapi/v1/ping"): 1, ("GET", "/fapi/v1/exchangeInfo"): 1,
-    ("GET", "/fapi/v1/premiumIndex"): (1, 10), ("GET", "/fapi/v1/leverageBracket"): 1,
+    ("GET", "/fapi/v1/premiumIndex"): (1, 10), ("GET", "/fapi/v1/fundingRate"): 1, ("GET", "/fapi/v1/leverageBracket"): 1,
     ("GET", "/fapi/v1/positionSide/dual"): 30, ("POST", "/fapi/v1/positionSide/dual"): 1,
     ("GET", "/fapi/v1/multiAssetsMargin"): 30, ("GET", "/fapi/v1/symbolConfig"): 5,
     ("POST", "/fapi/v1/marginType"): 1, ("POST", "/fapi/v1/leverage"): 1,

@@ -34,3 +34,22 @@ def test_funding_of_a_hundredth_percent_every_eight_hours_is_ten_point_95_percen
 def test_a_short_earns_a_positive_carry_and_pays_a_negative_one() -> None:
     assert short_carry(D("100000"), D("0.08"), D("0.25")) == D("2000")
     assert short_carry(D("100000"), D("-0.02"), D("1")) == D("-2000")
+
+
+def test_a_funding_historys_interval_is_its_own_spacing_and_a_spacing_under_an_hour_is_not_believed() -> None:
+    from hedgebot.domain.basis import settlement_interval_hours
+
+    four_hourly = [(t * 4 * 3600.0, D("0.0001")) for t in range(10)]
+    assert settlement_interval_hours(four_hourly) == D(4)
+    assert settlement_interval_hours([(0.0, D("0.0001"))]) == D(8)
+    assert settlement_interval_hours([(0.0, D("0.0001")), (1.0, D("0.0001"))]) == D(8)
+
+
+def test_a_legs_carrying_cost_is_received_by_a_short_paid_by_a_long_and_counted_over_its_horizon() -> None:
+    from hedgebot.domain.basis import carrying_cost
+    from hedgebot.domain.model import PositionSide
+
+    short = carrying_cost(D(100_000), D("0.1095"), PositionSide.SHORT, "test", horizon_years=D("0.5"))
+    assert short.per_year == D("10950.0000") and short.over_horizon == D("5475.00000")
+    long = carrying_cost(D(100_000), D("0.1095"), PositionSide.LONG, "test")
+    assert long.per_year == D("-10950.0000") and long.over_horizon is None

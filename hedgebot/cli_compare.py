@@ -1,0 +1,120 @@
+"""`hedgebot compare --hedge NAME`: each instrument's carrying cost, margin and runway for a hedge, side by side.
+
+A paper account is priced from its config (listed markets, starting balances,
+funding rate or file); a live account is read from the exchange with the
+account's key, nothing ordered or changed (see `hedgebot.compare`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from hedgebot import compare
+from hedgebot.clock import Clock, RealClock
+from hedgebot.config import AccountConfig, ConfigError, HedgeConfig, Settings, load_config
+from hedgebot.exchange.factory import COIN_MARGINED, account_problems, build_venue
+from hedgebot.exchange.port import ExchangeError, ExchangePort
+from hedgebot.redact import redact
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+# Tests hand the command the venues of an account; the real command builds them from the config.
+VenueFactory = Callable[[AccountConfig], ExchangePort]
+
+
+def _fail(message: str) -> int:
+    print(f"hedgebot: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def _find(settings: Settings, name: str, account: str | None) -> tuple[AccountConfig, HedgeConfig] | str:
+    found = [(a, h) for a in settings.accounts for h in a.hedges if h.name == name and account in (None, a.name)]
+    if not found:
+        names = ", ".join(sorted(f"{a.name}/{h.name}" for a in settings.accounts for h in a.hedges))
+        return f"--hedge {name!r} is not in the config (hedges: {names})"
+    if len(found) > 1:
+        return f"--hedge {name!r} is on accounts {', '.join(a.name for a, _ in found)}: name one with --account"
+    return found[0]
+
+
+def _sibling(account: AccountConfig) -> AccountConfig | None:
+    """Return the account as read on Binance's other futures side (USDⓈ-M <-> COIN-M), which one key serves."""
+    other = {"binanceusdm": "binancecoinm", "binancecoinm": "binanceusdm"}.get(account.exchange)
+    if other is None:
+        return None
+    return account.model_copy(update={"exchange": other, "hedges": ()})
+
+
+def _live_venue(account: AccountConfig, clock: Clock) -> ExchangePort:
+    problems = account_problems(account)
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return build_venue(account, clock, None).venue
+
+
+async def _live(account: AccountConfig, hedge: HedgeConfig, clock: Clock, factory: VenueFactory, ends_at: float | None) -> list[compare.Candidate]:
+    linear, inverse = compare.perpetual_symbols(hedge)
+    sides = [(account, [linear, inverse])]
+    sibling = _sibling(account)
+    if sibling is not None:  # Binance lists each kind on its own side: read each symbol where it trades
+        mine = inverse if account.exchange in COIN_MARGINED else linear
+        theirs = linear if mine == inverse else inverse
+        sides = [(account, [mine]), (sibling, [theirs])]
+    found: list[compare.Candidate] = []
+    for side, symbols in sides:
+        try:
+            venue = factory(side)
+        except (ConfigError, ExchangeError) as exc:
+            found += [compare.Candidate(compare._kind(s), s, problem=f"cannot connect to {side.exchange}: {redact(str(exc))}")
+                      for s in symbols]
+            continue
+        try:
+            found += await compare.venue_candidates(hedge, venue, symbols, clock, ends_at)
+        finally:
+            await venue.close()
+    return found
+
+
+def cmd_compare(args: argparse.Namespace, venue_factory: VenueFactory | None = None, clock: Clock | None = None) -> int:
+    """Print what each instrument offered for the hedge's asset would cost, lock up and leave as runway."""
+    from hedgebot.cli import _starting_price  # the paper feed's first price, as `check` reads it
+
+    settings = load_config(args.config)
+    found = _find(settings, args.hedge, args.account)
+    if isinstance(found, str):
+        return _fail(found)
+    account, hedge = found
+    clock = clock or RealClock()
+    ends_at = hedge.schedule_of(settings.calendar_events()).ends_at
+    if account.paper is not None:
+        candidates = compare.paper_candidates(
+            hedge, account.paper.markets, dict(account.paper.spot), dict(account.paper.futures), _starting_price,
+            time.time(), ends_at,
+        )
+        if not candidates:
+            return _fail(f"account {account.name!r} lists no paper market of {hedge.asset}")
+    else:
+        factory = venue_factory or (lambda a: _live_venue(a, clock))
+        try:
+            candidates = asyncio.run(_live(account, hedge, clock, factory, ends_at))
+        except Exception as exc:  # ccxt's network errors: say which exchange, never a traceback
+            if type(exc).__module__.startswith("ccxt"):
+                return _fail(f"{account.exchange}: cannot read the markets: {type(exc).__name__}: {redact(str(exc))}")
+            raise
+    print(compare.render_table(hedge, account, candidates))
+    return EXIT_OK
+
+
+def register(sub: Any, with_config: Callable[[argparse.ArgumentParser], argparse.ArgumentParser]) -> None:
+    """Add `compare` to the command line."""
+    p = with_config(sub.add_parser(
+        "compare", help="each instrument's carrying cost, margin and runway for a hedge's asset (nothing ordered)",
+    ))
+    p.add_argument("--hedge", required=True, help="hedge name")
+    p.add_argument("--account", help="the account of the hedge (needed when two accounts have a hedge of that name)")
+    p.set_defaults(func=cmd_compare)
