@@ -199,7 +199,7 @@ DETAIL_KINDS: dict[str, Figure] = {
     **{name: Figure.PRICE for name in (
         "price", "mark", "average_price", "liquidation_price", "runway_price", "previous", "liquidated_price", "entry",
     )},
-    **{name: Figure.MONEY for name in ("margin_lost", "fee", "margin", "quote_amount", "proceeds", "needed", "available", "min_notional", "margin_to_spot")},
+    **{name: Figure.MONEY for name in ("margin_lost", "fee", "margin", "quote_amount", "proceeds", "needed", "available", "min_notional", "margin_to_spot", "margin_locked")},
     **{name: Figure.RATIO for name in ("distance", "worst_distance", "level", "runway", "ratio", "drift_ratio")},
     **{name: Figure.TIME for name in ("since", "at", "liquidated_at", "until", "started_at", "exposure_elsewhere_at")},
     **{name: Figure.SECONDS for name in ("lasted_seconds", "seconds", "seconds_outside")},
