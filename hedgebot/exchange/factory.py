@@ -251,7 +251,13 @@ def build_paper_venue(account: AccountConfig, paper: PaperConfig, clock: Clock, 
     """Create an account's paper venue, restored from its saved state when there is one."""
     # A new paper account starts as Binance's does (cross, 20x); the keepers
     # then set the margin mode and leverage the config asks for.
-    markets = [PaperMarket(paper_market(m), _funding_source(m.funding, account.exchange, m.symbol)) for m in paper.markets]
+    markets = [
+        PaperMarket(
+            paper_market(m), _funding_source(m.funding, account.exchange, m.symbol),
+            quarterlies=m.quarterlies, quarterly_basis=m.quarterly_basis,
+        )
+        for m in paper.markets
+    ]
     venue = PaperVenue(
         clock,
         markets,
