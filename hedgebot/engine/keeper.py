@@ -1040,7 +1040,7 @@ class Keeper:
             plan is not None and plan.blocked is None and plan.in_band and not plan.actions and not plan.alerts
             and plan.orders_remaining == 0
             and self._plan_judged and not self.alerts.active and not self._stopping
-            and self.trading_state is TradingState.ACTIVE and self.unwind is None
+            and self.trading_state is TradingState.ACTIVE and self.unwind is None and self._roll is None
             and not self._rebalancing and not self._reopening and self._held_sale is None
             and self._suspect_price is None and self._liquidation is None
             and not self._liquidation_unseen and not self._deleveraging_unseen and not self._streamed
@@ -1655,7 +1655,8 @@ class Keeper:
         self._roll = {"from": market.symbol, "to": to, "base": str(base), "started_at": now}
         self.control.set_hold(self.account, self.hedge.name, ROLL_HOLD, self._roll)
         crashpoints.reached("roll_journaled")
-        self._emit("roll_started", contract=market.symbol, next_contract=to, base=base, expiry=market.expiry)
+        target = self.last_plan.target if self.last_plan is not None else None
+        self._emit("roll_started", contract=market.symbol, next_contract=to, base=base, expiry=market.expiry, target=target)
 
     def _max_order_of(self, market: Market, price: Decimal) -> Decimal:
         """Return max_order (configured in coins) in the contract's own amounts."""

@@ -379,6 +379,8 @@ class PaperVenue:
         None when the venue cannot say (a cross wallet holding both legs): every price must be checked.
         """
         pm = self.markets[symbol]
+        if any(self._any_position(q) for q in self._quarterly_books.get(symbol, ()) if q not in self._delivered):
+            return None  # a quarterly's legs are priced off this market with a basis: every price is checked
         brackets = pm.market.brackets
         low: Decimal | None = None
         high: Decimal | None = None
