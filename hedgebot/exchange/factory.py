@@ -203,6 +203,12 @@ def account_problems(account: AccountConfig, where: str | None = None) -> list[s
                     f"{where}.hedges[{index}].max_order: {hedge.max_order} is below the minimum order {rule.min_amount} "
                     f"of {hedge.symbol} (step {rule.amount_step}); no order could ever be placed"
                 )
+            listed = next((m for m in account.paper.markets if m.symbol == hedge.symbol), None)
+            if hedge.instrument.delivers and listed is not None and not listed.quarterlies:
+                problems.append(
+                    f"{where}.hedges[{index}].instrument: {hedge.instrument.value!r} holds {hedge.symbol}'s quarterly "
+                    f"contracts, but the paper market {hedge.symbol} lists none: set quarterlies = true on it"
+                )
     return [p for p in problems if p]
 
 
