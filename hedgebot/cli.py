@@ -259,7 +259,8 @@ def _starting_lines(paper: PaperConfig, hedge: HedgeConfig) -> list[str]:
     return [
         affordability.runway_line(affordability.opened(market, price, spot, futures, hedge), hedge, basis),
         *affordability.fundability_lines(market, price, spot, futures, hedge, basis),
-        _carry_line(market_config, market, price, spot, futures, hedge),
+        # A quarterly's carry is its basis, said by `_quarterly_lines`: it pays and earns no funding.
+        *([] if hedge.instrument.delivers else [_carry_line(market_config, market, price, spot, futures, hedge)]),
     ]
 
 

@@ -1740,6 +1740,14 @@ class Keeper:
         self.alerts.resolve("roll_held")
         self._emit("roll_completed", contract=was, next_contract=market.symbol, base=roll["base"], short=view.next)
 
+    def trades(self, symbol: str) -> bool:
+        """Tell whether `symbol` is a contract this hedge trades: its market, the contract it holds, or its roll's."""
+        roll = self._roll
+        return (
+            symbol == self.hedge.symbol or (self.market is not None and symbol == self.market.symbol)
+            or (roll is not None and symbol in (roll["from"], roll["to"]))
+        )
+
     def _contract_fields(self) -> dict[str, Any]:
         market = self.market
         if market is None or not self.hedge.instrument.delivers:
