@@ -54,7 +54,7 @@ def test_a_coin_margined_market_named_as_usdm_is_refused() -> None:
 
 @pytest.mark.parametrize(
     ("instrument", "side"),
-    [("usdm-quarterly", "long"), ("coinm-perp", "long"), ("coinm-quarterly", "long"), ("coinm-quarterly", "short")],
+    [("usdm-quarterly", "long"), ("coinm-perp", "long"), ("coinm-quarterly", "long")],
 )
 def test_check_refuses_a_combination_not_supported_yet_and_says_so(tmp_path, capsys, instrument, side) -> None:
     data = paper_settings_dict(tmp_path, instrument=instrument, side=side, **({"amount": "5"} if side == "long" else {}))

@@ -42,6 +42,7 @@ from hedgebot.domain.model import (
     Snapshot,
     Transfer,
     Wallet,
+    ceil_to_step,
     floor_to_step,
 )
 from hedgebot.domain import unwind as unwinding
@@ -1721,12 +1722,22 @@ class Keeper:
         return None
 
     async def _roll_unfunded(self, market: Market, amount: Decimal, price: Decimal) -> str | None:
-        """Return why the futures wallet cannot fund a slice on the next contract (its margin and fee), or None."""
+        """Return why the futures wallet cannot fund a slice on the next contract (its margin and fee), or None.
+
+        What the futures wallet lacks is moved from spot first when the guard may draw on spot (`spot_stablecoin`:
+        the margin asset in spot, coins for a coin-margined contract), as a journaled transfer.
+        """
         rule = rule_for(market)
+        asset = market.margin_asset
         need = rule.notional(amount, price) * (1 / Decimal(self.hedge.leverage) + 2 * market.taker_fee)
-        free = (await self._read(lambda: self.port.fetch_futures_balance(market.margin_asset))).free
+        free = (await self._read(lambda: self.port.fetch_futures_balance(asset))).free
+        if free < need and self.policy.guard.from_spot_stablecoin:
+            lacking = ceil_to_step(need - free, market.margin_step)
+            in_spot = (await self._read(self.port.fetch_spot_balances)).get(asset, ZERO)
+            if in_spot >= lacking and await self._transfer(asset, lacking, Wallet.SPOT, Wallet.FUTURES, "roll: margin for the next contract"):
+                free = (await self._read(lambda: self.port.fetch_futures_balance(asset))).free
         if free < need:
-            return f"{need:.8f} {market.margin_asset} of margin needed for a slice of {amount}, {free:.8f} free"
+            return f"{need:.8f} {asset} of margin needed for a slice of {amount}, {free:.8f} free"
         return None
 
     def _finish_roll(self, market: Market, view: rolling.RollView) -> None:

@@ -126,7 +126,8 @@ TRADED: dict[str, frozenset[tuple[InstrumentKind, HedgeSide]]] = {
     "paper": frozenset({
         (InstrumentKind.USDM_PERP, HedgeSide.SHORT), (InstrumentKind.USDM_PERP, HedgeSide.LONG),
         (InstrumentKind.COINM_PERP, HedgeSide.SHORT),
-        (InstrumentKind.USDM_QUARTERLY, HedgeSide.SHORT),  # on the paper market's quarterlies (`quarterlies = true`)
+        # On the paper market's quarterlies (`quarterlies = true`).
+        (InstrumentKind.USDM_QUARTERLY, HedgeSide.SHORT), (InstrumentKind.COINM_QUARTERLY, HedgeSide.SHORT),
     }),
     "live": frozenset({(InstrumentKind.USDM_PERP, HedgeSide.SHORT)}),  # COIN-M: the dialect is built, the daemon not proven on it yet
 }

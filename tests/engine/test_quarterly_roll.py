@@ -16,6 +16,7 @@ from hedgebot.domain.instrument import InstrumentKind
 from hedgebot.domain.roll import CLOSE_EXPIRING, OPEN_NEXT
 from hedgebot.engine import crashpoints
 from hedgebot.engine.keeper import Keeper
+from hedgebot.exchange.binance_rules import default_market
 from hedgebot.exchange.funding import ConstantFunding
 from hedgebot.exchange.paper import PaperMarket, PaperVenue
 from hedgebot.ops.events import EventLog, NullLogger
@@ -178,3 +179,32 @@ async def test_a_kill_at_any_step_of_the_roll_resumes_without_a_duplicate_leg(
     closed = sum(f for symbol, side, f in fills if (symbol, side) == (MARCH, "buy"))
     assert (opened, closed) == (D("2"), D("2")), "each coin opened once on the next contract and bought back once"
     assert len(journal.events(kind="roll_completed")) == 1
+
+
+async def test_a_coin_margined_quarterly_rolls_its_face_value_with_spot_coins_moved_behind_the_next_slice() -> None:
+    clock = SimClock(start=MARCH_DELIVERY - 10 * DAY)
+    market = default_market("BTC/USD:BTC")
+    assert market is not None
+    venue = PaperVenue(
+        clock, [PaperMarket(market, ConstantFunding(D("0.0001")), quarterlies=True, quarterly_basis=D("0.05"))],
+        spot={"BTC": D("2")}, futures={},
+    )
+    venue.update_price("BTC/USD:BTC", clock.now(), D("50000"))
+    journal = Journal(":memory:", clock)
+    hedge = hedge_config(
+        symbol="BTC/USD:BTC", instrument=InstrumentKind.COINM_QUARTERLY, max_order=SLICE, leverage=2,
+        margin_guard={"sources": ["futures_wallet", "spot_stablecoin"]},
+    )
+    keeper = Keeper("acct", hedge, venue, clock, journal, EventLog(journal, NullLogger()))
+    await keeper.prepare()
+    await keeper.tick()
+    march, june = "BTC/USD:BTC-260327", "BTC/USD:BTC-260626"
+    face = (await venue.fetch_legs(march)).short.size
+    assert face > 0 and venue.spot["BTC"] > 0, "at 2x part of the coins wait in spot"
+    await clock.advance(7 * DAY + 60)
+    venue.update_price("BTC/USD:BTC", clock.now(), D("50000"))
+    await keeper.tick()
+    assert ((await venue.fetch_legs(march)).short.size, (await venue.fetch_legs(june)).short.size) == (0, face)
+    moved = [i for i in journal.intents() if i.kind == "transfer" and i.detail["reason"] == "roll: margin for the next contract"]
+    assert moved and all(i.detail["asset"] == "BTC" for i in moved), "the next slice's margin came from the spot coins"
+    assert keeper.market is not None and keeper.market.symbol == june
