@@ -208,3 +208,20 @@ async def test_a_coin_margined_quarterly_rolls_its_face_value_with_spot_coins_mo
     moved = [i for i in journal.intents() if i.kind == "transfer" and i.detail["reason"] == "roll: margin for the next contract"]
     assert moved and all(i.detail["asset"] == "BTC" for i in moved), "the next slice's margin came from the spot coins"
     assert keeper.market is not None and keeper.market.symbol == june
+
+
+async def test_a_margin_top_up_due_when_the_roll_begins_goes_out_before_the_first_slice(tmp_path: Path) -> None:
+    clock = SimClock(start=MARCH_DELIVERY - 10 * DAY)
+    venue = _venue(clock)
+    journal = Journal(str(tmp_path / "j.sqlite"), clock)
+    hedge = hedge_config(instrument=InstrumentKind.USDM_QUARTERLY, max_order=SLICE, margin_mode="isolated", leverage=3)
+    keeper = Keeper("acct", hedge, venue, clock, journal, EventLog(journal, NullLogger()))
+    await keeper.prepare()
+    await keeper.tick()
+    assert await _shorts(venue) == (D("2"), 0)
+    await _to(clock, venue, MARCH_DELIVERY - 3 * DAY + 60, "57000")  # the isolated March short near its trigger
+    await keeper.tick()
+    assert await _shorts(venue) == (0, D("2"))
+    kinds = [(i.kind, i.detail.get("reason", "")) for i in journal.intents() if i.created_at > MARCH_DELIVERY - 4 * DAY]
+    first_roll = next(n for n, (kind, reason) in enumerate(kinds) if reason == OPEN_NEXT)
+    assert any(kind == "margin" for kind, _ in kinds[:first_roll]), f"the top-up first: {kinds}"
