@@ -42,6 +42,7 @@ from hedgebot.clock import SimClock
 from hedgebot.config import HedgeConfig
 from hedgebot.domain.margin import rule_for
 from hedgebot.domain.model import ZERO, Leg, MarginMode, Market, PositionSide, Wallet
+from hedgebot.exchange.port import Legs
 from hedgebot.domain.exposure import exposure_from
 from hedgebot.domain.schedule import CalendarEvent
 from hedgebot.engine.keeper import Keeper, Liquidation
@@ -172,6 +173,66 @@ class BacktestResult:
         }
 
 
+def _summed_leg(venue: PaperVenue, market: Market, side: PositionSide) -> tuple[Decimal, Decimal, Decimal]:
+    """Return (size, entry, margin) of one side's legs on `market` and its quarterlies, as one leg."""
+    size = entry_weight = margin = ZERO
+    for symbol in (market.symbol, *venue._quarterly_books.get(market.symbol, ())):
+        state = venue.legs.get((symbol, side.value))
+        if state is None or state.size <= 0:
+            continue
+        size += state.size
+        margin += state.margin
+        # Linear: entries weighted by size; inverse: the harmonic mean (face value over coins), as the exchange keeps it.
+        entry_weight += state.size / state.entry if market.inverse else state.size * state.entry
+    if size == 0:
+        return ZERO, ZERO, ZERO
+    return size, (size / entry_weight if market.inverse else entry_weight / size), margin
+
+
+def _roll_bounds(run: _Lane) -> dict[str, Any]:
+    """Return how low and how high the hedge's leg went against its target: at every candle close, and after every fill
+    of a roll (where the overlap lives, inside a tick).
+
+    `short_within_roll_bounds` is the judged figure: never below target − band, never above target + one slice
+    (max_order) while the hedge followed its target. A roll's fills are judged against the target the hedge had when
+    that roll began; the legs are summed over every contract from the journal's fills and the venue's deliveries.
+    """
+    market, journal, keeper = run.market, run.journal, run.keeper
+    side = keeper.policy.side.value
+    rule = rule_for(market)
+    targets = {e.detail["contract"]: e.detail.get("target") for e in journal.events(kind="roll_started")}
+    happenings: list[tuple[float, int, Any]] = [(i.created_at, 0, i) for i in journal.intents()]
+    happenings += [(e.at, 1, e) for e in run.venue.events if e.kind in ("delivery", "liquidation")]
+    legs: dict[str, Decimal] = {}
+    drift_low, over_high = run.drift_low, run.over_high
+    for _, kind, item in sorted(happenings, key=lambda h: (h[0], h[1])):
+        if kind == 1:
+            if item.side == side:
+                legs[item.symbol] = ZERO
+            continue
+        d = item.detail
+        if item.kind != "order" or item.status.value != "done" or d.get("position_side") != side:
+            continue
+        filled = Decimal(item.outcome["filled"])
+        grows = (d["side"] == "sell") == (side == PositionSide.SHORT.value)
+        legs[d["symbol"]] = legs.get(d["symbol"], ZERO) + (filled if grows else -filled)
+        target = targets.get(d.get("roll"))
+        if "roll" not in d or target is None or Decimal(str(target)) <= 0:
+            continue
+        price = Decimal(item.outcome.get("average_price") or "0")
+        total = float(rule.coins(sum(legs.values(), ZERO), price) if market.inverse and price > 0 else sum(legs.values(), ZERO))
+        goal = float(target)
+        drift_low = min(drift_low, (total - goal) / goal)
+        over_high = max(over_high, total - goal)
+    band, slice_ = float(keeper.policy.band), float(keeper.hedge.max_order)
+    known = math.isfinite(drift_low) and math.isfinite(over_high)
+    return {
+        "short_lowest_drift": drift_low if known else None,  # (short − target) / target at its lowest
+        "short_highest_excess": over_high if known else None,  # short − target at its highest, in coins
+        "short_within_roll_bounds": bool(known and drift_low >= -band - 1e-12 and over_high <= slice_ + 1e-9),
+    }
+
+
 def detect_interval(candles: Sequence[Candle]) -> float:
     """Return the candles' timeframe in seconds: the most common step between them (gaps do not count)."""
     columns = getattr(candles, "float_columns", None)
@@ -244,10 +305,10 @@ class _Ledger:
         spot_base = venue.spot.get(market.base, ZERO)
         spot_quote = venue.spot.get(quote, ZERO)
         cash = venue.cash.get(market.margin_asset, ZERO)
-        short = venue.legs.get((symbol, PositionSide.SHORT.value))
-        long = venue.legs.get((symbol, PositionSide.LONG.value))
-        s_size, s_entry, s_margin = (short.size, short.entry, short.margin) if short else (ZERO, ZERO, ZERO)
-        l_size, l_entry, l_margin = (long.size, long.entry, long.margin) if long else (ZERO, ZERO, ZERO)
+        # The hedge's legs on this market and on its quarterlies, each side summed (valued at this market's price:
+        # a quarterly's basis to it shows in the value once realised, at a roll or at delivery).
+        s_size, s_entry, s_margin = _summed_leg(venue, market, PositionSide.SHORT)
+        l_size, l_entry, l_margin = _summed_leg(venue, market, PositionSide.LONG)
         policy = self.policy
         if market.inverse:
             # In dollars at P: P x (the coins held, spot and COIN-M wallet) plus each leg's PnL s·F·(1 − P/EP),
@@ -259,8 +320,8 @@ class _Ledger:
             self.intercept = float(spot_quote + s_size - l_size) + self.planned * self.start_price
             # The figures in coins at the mark: an inverse leg's coins move with the price (see `dirty`).
             mark = venue.marks[symbol][0] if symbol in venue.marks else None
-            legs = venue._legs_of(symbol)
-            posted = cash + s_margin + l_margin + (rule.pnl(legs.long, mark) + rule.pnl(legs.short, mark) if mark else ZERO)
+            legs = (Leg(PositionSide.LONG, l_size, l_entry), Leg(PositionSide.SHORT, s_size, s_entry))
+            posted = cash + s_margin + l_margin + (sum((rule.pnl(leg, mark) for leg in legs if leg.size > 0), ZERO) if mark else ZERO)
             self.exposure = float(exposure_from(policy, spot_base + max(posted, ZERO), ZERO))
             shown = rule.coins(s_size, mark) if mark else ZERO
         else:
@@ -326,6 +387,7 @@ class _Lane:
         record_equity: bool,
         name: str = "backtest",
         calendar: Sequence[CalendarEvent] = (),
+        quarterly_basis: Decimal | None = None,
     ) -> None:
         problem = instrument_problem(hedge, "paper", f"hedge {hedge.name!r}")
         if problem is not None:
@@ -341,8 +403,10 @@ class _Lane:
         self.hedge = _simulated_hedge(hedge, interval, fixed)
         first = candles[0]
         self.clock = clock
+        delivers = hedge.instrument.delivers  # its quarterlies are listed, priced from these candles with a basis
         self.venue = PaperVenue(
-            clock, [PaperMarket(market, funding, margin_mode=hedge.margin_mode)], spot=spot, futures=futures, slippage=slippage
+            clock, [PaperMarket(market, funding, margin_mode=hedge.margin_mode, quarterlies=delivers, quarterly_basis=quarterly_basis)],
+            spot=spot, futures=futures, slippage=slippage,
         )
         self.venue.update_price(market.symbol, first.time, first.open)
         self.journal = Journal(":memory:", clock)
@@ -369,6 +433,9 @@ class _Lane:
         self.reached = False  # whether the short was ever inside its band (or above it)
         self.targeted = False  # whether the hedge ever had a target to follow
         self.max_drift = 0.0
+        # The short against its target while the hedge follows one: its lowest drift, its highest excess in coins.
+        self.drift_low = math.inf
+        self.over_high = -math.inf
         self.min_distance = self.min_runway = math.inf
         self.events_seen = 0
         self.flows = 0.0
@@ -466,6 +533,9 @@ class _Lane:
                 self.reached = True
         if size > self.max_drift:
             self.max_drift = size
+        if meant and ledger.target > 0:
+            self.drift_low = min(self.drift_low, drift)
+            self.over_high = max(self.over_high, ledger.short - ledger.target)
         high = float(candle.high)
         # A short is judged at the candle's high, a long at its low: the extreme that moves toward liquidation.
         worst = high if ledger.side is PositionSide.SHORT else float(candle.low)
@@ -535,6 +605,9 @@ class _Lane:
                 self.reached = True
         if size > self.max_drift:
             self.max_drift = size
+        if meant and ledger.target > 0:
+            self.drift_low = min(self.drift_low, drift)
+            self.over_high = max(self.over_high, ledger.short - ledger.target)
         worst = prices.high[start:stop] if ledger.side is PositionSide.SHORT else prices.low[start:stop]
         distance = _distances(ledger, ledger.liquidation, worst)
         runway = _distances(ledger, ledger.runway_liquidation, worst)
@@ -940,7 +1013,6 @@ async def _collect(run: _Lane, start_value: float, peak: Decimal, metrics: dict[
     funding_by_side = {
         side: sum((e.amount for e in venue.events if e.kind == "funding" and e.side == side.value), ZERO) for side in PositionSide
     }
-    legs = await venue.fetch_legs(market.symbol)
     last_plan = keeper.last_plan
     fees = sum((o.fee for o in venue.orders.values()), ZERO)
     margin_added = sum((Decimal(i.detail["amount"]) for i in topups), ZERO)
@@ -955,7 +1027,8 @@ async def _collect(run: _Lane, start_value: float, peak: Decimal, metrics: dict[
         "side": keeper.hedge.side.value,
         "margin_asset": market.margin_asset,  # what fees_quote, funding_quote and margin_added_quote count
         "coins_sold": sum((o.filled for o in venue.orders.values() if o.symbol == market.spot_symbol and o.side.value == "sell"), ZERO),
-        "rolls": 0,  # contracts rolled before delivery: none on a perpetual (quarterlies do not run yet)
+        "rolls": len(journal.events(kind="roll_completed")),  # quarterlies rolled to the next contract before delivery
+        **_roll_bounds(run),
         "bars": len(run.candles),
         "start": run.candles[0].time,
         "end": run.candles[-1].time + run.interval,
@@ -983,7 +1056,7 @@ async def _collect(run: _Lane, start_value: float, peak: Decimal, metrics: dict[
         ),
         final_exposure=last_plan.exposure if last_plan else ZERO,
         # The hedge's own leg, in coins (an inverse leg's face value at the last close).
-        final_short=rule_for(market).coins(legs.of(keeper.policy.side).size, run.candles[-1].close),
+        final_short=rule_for(market).coins(_summed_leg(venue, market, keeper.policy.side)[0], run.candles[-1].close),
         max_over_hedge=max([ZERO, *over]),
         first_price=run.candles[0].open,
         last_price=run.candles[-1].close,
@@ -1068,6 +1141,7 @@ async def run_backtest(
     progress: Callable[[int], None] | None = None,
     calendar: Sequence[CalendarEvent] = (),
     candle_by_candle: bool = False,
+    quarterly_basis: Decimal | None = None,
 ) -> BacktestResult:
     """Run `hedge` over `candles` (oldest first) and return what happened.
 
@@ -1083,7 +1157,7 @@ async def run_backtest(
     clock = SimClock(start=candles[0].time)
     lane = _Lane(
         clock, candles, market, funding, hedge, spot, futures, interval, slippage, spot_changes, fixed, record_equity,
-        calendar=calendar,
+        calendar=calendar, quarterly_basis=quarterly_basis,
     )
     peak = await _replay(clock, [lane], candles, interval, progress, every_candle=candle_by_candle)
     return await lane.finish(peak)
@@ -1121,7 +1195,8 @@ async def account_value(venue: PaperVenue, market: Market) -> Decimal:
     spot = await venue.fetch_spot_balances()
     value = sum((amount * (mark if asset == market.base else 1) for asset, amount in spot.items()), ZERO)
     rule = rule_for(market)
-    legs = await venue.fetch_legs(market.symbol)
+    # The legs on the market and on its quarterlies (valued at the market's mark).
+    legs = Legs(*(Leg(side, *_summed_leg(venue, market, side)) for side in (PositionSide.LONG, PositionSide.SHORT)))
     # The futures wallet and the legs' PnL, in the margin asset: coins on a coin-margined contract, valued at the mark.
     futures = (await venue.fetch_futures_balance(market.margin_asset)).wallet + rule.pnl(legs.short, mark) + rule.pnl(legs.long, mark)
     return value + (futures * mark if market.inverse else futures)

@@ -372,8 +372,15 @@ def replay_once(
             inputs.spot if spot is None else spot, inputs.futures if futures is None else futures,
             interval_seconds=inputs.interval, slippage=inputs.slippage, spot_changes=inputs.changes, fixed=fixed,
             record_equity=record_equity, progress=progress, calendar=inputs.calendar,
+            quarterly_basis=_quarterly_basis(inputs.account, hedge or inputs.hedge),
         )
     )
+
+
+def _quarterly_basis(account: AccountConfig, hedge: HedgeConfig) -> Decimal | None:
+    """Return the annual basis a quarterly hedge's paper market sets (None: derived from the funding replayed)."""
+    markets = account.paper.markets if account.paper is not None else ()
+    return next((m.quarterly_basis for m in markets if m.symbol == hedge.symbol), None)
 
 
 def warn_of_gaps(inputs: ReplayInputs, prices: Path, warn: Callable[[str], None]) -> None:

@@ -33,7 +33,10 @@ from hedgebot.config import (
     SyntheticFeedConfig,
     load_config,
 )
+from hedgebot.domain.basis import annual_basis_from_funding
+from hedgebot.domain.delivery import delivery_symbol, quarterly_expiries
 from hedgebot.domain.fundability import fundability
+from hedgebot.domain.roll import Contract, contract_to_hold
 from hedgebot.domain.model import Market, Severity
 from hedgebot.domain.schedule import CalendarEvent
 from hedgebot.engine.custody import CustodyFileError, read_custody_file
@@ -174,6 +177,8 @@ def cmd_check(args: argparse.Namespace) -> int:
                 counted, unknown = _with_coins_held_elsewhere(settings, h)
                 for line in _starting_lines(account.paper, counted, h.schedule_of(calendar).ends_at):
                     print(f"    {line}")
+                for line in _quarterly_lines(account.paper, h):
+                    print(f"    {line}")
                 if unknown:
                     print(f"    (these figures leave out the coins of {', '.join(unknown)}: not known here)")
     if args.exchange:
@@ -256,11 +261,55 @@ def _starting_lines(paper: PaperConfig, hedge: HedgeConfig, ends_at: float | Non
         affordability.runway_line(affordability.opened(market, price, spot, futures, hedge), hedge, basis),
         *affordability.fundability_lines(market, price, spot, futures, hedge, basis),
         affordability.margin_line(market, price, spot, futures, hedge),
-        _carry_line(market_config, market, price, spot, futures, hedge, ends_at),
+        # A quarterly's carry is its basis, said by `_quarterly_lines`: it pays and earns no funding.
+        *([] if hedge.instrument.delivers else [_carry_line(market_config, market, price, spot, futures, hedge, ends_at)]),
     ]
 
 
 CARRY_HISTORY_SECONDS = 30 * 86400.0  # the recent history funding rates are averaged over
+
+
+def _quarterly_lines(paper: PaperConfig, hedge: HedgeConfig) -> list[str]:
+    """Say which quarterly a delivering hedge would hold now, its delivery, when its roll starts, and the basis it costs."""
+    if not hedge.instrument.delivers:
+        return []
+    config = next((m for m in paper.markets if m.symbol == hedge.symbol), None)
+    if config is None or not config.quarterlies:
+        return [f"quarterlies: the paper market {hedge.symbol} lists none (set quarterlies = true on it)"]
+    now = datetime.now(UTC).timestamp()
+    if isinstance(config.feed, ReplayFeedConfig):
+        try:
+            candles = read_candles(config.feed.path)
+        except (OSError, ExchangeError):
+            candles = []
+        now = candles[0].time if candles else now
+    held = contract_to_hold(
+        [Contract(delivery_symbol(hedge.symbol, e), e) for e in quarterly_expiries(now, 2)], now, hedge.roll_before,
+    )
+    if held is None:
+        return ["quarterlies: none far enough from delivery to hold"]
+    if config.quarterly_basis is not None:
+        basis, source = config.quarterly_basis, "configured (quarterly_basis)"
+    else:
+        funding = config.funding
+        if funding.file is not None:
+            try:
+                replay = ReplayFunding.from_csv(funding.file)
+            except (OSError, ValueError) as exc:
+                return [f"quarterlies: the funding file their basis comes from cannot be read ({exc})"]
+            rates = [rate for _, rate in replay.settlements(now - CARRY_HISTORY_SECONDS, now)]
+            hours = Decimal(CARRY_HISTORY_SECONDS / 3600) / len(rates) if rates else Decimal(8)
+            source = "from the funding file's 30 days before the start (a model)"
+        else:
+            rates, hours = [funding.rate], Decimal(str(funding.interval_hours))
+            source = "from the config's funding rate (a model)"
+        basis = annual_basis_from_funding(rates, hours)
+    return [
+        f"contract held: {held.symbol}, delivered {iso_utc(held.expiry)}; the roll to the next starts "
+        f"{iso_utc(held.expiry - hedge.roll_before)} (roll_before {duration(hedge.roll_before)}) in slices of at most "
+        f"{hedge.max_order} {hedge.asset}",
+        f"carrying cost: annualised basis {percent(basis, 2)} ({source}); no funding on a quarterly",
+    ]
 
 
 def _carry_line(

@@ -287,6 +287,9 @@ class HedgeConfig(Frozen):
     side: HedgeSide = HedgeSide.SHORT
     # side = "long": the coins still to buy (a planned purchase); spot of the asset counts as bought.
     amount: Decimal | None = Field(default=None, gt=0, le=MOST)
+    # A quarterly hedge holds the nearest contract more than this many seconds from delivery, and rolls to the
+    # next one from this far ahead of delivery (default 3 days; at least an hour, the paper pre-delivery window).
+    roll_before: float = Field(default=3 * 86_400.0, ge=7200.0, le=60 * 86_400.0)
     ratio: Decimal = Field(ge=0, le=1)
     band: Decimal = Field(default=Decimal("0.02"), gt=0, le=1)
     min_order: Decimal = Field(default=Decimal("0.001"), gt=0, le=MOST)
@@ -553,6 +556,10 @@ class PaperMarketConfig(Frozen):
     taker_fee: Decimal | None = Field(default=None, ge=0, lt=Decimal("0.1"))
     brackets: tuple[BracketConfig, ...] | None = None
     funding: FundingConfig = FundingConfig()
+    # Also list this market's quarterly delivery contracts (current and next quarter), priced from its price
+    # with an annual basis: `quarterly_basis` (0.05 = 5 % a year), or, unset, what its funding amounts to.
+    quarterlies: bool = False
+    quarterly_basis: Decimal | None = Field(default=None, ge=Decimal("-1"), le=Decimal("5"))
 
     @field_validator("symbol")
     @classmethod

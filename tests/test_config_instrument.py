@@ -54,7 +54,7 @@ def test_a_coin_margined_market_named_as_usdm_is_refused() -> None:
 
 @pytest.mark.parametrize(
     ("instrument", "side"),
-    [("usdm-quarterly", "long"), ("usdm-quarterly", "short"), ("coinm-perp", "long"), ("coinm-quarterly", "long")],
+    [("usdm-quarterly", "long"), ("coinm-perp", "long"), ("coinm-quarterly", "long")],
 )
 def test_check_refuses_a_combination_not_supported_yet_and_says_so(tmp_path, capsys, instrument, side) -> None:
     data = paper_settings_dict(tmp_path, instrument=instrument, side=side, **({"amount": "5"} if side == "long" else {}))
@@ -69,7 +69,7 @@ def test_check_refuses_a_combination_not_supported_yet_and_says_so(tmp_path, cap
 
 
 def test_run_refuses_an_unsupported_instrument_and_starts_nothing(tmp_path, capsys) -> None:
-    assert main(["run", "--config", _config(tmp_path, instrument="usdm-quarterly")]) == 2
+    assert main(["run", "--config", _config(tmp_path, instrument="usdm-quarterly", side="long", amount="5")]) == 2
     assert "is not supported yet" in capsys.readouterr().err
     assert not (tmp_path / "state" / "journal.sqlite").exists()
 
@@ -78,7 +78,7 @@ def test_backtest_refuses_an_unsupported_instrument_instead_of_replaying_a_perpe
     prices = tmp_path / "btc.csv"
     prices.write_text("date,open,high,low,close,volume\n2021-01-01T00:00:00Z,29000,29400,28800,29300,10\n"
                       "2021-01-01T01:00:00Z,29300,29500,29100,29400,10\n")
-    code = main(["backtest", "--config", _config(tmp_path, instrument="usdm-quarterly"), "--hedge", "btc-core", "--prices", str(prices),
+    code = main(["backtest", "--config", _config(tmp_path, instrument="usdm-quarterly", side="long", amount="5"), "--hedge", "btc-core", "--prices", str(prices),
                  "--out", str(tmp_path / "out")])
     assert code == 2
     assert "is not supported yet" in capsys.readouterr().err
@@ -86,7 +86,8 @@ def test_backtest_refuses_an_unsupported_instrument_instead_of_replaying_a_perpe
 
 
 async def test_a_programmatic_backtest_refuses_an_unsupported_instrument() -> None:
-    hedge = HedgeConfig(name="h", asset="BTC", symbol=SYMBOL, ratio=Decimal(1), instrument=InstrumentKind.USDM_QUARTERLY)
+    hedge = HedgeConfig(name="h", asset="BTC", symbol=SYMBOL, ratio=Decimal(1), instrument=InstrumentKind.USDM_QUARTERLY,
+                        side=HedgeSide.LONG, amount=Decimal(5))
     candle = Candle(1_609_459_200.0, Decimal(29000), Decimal(29400), Decimal(28800), Decimal(29300))
     with pytest.raises(ValueError, match="not supported yet"):
         await run_backtest([candle, candle], default_market(SYMBOL), ConstantFunding(Decimal(0)), hedge,
@@ -144,3 +145,33 @@ def test_unwind_with_sell_spot_is_refused_for_a_long_hedge_and_nothing_is_done(t
     err = capsys.readouterr().err
     assert "--sell-spot would sell the coins it was bought for" in err and "nothing was done" in err, err
     assert not (tmp_path / "state" / "journal.sqlite").exists()
+
+
+def test_a_quarterly_short_runs_on_paper_only_until_the_live_venues_are_proven_on_it() -> None:
+    from hedgebot.exchange.factory import instrument_problem
+
+    hedge = HedgeConfig(name="h", asset="BTC", symbol=SYMBOL, ratio=Decimal(1), instrument=InstrumentKind.USDM_QUARTERLY)
+    assert instrument_problem(hedge, "paper", "h") is None
+    assert "is not supported yet on a live account" in (instrument_problem(hedge, "live", "h") or "")
+
+
+def test_a_quarterly_hedge_on_a_paper_market_that_lists_no_quarterlies_is_refused_naming_the_fix(tmp_path, capsys) -> None:
+    assert main(["check", "--config", _config(tmp_path, instrument="usdm-quarterly")]) == 2
+    err = capsys.readouterr().err
+    assert "accounts[0].hedges[0].instrument" in err and "set quarterlies = true" in err and "Traceback" not in err, err
+
+
+def test_check_shows_the_quarterly_held_its_delivery_the_next_roll_and_the_annualised_basis(tmp_path, capsys) -> None:
+    data = paper_settings_dict(tmp_path, instrument="usdm-quarterly", roll_before=2 * 86400)
+    prices = tmp_path / "btc.csv"
+    # 2021-03-25 00:00 UTC: the March contract (delivered 2021-03-26 08:00) is within two days, so June's is held.
+    prices.write_text("date,open,high,low,close,volume\n2021-03-25T00:00:00Z,52000,52400,51800,52300,10\n"
+                      "2021-03-25T01:00:00Z,52300,52500,52100,52400,10\n")
+    market = data["accounts"][0]["paper"]["markets"][0]
+    market.update(quarterlies=True, quarterly_basis="0.08", feed={"kind": "replay", "path": str(prices)})
+    path = str(write_toml(tmp_path / "hedgebot.toml", data))
+    assert main(["check", "--config", path]) == 0
+    out = capsys.readouterr().out
+    assert "contract held: BTC/USDT:USDT-210625, delivered 2021-06-25T08:00:00Z" in out, out
+    assert "the roll to the next starts 2021-06-23T08:00:00Z" in out, out
+    assert "annualised basis 8.00% (configured (quarterly_basis)); no funding on a quarterly" in out, out

@@ -109,6 +109,13 @@ class Market:
     # A coin-margined (inverse) contract: leg sizes are face value in the quote (contracts × contract_size),
     # margin, PnL and fees are in the base coin. Its arithmetic is `domain.margin.rule_for(market)`'s.
     inverse: bool = False
+    # A delivery contract's delivery time (epoch seconds); None for a perpetual.
+    expiry: float | None = None
+
+    @property
+    def delivers(self) -> bool:
+        """Tell whether the contract expires and is delivered (a quarterly), rather than a perpetual."""
+        return self.expiry is not None
 
     @property
     def margin_asset(self) -> str:

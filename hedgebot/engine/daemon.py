@@ -181,7 +181,7 @@ def _severity_of(kind: str) -> Severity:
     """Return how loudly a venue's own event is announced: a liquidation is critical; a forced or outside move, a warning."""
     if kind == "liquidation":
         return Severity.CRITICAL
-    if kind in ("adl", "settlement", "account_update"):
+    if kind in ("adl", "settlement", "account_update", "delivery"):  # delivery: a leg the roll left on a contract
         return Severity.WARNING
     return Severity.INFO
 
@@ -1188,10 +1188,11 @@ class Daemon:
         venue = runtime.venue
         figures: dict[str, str] = {}
         for keeper in runtime.keepers:
-            legs = await venue.fetch_legs(keeper.hedge.symbol)
+            symbol = keeper.market.symbol if keeper.market is not None else keeper.hedge.symbol  # a quarterly's contract
+            legs = await venue.fetch_legs(symbol)
             shown = Precision.of(keeper.market)
-            figures[f"{keeper.hedge.symbol} long"] = render(legs.long.size, Figure.AMOUNT, shown)
-            figures[f"{keeper.hedge.symbol} short"] = render(legs.short.size, Figure.AMOUNT, shown)
+            figures[f"{symbol} long"] = render(legs.long.size, Figure.AMOUNT, shown)
+            figures[f"{symbol} short"] = render(legs.short.size, Figure.AMOUNT, shown)
         for asset, amount in sorted((await venue.fetch_spot_balances()).items()):
             figures[f"spot {asset}"] = booked(amount)
         for quote in sorted({k.market.margin_asset for k in runtime.keepers if k.market is not None}):
@@ -1237,7 +1238,7 @@ class Daemon:
         if event is None:
             return  # a plain price move or our own fill: the feed driver wakes keepers on moves
         assert self.events is not None
-        keeper_of = next((k for k in runtime.keepers if k.hedge.symbol == event.symbol), None)
+        keeper_of = next((k for k in runtime.keepers if k.trades(event.symbol)), None)
         hedge = keeper_of.hedge.name if keeper_of else "-"
         liquidated = event.kind == "liquidation"
         figures: dict[str, Any] = {"margin_lost": event.margin_lost} if liquidated else {}

@@ -42,11 +42,14 @@ from hedgebot.domain.model import (
     Snapshot,
     Transfer,
     Wallet,
+    ceil_to_step,
     floor_to_step,
 )
 from hedgebot.domain import unwind as unwinding
 from hedgebot.domain.in_flight import as_if_carried_out
 from hedgebot.domain.margin import rule_for
+from hedgebot.domain import roll as rolling
+from hedgebot.domain.model import Leg
 from hedgebot.domain.sale import sale_after_reduction
 from hedgebot.domain.schedule import CalendarEvent
 from hedgebot.domain.trading import TradingState, is_margin_sale, is_margin_topup, lowers_exposure, permits, strictest
@@ -96,6 +99,8 @@ JOURNAL_DAMAGED = "journal_damaged"
 DISK_SPACE_LOW = "disk_space_low"
 DISK_SPACE_CRITICAL = "disk_space_critical"
 SALE_HOLD = "failed_margin_sale"
+ROLL_HOLD = "roll"  # a quarterly hedge's roll under way: from, to, and the short (base) when it began
+ROLL_FALLBACK = "roll_fallback"
 SALE_PROCEEDS = "margin top-up: sale proceeds"
 
 
@@ -122,6 +127,20 @@ def _moved_size(snapshot: Snapshot, spot: bool, position_side: PositionSide | No
     if spot:
         return snapshot.spot_asset
     return (snapshot.long if position_side is PositionSide.LONG else snapshot.short).size
+
+
+def _joined(market: Market, held: Leg, other: Leg) -> Leg:
+    """Return two legs of one side on two contracts of a roll as one: sizes and margin summed, entry averaged."""
+    if not other.is_open:
+        return held
+    if not held.is_open:
+        return other
+    size = held.size + other.size
+    if market.inverse:  # an inverse leg's entry is the harmonic mean, as the exchange keeps it
+        entry = size / (held.size / held.entry_price + other.size / other.entry_price)
+    else:
+        entry = (held.size * held.entry_price + other.size * other.entry_price) / size
+    return Leg(held.side, size, entry, held.margin + other.margin)
 
 
 class StartupRefused(Exception):
@@ -207,6 +226,11 @@ class HedgeStatus:
     holding_spread: Decimal | None = figure(Figure.RATIO)
     # Each source of the coins held elsewhere: its name, its count (on the amount step) and when it was counted.
     exposure_sources: tuple[dict[str, Any], ...] = ()
+    # A quarterly hedge: the contract it holds, its delivery, when the roll to the next one starts, the roll under way.
+    contract: str = ""
+    contract_expiry: float | None = figure(Figure.TIME)
+    next_roll_at: float | None = figure(Figure.TIME)
+    rolling: str = ""
 
     @property
     def ratio(self) -> Decimal | None:
@@ -327,6 +351,10 @@ class Keeper:
             TradingState.ACTIVE, "", "default", clock.now()
         )
         self.unwind: UnwindRecord | None = self.control.running_unwind(account, hedge.name)
+        # A quarterly hedge's roll under way, journaled when it began (so a restart resumes it, never doubles a leg).
+        self._roll: dict[str, Any] | None = self.control.holds(account, hedge.name).get(ROLL_HOLD)
+        self._roll_market: Market | None = None  # the roll's destination, once its margin mode and leverage are set
+        self._fallback: str | None = None  # why a quarterly hedge holds the perpetual instead (alerted every tick)
         self._intent_tag: dict[str, Any] = {}
         self.taken_by = f"daemon pid {os.getpid()}"
         self.short_watch = ShortWatch(self.policy.side)
@@ -573,6 +601,8 @@ class Keeper:
 
         symbol = self.hedge.symbol
         await self._measure_clock()
+        if self.hedge.instrument.delivers:
+            symbol = await self._contract_in_hand()
         self.market = await self._read(lambda: self.port.load_market(symbol))
         self.events.show_figures(self.account, self.hedge.name, Precision.of(self.market))
         market = self.market
@@ -594,8 +624,8 @@ class Keeper:
 
     async def _check_margin_mode(self, dry_run: bool) -> None:
         """Put the contract in the configured margin mode (only note a difference in a dry run); refuse a cross short it cannot price."""
-        symbol = self.hedge.symbol
         assert self.market is not None
+        symbol = self.market.symbol
         mode = await self._read(lambda: self.port.fetch_margin_mode(symbol))
         if mode is not self.hedge.margin_mode:
             if dry_run:
@@ -690,6 +720,11 @@ class Keeper:
         spot = await self._read(self.port.fetch_spot_balances)
         futures = await self._read(lambda: self.port.fetch_futures_balance(market.margin_asset))
         legs = await self._read(lambda: self.port.fetch_legs(market.symbol))
+        roll = self._roll
+        if roll is not None and roll["from"] == market.symbol:
+            # During a roll the hedge is the sum of both contracts' legs: exposure, target, band and guard see it whole.
+            other = await self._read(lambda: self.port.fetch_legs(roll["to"]))
+            legs = type(legs)(_joined(market, legs.long, other.long), _joined(market, legs.short, other.short))
         quote = await self._read(lambda: self.port.fetch_mark_price(market.symbol))
         self.last_read_monotonic = read_at
         return Snapshot(
@@ -827,6 +862,13 @@ class Keeper:
                 offset_seconds=self._clock_offset(), limit_seconds=getattr(self.port, "max_clock_offset", None),
             )
         unsettled = not await self.settle_open_intents()
+        if self.hedge.instrument.delivers:
+            try:
+                await self._follow_delivery(unsettled or clock_problem is not None)
+            except ExchangeError as exc:
+                self.alerts.raise_alert(
+                    "venue_unreadable", Severity.WARNING, f"cannot read the delivery contracts: {exc}", **self._venue_error(exc)
+                )
         plan: policy.Plan | None = None
         snapshot: Snapshot | None = None
         traded = False
@@ -896,6 +938,9 @@ class Keeper:
                 ]
             if topup_failed:
                 actions = [a for a in actions if isinstance(a, PlaceOrder) and lowers_exposure(a)]
+            if self._roll is not None:
+                # The roll moves the leg at the short it began with; growth waits for it (it takes a few ticks).
+                actions = [a for a in actions if not (isinstance(a, PlaceOrder) and not a.spot and not lowers_exposure(a))]
             if not actions or self._stopping:
                 break
             action = actions[0]
@@ -909,6 +954,14 @@ class Keeper:
                     continue
                 break
             traded = traded or isinstance(action, (PlaceOrder, RaiseFromSpot))
+        if (
+            self._roll is not None and not unsettled and clock_problem is None and not self._space_critical
+            and not self._stopping and self.unwind is None and self.trading_state is TradingState.ACTIVE
+        ):
+            try:
+                acted = await self._roll_steps(plan) or acted
+            except ExchangeError as exc:
+                self.alerts.raise_alert("roll_held", Severity.WARNING, f"the roll could not go on: {exc}", **self._venue_error(exc))
         if acted:
             # Status always shows the venue as it is now, not the plan made before the last action.
             try:
@@ -990,7 +1043,7 @@ class Keeper:
             plan is not None and plan.blocked is None and plan.in_band and not plan.actions and not plan.alerts
             and plan.orders_remaining == 0
             and self._plan_judged and not self.alerts.active and not self._stopping
-            and self.trading_state is TradingState.ACTIVE and self.unwind is None
+            and self.trading_state is TradingState.ACTIVE and self.unwind is None and self._roll is None
             and not self._rebalancing and not self._reopening and self._held_sale is None
             and self._suspect_price is None and self._liquidation is None
             and not self._liquidation_unseen and not self._deleveraging_unseen and not self._streamed
@@ -1118,7 +1171,7 @@ class Keeper:
             self.status = HedgeStatus(
                 self.account, self.hedge.name, self.hedge.symbol, state or "starting",
                 updated_at=self.clock.now(), note=note, market=self.market, **self._liquidation_fields(),
-                **self._trading_fields(),
+                **self._trading_fields(), **self._contract_fields(),
             )
             return
         if self._liquidation is not None and plan.blocked is None and plan.in_band and plan.short > 0:
@@ -1160,6 +1213,7 @@ class Keeper:
             runway_price=plan.runway_price, runway=plan.runway,
             updated_at=self.clock.now(), note=note, market=self.market, **self._liquidation_fields(),
             **self._trading_fields(), **self._schedule_fields(), **self._exposure_fields(snapshot),
+            **self._contract_fields(),
         )
 
     def _exposure_fields(self, snapshot: Snapshot | None) -> dict[str, Any]:
@@ -1415,7 +1469,8 @@ class Keeper:
         if self.unwind is not None:
             return f"unwind {self.unwind.id} is already under way; it carries on"
         assert self.market is not None
-        legs = await self._read(lambda: self.port.fetch_legs(self.hedge.symbol))
+        market = self.market
+        legs = await self._read(lambda: self.port.fetch_legs(market.symbol))
         short = legs.of(self.policy.side)
         detail = request.detail
         sell_spot = bool(detail.get("sell_spot", False))
@@ -1425,7 +1480,7 @@ class Keeper:
         slices = detail.get("slices")
         max_order = self.hedge.max_order
         if self.market.inverse:  # configured in coins; the leg counts face value
-            price = (await self._read(lambda: self.port.fetch_mark_price(self.hedge.symbol))).price
+            price = (await self._read(lambda: self.port.fetch_mark_price(market.symbol))).price
             max_order = rule_for(self.market).size_for(max_order, price)
         spec = {
             "slice_size": str(unwinding.slice_size(short.size, max_order, slices, self.market)),
@@ -1529,6 +1584,195 @@ class Keeper:
         posted = amount <= 0 or await self._margin(amount, posting.reason, source, posting.position_side)
         return moved and posted
 
+    # ---- quarterlies: the contract held, and the roll --------------------------------
+
+    async def _contract_in_hand(self) -> str:
+        """Return the contract a quarterly hedge holds: the roll's expiring one, the nearest with a leg, else the one to hold.
+
+        With no tradable quarterly far enough from delivery, the perpetual of the same market (a critical alert).
+        """
+        if self._roll is not None:
+            return str(self._roll["from"])
+        side = self.policy.side
+        contracts = await self._read(lambda: self.port.fetch_delivery_contracts(self.hedge.symbol))
+        for contract in sorted(contracts, key=lambda c: c.expiry):
+            legs = await self._read(lambda c=contract: self.port.fetch_legs(c.symbol))
+            if legs.of(side).is_open:
+                return contract.symbol
+        perpetual = await self._read(lambda: self.port.fetch_legs(self.hedge.symbol))
+        if perpetual.of(side).is_open:
+            # A roll fell back to it: it stays there, loudly, until a person moves it back.
+            self._fallback_alert(f"the {side.value} is on the perpetual (a roll fell back to it)")
+            return self.hedge.symbol
+        chosen = rolling.contract_to_hold(contracts, self.clock.now(), self.hedge.roll_before)
+        if chosen is None or not chosen.tradable:
+            self._fallback_alert("no quarterly contract of it can be traded more than roll_before from delivery")
+            return self.hedge.symbol
+        return chosen.symbol
+
+    def _fallback_alert(self, why: str) -> None:
+        self._fallback = why
+        self.alerts.raise_alert(
+            ROLL_FALLBACK, Severity.CRITICAL,
+            f"{self.hedge.symbol}: {why}; the {self.policy.side.value} is held on the perpetual {self.hedge.symbol} "
+            "instead, which pays or earns funding: check the exchange's quarterlies, then restart to go back",
+            symbol=self.hedge.symbol,
+        )
+
+    async def _use_contract(self, symbol: str) -> Market:
+        """Load a contract's rules and put its margin mode and leverage where the config says, before it is traded."""
+        market = await self._read(lambda: self.port.load_market(symbol))
+        if await self._read(lambda: self.port.fetch_margin_mode(symbol)) is not self.hedge.margin_mode:
+            await self._read(lambda: self.port.set_margin_mode(symbol, self.hedge.margin_mode))
+        if await self._read(lambda: self.port.fetch_leverage(symbol)) != self.hedge.leverage:
+            await self._read(lambda: self.port.set_leverage(symbol, self.hedge.leverage))
+        return market
+
+    async def _follow_delivery(self, held_back: bool) -> None:
+        """Hold the contract to hold: move to it while flat, or begin the roll when the held one nears delivery."""
+        market = self.market
+        if self._fallback is not None and market is not None and market.expiry is None:
+            self._fallback_alert(self._fallback)
+        if self._roll is not None or market is None or market.expiry is None:
+            return  # rolling, or on the perpetual after a fallback
+        now = self.clock.now()
+        side = self.policy.side
+        held = rolling.Contract(market.symbol, market.expiry)
+        if not rolling.roll_due(held, now, self.hedge.roll_before):
+            return
+        contracts = await self._read(lambda: self.port.fetch_delivery_contracts(self.hedge.symbol))
+        chosen = rolling.contract_to_hold(contracts, now, self.hedge.roll_before)
+        to = chosen.symbol if chosen is not None and chosen.tradable and chosen.symbol != market.symbol else None
+        legs = await self._read(lambda: self.port.fetch_legs(market.symbol))
+        if to is None:
+            self._fallback_alert(f"no quarterly after {market.symbol} can be traded")
+            to = self.hedge.symbol
+        if not legs.of(side).is_open:
+            self.market = await self._use_contract(to)  # nothing to move: hold the next one from now on
+            self._emit("contract_held", contract=to, was=market.symbol)
+            return
+        if held_back:
+            return  # an action of unknown outcome first; the roll begins once it is settled
+        other = await self._read(lambda: self.port.fetch_legs(to))
+        base = legs.of(side).size + other.of(side).size
+        self._roll = {"from": market.symbol, "to": to, "base": str(base), "started_at": now}
+        self.control.set_hold(self.account, self.hedge.name, ROLL_HOLD, self._roll)
+        crashpoints.reached("roll_journaled")
+        target = self.last_plan.target if self.last_plan is not None else None
+        self._emit("roll_started", contract=market.symbol, next_contract=to, base=base, expiry=market.expiry, target=target)
+
+    def _max_order_of(self, market: Market, price: Decimal) -> Decimal:
+        """Return max_order (configured in coins) in the contract's own amounts."""
+        return rule_for(market).size_for(self.hedge.max_order, price) if market.inverse else self.hedge.max_order
+
+    async def _roll_steps(self, plan: policy.Plan | None) -> bool:
+        """Carry the roll on, one journaled slice at a time: open on the next contract, then buy back the expiring one.
+
+        Each step follows from the two legs as the venue shows them and the `base` journaled when the roll began,
+        so a restart at any point goes on without doubling a leg. Return whether an order went out.
+        """
+        roll = self._roll
+        assert roll is not None and self.market is not None
+        side = self.policy.side
+        source, target, base = str(roll["from"]), str(roll["to"]), Decimal(roll["base"])
+        if self._roll_market is None or self._roll_market.symbol != target:
+            self._roll_market = await self._use_contract(target)
+        market = self._roll_market
+        acted = False
+        for _ in range(self.max_steps):
+            expiring = (await self._read(lambda: self.port.fetch_legs(source))).of(side).size
+            following = (await self._read(lambda: self.port.fetch_legs(target))).of(side).size
+            price = (await self._read(lambda: self.port.fetch_mark_price(target))).price
+            view = rolling.RollView(expiring, following, base)
+            minimum = market.min_amount if market.inverse else market.min_tradeable(price)
+            step = rolling.next_roll_step(view, self._max_order_of(market, price), market.amount_step, minimum)
+            if step is None:
+                self._finish_roll(market, view)
+                return acted
+            if step.reason == rolling.OPEN_NEXT:
+                held = self._roll_held_by(plan, market, step.amount, price)
+                if held is None:
+                    held = await self._roll_unfunded(market, step.amount, price)
+                if held is not None:
+                    self.alerts.raise_alert("roll_held", Severity.WARNING, f"the roll to {target} waits: {held}")
+                    return acted
+            self._intent_tag = {"roll": source}
+            try:
+                if step.reason == rolling.OPEN_NEXT:
+                    outcome = await self._order(side.opening, step.amount, side, False, step.reason, contract=target)
+                else:
+                    outcome = await self._order(side.closing, step.amount, side, True, step.reason, contract=source)
+            finally:
+                self._intent_tag = {}
+            acted = True
+            if outcome is None:
+                if step.reason == rolling.OPEN_NEXT and following == 0 and target != self.hedge.symbol:
+                    # Nothing opened on the next contract and it refuses: the leg goes to the perpetual instead.
+                    self._fallback_alert(f"{target} refused the roll's first slice (see its order_failed event)")
+                    self._roll = {**roll, "to": self.hedge.symbol}
+                    self.control.set_hold(self.account, self.hedge.name, ROLL_HOLD, self._roll)
+                return acted
+            self.alerts.resolve("roll_held")
+        return acted
+
+    def _roll_held_by(self, plan: policy.Plan | None, market: Market, amount: Decimal, price: Decimal) -> str | None:
+        """Return why the guard holds the roll's next slice (a top-up due or a plan it cannot judge), or None."""
+        if plan is None or plan.blocked is not None:
+            return f"the plan cannot be judged ({plan.blocked if plan else 'no plan yet'})"
+        if any(is_margin_topup(a) for a in plan.actions):
+            return "a margin top-up is due first"
+        return None
+
+    async def _roll_unfunded(self, market: Market, amount: Decimal, price: Decimal) -> str | None:
+        """Return why the futures wallet cannot fund a slice on the next contract (its margin and fee), or None.
+
+        What the futures wallet lacks is moved from spot first when the guard may draw on spot (`spot_stablecoin`:
+        the margin asset in spot, coins for a coin-margined contract), as a journaled transfer.
+        """
+        rule = rule_for(market)
+        asset = market.margin_asset
+        need = rule.notional(amount, price) * (1 / Decimal(self.hedge.leverage) + 2 * market.taker_fee)
+        free = (await self._read(lambda: self.port.fetch_futures_balance(asset))).free
+        if free < need and self.policy.guard.from_spot_stablecoin:
+            lacking = ceil_to_step(need - free, market.margin_step)
+            in_spot = (await self._read(self.port.fetch_spot_balances)).get(asset, ZERO)
+            if in_spot >= lacking and await self._transfer(asset, lacking, Wallet.SPOT, Wallet.FUTURES, "roll: margin for the next contract"):
+                free = (await self._read(lambda: self.port.fetch_futures_balance(asset))).free
+        if free < need:
+            return f"{need:.8f} {asset} of margin needed for a slice of {amount}, {free:.8f} free"
+        return None
+
+    def _finish_roll(self, market: Market, view: rolling.RollView) -> None:
+        roll = self._roll
+        assert roll is not None
+        was = self.market.symbol if self.market is not None else roll["from"]
+        self.market = market
+        self.control.set_hold(self.account, self.hedge.name, ROLL_HOLD, None)
+        self._roll = None
+        self._roll_market = None
+        self.alerts.resolve("roll_held")
+        self._emit("roll_completed", contract=was, next_contract=market.symbol, base=roll["base"], short=view.next)
+
+    def trades(self, symbol: str) -> bool:
+        """Tell whether `symbol` is a contract this hedge trades: its market, the contract it holds, or its roll's."""
+        roll = self._roll
+        return (
+            symbol == self.hedge.symbol or (self.market is not None and symbol == self.market.symbol)
+            or (roll is not None and symbol in (roll["from"], roll["to"]))
+        )
+
+    def _contract_fields(self) -> dict[str, Any]:
+        market = self.market
+        if market is None or not self.hedge.instrument.delivers:
+            return {}
+        expiry = market.expiry
+        roll = self._roll
+        return {
+            "contract": market.symbol, "contract_expiry": expiry,
+            "next_roll_at": expiry - self.hedge.roll_before if expiry is not None and roll is None else None,
+            "rolling": f"{roll['from']} -> {roll['to']}" if roll is not None else "",
+        }
+
     # ---- execute ------------------------------------------------------------------
 
     async def _execute(self, action: Action, snapshot: Snapshot) -> bool:
@@ -1536,7 +1780,14 @@ class Keeper:
         assert self.market is not None
         match action:
             case PlaceOrder():
-                outcome = await self._order(action.side, action.amount, action.position_side, action.reduce, action.reason, action.spot)
+                amount = action.amount
+                if self._roll is not None and not action.spot and lowers_exposure(action):
+                    # The plan sees both contracts' legs as one; a reduction goes on the expiring leg, as far as it holds.
+                    side = action.position_side or self.policy.side
+                    amount = min(amount, (await self._read(lambda: self.port.fetch_legs(self.market.symbol))).of(side).size)
+                    if amount <= 0:
+                        return False
+                outcome = await self._order(action.side, amount, action.position_side, action.reduce, action.reason, action.spot)
                 return outcome is not None
             case AdjustMargin():
                 return await self._margin(action.amount, action.reason, action.source, action.position_side)
@@ -1634,14 +1885,14 @@ class Keeper:
 
     async def _order(
         self, side: OrderSide, amount: Decimal, position_side: PositionSide | None, reduce: bool, reason: str, spot: bool = False,
-        funds_sale: dict[str, str] | None = None,
+        funds_sale: dict[str, str] | None = None, contract: str | None = None,
     ) -> dict[str, Any] | None:
         """Send one order through the journal; return the venue's outcome, or None when it did not go through.
 
         `funds_sale` names the margin sale a reduction is made for (planned sale, margin, sale ratio).
         """
         assert self.market is not None
-        symbol = self.market.spot_symbol if spot else self.market.symbol
+        symbol = self.market.spot_symbol if spot else contract or self.market.symbol
         detail: dict[str, Any] = {
             "symbol": symbol, "side": side.value, "amount": str(amount), "reduce": reduce, "reason": reason,
             "position_side": position_side.value if position_side else None,

@@ -126,6 +126,8 @@ TRADED: dict[str, frozenset[tuple[InstrumentKind, HedgeSide]]] = {
     "paper": frozenset({
         (InstrumentKind.USDM_PERP, HedgeSide.SHORT), (InstrumentKind.USDM_PERP, HedgeSide.LONG),
         (InstrumentKind.COINM_PERP, HedgeSide.SHORT),
+        # On the paper market's quarterlies (`quarterlies = true`).
+        (InstrumentKind.USDM_QUARTERLY, HedgeSide.SHORT), (InstrumentKind.COINM_QUARTERLY, HedgeSide.SHORT),
     }),
     "live": frozenset({(InstrumentKind.USDM_PERP, HedgeSide.SHORT)}),  # COIN-M: the dialect is built, the daemon not proven on it yet
 }
@@ -202,6 +204,12 @@ def account_problems(account: AccountConfig, where: str | None = None) -> list[s
                     f"{where}.hedges[{index}].max_order: {hedge.max_order} is below the minimum order {rule.min_amount} "
                     f"of {hedge.symbol} (step {rule.amount_step}); no order could ever be placed"
                 )
+            listed = next((m for m in account.paper.markets if m.symbol == hedge.symbol), None)
+            if hedge.instrument.delivers and listed is not None and not listed.quarterlies:
+                problems.append(
+                    f"{where}.hedges[{index}].instrument: {hedge.instrument.value!r} holds {hedge.symbol}'s quarterly "
+                    f"contracts, but the paper market {hedge.symbol} lists none: set quarterlies = true on it"
+                )
     return [p for p in problems if p]
 
 
@@ -251,7 +259,13 @@ def build_paper_venue(account: AccountConfig, paper: PaperConfig, clock: Clock, 
     """Create an account's paper venue, restored from its saved state when there is one."""
     # A new paper account starts as Binance's does (cross, 20x); the keepers
     # then set the margin mode and leverage the config asks for.
-    markets = [PaperMarket(paper_market(m), _funding_source(m.funding, account.exchange, m.symbol)) for m in paper.markets]
+    markets = [
+        PaperMarket(
+            paper_market(m), _funding_source(m.funding, account.exchange, m.symbol),
+            quarterlies=m.quarterlies, quarterly_basis=m.quarterly_basis,
+        )
+        for m in paper.markets
+    ]
     venue = PaperVenue(
         clock,
         markets,

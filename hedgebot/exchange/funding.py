@@ -30,6 +30,19 @@ class FundingSource(Protocol):
 
 
 @dataclass(frozen=True)
+class NoFunding:
+    """A delivery contract's funding: none (its carry is its basis to spot)."""
+
+    def settlements(self, after: float, until: float) -> list[tuple[float, Decimal]]:
+        """Return no settlement."""
+        return []
+
+    def next_settlement(self, after: float) -> float | None:
+        """Return None: a delivery contract never settles funding."""
+        return None
+
+
+@dataclass(frozen=True)
 class ConstantFunding:
     """The same rate at every interval boundary (00:00, 08:00, 16:00 UTC for 8 h)."""
 

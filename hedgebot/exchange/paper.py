@@ -11,7 +11,12 @@ It behaves as Binance USDⓈ-M does where that matters to a hedge:
 - liquidation judged on the mark price, including each candle's adverse
   extreme before anyone can react; an isolated leg loses its margin;
 - funding at each settlement, paid or received by each leg independently
-  (isolated legs settle into their own margin, as Binance does).
+  (isolated legs settle into their own margin, as Binance does);
+- for a market that lists quarterlies, the current-quarter and next-quarter
+  delivery contracts (`BTC/USDT:USDT-260327`), priced from the perpetual's
+  mark with a basis that decays to zero at delivery (a model: see
+  domain.basis), without funding, refusing every order in the pre-delivery
+  window, and settling a leg still held at delivery at the delivery price.
 
 With a state path it writes itself to disk after every change, so like a real
 exchange it outlives the daemon that trades on it.
@@ -29,6 +34,8 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from pathlib import Path
 
 from hedgebot.clock import Clock
+from hedgebot.domain.basis import annual_basis_from_funding, modelled_future_price
+from hedgebot.domain.delivery import delivery_symbol, is_quarterly_expiry, parse_delivery_symbol, quarterly_expiries
 from hedgebot.domain.margin import rule_for
 from hedgebot.domain.model import (
     BOOKED_STEP,
@@ -43,7 +50,8 @@ from hedgebot.domain.model import (
     Wallet,
     floor_to_step,
 )
-from hedgebot.exchange.funding import ConstantFunding, FundingSource
+from hedgebot.domain.roll import Contract
+from hedgebot.exchange.funding import ConstantFunding, FundingSource, NoFunding
 from hedgebot.exchange.port import (
     AccountFacts,
     BadData,
@@ -70,6 +78,14 @@ _ONE_WAY = "both"
 _CROSS_MARGIN_OF_CHECK = Decimal("0.98")
 _SIDES = ((PositionSide.LONG, PositionSide.LONG.value), (PositionSide.SHORT, PositionSide.SHORT.value))
 
+# Binance lists the current-quarter and the next-quarter contract of a market.
+LISTED_QUARTERLIES = 2
+# Binance's docs name a PRE_DELIVERING status but not when it begins; the settlement price is averaged over the
+# last hour before delivery (30 minutes since November 2024). The harsh reading: no order of any kind in that hour.
+PRE_DELIVERY_SECONDS = 3600.0
+# How far back the funding file is read to derive a quarterly's basis when none is configured.
+BASIS_LOOKBACK_SECONDS = 30 * 86_400.0
+
 # The ccxt exchange ids whose rules the paper venue models: Binance USDⓈ-M.
 PAPER_EXCHANGES = frozenset({"binanceusdm", "binance", "binancecoinm"})  # USDⓈ-M, and COIN-M's coin-margined contracts
 
@@ -82,6 +98,10 @@ class PaperMarket:
     funding: FundingSource = field(default_factory=lambda: ConstantFunding(Decimal("0.0001")))
     leverage: int = 20
     margin_mode: MarginMode = MarginMode.CROSS
+    # The venue also lists this market's quarterly delivery contracts.
+    quarterlies: bool = False
+    # Their annual basis over spot (0.05: 5 % a year); None: derived from the market's recent funding.
+    quarterly_basis: Decimal | None = None
 
 
 @dataclass
@@ -177,6 +197,9 @@ class PaperVenue:
         # looked up once its next settlement time is reached.
         self._liquidation_cache: dict[tuple[str, str], tuple[Decimal, Decimal, Decimal, Decimal | None]] = {}
         self._funding_due: dict[str, float | None] = {}
+        self._delivered: set[str] = set()  # delivery contracts whose legs were settled at delivery
+        self._basis_cache: dict[tuple[str, int], Decimal] = {}
+        self._quarterly_books: dict[str, list[str]] = {}  # each perpetual's quarterlies opened so far
 
     # ---- observation hooks ------------------------------------------------
 
@@ -195,10 +218,120 @@ class PaperVenue:
     # ---- market data ------------------------------------------------------
 
     def _paper_market(self, symbol: str) -> PaperMarket:
-        try:
-            return self.markets[symbol]
-        except KeyError:
-            raise InvalidOrder(f"paper venue lists no contract {symbol!r}") from None
+        pm = self.markets.get(symbol) or self._delivery_market(symbol)
+        if pm is None:
+            raise InvalidOrder(f"paper venue lists no contract {symbol!r}")
+        return pm
+
+    # ---- quarterlies ----------------------------------------------------------
+
+    def _delivery_market(self, symbol: str) -> PaperMarket | None:
+        """Open the book of a quarterly contract named by its delivery symbol, or None when the venue lists no such one."""
+        parsed = parse_delivery_symbol(symbol)
+        if parsed is None:
+            return None
+        perp_symbol, expiry = parsed
+        perp = self.markets.get(perp_symbol)
+        if perp is None or not perp.quarterlies or not is_quarterly_expiry(expiry):
+            return None
+        pm = PaperMarket(replace(perp.market, symbol=symbol, expiry=expiry), NoFunding(), perp.leverage, perp.margin_mode)
+        self.markets[symbol] = pm
+        self._quarterly_books.setdefault(perp_symbol, []).append(symbol)
+        quote = self.marks.get(perp_symbol)
+        if quote is not None and symbol not in self.marks:
+            self.marks[symbol] = (self._quarterly_price(pm, quote[0], quote[1]), quote[1])
+        return pm
+
+    def _annual_basis(self, perp: PaperMarket, at: float) -> Decimal:
+        """Return the quarterlies' annual basis: configured, or what the last 30 days of funding amount to per year."""
+        if perp.quarterly_basis is not None:
+            return perp.quarterly_basis
+        key = (perp.market.symbol, int(at // 86_400))
+        cached = self._basis_cache.get(key)
+        if cached is None:
+            rates = [rate for _, rate in perp.funding.settlements(at - BASIS_LOOKBACK_SECONDS, at)]
+            hours = Decimal(BASIS_LOOKBACK_SECONDS / 3600) / len(rates) if rates else Decimal(8)
+            cached = annual_basis_from_funding(rates, hours)
+            self._basis_cache = {k: v for k, v in self._basis_cache.items() if k[0] != key[0]}
+            self._basis_cache[key] = cached
+        return cached
+
+    def _quarterly_price(self, pm: PaperMarket, spot: Decimal, at: float) -> Decimal:
+        """Return a quarterly's modelled price from the perpetual's (spot's) price, on its price step."""
+        assert pm.market.expiry is not None
+        perp = self.markets[pm.market.symbol.rpartition("-")[0]]
+        price = modelled_future_price(spot, at, pm.market.expiry, self._annual_basis(perp, at))
+        step = pm.market.price_step
+        return (price / step).to_integral_value() * step if step > 0 else price
+
+    def annual_basis_of(self, symbol: str) -> Decimal | None:
+        """Return the annual basis the paper venue prices a market's quarterlies with now (None: it lists none)."""
+        pm = self.markets.get(symbol)
+        if pm is None or not pm.quarterlies:
+            return None
+        return self._annual_basis(pm, self.clock.now())
+
+    def _follow_quarterlies(
+        self, perp_symbol: str, at: float, close: Decimal, open_: Decimal | None, high: Decimal | None, low: Decimal | None,
+    ) -> None:
+        """Move each listed quarterly's mark with the perpetual's; liquidate or deliver its legs as the move requires."""
+        for symbol in self._quarterly_books.get(perp_symbol, ()):
+            if symbol in self._delivered:
+                continue
+            pm = self.markets[symbol]
+            assert pm.market.expiry is not None
+            if at >= pm.market.expiry:
+                # The candle that crosses delivery opens at (or just before) it: its open is the delivery price.
+                self._deliver(symbol, open_ if open_ is not None else close, pm.market.expiry)
+                continue
+            held = self._any_position(symbol)
+            if held:
+                for extreme in (high, low):
+                    if extreme is not None:
+                        self._liquidate_if_due(symbol, self._quarterly_price(pm, extreme, at), at)
+            self.marks[symbol] = (self._quarterly_price(pm, close, at), at)
+            if held:
+                self._liquidate_if_due(symbol, self.marks[symbol][0], at)
+
+    def _deliver_if_due(self, symbol: str) -> None:
+        """Settle a quarterly past its delivery time whose delivery no price update has made yet."""
+        pm = self.markets.get(symbol)
+        if pm is None or pm.market.expiry is None or symbol in self._delivered or self.clock.now() < pm.market.expiry:
+            return
+        quote = self.marks.get(pm.market.symbol.rpartition("-")[0])
+        if quote is not None:
+            self._deliver(symbol, quote[0], pm.market.expiry)
+
+    def _deliver(self, symbol: str, price: Decimal, at: float) -> None:
+        """Settle every leg of a quarterly at the delivery price: its PnL lands in the wallet, less the taker fee."""
+        pm = self.markets[symbol]
+        rule = rule_for(pm.market)
+        self._delivered.add(symbol)
+        self.marks[symbol] = (price, at)
+        for side_name in (PositionSide.LONG.value, PositionSide.SHORT.value, _ONE_WAY):
+            state = self.legs.get((symbol, side_name))
+            if state is None or state.size == 0:
+                continue
+            size = abs(state.size)
+            sign = (1 if state.size > 0 else -1) if side_name == _ONE_WAY else (1 if side_name == PositionSide.LONG.value else -1)
+            # Binance charges the taker fee on every position settled at delivery.
+            fee = (rule.notional(size, price) * pm.market.taker_fee).quantize(BOOKED_STEP, ROUND_CEILING)
+            self._shrink(state, pm, price, size, fee, pnl_sign=sign, direction=sign if side_name == _ONE_WAY else 1)
+            self._changed(VenueEvent("delivery", symbol, side_name, size, price, at, f"settled at delivery, fee {fee}"))
+        self.save()
+
+    async def fetch_delivery_contracts(self, symbol: str) -> list[Contract]:
+        """Return the current-quarter and next-quarter contracts of a market named without expiry."""
+        pm = self._paper_market(symbol)
+        if not pm.quarterlies:
+            return []
+        now = self.clock.now()
+        contracts = []
+        for expiry in quarterly_expiries(now, LISTED_QUARTERLIES):
+            contract_symbol = delivery_symbol(symbol, expiry)
+            self._paper_market(contract_symbol)
+            contracts.append(Contract(contract_symbol, expiry, tradable=now < expiry - PRE_DELIVERY_SECONDS))
+        return contracts
 
     def _mark(self, symbol: str) -> Decimal:
         quote = self.marks.get(symbol)
@@ -234,6 +367,8 @@ class PaperVenue:
         # An isolated leg that survived both extremes survives any price between them.
         between = high is not None and low is not None and low <= close <= high
         liquidated = False if between and pm.margin_mode is MarginMode.ISOLATED else self._liquidate_if_due(symbol, close, at)
+        if pm.quarterlies:
+            self._follow_quarterlies(symbol, at, close, open_, high, low)
         if not liquidated:
             for listener in self._listeners:
                 listener(None)
@@ -244,6 +379,8 @@ class PaperVenue:
         None when the venue cannot say (a cross wallet holding both legs): every price must be checked.
         """
         pm = self.markets[symbol]
+        if any(self._any_position(q) for q in self._quarterly_books.get(symbol, ()) if q not in self._delivered):
+            return None  # a quarterly's legs are priced off this market with a basis: every price is checked
         brackets = pm.market.brackets
         low: Decimal | None = None
         high: Decimal | None = None
@@ -497,8 +634,9 @@ class PaperVenue:
         return Legs(leg(PositionSide.LONG), leg(PositionSide.SHORT))
 
     async def fetch_legs(self, symbol: str) -> Legs:
-        """Return both legs of the contract."""
+        """Return both legs of the contract (none on a quarterly once delivered)."""
         self._paper_market(symbol)
+        self._deliver_if_due(symbol)
         return self._legs_of(symbol)
 
     async def fetch_mark_price(self, symbol: str) -> PriceQuote:
@@ -636,6 +774,9 @@ class PaperVenue:
     def _fill_perp(self, request: OrderRequest) -> OrderResult:
         pm = self._paper_market(request.symbol)
         market = pm.market
+        if market.expiry is not None and self.clock.now() >= market.expiry - PRE_DELIVERY_SECONDS:
+            state = "delivered" if self.clock.now() >= market.expiry else "PRE_DELIVERING"
+            raise InvalidOrder(f"{request.symbol} is {state}: the exchange takes no order on it")
         mark = self._mark(request.symbol)
         if request.amount != floor_to_step(request.amount, market.amount_step):
             raise InvalidOrder(f"amount {request.amount} is not a multiple of the step {market.amount_step}")
@@ -845,6 +986,7 @@ class PaperVenue:
             "order_seq": self._order_seq,
             "created_with": self.created_with,
             "script_positions": self.script_positions,
+            "delivered": sorted(self._delivered),
         }
 
     def restore(self, data: dict) -> None:
@@ -852,6 +994,10 @@ class PaperVenue:
         self.position_mode = PositionMode(data["position_mode"])
         self.spot = {k: _d(v) for k, v in data["spot"].items()}
         self.cash = {k: _d(v) for k, v in data["cash"].items()}
+        for symbol in [*data.get("markets", {}), *data.get("marks", {})]:
+            if symbol not in self.markets:
+                self._delivery_market(symbol)  # a quarterly traded before the restart
+        self._delivered = set(data.get("delivered", []))
         for symbol, settings in data.get("markets", {}).items():
             if symbol in self.markets:
                 self.markets[symbol].leverage = int(settings["leverage"])
