@@ -92,7 +92,7 @@ class Bracket:
 
 @dataclass(frozen=True)
 class Market:
-    """Trading rules of one perpetual contract, in base units."""
+    """Trading rules of one perpetual or delivery contract, in base units."""
 
     symbol: str
     base: str
@@ -109,6 +109,8 @@ class Market:
     # A coin-margined (inverse) contract: leg sizes are face value in the quote (contracts × contract_size),
     # margin, PnL and fees are in the base coin. Its arithmetic is `domain.margin.rule_for(market)`'s.
     inverse: bool = False
+    # A delivery contract's delivery time (epoch seconds), as the exchange lists it; None for a perpetual.
+    expiry: float | None = None
 
     @property
     def margin_asset(self) -> str:

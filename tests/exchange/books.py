@@ -176,6 +176,8 @@ class BybitBook(Book):
     account_margin_mode: str = "ISOLATED_MARGIN"
     uta: int = 1
     reject_order: tuple[int, str] | None = None
+    # More instruments listed beside BTCUSDT, by category ("linear", "inverse") and status ("Trading", "PreLaunch")
+    listed: list[dict[str, Any]] = field(default_factory=list)
 
     def routes(self) -> Routes:
         """Answer the Bybit v5 endpoints hedgebot uses."""
@@ -202,8 +204,11 @@ class BybitBook(Book):
         }
 
     def _instruments(self, request: RecordedRequest) -> dict[str, Any]:
-        if request.query.get("status") == "PreLaunch":
-            return _bybit({"category": request.query.get("category"), "list": [], "nextPageCursor": ""})
+        category = request.query.get("category")
+        if request.query.get("status") == "PreLaunch" or category == "inverse":
+            # Bybit lists pre-launch contracts only when asked for that status
+            wanted = [i for i in self.listed if i["category"] == category and (i["status"] == "PreLaunch") == (request.query.get("status") == "PreLaunch")]
+            return _bybit({"category": category, "list": [{k: v for k, v in i.items() if k != "category"} for i in wanted], "nextPageCursor": ""})
         if request.query.get("category") == "spot":
             return _bybit(
                 {
@@ -246,7 +251,7 @@ class BybitBook(Book):
                         "upperFundingRate": "0.005",
                         "lowerFundingRate": "-0.005",
                     }
-                ],
+                ] + [{k: v for k, v in i.items() if k != "category"} for i in self.listed if i["category"] == "linear" and i["status"] != "PreLaunch"],
                 "nextPageCursor": "",
             }
         )
@@ -556,6 +561,8 @@ class OkxBook(Book):
     account_level: str = "2"
     tiers_by_mode: dict[str, str] = field(default_factory=dict)
     reject_order: tuple[str, str] | None = None
+    # More instruments listed beside BTC-USDT-SWAP, each with its instType ("SWAP", "FUTURES")
+    listed: list[dict[str, Any]] = field(default_factory=list)
 
     def routes(self) -> Routes:
         """Answer the OKX v5 endpoints hedgebot uses."""
@@ -580,6 +587,9 @@ class OkxBook(Book):
         }
 
     def _instruments(self, request: RecordedRequest) -> dict[str, Any]:
+        more = [i for i in self.listed if i["instType"] == request.query.get("instType")]
+        if request.query.get("instType") == "FUTURES":
+            return _okx(more)
         if request.query.get("instType") == "SPOT":
             return _okx(
                 [
@@ -601,7 +611,7 @@ class OkxBook(Book):
                     "maxMktAmt": "", "maxMktSz": "12000", "maxStopSz": "12000", "maxTriggerSz": "100000000", "maxTwapSz": "100000000",
                     "minSz": "0.01", "optType": "", "quoteCcy": "", "settleCcy": "USDT", "state": "live", "stk": "", "tickSz": "0.1", "uly": "BTC-USDT",
                 }
-            ]
+            ] + more
         )
 
     def _config(self) -> dict[str, Any]:

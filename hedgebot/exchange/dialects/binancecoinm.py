@@ -46,6 +46,7 @@ class BinanceCoinm(BinanceUsdm):
 
     futures_id = "binancecoinm"
     margin_step = COIN_STEP  # coins are booked to 8 decimals
+    status_field = "contractStatus"  # COIN-M's exchangeInfo names a contract's status so (USDⓈ-M: status)
     weight_families = _FAMILIES
 
     def request_weight(self, method: str, path: str, query: Mapping[str, str]) -> int:
