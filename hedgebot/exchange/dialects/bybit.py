@@ -258,7 +258,11 @@ class Bybit(Dialect):
         """Add or remove margin through the implicit add-margin endpoint (ccxt has no unified method for Bybit)."""
         market = futures.market(symbol)
         await futures.privatePostV5PositionAddMargin(
-            {"category": category_of(symbol), "symbol": market["id"], "margin": str(amount), **self.margin_params(side)}
+            {
+                "category": category_of(symbol), "symbol": market["id"], "margin": str(amount),
+                # the one position of a one-way contract is positionIdx 0
+                **(self.margin_params(side) if hedge_mode_exists(symbol) else {"positionIdx": 0}),
+            }
         )
 
     history_limit = 50  # /v5/order/history and /v5/order/realtime: at most 50 a page
