@@ -131,8 +131,36 @@ TRADED: dict[str, frozenset[tuple[InstrumentKind, HedgeSide]]] = {
 }
 
 
-# The live exchanges whose accounts trade coin-margined (inverse) contracts, and only those.
-COIN_MARGINED = frozenset({"binancecoinm"})
+def settlements_of(exchange: str) -> frozenset[str]:
+    """Return the kinds of contract ("linear", "inverse") a live account on `exchange` can hold a hedge on."""
+    from hedgebot.exchange.dialects import DIALECTS
+
+    dialect = DIALECTS.get(exchange)
+    return dialect.settlements if dialect is not None else frozenset()
+
+
+def coin_margined_exchanges() -> frozenset[str]:
+    """Return the live exchanges whose accounts can hold a coin-margined (inverse) hedge, as their dialects say."""
+    from hedgebot.exchange.dialects import DIALECTS
+
+    return frozenset(exchange for exchange in DIALECTS if "inverse" in settlements_of(exchange))
+
+
+def settlement_problem(exchange: str, hedge: HedgeConfig, where: str) -> str | None:
+    """Return why a live account on `exchange` cannot hold the hedge's kind of contract, or None."""
+    from hedgebot.exchange.dialects import DIALECTS
+
+    settlement = hedge.instrument.settlement.value
+    dialect = DIALECTS.get(exchange)
+    if dialect is None or settlement in dialect.settlements:
+        return None
+    if settlement == "inverse":
+        reason = dialect.unhedgeable.get("inverse") or f"{exchange!r} lists no coin-margined contracts"
+        offered = f"coin-margined contracts trade on {', '.join(sorted(coin_margined_exchanges()))}"
+    else:
+        reason = f"{exchange!r} lists only coin-margined contracts"
+        offered = "hedge with a coin-margined instrument (\"coinm-perp\", \"coinm-quarterly\") there, or on a USDⓈ-margined exchange"
+    return f"{where}: {hedge.instrument.value!r} does not trade on {exchange!r}: {reason}; {offered}"
 
 
 def instrument_problem(hedge: HedgeConfig, mode: str, where: str) -> str | None:
@@ -172,13 +200,8 @@ def account_problems(account: AccountConfig, where: str | None = None) -> list[s
         problems += credential_problems(where, account)
     for index, hedge in enumerate(account.hedges):
         problems.append(instrument_problem(hedge, account.mode, f"{where}.hedges[{index}].instrument") or "")
-        inverse = hedge.instrument.settlement.value == "inverse"
-        if account.mode == "live" and inverse != (account.exchange in COIN_MARGINED):
-            problems.append(
-                f"{where}.hedges[{index}].instrument: {hedge.instrument.value!r} does not trade on {account.exchange!r}: "
-                + (f"coin-margined contracts trade on {', '.join(sorted(COIN_MARGINED))}" if inverse
-                   else f"{account.exchange!r} lists only coin-margined contracts")
-            )
+        if account.mode == "live":
+            problems.append(settlement_problem(account.exchange, hedge, f"{where}.hedges[{index}].instrument") or "")
     if account.paper is not None:
         rules: dict[str, Market] = {}
         for index, market in enumerate(account.paper.markets):

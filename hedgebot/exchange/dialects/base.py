@@ -77,6 +77,11 @@ class Dialect(ABC):
     #: Retry-After on 429/418 is obeyed)
     weight_families: tuple[WeightFamily, ...] = ()
 
+    #: the contracts whose legs this exchange's accounts keep apart in hedge mode: "linear" (margined in the
+    #: quote) and/or "inverse" (coin-margined); a live hedge of another kind is refused by `check` and `run`
+    settlements: frozenset[str] = frozenset({"linear"})
+    #: why a kind of contract the exchange lists cannot hold a hedge here, by settlement (shown with the refusal)
+    unhedgeable: Mapping[str, str] = {}
     #: the field of a delivery contract's raw listing (ccxt's market `info`) that holds its delivery time, in ms
     delivery_time_field: str = "deliveryDate"
     #: the field that holds the contract's status, and the statuses in which it takes new orders

@@ -46,6 +46,7 @@ class BinanceCoinm(BinanceUsdm):
 
     futures_id = "binancecoinm"
     margin_step = COIN_STEP  # coins are booked to 8 decimals
+    settlements = frozenset({"inverse"})  # COIN-M lists only coin-margined contracts
     status_field = "contractStatus"  # COIN-M's exchangeInfo names a contract's status so (USDⓈ-M: status)
     weight_families = _FAMILIES
 

@@ -114,6 +114,10 @@ class Bybit(Dialect):
     hedge_mode_hint = "switch the USDT perpetuals to hedge mode (Bybit: Derivatives > Settings > Position Mode > Hedge Mode)"
     unified_wallet = True
     margin_step = Decimal("0.01")
+    unhedgeable = {
+        "inverse": "bybit lists inverse contracts (category inverse) but keeps them in one-way mode only on a unified "
+        "account, so hedgebot cannot keep its leg apart there",
+    }
     delivery_time_field = "deliveryTime"
     status_field = "status"
     tradable_statuses = frozenset({"Trading"})

@@ -84,6 +84,8 @@ class Okx(Dialect):
     unified_wallet = True
     tiers_need_mark = True
     margin_step = Decimal("0.01")
+    # One trading account in long/short mode holds USDT-margined and coin-margined swaps and futures alike.
+    settlements = frozenset({"linear", "inverse"})
     delivery_time_field = "expTime"
     status_field = "state"
     tradable_statuses = frozenset({"live"})
