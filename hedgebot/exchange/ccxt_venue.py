@@ -327,7 +327,9 @@ class CcxtVenue:
                 f"{symbol!r} is not a market named without expiry: name the hedge's market as 'BTC/USDT:USDT' "
                 "and let the venue list its delivery contracts"
             )
-        await self._call(self.futures.load_markets)
+        # Read the listing again: ccxt keeps the markets it loaded once, and a status goes stale (a contract
+        # that was TRADING turns PRE_DELIVERING before delivery).
+        await self._call(lambda: self.futures.load_markets(True))
         now = self.exchange_now()
         contracts = [
             self.dialect.delivery_contract(raw)

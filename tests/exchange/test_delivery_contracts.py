@@ -202,3 +202,16 @@ async def test_okx_lists_futures_by_exp_time_and_only_live_ones_tradable() -> No
     ]
     assert inverse == [Contract("BTC/USD:BTC-231229", DEC23 / 1000, tradable=True)]
     assert {r.query.get("instType") for r in rig.session.sent("GET", "/api/v5/public/instruments")} == {"SWAP", "FUTURES", "SPOT"}
+
+
+async def test_a_quarterly_that_stops_trading_is_seen_at_the_next_listing_not_hidden_by_ccxts_market_cache() -> None:
+    symbols = [usdm_symbol("BTCUSDT_231229", "CURRENT_QUARTER", DEC23, "TRADING")]
+    venue, session = binance_venue(coinm=False, symbols=symbols)
+    try:
+        before = await venue.fetch_delivery_contracts("BTC/USDT:USDT")
+        symbols[0]["status"] = "PRE_DELIVERING"  # the book's exchangeInfo is the same list object
+        after = await venue.fetch_delivery_contracts("BTC/USDT:USDT")
+    finally:
+        await venue.close()
+    assert [c.tradable for c in before] == [True] and [c.tradable for c in after] == [False]
+    assert len(session.sent("GET", "/fapi/v1/exchangeInfo")) == 2
