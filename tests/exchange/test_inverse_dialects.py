@@ -195,3 +195,10 @@ async def test_okx_coin_margined_leverage_is_set_per_leg_and_margin_added_in_coi
     okx.book.short = LegBook(D(3), D(50000), D("0.6"))  # the book's leg, in its own units: it only has to be open
     await okx.venue.adjust_margin(INVERSE, PositionSide.SHORT, D("0.001234567"))
     assert okx.last("POST", "/api/v5/account/position/margin-balance") == {"instId": "BTC-USD-SWAP", "posSide": "short", "type": "add", "amt": "0.00123457"}
+
+
+async def test_on_a_unified_account_the_coins_margining_an_inverse_contract_are_its_futures_wallet_not_counted_again_as_spot(okx: Rig) -> None:
+    spot = await okx.venue.fetch_spot_balances()
+    futures = await okx.venue.fetch_futures_balance("BTC")
+    assert "BTC" not in spot and futures.wallet == D(2)  # the same 2 BTC, reported once
+    assert spot["USDT"] == D(10000)
