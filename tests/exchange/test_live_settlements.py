@@ -1,11 +1,12 @@
-"""Which live accounts can hold a coin-margined hedge: each exchange's dialect says, and the refusal says why not."""
+"""Which live accounts can hold a hedge on which instrument: each exchange's dialect says, and the refusal says why not."""
 
 from __future__ import annotations
 
 import pytest
 
 from hedgebot.config import AccountConfig
-from hedgebot.exchange.factory import TRADED, account_problems, coin_margined_exchanges
+from hedgebot.domain.instrument import InstrumentKind
+from hedgebot.exchange.factory import TRADED, account_problems, coin_margined_exchanges, exchanges_for
 from tests.helpers import hedge_config
 
 CREDENTIALS = {"api_key": {"env": "HB_KEY"}, "secret": {"env": "HB_SECRET"}, "password": {"env": "HB_PASS"}}
@@ -45,3 +46,12 @@ def test_a_usdt_hedge_on_binance_coin_m_is_refused_and_names_the_coin_margined_i
 
 def test_live_rollout_is_unchanged_a_usdm_perpetual_short_only() -> None:
     assert {(i.value, s.value) for i, s in TRADED["live"]} == {("usdm-perp", "short")}
+
+
+def test_quarterlies_can_be_held_on_binance_and_okx_but_not_on_bybit_whose_usdt_futures_are_one_way() -> None:
+    assert exchanges_for(InstrumentKind.USDM_QUARTERLY) == ["binanceusdm", "okx"]
+    assert exchanges_for(InstrumentKind.COINM_QUARTERLY) == ["binancecoinm", "okx"]
+    found = [p for p in problems("bybit", "BTC/USDT:USDT", "usdm-quarterly") if "does not trade on" in p]
+    assert len(found) == 1 and "USDT futures but keeps them in one-way mode only" in found[0]
+    assert "usdm-quarterly trades on binanceusdm, okx" in found[0]
+    assert [p for p in problems("aster", "BTC/USDT:USDT", "usdm-quarterly") if "lists no usdm-quarterly contracts" in p]

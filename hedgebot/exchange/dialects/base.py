@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from hedgebot.domain.model import Bracket, Leg, MarginMode, PositionMode, PositionSide, Wallet
+from hedgebot.domain.instrument import InstrumentKind
 from hedgebot.domain.roll import Contract
 from hedgebot.exchange.port import (
     AccountFacts,
@@ -77,11 +78,11 @@ class Dialect(ABC):
     #: Retry-After on 429/418 is obeyed)
     weight_families: tuple[WeightFamily, ...] = ()
 
-    #: the contracts whose legs this exchange's accounts keep apart in hedge mode: "linear" (margined in the
-    #: quote) and/or "inverse" (coin-margined); a live hedge of another kind is refused by `check` and `run`
-    settlements: frozenset[str] = frozenset({"linear"})
-    #: why a kind of contract the exchange lists cannot hold a hedge here, by settlement (shown with the refusal)
-    unhedgeable: Mapping[str, str] = {}
+    #: the instruments whose legs this exchange's accounts keep apart in hedge mode; a live hedge on another
+    #: is refused by `check` and `run`
+    instruments: frozenset[InstrumentKind] = frozenset({InstrumentKind.USDM_PERP, InstrumentKind.USDM_QUARTERLY})
+    #: why an instrument the exchange lists cannot hold a hedge here (shown with the refusal)
+    unhedgeable: Mapping[InstrumentKind, str] = {}
     #: the field of a delivery contract's raw listing (ccxt's market `info`) that holds its delivery time, in ms
     delivery_time_field: str = "deliveryDate"
     #: the field that holds the contract's status, and the statuses in which it takes new orders

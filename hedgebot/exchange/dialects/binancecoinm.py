@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from hedgebot.domain.instrument import InstrumentKind
 from hedgebot.domain.model import MarginMode, Wallet
 from hedgebot.exchange.dialects.base import leg_from
 from hedgebot.exchange.dialects.binanceusdm import BinanceUsdm, _d, binance_weight
@@ -46,7 +47,7 @@ class BinanceCoinm(BinanceUsdm):
 
     futures_id = "binancecoinm"
     margin_step = COIN_STEP  # coins are booked to 8 decimals
-    settlements = frozenset({"inverse"})  # COIN-M lists only coin-margined contracts
+    instruments = frozenset({InstrumentKind.COINM_PERP, InstrumentKind.COINM_QUARTERLY})  # only coin-margined contracts
     status_field = "contractStatus"  # COIN-M's exchangeInfo names a contract's status so (USDⓈ-M: status)
     weight_families = _FAMILIES
 

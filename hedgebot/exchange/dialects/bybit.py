@@ -32,6 +32,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from hedgebot.domain.instrument import InstrumentKind
 from hedgebot.domain.model import Bracket, MarginMode, PositionMode, PositionSide, Wallet
 from hedgebot.exchange.dialects.base import (
     Dialect,
@@ -114,9 +115,16 @@ class Bybit(Dialect):
     hedge_mode_hint = "switch the USDT perpetuals to hedge mode (Bybit: Derivatives > Settings > Position Mode > Hedge Mode)"
     unified_wallet = True
     margin_step = Decimal("0.01")
+    # Hedge mode exists on USDT perpetuals only (docs/exchanges.md, "Bybit: only USDT perpetuals have hedge mode").
+    instruments = frozenset({InstrumentKind.USDM_PERP})
     unhedgeable = {
-        "inverse": "bybit lists inverse contracts (category inverse) but keeps them in one-way mode only on a unified "
-        "account, so hedgebot cannot keep its leg apart there",
+        kind: f"bybit lists {what} but keeps them in one-way mode only on a unified account, so hedgebot cannot "
+        "keep its leg apart there"
+        for kind, what in (
+            (InstrumentKind.COINM_PERP, "inverse perpetuals (category inverse)"),
+            (InstrumentKind.COINM_QUARTERLY, "inverse futures (category inverse)"),
+            (InstrumentKind.USDM_QUARTERLY, "USDT futures"),
+        )
     }
     delivery_time_field = "deliveryTime"
     status_field = "status"

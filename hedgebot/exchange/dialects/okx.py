@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from hedgebot.domain.instrument import InstrumentKind
 from hedgebot.domain.model import Bracket, MarginMode, PositionMode, PositionSide, Wallet
 from hedgebot.exchange.dialects.base import Dialect, decimal_field, error_body, leg_from, tiers_with_maintenance_amounts
 from hedgebot.exchange.port import (
@@ -85,7 +86,7 @@ class Okx(Dialect):
     tiers_need_mark = True
     margin_step = Decimal("0.01")
     # One trading account in long/short mode holds USDT-margined and coin-margined swaps and futures alike.
-    settlements = frozenset({"linear", "inverse"})
+    instruments = frozenset(InstrumentKind)
     delivery_time_field = "expTime"
     status_field = "state"
     tradable_statuses = frozenset({"live"})
