@@ -17,7 +17,7 @@ from typing import Any
 from hedgebot import compare
 from hedgebot.clock import Clock, RealClock
 from hedgebot.config import AccountConfig, ConfigError, HedgeConfig, Settings, load_config
-from hedgebot.exchange.factory import COIN_MARGINED, account_problems, build_venue
+from hedgebot.exchange.factory import account_problems, build_venue, coin_margined_exchanges
 from hedgebot.exchange.port import ExchangeError, ExchangePort
 from hedgebot.redact import redact
 
@@ -62,7 +62,7 @@ async def _live(account: AccountConfig, hedge: HedgeConfig, clock: Clock, factor
     sides = [(account, [linear, inverse])]
     sibling = _sibling(account)
     if sibling is not None:  # Binance lists each kind on its own side: read each symbol where it trades
-        mine = inverse if account.exchange in COIN_MARGINED else linear
+        mine = inverse if account.exchange in coin_margined_exchanges() else linear
         theirs = linear if mine == inverse else inverse
         sides = [(account, [mine]), (sibling, [theirs])]
     found: list[compare.Candidate] = []

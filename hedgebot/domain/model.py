@@ -92,7 +92,7 @@ class Bracket:
 
 @dataclass(frozen=True)
 class Market:
-    """Trading rules of one perpetual contract, in base units."""
+    """Trading rules of one perpetual or delivery contract, in base units."""
 
     symbol: str
     base: str

@@ -31,7 +31,8 @@ from hedgebot.domain.model import (
     Wallet,
 )
 from hedgebot.domain.margin import rule_for
-from hedgebot.exchange.dialects.base import Dialect, decimal_value
+from hedgebot.domain.roll import Contract
+from hedgebot.exchange.dialects.base import Dialect, decimal_value, symbol_parts
 from hedgebot.exchange.ratelimit import Pacer, RateGates, gates_for
 from hedgebot.exchange.streaming import StreamSpec
 from hedgebot.exchange.port import (
@@ -280,8 +281,9 @@ class CcxtVenue:
         if symbol not in self.futures.markets:
             raise InvalidOrder(f"{self.name} lists no market {symbol!r}: check the hedge's symbol")
         raw = self.futures.market(symbol)
-        if not raw.get("swap"):
-            raise InvalidOrder(f"{symbol} on {self.name} is not a perpetual swap")
+        if not (raw.get("swap") or raw.get("future")):
+            raise InvalidOrder(f"{symbol} on {self.name} is neither a perpetual swap nor a delivery future")
+        expiry = self.dialect.delivery_contract(raw).expiry if raw.get("future") else None
         mark = (await self.fetch_mark_price(symbol)).price if self.dialect.tiers_need_mark else None
         brackets = await self._call(lambda: self.dialect.fetch_brackets(self.futures, symbol, mark))
         if not brackets:
@@ -302,20 +304,46 @@ class CcxtVenue:
             brackets=brackets,
             contract_size=contract_size,
             # ccxt rounds a margin amount to the market's amount precision, unless the dialect knows better
-            margin_step=self.dialect.margin_step or step,
+            margin_step=self.dialect.margin_step_for(raw) or step,
             taker_fee=_dec(raw.get("taker") or "0.0005", f"{symbol} taker fee"),
             price_step=_dec(precision.get("price") or "0.01", f"{symbol} price step"),
             # A coin-margined contract: amounts are face value in the quote, margin and PnL in the coin.
             inverse=bool(raw.get("inverse")),
+            expiry=expiry,
         )
         self._markets[symbol] = (market, self.clock.now())
         return market
+
+    async def fetch_delivery_contracts(self, symbol: str) -> list[Contract]:
+        """Return the delivery contracts of the market named without expiry ('BTC/USDT:USDT'), nearest first.
+
+        A contract is one of the same base, quote and settlement asset as `symbol`; its delivery time and
+        status are read from the exchange's own listing fields (the dialect names them). One already
+        past delivery on the exchange's clock is left out.
+        """
+        base, quote, settle, tag = symbol_parts(symbol)
+        if tag is not None or not settle:
+            raise InvalidOrder(
+                f"{symbol!r} is not a market named without expiry: name the hedge's market as 'BTC/USDT:USDT' "
+                "and let the venue list its delivery contracts"
+            )
+        # Read the listing again: ccxt keeps the markets it loaded once, and a status goes stale (a contract
+        # that was TRADING turns PRE_DELIVERING before delivery).
+        await self._call(lambda: self.futures.load_markets(True))
+        now = self.exchange_now()
+        contracts = [
+            self.dialect.delivery_contract(raw)
+            for raw in self.futures.markets.values()
+            if raw.get("future") and (raw.get("base"), raw.get("quote"), raw.get("settle")) == (base, quote, settle)
+        ]
+        return sorted((c for c in contracts if c.expiry > now), key=lambda c: c.expiry)
 
     # ---- reads ----------------------------------------------------------------------
 
     async def fetch_spot_balances(self) -> dict[str, Decimal]:
         """Return the spot wallet's totals."""
-        settle = next((market.quote for market, _ in self._markets.values()), "USDT")
+        # The asset the futures wallet reports (a coin-margined contract's coin): unified wallets leave it out here.
+        settle = next((market.margin_asset for market, _ in self._markets.values()), "USDT")
         return await self._call(lambda: self.dialect.fetch_spot_balances(self.spot, settle))
 
     async def fetch_futures_balance(self, asset: str) -> FuturesBalance:

@@ -26,7 +26,7 @@ from hedgebot.config import (
     ReplayFeedConfig,
     SyntheticFeedConfig,
 )
-from hedgebot.domain.instrument import HedgeSide, InstrumentKind
+from hedgebot.domain.instrument import HedgeSide, InstrumentKind, Settlement
 from hedgebot.domain.model import Bracket, Market, floor_to_step
 from hedgebot.exchange.binance_rules import COIN_STEP, DEFAULT_TAKER_FEE, default_brackets, default_market
 from hedgebot.exchange.feeds import LiveFeed, PriceFeed, ReplayFeed, SyntheticFeed, read_candles
@@ -133,8 +133,37 @@ TRADED: dict[str, frozenset[tuple[InstrumentKind, HedgeSide]]] = {
 }
 
 
-# The live exchanges whose accounts trade coin-margined (inverse) contracts, and only those.
-COIN_MARGINED = frozenset({"binancecoinm"})
+def exchanges_for(kind: InstrumentKind) -> list[str]:
+    """Return the live exchanges whose accounts can hold a hedge on `kind`, as their dialects say."""
+    from hedgebot.exchange.dialects import DIALECTS
+
+    return sorted(exchange for exchange, dialect in DIALECTS.items() if kind in dialect.instruments)
+
+
+def coin_margined_exchanges() -> frozenset[str]:
+    """Return the live exchanges whose accounts can hold a coin-margined (inverse) hedge."""
+    return frozenset(exchanges_for(InstrumentKind.COINM_PERP) + exchanges_for(InstrumentKind.COINM_QUARTERLY))
+
+
+def venue_instrument_problem(exchange: str, hedge: HedgeConfig, where: str) -> str | None:
+    """Return why a live account on `exchange` cannot hold a hedge on the hedge's instrument, or None."""
+    from hedgebot.exchange.dialects import DIALECTS
+
+    kind = hedge.instrument
+    dialect = DIALECTS.get(exchange)
+    if dialect is None or kind in dialect.instruments:
+        return None
+    inverse = kind.settlement is Settlement.INVERSE
+    if not inverse and all(k.settlement is Settlement.INVERSE for k in dialect.instruments):
+        reason = f"{exchange!r} lists only coin-margined contracts"
+        offered = 'hedge with a coin-margined instrument ("coinm-perp", "coinm-quarterly") there, or on a USDⓈ-margined exchange'
+    else:
+        reason = dialect.unhedgeable.get(kind) or f"{exchange!r} lists no {kind.value} contracts"
+        offered = (
+            f"coin-margined contracts trade on {', '.join(sorted(coin_margined_exchanges()))}" if inverse
+            else f"{kind.value} trades on {', '.join(exchanges_for(kind))}"
+        )
+    return f"{where}: {kind.value!r} does not trade on {exchange!r}: {reason}; {offered}"
 
 
 def instrument_problem(hedge: HedgeConfig, mode: str, where: str) -> str | None:
@@ -174,13 +203,8 @@ def account_problems(account: AccountConfig, where: str | None = None) -> list[s
         problems += credential_problems(where, account)
     for index, hedge in enumerate(account.hedges):
         problems.append(instrument_problem(hedge, account.mode, f"{where}.hedges[{index}].instrument") or "")
-        inverse = hedge.instrument.settlement.value == "inverse"
-        if account.mode == "live" and inverse != (account.exchange in COIN_MARGINED):
-            problems.append(
-                f"{where}.hedges[{index}].instrument: {hedge.instrument.value!r} does not trade on {account.exchange!r}: "
-                + (f"coin-margined contracts trade on {', '.join(sorted(COIN_MARGINED))}" if inverse
-                   else f"{account.exchange!r} lists only coin-margined contracts")
-            )
+        if account.mode == "live":
+            problems.append(venue_instrument_problem(account.exchange, hedge, f"{where}.hedges[{index}].instrument") or "")
     if account.paper is not None:
         rules: dict[str, Market] = {}
         for index, market in enumerate(account.paper.markets):

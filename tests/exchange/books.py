@@ -176,6 +176,10 @@ class BybitBook(Book):
     account_margin_mode: str = "ISOLATED_MARGIN"
     uta: int = 1
     reject_order: tuple[int, str] | None = None
+    # More instruments listed beside BTCUSDT, by category ("linear", "inverse") and status ("Trading", "PreLaunch")
+    listed: list[dict[str, Any]] = field(default_factory=list)
+    # The symbol and positionIdx each order was sent with (by orderLinkId), echoed by the order endpoints
+    sent_as: dict[str, tuple[str, int]] = field(default_factory=dict)
 
     def routes(self) -> Routes:
         """Answer the Bybit v5 endpoints hedgebot uses."""
@@ -202,8 +206,11 @@ class BybitBook(Book):
         }
 
     def _instruments(self, request: RecordedRequest) -> dict[str, Any]:
-        if request.query.get("status") == "PreLaunch":
-            return _bybit({"category": request.query.get("category"), "list": [], "nextPageCursor": ""})
+        category = request.query.get("category")
+        if request.query.get("status") == "PreLaunch" or category == "inverse":
+            # Bybit lists pre-launch contracts only when asked for that status
+            wanted = [i for i in self.listed if i["category"] == category and (i["status"] == "PreLaunch") == (request.query.get("status") == "PreLaunch")]
+            return _bybit({"category": category, "list": [{k: v for k, v in i.items() if k != "category"} for i in wanted], "nextPageCursor": ""})
         if request.query.get("category") == "spot":
             return _bybit(
                 {
@@ -246,7 +253,7 @@ class BybitBook(Book):
                         "upperFundingRate": "0.005",
                         "lowerFundingRate": "-0.005",
                     }
-                ],
+                ] + [{k: v for k, v in i.items() if k != "category"} for i in self.listed if i["category"] == "linear" and i["status"] != "PreLaunch"],
                 "nextPageCursor": "",
             }
         )
@@ -350,6 +357,7 @@ class BybitBook(Book):
             order = self.accept(client_id, side, "", qty, lambda: self.fill_spot(client_id, side, qty))
             return _bybit({"orderId": order.order_id, "orderLinkId": client_id})
         idx = int(params.get("positionIdx", 0))
+        self.sent_as[client_id] = (params["symbol"], idx)
         if self.hedge_mode != (idx in (1, 2)):
             return Reply(_bybit({}, 10001, "position idx not match position mode"))
         position_side = "long" if idx == 1 else "short"
@@ -362,12 +370,12 @@ class BybitBook(Book):
             "orderId": order.order_id,
             "orderLinkId": order.client_id,
             "blockTradeId": "",
-            "symbol": "BTCUSDT",
+            "symbol": self.sent_as.get(order.client_id, ("BTCUSDT", 0))[0],
             "price": str(order.price * D("1.05") if order.side == "buy" else order.price * D("0.95")),
             "qty": str(order.amount),
             "side": order.side.capitalize(),
             "isLeverage": "",
-            "positionIdx": {"long": 1, "short": 2}.get(order.position_side, 0),
+            "positionIdx": self.sent_as[order.client_id][1] if order.client_id in self.sent_as else {"long": 1, "short": 2}.get(order.position_side, 0),
             "orderStatus": "New" if order.working else "Filled",
             "createType": "CreateByUser",
             "cancelType": "UNKNOWN",
@@ -556,6 +564,10 @@ class OkxBook(Book):
     account_level: str = "2"
     tiers_by_mode: dict[str, str] = field(default_factory=dict)
     reject_order: tuple[str, str] | None = None
+    # More instruments listed beside BTC-USDT-SWAP, each with its instType ("SWAP", "FUTURES")
+    listed: list[dict[str, Any]] = field(default_factory=list)
+    # The instrument each order was sent for (by clOrdId), echoed by the order endpoints
+    inst_ids: dict[str, str] = field(default_factory=dict)
 
     def routes(self) -> Routes:
         """Answer the OKX v5 endpoints hedgebot uses."""
@@ -580,6 +592,9 @@ class OkxBook(Book):
         }
 
     def _instruments(self, request: RecordedRequest) -> dict[str, Any]:
+        more = [i for i in self.listed if i["instType"] == request.query.get("instType")]
+        if request.query.get("instType") == "FUTURES":
+            return _okx(more)
         if request.query.get("instType") == "SPOT":
             return _okx(
                 [
@@ -601,7 +616,7 @@ class OkxBook(Book):
                     "maxMktAmt": "", "maxMktSz": "12000", "maxStopSz": "12000", "maxTriggerSz": "100000000", "maxTwapSz": "100000000",
                     "minSz": "0.01", "optType": "", "quoteCcy": "", "settleCcy": "USDT", "state": "live", "stk": "", "tickSz": "0.1", "uly": "BTC-USDT",
                 }
-            ]
+            ] + more
         )
 
     def _config(self) -> dict[str, Any]:
@@ -667,6 +682,7 @@ class OkxBook(Book):
             filled = self.accept(client_id, side, "", qty, lambda: self.fill_spot(client_id, side, qty))
             return _okx([{"clOrdId": client_id, "ordId": filled.order_id, "sCode": "0", "sMsg": "Order placed", "tag": "", "ts": str(NOW_MS)}])
         pos_side = order.get("posSide", "net")
+        self.inst_ids[client_id] = order["instId"]
         if self.hedge_mode != (pos_side in ("long", "short")):
             return Reply(_okx([{"clOrdId": client_id, "ordId": "", "sCode": "51000", "sMsg": "Parameter posSide error", "tag": "", "ts": str(NOW_MS)}], "1", "All operations failed"))
         amount, reduce = D(order["sz"]) * CT_VAL, bool(order.get("reduceOnly"))
@@ -700,7 +716,8 @@ class OkxBook(Book):
                     "accFillSz": done, "algoClOrdId": "", "algoId": "", "attachAlgoClOrdId": "", "attachAlgoOrds": [], "avgPx": "" if order.working else str(order.price),
                     "cTime": str(order.created), "cancelSource": "", "cancelSourceReason": "", "category": "normal", "ccy": "", "clOrdId": order.client_id,
                     "fee": str(-order.fee), "feeCcy": "USDT", "fillPx": "" if order.working else str(order.price), "fillSz": done, "fillTime": "" if order.working else str(order.created + 2),
-                    "instId": "BTC-USDT" if spot else "BTC-USDT-SWAP", "instType": "SPOT" if spot else "SWAP", "isTpLimit": "false", "lever": str(self.leverage), "linkedAlgoOrd": {"algoId": ""},
+                    "instId": "BTC-USDT" if spot else self.inst_ids.get(order.client_id, "BTC-USDT-SWAP"),
+                    "instType": "SPOT" if spot else ("SWAP" if self.inst_ids.get(order.client_id, "-SWAP").endswith("-SWAP") else "FUTURES"), "isTpLimit": "false", "lever": str(self.leverage), "linkedAlgoOrd": {"algoId": ""},
                     "ordId": order.order_id, "ordType": "market", "pnl": "0", "posSide": order.position_side, "px": "", "pxType": "", "pxUsd": "", "pxVol": "",
                     "quickMgnType": "", "rebate": "0", "rebateCcy": "USDT", "reduceOnly": "true" if order.reduce else "false", "side": order.side,
                     "slOrdPx": "", "slTriggerPx": "", "slTriggerPxType": "", "source": "", "state": "live" if order.working else "filled", "stpId": "", "stpMode": "cancel_maker",

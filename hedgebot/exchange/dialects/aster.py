@@ -24,6 +24,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from hedgebot.domain.instrument import InstrumentKind
 from hedgebot.domain.model import Bracket, MarginMode, PositionSide, Wallet
 from hedgebot.exchange.dialects.base import decimal_field
 from hedgebot.exchange.dialects.binanceusdm import _CODES, BinanceUsdm, tap_binance_user_stream
@@ -46,6 +47,7 @@ class Aster(BinanceUsdm):
     spot_id = "aster"
     client_id_field = "newClientOrderId"
     label = "aster"
+    instruments = frozenset({InstrumentKind.USDM_PERP})  # Aster lists perpetuals only
     codes = {**_CODES, "-4115": (DuplicateClientId, "a transfer with this clientTranId was already made")}
 
     def client_options(self, *, futures: bool) -> dict[str, Any]:

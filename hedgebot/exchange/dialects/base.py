@@ -21,6 +21,8 @@ from decimal import Decimal
 from typing import Any
 
 from hedgebot.domain.model import Bracket, Leg, MarginMode, PositionMode, PositionSide, Wallet
+from hedgebot.domain.instrument import InstrumentKind
+from hedgebot.domain.roll import Contract
 from hedgebot.exchange.port import (
     AccountFacts,
     BadData,
@@ -75,6 +77,29 @@ class Dialect(ABC):
     #: the exchange's per-IP request-weight limits and the headers that report their use (none known: only
     #: Retry-After on 429/418 is obeyed)
     weight_families: tuple[WeightFamily, ...] = ()
+
+    #: the instruments whose legs this exchange's accounts keep apart in hedge mode; a live hedge on another
+    #: is refused by `check` and `run`
+    instruments: frozenset[InstrumentKind] = frozenset({InstrumentKind.USDM_PERP, InstrumentKind.USDM_QUARTERLY})
+    #: why an instrument the exchange lists cannot hold a hedge here (shown with the refusal)
+    unhedgeable: Mapping[InstrumentKind, str] = {}
+    #: the field of a delivery contract's raw listing (ccxt's market `info`) that holds its delivery time, in ms
+    delivery_time_field: str = "deliveryDate"
+    #: the field that holds the contract's status, and the statuses in which it takes new orders
+    status_field: str = "status"
+    tradable_statuses: frozenset[str] = frozenset({"TRADING"})
+
+    def delivery_contract(self, market: Mapping[str, Any]) -> Contract:
+        """Return a delivery contract's symbol, delivery time and tradability from its raw listing."""
+        info = market.get("info") or {}
+        symbol = str(market.get("symbol"))
+        stamp = decimal_value(info.get(self.delivery_time_field), f"{self.label} {symbol} {self.delivery_time_field}")
+        if stamp <= 0:
+            raise BadData(f"{self.label} {symbol}: {self.delivery_time_field} {stamp} is not a delivery time")
+        status = info.get(self.status_field)
+        if status in (None, ""):
+            raise BadData(f"the exchange sent no {self.label} {symbol} {self.status_field}")
+        return Contract(symbol, float(stamp) / 1000, str(status) in self.tradable_statuses)
 
     def request_weight(self, method: str, path: str, query: Mapping[str, str]) -> int:
         """Return the weight the exchange counts for a request (1 unless the dialect knows better)."""
@@ -178,6 +203,10 @@ class Dialect(ABC):
 
 
     # ---- what most exchanges do through ccxt's unified methods; a dialect overrides what differs ----
+
+    def margin_step_for(self, market: Mapping[str, Any]) -> Decimal | None:
+        """Return the step of a margin amount on `market` (None: the market's amount step)."""
+        return self.margin_step
 
     def contract_size(self, market: Mapping[str, Any]) -> Decimal:
         """Return the base units in one contract of a ccxt market (1 where amounts are in base units)."""
@@ -369,3 +398,11 @@ def leg_from(side: PositionSide, size: Decimal, entry: Decimal, margin: Decimal)
     if size == 0:
         return Leg(side)
     return Leg(side, abs(size), entry, margin)
+
+
+def symbol_parts(symbol: str) -> tuple[str, str, str, str | None]:
+    """Split a ccxt contract symbol ('BTC/USD:BTC-260327') into base, quote, settle and expiry tag (None: perpetual)."""
+    pair, _, settle_part = symbol.partition(":")
+    base, _, quote = pair.partition("/")
+    settle, _, expiry = settle_part.partition("-")
+    return base, quote, settle, expiry or None

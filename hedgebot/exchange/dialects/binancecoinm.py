@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from hedgebot.domain.instrument import InstrumentKind
 from hedgebot.domain.model import MarginMode, Wallet
 from hedgebot.exchange.dialects.base import leg_from
 from hedgebot.exchange.dialects.binanceusdm import BinanceUsdm, _d, binance_weight
@@ -46,6 +47,8 @@ class BinanceCoinm(BinanceUsdm):
 
     futures_id = "binancecoinm"
     margin_step = COIN_STEP  # coins are booked to 8 decimals
+    instruments = frozenset({InstrumentKind.COINM_PERP, InstrumentKind.COINM_QUARTERLY})  # only coin-margined contracts
+    status_field = "contractStatus"  # COIN-M's exchangeInfo names a contract's status so (USDⓈ-M: status)
     weight_families = _FAMILIES
 
     def request_weight(self, method: str, path: str, query: Mapping[str, str]) -> int:

@@ -1,4 +1,4 @@
-"""Bybit linear USDT perpetuals on a unified trading account (UTA), as ccxt 4.5 speaks to them.
+"""Bybit USDT perpetuals, USDT futures and inverse contracts on a unified trading account (UTA), as ccxt 4.5 speaks to them.
 
 Facts used here were read from ccxt's source (bybit.py) and Bybit's v5 API
 documentation, and are listed with the endpoints in docs/exchanges.md. The
@@ -15,6 +15,15 @@ ones that shape this module:
   same USDT, so there are no transfers, and margin mode is account-wide.
 - ccxt has no `fetch_position_mode`: the position list of a symbol shows
   positionIdx 1 and 2 in hedge mode and 0 in one-way mode.
+- Only USDT perpetuals have hedge mode on a unified account: USDT futures,
+  inverse perpetuals and inverse futures are one-way only. A hedge-mode
+  order (a named leg) on one of those is refused here before it is sent; a
+  one-way order is sent with positionIdx 0, reduce-only when it closes.
+- Inverse contracts (category `inverse`, BTCUSD, BTCUSDH26) count their
+  quantity in USD, one contract per dollar of face value; their margin is
+  the coin (docs/exchanges.md, "Bybit").
+- A delivery contract's time is `deliveryTime`, its state `status`; only
+  Trading takes orders (PreLaunch, Delivering and Closed do not).
 """
 
 from __future__ import annotations
@@ -23,8 +32,16 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from hedgebot.domain.instrument import InstrumentKind
 from hedgebot.domain.model import Bracket, MarginMode, PositionMode, PositionSide, Wallet
-from hedgebot.exchange.dialects.base import Dialect, decimal_field, error_body, leg_from, tiers_with_maintenance_amounts
+from hedgebot.exchange.dialects.base import (
+    Dialect,
+    decimal_field,
+    error_body,
+    leg_from,
+    symbol_parts,
+    tiers_with_maintenance_amounts,
+)
 from hedgebot.exchange.port import (
     AccountFacts,
     AuthenticationFailed,
@@ -46,6 +63,19 @@ from hedgebot.exchange.port import (
 )
 
 _IDX = {PositionSide.LONG: 1, PositionSide.SHORT: 2}
+COIN_STEP = Decimal("0.00000001")  # coins are booked to 8 decimals
+
+
+def category_of(symbol: str) -> str:
+    """Return Bybit's category of a ccxt contract symbol: inverse when it settles in its base coin, else linear."""
+    base, _, settle, _ = symbol_parts(symbol)
+    return "inverse" if settle == base else "linear"
+
+
+def hedge_mode_exists(symbol: str) -> bool:
+    """Tell whether Bybit offers hedge mode on a contract: USDT perpetuals only (docs/exchanges.md, "Bybit")."""
+    _, _, settle, expiry = symbol_parts(symbol)
+    return settle == "USDT" and expiry is None
 
 # code -> (port error, what the user should know)
 _CODES: dict[str, tuple[type[ExchangeError], str]] = {
@@ -85,14 +115,36 @@ class Bybit(Dialect):
     hedge_mode_hint = "switch the USDT perpetuals to hedge mode (Bybit: Derivatives > Settings > Position Mode > Hedge Mode)"
     unified_wallet = True
     margin_step = Decimal("0.01")
+    # Hedge mode exists on USDT perpetuals only (docs/exchanges.md, "Bybit: only USDT perpetuals have hedge mode").
+    instruments = frozenset({InstrumentKind.USDM_PERP})
+    unhedgeable = {
+        kind: f"bybit lists {what} but keeps them in one-way mode only on a unified account, so hedgebot cannot "
+        "keep its leg apart there"
+        for kind, what in (
+            (InstrumentKind.COINM_PERP, "inverse perpetuals (category inverse)"),
+            (InstrumentKind.COINM_QUARTERLY, "inverse futures (category inverse)"),
+            (InstrumentKind.USDM_QUARTERLY, "USDT futures"),
+        )
+    }
+    delivery_time_field = "deliveryTime"
+    status_field = "status"
+    tradable_statuses = frozenset({"Trading"})
+
+    def margin_step_for(self, market: Mapping[str, Any]) -> Decimal | None:
+        """Return the margin step: cents of USDT, or the coin's 8 decimals on an inverse contract."""
+        return COIN_STEP if market.get("inverse") else self.margin_step
+
+    def contract_size(self, market: Mapping[str, Any]) -> Decimal:
+        """Return 1: a linear quantity is in coins, an inverse one in USD (ccxt takes the minimum order for its size)."""
+        return Decimal(1)
 
     def order_position_side(self, info: Mapping[str, Any]) -> PositionSide | None:
         """Return the leg an order names by positionIdx (1 long, 2 short, 0 one-way)."""
         return {"1": PositionSide.LONG, "2": PositionSide.SHORT}.get(str(info.get("positionIdx")))
 
     def client_options(self, *, futures: bool) -> dict[str, Any]:
-        """Load only linear and spot markets."""
-        return {"fetchMarkets": {"types": ["linear", "spot"]}, "defaultType": "swap", "defaultSubType": "linear"}
+        """Load linear (USDT perpetuals and futures), inverse and spot markets."""
+        return {"fetchMarkets": {"types": ["inverse", "linear", "spot"]}, "defaultType": "swap", "defaultSubType": "linear"}
 
     def configure(self, client: Any) -> None:
         """Skip the currencies call (a signed endpoint that needs the Wallet permission)."""
@@ -105,15 +157,28 @@ class Bybit(Dialect):
         return str(code) if code not in (None, 0, "0") else None
 
     def order_params(self, request: OrderRequest) -> dict[str, Any]:
-        """Carry the client id as orderLinkId and name the leg by positionIdx; closes are reduce-only."""
+        """Carry the client id as orderLinkId and name the leg by positionIdx; closes are reduce-only.
+
+        A named leg on a contract without hedge mode is refused: Bybit would net it into the one position.
+        """
         params: dict[str, Any] = {self.client_id_field: request.client_id}
+        if request.position_side is not None and ":" in request.symbol and not hedge_mode_exists(request.symbol):
+            raise ModeError(
+                f"bybit has no hedge mode for {request.symbol} ({category_of(request.symbol)} "
+                f"{'futures' if symbol_parts(request.symbol)[3] else 'perpetual'}): only USDT perpetuals keep separate "
+                "long and short legs, so hedgebot cannot keep its leg apart there; nothing was sent. "
+                "Hedge on a USDT perpetual on bybit, or on an exchange whose coin-margined contracts have hedge mode"
+            )
         if request.position_side is not None:
             params["positionIdx"] = _IDX[request.position_side]
             closing = (request.side.value == "buy") == (request.position_side is PositionSide.SHORT)
             if closing:
                 params["reduceOnly"] = True
-        elif request.reduce_only:
-            params["reduceOnly"] = True
+        else:
+            if ":" in request.symbol and not hedge_mode_exists(request.symbol):
+                params["positionIdx"] = 0  # the one position of a one-way contract
+            if request.reduce_only:
+                params["reduceOnly"] = True
         return params
 
     def margin_params(self, side: PositionSide) -> dict[str, Any]:
@@ -141,7 +206,7 @@ class Bybit(Dialect):
 
     async def _position_rows(self, futures: Any, symbol: str) -> list[dict[str, Any]]:
         market = futures.market(symbol)
-        answer = await futures.privateGetV5PositionList({"category": "linear", "symbol": market["id"]})
+        answer = await futures.privateGetV5PositionList({"category": category_of(symbol), "symbol": market["id"]})
         return list(((answer or {}).get("result") or {}).get("list") or [])
 
     async def fetch_futures_balance(self, futures: Any, asset: str) -> FuturesBalance:
@@ -205,7 +270,11 @@ class Bybit(Dialect):
         """Add or remove margin through the implicit add-margin endpoint (ccxt has no unified method for Bybit)."""
         market = futures.market(symbol)
         await futures.privatePostV5PositionAddMargin(
-            {"category": "linear", "symbol": market["id"], "margin": str(amount), **self.margin_params(side)}
+            {
+                "category": category_of(symbol), "symbol": market["id"], "margin": str(amount),
+                # the one position of a one-way contract is positionIdx 0
+                **(self.margin_params(side) if hedge_mode_exists(symbol) else {"positionIdx": 0}),
+            }
         )
 
     history_limit = 50  # /v5/order/history and /v5/order/realtime: at most 50 a page
@@ -233,7 +302,7 @@ class Bybit(Dialect):
     async def fetch_mark_price(self, futures: Any, symbol: str) -> PriceQuote:
         """Read markPrice from /v5/market/tickers, stamped with the response's own `time` (the row has none)."""
         market = futures.market(symbol)
-        answer = await futures.publicGetV5MarketTickers({"category": "linear", "symbol": market["id"]})
+        answer = await futures.publicGetV5MarketTickers({"category": category_of(symbol), "symbol": market["id"]})
         rows = ((answer or {}).get("result") or {}).get("list") or []
         row = next((r for r in rows if r.get("symbol") == market["id"]), None)
         if row is None:

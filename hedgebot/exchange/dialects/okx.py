@@ -1,4 +1,4 @@
-"""OKX USDT perpetual swaps on a trading account in long/short mode, as ccxt 4.5 speaks to them.
+"""OKX USDT and coin-margined swaps and futures on a trading account in long/short mode, as ccxt 4.5 speaks to them.
 
 Facts used here were read from ccxt's source (okx.py) and OKX's v5 API
 documentation, and are listed with the endpoints in docs/exchanges.md. The
@@ -15,6 +15,12 @@ ones that shape this module:
 - Position tiers bound a tier by size in contracts, not notional: they are
   converted at the mark price when the market is loaded (see docs).
 - Spot coins and swap margin share the trading account: no transfers.
+- Coin-margined swaps and futures (BTC-USD-SWAP, BTC-USD-260327) are the
+  same account, the same posSide and tdMode: `ctVal` is 100 USD
+  (`ctValCcy` USD), margin and PnL are in `settleCcy` BTC; their tiers are
+  sized in contracts of face value and turned into coins at the mark.
+- A delivery contract's time is `expTime`, its state `state`; only live
+  takes orders (suspend, preopen, expired do not).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from hedgebot.domain.instrument import InstrumentKind
 from hedgebot.domain.model import Bracket, MarginMode, PositionMode, PositionSide, Wallet
 from hedgebot.exchange.dialects.base import Dialect, decimal_field, error_body, leg_from, tiers_with_maintenance_amounts
 from hedgebot.exchange.port import (
@@ -43,6 +50,9 @@ from hedgebot.exchange.port import (
     PriceQuote,
     RateLimited,
 )
+
+COIN_STEP = Decimal("0.00000001")  # coins are booked to 8 decimals
+_INST_TYPES = {"swap": "SWAP", "future": "FUTURES", "spot": "SPOT"}
 
 _CODES: dict[str, tuple[type[ExchangeError], str]] = {
     "51016": (DuplicateClientId, "an order with this clOrdId already exists"),
@@ -75,14 +85,23 @@ class Okx(Dialect):
     unified_wallet = True
     tiers_need_mark = True
     margin_step = Decimal("0.01")
+    # One trading account in long/short mode holds USDT-margined and coin-margined swaps and futures alike.
+    instruments = frozenset(InstrumentKind)
+    delivery_time_field = "expTime"
+    status_field = "state"
+    tradable_statuses = frozenset({"live"})
+
+    def margin_step_for(self, market: Mapping[str, Any]) -> Decimal | None:
+        """Return the margin step: cents of USDT, or the coin's 8 decimals on a coin-margined contract."""
+        return COIN_STEP if market.get("inverse") else self.margin_step
 
     def __init__(self) -> None:
         # OKX has no per-contract margin mode: remember the one asked for and send it on every order.
         self.margin_modes: dict[str, MarginMode] = {}
 
     def client_options(self, *, futures: bool) -> dict[str, Any]:
-        """Load only swap and spot instruments."""
-        return {"fetchMarkets": {"types": ["swap", "spot"]}, "defaultType": "swap"}
+        """Load swap, futures and spot instruments."""
+        return {"fetchMarkets": {"types": ["swap", "future", "spot"]}, "defaultType": "swap"}
 
     def configure(self, client: Any) -> None:
         """Skip the currencies call (a signed endpoint of the funding account)."""
@@ -261,7 +280,7 @@ class Okx(Dialect):
         market = client.market(symbol)
         working = await client.fetch_open_orders(symbol, None, self.history_limit)
         answer = await client.privateGetTradeOrdersHistory({
-            "instType": "SWAP" if market.get("swap") else "SPOT", "instId": market["id"],
+            "instType": _INST_TYPES[str(market.get("type"))], "instId": market["id"],
             "begin": str(since_ms), "end": str(until_ms), "limit": str(self.history_limit),
         })
         ended = client.parse_orders(answer.get("data") or [], market)
@@ -285,15 +304,21 @@ class Okx(Dialect):
         return PriceQuote(price, int(stamp) / 1000 if stamp else float("-inf"))
 
     async def fetch_brackets(self, futures: Any, symbol: str, mark: Decimal | None) -> tuple[Bracket, ...]:
-        """Read /public/position-tiers for the mode in use and turn their contract bounds into notional at `mark`."""
+        """Read /public/position-tiers for the mode in use and turn their contract bounds into notional at `mark`.
+
+        A linear contract's notional is in USDT (contracts x ctVal coins x mark); a coin-margined one's in
+        coins (contracts x ctVal USD / mark), the unit the inverse margin rule reads brackets in.
+        """
         if mark is None or mark <= 0:
             raise BadData(f"okx {symbol}: position tiers are sized in contracts and need a mark price to convert")
         ct_val = self.contract_value(futures, symbol)
+        inverse = bool(futures.market(symbol).get("inverse"))
         tiers = await futures.fetch_market_leverage_tiers(symbol, {"tdMode": self.margin_mode_of(symbol).value})
         rows = []
         for tier in tiers:
             info = tier.get("info") or {}
-            cap = decimal_field(info, "maxSz", "okx tier") * ct_val * mark
+            face = decimal_field(info, "maxSz", "okx tier") * ct_val
+            cap = face / mark if inverse else face * mark
             rate = decimal_field(info, "mmr", "okx tier")
             rows.append((None, cap, rate, tier.get("maxLeverage")))
         return tiers_with_maintenance_amounts(rows)
