@@ -43,7 +43,7 @@ from hedgebot.engine.custody import CustodyFileError, read_custody_file
 from hedgebot.engine.daemon import STATUS_FILE, AccountLock, Daemon
 from hedgebot.engine.keeper import StartupDeferred, StartupRefused, StartupStopped
 from hedgebot.exchange.binance_rules import default_market
-from hedgebot.exchange.factory import paper_market
+from hedgebot.exchange.factory import feed_start, paper_market
 from hedgebot.exchange.feeds import read_candles
 from hedgebot.exchange.funding import ReplayFunding
 from hedgebot.exchange.port import ExchangeError
@@ -236,16 +236,7 @@ def _check_exchange(settings: Settings) -> int:
 
 
 def _starting_price(feed: object) -> Decimal | None:
-    match feed:
-        case SyntheticFeedConfig():
-            return feed.start_price
-        case ReplayFeedConfig():
-            try:
-                candles = read_candles(feed.path)
-            except (OSError, ExchangeError):
-                return None
-            return candles[0].open if candles else None
-    return None
+    return feed_start(feed)[1]
 
 
 def _starting_lines(paper: PaperConfig, hedge: HedgeConfig, ends_at: float | None = None) -> list[str]:
@@ -276,13 +267,7 @@ def _quarterly_lines(paper: PaperConfig, hedge: HedgeConfig) -> list[str]:
     config = next((m for m in paper.markets if m.symbol == hedge.symbol), None)
     if config is None or not config.quarterlies:
         return [f"quarterlies: the paper market {hedge.symbol} lists none (set quarterlies = true on it)"]
-    now = datetime.now(UTC).timestamp()
-    if isinstance(config.feed, ReplayFeedConfig):
-        try:
-            candles = read_candles(config.feed.path)
-        except (OSError, ExchangeError):
-            candles = []
-        now = candles[0].time if candles else now
+    now = feed_start(config.feed)[0] or datetime.now(UTC).timestamp()
     held = contract_to_hold(
         [Contract(delivery_symbol(hedge.symbol, e), e) for e in quarterly_expiries(now, 2)], now, hedge.roll_before,
     )

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from typing import Any
 
 from hedgebot import compare
-from hedgebot.clock import Clock, RealClock
-from hedgebot.config import AccountConfig, ConfigError, HedgeConfig, Settings, load_config
-from hedgebot.exchange.factory import account_problems, build_venue, coin_margined_exchanges
+from hedgebot.clock import Clock, RealClock, SimClock
+from hedgebot.config import AccountConfig, ConfigError, HedgeConfig, PaperConfig, Settings, load_config
+from hedgebot.exchange.factory import account_problems, build_paper_venue, build_venue, coin_margined_exchanges, feed_start
 from hedgebot.exchange.port import ExchangeError, ExchangePort
 from hedgebot.redact import redact
 
@@ -80,10 +80,30 @@ async def _live(account: AccountConfig, hedge: HedgeConfig, clock: Clock, factor
     return found
 
 
+async def _paper(account: AccountConfig, paper: PaperConfig, hedge: HedgeConfig, ends_at: float | None) -> list[compare.Candidate]:
+    """Price the paper account's markets of the asset on a fresh paper venue (its starting balances, nothing saved).
+
+    The venue stands at the feeds' start: a replayed feed's first candle (so a funding file's 30 days before it
+    are the recent history), a synthetic feed's start price now.
+    """
+    mine = [m for m in paper.markets if m.symbol.partition("/")[0] == hedge.asset]
+    starts = [t for t, _ in (feed_start(m.feed) for m in mine) if t is not None]
+    clock = SimClock(start=min(starts) if starts else time.time())
+    venue = build_paper_venue(account, paper, clock, None)
+    priced = []
+    for market in mine:
+        price = feed_start(market.feed)[1]
+        if price is not None:
+            venue.update_price(market.symbol, clock.now(), price)
+            priced.append(market.symbol)
+    found = await compare.venue_candidates(hedge, venue, priced, clock, ends_at)
+    found += [compare.Candidate(compare._kind(m.symbol), m.symbol, problem="no starting price to price it at")
+              for m in mine if m.symbol not in priced]
+    return found
+
+
 def cmd_compare(args: argparse.Namespace, venue_factory: VenueFactory | None = None, clock: Clock | None = None) -> int:
     """Print what each instrument offered for the hedge's asset would cost, lock up and leave as runway."""
-    from hedgebot.cli import _starting_price  # the paper feed's first price, as `check` reads it
-
     settings = load_config(args.config)
     found = _find(settings, args.hedge, args.account)
     if isinstance(found, str):
@@ -92,10 +112,10 @@ def cmd_compare(args: argparse.Namespace, venue_factory: VenueFactory | None = N
     clock = clock or RealClock()
     ends_at = hedge.schedule_of(settings.calendar_events()).ends_at
     if account.paper is not None:
-        candidates = compare.paper_candidates(
-            hedge, account.paper.markets, dict(account.paper.spot), dict(account.paper.futures), _starting_price,
-            time.time(), ends_at,
-        )
+        try:
+            candidates = asyncio.run(_paper(account, account.paper, hedge, ends_at))
+        except ExchangeError as exc:
+            return _fail(f"account {account.name!r}: {exc}")
         if not candidates:
             return _fail(f"account {account.name!r} lists no paper market of {hedge.asset}")
     else:

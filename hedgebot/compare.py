@@ -12,8 +12,9 @@ priced as if the hedge held it, from the account's own balances:
   share of the target the balances fund;
 - the runway of the target once opened.
 
-Nothing is ordered or changed. A paper account offers the markets it lists; a
-live Binance account is read on both its USDⓈ-M and its COIN-M side with the
+Nothing is ordered or changed. A paper account offers the markets it lists (and
+their quarterlies, where `quarterlies = true`), priced on a fresh paper venue
+from its starting balances; a live Binance account is read on both its USDⓈ-M and its COIN-M side with the
 same key (Binance serves both from one key); other exchanges list both kinds
 on one venue.
 """
@@ -29,13 +30,13 @@ from pydantic import ValidationError
 
 from hedgebot import affordability
 from hedgebot.clock import Clock
-from hedgebot.config import AccountConfig, HedgeConfig, PaperMarketConfig
+from hedgebot.config import AccountConfig, HedgeConfig
 from hedgebot.domain.basis import annual_basis, annual_basis_from_funding, carrying_cost, settlement_interval_hours, years_left
+from hedgebot.domain.delivery import parse_delivery_symbol
 from hedgebot.domain.fundability import fundability
 from hedgebot.domain.instrument import InstrumentKind
 from hedgebot.domain.model import Market
 from hedgebot.domain.runway import runway_price
-from hedgebot.exchange.funding import ReplayFunding
 from hedgebot.exchange.port import ExchangeError, ExchangePort
 from hedgebot.ops.figures import Figure, Precision, percent, render
 from hedgebot.redact import redact
@@ -80,8 +81,10 @@ def price_candidate(
     futures: dict[str, Decimal], annual_rate: Decimal | None, carry_source: str, horizon_years: Decimal | None, horizon: str,
 ) -> Candidate:
     """Return one instrument's figures for the hedge at `price` from these balances."""
+    # A quarterly hedge names its market without the expiry; the contract it would hold is `market`.
+    named = parse_delivery_symbol(market.symbol)
     try:
-        held = variant(hedge, instrument, market.symbol)
+        held = variant(hedge, instrument, named[0] if named is not None else market.symbol)
     except ValidationError as exc:
         reason = "; ".join(str(e.get("msg", "")) for e in exc.errors())
         return Candidate(instrument, market.symbol, problem=f"the hedge's settings do not fit it: {reason}")
@@ -112,45 +115,6 @@ def _instrument_of(market: Market) -> InstrumentKind:
     return InstrumentKind.USDM_QUARTERLY if delivers else InstrumentKind.USDM_PERP
 
 
-def paper_candidates(
-    hedge: HedgeConfig, markets: Sequence[PaperMarketConfig], spot: dict[str, Decimal], futures: dict[str, Decimal],
-    price_of: Any, now: float, ends_at: float | None,
-) -> list[Candidate]:
-    """Return a candidate for each perpetual of the hedge's asset the paper account lists, from its starting balances."""
-    from hedgebot.exchange.factory import paper_market
-
-    out: list[Candidate] = []
-    horizon_years = affordability.horizon_years(ends_at, now)
-    horizon = "until the hedge ends" if horizon_years is not None else ""
-    for config in markets:
-        if config.symbol.partition("/")[0] != hedge.asset:
-            continue
-        market = paper_market(config)
-        instrument = _instrument_of(market)
-        price = price_of(config.feed)
-        if price is None:
-            out.append(Candidate(instrument, config.symbol, problem="no starting price to price it at"))
-            continue
-        funding = config.funding
-        rate: Decimal | None
-        if funding.file is not None:
-            try:
-                replay = ReplayFunding.from_csv(funding.file)
-            except (OSError, ValueError) as exc:
-                out.append(Candidate(instrument, config.symbol, problem=f"its funding file cannot be read ({exc})"))
-                continue
-            _, last = replay.span()
-            settlements = replay.settlements(last - HISTORY_SECONDS, last) if last is not None else []
-            rate = annual_basis_from_funding([r for _, r in settlements], Decimal(str(funding.interval_hours))) if settlements else None
-            source = "the funding file's last 30 days"
-        elif funding.live:
-            rate, source = None, "a live rate: not known before the daemon runs"
-        else:
-            rate, source = annual_basis_from_funding([funding.rate], Decimal(str(funding.interval_hours))), "the config's rate"
-        out.append(price_candidate(hedge, instrument, market, price, spot, futures, rate, source, horizon_years, horizon))
-    return out
-
-
 async def venue_candidates(
     hedge: HedgeConfig, venue: ExchangePort, symbols: Sequence[str], clock: Clock, ends_at: float | None,
 ) -> list[Candidate]:
@@ -178,7 +142,7 @@ async def venue_candidates(
         horizon = "until the hedge ends" if horizon_years is not None else ""
         out.append(price_candidate(
             hedge, _instrument_of(market), market, mark, spot, futures, yearly,
-            f"last {len(settlements)} settlements" if settlements else "the exchange lists no settlement in the last 30 days",
+            f"{len(settlements)} settlements in the last 30 days" if settlements else "no settlement in the last 30 days",
             horizon_years, horizon,
         ))
         out += await _delivery_candidates(hedge, venue, market, mark, spot, futures, now, ends_at)

@@ -34,10 +34,10 @@ def test_compare_shows_a_coin_only_holder_that_the_coin_margined_perpetual_is_fu
     usdm, coinm = _block(out, "usdm-perp"), _block(out, "coinm-perp")
     assert "BTC/USDT:USDT  (held now)" in usdm
     # Funding of 0.01 % every 8 h on 10 BTC at 50,000: 10.95 % a year, 54,750 USDT received by the short.
-    assert "carrying cost: 10.95% a year (the config's rate); the short receives about 54,750.00 USDT a year" in usdm, usdm
+    assert "carrying cost: 10.95% a year (90 settlements in the last 30 days); the short receives about 54,750.00 USDT a year" in usdm, usdm
     assert "the balances fund 0.00% of the target" in usdm, usdm  # no stablecoin: not one USDⓈ-M contract is paid for
     # On the coins themselves: 0.02 % every 8 h is 21.9 % a year of the 10 BTC, paid in the coin.
-    assert "carrying cost: 21.90% a year (the config's rate); the short receives about 2.19000000 BTC a year" in coinm, coinm
+    assert "carrying cost: 21.90% a year (90 settlements in the last 30 days); the short receives about 2.19000000 BTC a year" in coinm, coinm
     # 10 BTC of margin at 1x for 10 BTC of face value, plus the opening fee (0.05 %): all but the fee's share is funded.
     assert "margin locked: 10.00500000 BTC for the whole target; the balances fund 99.94% of the target" in coinm, coinm
     assert "runway: no limit found" in coinm, coinm  # 1x on its own coins: no rally liquidates it
@@ -47,3 +47,17 @@ def test_compare_names_the_hedges_in_the_config_when_the_one_asked_for_is_not_th
     assert main(["compare", "--config", str(_coin_holder(tmp_path)), "--hedge", "eth"]) == 2
     err = capsys.readouterr().err
     assert "--hedge 'eth' is not in the config (hedges: paper/btc-core)" in err and "Traceback" not in err
+
+
+def test_compare_prices_a_paper_markets_quarterlies_by_their_basis_until_delivery(tmp_path, capsys) -> None:
+    data = paper_settings_dict(tmp_path)
+    market = data["accounts"][0]["paper"]["markets"][0]
+    market.update(quarterlies=True, quarterly_basis="0.08", funding={"rate": "0.0001"})
+    assert main(["compare", "--config", str(write_toml(tmp_path / "hedgebot.toml", data)), "--hedge", "btc-core"]) == 0
+    out = capsys.readouterr().out
+    quarterlies = [line for line in out.splitlines() if line.startswith("usdm-quarterly")]
+    assert len(quarterlies) == 2, out  # the current and the next quarter, as Binance lists them
+    block = _block(out, "usdm-quarterly")
+    # A short sells the future above spot and it converges: 8 % a year of basis is its income, none of it funding.
+    assert "carrying cost: 8.00% a year (basis to the perpetual's mark); the short receives about" in block, block
+    assert "until delivery" in block and "margin locked:" in block, block

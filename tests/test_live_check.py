@@ -154,6 +154,6 @@ def test_compare_reads_a_live_accounts_perpetual_from_the_exchange_with_its_sett
     assert "Traceback" not in said and done.returncode == 0, said
     lines = done.stdout.splitlines()
     at = next(i for i, line in enumerate(lines) if line.startswith("usdm-perp") and "BTC/USDT:USDT  (held now)" in line)
-    assert "carrying cost: 21.90% a year (last 2 settlements); the short receives about" in lines[at + 1], said
+    assert "carrying cost: 21.90% a year (2 settlements in the last 30 days); the short receives about" in lines[at + 1], said
     assert "margin locked:" in lines[at + 2] and "USDT for the whole target" in lines[at + 2], said
     assert not emulator.control("state")["orders"]

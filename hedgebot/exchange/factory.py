@@ -32,7 +32,7 @@ from hedgebot.exchange.binance_rules import COIN_STEP, DEFAULT_TAKER_FEE, defaul
 from hedgebot.exchange.feeds import LiveFeed, PriceFeed, ReplayFeed, SyntheticFeed, read_candles
 from hedgebot.exchange.funding import ConstantFunding, FundingSource, LiveFunding, ReplayFunding
 from hedgebot.exchange.paper import PAPER_EXCHANGES, FillModel, PaperMarket, PaperVenue
-from hedgebot.exchange.port import BadData, ExchangePort
+from hedgebot.exchange.port import BadData, ExchangeError, ExchangePort
 from hedgebot.exchange.withdrawals import paper_network
 
 
@@ -305,6 +305,23 @@ def build_paper_venue(account: AccountConfig, paper: PaperConfig, clock: Clock, 
     venue.open_withdrawals(paper_network(clock), whitelist=paper.withdraw_whitelist, seconds=paper.withdrawal_seconds,
                            deposit_address=paper.deposit_address)
     return venue
+
+
+def feed_start(feed: object) -> tuple[float | None, Decimal | None]:
+    """Return where a paper feed starts: a replayed file's first candle (time, open), a synthetic feed's price (no time).
+
+    (None, None) when the file cannot be read or holds no candle: `check` has named that already.
+    """
+    match feed:
+        case SyntheticFeedConfig():
+            return None, feed.start_price
+        case ReplayFeedConfig():
+            try:
+                candles = read_candles(feed.path)
+            except (OSError, ExchangeError):
+                return None, None
+            return (candles[0].time, candles[0].open) if candles else (None, None)
+    return None, None
 
 
 def build_feed(config: Any, venue: PaperVenue, symbol: str, clock: Clock) -> FeedRun:
