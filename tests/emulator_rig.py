@@ -19,6 +19,8 @@ from typing import Any
 from hedgebot.config import HedgeConfig
 from hedgebot.engine.keeper import Keeper
 from hedgebot.exchange.ccxt_venue import CcxtVenue
+from hedgebot.exchange.dialects.base import Dialect
+from hedgebot.exchange.dialects.binancecoinm import BinanceCoinm
 from hedgebot.exchange.dialects.binanceusdm import BinanceUsdm
 from hedgebot.exchange.factory import VenueSetup
 from hedgebot.ops.events import EventLog, NullLogger
@@ -32,6 +34,8 @@ KEY, SECRET = "test-key", "test-secret"
 PROCESS_KEY, PROCESS_SECRET = "live-test-key", "live-test-secret"
 REPO = Path(__file__).resolve().parents[1]
 BTC = "BTCUSDT"
+BTC_COINM = "BTCUSD_PERP"  # COIN-M's BTC perpetual, ccxt's BTC/USD:BTC
+COINM_SYMBOL = "BTC/USD:BTC"
 START = 1_790_000_000.0
 
 
@@ -75,17 +79,22 @@ class EmulatorRig:
         return Decimal(self.emulator.position(BTC, "SHORT").amount)
 
 
-def connect(url: str, clock: Any, key: str = KEY, secret: str = SECRET) -> CcxtVenue:
-    """Return an unmodified ccxt venue whose REST URLs point at the emulator."""
-    return CcxtVenue.connect(BinanceUsdm(), clock, api_key=key, secret=secret, api_base_url=url, timeout_ms=1000, rate_limit=False)
+def connect(url: str, clock: Any, key: str = KEY, secret: str = SECRET, dialect: Dialect | None = None) -> CcxtVenue:
+    """Return an unmodified ccxt venue (USDⓈ-M unless another Binance dialect is given) whose REST URLs point at the emulator."""
+    return CcxtVenue.connect(
+        dialect or BinanceUsdm(), clock, api_key=key, secret=secret, api_base_url=url, timeout_ms=1000, rate_limit=False,
+    )
 
 
 @asynccontextmanager
 async def emulator_rig(
     *, spot: dict[str, str] | None = None, futures: str = "100000", mark: str = "50000", hedge_mode: bool = True,
-    state_path: Path | None = None, streams: bool = False,
+    state_path: Path | None = None, streams: bool = False, coinm: str | None = None,
 ) -> AsyncIterator[EmulatorRig]:
-    """Run an emulator holding `spot` and `futures` USDT, with a venue on it."""
+    """Run an emulator holding `spot` and `futures` USDT, with a venue on it.
+
+    With `coinm` (coins of BTC in the COIN-M wallet) the venue is ccxt's `binancecoinm` on /dapi/ instead.
+    """
     clock = SteppingClock(START)
     emulator = Emulator(now=clock.now, state_path=state_path)
     emulator.add_key(KEY, SECRET)
@@ -93,12 +102,16 @@ async def emulator_rig(
         emulator.deposit("spot", asset, Decimal(amount))
     emulator.deposit("futures", "USDT", Decimal(futures))
     emulator.set_mark(BTC, Decimal(mark))
+    emulator.set_mark(BTC_COINM, Decimal(mark))
     emulator.book.dual_side = hedge_mode
+    emulator.book.coinm_dual_side = hedge_mode
+    if coinm is not None:
+        emulator.deposit("coinm", "BTC", Decimal(coinm))
     hub = StreamHub(emulator) if streams else None
     port = free_port()
     runner = await serve(emulator, "127.0.0.1", port)
     url = f"http://127.0.0.1:{port}"
-    venue = connect(url, clock)
+    venue = connect(url, clock, dialect=BinanceCoinm() if coinm is not None else None)
     journal = Journal(":memory:", clock)
     try:
         yield EmulatorRig(emulator, url, clock, venue, journal, EventLog(journal, NullLogger()), hub)

@@ -1,0 +1,206 @@
+"""The emulator's COIN-M (/dapi/) side, as unmodified ccxt `binancecoinm` and hedgebot's BinanceCoinm dialect see it.
+
+Amounts are contracts of a face value in USD (100 for BTCUSD_PERP); margin, profit, fees and funding are
+in the coin. The figures are worked out here from the contract's definition, not read back from the emulator.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from hedgebot.domain.margin import rule_for
+from hedgebot.domain.model import Leg, MarginMode, OrderSide, PositionMode, PositionSide, Wallet
+from hedgebot.exchange.port import InsufficientFunds, InvalidOrder, ModeError, OrderRequest, RequestTimeout
+from hedgebot.testing.binance_emulator import Fault
+from tests.emulator_rig import BTC_COINM, COINM_SYMBOL, EmulatorRig, emulator_rig
+
+pytestmark = pytest.mark.slow
+
+D = Decimal
+FACE = D(100)  # USD per BTCUSD_PERP contract
+
+
+def coins(rig: EmulatorRig) -> D:
+    return D(rig.emulator.book.coinm.get("BTC", "0"))
+
+
+async def sell(rig: EmulatorRig, cid: str, usd: str, side: PositionSide = PositionSide.SHORT) -> None:
+    order_side = OrderSide.SELL if side is PositionSide.SHORT else OrderSide.BUY
+    await rig.venue.place_order(OrderRequest(cid, COINM_SYMBOL, order_side, D(usd), side))
+
+
+async def test_unmodified_ccxt_trades_a_coin_m_short_with_margin_pnl_and_fees_in_coins() -> None:
+    async with emulator_rig(coinm="2") as rig:
+        market = await rig.venue.load_market(COINM_SYMBOL)
+        assert market.inverse and market.contract_size == FACE and market.margin_asset == "BTC"
+        assert (market.brackets[0].notional_cap, market.brackets[0].maint_margin_rate) == (D(5), D("0.004"))  # coins
+        await rig.venue.set_leverage(COINM_SYMBOL, 2)
+        await sell(rig, "hbc1", "50000")  # 500 contracts, 1 BTC of face value at 50,000
+        sent = [r for r in rig.emulator.request_log if r["path"] == "/dapi/v1/order"]
+        assert len(sent) == 1 and rig.emulator.position(BTC_COINM, "SHORT").amount == "500"
+        fee = D(50000) / D(50000) * D("0.0005")
+        assert coins(rig) == D(2) - fee  # cross: the margin stays in the wallet, the fee is paid in BTC
+        rig.emulator.set_mark(BTC_COINM, D(40000))
+        legs = await rig.venue.fetch_legs(COINM_SYMBOL)
+        assert legs.short.size == D(50000) and legs.short.entry_price == D(50000)
+        [row] = [r for r in await rig.venue.futures.dapiPrivateGetPositionRisk({"pair": "BTCUSD"}) if r["positionSide"] == "SHORT"]
+        pnl = D(50000) * (1 / D(40000) - 1 / D(50000))  # an inverse short gains 1/P
+        assert D(row["unRealizedProfit"]) == pnl == D("0.25")
+        assert D(row["notionalValue"]) == -D(50000) / D(40000)  # the position's value in coins
+        await rig.venue.place_order(OrderRequest("hbc2", COINM_SYMBOL, OrderSide.BUY, D(50000), PositionSide.SHORT))
+        close_fee = D(50000) / D(40000) * D("0.0005")
+        assert coins(rig) == D(2) - fee + pnl - close_fee
+        balance = await rig.venue.fetch_futures_balance("BTC")
+        assert balance.wallet == coins(rig) and balance.free == coins(rig)
+
+
+async def test_a_fresh_coin_m_account_reads_margin_mode_and_leverage_from_its_empty_legs() -> None:
+    # ccxt's fetch_positions drops legs without an entry price, which are all a fresh account has.
+    async with emulator_rig(coinm="1") as rig:
+        await rig.venue.load_market(COINM_SYMBOL)
+        assert await rig.venue.fetch_margin_mode(COINM_SYMBOL) is MarginMode.CROSS
+        assert await rig.venue.fetch_leverage(COINM_SYMBOL) == 20
+        await rig.venue.set_margin_mode(COINM_SYMBOL, MarginMode.ISOLATED)
+        await rig.venue.set_leverage(COINM_SYMBOL, 1)
+        assert await rig.venue.fetch_margin_mode(COINM_SYMBOL) is MarginMode.ISOLATED
+        assert await rig.venue.fetch_leverage(COINM_SYMBOL) == 1
+        assert rig.emulator.book.symbols["BTCUSDT"].margin_type == "CROSSED"  # USDⓈ-M keeps its own settings
+
+
+async def test_a_coin_m_margin_top_up_of_a_fraction_of_a_coin_moves_that_many_coins() -> None:
+    # ccxt's add_margin rounds the amount to whole contracts on COIN-M; the dialect sends the coins as they are.
+    async with emulator_rig(coinm="2") as rig:
+        await rig.venue.load_market(COINM_SYMBOL)
+        await rig.venue.set_margin_mode(COINM_SYMBOL, MarginMode.ISOLATED)
+        await rig.venue.set_leverage(COINM_SYMBOL, 2)
+        await sell(rig, "hbc1", "50000")
+        before = D(rig.emulator.position(BTC_COINM, "SHORT").isolated_wallet)
+        assert before == D("0.5")  # 1 BTC of value at 2x
+        moved = await rig.venue.adjust_margin(COINM_SYMBOL, PositionSide.SHORT, D("0.12345678"))
+        assert D(rig.emulator.position(BTC_COINM, "SHORT").isolated_wallet) == before + D("0.12345678")
+        assert moved.asset == "BTC" and moved.amount == D("0.12345678") and moved.venue_id
+        taken = await rig.venue.adjust_margin(COINM_SYMBOL, PositionSide.SHORT, D("-0.1"))
+        assert taken.amount == D("-0.1")
+        assert D(rig.emulator.position(BTC_COINM, "SHORT").isolated_wallet) == before + D("0.02345678")
+
+
+async def test_coins_move_between_spot_and_the_coin_m_wallet_as_main_cmfuture_and_back() -> None:
+    async with emulator_rig(coinm="0", spot={"BTC": "3", "USDT": "0"}) as rig:
+        await rig.venue.load_market(COINM_SYMBOL)
+        moved = await rig.venue.transfer("BTC", D("0.5"), Wallet.SPOT, Wallet.FUTURES)
+        assert coins(rig) == D("0.5") and D(rig.emulator.book.spot["BTC"]) == D("2.5")
+        assert rig.emulator.book.transfers[-1]["type"] == "MAIN_CMFUTURE" and moved.venue_id
+        assert "BTC" not in rig.emulator.book.futures  # nothing reached the USDⓈ-M wallet
+        await rig.venue.transfer("BTC", D("0.2"), Wallet.FUTURES, Wallet.SPOT)
+        assert coins(rig) == D("0.3") and rig.emulator.book.transfers[-1]["type"] == "CMFUTURE_MAIN"
+        assert (await rig.venue.fetch_spot_balances())["BTC"] == D("2.7")
+
+
+async def test_an_isolated_coin_m_short_is_liquidated_at_binances_inverse_formula_with_its_coins_lost() -> None:
+    async with emulator_rig(coinm="2") as rig:
+        market = await rig.venue.load_market(COINM_SYMBOL)
+        await rig.venue.set_margin_mode(COINM_SYMBOL, MarginMode.ISOLATED)
+        await rig.venue.set_leverage(COINM_SYMBOL, 3)
+        await sell(rig, "hbc1", "50000")
+        pos = rig.emulator.position(BTC_COINM, "SHORT")
+        wallet, entry = D(pos.isolated_wallet), D(pos.entry)
+        # Binance COIN-M: LP = (Q*CS*MMR + Side*Q*CS) / (WB + cum + Side*Q*CS/EP), Side -1 for a short, tier 1.
+        face = D(500) * FACE
+        expected = (face * D("0.004") - face) / (wallet + 0 - face / entry)
+        [row] = [r for r in await rig.venue.futures.dapiPrivateGetPositionRisk({}) if r["positionSide"] == "SHORT"]
+        assert abs(D(row["liquidationPrice"]) - expected) < D("0.01")
+        domain = rule_for(market).liquidation_price_of(wallet, [Leg(PositionSide.SHORT, face, entry, wallet)], market.brackets)
+        assert domain is not None and abs(domain - expected) < D("0.01")  # the domain agrees with the exchange
+        rig.emulator.set_mark(BTC_COINM, expected - D(1))
+        assert rig.emulator.forced == []
+        before = coins(rig)
+        rig.emulator.set_mark(BTC_COINM, expected + D(1))
+        assert len(rig.emulator.forced) == 1 and rig.emulator.position(BTC_COINM, "SHORT").amount == "0"
+        assert coins(rig) == before  # the isolated coins are gone, the cross wallet untouched
+        history = await rig.venue.fetch_order_history(COINM_SYMBOL, rig.clock.now() - 60, rig.clock.now() + 1)
+        assert any(o.client_id.startswith("autoclose-") for o in history.orders)
+
+
+async def test_a_1x_coin_m_short_backed_by_its_coins_is_never_liquidated_on_a_rally() -> None:
+    async with emulator_rig(coinm="1.001") as rig:
+        await rig.venue.load_market(COINM_SYMBOL)
+        await rig.venue.set_leverage(COINM_SYMBOL, 1)
+        await sell(rig, "hbc1", "50000")  # 1 BTC of face value against 1.001 BTC, cross
+        [row] = [r for r in await rig.venue.futures.dapiPrivateGetPositionRisk({}) if r["positionSide"] == "SHORT"]
+        assert D(row["liquidationPrice"]) == 0
+        for price in ("100000", "500000", "5000000"):
+            rig.emulator.set_mark(BTC_COINM, D(price))
+        assert rig.emulator.forced == [] and rig.emulator.position(BTC_COINM, "SHORT").amount == "500"
+        # the coins' dollar value is locked: wallet plus PnL is worth 50,000 USD plus what is left of the 0.001
+        [row] = [r for r in await rig.venue.futures.dapiPrivateGetPositionRisk({}) if r["positionSide"] == "SHORT"]
+        margin_balance = coins(rig) + D(row["unRealizedProfit"])
+        assert abs(margin_balance * D(5000000) - (D(50000) + D("0.0005") * D(5000000))) < D("0.01")
+
+
+async def test_coin_m_funding_is_paid_in_coins_on_the_position_value_and_listed_as_income() -> None:
+    async with emulator_rig(coinm="2") as rig:
+        await rig.venue.load_market(COINM_SYMBOL)
+        await sell(rig, "hbc1", "40000")  # 400 contracts
+        rig.emulator.set_mark(BTC_COINM, D(40000))
+        before = coins(rig)
+        rig.emulator.settle_funding(BTC_COINM, D("0.0001"))
+        paid = D(400) * FACE / D(40000) * D("0.0001")  # 1 BTC of value x rate: shorts receive
+        assert coins(rig) == before + paid
+        [payment] = await rig.venue.fetch_funding_history(COINM_SYMBOL, rig.clock.now() - 60)
+        assert payment.asset == "BTC" and payment.amount == paid
+        rates = await rig.venue.futures.fetch_funding_rate_history(COINM_SYMBOL)
+        assert [D(str(r["fundingRate"])) for r in rates] == [D("0.0001")]
+        quote = await rig.venue.fetch_funding_rate(COINM_SYMBOL)
+        assert quote.rate == D("0.0001")
+
+
+async def test_coin_m_refuses_what_binance_refuses() -> None:
+    async with emulator_rig(coinm="0.01", hedge_mode=True) as rig:
+        futures = rig.venue.futures
+        await rig.venue.load_market(COINM_SYMBOL)
+        with pytest.raises(Exception, match="-1111"):  # a fraction of a contract
+            await futures.dapiPrivatePostOrder({"symbol": BTC_COINM, "side": "SELL", "positionSide": "SHORT",
+                                                "type": "MARKET", "quantity": "1.5", "newClientOrderId": "x1"})
+        with pytest.raises(Exception, match="-1121"):  # a USDⓈ-M symbol on /dapi/
+            await futures.dapiPrivatePostOrder({"symbol": "BTCUSDT", "side": "SELL", "positionSide": "SHORT",
+                                                "type": "MARKET", "quantity": "1", "newClientOrderId": "x2"})
+        with pytest.raises(InsufficientFunds):  # 0.01 BTC cannot back 2 BTC of value at 20x plus its fee
+            await sell(rig, "hbc1", "100000")
+        await sell(rig, "hbc2", "1000")
+        with pytest.raises(InvalidOrder):  # buying back more than the short holds
+            await rig.venue.place_order(OrderRequest("hbc3", COINM_SYMBOL, OrderSide.BUY, D(2000), PositionSide.SHORT))
+        with pytest.raises(ModeError):  # COIN-M's position mode cannot change under a position
+            await rig.venue.set_position_mode(PositionMode.ONE_WAY)
+        # USDⓈ-M and COIN-M keep their own position modes.
+        rig.emulator.book.coinm_dual_side = False
+        assert await rig.venue.fetch_position_mode() is PositionMode.ONE_WAY
+        with pytest.raises(ModeError):
+            await sell(rig, "hbc4", "1000")
+        assert rig.emulator.book.dual_side is True
+
+
+async def test_a_coin_m_order_whose_answer_is_lost_is_found_by_client_id_and_never_sent_twice() -> None:
+    async with emulator_rig(coinm="2") as rig:
+        await rig.venue.load_market(COINM_SYMBOL)
+        rig.emulator.inject(Fault("timeout_after", path="/dapi/v1/order", method="POST", delay=2.0))
+        with pytest.raises(RequestTimeout):
+            await sell(rig, "hbc1", "50000")
+        found = await rig.venue.fetch_order(COINM_SYMBOL, "hbc1")
+        assert found is not None and found.filled == D(50000)
+        assert rig.emulator.executions == [f"futures|{BTC_COINM}|hbc1"]
+
+
+async def test_coin_m_requests_are_weighed_on_their_own_per_ip_budget() -> None:
+    async with emulator_rig(coinm="2") as rig:
+        await rig.venue.load_market(COINM_SYMBOL)
+        limiter = rig.emulator.limiter
+        limiter.limits["/dapi/"] = 40
+        await rig.venue.futures.dapiPrivateGetAccount()  # 5
+        with pytest.raises(Exception, match="429"):
+            for _ in range(40):
+                await rig.venue.futures.dapiPrivateGetPositionSideDual()  # 30 each: the second one is over
+        assert limiter.answers[429] == 1
+        used = [r for r in rig.emulator.request_log if r["path"].startswith("/dapi/")]
+        assert [r["path"] for r in used[-2:]] == ["/dapi/v1/positionSide/dual"] * 2  # the second went over 40
