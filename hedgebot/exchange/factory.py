@@ -127,7 +127,8 @@ TRADED: dict[str, frozenset[tuple[InstrumentKind, HedgeSide]]] = {
         (InstrumentKind.USDM_PERP, HedgeSide.SHORT), (InstrumentKind.USDM_PERP, HedgeSide.LONG),
         (InstrumentKind.COINM_PERP, HedgeSide.SHORT),
     }),
-    "live": frozenset({(InstrumentKind.USDM_PERP, HedgeSide.SHORT)}),  # COIN-M: the dialect is built, the daemon not proven on it yet
+    # Each proven on the Binance emulator through the real ccxt venue (tests/engine/test_coinm_live_emulator.py for COIN-M).
+    "live": frozenset({(InstrumentKind.USDM_PERP, HedgeSide.SHORT), (InstrumentKind.COINM_PERP, HedgeSide.SHORT)}),
 }
 
 
