@@ -115,12 +115,16 @@ def test_a_long_hedge_plans_for_the_coins_still_to_buy(tmp_path) -> None:
     assert policy.side.value == "long" and policy.offset == Decimal(5) and policy.include_spot
 
 
-def test_a_long_hedge_is_refused_on_a_live_account_until_the_live_venues_trade_long_legs() -> None:
+def test_a_usdm_long_hedge_runs_live_once_proven_on_the_emulator_and_a_coin_margined_long_is_still_refused() -> None:
     from hedgebot.exchange.factory import instrument_problem
 
     hedge = HedgeConfig(name="h", asset="BTC", symbol=SYMBOL, ratio=Decimal(1), side=HedgeSide.LONG, amount=Decimal(5))
     assert instrument_problem(hedge, "paper", "h") is None
-    assert "is not supported yet on a live account" in (instrument_problem(hedge, "live", "h") or "")
+    assert instrument_problem(hedge, "live", "h") is None  # tests/engine/test_long_live_emulator.py
+    coinm = HedgeConfig(name="h", asset="BTC", symbol="BTC/USD:BTC", ratio=Decimal(1), side=HedgeSide.LONG,
+                        amount=Decimal(5), instrument=InstrumentKind.COINM_PERP)
+    for mode in ("paper", "live"):
+        assert "is not supported yet" in (instrument_problem(coinm, mode, "h") or "")
 
 
 def test_check_shows_a_long_hedge_its_runway_below_the_mark_and_what_it_costs_to_fund(tmp_path, capsys) -> None:

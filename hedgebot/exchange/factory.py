@@ -127,8 +127,12 @@ TRADED: dict[str, frozenset[tuple[InstrumentKind, HedgeSide]]] = {
         (InstrumentKind.USDM_PERP, HedgeSide.SHORT), (InstrumentKind.USDM_PERP, HedgeSide.LONG),
         (InstrumentKind.COINM_PERP, HedgeSide.SHORT),
     }),
-    # Each proven on the Binance emulator through the real ccxt venue (tests/engine/test_coinm_live_emulator.py for COIN-M).
-    "live": frozenset({(InstrumentKind.USDM_PERP, HedgeSide.SHORT), (InstrumentKind.COINM_PERP, HedgeSide.SHORT)}),
+    # Each proven on the Binance emulator through the real ccxt venue (tests/engine/test_coinm_live_emulator.py for
+    # COIN-M, tests/engine/test_long_live_emulator.py for the long).
+    "live": frozenset({
+        (InstrumentKind.USDM_PERP, HedgeSide.SHORT), (InstrumentKind.USDM_PERP, HedgeSide.LONG),
+        (InstrumentKind.COINM_PERP, HedgeSide.SHORT),
+    }),
 }
 
 
