@@ -69,6 +69,13 @@ async def test_a_fresh_coin_m_account_reads_margin_mode_and_leverage_from_its_em
         assert rig.emulator.book.symbols["BTCUSDT"].margin_type == "CROSSED"  # USDⓈ-M keeps its own settings
 
 
+async def test_a_fresh_venue_reads_its_coin_m_legs_before_loading_any_market() -> None:
+    # A daemon's start-up reads the legs (is another writer trading?) before it loads the hedge's market.
+    async with emulator_rig(coinm="1") as rig:
+        legs = await rig.venue.fetch_legs(COINM_SYMBOL)
+        assert legs.short.size == 0 and legs.long.size == 0
+
+
 async def test_a_coin_m_margin_top_up_of_a_fraction_of_a_coin_moves_that_many_coins() -> None:
     # ccxt's add_margin rounds the amount to whole contracts on COIN-M; the dialect sends the coins as they are.
     async with emulator_rig(coinm="2") as rig:

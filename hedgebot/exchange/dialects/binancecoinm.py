@@ -78,8 +78,8 @@ class BinanceCoinm(BinanceUsdm):
 
     async def fetch_legs(self, futures: Any, symbol: str) -> Legs:
         """Read /dapi/v1/positionRisk: positionAmt in contracts, made face value; isolatedWallet in coins."""
+        legs = await super().fetch_legs(futures, symbol)  # loads the markets first when none are (a daemon's first read)
         size = self.contract_size(futures.market(symbol))
-        legs = await super().fetch_legs(futures, symbol)
         return Legs(*(
             leg_from(leg.side, leg.size * size, leg.entry_price, leg.margin) for leg in (legs.long, legs.short)
         ))
