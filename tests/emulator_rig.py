@@ -126,8 +126,10 @@ class EmulatorProcess:
 
     def __init__(
         self, tmp_path: Path, futures: str = "60000", key_flags: tuple[str, ...] = (), extra_keys: tuple[str, ...] = (),
+        coinm: str = "0",
     ) -> None:
         self.futures = futures
+        self.coinm = coinm  # coins in the COIN-M wallet
         self.key_flags = key_flags  # what the key may do: "withdraw", "noip", "nofutures"
         self.extra_keys = extra_keys  # more keys on the same account, each "KEY:SECRET"
         self.port = free_port()
@@ -141,7 +143,8 @@ class EmulatorProcess:
             sys.executable, "-m", "hedgebot.testing.binance_emulator", "--port", str(self.port),
             "--key", ":".join([PROCESS_KEY, PROCESS_SECRET, *self.key_flags]), "--state", str(self.state),
             *[arg for key in self.extra_keys for arg in ("--key", key)],
-            "--spot", "BTC=1", "--spot", "USDT=2000", "--futures", f"USDT={self.futures}", "--mark", "50000",
+            "--spot", "BTC=1", "--spot", "USDT=2000", "--futures", f"USDT={self.futures}", "--coinm", f"BTC={self.coinm}",
+            "--mark", "50000",
         ]
         with self.log.open("a") as out:
             self.proc = subprocess.Popen(args, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)

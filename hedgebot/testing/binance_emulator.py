@@ -1685,15 +1685,15 @@ class Emulator:
         return web.json_response({"ok": True})
 
     async def control_deposit(self, request: web.Request) -> web.Response:
-        """POST /_emulator/deposit {"wallet": "spot"|"futures", "asset": "BTC", "amount": "1"}."""
+        """POST /_emulator/deposit {"wallet": "spot"|"futures"|"coinm", "asset": "BTC", "amount": "1"}."""
         data = await request.json()
         self.deposit(data["wallet"], data["asset"], D(str(data["amount"])))
         return web.json_response({"ok": True})
 
     async def control_account(self, request: web.Request) -> web.Response:
-        """POST /_emulator/account {"dual_side": bool, "multi_assets": bool, "portfolio_margin": bool, "server_time_offset_ms": int}."""
+        """POST /_emulator/account {"dual_side", "coinm_dual_side", "multi_assets", "portfolio_margin": bool, "server_time_offset_ms": int}."""
         data = await request.json()
-        for name in ("dual_side", "multi_assets", "portfolio_margin"):
+        for name in ("dual_side", "coinm_dual_side", "multi_assets", "portfolio_margin"):
             if name in data:
                 setattr(self.book, name, bool(data[name]))
         if "server_time_offset_ms" in data:
@@ -1754,15 +1754,16 @@ def _parse_key(text: str) -> tuple[str, KeySpec]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the emulator until interrupted."""
-    parser = argparse.ArgumentParser(prog="binance_emulator", description="Offline Binance USDⓈ-M/spot emulator for ccxt.")
+    parser = argparse.ArgumentParser(prog="binance_emulator", description="Offline Binance USDⓈ-M/COIN-M/spot emulator for ccxt.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--key", type=_parse_key, action="append", default=[], help="KEY:SECRET[:withdraw][:noip]")
     parser.add_argument("--state", type=Path, help="keep the book in this JSON file (survives restarts)")
     parser.add_argument("--spot", action="append", default=[], help="ASSET=AMOUNT credited to spot on a new book")
     parser.add_argument("--futures", action="append", default=[], help="ASSET=AMOUNT credited to futures on a new book")
-    parser.add_argument("--mark", default=None, help="BTCUSDT mark price on a new book")
-    parser.add_argument("--hedge-mode", action="store_true", help="start a new book in hedge mode")
+    parser.add_argument("--coinm", action="append", default=[], help="ASSET=AMOUNT credited to the COIN-M wallet on a new book")
+    parser.add_argument("--mark", default=None, help="BTCUSDT and BTCUSD_PERP mark price on a new book")
+    parser.add_argument("--hedge-mode", action="store_true", help="start a new book in hedge mode (USDⓈ-M and COIN-M)")
     parser.add_argument("--clock-offset", type=float, default=0.0, help="seconds the exchange's clock runs ahead (negative: behind)")
     args = parser.parse_args(argv)
     fresh = args.state is None or not args.state.exists()
@@ -1770,12 +1771,14 @@ def main(argv: list[str] | None = None) -> int:
     for api_key, spec in args.key:
         emulator.book.keys[api_key] = spec
     if fresh:
-        for text, wallet in [(t, "spot") for t in args.spot] + [(t, "futures") for t in args.futures]:
+        credits = [(t, "spot") for t in args.spot] + [(t, "futures") for t in args.futures] + [(t, "coinm") for t in args.coinm]
+        for text, wallet in credits:
             asset, _, amount = text.partition("=")
             emulator.deposit(wallet, asset, D(amount))
         if args.mark:
             emulator.set_mark("BTCUSDT", D(args.mark))
-        emulator.book.dual_side = args.hedge_mode
+            emulator.set_mark("BTCUSD_PERP", D(args.mark))
+        emulator.book.dual_side = emulator.book.coinm_dual_side = args.hedge_mode
     emulator.save()
     from hedgebot.testing.binance_streams import StreamHub
 
