@@ -148,3 +148,20 @@ def test_unwind_with_sell_spot_is_refused_for_a_long_hedge_and_nothing_is_done(t
     err = capsys.readouterr().err
     assert "--sell-spot would sell the coins it was bought for" in err and "nothing was done" in err, err
     assert not (tmp_path / "state" / "journal.sqlite").exists()
+
+
+def test_a_live_long_hedge_is_refused_on_an_exchange_it_is_not_proven_on_and_accepted_on_binance_usdm(monkeypatch) -> None:
+    from hedgebot.config import AccountConfig
+    from hedgebot.exchange.factory import account_problems
+
+    monkeypatch.setenv("HB_KEY", "k")
+    monkeypatch.setenv("HB_SECRET", "s")
+    monkeypatch.setenv("HB_PASS", "p")
+    credentials = {"api_key": {"env": "HB_KEY"}, "secret": {"env": "HB_SECRET"}, "password": {"env": "HB_PASS"}}
+    hedge = HedgeConfig(name="h", asset="BTC", symbol=SYMBOL, ratio=Decimal(1), side=HedgeSide.LONG, amount=Decimal(5))
+    on_binance = AccountConfig(name="main", exchange="binanceusdm", mode="live", credentials=credentials, hedges=(hedge,))
+    assert [p for p in account_problems(on_binance) if p] == []
+    for exchange in ("bybit", "okx"):
+        account = AccountConfig(name="main", exchange=exchange, mode="live", credentials=credentials, hedges=(hedge,))
+        said = [p for p in account_problems(account) if p]
+        assert any(f'side = "long" is not supported yet on {exchange!r}' in p and "binanceusdm" in p for p in said), said

@@ -138,6 +138,9 @@ TRADED: dict[str, frozenset[tuple[InstrumentKind, HedgeSide]]] = {
 
 # The live exchanges whose accounts trade coin-margined (inverse) contracts, and only those.
 COIN_MARGINED = frozenset({"binancecoinm"})
+# The live exchanges a long hedge (a LONG leg for a planned purchase) is proven on: the Binance emulator runs it
+# through the real ccxt venue. The other dialects name a LONG leg in their orders but no test runs a long hedge there.
+LONG_PROVEN = frozenset({"binanceusdm"})
 
 
 def instrument_problem(hedge: HedgeConfig, mode: str, where: str) -> str | None:
@@ -177,6 +180,11 @@ def account_problems(account: AccountConfig, where: str | None = None) -> list[s
         problems += credential_problems(where, account)
     for index, hedge in enumerate(account.hedges):
         problems.append(instrument_problem(hedge, account.mode, f"{where}.hedges[{index}].instrument") or "")
+        if account.mode == "live" and hedge.side is HedgeSide.LONG and account.exchange not in LONG_PROVEN:
+            problems.append(
+                f'{where}.hedges[{index}].side: side = "long" is not supported yet on {account.exchange!r} '
+                f"(a live long hedge runs on {', '.join(sorted(LONG_PROVEN))}); nothing was run in its place"
+            )
         inverse = hedge.instrument.settlement.value == "inverse"
         if account.mode == "live" and inverse != (account.exchange in COIN_MARGINED):
             problems.append(
