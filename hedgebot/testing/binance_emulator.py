@@ -1,4 +1,9 @@
-"""An offline Binance (USDⓈ-M futures, spot, wallet) emulator that unmodified ccxt talks to.
+"""An offline Binance (USDⓈ-M and COIN-M futures, spot, wallet) emulator that unmodified ccxt talks to.
+
+COIN-M (`/dapi/`, ccxt's `binancecoinm`) runs on the same book and handlers as USDⓈ-M (`/fapi/`): a
+contract's `SymbolSpec` says whether it is linear or inverse (contracts of `contract_size` USD,
+margin, PnL, fees and funding in the coin, its own wallet `Book.coinm` and position mode), and one
+set of formulas answers both. Faults, lookup lag, weights and liquidation apply to both alike.
 
 An aiohttp application on 127.0.0.1 answering the REST endpoints hedgebot
 uses, at Binance's own paths, with Binance's documented response shapes and
@@ -35,7 +40,8 @@ margin balance falls below its maintenance margin on the mark is closed by an
 REALIZED_PNL and INSURANCE_CLEAR income), its margin lost; `auto_deleverage`
 (`/_emulator/adl`) closes a profitable leg the same way with `adl_autoclose-`.
 
-Limits: market orders only, filled at the mark (under the `partial_fill` fault in
+Limits: COIN-M's streams are not served (its events never reach the USDⓈ-M user stream); COIN-M
+delivery contracts are not listed; market orders only, filled at the mark (under the `partial_fill` fault in
 part, the rest EXPIRED); liquidation takes the whole margin at once (no partial
 liquidation by tier); ADL only when asked.
 """

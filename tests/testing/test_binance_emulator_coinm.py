@@ -211,3 +211,21 @@ async def test_coin_m_requests_are_weighed_on_their_own_per_ip_budget() -> None:
         assert limiter.answers[429] == 1
         used = [r for r in rig.emulator.request_log if r["path"].startswith("/dapi/")]
         assert [r["path"] for r in used[-2:]] == ["/dapi/v1/positionSide/dual"] * 2  # the second went over 40
+
+
+async def test_coin_m_events_never_reach_the_usdm_user_stream() -> None:
+    import asyncio
+
+    import aiohttp
+
+    async with emulator_rig(coinm="2", streams=True) as rig:
+        await rig.venue.load_market(COINM_SYMBOL)
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{rig.url}/fapi/v1/listenKey", headers={"X-MBX-APIKEY": "test-key"}) as answer:
+                key = (await answer.json())["listenKey"]
+            async with http.ws_connect(f"{rig.url}/private/ws?listenKey={key}") as ws:
+                await sell(rig, "hbc1", "1000")  # a COIN-M order: its events are COIN-M's stream's
+                rig.emulator.settle_funding(BTC_COINM)
+                rig.emulator.publish(rig.emulator.account_update("ORDER", "USDT", D(0), "BTCUSDT", "SHORT"))
+                first = await asyncio.wait_for(ws.receive_json(), 5)
+        assert first["e"] == "ACCOUNT_UPDATE" and first["a"]["P"][0]["s"] == "BTCUSDT"  # the USDⓈ-M one comes first
