@@ -229,3 +229,57 @@ async def test_coin_m_events_never_reach_the_usdm_user_stream() -> None:
                 rig.emulator.publish(rig.emulator.account_update("ORDER", "USDT", D(0), "BTCUSDT", "SHORT"))
                 first = await asyncio.wait_for(ws.receive_json(), 5)
         assert first["e"] == "ACCOUNT_UPDATE" and first["a"]["P"][0]["s"] == "BTCUSDT"  # the USDⓈ-M one comes first
+
+
+S, I, B = str, int, bool  # Binance sends decimals as strings, times and ids as integers
+# The fields of COIN-M's answers, as its documentation shows them (pages in docs/exchanges.md), with their types.
+COINM_SHAPES: dict[str, dict[str, type]] = {
+    "symbol": {"symbol": S, "pair": S, "contractType": S, "deliveryDate": I, "onboardDate": I, "contractStatus": S,
+               "contractSize": I, "marginAsset": S, "baseAsset": S, "quoteAsset": S, "pricePrecision": I,
+               "quantityPrecision": I, "filters": list},
+    "order": {"orderId": I, "symbol": S, "pair": S, "status": S, "clientOrderId": S, "price": S, "avgPrice": S,
+              "origQty": S, "executedQty": S, "cumQty": S, "cumBase": S, "timeInForce": S, "type": S, "reduceOnly": B,
+              "closePosition": B, "side": S, "positionSide": S, "stopPrice": S, "workingType": S, "priceProtect": B,
+              "origType": S, "updateTime": I},
+    "position": {"symbol": S, "positionAmt": S, "entryPrice": S, "markPrice": S, "unRealizedProfit": S,
+                 "liquidationPrice": S, "leverage": S, "maxQty": S, "marginType": S, "isolatedMargin": S,
+                 "isAutoAddMargin": S, "positionSide": S, "notionalValue": S, "isolatedWallet": S, "updateTime": I},
+    "asset": {"asset": S, "walletBalance": S, "unrealizedProfit": S, "marginBalance": S, "maintMargin": S,
+              "initialMargin": S, "positionInitialMargin": S, "openOrderInitialMargin": S, "maxWithdrawAmount": S,
+              "crossWalletBalance": S, "crossUnPnl": S, "availableBalance": S, "updateTime": I},
+    "premium": {"symbol": S, "pair": S, "markPrice": S, "indexPrice": S, "estimatedSettlePrice": S,
+                "lastFundingRate": S, "interestRate": S, "nextFundingTime": I, "time": I},
+    "bracket": {"bracket": I, "initialLeverage": I, "qtyCap": I, "qtyFloor": I, "maintMarginRatio": float, "cum": float},
+    "income": {"symbol": S, "incomeType": S, "income": S, "asset": S, "info": S, "time": I, "tranId": I, "tradeId": S},
+}
+
+
+def assert_coinm_shape(kind: str, row: dict) -> None:
+    for name, expected in COINM_SHAPES[kind].items():
+        assert name in row, f"{kind}: {name} missing"
+        assert isinstance(row[name], expected), f"{kind}.{name} is {type(row[name]).__name__}, Binance sends {expected.__name__}"
+
+
+async def test_every_coin_m_answer_carries_binances_documented_fields_with_their_types() -> None:
+    async with emulator_rig(coinm="2") as rig:
+        futures = rig.venue.futures
+        await rig.venue.load_market(COINM_SYMBOL)
+        for row in (await futures.dapiPublicGetExchangeInfo())["symbols"]:
+            assert_coinm_shape("symbol", row)
+        order = await futures.dapiPrivatePostOrder({"symbol": BTC_COINM, "side": "SELL", "positionSide": "SHORT",
+                                                    "type": "MARKET", "quantity": "10", "newClientOrderId": "shape1"})
+        assert_coinm_shape("order", order)
+        assert "cumQuote" not in order  # USDⓈ-M's field; COIN-M reports cumBase
+        assert_coinm_shape("order", {**await futures.dapiPrivateGetOrder({"symbol": BTC_COINM, "origClientOrderId": "shape1"}), "cumQty": "0"})
+        for row in await futures.dapiPrivateGetPositionRisk({"pair": "BTCUSD"}):
+            assert_coinm_shape("position", row)
+        for row in (await futures.dapiPrivateGetAccount())["assets"]:
+            assert_coinm_shape("asset", row)
+        [premium] = await futures.dapiPublicGetPremiumIndex({"symbol": BTC_COINM})
+        assert_coinm_shape("premium", premium)
+        for entry in await futures.dapiPrivateV2GetLeverageBracket({"symbol": BTC_COINM}):
+            for row in entry["brackets"]:
+                assert_coinm_shape("bracket", row)
+        rig.emulator.settle_funding(BTC_COINM)
+        for row in await futures.dapiPrivateGetIncome({"symbol": BTC_COINM}):
+            assert_coinm_shape("income", row)
