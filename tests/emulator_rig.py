@@ -212,8 +212,13 @@ def live_config(tmp_path: Path, url: str, **hedge: Any) -> Path:
     })
 
 
-def assert_every_order_is_one_done_intent(book_path: Path, journal_path: Path) -> dict[str, dict[str, Any]]:
-    """Check that every futures order the emulator executed is exactly one journaled intent, done with the same fill."""
+def assert_every_order_is_one_done_intent(
+    book_path: Path, journal_path: Path, contract_size: Decimal = Decimal(1),
+) -> dict[str, dict[str, Any]]:
+    """Check that every futures order the emulator executed is exactly one journaled intent, done with the same fill.
+
+    `contract_size` turns the exchange's contracts into the journal's amounts (100 USD a BTCUSD_PERP contract).
+    """
     import sqlite3
 
     book = json.loads(book_path.read_text())
@@ -231,7 +236,7 @@ def assert_every_order_is_one_done_intent(book_path: Path, journal_path: Path) -
     for cid, order in orders.items():
         assert cid in intents, f"exchange order {cid} has no intent: a duplicate or a lost record"
         status, outcome = intents[cid]
-        assert status == "done" and Decimal(outcome["filled"]) == Decimal(order["executedQty"])
+        assert status == "done" and Decimal(outcome["filled"]) == Decimal(order["executedQty"]) * contract_size
     assert sorted(cid for cid, (status, _) in intents.items() if status == "done") == sorted(orders)
     assert open_left == 0
     return book
