@@ -283,3 +283,37 @@ async def test_every_coin_m_answer_carries_binances_documented_fields_with_their
         rig.emulator.settle_funding(BTC_COINM)
         for row in await futures.dapiPrivateGetIncome({"symbol": BTC_COINM}):
             assert_coinm_shape("income", row)
+
+
+@pytest.mark.parametrize("leverage", [2, 5, 20])
+@pytest.mark.parametrize("side", [PositionSide.SHORT, PositionSide.LONG])
+async def test_the_coin_m_liquidation_price_is_binances_formula_and_the_domains_for_either_leg(side: PositionSide, leverage: int) -> None:
+    async with emulator_rig(coinm="3") as rig:
+        market = await rig.venue.load_market(COINM_SYMBOL)
+        await rig.venue.set_margin_mode(COINM_SYMBOL, MarginMode.ISOLATED)
+        await rig.venue.set_leverage(COINM_SYMBOL, leverage)
+        await sell(rig, "hbc1", "60000", side)  # 600 contracts: 1.2 BTC of value, tier 1
+        pos = rig.emulator.position(BTC_COINM, side.value.upper())
+        wallet, entry, face = D(pos.isolated_wallet), D(pos.entry), D(600) * FACE
+        sign = 1 if side is PositionSide.LONG else -1
+        formula = (face * D("0.004") + sign * face) / (wallet + 0 + sign * face / entry)  # tier 1: MMR 0.4 %, cum 0
+        [row] = [r for r in await rig.venue.futures.dapiPrivateGetPositionRisk({}) if r["positionSide"] == side.value.upper()]
+        assert abs(D(row["liquidationPrice"]) - formula) < D("0.01")
+        domain = rule_for(market).liquidation_price_of(wallet, [Leg(side, face, entry, wallet)], market.brackets)
+        assert domain is not None and abs(domain - formula) < D("0.01")
+        beyond = formula * (D("1.001") if side is PositionSide.SHORT else D("0.999"))
+        rig.emulator.set_mark(BTC_COINM, beyond.quantize(D("0.1")))
+        assert len(rig.emulator.forced) == 1  # liquidated just past it (and not just inside: the next test)
+
+
+@pytest.mark.parametrize("side", [PositionSide.SHORT, PositionSide.LONG])
+async def test_a_coin_m_leg_just_inside_its_liquidation_price_is_not_liquidated(side: PositionSide) -> None:
+    async with emulator_rig(coinm="3") as rig:
+        await rig.venue.load_market(COINM_SYMBOL)
+        await rig.venue.set_margin_mode(COINM_SYMBOL, MarginMode.ISOLATED)
+        await rig.venue.set_leverage(COINM_SYMBOL, 5)
+        await sell(rig, "hbc1", "60000", side)
+        liquidation = rig.emulator.liquidation_price(BTC_COINM, side.value.upper())
+        inside = liquidation * (D("0.999") if side is PositionSide.SHORT else D("1.001"))
+        rig.emulator.set_mark(BTC_COINM, inside.quantize(D("0.1")))
+        assert rig.emulator.forced == [] and rig.emulator.position(BTC_COINM, side.value.upper()).amount == "600"
