@@ -317,3 +317,17 @@ async def test_a_coin_m_leg_just_inside_its_liquidation_price_is_not_liquidated(
         inside = liquidation * (D("0.999") if side is PositionSide.SHORT else D("1.001"))
         rig.emulator.set_mark(BTC_COINM, inside.quantize(D("0.1")))
         assert rig.emulator.forced == [] and rig.emulator.position(BTC_COINM, side.value.upper()).amount == "600"
+
+
+async def test_a_cross_coin_m_short_is_liquidated_against_the_coin_m_wallet_only() -> None:
+    async with emulator_rig(coinm="0.06", futures="100000") as rig:
+        await rig.venue.load_market(COINM_SYMBOL)
+        await sell(rig, "hbc1", "50000")  # 1 BTC of value on 0.06 BTC, cross, 20x
+        liquidation = rig.emulator.liquidation_price(BTC_COINM, "SHORT")
+        assert D(50000) < liquidation < D(54000)
+        rig.emulator.set_mark(BTC_COINM, (liquidation * D("0.999")).quantize(D("0.1")))
+        assert rig.emulator.forced == []
+        rig.emulator.set_mark(BTC_COINM, (liquidation * D("1.001")).quantize(D("0.1")))
+        assert len(rig.emulator.forced) == 1 and coins(rig) == 0  # the COIN-M wallet is gone to the insurance fund
+        assert rig.emulator.book.futures["USDT"] == "100000"  # USDⓈ-M's wallet is another account's margin
+        assert [r["asset"] for r in rig.emulator.book.income if r["incomeType"] == "INSURANCE_CLEAR"] == ["BTC"]
