@@ -111,6 +111,11 @@ class SymbolSpec:
     margin_type: str = "CROSSED"
     # A COIN-M (inverse) contract: its face value in USD; empty for a USDⓈ-M (linear) one.
     contract_size: str = ""
+    # PERPETUAL, CURRENT_QUARTER or NEXT_QUARTER; a quarterly's delivery time and its status (TRADING,
+    # PENDING_TRADING, PRE_DELIVERING, DELIVERING, DELIVERED), as exchangeInfo serves them.
+    contract_type: str = "PERPETUAL"
+    delivery_ms: int = 4133404800000
+    status: str = "TRADING"
     # (floor, cap, maint ratio, cum, max leverage), as /fapi/v1/leverageBracket serves them (in the
     # margin asset: USDT notional on USDⓈ-M, coins on COIN-M as /dapi/v2/leverageBracket's qtyFloor/qtyCap)
     brackets: list[tuple[int, int, str, str, int]] = field(
@@ -169,6 +174,19 @@ COINM_BTC_BRACKETS: list[tuple[int, int, str, str, int]] = [
     (200, 400, "0.125", "11.605", 4), (400, 1000, "0.15", "21.605", 3), (1000, 1500, "0.25", "121.605", 2),
     (1500, 3000, "0.5", "496.605", 1),
 ]
+
+
+def quarterly(spec: SymbolSpec, delivery_ms: int, contract_type: str = "CURRENT_QUARTER") -> SymbolSpec:
+    """Return the delivery contract of `spec`'s kind that settles at `delivery_ms` (no funding; named BTCUSDT_260327)."""
+    return dataclasses.replace(spec, contract_type=contract_type, delivery_ms=delivery_ms, funding_rate="0", brackets=list(spec.brackets))
+
+
+def delivery_symbol(spec: SymbolSpec, delivery_ms: int) -> str:
+    """Return Binance's name of a delivery contract: the pair, an underscore, the delivery date as YYMMDD."""
+    from datetime import UTC, datetime
+
+    day = datetime.fromtimestamp(delivery_ms / 1000, UTC).strftime("%y%m%d")
+    return f"{spec.base}{spec.quote}_{day}"
 
 
 def coinm_perpetual(base: str, mark: str = "50000") -> SymbolSpec:
@@ -377,6 +395,8 @@ class Emulator:
     def settle_funding(self, symbol: str, rate: Decimal | None = None) -> None:
         """Pay funding on every leg of `symbol` now (positive rate: longs pay shorts)."""
         spec = self.book.symbols[symbol]
+        if spec.contract_type != "PERPETUAL":
+            raise ValueError(f"{symbol} is a delivery contract: it pays no funding")
         rate = D(spec.funding_rate) if rate is None else rate
         mark = D(spec.mark)
         self.book.funding_history.append(
@@ -684,8 +704,8 @@ class Emulator:
         for sym in self._listed(request):
             spec = self.book.symbols[sym]
             symbols.append({
-                "symbol": sym, "pair": sym, "contractType": "PERPETUAL", "deliveryDate": 4133404800000,
-                "onboardDate": 1569398400000, "status": "TRADING", "maintMarginPercent": "2.5000",
+                "symbol": sym, "pair": sym.split("_")[0], "contractType": spec.contract_type, "deliveryDate": spec.delivery_ms,
+                "onboardDate": 1569398400000, "status": spec.status, "maintMarginPercent": "2.5000",
                 "requiredMarginPercent": "5.0000", "baseAsset": spec.base, "quoteAsset": spec.quote,
                 "marginAsset": spec.quote, "pricePrecision": self._decimals(spec.tick),
                 "quantityPrecision": self._decimals(spec.step), "baseAssetPrecision": 8, "quotePrecision": 8,
@@ -717,8 +737,8 @@ class Emulator:
             if not spec.inverse:
                 continue
             symbols.append({
-                "symbol": sym, "pair": sym.split("_")[0], "contractType": "PERPETUAL", "deliveryDate": 4133404800000,
-                "onboardDate": 1597042800000, "contractStatus": "TRADING", "contractSize": int(D(spec.contract_size)),
+                "symbol": sym, "pair": sym.split("_")[0], "contractType": spec.contract_type, "deliveryDate": spec.delivery_ms,
+                "onboardDate": 1597042800000, "contractStatus": spec.status, "contractSize": int(D(spec.contract_size)),
                 "marginAsset": spec.settle, "maintMarginPercent": "2.5000", "requiredMarginPercent": "5.0000",
                 "baseAsset": spec.base, "quoteAsset": spec.quote, "pricePrecision": self._decimals(spec.tick),
                 "quantityPrecision": self._decimals(spec.step), "baseAssetPrecision": 8, "quotePrecision": 8,
@@ -769,10 +789,12 @@ class Emulator:
         spec = self.book.symbols[sym]
         interval = 8 * 3600 * 1000
         now = self.now_ms()
+        perpetual = spec.contract_type == "PERPETUAL"  # a delivery contract has no funding: empty rate, no next time
         return {
             "symbol": sym, "markPrice": spec.mark, "indexPrice": spec.mark, "estimatedSettlePrice": spec.mark,
-            "lastFundingRate": spec.funding_rate, "interestRate": "0.00010000",
-            "nextFundingTime": (now // interval + 1) * interval, "time": now - self.book.mark_lag_ms.get(sym, 0),
+            "lastFundingRate": spec.funding_rate if perpetual else "", "interestRate": "0.00010000" if perpetual else "",
+            "nextFundingTime": (now // interval + 1) * interval if perpetual else 0,
+            "time": now - self.book.mark_lag_ms.get(sym, 0),
         }
 
     async def premium_index(self, request: web.Request) -> web.Response:
@@ -954,6 +976,9 @@ class Emulator:
             raise BinanceError(-1117, "Invalid side.")
         if p.get("type", "").upper() != "MARKET":
             raise BinanceError(-1116, "Invalid orderType.")
+        if spec.status != "TRADING":
+            # Binance: a contract pending trading, or in pre-delivery, delivery or delivered, takes no order.
+            raise BinanceError(-4108, "Symbol is on delivering or delivered or settling or closed or pre-trading.")
         position_side = p.get("positionSide", "BOTH").upper()
         if "reduceOnly" in p and dual:
             raise BinanceError(-1106, "Parameter 'reduceonly' sent when not required.")

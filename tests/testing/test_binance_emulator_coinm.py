@@ -331,3 +331,34 @@ async def test_a_cross_coin_m_short_is_liquidated_against_the_coin_m_wallet_only
         assert len(rig.emulator.forced) == 1 and coins(rig) == 0  # the COIN-M wallet is gone to the insurance fund
         assert rig.emulator.book.futures["USDT"] == "100000"  # USDⓈ-M's wallet is another account's margin
         assert [r["asset"] for r in rig.emulator.book.income if r["incomeType"] == "INSURANCE_CLEAR"] == ["BTC"]
+
+
+async def test_quarterly_contracts_are_listed_with_their_delivery_and_refuse_orders_once_out_of_trading() -> None:
+    from hedgebot.testing.binance_emulator import delivery_symbol, quarterly
+
+    delivery = 1_790_323_200_000  # 2026-09-25 08:00 UTC, four days after the rig's clock
+    async with emulator_rig(coinm="2") as rig:
+        book = rig.emulator.book
+        for sym in ("BTCUSDT", BTC_COINM):
+            spec = quarterly(book.symbols[sym], delivery)
+            book.symbols[delivery_symbol(spec, delivery)] = spec
+        assert {"BTCUSDT_260925", "BTCUSD_260925"} <= set(book.symbols)
+        coinm = rig.venue.futures
+        await coinm.load_markets()
+        market = coinm.market("BTC/USD:BTC-260925")
+        assert market["id"] == "BTCUSD_260925" and market["expiry"] == delivery and market["inverse"]
+        assert market["info"]["contractType"] == "CURRENT_QUARTER" and market["info"]["contractStatus"] == "TRADING"
+        [premium] = await coinm.dapiPublicGetPremiumIndex({"symbol": "BTCUSD_260925"})
+        assert premium["lastFundingRate"] == "" and premium["nextFundingTime"] == 0  # no funding on a delivery contract
+        # (hedgebot's venue trades quarterlies through another issue's work: ccxt's order is sent as is here)
+        order = {"symbol": "BTCUSD_260925", "side": "SELL", "positionSide": "SHORT", "type": "MARKET", "quantity": "100"}
+        await coinm.dapiPrivatePostOrder({**order, "newClientOrderId": "hbq1"})
+        assert rig.emulator.position("BTCUSD_260925", "SHORT").amount == "100"
+        book.symbols["BTCUSD_260925"].status = "PRE_DELIVERING"
+        with pytest.raises(Exception, match="-4108"):
+            await coinm.dapiPrivatePostOrder({**order, "newClientOrderId": "hbq2"})
+        assert rig.emulator.position("BTCUSD_260925", "SHORT").amount == "100"
+        usdm = (await coinm.fapiPublicGetExchangeInfo())["symbols"]  # the USDⓈ-M listing carries its own quarterly
+        assert [(s["symbol"], s["contractType"], s["deliveryDate"]) for s in usdm if s["symbol"] == "BTCUSDT_260925"] == [
+            ("BTCUSDT_260925", "CURRENT_QUARTER", delivery)
+        ]
