@@ -40,8 +40,9 @@ margin balance falls below its maintenance margin on the mark is closed by an
 REALIZED_PNL and INSURANCE_CLEAR income), its margin lost; `auto_deleverage`
 (`/_emulator/adl`) closes a profitable leg the same way with `adl_autoclose-`.
 
-Limits: COIN-M's streams are not served (its events never reach the USDⓈ-M user stream); COIN-M
-delivery contracts are not listed; market orders only, filled at the mark (under the `partial_fill` fault in
+Limits: COIN-M's streams are not served (its events never reach the USDⓈ-M user stream); delivery
+contracts are listed (`quarterly`) and settled when asked (`deliver`, `/_emulator/deliver`), not on
+their date; market orders only, filled at the mark (under the `partial_fill` fault in
 part, the rest EXPIRED); liquidation takes the whole margin at once (no partial
 liquidation by tier); ADL only when asked.
 """
@@ -422,6 +423,33 @@ class Emulator:
         self.save()
         self.liquidate_due()  # a funding payment can push a leg below its maintenance margin
 
+    def deliver(self, symbol: str, price: Decimal | None = None) -> list[Decimal]:
+        """Settle a delivery contract at `price` (its mark by default): every leg closed, its PnL and margin booked.
+
+        Binance settles the positions still open at delivery at the delivery price, with no order of the
+        user's: the income history shows DELIVERED_SETTELMENT (Binance's spelling) and the contract is
+        DELIVERED, taking no order afterwards. Returns the PnL of each leg settled.
+        """
+        spec = self.book.symbols[symbol]
+        if spec.contract_type == "PERPETUAL":
+            raise ValueError(f"{symbol} is a perpetual: it has no delivery")
+        price = D(spec.mark) if price is None else price
+        settled = []
+        for key, pos in self.book.positions.items():
+            sym, _, side = key.partition("|")
+            size = abs(D(pos.amount))
+            if sym != symbol or size == 0:
+                continue
+            pnl = spec.pnl(self._is_short(side, pos), D(pos.entry), size, price)
+            self._cash(spec, D(pos.isolated_wallet) + pnl)
+            pos.amount, pos.entry, pos.isolated_wallet, pos.update_time = "0", "0", "0", self.now_ms()
+            self._income(symbol, spec.settle, "DELIVERED_SETTELMENT", pnl)
+            self.publish(self.account_update("ORDER", spec.settle, pnl, symbol, side))
+            settled.append(pnl)
+        spec.status = "DELIVERED"
+        self.save()
+        return settled
+
     def account_update(self, reason: str, asset: str, change: Decimal, symbol: str, side: str) -> dict[str, Any]:
         """Return an ACCOUNT_UPDATE event as Binance pushes it on the user-data stream."""
         pos = self.book.positions.get(f"{symbol}|{side}", Position())
@@ -521,6 +549,7 @@ class Emulator:
         r.add_post("/_emulator/account", self.control_account)
         r.add_post("/_emulator/funding", self.control_funding)
         r.add_post("/_emulator/adl", self.control_adl)
+        r.add_post("/_emulator/deliver", self.control_deliver)
         return app
 
     def _take_fault(self, request: web.Request) -> Fault | None:
@@ -1738,6 +1767,15 @@ class Emulator:
         self.settle_funding(data["symbol"], D(str(data["rate"])) if "rate" in data else None)
         return web.json_response({"ok": True})
 
+
+    async def control_deliver(self, request: web.Request) -> web.Response:
+        """POST /_emulator/deliver {"symbol": "BTCUSD_260925", "price": "61000"}: settle a delivery contract now."""
+        data = await request.json()
+        try:
+            settled = self.deliver(data["symbol"], D(str(data["price"])) if "price" in data else None)
+        except (KeyError, ValueError) as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response({"settled": [_s(p) for p in settled]})
 
     async def control_adl(self, request: web.Request) -> web.Response:
         """POST /_emulator/adl {"symbol": "BTCUSDT", "side": "SHORT", "amount": "0.1"}: auto-deleverage a profitable leg."""

@@ -362,3 +362,25 @@ async def test_quarterly_contracts_are_listed_with_their_delivery_and_refuse_ord
         assert [(s["symbol"], s["contractType"], s["deliveryDate"]) for s in usdm if s["symbol"] == "BTCUSDT_260925"] == [
             ("BTCUSDT_260925", "CURRENT_QUARTER", delivery)
         ]
+
+
+async def test_a_coin_m_quarterly_held_at_delivery_is_settled_at_the_delivery_price_in_coins() -> None:
+    from hedgebot.testing.binance_emulator import delivery_symbol, quarterly
+
+    delivery = 1_790_323_200_000
+    async with emulator_rig(coinm="2") as rig:
+        book = rig.emulator.book
+        spec = quarterly(book.symbols[BTC_COINM], delivery)
+        sym = delivery_symbol(spec, delivery)
+        book.symbols[sym] = spec
+        await rig.venue.futures.load_markets()
+        order = {"symbol": sym, "side": "SELL", "positionSide": "SHORT", "type": "MARKET", "quantity": "500"}
+        await rig.venue.futures.dapiPrivatePostOrder({**order, "newClientOrderId": "hbq1"})  # 1 BTC of value at 50,000
+        before = coins(rig)
+        [pnl] = rig.emulator.deliver(sym, D(40000))
+        assert pnl == D(50000) * (1 / D(40000) - 1 / D(50000)) == D("0.25")  # an inverse short's gain, in coins
+        assert coins(rig) == before + pnl and rig.emulator.position(sym, "SHORT").amount == "0"
+        [row] = await rig.venue.futures.dapiPrivateGetIncome({"symbol": sym, "incomeType": "DELIVERED_SETTELMENT"})
+        assert D(row["income"]) == D("0.25") and row["asset"] == "BTC"
+        with pytest.raises(Exception, match="-4108"):  # delivered: it takes no order
+            await rig.venue.futures.dapiPrivatePostOrder({**order, "newClientOrderId": "hbq2"})
