@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 
+from hedgebot.config import HedgeConfig
 from hedgebot.testing.binance_emulator import Fault
 from tests.emulator_rig import BTC_COINM, COINM_SYMBOL, EmulatorRig, emulator_rig
 from tests.helpers import D, hedge_config
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.slow
 FACE = D(100)
 
 
-def coinm_hedge(**overrides: object):  # noqa: ANN201 - a HedgeConfig
+def coinm_hedge(**overrides: object) -> HedgeConfig:
     base = {"symbol": COINM_SYMBOL, "instrument": "coinm-perp", "leverage": 1, "margin_mode": "isolated",
             "max_order": D(5), "min_order": D("0.001"), "margin_guard": {"sources": ["futures_wallet", "spot_stablecoin"]}}
     return hedge_config(**{**base, **overrides})

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import pytest
 
+from hedgebot.config import HedgeConfig
 from hedgebot.domain.instrument import HedgeSide
 from hedgebot.testing.binance_emulator import Fault
 from tests.emulator_rig import BTC, START, EmulatorRig, emulator_rig
@@ -19,7 +20,7 @@ from tests.helpers import D, hedge_config
 pytestmark = pytest.mark.slow
 
 
-def buying(amount: str, **overrides: object):  # noqa: ANN201 - a HedgeConfig
+def buying(amount: str, **overrides: object) -> HedgeConfig:
     return hedge_config(side=HedgeSide.LONG, amount=D(amount), margin_mode="isolated", leverage=3, **overrides)
 
 
