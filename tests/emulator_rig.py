@@ -19,6 +19,8 @@ from typing import Any
 from hedgebot.config import HedgeConfig
 from hedgebot.engine.keeper import Keeper
 from hedgebot.exchange.ccxt_venue import CcxtVenue
+from hedgebot.exchange.dialects.base import Dialect
+from hedgebot.exchange.dialects.binancecoinm import BinanceCoinm
 from hedgebot.exchange.dialects.binanceusdm import BinanceUsdm
 from hedgebot.exchange.factory import VenueSetup
 from hedgebot.ops.events import EventLog, NullLogger
@@ -32,6 +34,8 @@ KEY, SECRET = "test-key", "test-secret"
 PROCESS_KEY, PROCESS_SECRET = "live-test-key", "live-test-secret"
 REPO = Path(__file__).resolve().parents[1]
 BTC = "BTCUSDT"
+BTC_COINM = "BTCUSD_PERP"  # COIN-M's BTC perpetual, ccxt's BTC/USD:BTC
+COINM_SYMBOL = "BTC/USD:BTC"
 START = 1_790_000_000.0
 
 
@@ -75,17 +79,22 @@ class EmulatorRig:
         return Decimal(self.emulator.position(BTC, "SHORT").amount)
 
 
-def connect(url: str, clock: Any, key: str = KEY, secret: str = SECRET) -> CcxtVenue:
-    """Return an unmodified ccxt venue whose REST URLs point at the emulator."""
-    return CcxtVenue.connect(BinanceUsdm(), clock, api_key=key, secret=secret, api_base_url=url, timeout_ms=1000, rate_limit=False)
+def connect(url: str, clock: Any, key: str = KEY, secret: str = SECRET, dialect: Dialect | None = None) -> CcxtVenue:
+    """Return an unmodified ccxt venue (USDⓈ-M unless another Binance dialect is given) whose REST URLs point at the emulator."""
+    return CcxtVenue.connect(
+        dialect or BinanceUsdm(), clock, api_key=key, secret=secret, api_base_url=url, timeout_ms=1000, rate_limit=False,
+    )
 
 
 @asynccontextmanager
 async def emulator_rig(
     *, spot: dict[str, str] | None = None, futures: str = "100000", mark: str = "50000", hedge_mode: bool = True,
-    state_path: Path | None = None, streams: bool = False,
+    state_path: Path | None = None, streams: bool = False, coinm: str | None = None,
 ) -> AsyncIterator[EmulatorRig]:
-    """Run an emulator holding `spot` and `futures` USDT, with a venue on it."""
+    """Run an emulator holding `spot` and `futures` USDT, with a venue on it.
+
+    With `coinm` (coins of BTC in the COIN-M wallet) the venue is ccxt's `binancecoinm` on /dapi/ instead.
+    """
     clock = SteppingClock(START)
     emulator = Emulator(now=clock.now, state_path=state_path)
     emulator.add_key(KEY, SECRET)
@@ -93,12 +102,16 @@ async def emulator_rig(
         emulator.deposit("spot", asset, Decimal(amount))
     emulator.deposit("futures", "USDT", Decimal(futures))
     emulator.set_mark(BTC, Decimal(mark))
+    emulator.set_mark(BTC_COINM, Decimal(mark))
     emulator.book.dual_side = hedge_mode
+    emulator.book.coinm_dual_side = hedge_mode
+    if coinm is not None:
+        emulator.deposit("coinm", "BTC", Decimal(coinm))
     hub = StreamHub(emulator) if streams else None
     port = free_port()
     runner = await serve(emulator, "127.0.0.1", port)
     url = f"http://127.0.0.1:{port}"
-    venue = connect(url, clock)
+    venue = connect(url, clock, dialect=BinanceCoinm() if coinm is not None else None)
     journal = Journal(":memory:", clock)
     try:
         yield EmulatorRig(emulator, url, clock, venue, journal, EventLog(journal, NullLogger()), hub)
@@ -113,8 +126,10 @@ class EmulatorProcess:
 
     def __init__(
         self, tmp_path: Path, futures: str = "60000", key_flags: tuple[str, ...] = (), extra_keys: tuple[str, ...] = (),
+        coinm: str = "0",
     ) -> None:
         self.futures = futures
+        self.coinm = coinm  # coins in the COIN-M wallet
         self.key_flags = key_flags  # what the key may do: "withdraw", "noip", "nofutures"
         self.extra_keys = extra_keys  # more keys on the same account, each "KEY:SECRET"
         self.port = free_port()
@@ -128,7 +143,8 @@ class EmulatorProcess:
             sys.executable, "-m", "hedgebot.testing.binance_emulator", "--port", str(self.port),
             "--key", ":".join([PROCESS_KEY, PROCESS_SECRET, *self.key_flags]), "--state", str(self.state),
             *[arg for key in self.extra_keys for arg in ("--key", key)],
-            "--spot", "BTC=1", "--spot", "USDT=2000", "--futures", f"USDT={self.futures}", "--mark", "50000",
+            "--spot", "BTC=1", "--spot", "USDT=2000", "--futures", f"USDT={self.futures}", "--coinm", f"BTC={self.coinm}",
+            "--mark", "50000",
         ]
         with self.log.open("a") as out:
             self.proc = subprocess.Popen(args, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
@@ -196,8 +212,13 @@ def live_config(tmp_path: Path, url: str, **hedge: Any) -> Path:
     })
 
 
-def assert_every_order_is_one_done_intent(book_path: Path, journal_path: Path) -> dict[str, dict[str, Any]]:
-    """Check that every futures order the emulator executed is exactly one journaled intent, done with the same fill."""
+def assert_every_order_is_one_done_intent(
+    book_path: Path, journal_path: Path, contract_size: Decimal = Decimal(1),
+) -> dict[str, dict[str, Any]]:
+    """Check that every futures order the emulator executed is exactly one journaled intent, done with the same fill.
+
+    `contract_size` turns the exchange's contracts into the journal's amounts (100 USD a BTCUSD_PERP contract).
+    """
     import sqlite3
 
     book = json.loads(book_path.read_text())
@@ -215,7 +236,7 @@ def assert_every_order_is_one_done_intent(book_path: Path, journal_path: Path) -
     for cid, order in orders.items():
         assert cid in intents, f"exchange order {cid} has no intent: a duplicate or a lost record"
         status, outcome = intents[cid]
-        assert status == "done" and Decimal(outcome["filled"]) == Decimal(order["executedQty"])
+        assert status == "done" and Decimal(outcome["filled"]) == Decimal(order["executedQty"]) * contract_size
     assert sorted(cid for cid, (status, _) in intents.items() if status == "done") == sorted(orders)
     assert open_left == 0
     return book

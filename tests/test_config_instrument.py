@@ -116,12 +116,16 @@ def test_a_long_hedge_plans_for_the_coins_still_to_buy(tmp_path) -> None:
     assert policy.side.value == "long" and policy.offset == Decimal(5) and policy.include_spot
 
 
-def test_a_long_hedge_is_refused_on_a_live_account_until_the_live_venues_trade_long_legs() -> None:
+def test_a_usdm_long_hedge_runs_live_once_proven_on_the_emulator_and_a_coin_margined_long_is_still_refused() -> None:
     from hedgebot.exchange.factory import instrument_problem
 
     hedge = HedgeConfig(name="h", asset="BTC", symbol=SYMBOL, ratio=Decimal(1), side=HedgeSide.LONG, amount=Decimal(5))
     assert instrument_problem(hedge, "paper", "h") is None
-    assert "is not supported yet on a live account" in (instrument_problem(hedge, "live", "h") or "")
+    assert instrument_problem(hedge, "live", "h") is None  # tests/engine/test_long_live_emulator.py
+    coinm = HedgeConfig(name="h", asset="BTC", symbol="BTC/USD:BTC", ratio=Decimal(1), side=HedgeSide.LONG,
+                        amount=Decimal(5), instrument=InstrumentKind.COINM_PERP)
+    for mode in ("paper", "live"):
+        assert "is not supported yet" in (instrument_problem(coinm, mode, "h") or "")
 
 
 def test_check_shows_a_long_hedge_its_runway_below_the_mark_and_what_it_costs_to_fund(tmp_path, capsys) -> None:
@@ -175,3 +179,20 @@ def test_check_shows_the_quarterly_held_its_delivery_the_next_roll_and_the_annua
     assert "contract held: BTC/USDT:USDT-210625, delivered 2021-06-25T08:00:00Z" in out, out
     assert "the roll to the next starts 2021-06-23T08:00:00Z" in out, out
     assert "annualised basis 8.00% (configured (quarterly_basis)); no funding on a quarterly" in out, out
+
+
+def test_a_live_long_hedge_is_refused_on_an_exchange_it_is_not_proven_on_and_accepted_on_binance_usdm(monkeypatch) -> None:
+    from hedgebot.config import AccountConfig
+    from hedgebot.exchange.factory import account_problems
+
+    monkeypatch.setenv("HB_KEY", "k")
+    monkeypatch.setenv("HB_SECRET", "s")
+    monkeypatch.setenv("HB_PASS", "p")
+    credentials = {"api_key": {"env": "HB_KEY"}, "secret": {"env": "HB_SECRET"}, "password": {"env": "HB_PASS"}}
+    hedge = HedgeConfig(name="h", asset="BTC", symbol=SYMBOL, ratio=Decimal(1), side=HedgeSide.LONG, amount=Decimal(5))
+    on_binance = AccountConfig(name="main", exchange="binanceusdm", mode="live", credentials=credentials, hedges=(hedge,))
+    assert [p for p in account_problems(on_binance) if p] == []
+    for exchange in ("bybit", "okx"):
+        account = AccountConfig(name="main", exchange=exchange, mode="live", credentials=credentials, hedges=(hedge,))
+        said = [p for p in account_problems(account) if p]
+        assert any(f'side = "long" is not supported yet on {exchange!r}' in p and "binanceusdm" in p for p in said), said

@@ -157,3 +157,28 @@ def test_compare_reads_a_live_accounts_perpetual_from_the_exchange_with_its_sett
     assert "carrying cost: 21.90% a year (2 settlements in the last 30 days); the short receives about" in lines[at + 1], said
     assert "margin locked:" in lines[at + 2] and "USDT for the whole target" in lines[at + 2], said
     assert not emulator.control("state")["orders"]
+
+
+@pytest.mark.slow
+def test_check_exchange_passes_a_live_coin_m_short_and_reads_its_coins_from_the_coin_m_wallet(tmp_path, emulator) -> None:
+    emulator.control("account", {"coinm_dual_side": True})
+    emulator.control("deposit", {"wallet": "coinm", "asset": "BTC", "amount": "0.5"})
+    config = live_config(
+        tmp_path, emulator.url, symbol="BTC/USD:BTC", instrument="coinm-perp", leverage=1, min_order="0.001",
+        margin_guard={"sources": ["futures_wallet", "spot_stablecoin"]},
+    )
+    import tomllib
+
+    from tests.helpers import write_toml
+
+    data = tomllib.loads(config.read_text())
+    data["accounts"][0]["exchange"] = "binancecoinm"
+    done = _check(write_toml(tmp_path / "coinm.toml", data))
+    said = done.stdout + done.stderr
+    assert "Traceback" not in said and done.returncode == 0, said
+    assert "position mode: hedge" in done.stdout and "no order was placed" in done.stdout, said
+    assert "not supported yet" not in said
+    state = emulator.control("state")
+    assert not state["orders"] and state["dual_side"] is False  # USDⓈ-M's mode was neither read for COIN-M nor changed
+    requests = emulator.control("requests")["requests"]
+    assert any(r["path"].startswith("/dapi/") for r in requests) and not any(r["path"].startswith("/fapi/v") and r["path"] != "/fapi/v1/time" for r in requests)

@@ -129,7 +129,12 @@ TRADED: dict[str, frozenset[tuple[InstrumentKind, HedgeSide]]] = {
         # On the paper market's quarterlies (`quarterlies = true`).
         (InstrumentKind.USDM_QUARTERLY, HedgeSide.SHORT), (InstrumentKind.COINM_QUARTERLY, HedgeSide.SHORT),
     }),
-    "live": frozenset({(InstrumentKind.USDM_PERP, HedgeSide.SHORT)}),  # COIN-M: the dialect is built, the daemon not proven on it yet
+    # Each proven on the Binance emulator through the real ccxt venue (tests/engine/test_coinm_live_emulator.py for
+    # COIN-M, tests/engine/test_long_live_emulator.py for the long).
+    "live": frozenset({
+        (InstrumentKind.USDM_PERP, HedgeSide.SHORT), (InstrumentKind.USDM_PERP, HedgeSide.LONG),
+        (InstrumentKind.COINM_PERP, HedgeSide.SHORT),
+    }),
 }
 
 
@@ -164,6 +169,11 @@ def venue_instrument_problem(exchange: str, hedge: HedgeConfig, where: str) -> s
             else f"{kind.value} trades on {', '.join(exchanges_for(kind))}"
         )
     return f"{where}: {kind.value!r} does not trade on {exchange!r}: {reason}; {offered}"
+
+
+# The live exchanges a long hedge (a LONG leg for a planned purchase) is proven on: the Binance emulator runs it
+# through the real ccxt venue. The other dialects name a LONG leg in their orders but no test runs a long hedge there.
+LONG_PROVEN = frozenset({"binanceusdm"})
 
 
 def instrument_problem(hedge: HedgeConfig, mode: str, where: str) -> str | None:
@@ -205,6 +215,11 @@ def account_problems(account: AccountConfig, where: str | None = None) -> list[s
         problems.append(instrument_problem(hedge, account.mode, f"{where}.hedges[{index}].instrument") or "")
         if account.mode == "live":
             problems.append(venue_instrument_problem(account.exchange, hedge, f"{where}.hedges[{index}].instrument") or "")
+        if account.mode == "live" and hedge.side is HedgeSide.LONG and account.exchange not in LONG_PROVEN:
+            problems.append(
+                f'{where}.hedges[{index}].side: side = "long" is not supported yet on {account.exchange!r} '
+                f"(a live long hedge runs on {', '.join(sorted(LONG_PROVEN))}); nothing was run in its place"
+            )
     if account.paper is not None:
         rules: dict[str, Market] = {}
         for index, market in enumerate(account.paper.markets):

@@ -1,4 +1,9 @@
-"""An offline Binance (USDⓈ-M futures, spot, wallet) emulator that unmodified ccxt talks to.
+"""An offline Binance (USDⓈ-M and COIN-M futures, spot, wallet) emulator that unmodified ccxt talks to.
+
+COIN-M (`/dapi/`, ccxt's `binancecoinm`) runs on the same book and handlers as USDⓈ-M (`/fapi/`): a
+contract's `SymbolSpec` says whether it is linear or inverse (contracts of `contract_size` USD,
+margin, PnL, fees and funding in the coin, its own wallet `Book.coinm` and position mode), and one
+set of formulas answers both. Faults, lookup lag, weights and liquidation apply to both alike.
 
 An aiohttp application on 127.0.0.1 answering the REST endpoints hedgebot
 uses, at Binance's own paths, with Binance's documented response shapes and
@@ -35,7 +40,9 @@ margin balance falls below its maintenance margin on the mark is closed by an
 REALIZED_PNL and INSURANCE_CLEAR income), its margin lost; `auto_deleverage`
 (`/_emulator/adl`) closes a profitable leg the same way with `adl_autoclose-`.
 
-Limits: market orders only, filled at the mark (under the `partial_fill` fault in
+Limits: COIN-M's streams are not served (its events never reach the USDⓈ-M user stream); delivery
+contracts are listed (`quarterly`) and settled when asked (`deliver`, `/_emulator/deliver`), not on
+their date; market orders only, filled at the mark (under the `partial_fill` fault in
 part, the rest EXPIRED); liquidation takes the whole margin at once (no partial
 liquidation by tier); ADL only when asked.
 """
@@ -103,7 +110,15 @@ class SymbolSpec:
     funding_rate: str = "0.0001"
     leverage: int = 20
     margin_type: str = "CROSSED"
-    # (floor, cap, maint ratio, cum, max leverage), as /fapi/v1/leverageBracket serves them
+    # A COIN-M (inverse) contract: its face value in USD; empty for a USDⓈ-M (linear) one.
+    contract_size: str = ""
+    # PERPETUAL, CURRENT_QUARTER or NEXT_QUARTER; a quarterly's delivery time and its status (TRADING,
+    # PENDING_TRADING, PRE_DELIVERING, DELIVERING, DELIVERED), as exchangeInfo serves them.
+    contract_type: str = "PERPETUAL"
+    delivery_ms: int = 4133404800000
+    status: str = "TRADING"
+    # (floor, cap, maint ratio, cum, max leverage), as /fapi/v1/leverageBracket serves them (in the
+    # margin asset: USDT notional on USDⓈ-M, coins on COIN-M as /dapi/v2/leverageBracket's qtyFloor/qtyCap)
     brackets: list[tuple[int, int, str, str, int]] = field(
         default_factory=lambda: [
             (0, 50_000, "0.004", "0", 125),
@@ -113,6 +128,73 @@ class SymbolSpec:
             (12_000_000, 70_000_000, "0.02", "131450", 25),
             (70_000_000, 100_000_000, "0.025", "481450", 20),
         ]
+    )
+
+    @property
+    def inverse(self) -> bool:
+        """Say whether the contract is COIN-M's: amounts in contracts, margin, PnL and fees in the coin."""
+        return bool(self.contract_size)
+
+    @property
+    def settle(self) -> str:
+        """Return the margin asset: the quote on USDⓈ-M, the coin itself on COIN-M."""
+        return self.base if self.inverse else self.quote
+
+    @property
+    def api(self) -> str:
+        """Return the API family that lists the contract: "fapi" (USDⓈ-M) or "dapi" (COIN-M)."""
+        return "dapi" if self.inverse else "fapi"
+
+    def value(self, qty: Decimal, price: Decimal) -> Decimal:
+        """Return the value of `qty` at `price` in the margin asset (linear: qty x price; inverse: contracts x face / price)."""
+        if self.inverse:
+            return qty * D(self.contract_size) / price if price > 0 else ZERO
+        return qty * price
+
+    def pnl(self, short: bool, entry: Decimal, qty: Decimal, price: Decimal) -> Decimal:
+        """Return the profit of `qty` entered at `entry`, valued at `price`, in the margin asset."""
+        if self.inverse:
+            if entry <= 0 or price <= 0:
+                return ZERO
+            gain = qty * D(self.contract_size) * (1 / entry - 1 / price)  # a long's
+        else:
+            gain = (price - entry) * qty
+        return -gain if short else gain
+
+    def average_entry(self, entry: Decimal, size: Decimal, price: Decimal, qty: Decimal) -> Decimal:
+        """Return the entry after adding `qty` at `price` to `size` at `entry` (inverse: the harmonic mean, as Binance averages)."""
+        if self.inverse and size > 0 and entry > 0:
+            return (size + qty) / (size / entry + qty / price)
+        return (entry * size + price * qty) / (size + qty)
+
+
+# Binance COIN-M's tiers of BTCUSD_PERP in coins (GET /dapi/v2/leverageBracket: qtyFloor, qtyCap, ratio, cum, leverage).
+COINM_BTC_BRACKETS: list[tuple[int, int, str, str, int]] = [
+    (0, 5, "0.004", "0", 125), (5, 10, "0.005", "0.005", 100), (10, 20, "0.01", "0.055", 50),
+    (20, 50, "0.025", "0.355", 20), (50, 100, "0.05", "1.605", 10), (100, 200, "0.1", "6.605", 5),
+    (200, 400, "0.125", "11.605", 4), (400, 1000, "0.15", "21.605", 3), (1000, 1500, "0.25", "121.605", 2),
+    (1500, 3000, "0.5", "496.605", 1),
+]
+
+
+def quarterly(spec: SymbolSpec, delivery_ms: int, contract_type: str = "CURRENT_QUARTER") -> SymbolSpec:
+    """Return the delivery contract of `spec`'s kind that settles at `delivery_ms` (no funding; named BTCUSDT_260327)."""
+    return dataclasses.replace(spec, contract_type=contract_type, delivery_ms=delivery_ms, funding_rate="0", brackets=list(spec.brackets))
+
+
+def delivery_symbol(spec: SymbolSpec, delivery_ms: int) -> str:
+    """Return Binance's name of a delivery contract: the pair, an underscore, the delivery date as YYMMDD."""
+    from datetime import UTC, datetime
+
+    day = datetime.fromtimestamp(delivery_ms / 1000, UTC).strftime("%y%m%d")
+    return f"{spec.base}{spec.quote}_{day}"
+
+
+def coinm_perpetual(base: str, mark: str = "50000") -> SymbolSpec:
+    """Return a COIN-M perpetual (`BTCUSD_PERP`): 100 USD contracts for BTC, 10 USD for every other coin."""
+    return SymbolSpec(
+        base, "USD", step="1", min_qty="1", min_notional="0", tick="0.1", mark=mark,
+        contract_size="100" if base == "BTC" else "10", brackets=list(COINM_BTC_BRACKETS),
     )
 
 
@@ -140,11 +222,15 @@ class Position:
 class Book:
     """Everything the emulated exchange knows."""
 
-    symbols: dict[str, SymbolSpec] = field(default_factory=lambda: {"BTCUSDT": SymbolSpec("BTC", "USDT")})
+    symbols: dict[str, SymbolSpec] = field(
+        default_factory=lambda: {"BTCUSDT": SymbolSpec("BTC", "USDT"), "BTCUSD_PERP": coinm_perpetual("BTC")}
+    )
     keys: dict[str, KeySpec] = field(default_factory=dict)
     spot: dict[str, str] = field(default_factory=dict)
     futures: dict[str, str] = field(default_factory=dict)  # cross wallet balance, without isolated margin
+    coinm: dict[str, str] = field(default_factory=dict)  # the COIN-M wallet's cross balance in coins, likewise
     dual_side: bool = False
+    coinm_dual_side: bool = False  # COIN-M keeps its own position mode
     multi_assets: bool = False
     portfolio_margin: bool = False
     positions: dict[str, Position] = field(default_factory=dict)  # "BTCUSDT|SHORT"
@@ -153,7 +239,7 @@ class Book:
     margin_history: list[dict[str, Any]] = field(default_factory=list)
     transfers: list[dict[str, Any]] = field(default_factory=list)
     income: list[dict[str, Any]] = field(default_factory=list)
-    funding_rates: list[dict[str, Any]] = field(default_factory=list)  # every settlement, as /fapi/v1/fundingRate lists it
+    funding_history: list[dict[str, Any]] = field(default_factory=list)  # every settlement, as fundingRate serves it
     mark_lag_ms: dict[str, int] = field(default_factory=dict)  # a mark price this old (a stalled feed)
     next_id: int = 1_000_000
     taker_fee: str = "0.0005"
@@ -277,8 +363,8 @@ class Emulator:
         self.save()
 
     def deposit(self, wallet: str, asset: str, amount: Decimal) -> None:
-        """Credit (or debit, never below zero) the spot or futures wallet from outside."""
-        book = self.book.spot if wallet == "spot" else self.book.futures
+        """Credit (or debit, never below zero) the spot, futures (USDⓈ-M) or coinm (COIN-M) wallet from outside."""
+        book = {"spot": self.book.spot, "coinm": self.book.coinm}.get(wallet, self.book.futures)
         book[asset] = _s(max(ZERO, D(book.get(asset, "0")) + amount))
         self.save()
 
@@ -310,10 +396,12 @@ class Emulator:
     def settle_funding(self, symbol: str, rate: Decimal | None = None) -> None:
         """Pay funding on every leg of `symbol` now (positive rate: longs pay shorts)."""
         spec = self.book.symbols[symbol]
+        if spec.contract_type != "PERPETUAL":
+            raise ValueError(f"{symbol} is a delivery contract: it pays no funding")
         rate = D(spec.funding_rate) if rate is None else rate
         mark = D(spec.mark)
-        self.book.funding_rates.append(
-            {"symbol": symbol, "fundingRate": _s(rate), "fundingTime": self.now_ms(), "markPrice": spec.mark}
+        self.book.funding_history.append(
+            {"symbol": symbol, "fundingTime": self.now_ms(), "fundingRate": _s(rate), "markPrice": spec.mark}
         )
         for key, pos in self.book.positions.items():
             sym, _, side = key.partition("|")
@@ -321,24 +409,52 @@ class Emulator:
             if sym != symbol or amount == 0:
                 continue
             is_short = side == "SHORT" or (side == "BOTH" and amount < 0)
-            payment = abs(amount) * mark * rate * (1 if is_short else -1)
+            # In the margin asset: USDT on USDⓈ-M, the coin on COIN-M (the position's value in coins at the mark).
+            payment = (spec.value(abs(amount), mark) * rate * (1 if is_short else -1)).quantize(_EIGHT)
             if spec.margin_type == "ISOLATED":
                 pos.isolated_wallet = _s(D(pos.isolated_wallet) + payment)
             else:
-                self._cash(spec.quote, payment)
+                self._cash(spec, payment)
             self.book.income.append(
-                {"symbol": symbol, "incomeType": "FUNDING_FEE", "income": _s(payment), "asset": spec.quote,
+                {"symbol": symbol, "incomeType": "FUNDING_FEE", "income": _s(payment), "asset": spec.settle,
                  "info": "FUNDING_FEE", "time": self.now_ms(), "tranId": self._id(), "tradeId": ""}
             )
-            self.publish(self.account_update("FUNDING_FEE", spec.quote, payment, symbol, side))
+            self.publish(self.account_update("FUNDING_FEE", spec.settle, payment, symbol, side))
         self.save()
         self.liquidate_due()  # a funding payment can push a leg below its maintenance margin
+
+    def deliver(self, symbol: str, price: Decimal | None = None) -> list[Decimal]:
+        """Settle a delivery contract at `price` (its mark by default): every leg closed, its PnL and margin booked.
+
+        Binance settles the positions still open at delivery at the delivery price, with no order of the
+        user's: the income history shows DELIVERED_SETTELMENT (Binance's spelling) and the contract is
+        DELIVERED, taking no order afterwards. Returns the PnL of each leg settled.
+        """
+        spec = self.book.symbols[symbol]
+        if spec.contract_type == "PERPETUAL":
+            raise ValueError(f"{symbol} is a perpetual: it has no delivery")
+        price = D(spec.mark) if price is None else price
+        settled = []
+        for key, pos in self.book.positions.items():
+            sym, _, side = key.partition("|")
+            size = abs(D(pos.amount))
+            if sym != symbol or size == 0:
+                continue
+            pnl = spec.pnl(self._is_short(side, pos), D(pos.entry), size, price)
+            self._cash(spec, D(pos.isolated_wallet) + pnl)
+            pos.amount, pos.entry, pos.isolated_wallet, pos.update_time = "0", "0", "0", self.now_ms()
+            self._income(symbol, spec.settle, "DELIVERED_SETTELMENT", pnl)
+            self.publish(self.account_update("ORDER", spec.settle, pnl, symbol, side))
+            settled.append(pnl)
+        spec.status = "DELIVERED"
+        self.save()
+        return settled
 
     def account_update(self, reason: str, asset: str, change: Decimal, symbol: str, side: str) -> dict[str, Any]:
         """Return an ACCOUNT_UPDATE event as Binance pushes it on the user-data stream."""
         pos = self.book.positions.get(f"{symbol}|{side}", Position())
         spec = self.book.symbols[symbol]
-        wallet = D(self.book.futures.get(asset, "0"))
+        wallet = D(self._wallet(spec.api).get(asset, "0"))
         return {
             "e": "ACCOUNT_UPDATE", "E": self.now_ms(), "T": self.now_ms(),
             "a": {
@@ -372,12 +488,31 @@ class Emulator:
         """Return the aiohttp application."""
         app = web.Application(middlewares=[self._middleware])
         r = app.router
-        for prefix in ("/fapi/v1", "/api/v3"):
+        for prefix in ("/fapi/v1", "/dapi/v1", "/api/v3"):
             r.add_get(f"{prefix}/time", self.time)
             r.add_get(f"{prefix}/ping", self.ping)
+        # COIN-M (/dapi/) on the same handlers as USDⓈ-M: one book, the contract saying linear or inverse.
+        r.add_get("/dapi/v1/exchangeInfo", self.futures_exchange_info)
+        r.add_get("/dapi/v1/premiumIndex", self.premium_index)
+        r.add_get("/dapi/v1/fundingRate", self.funding_rate_history)
+        r.add_get("/fapi/v1/fundingRate", self.funding_rate_history)
+        r.add_get("/dapi/v2/leverageBracket", self.signed(self.leverage_bracket))
+        r.add_get("/dapi/v1/positionSide/dual", self.signed(self.get_dual))
+        r.add_post("/dapi/v1/positionSide/dual", self.signed(self.post_dual))
+        r.add_post("/dapi/v1/marginType", self.signed(self.margin_type))
+        r.add_post("/dapi/v1/leverage", self.signed(self.leverage))
+        r.add_post("/dapi/v1/order", self.signed(self.futures_new_order))
+        r.add_get("/dapi/v1/order", self.signed(self.futures_get_order))
+        r.add_get("/dapi/v1/openOrders", self.signed(self.futures_open_orders))
+        r.add_get("/dapi/v1/allOrders", self.signed(self.futures_all_orders))
+        r.add_get("/dapi/v1/positionRisk", self.signed(self.position_risk))
+        r.add_get("/dapi/v1/account", self.signed(self.futures_account))
+        r.add_get("/dapi/v1/balance", self.signed(self.coinm_balance))
+        r.add_post("/dapi/v1/positionMargin", self.signed(self.position_margin))
+        r.add_get("/dapi/v1/positionMargin/history", self.signed(self.position_margin_history))
+        r.add_get("/dapi/v1/income", self.signed(self.income))
         r.add_get("/fapi/v1/exchangeInfo", self.futures_exchange_info)
         r.add_get("/fapi/v1/premiumIndex", self.premium_index)
-        r.add_get("/fapi/v1/fundingRate", self.funding_rate_history)
         r.add_get("/fapi/v1/leverageBracket", self.signed(self.leverage_bracket))
         r.add_get("/fapi/v1/positionSide/dual", self.signed(self.get_dual))
         r.add_post("/fapi/v1/positionSide/dual", self.signed(self.post_dual))
@@ -414,6 +549,7 @@ class Emulator:
         r.add_post("/_emulator/account", self.control_account)
         r.add_post("/_emulator/funding", self.control_funding)
         r.add_post("/_emulator/adl", self.control_adl)
+        r.add_post("/_emulator/deliver", self.control_deliver)
         return app
 
     def _take_fault(self, request: web.Request) -> Fault | None:
@@ -518,7 +654,7 @@ class Emulator:
         async def checked(request: web.Request) -> web.StreamResponse:
             api_key = request.headers.get("X-MBX-APIKEY")
             key = self.book.keys.get(api_key or "")
-            if key is None or (not key.futures and request.path.startswith("/fapi/")):
+            if key is None or (not key.futures and request.path.startswith(("/fapi/", "/dapi/"))):
                 raise BinanceError(-2015, "Invalid API-key, IP, or permissions for action.", 401)
             query = request.query_string
             body = (await request.text()) if request.can_read_body else ""
@@ -566,22 +702,39 @@ class Emulator:
         """GET /fapi/v1/time, /api/v3/time."""
         return web.json_response({"serverTime": self.server_ms()})
 
-    def _spec(self, symbol: str | None) -> SymbolSpec:
-        if not symbol or symbol not in self.book.symbols:
+    def _spec(self, symbol: str | None, request: web.Request | None = None) -> SymbolSpec:
+        """Return a symbol's contract, refusing one the requested API does not list (USDⓈ-M's on /dapi/ and back)."""
+        spec = self.book.symbols.get(symbol or "")
+        if spec is None or (request is not None and spec.api != self._family(request) and not (
+            self._family(request) == "api" and not spec.inverse
+        )):
             raise BinanceError(-1121, "Invalid symbol.")
-        return self.book.symbols[symbol]
+        return spec
+
+    @staticmethod
+    def _family(request: web.Request) -> str:
+        """Return the API family a request went to: "fapi", "dapi", "api" (spot) or "sapi"."""
+        return request.path.split("/", 2)[1]
+
+    def _listed(self, request: web.Request) -> list[str]:
+        """Return the symbols the requested futures API lists."""
+        family = self._family(request)
+        return [sym for sym, spec in self.book.symbols.items() if spec.api == family]
 
     @staticmethod
     def _decimals(step: str) -> int:
         return max(0, -D(step).normalize().as_tuple().exponent)  # type: ignore[operator]
 
     async def futures_exchange_info(self, request: web.Request) -> web.Response:
-        """GET /fapi/v1/exchangeInfo."""
+        """GET /fapi/v1/exchangeInfo (and /dapi/v1/exchangeInfo, see `coinm_exchange_info`)."""
+        if self._family(request) == "dapi":
+            return self.coinm_exchange_info()
         symbols = []
-        for sym, spec in self.book.symbols.items():
+        for sym in self._listed(request):
+            spec = self.book.symbols[sym]
             symbols.append({
-                "symbol": sym, "pair": sym, "contractType": "PERPETUAL", "deliveryDate": 4133404800000,
-                "onboardDate": 1569398400000, "status": "TRADING", "maintMarginPercent": "2.5000",
+                "symbol": sym, "pair": sym.split("_")[0], "contractType": spec.contract_type, "deliveryDate": spec.delivery_ms,
+                "onboardDate": 1569398400000, "status": spec.status, "maintMarginPercent": "2.5000",
                 "requiredMarginPercent": "5.0000", "baseAsset": spec.base, "quoteAsset": spec.quote,
                 "marginAsset": spec.quote, "pricePrecision": self._decimals(spec.tick),
                 "quantityPrecision": self._decimals(spec.step), "baseAssetPrecision": 8, "quotePrecision": 8,
@@ -606,10 +759,43 @@ class Emulator:
             "exchangeFilters": [], "assets": [], "symbols": symbols,
         })
 
-    async def spot_exchange_info(self, request: web.Request) -> web.Response:
-        """GET /api/v3/exchangeInfo."""
+    def coinm_exchange_info(self) -> web.Response:
+        """Answer GET /dapi/v1/exchangeInfo: contracts of a face value in USD (contractSize), margined in the coin."""
         symbols = []
         for sym, spec in self.book.symbols.items():
+            if not spec.inverse:
+                continue
+            symbols.append({
+                "symbol": sym, "pair": sym.split("_")[0], "contractType": spec.contract_type, "deliveryDate": spec.delivery_ms,
+                "onboardDate": 1597042800000, "contractStatus": spec.status, "contractSize": int(D(spec.contract_size)),
+                "marginAsset": spec.settle, "maintMarginPercent": "2.5000", "requiredMarginPercent": "5.0000",
+                "baseAsset": spec.base, "quoteAsset": spec.quote, "pricePrecision": self._decimals(spec.tick),
+                "quantityPrecision": self._decimals(spec.step), "baseAssetPrecision": 8, "quotePrecision": 8,
+                "equalQtyPrecision": 4, "maxMoveOrderLimit": 10000, "triggerProtect": "0.0500",
+                "underlyingType": "COIN", "underlyingSubType": [], "liquidationFee": "0.015000", "marketTakeBound": "0.05",
+                "filters": [
+                    {"filterType": "PRICE_FILTER", "minPrice": "1000", "maxPrice": "4529764", "tickSize": spec.tick},
+                    {"filterType": "LOT_SIZE", "minQty": spec.min_qty, "maxQty": "1000000", "stepSize": spec.step},
+                    {"filterType": "MARKET_LOT_SIZE", "minQty": spec.min_qty, "maxQty": "60000", "stepSize": spec.step},
+                    {"filterType": "MAX_NUM_ORDERS", "limit": 200},
+                    {"filterType": "PERCENT_PRICE", "multiplierUp": "1.0500", "multiplierDown": "0.9500", "multiplierDecimal": "4"},
+                ],
+                "orderTypes": ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"],
+                "timeInForce": ["GTC", "IOC", "FOK", "GTX"],
+            })
+        return web.json_response({
+            "timezone": "UTC", "serverTime": self.server_ms(),
+            "rateLimits": [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400},
+                           {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": 1200}],
+            "exchangeFilters": [], "symbols": symbols,
+        })
+
+    async def spot_exchange_info(self, request: web.Request) -> web.Response:
+        """GET /api/v3/exchangeInfo (the spot pairs: the USDⓈ-M symbols' names)."""
+        symbols = []
+        for sym, spec in self.book.symbols.items():
+            if spec.inverse:
+                continue
             symbols.append({
                 "symbol": sym, "status": "TRADING", "baseAsset": spec.base, "baseAssetPrecision": 8,
                 "quoteAsset": spec.quote, "quotePrecision": 8, "quoteAssetPrecision": 8, "baseCommissionPrecision": 8,
@@ -632,23 +818,34 @@ class Emulator:
         spec = self.book.symbols[sym]
         interval = 8 * 3600 * 1000
         now = self.now_ms()
+        perpetual = spec.contract_type == "PERPETUAL"  # a delivery contract has no funding: empty rate, no next time
         return {
             "symbol": sym, "markPrice": spec.mark, "indexPrice": spec.mark, "estimatedSettlePrice": spec.mark,
-            "lastFundingRate": spec.funding_rate, "interestRate": "0.00010000",
-            "nextFundingTime": (now // interval + 1) * interval, "time": now - self.book.mark_lag_ms.get(sym, 0),
+            "lastFundingRate": spec.funding_rate if perpetual else "", "interestRate": "0.00010000" if perpetual else "",
+            "nextFundingTime": (now // interval + 1) * interval if perpetual else 0,
+            "time": now - self.book.mark_lag_ms.get(sym, 0),
         }
 
     async def premium_index(self, request: web.Request) -> web.Response:
-        """GET /fapi/v1/premiumIndex (mark price and funding rate)."""
+        """GET /fapi/v1/premiumIndex (mark price and funding rate); /dapi/v1/premiumIndex answers a list, with the pair."""
         symbol = request.query.get("symbol")
+        if self._family(request) == "dapi":
+            wanted = [symbol] if symbol else self._listed(request)
+            rows = []
+            for sym in wanted:
+                self._spec(sym, request)
+                rows.append({**self._premium(sym), "pair": sym.split("_")[0]})
+            return web.json_response(rows)
         if symbol:
-            self._spec(symbol)
+            self._spec(symbol, request)
             return web.json_response(self._premium(symbol))
-        return web.json_response([self._premium(s) for s in self.book.symbols])
+        return web.json_response([self._premium(s) for s in self._listed(request)])
 
     async def funding_rate_history(self, request: web.Request) -> web.Response:
-        """GET /fapi/v1/fundingRate: settled rates, oldest first; from startTime the first `limit`, else the last `limit`."""
+        """GET /fapi/v1/fundingRate and /dapi/v1/fundingRate: the funding rates settled, from the income the book paid."""
         q = request.query
+        symbol = q.get("symbol")
+        self._spec(symbol, request)
         try:
             limit = int(q.get("limit", "100"))
             start = int(q["startTime"]) if "startTime" in q else None
@@ -657,21 +854,26 @@ class Emulator:
             raise BinanceError(-1100, "Illegal characters found in a parameter.") from None
         if not 1 <= limit <= 1000:
             raise BinanceError(-1130, "Data sent for parameter 'limit' is not valid.")
-        symbol = q.get("symbol")
-        if symbol:
-            self._spec(symbol)
-        rows = [r for r in self.book.funding_rates if (symbol is None or r["symbol"] == symbol)
+        rows = [r for r in self.book.funding_history if r["symbol"] == symbol
                 and (start is None or r["fundingTime"] >= start) and (end is None or r["fundingTime"] <= end)]
+        # From startTime the first `limit` settlements; without it the most recent `limit` (Binance's fundingRate).
         return web.json_response(rows[:limit] if start is not None else rows[-limit:])
 
     # ---- futures account settings ------------------------------------------------------------
 
     async def leverage_bracket(self, request: web.Request, p: dict[str, str]) -> Any:
-        """GET /fapi/v1/leverageBracket."""
-        wanted = [p["symbol"]] if p.get("symbol") else list(self.book.symbols)
+        """GET /fapi/v1/leverageBracket; /dapi/v2/leverageBracket gives COIN-M's tiers in coins (qtyFloor, qtyCap)."""
+        wanted = [p["symbol"]] if p.get("symbol") else self._listed(request)
         out = []
         for sym in wanted:
-            spec = self._spec(sym)
+            spec = self._spec(sym, request)
+            if spec.inverse:
+                out.append({"symbol": sym, "notionalCoef": 1.0, "brackets": [
+                    {"bracket": i + 1, "initialLeverage": lev, "qtyCap": cap, "qtyFloor": floor,
+                     "maintMarginRatio": float(ratio), "cum": float(cum)}
+                    for i, (floor, cap, ratio, cum, lev) in enumerate(spec.brackets)
+                ]})
+                continue
             out.append({
                 "symbol": sym, "notionalCoef": 1.0,
                 "brackets": [
@@ -683,19 +885,24 @@ class Emulator:
         return out
 
     async def get_dual(self, request: web.Request, p: dict[str, str]) -> Any:
-        """GET /fapi/v1/positionSide/dual."""
-        return {"dualSidePosition": self.book.dual_side}
+        """GET /fapi/v1/positionSide/dual (and /dapi/: COIN-M keeps its own mode)."""
+        return {"dualSidePosition": self._dual(self._family(request))}
 
     async def post_dual(self, request: web.Request, p: dict[str, str]) -> Any:
         """POST /fapi/v1/positionSide/dual."""
         wanted = p.get("dualSidePosition", "").lower() == "true"
-        if wanted == self.book.dual_side:
+        family = self._family(request)
+        if wanted == self._dual(family):
             raise BinanceError(-4059, "No need to change position side.")
         if self.book.open_orders:
             raise BinanceError(-4067, "Position side cannot be changed if there exists open orders.")
-        if any(D(pos.amount) != 0 for pos in self.book.positions.values()):
+        if any(D(pos.amount) != 0 and self.book.symbols[key.partition("|")[0]].api == family
+               for key, pos in self.book.positions.items()):
             raise BinanceError(-4068, "Position side cannot be changed if there exists position.")
-        self.book.dual_side = wanted
+        if family == "dapi":
+            self.book.coinm_dual_side = wanted
+        else:
+            self.book.dual_side = wanted
         return {"code": 200, "msg": "success"}
 
     async def multi_assets(self, request: web.Request, p: dict[str, str]) -> Any:
@@ -704,10 +911,10 @@ class Emulator:
 
     async def symbol_config(self, request: web.Request, p: dict[str, str]) -> Any:
         """GET /fapi/v1/symbolConfig."""
-        wanted = [p["symbol"]] if p.get("symbol") else list(self.book.symbols)
+        wanted = [p["symbol"]] if p.get("symbol") else self._listed(request)
         return [
-            {"symbol": s, "marginType": self._spec(s).margin_type, "isAutoAddMargin": False,
-             "leverage": self._spec(s).leverage, "maxNotionalValue": str(self._max_notional(self._spec(s)))}
+            {"symbol": s, "marginType": self._spec(s, request).margin_type, "isAutoAddMargin": False,
+             "leverage": self._spec(s, request).leverage, "maxNotionalValue": str(self._max_notional(self._spec(s, request)))}
             for s in wanted
         ]
 
@@ -721,7 +928,7 @@ class Emulator:
 
     async def margin_type(self, request: web.Request, p: dict[str, str]) -> Any:
         """POST /fapi/v1/marginType."""
-        spec = self._spec(p.get("symbol"))
+        spec = self._spec(p.get("symbol"), request)
         wanted = p.get("marginType", "").upper()
         if wanted not in {"ISOLATED", "CROSSED"}:
             raise BinanceError(-1116, "Invalid marginType.")
@@ -734,7 +941,7 @@ class Emulator:
 
     async def leverage(self, request: web.Request, p: dict[str, str]) -> Any:
         """POST /fapi/v1/leverage."""
-        spec = self._spec(p.get("symbol"))
+        spec = self._spec(p.get("symbol"), request)
         try:
             value = int(p["leverage"])
         except (KeyError, ValueError):
@@ -742,42 +949,48 @@ class Emulator:
         if not 1 <= value <= max(b[4] for b in spec.brackets):
             raise BinanceError(-4028, "Leverage is not valid")
         spec.leverage = value
-        return {"leverage": value, "maxNotionalValue": str(self._max_notional(spec)), "symbol": p["symbol"]}
+        cap = "maxQty" if spec.inverse else "maxNotionalValue"  # COIN-M's cap is in coins
+        return {"leverage": value, cap: str(self._max_notional(spec)), "symbol": p["symbol"]}
 
     # ---- futures trading ----------------------------------------------------------------------
 
-    def _cash(self, asset: str, delta: Decimal) -> None:
-        self.book.futures[asset] = _s(D(self.book.futures.get(asset, "0")) + delta)
+    def _wallet(self, api: str) -> dict[str, str]:
+        """Return the cross wallet of an API family: USDⓈ-M's (fapi) or COIN-M's (dapi), kept apart as Binance keeps them."""
+        return self.book.coinm if api == "dapi" else self.book.futures
 
-    def _cross_used(self, quote: str) -> Decimal:
+    def _cash(self, spec: SymbolSpec, delta: Decimal) -> None:
+        """Book `delta` of a contract's margin asset to the cross wallet of its family."""
+        self._move(spec.api, spec.settle, delta)
+
+    def _move(self, api: str, asset: str, delta: Decimal) -> None:
+        wallet = self._wallet(api)
+        wallet[asset] = _s(D(wallet.get(asset, "0")) + delta)
+
+    def _cross_used(self, api: str, asset: str) -> Decimal:
         """Initial margin and unrealized loss of cross legs, which the wallet must back."""
         used = ZERO
-        for key, pos in self.book.positions.items():
-            sym, _, side = key.partition("|")
+        for sym, side, pos in self._cross_legs(api, asset):
             spec = self.book.symbols[sym]
-            amount = D(pos.amount)
-            if spec.quote != quote or amount == 0 or spec.margin_type != "CROSSED":
-                continue
             mark = D(spec.mark)
-            used += abs(amount) * mark / spec.leverage - min(ZERO, self._pnl(side, pos, mark))
+            used += spec.value(abs(D(pos.amount)), mark) / spec.leverage - min(ZERO, self._pnl(spec, side, pos, mark))
         return used
 
-    @staticmethod
-    def _pnl(side: str, pos: Position, mark: Decimal) -> Decimal:
-        amount = D(pos.amount)
-        if side == "SHORT":
-            return (D(pos.entry) - mark) * amount
-        if side == "LONG":
-            return (mark - D(pos.entry)) * amount
-        return (mark - D(pos.entry)) * amount  # signed BOTH
+    def _pnl(self, spec: SymbolSpec, side: str, pos: Position, mark: Decimal) -> Decimal:
+        """Return a leg's unrealized profit at `mark` in its margin asset."""
+        return spec.pnl(self._is_short(side, pos), D(pos.entry), abs(D(pos.amount)), mark)
 
-    def _available(self, quote: str) -> Decimal:
-        return max(ZERO, D(self.book.futures.get(quote, "0")) - self._cross_used(quote))
+    def _available(self, api: str, asset: str) -> Decimal:
+        return max(ZERO, D(self._wallet(api).get(asset, "0")) - self._cross_used(api, asset))
+
+    def _dual(self, api: str) -> bool:
+        """Return whether the family's account is in hedge mode (USDⓈ-M and COIN-M each keep their own)."""
+        return self.book.coinm_dual_side if api == "dapi" else self.book.dual_side
 
     def _order_answer(self, sym: str, p: dict[str, str], order_id: int, qty: Decimal, price: Decimal, side: str,
                       position_side: str, reduce_only: bool) -> dict[str, Any]:
         now = self.now_ms()
-        return {
+        spec = self.book.symbols[sym]
+        answer = {
             "orderId": order_id, "symbol": sym, "status": "FILLED", "clientOrderId": p["newClientOrderId"],
             "price": "0", "avgPrice": _s(price), "origQty": _s(qty), "executedQty": _s(qty), "cumQty": _s(qty),
             "cumQuote": _s(qty * price), "timeInForce": "GTC", "type": "MARKET", "reduceOnly": reduce_only,
@@ -785,20 +998,29 @@ class Emulator:
             "workingType": "CONTRACT_PRICE", "priceProtect": False, "origType": "MARKET", "priceMatch": "NONE",
             "selfTradePreventionMode": "EXPIRE_MAKER", "goodTillDate": 0, "time": now, "updateTime": now,
         }
+        if spec.inverse:
+            # COIN-M's order: its pair, and cumBase (the value in coins) where USDⓈ-M has cumQuote.
+            del answer["cumQuote"], answer["priceMatch"], answer["selfTradePreventionMode"], answer["goodTillDate"]
+            answer.update(pair=sym.split("_")[0], cumBase=_s(spec.value(qty, price)) if qty > 0 else "0")
+        return answer
 
     async def futures_new_order(self, request: web.Request, p: dict[str, str]) -> Any:
-        """POST /fapi/v1/order (MARKET only, filled at once at the mark)."""
+        """POST /fapi/v1/order and /dapi/v1/order (MARKET only, filled at once at the mark; COIN-M quantities in contracts)."""
         sym = p.get("symbol", "")
-        spec = self._spec(sym)
+        spec = self._spec(sym, request)
+        dual = self._dual(spec.api)
         side = p.get("side", "").upper()
         if side not in {"BUY", "SELL"}:
             raise BinanceError(-1117, "Invalid side.")
         if p.get("type", "").upper() != "MARKET":
             raise BinanceError(-1116, "Invalid orderType.")
+        if spec.status != "TRADING":
+            # Binance: a contract pending trading, or in pre-delivery, delivery or delivered, takes no order.
+            raise BinanceError(-4108, "Symbol is on delivering or delivered or settling or closed or pre-trading.")
         position_side = p.get("positionSide", "BOTH").upper()
-        if "reduceOnly" in p and self.book.dual_side:
+        if "reduceOnly" in p and dual:
             raise BinanceError(-1106, "Parameter 'reduceonly' sent when not required.")
-        if self.book.dual_side != (position_side in {"LONG", "SHORT"}):
+        if dual != (position_side in {"LONG", "SHORT"}):
             raise BinanceError(-4061, "Order's position side does not match user's setting.")
         cid = p.get("newClientOrderId") or f"emu{self._id()}"
         p["newClientOrderId"] = cid
@@ -831,30 +1053,27 @@ class Emulator:
             opening = (side == "SELL") == (position_side == "SHORT")
             if not opening and qty > amount:
                 raise BinanceError(-2022, "ReduceOnly Order is rejected.")
-        if opening and qty * mark < D(spec.min_notional):
+        if opening and D(spec.min_notional) > 0 and qty * mark < D(spec.min_notional):
             raise BinanceError(-4164, f"Order's notional must be no smaller than {spec.min_notional} (unless you choose reduce only).")
         ordered, qty = qty, self._fillable(request, qty, step)
         if qty == 0:
             return _as_placed(self._expire_unfilled(key, self._order_answer(sym, p, self._id(), ordered, mark, side, position_side, reduce_only)))
-        fee = qty * mark * D(self.book.taker_fee)
+        fee = spec.value(qty, mark) * D(self.book.taker_fee)  # in the margin asset: coins on COIN-M
         size = abs(amount)
         if opening:
-            initial = qty * mark / spec.leverage
-            if self._available(spec.quote) < initial + fee:
+            initial = spec.value(qty, mark) / spec.leverage
+            if self._available(spec.api, spec.settle) < initial + fee:
                 raise BinanceError(-2019, "Margin is insufficient.")
-            pos.entry = _s((D(pos.entry) * size + mark * qty) / (size + qty))
+            pos.entry = _s(spec.average_entry(D(pos.entry), size, mark, qty))
             if position_side == "BOTH":
                 pos.amount = _s(amount + (qty if side == "BUY" else -qty))
             else:
                 pos.amount = _s(amount + qty)
             if spec.margin_type == "ISOLATED":
                 pos.isolated_wallet = _s(D(pos.isolated_wallet) + initial)
-                self._cash(spec.quote, -initial)
+                self._cash(spec, -initial)
         else:
-            if position_side == "SHORT" or (position_side == "BOTH" and amount < 0):
-                pnl = (D(pos.entry) - mark) * qty
-            else:
-                pnl = (mark - D(pos.entry)) * qty
+            pnl = spec.pnl(self._is_short(position_side, pos), D(pos.entry), qty, mark)
             remaining = size - qty
             released = ZERO
             if spec.margin_type == "ISOLATED":
@@ -864,15 +1083,15 @@ class Emulator:
             pos.amount = _s(sign * remaining)
             if remaining == 0:
                 pos.entry = "0"
-            self._cash(spec.quote, released + pnl)
-        self._cash(spec.quote, -fee)
+            self._cash(spec, released + pnl)
+        self._cash(spec, -fee)
         pos.update_time = self.now_ms()
         self.book.positions[pos_key] = pos
         answer = self._expire_rest(self._order_answer(sym, p, self._id(), qty, mark, side, position_side, reduce_only), ordered)
         self._record_order(key, answer)
         for update in self._order_updates(answer, fee):
             self.publish(update)
-        self.publish(self.account_update("ORDER", spec.quote, -fee, sym, position_side))
+        self.publish(self.account_update("ORDER", spec.settle, -fee, sym, position_side))
         for listener in self.order_listeners:
             listener(answer)
         return _as_placed(answer)
@@ -885,7 +1104,7 @@ class Emulator:
                 "s": order["symbol"], "c": order["clientOrderId"], "S": order["side"], "o": "MARKET", "f": "GTC",
                 "q": order["origQty"], "p": "0", "ap": order["avgPrice"], "sp": "0", "x": "TRADE", "X": "FILLED",
                 "i": order["orderId"], "l": order["executedQty"], "z": order["executedQty"], "L": order["avgPrice"],
-                "N": "USDT", "n": _s(fee), "T": self.now_ms(), "t": order["orderId"], "b": "0", "a": "0", "m": False,
+                "N": self.book.symbols[order["symbol"]].settle, "n": _s(fee), "T": self.now_ms(), "t": order["orderId"], "b": "0", "a": "0", "m": False,
                 "R": order.get("reduceOnly", False), "wt": "CONTRACT_PRICE", "ot": "MARKET", "ps": order["positionSide"],
                 "cp": False, "rp": "0", "pP": False, "si": 0, "ss": 0, "V": "NONE", "pm": "NONE", "gtd": 0,
             },
@@ -946,23 +1165,31 @@ class Emulator:
         return D(ratio), D(cum)
 
     def _maintenance(self, spec: SymbolSpec, size: Decimal, price: Decimal) -> Decimal:
-        """Return the maintenance margin of a leg of `size` at `price`."""
-        ratio, cum = self._bracket(spec, size * price)
-        return max(ZERO, size * price * ratio - cum)
+        """Return the maintenance margin of a leg of `size` at `price`, in its margin asset."""
+        value = spec.value(size, price)
+        ratio, cum = self._bracket(spec, value)
+        return max(ZERO, value * ratio - cum)
 
     @staticmethod
     def _is_short(side: str, pos: Position) -> bool:
         return side == "SHORT" or (side == "BOTH" and D(pos.amount) < 0)
 
-    def _cross_legs(self, quote: str) -> list[tuple[str, str, Position]]:
+    def _cross_legs(self, api: str, asset: str) -> list[tuple[str, str, Position]]:
         return [
             (sym, side, pos) for key, pos in self.book.positions.items()
             for sym, _, side in [key.partition("|")]
-            if D(pos.amount) != 0 and self.book.symbols[sym].quote == quote and self.book.symbols[sym].margin_type == "CROSSED"
+            for spec in [self.book.symbols[sym]]
+            if D(pos.amount) != 0 and spec.api == api and spec.settle == asset and spec.margin_type == "CROSSED"
         ]
 
     def liquidation_price(self, symbol: str, side: str) -> Decimal:
-        """Return the mark at which a leg is liquidated (0 when none), the other cross legs held at today's mark."""
+        """Return the mark at which a leg is liquidated (0 when none), the other cross legs held at today's mark.
+
+        The leg's margin balance (backing plus PnL) meets its maintenance margin, solved on each bracket:
+        USDⓈ-M's linear formula, or COIN-M's inverse one (developers.binance.com, COIN-M "Liquidation Price"):
+        LP = (Q x CS x MMR + Side x Q x CS) / (WB + cum + Side x Q x CS / EP), Side 1 long and -1 short. An
+        inverse short whose backing covers its whole value at entry has no liquidation price on a rally.
+        """
         pos = self.position(symbol, side)
         size = abs(D(pos.amount))
         spec = self.book.symbols[symbol]
@@ -971,22 +1198,35 @@ class Emulator:
         if spec.margin_type == "ISOLATED":
             backing = D(pos.isolated_wallet)
         else:
-            backing = D(self.book.futures.get(spec.quote, "0"))
-            for sym, other_side, other in self._cross_legs(spec.quote):
+            backing = D(self._wallet(spec.api).get(spec.settle, "0"))
+            for sym, other_side, other in self._cross_legs(spec.api, spec.settle):
                 if (sym, other_side) != (symbol, side):
                     other_spec = self.book.symbols[sym]
                     mark = D(other_spec.mark)
-                    backing += self._pnl(other_side, other, mark) - self._maintenance(other_spec, abs(D(other.amount)), mark)
+                    backing += self._pnl(other_spec, other_side, other, mark) - self._maintenance(other_spec, abs(D(other.amount)), mark)
         entry = D(pos.entry)
         short = self._is_short(side, pos)
         for floor, cap, ratio, cum, _lev in spec.brackets:
             r, c = D(ratio), D(cum)
-            # backing + pnl(P) = size * P * r - c, solved for P on this bracket
-            if short:
-                price = (backing + entry * size + c) / (size * (1 + r))
+            if spec.inverse:
+                face = size * D(spec.contract_size)
+                # backing + face x (1/E - 1/P) x side = face x r / P - c, solved for P
+                if short:
+                    denominator = face / entry - backing - c
+                    if denominator <= 0:
+                        continue  # enough coins behind the short to pay any rally on this tier
+                    price = face * (1 - r) / denominator
+                else:
+                    price = face * (1 + r) / (backing + c + face / entry)
+                value = face / price
             else:
-                price = (entry * size - backing - c) / (size * (1 - r))
-            if floor < size * price <= cap:
+                # backing + pnl(P) = size * P * r - c, solved for P on this bracket
+                if short:
+                    price = (backing + entry * size + c) / (size * (1 + r))
+                else:
+                    price = (entry * size - backing - c) / (size * (1 - r))
+                value = size * price
+            if floor < value <= cap:
                 return max(ZERO, price)
         return ZERO
 
@@ -1000,24 +1240,32 @@ class Emulator:
             if size == 0 or spec.margin_type != "ISOLATED":
                 continue
             mark = D(spec.mark)
-            if D(pos.isolated_wallet) + self._pnl(side, pos, mark) < self._maintenance(spec, size, mark):
+            if D(pos.isolated_wallet) + self._pnl(spec, side, pos, mark) < self._maintenance(spec, size, mark):
                 forced.append(self._liquidate_isolated(sym, side, pos))
-        for quote in dict.fromkeys(spec.quote for spec in self.book.symbols.values()):
-            legs = self._cross_legs(quote)
+        for api, asset in dict.fromkeys((spec.api, spec.settle) for spec in self.book.symbols.values()):
+            legs = self._cross_legs(api, asset)
             if not legs:
                 continue
-            balance = D(self.book.futures.get(quote, "0"))
+            balance = D(self._wallet(api).get(asset, "0"))
             maintenance = ZERO
             for sym, side, pos in legs:
                 spec = self.book.symbols[sym]
                 mark = D(spec.mark)
-                balance += self._pnl(side, pos, mark)
+                balance += self._pnl(spec, side, pos, mark)
                 maintenance += self._maintenance(spec, abs(D(pos.amount)), mark)
             if balance < maintenance:
-                forced.extend(self._liquidate_cross(quote, legs))
+                forced.extend(self._liquidate_cross(api, asset, legs))
         if forced:
             self.save()
         return forced
+
+    def _bankruptcy(self, spec: SymbolSpec, short: bool, entry: Decimal, size: Decimal, wallet: Decimal) -> Decimal | None:
+        """Return the price at which a leg's wallet plus PnL is zero (None: an inverse short no rally bankrupts)."""
+        if not spec.inverse:
+            return entry + wallet / size if short else max(ZERO, entry - wallet / size)
+        face = size * D(spec.contract_size)
+        inverse_price = 1 / entry - wallet / face if short else 1 / entry + wallet / face
+        return 1 / inverse_price if inverse_price > 0 else None
 
     def _liquidate_isolated(self, sym: str, side: str, pos: Position) -> dict[str, Any]:
         spec = self.book.symbols[sym]
@@ -1025,29 +1273,33 @@ class Emulator:
         wallet = D(pos.isolated_wallet)
         entry = D(pos.entry)
         short = self._is_short(side, pos)
-        bankruptcy = entry + wallet / size if short else max(ZERO, entry - wallet / size)
         mark = D(spec.mark)
+        bankruptcy = self._bankruptcy(spec, short, entry, size, wallet)
+        if bankruptcy is None:
+            bankruptcy = mark
         price = min(mark, bankruptcy) if short else max(mark, bankruptcy)
-        pnl = (entry - price) * size if short else (price - entry) * size
+        pnl = spec.pnl(short, entry, size, price)
         cleared = max(ZERO, wallet + pnl)
         order = self._forced_close(sym, side, pos, "autoclose-", price, bankruptcy, pnl)
         pos.isolated_wallet = "0"
-        self._income(sym, spec.quote, "INSURANCE_CLEAR", -cleared)
-        self.publish(self.account_update("ORDER", spec.quote, ZERO, sym, side))
+        self._income(sym, spec.settle, "INSURANCE_CLEAR", -cleared)
+        self.publish(self.account_update("ORDER", spec.settle, ZERO, sym, side))
         return order
 
-    def _liquidate_cross(self, quote: str, legs: list[tuple[str, str, Position]]) -> list[dict[str, Any]]:
+    def _liquidate_cross(self, api: str, asset: str, legs: list[tuple[str, str, Position]]) -> list[dict[str, Any]]:
         orders = []
         for sym, side, pos in legs:
-            mark = D(self.book.symbols[sym].mark)
-            pnl = self._pnl(side, pos, mark)
+            spec = self.book.symbols[sym]
+            mark = D(spec.mark)
+            pnl = self._pnl(spec, side, pos, mark)
             orders.append(self._forced_close(sym, side, pos, "autoclose-", mark, mark, pnl))
-            self._cash(quote, pnl)
-        left = D(self.book.futures.get(quote, "0"))
-        self.book.futures[quote] = "0"  # bankrupt: what is left goes to the insurance fund, a debt is covered by it
+            self._move(api, asset, pnl)
+        wallet = self._wallet(api)
+        left = D(wallet.get(asset, "0"))
+        wallet[asset] = "0"  # bankrupt: what is left goes to the insurance fund, a debt is covered by it
         if left > 0:
-            self._income(legs[0][0], quote, "INSURANCE_CLEAR", -left)
-        self.publish(self.account_update("INSURANCE_CLEAR", quote, -left, legs[0][0], legs[0][1]))
+            self._income(legs[0][0], asset, "INSURANCE_CLEAR", -left)
+        self.publish(self.account_update("INSURANCE_CLEAR", asset, -left, legs[0][0], legs[0][1]))
         return orders
 
     def auto_deleverage(self, symbol: str, side: str, amount: Decimal | None = None) -> dict[str, Any]:
@@ -1059,17 +1311,16 @@ class Emulator:
         qty = size if amount is None else min(size, amount)
         if qty <= 0:
             raise ValueError(f"no {side} leg of {symbol} to deleverage")
-        if self._pnl(side, pos, mark) <= 0:
+        if self._pnl(spec, side, pos, mark) <= 0:
             raise ValueError(f"the {side} leg of {symbol} is not in profit: Binance deleverages profitable legs only")
-        short = self._is_short(side, pos)
-        pnl = ((D(pos.entry) - mark) if short else (mark - D(pos.entry))) * qty
+        pnl = spec.pnl(self._is_short(side, pos), D(pos.entry), qty, mark)
         released = ZERO
         if spec.margin_type == "ISOLATED":
             released = D(pos.isolated_wallet) * qty / size
             pos.isolated_wallet = _s(D(pos.isolated_wallet) - released)
         order = self._forced_close(symbol, side, pos, "adl_autoclose-", mark, mark, pnl, qty)
-        self._cash(spec.quote, released + pnl if spec.margin_type == "ISOLATED" else pnl)
-        self.publish(self.account_update("ORDER", spec.quote, ZERO, symbol, side))
+        self._cash(spec, released + pnl if spec.margin_type == "ISOLATED" else pnl)
+        self.publish(self.account_update("ORDER", spec.settle, ZERO, symbol, side))
         self.save()
         return order
 
@@ -1092,7 +1343,8 @@ class Emulator:
         if remaining == 0:
             pos.entry = "0"
         pos.update_time = now
-        tick = D(self.book.symbols[sym].tick)
+        spec = self.book.symbols[sym]
+        tick = D(spec.tick)
         answer = {
             "orderId": order_id, "symbol": sym, "status": "FILLED", "clientOrderId": cid,
             "price": _s((limit / tick).to_integral_value() * tick), "avgPrice": _s(price), "origQty": _s(qty),
@@ -1101,11 +1353,14 @@ class Emulator:
             "stopPrice": "0", "workingType": "CONTRACT_PRICE", "priceProtect": False, "origType": "LIMIT",
             "priceMatch": "NONE", "selfTradePreventionMode": "NONE", "goodTillDate": 0, "time": now, "updateTime": now,
         }
+        if spec.inverse:
+            del answer["cumQuote"]
+            answer.update(pair=sym.split("_")[0], cumBase=_s(spec.value(qty, price)))
         key = f"futures|{sym}|{cid}"
         self.book.orders[key] = answer
         self._visible_at[key] = self._now() + self.lookup_lag_seconds
         self.forced.append(key)
-        self._income(sym, self.book.symbols[sym].quote, "REALIZED_PNL", pnl)
+        self._income(sym, spec.settle, "REALIZED_PNL", pnl)
         update = self.order_update(answer, ZERO)
         update["o"].update(o="LIMIT", f="IOC", p=answer["price"], R=True, ot="LIMIT", rp=_s(pnl))
         self.publish(update)
@@ -1114,7 +1369,7 @@ class Emulator:
     async def futures_get_order(self, request: web.Request, p: dict[str, str]) -> Any:
         """GET /fapi/v1/order (by origClientOrderId or orderId)."""
         sym = p.get("symbol", "")
-        self._spec(sym)
+        self._spec(sym, request)
         cid = p.get("origClientOrderId")
         if cid is not None:
             key = f"futures|{sym}|{cid}"
@@ -1125,10 +1380,10 @@ class Emulator:
             raise BinanceError(-2013, "Order does not exist.")
         return _as_queried(found)
 
-    def _history(self, market: str, p: dict[str, str], max_window_ms: int) -> list[dict[str, Any]]:
+    def _history(self, request: web.Request, market: str, p: dict[str, str], max_window_ms: int) -> list[dict[str, Any]]:
         """Return the visible orders of one symbol in [startTime, endTime], oldest first, at most `limit` (Binance allOrders)."""
         sym = p.get("symbol", "")
-        self._spec(sym)
+        self._spec(sym, request)
         now = self.now_ms()
         end = int(p.get("endTime") or now)
         start = int(p.get("startTime") or end - max_window_ms)
@@ -1143,68 +1398,107 @@ class Emulator:
 
     async def futures_all_orders(self, request: web.Request, p: dict[str, str]) -> Any:
         """GET /fapi/v1/allOrders (symbol, startTime/endTime at most 7 days apart, limit <= 1000)."""
-        return self._history("futures", p, 7 * 24 * 3_600_000)
+        return self._history(request, "futures", p, 7 * 24 * 3_600_000)
 
     async def spot_all_orders(self, request: web.Request, p: dict[str, str]) -> Any:
         """GET /api/v3/allOrders (symbol, startTime/endTime at most 24 hours apart, limit <= 1000)."""
-        return [self._spot_view(o) for o in self._history("spot", p, 24 * 3_600_000)]
+        return [self._spot_view(o) for o in self._history(request, "spot", p, 24 * 3_600_000)]
 
     async def futures_open_orders(self, request: web.Request, p: dict[str, str]) -> Any:
         """GET /fapi/v1/openOrders."""
         return list(self.book.open_orders)
 
-    def _risk_rows(self) -> list[dict[str, Any]]:
+    def _risk_row(self, sym: str, side: str, pos: Position) -> dict[str, Any]:
+        """Return one leg as positionRisk shows it (USDⓈ-M v3; COIN-M v1 in contracts, with its value in coins)."""
+        spec = self.book.symbols[sym]
+        amount = D(pos.amount)
+        mark = D(spec.mark)
+        signed = -amount if side == "SHORT" else amount
+        pnl = self._pnl(spec, side, pos, mark)
+        value = spec.value(abs(amount), mark)
+        notional = value if signed >= 0 else -value
+        isolated = spec.margin_type == "ISOLATED"
+        initial = value / spec.leverage
+        liquidation = _s(self.liquidation_price(sym, side))
+        if spec.inverse:
+            return {
+                "symbol": sym, "positionAmt": _s(signed), "entryPrice": pos.entry, "breakEvenPrice": pos.entry,
+                "markPrice": spec.mark, "unRealizedProfit": _s(pnl), "liquidationPrice": liquidation,
+                "leverage": str(spec.leverage), "maxQty": str(self._max_notional(spec)),
+                "marginType": "isolated" if isolated else "cross",
+                "isolatedMargin": _s(D(pos.isolated_wallet) + pnl) if isolated else "0",
+                "isAutoAddMargin": "false", "positionSide": side, "notionalValue": _s(notional),
+                "isolatedWallet": pos.isolated_wallet if isolated else "0", "updateTime": pos.update_time,
+            }
+        return {
+            "symbol": sym, "positionSide": side, "positionAmt": _s(signed), "entryPrice": pos.entry,
+            "breakEvenPrice": pos.entry, "markPrice": spec.mark, "unRealizedProfit": _s(pnl),
+            "liquidationPrice": liquidation, "isolatedMargin": _s(D(pos.isolated_wallet) + pnl) if isolated else "0",
+            "notional": _s(notional), "marginAsset": spec.settle,
+            "isolatedWallet": pos.isolated_wallet if isolated else "0", "initialMargin": _s(initial),
+            "maintMargin": _s(value * D(spec.brackets[0][2])), "positionInitialMargin": _s(initial),
+            "openOrderInitialMargin": "0", "adl": 1, "bidNotional": "0", "askNotional": "0",
+            "updateTime": pos.update_time,
+        }
+
+    def _risk_rows(self, api: str = "fapi") -> list[dict[str, Any]]:
+        """Return the legs with a position of one API family (USDⓈ-M's v3 lists only those)."""
         rows = []
         for key, pos in self.book.positions.items():
             sym, _, side = key.partition("|")
-            amount = D(pos.amount)
-            if amount == 0:
-                continue
-            spec = self.book.symbols[sym]
-            mark = D(spec.mark)
-            signed = -amount if side == "SHORT" else amount
-            pnl = self._pnl(side, pos, mark)
-            notional = signed * mark
-            isolated = spec.margin_type == "ISOLATED"
-            initial = abs(notional) / spec.leverage
-            rows.append({
-                "symbol": sym, "positionSide": side, "positionAmt": _s(signed), "entryPrice": pos.entry,
-                "breakEvenPrice": pos.entry, "markPrice": spec.mark, "unRealizedProfit": _s(pnl),
-                "liquidationPrice": _s(self.liquidation_price(sym, side)), "isolatedMargin": _s(D(pos.isolated_wallet) + pnl) if isolated else "0",
-                "notional": _s(notional), "marginAsset": spec.quote,
-                "isolatedWallet": pos.isolated_wallet if isolated else "0", "initialMargin": _s(initial),
-                "maintMargin": _s(abs(notional) * D(spec.brackets[0][2])), "positionInitialMargin": _s(initial),
-                "openOrderInitialMargin": "0", "adl": 1, "bidNotional": "0", "askNotional": "0",
-                "updateTime": pos.update_time,
-            })
+            if D(pos.amount) != 0 and self.book.symbols[sym].api == api:
+                rows.append(self._risk_row(sym, side, pos))
         return rows
 
     async def position_risk(self, request: web.Request, p: dict[str, str]) -> Any:
-        """GET /fapi/v3/positionRisk (only legs with a position, as v3 does)."""
+        """GET /fapi/v3/positionRisk (only legs with a position, as v3 does); /dapi/v1/positionRisk (every leg of every contract)."""
+        if self._family(request) == "dapi":
+            sides = ("LONG", "SHORT") if self.book.coinm_dual_side else ("BOTH",)
+            # COIN-M filters by pair and margin asset (it has no symbol parameter).
+            wanted = [sym for sym in self._listed(request)
+                      if (not p.get("pair") or sym.split("_")[0] == p["pair"])
+                      and (not p.get("marginAsset") or self.book.symbols[sym].settle == p["marginAsset"])]
+            return [self._risk_row(sym, side, self.position(sym, side)) for sym in wanted for side in sides]
         rows = self._risk_rows()
         if p.get("symbol"):
             rows = [r for r in rows if r["symbol"] == p["symbol"]]
         return rows
 
-    async def futures_account(self, request: web.Request, p: dict[str, str]) -> Any:
-        """GET /fapi/v3/account."""
+    def _assets(self, api: str) -> list[dict[str, Any]]:
+        """Return the wallet's assets as the account endpoints show them: wallet with isolated margin, PnL, free."""
         assets = []
         now = self.now_ms()
-        for asset, cash in self.book.futures.items():
+        rows = self._risk_rows(api)
+        for asset, cash in self._wallet(api).items():
             isolated = sum(
                 (D(pos.isolated_wallet) for key, pos in self.book.positions.items()
-                 if self.book.symbols[key.partition("|")[0]].quote == asset),
+                 for spec in [self.book.symbols[key.partition("|")[0]]] if spec.api == api and spec.settle == asset),
                 ZERO,
             )
             wallet = D(cash) + isolated
-            available = self._available(asset)
-            pnl = sum((D(r["unRealizedProfit"]) for r in self._risk_rows() if r["marginAsset"] == asset), ZERO)
+            available = self._available(api, asset)
+            pnl = sum((D(r["unRealizedProfit"]) for r in rows if self.book.symbols[r["symbol"]].settle == asset), ZERO)
             assets.append({
                 "asset": asset, "walletBalance": _s(wallet), "unrealizedProfit": _s(pnl), "marginBalance": _s(wallet + pnl),
-                "maintMargin": "0", "initialMargin": _s(self._cross_used(asset)), "positionInitialMargin": "0",
+                "maintMargin": "0", "initialMargin": _s(self._cross_used(api, asset)), "positionInitialMargin": "0",
                 "openOrderInitialMargin": "0", "crossWalletBalance": cash, "crossUnPnl": "0",
                 "availableBalance": _s(available), "maxWithdrawAmount": _s(available), "updateTime": now,
             })
+        return assets
+
+    async def futures_account(self, request: web.Request, p: dict[str, str]) -> Any:
+        """GET /fapi/v3/account; GET /dapi/v1/account (the COIN-M wallet's coins, each its own margin)."""
+        if self._family(request) == "dapi":
+            return {
+                "assets": self._assets("dapi"), "canDeposit": True, "canTrade": True, "canWithdraw": True, "feeTier": 0,
+                "updateTime": self.now_ms(),
+                "positions": [{k: r[k] for k in ("symbol", "positionAmt", "unRealizedProfit", "isolatedWallet",
+                                                 "positionSide", "leverage", "entryPrice", "updateTime")}
+                              | {"initialMargin": "0", "maintMargin": "0", "positionInitialMargin": "0",
+                                 "openOrderInitialMargin": "0", "isolated": r["marginType"] == "isolated", "maxQty": r["maxQty"]}
+                              for r in self._risk_rows("dapi")],
+            }
+        assets = self._assets("fapi")
         usdt = next((a for a in assets if a["asset"] == "USDT"), None)
         total = usdt or {"walletBalance": "0", "unrealizedProfit": "0", "marginBalance": "0", "availableBalance": "0"}
         return {
@@ -1221,12 +1515,21 @@ class Emulator:
                            "updateTime": r["updateTime"]} for r in self._risk_rows()],
         }
 
+    async def coinm_balance(self, request: web.Request, p: dict[str, str]) -> Any:
+        """GET /dapi/v1/balance: each coin of the COIN-M wallet."""
+        return [
+            {"accountAlias": "SgsR", "asset": a["asset"], "balance": a["walletBalance"], "withdrawAvailable": a["maxWithdrawAmount"],
+             "crossWalletBalance": a["crossWalletBalance"], "crossUnPnl": a["unrealizedProfit"],
+             "availableBalance": a["availableBalance"], "updateTime": a["updateTime"]}
+            for a in self._assets("dapi")
+        ]
+
     async def position_margin(self, request: web.Request, p: dict[str, str]) -> Any:
         """POST /fapi/v1/positionMargin (type 1 add, 2 reduce; isolated legs only)."""
         sym = p.get("symbol", "")
-        spec = self._spec(sym)
+        spec = self._spec(sym, request)
         side = p.get("positionSide", "BOTH").upper()
-        if self.book.dual_side != (side in {"LONG", "SHORT"}):
+        if self._dual(spec.api) != (side in {"LONG", "SHORT"}):
             raise BinanceError(-4061, "Order's position side does not match user's setting.")
         try:
             amount = D(p["amount"])
@@ -1239,19 +1542,19 @@ class Emulator:
         if pos is None or D(pos.amount) == 0:
             raise BinanceError(-2019, "Margin is insufficient.")
         if kind == 1:
-            if self._available(spec.quote) < amount:
+            if self._available(spec.api, spec.settle) < amount:
                 raise BinanceError(-2019, "Margin is insufficient.")
             pos.isolated_wallet = _s(D(pos.isolated_wallet) + amount)
-            self._cash(spec.quote, -amount)
+            self._cash(spec, -amount)
         elif kind == 2:
-            if D(pos.isolated_wallet) - amount <= abs(D(pos.amount)) * D(spec.mark) / spec.leverage / 2:
+            if D(pos.isolated_wallet) - amount <= spec.value(abs(D(pos.amount)), D(spec.mark)) / spec.leverage / 2:
                 raise BinanceError(-4051, "Isolated balance insufficient.")
             pos.isolated_wallet = _s(D(pos.isolated_wallet) - amount)
-            self._cash(spec.quote, amount)
+            self._cash(spec, amount)
         else:
             raise BinanceError(-1102, "Mandatory parameter 'type' was not sent, was empty/null, or malformed.")
         self.book.margin_history.append({
-            "symbol": sym, "type": kind, "deltaType": "USER_ADJUST", "amount": _s(amount), "asset": spec.quote,
+            "symbol": sym, "type": kind, "deltaType": "USER_ADJUST", "amount": _s(amount), "asset": spec.settle,
             "time": self.now_ms(), "positionSide": side, "clientTranId": "",
         })
         return {"amount": float(amount), "code": 200, "msg": "Successfully modify position margin.", "type": kind}
@@ -1259,7 +1562,7 @@ class Emulator:
     async def position_margin_history(self, request: web.Request, p: dict[str, str]) -> Any:
         """GET /fapi/v1/positionMargin/history."""
         sym = p.get("symbol")
-        self._spec(sym)
+        self._spec(sym, request)
         start = int(p.get("startTime", "0"))
         end = int(p.get("endTime", str(2**62)))
         rows = [
@@ -1269,12 +1572,13 @@ class Emulator:
         return rows[: int(p.get("limit", "500"))]
 
     async def income(self, request: web.Request, p: dict[str, str]) -> Any:
-        """GET /fapi/v1/income."""
+        """GET /fapi/v1/income and /dapi/v1/income (each its own family's contracts; COIN-M's in coins)."""
         start = int(p.get("startTime", "0"))
         end = int(p.get("endTime", str(2**62)))
+        listed = set(self._listed(request))
         return [
             r for r in self.book.income
-            if (not p.get("symbol") or r["symbol"] == p["symbol"])
+            if r["symbol"] in listed and (not p.get("symbol") or r["symbol"] == p["symbol"])
             and (not p.get("incomeType") or r["incomeType"] == p["incomeType"])
             and start <= r["time"] <= end
         ][: int(p.get("limit", "100"))]
@@ -1295,7 +1599,7 @@ class Emulator:
     async def spot_new_order(self, request: web.Request, p: dict[str, str]) -> Any:
         """POST /api/v3/order (MARKET only, filled at the mark less the spot fee)."""
         sym = p.get("symbol", "")
-        spec = self._spec(sym)
+        spec = self._spec(sym, request)
         side = p.get("side", "").upper()
         if p.get("type", "").upper() != "MARKET" or side not in {"BUY", "SELL"}:
             raise BinanceError(-1116, "Invalid orderType.")
@@ -1346,7 +1650,7 @@ class Emulator:
     async def spot_get_order(self, request: web.Request, p: dict[str, str]) -> Any:
         """GET /api/v3/order."""
         sym = p.get("symbol", "")
-        self._spec(sym)
+        self._spec(sym, request)
         key = f"spot|{sym}|{p.get('origClientOrderId')}"
         found = self.book.orders.get(key) if self._visible(key) else None
         if found is None:
@@ -1367,7 +1671,7 @@ class Emulator:
     # ---- wallet -------------------------------------------------------------------------------
 
     async def new_transfer(self, request: web.Request, p: dict[str, str]) -> Any:
-        """POST /sapi/v1/asset/transfer (MAIN_UMFUTURE and UMFUTURE_MAIN)."""
+        """POST /sapi/v1/asset/transfer (MAIN_UMFUTURE, UMFUTURE_MAIN, and COIN-M's MAIN_CMFUTURE, CMFUTURE_MAIN)."""
         kind = p.get("type")
         asset = p.get("asset", "")
         try:
@@ -1376,16 +1680,17 @@ class Emulator:
             raise BinanceError(-1102, "Mandatory parameter 'amount' was not sent, was empty/null, or malformed.") from None
         if amount <= 0:
             raise BinanceError(-1102, "Mandatory parameter 'amount' was not sent, was empty/null, or malformed.")
-        if kind == "MAIN_UMFUTURE":
+        api = "dapi" if "CMFUTURE" in str(kind) else "fapi"
+        if kind in {"MAIN_UMFUTURE", "MAIN_CMFUTURE"}:
             held = D(self.book.spot.get(asset, "0"))
             if held < amount:
                 raise BinanceError(-5002, "You have insufficient balance.")
             self.book.spot[asset] = _s(held - amount)
-            self._cash(asset, amount)
-        elif kind == "UMFUTURE_MAIN":
-            if self._available(asset) < amount:
+            self._move(api, asset, amount)
+        elif kind in {"UMFUTURE_MAIN", "CMFUTURE_MAIN"}:
+            if self._available(api, asset) < amount:
                 raise BinanceError(-5002, "You have insufficient balance.")
-            self._cash(asset, -amount)
+            self._move(api, asset, -amount)
             self.book.spot[asset] = _s(D(self.book.spot.get(asset, "0")) + amount)
         else:
             raise BinanceError(-1102, f"emulator: transfer type {kind!r} is not modelled")
@@ -1449,15 +1754,15 @@ class Emulator:
         return web.json_response({"ok": True})
 
     async def control_deposit(self, request: web.Request) -> web.Response:
-        """POST /_emulator/deposit {"wallet": "spot"|"futures", "asset": "BTC", "amount": "1"}."""
+        """POST /_emulator/deposit {"wallet": "spot"|"futures"|"coinm", "asset": "BTC", "amount": "1"}."""
         data = await request.json()
         self.deposit(data["wallet"], data["asset"], D(str(data["amount"])))
         return web.json_response({"ok": True})
 
     async def control_account(self, request: web.Request) -> web.Response:
-        """POST /_emulator/account {"dual_side": bool, "multi_assets": bool, "portfolio_margin": bool, "server_time_offset_ms": int}."""
+        """POST /_emulator/account {"dual_side", "coinm_dual_side", "multi_assets", "portfolio_margin": bool, "server_time_offset_ms": int}."""
         data = await request.json()
-        for name in ("dual_side", "multi_assets", "portfolio_margin"):
+        for name in ("dual_side", "coinm_dual_side", "multi_assets", "portfolio_margin"):
             if name in data:
                 setattr(self.book, name, bool(data[name]))
         if "server_time_offset_ms" in data:
@@ -1471,6 +1776,15 @@ class Emulator:
         self.settle_funding(data["symbol"], D(str(data["rate"])) if "rate" in data else None)
         return web.json_response({"ok": True})
 
+
+    async def control_deliver(self, request: web.Request) -> web.Response:
+        """POST /_emulator/deliver {"symbol": "BTCUSD_260925", "price": "61000"}: settle a delivery contract now."""
+        data = await request.json()
+        try:
+            settled = self.deliver(data["symbol"], D(str(data["price"])) if "price" in data else None)
+        except (KeyError, ValueError) as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response({"settled": [_s(p) for p in settled]})
 
     async def control_adl(self, request: web.Request) -> web.Response:
         """POST /_emulator/adl {"symbol": "BTCUSDT", "side": "SHORT", "amount": "0.1"}: auto-deleverage a profitable leg."""
@@ -1518,15 +1832,16 @@ def _parse_key(text: str) -> tuple[str, KeySpec]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the emulator until interrupted."""
-    parser = argparse.ArgumentParser(prog="binance_emulator", description="Offline Binance USDⓈ-M/spot emulator for ccxt.")
+    parser = argparse.ArgumentParser(prog="binance_emulator", description="Offline Binance USDⓈ-M/COIN-M/spot emulator for ccxt.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--key", type=_parse_key, action="append", default=[], help="KEY:SECRET[:withdraw][:noip]")
     parser.add_argument("--state", type=Path, help="keep the book in this JSON file (survives restarts)")
     parser.add_argument("--spot", action="append", default=[], help="ASSET=AMOUNT credited to spot on a new book")
     parser.add_argument("--futures", action="append", default=[], help="ASSET=AMOUNT credited to futures on a new book")
-    parser.add_argument("--mark", default=None, help="BTCUSDT mark price on a new book")
-    parser.add_argument("--hedge-mode", action="store_true", help="start a new book in hedge mode")
+    parser.add_argument("--coinm", action="append", default=[], help="ASSET=AMOUNT credited to the COIN-M wallet on a new book")
+    parser.add_argument("--mark", default=None, help="BTCUSDT and BTCUSD_PERP mark price on a new book")
+    parser.add_argument("--hedge-mode", action="store_true", help="start a new book in hedge mode (USDⓈ-M and COIN-M)")
     parser.add_argument("--clock-offset", type=float, default=0.0, help="seconds the exchange's clock runs ahead (negative: behind)")
     args = parser.parse_args(argv)
     fresh = args.state is None or not args.state.exists()
@@ -1534,12 +1849,14 @@ def main(argv: list[str] | None = None) -> int:
     for api_key, spec in args.key:
         emulator.book.keys[api_key] = spec
     if fresh:
-        for text, wallet in [(t, "spot") for t in args.spot] + [(t, "futures") for t in args.futures]:
+        credits = [(t, "spot") for t in args.spot] + [(t, "futures") for t in args.futures] + [(t, "coinm") for t in args.coinm]
+        for text, wallet in credits:
             asset, _, amount = text.partition("=")
             emulator.deposit(wallet, asset, D(amount))
         if args.mark:
             emulator.set_mark("BTCUSDT", D(args.mark))
-        emulator.book.dual_side = args.hedge_mode
+            emulator.set_mark("BTCUSD_PERP", D(args.mark))
+        emulator.book.dual_side = emulator.book.coinm_dual_side = args.hedge_mode
     emulator.save()
     from hedgebot.testing.binance_streams import StreamHub
 

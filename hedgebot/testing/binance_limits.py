@@ -42,11 +42,20 @@ WEIGHTS: dict[tuple[str, str], int | tuple[int, int]] = {
     ("GET", "/api/v3/account"): 20, ("POST", "/api/v3/order"): 1, ("GET", "/api/v3/order"): 4,
     ("POST", "/sapi/v1/asset/transfer"): 1, ("GET", "/sapi/v1/asset/transfer"): 1,
     ("GET", "/sapi/v1/account/apiRestrictions"): 1, ("GET", "/sapi/v1/portfolio/account"): 5,
+    # COIN-M (developers.binance.com/docs/derivatives/coin-margined-futures), its own 2400 per IP per minute.
+    ("GET", "/dapi/v1/time"): 1, ("GET", "/dapi/v1/ping"): 1, ("GET", "/dapi/v1/exchangeInfo"): 1,
+    ("GET", "/dapi/v1/premiumIndex"): (10, 10), ("GET", "/dapi/v1/fundingRate"): 1, ("GET", "/dapi/v2/leverageBracket"): 1,
+    ("GET", "/dapi/v1/positionSide/dual"): 30, ("POST", "/dapi/v1/positionSide/dual"): 1,
+    ("POST", "/dapi/v1/marginType"): 1, ("POST", "/dapi/v1/leverage"): 1, ("POST", "/dapi/v1/order"): 0,
+    ("GET", "/dapi/v1/order"): 1, ("GET", "/dapi/v1/openOrders"): (1, 40), ("GET", "/dapi/v1/allOrders"): 20,
+    ("GET", "/dapi/v1/positionRisk"): 1, ("GET", "/dapi/v1/account"): 5, ("GET", "/dapi/v1/balance"): 1,
+    ("POST", "/dapi/v1/positionMargin"): 1, ("GET", "/dapi/v1/positionMargin/history"): 1, ("GET", "/dapi/v1/income"): 20,
 }
 
 # path prefix -> (limit per minute, the header reporting the used weight)
 FAMILIES: dict[str, tuple[int, str]] = {
     "/fapi/": (2400, "X-MBX-USED-WEIGHT-1M"),
+    "/dapi/": (2400, "X-MBX-USED-WEIGHT-1M"),
     "/api/": (6000, "X-MBX-USED-WEIGHT-1M"),
     "/sapi/": (12000, "X-SAPI-USED-IP-WEIGHT-1M"),
 }

@@ -174,12 +174,25 @@ class StreamHub:
 
     def _on_event(self, event: dict[str, Any]) -> None:
         kind = event.get("e")
+        if self._symbol_api(event) == "dapi":
+            return  # COIN-M has its own streams (not served): its events never reach USDⓈ-M's
         for socket in list(self.sockets):
             if kind == "markPriceUpdate":
                 if socket.listen_key is None and not self.muted and _wants_mark(socket.topics, str(event["s"]).lower()):
                     self._send(socket, event)
             elif socket.listen_key is not None:
                 self._send(socket, event)
+
+    def _symbol_api(self, event: dict[str, Any]) -> str:
+        """Return the API family of the contract an event is about ("fapi" when it names none)."""
+        symbol = event.get("s")
+        if symbol is None and isinstance(event.get("o"), dict):
+            symbol = event["o"].get("s")
+        if symbol is None and isinstance(event.get("a"), dict):
+            legs = event["a"].get("P") or [{}]
+            symbol = legs[0].get("s")
+        spec = self.emulator.book.symbols.get(str(symbol)) if symbol else None
+        return spec.api if spec is not None else "fapi"
 
     def _send(self, socket: _Socket, event: dict[str, Any]) -> None:
         if socket.ws.closed:

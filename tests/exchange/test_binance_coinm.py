@@ -148,5 +148,5 @@ def test_a_coin_margined_hedge_is_refused_on_an_exchange_that_lists_none_and_a_u
     on_coinm = AccountConfig(name="main", exchange="binancecoinm", mode="live", credentials=credentials, hedges=(usdm,))
     assert any("lists only coin-margined contracts" in p for p in account_problems(on_coinm))
     right = AccountConfig(name="main", exchange="binancecoinm", mode="live", credentials=credentials, hedges=(coinm,))
-    # Until the daemon is proven on COIN-M (the emulator serves no /dapi/ yet), a live coin-margined hedge is refused.
-    assert [p for p in account_problems(right) if p and "not supported yet on a live account" not in p] == []
+    # Proven on the emulator's /dapi/ (tests/engine/test_coinm_live_emulator.py): a live coin-margined short is accepted.
+    assert [p for p in account_problems(right) if p] == []

@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from hedgebot.domain.instrument import InstrumentKind
-from hedgebot.domain.model import MarginMode, Wallet
+from hedgebot.domain.model import MarginMode, PositionSide, Wallet
 from hedgebot.exchange.dialects.base import leg_from
 from hedgebot.exchange.dialects.binanceusdm import BinanceUsdm, _d, binance_weight
 from hedgebot.exchange.port import BadData, Legs
@@ -68,8 +68,12 @@ class BinanceCoinm(BinanceUsdm):
         return options
 
     def wallet_name(self, wallet: Wallet) -> str:
-        """Return ccxt's account names: 'spot' and 'delivery' (MAIN and CMFUTURE)."""
-        return "spot" if wallet is Wallet.SPOT else "delivery"
+        """Return ccxt's account names: 'spot' and 'inverse' (MAIN and CMFUTURE).
+
+        ccxt maps only the names in its accountsByType; any other name ('delivery') is taken for an
+        isolated-margin symbol and sent as MAIN_ISOLATED_MARGIN, which moves nothing into COIN-M.
+        """
+        return "spot" if wallet is Wallet.SPOT else "inverse"
 
     def transfer_type(self, source: Wallet, destination: Wallet) -> str:
         """Return Binance's universal-transfer type between spot and the COIN-M wallet."""
@@ -77,20 +81,34 @@ class BinanceCoinm(BinanceUsdm):
 
     async def fetch_legs(self, futures: Any, symbol: str) -> Legs:
         """Read /dapi/v1/positionRisk: positionAmt in contracts, made face value; isolatedWallet in coins."""
+        legs = await super().fetch_legs(futures, symbol)  # loads the markets first when none are (a daemon's first read)
         size = self.contract_size(futures.market(symbol))
-        legs = await super().fetch_legs(futures, symbol)
         return Legs(*(
             leg_from(leg.side, leg.size * size, leg.entry_price, leg.margin) for leg in (legs.long, legs.short)
         ))
 
     async def _position_row(self, futures: Any, symbol: str) -> dict[str, Any]:
+        # Read /dapi/v1/positionRisk itself: ccxt's fetch_positions drops the rows of empty legs (entryPrice 0),
+        # and those are the only rows carrying marginType and leverage before the first order.
         market = futures.market(symbol)
-        positions = await futures.fetch_positions([symbol])
-        for position in positions:
-            info = position.get("info") or {}
-            if info.get("symbol") == market["id"]:
-                return info
+        pair = (market.get("info") or {}).get("pair") or market["id"].split("_")[0]
+        rows = await futures.dapiPrivateGetPositionRisk({"pair": pair})
+        for row in rows if isinstance(rows, list) else []:
+            if isinstance(row, dict) and row.get("symbol") == market["id"]:
+                return row
         raise BadData(f"binance positionRisk has no row for {market['id']}")
+
+    async def adjust_margin(self, futures: Any, symbol: str, side: PositionSide, amount: Decimal) -> None:
+        """POST /dapi/v1/positionMargin with the amount in coins (type 1 add, 2 reduce).
+
+        ccxt's add_margin rounds the amount to the contract's amount precision (whole contracts on COIN-M),
+        which would refuse or truncate a margin change of a fraction of a coin.
+        """
+        market = futures.market(symbol)
+        await futures.dapiPrivatePostPositionMargin({
+            "symbol": market["id"], "positionSide": side.value.upper(), "amount": format(abs(amount), "f"),
+            "type": 1 if amount > 0 else 2,
+        })
 
     async def fetch_margin_mode(self, futures: Any, symbol: str) -> MarginMode:
         """Read /dapi/v1/positionRisk's marginType (cross or isolated)."""
