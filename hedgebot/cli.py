@@ -262,7 +262,7 @@ CARRY_HISTORY_SECONDS = 30 * 86400.0  # the recent history funding rates are ave
 
 def _quarterly_lines(paper: PaperConfig, hedge: HedgeConfig) -> list[str]:
     """Say which quarterly a delivering hedge would hold now, its delivery, when its roll starts, and the basis it costs."""
-    if not hedge.instrument.delivers:
+    if not hedge.instrument.follows_delivery:
         return []
     config = next((m for m in paper.markets if m.symbol == hedge.symbol), None)
     if config is None or not config.quarterlies:
@@ -289,6 +289,14 @@ def _quarterly_lines(paper: PaperConfig, hedge: HedgeConfig) -> list[str]:
             rates, hours = [funding.rate], Decimal(str(funding.interval_hours))
             source = "from the config's funding rate (a model)"
         basis = annual_basis_from_funding(rates, hours)
+    if hedge.instrument.chooses:
+        return [
+            f"cheapest: chooses between the perpetual {hedge.symbol} (its funding carry above) and {held.symbol} "
+            f"(delivered {iso_utc(held.expiry)}) at opening, and again from {iso_utc(held.expiry - hedge.roll_before)} "
+            f"(roll_before {duration(hedge.roll_before)}); it moves only for {percent(hedge.switch_advantage, 2)} a year "
+            "more (switch_advantage)",
+            f"carrying cost of {held.symbol}: annualised basis {percent(basis, 2)} ({source}); no funding on a quarterly",
+        ]
     return [
         f"contract held: {held.symbol}, delivered {iso_utc(held.expiry)}; the roll to the next starts "
         f"{iso_utc(held.expiry - hedge.roll_before)} (roll_before {duration(hedge.roll_before)}) in slices of at most "

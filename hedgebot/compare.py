@@ -31,7 +31,7 @@ from pydantic import ValidationError
 from hedgebot import affordability
 from hedgebot.clock import Clock
 from hedgebot.config import AccountConfig, HedgeConfig
-from hedgebot.domain.basis import annual_basis, annual_basis_from_funding, carrying_cost, settlement_interval_hours, years_left
+from hedgebot.domain.basis import FUNDING_HISTORY_SECONDS, annual_basis, carrying_cost, funding_annual_rate, years_left
 from hedgebot.domain.delivery import parse_delivery_symbol
 from hedgebot.domain.fundability import fundability
 from hedgebot.domain.instrument import InstrumentKind
@@ -41,7 +41,7 @@ from hedgebot.exchange.port import ExchangeError, ExchangePort
 from hedgebot.ops.figures import Figure, Precision, percent, render
 from hedgebot.redact import redact
 
-HISTORY_SECONDS = 30 * 86400.0  # the recent funding a perpetual's carry is averaged over
+HISTORY_SECONDS = FUNDING_HISTORY_SECONDS  # the recent funding a perpetual's carry is averaged over
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,7 @@ async def venue_candidates(
             continue
         spot = {market.base: spot_balances.get(market.base, Decimal(0)), market.margin_asset: spot_balances.get(market.margin_asset, Decimal(0))}
         futures = {market.margin_asset: wallet.wallet}
-        yearly = annual_basis_from_funding([r for _, r in settlements], settlement_interval_hours(settlements)) if settlements else None
+        yearly = funding_annual_rate(settlements)
         horizon_years = affordability.horizon_years(ends_at, now)
         horizon = "until the hedge ends" if horizon_years is not None else ""
         out.append(price_candidate(
