@@ -1699,7 +1699,8 @@ class Keeper:
         chosen = rolling.contract_to_hold(contracts, now, self.hedge.roll_before)
         if chosen is None or (self._judged is not None and chosen.symbol == self._judged.symbol):
             return  # no quarterly to compare with (looked for again each tick), or this one is judged already
-        made = await self._choose(market.symbol, chosen, self.hedge.switch_advantage, "roll window")
+        when = "roll window" if self._judged is not None else "restart"  # a restart on the perpetual judges once at once
+        made = await self._choose(market.symbol, chosen, self.hedge.switch_advantage, when)
         if made.symbol != market.symbol:
             legs = await self._read(lambda: self.port.fetch_legs(market.symbol))
             await self._move_leg(market, made.symbol, legs.of(self.policy.side).size, False)
