@@ -186,6 +186,11 @@ class Liquidation:
     cause: str = ""  # how it is known: the exchange's own order, or the mark seen past the liquidation price
 
 
+def _shown_rate(rate: Decimal | None) -> str | None:
+    """Return a yearly rate as shown in events and status: to a ten-thousandth of a percent (None: unknown)."""
+    return None if rate is None else str(rate.quantize(Decimal("0.000001")))
+
+
 @dataclass(frozen=True)
 class HedgeStatus:
     """What `hedgebot status` shows for one hedge; each figure says its kind, so it is shown the same way everywhere."""
@@ -1723,8 +1728,8 @@ class Keeper:
         held = self.market.symbol if self.market is not None else None
         self._emit(
             "instrument_chosen", contract=made.symbol, held=held, when=when, reason=made.reason,
-            advantage=None if made.advantage is None else str(made.advantage), switch_advantage=str(threshold),
-            carries={c.symbol: None if c.annual_rate is None else str(c.annual_rate) for c in carries},
+            advantage=_shown_rate(made.advantage), switch_advantage=str(threshold),
+            carries={c.symbol: _shown_rate(c.annual_rate) for c in carries},
         )
         return made
 
@@ -1881,7 +1886,7 @@ class Keeper:
         if self._choice is not None:
             made, carries = self._choice
             fields["carries"] = tuple(
-                {"symbol": c.symbol, "annual_rate": None if c.annual_rate is None else str(c.annual_rate), "source": c.source}
+                {"symbol": c.symbol, "annual_rate": _shown_rate(c.annual_rate), "source": c.source}
                 for c in carries
             )
             fields["choice"] = made.reason
