@@ -68,6 +68,8 @@ def variant(hedge: HedgeConfig, instrument: InstrumentKind, symbol: str) -> Hedg
     """Return the hedge as it would be on another instrument; coin-margined, it sells no coins for margin."""
     data: dict[str, Any] = hedge.model_dump()
     data.update(instrument=instrument, symbol=symbol)
+    for choosing in ("cheapest_among", "switch_advantage"):
+        data.pop(choosing)  # a cheapest hedge priced on one contract: its limits on choosing do not apply there
     if instrument.settlement.value == "inverse":
         guard = data["margin_guard"]
         guard["sources"] = [s for s in guard["sources"] if s != "sell_spot"] or ["futures_wallet"]

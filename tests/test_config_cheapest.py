@@ -98,3 +98,11 @@ def test_check_says_what_a_cheapest_hedge_compares_and_when_it_chooses_again(tmp
     assert f"cheapest: chooses between the perpetual {SYMBOL}" in out and "BTC/USDT:USDT-210625" in out, out
     assert "again from 2021-06-23T08:00:00Z" in out and "3.00% a year more (switch_advantage)" in out, out
     assert "annualised basis 8.00%" in out, out
+
+
+def test_compare_prices_a_cheapest_hedge_on_each_contract_it_could_hold() -> None:
+    from hedgebot.compare import variant
+
+    hedge = _hedge(cheapest_among=["usdm-quarterly", "usdm-perp"], switch_advantage="0.05")
+    on_quarterly = variant(hedge, InstrumentKind.USDM_QUARTERLY, SYMBOL)
+    assert on_quarterly.instrument is InstrumentKind.USDM_QUARTERLY and on_quarterly.cheapest_among is None

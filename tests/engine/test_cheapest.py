@@ -5,6 +5,7 @@ duplicate leg. Holding the perpetual by choice is not a fallback."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -27,6 +28,7 @@ PAYING = D("-0.0001")
 RICH = D("0.0003")
 START = MARCH_DELIVERY - 10 * DAY
 WINDOW = MARCH_DELIVERY - 3 * DAY + 60  # just inside roll_before (3 days) of March's delivery
+JUNE_WINDOW = datetime(2026, 6, 26, 8, tzinfo=UTC).timestamp() - 3 * DAY  # June's delivery less roll_before
 
 
 def _venue(clock: SimClock, funding: Decimal, basis: Decimal) -> PaperVenue:
@@ -112,9 +114,6 @@ async def test_at_the_roll_window_the_leg_moves_to_the_perpetual_once_it_earns_m
     assert [e.detail["next_contract"] for e in journal.events(kind="roll_completed")] == [SYMBOL]
     assert "roll_fallback" not in keeper.alerts.active
     assert keeper.status.contract == SYMBOL and keeper.status.next_roll_at == JUNE_WINDOW
-
-
-JUNE_WINDOW = 1782460800.0 - 3 * DAY  # June 26 2026 08:00 UTC, less roll_before
 
 
 async def test_at_the_roll_window_an_advantage_below_switch_advantage_keeps_the_hedge_on_the_quarterlies(
