@@ -5,6 +5,7 @@ duplicate leg. Holding the perpetual by choice is not a fallback."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -217,3 +218,30 @@ async def test_a_kill_at_any_step_of_a_move_to_the_perpetual_resumes_without_a_d
     assert (opened, closed) == (D("2"), D("2")), "each coin opened once on the perpetual and bought back once"
     assert len(journal.events(kind="roll_completed")) == 1
     assert "roll_fallback" not in keeper.alerts.active
+
+
+async def test_a_paper_daemon_shows_the_chosen_contract_and_the_carries_compared_in_status(tmp_path: Path, capsys) -> None:
+    from hedgebot.cli import main
+    from hedgebot.config import load_config
+    from hedgebot.engine.daemon import Daemon
+    from tests.helpers import paper_settings_dict, write_toml
+
+    data = paper_settings_dict(tmp_path, instrument="cheapest", max_order="0.5")
+    market = data["accounts"][0]["paper"]["markets"][0]
+    market.update(quarterlies=True, quarterly_basis="0.20", funding={"rate": "0.0001", "interval_hours": 8})
+    path = write_toml(tmp_path / "hedgebot.toml", data)
+    clock = SimClock(start=START)
+    daemon = Daemon(load_config(path), clock)
+    await daemon.start()
+    await clock.advance(60)
+    await daemon.stop()
+    capsys.readouterr()
+    assert main(["status", "--config", str(path), "--json"]) == 0
+    [hedge] = json.loads(capsys.readouterr().out)
+    assert hedge["contract"] == MARCH and hedge["short"] == "2.000"
+    assert [(c["symbol"], c["annual_rate"]) for c in hedge["carries"]] == [(SYMBOL, "0.109500"), (MARCH, hedge["carries"][1]["annual_rate"])]
+    assert MARCH in hedge["choice"] and "20.00 %" in hedge["choice"]
+    assert main(["status", "--config", str(path)]) == 0
+    table = capsys.readouterr().out
+    assert f"contract {MARCH} (delivered 2026-03-27T08:00:00Z); next roll window 2026-03-24T08:00:00Z" in table, table
+    assert f"carries a year: {SYMBOL} 10.95%, {MARCH} 20.00%" in table, table
