@@ -174,18 +174,27 @@ async def test_a_quarterly_that_refuses_the_move_leaves_the_leg_on_the_perpetual
     assert len([c for c in _choices(journal) if c["when"] == "roll window"]) == 1, "the window is judged once"
 
 
+# A move each way: off a quarterly at its window onto rich funding, and off the perpetual onto June when funding turns.
+MOVES = {
+    "quarterly to perpetual": ((PAYING, D("0.05")), (RICH, D("0.05")), MARCH, SYMBOL),
+    "perpetual to quarterly": ((RICH, D("0.02")), (PAYING, D("0.05")), SYMBOL, JUNE),
+}
+
+
+@pytest.mark.parametrize("move", list(MOVES))
 @pytest.mark.parametrize("point,nth", [("roll_journaled", 1)] + [(p, n) for p in CRASH_POINTS[1:] for n in range(1, 9)])
-async def test_a_kill_at_any_step_of_a_move_to_the_perpetual_resumes_without_a_duplicate_leg(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, point: str, nth: int,
+async def test_a_kill_at_any_step_of_a_move_between_contracts_resumes_without_a_duplicate_leg(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, point: str, nth: int, move: str,
 ) -> None:
+    (funding, basis), (later_funding, later_basis), source, target = MOVES[move]
     clock = SimClock(start=START)
-    venue = _venue(clock, PAYING, D("0.05"))
+    venue = _venue(clock, funding, basis)
     path = str(tmp_path / "journal.sqlite")
     keeper, journal = _keeper(venue, clock, path)
     await keeper.prepare()
     await keeper.tick()
-    assert await _shorts(venue) == (0, D("2"), 0)
-    _carry_changes(venue, RICH, D("0.05"))
+    assert (await venue.fetch_legs(source)).short.size == D("2")
+    _carry_changes(venue, later_funding, later_basis)
     await _to(clock, venue, WINDOW)
     seen = {"count": 0}
 
@@ -200,22 +209,25 @@ async def test_a_kill_at_any_step_of_a_move_to_the_perpetual_resumes_without_a_d
         await keeper.tick()
     monkeypatch.setattr(crashpoints, "reached", lambda name: None)
     journal.close()
+    # A new daemon on the same journal and the same (outliving) exchange account.
     await clock.advance(30)
     keeper, journal = _keeper(venue, clock, path)
     await keeper.prepare()
     for _ in range(3):
         await keeper.tick()
-        perpetual, march, june = await _shorts(venue)
-        assert june == 0, "nothing ever opened on June"
-        assert D("2") <= perpetual + march <= D("2") + SLICE
-    assert await _shorts(venue) == (D("2"), 0, 0), "the move completed with exactly one leg of the short"
+        shorts = dict(zip((SYMBOL, MARCH, JUNE), await _shorts(venue)))
+        assert sum(v for k, v in shorts.items() if k not in (source, target)) == 0, "nothing on a third contract"
+        assert D("2") <= shorts[source] + shorts[target] <= D("2") + SLICE
+    assert (await venue.fetch_legs(source)).short.size == 0 and (await venue.fetch_legs(target)).short.size == D("2"), (
+        "the move completed with exactly one leg of the short"
+    )
     fills = [
         (i.detail["symbol"], i.detail["side"], D(i.outcome["filled"]))
         for i in journal.intents() if i.kind == "order" and i.status.value == "done"
     ]
-    opened = sum(f for symbol, side, f in fills if (symbol, side) == (SYMBOL, "sell"))
-    closed = sum(f for symbol, side, f in fills if (symbol, side) == (MARCH, "buy"))
-    assert (opened, closed) == (D("2"), D("2")), "each coin opened once on the perpetual and bought back once"
+    opened = sum(f for symbol, side, f in fills if (symbol, side) == (target, "sell"))
+    closed = sum(f for symbol, side, f in fills if (symbol, side) == (source, "buy"))
+    assert (opened, closed) == (D("2"), D("2")), "each coin opened once on the new contract and bought back once"
     assert len(journal.events(kind="roll_completed")) == 1
     assert "roll_fallback" not in keeper.alerts.active
 
