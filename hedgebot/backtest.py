@@ -51,6 +51,7 @@ from hedgebot.exchange.feeds import Candle
 from hedgebot.exchange.funding import FundingSource
 from hedgebot.exchange.paper import PaperMarket, PaperVenue, VenueEvent
 from hedgebot.ops.events import EventLog, NullLogger
+from hedgebot.ops.figures import iso_utc
 from hedgebot.store.journal import Journal
 
 YEAR_SECONDS = 365.0 * 86400.0
@@ -403,7 +404,7 @@ class _Lane:
         self.hedge = _simulated_hedge(hedge, interval, fixed)
         first = candles[0]
         self.clock = clock
-        delivers = hedge.instrument.delivers  # its quarterlies are listed, priced from these candles with a basis
+        delivers = hedge.instrument.follows_delivery  # its quarterlies are listed, priced from these candles with a basis
         self.venue = PaperVenue(
             clock, [PaperMarket(market, funding, margin_mode=hedge.margin_mode, quarterlies=delivers, quarterly_basis=quarterly_basis)],
             spot=spot, futures=futures, slippage=slippage,
@@ -1028,6 +1029,12 @@ async def _collect(run: _Lane, start_value: float, peak: Decimal, metrics: dict[
         "margin_asset": market.margin_asset,  # what fees_quote, funding_quote and margin_added_quote count
         "coins_sold": sum((o.filled for o in venue.orders.values() if o.symbol == market.spot_symbol and o.side.value == "sell"), ZERO),
         "rolls": len(journal.events(kind="roll_completed")),  # quarterlies rolled to the next contract before delivery
+        # instrument = "cheapest": each choice (at opening, at each roll window), what it compared and why.
+        "instrument_choices": [
+            {"at": iso_utc(e.at), "contract": e.detail.get("contract"), "held": e.detail.get("held"),
+             "when": e.detail.get("when"), "carries": e.detail.get("carries", {}), "reason": e.detail.get("reason")}
+            for e in journal.events(kind="instrument_chosen")
+        ],
         **_roll_bounds(run),
         "bars": len(run.candles),
         "start": run.candles[0].time,

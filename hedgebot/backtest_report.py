@@ -640,6 +640,13 @@ def print_summary(summary: dict[str, Any], precision: Precision | None = None) -
             shown = f"{value} ({_duration(value)})"
         elif isinstance(value, dict):  # counts by name, in words (a dict's repr reads like debugger output)
             shown = ", ".join(f"{name} {count}" for name, count in value.items()) or "none"
+        elif key == "instrument_choices":  # one choice a line: when, what was chosen, what it compared
+            shown = "none" if not value else "".join(
+                f"\n    {c['at']} {c['when']}: {c['contract']} ("
+                + ", ".join(f"{symbol} {percent(rate) if rate is not None else 'unknown'}" for symbol, rate in c["carries"].items())
+                + ")"
+                for c in value
+            )
         print(f"  {key:<28} {shown}")
 
 

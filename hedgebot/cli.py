@@ -262,7 +262,7 @@ CARRY_HISTORY_SECONDS = 30 * 86400.0  # the recent history funding rates are ave
 
 def _quarterly_lines(paper: PaperConfig, hedge: HedgeConfig) -> list[str]:
     """Say which quarterly a delivering hedge would hold now, its delivery, when its roll starts, and the basis it costs."""
-    if not hedge.instrument.delivers:
+    if not hedge.instrument.follows_delivery:
         return []
     config = next((m for m in paper.markets if m.symbol == hedge.symbol), None)
     if config is None or not config.quarterlies:
@@ -289,6 +289,14 @@ def _quarterly_lines(paper: PaperConfig, hedge: HedgeConfig) -> list[str]:
             rates, hours = [funding.rate], Decimal(str(funding.interval_hours))
             source = "from the config's funding rate (a model)"
         basis = annual_basis_from_funding(rates, hours)
+    if hedge.instrument.chooses:
+        return [
+            f"cheapest: chooses between the perpetual {hedge.symbol} (its funding carry above) and {held.symbol} "
+            f"(delivered {iso_utc(held.expiry)}) at opening, and again from {iso_utc(held.expiry - hedge.roll_before)} "
+            f"(roll_before {duration(hedge.roll_before)}); it moves only for {percent(hedge.switch_advantage, 2)} a year "
+            "more (switch_advantage)",
+            f"carrying cost of {held.symbol}: annualised basis {percent(basis, 2)} ({source}); no funding on a quarterly",
+        ]
     return [
         f"contract held: {held.symbol}, delivered {iso_utc(held.expiry)}; the roll to the next starts "
         f"{iso_utc(held.expiry - hedge.roll_before)} (roll_before {duration(hedge.roll_before)}) in slices of at most "
@@ -422,7 +430,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"{_fmt(h['target']):>10} {_fmt(h['ratio']):>7} {_fmt(h['drift']):>9} {percent(h['distance']):>8} "
             f"{_runway_text(h):>22}  {h['state']}{_trading_text(h)}{' - ' + h['note'] if h.get('note') else ''}"
         )
-        for line in (_schedule_text(h), _sources_text(h)):
+        for line in (_schedule_text(h), _sources_text(h), _contract_text(h)):
             if line:
                 print(f"{'':<12} {'':<14} {line}")
     for account, health in streams.items():
@@ -444,6 +452,23 @@ def _sources_text(hedge: dict[str, Any]) -> str:
     parts.append(f"held elsewhere {elsewhere} (counted {hedge.get('exposure_elsewhere_at')})" if elsewhere is not None
                  else "held elsewhere: not read yet")
     return "exposure: " + " + ".join(parts)
+
+
+def _contract_text(hedge: dict[str, Any]) -> str:
+    """Say the contract a quarterly or cheapest hedge holds, its next roll window, and the carries last compared."""
+    if not hedge.get("contract"):
+        return ""
+    parts = [f"contract {hedge['contract']}" + (f" (delivered {hedge['contract_expiry']})" if hedge.get("contract_expiry") else "")]
+    if hedge.get("rolling"):
+        parts.append(f"rolling {hedge['rolling']}")
+    elif hedge.get("next_roll_at"):
+        parts.append(f"next roll window {hedge['next_roll_at']}")
+    carries = hedge.get("carries") or []
+    if carries:
+        parts.append("carries a year: " + ", ".join(
+            f"{c['symbol']} {percent(c['annual_rate']) if c.get('annual_rate') is not None else 'unknown'}" for c in carries
+        ))
+    return "; ".join(parts)
 
 
 def _schedule_text(hedge: dict[str, Any]) -> str:

@@ -215,7 +215,7 @@ def cmd_unwind(args: argparse.Namespace) -> int:
             f"hedge {hedge.name!r} is a long hedge for a planned purchase: --sell-spot would sell the coins it was "
             "bought for; unwind it without --sell-spot (nothing was done)"
         )
-    if args.sell_spot and hedge.instrument.value.startswith("coinm"):
+    if args.sell_spot and hedge.settlement.value == "inverse":
         return _fail(
             f"hedge {hedge.name!r} is coin-margined: its margin is the coins themselves, and --sell-spot would sell "
             "them for nothing it needs; unwind it without --sell-spot (nothing was done)"

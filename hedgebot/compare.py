@@ -31,7 +31,7 @@ from pydantic import ValidationError
 from hedgebot import affordability
 from hedgebot.clock import Clock
 from hedgebot.config import AccountConfig, HedgeConfig
-from hedgebot.domain.basis import annual_basis, annual_basis_from_funding, carrying_cost, settlement_interval_hours, years_left
+from hedgebot.domain.basis import FUNDING_HISTORY_SECONDS, annual_basis, carrying_cost, funding_annual_rate, years_left
 from hedgebot.domain.delivery import parse_delivery_symbol
 from hedgebot.domain.fundability import fundability
 from hedgebot.domain.instrument import InstrumentKind
@@ -41,7 +41,7 @@ from hedgebot.exchange.port import ExchangeError, ExchangePort
 from hedgebot.ops.figures import Figure, Precision, percent, render
 from hedgebot.redact import redact
 
-HISTORY_SECONDS = 30 * 86400.0  # the recent funding a perpetual's carry is averaged over
+HISTORY_SECONDS = FUNDING_HISTORY_SECONDS  # the recent funding a perpetual's carry is averaged over
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,8 @@ def variant(hedge: HedgeConfig, instrument: InstrumentKind, symbol: str) -> Hedg
     """Return the hedge as it would be on another instrument; coin-margined, it sells no coins for margin."""
     data: dict[str, Any] = hedge.model_dump()
     data.update(instrument=instrument, symbol=symbol)
+    for choosing in ("cheapest_among", "switch_advantage"):
+        data.pop(choosing)  # a cheapest hedge priced on one contract: its limits on choosing do not apply there
     if instrument.settlement.value == "inverse":
         guard = data["margin_guard"]
         guard["sources"] = [s for s in guard["sources"] if s != "sell_spot"] or ["futures_wallet"]
@@ -137,7 +139,7 @@ async def venue_candidates(
             continue
         spot = {market.base: spot_balances.get(market.base, Decimal(0)), market.margin_asset: spot_balances.get(market.margin_asset, Decimal(0))}
         futures = {market.margin_asset: wallet.wallet}
-        yearly = annual_basis_from_funding([r for _, r in settlements], settlement_interval_hours(settlements)) if settlements else None
+        yearly = funding_annual_rate(settlements)
         horizon_years = affordability.horizon_years(ends_at, now)
         horizon = "until the hedge ends" if horizon_years is not None else ""
         out.append(price_candidate(

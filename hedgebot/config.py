@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from hedgebot.access import denied
-from hedgebot.domain.instrument import HedgeSide, InstrumentKind
+from hedgebot.domain.instrument import HedgeSide, InstrumentKind, Settlement
 from hedgebot.domain.model import HedgePolicy, MarginGuard, MarginMode, PositionMode
 from hedgebot.domain.schedule import CalendarEvent, Schedule, Window, around_events
 from hedgebot.redact import looks_like_credential, register_secret
@@ -290,6 +290,11 @@ class HedgeConfig(Frozen):
     # A quarterly hedge holds the nearest contract more than this many seconds from delivery, and rolls to the
     # next one from this far ahead of delivery (default 3 days; at least an hour, the paper pre-delivery window).
     roll_before: float = Field(default=3 * 86_400.0, ge=7200.0, le=60 * 86_400.0)
+    # instrument = "cheapest": the contracts it chooses among (default: the perpetual and the quarterly of the
+    # symbol's margin kind; never linear and inverse together), and the yearly carry advantage, as a fraction of
+    # the notional, another contract must offer before the leg moves to it at a roll window (switching pays fees twice).
+    cheapest_among: tuple[InstrumentKind, ...] | None = None
+    switch_advantage: Decimal = Field(default=Decimal("0.02"), ge=0, le=1)
     ratio: Decimal = Field(ge=0, le=1)
     band: Decimal = Field(default=Decimal("0.02"), gt=0, le=1)
     min_order: Decimal = Field(default=Decimal("0.001"), gt=0, le=MOST)
@@ -365,8 +370,11 @@ class HedgeConfig(Frozen):
         if self.asset != base:
             raise ValueError(f"asset {self.asset!r} does not match the base of symbol {self.symbol!r}")
         settle = _SYMBOL.match(self.symbol).group("settle")  # type: ignore[union-attr]
-        inverse = self.instrument.value.startswith("coinm")
-        if inverse and settle != base:
+        self._choice_consistent()
+        inverse = self.settlement is Settlement.INVERSE
+        if self.instrument.chooses:
+            pass  # its contracts are the symbol's own margin kind (contract_kinds)
+        elif inverse and settle != base:
             raise ValueError(
                 f"instrument {self.instrument.value!r} is coin-margined, but symbol {self.symbol!r} settles in {settle}: "
                 f"name a coin-margined market such as '{base}/USD:{base}'"
@@ -404,6 +412,55 @@ class HedgeConfig(Frozen):
         elif self.amount is not None:
             raise ValueError(f'amount {self.amount} applies to side = "long" only; a short hedges the coins held')
         return self
+
+    def _choice_consistent(self) -> None:
+        """Refuse choice settings on a hedge that names its contract, and a choice that is none or mixes margin kinds."""
+        if not self.instrument.chooses:
+            # Judged by value, not by what was written: a hedge dumped and validated again carries the defaults.
+            defaults = {"cheapest_among": None, "switch_advantage": type(self).model_fields["switch_advantage"].default}
+            given = [f for f, default in defaults.items() if getattr(self, f) != default]
+            if given:
+                raise ValueError(
+                    f"{' and '.join(given)} apply to instrument = \"cheapest\" only; instrument is {self.instrument.value!r}"
+                )
+            return
+        among = self.cheapest_among
+        if among is None:
+            return
+        kinds = [k.value for k in among]
+        if InstrumentKind.CHEAPEST in among:
+            raise ValueError(f"cheapest_among {kinds} names \"cheapest\": list contracts (e.g. usdm-perp, usdm-quarterly)")
+        if len(set(among)) != len(among):
+            raise ValueError(f"cheapest_among {kinds} names a contract twice")
+        other = [k.value for k in among if k.settlement is not self.settlement]
+        if other:
+            own = [InstrumentKind.of(self.settlement, d).value for d in (False, True)]
+            raise ValueError(
+                f"cheapest_among {kinds}: {other} are not of the margin kind of symbol {self.symbol!r} ({own}); the "
+                "choice never moves a hedge between linear and inverse contracts (their margin is a different asset)"
+            )
+        if len(among) < 2:
+            raise ValueError(
+                f"cheapest_among {kinds} leaves nothing to choose: list two contracts, or name the one you want as instrument"
+            )
+
+    @property
+    def settlement(self) -> Settlement:
+        """Return whether the hedge's contracts are linear or inverse: the instrument's, or for cheapest its symbol's."""
+        if not self.instrument.chooses:
+            return self.instrument.settlement
+        parts = _SYMBOL.match(self.symbol)
+        assert parts is not None
+        return Settlement.INVERSE if parts.group("settle") == parts.group("base") else Settlement.LINEAR
+
+    @property
+    def contract_kinds(self) -> tuple[InstrumentKind, ...]:
+        """Return the contract kinds the hedge may hold: its instrument, or those a cheapest hedge chooses among."""
+        if not self.instrument.chooses:
+            return (self.instrument,)
+        if self.cheapest_among is not None:
+            return self.cheapest_among
+        return (InstrumentKind.of(self.settlement, False), InstrumentKind.of(self.settlement, True))
 
     @field_validator("until")
     @classmethod

@@ -44,6 +44,16 @@ def annual_basis_from_funding(rates: Sequence[Decimal], interval_hours: Decimal 
     return per_interval * (Decimal(24) / interval_hours) * 365
 
 
+FUNDING_HISTORY_SECONDS = 30 * 86_400.0  # the recent funding a perpetual's carry is averaged over
+
+
+def funding_annual_rate(settlements: Sequence[tuple[float, Decimal]]) -> Decimal | None:
+    """Return the yearly carry a perpetual's recent (time, rate) settlements come to at their own pace, or None without any."""
+    if not settlements:
+        return None
+    return annual_basis_from_funding([rate for _, rate in settlements], settlement_interval_hours(settlements))
+
+
 def short_carry(notional: Decimal, annual_rate: Decimal, years: Decimal) -> Decimal:
     """Return what a short of `notional` earns (positive) or pays (negative) over `years` at `annual_rate`.
 

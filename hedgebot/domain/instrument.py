@@ -55,16 +55,36 @@ class InstrumentKind(StrEnum):
     COINM_PERP = "coinm-perp"
     USDM_QUARTERLY = "usdm-quarterly"
     COINM_QUARTERLY = "coinm-quarterly"
+    # Not a contract: the hedge chooses, at opening and at each roll window, between the perpetual and the
+    # quarterly of its symbol's margin kind (HedgeConfig.contract_kinds), by their carry.
+    CHEAPEST = "cheapest"
 
     @property
     def settlement(self) -> Settlement:
-        """Return whether this kind of contract is linear or inverse."""
+        """Return whether this kind of contract is linear or inverse (cheapest: ask the hedge's symbol instead)."""
         return Settlement.INVERSE if self.value.startswith("coinm") else Settlement.LINEAR
 
     @property
     def delivers(self) -> bool:
         """Tell whether this kind of contract expires and is delivered."""
         return self.value.endswith("quarterly")
+
+    @property
+    def chooses(self) -> bool:
+        """Tell whether the hedge chooses its contract by carry rather than naming one."""
+        return self is InstrumentKind.CHEAPEST
+
+    @property
+    def follows_delivery(self) -> bool:
+        """Tell whether a hedge on this instrument may hold a delivery contract, so it follows the delivery calendar."""
+        return self.delivers or self.chooses
+
+    @classmethod
+    def of(cls, settlement: Settlement, delivers: bool) -> InstrumentKind:
+        """Return the contract kind of this settlement that delivers, or the perpetual one."""
+        if settlement is Settlement.INVERSE:
+            return cls.COINM_QUARTERLY if delivers else cls.COINM_PERP
+        return cls.USDM_QUARTERLY if delivers else cls.USDM_PERP
 
 
 class HedgeSide(StrEnum):

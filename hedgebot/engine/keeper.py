@@ -48,7 +48,9 @@ from hedgebot.domain.model import (
 from hedgebot.domain import unwind as unwinding
 from hedgebot.domain.in_flight import as_if_carried_out
 from hedgebot.domain.margin import rule_for
+from hedgebot.domain import choice as choosing
 from hedgebot.domain import roll as rolling
+from hedgebot.domain.basis import FUNDING_HISTORY_SECONDS, annual_basis, funding_annual_rate
 from hedgebot.domain.model import Leg
 from hedgebot.domain.sale import sale_after_reduction
 from hedgebot.domain.schedule import CalendarEvent
@@ -184,6 +186,11 @@ class Liquidation:
     cause: str = ""  # how it is known: the exchange's own order, or the mark seen past the liquidation price
 
 
+def _shown_rate(rate: Decimal | None) -> str | None:
+    """Return a yearly rate as shown in events and status: to a ten-thousandth of a percent (None: unknown)."""
+    return None if rate is None else str(rate.quantize(Decimal("0.000001")))
+
+
 @dataclass(frozen=True)
 class HedgeStatus:
     """What `hedgebot status` shows for one hedge; each figure says its kind, so it is shown the same way everywhere."""
@@ -231,6 +238,9 @@ class HedgeStatus:
     contract_expiry: float | None = figure(Figure.TIME)
     next_roll_at: float | None = figure(Figure.TIME)
     rolling: str = ""
+    # instrument = "cheapest": the carries last compared ({symbol, annual_rate, source}) and why the contract was chosen.
+    carries: tuple[dict[str, Any], ...] = ()
+    choice: str = ""
 
     @property
     def ratio(self) -> Decimal | None:
@@ -243,6 +253,7 @@ class HedgeStatus:
         """Return the status as JSON-ready data: amounts and prices at the market's precision, times in ISO UTC."""
         out = as_json(self, Precision.of(self.market), extra={"ratio": (self.ratio, Figure.RATIO)})
         out["exposure_sources"] = list(self.exposure_sources)  # as JSON reads it back: a list
+        out["carries"] = list(self.carries)
         return out
 
 
@@ -355,6 +366,9 @@ class Keeper:
         self._roll: dict[str, Any] | None = self.control.holds(account, hedge.name).get(ROLL_HOLD)
         self._roll_market: Market | None = None  # the roll's destination, once its margin mode and leverage are set
         self._fallback: str | None = None  # why a quarterly hedge holds the perpetual instead (alerted every tick)
+        # instrument = "cheapest": the quarterly last compared with the perpetual (its window is judged), and that choice.
+        self._judged: rolling.Contract | None = None
+        self._choice: tuple[choosing.Choice, tuple[choosing.Carry, ...]] | None = None
         self._intent_tag: dict[str, Any] = {}
         self.taken_by = f"daemon pid {os.getpid()}"
         self.short_watch = ShortWatch(self.policy.side)
@@ -601,7 +615,7 @@ class Keeper:
 
         symbol = self.hedge.symbol
         await self._measure_clock()
-        if self.hedge.instrument.delivers:
+        if self.hedge.instrument.follows_delivery:
             symbol = await self._contract_in_hand()
         self.market = await self._read(lambda: self.port.load_market(symbol))
         self.events.show_figures(self.account, self.hedge.name, Precision.of(self.market))
@@ -862,7 +876,7 @@ class Keeper:
                 offset_seconds=self._clock_offset(), limit_seconds=getattr(self.port, "max_clock_offset", None),
             )
         unsettled = not await self.settle_open_intents()
-        if self.hedge.instrument.delivers:
+        if self.hedge.instrument.follows_delivery:
             try:
                 await self._follow_delivery(unsettled or clock_problem is not None)
             except ExchangeError as exc:
@@ -1600,11 +1614,15 @@ class Keeper:
             if legs.of(side).is_open:
                 return contract.symbol
         perpetual = await self._read(lambda: self.port.fetch_legs(self.hedge.symbol))
+        chosen = rolling.contract_to_hold(contracts, self.clock.now(), self.hedge.roll_before)
+        if self.hedge.instrument.chooses:
+            if perpetual.of(side).is_open:
+                return self.hedge.symbol  # chosen before: judged again now, and at each roll window
+            return (await self._choose(self.hedge.symbol, chosen, ZERO, "opening")).symbol
         if perpetual.of(side).is_open:
             # A roll fell back to it: it stays there, loudly, until a person moves it back.
             self._fallback_alert(f"the {side.value} is on the perpetual (a roll fell back to it)")
             return self.hedge.symbol
-        chosen = rolling.contract_to_hold(contracts, self.clock.now(), self.hedge.roll_before)
         if chosen is None or not chosen.tradable:
             self._fallback_alert("no quarterly contract of it can be traded more than roll_before from delivery")
             return self.hedge.symbol
@@ -1633,33 +1651,106 @@ class Keeper:
         market = self.market
         if self._fallback is not None and market is not None and market.expiry is None:
             self._fallback_alert(self._fallback)
-        if self._roll is not None or market is None or market.expiry is None:
-            return  # rolling, or on the perpetual after a fallback
+        if self._roll is not None or market is None:
+            return
+        if market.expiry is None:
+            if self.hedge.instrument.chooses and not held_back:
+                await self._judge_on_perpetual(market)
+            return  # on the perpetual: chosen, or after a fallback
         now = self.clock.now()
         side = self.policy.side
         held = rolling.Contract(market.symbol, market.expiry)
         if not rolling.roll_due(held, now, self.hedge.roll_before):
             return
+        if held_back and self.hedge.instrument.chooses:
+            return  # an action of unknown outcome first; the choice is made once it is settled
         contracts = await self._read(lambda: self.port.fetch_delivery_contracts(self.hedge.symbol))
         chosen = rolling.contract_to_hold(contracts, now, self.hedge.roll_before)
         to = chosen.symbol if chosen is not None and chosen.tradable and chosen.symbol != market.symbol else None
         legs = await self._read(lambda: self.port.fetch_legs(market.symbol))
-        if to is None:
+        if self.hedge.instrument.chooses:
+            # The next quarterly is where the leg would go anyway: the perpetual must beat it by switch_advantage.
+            nxt = chosen if to is not None else None
+            to = (await self._choose(to or self.hedge.symbol, nxt, self.hedge.switch_advantage, "roll window")).symbol
+        elif to is None:
             self._fallback_alert(f"no quarterly after {market.symbol} can be traded")
             to = self.hedge.symbol
-        if not legs.of(side).is_open:
+        await self._move_leg(market, to, legs.of(side).size, held_back)
+
+    async def _move_leg(self, market: Market, to: str, held: Decimal, held_back: bool) -> None:
+        """Hold `to` from now on: at once while the leg is flat, else through a journaled roll from `market`."""
+        now = self.clock.now()
+        side = self.policy.side
+        if held <= 0:
             self.market = await self._use_contract(to)  # nothing to move: hold the next one from now on
             self._emit("contract_held", contract=to, was=market.symbol)
             return
         if held_back:
             return  # an action of unknown outcome first; the roll begins once it is settled
         other = await self._read(lambda: self.port.fetch_legs(to))
-        base = legs.of(side).size + other.of(side).size
+        base = held + other.of(side).size
         self._roll = {"from": market.symbol, "to": to, "base": str(base), "started_at": now}
         self.control.set_hold(self.account, self.hedge.name, ROLL_HOLD, self._roll)
         crashpoints.reached("roll_journaled")
         target = self.last_plan.target if self.last_plan is not None else None
         self._emit("roll_started", contract=market.symbol, next_contract=to, base=base, expiry=market.expiry, target=target)
+
+    async def _judge_on_perpetual(self, market: Market) -> None:
+        """On the perpetual by choice: at each quarterly's roll window, move to the next quarterly when it earns enough more."""
+        now = self.clock.now()
+        if self._judged is not None and now < self._judged.expiry - self.hedge.roll_before:
+            return  # this window's choice is made; the next comes roll_before ahead of the judged quarterly's delivery
+        contracts = await self._read(lambda: self.port.fetch_delivery_contracts(self.hedge.symbol))
+        chosen = rolling.contract_to_hold(contracts, now, self.hedge.roll_before)
+        if chosen is None or (self._judged is not None and chosen.symbol == self._judged.symbol):
+            return  # no quarterly to compare with (looked for again each tick), or this one is judged already
+        when = "roll window" if self._judged is not None else "restart"  # a restart on the perpetual judges once at once
+        made = await self._choose(market.symbol, chosen, self.hedge.switch_advantage, when)
+        if made.symbol != market.symbol:
+            legs = await self._read(lambda: self.port.fetch_legs(market.symbol))
+            await self._move_leg(market, made.symbol, legs.of(self.policy.side).size, False)
+
+    async def _choose(
+        self, default: str, quarterly: rolling.Contract | None, threshold: Decimal, when: str,
+    ) -> choosing.Choice:
+        """Compare the perpetual's carry with `quarterly`'s and choose (`default` unless another earns `threshold` more).
+
+        The quarterly compared is remembered: its roll window is the next time a hedge on the perpetual chooses.
+        """
+        self._judged = quarterly
+        carries = tuple(await self._carries(quarterly if quarterly is not None and quarterly.tradable else None))
+        if len(carries) < 2:
+            why = "no quarterly of it can be traded more than roll_before from delivery"
+            made = choosing.Choice(self.hedge.symbol, f"{why}: the perpetual {self.hedge.symbol} is the only choice", None)
+        else:
+            made = choosing.choose(carries, default, self.policy.side, threshold)
+        self._choice = (made, carries)
+        held = self.market.symbol if self.market is not None else None
+        self._emit(
+            "instrument_chosen", contract=made.symbol, held=held, when=when, reason=made.reason,
+            advantage=_shown_rate(made.advantage), switch_advantage=str(threshold),
+            carries={c.symbol: _shown_rate(c.annual_rate) for c in carries},
+        )
+        return made
+
+    async def _carries(self, quarterly: rolling.Contract | None) -> list[choosing.Carry]:
+        """Price the contracts the hedge chooses among: the perpetual by its recent funding, the quarterly by its basis."""
+        now = self.clock.now()
+        perpetual = self.hedge.symbol
+        kinds = self.hedge.contract_kinds
+        out: list[choosing.Carry] = []
+        if any(not k.delivers for k in kinds):
+            settlements = await self._read(lambda: self.port.fetch_funding_rates(perpetual, now - FUNDING_HISTORY_SECONDS))
+            out.append(choosing.Carry(
+                perpetual, funding_annual_rate(settlements), f"{len(settlements)} funding settlements in the last 30 days",
+            ))
+        if quarterly is not None and any(k.delivers for k in kinds):
+            spot = (await self._read(lambda: self.port.fetch_mark_price(perpetual))).price
+            future = (await self._read(lambda: self.port.fetch_mark_price(quarterly.symbol))).price
+            out.append(choosing.Carry(
+                quarterly.symbol, annual_basis(future, spot, now, quarterly.expiry), "basis to the perpetual's mark until delivery",
+            ))
+        return out
 
     def _max_order_of(self, market: Market, price: Decimal) -> Decimal:
         """Return max_order (configured in coins) in the contract's own amounts."""
@@ -1707,13 +1798,29 @@ class Keeper:
             acted = True
             if outcome is None:
                 if step.reason == rolling.OPEN_NEXT and following == 0 and target != self.hedge.symbol:
-                    # Nothing opened on the next contract and it refuses: the leg goes to the perpetual instead.
-                    self._fallback_alert(f"{target} refused the roll's first slice (see its order_failed event)")
-                    self._roll = {**roll, "to": self.hedge.symbol}
-                    self.control.set_hold(self.account, self.hedge.name, ROLL_HOLD, self._roll)
+                    self._next_refused(roll, target, source)
                 return acted
             self.alerts.resolve("roll_held")
         return acted
+
+    def _next_refused(self, roll: dict[str, Any], target: str, source: str) -> None:
+        """Nothing opened on the next contract and it refuses: the leg goes to (or, chosen, stays on) the perpetual."""
+        why = f"{target} refused the roll's first slice (see its order_failed event)"
+        if not self.hedge.instrument.chooses:
+            self._fallback_alert(why)
+        elif source == self.hedge.symbol:
+            # A move off the perpetual that cannot begin: nothing moved, the leg stays where it is until the next window.
+            self.control.set_hold(self.account, self.hedge.name, ROLL_HOLD, None)
+            self._roll = None
+            self._roll_market = None
+            self._emit("instrument_chosen", Severity.WARNING, contract=source, held=source, when="refused",
+                       reason=f"{why}: the leg stays on the perpetual {source}")
+            return
+        else:
+            self._emit("instrument_chosen", Severity.WARNING, contract=self.hedge.symbol, held=source, when="refused",
+                       reason=f"{why}: the leg goes to the perpetual {self.hedge.symbol} instead")
+        self._roll = {**roll, "to": self.hedge.symbol}
+        self.control.set_hold(self.account, self.hedge.name, ROLL_HOLD, self._roll)
 
     def _roll_held_by(self, plan: policy.Plan | None, market: Market, amount: Decimal, price: Decimal) -> str | None:
         """Return why the guard holds the roll's next slice (a top-up due or a plan it cannot judge), or None."""
@@ -1763,15 +1870,27 @@ class Keeper:
 
     def _contract_fields(self) -> dict[str, Any]:
         market = self.market
-        if market is None or not self.hedge.instrument.delivers:
+        if market is None or not self.hedge.instrument.follows_delivery:
             return {}
         expiry = market.expiry
         roll = self._roll
-        return {
+        if expiry is None and self._judged is not None and self.hedge.instrument.chooses:
+            expiry_window = self._judged.expiry  # on the perpetual, the choice is made again at the quarterly's window
+        else:
+            expiry_window = expiry
+        fields: dict[str, Any] = {
             "contract": market.symbol, "contract_expiry": expiry,
-            "next_roll_at": expiry - self.hedge.roll_before if expiry is not None and roll is None else None,
+            "next_roll_at": expiry_window - self.hedge.roll_before if expiry_window is not None and roll is None else None,
             "rolling": f"{roll['from']} -> {roll['to']}" if roll is not None else "",
         }
+        if self._choice is not None:
+            made, carries = self._choice
+            fields["carries"] = tuple(
+                {"symbol": c.symbol, "annual_rate": _shown_rate(c.annual_rate), "source": c.source}
+                for c in carries
+            )
+            fields["choice"] = made.reason
+        return fields
 
     # ---- execute ------------------------------------------------------------------
 

@@ -128,6 +128,8 @@ TRADED: dict[str, frozenset[tuple[InstrumentKind, HedgeSide]]] = {
         (InstrumentKind.COINM_PERP, HedgeSide.SHORT),
         # On the paper market's quarterlies (`quarterlies = true`).
         (InstrumentKind.USDM_QUARTERLY, HedgeSide.SHORT), (InstrumentKind.COINM_QUARTERLY, HedgeSide.SHORT),
+        # Chooses between the perpetual and the quarterly of the symbol's margin kind (`quarterlies = true`).
+        (InstrumentKind.CHEAPEST, HedgeSide.SHORT),
     }),
     # Each proven on the Binance emulator through the real ccxt venue (tests/engine/test_coinm_live_emulator.py for
     # COIN-M, tests/engine/test_long_live_emulator.py for the long).
@@ -154,10 +156,11 @@ def venue_instrument_problem(exchange: str, hedge: HedgeConfig, where: str) -> s
     """Return why a live account on `exchange` cannot hold a hedge on the hedge's instrument, or None."""
     from hedgebot.exchange.dialects import DIALECTS
 
-    kind = hedge.instrument
     dialect = DIALECTS.get(exchange)
-    if dialect is None or kind in dialect.instruments:
+    missing = [k for k in hedge.contract_kinds if dialect is not None and k not in dialect.instruments]
+    if not missing:
         return None
+    kind = missing[0]
     inverse = kind.settlement is Settlement.INVERSE
     if not inverse and all(k.settlement is Settlement.INVERSE for k in dialect.instruments):
         reason = f"{exchange!r} lists only coin-margined contracts"
@@ -244,9 +247,10 @@ def account_problems(account: AccountConfig, where: str | None = None) -> list[s
                     f"of {hedge.symbol} (step {rule.amount_step}); no order could ever be placed"
                 )
             listed = next((m for m in account.paper.markets if m.symbol == hedge.symbol), None)
-            if hedge.instrument.delivers and listed is not None and not listed.quarterlies:
+            if hedge.instrument.follows_delivery and listed is not None and not listed.quarterlies:
+                holds = "chooses among" if hedge.instrument.chooses else "holds"
                 problems.append(
-                    f"{where}.hedges[{index}].instrument: {hedge.instrument.value!r} holds {hedge.symbol}'s quarterly "
+                    f"{where}.hedges[{index}].instrument: {hedge.instrument.value!r} {holds} {hedge.symbol}'s quarterly "
                     f"contracts, but the paper market {hedge.symbol} lists none: set quarterlies = true on it"
                 )
     return [p for p in problems if p]

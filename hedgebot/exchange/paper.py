@@ -396,7 +396,7 @@ class PaperVenue:
             return None
         if not legs.short.is_open:
             return None, None
-        lp = mm.liquidation_price_of(self.cash.get(pm.market.quote, ZERO), [legs.short], brackets)
+        lp = rule_for(pm.market).liquidation_price_of(self.cash.get(pm.market.margin_asset, ZERO), [legs.short], brackets)
         return (None, lp) if lp is not None else None
 
     def funding_due(self, symbol: str) -> float:
