@@ -17,10 +17,11 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from hedgebot.domain.model import MarginMode, PositionSide, Wallet
+from hedgebot.domain.model import Leg, MarginMode, PositionSide, Wallet
 from hedgebot.exchange.dialects.base import Dialect, decimal_value, leg_from
 from hedgebot.exchange.paper import VenueEvent
 from hedgebot.exchange.ratelimit import WeightFamily
+from hedgebot.exchange.streaming import AccountPush, StreamSpec, SubscribedFeed
 from hedgebot.exchange.withdrawals import Withdrawal, WithdrawalRequest
 from hedgebot.exchange.port import (
     AccountFacts,
@@ -150,6 +151,7 @@ class BinanceUsdm(Dialect):
     label = "binance"
     codes = _CODES
     weight_families = _FAMILIES
+    pushes_account = True
 
     def request_weight(self, method: str, path: str, query: Mapping[str, str]) -> int:
         """Return Binance's documented IP weight of the request."""
@@ -365,6 +367,21 @@ class BinanceUsdm(Dialect):
         """Turn the user-data stream's own events into venue events, and `listenKeyExpired` into a reconnect."""
         tap_binance_user_stream(futures, on_event)
 
+    def account_push(self, message: Any, symbol_of: Callable[[str], str]) -> AccountPush | None:
+        """Read ACCOUNT_UPDATE, ORDER_TRADE_UPDATE fills, outboundAccountPosition and balanceUpdate (see `account_push`)."""
+        return account_push(message, symbol_of)
+
+    def spot_stream_specs(self, spot: Any) -> list[StreamSpec]:
+        """Return the spot user-data feed: ccxt's watch_balance on the WebSocket API (userDataStream.subscribe.signature).
+
+        The feed first reports its subscription (ccxt's authenticate waits for Binance's answer to it), so the port
+        knows the spot wallet's pushes reach it before it serves the wallet from them.
+        """
+        if not (getattr(spot, "has", {}) or {}).get("watchBalance"):
+            return []
+        return [StreamSpec("spot balance", SubscribedFeed(lambda: spot.authenticate({"type": "spot"}), spot.watch_balance),
+                           carries=frozenset({"spot"}))]
+
     async def _is_portfolio_margin(self, spot: Any) -> bool:
         # /sapi/v1/portfolio/account answers only for portfolio-margin accounts;
         # any other account gets an error code back (a refusal, not an outage).
@@ -422,6 +439,57 @@ def user_stream_events(message: dict[str, Any], symbol_of: Callable[[str], str])
                     )
                 )
     return events
+
+
+def account_push(message: Any, symbol_of: Callable[[str], str]) -> AccountPush | None:
+    """Return what a raw user-data message says the account holds, or None for a message that says nothing of it.
+
+    Binance's shapes ("Event: Balance and Position Update", "Event: Account Update"; see docs/exchanges.md):
+    ACCOUNT_UPDATE's `a.B` rows carry the wallet balance `wb` (isolated margin included) and the cross wallet `cw`,
+    its `a.P` rows each changed leg (`pa` signed amount, `ep` entry, `iw` isolated wallet, `ps` leg); an
+    ORDER_TRADE_UPDATE with a trade (`x` TRADE, or a filled amount `l`) is a fill; spot's outboundAccountPosition
+    carries each changed asset's `f` free and `l` locked; balanceUpdate only a delta. The WebSocket API wraps each
+    event as {"subscriptionId": n, "event": {...}}.
+    """
+    if not isinstance(message, dict):
+        return None
+    event = message.get("event") if isinstance(message.get("event"), dict) else message
+    kind = event.get("e")
+    at = int(event.get("E") or event.get("T") or 0) / 1000
+    if kind == "ACCOUNT_UPDATE":
+        update = event.get("a") or {}
+        futures = {
+            str(row.get("a")): (_d(row.get("wb"), "ACCOUNT_UPDATE wb"), _d(row.get("cw"), "ACCOUNT_UPDATE cw"))
+            for row in update.get("B") or [] if isinstance(row, dict) and row.get("wb") is not None and row.get("cw") is not None
+        }
+        legs: dict[tuple[str, PositionSide], Leg] = {}
+        for row in update.get("P") or []:
+            if not isinstance(row, dict):
+                continue
+            symbol = symbol_of(str(row.get("s")))
+            amount = _d(row.get("pa", "0"), "ACCOUNT_UPDATE pa")
+            entry = _d(row.get("ep", "0") or "0", "ACCOUNT_UPDATE ep")
+            margin = _d(row.get("iw", "0") or "0", "ACCOUNT_UPDATE iw") if str(row.get("mt", "")).lower() == "isolated" else Decimal(0)
+            side = str(row.get("ps", "BOTH")).upper()
+            if side in ("LONG", "SHORT"):
+                legs[(symbol, PositionSide(side.lower()))] = leg_from(PositionSide(side.lower()), amount, entry, margin)
+            else:  # one-way mode: the sign names the leg, and the other one is empty
+                legs[(symbol, PositionSide.LONG)] = leg_from(PositionSide.LONG, max(amount, Decimal(0)), entry, margin)
+                legs[(symbol, PositionSide.SHORT)] = leg_from(PositionSide.SHORT, min(amount, Decimal(0)), entry, margin)
+        return AccountPush(at, legs=legs, futures=futures)
+    if kind == "ORDER_TRADE_UPDATE":
+        order = event.get("o") or {}
+        traded = str(order.get("x")) == "TRADE" or _d(order.get("l") or "0", "ORDER_TRADE_UPDATE l") != 0
+        return AccountPush(at, fills=frozenset({symbol_of(str(order.get("s")))})) if traded else None
+    if kind == "outboundAccountPosition":
+        spot = {
+            str(row.get("a")): _d(row.get("f"), "outboundAccountPosition f") + _d(row.get("l"), "outboundAccountPosition l")
+            for row in event.get("B") or [] if isinstance(row, dict)
+        }
+        return AccountPush(at, spot=spot)
+    if kind == "balanceUpdate":
+        return AccountPush(at, spot_moved=True)
+    return None
 
 
 def _forget_binance_listen_key(futures: Any) -> None:
