@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from hedgebot.domain.model import Leg, PositionSide
+from hedgebot.domain.model import PositionSide
 from hedgebot.exchange.port import FuturesBalance, Legs
 from hedgebot.exchange.streaming import AccountPush
 
@@ -146,6 +146,7 @@ class AccountCache:
         spanned = self._pushes.get((kind, key), 0) != read.pushes or self._touches != read.touches
         self._entries[(kind, key)] = _Entry(value, self.now(), read.connection, dirty=spanned or read.connection < 0)
 
-    def legs_seeded(self) -> list[Leg]:
-        """Return every cached leg (for tests and status)."""
-        return [leg for (kind, _), e in self._entries.items() if kind == "legs" for leg in (e.value.long, e.value.short)]
+    def peek(self, kind: str, key: str) -> Any | None:
+        """Return the cached figure whether or not it may be served (for status and tests)."""
+        entry = self._entries.get((kind, key))
+        return None if entry is None else entry.value

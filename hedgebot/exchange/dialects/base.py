@@ -303,6 +303,14 @@ class Dialect(ABC):
         """Return the `AccountPush` a raw user-data message carries, or None (default: the port reads REST only)."""
         return None
 
+    def spot_stream_specs(self, spot: Any) -> list[StreamSpec]:
+        """Return the spot wallet's user-data feed, when the exchange pushes it in a shape `account_push` reads (default: none)."""
+        return []
+
+    def account_push(self, message: Any, symbol_of: Callable[[str], str]) -> Any:
+        """Return the `AccountPush` a raw user-data message carries, or None (default: the port reads REST only)."""
+        return None
+
     async def fetch_funding_history(self, futures: Any, symbol: str, since: float) -> list[FundingPayment]:
         """Return the account's funding payments on the contract since `since`."""
         rows = await futures.fetch_funding_history(symbol, int(since * 1000))

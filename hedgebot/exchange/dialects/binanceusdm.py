@@ -151,7 +151,6 @@ class BinanceUsdm(Dialect):
     label = "binance"
     codes = _CODES
     weight_families = _FAMILIES
-    pushes_account = True
 
     def request_weight(self, method: str, path: str, query: Mapping[str, str]) -> int:
         """Return Binance's documented IP weight of the request."""
@@ -371,6 +370,18 @@ class BinanceUsdm(Dialect):
         """Read ACCOUNT_UPDATE, ORDER_TRADE_UPDATE fills, outboundAccountPosition and balanceUpdate (see `account_push`)."""
         return account_push(message, symbol_of)
 
+    def stream_specs(self, futures: Any, symbols: list[str], stale_after: float) -> list[StreamSpec]:
+        """Return ccxt's feeds, the futures balance feed first reporting that the user-data socket is connected.
+
+        Its pushes (ACCOUNT_UPDATE) keep the legs and balances the port serves, so the port must know when the
+        socket is up: a positions feed speaks first with a REST snapshot, which answers even while the socket is refused.
+        """
+        specs = [s for s in super().stream_specs(futures, symbols, stale_after) if s.name != "balance"]
+        if not (getattr(futures, "has", {}) or {}).get("watchBalance"):
+            return specs
+        return [*specs, StreamSpec("balance", SubscribedFeed(lambda: _user_socket(futures), futures.watch_balance),
+                                   carries=frozenset({"futures"}))]
+
     def spot_stream_specs(self, spot: Any) -> list[StreamSpec]:
         """Return the spot user-data feed: ccxt's watch_balance on the WebSocket API (userDataStream.subscribe.signature).
 
@@ -490,6 +501,14 @@ def account_push(message: Any, symbol_of: Callable[[str], str]) -> AccountPush |
     if kind == "balanceUpdate":
         return AccountPush(at, spot_moved=True)
     return None
+
+
+async def _user_socket(client: Any) -> None:
+    """Open the futures user-data socket as ccxt's watchers do (the listen key, then its URL) and wait until it is connected."""
+    kind, sub_type, params = client.resolve_auth_type("watchBalance", None, {})
+    await client.authenticate(client.extend({"type": kind, "subType": sub_type}, params))
+    url = client.get_private_ws_url(kind, client.options[kind]["listenKey"])
+    await client.client(url).connect(client.session)
 
 
 def _forget_binance_listen_key(futures: Any) -> None:
