@@ -999,7 +999,7 @@ class Daemon:
         runtime.venue, runtime.streams = attached
         # While an action's outcome is open the cached figures are not served: every look reads REST.
         attached[0].in_doubt = lambda: self.journal is not None and bool(self.journal.open_intents(account.name))
-        self.ops.extra_metrics.append(stream_metrics(account.name, runtime.streams))
+        self.ops.extra_metrics.append(stream_metrics(account.name, runtime.streams, attached[0].cache))
 
     def _on_stream_update(self, runtime: AccountRuntime, name: str, update: Any) -> None:
         """Wake the keepers a stream speaks for: a mark only when it moved enough, anything else at once."""

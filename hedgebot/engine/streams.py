@@ -295,11 +295,11 @@ class StreamedPort:
         return self.supervisor.health()
 
 
-def stream_metrics(account: str, supervisor: StreamSupervisor) -> Callable[[], Iterable[Any]]:
-    """Return a collector of Prometheus gauges for one account's streams (for the ops registry)."""
+def stream_metrics(account: str, supervisor: StreamSupervisor, cache: AccountCache | None = None) -> Callable[[], Iterable[Any]]:
+    """Return a collector of Prometheus metrics for one account's streams and its streamed figures (for the ops registry)."""
 
     def collect() -> Iterable[Any]:
-        from prometheus_client.core import GaugeMetricFamily
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
         state = GaugeMetricFamily("hedgebot_stream_state", "1 for the stream's current state", labels=["account", "stream", "state"])
         reconnects = GaugeMetricFamily("hedgebot_stream_reconnects", "Times the stream failed and was reconnected", labels=["account", "stream"])
@@ -313,7 +313,15 @@ def stream_metrics(account: str, supervisor: StreamSupervisor) -> Callable[[], I
             if health.last_message_at is not None:
                 age.add_metric([account, health.name], now - health.last_message_at)
         polling.add_metric([account], 1.0 if supervisor.polling else 0.0)
-        return [state, reconnects, age, polling]
+        reads = CounterMetricFamily(
+            "hedgebot_account_reads", "Looks at the account's legs and balances, by figure and where the answer came from "
+            "(stream: the user-data pushes; rest: a REST read)", labels=["account", "figure", "source"],
+        )
+        if cache is not None:
+            for source, counted in (("stream", cache.hits), ("rest", cache.reads)):
+                for figure, count in sorted(counted.items()):
+                    reads.add_metric([account, figure, source], float(count))
+        return [state, reconnects, age, polling, reads]
 
     return collect
 
