@@ -104,6 +104,11 @@ class AccountCache:
                     else:
                         held.pop(asset, None)
                 entry.value = held
+        for symbol in push.reread:
+            self._count(("legs", symbol))
+            entry = self._entries.get(("legs", symbol))
+            if entry is not None:
+                entry.dirty = True
         if push.fills:
             self.touch()
         if push.spot_moved:

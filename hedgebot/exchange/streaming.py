@@ -81,3 +81,5 @@ class AccountPush:
     fills: frozenset[str] = frozenset()
     #: the spot wallet moved by an amount only (a deposit's balanceUpdate): it is read again over REST
     spot_moved: bool = False
+    #: symbols whose legs the push names without saying which changed how: read again over REST
+    reread: frozenset[str] = frozenset()

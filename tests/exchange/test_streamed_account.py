@@ -199,3 +199,29 @@ def test_a_futures_balance_is_not_served_from_the_pushes_while_a_cross_leg_is_op
     cross_short = Legs(Leg(PositionSide.LONG), Leg(PositionSide.SHORT, D("1"), D("50000"), D("0")))
     cache.seed("legs", SYMBOL, cross_short, cache.start_read("legs", SYMBOL, 1))
     assert cache.get("futures", "USDT", 1) is None, "a cross leg's free balance moves with the price, which no push says"
+
+
+def test_binances_hedge_mode_push_with_its_empty_both_row_moves_only_the_leg_it_names() -> None:
+    # Binance's documented shape (USDⓈ-M "Event: Balance and Position Update"): in hedge mode the BOTH row of the
+    # changed symbol is pushed too, empty; the SHORT row is the leg that changed.
+    from hedgebot.domain.model import PositionSide
+    from hedgebot.exchange.dialects.binanceusdm import account_push
+
+    message = {
+        "e": "ACCOUNT_UPDATE", "E": 1564745798939, "T": 1564745798938,
+        "a": {"m": "ORDER", "B": [{"a": "USDT", "wb": "122624.12345678", "cw": "100.12345678", "bc": "50.12345678"}],
+              "P": [{"s": "BTCUSDT", "pa": "0", "ep": "0.00000", "cr": "200", "up": "0", "mt": "isolated", "iw": "0.00000000", "ps": "BOTH"},
+                    {"s": "BTCUSDT", "pa": "-0.010", "ep": "50000.0", "cr": "0", "up": "0", "mt": "isolated", "iw": "180.5", "ps": "SHORT"}]},
+    }
+    push = account_push(message, {"BTCUSDT": SYMBOL}.get)  # type: ignore[arg-type]
+    assert push is not None
+    assert list(push.legs) == [(SYMBOL, PositionSide.SHORT)]
+    short = push.legs[(SYMBOL, PositionSide.SHORT)]
+    assert (short.size, short.entry_price, short.margin) == (D("0.010"), D("50000.0"), D("180.5"))
+    assert push.futures == {"USDT": (D("122624.12345678"), D("100.12345678"))}
+    alone = {**message, "a": {**message["a"], "P": message["a"]["P"][:1]}}  # type: ignore[dict-item]
+    pushed = account_push(alone, {"BTCUSDT": SYMBOL}.get)  # type: ignore[arg-type]
+    assert pushed is not None and not pushed.legs and pushed.reread == {SYMBOL}, "an empty BOTH row alone: read the legs again"
+    wrapped = account_push({"subscriptionId": 0, "event": {"e": "outboundAccountPosition", "E": 1, "u": 1,
+                                                           "B": [{"a": "BTC", "f": "1.5", "l": "0.25"}]}}, str)
+    assert wrapped is not None and wrapped.spot == {"BTC": D("1.75")}

@@ -474,9 +474,11 @@ def account_push(message: Any, symbol_of: Callable[[str], str]) -> AccountPush |
             for row in update.get("B") or [] if isinstance(row, dict) and row.get("wb") is not None and row.get("cw") is not None
         }
         legs: dict[tuple[str, PositionSide], Leg] = {}
-        for row in update.get("P") or []:
-            if not isinstance(row, dict):
-                continue
+        rows = [row for row in update.get("P") or [] if isinstance(row, dict)]
+        # Binance pushes the BOTH row of a changed symbol in hedge mode too (empty): it names no leg there.
+        hedged = {str(row.get("s")) for row in rows if str(row.get("ps", "")).upper() in ("LONG", "SHORT")}
+        unsure: set[str] = set()
+        for row in rows:
             symbol = symbol_of(str(row.get("s")))
             amount = _d(row.get("pa", "0"), "ACCOUNT_UPDATE pa")
             entry = _d(row.get("ep", "0") or "0", "ACCOUNT_UPDATE ep")
@@ -484,10 +486,14 @@ def account_push(message: Any, symbol_of: Callable[[str], str]) -> AccountPush |
             side = str(row.get("ps", "BOTH")).upper()
             if side in ("LONG", "SHORT"):
                 legs[(symbol, PositionSide(side.lower()))] = leg_from(PositionSide(side.lower()), amount, entry, margin)
-            else:  # one-way mode: the sign names the leg, and the other one is empty
+            elif str(row.get("s")) in hedged:
+                continue
+            elif amount != 0:  # one-way mode: the sign names the leg, and the other one is empty
                 legs[(symbol, PositionSide.LONG)] = leg_from(PositionSide.LONG, max(amount, Decimal(0)), entry, margin)
                 legs[(symbol, PositionSide.SHORT)] = leg_from(PositionSide.SHORT, min(amount, Decimal(0)), entry, margin)
-        return AccountPush(at, legs=legs, futures=futures)
+            else:  # an empty BOTH row alone: a one-way position closed, or a hedge-mode change whose leg row is not here
+                unsure.add(symbol)
+        return AccountPush(at, legs=legs, futures=futures, reread=frozenset(unsure))
     if kind == "ORDER_TRADE_UPDATE":
         order = event.get("o") or {}
         traded = str(order.get("x")) == "TRADE" or _d(order.get("l") or "0", "ORDER_TRADE_UPDATE l") != 0
