@@ -225,3 +225,33 @@ def test_binances_hedge_mode_push_with_its_empty_both_row_moves_only_the_leg_it_
     wrapped = account_push({"subscriptionId": 0, "event": {"e": "outboundAccountPosition", "E": 1, "u": 1,
                                                            "B": [{"a": "BTC", "f": "1.5", "l": "0.25"}]}}, str)
     assert wrapped is not None and wrapped.spot == {"BTC": D("1.75")}
+
+
+async def test_a_spot_deposit_pushed_by_the_stream_grows_the_short_without_a_spot_account_read(tmp_path) -> None:
+    from hedgebot.config import Settings
+    from hedgebot.engine.daemon import Daemon
+    from tests.helpers import paper_settings_dict
+
+    async with emulator_rig(streams=True) as rig:
+        data = paper_settings_dict(tmp_path, tick_seconds=10, staleness_seconds=90)
+        account = data["accounts"][0]
+        account.pop("paper", None)
+        account.update(mode="live", credentials={"api_key": {"env": "HB_UNUSED"}, "secret": {"env": "HB_UNUSED"}})
+        data["http"] = {"enabled": False}
+        venue = rig.daemon_venue()
+        daemon = Daemon(Settings(**data), rig.clock, allow_live=True, venue_factory=lambda _a: venue)
+        rig.publish_mark_every_second({"mark": D("50000")})
+        await daemon.start()
+        try:
+            await until(lambda: rig.short() == D("1") and not daemon.stream_status()[account["name"]]["polling"],
+                        "the hedge is opened with its streams up")
+            keeper = daemon.keepers[0]
+            await until(lambda: keeper.status.state == "hedged", "the hedge settles")
+            mark = len(rig.emulator.requests)
+            rig.emulator.deposit("spot", "BTC", D("0.5"))  # Binance pushes outboundAccountPosition
+            await until(lambda: rig.short() == D("1.5"), "the keeper grows the short to the pushed holding")
+            after = rig.emulator.requests[mark:]
+            order = after.index(("POST", "/fapi/v1/order"))
+            assert ("GET", SPOT_ACCOUNT) not in after[:order], f"the deposit came from the push, not a REST read: {after[:order]}"
+        finally:
+            await daemon.stop()

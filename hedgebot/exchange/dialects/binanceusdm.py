@@ -386,11 +386,12 @@ class BinanceUsdm(Dialect):
         """Return the spot user-data feed: ccxt's watch_balance on the WebSocket API (userDataStream.subscribe.signature).
 
         The feed first reports its subscription (ccxt's authenticate waits for Binance's answer to it), so the port
-        knows the spot wallet's pushes reach it before it serves the wallet from them.
+        knows the spot wallet's pushes reach it before it serves the wallet from them. Its name has no symbol, so
+        each push wakes every keeper of the account, as the futures balance feed's do.
         """
         if not (getattr(spot, "has", {}) or {}).get("watchBalance"):
             return []
-        return [StreamSpec("spot balance", SubscribedFeed(lambda: spot.authenticate({"type": "spot"}), spot.watch_balance),
+        return [StreamSpec("spot_balance", SubscribedFeed(lambda: spot.authenticate({"type": "spot"}), spot.watch_balance),
                            carries=frozenset({"spot"}))]
 
     async def _is_portfolio_margin(self, spot: Any) -> bool:
