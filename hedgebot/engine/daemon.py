@@ -22,6 +22,7 @@ import secrets
 import socket
 import sqlite3
 import threading
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -992,6 +993,7 @@ class Daemon:
         symbols = list(dict.fromkeys(h.symbol for h in account.hedges))
         attached = attach_streams(
             venue, symbols, self.clock, stale_after, functools.partial(self._on_stream_update, runtime),
+            seed=zlib.crc32(account.name.encode()),  # each account's backoff and reconciliation drawn apart from the others'
             reconcile_seconds=account.stream_reconcile_seconds,
         )
         if attached is None:

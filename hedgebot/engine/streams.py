@@ -229,7 +229,7 @@ class StreamedPort:
         self.inner = inner
         self.supervisor = supervisor
         self.name = inner.name
-        self.cache = AccountCache(supervisor.clock.now, reconcile_seconds)
+        self.cache = AccountCache(supervisor.clock.now, reconcile_seconds, seed=supervisor.seed)
         self.in_doubt = in_doubt  # the daemon's: does the journal hold an action of this account whose outcome is open?
         pushes = getattr(inner, "subscribe_account", None)
         if pushes is not None:

@@ -85,7 +85,7 @@ async def test_legs_and_balances_come_from_the_pushes_and_rest_is_read_only_when
         assert (await port.fetch_spot_balances())["BTC"] == D("1.5")
         assert counts(rig) == seeded_reads, "what the streams pushed is served without a REST read"
 
-        rig.clock.advance(RECONCILE)
+        rig.clock.advance(RECONCILE * 1.125)  # due within 12.5 % of the interval, drawn apart for each account
         await seeded(port)
         assert counts(rig) == tuple(n + 1 for n in seeded_reads), "the slow reconciliation reads each figure once"
         await supervisor.stop()
@@ -255,3 +255,18 @@ async def test_a_spot_deposit_pushed_by_the_stream_grows_the_short_without_a_spo
             assert ("GET", SPOT_ACCOUNT) not in after[:order], f"the deposit came from the push, not a REST read: {after[:order]}"
         finally:
             await daemon.stop()
+
+
+def test_the_reconciliations_of_accounts_started_together_fall_due_at_different_times() -> None:
+    from hedgebot.engine.account_cache import AccountCache
+
+    def first_rest_read(seed: int) -> int:
+        now = [0.0]
+        cache = AccountCache(lambda: now[0], 1200.0, seed=seed)
+        cache.seed("spot", "", {}, cache.start_read("spot", "", 1))  # every account seeded at the same instant
+        while cache.get("spot", "", 1) is not None:
+            now[0] += 1
+        return int(now[0])
+
+    dues = [first_rest_read(seed) for seed in range(20)]
+    assert all(1050 <= due <= 1350 for due in dues) and len(set(dues)) >= 10, dues
