@@ -604,7 +604,9 @@ class CcxtVenue:
         """Return what this venue can stream for `symbols` (ccxt's websocket methods); empty when nothing."""
         self._tap_user_stream()
         specs = self.dialect.stream_specs(self.futures, symbols, stale_after)
-        return specs + (self.dialect.spot_stream_specs(self.spot) if self.spot is not self.futures else [])
+        if not specs or self.spot is self.futures:
+            return specs  # a dialect that streams none of its futures feeds (COIN-M) keeps its spot wallet on REST too
+        return specs + self.dialect.spot_stream_specs(self.spot)
 
     def subscribe_account(self, listener: Callable[[Any], None]) -> None:
         """Call `listener` with each `AccountPush` the user-data streams carry (legs and balances as the exchange pushes them)."""

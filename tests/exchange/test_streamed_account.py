@@ -270,3 +270,23 @@ def test_the_reconciliations_of_accounts_started_together_fall_due_at_different_
 
     dues = [first_rest_read(seed) for seed in range(20)]
     assert all(1050 <= due <= 1350 for due in dues) and len(set(dues)) >= 10, dues
+
+
+async def test_a_venue_that_streams_none_of_its_futures_feeds_keeps_its_spot_wallet_on_rest_too() -> None:
+    from hedgebot.exchange.ccxt_venue import CcxtVenue
+    from hedgebot.exchange.dialects.binancecoinm import BinanceCoinm
+    from hedgebot.exchange.dialects.binanceusdm import BinanceUsdm
+    from hedgebot.testing.clock import SteppingClock
+
+    clock = SteppingClock(0.0)
+    coinm = CcxtVenue.connect(BinanceCoinm(), clock, api_key="k", secret="s", rate_limit=False)
+    usdm = CcxtVenue.connect(BinanceUsdm(), clock, api_key="k", secret="s", rate_limit=False)
+    try:
+        assert coinm.stream_specs(["BTC/USD:BTC"], 30.0) == [], "COIN-M streams nothing yet: its keeper reads REST"
+        names = [spec.name for spec in usdm.stream_specs([SYMBOL], 30.0)]
+        assert "spot_balance" in names and "balance" in names
+        carried = {spec.name: spec.carries for spec in usdm.stream_specs([SYMBOL], 30.0) if spec.carries}
+        assert carried == {"balance": frozenset({"futures"}), "spot_balance": frozenset({"spot"})}
+    finally:
+        await coinm.close()
+        await usdm.close()
