@@ -750,6 +750,9 @@ class AccountConfig(Frozen):
     allow_withdraw_permission: bool = False
     api_base_url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+$")
     streams: bool = True  # live accounts: websocket updates wake the keepers, REST polling as the fallback
+    # With the user-data streams live, legs and balances come from their pushes and are read over REST at least this
+    # often (and at once after a reconnect, an action, a lookup or a fill); while a stream is down, at every look.
+    stream_reconcile_seconds: float = Field(default=1200.0, ge=1, le=86400)
     # How long an order lookup that misses an order proves nothing (None: the exchange's default, 30 s).
     order_settle_seconds: float | None = Field(default=None, ge=0, le=3600)
     # Beyond this offset between the exchange's clock and this machine's, nothing that adds risk goes out.

@@ -236,3 +236,20 @@ def test_check_lists_each_window_around_calendar_events_and_the_hedges_end(tmp_p
     assert "window fomc (FOMC): ratio 1 from 2026-12-15T19:00:00Z to 2026-12-17T07:00:00Z" in out
     assert "window fomc (FOMC): ratio 1 from 2027-01-26T19:00:00Z to 2027-01-28T07:00:00Z" in out
     assert "ends: unwound at 2028-04-15T00:00:00Z (until after:halving), its spot kept, then closed" in out
+
+
+@pytest.mark.parametrize(("key", "value"), [("stream_reconcile_seconds", 0), ("stream_reconcile_seconds", "often"), ("weight_share", 1.5)])
+def test_a_bad_reconciliation_interval_or_weight_share_is_refused_naming_the_key_and_value(tmp_path, key: str, value: object) -> None:
+    data = paper_settings_dict(tmp_path)
+    data["accounts"][0][key] = value
+    with pytest.raises(ConfigError) as refused:
+        load_config(write_toml(tmp_path / "c.toml", data))
+    message = str(refused.value)
+    assert key in message and str(value) in message and "Traceback" not in message, message
+
+
+def test_the_streamed_figures_are_reconciled_every_twenty_minutes_unless_configured(tmp_path) -> None:
+    data = paper_settings_dict(tmp_path)
+    assert load_config(write_toml(tmp_path / "c.toml", data)).accounts[0].stream_reconcile_seconds == 1200
+    data["accounts"][0]["stream_reconcile_seconds"] = 600
+    assert load_config(write_toml(tmp_path / "d.toml", data)).accounts[0].stream_reconcile_seconds == 600

@@ -22,6 +22,7 @@ import secrets
 import socket
 import sqlite3
 import threading
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -990,11 +991,17 @@ class Daemon:
             subscribe(functools.partial(self._on_venue_event, runtime))  # funding, liquidation, ADL from the user stream
         stale_after = min(h.staleness_seconds for h in account.hedges)
         symbols = list(dict.fromkeys(h.symbol for h in account.hedges))
-        attached = attach_streams(venue, symbols, self.clock, stale_after, functools.partial(self._on_stream_update, runtime))
+        attached = attach_streams(
+            venue, symbols, self.clock, stale_after, functools.partial(self._on_stream_update, runtime),
+            seed=zlib.crc32(account.name.encode()),  # each account's backoff and reconciliation drawn apart from the others'
+            reconcile_seconds=account.stream_reconcile_seconds,
+        )
         if attached is None:
             return
         runtime.venue, runtime.streams = attached
-        self.ops.extra_metrics.append(stream_metrics(account.name, runtime.streams))
+        # While an action's outcome is open the cached figures are not served: every look reads REST.
+        attached[0].in_doubt = lambda: self.journal is not None and bool(self.journal.open_intents(account.name))
+        self.ops.extra_metrics.append(stream_metrics(account.name, runtime.streams, attached[0].cache))
 
     def _on_stream_update(self, runtime: AccountRuntime, name: str, update: Any) -> None:
         """Wake the keepers a stream speaks for: a mark only when it moved enough, anything else at once."""

@@ -19,15 +19,21 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from decimal import Decimal
 from typing import Any
 
 from hedgebot.clock import Clock
+from hedgebot.engine.account_cache import FUTURES, SPOT, AccountCache
 from hedgebot.engine.retry import Backoff
-from hedgebot.exchange.port import BadData, ExchangePort, PriceQuote
+from hedgebot.exchange.port import BadData, ExchangePort, FuturesBalance, Legs, PriceQuote
 from hedgebot.exchange.streaming import StreamSpec
+
+
+# Account figures the user-data streams keep are read again over REST at least this often (the slow reconciliation).
+DEFAULT_RECONCILE_SECONDS = 1200.0
 
 
 class StreamState(StrEnum):
@@ -69,6 +75,7 @@ class _Stream:
     reconnects: int = 0
     error: str = ""
     last_update: Any = None
+    connection: int = 0  # times the stream went live: a change means pushes between may have been lost
 
 
 @dataclass
@@ -152,6 +159,13 @@ class StreamSupervisor:
             for state in (self.state(s.spec.name),)
         )
 
+    def connection(self, kind: str) -> int | None:
+        """Return which connection the streams carrying `kind` are on while all are live; None otherwise (or when none does)."""
+        carriers = [s for s in self._streams.values() if kind in s.spec.carries]
+        if not carriers or any(not self.live(s.spec.name) for s in carriers):
+            return None
+        return sum(s.connection for s in carriers)
+
     def specs(self) -> Iterable[StreamSpec]:
         """Return the supervised streams."""
         return [s.spec for s in self._streams.values()]
@@ -182,6 +196,8 @@ class StreamSupervisor:
                 await self.clock.sleep(self._backoff.delay(failures))
                 continue
             failures = 0
+            if stream.state is not StreamState.LIVE:
+                stream.connection += 1
             stream.state = StreamState.LIVE
             stream.error = ""
             stream.messages += 1
@@ -190,21 +206,48 @@ class StreamSupervisor:
             self._notify(stream.spec.name, update)
 
 
-class StreamedPort:
-    """An `ExchangePort` whose mark price comes from a live stream, and from REST while the stream is not live.
+# Port calls that change the account, or look up an action that may have: the next read of every figure goes to REST.
+_TOUCHING = frozenset({
+    "place_order", "adjust_margin", "transfer", "withdraw", "set_leverage", "set_margin_mode", "set_position_mode",
+    "fetch_order", "fetch_order_history", "find_funds_movement", "find_withdrawal",
+})
 
-    Everything else is the wrapped venue's: positions, balances and orders
-    streams only wake the keeper, which then reads them from the venue, so
-    the venue's REST answers stay the one source of truth for what is held.
+
+class StreamedPort:
+    """An `ExchangePort` that answers from live streams where it safely can, and from REST otherwise.
+
+    The mark price comes from its stream while that is live. Legs, the futures balance and the spot wallet
+    come from an `AccountCache` kept by the user-data streams' pushes, under its rules (a slow REST
+    reconciliation, a REST read at once after a reconnect, after any action or lookup, after a fill, and
+    while any action of the account is in doubt). Everything else is the wrapped venue's.
     """
 
-    def __init__(self, inner: ExchangePort, supervisor: StreamSupervisor) -> None:
+    def __init__(
+        self, inner: ExchangePort, supervisor: StreamSupervisor, reconcile_seconds: float = DEFAULT_RECONCILE_SECONDS,
+        in_doubt: Callable[[], bool] | None = None,
+    ) -> None:
         self.inner = inner
         self.supervisor = supervisor
         self.name = inner.name
+        self.cache = AccountCache(supervisor.clock.now, reconcile_seconds, seed=supervisor.seed)
+        self.in_doubt = in_doubt  # the daemon's: does the journal hold an action of this account whose outcome is open?
+        pushes = getattr(inner, "subscribe_account", None)
+        if pushes is not None:
+            pushes(self.cache.apply)
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+        attribute = getattr(self.inner, name)
+        if name not in _TOUCHING:
+            return attribute
+
+        async def touching(*args: Any, **kwargs: Any) -> Any:
+            self.cache.touch()
+            try:
+                return await attribute(*args, **kwargs)
+            finally:
+                self.cache.touch()  # a read that ran alongside is not trusted either
+
+        return touching
 
     def _mark_stream(self, symbol: str) -> StreamSpec | None:
         return next((s for s in self.supervisor.specs() if s.quote is not None and s.symbol == symbol), None)
@@ -222,16 +265,41 @@ class StreamedPort:
         self.supervisor.polls[f"mark {symbol}"] += 1
         return await self.inner.fetch_mark_price(symbol)
 
+    async def _cached(self, carrier: str, kind: str, key: str, read: Callable[[], Awaitable[Any]]) -> Any:
+        if self.in_doubt is not None and self.in_doubt():
+            self.cache.touch()  # while an outcome is open, every look reads REST, and so does the first after it settles
+        connection = self.supervisor.connection(carrier)
+        cached = self.cache.get(kind, key, connection)
+        if cached is not None:
+            return cached
+        self.supervisor.polls[f"{kind} {key}".strip()] += 1
+        started = self.cache.start_read(kind, key, connection)
+        value = await read()
+        self.cache.seed(kind, key, value, started)
+        return value
+
+    async def fetch_legs(self, symbol: str) -> Legs:
+        """Return both legs from the futures user-data stream's cache when it may be trusted; from REST otherwise."""
+        return await self._cached(FUTURES, "legs", symbol, lambda: self.inner.fetch_legs(symbol))
+
+    async def fetch_futures_balance(self, asset: str) -> FuturesBalance:
+        """Return the futures balance from the user-data stream's cache when it may be trusted; from REST otherwise."""
+        return await self._cached(FUTURES, FUTURES, asset, lambda: self.inner.fetch_futures_balance(asset))
+
+    async def fetch_spot_balances(self) -> dict[str, Decimal]:
+        """Return the spot wallet from the spot user-data stream's cache when it may be trusted; from REST otherwise."""
+        return dict(await self._cached(SPOT, SPOT, "", self.inner.fetch_spot_balances))
+
     def stream_health(self) -> list[StreamHealth]:
         """Return every stream's health."""
         return self.supervisor.health()
 
 
-def stream_metrics(account: str, supervisor: StreamSupervisor) -> Callable[[], Iterable[Any]]:
-    """Return a collector of Prometheus gauges for one account's streams (for the ops registry)."""
+def stream_metrics(account: str, supervisor: StreamSupervisor, cache: AccountCache | None = None) -> Callable[[], Iterable[Any]]:
+    """Return a collector of Prometheus metrics for one account's streams and its streamed figures (for the ops registry)."""
 
     def collect() -> Iterable[Any]:
-        from prometheus_client.core import GaugeMetricFamily
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
         state = GaugeMetricFamily("hedgebot_stream_state", "1 for the stream's current state", labels=["account", "stream", "state"])
         reconnects = GaugeMetricFamily("hedgebot_stream_reconnects", "Times the stream failed and was reconnected", labels=["account", "stream"])
@@ -245,7 +313,15 @@ def stream_metrics(account: str, supervisor: StreamSupervisor) -> Callable[[], I
             if health.last_message_at is not None:
                 age.add_metric([account, health.name], now - health.last_message_at)
         polling.add_metric([account], 1.0 if supervisor.polling else 0.0)
-        return [state, reconnects, age, polling]
+        reads = CounterMetricFamily(
+            "hedgebot_account_reads", "Looks at the account's legs and balances, by figure and where the answer came from "
+            "(stream: the user-data pushes; rest: a REST read)", labels=["account", "figure", "source"],
+        )
+        if cache is not None:
+            for source, counted in (("stream", cache.hits), ("rest", cache.reads)):
+                for figure, count in sorted(counted.items()):
+                    reads.add_metric([account, figure, source], float(count))
+        return [state, reconnects, age, polling, reads]
 
     return collect
 
@@ -265,7 +341,8 @@ def route_order_updates(venue: Any, keepers: Iterable[Any], name: str, update: A
 
 
 def attach_streams(
-    venue: ExchangePort, symbols: list[str], clock: Clock, stale_after: float, wake: Callable[[str, Any], None], seed: int = 0
+    venue: ExchangePort, symbols: list[str], clock: Clock, stale_after: float, wake: Callable[[str, Any], None], seed: int = 0,
+    reconcile_seconds: float = DEFAULT_RECONCILE_SECONDS,
 ) -> tuple[StreamedPort, StreamSupervisor] | None:
     """Wrap a venue that can stream: its supervisor (not started) wakes `wake` on every update.
 
@@ -281,4 +358,4 @@ def attach_streams(
     for spec in specs:
         supervisor.add(spec)
     supervisor.listen(wake)
-    return StreamedPort(venue, supervisor), supervisor
+    return StreamedPort(venue, supervisor, reconcile_seconds), supervisor

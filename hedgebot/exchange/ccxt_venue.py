@@ -642,7 +642,27 @@ class CcxtVenue:
     def stream_specs(self, symbols: list[str], stale_after: float) -> list[StreamSpec]:
         """Return what this venue can stream for `symbols` (ccxt's websocket methods); empty when nothing."""
         self._tap_user_stream()
-        return self.dialect.stream_specs(self.futures, symbols, stale_after)
+        specs = self.dialect.stream_specs(self.futures, symbols, stale_after)
+        if not specs or self.spot is self.futures:
+            return specs  # a dialect that streams none of its futures feeds (COIN-M) keeps its spot wallet on REST too
+        return specs + self.dialect.spot_stream_specs(self.spot)
+
+    def subscribe_account(self, listener: Callable[[Any], None]) -> None:
+        """Call `listener` with each `AccountPush` the user-data streams carry (legs and balances as the exchange pushes them)."""
+        symbol_of = lambda market_id: self.futures.safe_symbol(market_id, None, None, "contract")  # noqa: E731
+        for client in {id(self.futures): self.futures, id(self.spot): self.spot}.values():
+            original = client.handle_message
+
+            def tapped(ws: Any, message: Any, _original: Any = original) -> Any:
+                try:
+                    push = self.dialect.account_push(message, symbol_of)
+                except BadData:
+                    push = None  # an unreadable push changes nothing cached; the reconciliation reads REST
+                if push is not None:
+                    listener(push)
+                return _original(ws, message)
+
+            client.handle_message = tapped
 
     def subscribe(self, listener: Callable[[Any], None]) -> None:
         """Call `listener` with each event the exchange pushes on its own (funding, liquidation, ADL, margin moves)."""

@@ -325,6 +325,7 @@ class Emulator:
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
         self.route_installers: list[Callable[[web.UrlDispatcher], None]] = []
         self.order_listeners: list[Callable[[dict[str, Any]], None]] = []
+        self.saved_listeners: list[Callable[[], None]] = []  # called on every change of the book (the streams' pushes)
         self.forced: list[str] = []  # the book key of every order Binance placed itself (liquidation, ADL)
         if state_path is not None and state_path.exists():
             self.book = Book.from_json(json.loads(state_path.read_text()))
@@ -344,7 +345,9 @@ class Emulator:
         return int((time.time() + self.clock_offset_seconds) * 1000) + self.server_time_offset_ms
 
     def save(self) -> None:
-        """Write the book atomically when a state path is set."""
+        """Tell who watches the book that it changed; write it atomically when a state path is set."""
+        for listener in list(self.saved_listeners):
+            listener()
         if self.state_path is None:
             return
         tmp = self.state_path.with_suffix(".tmp")
@@ -455,13 +458,16 @@ class Emulator:
         pos = self.book.positions.get(f"{symbol}|{side}", Position())
         spec = self.book.symbols[symbol]
         wallet = D(self._wallet(spec.api).get(asset, "0"))
+        isolated = sum((D(p.isolated_wallet) for k, p in self.book.positions.items()
+                        if (other := self.book.symbols[k.partition("|")[0]]).api == spec.api and other.settle == asset), ZERO)
         return {
             "e": "ACCOUNT_UPDATE", "E": self.now_ms(), "T": self.now_ms(),
             "a": {
                 "m": reason,
-                "B": [{"a": asset, "wb": _s(wallet), "cw": _s(wallet), "bc": _s(change)}],
+                # wb: the wallet with isolated margin (as /fapi/v3/account's walletBalance), cw: without it
+                "B": [{"a": asset, "wb": _s(wallet + isolated), "cw": _s(wallet), "bc": _s(change)}],
                 "P": [{
-                    "s": symbol, "pa": _s(D(pos.amount)), "ep": pos.entry, "bep": pos.entry, "cr": "0", "up": "0",
+                    "s": symbol, "pa": _s(-D(pos.amount) if side == "SHORT" else D(pos.amount)), "ep": pos.entry, "bep": pos.entry, "cr": "0", "up": "0",
                     "mt": spec.margin_type.lower() if spec.margin_type == "ISOLATED" else "cross",
                     "iw": pos.isolated_wallet, "ps": side,
                 }],

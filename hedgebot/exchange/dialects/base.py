@@ -77,6 +77,8 @@ class Dialect(ABC):
     #: the exchange's per-IP request-weight limits and the headers that report their use (none known: only
     #: Retry-After on 429/418 is obeyed)
     weight_families: tuple[WeightFamily, ...] = ()
+    #: the futures user-data stream pushes legs and balances the port may serve between REST reads (`account_push`)
+    pushes_account: bool = False
 
     #: the instruments whose legs this exchange's accounts keep apart in hedge mode; a live hedge on another
     #: is refused by `check` and `run`
@@ -304,7 +306,8 @@ class Dialect(ABC):
             if has.get("watchMarkPrice"):
                 specs.append(StreamSpec(f"mark {symbol}", _watch(futures.watch_mark_price, symbol), stale_after, self.streamed_mark, symbol))
             if has.get("watchPositions"):
-                specs.append(StreamSpec(f"positions {symbol}", _watch(futures.watch_positions, [symbol]), symbol=symbol))
+                carries = frozenset({"futures"}) if self.pushes_account else frozenset()
+                specs.append(StreamSpec(f"positions {symbol}", _watch(futures.watch_positions, [symbol]), symbol=symbol, carries=carries))
             if has.get("watchOrders"):
                 specs.append(StreamSpec(f"orders {symbol}", _watch(futures.watch_orders, symbol), symbol=symbol))
         if has.get("watchBalance"):
@@ -320,6 +323,22 @@ class Dialect(ABC):
 
     def tap_user_stream(self, futures: Any, on_event: Callable[[Any], None]) -> None:
         """Watch the raw user-data messages ccxt receives, for events ccxt drops (default: nothing to watch)."""
+
+    def spot_stream_specs(self, spot: Any) -> list[StreamSpec]:
+        """Return the spot wallet's user-data feed, when the exchange pushes it in a shape `account_push` reads (default: none)."""
+        return []
+
+    def account_push(self, message: Any, symbol_of: Callable[[str], str]) -> Any:
+        """Return the `AccountPush` a raw user-data message carries, or None (default: the port reads REST only)."""
+        return None
+
+    def spot_stream_specs(self, spot: Any) -> list[StreamSpec]:
+        """Return the spot wallet's user-data feed, when the exchange pushes it in a shape `account_push` reads (default: none)."""
+        return []
+
+    def account_push(self, message: Any, symbol_of: Callable[[str], str]) -> Any:
+        """Return the `AccountPush` a raw user-data message carries, or None (default: the port reads REST only)."""
+        return None
 
     async def fetch_funding_history(self, futures: Any, symbol: str, since: float) -> list[FundingPayment]:
         """Return the account's funding payments on the contract since `since`."""

@@ -17,10 +17,11 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from hedgebot.domain.model import MarginMode, PositionSide, Wallet
+from hedgebot.domain.model import Leg, MarginMode, PositionSide, Wallet
 from hedgebot.exchange.dialects.base import Dialect, decimal_value, leg_from
 from hedgebot.exchange.paper import VenueEvent
 from hedgebot.exchange.ratelimit import WeightFamily
+from hedgebot.exchange.streaming import AccountPush, StreamSpec, SubscribedFeed
 from hedgebot.exchange.withdrawals import Withdrawal, WithdrawalRequest
 from hedgebot.exchange.port import (
     AccountFacts,
@@ -365,6 +366,34 @@ class BinanceUsdm(Dialect):
         """Turn the user-data stream's own events into venue events, and `listenKeyExpired` into a reconnect."""
         tap_binance_user_stream(futures, on_event)
 
+    def account_push(self, message: Any, symbol_of: Callable[[str], str]) -> AccountPush | None:
+        """Read ACCOUNT_UPDATE, ORDER_TRADE_UPDATE fills, outboundAccountPosition and balanceUpdate (see `account_push`)."""
+        return account_push(message, symbol_of)
+
+    def stream_specs(self, futures: Any, symbols: list[str], stale_after: float) -> list[StreamSpec]:
+        """Return ccxt's feeds, the futures balance feed first reporting that the user-data socket is connected.
+
+        Its pushes (ACCOUNT_UPDATE) keep the legs and balances the port serves, so the port must know when the
+        socket is up: a positions feed speaks first with a REST snapshot, which answers even while the socket is refused.
+        """
+        specs = [s for s in super().stream_specs(futures, symbols, stale_after) if s.name != "balance"]
+        if not (getattr(futures, "has", {}) or {}).get("watchBalance"):
+            return specs
+        return [*specs, StreamSpec("balance", SubscribedFeed(lambda: _user_socket(futures), futures.watch_balance),
+                                   carries=frozenset({"futures"}))]
+
+    def spot_stream_specs(self, spot: Any) -> list[StreamSpec]:
+        """Return the spot user-data feed: ccxt's watch_balance on the WebSocket API (userDataStream.subscribe.signature).
+
+        The feed first reports its subscription (ccxt's authenticate waits for Binance's answer to it), so the port
+        knows the spot wallet's pushes reach it before it serves the wallet from them. Its name has no symbol, so
+        each push wakes every keeper of the account, as the futures balance feed's do.
+        """
+        if not (getattr(spot, "has", {}) or {}).get("watchBalance"):
+            return []
+        return [StreamSpec("spot_balance", SubscribedFeed(lambda: spot.authenticate({"type": "spot"}), spot.watch_balance),
+                           carries=frozenset({"spot"}))]
+
     async def _is_portfolio_margin(self, spot: Any) -> bool:
         # /sapi/v1/portfolio/account answers only for portfolio-margin accounts;
         # any other account gets an error code back (a refusal, not an outage).
@@ -422,6 +451,71 @@ def user_stream_events(message: dict[str, Any], symbol_of: Callable[[str], str])
                     )
                 )
     return events
+
+
+def account_push(message: Any, symbol_of: Callable[[str], str]) -> AccountPush | None:
+    """Return what a raw user-data message says the account holds, or None for a message that says nothing of it.
+
+    Binance's shapes ("Event: Balance and Position Update", "Event: Account Update"; see docs/exchanges.md):
+    ACCOUNT_UPDATE's `a.B` rows carry the wallet balance `wb` (isolated margin included) and the cross wallet `cw`,
+    its `a.P` rows each changed leg (`pa` signed amount, `ep` entry, `iw` isolated wallet, `ps` leg); an
+    ORDER_TRADE_UPDATE with a trade (`x` TRADE, or a filled amount `l`) is a fill; spot's outboundAccountPosition
+    carries each changed asset's `f` free and `l` locked; balanceUpdate only a delta. The WebSocket API wraps each
+    event as {"subscriptionId": n, "event": {...}}.
+    """
+    if not isinstance(message, dict):
+        return None
+    event = message.get("event") if isinstance(message.get("event"), dict) else message
+    kind = event.get("e")
+    at = int(event.get("E") or event.get("T") or 0) / 1000
+    if kind == "ACCOUNT_UPDATE":
+        update = event.get("a") or {}
+        futures = {
+            str(row.get("a")): (_d(row.get("wb"), "ACCOUNT_UPDATE wb"), _d(row.get("cw"), "ACCOUNT_UPDATE cw"))
+            for row in update.get("B") or [] if isinstance(row, dict) and row.get("wb") is not None and row.get("cw") is not None
+        }
+        legs: dict[tuple[str, PositionSide], Leg] = {}
+        rows = [row for row in update.get("P") or [] if isinstance(row, dict)]
+        # Binance pushes the BOTH row of a changed symbol in hedge mode too (empty): it names no leg there.
+        hedged = {str(row.get("s")) for row in rows if str(row.get("ps", "")).upper() in ("LONG", "SHORT")}
+        unsure: set[str] = set()
+        for row in rows:
+            symbol = symbol_of(str(row.get("s")))
+            amount = _d(row.get("pa", "0"), "ACCOUNT_UPDATE pa")
+            entry = _d(row.get("ep", "0") or "0", "ACCOUNT_UPDATE ep")
+            margin = _d(row.get("iw", "0") or "0", "ACCOUNT_UPDATE iw") if str(row.get("mt", "")).lower() == "isolated" else Decimal(0)
+            side = str(row.get("ps", "BOTH")).upper()
+            if side in ("LONG", "SHORT"):
+                legs[(symbol, PositionSide(side.lower()))] = leg_from(PositionSide(side.lower()), amount, entry, margin)
+            elif str(row.get("s")) in hedged:
+                continue
+            elif amount != 0:  # one-way mode: the sign names the leg, and the other one is empty
+                legs[(symbol, PositionSide.LONG)] = leg_from(PositionSide.LONG, max(amount, Decimal(0)), entry, margin)
+                legs[(symbol, PositionSide.SHORT)] = leg_from(PositionSide.SHORT, min(amount, Decimal(0)), entry, margin)
+            else:  # an empty BOTH row alone: a one-way position closed, or a hedge-mode change whose leg row is not here
+                unsure.add(symbol)
+        return AccountPush(at, legs=legs, futures=futures, reread=frozenset(unsure))
+    if kind == "ORDER_TRADE_UPDATE":
+        order = event.get("o") or {}
+        traded = str(order.get("x")) == "TRADE" or _d(order.get("l") or "0", "ORDER_TRADE_UPDATE l") != 0
+        return AccountPush(at, fills=frozenset({symbol_of(str(order.get("s")))})) if traded else None
+    if kind == "outboundAccountPosition":
+        spot = {
+            str(row.get("a")): _d(row.get("f"), "outboundAccountPosition f") + _d(row.get("l"), "outboundAccountPosition l")
+            for row in event.get("B") or [] if isinstance(row, dict)
+        }
+        return AccountPush(at, spot=spot)
+    if kind == "balanceUpdate":
+        return AccountPush(at, spot_moved=True)
+    return None
+
+
+async def _user_socket(client: Any) -> None:
+    """Open the futures user-data socket as ccxt's watchers do (the listen key, then its URL) and wait until it is connected."""
+    kind, sub_type, params = client.resolve_auth_type("watchBalance", None, {})
+    await client.authenticate(client.extend({"type": kind, "subType": sub_type}, params))
+    url = client.get_private_ws_url(kind, client.options[kind]["listenKey"])
+    await client.client(url).connect(client.session)
 
 
 def _forget_binance_listen_key(futures: Any) -> None:
