@@ -364,7 +364,10 @@ def plan(
     short = hedge_leg.size  # the hedge leg: the short, or the long of a long hedge
     drift = short - target
     in_band = abs(drift) <= policy.band * target
-    band_width = ZERO if rebalancing else policy.band * target
+    # Rebalancing aims at the target itself. An inverse leg's trading costs are paid in the hedged coins and lower the
+    # target as the order fills: its growth leaves room for the fee (below), but the fill's distance from the mark is
+    # not known before it, and buying back what it leaves over would pay the cost again: twice the fee is tolerated.
+    band_width = (2 * market.taker_fee * target if rule.inverse else ZERO) if rebalancing else policy.band * target
     liquidation, distance = (None, None)
     runway: Decimal | None = None
     blocked = check_snapshot(snapshot, policy, now)
@@ -467,7 +470,11 @@ def plan(
 
     # 3. Under-hedged: grow the short, rounding down (never past the target); risk-adding, so never on a jump.
     if drift < -band_width and not jumped:
-        grow = floor_to_step(-drift, step)
+        gap = -drift
+        if rule.inverse:
+            # Its fee, paid in the hedged coins, lowers the target by ratio x fee as the order fills: leave room for it.
+            gap = gap / (1 + policy.ratio * market.taker_fee)
+        grow = floor_to_step(gap, step)
         if holds_growth:
             pass  # its alert says why the leg is not grown
         elif grow < min_trade:

@@ -113,3 +113,16 @@ def test_a_coin_margined_hedge_refuses_every_way_of_selling_its_coins_for_margin
             hedge_config(symbol=COINM, instrument="coinm-perp", margin_guard=guard)
     with pytest.raises(ValueError, match="selling them raises no margin"):
         hedge_config(symbol=COINM, instrument="coinm-perp", until_sell_spot=True, until="2030-01-01T00:00:00Z")
+
+
+async def test_opening_an_inverse_short_leaves_room_for_its_fee_in_coins_so_no_contract_is_bought_back() -> None:
+    # The opening fee is paid in the hedged coins, which lowers the exposure and so the target: an order sized to the
+    # target before its fee ends over it and would be bought back at once (a second order and fee for nothing).
+    keeper, venue, clock = await coin_only_holder(leverage=2)
+    await move(keeper, venue, clock, "30000")
+    await move(keeper, venue, clock, "30000")
+    orders = list(venue.orders.values())
+    assert [(o.side.value, o.position_side.value) for o in orders] == [("sell", "short")], [(o.side, o.amount) for o in orders]
+    # At the target within what the fill's distance from the mark cost in coins: under twice the fee (0.1 %).
+    assert keeper.status.drift is not None and keeper.status.target is not None
+    assert abs(keeper.status.drift) <= D("0.001") * keeper.status.target, (keeper.status.drift, keeper.status.target)
