@@ -16,7 +16,8 @@ from typing import Any
 
 from hedgebot import compare
 from hedgebot.clock import Clock, RealClock, SimClock
-from hedgebot.config import AccountConfig, ConfigError, HedgeConfig, PaperConfig, Settings, load_config
+from hedgebot.cli_put import find_hedge
+from hedgebot.config import AccountConfig, ConfigError, HedgeConfig, PaperConfig, load_config
 from hedgebot.exchange.factory import account_problems, build_paper_venue, build_venue, coin_margined_exchanges, feed_start
 from hedgebot.exchange.port import ExchangeError, ExchangePort
 from hedgebot.redact import redact
@@ -30,16 +31,6 @@ VenueFactory = Callable[[AccountConfig], ExchangePort]
 def _fail(message: str) -> int:
     print(f"hedgebot: {message}", file=sys.stderr)
     return EXIT_BAD_INPUT
-
-
-def _find(settings: Settings, name: str, account: str | None) -> tuple[AccountConfig, HedgeConfig] | str:
-    found = [(a, h) for a in settings.accounts for h in a.hedges if h.name == name and account in (None, a.name)]
-    if not found:
-        names = ", ".join(sorted(f"{a.name}/{h.name}" for a in settings.accounts for h in a.hedges))
-        return f"--hedge {name!r} is not in the config (hedges: {names})"
-    if len(found) > 1:
-        return f"--hedge {name!r} is on accounts {', '.join(a.name for a, _ in found)}: name one with --account"
-    return found[0]
 
 
 def _sibling(account: AccountConfig) -> AccountConfig | None:
@@ -105,7 +96,7 @@ async def _paper(account: AccountConfig, paper: PaperConfig, hedge: HedgeConfig,
 def cmd_compare(args: argparse.Namespace, venue_factory: VenueFactory | None = None, clock: Clock | None = None) -> int:
     """Print what each instrument offered for the hedge's asset would cost, lock up and leave as runway."""
     settings = load_config(args.config)
-    found = _find(settings, args.hedge, args.account)
+    found = find_hedge(settings, args.hedge, args.account)
     if isinstance(found, str):
         return _fail(found)
     account, hedge = found

@@ -58,7 +58,8 @@ def _days(text: str) -> float:
     return value
 
 
-def _find(settings: Settings, name: str, account: str | None) -> tuple[AccountConfig, HedgeConfig] | str:
+def find_hedge(settings: Settings, name: str, account: str | None) -> tuple[AccountConfig, HedgeConfig] | str:
+    """Return the account and hedge `--hedge NAME [--account NAME]` names, or the message saying why none is found."""
     found = [(a, h) for a in settings.accounts for h in a.hedges if h.name == name and account in (None, a.name)]
     if not found:
         names = ", ".join(sorted(f"{a.name}/{h.name}" for a in settings.accounts for h in a.hedges))
@@ -160,7 +161,7 @@ def _render_short(cost: ShortCost, source: str, asset: str, quote_ccy: str, days
 
 
 async def _plan(args: argparse.Namespace, settings: Settings, client_factory: ClientFactory, now: float) -> int:
-    found = _find(settings, args.hedge, args.account)
+    found = find_hedge(settings, args.hedge, args.account)
     if isinstance(found, str):
         return _fail(found)
     account, hedge = found

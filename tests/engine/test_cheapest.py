@@ -14,14 +14,13 @@ import pytest
 
 from hedgebot.clock import SimClock
 from hedgebot.domain.instrument import InstrumentKind
-from hedgebot.engine import crashpoints
 from hedgebot.engine.keeper import Keeper
 from hedgebot.exchange.funding import ConstantFunding
 from hedgebot.exchange.paper import PaperMarket, PaperVenue
 from hedgebot.exchange.port import InvalidOrder, OrderRequest
 from hedgebot.ops.events import EventLog, NullLogger
 from hedgebot.store.journal import Journal
-from tests.engine.test_quarterly_roll import CRASH_POINTS, DAY, JUNE, MARCH, MARCH_DELIVERY, SLICE, Killed, _to
+from tests.engine.test_quarterly_roll import CRASH_POINTS, DAY, JUNE, MARCH, MARCH_DELIVERY, SLICE, _to, tick_until_killed
 from tests.helpers import D, SYMBOL, btc_market, hedge_config
 
 # Per 8 h: -0.0001 is about -10.95 % a year (a short pays it), 0.0003 about +32.85 % (a short receives it).
@@ -196,18 +195,7 @@ async def test_a_kill_at_any_step_of_a_move_between_contracts_resumes_without_a_
     assert (await venue.fetch_legs(source)).short.size == D("2")
     _carry_changes(venue, later_funding, later_basis)
     await _to(clock, venue, WINDOW)
-    seen = {"count": 0}
-
-    def reached(name: str) -> None:
-        if name == point:
-            seen["count"] += 1
-            if seen["count"] == nth:
-                raise Killed(f"{name}:{nth}")
-
-    monkeypatch.setattr(crashpoints, "reached", reached)
-    with pytest.raises(Killed):
-        await keeper.tick()
-    monkeypatch.setattr(crashpoints, "reached", lambda name: None)
+    await tick_until_killed(keeper, monkeypatch, point, nth)
     journal.close()
     # A new daemon on the same journal and the same (outliving) exchange account.
     await clock.advance(30)

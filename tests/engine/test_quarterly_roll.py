@@ -34,6 +34,22 @@ class Killed(BaseException):
     """The process died here (SIGKILL): nothing after this line ran."""
 
 
+async def tick_until_killed(keeper: Keeper, monkeypatch: pytest.MonkeyPatch, point: str, nth: int) -> None:
+    """Tick the keeper until the `nth` time it reaches crash point `point`, where the process dies (SIGKILL)."""
+    seen = {"count": 0}
+
+    def reached(name: str) -> None:
+        if name == point:
+            seen["count"] += 1
+            if seen["count"] == nth:
+                raise Killed(f"{name}:{nth}")
+
+    monkeypatch.setattr(crashpoints, "reached", reached)
+    with pytest.raises(Killed):
+        await keeper.tick()
+    monkeypatch.setattr(crashpoints, "reached", lambda name: None)
+
+
 def _venue(clock: SimClock) -> PaperVenue:
     venue = PaperVenue(
         clock, [PaperMarket(btc_market(), ConstantFunding(D("0.0001")), quarterlies=True, quarterly_basis=D("0.05"))],
@@ -149,18 +165,7 @@ async def test_a_kill_at_any_step_of_the_roll_resumes_without_a_duplicate_leg(
     await keeper.tick()
     assert await _shorts(venue) == (D("2"), 0)
     await _to(clock, venue, MARCH_DELIVERY - 3 * DAY + 60)
-    seen = {"count": 0}
-
-    def reached(name: str) -> None:
-        if name == point:
-            seen["count"] += 1
-            if seen["count"] == nth:
-                raise Killed(f"{name}:{nth}")
-
-    monkeypatch.setattr(crashpoints, "reached", reached)
-    with pytest.raises(Killed):
-        await keeper.tick()
-    monkeypatch.setattr(crashpoints, "reached", lambda name: None)
+    await tick_until_killed(keeper, monkeypatch, point, nth)
     journal.close()
     # A new daemon on the same journal and the same (outliving) exchange account.
     await clock.advance(30)
