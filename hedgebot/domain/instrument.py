@@ -55,6 +55,13 @@ class InstrumentKind(StrEnum):
     COINM_PERP = "coinm-perp"
     USDM_QUARTERLY = "usdm-quarterly"
     COINM_QUARTERLY = "coinm-quarterly"
+    # Long European puts on the asset (a protective put), kept by hedgebot.engine.put_leg, not by a futures leg.
+    PUT = "put"
+
+    @property
+    def option(self) -> bool:
+        """Tell whether the hedge holds options rather than a futures leg."""
+        return self is InstrumentKind.PUT
 
     @property
     def settlement(self) -> Settlement:
