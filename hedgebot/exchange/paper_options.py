@@ -28,16 +28,19 @@ model's mark, and never gives better than that:
 from __future__ import annotations
 
 import calendar
+import json
 import math
+import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from pathlib import Path
 from typing import Any
 
 from hedgebot.domain.options import OptionKind, as_money, black_scholes
 from hedgebot.domain.put_plan import YEAR_SECONDS
-from hedgebot.exchange.port import ExchangeError, InsufficientFunds
+from hedgebot.exchange.port import InsufficientFunds, PermanentError
 
 ZERO = Decimal(0)
 DERIBIT_FEE_OF_UNDERLYING = Decimal("0.0003")
@@ -45,7 +48,7 @@ DERIBIT_FEE_CAP_OF_PRICE = Decimal("0.125")
 _EXPIRY_HOUR = 8
 
 
-class OptionOrderRefused(ExchangeError):
+class OptionOrderRefused(PermanentError):
     """The book refused an option order (unknown or expired series, a sale of puts not held, a bad amount)."""
 
 
@@ -103,7 +106,7 @@ class OptionFill:
     def to_json(self) -> dict[str, Any]:
         """Return the fill as JSON-safe values."""
         data = asdict(self)
-        return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in data.items()}
+        return {**{k: (str(v) if isinstance(v, Decimal) else v) for k, v in data.items()}, "cash": str(self.cash)}
 
 
 @dataclass(frozen=True)
@@ -123,7 +126,7 @@ def _nice_step(price: Decimal) -> Decimal:
     power = 10 ** math.floor(math.log10(target))
     for factor in (1, 2, 5, 10):
         if power * factor >= target:
-            return Decimal(repr(power * factor)).normalize()
+            return Decimal(f"{power * factor:f}").normalize()
     return Decimal(repr(power * 10)).normalize()  # pragma: no cover - the loop always returns
 
 
@@ -186,6 +189,8 @@ class PaperOptions:
         spread: Decimal = Decimal("0.02"),
         amount_step: Decimal = Decimal("0.1"),
         tick: Decimal = Decimal("0.5"),
+        path: Path | None = None,
+        on_change: Callable[[], None] | None = None,
     ) -> None:
         if not ZERO <= spread < 1:
             raise ValueError(f"spread must be at least 0 and below 1, got {spread}")
@@ -195,6 +200,21 @@ class PaperOptions:
         self.held: dict[PutSeries, Decimal] = {}
         self.fills: dict[str, OptionFill] = {}
         self.settlements: list[Settlement] = []
+        self._once_listed: set[PutSeries] = set()
+        # Where the book is saved after every change (paper accounts survive a restart, a SIGKILL included).
+        self.path = path
+        self.on_change = on_change  # the venue saves its wallet, which premiums and payoffs change
+        if path is not None and path.exists():
+            self.restore(json.loads(path.read_text()))
+
+    def _save(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
+        if self.path is None:
+            return
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.to_dict()))
+        os.replace(tmp, self.path)
 
     # ---- the chain ----------------------------------------------------------------
 
@@ -204,12 +224,19 @@ class PaperOptions:
         step = _nice_step(spot)
         low = (spot * Decimal("0.5") / step).to_integral_value(ROUND_CEILING)
         high = (spot * Decimal("1.5") / step).to_integral_value(ROUND_FLOOR)
-        strikes = [step * i for i in range(int(low), int(high) + 1)]
-        return [PutSeries(k, e) for e in deribit_expiries(self.now()) for k in strikes]
+        strikes = [Decimal(f"{step * i:f}") for i in range(int(low), int(high) + 1)]
+        grid = [PutSeries(k, e) for e in deribit_expiries(self.now()) for k in strikes]
+        self._once_listed.update(grid)
+        return grid
 
     def is_listed(self, series: PutSeries) -> bool:
-        """Tell whether `series` is on the book now (its expiry listed, its strike on the grid)."""
-        return series.expiry > self.now() and series in set(self.listed())
+        """Tell whether `series` trades now: on today's grid, or listed earlier (or held) and not expired yet.
+
+        An exchange keeps a series it listed until it expires, whatever the price has done since.
+        """
+        if series.expiry <= self.now():
+            return False
+        return series in self.held or series in self._once_listed or series in set(self.listed())
 
     def quote_of(self, series: PutSeries) -> OptionQuoteBook | None:
         """Return the book's quote of a put, or None when the model gives no sensible one (no volatility, expired)."""
@@ -263,6 +290,7 @@ class PaperOptions:
         if self.held[series] == 0:
             del self.held[series]
         self.fills[client_id] = fill
+        self._save()
         return fill
 
     def find_fill(self, client_id: str) -> OptionFill | None:
@@ -281,6 +309,8 @@ class PaperOptions:
             self.wallet[self.quote] = self.wallet.get(self.quote, ZERO) + payoff
             done.append(Settlement(series, amount, price, payoff, now))
         self.settlements.extend(done)
+        if done:
+            self._save()
         return done
 
     def mark_value(self) -> Decimal:
@@ -332,3 +362,15 @@ def realised_volatility(closes: list[float], interval_seconds: float) -> float:
     mean = sum(returns) / len(returns)
     variance = sum((r - mean) ** 2 for r in returns) / (len(returns) - 1)
     return math.sqrt(variance * YEAR_SECONDS / interval_seconds)
+
+
+def attach_options(
+    venue: Any, symbol: str, asset: str, quote: str, volatility: Callable[[], float], path: Path | None = None,
+) -> PaperOptions:
+    """Give a paper venue an options book on `asset`, priced off `symbol`'s mark and paid from its spot wallet."""
+    book = PaperOptions(
+        asset, quote, venue.spot, lambda: venue.marks[symbol][0], venue.clock.now, volatility, path=path,
+        on_change=venue._changed,  # noqa: SLF001 - the book is part of the paper venue: its changes are the venue's
+    )
+    venue.options = book
+    return book
