@@ -401,6 +401,10 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     candles, market, hedge = inputs.candles, inputs.market, inputs.hedge
     warn_of_gaps(inputs, args.prices, warn)
     out.mkdir(parents=True, exist_ok=True)
+    if hedge.instrument.option:
+        from hedgebot.backtest_put import write_put_backtest
+
+        return write_put_backtest(inputs, out)
 
     def replay(fixed: FixedInterval | None) -> BacktestResult:
         update, close = _progress(len(candles))

@@ -263,7 +263,7 @@ class PutLeg:
         quote = self.book.quote_of(series)
         why = self._sensible(quote, "buy")
         if why is not None or quote is None:
-            self._wait(f"no sensible quote for {series.symbol}: {why}", strike=str(series.strike))
+            self._wait("no sensible quote", why=why, series=series.symbol)
             return
         left = self.hedge.max_premium_per_month - self._premium_since(self.clock.now() - MONTH_SECONDS)
         budget = min(self.hedge.max_premium_per_order, left)
@@ -308,7 +308,7 @@ class PutLeg:
         crashpoints.reached("action_sent")
         if fill is None:
             self._finish(intent.client_id, kind, IntentStatus.ABSENT, {"error": "the limit did not cross the book: cancelled"})
-            self._wait(f"{side} {series.symbol} at {limit} was not filled")
+            self._wait("a limit order was not filled", side=side, series=series.symbol, limit=str(limit))
             return
         self._finish(intent.client_id, kind, IntentStatus.DONE, fill.to_json())
         crashpoints.reached("outcome_journaled")

@@ -126,6 +126,7 @@ TRADED: dict[str, frozenset[tuple[InstrumentKind, HedgeSide]]] = {
     "paper": frozenset({
         (InstrumentKind.USDM_PERP, HedgeSide.SHORT), (InstrumentKind.USDM_PERP, HedgeSide.LONG),
         (InstrumentKind.COINM_PERP, HedgeSide.SHORT),
+        (InstrumentKind.PUT, HedgeSide.SHORT),  # long puts on the paper options book (hedgebot.engine.put_leg)
     }),
     "live": frozenset({(InstrumentKind.USDM_PERP, HedgeSide.SHORT)}),  # COIN-M: the dialect is built, the daemon not proven on it yet
 }

@@ -123,7 +123,7 @@ async def test_a_wide_ask_is_no_market_and_is_not_paid() -> None:
     rig = Rig(_hedge())
     rig.book.spread = D("0.2")
     await rig.at(START + 1)
-    assert not rig.book.held and "ask" in rig.kinds("put_leg_waiting")[0].detail["reason"]
+    assert not rig.book.held and "ask" in rig.kinds("put_leg_waiting")[0].detail["why"]
 
 
 async def test_purchases_stay_within_the_premium_per_order_and_per_month() -> None:
