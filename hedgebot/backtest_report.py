@@ -130,7 +130,7 @@ def _find_hedge(
         raise BadInput(f"{path}: hedge {name!r} is in accounts {', '.join(a.name for a, _ in found)}: say which with --account")
     account, hedge = found[0]
     problem = instrument_problem(hedge, "paper", f"{path}: hedge {name!r}")
-    if problem is not None:
+    if problem is not None and not hedge.instrument.option:  # a put hedge replays through hedgebot.backtest_put
         raise BadInput(problem)
     if hedge.exposure.file is not None or hedge.exposure.accounts:
         raise BadInput(

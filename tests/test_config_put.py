@@ -74,3 +74,18 @@ def test_a_premium_per_order_above_the_monthly_cap_is_refused() -> None:
 def test_a_roll_before_as_long_as_the_horizon_is_refused() -> None:
     with pytest.raises(ValidationError, match="roll_before 2592000.0s is not shorter than expiry_days 30"):
         _put(roll_before=30 * 86400.0)
+
+
+def test_check_refuses_to_run_a_put_hedge_and_says_it_runs_in_backtests(tmp_path, capsys) -> None:
+    from hedgebot.cli import main
+    from tests.helpers import paper_settings_dict, write_toml
+
+    data = paper_settings_dict(tmp_path)
+    data["accounts"][0]["hedges"] = [{
+        "name": "btc-put", "asset": "BTC", "symbol": SYMBOL, "ratio": "1", "instrument": "put", "floor": "0.85",
+        "expiry_days": 30, "max_premium_per_order": "1000", "max_premium_per_month": "3000",
+    }]
+    assert main(["check", "--config", str(write_toml(tmp_path / "h.toml", data))]) == 2
+    err = capsys.readouterr().err
+    assert 'instrument = "put" is not run by the daemon yet' in err and "hedgebot backtest" in err, err
+    assert "Traceback" not in err
