@@ -159,6 +159,19 @@ def cmd_check(args: argparse.Namespace) -> int:
             use = f", and {', '.join(refilling)} may withdraw from it (the buffer's refill)" if refilling else "; it is only read"
             print(f"  holdings account: its spot coins are counted by {', '.join(counted_by)}{use}")
         for h in account.hedges:
+            if h.instrument.option:
+                print(
+                    f"  hedge {h.name}: {h.asset} via long puts priced off {h.symbol} (put), ratio {h.ratio}, band {h.band}, "
+                    f"floor {h.floor}, expiry {h.expiry_days} days, rolled {duration(h.put_roll_before)} ahead"
+                    + (f", rolled up above {h.roll_up_when}x the strike" if h.roll_up_when else "")
+                    + f"; premium at most {h.max_premium_per_order} an order and {h.max_premium_per_month} in 30 days, "
+                    f"tick {h.tick_seconds}s"
+                )
+                print(f"    exposure: {_exposure(h)}")
+                if account.paper is not None:
+                    print(f"    paper options: a model (Black-Scholes at volatility {account.paper.option_volatility}, "
+                          f"spread {account.paper.option_spread} each side)")
+                continue
             print(
                 f"  hedge {h.name}: {h.asset} via a {h.side.value} on {h.symbol} ({h.instrument.value}), ratio {h.ratio}, band {h.band}, "
                 f"{h.margin_mode.value} {h.leverage}x, tick {h.tick_seconds}s"

@@ -636,6 +636,9 @@ class PaperConfig(Frozen):
     withdraw_whitelist: tuple[Annotated[str, Field(min_length=1, max_length=200)], ...] = ()
     withdrawal_seconds: float = Field(default=1800.0, gt=0, le=30 * 24 * 3600)
     script: tuple[SpotScriptConfig, ...] = ()
+    # The paper options book a put hedge buys from (a model: Black-Scholes on this one volatility, a spread each side).
+    option_volatility: float = Field(default=0.6, gt=0, le=10)
+    option_spread: Decimal = Field(default=Decimal("0.02"), ge=0, lt=Decimal("0.5"))
 
     @field_validator("spot", "futures")
     @classmethod

@@ -76,7 +76,7 @@ def test_a_roll_before_as_long_as_the_horizon_is_refused() -> None:
         _put(roll_before=30 * 86400.0)
 
 
-def test_check_refuses_to_run_a_put_hedge_and_says_it_runs_in_backtests(tmp_path, capsys) -> None:
+def test_check_describes_a_paper_put_hedge_as_puts_not_a_short(tmp_path, capsys) -> None:
     from hedgebot.cli import main
     from tests.helpers import paper_settings_dict, write_toml
 
@@ -85,7 +85,14 @@ def test_check_refuses_to_run_a_put_hedge_and_says_it_runs_in_backtests(tmp_path
         "name": "btc-put", "asset": "BTC", "symbol": SYMBOL, "ratio": "1", "instrument": "put", "floor": "0.85",
         "expiry_days": 30, "max_premium_per_order": "1000", "max_premium_per_month": "3000",
     }]
-    assert main(["check", "--config", str(write_toml(tmp_path / "h.toml", data))]) == 2
-    err = capsys.readouterr().err
-    assert 'instrument = "put" is not run by the daemon yet' in err and "hedgebot backtest" in err, err
-    assert "Traceback" not in err
+    assert main(["check", "--config", str(write_toml(tmp_path / "h.toml", data))]) == 0
+    out = capsys.readouterr().out
+    assert "via long puts" in out and "floor 0.85" in out and "a model" in out and "short" not in out, out
+
+
+def test_check_refuses_a_put_hedge_on_a_live_account_and_says_where_it_runs() -> None:
+    from hedgebot.exchange.factory import instrument_problem
+
+    problem = instrument_problem(_put(), "live", "hedge 'h'")
+    assert problem is not None and "paper accounts and in backtests only" in problem
+    assert instrument_problem(_put(), "paper", "hedge 'h'") is None

@@ -28,14 +28,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Protocol
 
 from hedgebot.config import HedgeConfig
-from hedgebot.domain.model import Severity, floor_to_step
+from hedgebot.domain.model import Market, Severity, floor_to_step
 from hedgebot.exchange.paper_options import OptionFill, OptionQuoteBook, PutSeries, Settlement
 from hedgebot.exchange.port import ExchangeError, PermanentError
 from hedgebot.ops.events import EventLog
@@ -74,6 +76,8 @@ class PriceAndCoins(Protocol):
 
     async def fetch_spot_balances(self) -> dict[str, Decimal]: ...
 
+    async def load_market(self, symbol: str) -> Market: ...
+
 
 @dataclass(frozen=True)
 class PutLegStatus:
@@ -92,7 +96,12 @@ class PutLegStatus:
     mark_value: Decimal
     delta: Decimal  # coins: the held puts' delta times their amount (negative)
     waiting: str | None
-    updated_at: float
+    updated_at: float | None  # None before the first tick
+
+    @property
+    def state(self) -> str:
+        """Return "waiting" while the leg waits for a quote or for premium, else "active" ("starting" before a tick)."""
+        return "starting" if self.updated_at is None else "waiting" if self.waiting else "active"
 
     def to_json(self) -> dict[str, Any]:
         """Return the status as JSON-safe values."""
@@ -104,7 +113,7 @@ class PutLegStatus:
             "strike": None if self.strike is None else str(self.strike), "expiry": iso(self.expiry),
             "held": str(self.held), "target": str(self.target), "premium_paid": str(self.premium_paid),
             "premium_last_30d": str(self.premium_last_30d), "put_payoff": str(self.put_payoff),
-            "mark_value": str(self.mark_value), "delta": str(self.delta), "waiting": self.waiting,
+            "mark_value": str(self.mark_value), "delta": str(self.delta), "waiting": self.waiting, "state": self.state,
             "updated_at": iso(self.updated_at),
         }
 
@@ -124,14 +133,35 @@ class PutLeg:
         self.refill = None  # a put has no margin to refill
         self.disk: Any = None
         self._stopped = False
+        self.market: Market | None = None
+        # What the operations surface reads of a futures keeper: a put leg observes no futures leg.
+        self.last_snapshot = None
+        self.last_venue_error_at: float | None = None
+        self.exchange_errors: Counter[str] = Counter()
+        self._last_price_at: float | None = None
         self._waiting: str | None = None
         self._target = ZERO
-        self.status = self._status(ZERO, None)
+        self.status = self._status(ZERO, None, ticked=False)
 
     # ---- the daemon's side --------------------------------------------------------
 
     async def prepare(self) -> None:
-        """Nothing to set up: a bought put needs no position mode, margin mode or leverage."""
+        """Load the market the puts are struck on; a bought put needs no position mode, margin mode or leverage."""
+        self.market = await self.venue.load_market(self.hedge.symbol)
+
+    def reconfigure(self, hedge: HedgeConfig, calendar: Any = None) -> None:
+        """Take a reloaded hedge config from the next tick (a put leg has no schedule windows)."""
+        self.hedge = hedge
+        self.wake.set()
+
+    def not_ready_reason(self, now: float) -> str:
+        """Return why the leg is not ready (no tick yet, a stale price, a wait), or "" when it is."""
+        if self._last_price_at is None:
+            return "no observation yet"
+        age = now - self._last_price_at
+        if age > self.hedge.staleness_seconds + self.hedge.tick_seconds:
+            return f"price last read {age:.0f}s ago"
+        return ""
 
     def notify_price(self, price: Decimal) -> None:
         """Wake on a new price: the roll-up rule and the strike depend on it."""
@@ -153,6 +183,8 @@ class PutLeg:
             try:
                 await self.tick()
             except ExchangeError as exc:
+                self.exchange_errors[type(exc).__name__] += 1
+                self.last_venue_error_at = self.clock.now()
                 self._alert("put_leg_failed", Severity.WARNING, error=str(exc))
             await self.clock.wait_for(self.wake, self.hedge.tick_seconds)
 
@@ -179,6 +211,7 @@ class PutLeg:
                 expiry=settled.series.expiry, amount=str(settled.amount), price=str(settled.price), payoff=str(settled.payoff),
             )
         price = Decimal((await self.venue.fetch_mark_price(self.hedge.symbol)).price)
+        self._last_price_at = self.clock.now()
         target = await self._target_amount()
         self._target = target
         self._waiting = None
@@ -331,7 +364,7 @@ class PutLeg:
             self._alert("put_leg_waiting", Severity.WARNING, reason=reason, **detail)
         self._waiting = reason
 
-    def _status(self, price: Decimal, current: PutSeries | None) -> PutLegStatus:
+    def _status(self, price: Decimal, current: PutSeries | None, ticked: bool = True) -> PutLegStatus:
         assert self.hedge.floor is not None
         paid = payoff = ZERO
         for intent in self.journal.intents(self.account, self.hedge.name):
@@ -354,7 +387,7 @@ class PutLeg:
             self.account, self.hedge.name, self.hedge.floor, current.strike if current else None,
             current.expiry if current else None, self.book.held.get(current, ZERO) if current else ZERO, self._target,
             paid, self._premium_since(now - MONTH_SECONDS), payoff, value.quantize(Decimal("0.01")),
-            delta.quantize(Decimal("0.0001")), self._waiting, now,
+            delta.quantize(Decimal("0.0001")), self._waiting, now if ticked else None,
         )
 
 
@@ -363,3 +396,23 @@ def options_book_of(venue: Any) -> OptionsBook | None:
     with contextlib.suppress(AttributeError):
         return venue.options  # type: ignore[no-any-return]
     return None
+
+
+def paper_put_leg(
+    account: Any, hedge: HedgeConfig, venue: PriceAndCoins, simulated: Any, clock: Any, journal: JournalStore,
+    events: EventLog, state_dir: Path,
+) -> PutLeg:
+    """Return the put leg of a paper account's hedge, giving its paper venue an options book (saved in `state_dir`)."""
+    from hedgebot.exchange.paper_options import attach_options  # noqa: PLC0415 - paper only
+
+    book = options_book_of(simulated)
+    if book is None:
+        paper = account.paper
+        quote = hedge.symbol.split("/")[1].split(":")[0]
+        made = attach_options(
+            simulated, hedge.symbol, hedge.asset, quote, lambda: paper.option_volatility,
+            path=state_dir / f"options-{account.name}.json",
+        )
+        made.spread = paper.option_spread
+        book = made
+    return PutLeg(account.name, hedge, venue, book, clock, journal, events)

@@ -126,6 +126,7 @@ TRADED: dict[str, frozenset[tuple[InstrumentKind, HedgeSide]]] = {
     "paper": frozenset({
         (InstrumentKind.USDM_PERP, HedgeSide.SHORT), (InstrumentKind.USDM_PERP, HedgeSide.LONG),
         (InstrumentKind.COINM_PERP, HedgeSide.SHORT),
+        (InstrumentKind.PUT, HedgeSide.SHORT),  # long puts on the paper options book (hedgebot.engine.put_leg)
     }),
     "live": frozenset({(InstrumentKind.USDM_PERP, HedgeSide.SHORT)}),  # COIN-M: the dialect is built, the daemon not proven on it yet
 }
@@ -142,8 +143,8 @@ def instrument_problem(hedge: HedgeConfig, mode: str, where: str) -> str | None:
         return None
     if hedge.instrument.option:
         return (
-            f'{where}: instrument = "put" is not run by the daemon yet (on no venue): the put leg runs in '
-            "`hedgebot backtest` on the paper options book; `hedgebot plan-put` prints the puts a live chain offers"
+            f'{where}: instrument = "put" runs on paper accounts and in backtests only yet (the paper options book): '
+            "no live venue places option orders; `hedgebot plan-put` prints the puts a live chain offers"
         )
     offered = ", ".join(f'instrument = "{i.value}" with side = "{s.value}"' for i, s in sorted(traded))
     return (

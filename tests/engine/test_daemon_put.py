@@ -1,0 +1,63 @@
+"""The daemon keeps a put hedge on a paper account with the put leg, not a futures short: it buys the puts once,
+shows them in status.json, and a restarted daemon resumes the saved options book without buying again."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hedgebot.clock import SimClock
+from hedgebot.config import Settings
+from hedgebot.engine.daemon import Daemon
+from hedgebot.engine.put_leg import PutLeg
+from tests.helpers import D, SYMBOL, paper_settings_dict
+
+
+def _settings(tmp_path: Any) -> Settings:
+    data = paper_settings_dict(tmp_path)
+    data["accounts"][0]["hedges"] = [{
+        "name": "btc-put", "asset": "BTC", "symbol": SYMBOL, "ratio": "1", "instrument": "put", "floor": "0.85",
+        "expiry_days": 30, "max_premium_per_order": "10000", "max_premium_per_month": "20000", "tick_seconds": 2,
+    }]
+    return Settings(**data)
+
+
+async def test_the_daemon_buys_puts_for_a_put_hedge_and_opens_no_short(tmp_path) -> None:
+    clock = SimClock()
+    daemon = Daemon(_settings(tmp_path), clock)
+    await daemon.start()
+    try:
+        await clock.advance(5)
+        leg = daemon.keepers[0]
+        assert isinstance(leg, PutLeg)
+        venue = daemon.accounts[0].venue
+        assert sum(venue.options.held.values()) == D(2)
+        assert (await venue.fetch_legs(SYMBOL)).short.size == 0
+        daemon.write_status()
+        hedge = json.loads((tmp_path / "state" / "status.json").read_text())["hedges"][0]
+        assert hedge["instrument"] == "put" and hedge["floor"] == "0.85" and hedge["expiry"] is not None
+        assert D(hedge["premium_paid"]) > 0 and D(hedge["mark_value"]) > 0 and D(hedge["delta"]) < 0
+        ready, reasons = daemon.ops.ready()
+        assert ready, reasons
+        assert daemon.ops.status_json()["hedges"][0]["state"] == "active"
+    finally:
+        await daemon.stop()
+
+
+async def test_a_restarted_daemon_keeps_the_puts_it_bought_without_buying_again(tmp_path) -> None:
+    clock = SimClock()
+    first = Daemon(_settings(tmp_path), clock)
+    await first.start()
+    await clock.advance(5)
+    await first.stop()
+    fills = len(first.accounts[0].venue.options.fills)
+    cash = first.accounts[0].venue.spot["USDT"]
+    second = Daemon(_settings(tmp_path), clock)
+    await second.start()
+    try:
+        await clock.advance(5)
+        venue = second.accounts[0].venue
+        assert len(venue.options.fills) == fills and sum(venue.options.held.values()) == D(2)
+        assert venue.spot["USDT"] == cash  # the saved paper wallet paid the premium once
+    finally:
+        await second.stop()
