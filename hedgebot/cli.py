@@ -391,6 +391,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     )
     print(header)
     for h in hedges:
+        if h.get("instrument") == "put":
+            print(_put_status_line(h))
+            continue
         print(
             f"{h['account']:<12} {h['name']:<14} {_fmt(h['exposure']):>10} {_fmt(h['short']):>10} "
             f"{_fmt(h['target']):>10} {_fmt(h['ratio']):>7} {_fmt(h['drift']):>9} {percent(h['distance']):>8} "
@@ -405,6 +408,16 @@ def cmd_status(args: argparse.Namespace) -> int:
                  for st in health.get("streams", [])]
         print(f"streams {account}: {mode}: " + "; ".join(parts))
     return EXIT_OK
+
+
+def _put_status_line(h: dict[str, Any]) -> str:
+    """Say a put leg's floor, strike, expiry, puts held, premium paid, mark value and delta, for `status`."""
+    held = f"{h['held']} of {h['target']} puts at strike {h['strike']}, expiry {h['expiry']}" if h.get("strike") else "no puts held"
+    return (
+        f"{h['account']:<12} {h['name']:<14} puts, floor {h['floor']}: {held}; premium paid {h['premium_paid']} "
+        f"({h['premium_last_30d']} in 30 days), payoff {h['put_payoff']}, mark value {h['mark_value']}, delta {h['delta']}  "
+        f"{h['state']}" + (f" - waiting: {h['waiting']}" if h.get("waiting") else "")
+    )
 
 
 def _sources_text(hedge: dict[str, Any]) -> str:

@@ -97,11 +97,7 @@ class PutLegStatus:
     delta: Decimal  # coins: the held puts' delta times their amount (negative)
     waiting: str | None
     updated_at: float | None  # None before the first tick
-
-    @property
-    def state(self) -> str:
-        """Return "waiting" while the leg waits for a quote or for premium, else "active" ("starting" before a tick)."""
-        return "starting" if self.updated_at is None else "waiting" if self.waiting else "active"
+    state: str = "starting"  # "active", or "waiting" while the leg waits for a quote or for premium
 
     def to_json(self) -> dict[str, Any]:
         """Return the status as JSON-safe values."""
@@ -388,6 +384,7 @@ class PutLeg:
             current.expiry if current else None, self.book.held.get(current, ZERO) if current else ZERO, self._target,
             paid, self._premium_since(now - MONTH_SECONDS), payoff, value.quantize(Decimal("0.01")),
             delta.quantize(Decimal("0.0001")), self._waiting, now if ticked else None,
+            "starting" if not ticked else "waiting" if self._waiting else "active",
         )
 
 

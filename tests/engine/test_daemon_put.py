@@ -61,3 +61,25 @@ async def test_a_restarted_daemon_keeps_the_puts_it_bought_without_buying_again(
         assert venue.spot["USDT"] == cash  # the saved paper wallet paid the premium once
     finally:
         await second.stop()
+
+
+async def test_status_shows_the_floor_expiry_premium_mark_value_and_delta_of_a_put_hedge(tmp_path, capsys) -> None:
+    from hedgebot.cli import main
+    from hedgebot.config import load_config
+    from tests.helpers import write_toml
+
+    data = paper_settings_dict(tmp_path)
+    data["accounts"][0]["hedges"] = [{
+        "name": "btc-put", "asset": "BTC", "symbol": SYMBOL, "ratio": "1", "instrument": "put", "floor": "0.85",
+        "expiry_days": 30, "max_premium_per_order": "10000", "max_premium_per_month": "20000", "tick_seconds": 2,
+    }]
+    path = write_toml(tmp_path / "hedgebot.toml", data)
+    clock = SimClock()
+    daemon = Daemon(load_config(path), clock)
+    await daemon.start()
+    await clock.advance(5)
+    await daemon.stop()
+    assert main(["status", "--config", str(path)]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("paper ") and "btc-put" in x)
+    assert "floor 0.85" in line and "2 of 2 puts at strike" in line and "expiry 20" in line, line
+    assert "premium paid" in line and "mark value" in line and "delta -" in line, line
