@@ -379,7 +379,11 @@ class HedgeConfig(Frozen):
                 f'instrument = "put" protects coins held (it buys puts); side = "{self.side.value}" hedges a planned '
                 "purchase, which a put does not: leave side out"
             )
-        given = [name for name in ("margin_guard", "buffer", "liquidation_warning", "leverage") if name in self.model_fields_set]
+        # Compared with the defaults, not with what was written: a dumped config (a reload) writes every default.
+        given = [
+            name for name in ("margin_guard", "buffer", "liquidation_warning", "leverage")
+            if getattr(self, name) != type(self).model_fields[name].get_default(call_default_factory=True)
+        ]
         if given:
             raise ValueError(
                 f'instrument = "put": a bought put has no margin and cannot be liquidated, so {", ".join(given)} '

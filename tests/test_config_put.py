@@ -54,7 +54,7 @@ def test_a_long_put_hedge_is_refused_because_a_put_protects_coins_held() -> None
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("margin_guard", {"enabled": True}), ("liquidation_warning", Decimal("0.2")), ("leverage", 5)],
+    [("margin_guard", {"trigger": "0.3"}), ("liquidation_warning", Decimal("0.2")), ("leverage", 5)],
 )
 def test_margin_settings_on_a_put_hedge_are_refused_since_a_put_has_no_margin(field: str, value: Any) -> None:
     with pytest.raises(ValidationError, match=f"no margin and cannot be liquidated, so {field}"):
@@ -96,3 +96,8 @@ def test_check_refuses_a_put_hedge_on_a_live_account_and_says_where_it_runs() ->
     problem = instrument_problem(_put(), "live", "hedge 'h'")
     assert problem is not None and "paper accounts and in backtests only" in problem
     assert instrument_problem(_put(), "paper", "hedge 'h'") is None
+
+
+def test_a_put_hedge_survives_a_dump_and_reload_with_every_default_written() -> None:
+    hedge = _put(roll_up_when=Decimal("1.3"))
+    assert HedgeConfig(**hedge.model_dump()) == hedge

@@ -402,6 +402,14 @@ def paper_put_leg(
     """Return the put leg of a paper account's hedge, giving its paper venue an options book (saved in `state_dir`)."""
     from hedgebot.exchange.paper_options import attach_options  # noqa: PLC0415 - paper only
 
+    from hedgebot.engine.keeper import StartupRefused  # noqa: PLC0415 - the daemon's refusal
+
+    puts = [h.name for h in account.hedges if h.instrument.option]
+    if len(puts) > 1:
+        raise StartupRefused(
+            f"account {account.name!r} has {len(puts)} put hedges ({', '.join(puts)}): a paper account keeps one options "
+            "book, whose puts one hedge owns; give each put hedge its own paper account"
+        )
     book = options_book_of(simulated)
     if book is None:
         paper = account.paper

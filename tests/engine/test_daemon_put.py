@@ -83,3 +83,18 @@ async def test_status_shows_the_floor_expiry_premium_mark_value_and_delta_of_a_p
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("paper ") and "btc-put" in x)
     assert "floor 0.85" in line and "2 of 2 puts at strike" in line and "expiry 20" in line, line
     assert "premium paid" in line and "mark value" in line and "delta -" in line, line
+
+
+async def test_two_put_hedges_on_one_paper_account_are_refused_at_start(tmp_path) -> None:
+    import pytest
+
+    from hedgebot.engine.keeper import StartupRefused
+
+    data = _settings(tmp_path).model_dump(mode="json")
+    second = {**data["accounts"][0]["hedges"][0], "name": "eth-put", "asset": "ETH", "symbol": "ETH/USDT:USDT"}
+    data["accounts"][0]["hedges"].append(second)
+    feed = {"kind": "synthetic", "start_price": "3000", "step_seconds": 1, "volatility": 0.5, "seed": 4}
+    data["accounts"][0]["paper"]["markets"].append({"symbol": "ETH/USDT:USDT", "feed": feed})
+    daemon = Daemon(Settings(**data), SimClock())
+    with pytest.raises(StartupRefused, match="2 put hedges"):
+        await daemon.start()
