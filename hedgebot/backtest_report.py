@@ -404,6 +404,11 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if hedge.instrument.option:
         from hedgebot.backtest_put import write_put_backtest
 
+        unused = [flag for flag, given in (("--compare", args.compare), ("--spot-changes", args.spot_changes)) if given]
+        if unused:
+            print(f"hedgebot: {', '.join(unused)}: not supported for a put hedge yet (instrument = \"put\"); "
+                  "nothing was run", file=sys.stderr)
+            return EXIT_BAD_INPUT
         return write_put_backtest(inputs, out)
 
     def replay(fixed: FixedInterval | None) -> BacktestResult:

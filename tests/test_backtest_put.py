@@ -83,3 +83,12 @@ def test_a_rally_keeps_the_upside_less_the_premiums(tmp_path) -> None:
     assert hedged >= unhedged - premium - fees
     assert hedged > D(summary["start_value"]) + D(2) * (D(65000) - D(50000)) * D("0.9") - premium - fees
     assert "a model" in summary["volatility_model"]
+
+
+def test_a_put_backtest_refuses_options_it_does_not_support_yet_and_runs_nothing(tmp_path, capsys) -> None:
+    prices = _candles(tmp_path / "prices.csv", _path(2, 1, 1, 50000.0, 45000.0))
+    out = tmp_path / "out"
+    code = main(["backtest", "--config", str(_config(tmp_path)), "--hedge", "btc-put", "--prices", str(prices),
+                 "--out", str(out), "--no-chart", "--compare", "interval:60m"])
+    assert code == 2 and "--compare: not supported for a put hedge" in capsys.readouterr().err
+    assert not (out / "summary.json").exists()

@@ -299,7 +299,7 @@ class PutLeg:
         per_contract = quote.ask * (1 + FEE_ALLOWANCE)
         affordable = floor_to_step(budget / per_contract, self.book.amount_step) if budget > 0 else ZERO
         size = min(floor_to_step(amount, self.book.amount_step), affordable)
-        if size < amount:
+        if 0 < size < amount:  # a smaller purchase is said each time; none at all is a wait, said once
             self._alert(
                 "put_premium_capped", Severity.WARNING, wanted=str(amount), buying=str(size), ask=str(quote.ask),
                 left_this_month=str(left), max_premium_per_order=str(self.hedge.max_premium_per_order),
