@@ -218,9 +218,14 @@ class PutLeg:
                 await self._buy(series, target)
                 if self.book.held.get(series, ZERO) > 0:
                     current = series
+        # The old series go only as far as the new one covers the target: a roll cut short by the premium caps
+        # keeps the rest of the old protection until the new one is complete (or the old one expires).
+        excess = sum(self.book.held.values(), ZERO) - max(target, self.book.held.get(current, ZERO) if current else ZERO)
         for series, amount in sorted(self.book.held.items(), key=lambda item: (item[0].expiry, item[0].strike)):
-            if series != current:
-                await self._sell(series, amount, "roll")
+            if series != current and excess > 0:
+                part = min(amount, floor_to_step(excess, self.book.amount_step))
+                await self._sell(series, part, "roll")
+                excess -= part
         if current is not None and current in self.book.held:
             held = self.book.held[current]
             if target == 0:

@@ -207,3 +207,16 @@ def test_a_sigkill_during_a_roll_resumes_without_buying_twice(tmp_path) -> None:
     assert len([f for f in again.book.fills.values() if f.side == "buy"]) == 2
     assert len(again.book.held) == 1 and not again.journal.open_intents()
     assert [i.status for i in again.journal.intents() if i.kind == BUY] == [IntentStatus.DONE, IntentStatus.DONE]
+
+
+async def test_a_roll_cut_short_by_the_premium_cap_keeps_the_old_puts_the_new_ones_do_not_replace_yet() -> None:
+    rig = Rig(_hedge(expiry_days=7, roll_before=2 * 86400.0, max_premium_per_order=D(500), max_premium_per_month=D(500)))
+    await rig.at(START + 1)
+    (old, amount), = rig.book.held.items()
+    assert amount == D(2)
+    rig.volatility = 1.5  # the market got dearer: the month's premium left buys only part of the new puts
+    await rig.at(old.expiry - 86400)
+    new = max(rig.book.held, key=lambda s: s.expiry)
+    assert new != old and 0 < rig.book.held[new] < D(2)
+    assert rig.book.held[old] + rig.book.held[new] >= D(2)  # never less protection than before the roll
+    assert D(rig.leg.status.to_json()["premium_last_30d"]) <= D(500)
