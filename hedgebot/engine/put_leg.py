@@ -201,6 +201,8 @@ class PutLeg:
 
     async def tick(self) -> None:
         """Settle, roll, re-size: one pass of the rules in the module's docstring."""
+        if self.journal.open_intents(self.account, self.hedge.name):
+            await self.settle_open_intents()  # an order of unknown outcome is looked up before any other goes out
         for settled in self.book.settle_expired():
             self.events.emit(
                 self.account, self.hedge.name, "put_settled", Severity.INFO, strike=str(settled.series.strike),

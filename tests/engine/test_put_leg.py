@@ -220,3 +220,23 @@ async def test_a_roll_cut_short_by_the_premium_cap_keeps_the_old_puts_the_new_on
     assert new != old and 0 < rig.book.held[new] < D(2)
     assert rig.book.held[old] + rig.book.held[new] >= D(2)  # never less protection than before the roll
     assert D(rig.leg.status.to_json()["premium_last_30d"]) <= D(500)
+
+
+async def test_an_order_whose_answer_was_lost_is_looked_up_before_the_next_one_and_never_bought_twice() -> None:
+    from hedgebot.exchange.port import VenueUnavailable
+
+    rig = Rig(_hedge())
+    place = rig.book.place_limit
+
+    def filled_then_lost(*args: Any) -> Any:
+        place(*args)
+        raise VenueUnavailable("timeout after the order reached the book")
+
+    rig.book.place_limit = filled_then_lost  # type: ignore[method-assign]
+    with pytest.raises(VenueUnavailable):
+        await rig.at(START + 1)
+    assert [i.status for i in rig.journal.intents()] == [IntentStatus.UNKNOWN]
+    rig.book.place_limit = place  # type: ignore[method-assign]
+    await rig.at(START + 60)
+    assert [i.status for i in rig.journal.intents()] == [IntentStatus.DONE]
+    assert len(rig.book.fills) == 1 and list(rig.book.held.values()) == [D(2)]
