@@ -130,7 +130,7 @@ def _find_hedge(
         raise BadInput(f"{path}: hedge {name!r} is in accounts {', '.join(a.name for a, _ in found)}: say which with --account")
     account, hedge = found[0]
     problem = instrument_problem(hedge, "paper", f"{path}: hedge {name!r}")
-    if problem is not None:
+    if problem is not None and not hedge.instrument.option:  # a put hedge replays through hedgebot.backtest_put
         raise BadInput(problem)
     if hedge.exposure.file is not None or hedge.exposure.accounts:
         raise BadInput(
@@ -408,6 +408,15 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     candles, market, hedge = inputs.candles, inputs.market, inputs.hedge
     warn_of_gaps(inputs, args.prices, warn)
     out.mkdir(parents=True, exist_ok=True)
+    if hedge.instrument.option:
+        from hedgebot.backtest_put import write_put_backtest
+
+        unused = [flag for flag, given in (("--compare", args.compare), ("--spot-changes", args.spot_changes)) if given]
+        if unused:
+            print(f"hedgebot: {', '.join(unused)}: not supported for a put hedge yet (instrument = \"put\"); "
+                  "nothing was run", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        return write_put_backtest(inputs, out)
 
     def replay(fixed: FixedInterval | None) -> BacktestResult:
         update, close = _progress(len(candles))

@@ -163,6 +163,19 @@ def cmd_check(args: argparse.Namespace) -> int:
             use = f", and {', '.join(refilling)} may withdraw from it (the buffer's refill)" if refilling else "; it is only read"
             print(f"  holdings account: its spot coins are counted by {', '.join(counted_by)}{use}")
         for h in account.hedges:
+            if h.instrument.option:
+                print(
+                    f"  hedge {h.name}: {h.asset} via long puts priced off {h.symbol} (put), ratio {h.ratio}, band {h.band}, "
+                    f"floor {h.floor}, expiry {h.expiry_days} days, rolled {duration(h.put_roll_before)} ahead"
+                    + (f", rolled up above {h.roll_up_when}x the strike" if h.roll_up_when else "")
+                    + f"; premium at most {h.max_premium_per_order} an order and {h.max_premium_per_month} in 30 days, "
+                    f"tick {h.tick_seconds}s"
+                )
+                print(f"    exposure: {_exposure(h)}")
+                if account.paper is not None:
+                    print(f"    paper options: a model (Black-Scholes at volatility {account.paper.option_volatility}, "
+                          f"spread {account.paper.option_spread} each side)")
+                continue
             print(
                 f"  hedge {h.name}: {h.asset} via a {h.side.value} on {h.symbol} ({h.instrument.value}), ratio {h.ratio}, band {h.band}, "
                 f"{h.margin_mode.value} {h.leverage}x, tick {h.tick_seconds}s"
@@ -269,7 +282,7 @@ def _quarterly_lines(paper: PaperConfig, hedge: HedgeConfig) -> list[str]:
         return [f"quarterlies: the paper market {hedge.symbol} lists none (set quarterlies = true on it)"]
     now = feed_start(config.feed)[0] or datetime.now(UTC).timestamp()
     held = contract_to_hold(
-        [Contract(delivery_symbol(hedge.symbol, e), e) for e in quarterly_expiries(now, 2)], now, hedge.roll_before,
+        [Contract(delivery_symbol(hedge.symbol, e), e) for e in quarterly_expiries(now, 2)], now, hedge.quarterly_roll_before,
     )
     if held is None:
         return ["quarterlies: none far enough from delivery to hold"]
@@ -292,14 +305,14 @@ def _quarterly_lines(paper: PaperConfig, hedge: HedgeConfig) -> list[str]:
     if hedge.instrument.chooses:
         return [
             f"cheapest: chooses between the perpetual {hedge.symbol} (its funding carry above) and {held.symbol} "
-            f"(delivered {iso_utc(held.expiry)}) at opening, and again from {iso_utc(held.expiry - hedge.roll_before)} "
-            f"(roll_before {duration(hedge.roll_before)}); it moves only for {percent(hedge.switch_advantage, 2)} a year "
+            f"(delivered {iso_utc(held.expiry)}) at opening, and again from {iso_utc(held.expiry - hedge.quarterly_roll_before)} "
+            f"(roll_before {duration(hedge.quarterly_roll_before)}); it moves only for {percent(hedge.switch_advantage, 2)} a year "
             "more (switch_advantage)",
             f"carrying cost of {held.symbol}: annualised basis {percent(basis, 2)} ({source}); no funding on a quarterly",
         ]
     return [
         f"contract held: {held.symbol}, delivered {iso_utc(held.expiry)}; the roll to the next starts "
-        f"{iso_utc(held.expiry - hedge.roll_before)} (roll_before {duration(hedge.roll_before)}) in slices of at most "
+        f"{iso_utc(held.expiry - hedge.quarterly_roll_before)} (roll_before {duration(hedge.quarterly_roll_before)}) in slices of at most "
         f"{hedge.max_order} {hedge.asset}",
         f"carrying cost: annualised basis {percent(basis, 2)} ({source}); no funding on a quarterly",
     ]
@@ -425,6 +438,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     )
     print(header)
     for h in hedges:
+        if h.get("instrument") == "put":
+            print(_put_status_line(h))
+            continue
         print(
             f"{h['account']:<12} {h['name']:<14} {_fmt(h['exposure']):>10} {_fmt(h['short']):>10} "
             f"{_fmt(h['target']):>10} {_fmt(h['ratio']):>7} {_fmt(h['drift']):>9} {percent(h['distance']):>8} "
@@ -439,6 +455,16 @@ def cmd_status(args: argparse.Namespace) -> int:
                  for st in health.get("streams", [])]
         print(f"streams {account}: {mode}: " + "; ".join(parts))
     return EXIT_OK
+
+
+def _put_status_line(h: dict[str, Any]) -> str:
+    """Say a put leg's floor, strike, expiry, puts held, premium paid, mark value and delta, for `status`."""
+    held = f"{h['held']} of {h['target']} puts at strike {h['strike']}, expiry {h['expiry']}" if h.get("strike") else "no puts held"
+    return (
+        f"{h['account']:<12} {h['name']:<14} puts, floor {h['floor']}: {held}; premium paid {h['premium_paid']} "
+        f"({h['premium_last_30d']} in 30 days), payoff {h['put_payoff']}, mark value {h['mark_value']}, delta {h['delta']}  "
+        f"{h['state']}" + (f" - waiting: {h['waiting']}" if h.get("waiting") else "")
+    )
 
 
 def _sources_text(hedge: dict[str, Any]) -> str:

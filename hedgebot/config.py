@@ -287,9 +287,10 @@ class HedgeConfig(Frozen):
     side: HedgeSide = HedgeSide.SHORT
     # side = "long": the coins still to buy (a planned purchase); spot of the asset counts as bought.
     amount: Decimal | None = Field(default=None, gt=0, le=MOST)
-    # A quarterly hedge holds the nearest contract more than this many seconds from delivery, and rolls to the
-    # next one from this far ahead of delivery (default 3 days; at least an hour, the paper pre-delivery window).
-    roll_before: float = Field(default=3 * 86_400.0, ge=7200.0, le=60 * 86_400.0)
+    # How far ahead of expiry a contract is rolled, in seconds: a quarterly hedge holds the nearest contract more
+    # than this from delivery and rolls to the next from here (default 3 days; at least two hours, past the paper
+    # pre-delivery window); a put hedge buys the next puts this far ahead of expiry (default 2 days).
+    roll_before: float | None = Field(default=None, ge=7200.0, le=60 * 86_400.0)
     # instrument = "cheapest": the contracts it chooses among (default: the perpetual and the quarterly of the
     # symbol's margin kind; never linear and inverse together), and the yearly carry advantage, as a fraction of
     # the notional, another contract must offer before the leg moves to it at a roll window (switching pays fees twice).
@@ -322,6 +323,14 @@ class HedgeConfig(Frozen):
     # ("after:<event name>"), then stays closed; the spot is sold only with until_sell_spot = true.
     until: str | None = None
     until_sell_spot: bool = False
+    # instrument = "put" (see README, "The put leg"): puts struck at floor x spot when bought, expiring about
+    # expiry_days later, rolled roll_before seconds ahead of expiry, rolled up once spot/strike exceeds roll_up_when;
+    # premium capped per order and per 30 days, in the quote currency.
+    floor: Decimal | None = Field(default=None, gt=0, lt=1)
+    expiry_days: float | None = Field(default=None, gt=0, le=400)
+    roll_up_when: Decimal | None = Field(default=None, gt=1, le=10)
+    max_premium_per_order: Decimal | None = Field(default=None, gt=0, le=MOST)
+    max_premium_per_month: Decimal | None = Field(default=None, gt=0, le=MOST)
 
     @field_validator("symbol")
     @classmethod
@@ -362,8 +371,59 @@ class HedgeConfig(Frozen):
                 "margin_guard.sources so the guard can move it behind the short"
             )
 
+    def _put_consistent(self) -> None:
+        """Refuse put-leg settings on another instrument, and settings that make no sense for a long put."""
+        put_fields = ("floor", "expiry_days", "roll_up_when", "max_premium_per_order", "max_premium_per_month")
+        if not self.instrument.option:
+            given = [f"{name} = {getattr(self, name)}" for name in put_fields if getattr(self, name) is not None]
+            if given:
+                raise ValueError(f'{", ".join(given)} apply to instrument = "put" only (instrument is "{self.instrument.value}")')
+            return
+        missing = [name for name in ("floor", "expiry_days", "max_premium_per_order", "max_premium_per_month") if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f'instrument = "put" needs {", ".join(missing)}: the strike, the horizon and what it may spend')
+        if self.side is not HedgeSide.SHORT:
+            raise ValueError(
+                f'instrument = "put" protects coins held (it buys puts); side = "{self.side.value}" hedges a planned '
+                "purchase, which a put does not: leave side out"
+            )
+        # Compared with the defaults, not with what was written: a dumped config (a reload) writes every default.
+        given = [
+            name for name in ("margin_guard", "buffer", "liquidation_warning", "leverage")
+            if getattr(self, name) != type(self).model_fields[name].get_default(call_default_factory=True)
+        ]
+        if given:
+            raise ValueError(
+                f'instrument = "put": a bought put has no margin and cannot be liquidated, so {", ".join(given)} '
+                "do not apply; leave them out"
+            )
+        if self.exposure.perp_long or self.until_sell_spot:
+            raise ValueError('instrument = "put": exposure.perp_long and until_sell_spot apply to a futures short')
+        assert self.max_premium_per_order is not None and self.max_premium_per_month is not None
+        if self.max_premium_per_order > self.max_premium_per_month:
+            raise ValueError(
+                f"max_premium_per_order {self.max_premium_per_order} is above max_premium_per_month {self.max_premium_per_month}"
+            )
+        assert self.expiry_days is not None
+        if self.roll_before is not None and self.roll_before >= self.expiry_days * 86400:
+            raise ValueError(
+                f"roll_before {self.roll_before}s is not shorter than expiry_days {self.expiry_days} "
+                f"({self.expiry_days * 86400:.0f}s): every put would be rolled as soon as it is bought"
+            )
+
+    @property
+    def quarterly_roll_before(self) -> float:
+        """Return how long before delivery a quarterly is rolled: roll_before, or three days when it is not set."""
+        return self.roll_before if self.roll_before is not None else 3 * 86400.0
+
+    @property
+    def put_roll_before(self) -> float:
+        """Return how long before expiry a put is rolled: roll_before, or two days when it is not set."""
+        return self.roll_before if self.roll_before is not None else 2 * 86400.0
+
     @model_validator(mode="after")
     def _consistent(self) -> HedgeConfig:
+        self._put_consistent()
         if self.buffer is not None:
             self._buffer_reachable()
         base = _SYMBOL.match(self.symbol).group("base")  # type: ignore[union-attr]
@@ -649,6 +709,9 @@ class PaperConfig(Frozen):
     withdraw_whitelist: tuple[Annotated[str, Field(min_length=1, max_length=200)], ...] = ()
     withdrawal_seconds: float = Field(default=1800.0, gt=0, le=30 * 24 * 3600)
     script: tuple[SpotScriptConfig, ...] = ()
+    # The paper options book a put hedge buys from (a model: Black-Scholes on this one volatility, a spread each side).
+    option_volatility: float = Field(default=0.6, gt=0, le=10)
+    option_spread: Decimal = Field(default=Decimal("0.02"), ge=0, lt=Decimal("0.5"))
 
     @field_validator("spot", "futures")
     @classmethod

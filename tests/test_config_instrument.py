@@ -30,7 +30,7 @@ def test_a_hedge_without_instrument_or_side_is_a_usdm_perpetual_short(tmp_path) 
 @pytest.mark.parametrize(
     ("field", "value", "said"),
     [
-        ("instrument", "coin-perp", "'usdm-perp', 'coinm-perp', 'usdm-quarterly', 'coinm-quarterly' or 'cheapest'"),
+        ("instrument", "coin-perp", "'usdm-perp', 'coinm-perp', 'usdm-quarterly', 'coinm-quarterly', 'cheapest' or 'put'"),
         ("side", "sell", "'short' or 'long'"),
     ],
 )

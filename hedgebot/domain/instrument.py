@@ -58,6 +58,13 @@ class InstrumentKind(StrEnum):
     # Not a contract: the hedge chooses, at opening and at each roll window, between the perpetual and the
     # quarterly of its symbol's margin kind (HedgeConfig.contract_kinds), by their carry.
     CHEAPEST = "cheapest"
+    # Long European puts on the asset (a protective put), kept by hedgebot.engine.put_leg, not by a futures leg.
+    PUT = "put"
+
+    @property
+    def option(self) -> bool:
+        """Tell whether the hedge holds options rather than a futures leg."""
+        return self is InstrumentKind.PUT
 
     @property
     def settlement(self) -> Settlement:

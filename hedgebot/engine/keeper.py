@@ -1614,7 +1614,7 @@ class Keeper:
             if legs.of(side).is_open:
                 return contract.symbol
         perpetual = await self._read(lambda: self.port.fetch_legs(self.hedge.symbol))
-        chosen = rolling.contract_to_hold(contracts, self.clock.now(), self.hedge.roll_before)
+        chosen = rolling.contract_to_hold(contracts, self.clock.now(), self.hedge.quarterly_roll_before)
         if self.hedge.instrument.chooses:
             if perpetual.of(side).is_open:
                 return self.hedge.symbol  # chosen before: judged again now, and at each roll window
@@ -1660,12 +1660,12 @@ class Keeper:
         now = self.clock.now()
         side = self.policy.side
         held = rolling.Contract(market.symbol, market.expiry)
-        if not rolling.roll_due(held, now, self.hedge.roll_before):
+        if not rolling.roll_due(held, now, self.hedge.quarterly_roll_before):
             return
         if held_back and self.hedge.instrument.chooses:
             return  # an action of unknown outcome first; the choice is made once it is settled
         contracts = await self._read(lambda: self.port.fetch_delivery_contracts(self.hedge.symbol))
-        chosen = rolling.contract_to_hold(contracts, now, self.hedge.roll_before)
+        chosen = rolling.contract_to_hold(contracts, now, self.hedge.quarterly_roll_before)
         to = chosen.symbol if chosen is not None and chosen.tradable and chosen.symbol != market.symbol else None
         legs = await self._read(lambda: self.port.fetch_legs(market.symbol))
         if self.hedge.instrument.chooses:
@@ -1698,10 +1698,10 @@ class Keeper:
     async def _judge_on_perpetual(self, market: Market) -> None:
         """On the perpetual by choice: at each quarterly's roll window, move to the next quarterly when it earns enough more."""
         now = self.clock.now()
-        if self._judged is not None and now < self._judged.expiry - self.hedge.roll_before:
+        if self._judged is not None and now < self._judged.expiry - self.hedge.quarterly_roll_before:
             return  # this window's choice is made; the next comes roll_before ahead of the judged quarterly's delivery
         contracts = await self._read(lambda: self.port.fetch_delivery_contracts(self.hedge.symbol))
-        chosen = rolling.contract_to_hold(contracts, now, self.hedge.roll_before)
+        chosen = rolling.contract_to_hold(contracts, now, self.hedge.quarterly_roll_before)
         if chosen is None or (self._judged is not None and chosen.symbol == self._judged.symbol):
             return  # no quarterly to compare with (looked for again each tick), or this one is judged already
         when = "roll window" if self._judged is not None else "restart"  # a restart on the perpetual judges once at once
@@ -1880,7 +1880,7 @@ class Keeper:
             expiry_window = expiry
         fields: dict[str, Any] = {
             "contract": market.symbol, "contract_expiry": expiry,
-            "next_roll_at": expiry_window - self.hedge.roll_before if expiry_window is not None and roll is None else None,
+            "next_roll_at": expiry_window - self.hedge.quarterly_roll_before if expiry_window is not None and roll is None else None,
             "rolling": f"{roll['from']} -> {roll['to']}" if roll is not None else "",
         }
         if self._choice is not None:

@@ -130,6 +130,7 @@ TRADED: dict[str, frozenset[tuple[InstrumentKind, HedgeSide]]] = {
         (InstrumentKind.USDM_QUARTERLY, HedgeSide.SHORT), (InstrumentKind.COINM_QUARTERLY, HedgeSide.SHORT),
         # Chooses between the perpetual and the quarterly of the symbol's margin kind (`quarterlies = true`).
         (InstrumentKind.CHEAPEST, HedgeSide.SHORT),
+        (InstrumentKind.PUT, HedgeSide.SHORT),  # long puts on the paper options book (hedgebot.engine.put_leg)
     }),
     # Each proven on the Binance emulator through the real ccxt venue (tests/engine/test_coinm_live_emulator.py for
     # COIN-M, tests/engine/test_long_live_emulator.py for the long).
@@ -184,6 +185,11 @@ def instrument_problem(hedge: HedgeConfig, mode: str, where: str) -> str | None:
     traded = TRADED[mode]
     if (hedge.instrument, hedge.side) in traded:
         return None
+    if hedge.instrument.option:
+        return (
+            f'{where}: instrument = "put" runs on paper accounts and in backtests only yet (the paper options book): '
+            "no live venue places option orders; `hedgebot plan-put` prints the puts a live chain offers"
+        )
     offered = ", ".join(f'instrument = "{i.value}" with side = "{s.value}"' for i, s in sorted(traded))
     return (
         f'{where}: instrument = "{hedge.instrument.value}" with side = "{hedge.side.value}" is not supported yet on a '

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from pathlib import Path
+from typing import Any
 
 from hedgebot.clock import Clock
 from hedgebot.domain.basis import annual_basis_from_funding, modelled_future_price
@@ -185,6 +186,7 @@ class PaperVenue:
         self.withdrawals: list[Withdrawal] = []
         self.deposit_address: str | None = None
         self.funding_checked: dict[str, float] = {}
+        self.options: Any = None  # a put hedge's options book (hedgebot.exchange.paper_options.attach_options)
         self.orders: dict[str, OrderResult] = {}
         self.settle_seconds = 0.0  # the paper book answers lookups exactly and at once: absence is known at once
         self.movements: list[FundsMovement] = []

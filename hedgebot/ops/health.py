@@ -134,6 +134,9 @@ class Operations:
             return "trading is halted" + (f": {why}" if why else "")
         if status.state in NOT_READY_STATES:
             return f"state {status.state}" + (f": {status.note}" if getattr(status, "note", "") else "")
+        own = getattr(keeper, "not_ready_reason", None)
+        if own is not None:  # a keeper that observes no futures leg (the put leg) judges its own freshness
+            return str(own(now))
         snap = keeper.last_snapshot
         if snap is None:
             return "no observation yet"

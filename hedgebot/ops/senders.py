@@ -445,6 +445,10 @@ def startup_summary(ops: Operations) -> tuple[Severity, str]:
     severity = Severity.INFO
     for keeper in ops.keepers:
         f = ops.hedge_figures(keeper)
+        if "premium_paid" in f:  # a put leg (hedgebot.engine.put_leg): long puts, no short, no liquidation
+            lines.append(f"{keeper.account}/{keeper.hedge.name} {plain(f.get('state'))}: puts {f.get('held')} of "
+                         f"{f.get('target')} at floor {f.get('floor')}, expiry {f.get('expiry')}")
+            continue
         shown = Precision.of(keeper.market)  # defaults until the market is loaded
         distance = f.get("distance")
         level = f["liquidation_warning"]

@@ -1,0 +1,430 @@
+"""The put leg: long puts kept on `ratio` of the coins held, struck near `floor` × the price, rolled before expiry.
+
+The daemon builds one for a hedge whose instrument holds options
+(`InstrumentKind.option`) in place of the futures Keeper. Each tick it:
+
+1. settles puts whose expiry has passed (the book pays their intrinsic value);
+2. buys a new series when none is held, when the held one is within
+   `roll_before` of its expiry, or (opt-in) when price / strike exceeds
+   `roll_up_when`: the first listed expiry at least `expiry_days` away, the
+   strike nearest `floor` × price;
+3. only once the new series is held, sells every other series (a roll buys
+   first, then sells: a crash between the two leaves more protection, never none);
+4. re-sizes the held series when it differs from the target by more than the band.
+
+Every order is a limit order at the quoted ask (buy) or bid (sell), and only
+when that quote is within `MAX_OVER_MARK` of the mark: a chain without a
+sensible quote makes the leg wait and alert, it never pays any price. A
+purchase is cut to what `max_premium_per_order` and what is left of
+`max_premium_per_month` (the last 30 days) allow, fees included.
+
+Every order is an intent in the journal, begun before it is sent under its
+client id and finished with its outcome. After a crash, open intents are
+looked up by client id before anything else, so a purchase that reached the
+book is never made again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol
+
+from hedgebot.config import HedgeConfig
+from hedgebot.domain.model import Market, Severity, floor_to_step
+from hedgebot.exchange.paper_options import OptionFill, OptionQuoteBook, PutSeries, Settlement
+from hedgebot.exchange.port import ExchangeError, PermanentError
+from hedgebot.ops.events import EventLog
+from hedgebot.store.journal import IntentStatus, JournalStore, NewEvent
+
+ZERO = Decimal(0)
+MONTH_SECONDS = 30 * 86400
+# A quote whose ask is more than this above its mark (or whose bid is more than this below it) is no market.
+MAX_OVER_MARK = Decimal("0.05")
+# Fees are charged on top of the premium; a purchase is sized as if they took this share of it (Deribit's cap: 12.5 %).
+FEE_ALLOWANCE = Decimal("0.125")
+BUY, SELL = "put_buy", "put_sell"
+
+
+class OptionsBook(Protocol):
+    """What the put leg needs of a venue's options: its chain, quotes, limit orders, lookups and holdings."""
+
+    held: dict[PutSeries, Decimal]
+    amount_step: Decimal
+
+    def listed(self) -> list[PutSeries]: ...
+
+    def quote_of(self, series: PutSeries) -> OptionQuoteBook | None: ...
+
+    def place_limit(self, client_id: str, series: PutSeries, side: str, amount: Decimal, limit: Decimal) -> OptionFill | None: ...
+
+    def find_fill(self, client_id: str) -> OptionFill | None: ...
+
+    def settle_expired(self) -> list[Settlement]: ...
+
+
+class PriceAndCoins(Protocol):
+    """What the put leg reads of the account: the asset's price and the coins held."""
+
+    async def fetch_mark_price(self, symbol: str) -> Any: ...
+
+    async def fetch_spot_balances(self) -> dict[str, Decimal]: ...
+
+    async def load_market(self, symbol: str) -> Market: ...
+
+
+@dataclass(frozen=True)
+class PutLegStatus:
+    """What `status` shows of a put leg."""
+
+    account: str
+    name: str
+    floor: Decimal
+    strike: Decimal | None
+    expiry: float | None
+    held: Decimal
+    target: Decimal
+    premium_paid: Decimal  # premiums and fees of every purchase, quote currency
+    premium_last_30d: Decimal
+    put_payoff: Decimal  # sales and settlements received
+    mark_value: Decimal
+    delta: Decimal  # coins: the held puts' delta times their amount (negative)
+    waiting: str | None
+    updated_at: float | None  # None before the first tick
+    state: str = "starting"  # "active", or "waiting" while the leg waits for a quote or for premium
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the status as JSON-safe values."""
+        def iso(at: float | None) -> str | None:
+            return None if at is None else datetime.fromtimestamp(at, UTC).isoformat().replace("+00:00", "Z")
+
+        return {
+            "account": self.account, "name": self.name, "instrument": "put", "floor": str(self.floor),
+            "strike": None if self.strike is None else str(self.strike), "expiry": iso(self.expiry),
+            "held": str(self.held), "target": str(self.target), "premium_paid": str(self.premium_paid),
+            "premium_last_30d": str(self.premium_last_30d), "put_payoff": str(self.put_payoff),
+            "mark_value": str(self.mark_value), "delta": str(self.delta), "waiting": self.waiting, "state": self.state,
+            "updated_at": iso(self.updated_at),
+        }
+
+
+class PutLeg:
+    """Keep a hedge's long puts (see the module's docstring)."""
+
+    def __init__(
+        self, account: str, hedge: HedgeConfig, venue: PriceAndCoins, book: OptionsBook, clock: Any,
+        journal: JournalStore, events: EventLog,
+    ) -> None:
+        assert hedge.floor is not None and hedge.expiry_days is not None
+        self.account, self.hedge, self.venue, self.book = account, hedge, venue, book
+        self.clock, self.journal, self.events = clock, journal, events
+        self.wake = asyncio.Event()
+        self.lookup_failed = False
+        self.refill = None  # a put has no margin to refill
+        self.disk: Any = None
+        self._stopped = False
+        self.market: Market | None = None
+        # What the operations surface reads of a futures keeper: a put leg observes no futures leg.
+        self.last_snapshot = None
+        self.last_venue_error_at: float | None = None
+        self.exchange_errors: Counter[str] = Counter()
+        self._last_price_at: float | None = None
+        self._waiting: str | None = None
+        self._target = ZERO
+        self.status = self._status(ZERO, None, ticked=False)
+
+    # ---- the daemon's side --------------------------------------------------------
+
+    async def prepare(self) -> None:
+        """Load the market the puts are struck on; a bought put needs no position mode, margin mode or leverage."""
+        self.market = await self.venue.load_market(self.hedge.symbol)
+
+    def reconfigure(self, hedge: HedgeConfig, calendar: Any = None) -> None:
+        """Take a reloaded hedge config from the next tick (a put leg has no schedule windows)."""
+        self.hedge = hedge
+        self.wake.set()
+
+    def not_ready_reason(self, now: float) -> str:
+        """Return why the leg is not ready (no tick yet, a stale price, a wait), or "" when it is."""
+        if self._last_price_at is None:
+            return "no observation yet"
+        age = now - self._last_price_at
+        if age > self.hedge.staleness_seconds + self.hedge.tick_seconds:
+            return f"price last read {age:.0f}s ago"
+        return ""
+
+    def notify_price(self, price: Decimal) -> None:
+        """Wake on a new price: the roll-up rule and the strike depend on it."""
+        self.wake.set()
+
+    def notify_balance(self) -> None:
+        """Wake when the account changed: the coins held set the target."""
+        self.wake.set()
+
+    def stop(self) -> None:
+        """End the loop after the current tick."""
+        self._stopped = True
+        self.wake.set()
+
+    async def run(self) -> None:
+        """Tick every `tick_seconds`, or at once when woken, until stopped."""
+        while not self._stopped:
+            self.wake.clear()
+            try:
+                await self.tick()
+            except ExchangeError as exc:
+                self.exchange_errors[type(exc).__name__] += 1
+                self.last_venue_error_at = self.clock.now()
+                self._alert("put_leg_failed", Severity.WARNING, error=str(exc))
+            await self.clock.wait_for(self.wake, self.hedge.tick_seconds)
+
+    async def settle_open_intents(self) -> bool:
+        """Look up every open order intent of this hedge by its client id, before anything else; True when none is left.
+
+        The paper book answers a lookup at once and never executes an order later, so a miss proves it absent.
+        """
+        for intent in self.journal.open_intents(self.account, self.hedge.name):
+            fill = self.book.find_fill(intent.client_id)
+            if fill is not None:
+                self._finish(intent.client_id, intent.kind, IntentStatus.DONE, fill.to_json(), recovered=True)
+            else:
+                self.journal.finish(intent.client_id, IntentStatus.ABSENT, {"error": "not found by client id after a restart"})
+        return True
+
+    # ---- the tick -----------------------------------------------------------------
+
+    async def tick(self) -> None:
+        """Settle, roll, re-size: one pass of the rules in the module's docstring."""
+        if self.journal.open_intents(self.account, self.hedge.name):
+            await self.settle_open_intents()  # an order of unknown outcome is looked up before any other goes out
+        for settled in self.book.settle_expired():
+            self.events.emit(
+                self.account, self.hedge.name, "put_settled", Severity.INFO, strike=str(settled.series.strike),
+                expiry=settled.series.expiry, amount=str(settled.amount), price=str(settled.price), payoff=str(settled.payoff),
+            )
+        price = Decimal((await self.venue.fetch_mark_price(self.hedge.symbol)).price)
+        self._last_price_at = self.clock.now()
+        target = await self._target_amount()
+        self._target = target
+        self._waiting = None
+        current = self._current()
+        if target > 0 and self._needs_new(current, price):
+            series = self._choose(price)
+            if series is not None and series != current:
+                await self._buy(series, target)
+                if self.book.held.get(series, ZERO) > 0:
+                    current = series
+        # The old series go only as far as the new one covers the target: a roll cut short by the premium caps
+        # keeps the rest of the old protection until the new one is complete (or the old one expires).
+        excess = sum(self.book.held.values(), ZERO) - max(target, self.book.held.get(current, ZERO) if current else ZERO)
+        for series, amount in sorted(self.book.held.items(), key=lambda item: (item[0].expiry, item[0].strike)):
+            if series != current and excess > 0:
+                part = min(amount, floor_to_step(excess, self.book.amount_step))
+                await self._sell(series, part, "roll")
+                excess -= part
+        if current is not None and current in self.book.held:
+            held = self.book.held[current]
+            if target == 0:
+                await self._sell(current, held, "no exposure")
+            elif abs(held - target) > self.hedge.band * target:
+                if held < target:
+                    await self._buy(current, target - held)
+                else:
+                    await self._sell(current, floor_to_step(held - target, self.book.amount_step), "resize")
+        self.status = self._status(price, self._current())
+
+    async def _target_amount(self) -> Decimal:
+        coins = ZERO
+        if self.hedge.exposure.spot:
+            coins = (await self.venue.fetch_spot_balances()).get(self.hedge.asset, ZERO)
+        coins = max(coins - self.hedge.exposure.offset, ZERO)
+        return floor_to_step(coins * self.hedge.ratio, self.book.amount_step)
+
+    def _current(self) -> PutSeries | None:
+        """Return the series the leg keeps: the latest expiry held, the highest strike among those."""
+        held = [s for s, a in self.book.held.items() if a > 0]
+        return max(held, key=lambda s: (s.expiry, s.strike)) if held else None
+
+    def _needs_new(self, current: PutSeries | None, price: Decimal) -> bool:
+        if current is None:
+            return True
+        if current.expiry - self.clock.now() <= self.hedge.put_roll_before:
+            return True
+        return self.hedge.roll_up_when is not None and price / current.strike > self.hedge.roll_up_when
+
+    def _choose(self, price: Decimal) -> PutSeries | None:
+        """Return the first listed expiry at least expiry_days (and more than roll_before) away, strike nearest the floor."""
+        assert self.hedge.floor is not None and self.hedge.expiry_days is not None
+        now = self.clock.now()
+        listed = self.book.listed()
+        horizon = now + max(self.hedge.expiry_days * 86400, self.hedge.put_roll_before + 1)
+        expiries = sorted({s.expiry for s in listed})
+        covering = [e for e in expiries if e >= horizon]
+        if not covering:
+            later = [e for e in expiries if e - now > self.hedge.put_roll_before]
+            if not later:
+                self._wait("no listed expiry lies beyond roll_before")
+                return None
+            covering = [later[-1]]
+        target = self.hedge.floor * price
+        strikes = [s for s in listed if s.expiry == covering[0]]
+        return min(strikes, key=lambda s: (abs(s.strike - target), s.strike))
+
+    # ---- orders -------------------------------------------------------------------
+
+    def _sensible(self, quote: OptionQuoteBook | None, side: str) -> str | None:
+        if quote is None or not quote.mark.is_finite() or quote.mark <= 0:
+            return "no mark"
+        if side == "buy" and quote.ask > quote.mark * (1 + MAX_OVER_MARK):
+            return f"ask {quote.ask} is more than {MAX_OVER_MARK:%} above the mark {quote.mark}"
+        if side == "sell" and (quote.bid <= 0 or quote.bid < quote.mark * (1 - MAX_OVER_MARK)):
+            return f"bid {quote.bid} is more than {MAX_OVER_MARK:%} below the mark {quote.mark}"
+        return None
+
+    def _premium_since(self, since: float) -> Decimal:
+        total = ZERO
+        for intent in self.journal.intents(self.account, self.hedge.name):
+            if intent.kind == BUY and intent.status is IntentStatus.DONE and intent.outcome and float(intent.outcome["at"]) >= since:
+                total += -Decimal(intent.outcome["cash"]) if "cash" in intent.outcome else ZERO
+        return total
+
+    async def _buy(self, series: PutSeries, amount: Decimal) -> None:
+        assert self.hedge.max_premium_per_order is not None and self.hedge.max_premium_per_month is not None
+        quote = self.book.quote_of(series)
+        why = self._sensible(quote, "buy")
+        if why is not None or quote is None:
+            self._wait("no sensible quote", why=why, series=series.symbol)
+            return
+        left = self.hedge.max_premium_per_month - self._premium_since(self.clock.now() - MONTH_SECONDS)
+        budget = min(self.hedge.max_premium_per_order, left)
+        per_contract = quote.ask * (1 + FEE_ALLOWANCE)
+        affordable = floor_to_step(budget / per_contract, self.book.amount_step) if budget > 0 else ZERO
+        size = min(floor_to_step(amount, self.book.amount_step), affordable)
+        if 0 < size < amount:  # a smaller purchase is said each time; none at all is a wait, said once
+            self._alert(
+                "put_premium_capped", Severity.WARNING, wanted=str(amount), buying=str(size), ask=str(quote.ask),
+                left_this_month=str(left), max_premium_per_order=str(self.hedge.max_premium_per_order),
+            )
+        if size <= 0:
+            self._wait("the premium caps leave nothing to buy with", left_this_month=str(left))
+            return
+        await self._order(BUY, series, "buy", size, quote.ask)
+
+    async def _sell(self, series: PutSeries, amount: Decimal, why: str) -> None:
+        if amount <= 0:
+            return
+        quote = self.book.quote_of(series)
+        if self._sensible(quote, "sell") is not None or quote is None:
+            return  # kept: it still protects, and settles by itself at expiry
+        await self._order(SELL, series, "sell", amount, quote.bid, reason=why)
+
+    async def _order(self, kind: str, series: PutSeries, side: str, amount: Decimal, limit: Decimal, **extra: str) -> None:
+        detail = {"strike": str(series.strike), "expiry": series.expiry, "side": side, "amount": str(amount),
+                  "limit": str(limit), **extra}
+        intent = self.journal.begin(self.account, self.hedge.name, kind, detail)
+        from hedgebot.engine import crashpoints  # noqa: PLC0415 - the same crash points as the futures keeper
+
+        crashpoints.reached("intent_journaled")
+        try:
+            fill = self.book.place_limit(intent.client_id, series, side, amount, limit)
+        except PermanentError as exc:
+            self._finish(intent.client_id, kind, IntentStatus.REJECTED, {"error": str(exc)})
+            self._alert("put_order_rejected", Severity.WARNING, error=str(exc), **detail)
+            return
+        except ExchangeError as exc:
+            # Its outcome is unknown: looked up by client id before the next order (settle_open_intents).
+            self.journal.finish(intent.client_id, IntentStatus.UNKNOWN, {"error": str(exc)})
+            raise
+        crashpoints.reached("action_sent")
+        if fill is None:
+            self._finish(intent.client_id, kind, IntentStatus.ABSENT, {"error": "the limit did not cross the book: cancelled"})
+            self._wait("a limit order was not filled", side=side, series=series.symbol, limit=str(limit))
+            return
+        self._finish(intent.client_id, kind, IntentStatus.DONE, fill.to_json())
+        crashpoints.reached("outcome_journaled")
+
+    def _finish(self, client_id: str, kind: str, status: IntentStatus, outcome: dict[str, Any], recovered: bool = False) -> None:
+        events: Sequence[NewEvent] = ()
+        if status is IntentStatus.DONE:
+            name = "put_bought" if kind == BUY else "put_sold"
+            events = [NewEvent(self.account, self.hedge.name, name, Severity.INFO.value, {**outcome, "recovered": recovered})]
+        self.journal.finish(client_id, status, outcome, events)
+
+    # ---- alerts and status --------------------------------------------------------
+
+    def _alert(self, kind: str, severity: Severity, **detail: Any) -> None:
+        self.events.emit(self.account, self.hedge.name, kind, severity, **detail)
+
+    def _wait(self, reason: str, **detail: Any) -> None:
+        """Wait, and alert once per reason (not every tick)."""
+        if self.status.waiting != reason:
+            self._alert("put_leg_waiting", Severity.WARNING, reason=reason, **detail)
+        self._waiting = reason
+
+    def _status(self, price: Decimal, current: PutSeries | None, ticked: bool = True) -> PutLegStatus:
+        assert self.hedge.floor is not None
+        paid = payoff = ZERO
+        for intent in self.journal.intents(self.account, self.hedge.name):
+            if intent.status is IntentStatus.DONE and intent.outcome and "cash" in intent.outcome:
+                cash = Decimal(intent.outcome["cash"])
+                if intent.kind == BUY:
+                    paid -= cash
+                else:
+                    payoff += cash
+        for event in self.journal.events(self.account, self.hedge.name, "put_settled"):
+            payoff += Decimal(event.detail["payoff"])
+        value = delta = ZERO
+        for series, amount in self.book.held.items():
+            quote = self.book.quote_of(series)
+            if quote is not None:
+                value += quote.mark * amount
+                delta += Decimal(repr(quote.delta)) * amount
+        now = self.clock.now()
+        return PutLegStatus(
+            self.account, self.hedge.name, self.hedge.floor, current.strike if current else None,
+            current.expiry if current else None, self.book.held.get(current, ZERO) if current else ZERO, self._target,
+            paid, self._premium_since(now - MONTH_SECONDS), payoff, value.quantize(Decimal("0.01")),
+            delta.quantize(Decimal("0.0001")), self._waiting, now if ticked else None,
+            "starting" if not ticked else "waiting" if self._waiting else "active",
+        )
+
+
+def options_book_of(venue: Any) -> OptionsBook | None:
+    """Return the options book a venue offers (the paper venue's `options`), or None when it has none."""
+    with contextlib.suppress(AttributeError):
+        return venue.options  # type: ignore[no-any-return]
+    return None
+
+
+def paper_put_leg(
+    account: Any, hedge: HedgeConfig, venue: PriceAndCoins, simulated: Any, clock: Any, journal: JournalStore,
+    events: EventLog, state_dir: Path,
+) -> PutLeg:
+    """Return the put leg of a paper account's hedge, giving its paper venue an options book (saved in `state_dir`)."""
+    from hedgebot.exchange.paper_options import attach_options  # noqa: PLC0415 - paper only
+
+    from hedgebot.engine.keeper import StartupRefused  # noqa: PLC0415 - the daemon's refusal
+
+    puts = [h.name for h in account.hedges if h.instrument.option]
+    if len(puts) > 1:
+        raise StartupRefused(
+            f"account {account.name!r} has {len(puts)} put hedges ({', '.join(puts)}): a paper account keeps one options "
+            "book, whose puts one hedge owns; give each put hedge its own paper account"
+        )
+    book = options_book_of(simulated)
+    if book is None:
+        paper = account.paper
+        quote = hedge.symbol.split("/")[1].split(":")[0]
+        made = attach_options(
+            simulated, hedge.symbol, hedge.asset, quote, lambda: paper.option_volatility,
+            path=state_dir / f"options-{account.name}.json",
+        )
+        made.spread = paper.option_spread
+        book = made
+    return PutLeg(account.name, hedge, venue, book, clock, journal, events)
