@@ -87,3 +87,129 @@ async def test_a_live_quarterly_short_holds_the_nearest_contract_and_rolls_next_
         assert {(o["symbol"], o["side"], o["positionSide"]) for o in orders} >= {(DEC, "SELL", "SHORT"), (SEP, "BUY", "SHORT")}
         assert [e.detail["next_contract"] for e in rig.journal.events(kind="roll_completed")] == [DEC_CCXT]
         assert keeper.market is not None and keeper.market.symbol == DEC_CCXT
+
+
+async def test_a_roll_order_whose_answer_is_lost_is_found_by_client_id_and_never_doubled() -> None:
+    async with emulator_rig(spot={"BTC": "2", "USDT": "0"}) as rig:
+        list_quarterlies(rig)
+        keeper = rig.keeper(quarterly_hedge())
+        await keeper.prepare()
+        await keeper.tick()
+        rig.clock.advance(ROLL_AT + 60 - rig.clock.now())
+        rig.emulator.lookup_lag_seconds = 5.0
+        # The first slice on December executes 3 s after its answer was lost (Binance's "unknown" outcome).
+        rig.emulator.inject(Fault("execute_later", "/fapi/v1/order", "POST", delay=3.0, retry_after=1))
+        await keeper.tick()
+        assert [i.status.value for i in rig.journal.intents() if i.kind == "order" and "roll" in i.detail] == ["unknown"]
+        for _ in range(15):
+            rig.clock.advance(1.0)
+            await keeper.tick()
+            sep, dec, _ = shorts(rig)
+            assert D(2) <= sep + dec <= D(2) + SLICE
+        assert shorts(rig) == (0, D(2), 0)
+        orders = [i for i in rig.journal.intents() if i.kind == "order"]
+        assert {i.status.value for i in orders} == {"done"}
+        assert sorted(i.client_id for i in orders) == sorted(rig.emulator.futures_orders()), (
+            "every order executed exactly once, under the client id it was journaled with"
+        )
+        assert ("GET", "/fapi/v1/order") in rig.emulator.requests, "the lost answer was looked up by client id"
+        executed = rig.emulator.futures_orders().values()
+        assert sum(D(o["executedQty"]) for o in executed if (o["symbol"], o["side"]) == (DEC, "SELL")) == D(2)
+        assert sum(D(o["executedQty"]) for o in executed if (o["symbol"], o["side"]) == (SEP, "BUY")) == D(2)
+
+
+CRASH_POINTS = ["roll_journaled", "intent_journaled", "action_sent", "outcome_journaled"]
+
+
+@pytest.mark.parametrize("point,nth", [("roll_journaled", 1)] + [(p, n) for p in CRASH_POINTS[1:] for n in (1, 2, 3, 8)])
+async def test_a_kill_at_a_step_of_a_live_roll_resumes_without_a_duplicate_leg_on_the_exchange(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, point: str, nth: int,
+) -> None:
+    async with emulator_rig(spot={"BTC": "2", "USDT": "0"}) as rig:
+        list_quarterlies(rig)
+        path = str(tmp_path / "journal.sqlite")
+
+        def keeper_on(journal: Journal) -> Keeper:
+            return Keeper("live", quarterly_hedge(), rig.venue, rig.clock, journal, EventLog(journal, NullLogger()))
+
+        journal = Journal(path, rig.clock)
+        keeper = keeper_on(journal)
+        await keeper.prepare()
+        await keeper.tick()
+        rig.clock.advance(ROLL_AT + 60 - rig.clock.now())
+        seen = {"count": 0}
+
+        def reached(name: str) -> None:
+            if name == point:
+                seen["count"] += 1
+                if seen["count"] == nth:
+                    raise Killed(f"{name}:{nth}")
+
+        monkeypatch.setattr(crashpoints, "reached", reached)
+        with pytest.raises(Killed):
+            await keeper.tick()
+        monkeypatch.setattr(crashpoints, "reached", lambda name: None)
+        journal.close()
+        rig.clock.advance(30)
+        journal = Journal(path, rig.clock)  # a new daemon on the same journal and the same exchange account
+        keeper = keeper_on(journal)
+        await keeper.prepare()
+        for _ in range(3):
+            await keeper.tick()
+            sep, dec, perp = shorts(rig)
+            assert D(2) <= sep + dec <= D(2) + SLICE and perp == 0
+        assert shorts(rig) == (0, D(2), 0), "the roll completed with exactly one leg of the short"
+        executed = rig.emulator.futures_orders().values()
+        opened = sum(D(o["executedQty"]) for o in executed if (o["symbol"], o["side"]) == (DEC, "SELL"))
+        closed = sum(D(o["executedQty"]) for o in executed if (o["symbol"], o["side"]) == (SEP, "BUY"))
+        assert (opened, closed) == (D(2), D(2)), "each coin opened once on December and bought back once on September"
+        assert len(journal.events(kind="roll_completed")) == 1
+        journal.close()
+
+
+async def test_a_next_contract_out_of_trading_makes_the_roll_fall_back_to_the_perpetual_with_a_critical_alert() -> None:
+    async with emulator_rig(spot={"BTC": "2", "USDT": "0"}) as rig:
+        list_quarterlies(rig)
+        keeper = rig.keeper(quarterly_hedge())
+        await keeper.prepare()
+        await keeper.tick()
+        rig.clock.advance(ROLL_AT + 60 - rig.clock.now())
+        rig.emulator.book.symbols[DEC].status = "PENDING_TRADING"  # listed, but takes no order (-4108)
+        for _ in range(3):
+            await keeper.tick()
+            rig.clock.advance(10)
+        assert shorts(rig) == (0, 0, D(2)), "the short moved from September to the perpetual"
+        assert keeper.alerts.active["roll_fallback"].severity.value == "critical"
+
+
+async def test_a_roll_cut_short_by_pre_delivery_falls_back_to_the_perpetual_and_the_leg_left_is_settled_at_delivery() -> None:
+    async with emulator_rig(spot={"BTC": "2", "USDT": "0"}) as rig:
+        list_quarterlies(rig)
+        keeper = rig.keeper(quarterly_hedge())
+        await keeper.prepare()
+        await keeper.tick()
+        rig.clock.advance(ROLL_AT + 60 - rig.clock.now())
+        # Both contracts stop trading before the roll starts: December refuses the first slice, September can no
+        # longer be bought back (Binance's PRE_DELIVERING: -4108).
+        rig.emulator.book.symbols[DEC].status = "PENDING_TRADING"
+        rig.emulator.book.symbols[SEP].status = "PRE_DELIVERING"
+        for _ in range(3):
+            await keeper.tick()
+            rig.clock.advance(10)
+        sep, dec, perp = shorts(rig)
+        assert keeper.alerts.active["roll_fallback"].severity.value == "critical"
+        assert (sep, dec, perp) == (D(2), 0, 0), "no slice opened that could not be bought back before delivery"
+        assert keeper.alerts.active["roll_delivery"].severity.value == "critical"
+        assert keeper.trading_state.value == "active", "no refused buy-back piled up towards the rejection breaker"
+        rig.clock.advance(SEP_MS / 1000 - rig.clock.now())
+        wallet = D(rig.emulator.book.futures["USDT"])
+        rig.emulator.set_mark(SEP, D(48000))
+        [pnl] = rig.emulator.deliver(SEP)
+        assert pnl == D(2) * (D(50000) - D(48000)) and D(rig.emulator.book.futures["USDT"]) > wallet
+        for _ in range(3):
+            rig.clock.advance(10)
+            await keeper.tick()
+        sep, dec, perp = shorts(rig)
+        assert (sep, dec, perp) == (0, 0, D(2)), "the hedge lives on on the perpetual"
+        assert [r["incomeType"] for r in rig.emulator.book.income if r["symbol"] == SEP] == ["DELIVERED_SETTELMENT"]
+        assert len(rig.journal.events(kind="roll_completed")) == 1 and "roll_delivery" not in keeper.alerts.active
