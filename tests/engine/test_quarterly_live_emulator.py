@@ -213,3 +213,40 @@ async def test_a_roll_cut_short_by_pre_delivery_falls_back_to_the_perpetual_and_
         assert (sep, dec, perp) == (0, 0, D(2)), "the hedge lives on on the perpetual"
         assert [r["incomeType"] for r in rig.emulator.book.income if r["symbol"] == SEP] == ["DELIVERED_SETTELMENT"]
         assert len(rig.journal.events(kind="roll_completed")) == 1 and "roll_delivery" not in keeper.alerts.active
+
+
+async def test_a_live_coin_m_quarterly_short_rolls_its_contracts_next_first_backed_by_its_own_coins() -> None:
+    from tests.emulator_rig import BTC_COINM
+
+    async with emulator_rig(spot={"BTC": "2", "USDT": "0"}, coinm="0") as rig:
+        book = rig.emulator.book
+        for delivery, kind in ((SEP_MS, "CURRENT_QUARTER"), (DEC_MS, "NEXT_QUARTER")):
+            spec = quarterly(book.symbols[BTC_COINM], delivery, kind)
+            book.symbols[delivery_symbol(spec, delivery)] = spec
+        sep, dec = "BTCUSD_260925", "BTCUSD_261225"
+        hedge = hedge_config(
+            symbol="BTC/USD:BTC", instrument=InstrumentKind.COINM_QUARTERLY, max_order=SLICE, leverage=2,
+            margin_mode="isolated", margin_guard={"sources": ["futures_wallet", "spot_stablecoin"]},
+        )
+        keeper = rig.keeper(hedge)
+        await keeper.prepare()
+        await keeper.tick()
+        held = D(rig.emulator.position(sep, "SHORT").amount)
+        assert held >= 990 and keeper.status.to_json()["contract"] == "BTC/USD:BTC-260925"  # 2 BTC less fees, in 100 USD contracts
+        rig.clock.advance(ROLL_AT + 60 - rig.clock.now())
+        for _ in range(3):
+            await keeper.tick()
+            rig.clock.advance(10)
+        assert (D(rig.emulator.position(sep, "SHORT").amount), D(rig.emulator.position(dec, "SHORT").amount)) == (0, held)
+        # The exchange's own orders, in the order they executed, in contracts of 100 USD.
+        fills = [(o["symbol"], o["side"], D(o["executedQty"])) for o in rig.emulator.futures_orders().values() if o["symbol"] in (sep, dec)]
+        fills = fills[next(n for n, f in enumerate(fills) if f[0] == dec):]  # the roll's, after the opening
+        assert fills[0][:2] == (dec, "SELL") and fills[1][:2] == (sep, "BUY"), "the next contract first"
+        contracts = held
+        for _, side, filled in fills:
+            contracts += filled if side == "SELL" else -filled
+            assert held <= contracts <= held + 250, "never below the short, never above it by more than a slice (0.5 BTC)"
+        moved = [t for t in book.transfers if t["type"] == "MAIN_CMFUTURE"]
+        assert moved and all(t["asset"] == "BTC" for t in moved), "the margin came from the coins in spot, none sold"
+        assert not [o for o in book.orders if o.startswith("spot|")]
+        assert keeper.market is not None and keeper.market.symbol == "BTC/USD:BTC-261225"
