@@ -1849,6 +1849,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mark", default=None, help="BTCUSDT and BTCUSD_PERP mark price on a new book")
     parser.add_argument("--hedge-mode", action="store_true", help="start a new book in hedge mode (USDⓈ-M and COIN-M)")
     parser.add_argument("--clock-offset", type=float, default=0.0, help="seconds the exchange's clock runs ahead (negative: behind)")
+    parser.add_argument(
+        "--quarterly", action="append", default=[], metavar="YYMMDD",
+        help="list BTCUSDT_YYMMDD and BTCUSD_YYMMDD, delivered that day at 08:00 UTC, on a new book (nearest first)",
+    )
     args = parser.parse_args(argv)
     fresh = args.state is None or not args.state.exists()
     emulator = Emulator(state_path=args.state, clock_offset_seconds=args.clock_offset)
@@ -1863,6 +1867,13 @@ def main(argv: list[str] | None = None) -> int:
             emulator.set_mark("BTCUSDT", D(args.mark))
             emulator.set_mark("BTCUSD_PERP", D(args.mark))
         emulator.book.dual_side = emulator.book.coinm_dual_side = args.hedge_mode
+        for n, day in enumerate(sorted(args.quarterly)):
+            from datetime import UTC, datetime
+
+            delivery_ms = int(datetime.strptime(day, "%y%m%d").replace(hour=8, tzinfo=UTC).timestamp() * 1000)
+            for perpetual in ("BTCUSDT", "BTCUSD_PERP"):
+                spec = quarterly(emulator.book.symbols[perpetual], delivery_ms, ("CURRENT_QUARTER", "NEXT_QUARTER")[min(n, 1)])
+                emulator.book.symbols[delivery_symbol(spec, delivery_ms)] = spec
     emulator.save()
     from hedgebot.testing.binance_streams import StreamHub
 
