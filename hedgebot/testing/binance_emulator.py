@@ -177,6 +177,10 @@ COINM_BTC_BRACKETS: list[tuple[int, int, str, str, int]] = [
 ]
 
 
+# How long before delivery a delivery contract stops taking orders (Binance does not say; see `age_quarterlies`).
+PRE_DELIVERY_SECONDS = 3600
+
+
 def quarterly(spec: SymbolSpec, delivery_ms: int, contract_type: str = "CURRENT_QUARTER") -> SymbolSpec:
     """Return the delivery contract of `spec`'s kind that settles at `delivery_ms` (no funding; named BTCUSDT_260327)."""
     return dataclasses.replace(spec, contract_type=contract_type, delivery_ms=delivery_ms, funding_rate="0", brackets=list(spec.brackets))
@@ -426,6 +430,18 @@ class Emulator:
         self.save()
         self.liquidate_due()  # a funding payment can push a leg below its maintenance margin
 
+    def age_quarterlies(self) -> None:
+        """Turn each TRADING delivery contract PRE_DELIVERING once it is `PRE_DELIVERY_SECONDS` from its delivery.
+
+        Binance lists a contract's status in exchangeInfo and stops its orders before delivery (-4108), but does
+        not publish when PRE_DELIVERING begins; the settlement price is the index averaged over the last 30
+        minutes. The emulator takes the harsh reading: no orders from an hour before delivery, as the paper venue.
+        """
+        now = self.now_ms()
+        for spec in self.book.symbols.values():
+            if spec.contract_type != "PERPETUAL" and spec.status == "TRADING" and now >= spec.delivery_ms - PRE_DELIVERY_SECONDS * 1000:
+                spec.status = "PRE_DELIVERING"
+
     def deliver(self, symbol: str, price: Decimal | None = None) -> list[Decimal]:
         """Settle a delivery contract at `price` (its mark by default): every leg closed, its PnL and margin booked.
 
@@ -578,6 +594,7 @@ class Emulator:
                 "at": self.now_ms() / 1000,
             })
         await self.run_deferred()
+        self.age_quarterlies()
         ip = request.remote or "unknown"
         verdict = self.limiter.judge(ip, request.method, request.path, "symbol" in request.query, self.now_ms() / 1000)
         if verdict.status != 200:

@@ -250,3 +250,30 @@ async def test_a_live_coin_m_quarterly_short_rolls_its_contracts_next_first_back
         assert moved and all(t["asset"] == "BTC" for t in moved), "the margin came from the coins in spot, none sold"
         assert not [o for o in book.orders if o.startswith("spot|")]
         assert keeper.market is not None and keeper.market.symbol == "BTC/USD:BTC-261225"
+
+
+async def test_a_roll_reached_inside_the_pre_delivery_hour_waits_for_the_settlement_and_then_opens_the_next_contract() -> None:
+    async with emulator_rig(spot={"BTC": "2", "USDT": "0"}) as rig:
+        list_quarterlies(rig)
+        keeper = rig.keeper(quarterly_hedge(roll_before=2 * 3600))
+        await keeper.prepare()
+        await keeper.tick()
+        assert shorts(rig) == (D(2), 0, 0)
+        # The daemon was down through the roll window: it comes back 30 minutes before delivery, and the exchange
+        # has turned September PRE_DELIVERING on its own (the emulator's harsh hour, see docs/exchanges.md).
+        rig.clock.advance(SEP_MS / 1000 - 1800 - rig.clock.now())
+        for _ in range(3):
+            await keeper.tick()
+            rig.clock.advance(10)
+        assert rig.emulator.book.symbols[SEP].status == "PRE_DELIVERING"
+        assert shorts(rig) == (D(2), 0, 0), "no slice opened that could not be bought back"
+        assert keeper.alerts.active["roll_delivery"].severity.value == "critical"
+        assert not [e for e in rig.journal.events(kind="action_rejected")], "no order sent to a contract that takes none"
+        rig.clock.advance(SEP_MS / 1000 - rig.clock.now())
+        rig.emulator.deliver(SEP)
+        for _ in range(2):
+            rig.clock.advance(10)
+            await keeper.tick()
+        assert shorts(rig) == (0, D(2), 0), "the settled leg is opened again on December"
+        assert keeper.market is not None and keeper.market.symbol == DEC_CCXT
+        assert "roll_delivery" not in keeper.alerts.active
