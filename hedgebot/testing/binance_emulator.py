@@ -1868,7 +1868,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clock-offset", type=float, default=0.0, help="seconds the exchange's clock runs ahead (negative: behind)")
     parser.add_argument(
         "--quarterly", action="append", default=[], metavar="YYMMDD",
-        help="list BTCUSDT_YYMMDD and BTCUSD_YYMMDD, delivered that day at 08:00 UTC, on a new book (nearest first)",
+        help="list BTCUSDT_YYMMDD and BTCUSD_YYMMDD, delivered that day at 08:00 UTC (or at @EPOCH_SECONDS), on a new book",
     )
     args = parser.parse_args(argv)
     fresh = args.state is None or not args.state.exists()
@@ -1884,10 +1884,14 @@ def main(argv: list[str] | None = None) -> int:
             emulator.set_mark("BTCUSDT", D(args.mark))
             emulator.set_mark("BTCUSD_PERP", D(args.mark))
         emulator.book.dual_side = emulator.book.coinm_dual_side = args.hedge_mode
-        for n, day in enumerate(sorted(args.quarterly)):
-            from datetime import UTC, datetime
+        from datetime import UTC, datetime
 
-            delivery_ms = int(datetime.strptime(day, "%y%m%d").replace(hour=8, tzinfo=UTC).timestamp() * 1000)
+        def delivery_of(day: str) -> int:
+            if day.startswith("@"):  # a test's own delivery time (Binance delivers at 08:00 UTC)
+                return int(float(day[1:]) * 1000)
+            return int(datetime.strptime(day, "%y%m%d").replace(hour=8, tzinfo=UTC).timestamp() * 1000)
+
+        for n, delivery_ms in enumerate(sorted(delivery_of(day) for day in args.quarterly)):
             for perpetual in ("BTCUSDT", "BTCUSD_PERP"):
                 spec = quarterly(emulator.book.symbols[perpetual], delivery_ms, ("CURRENT_QUARTER", "NEXT_QUARTER")[min(n, 1)])
                 emulator.book.symbols[delivery_symbol(spec, delivery_ms)] = spec
