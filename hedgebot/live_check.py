@@ -16,15 +16,16 @@ from dataclasses import dataclass, field
 from hedgebot import affordability
 from hedgebot.clock import Clock
 from hedgebot.config import AccountConfig, ConfigError, HedgeConfig, Settings
-from hedgebot.domain.basis import settlement_interval_hours
+from hedgebot.domain.basis import annual_basis, settlement_interval_hours
 from hedgebot.domain.fundability import fundability
-from hedgebot.domain.model import PositionMode, Snapshot
+from hedgebot.domain.model import Market, PositionMode, Snapshot
 from hedgebot.domain.schedule import CalendarEvent
 from hedgebot.engine.keeper import Keeper, StartupRefused
 from hedgebot.engine.startup_checks import UNRESTRICTED_KEY, key_problems
 from hedgebot.exchange.factory import VenueSetup, build_holdings, build_venue
 from hedgebot.exchange.port import AuthenticationFailed, ExchangeError, ExchangePort
 from hedgebot.ops.events import EventLog, EventRecord, NullLogger
+from hedgebot.ops.figures import duration, iso_utc, percent
 from hedgebot.redact import redact
 from hedgebot.store.journal import Journal
 
@@ -172,7 +173,33 @@ async def _check_hedge(
     for line in affordability.fundability_lines(market, snapshot.mark_price, spot, futures, hedge, "from the exchange's balances"):
         found.lines.append(f"    {line}")
     found.lines.append("    " + affordability.margin_line(market, snapshot.mark_price, spot, futures, hedge))
-    found.lines.append("    " + await _carry_line(hedge, venue, clock, snapshot, calendar))
+    if hedge.instrument.follows_delivery:
+        found.lines += ["    " + line for line in await _quarterly_lines(hedge, venue, clock, market)]
+    if not hedge.instrument.delivers:  # a quarterly's carry is its basis: it pays and earns no funding
+        found.lines.append("    " + await _carry_line(hedge, venue, clock, snapshot, calendar))
+
+
+async def _quarterly_lines(hedge: HedgeConfig, venue: ExchangePort, clock: Clock, market: Market) -> list[str]:
+    """Say the contract a delivering hedge holds, its delivery, when its roll starts, and its basis read from the exchange.
+
+    The basis is the contract's mark against the perpetual's (both the exchange's), per year to delivery.
+    """
+    if market.expiry is None:
+        return [f"contract held: the perpetual {market.symbol} (no quarterly far enough from delivery can be traded)"]
+    try:
+        await venue.load_market(hedge.symbol)
+        future = (await venue.fetch_mark_price(market.symbol)).price
+        perpetual = (await venue.fetch_mark_price(hedge.symbol)).price
+    except ExchangeError as exc:
+        return [f"contract held: {market.symbol}; cannot read its mark or the perpetual's ({redact(str(exc))})"]
+    basis = annual_basis(future, perpetual, clock.now(), market.expiry)
+    said = "past delivery" if basis is None else f"{percent(basis, 2)} a year"
+    return [
+        f"contract held: {market.symbol}, delivered {iso_utc(market.expiry)}; its roll to the next contract starts "
+        f"{iso_utc(market.expiry - hedge.roll_before)} (roll_before {duration(hedge.roll_before)})",
+        f"carrying cost: annualised basis {said} ({market.symbol}'s mark {future} against the perpetual "
+        f"{hedge.symbol}'s {perpetual}, read from the exchange); no funding on a quarterly",
+    ]
 
 
 CARRY_HISTORY_SECONDS = 30 * 86400.0  # the recent history funding rates are averaged over

@@ -126,9 +126,10 @@ class EmulatorProcess:
 
     def __init__(
         self, tmp_path: Path, futures: str = "60000", key_flags: tuple[str, ...] = (), extra_keys: tuple[str, ...] = (),
-        coinm: str = "0",
+        coinm: str = "0", quarterlies: tuple[str, ...] = (),
     ) -> None:
         self.futures = futures
+        self.quarterlies = quarterlies  # delivery days (YYMMDD) of the BTC quarterlies listed on both APIs
         self.coinm = coinm  # coins in the COIN-M wallet
         self.key_flags = key_flags  # what the key may do: "withdraw", "noip", "nofutures"
         self.extra_keys = extra_keys  # more keys on the same account, each "KEY:SECRET"
@@ -144,7 +145,7 @@ class EmulatorProcess:
             "--key", ":".join([PROCESS_KEY, PROCESS_SECRET, *self.key_flags]), "--state", str(self.state),
             *[arg for key in self.extra_keys for arg in ("--key", key)],
             "--spot", "BTC=1", "--spot", "USDT=2000", "--futures", f"USDT={self.futures}", "--coinm", f"BTC={self.coinm}",
-            "--mark", "50000",
+            "--mark", "50000", *[arg for day in self.quarterlies for arg in ("--quarterly", day)],
         ]
         with self.log.open("a") as out:
             self.proc = subprocess.Popen(args, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)

@@ -151,12 +151,15 @@ def test_unwind_with_sell_spot_is_refused_for_a_long_hedge_and_nothing_is_done(t
     assert not (tmp_path / "state" / "journal.sqlite").exists()
 
 
-def test_a_quarterly_short_runs_on_paper_only_until_the_live_venues_are_proven_on_it() -> None:
+def test_a_quarterly_short_runs_on_paper_and_live_once_proven_and_a_quarterly_long_on_neither() -> None:
     from hedgebot.exchange.factory import instrument_problem
 
     hedge = HedgeConfig(name="h", asset="BTC", symbol=SYMBOL, ratio=Decimal(1), instrument=InstrumentKind.USDM_QUARTERLY)
     assert instrument_problem(hedge, "paper", "h") is None
-    assert "is not supported yet on a live account" in (instrument_problem(hedge, "live", "h") or "")
+    assert instrument_problem(hedge, "live", "h") is None  # proven on the Binance emulator
+    long = HedgeConfig(name="h", asset="BTC", symbol=SYMBOL, ratio=Decimal(1), instrument=InstrumentKind.USDM_QUARTERLY,
+                       side="long", amount=Decimal(5))
+    assert "is not supported yet on a live account" in (instrument_problem(long, "live", "h") or "")
 
 
 def test_a_quarterly_hedge_on_a_paper_market_that_lists_no_quarterlies_is_refused_naming_the_fix(tmp_path, capsys) -> None:

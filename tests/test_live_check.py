@@ -182,3 +182,37 @@ def test_check_exchange_passes_a_live_coin_m_short_and_reads_its_coins_from_the_
     assert not state["orders"] and state["dual_side"] is False  # USDⓈ-M's mode was neither read for COIN-M nor changed
     requests = emulator.control("requests")["requests"]
     assert any(r["path"].startswith("/dapi/") for r in requests) and not any(r["path"].startswith("/fapi/v") and r["path"] != "/fapi/v1/time" for r in requests)
+
+
+@pytest.mark.slow
+def test_check_exchange_on_a_live_quarterly_says_the_contract_its_delivery_the_next_roll_and_the_basis_from_the_marks(tmp_path) -> None:
+    from datetime import UTC, datetime
+
+    from hedgebot.domain.delivery import quarterly_expiries
+    from hedgebot.ops.figures import iso_utc
+
+    now = datetime.now(UTC).timestamp()
+    # The next two quarterly deliveries after the one within roll_before (3 days) of now: the nearest is held.
+    near, far = [e for e in quarterly_expiries(now, 3) if e - now > 3 * 86400][:2]
+    days = tuple(datetime.fromtimestamp(e, UTC).strftime("%y%m%d") for e in (near, far))
+    process = EmulatorProcess(tmp_path, quarterlies=days)
+    process.start()
+    try:
+        process.control("account", {"dual_side": True})
+        held = f"BTCUSDT_{days[0]}"
+        process.control("mark", {"symbol": held, "price": "51000"})  # 2 % over the perpetual's 50,000
+        done = _check(live_config(tmp_path, process.url, instrument="usdm-quarterly", max_order="0.5"))
+        said = done.stdout + done.stderr
+        assert "Traceback" not in said and done.returncode == 0, said
+        contract = f"BTC/USDT:USDT-{days[0]}"
+        assert f"contract held: {contract}, delivered {iso_utc(near)}" in done.stdout, said
+        assert f"its roll to the next contract starts {iso_utc(near - 3 * 86400)} (roll_before 72h00m)" in done.stdout, said
+        years = (near - now) / (365 * 86400)
+        line = next(l for l in done.stdout.splitlines() if "annualised basis" in l)
+        shown = float(line.split("annualised basis ")[1].split("%")[0])
+        assert abs(shown - 2.0 / years) < 0.05 * 2.0 / years, line  # (51,000 / 50,000 − 1) per year left
+        assert "against the perpetual BTC/USDT:USDT's 50000" in line and "no funding on a quarterly" in line, line
+        assert [l for l in done.stdout.splitlines() if "carrying cost" in l] == [line], "no funding carry for a quarterly"
+        assert not process.control("state")["orders"]
+    finally:
+        process.stop()

@@ -1142,6 +1142,12 @@ class Keeper:
                     amount -= min(max(shown, ZERO), amount)
                 if amount > 0:
                     actions.append(PlaceOrder(side, amount, position_side, bool(d.get("reduce")), d.get("reason", ""), spot=spot))
+                if "roll" in d and d.get("reason") == rolling.OPEN_NEXT and position_side is not None:
+                    # The roll buys the slice back on the expiring contract once this open settles: the overlap is
+                    # the roll's. Seen as excess, the plan would reduce the expiring leg as well (a double buy-back,
+                    # below target minus band if the open failed).
+                    closing = OrderSide.BUY if side is OrderSide.SELL else OrderSide.SELL
+                    actions.append(PlaceOrder(closing, Decimal(str(d["amount"])), position_side, True, rolling.CLOSE_EXPIRING))
         return actions
 
     def _notice_lost_short(self, snapshot: Snapshot) -> None:
@@ -1651,6 +1657,10 @@ class Keeper:
         market = self.market
         if self._fallback is not None and market is not None and market.expiry is None:
             self._fallback_alert(self._fallback)
+        roll = self._roll
+        if roll is not None and roll["to"] == self.hedge.symbol and roll["from"] != self.hedge.symbol and not self.hedge.instrument.chooses:
+            # Still critical while the roll moves the leg to the perpetual (for as long as delivery holds it up, too).
+            self._fallback_alert(f"a roll off {roll['from']} goes to the perpetual: no next quarterly can be traded")
         if self._roll is not None or market is None:
             return
         if market.expiry is None:
@@ -1770,6 +1780,8 @@ class Keeper:
             self._roll_market = await self._use_contract(target)
         market = self._roll_market
         acted = False
+        if await self._expiring_frozen(source):
+            return acted
         for _ in range(self.max_steps):
             expiring = (await self._read(lambda: self.port.fetch_legs(source))).of(side).size
             following = (await self._read(lambda: self.port.fetch_legs(target))).of(side).size
@@ -1797,11 +1809,38 @@ class Keeper:
                 self._intent_tag = {}
             acted = True
             if outcome is None:
-                if step.reason == rolling.OPEN_NEXT and following == 0 and target != self.hedge.symbol:
+                refused = not self.journal.open_intents(self.account, self.hedge.name)
+                # An answer lost on the way (unknown, looked up by client id) is no refusal: it may have executed.
+                if step.reason == rolling.OPEN_NEXT and following == 0 and target != self.hedge.symbol and refused:
                     self._next_refused(roll, target, source)
                 return acted
             self.alerts.resolve("roll_held")
         return acted
+
+    async def _expiring_frozen(self, source: str) -> bool:
+        """Tell whether the expiring contract still holds a leg but takes no order (pre-delivery): the roll waits.
+
+        Binance stops orders on a contract in PRE_DELIVERING and settles what is still open at delivery. A slice
+        opened now could not be bought back: the short would stay a slice over until delivery, and each refused
+        buy-back counts towards the rejection breaker. The roll opens the rest on the next contract once the leg
+        is settled (critical: the short is briefly below target between delivery and the next slice).
+        """
+        if source == self.hedge.symbol:
+            return False  # a move off the perpetual: nothing is delivered
+        held = (await self._read(lambda: self.port.fetch_legs(source))).of(self.policy.side).size
+        if held <= 0:
+            self.alerts.resolve("roll_delivery")
+            return False
+        contracts = await self._read(lambda: self.port.fetch_delivery_contracts(self.hedge.symbol))
+        if any(c.symbol == source and c.tradable for c in contracts):
+            self.alerts.resolve("roll_delivery")
+            return False
+        self.alerts.raise_alert(
+            "roll_delivery", Severity.CRITICAL,
+            f"{source} takes no more orders before its delivery with {held} still short on it: the exchange settles "
+            "that leg at the delivery price, and the roll opens it on the next contract once it is settled",
+        )
+        return True
 
     def _next_refused(self, roll: dict[str, Any], target: str, source: str) -> None:
         """Nothing opened on the next contract and it refuses: the leg goes to (or, chosen, stays on) the perpetual."""

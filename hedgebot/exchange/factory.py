@@ -133,10 +133,12 @@ TRADED: dict[str, frozenset[tuple[InstrumentKind, HedgeSide]]] = {
         (InstrumentKind.PUT, HedgeSide.SHORT),  # long puts on the paper options book (hedgebot.engine.put_leg)
     }),
     # Each proven on the Binance emulator through the real ccxt venue (tests/engine/test_coinm_live_emulator.py for
-    # COIN-M, tests/engine/test_long_live_emulator.py for the long).
+    # COIN-M, tests/engine/test_long_live_emulator.py for the long, tests/engine/test_quarterly_live_emulator.py for
+    # the quarterlies and their roll: on Binance only, QUARTERLY_PROVEN).
     "live": frozenset({
         (InstrumentKind.USDM_PERP, HedgeSide.SHORT), (InstrumentKind.USDM_PERP, HedgeSide.LONG),
         (InstrumentKind.COINM_PERP, HedgeSide.SHORT),
+        (InstrumentKind.USDM_QUARTERLY, HedgeSide.SHORT), (InstrumentKind.COINM_QUARTERLY, HedgeSide.SHORT),
     }),
 }
 
@@ -178,6 +180,9 @@ def venue_instrument_problem(exchange: str, hedge: HedgeConfig, where: str) -> s
 # The live exchanges a long hedge (a LONG leg for a planned purchase) is proven on: the Binance emulator runs it
 # through the real ccxt venue. The other dialects name a LONG leg in their orders but no test runs a long hedge there.
 LONG_PROVEN = frozenset({"binanceusdm"})
+# The live exchanges a quarterly hedge and its roll are proven on (the Binance emulator, both APIs). OKX's dialect
+# lists its delivery contracts, but no test rolls one there.
+QUARTERLY_PROVEN = frozenset({"binanceusdm", "binancecoinm"})
 
 
 def instrument_problem(hedge: HedgeConfig, mode: str, where: str) -> str | None:
@@ -228,6 +233,12 @@ def account_problems(account: AccountConfig, where: str | None = None) -> list[s
             problems.append(
                 f'{where}.hedges[{index}].side: side = "long" is not supported yet on {account.exchange!r} '
                 f"(a live long hedge runs on {', '.join(sorted(LONG_PROVEN))}); nothing was run in its place"
+            )
+        if account.mode == "live" and hedge.instrument.delivers and account.exchange not in QUARTERLY_PROVEN:
+            problems.append(
+                f'{where}.hedges[{index}].instrument: instrument = "{hedge.instrument.value}" is not supported yet on '
+                f"{account.exchange!r} (a live quarterly hedge runs on {', '.join(sorted(QUARTERLY_PROVEN))}); "
+                "nothing was run in its place"
             )
     if account.paper is not None:
         rules: dict[str, Market] = {}

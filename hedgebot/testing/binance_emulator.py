@@ -177,6 +177,10 @@ COINM_BTC_BRACKETS: list[tuple[int, int, str, str, int]] = [
 ]
 
 
+# How long before delivery a delivery contract stops taking orders (Binance does not say; see `age_quarterlies`).
+PRE_DELIVERY_SECONDS = 3600
+
+
 def quarterly(spec: SymbolSpec, delivery_ms: int, contract_type: str = "CURRENT_QUARTER") -> SymbolSpec:
     """Return the delivery contract of `spec`'s kind that settles at `delivery_ms` (no funding; named BTCUSDT_260327)."""
     return dataclasses.replace(spec, contract_type=contract_type, delivery_ms=delivery_ms, funding_rate="0", brackets=list(spec.brackets))
@@ -426,6 +430,18 @@ class Emulator:
         self.save()
         self.liquidate_due()  # a funding payment can push a leg below its maintenance margin
 
+    def age_quarterlies(self) -> None:
+        """Turn each TRADING delivery contract PRE_DELIVERING once it is `PRE_DELIVERY_SECONDS` from its delivery.
+
+        Binance lists a contract's status in exchangeInfo and stops its orders before delivery (-4108), but does
+        not publish when PRE_DELIVERING begins; the settlement price is the index averaged over the last 30
+        minutes. The emulator takes the harsh reading: no orders from an hour before delivery, as the paper venue.
+        """
+        now = self.now_ms()
+        for spec in self.book.symbols.values():
+            if spec.contract_type != "PERPETUAL" and spec.status == "TRADING" and now >= spec.delivery_ms - PRE_DELIVERY_SECONDS * 1000:
+                spec.status = "PRE_DELIVERING"
+
     def deliver(self, symbol: str, price: Decimal | None = None) -> list[Decimal]:
         """Settle a delivery contract at `price` (its mark by default): every leg closed, its PnL and margin booked.
 
@@ -578,6 +594,7 @@ class Emulator:
                 "at": self.now_ms() / 1000,
             })
         await self.run_deferred()
+        self.age_quarterlies()
         ip = request.remote or "unknown"
         verdict = self.limiter.judge(ip, request.method, request.path, "symbol" in request.query, self.now_ms() / 1000)
         if verdict.status != 200:
@@ -1849,6 +1866,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mark", default=None, help="BTCUSDT and BTCUSD_PERP mark price on a new book")
     parser.add_argument("--hedge-mode", action="store_true", help="start a new book in hedge mode (USDⓈ-M and COIN-M)")
     parser.add_argument("--clock-offset", type=float, default=0.0, help="seconds the exchange's clock runs ahead (negative: behind)")
+    parser.add_argument(
+        "--quarterly", action="append", default=[], metavar="YYMMDD",
+        help="list BTCUSDT_YYMMDD and BTCUSD_YYMMDD, delivered that day at 08:00 UTC (or at @EPOCH_SECONDS), on a new book",
+    )
     args = parser.parse_args(argv)
     fresh = args.state is None or not args.state.exists()
     emulator = Emulator(state_path=args.state, clock_offset_seconds=args.clock_offset)
@@ -1863,6 +1884,17 @@ def main(argv: list[str] | None = None) -> int:
             emulator.set_mark("BTCUSDT", D(args.mark))
             emulator.set_mark("BTCUSD_PERP", D(args.mark))
         emulator.book.dual_side = emulator.book.coinm_dual_side = args.hedge_mode
+        from datetime import UTC, datetime
+
+        def delivery_of(day: str) -> int:
+            if day.startswith("@"):  # a test's own delivery time (Binance delivers at 08:00 UTC)
+                return int(float(day[1:]) * 1000)
+            return int(datetime.strptime(day, "%y%m%d").replace(hour=8, tzinfo=UTC).timestamp() * 1000)
+
+        for n, delivery_ms in enumerate(sorted(delivery_of(day) for day in args.quarterly)):
+            for perpetual in ("BTCUSDT", "BTCUSD_PERP"):
+                spec = quarterly(emulator.book.symbols[perpetual], delivery_ms, ("CURRENT_QUARTER", "NEXT_QUARTER")[min(n, 1)])
+                emulator.book.symbols[delivery_symbol(spec, delivery_ms)] = spec
     emulator.save()
     from hedgebot.testing.binance_streams import StreamHub
 
