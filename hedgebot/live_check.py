@@ -196,7 +196,7 @@ async def _quarterly_lines(hedge: HedgeConfig, venue: ExchangePort, clock: Clock
     said = "past delivery" if basis is None else f"{percent(basis, 2)} a year"
     return [
         f"contract held: {market.symbol}, delivered {iso_utc(market.expiry)}; its roll to the next contract starts "
-        f"{iso_utc(market.expiry - hedge.roll_before)} (roll_before {duration(hedge.roll_before)})",
+        f"{iso_utc(market.expiry - hedge.quarterly_roll_before)} (roll_before {duration(hedge.quarterly_roll_before)})",
         f"carrying cost: annualised basis {said} ({market.symbol}'s mark {future} against the perpetual "
         f"{hedge.symbol}'s {perpetual}, read from the exchange); no funding on a quarterly",
     ]
