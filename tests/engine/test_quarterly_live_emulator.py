@@ -15,12 +15,12 @@ import pytest
 from hedgebot.config import HedgeConfig
 from hedgebot.domain.instrument import InstrumentKind
 from hedgebot.domain.roll import CLOSE_EXPIRING, OPEN_NEXT
-from hedgebot.engine import crashpoints
 from hedgebot.engine.keeper import Keeper
 from hedgebot.ops.events import EventLog, NullLogger
 from hedgebot.store.journal import Journal
 from hedgebot.testing.binance_emulator import Fault, delivery_symbol, quarterly
 from tests.emulator_rig import BTC, START, EmulatorRig, emulator_rig
+from tests.engine.test_quarterly_roll import tick_until_killed
 from tests.helpers import D, hedge_config
 
 pytestmark = pytest.mark.slow
@@ -32,10 +32,6 @@ SEP_CCXT, DEC_CCXT = "BTC/USDT:USDT-260925", "BTC/USDT:USDT-261225"
 DAY = 86_400.0
 SLICE = D("0.5")
 ROLL_AT = SEP_MS / 1000 - 3 * DAY  # roll_before's default: 3 days
-
-
-class Killed(BaseException):
-    """The process died here (SIGKILL): nothing after this line ran."""
 
 
 def list_quarterlies(rig: EmulatorRig) -> None:
@@ -137,18 +133,7 @@ async def test_a_kill_at_a_step_of_a_live_roll_resumes_without_a_duplicate_leg_o
         await keeper.prepare()
         await keeper.tick()
         rig.clock.advance(ROLL_AT + 60 - rig.clock.now())
-        seen = {"count": 0}
-
-        def reached(name: str) -> None:
-            if name == point:
-                seen["count"] += 1
-                if seen["count"] == nth:
-                    raise Killed(f"{name}:{nth}")
-
-        monkeypatch.setattr(crashpoints, "reached", reached)
-        with pytest.raises(Killed):
-            await keeper.tick()
-        monkeypatch.setattr(crashpoints, "reached", lambda name: None)
+        await tick_until_killed(keeper, monkeypatch, point, nth)
         journal.close()
         rig.clock.advance(30)
         journal = Journal(path, rig.clock)  # a new daemon on the same journal and the same exchange account
