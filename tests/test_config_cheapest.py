@@ -69,14 +69,15 @@ def test_a_coin_margined_cheapest_hedge_sells_no_coins_for_margin() -> None:
         _hedge(symbol="BTC/USD:BTC", margin_guard={"sources": ["futures_wallet", "sell_spot"]})
 
 
-def test_a_cheapest_short_runs_on_paper_and_is_refused_on_a_live_account() -> None:
+def test_a_cheapest_short_runs_on_paper_and_on_a_live_account_and_a_cheapest_long_on_neither() -> None:
     hedge = _hedge()
     assert instrument_problem(hedge, "paper", "h") is None
-    assert 'instrument = "cheapest" with side = "short" is not supported yet on a live account' in (
-        instrument_problem(hedge, "live", "h") or ""
-    )
+    assert instrument_problem(hedge, "live", "h") is None  # which live exchanges: tests/exchange/test_live_settlements.py
     long = _hedge(side="long", amount="1")
     assert "is not supported yet on a paper account" in (instrument_problem(long, "paper", "h") or "")
+    assert 'instrument = "cheapest" with side = "long" is not supported yet on a live account' in (
+        instrument_problem(long, "live", "h") or ""
+    )
 
 
 def test_a_cheapest_hedge_on_a_paper_market_without_quarterlies_is_refused_naming_the_fix(tmp_path: Path, capsys) -> None:

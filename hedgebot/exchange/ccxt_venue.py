@@ -66,6 +66,8 @@ T = TypeVar("T")
 
 BRACKETS_TTL_SECONDS = 24 * 3600.0
 DEFAULT_MAX_CLOCK_OFFSET = 10.0
+# Pages of funding-rate history read at most (Binance: 100 a page unless asked; 30 days hourly is 720).
+FUNDING_PAGES = 12
 _NOT_FOUND_CODES = {"-2013"}
 
 
@@ -367,15 +369,28 @@ class CcxtVenue:
         return FundingQuote(rate, nxt / 1000 if nxt else None, stamp / 1000 if stamp else self.clock.now())
 
     async def fetch_funding_rates(self, symbol: str, since: float) -> list[tuple[float, Decimal]]:
-        """Return the market's settled funding rates since `since` through ccxt's public rate history (one page)."""
-        answer = await self._call(lambda: self.futures.fetch_funding_rate_history(symbol, int(since * 1000)))
-        rates = []
-        for row in answer or []:
-            stamp = row.get("timestamp")
-            if stamp is None:
-                raise BadData(f"{symbol} funding rate history: a row without a timestamp: {row!r}"[:300])
-            rates.append((stamp / 1000, _dec(row.get("fundingRate"), f"{symbol} funding rate history")))
-        return sorted(rates)
+        """Return the market's settled funding rates since `since` through ccxt's public rate history, page by page.
+
+        Binance answers from startTime with the first `limit` settlements (100 unless asked), the oldest: a market
+        settling every hour has 720 in 30 days. Each next page starts after the last settlement seen, until a page
+        brings nothing new (or FUNDING_PAGES were read).
+        """
+        rates: dict[float, Decimal] = {}
+        start = since
+        for _ in range(FUNDING_PAGES):
+            answer = await self._call(lambda at=start: self.futures.fetch_funding_rate_history(symbol, int(at * 1000)))
+            page: dict[float, Decimal] = {}
+            for row in answer or []:
+                stamp = row.get("timestamp")
+                if stamp is None:
+                    raise BadData(f"{symbol} funding rate history: a row without a timestamp: {row!r}"[:300])
+                page[stamp / 1000] = _dec(row.get("fundingRate"), f"{symbol} funding rate history")
+            fresh = {t: r for t, r in page.items() if t >= since and t not in rates}
+            if not fresh:
+                break
+            rates.update(fresh)
+            start = max(fresh) + 0.001
+        return sorted(rates.items())
 
     async def fetch_funding_history(self, symbol: str, since: float) -> list[FundingPayment]:
         """Return the account's funding payments on the contract."""

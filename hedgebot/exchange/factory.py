@@ -134,11 +134,13 @@ TRADED: dict[str, frozenset[tuple[InstrumentKind, HedgeSide]]] = {
     }),
     # Each proven on the Binance emulator through the real ccxt venue (tests/engine/test_coinm_live_emulator.py for
     # COIN-M, tests/engine/test_long_live_emulator.py for the long, tests/engine/test_quarterly_live_emulator.py for
-    # the quarterlies and their roll: on Binance only, QUARTERLY_PROVEN).
+    # the quarterlies and their roll, tests/engine/test_cheapest_live_emulator.py for the choice by carry: on Binance
+    # only, QUARTERLY_PROVEN).
     "live": frozenset({
         (InstrumentKind.USDM_PERP, HedgeSide.SHORT), (InstrumentKind.USDM_PERP, HedgeSide.LONG),
         (InstrumentKind.COINM_PERP, HedgeSide.SHORT),
         (InstrumentKind.USDM_QUARTERLY, HedgeSide.SHORT), (InstrumentKind.COINM_QUARTERLY, HedgeSide.SHORT),
+        (InstrumentKind.CHEAPEST, HedgeSide.SHORT),
     }),
 }
 
@@ -234,10 +236,12 @@ def account_problems(account: AccountConfig, where: str | None = None) -> list[s
                 f'{where}.hedges[{index}].side: side = "long" is not supported yet on {account.exchange!r} '
                 f"(a live long hedge runs on {', '.join(sorted(LONG_PROVEN))}); nothing was run in its place"
             )
-        if account.mode == "live" and hedge.instrument.delivers and account.exchange not in QUARTERLY_PROVEN:
+        # A cheapest hedge may hold a quarterly: it is proven where the quarterlies are.
+        if account.mode == "live" and hedge.instrument.follows_delivery and account.exchange not in QUARTERLY_PROVEN:
             problems.append(
                 f'{where}.hedges[{index}].instrument: instrument = "{hedge.instrument.value}" is not supported yet on '
-                f"{account.exchange!r} (a live quarterly hedge runs on {', '.join(sorted(QUARTERLY_PROVEN))}); "
+                f"{account.exchange!r} (a live {'cheapest' if hedge.instrument.chooses else 'quarterly'} hedge runs on "
+                f"{', '.join(sorted(QUARTERLY_PROVEN))}); "
                 "nothing was run in its place"
             )
     if account.paper is not None:

@@ -345,7 +345,7 @@ class ExchangePort(Protocol):
     async def fetch_funding_rates(self, symbol: str, since: float) -> list[tuple[float, Decimal]]:
         """Return the market's settled funding rates since `since`, oldest first, as (time, rate).
 
-        Public market history, not the account's payments; one page (an exchange may hold fewer).
+        Public market history, not the account's payments; every page from `since` (an exchange may hold fewer).
         """
         ...
 

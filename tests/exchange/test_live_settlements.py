@@ -45,17 +45,26 @@ def test_a_usdt_hedge_on_binance_coin_m_is_refused_and_names_the_coin_margined_i
 
 
 def test_live_rollout_is_what_the_emulator_proves_and_quarterlies_on_binance_only() -> None:
-    # The USDⓈ-M long, the COIN-M short and both quarterly shorts (with their roll) run on the Binance emulator
-    # through the real venue (tests/engine/test_quarterly_live_emulator.py); no quarterly is rolled on OKX yet.
+    # The USDⓈ-M long, the COIN-M short, both quarterly shorts (with their roll) and the choice by carry run on the
+    # Binance emulator through the real venue (tests/engine/test_quarterly_live_emulator.py,
+    # tests/engine/test_cheapest_live_emulator.py); no quarterly is rolled on OKX yet.
     assert {(i.value, s.value) for i, s in TRADED["live"]} == {
         ("usdm-perp", "short"), ("usdm-perp", "long"), ("coinm-perp", "short"), ("usdm-quarterly", "short"),
-        ("coinm-quarterly", "short"),
+        ("coinm-quarterly", "short"), ("cheapest", "short"),
     }
     assert [p for p in problems("binanceusdm", "BTC/USDT:USDT", "usdm-quarterly") if p] == []
     assert [p for p in problems("binancecoinm", "BTC/USD:BTC", "coinm-quarterly") if p] == []
     for symbol, instrument in (("BTC/USDT:USDT", "usdm-quarterly"), ("BTC/USD:BTC", "coinm-quarterly")):
         found = [p for p in problems("okx", symbol, instrument) if "is not supported yet on 'okx'" in p]
         assert len(found) == 1 and "a live quarterly hedge runs on binancecoinm, binanceusdm" in found[0], found
+
+
+def test_a_live_cheapest_hedge_runs_on_binance_and_is_refused_where_no_quarterly_is_proven() -> None:
+    assert [p for p in problems("binanceusdm", "BTC/USDT:USDT", "cheapest") if p] == []
+    assert [p for p in problems("binancecoinm", "BTC/USD:BTC", "cheapest") if p] == []
+    for symbol in ("BTC/USDT:USDT", "BTC/USD:BTC"):
+        found = [p for p in problems("okx", symbol, "cheapest") if "is not supported yet on 'okx'" in p]
+        assert len(found) == 1 and "a live cheapest hedge runs on binancecoinm, binanceusdm" in found[0], found
 
 
 def test_quarterlies_can_be_held_on_binance_and_okx_but_not_on_bybit_whose_usdt_futures_are_one_way() -> None:
