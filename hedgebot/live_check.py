@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from hedgebot import affordability
 from hedgebot.clock import Clock
@@ -136,6 +137,8 @@ async def _check_hedge(
     events = EventLog(journal, NullLogger())
     noted: list[EventRecord] = []
     events.subscribe(lambda record: noted.append(record) if record.kind in _NOTED else None)
+    chosen: list[EventRecord] = []  # instrument = "cheapest": the choice made at opening, from the exchange's carries
+    events.subscribe(lambda record: chosen.append(record) if record.kind == "instrument_chosen" else None)
     keeper = Keeper(account.name, hedge, venue, clock, journal, events, calendar=calendar)
     where = f"{account.name}/{hedge.name}"
     try:
@@ -173,6 +176,7 @@ async def _check_hedge(
     for line in affordability.fundability_lines(market, snapshot.mark_price, spot, futures, hedge, "from the exchange's balances"):
         found.lines.append(f"    {line}")
     found.lines.append("    " + affordability.margin_line(market, snapshot.mark_price, spot, futures, hedge))
+    found.lines += ["    " + _choice_line(record) for record in chosen]
     if hedge.instrument.follows_delivery:
         found.lines += ["    " + line for line in await _quarterly_lines(hedge, venue, clock, market)]
     if not hedge.instrument.delivers:  # a quarterly's carry is its basis: it pays and earns no funding
@@ -184,6 +188,8 @@ async def _quarterly_lines(hedge: HedgeConfig, venue: ExchangePort, clock: Clock
 
     The basis is the contract's mark against the perpetual's (both the exchange's), per year to delivery.
     """
+    if market.expiry is None and hedge.instrument.chooses:
+        return [f"contract held: the perpetual {market.symbol}, chosen by its carry (chosen again at each quarterly's roll window)"]
     if market.expiry is None:
         return [f"contract held: the perpetual {market.symbol} (no quarterly far enough from delivery can be traded)"]
     try:
@@ -200,6 +206,15 @@ async def _quarterly_lines(hedge: HedgeConfig, venue: ExchangePort, clock: Clock
         f"carrying cost: annualised basis {said} ({market.symbol}'s mark {future} against the perpetual "
         f"{hedge.symbol}'s {perpetual}, read from the exchange); no funding on a quarterly",
     ]
+
+
+def _choice_line(record: EventRecord) -> str:
+    """Say the contract a cheapest hedge opens on, why, and each carry compared (read from the exchange, a year)."""
+    detail = record.detail
+    carries = ", ".join(
+        f"{symbol} {'unknown' if rate is None else f'{Decimal(rate) * 100:.2f} %'}" for symbol, rate in detail["carries"].items()
+    )
+    return f"cheapest: opens on {detail['contract']}: {detail['reason']} (carries a year: {carries})"
 
 
 CARRY_HISTORY_SECONDS = 30 * 86400.0  # the recent history funding rates are averaged over

@@ -216,3 +216,31 @@ def test_check_exchange_on_a_live_quarterly_says_the_contract_its_delivery_the_n
         assert not process.control("state")["orders"]
     finally:
         process.stop()
+
+
+@pytest.mark.slow
+def test_check_exchange_on_a_live_cheapest_hedge_says_which_contract_it_opens_on_and_the_carries_read_from_the_exchange(tmp_path) -> None:
+    from datetime import UTC, datetime
+
+    from hedgebot.domain.delivery import quarterly_expiries
+
+    now = datetime.now(UTC).timestamp()
+    near, far = [e for e in quarterly_expiries(now, 3) if e - now > 3 * 86400][:2]
+    days = tuple(datetime.fromtimestamp(e, UTC).strftime("%y%m%d") for e in (near, far))
+    process = EmulatorProcess(tmp_path, quarterlies=days)
+    process.start()
+    try:
+        process.control("account", {"dual_side": True})
+        for _ in range(3):  # the perpetual pays a short 0.03 % every 8 h: 32.85 % a year, above the quarterly's 0 %
+            process.control("funding", {"symbol": "BTCUSDT", "rate": "0.0003"})
+        done = _check(live_config(tmp_path, process.url, instrument="cheapest", max_order="0.5"))
+        said = done.stdout + done.stderr
+        assert "Traceback" not in said and done.returncode == 0, said
+        line = next((l for l in done.stdout.splitlines() if "cheapest: opens on" in l), "")
+        assert "opens on BTC/USDT:USDT:" in line and "earns the most: 32.85 % a year" in line, said
+        assert f"BTC/USDT:USDT-{days[0]} 0.00 %" in line and "BTC/USDT:USDT 32.85 %" in line, line
+        assert "no quarterly far enough" not in said, said
+        assert "contract held: the perpetual BTC/USDT:USDT, chosen by its carry" in said, said
+        assert not process.control("state")["orders"]
+    finally:
+        process.stop()
