@@ -182,9 +182,36 @@ def venue_instrument_problem(exchange: str, hedge: HedgeConfig, where: str) -> s
 # The live exchanges a long hedge (a LONG leg for a planned purchase) is proven on: the Binance emulator runs it
 # through the real ccxt venue. The other dialects name a LONG leg in their orders but no test runs a long hedge there.
 LONG_PROVEN = frozenset({"binanceusdm"})
-# The live exchanges a quarterly hedge and its roll are proven on (the Binance emulator, both APIs). OKX's dialect
-# lists its delivery contracts, but no test rolls one there.
-QUARTERLY_PROVEN = frozenset({"binanceusdm", "binancecoinm"})
+# The live exchanges a quarterly hedge and its roll are proven on, and which quarterlies: the Binance emulator (both
+# APIs) and a recorded OKX account holding legs on each future (tests/exchange/test_okx_quarterly_roll.py: USDT
+# futures only; OKX's coin-margined futures have request-shape tests but no roll).
+QUARTERLY_PROVEN: dict[str, frozenset[InstrumentKind]] = {
+    "binanceusdm": frozenset({InstrumentKind.USDM_QUARTERLY}),
+    "binancecoinm": frozenset({InstrumentKind.COINM_QUARTERLY}),
+    "okx": frozenset({InstrumentKind.USDM_QUARTERLY}),
+}
+# The live exchanges a cheapest hedge is proven on: the choice reads the funding history and the quarterly's mark
+# (the Binance emulator; OKX's funding-rate history is not served by its recorded book).
+CHEAPEST_PROVEN = frozenset({"binanceusdm", "binancecoinm"})
+
+
+def _unproven_delivery(exchange: str, hedge: HedgeConfig, where: str) -> str | None:
+    """Return why a live quarterly or cheapest hedge is not run on `exchange` yet (not proven there), or None."""
+    kind = hedge.instrument
+    if kind.chooses:
+        proven = sorted(CHEAPEST_PROVEN)
+        if exchange in CHEAPEST_PROVEN:
+            return None
+    elif kind.delivers:
+        proven = sorted(e for e, kinds in QUARTERLY_PROVEN.items() if kind in kinds)
+        if exchange in proven:
+            return None
+    else:
+        return None
+    return (
+        f'{where}: instrument = "{kind.value}" is not supported yet on {exchange!r} (a live {kind.value} hedge runs on '
+        f"{', '.join(proven)}); nothing was run in its place"
+    )
 
 
 def instrument_problem(hedge: HedgeConfig, mode: str, where: str) -> str | None:
@@ -236,14 +263,8 @@ def account_problems(account: AccountConfig, where: str | None = None) -> list[s
                 f'{where}.hedges[{index}].side: side = "long" is not supported yet on {account.exchange!r} '
                 f"(a live long hedge runs on {', '.join(sorted(LONG_PROVEN))}); nothing was run in its place"
             )
-        # A cheapest hedge may hold a quarterly: it is proven where the quarterlies are.
-        if account.mode == "live" and hedge.instrument.follows_delivery and account.exchange not in QUARTERLY_PROVEN:
-            problems.append(
-                f'{where}.hedges[{index}].instrument: instrument = "{hedge.instrument.value}" is not supported yet on '
-                f"{account.exchange!r} (a live {'cheapest' if hedge.instrument.chooses else 'quarterly'} hedge runs on "
-                f"{', '.join(sorted(QUARTERLY_PROVEN))}); "
-                "nothing was run in its place"
-            )
+        if account.mode == "live":
+            problems.append(_unproven_delivery(account.exchange, hedge, f"{where}.hedges[{index}].instrument") or "")
     if account.paper is not None:
         rules: dict[str, Market] = {}
         for index, market in enumerate(account.paper.markets):

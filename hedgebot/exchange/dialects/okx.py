@@ -62,6 +62,12 @@ _CODES: dict[str, tuple[type[ExchangeError], str]] = {
     "51020": (InvalidOrder, "the order is smaller than the contract's minimum"),
     "51121": (InvalidOrder, "the order is not a whole number of lots"),
     "51023": (InvalidOrder, "the position does not exist"),
+    # A contract that is not `live` takes no order (a quarterly before listing, suspended, delivering, expired).
+    "51021": (InvalidOrder, "the contract is not listed for trading yet; no order was placed"),
+    "51022": (InvalidOrder, "the contract is suspended; no order was placed"),
+    "51027": (InvalidOrder, "the contract is expired; no order was placed"),
+    "51028": (InvalidOrder, "the contract is being delivered; no order was placed"),
+    "51029": (InvalidOrder, "the contract is being settled; no order was placed"),
     "50111": (AuthenticationFailed, "the API key is invalid"),
     "50113": (AuthenticationFailed, "the request's signature is not valid (check the secret)"),
     "50105": (AuthenticationFailed, "the passphrase is wrong"),
