@@ -52,10 +52,7 @@ def test_a_coin_margined_market_named_as_usdm_is_refused() -> None:
         HedgeConfig(name="h", asset="BTC", symbol="BTC/USD:BTC", ratio=Decimal(1))
 
 
-@pytest.mark.parametrize(
-    ("instrument", "side"),
-    [("usdm-quarterly", "long"), ("coinm-perp", "long"), ("coinm-quarterly", "long")],
-)
+@pytest.mark.parametrize(("instrument", "side"), [("usdm-quarterly", "long")])
 def test_check_refuses_a_combination_not_supported_yet_and_says_so(tmp_path, capsys, instrument, side) -> None:
     data = paper_settings_dict(tmp_path, instrument=instrument, side=side, **({"amount": "5"} if side == "long" else {}))
     if instrument.startswith("coinm"):
@@ -125,7 +122,21 @@ def test_a_usdm_long_hedge_runs_live_once_proven_on_the_emulator_and_a_coin_marg
     coinm = HedgeConfig(name="h", asset="BTC", symbol="BTC/USD:BTC", ratio=Decimal(1), side=HedgeSide.LONG,
                         amount=Decimal(5), instrument=InstrumentKind.COINM_PERP)
     for mode in ("paper", "live"):
-        assert "is not supported yet" in (instrument_problem(coinm, mode, "h") or "")
+        said = instrument_problem(coinm, mode, "h") or ""
+        assert 'instrument = "coinm-perp" with side = "long" is refused' in said and 'instrument = "usdm-perp"' in said, said
+
+
+@pytest.mark.parametrize("instrument", ["coinm-perp", "coinm-quarterly"])
+def test_check_refuses_a_coin_margined_long_saying_it_doubles_the_exposure_and_naming_the_usdm_long(tmp_path, capsys, instrument) -> None:
+    data = paper_settings_dict(tmp_path, instrument=instrument, side="long", amount="5")
+    data["accounts"][0]["hedges"][0]["symbol"] = "BTC/USD:BTC"
+    data["accounts"][0]["paper"]["markets"][0]["symbol"] = "BTC/USD:BTC"
+    path = str(write_toml(tmp_path / "hedgebot.toml", data))
+    assert main(["check", "--config", path]) == 2
+    err = capsys.readouterr().err
+    assert "accounts[0].hedges[0].instrument" in err and f'instrument = "{instrument}" with side = "long" is refused' in err, err
+    assert "twice" in err and "halving" in err and 'hedge a planned purchase with instrument = "usdm-perp"' in err, err
+    assert "not supported yet" not in err and "config OK" not in err and "Traceback" not in err, err
 
 
 def test_check_shows_a_long_hedge_its_runway_below_the_mark_and_what_it_costs_to_fund(tmp_path, capsys) -> None:

@@ -214,11 +214,23 @@ def _unproven_delivery(exchange: str, hedge: HedgeConfig, where: str) -> str | N
     )
 
 
+# Why a planned purchase is never hedged on a coin-margined contract (README "A coin-margined long: refused";
+# tests/domain/test_coin_margined_long.py).
+COIN_MARGINED_LONG = (
+    "a coin-margined long is margined in the coin, so its collateral must be bought first (that is the purchase "
+    "itself) and the account then holds the coins and the long: twice the exposure, a rise or a fall counted twice, "
+    "and even at 1x a halving of the price liquidates it and takes the coins backing it; hedge a planned purchase "
+    'with instrument = "usdm-perp" (side = "long") against stablecoin, which locks its cost'
+)
+
+
 def instrument_problem(hedge: HedgeConfig, mode: str, where: str) -> str | None:
     """Return why a hedge's instrument and side cannot run on a `mode` ("paper" or "live") venue yet, or None."""
     traded = TRADED[mode]
     if (hedge.instrument, hedge.side) in traded:
         return None
+    if hedge.side is HedgeSide.LONG and hedge.settlement is Settlement.INVERSE:
+        return f'{where}: instrument = "{hedge.instrument.value}" with side = "long" is refused: {COIN_MARGINED_LONG}'
     if hedge.instrument.option:
         return (
             f'{where}: instrument = "put" runs on paper accounts and in backtests only yet (the paper options book): '
