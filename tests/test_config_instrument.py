@@ -195,7 +195,7 @@ def test_check_shows_the_quarterly_held_its_delivery_the_next_roll_and_the_annua
     assert "annualised basis 8.00% (configured (quarterly_basis)); no funding on a quarterly" in out, out
 
 
-def test_a_live_long_hedge_is_refused_on_an_exchange_it_is_not_proven_on_and_accepted_on_binance_usdm(monkeypatch) -> None:
+def test_a_live_long_hedge_is_refused_on_an_exchange_it_is_not_proven_on_and_accepted_on_binance_okx_and_bybit(monkeypatch) -> None:
     from hedgebot.config import AccountConfig
     from hedgebot.exchange.factory import account_problems
 
@@ -204,9 +204,9 @@ def test_a_live_long_hedge_is_refused_on_an_exchange_it_is_not_proven_on_and_acc
     monkeypatch.setenv("HB_PASS", "p")
     credentials = {"api_key": {"env": "HB_KEY"}, "secret": {"env": "HB_SECRET"}, "password": {"env": "HB_PASS"}}
     hedge = HedgeConfig(name="h", asset="BTC", symbol=SYMBOL, ratio=Decimal(1), side=HedgeSide.LONG, amount=Decimal(5))
-    on_binance = AccountConfig(name="main", exchange="binanceusdm", mode="live", credentials=credentials, hedges=(hedge,))
-    assert [p for p in account_problems(on_binance) if p] == []
-    for exchange in ("bybit", "okx"):
-        account = AccountConfig(name="main", exchange=exchange, mode="live", credentials=credentials, hedges=(hedge,))
-        said = [p for p in account_problems(account) if p]
-        assert any(f'side = "long" is not supported yet on {exchange!r}' in p and "binanceusdm" in p for p in said), said
+    for exchange in ("binanceusdm", "okx", "bybit"):  # tests/exchange/test_long_on_okx_and_bybit.py for the last two
+        proven = AccountConfig(name="main", exchange=exchange, mode="live", credentials=credentials, hedges=(hedge,))
+        assert [p for p in account_problems(proven) if p] == [], exchange
+    account = AccountConfig(name="main", exchange="aster", mode="live", credentials=credentials, hedges=(hedge,))
+    said = [p for p in account_problems(account) if p]
+    assert any('side = "long" is not supported yet on \'aster\'' in p and "binanceusdm, bybit, okx" in p for p in said), said

@@ -180,8 +180,9 @@ def venue_instrument_problem(exchange: str, hedge: HedgeConfig, where: str) -> s
 
 
 # The live exchanges a long hedge (a LONG leg for a planned purchase) is proven on: the Binance emulator runs it
-# through the real ccxt venue. The other dialects name a LONG leg in their orders but no test runs a long hedge there.
-LONG_PROVEN = frozenset({"binanceusdm"})
+# through the real ccxt venue, recorded OKX and Bybit accounts through ccxt and their dialects
+# (tests/exchange/test_long_on_okx_and_bybit.py). Aster's dialect names a LONG leg but no test runs a long there.
+LONG_PROVEN = frozenset({"binanceusdm", "okx", "bybit"})
 # The live exchanges a quarterly hedge and its roll are proven on, and which quarterlies: the Binance emulator (both
 # APIs) and a recorded OKX account holding legs on each future (tests/exchange/test_okx_quarterly_roll.py: USDT
 # futures only; OKX's coin-margined futures have request-shape tests but no roll).
