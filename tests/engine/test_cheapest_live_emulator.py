@@ -215,3 +215,29 @@ async def test_a_perpetual_settling_every_hour_is_priced_on_its_whole_last_30_da
         assert isinstance(carries, dict)
         assert abs(D(carries[PERP_CCXT]) - sum(rates) / 720 * 24 * 365) < D("0.0001"), "the 720 settlements at their hourly pace"
         assert chosen["contract"] == PERP_CCXT and shorts(rig) == (0, 0, D(2)), "10.5 % a year beats September's 5 %"
+
+
+async def test_a_live_cheapest_hedge_back_inside_the_pre_delivery_hour_opens_nothing_until_the_settlement_then_holds_its_choice() -> None:
+    async with emulator_rig(spot={"BTC": "2", "USDT": "0"}) as rig:
+        keeper = rig.keeper(cheapest_hedge(roll_before=2 * 3600))
+        await opened(rig, PAYING, D("0.05"), keeper)
+        assert shorts(rig) == (D(2), 0, 0)
+        # The daemon was down through the roll window and funding has turned: it comes back 30 minutes before
+        # delivery, with September PRE_DELIVERING (the emulator's harsh hour) and the perpetual the better carry.
+        rig.clock.advance(SEP_MS / 1000 - 1800 - rig.clock.now())
+        rig.emulator.book.funding_history.clear()
+        funding_settled(rig.emulator, BTC, RICH, rig.clock.now())
+        for _ in range(3):
+            await keeper.tick()
+            rig.clock.advance(10)
+        assert rig.emulator.book.symbols[SEP].status == "PRE_DELIVERING"
+        assert shorts(rig) == (D(2), 0, 0), "no slice opened that could not be bought back"
+        assert not rig.journal.events(kind="action_rejected"), "no order sent to a contract that takes none"
+        rig.clock.advance(SEP_MS / 1000 - rig.clock.now())
+        rig.emulator.deliver(SEP)
+        for _ in range(3):
+            rig.clock.advance(10)
+            await keeper.tick()
+        assert shorts(rig) == (0, 0, D(2)), "the settled leg is opened again on the contract chosen: the perpetual"
+        assert keeper.market is not None and keeper.market.symbol == PERP_CCXT
+        assert "roll_fallback" not in keeper.alerts.active
