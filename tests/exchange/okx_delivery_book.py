@@ -83,6 +83,9 @@ class OkxDeliveryBook(OkxBook):
     def _mark_of(self, request: RecordedRequest) -> Any:
         inst = request.query.get("instId", SWAP)
         kind = "SWAP" if inst == SWAP else "FUTURES"
+        if request.query.get("instType") != kind:
+            # v5 Get mark price: instType is Required (SWAP, FUTURES, ...); the harsh reading refuses it missing.
+            return Reply(_okx([], "51000", "Parameter instType error"))
         return _okx([{"instType": kind, "instId": inst, "markPx": str(self.marks.get(inst, self.mark)), "ts": str(books.NOW_MS)}])
 
     def _order_on(self, request: RecordedRequest) -> Any:

@@ -193,7 +193,8 @@ async def test_a_transfer_is_refused_without_a_request(rig: Rig) -> None:
 
 async def test_the_mark_price_carries_okxs_own_timestamp(rig: Rig) -> None:
     quote = await rig.venue.fetch_mark_price(SYMBOL)
-    assert rig.last("GET", "/api/v5/public/mark-price") == {"instId": "BTC-USDT-SWAP"}
+    # instType is Required on v5 Get mark price (ccxt sends instId alone): the dialect names it.
+    assert rig.last("GET", "/api/v5/public/mark-price") == {"instId": "BTC-USDT-SWAP", "instType": "SWAP"}
     assert (quote.price, quote.timestamp) == (D(50000), 1_700_000_000.0)
 
 

@@ -190,3 +190,15 @@ async def test_an_okx_quarterly_short_s_isolated_margin_is_topped_up_on_its_own_
     finally:
         journal.close()
         await rig.venue.close()
+
+
+async def test_okx_mark_prices_are_asked_with_the_inst_type_okxs_docs_require() -> None:
+    rig = make_rig("okx", book())
+    try:
+        future = await rig.venue.fetch_mark_price(DEC_CCXT)
+        swap = await rig.venue.fetch_mark_price("BTC/USDT:USDT")
+    finally:
+        await rig.venue.close()
+    assert (future.price, swap.price) == (D("50500"), D("50000"))
+    asked = [dict(r.query) for r in rig.requests() if r.path == "/api/v5/public/mark-price"]
+    assert asked == [{"instId": DEC, "instType": "FUTURES"}, {"instId": "BTC-USDT-SWAP", "instType": "SWAP"}]

@@ -302,8 +302,10 @@ class Okx(Dialect):
             return None
 
     async def fetch_mark_price(self, futures: Any, symbol: str) -> PriceQuote:
-        """Read markPx and its ts from /public/mark-price."""
-        ticker = await futures.fetch_mark_price(symbol)
+        """Read markPx and its ts from /public/mark-price, naming the instType OKX's docs require (ccxt sends instId only)."""
+        await futures.load_markets()
+        kind = _INST_TYPES.get(str(futures.market(symbol).get("type")), "SWAP")
+        ticker = await futures.fetch_mark_price(symbol, {"instType": kind})
         info = ticker.get("info") or {}
         price = decimal_field(info, "markPx", "okx mark price")
         stamp = info.get("ts")
