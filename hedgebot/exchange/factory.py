@@ -134,8 +134,9 @@ TRADED: dict[str, frozenset[tuple[InstrumentKind, HedgeSide]]] = {
     }),
     # Each proven on the Binance emulator through the real ccxt venue (tests/engine/test_coinm_live_emulator.py for
     # COIN-M, tests/engine/test_long_live_emulator.py for the long, tests/engine/test_quarterly_live_emulator.py for
-    # the quarterlies and their roll, tests/engine/test_cheapest_live_emulator.py for the choice by carry: on Binance
-    # only, QUARTERLY_PROVEN).
+    # the quarterlies and their roll, tests/engine/test_cheapest_live_emulator.py for the choice by carry); which
+    # exchanges beyond Binance run a long, a quarterly or a cheapest hedge: LONG_PROVEN, QUARTERLY_PROVEN,
+    # CHEAPEST_PROVEN below.
     "live": frozenset({
         (InstrumentKind.USDM_PERP, HedgeSide.SHORT), (InstrumentKind.USDM_PERP, HedgeSide.LONG),
         (InstrumentKind.COINM_PERP, HedgeSide.SHORT),
