@@ -185,12 +185,12 @@ def venue_instrument_problem(exchange: str, hedge: HedgeConfig, where: str) -> s
 # (tests/exchange/test_long_on_okx_and_bybit.py). Aster's dialect names a LONG leg but no test runs a long there.
 LONG_PROVEN = frozenset({"binanceusdm", "okx", "bybit"})
 # The live exchanges a quarterly hedge and its roll are proven on, and which quarterlies: the Binance emulator (both
-# APIs) and a recorded OKX account holding legs on each future (tests/exchange/test_okx_quarterly_roll.py: USDT
-# futures only; OKX's coin-margined futures have request-shape tests but no roll).
+# APIs) and a recorded OKX account holding legs on each future, USDT and coin-margined
+# (tests/exchange/test_okx_quarterly_roll.py).
 QUARTERLY_PROVEN: dict[str, frozenset[InstrumentKind]] = {
     "binanceusdm": frozenset({InstrumentKind.USDM_QUARTERLY}),
     "binancecoinm": frozenset({InstrumentKind.COINM_QUARTERLY}),
-    "okx": frozenset({InstrumentKind.USDM_QUARTERLY}),
+    "okx": frozenset({InstrumentKind.USDM_QUARTERLY, InstrumentKind.COINM_QUARTERLY}),
 }
 # The live exchanges a cheapest hedge is proven on: the choice reads the funding history and the quarterly's mark
 # (the Binance emulator; OKX's funding-rate history is not served by its recorded book).

@@ -1,5 +1,6 @@
 """An OKX trading account whose legs live on each instrument: the USDT swap and its dated futures, each with its own
-mark, in OKX v5's documented shapes, refusing an order on a contract that is not `live` as OKX does."""
+mark, in OKX v5's documented shapes, refusing an order on a contract that is not `live` as OKX does. Coin-margined
+instruments (BTC-USD-*) count contracts of 100 USD and book their margin in BTC."""
 
 from __future__ import annotations
 
@@ -10,11 +11,22 @@ from decimal import Decimal
 from typing import Any
 
 import tests.exchange.books as books
-from tests.exchange.books import LegBook, OkxBook, _okx
+from tests.exchange.books import LegBook, OkxBook, OrderBook, _okx
 from tests.exchange.ccxt_recorder import RecordedRequest, Reply
 
 SWAP = "BTC-USDT-SWAP"
 SPOT = "BTC-USDT"
+FACE = Decimal(100)  # USD per contract of a coin-margined instrument (ctVal 100, ctValCcy USD)
+
+
+def inverse(inst_id: str) -> bool:
+    """Tell whether an instrument is coin-margined (BTC-USD-SWAP, BTC-USD-231229)."""
+    return inst_id.startswith("BTC-USD-")
+
+
+def kind_of(inst_id: str) -> str:
+    """Return the instType of an instrument."""
+    return "SWAP" if inst_id.endswith("-SWAP") else "FUTURES"
 # What OKX answers an order on a contract in each state but `live` (v5 error codes 51021, 51022, 51027; a
 # contract being delivered answers 51028 "Contract under delivery"): refused, never executed.
 NOT_LIVE = {
@@ -66,13 +78,29 @@ class OkxDeliveryBook(OkxBook):
         routes[("POST", "/api/v5/trade/batch-orders")] = self._order_on
         routes[("POST", "/api/v5/account/position/margin-balance")] = self._margin_on
         routes[("GET", "/api/v5/account/balance")] = self._balance_with_dated_margin
+        routes[("GET", "/api/v5/public/position-tiers")] = self._tiers_of
         return routes
+
+    def _tiers_of(self, request: RecordedRequest) -> Any:
+        if request.query.get("instFamily") != "BTC-USD":
+            return self._tiers(request)
+        # BTC-USD's tiers, bounded in contracts of 100 USD.
+        rows = [("1", "0", "5000", "0.005", "0.01", "100"), ("2", "5001", "10000", "0.01", "0.02", "50")]
+        return _okx([
+            {"baseMaxLoan": "", "imr": imr, "instFamily": "BTC-USD", "instId": "", "maxLever": lev, "maxSz": hi, "minSz": lo,
+             "mmr": mmr, "optMgnFactor": "0", "quoteMaxLoan": "", "tier": tier, "uly": "BTC-USD"}
+            for tier, lo, hi, mmr, imr, lev in rows
+        ])
 
     def _rows(self, inst_id: str) -> list[dict[str, Any]]:
         with self.on(inst_id):
             rows = [self._position(side, self.leg(side)) for side in ("long", "short") if self.leg(side).size > 0]
         for row in rows:
-            row.update(instId=inst_id, instType="SWAP" if inst_id == SWAP else "FUTURES")
+            row.update(instId=inst_id, instType=kind_of(inst_id))
+            if inverse(inst_id):
+                leg = self.dated[inst_id][0 if row["posSide"] == "long" else 1]
+                contracts = str(leg.size / FACE)
+                row.update(pos=contracts, availPos=contracts, ccy="BTC", notionalUsd=str(leg.size), margin=str(leg.margin))
         return rows
 
     def _positions_of(self, request: RecordedRequest) -> Any:
@@ -82,7 +110,7 @@ class OkxDeliveryBook(OkxBook):
 
     def _mark_of(self, request: RecordedRequest) -> Any:
         inst = request.query.get("instId", SWAP)
-        kind = "SWAP" if inst == SWAP else "FUTURES"
+        kind = kind_of(inst)
         if request.query.get("instType") != kind:
             # v5 Get mark price: instType is Required (SWAP, FUTURES, ...); the harsh reading refuses it missing.
             return Reply(_okx([], "51000", "Parameter instType error"))
@@ -100,7 +128,50 @@ class OkxDeliveryBook(OkxBook):
         if inst == SPOT:
             return self._batch_orders(request)
         with self.on(inst):
-            return self._batch_orders(request)
+            return self._inverse_order(order) if inverse(inst) else self._batch_orders(request)
+
+    def _inverse_order(self, order: dict[str, Any]) -> Any:
+        """Fill a market order on a coin-margined instrument: `sz` contracts of 100 USD, margin in BTC at the mark."""
+        client_id, side = str(order.get("clOrdId", "")), str(order["side"])
+        if client_id in self.orders:
+            row = {"clOrdId": client_id, "ordId": "", "sCode": "51016", "sMsg": "Duplicated clOrdId", "tag": "", "ts": str(books.NOW_MS)}
+            return Reply(_okx([row], "1", "All operations failed"))
+        pos_side = str(order.get("posSide", "net"))
+        self.inst_ids[client_id] = self.inst
+        face = Decimal(str(order["sz"])) * FACE
+        filled = self.accept(client_id, side, pos_side, face, lambda: self._fill_inverse(client_id, side, pos_side, face))
+        return _okx([{"clOrdId": client_id, "ordId": filled.order_id, "sCode": "0", "sMsg": "Order placed", "tag": "", "ts": str(books.NOW_MS)}])
+
+    def _fill_inverse(self, client_id: str, side: str, pos_side: str, face: Decimal) -> OrderBook:
+        leg = self.leg(pos_side)
+        if (side == "sell") == (pos_side == "short"):
+            coins = (leg.size / leg.entry if leg.size else Decimal(0)) + face / self.mark
+            leg.size += face
+            leg.entry = leg.size / coins  # an inverse leg's entry is the harmonic mean of its fills
+            if self.isolated:
+                leg.margin += face / self.mark / self.leverage
+        else:
+            if face > leg.size:
+                raise ValueError("reduce beyond the leg")
+            if self.isolated:
+                leg.margin -= leg.margin * face / leg.size
+            leg.size -= face
+            if leg.size == 0:
+                leg.entry = Decimal(0)
+        fee = face / self.mark * self.taker_fee
+        order = OrderBook(str(next(self._ids)), client_id, side, pos_side, face, self.mark, fee, False, books.NOW_MS)
+        self.orders[client_id] = order
+        return order
+
+    def _okx_order(self, order: OrderBook) -> dict[str, Any]:
+        """Show an order as OKX does; a coin-margined one in contracts of 100 USD with its fee in BTC."""
+        row = super()._okx_order(order)
+        inst = self.inst_ids.get(order.client_id, SWAP)
+        row["instType"] = kind_of(inst) if order.position_side else "SPOT"
+        if order.position_side and inverse(inst):
+            contracts = str(order.amount / FACE)
+            row.update(sz=contracts, feeCcy="BTC", **({} if order.working else {"accFillSz": contracts, "fillSz": contracts}))
+        return row
 
     def _margin_on(self, request: RecordedRequest) -> Any:
         with self.on(str(request.params["instId"])):
@@ -108,10 +179,13 @@ class OkxDeliveryBook(OkxBook):
 
     def _balance_with_dated_margin(self, request: RecordedRequest) -> Any:
         answer = _okx([self._balance()])
-        posted = sum((leg.margin for pair in self.dated.values() for leg in pair), Decimal(0))
+        posted = {
+            ccy: sum((leg.margin for inst, pair in self.dated.items() if inverse(inst) == (ccy == "BTC") for leg in pair), Decimal(0))
+            for ccy in ("USDT", "BTC")
+        }
         for row in answer["data"][0]["details"]:
-            if row["ccy"] == "USDT":
-                # An isolated future's margin is frozen like the swap's: not free.
-                row["availBal"] = row["availEq"] = str(Decimal(row["availBal"]) - posted)
-                row["frozenBal"] = row["isoEq"] = str(Decimal(row["frozenBal"]) + posted)
+            if row["ccy"] in posted:
+                # An isolated leg's margin is frozen (in USDT on a USDT contract, in BTC on a coin-margined one).
+                row["availBal"] = row["availEq"] = str(Decimal(row["availBal"]) - posted[row["ccy"]])
+                row["frozenBal"] = row["isoEq"] = str(Decimal(row["frozenBal"]) + posted[row["ccy"]])
         return answer

@@ -47,8 +47,8 @@ def test_a_usdt_hedge_on_binance_coin_m_is_refused_and_names_the_coin_margined_i
 def test_live_rollout_is_what_the_emulator_proves_and_quarterlies_on_binance_only() -> None:
     # The USDⓈ-M long, the COIN-M short, both quarterly shorts (with their roll) and the choice by carry run on the
     # Binance emulator through the real venue (tests/engine/test_quarterly_live_emulator.py,
-    # tests/engine/test_cheapest_live_emulator.py); OKX's USDT futures are rolled on a recorded OKX account
-    # (tests/exchange/test_okx_quarterly_roll.py), its coin-margined futures are not rolled yet.
+    # tests/engine/test_cheapest_live_emulator.py); OKX's USDT and coin-margined futures are rolled on a recorded
+    # OKX account (tests/exchange/test_okx_quarterly_roll.py); Bybit's cannot hold the leg (one-way only).
     assert {(i.value, s.value) for i, s in TRADED["live"]} == {
         ("usdm-perp", "short"), ("usdm-perp", "long"), ("coinm-perp", "short"), ("usdm-quarterly", "short"),
         ("coinm-quarterly", "short"), ("cheapest", "short"),
@@ -56,8 +56,9 @@ def test_live_rollout_is_what_the_emulator_proves_and_quarterlies_on_binance_onl
     assert [p for p in problems("binanceusdm", "BTC/USDT:USDT", "usdm-quarterly") if p] == []
     assert [p for p in problems("binancecoinm", "BTC/USD:BTC", "coinm-quarterly") if p] == []
     assert [p for p in problems("okx", "BTC/USDT:USDT", "usdm-quarterly") if p] == []
-    found = [p for p in problems("okx", "BTC/USD:BTC", "coinm-quarterly") if "is not supported yet on 'okx'" in p]
-    assert len(found) == 1 and "a live coinm-quarterly hedge runs on binancecoinm" in found[0], found
+    assert [p for p in problems("okx", "BTC/USD:BTC", "coinm-quarterly") if p] == []
+    found = [p for p in problems("aster", "BTC/USDT:USDT", "usdm-quarterly") if p]
+    assert any("a live usdm-quarterly hedge runs on binanceusdm, okx" in p for p in found), found
 
 
 def test_a_live_cheapest_hedge_runs_on_binance_and_is_refused_where_no_quarterly_is_proven() -> None:

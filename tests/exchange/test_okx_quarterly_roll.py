@@ -202,3 +202,86 @@ async def test_okx_mark_prices_are_asked_with_the_inst_type_okxs_docs_require() 
     assert (future.price, swap.price) == (D("50500"), D("50000"))
     asked = [dict(r.query) for r in rig.requests() if r.path == "/api/v5/public/mark-price"]
     assert asked == [{"instId": DEC, "instType": "FUTURES"}, {"instId": "BTC-USDT-SWAP", "instType": "SWAP"}]
+
+
+COIN_DEC, COIN_MAR = "BTC-USD-231229", "BTC-USD-240329"
+
+
+async def test_an_okx_coin_margined_quarterly_short_rolls_its_100_usd_contracts_next_first_backed_by_its_own_coins(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    listed = [
+        okx_instrument("BTC-USD-SWAP", "SWAP", "live", None),
+        okx_instrument(COIN_DEC, "FUTURES", "live", DEC23), okx_instrument(COIN_MAR, "FUTURES", "live", MAR24),
+    ]
+    okx = OkxDeliveryBook(listed=listed)
+    okx.coins = {"BTC": D("2"), "USDT": D("0")}
+    okx.marks = {"BTC-USD-SWAP": D("50000"), COIN_DEC: D("50000"), COIN_MAR: D("50000")}
+    rig = make_rig("okx", okx)
+    await to(rig, rig.venue.clock.now(), monkeypatch)
+    journal = Journal(":memory:", rig.venue.clock)
+    hedge = hedge_config(
+        symbol="BTC/USD:BTC", instrument=InstrumentKind.COINM_QUARTERLY, max_order=SLICE, leverage=2,
+        margin_mode="isolated", margin_guard={"sources": ["futures_wallet", "spot_stablecoin"]},
+    )
+    keeper = Keeper("acct", hedge, rig.venue, rig.venue.clock, journal, EventLog(journal, NullLogger()))
+    try:
+        await keeper.prepare()
+        await keeper.tick()
+        held = okx.dated[COIN_DEC][1].size
+        assert held >= D(99000) and keeper.status.to_json()["contract"] == "BTC/USD:BTC-231229", held  # 2 BTC of face, less fees
+        rig.forget()
+        await to(rig, ROLL_AT + 60, monkeypatch)
+        for _ in range(4):
+            await keeper.tick()
+            await to(rig, rig.venue.clock.now() + 10, monkeypatch)
+        assert (okx.dated[COIN_DEC][1].size, okx.dated[COIN_MAR][1].size) == (0, held)
+        sent = orders_sent(rig)
+        assert sent[0]["instId"] == COIN_MAR and sent[1]["instId"] == COIN_DEC, "the next contract first"
+        assert all(o["posSide"] == "short" and "reduceOnly" not in o for o in sent)
+        face = held
+        for o in sent:
+            contracts = D(o["sz"]) * 100
+            face += contracts if o["side"] == "sell" else -contracts
+            assert held <= face <= held + D(25000), "never below the short, never above it by more than a slice (0.5 BTC)"
+        assert not [o for o in sent if o["instId"] == "BTC-USDT"], "no coin sold"
+        assert keeper.market is not None and keeper.market.symbol == "BTC/USD:BTC-240329"
+    finally:
+        journal.close()
+        await rig.venue.close()
+
+
+async def test_an_okx_coin_margined_perpetual_short_opens_on_its_own_coins_and_is_topped_up_in_btc_on_a_rally(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    okx = OkxDeliveryBook(listed=[okx_instrument("BTC-USD-SWAP", "SWAP", "live", None)])
+    okx.coins = {"BTC": D("2"), "USDT": D("0")}
+    okx.marks = {"BTC-USD-SWAP": D("50000")}
+    rig = make_rig("okx", okx)
+    await to(rig, rig.venue.clock.now(), monkeypatch)
+    journal = Journal(":memory:", rig.venue.clock)
+    hedge = hedge_config(
+        symbol="BTC/USD:BTC", instrument=InstrumentKind.COINM_PERP, max_order=D(5), leverage=2,
+        margin_mode="isolated", margin_guard={"sources": ["futures_wallet", "spot_stablecoin"]},
+    )
+    keeper = Keeper("acct", hedge, rig.venue, rig.venue.clock, journal, EventLog(journal, NullLogger()))
+    try:
+        await keeper.prepare()
+        await keeper.tick()
+        short = okx.dated["BTC-USD-SWAP"][1]
+        assert short.size >= D(99000) and short.margin > 0, short  # 2 BTC of face in contracts of 100 USD, at 2x
+        posted = short.margin
+        rig.forget()
+        # A rally in steps the jump guard accepts, until the 2x short (liquidated near 100,000) is within the guard's
+        # trigger of its liquidation.
+        for price in ("56000", "62000", "68000", "74000", "80000", "86000"):
+            okx.marks["BTC-USD-SWAP"] = D(price)
+            await to(rig, rig.venue.clock.now() + 60, monkeypatch)
+            await keeper.tick()
+        topups = [dict(r.params) for r in rig.requests() if (r.method, r.path) == ("POST", "/api/v5/account/position/margin-balance")]
+        assert topups and all((t["instId"], t["posSide"], t["type"]) == ("BTC-USD-SWAP", "short", "add") for t in topups), topups
+        assert short.margin > posted, "the coins behind the short were topped up in BTC"
+        assert not [o for o in orders_sent(rig) if o["instId"] == "BTC-USDT"], "no coin sold"
+    finally:
+        journal.close()
+        await rig.venue.close()
