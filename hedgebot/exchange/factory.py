@@ -193,8 +193,8 @@ QUARTERLY_PROVEN: dict[str, frozenset[InstrumentKind]] = {
     "okx": frozenset({InstrumentKind.USDM_QUARTERLY, InstrumentKind.COINM_QUARTERLY}),
 }
 # The live exchanges a cheapest hedge is proven on: the choice reads the funding history and the quarterly's mark
-# (the Binance emulator; OKX's funding-rate history is not served by its recorded book).
-CHEAPEST_PROVEN = frozenset({"binanceusdm", "binancecoinm"})
+# (the Binance emulator; the recorded OKX account, tests/exchange/test_okx_quarterly_roll.py).
+CHEAPEST_PROVEN = frozenset({"binanceusdm", "binancecoinm", "okx"})
 
 
 def _unproven_delivery(exchange: str, hedge: HedgeConfig, where: str) -> str | None:

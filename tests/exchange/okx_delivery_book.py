@@ -44,6 +44,7 @@ class OkxDeliveryBook(OkxBook):
     dated: dict[str, tuple[LegBook, LegBook]] = field(default_factory=dict)
     marks: dict[str, Decimal] = field(default_factory=dict)  # each dated future's mark (the swap's: `mark`)
     inst: str = SWAP  # the instrument the request being answered is for
+    settled: dict[str, list[tuple[int, Decimal]]] = field(default_factory=dict)  # each swap's (fundingTime ms, rate)
 
     def leg(self, side: str) -> LegBook:
         """Return the leg named `side` of the instrument being answered."""
@@ -79,7 +80,20 @@ class OkxDeliveryBook(OkxBook):
         routes[("POST", "/api/v5/account/position/margin-balance")] = self._margin_on
         routes[("GET", "/api/v5/account/balance")] = self._balance_with_dated_margin
         routes[("GET", "/api/v5/public/position-tiers")] = self._tiers_of
+        routes[("GET", "/api/v5/public/funding-rate-history")] = self._funding_history
         return routes
+
+    def _funding_history(self, request: RecordedRequest) -> Any:
+        """GET /public/funding-rate-history: newest first, records newer than `before`, at most `limit` (100 unless asked)."""
+        inst = request.query["instId"]
+        before = int(request.query.get("before", -1))
+        limit = int(request.query.get("limit", 100))
+        rows = sorted(((t, r) for t, r in self.settled.get(inst, []) if t > before), reverse=True)[:limit]
+        return _okx([
+            {"formulaType": "noRate", "fundingRate": str(rate), "fundingTime": str(t), "instId": inst, "instType": "SWAP",
+             "method": "current_period", "realizedRate": str(rate)}
+            for t, rate in rows
+        ])
 
     def _tiers_of(self, request: RecordedRequest) -> Any:
         if request.query.get("instFamily") != "BTC-USD":

@@ -22,7 +22,7 @@ from hedgebot.store.journal import Journal
 from tests.engine.test_quarterly_roll import tick_until_killed
 from tests.exchange.delivery_books import DEC23, MAR24, okx_instrument
 from tests.exchange.dialect_rig import Rig, make_rig
-from tests.exchange.okx_delivery_book import OkxDeliveryBook
+from tests.exchange.okx_delivery_book import SWAP, OkxDeliveryBook
 from tests.helpers import D, hedge_config
 
 DEC, MAR = "BTC-USDT-231229", "BTC-USDT-240329"
@@ -282,6 +282,48 @@ async def test_an_okx_coin_margined_perpetual_short_opens_on_its_own_coins_and_i
         assert topups and all((t["instId"], t["posSide"], t["type"]) == ("BTC-USD-SWAP", "short", "add") for t in topups), topups
         assert short.margin > posted, "the coins behind the short were topped up in BTC"
         assert not [o for o in orders_sent(rig) if o["instId"] == "BTC-USDT"], "no coin sold"
+    finally:
+        journal.close()
+        await rig.venue.close()
+
+
+def okx_settled(okx: OkxDeliveryBook, rate: Decimal, until: float) -> None:
+    """Have BTC-USDT-SWAP settled at `rate` every 8 h over the 30 days up to `until`."""
+    okx.settled[SWAP] = [(int((until - n * 8 * 3600) * 1000), rate) for n in range(90, 0, -1)]
+
+
+async def test_a_live_cheapest_hedge_on_okx_chooses_by_the_swap_s_settled_funding_and_moves_at_the_roll_window(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    okx = book()
+    okx.marks = {DEC: D("50300"), MAR: D("50800")}  # about 5 % a year over the swap's 50,000 on both futures
+    rig = make_rig("okx", okx)
+    await to(rig, rig.venue.clock.now(), monkeypatch)
+    okx_settled(okx, D("-0.0001"), rig.venue.clock.now())  # a short pays 10.95 % a year on the swap
+    journal = Journal(":memory:", rig.venue.clock)
+    hedge = hedge_config(instrument=InstrumentKind.CHEAPEST, max_order=SLICE, margin_mode="isolated", leverage=3)
+    keeper = Keeper("acct", hedge, rig.venue, rig.venue.clock, journal, EventLog(journal, NullLogger()))
+    try:
+        await keeper.prepare()
+        await keeper.tick()
+        assert shorts(okx) == (D(2), 0, 0), "opened on December: its basis beats paying funding"
+        [opening] = [e.detail for e in journal.events(kind="instrument_chosen")]
+        carries = opening["carries"]
+        assert isinstance(carries, dict) and D(carries["BTC/USDT:USDT"]) == D("-0.0001") * 3 * 365, carries
+        asked = [dict(r.query) for r in rig.requests() if r.path == "/api/v5/public/funding-rate-history"]
+        assert asked and asked[0]["instId"] == SWAP and "before" in asked[0]
+        await to(rig, ROLL_AT + 60, monkeypatch)
+        okx_settled(okx, D("0.0003"), rig.venue.clock.now())  # funding has turned: 32.85 % a year to a short
+        rig.forget()
+        for _ in range(3):
+            await keeper.tick()
+            await to(rig, rig.venue.clock.now() + 10, monkeypatch)
+        assert shorts(okx) == (0, 0, D(2)), "moved from December to the swap"
+        sent = orders_sent(rig)
+        assert [(o["instId"], o["side"], o["posSide"]) for o in sent] == [(SWAP, "sell", "short"), (DEC, "buy", "short")] * 4
+        window = [e.detail for e in journal.events(kind="instrument_chosen")][-1]
+        assert (window["contract"], window["when"]) == ("BTC/USDT:USDT", "roll window")
+        assert "roll_fallback" not in keeper.alerts.active
     finally:
         journal.close()
         await rig.venue.close()
