@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 def test_a_live_cheapest_daemon_killed_during_a_move_between_contracts_resumes_it_with_one_leg(tmp_path: Path) -> None:
     now = datetime.now(UTC).timestamp()
     roll_before = 2 * 3600  # the least roll_before allowed
-    near = now + roll_before + 30  # the daemon holds it for 30 s, then chooses again
+    near = now + roll_before + 45  # the daemon holds it for 45 s, then chooses again
     far = next(e for e in quarterly_expiries(now, 3) if e - now > 3 * 86400)
     near_symbol = "BTCUSDT_" + datetime.fromtimestamp(near, UTC).strftime("%y%m%d")
     far_symbol = "BTCUSDT_" + datetime.fromtimestamp(far, UTC).strftime("%y%m%d")
@@ -39,7 +39,7 @@ def test_a_live_cheapest_daemon_killed_during_a_move_between_contracts_resumes_i
         config = live_config(tmp_path, emulator.url, instrument="cheapest", max_order="0.5", roll_before=roll_before)
         log = tmp_path / "daemon.log"
         daemon = start(config, log)
-        wait_until(lambda: short_on(emulator.control("state"), near_symbol) == 1, 25,
+        wait_until(lambda: short_on(emulator.control("state"), near_symbol) == 1, 40,
                    lambda: f"the hedge to open on the quarterly; log:\n{log.read_text()[-3000:]}")
         # Funding turns: the perpetual now pays a short 0.02 % every 8 h on average, the next quarterly nothing.
         for _ in range(9):
