@@ -461,6 +461,10 @@ class HedgeConfig(Frozen):
                 "them for margin is not modelled: leave sell_spot out of margin_guard.sources, and "
                 "margin_guard.fund_target_by_selling and until_sell_spot false"
             )
+        if self.exposure.perp_long:
+            raise ValueError(
+                f'ratio = "beta": exposure.perp_long would count a long of {self.symbol}, not {self.asset} held; leave it false'
+            )
         if self.buffer is not None or self.schedule:
             raise ValueError('ratio = "beta": a buffer and schedule windows need a fixed ratio; leave them out')
 
