@@ -446,7 +446,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"{_fmt(h['target']):>10} {_fmt(h['ratio']):>7} {_fmt(h['drift']):>9} {percent(h['distance']):>8} "
             f"{_runway_text(h):>22}  {h['state']}{_trading_text(h)}{' - ' + h['note'] if h.get('note') else ''}"
         )
-        for line in (_schedule_text(h), _sources_text(h), _contract_text(h)):
+        for line in (_schedule_text(h), _sources_text(h), _contract_text(h), _beta_text(h)):
             if line:
                 print(f"{'':<12} {'':<14} {line}")
     for account, health in streams.items():
@@ -507,6 +507,18 @@ def _schedule_text(hedge: dict[str, Any]) -> str:
     if hedge.get("ends_at"):
         parts.append(f"ends {hedge['ends_at']}")
     return "; ".join(parts)
+
+
+def _beta_text(hedge: dict[str, Any]) -> str:
+    """Say a beta hedge's beta in force, its estimate, the rolling correlation and the out-of-sample effectiveness."""
+    if not any(hedge.get(k) is not None for k in ("beta", "beta_estimate", "correlation")):
+        return ""
+    effectiveness = hedge.get("hedge_effectiveness")
+    return (
+        f"beta {_fmt(hedge.get('beta'))} (estimate {_fmt(hedge.get('beta_estimate'))}, OLS {_fmt(hedge.get('beta_ols'))}), "
+        f"correlation {_fmt(hedge.get('correlation'))}, hedge effectiveness "
+        + (percent(effectiveness) if effectiveness is not None else "-")
+    )
 
 
 def _streams_of(streams: dict[str, Any], hedge: dict[str, Any]) -> dict[str, Any]:

@@ -184,12 +184,19 @@ class BetaSizing:
 
     async def look(
         self, port: ExchangePort, now: float, read: Callable[[Callable[[], Awaitable[Any]]], Awaitable[Any]], offset: float,
-        alerts: AlertBook, ask_unwind: Callable[[str], None],
+        alerts: AlertBook, ask_unwind: Callable[[str], None], emit: Callable[..., None],
     ) -> None:
-        """Read prices and candles, say when they cannot be read, and raise correlation_broken with the user's choice."""
+        """Read prices and candles, journal the figures of each new candle, and raise correlation_broken when it breaks.
+
+        `emit(kind, severity, **detail)` journals an event: `beta_figures` after new candles, which the report reads.
+        """
+        seen = self.model.estimator.observations
         await self.refresh(port, now, read, offset)
         if self.read_error is not None:
             alerts.raise_alert("beta_unreadable", Severity.WARNING, self.read_error)
+        if self.model.estimator.observations != seen:
+            figures = {k: str(v) for k, v in self.status_fields().items() if v is not None}
+            emit("beta_figures", Severity.INFO, observations=self.model.estimator.observations, **figures)
         verdict = self.broken()
         if verdict is None:
             return

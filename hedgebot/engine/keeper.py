@@ -881,7 +881,7 @@ class Keeper:
             await self._measure_clock()
         self._follow_schedule()
         if self.beta_sizing is not None:
-            await self.beta_sizing.look(self.port, self.clock.now(), self._read, self._clock_offset() or 0.0, self.alerts, self._ask_unwind)
+            await self.beta_sizing.look(self.port, self.clock.now(), self._read, self._clock_offset() or 0.0, self.alerts, self._ask_unwind, self._emit)
         await self.take_requests()
         clock_problem = self._clock_problem()
         if clock_problem is not None:

@@ -155,3 +155,16 @@ async def test_a_broken_correlation_unwinds_the_hedge_when_asked() -> None:
     assert "correlation_broken" in keeper.alerts.active
     assert await _short(venue) == 0
     assert keeper.trading_state is TradingState.CLOSED
+
+
+async def test_the_report_shows_the_beta_the_correlation_and_the_hedge_effectiveness_journaled() -> None:
+    from hedgebot.report import Period, build_reports, render_table
+
+    keeper, _, market, _ = await _rig(_hedge(), history_minutes=200)
+    await keeper.tick()
+    await market.minutes(5, 1.3, keeper=keeper)
+    [report] = build_reports(keeper.journal, [("acct", "eth-by-btc", SYMBOL)], Period(), keeper.clock.now())
+    assert report.beta == keeper.status.beta and report.correlation == keeper.status.correlation
+    assert report.hedge_effectiveness is not None and report.hedge_effectiveness > D("0.8")
+    assert report.to_json()["beta"] == str(keeper.status.beta)
+    assert "hedge effectiveness" in render_table([report], Period())
