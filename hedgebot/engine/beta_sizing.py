@@ -22,10 +22,14 @@ from hedgebot.domain.beta import BetaFigures, BetaModel, aligned_closes, held_be
 from hedgebot.domain.cross_hedge import in_instrument_terms
 from hedgebot.domain.model import HedgePolicy, Severity, Snapshot
 from hedgebot.domain.policy import Plan
-from hedgebot.exchange.candles import MOST_PER_PAGE, timeframe_seconds
+from hedgebot.exchange.candles import timeframe_seconds
 from hedgebot.exchange.port import Candle, ExchangeError, ExchangePort, PriceQuote
 from hedgebot.ops.alerts import AlertBook
 
+# Candles asked for per request: within every venue's cap (Binance 1500, Bybit 1000, OKX 300); a venue that answers
+# fewer (OKX's older history: 100) is asked again from where its answer ended.
+PAGE = 200
+MAX_PAGES = 60
 BACKFILL_HALF_LIVES = 4  # by then the oldest candle weighs 1/16 of the newest: older ones change nothing that matters
 BETA_PLACES = Decimal("0.0001")
 
@@ -106,18 +110,18 @@ class BetaSizing:
         self, port: ExchangePort, symbol: str, since: float, now: float,
         read: Callable[[Callable[[], Awaitable[Any]]], Awaitable[Any]],
     ) -> list[Candle]:
-        """Read the closed candles from `since` page by page (the exchange caps a page)."""
+        """Read the closed candles from `since` page by page, until the last closed one (an exchange caps a page)."""
         out: list[Candle] = []
         start = since
-        while start < now:
-            page: list[Candle] = await read(lambda: port.fetch_ohlcv(symbol, self.settings.timeframe, start, MOST_PER_PAGE))
-            page = [c for c in page if c.start >= start]
+        for _ in range(MAX_PAGES):
+            page: list[Candle] = await read(lambda: port.fetch_ohlcv(symbol, self.settings.timeframe, start, PAGE))
+            page = sorted((c for c in page if c.start >= start), key=lambda c: c.start)
             if not page:
                 break
             out.extend(page)
-            if len(page) < MOST_PER_PAGE:
-                break
             start = page[-1].start + self.timeframe
+            if start + self.timeframe > now:
+                break  # the next candle has not closed yet
         return out
 
     def figures(self) -> BetaFigures:

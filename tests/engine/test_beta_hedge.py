@@ -168,3 +168,12 @@ async def test_the_report_shows_the_beta_the_correlation_and_the_hedge_effective
     assert report.hedge_effectiveness is not None and report.hedge_effectiveness > D("0.8")
     assert report.to_json()["beta"] == str(keeper.status.beta)
     assert "hedge effectiveness" in render_table([report], Period())
+
+
+async def test_the_start_up_backfill_reads_the_history_page_by_page_back_four_half_lives() -> None:
+    keeper, _, _, _ = await _rig(_hedge(beta_half_life=200), history_minutes=900)
+    await keeper.tick()
+    sizing = keeper.beta_sizing
+    assert sizing is not None
+    assert sizing.model.estimator.observations == 800  # 4 half-lives of 1m returns: more than one page of 200 candles
+    assert sizing.model.last_period == keeper.clock.now() - keeper.clock.now() % 60 - 60  # the last closed minute
