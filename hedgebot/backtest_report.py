@@ -389,6 +389,8 @@ def load_inputs(files: InputFiles, warn: Callable[[str], None]) -> ReplayInputs:
 def _price_files(files: InputFiles, hedge: HedgeConfig, market: Market) -> tuple[Path, Path | None]:
     """Return the instrument's price file and a beta hedge's holding's (None: the holding is the instrument's base)."""
     other = hedge.beta and hedge.asset != market.base
+    if hedge.basket:
+        raise BadInput(f"hedge {hedge.name!r} hedges a basket ({', '.join(a for a, _ in hedge.holdings())}): a backtest of a basket is not done yet")
     if not files.asset_prices:
         if other:
             raise BadInput(

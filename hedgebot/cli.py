@@ -513,12 +513,16 @@ def _beta_text(hedge: dict[str, Any]) -> str:
     """Say a beta hedge's beta in force, its estimate, the rolling correlation and the out-of-sample effectiveness."""
     if not any(hedge.get(k) is not None for k in ("beta", "beta_estimate", "correlation")):
         return ""
-    effectiveness = hedge.get("hedge_effectiveness")
-    return (
-        f"beta {_fmt(hedge.get('beta'))} (estimate {_fmt(hedge.get('beta_estimate'))}, OLS {_fmt(hedge.get('beta_ols'))}), "
-        f"correlation {_fmt(hedge.get('correlation'))}, hedge effectiveness "
-        + (percent(effectiveness) if effectiveness is not None else "-")
-    )
+    def one(h: dict[str, Any]) -> str:
+        effectiveness = h.get("hedge_effectiveness")
+        return (
+            f"beta {_fmt(h.get('beta'))} (estimate {_fmt(h.get('beta_estimate'))}, OLS {_fmt(h.get('beta_ols'))}), "
+            f"correlation {_fmt(h.get('correlation'))}, hedge effectiveness "
+            + (percent(effectiveness) if effectiveness is not None else "-")
+        )
+
+    basket = hedge.get("basket") or []
+    return "; ".join(f"{h.get('asset')}: {one(h)}" for h in basket) if basket else one(hedge)
 
 
 def _streams_of(streams: dict[str, Any], hedge: dict[str, Any]) -> dict[str, Any]:

@@ -275,6 +275,20 @@ class ScheduleWindowConfig(Frozen):
         return around_events(self.name, self.event, events, self.before_hours * 3600, self.after_hours * 3600, self.ratio)
 
 
+class BasketHoldingConfig(Frozen):
+    """Another holding a beta hedge's instrument also hedges, by its own beta: the account's spot coins of `asset`."""
+
+    asset: str
+    holding_symbol: str | None = None  # the market whose price and candles value it (default: the asset's perpetual)
+
+    @field_validator("holding_symbol")
+    @classmethod
+    def _holding_symbol(cls, value: str | None) -> str | None:
+        if value is not None and not _SYMBOL.match(value):
+            raise ValueError(f"holding_symbol {value!r} is not a ccxt perpetual symbol like 'SOL/USDT:USDT'")
+        return value
+
+
 @dataclass(frozen=True)
 class BetaSettings:
     """A beta hedge's settings with their defaults filled in."""
@@ -334,6 +348,8 @@ class HedgeConfig(Frozen):
     correlation_window: int | None = Field(default=None, ge=5, le=10_000)
     on_correlation_break: Literal["keep", "reduce", "unwind"] | None = None
     correlation_reduce_to: Decimal | None = Field(default=None, ge=0, lt=1)
+    # ratio = "beta": more holdings the same short hedges, each by its own beta (the short is their sum).
+    basket: tuple[BasketHoldingConfig, ...] = ()
     min_order: Decimal = Field(default=Decimal("0.001"), gt=0, le=MOST)
     max_order: Decimal = Field(default=Decimal("1"), gt=0, le=MOST)
     leverage: int = Field(default=3, ge=1, le=125)
@@ -401,9 +417,22 @@ class HedgeConfig(Frozen):
         return self.ratio == "beta"
 
     @property
+    def counted_assets(self) -> tuple[str, ...]:
+        """Return the assets whose coins in the account this hedge counts: its own, and a beta hedge's basket."""
+        return (self.asset, *(b.asset for b in self.basket))
+
+    @property
     def fixed_ratio(self) -> Decimal:
         """Return the configured ratio; a beta hedge counts as one (its holding is hedged once, whatever the beta)."""
         return Decimal(1) if isinstance(self.ratio, str) else self.ratio
+
+    def holdings(self) -> tuple[tuple[str, str], ...]:
+        """Return (asset, market it is valued on) of each holding a beta hedge hedges: its own asset first, then its basket."""
+        parts = _SYMBOL.match(self.symbol)
+        assert parts is not None
+        settle = parts.group("settle")
+        own = (self.asset, self.holding_symbol or f"{self.asset}/{settle}:{settle}")
+        return (own, *((b.asset, b.holding_symbol or f"{b.asset}/{settle}:{settle}") for b in self.basket))
 
     def beta_settings(self) -> BetaSettings:
         """Return a beta hedge's estimator and re-hedging settings, each defaulted where not given."""
@@ -432,6 +461,7 @@ class HedgeConfig(Frozen):
         )
         if not self.beta:
             given = [f"{name} = {getattr(self, name)}" for name in beta_fields if getattr(self, name) is not None]
+            given += [f"basket = {[b.asset for b in self.basket]}"] if self.basket else []
             if given:
                 raise ValueError(f'{", ".join(given)} apply to ratio = "beta" only (ratio is {self.ratio})')
             return
@@ -467,6 +497,10 @@ class HedgeConfig(Frozen):
             )
         if self.buffer is not None or self.schedule:
             raise ValueError('ratio = "beta": a buffer and schedule windows need a fixed ratio; leave them out')
+        assets = [asset for asset, _ in self.holdings()]
+        twice = sorted({a for a in assets if assets.count(a) > 1})
+        if twice:
+            raise ValueError(f"basket: {', '.join(twice)} hedged twice by hedge {self.name!r} (its asset is {self.asset!r}): once each")
 
     def _buffer_reachable(self) -> None:
         """Refuse a buffer whose lockstep would count on money the guard may not move back behind the short."""
@@ -987,9 +1021,9 @@ class AccountConfig(Frozen):
         shared = sorted({s for s in symbols if symbols.count(s) > 1})
         if shared:
             raise ValueError(f"two hedges on one account cannot share the short leg of {shared}")
-        for asset in sorted({h.asset for h in self.hedges}):
+        for asset in sorted({a for h in self.hedges for a in h.counted_assets}):
             # Offsets are coins held elsewhere, each hedge's own; the account's spot and long leg are one pool.
-            counting = [h for h in self.hedges if h.asset == asset and (h.exposure.spot or h.exposure.perp_long)]
+            counting = [h for h in self.hedges if asset in h.counted_assets and (h.exposure.spot or h.exposure.perp_long)]
             total = sum((h.fixed_ratio for h in counting), Decimal(0))
             if len(counting) > 1 and total > 1:
                 names = ", ".join(repr(h.name) for h in counting)
@@ -1003,11 +1037,12 @@ class AccountConfig(Frozen):
             for hedge in self.hedges:
                 if hedge.symbol not in listed:
                     raise ValueError(f"hedge {hedge.name!r} trades {hedge.symbol}, which [accounts.paper] does not list")
-                if hedge.beta and hedge.beta_settings().holding_symbol not in listed:
-                    raise ValueError(
-                        f"hedge {hedge.name!r} values its {hedge.asset} on {hedge.beta_settings().holding_symbol} "
-                        "(holding_symbol), which [accounts.paper] does not list: the paper venue has no price for it"
-                    )
+                for asset, symbol in hedge.holdings() if hedge.beta else ():
+                    if symbol not in listed:
+                        raise ValueError(
+                            f"hedge {hedge.name!r} values its {asset} on {symbol} (holding_symbol), which "
+                            "[accounts.paper] does not list: the paper venue has no price for it"
+                        )
         return self
 
 

@@ -68,3 +68,27 @@ def test_a_paper_beta_hedge_must_list_the_market_its_holding_is_priced_on(tmp_pa
     )
     settings = load_config(write_toml(tmp_path / "c.toml", data))
     assert settings.accounts[0].hedges[0].beta
+
+
+def test_a_basket_names_each_holding_once_and_only_on_a_beta_hedge() -> None:
+    hedge = _hedge(basket=[{"asset": "AVAX"}, {"asset": "DOT", "holding_symbol": "DOT/USDT:USDT"}])
+    assert hedge.holdings() == (("SOL", "SOL/USDT:USDT"), ("AVAX", "AVAX/USDT:USDT"), ("DOT", "DOT/USDT:USDT"))
+    assert hedge.counted_assets == ("SOL", "AVAX", "DOT")
+    with pytest.raises(ValidationError, match=r"basket: SOL hedged twice by hedge 'sol' \(its asset is 'SOL'\)"):
+        _hedge(basket=[{"asset": "SOL"}])
+    with pytest.raises(ValidationError, match=r"basket = \['ETH'\] apply to ratio = \"beta\" only"):
+        HedgeConfig.model_validate({"name": "h", "asset": "BTC", "symbol": "BTC/USDT:USDT", "ratio": "1", "basket": [{"asset": "ETH"}]})
+
+
+def test_a_basket_holding_counted_by_another_hedge_of_the_account_is_refused(tmp_path: Path) -> None:
+    data = paper_settings_dict(tmp_path, name="alts", asset="SOL", symbol="BTC/USDT:USDT", ratio="beta", basket=[{"asset": "ETH"}])
+    markets = data["accounts"][0]["paper"]["markets"]
+    for symbol, price in (("SOL/USDT:USDT", "150"), ("ETH/USDT:USDT", "3000")):
+        markets.append({"symbol": symbol, "feed": {"kind": "synthetic", "start_price": price, "step_seconds": 1, "volatility": 0.5, "seed": 4}})
+    data["accounts"][0]["hedges"].append({"name": "eth", "asset": "ETH", "symbol": "ETH/USDT:USDT", "ratio": "1"})
+    with pytest.raises(ConfigError, match=r"hedges 'alts', 'eth' all count the ETH held in this account"):
+        load_config(write_toml(tmp_path / "c.toml", data))
+    data["accounts"][0]["hedges"].pop()
+    markets.pop()
+    with pytest.raises(ConfigError, match=r"values its ETH on ETH/USDT:USDT \(holding_symbol\), which \[accounts.paper\] does not list"):
+        load_config(write_toml(tmp_path / "c.toml", data))

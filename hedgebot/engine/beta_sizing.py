@@ -17,9 +17,9 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
-from hedgebot.config import HedgeConfig
+from hedgebot.config import BetaSettings, HedgeConfig
 from hedgebot.domain.beta import BetaFigures, BetaModel, aligned_closes, held_beta
-from hedgebot.domain.cross_hedge import in_instrument_terms
+from hedgebot.domain.cross_hedge import Holding, in_instrument_terms
 from hedgebot.domain.model import HedgePolicy, Severity, Snapshot
 from hedgebot.domain.policy import Plan
 from hedgebot.exchange.candles import timeframe_seconds
@@ -52,51 +52,101 @@ class BreakVerdict:
     action: str  # keep | reduce | unwind
 
 
+class _Holding:
+    """One holding's estimate against the instrument, its price and the beta it is hedged with."""
+
+    def __init__(self, asset: str, symbol: str, settings: BetaSettings) -> None:
+        self.asset, self.symbol = asset, symbol
+        self.model = BetaModel(settings.half_life, settings.min_observations, settings.correlation_window)
+        self.held: Decimal | None = None  # the beta in force (before a break's reduction)
+        self.quote: PriceQuote | None = None
+
+    def broken(self, settings: BetaSettings) -> BreakVerdict | None:
+        """Return the verdict when the rolling correlation is below the threshold (None: it holds, or is not known yet)."""
+        correlation = self.model.figures().correlation
+        if correlation is None or Decimal(repr(correlation)) >= settings.correlation_min:
+            return None
+        return BreakVerdict(correlation, settings.correlation_min, settings.on_break)
+
+    def beta_in_force(self, settings: BetaSettings) -> Decimal | None:
+        """Return the beta hedged with: the held one until the clamped estimate leaves the band, reduced on a break."""
+        reading = self.model.figures().reading
+        if reading is not None:
+            estimate = Decimal(repr(reading.beta)).quantize(BETA_PLACES)
+            self.held = held_beta(self.held, estimate, settings.band, settings.beta_min, settings.beta_max)
+        if self.held is None:
+            return None
+        verdict = self.broken(settings)
+        if verdict is not None and verdict.action == "reduce":
+            return (self.held * settings.reduce_to).quantize(BETA_PLACES)
+        return self.held
+
+    def fields(self, settings: BetaSettings) -> dict[str, Any]:
+        figures = self.model.figures()
+        reading = figures.reading
+        return {
+            "beta": self.beta_in_force(settings),
+            "beta_estimate": _shown(reading.beta) if reading else None,
+            "beta_ols": _shown(reading.ols_beta) if reading else None,
+            "correlation": _shown(figures.correlation),
+            "hedge_effectiveness": _shown(figures.hedge_effectiveness),
+        }
+
+
+def _shown(value: float | None) -> Decimal | None:
+    return None if value is None else Decimal(repr(value)).quantize(BETA_PLACES)
+
+
 class BetaSizing:
-    """One beta hedge's estimate, fed from the venue's candles, and the beta it hedges with."""
+    """One beta hedge's estimates (its holding's, and each of its basket's), fed from the venue's candles."""
 
     def __init__(self, hedge: HedgeConfig) -> None:
         self.hedge = hedge
         self.settings = hedge.beta_settings()
         self.timeframe = timeframe_seconds(self.settings.timeframe)
-        self.model = BetaModel(self.settings.half_life, self.settings.min_observations, self.settings.correlation_window)
-        self.held: Decimal | None = None  # the beta in force (before a break's reduction)
-        self.holding_quote: PriceQuote | None = None
+        self.holdings = [_Holding(asset, symbol, self.settings) for asset, symbol in hedge.holdings()]
+        self.spot: dict[str, Decimal] = {}  # the account's spot balances at the last observation (a basket's coins)
         self.read_error: str | None = None
         self._looked = False  # the backfill is done
 
+    @property
+    def model(self) -> BetaModel:
+        """Return the hedge's own holding's estimate."""
+        return self.holdings[0].model
+
     def reconfigure(self, hedge: HedgeConfig) -> None:
-        """Take reloaded settings: the clamp, band and break choice apply now; a new estimator starts afresh."""
+        """Take reloaded settings: the clamp, band and break choice apply now; changed estimators start afresh."""
         settings = hedge.beta_settings()
-        estimator = (settings.half_life, settings.min_observations, settings.correlation_window, settings.timeframe, settings.holding_symbol)
-        before = (self.settings.half_life, self.settings.min_observations, self.settings.correlation_window, self.settings.timeframe, self.settings.holding_symbol)
+        kept = (settings.half_life, settings.min_observations, settings.correlation_window, settings.timeframe)
+        before = (self.settings.half_life, self.settings.min_observations, self.settings.correlation_window, self.settings.timeframe)
         self.hedge, self.settings = hedge, settings
-        if estimator != before:
-            self.timeframe = timeframe_seconds(settings.timeframe)
-            self.model = BetaModel(settings.half_life, settings.min_observations, settings.correlation_window)
-            self.held, self._looked = None, False
+        self.timeframe = timeframe_seconds(settings.timeframe)
+        old = {(h.asset, h.symbol): h for h in self.holdings} if kept == before else {}
+        self.holdings = [old.get((asset, symbol)) or _Holding(asset, symbol, settings) for asset, symbol in hedge.holdings()]
+        if any(h.model.last_period is None for h in self.holdings):
+            self._looked = False
 
     async def refresh(
         self, port: ExchangePort, now: float, read: Callable[[Callable[[], Awaitable[Any]]], Awaitable[Any]], offset: float = 0.0,
     ) -> None:
-        """Read the holding's price, and the candles closed since the last look (all of the history at the first).
+        """Read the holdings' prices, and the candles closed since the last look (all of the history at the first).
 
-        A failed read keeps what was known and says why in `read_error`; the holding's price then ages.
+        A failed read keeps what was known and says why in `read_error`; the holdings' prices then age.
         """
-        symbol = self.settings.holding_symbol
         try:
-            quote: PriceQuote = await read(lambda: port.fetch_mark_price(symbol))
-            # The exchange stamps its prices on its own clock: on ours, a price is as old as it is on the exchange's.
-            self.holding_quote = PriceQuote(quote.price, quote.timestamp - offset)
-            last = self.model.last_period
-            if last is None or now >= last + 2 * self.timeframe:
-                since = last + self.timeframe if last is not None else now - self._history_seconds()
-                holding = await self._candles(port, symbol, since, now, read)
-                instrument = await self._candles(port, self.hedge.symbol, since, now, read)
-                for at, holding_close, instrument_close in aligned_closes(
-                    [(c.start, c.close) for c in holding], [(c.start, c.close) for c in instrument]
-                ):
-                    self.model.observe(at, holding_close, instrument_close)
+            for holding in self.holdings:
+                quote: PriceQuote = await read(lambda: port.fetch_mark_price(holding.symbol))
+                # The exchange stamps its prices on its own clock: on ours, a price is as old as it is on the exchange's.
+                holding.quote = PriceQuote(quote.price, quote.timestamp - offset)
+            due = [h for h in self.holdings if h.model.last_period is None or now >= h.model.last_period + 2 * self.timeframe]
+            if due:
+                starts = [h.model.last_period + self.timeframe if h.model.last_period is not None else now - self._history_seconds() for h in due]
+                since = min(starts)
+                instrument = [(c.start, c.close) for c in await self._candles(port, self.hedge.symbol, since, now, read)]
+                for holding in due:
+                    own = await self._candles(port, holding.symbol, since, now, read)
+                    for at, holding_close, instrument_close in aligned_closes([(c.start, c.close) for c in own], instrument):
+                        holding.model.observe(at, holding_close, instrument_close)
                 self._looked = True
             self.read_error = None
         except ExchangeError as exc:
@@ -125,66 +175,53 @@ class BetaSizing:
         return out
 
     def figures(self) -> BetaFigures:
-        """Return the estimate, the rolling correlation and the out-of-sample effectiveness now."""
+        """Return the hedge's own holding's estimate, rolling correlation and out-of-sample effectiveness now."""
         return self.model.figures()
 
-    def broken(self) -> BreakVerdict | None:
-        """Return the verdict when the rolling correlation is below the threshold (None: it holds, or is not known yet)."""
-        correlation = self.model.figures().correlation
-        if correlation is None or Decimal(repr(correlation)) >= self.settings.correlation_min:
-            return None
-        return BreakVerdict(correlation, self.settings.correlation_min, self.settings.on_break)
+    def broken(self) -> list[tuple[str, BreakVerdict]]:
+        """Return each holding whose rolling correlation is below the threshold, with the user's choice."""
+        found = [(h.asset, h.broken(self.settings)) for h in self.holdings]
+        return [(asset, verdict) for asset, verdict in found if verdict is not None]
 
     def beta_in_force(self) -> Decimal | None:
-        """Return the beta hedged with: the held one until the clamped estimate leaves the band, reduced on a break."""
-        reading = self.model.figures().reading
-        if reading is not None:
-            estimate = Decimal(repr(reading.beta)).quantize(BETA_PLACES)
-            self.held = held_beta(self.held, estimate, self.settings.band, self.settings.beta_min, self.settings.beta_max)
-        if self.held is None:
-            return None
-        verdict = self.broken()
-        if verdict is not None and verdict.action == "reduce":
-            return (self.held * self.settings.reduce_to).quantize(BETA_PLACES)
-        return self.held
+        """Return the beta the hedge's own holding is hedged with (None: not estimated yet)."""
+        return self.holdings[0].beta_in_force(self.settings)
 
     def size(self, snapshot: Snapshot, policy: HedgePolicy, now: float) -> Sizing:
-        """Return what to plan on: the holding in the instrument's coins at the beta in force, or why not."""
-        beta = self.beta_in_force()
-        quote = self.holding_quote
-        if quote is None:
-            why = self.read_error or f"no price of {self.hedge.asset} ({self.settings.holding_symbol}) read yet"
-            return Sizing(snapshot, policy, why)
-        if beta is None:
-            seen = self.model.estimator.observations
-            return Sizing(snapshot, policy, (
-                f"the beta of {self.hedge.asset} to {self.hedge.symbol} is not estimated yet: {seen} of "
-                f"{self.settings.min_observations} {self.settings.timeframe} returns seen"
-                + (" (the venue had no more history)" if self._looked else "")
-            ))
-        if now - quote.timestamp > policy.staleness_seconds:
-            return Sizing(snapshot, policy, (
-                f"the price of {self.hedge.asset} ({self.settings.holding_symbol}) is {now - quote.timestamp:.0f}s old, "
-                f"beyond staleness_seconds {policy.staleness_seconds:g}"
-            ))
-        converted, sized = in_instrument_terms(snapshot, policy, beta, quote.price)
-        return Sizing(converted, sized)
+        """Return what to plan on: the holdings in the instrument's coins at their betas in force, or why not."""
+        sized: list[Holding] = []
+        for holding in self.holdings:
+            beta = holding.beta_in_force(self.settings)
+            quote = holding.quote
+            if quote is None:
+                why = self.read_error or f"no price of {holding.asset} ({holding.symbol}) read yet"
+                return Sizing(snapshot, policy, why)
+            if beta is None:
+                seen = holding.model.estimator.observations
+                return Sizing(snapshot, policy, (
+                    f"the beta of {holding.asset} to {self.hedge.symbol} is not estimated yet: {seen} of "
+                    f"{self.settings.min_observations} {self.settings.timeframe} returns seen"
+                    + (" (the venue had no more history)" if self._looked else "")
+                ))
+            if now - quote.timestamp > policy.staleness_seconds:
+                return Sizing(snapshot, policy, (
+                    f"the price of {holding.asset} ({holding.symbol}) is {now - quote.timestamp:.0f}s old, "
+                    f"beyond staleness_seconds {policy.staleness_seconds:g}"
+                ))
+            sized.append(Holding(quote.price, beta, self.spot.get(holding.asset, Decimal(0))))
+        converted, planned = in_instrument_terms(snapshot, policy, sized[0], sized[1:])
+        return Sizing(converted, planned)
 
     def status_fields(self) -> dict[str, Any]:
-        """Return what status, /metrics and the report show of the beta."""
-        figures = self.figures()
-        reading = figures.reading
-
-        def shown(value: float | None) -> Decimal | None:
-            return None if value is None else Decimal(repr(value)).quantize(BETA_PLACES)
-
-        return {
-            "beta": self.beta_in_force(),
-            "beta_estimate": shown(reading.beta) if reading else None,
-            "beta_ols": shown(reading.ols_beta) if reading else None,
-            "correlation": shown(figures.correlation),
-            "hedge_effectiveness": shown(figures.hedge_effectiveness),
-        }
+        """Return what status, /metrics and the report show of the beta (a basket: each holding's too)."""
+        own = self.holdings[0].fields(self.settings)
+        if len(self.holdings) == 1:
+            return own
+        basket = tuple(
+            {"asset": h.asset, **{k: None if v is None else str(v) for k, v in h.fields(self.settings).items()}}
+            for h in self.holdings
+        )
+        return {**own, "basket": basket}
 
     async def look(
         self, port: ExchangePort, now: float, read: Callable[[Callable[[], Awaitable[Any]]], Awaitable[Any]], offset: float,
@@ -194,32 +231,34 @@ class BetaSizing:
 
         `emit(kind, severity, **detail)` journals an event: `beta_figures` after new candles, which the report reads.
         """
-        seen = self.model.estimator.observations
+        seen = [h.model.estimator.observations for h in self.holdings]
         await self.refresh(port, now, read, offset)
         if self.read_error is not None:
             alerts.raise_alert("beta_unreadable", Severity.WARNING, self.read_error)
-        if self.model.estimator.observations != seen:
-            figures = {k: str(v) for k, v in self.status_fields().items() if v is not None}
+        if [h.model.estimator.observations for h in self.holdings] != seen:
+            figures = {k: str(v) for k, v in self.holdings[0].fields(self.settings).items() if v is not None}
             emit("beta_figures", Severity.INFO, observations=self.model.estimator.observations, **figures)
-        verdict = self.broken()
-        if verdict is None:
+        broken = self.broken()
+        if not broken:
             return
+        action = broken[0][1].action
         said = {
             "keep": "the hedge keeps its beta (on_correlation_break = \"keep\")",
             "reduce": f"the hedge is reduced to {self.settings.reduce_to} of its beta (on_correlation_break = \"reduce\")",
             "unwind": "the hedge is unwound (on_correlation_break = \"unwind\")",
-        }[verdict.action]
-        message = (
-            f"the correlation of {self.hedge.asset} with {self.hedge.symbol} over the last {self.settings.correlation_window} "
-            f"{self.settings.timeframe} returns is {verdict.correlation:.2f}, below correlation_min {verdict.threshold}: "
-            f"the short no longer hedges the holding; {said}"
+        }[action]
+        which = "; ".join(
+            f"the correlation of {asset} with {self.hedge.symbol} over the last {self.settings.correlation_window} "
+            f"{self.settings.timeframe} returns is {verdict.correlation:.2f}" for asset, verdict in broken
         )
+        threshold = broken[0][1].threshold
+        message = f"{which}, below correlation_min {threshold}: the short no longer hedges the holding; {said}"
         alerts.raise_alert(
-            "correlation_broken", Severity.CRITICAL, message, correlation=round(verdict.correlation, 4),
-            threshold=str(verdict.threshold), action=verdict.action,
+            "correlation_broken", Severity.CRITICAL, message, assets=[asset for asset, _ in broken],
+            correlation=round(min(v.correlation for _, v in broken), 4), threshold=str(threshold), action=action,
         )
-        if verdict.action == "unwind":
-            ask_unwind(f"correlation_broken: correlation {verdict.correlation:.2f} below {verdict.threshold}")
+        if action == "unwind":
+            ask_unwind(f"correlation_broken: {which}, below {threshold}")
 
 
 def held_as_is(plan: Plan, why: str) -> Plan:

@@ -249,6 +249,7 @@ class HedgeStatus:
     beta_ols: Decimal | None = figure(Figure.RATIO)
     correlation: Decimal | None = figure(Figure.RATIO)
     hedge_effectiveness: Decimal | None = figure(Figure.RATIO)
+    basket: tuple[dict[str, Any], ...] = ()  # a basket: each holding's {asset, beta, beta_estimate, correlation, ...}
 
     @property
     def ratio(self) -> Decimal | None:
@@ -262,6 +263,7 @@ class HedgeStatus:
         out = as_json(self, Precision.of(self.market), extra={"ratio": (self.ratio, Figure.RATIO)})
         out["exposure_sources"] = list(self.exposure_sources)  # as JSON reads it back: a list
         out["carries"] = list(self.carries)
+        out["basket"] = list(self.basket)
         return out
 
 
@@ -745,6 +747,8 @@ class Keeper:
         started = self.clock.now()
         read_at = self._monotonic()
         spot = await self._read(self.port.fetch_spot_balances)
+        if self.beta_sizing is not None:
+            self.beta_sizing.spot = spot  # a basket's other holdings are this account's spot coins
         futures = await self._read(lambda: self.port.fetch_futures_balance(market.margin_asset))
         legs = await self._read(lambda: self.port.fetch_legs(market.symbol))
         roll = self._roll

@@ -177,3 +177,33 @@ async def test_the_start_up_backfill_reads_the_history_page_by_page_back_four_ha
     assert sizing is not None
     assert sizing.model.estimator.observations == 800  # 4 half-lives of 1m returns: more than one page of 200 candles
     assert sizing.model.last_period == keeper.clock.now() - keeper.clock.now() % 60 - 60  # the last closed minute
+
+
+SOL = "SOL/USDT:USDT"
+
+
+async def test_a_basket_of_eth_and_sol_hedged_by_btc_shorts_the_sum_of_each_holdings_beta_times_its_value() -> None:
+    clock = SimClock(start=START)
+    venue = PaperVenue(
+        clock, [PaperMarket(btc_market(), NoFunding()), PaperMarket(replace(btc_market(), symbol=ETH, base="ETH"), NoFunding()),
+                PaperMarket(replace(btc_market(), symbol=SOL, base="SOL"), NoFunding())],
+        spot={"ETH": D("100"), "SOL": D("1000")}, futures={"USDT": D("1000000")}, slippage=D("0"),
+    )
+    rng = random.Random(8)
+    btc, eth, sol = 50_000.0, 3000.0, 150.0
+    for _ in range(200):  # ETH moves at beta 1.3 to BTC, SOL at 0.6
+        move = rng.gauss(0.0, 0.002)
+        btc, eth, sol = btc * (1 + move), eth * (1 + 1.3 * move + rng.gauss(0, 0.0005)), sol * (1 + 0.6 * move + rng.gauss(0, 0.0005))
+        await clock.advance(60)
+        for symbol, price in ((SYMBOL, btc), (ETH, eth), (SOL, sol)):
+            venue.update_price(symbol, clock.now(), D(f"{price:.2f}"))
+    journal = Journal(":memory:", clock)
+    keeper = Keeper("acct", _hedge(basket=[{"asset": "SOL"}], max_order="20"), venue, clock, journal, EventLog(journal, NullLogger()))
+    await keeper.prepare()
+    await keeper.tick()
+    basket = {row["asset"]: row for row in keeper.status.to_json()["basket"]}
+    assert set(basket) == {"ETH", "SOL"}
+    assert abs(D(basket["ETH"]["beta"]) - D("1.3")) <= D("0.05") and abs(D(basket["SOL"]["beta"]) - D("0.6")) <= D("0.05")
+    expected = (D(basket["ETH"]["beta"]) * 100 * D(f"{eth:.2f}") + D(basket["SOL"]["beta"]) * 1000 * D(f"{sol:.2f}")) / D(f"{btc:.2f}")
+    assert abs(await _short(venue) - expected) <= D("0.002")
+    assert keeper.status.state == "hedged"
