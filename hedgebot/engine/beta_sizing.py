@@ -212,6 +212,28 @@ class BetaSizing:
         converted, planned = in_instrument_terms(snapshot, policy, sized[0], sized[1:])
         return Sizing(converted, planned)
 
+    async def largest_short(
+        self, port: ExchangePort, snapshot: Snapshot, policy: HedgePolicy,
+        read: Callable[[Callable[[], Awaitable[Any]]], Awaitable[Any]],
+    ) -> Decimal:
+        """Return the largest short the clamp allows now (beta_max on every holding), in the instrument's coins.
+
+        Read at start-up, before any estimate: what the exchange's brackets must allow. A holding whose price
+        cannot be read counts as its coins in the instrument's (the cautious side for a bracket check).
+        """
+        sized: list[Holding] = []
+        for holding in self.holdings:
+            try:
+                price = (await read(lambda: port.fetch_mark_price(holding.symbol))).price
+            except ExchangeError:
+                price = snapshot.mark_price
+            spot = snapshot.spot_asset if holding is self.holdings[0] else self.spot.get(holding.asset, Decimal(0))
+            sized.append(Holding(price, self.settings.beta_max, spot))
+        converted, planned = in_instrument_terms(snapshot, policy, sized[0], sized[1:])
+        return planned.ratio * (converted.spot_asset * int(planned.include_spot) + planned.offset + (
+            converted.elsewhere.amount if converted.elsewhere is not None else Decimal(0)
+        ))
+
     def status_fields(self) -> dict[str, Any]:
         """Return what status, /metrics and the report show of the beta (a basket: each holding's too)."""
         own = self.holdings[0].fields(self.settings)

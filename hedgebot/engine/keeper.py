@@ -707,6 +707,9 @@ class Keeper:
             snapshot.spot_asset * int(self.policy.include_spot) + self.policy.offset
         )
         rule = rule_for(market)
+        if self.beta_sizing is not None:
+            # A beta hedge's coins are not the instrument's: its largest short is beta_max x their worth in it.
+            exposure = await self.beta_sizing.largest_short(self.port, snapshot, self.policy, self._read)
         size = max(snapshot.leg_of(self.policy.side).size, rule.size_for(self.policy.ratio * exposure, mark))
         notional = rule.notional(size, mark)  # what the brackets are read by: coins for an inverse contract
         bracket = next((b for b in market.brackets if b.holds(notional)), None)

@@ -9,6 +9,8 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from hedgebot.clock import SimClock
 from hedgebot.config import HedgeConfig
 from hedgebot.domain.model import Severity
@@ -207,3 +209,29 @@ async def test_a_basket_of_eth_and_sol_hedged_by_btc_shorts_the_sum_of_each_hold
     expected = (D(basket["ETH"]["beta"]) * 100 * D(f"{eth:.2f}") + D(basket["SOL"]["beta"]) * 1000 * D(f"{sol:.2f}")) / D(f"{btc:.2f}")
     assert abs(await _short(venue) - expected) <= D("0.002")
     assert keeper.status.state == "hedged"
+
+
+async def test_the_start_up_leverage_check_sizes_a_beta_short_at_beta_max_times_the_holdings_worth_not_its_coin_count() -> None:
+    from hedgebot.domain.model import Bracket
+    from hedgebot.engine.keeper import StartupRefused
+
+    brackets = (
+        Bracket(D(0), D(600_000), D("0.004"), D(0), max_leverage=20),
+        Bracket(D(600_000), D(10**9), D("0.01"), D(3_600), max_leverage=5),
+    )
+
+    async def start(beta_max: str) -> None:
+        clock = SimClock(start=START)
+        venue = PaperVenue(
+            clock, [PaperMarket(btc_market(brackets=brackets), NoFunding()), PaperMarket(replace(btc_market(), symbol=ETH, base="ETH"), NoFunding())],
+            spot={"ETH": D("100")}, futures={"USDT": D("1000000")},
+        )
+        venue.update_price(SYMBOL, clock.now(), D("50000"))
+        venue.update_price(ETH, clock.now(), D("3000"))
+        journal = Journal(":memory:", clock)
+        keeper = Keeper("acct", _hedge(leverage=10, beta_max=beta_max), venue, clock, journal, EventLog(journal, NullLogger()))
+        await keeper.prepare()
+
+    await start("1.5")  # at most 1.5 x 100 ETH x 3,000 = 450,000 USDT of BTC: leverage 10 is allowed (100 BTC would not be)
+    with pytest.raises(StartupRefused, match="leverage 10 is above 5"):
+        await start("3")  # at most 900,000 USDT: beyond the 20x bracket
