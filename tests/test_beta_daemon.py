@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 
 from hedgebot.cli import main
@@ -28,14 +29,26 @@ def test_the_paper_daemon_keeps_a_beta_hedge_and_status_shows_its_beta_and_corre
     )
     config = write_toml(tmp_path / "hedgebot.toml", data)
 
+    metrics: list[str] = []
+
     async def run() -> None:
+        from aiohttp.test_utils import make_mocked_request
+
+        from hedgebot.ops.http import OpsServer
+
         clock = SimClock()
         daemon = Daemon(load_config(config), clock)
         await daemon.start()
         await clock.advance(9 * 60)
+        answer = await OpsServer(daemon.ops, daemon.settings.http).metrics(make_mocked_request("GET", "/metrics"))
+        metrics.append(answer.body.decode() if isinstance(answer.body, bytes) else answer.text)
         await daemon.stop()
 
     asyncio.run(run())
+    labels = 'account="paper",hedge="eth-by-btc"'
+    for name in ("hedgebot_beta", "hedgebot_correlation", "hedgebot_hedge_effectiveness"):
+        assert re.search(rf"^{name}{{{labels}}} \S+$", metrics[0], re.M), name
+    assert re.search(rf"^hedgebot_beta{{{labels}}} 0.5$", metrics[0], re.M)
     capsys.readouterr()
     assert main(["status", "--config", str(config), "--json"]) == 0
     [hedge] = json.loads(capsys.readouterr().out)
