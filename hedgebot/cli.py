@@ -181,6 +181,15 @@ def cmd_check(args: argparse.Namespace) -> int:
                 f"{h.margin_mode.value} {h.leverage}x, tick {h.tick_seconds}s"
             )
             print(f"    exposure: {_exposure(h)}")
+            if h.beta:
+                b = h.beta_settings()
+                held = ", ".join(f"{asset} (priced on {symbol})" for asset, symbol in h.holdings())
+                print(
+                    f"    beta: {held} hedged by beta to {h.symbol}, clamped to {b.beta_min}..{b.beta_max}, half-life "
+                    f"{b.half_life} x {b.timeframe}, at least {b.min_observations} returns, re-hedged past +-{b.band}; "
+                    f"correlation under {b.correlation_min} over {b.correlation_window} x {b.timeframe}: {b.on_break}"
+                    + (f" to {b.reduce_to}" if b.on_break == "reduce" else "")
+                )
             print(f"    margin guard: {_guard(h)}")
             for line in _buffer_lines(h):
                 print(f"    {line}")

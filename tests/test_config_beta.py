@@ -92,3 +92,17 @@ def test_a_basket_holding_counted_by_another_hedge_of_the_account_is_refused(tmp
     markets.pop()
     with pytest.raises(ConfigError, match=r"values its ETH on ETH/USDT:USDT \(holding_symbol\), which \[accounts.paper\] does not list"):
         load_config(write_toml(tmp_path / "c.toml", data))
+
+
+def test_check_says_how_a_beta_hedge_is_sized_and_what_a_broken_correlation_does(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from hedgebot.cli import main
+
+    data = paper_settings_dict(tmp_path, name="eth", asset="ETH", symbol="BTC/USDT:USDT", ratio="beta", beta_max="2",
+                               on_correlation_break="unwind")
+    data["accounts"][0]["paper"]["markets"].append(
+        {"symbol": "ETH/USDT:USDT", "feed": {"kind": "synthetic", "start_price": "3000", "step_seconds": 1, "volatility": 0.5, "seed": 4}}
+    )
+    assert main(["check", "--config", str(write_toml(tmp_path / "c.toml", data))]) == 0
+    out = capsys.readouterr().out
+    assert "beta: ETH (priced on ETH/USDT:USDT) hedged by beta to BTC/USDT:USDT, clamped to 0..2" in out
+    assert "correlation under 0.5 over 48 x 1h: unwind" in out
