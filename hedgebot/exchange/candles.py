@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import deque
 from decimal import Decimal
+from typing import Any
 
 from hedgebot.exchange.port import Candle, PermanentError
 
@@ -30,42 +31,50 @@ def timeframe_seconds(timeframe: str) -> int:
 
 
 class CandleBook:
-    """The prices a venue has seen, per market, in one-minute buckets."""
+    """The prices a venue has seen, per market, in one-minute buckets (start, open, high, low, close)."""
 
     def __init__(self, kept_minutes: int = KEPT_MINUTES) -> None:
-        self._closed: dict[str, deque[Candle]] = {}
-        self._forming: dict[str, Candle] = {}
+        self._closed: dict[str, deque[tuple[float, Decimal, Decimal, Decimal, Decimal]]] = {}
+        self._forming: dict[str, list[Any]] = {}
         self._kept = kept_minutes
 
     def record(self, symbol: str, at: float, close: Decimal, high: Decimal | None = None, low: Decimal | None = None,
                open_: Decimal | None = None) -> None:
         """Add a price (or a candle's extremes) seen at `at` to its minute."""
+        # Called on every price a venue takes (a backtest's every candle): tuples and lists, no objects, no sorting.
         start = at - at % 60
         forming = self._forming.get(symbol)
-        top = max(close, high) if high is not None else close
-        bottom = min(close, low) if low is not None else close
-        if forming is None or start > forming.start:
+        top = close if high is None or high < close else high
+        bottom = close if low is None or low > close else low
+        if forming is None or start > forming[0]:
             if forming is not None:
-                self._closed.setdefault(symbol, deque(maxlen=self._kept)).append(forming)
-            first = open_ if open_ is not None else close
-            self._forming[symbol] = Candle(start, first, max(top, first), min(bottom, first), close)
+                closed = self._closed.get(symbol)
+                if closed is None:
+                    closed = self._closed[symbol] = deque(maxlen=self._kept)
+                closed.append(tuple(forming))  # type: ignore[arg-type]
+            first = close if open_ is None else open_
+            self._forming[symbol] = [start, first, top if top > first else first, bottom if bottom < first else first, close]
             return
         # A late price (at or before the forming minute) lands in the forming minute: time never runs back here.
-        self._forming[symbol] = Candle(forming.start, forming.open, max(forming.high, top), min(forming.low, bottom), close)
+        if top > forming[2]:
+            forming[2] = top
+        if bottom < forming[3]:
+            forming[3] = bottom
+        forming[4] = close
 
     def candles(self, symbol: str, timeframe: str, since: float, limit: int, now: float) -> list[Candle]:
         """Return the closed candles of `timeframe` starting at or after `since`, oldest first, at most `limit`."""
         if not 1 <= limit <= MOST_PER_PAGE:
             raise PermanentError(f"klines limit {limit} is outside 1..{MOST_PER_PAGE} (the exchange refuses it)")
         length = timeframe_seconds(timeframe)
-        minutes = list(self._closed.get(symbol, ()))
+        minutes: list[Any] = list(self._closed.get(symbol, ()))
         forming = self._forming.get(symbol)
         if forming is not None:
-            minutes.append(forming)
+            minutes.append(tuple(forming))
         out: list[Candle] = []
         current: Candle | None = None
-        for minute in minutes:
-            start = minute.start - minute.start % length
+        for minute_start, open_, high, low, close in minutes:
+            start = minute_start - minute_start % length
             if start + length > now:
                 break  # the candle still forming at `now`, and anything after it
             if start < since:
@@ -73,9 +82,11 @@ class CandleBook:
             if current is None or start != current.start:
                 if current is not None:
                     out.append(current)
-                current = Candle(start, minute.open, minute.high, minute.low, minute.close)
+                    if len(out) == limit:
+                        return out
+                current = Candle(start, open_, high, low, close)
             else:
-                current = Candle(start, current.open, max(current.high, minute.high), min(current.low, minute.low), minute.close)
+                current = Candle(start, current.open, max(current.high, high), min(current.low, low), close)
         if current is not None:
             out.append(current)
         return out[:limit]
