@@ -22,6 +22,7 @@ from hedgebot.domain.beta import BetaFigures, BetaModel, aligned_closes, held_be
 from hedgebot.domain.cross_hedge import Holding, in_instrument_terms
 from hedgebot.domain.model import HedgePolicy, Severity, Snapshot
 from hedgebot.domain.policy import Plan
+from hedgebot.domain.trading import is_margin_topup
 from hedgebot.exchange.candles import timeframe_seconds
 from hedgebot.exchange.port import Candle, ExchangeError, ExchangePort, PriceQuote
 from hedgebot.ops.alerts import AlertBook
@@ -283,6 +284,15 @@ class BetaSizing:
             ask_unwind(f"correlation_broken: {which}, below {threshold}")
 
 
-def held_as_is(plan: Plan, why: str) -> Plan:
-    """Return the plan with the leg held as it is: no action, no target other than the leg, and why."""
-    return replace(plan, blocked=why, actions=(), target=plan.short, drift=Decimal(0), in_band=True, orders_remaining=0)
+def held_as_is(plan: Plan, why: str, unwinding: bool) -> Plan:
+    """Return the plan with the leg held as it is, and why: no order, only the margin guard's top-ups.
+
+    Without a beta (or a fresh price) the target is not known: no order may be sized on it. What lowers risk
+    whatever the target still goes: the guard's margin top-ups, and an unwind's slices (the plan is then not
+    blocked, so that the unwind the user or a correlation break asked for goes on).
+    """
+    topups = tuple(a for a in plan.actions if is_margin_topup(a))
+    return replace(
+        plan, blocked=None if unwinding else why, actions=topups, target=plan.short, drift=Decimal(0), in_band=True,
+        orders_remaining=0, notes=(*plan.notes, why) if unwinding else plan.notes,
+    )

@@ -1140,7 +1140,7 @@ class Keeper:
         snapshot = snapshot if sized is None else sized.snapshot
         plan = policy.plan(snapshot, planned, self.clock.now(), self._rebalancing, self._reopening, unfunded, warned)
         if sized is not None and sized.blocked is not None:
-            plan = held_as_is(plan, sized.blocked)
+            plan = held_as_is(plan, sized.blocked, unwinding=self.unwind is not None)
         self.last_plan = plan
         return plan
 
@@ -1474,8 +1474,8 @@ class Keeper:
 
     def _ask_unwind(self, reason: str) -> None:
         """Ask for the normal unwind (once: not while one is asked for, under way, or the hedge is closed)."""
-        if self.unwind is not None or self.trading_state is TradingState.CLOSED:
-            return
+        if self.unwind is not None or self.trading_state in (TradingState.CLOSED, TradingState.HALTED):
+            return  # halted by a person or a breaker: only a person lets anything go (the alert says why)
         if any(r.command == "unwind" for r in self.control.pending(self.account, self.hedge.name)):
             return
         self.control.submit(self.account, self.hedge.name, "unwind", "beta", reason, sell_spot=False)

@@ -235,3 +235,20 @@ async def test_the_start_up_leverage_check_sizes_a_beta_short_at_beta_max_times_
     await start("1.5")  # at most 1.5 x 100 ETH x 3,000 = 450,000 USDT of BTC: leverage 10 is allowed (100 BTC would not be)
     with pytest.raises(StartupRefused, match="leverage 10 is above 5"):
         await start("3")  # at most 900,000 USDT: beyond the 20x bracket
+
+
+async def test_an_unwind_goes_on_while_the_holdings_price_is_stale_and_no_order_is_sized_on_it_otherwise() -> None:
+    keeper, venue, market, _ = await _rig(_hedge(), history_minutes=200)
+    await keeper.tick()
+    assert await _short(venue) > 0
+    for _ in range(5):  # BTC moves on, ETH's price is not updated: stale beyond staleness_seconds (120 s)
+        await keeper.clock.advance(60)
+        market.btc *= 1.004
+        venue.update_price(SYMBOL, keeper.clock.now(), D(f"{market.btc:.1f}"))
+    orders = len(venue.orders)
+    await keeper.tick()
+    assert keeper.status.state == "blocked" and "is 300s old" in keeper.status.note
+    assert len(venue.orders) == orders  # nothing sized on a stale holding price
+    keeper.control.submit("acct", "eth-by-btc", "unwind", "tester", "take it off")
+    await keeper.tick()
+    assert await _short(venue) == 0
