@@ -1275,7 +1275,8 @@ class Keeper:
             "exposure_elsewhere": held.amount if held is not None and held.known else None,
             "exposure_elsewhere_at": held.at if held is not None else None,
             "holding_price": held.price if held is not None else None,
-            "holding_spread": held.spread(snapshot.mark_price) if held is not None else None,
+            # Beside the instrument's mark only when the holding is the instrument's coin (not a beta hedge's).
+            "holding_spread": held.spread(snapshot.mark_price) if held is not None and self.beta_sizing is None else None,
             "exposure_sources": tuple(
                 {"source": name, "amount": render(amount, Figure.AMOUNT, Precision.of(self.market)), "at": iso_utc(at)}
                 for name, amount, at in (held.parts if held is not None else ())
