@@ -243,3 +243,18 @@ def aligned_closes(
     """Return (period start, holding close, instrument close) for the periods both series hold, oldest first."""
     other = dict(instrument)
     return [(at, close, other[at]) for at, close in sorted(holding) if at in other]
+
+
+CORRELATION_REARM = Decimal("0.1")
+
+
+def correlation_broken(was_broken: bool, correlation: float | None, minimum: Decimal, rearm: Decimal = CORRELATION_REARM) -> bool:
+    """Tell whether the relation is broken: below `minimum`, and once broken until `rearm` above it again.
+
+    A correlation hovering at the threshold is one break, not one per crossing (with "reduce" each crossing
+    would trade). An unknown correlation (not enough returns yet) changes nothing.
+    """
+    if correlation is None:
+        return was_broken
+    level = Decimal(repr(correlation))
+    return level < minimum + rearm if was_broken else level < minimum

@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from hedgebot.config import BetaSettings, HedgeConfig
-from hedgebot.domain.beta import BetaFigures, BetaModel, aligned_closes, held_beta
+from hedgebot.domain.beta import BetaFigures, BetaModel, aligned_closes, correlation_broken, held_beta
 from hedgebot.domain.cross_hedge import Holding, in_instrument_terms
 from hedgebot.domain.model import HedgePolicy, Severity, Snapshot
 from hedgebot.domain.policy import Plan
@@ -61,11 +61,13 @@ class _Holding:
         self.model = BetaModel(settings.half_life, settings.min_observations, settings.correlation_window)
         self.held: Decimal | None = None  # the beta in force (before a break's reduction)
         self.quote: PriceQuote | None = None
+        self._broken = False
 
     def broken(self, settings: BetaSettings) -> BreakVerdict | None:
-        """Return the verdict when the rolling correlation is below the threshold (None: it holds, or is not known yet)."""
+        """Return the verdict while the relation is broken (below the threshold, then until it is well above it again)."""
         correlation = self.model.figures().correlation
-        if correlation is None or Decimal(repr(correlation)) >= settings.correlation_min:
+        self._broken = correlation_broken(self._broken, correlation, settings.correlation_min)
+        if not self._broken or correlation is None:
             return None
         return BreakVerdict(correlation, settings.correlation_min, settings.on_break)
 

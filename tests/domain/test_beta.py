@@ -185,3 +185,17 @@ def test_out_of_sample_the_model_reports_its_effectiveness_and_the_dollar_hedges
     figures = model.figures()
     assert figures.hedge_effectiveness is not None and figures.dollar_hedge_effectiveness is not None
     assert figures.hedge_effectiveness > 0.6 and figures.hedge_effectiveness > figures.dollar_hedge_effectiveness + 0.2
+
+
+def test_a_correlation_hovering_at_the_threshold_is_one_break_not_one_per_crossing() -> None:
+    from decimal import Decimal
+
+    from hedgebot.domain.beta import correlation_broken
+
+    minimum = Decimal("0.5")
+    broken = False
+    seen = []
+    for correlation in (0.9, 0.7, 0.49, 0.52, 0.48, 0.55, 0.59, 0.61, 0.52, 0.49, None):
+        broken = correlation_broken(broken, correlation, minimum)
+        seen.append(broken)
+    assert seen == [False, False, True, True, True, True, True, False, False, True, True]
