@@ -232,7 +232,7 @@ class BetaModel:
 def held_beta(held: Decimal | None, estimate: Decimal, band: Decimal, low: Decimal, high: Decimal) -> Decimal:
     """Return the beta to hedge with: the one held until the clamped estimate moves more than `band` from it."""
     clamped = min(max(estimate, low), high)
-    if held is None or abs(clamped - held) > band:
+    if held is None or abs(clamped - held) > band or not low <= held <= high:  # a clamp tightened since: obey it
         return clamped
     return held
 

@@ -186,6 +186,18 @@ class BetaSizing:
         found = [(h.asset, h.broken(self.settings)) for h in self.holdings]
         return [(asset, verdict) for asset, verdict in found if verdict is not None]
 
+    def remembered(self) -> dict[str, str]:
+        """Return the betas held, by asset, as the journal keeps them across a restart."""
+        for holding in self.holdings:
+            holding.beta_in_force(self.settings)
+        return {h.asset: str(h.held) for h in self.holdings if h.held is not None}
+
+    def restore(self, record: dict[str, Any] | None) -> None:
+        """Take the betas held before a restart: the band is judged from them, so a restart alone trades nothing."""
+        for holding in self.holdings:
+            if record and holding.asset in record:
+                holding.held = Decimal(str(record[holding.asset]))
+
     def beta_in_force(self) -> Decimal | None:
         """Return the beta the hedge's own holding is hedged with (None: not estimated yet)."""
         return self.holdings[0].beta_in_force(self.settings)
@@ -251,13 +263,19 @@ class BetaSizing:
     async def look(
         self, port: ExchangePort, now: float, read: Callable[[Callable[[], Awaitable[Any]]], Awaitable[Any]], offset: float,
         alerts: AlertBook, ask_unwind: Callable[[str], None], emit: Callable[..., None],
+        remember: Callable[[dict[str, str]], None] = lambda held: None,
     ) -> None:
         """Read prices and candles, journal the figures of each new candle, and raise correlation_broken when it breaks.
 
-        `emit(kind, severity, **detail)` journals an event: `beta_figures` after new candles, which the report reads.
+        `emit(kind, severity, **detail)` journals an event: `beta_figures` after new candles, which the report reads;
+        `remember(betas)` journals the betas held whenever they change, for `restore` after a restart.
         """
         seen = [h.model.estimator.observations for h in self.holdings]
+        before = {h.asset: str(h.held) for h in self.holdings if h.held is not None}
         await self.refresh(port, now, read, offset)
+        held = self.remembered()
+        if held != before:
+            remember(held)
         if self.read_error is not None:
             alerts.raise_alert("beta_unreadable", Severity.WARNING, self.read_error)
         if [h.model.estimator.observations for h in self.holdings] != seen:

@@ -102,6 +102,7 @@ JOURNAL_DAMAGED = "journal_damaged"
 DISK_SPACE_LOW = "disk_space_low"
 DISK_SPACE_CRITICAL = "disk_space_critical"
 SALE_HOLD = "failed_margin_sale"
+BETA_HOLD = "beta_in_force"  # a beta hedge's betas held (by asset): a restart judges the band from them
 ROLL_HOLD = "roll"  # a quarterly hedge's roll under way: from, to, and the short (base) when it began
 ROLL_FALLBACK = "roll_fallback"
 SALE_PROCEEDS = "margin top-up: sale proceeds"
@@ -389,6 +390,8 @@ class Keeper:
         self._streamed: dict[str, OrderResult] = {}  # ended orders of open intents, as the user-data stream told
         # Guards that hold trading live in the journal, so that a restart keeps them (see the properties below).
         held = self.control.holds(account, hedge.name)
+        if self.beta_sizing is not None:
+            self.beta_sizing.restore(held.get(BETA_HOLD))
         self._reopen_guard = REOPEN_HOLD in held
         sale = held.get(SALE_HOLD)
         self._sale_hold = (
@@ -888,7 +891,10 @@ class Keeper:
             await self._measure_clock()
         self._follow_schedule()
         if self.beta_sizing is not None:
-            await self.beta_sizing.look(self.port, self.clock.now(), self._read, self._clock_offset() or 0.0, self.alerts, self._ask_unwind, self._emit)
+            await self.beta_sizing.look(
+                self.port, self.clock.now(), self._read, self._clock_offset() or 0.0, self.alerts, self._ask_unwind, self._emit,
+                lambda betas: self.control.set_hold(self.account, self.hedge.name, BETA_HOLD, betas),
+            )
         await self.take_requests()
         clock_problem = self._clock_problem()
         if clock_problem is not None:

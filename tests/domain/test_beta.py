@@ -199,3 +199,12 @@ def test_a_correlation_hovering_at_the_threshold_is_one_break_not_one_per_crossi
         broken = correlation_broken(broken, correlation, minimum)
         seen.append(broken)
     assert seen == [False, False, True, True, True, True, True, False, False, True, True]
+
+
+def test_a_beta_held_outside_a_clamp_tightened_since_moves_into_it_at_once() -> None:
+    from decimal import Decimal
+
+    from hedgebot.domain.beta import held_beta
+
+    # beta_max lowered from 1.5 to 1.2 on reload: a held 1.25 is within the band of the estimate, but above the clamp.
+    assert held_beta(Decimal("1.25"), Decimal("1.3"), Decimal("0.1"), Decimal(0), Decimal("1.2")) == Decimal("1.2")

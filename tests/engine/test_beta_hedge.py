@@ -252,3 +252,18 @@ async def test_an_unwind_goes_on_while_the_holdings_price_is_stale_and_no_order_
     keeper.control.submit("acct", "eth-by-btc", "unwind", "tester", "take it off")
     await keeper.tick()
     assert await _short(venue) == 0
+
+
+async def test_a_restart_keeps_the_beta_held_so_a_restart_alone_trades_nothing() -> None:
+    keeper, venue, market, events = await _rig(_hedge(band="0.5", beta_band="0.2"), history_minutes=200)
+    await keeper.tick()
+    held = keeper.status.beta
+    await market.minutes(40, 1.45, keeper=keeper)  # the estimate drifts up, inside beta_band
+    assert keeper.status.beta == held and keeper.status.beta_estimate is not None
+    assert keeper.status.beta_estimate - held > D("0.03")
+    orders = len(venue.orders)
+    again = Keeper("acct", keeper.hedge, venue, keeper.clock, keeper.journal, events)  # the daemon restarted
+    await again.prepare()
+    await again.tick()
+    assert again.status.beta == held  # judged from the beta held before, not the estimate now
+    assert len(venue.orders) == orders
