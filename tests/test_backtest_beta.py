@@ -69,6 +69,9 @@ def test_eth_hedged_by_btc_reports_its_beta_and_out_of_sample_variance_reduction
     assert float(summary["hedge_effectiveness"]) > 0.5
     assert float(summary["hedge_effectiveness"]) >= float(summary["dollar_hedge_effectiveness"]) + 0.05
     assert summary["periods"] == 2_000 and summary["holding"] == "ETH" and summary["instrument"] == "BTC/USDT:USDT"
+    keeper = summary["keeper"]  # the real keeper on a paper venue, one tick an hour
+    assert keeper["orders"] > 0 and keeper["liquidations"] == 0 and float(keeper["final_short"]) > 0
+    assert float(keeper["hedged_value_volatility"]) < 0.8 * float(keeper["unhedged_value_volatility"])
     assert "hedge_effectiveness" in capsys.readouterr().out
 
 

@@ -199,6 +199,7 @@ class BetaModel:
         self.rolling = RollingCorrelation(correlation_window)
         self.out_of_sample = OutOfSample()
         self._last: tuple[float, float, float] | None = None  # (period start, holding close, instrument close)
+        self._figures: BetaFigures | None = None  # the figures of the returns fed so far (asked for many times a tick)
 
     @property
     def last_period(self) -> float | None:
@@ -215,6 +216,7 @@ class BetaModel:
         last, self._last = self._last, now
         if last is None:
             return
+        self._figures = None
         holding_return, instrument_return = now[1] / last[1] - 1, now[2] / last[2] - 1
         before = self.estimator.reading()
         self.out_of_sample.record(holding_return, instrument_return, before.beta if before else None)
@@ -223,10 +225,12 @@ class BetaModel:
 
     def figures(self) -> BetaFigures:
         """Return the estimate, the rolling correlation and the out-of-sample effectiveness now."""
-        return BetaFigures(
-            self.estimator.reading(), self.rolling.value(), self.out_of_sample.effectiveness(),
-            self.out_of_sample.effectiveness(beta=False),
-        )
+        if self._figures is None:
+            self._figures = BetaFigures(
+                self.estimator.reading(), self.rolling.value(), self.out_of_sample.effectiveness(),
+                self.out_of_sample.effectiveness(beta=False),
+            )
+        return self._figures
 
 
 def held_beta(held: Decimal | None, estimate: Decimal, band: Decimal, low: Decimal, high: Decimal) -> Decimal:

@@ -11,7 +11,7 @@ exists (a paper account started now has no history to backfill from).
 
 from __future__ import annotations
 
-from collections import deque
+from bisect import bisect_left
 from decimal import Decimal
 from typing import Any
 
@@ -34,7 +34,8 @@ class CandleBook:
     """The prices a venue has seen, per market, in one-minute buckets (start, open, high, low, close)."""
 
     def __init__(self, kept_minutes: int = KEPT_MINUTES) -> None:
-        self._closed: dict[str, deque[tuple[float, Decimal, Decimal, Decimal, Decimal]]] = {}
+        # Oldest first, trimmed to `kept_minutes` by a tenth at a time; a list, so a request bisects to its start.
+        self._closed: dict[str, list[tuple[float, Decimal, Decimal, Decimal, Decimal]]] = {}
         self._forming: dict[str, list[Any]] = {}
         self._kept = kept_minutes
 
@@ -48,10 +49,10 @@ class CandleBook:
         bottom = close if low is None or low > close else low
         if forming is None or start > forming[0]:
             if forming is not None:
-                closed = self._closed.get(symbol)
-                if closed is None:
-                    closed = self._closed[symbol] = deque(maxlen=self._kept)
+                closed = self._closed.setdefault(symbol, [])
                 closed.append(tuple(forming))  # type: ignore[arg-type]
+                if len(closed) > self._kept + self._kept // 10:
+                    del closed[: len(closed) - self._kept]
             first = close if open_ is None else open_
             self._forming[symbol] = [start, first, top if top > first else first, bottom if bottom < first else first, close]
             return
@@ -67,7 +68,8 @@ class CandleBook:
         if not 1 <= limit <= MOST_PER_PAGE:
             raise PermanentError(f"klines limit {limit} is outside 1..{MOST_PER_PAGE} (the exchange refuses it)")
         length = timeframe_seconds(timeframe)
-        minutes: list[Any] = list(self._closed.get(symbol, ()))
+        closed = self._closed.get(symbol, [])
+        minutes: list[Any] = closed[bisect_left(closed, since - length, key=lambda m: m[0]):]
         forming = self._forming.get(symbol)
         if forming is not None:
             minutes.append(tuple(forming))
