@@ -81,7 +81,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, required=True, help="path to the TOML config")
     p.add_argument("--hedge", required=True, help="name of the hedge to replay (its account's paper balances are used)")
     p.add_argument("--account", help="the hedge's account, when two accounts have a hedge of that name")
-    p.add_argument("--prices", type=Path, required=True, help="candles: freqtrade, Binance kline or CryptoDataDownload CSV")
+    p.add_argument(
+        "--prices", type=parse_prices, action="append", required=True, metavar="[ASSET=]FILE",
+        help="candles: freqtrade, Binance kline or CryptoDataDownload CSV; one file, or one ASSET=FILE per asset "
+        "(a beta hedge needs its holding's and its instrument's: --prices ETH=eth.csv --prices BTC=btc.csv)",
+    )
     p.add_argument("--funding", type=Path, help="Binance fundingRate CSV (default: a constant 0.01%% per 8 h)")
     p.add_argument("--from", dest="start", type=parse_date, help="first day or time to replay (UTC)")
     p.add_argument("--to", dest="end", type=parse_date, help="last day or time to replay (UTC, inclusive)")
@@ -99,6 +103,14 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_backtest)
     return p
+
+
+def parse_prices(text: str) -> tuple[str | None, Path]:
+    """Parse `FILE` or `ETH=FILE` for argparse."""
+    asset, sep, path = text.partition("=")
+    if sep and asset.strip().isalnum() and path.strip():
+        return asset.strip().upper(), Path(path.strip())
+    return None, Path(text)
 
 
 def parse_balance(text: str) -> tuple[str, Decimal]:
@@ -272,14 +284,24 @@ class InputFiles:
     spot_changes: Path | None = None
     spot: tuple[tuple[str, Decimal], ...] = ()
     futures: tuple[tuple[str, Decimal], ...] = ()
+    # --prices ASSET=FILE, one per asset (then `prices` is the first of them until load_inputs picks the instrument's).
+    asset_prices: tuple[tuple[str, Path], ...] = ()
 
     @classmethod
     def of(cls, args: argparse.Namespace) -> InputFiles:
-        """Return the inputs `hedgebot backtest` was given."""
+        """Return the inputs `hedgebot backtest` was given; raise BadInput for --prices that mix the two forms."""
+        given = [p if isinstance(p, tuple) else (None, Path(p)) for p in args.prices]
+        named = tuple((asset, path) for asset, path in given if asset is not None)
+        if (named and len(named) != len(given)) or (not named and len(given) != 1):
+            raise BadInput("--prices: give one FILE, or one ASSET=FILE per asset (e.g. --prices ETH=eth.csv --prices BTC=btc.csv)")
+        assets = [asset for asset, _ in named]
+        twice = sorted({a for a in assets if assets.count(a) > 1})
+        if twice:
+            raise BadInput(f"--prices: {', '.join(twice)} given more than once: one file per asset")
         return cls(
-            config=args.config, hedge=args.hedge, account=args.account, prices=args.prices, funding=args.funding,
+            config=args.config, hedge=args.hedge, account=args.account, prices=given[0][1], funding=args.funding,
             start=args.start, end=args.end, spot_changes=args.spot_changes,
-            spot=tuple(args.spot or ()), futures=tuple(args.futures or ()),
+            spot=tuple(args.spot or ()), futures=tuple(args.futures or ()), asset_prices=named,
         )
 
 
@@ -298,6 +320,8 @@ class ReplayInputs:
     spot: dict[str, Decimal]
     futures: dict[str, Decimal]
     slippage: Decimal
+    prices: Path | None = None  # the instrument's price file
+    holding_candles: CandleColumns | None = None  # a beta hedge's holding, when it is not the instrument's base
 
 
 def with_exchange_balances(files: InputFiles, say: Callable[[str], None]) -> InputFiles:
@@ -343,10 +367,12 @@ def load_inputs(files: InputFiles, warn: Callable[[str], None]) -> ReplayInputs:
     """Read and check a replay's inputs; raise BadInput naming the file, field or argument at fault."""
     account, hedge, calendar = _find_hedge(files.config, files.hedge, files.account, bool(files.spot or files.futures))
     market = _market(account, hedge)
-    candles = _read_prices(files.prices, files.start, files.end)
+    prices, holding_file = _price_files(files, hedge, market)
+    candles = _read_prices(prices, files.start, files.end)
+    holding = _read_prices(holding_file, files.start, files.end) if holding_file is not None else None
     interval = detect_interval(candles)
     if not 60 <= interval <= 86400:
-        raise BadInput(f"{files.prices}: candles every {interval:g} s; a timeframe from 1 minute to 1 day is needed")
+        raise BadInput(f"{prices}: candles every {interval:g} s; a timeframe from 1 minute to 1 day is needed")
     funding = _read_funding(files.funding, candles, interval, warn)
     changes = read_spot_changes(files.spot_changes) if files.spot_changes else []
     for change in changes:
@@ -357,7 +383,30 @@ def load_inputs(files: InputFiles, warn: Callable[[str], None]) -> ReplayInputs:
     spot = dict(files.spot) if files.spot else dict(paper.spot) if paper else {}
     futures = dict(files.futures) if files.futures else dict(paper.futures) if paper else {}
     slippage = paper.slippage if paper else PaperConfig.model_fields["slippage"].default
-    return ReplayInputs(account, hedge, calendar, market, candles, interval, funding, changes, spot, futures, slippage)
+    return ReplayInputs(account, hedge, calendar, market, candles, interval, funding, changes, spot, futures, slippage, prices, holding)
+
+
+def _price_files(files: InputFiles, hedge: HedgeConfig, market: Market) -> tuple[Path, Path | None]:
+    """Return the instrument's price file and a beta hedge's holding's (None: the holding is the instrument's base)."""
+    other = hedge.beta and hedge.asset != market.base
+    if hedge.basket:
+        raise BadInput(f"hedge {hedge.name!r} hedges a basket ({', '.join(a for a, _ in hedge.holdings())}): a backtest of a basket is not done yet")
+    if not files.asset_prices:
+        if other:
+            raise BadInput(
+                f"hedge {hedge.name!r} hedges {hedge.asset} on {hedge.symbol} by beta: give one price file per asset, "
+                f"--prices {hedge.asset}=FILE --prices {market.base}=FILE"
+            )
+        return files.prices, None
+    named = dict(files.asset_prices)
+    wanted = [market.base, *([hedge.asset] if other else [])]
+    missing = [asset for asset in wanted if asset not in named]
+    if missing:
+        raise BadInput(f"--prices: no file for {', '.join(missing)} (hedge {hedge.name!r} needs {', '.join(f'{a}=FILE' for a in wanted)})")
+    extra = sorted(set(named) - set(wanted))
+    if extra:
+        raise BadInput(f"--prices {extra[0]}={named[extra[0]]}: hedge {hedge.name!r} neither holds nor trades {extra[0]}")
+    return named[market.base], named[hedge.asset] if other else None
 
 
 def replay_once(
@@ -406,8 +455,16 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         print(f"hedgebot: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     candles, market, hedge = inputs.candles, inputs.market, inputs.hedge
-    warn_of_gaps(inputs, args.prices, warn)
+    warn_of_gaps(inputs, inputs.prices or args.prices, warn)
     out.mkdir(parents=True, exist_ok=True)
+    if hedge.beta:
+        from hedgebot.backtest_beta import write_beta_backtest
+
+        unused = [flag for flag, given in (("--compare", args.compare), ("--spot-changes", args.spot_changes)) if given]
+        if unused:
+            print(f"hedgebot: {', '.join(unused)}: not supported for a beta hedge yet (ratio = \"beta\"); nothing was run", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        return write_beta_backtest(inputs, out, warn)
     if hedge.instrument.option:
         from hedgebot.backtest_put import write_put_backtest
 

@@ -181,6 +181,15 @@ def cmd_check(args: argparse.Namespace) -> int:
                 f"{h.margin_mode.value} {h.leverage}x, tick {h.tick_seconds}s"
             )
             print(f"    exposure: {_exposure(h)}")
+            if h.beta:
+                b = h.beta_settings()
+                held = ", ".join(f"{asset} (priced on {symbol})" for asset, symbol in h.holdings())
+                print(
+                    f"    beta: {held} hedged by beta to {h.symbol}, clamped to {b.beta_min}..{b.beta_max}, half-life "
+                    f"{b.half_life} x {b.timeframe}, at least {b.min_observations} returns, re-hedged past +-{b.band}; "
+                    f"correlation under {b.correlation_min} over {b.correlation_window} x {b.timeframe}: {b.on_break}"
+                    + (f" to {b.reduce_to}" if b.on_break == "reduce" else "")
+                )
             print(f"    margin guard: {_guard(h)}")
             for line in _buffer_lines(h):
                 print(f"    {line}")
@@ -446,7 +455,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"{_fmt(h['target']):>10} {_fmt(h['ratio']):>7} {_fmt(h['drift']):>9} {percent(h['distance']):>8} "
             f"{_runway_text(h):>22}  {h['state']}{_trading_text(h)}{' - ' + h['note'] if h.get('note') else ''}"
         )
-        for line in (_schedule_text(h), _sources_text(h), _contract_text(h)):
+        for line in (_schedule_text(h), _sources_text(h), _contract_text(h), _beta_text(h)):
             if line:
                 print(f"{'':<12} {'':<14} {line}")
     for account, health in streams.items():
@@ -507,6 +516,22 @@ def _schedule_text(hedge: dict[str, Any]) -> str:
     if hedge.get("ends_at"):
         parts.append(f"ends {hedge['ends_at']}")
     return "; ".join(parts)
+
+
+def _beta_text(hedge: dict[str, Any]) -> str:
+    """Say a beta hedge's beta in force, its estimate, the rolling correlation and the out-of-sample effectiveness."""
+    if not any(hedge.get(k) is not None for k in ("beta", "beta_estimate", "correlation")):
+        return ""
+    def one(h: dict[str, Any]) -> str:
+        effectiveness = h.get("hedge_effectiveness")
+        return (
+            f"beta {_fmt(h.get('beta'))} (estimate {_fmt(h.get('beta_estimate'))}, OLS {_fmt(h.get('beta_ols'))}), "
+            f"correlation {_fmt(h.get('correlation'))}, hedge effectiveness "
+            + (percent(effectiveness) if effectiveness is not None else "-")
+        )
+
+    basket = hedge.get("basket") or []
+    return "; ".join(f"{h.get('asset')}: {one(h)}" for h in basket) if basket else one(hedge)
 
 
 def _streams_of(streams: dict[str, Any], hedge: dict[str, Any]) -> dict[str, Any]:

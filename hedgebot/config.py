@@ -19,6 +19,7 @@ import json
 import os
 import re
 import tomllib
+from dataclasses import dataclass
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -274,6 +275,37 @@ class ScheduleWindowConfig(Frozen):
         return around_events(self.name, self.event, events, self.before_hours * 3600, self.after_hours * 3600, self.ratio)
 
 
+class BasketHoldingConfig(Frozen):
+    """Another holding a beta hedge's instrument also hedges, by its own beta: the account's spot coins of `asset`."""
+
+    asset: str
+    holding_symbol: str | None = None  # the market whose price and candles value it (default: the asset's perpetual)
+
+    @field_validator("holding_symbol")
+    @classmethod
+    def _holding_symbol(cls, value: str | None) -> str | None:
+        if value is not None and not _SYMBOL.match(value):
+            raise ValueError(f"holding_symbol {value!r} is not a ccxt perpetual symbol like 'SOL/USDT:USDT'")
+        return value
+
+
+@dataclass(frozen=True)
+class BetaSettings:
+    """A beta hedge's settings with their defaults filled in."""
+
+    holding_symbol: str
+    beta_min: Decimal
+    beta_max: Decimal
+    half_life: int  # candles
+    min_observations: int
+    timeframe: str
+    band: Decimal
+    correlation_min: Decimal
+    correlation_window: int
+    on_break: str
+    reduce_to: Decimal
+
+
 class HedgeConfig(Frozen):
     """One hedge: a leg on `instrument` (a short by default) kept at `ratio` of an exposure."""
 
@@ -296,8 +328,28 @@ class HedgeConfig(Frozen):
     # the notional, another contract must offer before the leg moves to it at a roll window (switching pays fees twice).
     cheapest_among: tuple[InstrumentKind, ...] | None = None
     switch_advantage: Decimal = Field(default=Decimal("0.02"), ge=0, le=1)
-    ratio: Decimal = Field(ge=0, le=1)
+    # A fraction of the exposure, or "beta": the holding's beta to the instrument, estimated from returns (see README,
+    # "Beta hedges"); the instrument's short is then beta x the holding's value / the instrument's price.
+    ratio: Decimal | Literal["beta"] = Field(union_mode="left_to_right")
     band: Decimal = Field(default=Decimal("0.02"), gt=0, le=1)
+    # ratio = "beta": the market whose price and candles value the holding (default: the asset's perpetual settled like
+    # the symbol), the clamp on the beta, its half-life and the observations it needs (in candles of beta_timeframe),
+    # the move of the estimate that re-hedges (smaller moves are estimation noise), and when the rolling correlation
+    # over correlation_window candles is below correlation_min: a critical correlation_broken alert, then
+    # on_correlation_break: keep the beta hedge, reduce it to correlation_reduce_to of itself, or unwind it.
+    holding_symbol: str | None = None
+    beta_min: Decimal | None = Field(default=None, ge=0, le=10)
+    beta_max: Decimal | None = Field(default=None, gt=0, le=10)
+    beta_half_life: int | None = Field(default=None, ge=2, le=10_000)
+    beta_min_observations: int | None = Field(default=None, ge=3, le=10_000)
+    beta_timeframe: Literal["1m", "5m", "15m", "1h", "4h", "1d"] | None = None
+    beta_band: Decimal | None = Field(default=None, gt=0, le=1)
+    correlation_min: Decimal | None = Field(default=None, ge=-1, lt=1)
+    correlation_window: int | None = Field(default=None, ge=5, le=10_000)
+    on_correlation_break: Literal["keep", "reduce", "unwind"] | None = None
+    correlation_reduce_to: Decimal | None = Field(default=None, ge=0, lt=1)
+    # ratio = "beta": more holdings the same short hedges, each by its own beta (the short is their sum).
+    basket: tuple[BasketHoldingConfig, ...] = ()
     min_order: Decimal = Field(default=Decimal("0.001"), gt=0, le=MOST)
     max_order: Decimal = Field(default=Decimal("1"), gt=0, le=MOST)
     leverage: int = Field(default=3, ge=1, le=125)
@@ -338,6 +390,117 @@ class HedgeConfig(Frozen):
         if not _SYMBOL.match(value):
             raise ValueError(f"symbol {value!r} is not a ccxt perpetual symbol like 'BTC/USDT:USDT'")
         return value
+
+    @field_validator("holding_symbol")
+    @classmethod
+    def _holding_symbol(cls, value: str | None) -> str | None:
+        if value is not None and not _SYMBOL.match(value):
+            raise ValueError(f"holding_symbol {value!r} is not a ccxt perpetual symbol like 'SOL/USDT:USDT'")
+        return value
+
+    @field_validator("ratio", mode="before")
+    @classmethod
+    def _fraction_or_beta(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() == "beta":
+            return "beta"
+        try:
+            number = Decimal(str(value)) if not isinstance(value, bool) else None
+        except ArithmeticError:
+            number = None
+        if number is None or not number.is_finite() or not 0 <= number <= 1:
+            raise ValueError(f'ratio {value!r} is neither a fraction between 0 and 1 nor "beta"')
+        return number
+
+    @property
+    def beta(self) -> bool:
+        """Tell whether the hedge is sized by the holding's estimated beta to its instrument."""
+        return self.ratio == "beta"
+
+    @property
+    def counted_assets(self) -> tuple[str, ...]:
+        """Return the assets whose coins in the account this hedge counts: its own, and a beta hedge's basket."""
+        return (self.asset, *(b.asset for b in self.basket))
+
+    @property
+    def fixed_ratio(self) -> Decimal:
+        """Return the configured ratio; a beta hedge counts as one (its holding is hedged once, whatever the beta)."""
+        return Decimal(1) if isinstance(self.ratio, str) else self.ratio
+
+    def holdings(self) -> tuple[tuple[str, str], ...]:
+        """Return (asset, market it is valued on) of each holding a beta hedge hedges: its own asset first, then its basket."""
+        parts = _SYMBOL.match(self.symbol)
+        assert parts is not None
+        settle = parts.group("settle")
+        own = (self.asset, self.holding_symbol or f"{self.asset}/{settle}:{settle}")
+        return (own, *((b.asset, b.holding_symbol or f"{b.asset}/{settle}:{settle}") for b in self.basket))
+
+    def beta_settings(self) -> BetaSettings:
+        """Return a beta hedge's estimator and re-hedging settings, each defaulted where not given."""
+        parts = _SYMBOL.match(self.symbol)
+        assert parts is not None
+        settle = parts.group("settle")
+        return BetaSettings(
+            holding_symbol=self.holding_symbol or f"{self.asset}/{settle}:{settle}",
+            beta_min=self.beta_min if self.beta_min is not None else Decimal(0),
+            beta_max=self.beta_max if self.beta_max is not None else Decimal(3),
+            half_life=self.beta_half_life if self.beta_half_life is not None else 168,
+            min_observations=self.beta_min_observations if self.beta_min_observations is not None else 48,
+            timeframe=self.beta_timeframe or "1h",
+            band=self.beta_band if self.beta_band is not None else Decimal("0.05"),
+            correlation_min=self.correlation_min if self.correlation_min is not None else Decimal("0.5"),
+            correlation_window=self.correlation_window if self.correlation_window is not None else 48,
+            on_break=self.on_correlation_break or "keep",
+            reduce_to=self.correlation_reduce_to if self.correlation_reduce_to is not None else Decimal("0.5"),
+        )
+
+    def _beta_consistent(self) -> None:
+        """Refuse beta settings on a fixed ratio, and a beta hedge on what its sizing cannot keep yet."""
+        beta_fields = (
+            "holding_symbol", "beta_min", "beta_max", "beta_half_life", "beta_min_observations", "beta_timeframe",
+            "beta_band", "correlation_min", "correlation_window", "on_correlation_break", "correlation_reduce_to",
+        )
+        if not self.beta:
+            given = [f"{name} = {getattr(self, name)}" for name in beta_fields if getattr(self, name) is not None]
+            given += [f"basket = {[b.asset for b in self.basket]}"] if self.basket else []
+            if given:
+                raise ValueError(f'{", ".join(given)} apply to ratio = "beta" only (ratio is {self.ratio})')
+            return
+        settings = self.beta_settings()
+        if settings.beta_min > settings.beta_max:
+            raise ValueError(f"beta_min {settings.beta_min} is above beta_max {settings.beta_max}")
+        if settings.min_observations > 20 * settings.half_life:
+            raise ValueError(
+                f"beta_min_observations {settings.min_observations} is more than 20 half-lives ({settings.half_life}): "
+                "the oldest of them would weigh nothing"
+            )
+        if self.correlation_reduce_to is not None and settings.on_break != "reduce":
+            raise ValueError(
+                f'correlation_reduce_to {self.correlation_reduce_to} applies to on_correlation_break = "reduce" only '
+                f'(it is "{settings.on_break}")'
+            )
+        if self.instrument is not InstrumentKind.USDM_PERP:
+            raise ValueError(
+                f'ratio = "beta" hedges on a USDⓈ-M perpetual only (instrument is "{self.instrument.value}"): the '
+                "quarterly, coin-margined, cheapest and put legs are sized in the holding's own coins"
+            )
+        if self.side is not HedgeSide.SHORT:
+            raise ValueError(f'ratio = "beta" hedges coins held with a short; side = "{self.side.value}" is not supported')
+        if "sell_spot" in self.margin_guard.sources or self.margin_guard.fund_target_by_selling or self.until_sell_spot:
+            raise ValueError(
+                f'ratio = "beta": the coins held ({self.asset}) are not the instrument\'s ({self.symbol}), so selling '
+                "them for margin is not modelled: leave sell_spot out of margin_guard.sources, and "
+                "margin_guard.fund_target_by_selling and until_sell_spot false"
+            )
+        if self.exposure.perp_long:
+            raise ValueError(
+                f'ratio = "beta": exposure.perp_long would count a long of {self.symbol}, not {self.asset} held; leave it false'
+            )
+        if self.buffer is not None or self.schedule:
+            raise ValueError('ratio = "beta": a buffer and schedule windows need a fixed ratio; leave them out')
+        assets = [asset for asset, _ in self.holdings()]
+        twice = sorted({a for a in assets if assets.count(a) > 1})
+        if twice:
+            raise ValueError(f"basket: {', '.join(twice)} hedged twice by hedge {self.name!r} (its asset is {self.asset!r}): once each")
 
     def _buffer_reachable(self) -> None:
         """Refuse a buffer whose lockstep would count on money the guard may not move back behind the short."""
@@ -426,9 +589,13 @@ class HedgeConfig(Frozen):
         self._put_consistent()
         if self.buffer is not None:
             self._buffer_reachable()
+        self._beta_consistent()
         base = _SYMBOL.match(self.symbol).group("base")  # type: ignore[union-attr]
-        if self.asset != base:
-            raise ValueError(f"asset {self.asset!r} does not match the base of symbol {self.symbol!r}")
+        if self.asset != base and not self.beta:
+            raise ValueError(
+                f"asset {self.asset!r} does not match the base of symbol {self.symbol!r}: a hedge on another instrument "
+                'needs ratio = "beta"'
+            )
         settle = _SYMBOL.match(self.symbol).group("settle")  # type: ignore[union-attr]
         self._choice_consistent()
         inverse = self.settlement is Settlement.INVERSE
@@ -569,7 +736,7 @@ class HedgeConfig(Frozen):
         """Return the domain's view of this hedge."""
         guard = self.margin_guard
         return HedgePolicy(
-            ratio=self.ratio,
+            ratio=self.fixed_ratio,  # a beta hedge's ratio is its estimate, set by its keeper (engine/beta_sizing.py)
             band=self.band,
             min_order=self.min_order,
             max_order=self.max_order,
@@ -854,10 +1021,10 @@ class AccountConfig(Frozen):
         shared = sorted({s for s in symbols if symbols.count(s) > 1})
         if shared:
             raise ValueError(f"two hedges on one account cannot share the short leg of {shared}")
-        for asset in sorted({h.asset for h in self.hedges}):
+        for asset in sorted({a for h in self.hedges for a in h.counted_assets}):
             # Offsets are coins held elsewhere, each hedge's own; the account's spot and long leg are one pool.
-            counting = [h for h in self.hedges if h.asset == asset and (h.exposure.spot or h.exposure.perp_long)]
-            total = sum((h.ratio for h in counting), Decimal(0))
+            counting = [h for h in self.hedges if asset in h.counted_assets and (h.exposure.spot or h.exposure.perp_long)]
+            total = sum((h.fixed_ratio for h in counting), Decimal(0))
             if len(counting) > 1 and total > 1:
                 names = ", ".join(repr(h.name) for h in counting)
                 raise ValueError(
@@ -870,6 +1037,12 @@ class AccountConfig(Frozen):
             for hedge in self.hedges:
                 if hedge.symbol not in listed:
                     raise ValueError(f"hedge {hedge.name!r} trades {hedge.symbol}, which [accounts.paper] does not list")
+                for asset, symbol in hedge.holdings() if hedge.beta else ():
+                    if symbol not in listed:
+                        raise ValueError(
+                            f"hedge {hedge.name!r} values its {asset} on {symbol} (holding_symbol), which "
+                            "[accounts.paper] does not list: the paper venue has no price for it"
+                        )
         return self
 
 
@@ -1042,7 +1215,7 @@ class Settings(BaseSettings):
                 if hedge.exposure.file is not None:
                     sources.append(f"custody file {hedge.exposure.file.resolve()}")
                 for source in sources:
-                    pools.setdefault((source, hedge.asset), []).append((f"{account.name}/{hedge.name}", hedge.ratio))
+                    pools.setdefault((source, hedge.asset), []).append((f"{account.name}/{hedge.name}", hedge.fixed_ratio))
         for (source, asset), users in pools.items():
             total = sum((ratio for _, ratio in users), Decimal(0))
             if len(users) > 1 and total > 1:

@@ -80,6 +80,11 @@ class HedgeReport:
     margin_locked: Decimal | None = None  # the margin behind the leg at its last trade in the period
     runway: Decimal | None = None  # the runway at its last trade, as a fraction of the mark (None: unlimited or unknown)
     seconds: float = 0.0  # the period's length, from its start (or the journal's first event) to its end
+    # ratio = "beta": the beta hedged with, the rolling correlation and the out-of-sample variance reduction, as last
+    # journaled in the period (beta_figures events; None: not a beta hedge, or no candle in the period).
+    beta: Decimal | None = None
+    correlation: Decimal | None = None
+    hedge_effectiveness: Decimal | None = None
 
     @property
     def funding_a_year(self) -> Decimal | None:
@@ -130,6 +135,7 @@ class HedgeReport:
                 ("exposure_at_start", self.exposure_at_start), ("short_at_start", self.short_at_start),
                 ("short_at_end", self.short_at_end),
             )},
+            **{name: render(getattr(self, name), Figure.RATIO, shown) for name in ("beta", "correlation", "hedge_effectiveness")},
         }
 
 
@@ -266,6 +272,7 @@ def build_reports(
                 _add_row(report, row)
         _prices(report, events, rows, period, account, hedge)
         _band_and_distance(report, events, period, now)
+        _beta(report, events, period)
         reports.append(report)
     return reports
 
@@ -326,6 +333,14 @@ def _prices(report: HedgeReport, events: Sequence[Event], rows: Sequence[LedgerR
     before = [x for at, x in exposures if period.since is not None and at < period.since]
     inside = [x for at, x in exposures if period.holds(at)]
     report.exposure_at_start = before[-1] if before else (inside[0] if inside else None)
+
+
+def _beta(report: HedgeReport, events: Sequence[Event], period: Period) -> None:
+    """Take a beta hedge's figures from the last beta_figures event in the period."""
+    for event in events:
+        if event.kind == "beta_figures" and period.holds(event.at):
+            for name in ("beta", "correlation", "hedge_effectiveness"):
+                setattr(report, name, number(event.detail.get(name)))
 
 
 def _band_and_distance(report: HedgeReport, events: Sequence[Event], period: Period, now: float) -> None:
@@ -396,6 +411,12 @@ def render_table(reports: Sequence[HedgeReport], period: Period) -> str:
         ("hedge PnL", [f"{_money(r.hedge_pnl, r.precision)} {r.quote}" for r in reports]),
         ("unhedged holding PnL", [f"{_money(r.holding_pnl, r.precision)} {r.quote}" for r in reports]),
     ]
+    if any(r.beta is not None for r in reports):
+        lines.append(("beta / correlation", [
+            f"{render(r.beta, Figure.RATIO, r.precision) or '-'} / {render(r.correlation, Figure.RATIO, r.precision) or '-'}"
+            for r in reports
+        ]))
+        lines.append(("hedge effectiveness", [percent(r.hedge_effectiveness) if r.hedge_effectiveness is not None else "-" for r in reports]))
     width = max(len(label) for label, _ in lines)
     columns = [max(len(name), *(len(cells[i]) for _, cells in lines)) for i, name in enumerate(names)]
     out = [f"hedgebot report from {since} to {until}", ""]

@@ -135,3 +135,130 @@ def hedge_effectiveness(holding: Sequence[float], instrument: Sequence[float], b
 def _variance(values: Sequence[float]) -> float:
     mean = sum(values) / len(values)
     return sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+
+
+class RollingCorrelation:
+    """The plain correlation of the last `window` paired returns: quick to show a relation that broke."""
+
+    def __init__(self, window: int) -> None:
+        if window < 5:
+            raise ValueError(f"correlation window must be at least 5 observations, got {window}")
+        self._pairs: deque[tuple[float, float]] = deque(maxlen=window)
+
+    def update(self, holding_return: float, instrument_return: float) -> None:
+        """Add one period's paired returns."""
+        self._pairs.append((holding_return, instrument_return))
+
+    def value(self) -> float | None:
+        """Return the correlation over the window, or None until it is full (or with a flat series)."""
+        pairs = self._pairs
+        if len(pairs) < (pairs.maxlen or 0):
+            return None
+        n = len(pairs)
+        mean_h = sum(h for h, _ in pairs) / n
+        mean_i = sum(i for _, i in pairs) / n
+        shh = sum((h - mean_h) ** 2 for h, _ in pairs)
+        sii = sum((i - mean_i) ** 2 for _, i in pairs)
+        if shh <= 0 or sii <= 0:
+            return None
+        return sum((h - mean_h) * (i - mean_i) for h, i in pairs) / math.sqrt(shh * sii)
+
+
+class OutOfSample:
+    """Hedge effectiveness as it happened: each period hedged with the beta known before it, over a bounded window."""
+
+    def __init__(self, window: int = 2_000) -> None:
+        self._rows: deque[tuple[float, float, float]] = deque(maxlen=window)
+
+    def record(self, holding_return: float, instrument_return: float, beta_before: float | None) -> None:
+        """Add one period; a period without a beta known before it is not counted."""
+        if beta_before is not None:
+            self._rows.append((holding_return, instrument_return, beta_before))
+
+    def effectiveness(self, beta: bool = True) -> float | None:
+        """Return the variance reduction of the beta hedge (or, with beta=False, of a one-for-one dollar hedge)."""
+        rows = list(self._rows)
+        return hedge_effectiveness([h for h, _, _ in rows], [i for _, i, _ in rows], [b if beta else 1.0 for _, _, b in rows])
+
+
+@dataclass(frozen=True)
+class BetaFigures:
+    """What the user sees of a beta hedge's estimate."""
+
+    reading: BetaReading | None
+    correlation: float | None  # rolling
+    hedge_effectiveness: float | None  # out of sample
+    dollar_hedge_effectiveness: float | None
+
+
+class BetaModel:
+    """A holding's beta to an instrument fed with the two closes of each period, and the figures judged on it."""
+
+    def __init__(self, half_life: int, min_observations: int, correlation_window: int) -> None:
+        self.estimator = BetaEstimator(half_life, min_observations)
+        self.rolling = RollingCorrelation(correlation_window)
+        self.out_of_sample = OutOfSample()
+        self._last: tuple[float, float, float] | None = None  # (period start, holding close, instrument close)
+        self._figures: BetaFigures | None = None  # the figures of the returns fed so far (asked for many times a tick)
+
+    @property
+    def last_period(self) -> float | None:
+        """Return the start of the last period fed (None: none yet)."""
+        return self._last[0] if self._last is not None else None
+
+    def observe(self, at: float, holding_close: Decimal, instrument_close: Decimal) -> None:
+        """Feed one period's closes; a period at or before the last one fed is ignored (a candle read twice)."""
+        if holding_close <= 0 or instrument_close <= 0:
+            raise ValueError(f"closes must be positive, got {holding_close} and {instrument_close} at {at}")
+        if self._last is not None and at <= self._last[0]:
+            return
+        now = (at, float(holding_close), float(instrument_close))
+        last, self._last = self._last, now
+        if last is None:
+            return
+        self._figures = None
+        holding_return, instrument_return = now[1] / last[1] - 1, now[2] / last[2] - 1
+        before = self.estimator.reading()
+        self.out_of_sample.record(holding_return, instrument_return, before.beta if before else None)
+        self.estimator.update(holding_return, instrument_return)
+        self.rolling.update(holding_return, instrument_return)
+
+    def figures(self) -> BetaFigures:
+        """Return the estimate, the rolling correlation and the out-of-sample effectiveness now."""
+        if self._figures is None:
+            self._figures = BetaFigures(
+                self.estimator.reading(), self.rolling.value(), self.out_of_sample.effectiveness(),
+                self.out_of_sample.effectiveness(beta=False),
+            )
+        return self._figures
+
+
+def held_beta(held: Decimal | None, estimate: Decimal, band: Decimal, low: Decimal, high: Decimal) -> Decimal:
+    """Return the beta to hedge with: the one held until the clamped estimate moves more than `band` from it."""
+    clamped = min(max(estimate, low), high)
+    if held is None or abs(clamped - held) > band or not low <= held <= high:  # a clamp tightened since: obey it
+        return clamped
+    return held
+
+
+def aligned_closes(
+    holding: Sequence[tuple[float, Decimal]], instrument: Sequence[tuple[float, Decimal]],
+) -> list[tuple[float, Decimal, Decimal]]:
+    """Return (period start, holding close, instrument close) for the periods both series hold, oldest first."""
+    other = dict(instrument)
+    return [(at, close, other[at]) for at, close in sorted(holding) if at in other]
+
+
+CORRELATION_REARM = Decimal("0.1")
+
+
+def correlation_broken(was_broken: bool, correlation: float | None, minimum: Decimal, rearm: Decimal = CORRELATION_REARM) -> bool:
+    """Tell whether the relation is broken: below `minimum`, and once broken until `rearm` above it again.
+
+    A correlation hovering at the threshold is one break, not one per crossing (with "reduce" each crossing
+    would trade). An unknown correlation (not enough returns yet) changes nothing.
+    """
+    if correlation is None:
+        return was_broken
+    level = Decimal(repr(correlation))
+    return level < minimum + rearm if was_broken else level < minimum

@@ -56,6 +56,7 @@ from hedgebot.domain.sale import sale_after_reduction
 from hedgebot.domain.schedule import CalendarEvent
 from hedgebot.domain.trading import TradingState, is_margin_sale, is_margin_topup, lowers_exposure, permits, strictest
 from hedgebot.engine import crashpoints
+from hedgebot.engine.beta_sizing import BetaSizing, held_as_is
 from hedgebot.engine.breakers import CircuitBreakers, Trip
 from hedgebot.engine.custody import CustodyCount
 from hedgebot.engine.holdings import FileHoldings, HoldingsSource, HoldingsUnreadable, held_elsewhere
@@ -101,6 +102,7 @@ JOURNAL_DAMAGED = "journal_damaged"
 DISK_SPACE_LOW = "disk_space_low"
 DISK_SPACE_CRITICAL = "disk_space_critical"
 SALE_HOLD = "failed_margin_sale"
+BETA_HOLD = "beta_in_force"  # a beta hedge's betas held (by asset): a restart judges the band from them
 ROLL_HOLD = "roll"  # a quarterly hedge's roll under way: from, to, and the short (base) when it began
 ROLL_FALLBACK = "roll_fallback"
 SALE_PROCEEDS = "margin top-up: sale proceeds"
@@ -241,6 +243,14 @@ class HedgeStatus:
     # instrument = "cheapest": the carries last compared ({symbol, annual_rate, source}) and why the contract was chosen.
     carries: tuple[dict[str, Any], ...] = ()
     choice: str = ""
+    # ratio = "beta": the beta in force, the estimate and its OLS cross-check, the rolling correlation and the
+    # out-of-sample variance reduction (engine/beta_sizing.py).
+    beta: Decimal | None = figure(Figure.RATIO)
+    beta_estimate: Decimal | None = figure(Figure.RATIO)
+    beta_ols: Decimal | None = figure(Figure.RATIO)
+    correlation: Decimal | None = figure(Figure.RATIO)
+    hedge_effectiveness: Decimal | None = figure(Figure.RATIO)
+    basket: tuple[dict[str, Any], ...] = ()  # a basket: each holding's {asset, beta, beta_estimate, correlation, ...}
 
     @property
     def ratio(self) -> Decimal | None:
@@ -254,6 +264,7 @@ class HedgeStatus:
         out = as_json(self, Precision.of(self.market), extra={"ratio": (self.ratio, Figure.RATIO)})
         out["exposure_sources"] = list(self.exposure_sources)  # as JSON reads it back: a list
         out["carries"] = list(self.carries)
+        out["basket"] = list(self.basket)
         return out
 
 
@@ -310,6 +321,7 @@ class Keeper:
         self.hedge = hedge
         self.scheduled = ScheduleFollower(hedge, calendar)
         self.policy = self.scheduled.policy_at(clock.now())
+        self.beta_sizing = BetaSizing(hedge) if hedge.beta else None  # sizes a hedge on another instrument by beta
         self.port = port
         self.clock = clock
         self.journal = journal
@@ -378,6 +390,8 @@ class Keeper:
         self._streamed: dict[str, OrderResult] = {}  # ended orders of open intents, as the user-data stream told
         # Guards that hold trading live in the journal, so that a restart keeps them (see the properties below).
         held = self.control.holds(account, hedge.name)
+        if self.beta_sizing is not None:
+            self.beta_sizing.restore(held.get(BETA_HOLD))
         self._reopen_guard = REOPEN_HOLD in held
         sale = held.get(SALE_HOLD)
         self._sale_hold = (
@@ -432,6 +446,10 @@ class Keeper:
         self.hedge = hedge
         self.scheduled.reconfigure(hedge, calendar)
         self.policy = self.scheduled.policy_at(self.clock.now())
+        if self.beta_sizing is not None and hedge.beta:
+            self.beta_sizing.reconfigure(hedge)
+        else:
+            self.beta_sizing = BetaSizing(hedge) if hedge.beta else None
         self.breakers.config = hedge.breakers
         self.wake.set()
 
@@ -692,6 +710,9 @@ class Keeper:
             snapshot.spot_asset * int(self.policy.include_spot) + self.policy.offset
         )
         rule = rule_for(market)
+        if self.beta_sizing is not None:
+            # A beta hedge's coins are not the instrument's: its largest short is beta_max x their worth in it.
+            exposure = await self.beta_sizing.largest_short(self.port, snapshot, self.policy, self._read)
         size = max(snapshot.leg_of(self.policy.side).size, rule.size_for(self.policy.ratio * exposure, mark))
         notional = rule.notional(size, mark)  # what the brackets are read by: coins for an inverse contract
         bracket = next((b for b in market.brackets if b.holds(notional)), None)
@@ -732,6 +753,8 @@ class Keeper:
         started = self.clock.now()
         read_at = self._monotonic()
         spot = await self._read(self.port.fetch_spot_balances)
+        if self.beta_sizing is not None:
+            self.beta_sizing.spot = spot  # a basket's other holdings are this account's spot coins
         futures = await self._read(lambda: self.port.fetch_futures_balance(market.margin_asset))
         legs = await self._read(lambda: self.port.fetch_legs(market.symbol))
         roll = self._roll
@@ -747,7 +770,8 @@ class Keeper:
             mark_price=quote.price,
             # The exchange stamps its prices on its own clock: on ours, a price is as old as it is on the exchange's.
             price_time=quote.timestamp - (self._clock_offset() or 0.0),
-            spot_asset=spot.get(market.base, ZERO),
+            # A beta hedge's holding is its asset, not the instrument's base (the beta sizing converts it).
+            spot_asset=spot.get(self.hedge.asset if self.beta_sizing is not None else market.base, ZERO),
             spot_quote=spot.get(market.margin_asset, ZERO),
             futures_free=futures.free,
             futures_wallet=futures.wallet,
@@ -866,6 +890,11 @@ class Keeper:
         if self._clock_offset() is None:
             await self._measure_clock()
         self._follow_schedule()
+        if self.beta_sizing is not None:
+            await self.beta_sizing.look(
+                self.port, self.clock.now(), self._read, self._clock_offset() or 0.0, self.alerts, self._ask_unwind, self._emit,
+                lambda betas: self.control.set_hold(self.account, self.hedge.name, BETA_HOLD, betas),
+            )
         await self.take_requests()
         clock_problem = self._clock_problem()
         if clock_problem is not None:
@@ -1112,7 +1141,12 @@ class Keeper:
         unfunded = "margin_unfunded" in self.alerts.active
         warned = "runway_short" in self.alerts.active
         snapshot = as_if_carried_out(snapshot, self._open_actions(snapshot))
-        plan = policy.plan(snapshot, self.policy, self.clock.now(), self._rebalancing, self._reopening, unfunded, warned)
+        sized = self.beta_sizing.size(snapshot, self.policy, self.clock.now()) if self.beta_sizing is not None else None
+        planned = self.policy if sized is None else sized.policy
+        snapshot = snapshot if sized is None else sized.snapshot
+        plan = policy.plan(snapshot, planned, self.clock.now(), self._rebalancing, self._reopening, unfunded, warned)
+        if sized is not None and sized.blocked is not None:
+            plan = held_as_is(plan, sized.blocked, unwinding=self.unwind is not None)
         self.last_plan = plan
         return plan
 
@@ -1226,14 +1260,14 @@ class Keeper:
             self.account, self.hedge.name, self.hedge.symbol, state,
             exposure=None if unknown else plan.exposure, short=plan.short,
             # A closed hedge aims at no short until it is resumed.
-            target=ZERO if trading is TradingState.CLOSED else None if unknown else plan.target, target_ratio=self.policy.ratio,
+            target=ZERO if trading is TradingState.CLOSED else None if unknown else plan.target, target_ratio=self.policy.ratio if self.beta_sizing is None else self.beta_sizing.beta_in_force(),
             # Closed, unwinding or paused by a person: no target is followed, so there is no drift from it.
             drift=plan.drift if self.hedge_meant and not unknown else None, mark=snapshot.mark_price if snapshot else self.status.mark,
             liquidation_price=plan.liquidation_price, distance=plan.distance,
             runway_price=plan.runway_price, runway=plan.runway,
             updated_at=self.clock.now(), note=note, market=self.market, **self._liquidation_fields(),
             **self._trading_fields(), **self._schedule_fields(), **self._exposure_fields(snapshot),
-            **self._contract_fields(),
+            **self._contract_fields(), **(self.beta_sizing.status_fields() if self.beta_sizing is not None else {}),
         )
 
     def _exposure_fields(self, snapshot: Snapshot | None) -> dict[str, Any]:
@@ -1247,7 +1281,8 @@ class Keeper:
             "exposure_elsewhere": held.amount if held is not None and held.known else None,
             "exposure_elsewhere_at": held.at if held is not None else None,
             "holding_price": held.price if held is not None else None,
-            "holding_spread": held.spread(snapshot.mark_price) if held is not None else None,
+            # Beside the instrument's mark only when the holding is the instrument's coin (not a beta hedge's).
+            "holding_spread": held.spread(snapshot.mark_price) if held is not None and self.beta_sizing is None else None,
             "exposure_sources": tuple(
                 {"source": name, "amount": render(amount, Figure.AMOUNT, Precision.of(self.market)), "at": iso_utc(at)}
                 for name, amount, at in (held.parts if held is not None else ())
@@ -1443,6 +1478,15 @@ class Keeper:
             message=f"{reason}: the hedge is unwound" + (" with its spot sold" if self.hedge.until_sell_spot else ", its spot kept")
             + ", then stays closed until `hedgebot resume`",
         )
+
+    def _ask_unwind(self, reason: str) -> None:
+        """Ask for the normal unwind (once: not while one is asked for, under way, or the hedge is closed)."""
+        if self.unwind is not None or self.trading_state in (TradingState.CLOSED, TradingState.HALTED):
+            return  # halted by a person or a breaker: only a person lets anything go (the alert says why)
+        if any(r.command == "unwind" for r in self.control.pending(self.account, self.hedge.name)):
+            return
+        self.control.submit(self.account, self.hedge.name, "unwind", "beta", reason, sell_spot=False)
+        self._emit("hedge_unwind_asked", Severity.WARNING, reason=reason, message=f"{reason}: the hedge is unwound")
 
     async def take_requests(self) -> None:
         """Carry out what was asked through the control channel, oldest first, and acknowledge each."""

@@ -33,12 +33,14 @@ from hedgebot.domain.model import (
 from hedgebot.domain.margin import rule_for
 from hedgebot.domain.roll import Contract
 from hedgebot.exchange.dialects.base import Dialect, decimal_value, symbol_parts
+from hedgebot.exchange.candles import MOST_PER_PAGE, timeframe_seconds
 from hedgebot.exchange.ratelimit import Pacer, RateGates, gates_for
 from hedgebot.exchange.streaming import StreamSpec
 from hedgebot.exchange.port import (
     AccountFacts,
     AuthenticationFailed,
     BadData,
+    Candle,
     ClockSkew,
     ExchangeError,
     Fenced,
@@ -359,6 +361,30 @@ class CcxtVenue:
     async def fetch_mark_price(self, symbol: str) -> PriceQuote:
         """Return the mark price with the exchange's own timestamp."""
         return await self._call(lambda: self.dialect.fetch_mark_price(self.futures, symbol))
+
+    async def fetch_ohlcv(self, symbol: str, timeframe: str, since: float, limit: int) -> list[Candle]:
+        """Return the contract's closed last-trade candles from `since` through ccxt's fetch_ohlcv (one page).
+
+        The exchange hands out the candle still forming as the last row: it is dropped, its close is not settled.
+        """
+        length = timeframe_seconds(timeframe)
+        if not 1 <= limit <= MOST_PER_PAGE:
+            raise PermanentError(f"klines limit {limit} is outside 1..{MOST_PER_PAGE} (the exchange refuses it)")
+        rows = await self._call(lambda: self.futures.fetch_ohlcv(symbol, timeframe, int(since * 1000), limit))
+        now = self.exchange_now()
+        candles: list[Candle] = []
+        for row in rows or []:
+            if not isinstance(row, (list, tuple)) or len(row) < 5 or not isinstance(row[0], (int, float)):
+                raise BadData(f"{symbol} {timeframe} candles: a row that is not [time, open, high, low, close, ...]: {row!r}"[:300])
+            start = row[0] / 1000
+            if start + length > now or start < since:
+                continue
+            where = f"{symbol} {timeframe} candle at {row[0]}"
+            prices = [_dec(value, where) for value in row[1:5]]
+            if min(prices) <= 0:
+                raise BadData(f"{where}: a price that is not positive: {row!r}"[:300])
+            candles.append(Candle(start, *prices))
+        return sorted(candles, key=lambda candle: candle.start)
 
     async def fetch_funding_rate(self, symbol: str) -> FundingQuote:
         """Return the current funding rate and the next settlement time."""

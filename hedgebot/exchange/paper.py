@@ -52,10 +52,12 @@ from hedgebot.domain.model import (
     floor_to_step,
 )
 from hedgebot.domain.roll import Contract
+from hedgebot.exchange.candles import CandleBook
 from hedgebot.exchange.funding import ConstantFunding, FundingSource, NoFunding
 from hedgebot.exchange.port import (
     AccountFacts,
     BadData,
+    Candle,
     DuplicateClientId,
     FundingPayment,
     FundingQuote,
@@ -179,6 +181,7 @@ class PaperVenue:
         self._rng = self.fill_model.make_rng()
         self.legs: dict[tuple[str, str], _LegState] = {}
         self.marks: dict[str, tuple[Decimal, float]] = {}
+        self.candle_book = CandleBook()  # the prices seen, served as candles (fetch_ohlcv)
         # Withdrawals (a holdings account the buffer refills from): none unless the account joins a paper network.
         self.network: PaperNetwork | None = None
         self.withdraw_whitelist: frozenset[str] = frozenset()
@@ -366,6 +369,7 @@ class PaperVenue:
             if extreme is not None:
                 self._liquidate_if_due(symbol, extreme, at)
         self.marks[symbol] = (close, at)
+        self.candle_book.record(symbol, at, close, high, low, open_)
         # An isolated leg that survived both extremes survives any price between them.
         between = high is not None and low is not None and low <= close <= high
         liquidated = False if between and pm.margin_mode is MarginMode.ISOLATED else self._liquidate_if_due(symbol, close, at)
@@ -647,6 +651,11 @@ class PaperVenue:
         self._mark(symbol)
         price, at = self.marks[symbol]
         return PriceQuote(price, at)
+
+    async def fetch_ohlcv(self, symbol: str, timeframe: str, since: float, limit: int) -> list[Candle]:
+        """Return the closed candles of the prices this venue has seen (none from before it started; see candles.py)."""
+        self._paper_market(symbol)
+        return self.candle_book.candles(symbol, timeframe, since, limit, self.clock.now())
 
     async def fetch_order(self, symbol: str, client_id: str) -> OrderResult | None:
         """Look an order up by client id."""

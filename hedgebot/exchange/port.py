@@ -230,6 +230,17 @@ class PriceQuote:
 
 
 @dataclass(frozen=True)
+class Candle:
+    """One closed candle of a market's last-trade price: its start (seconds) and its prices."""
+
+    start: float
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+
+
+@dataclass(frozen=True)
 class FuturesBalance:
     """The futures wallet in the settlement asset."""
 
@@ -284,6 +295,10 @@ class ExchangePort(Protocol):
 
     async def fetch_mark_price(self, symbol: str) -> PriceQuote:
         """Return the contract's mark price."""
+        ...
+
+    async def fetch_ohlcv(self, symbol: str, timeframe: str, since: float, limit: int) -> list[Candle]:
+        """Return the market's closed candles of `timeframe` starting at or after `since`, oldest first, at most `limit`."""
         ...
 
     async def place_order(self, request: OrderRequest) -> OrderResult:

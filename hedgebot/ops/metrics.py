@@ -30,6 +30,9 @@ GAUGES: dict[str, tuple[str, str]] = {
     "liquidation_warning": ("hedgebot_liquidation_warning_level", "Liquidation distance below which a warning goes out"),
     "margin_trigger": ("hedgebot_margin_trigger", "Liquidation distance below which the margin guard tops the short up"),
     "margin_ratio": ("hedgebot_margin_ratio", "Maintenance margin over the margin backing the short (1 = liquidation)"),
+    "beta": ("hedgebot_beta", "ratio = \"beta\": the beta hedged with (instrument notional per unit of the holding's value)"),
+    "correlation": ("hedgebot_correlation", "ratio = \"beta\": rolling correlation of the holding's returns with the instrument's"),
+    "hedge_effectiveness": ("hedgebot_hedge_effectiveness", "ratio = \"beta\": out-of-sample variance reduction of the hedge"),
     "updated_at": ("hedgebot_last_tick_timestamp_seconds", "When the keeper last finished a tick (unix time)"),
 }
 STATES = ("starting", "hedged", "rebalancing", "drifting", "blocked", "alert", "unresolved", "stopped")

@@ -67,6 +67,8 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from hedgebot.exchange.candles import MOST_PER_PAGE, TIMEFRAMES, CandleBook
+from hedgebot.exchange.port import Candle
 from hedgebot.testing.binance_limits import WeightLimiter
 
 D = Decimal
@@ -331,6 +333,8 @@ class Emulator:
         self.order_listeners: list[Callable[[dict[str, Any]], None]] = []
         self.saved_listeners: list[Callable[[], None]] = []  # called on every change of the book (the streams' pushes)
         self.forced: list[str] = []  # the book key of every order Binance placed itself (liquidation, ADL)
+        # The marks set, served as klines (kept in memory only: an emulator restarted from its state file has none).
+        self.candles = CandleBook()
         if state_path is not None and state_path.exists():
             self.book = Book.from_json(json.loads(state_path.read_text()))
 
@@ -378,6 +382,7 @@ class Emulator:
     def set_mark(self, symbol: str, price: Decimal) -> None:
         """Move the mark price of a symbol (Binance id, e.g. BTCUSDT)."""
         self.book.symbols[symbol].mark = _s(price)
+        self.candles.record(symbol, self.now_ms() / 1000, price)
         self.save()
         self.publish(self.mark_price_update(symbol))
         self.liquidate_due()
@@ -535,6 +540,7 @@ class Emulator:
         r.add_get("/dapi/v1/income", self.signed(self.income))
         r.add_get("/fapi/v1/exchangeInfo", self.futures_exchange_info)
         r.add_get("/fapi/v1/premiumIndex", self.premium_index)
+        r.add_get("/fapi/v1/klines", self.klines)
         r.add_get("/fapi/v1/leverageBracket", self.signed(self.leverage_bracket))
         r.add_get("/fapi/v1/positionSide/dual", self.signed(self.get_dual))
         r.add_post("/fapi/v1/positionSide/dual", self.signed(self.post_dual))
@@ -863,6 +869,40 @@ class Emulator:
             self._spec(symbol, request)
             return web.json_response(self._premium(symbol))
         return web.json_response([self._premium(s) for s in self._listed(request)])
+
+    async def klines(self, request: web.Request) -> web.Response:
+        """GET /fapi/v1/klines: candles of the marks set, from startTime, the one still forming last (as Binance serves it)."""
+        q = request.query
+        symbol = q.get("symbol")
+        self._spec(symbol, request)
+        interval = q.get("interval", "")
+        if interval not in TIMEFRAMES:
+            raise BinanceError(-1120, "Invalid interval.")
+        try:
+            limit = int(q.get("limit", "500"))
+            start = int(q["startTime"]) / 1000 if "startTime" in q else 0.0
+        except ValueError:
+            raise BinanceError(-1100, "Illegal characters found in a parameter.") from None
+        if not 1 <= limit <= MOST_PER_PAGE:
+            raise BinanceError(-1130, "Data sent for parameter 'limit' is not valid.")
+        now = self.now_ms() / 1000
+        length = TIMEFRAMES[interval]
+        # Closed candles, then the forming one (its close is the mark now): Binance hands both out.
+        rows = self.candles.candles(str(symbol), interval, start, MOST_PER_PAGE, now)
+        forming = now - now % length
+        if forming >= start and (not rows or rows[-1].start < forming):
+            mark = D(self.book.symbols[str(symbol)].mark)
+            seen = self.candles.candles(str(symbol), "1m", forming, MOST_PER_PAGE, now + 60)
+            rows.append(Candle(
+                forming, seen[0].open if seen else mark, max([mark, *(c.high for c in seen)]),
+                min([mark, *(c.low for c in seen)]), mark,
+            ))
+        out = [
+            [int(c.start * 1000), _s(c.open), _s(c.high), _s(c.low), _s(c.close), "0", int((c.start + length) * 1000) - 1,
+             "0", 0, "0", "0", "0"]
+            for c in rows[:limit]
+        ]
+        return web.json_response(out)
 
     async def funding_rate_history(self, request: web.Request) -> web.Response:
         """GET /fapi/v1/fundingRate and /dapi/v1/fundingRate: the funding rates settled, from the income the book paid."""

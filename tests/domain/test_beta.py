@@ -103,3 +103,108 @@ def test_out_of_sample_the_beta_hedge_removes_more_variance_than_a_one_for_one_h
     assert beta_hedge is not None and dollar_hedge is not None
     # The most a hedge can remove here is R² = 0.69 (beta 0.6, noise 0.008 against 0.02); one for one removes 0.38.
     assert beta_hedge > 0.6 and beta_hedge > dollar_hedge + 0.2
+
+
+def _closes(pairs: list[tuple[float, float]], start: tuple[float, float] = (150.0, 3000.0)) -> list[tuple[float, Decimal, Decimal]]:
+    from decimal import Decimal
+
+    holding, instrument = start
+    rows = [(0.0, Decimal(repr(holding)), Decimal(repr(instrument)))]
+    for n, (h, i) in enumerate(pairs, start=1):
+        holding, instrument = holding * (1 + h), instrument * (1 + i)
+        rows.append((n * 3600.0, Decimal(repr(holding)), Decimal(repr(instrument))))
+    return rows
+
+
+def test_fed_with_hourly_closes_the_model_follows_a_beta_switch_from_1_3_to_0_8_within_one_half_life() -> None:
+    from hedgebot.domain.beta import BetaModel
+
+    rng = random.Random(23)
+    half_life = 120
+    model = BetaModel(half_life=half_life, min_observations=48, correlation_window=48)
+    rows = _closes(_returns(rng, 1.3, 1_500) + _returns(rng, 0.8, half_life))
+    for at, holding, instrument in rows[: 1_501]:
+        model.observe(at, holding, instrument)
+    before = model.figures().reading
+    assert before is not None and abs(before.beta - 1.3) <= 0.05
+    for at, holding, instrument in rows[1_501:]:
+        model.observe(at, holding, instrument)
+    after = model.figures()
+    assert after.reading is not None and abs(after.reading.beta - 0.8) <= 0.05, after
+    assert after.correlation is not None and after.correlation > 0.9
+
+
+def test_a_candle_read_twice_is_counted_once() -> None:
+    from decimal import Decimal
+
+    from hedgebot.domain.beta import BetaModel
+
+    model = BetaModel(half_life=10, min_observations=3, correlation_window=5)
+    model.observe(0.0, Decimal(100), Decimal(10))
+    model.observe(60.0, Decimal(101), Decimal(11))
+    model.observe(60.0, Decimal(101), Decimal(11))
+    model.observe(30.0, Decimal(99), Decimal(12))
+    assert model.estimator.observations == 1 and model.last_period == 60.0
+
+
+def test_the_rolling_correlation_shows_a_broken_relation_long_before_the_smooth_one() -> None:
+    from hedgebot.domain.beta import BetaModel
+
+    rng = random.Random(5)
+    model = BetaModel(half_life=200, min_observations=48, correlation_window=48)
+    together = _returns(rng, 1.0, 600)
+    apart = [(rng.gauss(0.0, 0.02), rng.gauss(0.0, 0.02)) for _ in range(48)]
+    for at, holding, instrument in _closes(together + apart):
+        model.observe(at, holding, instrument)
+    figures = model.figures()
+    assert figures.correlation is not None and figures.correlation < 0.35
+    assert figures.reading is not None and figures.reading.correlation > 0.5  # the smooth one still says "fine"
+
+
+def test_estimation_noise_inside_the_band_does_not_move_the_beta_hedged_with() -> None:
+    from decimal import Decimal
+
+    from hedgebot.domain.beta import held_beta
+
+    low, high, band = Decimal("0.2"), Decimal("1.5"), Decimal("0.05")
+    assert held_beta(None, Decimal("1.02"), band, low, high) == Decimal("1.02")
+    assert held_beta(Decimal("1.02"), Decimal("1.06"), band, low, high) == Decimal("1.02")
+    assert held_beta(Decimal("1.02"), Decimal("0.96"), band, low, high) == Decimal("0.96")
+    assert held_beta(Decimal("1.02"), Decimal("2.4"), band, low, high) == Decimal("1.5")  # clamped to beta_max
+    assert held_beta(Decimal("1.5"), Decimal("2.4"), band, low, high) == Decimal("1.5")
+    assert held_beta(None, Decimal("-0.3"), band, low, high) == Decimal("0.2")
+
+
+def test_out_of_sample_the_model_reports_its_effectiveness_and_the_dollar_hedges() -> None:
+    from hedgebot.domain.beta import BetaModel
+
+    rng = random.Random(9)
+    model = BetaModel(half_life=100, min_observations=30, correlation_window=48)
+    for at, holding, instrument in _closes(_returns(rng, 0.6, 1_000, noise=0.008)):
+        model.observe(at, holding, instrument)
+    figures = model.figures()
+    assert figures.hedge_effectiveness is not None and figures.dollar_hedge_effectiveness is not None
+    assert figures.hedge_effectiveness > 0.6 and figures.hedge_effectiveness > figures.dollar_hedge_effectiveness + 0.2
+
+
+def test_a_correlation_hovering_at_the_threshold_is_one_break_not_one_per_crossing() -> None:
+    from decimal import Decimal
+
+    from hedgebot.domain.beta import correlation_broken
+
+    minimum = Decimal("0.5")
+    broken = False
+    seen = []
+    for correlation in (0.9, 0.7, 0.49, 0.52, 0.48, 0.55, 0.59, 0.61, 0.52, 0.49, None):
+        broken = correlation_broken(broken, correlation, minimum)
+        seen.append(broken)
+    assert seen == [False, False, True, True, True, True, True, False, False, True, True]
+
+
+def test_a_beta_held_outside_a_clamp_tightened_since_moves_into_it_at_once() -> None:
+    from decimal import Decimal
+
+    from hedgebot.domain.beta import held_beta
+
+    # beta_max lowered from 1.5 to 1.2 on reload: a held 1.25 is within the band of the estimate, but above the clamp.
+    assert held_beta(Decimal("1.25"), Decimal("1.3"), Decimal("0.1"), Decimal(0), Decimal("1.2")) == Decimal("1.2")

@@ -1,0 +1,269 @@
+"""A holding of ETH hedged on the BTC perpetual by its beta: the short is beta x the holding's value / BTC's price,
+estimated from the candles the venue serves (backfilled at start-up), held through estimation noise, and a broken
+correlation raises a critical correlation_broken alert, then does what the user chose."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from hedgebot.clock import SimClock
+from hedgebot.config import HedgeConfig
+from hedgebot.domain.model import Severity
+from hedgebot.domain.trading import TradingState
+from hedgebot.engine.keeper import Keeper
+from hedgebot.exchange.funding import NoFunding
+from hedgebot.exchange.paper import PaperMarket, PaperVenue
+from hedgebot.ops.events import EventLog, NullLogger
+from hedgebot.store.journal import Journal
+from tests.helpers import D, SYMBOL, btc_market
+
+ETH = "ETH/USDT:USDT"
+START = 1_600_000_000.0 - 1_600_000_000.0 % 3600
+
+
+def _hedge(**fields: Any) -> HedgeConfig:
+    data: dict[str, Any] = {
+        "name": "eth-by-btc", "asset": "ETH", "symbol": SYMBOL, "ratio": "beta", "beta_timeframe": "1m",
+        "beta_half_life": 40, "beta_min_observations": 30, "correlation_window": 30, "correlation_min": "0.5",
+        "band": "0.05", "max_order": "5", "leverage": 3, "tick_seconds": 60, "staleness_seconds": 120,
+    }
+    data.update(fields)
+    return HedgeConfig.model_validate(data)
+
+
+class Market:
+    """Two prices moving together at a known beta, one candle a minute."""
+
+    def __init__(self, venue: PaperVenue, clock: SimClock, seed: int) -> None:
+        self.venue, self.clock, self.rng = venue, clock, random.Random(seed)
+        self.eth, self.btc = 3000.0, 50_000.0
+
+    async def minutes(self, count: int, beta: float, noise: float = 0.0005, keeper: Keeper | None = None) -> None:
+        for _ in range(count):
+            move = self.rng.gauss(0.0, 0.002)
+            own = self.rng.gauss(0.0, noise)
+            self.btc *= 1 + move
+            self.eth *= 1 + beta * move + own
+            await self.clock.advance(60)
+            now = self.clock.now()
+            self.venue.update_price(SYMBOL, now, D(f"{self.btc:.1f}"))
+            self.venue.update_price(ETH, now, D(f"{self.eth:.2f}"))
+            if keeper is not None:
+                await keeper.tick()
+
+
+async def _rig(hedge: HedgeConfig, history_minutes: int, beta: float = 1.3, seed: int = 1) -> tuple[Keeper, PaperVenue, Market, EventLog]:
+    clock = SimClock(start=START)
+    venue = PaperVenue(
+        clock, [PaperMarket(btc_market(), NoFunding()), PaperMarket(replace(btc_market(), symbol=ETH, base="ETH"), NoFunding())],
+        spot={"ETH": D("100")}, futures={"USDT": D("1000000")}, slippage=D("0"),
+    )
+    market = Market(venue, clock, seed)
+    venue.update_price(SYMBOL, clock.now(), D("50000"))
+    venue.update_price(ETH, clock.now(), D("3000"))
+    await market.minutes(history_minutes, beta)
+    journal = Journal(":memory:", clock)
+    events = EventLog(journal, NullLogger())
+    keeper = Keeper("acct", hedge, venue, clock, journal, events)
+    await keeper.prepare()
+    return keeper, venue, market, events
+
+
+async def _short(venue: PaperVenue) -> Decimal:
+    return (await venue.fetch_legs(SYMBOL)).short.size
+
+
+async def test_the_short_is_beta_times_the_holdings_value_over_the_instruments_price_from_backfilled_candles() -> None:
+    keeper, venue, market, _ = await _rig(_hedge(), history_minutes=200)
+    await keeper.tick()
+    status = keeper.status
+    assert status.beta is not None and abs(status.beta - D("1.3")) <= D("0.05"), status
+    expected = status.beta * 100 * D(f"{market.eth:.2f}") / D(f"{market.btc:.1f}")
+    assert abs(await _short(venue) - expected) <= D("0.002")
+    assert status.correlation is not None and status.correlation > D("0.9")
+    assert status.hedge_effectiveness is not None and status.hedge_effectiveness > D("0.8")
+    assert status.state == "hedged" and status.to_json()["beta"] == str(status.beta)
+
+
+async def test_without_enough_history_nothing_is_traded_and_the_user_is_told_why() -> None:
+    keeper, venue, _, _ = await _rig(_hedge(), history_minutes=10)
+    await keeper.tick()
+    assert await _short(venue) == 0
+    assert keeper.status.state == "blocked" and "not estimated yet: 9 of 30 1m returns seen" in keeper.status.note
+
+
+async def test_estimation_noise_inside_beta_band_does_not_trade() -> None:
+    hedge = _hedge(band="0.5", beta_band="0.1")  # a wide position band: only a change of beta could trade
+    keeper, venue, market, _ = await _rig(hedge, history_minutes=200)
+    await keeper.tick()
+    held, orders = keeper.status.beta, len(venue.orders)
+    estimates = set()
+    for _ in range(60):
+        await market.minutes(1, 1.3, keeper=keeper)
+        estimates.add(keeper.status.beta_estimate)
+    assert len(estimates) > 10  # the estimate moved every candle...
+    assert keeper.status.beta == held and len(venue.orders) == orders  # ...and nothing traded on it
+
+
+async def test_a_beta_that_moves_beyond_its_band_re_hedges_to_the_new_beta() -> None:
+    keeper, venue, market, _ = await _rig(_hedge(band="0.5", beta_band="0.1"), history_minutes=200)
+    await keeper.tick()
+    before = await _short(venue)
+    await market.minutes(60, 0.6, keeper=keeper)
+    assert keeper.status.beta is not None and keeper.status.beta < D("0.9")
+    assert await _short(venue) < before * D("0.75")
+
+
+async def test_a_beta_is_clamped_to_beta_max() -> None:
+    keeper, venue, market, _ = await _rig(_hedge(beta_max="1.1"), history_minutes=200)
+    await keeper.tick()
+    assert keeper.status.beta == D("1.1") and keeper.status.beta_estimate is not None and keeper.status.beta_estimate > D("1.2")
+    assert abs(await _short(venue) - D("1.1") * 100 * D(f"{market.eth:.2f}") / D(f"{market.btc:.1f}")) <= D("0.002")
+
+
+async def _break(on_break: str, **fields: Any) -> tuple[Keeper, PaperVenue, Decimal, EventLog]:
+    keeper, venue, market, events = await _rig(_hedge(on_correlation_break=on_break, **fields), history_minutes=200)
+    await keeper.tick()
+    before = await _short(venue)
+    assert "correlation_broken" not in keeper.alerts.active
+    await market.minutes(40, 0.0, noise=0.004, keeper=keeper)  # ETH now moves on its own
+    return keeper, venue, before, events
+
+
+async def test_a_collapsing_correlation_raises_a_critical_correlation_broken_alert_and_keeps_the_hedge_when_asked() -> None:
+    keeper, venue, before, _ = await _break("keep", beta_band="1")  # a beta held through the break: only the alert
+    alert = keeper.alerts.active.get("correlation_broken")
+    assert alert is not None and alert.severity is Severity.CRITICAL
+    assert "below correlation_min 0.5" in alert.message and 'on_correlation_break = "keep"' in alert.message
+    assert keeper.status.correlation is not None and keeper.status.correlation < D("0.5")
+    assert keeper.status.state == "alert"
+    assert abs(await _short(venue) / before - 1) < D("0.5")  # still hedged (the prices moved, the beta did not)
+
+
+async def test_a_broken_correlation_reduces_the_hedge_when_asked() -> None:
+    keeper, venue, before, _ = await _break("reduce", beta_band="1", correlation_reduce_to="0.25")
+    assert "correlation_broken" in keeper.alerts.active
+    assert keeper.status.beta is not None and keeper.status.beta <= D("0.35")
+    assert await _short(venue) < before * D("0.4")
+
+
+async def test_a_broken_correlation_unwinds_the_hedge_when_asked() -> None:
+    keeper, venue, _, _ = await _break("unwind")
+    assert "correlation_broken" in keeper.alerts.active
+    assert await _short(venue) == 0
+    assert keeper.trading_state is TradingState.CLOSED
+
+
+async def test_the_report_shows_the_beta_the_correlation_and_the_hedge_effectiveness_journaled() -> None:
+    from hedgebot.report import Period, build_reports, render_table
+
+    keeper, _, market, _ = await _rig(_hedge(), history_minutes=200)
+    await keeper.tick()
+    await market.minutes(5, 1.3, keeper=keeper)
+    [report] = build_reports(keeper.journal, [("acct", "eth-by-btc", SYMBOL)], Period(), keeper.clock.now())
+    assert report.beta == keeper.status.beta and report.correlation == keeper.status.correlation
+    assert report.hedge_effectiveness is not None and report.hedge_effectiveness > D("0.8")
+    assert report.to_json()["beta"] == str(keeper.status.beta)
+    assert "hedge effectiveness" in render_table([report], Period())
+
+
+async def test_the_start_up_backfill_reads_the_history_page_by_page_back_four_half_lives() -> None:
+    keeper, _, _, _ = await _rig(_hedge(beta_half_life=200), history_minutes=900)
+    await keeper.tick()
+    sizing = keeper.beta_sizing
+    assert sizing is not None
+    assert sizing.model.estimator.observations == 800  # 4 half-lives of 1m returns: more than one page of 200 candles
+    assert sizing.model.last_period == keeper.clock.now() - keeper.clock.now() % 60 - 60  # the last closed minute
+
+
+SOL = "SOL/USDT:USDT"
+
+
+async def test_a_basket_of_eth_and_sol_hedged_by_btc_shorts_the_sum_of_each_holdings_beta_times_its_value() -> None:
+    clock = SimClock(start=START)
+    venue = PaperVenue(
+        clock, [PaperMarket(btc_market(), NoFunding()), PaperMarket(replace(btc_market(), symbol=ETH, base="ETH"), NoFunding()),
+                PaperMarket(replace(btc_market(), symbol=SOL, base="SOL"), NoFunding())],
+        spot={"ETH": D("100"), "SOL": D("1000")}, futures={"USDT": D("1000000")}, slippage=D("0"),
+    )
+    rng = random.Random(8)
+    btc, eth, sol = 50_000.0, 3000.0, 150.0
+    for _ in range(200):  # ETH moves at beta 1.3 to BTC, SOL at 0.6
+        move = rng.gauss(0.0, 0.002)
+        btc, eth, sol = btc * (1 + move), eth * (1 + 1.3 * move + rng.gauss(0, 0.0005)), sol * (1 + 0.6 * move + rng.gauss(0, 0.0005))
+        await clock.advance(60)
+        for symbol, price in ((SYMBOL, btc), (ETH, eth), (SOL, sol)):
+            venue.update_price(symbol, clock.now(), D(f"{price:.2f}"))
+    journal = Journal(":memory:", clock)
+    keeper = Keeper("acct", _hedge(basket=[{"asset": "SOL"}], max_order="20"), venue, clock, journal, EventLog(journal, NullLogger()))
+    await keeper.prepare()
+    await keeper.tick()
+    basket = {row["asset"]: row for row in keeper.status.to_json()["basket"]}
+    assert set(basket) == {"ETH", "SOL"}
+    assert abs(D(basket["ETH"]["beta"]) - D("1.3")) <= D("0.05") and abs(D(basket["SOL"]["beta"]) - D("0.6")) <= D("0.05")
+    expected = (D(basket["ETH"]["beta"]) * 100 * D(f"{eth:.2f}") + D(basket["SOL"]["beta"]) * 1000 * D(f"{sol:.2f}")) / D(f"{btc:.2f}")
+    assert abs(await _short(venue) - expected) <= D("0.002")
+    assert keeper.status.state == "hedged"
+
+
+async def test_the_start_up_leverage_check_sizes_a_beta_short_at_beta_max_times_the_holdings_worth_not_its_coin_count() -> None:
+    from hedgebot.domain.model import Bracket
+    from hedgebot.engine.keeper import StartupRefused
+
+    brackets = (
+        Bracket(D(0), D(600_000), D("0.004"), D(0), max_leverage=20),
+        Bracket(D(600_000), D(10**9), D("0.01"), D(3_600), max_leverage=5),
+    )
+
+    async def start(beta_max: str) -> None:
+        clock = SimClock(start=START)
+        venue = PaperVenue(
+            clock, [PaperMarket(btc_market(brackets=brackets), NoFunding()), PaperMarket(replace(btc_market(), symbol=ETH, base="ETH"), NoFunding())],
+            spot={"ETH": D("100")}, futures={"USDT": D("1000000")},
+        )
+        venue.update_price(SYMBOL, clock.now(), D("50000"))
+        venue.update_price(ETH, clock.now(), D("3000"))
+        journal = Journal(":memory:", clock)
+        keeper = Keeper("acct", _hedge(leverage=10, beta_max=beta_max), venue, clock, journal, EventLog(journal, NullLogger()))
+        await keeper.prepare()
+
+    await start("1.5")  # at most 1.5 x 100 ETH x 3,000 = 450,000 USDT of BTC: leverage 10 is allowed (100 BTC would not be)
+    with pytest.raises(StartupRefused, match="leverage 10 is above 5"):
+        await start("3")  # at most 900,000 USDT: beyond the 20x bracket
+
+
+async def test_an_unwind_goes_on_while_the_holdings_price_is_stale_and_no_order_is_sized_on_it_otherwise() -> None:
+    keeper, venue, market, _ = await _rig(_hedge(), history_minutes=200)
+    await keeper.tick()
+    assert await _short(venue) > 0
+    for _ in range(5):  # BTC moves on, ETH's price is not updated: stale beyond staleness_seconds (120 s)
+        await keeper.clock.advance(60)
+        market.btc *= 1.004
+        venue.update_price(SYMBOL, keeper.clock.now(), D(f"{market.btc:.1f}"))
+    orders = len(venue.orders)
+    await keeper.tick()
+    assert keeper.status.state == "blocked" and "is 300s old" in keeper.status.note
+    assert len(venue.orders) == orders  # nothing sized on a stale holding price
+    keeper.control.submit("acct", "eth-by-btc", "unwind", "tester", "take it off")
+    await keeper.tick()
+    assert await _short(venue) == 0
+
+
+async def test_a_restart_keeps_the_beta_held_so_a_restart_alone_trades_nothing() -> None:
+    keeper, venue, market, events = await _rig(_hedge(band="0.5", beta_band="0.2"), history_minutes=200)
+    await keeper.tick()
+    held = keeper.status.beta
+    await market.minutes(40, 1.45, keeper=keeper)  # the estimate drifts up, inside beta_band
+    assert keeper.status.beta == held and keeper.status.beta_estimate is not None
+    assert keeper.status.beta_estimate - held > D("0.03")
+    orders = len(venue.orders)
+    again = Keeper("acct", keeper.hedge, venue, keeper.clock, keeper.journal, events)  # the daemon restarted
+    await again.prepare()
+    await again.tick()
+    assert again.status.beta == held  # judged from the beta held before, not the estimate now
+    assert len(venue.orders) == orders
