@@ -19,7 +19,7 @@ paper: $(STAMP)
 	$(BIN)/hedgebot run --config config/paper.toml
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m tests.run_suite
 
 bench: $(STAMP)
 	$(BIN)/python bench/_run_all.py

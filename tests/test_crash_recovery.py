@@ -17,6 +17,8 @@ import pytest
 
 from tests.helpers import clean_env, paper_settings_dict, write_toml
 
+pytestmark = pytest.mark.realtime
+
 REPO = Path(__file__).resolve().parents[1]
 SEED = 20261121
 

@@ -19,7 +19,7 @@ from tests.emulator_rig import EmulatorProcess, assert_every_order_is_one_done_i
 from tests.test_live_daemon_coinm import start
 from tests.test_live_daemon_quarterly import short_on
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.realtime]
 
 
 def test_a_live_cheapest_daemon_killed_during_a_move_between_contracts_resumes_it_with_one_leg(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from tests.emulator_rig import PROCESS_SECRET as SECRET
 from tests.emulator_rig import REPO, EmulatorProcess, assert_every_order_is_one_done_intent, live_config, wait_until
 from tests.helpers import clean_env, write_toml
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.realtime]
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from hedgebot.domain.delivery import quarterly_expiries
 from tests.emulator_rig import EmulatorProcess, assert_every_order_is_one_done_intent, live_config, wait_until
 from tests.test_live_daemon_coinm import start
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.realtime]
 
 
 def short_on(state: dict[str, Any], symbol: str) -> Decimal:

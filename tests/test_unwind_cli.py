@@ -16,6 +16,8 @@ import pytest
 
 from tests.helpers import SYMBOL, clean_env, paper_settings_dict, write_toml
 
+pytestmark = pytest.mark.realtime
+
 REPO = Path(__file__).resolve().parents[1]
 D = Decimal
 

@@ -22,6 +22,7 @@ def test_there_are_benches_to_run() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.realtime
 @pytest.mark.parametrize("script", SCRIPTS, ids=[p.stem for p in SCRIPTS])
 def test_bench_runs_at_its_quick_size_and_ends_with_its_json(script: Path) -> None:
     done = subprocess.run(

@@ -26,7 +26,7 @@ from tests.emulator_rig import PROCESS_KEY, PROCESS_SECRET, EmulatorProcess, sha
 STANDBY_KEY, STANDBY_SECRET = "standby-key", "standby-secret"
 LEASE, MARGIN = 3.0, 1.0
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.realtime]
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from tests.emulator_rig import EmulatorProcess
 from tests.engine.process_chaos import EXTRA_KEYS, run_process_schedule
 from tests.postgres_server import PostgresServer
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.realtime]
 
 
 @pytest.fixture

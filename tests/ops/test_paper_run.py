@@ -21,6 +21,8 @@ from tests.emulator_rig import free_port
 from tests.helpers import clean_env, write_toml
 from tests.ops.support import Receiver
 
+pytestmark = pytest.mark.realtime
+
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "tok-PLANTED-7f3a9c1e"
 HOOK_SECRET = "hook-PLANTED-51d2e8"

@@ -20,6 +20,8 @@ from hedgebot.ops.fdguard import OutOfFilesLog, room_for_one_more
 from tests.emulator_rig import PROCESS_KEY, PROCESS_SECRET, EmulatorProcess, live_config, wait_until
 from tests.helpers import clean_env, write_toml
 
+pytestmark = pytest.mark.realtime
+
 REPO = Path(__file__).resolve().parents[2]
 # systemd's default soft limit on open files, which the daemon ran under when 1,100 connections starved it.
 SYSTEMD_DEFAULT_NOFILE = 1024
