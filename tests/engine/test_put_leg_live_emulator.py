@@ -1,0 +1,232 @@
+"""The put leg on a live Binance account: unmodified ccxt against the emulator's options desk (/eapi/v1/).
+
+It buys the put nearest the floor in a limit order at the ask (never more than 5 % over the mark), rolls it before
+expiry buying the new one before selling the old, waits and alerts on a chain with no sensible quote, is refused what
+Binance refuses, and an order whose answer was lost is looked up by its client id and never sent twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from hedgebot.config import HedgeConfig
+from hedgebot.engine.put_leg import BUY, SELL, PutLeg
+from hedgebot.exchange.binance_options_book import BinanceOptionsBook
+from hedgebot.exchange.ccxt_venue import CcxtVenue
+from hedgebot.exchange.paper_options import PutSeries
+from hedgebot.exchange.port import AuthenticationFailed, ExchangeError, InsufficientFunds, InvalidOrder
+from hedgebot.ops.events import EventLog, NullLogger
+from hedgebot.store.journal import IntentStatus, Journal
+from hedgebot.testing.binance_emulator import Emulator, Fault, serve
+from hedgebot.testing.binance_options import OptionsDesk
+from hedgebot.testing.clock import SteppingClock
+from tests.emulator_rig import KEY, SECRET, START, connect, free_port
+
+D = Decimal
+SYMBOL = "BTC/USDT:USDT"
+DAY = 86400.0
+EXPIRIES = [int((START + days * DAY) * 1000) for days in (3, 10, 40)]
+STRIKES = [D(k) for k in range(30000, 60001, 1000)]
+
+
+def hedge(**overrides: Any) -> HedgeConfig:
+    fields: dict[str, Any] = {
+        "name": "btc-put", "asset": "BTC", "symbol": SYMBOL, "ratio": D(1), "instrument": "put", "floor": D("0.85"),
+        "expiry_days": 7, "roll_before": 2 * DAY, "max_premium_per_order": D(5000), "max_premium_per_month": D(20000),
+    }
+    fields.update(overrides)
+    return HedgeConfig(**fields)
+
+
+@dataclass
+class OptionsRig:
+    emulator: Emulator
+    desk: OptionsDesk
+    url: str
+    clock: SteppingClock
+    venue: CcxtVenue
+    journal: Journal
+    events: EventLog
+    books: list[BinanceOptionsBook]
+
+    def book(self) -> BinanceOptionsBook:
+        """Return a new options book on the emulator (a new process would build its own)."""
+        made = BinanceOptionsBook.connect("BTC", self.clock, api_key=KEY, secret=SECRET, api_base_url=self.url,
+                                          timeout_ms=1000, rate_limit=False)
+        self.books.append(made)
+        return made
+
+    def leg(self, config: HedgeConfig | None = None, book: BinanceOptionsBook | None = None) -> PutLeg:
+        return PutLeg("live", config or hedge(), self.venue, book or self.book(), self.clock, self.journal, self.events)
+
+    def order_posts(self) -> list[dict[str, Any]]:
+        return [r for r in self.emulator.request_log if r["path"] == "/eapi/v1/order" and r["method"] == "POST"]
+
+    def kinds(self, kind: str) -> list[Any]:
+        return self.journal.events("live", "btc-put", kind)
+
+
+@asynccontextmanager
+async def options_rig(*, btc: str = "2", premium_wallet: str = "10000", journal_path: str = ":memory:") -> AsyncIterator[OptionsRig]:
+    clock = SteppingClock(START)
+    emulator = Emulator(now=clock.now)
+    emulator.add_key(KEY, SECRET)
+    emulator.deposit("spot", "BTC", D(btc))
+    emulator.set_mark("BTCUSDT", D(50000))
+    desk = OptionsDesk(emulator, expiries_ms=EXPIRIES, strikes=STRIKES)
+    desk.deposit("USDT", D(premium_wallet))
+    port = free_port()
+    runner = await serve(emulator, "127.0.0.1", port)
+    url = f"http://127.0.0.1:{port}"
+    venue = connect(url, clock)
+    journal = Journal(journal_path, clock)
+    rig = OptionsRig(emulator, desk, url, clock, venue, journal, EventLog(journal, NullLogger()), [])
+    try:
+        yield rig
+    finally:
+        for book in rig.books:
+            await book.close()
+        await venue.close()
+        journal.close()
+        await runner.cleanup()
+
+
+def symbol(expiry_ms: int, strike: int) -> str:
+    from hedgebot.testing.binance_options import option_symbol
+
+    return option_symbol(expiry_ms, D(strike))
+
+
+async def test_a_live_put_leg_buys_the_put_nearest_the_floor_on_binance_options_in_a_limit_order_at_the_ask() -> None:
+    async with options_rig() as rig:
+        leg = rig.leg()
+        await leg.tick()
+        bought = symbol(EXPIRIES[1], 42000)  # 0.85 x 50,000 = 42,500: the nearest listed strike, the first expiry past 7 days
+        assert rig.desk.held() == {bought: D(2)}
+        [order] = rig.desk.state.orders.values()
+        [intent] = rig.journal.intents()
+        assert order["clientOrderId"] == intent.client_id and intent.kind == BUY and intent.status is IntentStatus.DONE
+        assert (order["type"], order["timeInForce"], order["side"], order["reduceOnly"]) == ("LIMIT", "IOC", "BUY", False)
+        quote = leg._book.quote_of(PutSeries(D(42000), EXPIRIES[1] / 1000))  # noqa: SLF001 - the quote it saw
+        assert quote is not None and D(order["price"]) == quote.ask <= quote.mark * D("1.05")
+        paid = D(order["avgPrice"]) * 2 + D(order["fee"])
+        assert D(rig.desk.state.wallet["USDT"]) == D(10000) - paid  # paid from the options wallet
+        status = leg.status.to_json()
+        assert status["state"] == "active" and D(status["premium_paid"]) == paid and D(status["delta"]) < 0
+        assert status["expiry"].startswith("2026-") and D(status["mark_value"]) > 0
+        await leg.tick()
+        assert len(rig.order_posts()) == 1, "a second tick buys nothing more"
+
+
+async def test_the_live_leg_rolls_before_expiry_buying_the_new_put_before_selling_the_old() -> None:
+    async with options_rig() as rig:
+        leg = rig.leg()
+        await leg.tick()
+        old = symbol(EXPIRIES[1], 42000)
+        rig.clock.advance(8.5 * DAY)  # 1.5 days before the held put's expiry: inside roll_before
+        # The price fell and the market got nervous: the old put is worth selling (a bid within 5 % of its mark).
+        rig.emulator.set_mark("BTCUSDT", D(45000))
+        rig.desk.volatility = 0.9
+        await leg.tick()
+        new = symbol(EXPIRIES[2], 38000)  # 0.85 x 45,000 = 38,250
+        assert rig.desk.held() == {new: D(2)}
+        sequence = [(o["symbol"], o["side"]) for o in rig.desk.state.orders.values()]
+        assert sequence == [(old, "BUY"), (new, "BUY"), (old, "SELL")]
+        sale = list(rig.desk.state.orders.values())[-1]
+        assert sale["reduceOnly"] is True and sale["timeInForce"] == "IOC"
+        assert [i.kind for i in rig.journal.intents()] == [BUY, BUY, SELL]
+        assert all(i.status is IntentStatus.DONE for i in rig.journal.intents())
+
+
+async def test_a_chain_with_no_sensible_quote_makes_the_live_leg_wait_and_alert_and_pay_no_price() -> None:
+    async with options_rig() as rig:
+        leg = rig.leg()
+        rig.desk.no_asks = True
+        await leg.tick()
+        await leg.tick()
+        rig.desk.no_asks = False
+        rig.desk.ask_over_mark = D("0.20")  # an ask 20 % over the mark is no market either
+        await leg.tick()
+        assert rig.order_posts() == [] and rig.desk.held() == {}
+        waits = rig.kinds("put_leg_waiting")
+        assert [w.detail["reason"] for w in waits] == ["no sensible quote"], "said once, not every tick"
+        assert "above the mark" in leg.status.to_json()["waiting"] or leg.status.state == "waiting"
+        rig.desk.ask_over_mark = None
+        await leg.tick()
+        assert rig.desk.held() == {symbol(EXPIRIES[1], 42000): D(2)}
+
+
+async def test_the_options_desk_refuses_what_binance_refuses() -> None:
+    async with options_rig(premium_wallet="100") as rig:
+        book = rig.book()
+        await book.refresh()
+        series = PutSeries(D(42000), EXPIRIES[1] / 1000)
+        quote = book.quote_of(series)
+        assert quote is not None
+        with pytest.raises(InvalidOrder, match="-4014"):
+            await book.place_limit("tick", series, "buy", D("0.1"), quote.ask + D(1))  # off the 5 USDT tick
+        with pytest.raises(InvalidOrder, match="-4004"):
+            await book.place_limit("small", series, "buy", D("0.001"), quote.ask)
+        with pytest.raises(InvalidOrder, match="-4023"):
+            await book.place_limit("step", series, "buy", D("0.015"), quote.ask)
+        with pytest.raises(InsufficientFunds, match="-2018"):
+            await book.place_limit("poor", series, "buy", D(2), quote.ask)  # 100 USDT in the options wallet
+        with pytest.raises(InvalidOrder, match="-2022"):
+            await book.place_limit("write", series, "sell", D("0.1"), quote.bid)  # a reduce-only sale of puts not held
+        rig.desk.state.enabled = False
+        with pytest.raises(AuthenticationFailed, match="options"):
+            await book.place_limit("closed", series, "buy", D("0.01"), quote.ask)
+        assert rig.desk.executions == [] and rig.desk.held() == {}
+
+
+async def test_a_purchase_the_options_wallet_cannot_pay_is_refused_and_alerted_and_nothing_is_held() -> None:
+    async with options_rig(premium_wallet="50") as rig:
+        leg = rig.leg()
+        await leg.tick()
+        assert rig.desk.held() == {}
+        [refused] = rig.kinds("put_order_rejected")
+        assert "options wallet cannot pay" in refused.detail["error"]
+        assert [i.status for i in rig.journal.intents()] == [IntentStatus.REJECTED]
+
+
+async def test_an_option_order_whose_answer_was_lost_is_looked_up_by_client_id_and_never_sent_twice() -> None:
+    async with options_rig() as rig:
+        leg = rig.leg()
+        # Executed, then the answer lost: the client gives up after 1 s.
+        rig.emulator.inject(Fault("timeout_after", path="/eapi/v1/order", method="POST", delay=2.5))
+        with pytest.raises(ExchangeError):
+            await leg.tick()
+        assert [i.status for i in rig.journal.intents()] == [IntentStatus.UNKNOWN]
+        assert len(rig.desk.executions) == 1
+        # Binance's lookups may lag: the order is not visible for 20 s, and a miss proves nothing before the settle delay.
+        rig.desk._visible_at = {cid: rig.clock.now() + 20 for cid in rig.desk.state.orders}  # noqa: SLF001
+        await leg.tick()
+        assert len(rig.order_posts()) == 1, "no order goes out while one is of unknown outcome"
+        assert leg.status.waiting == "an order of unknown outcome is being looked up by its client id"
+        rig.clock.advance(25)
+        await leg.tick()
+        [intent] = rig.journal.intents()
+        assert intent.status is IntentStatus.DONE and rig.kinds("put_bought")[-1].detail["recovered"] is True
+        await leg.tick()
+        assert len(rig.order_posts()) == 1 and rig.desk.held() == {symbol(EXPIRIES[1], 42000): D(2)}
+
+
+async def test_an_option_order_that_never_reached_the_book_is_proven_absent_by_the_history_then_sent_anew() -> None:
+    async with options_rig() as rig:
+        leg = rig.leg()
+        rig.emulator.inject(Fault("drop_before", path="/eapi/v1/order", method="POST"))  # the connection dies unanswered
+        with pytest.raises(ExchangeError):
+            await leg.tick()
+        await leg.tick()  # within the settle delay a miss proves nothing: the leg waits, sends nothing
+        assert len(rig.order_posts()) == 1 and rig.desk.executions == []
+        rig.clock.advance(BinanceOptionsBook.settle_seconds + 1)
+        await leg.tick()  # neither found nor in historyOrders since it was sent: absent, and bought now
+        statuses = [i.status for i in rig.journal.intents()]
+        assert statuses == [IntentStatus.ABSENT, IntentStatus.DONE] and len(rig.desk.executions) == 1
+        assert rig.desk.held() == {symbol(EXPIRIES[1], 42000): D(2)}
