@@ -30,7 +30,7 @@ import asyncio
 import contextlib
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -139,7 +139,7 @@ class PutLegStatus:
     delta: Decimal  # coins: the held puts' delta times their amount (negative)
     waiting: str | None
     updated_at: float | None  # None before the first tick
-    state: str = "starting"  # "active", or "waiting" while the leg waits for a quote or for premium
+    state: str = "starting"  # "active", "waiting" while the leg waits for a quote or for premium, "stopped" after a stop
 
     def to_json(self) -> dict[str, Any]:
         """Return the status as JSON-safe values."""
@@ -226,7 +226,11 @@ class PutLeg:
                 self.exchange_errors[type(exc).__name__] += 1
                 self.last_venue_error_at = self.clock.now()
                 self._alert("put_leg_failed", Severity.WARNING, error=str(exc))
+            if self._stopped:
+                break
             await self.clock.wait_for(self.wake, self.hedge.tick_seconds)
+        # The puts stay held, but nothing keeps them now: status must not say "active" after a stop.
+        self.status = replace(self.status, state="stopped", updated_at=self.clock.now())
 
     async def settle_open_intents(self) -> bool:
         """Look up every open order intent of this hedge by its client id, before anything else; True when none is left.

@@ -230,3 +230,86 @@ async def test_an_option_order_that_never_reached_the_book_is_proven_absent_by_t
         statuses = [i.status for i in rig.journal.intents()]
         assert statuses == [IntentStatus.ABSENT, IntentStatus.DONE] and len(rig.desk.executions) == 1
         assert rig.desk.held() == {symbol(EXPIRIES[1], 42000): D(2)}
+
+
+_CHILD = """
+import asyncio, sys
+sys.path.insert(0, {root!r})
+from hedgebot.clock import SimClock
+from hedgebot.engine.put_leg import PutLeg
+from hedgebot.exchange.binance_options_book import BinanceOptionsBook
+from hedgebot.ops.events import EventLog, NullLogger
+from hedgebot.store.journal import Journal
+from tests.emulator_rig import KEY, SECRET, connect
+from tests.engine.test_put_leg_live_emulator import hedge
+
+async def main():
+    clock = SimClock(start={now!r})
+    journal = Journal({journal!r}, clock)
+    venue = connect({url!r}, clock)
+    book = BinanceOptionsBook.connect("BTC", clock, api_key=KEY, secret=SECRET, api_base_url={url!r}, timeout_ms=2000,
+                                      rate_limit=False)
+    leg = PutLeg("live", hedge(), venue, book, clock, journal, EventLog(journal, NullLogger()))
+    try:
+        await leg.settle_open_intents()  # what a daemon does first after a restart
+        await leg.tick()
+    finally:
+        await book.close()
+        await venue.close()
+        journal.close()
+
+asyncio.run(main())
+"""
+
+
+async def _run_child(rig: OptionsRig, journal: str, crashpoint: str | None = None) -> int:
+    import asyncio
+    import os
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": root}
+    env.pop("HEDGEBOT_CRASHPOINT", None)
+    if crashpoint is not None:
+        env["HEDGEBOT_CRASHPOINT"] = crashpoint
+    script = _CHILD.format(root=root, now=rig.clock.now(), journal=journal, url=rig.url)
+    child = await asyncio.create_subprocess_exec(sys.executable, "-c", script, env=env, stderr=asyncio.subprocess.PIPE)
+    _, err = await asyncio.wait_for(child.communicate(), timeout=120)
+    assert child.returncode is not None
+    if crashpoint is None:
+        assert child.returncode == 0, err.decode()
+    return child.returncode
+
+
+async def test_a_process_killed_between_the_rolls_purchase_and_its_sale_resumes_the_roll_without_buying_twice(tmp_path) -> None:
+    import signal
+
+    journal = str(tmp_path / "journal.sqlite")
+    async with options_rig() as rig:
+        await _run_child(rig, journal)  # a process buys the put
+        old = symbol(EXPIRIES[1], 42000)
+        assert rig.desk.held() == {old: D(2)}
+        rig.clock.advance(8.5 * DAY)
+        rig.emulator.set_mark("BTCUSDT", D(45000))
+        rig.desk.volatility = 0.9
+        # The roll's purchase reaches the book, then the process is SIGKILLed before it journals the outcome.
+        assert await _run_child(rig, journal, "action_sent:1") == -signal.SIGKILL
+        new = symbol(EXPIRIES[2], 38000)
+        assert rig.desk.held() == {old: D(2), new: D(2)}, "killed between the roll's purchase and its sale"
+        rig.clock.advance(60)
+        await _run_child(rig, journal)  # the restarted process finds the purchase by its client id, then sells the old
+        assert rig.desk.held() == {new: D(2)}
+        orders = list(rig.desk.state.orders.values())
+        assert [(o["symbol"], o["side"]) for o in orders] == [(old, "BUY"), (new, "BUY"), (old, "SELL")]
+        assert len(rig.desk.executions) == len(set(rig.desk.executions)) == 3
+    check = Journal(journal, rig.clock)
+    try:
+        intents = {i.client_id: i for i in check.intents()}
+        assert not check.open_intents()
+        assert sorted(intents) == sorted(o["clientOrderId"] for o in orders), "every order is one journaled intent"
+        assert all(i.status is IntentStatus.DONE for i in intents.values())
+        [recovered] = [e for e in check.events("live", "btc-put", "put_bought") if e.detail["recovered"]]
+        assert recovered.detail["client_id"] == orders[1]["clientOrderId"]
+    finally:
+        check.close()
