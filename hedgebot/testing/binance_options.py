@@ -22,9 +22,8 @@ It refuses what Binance refuses, with Binance's codes (docs/exchanges.md cites t
 The harsh branch of each "may": an order that does not cross is cancelled at once (IOC) or rests
 (GTC) but never fills later at a better price; a cancelled order with no fill is never found
 again by a lookup (Binance: such orders "will not be found"); lookups lag by the emulator's
-`lookup_lag_seconds`; the fee is taken as the larger of the documented rate on the index and
-nothing less (rate x index x quantity, capped at 10 % of the premium, Binance's options fee
-rule). At expiry every long is exercised in cash at the index (`realStrikePrice`) the first time
+`lookup_lag_seconds`. The fee is the taker rate on the index per contract, capped at 10 % of the
+premium (Binance's options fee rule as docs/exchanges.md reads it). At expiry every long is exercised in cash at the index (`realStrikePrice`) the first time
 the desk is asked anything after it.
 
 Quotes are a model: Black-Scholes at `volatility` on the BTCUSDT mark, a bid and an ask
