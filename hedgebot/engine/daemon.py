@@ -1110,6 +1110,8 @@ class Daemon:
                 )
 
     async def _ensure_hedge_mode(self, runtime: AccountRuntime) -> None:
+        if runtime.config.hedges and all(h.instrument.option for h in runtime.config.hedges):
+            return  # puts send no futures order: the account's position mode stays the user's
         venue = runtime.venue
         mode = await venue.fetch_position_mode()
         if mode is PositionMode.HEDGE:

@@ -370,3 +370,61 @@ class OptionsDesk:
                        "initialMargin": "0", "maintMargin": "0", "unrealizedPNL": "0", "adjustedEquity": _s(cash)}],
             "greek": [], "time": self.emulator.now_ms(), "riskLevel": "NORMAL",
         }
+
+    async def control_options(self, request: web.Request) -> web.Response:
+        """GET /_emulator/options: the desk's state (wallet, longs, orders by client id) and every execution."""
+        return web.json_response({**self.state.__dict__, "executions": self.executions})
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the Binance emulator with the options desk until interrupted (for process-level tests and by hand)."""
+    import argparse
+    import asyncio
+
+    from hedgebot.testing.binance_emulator import KeySpec, serve
+
+    parser = argparse.ArgumentParser(prog="binance_options", description="The Binance emulator with European options (/eapi/v1/).")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--key", action="append", default=[], help="KEY:SECRET")
+    parser.add_argument("--spot", action="append", default=[], help="ASSET=AMOUNT credited to spot")
+    parser.add_argument("--options-usdt", default="10000", help="USDT in the options wallet")
+    parser.add_argument("--mark", default="50000", help="BTCUSDT mark price")
+    parser.add_argument("--expiry", action="append", type=float, default=[], help="an expiry, epoch seconds (repeat)")
+    parser.add_argument("--strikes", default="30000:60000:1000", help="LOW:HIGH:STEP")
+    parser.add_argument("--volatility", type=float, default=0.6)
+    parser.add_argument("--state", type=Path, help="keep the desk's state in this JSON file")
+    args = parser.parse_args(argv)
+    emulator = Emulator()
+    for text in args.key:
+        key, _, secret = text.partition(":")
+        emulator.book.keys[key] = KeySpec(secret)
+    for text in args.spot:
+        asset, _, amount = text.partition("=")
+        emulator.deposit("spot", asset, D(amount))
+    emulator.set_mark("BTCUSDT", D(args.mark))
+    low, high, step = (int(x) for x in args.strikes.split(":"))
+    fresh = args.state is None or not args.state.exists()
+    desk = OptionsDesk(emulator, expiries_ms=[int(e * 1000) for e in args.expiry], strikes=[D(k) for k in range(low, high + 1, step)],
+                       volatility=args.volatility, state_path=args.state)
+    if fresh:
+        desk.deposit("USDT", D(args.options_usdt))
+    emulator.route_installers.append(lambda r: r.add_get("/_emulator/options", desk.control_options))
+
+    async def run() -> None:
+        runner = await serve(emulator, args.host, args.port)
+        print(f"binance emulator with options on http://{args.host}:{args.port}", flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -111,3 +111,24 @@ async def test_a_live_daemon_started_from_its_config_builds_its_options_book_fro
             assert keys == {KEY}
         finally:
             await daemon.stop()
+
+
+async def test_a_put_only_account_in_one_way_mode_with_a_futures_position_is_left_as_it_is_and_its_puts_bought(tmp_path: Path) -> None:
+    from hedgebot.domain.model import OrderSide
+    from hedgebot.exchange.port import OrderRequest
+
+    async with options_rig() as rig:
+        rig.emulator._now = RealClock().now  # noqa: SLF001
+        now = RealClock().now()
+        rig.desk.state.expiries_ms = [int((now + days * DAY) * 1000) for days in (3, 10, 40)]
+        rig.emulator.deposit("futures", "USDT", D(10000))
+        await rig.venue.place_order(OrderRequest("users-own", SYMBOL, OrderSide.SELL, D("0.1"), None))  # one-way mode
+        daemon = Daemon(settings(tmp_path, rig.url), RealClock(), allow_live=True)
+        await daemon.start()  # a put sends no futures order: it needs no hedge mode, and must not refuse to start
+        try:
+            [leg] = daemon.keepers
+            await until(lambda: bool(rig.desk.held()), lambda: f"a put bought: {leg.status}")
+            assert rig.emulator.book.dual_side is False, "the user's position mode was changed"
+            assert list(rig.emulator.futures_orders()) == ["users-own"], "no futures order was sent"
+        finally:
+            await daemon.stop()
