@@ -328,6 +328,13 @@ class PutLeg:
             return True
         return self.hedge.roll_up_when is not None and price / current.strike > self.hedge.roll_up_when
 
+    async def first_purchase(self) -> tuple[PutSeries | None, Decimal, OptionQuoteBook | None]:
+        """Return what the leg would buy now, with nothing held: the series, the amount and its quote (for `check`)."""
+        await self._book.refresh()
+        price = Decimal((await self.venue.fetch_mark_price(self.hedge.symbol)).price)
+        series = self._choose(price)
+        return series, await self._target_amount(), self._book.quote_of(series) if series is not None else None
+
     def _choose(self, price: Decimal) -> PutSeries | None:
         """Return the first listed expiry at least expiry_days (and more than roll_before) away, strike nearest the floor."""
         assert self.hedge.floor is not None and self.hedge.expiry_days is not None

@@ -130,6 +130,14 @@ class BinanceOptionsBook:
         except ccxt.BaseError as exc:
             raise translate(exc) from exc
 
+    async def wallet(self) -> Decimal:
+        """Return the USDT the options wallet has available for premiums."""
+        account = await self._call("eapiPrivateGetMarginAccount", {})
+        for row in account.get("asset") or []:
+            if row.get("asset") == "USDT":
+                return _dec(row, "available", "marginAccount")
+        return ZERO
+
     # ---- the snapshot -------------------------------------------------------------
 
     async def refresh(self) -> None:
