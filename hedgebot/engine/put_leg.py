@@ -72,6 +72,8 @@ class OptionsBook(Protocol):
 
     async def settle_expired(self) -> list[Settlement]: ...
 
+    def expect(self, held: dict[PutSeries, Decimal]) -> None: ...
+
 
 class _PaperBook:
     """The paper options book seen through the put leg's asynchronous protocol.
@@ -109,6 +111,9 @@ class _PaperBook:
 
     async def settle_expired(self) -> list[Settlement]:
         return self._book.settle_expired()  # type: ignore[no-any-return]
+
+    def expect(self, held: dict[PutSeries, Decimal]) -> None:
+        """Nothing to do: the paper book is saved with the account and settles what expired itself."""
 
 
 class PriceAndCoins(Protocol):
@@ -186,8 +191,27 @@ class PutLeg:
     # ---- the daemon's side --------------------------------------------------------
 
     async def prepare(self) -> None:
-        """Load the market the puts are struck on; a bought put needs no position mode, margin mode or leverage."""
+        """Load the market the puts are struck on; a bought put needs no position mode, margin mode or leverage.
+
+        The book is told what the journal says is held: a put the exchange settled while the daemon was stopped is then
+        seen gone at expiry, and reported settled at the exchange's price.
+        """
         self.market = await self.venue.load_market(self.hedge.symbol)
+        self._book.expect(self._journal_held())
+
+    def _journal_held(self) -> dict[PutSeries, Decimal]:
+        """Return the puts the journal's fills and settlements leave held, by series."""
+        held: dict[PutSeries, Decimal] = {}
+        for intent in self.journal.intents(self.account, self.hedge.name):
+            out = intent.outcome or {}
+            if intent.status is not IntentStatus.DONE or "amount" not in out:
+                continue
+            series = PutSeries(Decimal(out["strike"]), float(out["expiry"]))
+            held[series] = held.get(series, ZERO) + (Decimal(out["amount"]) if intent.kind == BUY else -Decimal(out["amount"]))
+        for event in self.journal.events(self.account, self.hedge.name, "put_settled"):
+            series = PutSeries(Decimal(event.detail["strike"]), float(event.detail["expiry"]))
+            held[series] = held.get(series, ZERO) - Decimal(event.detail["amount"])
+        return {s: a for s, a in held.items() if a > 0}
 
     def reconfigure(self, hedge: HedgeConfig, calendar: Any = None) -> None:
         """Take a reloaded hedge config from the next tick (a put leg has no schedule windows)."""

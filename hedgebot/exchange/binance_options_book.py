@@ -192,6 +192,11 @@ class BinanceOptionsBook:
                 self._gone[series] = amount
         self.held, self._symbols, self._quotes = held, symbols, quotes
 
+    def expect(self, held: dict[PutSeries, Decimal]) -> None:
+        """Take what the journal says is held as the last snapshot: what is gone at the first refresh was exercised."""
+        if not self.held:
+            self.held = dict(held)
+
     def listed(self) -> list[PutSeries]:
         """Return the puts listed at the last refresh."""
         return [s for s in self._symbols if s.expiry > self.clock.now()]
