@@ -45,8 +45,8 @@ def start_daemon(config: Path, log: Path, crashpoint: str | None = None) -> subp
 
 def test_a_live_put_daemon_killed_between_the_rolls_purchase_and_sale_resumes_without_buying_twice(tmp_path: Path) -> None:
     now = time.time()
-    # The first put expires 2 days and 25 s from now; rolled 2 days less 1 s ahead, it is rolled 26 s from now.
-    near, far = now + 2 * DAY + 25, now + 5 * DAY
+    # The first put expires 2 days and 15 s from now; rolled 2 days less 1 s ahead, it is rolled 16 s from now.
+    near, far = now + 2 * DAY + 15, now + 5 * DAY
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     emulator_log = tmp_path / "emulator.log"
