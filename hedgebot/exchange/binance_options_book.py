@@ -236,7 +236,11 @@ class BinanceOptionsBook:
         if side == "sell":
             params["reduceOnly"] = "true"
         order = await self._call("eapiPrivatePostOrder", params)
-        fill = self._fill(order, series)
+        try:
+            fill = self._fill(order, series)
+        except OptionsDataError as exc:
+            # The order reached the exchange; an answer that cannot be read says nothing of what executed.
+            raise VenueUnavailable(f"the answer to order {client_id} could not be read, its outcome is unknown: {exc}") from exc
         if fill is not None:
             change = fill.amount if side == "buy" else -fill.amount
             self.held[series] = self.held.get(series, ZERO) + change
@@ -260,8 +264,8 @@ class BinanceOptionsBook:
             order = next((row for row in rows if row.get("clientOrderId") == client_id), None)
             if order is None:
                 return Lookup(True, None)  # neither found nor in the history since it was sent: never executed
-        if order is None or order.get("status") in ("ACCEPTED", "PARTIALLY_FILLED"):
-            return Lookup(False, None)  # not found yet (lookups lag), or still working
+        if order is None or (order.get("status") in ("ACCEPTED", "PARTIALLY_FILLED") and order.get("timeInForce") != "IOC"):
+            return Lookup(False, None)  # not found yet (lookups lag), or still working (an IOC order never is)
         return Lookup(True, self._fill(order, series))
 
     async def settle_expired(self) -> list[Settlement]:

@@ -343,3 +343,27 @@ async def test_a_put_binance_exercised_while_the_daemon_was_stopped_is_reported_
         await third.prepare()
         await third.tick()
         assert len(rig.kinds("put_settled")) == 1, "not again after another restart"
+
+
+async def test_an_order_answer_that_cannot_be_read_is_an_unknown_outcome_looked_up_not_a_refusal_bought_again() -> None:
+    from hedgebot.exchange.binance_options_book import OptionsDataError
+
+    async with options_rig() as rig:
+        book = rig.book()
+        leg = rig.leg(book=book)
+        read = book._fill  # noqa: SLF001
+        garbled = {"once": True}
+
+        def unreadable(order: dict[str, Any], series: PutSeries) -> Any:
+            if garbled.pop("once", False):
+                raise OptionsDataError(f"binance options order: field 'executedQty' is {'?'!r}, not a number")
+            return read(order, series)
+
+        book._fill = unreadable  # type: ignore[method-assign]  # noqa: SLF001
+        with pytest.raises(ExchangeError):
+            await leg.tick()
+        assert [i.status for i in rig.journal.intents()] == [IntentStatus.UNKNOWN]
+        await leg.tick()
+        await leg.tick()
+        assert [i.status for i in rig.journal.intents()] == [IntentStatus.DONE]
+        assert len(rig.order_posts()) == 1 and rig.desk.held() == {symbol(EXPIRIES[1], 42000): D(2)}
