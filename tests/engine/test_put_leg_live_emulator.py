@@ -319,6 +319,50 @@ async def test_a_process_killed_between_the_rolls_purchase_and_its_sale_resumes_
         check.close()
 
 
+# Each crash point of the roll's two orders (counted within the killed process, which only rolls), and what the
+# exchange holds right after the kill: (crash point, new put held, old put still held).
+ROLL_CRASHES = [
+    ("intent_journaled:1", False, True),  # the purchase journaled, never sent
+    ("outcome_journaled:1", True, True),  # the purchase done and journaled, the sale not begun
+    ("intent_journaled:2", True, True),  # the sale journaled, never sent
+    ("action_sent:2", True, False),  # the sale executed, its outcome not journaled
+]
+
+
+@pytest.mark.parametrize(("crashpoint", "new_held", "old_held"), ROLL_CRASHES, ids=[c[0] for c in ROLL_CRASHES])
+async def test_a_process_killed_at_any_step_of_the_roll_resumes_it_with_each_order_once(
+    tmp_path, crashpoint: str, new_held: bool, old_held: bool,
+) -> None:
+    journal_path = str(tmp_path / "journal.sqlite")
+    async with options_rig() as rig:
+        journal = Journal(journal_path, rig.clock)
+        first = PutLeg("live", hedge(), rig.venue, rig.book(), rig.clock, journal, EventLog(journal, NullLogger()))
+        await first.tick()  # the first purchase, in this process
+        journal.close()
+        old, new = symbol(EXPIRIES[1], 42000), symbol(EXPIRIES[2], 38000)
+        rig.clock.advance(8.5 * DAY)
+        rig.emulator.set_mark("BTCUSDT", D(45000))
+        rig.desk.volatility = 0.9
+        await _run_child(rig, journal_path, crashpoint)  # SIGKILLed at the crash point
+        after_kill = {s for s in (old if old_held else None, new if new_held else None) if s}
+        assert set(rig.desk.held()) == after_kill, rig.desk.held()
+        rig.clock.advance(BinanceOptionsBook.settle_seconds + 30)  # past the settle delay: a miss can be proven
+        await _run_child(rig, journal_path)
+        assert rig.desk.held() == {new: D(2)}
+        orders = list(rig.desk.state.orders.values())
+        assert [(o["symbol"], o["side"]) for o in orders] == [(old, "BUY"), (new, "BUY"), (old, "SELL")]
+        assert len(rig.desk.executions) == len(set(rig.desk.executions)) == 3, "no order executed twice"
+    check = Journal(journal_path, rig.clock)
+    try:
+        assert not check.open_intents()
+        done = {i.client_id for i in check.intents() if i.status is IntentStatus.DONE}
+        assert done == {o["clientOrderId"] for o in orders}, "every order is one intent, done"
+        others = [i for i in check.intents() if i.status is not IntentStatus.DONE]
+        assert all(i.status is IntentStatus.ABSENT for i in others), "only orders never sent are anything else"
+    finally:
+        check.close()
+
+
 async def test_a_put_binance_exercised_while_the_daemon_was_stopped_is_reported_settled_with_its_payoff() -> None:
     async with options_rig() as rig:
         first = rig.leg()
