@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from hedgebot.exchange.factory import VenueSetup
 from hedgebot.live_check import check_exchange
 from hedgebot.ops.figures import iso_utc
 from tests.engine.test_daemon_put_live import keys_in_environment, settings  # noqa: F401 - the keys' fixture
 from tests.engine.test_put_leg_live_emulator import EXPIRIES, options_rig
 from tests.emulator_rig import SECRET
+
+pytestmark = pytest.mark.slow
 
 
 async def test_check_exchange_on_a_put_hedge_says_what_it_would_buy_and_that_the_options_wallet_pays_for_it(tmp_path: Path) -> None:

@@ -38,8 +38,7 @@ from typing import Any, Protocol
 
 from hedgebot.config import HedgeConfig
 from hedgebot.domain.model import Market, Severity, floor_to_step
-from hedgebot.exchange.binance_options_book import Lookup
-from hedgebot.exchange.paper_options import OptionFill, OptionQuoteBook, PutSeries, Settlement
+from hedgebot.exchange.paper_options import Lookup, OptionFill, OptionQuoteBook, PutSeries, Settlement
 from hedgebot.exchange.port import ExchangeError, PermanentError
 from hedgebot.ops.events import EventLog
 from hedgebot.store.journal import IntentStatus, JournalStore, NewEvent

@@ -18,11 +18,10 @@ ccxt files some of them under its plain ExchangeError for options.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from hedgebot.exchange.paper_options import OptionFill, OptionQuoteBook, PutSeries, Settlement
+from hedgebot.exchange.paper_options import Lookup, OptionFill, OptionQuoteBook, PutSeries, Settlement
 from hedgebot.exchange.port import (
     AuthenticationFailed,
     BadData,
@@ -42,14 +41,6 @@ _UNKNOWN_OUTCOME = {"-1000", "-1001", "-1006", "-1007"}
 
 class OptionsDataError(BadData):
     """The options venue answered with something the leg cannot read (named field and value)."""
-
-
-@dataclass(frozen=True)
-class Lookup:
-    """What a lookup by client id told: `known` when the venue has a record (or proof of none), `fill` when it executed."""
-
-    known: bool
-    fill: OptionFill | None
 
 
 def _dec(row: dict[str, Any], key: str, what: str) -> Decimal:

@@ -28,6 +28,8 @@ from hedgebot.testing.binance_options import OptionsDesk
 from hedgebot.testing.clock import SteppingClock
 from tests.emulator_rig import KEY, SECRET, START, connect, free_port
 
+pytestmark = pytest.mark.slow
+
 D = Decimal
 SYMBOL = "BTC/USDT:USDT"
 DAY = 86400.0
