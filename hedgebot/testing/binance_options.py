@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import os
+import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
@@ -140,6 +141,7 @@ class OptionsDesk:
     def exercise_due(self) -> None:
         """Exercise every long whose expiry has passed, in cash at the index, as Binance does at 08:00 UTC."""
         now = self.emulator.now_ms()
+        exercised = False
         for symbol, qty in list(self.state.positions.items()):
             _, day, strike_text, kind = symbol.split("-")
             expiry = next((e for e in self.state.expiries_ms if option_symbol(e, D(strike_text), kind) == symbol), None)
@@ -153,7 +155,9 @@ class OptionsDesk:
                 "symbol": symbol, "strikePrice": _s(strike), "realStrikePrice": _s(price), "expiryDate": expiry,
                 "strikeResult": "REALISTIC_VALUE_STRICKEN" if payoff > 0 else "EXTRINSIC_VALUE_EXPIRED",
             })
-        self.save()
+            exercised = True
+        if exercised:
+            self.save()
 
     # ---- the application -------------------------------------------------------------
 
@@ -180,7 +184,7 @@ class OptionsDesk:
                 {"filterType": "PRICE_FILTER", "minPrice": _s(self.tick), "maxPrice": "100000", "tickSize": _s(self.tick)},
                 {"filterType": "LOT_SIZE", "minQty": _s(self.min_qty), "maxQty": "100", "stepSize": _s(self.step)},
             ],
-            "id": abs(hash(symbol)) % 100000, "symbol": symbol, "side": "PUT" if kind == "P" else "CALL",
+            "id": zlib.crc32(symbol.encode()) % 100000, "symbol": symbol, "side": "PUT" if kind == "P" else "CALL",
             "strikePrice": f"{strike:.8f}", "underlying": "BTCUSDT", "unit": 1, "makerFeeRate": _s(self.taker_fee),
             "takerFeeRate": _s(self.taker_fee), "minQty": _s(self.min_qty), "maxQty": "100", "initialMargin": "0.15000000",
             "maintenanceMargin": "0.07500000", "minInitialMargin": "0.10000000", "minMaintenanceMargin": "0.05000000",
