@@ -413,3 +413,23 @@ async def test_an_order_answer_that_cannot_be_read_is_an_unknown_outcome_looked_
         await leg.tick()
         assert [i.status for i in rig.journal.intents()] == [IntentStatus.DONE]
         assert len(rig.order_posts()) == 1 and rig.desk.held() == {symbol(EXPIRIES[1], 42000): D(2)}
+
+
+async def test_live_purchases_keep_within_the_premium_per_order_and_per_month() -> None:
+    async with options_rig() as rig:
+        leg = rig.leg(hedge(max_premium_per_order=D(100), max_premium_per_month=D(150)))  # 2 puts ask about 150 + fees
+        await leg.tick()
+        def cost(order: dict[str, Any]) -> Decimal:
+            return D(order["avgPrice"]) * D(order["executedQty"]) + D(order["fee"])
+
+        orders = list(rig.desk.state.orders.values())
+        assert orders and all(cost(o) <= 100 for o in orders), "no order above max_premium_per_order"
+        assert sum(D(o["executedQty"]) for o in orders) < 2, "the caps leave the target short"
+        assert rig.kinds("put_premium_capped"), "a smaller purchase is said"
+        for _ in range(4):
+            rig.clock.advance(3600)
+            await leg.tick()
+        orders = list(rig.desk.state.orders.values())
+        assert all(cost(o) <= 100 for o in orders) and sum(cost(o) for o in orders) <= 150, "within both caps"
+        assert sum(D(o["executedQty"]) for o in orders) < 2
+        assert leg.status.waiting is not None, "short of its target, the leg says why it waits"
