@@ -31,7 +31,7 @@ from hedgebot.engine.put_leg import BUY, PutLeg
 from hedgebot.exchange.feeds import Candle
 from hedgebot.exchange.funding import ConstantFunding
 from hedgebot.exchange.paper import PaperMarket, PaperVenue
-from hedgebot.exchange.paper_options import attach_options
+from hedgebot.exchange.paper_options import PutSeries, attach_options
 from hedgebot.ops.events import EventLog
 from hedgebot.store.journal import IntentStatus, Journal
 
@@ -90,6 +90,10 @@ class PutBacktestResult:
     orders: int
     waiting_alerts: int
     premium_factor: Decimal
+    # equity.csv: (time, price, hedged value, unhedged value, coins, puts held, puts at the bid, premium paid to date)
+    equity: tuple[tuple[float, Decimal, Decimal, Decimal, Decimal, Decimal, Decimal, Decimal], ...] = ()
+    # trades.csv: (time, kind, series, side, amount, price, fee, quote amount, detail)
+    trades: tuple[tuple[float, str, str, str, Decimal, Decimal, Decimal, Decimal, str], ...] = ()
 
     def summary(self) -> dict[str, Any]:
         """Return summary.json's fields."""
@@ -131,31 +135,53 @@ async def run_put_backtest(
     events = EventLog(journal)
     leg = PutLeg("backtest", hedge, venue, book, clock, journal, events)
     await leg.prepare()
+    coins = spot.get(market.base, ZERO)
+    cash_start = sum((v for k, v in spot.items() if k != market.base), ZERO) + sum(futures.values(), ZERO)
+
+    def cash_now() -> Decimal:
+        return sum((v for k, v in venue.spot.items() if k != market.base), ZERO) + sum(venue.cash.values(), ZERO)
+
+    def bid_value_at(close: Decimal) -> Decimal:
+        value = ZERO
+        for series, amount in book.held.items():
+            quote = book.quote_of(series)
+            value += (quote.bid if quote is not None else max(series.strike - close, ZERO)) * amount
+        return value
+
+    equity = []
     for candle in candles:
         await clock.set(max(candle.time, clock.now()))
         venue.update_price(market.symbol, candle.time, candle.close, open_=candle.open, high=candle.high, low=candle.low)
         trailing.add(float(candle.close))
         await leg.tick()
+        paid = leg.status.premium_paid  # premiums and fees to date
+        bids = bid_value_at(candle.close)
+        equity.append((candle.time, candle.close, coins * candle.close + cash_now() + bids, coins * candle.close + cash_start,
+                       coins, sum(book.held.values(), ZERO), bids, paid))
     book.settle_expired()
-    coins = spot.get(market.base, ZERO)
-    cash_start = sum((v for k, v in spot.items() if k != market.base), ZERO) + sum(futures.values(), ZERO)
-    cash_end = sum((v for k, v in venue.spot.items() if k != market.base), ZERO) + sum(venue.cash.values(), ZERO)
-    bid_value = ZERO
-    for series, amount in book.held.items():
-        quote = book.quote_of(series)
-        bid_value += (quote.bid if quote is not None else max(series.strike - candles[-1].close, ZERO)) * amount
+    cash_end = cash_now()
+    bid_value = bid_value_at(candles[-1].close)
     premium = fees = proceeds = ZERO
     orders = 0
+    trades = []
     for intent in journal.intents("backtest", hedge.name):
         if intent.status is not IntentStatus.DONE or not intent.outcome:
             continue
         orders += 1
-        gross = Decimal(intent.outcome["price"]) * Decimal(intent.outcome["amount"])
-        fees += Decimal(intent.outcome["fee"])
+        out = intent.outcome
+        gross = Decimal(out["price"]) * Decimal(out["amount"])
+        fees += Decimal(out["fee"])
         if intent.kind == BUY:
             premium += gross
         else:
             proceeds += gross
+        series = PutSeries(Decimal(out["strike"]), float(out["expiry"]))
+        trades.append((float(out["at"]), "option_order", f"{market.base}-{series.symbol}", out["side"], Decimal(out["amount"]),
+                       Decimal(out["price"]), Decimal(out["fee"]), Decimal(out["cash"]), str(intent.detail.get("reason", ""))))
+    for settled in book.settlements:
+        trades.append((settled.at, "option_settlement", f"{market.base}-{settled.series.symbol}", "", settled.amount,
+                       settled.price, ZERO, settled.payoff, "cash-settled at expiry at the underlying's price"))
+    trades.sort(key=lambda row: row[0])
     payoff = proceeds + sum((s.payoff for s in book.settlements), ZERO)
     protected = coins * hedge.ratio
     return PutBacktestResult(
@@ -166,7 +192,7 @@ async def run_put_backtest(
         unhedged_value=coins * candles[-1].close + cash_start,
         floor_value=hedge.floor * first.open * protected + (coins - protected) * candles[-1].close + cash_start,
         orders=orders, waiting_alerts=len(journal.events("backtest", hedge.name, "put_leg_waiting")),
-        premium_factor=premium_factor,
+        premium_factor=premium_factor, equity=tuple(equity), trades=tuple(trades),
     )
 
 
@@ -178,7 +204,36 @@ def write_put_backtest(inputs: Any, out: Path) -> int:
     out.mkdir(parents=True, exist_ok=True)
     summary = result.summary()
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_put_equity(out / "equity.csv", result)
+    write_put_trades(out / "trades.csv", result)
     for key, value in summary.items():
         print(f"{key:>18}: {value}")
-    print(f"\nwrote {out}/summary.json")
+    print(f"\nwrote {out}/summary.json, equity.csv, trades.csv")
     return 0
+
+
+def _money(value: Decimal) -> str:
+    return f"{value:.2f}"
+
+
+def write_put_equity(path: Path, result: PutBacktestResult) -> None:
+    """Write equity.csv: the account's value over time with the puts (at the bid) and without, and the puts held."""
+    from hedgebot.backtest_report import iso  # noqa: PLC0415 - the report module imports this one
+
+    with path.open("w", newline="") as handle:
+        handle.write("time,price,hedged_value,unhedged_value,exposure,puts_held,puts_bid_value,premium_paid\n")
+        for at, price, hedged, unhedged, coins, puts, bids, paid in result.equity:
+            handle.write(f"{iso(at)},{price},{_money(hedged)},{_money(unhedged)},{coins},{puts},{_money(bids)},{_money(paid)}\n")
+
+
+def write_put_trades(path: Path, result: PutBacktestResult) -> None:
+    """Write trades.csv in the other backtests' columns: every option order and every settlement at expiry."""
+    import csv  # noqa: PLC0415
+
+    from hedgebot.backtest_report import iso  # noqa: PLC0415
+
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["time", "kind", "symbol_or_asset", "side", "amount", "price", "fee", "quote_amount", "detail"])
+        for at, kind, symbol, side, amount, price, fee, cash, detail in result.trades:
+            writer.writerow([iso(at), kind, symbol, side, amount, price, _money(fee), _money(cash), detail])

@@ -61,7 +61,7 @@ async def check_exchange(settings: Settings, clock: Clock, venue_factory: VenueF
         setup = made if isinstance(made, VenueSetup) else VenueSetup(made)
         try:
             if account.hedges:
-                await _check_account(account, setup.venue, clock, found, settings.calendar_events())
+                await _check_account(account, setup.venue, clock, found, settings.calendar_events(), setup)
             else:
                 await _check_holdings(account, setup, found)
         finally:
@@ -85,7 +85,8 @@ async def _check_holdings(account: AccountConfig, setup: VenueSetup, found: Live
 
 
 async def _check_account(
-    account: AccountConfig, venue: ExchangePort, clock: Clock, found: LiveCheck, calendar: Sequence[CalendarEvent] = ()
+    account: AccountConfig, venue: ExchangePort, clock: Clock, found: LiveCheck, calendar: Sequence[CalendarEvent] = (),
+    setup: VenueSetup | None = None,
 ) -> None:
     name = account.name
     found.lines.append(f"account {name}: live on {account.exchange}, checked against the exchange (no order placed, nothing changed)")
@@ -110,6 +111,14 @@ async def _check_account(
             ) if flag is not None),
         ])
     )
+    journal = Journal(":memory:", clock)
+    try:
+        for hedge in (h for h in account.hedges if h.instrument.option):
+            await _check_put(account, hedge, venue, clock, journal, found, setup or VenueSetup(venue))
+    finally:
+        journal.close()
+    if all(h.instrument.option for h in account.hedges):
+        return  # puts send no futures order: the position mode, margin and leverage are not theirs to judge
     try:
         mode = await venue.fetch_position_mode()
     except ExchangeError as exc:
@@ -124,7 +133,7 @@ async def _check_account(
         )
     journal = Journal(":memory:", clock)
     try:
-        for hedge in account.hedges:
+        for hedge in (h for h in account.hedges if not h.instrument.option):
             await _check_hedge(account, hedge, venue, clock, journal, found, calendar)
     finally:
         journal.close()
@@ -181,6 +190,44 @@ async def _check_hedge(
         found.lines += ["    " + line for line in await _quarterly_lines(hedge, venue, clock, market)]
     if not hedge.instrument.delivers:  # a quarterly's carry is its basis: it pays and earns no funding
         found.lines.append("    " + await _carry_line(hedge, venue, clock, snapshot, calendar))
+
+
+async def _check_put(
+    account: AccountConfig, hedge: HedgeConfig, venue: ExchangePort, clock: Clock, journal: Journal, found: LiveCheck,
+    setup: VenueSetup,
+) -> None:
+    """Check a put hedge's options account: the key may trade options, the chain quotes a put, the wallet pays for it."""
+    from hedgebot.engine.put_leg import FEE_ALLOWANCE, live_put_leg  # noqa: PLC0415 - only for a put hedge
+
+    where = f"{account.name}/{hedge.name}"
+    try:
+        leg = live_put_leg(account, hedge, venue, setup, clock, journal, EventLog(journal, NullLogger()))
+        series, amount, quote = await leg.first_purchase()
+        wallet = await setup.options.wallet()
+    except AuthenticationFailed as exc:
+        found.problems.append(f"{where}: {exc}")
+        return
+    except (StartupRefused, ExchangeError, ConfigError) as exc:
+        found.problems.append(f"{where}: the options account could not be read: {redact(str(exc))}")
+        return
+    found.lines.append(f"  hedge {hedge.name}: long puts on Binance options; the key may trade options; options wallet {wallet} USDT")
+    if series is None or quote is None or quote.ask <= 0:
+        found.lines.append("    no put with a quote for the horizon now: `run` waits and alerts (put_leg_waiting), it pays no price")
+        return
+    expiry = iso_utc(series.expiry)
+    cost = quote.ask * amount * (1 + FEE_ALLOWANCE)
+    found.lines.append(
+        f"    it would buy {amount} puts at strike {series.strike}, expiry {expiry}, at the ask {quote.ask} "
+        f"(mark {quote.mark}): about {cost:.2f} USDT with fees"
+    )
+    assert hedge.max_premium_per_order is not None
+    if cost > hedge.max_premium_per_order:
+        found.lines.append(f"    above max_premium_per_order {hedge.max_premium_per_order}: `run` buys part (put_premium_capped)")
+    if wallet < cost:
+        found.lines.append(
+            f"    UNDER-FUNDED: the options wallet holds {wallet} USDT; transfer about {cost - wallet:.2f} USDT into it, "
+            "or Binance refuses the purchase (-2018)"
+        )
 
 
 async def _quarterly_lines(hedge: HedgeConfig, venue: ExchangePort, clock: Clock, market: Market) -> list[str]:

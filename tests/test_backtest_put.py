@@ -92,3 +92,22 @@ def test_a_put_backtest_refuses_options_it_does_not_support_yet_and_runs_nothing
                  "--out", str(out), "--no-chart", "--compare", "interval:60m"])
     assert code == 2 and "--compare: not supported for a put hedge" in capsys.readouterr().err
     assert not (out / "summary.json").exists()
+
+
+def test_a_put_backtest_writes_its_trades_and_equity_files_as_other_backtests_do(tmp_path) -> None:
+    import csv
+
+    summary = _backtest(tmp_path, _path(10, 5, 5, 50000.0, 35000.0))
+    out = tmp_path / "out"
+    with (out / "equity.csv").open() as handle:
+        equity = list(csv.DictReader(handle))
+    with (out / "trades.csv").open() as handle:
+        trades = list(csv.DictReader(handle))
+    assert len(equity) == summary["candles"] and equity[0]["time"].endswith("Z")
+    assert D(equity[-1]["hedged_value"]) == D(summary["hedged_value"]) and D(equity[-1]["unhedged_value"]) == D(summary["unhedged_value"])
+    assert D(equity[-1]["premium_paid"]) == D(summary["premium_paid"]) + D(summary["option_fees"])
+    assert list(trades[0]) == ["time", "kind", "symbol_or_asset", "side", "amount", "price", "fee", "quote_amount", "detail"]
+    orders = [t for t in trades if t["kind"] == "option_order"]
+    assert len(orders) == summary["orders"] and orders[0]["side"] == "buy" and orders[0]["symbol_or_asset"].startswith("BTC-")
+    bought = sum(D(t["amount"]) * D(t["price"]) for t in orders if t["side"] == "buy")
+    assert abs(bought - D(summary["premium_paid"])) < D("0.01")

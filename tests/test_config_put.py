@@ -93,9 +93,17 @@ def test_check_describes_a_paper_put_hedge_as_puts_not_a_short(tmp_path, capsys)
 def test_check_refuses_a_put_hedge_on_a_live_account_and_says_where_it_runs() -> None:
     from hedgebot.exchange.factory import instrument_problem
 
-    problem = instrument_problem(_put(), "live", "hedge 'h'")
-    assert problem is not None and "paper accounts and in backtests only" in problem
+    problem = instrument_problem(_put(), "live", "hedge 'h'", "okx")
+    assert problem is not None and "paper accounts, in backtests and on live binanceusdm accounts" in problem
+    assert "not on 'okx'" in problem
+    assert instrument_problem(_put(), "live", "hedge 'h'") is not None  # an exchange not named is never taken as proven
     assert instrument_problem(_put(), "paper", "hedge 'h'") is None
+
+
+def test_a_put_hedge_on_a_live_binance_account_passes_check_as_binance_options_keep_it() -> None:
+    from hedgebot.exchange.factory import instrument_problem
+
+    assert instrument_problem(_put(), "live", "hedge 'h'", "binanceusdm") is None
 
 
 def test_a_put_hedge_survives_a_dump_and_reload_with_every_default_written() -> None:

@@ -44,7 +44,7 @@ from hedgebot.engine.refill import Refill
 from hedgebot.engine.startup_checks import UNRESTRICTED_KEY, key_problems
 from hedgebot.engine.keeper import Keeper, Liquidation, StartupDeferred, StartupRefused, StartupStopped
 from hedgebot.engine.ownership import AccountLocked, IdentityLock, identity_lock
-from hedgebot.engine.put_leg import paper_put_leg
+from hedgebot.engine.put_leg import live_put_leg, paper_put_leg
 from hedgebot.engine.streams import StreamState, StreamSupervisor, attach_streams, route_order_updates, stream_metrics
 from hedgebot.exchange.factory import FeedRun, VenueSetup, build_holdings, build_venue, paper_setup
 from hedgebot.exchange.funding import LiveFunding
@@ -916,10 +916,13 @@ class Daemon:
         await self._refuse_another_writer(runtime)
         await self._ensure_hedge_mode(runtime)
         for index, hedge in enumerate(account.hedges):
-            if hedge.instrument.option:  # long puts on the paper options book, kept by their own leg
-                assert runtime.setup is not None and runtime.setup.simulated is not None
-                leg = paper_put_leg(account, hedge, runtime.venue, runtime.setup.simulated, self.clock, self.journal,
-                                    self.events, self.state_dir)
+            if hedge.instrument.option:  # long puts on the options book (paper, or the live account's), kept by their own leg
+                assert runtime.setup is not None
+                if runtime.setup.simulated is not None:
+                    leg = paper_put_leg(account, hedge, runtime.venue, runtime.setup.simulated, self.clock, self.journal,
+                                        self.events, self.state_dir)
+                else:
+                    leg = live_put_leg(account, hedge, runtime.venue, runtime.setup, self.clock, self.journal, self.events)
                 await leg.prepare()
                 runtime.keepers.append(leg)  # type: ignore[arg-type]
                 continue
@@ -1107,6 +1110,8 @@ class Daemon:
                 )
 
     async def _ensure_hedge_mode(self, runtime: AccountRuntime) -> None:
+        if runtime.config.hedges and all(h.instrument.option for h in runtime.config.hedges):
+            return  # puts send no futures order: the account's position mode stays the user's
         venue = runtime.venue
         mode = await venue.fetch_position_mode()
         if mode is PositionMode.HEDGE:

@@ -30,7 +30,7 @@ import asyncio
 import contextlib
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -38,7 +38,7 @@ from typing import Any, Protocol
 
 from hedgebot.config import HedgeConfig
 from hedgebot.domain.model import Market, Severity, floor_to_step
-from hedgebot.exchange.paper_options import OptionFill, OptionQuoteBook, PutSeries, Settlement
+from hedgebot.exchange.paper_options import Lookup, OptionFill, OptionQuoteBook, PutSeries, Settlement
 from hedgebot.exchange.port import ExchangeError, PermanentError
 from hedgebot.ops.events import EventLog
 from hedgebot.store.journal import IntentStatus, JournalStore, NewEvent
@@ -53,20 +53,66 @@ BUY, SELL = "put_buy", "put_sell"
 
 
 class OptionsBook(Protocol):
-    """What the put leg needs of a venue's options: its chain, quotes, limit orders, lookups and holdings."""
+    """What the put leg needs of a venue's options: a snapshot of its chain, quotes and holdings, orders, lookups."""
 
     held: dict[PutSeries, Decimal]
     amount_step: Decimal
+    settle_seconds: float  # how long a lookup may miss an order that did reach the book
+
+    async def refresh(self) -> None: ...
 
     def listed(self) -> list[PutSeries]: ...
 
     def quote_of(self, series: PutSeries) -> OptionQuoteBook | None: ...
 
-    def place_limit(self, client_id: str, series: PutSeries, side: str, amount: Decimal, limit: Decimal) -> OptionFill | None: ...
+    async def place_limit(self, client_id: str, series: PutSeries, side: str, amount: Decimal, limit: Decimal) -> OptionFill | None: ...
 
-    def find_fill(self, client_id: str) -> OptionFill | None: ...
+    async def lookup(self, client_id: str, series: PutSeries, sent_at: float, settled: bool) -> Lookup: ...
 
-    def settle_expired(self) -> list[Settlement]: ...
+    async def settle_expired(self) -> list[Settlement]: ...
+
+    def expect(self, held: dict[PutSeries, Decimal]) -> None: ...
+
+
+class _PaperBook:
+    """The paper options book seen through the put leg's asynchronous protocol.
+
+    The paper book answers at once and never executes an order later, so a lookup that misses proves the order absent.
+    """
+
+    settle_seconds = 0.0
+
+    def __init__(self, book: Any) -> None:
+        self._book = book
+
+    @property
+    def held(self) -> dict[PutSeries, Decimal]:
+        return self._book.held  # type: ignore[no-any-return]
+
+    @property
+    def amount_step(self) -> Decimal:
+        return self._book.amount_step  # type: ignore[no-any-return]
+
+    async def refresh(self) -> None:
+        """Nothing to read: the paper book is in memory."""
+
+    def listed(self) -> list[PutSeries]:
+        return self._book.listed()  # type: ignore[no-any-return]
+
+    def quote_of(self, series: PutSeries) -> OptionQuoteBook | None:
+        return self._book.quote_of(series)  # type: ignore[no-any-return]
+
+    async def place_limit(self, client_id: str, series: PutSeries, side: str, amount: Decimal, limit: Decimal) -> OptionFill | None:
+        return self._book.place_limit(client_id, series, side, amount, limit)  # type: ignore[no-any-return]
+
+    async def lookup(self, client_id: str, series: PutSeries, sent_at: float, settled: bool) -> Lookup:
+        return Lookup(True, self._book.find_fill(client_id))
+
+    async def settle_expired(self) -> list[Settlement]:
+        return self._book.settle_expired()  # type: ignore[no-any-return]
+
+    def expect(self, held: dict[PutSeries, Decimal]) -> None:
+        """Nothing to do: the paper book is saved with the account and settles what expired itself."""
 
 
 class PriceAndCoins(Protocol):
@@ -97,7 +143,7 @@ class PutLegStatus:
     delta: Decimal  # coins: the held puts' delta times their amount (negative)
     waiting: str | None
     updated_at: float | None  # None before the first tick
-    state: str = "starting"  # "active", or "waiting" while the leg waits for a quote or for premium
+    state: str = "starting"  # "active", "waiting" while the leg waits for a quote or for premium, "stopped" after a stop
 
     def to_json(self) -> dict[str, Any]:
         """Return the status as JSON-safe values."""
@@ -123,6 +169,8 @@ class PutLeg:
     ) -> None:
         assert hedge.floor is not None and hedge.expiry_days is not None
         self.account, self.hedge, self.venue, self.book = account, hedge, venue, book
+        # A live book speaks the asynchronous protocol itself; the paper book is wrapped.
+        self._book: OptionsBook = book if hasattr(book, "refresh") else _PaperBook(book)  # type: ignore[assignment]
         self.clock, self.journal, self.events = clock, journal, events
         self.wake = asyncio.Event()
         self.lookup_failed = False
@@ -142,8 +190,27 @@ class PutLeg:
     # ---- the daemon's side --------------------------------------------------------
 
     async def prepare(self) -> None:
-        """Load the market the puts are struck on; a bought put needs no position mode, margin mode or leverage."""
+        """Load the market the puts are struck on; a bought put needs no position mode, margin mode or leverage.
+
+        The book is told what the journal says is held: a put the exchange settled while the daemon was stopped is then
+        seen gone at expiry, and reported settled at the exchange's price.
+        """
         self.market = await self.venue.load_market(self.hedge.symbol)
+        self._book.expect(self._journal_held())
+
+    def _journal_held(self) -> dict[PutSeries, Decimal]:
+        """Return the puts the journal's fills and settlements leave held, by series."""
+        held: dict[PutSeries, Decimal] = {}
+        for intent in self.journal.intents(self.account, self.hedge.name):
+            out = intent.outcome or {}
+            if intent.status is not IntentStatus.DONE or "amount" not in out:
+                continue
+            series = PutSeries(Decimal(out["strike"]), float(out["expiry"]))
+            held[series] = held.get(series, ZERO) + (Decimal(out["amount"]) if intent.kind == BUY else -Decimal(out["amount"]))
+        for event in self.journal.events(self.account, self.hedge.name, "put_settled"):
+            series = PutSeries(Decimal(event.detail["strike"]), float(event.detail["expiry"]))
+            held[series] = held.get(series, ZERO) - Decimal(event.detail["amount"])
+        return {s: a for s, a in held.items() if a > 0}
 
     def reconfigure(self, hedge: HedgeConfig, calendar: Any = None) -> None:
         """Take a reloaded hedge config from the next tick (a put leg has no schedule windows)."""
@@ -182,28 +249,54 @@ class PutLeg:
                 self.exchange_errors[type(exc).__name__] += 1
                 self.last_venue_error_at = self.clock.now()
                 self._alert("put_leg_failed", Severity.WARNING, error=str(exc))
+            if self._stopped:
+                break
             await self.clock.wait_for(self.wake, self.hedge.tick_seconds)
+        # The puts stay held, but nothing keeps them now: status must not say "active" after a stop.
+        self.status = replace(self.status, state="stopped", updated_at=self.clock.now())
 
     async def settle_open_intents(self) -> bool:
         """Look up every open order intent of this hedge by its client id, before anything else; True when none is left.
 
-        The paper book answers a lookup at once and never executes an order later, so a miss proves it absent.
+        A lookup that finds the order settles it (done, or absent when nothing executed). A miss proves nothing
+        until the book's settle delay has passed since the order was sent (lookups lag); after it, the book's own
+        proof (a live book reads the order history) settles it absent. `lookup_failed` says the venue could not
+        be asked.
         """
+        self.lookup_failed = False
+        left = 0
         for intent in self.journal.open_intents(self.account, self.hedge.name):
-            fill = self.book.find_fill(intent.client_id)
-            if fill is not None:
-                self._finish(intent.client_id, intent.kind, IntentStatus.DONE, fill.to_json(), recovered=True)
+            series = PutSeries(Decimal(intent.detail["strike"]), float(intent.detail["expiry"]))
+            settled = self.clock.now() - intent.created_at >= self._book.settle_seconds
+            try:
+                looked = await self._book.lookup(intent.client_id, series, intent.created_at, settled)
+            except ExchangeError as exc:
+                self.lookup_failed = True
+                self._alert("put_lookup_failed", Severity.WARNING, client_id=intent.client_id, error=str(exc))
+                left += 1
+                continue
+            if looked.fill is not None:
+                self._finish(intent.client_id, intent.kind, IntentStatus.DONE, looked.fill.to_json(), recovered=True)
+            elif looked.known:
+                self.journal.finish(intent.client_id, IntentStatus.ABSENT, {"error": "not executed: found by client id without a fill, or in no record"})
             else:
-                self.journal.finish(intent.client_id, IntentStatus.ABSENT, {"error": "not found by client id after a restart"})
-        return True
+                left += 1
+        return left == 0
 
     # ---- the tick -----------------------------------------------------------------
 
     async def tick(self) -> None:
         """Settle, roll, re-size: one pass of the rules in the module's docstring."""
+        await self._book.refresh()
         if self.journal.open_intents(self.account, self.hedge.name):
-            await self.settle_open_intents()  # an order of unknown outcome is looked up before any other goes out
-        for settled in self.book.settle_expired():
+            if not await self.settle_open_intents():
+                # An order of unknown outcome is looked up before any other goes out: none is sent while one is open.
+                self._last_price_at = self.clock.now()
+                self._wait("an order of unknown outcome is being looked up by its client id")
+                self.status = self._status(Decimal((await self.venue.fetch_mark_price(self.hedge.symbol)).price), self._current())
+                return
+            await self._book.refresh()  # what the settled orders changed
+        for settled in await self._book.settle_expired():
             self.events.emit(
                 self.account, self.hedge.name, "put_settled", Severity.INFO, strike=str(settled.series.strike),
                 expiry=settled.series.expiry, amount=str(settled.amount), price=str(settled.price), payoff=str(settled.payoff),
@@ -218,25 +311,25 @@ class PutLeg:
             series = self._choose(price)
             if series is not None and series != current:
                 await self._buy(series, target)
-                if self.book.held.get(series, ZERO) > 0:
+                if self._book.held.get(series, ZERO) > 0:
                     current = series
         # The old series go only as far as the new one covers the target: a roll cut short by the premium caps
         # keeps the rest of the old protection until the new one is complete (or the old one expires).
-        excess = sum(self.book.held.values(), ZERO) - max(target, self.book.held.get(current, ZERO) if current else ZERO)
-        for series, amount in sorted(self.book.held.items(), key=lambda item: (item[0].expiry, item[0].strike)):
+        excess = sum(self._book.held.values(), ZERO) - max(target, self._book.held.get(current, ZERO) if current else ZERO)
+        for series, amount in sorted(self._book.held.items(), key=lambda item: (item[0].expiry, item[0].strike)):
             if series != current and excess > 0:
-                part = min(amount, floor_to_step(excess, self.book.amount_step))
+                part = min(amount, floor_to_step(excess, self._book.amount_step))
                 await self._sell(series, part, "roll")
                 excess -= part
-        if current is not None and current in self.book.held:
-            held = self.book.held[current]
+        if current is not None and current in self._book.held:
+            held = self._book.held[current]
             if target == 0:
                 await self._sell(current, held, "no exposure")
             elif abs(held - target) > self.hedge.band * target:
                 if held < target:
                     await self._buy(current, target - held)
                 else:
-                    await self._sell(current, floor_to_step(held - target, self.book.amount_step), "resize")
+                    await self._sell(current, floor_to_step(held - target, self._book.amount_step), "resize")
         self.status = self._status(price, self._current())
 
     async def _target_amount(self) -> Decimal:
@@ -244,11 +337,11 @@ class PutLeg:
         if self.hedge.exposure.spot:
             coins = (await self.venue.fetch_spot_balances()).get(self.hedge.asset, ZERO)
         coins = max(coins - self.hedge.exposure.offset, ZERO)
-        return floor_to_step(coins * self.hedge.ratio, self.book.amount_step)
+        return floor_to_step(coins * self.hedge.ratio, self._book.amount_step)
 
     def _current(self) -> PutSeries | None:
         """Return the series the leg keeps: the latest expiry held, the highest strike among those."""
-        held = [s for s, a in self.book.held.items() if a > 0]
+        held = [s for s, a in self._book.held.items() if a > 0]
         return max(held, key=lambda s: (s.expiry, s.strike)) if held else None
 
     def _needs_new(self, current: PutSeries | None, price: Decimal) -> bool:
@@ -258,11 +351,18 @@ class PutLeg:
             return True
         return self.hedge.roll_up_when is not None and price / current.strike > self.hedge.roll_up_when
 
+    async def first_purchase(self) -> tuple[PutSeries | None, Decimal, OptionQuoteBook | None]:
+        """Return what the leg would buy now, with nothing held: the series, the amount and its quote (for `check`)."""
+        await self._book.refresh()
+        price = Decimal((await self.venue.fetch_mark_price(self.hedge.symbol)).price)
+        series = self._choose(price)
+        return series, await self._target_amount(), self._book.quote_of(series) if series is not None else None
+
     def _choose(self, price: Decimal) -> PutSeries | None:
         """Return the first listed expiry at least expiry_days (and more than roll_before) away, strike nearest the floor."""
         assert self.hedge.floor is not None and self.hedge.expiry_days is not None
         now = self.clock.now()
-        listed = self.book.listed()
+        listed = self._book.listed()
         horizon = now + max(self.hedge.expiry_days * 86400, self.hedge.put_roll_before + 1)
         expiries = sorted({s.expiry for s in listed})
         covering = [e for e in expiries if e >= horizon]
@@ -281,10 +381,12 @@ class PutLeg:
     def _sensible(self, quote: OptionQuoteBook | None, side: str) -> str | None:
         if quote is None or not quote.mark.is_finite() or quote.mark <= 0:
             return "no mark"
+        if side == "buy" and quote.ask <= 0:
+            return "no ask: nobody offers this put"  # a live book's empty offer side reads as an ask of 0
         if side == "buy" and quote.ask > quote.mark * (1 + MAX_OVER_MARK):
-            return f"ask {quote.ask} is more than {MAX_OVER_MARK:%} above the mark {quote.mark}"
+            return f"ask {quote.ask} is more than {MAX_OVER_MARK:.0%} above the mark {quote.mark}"
         if side == "sell" and (quote.bid <= 0 or quote.bid < quote.mark * (1 - MAX_OVER_MARK)):
-            return f"bid {quote.bid} is more than {MAX_OVER_MARK:%} below the mark {quote.mark}"
+            return f"bid {quote.bid} is more than {MAX_OVER_MARK:.0%} below the mark {quote.mark}"
         return None
 
     def _premium_since(self, since: float) -> Decimal:
@@ -296,7 +398,7 @@ class PutLeg:
 
     async def _buy(self, series: PutSeries, amount: Decimal) -> None:
         assert self.hedge.max_premium_per_order is not None and self.hedge.max_premium_per_month is not None
-        quote = self.book.quote_of(series)
+        quote = self._book.quote_of(series)
         why = self._sensible(quote, "buy")
         if why is not None or quote is None:
             self._wait("no sensible quote", why=why, series=series.symbol)
@@ -304,8 +406,8 @@ class PutLeg:
         left = self.hedge.max_premium_per_month - self._premium_since(self.clock.now() - MONTH_SECONDS)
         budget = min(self.hedge.max_premium_per_order, left)
         per_contract = quote.ask * (1 + FEE_ALLOWANCE)
-        affordable = floor_to_step(budget / per_contract, self.book.amount_step) if budget > 0 else ZERO
-        size = min(floor_to_step(amount, self.book.amount_step), affordable)
+        affordable = floor_to_step(budget / per_contract, self._book.amount_step) if budget > 0 else ZERO
+        size = min(floor_to_step(amount, self._book.amount_step), affordable)
         if 0 < size < amount:  # a smaller purchase is said each time; none at all is a wait, said once
             self._alert(
                 "put_premium_capped", Severity.WARNING, wanted=str(amount), buying=str(size), ask=str(quote.ask),
@@ -319,7 +421,7 @@ class PutLeg:
     async def _sell(self, series: PutSeries, amount: Decimal, why: str) -> None:
         if amount <= 0:
             return
-        quote = self.book.quote_of(series)
+        quote = self._book.quote_of(series)
         if self._sensible(quote, "sell") is not None or quote is None:
             return  # kept: it still protects, and settles by itself at expiry
         await self._order(SELL, series, "sell", amount, quote.bid, reason=why)
@@ -332,7 +434,7 @@ class PutLeg:
 
         crashpoints.reached("intent_journaled")
         try:
-            fill = self.book.place_limit(intent.client_id, series, side, amount, limit)
+            fill = await self._book.place_limit(intent.client_id, series, side, amount, limit)
         except PermanentError as exc:
             self._finish(intent.client_id, kind, IntentStatus.REJECTED, {"error": str(exc)})
             self._alert("put_order_rejected", Severity.WARNING, error=str(exc), **detail)
@@ -380,15 +482,15 @@ class PutLeg:
         for event in self.journal.events(self.account, self.hedge.name, "put_settled"):
             payoff += Decimal(event.detail["payoff"])
         value = delta = ZERO
-        for series, amount in self.book.held.items():
-            quote = self.book.quote_of(series)
+        for series, amount in self._book.held.items():
+            quote = self._book.quote_of(series)
             if quote is not None:
                 value += quote.mark * amount
                 delta += Decimal(repr(quote.delta)) * amount
         now = self.clock.now()
         return PutLegStatus(
             self.account, self.hedge.name, self.hedge.floor, current.strike if current else None,
-            current.expiry if current else None, self.book.held.get(current, ZERO) if current else ZERO, self._target,
+            current.expiry if current else None, self._book.held.get(current, ZERO) if current else ZERO, self._target,
             paid, self._premium_since(now - MONTH_SECONDS), payoff, value.quantize(Decimal("0.01")),
             delta.quantize(Decimal("0.0001")), self._waiting, now if ticked else None,
             "starting" if not ticked else "waiting" if self._waiting else "active",
@@ -428,3 +530,29 @@ def paper_put_leg(
         made.spread = paper.option_spread
         book = made
     return PutLeg(account.name, hedge, venue, book, clock, journal, events)
+
+
+def live_put_leg(
+    account: Any, hedge: HedgeConfig, venue: PriceAndCoins, setup: Any, clock: Any, journal: JournalStore, events: EventLog,
+) -> PutLeg:
+    """Return the put leg of a live account's hedge on the account's Binance options (its `setup.options`, or a new one).
+
+    The options book uses the account's own key: on Binance the options account answers to the same API key once the
+    user has opened it and allowed options trading on the key.
+    """
+    from hedgebot.exchange.binance_options_book import BinanceOptionsBook  # noqa: PLC0415 - live only
+    from hedgebot.exchange.factory import _secrets  # noqa: PLC0415
+
+    from hedgebot.engine.keeper import StartupRefused  # noqa: PLC0415 - the daemon's refusal
+
+    puts = [h.name for h in account.hedges if h.instrument.option]
+    if len(puts) > 1:
+        raise StartupRefused(
+            f"account {account.name!r} has {len(puts)} put hedges ({', '.join(puts)}): the account's options positions "
+            "cannot be told apart by hedge; give each put hedge its own account (a sub-account on Binance)"
+        )
+    if setup.options is None:
+        api_key, secret, _ = _secrets(account)
+        setup.options = BinanceOptionsBook.connect(hedge.asset, clock, api_key=api_key, secret=secret,
+                                                   api_base_url=account.api_base_url)
+    return PutLeg(account.name, hedge, venue, setup.options, clock, journal, events)

@@ -55,9 +55,12 @@ class VenueSetup:
     simulated: PaperVenue | None = None
     feeds: list[FeedRun] = field(default_factory=list)
     funding_polls: list[tuple[LiveFunding, float]] = field(default_factory=list)
+    options: Any = None  # a live account's options book (a put hedge's), built on first use
 
     async def close(self) -> None:
         """Close feeds, funding sources and the venue's sessions."""
+        if self.options is not None and hasattr(self.options, "close"):
+            await self.options.close()
         for run in self.feeds:
             if isinstance(run.feed, LiveFeed):
                 await run.feed.close()
@@ -226,7 +229,12 @@ COIN_MARGINED_LONG = (
 )
 
 
-def instrument_problem(hedge: HedgeConfig, mode: str, where: str) -> str | None:
+# The live exchanges whose accounts keep a put leg: a Binance account's options (eapi, the same key), proven on the
+# emulator's options desk (hedgebot.testing.binance_options). Deribit and OKX are read by `plan-put` only.
+PUT_PROVEN = frozenset({"binanceusdm"})
+
+
+def instrument_problem(hedge: HedgeConfig, mode: str, where: str, exchange: str | None = None) -> str | None:
     """Return why a hedge's instrument and side cannot run on a `mode` ("paper" or "live") venue yet, or None."""
     traded = TRADED[mode]
     if (hedge.instrument, hedge.side) in traded:
@@ -234,9 +242,11 @@ def instrument_problem(hedge: HedgeConfig, mode: str, where: str) -> str | None:
     if hedge.side is HedgeSide.LONG and hedge.settlement is Settlement.INVERSE:
         return f'{where}: instrument = "{hedge.instrument.value}" with side = "long" is refused: {COIN_MARGINED_LONG}'
     if hedge.instrument.option:
+        if mode == "live" and exchange in PUT_PROVEN:
+            return None
         return (
-            f'{where}: instrument = "put" runs on paper accounts and in backtests only yet (the paper options book): '
-            "no live venue places option orders; `hedgebot plan-put` prints the puts a live chain offers"
+            f'{where}: instrument = "put" runs on paper accounts, in backtests and on live {", ".join(sorted(PUT_PROVEN))} '
+            f"accounts (Binance options) only yet, not on {exchange!r}; `hedgebot plan-put` prints the puts a live chain offers"
         )
     offered = ", ".join(f'instrument = "{i.value}" with side = "{s.value}"' for i, s in sorted(traded))
     return (
@@ -269,8 +279,8 @@ def account_problems(account: AccountConfig, where: str | None = None) -> list[s
     if account.mode == "live":
         problems += credential_problems(where, account)
     for index, hedge in enumerate(account.hedges):
-        problems.append(instrument_problem(hedge, account.mode, f"{where}.hedges[{index}].instrument") or "")
-        if account.mode == "live":
+        problems.append(instrument_problem(hedge, account.mode, f"{where}.hedges[{index}].instrument", account.exchange) or "")
+        if account.mode == "live" and not hedge.instrument.option:  # puts trade on the account's options, not its futures
             problems.append(venue_instrument_problem(account.exchange, hedge, f"{where}.hedges[{index}].instrument") or "")
         if account.mode == "live" and hedge.side is HedgeSide.LONG and account.exchange not in LONG_PROVEN:
             problems.append(

@@ -110,6 +110,14 @@ class OptionFill:
 
 
 @dataclass(frozen=True)
+class Lookup:
+    """What a lookup by client id told: `known` when the venue has a record (or proof of none), `fill` when it executed."""
+
+    known: bool
+    fill: OptionFill | None
+
+
+@dataclass(frozen=True)
 class Settlement:
     """A held series settled at expiry to its intrinsic value."""
 

@@ -98,3 +98,35 @@ async def test_two_put_hedges_on_one_paper_account_are_refused_at_start(tmp_path
     daemon = Daemon(Settings(**data), SimClock())
     with pytest.raises(StartupRefused, match="2 put hedges"):
         await daemon.start()
+
+
+async def test_status_after_a_stop_does_not_show_the_put_leg_as_active(tmp_path, capsys) -> None:
+    from hedgebot.cli import main
+    from hedgebot.config import load_config
+    from tests.helpers import write_toml
+
+    data = paper_settings_dict(tmp_path)
+    data["accounts"][0]["hedges"] = [{
+        "name": "btc-put", "asset": "BTC", "symbol": SYMBOL, "ratio": "1", "instrument": "put", "floor": "0.85",
+        "expiry_days": 30, "max_premium_per_order": "10000", "max_premium_per_month": "20000", "tick_seconds": 2,
+    }]
+    path = write_toml(tmp_path / "hedgebot.toml", data)
+    clock = SimClock()
+    daemon = Daemon(load_config(path), clock)
+    await daemon.start()
+    await clock.advance(5)
+    assert daemon.keepers[0].status.state == "active"
+    await daemon.stop()
+    assert main(["status", "--config", str(path)]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("paper ") and "btc-put" in x)
+    assert line.rstrip().endswith("stopped") and "active" not in line, line
+
+
+def test_a_wide_quote_is_said_in_whole_percent_not_six_decimals() -> None:
+    from hedgebot.engine.put_leg import PutLeg
+    from hedgebot.exchange.paper_options import OptionQuoteBook, PutSeries
+
+    series = PutSeries(D(40000), 1.0)
+    wide = OptionQuoteBook(series, D(100), D(90), D(120), 0.6, -0.2, D(50000))
+    said = PutLeg._sensible(None, wide, "buy")  # type: ignore[arg-type]
+    assert said == "ask 120 is more than 5% above the mark 100", said
