@@ -348,11 +348,39 @@ def _fast_columns(path: Path) -> CandleColumns | None:
     return CandleColumns(time, tuple(floats), tuple(texts))  # type: ignore[arg-type]
 
 
+# YYYY-MM-DDTHH:MM:SSZ, byte by byte: "d" a digit, any other byte itself.
+_UTC_SECONDS = b"dddd-dd-ddTdd:dd:ddZ"
+
+
+def _all_utc_seconds(column: Any) -> bool:
+    """Tell whether every text of an Arrow string column is a time written exactly as `_UTC_SECONDS`, judged all at once."""
+    import numpy as np
+
+    raw = _string_buffers(column)
+    if raw is None:
+        return False
+    offsets, data = raw
+    width = len(_UTC_SECONDS)
+    if len(offsets) < 2 or not bool(np.all(np.diff(offsets) == width)):
+        return False
+    cells = np.frombuffer(data, dtype=np.uint8, count=int(offsets[-1] - offsets[0]), offset=int(offsets[0])).reshape(-1, width)
+    template = np.frombuffer(_UTC_SECONDS, dtype=np.uint8)
+    digit = template == ord("d")
+    digits = cells[:, digit]
+    return bool(np.all((digits >= ord("0")) & (digits <= ord("9")))) and bool(np.all(cells[:, ~digit] == template[~digit]))
+
+
 def _fast_times(column: Any) -> Any:
     """Return the times as floats, as `_parse_time` reads each, or None where Arrow might read one otherwise."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    if _all_utc_seconds(column):
+        # Each is YYYY-MM-DDTHH:MM:SSZ, which the patterns below take as zoned: Arrow reads it as they would.
+        try:
+            return pc.cast(column, pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_numpy() / 1_000_000
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None
     text = pc.utf8_trim_whitespace(column)
     if pc.all(pc.match_substring_regex(text, r"^[0-9]{1,18}$")).as_py():
         values = pc.cast(text, pa.int64()).to_numpy()
