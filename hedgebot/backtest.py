@@ -613,24 +613,24 @@ class _Lane:
         lowest = float(runway.min())
         if lowest < self.min_runway:
             self.min_runway = lowest
-        prev_h = np.empty(count)
-        prev_u = np.empty(count)
-        prev_h[0], prev_u[0] = self.prev_h, self.prev_u
-        prev_h[1:], prev_u[1:] = h[:-1], u[:-1]
-        counted = (prev_h > 0) & (prev_u > 0)
-        if counted.all():
-            rh = h / prev_h - 1.0
-            ru = u / prev_u - 1.0
-        else:
-            rh = h[counted] / prev_h[counted] - 1.0
-            ru = u[counted] / prev_u[counted] - 1.0
-        if len(rh):
-            # np.cumsum adds left to right, one term at a time: the same float sums as the loop's `+=`.
-            self.sum_h = float(np.cumsum(np.concatenate(([self.sum_h], rh)))[-1])
-            self.sum_sq_h = float(np.cumsum(np.concatenate(([self.sum_sq_h], rh * rh)))[-1])
-            self.sum_u = float(np.cumsum(np.concatenate(([self.sum_u], ru)))[-1])
-            self.sum_sq_u = float(np.cumsum(np.concatenate(([self.sum_sq_u], ru * ru)))[-1])
-            self.count_r += len(rh)
+        # Each candle's values and the ones before them (the last candle recorded, then this run's), as rows.
+        values = np.empty((2, count + 1))
+        values[0, 0], values[1, 0] = self.prev_h, self.prev_u
+        values[0, 1:], values[1, 1:] = h, u
+        before = values[:, :-1]
+        counted = (before[0] > 0) & (before[1] > 0)
+        returns = values[:, 1:] / before - 1.0
+        if not counted.all():
+            returns = returns[:, counted]
+        if returns.shape[1]:
+            # Sums of the returns and of their squares, each from the running total: np.cumsum adds left to right,
+            # one term at a time, the same float sums as the loop's `+=`.
+            terms = np.empty((4, returns.shape[1] + 1))
+            terms[:, 0] = (self.sum_h, self.sum_sq_h, self.sum_u, self.sum_sq_u)
+            terms[0::2, 1:] = returns
+            terms[1::2, 1:] = returns * returns
+            self.sum_h, self.sum_sq_h, self.sum_u, self.sum_sq_u = np.cumsum(terms, axis=1)[:, -1].tolist()
+            self.count_r += returns.shape[1]
         self.prev_h, self.prev_u = float(h[-1]), float(u[-1])
         if self.record_equity:
             table, at = self.table, self.filled
