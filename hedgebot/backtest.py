@@ -888,9 +888,9 @@ async def _leap(
             raise RuntimeError("a safety tick the backtest took for quiet acted: the jump over quiet candles is wrong here")
     for lane in lanes:
         lane.move_venue(candles[end - 1], float(prices.at[end - 1]))
-    if resume is not None and _tick_joins_wake(lanes, prices, end, int(fired[-1])):
+    if resume is not None and loop_at[end] < horizon and _tick_joins_wake(lanes, prices, end, int(fired[-1])):
         # Candle `end` wakes every keeper (funding on its leg, a spot change) at the instant its safety tick falls due,
-        # and that tick is quiet: the wake's tick is the one tick run there, as the safety tick costs nothing.
+        # well before any change of schedule, and that tick is quiet: the wake's tick is the one tick run there.
         virtual.leap_to(float(loop_at[end]))
         for lane in lanes:
             lane.record_quiet(prices, start, end)
