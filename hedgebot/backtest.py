@@ -15,7 +15,10 @@ candle where the plan's range, the jump guard, a liquidation, funding, a spot
 change or a hole in the candles can matter, the figures over the run are
 summed from the arrays in the same float arithmetic, and of the quiet safety
 ticks inside it at most the last is run (they only re-centre the plan's
-range). The keeper, paper venue and journal are the same code as live; the
+range); none is, when the candle that ends the run wakes the keeper anyway at
+that tick's instant (funding on its leg, a spot change), so a quiet stretch
+costs one keeper run per wake whatever `tick_seconds`. The keeper, paper
+venue and journal are the same code as live; the
 results are the same as candle by candle (`candle_by_candle=True`, kept for
 the tests that prove it).
 
