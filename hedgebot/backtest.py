@@ -636,9 +636,9 @@ class _Lane:
             self.count_r += returns.shape[1]
         self.prev_h, self.prev_u = float(h[-1]), float(u[-1])
         if self.record_equity:
-            table, at = self.table, self.filled
-            for row, values in enumerate((prices.at[start:stop], close, h, u, drift, distance, ledger.exposure, ledger.short)):
-                table[row, at : at + count] = values
+            table, first = self.table, self.filled
+            for row, column in enumerate((prices.at[start:stop], close, h, u, drift, distance, ledger.exposure, ledger.short)):
+                table[row, first : first + count] = column
             self.filled += count
 
     def series(self) -> dict[str, array]:
@@ -937,12 +937,12 @@ def _tick_joins_wake(lanes: Sequence[_Lane], prices: _Prices, end: int, last_fir
     """Tell whether the safety tick due at the step of candle `end` may be left to the wake that candle brings.
 
     Every keeper must be woken by the account changing in candle `end`, and
-    the tick must be quiet: candle `end` follows the one before without a hole
-    (the tick would find the price stale), the tick's price (the previous close) inside the last
-    plan's range and clear of the distance warning, within the jump guard of
-    the tick before it, and the close the wake then judges within the jump
-    guard both of that price and of the one the keeper last accepted (so the
-    wake's tick accepts it either way).
+    the tick must be quiet: candle `end` follows the one before without a
+    hole (the tick would find the price stale), the tick's price (the previous
+    close) inside the last plan's range and clear of the distance warning,
+    within the jump guard of the tick before it, and the close the wake then
+    judges within the jump guard both of that price and of the one the keeper
+    last accepted (so the wake's tick accepts it either way).
     """
     if prices.after_gap[end]:
         return False  # the tick would find the price stale: a tick that acts (it blocks trading)
