@@ -15,7 +15,10 @@ candle where the plan's range, the jump guard, a liquidation, funding, a spot
 change or a hole in the candles can matter, the figures over the run are
 summed from the arrays in the same float arithmetic, and of the quiet safety
 ticks inside it at most the last is run (they only re-centre the plan's
-range). The keeper, paper venue and journal are the same code as live; the
+range); none is, when the candle that ends the run wakes the keeper anyway at
+that tick's instant (funding on its leg, a spot change), so a quiet stretch
+costs one keeper run per wake whatever `tick_seconds`. The keeper, paper
+venue and journal are the same code as live; the
 results are the same as candle by candle (`candle_by_candle=True`, kept for
 the tests that prove it).
 
@@ -426,7 +429,9 @@ class _Lane:
         self.spot_change_rows: list[TradeRow] = []
         self.task: asyncio.Future[None] | None = None
         # Running figures.
-        self.series = {name: array("d") for name in _SERIES}
+        # The equity series, one row per figure of _SERIES, filled up to `self.filled` (a leap writes a whole run at once).
+        self.table = np.empty((len(_SERIES), len(candles) if record_equity else 0))
+        self.filled = 0
         self.sum_h = self.sum_sq_h = self.sum_u = self.sum_sq_u = 0.0
         self.count_r = 0
         self.outside = 0
@@ -563,15 +568,8 @@ class _Lane:
             self.count_r += 1
         self.prev_h, self.prev_u = h, u
         if self.record_equity:
-            series = self.series
-            series["time"].append(at)
-            series["price"].append(close)
-            series["hedged_value"].append(h)
-            series["unhedged_value"].append(u)
-            series["drift_ratio"].append(drift)
-            series["liquidation_distance"].append(distance)
-            series["exposure"].append(ledger.exposure)
-            series["short"].append(ledger.short)
+            self.table[:, self.filled] = (at, close, h, u, drift, distance, ledger.exposure, ledger.short)
+            self.filled += 1
 
     def record_quiet(self, prices: _Prices, start: int, stop: int) -> None:
         """Add the figures of candles `start` to `stop` (excluded), as `record` would one by one.
@@ -618,35 +616,34 @@ class _Lane:
         lowest = float(runway.min())
         if lowest < self.min_runway:
             self.min_runway = lowest
-        prev_h = np.empty(count)
-        prev_u = np.empty(count)
-        prev_h[0], prev_u[0] = self.prev_h, self.prev_u
-        prev_h[1:], prev_u[1:] = h[:-1], u[:-1]
-        counted = (prev_h > 0) & (prev_u > 0)
-        if counted.all():
-            rh = h / prev_h - 1.0
-            ru = u / prev_u - 1.0
-        else:
-            rh = h[counted] / prev_h[counted] - 1.0
-            ru = u[counted] / prev_u[counted] - 1.0
-        if len(rh):
-            # np.cumsum adds left to right, one term at a time: the same float sums as the loop's `+=`.
-            self.sum_h = float(np.cumsum(np.concatenate(([self.sum_h], rh)))[-1])
-            self.sum_sq_h = float(np.cumsum(np.concatenate(([self.sum_sq_h], rh * rh)))[-1])
-            self.sum_u = float(np.cumsum(np.concatenate(([self.sum_u], ru)))[-1])
-            self.sum_sq_u = float(np.cumsum(np.concatenate(([self.sum_sq_u], ru * ru)))[-1])
-            self.count_r += len(rh)
+        # Each candle's values and the ones before them (the last candle recorded, then this run's), as rows.
+        values = np.empty((2, count + 1))
+        values[0, 0], values[1, 0] = self.prev_h, self.prev_u
+        values[0, 1:], values[1, 1:] = h, u
+        before = values[:, :-1]
+        counted = (before[0] > 0) & (before[1] > 0)
+        returns = values[:, 1:] / before - 1.0
+        if not counted.all():
+            returns = returns[:, counted]
+        if returns.shape[1]:
+            # Sums of the returns and of their squares, each from the running total: np.cumsum adds left to right,
+            # one term at a time, the same float sums as the loop's `+=`.
+            terms = np.empty((4, returns.shape[1] + 1))
+            terms[:, 0] = (self.sum_h, self.sum_sq_h, self.sum_u, self.sum_sq_u)
+            terms[0::2, 1:] = returns
+            terms[1::2, 1:] = returns * returns
+            self.sum_h, self.sum_sq_h, self.sum_u, self.sum_sq_u = np.cumsum(terms, axis=1)[:, -1].tolist()
+            self.count_r += returns.shape[1]
         self.prev_h, self.prev_u = float(h[-1]), float(u[-1])
         if self.record_equity:
-            series = self.series
-            series["time"].frombytes(prices.at[start:stop].tobytes())
-            series["price"].frombytes(close.tobytes())
-            series["hedged_value"].frombytes(h.tobytes())
-            series["unhedged_value"].frombytes(u.tobytes())
-            series["drift_ratio"].frombytes(np.full(count, drift).tobytes())
-            series["liquidation_distance"].frombytes(distance.tobytes())
-            series["exposure"].frombytes(np.full(count, ledger.exposure).tobytes())
-            series["short"].frombytes(np.full(count, ledger.short).tobytes())
+            table, first = self.table, self.filled
+            for row, column in enumerate((prices.at[start:stop], close, h, u, drift, distance, ledger.exposure, ledger.short)):
+                table[row, first : first + count] = column
+            self.filled += count
+
+    def series(self) -> dict[str, array]:
+        """Return the equity series recorded so far, each as an array of floats."""
+        return {name: array("d", self.table[row, : self.filled].tobytes()) for row, name in enumerate(_SERIES)}
 
     def move_venue(self, candle: Candle, at: float) -> None:
         """Give the venue the candle, as `apply` does, on a candle known to wake nobody and settle nothing."""
@@ -686,7 +683,7 @@ class _Lane:
             "interval_seconds": interval,
         }
         result = await _collect(self, self.start_value, peak, metrics)
-        result.equity = self.series if self.record_equity else {}
+        result.equity = self.series() if self.record_equity else {}
         result.keeper_wakes = self.wakes
         venue, spot_symbol = self.venue, self.market.spot_symbol
         result.coins_sold = sum((o.filled for o in venue.orders.values() if o.symbol == spot_symbol and o.side.value == "sell"), ZERO)
@@ -816,8 +813,11 @@ def _quiet_end(lane: _Lane, prices: _Prices, start: int, stop: int, ticks: np.nd
     return start + int(loud[0]) if len(loud) else stop
 
 
-async def _leap(clock: SimClock, lanes: Sequence[_Lane], candles: Sequence[Candle], prices: _Prices, start: int) -> int:
-    """Move every lane over the quiet candles from `start`; return the first candle to step through (`start`: none quiet).
+async def _leap(
+    clock: SimClock, lanes: Sequence[_Lane], candles: Sequence[Candle], prices: _Prices, start: int,
+) -> tuple[int, bool]:
+    """Move every lane over the quiet candles from `start`; return the first candle to step through (`start`: none quiet),
+    and whether the leap stepped through the candle before it itself (the wake that ends the run; see `_tick_joins_wake`).
 
     The keepers' safety ticks inside the run are quiet: only the last one is
     run, late but at the same time and price as candle by candle, for its
@@ -826,7 +826,7 @@ async def _leap(clock: SimClock, lanes: Sequence[_Lane], candles: Sequence[Candl
     """
     n = len(candles)
     if not all(lane.at_rest() for lane in lanes):
-        return start
+        return start, False
     virtual = clock.virtual
     timers = virtual.pending_timers()
     loop_at = prices.loop_at
@@ -847,7 +847,7 @@ async def _leap(clock: SimClock, lanes: Sequence[_Lane], candles: Sequence[Candl
         limit = n if chained else last
         stop = min(start + window, limit)
         if stop <= start:
-            return start
+            return start, False
         # The safety ticks' chain in loop time: each one `wait` after the one before, summed as the loop does.
         first = timers[0] if chained else math.inf
         reach = loop_at[stop - 1]
@@ -855,14 +855,14 @@ async def _leap(clock: SimClock, lanes: Sequence[_Lane], candles: Sequence[Candl
         chain = np.cumsum(np.concatenate(([first], np.full(count - 1, wait)))) if count else np.empty(0)
         chain = chain[chain <= reach]
         if len(chain) and chain[-1] >= horizon:
-            return start
+            return start, False
         ticks = np.searchsorted(loop_at, chain, side="left")
         end = min(_quiet_end(lane, prices, start, stop, ticks) for lane in lanes)
         if end < stop or stop == limit:
             break
         window *= 4
     if end - start < 2:
-        return start
+        return start, False
     # The ticks fired by the steps of the quiet candles; the last one is run, at its own time and price.
     fired = ticks[ticks < end]
     resume: float | None = None  # when the next tick is due, if the step of candle `end` runs it
@@ -891,13 +891,79 @@ async def _leap(clock: SimClock, lanes: Sequence[_Lane], candles: Sequence[Candl
             raise RuntimeError("a safety tick the backtest took for quiet acted: the jump over quiet candles is wrong here")
     for lane in lanes:
         lane.move_venue(candles[end - 1], float(prices.at[end - 1]))
+    if resume is not None and loop_at[end] < horizon and _tick_joins_wake(lanes, prices, end, int(fired[-1])):
+        # Candle `end` wakes every keeper (funding on its leg, a spot change) at the instant its safety tick falls due,
+        # well before any change of schedule, and that tick is quiet: the wake's tick is the one tick run there.
+        virtual.leap_to(float(loop_at[end]))
+        for lane in lanes:
+            lane.record_quiet(prices, start, end)
+        at = float(prices.at[end])
+        woken = [lane.apply(candles[end], at) for lane in lanes]
+        if not all(woken):
+            raise RuntimeError("a candle the backtest took for a wake woke no keeper: the jump over quiet candles is wrong here")
+        await clock.settle()
+        for lane in lanes:
+            lane.record(candles[end], at)
+        return end + 1, True
     if resume is None:
         virtual.skip_to(clock.loop_time(float(prices.at[end - 1])))
     else:
         virtual.leap_to(resume)  # the keepers' pending timers fire there, late, as that tick
     for lane in lanes:
         lane.record_quiet(prices, start, end)
-    return end
+    return end, False
+
+
+def _balance_wakes(lane: _Lane, at: float) -> bool:
+    """Tell whether giving the venue the candle closing at `at` changes the account from outside and so wakes the keeper.
+
+    That is a spot change due by then, or a funding settlement inside the candle paid on an open leg.
+    """
+    if not lane.watch:
+        return False
+    changes = lane.spot_changes
+    if lane.next_change < len(changes) and changes[lane.next_change].time <= at:
+        return True
+    venue, symbol = lane.venue, lane.market.symbol
+    last = venue.funding_checked.get(symbol)
+    if last is None or venue.funding_due(symbol) > at or at <= last:
+        return False
+    if not any(leg.size > 0 for (leg_symbol, _), leg in venue.legs.items() if leg_symbol == symbol):
+        return False
+    return bool(venue.markets[symbol].funding.settlements(last, at))
+
+
+def _tick_joins_wake(lanes: Sequence[_Lane], prices: _Prices, end: int, last_fired: int) -> bool:
+    """Tell whether the safety tick due at the step of candle `end` may be left to the wake that candle brings.
+
+    Every keeper must be woken by the account changing in candle `end`, and
+    the tick must be quiet: candle `end` follows the one before without a
+    hole (the tick would find the price stale), the tick's price (the previous
+    close) inside the last plan's range and clear of the distance warning,
+    within the jump guard of the tick before it, and the close the wake then
+    judges within the jump guard both of that price and of the one the keeper
+    last accepted (so the wake's tick accepts it either way).
+    """
+    if prices.after_gap[end]:
+        return False  # the tick would find the price stale: a tick that acts (it blocks trading)
+    price = float(prices.close[end - 1])
+    before = float(prices.close[last_fired - 1])
+    close = float(prices.close[end])
+    for lane in lanes:
+        keeper = lane.keeper
+        plan, snapshot = keeper.last_plan, keeper.last_snapshot
+        if plan is None or snapshot is None or not _balance_wakes(lane, float(prices.at[end])):
+            return False
+        if not _as_float(plan.valid_low, 0.0) * (1 + _MARGIN) < price < _as_float(plan.valid_high, math.inf) * (1 - _MARGIN):
+            return False
+        if plan.liquidation_price is not None:
+            level = float(keeper.hedge.warning_distance) * (1 + _MARGIN * 1000)
+            if not abs(float(plan.liquidation_price) - price) / price > level:
+                return False
+        jump, accepted = _jump_limit(keeper), float(snapshot.mark_price)
+        if not (abs(price / before - 1.0) < jump and abs(close / price - 1.0) < jump and abs(close / accepted - 1.0) < jump):
+            return False
+    return True
 
 
 async def _replay(clock: SimClock, lanes: Sequence[_Lane], candles: Sequence[Candle], interval: float,
@@ -927,7 +993,7 @@ async def _replay(clock: SimClock, lanes: Sequence[_Lane], candles: Sequence[Can
     retry_at, backoff = 1, 1
     while index < n:
         if prices is not None and index >= retry_at:
-            end = await _leap(clock, lanes, candles, prices, index)
+            end, stepped = await _leap(clock, lanes, candles, prices, index)
             if end == index:
                 retry_at, backoff = index + backoff, min(backoff * 2, 64)
             else:
@@ -944,6 +1010,8 @@ async def _replay(clock: SimClock, lanes: Sequence[_Lane], candles: Sequence[Can
                 due = virtual.next_timer()
                 if index == n:
                     break
+                if stepped:
+                    continue  # its last candle was stepped through by the leap, and the next may be quiet again
         candle = candles[index]
         at = candle.time + interval
         loop_at = clock.loop_time(at)

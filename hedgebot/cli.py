@@ -40,17 +40,14 @@ from hedgebot.domain.roll import Contract, contract_to_hold
 from hedgebot.domain.model import Market, Severity
 from hedgebot.domain.schedule import CalendarEvent
 from hedgebot.engine.custody import CustodyFileError, read_custody_file
-from hedgebot.engine.daemon import STATUS_FILE, AccountLock, Daemon
 from hedgebot.engine.keeper import StartupDeferred, StartupRefused, StartupStopped
 from hedgebot.exchange.binance_rules import default_market
 from hedgebot.exchange.factory import feed_start, paper_market
 from hedgebot.exchange.feeds import read_candles
 from hedgebot.exchange.funding import ReplayFunding
 from hedgebot.exchange.port import ExchangeError
-from hedgebot.live_check import check_exchange
 from hedgebot.ops.figures import Figure, Precision, duration, iso_utc, percent, render, render_detail
 from hedgebot.ops.logging import configure_logging
-from hedgebot.ops.senders import AlertMessage, build_dispatcher, resolve_senders
 from hedgebot.preflight import preflight
 from hedgebot.redact import redact, redact_value
 from hedgebot.report import Period, build_reports, ledger, parse_date, render_csv, render_table, untold_outcomes
@@ -138,6 +135,8 @@ def _guard(hedge: HedgeConfig) -> str:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate the config, check everything `run` will need, and print what it would run (with paper runways)."""
+    from hedgebot.ops.senders import resolve_senders
+
     settings = _load(args.config)
     problems = preflight(settings)
     _, unusable = resolve_senders(settings)
@@ -248,6 +247,8 @@ def _schedule_lines(hedge: HedgeConfig, calendar: Sequence[CalendarEvent]) -> li
 
 def _check_exchange(settings: Settings) -> int:
     """Print what the live start-up checks find on the exchange; exit 2 when `run` would refuse to start."""
+    from hedgebot.live_check import check_exchange
+
     found = asyncio.run(check_exchange(settings, RealClock()))
     for line in found.lines:
         print(line)
@@ -363,6 +364,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 async def _run(settings: Settings, live: bool, config_path: Path, *, standby: bool = False) -> int:
+    from hedgebot.engine.daemon import Daemon
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -412,6 +415,8 @@ def _trading_text(hedge: dict) -> str:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Print each hedge's exposure, short, target, ratio, drift and state."""
+    from hedgebot.engine.daemon import STATUS_FILE, AccountLock
+
     settings = _load(args.config)
     state_dir = settings.daemon.state_dir
     path = state_dir / STATUS_FILE
@@ -678,6 +683,8 @@ def cmd_alert_test(args: argparse.Namespace) -> int:
 
 
 async def _alert_test(settings: Settings) -> int:
+    from hedgebot.ops.senders import AlertMessage, build_dispatcher
+
     clock = RealClock()
     dispatcher = build_dispatcher(settings, clock)
     for problem in dispatcher.misconfigured:

@@ -27,7 +27,6 @@ from hedgebot.config import AccountConfig, ConfigError, HedgeConfig, Settings, l
 from hedgebot.domain import unwind as unwinding
 from hedgebot.domain.model import ZERO, Action, PlaceOrder, Snapshot, Transfer
 from hedgebot.domain.trading import TradingState
-from hedgebot.engine.daemon import AccountLock, Daemon
 from hedgebot.engine.keeper import Keeper, StartupRefused
 from hedgebot.exchange.factory import build_venue
 from hedgebot.exchange.port import ExchangeError
@@ -81,6 +80,8 @@ def _wait_taken(control: Control, request_id: int, limit: float) -> Request | No
 
 def _deliver(settings: Settings, account: AccountConfig, hedge: HedgeConfig, control: Control, request_id: int, wait: float | None) -> int:
     """Report whether a running daemon took the request, or that it waits for the next start."""
+    from hedgebot.engine.daemon import AccountLock  # the daemon's modules load only for the commands that need them
+
     # On a shared (PostgreSQL) journal the daemon that leads the account may run on another machine.
     if settings.journal.url is None and not AccountLock(settings.daemon.state_dir, account.name).held_elsewhere():
         _say(
@@ -257,6 +258,8 @@ def cmd_unwind(args: argparse.Namespace) -> int:
             sell_spot=args.sell_spot, slices=args.slices,
         )
         # On a shared journal the daemon leading the account (wherever it runs) takes it: never unwind here.
+        from hedgebot.engine.daemon import AccountLock
+
         if settings.journal.url is not None or AccountLock(settings.daemon.state_dir, account.name).held_elsewhere():
             return _deliver(settings, account, hedge, control, request_id, args.wait)
     finally:
@@ -266,6 +269,8 @@ def cmd_unwind(args: argparse.Namespace) -> int:
 
 async def _unwind_here(settings: Settings, account: AccountConfig, hedge: HedgeConfig, request_id: int) -> int:
     """Run the one hedge's keeper in this process, under the account lock, until the unwind is done."""
+    from hedgebot.engine.daemon import Daemon
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -11,7 +11,6 @@ from typing import Any
 
 from hedgebot.clock import RealClock
 from hedgebot.config import ConfigError, Settings, load_config
-from hedgebot.engine.daemon import AccountLock
 from hedgebot.store import integrity
 from hedgebot.store.journal import Journal, JournalUnavailable
 
@@ -91,6 +90,8 @@ def cmd_recover(args: argparse.Namespace) -> int:
     path = _journal_path(settings)
     if path is None:
         return _fail(f"no journal at {settings.journal.path}: nothing to recover")
+    from hedgebot.engine.daemon import AccountLock  # the daemon's modules load only for the commands that need them
+
     running = [a.name for a in settings.accounts if AccountLock(settings.daemon.state_dir, a.name).held_elsewhere()]
     if running:
         return _fail(

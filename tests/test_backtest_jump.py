@@ -20,6 +20,7 @@ import pytest
 
 from hedgebot.backtest import BacktestResult, FixedInterval, SpotChange, TradeRow, _Lane, run_backtest, run_side_by_side
 from hedgebot.clock import run_simulated
+from hedgebot.engine.keeper import Keeper
 from hedgebot.exchange.binance_rules import default_market
 from hedgebot.exchange.feeds import Candle, read_candles
 from hedgebot.exchange.funding import ConstantFunding, FundingSource, ReplayFunding
@@ -200,3 +201,31 @@ def test_the_fixed_interval_comparison_gives_the_same_trades_leaping(hours: int,
     )
     assert_same(old, new)
     assert old.orders > 8 and leapt > len(candles) // 4
+
+
+def test_the_safety_tick_costs_no_keeper_run_on_a_quiet_minute_year_slice(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A 10 s tick is raised to one per candle, yet on quiet candles it runs nothing: the keeper runs where the wake rule
+    # wakes it (funding on its leg, the price leaving its plan's range) and at its first ticks, and the results stay
+    # the same as candle by candle, where it ran at every candle. A funding settlement is one run, not a quiet safety
+    # tick at its instant and then the wake's.
+    candles = minute_walk(12_000, seed=11)
+    ran: list[float] = []
+    tick = Keeper.tick
+
+    async def counting(self: Keeper) -> Any:
+        ran.append(self.clock.now())
+        return await tick(self)
+
+    old = run_simulated(run_backtest(
+        candles, MARKET, ConstantFunding(D("0.0001")), bench_hedge(10.0), {"BTC": D(10), "USDT": D(1_000_000)},
+        {"USDT": D(200_000)}, interval_seconds=60, candle_by_candle=True,
+    ))
+    monkeypatch.setattr(Keeper, "tick", counting)
+    new = run_simulated(run_backtest(
+        candles, MARKET, ConstantFunding(D("0.0001")), bench_hedge(10.0), {"BTC": D(10), "USDT": D(1_000_000)},
+        {"USDT": D(200_000)}, interval_seconds=60,
+    ))
+    assert_same(old, new)
+    fundings = sum(1 for r in new.trades if r.kind == "funding")
+    assert fundings >= 20 and new.keeper_wakes >= fundings
+    assert len(ran) <= new.keeper_wakes + 4  # one run per wake: none for the safety ticks between them

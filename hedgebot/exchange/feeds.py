@@ -168,6 +168,7 @@ class CandleColumns(Sequence[Candle]):
         self._time = time
         self._floats = floats
         self._texts = texts  # each a sequence of str: a list, or a pyarrow string array
+        self._raw: list[tuple[Any, memoryview] | None] = [None] * 4  # an Arrow column's offsets and bytes, once read
 
     @classmethod
     def of(cls, candles: Sequence[Candle]) -> CandleColumns:
@@ -190,8 +191,17 @@ class CandleColumns(Sequence[Candle]):
 
     def _text(self, column: int, index: int) -> str:
         """Return the file's text of price `column` (open, high, low, close) of candle `index`."""
-        value = self._texts[column][index]
-        return value if isinstance(value, str) else value.as_py()
+        texts = self._texts[column]
+        if isinstance(texts, list):
+            return texts[index]
+        raw = self._raw[column]
+        if raw is None:
+            raw = self._raw[column] = _string_buffers(texts)
+        if raw is None:
+            return texts[index].as_py()  # type: ignore[no-any-return]
+        offsets, data = raw
+        # Straight from Arrow's buffers: a pyarrow scalar costs microseconds, and a leap reads a few candles each.
+        return str(data[offsets[index] : offsets[index + 1]], "utf-8")
 
     def candle(self, index: int) -> Candle:
         """Return candle `index` with its exact prices."""
@@ -224,6 +234,19 @@ class CandleColumns(Sequence[Candle]):
         first = 0 if start is None else int(np.searchsorted(self._time, start, side="left"))
         last = len(self._time) if end is None else int(np.searchsorted(self._time, end, side="right"))
         return self[first:max(first, last)]
+
+
+def _string_buffers(column: Any) -> tuple[Any, memoryview] | None:
+    """Return an Arrow string column's offsets and bytes, or None when it is not a plain string array."""
+    import numpy as np
+    import pyarrow as pa
+
+    if column.type != pa.string():
+        return None
+    _, offsets, data = column.buffers()
+    if offsets is None or data is None:
+        return None
+    return np.frombuffer(offsets, dtype=np.int32)[column.offset : column.offset + len(column) + 1], memoryview(data)
 
 
 # A time the fast reader takes as the slow one would: ISO 8601 date and time, with or without a zone.
@@ -325,11 +348,39 @@ def _fast_columns(path: Path) -> CandleColumns | None:
     return CandleColumns(time, tuple(floats), tuple(texts))  # type: ignore[arg-type]
 
 
+# YYYY-MM-DDTHH:MM:SSZ, byte by byte: "d" a digit, any other byte itself.
+_UTC_SECONDS = b"dddd-dd-ddTdd:dd:ddZ"
+
+
+def _all_utc_seconds(column: Any) -> bool:
+    """Tell whether every text of an Arrow string column is a time written exactly as `_UTC_SECONDS`, judged all at once."""
+    import numpy as np
+
+    raw = _string_buffers(column)
+    if raw is None:
+        return False
+    offsets, data = raw
+    width = len(_UTC_SECONDS)
+    if len(offsets) < 2 or not bool(np.all(np.diff(offsets) == width)):
+        return False
+    cells = np.frombuffer(data, dtype=np.uint8, count=int(offsets[-1] - offsets[0]), offset=int(offsets[0])).reshape(-1, width)
+    template = np.frombuffer(_UTC_SECONDS, dtype=np.uint8)
+    digit = template == ord("d")
+    digits = cells[:, digit]
+    return bool(np.all((digits >= ord("0")) & (digits <= ord("9")))) and bool(np.all(cells[:, ~digit] == template[~digit]))
+
+
 def _fast_times(column: Any) -> Any:
     """Return the times as floats, as `_parse_time` reads each, or None where Arrow might read one otherwise."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    if _all_utc_seconds(column):
+        # Each is YYYY-MM-DDTHH:MM:SSZ, which the patterns below take as zoned: Arrow reads it as they would.
+        try:
+            return pc.cast(column, pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_numpy() / 1_000_000
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None
     text = pc.utf8_trim_whitespace(column)
     if pc.all(pc.match_substring_regex(text, r"^[0-9]{1,18}$")).as_py():
         values = pc.cast(text, pa.int64()).to_numpy()
