@@ -19,7 +19,7 @@ import pytest
 from tests.emulator_rig import KEY, REPO, SECRET, free_port, wait_until
 from tests.helpers import SYMBOL, clean_env, write_toml
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.realtime]
 
 DAY = 86400
 
