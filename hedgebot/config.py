@@ -44,6 +44,13 @@ _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$"
 _SYMBOL = re.compile(r"^(?P<base>[A-Z0-9]+)/(?P<quote>[A-Z0-9]+):(?P<settle>[A-Z0-9]+)$")
 
 
+def _holding_symbol_or_none(value: str | None) -> str | None:
+    """Return a holding's market symbol unchanged, refusing one that is not a ccxt perpetual symbol."""
+    if value is not None and not _SYMBOL.match(value):
+        raise ValueError(f"holding_symbol {value!r} is not a ccxt perpetual symbol like 'SOL/USDT:USDT'")
+    return value
+
+
 class ConfigError(Exception):
     """The configuration cannot be used; the message names the field and value."""
 
@@ -284,9 +291,7 @@ class BasketHoldingConfig(Frozen):
     @field_validator("holding_symbol")
     @classmethod
     def _holding_symbol(cls, value: str | None) -> str | None:
-        if value is not None and not _SYMBOL.match(value):
-            raise ValueError(f"holding_symbol {value!r} is not a ccxt perpetual symbol like 'SOL/USDT:USDT'")
-        return value
+        return _holding_symbol_or_none(value)
 
 
 @dataclass(frozen=True)
@@ -394,9 +399,7 @@ class HedgeConfig(Frozen):
     @field_validator("holding_symbol")
     @classmethod
     def _holding_symbol(cls, value: str | None) -> str | None:
-        if value is not None and not _SYMBOL.match(value):
-            raise ValueError(f"holding_symbol {value!r} is not a ccxt perpetual symbol like 'SOL/USDT:USDT'")
-        return value
+        return _holding_symbol_or_none(value)
 
     @field_validator("ratio", mode="before")
     @classmethod
