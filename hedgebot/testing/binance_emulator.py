@@ -1893,6 +1893,24 @@ def _parse_key(text: str) -> tuple[str, KeySpec]:
     )
 
 
+def serve_until_interrupted(emulator: Emulator, host: str, port: int, note: str) -> int:
+    """Serve the emulator on host:port until interrupted, saying where it listens first; return the exit status."""
+
+    async def run() -> None:
+        runner = await serve(emulator, host, port)
+        print(f"binance emulator on http://{host}:{port} {note}", flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the emulator until interrupted."""
     parser = argparse.ArgumentParser(prog="binance_emulator", description="Offline Binance USDⓈ-M/COIN-M/spot emulator for ccxt.")
@@ -1940,19 +1958,7 @@ def main(argv: list[str] | None = None) -> int:
 
     StreamHub(emulator)  # listen keys and the user-data and mark-price websockets
 
-    async def run() -> None:
-        runner = await serve(emulator, args.host, args.port)
-        print(f"binance emulator on http://{args.host}:{args.port} (state: {args.state or 'memory'})", flush=True)
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await runner.cleanup()
-
-    try:
-        asyncio.run(run())
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return serve_until_interrupted(emulator, args.host, args.port, f"(state: {args.state or 'memory'})")
 
 
 if __name__ == "__main__":

@@ -385,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import asyncio
 
-    from hedgebot.testing.binance_emulator import KeySpec, serve
+    from hedgebot.testing.binance_emulator import KeySpec, serve_until_interrupted
 
     parser = argparse.ArgumentParser(prog="binance_options", description="The Binance emulator with European options (/eapi/v1/).")
     parser.add_argument("--host", default="127.0.0.1")
@@ -415,19 +415,7 @@ def main(argv: list[str] | None = None) -> int:
         desk.deposit("USDT", D(args.options_usdt))
     emulator.route_installers.append(lambda r: r.add_get("/_emulator/options", desk.control_options))
 
-    async def run() -> None:
-        runner = await serve(emulator, args.host, args.port)
-        print(f"binance emulator with options on http://{args.host}:{args.port}", flush=True)
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await runner.cleanup()
-
-    try:
-        asyncio.run(run())
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return serve_until_interrupted(emulator, args.host, args.port, "(with options)")
 
 
 if __name__ == "__main__":
