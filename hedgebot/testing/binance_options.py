@@ -383,7 +383,6 @@ class OptionsDesk:
 def main(argv: list[str] | None = None) -> int:
     """Run the Binance emulator with the options desk until interrupted (for process-level tests and by hand)."""
     import argparse
-    import asyncio
 
     from hedgebot.testing.binance_emulator import KeySpec, serve_until_interrupted
 
