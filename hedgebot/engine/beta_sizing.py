@@ -79,6 +79,8 @@ class _Holding:
             self.held = held_beta(self.held, estimate, settings.band, settings.beta_min, settings.beta_max)
         if self.held is None:
             return None
+        # A beta restored from the journal, or held before a reload, obeys today's clamp before any new estimate.
+        self.held = min(max(self.held, settings.beta_min), settings.beta_max)
         verdict = self.broken(settings)
         if verdict is not None and verdict.action == "reduce":
             return (self.held * settings.reduce_to).quantize(BETA_PLACES)

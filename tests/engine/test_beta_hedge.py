@@ -267,3 +267,18 @@ async def test_a_restart_keeps_the_beta_held_so_a_restart_alone_trades_nothing()
     await again.tick()
     assert again.status.beta == held  # judged from the beta held before, not the estimate now
     assert len(venue.orders) == orders
+
+
+async def test_a_beta_held_before_a_restart_obeys_a_clamp_tightened_since_even_before_a_new_estimate() -> None:
+    keeper, venue, market, events = await _rig(_hedge(), history_minutes=200)
+    await keeper.tick()
+    assert keeper.status.beta is not None and keeper.status.beta > D("1.2")
+    # Restarted with beta_max lowered to 1 and an estimator that needs more history than the venue has served.
+    tightened = _hedge(beta_max="1", beta_min_observations=500)
+    again = Keeper("acct", tightened, venue, keeper.clock, keeper.journal, events)
+    await again.prepare()
+    await again.tick()
+    assert again.status.beta_estimate is None
+    assert again.status.beta is None or again.status.beta <= D("1")
+    value = 100 * D(f"{market.eth:.2f}") / D(f"{market.btc:.1f}")
+    assert await _short(venue) <= value * D("1.001")  # never above beta_max x the holding's worth
