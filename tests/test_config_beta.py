@@ -106,3 +106,17 @@ def test_check_says_how_a_beta_hedge_is_sized_and_what_a_broken_correlation_does
     out = capsys.readouterr().out
     assert "beta: ETH (priced on ETH/USDT:USDT) hedged by beta to BTC/USDT:USDT, clamped to 0..2" in out
     assert "correlation under 0.5 over 48 x 1h: unwind" in out
+
+
+def test_unwind_with_sell_spot_is_refused_for_a_beta_hedge_and_nothing_is_done(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from hedgebot.cli import main
+
+    data = paper_settings_dict(tmp_path, name="eth", asset="ETH", symbol="BTC/USDT:USDT", ratio="beta")
+    data["accounts"][0]["paper"]["markets"].append(
+        {"symbol": "ETH/USDT:USDT", "feed": {"kind": "synthetic", "start_price": "3000", "step_seconds": 1, "volatility": 0.5, "seed": 4}}
+    )
+    path = str(write_toml(tmp_path / "c.toml", data))
+    assert main(["unwind", "--config", path, "--hedge", "eth", "--sell-spot", "--yes"]) == 2
+    err = capsys.readouterr().err
+    assert "beta hedge" in err and "--sell-spot would sell the instrument's coins" in err and "nothing was done" in err, err
+    assert not (tmp_path / "state" / "journal.sqlite").exists()

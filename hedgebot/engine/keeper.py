@@ -1541,6 +1541,12 @@ class Keeper:
         if sell_spot and self.market.inverse:
             # An inverse short's margin is the coins themselves (the command refuses this; a raw request may not).
             return "refused: a coin-margined hedge's unwind sells no coins (its margin is the coins); ask without sell_spot"
+        if sell_spot and self.beta_sizing is not None:
+            # The coins held (the hedge's asset) are not the instrument's: a spot slice would sell the instrument's coins.
+            return (
+                f"refused: a beta hedge's unwind sells no coins ({self.hedge.asset} held is not {market.base}, the "
+                "instrument's coin); ask without sell_spot"
+            )
         slices = detail.get("slices")
         max_order = self.hedge.max_order
         if self.market.inverse:  # configured in coins; the leg counts face value

@@ -282,3 +282,16 @@ async def test_a_beta_held_before_a_restart_obeys_a_clamp_tightened_since_even_b
     assert again.status.beta is None or again.status.beta <= D("1")
     value = 100 * D(f"{market.eth:.2f}") / D(f"{market.btc:.1f}")
     assert await _short(venue) <= value * D("1.001")  # never above beta_max x the holding's worth
+
+
+async def test_an_unwind_asked_with_sell_spot_on_a_beta_hedge_sells_none_of_the_instruments_coins() -> None:
+    keeper, venue, _, _ = await _rig(_hedge(), history_minutes=200)
+    await keeper.tick()
+    assert await _short(venue) > 0
+    venue.spot["BTC"] = D("5")  # the user also holds BTC on spot: it is not what the hedge hedges
+    keeper.control.submit("acct", "eth-by-btc", "unwind", "tester", "take it off", sell_spot=True)
+    for _ in range(5):
+        await keeper.tick()
+    balances = await venue.fetch_spot_balances()
+    assert balances.get("BTC") == D("5") and balances.get("ETH") == D("100")
+    assert all(o.symbol == SYMBOL for o in venue.orders.values())  # no spot order at all
