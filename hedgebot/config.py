@@ -497,6 +497,20 @@ class HedgeConfig(Frozen):
             )
         if self.buffer is not None or self.schedule:
             raise ValueError('ratio = "beta": a buffer and schedule windows need a fixed ratio; leave them out')
+        quote = _SYMBOL.match(self.symbol).group("quote")  # type: ignore[union-attr]
+        for index, (asset, symbol) in enumerate(self.holdings()):
+            # The holding's coins are valued at this market's price in the instrument's quote: another coin's market,
+            # or another quote (BTC against USDT), would size the short many times off.
+            parts = _SYMBOL.match(symbol)
+            assert parts is not None
+            field = "holding_symbol" if index == 0 else "basket holding_symbol"
+            if parts.group("base") != asset:
+                raise ValueError(f"{field} {symbol!r} prices {parts.group('base')}, not the {asset} held")
+            if parts.group("quote") != quote:
+                raise ValueError(
+                    f"{field} {symbol!r} is quoted in {parts.group('quote')}, the instrument {self.symbol} in {quote}: "
+                    "the holding's value must be in the instrument's quote"
+                )
         assets = [asset for asset, _ in self.holdings()]
         twice = sorted({a for a in assets if assets.count(a) > 1})
         if twice:

@@ -120,3 +120,17 @@ def test_unwind_with_sell_spot_is_refused_for_a_beta_hedge_and_nothing_is_done(t
     err = capsys.readouterr().err
     assert "beta hedge" in err and "--sell-spot would sell the instrument's coins" in err and "nothing was done" in err, err
     assert not (tmp_path / "state" / "journal.sqlite").exists()
+
+
+@pytest.mark.parametrize(
+    ("fields", "said"),
+    [
+        ({"holding_symbol": "AVAX/USDT:USDT"}, r"holding_symbol 'AVAX/USDT:USDT' prices AVAX, not the SOL held"),
+        ({"holding_symbol": "SOL/BTC:BTC"}, r"holding_symbol 'SOL/BTC:BTC' is quoted in BTC, the instrument ETH/USDT:USDT in USDT"),
+        ({"basket": [{"asset": "DOT", "holding_symbol": "AVAX/USDT:USDT"}]}, r"basket holding_symbol 'AVAX/USDT:USDT' prices AVAX, not the DOT held"),
+    ],
+)
+def test_a_holding_priced_on_another_coins_market_or_in_another_quote_is_refused(fields: dict[str, object], said: str) -> None:
+    # Valued at another coin's price (or in BTC against a USDT instrument) the short would be sized many times off.
+    with pytest.raises(ValidationError, match=said):
+        _hedge(**fields)
