@@ -33,6 +33,7 @@ PAGE = 200
 MAX_PAGES = 60
 BACKFILL_HALF_LIVES = 4  # by then the oldest candle weighs 1/16 of the newest: older ones change nothing that matters
 BETA_PLACES = Decimal("0.0001")
+BROKEN_SUFFIX = ":correlation_broken"  # journaled beside a holding's beta while its correlation break is in force
 
 
 @dataclass(frozen=True)
@@ -189,16 +190,22 @@ class BetaSizing:
         return [(asset, verdict) for asset, verdict in found if verdict is not None]
 
     def remembered(self) -> dict[str, str]:
-        """Return the betas held, by asset, as the journal keeps them across a restart."""
+        """Return the betas held, by asset, and the breaks still in force, as the journal keeps them across a restart."""
         for holding in self.holdings:
             holding.beta_in_force(self.settings)
-        return {h.asset: str(h.held) for h in self.holdings if h.held is not None}
+        return self._record()
+
+    def _record(self) -> dict[str, str]:
+        held = {h.asset: str(h.held) for h in self.holdings if h.held is not None}
+        # A break is left only well above correlation_min: a restart inside that margin must not forget it.
+        return {**held, **{f"{h.asset}{BROKEN_SUFFIX}": "true" for h in self.holdings if h._broken}}
 
     def restore(self, record: dict[str, Any] | None) -> None:
-        """Take the betas held before a restart: the band is judged from them, so a restart alone trades nothing."""
+        """Take the betas held and the breaks in force before a restart, so that a restart alone trades nothing."""
         for holding in self.holdings:
             if record and holding.asset in record:
                 holding.held = Decimal(str(record[holding.asset]))
+            holding._broken = bool(record) and str(record.get(f"{holding.asset}{BROKEN_SUFFIX}")) == "true"
 
     def beta_in_force(self) -> Decimal | None:
         """Return the beta the hedge's own holding is hedged with (None: not estimated yet)."""
@@ -273,7 +280,7 @@ class BetaSizing:
         `remember(betas)` journals the betas held whenever they change, for `restore` after a restart.
         """
         seen = [h.model.estimator.observations for h in self.holdings]
-        before = {h.asset: str(h.held) for h in self.holdings if h.held is not None}
+        before = self._record()
         await self.refresh(port, now, read, offset)
         held = self.remembered()
         if held != before:

@@ -295,3 +295,51 @@ async def test_an_unwind_asked_with_sell_spot_on_a_beta_hedge_sells_none_of_the_
     balances = await venue.fetch_spot_balances()
     assert balances.get("BTC") == D("5") and balances.get("ETH") == D("100")
     assert all(o.symbol == SYMBOL for o in venue.orders.values())  # no spot order at all
+
+
+def test_a_correlation_break_being_reduced_stays_reduced_across_a_restart_inside_the_rearm_margin() -> None:
+    from hedgebot.engine.beta_sizing import BetaSizing
+
+    hedge = _hedge(on_correlation_break="reduce", correlation_reduce_to="0.5", beta_band="1")
+    rng = random.Random(7)
+    closes: list[tuple[float, Decimal, Decimal]] = []
+    eth, btc = 3000.0, 50_000.0
+
+    def period(beta: float, noise: float) -> None:
+        nonlocal eth, btc
+        move = rng.gauss(0.0, 0.002)
+        btc *= 1 + move
+        eth *= 1 + beta * move + rng.gauss(0.0, noise)
+        closes.append((START + 60 * len(closes), D(f"{eth:.2f}"), D(f"{btc:.1f}")))
+
+    sizing = BetaSizing(hedge)
+    holding = sizing.holdings[0]
+
+    def feed() -> float | None:
+        at, eth_close, btc_close = closes[-1]
+        holding.model.observe(at, eth_close, btc_close)
+        return holding.model.figures().correlation
+
+    for _ in range(60):
+        period(1.3, 0.0005)
+        feed()
+    while not sizing.broken():  # ETH moves on its own until the relation breaks
+        period(0.0, 0.004)
+        feed()
+    reduced = sizing.beta_in_force()
+    full = holding.held
+    assert full is not None and reduced == (full * D("0.5")).quantize(D("0.0001"))
+    for _ in range(200):  # the relation mends, to just above correlation_min: still broken (the re-arm margin)
+        period(1.3, 0.0015)
+        correlation = feed()
+        if correlation is not None and 0.5 <= correlation < 0.58:
+            break
+    assert correlation is not None and 0.5 <= correlation < 0.58 and sizing.broken()
+    remembered = sizing.remembered()
+
+    again = BetaSizing(hedge)  # the daemon restarted: the same history is backfilled, the journaled record restored
+    again.restore(remembered)
+    for at, eth_close, btc_close in closes:
+        again.holdings[0].model.observe(at, eth_close, btc_close)
+    assert again.broken(), "a restart forgot the break: the hedge would grow back to its full beta"
+    assert again.beta_in_force() == sizing.beta_in_force()
