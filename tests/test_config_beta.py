@@ -128,6 +128,7 @@ def test_unwind_with_sell_spot_is_refused_for_a_beta_hedge_and_nothing_is_done(t
         ({"holding_symbol": "AVAX/USDT:USDT"}, r"holding_symbol 'AVAX/USDT:USDT' prices AVAX, not the SOL held"),
         ({"holding_symbol": "SOL/BTC:BTC"}, r"holding_symbol 'SOL/BTC:BTC' is quoted in BTC, the instrument ETH/USDT:USDT in USDT"),
         ({"basket": [{"asset": "DOT", "holding_symbol": "AVAX/USDT:USDT"}]}, r"basket holding_symbol 'AVAX/USDT:USDT' prices AVAX, not the DOT held"),
+        ({"basket": [{"asset": "dot"}]}, r"basket holding_symbol 'dot/USDT:USDT' \(the market 'dot' is valued on\) is not a ccxt perpetual symbol"),
     ],
 )
 def test_a_holding_priced_on_another_coins_market_or_in_another_quote_is_refused(fields: dict[str, object], said: str) -> None:
