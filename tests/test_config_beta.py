@@ -135,3 +135,18 @@ def test_a_holding_priced_on_another_coins_market_or_in_another_quote_is_refused
     # Valued at another coin's price (or in BTC against a USDT instrument) the short would be sized many times off.
     with pytest.raises(ValidationError, match=said):
         _hedge(**fields)
+
+
+def test_check_sizes_a_beta_hedges_short_on_the_holdings_worth_not_on_its_coin_count_as_the_instruments(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from hedgebot.cli import main
+
+    data = paper_settings_dict(tmp_path, name="eth", asset="ETH", symbol="BTC/USDT:USDT", ratio="beta", beta_max="2")
+    data["accounts"][0]["paper"]["markets"].append(
+        {"symbol": "ETH/USDT:USDT", "feed": {"kind": "synthetic", "start_price": "3000", "step_seconds": 1, "volatility": 0.5, "seed": 4}}
+    )
+    data["accounts"][0]["paper"]["spot"] = {"ETH": "100", "USDT": "1000"}
+    assert main(["check", "--config", str(write_toml(tmp_path / "c.toml", data))]) == 0
+    out = capsys.readouterr().out
+    # 100 ETH at 3,000 is worth 300,000 USDT: at beta_max 2 at most 600,000 USDT of BTC at 50,000, 12 BTC.
+    assert "a short of 0.000 ETH" not in out and "no short to guard" not in out, out
+    assert "at most 12.000 BTC" in out and "beta_max 2" in out, out

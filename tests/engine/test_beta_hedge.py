@@ -343,3 +343,21 @@ def test_a_correlation_break_being_reduced_stays_reduced_across_a_restart_inside
         again.holdings[0].model.observe(at, eth_close, btc_close)
     assert again.broken(), "a restart forgot the break: the hedge would grow back to its full beta"
     assert again.beta_in_force() == sizing.beta_in_force()
+
+
+async def test_check_exchange_sizes_a_beta_hedges_short_on_the_holdings_worth_not_on_its_coin_count_as_the_instruments() -> None:
+    from types import SimpleNamespace
+
+    from hedgebot.live_check import LiveCheck, _check_hedge
+
+    keeper, venue, market, _ = await _rig(_hedge(beta_max="2"), history_minutes=5)
+    found = LiveCheck()
+    account = SimpleNamespace(name="acct")
+    await _check_hedge(account, keeper.hedge, venue, keeper.clock, Journal(":memory:", keeper.clock), found)  # type: ignore[arg-type]
+    said = "\n".join(found.lines)
+    # 100 ETH counted as 100 BTC would need millions of USDT of margin: the short is at most 2 x their worth in BTC.
+    largest = 2 * 100 * D(f"{market.eth:.2f}") / D(f"{market.btc:.1f}")
+    line = next((l for l in found.lines if "beta sizing" in l), "")
+    assert f"at most {largest.quantize(D('0.001'), rounding='ROUND_CEILING')} BTC" in line, said
+    assert "fundability: a short of" not in said and "runway: the margin sources" not in said, said
+    assert not venue.orders
