@@ -497,6 +497,11 @@ class HedgeConfig(Frozen):
             )
         if self.buffer is not None or self.schedule:
             raise ValueError('ratio = "beta": a buffer and schedule windows need a fixed ratio; leave them out')
+        if self.basket and not self.exposure.spot:
+            raise ValueError(
+                f"basket {[b.asset for b in self.basket]} counts the account's spot coins of each asset, but exposure.spot "
+                "is false: none of them would be hedged; set exposure.spot = true or leave the basket out"
+            )
         assets = [asset for asset, _ in self.holdings()]
         twice = sorted({a for a in assets if assets.count(a) > 1})
         if twice:

@@ -150,3 +150,9 @@ def test_check_sizes_a_beta_hedges_short_on_the_holdings_worth_not_on_its_coin_c
     # 100 ETH at 3,000 is worth 300,000 USDT: at beta_max 2 at most 600,000 USDT of BTC at 50,000, 12 BTC.
     assert "a short of 0.000 ETH" not in out and "no short to guard" not in out, out
     assert "at most 12.000 BTC" in out and "beta_max 2" in out, out
+
+
+def test_a_basket_on_a_hedge_that_does_not_count_spot_is_refused_not_left_unhedged() -> None:
+    # A basket's holdings are the account's spot coins of each asset: with exposure.spot false none would be counted.
+    with pytest.raises(ValidationError, match=r"basket \['AVAX'\] counts the account's spot coins of each asset, but exposure.spot is false"):
+        _hedge(exposure={"spot": False, "offset": "10"}, basket=[{"asset": "AVAX"}])
