@@ -121,14 +121,24 @@ class BetaSizing:
         return self.holdings[0].model
 
     def reconfigure(self, hedge: HedgeConfig) -> None:
-        """Take reloaded settings: the clamp, band and break choice apply now; changed estimators start afresh."""
+        """Take reloaded settings: the clamp, band and break choice apply now; changed estimators start afresh.
+
+        The beta held and a break in force carry over, as across a restart: a reload alone trades only what the
+        new settings ask for.
+        """
         settings = hedge.beta_settings()
         kept = (settings.half_life, settings.min_observations, settings.correlation_window, settings.timeframe)
         before = (self.settings.half_life, self.settings.min_observations, self.settings.correlation_window, self.settings.timeframe)
         self.hedge, self.settings = hedge, settings
         self.timeframe = timeframe_seconds(settings.timeframe)
-        old = {(h.asset, h.symbol): h for h in self.holdings} if kept == before else {}
+        was = {(h.asset, h.symbol): h for h in self.holdings}
+        old = was if kept == before else {}
         self.holdings = [old.get((asset, symbol)) or _Holding(asset, symbol, settings) for asset, symbol in hedge.holdings()]
+        for holding in self.holdings:
+            previous = was.get((holding.asset, holding.symbol))
+            if previous is not None and previous is not holding:
+                # A fresh estimator judges the band from the beta held and keeps a break in force, as a restart does.
+                holding.held, holding._broken = previous.held, previous._broken
         if any(h.model.last_period is None for h in self.holdings):
             self._looked = False
 

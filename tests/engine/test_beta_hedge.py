@@ -298,6 +298,10 @@ async def test_an_unwind_asked_with_sell_spot_on_a_beta_hedge_sells_none_of_the_
 
 
 def test_a_correlation_break_being_reduced_stays_reduced_across_a_restart_inside_the_rearm_margin() -> None:
+    _reduced_inside_the_rearm_margin()
+
+
+def _reduced_inside_the_rearm_margin() -> tuple[Any, list[tuple[float, Decimal, Decimal]]]:
     from hedgebot.engine.beta_sizing import BetaSizing
 
     hedge = _hedge(on_correlation_break="reduce", correlation_reduce_to="0.5", beta_band="1")
@@ -343,6 +347,17 @@ def test_a_correlation_break_being_reduced_stays_reduced_across_a_restart_inside
         again.holdings[0].model.observe(at, eth_close, btc_close)
     assert again.broken(), "a restart forgot the break: the hedge would grow back to its full beta"
     assert again.beta_in_force() == sizing.beta_in_force()
+    return sizing, closes
+
+
+def test_a_correlation_break_being_reduced_stays_reduced_across_a_reload_that_restarts_the_estimator() -> None:
+    sizing, closes = _reduced_inside_the_rearm_margin()
+    reduced = sizing.beta_in_force()
+    sizing.reconfigure(_hedge(on_correlation_break="reduce", correlation_reduce_to="0.5", beta_band="1", beta_half_life=50))
+    for at, eth_close, btc_close in closes:  # the new estimator is backfilled with the same history
+        sizing.holdings[0].model.observe(at, eth_close, btc_close)
+    assert sizing.broken(), "a reload forgot the break: the hedge would grow back to its full beta"
+    assert sizing.beta_in_force() is not None and sizing.beta_in_force() <= reduced * D("1.2")
 
 
 async def test_check_exchange_sizes_a_beta_hedges_short_on_the_holdings_worth_not_on_its_coin_count_as_the_instruments() -> None:
