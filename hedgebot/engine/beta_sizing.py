@@ -253,14 +253,12 @@ class BetaSizing:
         """Return the largest short the clamp allows now (beta_max on every holding), in the instrument's coins.
 
         Read at start-up, before any estimate: what the exchange's brackets must allow. A holding whose price
-        cannot be read counts as its coins in the instrument's (the cautious side for a bracket check).
+        cannot be read raises the venue's error: valued at any other price the check could pass a leverage the
+        exchange refuses (a holding priced above the instrument would be under-counted).
         """
         sized: list[Holding] = []
         for holding in self.holdings:
-            try:
-                price = (await read(lambda: port.fetch_mark_price(holding.symbol))).price
-            except ExchangeError:
-                price = snapshot.mark_price
+            price = (await read(lambda: port.fetch_mark_price(holding.symbol))).price
             spot = snapshot.spot_asset if holding is self.holdings[0] else self.spot.get(holding.asset, Decimal(0))
             sized.append(Holding(price, self.settings.beta_max, spot))
         converted, planned = in_instrument_terms(snapshot, policy, sized[0], sized[1:])

@@ -712,7 +712,11 @@ class Keeper:
         rule = rule_for(market)
         if self.beta_sizing is not None:
             # A beta hedge's coins are not the instrument's: its largest short is beta_max x their worth in it.
-            exposure = await self.beta_sizing.largest_short(self.port, snapshot, self.policy, self._read)
+            try:
+                exposure = await self.beta_sizing.largest_short(self.port, snapshot, self.policy, self._read)
+            except ExchangeError as exc:
+                self._emit("startup_check_skipped", Severity.WARNING, check="leverage bracket", error=f"a holding's price: {exc}")
+                return problems
         size = max(snapshot.leg_of(self.policy.side).size, rule.size_for(self.policy.ratio * exposure, mark))
         notional = rule.notional(size, mark)  # what the brackets are read by: coins for an inverse contract
         bracket = next((b for b in market.brackets if b.holds(notional)), None)

@@ -376,3 +376,30 @@ async def test_check_exchange_sizes_a_beta_hedges_short_on_the_holdings_worth_no
     assert f"at most {largest.quantize(D('0.001'), rounding='ROUND_CEILING')} BTC" in line, said
     assert "fundability: a short of" not in said and "runway: the margin sources" not in said, said
     assert not venue.orders
+
+
+async def test_the_start_up_leverage_check_of_a_beta_hedge_whose_holding_price_cannot_be_read_says_it_was_skipped() -> None:
+    from hedgebot.domain.model import Bracket
+
+    brackets = (
+        Bracket(D(0), D(600_000), D("0.004"), D(0), max_leverage=20),
+        Bracket(D(600_000), D(10**9), D("0.01"), D(3_600), max_leverage=5),
+    )
+    clock = SimClock(start=START)
+    venue = PaperVenue(
+        clock, [PaperMarket(btc_market(brackets=brackets), NoFunding()), PaperMarket(replace(btc_market(), symbol=ETH, base="ETH"), NoFunding())],
+        spot={"ETH": D("10")}, futures={"USDT": D("1000000")},
+    )
+    # The holding is priced far above the instrument (10 coins of 60,000 on a 2,000 instrument): at beta_max 1.5
+    # the short is worth 900,000, past the 20x bracket. Its price cannot be read at start-up.
+    venue.update_price(SYMBOL, clock.now(), D("2000"))
+    journal = Journal(":memory:", clock)
+    events = EventLog(journal, NullLogger())
+    seen: list[Any] = []
+    events.subscribe(seen.append)
+    keeper = Keeper("acct", _hedge(leverage=10, beta_max="1.5"), venue, clock, journal, events)
+    with pytest.raises(Exception):
+        await venue.fetch_mark_price(ETH)
+    await keeper.prepare()
+    # Valuing the holding at the instrument's price (20,000 of it) would pass leverage 10 in silence.
+    assert any(r.kind == "startup_check_skipped" and r.detail.get("check") == "leverage bracket" for r in seen), [r.kind for r in seen]
