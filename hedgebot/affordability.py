@@ -140,3 +140,15 @@ def horizon_years(ends_at: float | None, now: float) -> Decimal | None:
     if ends_at is None or ends_at <= now:
         return None
     return years_left(now, ends_at)
+
+
+def beta_largest_line(market: Market, price: Decimal, worth: Decimal, beta_max: Decimal, basis: str) -> str:
+    """Say the largest short a beta hedge may hold: beta_max x its holdings' worth / the instrument's price."""
+    shown = Precision.of(market)
+    largest = beta_max * worth / price if price > 0 else Decimal(0)
+    return (
+        f"beta sizing: the short is beta x the holdings' worth / {market.base}'s price, at most "
+        f"{render(largest, Figure.AMOUNT, shown, ROUND_CEILING)} {market.base} at {render(price, Figure.PRICE, shown)} "
+        f"(beta_max {beta_max} x {Decimal(render(worth, Figure.MONEY, shown, ROUND_CEILING)):,f} {market.quote} of holdings; "
+        f"{basis}); runway, fundability, margin and carry follow the beta once estimated (`hedgebot status`)"
+    )

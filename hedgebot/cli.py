@@ -269,6 +269,8 @@ def _starting_lines(paper: PaperConfig, hedge: HedgeConfig, ends_at: float | Non
     if price is None:
         return ["runway and fundability: need a price (shown by `hedgebot status` once running)"]
     market = paper_market(market_config)
+    if hedge.beta:
+        return [_beta_starting_line(paper, hedge, market, price)]
     spot, futures = dict(paper.spot), dict(paper.futures)
     basis = "from the starting balances"
     return [
@@ -278,6 +280,19 @@ def _starting_lines(paper: PaperConfig, hedge: HedgeConfig, ends_at: float | Non
         # A quarterly's carry is its basis, said by `_quarterly_lines`: it pays and earns no funding.
         *([] if hedge.instrument.delivers else [_carry_line(market_config, market, price, spot, futures, hedge, ends_at)]),
     ]
+
+
+def _beta_starting_line(paper: PaperConfig, hedge: HedgeConfig, market: Market, price: Decimal) -> str:
+    """Say a beta hedge's largest short from the paper account's starting balances and prices."""
+    worth = Decimal(0)
+    for index, (asset, symbol) in enumerate(hedge.holdings()):
+        listed = next((m for m in paper.markets if m.symbol == symbol), None)
+        at = _starting_price(listed.feed) if listed is not None else None
+        if at is None:
+            return f"beta sizing: needs {asset}'s price on {symbol} (shown by `hedgebot status` once running)"
+        coins = (paper.spot.get(asset, Decimal(0)) if hedge.exposure.spot else Decimal(0)) + (hedge.exposure.offset if index == 0 else Decimal(0))
+        worth += coins * at
+    return affordability.beta_largest_line(market, price, worth, hedge.beta_settings().beta_max, "from the starting balances")
 
 
 CARRY_HISTORY_SECONDS = 30 * 86400.0  # the recent history funding rates are averaged over

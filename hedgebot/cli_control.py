@@ -221,6 +221,12 @@ def cmd_unwind(args: argparse.Namespace) -> int:
             f"hedge {hedge.name!r} is coin-margined: its margin is the coins themselves, and --sell-spot would sell "
             "them for nothing it needs; unwind it without --sell-spot (nothing was done)"
         )
+    if args.sell_spot and hedge.beta:
+        return _fail(
+            f"hedge {hedge.name!r} is a beta hedge: the coins held ({hedge.asset}) are not the instrument's "
+            f"({hedge.symbol}), and --sell-spot would sell the instrument's coins; unwind it without --sell-spot "
+            "(nothing was done)"
+        )
     try:
         snapshot, steps, note = asyncio.run(preview(account, hedge, settings, args.sell_spot, args.slices))
     except ExchangeError as exc:

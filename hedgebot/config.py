@@ -500,10 +500,36 @@ class HedgeConfig(Frozen):
             )
         if self.buffer is not None or self.schedule:
             raise ValueError('ratio = "beta": a buffer and schedule windows need a fixed ratio; leave them out')
+        if self.basket and not self.exposure.spot:
+            raise ValueError(
+                f"basket {[b.asset for b in self.basket]} counts the account's spot coins of each asset, but exposure.spot "
+                "is false: none of them would be hedged; set exposure.spot = true or leave the basket out"
+            )
         assets = [asset for asset, _ in self.holdings()]
         twice = sorted({a for a in assets if assets.count(a) > 1})
         if twice:
             raise ValueError(f"basket: {', '.join(twice)} hedged twice by hedge {self.name!r} (its asset is {self.asset!r}): once each")
+
+    def _holdings_priced(self) -> None:
+        """Refuse a beta hedge whose holdings are valued on another coin's market or in another quote."""
+        quote = _SYMBOL.match(self.symbol).group("quote")  # type: ignore[union-attr]
+        for index, (asset, symbol) in enumerate(self.holdings()):
+            # The holding's coins are valued at this market's price in the instrument's quote: another coin's market,
+            # or another quote (BTC against USDT), would size the short many times off.
+            field = "holding_symbol" if index == 0 else "basket holding_symbol"
+            parts = _SYMBOL.match(symbol)
+            if parts is None:
+                raise ValueError(
+                    f"{field} {symbol!r} (the market {asset!r} is valued on) is not a ccxt perpetual symbol like "
+                    "'SOL/USDT:USDT': write the asset as the exchange does, in capitals"
+                )
+            if parts.group("base") != asset:
+                raise ValueError(f"{field} {symbol!r} prices {parts.group('base')}, not the {asset} held")
+            if parts.group("quote") != quote:
+                raise ValueError(
+                    f"{field} {symbol!r} is quoted in {parts.group('quote')}, the instrument {self.symbol} in {quote}: "
+                    "the holding's value must be in the instrument's quote"
+                )
 
     def _buffer_reachable(self) -> None:
         """Refuse a buffer whose lockstep would count on money the guard may not move back behind the short."""
@@ -614,6 +640,8 @@ class HedgeConfig(Frozen):
                 f"symbol {self.symbol!r} settles in {settle}, a coin-margined market: "
                 f"set instrument = \"coinm-perp\" (or \"coinm-quarterly\"), or name a USDⓈ-M market such as '{base}/USDT:USDT'"
             )
+        if self.beta:
+            self._holdings_priced()
         if inverse and ("sell_spot" in self.margin_guard.sources or self.margin_guard.fund_target_by_selling or self.until_sell_spot):
             raise ValueError(
                 f"instrument {self.instrument.value!r}: its margin is the coins themselves, so selling them raises no "

@@ -174,6 +174,18 @@ async def _check_hedge(
         found.lines.append(f"    runway: cannot read the account to compute it: {exc}")
         return
     market = snapshot.market
+    if keeper.beta_sizing is not None:
+        # A beta hedge's coins are not the instrument's: its short is at most beta_max x their worth in it.
+        beta_max = keeper.beta_sizing.settings.beta_max
+        try:
+            largest = await keeper.beta_sizing.largest_short(venue, snapshot, keeper.policy, keeper._read)
+        except ExchangeError as exc:
+            found.lines.append(f"    beta sizing: cannot read a holding's price to size the largest short ({redact(str(exc))})")
+            return
+        found.lines.append("    " + affordability.beta_largest_line(
+            market, snapshot.mark_price, largest * snapshot.mark_price / beta_max, beta_max, "from the exchange's balances",
+        ))
+        return
     held = snapshot.leg_of(hedge.policy().side)
     spot = {market.base: snapshot.spot_asset, market.margin_asset: snapshot.spot_quote}
     futures = {market.margin_asset: snapshot.futures_wallet}

@@ -106,3 +106,53 @@ def test_check_says_how_a_beta_hedge_is_sized_and_what_a_broken_correlation_does
     out = capsys.readouterr().out
     assert "beta: ETH (priced on ETH/USDT:USDT) hedged by beta to BTC/USDT:USDT, clamped to 0..2" in out
     assert "correlation under 0.5 over 48 x 1h: unwind" in out
+
+
+def test_unwind_with_sell_spot_is_refused_for_a_beta_hedge_and_nothing_is_done(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from hedgebot.cli import main
+
+    data = paper_settings_dict(tmp_path, name="eth", asset="ETH", symbol="BTC/USDT:USDT", ratio="beta")
+    data["accounts"][0]["paper"]["markets"].append(
+        {"symbol": "ETH/USDT:USDT", "feed": {"kind": "synthetic", "start_price": "3000", "step_seconds": 1, "volatility": 0.5, "seed": 4}}
+    )
+    path = str(write_toml(tmp_path / "c.toml", data))
+    assert main(["unwind", "--config", path, "--hedge", "eth", "--sell-spot", "--yes"]) == 2
+    err = capsys.readouterr().err
+    assert "beta hedge" in err and "--sell-spot would sell the instrument's coins" in err and "nothing was done" in err, err
+    assert not (tmp_path / "state" / "journal.sqlite").exists()
+
+
+@pytest.mark.parametrize(
+    ("fields", "said"),
+    [
+        ({"holding_symbol": "AVAX/USDT:USDT"}, r"holding_symbol 'AVAX/USDT:USDT' prices AVAX, not the SOL held"),
+        ({"holding_symbol": "SOL/BTC:BTC"}, r"holding_symbol 'SOL/BTC:BTC' is quoted in BTC, the instrument ETH/USDT:USDT in USDT"),
+        ({"basket": [{"asset": "DOT", "holding_symbol": "AVAX/USDT:USDT"}]}, r"basket holding_symbol 'AVAX/USDT:USDT' prices AVAX, not the DOT held"),
+        ({"basket": [{"asset": "dot"}]}, r"basket holding_symbol 'dot/USDT:USDT' \(the market 'dot' is valued on\) is not a ccxt perpetual symbol"),
+    ],
+)
+def test_a_holding_priced_on_another_coins_market_or_in_another_quote_is_refused(fields: dict[str, object], said: str) -> None:
+    # Valued at another coin's price (or in BTC against a USDT instrument) the short would be sized many times off.
+    with pytest.raises(ValidationError, match=said):
+        _hedge(**fields)
+
+
+def test_check_sizes_a_beta_hedges_short_on_the_holdings_worth_not_on_its_coin_count_as_the_instruments(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from hedgebot.cli import main
+
+    data = paper_settings_dict(tmp_path, name="eth", asset="ETH", symbol="BTC/USDT:USDT", ratio="beta", beta_max="2")
+    data["accounts"][0]["paper"]["markets"].append(
+        {"symbol": "ETH/USDT:USDT", "feed": {"kind": "synthetic", "start_price": "3000", "step_seconds": 1, "volatility": 0.5, "seed": 4}}
+    )
+    data["accounts"][0]["paper"]["spot"] = {"ETH": "100", "USDT": "1000"}
+    assert main(["check", "--config", str(write_toml(tmp_path / "c.toml", data))]) == 0
+    out = capsys.readouterr().out
+    # 100 ETH at 3,000 is worth 300,000 USDT: at beta_max 2 at most 600,000 USDT of BTC at 50,000, 12 BTC.
+    assert "a short of 0.000 ETH" not in out and "no short to guard" not in out, out
+    assert "at most 12.000 BTC" in out and "beta_max 2" in out, out
+
+
+def test_a_basket_on_a_hedge_that_does_not_count_spot_is_refused_not_left_unhedged() -> None:
+    # A basket's holdings are the account's spot coins of each asset: with exposure.spot false none would be counted.
+    with pytest.raises(ValidationError, match=r"basket \['AVAX'\] counts the account's spot coins of each asset, but exposure.spot is false"):
+        _hedge(exposure={"spot": False, "offset": "10"}, basket=[{"asset": "AVAX"}])

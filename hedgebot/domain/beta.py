@@ -261,4 +261,6 @@ def correlation_broken(was_broken: bool, correlation: float | None, minimum: Dec
     if correlation is None:
         return was_broken
     level = Decimal(repr(correlation))
-    return level < minimum + rearm if was_broken else level < minimum
+    # Never further above the threshold than half its distance to 1: above 0.9, 0.1 more is out of reach for good.
+    margin = min(rearm, (1 - minimum) / 2)
+    return level < minimum + margin if was_broken else level < minimum

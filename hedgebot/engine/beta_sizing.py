@@ -33,6 +33,7 @@ PAGE = 200
 MAX_PAGES = 60
 BACKFILL_HALF_LIVES = 4  # by then the oldest candle weighs 1/16 of the newest: older ones change nothing that matters
 BETA_PLACES = Decimal("0.0001")
+BROKEN_SUFFIX = ":correlation_broken"  # journaled beside a holding's beta while its correlation break is in force
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,8 @@ class _Holding:
             self.held = held_beta(self.held, estimate, settings.band, settings.beta_min, settings.beta_max)
         if self.held is None:
             return None
+        # A beta restored from the journal, or held before a reload, obeys today's clamp before any new estimate.
+        self.held = min(max(self.held, settings.beta_min), settings.beta_max)
         verdict = self.broken(settings)
         if verdict is not None and verdict.action == "reduce":
             return (self.held * settings.reduce_to).quantize(BETA_PLACES)
@@ -118,14 +121,24 @@ class BetaSizing:
         return self.holdings[0].model
 
     def reconfigure(self, hedge: HedgeConfig) -> None:
-        """Take reloaded settings: the clamp, band and break choice apply now; changed estimators start afresh."""
+        """Take reloaded settings: the clamp, band and break choice apply now; changed estimators start afresh.
+
+        The beta held and a break in force carry over, as across a restart: a reload alone trades only what the
+        new settings ask for.
+        """
         settings = hedge.beta_settings()
         kept = (settings.half_life, settings.min_observations, settings.correlation_window, settings.timeframe)
         before = (self.settings.half_life, self.settings.min_observations, self.settings.correlation_window, self.settings.timeframe)
         self.hedge, self.settings = hedge, settings
         self.timeframe = timeframe_seconds(settings.timeframe)
-        old = {(h.asset, h.symbol): h for h in self.holdings} if kept == before else {}
+        was = {(h.asset, h.symbol): h for h in self.holdings}
+        old = was if kept == before else {}
         self.holdings = [old.get((asset, symbol)) or _Holding(asset, symbol, settings) for asset, symbol in hedge.holdings()]
+        for holding in self.holdings:
+            previous = was.get((holding.asset, holding.symbol))
+            if previous is not None and previous is not holding:
+                # A fresh estimator judges the band from the beta held and keeps a break in force, as a restart does.
+                holding.held, holding._broken = previous.held, previous._broken
         if any(h.model.last_period is None for h in self.holdings):
             self._looked = False
 
@@ -187,16 +200,22 @@ class BetaSizing:
         return [(asset, verdict) for asset, verdict in found if verdict is not None]
 
     def remembered(self) -> dict[str, str]:
-        """Return the betas held, by asset, as the journal keeps them across a restart."""
+        """Return the betas held, by asset, and the breaks still in force, as the journal keeps them across a restart."""
         for holding in self.holdings:
             holding.beta_in_force(self.settings)
-        return {h.asset: str(h.held) for h in self.holdings if h.held is not None}
+        return self._record()
+
+    def _record(self) -> dict[str, str]:
+        held = {h.asset: str(h.held) for h in self.holdings if h.held is not None}
+        # A break is left only well above correlation_min: a restart inside that margin must not forget it.
+        return {**held, **{f"{h.asset}{BROKEN_SUFFIX}": "true" for h in self.holdings if h._broken}}
 
     def restore(self, record: dict[str, Any] | None) -> None:
-        """Take the betas held before a restart: the band is judged from them, so a restart alone trades nothing."""
+        """Take the betas held and the breaks in force before a restart, so that a restart alone trades nothing."""
         for holding in self.holdings:
             if record and holding.asset in record:
                 holding.held = Decimal(str(record[holding.asset]))
+            holding._broken = bool(record) and str(record.get(f"{holding.asset}{BROKEN_SUFFIX}")) == "true"
 
     def beta_in_force(self) -> Decimal | None:
         """Return the beta the hedge's own holding is hedged with (None: not estimated yet)."""
@@ -234,14 +253,12 @@ class BetaSizing:
         """Return the largest short the clamp allows now (beta_max on every holding), in the instrument's coins.
 
         Read at start-up, before any estimate: what the exchange's brackets must allow. A holding whose price
-        cannot be read counts as its coins in the instrument's (the cautious side for a bracket check).
+        cannot be read raises the venue's error: valued at any other price the check could pass a leverage the
+        exchange refuses (a holding priced above the instrument would be under-counted).
         """
         sized: list[Holding] = []
         for holding in self.holdings:
-            try:
-                price = (await read(lambda: port.fetch_mark_price(holding.symbol))).price
-            except ExchangeError:
-                price = snapshot.mark_price
+            price = (await read(lambda: port.fetch_mark_price(holding.symbol))).price
             spot = snapshot.spot_asset if holding is self.holdings[0] else self.spot.get(holding.asset, Decimal(0))
             sized.append(Holding(price, self.settings.beta_max, spot))
         converted, planned = in_instrument_terms(snapshot, policy, sized[0], sized[1:])
@@ -271,7 +288,7 @@ class BetaSizing:
         `remember(betas)` journals the betas held whenever they change, for `restore` after a restart.
         """
         seen = [h.model.estimator.observations for h in self.holdings]
-        before = {h.asset: str(h.held) for h in self.holdings if h.held is not None}
+        before = self._record()
         await self.refresh(port, now, read, offset)
         held = self.remembered()
         if held != before:

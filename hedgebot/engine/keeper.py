@@ -712,7 +712,11 @@ class Keeper:
         rule = rule_for(market)
         if self.beta_sizing is not None:
             # A beta hedge's coins are not the instrument's: its largest short is beta_max x their worth in it.
-            exposure = await self.beta_sizing.largest_short(self.port, snapshot, self.policy, self._read)
+            try:
+                exposure = await self.beta_sizing.largest_short(self.port, snapshot, self.policy, self._read)
+            except ExchangeError as exc:
+                self._emit("startup_check_skipped", Severity.WARNING, check="leverage bracket", error=f"a holding's price: {exc}")
+                return problems
         size = max(snapshot.leg_of(self.policy.side).size, rule.size_for(self.policy.ratio * exposure, mark))
         notional = rule.notional(size, mark)  # what the brackets are read by: coins for an inverse contract
         bracket = next((b for b in market.brackets if b.holds(notional)), None)
@@ -1541,6 +1545,12 @@ class Keeper:
         if sell_spot and self.market.inverse:
             # An inverse short's margin is the coins themselves (the command refuses this; a raw request may not).
             return "refused: a coin-margined hedge's unwind sells no coins (its margin is the coins); ask without sell_spot"
+        if sell_spot and self.beta_sizing is not None:
+            # The coins held (the hedge's asset) are not the instrument's: a spot slice would sell the instrument's coins.
+            return (
+                f"refused: a beta hedge's unwind sells no coins ({self.hedge.asset} held is not {market.base}, the "
+                "instrument's coin); ask without sell_spot"
+            )
         slices = detail.get("slices")
         max_order = self.hedge.max_order
         if self.market.inverse:  # configured in coins; the leg counts face value

@@ -208,3 +208,18 @@ def test_a_beta_held_outside_a_clamp_tightened_since_moves_into_it_at_once() -> 
 
     # beta_max lowered from 1.5 to 1.2 on reload: a held 1.25 is within the band of the estimate, but above the clamp.
     assert held_beta(Decimal("1.25"), Decimal("1.3"), Decimal("0.1"), Decimal(0), Decimal("1.2")) == Decimal("1.2")
+
+
+@pytest.mark.parametrize("minimum", ["0.9", "0.95", "0.99"])
+def test_a_break_below_a_high_correlation_min_ends_once_the_correlation_is_back_close_to_one(minimum: str) -> None:
+    from decimal import Decimal
+
+    from hedgebot.domain.beta import correlation_broken
+
+    threshold = Decimal(minimum)
+    broken = correlation_broken(False, float(threshold) - 0.05, threshold)
+    assert broken
+    # 0.1 above a threshold of 0.9 or more is a correlation no pair of markets reaches: the break would never end.
+    recovered = float(threshold + (1 - threshold) * Decimal("0.9"))
+    assert not correlation_broken(broken, recovered, threshold)
+    assert correlation_broken(broken, float(threshold) + 0.0001, threshold)  # still one break just above it

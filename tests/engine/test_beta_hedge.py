@@ -267,3 +267,139 @@ async def test_a_restart_keeps_the_beta_held_so_a_restart_alone_trades_nothing()
     await again.tick()
     assert again.status.beta == held  # judged from the beta held before, not the estimate now
     assert len(venue.orders) == orders
+
+
+async def test_a_beta_held_before_a_restart_obeys_a_clamp_tightened_since_even_before_a_new_estimate() -> None:
+    keeper, venue, market, events = await _rig(_hedge(), history_minutes=200)
+    await keeper.tick()
+    assert keeper.status.beta is not None and keeper.status.beta > D("1.2")
+    # Restarted with beta_max lowered to 1 and an estimator that needs more history than the venue has served.
+    tightened = _hedge(beta_max="1", beta_min_observations=500)
+    again = Keeper("acct", tightened, venue, keeper.clock, keeper.journal, events)
+    await again.prepare()
+    await again.tick()
+    assert again.status.beta_estimate is None
+    assert again.status.beta is None or again.status.beta <= D("1")
+    value = 100 * D(f"{market.eth:.2f}") / D(f"{market.btc:.1f}")
+    assert await _short(venue) <= value * D("1.001")  # never above beta_max x the holding's worth
+
+
+async def test_an_unwind_asked_with_sell_spot_on_a_beta_hedge_sells_none_of_the_instruments_coins() -> None:
+    keeper, venue, _, _ = await _rig(_hedge(), history_minutes=200)
+    await keeper.tick()
+    assert await _short(venue) > 0
+    venue.spot["BTC"] = D("5")  # the user also holds BTC on spot: it is not what the hedge hedges
+    keeper.control.submit("acct", "eth-by-btc", "unwind", "tester", "take it off", sell_spot=True)
+    for _ in range(5):
+        await keeper.tick()
+    balances = await venue.fetch_spot_balances()
+    assert balances.get("BTC") == D("5") and balances.get("ETH") == D("100")
+    assert all(o.symbol == SYMBOL for o in venue.orders.values())  # no spot order at all
+
+
+def test_a_correlation_break_being_reduced_stays_reduced_across_a_restart_inside_the_rearm_margin() -> None:
+    _reduced_inside_the_rearm_margin()
+
+
+def _reduced_inside_the_rearm_margin() -> tuple[Any, list[tuple[float, Decimal, Decimal]]]:
+    from hedgebot.engine.beta_sizing import BetaSizing
+
+    hedge = _hedge(on_correlation_break="reduce", correlation_reduce_to="0.5", beta_band="1")
+    rng = random.Random(7)
+    closes: list[tuple[float, Decimal, Decimal]] = []
+    eth, btc = 3000.0, 50_000.0
+
+    def period(beta: float, noise: float) -> None:
+        nonlocal eth, btc
+        move = rng.gauss(0.0, 0.002)
+        btc *= 1 + move
+        eth *= 1 + beta * move + rng.gauss(0.0, noise)
+        closes.append((START + 60 * len(closes), D(f"{eth:.2f}"), D(f"{btc:.1f}")))
+
+    sizing = BetaSizing(hedge)
+    holding = sizing.holdings[0]
+
+    def feed() -> float | None:
+        at, eth_close, btc_close = closes[-1]
+        holding.model.observe(at, eth_close, btc_close)
+        return holding.model.figures().correlation
+
+    for _ in range(60):
+        period(1.3, 0.0005)
+        feed()
+    while not sizing.broken():  # ETH moves on its own until the relation breaks
+        period(0.0, 0.004)
+        feed()
+    reduced = sizing.beta_in_force()
+    full = holding.held
+    assert full is not None and reduced == (full * D("0.5")).quantize(D("0.0001"))
+    for _ in range(200):  # the relation mends, to just above correlation_min: still broken (the re-arm margin)
+        period(1.3, 0.0015)
+        correlation = feed()
+        if correlation is not None and 0.5 <= correlation < 0.58:
+            break
+    assert correlation is not None and 0.5 <= correlation < 0.58 and sizing.broken()
+    remembered = sizing.remembered()
+
+    again = BetaSizing(hedge)  # the daemon restarted: the same history is backfilled, the journaled record restored
+    again.restore(remembered)
+    for at, eth_close, btc_close in closes:
+        again.holdings[0].model.observe(at, eth_close, btc_close)
+    assert again.broken(), "a restart forgot the break: the hedge would grow back to its full beta"
+    assert again.beta_in_force() == sizing.beta_in_force()
+    return sizing, closes
+
+
+def test_a_correlation_break_being_reduced_stays_reduced_across_a_reload_that_restarts_the_estimator() -> None:
+    sizing, closes = _reduced_inside_the_rearm_margin()
+    reduced = sizing.beta_in_force()
+    sizing.reconfigure(_hedge(on_correlation_break="reduce", correlation_reduce_to="0.5", beta_band="1", beta_half_life=50))
+    for at, eth_close, btc_close in closes:  # the new estimator is backfilled with the same history
+        sizing.holdings[0].model.observe(at, eth_close, btc_close)
+    assert sizing.broken(), "a reload forgot the break: the hedge would grow back to its full beta"
+    assert sizing.beta_in_force() is not None and sizing.beta_in_force() <= reduced * D("1.2")
+
+
+async def test_check_exchange_sizes_a_beta_hedges_short_on_the_holdings_worth_not_on_its_coin_count_as_the_instruments() -> None:
+    from types import SimpleNamespace
+
+    from hedgebot.live_check import LiveCheck, _check_hedge
+
+    keeper, venue, market, _ = await _rig(_hedge(beta_max="2"), history_minutes=5)
+    found = LiveCheck()
+    account = SimpleNamespace(name="acct")
+    await _check_hedge(account, keeper.hedge, venue, keeper.clock, Journal(":memory:", keeper.clock), found)  # type: ignore[arg-type]
+    said = "\n".join(found.lines)
+    # 100 ETH counted as 100 BTC would need millions of USDT of margin: the short is at most 2 x their worth in BTC.
+    largest = 2 * 100 * D(f"{market.eth:.2f}") / D(f"{market.btc:.1f}")
+    line = next((l for l in found.lines if "beta sizing" in l), "")
+    assert f"at most {largest.quantize(D('0.001'), rounding='ROUND_CEILING')} BTC" in line, said
+    assert "fundability: a short of" not in said and "runway: the margin sources" not in said, said
+    assert not venue.orders
+
+
+async def test_the_start_up_leverage_check_of_a_beta_hedge_whose_holding_price_cannot_be_read_says_it_was_skipped() -> None:
+    from hedgebot.domain.model import Bracket
+
+    brackets = (
+        Bracket(D(0), D(600_000), D("0.004"), D(0), max_leverage=20),
+        Bracket(D(600_000), D(10**9), D("0.01"), D(3_600), max_leverage=5),
+    )
+    clock = SimClock(start=START)
+    venue = PaperVenue(
+        clock, [PaperMarket(btc_market(brackets=brackets), NoFunding()), PaperMarket(replace(btc_market(), symbol=ETH, base="ETH"), NoFunding())],
+        spot={"ETH": D("10")}, futures={"USDT": D("1000000")},
+    )
+    # The holding is priced far above the instrument (10 coins of 60,000 on a 2,000 instrument): at beta_max 1.5
+    # the short is worth 900,000, past the 20x bracket. Its price cannot be read at start-up.
+    venue.update_price(SYMBOL, clock.now(), D("2000"))
+    journal = Journal(":memory:", clock)
+    events = EventLog(journal, NullLogger())
+    seen: list[Any] = []
+    events.subscribe(seen.append)
+    keeper = Keeper("acct", _hedge(leverage=10, beta_max="1.5"), venue, clock, journal, events)
+    with pytest.raises(Exception):
+        await venue.fetch_mark_price(ETH)
+    await keeper.prepare()
+    # Valuing the holding at the instrument's price (20,000 of it) would pass leverage 10 in silence.
+    assert any(r.kind == "startup_check_skipped" and r.detail.get("check") == "leverage bracket" for r in seen), [r.kind for r in seen]

@@ -218,3 +218,14 @@ async def test_key_permissions_and_account_level_are_read_from_account_config(ri
     with pytest.raises(ModeError, match="Spot mode"):
         await spot_only.venue.fetch_account_facts()
     await spot_only.venue.close()
+
+
+async def test_an_order_okx_answers_timed_out_is_an_unknown_outcome_never_a_refusal(rig: Rig) -> None:
+    from hedgebot.exchange.port import PermanentError, TransientError
+
+    # 51149: the order request timed out, its outcome unknown (it may still be placed): sending it again as if
+    # refused could open the short twice.
+    rig.book.reject_order = ("51149", "Order timed out, please try again later.")
+    with pytest.raises(TransientError, match="51149") as raised:
+        await rig.venue.place_order(short("hbLate1", OrderSide.SELL, "0.01"))
+    assert not isinstance(raised.value, PermanentError)

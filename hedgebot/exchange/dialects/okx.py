@@ -49,6 +49,7 @@ from hedgebot.exchange.port import (
     OrderRequest,
     PriceQuote,
     RateLimited,
+    RequestTimeout,
 )
 
 COIN_STEP = Decimal("0.00000001")  # coins are booked to 8 decimals
@@ -73,6 +74,8 @@ _CODES: dict[str, tuple[type[ExchangeError], str]] = {
     "50105": (AuthenticationFailed, "the passphrase is wrong"),
     "50110": (AuthenticationFailed, "this IP is not on the API key's allowed list"),
     "50011": (RateLimited, "too many requests"),
+    # OKX: the order request timed out; it may still be placed. Never a refusal: it is looked up by its clOrdId.
+    "51149": (RequestTimeout, "the order request timed out and may still be placed (outcome unknown)"),
 }
 
 
