@@ -267,3 +267,31 @@ async def test_a_restart_keeps_the_beta_held_so_a_restart_alone_trades_nothing()
     await again.tick()
     assert again.status.beta == held  # judged from the beta held before, not the estimate now
     assert len(venue.orders) == orders
+
+
+async def test_a_move_of_the_holdings_price_alone_wakes_the_keeper_once_it_takes_the_short_out_of_its_band() -> None:
+    keeper, venue, market, _ = await _rig(_hedge(band="0.05"), history_minutes=200)
+    await keeper.tick()
+    assert await _short(venue) > 0 and keeper.last_plan is not None and keeper.last_plan.in_band
+    keeper.wake.clear()
+    eth = D(f"{market.eth:.2f}")
+    keeper.notify_holding_price(ETH, eth * D("1.01"))  # the target moves 1 %: inside the 5 % band, nothing to do
+    assert not keeper.wake.is_set()
+    keeper.notify_holding_price(ETH, eth * D("1.08"))  # the holding alone rose 8 %: the short is 7 % under its target
+    assert keeper.wake.is_set()
+    before = await _short(venue)
+    venue.update_price(ETH, venue.clock.now(), eth * D("1.08"))
+    await keeper.tick()
+    assert await _short(venue) > before * D("1.05")  # the woken keeper re-hedged the holding's new worth
+
+
+async def test_a_move_of_the_instrument_that_changes_what_the_holding_is_worth_in_it_wakes_the_keeper() -> None:
+    keeper, venue, market, _ = await _rig(_hedge(band="0.05"), history_minutes=200)
+    await keeper.tick()
+    keeper.wake.clear()
+    btc = D(f"{market.btc:.1f}")
+    keeper.notify_price(btc * D("0.99"))
+    assert not keeper.wake.is_set()
+    # BTC 8 % lower: the holding is worth 8.7 % more BTC, and the short is that much under its target.
+    keeper.notify_price(btc * D("0.92"))
+    assert keeper.wake.is_set()
