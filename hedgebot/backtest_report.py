@@ -376,8 +376,10 @@ def load_inputs(files: InputFiles, warn: Callable[[str], None]) -> ReplayInputs:
     funding = _read_funding(files.funding, candles, interval, warn)
     changes = read_spot_changes(files.spot_changes) if files.spot_changes else []
     for change in changes:
-        if change.asset not in (market.base, market.quote):
-            raise BadInput(f"{files.spot_changes}: asset {change.asset!r} is neither {market.base} nor {market.quote}")
+        # A beta hedge's holding (its asset, on another market) may come and go too.
+        if change.asset not in (market.base, market.quote, hedge.asset):
+            raise BadInput(f"{files.spot_changes}: asset {change.asset!r} is neither {hedge.asset}, {market.base} nor {market.quote}"
+                           if hedge.asset != market.base else f"{files.spot_changes}: asset {change.asset!r} is neither {market.base} nor {market.quote}")
     # A live account's config replays from the balances given; a paper account's from its own unless they are given.
     paper = account.paper
     spot = dict(files.spot) if files.spot else dict(paper.spot) if paper else {}
@@ -415,6 +417,18 @@ def replay_once(
     progress: Callable[[int], None] | None = None,
 ) -> BacktestResult:
     """Replay the inputs (with another hedge config or balances when given) on simulated time."""
+    if inputs.holding_candles is not None:
+        from hedgebot.backtest_cross import run_cross_backtest
+
+        # A beta hedge on another coin's market: the same engine, fed the holding's prices beside the instrument's.
+        return run_simulated(
+            run_cross_backtest(
+                inputs.candles, inputs.holding_candles, inputs.market, inputs.funding, hedge or inputs.hedge,
+                inputs.spot if spot is None else spot, inputs.futures if futures is None else futures,
+                interval_seconds=inputs.interval, slippage=inputs.slippage, spot_changes=inputs.changes, fixed=fixed,
+                record_equity=record_equity, progress=progress, calendar=inputs.calendar,
+            )
+        )
     return run_simulated(
         run_backtest(
             inputs.candles, inputs.market, inputs.funding, hedge or inputs.hedge,
@@ -457,14 +471,16 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     candles, market, hedge = inputs.candles, inputs.market, inputs.hedge
     warn_of_gaps(inputs, inputs.prices or args.prices, warn)
     out.mkdir(parents=True, exist_ok=True)
+    extra: dict[str, Any] = {}
     if hedge.beta:
-        from hedgebot.backtest_beta import write_beta_backtest
+        from hedgebot.backtest_beta import beta_figures
 
-        unused = [flag for flag, given in (("--compare", args.compare), ("--spot-changes", args.spot_changes)) if given]
-        if unused:
-            print(f"hedgebot: {', '.join(unused)}: not supported for a beta hedge yet (ratio = \"beta\"); nothing was run", file=sys.stderr)
+        # The beta, the correlation and the out-of-sample variance reduction beside the one-for-one dollar hedge's,
+        # from the same estimator walked through both files' closes; the replay itself is the engine's, below.
+        figures = beta_figures(inputs, warn)
+        if figures is None:
             return EXIT_BAD_INPUT
-        return write_beta_backtest(inputs, out, warn)
+        extra = figures
     if hedge.instrument.option:
         from hedgebot.backtest_put import write_put_backtest
 
@@ -484,6 +500,11 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
     result = replay(None)
     summary = summary_of(result)
+    if hedge.beta:
+        from hedgebot.backtest_beta import keeper_figures
+
+        summary.update(extra)
+        summary["keeper"] = keeper_figures(result, summary)
     rows = [("band (as configured)", result)]
     if args.compare is not None:
         other = replay(args.compare)

@@ -284,15 +284,24 @@ class BetaSizing:
         if not (price.is_finite() and price > 0):
             return False
         self._seen[symbol] = price
-        weights, mark = self._basis
-        instrument = self._seen.get(self.hedge.symbol, mark)
-        moved = sum((w * self._seen.get(s, at) / at for s, (w, at) in weights.items() if s != self.hedge.symbol), Decimal(0))
-        if self.hedge.symbol in weights:  # a holding priced on the instrument's own market moves with it
-            w, at = weights[self.hedge.symbol]
-            moved += w * instrument / at
-        relative = moved * mark / instrument
+        relative = self.target_scale(self._seen)
         low, high = self._holds
-        return relative >= low and (high is None or relative <= high)
+        return relative is not None and relative >= low and (high is None or relative <= high)
+
+    def target_scale(self, prices: dict[str, Decimal]) -> Decimal | None:
+        """Return the target now over the last plan's, at `prices` (by market; one not given: as planned).
+
+        None: the last plan was not sized (no beta, no price), so there is no target to scale.
+        """
+        if self._basis is None:
+            return None
+        weights, mark = self._basis
+        instrument = prices.get(self.hedge.symbol, mark)
+        moved = Decimal(0)
+        for market, (weight, at) in weights.items():
+            # A holding priced on the instrument's own market moves with it.
+            moved += weight * (instrument if market == self.hedge.symbol else prices.get(market, at)) / at
+        return moved * mark / instrument
 
     async def largest_short(
         self, port: ExchangePort, snapshot: Snapshot, policy: HedgePolicy,
