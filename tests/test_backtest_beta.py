@@ -157,3 +157,20 @@ def test_a_beta_hedges_backtest_compares_with_a_fixed_interval_and_takes_changes
     before = float(rows[160][exposure])  # 2021-01-07 16:00: before the change
     after = float(rows[200][exposure])
     assert after > before * 1.3
+
+
+def test_each_combination_of_a_sweep_of_a_beta_hedge_gives_what_its_own_backtest_gives(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    btc, eth = _pair(tmp_path, 300, beta=0.7)
+    prices = ["--prices", f"ETH={eth}", "--prices", f"BTC={btc}"]
+    sweep = ["backtest", "--config", str(_config(tmp_path)), "--hedge", "eth-by-btc", "--no-chart", *prices,
+             "--sweep", "band=0.02,0.1", "--workers", "1", "--out", str(tmp_path / "sweep")]
+    assert main(sweep) == 0, capsys.readouterr().err
+    rows = json.loads((tmp_path / "sweep" / "sweep.json").read_text())["rows"]
+    assert [r["band"] for r in rows] == ["0.02", "0.1"]
+    alone = ["backtest", "--config", str(_config(tmp_path, band="0.1")), "--hedge", "eth-by-btc", "--no-chart", *prices,
+             "--out", str(tmp_path / "alone")]
+    assert main(alone) == 0
+    summary = json.loads((tmp_path / "alone" / "summary.json").read_text())
+    for figure in ("orders", "fees_quote", "hedge_value_volatility", "min_liquidation_distance", "liquidations"):
+        assert rows[1][figure] == summary[figure], figure
+    assert rows[0]["orders"] > rows[1]["orders"]  # a narrower band trades more
