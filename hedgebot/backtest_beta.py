@@ -109,6 +109,12 @@ def beta_figures(inputs: ReplayInputs, warn: Callable[[str], None]) -> dict[str,
     if len(shared) < min(len(holding), len(instrument)) * 0.9:
         warn(f"the two price files share {len(shared)} periods of {len(holding)} and {len(instrument)}: only those are used")
     figures = beta_statistics(hedge, holding, instrument)
+    if inputs.basket_candles:
+        # Each of a basket's other holdings by its own beta, on the same instrument's closes.
+        figures["basket"] = [
+            {**beta_statistics(hedge, period_closes(series, inputs.interval, timeframe), instrument), "holding": asset}
+            for asset, _, series in inputs.basket_candles
+        ]
     if figures["beta"] is None:
         warn(f"fewer than beta_min_observations ({hedge.beta_settings().min_observations}) periods: no beta was estimated")
     return figures

@@ -45,10 +45,10 @@ from hedgebot.exchange.paper import PaperMarket, PaperVenue
 class _CrossLedger(_Ledger):
     """The account's figures with a holding on another market: its coins valued at its own price."""
 
-    def __init__(self, venue: PaperVenue, market: Market, hedge: HedgeConfig, keeper: Keeper, symbol: str, asset: str,
+    def __init__(self, venue: PaperVenue, market: Market, hedge: HedgeConfig, keeper: Keeper, priced: Sequence[tuple[str, str]],
                  unhedged_units: float, unhedged_cash: float, start_price: float) -> None:
         super().__init__(venue, market, hedge, unhedged_units, unhedged_cash, start_price)
-        self.keeper, self.holding_symbol, self.asset = keeper, symbol, asset
+        self.keeper, self.priced = keeper, priced  # (asset, market) of each holding on a market of its own
 
     @property
     def dirty(self) -> bool:
@@ -59,10 +59,10 @@ class _CrossLedger(_Ledger):
         """Read the venue again; add the holding's coins at its price; take the target from the keeper's last plan."""
         super().refresh()
         venue = self.venue
-        held = venue.marks.get(self.holding_symbol)
-        coins = venue.spot.get(self.asset, ZERO)
-        if held is not None:
-            self.intercept += float(coins * held[0])
+        for asset, symbol in self.priced:
+            held = venue.marks.get(symbol)
+            if held is not None:
+                self.intercept += float(venue.spot.get(asset, ZERO) * held[0])
         plan, sizing = self.keeper.last_plan, self.keeper.beta_sizing
         if plan is None or sizing is None:
             self.exposure = self.target = 0.0
@@ -75,7 +75,8 @@ class _CrossLedger(_Ledger):
             else:
                 # Not sized (no beta yet, a stale price): the plan counted the holding's own coins and held the short.
                 mark = prices.get(self.market.symbol)
-                worth = held[0] / mark if held is not None and mark else ZERO
+                own = prices.get(self.priced[0][1]) if self.priced and self.priced[0][0] == self.keeper.hedge.asset else mark
+                worth = own / mark if own is not None and mark else ZERO
                 self.exposure = float(plan.exposure * worth)
                 self.target = float(plan.target)
         target = self.target
@@ -83,74 +84,75 @@ class _CrossLedger(_Ledger):
 
 
 class _CrossLane(_Lane):
-    """One beta hedge in a replay: the engine's lane with the holding's market listed and priced candle by candle."""
+    """One beta hedge in a replay: the engine's lane with each holding's market listed and priced candle by candle."""
 
     def __init__(
-        self, clock: SimClock, candles: Sequence[Candle], holding: Sequence[Candle], market: Market, funding: FundingSource,
-        hedge: HedgeConfig, spot: dict[str, Decimal], futures: dict[str, Decimal], interval: float, slippage: Decimal,
-        spot_changes: Sequence[SpotChange], fixed: FixedInterval | None, record_equity: bool, calendar: Sequence[CalendarEvent],
-        name: str = "backtest",
+        self, clock: SimClock, candles: Sequence[Candle], holdings: Sequence[tuple[str, str, Sequence[Candle]]], market: Market,
+        funding: FundingSource, hedge: HedgeConfig, spot: dict[str, Decimal], futures: dict[str, Decimal], interval: float,
+        slippage: Decimal, spot_changes: Sequence[SpotChange], fixed: FixedInterval | None, record_equity: bool,
+        calendar: Sequence[CalendarEvent], name: str = "backtest",
     ) -> None:
-        self.holding_symbol = hedge.beta_settings().holding_symbol
-        self.holding_asset = hedge.asset
+        self.priced = [(asset, symbol) for asset, symbol, _ in holdings]
         super().__init__(clock, candles, market, funding, hedge, spot, futures, interval, slippage, (), fixed, record_equity,
                          name=name, calendar=calendar)
-        # The holding's candle of each time, found by index: the two files may start, end or miss candles apart.
-        columns = getattr(holding, "float_columns", None)
-        times = columns()[0] if columns is not None else np.fromiter((c.time for c in holding), float, len(holding))
-        self.holding = holding
-        self.holding_at = {float(t): k for k, t in enumerate(times)}
-        first = holding[self._first_holding(candles[0].time, times)]
         venue = self.venue
-        venue.update_price(self.holding_symbol, candles[0].time, first.open)
-        asset = self.holding_asset
-        units = spot.get(asset, ZERO)
-        self.holding_units = float(units)
-        # The unhedged account: the holding's coins at its price, the rest as the engine counts it (without them).
+        # Each holding's candle of each time, found by index: the files may start, end or miss candles apart.
+        self.feeds: list[tuple[str, str, Sequence[Candle], dict[float, int]]] = []
+        self.units: dict[str, float] = {}
+        self.prices: dict[str, float] = {}
+        for asset, symbol, series in holdings:
+            columns = getattr(series, "float_columns", None)
+            times = columns()[0] if columns is not None else np.fromiter((c.time for c in series), float, len(series))
+            first = series[min(int(np.searchsorted(times, candles[0].time, side="left")), len(times) - 1)]
+            venue.update_price(symbol, candles[0].time, first.open)
+            self.feeds.append((asset, symbol, series, {float(t): k for k, t in enumerate(times)}))
+            self.units[asset] = float(spot.get(asset, ZERO))
+            self.prices[asset] = float(first.open)
+        # The unhedged account: the holdings' coins at their prices, the rest as the engine counts it (without them).
         ledger = self.ledger
-        self.cash_base = ledger.unhedged_cash - float(units)
-        self.ledger = _CrossLedger(venue, market, hedge, self.keeper, self.holding_symbol, asset, ledger.unhedged_units,
-                                   self.cash_base + self.holding_units * float(first.open), float(candles[0].open))
+        self.cash_base = ledger.unhedged_cash - sum(self.units.values())
+        self.ledger = _CrossLedger(venue, market, hedge, self.keeper, self.priced, ledger.unhedged_units, self._unhedged_cash(),
+                                   float(candles[0].open))
         self.start_value = ledger_value(self.ledger, float(candles[0].open))
         self.prev_h = self.start_value
         self.prev_u = self.ledger.unhedged_units * float(candles[0].open) + self.ledger.unhedged_cash
         self.spot_changes = sorted(spot_changes, key=lambda c: c.time)
 
-    @staticmethod
-    def _first_holding(start: float, times: np.ndarray) -> int:
-        """Return the holding's candle at the instrument's first, or the nearest one after it (else the last)."""
-        index = int(np.searchsorted(times, start, side="left"))
-        return min(index, len(times) - 1)
+    def _unhedged_cash(self) -> float:
+        return self.cash_base + sum(self.units[asset] * self.prices[asset] for asset in self.units)
 
     def _priced_markets(self, hedge: HedgeConfig, market: Market) -> list[PaperMarket]:
-        # The holding's market takes the instrument's rules under its own name: it is only priced, never traded.
-        return [PaperMarket(replace(market, symbol=self.holding_symbol, base=self.holding_asset), NoFunding())]
+        # A holding's market takes the instrument's rules under its own name: it is only priced, never traded.
+        return [PaperMarket(replace(market, symbol=symbol, base=asset), NoFunding()) for asset, symbol in self.priced]
 
     def apply(self, candle: Candle, at: float) -> bool:
-        """Give the venue the holding's candle of the same time, then the instrument's; return whether the keeper runs."""
-        index = self.holding_at.get(float(candle.time))
+        """Give the venue each holding's candle of the same time, then the instrument's; return whether the keeper runs."""
         woke = False
-        if index is not None:
-            own = self.holding[index]
-            self.venue.update_price(self.holding_symbol, at, own.close, open_=own.open, high=own.high, low=own.low)
-            self.ledger.unhedged_cash = self.cash_base + self.holding_units * float(own.close)
+        for asset, symbol, series, index in self.feeds:
+            k = index.get(float(candle.time))
+            if k is None:
+                continue  # a missing candle leaves the holding's price to age: the keeper holds the leg once it is stale
+            own = series[k]
+            self.venue.update_price(symbol, at, own.close, open_=own.open, high=own.high, low=own.low)
+            self.prices[asset] = float(own.close)
             if self.watch:
-                self.keeper.notify_holding_price(self.holding_symbol, own.close)
-                woke = self.keeper.wake.is_set()
-        # A missing holding candle leaves its price to age: the keeper holds the leg once it is stale, as live.
+                self.keeper.notify_holding_price(symbol, own.close)
+                woke = woke or self.keeper.wake.is_set()
+        self.ledger.unhedged_cash = self._unhedged_cash()
         return super().apply(candle, at) or woke
 
     def _spot_change(self, change: SpotChange, at: float) -> None:
-        if change.asset != self.holding_asset:
+        symbol = dict(self.priced).get(change.asset)
+        if symbol is None:
             super()._spot_change(change, at)
             if change.asset != self.market.base:
                 self.cash_base += float(change.amount)
             return
-        # Coins of the holding come and go: valued at the holding's price, counted in the unhedged account too.
+        # Coins of a holding come and go: valued at the holding's price, counted in the unhedged account too.
         venue = self.venue
         moved = venue.deposit(Wallet.SPOT, change.asset, change.amount)
-        mark = venue.marks[self.holding_symbol][0]
-        self.holding_units += float(moved)
+        mark = venue.marks[symbol][0]
+        self.units[change.asset] += float(moved)
         self.ledger.unhedged_cash += float(moved * mark)
         self.flows += float(moved * mark)
         side = "in" if moved >= 0 else "out"
@@ -162,7 +164,7 @@ class _CrossLane(_Lane):
 
 async def run_cross_backtest(
     candles: Sequence[Candle],
-    holding: Sequence[Candle],
+    holdings: Sequence[tuple[str, str, Sequence[Candle]]],
     market: Market,
     funding: FundingSource,
     hedge: HedgeConfig,
@@ -177,12 +179,15 @@ async def run_cross_backtest(
     progress: Callable[[int], None] | None = None,
     calendar: Sequence[CalendarEvent] = (),
 ) -> BacktestResult:
-    """Run a beta hedge over the instrument's `candles` and its holding's (oldest first); return what happened."""
-    if not candles or not holding:
+    """Run a beta hedge over the instrument's `candles` and each holding's (asset, market, candles); return what happened.
+
+    A holding valued on the instrument's own market is not among `holdings`: the engine counts it as any hedge's coin.
+    """
+    if not candles or not all(series for _, _, series in holdings):
         raise ValueError("a backtest needs at least one candle of each market")
     interval = interval_seconds or detect_interval(candles)
     clock = SimClock(start=candles[0].time)
-    lane = _CrossLane(clock, candles, holding, market, funding, hedge, spot, futures, interval, slippage, spot_changes, fixed,
+    lane = _CrossLane(clock, candles, holdings, market, funding, hedge, spot, futures, interval, slippage, spot_changes, fixed,
                       record_equity, calendar)
     peak = await _replay(clock, [lane], candles, interval, progress, every_candle=True)
     return await lane.finish(peak)

@@ -174,3 +174,35 @@ def test_each_combination_of_a_sweep_of_a_beta_hedge_gives_what_its_own_backtest
     for figure in ("orders", "fees_quote", "hedge_value_volatility", "min_liquidation_distance", "liquidations"):
         assert rows[1][figure] == summary[figure], figure
     assert rows[0]["orders"] > rows[1]["orders"]  # a narrower band trades more
+
+
+def test_a_basket_of_eth_and_sol_hedged_by_btc_is_backtested_with_each_holdings_prices(tmp_path: Path) -> None:
+    btc, eth = _pair(tmp_path, 300, beta=0.7)
+    (tmp_path / "sol").mkdir()
+    _, sol = _pair(tmp_path / "sol", 300, beta=1.2)  # the same seed: the same BTC moves, SOL at 1.2 times them
+    data = paper_settings_dict(tmp_path, tick_seconds=60, name="eth-by-btc", asset="ETH", ratio="beta", beta_half_life=72,
+                               beta_min_observations=48, basket=[{"asset": "SOL"}])
+    data["accounts"][0]["paper"]["spot"] = {"ETH": "100", "SOL": "1000", "USDT": "10000"}
+    data["accounts"][0]["paper"]["futures"] = {"USDT": "1000000"}  # margin for a 3x short of the whole basket's worth
+    for symbol, price in (("ETH/USDT:USDT", "700"), ("SOL/USDT:USDT", "700")):
+        data["accounts"][0]["paper"]["markets"].append(
+            {"symbol": symbol, "feed": {"kind": "synthetic", "start_price": price, "step_seconds": 1, "volatility": 0.5, "seed": 4}}
+        )
+    data["accounts"][0]["paper"]["markets"][-1] |= {  # SOL has no built-in rules: only priced, yet a market needs them
+        "amount_step": "0.01", "min_amount": "0.01", "min_notional": "5", "price_step": "0.01", "taker_fee": "0.0005",
+        "brackets": [{"notional_floor": "0", "notional_cap": "1000000", "maint_margin_rate": "0.01", "maint_amount": "0"}],
+    }
+    config = write_toml(tmp_path / "basket.toml", data)
+    args = ["backtest", "--config", str(config), "--hedge", "eth-by-btc", "--no-chart", "--prices", f"ETH={eth}",
+            "--prices", f"BTC={btc}", "--out", str(tmp_path / "out")]
+    assert main([*args[:-2], "--out", str(tmp_path / "refused")]) == 2  # SOL's prices are needed too
+    assert main([*args, "--prices", f"SOL={sol}"]) == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    # 100 ETH and 1000 SOL, each at 700, and 1,010,000 of stablecoin: the account is valued at each holding's price.
+    assert float(summary["hedged_value_start"]) == 1_780_000.0
+    assert [b["holding"] for b in summary["basket"]] == ["SOL"] and abs(float(summary["basket"][0]["beta"]) - 1.2) < 0.1
+    # The short is the sum of each holding's beta x its worth in BTC: about (0.7 x 100 + 1.2 x 1000) x 700 / BTC.
+    eth_close, sol_close, btc_close = (float(p.read_text().splitlines()[-1].split(",")[4]) for p in (eth, sol, btc))
+    expected = (0.7 * 100 * eth_close + 1.2 * 1000 * sol_close) / btc_close
+    assert abs(float(summary["keeper"]["final_short"]) - expected) <= 0.12 * expected
+    assert float(summary["hedge_value_volatility"]) < 0.75 * float(summary["unhedged_value_volatility"])  # 48 h unhedged warm-up
