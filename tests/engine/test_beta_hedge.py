@@ -295,3 +295,32 @@ async def test_a_move_of_the_instrument_that_changes_what_the_holding_is_worth_i
     # BTC 8 % lower: the holding is worth 8.7 % more BTC, and the short is that much under its target.
     keeper.notify_price(btc * D("0.92"))
     assert keeper.wake.is_set()
+
+
+async def test_a_basket_holdings_price_wakes_the_keeper_by_its_share_of_the_hedged_worth() -> None:
+    clock = SimClock(start=START)
+    venue = PaperVenue(
+        clock, [PaperMarket(btc_market(), NoFunding()), PaperMarket(replace(btc_market(), symbol=ETH, base="ETH"), NoFunding()),
+                PaperMarket(replace(btc_market(), symbol=SOL, base="SOL"), NoFunding())],
+        spot={"ETH": D("100"), "SOL": D("1000")}, futures={"USDT": D("1000000")}, slippage=D("0"),
+    )
+    rng = random.Random(8)
+    btc, eth, sol = 50_000.0, 3000.0, 150.0
+    for _ in range(200):  # ETH moves at beta 1.3 to BTC, SOL at 0.6
+        move = rng.gauss(0.0, 0.002)
+        btc, eth, sol = btc * (1 + move), eth * (1 + 1.3 * move + rng.gauss(0, 0.0005)), sol * (1 + 0.6 * move + rng.gauss(0, 0.0005))
+        await clock.advance(60)
+        for symbol, price in ((SYMBOL, btc), (ETH, eth), (SOL, sol)):
+            venue.update_price(symbol, clock.now(), D(f"{price:.2f}"))
+    journal = Journal(":memory:", clock)
+    keeper = Keeper("acct", _hedge(basket=[{"asset": "SOL"}], max_order="20"), venue, clock, journal, EventLog(journal, NullLogger()))
+    await keeper.prepare()
+    await keeper.tick()
+    assert keeper.last_plan is not None and keeper.last_plan.in_band
+    keeper.wake.clear()
+    # SOL is about a fifth of the beta-weighted worth (1000 x 150 x 0.6 beside 100 x 3000 x 1.3): a 20 % rise of SOL
+    # moves the target about 4 %, inside the 5 % band; a 40 % rise moves it about 7.5 %.
+    keeper.notify_holding_price(SOL, D(f"{sol:.2f}") * D("1.2"))
+    assert not keeper.wake.is_set()
+    keeper.notify_holding_price(SOL, D(f"{sol:.2f}") * D("1.4"))
+    assert keeper.wake.is_set()
