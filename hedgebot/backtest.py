@@ -409,7 +409,8 @@ class _Lane:
         self.clock = clock
         delivers = hedge.instrument.follows_delivery  # its quarterlies are listed, priced from these candles with a basis
         self.venue = PaperVenue(
-            clock, [PaperMarket(market, funding, margin_mode=hedge.margin_mode, quarterlies=delivers, quarterly_basis=quarterly_basis)],
+            clock, [PaperMarket(market, funding, margin_mode=hedge.margin_mode, quarterlies=delivers, quarterly_basis=quarterly_basis),
+                    *self._priced_markets(hedge, market)],
             spot=spot, futures=futures, slippage=slippage,
         )
         self.venue.update_price(market.symbol, first.time, first.open)
@@ -452,6 +453,10 @@ class _Lane:
         self.orders_seen = 0
         self.after_sale: Decimal | None = None  # the short's largest distance right after a margin-raising sale
         self.runway_at_start: Decimal | None = None
+
+    def _priced_markets(self, hedge: HedgeConfig, market: Market) -> list[PaperMarket]:
+        """Return the markets the venue lists beside the hedge's own, only priced (a beta hedge's holding: backtest_cross)."""
+        return []
 
     def at_rest(self) -> bool:
         """Tell whether the keeper is at rest and its last tick saw every change made to the account from outside."""

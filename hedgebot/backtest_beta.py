@@ -1,4 +1,4 @@
-"""`hedgebot backtest` of a beta hedge: how well the holding's beta to the instrument would have hedged it.
+"""A beta hedge's figures in `hedgebot backtest`: how well the holding's beta to the instrument would have hedged it.
 
 The two price files are resampled to the hedge's `beta_timeframe` (the close of
 each period), and the same estimator the keeper uses is walked through them:
@@ -7,26 +7,20 @@ beta_min/beta_max, moved only when the estimate leaves beta_band), so the
 variance it removes is out of sample. Beside it, a one-for-one dollar hedge
 over the same periods.
 
-The real keeper is then run on a paper venue listing both markets, one tick a
-period (not every candle of the files: the single-market replay of
-hedgebot.backtest does not carry a second price), and its orders, fees,
-liquidations, critical alerts and the volatility of the hedged and unhedged
-account value are reported under `keeper`.
+The replay itself (the keeper, the paper venue, every candle's highs and lows)
+is the engine's, fed both markets' prices (hedgebot.backtest_cross).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from collections.abc import Callable
-from dataclasses import replace
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-from hedgebot.backtest_report import EXIT_BAD_INPUT, EXIT_OK, ReplayInputs, iso
-from hedgebot.clock import run_simulated
+from hedgebot.backtest import BacktestResult
+from hedgebot.backtest_report import ReplayInputs
 from hedgebot.config import HedgeConfig
 from hedgebot.domain.beta import BetaEstimator, RollingCorrelation, hedge_effectiveness, held_beta
 from hedgebot.exchange.candles import TIMEFRAMES
@@ -91,93 +85,12 @@ def beta_statistics(hedge: HedgeConfig, holding: dict[float, float], instrument:
     }
 
 
-async def replay_keeper(inputs: ReplayInputs, holding: dict[float, float], instrument: dict[float, float], timeframe: int) -> dict[str, Any]:
-    """Run the real keeper on a paper venue over the paired closes, one tick a period; return what it did.
-
-    Each period's closes are set just before its end and the keeper ticks at its end, so it reads that candle
-    closed, as it would live. The paper venue has no history before the first period: the first
-    `beta_min_observations` periods are the warm-up, without a short. Funding: the instrument's, as replayed.
-    """
-    from hedgebot.clock import SimClock
-    from hedgebot.engine.keeper import Keeper
-    from hedgebot.exchange.funding import NoFunding
-    from hedgebot.exchange.paper import PaperMarket, PaperVenue
-    from hedgebot.ops.events import EventLog, NullLogger
-    from hedgebot.store.journal import Journal
-
-    hedge, market = inputs.hedge, inputs.market
-    holding_symbol = hedge.beta_settings().holding_symbol
-    periods = sorted(set(holding) & set(instrument))
-    clock = SimClock(start=periods[0])
-    # The holding's market is only priced: its rules are the instrument's, under its own name.
-    markets = [PaperMarket(market, inputs.funding)]
-    if holding_symbol != market.symbol:
-        markets.append(PaperMarket(replace(market, symbol=holding_symbol, base=hedge.asset), NoFunding()))
-    venue = PaperVenue(clock, markets, spot=dict(inputs.spot), futures=dict(inputs.futures), slippage=inputs.slippage)
-    journal = Journal(":memory:", clock)
-    events = EventLog(journal, NullLogger())
-    liquidations = 0
-
-    def seen(event: Any) -> None:
-        nonlocal liquidations
-        liquidations += event is not None and event.kind == "liquidation"
-
-    venue.subscribe(seen)
-    keeper = Keeper("backtest", hedge, venue, clock, journal, events)
-    coins = inputs.spot.get(hedge.asset, Decimal(0))
-    cash = inputs.spot.get(market.margin_asset, Decimal(0)) + inputs.futures.get(market.margin_asset, Decimal(0))
-    hedged: list[float] = []
-    unhedged: list[float] = []
-    first = True
-    for start in periods:
-        at = start + timeframe - 1
-        await clock.set(at)
-        venue.update_price(market.symbol, at, Decimal(repr(instrument[start])))
-        if holding_symbol != market.symbol:
-            venue.update_price(holding_symbol, at, Decimal(repr(holding[start])))
-        await clock.set(start + timeframe)
-        if first:
-            await keeper.prepare()
-            first = False
-        await keeper.tick()
-        legs = await venue.fetch_legs(market.symbol)
-        wallet = (await venue.fetch_futures_balance(market.margin_asset)).wallet
-        spot = await venue.fetch_spot_balances()
-        price = Decimal(repr(instrument[start]))
-        quote = spot.get(market.margin_asset, Decimal(0))
-        value = spot.get(hedge.asset, Decimal(0)) * Decimal(repr(holding[start])) + quote + wallet + legs.short.unrealized_pnl(price)
-        hedged.append(float(value))
-        unhedged.append(float(coins * Decimal(repr(holding[start])) + cash))
-    keeper.stop()
-    fees = sum((o.fee for o in venue.orders.values()), Decimal(0))
-    return {
-        "orders": len(venue.orders),
-        "fees_quote": str(fees.quantize(Decimal("0.01"))),
-        "liquidations": liquidations,
-        "critical_alerts": sum(
-            1 for e in journal.events(kind="alert") if e.severity == "critical" and e.detail.get("state") == "raised"
-        ),
-        "final_short": str((await venue.fetch_legs(market.symbol)).short.size),
-        "hedged_value_volatility": _shown(_return_volatility(hedged)),
-        "unhedged_value_volatility": _shown(_return_volatility(unhedged)),
-    }
-
-
-def _return_volatility(values: list[float]) -> float | None:
-    """Return the standard deviation of the period returns of a value series (None: too short)."""
-    returns = [b / a - 1 for a, b in zip(values, values[1:]) if a > 0]
-    if len(returns) < 3:
-        return None
-    mean = sum(returns) / len(returns)
-    return math.sqrt(sum((r - mean) ** 2 for r in returns) / (len(returns) - 1))
-
-
 def _shown(value: float | None) -> str | None:
     return None if value is None or not math.isfinite(value) else str(Decimal(repr(value)).quantize(PLACES))
 
 
-def write_beta_backtest(inputs: ReplayInputs, out: Path, warn: Callable[[str], None]) -> int:
-    """Work out a beta hedge's figures over the inputs, write summary.json, print it; return the exit code."""
+def beta_figures(inputs: ReplayInputs, warn: Callable[[str], None]) -> dict[str, Any] | None:
+    """Return a beta hedge's figures over the inputs' closes for summary.json (None: told why, nothing can be run)."""
     hedge = inputs.hedge
     timeframe = TIMEFRAMES[hedge.beta_settings().timeframe]
     if inputs.interval > timeframe:
@@ -185,27 +98,36 @@ def write_beta_backtest(inputs: ReplayInputs, out: Path, warn: Callable[[str], N
             f"hedgebot: {inputs.prices}: candles every {inputs.interval:g} s are coarser than beta_timeframe "
             f"{hedge.beta_settings().timeframe}: give finer candles or set a longer beta_timeframe", file=sys.stderr,
         )
-        return EXIT_BAD_INPUT
+        return None
     instrument = period_closes(inputs.candles, inputs.interval, timeframe)
     holding_candles = inputs.holding_candles if inputs.holding_candles is not None else inputs.candles
     holding = period_closes(holding_candles, inputs.interval, timeframe)
     shared = set(holding) & set(instrument)
     if len(shared) < 3:
         print(f"hedgebot: the two price files share {len(shared)} {hedge.beta_settings().timeframe} periods: they must overlap", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return None
     if len(shared) < min(len(holding), len(instrument)) * 0.9:
         warn(f"the two price files share {len(shared)} periods of {len(holding)} and {len(instrument)}: only those are used")
-    summary = {
-        "hedge": hedge.name, "start": iso(min(shared)), "end": iso(max(shared) + timeframe),
-        **beta_statistics(hedge, holding, instrument),
-        "keeper": run_simulated(replay_keeper(inputs, holding, instrument, timeframe)),
-    }
-    if summary["beta"] is None:
+    figures = beta_statistics(hedge, holding, instrument)
+    if inputs.basket_candles:
+        # Each of a basket's other holdings by its own beta, on the same instrument's closes.
+        figures["basket"] = [
+            {**beta_statistics(hedge, period_closes(series, inputs.interval, timeframe), instrument), "holding": asset}
+            for asset, _, series in inputs.basket_candles
+        ]
+    if figures["beta"] is None:
         warn(f"fewer than beta_min_observations ({hedge.beta_settings().min_observations}) periods: no beta was estimated")
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    shown = {k: v for k, v in summary.items() if k != "keeper"} | {f"keeper {k}": v for k, v in summary["keeper"].items()}
-    width = max(len(k) for k in shown)
-    for key, value in shown.items():
-        print(f"{key.ljust(width)}  {'-' if value is None else value}")
-    print(f"\nwrote {out}/summary.json")
-    return EXIT_OK
+    return figures
+
+
+def keeper_figures(result: BacktestResult, summary: dict[str, Any]) -> dict[str, Any]:
+    """Return the engine's figures of what the keeper did, under the names the first beta backtest gave them."""
+    return {
+        "orders": result.orders,
+        "fees_quote": summary.get("fees_quote"),
+        "liquidations": result.liquidations,
+        "critical_alerts": result.critical_alerts,
+        "final_short": str(result.final_short),
+        "hedged_value_volatility": summary.get("hedge_value_volatility"),
+        "unhedged_value_volatility": summary.get("unhedged_value_volatility"),
+    }

@@ -322,6 +322,12 @@ class ReplayInputs:
     slippage: Decimal
     prices: Path | None = None  # the instrument's price file
     holding_candles: CandleColumns | None = None  # a beta hedge's holding, when it is not the instrument's base
+    basket_candles: tuple[tuple[str, str, CandleColumns], ...] = ()  # a basket's other holdings: (asset, market, candles)
+
+    def priced_holdings(self) -> list[tuple[str, str, Sequence[Candle]]]:
+        """Return (asset, market, candles) of each holding a beta hedge values on a market other than the instrument's."""
+        own = [(self.hedge.asset, self.hedge.beta_settings().holding_symbol, self.holding_candles)] if self.holding_candles is not None else []
+        return [*own, *self.basket_candles]
 
 
 def with_exchange_balances(files: InputFiles, say: Callable[[str], None]) -> InputFiles:
@@ -367,46 +373,49 @@ def load_inputs(files: InputFiles, warn: Callable[[str], None]) -> ReplayInputs:
     """Read and check a replay's inputs; raise BadInput naming the file, field or argument at fault."""
     account, hedge, calendar = _find_hedge(files.config, files.hedge, files.account, bool(files.spot or files.futures))
     market = _market(account, hedge)
-    prices, holding_file = _price_files(files, hedge, market)
+    prices, holding_file, basket_files = _price_files(files, hedge, market)
     candles = _read_prices(prices, files.start, files.end)
     holding = _read_prices(holding_file, files.start, files.end) if holding_file is not None else None
+    symbols = dict(hedge.holdings())
+    basket = tuple((asset, symbols[asset], _read_prices(path, files.start, files.end)) for asset, path in basket_files)
     interval = detect_interval(candles)
     if not 60 <= interval <= 86400:
         raise BadInput(f"{prices}: candles every {interval:g} s; a timeframe from 1 minute to 1 day is needed")
     funding = _read_funding(files.funding, candles, interval, warn)
     changes = read_spot_changes(files.spot_changes) if files.spot_changes else []
     for change in changes:
-        if change.asset not in (market.base, market.quote):
-            raise BadInput(f"{files.spot_changes}: asset {change.asset!r} is neither {market.base} nor {market.quote}")
+        # A beta hedge's holding (its asset, on another market) may come and go too.
+        held = [hedge.asset, *(b.asset for b in hedge.basket)] if hedge.beta else []
+        allowed = list(dict.fromkeys([*held, market.base, market.quote]))
+        if change.asset not in allowed:
+            raise BadInput(f"{files.spot_changes}: asset {change.asset!r} is neither {', '.join(allowed[:-1])} nor {allowed[-1]}")
     # A live account's config replays from the balances given; a paper account's from its own unless they are given.
     paper = account.paper
     spot = dict(files.spot) if files.spot else dict(paper.spot) if paper else {}
     futures = dict(files.futures) if files.futures else dict(paper.futures) if paper else {}
     slippage = paper.slippage if paper else PaperConfig.model_fields["slippage"].default
-    return ReplayInputs(account, hedge, calendar, market, candles, interval, funding, changes, spot, futures, slippage, prices, holding)
+    return ReplayInputs(account, hedge, calendar, market, candles, interval, funding, changes, spot, futures, slippage, prices, holding, basket)
 
 
-def _price_files(files: InputFiles, hedge: HedgeConfig, market: Market) -> tuple[Path, Path | None]:
-    """Return the instrument's price file and a beta hedge's holding's (None: the holding is the instrument's base)."""
+def _price_files(files: InputFiles, hedge: HedgeConfig, market: Market) -> tuple[Path, Path | None, list[tuple[str, Path]]]:
+    """Return the instrument's price file, a beta hedge's holding's (None: the holding is the instrument's base) and its basket's."""
     other = hedge.beta and hedge.asset != market.base
-    if hedge.basket:
-        raise BadInput(f"hedge {hedge.name!r} hedges a basket ({', '.join(a for a, _ in hedge.holdings())}): a backtest of a basket is not done yet")
     if not files.asset_prices:
-        if other:
-            raise BadInput(
-                f"hedge {hedge.name!r} hedges {hedge.asset} on {hedge.symbol} by beta: give one price file per asset, "
-                f"--prices {hedge.asset}=FILE --prices {market.base}=FILE"
-            )
-        return files.prices, None
+        if other or hedge.basket:
+            given = " ".join(f"--prices {a}=FILE" for a in dict.fromkeys([a for a, _ in hedge.holdings()] + [market.base]))
+            raise BadInput(f"hedge {hedge.name!r} hedges {', '.join(a for a, _ in hedge.holdings())} on {hedge.symbol} by beta: "
+                           f"give one price file per asset, {given}")
+        return files.prices, None, []
     named = dict(files.asset_prices)
-    wanted = [market.base, *([hedge.asset] if other else [])]
+    basket = [b.asset for b in hedge.basket if b.asset != market.base]
+    wanted = list(dict.fromkeys([market.base, *([hedge.asset] if other else []), *basket]))
     missing = [asset for asset in wanted if asset not in named]
     if missing:
         raise BadInput(f"--prices: no file for {', '.join(missing)} (hedge {hedge.name!r} needs {', '.join(f'{a}=FILE' for a in wanted)})")
     extra = sorted(set(named) - set(wanted))
     if extra:
         raise BadInput(f"--prices {extra[0]}={named[extra[0]]}: hedge {hedge.name!r} neither holds nor trades {extra[0]}")
-    return named[market.base], named[hedge.asset] if other else None
+    return named[market.base], named[hedge.asset] if other else None, [(asset, named[asset]) for asset in basket]
 
 
 def replay_once(
@@ -415,6 +424,19 @@ def replay_once(
     progress: Callable[[int], None] | None = None,
 ) -> BacktestResult:
     """Replay the inputs (with another hedge config or balances when given) on simulated time."""
+    holdings = inputs.priced_holdings()
+    if holdings:
+        from hedgebot.backtest_cross import run_cross_backtest
+
+        # A beta hedge on another coin's market: the same engine, fed the holdings' prices beside the instrument's.
+        return run_simulated(
+            run_cross_backtest(
+                inputs.candles, holdings, inputs.market, inputs.funding, hedge or inputs.hedge,
+                inputs.spot if spot is None else spot, inputs.futures if futures is None else futures,
+                interval_seconds=inputs.interval, slippage=inputs.slippage, spot_changes=inputs.changes, fixed=fixed,
+                record_equity=record_equity, progress=progress, calendar=inputs.calendar,
+            )
+        )
     return run_simulated(
         run_backtest(
             inputs.candles, inputs.market, inputs.funding, hedge or inputs.hedge,
@@ -457,14 +479,16 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     candles, market, hedge = inputs.candles, inputs.market, inputs.hedge
     warn_of_gaps(inputs, inputs.prices or args.prices, warn)
     out.mkdir(parents=True, exist_ok=True)
+    extra: dict[str, Any] = {}
     if hedge.beta:
-        from hedgebot.backtest_beta import write_beta_backtest
+        from hedgebot.backtest_beta import beta_figures
 
-        unused = [flag for flag, given in (("--compare", args.compare), ("--spot-changes", args.spot_changes)) if given]
-        if unused:
-            print(f"hedgebot: {', '.join(unused)}: not supported for a beta hedge yet (ratio = \"beta\"); nothing was run", file=sys.stderr)
+        # The beta, the correlation and the out-of-sample variance reduction beside the one-for-one dollar hedge's,
+        # from the same estimator walked through both files' closes; the replay itself is the engine's, below.
+        figures = beta_figures(inputs, warn)
+        if figures is None:
             return EXIT_BAD_INPUT
-        return write_beta_backtest(inputs, out, warn)
+        extra = figures
     if hedge.instrument.option:
         from hedgebot.backtest_put import write_put_backtest
 
@@ -484,6 +508,11 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
     result = replay(None)
     summary = summary_of(result)
+    if hedge.beta:
+        from hedgebot.backtest_beta import keeper_figures
+
+        summary.update(extra)
+        summary["keeper"] = keeper_figures(result, summary)
     rows = [("band (as configured)", result)]
     if args.compare is not None:
         other = replay(args.compare)

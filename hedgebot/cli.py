@@ -189,6 +189,12 @@ def cmd_check(args: argparse.Namespace) -> int:
                     f"correlation under {b.correlation_min} over {b.correlation_window} x {b.timeframe}: {b.on_break}"
                     + (f" to {b.reduce_to}" if b.on_break == "reduce" else "")
                 )
+                if h.basket:
+                    # The exposure sources are counted for the hedge's own asset; a basket's others are spot coins only.
+                    print(
+                        f"    basket: {', '.join(b.asset for b in h.basket)} counts this account's spot coins only: "
+                        f"exposure.offset, exposure.file and exposure.accounts count {h.asset} (the hedge's own asset) alone"
+                    )
             print(f"    margin guard: {_guard(h)}")
             for line in _buffer_lines(h):
                 print(f"    {line}")

@@ -343,8 +343,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         # Read once here: the workers replay from these balances and never call the exchange.
         files = backtest_report.with_exchange_balances(InputFiles.of(args), print)
         inputs = load_inputs(files, warn)
-        if inputs.hedge.beta:
-            raise BadInput(f'--sweep: hedge {inputs.hedge.name!r} is a beta hedge (ratio = "beta"), which a sweep does not replay yet')
         axes, combos = _combinations_checked(args, inputs)
         workers = args.workers or os.cpu_count() or 1
         backtest_report.warn_of_gaps(inputs, inputs.prices or args.prices, warn)

@@ -156,3 +156,22 @@ def test_a_basket_on_a_hedge_that_does_not_count_spot_is_refused_not_left_unhedg
     # A basket's holdings are the account's spot coins of each asset: with exposure.spot false none would be counted.
     with pytest.raises(ValidationError, match=r"basket \['AVAX'\] counts the account's spot coins of each asset, but exposure.spot is false"):
         _hedge(exposure={"spot": False, "offset": "10"}, basket=[{"asset": "AVAX"}])
+
+
+def test_check_says_a_baskets_other_holdings_count_only_the_accounts_spot_coins(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from hedgebot.cli import main
+
+    data = paper_settings_dict(tmp_path, name="eth", asset="ETH", symbol="BTC/USDT:USDT", ratio="beta",
+                               basket=[{"asset": "SOL"}], exposure={"offset": "10"})
+    for symbol, price in (("ETH/USDT:USDT", "3000"), ("SOL/USDT:USDT", "150")):
+        data["accounts"][0]["paper"]["markets"].append(
+            {"symbol": symbol, "feed": {"kind": "synthetic", "start_price": price, "step_seconds": 1, "volatility": 0.5, "seed": 4}}
+        )
+    data["accounts"][0]["paper"]["markets"][-1] |= {  # SOL has no built-in rules: only priced, yet a market needs them
+        "amount_step": "0.01", "min_amount": "0.01", "min_notional": "5", "price_step": "0.01", "taker_fee": "0.0005",
+        "brackets": [{"notional_floor": "0", "notional_cap": "1000000", "maint_margin_rate": "0.01", "maint_amount": "0"}],
+    }
+    assert main(["check", "--config", str(write_toml(tmp_path / "c.toml", data))]) == 0
+    out = capsys.readouterr().out
+    assert ("basket: SOL counts this account's spot coins only: exposure.offset, exposure.file and exposure.accounts "
+            "count ETH (the hedge's own asset) alone") in out

@@ -114,6 +114,18 @@ class BetaSizing:
         self.spot: dict[str, Decimal] = {}  # the account's spot balances at the last observation (a basket's coins)
         self.read_error: str | None = None
         self._looked = False  # the backfill is done
+        # What the last plan was sized on: each holding's share of the beta-weighted value and its price, and the
+        # instrument's price; with the band, the range of the target (relative to the planned one) the plan holds over.
+        self._basis: tuple[dict[str, tuple[Decimal, Decimal]], Decimal] | None = None
+        self._sized_basis: tuple[dict[str, tuple[Decimal, Decimal]], Decimal] | None = None
+        self._holds: tuple[Decimal, Decimal | None] | None = None  # None: any move of a price wakes the keeper
+        self._seen: dict[str, Decimal] = {}  # the latest price of each holding's market, and of the instrument
+        self._unsized = False
+
+    @property
+    def symbols(self) -> frozenset[str]:
+        """Return the markets the holdings are priced on."""
+        return frozenset(h.symbol for h in self.holdings)
 
     @property
     def model(self) -> BetaModel:
@@ -244,7 +256,71 @@ class BetaSizing:
                 ))
             sized.append(Holding(quote.price, beta, self.spot.get(holding.asset, Decimal(0))))
         converted, planned = in_instrument_terms(snapshot, policy, sized[0], sized[1:])
+        self._sized_basis = self._weights(snapshot, policy, sized)
         return Sizing(converted, planned)
+
+    def _weights(self, snapshot: Snapshot, policy: HedgePolicy, sized: list[Holding]) -> tuple[dict[str, tuple[Decimal, Decimal]], Decimal] | None:
+        """Return each holding's share of the beta-weighted value (with its price) and the instrument's price."""
+        mark = snapshot.mark_price
+        if not (mark.is_finite() and mark > 0):
+            return None
+        elsewhere = snapshot.elsewhere
+        own = snapshot.spot_asset * int(policy.include_spot) + policy.offset + (elsewhere.amount if elsewhere is not None else Decimal(0))
+        values = [own * sized[0].beta * sized[0].price] + [h.coins * int(policy.include_spot) * h.beta * h.price for h in sized[1:]]
+        total = sum(values, Decimal(0))
+        if total <= 0:
+            return None
+        return {h.symbol: (value / total, sized[k].price) for k, (h, value) in enumerate(zip(self.holdings, values))}, mark
+
+    def note_plan(self, plan: Plan, band: Decimal, sized: bool) -> None:
+        """Take the plan just made: the holdings' and the instrument's prices hold it while its target stays in band.
+
+        The target in the instrument's coins is the beta-weighted value of the holdings over the instrument's price,
+        so a move of any holding's price, or of the instrument's, moves it. Only a settled plan (in band, nothing to
+        do) holds over a range; any other wakes the keeper on every price.
+        """
+        basis = self._sized_basis if sized else None
+        self._sized_basis = None
+        self._basis = basis
+        self._seen = {}
+        settled = plan.in_band and not plan.actions and plan.blocked is None and plan.target > 0
+        # Not sized (no beta yet, a stale holding's price): no price makes a size; the keeper's tick reads them again.
+        self._unsized = basis is None
+        if basis is None or not settled:
+            self._holds = None
+            return
+        # In band while |short - target| <= band x target: target between short/(1+band) and short/(1-band).
+        low = plan.short / (1 + band) / plan.target
+        high = plan.short / (1 - band) / plan.target if band < 1 else None
+        self._holds = (low, high)
+
+    def holds_at(self, symbol: str, price: Decimal) -> bool:
+        """Return whether the last plan still holds with `symbol` (a holding's market, or the instrument) at `price`."""
+        if self._unsized:
+            return True
+        if self._basis is None or self._holds is None:
+            return False
+        if not (price.is_finite() and price > 0):
+            return False
+        self._seen[symbol] = price
+        relative = self.target_scale(self._seen)
+        low, high = self._holds
+        return relative is not None and relative >= low and (high is None or relative <= high)
+
+    def target_scale(self, prices: dict[str, Decimal]) -> Decimal | None:
+        """Return the target now over the last plan's, at `prices` (by market; one not given: as planned).
+
+        None: the last plan was not sized (no beta, no price), so there is no target to scale.
+        """
+        if self._basis is None:
+            return None
+        weights, mark = self._basis
+        instrument = prices.get(self.hedge.symbol, mark)
+        moved = Decimal(0)
+        for market, (weight, at) in weights.items():
+            # A holding priced on the instrument's own market moves with it.
+            moved += weight * (instrument if market == self.hedge.symbol else prices.get(market, at)) / at
+        return moved * mark / instrument
 
     async def largest_short(
         self, port: ExchangePort, snapshot: Snapshot, policy: HedgePolicy,

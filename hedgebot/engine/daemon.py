@@ -1315,6 +1315,8 @@ class Daemon:
             for keeper in keepers:
                 if keeper.hedge.symbol == run.symbol:
                     keeper.notify_price(candle.close)
+                else:
+                    keeper.notify_holding_price(run.symbol, candle.close)  # a beta hedge's holding is priced here
             await self.clock.sleep(run.step_seconds)
 
     async def _script(self, runtime: AccountRuntime, number: int, script: Any) -> None:

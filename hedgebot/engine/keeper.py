@@ -490,7 +490,14 @@ class Keeper:
             or reference is None
             or not plan.holds_at(price)
             or (self.hedge.wake_on_move is not None and abs(price - reference) >= self.hedge.wake_on_move * reference)
+            # A beta hedge's target is the holdings' worth in the instrument's coins: the instrument's price moves it.
+            or (self.beta_sizing is not None and not self.beta_sizing.holds_at(self.hedge.symbol, price))
         ):
+            self.wake.set()
+
+    def notify_holding_price(self, symbol: str, price: Decimal) -> None:
+        """Wake a beta hedge's keeper when the price of a holding's market (`symbol`) takes its short out of band."""
+        if self.beta_sizing is not None and symbol in self.beta_sizing.symbols and not self.beta_sizing.holds_at(symbol, price):
             self.wake.set()
 
     def notify_order(self, result: OrderResult) -> None:
@@ -1151,6 +1158,8 @@ class Keeper:
         plan = policy.plan(snapshot, planned, self.clock.now(), self._rebalancing, self._reopening, unfunded, warned)
         if sized is not None and sized.blocked is not None:
             plan = held_as_is(plan, sized.blocked, unwinding=self.unwind is not None)
+        if self.beta_sizing is not None and sized is not None:
+            self.beta_sizing.note_plan(plan, planned.band, sized.blocked is None)
         self.last_plan = plan
         return plan
 

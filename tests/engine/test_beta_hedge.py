@@ -403,3 +403,60 @@ async def test_the_start_up_leverage_check_of_a_beta_hedge_whose_holding_price_c
     await keeper.prepare()
     # Valuing the holding at the instrument's price (20,000 of it) would pass leverage 10 in silence.
     assert any(r.kind == "startup_check_skipped" and r.detail.get("check") == "leverage bracket" for r in seen), [r.kind for r in seen]
+
+
+async def test_a_move_of_the_holdings_price_alone_wakes_the_keeper_once_it_takes_the_short_out_of_its_band() -> None:
+    keeper, venue, market, _ = await _rig(_hedge(band="0.05"), history_minutes=200)
+    await keeper.tick()
+    assert await _short(venue) > 0 and keeper.last_plan is not None and keeper.last_plan.in_band
+    keeper.wake.clear()
+    eth = D(f"{market.eth:.2f}")
+    keeper.notify_holding_price(ETH, eth * D("1.01"))  # the target moves 1 %: inside the 5 % band, nothing to do
+    assert not keeper.wake.is_set()
+    keeper.notify_holding_price(ETH, eth * D("1.08"))  # the holding alone rose 8 %: the short is 7 % under its target
+    assert keeper.wake.is_set()
+    before = await _short(venue)
+    venue.update_price(ETH, venue.clock.now(), eth * D("1.08"))
+    await keeper.tick()
+    assert await _short(venue) > before * D("1.05")  # the woken keeper re-hedged the holding's new worth
+
+
+async def test_a_move_of_the_instrument_that_changes_what_the_holding_is_worth_in_it_wakes_the_keeper() -> None:
+    keeper, venue, market, _ = await _rig(_hedge(band="0.05"), history_minutes=200)
+    await keeper.tick()
+    keeper.wake.clear()
+    btc = D(f"{market.btc:.1f}")
+    keeper.notify_price(btc * D("0.99"))
+    assert not keeper.wake.is_set()
+    # BTC 8 % lower: the holding is worth 8.7 % more BTC, and the short is that much under its target.
+    keeper.notify_price(btc * D("0.92"))
+    assert keeper.wake.is_set()
+
+
+async def test_a_basket_holdings_price_wakes_the_keeper_by_its_share_of_the_hedged_worth() -> None:
+    clock = SimClock(start=START)
+    venue = PaperVenue(
+        clock, [PaperMarket(btc_market(), NoFunding()), PaperMarket(replace(btc_market(), symbol=ETH, base="ETH"), NoFunding()),
+                PaperMarket(replace(btc_market(), symbol=SOL, base="SOL"), NoFunding())],
+        spot={"ETH": D("100"), "SOL": D("1000")}, futures={"USDT": D("1000000")}, slippage=D("0"),
+    )
+    rng = random.Random(8)
+    btc, eth, sol = 50_000.0, 3000.0, 150.0
+    for _ in range(200):  # ETH moves at beta 1.3 to BTC, SOL at 0.6
+        move = rng.gauss(0.0, 0.002)
+        btc, eth, sol = btc * (1 + move), eth * (1 + 1.3 * move + rng.gauss(0, 0.0005)), sol * (1 + 0.6 * move + rng.gauss(0, 0.0005))
+        await clock.advance(60)
+        for symbol, price in ((SYMBOL, btc), (ETH, eth), (SOL, sol)):
+            venue.update_price(symbol, clock.now(), D(f"{price:.2f}"))
+    journal = Journal(":memory:", clock)
+    keeper = Keeper("acct", _hedge(basket=[{"asset": "SOL"}], max_order="20"), venue, clock, journal, EventLog(journal, NullLogger()))
+    await keeper.prepare()
+    await keeper.tick()
+    assert keeper.last_plan is not None and keeper.last_plan.in_band
+    keeper.wake.clear()
+    # SOL is about a fifth of the beta-weighted worth (1000 x 150 x 0.6 beside 100 x 3000 x 1.3): a 20 % rise of SOL
+    # moves the target about 4 %, inside the 5 % band; a 40 % rise moves it about 7.5 %.
+    keeper.notify_holding_price(SOL, D(f"{sol:.2f}") * D("1.2"))
+    assert not keeper.wake.is_set()
+    keeper.notify_holding_price(SOL, D(f"{sol:.2f}") * D("1.4"))
+    assert keeper.wake.is_set()
