@@ -182,13 +182,10 @@ class _EmulatorExchange(_PaperExchange):
         self.emulator.order_listeners.append(watch)
 
     async def open(self) -> Any:
-        import socket
-
         from hedgebot.testing.binance_emulator import serve
+        from hedgebot.testing.ports import free_port
 
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
+        port = free_port()
         self._runner = await serve(self.emulator, "127.0.0.1", port)
         self.venue = self._connect(f"http://127.0.0.1:{port}")
         return self.venue

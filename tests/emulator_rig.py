@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from hedgebot.store.journal import Journal
 from hedgebot.testing.binance_emulator import Emulator, serve
 from hedgebot.testing.binance_streams import StreamHub
 from hedgebot.testing.clock import SteppingClock
+from hedgebot.testing.ports import free_port
 from tests.helpers import SYMBOL, write_toml
 
 KEY, SECRET = "test-key", "test-secret"
@@ -37,13 +37,6 @@ BTC = "BTCUSDT"
 BTC_COINM = "BTCUSD_PERP"  # COIN-M's BTC perpetual, ccxt's BTC/USD:BTC
 COINM_SYMBOL = "BTC/USD:BTC"
 START = 1_790_000_000.0
-
-
-def free_port() -> int:
-    """Return a TCP port nobody listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

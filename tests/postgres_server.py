@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from hedgebot.testing.ports import free_port
+
 SUPERUSER = "hedgebot"
 PASSWORD = "test-pass-1234"
 UNPRIVILEGED = "nobody"
@@ -30,12 +32,6 @@ def find_binaries() -> Path | None:
         return Path(found).resolve().parent
     candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0)
     return Path(candidates[-1]).parent if candidates else None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -78,7 +74,7 @@ class PostgresServer:
 
     def start(self) -> None:
         for _ in range(5):
-            self.port = _free_port()
+            self.port = free_port()
             self._launch()
             if self._wait_ready():
                 return

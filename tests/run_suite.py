@@ -10,11 +10,14 @@ Arguments are passed to both sessions (e.g. `python -m tests.run_suite -x`).
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from hedgebot.testing.ports import BAND_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 NO_TESTS_COLLECTED = 5
@@ -30,12 +33,14 @@ def main(argv: list[str]) -> int:
     base = [sys.executable, "-m", "pytest", "-q", *argv]
     with tempfile.TemporaryFile("w+") as realtime_log:
         # The background session keeps no cache: two sessions writing .pytest_cache at once would race.
+        # Each session takes its servers' ports from its own band (hedgebot.testing.ports): never one port for two.
         realtime = subprocess.Popen(
             [*base, "-m", "realtime", "-p", "no:cacheprovider"], cwd=REPO, stdout=realtime_log, stderr=subprocess.STDOUT,
+            env={**os.environ, BAND_ENV: "1"},
         )
         print("== the tests that wait on real processes run beside these; their output follows at the end", flush=True)
         try:
-            rest = subprocess.call([*base, "-m", "not realtime"], cwd=REPO)
+            rest = subprocess.call([*base, "-m", "not realtime"], cwd=REPO, env={**os.environ, BAND_ENV: "0"})
             realtime_code = realtime.wait()
         except KeyboardInterrupt:
             realtime.terminate()

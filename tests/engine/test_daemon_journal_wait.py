@@ -7,13 +7,13 @@ the leader and the standby would stay down, with no hedge kept and no margin top
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
 import structlog
 
 from hedgebot.cli import EXIT_TRY_AGAIN, main
+from hedgebot.testing.ports import free_port
 from tests.helpers import paper_settings_dict, write_toml
 
 
@@ -26,9 +26,7 @@ def logging_restored():  # noqa: ANN201
 
 
 def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_port()
 
 
 def _config(tmp_path: Path, patience: float) -> Path:
