@@ -210,3 +210,12 @@ async def test_a_failed_write_is_reported_and_the_next_save_writes_the_whole_acc
     await v.place_order(sell("c"))
     again = account(path)
     assert list(again.orders) == ["a", "b", "c"], "the order whose write failed is in the next (whole) write"
+
+
+async def test_an_account_file_whose_history_log_is_missing_is_refused_with_a_message_naming_it(tmp_path) -> None:
+    path = tmp_path / "paper.json"
+    v = account(path)
+    await v.place_order(sell("a"))
+    log_path(path).unlink()  # a backup of the file alone, taken while the daemon ran
+    with pytest.raises(ValueError, match=r"paper\.log, which is missing"):
+        account(path)
