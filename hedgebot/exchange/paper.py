@@ -80,9 +80,10 @@ from hedgebot.exchange.port import (
 from hedgebot.exchange.withdrawals import PaperNetwork, Withdrawal, WithdrawalRequest
 
 _ONE_WAY = "both"
-# Orders, movements and events a paper account keeps in memory and in its file: days of a busy account, bounded
-# (Binance too stops answering for old orders; the keeper looks an order up within minutes of sending it).
-HISTORY_KEPT = 2000
+# Orders, movements and events a paper account keeps in memory and in its file (each order about 1 KB in memory).
+# The keeper looks an order up within minutes of sending it, and a paper lookup is exact at once (settle_seconds 0);
+# a daemon of 50 accounts of 20 hedges that kept 2,000 each grew by 2 MB an hour towards a 100 MB plateau.
+HISTORY_KEPT = 200
 _CROSS_MARGIN_OF_CHECK = Decimal("0.98")
 _SIDES = ((PositionSide.LONG, PositionSide.LONG.value), (PositionSide.SHORT, PositionSide.SHORT.value))
 

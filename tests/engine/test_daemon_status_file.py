@@ -124,3 +124,31 @@ async def test_a_heartbeat_rewrite_serializes_no_hedge_again_and_reads_as_the_sa
         assert again["pid"] == first["pid"] and "streams" in again
     finally:
         await daemon.stop()
+
+
+async def test_on_the_real_clock_the_status_writer_renders_hedges_off_the_event_loop(tmp_path: Path, monkeypatch) -> None:
+    import threading
+
+    data = paper_settings_dict(tmp_path, tick_seconds=10)
+    data["daemon"]["status_interval_seconds"] = 1
+    settings = load_config(write_toml(tmp_path / "hedgebot.toml", data))
+    threads: list[str] = []
+    original = HedgeStatus.to_json
+
+    def counting(self: HedgeStatus) -> dict:
+        threads.append(threading.current_thread().name)
+        return original(self)
+
+    monkeypatch.setattr(HedgeStatus, "to_json", counting)
+    clock = SimClock()
+    daemon = Daemon(settings, clock)
+    daemon._real_time = True  # as on the real clock: the writer's work goes to a worker thread
+    await daemon.start()
+    try:
+        await clock.advance(30)
+        loop_thread = threading.current_thread().name
+        assert threads and loop_thread not in threads, threads
+        written = json.loads((tmp_path / "state" / "status.json").read_text())["hedges"]
+        assert written[0]["state"] == "hedged"
+    finally:
+        await daemon.stop()
