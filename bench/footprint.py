@@ -175,6 +175,7 @@ async def real_time_run(accounts: int, per_account: int, minutes: float, spot_ev
     try:
         with tempfile.TemporaryDirectory() as tmp:
             config = settings(Path(tmp), accounts, per_account, spot_every, first_after)
+            configure_logging(config.daemon.log_format, config.daemon.log_level)
             daemon = Daemon(config, RealClock())
             started = time.perf_counter()
             await daemon.start()
