@@ -329,3 +329,8 @@ def run_simulated(main: Coroutine[Any, Any, T]) -> T:
 
     with asyncio.Runner(loop_factory=factory) as runner:
         return runner.run(main)
+
+
+def runs_simulated_time() -> bool:
+    """Tell whether the running loop runs simulated time (there, work stays on the loop, so a replay stays deterministic)."""
+    return getattr(asyncio.get_running_loop(), "_hedgebot_virtual_time", None) is not None

@@ -229,6 +229,8 @@ class Daemon:
         # since the last round is not rendered again (with the default 10 s tick and 2 s status interval, 4 rounds of 5).
         self._rendered: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = {}
         self._status_lock = threading.Lock()
+        # Each hedge's rendered status as JSON text, by the rendered dict's id (the dict kept alive beside it).
+        self._status_texts: dict[int, tuple[dict[str, Any], str]] = {}
         self._status_seen: Any = None  # the streams and leases (ages aside) the status file last showed
         self._status_written_at = -math.inf
         self._status_clock = monotonic_of(clock)
@@ -1380,17 +1382,30 @@ class Daemon:
             "them outside its window, and journal times jump; check the time source (NTP)",
         )
 
-    def _statuses_json(self) -> tuple[list[dict[str, Any]], bool]:
-        """Return every hedge's status as JSON, rendering only those replaced since the last round, and whether any was."""
-        rendered: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = {}
+    def _statuses_pending(self) -> tuple[list[tuple[tuple[str, str], Any, dict[str, Any] | None]], bool]:
+        """Return every hedge's status with its rendering when one is held (None: still to render), and whether any
+        status was replaced since the last round. Cheap: identities only, so it runs on the event loop."""
+        rendered: dict[tuple[str, str], tuple[Any, dict[str, Any] | None]] = {}
         for keeper in self.keepers:
             status = keeper.status
             key = (status.account, status.name)
             held = self._rendered.get(key)
-            rendered[key] = held if held is not None and held[0] is status else (status, status.to_json())
+            rendered[key] = held if held is not None and held[0] is status else (status, None)
         fresh = rendered.keys() != self._rendered.keys() or any(rendered[k] is not self._rendered[k] for k in rendered)
         self._rendered = rendered  # hedges removed by a reload are forgotten
-        return [json_ for _status, json_ in rendered.values()], fresh
+        return [(key, status, json_) for key, (status, json_) in rendered.items()], fresh
+
+    def _render(self, pending: list[tuple[tuple[str, str], Any, dict[str, Any] | None]]) -> list[dict[str, Any]]:
+        """Render the statuses not rendered yet (a status is immutable: this may run on a worker thread) and keep them."""
+        out = []
+        for key, status, json_ in pending:
+            if json_ is None:
+                json_ = status.to_json()
+                held = self._rendered.get(key)
+                if held is not None and held[0] is status:
+                    self._rendered[key] = (status, json_)
+            out.append(json_)
+        return out
 
     async def _write_status_if_changed(self) -> None:
         """Write the status file when a hedge's status, a stream or a lease changed, or once a heartbeat is due.
@@ -1399,7 +1414,7 @@ class Daemon:
         serialized and written on a worker thread, off the event loop the keepers run on; in simulated time it is
         written inline, so that a replay stays deterministic.
         """
-        data, fresh = self._status_document()
+        data, fresh = self._status_document(rendered=False)
         now = self._status_clock()  # monotonic: a wall clock stepped back must not hold the heartbeat
         leases = {name: {k: v for k, v in lease.items() if k not in _LEASE_AGES} for name, lease in data.get("leases", {}).items()}
         seen = (data["streams"], leases)
@@ -1407,9 +1422,10 @@ class Daemon:
             return
         try:
             if self._real_time:
-                await asyncio.to_thread(self.write_status, data)
+                # Rendering a thousand statuses takes a while: on the worker thread too, not between two fills.
+                await asyncio.to_thread(self._finish_and_write, data)
             else:
-                self.write_status(data)
+                self._finish_and_write(data)
         except BaseException:
             # The change this round carried is not on disk: the next round writes, changed since or not.
             self._status_written_at = -math.inf
@@ -1420,9 +1436,26 @@ class Daemon:
         """Write the status file (atomically): `document`, or every hedge's status now, whether or not it changed."""
         self._write_status_document(document if document is not None else self._status_document()[0])
 
-    def _status_document(self) -> tuple[dict[str, Any], bool]:
-        """Return the status file's content, and whether a hedge's status was replaced since the last round."""
-        hedges, fresh = self._statuses_json()
+    def _status_document(self, rendered: bool = True) -> tuple[dict[str, Any], bool]:
+        """Return the status file's content, and whether a hedge's status was replaced since the last round.
+
+        With `rendered` false the hedges are left to `_finish` (statuses not rendered yet), which may run off the loop.
+        """
+        hedges, fresh = self._statuses_pending()
+        data = {"pid": os.getpid(), "updated_at": iso_utc(self.clock.now()), "hedges": hedges, "streams": self.stream_status()}
+        if self.settings.journal.url is not None:
+            data["leases"] = self.lease_status()
+        if rendered:
+            self._finish(data)
+        return data, fresh
+
+    def _finish_and_write(self, data: dict[str, Any]) -> None:
+        self._finish(data)
+        self.write_status(data)
+
+    def _finish(self, data: dict[str, Any]) -> None:
+        """Render the document's hedges; running one hedge, keep the others' last known status from the file."""
+        hedges = self._render(data["hedges"])
         path = self.state_dir / STATUS_FILE
         if self.only is not None and path.exists():
             # Running one hedge (an unwind with no daemon up): keep the others' last known status.
@@ -1432,17 +1465,34 @@ class Daemon:
             except (OSError, ValueError):
                 saved = []
             hedges = [h for h in saved if (h.get("account"), h.get("name")) not in ours] + hedges
-        data = {"pid": os.getpid(), "updated_at": iso_utc(self.clock.now()), "hedges": hedges, "streams": self.stream_status()}
-        if self.settings.journal.url is not None:
-            data["leases"] = self.lease_status()
-        return data, fresh
+        data["hedges"] = hedges
 
     def _write_status_document(self, data: dict[str, Any]) -> None:
         path = self.state_dir / STATUS_FILE
         with self._status_lock:  # the stop's last write may meet a worker thread's
             tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(data, indent=2))
+            tmp.write_text(self._status_text(data))
             os.replace(tmp, path)
+
+    def _status_text(self, data: dict[str, Any]) -> str:
+        """Return the status file's text: one line a hedge, a hedge's line serialized again only once it was re-rendered.
+
+        Called with the status lock held. The C encoder (no `indent`) serializes each line: a thousand hedges in
+        the pure-Python indenting encoder took most of the writer's time.
+        """
+        texts: dict[int, tuple[dict[str, Any], str]] = {}
+        for hedge in data["hedges"]:
+            held = self._status_texts.get(id(hedge))
+            texts[id(hedge)] = held if held is not None and held[0] is hedge else (hedge, json.dumps(hedge))
+        self._status_texts = texts
+        fields = []
+        for key, value in data.items():
+            if key == "hedges":
+                lines = ",\n    ".join(texts[id(h)][1] for h in value)
+                fields.append(f'  "hedges": [\n    {lines}\n  ]' if value else '  "hedges": []')
+            else:
+                fields.append(f"  {json.dumps(key)}: {json.dumps(value)}")
+        return "{\n" + ",\n".join(fields) + "\n}\n"
 
     def _task_ended(self, task: asyncio.Task[None]) -> None:
         """A task that dies (or a keeper that ends while nobody asked it to stop) leaves the daemon unable to hedge:

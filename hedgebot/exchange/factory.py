@@ -386,7 +386,10 @@ def build_paper_venue(account: AccountConfig, paper: PaperConfig, clock: Clock, 
         state_path=state_dir / f"paper-{account.name}.json" if state_dir else None,
         fill_model=FillModel(paper.partial_fill_probability, seed=1),
     )
-    venue.load()
+    try:
+        venue.load()
+    except ValueError as exc:  # a damaged file, or its history log missing: never start on a guess
+        raise ConfigError(f"paper account {account.name!r}: {exc}") from None
     venue.open_withdrawals(paper_network(clock), whitelist=paper.withdraw_whitelist, seconds=paper.withdrawal_seconds,
                            deposit_address=paper.deposit_address)
     return venue

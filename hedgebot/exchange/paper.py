@@ -19,22 +19,25 @@ It behaves as Binance USDⓈ-M does where that matters to a hedge:
   window, and settling a leg still held at delivery at the delivery price.
 
 With a state path it writes itself to disk after every change, so like a real
-exchange it outlives the daemon that trades on it.
+exchange it outlives the daemon that trades on it: one appended line per change
+(hedgebot.exchange.paper_store), written off the event loop on the real clock,
+and an order, transfer or setting is answered only once its line is on disk.
+Orders, movements and events kept are bounded (`HISTORY_KEPT`).
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 import math
-import os
 import random
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from pathlib import Path
 from typing import Any
 
-from hedgebot.clock import Clock
+from hedgebot.clock import Clock, RealClock
 from hedgebot.domain.basis import annual_basis_from_funding, modelled_future_price
 from hedgebot.domain.delivery import delivery_symbol, is_quarterly_expiry, parse_delivery_symbol, quarterly_expiries
 from hedgebot.domain.margin import rule_for
@@ -54,6 +57,7 @@ from hedgebot.domain.model import (
 from hedgebot.domain.roll import Contract
 from hedgebot.exchange.candles import CandleBook
 from hedgebot.exchange.funding import ConstantFunding, FundingSource, NoFunding
+from hedgebot.exchange.paper_store import PaperStore, read_account
 from hedgebot.exchange.port import (
     AccountFacts,
     BadData,
@@ -78,6 +82,10 @@ from hedgebot.exchange.port import (
 from hedgebot.exchange.withdrawals import PaperNetwork, Withdrawal, WithdrawalRequest
 
 _ONE_WAY = "both"
+# Orders, movements and events a paper account keeps in memory and in its file (each order about 1 KB in memory).
+# The keeper looks an order up within minutes of sending it, and a paper lookup is exact at once (settle_seconds 0);
+# a daemon of 50 accounts of 20 hedges that kept 2,000 each grew by 2 MB an hour towards a 100 MB plateau.
+HISTORY_KEPT = 200
 _CROSS_MARGIN_OF_CHECK = Decimal("0.98")
 _SIDES = ((PositionSide.LONG, PositionSide.LONG.value), (PositionSide.SHORT, PositionSide.SHORT.value))
 
@@ -193,7 +201,16 @@ class PaperVenue:
         self.orders: dict[str, OrderResult] = {}
         self.settle_seconds = 0.0  # the paper book answers lookups exactly and at once: absence is known at once
         self.movements: list[FundsMovement] = []
+        self._movement_seq = 0
         self.events: list[VenueEvent] = []
+        # What the next log line carries beside the balances: orders and movements made since the last line.
+        self._unsaved_orders: dict[str, OrderResult] = {}
+        self._unsaved_movements: list[FundsMovement] = []
+        self._store: PaperStore | None = None
+        self._last_write: Future[None] | None = None
+        # On the real clock the file is written on a worker thread; in simulated time inline, so a replay stays
+        # deterministic (the loop cannot tell a thread's write from nothing to do, and would move time on).
+        self._write_inline = not isinstance(clock, RealClock)
         self._listeners: list[Callable[[VenueEvent | None], None]] = []
         self._order_seq = 0
         self.changes = 0  # counts every change of balances, legs or settings (not of prices)
@@ -216,6 +233,8 @@ class PaperVenue:
         self.changes += 1
         if event is not None:
             self.events.append(event)
+            if len(self.events) > 2 * HISTORY_KEPT:
+                del self.events[:-HISTORY_KEPT]
         self.save()
         for listener in self._listeners:
             listener(event)
@@ -580,6 +599,7 @@ class PaperVenue:
 
         self.network.send(request.address, request.asset, request.amount, now + self.withdrawal_seconds, arrived)
         self._changed()
+        await self.durable()
         return sent
 
     async def free_spot_balance(self, asset: str) -> Decimal:
@@ -703,8 +723,13 @@ class PaperVenue:
         return 0.0
 
     async def close(self) -> None:
-        """Save the account (a paper venue holds no network session)."""
-        self.save()
+        """Write the whole account to its file, history included, and wait until it is on disk (no network session to close)."""
+        store = self._store_of_path()
+        if store is None:
+            return
+        self._last_write = store.close(self._whole_record(), inline=self._write_inline)
+        self._unsaved_orders, self._unsaved_movements = {}, []
+        await self.durable()
 
     # ---- account settings ---------------------------------------------------
 
@@ -728,6 +753,7 @@ class PaperVenue:
             )
         self.position_mode = mode
         self._changed()
+        await self.durable()
 
     async def fetch_margin_mode(self, symbol: str) -> MarginMode:
         """Return the contract's margin mode."""
@@ -742,6 +768,7 @@ class PaperVenue:
             raise ModeError(f"cannot switch {symbol} to {mode.value} margin while it has a position")
         pm.margin_mode = mode
         self._changed()
+        await self.durable()
 
     async def fetch_leverage(self, symbol: str) -> int:
         """Return the contract's leverage."""
@@ -753,6 +780,7 @@ class PaperVenue:
             raise ModeError(f"leverage {leverage} outside 1..125")
         self._paper_market(symbol).leverage = leverage
         self._changed()
+        await self.durable()
 
     # ---- orders -------------------------------------------------------------
 
@@ -763,14 +791,20 @@ class PaperVenue:
             # the id is accepted again and executes again. The earlier order stays on record under a suffix.
             earlier = sum(1 for cid in self.orders if cid.startswith(f"{request.client_id}#"))
             self.orders[f"{request.client_id}#{earlier + 1}"] = self.orders[request.client_id]
+            self._unsaved_orders[f"{request.client_id}#{earlier + 1}"] = self.orders[request.client_id]
         if request.amount <= 0 or not request.amount.is_finite():
             raise InvalidOrder(f"order amount must be positive, got {request.amount}")
         if ":" in request.symbol:
             result = self._fill_perp(request)
         else:
             result = self._fill_spot(request)
+        self.orders.pop(request.client_id, None)  # the newest last: the oldest leave first
         self.orders[request.client_id] = result
+        self._unsaved_orders[request.client_id] = result
+        while len(self.orders) > HISTORY_KEPT:
+            del self.orders[next(iter(self.orders))]
         self._changed()
+        await self.durable()  # as an exchange's answer: acknowledged only once it would survive a crash
         return result
 
     def _fill_fraction(self) -> Decimal:
@@ -921,8 +955,12 @@ class PaperVenue:
         self.cash[asset] = self.cash.get(asset, ZERO) + amount
 
     def _record_movement(self, kind: str, asset: str, amount: Decimal) -> FundsMovement:
-        movement = FundsMovement(f"paper-{kind}-{len(self.movements) + 1}", kind, asset, amount, self.clock.now())
+        self._movement_seq += 1
+        movement = FundsMovement(f"paper-{kind}-{self._movement_seq}", kind, asset, amount, self.clock.now())
         self.movements.append(movement)
+        self._unsaved_movements.append(movement)
+        if len(self.movements) > 2 * HISTORY_KEPT:
+            del self.movements[:-HISTORY_KEPT]
         self._changed()
         return movement
 
@@ -951,7 +989,9 @@ class PaperVenue:
                 )
         state.margin += amount
         self._add_cash(quote, -amount)
-        return self._record_movement("margin", quote, amount)
+        movement = self._record_movement("margin", quote, amount)
+        await self.durable()
+        return movement
 
     async def transfer(self, asset: str, amount: Decimal, source: Wallet, destination: Wallet) -> FundsMovement:
         """Move an asset between the spot and futures wallets (like Binance, with no client id)."""
@@ -967,7 +1007,9 @@ class PaperVenue:
                 raise InsufficientFunds(f"futures {asset} free {self._free(asset)} < {amount}")
             self._add_cash(asset, -amount)
             self.spot[asset] = self.spot.get(asset, ZERO) + amount
-        return self._record_movement("transfer", asset, amount)
+        movement = self._record_movement("transfer", asset, amount)
+        await self.durable()
+        return movement
 
     def deposit(self, wallet: Wallet, asset: str, amount: Decimal) -> Decimal:
         """Credit (or, negative, debit) a wallet from outside; return what moved."""
@@ -983,6 +1025,30 @@ class PaperVenue:
     def to_dict(self) -> dict:
         """Return the venue's whole state as JSON-ready data."""
         return {
+            **self._balances_dict(),
+            "orders": {cid: _order_to_dict(o) for cid, o in self.orders.items()},
+            "movements": [_movement_to_row(m) for m in self.movements],
+        }
+
+    def _whole_record(self) -> dict:
+        """Return the account for its file: the state, and every order and movement kept."""
+        return {
+            "state": self._balances_dict(),
+            "orders": {cid: _order_to_dict(o) for cid, o in self.orders.items()},
+            "movements": [_movement_to_row(m) for m in self.movements],
+        }
+
+    def _change_record(self) -> dict:
+        """Return one change for the log: the state, and only the orders and movements new since the record before."""
+        return {
+            "state": self._balances_dict(),
+            "orders": {cid: _order_to_dict(o) for cid, o in self._unsaved_orders.items()},
+            "movements": [_movement_to_row(m) for m in self._unsaved_movements],
+        }
+
+    def _balances_dict(self) -> dict:
+        """Return everything but the order and movement history, JSON-ready and shared with nothing the venue mutates."""
+        return {
             "position_mode": self.position_mode.value,
             "spot": {k: str(v) for k, v in self.spot.items()},
             "cash": {k: str(v) for k, v in self.cash.items()},
@@ -991,12 +1057,11 @@ class PaperVenue:
             },
             "legs": {f"{s}|{side}": [str(st.size), str(st.entry), str(st.margin)] for (s, side), st in self.legs.items()},
             "marks": {s: [str(p), t] for s, (p, t) in self.marks.items()},
-            "funding_checked": self.funding_checked,
-            "orders": {cid: _order_to_dict(o) for cid, o in self.orders.items()},
-            "movements": [[m.venue_id, m.kind, m.asset, str(m.amount), m.timestamp] for m in self.movements],
+            "funding_checked": dict(self.funding_checked),
             "order_seq": self._order_seq,
+            "movement_seq": self._movement_seq,
             "created_with": self.created_with,
-            "script_positions": self.script_positions,
+            "script_positions": dict(self.script_positions),
             "delivered": sorted(self._delivered),
         }
 
@@ -1026,27 +1091,61 @@ class PaperVenue:
             rows = [[vid, *row] for vid, row in rows.items()]
         self.movements = [FundsMovement(vid, kind, asset, _d(amount), float(ts)) for vid, kind, asset, amount, ts in rows]
         self._order_seq = int(data.get("order_seq", len(self.orders)))
+        self._movement_seq = int(data.get("movement_seq", len(self.movements)))
+        while len(self.orders) > HISTORY_KEPT:
+            del self.orders[next(iter(self.orders))]
+        del self.movements[:-HISTORY_KEPT]
         self.created_with = data.get("created_with")  # None: saved before hedgebot recorded it
         self.script_positions = {k: int(v) for k, v in data.get("script_positions", {}).items()}
 
-    def save(self) -> None:
-        """Write the state atomically, when a state path is set."""
+    def _store_of_path(self) -> PaperStore | None:
         if self.state_path is None:
+            return None
+        if self._store is None or self._store.state_path != self.state_path:
+            self._store = PaperStore.of(self.state_path)
+        return self._store
+
+    def save(self) -> None:
+        """Queue the changes since the last save for the state file (off the event loop on the real clock).
+
+        One record carries the balances, legs and settings and only the orders and movements new since the record
+        before (hedgebot.exchange.paper_store). `durable` waits until it is on disk.
+        """
+        store = self._store_of_path()
+        if store is None:
             return
-        tmp = self.state_path.with_suffix(".tmp")
-        with tmp.open("w") as handle:
-            json.dump(self.to_dict(), handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.state_path)
+        self._last_write = store.save(self._whole_record, self._change_record, inline=self._write_inline)
+        self._unsaved_orders = {}
+        self._unsaved_movements = []
+
+    async def durable(self) -> None:
+        """Wait, off the event loop, until every change saved so far is on disk (raise if its write failed)."""
+        write = self._last_write
+        if write is None:
+            return
+        if not write.done():
+            await asyncio.wrap_future(write)
+        write.result()
 
     def load(self) -> bool:
-        """Restore from the state path if a saved state exists; return whether it did."""
-        if self.state_path is None or not self.state_path.exists():
+        """Restore from the state path (its file and the history logged beside it); return whether it did."""
+        store = self._store_of_path()
+        if store is None or self.state_path is None:
             return False
-        self.restore(json.loads(self.state_path.read_text()))
+        store.flush()  # another venue of this process may still be writing it
+        found = read_account(self.state_path)
+        if found is None:
+            store.resume(0)  # a deleted account starts afresh: a log left beside it is rewritten at the first change
+            return False
+        data, seq = found
+        self.restore(data)
+        store.resume(seq)
         self.restored_from = self.state_path
         return True
+
+
+def _movement_to_row(m: FundsMovement) -> list:
+    return [m.venue_id, m.kind, m.asset, str(m.amount), m.timestamp]
 
 
 def _order_to_dict(order: OrderResult) -> dict:

@@ -99,6 +99,8 @@ class Operations:
         self.may_lead_nothing = False
         # Tasks of the daemon that died, with why: one is enough to be unhealthy.
         self.dead_tasks: dict[str, str] = {}
+        # Each hedge's status as last rendered for /status: rendered again only once the keeper replaced it.
+        self._rendered: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = {}
 
     def attach(self, keepers: Sequence[WatchedHedge]) -> None:
         """Watch these keepers; the start-up checks have passed."""
@@ -180,8 +182,14 @@ class Operations:
         """Return /status: every hedge with its figures, health and totals, JSON-ready."""
         health = {(h.account, h.hedge): h for h in self.health()}
         hedges = []
+        rendered: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = {}
         for keeper in self.keepers:
-            data = keeper.status.to_json()
+            key = (keeper.account, keeper.hedge.name)
+            held = self._rendered.get(key)
+            if held is None or held[0] is not keeper.status:
+                held = (keeper.status, keeper.status.to_json())
+            rendered[key] = held
+            data = dict(held[1])  # the figures below change with every look: never stored in the cache
             ratio = hedge_margin_ratio(keeper)
             data["margin_ratio"] = str(ratio.quantize(RATIO_PLACES)) if ratio is not None else None
             data["liquidation_warning"] = str(keeper.hedge.warning_distance)
@@ -190,6 +198,7 @@ class Operations:
                 **self.tally.of(keeper.account, keeper.hedge.name).to_json(), "exchange_errors": dict(keeper.exchange_errors),
             }
             hedges.append(data)
+        self._rendered = rendered  # hedges gone with a reload are forgotten
         ready, reasons = self.ready()
         out: dict[str, Any] = {
             "time": iso_utc(self.now()), "healthy": self.healthy(), "dead_tasks": dict(self.dead_tasks), "ready": ready,

@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 
+from hedgebot.clock import runs_simulated_time
 from hedgebot.config import HttpConfig
 from hedgebot.ops.fdguard import room_for_one_more
 from hedgebot.ops.health import Operations
@@ -27,7 +28,11 @@ OPEN_PATHS = {"/healthz"}
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(text=json.dumps(redact_value(data), indent=2, default=str), status=status, content_type="application/json")
+    return web.Response(text=_dumps(data), status=status, content_type="application/json")
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(redact_value(data), indent=2, default=str)
 
 
 class OpsServer:
@@ -82,8 +87,10 @@ class OpsServer:
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def status(self, request: web.Request) -> web.Response:
-        """Every hedge with its figures, as JSON."""
-        return _json(self.ops.status_json())
+        """Every hedge with its figures, as JSON (serialized on a worker thread: a thousand hedges take a while)."""
+        data = self.ops.status_json()
+        text = _dumps(data) if runs_simulated_time() else await asyncio.to_thread(_dumps, data)
+        return web.Response(text=text, content_type="application/json")
 
     async def start(self) -> None:
         """Listen on the configured address; raise OSError when it cannot.

@@ -96,3 +96,59 @@ async def test_a_status_write_that_failed_is_retried_at_the_next_round_once_the_
         assert written["hedges"] == [daemon.keepers[0].status.to_json()], "the file still shows the status from before the failure"
     finally:
         await daemon.stop()
+
+
+async def test_a_heartbeat_rewrite_serializes_no_hedge_again_and_reads_as_the_same_document(tmp_path: Path, monkeypatch) -> None:
+    data = paper_settings_dict(tmp_path, tick_seconds=10)
+    settings = load_config(write_toml(tmp_path / "hedgebot.toml", data))
+    clock = SimClock()
+    daemon = Daemon(settings, clock)
+    await daemon.start()
+    try:
+        await clock.advance(30)
+        daemon.write_status()
+        first = json.loads((tmp_path / "state" / "status.json").read_text())
+        serialized: list[object] = []
+        dumps = json.dumps
+
+        def counting(value, *args, **kwargs):  # type: ignore[no-untyped-def]
+            serialized.append(value)
+            return dumps(value, *args, **kwargs)
+
+        monkeypatch.setattr("hedgebot.engine.daemon.json.dumps", counting)
+        daemon.write_status()  # nothing changed since: the hedge's line is reused as it was
+        again = json.loads((tmp_path / "state" / "status.json").read_text())
+        hedges_again = [v for v in serialized if isinstance(v, dict) and ("exposure" in v or v.get("hedges"))]
+        assert not hedges_again, "a hedge whose status was not replaced was serialized again"
+        assert again["hedges"] == first["hedges"] and again["hedges"][0]["state"] == "hedged"
+        assert again["pid"] == first["pid"] and "streams" in again
+    finally:
+        await daemon.stop()
+
+
+async def test_on_the_real_clock_the_status_writer_renders_hedges_off_the_event_loop(tmp_path: Path, monkeypatch) -> None:
+    import threading
+
+    data = paper_settings_dict(tmp_path, tick_seconds=10)
+    data["daemon"]["status_interval_seconds"] = 1
+    settings = load_config(write_toml(tmp_path / "hedgebot.toml", data))
+    threads: list[str] = []
+    original = HedgeStatus.to_json
+
+    def counting(self: HedgeStatus) -> dict:
+        threads.append(threading.current_thread().name)
+        return original(self)
+
+    monkeypatch.setattr(HedgeStatus, "to_json", counting)
+    clock = SimClock()
+    daemon = Daemon(settings, clock)
+    daemon._real_time = True  # as on the real clock: the writer's work goes to a worker thread
+    await daemon.start()
+    try:
+        await clock.advance(30)
+        loop_thread = threading.current_thread().name
+        assert threads and loop_thread not in threads, threads
+        written = json.loads((tmp_path / "state" / "status.json").read_text())["hedges"]
+        assert written[0]["state"] == "hedged"
+    finally:
+        await daemon.stop()

@@ -260,3 +260,26 @@ async def test_readyz_is_503_while_the_keeper_holds_data_older_than_the_stalenes
     response = await client.get("/readyz")
     assert response.status == 503
     assert "last read" in (await response.json())["reasons"][0]
+
+
+async def test_status_renders_again_only_the_hedges_whose_status_changed_since_the_last_look(served, monkeypatch) -> None:
+    daemon, clock, client = served
+    [keeper] = daemon.keepers
+    rendered: list[object] = []
+    to_json = type(keeper.status).to_json
+
+    def counted(status):  # type: ignore[no-untyped-def]
+        rendered.append(status)
+        return to_json(status)
+
+    monkeypatch.setattr(type(keeper.status), "to_json", counted)
+    first = await (await client.get("/status")).json()
+    again = await (await client.get("/status")).json()
+    assert len(rendered) == 1, "an unchanged status is not formatted again"
+    assert first["hedges"][0]["short"] == again["hedges"][0]["short"] == "2.000"
+    assert "health" in again["hedges"][0] and "totals" in again["hedges"][0], "the live figures are still added"
+    keeper.wake.set()
+    await clock.advance(keeper.hedge.tick_seconds)
+    before = len(rendered)  # the status file's writer renders it too, on its own round
+    await client.get("/status")
+    assert len(rendered) == before + 1 and rendered[-1] is keeper.status, "a replaced status is rendered once more"
