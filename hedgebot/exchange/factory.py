@@ -31,7 +31,7 @@ from hedgebot.domain.model import Bracket, Market, floor_to_step
 from hedgebot.exchange.binance_rules import COIN_STEP, DEFAULT_TAKER_FEE, default_brackets, default_market
 from hedgebot.exchange.feeds import LiveFeed, PriceFeed, ReplayFeed, SyntheticFeed, read_candles
 from hedgebot.exchange.funding import ConstantFunding, FundingSource, LiveFunding, ReplayFunding
-from hedgebot.exchange.paper import PAPER_EXCHANGES, FillModel, PaperMarket, PaperVenue
+from hedgebot.exchange.paper import HISTORY_KEPT, PAPER_EXCHANGES, FillModel, PaperMarket, PaperVenue
 from hedgebot.exchange.port import BadData, ExchangeError, ExchangePort
 from hedgebot.exchange.withdrawals import paper_network
 
@@ -385,6 +385,7 @@ def build_paper_venue(account: AccountConfig, paper: PaperConfig, clock: Clock, 
         position_mode=paper.position_mode,
         state_path=state_dir / f"paper-{account.name}.json" if state_dir else None,
         fill_model=FillModel(paper.partial_fill_probability, seed=1),
+        history_kept=HISTORY_KEPT,
     )
     try:
         venue.load()

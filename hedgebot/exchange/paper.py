@@ -22,7 +22,8 @@ With a state path it writes itself to disk after every change, so like a real
 exchange it outlives the daemon that trades on it: one appended line per change
 (hedgebot.exchange.paper_store), written off the event loop on the real clock,
 and an order, transfer or setting is answered only once its line is on disk.
-Orders, movements and events kept are bounded (`HISTORY_KEPT`).
+A daemon's paper account keeps a bounded history of orders, movements and events (`HISTORY_KEPT`); a
+backtest's venue keeps all of them, since its figures are read from them at the end.
 """
 
 from __future__ import annotations
@@ -170,8 +171,12 @@ class PaperVenue:
         position_mode: PositionMode = PositionMode.HEDGE,
         state_path: Path | None = None,
         fill_model: FillModel | None = None,
+        history_kept: int | None = None,
     ) -> None:
         self.clock = clock
+        # None keeps every order, movement and event (a backtest reads them all at its end); a daemon's account
+        # keeps HISTORY_KEPT of each, so that months of running do not grow it.
+        self.history_kept = history_kept
         self.markets: dict[str, PaperMarket] = {m.market.symbol: m for m in markets}
         self.spot: dict[str, Decimal] = dict(spot or {})
         self.cash: dict[str, Decimal] = dict(futures or {})
@@ -233,8 +238,8 @@ class PaperVenue:
         self.changes += 1
         if event is not None:
             self.events.append(event)
-            if len(self.events) > 2 * HISTORY_KEPT:
-                del self.events[:-HISTORY_KEPT]
+            if self.history_kept is not None and len(self.events) > 2 * self.history_kept:
+                del self.events[: -self.history_kept]
         self.save()
         for listener in self._listeners:
             listener(event)
@@ -801,8 +806,7 @@ class PaperVenue:
         self.orders.pop(request.client_id, None)  # the newest last: the oldest leave first
         self.orders[request.client_id] = result
         self._unsaved_orders[request.client_id] = result
-        while len(self.orders) > HISTORY_KEPT:
-            del self.orders[next(iter(self.orders))]
+        self._bound_orders()
         self._changed()
         await self.durable()  # as an exchange's answer: acknowledged only once it would survive a crash
         return result
@@ -954,13 +958,17 @@ class PaperVenue:
     def _add_cash(self, asset: str, amount: Decimal) -> None:
         self.cash[asset] = self.cash.get(asset, ZERO) + amount
 
+    def _bound_orders(self) -> None:
+        while self.history_kept is not None and len(self.orders) > self.history_kept:
+            del self.orders[next(iter(self.orders))]
+
     def _record_movement(self, kind: str, asset: str, amount: Decimal) -> FundsMovement:
         self._movement_seq += 1
         movement = FundsMovement(f"paper-{kind}-{self._movement_seq}", kind, asset, amount, self.clock.now())
         self.movements.append(movement)
         self._unsaved_movements.append(movement)
-        if len(self.movements) > 2 * HISTORY_KEPT:
-            del self.movements[:-HISTORY_KEPT]
+        if self.history_kept is not None and len(self.movements) > 2 * self.history_kept:
+            del self.movements[: -self.history_kept]
         self._changed()
         return movement
 
@@ -1092,9 +1100,9 @@ class PaperVenue:
         self.movements = [FundsMovement(vid, kind, asset, _d(amount), float(ts)) for vid, kind, asset, amount, ts in rows]
         self._order_seq = int(data.get("order_seq", len(self.orders)))
         self._movement_seq = int(data.get("movement_seq", len(self.movements)))
-        while len(self.orders) > HISTORY_KEPT:
-            del self.orders[next(iter(self.orders))]
-        del self.movements[:-HISTORY_KEPT]
+        self._bound_orders()
+        if self.history_kept is not None:
+            del self.movements[: -self.history_kept]
         self.created_with = data.get("created_with")  # None: saved before hedgebot recorded it
         self.script_positions = {k: int(v) for k, v in data.get("script_positions", {}).items()}
 
