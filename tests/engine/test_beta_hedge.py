@@ -184,7 +184,8 @@ async def test_the_start_up_backfill_reads_the_history_page_by_page_back_four_ha
 SOL = "SOL/USDT:USDT"
 
 
-async def test_a_basket_of_eth_and_sol_hedged_by_btc_shorts_the_sum_of_each_holdings_beta_times_its_value() -> None:
+async def _basket_of_eth_and_sol_hedged_by_btc() -> tuple[Keeper, PaperVenue, tuple[float, float, float]]:
+    """Return a keeper of 100 ETH and 1,000 SOL hedged by BTC after its first tick, its venue and the last prices."""
     clock = SimClock(start=START)
     venue = PaperVenue(
         clock, [PaperMarket(btc_market(), NoFunding()), PaperMarket(replace(btc_market(), symbol=ETH, base="ETH"), NoFunding()),
@@ -203,6 +204,11 @@ async def test_a_basket_of_eth_and_sol_hedged_by_btc_shorts_the_sum_of_each_hold
     keeper = Keeper("acct", _hedge(basket=[{"asset": "SOL"}], max_order="20"), venue, clock, journal, EventLog(journal, NullLogger()))
     await keeper.prepare()
     await keeper.tick()
+    return keeper, venue, (btc, eth, sol)
+
+
+async def test_a_basket_of_eth_and_sol_hedged_by_btc_shorts_the_sum_of_each_holdings_beta_times_its_value() -> None:
+    keeper, venue, (btc, eth, sol) = await _basket_of_eth_and_sol_hedged_by_btc()
     basket = {row["asset"]: row for row in keeper.status.to_json()["basket"]}
     assert set(basket) == {"ETH", "SOL"}
     assert abs(D(basket["ETH"]["beta"]) - D("1.3")) <= D("0.05") and abs(D(basket["SOL"]["beta"]) - D("0.6")) <= D("0.05")
@@ -434,24 +440,7 @@ async def test_a_move_of_the_instrument_that_changes_what_the_holding_is_worth_i
 
 
 async def test_a_basket_holdings_price_wakes_the_keeper_by_its_share_of_the_hedged_worth() -> None:
-    clock = SimClock(start=START)
-    venue = PaperVenue(
-        clock, [PaperMarket(btc_market(), NoFunding()), PaperMarket(replace(btc_market(), symbol=ETH, base="ETH"), NoFunding()),
-                PaperMarket(replace(btc_market(), symbol=SOL, base="SOL"), NoFunding())],
-        spot={"ETH": D("100"), "SOL": D("1000")}, futures={"USDT": D("1000000")}, slippage=D("0"),
-    )
-    rng = random.Random(8)
-    btc, eth, sol = 50_000.0, 3000.0, 150.0
-    for _ in range(200):  # ETH moves at beta 1.3 to BTC, SOL at 0.6
-        move = rng.gauss(0.0, 0.002)
-        btc, eth, sol = btc * (1 + move), eth * (1 + 1.3 * move + rng.gauss(0, 0.0005)), sol * (1 + 0.6 * move + rng.gauss(0, 0.0005))
-        await clock.advance(60)
-        for symbol, price in ((SYMBOL, btc), (ETH, eth), (SOL, sol)):
-            venue.update_price(symbol, clock.now(), D(f"{price:.2f}"))
-    journal = Journal(":memory:", clock)
-    keeper = Keeper("acct", _hedge(basket=[{"asset": "SOL"}], max_order="20"), venue, clock, journal, EventLog(journal, NullLogger()))
-    await keeper.prepare()
-    await keeper.tick()
+    keeper, venue, (btc, eth, sol) = await _basket_of_eth_and_sol_hedged_by_btc()
     assert keeper.last_plan is not None and keeper.last_plan.in_band
     keeper.wake.clear()
     # SOL is about a fifth of the beta-weighted worth (1000 x 150 x 0.6 beside 100 x 3000 x 1.3): a 20 % rise of SOL
