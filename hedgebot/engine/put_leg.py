@@ -509,6 +509,7 @@ def paper_put_leg(
     events: EventLog, state_dir: Path,
 ) -> PutLeg:
     """Return the put leg of a paper account's hedge, giving its paper venue an options book (saved in `state_dir`)."""
+    from hedgebot.domain.vol_surface import load_surface  # noqa: PLC0415 - paper only
     from hedgebot.exchange.paper_options import attach_options  # noqa: PLC0415 - paper only
 
     from hedgebot.engine.keeper import StartupRefused  # noqa: PLC0415 - the daemon's refusal
@@ -523,9 +524,11 @@ def paper_put_leg(
     if book is None:
         paper = account.paper
         quote = hedge.symbol.split("/")[1].split(":")[0]
+        surface = paper.option_volatility_surface
         made = attach_options(
             simulated, hedge.symbol, hedge.asset, quote, lambda: paper.option_volatility,
             path=state_dir / f"options-{account.name}.json",
+            surface=load_surface(surface) if surface is not None else None,  # checked when the config was read
         )
         made.spread = paper.option_spread
         book = made
