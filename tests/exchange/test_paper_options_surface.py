@@ -199,3 +199,15 @@ def test_a_paper_accounts_put_leg_prices_at_the_configured_surface(tmp_path: Pat
     leg = paper_put_leg(account, account.hedges[0], None, simulated, clock, journal, EventLog(journal), tmp_path)  # type: ignore[arg-type]
     quote = leg.book.quote_of(PutSeries(D(45000), JAN))  # type: ignore[attr-defined]
     assert quote is not None and quote.volatility == pytest.approx(0.70)  # the surface's, not option_volatility's 0.6
+
+
+def test_run_refuses_a_surface_with_a_point_given_twice_naming_the_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hedgebot.cli import main
+
+    (tmp_path / "s.csv").write_text("expiry,strike,iv\n2027-01-29,70000,0.5\n2027-01-29,70000,0.6\n")
+    data = paper_settings_dict(tmp_path)
+    data["accounts"][0]["paper"]["option_volatility_surface"] = "s.csv"
+    assert main(["run", "--config", str(write_toml(tmp_path / "h.toml", data))]) == 2
+    said = capsys.readouterr()
+    assert "s.csv line 3: expiry 2027-01-29 strike 70000 is given twice (first on line 2)" in said.err + said.out
+    assert "Traceback" not in said.err + said.out
