@@ -172,8 +172,9 @@ def cmd_check(args: argparse.Namespace) -> int:
                 )
                 print(f"    exposure: {_exposure(h)}")
                 if account.paper is not None:
-                    print(f"    paper options: a model (Black-Scholes at volatility {account.paper.option_volatility}, "
-                          f"spread {account.paper.option_spread} each side)")
+                    surface = account.paper.option_volatility_surface
+                    at = f"the surface in {surface}" if surface is not None else f"volatility {account.paper.option_volatility}"
+                    print(f"    paper options: a model (Black-Scholes at {at}, spread {account.paper.option_spread} each side)")
                 continue
             print(
                 f"  hedge {h.name}: {h.asset} via a {h.side.value} on {h.symbol} ({h.instrument.value}), ratio {h.ratio}, band {h.band}, "

@@ -15,12 +15,14 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
 from hedgebot.clock import RealClock
 from hedgebot.config import AccountConfig, HedgeConfig, Settings, load_config
 from hedgebot.domain.put_plan import NoSensibleQuote, PutPlan, PutQuote, ShortCost, plan_puts, short_cost
 from hedgebot.domain.runway import opening_snapshot, runway_price
+from hedgebot.domain.vol_surface import VolSurface
 from hedgebot.exchange import option_chains
 from hedgebot.exchange.factory import paper_market
 from hedgebot.exchange.funding import ReplayFunding
@@ -206,6 +208,23 @@ async def _plan(args: argparse.Namespace, settings: Settings, client_factory: Cl
     if short is not None:
         for line in _render_short(short[0], short[1], hedge.asset, quote_ccy, args.days, chain.spot):
             print(line)
+    if args.save_surface is not None:
+        return _save_surface(chain.puts, args.save_surface, venue)
+    return EXIT_OK
+
+
+def _save_surface(puts: list[PutQuote], path: Path, venue: str) -> int:
+    """Write the chain's implied volatilities as a surface file a paper account can price on."""
+    try:
+        surface = VolSurface.of_puts(puts)
+    except ValueError:
+        return _fail(f"{venue}: no put with an implied volatility; no surface written to {path}")
+    try:
+        path.write_text(surface.to_csv(), encoding="utf-8")
+    except OSError as exc:
+        return _fail(f"cannot write the surface to {path}: {exc.strerror}")
+    points = sum(len(strikes) for _, strikes in surface.slices)
+    print(f"surface: {points} points on {len(surface.slices)} expiries written to {path} (paper.option_volatility_surface)")
     return EXIT_OK
 
 
@@ -231,4 +250,6 @@ def register(sub: Any, with_config: Callable[[argparse.ArgumentParser], argparse
     p.add_argument("--floor", type=_floor, default=Decimal("0.85"), help="protect below this share of the price (0 < floor < 1)")
     p.add_argument("--days", type=_days, default=30.0, help="the horizon in days (> 0)")
     p.add_argument("--venue", choices=option_chains.VENUES, help="the options venue (default: the account's exchange's)")
+    p.add_argument("--save-surface", type=Path, help="also write the chain's implied volatilities to this CSV file "
+                   "(expiry,strike,iv), for a paper account's option_volatility_surface")
     p.set_defaults(func=cmd_plan_put)

@@ -34,6 +34,7 @@ from hedgebot.access import denied
 from hedgebot.domain.instrument import HedgeSide, InstrumentKind, Settlement
 from hedgebot.domain.model import HedgePolicy, MarginGuard, MarginMode, PositionMode
 from hedgebot.domain.schedule import CalendarEvent, Schedule, Window, around_events
+from hedgebot.domain.vol_surface import SurfaceError, load_surface
 from hedgebot.redact import looks_like_credential, register_secret
 
 # An upper bound on every amount, balance and price the config gives: a trillion is past any real holding, and keeps
@@ -909,6 +910,8 @@ class PaperConfig(Frozen):
     script: tuple[SpotScriptConfig, ...] = ()
     # The paper options book a put hedge buys from (a model: Black-Scholes on this one volatility, a spread each side).
     option_volatility: float = Field(default=0.6, gt=0, le=10)
+    # A recorded surface (CSV `expiry,strike,iv`, hedgebot.domain.vol_surface) the book prices at instead, when given.
+    option_volatility_surface: Path | None = None
     option_spread: Decimal = Field(default=Decimal("0.02"), ge=0, lt=Decimal("0.5"))
 
     @field_validator("spot", "futures")
@@ -1460,6 +1463,13 @@ def load_config(path: Path) -> Settings:
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, origins)) from None
     rebased: Settings = _rebased(settings, path.parent.resolve())
+    for account in rebased.accounts:
+        surface = account.paper.option_volatility_surface if account.paper is not None else None
+        if surface is not None:
+            try:
+                load_surface(surface)
+            except SurfaceError as exc:
+                raise ConfigError(f"account {account.name!r} paper.option_volatility_surface: {exc}") from None
     events = rebased.calendar_events()
     for account in rebased.accounts:
         for hedge in account.hedges:

@@ -158,3 +158,36 @@ def test_plan_put_refuses_a_coin_the_venue_lists_no_puts_on(tmp_path: Path, caps
     config = write_toml(tmp_path / "eth.toml", data)
     assert _run(["plan-put", "--config", str(config), "--hedge", "btc-core"], BinanceOptionsBook()) == 2
     assert "binance lists no ETH puts" in capsys.readouterr().err
+
+
+def test_plan_put_saves_the_chains_surface_and_a_paper_book_on_it_prices_a_put_at_the_chains_iv(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from decimal import Decimal
+
+    from hedgebot.domain.vol_surface import load_surface
+    from hedgebot.exchange.paper_options import PaperOptions, PutSeries
+    from tests.exchange.option_books import NOW
+
+    surface_path = tmp_path / "surface.csv"
+    config = _config(tmp_path)
+    code = _run(["plan-put", "--config", str(config), "--hedge", "btc-core", "--venue", "binance", "--save-surface", str(surface_path)],
+                BinanceOptionsBook())
+    out = capsys.readouterr().out
+    assert code == 0 and f"written to {surface_path}" in out, out
+    surface = load_surface(surface_path)
+    book = PaperOptions("BTC", "USDT", {}, lambda: Decimal(90000), lambda: NOW, lambda: 0.6, spread=Decimal(0), tick=Decimal("0.0001"),
+                        surface=surface)
+    # The recorded chain's 75000 put of 29 Jan 2027 as the book now prices it, against the chain's own IV.
+    expiry = next(e for e, _ in surface.slices if e > NOW + 30 * 86400)
+    iv = dict(next(points for e, points in surface.slices if e == expiry))[75000.0]
+    quote = book.quote_of(PutSeries(Decimal(75000), expiry))
+    assert quote is not None and quote.volatility == pytest.approx(iv)
+
+
+def test_plan_put_refuses_a_surface_path_it_cannot_write_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "no-such-dir" / "surface.csv"
+    code = _run(["plan-put", "--config", str(_config(tmp_path)), "--hedge", "btc-core", "--venue", "binance", "--save-surface", str(target)],
+                BinanceOptionsBook())
+    captured = capsys.readouterr()
+    assert code != 0 and f"cannot write the surface to {target}" in captured.err + captured.out

@@ -57,6 +57,7 @@ class OptionsBook(Protocol):
 
     held: dict[PutSeries, Decimal]
     amount_step: Decimal
+    tick: Decimal  # the price step of its orders
     settle_seconds: float  # how long a lookup may miss an order that did reach the book
 
     async def refresh(self) -> None: ...
@@ -92,6 +93,10 @@ class _PaperBook:
     @property
     def amount_step(self) -> Decimal:
         return self._book.amount_step  # type: ignore[no-any-return]
+
+    @property
+    def tick(self) -> Decimal:
+        return self._book.tick  # type: ignore[no-any-return]
 
     async def refresh(self) -> None:
         """Nothing to read: the paper book is in memory."""
@@ -383,10 +388,13 @@ class PutLeg:
             return "no mark"
         if side == "buy" and quote.ask <= 0:
             return "no ask: nobody offers this put"  # a live book's empty offer side reads as an ask of 0
-        if side == "buy" and quote.ask > quote.mark * (1 + MAX_OVER_MARK):
-            return f"ask {quote.ask} is more than {MAX_OVER_MARK:.0%} above the mark {quote.mark}"
-        if side == "sell" and (quote.bid <= 0 or quote.bid < quote.mark * (1 - MAX_OVER_MARK)):
-            return f"bid {quote.bid} is more than {MAX_OVER_MARK:.0%} below the mark {quote.mark}"
+        # A cheap put's nearest price may be a whole tick from its mark (Binance's 5 USDT on a put marked 3): one tick
+        # is allowed where 5 % is less, or such a put could never be bought.
+        allowed = max(quote.mark * MAX_OVER_MARK, self._book.tick)
+        if side == "buy" and quote.ask > quote.mark + allowed:
+            return f"ask {quote.ask} is more than {MAX_OVER_MARK:.0%} and one tick ({self._book.tick}) above the mark {quote.mark}"
+        if side == "sell" and (quote.bid <= 0 or quote.bid < quote.mark - allowed):
+            return f"bid {quote.bid} is more than {MAX_OVER_MARK:.0%} and one tick ({self._book.tick}) below the mark {quote.mark}"
         return None
 
     def _premium_since(self, since: float) -> Decimal:
@@ -509,6 +517,7 @@ def paper_put_leg(
     events: EventLog, state_dir: Path,
 ) -> PutLeg:
     """Return the put leg of a paper account's hedge, giving its paper venue an options book (saved in `state_dir`)."""
+    from hedgebot.domain.vol_surface import load_surface  # noqa: PLC0415 - paper only
     from hedgebot.exchange.paper_options import attach_options  # noqa: PLC0415 - paper only
 
     from hedgebot.engine.keeper import StartupRefused  # noqa: PLC0415 - the daemon's refusal
@@ -523,9 +532,11 @@ def paper_put_leg(
     if book is None:
         paper = account.paper
         quote = hedge.symbol.split("/")[1].split(":")[0]
+        surface = paper.option_volatility_surface
         made = attach_options(
             simulated, hedge.symbol, hedge.asset, quote, lambda: paper.option_volatility,
             path=state_dir / f"options-{account.name}.json",
+            surface=load_surface(surface) if surface is not None else None,  # checked when the config was read
         )
         made.spread = paper.option_spread
         book = made

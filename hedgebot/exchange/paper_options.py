@@ -1,9 +1,10 @@
 """A paper options book: the puts of one asset, priced by a model, bought and sold in limit orders, settled at expiry.
 
-This is a MODEL, not a market. Prices are Black-Scholes (rate zero) on one
-implied volatility for every strike and expiry (no smile, no term structure):
-the config's, or in a backtest the candles' trailing realised volatility times
-a premium factor. The book quotes a bid and an ask a spread either side of the
+This is a MODEL, not a market. Prices are Black-Scholes (rate zero) on an
+implied volatility: one for every strike and expiry (the config's, or in a
+backtest the candles' trailing realised volatility times a premium factor), or
+a recorded surface's, interpolated by strike and expiry
+(hedgebot.domain.vol_surface). The book quotes a bid and an ask a spread either side of the
 model's mark, and never gives better than that:
 
 - a limit buy fills at the ask, only when its limit is at or above the ask;
@@ -40,6 +41,7 @@ from typing import Any
 
 from hedgebot.domain.options import OptionKind, as_money, black_scholes
 from hedgebot.domain.put_plan import YEAR_SECONDS
+from hedgebot.domain.vol_surface import VolSurface
 from hedgebot.exchange.port import InsufficientFunds, PermanentError
 
 ZERO = Decimal(0)
@@ -179,7 +181,7 @@ def deribit_fee(underlying: Decimal, price: Decimal, amount: Decimal) -> Decimal
 
 
 class PaperOptions:
-    """The puts of one asset on a paper account, priced by Black-Scholes on `volatility()`.
+    """The puts of one asset on a paper account, priced by Black-Scholes on `surface`'s IV, else on `volatility()`.
 
     `price()` returns the underlying's mark and `now()` the venue's time; the
     book reads and pays from `wallet` (the paper venue's spot balances, by asset).
@@ -199,12 +201,14 @@ class PaperOptions:
         tick: Decimal = Decimal("0.5"),
         path: Path | None = None,
         on_change: Callable[[], None] | None = None,
+        surface: VolSurface | None = None,
     ) -> None:
         if not ZERO <= spread < 1:
             raise ValueError(f"spread must be at least 0 and below 1, got {spread}")
         self.asset, self.quote = asset, quote
         self.wallet, self.price, self.now, self.volatility = wallet, price, now, volatility
         self.spread, self.amount_step, self.tick = spread, amount_step, tick
+        self.surface = surface
         self.held: dict[PutSeries, Decimal] = {}
         self.fills: dict[str, OptionFill] = {}
         self.settlements: list[Settlement] = []
@@ -249,7 +253,10 @@ class PaperOptions:
     def quote_of(self, series: PutSeries) -> OptionQuoteBook | None:
         """Return the book's quote of a put, or None when the model gives no sensible one (no volatility, expired)."""
         spot, now = self.price(), self.now()
-        volatility = self.volatility()
+        if self.surface is not None:
+            volatility = self.surface.iv(float(series.strike), series.expiry, now)
+        else:
+            volatility = self.volatility()
         if series.expiry <= now or not (math.isfinite(volatility) and volatility > 0) or spot <= 0:
             return None
         years = (series.expiry - now) / YEAR_SECONDS
@@ -374,11 +381,13 @@ def realised_volatility(closes: list[float], interval_seconds: float) -> float:
 
 def attach_options(
     venue: Any, symbol: str, asset: str, quote: str, volatility: Callable[[], float], path: Path | None = None,
+    surface: VolSurface | None = None,
 ) -> PaperOptions:
     """Give a paper venue an options book on `asset`, priced off `symbol`'s mark and paid from its spot wallet."""
     book = PaperOptions(
         asset, quote, venue.spot, lambda: venue.marks[symbol][0], venue.clock.now, volatility, path=path,
         on_change=venue._changed,  # noqa: SLF001 - the book is part of the paper venue: its changes are the venue's
+        surface=surface,
     )
     venue.options = book
     return book

@@ -240,3 +240,21 @@ async def test_an_order_whose_answer_was_lost_is_looked_up_before_the_next_one_a
     await rig.at(START + 60)
     assert [i.status for i in rig.journal.intents()] == [IntentStatus.DONE]
     assert len(rig.book.fills) == 1 and list(rig.book.held.values()) == [D(2)]
+
+
+async def test_a_cheap_put_whose_ask_is_one_price_tick_above_the_mark_is_bought() -> None:
+    # Binance's 5 USDT tick: a put marked about 3 USDT is asked at 5, 67 % above the mark but one tick.
+    rig = Rig(_hedge(floor=D("0.5")))
+    rig.book.tick = D(5)
+    await rig.at(START + 1)
+    (series, amount), = rig.book.held.items()
+    assert series.strike == D(25000) and amount == D(2) and not rig.kinds("put_leg_waiting")
+    assert rig.book.fills and next(iter(rig.book.fills.values())).price == D(5)
+
+
+async def test_an_ask_more_than_one_tick_and_5_percent_above_the_mark_is_still_not_paid() -> None:
+    rig = Rig(_hedge(floor=D("0.5")))
+    rig.book.tick = D("0.5")
+    rig.book.spread = D("0.49")  # a mark near 2.7 asked at 4.5: 67 % and 3.6 ticks above it
+    await rig.at(START + 1)
+    assert not rig.book.held and "ask" in rig.kinds("put_leg_waiting")[0].detail["why"]
