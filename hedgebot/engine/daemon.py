@@ -70,6 +70,10 @@ _LEASE_AGES = ("lease_age_seconds", "may_send_seconds")  # they change every rou
 # How far back start-up looks for orders another hedgebot daemon sent to a live account.
 FOREIGN_ORDER_WINDOW_SECONDS = 24 * 3600
 HTTP_RETRY_SECONDS = 30.0
+# An OK free-space reading serves every hedge for this long: one statvfs a second, not one per hedge per tick.
+# Filling the disk from the warning threshold to the stop one inside it is not a realistic race, and a write
+# that fails anyway is refused by the journal and makes the guard ask again (the keeper calls DiskGuard.forget on JournalUnavailable).
+DISK_READING_MAX_AGE_SECONDS = 1.0
 # Hedge settings a reload cannot change under a running keeper: they are set on
 # the exchange at start, or name a different contract.
 RESTART_ONLY_HEDGE_FIELDS = ("asset", "symbol", "instrument", "side", "leverage", "margin_mode")
@@ -220,6 +224,7 @@ class Daemon:
         self.state_dir = settings.daemon.state_dir
         self.log = structlog.get_logger("hedgebot.daemon")
         self.journal: JournalStore | None = None
+        self._disk_guard: DiskGuard | None = None
         self.events: EventLog | None = None
         self.accounts: list[AccountRuntime] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -944,9 +949,12 @@ class Daemon:
                 keeper.refill = None  # an address not proven this account's own is never paid: deposits by hand
             journal_config = self.settings.journal
             if journal_config.url is None:  # PostgreSQL keeps its files on its own server
-                keeper.disk = DiskGuard(
-                    journal_config.path, journal_config.free_space_warning_mb * MB, journal_config.free_space_stop_mb * MB,
-                )
+                if self._disk_guard is None:  # one guard for every hedge: they all journal to the same file
+                    self._disk_guard = DiskGuard(
+                        journal_config.path, journal_config.free_space_warning_mb * MB,
+                        journal_config.free_space_stop_mb * MB, max_age=DISK_READING_MAX_AGE_SECONDS,
+                    )
+                keeper.disk = self._disk_guard
             await keeper.prepare()
             runtime.keepers.append(keeper)
         was_open = len(self.journal.open_intents(account.name))

@@ -869,6 +869,8 @@ class Keeper:
             # Nothing may be sent that the journal cannot record: the hedge waits, loudly, and carries on
             # by itself at the first tick the journal can be written again (settling what was left open).
             message = f"the journal cannot be written, so nothing is sent: {exc}"
+            if self.disk is not None:
+                self.disk.forget()  # a failed write may be a full disk: the next tick asks the filesystem afresh
             self.alerts.raise_alert(JOURNAL_UNWRITABLE, Severity.CRITICAL, message, error=str(exc))
             self.alerts.end_tick(plan_judged=False)
             self._set_status(self.last_plan, None, JOURNAL_UNWRITABLE, message)

@@ -10,6 +10,7 @@ left is kept for the records that lower risk.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -43,17 +44,42 @@ class SpaceReading:
 
 
 class DiskGuard:
-    """Read the free space on the journal's filesystem and judge it against the configured thresholds."""
+    """Read the free space on the journal's filesystem and judge it against the configured thresholds.
+
+    One guard serves every hedge journaling to the same file, so with `max_age` above zero an OK reading
+    is reused for that many seconds (of `monotonic`) instead of asking the filesystem once per hedge per
+    tick. Only an OK reading is reused: at or below the warning threshold every read asks again, and
+    `forget` (called when a journal write fails) makes the next read ask again too.
+    """
 
     def __init__(
-        self, path: Path | str, warning_bytes: int, stop_bytes: int, reader: Callable[[Path | str], int] = free_bytes
+        self, path: Path | str, warning_bytes: int, stop_bytes: int, reader: Callable[[Path | str], int] = free_bytes,
+        max_age: float = 0.0, monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.path = str(path)
         self.warning_bytes = warning_bytes
         self.stop_bytes = stop_bytes
         self.reader = reader
+        self.max_age = max_age
+        self.monotonic = monotonic
+        self._kept: tuple[float, SpaceReading] | None = None
+
+    def forget(self) -> None:
+        """Drop the reading kept for reuse, so the next read asks the filesystem."""
+        self._kept = None
 
     def read(self) -> SpaceReading:
+        """Return the free space, asked now or kept from under `max_age` seconds ago while it was OK."""
+        if self._kept is not None and self.monotonic() - self._kept[0] < self.max_age:
+            return self._kept[1]
+        self._kept = None
+        asked_at = self.monotonic()
+        reading = self._ask()
+        if self.max_age > 0 and reading.level is SpaceLevel.OK and reading.free_bytes is not None:
+            self._kept = (asked_at, reading)
+        return reading
+
+    def _ask(self) -> SpaceReading:
         """Return the free space now; a filesystem that cannot be asked counts as OK (the journal's own writes will tell)."""
         try:
             free = self.reader(self.path)

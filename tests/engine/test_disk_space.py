@@ -72,3 +72,72 @@ async def test_below_the_stop_threshold_the_guard_still_sells_coins_for_margin_a
     plan = rig.keeper.last_plan
     assert plan is not None and plan.distance is not None and plan.distance >= hedge.margin_guard.trigger
     assert "disk_space_critical" in rig.keeper.alerts.active
+
+
+class CountingDisk(Disk):
+    """A filesystem whose free space the test sets, counting how often it is asked."""
+
+    def __init__(self, free_mb: int) -> None:
+        super().__init__(free_mb)
+        self.asked = 0
+
+    def __call__(self, path: object) -> int:
+        self.asked += 1
+        return self.free
+
+
+class Monotonic:
+    """A monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_guard_shared_by_many_hedges_asks_the_filesystem_once_per_max_age_and_sees_a_disk_filled_meanwhile() -> None:
+    disk, clock = CountingDisk(1000), Monotonic()
+    guard = DiskGuard("/var/lib/hedgebot/journal.sqlite", 512 * MB, 64 * MB, reader=disk, max_age=1.0, monotonic=clock)
+    assert all(guard.read().level == "ok" for _ in range(1000))
+    assert disk.asked == 1, "a thousand hedges ticking within a second ask the filesystem once"
+    disk.free = 10 * MB
+    clock.now += 1.0
+    assert guard.read().level == "critical", "a disk filled since the last reading is seen once the reading is a second old"
+    assert disk.asked == 2
+
+
+def test_a_low_or_critical_reading_is_asked_again_at_every_read() -> None:
+    disk, clock = CountingDisk(300), Monotonic()
+    guard = DiskGuard("/var/lib/hedgebot/journal.sqlite", 512 * MB, 64 * MB, reader=disk, max_age=60.0, monotonic=clock)
+    assert guard.read().level == "low"
+    disk.free = 10 * MB
+    assert guard.read().level == "critical", "near the thresholds every tick asks the filesystem"
+    disk.free = 2000 * MB
+    assert guard.read().level == "ok", "space freed is seen at once"
+    assert disk.asked == 3
+
+
+async def test_a_failed_journal_write_makes_the_next_tick_ask_the_filesystem_and_hold_back_orders_on_a_full_disk(tmp_path) -> None:
+    import sqlite3
+
+    path = tmp_path / "journal.sqlite"
+    rig = await make_rig(spot={"BTC": "1"}, journal_path=str(path))
+    disk, clock = CountingDisk(1000), Monotonic()  # the monotonic clock never moves: only a failed write renews the reading
+    rig.keeper.disk = DiskGuard(str(path), 512 * MB, 64 * MB, reader=disk, max_age=3600.0, monotonic=clock)
+    await rig.keeper.tick()
+    assert await rig.short() == D("1") and disk.asked == 1
+    disk.free = 10 * MB
+    rig.venue.deposit(Wallet.SPOT, "BTC", D("0.5"))
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # the write fails, as on a disk that filled since the last reading
+    await rig.set_price("50000", advance=10)
+    assert await rig.keeper.tick() is None
+    assert rig.keeper.status.state == "journal_unwritable"
+    other.execute("ROLLBACK")
+    other.close()
+    await rig.set_price("50000", advance=10)
+    await rig.keeper.tick()
+    assert disk.asked == 2, "the failed write made the guard ask the filesystem again"
+    assert await rig.short() == D("1"), "no order grows the short on the disk found full after the failed write"
+    assert alerts(rig, "disk_space_critical") == [("raised", "critical")]

@@ -73,3 +73,49 @@ def test_event_details_are_stored_through_the_logs_redaction(tmp_path) -> None:
         assert leaked not in stored
     [event] = Journal(tmp_path / "j.sqlite", SimClock()).events()
     assert event.detail["amount"] == "1.2345" and "fapi.binance.com/fapi/v1/order" in event.detail["error"]
+
+
+def _vm_steps_to_find_open_intents(journal: Journal, account: str, hedge: str) -> int:
+    """Count SQLite's virtual-machine steps (in hundreds) spent finding a hedge's open intents."""
+    steps = [0]
+
+    def count() -> int:
+        steps[0] += 1
+        return 0
+
+    journal.db.set_progress_handler(count, 100)
+    try:
+        journal.open_intents(account, hedge)
+    finally:
+        journal.db.set_progress_handler(None, 100)
+    return steps[0]
+
+
+def test_open_intents_are_found_among_a_long_settled_history_oldest_first_and_only_the_hedges_own() -> None:
+    journal = Journal(":memory:", SimClock())
+    for hedge in ("btc", "eth"):
+        for _ in range(50):
+            settled = journal.begin("acct", hedge, "order", {})
+            journal.finish(settled.client_id, IntentStatus.DONE, {"filled": "1"})
+    first = journal.begin("acct", "btc", "order", {"amount": "1"})
+    journal.begin("acct", "eth", "order", {"amount": "2"})
+    journal.begin("other", "btc", "order", {"amount": "3"})
+    second = journal.begin("acct", "btc", "order", {"amount": "4"})
+    journal.finish(second.client_id, IntentStatus.UNKNOWN, {"error": "timeout"})
+    found = journal.open_intents("acct", "btc")
+    assert [(i.client_id, i.status) for i in found] == [(first.client_id, IntentStatus.PENDING), (second.client_id, IntentStatus.UNKNOWN)]
+    assert len(journal.open_intents("acct")) == 3 and len(journal.open_intents()) == 4
+    journal.finish(first.client_id, IntentStatus.ABSENT, {})
+    assert [i.client_id for i in journal.open_intents("acct", "btc")] == [second.client_id]
+
+
+def test_asking_for_a_hedges_open_intents_costs_the_same_after_thousands_of_settled_orders() -> None:
+    journal = Journal(":memory:", SimClock())
+    for _ in range(10):
+        journal.finish(journal.begin("acct", "btc", "order", {}).client_id, IntentStatus.DONE, {})
+    journal.begin("acct", "btc", "order", {})
+    young = _vm_steps_to_find_open_intents(journal, "acct", "btc")
+    for _ in range(3000):
+        journal.finish(journal.begin("acct", "btc", "order", {}).client_id, IntentStatus.DONE, {})
+    old = _vm_steps_to_find_open_intents(journal, "acct", "btc")
+    assert old <= young + 1, f"finding the open intents read the settled history: {young} then {old} hundred steps"
