@@ -384,18 +384,7 @@ class PutLeg:
     # ---- orders -------------------------------------------------------------------
 
     def _sensible(self, quote: OptionQuoteBook | None, side: str) -> str | None:
-        if quote is None or not quote.mark.is_finite() or quote.mark <= 0:
-            return "no mark"
-        if side == "buy" and quote.ask <= 0:
-            return "no ask: nobody offers this put"  # a live book's empty offer side reads as an ask of 0
-        # A cheap put's nearest price may be a whole tick from its mark (Binance's 5 USDT on a put marked 3): one tick
-        # is allowed where 5 % is less, or such a put could never be bought.
-        allowed = max(quote.mark * MAX_OVER_MARK, self._book.tick)
-        if side == "buy" and quote.ask > quote.mark + allowed:
-            return f"ask {quote.ask} is more than {MAX_OVER_MARK:.0%} and one tick ({self._book.tick}) above the mark {quote.mark}"
-        if side == "sell" and (quote.bid <= 0 or quote.bid < quote.mark - allowed):
-            return f"bid {quote.bid} is more than {MAX_OVER_MARK:.0%} and one tick ({self._book.tick}) below the mark {quote.mark}"
-        return None
+        return quote_problem(quote, side, self._book.tick)
 
     def _premium_since(self, since: float) -> Decimal:
         total = ZERO
@@ -567,3 +556,24 @@ def live_put_leg(
         setup.options = BinanceOptionsBook.connect(hedge.asset, clock, api_key=api_key, secret=secret,
                                                    api_base_url=account.api_base_url)
     return PutLeg(account.name, hedge, venue, setup.options, clock, journal, events)
+
+
+def quote_problem(quote: OptionQuoteBook | None, side: str, tick: Decimal) -> str | None:
+    """Return why `quote` is no price to buy (or sell) a put at, or None when it is within reach of its mark.
+
+    Within reach: at most 5 % of the mark, or one price `tick`, whichever is larger, from the mark. A cheap put's
+    nearest price may be a whole tick from its mark (Binance's 5 USDT on a put marked 3): without the tick it could
+    never be bought.
+    """
+    if quote is None or not quote.mark.is_finite() or quote.mark <= 0:
+        return "no mark"
+    if side == "buy" and quote.ask <= 0:
+        return "no ask: nobody offers this put"  # a live book's empty offer side reads as an ask of 0
+    by_percent = quote.mark * MAX_OVER_MARK
+    allowed = max(by_percent, tick)
+    reach = f"{MAX_OVER_MARK:.0%}" if by_percent >= tick else f"one tick ({tick})"
+    if side == "buy" and quote.ask > quote.mark + allowed:
+        return f"ask {quote.ask} is more than {reach} above the mark {quote.mark}"
+    if side == "sell" and (quote.bid <= 0 or quote.bid < quote.mark - allowed):
+        return f"bid {quote.bid} is more than {reach} below the mark {quote.mark}"
+    return None

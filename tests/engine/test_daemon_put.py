@@ -123,10 +123,10 @@ async def test_status_after_a_stop_does_not_show_the_put_leg_as_active(tmp_path,
 
 
 def test_a_wide_quote_is_said_in_whole_percent_not_six_decimals() -> None:
-    from hedgebot.engine.put_leg import PutLeg
+    from hedgebot.engine.put_leg import quote_problem
     from hedgebot.exchange.paper_options import OptionQuoteBook, PutSeries
 
     series = PutSeries(D(40000), 1.0)
     wide = OptionQuoteBook(series, D(100), D(90), D(120), 0.6, -0.2, D(50000))
-    said = PutLeg._sensible(None, wide, "buy")  # type: ignore[arg-type]
+    said = quote_problem(wide, "buy", tick=D("0.1"))
     assert said == "ask 120 is more than 5% above the mark 100", said
