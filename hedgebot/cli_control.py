@@ -33,8 +33,8 @@ from hedgebot.exchange.port import ExchangeError
 from hedgebot.ops.events import EventLog, NullLogger
 from hedgebot.ops.figures import Figure, Precision, text
 from hedgebot.ops.logging import configure_logging
-from hedgebot.store.control import Control, Request, open_control
-from hedgebot.store.factory import open_journal
+from hedgebot.store.control import Control, Request
+from hedgebot.store.factory import open_control, open_journal
 from hedgebot.store.journal import JournalUnavailable
 
 EXIT_OK = 0

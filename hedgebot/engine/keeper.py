@@ -91,7 +91,8 @@ from hedgebot.ops.watch import HedgeWatch
 from hedgebot.replay_clock import pacing_clock
 from hedgebot.store.integrity import damage_advice
 from hedgebot.store.space import DiskGuard, SpaceLevel
-from hedgebot.store.control import Request, StateRecord, UnwindRecord, open_control
+from hedgebot.store.control import Request, StateRecord, UnwindRecord
+from hedgebot.store.factory import open_control
 from hedgebot.store.journal import Intent, IntentStatus, JournalStore, JournalUnavailable, NewEvent
 
 

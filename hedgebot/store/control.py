@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hedgebot.domain.trading import TradingState
-from hedgebot.store.journal import Journal, JournalStore
+from hedgebot.store.journal import Journal
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
@@ -230,13 +230,3 @@ class Control:
         """Mark an unwind done."""
         self.db.execute("UPDATE unwinds SET status = ?, updated_at = ? WHERE id = ?", (UNWIND_DONE, self._now(), unwind_id))
 
-
-def open_control(journal: JournalStore) -> Any:
-    """Return the control records kept in `journal`, whichever database it lives in (the same methods either way)."""
-    if isinstance(journal, Journal):
-        return Control(journal)
-    from hedgebot.store.pg_control import PgControl  # psycopg only when a PostgreSQL journal is used
-    from hedgebot.store.pg_journal import PgJournal
-
-    assert isinstance(journal, PgJournal)
-    return PgControl(journal)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hedgebot.config import ConfigError
-from hedgebot.store.calendar import read_calendar
+from hedgebot.config.calendar import read_calendar
 
 
 def ics(*events: str) -> str:

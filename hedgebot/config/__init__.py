@@ -35,6 +35,7 @@ from hedgebot.domain.instrument import HedgeSide, InstrumentKind, Settlement
 from hedgebot.domain.model import HedgePolicy, MarginGuard, MarginMode, PositionMode
 from hedgebot.domain.schedule import CalendarEvent, Schedule, Window, around_events
 from hedgebot.domain.vol_surface import SurfaceError, load_surface
+from hedgebot.config.errors import ConfigError
 from hedgebot.redact import looks_like_credential, register_secret
 
 # An upper bound on every amount, balance and price the config gives: a trillion is past any real holding, and keeps
@@ -50,10 +51,6 @@ def _holding_symbol_or_none(value: str | None) -> str | None:
     if value is not None and not _SYMBOL.match(value):
         raise ValueError(f"holding_symbol {value!r} is not a ccxt perpetual symbol like 'SOL/USDT:USDT'")
     return value
-
-
-class ConfigError(Exception):
-    """The configuration cannot be used; the message names the field and value."""
 
 
 class Frozen(BaseModel):
@@ -1211,7 +1208,7 @@ class Settings(BaseSettings):
 
     def calendar_events(self) -> tuple[CalendarEvent, ...]:
         """Return the config's events and the calendar file's; raise ConfigError when the file cannot be read."""
-        from hedgebot.store.calendar import read_calendar  # file I/O stays out of the models' import
+        from hedgebot.config.calendar import read_calendar  # file I/O stays out of the models' import
 
         written = tuple(CalendarEvent(e.name, e.at.timestamp()) for e in self.calendar.events)
         return written + (read_calendar(self.calendar.file) if self.calendar.file is not None else ())

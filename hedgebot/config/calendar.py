@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hedgebot.access import denied
-from hedgebot.config import ConfigError
+from hedgebot.config.errors import ConfigError
 from hedgebot.domain.schedule import CalendarEvent
 
 
