@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 import psycopg
 import pytest
+from psycopg import sql
 
 from hedgebot.clock import SimClock
 from hedgebot.store.journal import IntentStatus, JournalUnavailable, NewEvent
 from hedgebot.store.lease import Lease, LeaseChange, LeaseTiming
-from hedgebot.store.pg_journal import LeaseLost, PgJournal
+from hedgebot.store.pg_journal import LeaseLost, PgJournal, intents_query
 from hedgebot.store import pg_migrations
 
 
@@ -178,3 +181,32 @@ def test_an_intent_the_new_leader_settled_stays_settled_whatever_a_stale_leader_
     finally:
         old.close()
         new.close()
+
+
+def test_the_unsettled_intents_a_keeper_asks_for_every_tick_are_found_by_their_index_not_by_reading_the_hedges_history(
+    pg_url: str,
+) -> None:
+    """A keeper asks for its open intents several times a tick: reading its whole history would cost more every order."""
+    j = journal(pg_url)
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO intents (account, hedge, seq, client_id, kind, detail, status, created_at, updated_at) "
+            "SELECT 'main', 'btc', n, 'settled-' || n, 'order', '{}', 'filled', n, n FROM generate_series(1, 20000) AS n"
+        )
+        conn.execute(
+            "INSERT INTO intents (account, hedge, seq, client_id, kind, detail, status, created_at, updated_at) "
+            "VALUES ('main', 'btc', 20001, 'open-1', 'order', '{}', 'unknown', 1, 1)"
+        )
+        conn.execute("ANALYZE intents")
+        # psycopg prepares a statement it runs often, and the server may then plan it once for any parameters.
+        conn.execute("SET plan_cache_mode = force_generic_plan")
+        query, params = intents_query("main", "btc", only_open=True)
+        numbered = query
+        for n in range(1, len(params) + 1):
+            numbered = numbered.replace("%s", f"${n}", 1)
+        conn.execute(f"PREPARE open_intents AS {numbered}")
+        arguments = sql.SQL(", ").join(sql.Literal(p) for p in params)
+        plan = json.dumps(conn.execute(sql.SQL("EXPLAIN (FORMAT JSON) EXECUTE open_intents ({})").format(arguments)).fetchone()[0])
+    assert '"Index Name": "intents_open"' in plan, plan
+    assert [i.client_id for i in j.open_intents("main", "btc")] == ["open-1"]
+    j.close()
