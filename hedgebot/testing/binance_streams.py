@@ -25,8 +25,6 @@ as Binance's docs allow ("may be delayed or lost").
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import itertools
 import json
 from decimal import Decimal
@@ -35,7 +33,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from hedgebot.testing.binance_emulator import BinanceError, Emulator, _error_response, _s
+from hedgebot.testing.binance_answers import BinanceError, plain, signed_by
+from hedgebot.testing.binance_rest import Emulator, error_response
 
 
 @dataclass
@@ -149,7 +148,7 @@ class StreamHub:
             self.listen_keys.pop(str(key), None)
             return web.json_response({})
         except BinanceError as exc:
-            return _error_response(exc)
+            return error_response(exc)
 
     def _expire_overdue(self) -> None:
         now = self.emulator._now()
@@ -218,7 +217,7 @@ class StreamHub:
             return _ws_error(ident, -2015, "Invalid API-key, IP, or permissions for action.", 401)
         signature = params.pop("signature", "")
         payload = "&".join(f"{k}={v}" for k, v in sorted(params.items()))
-        if not hmac.compare_digest(hmac.new(key.secret.encode(), payload.encode(), hashlib.sha256).hexdigest(), signature):
+        if not signed_by(key.secret, payload, signature):
             return _ws_error(ident, -1022, "Signature for this request is not valid.")
         socket.subscription = next(self._ids)
         return {"id": ident, "status": 200, "result": {"subscriptionId": socket.subscription}}
@@ -267,7 +266,7 @@ class StreamHub:
                     continue
                 now = self.emulator.now_ms()
                 event = {"e": "ACCOUNT_UPDATE", "E": now, "T": now,
-                         "a": {"m": reason, "B": [{"a": asset, "wb": _s(wallet), "cw": _s(cross), "bc": _s(change)}], "P": []}}
+                         "a": {"m": reason, "B": [{"a": asset, "wb": plain(wallet), "cw": plain(cross), "bc": plain(change)}], "P": []}}
             self.emulator.publish(event)  # seen again by _on_event, which takes the book as pushed
         self._futures_seen = (assets, legs)
 
