@@ -68,3 +68,51 @@ def write_json_atomically(path: Path, data: Any) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data))
     os.replace(tmp, path)
+
+
+# Binance's refusals that more than one endpoint answers, each named for what it refuses.
+
+
+def invalid_symbol() -> BinanceError:
+    """Refuse a symbol the API does not list (-1121)."""
+    return BinanceError(-1121, "Invalid symbol.")
+
+
+def invalid_side() -> BinanceError:
+    """Refuse an order side other than BUY or SELL (-1117)."""
+    return BinanceError(-1117, "Invalid side.")
+
+
+def invalid_order_type() -> BinanceError:
+    """Refuse an order type the endpoint does not take (-1116)."""
+    return BinanceError(-1116, "Invalid orderType.")
+
+
+def invalid_limit() -> BinanceError:
+    """Refuse a `limit` parameter out of its range (-1130)."""
+    return BinanceError(-1130, "Data sent for parameter 'limit' is not valid.")
+
+
+def duplicate_client_id() -> BinanceError:
+    """Refuse a client order id already taken (-4116)."""
+    return BinanceError(-4116, "ClientOrderId is duplicated.")
+
+
+def reduce_only_rejected() -> BinanceError:
+    """Refuse a reduce-only order that would not reduce (-2022)."""
+    return BinanceError(-2022, "ReduceOnly Order is rejected.")
+
+
+def no_such_order() -> BinanceError:
+    """Answer a lookup that finds no order (-2013)."""
+    return BinanceError(-2013, "Order does not exist.")
+
+
+def key_refused() -> BinanceError:
+    """Refuse an API key that is unknown or lacks the permission (-2015, HTTP 401)."""
+    return BinanceError(-2015, "Invalid API-key, IP, or permissions for action.", 401)
+
+
+def bad_signature() -> BinanceError:
+    """Refuse a request whose signature is not the HMAC of its payload under the key's secret (-1022)."""
+    return BinanceError(-1022, "Signature for this request is not valid.")

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from hedgebot.exchange.candles import CandleBook
-from hedgebot.testing.binance_answers import BinanceError, plain, write_json_atomically
+from hedgebot.testing.binance_answers import BinanceError, plain, reduce_only_rejected, write_json_atomically
 from hedgebot.testing.binance_book import PRE_DELIVERY_SECONDS, Book, KeySpec, Position, SymbolSpec
 from hedgebot.testing.binance_margin import bankruptcy, cross_legs, is_short, leg_pnl, liquidation_price, maintenance_margin, wallet_of
 
@@ -352,13 +352,13 @@ class Exchange:
             signed = qty if side == "BUY" else -qty
             opening = amount == 0 or (amount > 0) == (signed > 0)
             if not opening and qty > abs(amount):
-                raise BinanceError(-2022, "ReduceOnly Order is rejected.") if reduce_only else BinanceError(-4003, "emulator: one-way flips are not modelled")
+                raise reduce_only_rejected() if reduce_only else BinanceError(-4003, "emulator: one-way flips are not modelled")
             if reduce_only and opening:
-                raise BinanceError(-2022, "ReduceOnly Order is rejected.")
+                raise reduce_only_rejected()
         else:
             opening = (side == "SELL") == (position_side == "SHORT")
             if not opening and qty > amount:
-                raise BinanceError(-2022, "ReduceOnly Order is rejected.")
+                raise reduce_only_rejected()
         if opening and D(spec.min_notional) > 0 and qty * mark < D(spec.min_notional):
             raise BinanceError(-4164, f"Order's notional must be no smaller than {spec.min_notional} (unless you choose reduce only).")
         ordered, qty = qty, self._fillable(qty, step, fill)

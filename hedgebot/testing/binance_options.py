@@ -44,10 +44,22 @@ from typing import Any
 from aiohttp import web
 
 from hedgebot.domain.options import OptionKind, as_money, black_scholes
-from hedgebot.testing.binance_answers import BinanceError, decimal_param, plain, write_json_atomically
+from hedgebot.testing.binance_answers import (
+    BinanceError,
+    decimal_param,
+    duplicate_client_id,
+    invalid_order_type,
+    invalid_side,
+    invalid_symbol,
+    key_refused,
+    no_such_order,
+    plain,
+    reduce_only_rejected,
+    write_json_atomically,
+)
 from hedgebot.testing.binance_book import KeySpec
 from hedgebot.testing.binance_emulator import server_arguments, serve_until_interrupted
-from hedgebot.testing.binance_rest import Emulator
+from hedgebot.testing.binance_rest import Emulator, add_routes
 
 D = Decimal
 ZERO = D(0)
@@ -163,18 +175,19 @@ class OptionsDesk:
     def install(self, r: web.UrlDispatcher) -> None:
         """Add the /eapi/v1/ routes to the emulator's application."""
         e = self.emulator
-        r.add_get("/eapi/v1/time", e.time)
-        r.add_get("/eapi/v1/ping", e.ping)
-        r.add_get("/eapi/v1/exchangeInfo", self.exchange_info)
-        r.add_get("/eapi/v1/index", self.index_price)
-        r.add_get("/eapi/v1/mark", self.mark)
-        r.add_get("/eapi/v1/ticker", self.ticker)
-        r.add_get("/eapi/v1/exerciseHistory", self.exercise_history)
-        r.add_post("/eapi/v1/order", e.signed(self.new_order))
-        r.add_get("/eapi/v1/order", e.signed(self.get_order))
-        r.add_get("/eapi/v1/historyOrders", e.signed(self.history_orders))
-        r.add_get("/eapi/v1/position", e.signed(self.position))
-        r.add_get("/eapi/v1/marginAccount", e.signed(self.margin_account))
+        add_routes(r, {
+            **e.clock_routes("/eapi/v1"),
+            "GET /eapi/v1/exchangeInfo": self.exchange_info,
+            "GET /eapi/v1/index": self.index_price,
+            "GET /eapi/v1/mark": self.mark,
+            "GET /eapi/v1/ticker": self.ticker,
+            "GET /eapi/v1/exerciseHistory": self.exercise_history,
+            "POST /eapi/v1/order": e.signed(self.new_order),
+            "GET /eapi/v1/order": e.signed(self.get_order),
+            "GET /eapi/v1/historyOrders": e.signed(self.history_orders),
+            "GET /eapi/v1/position": e.signed(self.position),
+            "GET /eapi/v1/marginAccount": e.signed(self.margin_account),
+        })
 
     def _symbol_info(self, symbol: str, expiry_ms: int, strike: Decimal, kind: str) -> dict[str, Any]:
         return {
@@ -204,14 +217,14 @@ class OptionsDesk:
     async def index_price(self, request: web.Request) -> web.Response:
         """GET /eapi/v1/index?underlying=BTCUSDT."""
         if request.query.get("underlying") != "BTCUSDT":
-            raise BinanceError(-1121, "Invalid symbol.")
+            raise invalid_symbol()
         return web.json_response({"time": self.emulator.now_ms(), "indexPrice": plain(self.index())})
 
     def _rows(self, request: web.Request) -> list[tuple[str, int, Decimal, str]]:
         series = self._series()
         wanted = request.query.get("symbol")
         if wanted is not None and wanted not in series:
-            raise BinanceError(-1121, "Invalid symbol.")
+            raise invalid_symbol()
         return [(s, *spec) for s, spec in series.items() if wanted is None or s == wanted]
 
     async def mark(self, request: web.Request) -> web.Response:
@@ -251,7 +264,7 @@ class OptionsDesk:
 
     def _open(self) -> None:
         if not self.state.enabled:
-            raise BinanceError(-2015, "Invalid API-key, IP, or permissions for action.", 401)
+            raise key_refused()
         self.exercise_due()
 
     async def new_order(self, request: web.Request, p: dict[str, str]) -> Any:
@@ -260,12 +273,12 @@ class OptionsDesk:
         symbol = p.get("symbol", "")
         series = self._series().get(symbol)
         if series is None or series[2] != "P":
-            raise BinanceError(-1121, "Invalid symbol.")
+            raise invalid_symbol()
         if p.get("type") != "LIMIT":
-            raise BinanceError(-1116, "Invalid orderType.")
+            raise invalid_order_type()
         side = p.get("side")
         if side not in ("BUY", "SELL"):
-            raise BinanceError(-1117, "Invalid side.")
+            raise invalid_side()
         qty, price = decimal_param(p, "quantity", "price", msg="A mandatory parameter was not sent, was empty/null, or malformed.")
         if price <= 0:
             raise BinanceError(-4001, "Price less than 0.")
@@ -279,11 +292,11 @@ class OptionsDesk:
             raise BinanceError(-4023, "Qty not increased by step size.")
         cid = p.get("clientOrderId") or f"emu-{self.emulator.next_id()}"
         if cid in self.state.orders:
-            raise BinanceError(-4116, "ClientOrderId is duplicated.")
+            raise duplicate_client_id()
         held = D(self.state.positions.get(symbol, "0"))
         if side == "SELL" and qty > held:
             if p.get("reduceOnly") == "true":
-                raise BinanceError(-2022, "ReduceOnly Order is rejected.")
+                raise reduce_only_rejected()
             raise BinanceError(-2027, "Option margin is insufficient.")
         expiry, strike, kind = series
         mark, bid, ask, _ = self._quote(expiry, strike, kind)
@@ -331,7 +344,7 @@ class OptionsDesk:
         if order is None and "orderId" in p:
             order = next((o for o in self.state.orders.values() if str(o["orderId"]) == p["orderId"]), None)
         if order is None or order["symbol"] != p.get("symbol") or not self._findable(order):
-            raise BinanceError(-2013, "Order does not exist.")
+            raise no_such_order()
         return order
 
     async def history_orders(self, request: web.Request, p: dict[str, str]) -> Any:

@@ -15,7 +15,7 @@ import asyncio
 import dataclasses
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -26,7 +26,21 @@ from aiohttp import web
 
 from hedgebot.exchange.candles import MOST_PER_PAGE, TIMEFRAMES
 from hedgebot.exchange.port import Candle
-from hedgebot.testing.binance_answers import BinanceError, decimal_param, mandatory, plain, signed_by
+from hedgebot.testing.binance_answers import (
+    BinanceError,
+    bad_signature,
+    decimal_param,
+    duplicate_client_id,
+    invalid_limit,
+    invalid_order_type,
+    invalid_side,
+    invalid_symbol,
+    key_refused,
+    mandatory,
+    no_such_order,
+    plain,
+    signed_by,
+)
 from hedgebot.testing.binance_book import Book, Position, SymbolSpec
 from hedgebot.testing.binance_margin import leg_pnl
 from hedgebot.testing.binance_exchange import Exchange
@@ -48,6 +62,8 @@ class Fault:
     retry_after: int = 1
     fill: str = "1"  # partial_fill: the fraction of a market order the book can fill (rounded down to the step)
 
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _FAULT = web.RequestKey("fault", object)  # the fault taken for a request, for the signed handler to see
 
@@ -113,70 +129,76 @@ class Emulator(Exchange):
         """Return the aiohttp application."""
         app = web.Application(middlewares=[self._middleware])
         r = app.router
-        for prefix in ("/fapi/v1", "/dapi/v1", "/api/v3"):
-            r.add_get(f"{prefix}/time", self.time)
-            r.add_get(f"{prefix}/ping", self.ping)
-        # COIN-M (/dapi/) on the same handlers as USDⓈ-M: one book, the contract saying linear or inverse.
-        r.add_get("/dapi/v1/exchangeInfo", self.futures_exchange_info)
-        r.add_get("/dapi/v1/premiumIndex", self.premium_index)
-        r.add_get("/dapi/v1/fundingRate", self.funding_rate_history)
-        r.add_get("/fapi/v1/fundingRate", self.funding_rate_history)
-        r.add_get("/dapi/v2/leverageBracket", self.signed(self.leverage_bracket))
-        r.add_get("/dapi/v1/positionSide/dual", self.signed(self.get_dual))
-        r.add_post("/dapi/v1/positionSide/dual", self.signed(self.post_dual))
-        r.add_post("/dapi/v1/marginType", self.signed(self.margin_type))
-        r.add_post("/dapi/v1/leverage", self.signed(self.leverage))
-        r.add_post("/dapi/v1/order", self.signed(self.futures_new_order))
-        r.add_get("/dapi/v1/order", self.signed(self.futures_get_order))
-        r.add_get("/dapi/v1/openOrders", self.signed(self.futures_open_orders))
-        r.add_get("/dapi/v1/allOrders", self.signed(self.futures_all_orders))
-        r.add_get("/dapi/v1/positionRisk", self.signed(self.position_risk))
-        r.add_get("/dapi/v1/account", self.signed(self.futures_account))
-        r.add_get("/dapi/v1/balance", self.signed(self.coinm_balance))
-        r.add_post("/dapi/v1/positionMargin", self.signed(self.position_margin))
-        r.add_get("/dapi/v1/positionMargin/history", self.signed(self.position_margin_history))
-        r.add_get("/dapi/v1/income", self.signed(self.income))
-        r.add_get("/fapi/v1/exchangeInfo", self.futures_exchange_info)
-        r.add_get("/fapi/v1/premiumIndex", self.premium_index)
-        r.add_get("/fapi/v1/klines", self.klines)
-        r.add_get("/fapi/v1/leverageBracket", self.signed(self.leverage_bracket))
-        r.add_get("/fapi/v1/positionSide/dual", self.signed(self.get_dual))
-        r.add_post("/fapi/v1/positionSide/dual", self.signed(self.post_dual))
-        r.add_get("/fapi/v1/multiAssetsMargin", self.signed(self.multi_assets))
-        r.add_get("/fapi/v1/symbolConfig", self.signed(self.symbol_config))
-        r.add_post("/fapi/v1/marginType", self.signed(self.margin_type))
-        r.add_post("/fapi/v1/leverage", self.signed(self.leverage))
-        r.add_post("/fapi/v1/order", self.signed(self.futures_new_order))
-        r.add_get("/fapi/v1/order", self.signed(self.futures_get_order))
-        r.add_get("/fapi/v1/openOrders", self.signed(self.futures_open_orders))
-        r.add_get("/fapi/v1/allOrders", self.signed(self.futures_all_orders))
-        r.add_get("/fapi/v3/positionRisk", self.signed(self.position_risk))
-        r.add_get("/fapi/v3/account", self.signed(self.futures_account))
-        r.add_post("/fapi/v1/positionMargin", self.signed(self.position_margin))
-        r.add_get("/fapi/v1/positionMargin/history", self.signed(self.position_margin_history))
-        r.add_get("/fapi/v1/income", self.signed(self.income))
-        r.add_get("/api/v3/exchangeInfo", self.spot_exchange_info)
-        r.add_get("/api/v3/account", self.signed(self.spot_account))
-        r.add_post("/api/v3/order", self.signed(self.spot_new_order))
-        r.add_get("/api/v3/order", self.signed(self.spot_get_order))
-        r.add_get("/api/v3/allOrders", self.signed(self.spot_all_orders))
-        r.add_post("/sapi/v1/asset/transfer", self.signed(self.new_transfer))
-        r.add_get("/sapi/v1/asset/transfer", self.signed(self.transfer_history))
-        r.add_get("/sapi/v1/account/apiRestrictions", self.signed(self.api_restrictions))
-        r.add_get("/sapi/v1/portfolio/account", self.signed(self.portfolio_account))
+        add_routes(r, {
+            **self.clock_routes("/fapi/v1"), **self.clock_routes("/dapi/v1"), **self.clock_routes("/api/v3"),
+            # COIN-M (/dapi/) on the same handlers as USDⓈ-M: one book, the contract saying linear or inverse.
+            "GET /dapi/v1/exchangeInfo": self.futures_exchange_info,
+            "GET /dapi/v1/premiumIndex": self.premium_index,
+            "GET /dapi/v1/fundingRate": self.funding_rate_history,
+            "GET /fapi/v1/fundingRate": self.funding_rate_history,
+            "GET /dapi/v2/leverageBracket": self.signed(self.leverage_bracket),
+            "GET /dapi/v1/positionSide/dual": self.signed(self.get_dual),
+            "POST /dapi/v1/positionSide/dual": self.signed(self.post_dual),
+            "POST /dapi/v1/marginType": self.signed(self.margin_type),
+            "POST /dapi/v1/leverage": self.signed(self.leverage),
+            "POST /dapi/v1/order": self.signed(self.futures_new_order),
+            "GET /dapi/v1/order": self.signed(self.futures_get_order),
+            "GET /dapi/v1/openOrders": self.signed(self.futures_open_orders),
+            "GET /dapi/v1/allOrders": self.signed(self.futures_all_orders),
+            "GET /dapi/v1/positionRisk": self.signed(self.position_risk),
+            "GET /dapi/v1/account": self.signed(self.futures_account),
+            "GET /dapi/v1/balance": self.signed(self.coinm_balance),
+            "POST /dapi/v1/positionMargin": self.signed(self.position_margin),
+            "GET /dapi/v1/positionMargin/history": self.signed(self.position_margin_history),
+            "GET /dapi/v1/income": self.signed(self.income),
+            "GET /fapi/v1/exchangeInfo": self.futures_exchange_info,
+            "GET /fapi/v1/premiumIndex": self.premium_index,
+            "GET /fapi/v1/klines": self.klines,
+            "GET /fapi/v1/leverageBracket": self.signed(self.leverage_bracket),
+            "GET /fapi/v1/positionSide/dual": self.signed(self.get_dual),
+            "POST /fapi/v1/positionSide/dual": self.signed(self.post_dual),
+            "GET /fapi/v1/multiAssetsMargin": self.signed(self.multi_assets),
+            "GET /fapi/v1/symbolConfig": self.signed(self.symbol_config),
+            "POST /fapi/v1/marginType": self.signed(self.margin_type),
+            "POST /fapi/v1/leverage": self.signed(self.leverage),
+            "POST /fapi/v1/order": self.signed(self.futures_new_order),
+            "GET /fapi/v1/order": self.signed(self.futures_get_order),
+            "GET /fapi/v1/openOrders": self.signed(self.futures_open_orders),
+            "GET /fapi/v1/allOrders": self.signed(self.futures_all_orders),
+            "GET /fapi/v3/positionRisk": self.signed(self.position_risk),
+            "GET /fapi/v3/account": self.signed(self.futures_account),
+            "POST /fapi/v1/positionMargin": self.signed(self.position_margin),
+            "GET /fapi/v1/positionMargin/history": self.signed(self.position_margin_history),
+            "GET /fapi/v1/income": self.signed(self.income),
+            "GET /api/v3/exchangeInfo": self.spot_exchange_info,
+            "GET /api/v3/account": self.signed(self.spot_account),
+            "POST /api/v3/order": self.signed(self.spot_new_order),
+            "GET /api/v3/order": self.signed(self.spot_get_order),
+            "GET /api/v3/allOrders": self.signed(self.spot_all_orders),
+            "POST /sapi/v1/asset/transfer": self.signed(self.new_transfer),
+            "GET /sapi/v1/asset/transfer": self.signed(self.transfer_history),
+            "GET /sapi/v1/account/apiRestrictions": self.signed(self.api_restrictions),
+            "GET /sapi/v1/portfolio/account": self.signed(self.portfolio_account),
+        })
         for install in self.route_installers:
             install(r)
-        r.add_get("/_emulator/state", self.control_state)
-        r.add_get("/_emulator/requests", self.control_requests)
-        r.add_post("/_emulator/mark", self.control_mark)
-        r.add_post("/_emulator/fault", self.control_fault)
-        r.add_get("/_emulator/faults", self.control_faults)
-        r.add_post("/_emulator/deposit", self.control_deposit)
-        r.add_post("/_emulator/account", self.control_account)
-        r.add_post("/_emulator/funding", self.control_funding)
-        r.add_post("/_emulator/adl", self.control_adl)
-        r.add_post("/_emulator/deliver", self.control_deliver)
+        add_routes(r, {
+            "GET /_emulator/state": self.control_state,
+            "GET /_emulator/requests": self.control_requests,
+            "POST /_emulator/mark": self.control_mark,
+            "POST /_emulator/fault": self.control_fault,
+            "GET /_emulator/faults": self.control_faults,
+            "POST /_emulator/deposit": self.control_deposit,
+            "POST /_emulator/account": self.control_account,
+            "POST /_emulator/funding": self.control_funding,
+            "POST /_emulator/adl": self.control_adl,
+            "POST /_emulator/deliver": self.control_deliver,
+        })
         return app
+
+    def clock_routes(self, prefix: str) -> dict[str, Handler]:
+        """Return the routes of the server time and the ping under an API's prefix (e.g. /fapi/v1)."""
+        return {f"GET {prefix}/time": self.time, f"GET {prefix}/ping": self.ping}
 
     def _take_fault(self, request: web.Request) -> Fault | None:
         if request.path.startswith("/_emulator/"):
@@ -227,7 +249,7 @@ class Emulator(Exchange):
             if fault.kind == "price_protection":
                 return error_response(BinanceError(-4131, "The counterparty's best price does not meet the PERCENT_PRICE filter limit."))
             if fault.kind == "order_unseen":
-                return error_response(BinanceError(-2013, "Order does not exist."))
+                return error_response(no_such_order())
             if fault.kind in {"timeout_before", "drop_before"}:
                 await self._hold_or_drop(request, fault)
         try:
@@ -273,7 +295,7 @@ class Emulator(Exchange):
             api_key = request.headers.get("X-MBX-APIKEY")
             key = self.book.keys.get(api_key or "")
             if key is None or (not key.futures and request.path.startswith(("/fapi/", "/dapi/"))):
-                raise BinanceError(-2015, "Invalid API-key, IP, or permissions for action.", 401)
+                raise key_refused()
             query = request.query_string
             body = (await request.text()) if request.can_read_body else ""
             total = query + body if not (query and body) else f"{query}{body}"
@@ -281,7 +303,7 @@ class Emulator(Exchange):
             if not sep:
                 raise BinanceError(-1102, mandatory("signature"))
             if not signed_by(key.secret, payload, signature):
-                raise BinanceError(-1022, "Signature for this request is not valid.")
+                raise bad_signature()
             params = dict(parse_qsl(payload, keep_blank_values=True))
             try:
                 stamp = int(params["timestamp"])
@@ -325,7 +347,7 @@ class Emulator(Exchange):
         if spec is None or (request is not None and spec.api != self._family(request) and not (
             self._family(request) == "api" and not spec.inverse
         )):
-            raise BinanceError(-1121, "Invalid symbol.")
+            raise invalid_symbol()
         return spec
 
     @staticmethod
@@ -460,7 +482,7 @@ class Emulator(Exchange):
         except ValueError:
             raise BinanceError(-1100, "Illegal characters found in a parameter.") from None
         if not 1 <= limit <= MOST_PER_PAGE:
-            raise BinanceError(-1130, "Data sent for parameter 'limit' is not valid.")
+            raise invalid_limit()
         now = self.now_ms() / 1000
         length = TIMEFRAMES[interval]
         # Closed candles, then the forming one (its close is the mark now): Binance hands both out.
@@ -492,7 +514,7 @@ class Emulator(Exchange):
         except ValueError:
             raise BinanceError(-1100, "Illegal characters found in a parameter.") from None
         if not 1 <= limit <= 1000:
-            raise BinanceError(-1130, "Data sent for parameter 'limit' is not valid.")
+            raise invalid_limit()
         rows = [r for r in self.book.funding_history if r["symbol"] == symbol
                 and (start is None or r["fundingTime"] >= start) and (end is None or r["fundingTime"] <= end)]
         # From startTime the first `limit` settlements; without it the most recent `limit` (Binance's fundingRate).
@@ -580,9 +602,9 @@ class Emulator(Exchange):
         dual = self.dual(spec.api)
         side = p.get("side", "").upper()
         if side not in {"BUY", "SELL"}:
-            raise BinanceError(-1117, "Invalid side.")
+            raise invalid_side()
         if p.get("type", "").upper() != "MARKET":
-            raise BinanceError(-1116, "Invalid orderType.")
+            raise invalid_order_type()
         if spec.status != "TRADING":
             # Binance: a contract pending trading, or in pre-delivery, delivery or delivered, takes no order.
             raise BinanceError(-4108, "Symbol is on delivering or delivered or settling or closed or pre-trading.")
@@ -595,7 +617,7 @@ class Emulator(Exchange):
         key = f"futures|{sym}|{cid}"
         if self.is_open(key):
             # Binance keeps newClientOrderId unique among open orders only: a filled one's id is free again.
-            raise BinanceError(-4116, "ClientOrderId is duplicated.")
+            raise duplicate_client_id()
         (qty,) = decimal_param(p, "quantity")
         step = D(spec.step)
         if qty <= 0 or qty % step != 0:
@@ -611,7 +633,7 @@ class Emulator(Exchange):
         self._spec(sym, request)
         found = self.find_futures_order(sym, p.get("origClientOrderId"), p.get("orderId"))
         if found is None:
-            raise BinanceError(-2013, "Order does not exist.")
+            raise no_such_order()
         return _as_queried(found)
 
     def _history(self, request: web.Request, market: str, p: dict[str, str], max_window_ms: int) -> list[dict[str, Any]]:
@@ -625,7 +647,7 @@ class Emulator(Exchange):
             raise BinanceError(-1127, "More than 24 hours between startTime and endTime." if market == "spot" else "The time between startTime and endTime cannot be longer than 7 days.")
         limit = int(p.get("limit") or 500)
         if not 1 <= limit <= 1000:
-            raise BinanceError(-1130, "Data sent for parameter 'limit' is not valid.")
+            raise invalid_limit()
         return self.orders_between(market, sym, start, end)[:limit]
 
     async def futures_all_orders(self, request: web.Request, p: dict[str, str]) -> Any:
@@ -814,7 +836,7 @@ class Emulator(Exchange):
         spec = self._spec(sym, request)
         side = p.get("side", "").upper()
         if p.get("type", "").upper() != "MARKET" or side not in {"BUY", "SELL"}:
-            raise BinanceError(-1116, "Invalid orderType.")
+            raise invalid_order_type()
         cid = p.get("newClientOrderId") or f"emu{self.next_id()}"
         key = f"spot|{sym}|{cid}"
         if self.is_open(key):
@@ -829,7 +851,7 @@ class Emulator(Exchange):
         self._spec(sym, request)
         found = self.find_spot_order(sym, p.get("origClientOrderId"))
         if found is None:
-            raise BinanceError(-2013, "Order does not exist.")
+            raise no_such_order()
         return self._spot_view(found)
 
     @staticmethod
@@ -964,6 +986,16 @@ def _as_queried(order: dict[str, Any]) -> dict[str, Any]:
 def error_response(exc: BinanceError, headers: dict[str, str] | None = None) -> web.Response:
     """Answer a refusal as Binance does: its JSON body under its HTTP status."""
     return web.json_response(exc.body, status=exc.status, headers=headers)
+
+def add_routes(router: web.UrlDispatcher, routes: dict[str, Handler]) -> None:
+    """Add each "METHOD /path" of `routes` to `router` (a GET route answers HEAD too, as aiohttp's add_get)."""
+    for route, handler in routes.items():
+        method, path = route.split(" ", 1)
+        if method == "GET":
+            router.add_get(path, handler)
+        else:
+            router.add_route(method, path, handler)
+
 
 def _fill_of(request: web.Request) -> Decimal | None:
     """Return the share of a market order the book can fill under a partial_fill fault (None: no such fault)."""

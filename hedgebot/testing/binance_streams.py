@@ -33,7 +33,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from hedgebot.testing.binance_answers import BinanceError, plain, signed_by
+from hedgebot.testing.binance_answers import BinanceError, bad_signature, key_refused, plain, signed_by
 from hedgebot.testing.binance_rest import Emulator, error_response
 
 
@@ -127,7 +127,7 @@ class StreamHub:
 
     def _check_key(self, request: web.Request) -> None:
         if request.headers.get("X-MBX-APIKEY") not in self.emulator.book.keys:
-            raise BinanceError(-2015, "Invalid API-key, IP, or permissions for action.", 401)
+            raise key_refused()
 
     async def _listen_key(self, request: web.Request) -> web.Response:
         try:
@@ -211,14 +211,14 @@ class StreamHub:
         ident = request.get("id")
         params = {str(k): str(v) for k, v in (request.get("params") or {}).items()}
         if request.get("method") != "userDataStream.subscribe.signature":
-            return _ws_error(ident, -1100, f"emulator: WebSocket API method {request.get('method')!r} is not modelled")
+            return _ws_error(ident, BinanceError(-1100, f"emulator: WebSocket API method {request.get('method')!r} is not modelled"))
         key = self.emulator.book.keys.get(params.get("apiKey", ""))
         if key is None:
-            return _ws_error(ident, -2015, "Invalid API-key, IP, or permissions for action.", 401)
+            return _ws_error(ident, key_refused())
         signature = params.pop("signature", "")
         payload = "&".join(f"{k}={v}" for k, v in sorted(params.items()))
         if not signed_by(key.secret, payload, signature):
-            return _ws_error(ident, -1022, "Signature for this request is not valid.")
+            return _ws_error(ident, bad_signature())
         socket.subscription = next(self._ids)
         return {"id": ident, "status": 200, "result": {"subscriptionId": socket.subscription}}
 
@@ -319,8 +319,8 @@ class StreamHub:
         loop.create_task(_send_quietly(socket.ws, event))
 
 
-def _ws_error(ident: Any, code: int, msg: str, status: int = 400) -> dict[str, Any]:
-    return {"id": ident, "status": status, "error": {"code": code, "msg": msg}}
+def _ws_error(ident: Any, exc: BinanceError) -> dict[str, Any]:
+    return {"id": ident, "status": exc.status, "error": exc.body}
 
 
 def _wants_mark(topics: set[str], symbol: str) -> bool:
