@@ -1,7 +1,8 @@
 """Binance European options (`/eapi/v1/`) on the Binance emulator, for unmodified ccxt.
 
 `OptionsDesk(emulator)` adds the options endpoints to an `Emulator`'s application (its
-`route_installers`), so they share its signing checks, faults (a fault on path `/eapi/v1/order`
+`route_installers`, through the same route table as the REST side, `binance_rest.add_routes`, and with
+the refusals of `binance_answers`), so they share its signing checks, faults (a fault on path `/eapi/v1/order`
 hits option orders), lookup lag, request log and weights. It lists puts and calls on BTCUSDT,
 USDT-settled, at the expiries and strikes it is given, and keeps an options wallet, long
 positions and orders by client id. Shapes follow Binance's options API documentation

@@ -20,6 +20,11 @@ outboundAccountPosition on the spot one.
 Tests can drop every socket (`drop`), keep the market stream connected but
 silent (`mute`), expire listen keys (`expire_listen_keys`), and lose the pushes of chosen kinds (`lose`),
 as Binance's docs allow ("may be delayed or lost").
+
+It owns the sockets, the listen keys and what is pushed on them. It may NOT change the book: it reads
+it and hears the exchange's events (`Exchange.listeners`, `saved_listeners`). It takes from the REST side
+(`binance_rest`) only the application to add its routes to and the shape of a refusal; nothing there
+imports it back.
 """
 
 from __future__ import annotations
