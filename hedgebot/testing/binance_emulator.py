@@ -51,6 +51,7 @@ Its parts, imports running one way (each imports only those listed before it):
 - `binance_book`: what the exchange knows, as data (contracts, keys, legs, wallets, orders);
 - `binance_margin`: the margin arithmetic over the book (PnL, maintenance, liquidation price);
 - `binance_exchange`: what the exchange does (matching, funding, delivery, liquidation, lookup lag);
+- `binance_faults`: the faults a test injects (`Fault`) and what each does to a request;
 - `binance_rest`: the aiohttp application (`Emulator`): routes, signatures, weights, faults, controls;
 - `binance_streams`: the websockets (`StreamHub`), added to the application by `route_installers`;
 - this module: serving it, and the command line.

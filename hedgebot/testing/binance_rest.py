@@ -2,8 +2,8 @@
 
 It owns the aiohttp application: the route table (USDⓈ-M `/fapi/`, COIN-M `/dapi/`, spot `/api/v3/`,
 wallet `/sapi/`), the reading of each request's parameters and the refusals of malformed ones, Binance's
-key, signature and timestamp checks, the request weight (`binance_limits`), the injected faults, the
-request log, the shapes of Binance's answers and error bodies, and the test controls under `/_emulator/`.
+key, signature and timestamp checks, the request weight (`binance_limits`), the queue of injected
+faults (what each does is `binance_faults`'), the request log, the shapes of Binance's answers and error bodies, and the test controls under `/_emulator/`.
 What the exchange does with a request is `binance_exchange`'s: this module may NOT change the book but
 through it. It imports neither the streams nor the options desk: they add their routes through
 `route_installers`.
@@ -11,12 +11,10 @@ through it. It imports neither the streams nor the options desk: they add their 
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -44,40 +42,14 @@ from hedgebot.testing.binance_answers import (
 from hedgebot.testing.binance_book import Book, Position, SymbolSpec
 from hedgebot.testing.binance_margin import leg_pnl
 from hedgebot.testing.binance_exchange import Exchange
+from hedgebot.testing.binance_faults import FAULT, FAULT_KINDS, Fault, fill_of, hold_or_drop, refusal_of, take_fault
 from hedgebot.testing.binance_limits import WeightLimiter
 
 D = Decimal
 ZERO = D(0)
 
 
-@dataclass
-class Fault:
-    """One injected fault: `kind` on the next `count` requests matching method and path prefix."""
-
-    kind: str  # one of FAULT_KINDS
-    path: str = "/"
-    method: str = ""
-    count: int = 1
-    delay: float = 2.0  # seconds held before answering, for the timeout kinds
-    retry_after: int = 1
-    fill: str = "1"  # partial_fill: the fraction of a market order the book can fill (rounded down to the step)
-
-
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-_FAULT = web.RequestKey("fault", object)  # the fault taken for a request, for the signed handler to see
-
-FAULT_KINDS = {
-    "timeout_before", "timeout_after", "drop_before", "drop_after", "rate_limit", "server_error", "timestamp",
-    "order_unseen",  # answer -2013 as a lagging read replica would, whatever the book holds
-    # Answer 503 (`retry_after` 0) or -1007 (`retry_after` 1) at once, and carry the request out
-    # `delay` seconds later: Binance documents that the execution status is then unknown.
-    "execute_later",
-    "system_busy",  # -1008: Binance's system-level throttle (reduce-only and close-position orders exempt)
-    "price_protection",  # -4131: the best counterparty price is beyond the PERCENT_PRICE protection
-    "disconnected",  # -1001 with HTTP 503: Binance's internal error, "unable to process your request"
-    "partial_fill",  # a MARKET order runs out of liquidity: `fill` of it executes, the rest EXPIRED
-}
 
 
 class Emulator(Exchange):
@@ -200,17 +172,6 @@ class Emulator(Exchange):
         """Return the routes of the server time and the ping under an API's prefix (e.g. /fapi/v1)."""
         return {f"GET {prefix}/time": self.time, f"GET {prefix}/ping": self.ping}
 
-    def _take_fault(self, request: web.Request) -> Fault | None:
-        if request.path.startswith("/_emulator/"):
-            return None
-        for fault in self.faults:
-            if request.path.startswith(fault.path) and (not fault.method or fault.method == request.method):
-                fault.count -= 1
-                if fault.count <= 0:
-                    self.faults.remove(fault)
-                return fault
-        return None
-
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
         self.requests.append((request.method, request.path))
@@ -231,8 +192,8 @@ class Emulator(Exchange):
         return response
 
     async def _answer(self, request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
-        fault = self._take_fault(request)
-        request[_FAULT] = fault
+        fault = take_fault(self.faults, request)
+        request[FAULT] = fault
         if fault is not None:
             if fault.kind == "rate_limit":
                 self.limiter.note_429(request.remote or "unknown", self.now_ms() / 1000, fault.retry_after)
@@ -240,24 +201,17 @@ class Emulator(Exchange):
                                        headers={"Retry-After": str(fault.retry_after)})
             if fault.kind == "server_error":
                 return web.Response(status=503, text="Service Unavailable")
-            if fault.kind == "timestamp":
-                return error_response(BinanceError(-1021, "Timestamp for this request is outside of the recvWindow."))
-            if fault.kind == "system_busy":
-                return error_response(BinanceError(-1008, "Request throttled by system-level protection. Reduce-only/close-position orders are exempt. Please try again.", 503))
-            if fault.kind == "disconnected":
-                return error_response(BinanceError(-1001, "Internal error; unable to process your request. Please try again.", 503))
-            if fault.kind == "price_protection":
-                return error_response(BinanceError(-4131, "The counterparty's best price does not meet the PERCENT_PRICE filter limit."))
-            if fault.kind == "order_unseen":
-                return error_response(no_such_order())
+            refusal = refusal_of(fault)
+            if refusal is not None:
+                return error_response(refusal)
             if fault.kind in {"timeout_before", "drop_before"}:
-                await self._hold_or_drop(request, fault)
+                await hold_or_drop(request, fault)
         try:
             response = await handler(request)
         except BinanceError as exc:
             response = error_response(exc)
         if fault is not None and fault.kind in {"timeout_after", "drop_after"}:
-            await self._hold_or_drop(request, fault)
+            await hold_or_drop(request, fault)
         return response
 
     async def run_deferred(self) -> None:
@@ -278,13 +232,6 @@ class Emulator(Exchange):
             finally:
                 self._now = clock
             self.save()
-
-    async def _hold_or_drop(self, request: web.Request, fault: Fault) -> None:
-        if fault.kind.startswith("drop"):
-            if request.transport is not None:
-                request.transport.close()
-            raise asyncio.CancelledError  # the client sees the connection close with no answer
-        await asyncio.sleep(fault.delay)  # longer than the client waits: it gives up
 
     # ---- signing ----------------------------------------------------------------------
 
@@ -318,7 +265,7 @@ class Emulator(Exchange):
             server = self.server_ms()
             if stamp > server + 1000 or server - stamp > window:
                 raise BinanceError(-1021, "Timestamp for this request is outside of the recvWindow.")
-            fault = request.get(_FAULT)
+            fault = request.get(FAULT)
             if fault is not None and fault.kind == "execute_later":
                 self.deferred.append((self._now() + fault.delay, handler, request, params))
                 if fault.retry_after:
@@ -625,7 +572,7 @@ class Emulator(Exchange):
         if qty < D(spec.min_qty):
             raise BinanceError(-1013, "Filter failure: LOT_SIZE")
         reduce_only = p.get("reduceOnly", "false").lower() == "true"
-        return _as_placed(self.place_futures_market(sym, cid, side, position_side, qty, reduce_only, _fill_of(request)))
+        return _as_placed(self.place_futures_market(sym, cid, side, position_side, qty, reduce_only, fill_of(request)))
 
     async def futures_get_order(self, request: web.Request, p: dict[str, str]) -> Any:
         """GET /fapi/v1/order (by origClientOrderId or orderId)."""
@@ -843,7 +790,7 @@ class Emulator(Exchange):
             # Spot accepts a reused newClientOrderId once the earlier order is no longer open.
             raise BinanceError(-2010, "Duplicate order sent.")
         (qty,) = decimal_param(p, "quantity")
-        return self.place_spot_market(sym, cid, side, qty, _fill_of(request))
+        return self.place_spot_market(sym, cid, side, qty, fill_of(request))
 
     async def spot_get_order(self, request: web.Request, p: dict[str, str]) -> Any:
         """GET /api/v3/order."""
@@ -996,10 +943,3 @@ def add_routes(router: web.UrlDispatcher, routes: dict[str, Handler]) -> None:
         else:
             router.add_route(method, path, handler)
 
-
-def _fill_of(request: web.Request) -> Decimal | None:
-    """Return the share of a market order the book can fill under a partial_fill fault (None: no such fault)."""
-    fault = request.get(_FAULT)
-    if not isinstance(fault, Fault) or fault.kind != "partial_fill":
-        return None
-    return D(fault.fill)

@@ -19,7 +19,7 @@ from hedgebot.engine.keeper import Keeper
 from hedgebot.ops.events import EventLog, NullLogger
 from hedgebot.store.journal import Journal
 from hedgebot.testing.binance_book import delivery_symbol, quarterly
-from hedgebot.testing.binance_rest import Fault
+from hedgebot.testing.binance_faults import Fault
 from tests.emulator_rig import BTC, START, EmulatorRig, emulator_rig
 from tests.engine.test_quarterly_roll import tick_until_killed
 from tests.helpers import D, hedge_config

@@ -20,7 +20,7 @@ from hedgebot.exchange.port import (
     VenueUnavailable,
 )
 from hedgebot.testing.binance_book import Position, SymbolSpec
-from hedgebot.testing.binance_rest import Fault
+from hedgebot.testing.binance_faults import Fault
 from tests.emulator_rig import BTC, START, connect, emulator_rig
 from tests.helpers import D, SYMBOL, hedge_config
 
