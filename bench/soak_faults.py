@@ -14,7 +14,7 @@ import time
 
 from _bench import emit, print_machine
 from _bench import parser as bench_parser
-from hedgebot.faultsim import HARSH, run_fault_simulation
+from hedgebot.testing.faultsim import HARSH, run_fault_simulation
 
 
 async def main() -> int:

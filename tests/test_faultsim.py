@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hedgebot.faultsim import HARSH, run_fault_simulation
+from hedgebot.testing.faultsim import HARSH, run_fault_simulation
 from tests.helpers import D
 
 

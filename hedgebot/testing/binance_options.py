@@ -1,7 +1,8 @@
 """Binance European options (`/eapi/v1/`) on the Binance emulator, for unmodified ccxt.
 
 `OptionsDesk(emulator)` adds the options endpoints to an `Emulator`'s application (its
-`route_installers`), so they share its signing checks, faults (a fault on path `/eapi/v1/order`
+`route_installers`, through the same route table as the REST side, `binance_rest.add_routes`, and with
+the refusals of `binance_answers`), so they share its signing checks, faults (a fault on path `/eapi/v1/order`
 hits option orders), lookup lag, request log and weights. It lists puts and calls on BTCUSDT,
 USDT-settled, at the expiries and strikes it is given, and keeps an options wallet, long
 positions and orders by client id. Shapes follow Binance's options API documentation
@@ -34,7 +35,6 @@ sensible quote) and `ask_over_mark` widens the ask alone.
 from __future__ import annotations
 
 import json
-import os
 import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,7 +45,22 @@ from typing import Any
 from aiohttp import web
 
 from hedgebot.domain.options import OptionKind, as_money, black_scholes
-from hedgebot.testing.binance_emulator import BinanceError, Emulator, _s
+from hedgebot.testing.binance_answers import (
+    BinanceError,
+    decimal_param,
+    duplicate_client_id,
+    invalid_order_type,
+    invalid_side,
+    invalid_symbol,
+    key_refused,
+    no_such_order,
+    plain,
+    reduce_only_rejected,
+    write_json_atomically,
+)
+from hedgebot.testing.binance_book import KeySpec
+from hedgebot.testing.binance_emulator import server_arguments, serve_until_interrupted
+from hedgebot.testing.binance_rest import Emulator, add_routes
 
 D = Decimal
 ZERO = D(0)
@@ -86,7 +101,7 @@ class OptionsDesk:
         self.no_asks = False
         self.ask_over_mark: Decimal | None = None
         self.state_path = state_path
-        self.state = DeskState(list(expiries_ms or []), [_s(k) for k in strikes or []])
+        self.state = DeskState(list(expiries_ms or []), [plain(k) for k in strikes or []])
         if state_path is not None and state_path.exists():
             self.state = DeskState(**json.loads(state_path.read_text()))
         self._visible_at: dict[str, float] = {}  # client id -> when lookups first see the order (the lookup lag)
@@ -97,15 +112,12 @@ class OptionsDesk:
 
     def save(self) -> None:
         """Write the desk's state atomically when it has a path."""
-        if self.state_path is None:
-            return
-        tmp = self.state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.state.__dict__))
-        os.replace(tmp, self.state_path)
+        if self.state_path is not None:
+            write_json_atomically(self.state_path, self.state.__dict__)
 
     def deposit(self, asset: str, amount: Decimal) -> None:
         """Credit the options wallet (a transfer from spot, done by hand on Binance)."""
-        self.state.wallet[asset] = _s(D(self.state.wallet.get(asset, "0")) + amount)
+        self.state.wallet[asset] = plain(D(self.state.wallet.get(asset, "0")) + amount)
         self.save()
 
     def held(self) -> dict[str, Decimal]:
@@ -152,7 +164,7 @@ class OptionsDesk:
             self.deposit("USDT", payoff * D(qty))
             del self.state.positions[symbol]
             self.state.exercised.append({
-                "symbol": symbol, "strikePrice": _s(strike), "realStrikePrice": _s(price), "expiryDate": expiry,
+                "symbol": symbol, "strikePrice": plain(strike), "realStrikePrice": plain(price), "expiryDate": expiry,
                 "strikeResult": "REALISTIC_VALUE_STRICKEN" if payoff > 0 else "EXTRINSIC_VALUE_EXPIRED",
             })
             exercised = True
@@ -164,29 +176,30 @@ class OptionsDesk:
     def install(self, r: web.UrlDispatcher) -> None:
         """Add the /eapi/v1/ routes to the emulator's application."""
         e = self.emulator
-        r.add_get("/eapi/v1/time", e.time)
-        r.add_get("/eapi/v1/ping", e.ping)
-        r.add_get("/eapi/v1/exchangeInfo", self.exchange_info)
-        r.add_get("/eapi/v1/index", self.index_price)
-        r.add_get("/eapi/v1/mark", self.mark)
-        r.add_get("/eapi/v1/ticker", self.ticker)
-        r.add_get("/eapi/v1/exerciseHistory", self.exercise_history)
-        r.add_post("/eapi/v1/order", e.signed(self.new_order))
-        r.add_get("/eapi/v1/order", e.signed(self.get_order))
-        r.add_get("/eapi/v1/historyOrders", e.signed(self.history_orders))
-        r.add_get("/eapi/v1/position", e.signed(self.position))
-        r.add_get("/eapi/v1/marginAccount", e.signed(self.margin_account))
+        add_routes(r, {
+            **e.clock_routes("/eapi/v1"),
+            "GET /eapi/v1/exchangeInfo": self.exchange_info,
+            "GET /eapi/v1/index": self.index_price,
+            "GET /eapi/v1/mark": self.mark,
+            "GET /eapi/v1/ticker": self.ticker,
+            "GET /eapi/v1/exerciseHistory": self.exercise_history,
+            "POST /eapi/v1/order": e.signed(self.new_order),
+            "GET /eapi/v1/order": e.signed(self.get_order),
+            "GET /eapi/v1/historyOrders": e.signed(self.history_orders),
+            "GET /eapi/v1/position": e.signed(self.position),
+            "GET /eapi/v1/marginAccount": e.signed(self.margin_account),
+        })
 
     def _symbol_info(self, symbol: str, expiry_ms: int, strike: Decimal, kind: str) -> dict[str, Any]:
         return {
             "contractId": 2, "expiryDate": expiry_ms,
             "filters": [
-                {"filterType": "PRICE_FILTER", "minPrice": _s(self.tick), "maxPrice": "100000", "tickSize": _s(self.tick)},
-                {"filterType": "LOT_SIZE", "minQty": _s(self.min_qty), "maxQty": "100", "stepSize": _s(self.step)},
+                {"filterType": "PRICE_FILTER", "minPrice": plain(self.tick), "maxPrice": "100000", "tickSize": plain(self.tick)},
+                {"filterType": "LOT_SIZE", "minQty": plain(self.min_qty), "maxQty": "100", "stepSize": plain(self.step)},
             ],
             "id": zlib.crc32(symbol.encode()) % 100000, "symbol": symbol, "side": "PUT" if kind == "P" else "CALL",
-            "strikePrice": f"{strike:.8f}", "underlying": "BTCUSDT", "unit": 1, "makerFeeRate": _s(self.taker_fee),
-            "takerFeeRate": _s(self.taker_fee), "minQty": _s(self.min_qty), "maxQty": "100", "initialMargin": "0.15000000",
+            "strikePrice": f"{strike:.8f}", "underlying": "BTCUSDT", "unit": 1, "makerFeeRate": plain(self.taker_fee),
+            "takerFeeRate": plain(self.taker_fee), "minQty": plain(self.min_qty), "maxQty": "100", "initialMargin": "0.15000000",
             "maintenanceMargin": "0.07500000", "minInitialMargin": "0.10000000", "minMaintenanceMargin": "0.05000000",
             "priceScale": 0, "quantityScale": 2, "quoteAsset": "USDT", "status": "TRADING",
         }
@@ -205,14 +218,14 @@ class OptionsDesk:
     async def index_price(self, request: web.Request) -> web.Response:
         """GET /eapi/v1/index?underlying=BTCUSDT."""
         if request.query.get("underlying") != "BTCUSDT":
-            raise BinanceError(-1121, "Invalid symbol.")
-        return web.json_response({"time": self.emulator.now_ms(), "indexPrice": _s(self.index())})
+            raise invalid_symbol()
+        return web.json_response({"time": self.emulator.now_ms(), "indexPrice": plain(self.index())})
 
     def _rows(self, request: web.Request) -> list[tuple[str, int, Decimal, str]]:
         series = self._series()
         wanted = request.query.get("symbol")
         if wanted is not None and wanted not in series:
-            raise BinanceError(-1121, "Invalid symbol.")
+            raise invalid_symbol()
         return [(s, *spec) for s, spec in series.items() if wanted is None or s == wanted]
 
     async def mark(self, request: web.Request) -> web.Response:
@@ -222,9 +235,9 @@ class OptionsDesk:
         for symbol, expiry, strike, kind in self._rows(request):
             mark, _, _, delta = self._quote(expiry, strike, kind)
             rows.append({
-                "symbol": symbol, "markPrice": _s(mark), "bidIV": "0", "askIV": "0", "markIV": f"{self.volatility:.4f}",
+                "symbol": symbol, "markPrice": plain(mark), "bidIV": "0", "askIV": "0", "markIV": f"{self.volatility:.4f}",
                 "delta": f"{delta:.5f}", "theta": "0", "gamma": "0", "vega": "0",
-                "highPriceLimit": _s(mark * 3 + self.tick), "lowPriceLimit": _s(self.tick),
+                "highPriceLimit": plain(mark * 3 + self.tick), "lowPriceLimit": plain(self.tick),
             })
         return web.json_response(rows)
 
@@ -236,10 +249,10 @@ class OptionsDesk:
         for symbol, expiry, strike, kind in self._rows(request):
             mark, bid, ask, _ = self._quote(expiry, strike, kind)
             rows.append({
-                "symbol": symbol, "priceChange": "0", "priceChangePercent": "0", "lastPrice": _s(mark), "lastQty": "0",
-                "open": _s(mark), "high": _s(mark), "low": _s(mark), "volume": "0", "amount": "0",
-                "bidPrice": _s(bid), "askPrice": _s(ask), "openTime": now - 86_400_000, "closeTime": now,
-                "firstTradeId": 0, "tradeCount": 0, "strikePrice": _s(strike), "exercisePrice": _s(self.index()),
+                "symbol": symbol, "priceChange": "0", "priceChangePercent": "0", "lastPrice": plain(mark), "lastQty": "0",
+                "open": plain(mark), "high": plain(mark), "low": plain(mark), "volume": "0", "amount": "0",
+                "bidPrice": plain(bid), "askPrice": plain(ask), "openTime": now - 86_400_000, "closeTime": now,
+                "firstTradeId": 0, "tradeCount": 0, "strikePrice": plain(strike), "exercisePrice": plain(self.index()),
             })
         return web.json_response(rows)
 
@@ -252,7 +265,7 @@ class OptionsDesk:
 
     def _open(self) -> None:
         if not self.state.enabled:
-            raise BinanceError(-2015, "Invalid API-key, IP, or permissions for action.", 401)
+            raise key_refused()
         self.exercise_due()
 
     async def new_order(self, request: web.Request, p: dict[str, str]) -> Any:
@@ -261,16 +274,13 @@ class OptionsDesk:
         symbol = p.get("symbol", "")
         series = self._series().get(symbol)
         if series is None or series[2] != "P":
-            raise BinanceError(-1121, "Invalid symbol.")
+            raise invalid_symbol()
         if p.get("type") != "LIMIT":
-            raise BinanceError(-1116, "Invalid orderType.")
+            raise invalid_order_type()
         side = p.get("side")
         if side not in ("BUY", "SELL"):
-            raise BinanceError(-1117, "Invalid side.")
-        try:
-            qty, price = D(p["quantity"]), D(p["price"])
-        except (KeyError, ArithmeticError):
-            raise BinanceError(-1102, "A mandatory parameter was not sent, was empty/null, or malformed.") from None
+            raise invalid_side()
+        qty, price = decimal_param(p, "quantity", "price", msg="A mandatory parameter was not sent, was empty/null, or malformed.")
         if price <= 0:
             raise BinanceError(-4001, "Price less than 0.")
         if price < self.tick:
@@ -281,13 +291,13 @@ class OptionsDesk:
             raise BinanceError(-4004, "Quantity less than min quantity.")
         if qty % self.step != 0:
             raise BinanceError(-4023, "Qty not increased by step size.")
-        cid = p.get("clientOrderId") or f"emu-{self.emulator._id()}"  # noqa: SLF001 - the emulator's id sequence
+        cid = p.get("clientOrderId") or f"emu-{self.emulator.next_id()}"
         if cid in self.state.orders:
-            raise BinanceError(-4116, "ClientOrderId is duplicated.")
+            raise duplicate_client_id()
         held = D(self.state.positions.get(symbol, "0"))
         if side == "SELL" and qty > held:
             if p.get("reduceOnly") == "true":
-                raise BinanceError(-2022, "ReduceOnly Order is rejected.")
+                raise reduce_only_rejected()
             raise BinanceError(-2027, "Option margin is insufficient.")
         expiry, strike, kind = series
         mark, bid, ask, _ = self._quote(expiry, strike, kind)
@@ -301,18 +311,18 @@ class OptionsDesk:
             if side == "BUY" and cash < fill_price * qty + fee:
                 raise BinanceError(-2018, "Balance is insufficient.")
             change = (fill_price * qty if side == "SELL" else -fill_price * qty) - fee
-            self.state.wallet["USDT"] = _s(cash + change)
-            self.state.positions[symbol] = _s(held + (qty if side == "BUY" else -qty))
+            self.state.wallet["USDT"] = plain(cash + change)
+            self.state.positions[symbol] = plain(held + (qty if side == "BUY" else -qty))
             if D(self.state.positions[symbol]) == 0:
                 del self.state.positions[symbol]
         tif = p.get("timeInForce", "GTC")
         status = "FILLED" if crosses else ("CANCELLED" if tif in ("IOC", "FOK") else "ACCEPTED")
         now = self.emulator.now_ms()
         order = {
-            "orderId": self.emulator._id(), "symbol": symbol, "price": _s(price), "quantity": _s(qty),  # noqa: SLF001
-            "executedQty": _s(qty if crosses else ZERO), "fee": _s(fee), "side": side, "type": "LIMIT",
+            "orderId": self.emulator.next_id(), "symbol": symbol, "price": plain(price), "quantity": plain(qty),
+            "executedQty": plain(qty if crosses else ZERO), "fee": plain(fee), "side": side, "type": "LIMIT",
             "timeInForce": tif, "reduceOnly": p.get("reduceOnly") == "true", "postOnly": False, "createTime": now,
-            "updateTime": now, "status": status, "avgPrice": _s(fill_price if crosses else ZERO), "source": "API",
+            "updateTime": now, "status": status, "avgPrice": plain(fill_price if crosses else ZERO), "source": "API",
             "clientOrderId": cid, "priceScale": 0, "quantityScale": 2, "optionSide": "PUT", "quoteAsset": "USDT", "mmp": False,
         }
         self.state.orders[cid] = order
@@ -335,7 +345,7 @@ class OptionsDesk:
         if order is None and "orderId" in p:
             order = next((o for o in self.state.orders.values() if str(o["orderId"]) == p["orderId"]), None)
         if order is None or order["symbol"] != p.get("symbol") or not self._findable(order):
-            raise BinanceError(-2013, "Order does not exist.")
+            raise no_such_order()
         return order
 
     async def history_orders(self, request: web.Request, p: dict[str, str]) -> Any:
@@ -358,8 +368,8 @@ class OptionsDesk:
             expiry, strike, kind = series[symbol]
             mark, _, _, _ = self._quote(expiry, strike, kind)
             rows.append({
-                "entryPrice": "0", "symbol": symbol, "side": "LONG", "quantity": _s(qty), "reducibleQty": _s(qty),
-                "markValue": _s(mark * qty), "ror": "0", "unrealizedPNL": "0", "markPrice": _s(mark),
+                "entryPrice": "0", "symbol": symbol, "side": "LONG", "quantity": plain(qty), "reducibleQty": plain(qty),
+                "markValue": plain(mark * qty), "ror": "0", "unrealizedPNL": "0", "markPrice": plain(mark),
                 "strikePrice": f"{strike:.8f}", "positionCost": "0", "expiryDate": expiry, "priceScale": 0,
                 "quantityScale": 2, "optionSide": "PUT", "quoteAsset": "USDT", "time": self.emulator.now_ms(),
             })
@@ -370,8 +380,8 @@ class OptionsDesk:
         self._open()
         cash = D(self.state.wallet.get("USDT", "0"))
         return {
-            "asset": [{"asset": "USDT", "marginBalance": _s(cash), "equity": _s(cash), "available": _s(cash),
-                       "initialMargin": "0", "maintMargin": "0", "unrealizedPNL": "0", "adjustedEquity": _s(cash)}],
+            "asset": [{"asset": "USDT", "marginBalance": plain(cash), "equity": plain(cash), "available": plain(cash),
+                       "initialMargin": "0", "maintMargin": "0", "unrealizedPNL": "0", "adjustedEquity": plain(cash)}],
             "greek": [], "time": self.emulator.now_ms(), "riskLevel": "NORMAL",
         }
 
@@ -382,13 +392,7 @@ class OptionsDesk:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the Binance emulator with the options desk until interrupted (for process-level tests and by hand)."""
-    import argparse
-
-    from hedgebot.testing.binance_emulator import KeySpec, serve_until_interrupted
-
-    parser = argparse.ArgumentParser(prog="binance_options", description="The Binance emulator with European options (/eapi/v1/).")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8765)
+    parser = server_arguments("binance_options", "The Binance emulator with European options (/eapi/v1/).")
     parser.add_argument("--key", action="append", default=[], help="KEY:SECRET")
     parser.add_argument("--spot", action="append", default=[], help="ASSET=AMOUNT credited to spot")
     parser.add_argument("--options-usdt", default="10000", help="USDT in the options wallet")

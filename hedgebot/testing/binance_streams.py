@@ -20,13 +20,16 @@ outboundAccountPosition on the spot one.
 Tests can drop every socket (`drop`), keep the market stream connected but
 silent (`mute`), expire listen keys (`expire_listen_keys`), and lose the pushes of chosen kinds (`lose`),
 as Binance's docs allow ("may be delayed or lost").
+
+It owns the sockets, the listen keys and what is pushed on them. It may NOT change the book: it reads
+it and hears the exchange's events (`Exchange.listeners`, `saved_listeners`). It takes from the REST side
+(`binance_rest`) only the application to add its routes to and the shape of a refusal; nothing there
+imports it back.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import itertools
 import json
 from decimal import Decimal
@@ -35,7 +38,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from hedgebot.testing.binance_emulator import BinanceError, Emulator, _error_response, _s
+from hedgebot.testing.binance_answers import BinanceError, bad_signature, key_refused, plain, signed_by
+from hedgebot.testing.binance_rest import Emulator, error_response
 
 
 @dataclass
@@ -128,7 +132,7 @@ class StreamHub:
 
     def _check_key(self, request: web.Request) -> None:
         if request.headers.get("X-MBX-APIKEY") not in self.emulator.book.keys:
-            raise BinanceError(-2015, "Invalid API-key, IP, or permissions for action.", 401)
+            raise key_refused()
 
     async def _listen_key(self, request: web.Request) -> web.Response:
         try:
@@ -149,7 +153,7 @@ class StreamHub:
             self.listen_keys.pop(str(key), None)
             return web.json_response({})
         except BinanceError as exc:
-            return _error_response(exc)
+            return error_response(exc)
 
     def _expire_overdue(self) -> None:
         now = self.emulator._now()
@@ -212,14 +216,14 @@ class StreamHub:
         ident = request.get("id")
         params = {str(k): str(v) for k, v in (request.get("params") or {}).items()}
         if request.get("method") != "userDataStream.subscribe.signature":
-            return _ws_error(ident, -1100, f"emulator: WebSocket API method {request.get('method')!r} is not modelled")
+            return _ws_error(ident, BinanceError(-1100, f"emulator: WebSocket API method {request.get('method')!r} is not modelled"))
         key = self.emulator.book.keys.get(params.get("apiKey", ""))
         if key is None:
-            return _ws_error(ident, -2015, "Invalid API-key, IP, or permissions for action.", 401)
+            return _ws_error(ident, key_refused())
         signature = params.pop("signature", "")
         payload = "&".join(f"{k}={v}" for k, v in sorted(params.items()))
-        if not hmac.compare_digest(hmac.new(key.secret.encode(), payload.encode(), hashlib.sha256).hexdigest(), signature):
-            return _ws_error(ident, -1022, "Signature for this request is not valid.")
+        if not signed_by(key.secret, payload, signature):
+            return _ws_error(ident, bad_signature())
         socket.subscription = next(self._ids)
         return {"id": ident, "status": 200, "result": {"subscriptionId": socket.subscription}}
 
@@ -267,7 +271,7 @@ class StreamHub:
                     continue
                 now = self.emulator.now_ms()
                 event = {"e": "ACCOUNT_UPDATE", "E": now, "T": now,
-                         "a": {"m": reason, "B": [{"a": asset, "wb": _s(wallet), "cw": _s(cross), "bc": _s(change)}], "P": []}}
+                         "a": {"m": reason, "B": [{"a": asset, "wb": plain(wallet), "cw": plain(cross), "bc": plain(change)}], "P": []}}
             self.emulator.publish(event)  # seen again by _on_event, which takes the book as pushed
         self._futures_seen = (assets, legs)
 
@@ -320,8 +324,8 @@ class StreamHub:
         loop.create_task(_send_quietly(socket.ws, event))
 
 
-def _ws_error(ident: Any, code: int, msg: str, status: int = 400) -> dict[str, Any]:
-    return {"id": ident, "status": status, "error": {"code": code, "msg": msg}}
+def _ws_error(ident: Any, exc: BinanceError) -> dict[str, Any]:
+    return {"id": ident, "status": exc.status, "error": exc.body}
 
 
 def _wants_mark(topics: set[str], symbol: str) -> bool:

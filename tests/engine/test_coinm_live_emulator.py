@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 
 from hedgebot.config import HedgeConfig
-from hedgebot.testing.binance_emulator import Fault
+from hedgebot.testing.binance_faults import Fault
 from tests.emulator_rig import BTC_COINM, COINM_SYMBOL, EmulatorRig, emulator_rig
 from tests.helpers import D, hedge_config
 

@@ -13,7 +13,7 @@ import pytest
 
 from hedgebot.config import HedgeConfig
 from hedgebot.domain.instrument import HedgeSide
-from hedgebot.testing.binance_emulator import Fault
+from hedgebot.testing.binance_faults import Fault
 from tests.emulator_rig import BTC, START, EmulatorRig, emulator_rig
 from tests.helpers import D, hedge_config
 

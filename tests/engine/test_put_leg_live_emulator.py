@@ -23,7 +23,8 @@ from hedgebot.exchange.paper_options import PutSeries
 from hedgebot.exchange.port import AuthenticationFailed, ExchangeError, InsufficientFunds, InvalidOrder
 from hedgebot.ops.events import EventLog, NullLogger
 from hedgebot.store.journal import IntentStatus, Journal
-from hedgebot.testing.binance_emulator import Emulator, Fault, serve
+from hedgebot.testing.binance_emulator import Emulator, serve
+from hedgebot.testing.binance_faults import Fault
 from hedgebot.testing.binance_options import OptionsDesk
 from hedgebot.testing.clock import SteppingClock
 from tests.emulator_rig import KEY, SECRET, START, connect, free_port

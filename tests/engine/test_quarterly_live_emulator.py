@@ -18,7 +18,8 @@ from hedgebot.domain.roll import CLOSE_EXPIRING, OPEN_NEXT
 from hedgebot.engine.keeper import Keeper
 from hedgebot.ops.events import EventLog, NullLogger
 from hedgebot.store.journal import Journal
-from hedgebot.testing.binance_emulator import Fault, delivery_symbol, quarterly
+from hedgebot.testing.binance_book import delivery_symbol, quarterly
+from hedgebot.testing.binance_faults import Fault
 from tests.emulator_rig import BTC, START, EmulatorRig, emulator_rig
 from tests.engine.test_quarterly_roll import tick_until_killed
 from tests.helpers import D, hedge_config

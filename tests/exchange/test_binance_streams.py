@@ -224,7 +224,7 @@ async def test_an_order_answered_503_and_executed_later_is_settled_by_the_user_s
     # Lookups and the order history stay blind to the order for a minute; the user-data stream's
     # ORDER_TRADE_UPDATE settles it seconds after it executed: one execution, no halt.
     from hedgebot.engine.streams import route_order_updates
-    from hedgebot.testing.binance_emulator import Fault
+    from hedgebot.testing.binance_faults import Fault
 
     async with emulator_rig(streams=True, spot={"BTC": "1", "USDT": "0"}) as rig:
         keeper = rig.keeper(hedge_config())

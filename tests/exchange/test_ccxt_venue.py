@@ -19,7 +19,8 @@ from hedgebot.exchange.port import (
     RequestTimeout,
     VenueUnavailable,
 )
-from hedgebot.testing.binance_emulator import Fault, Position, SymbolSpec
+from hedgebot.testing.binance_book import Position, SymbolSpec
+from hedgebot.testing.binance_faults import Fault
 from tests.emulator_rig import BTC, START, connect, emulator_rig
 from tests.helpers import D, SYMBOL, hedge_config
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hedgebot.exchange.port import ClockSkew
-from hedgebot.testing.binance_emulator import Fault
+from hedgebot.testing.binance_faults import Fault
 from tests.emulator_rig import BTC, emulator_rig
 from tests.helpers import D, SYMBOL, hedge_config
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from hedgebot.engine.streams import StreamedPort, StreamSupervisor, attach_streams, route_order_updates
 from hedgebot.exchange.streaming import AccountPush
-from hedgebot.testing.binance_emulator import Fault
+from hedgebot.testing.binance_faults import Fault
 from tests.emulator_rig import BTC, EmulatorRig, emulator_rig
 from tests.helpers import hedge_config
 

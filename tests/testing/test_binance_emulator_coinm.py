@@ -13,7 +13,7 @@ import pytest
 from hedgebot.domain.margin import rule_for
 from hedgebot.domain.model import Leg, MarginMode, OrderSide, PositionMode, PositionSide, Wallet
 from hedgebot.exchange.port import InsufficientFunds, InvalidOrder, ModeError, OrderRequest, RequestTimeout
-from hedgebot.testing.binance_emulator import Fault
+from hedgebot.testing.binance_faults import Fault
 from tests.emulator_rig import BTC_COINM, COINM_SYMBOL, EmulatorRig, emulator_rig
 
 pytestmark = pytest.mark.slow

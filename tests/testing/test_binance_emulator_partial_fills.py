@@ -11,7 +11,7 @@ import pytest
 
 from hedgebot.domain.model import OrderSide, PositionSide
 from hedgebot.exchange.port import OrderRequest, OrderStatus
-from hedgebot.testing.binance_emulator import Fault
+from hedgebot.testing.binance_faults import Fault
 from tests.emulator_rig import BTC, emulator_rig
 from tests.helpers import D, SYMBOL, hedge_config
 

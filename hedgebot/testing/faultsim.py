@@ -210,7 +210,7 @@ class _EmulatorExchange(_PaperExchange):
         }
 
     def inject(self, rng: random.Random) -> str | None:
-        from hedgebot.testing.binance_emulator import Fault
+        from hedgebot.testing.binance_faults import Fault
 
         if rng.random() >= 0.15:
             return None
