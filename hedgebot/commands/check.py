@@ -1,81 +1,47 @@
-"""The `hedgebot` command: check, run, status, history (and pause, resume, reduce, unwind in cli_control).
+"""`hedgebot check`: validate a config, check everything `run` will need, and say what `run` would run.
 
-Exit codes: 0 success, 1 nothing to show, 2 bad input or a refused start.
+Owns the check's lines: each account and hedge as `run` would run them, with the paper accounts' runway,
+fundability, margin and carrying cost from their starting balances, and `--exchange`'s live start-up checks.
+It may NOT start anything, write anything but the preflight's probes, or place an order.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import signal
-import sqlite3
-import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from hedgebot import affordability, backtest_report, cli_compare, cli_control, cli_journal, cli_put, sweep
-from hedgebot.access import SERVICE_USER_HINT, denied, obstacle
+from hedgebot import affordability
+from hedgebot.access import SERVICE_USER_HINT
 from hedgebot.clock import RealClock
-from hedgebot.config import (
-    ConfigError,
-    HedgeConfig,
-    PaperConfig,
-    PaperMarketConfig,
-    ReplayFeedConfig,
-    Settings,
-    SyntheticFeedConfig,
-    load_config,
-)
+from hedgebot.commands.journal import check_journal
+from hedgebot.commands.args import EXIT_BAD_INPUT, EXIT_OK, fail, with_config
+from hedgebot.commands.preflight import preflight
+from hedgebot.config import HedgeConfig, PaperConfig, PaperMarketConfig, Settings, load_config
 from hedgebot.domain.basis import annual_basis_from_funding
 from hedgebot.domain.delivery import delivery_symbol, quarterly_expiries
 from hedgebot.domain.fundability import fundability
+from hedgebot.domain.model import Market
 from hedgebot.domain.roll import Contract, contract_to_hold
-from hedgebot.domain.model import Market, Severity
 from hedgebot.domain.schedule import CalendarEvent
 from hedgebot.engine.custody import CustodyFileError, read_custody_file
-from hedgebot.engine.keeper import StartupDeferred, StartupRefused, StartupStopped
-from hedgebot.exchange.binance_rules import default_market
 from hedgebot.exchange.factory import feed_start, paper_market
-from hedgebot.exchange.feeds import read_candles
 from hedgebot.exchange.funding import ReplayFunding
-from hedgebot.exchange.port import ExchangeError
-from hedgebot.ops.figures import Figure, Precision, duration, iso_utc, percent, render, render_detail
-from hedgebot.ops.logging import configure_logging
-from hedgebot.preflight import preflight
-from hedgebot.redact import redact, redact_value
-from hedgebot.report import Period, build_reports, ledger, parse_date, render_csv, render_table, untold_outcomes
-from hedgebot.store.factory import open_journal
-from hedgebot.store.journal import Journal, JournalUnavailable
-
-EXIT_OK = 0
-EXIT_NOTHING = 1
-EXIT_BAD_INPUT = 2
-EXIT_TRY_AGAIN = 75  # EX_TEMPFAIL: something the start needs does not answer yet; the unit restarts the daemon
+from hedgebot.ops.figures import duration, iso_utc, percent
 
 
-def _fail(message: str, code: int = EXIT_BAD_INPUT) -> int:
-    print(f"hedgebot: {message}", file=sys.stderr)
-    return code
-
-
-def _load(path: Path) -> Settings:
-    return load_config(path)
-
-
-def _refuse(path: Path, problems: list[str]) -> int:
+def refuse(path: Path, problems: list[str]) -> int:
     """Print why `run` cannot start: files this user may not use first, one line each, then what is wrong in the config."""
     locked = [p for p in dict.fromkeys(problems) if SERVICE_USER_HINT in p]
     for problem in locked:
-        _fail(problem)
+        fail(problem)
     wrong = [p for p in problems if p not in locked]
-    return _fail(f"invalid config {path}:\n" + "\n".join(wrong)) if wrong else EXIT_BAD_INPUT
+    return fail(f"invalid config {path}:\n" + "\n".join(wrong)) if wrong else EXIT_BAD_INPUT
 
 
 def _exposure(hedge: HedgeConfig) -> str:
@@ -137,17 +103,17 @@ def cmd_check(args: argparse.Namespace) -> int:
     """Validate the config, check everything `run` will need, and print what it would run (with paper runways)."""
     from hedgebot.ops.senders import resolve_senders
 
-    settings = _load(args.config)
+    settings = load_config(args.config)
     problems = preflight(settings)
     _, unusable = resolve_senders(settings)
     # `run` starts without such a sender (and says so); `check` is where to hear of it before it matters.
     problems += [f"alert sender {problem}; `run` would start without this sender" for problem in unusable]
     if problems:
-        return _refuse(args.config, problems)
+        return refuse(args.config, problems)
     if settings.journal.url is not None:
-        usable, line = cli_journal.check_journal(settings)
+        usable, line = check_journal(settings)
         if not usable:
-            return _fail(line)
+            return fail(line)
         print(line)
     else:
         print(f"journal: {settings.journal.path}")
@@ -260,7 +226,7 @@ def _check_exchange(settings: Settings) -> int:
     for line in found.lines:
         print(line)
     if found.problems:
-        return _fail("the exchange checks found what would stop `run`:\n" + "\n".join(f"- {p}" for p in found.problems))
+        return fail("the exchange checks found what would stop `run`:\n" + "\n".join(f"- {p}" for p in found.problems))
     print("config OK; the exchange checks passed (no order was placed)")
     return EXIT_OK
 
@@ -375,430 +341,11 @@ def _carry_line(
     return affordability.carry_line(market, price, coins, hedge, rates, interval, source, horizon)
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    """Run the daemon until SIGINT or SIGTERM; bad input exits 2 with the messages `check` gives."""
-    settings = _load(args.config)
-    problems = preflight(settings)
-    if problems:
-        return _refuse(args.config, problems)
-    configure_logging(settings.daemon.log_format, settings.daemon.log_level)
-    return asyncio.run(_run(settings, args.live, args.config, standby=args.standby))
-
-
-async def _run(settings: Settings, live: bool, config_path: Path, *, standby: bool = False) -> int:
-    from hedgebot.engine.daemon import Daemon
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    daemon = Daemon(settings, RealClock(), allow_live=live, serve_http=True, standby=standby)
-    loop.add_signal_handler(signal.SIGHUP, daemon.reload_file, config_path)
-    try:
-        await daemon.run(stop)
-    except StartupStopped as exc:
-        print(f"hedgebot: {exc}", file=sys.stderr)
-        return EXIT_OK
-    except StartupDeferred as exc:
-        return _fail(f"not started yet: {exc}", EXIT_TRY_AGAIN)
-    except StartupRefused as exc:
-        return _fail(f"refused to start: {exc}")
-    except PermissionError as exc:
-        return _fail(denied(obstacle(exc.filename or config_path)))
-    except (OSError, sqlite3.Error) as exc:
-        return _fail(f"refused to start: {exc}")
-    return EXIT_OK
-
-
-def _fmt(value: object) -> str:
-    """Return a figure of the status file as it stands there: the JSON and the table show the same digits."""
-    return "-" if value is None else str(value)
-
-
-def _runway_text(hedge: dict) -> str:
-    """Return the runway for the status table: the price the margin sources pay up to, and how far above the mark."""
-    price, fraction = hedge.get("runway_price"), hedge.get("runway")
-    if price is None:
-        return "-"
-    if str(price) == "Infinity":
-        return "no limit"
-    return f"{float(price):.2f} ({float(fraction):+.1%})" if fraction is not None else f"{float(price):.2f}"
-
-
-def _trading_text(hedge: dict) -> str:
-    """Return the trading state for the status table, when it is not plain `active`."""
-    trading = hedge.get("trading_state", "active")
-    if trading == "active":
-        return ""
-    if hedge.get("state") == trading:  # the state column already says it
-        return f" [{hedge.get('trading_reason') or '-'}; by {hedge.get('trading_actor') or '-'}]"
-    return f" [{trading}: {hedge.get('trading_reason') or '-'}; by {hedge.get('trading_actor') or '-'}]"
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    """Print each hedge's exposure, short, target, ratio, drift and state."""
-    from hedgebot.engine.daemon import STATUS_FILE, AccountLock
-
-    settings = _load(args.config)
-    state_dir = settings.daemon.state_dir
-    path = state_dir / STATUS_FILE
-    if not path.exists():
-        return _fail(f"no status in {state_dir}: the daemon has not run with this config yet", EXIT_NOTHING)
-    try:
-        data = json.loads(path.read_text())
-    except PermissionError:
-        raise
-    except (OSError, ValueError) as exc:
-        return _fail(f"cannot read the status file {path}: {exc}; it is rewritten while the daemon runs")
-    running = any(AccountLock(state_dir, a.name).held_elsewhere() for a in settings.accounts)
-    hedges = data.get("hedges", [])
-    streams = data.get("streams") or {}
-    if args.json:
-        leases = data.get("leases") or {}
-        print(json.dumps([
-            {**h, "daemon_running": running, **_streams_of(streams, h), **({"lease": leases[h["account"]]} if h["account"] in leases else {})}
-            for h in hedges
-        ], indent=2))
-        return EXIT_OK
-    updated = str(data.get("updated_at", "-"))
-    print(f"daemon {'running' if running else 'not running (saved state)'}; updated {updated}")
-    for account, lease in (data.get("leases") or {}).items():
-        age = lease.get("lease_age_seconds")
-        print(
-            f"lease {account}: " + (f"LEADS under epoch {lease.get('epoch')}" if lease.get("leading") else "standby (another daemon leads)")
-            + (f", renewed {age:.1f}s ago" if age is not None else "") + f" (lease {lease.get('lease_seconds')}s)"
-        )
-    header = (
-        f"{'account':<12} {'hedge':<14} {'exposure':>10} {'short':>10} {'target':>10} {'ratio':>7} {'drift':>9} "
-        f"{'liq.dist':>8} {'runway (above mark)':>22}  state"
-    )
-    print(header)
-    for h in hedges:
-        if h.get("instrument") == "put":
-            print(_put_status_line(h))
-            continue
-        print(
-            f"{h['account']:<12} {h['name']:<14} {_fmt(h['exposure']):>10} {_fmt(h['short']):>10} "
-            f"{_fmt(h['target']):>10} {_fmt(h['ratio']):>7} {_fmt(h['drift']):>9} {percent(h['distance']):>8} "
-            f"{_runway_text(h):>22}  {h['state']}{_trading_text(h)}{' - ' + h['note'] if h.get('note') else ''}"
-        )
-        for line in (_schedule_text(h), _sources_text(h), _contract_text(h), _beta_text(h)):
-            if line:
-                print(f"{'':<12} {'':<14} {line}")
-    for account, health in streams.items():
-        mode = "REST polling stands in for a stream" if health.get("polling") else "live"
-        parts = [f"{st['name']} {st['state']}" + (f" ({st['error']})" if st.get("error") and st["state"] != "live" else "")
-                 for st in health.get("streams", [])]
-        print(f"streams {account}: {mode}: " + "; ".join(parts))
-    return EXIT_OK
-
-
-def _put_status_line(h: dict[str, Any]) -> str:
-    """Say a put leg's floor, strike, expiry, puts held, premium paid, mark value and delta, for `status`."""
-    held = f"{h['held']} of {h['target']} puts at strike {h['strike']}, expiry {h['expiry']}" if h.get("strike") else "no puts held"
-    return (
-        f"{h['account']:<12} {h['name']:<14} puts, floor {h['floor']}: {held}; premium paid {h['premium_paid']} "
-        f"({h['premium_last_30d']} in 30 days), payoff {h['put_payoff']}, mark value {h['mark_value']}, delta {h['delta']}  "
-        f"{h['state']}" + (f" - waiting: {h['waiting']}" if h.get("waiting") else "")
-    )
-
-
-def _sources_text(hedge: dict[str, Any]) -> str:
-    """Say where the exposure came from, when some of it is held elsewhere (a custody file, holdings accounts)."""
-    if "exposure_elsewhere_at" not in hedge or (hedge.get("exposure_elsewhere") is None and hedge.get("exposure_elsewhere_at") is None):
-        return ""
-    parts = [f"spot {hedge['exposure_spot']}"] if hedge.get("exposure_spot") is not None else []
-    if hedge.get("exposure_offset") is not None:
-        parts.append(f"offset {hedge['exposure_offset']}")
-    elsewhere = hedge.get("exposure_elsewhere")
-    parts.append(f"held elsewhere {elsewhere} (counted {hedge.get('exposure_elsewhere_at')})" if elsewhere is not None
-                 else "held elsewhere: not read yet")
-    return "exposure: " + " + ".join(parts)
-
-
-def _contract_text(hedge: dict[str, Any]) -> str:
-    """Say the contract a quarterly or cheapest hedge holds, its next roll window, and the carries last compared."""
-    if not hedge.get("contract"):
-        return ""
-    parts = [f"contract {hedge['contract']}" + (f" (delivered {hedge['contract_expiry']})" if hedge.get("contract_expiry") else "")]
-    if hedge.get("rolling"):
-        parts.append(f"rolling {hedge['rolling']}")
-    elif hedge.get("next_roll_at"):
-        parts.append(f"next roll window {hedge['next_roll_at']}")
-    carries = hedge.get("carries") or []
-    if carries:
-        parts.append("carries a year: " + ", ".join(
-            f"{c['symbol']} {percent(c['annual_rate']) if c.get('annual_rate') is not None else 'unknown'}" for c in carries
-        ))
-    return "; ".join(parts)
-
-
-def _schedule_text(hedge: dict[str, Any]) -> str:
-    """Say the schedule's window in force, the next one and the hedge's end, when it has any."""
-    parts = []
-    if hedge.get("window"):
-        parts.append(f"window {hedge['window']} in force (target ratio {_fmt(hedge.get('target_ratio'))})")
-    if hedge.get("next_window"):
-        parts.append(f"next window {hedge['next_window']} at {hedge.get('next_window_at') or '-'}")
-    if hedge.get("ends_at"):
-        parts.append(f"ends {hedge['ends_at']}")
-    return "; ".join(parts)
-
-
-def _beta_text(hedge: dict[str, Any]) -> str:
-    """Say a beta hedge's beta in force, its estimate, the rolling correlation and the out-of-sample effectiveness."""
-    if not any(hedge.get(k) is not None for k in ("beta", "beta_estimate", "correlation")):
-        return ""
-    def one(h: dict[str, Any]) -> str:
-        effectiveness = h.get("hedge_effectiveness")
-        return (
-            f"beta {_fmt(h.get('beta'))} (estimate {_fmt(h.get('beta_estimate'))}, OLS {_fmt(h.get('beta_ols'))}), "
-            f"correlation {_fmt(h.get('correlation'))}, hedge effectiveness "
-            + (percent(effectiveness) if effectiveness is not None else "-")
-        )
-
-    basket = hedge.get("basket") or []
-    return "; ".join(f"{h.get('asset')}: {one(h)}" for h in basket) if basket else one(hedge)
-
-
-def _streams_of(streams: dict[str, Any], hedge: dict[str, Any]) -> dict[str, Any]:
-    """Return the stream health of a hedge's account, for the JSON view (nothing when it does not stream)."""
-    health = streams.get(hedge.get("account", ""))
-    return {"streams": health} if health else {}
-
-
-def _hedge_account(settings: Settings, hedge: str, account: str | None) -> str:
-    """Return the account that holds `hedge`, or raise ValueError saying why it cannot be told."""
-    holders = [a.name for a in settings.accounts if any(h.name == hedge for h in a.hedges)]
-    if account is not None:
-        if account not in {a.name for a in settings.accounts}:
-            raise ValueError(f"--account {account!r} is not in the config (accounts: {', '.join(a.name for a in settings.accounts)})")
-        if account not in holders:
-            raise ValueError(f"--hedge {hedge!r} is not a hedge of account {account!r}")
-        return account
-    if not holders:
-        names = sorted({h.name for a in settings.accounts for h in a.hedges})
-        raise ValueError(f"--hedge {hedge!r} is not in the config (hedges: {', '.join(names)})")
-    if len(holders) > 1:
-        raise ValueError(f"hedge {hedge!r} exists in accounts {', '.join(holders)}: say which with --account")
-    return holders[0]
-
-
-def cmd_history(args: argparse.Namespace) -> int:
-    """Print the journal's trail for one hedge."""
-    settings = _load(args.config)
-    try:
-        account = _hedge_account(settings, args.hedge, args.account)
-    except ValueError as exc:
-        return _fail(str(exc))
-    journal_path = settings.journal.path
-    if settings.journal.url is None and not journal_path.exists():
-        return _fail(f"no journal at {journal_path}: the daemon has not run with this config yet", EXIT_NOTHING)
-    try:
-        journal = open_journal(settings.journal, RealClock())  # PostgreSQL when [journal] url is set
-    except (JournalUnavailable, ConfigError) as exc:
-        return _fail(str(exc))
-    try:
-        events = journal.events(account=account, hedge=args.hedge)
-        events = sorted(events + untold_outcomes(journal, account, args.hedge), key=lambda e: e.at)
-        if args.limit is not None:
-            events = events[-args.limit :]
-        open_intents = journal.open_intents(account=account, hedge=args.hedge)
-    finally:
-        journal.close()
-    shown = _precision_of(settings, account, args.hedge)
-    if args.json:
-        print(json.dumps([{"at": iso_utc(e.at), "account": e.account, "kind": e.kind, "severity": e.severity, **redact_value(e.detail)} for e in events], indent=2))
-        return EXIT_OK
-    for e in events:
-        when = datetime.fromtimestamp(e.at, UTC).strftime("%Y-%m-%d %H:%M:%S")
-        detail = redact(" ".join(f"{k}={v}" for k, v in render_detail(e.detail, shown).items() if v not in (None, "")))
-        print(f"{when}  {e.severity:<8} {e.account}/{e.hedge}  {e.kind:<22} {detail}")
-    for intent in open_intents:
-        print(redact(f"open intent {intent.client_id} ({intent.kind}, {intent.status.value}): {intent.detail}"))
-    if not events:
-        print(f"no events for hedge {args.hedge!r} yet")
-    return EXIT_OK
-
-
-def _precision_of(settings: Settings, account: str, hedge: str) -> Precision:
-    """Return the steps a hedge's figures are shown at: its paper market's, Binance's known ones, else plain digits.
-
-    A report or history is read without the exchange: where the market's steps are not known, every figure is
-    shown in plain digits rather than rounded to a guessed step.
-    """
-    for config in settings.accounts:
-        for h in config.hedges:
-            if config.name != account or h.name != hedge:
-                continue
-            for market in config.paper.markets if config.paper is not None else ():
-                if market.symbol == h.symbol:
-                    try:
-                        return Precision.of(paper_market(market))
-                    except ConfigError:
-                        break
-            known = default_market(h.symbol) if config.mode == "paper" or config.exchange == "binanceusdm" else None
-            return Precision.of(known, quote=h.symbol.partition("/")[2].partition(":")[0])
-    return Precision()
-
-
-def _version() -> str:
-    try:
-        return version("hedgebot")
-    except PackageNotFoundError:  # run from a source tree that was never installed
-        return "unknown"
-
-
-def _positive_int(text: str) -> int:
-    try:
-        number = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be 1 or more")
-    return number
-
-
-def cmd_report(args: argparse.Namespace) -> int:
-    """Print each hedge's funding, fees, margin, orders, time outside the band and PnL over a period."""
-    settings = _load(args.config)
-    try:
-        period = Period(
-            parse_date(args.since, "--since") if args.since else None,
-            parse_date(args.until, "--until") if args.until else None,
-        )
-    except ValueError as exc:
-        return _fail(str(exc))
-    if period.since is not None and period.until is not None and period.until <= period.since:
-        return _fail(f"--until {args.until} is not after --since {args.since}")
-    accounts = [a for a in settings.accounts if args.account in (None, a.name)]
-    if not accounts:
-        names = ", ".join(a.name for a in settings.accounts)
-        return _fail(f"--account {args.account!r} is not in {args.config} (accounts: {names})")
-    journal_path = settings.journal.path
-    if settings.journal.url is None and not journal_path.exists():
-        return _fail(f"no journal at {journal_path}: the daemon has not run with this config yet", EXIT_NOTHING)
-    hedges = [(a.name, h.name, h.symbol) for a in accounts for h in a.hedges]
-    clock = RealClock()
-    try:
-        journal = open_journal(settings.journal, clock)  # PostgreSQL when [journal] url is set
-    except (JournalUnavailable, ConfigError) as exc:
-        return _fail(str(exc))
-    try:
-        if args.csv:
-            print(render_csv(ledger(journal, [(a, h) for a, h, _ in hedges], period)), end="")
-            return EXIT_OK
-        reports = build_reports(journal, hedges, period, clock.now(), lambda a, h: _precision_of(settings, a, h))
-    finally:
-        journal.close()
-    if args.json:
-        print(json.dumps({"since": period.since, "until": period.until, "hedges": [r.to_json() for r in reports]}, indent=2))
-    else:
-        print(render_table(reports, period))
-    return EXIT_OK
-
-
-def cmd_alert_test(args: argparse.Namespace) -> int:
-    """Send one test message through every configured alert sender and say which arrived."""
-    settings = _load(args.config)
-    return asyncio.run(_alert_test(settings))
-
-
-async def _alert_test(settings: Settings) -> int:
-    from hedgebot.ops.senders import AlertMessage, build_dispatcher
-
-    clock = RealClock()
-    dispatcher = build_dispatcher(settings, clock)
-    for problem in dispatcher.misconfigured:
-        print(f"sender {problem}")
-    if not dispatcher.outboxes and not dispatcher.misconfigured:
-        return _fail("no alert senders are configured ([[alerts.senders]] or [[accounts.alerts]])", EXIT_NOTHING)
-    failed = len(dispatcher.misconfigured)
-    for box in dispatcher.outboxes:
-        scope = f"account {box.account}" if box.account else "all accounts"
-        message = AlertMessage(
-            "alert_test", Severity.INFO, box.account or "", "",
-            f"hedgebot alert test through sender {box.sender.name!r} ({scope}): if you read this, alerts reach you.",
-            clock.now(),
-        )
-        reason = await dispatcher.send_now(box.sender, message)
-        if reason is None:
-            print(f"sender {box.sender.name} ({scope}): delivered")
-        else:
-            failed += 1
-            print(f"sender {box.sender.name} ({scope}): NOT delivered: {reason}")
-    return EXIT_OK if failed == 0 else EXIT_NOTHING
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """Return the argument parser."""
-    parser = argparse.ArgumentParser(prog="hedgebot", description="Keep crypto holdings hedged with a perp short.")
-    parser.add_argument("--version", action="version", version=f"hedgebot {_version()}")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument("--config", type=Path, required=True, help="path to the TOML config")
-        return p
-
+def register(sub: Any) -> None:
+    """Add `check` to the `hedgebot` parser."""
     check = with_config(sub.add_parser("check", help="validate a config and exit"))
     check.add_argument(
         "--exchange", action="store_true",
         help="also run the live start-up checks against each live account's exchange (no order, no change)",
     )
     check.set_defaults(func=cmd_check)
-    run = with_config(sub.add_parser("run", help="run the daemon"))
-    run.add_argument("--live", action="store_true", help="allow accounts in live mode to trade real money")
-    run.add_argument(
-        "--standby", action="store_true",
-        help="([journal] url only) lead no account at start: wait for each account's lease to expire, take it with "
-        "the next epoch, reconcile, then trade",
-    )
-    run.set_defaults(func=cmd_run)
-    status = with_config(sub.add_parser("status", help="show each hedge's state"))
-    status.add_argument("--json", action="store_true", help="print a JSON list")
-    status.set_defaults(func=cmd_status)
-    history = with_config(sub.add_parser("history", help="show a hedge's journal"))
-    history.add_argument("--hedge", required=True, help="hedge name")
-    history.add_argument("--account", help="the account of the hedge (needed when two accounts have a hedge of that name)")
-    history.add_argument("--limit", type=_positive_int, default=None, help="only the last N events (N >= 1)")
-    history.add_argument("--json", action="store_true", help="print JSON")
-    history.set_defaults(func=cmd_history)
-    report = with_config(sub.add_parser("report", help="funding, fees, margin, orders and PnL per hedge over a period"))
-    report.add_argument("--since", help="start of the period: a date (2026-11-01) or date and time, UTC by default")
-    report.add_argument("--until", help="end of the period (not included)")
-    report.add_argument("--account", help="only this account's hedges")
-    output = report.add_mutually_exclusive_group()
-    output.add_argument("--json", action="store_true", help="print JSON")
-    output.add_argument("--csv", action="store_true", help="print every fill, funding payment, transfer and margin change as CSV")
-    report.set_defaults(func=cmd_report)
-    with_config(sub.add_parser("alert-test", help="send a test message through every alert sender")).set_defaults(func=cmd_alert_test)
-    sweep.add_arguments(backtest_report.add_parser(sub))
-    cli_journal.register(sub, with_config)
-    cli_control.register(sub, with_config)
-    cli_put.register(sub, with_config)
-    cli_compare.register(sub, with_config)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit code."""
-    args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args))
-    except ConfigError as exc:
-        return _fail(f"invalid config {args.config}:\n{exc}")
-    except PermissionError as exc:
-        # A state dir, journal, status file or config owned by the service user, read by someone else.
-        return _fail(denied(obstacle(exc.filename or getattr(args, "config", "."))))
-    except sqlite3.DatabaseError as exc:
-        return _fail(f"cannot read the journal named in {getattr(args, 'config', 'the config')}: {exc}")
-    except BrokenPipeError:
-        # The reader went away (`hedgebot history ... | head -1`): that is not an error.
-        # Point stdout at /dev/null so the interpreter's final flush does not complain.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_OK
-
-
-if __name__ == "__main__":
-    sys.exit(main())

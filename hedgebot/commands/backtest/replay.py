@@ -1,8 +1,9 @@
-"""`hedgebot backtest`: read history files, replay a configured hedge, write the report.
+"""A backtest's inputs, read and checked, and one replay run on them: what `backtest` and `backtest --sweep` share.
 
-Inputs are checked before anything runs; a bad row is reported with its file
-and line and the command exits 2. Outputs go to one directory: summary.json,
-equity.csv, trades.csv, alerts.csv and chart.png.
+Owns reading the config's hedge, the price, funding and spot-change files, and the live account's balances
+(read once, nothing changed), each bad input raised as BadInput naming its file, line, field or argument; and
+running one replay of them on simulated time through hedgebot.backtest. It may NOT write an output file or
+print a result (hedgebot.commands.backtest.outputs), nor know the command's arguments beyond InputFiles.of.
 """
 
 from __future__ import annotations
@@ -10,119 +11,30 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
-import dataclasses
-import json
-import math
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
 
 from hedgebot.access import unreadable
 from hedgebot.backtest import BacktestResult, FixedInterval, SpotChange, detect_interval, find_gaps, run_backtest
 from hedgebot.clock import RealClock, run_simulated
+from hedgebot.commands.args import date_argument, iso
 from hedgebot.config import AccountConfig, ConfigError, HedgeConfig, PaperConfig, load_config
-from hedgebot.domain.schedule import CalendarEvent
 from hedgebot.domain.model import Market
+from hedgebot.domain.schedule import CalendarEvent
 from hedgebot.exchange.binance_rules import default_market
 from hedgebot.exchange.factory import build_venue, instrument_problem, paper_market
 from hedgebot.exchange.feeds import Candle, CandleColumns, read_candle_columns
 from hedgebot.exchange.funding import ConstantFunding, FundingSource, ReplayFunding
 from hedgebot.exchange.port import BadData, ExchangeError
-from hedgebot.ops.figures import RATIO_PLACES, Figure, Precision, booked, number, percent, text
-from hedgebot.preflight import writable_problem
+from hedgebot.ops.figures import booked
 
-EXIT_OK = 0
-EXIT_BAD_INPUT = 2
 DEFAULT_FUNDING_RATE = Decimal("0.0001")
 
 
 class BadInput(Exception):
     """An input file, argument or config the backtest cannot use; the message names it."""
-
-
-def iso(when: float) -> str:
-    """Return a Unix time as ISO 8601 UTC."""
-    return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_date(text: str) -> float:
-    """Parse `YYYY-MM-DD` or an ISO 8601 time (UTC unless it says otherwise) for argparse."""
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2021-05-19 or 2021-05-19T12:00") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
-
-
-def parse_compare(text: str) -> FixedInterval:
-    """Parse `interval:60m` (also s, h, d) for argparse."""
-    kind, _, value = text.partition(":")
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    try:
-        if kind != "interval" or value[-1] not in units:
-            raise ValueError
-        seconds = float(value[:-1]) * units[value[-1]]
-        if not math.isfinite(seconds) or seconds <= 0:
-            raise ValueError
-    except (ValueError, IndexError):
-        raise argparse.ArgumentTypeError(f"{text!r}: use interval:N with a unit, e.g. interval:60m or interval:4h") from None
-    return FixedInterval(seconds)
-
-
-def add_parser(sub: Any) -> argparse.ArgumentParser:
-    """Add the `backtest` command to the CLI's subparsers and return its parser."""
-    p = sub.add_parser("backtest", help="replay history through a configured hedge and report how it held")
-    p.add_argument("--config", type=Path, required=True, help="path to the TOML config")
-    p.add_argument("--hedge", required=True, help="name of the hedge to replay (its account's paper balances are used)")
-    p.add_argument("--account", help="the hedge's account, when two accounts have a hedge of that name")
-    p.add_argument(
-        "--prices", type=parse_prices, action="append", required=True, metavar="[ASSET=]FILE",
-        help="candles: freqtrade, Binance kline or CryptoDataDownload CSV; one file, or one ASSET=FILE per asset "
-        "(a beta hedge needs its holding's and its instrument's: --prices ETH=eth.csv --prices BTC=btc.csv)",
-    )
-    p.add_argument("--funding", type=Path, help="Binance fundingRate CSV (default: a constant 0.01%% per 8 h)")
-    p.add_argument("--from", dest="start", type=parse_date, help="first day or time to replay (UTC)")
-    p.add_argument("--to", dest="end", type=parse_date, help="last day or time to replay (UTC, inclusive)")
-    p.add_argument("--spot-changes", type=Path, help="CSV of time,asset,amount changes to the spot wallet")
-    p.add_argument("--out", type=Path, default=None, help="output directory (default: backtest-<hedge>)")
-    p.add_argument("--compare", type=parse_compare, help="also run a fixed-interval policy, e.g. interval:60m")
-    p.add_argument("--no-chart", action="store_true", help="skip chart.png")
-    p.add_argument(
-        "--spot", type=parse_balance, action="append", default=None, metavar="ASSET=AMOUNT",
-        help="starting spot balance (repeat per asset); replaces the paper balances, and is how a live account is replayed",
-    )
-    p.add_argument(
-        "--futures", type=parse_balance, action="append", default=None, metavar="ASSET=AMOUNT",
-        help="starting futures wallet balance (repeat per asset), as --spot",
-    )
-    p.set_defaults(func=cmd_backtest)
-    return p
-
-
-def parse_prices(text: str) -> tuple[str | None, Path]:
-    """Parse `FILE` or `ETH=FILE` for argparse."""
-    asset, sep, path = text.partition("=")
-    if sep and asset.strip().isalnum() and path.strip():
-        return asset.strip().upper(), Path(path.strip())
-    return None, Path(text)
-
-
-def parse_balance(text: str) -> tuple[str, Decimal]:
-    """Parse `BTC=10` for argparse."""
-    asset, sep, amount = text.partition("=")
-    try:
-        value = Decimal(amount.strip())
-    except InvalidOperation:
-        value = Decimal("NaN")
-    if not sep or not asset.strip().isalnum() or not value.is_finite() or value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: use ASSET=AMOUNT with an amount of 0 or more, e.g. BTC=10 or USDT=50000")
-    return asset.strip().upper(), value
 
 
 def _find_hedge(
@@ -142,7 +54,7 @@ def _find_hedge(
         raise BadInput(f"{path}: hedge {name!r} is in accounts {', '.join(a.name for a, _ in found)}: say which with --account")
     account, hedge = found[0]
     problem = instrument_problem(hedge, "paper", f"{path}: hedge {name!r}")
-    if problem is not None and not hedge.instrument.option:  # a put hedge replays through hedgebot.backtest_put
+    if problem is not None and not hedge.instrument.option:  # a put hedge replays through hedgebot.commands.backtest.put
         raise BadInput(problem)
     if hedge.exposure.file is not None or hedge.exposure.accounts:
         raise BadInput(
@@ -189,7 +101,7 @@ def read_spot_changes(path: Path) -> list[SpotChange]:
                     raise BadInput(f"{where}: expected time,asset,amount, got {row!r}")
                 text = row[0].strip()
                 try:
-                    when = float(text) / (1000 if float(text) > 10**11 else 1) if text.replace(".", "", 1).isdigit() else parse_date(text)
+                    when = float(text) / (1000 if float(text) > 10**11 else 1) if text.replace(".", "", 1).isdigit() else date_argument(text)
                 except (ValueError, argparse.ArgumentTypeError):
                     raise BadInput(f"{where}: bad time {text!r}") from None
                 asset = row[1].strip().upper()
@@ -255,19 +167,6 @@ def _read_funding(path: Path | None, candles: Sequence[Candle], interval: float,
             f"{iso(a)} to {iso(b)} ({(b - a) / 3600:.1f} h): no funding is paid where it has no rows"
         )
     return funding
-
-
-def _progress(total: int) -> tuple[Callable[[int], None] | None, Callable[[], None]]:
-    if not sys.stderr.isatty():
-        return None, lambda: None
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, unit="candle", unit_scale=True, file=sys.stderr, leave=False)
-
-    def update(done: int) -> None:
-        bar.update(done - bar.n)
-
-    return update, bar.close
 
 
 @dataclass(frozen=True)
@@ -461,299 +360,3 @@ def warn_of_gaps(inputs: ReplayInputs, prices: Path, warn: Callable[[str], None]
         longest = max(b - a for a, b in gaps)
         warn(f"{prices}: {len(gaps)} gaps in the candles, the longest {longest / 3600:.1f} h (the keeper sees no price there)")
 
-
-def cmd_backtest(args: argparse.Namespace) -> int:
-    """Run `hedgebot backtest`; return the exit code."""
-    def warn(message: str) -> None:
-        print(f"hedgebot: warning: {message}", file=sys.stderr)
-
-    out: Path = args.out or Path(f"backtest-{args.hedge}")
-    try:
-        problem = writable_problem("--out", out)
-        if problem:
-            raise BadInput(problem)
-        inputs = load_inputs(with_exchange_balances(InputFiles.of(args), print), warn)
-    except BadInput as exc:
-        print(f"hedgebot: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    candles, market, hedge = inputs.candles, inputs.market, inputs.hedge
-    warn_of_gaps(inputs, inputs.prices or args.prices, warn)
-    out.mkdir(parents=True, exist_ok=True)
-    extra: dict[str, Any] = {}
-    if hedge.beta:
-        from hedgebot.backtest_beta import beta_figures
-
-        # The beta, the correlation and the out-of-sample variance reduction beside the one-for-one dollar hedge's,
-        # from the same estimator walked through both files' closes; the replay itself is the engine's, below.
-        figures = beta_figures(inputs, warn)
-        if figures is None:
-            return EXIT_BAD_INPUT
-        extra = figures
-    if hedge.instrument.option:
-        from hedgebot.backtest_put import write_put_backtest
-
-        unused = [flag for flag, given in (("--compare", args.compare), ("--spot-changes", args.spot_changes)) if given]
-        if unused:
-            print(f"hedgebot: {', '.join(unused)}: not supported for a put hedge yet (instrument = \"put\"); "
-                  "nothing was run", file=sys.stderr)
-            return EXIT_BAD_INPUT
-        return write_put_backtest(inputs, out)
-
-    def replay(fixed: FixedInterval | None) -> BacktestResult:
-        update, close = _progress(len(candles))
-        try:
-            return replay_once(inputs, fixed=fixed, progress=update)
-        finally:
-            close()
-
-    result = replay(None)
-    summary = summary_of(result)
-    if hedge.beta:
-        from hedgebot.backtest_beta import keeper_figures
-
-        summary.update(extra)
-        summary["keeper"] = keeper_figures(result, summary)
-    rows = [("band (as configured)", result)]
-    if args.compare is not None:
-        other = replay(args.compare)
-        rows.append((args.compare.label, other))
-        summary["comparison"] = {args.compare.label: summary_of(other)}
-    write_summary(out / "summary.json", summary)
-    write_equity(out / "equity.csv", result)
-    write_trades(out / "trades.csv", result)
-    write_alerts(out / "alerts.csv", result)
-    if not args.no_chart:
-        from hedgebot.chart import write_chart
-
-        write_chart(
-            out / "chart.png", result, hedge, f"{hedge.name}: {hedge.symbol} {iso(candles[0].time)[:10]} to {iso(candles[-1].time)[:10]}",
-            compare=(rows[1][0], rows[1][1]) if len(rows) > 1 else None,
-        )
-    print_summary(summary, Precision.of(market))
-    if args.compare is not None:
-        print()
-        print(comparison_table(rows))
-    print(f"\nwrote {out}/summary.json, equity.csv, trades.csv, alerts.csv" + ("" if args.no_chart else ", chart.png"))
-    return EXIT_OK
-
-
-# The kind of each summary figure: money at the margin step, prices at the price step, ratios to 4 places.
-_KINDS: dict[str, Figure] = {
-    **{key: Figure.MONEY for key in (
-        "fees_quote", "funding_quote", "margin_added_quote", "hedged_value_start", "hedged_value_end", "unhedged_value_end",
-    )},
-    **{key: Figure.RATIO for key in (
-        "hedge_value_volatility", "unhedged_value_volatility", "max_abs_drift_ratio", "time_outside_band_ratio",
-        "time_under_hedged_ratio", "min_liquidation_distance", "min_runway",
-    )},
-    **{key: Figure.PRICE for key in ("price_first", "price_last", "price_peak")},
-    **{key: Figure.SECONDS for key in ("time_under_hedged_seconds", "interval_seconds")},
-}
-# Ratios a person reads as percentages, printed beside the ratio.
-_PERCENTAGES = frozenset({"min_liquidation_distance", "min_runway", "time_outside_band_ratio", "time_under_hedged_ratio",
-                          "hedge_value_volatility", "unhedged_value_volatility", "max_abs_drift_ratio"})
-
-
-def _plain(key: str, value: Any, precision: Precision) -> Any:
-    kind = _KINDS.get(key)
-    if kind is not None:
-        return number(value, kind, precision)
-    if isinstance(value, Decimal):
-        return number(value, Figure.MONEY, precision)
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def _duration(seconds: float) -> str:
-    hours = seconds / 3600
-    return f"{hours / 24:.1f} days" if hours >= 48 else f"{hours:.1f} h"
-
-
-def headline(result: BacktestResult) -> str | None:
-    """Return what the user must read first: a hedge that never reached its target, or was under it for a while."""
-    m = result.metrics
-    under = float(m.get("time_under_hedged_seconds") or 0.0)
-    ratio = float(m.get("time_under_hedged_ratio") or 0.0)
-    if m.get("target_reached") is False:
-        return (
-            f"the hedge NEVER reached its target: under-hedged for the whole run ({_duration(under)}, {ratio:.2%} of the time); "
-            f"final short {result.final_short} against an exposure of {result.final_exposure}"
-        )
-    if under > 0:
-        return f"the hedge was under its target for {_duration(under)} ({ratio:.2%} of the time)"
-    return None
-
-
-def summary_of(result: BacktestResult) -> dict[str, Any]:
-    """Return summary.json's fields, what must be read first at the top; each figure at its kind's precision."""
-    precision = Precision.of(result.market)
-    data: dict[str, Any] = {}
-    top = headline(result)
-    if top is not None:
-        data["warning"] = top
-    data.update({key: _plain(key, value, precision) for key, value in result.metrics.items()})
-    data["start"] = iso(result.metrics["start"])
-    data["end"] = iso(result.metrics["end"])
-    data["critical_alerts"] = result.critical_alerts
-    data["keeper_wakes"] = result.keeper_wakes
-    data["topup_sources"] = result.topup_sources
-    data["price_first"] = number(result.first_price, Figure.PRICE, precision)
-    data["price_last"] = number(result.last_price, Figure.PRICE, precision)
-    data["price_peak"] = number(result.peak_price, Figure.PRICE, precision)
-    return data
-
-
-def write_summary(path: Path, summary: dict[str, Any]) -> None:
-    """Write summary.json."""
-    path.write_text(json.dumps(summary, indent=2) + "\n")
-
-
-def _cell(value: Any, kind: Figure, precision: Precision) -> str:
-    shown = text(value, kind, precision)
-    return "" if shown in ("-", "unlimited") else shown
-
-
-def _places(kind: Figure, precision: Precision) -> int | None:
-    """Return the decimal places `text` shows a figure of `kind` at (None: every digit)."""
-    step = {Figure.PRICE: precision.price, Figure.MONEY: precision.money, Figure.AMOUNT: precision.amount}.get(kind, RATIO_PLACES)
-    if step is None:
-        return None
-    return -min(int(step.normalize().as_tuple().exponent), 0)
-
-
-def _cells(values: Sequence[float], kind: Figure, precision: Precision) -> list[str]:
-    """Return `_cell` of each float, formatting most of them straight from the float.
-
-    `text` rounds the float's shortest repr half to even. Where that repr is
-    not a tie at the shown places and the float is far finer than them,
-    rounding the float itself (as format does, half to even) gives the same
-    digits; every other value goes through `_cell`.
-    """
-    places = _places(kind, precision)
-    if places is None:
-        return [_cell(v, kind, precision) for v in values]
-    shape = f"{{:.{places}f}}".format
-    fine = 2.0**52 * 10.0 ** -(places + 1)  # below this, a float's spacing is far under the last place shown
-    tie = "5"
-    out: list[str] = []
-    append = out.append
-    last_shown = ""
-    last_text = ""
-    for value in values:
-        shown = repr(value)
-        if shown == last_shown:
-            append(last_text)
-            continue
-        dot = shown.find(".")
-        if dot < 0 or "e" in shown or not (0 < abs(value) < fine) or shown[dot + 1 + places :] == tie:
-            last_text = _cell(value, kind, precision)
-        else:
-            last_text = shape(value)
-        last_shown = shown
-        append(last_text)
-    return out
-
-
-def _times(values: Sequence[float]) -> list[str]:
-    """Return `iso` of each time; whole seconds all at once."""
-    import numpy as np
-
-    times = np.asarray(values, dtype=float)
-    if len(times) and bool(np.all(times == np.floor(times))) and bool(np.all(np.abs(times) < 2.0**53)):
-        stamps = np.datetime_as_string(times.astype(np.int64).astype("datetime64[s]"), unit="s")
-        return [f"{t}Z" for t in stamps.tolist()]
-    return [iso(t) for t in values]
-
-
-def write_equity(path: Path, result: BacktestResult) -> None:
-    """Write equity.csv: the account's value over time, hedged and unhedged, with the hedge's state."""
-    e = result.equity
-    precision = Precision.of(result.market)
-    if result.market is not None and result.market.inverse:
-        # Its values are dollars (not its coin margin's 8 decimals) and its exposure and short coins, to the satoshi.
-        precision = dataclasses.replace(precision, amount=Decimal("0.00000001"), money=Decimal("0.01"))
-    columns = [
-        _times(e["time"]),
-        *(
-            _cells(e[name], kind, precision)
-            for name, kind in (
-                ("price", Figure.PRICE), ("hedged_value", Figure.MONEY), ("unhedged_value", Figure.MONEY),
-                ("exposure", Figure.AMOUNT), ("short", Figure.AMOUNT), ("drift_ratio", Figure.RATIO),
-                ("liquidation_distance", Figure.RATIO),
-            )
-        ),
-    ]
-    if len({len(c) for c in columns}) > 1:
-        raise ValueError("the equity series differ in length")
-    with path.open("w", newline="") as handle:
-        handle.write("time,price,hedged_value,unhedged_value,exposure,short,drift_ratio,liquidation_distance\n")
-        handle.writelines(",".join(row) + "\n" for row in zip(*columns, strict=True))
-
-
-def write_alerts(path: Path, result: BacktestResult) -> None:
-    """Write alerts.csv: each alert with its code, severity, and the times it was raised and resolved."""
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["code", "severity", "raised_at", "resolved_at", "lasted_seconds", "message", "resolved_message"])
-        for row in result.alert_rows:
-            lasted = "" if row.resolved_at is None else f"{row.resolved_at - row.raised_at:.0f}"
-            writer.writerow([
-                row.code, row.severity, iso(row.raised_at), "" if row.resolved_at is None else iso(row.resolved_at), lasted,
-                row.message, row.resolved_message,
-            ])
-
-
-def write_trades(path: Path, result: BacktestResult) -> None:
-    """Write trades.csv: every order, top-up, transfer, funding payment, spot change and liquidation."""
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["time", "kind", "symbol_or_asset", "side", "amount", "price", "fee", "quote_amount", "detail"])
-        precision = Precision.of(result.market)
-        base = result.market.base if result.market is not None else None
-        for row in result.trades:
-            coins = row.kind in ("order", "liquidation") or row.symbol == base
-            writer.writerow([
-                iso(row.time), row.kind, row.symbol, row.side,
-                _cell(row.amount, Figure.AMOUNT if coins else Figure.MONEY, precision), _cell(row.price, Figure.PRICE, precision),
-                _cell(row.fee, Figure.MONEY, precision), _cell(row.quote_amount, Figure.MONEY, precision), row.detail,
-            ])
-
-
-def print_summary(summary: dict[str, Any], precision: Precision | None = None) -> None:
-    """Print the summary's fields, one a line, each figure at its kind's precision."""
-    precision = precision or Precision()
-    if "warning" in summary:
-        print(f"WARNING: {summary['warning']}")
-    for key, value in summary.items():
-        if key in ("comparison", "warning"):
-            continue
-        shown = text(value, _KINDS.get(key), precision) if isinstance(value, float) else value
-        if key in _PERCENTAGES and isinstance(value, float):
-            shown = f"{shown} ({percent(value)})"
-        elif key == "time_under_hedged_seconds" and isinstance(value, int) and value:
-            shown = f"{value} ({_duration(value)})"
-        elif isinstance(value, dict):  # counts by name, in words (a dict's repr reads like debugger output)
-            shown = ", ".join(f"{name} {count}" for name, count in value.items()) or "none"
-        elif key == "instrument_choices":  # one choice a line: when, what was chosen, what it compared
-            shown = "none" if not value else "".join(
-                f"\n    {c['at']} {c['when']}: {c['contract']} ("
-                + ", ".join(f"{symbol} {percent(rate) if rate is not None else 'unknown'}" for symbol, rate in c["carries"].items())
-                + ")"
-                for c in value
-            )
-        print(f"  {key:<28} {shown}")
-
-
-def comparison_table(rows: Sequence[tuple[str, BacktestResult]]) -> str:
-    """Return the policies side by side: orders, fees, time outside the band, hedge-value volatility, liquidations."""
-    head = f"{'policy':<22} {'orders':>7} {'fees':>12} {'outside band':>13} {'hedge vol':>10} {'liquidations':>13}"
-    lines = [head, "-" * len(head)]
-    for name, result in rows:
-        m = result.metrics
-        vol = m["hedge_value_volatility"]
-        lines.append(
-            f"{name:<22} {m['orders']:>7} {float(m['fees_quote']):>12.2f} {m['time_outside_band_ratio']:>12.2%} "
-            f"{'-' if vol is None else f'{vol:.2%}':>10} {m['liquidations']:>13}"
-        )
-    return "\n".join(lines)
