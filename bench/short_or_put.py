@@ -22,7 +22,7 @@ from pathlib import Path
 from _bench import emit, print_machine
 from _bench import parser as bench_parser
 from hedgebot.backtest import run_backtest
-from hedgebot.backtest_put import run_put_backtest
+from hedgebot.commands.backtest.put import run_put_backtest
 from hedgebot.config import HedgeConfig
 from hedgebot.exchange.binance_rules import default_market
 from hedgebot.exchange.feeds import read_candles

@@ -20,8 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from hedgebot.backtest_report import InputFiles  # noqa: E402
-from hedgebot.sweep import Axis, combinations, run_sweep  # noqa: E402
+from hedgebot.commands.backtest.replay import InputFiles  # noqa: E402
+from hedgebot.commands.backtest.sweep import Axis, combinations, run_sweep  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _bench import emit, goal, machine, print_machine  # noqa: E402

@@ -151,7 +151,7 @@ def import_seconds() -> float:
     best = math.inf
     for _ in range(3):
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import hedgebot.cli"], check=True)
+        subprocess.run([sys.executable, "-c", "import hedgebot.commands.main"], check=True)
         best = min(best, time.perf_counter() - started)
     return best
 
@@ -160,7 +160,7 @@ def command_to_summary(workdir: Path, prices: Path) -> tuple[float, dict[str, ob
     """Run `hedgebot backtest` as a user does; return the seconds from its start to its written summary.json, and the summary."""
     out = workdir / "out"
     command = [
-        sys.executable, "-m", "hedgebot.cli", "backtest", "--config", str(workdir / "bench.toml"), "--hedge", "btc",
+        sys.executable, "-m", "hedgebot.commands.main", "backtest", "--config", str(workdir / "bench.toml"), "--hedge", "btc",
         "--prices", str(prices), "--out", str(out), "--no-chart",
     ]
     started = time.time_ns()
@@ -172,8 +172,8 @@ def command_to_summary(workdir: Path, prices: Path) -> tuple[float, dict[str, ob
 
 def in_process_to_summary(workdir: Path, prices: Path) -> tuple[float, float]:
     """Parse, replay and write summary.json in this process as the command does; return (seconds, parse seconds)."""
-    from hedgebot import backtest_report as report
-    from hedgebot.cli import build_parser
+    from hedgebot.commands.backtest import command as report
+    from hedgebot.commands.main import build_parser
 
     out = workdir / "in_process"
     out.mkdir(exist_ok=True)

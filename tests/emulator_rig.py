@@ -264,6 +264,6 @@ def start_live_daemon(config_path: Path, log: Path, key: str, secret: str, *flag
     env.update(HB_BINANCE_KEY=key, HB_BINANCE_SECRET=secret, HB_PG_PASSWORD=PASSWORD, PYTHONUNBUFFERED="1")
     with log.open("w") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "hedgebot.cli", "run", "--config", str(config_path), "--live", *flags],
+            [sys.executable, "-m", "hedgebot.commands.main", "run", "--config", str(config_path), "--live", *flags],
             cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
         )

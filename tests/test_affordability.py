@@ -60,7 +60,7 @@ def test_the_carrying_cost_is_the_funding_a_year_on_the_notional_received_by_a_s
 
 
 def test_check_says_the_carrying_cost_from_a_replayed_funding_files_last_30_days(tmp_path, capsys) -> None:
-    from hedgebot.cli import main
+    from hedgebot.commands.main import main
     from tests.helpers import paper_settings_dict, shared_file, write_toml
 
     data = paper_settings_dict(tmp_path)

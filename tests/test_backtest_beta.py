@@ -10,7 +10,7 @@ import random
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hedgebot.cli import main
+from hedgebot.commands.main import main
 from tests.helpers import paper_settings_dict, write_toml
 
 START = 1_609_459_200  # 2021-01-01 00:00 UTC

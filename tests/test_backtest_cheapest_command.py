@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hedgebot.cli import main
+from hedgebot.commands.main import main
 from tests.helpers import paper_settings_dict, write_toml
 from tests.test_backtest_command import _freqtrade, _path
 

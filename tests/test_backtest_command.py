@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hedgebot.cli import main
+from hedgebot.commands.main import main
 from hedgebot.exchange.feeds import read_candles
 from tests.helpers import paper_settings_dict, write_toml
 
@@ -203,7 +203,7 @@ def test_in_a_flat_market_only_funding_settlements_and_the_tick_wake_the_keeper(
 
 @pytest.mark.parametrize("kind", ["file", "under-a-file", "proc"])
 def test_an_out_directory_that_cannot_be_made_exits_2_naming_out_before_replaying(tmp_path, capsys, monkeypatch, kind) -> None:
-    import hedgebot.backtest_report as backtest_report
+    import hedgebot.commands.backtest.replay as backtest_report
 
     def no_replay(*args, **kwargs):
         raise AssertionError("the replay ran although --out cannot be written")
@@ -326,7 +326,7 @@ def test_a_live_accounts_config_replays_from_the_balances_its_exchange_reports_a
         prices = _freqtrade(tmp_path / "btc.csv", _path(200, 3600))
         env = {**clean_env(), "HB_BINANCE_KEY": PROCESS_KEY, "HB_BINANCE_SECRET": PROCESS_SECRET}
         done = subprocess.run(
-            [sys.executable, "-m", "hedgebot.cli", "backtest", "--config", str(live_config(tmp_path, emulator.url)),
+            [sys.executable, "-m", "hedgebot.commands.main", "backtest", "--config", str(live_config(tmp_path, emulator.url)),
              "--hedge", "btc", "--prices", str(prices), "--out", str(tmp_path / "out"), "--no-chart"],
             cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
         )
@@ -342,7 +342,7 @@ def test_a_live_accounts_config_replays_from_the_balances_its_exchange_reports_a
 
 
 def test_the_printed_summary_names_the_topup_sources_in_words_not_as_a_python_dict(capsys) -> None:
-    from hedgebot.backtest_report import print_summary
+    from hedgebot.commands.backtest.outputs import print_summary
 
     print_summary({"topups": 3, "topup_sources": {"transfers from spot stablecoin": 2, "coins sold": 1}})
     out = capsys.readouterr().out

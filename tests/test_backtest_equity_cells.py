@@ -7,7 +7,7 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hedgebot.backtest_report import _cell, _cells, _times, iso
+from hedgebot.commands.backtest.outputs import _cell, _cells, _times, iso
 from hedgebot.ops.figures import Figure, Precision
 from tests.helpers import btc_market
 

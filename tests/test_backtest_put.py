@@ -10,7 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from hedgebot.cli import main
+from hedgebot.commands.main import main
 from tests.helpers import SYMBOL, paper_settings_dict, write_toml
 
 D = Decimal

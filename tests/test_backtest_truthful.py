@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from hedgebot.backtest import run_backtest
-from hedgebot.cli import main
+from hedgebot.commands.main import main
 from hedgebot.clock import run_simulated
 from hedgebot.exchange.feeds import Candle
 from hedgebot.exchange.funding import ConstantFunding
@@ -119,7 +119,7 @@ def test_a_funding_file_with_a_hole_inside_the_candles_is_warned_about(tmp_path,
 
 
 def test_the_chart_marks_liquidations_top_ups_and_spot_sales_shades_gaps_and_draws_the_compare_lane(tmp_path) -> None:
-    from hedgebot.chart import _thin, draw_chart, marks
+    from hedgebot.commands.backtest.chart import _thin, draw_chart, marks
 
     rows = _rally(hours=200, step=1.01)
     rows = rows[:80] + [(t + 6 * 3600, o, h, lo, c) for t, o, h, lo, c in rows[80:]]  # a 6 h hole in the data

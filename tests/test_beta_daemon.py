@@ -8,7 +8,7 @@ import json
 import re
 from pathlib import Path
 
-from hedgebot.cli import main
+from hedgebot.commands.main import main
 from tests.helpers import paper_settings_dict, write_toml
 
 

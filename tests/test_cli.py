@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from hedgebot.cli import main
+from hedgebot.commands.main import main
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -40,7 +40,7 @@ def test_paper_demo_opens_the_hedge_rebalances_and_stops_on_sigterm_without_touc
     log = tmp_path / "daemon.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "hedgebot.cli", "run", "--config", "config/paper.toml"],
+            [sys.executable, "-m", "hedgebot.commands.main", "run", "--config", "config/paper.toml"],
             cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
         )
     try:

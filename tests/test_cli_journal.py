@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from hedgebot.cli import main
+from hedgebot.commands.main import main
 from hedgebot.clock import SimClock
 from hedgebot.config import ConfigError, Settings, load_config
 from hedgebot.engine.daemon import AccountLock, Daemon

@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _hedgebot(*args: str, cwd: Path = REPO, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hedgebot.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=120, **kwargs)
+    return subprocess.run([sys.executable, "-m", "hedgebot.commands.main", *args], cwd=cwd, capture_output=True, text=True, timeout=120, **kwargs)
 
 
 def test_version_prints_the_installed_version() -> None:
@@ -39,7 +39,7 @@ def test_history_piped_into_head_ends_quietly_without_broken_pipe(tmp_path) -> N
             [(1_600_000_000.0 + n, json.dumps({"n": n, "pad": "x" * 60})) for n in range(4000)],
         )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hedgebot.cli", "history", "--config", str(config), "--hedge", "btc-core"],
+        [sys.executable, "-m", "hedgebot.commands.main", "history", "--config", str(config), "--hedge", "btc-core"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     first = proc.stdout.readline()
@@ -72,7 +72,7 @@ def test_history_refuses_a_negative_limit(tmp_path) -> None:
 def test_history_keeps_hedges_of_the_same_name_in_different_accounts_apart(tmp_path, capsys) -> None:
     import copy
 
-    from hedgebot.cli import main
+    from hedgebot.commands.main import main
     from hedgebot.clock import SimClock
     from hedgebot.store.journal import Journal
     from tests.helpers import paper_settings_dict, write_toml

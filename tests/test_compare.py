@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hedgebot.cli import main
+from hedgebot.commands.main import main
 from tests.helpers import paper_settings_dict, write_toml
 
 

@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from hedgebot.cli import main
+from hedgebot.commands.main import main
 from hedgebot.config import ConfigError, load_config
 from tests.helpers import paper_settings_dict, write_toml
 

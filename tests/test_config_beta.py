@@ -95,7 +95,7 @@ def test_a_basket_holding_counted_by_another_hedge_of_the_account_is_refused(tmp
 
 
 def test_check_says_how_a_beta_hedge_is_sized_and_what_a_broken_correlation_does(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    from hedgebot.cli import main
+    from hedgebot.commands.main import main
 
     data = paper_settings_dict(tmp_path, name="eth", asset="ETH", symbol="BTC/USDT:USDT", ratio="beta", beta_max="2",
                                on_correlation_break="unwind")
@@ -109,7 +109,7 @@ def test_check_says_how_a_beta_hedge_is_sized_and_what_a_broken_correlation_does
 
 
 def test_unwind_with_sell_spot_is_refused_for_a_beta_hedge_and_nothing_is_done(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    from hedgebot.cli import main
+    from hedgebot.commands.main import main
 
     data = paper_settings_dict(tmp_path, name="eth", asset="ETH", symbol="BTC/USDT:USDT", ratio="beta")
     data["accounts"][0]["paper"]["markets"].append(
@@ -138,7 +138,7 @@ def test_a_holding_priced_on_another_coins_market_or_in_another_quote_is_refused
 
 
 def test_check_sizes_a_beta_hedges_short_on_the_holdings_worth_not_on_its_coin_count_as_the_instruments(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    from hedgebot.cli import main
+    from hedgebot.commands.main import main
 
     data = paper_settings_dict(tmp_path, name="eth", asset="ETH", symbol="BTC/USDT:USDT", ratio="beta", beta_max="2")
     data["accounts"][0]["paper"]["markets"].append(
@@ -159,7 +159,7 @@ def test_a_basket_on_a_hedge_that_does_not_count_spot_is_refused_not_left_unhedg
 
 
 def test_check_says_a_baskets_other_holdings_count_only_the_accounts_spot_coins(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    from hedgebot.cli import main
+    from hedgebot.commands.main import main
 
     data = paper_settings_dict(tmp_path, name="eth", asset="ETH", symbol="BTC/USDT:USDT", ratio="beta",
                                basket=[{"asset": "SOL"}], exposure={"offset": "10"})

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from hedgebot.cli import main
+from hedgebot.commands.main import main
 from hedgebot.config import HedgeConfig
 from hedgebot.domain.instrument import InstrumentKind, Settlement
 from hedgebot.exchange.factory import instrument_problem

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from hedgebot.cli import main
+from hedgebot.commands.main import main
 from hedgebot.config import ConfigError, load_config
 from tests.helpers import paper_settings_dict, write_toml
 
@@ -48,9 +48,9 @@ def test_no_secret_value_appears_in_anything_a_run_printed_or_wrote(tmp_path, ca
     }
     config = write_toml(tmp_path / "run.toml", data)
     env = {**os.environ, "HB_PLANTED_SECRET": SECRET + "env", "HEDGEBOT_DAEMON__LOG_LEVEL": "debug", "HEDGEBOT_HTTP__PORT": "0"}
-    checked = subprocess.run([sys.executable, "-m", "hedgebot.cli", "check", "--config", str(config)], cwd=REPO, env=env, capture_output=True, timeout=60)
+    checked = subprocess.run([sys.executable, "-m", "hedgebot.commands.main", "check", "--config", str(config)], cwd=REPO, env=env, capture_output=True, timeout=60)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hedgebot.cli", "run", "--config", str(config)],
+        [sys.executable, "-m", "hedgebot.commands.main", "run", "--config", str(config)],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 60
@@ -64,7 +64,7 @@ def test_no_secret_value_appears_in_anything_a_run_printed_or_wrote(tmp_path, ca
     for name in ("status", "history"):
         extra = ["--hedge", "btc-core"] if name == "history" else []
         done = subprocess.run(
-            [sys.executable, "-m", "hedgebot.cli", name, "--config", str(config), "--json", *extra],
+            [sys.executable, "-m", "hedgebot.commands.main", name, "--config", str(config), "--json", *extra],
             cwd=REPO, env=env, capture_output=True, timeout=60,
         )
         out += done.stdout + done.stderr

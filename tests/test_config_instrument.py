@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hedgebot.backtest import run_backtest
-from hedgebot.cli import main
+from hedgebot.commands.main import main
 from hedgebot.config import HedgeConfig, load_config
 from hedgebot.domain.instrument import HedgeSide, InstrumentKind
 from hedgebot.exchange.binance_rules import default_market

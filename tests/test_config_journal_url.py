@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hedgebot.cli import main
+from hedgebot.commands.main import main
 from tests.helpers import paper_settings_dict, write_toml
 
 

@@ -77,7 +77,7 @@ def test_a_roll_before_as_long_as_the_horizon_is_refused() -> None:
 
 
 def test_check_describes_a_paper_put_hedge_as_puts_not_a_short(tmp_path, capsys) -> None:
-    from hedgebot.cli import main
+    from hedgebot.commands.main import main
     from tests.helpers import paper_settings_dict, write_toml
 
     data = paper_settings_dict(tmp_path)

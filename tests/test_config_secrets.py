@@ -7,7 +7,7 @@ import logging
 import pytest
 import structlog
 
-from hedgebot.cli import main
+from hedgebot.commands.main import main
 from hedgebot.clock import SimClock
 from hedgebot.config import load_config
 from hedgebot.engine.daemon import Daemon

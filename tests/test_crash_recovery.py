@@ -38,7 +38,7 @@ def _start(config: Path, log: Path, crashpoint: str | None) -> subprocess.Popen:
     if crashpoint:
         env["HEDGEBOT_CRASHPOINT"] = crashpoint
     with log.open("a") as out:
-        return subprocess.Popen([sys.executable, "-m", "hedgebot.cli", "run", "--config", str(config)], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen([sys.executable, "-m", "hedgebot.commands.main", "run", "--config", str(config)], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
 @pytest.mark.slow
@@ -126,7 +126,7 @@ def test_repeated_sigkills_of_a_live_daemon_on_the_emulator_leave_no_duplicated_
             run_env = dict(env, HEDGEBOT_CRASHPOINT=crashpoint) if crashpoint else env
             with log.open("a") as out:
                 return subprocess.Popen(
-                    [sys.executable, "-m", "hedgebot.cli", "run", "--config", str(config), "--live"],
+                    [sys.executable, "-m", "hedgebot.commands.main", "run", "--config", str(config), "--live"],
                     cwd=REPO, env=run_env, stdout=out, stderr=subprocess.STDOUT,
                 )
 
@@ -164,7 +164,7 @@ def test_repeated_sigkills_of_a_live_daemon_on_the_emulator_leave_no_duplicated_
 def _hedgebot(config: Path, *args: str) -> str:
     env = clean_env()
     done = subprocess.run(
-        [sys.executable, "-m", "hedgebot.cli", *args, "--config", str(config)],
+        [sys.executable, "-m", "hedgebot.commands.main", *args, "--config", str(config)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
     )
     assert done.returncode == 0, done.stderr

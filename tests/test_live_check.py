@@ -17,7 +17,7 @@ def _check(config, env_extra: dict[str, str] | None = None) -> subprocess.Comple
     env = clean_env()
     env.update({"HB_BINANCE_KEY": PROCESS_KEY, "HB_BINANCE_SECRET": PROCESS_SECRET, **(env_extra or {})})
     return subprocess.run(
-        [sys.executable, "-m", "hedgebot.cli", "check", "--config", str(config), "--exchange"],
+        [sys.executable, "-m", "hedgebot.commands.main", "check", "--config", str(config), "--exchange"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
     )
 
@@ -147,7 +147,7 @@ def test_compare_reads_a_live_accounts_perpetual_from_the_exchange_with_its_sett
     env = clean_env()
     env.update({"HB_BINANCE_KEY": PROCESS_KEY, "HB_BINANCE_SECRET": PROCESS_SECRET})
     done = subprocess.run(
-        [sys.executable, "-m", "hedgebot.cli", "compare", "--config", str(live_config(tmp_path, emulator.url)), "--hedge", "btc"],
+        [sys.executable, "-m", "hedgebot.commands.main", "compare", "--config", str(live_config(tmp_path, emulator.url)), "--hedge", "btc"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
     )
     said = done.stdout + done.stderr

@@ -51,7 +51,7 @@ def test_a_live_daemon_hedges_tops_up_on_a_rally_and_rides_out_an_exchange_resta
     log = tmp_path / "daemon.log"
     with log.open("w") as out:
         daemon = subprocess.Popen(
-            [sys.executable, "-m", "hedgebot.cli", "run", "--config", str(config), "--live"],
+            [sys.executable, "-m", "hedgebot.commands.main", "run", "--config", str(config), "--live"],
             cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
         )
     try:

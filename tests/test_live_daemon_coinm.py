@@ -53,7 +53,7 @@ def start(config: Path, log: Path) -> subprocess.Popen[bytes]:
     env["HEDGEBOT_HTTP__PORT"] = "0"
     with log.open("a") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "hedgebot.cli", "run", "--config", str(config), "--live"],
+            [sys.executable, "-m", "hedgebot.commands.main", "run", "--config", str(config), "--live"],
             cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
         )
 

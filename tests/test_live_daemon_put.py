@@ -39,7 +39,7 @@ def start_daemon(config: Path, log: Path, crashpoint: str | None = None) -> subp
     if crashpoint is not None:
         env["HEDGEBOT_CRASHPOINT"] = crashpoint
     with log.open("a") as out:
-        return subprocess.Popen([sys.executable, "-m", "hedgebot.cli", "run", "--config", str(config), "--live"],
+        return subprocess.Popen([sys.executable, "-m", "hedgebot.commands.main", "run", "--config", str(config), "--live"],
                                 cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 

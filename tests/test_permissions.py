@@ -60,7 +60,7 @@ def hedgebot(place: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = clean_env(keep_lock_dir=False)  # the other user cannot write this run's own (0700) lock directory
     env.update(PYTHONPATH=str(REPO), HEDGEBOT_HTTP__PORT="0")
     return subprocess.run(
-        [*_other_user(), sys.executable, "-m", "hedgebot.cli", *args], cwd=place, env=env,
+        [*_other_user(), sys.executable, "-m", "hedgebot.commands.main", *args], cwd=place, env=env,
         capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
     )
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from hedgebot import cli, cli_put
+from hedgebot.commands import main as cli, plan_put as cli_put
 from hedgebot.exchange.option_chains import client_for
 from tests.exchange.ccxt_recorder import RecordingSession
 from tests.exchange.option_books import NOW, BinanceOptionsBook, DeribitOptionsBook, OkxOptionsBook

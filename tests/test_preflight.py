@@ -16,7 +16,7 @@ GOOD_CANDLES = "date,open,high,low,close,volume\n2021-01-01T00:00:00Z,29000,2940
 
 def _hedgebot(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "hedgebot.cli", *args], cwd=REPO, capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "hedgebot.commands.main", *args], cwd=REPO, capture_output=True, text=True, timeout=60,
     )
 
 

@@ -9,9 +9,9 @@ import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
-from hedgebot.cli import main
+from hedgebot.commands.main import main
 from hedgebot.clock import SimClock
-from hedgebot.report import Period, build_reports, ledger, render_csv, render_table
+from hedgebot.ops.report import Period, build_reports, ledger, render_csv, render_table
 from hedgebot.store.journal import IntentStatus, Journal
 from tests.helpers import D, SYMBOL, paper_run, paper_settings_dict, write_toml
 
@@ -181,7 +181,7 @@ def test_the_csv_writes_a_fills_price_whole_even_past_eight_decimals() -> None:
 
 
 def test_a_coin_margined_shorts_report_counts_its_pnl_in_coins_and_a_full_hedge_nets_to_nothing() -> None:
-    from hedgebot.report import HedgeReport
+    from hedgebot.ops.report import HedgeReport
 
     # 10 BTC hedged at 1x: 300,000 USD of face sold at 30,000 and held while BTC doubled.
     report = HedgeReport("main", "btc", "BTC", inverse=True, first_price=D(30000), last_price=D(60000),

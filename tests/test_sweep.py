@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from hedgebot.cli import main
-from hedgebot.sweep import Axis, grid
+from hedgebot.commands.main import main
+from hedgebot.commands.backtest.sweep import Axis, grid
 from tests.helpers import paper_settings_dict, write_toml
 
 START = 1_609_459_200  # 2021-01-01 00:00 UTC

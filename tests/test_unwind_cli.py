@@ -39,7 +39,7 @@ def _env(crashpoint: str | None = None) -> dict[str, str]:
 def _hedgebot(args: list[str], log: Path, crashpoint: str | None = None, timeout: float = 60) -> int:
     with log.open("a") as out:
         proc = subprocess.run(
-            [sys.executable, "-m", "hedgebot.cli", *args], cwd=REPO, env=_env(crashpoint), stdout=out,
+            [sys.executable, "-m", "hedgebot.commands.main", *args], cwd=REPO, env=_env(crashpoint), stdout=out,
             stderr=subprocess.STDOUT, timeout=timeout, stdin=subprocess.DEVNULL,
         )
     return proc.returncode
@@ -49,7 +49,7 @@ def _run_daemon_until(config: Path, state: Path, log: Path, done, limit: float =
     """Run the daemon until the status file satisfies `done`, then SIGTERM it; return that status."""
     with log.open("a") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "hedgebot.cli", "run", "--config", str(config)], cwd=REPO, env=_env(),
+            [sys.executable, "-m", "hedgebot.commands.main", "run", "--config", str(config)], cwd=REPO, env=_env(),
             stdout=out, stderr=subprocess.STDOUT,
         )
     deadline = time.monotonic() + limit
@@ -150,7 +150,7 @@ def test_unwind_plans_a_hedge_whose_schedule_names_a_calendar_event(tmp_path: Pa
     assert setup.simulated is not None
     setup.simulated.update_price(SYMBOL, time.time(), Decimal("50000"))  # the account has been trading: it has a price
     setup.simulated.save()
-    from hedgebot.cli import main
+    from hedgebot.commands.main import main
 
     code = main(["unwind", "--config", str(config), "--hedge", "btc-core", "--plan"])
     captured = capsys.readouterr()

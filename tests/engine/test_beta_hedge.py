@@ -160,7 +160,7 @@ async def test_a_broken_correlation_unwinds_the_hedge_when_asked() -> None:
 
 
 async def test_the_report_shows_the_beta_the_correlation_and_the_hedge_effectiveness_journaled() -> None:
-    from hedgebot.report import Period, build_reports, render_table
+    from hedgebot.ops.report import Period, build_reports, render_table
 
     keeper, _, market, _ = await _rig(_hedge(), history_minutes=200)
     await keeper.tick()

@@ -221,7 +221,7 @@ async def test_a_kill_at_any_step_of_a_move_between_contracts_resumes_without_a_
 
 
 async def test_a_paper_daemon_shows_the_chosen_contract_and_the_carries_compared_in_status(tmp_path: Path, capsys) -> None:
-    from hedgebot.cli import main
+    from hedgebot.commands.main import main
     from hedgebot.config import load_config
     from hedgebot.engine.daemon import Daemon
     from tests.helpers import paper_settings_dict, write_toml

@@ -123,7 +123,7 @@ async def test_a_custody_file_never_read_holds_the_leg_both_ways_and_says_why(tm
 def test_check_says_what_the_custody_file_counts_or_why_it_cannot_be_read_without_failing(tmp_path: Path, capsys) -> None:
     import time
 
-    from hedgebot.cli import main
+    from hedgebot.commands.main import main
     from tests.helpers import paper_settings_dict, write_toml
 
     path = write_count(tmp_path / "custody.json", "3", time.time() - 120)

@@ -102,7 +102,7 @@ def test_a_holdings_account_misnamed_unused_or_hedged_is_refused_with_a_message(
 
 
 def test_check_says_which_hedge_counts_a_holdings_account_and_sizes_the_target_with_its_coins(tmp_path: Path, capsys) -> None:
-    from hedgebot.cli import main
+    from hedgebot.commands.main import main
 
     config = write_toml(tmp_path / "hedgebot.toml", with_holdings(tmp_path))
     assert main(["check", "--config", str(config)]) == 0
@@ -113,7 +113,7 @@ def test_check_says_which_hedge_counts_a_holdings_account_and_sizes_the_target_w
 
 
 def test_a_backtest_of_a_hedge_counting_coins_held_elsewhere_is_refused_with_what_to_do(tmp_path: Path, capsys) -> None:
-    from hedgebot.cli import main
+    from hedgebot.commands.main import main
     from tests.helpers import shared_file
 
     config = write_toml(tmp_path / "hedgebot.toml", with_holdings(tmp_path))
@@ -142,7 +142,7 @@ async def test_a_paper_daemon_reading_a_live_holdings_account_needs_no_live_flag
 
 
 async def test_status_shows_where_the_exposure_came_from(tmp_path: Path, capsys) -> None:
-    from hedgebot.cli import main
+    from hedgebot.commands.main import main
 
     data = with_holdings(tmp_path)
     clock = SimClock()

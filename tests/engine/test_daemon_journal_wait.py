@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import structlog
 
-from hedgebot.cli import EXIT_TRY_AGAIN, main
+from hedgebot.commands.main import main
+from hedgebot.commands.run import EXIT_TRY_AGAIN
 from hedgebot.testing.ports import free_port
 from tests.helpers import paper_settings_dict, write_toml
 

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from prometheus_client import generate_latest
 
-from hedgebot.cli import main
+from hedgebot.commands.main import main
 from hedgebot.clock import SimClock
 from hedgebot.config import Settings
 from hedgebot.domain.model import Wallet

@@ -64,7 +64,7 @@ async def test_a_restarted_daemon_keeps_the_puts_it_bought_without_buying_again(
 
 
 async def test_status_shows_the_floor_expiry_premium_mark_value_and_delta_of_a_put_hedge(tmp_path, capsys) -> None:
-    from hedgebot.cli import main
+    from hedgebot.commands.main import main
     from hedgebot.config import load_config
     from tests.helpers import write_toml
 
@@ -101,7 +101,7 @@ async def test_two_put_hedges_on_one_paper_account_are_refused_at_start(tmp_path
 
 
 async def test_status_after_a_stop_does_not_show_the_put_leg_as_active(tmp_path, capsys) -> None:
-    from hedgebot.cli import main
+    from hedgebot.commands.main import main
     from hedgebot.config import load_config
     from tests.helpers import write_toml
 

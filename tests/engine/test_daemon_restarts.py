@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from hedgebot.cli import main
+from hedgebot.commands.main import main
 from hedgebot.clock import SimClock
 from hedgebot.config import Settings, load_config
 from hedgebot.engine.daemon import Daemon

@@ -435,7 +435,7 @@ def test_a_buffer_that_allows_for_no_divergence_shows_the_spread_but_raises_no_w
 
 
 def test_check_says_the_buffer_and_who_may_withdraw_from_the_holdings_account(tmp_path: Path, capsys: Any) -> None:
-    from hedgebot.cli import main
+    from hedgebot.commands.main import main
     from tests.helpers import write_toml
 
     data = two_venues(tmp_path, refill={**REFILL_FROM_COLD, "max_withdraw_per_day": "100000"})

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hedgebot.cli import main
+from hedgebot.commands.main import main
 from hedgebot.clock import SimClock
 from hedgebot.config import Settings
 from hedgebot.domain.model import Wallet

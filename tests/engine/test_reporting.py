@@ -6,7 +6,7 @@ import json
 import re
 from pathlib import Path
 
-from hedgebot.cli import main
+from hedgebot.commands.main import main
 from hedgebot.clock import SimClock
 from hedgebot.config import load_config
 from hedgebot.domain.model import Wallet

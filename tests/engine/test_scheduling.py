@@ -112,7 +112,7 @@ async def test_a_backtest_changes_the_ratio_at_exactly_the_scheduled_replay_time
 
 
 async def test_a_daemon_reads_its_calendar_and_status_shows_the_window_in_force_and_the_next(tmp_path: Path, capsys) -> None:
-    from hedgebot.cli import main
+    from hedgebot.commands.main import main
     from hedgebot.clock import SimClock
     from hedgebot.config import load_config
     from hedgebot.engine.daemon import Daemon

@@ -21,7 +21,7 @@ from hedgebot.engine.daemon import Daemon
 from hedgebot.engine.streams import StreamedPort, StreamState, StreamSupervisor, attach_streams
 from hedgebot.exchange.port import OrderRequest
 from tests.emulator_rig import BTC, EmulatorRig, connect, emulator_rig
-from hedgebot.cli import main
+from hedgebot.commands.main import main
 from tests.helpers import hedge_config, paper_settings_dict, write_toml
 
 D = Decimal

@@ -143,7 +143,7 @@ def test_a_bad_surface_file_is_refused_naming_the_file_the_line_and_the_value(tm
 def test_check_refuses_a_config_whose_surface_file_is_missing_or_bad_without_a_traceback(
     tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from hedgebot.cli import main
+    from hedgebot.commands.main import main
 
     data = paper_settings_dict(tmp_path)
     data["accounts"][0]["paper"]["option_volatility_surface"] = "missing.csv"
@@ -159,7 +159,7 @@ def test_check_refuses_a_config_whose_surface_file_is_missing_or_bad_without_a_t
 
 
 def test_check_names_the_surface_a_paper_put_book_prices_at(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from hedgebot.cli import main
+    from hedgebot.commands.main import main
 
     (tmp_path / "surface.csv").write_text(SURFACE)
     data = paper_settings_dict(tmp_path)
@@ -202,7 +202,7 @@ def test_a_paper_accounts_put_leg_prices_at_the_configured_surface(tmp_path: Pat
 
 
 def test_run_refuses_a_surface_with_a_point_given_twice_naming_the_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from hedgebot.cli import main
+    from hedgebot.commands.main import main
 
     (tmp_path / "s.csv").write_text("expiry,strike,iv\n2027-01-29,70000,0.5\n2027-01-29,70000,0.6\n")
     data = paper_settings_dict(tmp_path)

@@ -11,7 +11,7 @@ import json
 import re
 from decimal import Decimal
 
-from hedgebot.cli import main
+from hedgebot.commands.main import main
 from hedgebot.exchange.binance_rules import default_market
 from hedgebot.ops.figures import Precision
 from tests.helpers import paper_run

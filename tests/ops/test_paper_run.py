@@ -41,7 +41,7 @@ def test_make_paper_serves_on_127_0_0_1_port_9310_by_default() -> None:
 
 async def _run(*args: str, env: dict[str, str]) -> tuple[int, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hedgebot.cli", *args, cwd=REPO, env=env,
+        sys.executable, "-m", "hedgebot.commands.main", *args, cwd=REPO, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )
     out, _ = await asyncio.wait_for(proc.communicate(), timeout=120)
@@ -81,7 +81,7 @@ async def test_a_paper_run_serves_the_endpoints_and_never_shows_a_planted_secret
     log = tmp_path / "daemon.log"
     with log.open("w") as out:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "hedgebot.cli", "run", "--config", str(config), cwd=REPO, env=env, stdout=out, stderr=out,
+            sys.executable, "-m", "hedgebot.commands.main", "run", "--config", str(config), cwd=REPO, env=env, stdout=out, stderr=out,
         )
     try:
         await _wait_for(log, '"rebalanced"')

@@ -53,7 +53,7 @@ def test_1100_idle_connections_under_a_1024_file_limit_leave_the_daemon_reaching
 
         with log.open("a") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "hedgebot.cli", "run", "--config", str(config), "--live"],
+                [sys.executable, "-m", "hedgebot.commands.main", "run", "--config", str(config), "--live"],
                 cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, preexec_fn=lower_limit,
             )
         wait_until(lambda: "http_listening" in log.read_text() and _short(emulator) == Decimal("1"), 60,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hedgebot.clock import RealClock
+from hedgebot.commands.args import EXIT_OK, fail, find_hedge, with_config
 from hedgebot.config import AccountConfig, HedgeConfig, Settings, load_config
 from hedgebot.domain.put_plan import NoSensibleQuote, PutPlan, PutQuote, ShortCost, plan_puts, short_cost
 from hedgebot.domain.runway import opening_snapshot, runway_price
@@ -27,17 +27,10 @@ from hedgebot.exchange import option_chains
 from hedgebot.exchange.factory import paper_market
 from hedgebot.exchange.funding import ReplayFunding
 
-EXIT_OK = 0
-EXIT_BAD_INPUT = 2
 # Rates of this many recent settlements make the expected funding of a replayed file.
 RECENT_SETTLEMENTS = 90
 # Tests hand the command a ccxt client over recorded books; the real command builds its own.
 ClientFactory = Callable[[str], Any]
-
-
-def _fail(message: str) -> int:
-    print(f"hedgebot: {message}", file=sys.stderr)
-    return EXIT_BAD_INPUT
 
 
 def _floor(text: str) -> Decimal:
@@ -58,17 +51,6 @@ def _days(text: str) -> float:
     if not value > 0 or value != value or value == float("inf"):
         raise argparse.ArgumentTypeError(f"--days {text} must be more than 0")
     return value
-
-
-def find_hedge(settings: Settings, name: str, account: str | None) -> tuple[AccountConfig, HedgeConfig] | str:
-    """Return the account and hedge `--hedge NAME [--account NAME]` names, or the message saying why none is found."""
-    found = [(a, h) for a in settings.accounts for h in a.hedges if h.name == name and account in (None, a.name)]
-    if not found:
-        names = ", ".join(sorted(f"{a.name}/{h.name}" for a in settings.accounts for h in a.hedges))
-        return f"--hedge {name!r} is not in the config (hedges: {names})"
-    if len(found) > 1:
-        return f"--hedge {name!r} is on accounts {', '.join(a.name for a, _ in found)}: name one with --account"
-    return found[0]
 
 
 def _quantity(account: AccountConfig, hedge: HedgeConfig) -> Decimal | None:
@@ -165,28 +147,28 @@ def _render_short(cost: ShortCost, source: str, asset: str, quote_ccy: str, days
 async def _plan(args: argparse.Namespace, settings: Settings, client_factory: ClientFactory, now: float) -> int:
     found = find_hedge(settings, args.hedge, args.account)
     if isinstance(found, str):
-        return _fail(found)
+        return fail(found)
     account, hedge = found
     venue = args.venue or option_chains.DEFAULT_VENUE.get(account.exchange)
     if venue is None:
-        return _fail(
+        return fail(
             f"exchange {account.exchange!r} of account {account.name!r} has no options hedgebot reads: "
             f"pass --venue {'|'.join(option_chains.VENUES)}"
         )
     quantity = _quantity(account, hedge)
     if quantity is None:
-        return _fail(f"account {account.name!r} is live: plan-put reads the holding of paper accounts only so far")
+        return fail(f"account {account.name!r} is live: plan-put reads the holding of paper accounts only so far")
     if quantity <= 0:
-        return _fail(f"hedge {hedge.name!r} has no exposure to protect (ratio {hedge.ratio}, holding {quantity} {hedge.asset})")
+        return fail(f"hedge {hedge.name!r} has no exposure to protect (ratio {hedge.ratio}, holding {quantity} {hedge.asset})")
     client = client_factory(venue)
     try:
         chain = await option_chains.read_puts(client, venue, hedge.asset)
         if not chain.puts:
-            return _fail(f"{venue} lists no {hedge.asset} puts")
+            return fail(f"{venue} lists no {hedge.asset} puts")
         try:
             plan = plan_puts(chain.puts, chain.spot, quantity, args.floor, args.days, now)
         except NoSensibleQuote as exc:
-            return _fail(f"{venue} {hedge.asset} chain: {exc}; nothing to plan on")
+            return fail(f"{venue} {hedge.asset} chain: {exc}; nothing to plan on")
         if venue == "deribit":
             deltas = await option_chains.deribit_deltas(client, [r.quote.symbol for r in plan.rows])
             plan = plan_puts(
@@ -194,10 +176,10 @@ async def _plan(args: argparse.Namespace, settings: Settings, client_factory: Cl
                 chain.spot, quantity, args.floor, args.days, now,
             )
     except option_chains.ChainError as exc:
-        return _fail(f"{venue}: {exc}")
+        return fail(f"{venue}: {exc}")
     except Exception as exc:  # ccxt's network and exchange errors: say which venue, never a traceback
         if type(exc).__module__.startswith("ccxt"):
-            return _fail(f"{venue}: cannot read the {hedge.asset} option chain: {type(exc).__name__}: {exc}")
+            return fail(f"{venue}: cannot read the {hedge.asset} option chain: {type(exc).__name__}: {exc}")
         raise
     finally:
         await client.close()
@@ -218,11 +200,11 @@ def _save_surface(puts: list[PutQuote], path: Path, venue: str) -> int:
     try:
         surface = VolSurface.of_puts(puts)
     except ValueError:
-        return _fail(f"{venue}: no put with an implied volatility; no surface written to {path}")
+        return fail(f"{venue}: no put with an implied volatility; no surface written to {path}")
     try:
         path.write_text(surface.to_csv(), encoding="utf-8")
     except OSError as exc:
-        return _fail(f"cannot write the surface to {path}: {exc.strerror}")
+        return fail(f"cannot write the surface to {path}: {exc.strerror}")
     points = sum(len(strikes) for _, strikes in surface.slices)
     print(f"surface: {points} points on {len(surface.slices)} expiries written to {path} (paper.option_volatility_surface)")
     return EXIT_OK
@@ -242,7 +224,7 @@ def cmd_plan_put(args: argparse.Namespace, client_factory: ClientFactory | None 
     return asyncio.run(_plan(args, settings, client_factory or _real_client, now if now is not None else RealClock().now()))
 
 
-def register(sub: Any, with_config: Callable[[argparse.ArgumentParser], argparse.ArgumentParser]) -> None:
+def register(sub: Any) -> None:
     """Add `plan-put` to the command line."""
     p = with_config(sub.add_parser("plan-put", help="the protective puts for a hedge's holding, beside the short's cost"))
     p.add_argument("--hedge", required=True, help="hedge name")

@@ -11,18 +11,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import math
 import os
 import signal
 import socket
 import sys
 import time
-from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from hedgebot.clock import RealClock
+from hedgebot.commands.args import EXIT_OK, fail, hedge_account, positive_int, seconds, with_config
 from hedgebot.config import AccountConfig, ConfigError, HedgeConfig, Settings, load_config
 from hedgebot.domain import unwind as unwinding
 from hedgebot.domain.model import ZERO, Action, PlaceOrder, Snapshot, Transfer
@@ -35,21 +34,14 @@ from hedgebot.ops.figures import Figure, Precision, text
 from hedgebot.ops.logging import configure_logging
 from hedgebot.store.control import Control, Request
 from hedgebot.store.factory import open_control, open_journal
-from hedgebot.store.journal import JournalUnavailable
+from hedgebot.store.journal import Journal, JournalUnavailable
 
-EXIT_OK = 0
 EXIT_NOT_DONE = 1
-EXIT_BAD_INPUT = 2
 POLL_SECONDS = 0.2
 
 
 def _say(message: str) -> None:
     print(message, flush=True)
-
-
-def _fail(message: str, code: int = EXIT_BAD_INPUT) -> int:
-    print(f"hedgebot: {message}", file=sys.stderr, flush=True)
-    return code
 
 
 def actor() -> str:
@@ -60,9 +52,7 @@ def actor() -> str:
 
 def _find(settings: Settings, hedge: str, account: str | None) -> tuple[AccountConfig, HedgeConfig]:
     """Return the account and hedge named on the command line, or raise ValueError saying why not."""
-    from hedgebot.cli import _hedge_account  # the command's own module; imported here to avoid a cycle
-
-    found = next(a for a in settings.accounts if a.name == _hedge_account(settings, hedge, account))
+    found = next(a for a in settings.accounts if a.name == hedge_account(settings, hedge, account))
     return found, next(h for h in found.hedges if h.name == hedge)
 
 
@@ -104,11 +94,11 @@ def cmd_state(args: argparse.Namespace) -> int:
     try:
         account, hedge = _find(settings, args.hedge, args.account)
     except ValueError as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     try:
         journal = open_journal(settings.journal, RealClock())
     except (JournalUnavailable, ConfigError) as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     try:
         control = open_control(journal)
         request_id = control.submit(account.name, hedge.name, args.command, actor(), args.reason or "")
@@ -210,19 +200,19 @@ def cmd_unwind(args: argparse.Namespace) -> int:
     try:
         account, hedge = _find(settings, args.hedge, args.account)
     except ValueError as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     if args.sell_spot and hedge.side.value == "long":
-        return _fail(
+        return fail(
             f"hedge {hedge.name!r} is a long hedge for a planned purchase: --sell-spot would sell the coins it was "
             "bought for; unwind it without --sell-spot (nothing was done)"
         )
     if args.sell_spot and hedge.settlement.value == "inverse":
-        return _fail(
+        return fail(
             f"hedge {hedge.name!r} is coin-margined: its margin is the coins themselves, and --sell-spot would sell "
             "them for nothing it needs; unwind it without --sell-spot (nothing was done)"
         )
     if args.sell_spot and hedge.beta:
-        return _fail(
+        return fail(
             f"hedge {hedge.name!r} is a beta hedge: the coins held ({hedge.asset}) are not the instrument's "
             f"({hedge.symbol}), and --sell-spot would sell the instrument's coins; unwind it without --sell-spot "
             "(nothing was done)"
@@ -230,7 +220,7 @@ def cmd_unwind(args: argparse.Namespace) -> int:
     try:
         snapshot, steps, note = asyncio.run(preview(account, hedge, settings, args.sell_spot, args.slices))
     except ExchangeError as exc:
-        return _fail(f"cannot read account {account.name!r} to plan the unwind: {exc}", EXIT_NOT_DONE)
+        return fail(f"cannot read account {account.name!r} to plan the unwind: {exc}", EXIT_NOT_DONE)
     market = snapshot.market
     shown = Precision.of(market)
     _say(
@@ -252,11 +242,11 @@ def cmd_unwind(args: argparse.Namespace) -> int:
     if args.plan:
         return EXIT_OK
     if not args.yes and not _confirm("Carry out this unwind?"):
-        return _fail("not confirmed: nothing was done (pass --yes to skip the question)", EXIT_NOT_DONE)
+        return fail("not confirmed: nothing was done (pass --yes to skip the question)", EXIT_NOT_DONE)
     try:
         journal = open_journal(settings.journal, RealClock())
     except (JournalUnavailable, ConfigError) as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     try:
         control = open_control(journal)
         request_id = control.submit(
@@ -287,7 +277,7 @@ async def _unwind_here(settings: Settings, account: AccountConfig, hedge: HedgeC
     try:
         await daemon.start()
     except StartupRefused as exc:
-        return _fail(f"refused to start the unwind: {exc}")
+        return fail(f"refused to start the unwind: {exc}")
     _say(f"no daemon was running: unwinding here under the lock of account {account.name!r}")
     keeper = daemon.keepers[0]
     assert daemon.journal is not None
@@ -328,16 +318,14 @@ def _summary(journal: Journal, keeper: Keeper) -> str:
     )
 
 
-def register(sub: Any, with_config: Callable[[argparse.ArgumentParser], argparse.ArgumentParser]) -> None:
+def register(sub: Any) -> None:
     """Add the control commands to the `hedgebot` parser."""
-    from hedgebot.cli import _positive_int  # the command's own module; imported here to avoid a cycle
-
     def common(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         with_config(p)
         p.add_argument("--hedge", required=True, help="hedge name")
         p.add_argument("--account", help="the hedge's account (needed when two accounts have a hedge of that name)")
         p.add_argument("--reason", help="why, for the audit trail")
-        p.add_argument("--wait", type=_seconds, default=None, help="seconds to wait for a running daemon to take the request")
+        p.add_argument("--wait", type=seconds, default=None, help="seconds to wait for a running daemon to take the request")
         return p
 
     for name, text in (
@@ -348,17 +336,8 @@ def register(sub: Any, with_config: Callable[[argparse.ArgumentParser], argparse
         common(sub.add_parser(name, help=text)).set_defaults(func=cmd_state)
     unwind = common(sub.add_parser("unwind", help="close a hedge safely, slice by slice"))
     unwind.add_argument("--sell-spot", action="store_true", help="sell the matching spot after each short slice")
-    unwind.add_argument("--slices", type=_positive_int, default=None, help="split the short into at least N slices")
+    unwind.add_argument("--slices", type=positive_int, default=None, help="split the short into at least N slices")
     unwind.add_argument("--plan", action="store_true", help="print the plan and change nothing")
     unwind.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     unwind.set_defaults(func=cmd_unwind)
 
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, got {text}")
-    return value

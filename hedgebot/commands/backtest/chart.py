@@ -2,7 +2,8 @@
 
 Liquidations, margin top-ups and spot sales are marked on the price; data gaps
 are shaded on every panel and no line is drawn across them; a `--compare` lane
-is drawn beside the configured one.
+is drawn beside the configured one. This module may NOT compute a figure: it draws the
+result it is handed.
 """
 
 from __future__ import annotations

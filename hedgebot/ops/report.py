@@ -1,10 +1,11 @@
-"""`hedgebot report`: what each hedge earned, paid and risked over a period, read from the journal.
+"""What each hedge earned, paid and risked over a period, read from the journal (`hedgebot report`, `history`).
 
 Per hedge: funding received and paid, fees, margin added and released,
 orders, time spent outside the band, the worst liquidation distance the
 journal recorded, and the hedge's PnL beside the unhedged holding's. The
 ledger (`--csv`) lists every fill, funding payment, transfer and margin
-change as one row, so the totals can be checked line by line.
+change as one row, so the totals can be checked line by line. This module may NOT write to
+the journal, nor know a command's arguments (hedgebot.commands.report).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import io
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -149,17 +149,6 @@ class Period:
     def holds(self, at: float) -> bool:
         """Tell whether `at` lies in the period."""
         return (self.since is None or at >= self.since) and (self.until is None or at < self.until)
-
-
-def parse_date(text: str, field_name: str) -> float:
-    """Return a date (2026-11-01) or date and time (2026-11-01T12:00, UTC unless it says otherwise) as epoch seconds."""
-    try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"{field_name} {text!r} is not a date like 2026-11-01 or 2026-11-01T12:00:00") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
 
 
 def _intent_time(intent: Intent) -> float:

@@ -5,6 +5,7 @@ Each combination is one ordinary replay (the same keeper, paper venue and journa
 run in a process pool on every core by default, or on a Dask cluster (`--executor dask://HOST:PORT`).
 A worker reads the inputs itself from the same files, once per process, so nothing large is shipped
 to it. Outputs: sweep.csv and sweep.json (one row per combination) and heatmap.png of one figure.
+It may NOT read inputs or replay in its own way: each combination goes through .replay as `backtest` does.
 """
 
 from __future__ import annotations
@@ -27,11 +28,20 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from hedgebot import backtest_report
-from hedgebot.backtest_report import EXIT_BAD_INPUT, EXIT_OK, BadInput, InputFiles, ReplayInputs, load_inputs, replay_once
+from hedgebot.commands.args import EXIT_BAD_INPUT, EXIT_OK
+from hedgebot.commands.backtest.outputs import summary_of
+from hedgebot.commands.backtest.replay import (
+    BadInput,
+    InputFiles,
+    ReplayInputs,
+    load_inputs,
+    replay_once,
+    warn_of_gaps,
+    with_exchange_balances,
+)
+from hedgebot.commands.preflight import writable_problem
 from hedgebot.config import HedgeConfig
 from hedgebot.ops.figures import Figure, Precision, number, text
-from hedgebot.preflight import writable_problem
 
 # Keys that set a starting balance rather than a hedge setting.
 FUTURES_KEY = "futures"  # the futures wallet's margin asset (the symbol's settle currency)
@@ -149,7 +159,7 @@ def run_combination(files: InputFiles, combination: Combination) -> dict[str, An
     inputs = _inputs_in_this_process(files)
     hedge, spot, futures = apply(inputs, combination)
     result = replay_once(inputs, hedge, spot, futures, record_equity=False)
-    summary = backtest_report.summary_of(result)
+    summary = summary_of(result)
     precision = Precision.of(inputs.market)
     row: dict[str, Any] = dict(combination)
     for column, (kind, _worse) in COLUMNS.items():
@@ -288,7 +298,7 @@ def write_heatmap(path: Path, axes: Sequence[Axis], rows: Sequence[dict[str, Any
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Add the sweep's arguments to the `backtest` command and route it here when one is given."""
+    """Add the sweep's arguments to the `backtest` command (which runs cmd_sweep when --sweep is given)."""
     p.add_argument(
         "--sweep", action="append", default=None, metavar="KEY=V1,V2,...",
         help="replay every combination of these values in parallel (repeat per key): a hedge setting such as "
@@ -299,18 +309,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--workers", type=int, default=None, help="sweep processes on this machine (default: every core)")
     p.add_argument("--executor", default=None, help="run the sweep on a Dask cluster: dask://HOST:PORT (pip install 'hedgebot[cluster]')")
-    p.set_defaults(func=cmd_backtest_or_sweep)
-
-
-def cmd_backtest_or_sweep(args: argparse.Namespace) -> int:
-    """Run a sweep when --sweep is given, else the one backtest."""
-    if not args.sweep:
-        for flag, given in (("--workers", args.workers is not None), ("--executor", args.executor is not None)):
-            if given:
-                print(f"hedgebot: {flag} applies to a sweep: add --sweep KEY=V1,V2,...", file=sys.stderr)
-                return EXIT_BAD_INPUT
-        return backtest_report.cmd_backtest(args)
-    return cmd_sweep(args)
 
 
 def _combinations_checked(args: argparse.Namespace, inputs: ReplayInputs) -> tuple[list[Axis], list[Combination]]:
@@ -341,11 +339,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         if problem:
             raise BadInput(problem)
         # Read once here: the workers replay from these balances and never call the exchange.
-        files = backtest_report.with_exchange_balances(InputFiles.of(args), print)
+        files = with_exchange_balances(InputFiles.of(args), print)
         inputs = load_inputs(files, warn)
         axes, combos = _combinations_checked(args, inputs)
         workers = args.workers or os.cpu_count() or 1
-        backtest_report.warn_of_gaps(inputs, inputs.prices or args.prices, warn)
+        warn_of_gaps(inputs, inputs.prices or args.prices, warn)
         out.mkdir(parents=True, exist_ok=True)
         count = iter(range(1, len(combos) + 1))
 

@@ -8,7 +8,8 @@ variance it removes is out of sample. Beside it, a one-for-one dollar hedge
 over the same periods.
 
 The replay itself (the keeper, the paper venue, every candle's highs and lows)
-is the engine's, fed both markets' prices (hedgebot.backtest_cross).
+is the engine's, fed both markets' prices (hedgebot.backtest_cross). This module may NOT
+replay, read a file or write one: it is handed the inputs read and the result replayed.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from hedgebot.backtest import BacktestResult
-from hedgebot.backtest_report import ReplayInputs
+from hedgebot.commands.backtest.replay import ReplayInputs
 from hedgebot.config import HedgeConfig
 from hedgebot.domain.beta import BetaEstimator, RollingCorrelation, hedge_effectiveness, held_beta
 from hedgebot.exchange.candles import TIMEFRAMES

@@ -9,28 +9,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
 from hedgebot import compare
 from hedgebot.clock import Clock, RealClock, SimClock
-from hedgebot.cli_put import find_hedge
+from hedgebot.commands.args import EXIT_OK, fail, find_hedge, with_config
 from hedgebot.config import AccountConfig, ConfigError, HedgeConfig, PaperConfig, load_config
 from hedgebot.exchange.factory import account_problems, build_paper_venue, build_venue, coin_margined_exchanges, feed_start
 from hedgebot.exchange.port import ExchangeError, ExchangePort
 from hedgebot.redact import redact
 
-EXIT_OK = 0
-EXIT_BAD_INPUT = 2
 # Tests hand the command the venues of an account; the real command builds them from the config.
 VenueFactory = Callable[[AccountConfig], ExchangePort]
-
-
-def _fail(message: str) -> int:
-    print(f"hedgebot: {message}", file=sys.stderr)
-    return EXIT_BAD_INPUT
 
 
 def _sibling(account: AccountConfig) -> AccountConfig | None:
@@ -98,7 +90,7 @@ def cmd_compare(args: argparse.Namespace, venue_factory: VenueFactory | None = N
     settings = load_config(args.config)
     found = find_hedge(settings, args.hedge, args.account)
     if isinstance(found, str):
-        return _fail(found)
+        return fail(found)
     account, hedge = found
     clock = clock or RealClock()
     ends_at = hedge.schedule_of(settings.calendar_events()).ends_at
@@ -106,22 +98,22 @@ def cmd_compare(args: argparse.Namespace, venue_factory: VenueFactory | None = N
         try:
             candidates = asyncio.run(_paper(account, account.paper, hedge, ends_at))
         except ExchangeError as exc:
-            return _fail(f"account {account.name!r}: {exc}")
+            return fail(f"account {account.name!r}: {exc}")
         if not candidates:
-            return _fail(f"account {account.name!r} lists no paper market of {hedge.asset}")
+            return fail(f"account {account.name!r} lists no paper market of {hedge.asset}")
     else:
         factory = venue_factory or (lambda a: _live_venue(a, clock))
         try:
             candidates = asyncio.run(_live(account, hedge, clock, factory, ends_at))
         except Exception as exc:  # ccxt's network errors: say which exchange, never a traceback
             if type(exc).__module__.startswith("ccxt"):
-                return _fail(f"{account.exchange}: cannot read the markets: {type(exc).__name__}: {redact(str(exc))}")
+                return fail(f"{account.exchange}: cannot read the markets: {type(exc).__name__}: {redact(str(exc))}")
             raise
     print(compare.render_table(hedge, account, candidates))
     return EXIT_OK
 
 
-def register(sub: Any, with_config: Callable[[argparse.ArgumentParser], argparse.ArgumentParser]) -> None:
+def register(sub: Any) -> None:
     """Add `compare` to the command line."""
     p = with_config(sub.add_parser(
         "compare", help="each instrument's carrying cost, margin and runway for a hedge's asset (nothing ordered)",

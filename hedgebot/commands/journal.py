@@ -5,23 +5,16 @@ from __future__ import annotations
 import argparse
 import sqlite3
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from hedgebot.clock import RealClock
+from hedgebot.commands.args import EXIT_OK, fail, with_config
 from hedgebot.config import ConfigError, Settings, load_config
 from hedgebot.store import integrity
 from hedgebot.store.journal import Journal, JournalUnavailable
 
-EXIT_OK = 0
 EXIT_DAMAGED = 1
-EXIT_BAD_INPUT = 2
-
-
-def _fail(message: str, code: int = EXIT_BAD_INPUT) -> int:
-    print(f"hedgebot: {message}", file=sys.stderr, flush=True)
-    return code
 
 
 def _journal_path(settings: Settings) -> Path | None:
@@ -32,7 +25,7 @@ def _journal_path(settings: Settings) -> Path | None:
 def _sqlite_only(settings: Settings, command: str) -> int | None:
     if settings.journal.url is None:
         return None
-    return _fail(
+    return fail(
         f"journal {command} works on the SQLite journal; [journal] url names a PostgreSQL database, whose own tools "
         "(pg_dump, point-in-time recovery) keep and repair it"
     )
@@ -65,12 +58,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     if settings.journal.url is not None:
         usable, line = check_journal(settings)
         if not usable:
-            return _fail(line)
+            return fail(line)
         print(line)
         return EXIT_OK
     path = _journal_path(settings)
     if path is None:
-        return _fail(f"no journal at {settings.journal.path}: the daemon has not run with this config yet")
+        return fail(f"no journal at {settings.journal.path}: the daemon has not run with this config yet")
     problems = integrity.quick_check(path)
     if not problems:
         print(f"journal {path}: ok")
@@ -89,19 +82,19 @@ def cmd_recover(args: argparse.Namespace) -> int:
         return refused
     path = _journal_path(settings)
     if path is None:
-        return _fail(f"no journal at {settings.journal.path}: nothing to recover")
+        return fail(f"no journal at {settings.journal.path}: nothing to recover")
     from hedgebot.engine.daemon import AccountLock  # the daemon's modules load only for the commands that need them
 
     running = [a.name for a in settings.accounts if AccountLock(settings.daemon.state_dir, a.name).held_elsewhere()]
     if running:
-        return _fail(
+        return fail(
             f"a daemon runs account(s) {', '.join(running)} on this journal: stop it first (`systemctl stop hedgebot`), "
             "then run `hedgebot journal recover` again"
         )
     try:
         result = integrity.recover(path, RealClock())
     except (sqlite3.Error, OSError) as exc:
-        return _fail(f"cannot recover {path}: {exc}", EXIT_DAMAGED)
+        return fail(f"cannot recover {path}: {exc}", EXIT_DAMAGED)
     print(f"journal {path}: rebuilt from what could be read; the damaged file is kept as {result.kept_as}")
     for table, count in result.copied.items():
         lost = result.unreadable.get(table)
@@ -123,18 +116,18 @@ def cmd_backup(args: argparse.Namespace) -> int:
         return refused
     path = _journal_path(settings)
     if path is None:
-        return _fail(f"no journal at {settings.journal.path}: nothing to back up")
+        return fail(f"no journal at {settings.journal.path}: nothing to back up")
     target: Path = args.path
     if target.resolve() == path.resolve():
-        return _fail(f"PATH {target} is the journal itself: name another file")
+        return fail(f"PATH {target} is the journal itself: name another file")
     if target.is_dir():
-        return _fail(f"PATH {target} is a directory: name the file to write")
+        return fail(f"PATH {target} is a directory: name the file to write")
     if not target.parent.is_dir():
-        return _fail(f"PATH {target}: the directory {target.parent} does not exist")
+        return fail(f"PATH {target}: the directory {target.parent} does not exist")
     try:
         pages = integrity.backup(path, target)
     except (sqlite3.Error, OSError) as exc:
-        return _fail(f"cannot back up {path} to {target}: {exc}", EXIT_DAMAGED)
+        return fail(f"cannot back up {path} to {target}: {exc}", EXIT_DAMAGED)
     print(f"journal {path} copied to {target} ({pages} pages), and the copy passes quick_check")
     return EXIT_OK
 
@@ -145,11 +138,11 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
     source: Path = args.source
     if not source.is_file():
-        return _fail(f"--from {source}: no such journal file")
+        return fail(f"--from {source}: no such journal file")
     try:
         target = PgJournal(args.target, RealClock(), where=redacted_url(args.target))
     except JournalUnavailable as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     try:
         try:
             db = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
@@ -157,7 +150,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
             db.close()
             old = Journal(source, RealClock())
         except sqlite3.DatabaseError as exc:
-            return _fail(f"--from {source}: not a hedgebot journal ({exc})")
+            return fail(f"--from {source}: not a hedgebot journal ({exc})")
         try:
             origin = f"sqlite:{old.epoch}"
             intents, events = target.import_rows(origin, old.intents(), old.events())
@@ -166,7 +159,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         finally:
             old.close()
     except JournalUnavailable as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     finally:
         target.close()
     print(
@@ -202,7 +195,7 @@ def _control_rows(source: Path) -> dict[str, list[dict[str, Any]]]:
     return rows
 
 
-def register(sub: Any, with_config: Callable[[argparse.ArgumentParser], argparse.ArgumentParser]) -> None:
+def register(sub: Any) -> None:
     """Add `hedgebot journal check|recover|backup|migrate` to the `hedgebot` parser."""
     journal = sub.add_parser("journal", help="check, recover, back up the journal, or copy it into PostgreSQL")
     commands = journal.add_subparsers(dest="journal_command", required=True)

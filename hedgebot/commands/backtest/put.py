@@ -8,7 +8,8 @@ of candles has passed there is no volatility, so no quote, and the leg waits.
 
 Each candle moves simulated time to its close, sets the price (the book settles
 puts that expired), and the leg ticks once. At the end, held puts are valued at
-the book's bid (what selling them would fetch), never at the mid.
+the book's bid (what selling them would fetch), never at the mid. This module may NOT read
+the inputs (hedgebot.commands.backtest.replay reads them) nor touch the short's replay.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from typing import Any
 
 from hedgebot.backtest import detect_interval
 from hedgebot.clock import SimClock, run_simulated
+from hedgebot.commands.args import iso
+from hedgebot.commands.backtest.replay import ReplayInputs
 from hedgebot.config import HedgeConfig
 from hedgebot.domain.model import ZERO, Market
 from hedgebot.domain.put_plan import YEAR_SECONDS
@@ -196,8 +199,8 @@ async def run_put_backtest(
     )
 
 
-def write_put_backtest(inputs: Any, out: Path) -> int:
-    """Replay a put hedge's inputs (hedgebot.backtest_report.ReplayInputs), write summary.json, print it; return 0."""
+def write_put_backtest(inputs: ReplayInputs, out: Path) -> int:
+    """Replay a put hedge's inputs (read by hedgebot.commands.backtest.replay), write summary.json, print it; return 0."""
     result = run_simulated(run_put_backtest(
         inputs.candles, inputs.market, inputs.hedge, inputs.spot, inputs.futures, interval_seconds=inputs.interval,
     ))
@@ -218,8 +221,6 @@ def _money(value: Decimal) -> str:
 
 def write_put_equity(path: Path, result: PutBacktestResult) -> None:
     """Write equity.csv: the account's value over time with the puts (at the bid) and without, and the puts held."""
-    from hedgebot.backtest_report import iso  # noqa: PLC0415 - the report module imports this one
-
     with path.open("w", newline="") as handle:
         handle.write("time,price,hedged_value,unhedged_value,exposure,puts_held,puts_bid_value,premium_paid\n")
         for at, price, hedged, unhedged, coins, puts, bids, paid in result.equity:
@@ -229,8 +230,6 @@ def write_put_equity(path: Path, result: PutBacktestResult) -> None:
 def write_put_trades(path: Path, result: PutBacktestResult) -> None:
     """Write trades.csv in the other backtests' columns: every option order and every settlement at expiry."""
     import csv  # noqa: PLC0415
-
-    from hedgebot.backtest_report import iso  # noqa: PLC0415
 
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
