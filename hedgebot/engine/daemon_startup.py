@@ -34,8 +34,6 @@ from hedgebot.store.space import MB, DiskGuard
 
 # How far back start-up looks for orders another hedgebot daemon sent to a live account.
 FOREIGN_ORDER_WINDOW_SECONDS = 24 * 3600
-
-
 # An OK free-space reading serves every hedge for this long: one statvfs a second, not one per hedge per tick.
 # Filling the disk from the warning threshold to the stop one inside it is not a realistic race, and a write
 # that fails anyway is refused by the journal and makes the guard ask again (the keeper calls DiskGuard.forget on JournalUnavailable).

@@ -26,11 +26,7 @@ from hedgebot.ops.figures import iso_utc
 
 
 STATUS_FILE = "status.json"
-
-
 STATUS_HEARTBEAT_SECONDS = 30.0  # the status file is rewritten at least this often, changed or not
-
-
 _LEASE_AGES = ("lease_age_seconds", "may_send_seconds")  # they change every round: not a change by themselves
 
 
