@@ -13,7 +13,7 @@ The daemon builds one for a hedge whose instrument holds options
 4. re-sizes the held series when it differs from the target by more than the band.
 
 Every order is a limit order at the quoted ask (buy) or bid (sell), and only
-when that quote is within `MAX_OVER_MARK` of the mark: a chain without a
+when that quote is within `MAX_OVER_MARK` of the mark (`engine.put_quote`): a chain without a
 sensible quote makes the leg wait and alert, it never pays any price. A
 purchase is cut to what `max_premium_per_order` and what is left of
 `max_premium_per_month` (the last 30 days) allow, fees included.
@@ -22,147 +22,36 @@ Every order is an intent in the journal, begun before it is sent under its
 client id and finished with its outcome. After a crash, open intents are
 looked up by client id before anything else, so a purchase that reached the
 book is never made again.
+
+This module owns the leg's decisions and its journaled orders; the options book's protocols are
+`engine.put_book`, the quote check `engine.put_quote`, and the status record `engine.put_status`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from hedgebot.config import HedgeConfig
 from hedgebot.domain.model import Market, Severity, floor_to_step
-from hedgebot.exchange.paper_options import Lookup, OptionFill, OptionQuoteBook, PutSeries, Settlement
+from hedgebot.engine.put_book import OptionsBook, PaperBook, PriceAndCoins, options_book_of
+from hedgebot.engine.put_quote import quote_problem
+from hedgebot.engine.put_status import PutLegStatus
+from hedgebot.exchange.paper_options import OptionQuoteBook, PutSeries
 from hedgebot.exchange.port import ExchangeError, PermanentError
 from hedgebot.ops.events import EventLog
 from hedgebot.store.journal import IntentStatus, JournalStore, NewEvent
 
 ZERO = Decimal(0)
 MONTH_SECONDS = 30 * 86400
-# A quote whose ask is more than this above its mark (or whose bid is more than this below it) is no market.
-MAX_OVER_MARK = Decimal("0.05")
 # Fees are charged on top of the premium; a purchase is sized as if they took this share of it (Deribit's cap: 12.5 %).
 FEE_ALLOWANCE = Decimal("0.125")
 BUY, SELL = "put_buy", "put_sell"
-
-
-class OptionsBook(Protocol):
-    """What the put leg needs of a venue's options: a snapshot of its chain, quotes and holdings, orders, lookups."""
-
-    held: dict[PutSeries, Decimal]
-    amount_step: Decimal
-    tick: Decimal  # the price step of its orders
-    settle_seconds: float  # how long a lookup may miss an order that did reach the book
-
-    async def refresh(self) -> None: ...
-
-    def listed(self) -> list[PutSeries]: ...
-
-    def quote_of(self, series: PutSeries) -> OptionQuoteBook | None: ...
-
-    async def place_limit(self, client_id: str, series: PutSeries, side: str, amount: Decimal, limit: Decimal) -> OptionFill | None: ...
-
-    async def lookup(self, client_id: str, series: PutSeries, sent_at: float, settled: bool) -> Lookup: ...
-
-    async def settle_expired(self) -> list[Settlement]: ...
-
-    def expect(self, held: dict[PutSeries, Decimal]) -> None: ...
-
-
-class _PaperBook:
-    """The paper options book seen through the put leg's asynchronous protocol.
-
-    The paper book answers at once and never executes an order later, so a lookup that misses proves the order absent.
-    """
-
-    settle_seconds = 0.0
-
-    def __init__(self, book: Any) -> None:
-        self._book = book
-
-    @property
-    def held(self) -> dict[PutSeries, Decimal]:
-        return self._book.held  # type: ignore[no-any-return]
-
-    @property
-    def amount_step(self) -> Decimal:
-        return self._book.amount_step  # type: ignore[no-any-return]
-
-    @property
-    def tick(self) -> Decimal:
-        return self._book.tick  # type: ignore[no-any-return]
-
-    async def refresh(self) -> None:
-        """Nothing to read: the paper book is in memory."""
-
-    def listed(self) -> list[PutSeries]:
-        return self._book.listed()  # type: ignore[no-any-return]
-
-    def quote_of(self, series: PutSeries) -> OptionQuoteBook | None:
-        return self._book.quote_of(series)  # type: ignore[no-any-return]
-
-    async def place_limit(self, client_id: str, series: PutSeries, side: str, amount: Decimal, limit: Decimal) -> OptionFill | None:
-        return self._book.place_limit(client_id, series, side, amount, limit)  # type: ignore[no-any-return]
-
-    async def lookup(self, client_id: str, series: PutSeries, sent_at: float, settled: bool) -> Lookup:
-        return Lookup(True, self._book.find_fill(client_id))
-
-    async def settle_expired(self) -> list[Settlement]:
-        return self._book.settle_expired()  # type: ignore[no-any-return]
-
-    def expect(self, held: dict[PutSeries, Decimal]) -> None:
-        """Nothing to do: the paper book is saved with the account and settles what expired itself."""
-
-
-class PriceAndCoins(Protocol):
-    """What the put leg reads of the account: the asset's price and the coins held."""
-
-    async def fetch_mark_price(self, symbol: str) -> Any: ...
-
-    async def fetch_spot_balances(self) -> dict[str, Decimal]: ...
-
-    async def load_market(self, symbol: str) -> Market: ...
-
-
-@dataclass(frozen=True)
-class PutLegStatus:
-    """What `status` shows of a put leg."""
-
-    account: str
-    name: str
-    floor: Decimal
-    strike: Decimal | None
-    expiry: float | None
-    held: Decimal
-    target: Decimal
-    premium_paid: Decimal  # premiums and fees of every purchase, quote currency
-    premium_last_30d: Decimal
-    put_payoff: Decimal  # sales and settlements received
-    mark_value: Decimal
-    delta: Decimal  # coins: the held puts' delta times their amount (negative)
-    waiting: str | None
-    updated_at: float | None  # None before the first tick
-    state: str = "starting"  # "active", "waiting" while the leg waits for a quote or for premium, "stopped" after a stop
-
-    def to_json(self) -> dict[str, Any]:
-        """Return the status as JSON-safe values."""
-        def iso(at: float | None) -> str | None:
-            return None if at is None else datetime.fromtimestamp(at, UTC).isoformat().replace("+00:00", "Z")
-
-        return {
-            "account": self.account, "name": self.name, "instrument": "put", "floor": str(self.floor),
-            "strike": None if self.strike is None else str(self.strike), "expiry": iso(self.expiry),
-            "held": str(self.held), "target": str(self.target), "premium_paid": str(self.premium_paid),
-            "premium_last_30d": str(self.premium_last_30d), "put_payoff": str(self.put_payoff),
-            "mark_value": str(self.mark_value), "delta": str(self.delta), "waiting": self.waiting, "state": self.state,
-            "updated_at": iso(self.updated_at),
-        }
 
 
 class PutLeg:
@@ -175,7 +64,7 @@ class PutLeg:
         assert hedge.floor is not None and hedge.expiry_days is not None
         self.account, self.hedge, self.venue, self.book = account, hedge, venue, book
         # A live book speaks the asynchronous protocol itself; the paper book is wrapped.
-        self._book: OptionsBook = book if hasattr(book, "refresh") else _PaperBook(book)  # type: ignore[assignment]
+        self._book: OptionsBook = book if hasattr(book, "refresh") else PaperBook(book)  # type: ignore[assignment]
         self.clock, self.journal, self.events = clock, journal, events
         self.wake = asyncio.Event()
         self.lookup_failed = False
@@ -494,13 +383,6 @@ class PutLeg:
         )
 
 
-def options_book_of(venue: Any) -> OptionsBook | None:
-    """Return the options book a venue offers (the paper venue's `options`), or None when it has none."""
-    with contextlib.suppress(AttributeError):
-        return venue.options  # type: ignore[no-any-return]
-    return None
-
-
 def paper_put_leg(
     account: Any, hedge: HedgeConfig, venue: PriceAndCoins, simulated: Any, clock: Any, journal: JournalStore,
     events: EventLog, state_dir: Path,
@@ -556,24 +438,3 @@ def live_put_leg(
         setup.options = BinanceOptionsBook.connect(hedge.asset, clock, api_key=api_key, secret=secret,
                                                    api_base_url=account.api_base_url)
     return PutLeg(account.name, hedge, venue, setup.options, clock, journal, events)
-
-
-def quote_problem(quote: OptionQuoteBook | None, side: str, tick: Decimal) -> str | None:
-    """Return why `quote` is no price to buy (or sell) a put at, or None when it is within reach of its mark.
-
-    Within reach: at most 5 % of the mark, or one price `tick`, whichever is larger, from the mark. A cheap put's
-    nearest price may be a whole tick from its mark (Binance's 5 USDT on a put marked 3): without the tick it could
-    never be bought.
-    """
-    if quote is None or not quote.mark.is_finite() or quote.mark <= 0:
-        return "no mark"
-    if side == "buy" and quote.ask <= 0:
-        return "no ask: nobody offers this put"  # a live book's empty offer side reads as an ask of 0
-    by_percent = quote.mark * MAX_OVER_MARK
-    allowed = max(by_percent, tick)
-    reach = f"{MAX_OVER_MARK:.0%}" if by_percent >= tick else f"one tick ({tick})"
-    if side == "buy" and quote.ask > quote.mark + allowed:
-        return f"ask {quote.ask} is more than {reach} above the mark {quote.mark}"
-    if side == "sell" and (quote.bid <= 0 or quote.bid < quote.mark - allowed):
-        return f"bid {quote.bid} is more than {reach} below the mark {quote.mark}"
-    return None

@@ -9,8 +9,9 @@ import pytest
 from hedgebot.clock import SimClock
 from hedgebot.config import Settings
 from hedgebot.domain.model import OrderSide, PositionMode, PositionSide, Wallet
-from hedgebot.engine.daemon import AccountLocked, Daemon
+from hedgebot.engine.daemon import Daemon
 from hedgebot.engine.keeper import StartupRefused
+from hedgebot.engine.ownership import AccountLocked
 from hedgebot.exchange.port import OrderRequest
 from tests.helpers import D, SYMBOL, paper_settings_dict
 

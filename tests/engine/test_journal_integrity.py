@@ -8,7 +8,8 @@ import pytest
 
 from hedgebot.clock import SimClock
 from hedgebot.domain.model import Wallet
-from hedgebot.engine.daemon import Daemon, JournalDamaged
+from hedgebot.engine.daemon import Daemon
+from hedgebot.engine.daemon_journal import JournalDamaged
 from tests.helpers import D, SYMBOL
 from tests.ops.support import Receiver, eventually, paper_settings
 from tests.store.test_integrity import overwrite_last_page
