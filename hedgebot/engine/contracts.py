@@ -7,7 +7,6 @@ May not touch: how an order is sent or settled (engine/intents.py via engine/exe
 
 from __future__ import annotations
 
-from dataclasses import fields
 from decimal import Decimal
 from typing import Any
 

@@ -13,7 +13,6 @@ from dataclasses import replace
 from decimal import Decimal
 
 from hedgebot.domain import policy
-from hedgebot.domain import unwind as unwinding
 from hedgebot.domain import roll as rolling
 from hedgebot.domain.in_flight import as_if_carried_out
 from hedgebot.domain.model import (
