@@ -58,7 +58,7 @@ from hedgebot.ops.figures import Figure, Precision, booked, iso_utc, render
 from hedgebot.ops.fdguard import OutOfFilesLog
 from hedgebot.ops.health import Operations
 from hedgebot.ops.http import OpsServer
-from hedgebot.replay_clock import ReplayClock
+from hedgebot.replay_clock import ReplayClock, apply_candle
 from hedgebot.store import integrity
 from hedgebot.store.space import MB, DiskGuard
 from hedgebot.store.journal import Journal, JournalStore, JournalUnavailable
@@ -1314,10 +1314,7 @@ class Daemon:
                 return
             self._follow_replay(run, candle.time)
             try:
-                venue.update_price(
-                    run.symbol, self._mark_time(run, candle.time), candle.close,
-                    open_=candle.open, high=candle.high, low=candle.low,
-                )
+                apply_candle(venue, run.symbol, candle, self._mark_time(run, candle.time))
             except ExchangeError as exc:
                 log.warning("price_rejected", symbol=run.symbol, error=str(exc))
                 await self.clock.sleep(run.step_seconds)
