@@ -1,9 +1,11 @@
 """Replay history through the same keeper and paper venue that paper and live mode use.
 
-Time is simulated in the event loop (`hedgebot.clock`). Each candle is applied
-at its close time: funding settled inside it is paid at its open, both
-extremes are tested for liquidation before anyone can react (for a short, the
-high), and only then does the keeper see the close. The keeper is woken by the
+Replayed time is `hedgebot.replay_clock`'s, as in the daemon's replay mode, paced
+by the simulated event loop (`hedgebot.clock`): the clock is moved to each
+candle's close and the candle applied there with `apply_candle`. Funding
+settled inside it is paid at its open, both extremes are tested for
+liquidation before anyone can react (for a short, the high), and only then
+does the keeper see the close. The keeper is woken by the
 same rule as in live mode: the price leaving the range over which its last
 plan holds, a balance or leg change, a funding settlement, or its tick. A
 candle that wakes nobody costs only the venue's checks and the bookkeeping
