@@ -1042,7 +1042,7 @@ async def _replay(replay: ReplayClock | SimClock, lanes: Sequence[_Lane], candle
 
 
 def _replayed(clock: ReplayClock | SimClock) -> ReplayClock:
-    """Return the replayed time a backtest runs in: its simulated loop's own."""
+    """Return the replayed time a backtest runs in: its simulated loop's own (given the loop, as backtest_cross does, or it)."""
     return clock if isinstance(clock, ReplayClock) else ReplayClock.on_loop(clock)
 
 
@@ -1237,12 +1237,12 @@ async def run_backtest(
     if not candles:
         raise ValueError("a backtest needs at least one candle")
     interval = interval_seconds or detect_interval(candles)
-    clock = ReplayClock.on_loop(SimClock(start=candles[0].time))
+    replay = ReplayClock.on_loop(SimClock(start=candles[0].time))
     lane = _Lane(
-        clock, candles, market, funding, hedge, spot, futures, interval, slippage, spot_changes, fixed, record_equity,
+        replay, candles, market, funding, hedge, spot, futures, interval, slippage, spot_changes, fixed, record_equity,
         calendar=calendar, quarterly_basis=quarterly_basis,
     )
-    peak = await _replay(clock, [lane], candles, interval, progress, every_candle=candle_by_candle)
+    peak = await _replay(replay, [lane], candles, interval, progress, every_candle=candle_by_candle)
     return await lane.finish(peak)
 
 
@@ -1263,12 +1263,12 @@ async def run_side_by_side(
     if not candles:
         raise ValueError("a backtest needs at least one candle")
     interval = interval_seconds or detect_interval(candles)
-    clock = ReplayClock.on_loop(SimClock(start=candles[0].time))
+    replay = ReplayClock.on_loop(SimClock(start=candles[0].time))
     lanes = [
-        _Lane(clock, candles, market, funding, hedge, spot, futures, interval, Decimal("0.0002"), (), None, record_equity, name=f"lane{i}")
+        _Lane(replay, candles, market, funding, hedge, spot, futures, interval, Decimal("0.0002"), (), None, record_equity, name=f"lane{i}")
         for i, (hedge, spot, futures) in enumerate(hedges)
     ]
-    peak = await _replay(clock, lanes, candles, interval, None, every_candle=candle_by_candle)
+    peak = await _replay(replay, lanes, candles, interval, None, every_candle=candle_by_candle)
     return [await lane.finish(peak) for lane in lanes]
 
 

@@ -21,6 +21,10 @@ to each candle's instant, then give the candle to the venue with
   a simulated clock in tests), one every `step_seconds`; replayed time jumps to
   each candle's time and holds there until the next, and sleeping and waiting
   stay on the pace.
+
+The instant each names a candle by is the driver's, unchanged: a backtest
+applies a candle at its close, the daemon at its time stamp in the file (its
+open).
 """
 
 from __future__ import annotations
