@@ -1,9 +1,11 @@
 """Replay history through the same keeper and paper venue that paper and live mode use.
 
-Time is simulated in the event loop (`hedgebot.clock`). Each candle is applied
-at its close time: funding settled inside it is paid at its open, both
-extremes are tested for liquidation before anyone can react (for a short, the
-high), and only then does the keeper see the close. The keeper is woken by the
+Replayed time is `hedgebot.replay_clock`'s, as in the daemon's replay mode, paced
+by the simulated event loop (`hedgebot.clock`): the clock is moved to each
+candle's close and the candle applied there with `apply_candle`. Funding
+settled inside it is paid at its open, both extremes are tested for
+liquidation before anyone can react (for a short, the high), and only then
+does the keeper see the close. The keeper is woken by the
 same rule as in live mode: the price leaving the range over which its last
 plan holds, a balance or leg change, a funding settlement, or its tick. A
 candle that wakes nobody costs only the venue's checks and the bookkeeping
@@ -55,6 +57,7 @@ from hedgebot.exchange.funding import FundingSource
 from hedgebot.exchange.paper import PaperMarket, PaperVenue, VenueEvent
 from hedgebot.ops.events import EventLog, NullLogger
 from hedgebot.ops.figures import iso_utc
+from hedgebot.replay_clock import ReplayClock, apply_candle
 from hedgebot.store.journal import Journal
 
 YEAR_SECONDS = 365.0 * 86400.0
@@ -372,12 +375,12 @@ class _Ledger:
 class _Lane:
     """One hedge in a replay: its paper account, keeper and per-candle bookkeeping.
 
-    Several lanes share one simulated clock and one candle series, side by side.
+    Several lanes share one replayed time (the simulated loop's) and one candle series, side by side.
     """
 
     def __init__(
         self,
-        clock: SimClock,
+        clock: ReplayClock | SimClock,
         candles: Sequence[Candle],
         market: Market,
         funding: FundingSource,
@@ -406,6 +409,7 @@ class _Lane:
         self.next_change = 0
         self.hedge = _simulated_hedge(hedge, interval, fixed)
         first = candles[0]
+        clock = _replayed(clock)
         self.clock = clock
         delivers = hedge.instrument.follows_delivery  # its quarterlies are listed, priced from these candles with a basis
         self.venue = PaperVenue(
@@ -490,7 +494,7 @@ class _Lane:
         while self.next_change < len(changes) and changes[self.next_change].time <= at:
             self._spot_change(changes[self.next_change], at)
             self.next_change += 1
-        venue.update_price(symbol, at, candle.close, open_=candle.open, high=candle.high, low=candle.low)
+        apply_candle(venue, symbol, candle, at)
         if not self.watch:
             return False
         keeper.notify_price(candle.close)
@@ -652,12 +656,12 @@ class _Lane:
 
     def move_venue(self, candle: Candle, at: float) -> None:
         """Give the venue the candle, as `apply` does, on a candle known to wake nobody and settle nothing."""
-        self.venue.update_price(self.market.symbol, at, candle.close, open_=candle.open, high=candle.high, low=candle.low)
+        apply_candle(self.venue, self.market.symbol, candle, at)
 
     async def finish(self, peak: Decimal) -> BacktestResult:
         """Stop the keeper and sum up."""
         self.keeper.stop()
-        await self.clock.settle()
+        await self.clock.loop.settle()
         if self.task is not None:
             self.task.cancel()
             await asyncio.gather(self.task, return_exceptions=True)
@@ -819,7 +823,7 @@ def _quiet_end(lane: _Lane, prices: _Prices, start: int, stop: int, ticks: np.nd
 
 
 async def _leap(
-    clock: SimClock, lanes: Sequence[_Lane], candles: Sequence[Candle], prices: _Prices, start: int,
+    replay: ReplayClock, lanes: Sequence[_Lane], candles: Sequence[Candle], prices: _Prices, start: int,
 ) -> tuple[int, bool]:
     """Move every lane over the quiet candles from `start`; return the first candle to step through (`start`: none quiet),
     and whether the leap stepped through the candle before it itself (the wake that ends the run; see `_tick_joins_wake`).
@@ -832,6 +836,7 @@ async def _leap(
     n = len(candles)
     if not all(lane.at_rest() for lane in lanes):
         return start, False
+    clock = replay.loop
     virtual = clock.virtual
     timers = virtual.pending_timers()
     loop_at = prices.loop_at
@@ -911,7 +916,7 @@ async def _leap(
             lane.record(candles[end], at)
         return end + 1, True
     if resume is None:
-        virtual.skip_to(clock.loop_time(float(prices.at[end - 1])))
+        replay.move_to(float(prices.at[end - 1]))
     else:
         virtual.leap_to(resume)  # the keepers' pending timers fire there, late, as that tick
     for lane in lanes:
@@ -971,7 +976,7 @@ def _tick_joins_wake(lanes: Sequence[_Lane], prices: _Prices, end: int, last_fir
     return True
 
 
-async def _replay(clock: SimClock, lanes: Sequence[_Lane], candles: Sequence[Candle], interval: float,
+async def _replay(replay: ReplayClock | SimClock, lanes: Sequence[_Lane], candles: Sequence[Candle], interval: float,
                   progress: Callable[[int], None] | None, *, every_candle: bool = False) -> Decimal:
     """Drive every lane through the candles in simulated time; return the highest price seen.
 
@@ -981,11 +986,11 @@ async def _replay(clock: SimClock, lanes: Sequence[_Lane], candles: Sequence[Can
     happen is found by a vectorised search over the price arrays and leapt
     over: the lanes' figures over it are summed from the arrays.
     """
-    virtual = clock.virtual
+    replay = _replayed(replay)
+    clock = replay.loop
     for lane in lanes:
         await lane.start()
     await clock.settle()
-    due = virtual.next_timer()
     peak = candles[0].high
     n = len(candles)
     report_every = max(n // 200, 1)
@@ -998,7 +1003,7 @@ async def _replay(clock: SimClock, lanes: Sequence[_Lane], candles: Sequence[Can
     retry_at, backoff = 1, 1
     while index < n:
         if prices is not None and index >= retry_at:
-            end, stepped = await _leap(clock, lanes, candles, prices, index)
+            end, stepped = await _leap(replay, lanes, candles, prices, index)
             if end == index:
                 retry_at, backoff = index + backoff, min(backoff * 2, 64)
             else:
@@ -1012,25 +1017,18 @@ async def _replay(clock: SimClock, lanes: Sequence[_Lane], candles: Sequence[Can
                 if progress is not None and (end - 1) // report_every > (index - 1) // report_every:
                     progress(end - 1)
                 index = end
-                due = virtual.next_timer()
                 if index == n:
                     break
                 if stepped:
                     continue  # its last candle was stepped through by the leap, and the next may be quiet again
         candle = candles[index]
-        at = candle.time + interval
-        loop_at = clock.loop_time(at)
-        if due is not None and due <= loop_at:
-            await clock.set(at)
-            due = virtual.next_timer()
-        else:
-            virtual.skip_to(loop_at)
+        at = candle.time + interval  # a candle is applied at its close
+        await replay.reach(at)
         woke = False
         for lane in lanes:
             woke = lane.apply(candle, at) or woke
         if woke:
             await clock.settle()
-            due = virtual.next_timer()
         for lane in lanes:
             lane.record(candle, at)
         if candle.high > peak:
@@ -1041,6 +1039,11 @@ async def _replay(clock: SimClock, lanes: Sequence[_Lane], candles: Sequence[Can
     if progress is not None:
         progress(n)
     return peak
+
+
+def _replayed(clock: ReplayClock | SimClock) -> ReplayClock:
+    """Return the replayed time a backtest runs in: its simulated loop's own (given the loop, as backtest_cross does, or it)."""
+    return clock if isinstance(clock, ReplayClock) else ReplayClock.on_loop(clock)
 
 
 def ledger_value(ledger: _Ledger, price: float) -> float:
@@ -1234,12 +1237,12 @@ async def run_backtest(
     if not candles:
         raise ValueError("a backtest needs at least one candle")
     interval = interval_seconds or detect_interval(candles)
-    clock = SimClock(start=candles[0].time)
+    replay = ReplayClock.on_loop(SimClock(start=candles[0].time))
     lane = _Lane(
-        clock, candles, market, funding, hedge, spot, futures, interval, slippage, spot_changes, fixed, record_equity,
+        replay, candles, market, funding, hedge, spot, futures, interval, slippage, spot_changes, fixed, record_equity,
         calendar=calendar, quarterly_basis=quarterly_basis,
     )
-    peak = await _replay(clock, [lane], candles, interval, progress, every_candle=candle_by_candle)
+    peak = await _replay(replay, [lane], candles, interval, progress, every_candle=candle_by_candle)
     return await lane.finish(peak)
 
 
@@ -1260,12 +1263,12 @@ async def run_side_by_side(
     if not candles:
         raise ValueError("a backtest needs at least one candle")
     interval = interval_seconds or detect_interval(candles)
-    clock = SimClock(start=candles[0].time)
+    replay = ReplayClock.on_loop(SimClock(start=candles[0].time))
     lanes = [
-        _Lane(clock, candles, market, funding, hedge, spot, futures, interval, Decimal("0.0002"), (), None, record_equity, name=f"lane{i}")
+        _Lane(replay, candles, market, funding, hedge, spot, futures, interval, Decimal("0.0002"), (), None, record_equity, name=f"lane{i}")
         for i, (hedge, spot, futures) in enumerate(hedges)
     ]
-    peak = await _replay(clock, lanes, candles, interval, None, every_candle=candle_by_candle)
+    peak = await _replay(replay, lanes, candles, interval, None, every_candle=candle_by_candle)
     return [await lane.finish(peak) for lane in lanes]
 
 

@@ -7,6 +7,9 @@ straight to its next timer instead of sleeping. Plain `asyncio.sleep`,
 year of market time costs only the work done in it, and the order in which
 tasks wake is the order of their timers: deterministic.
 
+Replayed time (a backtest's, the daemon's replay mode's) is built on these in
+`hedgebot.replay_clock`.
+
 `SimClock` is the handle tests and backtests hold: it installs virtual time on
 the running loop the first time it is used there, and drives it (`advance`,
 `set`, `run`, `settle`). `run_simulated` runs a coroutine on a fresh loop in

@@ -24,7 +24,7 @@ from hedgebot.exchange.paper import PaperVenue
 from hedgebot.exchange.port import ExchangeError
 from hedgebot.ops.events import EventLog
 from hedgebot.ops.health import Operations
-from hedgebot.replay_clock import ReplayClock
+from hedgebot.replay_clock import ReplayClock, apply_candle
 from hedgebot.store.journal import JournalStore
 
 
@@ -86,10 +86,7 @@ class FeedsAndStreams:
                 return
             self._follow_replay(run, candle.time)
             try:
-                venue.update_price(
-                    run.symbol, self._mark_time(run, candle.time), candle.close,
-                    open_=candle.open, high=candle.high, low=candle.low,
-                )
+                apply_candle(venue, run.symbol, candle, self._mark_time(run, candle.time))
             except ExchangeError as exc:
                 log.warning("price_rejected", symbol=run.symbol, error=str(exc))
                 await self.clock.sleep(run.step_seconds)

@@ -470,7 +470,7 @@ def _millis_time(text: str) -> float:
 
 
 class ReplayFeed:
-    """Candles replayed from memory (read once with `read_candles`)."""
+    """Candles replayed from memory (read once with `read_candles`); the daemon lives in their time (`hedgebot.replay_clock`)."""
 
     def __init__(self, candles: Sequence[Candle], loop: bool = False) -> None:
         self._candles = candles
