@@ -380,7 +380,7 @@ class _Lane:
 
     def __init__(
         self,
-        clock: ReplayClock | SimClock,
+        clock: ReplayClock,
         candles: Sequence[Candle],
         market: Market,
         funding: FundingSource,
@@ -409,7 +409,6 @@ class _Lane:
         self.next_change = 0
         self.hedge = _simulated_hedge(hedge, interval, fixed)
         first = candles[0]
-        clock = _replayed(clock)
         self.clock = clock
         delivers = hedge.instrument.follows_delivery  # its quarterlies are listed, priced from these candles with a basis
         self.venue = PaperVenue(
@@ -976,7 +975,7 @@ def _tick_joins_wake(lanes: Sequence[_Lane], prices: _Prices, end: int, last_fir
     return True
 
 
-async def _replay(replay: ReplayClock | SimClock, lanes: Sequence[_Lane], candles: Sequence[Candle], interval: float,
+async def _replay(replay: ReplayClock, lanes: Sequence[_Lane], candles: Sequence[Candle], interval: float,
                   progress: Callable[[int], None] | None, *, every_candle: bool = False) -> Decimal:
     """Drive every lane through the candles in simulated time; return the highest price seen.
 
@@ -986,7 +985,6 @@ async def _replay(replay: ReplayClock | SimClock, lanes: Sequence[_Lane], candle
     happen is found by a vectorised search over the price arrays and leapt
     over: the lanes' figures over it are summed from the arrays.
     """
-    replay = _replayed(replay)
     clock = replay.loop
     for lane in lanes:
         await lane.start()
@@ -1039,11 +1037,6 @@ async def _replay(replay: ReplayClock | SimClock, lanes: Sequence[_Lane], candle
     if progress is not None:
         progress(n)
     return peak
-
-
-def _replayed(clock: ReplayClock | SimClock) -> ReplayClock:
-    """Return the replayed time a backtest runs in: its simulated loop's own (given the loop, as backtest_cross does, or it)."""
-    return clock if isinstance(clock, ReplayClock) else ReplayClock.on_loop(clock)
 
 
 def ledger_value(ledger: _Ledger, price: float) -> float:

@@ -40,6 +40,7 @@ from hedgebot.engine.keeper import Keeper
 from hedgebot.exchange.feeds import Candle
 from hedgebot.exchange.funding import FundingSource, NoFunding
 from hedgebot.exchange.paper import PaperMarket, PaperVenue
+from hedgebot.replay_clock import ReplayClock, apply_candle
 
 
 class _CrossLedger(_Ledger):
@@ -87,7 +88,7 @@ class _CrossLane(_Lane):
     """One beta hedge in a replay: the engine's lane with each holding's market listed and priced candle by candle."""
 
     def __init__(
-        self, clock: SimClock, candles: Sequence[Candle], holdings: Sequence[tuple[str, str, Sequence[Candle]]], market: Market,
+        self, clock: ReplayClock, candles: Sequence[Candle], holdings: Sequence[tuple[str, str, Sequence[Candle]]], market: Market,
         funding: FundingSource, hedge: HedgeConfig, spot: dict[str, Decimal], futures: dict[str, Decimal], interval: float,
         slippage: Decimal, spot_changes: Sequence[SpotChange], fixed: FixedInterval | None, record_equity: bool,
         calendar: Sequence[CalendarEvent], name: str = "backtest",
@@ -133,7 +134,7 @@ class _CrossLane(_Lane):
             if k is None:
                 continue  # a missing candle leaves the holding's price to age: the keeper holds the leg once it is stale
             own = series[k]
-            self.venue.update_price(symbol, at, own.close, open_=own.open, high=own.high, low=own.low)
+            apply_candle(self.venue, symbol, own, at)
             self.prices[asset] = float(own.close)
             if self.watch:
                 self.keeper.notify_holding_price(symbol, own.close)
@@ -186,7 +187,7 @@ async def run_cross_backtest(
     if not candles or not all(series for _, _, series in holdings):
         raise ValueError("a backtest needs at least one candle of each market")
     interval = interval_seconds or detect_interval(candles)
-    clock = SimClock(start=candles[0].time)
+    clock = ReplayClock.on_loop(SimClock(start=candles[0].time))
     lane = _CrossLane(clock, candles, holdings, market, funding, hedge, spot, futures, interval, slippage, spot_changes, fixed,
                       record_equity, calendar)
     peak = await _replay(clock, [lane], candles, interval, progress, every_candle=True)

@@ -37,6 +37,7 @@ from hedgebot.exchange.paper import PaperMarket, PaperVenue
 from hedgebot.exchange.paper_options import PutSeries, attach_options
 from hedgebot.ops.events import EventLog
 from hedgebot.store.journal import IntentStatus, Journal
+from hedgebot.replay_clock import ReplayClock, apply_candle
 
 MIN_RETURNS = 24  # fewer returns than this give no volatility: the leg waits
 
@@ -126,7 +127,7 @@ async def run_put_backtest(
         raise ValueError(f"premium_factor must be positive, got {premium_factor}")
     interval = interval_seconds or detect_interval(candles)
     first = candles[0]
-    clock = SimClock(start=first.time)
+    clock = ReplayClock.on_loop(SimClock(start=first.time))  # replayed time, as every backtest keeps it
     venue = PaperVenue(clock, [PaperMarket(market, ConstantFunding(ZERO))], spot=spot, futures=futures)
     venue.update_price(market.symbol, first.time, first.open)
     trailing = TrailingVolatility(int(volatility_window_days * 86400 / interval), interval)
@@ -153,8 +154,8 @@ async def run_put_backtest(
 
     equity = []
     for candle in candles:
-        await clock.set(max(candle.time, clock.now()))
-        venue.update_price(market.symbol, candle.time, candle.close, open_=candle.open, high=candle.high, low=candle.low)
+        await clock.loop.set(max(candle.time, clock.now()))  # every waiting task runs before the candle, due or not
+        apply_candle(venue, market.symbol, candle, candle.time)
         trailing.add(float(candle.close))
         await leg.tick()
         paid = leg.status.premium_paid  # premiums and fees to date
