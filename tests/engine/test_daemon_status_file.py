@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from pathlib import Path
 
 from hedgebot.clock import SimClock
@@ -126,6 +128,21 @@ async def test_a_heartbeat_rewrite_serializes_no_hedge_again_and_reads_as_the_sa
         await daemon.stop()
 
 
+async def written_by_the_worker(path: Path, patience: float = 30.0) -> dict:
+    """Return the status file once a worker thread has written a hedged status into it (or, past `patience` real
+    seconds, whatever it holds). The thread renders in real time while simulated time runs on without it."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            document = json.loads(path.read_text())
+            if document["hedges"] and document["hedges"][0]["state"] == "hedged" or time.monotonic() > deadline:
+                return document
+        except (FileNotFoundError, ValueError):
+            if time.monotonic() > deadline:
+                raise
+        await asyncio.to_thread(time.sleep, 0.02)
+
+
 async def test_on_the_real_clock_the_status_writer_renders_hedges_off_the_event_loop(tmp_path: Path, monkeypatch) -> None:
     import threading
 
@@ -146,9 +163,9 @@ async def test_on_the_real_clock_the_status_writer_renders_hedges_off_the_event_
     await daemon.start()
     try:
         await clock.advance(30)
+        written = (await written_by_the_worker(tmp_path / "state" / "status.json"))["hedges"]
         loop_thread = threading.current_thread().name
         assert threads and loop_thread not in threads, threads
-        written = json.loads((tmp_path / "state" / "status.json").read_text())["hedges"]
         assert written[0]["state"] == "hedged"
     finally:
         await daemon.stop()
